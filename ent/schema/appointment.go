@@ -1,0 +1,54 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Appointment books a patient with a provider for a time. Its status moves
+// only through named mutations (internal/scheduling), never a generic update.
+type Appointment struct{ ent.Schema }
+
+func (Appointment) Mixin() []ent.Mixin { return []ent.Mixin{withID("apt"), TimeMixin{}} }
+
+func (Appointment) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("patient_id").Immutable(),
+		field.String("provider_id"),
+		field.String("department_id"),
+		field.Time("start_at").Annotations(entgql.OrderField("START_AT")),
+		field.Time("end_at"),
+		field.String("reason").Optional().MaxLen(500),
+		field.Enum("status").
+			Values("BOOKED", "CHECKED_IN", "CANCELLED").
+			Default("BOOKED").
+			Annotations(entgql.OrderField("STATUS")),
+		field.String("cancel_reason").Optional().MaxLen(500),
+		field.Time("cancelled_at").Optional().Nillable(),
+		field.Time("checked_in_at").Optional().Nillable(),
+	}
+}
+
+func (Appointment) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("patient", Patient.Type).Ref("appointments").Field("patient_id").Unique().Required().Immutable(),
+		edge.From("provider", Staff.Type).Ref("appointments").Field("provider_id").Unique().Required(),
+		edge.From("department", Department.Type).Ref("appointments").Field("department_id").Unique().Required(),
+	}
+}
+
+func (Appointment) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("provider_id", "start_at"),
+		index.Fields("patient_id", "start_at"),
+		index.Fields("department_id", "start_at"),
+	}
+}
+
+func (Appointment) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}

@@ -1,0 +1,55 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/mixin"
+
+	"github.com/hmis-dev/hmis/internal/globalid"
+)
+
+// IDMixin gives an entity an opaque global ID: a type prefix and a ULID.
+// The prefix lets node(id:) find the table without a lookup, and the ULID
+// makes IDs unguessable while still sorting by creation time.
+type IDMixin struct {
+	mixin.Schema
+	prefix string
+}
+
+func withID(prefix string) IDMixin { return IDMixin{prefix: prefix} }
+
+func (m IDMixin) Fields() []ent.Field {
+	prefix := m.prefix
+	return []ent.Field{
+		field.String("id").
+			Immutable().
+			NotEmpty().
+			DefaultFunc(func() string { return globalid.New(prefix) }),
+	}
+}
+
+func (m IDMixin) Annotations() []schema.Annotation {
+	return []schema.Annotation{globalid.Annotation{Prefix: m.prefix}}
+}
+
+// TimeMixin records creation and last change, always in UTC.
+type TimeMixin struct{ mixin.Schema }
+
+func (TimeMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.Time("created_at").
+			Immutable().
+			Default(nowUTC).
+			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("updated_at").
+			Default(nowUTC).
+			UpdateDefault(nowUTC).
+			Annotations(entgql.OrderField("UPDATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+	}
+}
+
+func nowUTC() time.Time { return time.Now().UTC() }

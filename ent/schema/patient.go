@@ -1,0 +1,56 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Patient is a person the hospital registers and treats. Every query of it
+// and of what belongs to it is row-scoped to the viewer (internal/authz).
+type Patient struct{ ent.Schema }
+
+func (Patient) Mixin() []ent.Mixin { return []ent.Mixin{withID("pat"), TimeMixin{}} }
+
+func (Patient) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("mrn").NotEmpty().Unique().Immutable().
+			Comment("Medical record number: the human identifier printed on wristbands and labels.").
+			Annotations(entgql.OrderField("MRN")),
+		field.String("given_name").NotEmpty().MaxLen(100),
+		field.String("family_name").NotEmpty().MaxLen(100).
+			Annotations(entgql.OrderField("FAMILY_NAME")),
+		field.Time("birth_date").
+			Annotations(entgql.Type("Date"), entgql.OrderField("BIRTH_DATE")),
+		field.Enum("sex").Values("FEMALE", "MALE", "OTHER", "UNKNOWN"),
+		field.String("phone").Optional().MaxLen(40),
+		field.String("email").Optional().MaxLen(254),
+		field.String("address_line").Optional().MaxLen(200),
+		field.String("city").Optional().MaxLen(100),
+		field.String("region").Optional().MaxLen(100),
+		field.String("postal_code").Optional().MaxLen(20),
+		field.String("country").Optional().MaxLen(2).Comment("ISO 3166-1 alpha-2"),
+		field.String("national_id").Optional().MaxLen(40),
+	}
+}
+
+func (Patient) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("appointments", Appointment.Type).Annotations(entgql.RelayConnection()),
+		edge.From("user", User.Type).Ref("patient").Unique(),
+	}
+}
+
+func (Patient) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("family_name", "given_name"),
+		index.Fields("national_id"),
+	}
+}
+
+func (Patient) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}

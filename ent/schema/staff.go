@@ -1,0 +1,43 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// Staff is a person employed by the hospital. The staff issue extends it with
+// contracts, rosters and payroll; here it is what scheduling needs.
+type Staff struct{ ent.Schema }
+
+func (Staff) Mixin() []ent.Mixin { return []ent.Mixin{withID("stf"), TimeMixin{}} }
+
+func (Staff) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("given_name").NotEmpty().MaxLen(100),
+		field.String("family_name").NotEmpty().MaxLen(100).
+			Annotations(entgql.OrderField("FAMILY_NAME")),
+		field.Enum("kind").
+			Values("DOCTOR", "NURSE", "LAB_TECHNICIAN", "PHARMACIST", "RECEPTIONIST",
+				"BILLING_CLERK", "HR_OFFICER", "ADMINISTRATOR", "AUDITOR").
+			Annotations(entgql.OrderField("KIND")),
+		field.String("department_id").Optional(),
+		field.String("email").Optional().MaxLen(254),
+		field.String("phone").Optional().MaxLen(40),
+		field.Bool("active").Default(true),
+	}
+}
+
+func (Staff) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("department", Department.Type).Ref("staff").Field("department_id").Unique(),
+		edge.To("appointments", Appointment.Type).Annotations(entgql.RelayConnection()),
+		edge.From("user", User.Type).Ref("staff").Unique(),
+	}
+}
+
+func (Staff) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}

@@ -1,0 +1,150 @@
+// Package store opens the database behind ent — PostgreSQL through lib/pq in
+// production, an SQLite file through a pure-Go driver by default — and gives
+// domain code transactions and row locks that mean the same on both.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq" // PostgreSQL driver, registered as "postgres".
+	_ "modernc.org/sqlite" // Pure-Go SQLite driver, registered as "sqlite".
+
+	"github.com/hmis-dev/hmis/ent"
+)
+
+// Store is an open database: the ent client and what is needed to run it.
+type Store struct {
+	Client  *ent.Client
+	DB      *sql.DB
+	Dialect string
+}
+
+// Open connects to databaseURL (postgres://… or postgresql://…) or, when it is
+// empty, to the SQLite file at sqlitePath.
+func Open(databaseURL, sqlitePath string) (*Store, error) {
+	var (
+		db   *sql.DB
+		dial string
+		err  error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		dial = dialect.Postgres
+		db, err = sql.Open("postgres", databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(25)
+		db.SetMaxIdleConns(25)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	case databaseURL == "":
+		dial = dialect.SQLite
+		db, err = sql.Open("sqlite", sqliteDSN(sqlitePath))
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		// SQLite has one writer at a time; a few connections let reads run
+		// beside it in WAL mode without piling up busy waits.
+		db.SetMaxOpenConns(8)
+	default:
+		return nil, errors.New("database URL must start with postgres:// (leave it empty for the embedded SQLite file)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dial, err)
+	}
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(dial, db)))
+	return &Store{Client: client, DB: db, Dialect: dial}, nil
+}
+
+// sqliteDSN turns a file path into a DSN with the settings HMIS relies on:
+// foreign keys on, WAL so readers do not block the writer, a busy timeout
+// instead of immediate SQLITE_BUSY errors, and BEGIN IMMEDIATE so a
+// transaction takes the write lock up front. The last is what makes a
+// check-then-insert (double booking, stock) safe on SQLite: two such
+// transactions run one after the other, never interleaved.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(15000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Migrate brings the schema up to date with ent/schema.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.Client.Schema.Create(ctx); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
+
+// Close closes the client and its connections.
+func (s *Store) Close() error { return s.Client.Close() }
+
+// InTx runs fn in one transaction, committing if it returns nil and rolling
+// back otherwise (also on panic, which is re-raised).
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
+	tx, err := s.Client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Lock takes exclusive, transaction-scoped locks on the named resources
+// ("provider:stf_…", "patient:pat_…") so that a check followed by a write
+// cannot interleave with another transaction doing the same. On PostgreSQL
+// these are advisory locks, taken in a fixed order so two transactions
+// never wait on each other in a cycle; on SQLite the immediate transaction
+// already holds the database's single write lock.
+func (s *Store) Lock(ctx context.Context, tx *ent.Tx, keys ...string) error {
+	if s.Dialect != dialect.Postgres {
+		return nil
+	}
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockID(k)); err != nil {
+			return fmt.Errorf("lock %s: %w", strings.SplitN(k, ":", 2)[0], err)
+		}
+	}
+	return nil
+}
+
+func lockID(key string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return int64(h.Sum64())
+}
