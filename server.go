@@ -1,3 +1,153 @@
+// Command hmis is the HMIS server.
+//
+//	hmis [serve] [--demo] [--addr :8080]   run the server (the default)
+//	hmis migrate                           create or update the database schema
+//	hmis seed [--demo]                     seed an empty database (an admin user, or the demo hospital)
+//	hmis audit verify                      check the audit trail's hash chain
+//	hmis config                            print the configuration variables as a Markdown table
+//	hmis version                           print the version
+//
+// Configuration comes from HMIS_* environment variables; see the README.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/hmis-dev/hmis/internal/app"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/config"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "hmis:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	command := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		command, args = args[0], args[1:]
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	flags := flag.NewFlagSet("hmis "+command, flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.BoolVar(&cfg.Demo, "demo", cfg.Demo, "demo mode (HMIS_DEMO)")
+	flags.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HMIS_ADDR)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch command {
+	case "version":
+		fmt.Fprintln(stdout, "hmis", version())
+		return nil
+	case "config":
+		fmt.Fprint(stdout, config.Markdown())
+		return nil
+	case "serve", "migrate", "seed":
+	case "audit":
+		if flags.Arg(0) != "verify" {
+			return errors.New("usage: hmis audit verify")
+		}
+	default:
+		return fmt.Errorf("unknown command %q (serve, migrate, seed, audit verify, config, version)", command)
+	}
+
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch command {
+	case "migrate":
+		fmt.Fprintln(stdout, "schema is up to date")
+		return nil
+	case "seed":
+		return seed(ctx, a, stdout)
+	case "audit":
+		checked, err := a.Trail.Verify(auth.SystemContext(ctx))
+		if err != nil {
+			return fmt.Errorf("audit trail is broken after %d intact events: %w", checked, err)
+		}
+		fmt.Fprintf(stdout, "audit trail intact: %d events verified\n", checked)
+		return nil
+	}
+	if cfg.Demo {
+		if err := a.SeedDemo(ctx, stdout); err != nil {
+			return err
+		}
+	}
+	return a.Serve(ctx)
+}
+
+// seed fills an empty database: the demo hospital in demo mode, otherwise
+// only an admin user with HMIS_ADMIN_PASSWORD.
+func seed(ctx context.Context, a *app.App, stdout io.Writer) error {
+	if a.Config.Demo {
+		return a.SeedDemo(ctx, stdout)
+	}
+	ctx = auth.SystemContext(ctx)
+	if exists, err := a.Store.Client.User.Query().Exist(ctx); err != nil {
+		return err
+	} else if exists {
+		fmt.Fprintln(stdout, "database already has users; nothing seeded")
+		return nil
+	}
+	if len(a.Config.AdminPassword) < auth.MinPasswordLength {
+		return fmt.Errorf("set HMIS_ADMIN_PASSWORD (at least %d characters) for the admin user", auth.MinPasswordLength)
+	}
+	hash, err := auth.HashPassword(a.Config.AdminPassword)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.Client.User.Create().SetUsername("admin").SetPasswordHash(hash).
+		SetRoles([]string{"admin"}).Exec(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "created user admin (role admin)")
+	return nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}

@@ -1,0 +1,23 @@
+// Package graph is the GraphQL layer: gqlgen's generated executor and thin
+// resolvers that decode input, call a service in internal/ and return its
+// result. Business rules live in the services, not here.
+package graph
+
+//go:generate echo "graph is generated from the repository root: go generate ./..."
+
+import (
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/scheduling"
+)
+
+// Resolver holds the services resolvers call.
+type Resolver struct {
+	Client     *ent.Client
+	Auth       *auth.Service
+	Patients   *patients.Service
+	Scheduling *scheduling.Service
+	Broker     events.Broker
+}

@@ -1,0 +1,221 @@
+// Package app assembles a server process from its configuration: the
+// store, cache, broker, services and HTTP handler, and runs it.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hmis-dev/hmis/graph"
+	"github.com/hmis-dev/hmis/internal/audit"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/authz"
+	"github.com/hmis-dev/hmis/internal/cache"
+	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/internal/demo"
+	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/httpapi"
+	"github.com/hmis-dev/hmis/internal/metrics"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/scheduling"
+	"github.com/hmis-dev/hmis/internal/store"
+	"github.com/hmis-dev/hmis/policies"
+)
+
+// App is one server process's parts.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Cache    cache.Cache
+	Broker   events.Broker
+	Relay    *events.Relay
+	Enforcer *authz.Enforcer
+	Auth     *auth.Service
+	Trail    *audit.Trail
+	Handler  http.Handler
+	redis    *redis.Client
+}
+
+// Open connects to the database and, if configured, Redis, migrates the
+// schema, and builds the services and the handler.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	secret := []byte(cfg.TokenSecret)
+	if len(secret) == 0 && cfg.Demo {
+		// Demo only: tokens then last as long as the process.
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		log.Warn("HMIS_TOKEN_SECRET is not set; demo mode signs tokens with a random secret")
+	}
+	if len(secret) < auth.MinSecretLength {
+		return nil, fmt.Errorf("HMIS_TOKEN_SECRET must be set to at least %d bytes outside demo mode (try: openssl rand -hex 32)", auth.MinSecretLength)
+	}
+	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Enforcer: enforcer}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	if a.Store, err = store.Open(cfg.DatabaseURL, cfg.SQLitePath); err != nil {
+		return nil, err
+	}
+	authz.InstallRowScope(a.Store.Client, enforcer)
+	audit.InstallTracking(a.Store.Client)
+	audit.ProtectAppendOnly(a.Store.Client)
+	if err := a.Store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("HMIS_REDIS_URL: %w", err)
+		}
+		a.redis = redis.NewClient(opts)
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("connect to redis: %w", err)
+		}
+		a.Cache = cache.NewRedis(a.redis, cfg.RedisPrefix)
+		a.Broker = events.NewRedisBroker(a.redis, cfg.RedisPrefix, int64(cfg.EventRetention))
+	} else {
+		a.Cache = cache.NewMemory()
+		a.Broker = events.NewMemoryBroker(cfg.EventRetention)
+	}
+	a.Relay = events.NewRelay(a.Store, a.Broker, log)
+	a.Auth, err = auth.NewService(auth.Config{
+		Secret:             secret,
+		AccessTokenTTL:     cfg.AccessTokenTTL,
+		RefreshTokenTTL:    cfg.RefreshTokenTTL,
+		MaxFailuresPerUser: cfg.LoginMaxFailures,
+		MaxFailuresPerAddr: cfg.LoginMaxFailuresPerAddr,
+		LockoutWindow:      cfg.LoginLockout,
+		IsRole:             enforcer.IsRole,
+	}, a.Store, a.Cache)
+	if err != nil {
+		return nil, err
+	}
+	a.Trail = audit.NewTrail(a.Store)
+	a.Handler = httpapi.New(httpapi.Deps{
+		Resolver: &graph.Resolver{
+			Client:     a.Store.Client,
+			Auth:       a.Auth,
+			Patients:   patients.NewService(a.Store),
+			Scheduling: scheduling.NewService(a.Store, a.Relay),
+			Broker:     a.Broker,
+		},
+		Auth:     a.Auth,
+		Enforcer: enforcer,
+		Trail:    a.Trail,
+		Metrics:  metrics.New(a.Store.DB),
+		Log:      log,
+		Ready:    a.ready,
+	}, httpapi.Options{
+		MaxPageSize:     cfg.MaxPageSize,
+		DefaultPageSize: cfg.DefaultPageSize,
+		DepthLimit:      cfg.QueryDepthLimit,
+		ComplexityLimit: cfg.ComplexityLimit,
+		TrustProxy:      cfg.TrustProxy,
+	})
+	ok = true
+	return a, nil
+}
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.Broker.Ping(ctx); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	return nil
+}
+
+// SeedDemo seeds the demo hospital into an empty database and prints the
+// demo logins to w.
+func (a *App) SeedDemo(ctx context.Context, w io.Writer) error {
+	if err := demo.Seed(ctx, a.Store, a.Config.DemoPassword, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nDemo logins (password %q):\n", a.Config.DemoPassword)
+	for _, l := range demo.Logins {
+		fmt.Fprintf(w, "  %-11s role %s\n", l.Username, l.Role)
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// RunRelay publishes committed events until ctx ends.
+func (a *App) RunRelay(ctx context.Context) { a.Relay.Run(auth.SystemContext(ctx)) }
+
+// Serve runs the relay and the HTTP server until ctx ends, then shuts down
+// gracefully.
+func (a *App) Serve(ctx context.Context) error {
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	go a.RunRelay(relayCtx)
+	srv := &http.Server{
+		Addr:              a.Config.Addr,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No write timeout: subscriptions stream for as long as they live.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if a.Config.TLSCertFile != "" {
+			err = srv.ListenAndServeTLS(a.Config.TLSCertFile, a.Config.TLSKeyFile)
+		} else {
+			err = srv.ListenAndServe()
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	host := a.Config.Addr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	scheme := "http"
+	if a.Config.TLSCertFile != "" {
+		scheme = "https"
+	}
+	a.Log.Info("HMIS is serving", "graphiql", scheme+"://"+host+"/", "graphql", scheme+"://"+host+"/graphql")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// Close releases the database, Redis and broker.
+func (a *App) Close() {
+	if a.Broker != nil {
+		a.Broker.Close()
+	}
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	if a.Store != nil {
+		a.Store.Close()
+	}
+}

@@ -1,0 +1,201 @@
+package audit
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/hmis-dev/hmis/ent"
+)
+
+// patientDataTypes are the GraphQL types whose fields are patient data: a
+// read of one of their fields is listed in the audit row of the request.
+// Domains add theirs as they come (encounters, lab results, invoices …).
+var patientDataTypes = map[string]bool{
+	"Patient":          true,
+	"Appointment":      true,
+	"AppointmentEvent": true,
+}
+
+// Collector gathers, while a request runs, what the audit row for it must
+// say: the patients whose data was read or written, the objects changed,
+// the patient-data fields resolved, and the fields denied.
+type Collector struct {
+	mu       sync.Mutex
+	patients map[string]struct{}
+	objects  map[string]string // id → type
+	fields   map[string]struct{}
+	denied   map[string]struct{}
+	// claimed names who a request without credentials says it is (the
+	// username of a login), so failed sign-ins are traceable.
+	claimedID, claimedName string
+}
+
+// Snapshot is what a Collector gathered, sorted.
+type Snapshot struct {
+	PatientIDs  []string
+	ObjectTypes []string
+	ObjectIDs   []string
+	Fields      []string
+	Denied      []string
+	ClaimedID   string
+	ClaimedName string
+}
+
+type collectorKey struct{}
+
+// WithCollector returns ctx carrying a new, empty Collector.
+func WithCollector(ctx context.Context) (context.Context, *Collector) {
+	c := &Collector{}
+	c.reset()
+	return context.WithValue(ctx, collectorKey{}, c), c
+}
+
+func collectorFrom(ctx context.Context) *Collector {
+	c, _ := ctx.Value(collectorKey{}).(*Collector)
+	return c
+}
+
+func (c *Collector) reset() {
+	c.patients = map[string]struct{}{}
+	c.objects = map[string]string{}
+	c.fields = map[string]struct{}{}
+	c.denied = map[string]struct{}{}
+}
+
+// Drain returns what was gathered and starts afresh, so that each event of
+// a subscription is audited on its own.
+func (c *Collector) Drain() Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Snapshot{
+		PatientIDs:  keys(c.patients),
+		Fields:      keys(c.fields),
+		Denied:      keys(c.denied),
+		ClaimedID:   c.claimedID,
+		ClaimedName: c.claimedName,
+	}
+	types := map[string]struct{}{}
+	for id, typ := range c.objects {
+		s.ObjectIDs = append(s.ObjectIDs, id)
+		types[typ] = struct{}{}
+	}
+	sort.Strings(s.ObjectIDs)
+	s.ObjectTypes = keys(types)
+	c.reset()
+	return s
+}
+
+func keys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NotePatients records that the request touched these patients' data.
+func NotePatients(ctx context.Context, ids ...string) {
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		for _, id := range ids {
+			if id != "" {
+				c.patients[id] = struct{}{}
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// NoteActor records who a request without credentials claims to be, such as
+// the user signing in.
+func NoteActor(ctx context.Context, id, name string) {
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		c.claimedID, c.claimedName = id, name
+		c.mu.Unlock()
+	}
+}
+
+// NoteObject records that the request changed an object.
+func NoteObject(ctx context.Context, typ, id string) {
+	if c := collectorFrom(ctx); c != nil && id != "" {
+		c.mu.Lock()
+		c.objects[id] = typ
+		c.mu.Unlock()
+	}
+}
+
+// NoteField records that a field was resolved; only patient-data fields are kept.
+func NoteField(ctx context.Context, object, field string) {
+	if !patientDataTypes[object] {
+		return
+	}
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		c.fields[object+"."+field] = struct{}{}
+		c.mu.Unlock()
+	}
+}
+
+// NoteDenied records that the policy refused a field or operation.
+func NoteDenied(ctx context.Context, coordinate string) {
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		c.denied[coordinate] = struct{}{}
+		c.mu.Unlock()
+	}
+}
+
+// InstallTracking adds to client the interceptor and hook that tell the
+// request's Collector which patients' rows were read and which objects were
+// written, whatever path the request took to them.
+func InstallTracking(client *ent.Client) {
+	client.Intercept(ent.InterceptFunc(func(next ent.Querier) ent.Querier {
+		return ent.QuerierFunc(func(ctx context.Context, q ent.Query) (ent.Value, error) {
+			v, err := next.Query(ctx, q)
+			if err == nil && collectorFrom(ctx) != nil {
+				NotePatients(ctx, patientsIn(v)...)
+			}
+			return v, err
+		})
+	}))
+	client.Use(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			v, err := next.Mutate(ctx, m)
+			if err == nil && collectorFrom(ctx) != nil {
+				if withID, ok := m.(interface{ ID() (string, bool) }); ok {
+					if id, ok := withID.ID(); ok {
+						NoteObject(ctx, m.Type(), id)
+					}
+				}
+				NotePatients(ctx, patientsIn(v)...)
+			}
+			return v, err
+		})
+	})
+}
+
+// patientsIn returns the patients an ent query or mutation result belongs to.
+func patientsIn(v ent.Value) []string {
+	switch v := v.(type) {
+	case *ent.Patient:
+		return []string{v.ID}
+	case []*ent.Patient:
+		ids := make([]string, len(v))
+		for i, p := range v {
+			ids[i] = p.ID
+		}
+		return ids
+	case *ent.Appointment:
+		return []string{v.PatientID}
+	case []*ent.Appointment:
+		ids := make([]string, len(v))
+		for i, a := range v {
+			ids[i] = a.PatientID
+		}
+		return ids
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/requestinfo"
+)
+
+// Recorder is the gqlgen extension that writes the audit row of each
+// GraphQL response: every mutation (allowed, denied or failed), every
+// query or subscription event that read patient data or was denied, and
+// every read of the audit trail itself. A response whose row cannot be
+// written is withheld: no patient data leaves unaudited.
+type Recorder struct {
+	trail *Trail
+	log   *slog.Logger
+}
+
+// NewRecorder returns a Recorder appending to trail.
+func NewRecorder(trail *Trail, log *slog.Logger) *Recorder {
+	return &Recorder{trail: trail, log: log}
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationInterceptor
+	graphql.ResponseInterceptor
+} = (*Recorder)(nil)
+
+func (*Recorder) ExtensionName() string                   { return "AuditRecorder" }
+func (*Recorder) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (r *Recorder) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	ctx, _ = WithCollector(ctx)
+	return next(ctx)
+}
+
+// alwaysAudited are root fields audited even when they touch no patient.
+var alwaysAudited = map[string]bool{"auditEvents": true}
+
+func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	c := collectorFrom(ctx)
+	if resp == nil || c == nil || !graphql.HasOperationContext(ctx) {
+		return resp
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation == nil {
+		return resp // the document did not parse or validate: nothing ran
+	}
+	snap := c.Drain()
+	roots := rootFields(oc)
+	kind := auditevent.KindQUERY
+	switch oc.Operation.Operation {
+	case ast.Mutation:
+		kind = auditevent.KindMUTATION
+	case ast.Subscription:
+		kind = auditevent.KindSUBSCRIPTION
+	}
+	outcome, code := outcomeOf(resp.Errors)
+	audited := kind == auditevent.KindMUTATION || len(snap.PatientIDs) > 0 || len(snap.Denied) > 0
+	for _, f := range roots {
+		audited = audited || alwaysAudited[f]
+	}
+	if !audited {
+		return resp
+	}
+	v := auth.FromContext(ctx)
+	info := requestinfo.From(ctx)
+	e := Entry{
+		Operation:   strings.Join(roots, ","),
+		Kind:        kind,
+		Outcome:     outcome,
+		ErrorCode:   code,
+		ObjectTypes: snap.ObjectTypes,
+		ObjectIDs:   snap.ObjectIDs,
+		PatientIDs:  snap.PatientIDs,
+		Fields:      append(snap.Fields, snap.Denied...),
+		ClientAddr:  info.ClientAddr,
+		RequestID:   info.RequestID,
+	}
+	if v != nil {
+		e.ActorID, e.ActorName, e.Roles = v.ActorID(), v.Username, v.Roles
+	} else {
+		e.ActorID, e.ActorName = snap.ClaimedID, snap.ClaimedName
+	}
+	if _, err := r.trail.Append(context.WithoutCancel(ctx), e); err != nil {
+		r.log.ErrorContext(ctx, "audit append failed; response withheld", "err", err, "request_id", info.RequestID)
+		return &graphql.Response{Errors: gqlerror.List{{
+			Message:    "internal error",
+			Extensions: map[string]any{"code": "INTERNAL"},
+		}}}
+	}
+	return resp
+}
+
+// rootFields names the operation by what it asked for, not by the name the
+// client chose for it.
+func rootFields(oc *graphql.OperationContext) []string {
+	var names []string
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
+		if !strings.HasPrefix(f.Name, "__") {
+			names = append(names, f.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func outcomeOf(errs gqlerror.List) (auditevent.Outcome, string) {
+	if len(errs) == 0 {
+		return auditevent.OutcomeALLOWED, ""
+	}
+	first := ""
+	for _, e := range errs {
+		code, _ := e.Extensions["code"].(string)
+		if code == "FORBIDDEN" {
+			return auditevent.OutcomeDENIED, code
+		}
+		if first == "" {
+			first = code
+		}
+	}
+	return auditevent.OutcomeFAILED, first
+}

@@ -1,0 +1,457 @@
+// Package auth signs users in and turns a request's credentials into the
+// Viewer the rest of the system acts for: password logins with rotating
+// refresh tokens, signed access tokens that logout revokes at once, login
+// throttling, and API keys for integrators.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/apikey"
+	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/cache"
+	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/store"
+)
+
+// Config holds the settings of the Service.
+type Config struct {
+	// Secret signs access tokens; at least 32 bytes.
+	Secret          []byte
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	// A user is locked out for LockoutWindow after MaxFailuresPerUser failed
+	// logins within it; a client address after MaxFailuresPerAddr.
+	MaxFailuresPerUser int64
+	MaxFailuresPerAddr int64
+	LockoutWindow      time.Duration
+	// IsRole reports whether a role exists in the policy; API keys may only
+	// be bound to one that does.
+	IsRole func(string) bool
+}
+
+// MinSecretLength is the shortest token secret accepted.
+const MinSecretLength = 32
+
+// MinPasswordLength is the shortest password changePassword accepts.
+const MinPasswordLength = 12
+
+// Service is the authentication service.
+type Service struct {
+	cfg   Config
+	store *store.Store
+	cache cache.Cache
+	now   func() time.Time
+	// dummyHash is compared against when a username does not exist, so that
+	// a failed login takes as long for an unknown user as for a wrong password.
+	dummyHash string
+}
+
+// NewService returns a Service.
+func NewService(cfg Config, st *store.Store, c cache.Cache) (*Service, error) {
+	if len(cfg.Secret) < MinSecretLength {
+		return nil, fmt.Errorf("token secret must be at least %d bytes", MinSecretLength)
+	}
+	dummy, err := HashPassword("not a real password")
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, store: st, cache: c, now: time.Now, dummyHash: dummy}, nil
+}
+
+// HashPassword returns the argon2id hash of password in PHC string form.
+func HashPassword(password string) (string, error) {
+	return argon2id.CreateHash(password, argon2id.DefaultParams)
+}
+
+// Tokens is the result of a login or a refresh.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresAt    time.Time
+	User         *ent.User
+}
+
+type claims struct {
+	jwt.RegisteredClaims
+	Username  string   `json:"usr"`
+	Roles     []string `json:"roles"`
+	StaffID   string   `json:"stf,omitempty"`
+	PatientID string   `json:"pat,omitempty"`
+}
+
+const issuer = "hmis"
+
+// Cache keys. Values are IDs and counters only, never patient data.
+func revokedSessionKey(sid string) string { return "auth:revoked-session:" + sid }
+func userFailuresKey(username string) string {
+	return "auth:fail:user:" + strings.ToLower(username)
+}
+func addrFailuresKey(addr string) string { return "auth:fail:addr:" + addr }
+
+var errBadCredentials = apperr.Unauthenticatedf("wrong username or password")
+
+// Login checks a username and password and opens a session.
+func (s *Service) Login(ctx context.Context, username, password, clientAddr string) (*Tokens, error) {
+	username = strings.TrimSpace(username)
+	if username == "" {
+		return nil, apperr.BadInput("input.username", "is required")
+	}
+	if password == "" {
+		return nil, apperr.BadInput("input.password", "is required")
+	}
+	if err := s.checkThrottle(ctx, username, clientAddr); err != nil {
+		return nil, err
+	}
+	// Nobody is signed in yet, so row scope would hide every user: the
+	// lookups of a sign-in are the system's own.
+	ctx = SystemContext(ctx)
+	u, err := s.store.Client.User.Query().Where(user.UsernameEqualFold(username)).WithStaff().WithPatient().Only(ctx)
+	if ent.IsNotFound(err) {
+		_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
+		return nil, s.recordFailure(ctx, username, clientAddr)
+	} else if err != nil {
+		return nil, err
+	}
+	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
+	if err != nil {
+		return nil, fmt.Errorf("compare password: %w", err)
+	}
+	if !ok || !u.Active {
+		return nil, s.recordFailure(ctx, username, clientAddr)
+	}
+	if err := s.cache.Del(ctx, userFailuresKey(username)); err != nil {
+		return nil, err
+	}
+	refresh := randomToken()
+	sess, err := s.store.Client.Session.Create().
+		SetUserID(u.ID).
+		SetRefreshHash(digest(refresh)).
+		SetExpiresAt(s.now().Add(s.cfg.RefreshTokenTTL).UTC()).
+		SetClientAddr(clientAddr).
+		Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Client.User.UpdateOne(u).SetLastLoginAt(s.now().UTC()).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return s.issue(u, sess.ID, refresh)
+}
+
+func (s *Service) checkThrottle(ctx context.Context, username, clientAddr string) error {
+	if n, _, err := s.counter(ctx, userFailuresKey(username)); err != nil {
+		return err
+	} else if n >= s.cfg.MaxFailuresPerUser {
+		return &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins; try again in %s", s.cfg.LockoutWindow)}
+	}
+	if clientAddr == "" {
+		return nil
+	}
+	if n, _, err := s.counter(ctx, addrFailuresKey(clientAddr)); err != nil {
+		return err
+	} else if n >= s.cfg.MaxFailuresPerAddr {
+		return &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins from this address; try again in %s", s.cfg.LockoutWindow)}
+	}
+	return nil
+}
+
+func (s *Service) counter(ctx context.Context, key string) (int64, bool, error) {
+	v, ok, err := s.cache.Get(ctx, key)
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	var n int64
+	_, err = fmt.Sscan(v, &n)
+	return n, true, err
+}
+
+// recordFailure counts a failed login against the user and the address and
+// returns the error the client sees, which never says which part was wrong.
+func (s *Service) recordFailure(ctx context.Context, username, clientAddr string) error {
+	if _, err := s.cache.Incr(ctx, userFailuresKey(username), s.cfg.LockoutWindow); err != nil {
+		return err
+	}
+	if clientAddr != "" {
+		if _, err := s.cache.Incr(ctx, addrFailuresKey(clientAddr), s.cfg.LockoutWindow); err != nil {
+			return err
+		}
+	}
+	return errBadCredentials
+}
+
+// Refresh trades a refresh token for new tokens; the old one stops working.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
+	if refreshToken == "" {
+		return nil, apperr.BadInput("input.refreshToken", "is required")
+	}
+	next := randomToken()
+	ctx = SystemContext(ctx) // as for Login: the caller is not signed in
+	var (
+		u   *ent.User
+		sid string
+	)
+	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		sess, err := tx.Session.Query().Where(session.RefreshHash(digest(refreshToken))).Only(ctx)
+		if ent.IsNotFound(err) {
+			return apperr.Unauthenticatedf("the refresh token is not valid")
+		} else if err != nil {
+			return err
+		}
+		if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
+			return apperr.Unauthenticatedf("the session has ended; sign in again")
+		}
+		// Conditional on the old hash, so a token raced through two refreshes
+		// yields one new pair, not two.
+		n, err := tx.Session.Update().
+			Where(session.ID(sess.ID), session.RefreshHash(sess.RefreshHash)).
+			SetRefreshHash(digest(next)).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return apperr.Unauthenticatedf("the refresh token is not valid")
+		}
+		u, err = tx.User.Query().Where(user.ID(sess.UserID)).WithStaff().WithPatient().Only(ctx)
+		if err != nil {
+			return err
+		}
+		if !u.Active {
+			return apperr.Unauthenticatedf("the account is disabled")
+		}
+		sid = sess.ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(u, sid, next)
+}
+
+func (s *Service) issue(u *ent.User, sessionID, refresh string) (*Tokens, error) {
+	now := s.now()
+	exp := now.Add(s.cfg.AccessTokenTTL)
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   u.ID,
+			ID:        sessionID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Username: u.Username,
+		Roles:    u.Roles,
+	}
+	if st := u.Edges.Staff; st != nil {
+		c.StaffID = st.ID
+	}
+	if p := u.Edges.Patient; p != nil {
+		c.PatientID = p.ID
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("sign access token: %w", err)
+	}
+	return &Tokens{AccessToken: signed, RefreshToken: refresh, ExpiresAt: exp.UTC(), User: u}, nil
+}
+
+// Logout ends the viewer's session: its refresh token is revoked in the
+// database and its access token in the cache, which every server consults.
+func (s *Service) Logout(ctx context.Context, v *Viewer) error {
+	if v == nil || v.SessionID == "" {
+		return apperr.Unauthenticatedf("no session to end")
+	}
+	return s.revokeSessions(ctx, session.ID(v.SessionID))
+}
+
+// revokeSessions ends the live sessions matching where. Access tokens are
+// revoked in the cache first, for as long as any of them can still be valid,
+// so that they stop working even if the database write then fails.
+func (s *Service) revokeSessions(ctx context.Context, where ...predicate.Session) error {
+	ids, err := s.store.Client.Session.Query().Where(append(where, session.RevokedAtIsNil())...).IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.cache.Set(ctx, revokedSessionKey(id), "1", s.cfg.AccessTokenTTL); err != nil {
+			return err
+		}
+	}
+	return s.store.Client.Session.Update().
+		Where(session.IDIn(ids...)).
+		SetRevokedAt(s.now().UTC()).
+		Exec(ctx)
+}
+
+// ChangePassword sets a new password for the viewer and ends every other
+// session of theirs.
+func (s *Service) ChangePassword(ctx context.Context, v *Viewer, current, next string) error {
+	if v == nil || v.UserID == "" {
+		return apperr.Unauthenticatedf("sign in as a user to change a password")
+	}
+	u, err := s.store.Client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return err
+	}
+	if ok, err := argon2id.ComparePasswordAndHash(current, u.PasswordHash); err != nil {
+		return err
+	} else if !ok {
+		return apperr.BadInput("input.currentPassword", "is not your current password")
+	}
+	switch {
+	case len(next) < MinPasswordLength:
+		return apperr.BadInput("input.newPassword", "must be at least %d characters", MinPasswordLength)
+	case len(next) > 256:
+		return apperr.BadInput("input.newPassword", "must be at most 256 characters")
+	case strings.EqualFold(next, u.Username):
+		return apperr.BadInput("input.newPassword", "must not be the username")
+	case next == current:
+		return apperr.BadInput("input.newPassword", "must differ from the current password")
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Client.User.UpdateOne(u).SetPasswordHash(hash).Exec(ctx); err != nil {
+		return err
+	}
+	return s.revokeSessions(ctx, session.UserID(u.ID), session.IDNEQ(v.SessionID))
+}
+
+// APIKeyPrefix starts every API key, so that one is told from an access token at a glance.
+const APIKeyPrefix = "hmis_"
+
+// CreateAPIKey makes a key for an integrator acting with role. The secret
+// is returned once; only its hash is kept.
+func (s *Service) CreateAPIKey(ctx context.Context, v *Viewer, name, role string, expiresAt *time.Time) (*ent.APIKey, string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "" || len(name) > 100:
+		return nil, "", apperr.BadInput("input.name", "is required, at most 100 characters")
+	case s.cfg.IsRole == nil || !s.cfg.IsRole(role):
+		return nil, "", apperr.BadInput("input.role", "is not a role of the policy")
+	case role == "admin":
+		return nil, "", apperr.BadInput("input.role", "an API key cannot act as admin")
+	case expiresAt != nil && !expiresAt.After(s.now()):
+		return nil, "", apperr.BadInput("input.expiresAt", "must be in the future")
+	}
+	lookup := strings.ToLower(globalid.New("k")[2:])
+	secret := randomToken()
+	k, err := s.store.Client.APIKey.Create().
+		SetName(name).
+		SetLookup(lookup).
+		SetSecretHash(digest(secret)).
+		SetRole(role).
+		SetCreatedBy(v.ActorID()).
+		SetNillableExpiresAt(expiresAt).
+		Save(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return k, APIKeyPrefix + lookup + "_" + secret, nil
+}
+
+// RevokeAPIKey stops a key from working.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error) {
+	if !globalid.Valid(id, "key") {
+		return nil, apperr.BadInput("id", "is not an API key ID")
+	}
+	k, err := s.store.Client.APIKey.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("API key not found")
+	} else if err != nil {
+		return nil, err
+	}
+	if k.RevokedAt != nil {
+		return k, nil
+	}
+	return s.store.Client.APIKey.UpdateOne(k).SetRevokedAt(s.now().UTC()).Save(ctx)
+}
+
+// Authenticate turns a bearer credential into a Viewer. An empty credential
+// is an anonymous request (nil viewer, no error).
+func (s *Service) Authenticate(ctx context.Context, credential string) (*Viewer, error) {
+	switch {
+	case credential == "":
+		return nil, nil
+	case strings.HasPrefix(credential, APIKeyPrefix):
+		return s.authenticateAPIKey(ctx, strings.TrimPrefix(credential, APIKeyPrefix))
+	}
+	var c claims
+	_, err := jwt.ParseWithClaims(credential, &c, func(*jwt.Token) (any, error) { return s.cfg.Secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.now),
+	)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, apperr.Unauthenticatedf("the access token has expired; refresh it")
+		}
+		return nil, apperr.Unauthenticatedf("the access token is not valid")
+	}
+	if _, revoked, err := s.cache.Get(ctx, revokedSessionKey(c.ID)); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, apperr.Unauthenticatedf("the session has ended; sign in again")
+	}
+	return &Viewer{
+		UserID: c.Subject, Username: c.Username, Roles: c.Roles,
+		StaffID: c.StaffID, PatientID: c.PatientID, SessionID: c.ID,
+	}, nil
+}
+
+func (s *Service) authenticateAPIKey(ctx context.Context, rest string) (*Viewer, error) {
+	lookup, secret, ok := strings.Cut(rest, "_")
+	if !ok {
+		return nil, apperr.Unauthenticatedf("the API key is not valid")
+	}
+	k, err := s.store.Client.APIKey.Query().Where(apikey.Lookup(lookup)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.Unauthenticatedf("the API key is not valid")
+	} else if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(k.SecretHash), []byte(digest(secret))) != 1 {
+		return nil, apperr.Unauthenticatedf("the API key is not valid")
+	}
+	if k.RevokedAt != nil || (k.ExpiresAt != nil && !s.now().Before(*k.ExpiresAt)) {
+		return nil, apperr.Unauthenticatedf("the API key has been revoked or has expired")
+	}
+	// Best effort: a lost last-used time must not fail the request.
+	_ = s.store.Client.APIKey.UpdateOne(k).SetLastUsedAt(s.now().UTC()).Exec(ctx)
+	return &Viewer{APIKeyID: k.ID, Username: "apikey:" + k.Name, Roles: []string{k.Role}}, nil
+}
+
+// randomToken returns 32 random bytes, base64url-encoded.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // the system's random source failing is not recoverable
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// digest hashes a high-entropy secret for storage. A plain SHA-256 suffices:
+// unlike a password, a 256-bit random token cannot be guessed offline.
+func digest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}

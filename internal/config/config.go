@@ -1,0 +1,169 @@
+// Package config reads HMIS's settings from HMIS_* environment variables.
+// Settings lists every one with its default; the README's table is
+// generated from the same list (hmis config).
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a server process.
+type Config struct {
+	Addr                    string
+	DatabaseURL             string
+	SQLitePath              string
+	RedisURL                string
+	RedisPrefix             string
+	TokenSecret             string
+	Demo                    bool
+	DemoPassword            string
+	AdminPassword           string
+	AccessTokenTTL          time.Duration
+	RefreshTokenTTL         time.Duration
+	LoginMaxFailures        int64
+	LoginMaxFailuresPerAddr int64
+	LoginLockout            time.Duration
+	MaxPageSize             int
+	DefaultPageSize         int
+	QueryDepthLimit         int
+	ComplexityLimit         int
+	EventRetention          int
+	TLSCertFile             string
+	TLSKeyFile              string
+	TrustProxy              bool
+	LogLevel                string
+	LogFormat               string
+}
+
+// Setting is one environment variable.
+type Setting struct {
+	Name        string
+	Default     string
+	Description string
+	apply       func(c *Config, v string) error
+}
+
+// Settings lists every variable HMIS reads.
+var Settings = []Setting{
+	{"HMIS_ADDR", ":8080", "Address the server listens on.", str(func(c *Config) *string { return &c.Addr })},
+	{"HMIS_DATABASE_URL", "", "PostgreSQL URL (`postgres://user:pass@host:5432/db?sslmode=require`). Empty: the embedded SQLite file.", str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"HMIS_SQLITE_PATH", "hmis.db", "SQLite file used when HMIS_DATABASE_URL is empty.", str(func(c *Config) *string { return &c.SQLitePath })},
+	{"HMIS_REDIS_URL", "", "Redis URL (`redis://host:6379/0`, `rediss://` for TLS). Empty: in-process broker and cache (one server process only).", str(func(c *Config) *string { return &c.RedisURL })},
+	{"HMIS_REDIS_PREFIX", "hmis:", "Prefix of every Redis key, so deployments can share a Redis.", str(func(c *Config) *string { return &c.RedisPrefix })},
+	{"HMIS_TOKEN_SECRET", "", "Secret that signs access tokens, at least 32 bytes. Required unless HMIS_DEMO is on; every server process of a deployment needs the same one.", str(func(c *Config) *string { return &c.TokenSecret })},
+	{"HMIS_DEMO", "false", "Demo mode: seed a small demo hospital into an empty database, print the demo logins, and use a random token secret if none is set.", boolean(func(c *Config) *bool { return &c.Demo })},
+	{"HMIS_DEMO_PASSWORD", "hmis-demo", "Password of every demo user.", str(func(c *Config) *string { return &c.DemoPassword })},
+	{"HMIS_ADMIN_PASSWORD", "", "Password of the `admin` user that `hmis seed` creates in an empty database outside demo mode.", str(func(c *Config) *string { return &c.AdminPassword })},
+	{"HMIS_ACCESS_TOKEN_TTL", "15m", "Lifetime of an access token.", duration(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+	{"HMIS_REFRESH_TOKEN_TTL", "720h", "Lifetime of a session's refresh token.", duration(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
+	{"HMIS_LOGIN_MAX_FAILURES", "5", "Failed logins after which a username is locked for HMIS_LOGIN_LOCKOUT.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailures })},
+	{"HMIS_LOGIN_MAX_FAILURES_PER_ADDR", "50", "Failed logins after which a client address is refused for HMIS_LOGIN_LOCKOUT.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailuresPerAddr })},
+	{"HMIS_LOGIN_LOCKOUT", "15m", "How long a lockout lasts, and the window failures are counted in.", duration(func(c *Config) *time.Duration { return &c.LoginLockout })},
+	{"HMIS_MAX_PAGE_SIZE", "100", "Largest `first`/`last` a connection accepts.", integer(func(c *Config) *int { return &c.MaxPageSize })},
+	{"HMIS_DEFAULT_PAGE_SIZE", "20", "Page size of a connection queried without `first` or `last`.", integer(func(c *Config) *int { return &c.DefaultPageSize })},
+	{"HMIS_QUERY_DEPTH_LIMIT", "12", "Deepest selection a query may nest (introspection excepted).", integer(func(c *Config) *int { return &c.QueryDepthLimit })},
+	{"HMIS_QUERY_COMPLEXITY_LIMIT", "2000", "Largest query complexity (gqlgen's count, connections weighted by page size).", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
+	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
+	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
+	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
+	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
+	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
+}
+
+// Load reads the configuration from the environment, defaults filling gaps.
+func Load() (Config, error) { return load(os.LookupEnv) }
+
+func load(lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	for _, s := range Settings {
+		v, ok := lookup(s.Name)
+		if !ok {
+			v = s.Default
+		}
+		if err := s.apply(&c, strings.TrimSpace(v)); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	return c, c.check()
+}
+
+func (c Config) check() error {
+	switch {
+	case c.MaxPageSize < 1:
+		return fmt.Errorf("HMIS_MAX_PAGE_SIZE must be at least 1")
+	case c.DefaultPageSize < 1 || c.DefaultPageSize > c.MaxPageSize:
+		return fmt.Errorf("HMIS_DEFAULT_PAGE_SIZE must be between 1 and HMIS_MAX_PAGE_SIZE")
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return fmt.Errorf("HMIS_TLS_CERT_FILE and HMIS_TLS_KEY_FILE go together")
+	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
+		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
+	}
+	return nil
+}
+
+// Markdown renders Settings as the README's configuration table.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n| --- | --- | --- |\n")
+	for _, s := range Settings {
+		def := "`" + s.Default + "`"
+		if s.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.Name, def, s.Description)
+	}
+	return b.String()
+}
+
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func integer(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func integer64(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func duration(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 15m or 720h", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}

@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/requestinfo"
+)
+
+// presentError gives every error an extensions.code from DESIGN.md's list.
+// Errors the client may see keep their message; anything else is logged
+// with the request ID and masked as INTERNAL, so no SQL, stack or stored
+// value reaches the client.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var ae *apperr.Error
+		var ve *ent.ValidationError
+		switch {
+		case errors.As(err, &ae):
+			gqlErr.Message = ae.Error()
+			setCode(gqlErr, string(ae.Code))
+			if ae.Field != "" {
+				gqlErr.Extensions["field"] = ae.Field
+			}
+		case ent.IsNotFound(err):
+			gqlErr.Message = "not found"
+			setCode(gqlErr, string(apperr.NotFound))
+		case errors.As(err, &ve):
+			field := camel(ve.Name)
+			gqlErr.Message = field + ": is not valid"
+			setCode(gqlErr, string(apperr.BadUserInput))
+			gqlErr.Extensions["field"] = field
+		case ent.IsConstraintError(err):
+			gqlErr.Message = "conflicts with an existing record"
+			setCode(gqlErr, string(apperr.Conflict))
+		case isGraphQLInputError(gqlErr):
+			// The document did not parse, validate or coerce: the client's
+			// own text, safe to return. Name the argument or variable.
+			if field := inputField(gqlErr); field != "" {
+				gqlErr.Extensions["field"] = field
+			}
+			setCode(gqlErr, string(apperr.BadUserInput))
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			gqlErr.Message = "request cancelled or timed out"
+			setCode(gqlErr, string(apperr.Internal))
+		default:
+			log.ErrorContext(ctx, "internal error", "err", err.Error(), "request_id", requestinfo.From(ctx).RequestID)
+			gqlErr.Message = "internal error"
+			gqlErr.Extensions = map[string]any{"code": string(apperr.Internal)}
+		}
+		return gqlErr
+	}
+}
+
+func setCode(e *gqlerror.Error, code string) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = code
+}
+
+// isGraphQLInputError recognises errors gqlgen raises for the request
+// itself: parse and validation failures, and arguments that do not coerce.
+func isGraphQLInputError(e *gqlerror.Error) bool {
+	switch e.Extensions["code"] {
+	case errcode.ValidationFailed, errcode.ParseFailed:
+		return true
+	}
+	return e.Rule != "" || strings.HasPrefix(e.Message, "input:")
+}
+
+func inputField(e *gqlerror.Error) string {
+	var parts []string
+	for _, p := range e.Path {
+		switch p := p.(type) {
+		case ast.PathName:
+			parts = append(parts, string(p))
+		}
+	}
+	return strings.TrimPrefix(strings.Join(parts, "."), "variable.")
+}
+
+// recoverPanic turns a panic in a resolver into a masked INTERNAL error.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "stack", string(debug.Stack()),
+			"request_id", requestinfo.From(ctx).RequestID)
+		return errors.New("internal panic")
+	}
+}
+
+func camel(snake string) string {
+	parts := strings.Split(snake, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}

@@ -1,0 +1,119 @@
+// Package metrics exposes Prometheus metrics: GraphQL requests by operation,
+// their latency, live subscriptions and the database pool. Labels are
+// schema field names and outcomes, never values a client sent.
+package metrics
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Metrics is one server's registry and instruments.
+type Metrics struct {
+	registry      *prometheus.Registry
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	subscriptions prometheus.Gauge
+}
+
+// New registers the instruments and the pool statistics of db.
+func New(db *sql.DB) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hmis_graphql_requests_total",
+			Help: "GraphQL responses by operation (root fields) and outcome.",
+		}, []string{"operation", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hmis_graphql_request_duration_seconds",
+			Help:    "Time to produce a GraphQL query or mutation response, by operation.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"operation"}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hmis_graphql_subscriptions_active",
+			Help: "Subscriptions currently streaming.",
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.subscriptions,
+		collectors.NewDBStatsCollector(db, "hmis"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Extension returns the gqlgen extension that feeds the instruments.
+func (m *Metrics) Extension() graphql.HandlerExtension { return extension{m} }
+
+type extension struct{ m *Metrics }
+
+func (extension) ExtensionName() string                   { return "Metrics" }
+func (extension) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (e extension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		return next(ctx)
+	}
+	responses := next(ctx)
+	e.m.subscriptions.Inc()
+	var done sync.Once
+	end := func() { done.Do(e.m.subscriptions.Dec) }
+	context.AfterFunc(ctx, end)
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if resp == nil {
+			end()
+		}
+		return resp
+	}
+}
+
+func (e extension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	start := time.Now()
+	resp := next(ctx)
+	if resp == nil || !graphql.HasOperationContext(ctx) {
+		return resp
+	}
+	oc := graphql.GetOperationContext(ctx)
+	op := "invalid"
+	if oc.Operation != nil {
+		op = operationLabel(oc)
+		if oc.Operation.Operation != ast.Subscription {
+			e.m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		}
+	}
+	outcome := "ok"
+	if len(resp.Errors) > 0 {
+		outcome = "error"
+		if code, _ := resp.Errors[0].Extensions["code"].(string); code != "" {
+			outcome = strings.ToLower(code)
+		}
+	}
+	e.m.requests.WithLabelValues(op, outcome).Inc()
+	return resp
+}
+
+func operationLabel(oc *graphql.OperationContext) string {
+	var names []string
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
+		names = append(names, f.Name)
+	}
+	sort.Strings(names)
+	return string(oc.Operation.Operation) + ":" + strings.Join(names, ",")
+}

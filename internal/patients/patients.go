@@ -1,0 +1,347 @@
+// Package patients registers patients and keeps their demographics.
+package patients
+
+import (
+	"context"
+	"crypto/rand"
+	"math/big"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/store"
+)
+
+// Registration is the input of registerPatient.
+type Registration struct {
+	GivenName   string
+	FamilyName  string
+	BirthDate   time.Time
+	Sex         patient.Sex
+	Phone       *string
+	Email       *string
+	AddressLine *string
+	City        *string
+	Region      *string
+	PostalCode  *string
+	Country     *string
+	NationalID  *string
+}
+
+// Changes is the input of updatePatient: an omitted field is kept, a null
+// one cleared.
+type Changes struct {
+	GivenName   graphql.Omittable[*string]
+	FamilyName  graphql.Omittable[*string]
+	BirthDate   graphql.Omittable[*time.Time]
+	Sex         graphql.Omittable[*patient.Sex]
+	Phone       graphql.Omittable[*string]
+	Email       graphql.Omittable[*string]
+	AddressLine graphql.Omittable[*string]
+	City        graphql.Omittable[*string]
+	Region      graphql.Omittable[*string]
+	PostalCode  graphql.Omittable[*string]
+	Country     graphql.Omittable[*string]
+	NationalID  graphql.Omittable[*string]
+}
+
+// Service registers and updates patients.
+type Service struct {
+	store *store.Store
+	now   func() time.Time
+}
+
+// NewService returns a Service on st.
+func NewService(st *store.Store) *Service { return &Service{store: st, now: time.Now} }
+
+// mrnAttempts bounds retries when a random MRN collides with an existing one;
+// with a billion MRNs to draw from, more than one retry is already rare.
+const mrnAttempts = 5
+
+// Register validates r and creates the patient with a new MRN.
+func (s *Service) Register(ctx context.Context, r Registration) (*ent.Patient, error) {
+	v := validator{now: s.now()}
+	r.GivenName = v.name("input.givenName", r.GivenName)
+	r.FamilyName = v.name("input.familyName", r.FamilyName)
+	v.birthDate("input.birthDate", r.BirthDate)
+	v.sex("input.sex", r.Sex)
+	contact := contactFields{
+		phone: r.Phone, email: r.Email, addressLine: r.AddressLine, city: r.City,
+		region: r.Region, postalCode: r.PostalCode, country: r.Country, nationalID: r.NationalID,
+	}
+	v.contact("input.", &contact)
+	if v.err != nil {
+		return nil, v.err
+	}
+	var created *ent.Patient
+	for attempt := 0; ; attempt++ {
+		err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+			var err error
+			created, err = tx.Patient.Create().
+				SetMrn(newMRN()).
+				SetGivenName(r.GivenName).
+				SetFamilyName(r.FamilyName).
+				SetBirthDate(r.BirthDate).
+				SetSex(r.Sex).
+				SetNillablePhone(contact.phone).
+				SetNillableEmail(contact.email).
+				SetNillableAddressLine(contact.addressLine).
+				SetNillableCity(contact.city).
+				SetNillableRegion(contact.region).
+				SetNillablePostalCode(contact.postalCode).
+				SetNillableCountry(contact.country).
+				SetNillableNationalID(contact.nationalID).
+				Save(ctx)
+			return err
+		})
+		if ent.IsConstraintError(err) && attempt < mrnAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return created, nil
+	}
+}
+
+// Update applies c to the patient with the given ID.
+func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patient, error) {
+	if !globalid.Valid(id, "pat") {
+		return nil, apperr.BadInput("id", "is not a patient ID")
+	}
+	v := validator{now: s.now()}
+	contact := contactFields{}
+	pick := func(o graphql.Omittable[*string], dst **string, set *bool) {
+		if val, ok := o.ValueOK(); ok {
+			*dst, *set = val, true
+		}
+	}
+	var set struct{ phone, email, addressLine, city, region, postalCode, country, nationalID bool }
+	pick(c.Phone, &contact.phone, &set.phone)
+	pick(c.Email, &contact.email, &set.email)
+	pick(c.AddressLine, &contact.addressLine, &set.addressLine)
+	pick(c.City, &contact.city, &set.city)
+	pick(c.Region, &contact.region, &set.region)
+	pick(c.PostalCode, &contact.postalCode, &set.postalCode)
+	pick(c.Country, &contact.country, &set.country)
+	pick(c.NationalID, &contact.nationalID, &set.nationalID)
+	v.contact("input.", &contact)
+	var givenName, familyName string
+	if val, ok := c.GivenName.ValueOK(); ok {
+		givenName = v.name("input.givenName", deref(val))
+	}
+	if val, ok := c.FamilyName.ValueOK(); ok {
+		familyName = v.name("input.familyName", deref(val))
+	}
+	if val, ok := c.BirthDate.ValueOK(); ok {
+		if val == nil {
+			v.fail(apperr.BadInput("input.birthDate", "is required and cannot be cleared"))
+		} else {
+			v.birthDate("input.birthDate", *val)
+		}
+	}
+	if val, ok := c.Sex.ValueOK(); ok {
+		if val == nil {
+			v.fail(apperr.BadInput("input.sex", "is required and cannot be cleared"))
+		} else {
+			v.sex("input.sex", *val)
+		}
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	var updated *ent.Patient
+	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		// Row scope applies here too: a patient the viewer cannot see is not found.
+		if _, err := tx.Patient.Get(ctx, id); err != nil {
+			if ent.IsNotFound(err) {
+				return apperr.NotFoundf("patient not found")
+			}
+			return err
+		}
+		u := tx.Patient.UpdateOneID(id)
+		if givenName != "" {
+			u.SetGivenName(givenName)
+		}
+		if familyName != "" {
+			u.SetFamilyName(familyName)
+		}
+		if val, ok := c.BirthDate.ValueOK(); ok {
+			u.SetBirthDate(*val)
+		}
+		if val, ok := c.Sex.ValueOK(); ok {
+			u.SetSex(*val)
+		}
+		setOrClear := func(isSet bool, val *string, setter func(string) *ent.PatientUpdateOne, clearer func() *ent.PatientUpdateOne) {
+			switch {
+			case !isSet:
+			case val == nil:
+				clearer()
+			default:
+				setter(*val)
+			}
+		}
+		setOrClear(set.phone, contact.phone, u.SetPhone, u.ClearPhone)
+		setOrClear(set.email, contact.email, u.SetEmail, u.ClearEmail)
+		setOrClear(set.addressLine, contact.addressLine, u.SetAddressLine, u.ClearAddressLine)
+		setOrClear(set.city, contact.city, u.SetCity, u.ClearCity)
+		setOrClear(set.region, contact.region, u.SetRegion, u.ClearRegion)
+		setOrClear(set.postalCode, contact.postalCode, u.SetPostalCode, u.ClearPostalCode)
+		setOrClear(set.country, contact.country, u.SetCountry, u.ClearCountry)
+		setOrClear(set.nationalID, contact.nationalID, u.SetNationalID, u.ClearNationalID)
+		var err error
+		updated, err = u.Save(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return updated, nil
+}
+
+// newMRN draws a nine-digit medical record number: eight random digits and a
+// Luhn check digit, so that a mistyped MRN is caught before it finds the
+// wrong patient.
+func newMRN() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(90_000_000))
+	if err != nil {
+		panic(err) // the system's random source failing is not recoverable
+	}
+	payload := strconv.FormatInt(n.Int64()+10_000_000, 10)
+	return payload + luhnDigit(payload)
+}
+
+func luhnDigit(payload string) string {
+	sum := 0
+	double := true
+	for i := len(payload) - 1; i >= 0; i-- {
+		d := int(payload[i] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return string(rune('0' + (10-sum%10)%10))
+}
+
+// ValidMRN reports whether mrn is nine digits with a correct check digit.
+func ValidMRN(mrn string) bool {
+	if len(mrn) != 9 || strings.Trim(mrn, "0123456789") != "" {
+		return false
+	}
+	return luhnDigit(mrn[:8]) == mrn[8:]
+}
+
+type contactFields struct {
+	phone, email, addressLine, city, region, postalCode, country, nationalID *string
+}
+
+// validator collects the first input error; later checks are skipped so the
+// client is told about one field at a time, the first in form order.
+type validator struct {
+	now time.Time
+	err error
+}
+
+func (v *validator) fail(err error) {
+	if v.err == nil {
+		v.err = err
+	}
+}
+
+func (v *validator) name(field, s string) string {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		v.fail(apperr.BadInput(field, "is required"))
+	case len(s) > 100:
+		v.fail(apperr.BadInput(field, "must be at most 100 characters"))
+	}
+	return s
+}
+
+func (v *validator) birthDate(field string, d time.Time) {
+	switch {
+	case d.After(v.now):
+		v.fail(apperr.BadInput(field, "cannot be in the future"))
+	case d.Year() < 1880:
+		v.fail(apperr.BadInput(field, "is before 1880"))
+	}
+}
+
+func (v *validator) sex(field string, s patient.Sex) {
+	if err := patient.SexValidator(s); err != nil {
+		v.fail(apperr.BadInput(field, "must be one of FEMALE, MALE, OTHER, UNKNOWN"))
+	}
+}
+
+var (
+	phonePattern      = regexp.MustCompile(`^\+?[0-9][0-9 ()\-.]{3,38}$`)
+	countryPattern    = regexp.MustCompile(`^[A-Z]{2}$`)
+	nationalIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 \-/]{1,39}$`)
+)
+
+// contact trims the optional fields, turns blanks into absent values and
+// checks their shape.
+func (v *validator) contact(prefix string, c *contactFields) {
+	trim := func(p **string) {
+		if *p == nil {
+			return
+		}
+		s := strings.TrimSpace(**p)
+		if s == "" {
+			*p = nil
+			return
+		}
+		*p = &s
+	}
+	for _, p := range []**string{&c.phone, &c.email, &c.addressLine, &c.city, &c.region, &c.postalCode, &c.country, &c.nationalID} {
+		trim(p)
+	}
+	if c.phone != nil && !phonePattern.MatchString(*c.phone) {
+		v.fail(apperr.BadInput(prefix+"phone", "is not a phone number"))
+	}
+	if c.email != nil {
+		if a, err := mail.ParseAddress(*c.email); err != nil || a.Address != *c.email || len(*c.email) > 254 {
+			v.fail(apperr.BadInput(prefix+"email", "is not an email address"))
+		}
+	}
+	maxLen := func(field string, p *string, n int) {
+		if p != nil && len(*p) > n {
+			v.fail(apperr.BadInput(prefix+field, "must be at most %d characters", n))
+		}
+	}
+	maxLen("addressLine", c.addressLine, 200)
+	maxLen("city", c.city, 100)
+	maxLen("region", c.region, 100)
+	maxLen("postalCode", c.postalCode, 20)
+	if c.country != nil {
+		upper := strings.ToUpper(*c.country)
+		c.country = &upper
+		if !countryPattern.MatchString(upper) {
+			v.fail(apperr.BadInput(prefix+"country", "must be an ISO 3166-1 alpha-2 code such as KE or DE"))
+		}
+	}
+	if c.nationalID != nil && !nationalIDPattern.MatchString(*c.nationalID) {
+		v.fail(apperr.BadInput(prefix+"nationalId", "must be 2 to 40 letters, digits, spaces, - or /"))
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
