@@ -3853,7 +3853,7 @@ func (m *DepartmentMutation) Description() (r string, exists bool) {
 // OldDescription returns the old "description" field's value of the Department entity.
 // If the Department object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *DepartmentMutation) OldDescription(ctx context.Context) (v string, err error) {
+func (m *DepartmentMutation) OldDescription(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
 	}
@@ -5359,7 +5359,7 @@ func (m *PatientMutation) Phone() (r string, exists bool) {
 // OldPhone returns the old "phone" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldPhone(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldPhone(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPhone is only allowed on UpdateOne operations")
 	}
@@ -5408,7 +5408,7 @@ func (m *PatientMutation) Email() (r string, exists bool) {
 // OldEmail returns the old "email" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldEmail(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldEmail(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
 	}
@@ -5457,7 +5457,7 @@ func (m *PatientMutation) AddressLine() (r string, exists bool) {
 // OldAddressLine returns the old "address_line" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldAddressLine(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldAddressLine(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldAddressLine is only allowed on UpdateOne operations")
 	}
@@ -5506,7 +5506,7 @@ func (m *PatientMutation) City() (r string, exists bool) {
 // OldCity returns the old "city" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldCity(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldCity(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldCity is only allowed on UpdateOne operations")
 	}
@@ -5555,7 +5555,7 @@ func (m *PatientMutation) Region() (r string, exists bool) {
 // OldRegion returns the old "region" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldRegion(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldRegion(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldRegion is only allowed on UpdateOne operations")
 	}
@@ -5604,7 +5604,7 @@ func (m *PatientMutation) PostalCode() (r string, exists bool) {
 // OldPostalCode returns the old "postal_code" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldPostalCode(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldPostalCode(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPostalCode is only allowed on UpdateOne operations")
 	}
@@ -5653,7 +5653,7 @@ func (m *PatientMutation) Country() (r string, exists bool) {
 // OldCountry returns the old "country" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldCountry(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldCountry(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
 	}
@@ -5702,7 +5702,7 @@ func (m *PatientMutation) NationalID() (r string, exists bool) {
 // OldNationalID returns the old "national_id" field's value of the Patient entity.
 // If the Patient object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PatientMutation) OldNationalID(ctx context.Context) (v string, err error) {
+func (m *PatientMutation) OldNationalID(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldNationalID is only allowed on UpdateOne operations")
 	}
@@ -7477,7 +7477,7 @@ func (m *StaffMutation) Email() (r string, exists bool) {
 // OldEmail returns the old "email" field's value of the Staff entity.
 // If the Staff object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *StaffMutation) OldEmail(ctx context.Context) (v string, err error) {
+func (m *StaffMutation) OldEmail(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
 	}
@@ -7526,7 +7526,7 @@ func (m *StaffMutation) Phone() (r string, exists bool) {
 // OldPhone returns the old "phone" field's value of the Staff entity.
 // If the Staff object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *StaffMutation) OldPhone(ctx context.Context) (v string, err error) {
+func (m *StaffMutation) OldPhone(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPhone is only allowed on UpdateOne operations")
 	}

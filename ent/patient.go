@@ -33,21 +33,21 @@ type Patient struct {
 	// Sex holds the value of the "sex" field.
 	Sex patient.Sex `json:"sex,omitempty"`
 	// Phone holds the value of the "phone" field.
-	Phone string `json:"phone,omitempty"`
+	Phone *string `json:"phone,omitempty"`
 	// Email holds the value of the "email" field.
-	Email string `json:"email,omitempty"`
+	Email *string `json:"email,omitempty"`
 	// AddressLine holds the value of the "address_line" field.
-	AddressLine string `json:"address_line,omitempty"`
+	AddressLine *string `json:"address_line,omitempty"`
 	// City holds the value of the "city" field.
-	City string `json:"city,omitempty"`
+	City *string `json:"city,omitempty"`
 	// Region holds the value of the "region" field.
-	Region string `json:"region,omitempty"`
+	Region *string `json:"region,omitempty"`
 	// PostalCode holds the value of the "postal_code" field.
-	PostalCode string `json:"postal_code,omitempty"`
+	PostalCode *string `json:"postal_code,omitempty"`
 	// ISO 3166-1 alpha-2
-	Country string `json:"country,omitempty"`
+	Country *string `json:"country,omitempty"`
 	// NationalID holds the value of the "national_id" field.
-	NationalID string `json:"national_id,omitempty"`
+	NationalID *string `json:"national_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PatientQuery when eager-loading is set.
 	Edges        PatientEdges `json:"edges"`
@@ -168,49 +168,57 @@ func (_m *Patient) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field phone", values[i])
 			} else if value.Valid {
-				_m.Phone = value.String
+				_m.Phone = new(string)
+				*_m.Phone = value.String
 			}
 		case patient.FieldEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field email", values[i])
 			} else if value.Valid {
-				_m.Email = value.String
+				_m.Email = new(string)
+				*_m.Email = value.String
 			}
 		case patient.FieldAddressLine:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field address_line", values[i])
 			} else if value.Valid {
-				_m.AddressLine = value.String
+				_m.AddressLine = new(string)
+				*_m.AddressLine = value.String
 			}
 		case patient.FieldCity:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field city", values[i])
 			} else if value.Valid {
-				_m.City = value.String
+				_m.City = new(string)
+				*_m.City = value.String
 			}
 		case patient.FieldRegion:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field region", values[i])
 			} else if value.Valid {
-				_m.Region = value.String
+				_m.Region = new(string)
+				*_m.Region = value.String
 			}
 		case patient.FieldPostalCode:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field postal_code", values[i])
 			} else if value.Valid {
-				_m.PostalCode = value.String
+				_m.PostalCode = new(string)
+				*_m.PostalCode = value.String
 			}
 		case patient.FieldCountry:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field country", values[i])
 			} else if value.Valid {
-				_m.Country = value.String
+				_m.Country = new(string)
+				*_m.Country = value.String
 			}
 		case patient.FieldNationalID:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field national_id", values[i])
 			} else if value.Valid {
-				_m.NationalID = value.String
+				_m.NationalID = new(string)
+				*_m.NationalID = value.String
 			}
 		case patient.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -286,29 +294,45 @@ func (_m *Patient) String() string {
 	builder.WriteString("sex=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Sex))
 	builder.WriteString(", ")
-	builder.WriteString("phone=")
-	builder.WriteString(_m.Phone)
+	if v := _m.Phone; v != nil {
+		builder.WriteString("phone=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("email=")
-	builder.WriteString(_m.Email)
+	if v := _m.Email; v != nil {
+		builder.WriteString("email=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("address_line=")
-	builder.WriteString(_m.AddressLine)
+	if v := _m.AddressLine; v != nil {
+		builder.WriteString("address_line=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("city=")
-	builder.WriteString(_m.City)
+	if v := _m.City; v != nil {
+		builder.WriteString("city=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("region=")
-	builder.WriteString(_m.Region)
+	if v := _m.Region; v != nil {
+		builder.WriteString("region=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("postal_code=")
-	builder.WriteString(_m.PostalCode)
+	if v := _m.PostalCode; v != nil {
+		builder.WriteString("postal_code=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("country=")
-	builder.WriteString(_m.Country)
+	if v := _m.Country; v != nil {
+		builder.WriteString("country=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
-	builder.WriteString("national_id=")
-	builder.WriteString(_m.NationalID)
+	if v := _m.NationalID; v != nil {
+		builder.WriteString("national_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

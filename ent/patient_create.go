@@ -442,35 +442,35 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 	}
 	if value, ok := _c.mutation.Phone(); ok {
 		_spec.SetField(patient.FieldPhone, field.TypeString, value)
-		_node.Phone = value
+		_node.Phone = &value
 	}
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(patient.FieldEmail, field.TypeString, value)
-		_node.Email = value
+		_node.Email = &value
 	}
 	if value, ok := _c.mutation.AddressLine(); ok {
 		_spec.SetField(patient.FieldAddressLine, field.TypeString, value)
-		_node.AddressLine = value
+		_node.AddressLine = &value
 	}
 	if value, ok := _c.mutation.City(); ok {
 		_spec.SetField(patient.FieldCity, field.TypeString, value)
-		_node.City = value
+		_node.City = &value
 	}
 	if value, ok := _c.mutation.Region(); ok {
 		_spec.SetField(patient.FieldRegion, field.TypeString, value)
-		_node.Region = value
+		_node.Region = &value
 	}
 	if value, ok := _c.mutation.PostalCode(); ok {
 		_spec.SetField(patient.FieldPostalCode, field.TypeString, value)
-		_node.PostalCode = value
+		_node.PostalCode = &value
 	}
 	if value, ok := _c.mutation.Country(); ok {
 		_spec.SetField(patient.FieldCountry, field.TypeString, value)
-		_node.Country = value
+		_node.Country = &value
 	}
 	if value, ok := _c.mutation.NationalID(); ok {
 		_spec.SetField(patient.FieldNationalID, field.TypeString, value)
-		_node.NationalID = value
+		_node.NationalID = &value
 	}
 	if nodes := _c.mutation.AppointmentsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

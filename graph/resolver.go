@@ -3,8 +3,6 @@
 // result. Business rules live in the services, not here.
 package graph
 
-//go:generate echo "graph is generated from the repository root: go generate ./..."
-
 import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/auth"

@@ -26,14 +26,14 @@ func (Patient) Fields() []ent.Field {
 		field.Time("birth_date").
 			Annotations(entgql.Type("Date"), entgql.OrderField("BIRTH_DATE")),
 		field.Enum("sex").Values("FEMALE", "MALE", "OTHER", "UNKNOWN"),
-		field.String("phone").Optional().MaxLen(40),
-		field.String("email").Optional().MaxLen(254),
-		field.String("address_line").Optional().MaxLen(200),
-		field.String("city").Optional().MaxLen(100),
-		field.String("region").Optional().MaxLen(100),
-		field.String("postal_code").Optional().MaxLen(20),
-		field.String("country").Optional().MaxLen(2).Comment("ISO 3166-1 alpha-2"),
-		field.String("national_id").Optional().MaxLen(40),
+		field.String("phone").Optional().Nillable().MaxLen(40),
+		field.String("email").Optional().Nillable().MaxLen(254),
+		field.String("address_line").Optional().Nillable().MaxLen(200),
+		field.String("city").Optional().Nillable().MaxLen(100),
+		field.String("region").Optional().Nillable().MaxLen(100),
+		field.String("postal_code").Optional().Nillable().MaxLen(20),
+		field.String("country").Optional().Nillable().MaxLen(2).Comment("ISO 3166-1 alpha-2"),
+		field.String("national_id").Optional().Nillable().MaxLen(40),
 	}
 }
 

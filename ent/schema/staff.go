@@ -24,8 +24,8 @@ func (Staff) Fields() []ent.Field {
 				"BILLING_CLERK", "HR_OFFICER", "ADMINISTRATOR", "AUDITOR").
 			Annotations(entgql.OrderField("KIND")),
 		field.String("department_id").Optional(),
-		field.String("email").Optional().MaxLen(254),
-		field.String("phone").Optional().MaxLen(40),
+		field.String("email").Optional().Nillable().MaxLen(254),
+		field.String("phone").Optional().Nillable().MaxLen(40),
 		field.Bool("active").Default(true),
 	}
 }

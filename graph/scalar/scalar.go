@@ -3,12 +3,13 @@
 package scalar
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/hmis-dev/hmis/internal/apperr"
 )
 
 const dateLayout = "2006-01-02"
@@ -24,11 +25,11 @@ func MarshalDate(t time.Time) graphql.Marshaler {
 func UnmarshalDate(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Errorf("a date must be a string YYYY-MM-DD, got %T", v)
+		return time.Time{}, apperr.BadInput("", "a date must be a string YYYY-MM-DD")
 	}
 	t, err := time.Parse(dateLayout, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not a date YYYY-MM-DD", s)
+		return time.Time{}, apperr.BadInput("", "%q is not a date YYYY-MM-DD", s)
 	}
 	return t, nil
 }
@@ -44,11 +45,11 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Errorf("a time must be an RFC 3339 string, got %T", v)
+		return time.Time{}, apperr.BadInput("", "a time must be an RFC 3339 string")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", s)
+		return time.Time{}, apperr.BadInput("", "%q is not an RFC 3339 time such as 2026-01-31T09:00:00Z", s)
 	}
 	return t.UTC(), nil
 }

@@ -242,7 +242,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(u, sid, next)
+	return s.issue(u.Unwrap(), sid, next)
 }
 
 func (s *Service) issue(u *ent.User, sessionID, refresh string) (*Tokens, error) {

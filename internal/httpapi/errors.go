@@ -29,10 +29,18 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var ve *ent.ValidationError
 		switch {
 		case errors.As(err, &ae):
-			gqlErr.Message = ae.Error()
+			field := ae.Field
+			if field == "" && ae.Code == apperr.BadUserInput {
+				// A scalar that did not coerce: its path names the argument.
+				field = argumentPath(gqlErr.Path)
+			}
+			gqlErr.Message = ae.Message
+			if field != "" {
+				gqlErr.Message = field + ": " + ae.Message
+			}
 			setCode(gqlErr, string(ae.Code))
-			if ae.Field != "" {
-				gqlErr.Extensions["field"] = ae.Field
+			if field != "" {
+				gqlErr.Extensions["field"] = field
 			}
 		case ent.IsNotFound(err):
 			gqlErr.Message = "not found"
@@ -52,6 +60,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 				gqlErr.Extensions["field"] = field
 			}
 			setCode(gqlErr, string(apperr.BadUserInput))
+		case gqlErr.Extensions["code"] != nil:
+			// Raised with a code by gqlgen, entgql or HMIS's own extensions
+			// (depth limit, node not found): written for clients already.
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			gqlErr.Message = "request cancelled or timed out"
 			setCode(gqlErr, string(apperr.Internal))
@@ -81,15 +92,38 @@ func isGraphQLInputError(e *gqlerror.Error) bool {
 	return e.Rule != "" || strings.HasPrefix(e.Message, "input:")
 }
 
+// inputField names the variable or argument a validation error is about,
+// as "in.birthDate" for a variable, "input.birthDate" for an argument.
 func inputField(e *gqlerror.Error) string {
-	var parts []string
-	for _, p := range e.Path {
+	if len(e.Path) > 0 && e.Path[0] == ast.PathName("variable") {
+		return joinPath(e.Path[1:])
+	}
+	return argumentPath(e.Path)
+}
+
+// argumentPath drops the field a path starts with, leaving the argument:
+// [registerPatient input birthDate] → input.birthDate.
+func argumentPath(path ast.Path) string {
+	if len(path) < 2 {
+		return ""
+	}
+	return joinPath(path[1:])
+}
+
+func joinPath(path ast.Path) string {
+	var b strings.Builder
+	for _, p := range path {
 		switch p := p.(type) {
 		case ast.PathName:
-			parts = append(parts, string(p))
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(p))
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(p))
 		}
 	}
-	return strings.TrimPrefix(strings.Join(parts, "."), "variable.")
+	return b.String()
 }
 
 // recoverPanic turns a panic in a resolver into a masked INTERNAL error.

@@ -108,7 +108,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (*ent.Patient, e
 		if err != nil {
 			return nil, err
 		}
-		return created, nil
+		return created.Unwrap(), nil
 	}
 }
 
@@ -204,7 +204,7 @@ func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patien
 	if err != nil {
 		return nil, err
 	}
-	return updated, nil
+	return updated.Unwrap(), nil
 }
 
 // newMRN draws a nine-digit medical record number: eight random digits and a

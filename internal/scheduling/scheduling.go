@@ -157,7 +157,7 @@ func (s *Service) Book(ctx context.Context, b Booking) (*ent.Appointment, error)
 		return nil, err
 	}
 	s.notify.Poke()
-	return booked, nil
+	return booked.Unwrap(), nil
 }
 
 func (s *Service) validateBooking(b Booking) error {
@@ -240,7 +240,7 @@ func (s *Service) transition(ctx context.Context, id string, from appointment.St
 		return nil, err
 	}
 	s.notify.Poke()
-	return changed, nil
+	return changed.Unwrap(), nil
 }
 
 func record(ctx context.Context, tx *ent.Tx, typ EventType, a *ent.Appointment) error {

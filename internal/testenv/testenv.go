@@ -109,3 +109,15 @@ func Redis(t testing.TB) (*redis.Client, string) {
 
 // UsingPostgres reports whether tests run against PostgreSQL.
 func UsingPostgres() bool { return os.Getenv("HMIS_TEST_DATABASE_URL") != "" }
+
+// RedisConfig returns the test Redis URL and a key prefix of t's own (its
+// keys deleted when t ends), or two empty strings when HMIS_TEST_REDIS_URL
+// is unset and the test should use the in-process broker and cache.
+func RedisConfig(t testing.TB) (url, prefix string) {
+	t.Helper()
+	client, prefix := Redis(t)
+	if client == nil {
+		return "", ""
+	}
+	return os.Getenv("HMIS_TEST_REDIS_URL"), prefix
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/internal/audit"
+	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/internal/store"
+	"github.com/hmis-dev/hmis/internal/testenv"
+)
+
+func hmis(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(args, &out, &errOut)
+	return out.String(), err
+}
+
+func TestCommands(t *testing.T) {
+	dbURL, sqlitePath := testenv.DatabaseURL(t), testenv.SQLitePath(t)
+	t.Setenv("HMIS_DATABASE_URL", dbURL)
+	t.Setenv("HMIS_SQLITE_PATH", sqlitePath)
+	t.Setenv("HMIS_REDIS_URL", "")
+	t.Setenv("HMIS_TOKEN_SECRET", "")
+	t.Setenv("HMIS_LOG_LEVEL", "error")
+
+	_, err := hmis(t, "migrate")
+	if err == nil || !strings.Contains(err.Error(), "HMIS_TOKEN_SECRET") {
+		t.Fatalf("outside demo mode a missing secret must stop the server: %v", err)
+	}
+	t.Setenv("HMIS_TOKEN_SECRET", "cli-test-secret-cli-test-secret-0123")
+
+	out, err := hmis(t, "seed")
+	if err == nil || !strings.Contains(err.Error(), "HMIS_ADMIN_PASSWORD") {
+		t.Fatalf("seed without an admin password: %v %q", err, out)
+	}
+	out, err = hmis(t, "seed", "--demo")
+	if err != nil || !strings.Contains(out, "Demo logins") || !strings.Contains(out, "reception") {
+		t.Fatalf("seed --demo: %v %q", err, out)
+	}
+	if _, err = hmis(t, "seed", "--demo"); err != nil {
+		t.Fatalf("seeding a seeded database must be harmless: %v", err)
+	}
+
+	st, err := store.Open(dbURL, sqlitePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	trail := audit.NewTrail(st)
+	for _, op := range []string{"a", "b", "c"} {
+		if _, err := trail.Append(context.Background(), audit.Entry{Operation: op, Kind: auditevent.KindSYSTEM, Outcome: auditevent.OutcomeALLOWED}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = hmis(t, "audit", "verify")
+	if err != nil || !strings.Contains(out, "3 events verified") {
+		t.Fatalf("audit verify on an intact trail: %v %q", err, out)
+	}
+	if _, err := st.DB.Exec(`UPDATE audit_events SET operation = 'x' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = hmis(t, "audit", "verify")
+	if err == nil || !strings.Contains(err.Error(), "seq 2") {
+		t.Fatalf("audit verify must name the tampered row: %v", err)
+	}
+
+	if out, err = hmis(t, "config"); err != nil || !strings.Contains(out, "| `HMIS_DATABASE_URL` |") {
+		t.Fatalf("config: %v %q", err, out)
+	}
+	if _, err = hmis(t, "frobnicate"); err == nil {
+		t.Fatal("an unknown command must fail")
+	}
+}
+
+// TestREADMEConfigurationTable keeps the README's table of variables the one
+// `hmis config` prints.
+func TestREADMEConfigurationTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), config.Markdown()) {
+		t.Fatal("README.md's configuration table is stale: paste the output of `go run . config`")
+	}
+}
