@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -26,6 +27,9 @@ type Enforcer struct {
 	casbin     *casbin.Enforcer
 	decisions  sync.Map // role + "\x00" + object → bool
 	assignable map[string]bool
+	// evaluations counts decisions Casbin actually computed, the rest
+	// having come from the memo.
+	evaluations atomic.Int64
 }
 
 // NewEnforcer loads a Casbin model and policy given as text.
@@ -108,12 +112,16 @@ func (e *Enforcer) RoleAllows(role, object string) bool {
 	if d, ok := e.decisions.Load(key); ok {
 		return d.(bool)
 	}
+	e.evaluations.Add(1)
 	allowed, err := e.casbin.Enforce(role, object)
 	// An enforcer error is a denial: fail closed.
 	allowed = allowed && err == nil
 	e.decisions.Store(key, allowed)
 	return allowed
 }
+
+// Evaluations returns how many decisions Casbin has computed so far.
+func (e *Enforcer) Evaluations() int64 { return e.evaluations.Load() }
 
 // Allows reports whether the viewer may reach object: some role of theirs
 // allows it. A viewer without credentials has the anonymous role; the system
