@@ -153,6 +153,12 @@ func TestPageAndDepthLimits(t *testing.T) {
 	r = s.as("doctor", deep, nil)
 	must(t, r.hasCode("BAD_USER_INPUT") && strings.Contains(r.Errors[0].Message, "nested too deeply"), "deep query: %s", describe(r))
 
+	// 100 patients × 100 appointments each is refused before it runs.
+	r = s.as("doctor", `{ patients(first: 100) { edges { node { appointments(first: 100) { edges { node { id startAt } } } } } } }`, nil)
+	must(t, r.hasCode("BAD_USER_INPUT") && strings.Contains(r.Errors[0].Message, "complexity"), "costly query: %s", describe(r))
+	r = s.as("doctor", `{ patients(first: 100) { edges { node { appointments(first: 5) { edges { node { id startAt } } } } } } }`, nil)
+	must(t, len(r.Errors) == 0, "a reasonable page: %s", describe(r))
+
 	// GraphiQL's introspection query nests deeper than the limit and must still work.
 	r = s.do("", introspectionQuery, nil)
 	must(t, len(r.Errors) == 0 && strings.Contains(string(r.Data), `"queryType"`), "introspection: %s", describe(r)[:200])

@@ -66,7 +66,7 @@ var Settings = []Setting{
 	{"HMIS_MAX_PAGE_SIZE", "100", "Largest `first`/`last` a connection accepts.", integer(func(c *Config) *int { return &c.MaxPageSize })},
 	{"HMIS_DEFAULT_PAGE_SIZE", "20", "Page size of a connection queried without `first` or `last`.", integer(func(c *Config) *int { return &c.DefaultPageSize })},
 	{"HMIS_QUERY_DEPTH_LIMIT", "12", "Deepest selection a query may nest (introspection excepted).", integer(func(c *Config) *int { return &c.QueryDepthLimit })},
-	{"HMIS_QUERY_COMPLEXITY_LIMIT", "2000", "Largest query complexity (gqlgen's count, connections weighted by page size).", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+	{"HMIS_QUERY_COMPLEXITY_LIMIT", "10000", "Largest query cost: one per field, a connection's fields once per item of the page asked for.", integer(func(c *Config) *int { return &c.ComplexityLimit })},
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},

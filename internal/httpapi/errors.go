@@ -86,7 +86,7 @@ func setCode(e *gqlerror.Error, code string) {
 // itself: parse and validation failures, and arguments that do not coerce.
 func isGraphQLInputError(e *gqlerror.Error) bool {
 	switch e.Extensions["code"] {
-	case errcode.ValidationFailed, errcode.ParseFailed:
+	case errcode.ValidationFailed, errcode.ParseFailed, "COMPLEXITY_LIMIT_EXCEEDED":
 		return true
 	}
 	return e.Rule != "" || strings.HasPrefix(e.Message, "input:")

@@ -87,3 +87,41 @@ func (p pageLimit) InterceptField(ctx context.Context, next graphql.Resolver) (a
 	}
 	return next(ctx)
 }
+
+// pagedComplexity makes the complexity limit see what a query costs: a
+// connection's fields count once per item of the page asked for, so
+// patients(first: 100) { appointments(first: 100) { … } } weighs 10,000
+// appointments, not one. Other fields keep gqlgen's count.
+type pagedComplexity struct {
+	graphql.ExecutableSchema
+	defaultPage int
+}
+
+func (p pagedComplexity) Complexity(ctx context.Context, typeName, field string, childComplexity int, args map[string]any) (int, bool) {
+	if def := p.Schema().Types[typeName]; def != nil {
+		if f := def.Fields.ForName(field); f != nil && strings.HasSuffix(f.Type.Name(), "Connection") {
+			page := p.defaultPage
+			for _, name := range []string{"first", "last"} {
+				if n, ok := asInt(args[name]); ok && n > 0 {
+					page = n
+				}
+			}
+			return 1 + page*childComplexity, true
+		}
+	}
+	return p.ExecutableSchema.Complexity(ctx, typeName, field, childComplexity, args)
+}
+
+func asInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case *int:
+		if n != nil {
+			return *n, true
+		}
+	}
+	return 0, false
+}

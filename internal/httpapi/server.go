@@ -80,7 +80,10 @@ func New(d Deps, o Options) http.Handler {
 }
 
 func graphQLServer(d Deps, o Options) *handler.Server {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}))
+	srv := handler.New(pagedComplexity{
+		ExecutableSchema: graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}),
+		defaultPage:      o.DefaultPageSize,
+	})
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
