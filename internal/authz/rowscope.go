@@ -49,29 +49,14 @@ func (e *Enforcer) ScopeOf(v *auth.Viewer) PatientScope {
 // InstallRowScope adds to client the interceptors that filter every query —
 // lists, node(id:), edges, eager loads, exports — to the rows the viewer in
 // the query's context may see. Another patient's record then behaves as if
-// it did not exist.
+// it did not exist. Every entity that belongs to a patient gets a line here.
 func InstallRowScope(client *ent.Client, e *Enforcer) {
-	nothing := func(s *sql.Selector) { s.Where(sql.False()) }
 	client.Patient.Intercept(intercept.TraversePatient(func(ctx context.Context, q *ent.PatientQuery) error {
-		v := auth.FromContext(ctx)
-		switch e.ScopeOf(v) {
-		case AllPatients:
-		case OwnRecord:
-			q.Where(patient.ID(v.PatientID))
-		default:
-			q.Where(nothing)
-		}
+		q.Where(patientScoped(ctx, e, patient.ID))
 		return nil
 	}))
 	client.Appointment.Intercept(intercept.TraverseAppointment(func(ctx context.Context, q *ent.AppointmentQuery) error {
-		v := auth.FromContext(ctx)
-		switch e.ScopeOf(v) {
-		case AllPatients:
-		case OwnRecord:
-			q.Where(appointment.PatientID(v.PatientID))
-		default:
-			q.Where(nothing)
-		}
+		q.Where(patientScoped(ctx, e, appointment.PatientID))
 		return nil
 	}))
 	// Users: administrators and the system see all accounts; everyone else
@@ -88,3 +73,19 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 		return nil
 	}))
 }
+
+// patientScoped returns the predicate that keeps a query to the rows of the
+// patients the viewer may see; ofPatient selects one patient's rows.
+func patientScoped[P ~func(*sql.Selector)](ctx context.Context, e *Enforcer, ofPatient func(string) P) P {
+	v := auth.FromContext(ctx)
+	switch e.ScopeOf(v) {
+	case AllPatients:
+		return func(*sql.Selector) {}
+	case OwnRecord:
+		return ofPatient(v.PatientID)
+	}
+	return nothing
+}
+
+// nothing matches no row: the fail-closed scope.
+func nothing(s *sql.Selector) { s.Where(sql.False()) }
