@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/graph/model"
@@ -71,28 +72,21 @@ func (r *subscriptionResolver) appointmentChanged(ctx context.Context, departmen
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan *model.AppointmentEvent)
-	go func() {
-		defer close(out)
-		for ev := range src {
-			var change scheduling.Change
-			if err := json.Unmarshal(ev.Payload, &change); err != nil {
-				continue
-			}
-			if (departmentID != nil && change.DepartmentID != *departmentID) ||
-				(providerID != nil && change.ProviderID != *providerID) {
-				continue
-			}
-			a, err := r.Client.Appointment.Get(ctx, change.AppointmentID)
-			if err != nil {
-				continue // not visible to this viewer, or gone
-			}
-			select {
-			case out <- &model.AppointmentEvent{EventID: ev.ID, Type: model.AppointmentEventType(ev.Type), OccurredAt: ev.Time, Appointment: a}:
-			case <-ctx.Done():
-				return
-			}
+	return stream(ctx, r.Auth, src, func(ev events.Event) (*model.AppointmentEvent, bool, error) {
+		var change scheduling.Change
+		if err := json.Unmarshal(ev.Payload, &change); err != nil {
+			return nil, false, err
 		}
-	}()
-	return out, nil
+		if (departmentID != nil && change.DepartmentID != *departmentID) ||
+			(providerID != nil && change.ProviderID != *providerID) {
+			return nil, false, nil
+		}
+		a, err := r.Client.Appointment.Get(ctx, change.AppointmentID)
+		if ent.IsNotFound(err) {
+			return nil, false, nil // not this viewer's to see
+		} else if err != nil {
+			return nil, false, err
+		}
+		return &model.AppointmentEvent{EventID: ev.ID, Type: model.AppointmentEventType(ev.Type), OccurredAt: ev.Time, Appointment: a}, true, nil
+	}), nil
 }

@@ -329,3 +329,24 @@ func TestTwoInstancesShareEvents(t *testing.T) {
 	must(t, (ok && m.Type == "connection_error") || (!ok && ws.closeErr() != nil),
 		"the other instance did not refuse a revoked token: %+v (closed: %v)", m, ws.closeErr())
 }
+
+// TestLogoutEndsOpenSubscriptions: a token checked once at connection_init
+// would keep streaming patient data after logout; the stream must end with
+// UNAUTHENTICATED at the next event instead.
+func TestLogoutEndsOpenSubscriptions(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	session := s.login("doctor", demoPassword)
+	feed := subscribeAppointments(t, s, "graphql-transport-ws", session.AccessToken, map[string]any{"providerId": d.doctor})
+	b := &booker{t: t, s: s, user: "reception"}
+	awaitLive(t, func() string { return b.book(d.patients[1], d.doctor) }, feed)
+
+	r := s.do(session.AccessToken, `mutation { logout }`, nil)
+	must(t, len(r.Errors) == 0, "logout: %s", describe(r))
+	b.book(d.patients[2], d.doctor)
+
+	errs := feed.c.failure(feed.id)
+	must(t, len(errs) == 1 && errs[0].code() == "UNAUTHENTICATED", "after logout: %+v", errs)
+	_, hasCursor := errs[0].Extensions["resumeAfter"]
+	must(t, hasCursor, "the error tells the client where to resume: %+v", errs[0])
+}

@@ -100,6 +100,7 @@ const issuer = "hmis"
 
 // Cache keys. Values are IDs and counters only, never patient data.
 func revokedSessionKey(sid string) string { return "auth:revoked-session:" + sid }
+func revokedKeyKey(id string) string      { return "auth:revoked-key:" + id }
 func userFailuresKey(username string) string {
 	return "auth:fail:user:" + strings.ToLower(username)
 }
@@ -382,6 +383,10 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, err
 	if k.RevokedAt != nil {
 		return k, nil
 	}
+	// Tell open connections first; requests look the key up anyway.
+	if err := s.cache.Set(ctx, revokedKeyKey(k.ID), "1", 0); err != nil {
+		return nil, err
+	}
 	return s.store.Client.APIKey.UpdateOne(k).SetRevokedAt(s.now().UTC()).Save(ctx)
 }
 
@@ -415,7 +420,36 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (*Viewer,
 	return &Viewer{
 		UserID: c.Subject, Username: c.Username, Roles: c.Roles,
 		StaffID: c.StaffID, PatientID: c.PatientID, SessionID: c.ID,
+		ExpiresAt: c.ExpiresAt.Time,
 	}, nil
+}
+
+// StillValid reports whether the credential a long-lived connection was
+// opened with still holds: not expired, its session not ended, its API key
+// not revoked. Subscriptions ask before every event, so logging out or
+// revoking a key stops a stream at once, on every server.
+func (s *Service) StillValid(ctx context.Context, v *Viewer) error {
+	if v == nil || v.System {
+		return nil
+	}
+	if !v.ExpiresAt.IsZero() && !s.now().Before(v.ExpiresAt) {
+		return apperr.Unauthenticatedf("the credential has expired; subscribe again with a fresh token")
+	}
+	key := ""
+	switch {
+	case v.SessionID != "":
+		key = revokedSessionKey(v.SessionID)
+	case v.APIKeyID != "":
+		key = revokedKeyKey(v.APIKeyID)
+	default:
+		return nil
+	}
+	if _, revoked, err := s.cache.Get(ctx, key); err != nil {
+		return err
+	} else if revoked {
+		return apperr.Unauthenticatedf("the session has ended; sign in again")
+	}
+	return nil
 }
 
 func (s *Service) authenticateAPIKey(ctx context.Context, rest string) (*Viewer, error) {
@@ -437,7 +471,11 @@ func (s *Service) authenticateAPIKey(ctx context.Context, rest string) (*Viewer,
 	}
 	// Best effort: a lost last-used time must not fail the request.
 	_ = s.store.Client.APIKey.UpdateOne(k).SetLastUsedAt(s.now().UTC()).Exec(ctx)
-	return &Viewer{APIKeyID: k.ID, Username: "apikey:" + k.Name, Roles: []string{k.Role}}, nil
+	v := &Viewer{APIKeyID: k.ID, Username: "apikey:" + k.Name, Roles: []string{k.Role}}
+	if k.ExpiresAt != nil {
+		v.ExpiresAt = *k.ExpiresAt
+	}
+	return v, nil
 }
 
 // randomToken returns 32 random bytes, base64url-encoded.

@@ -1,6 +1,9 @@
 package auth
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Viewer is who a request acts for. Exactly one of a user, an API key or the
 // system stands behind it; roles name Casbin subjects.
@@ -13,6 +16,9 @@ type Viewer struct {
 	SessionID string
 	APIKeyID  string
 	System    bool // internal work (migrations, seeding, the outbox relay): not a person
+	// ExpiresAt is when the credential stops being valid (zero: never).
+	// Long-lived connections check it, and StillValid, before each event.
+	ExpiresAt time.Time
 }
 
 // HasRole reports whether the viewer holds role.

@@ -85,7 +85,14 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 		defaultPage:      o.DefaultPageSize,
 	})
 	srv.AddTransport(transport.Websocket{
+		// A client has this long to authenticate before the socket closes.
+		InitTimeout: 10 * time.Second,
+		// Keepalives for graphql-ws, pings for graphql-transport-ws, so
+		// proxies do not cut idle dashboards; a missing pong is tolerated
+		// because some clients never answer.
 		KeepAlivePingInterval: 10 * time.Second,
+		PingPongInterval:      25 * time.Second,
+		MissingPongOk:         true,
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			// Browsers send cookies with cross-site WebSocket upgrades, but
 			// HMIS authenticates with a token in connection_init, never a
@@ -99,7 +106,8 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 			}
 			v, err := d.Auth.Authenticate(ctx, credential)
 			if err != nil {
-				return ctx, nil, err
+				// 4403 is graphql-transport-ws's "Forbidden" close code.
+				return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), 4403), nil, err
 			}
 			return auth.WithViewer(ctx, v), nil, nil
 		},

@@ -1,0 +1,62 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/events"
+)
+
+// stream forwards broker events to one subscriber, each converted by load,
+// which loads what the event is about through row scope and says whether
+// the viewer may see it. A stream ends with an error the client can act on,
+// never silently: when the viewer's credential ends (logout, expiry, key
+// revoked), when an event cannot be loaded, or when the broker drops the
+// stream. The error carries resumeAfter, the last event consumed, so a
+// client resubscribing with it misses nothing.
+func stream[T any](ctx context.Context, a *auth.Service, src <-chan events.Event,
+	load func(events.Event) (item *T, visible bool, err error)) <-chan *T {
+	out := make(chan *T)
+	viewer := auth.FromContext(ctx)
+	go func() {
+		defer close(out)
+		last := ""
+		for ev := range src {
+			if err := a.StillValid(ctx, viewer); err != nil {
+				endStream(ctx, apperr.CodeOf(err), err.Error(), last)
+				return
+			}
+			item, visible, err := load(ev)
+			if err != nil {
+				endStream(ctx, apperr.Internal, "could not load an event; resubscribe with after", last)
+				return
+			}
+			if visible {
+				select {
+				case out <- item:
+				case <-ctx.Done():
+					return
+				}
+			}
+			last = ev.ID
+		}
+		if ctx.Err() == nil {
+			endStream(ctx, apperr.Internal, "the event stream was interrupted; resubscribe with after", last)
+		}
+	}()
+	return out
+}
+
+func endStream(ctx context.Context, code apperr.Code, message, resumeAfter string) {
+	ext := map[string]any{"code": string(code)}
+	if resumeAfter != "" {
+		ext["resumeAfter"] = resumeAfter
+		message = fmt.Sprintf("%s: %q", message, resumeAfter)
+	}
+	transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: message, Extensions: ext})
+}
