@@ -29,6 +29,7 @@ func main() {
 		},
 		Templates: []*gen.Template{
 			gen.MustParse(gen.NewTemplate("globalid").ParseFiles("ent/template/globalid.tmpl")),
+			gen.MustParse(gen.NewTemplate("patientdata").ParseFiles("ent/template/globalid.tmpl")),
 		},
 	}, entc.Extensions(ex))
 	if err != nil {

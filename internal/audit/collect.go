@@ -2,20 +2,12 @@ package audit
 
 import (
 	"context"
+	"reflect"
 	"sort"
 	"sync"
 
 	"github.com/hmis-dev/hmis/ent"
 )
-
-// patientDataTypes are the GraphQL types whose fields are patient data: a
-// read of one of their fields is listed in the audit row of the request.
-// Domains add theirs as they come (encounters, lab results, invoices …).
-var patientDataTypes = map[string]bool{
-	"Patient":          true,
-	"Appointment":      true,
-	"AppointmentEvent": true,
-}
 
 // Collector gathers, while a request runs, what the audit row for it must
 // say: the patients whose data was read or written, the objects changed,
@@ -129,7 +121,9 @@ func NoteObject(ctx context.Context, typ, id string) {
 
 // NoteField records that a field was resolved; only patient-data fields are kept.
 func NoteField(ctx context.Context, object, field string) {
-	if !patientDataTypes[object] {
+	// Fields of patient-owned types are patient data; the rest (a
+	// department's name, a page's cursor) need no listing.
+	if _, ok := ent.PatientColumn[object]; !ok {
 		return
 	}
 	if c := collectorFrom(ctx); c != nil {
@@ -177,25 +171,21 @@ func InstallTracking(client *ent.Client) {
 	})
 }
 
-// patientsIn returns the patients an ent query or mutation result belongs to.
+// patientsIn returns the patients an ent query or mutation result belongs
+// to: one patient-owned entity or a slice of them.
 func patientsIn(v ent.Value) []string {
-	switch v := v.(type) {
-	case *ent.Patient:
-		return []string{v.ID}
-	case []*ent.Patient:
-		ids := make([]string, len(v))
-		for i, p := range v {
-			ids[i] = p.ID
-		}
-		return ids
-	case *ent.Appointment:
-		return []string{v.PatientID}
-	case []*ent.Appointment:
-		ids := make([]string, len(v))
-		for i, a := range v {
-			ids[i] = a.PatientID
-		}
-		return ids
+	if one, ok := v.(ent.PatientOwned); ok {
+		return []string{one.OwnerPatientID()}
 	}
-	return nil
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice || !rv.Type().Elem().Implements(patientOwned) {
+		return nil
+	}
+	ids := make([]string, rv.Len())
+	for i := range ids {
+		ids[i] = rv.Index(i).Interface().(ent.PatientOwned).OwnerPatientID()
+	}
+	return ids
 }
+
+var patientOwned = reflect.TypeFor[ent.PatientOwned]()

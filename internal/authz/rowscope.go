@@ -6,9 +6,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
-	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/intercept"
-	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
 )
@@ -46,17 +44,29 @@ func (e *Enforcer) ScopeOf(v *auth.Viewer) PatientScope {
 	return NoPatients
 }
 
-// InstallRowScope adds to client the interceptors that filter every query —
+// InstallRowScope adds to client the interceptor that filters every query —
 // lists, node(id:), edges, eager loads, exports — to the rows the viewer in
-// the query's context may see. Another patient's record then behaves as if
-// it did not exist. Every entity that belongs to a patient gets a line here.
+// the query's context may see. Another patient's data then behaves as if it
+// did not exist. It covers every entity in ent.PatientColumn, which code
+// generation fills with each entity that has a patient_id field, so a new
+// kind of patient data is scoped from the moment it exists.
 func InstallRowScope(client *ent.Client, e *Enforcer) {
-	client.Patient.Intercept(intercept.TraversePatient(func(ctx context.Context, q *ent.PatientQuery) error {
-		q.Where(patientScoped(ctx, e, patient.ID))
-		return nil
-	}))
-	client.Appointment.Intercept(intercept.TraverseAppointment(func(ctx context.Context, q *ent.AppointmentQuery) error {
-		q.Where(patientScoped(ctx, e, appointment.PatientID))
+	client.Intercept(intercept.TraverseFunc(func(ctx context.Context, q intercept.Query) error {
+		column, ok := ent.PatientColumn[q.Type()]
+		if !ok {
+			return nil
+		}
+		v := auth.FromContext(ctx)
+		switch e.ScopeOf(v) {
+		case AllPatients:
+		case OwnRecord:
+			q.WhereP(sql.FieldEQ(column, v.PatientID))
+			if hide, ok := hiddenFromPatients[q.Type()]; ok {
+				q.WhereP(hide)
+			}
+		default:
+			q.WhereP(nothing)
+		}
 		return nil
 	}))
 	// Users: administrators and the system see all accounts; everyone else
@@ -74,18 +84,9 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 	}))
 }
 
-// patientScoped returns the predicate that keeps a query to the rows of the
-// patients the viewer may see; ofPatient selects one patient's rows.
-func patientScoped[P ~func(*sql.Selector)](ctx context.Context, e *Enforcer, ofPatient func(string) P) P {
-	v := auth.FromContext(ctx)
-	switch e.ScopeOf(v) {
-	case AllPatients:
-		return func(*sql.Selector) {}
-	case OwnRecord:
-		return ofPatient(v.PatientID)
-	}
-	return nothing
-}
+// hiddenFromPatients keeps rows of their own record from patients where
+// clinicians have not finished with them, such as draft notes.
+var hiddenFromPatients = map[string]func(*sql.Selector){}
 
 // nothing matches no row: the fail-closed scope.
 func nothing(s *sql.Selector) { s.Where(sql.False()) }
