@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // so HMIS_TIMEZONE works on hosts without a zone database
 
 	"github.com/hmis-dev/hmis/internal/app"
 	"github.com/hmis-dev/hmis/internal/auth"

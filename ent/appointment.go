@@ -11,7 +11,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 )
 
@@ -36,6 +38,8 @@ type Appointment struct {
 	EndAt time.Time `json:"end_at,omitempty"`
 	// Reason holds the value of the "reason" field.
 	Reason string `json:"reason,omitempty"`
+	// RoomID holds the value of the "room_id" field.
+	RoomID *string `json:"room_id,omitempty"`
 	// Status holds the value of the "status" field.
 	Status appointment.Status `json:"status,omitempty"`
 	// CancelReason holds the value of the "cancel_reason" field.
@@ -44,6 +48,10 @@ type Appointment struct {
 	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
 	// CheckedInAt holds the value of the "checked_in_at" field.
 	CheckedInAt *time.Time `json:"checked_in_at,omitempty"`
+	// StartedAt holds the value of the "started_at" field.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	// CompletedAt holds the value of the "completed_at" field.
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AppointmentQuery when eager-loading is set.
 	Edges        AppointmentEdges `json:"edges"`
@@ -58,11 +66,15 @@ type AppointmentEdges struct {
 	Provider *Staff `json:"provider,omitempty"`
 	// Department holds the value of the department edge.
 	Department *Department `json:"department,omitempty"`
+	// Room holds the value of the room edge.
+	Room *Room `json:"room,omitempty"`
+	// Encounter holds the value of the encounter edge.
+	Encounter *Encounter `json:"encounter,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [5]map[string]int
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -98,14 +110,36 @@ func (e AppointmentEdges) DepartmentOrErr() (*Department, error) {
 	return nil, &NotLoadedError{edge: "department"}
 }
 
+// RoomOrErr returns the Room value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AppointmentEdges) RoomOrErr() (*Room, error) {
+	if e.Room != nil {
+		return e.Room, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: room.Label}
+	}
+	return nil, &NotLoadedError{edge: "room"}
+}
+
+// EncounterOrErr returns the Encounter value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AppointmentEdges) EncounterOrErr() (*Encounter, error) {
+	if e.Encounter != nil {
+		return e.Encounter, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: encounter.Label}
+	}
+	return nil, &NotLoadedError{edge: "encounter"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Appointment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case appointment.FieldID, appointment.FieldPatientID, appointment.FieldProviderID, appointment.FieldDepartmentID, appointment.FieldReason, appointment.FieldStatus, appointment.FieldCancelReason:
+		case appointment.FieldID, appointment.FieldPatientID, appointment.FieldProviderID, appointment.FieldDepartmentID, appointment.FieldReason, appointment.FieldRoomID, appointment.FieldStatus, appointment.FieldCancelReason:
 			values[i] = new(sql.NullString)
-		case appointment.FieldCreatedAt, appointment.FieldUpdatedAt, appointment.FieldStartAt, appointment.FieldEndAt, appointment.FieldCancelledAt, appointment.FieldCheckedInAt:
+		case appointment.FieldCreatedAt, appointment.FieldUpdatedAt, appointment.FieldStartAt, appointment.FieldEndAt, appointment.FieldCancelledAt, appointment.FieldCheckedInAt, appointment.FieldStartedAt, appointment.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -176,6 +210,13 @@ func (_m *Appointment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Reason = value.String
 			}
+		case appointment.FieldRoomID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field room_id", values[i])
+			} else if value.Valid {
+				_m.RoomID = new(string)
+				*_m.RoomID = value.String
+			}
 		case appointment.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field status", values[i])
@@ -201,6 +242,20 @@ func (_m *Appointment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CheckedInAt = new(time.Time)
 				*_m.CheckedInAt = value.Time
+			}
+		case appointment.FieldStartedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field started_at", values[i])
+			} else if value.Valid {
+				_m.StartedAt = new(time.Time)
+				*_m.StartedAt = value.Time
+			}
+		case appointment.FieldCompletedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field completed_at", values[i])
+			} else if value.Valid {
+				_m.CompletedAt = new(time.Time)
+				*_m.CompletedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -228,6 +283,16 @@ func (_m *Appointment) QueryProvider() *StaffQuery {
 // QueryDepartment queries the "department" edge of the Appointment entity.
 func (_m *Appointment) QueryDepartment() *DepartmentQuery {
 	return NewAppointmentClient(_m.config).QueryDepartment(_m)
+}
+
+// QueryRoom queries the "room" edge of the Appointment entity.
+func (_m *Appointment) QueryRoom() *RoomQuery {
+	return NewAppointmentClient(_m.config).QueryRoom(_m)
+}
+
+// QueryEncounter queries the "encounter" edge of the Appointment entity.
+func (_m *Appointment) QueryEncounter() *EncounterQuery {
+	return NewAppointmentClient(_m.config).QueryEncounter(_m)
 }
 
 // Update returns a builder for updating this Appointment.
@@ -277,6 +342,11 @@ func (_m *Appointment) String() string {
 	builder.WriteString("reason=")
 	builder.WriteString(_m.Reason)
 	builder.WriteString(", ")
+	if v := _m.RoomID; v != nil {
+		builder.WriteString("room_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
 	builder.WriteString(", ")
@@ -290,6 +360,16 @@ func (_m *Appointment) String() string {
 	builder.WriteString(", ")
 	if v := _m.CheckedInAt; v != nil {
 		builder.WriteString("checked_in_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.StartedAt; v != nil {
+		builder.WriteString("started_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.CompletedAt; v != nil {
+		builder.WriteString("completed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -12,7 +12,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 )
 
@@ -95,6 +97,20 @@ func (_c *AppointmentCreate) SetNillableReason(v *string) *AppointmentCreate {
 	return _c
 }
 
+// SetRoomID sets the "room_id" field.
+func (_c *AppointmentCreate) SetRoomID(v string) *AppointmentCreate {
+	_c.mutation.SetRoomID(v)
+	return _c
+}
+
+// SetNillableRoomID sets the "room_id" field if the given value is not nil.
+func (_c *AppointmentCreate) SetNillableRoomID(v *string) *AppointmentCreate {
+	if v != nil {
+		_c.SetRoomID(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *AppointmentCreate) SetStatus(v appointment.Status) *AppointmentCreate {
 	_c.mutation.SetStatus(v)
@@ -151,6 +167,34 @@ func (_c *AppointmentCreate) SetNillableCheckedInAt(v *time.Time) *AppointmentCr
 	return _c
 }
 
+// SetStartedAt sets the "started_at" field.
+func (_c *AppointmentCreate) SetStartedAt(v time.Time) *AppointmentCreate {
+	_c.mutation.SetStartedAt(v)
+	return _c
+}
+
+// SetNillableStartedAt sets the "started_at" field if the given value is not nil.
+func (_c *AppointmentCreate) SetNillableStartedAt(v *time.Time) *AppointmentCreate {
+	if v != nil {
+		_c.SetStartedAt(*v)
+	}
+	return _c
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (_c *AppointmentCreate) SetCompletedAt(v time.Time) *AppointmentCreate {
+	_c.mutation.SetCompletedAt(v)
+	return _c
+}
+
+// SetNillableCompletedAt sets the "completed_at" field if the given value is not nil.
+func (_c *AppointmentCreate) SetNillableCompletedAt(v *time.Time) *AppointmentCreate {
+	if v != nil {
+		_c.SetCompletedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AppointmentCreate) SetID(v string) *AppointmentCreate {
 	_c.mutation.SetID(v)
@@ -178,6 +222,30 @@ func (_c *AppointmentCreate) SetProvider(v *Staff) *AppointmentCreate {
 // SetDepartment sets the "department" edge to the Department entity.
 func (_c *AppointmentCreate) SetDepartment(v *Department) *AppointmentCreate {
 	return _c.SetDepartmentID(v.ID)
+}
+
+// SetRoom sets the "room" edge to the Room entity.
+func (_c *AppointmentCreate) SetRoom(v *Room) *AppointmentCreate {
+	return _c.SetRoomID(v.ID)
+}
+
+// SetEncounterID sets the "encounter" edge to the Encounter entity by ID.
+func (_c *AppointmentCreate) SetEncounterID(id string) *AppointmentCreate {
+	_c.mutation.SetEncounterID(id)
+	return _c
+}
+
+// SetNillableEncounterID sets the "encounter" edge to the Encounter entity by ID if the given value is not nil.
+func (_c *AppointmentCreate) SetNillableEncounterID(id *string) *AppointmentCreate {
+	if id != nil {
+		_c = _c.SetEncounterID(*id)
+	}
+	return _c
+}
+
+// SetEncounter sets the "encounter" edge to the Encounter entity.
+func (_c *AppointmentCreate) SetEncounter(v *Encounter) *AppointmentCreate {
+	return _c.SetEncounterID(v.ID)
 }
 
 // Mutation returns the AppointmentMutation object of the builder.
@@ -243,6 +311,11 @@ func (_c *AppointmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.PatientID(); !ok {
 		return &ValidationError{Name: "patient_id", err: errors.New(`ent: missing required field "Appointment.patient_id"`)}
+	}
+	if v, ok := _c.mutation.PatientID(); ok {
+		if err := appointment.PatientIDValidator(v); err != nil {
+			return &ValidationError{Name: "patient_id", err: fmt.Errorf(`ent: validator failed for field "Appointment.patient_id": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.ProviderID(); !ok {
 		return &ValidationError{Name: "provider_id", err: errors.New(`ent: missing required field "Appointment.provider_id"`)}
@@ -359,6 +432,14 @@ func (_c *AppointmentCreate) createSpec() (*Appointment, *sqlgraph.CreateSpec) {
 		_spec.SetField(appointment.FieldCheckedInAt, field.TypeTime, value)
 		_node.CheckedInAt = &value
 	}
+	if value, ok := _c.mutation.StartedAt(); ok {
+		_spec.SetField(appointment.FieldStartedAt, field.TypeTime, value)
+		_node.StartedAt = &value
+	}
+	if value, ok := _c.mutation.CompletedAt(); ok {
+		_spec.SetField(appointment.FieldCompletedAt, field.TypeTime, value)
+		_node.CompletedAt = &value
+	}
 	if nodes := _c.mutation.PatientIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -408,6 +489,39 @@ func (_c *AppointmentCreate) createSpec() (*Appointment, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.DepartmentID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RoomIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   appointment.RoomTable,
+			Columns: []string{appointment.RoomColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(room.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.RoomID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EncounterIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   appointment.EncounterTable,
+			Columns: []string{appointment.EncounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

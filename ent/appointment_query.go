@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"math"
 
@@ -13,8 +14,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 )
 
@@ -28,6 +31,8 @@ type AppointmentQuery struct {
 	withPatient    *PatientQuery
 	withProvider   *StaffQuery
 	withDepartment *DepartmentQuery
+	withRoom       *RoomQuery
+	withEncounter  *EncounterQuery
 	modifiers      []func(*sql.Selector)
 	loadTotal      []func(context.Context, []*Appointment) error
 	// intermediate query (i.e. traversal path).
@@ -125,6 +130,50 @@ func (_q *AppointmentQuery) QueryDepartment() *DepartmentQuery {
 			sqlgraph.From(appointment.Table, appointment.FieldID, selector),
 			sqlgraph.To(department.Table, department.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, appointment.DepartmentTable, appointment.DepartmentColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRoom chains the current query on the "room" edge.
+func (_q *AppointmentQuery) QueryRoom() *RoomQuery {
+	query := (&RoomClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(appointment.Table, appointment.FieldID, selector),
+			sqlgraph.To(room.Table, room.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, appointment.RoomTable, appointment.RoomColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryEncounter chains the current query on the "encounter" edge.
+func (_q *AppointmentQuery) QueryEncounter() *EncounterQuery {
+	query := (&EncounterClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(appointment.Table, appointment.FieldID, selector),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, appointment.EncounterTable, appointment.EncounterColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -327,6 +376,8 @@ func (_q *AppointmentQuery) Clone() *AppointmentQuery {
 		withPatient:    _q.withPatient.Clone(),
 		withProvider:   _q.withProvider.Clone(),
 		withDepartment: _q.withDepartment.Clone(),
+		withRoom:       _q.withRoom.Clone(),
+		withEncounter:  _q.withEncounter.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -363,6 +414,28 @@ func (_q *AppointmentQuery) WithDepartment(opts ...func(*DepartmentQuery)) *Appo
 		opt(query)
 	}
 	_q.withDepartment = query
+	return _q
+}
+
+// WithRoom tells the query-builder to eager-load the nodes that are connected to
+// the "room" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AppointmentQuery) WithRoom(opts ...func(*RoomQuery)) *AppointmentQuery {
+	query := (&RoomClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRoom = query
+	return _q
+}
+
+// WithEncounter tells the query-builder to eager-load the nodes that are connected to
+// the "encounter" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AppointmentQuery) WithEncounter(opts ...func(*EncounterQuery)) *AppointmentQuery {
+	query := (&EncounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEncounter = query
 	return _q
 }
 
@@ -444,10 +517,12 @@ func (_q *AppointmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*Appointment{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [5]bool{
 			_q.withPatient != nil,
 			_q.withProvider != nil,
 			_q.withDepartment != nil,
+			_q.withRoom != nil,
+			_q.withEncounter != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -486,6 +561,18 @@ func (_q *AppointmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	if query := _q.withDepartment; query != nil {
 		if err := _q.loadDepartment(ctx, query, nodes, nil,
 			func(n *Appointment, e *Department) { n.Edges.Department = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRoom; query != nil {
+		if err := _q.loadRoom(ctx, query, nodes, nil,
+			func(n *Appointment, e *Room) { n.Edges.Room = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEncounter; query != nil {
+		if err := _q.loadEncounter(ctx, query, nodes, nil,
+			func(n *Appointment, e *Encounter) { n.Edges.Encounter = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -584,6 +671,68 @@ func (_q *AppointmentQuery) loadDepartment(ctx context.Context, query *Departmen
 	}
 	return nil
 }
+func (_q *AppointmentQuery) loadRoom(ctx context.Context, query *RoomQuery, nodes []*Appointment, init func(*Appointment), assign func(*Appointment, *Room)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*Appointment)
+	for i := range nodes {
+		if nodes[i].RoomID == nil {
+			continue
+		}
+		fk := *nodes[i].RoomID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(room.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "room_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *AppointmentQuery) loadEncounter(ctx context.Context, query *EncounterQuery, nodes []*Appointment, init func(*Appointment), assign func(*Appointment, *Encounter)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Appointment)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(encounter.FieldAppointmentID)
+	}
+	query.Where(predicate.Encounter(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(appointment.EncounterColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AppointmentID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "appointment_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "appointment_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *AppointmentQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -621,6 +770,9 @@ func (_q *AppointmentQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withDepartment != nil {
 			_spec.Node.AddColumnOnce(appointment.FieldDepartmentID)
+		}
+		if _q.withRoom != nil {
+			_spec.Node.AddColumnOnce(appointment.FieldRoomID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

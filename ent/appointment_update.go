@@ -13,7 +13,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 )
 
@@ -33,6 +36,20 @@ func (_u *AppointmentUpdate) Where(ps ...predicate.Appointment) *AppointmentUpda
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *AppointmentUpdate) SetUpdatedAt(v time.Time) *AppointmentUpdate {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetPatientID sets the "patient_id" field.
+func (_u *AppointmentUpdate) SetPatientID(v string) *AppointmentUpdate {
+	_u.mutation.SetPatientID(v)
+	return _u
+}
+
+// SetNillablePatientID sets the "patient_id" field if the given value is not nil.
+func (_u *AppointmentUpdate) SetNillablePatientID(v *string) *AppointmentUpdate {
+	if v != nil {
+		_u.SetPatientID(*v)
+	}
 	return _u
 }
 
@@ -112,6 +129,26 @@ func (_u *AppointmentUpdate) ClearReason() *AppointmentUpdate {
 	return _u
 }
 
+// SetRoomID sets the "room_id" field.
+func (_u *AppointmentUpdate) SetRoomID(v string) *AppointmentUpdate {
+	_u.mutation.SetRoomID(v)
+	return _u
+}
+
+// SetNillableRoomID sets the "room_id" field if the given value is not nil.
+func (_u *AppointmentUpdate) SetNillableRoomID(v *string) *AppointmentUpdate {
+	if v != nil {
+		_u.SetRoomID(*v)
+	}
+	return _u
+}
+
+// ClearRoomID clears the value of the "room_id" field.
+func (_u *AppointmentUpdate) ClearRoomID() *AppointmentUpdate {
+	_u.mutation.ClearRoomID()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *AppointmentUpdate) SetStatus(v appointment.Status) *AppointmentUpdate {
 	_u.mutation.SetStatus(v)
@@ -186,6 +223,51 @@ func (_u *AppointmentUpdate) ClearCheckedInAt() *AppointmentUpdate {
 	return _u
 }
 
+// SetStartedAt sets the "started_at" field.
+func (_u *AppointmentUpdate) SetStartedAt(v time.Time) *AppointmentUpdate {
+	_u.mutation.SetStartedAt(v)
+	return _u
+}
+
+// SetNillableStartedAt sets the "started_at" field if the given value is not nil.
+func (_u *AppointmentUpdate) SetNillableStartedAt(v *time.Time) *AppointmentUpdate {
+	if v != nil {
+		_u.SetStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (_u *AppointmentUpdate) ClearStartedAt() *AppointmentUpdate {
+	_u.mutation.ClearStartedAt()
+	return _u
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (_u *AppointmentUpdate) SetCompletedAt(v time.Time) *AppointmentUpdate {
+	_u.mutation.SetCompletedAt(v)
+	return _u
+}
+
+// SetNillableCompletedAt sets the "completed_at" field if the given value is not nil.
+func (_u *AppointmentUpdate) SetNillableCompletedAt(v *time.Time) *AppointmentUpdate {
+	if v != nil {
+		_u.SetCompletedAt(*v)
+	}
+	return _u
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (_u *AppointmentUpdate) ClearCompletedAt() *AppointmentUpdate {
+	_u.mutation.ClearCompletedAt()
+	return _u
+}
+
+// SetPatient sets the "patient" edge to the Patient entity.
+func (_u *AppointmentUpdate) SetPatient(v *Patient) *AppointmentUpdate {
+	return _u.SetPatientID(v.ID)
+}
+
 // SetProvider sets the "provider" edge to the Staff entity.
 func (_u *AppointmentUpdate) SetProvider(v *Staff) *AppointmentUpdate {
 	return _u.SetProviderID(v.ID)
@@ -196,9 +278,39 @@ func (_u *AppointmentUpdate) SetDepartment(v *Department) *AppointmentUpdate {
 	return _u.SetDepartmentID(v.ID)
 }
 
+// SetRoom sets the "room" edge to the Room entity.
+func (_u *AppointmentUpdate) SetRoom(v *Room) *AppointmentUpdate {
+	return _u.SetRoomID(v.ID)
+}
+
+// SetEncounterID sets the "encounter" edge to the Encounter entity by ID.
+func (_u *AppointmentUpdate) SetEncounterID(id string) *AppointmentUpdate {
+	_u.mutation.SetEncounterID(id)
+	return _u
+}
+
+// SetNillableEncounterID sets the "encounter" edge to the Encounter entity by ID if the given value is not nil.
+func (_u *AppointmentUpdate) SetNillableEncounterID(id *string) *AppointmentUpdate {
+	if id != nil {
+		_u = _u.SetEncounterID(*id)
+	}
+	return _u
+}
+
+// SetEncounter sets the "encounter" edge to the Encounter entity.
+func (_u *AppointmentUpdate) SetEncounter(v *Encounter) *AppointmentUpdate {
+	return _u.SetEncounterID(v.ID)
+}
+
 // Mutation returns the AppointmentMutation object of the builder.
 func (_u *AppointmentUpdate) Mutation() *AppointmentMutation {
 	return _u.mutation
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (_u *AppointmentUpdate) ClearPatient() *AppointmentUpdate {
+	_u.mutation.ClearPatient()
+	return _u
 }
 
 // ClearProvider clears the "provider" edge to the Staff entity.
@@ -210,6 +322,18 @@ func (_u *AppointmentUpdate) ClearProvider() *AppointmentUpdate {
 // ClearDepartment clears the "department" edge to the Department entity.
 func (_u *AppointmentUpdate) ClearDepartment() *AppointmentUpdate {
 	_u.mutation.ClearDepartment()
+	return _u
+}
+
+// ClearRoom clears the "room" edge to the Room entity.
+func (_u *AppointmentUpdate) ClearRoom() *AppointmentUpdate {
+	_u.mutation.ClearRoom()
+	return _u
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (_u *AppointmentUpdate) ClearEncounter() *AppointmentUpdate {
+	_u.mutation.ClearEncounter()
 	return _u
 }
 
@@ -251,6 +375,11 @@ func (_u *AppointmentUpdate) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *AppointmentUpdate) check() error {
+	if v, ok := _u.mutation.PatientID(); ok {
+		if err := appointment.PatientIDValidator(v); err != nil {
+			return &ValidationError{Name: "patient_id", err: fmt.Errorf(`ent: validator failed for field "Appointment.patient_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Reason(); ok {
 		if err := appointment.ReasonValidator(v); err != nil {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "Appointment.reason": %w`, err)}
@@ -326,6 +455,47 @@ func (_u *AppointmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if _u.mutation.CheckedInAtCleared() {
 		_spec.ClearField(appointment.FieldCheckedInAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.StartedAt(); ok {
+		_spec.SetField(appointment.FieldStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.StartedAtCleared() {
+		_spec.ClearField(appointment.FieldStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CompletedAt(); ok {
+		_spec.SetField(appointment.FieldCompletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CompletedAtCleared() {
+		_spec.ClearField(appointment.FieldCompletedAt, field.TypeTime)
+	}
+	if _u.mutation.PatientCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   appointment.PatientTable,
+			Columns: []string{appointment.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PatientIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   appointment.PatientTable,
+			Columns: []string{appointment.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.ProviderCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -384,6 +554,64 @@ func (_u *AppointmentUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.RoomCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   appointment.RoomTable,
+			Columns: []string{appointment.RoomColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(room.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RoomIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   appointment.RoomTable,
+			Columns: []string{appointment.RoomColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(room.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EncounterCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   appointment.EncounterTable,
+			Columns: []string{appointment.EncounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EncounterIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   appointment.EncounterTable,
+			Columns: []string{appointment.EncounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{appointment.Label}
@@ -407,6 +635,20 @@ type AppointmentUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *AppointmentUpdateOne) SetUpdatedAt(v time.Time) *AppointmentUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetPatientID sets the "patient_id" field.
+func (_u *AppointmentUpdateOne) SetPatientID(v string) *AppointmentUpdateOne {
+	_u.mutation.SetPatientID(v)
+	return _u
+}
+
+// SetNillablePatientID sets the "patient_id" field if the given value is not nil.
+func (_u *AppointmentUpdateOne) SetNillablePatientID(v *string) *AppointmentUpdateOne {
+	if v != nil {
+		_u.SetPatientID(*v)
+	}
 	return _u
 }
 
@@ -486,6 +728,26 @@ func (_u *AppointmentUpdateOne) ClearReason() *AppointmentUpdateOne {
 	return _u
 }
 
+// SetRoomID sets the "room_id" field.
+func (_u *AppointmentUpdateOne) SetRoomID(v string) *AppointmentUpdateOne {
+	_u.mutation.SetRoomID(v)
+	return _u
+}
+
+// SetNillableRoomID sets the "room_id" field if the given value is not nil.
+func (_u *AppointmentUpdateOne) SetNillableRoomID(v *string) *AppointmentUpdateOne {
+	if v != nil {
+		_u.SetRoomID(*v)
+	}
+	return _u
+}
+
+// ClearRoomID clears the value of the "room_id" field.
+func (_u *AppointmentUpdateOne) ClearRoomID() *AppointmentUpdateOne {
+	_u.mutation.ClearRoomID()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *AppointmentUpdateOne) SetStatus(v appointment.Status) *AppointmentUpdateOne {
 	_u.mutation.SetStatus(v)
@@ -560,6 +822,51 @@ func (_u *AppointmentUpdateOne) ClearCheckedInAt() *AppointmentUpdateOne {
 	return _u
 }
 
+// SetStartedAt sets the "started_at" field.
+func (_u *AppointmentUpdateOne) SetStartedAt(v time.Time) *AppointmentUpdateOne {
+	_u.mutation.SetStartedAt(v)
+	return _u
+}
+
+// SetNillableStartedAt sets the "started_at" field if the given value is not nil.
+func (_u *AppointmentUpdateOne) SetNillableStartedAt(v *time.Time) *AppointmentUpdateOne {
+	if v != nil {
+		_u.SetStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (_u *AppointmentUpdateOne) ClearStartedAt() *AppointmentUpdateOne {
+	_u.mutation.ClearStartedAt()
+	return _u
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (_u *AppointmentUpdateOne) SetCompletedAt(v time.Time) *AppointmentUpdateOne {
+	_u.mutation.SetCompletedAt(v)
+	return _u
+}
+
+// SetNillableCompletedAt sets the "completed_at" field if the given value is not nil.
+func (_u *AppointmentUpdateOne) SetNillableCompletedAt(v *time.Time) *AppointmentUpdateOne {
+	if v != nil {
+		_u.SetCompletedAt(*v)
+	}
+	return _u
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (_u *AppointmentUpdateOne) ClearCompletedAt() *AppointmentUpdateOne {
+	_u.mutation.ClearCompletedAt()
+	return _u
+}
+
+// SetPatient sets the "patient" edge to the Patient entity.
+func (_u *AppointmentUpdateOne) SetPatient(v *Patient) *AppointmentUpdateOne {
+	return _u.SetPatientID(v.ID)
+}
+
 // SetProvider sets the "provider" edge to the Staff entity.
 func (_u *AppointmentUpdateOne) SetProvider(v *Staff) *AppointmentUpdateOne {
 	return _u.SetProviderID(v.ID)
@@ -570,9 +877,39 @@ func (_u *AppointmentUpdateOne) SetDepartment(v *Department) *AppointmentUpdateO
 	return _u.SetDepartmentID(v.ID)
 }
 
+// SetRoom sets the "room" edge to the Room entity.
+func (_u *AppointmentUpdateOne) SetRoom(v *Room) *AppointmentUpdateOne {
+	return _u.SetRoomID(v.ID)
+}
+
+// SetEncounterID sets the "encounter" edge to the Encounter entity by ID.
+func (_u *AppointmentUpdateOne) SetEncounterID(id string) *AppointmentUpdateOne {
+	_u.mutation.SetEncounterID(id)
+	return _u
+}
+
+// SetNillableEncounterID sets the "encounter" edge to the Encounter entity by ID if the given value is not nil.
+func (_u *AppointmentUpdateOne) SetNillableEncounterID(id *string) *AppointmentUpdateOne {
+	if id != nil {
+		_u = _u.SetEncounterID(*id)
+	}
+	return _u
+}
+
+// SetEncounter sets the "encounter" edge to the Encounter entity.
+func (_u *AppointmentUpdateOne) SetEncounter(v *Encounter) *AppointmentUpdateOne {
+	return _u.SetEncounterID(v.ID)
+}
+
 // Mutation returns the AppointmentMutation object of the builder.
 func (_u *AppointmentUpdateOne) Mutation() *AppointmentMutation {
 	return _u.mutation
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (_u *AppointmentUpdateOne) ClearPatient() *AppointmentUpdateOne {
+	_u.mutation.ClearPatient()
+	return _u
 }
 
 // ClearProvider clears the "provider" edge to the Staff entity.
@@ -584,6 +921,18 @@ func (_u *AppointmentUpdateOne) ClearProvider() *AppointmentUpdateOne {
 // ClearDepartment clears the "department" edge to the Department entity.
 func (_u *AppointmentUpdateOne) ClearDepartment() *AppointmentUpdateOne {
 	_u.mutation.ClearDepartment()
+	return _u
+}
+
+// ClearRoom clears the "room" edge to the Room entity.
+func (_u *AppointmentUpdateOne) ClearRoom() *AppointmentUpdateOne {
+	_u.mutation.ClearRoom()
+	return _u
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (_u *AppointmentUpdateOne) ClearEncounter() *AppointmentUpdateOne {
+	_u.mutation.ClearEncounter()
 	return _u
 }
 
@@ -638,6 +987,11 @@ func (_u *AppointmentUpdateOne) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *AppointmentUpdateOne) check() error {
+	if v, ok := _u.mutation.PatientID(); ok {
+		if err := appointment.PatientIDValidator(v); err != nil {
+			return &ValidationError{Name: "patient_id", err: fmt.Errorf(`ent: validator failed for field "Appointment.patient_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Reason(); ok {
 		if err := appointment.ReasonValidator(v); err != nil {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "Appointment.reason": %w`, err)}
@@ -730,6 +1084,47 @@ func (_u *AppointmentUpdateOne) sqlSave(ctx context.Context) (_node *Appointment
 	if _u.mutation.CheckedInAtCleared() {
 		_spec.ClearField(appointment.FieldCheckedInAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.StartedAt(); ok {
+		_spec.SetField(appointment.FieldStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.StartedAtCleared() {
+		_spec.ClearField(appointment.FieldStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CompletedAt(); ok {
+		_spec.SetField(appointment.FieldCompletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CompletedAtCleared() {
+		_spec.ClearField(appointment.FieldCompletedAt, field.TypeTime)
+	}
+	if _u.mutation.PatientCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   appointment.PatientTable,
+			Columns: []string{appointment.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PatientIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   appointment.PatientTable,
+			Columns: []string{appointment.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.ProviderCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -781,6 +1176,64 @@ func (_u *AppointmentUpdateOne) sqlSave(ctx context.Context) (_node *Appointment
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(department.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RoomCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   appointment.RoomTable,
+			Columns: []string{appointment.RoomColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(room.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RoomIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   appointment.RoomTable,
+			Columns: []string{appointment.RoomColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(room.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EncounterCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   appointment.EncounterTable,
+			Columns: []string{appointment.EncounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EncounterIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   appointment.EncounterTable,
+			Columns: []string{appointment.EncounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -15,15 +15,38 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 
 	stdsql "database/sql"
 )
@@ -35,22 +58,68 @@ type Client struct {
 	Schema *migrate.Schema
 	// APIKey is the client for interacting with the APIKey builders.
 	APIKey *APIKeyClient
+	// Admission is the client for interacting with the Admission builders.
+	Admission *AdmissionClient
+	// Allergy is the client for interacting with the Allergy builders.
+	Allergy *AllergyClient
 	// Appointment is the client for interacting with the Appointment builders.
 	Appointment *AppointmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// Bed is the client for interacting with the Bed builders.
+	Bed *BedClient
+	// BedAssignment is the client for interacting with the BedAssignment builders.
+	BedAssignment *BedAssignmentClient
+	// CarePlan is the client for interacting with the CarePlan builders.
+	CarePlan *CarePlanClient
+	// CarePlanActivity is the client for interacting with the CarePlanActivity builders.
+	CarePlanActivity *CarePlanActivityClient
+	// CarePlanGoal is the client for interacting with the CarePlanGoal builders.
+	CarePlanGoal *CarePlanGoalClient
+	// CareTeamMember is the client for interacting with the CareTeamMember builders.
+	CareTeamMember *CareTeamMemberClient
+	// ClinicalNote is the client for interacting with the ClinicalNote builders.
+	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// Encounter is the client for interacting with the Encounter builders.
+	Encounter *EncounterClient
+	// HistoryItem is the client for interacting with the HistoryItem builders.
+	HistoryItem *HistoryItemClient
+	// Icd10Code is the client for interacting with the Icd10Code builders.
+	Icd10Code *Icd10CodeClient
+	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
+	InsurancePolicy *InsurancePolicyClient
+	// MedicationOrder is the client for interacting with the MedicationOrder builders.
+	MedicationOrder *MedicationOrderClient
+	// Observation is the client for interacting with the Observation builders.
+	Observation *ObservationClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
 	// Patient is the client for interacting with the Patient builders.
 	Patient *PatientClient
+	// PatientContact is the client for interacting with the PatientContact builders.
+	PatientContact *PatientContactClient
+	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
+	PatientIdentifier *PatientIdentifierClient
+	// Problem is the client for interacting with the Problem builders.
+	Problem *ProblemClient
+	// ProviderAvailability is the client for interacting with the ProviderAvailability builders.
+	ProviderAvailability *ProviderAvailabilityClient
+	// ProviderTimeOff is the client for interacting with the ProviderTimeOff builders.
+	ProviderTimeOff *ProviderTimeOffClient
+	// Referral is the client for interacting with the Referral builders.
+	Referral *ReferralClient
+	// Room is the client for interacting with the Room builders.
+	Room *RoomClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// Ward is the client for interacting with the Ward builders.
+	Ward *WardClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -63,14 +132,37 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIKey = NewAPIKeyClient(c.config)
+	c.Admission = NewAdmissionClient(c.config)
+	c.Allergy = NewAllergyClient(c.config)
 	c.Appointment = NewAppointmentClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.Bed = NewBedClient(c.config)
+	c.BedAssignment = NewBedAssignmentClient(c.config)
+	c.CarePlan = NewCarePlanClient(c.config)
+	c.CarePlanActivity = NewCarePlanActivityClient(c.config)
+	c.CarePlanGoal = NewCarePlanGoalClient(c.config)
+	c.CareTeamMember = NewCareTeamMemberClient(c.config)
+	c.ClinicalNote = NewClinicalNoteClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
+	c.Encounter = NewEncounterClient(c.config)
+	c.HistoryItem = NewHistoryItemClient(c.config)
+	c.Icd10Code = NewIcd10CodeClient(c.config)
+	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
+	c.MedicationOrder = NewMedicationOrderClient(c.config)
+	c.Observation = NewObservationClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.Patient = NewPatientClient(c.config)
+	c.PatientContact = NewPatientContactClient(c.config)
+	c.PatientIdentifier = NewPatientIdentifierClient(c.config)
+	c.Problem = NewProblemClient(c.config)
+	c.ProviderAvailability = NewProviderAvailabilityClient(c.config)
+	c.ProviderTimeOff = NewProviderTimeOffClient(c.config)
+	c.Referral = NewReferralClient(c.config)
+	c.Room = NewRoomClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Staff = NewStaffClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.Ward = NewWardClient(c.config)
 }
 
 type (
@@ -161,17 +253,40 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:         ctx,
-		config:      cfg,
-		APIKey:      NewAPIKeyClient(cfg),
-		Appointment: NewAppointmentClient(cfg),
-		AuditEvent:  NewAuditEventClient(cfg),
-		Department:  NewDepartmentClient(cfg),
-		OutboxEvent: NewOutboxEventClient(cfg),
-		Patient:     NewPatientClient(cfg),
-		Session:     NewSessionClient(cfg),
-		Staff:       NewStaffClient(cfg),
-		User:        NewUserClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		APIKey:               NewAPIKeyClient(cfg),
+		Admission:            NewAdmissionClient(cfg),
+		Allergy:              NewAllergyClient(cfg),
+		Appointment:          NewAppointmentClient(cfg),
+		AuditEvent:           NewAuditEventClient(cfg),
+		Bed:                  NewBedClient(cfg),
+		BedAssignment:        NewBedAssignmentClient(cfg),
+		CarePlan:             NewCarePlanClient(cfg),
+		CarePlanActivity:     NewCarePlanActivityClient(cfg),
+		CarePlanGoal:         NewCarePlanGoalClient(cfg),
+		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		ClinicalNote:         NewClinicalNoteClient(cfg),
+		Department:           NewDepartmentClient(cfg),
+		Encounter:            NewEncounterClient(cfg),
+		HistoryItem:          NewHistoryItemClient(cfg),
+		Icd10Code:            NewIcd10CodeClient(cfg),
+		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		MedicationOrder:      NewMedicationOrderClient(cfg),
+		Observation:          NewObservationClient(cfg),
+		OutboxEvent:          NewOutboxEventClient(cfg),
+		Patient:              NewPatientClient(cfg),
+		PatientContact:       NewPatientContactClient(cfg),
+		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		Problem:              NewProblemClient(cfg),
+		ProviderAvailability: NewProviderAvailabilityClient(cfg),
+		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
+		Referral:             NewReferralClient(cfg),
+		Room:                 NewRoomClient(cfg),
+		Session:              NewSessionClient(cfg),
+		Staff:                NewStaffClient(cfg),
+		User:                 NewUserClient(cfg),
+		Ward:                 NewWardClient(cfg),
 	}, nil
 }
 
@@ -189,17 +304,40 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:         ctx,
-		config:      cfg,
-		APIKey:      NewAPIKeyClient(cfg),
-		Appointment: NewAppointmentClient(cfg),
-		AuditEvent:  NewAuditEventClient(cfg),
-		Department:  NewDepartmentClient(cfg),
-		OutboxEvent: NewOutboxEventClient(cfg),
-		Patient:     NewPatientClient(cfg),
-		Session:     NewSessionClient(cfg),
-		Staff:       NewStaffClient(cfg),
-		User:        NewUserClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		APIKey:               NewAPIKeyClient(cfg),
+		Admission:            NewAdmissionClient(cfg),
+		Allergy:              NewAllergyClient(cfg),
+		Appointment:          NewAppointmentClient(cfg),
+		AuditEvent:           NewAuditEventClient(cfg),
+		Bed:                  NewBedClient(cfg),
+		BedAssignment:        NewBedAssignmentClient(cfg),
+		CarePlan:             NewCarePlanClient(cfg),
+		CarePlanActivity:     NewCarePlanActivityClient(cfg),
+		CarePlanGoal:         NewCarePlanGoalClient(cfg),
+		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		ClinicalNote:         NewClinicalNoteClient(cfg),
+		Department:           NewDepartmentClient(cfg),
+		Encounter:            NewEncounterClient(cfg),
+		HistoryItem:          NewHistoryItemClient(cfg),
+		Icd10Code:            NewIcd10CodeClient(cfg),
+		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		MedicationOrder:      NewMedicationOrderClient(cfg),
+		Observation:          NewObservationClient(cfg),
+		OutboxEvent:          NewOutboxEventClient(cfg),
+		Patient:              NewPatientClient(cfg),
+		PatientContact:       NewPatientContactClient(cfg),
+		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		Problem:              NewProblemClient(cfg),
+		ProviderAvailability: NewProviderAvailabilityClient(cfg),
+		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
+		Referral:             NewReferralClient(cfg),
+		Room:                 NewRoomClient(cfg),
+		Session:              NewSessionClient(cfg),
+		Staff:                NewStaffClient(cfg),
+		User:                 NewUserClient(cfg),
+		Ward:                 NewWardClient(cfg),
 	}, nil
 }
 
@@ -229,8 +367,13 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.Appointment, c.AuditEvent, c.Department, c.OutboxEvent, c.Patient,
-		c.Session, c.Staff, c.User,
+		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
+		c.BedAssignment, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
+		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
+		c.Icd10Code, c.InsurancePolicy, c.MedicationOrder, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -240,8 +383,13 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.Appointment, c.AuditEvent, c.Department, c.OutboxEvent, c.Patient,
-		c.Session, c.Staff, c.User,
+		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
+		c.BedAssignment, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
+		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
+		c.Icd10Code, c.InsurancePolicy, c.MedicationOrder, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -252,22 +400,68 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *APIKeyMutation:
 		return c.APIKey.mutate(ctx, m)
+	case *AdmissionMutation:
+		return c.Admission.mutate(ctx, m)
+	case *AllergyMutation:
+		return c.Allergy.mutate(ctx, m)
 	case *AppointmentMutation:
 		return c.Appointment.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *BedMutation:
+		return c.Bed.mutate(ctx, m)
+	case *BedAssignmentMutation:
+		return c.BedAssignment.mutate(ctx, m)
+	case *CarePlanMutation:
+		return c.CarePlan.mutate(ctx, m)
+	case *CarePlanActivityMutation:
+		return c.CarePlanActivity.mutate(ctx, m)
+	case *CarePlanGoalMutation:
+		return c.CarePlanGoal.mutate(ctx, m)
+	case *CareTeamMemberMutation:
+		return c.CareTeamMember.mutate(ctx, m)
+	case *ClinicalNoteMutation:
+		return c.ClinicalNote.mutate(ctx, m)
 	case *DepartmentMutation:
 		return c.Department.mutate(ctx, m)
+	case *EncounterMutation:
+		return c.Encounter.mutate(ctx, m)
+	case *HistoryItemMutation:
+		return c.HistoryItem.mutate(ctx, m)
+	case *Icd10CodeMutation:
+		return c.Icd10Code.mutate(ctx, m)
+	case *InsurancePolicyMutation:
+		return c.InsurancePolicy.mutate(ctx, m)
+	case *MedicationOrderMutation:
+		return c.MedicationOrder.mutate(ctx, m)
+	case *ObservationMutation:
+		return c.Observation.mutate(ctx, m)
 	case *OutboxEventMutation:
 		return c.OutboxEvent.mutate(ctx, m)
 	case *PatientMutation:
 		return c.Patient.mutate(ctx, m)
+	case *PatientContactMutation:
+		return c.PatientContact.mutate(ctx, m)
+	case *PatientIdentifierMutation:
+		return c.PatientIdentifier.mutate(ctx, m)
+	case *ProblemMutation:
+		return c.Problem.mutate(ctx, m)
+	case *ProviderAvailabilityMutation:
+		return c.ProviderAvailability.mutate(ctx, m)
+	case *ProviderTimeOffMutation:
+		return c.ProviderTimeOff.mutate(ctx, m)
+	case *ReferralMutation:
+		return c.Referral.mutate(ctx, m)
+	case *RoomMutation:
+		return c.Room.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
 	case *StaffMutation:
 		return c.Staff.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *WardMutation:
+		return c.Ward.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -403,6 +597,384 @@ func (c *APIKeyClient) mutate(ctx context.Context, m *APIKeyMutation) (Value, er
 		return (&APIKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown APIKey mutation op: %q", m.Op())
+	}
+}
+
+// AdmissionClient is a client for the Admission schema.
+type AdmissionClient struct {
+	config
+}
+
+// NewAdmissionClient returns a client for the Admission from the given config.
+func NewAdmissionClient(c config) *AdmissionClient {
+	return &AdmissionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `admission.Hooks(f(g(h())))`.
+func (c *AdmissionClient) Use(hooks ...Hook) {
+	c.hooks.Admission = append(c.hooks.Admission, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `admission.Intercept(f(g(h())))`.
+func (c *AdmissionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Admission = append(c.inters.Admission, interceptors...)
+}
+
+// Create returns a builder for creating a Admission entity.
+func (c *AdmissionClient) Create() *AdmissionCreate {
+	mutation := newAdmissionMutation(c.config, OpCreate)
+	return &AdmissionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Admission entities.
+func (c *AdmissionClient) CreateBulk(builders ...*AdmissionCreate) *AdmissionCreateBulk {
+	return &AdmissionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AdmissionClient) MapCreateBulk(slice any, setFunc func(*AdmissionCreate, int)) *AdmissionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AdmissionCreateBulk{err: fmt.Errorf("calling to AdmissionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AdmissionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AdmissionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Admission.
+func (c *AdmissionClient) Update() *AdmissionUpdate {
+	mutation := newAdmissionMutation(c.config, OpUpdate)
+	return &AdmissionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AdmissionClient) UpdateOne(_m *Admission) *AdmissionUpdateOne {
+	mutation := newAdmissionMutation(c.config, OpUpdateOne, withAdmission(_m))
+	return &AdmissionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AdmissionClient) UpdateOneID(id string) *AdmissionUpdateOne {
+	mutation := newAdmissionMutation(c.config, OpUpdateOne, withAdmissionID(id))
+	return &AdmissionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Admission.
+func (c *AdmissionClient) Delete() *AdmissionDelete {
+	mutation := newAdmissionMutation(c.config, OpDelete)
+	return &AdmissionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AdmissionClient) DeleteOne(_m *Admission) *AdmissionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AdmissionClient) DeleteOneID(id string) *AdmissionDeleteOne {
+	builder := c.Delete().Where(admission.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AdmissionDeleteOne{builder}
+}
+
+// Query returns a query builder for Admission.
+func (c *AdmissionClient) Query() *AdmissionQuery {
+	return &AdmissionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAdmission},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Admission entity by its id.
+func (c *AdmissionClient) Get(ctx context.Context, id string) (*Admission, error) {
+	return c.Query().Where(admission.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AdmissionClient) GetX(ctx context.Context, id string) *Admission {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Admission.
+func (c *AdmissionClient) QueryPatient(_m *Admission) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(admission.Table, admission.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, admission.PatientTable, admission.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBed queries the bed edge of a Admission.
+func (c *AdmissionClient) QueryBed(_m *Admission) *BedQuery {
+	query := (&BedClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(admission.Table, admission.FieldID, id),
+			sqlgraph.To(bed.Table, bed.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, admission.BedTable, admission.BedColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAttending queries the attending edge of a Admission.
+func (c *AdmissionClient) QueryAttending(_m *Admission) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(admission.Table, admission.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, admission.AttendingTable, admission.AttendingColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBedHistory queries the bed_history edge of a Admission.
+func (c *AdmissionClient) QueryBedHistory(_m *Admission) *BedAssignmentQuery {
+	query := (&BedAssignmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(admission.Table, admission.FieldID, id),
+			sqlgraph.To(bedassignment.Table, bedassignment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, admission.BedHistoryTable, admission.BedHistoryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a Admission.
+func (c *AdmissionClient) QueryEncounter(_m *Admission) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(admission.Table, admission.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, admission.EncounterTable, admission.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AdmissionClient) Hooks() []Hook {
+	return c.hooks.Admission
+}
+
+// Interceptors returns the client interceptors.
+func (c *AdmissionClient) Interceptors() []Interceptor {
+	return c.inters.Admission
+}
+
+func (c *AdmissionClient) mutate(ctx context.Context, m *AdmissionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AdmissionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AdmissionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AdmissionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AdmissionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Admission mutation op: %q", m.Op())
+	}
+}
+
+// AllergyClient is a client for the Allergy schema.
+type AllergyClient struct {
+	config
+}
+
+// NewAllergyClient returns a client for the Allergy from the given config.
+func NewAllergyClient(c config) *AllergyClient {
+	return &AllergyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `allergy.Hooks(f(g(h())))`.
+func (c *AllergyClient) Use(hooks ...Hook) {
+	c.hooks.Allergy = append(c.hooks.Allergy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `allergy.Intercept(f(g(h())))`.
+func (c *AllergyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Allergy = append(c.inters.Allergy, interceptors...)
+}
+
+// Create returns a builder for creating a Allergy entity.
+func (c *AllergyClient) Create() *AllergyCreate {
+	mutation := newAllergyMutation(c.config, OpCreate)
+	return &AllergyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Allergy entities.
+func (c *AllergyClient) CreateBulk(builders ...*AllergyCreate) *AllergyCreateBulk {
+	return &AllergyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AllergyClient) MapCreateBulk(slice any, setFunc func(*AllergyCreate, int)) *AllergyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AllergyCreateBulk{err: fmt.Errorf("calling to AllergyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AllergyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AllergyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Allergy.
+func (c *AllergyClient) Update() *AllergyUpdate {
+	mutation := newAllergyMutation(c.config, OpUpdate)
+	return &AllergyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AllergyClient) UpdateOne(_m *Allergy) *AllergyUpdateOne {
+	mutation := newAllergyMutation(c.config, OpUpdateOne, withAllergy(_m))
+	return &AllergyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AllergyClient) UpdateOneID(id string) *AllergyUpdateOne {
+	mutation := newAllergyMutation(c.config, OpUpdateOne, withAllergyID(id))
+	return &AllergyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Allergy.
+func (c *AllergyClient) Delete() *AllergyDelete {
+	mutation := newAllergyMutation(c.config, OpDelete)
+	return &AllergyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AllergyClient) DeleteOne(_m *Allergy) *AllergyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AllergyClient) DeleteOneID(id string) *AllergyDeleteOne {
+	builder := c.Delete().Where(allergy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AllergyDeleteOne{builder}
+}
+
+// Query returns a query builder for Allergy.
+func (c *AllergyClient) Query() *AllergyQuery {
+	return &AllergyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAllergy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Allergy entity by its id.
+func (c *AllergyClient) Get(ctx context.Context, id string) (*Allergy, error) {
+	return c.Query().Where(allergy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AllergyClient) GetX(ctx context.Context, id string) *Allergy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Allergy.
+func (c *AllergyClient) QueryPatient(_m *Allergy) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(allergy.Table, allergy.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, allergy.PatientTable, allergy.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecordedBy queries the recorded_by edge of a Allergy.
+func (c *AllergyClient) QueryRecordedBy(_m *Allergy) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(allergy.Table, allergy.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, allergy.RecordedByTable, allergy.RecordedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AllergyClient) Hooks() []Hook {
+	return c.hooks.Allergy
+}
+
+// Interceptors returns the client interceptors.
+func (c *AllergyClient) Interceptors() []Interceptor {
+	return c.inters.Allergy
+}
+
+func (c *AllergyClient) mutate(ctx context.Context, m *AllergyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AllergyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AllergyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AllergyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AllergyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Allergy mutation op: %q", m.Op())
 	}
 }
 
@@ -555,6 +1127,38 @@ func (c *AppointmentClient) QueryDepartment(_m *Appointment) *DepartmentQuery {
 			sqlgraph.From(appointment.Table, appointment.FieldID, id),
 			sqlgraph.To(department.Table, department.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, appointment.DepartmentTable, appointment.DepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRoom queries the room edge of a Appointment.
+func (c *AppointmentClient) QueryRoom(_m *Appointment) *RoomQuery {
+	query := (&RoomClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(appointment.Table, appointment.FieldID, id),
+			sqlgraph.To(room.Table, room.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, appointment.RoomTable, appointment.RoomColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a Appointment.
+func (c *AppointmentClient) QueryEncounter(_m *Appointment) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(appointment.Table, appointment.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, appointment.EncounterTable, appointment.EncounterColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -720,6 +1324,1273 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 	}
 }
 
+// BedClient is a client for the Bed schema.
+type BedClient struct {
+	config
+}
+
+// NewBedClient returns a client for the Bed from the given config.
+func NewBedClient(c config) *BedClient {
+	return &BedClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `bed.Hooks(f(g(h())))`.
+func (c *BedClient) Use(hooks ...Hook) {
+	c.hooks.Bed = append(c.hooks.Bed, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `bed.Intercept(f(g(h())))`.
+func (c *BedClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Bed = append(c.inters.Bed, interceptors...)
+}
+
+// Create returns a builder for creating a Bed entity.
+func (c *BedClient) Create() *BedCreate {
+	mutation := newBedMutation(c.config, OpCreate)
+	return &BedCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Bed entities.
+func (c *BedClient) CreateBulk(builders ...*BedCreate) *BedCreateBulk {
+	return &BedCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BedClient) MapCreateBulk(slice any, setFunc func(*BedCreate, int)) *BedCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BedCreateBulk{err: fmt.Errorf("calling to BedClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BedCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BedCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Bed.
+func (c *BedClient) Update() *BedUpdate {
+	mutation := newBedMutation(c.config, OpUpdate)
+	return &BedUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BedClient) UpdateOne(_m *Bed) *BedUpdateOne {
+	mutation := newBedMutation(c.config, OpUpdateOne, withBed(_m))
+	return &BedUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BedClient) UpdateOneID(id string) *BedUpdateOne {
+	mutation := newBedMutation(c.config, OpUpdateOne, withBedID(id))
+	return &BedUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Bed.
+func (c *BedClient) Delete() *BedDelete {
+	mutation := newBedMutation(c.config, OpDelete)
+	return &BedDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BedClient) DeleteOne(_m *Bed) *BedDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BedClient) DeleteOneID(id string) *BedDeleteOne {
+	builder := c.Delete().Where(bed.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BedDeleteOne{builder}
+}
+
+// Query returns a query builder for Bed.
+func (c *BedClient) Query() *BedQuery {
+	return &BedQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBed},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Bed entity by its id.
+func (c *BedClient) Get(ctx context.Context, id string) (*Bed, error) {
+	return c.Query().Where(bed.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BedClient) GetX(ctx context.Context, id string) *Bed {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWard queries the ward edge of a Bed.
+func (c *BedClient) QueryWard(_m *Bed) *WardQuery {
+	query := (&WardClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(bed.Table, bed.FieldID, id),
+			sqlgraph.To(ward.Table, ward.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, bed.WardTable, bed.WardColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAdmissions queries the admissions edge of a Bed.
+func (c *BedClient) QueryAdmissions(_m *Bed) *AdmissionQuery {
+	query := (&AdmissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(bed.Table, bed.FieldID, id),
+			sqlgraph.To(admission.Table, admission.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, bed.AdmissionsTable, bed.AdmissionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *BedClient) Hooks() []Hook {
+	return c.hooks.Bed
+}
+
+// Interceptors returns the client interceptors.
+func (c *BedClient) Interceptors() []Interceptor {
+	return c.inters.Bed
+}
+
+func (c *BedClient) mutate(ctx context.Context, m *BedMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BedCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BedUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BedUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BedDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Bed mutation op: %q", m.Op())
+	}
+}
+
+// BedAssignmentClient is a client for the BedAssignment schema.
+type BedAssignmentClient struct {
+	config
+}
+
+// NewBedAssignmentClient returns a client for the BedAssignment from the given config.
+func NewBedAssignmentClient(c config) *BedAssignmentClient {
+	return &BedAssignmentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `bedassignment.Hooks(f(g(h())))`.
+func (c *BedAssignmentClient) Use(hooks ...Hook) {
+	c.hooks.BedAssignment = append(c.hooks.BedAssignment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `bedassignment.Intercept(f(g(h())))`.
+func (c *BedAssignmentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.BedAssignment = append(c.inters.BedAssignment, interceptors...)
+}
+
+// Create returns a builder for creating a BedAssignment entity.
+func (c *BedAssignmentClient) Create() *BedAssignmentCreate {
+	mutation := newBedAssignmentMutation(c.config, OpCreate)
+	return &BedAssignmentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of BedAssignment entities.
+func (c *BedAssignmentClient) CreateBulk(builders ...*BedAssignmentCreate) *BedAssignmentCreateBulk {
+	return &BedAssignmentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BedAssignmentClient) MapCreateBulk(slice any, setFunc func(*BedAssignmentCreate, int)) *BedAssignmentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BedAssignmentCreateBulk{err: fmt.Errorf("calling to BedAssignmentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BedAssignmentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BedAssignmentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for BedAssignment.
+func (c *BedAssignmentClient) Update() *BedAssignmentUpdate {
+	mutation := newBedAssignmentMutation(c.config, OpUpdate)
+	return &BedAssignmentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BedAssignmentClient) UpdateOne(_m *BedAssignment) *BedAssignmentUpdateOne {
+	mutation := newBedAssignmentMutation(c.config, OpUpdateOne, withBedAssignment(_m))
+	return &BedAssignmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BedAssignmentClient) UpdateOneID(id string) *BedAssignmentUpdateOne {
+	mutation := newBedAssignmentMutation(c.config, OpUpdateOne, withBedAssignmentID(id))
+	return &BedAssignmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for BedAssignment.
+func (c *BedAssignmentClient) Delete() *BedAssignmentDelete {
+	mutation := newBedAssignmentMutation(c.config, OpDelete)
+	return &BedAssignmentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BedAssignmentClient) DeleteOne(_m *BedAssignment) *BedAssignmentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BedAssignmentClient) DeleteOneID(id string) *BedAssignmentDeleteOne {
+	builder := c.Delete().Where(bedassignment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BedAssignmentDeleteOne{builder}
+}
+
+// Query returns a query builder for BedAssignment.
+func (c *BedAssignmentClient) Query() *BedAssignmentQuery {
+	return &BedAssignmentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBedAssignment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a BedAssignment entity by its id.
+func (c *BedAssignmentClient) Get(ctx context.Context, id string) (*BedAssignment, error) {
+	return c.Query().Where(bedassignment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BedAssignmentClient) GetX(ctx context.Context, id string) *BedAssignment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a BedAssignment.
+func (c *BedAssignmentClient) QueryPatient(_m *BedAssignment) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(bedassignment.Table, bedassignment.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, bedassignment.PatientTable, bedassignment.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAdmission queries the admission edge of a BedAssignment.
+func (c *BedAssignmentClient) QueryAdmission(_m *BedAssignment) *AdmissionQuery {
+	query := (&AdmissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(bedassignment.Table, bedassignment.FieldID, id),
+			sqlgraph.To(admission.Table, admission.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, bedassignment.AdmissionTable, bedassignment.AdmissionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBed queries the bed edge of a BedAssignment.
+func (c *BedAssignmentClient) QueryBed(_m *BedAssignment) *BedQuery {
+	query := (&BedClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(bedassignment.Table, bedassignment.FieldID, id),
+			sqlgraph.To(bed.Table, bed.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, bedassignment.BedTable, bedassignment.BedColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *BedAssignmentClient) Hooks() []Hook {
+	return c.hooks.BedAssignment
+}
+
+// Interceptors returns the client interceptors.
+func (c *BedAssignmentClient) Interceptors() []Interceptor {
+	return c.inters.BedAssignment
+}
+
+func (c *BedAssignmentClient) mutate(ctx context.Context, m *BedAssignmentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BedAssignmentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BedAssignmentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BedAssignmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BedAssignmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown BedAssignment mutation op: %q", m.Op())
+	}
+}
+
+// CarePlanClient is a client for the CarePlan schema.
+type CarePlanClient struct {
+	config
+}
+
+// NewCarePlanClient returns a client for the CarePlan from the given config.
+func NewCarePlanClient(c config) *CarePlanClient {
+	return &CarePlanClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `careplan.Hooks(f(g(h())))`.
+func (c *CarePlanClient) Use(hooks ...Hook) {
+	c.hooks.CarePlan = append(c.hooks.CarePlan, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `careplan.Intercept(f(g(h())))`.
+func (c *CarePlanClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CarePlan = append(c.inters.CarePlan, interceptors...)
+}
+
+// Create returns a builder for creating a CarePlan entity.
+func (c *CarePlanClient) Create() *CarePlanCreate {
+	mutation := newCarePlanMutation(c.config, OpCreate)
+	return &CarePlanCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CarePlan entities.
+func (c *CarePlanClient) CreateBulk(builders ...*CarePlanCreate) *CarePlanCreateBulk {
+	return &CarePlanCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CarePlanClient) MapCreateBulk(slice any, setFunc func(*CarePlanCreate, int)) *CarePlanCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CarePlanCreateBulk{err: fmt.Errorf("calling to CarePlanClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CarePlanCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CarePlanCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CarePlan.
+func (c *CarePlanClient) Update() *CarePlanUpdate {
+	mutation := newCarePlanMutation(c.config, OpUpdate)
+	return &CarePlanUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CarePlanClient) UpdateOne(_m *CarePlan) *CarePlanUpdateOne {
+	mutation := newCarePlanMutation(c.config, OpUpdateOne, withCarePlan(_m))
+	return &CarePlanUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CarePlanClient) UpdateOneID(id string) *CarePlanUpdateOne {
+	mutation := newCarePlanMutation(c.config, OpUpdateOne, withCarePlanID(id))
+	return &CarePlanUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CarePlan.
+func (c *CarePlanClient) Delete() *CarePlanDelete {
+	mutation := newCarePlanMutation(c.config, OpDelete)
+	return &CarePlanDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CarePlanClient) DeleteOne(_m *CarePlan) *CarePlanDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CarePlanClient) DeleteOneID(id string) *CarePlanDeleteOne {
+	builder := c.Delete().Where(careplan.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CarePlanDeleteOne{builder}
+}
+
+// Query returns a query builder for CarePlan.
+func (c *CarePlanClient) Query() *CarePlanQuery {
+	return &CarePlanQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCarePlan},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CarePlan entity by its id.
+func (c *CarePlanClient) Get(ctx context.Context, id string) (*CarePlan, error) {
+	return c.Query().Where(careplan.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CarePlanClient) GetX(ctx context.Context, id string) *CarePlan {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a CarePlan.
+func (c *CarePlanClient) QueryPatient(_m *CarePlan) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplan.Table, careplan.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, careplan.PatientTable, careplan.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAuthor queries the author edge of a CarePlan.
+func (c *CarePlanClient) QueryAuthor(_m *CarePlan) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplan.Table, careplan.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, careplan.AuthorTable, careplan.AuthorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryGoals queries the goals edge of a CarePlan.
+func (c *CarePlanClient) QueryGoals(_m *CarePlan) *CarePlanGoalQuery {
+	query := (&CarePlanGoalClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplan.Table, careplan.FieldID, id),
+			sqlgraph.To(careplangoal.Table, careplangoal.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, careplan.GoalsTable, careplan.GoalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryActivities queries the activities edge of a CarePlan.
+func (c *CarePlanClient) QueryActivities(_m *CarePlan) *CarePlanActivityQuery {
+	query := (&CarePlanActivityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplan.Table, careplan.FieldID, id),
+			sqlgraph.To(careplanactivity.Table, careplanactivity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, careplan.ActivitiesTable, careplan.ActivitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CarePlanClient) Hooks() []Hook {
+	return c.hooks.CarePlan
+}
+
+// Interceptors returns the client interceptors.
+func (c *CarePlanClient) Interceptors() []Interceptor {
+	return c.inters.CarePlan
+}
+
+func (c *CarePlanClient) mutate(ctx context.Context, m *CarePlanMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CarePlanCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CarePlanUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CarePlanUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CarePlanDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CarePlan mutation op: %q", m.Op())
+	}
+}
+
+// CarePlanActivityClient is a client for the CarePlanActivity schema.
+type CarePlanActivityClient struct {
+	config
+}
+
+// NewCarePlanActivityClient returns a client for the CarePlanActivity from the given config.
+func NewCarePlanActivityClient(c config) *CarePlanActivityClient {
+	return &CarePlanActivityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `careplanactivity.Hooks(f(g(h())))`.
+func (c *CarePlanActivityClient) Use(hooks ...Hook) {
+	c.hooks.CarePlanActivity = append(c.hooks.CarePlanActivity, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `careplanactivity.Intercept(f(g(h())))`.
+func (c *CarePlanActivityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CarePlanActivity = append(c.inters.CarePlanActivity, interceptors...)
+}
+
+// Create returns a builder for creating a CarePlanActivity entity.
+func (c *CarePlanActivityClient) Create() *CarePlanActivityCreate {
+	mutation := newCarePlanActivityMutation(c.config, OpCreate)
+	return &CarePlanActivityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CarePlanActivity entities.
+func (c *CarePlanActivityClient) CreateBulk(builders ...*CarePlanActivityCreate) *CarePlanActivityCreateBulk {
+	return &CarePlanActivityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CarePlanActivityClient) MapCreateBulk(slice any, setFunc func(*CarePlanActivityCreate, int)) *CarePlanActivityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CarePlanActivityCreateBulk{err: fmt.Errorf("calling to CarePlanActivityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CarePlanActivityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CarePlanActivityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CarePlanActivity.
+func (c *CarePlanActivityClient) Update() *CarePlanActivityUpdate {
+	mutation := newCarePlanActivityMutation(c.config, OpUpdate)
+	return &CarePlanActivityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CarePlanActivityClient) UpdateOne(_m *CarePlanActivity) *CarePlanActivityUpdateOne {
+	mutation := newCarePlanActivityMutation(c.config, OpUpdateOne, withCarePlanActivity(_m))
+	return &CarePlanActivityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CarePlanActivityClient) UpdateOneID(id string) *CarePlanActivityUpdateOne {
+	mutation := newCarePlanActivityMutation(c.config, OpUpdateOne, withCarePlanActivityID(id))
+	return &CarePlanActivityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CarePlanActivity.
+func (c *CarePlanActivityClient) Delete() *CarePlanActivityDelete {
+	mutation := newCarePlanActivityMutation(c.config, OpDelete)
+	return &CarePlanActivityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CarePlanActivityClient) DeleteOne(_m *CarePlanActivity) *CarePlanActivityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CarePlanActivityClient) DeleteOneID(id string) *CarePlanActivityDeleteOne {
+	builder := c.Delete().Where(careplanactivity.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CarePlanActivityDeleteOne{builder}
+}
+
+// Query returns a query builder for CarePlanActivity.
+func (c *CarePlanActivityClient) Query() *CarePlanActivityQuery {
+	return &CarePlanActivityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCarePlanActivity},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CarePlanActivity entity by its id.
+func (c *CarePlanActivityClient) Get(ctx context.Context, id string) (*CarePlanActivity, error) {
+	return c.Query().Where(careplanactivity.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CarePlanActivityClient) GetX(ctx context.Context, id string) *CarePlanActivity {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a CarePlanActivity.
+func (c *CarePlanActivityClient) QueryPatient(_m *CarePlanActivity) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplanactivity.Table, careplanactivity.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, careplanactivity.PatientTable, careplanactivity.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCarePlan queries the care_plan edge of a CarePlanActivity.
+func (c *CarePlanActivityClient) QueryCarePlan(_m *CarePlanActivity) *CarePlanQuery {
+	query := (&CarePlanClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplanactivity.Table, careplanactivity.FieldID, id),
+			sqlgraph.To(careplan.Table, careplan.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, careplanactivity.CarePlanTable, careplanactivity.CarePlanColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAssignee queries the assignee edge of a CarePlanActivity.
+func (c *CarePlanActivityClient) QueryAssignee(_m *CarePlanActivity) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplanactivity.Table, careplanactivity.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, careplanactivity.AssigneeTable, careplanactivity.AssigneeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CarePlanActivityClient) Hooks() []Hook {
+	return c.hooks.CarePlanActivity
+}
+
+// Interceptors returns the client interceptors.
+func (c *CarePlanActivityClient) Interceptors() []Interceptor {
+	return c.inters.CarePlanActivity
+}
+
+func (c *CarePlanActivityClient) mutate(ctx context.Context, m *CarePlanActivityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CarePlanActivityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CarePlanActivityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CarePlanActivityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CarePlanActivityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CarePlanActivity mutation op: %q", m.Op())
+	}
+}
+
+// CarePlanGoalClient is a client for the CarePlanGoal schema.
+type CarePlanGoalClient struct {
+	config
+}
+
+// NewCarePlanGoalClient returns a client for the CarePlanGoal from the given config.
+func NewCarePlanGoalClient(c config) *CarePlanGoalClient {
+	return &CarePlanGoalClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `careplangoal.Hooks(f(g(h())))`.
+func (c *CarePlanGoalClient) Use(hooks ...Hook) {
+	c.hooks.CarePlanGoal = append(c.hooks.CarePlanGoal, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `careplangoal.Intercept(f(g(h())))`.
+func (c *CarePlanGoalClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CarePlanGoal = append(c.inters.CarePlanGoal, interceptors...)
+}
+
+// Create returns a builder for creating a CarePlanGoal entity.
+func (c *CarePlanGoalClient) Create() *CarePlanGoalCreate {
+	mutation := newCarePlanGoalMutation(c.config, OpCreate)
+	return &CarePlanGoalCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CarePlanGoal entities.
+func (c *CarePlanGoalClient) CreateBulk(builders ...*CarePlanGoalCreate) *CarePlanGoalCreateBulk {
+	return &CarePlanGoalCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CarePlanGoalClient) MapCreateBulk(slice any, setFunc func(*CarePlanGoalCreate, int)) *CarePlanGoalCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CarePlanGoalCreateBulk{err: fmt.Errorf("calling to CarePlanGoalClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CarePlanGoalCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CarePlanGoalCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CarePlanGoal.
+func (c *CarePlanGoalClient) Update() *CarePlanGoalUpdate {
+	mutation := newCarePlanGoalMutation(c.config, OpUpdate)
+	return &CarePlanGoalUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CarePlanGoalClient) UpdateOne(_m *CarePlanGoal) *CarePlanGoalUpdateOne {
+	mutation := newCarePlanGoalMutation(c.config, OpUpdateOne, withCarePlanGoal(_m))
+	return &CarePlanGoalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CarePlanGoalClient) UpdateOneID(id string) *CarePlanGoalUpdateOne {
+	mutation := newCarePlanGoalMutation(c.config, OpUpdateOne, withCarePlanGoalID(id))
+	return &CarePlanGoalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CarePlanGoal.
+func (c *CarePlanGoalClient) Delete() *CarePlanGoalDelete {
+	mutation := newCarePlanGoalMutation(c.config, OpDelete)
+	return &CarePlanGoalDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CarePlanGoalClient) DeleteOne(_m *CarePlanGoal) *CarePlanGoalDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CarePlanGoalClient) DeleteOneID(id string) *CarePlanGoalDeleteOne {
+	builder := c.Delete().Where(careplangoal.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CarePlanGoalDeleteOne{builder}
+}
+
+// Query returns a query builder for CarePlanGoal.
+func (c *CarePlanGoalClient) Query() *CarePlanGoalQuery {
+	return &CarePlanGoalQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCarePlanGoal},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CarePlanGoal entity by its id.
+func (c *CarePlanGoalClient) Get(ctx context.Context, id string) (*CarePlanGoal, error) {
+	return c.Query().Where(careplangoal.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CarePlanGoalClient) GetX(ctx context.Context, id string) *CarePlanGoal {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a CarePlanGoal.
+func (c *CarePlanGoalClient) QueryPatient(_m *CarePlanGoal) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplangoal.Table, careplangoal.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, careplangoal.PatientTable, careplangoal.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCarePlan queries the care_plan edge of a CarePlanGoal.
+func (c *CarePlanGoalClient) QueryCarePlan(_m *CarePlanGoal) *CarePlanQuery {
+	query := (&CarePlanClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careplangoal.Table, careplangoal.FieldID, id),
+			sqlgraph.To(careplan.Table, careplan.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, careplangoal.CarePlanTable, careplangoal.CarePlanColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CarePlanGoalClient) Hooks() []Hook {
+	return c.hooks.CarePlanGoal
+}
+
+// Interceptors returns the client interceptors.
+func (c *CarePlanGoalClient) Interceptors() []Interceptor {
+	return c.inters.CarePlanGoal
+}
+
+func (c *CarePlanGoalClient) mutate(ctx context.Context, m *CarePlanGoalMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CarePlanGoalCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CarePlanGoalUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CarePlanGoalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CarePlanGoalDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CarePlanGoal mutation op: %q", m.Op())
+	}
+}
+
+// CareTeamMemberClient is a client for the CareTeamMember schema.
+type CareTeamMemberClient struct {
+	config
+}
+
+// NewCareTeamMemberClient returns a client for the CareTeamMember from the given config.
+func NewCareTeamMemberClient(c config) *CareTeamMemberClient {
+	return &CareTeamMemberClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `careteammember.Hooks(f(g(h())))`.
+func (c *CareTeamMemberClient) Use(hooks ...Hook) {
+	c.hooks.CareTeamMember = append(c.hooks.CareTeamMember, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `careteammember.Intercept(f(g(h())))`.
+func (c *CareTeamMemberClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CareTeamMember = append(c.inters.CareTeamMember, interceptors...)
+}
+
+// Create returns a builder for creating a CareTeamMember entity.
+func (c *CareTeamMemberClient) Create() *CareTeamMemberCreate {
+	mutation := newCareTeamMemberMutation(c.config, OpCreate)
+	return &CareTeamMemberCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CareTeamMember entities.
+func (c *CareTeamMemberClient) CreateBulk(builders ...*CareTeamMemberCreate) *CareTeamMemberCreateBulk {
+	return &CareTeamMemberCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CareTeamMemberClient) MapCreateBulk(slice any, setFunc func(*CareTeamMemberCreate, int)) *CareTeamMemberCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CareTeamMemberCreateBulk{err: fmt.Errorf("calling to CareTeamMemberClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CareTeamMemberCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CareTeamMemberCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CareTeamMember.
+func (c *CareTeamMemberClient) Update() *CareTeamMemberUpdate {
+	mutation := newCareTeamMemberMutation(c.config, OpUpdate)
+	return &CareTeamMemberUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CareTeamMemberClient) UpdateOne(_m *CareTeamMember) *CareTeamMemberUpdateOne {
+	mutation := newCareTeamMemberMutation(c.config, OpUpdateOne, withCareTeamMember(_m))
+	return &CareTeamMemberUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CareTeamMemberClient) UpdateOneID(id string) *CareTeamMemberUpdateOne {
+	mutation := newCareTeamMemberMutation(c.config, OpUpdateOne, withCareTeamMemberID(id))
+	return &CareTeamMemberUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CareTeamMember.
+func (c *CareTeamMemberClient) Delete() *CareTeamMemberDelete {
+	mutation := newCareTeamMemberMutation(c.config, OpDelete)
+	return &CareTeamMemberDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CareTeamMemberClient) DeleteOne(_m *CareTeamMember) *CareTeamMemberDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CareTeamMemberClient) DeleteOneID(id string) *CareTeamMemberDeleteOne {
+	builder := c.Delete().Where(careteammember.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CareTeamMemberDeleteOne{builder}
+}
+
+// Query returns a query builder for CareTeamMember.
+func (c *CareTeamMemberClient) Query() *CareTeamMemberQuery {
+	return &CareTeamMemberQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCareTeamMember},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CareTeamMember entity by its id.
+func (c *CareTeamMemberClient) Get(ctx context.Context, id string) (*CareTeamMember, error) {
+	return c.Query().Where(careteammember.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CareTeamMemberClient) GetX(ctx context.Context, id string) *CareTeamMember {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a CareTeamMember.
+func (c *CareTeamMemberClient) QueryPatient(_m *CareTeamMember) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careteammember.Table, careteammember.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, careteammember.PatientTable, careteammember.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStaff queries the staff edge of a CareTeamMember.
+func (c *CareTeamMemberClient) QueryStaff(_m *CareTeamMember) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(careteammember.Table, careteammember.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, careteammember.StaffTable, careteammember.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CareTeamMemberClient) Hooks() []Hook {
+	return c.hooks.CareTeamMember
+}
+
+// Interceptors returns the client interceptors.
+func (c *CareTeamMemberClient) Interceptors() []Interceptor {
+	return c.inters.CareTeamMember
+}
+
+func (c *CareTeamMemberClient) mutate(ctx context.Context, m *CareTeamMemberMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CareTeamMemberCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CareTeamMemberUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CareTeamMemberUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CareTeamMemberDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CareTeamMember mutation op: %q", m.Op())
+	}
+}
+
+// ClinicalNoteClient is a client for the ClinicalNote schema.
+type ClinicalNoteClient struct {
+	config
+}
+
+// NewClinicalNoteClient returns a client for the ClinicalNote from the given config.
+func NewClinicalNoteClient(c config) *ClinicalNoteClient {
+	return &ClinicalNoteClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `clinicalnote.Hooks(f(g(h())))`.
+func (c *ClinicalNoteClient) Use(hooks ...Hook) {
+	c.hooks.ClinicalNote = append(c.hooks.ClinicalNote, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `clinicalnote.Intercept(f(g(h())))`.
+func (c *ClinicalNoteClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ClinicalNote = append(c.inters.ClinicalNote, interceptors...)
+}
+
+// Create returns a builder for creating a ClinicalNote entity.
+func (c *ClinicalNoteClient) Create() *ClinicalNoteCreate {
+	mutation := newClinicalNoteMutation(c.config, OpCreate)
+	return &ClinicalNoteCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ClinicalNote entities.
+func (c *ClinicalNoteClient) CreateBulk(builders ...*ClinicalNoteCreate) *ClinicalNoteCreateBulk {
+	return &ClinicalNoteCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClinicalNoteClient) MapCreateBulk(slice any, setFunc func(*ClinicalNoteCreate, int)) *ClinicalNoteCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClinicalNoteCreateBulk{err: fmt.Errorf("calling to ClinicalNoteClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClinicalNoteCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClinicalNoteCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ClinicalNote.
+func (c *ClinicalNoteClient) Update() *ClinicalNoteUpdate {
+	mutation := newClinicalNoteMutation(c.config, OpUpdate)
+	return &ClinicalNoteUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClinicalNoteClient) UpdateOne(_m *ClinicalNote) *ClinicalNoteUpdateOne {
+	mutation := newClinicalNoteMutation(c.config, OpUpdateOne, withClinicalNote(_m))
+	return &ClinicalNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClinicalNoteClient) UpdateOneID(id string) *ClinicalNoteUpdateOne {
+	mutation := newClinicalNoteMutation(c.config, OpUpdateOne, withClinicalNoteID(id))
+	return &ClinicalNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ClinicalNote.
+func (c *ClinicalNoteClient) Delete() *ClinicalNoteDelete {
+	mutation := newClinicalNoteMutation(c.config, OpDelete)
+	return &ClinicalNoteDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClinicalNoteClient) DeleteOne(_m *ClinicalNote) *ClinicalNoteDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClinicalNoteClient) DeleteOneID(id string) *ClinicalNoteDeleteOne {
+	builder := c.Delete().Where(clinicalnote.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClinicalNoteDeleteOne{builder}
+}
+
+// Query returns a query builder for ClinicalNote.
+func (c *ClinicalNoteClient) Query() *ClinicalNoteQuery {
+	return &ClinicalNoteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClinicalNote},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ClinicalNote entity by its id.
+func (c *ClinicalNoteClient) Get(ctx context.Context, id string) (*ClinicalNote, error) {
+	return c.Query().Where(clinicalnote.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClinicalNoteClient) GetX(ctx context.Context, id string) *ClinicalNote {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a ClinicalNote.
+func (c *ClinicalNoteClient) QueryPatient(_m *ClinicalNote) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(clinicalnote.Table, clinicalnote.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, clinicalnote.PatientTable, clinicalnote.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a ClinicalNote.
+func (c *ClinicalNoteClient) QueryEncounter(_m *ClinicalNote) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(clinicalnote.Table, clinicalnote.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, clinicalnote.EncounterTable, clinicalnote.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAuthor queries the author edge of a ClinicalNote.
+func (c *ClinicalNoteClient) QueryAuthor(_m *ClinicalNote) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(clinicalnote.Table, clinicalnote.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, clinicalnote.AuthorTable, clinicalnote.AuthorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplaces queries the replaces edge of a ClinicalNote.
+func (c *ClinicalNoteClient) QueryReplaces(_m *ClinicalNote) *ClinicalNoteQuery {
+	query := (&ClinicalNoteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(clinicalnote.Table, clinicalnote.FieldID, id),
+			sqlgraph.To(clinicalnote.Table, clinicalnote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, clinicalnote.ReplacesTable, clinicalnote.ReplacesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplacedBy queries the replaced_by edge of a ClinicalNote.
+func (c *ClinicalNoteClient) QueryReplacedBy(_m *ClinicalNote) *ClinicalNoteQuery {
+	query := (&ClinicalNoteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(clinicalnote.Table, clinicalnote.FieldID, id),
+			sqlgraph.To(clinicalnote.Table, clinicalnote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, clinicalnote.ReplacedByTable, clinicalnote.ReplacedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ClinicalNoteClient) Hooks() []Hook {
+	return c.hooks.ClinicalNote
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClinicalNoteClient) Interceptors() []Interceptor {
+	return c.inters.ClinicalNote
+}
+
+func (c *ClinicalNoteClient) mutate(ctx context.Context, m *ClinicalNoteMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClinicalNoteCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClinicalNoteUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClinicalNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClinicalNoteDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ClinicalNote mutation op: %q", m.Op())
+	}
+}
+
 // DepartmentClient is a client for the Department schema.
 type DepartmentClient struct {
 	config
@@ -882,6 +2753,1156 @@ func (c *DepartmentClient) mutate(ctx context.Context, m *DepartmentMutation) (V
 		return (&DepartmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Department mutation op: %q", m.Op())
+	}
+}
+
+// EncounterClient is a client for the Encounter schema.
+type EncounterClient struct {
+	config
+}
+
+// NewEncounterClient returns a client for the Encounter from the given config.
+func NewEncounterClient(c config) *EncounterClient {
+	return &EncounterClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `encounter.Hooks(f(g(h())))`.
+func (c *EncounterClient) Use(hooks ...Hook) {
+	c.hooks.Encounter = append(c.hooks.Encounter, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `encounter.Intercept(f(g(h())))`.
+func (c *EncounterClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Encounter = append(c.inters.Encounter, interceptors...)
+}
+
+// Create returns a builder for creating a Encounter entity.
+func (c *EncounterClient) Create() *EncounterCreate {
+	mutation := newEncounterMutation(c.config, OpCreate)
+	return &EncounterCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Encounter entities.
+func (c *EncounterClient) CreateBulk(builders ...*EncounterCreate) *EncounterCreateBulk {
+	return &EncounterCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *EncounterClient) MapCreateBulk(slice any, setFunc func(*EncounterCreate, int)) *EncounterCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &EncounterCreateBulk{err: fmt.Errorf("calling to EncounterClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*EncounterCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &EncounterCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Encounter.
+func (c *EncounterClient) Update() *EncounterUpdate {
+	mutation := newEncounterMutation(c.config, OpUpdate)
+	return &EncounterUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *EncounterClient) UpdateOne(_m *Encounter) *EncounterUpdateOne {
+	mutation := newEncounterMutation(c.config, OpUpdateOne, withEncounter(_m))
+	return &EncounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *EncounterClient) UpdateOneID(id string) *EncounterUpdateOne {
+	mutation := newEncounterMutation(c.config, OpUpdateOne, withEncounterID(id))
+	return &EncounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Encounter.
+func (c *EncounterClient) Delete() *EncounterDelete {
+	mutation := newEncounterMutation(c.config, OpDelete)
+	return &EncounterDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *EncounterClient) DeleteOne(_m *Encounter) *EncounterDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *EncounterClient) DeleteOneID(id string) *EncounterDeleteOne {
+	builder := c.Delete().Where(encounter.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &EncounterDeleteOne{builder}
+}
+
+// Query returns a query builder for Encounter.
+func (c *EncounterClient) Query() *EncounterQuery {
+	return &EncounterQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeEncounter},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Encounter entity by its id.
+func (c *EncounterClient) Get(ctx context.Context, id string) (*Encounter, error) {
+	return c.Query().Where(encounter.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *EncounterClient) GetX(ctx context.Context, id string) *Encounter {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Encounter.
+func (c *EncounterClient) QueryPatient(_m *Encounter) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, encounter.PatientTable, encounter.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAppointment queries the appointment edge of a Encounter.
+func (c *EncounterClient) QueryAppointment(_m *Encounter) *AppointmentQuery {
+	query := (&AppointmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(appointment.Table, appointment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, encounter.AppointmentTable, encounter.AppointmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAdmission queries the admission edge of a Encounter.
+func (c *EncounterClient) QueryAdmission(_m *Encounter) *AdmissionQuery {
+	query := (&AdmissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(admission.Table, admission.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, encounter.AdmissionTable, encounter.AdmissionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryProvider queries the provider edge of a Encounter.
+func (c *EncounterClient) QueryProvider(_m *Encounter) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, encounter.ProviderTable, encounter.ProviderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDepartment queries the department edge of a Encounter.
+func (c *EncounterClient) QueryDepartment(_m *Encounter) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, encounter.DepartmentTable, encounter.DepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryProblems queries the problems edge of a Encounter.
+func (c *EncounterClient) QueryProblems(_m *Encounter) *ProblemQuery {
+	query := (&ProblemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(problem.Table, problem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, encounter.ProblemsTable, encounter.ProblemsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryObservations queries the observations edge of a Encounter.
+func (c *EncounterClient) QueryObservations(_m *Encounter) *ObservationQuery {
+	query := (&ObservationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(observation.Table, observation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, encounter.ObservationsTable, encounter.ObservationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMedicationOrders queries the medication_orders edge of a Encounter.
+func (c *EncounterClient) QueryMedicationOrders(_m *Encounter) *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, encounter.MedicationOrdersTable, encounter.MedicationOrdersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNotes queries the notes edge of a Encounter.
+func (c *EncounterClient) QueryNotes(_m *Encounter) *ClinicalNoteQuery {
+	query := (&ClinicalNoteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(clinicalnote.Table, clinicalnote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, encounter.NotesTable, encounter.NotesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *EncounterClient) Hooks() []Hook {
+	return c.hooks.Encounter
+}
+
+// Interceptors returns the client interceptors.
+func (c *EncounterClient) Interceptors() []Interceptor {
+	return c.inters.Encounter
+}
+
+func (c *EncounterClient) mutate(ctx context.Context, m *EncounterMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&EncounterCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&EncounterUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&EncounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&EncounterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Encounter mutation op: %q", m.Op())
+	}
+}
+
+// HistoryItemClient is a client for the HistoryItem schema.
+type HistoryItemClient struct {
+	config
+}
+
+// NewHistoryItemClient returns a client for the HistoryItem from the given config.
+func NewHistoryItemClient(c config) *HistoryItemClient {
+	return &HistoryItemClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `historyitem.Hooks(f(g(h())))`.
+func (c *HistoryItemClient) Use(hooks ...Hook) {
+	c.hooks.HistoryItem = append(c.hooks.HistoryItem, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `historyitem.Intercept(f(g(h())))`.
+func (c *HistoryItemClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HistoryItem = append(c.inters.HistoryItem, interceptors...)
+}
+
+// Create returns a builder for creating a HistoryItem entity.
+func (c *HistoryItemClient) Create() *HistoryItemCreate {
+	mutation := newHistoryItemMutation(c.config, OpCreate)
+	return &HistoryItemCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HistoryItem entities.
+func (c *HistoryItemClient) CreateBulk(builders ...*HistoryItemCreate) *HistoryItemCreateBulk {
+	return &HistoryItemCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HistoryItemClient) MapCreateBulk(slice any, setFunc func(*HistoryItemCreate, int)) *HistoryItemCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HistoryItemCreateBulk{err: fmt.Errorf("calling to HistoryItemClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HistoryItemCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HistoryItemCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HistoryItem.
+func (c *HistoryItemClient) Update() *HistoryItemUpdate {
+	mutation := newHistoryItemMutation(c.config, OpUpdate)
+	return &HistoryItemUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HistoryItemClient) UpdateOne(_m *HistoryItem) *HistoryItemUpdateOne {
+	mutation := newHistoryItemMutation(c.config, OpUpdateOne, withHistoryItem(_m))
+	return &HistoryItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HistoryItemClient) UpdateOneID(id string) *HistoryItemUpdateOne {
+	mutation := newHistoryItemMutation(c.config, OpUpdateOne, withHistoryItemID(id))
+	return &HistoryItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HistoryItem.
+func (c *HistoryItemClient) Delete() *HistoryItemDelete {
+	mutation := newHistoryItemMutation(c.config, OpDelete)
+	return &HistoryItemDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HistoryItemClient) DeleteOne(_m *HistoryItem) *HistoryItemDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HistoryItemClient) DeleteOneID(id string) *HistoryItemDeleteOne {
+	builder := c.Delete().Where(historyitem.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HistoryItemDeleteOne{builder}
+}
+
+// Query returns a query builder for HistoryItem.
+func (c *HistoryItemClient) Query() *HistoryItemQuery {
+	return &HistoryItemQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHistoryItem},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HistoryItem entity by its id.
+func (c *HistoryItemClient) Get(ctx context.Context, id string) (*HistoryItem, error) {
+	return c.Query().Where(historyitem.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HistoryItemClient) GetX(ctx context.Context, id string) *HistoryItem {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a HistoryItem.
+func (c *HistoryItemClient) QueryPatient(_m *HistoryItem) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(historyitem.Table, historyitem.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, historyitem.PatientTable, historyitem.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecordedBy queries the recorded_by edge of a HistoryItem.
+func (c *HistoryItemClient) QueryRecordedBy(_m *HistoryItem) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(historyitem.Table, historyitem.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, historyitem.RecordedByTable, historyitem.RecordedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HistoryItemClient) Hooks() []Hook {
+	return c.hooks.HistoryItem
+}
+
+// Interceptors returns the client interceptors.
+func (c *HistoryItemClient) Interceptors() []Interceptor {
+	return c.inters.HistoryItem
+}
+
+func (c *HistoryItemClient) mutate(ctx context.Context, m *HistoryItemMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HistoryItemCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HistoryItemUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HistoryItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HistoryItemDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HistoryItem mutation op: %q", m.Op())
+	}
+}
+
+// Icd10CodeClient is a client for the Icd10Code schema.
+type Icd10CodeClient struct {
+	config
+}
+
+// NewIcd10CodeClient returns a client for the Icd10Code from the given config.
+func NewIcd10CodeClient(c config) *Icd10CodeClient {
+	return &Icd10CodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `icd10code.Hooks(f(g(h())))`.
+func (c *Icd10CodeClient) Use(hooks ...Hook) {
+	c.hooks.Icd10Code = append(c.hooks.Icd10Code, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `icd10code.Intercept(f(g(h())))`.
+func (c *Icd10CodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Icd10Code = append(c.inters.Icd10Code, interceptors...)
+}
+
+// Create returns a builder for creating a Icd10Code entity.
+func (c *Icd10CodeClient) Create() *Icd10CodeCreate {
+	mutation := newIcd10CodeMutation(c.config, OpCreate)
+	return &Icd10CodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Icd10Code entities.
+func (c *Icd10CodeClient) CreateBulk(builders ...*Icd10CodeCreate) *Icd10CodeCreateBulk {
+	return &Icd10CodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *Icd10CodeClient) MapCreateBulk(slice any, setFunc func(*Icd10CodeCreate, int)) *Icd10CodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &Icd10CodeCreateBulk{err: fmt.Errorf("calling to Icd10CodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*Icd10CodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &Icd10CodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Icd10Code.
+func (c *Icd10CodeClient) Update() *Icd10CodeUpdate {
+	mutation := newIcd10CodeMutation(c.config, OpUpdate)
+	return &Icd10CodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *Icd10CodeClient) UpdateOne(_m *Icd10Code) *Icd10CodeUpdateOne {
+	mutation := newIcd10CodeMutation(c.config, OpUpdateOne, withIcd10Code(_m))
+	return &Icd10CodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *Icd10CodeClient) UpdateOneID(id string) *Icd10CodeUpdateOne {
+	mutation := newIcd10CodeMutation(c.config, OpUpdateOne, withIcd10CodeID(id))
+	return &Icd10CodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Icd10Code.
+func (c *Icd10CodeClient) Delete() *Icd10CodeDelete {
+	mutation := newIcd10CodeMutation(c.config, OpDelete)
+	return &Icd10CodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *Icd10CodeClient) DeleteOne(_m *Icd10Code) *Icd10CodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *Icd10CodeClient) DeleteOneID(id string) *Icd10CodeDeleteOne {
+	builder := c.Delete().Where(icd10code.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &Icd10CodeDeleteOne{builder}
+}
+
+// Query returns a query builder for Icd10Code.
+func (c *Icd10CodeClient) Query() *Icd10CodeQuery {
+	return &Icd10CodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIcd10Code},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Icd10Code entity by its id.
+func (c *Icd10CodeClient) Get(ctx context.Context, id string) (*Icd10Code, error) {
+	return c.Query().Where(icd10code.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *Icd10CodeClient) GetX(ctx context.Context, id string) *Icd10Code {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *Icd10CodeClient) Hooks() []Hook {
+	return c.hooks.Icd10Code
+}
+
+// Interceptors returns the client interceptors.
+func (c *Icd10CodeClient) Interceptors() []Interceptor {
+	return c.inters.Icd10Code
+}
+
+func (c *Icd10CodeClient) mutate(ctx context.Context, m *Icd10CodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&Icd10CodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&Icd10CodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&Icd10CodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&Icd10CodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Icd10Code mutation op: %q", m.Op())
+	}
+}
+
+// InsurancePolicyClient is a client for the InsurancePolicy schema.
+type InsurancePolicyClient struct {
+	config
+}
+
+// NewInsurancePolicyClient returns a client for the InsurancePolicy from the given config.
+func NewInsurancePolicyClient(c config) *InsurancePolicyClient {
+	return &InsurancePolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `insurancepolicy.Hooks(f(g(h())))`.
+func (c *InsurancePolicyClient) Use(hooks ...Hook) {
+	c.hooks.InsurancePolicy = append(c.hooks.InsurancePolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `insurancepolicy.Intercept(f(g(h())))`.
+func (c *InsurancePolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InsurancePolicy = append(c.inters.InsurancePolicy, interceptors...)
+}
+
+// Create returns a builder for creating a InsurancePolicy entity.
+func (c *InsurancePolicyClient) Create() *InsurancePolicyCreate {
+	mutation := newInsurancePolicyMutation(c.config, OpCreate)
+	return &InsurancePolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InsurancePolicy entities.
+func (c *InsurancePolicyClient) CreateBulk(builders ...*InsurancePolicyCreate) *InsurancePolicyCreateBulk {
+	return &InsurancePolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InsurancePolicyClient) MapCreateBulk(slice any, setFunc func(*InsurancePolicyCreate, int)) *InsurancePolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InsurancePolicyCreateBulk{err: fmt.Errorf("calling to InsurancePolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InsurancePolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InsurancePolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InsurancePolicy.
+func (c *InsurancePolicyClient) Update() *InsurancePolicyUpdate {
+	mutation := newInsurancePolicyMutation(c.config, OpUpdate)
+	return &InsurancePolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InsurancePolicyClient) UpdateOne(_m *InsurancePolicy) *InsurancePolicyUpdateOne {
+	mutation := newInsurancePolicyMutation(c.config, OpUpdateOne, withInsurancePolicy(_m))
+	return &InsurancePolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InsurancePolicyClient) UpdateOneID(id string) *InsurancePolicyUpdateOne {
+	mutation := newInsurancePolicyMutation(c.config, OpUpdateOne, withInsurancePolicyID(id))
+	return &InsurancePolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InsurancePolicy.
+func (c *InsurancePolicyClient) Delete() *InsurancePolicyDelete {
+	mutation := newInsurancePolicyMutation(c.config, OpDelete)
+	return &InsurancePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InsurancePolicyClient) DeleteOne(_m *InsurancePolicy) *InsurancePolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InsurancePolicyClient) DeleteOneID(id string) *InsurancePolicyDeleteOne {
+	builder := c.Delete().Where(insurancepolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InsurancePolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for InsurancePolicy.
+func (c *InsurancePolicyClient) Query() *InsurancePolicyQuery {
+	return &InsurancePolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInsurancePolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InsurancePolicy entity by its id.
+func (c *InsurancePolicyClient) Get(ctx context.Context, id string) (*InsurancePolicy, error) {
+	return c.Query().Where(insurancepolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InsurancePolicyClient) GetX(ctx context.Context, id string) *InsurancePolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a InsurancePolicy.
+func (c *InsurancePolicyClient) QueryPatient(_m *InsurancePolicy) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(insurancepolicy.Table, insurancepolicy.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, insurancepolicy.PatientTable, insurancepolicy.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InsurancePolicyClient) Hooks() []Hook {
+	return c.hooks.InsurancePolicy
+}
+
+// Interceptors returns the client interceptors.
+func (c *InsurancePolicyClient) Interceptors() []Interceptor {
+	return c.inters.InsurancePolicy
+}
+
+func (c *InsurancePolicyClient) mutate(ctx context.Context, m *InsurancePolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InsurancePolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InsurancePolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InsurancePolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InsurancePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InsurancePolicy mutation op: %q", m.Op())
+	}
+}
+
+// MedicationOrderClient is a client for the MedicationOrder schema.
+type MedicationOrderClient struct {
+	config
+}
+
+// NewMedicationOrderClient returns a client for the MedicationOrder from the given config.
+func NewMedicationOrderClient(c config) *MedicationOrderClient {
+	return &MedicationOrderClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `medicationorder.Hooks(f(g(h())))`.
+func (c *MedicationOrderClient) Use(hooks ...Hook) {
+	c.hooks.MedicationOrder = append(c.hooks.MedicationOrder, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `medicationorder.Intercept(f(g(h())))`.
+func (c *MedicationOrderClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MedicationOrder = append(c.inters.MedicationOrder, interceptors...)
+}
+
+// Create returns a builder for creating a MedicationOrder entity.
+func (c *MedicationOrderClient) Create() *MedicationOrderCreate {
+	mutation := newMedicationOrderMutation(c.config, OpCreate)
+	return &MedicationOrderCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MedicationOrder entities.
+func (c *MedicationOrderClient) CreateBulk(builders ...*MedicationOrderCreate) *MedicationOrderCreateBulk {
+	return &MedicationOrderCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MedicationOrderClient) MapCreateBulk(slice any, setFunc func(*MedicationOrderCreate, int)) *MedicationOrderCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MedicationOrderCreateBulk{err: fmt.Errorf("calling to MedicationOrderClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MedicationOrderCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MedicationOrderCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MedicationOrder.
+func (c *MedicationOrderClient) Update() *MedicationOrderUpdate {
+	mutation := newMedicationOrderMutation(c.config, OpUpdate)
+	return &MedicationOrderUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MedicationOrderClient) UpdateOne(_m *MedicationOrder) *MedicationOrderUpdateOne {
+	mutation := newMedicationOrderMutation(c.config, OpUpdateOne, withMedicationOrder(_m))
+	return &MedicationOrderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MedicationOrderClient) UpdateOneID(id string) *MedicationOrderUpdateOne {
+	mutation := newMedicationOrderMutation(c.config, OpUpdateOne, withMedicationOrderID(id))
+	return &MedicationOrderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MedicationOrder.
+func (c *MedicationOrderClient) Delete() *MedicationOrderDelete {
+	mutation := newMedicationOrderMutation(c.config, OpDelete)
+	return &MedicationOrderDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MedicationOrderClient) DeleteOne(_m *MedicationOrder) *MedicationOrderDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MedicationOrderClient) DeleteOneID(id string) *MedicationOrderDeleteOne {
+	builder := c.Delete().Where(medicationorder.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MedicationOrderDeleteOne{builder}
+}
+
+// Query returns a query builder for MedicationOrder.
+func (c *MedicationOrderClient) Query() *MedicationOrderQuery {
+	return &MedicationOrderQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMedicationOrder},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MedicationOrder entity by its id.
+func (c *MedicationOrderClient) Get(ctx context.Context, id string) (*MedicationOrder, error) {
+	return c.Query().Where(medicationorder.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MedicationOrderClient) GetX(ctx context.Context, id string) *MedicationOrder {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a MedicationOrder.
+func (c *MedicationOrderClient) QueryPatient(_m *MedicationOrder) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, medicationorder.PatientTable, medicationorder.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a MedicationOrder.
+func (c *MedicationOrderClient) QueryEncounter(_m *MedicationOrder) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, medicationorder.EncounterTable, medicationorder.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPrescriber queries the prescriber edge of a MedicationOrder.
+func (c *MedicationOrderClient) QueryPrescriber(_m *MedicationOrder) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, medicationorder.PrescriberTable, medicationorder.PrescriberColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplaces queries the replaces edge of a MedicationOrder.
+func (c *MedicationOrderClient) QueryReplaces(_m *MedicationOrder) *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, medicationorder.ReplacesTable, medicationorder.ReplacesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplacedBy queries the replaced_by edge of a MedicationOrder.
+func (c *MedicationOrderClient) QueryReplacedBy(_m *MedicationOrder) *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, medicationorder.ReplacedByTable, medicationorder.ReplacedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MedicationOrderClient) Hooks() []Hook {
+	return c.hooks.MedicationOrder
+}
+
+// Interceptors returns the client interceptors.
+func (c *MedicationOrderClient) Interceptors() []Interceptor {
+	return c.inters.MedicationOrder
+}
+
+func (c *MedicationOrderClient) mutate(ctx context.Context, m *MedicationOrderMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MedicationOrderCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MedicationOrderUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MedicationOrderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MedicationOrderDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MedicationOrder mutation op: %q", m.Op())
+	}
+}
+
+// ObservationClient is a client for the Observation schema.
+type ObservationClient struct {
+	config
+}
+
+// NewObservationClient returns a client for the Observation from the given config.
+func NewObservationClient(c config) *ObservationClient {
+	return &ObservationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `observation.Hooks(f(g(h())))`.
+func (c *ObservationClient) Use(hooks ...Hook) {
+	c.hooks.Observation = append(c.hooks.Observation, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `observation.Intercept(f(g(h())))`.
+func (c *ObservationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Observation = append(c.inters.Observation, interceptors...)
+}
+
+// Create returns a builder for creating a Observation entity.
+func (c *ObservationClient) Create() *ObservationCreate {
+	mutation := newObservationMutation(c.config, OpCreate)
+	return &ObservationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Observation entities.
+func (c *ObservationClient) CreateBulk(builders ...*ObservationCreate) *ObservationCreateBulk {
+	return &ObservationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ObservationClient) MapCreateBulk(slice any, setFunc func(*ObservationCreate, int)) *ObservationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ObservationCreateBulk{err: fmt.Errorf("calling to ObservationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ObservationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ObservationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Observation.
+func (c *ObservationClient) Update() *ObservationUpdate {
+	mutation := newObservationMutation(c.config, OpUpdate)
+	return &ObservationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ObservationClient) UpdateOne(_m *Observation) *ObservationUpdateOne {
+	mutation := newObservationMutation(c.config, OpUpdateOne, withObservation(_m))
+	return &ObservationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ObservationClient) UpdateOneID(id string) *ObservationUpdateOne {
+	mutation := newObservationMutation(c.config, OpUpdateOne, withObservationID(id))
+	return &ObservationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Observation.
+func (c *ObservationClient) Delete() *ObservationDelete {
+	mutation := newObservationMutation(c.config, OpDelete)
+	return &ObservationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ObservationClient) DeleteOne(_m *Observation) *ObservationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ObservationClient) DeleteOneID(id string) *ObservationDeleteOne {
+	builder := c.Delete().Where(observation.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ObservationDeleteOne{builder}
+}
+
+// Query returns a query builder for Observation.
+func (c *ObservationClient) Query() *ObservationQuery {
+	return &ObservationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeObservation},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Observation entity by its id.
+func (c *ObservationClient) Get(ctx context.Context, id string) (*Observation, error) {
+	return c.Query().Where(observation.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ObservationClient) GetX(ctx context.Context, id string) *Observation {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Observation.
+func (c *ObservationClient) QueryPatient(_m *Observation) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(observation.Table, observation.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, observation.PatientTable, observation.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a Observation.
+func (c *ObservationClient) QueryEncounter(_m *Observation) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(observation.Table, observation.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, observation.EncounterTable, observation.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplaces queries the replaces edge of a Observation.
+func (c *ObservationClient) QueryReplaces(_m *Observation) *ObservationQuery {
+	query := (&ObservationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(observation.Table, observation.FieldID, id),
+			sqlgraph.To(observation.Table, observation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, observation.ReplacesTable, observation.ReplacesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplacedBy queries the replaced_by edge of a Observation.
+func (c *ObservationClient) QueryReplacedBy(_m *Observation) *ObservationQuery {
+	query := (&ObservationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(observation.Table, observation.FieldID, id),
+			sqlgraph.To(observation.Table, observation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, observation.ReplacedByTable, observation.ReplacedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecordedBy queries the recorded_by edge of a Observation.
+func (c *ObservationClient) QueryRecordedBy(_m *Observation) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(observation.Table, observation.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, observation.RecordedByTable, observation.RecordedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ObservationClient) Hooks() []Hook {
+	return c.hooks.Observation
+}
+
+// Interceptors returns the client interceptors.
+func (c *ObservationClient) Interceptors() []Interceptor {
+	return c.inters.Observation
+}
+
+func (c *ObservationClient) mutate(ctx context.Context, m *ObservationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ObservationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ObservationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ObservationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ObservationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Observation mutation op: %q", m.Op())
 	}
 }
 
@@ -1158,6 +4179,294 @@ func (c *PatientClient) QueryUser(_m *Patient) *UserQuery {
 	return query
 }
 
+// QueryMergedInto queries the merged_into edge of a Patient.
+func (c *PatientClient) QueryMergedInto(_m *Patient) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, patient.MergedIntoTable, patient.MergedIntoColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryContacts queries the contacts edge of a Patient.
+func (c *PatientClient) QueryContacts(_m *Patient) *PatientContactQuery {
+	query := (&PatientContactClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(patientcontact.Table, patientcontact.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ContactsTable, patient.ContactsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryIdentifiers queries the identifiers edge of a Patient.
+func (c *PatientClient) QueryIdentifiers(_m *Patient) *PatientIdentifierQuery {
+	query := (&PatientIdentifierClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(patientidentifier.Table, patientidentifier.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.IdentifiersTable, patient.IdentifiersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInsurancePolicies queries the insurance_policies edge of a Patient.
+func (c *PatientClient) QueryInsurancePolicies(_m *Patient) *InsurancePolicyQuery {
+	query := (&InsurancePolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(insurancepolicy.Table, insurancepolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InsurancePoliciesTable, patient.InsurancePoliciesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryHistory queries the history edge of a Patient.
+func (c *PatientClient) QueryHistory(_m *Patient) *HistoryItemQuery {
+	query := (&HistoryItemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(historyitem.Table, historyitem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.HistoryTable, patient.HistoryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAdmissions queries the admissions edge of a Patient.
+func (c *PatientClient) QueryAdmissions(_m *Patient) *AdmissionQuery {
+	query := (&AdmissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(admission.Table, admission.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.AdmissionsTable, patient.AdmissionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBedAssignments queries the bed_assignments edge of a Patient.
+func (c *PatientClient) QueryBedAssignments(_m *Patient) *BedAssignmentQuery {
+	query := (&BedAssignmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(bedassignment.Table, bedassignment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.BedAssignmentsTable, patient.BedAssignmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounters queries the encounters edge of a Patient.
+func (c *PatientClient) QueryEncounters(_m *Patient) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.EncountersTable, patient.EncountersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryProblems queries the problems edge of a Patient.
+func (c *PatientClient) QueryProblems(_m *Patient) *ProblemQuery {
+	query := (&ProblemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(problem.Table, problem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ProblemsTable, patient.ProblemsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAllergies queries the allergies edge of a Patient.
+func (c *PatientClient) QueryAllergies(_m *Patient) *AllergyQuery {
+	query := (&AllergyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(allergy.Table, allergy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.AllergiesTable, patient.AllergiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryObservations queries the observations edge of a Patient.
+func (c *PatientClient) QueryObservations(_m *Patient) *ObservationQuery {
+	query := (&ObservationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(observation.Table, observation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ObservationsTable, patient.ObservationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMedicationOrders queries the medication_orders edge of a Patient.
+func (c *PatientClient) QueryMedicationOrders(_m *Patient) *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.MedicationOrdersTable, patient.MedicationOrdersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCarePlans queries the care_plans edge of a Patient.
+func (c *PatientClient) QueryCarePlans(_m *Patient) *CarePlanQuery {
+	query := (&CarePlanClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(careplan.Table, careplan.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CarePlansTable, patient.CarePlansColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCarePlanGoals queries the care_plan_goals edge of a Patient.
+func (c *PatientClient) QueryCarePlanGoals(_m *Patient) *CarePlanGoalQuery {
+	query := (&CarePlanGoalClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(careplangoal.Table, careplangoal.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CarePlanGoalsTable, patient.CarePlanGoalsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCarePlanActivities queries the care_plan_activities edge of a Patient.
+func (c *PatientClient) QueryCarePlanActivities(_m *Patient) *CarePlanActivityQuery {
+	query := (&CarePlanActivityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(careplanactivity.Table, careplanactivity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CarePlanActivitiesTable, patient.CarePlanActivitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNotes queries the notes edge of a Patient.
+func (c *PatientClient) QueryNotes(_m *Patient) *ClinicalNoteQuery {
+	query := (&ClinicalNoteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(clinicalnote.Table, clinicalnote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.NotesTable, patient.NotesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReferrals queries the referrals edge of a Patient.
+func (c *PatientClient) QueryReferrals(_m *Patient) *ReferralQuery {
+	query := (&ReferralClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(referral.Table, referral.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ReferralsTable, patient.ReferralsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCareTeam queries the care_team edge of a Patient.
+func (c *PatientClient) QueryCareTeam(_m *Patient) *CareTeamMemberQuery {
+	query := (&CareTeamMemberClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(careteammember.Table, careteammember.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CareTeamTable, patient.CareTeamColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *PatientClient) Hooks() []Hook {
 	return c.hooks.Patient
@@ -1180,6 +4489,1177 @@ func (c *PatientClient) mutate(ctx context.Context, m *PatientMutation) (Value, 
 		return (&PatientDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Patient mutation op: %q", m.Op())
+	}
+}
+
+// PatientContactClient is a client for the PatientContact schema.
+type PatientContactClient struct {
+	config
+}
+
+// NewPatientContactClient returns a client for the PatientContact from the given config.
+func NewPatientContactClient(c config) *PatientContactClient {
+	return &PatientContactClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `patientcontact.Hooks(f(g(h())))`.
+func (c *PatientContactClient) Use(hooks ...Hook) {
+	c.hooks.PatientContact = append(c.hooks.PatientContact, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `patientcontact.Intercept(f(g(h())))`.
+func (c *PatientContactClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PatientContact = append(c.inters.PatientContact, interceptors...)
+}
+
+// Create returns a builder for creating a PatientContact entity.
+func (c *PatientContactClient) Create() *PatientContactCreate {
+	mutation := newPatientContactMutation(c.config, OpCreate)
+	return &PatientContactCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PatientContact entities.
+func (c *PatientContactClient) CreateBulk(builders ...*PatientContactCreate) *PatientContactCreateBulk {
+	return &PatientContactCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PatientContactClient) MapCreateBulk(slice any, setFunc func(*PatientContactCreate, int)) *PatientContactCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PatientContactCreateBulk{err: fmt.Errorf("calling to PatientContactClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PatientContactCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PatientContactCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PatientContact.
+func (c *PatientContactClient) Update() *PatientContactUpdate {
+	mutation := newPatientContactMutation(c.config, OpUpdate)
+	return &PatientContactUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PatientContactClient) UpdateOne(_m *PatientContact) *PatientContactUpdateOne {
+	mutation := newPatientContactMutation(c.config, OpUpdateOne, withPatientContact(_m))
+	return &PatientContactUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PatientContactClient) UpdateOneID(id string) *PatientContactUpdateOne {
+	mutation := newPatientContactMutation(c.config, OpUpdateOne, withPatientContactID(id))
+	return &PatientContactUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PatientContact.
+func (c *PatientContactClient) Delete() *PatientContactDelete {
+	mutation := newPatientContactMutation(c.config, OpDelete)
+	return &PatientContactDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PatientContactClient) DeleteOne(_m *PatientContact) *PatientContactDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PatientContactClient) DeleteOneID(id string) *PatientContactDeleteOne {
+	builder := c.Delete().Where(patientcontact.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PatientContactDeleteOne{builder}
+}
+
+// Query returns a query builder for PatientContact.
+func (c *PatientContactClient) Query() *PatientContactQuery {
+	return &PatientContactQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePatientContact},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PatientContact entity by its id.
+func (c *PatientContactClient) Get(ctx context.Context, id string) (*PatientContact, error) {
+	return c.Query().Where(patientcontact.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PatientContactClient) GetX(ctx context.Context, id string) *PatientContact {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a PatientContact.
+func (c *PatientContactClient) QueryPatient(_m *PatientContact) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patientcontact.Table, patientcontact.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, patientcontact.PatientTable, patientcontact.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PatientContactClient) Hooks() []Hook {
+	return c.hooks.PatientContact
+}
+
+// Interceptors returns the client interceptors.
+func (c *PatientContactClient) Interceptors() []Interceptor {
+	return c.inters.PatientContact
+}
+
+func (c *PatientContactClient) mutate(ctx context.Context, m *PatientContactMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PatientContactCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PatientContactUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PatientContactUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PatientContactDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PatientContact mutation op: %q", m.Op())
+	}
+}
+
+// PatientIdentifierClient is a client for the PatientIdentifier schema.
+type PatientIdentifierClient struct {
+	config
+}
+
+// NewPatientIdentifierClient returns a client for the PatientIdentifier from the given config.
+func NewPatientIdentifierClient(c config) *PatientIdentifierClient {
+	return &PatientIdentifierClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `patientidentifier.Hooks(f(g(h())))`.
+func (c *PatientIdentifierClient) Use(hooks ...Hook) {
+	c.hooks.PatientIdentifier = append(c.hooks.PatientIdentifier, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `patientidentifier.Intercept(f(g(h())))`.
+func (c *PatientIdentifierClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PatientIdentifier = append(c.inters.PatientIdentifier, interceptors...)
+}
+
+// Create returns a builder for creating a PatientIdentifier entity.
+func (c *PatientIdentifierClient) Create() *PatientIdentifierCreate {
+	mutation := newPatientIdentifierMutation(c.config, OpCreate)
+	return &PatientIdentifierCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PatientIdentifier entities.
+func (c *PatientIdentifierClient) CreateBulk(builders ...*PatientIdentifierCreate) *PatientIdentifierCreateBulk {
+	return &PatientIdentifierCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PatientIdentifierClient) MapCreateBulk(slice any, setFunc func(*PatientIdentifierCreate, int)) *PatientIdentifierCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PatientIdentifierCreateBulk{err: fmt.Errorf("calling to PatientIdentifierClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PatientIdentifierCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PatientIdentifierCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PatientIdentifier.
+func (c *PatientIdentifierClient) Update() *PatientIdentifierUpdate {
+	mutation := newPatientIdentifierMutation(c.config, OpUpdate)
+	return &PatientIdentifierUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PatientIdentifierClient) UpdateOne(_m *PatientIdentifier) *PatientIdentifierUpdateOne {
+	mutation := newPatientIdentifierMutation(c.config, OpUpdateOne, withPatientIdentifier(_m))
+	return &PatientIdentifierUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PatientIdentifierClient) UpdateOneID(id string) *PatientIdentifierUpdateOne {
+	mutation := newPatientIdentifierMutation(c.config, OpUpdateOne, withPatientIdentifierID(id))
+	return &PatientIdentifierUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PatientIdentifier.
+func (c *PatientIdentifierClient) Delete() *PatientIdentifierDelete {
+	mutation := newPatientIdentifierMutation(c.config, OpDelete)
+	return &PatientIdentifierDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PatientIdentifierClient) DeleteOne(_m *PatientIdentifier) *PatientIdentifierDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PatientIdentifierClient) DeleteOneID(id string) *PatientIdentifierDeleteOne {
+	builder := c.Delete().Where(patientidentifier.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PatientIdentifierDeleteOne{builder}
+}
+
+// Query returns a query builder for PatientIdentifier.
+func (c *PatientIdentifierClient) Query() *PatientIdentifierQuery {
+	return &PatientIdentifierQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePatientIdentifier},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PatientIdentifier entity by its id.
+func (c *PatientIdentifierClient) Get(ctx context.Context, id string) (*PatientIdentifier, error) {
+	return c.Query().Where(patientidentifier.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PatientIdentifierClient) GetX(ctx context.Context, id string) *PatientIdentifier {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a PatientIdentifier.
+func (c *PatientIdentifierClient) QueryPatient(_m *PatientIdentifier) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patientidentifier.Table, patientidentifier.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, patientidentifier.PatientTable, patientidentifier.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PatientIdentifierClient) Hooks() []Hook {
+	return c.hooks.PatientIdentifier
+}
+
+// Interceptors returns the client interceptors.
+func (c *PatientIdentifierClient) Interceptors() []Interceptor {
+	return c.inters.PatientIdentifier
+}
+
+func (c *PatientIdentifierClient) mutate(ctx context.Context, m *PatientIdentifierMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PatientIdentifierCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PatientIdentifierUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PatientIdentifierUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PatientIdentifierDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PatientIdentifier mutation op: %q", m.Op())
+	}
+}
+
+// ProblemClient is a client for the Problem schema.
+type ProblemClient struct {
+	config
+}
+
+// NewProblemClient returns a client for the Problem from the given config.
+func NewProblemClient(c config) *ProblemClient {
+	return &ProblemClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `problem.Hooks(f(g(h())))`.
+func (c *ProblemClient) Use(hooks ...Hook) {
+	c.hooks.Problem = append(c.hooks.Problem, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `problem.Intercept(f(g(h())))`.
+func (c *ProblemClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Problem = append(c.inters.Problem, interceptors...)
+}
+
+// Create returns a builder for creating a Problem entity.
+func (c *ProblemClient) Create() *ProblemCreate {
+	mutation := newProblemMutation(c.config, OpCreate)
+	return &ProblemCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Problem entities.
+func (c *ProblemClient) CreateBulk(builders ...*ProblemCreate) *ProblemCreateBulk {
+	return &ProblemCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ProblemClient) MapCreateBulk(slice any, setFunc func(*ProblemCreate, int)) *ProblemCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ProblemCreateBulk{err: fmt.Errorf("calling to ProblemClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ProblemCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ProblemCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Problem.
+func (c *ProblemClient) Update() *ProblemUpdate {
+	mutation := newProblemMutation(c.config, OpUpdate)
+	return &ProblemUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ProblemClient) UpdateOne(_m *Problem) *ProblemUpdateOne {
+	mutation := newProblemMutation(c.config, OpUpdateOne, withProblem(_m))
+	return &ProblemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ProblemClient) UpdateOneID(id string) *ProblemUpdateOne {
+	mutation := newProblemMutation(c.config, OpUpdateOne, withProblemID(id))
+	return &ProblemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Problem.
+func (c *ProblemClient) Delete() *ProblemDelete {
+	mutation := newProblemMutation(c.config, OpDelete)
+	return &ProblemDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ProblemClient) DeleteOne(_m *Problem) *ProblemDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ProblemClient) DeleteOneID(id string) *ProblemDeleteOne {
+	builder := c.Delete().Where(problem.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ProblemDeleteOne{builder}
+}
+
+// Query returns a query builder for Problem.
+func (c *ProblemClient) Query() *ProblemQuery {
+	return &ProblemQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeProblem},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Problem entity by its id.
+func (c *ProblemClient) Get(ctx context.Context, id string) (*Problem, error) {
+	return c.Query().Where(problem.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ProblemClient) GetX(ctx context.Context, id string) *Problem {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Problem.
+func (c *ProblemClient) QueryPatient(_m *Problem) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(problem.Table, problem.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, problem.PatientTable, problem.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a Problem.
+func (c *ProblemClient) QueryEncounter(_m *Problem) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(problem.Table, problem.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, problem.EncounterTable, problem.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecordedBy queries the recorded_by edge of a Problem.
+func (c *ProblemClient) QueryRecordedBy(_m *Problem) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(problem.Table, problem.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, problem.RecordedByTable, problem.RecordedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ProblemClient) Hooks() []Hook {
+	return c.hooks.Problem
+}
+
+// Interceptors returns the client interceptors.
+func (c *ProblemClient) Interceptors() []Interceptor {
+	return c.inters.Problem
+}
+
+func (c *ProblemClient) mutate(ctx context.Context, m *ProblemMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ProblemCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ProblemUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ProblemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ProblemDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Problem mutation op: %q", m.Op())
+	}
+}
+
+// ProviderAvailabilityClient is a client for the ProviderAvailability schema.
+type ProviderAvailabilityClient struct {
+	config
+}
+
+// NewProviderAvailabilityClient returns a client for the ProviderAvailability from the given config.
+func NewProviderAvailabilityClient(c config) *ProviderAvailabilityClient {
+	return &ProviderAvailabilityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `provideravailability.Hooks(f(g(h())))`.
+func (c *ProviderAvailabilityClient) Use(hooks ...Hook) {
+	c.hooks.ProviderAvailability = append(c.hooks.ProviderAvailability, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `provideravailability.Intercept(f(g(h())))`.
+func (c *ProviderAvailabilityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ProviderAvailability = append(c.inters.ProviderAvailability, interceptors...)
+}
+
+// Create returns a builder for creating a ProviderAvailability entity.
+func (c *ProviderAvailabilityClient) Create() *ProviderAvailabilityCreate {
+	mutation := newProviderAvailabilityMutation(c.config, OpCreate)
+	return &ProviderAvailabilityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ProviderAvailability entities.
+func (c *ProviderAvailabilityClient) CreateBulk(builders ...*ProviderAvailabilityCreate) *ProviderAvailabilityCreateBulk {
+	return &ProviderAvailabilityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ProviderAvailabilityClient) MapCreateBulk(slice any, setFunc func(*ProviderAvailabilityCreate, int)) *ProviderAvailabilityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ProviderAvailabilityCreateBulk{err: fmt.Errorf("calling to ProviderAvailabilityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ProviderAvailabilityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ProviderAvailabilityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ProviderAvailability.
+func (c *ProviderAvailabilityClient) Update() *ProviderAvailabilityUpdate {
+	mutation := newProviderAvailabilityMutation(c.config, OpUpdate)
+	return &ProviderAvailabilityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ProviderAvailabilityClient) UpdateOne(_m *ProviderAvailability) *ProviderAvailabilityUpdateOne {
+	mutation := newProviderAvailabilityMutation(c.config, OpUpdateOne, withProviderAvailability(_m))
+	return &ProviderAvailabilityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ProviderAvailabilityClient) UpdateOneID(id string) *ProviderAvailabilityUpdateOne {
+	mutation := newProviderAvailabilityMutation(c.config, OpUpdateOne, withProviderAvailabilityID(id))
+	return &ProviderAvailabilityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ProviderAvailability.
+func (c *ProviderAvailabilityClient) Delete() *ProviderAvailabilityDelete {
+	mutation := newProviderAvailabilityMutation(c.config, OpDelete)
+	return &ProviderAvailabilityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ProviderAvailabilityClient) DeleteOne(_m *ProviderAvailability) *ProviderAvailabilityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ProviderAvailabilityClient) DeleteOneID(id string) *ProviderAvailabilityDeleteOne {
+	builder := c.Delete().Where(provideravailability.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ProviderAvailabilityDeleteOne{builder}
+}
+
+// Query returns a query builder for ProviderAvailability.
+func (c *ProviderAvailabilityClient) Query() *ProviderAvailabilityQuery {
+	return &ProviderAvailabilityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeProviderAvailability},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ProviderAvailability entity by its id.
+func (c *ProviderAvailabilityClient) Get(ctx context.Context, id string) (*ProviderAvailability, error) {
+	return c.Query().Where(provideravailability.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ProviderAvailabilityClient) GetX(ctx context.Context, id string) *ProviderAvailability {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a ProviderAvailability.
+func (c *ProviderAvailabilityClient) QueryStaff(_m *ProviderAvailability) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(provideravailability.Table, provideravailability.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, provideravailability.StaffTable, provideravailability.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ProviderAvailabilityClient) Hooks() []Hook {
+	return c.hooks.ProviderAvailability
+}
+
+// Interceptors returns the client interceptors.
+func (c *ProviderAvailabilityClient) Interceptors() []Interceptor {
+	return c.inters.ProviderAvailability
+}
+
+func (c *ProviderAvailabilityClient) mutate(ctx context.Context, m *ProviderAvailabilityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ProviderAvailabilityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ProviderAvailabilityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ProviderAvailabilityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ProviderAvailabilityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ProviderAvailability mutation op: %q", m.Op())
+	}
+}
+
+// ProviderTimeOffClient is a client for the ProviderTimeOff schema.
+type ProviderTimeOffClient struct {
+	config
+}
+
+// NewProviderTimeOffClient returns a client for the ProviderTimeOff from the given config.
+func NewProviderTimeOffClient(c config) *ProviderTimeOffClient {
+	return &ProviderTimeOffClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `providertimeoff.Hooks(f(g(h())))`.
+func (c *ProviderTimeOffClient) Use(hooks ...Hook) {
+	c.hooks.ProviderTimeOff = append(c.hooks.ProviderTimeOff, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `providertimeoff.Intercept(f(g(h())))`.
+func (c *ProviderTimeOffClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ProviderTimeOff = append(c.inters.ProviderTimeOff, interceptors...)
+}
+
+// Create returns a builder for creating a ProviderTimeOff entity.
+func (c *ProviderTimeOffClient) Create() *ProviderTimeOffCreate {
+	mutation := newProviderTimeOffMutation(c.config, OpCreate)
+	return &ProviderTimeOffCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ProviderTimeOff entities.
+func (c *ProviderTimeOffClient) CreateBulk(builders ...*ProviderTimeOffCreate) *ProviderTimeOffCreateBulk {
+	return &ProviderTimeOffCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ProviderTimeOffClient) MapCreateBulk(slice any, setFunc func(*ProviderTimeOffCreate, int)) *ProviderTimeOffCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ProviderTimeOffCreateBulk{err: fmt.Errorf("calling to ProviderTimeOffClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ProviderTimeOffCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ProviderTimeOffCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ProviderTimeOff.
+func (c *ProviderTimeOffClient) Update() *ProviderTimeOffUpdate {
+	mutation := newProviderTimeOffMutation(c.config, OpUpdate)
+	return &ProviderTimeOffUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ProviderTimeOffClient) UpdateOne(_m *ProviderTimeOff) *ProviderTimeOffUpdateOne {
+	mutation := newProviderTimeOffMutation(c.config, OpUpdateOne, withProviderTimeOff(_m))
+	return &ProviderTimeOffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ProviderTimeOffClient) UpdateOneID(id string) *ProviderTimeOffUpdateOne {
+	mutation := newProviderTimeOffMutation(c.config, OpUpdateOne, withProviderTimeOffID(id))
+	return &ProviderTimeOffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ProviderTimeOff.
+func (c *ProviderTimeOffClient) Delete() *ProviderTimeOffDelete {
+	mutation := newProviderTimeOffMutation(c.config, OpDelete)
+	return &ProviderTimeOffDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ProviderTimeOffClient) DeleteOne(_m *ProviderTimeOff) *ProviderTimeOffDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ProviderTimeOffClient) DeleteOneID(id string) *ProviderTimeOffDeleteOne {
+	builder := c.Delete().Where(providertimeoff.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ProviderTimeOffDeleteOne{builder}
+}
+
+// Query returns a query builder for ProviderTimeOff.
+func (c *ProviderTimeOffClient) Query() *ProviderTimeOffQuery {
+	return &ProviderTimeOffQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeProviderTimeOff},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ProviderTimeOff entity by its id.
+func (c *ProviderTimeOffClient) Get(ctx context.Context, id string) (*ProviderTimeOff, error) {
+	return c.Query().Where(providertimeoff.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ProviderTimeOffClient) GetX(ctx context.Context, id string) *ProviderTimeOff {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a ProviderTimeOff.
+func (c *ProviderTimeOffClient) QueryStaff(_m *ProviderTimeOff) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(providertimeoff.Table, providertimeoff.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, providertimeoff.StaffTable, providertimeoff.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ProviderTimeOffClient) Hooks() []Hook {
+	return c.hooks.ProviderTimeOff
+}
+
+// Interceptors returns the client interceptors.
+func (c *ProviderTimeOffClient) Interceptors() []Interceptor {
+	return c.inters.ProviderTimeOff
+}
+
+func (c *ProviderTimeOffClient) mutate(ctx context.Context, m *ProviderTimeOffMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ProviderTimeOffCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ProviderTimeOffUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ProviderTimeOffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ProviderTimeOffDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ProviderTimeOff mutation op: %q", m.Op())
+	}
+}
+
+// ReferralClient is a client for the Referral schema.
+type ReferralClient struct {
+	config
+}
+
+// NewReferralClient returns a client for the Referral from the given config.
+func NewReferralClient(c config) *ReferralClient {
+	return &ReferralClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `referral.Hooks(f(g(h())))`.
+func (c *ReferralClient) Use(hooks ...Hook) {
+	c.hooks.Referral = append(c.hooks.Referral, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `referral.Intercept(f(g(h())))`.
+func (c *ReferralClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Referral = append(c.inters.Referral, interceptors...)
+}
+
+// Create returns a builder for creating a Referral entity.
+func (c *ReferralClient) Create() *ReferralCreate {
+	mutation := newReferralMutation(c.config, OpCreate)
+	return &ReferralCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Referral entities.
+func (c *ReferralClient) CreateBulk(builders ...*ReferralCreate) *ReferralCreateBulk {
+	return &ReferralCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReferralClient) MapCreateBulk(slice any, setFunc func(*ReferralCreate, int)) *ReferralCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReferralCreateBulk{err: fmt.Errorf("calling to ReferralClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReferralCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReferralCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Referral.
+func (c *ReferralClient) Update() *ReferralUpdate {
+	mutation := newReferralMutation(c.config, OpUpdate)
+	return &ReferralUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReferralClient) UpdateOne(_m *Referral) *ReferralUpdateOne {
+	mutation := newReferralMutation(c.config, OpUpdateOne, withReferral(_m))
+	return &ReferralUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReferralClient) UpdateOneID(id string) *ReferralUpdateOne {
+	mutation := newReferralMutation(c.config, OpUpdateOne, withReferralID(id))
+	return &ReferralUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Referral.
+func (c *ReferralClient) Delete() *ReferralDelete {
+	mutation := newReferralMutation(c.config, OpDelete)
+	return &ReferralDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReferralClient) DeleteOne(_m *Referral) *ReferralDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReferralClient) DeleteOneID(id string) *ReferralDeleteOne {
+	builder := c.Delete().Where(referral.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReferralDeleteOne{builder}
+}
+
+// Query returns a query builder for Referral.
+func (c *ReferralClient) Query() *ReferralQuery {
+	return &ReferralQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReferral},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Referral entity by its id.
+func (c *ReferralClient) Get(ctx context.Context, id string) (*Referral, error) {
+	return c.Query().Where(referral.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReferralClient) GetX(ctx context.Context, id string) *Referral {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Referral.
+func (c *ReferralClient) QueryPatient(_m *Referral) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(referral.Table, referral.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, referral.PatientTable, referral.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryFromStaff queries the from_staff edge of a Referral.
+func (c *ReferralClient) QueryFromStaff(_m *Referral) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(referral.Table, referral.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, referral.FromStaffTable, referral.FromStaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryFromDepartment queries the from_department edge of a Referral.
+func (c *ReferralClient) QueryFromDepartment(_m *Referral) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(referral.Table, referral.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, referral.FromDepartmentTable, referral.FromDepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryToStaff queries the to_staff edge of a Referral.
+func (c *ReferralClient) QueryToStaff(_m *Referral) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(referral.Table, referral.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, referral.ToStaffTable, referral.ToStaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryToDepartment queries the to_department edge of a Referral.
+func (c *ReferralClient) QueryToDepartment(_m *Referral) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(referral.Table, referral.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, referral.ToDepartmentTable, referral.ToDepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a Referral.
+func (c *ReferralClient) QueryEncounter(_m *Referral) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(referral.Table, referral.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, referral.EncounterTable, referral.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReferralClient) Hooks() []Hook {
+	return c.hooks.Referral
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReferralClient) Interceptors() []Interceptor {
+	return c.inters.Referral
+}
+
+func (c *ReferralClient) mutate(ctx context.Context, m *ReferralMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReferralCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReferralUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReferralUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReferralDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Referral mutation op: %q", m.Op())
+	}
+}
+
+// RoomClient is a client for the Room schema.
+type RoomClient struct {
+	config
+}
+
+// NewRoomClient returns a client for the Room from the given config.
+func NewRoomClient(c config) *RoomClient {
+	return &RoomClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `room.Hooks(f(g(h())))`.
+func (c *RoomClient) Use(hooks ...Hook) {
+	c.hooks.Room = append(c.hooks.Room, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `room.Intercept(f(g(h())))`.
+func (c *RoomClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Room = append(c.inters.Room, interceptors...)
+}
+
+// Create returns a builder for creating a Room entity.
+func (c *RoomClient) Create() *RoomCreate {
+	mutation := newRoomMutation(c.config, OpCreate)
+	return &RoomCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Room entities.
+func (c *RoomClient) CreateBulk(builders ...*RoomCreate) *RoomCreateBulk {
+	return &RoomCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RoomClient) MapCreateBulk(slice any, setFunc func(*RoomCreate, int)) *RoomCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RoomCreateBulk{err: fmt.Errorf("calling to RoomClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RoomCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RoomCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Room.
+func (c *RoomClient) Update() *RoomUpdate {
+	mutation := newRoomMutation(c.config, OpUpdate)
+	return &RoomUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RoomClient) UpdateOne(_m *Room) *RoomUpdateOne {
+	mutation := newRoomMutation(c.config, OpUpdateOne, withRoom(_m))
+	return &RoomUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RoomClient) UpdateOneID(id string) *RoomUpdateOne {
+	mutation := newRoomMutation(c.config, OpUpdateOne, withRoomID(id))
+	return &RoomUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Room.
+func (c *RoomClient) Delete() *RoomDelete {
+	mutation := newRoomMutation(c.config, OpDelete)
+	return &RoomDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RoomClient) DeleteOne(_m *Room) *RoomDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RoomClient) DeleteOneID(id string) *RoomDeleteOne {
+	builder := c.Delete().Where(room.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RoomDeleteOne{builder}
+}
+
+// Query returns a query builder for Room.
+func (c *RoomClient) Query() *RoomQuery {
+	return &RoomQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRoom},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Room entity by its id.
+func (c *RoomClient) Get(ctx context.Context, id string) (*Room, error) {
+	return c.Query().Where(room.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RoomClient) GetX(ctx context.Context, id string) *Room {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDepartment queries the department edge of a Room.
+func (c *RoomClient) QueryDepartment(_m *Room) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(room.Table, room.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, room.DepartmentTable, room.DepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAppointments queries the appointments edge of a Room.
+func (c *RoomClient) QueryAppointments(_m *Room) *AppointmentQuery {
+	query := (&AppointmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(room.Table, room.FieldID, id),
+			sqlgraph.To(appointment.Table, appointment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, room.AppointmentsTable, room.AppointmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RoomClient) Hooks() []Hook {
+	return c.hooks.Room
+}
+
+// Interceptors returns the client interceptors.
+func (c *RoomClient) Interceptors() []Interceptor {
+	return c.inters.Room
+}
+
+func (c *RoomClient) mutate(ctx context.Context, m *RoomMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RoomCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RoomUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RoomUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RoomDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Room mutation op: %q", m.Op())
 	}
 }
 
@@ -1488,6 +5968,38 @@ func (c *StaffClient) QueryUser(_m *Staff) *UserQuery {
 	return query
 }
 
+// QueryAvailability queries the availability edge of a Staff.
+func (c *StaffClient) QueryAvailability(_m *Staff) *ProviderAvailabilityQuery {
+	query := (&ProviderAvailabilityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(staff.Table, staff.FieldID, id),
+			sqlgraph.To(provideravailability.Table, provideravailability.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, staff.AvailabilityTable, staff.AvailabilityColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTimeOff queries the time_off edge of a Staff.
+func (c *StaffClient) QueryTimeOff(_m *Staff) *ProviderTimeOffQuery {
+	query := (&ProviderTimeOffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(staff.Table, staff.FieldID, id),
+			sqlgraph.To(providertimeoff.Table, providertimeoff.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, staff.TimeOffTable, staff.TimeOffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *StaffClient) Hooks() []Hook {
 	return c.hooks.Staff
@@ -1694,15 +6206,188 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 	}
 }
 
+// WardClient is a client for the Ward schema.
+type WardClient struct {
+	config
+}
+
+// NewWardClient returns a client for the Ward from the given config.
+func NewWardClient(c config) *WardClient {
+	return &WardClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ward.Hooks(f(g(h())))`.
+func (c *WardClient) Use(hooks ...Hook) {
+	c.hooks.Ward = append(c.hooks.Ward, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ward.Intercept(f(g(h())))`.
+func (c *WardClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Ward = append(c.inters.Ward, interceptors...)
+}
+
+// Create returns a builder for creating a Ward entity.
+func (c *WardClient) Create() *WardCreate {
+	mutation := newWardMutation(c.config, OpCreate)
+	return &WardCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Ward entities.
+func (c *WardClient) CreateBulk(builders ...*WardCreate) *WardCreateBulk {
+	return &WardCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WardClient) MapCreateBulk(slice any, setFunc func(*WardCreate, int)) *WardCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WardCreateBulk{err: fmt.Errorf("calling to WardClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WardCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WardCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Ward.
+func (c *WardClient) Update() *WardUpdate {
+	mutation := newWardMutation(c.config, OpUpdate)
+	return &WardUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WardClient) UpdateOne(_m *Ward) *WardUpdateOne {
+	mutation := newWardMutation(c.config, OpUpdateOne, withWard(_m))
+	return &WardUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WardClient) UpdateOneID(id string) *WardUpdateOne {
+	mutation := newWardMutation(c.config, OpUpdateOne, withWardID(id))
+	return &WardUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Ward.
+func (c *WardClient) Delete() *WardDelete {
+	mutation := newWardMutation(c.config, OpDelete)
+	return &WardDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WardClient) DeleteOne(_m *Ward) *WardDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WardClient) DeleteOneID(id string) *WardDeleteOne {
+	builder := c.Delete().Where(ward.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WardDeleteOne{builder}
+}
+
+// Query returns a query builder for Ward.
+func (c *WardClient) Query() *WardQuery {
+	return &WardQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWard},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Ward entity by its id.
+func (c *WardClient) Get(ctx context.Context, id string) (*Ward, error) {
+	return c.Query().Where(ward.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WardClient) GetX(ctx context.Context, id string) *Ward {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDepartment queries the department edge of a Ward.
+func (c *WardClient) QueryDepartment(_m *Ward) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ward.Table, ward.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, ward.DepartmentTable, ward.DepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBeds queries the beds edge of a Ward.
+func (c *WardClient) QueryBeds(_m *Ward) *BedQuery {
+	query := (&BedClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ward.Table, ward.FieldID, id),
+			sqlgraph.To(bed.Table, bed.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ward.BedsTable, ward.BedsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WardClient) Hooks() []Hook {
+	return c.hooks.Ward
+}
+
+// Interceptors returns the client interceptors.
+func (c *WardClient) Interceptors() []Interceptor {
+	return c.inters.Ward
+}
+
+func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WardCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WardUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WardUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WardDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Ward mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, Appointment, AuditEvent, Department, OutboxEvent, Patient, Session,
-		Staff, User []ent.Hook
+		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
+		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
+		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
+		MedicationOrder, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Room, Session, Staff, User, Ward []ent.Hook
 	}
 	inters struct {
-		APIKey, Appointment, AuditEvent, Department, OutboxEvent, Patient, Session,
-		Staff, User []ent.Interceptor
+		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
+		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
+		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
+		MedicationOrder, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Room, Session, Staff, User, Ward []ent.Interceptor
 	}
 )
 

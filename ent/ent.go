@@ -12,15 +12,38 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -81,15 +104,38 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apikey.Table:      apikey.ValidColumn,
-			appointment.Table: appointment.ValidColumn,
-			auditevent.Table:  auditevent.ValidColumn,
-			department.Table:  department.ValidColumn,
-			outboxevent.Table: outboxevent.ValidColumn,
-			patient.Table:     patient.ValidColumn,
-			session.Table:     session.ValidColumn,
-			staff.Table:       staff.ValidColumn,
-			user.Table:        user.ValidColumn,
+			apikey.Table:               apikey.ValidColumn,
+			admission.Table:            admission.ValidColumn,
+			allergy.Table:              allergy.ValidColumn,
+			appointment.Table:          appointment.ValidColumn,
+			auditevent.Table:           auditevent.ValidColumn,
+			bed.Table:                  bed.ValidColumn,
+			bedassignment.Table:        bedassignment.ValidColumn,
+			careplan.Table:             careplan.ValidColumn,
+			careplanactivity.Table:     careplanactivity.ValidColumn,
+			careplangoal.Table:         careplangoal.ValidColumn,
+			careteammember.Table:       careteammember.ValidColumn,
+			clinicalnote.Table:         clinicalnote.ValidColumn,
+			department.Table:           department.ValidColumn,
+			encounter.Table:            encounter.ValidColumn,
+			historyitem.Table:          historyitem.ValidColumn,
+			icd10code.Table:            icd10code.ValidColumn,
+			insurancepolicy.Table:      insurancepolicy.ValidColumn,
+			medicationorder.Table:      medicationorder.ValidColumn,
+			observation.Table:          observation.ValidColumn,
+			outboxevent.Table:          outboxevent.ValidColumn,
+			patient.Table:              patient.ValidColumn,
+			patientcontact.Table:       patientcontact.ValidColumn,
+			patientidentifier.Table:    patientidentifier.ValidColumn,
+			problem.Table:              problem.ValidColumn,
+			provideravailability.Table: provideravailability.ValidColumn,
+			providertimeoff.Table:      providertimeoff.ValidColumn,
+			referral.Table:             referral.ValidColumn,
+			room.Table:                 room.ValidColumn,
+			session.Table:              session.ValidColumn,
+			staff.Table:                staff.ValidColumn,
+			user.Table:                 user.ValidColumn,
+			ward.Table:                 ward.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

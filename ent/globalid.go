@@ -5,42 +5,111 @@ package ent
 import (
 	"context"
 
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
 // tableByPrefix maps the prefix of a global ID to the table of its type.
 var tableByPrefix = map[string]string{
 	"key": apikey.Table,
+	"adm": admission.Table,
+	"alg": allergy.Table,
 	"apt": appointment.Table,
 	"aud": auditevent.Table,
+	"bed": bed.Table,
+	"bas": bedassignment.Table,
+	"cpl": careplan.Table,
+	"cpa": careplanactivity.Table,
+	"cpg": careplangoal.Table,
+	"ctm": careteammember.Table,
+	"not": clinicalnote.Table,
 	"dep": department.Table,
+	"enc": encounter.Table,
+	"hst": historyitem.Table,
+	"icd": icd10code.Table,
+	"ins": insurancepolicy.Table,
+	"med": medicationorder.Table,
+	"obs": observation.Table,
 	"evt": outboxevent.Table,
 	"pat": patient.Table,
+	"pct": patientcontact.Table,
+	"pid": patientidentifier.Table,
+	"prb": problem.Table,
+	"avl": provideravailability.Table,
+	"off": providertimeoff.Table,
+	"ref": referral.Table,
+	"rom": room.Table,
 	"ses": session.Table,
 	"stf": staff.Table,
 	"usr": user.Table,
+	"wrd": ward.Table,
 }
 
 // PrefixByType maps a GraphQL type name to the prefix its IDs carry.
 var PrefixByType = map[string]string{
-	"APIKey":      "key",
-	"Appointment": "apt",
-	"AuditEvent":  "aud",
-	"Department":  "dep",
-	"OutboxEvent": "evt",
-	"Patient":     "pat",
-	"Session":     "ses",
-	"Staff":       "stf",
-	"User":        "usr",
+	"APIKey":               "key",
+	"Admission":            "adm",
+	"Allergy":              "alg",
+	"Appointment":          "apt",
+	"AuditEvent":           "aud",
+	"Bed":                  "bed",
+	"BedAssignment":        "bas",
+	"CarePlan":             "cpl",
+	"CarePlanActivity":     "cpa",
+	"CarePlanGoal":         "cpg",
+	"CareTeamMember":       "ctm",
+	"ClinicalNote":         "not",
+	"Department":           "dep",
+	"Encounter":            "enc",
+	"HistoryItem":          "hst",
+	"Icd10Code":            "icd",
+	"InsurancePolicy":      "ins",
+	"MedicationOrder":      "med",
+	"Observation":          "obs",
+	"OutboxEvent":          "evt",
+	"Patient":              "pat",
+	"PatientContact":       "pct",
+	"PatientIdentifier":    "pid",
+	"Problem":              "prb",
+	"ProviderAvailability": "avl",
+	"ProviderTimeOff":      "off",
+	"Referral":             "ref",
+	"Room":                 "rom",
+	"Session":              "ses",
+	"Staff":                "stf",
+	"User":                 "usr",
+	"Ward":                 "wrd",
 }
 
 // IDToType resolves the table of a global ID from its prefix, so that

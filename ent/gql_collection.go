@@ -10,13 +10,36 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -149,6 +172,383 @@ func newAPIKeyPaginateArgs(rv map[string]any) *apikeyPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AdmissionQuery) CollectFields(ctx context.Context, satisfies ...string) (*AdmissionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AdmissionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(admission.Columns))
+		selectedFields = []string{admission.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[admission.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, admission.FieldPatientID)
+				fieldSeen[admission.FieldPatientID] = struct{}{}
+			}
+
+		case "bed":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&BedClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, bedImplementors)...); err != nil {
+				return err
+			}
+			_q.withBed = query
+			if _, ok := fieldSeen[admission.FieldBedID]; !ok {
+				selectedFields = append(selectedFields, admission.FieldBedID)
+				fieldSeen[admission.FieldBedID] = struct{}{}
+			}
+
+		case "attending":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withAttending = query
+			if _, ok := fieldSeen[admission.FieldAttendingID]; !ok {
+				selectedFields = append(selectedFields, admission.FieldAttendingID)
+				fieldSeen[admission.FieldAttendingID] = struct{}{}
+			}
+
+		case "bedHistory":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&BedAssignmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, bedassignmentImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedBedHistory(alias, func(wq *BedAssignmentQuery) {
+				*wq = *query
+			})
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+		case "createdAt":
+			if _, ok := fieldSeen[admission.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, admission.FieldCreatedAt)
+				fieldSeen[admission.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[admission.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, admission.FieldUpdatedAt)
+				fieldSeen[admission.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[admission.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, admission.FieldPatientID)
+				fieldSeen[admission.FieldPatientID] = struct{}{}
+			}
+		case "bedID":
+			if _, ok := fieldSeen[admission.FieldBedID]; !ok {
+				selectedFields = append(selectedFields, admission.FieldBedID)
+				fieldSeen[admission.FieldBedID] = struct{}{}
+			}
+		case "attendingID":
+			if _, ok := fieldSeen[admission.FieldAttendingID]; !ok {
+				selectedFields = append(selectedFields, admission.FieldAttendingID)
+				fieldSeen[admission.FieldAttendingID] = struct{}{}
+			}
+		case "admittedAt":
+			if _, ok := fieldSeen[admission.FieldAdmittedAt]; !ok {
+				selectedFields = append(selectedFields, admission.FieldAdmittedAt)
+				fieldSeen[admission.FieldAdmittedAt] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[admission.FieldReason]; !ok {
+				selectedFields = append(selectedFields, admission.FieldReason)
+				fieldSeen[admission.FieldReason] = struct{}{}
+			}
+		case "admissionType":
+			if _, ok := fieldSeen[admission.FieldAdmissionType]; !ok {
+				selectedFields = append(selectedFields, admission.FieldAdmissionType)
+				fieldSeen[admission.FieldAdmissionType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[admission.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, admission.FieldStatus)
+				fieldSeen[admission.FieldStatus] = struct{}{}
+			}
+		case "dischargedAt":
+			if _, ok := fieldSeen[admission.FieldDischargedAt]; !ok {
+				selectedFields = append(selectedFields, admission.FieldDischargedAt)
+				fieldSeen[admission.FieldDischargedAt] = struct{}{}
+			}
+		case "dischargeSummary":
+			if _, ok := fieldSeen[admission.FieldDischargeSummary]; !ok {
+				selectedFields = append(selectedFields, admission.FieldDischargeSummary)
+				fieldSeen[admission.FieldDischargeSummary] = struct{}{}
+			}
+		case "disposition":
+			if _, ok := fieldSeen[admission.FieldDisposition]; !ok {
+				selectedFields = append(selectedFields, admission.FieldDisposition)
+				fieldSeen[admission.FieldDisposition] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type admissionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AdmissionPaginateOption
+}
+
+func newAdmissionPaginateArgs(rv map[string]any) *admissionPaginateArgs {
+	args := &admissionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AdmissionOrder{Field: &AdmissionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAdmissionOrder(order))
+			}
+		case *AdmissionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAdmissionOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AdmissionWhereInput); ok {
+		args.opts = append(args.opts, WithAdmissionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AllergyQuery) CollectFields(ctx context.Context, satisfies ...string) (*AllergyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AllergyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(allergy.Columns))
+		selectedFields = []string{allergy.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[allergy.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldPatientID)
+				fieldSeen[allergy.FieldPatientID] = struct{}{}
+			}
+
+		case "recordedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withRecordedBy = query
+			if _, ok := fieldSeen[allergy.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldRecordedByID)
+				fieldSeen[allergy.FieldRecordedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[allergy.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldCreatedAt)
+				fieldSeen[allergy.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[allergy.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldUpdatedAt)
+				fieldSeen[allergy.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[allergy.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldPatientID)
+				fieldSeen[allergy.FieldPatientID] = struct{}{}
+			}
+		case "substance":
+			if _, ok := fieldSeen[allergy.FieldSubstance]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldSubstance)
+				fieldSeen[allergy.FieldSubstance] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[allergy.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldCategory)
+				fieldSeen[allergy.FieldCategory] = struct{}{}
+			}
+		case "reaction":
+			if _, ok := fieldSeen[allergy.FieldReaction]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldReaction)
+				fieldSeen[allergy.FieldReaction] = struct{}{}
+			}
+		case "severity":
+			if _, ok := fieldSeen[allergy.FieldSeverity]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldSeverity)
+				fieldSeen[allergy.FieldSeverity] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[allergy.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldStatus)
+				fieldSeen[allergy.FieldStatus] = struct{}{}
+			}
+		case "onsetDate":
+			if _, ok := fieldSeen[allergy.FieldOnsetDate]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldOnsetDate)
+				fieldSeen[allergy.FieldOnsetDate] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[allergy.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, allergy.FieldRecordedByID)
+				fieldSeen[allergy.FieldRecordedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type allergyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AllergyPaginateOption
+}
+
+func newAllergyPaginateArgs(rv map[string]any) *allergyPaginateArgs {
+	args := &allergyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AllergyOrder{Field: &AllergyOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAllergyOrder(order))
+			}
+		case *AllergyOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAllergyOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AllergyWhereInput); ok {
+		args.opts = append(args.opts, WithAllergyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *AppointmentQuery) CollectFields(ctx context.Context, satisfies ...string) (*AppointmentQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -214,6 +614,32 @@ func (_q *AppointmentQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, appointment.FieldDepartmentID)
 				fieldSeen[appointment.FieldDepartmentID] = struct{}{}
 			}
+
+		case "room":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RoomClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, roomImplementors)...); err != nil {
+				return err
+			}
+			_q.withRoom = query
+			if _, ok := fieldSeen[appointment.FieldRoomID]; !ok {
+				selectedFields = append(selectedFields, appointment.FieldRoomID)
+				fieldSeen[appointment.FieldRoomID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
 		case "createdAt":
 			if _, ok := fieldSeen[appointment.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, appointment.FieldCreatedAt)
@@ -254,6 +680,11 @@ func (_q *AppointmentQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, appointment.FieldReason)
 				fieldSeen[appointment.FieldReason] = struct{}{}
 			}
+		case "roomID":
+			if _, ok := fieldSeen[appointment.FieldRoomID]; !ok {
+				selectedFields = append(selectedFields, appointment.FieldRoomID)
+				fieldSeen[appointment.FieldRoomID] = struct{}{}
+			}
 		case "status":
 			if _, ok := fieldSeen[appointment.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, appointment.FieldStatus)
@@ -273,6 +704,16 @@ func (_q *AppointmentQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if _, ok := fieldSeen[appointment.FieldCheckedInAt]; !ok {
 				selectedFields = append(selectedFields, appointment.FieldCheckedInAt)
 				fieldSeen[appointment.FieldCheckedInAt] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[appointment.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, appointment.FieldStartedAt)
+				fieldSeen[appointment.FieldStartedAt] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[appointment.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, appointment.FieldCompletedAt)
+				fieldSeen[appointment.FieldCompletedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -502,6 +943,1228 @@ func newAuditEventPaginateArgs(rv map[string]any) *auditeventPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AuditEventWhereInput); ok {
 		args.opts = append(args.opts, WithAuditEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *BedQuery) CollectFields(ctx context.Context, satisfies ...string) (*BedQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *BedQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(bed.Columns))
+		selectedFields = []string{bed.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "ward":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WardClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, wardImplementors)...); err != nil {
+				return err
+			}
+			_q.withWard = query
+			if _, ok := fieldSeen[bed.FieldWardID]; !ok {
+				selectedFields = append(selectedFields, bed.FieldWardID)
+				fieldSeen[bed.FieldWardID] = struct{}{}
+			}
+
+		case "admissions":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AdmissionClient{config: _q.config}).Query()
+			)
+			args := newAdmissionPaginateArgs(fieldArgs(ctx, new(AdmissionWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newAdmissionPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Bed) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"bed_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(bed.AdmissionsColumn), ids...))
+						})
+						if err := query.GroupBy(bed.AdmissionsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Bed) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Admissions)
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, admissionImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(bed.AdmissionsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedAdmissions(alias, func(wq *AdmissionQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[bed.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, bed.FieldCreatedAt)
+				fieldSeen[bed.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[bed.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, bed.FieldUpdatedAt)
+				fieldSeen[bed.FieldUpdatedAt] = struct{}{}
+			}
+		case "wardID":
+			if _, ok := fieldSeen[bed.FieldWardID]; !ok {
+				selectedFields = append(selectedFields, bed.FieldWardID)
+				fieldSeen[bed.FieldWardID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[bed.FieldCode]; !ok {
+				selectedFields = append(selectedFields, bed.FieldCode)
+				fieldSeen[bed.FieldCode] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[bed.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, bed.FieldStatus)
+				fieldSeen[bed.FieldStatus] = struct{}{}
+			}
+		case "statusChangedAt":
+			if _, ok := fieldSeen[bed.FieldStatusChangedAt]; !ok {
+				selectedFields = append(selectedFields, bed.FieldStatusChangedAt)
+				fieldSeen[bed.FieldStatusChangedAt] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[bed.FieldNote]; !ok {
+				selectedFields = append(selectedFields, bed.FieldNote)
+				fieldSeen[bed.FieldNote] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type bedPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []BedPaginateOption
+}
+
+func newBedPaginateArgs(rv map[string]any) *bedPaginateArgs {
+	args := &bedPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &BedOrder{Field: &BedOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithBedOrder(order))
+			}
+		case *BedOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithBedOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*BedWhereInput); ok {
+		args.opts = append(args.opts, WithBedFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *BedAssignmentQuery) CollectFields(ctx context.Context, satisfies ...string) (*BedAssignmentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *BedAssignmentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(bedassignment.Columns))
+		selectedFields = []string{bedassignment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[bedassignment.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldPatientID)
+				fieldSeen[bedassignment.FieldPatientID] = struct{}{}
+			}
+
+		case "admission":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AdmissionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, admissionImplementors)...); err != nil {
+				return err
+			}
+			_q.withAdmission = query
+			if _, ok := fieldSeen[bedassignment.FieldAdmissionID]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldAdmissionID)
+				fieldSeen[bedassignment.FieldAdmissionID] = struct{}{}
+			}
+
+		case "bed":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&BedClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, bedImplementors)...); err != nil {
+				return err
+			}
+			_q.withBed = query
+			if _, ok := fieldSeen[bedassignment.FieldBedID]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldBedID)
+				fieldSeen[bedassignment.FieldBedID] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[bedassignment.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldPatientID)
+				fieldSeen[bedassignment.FieldPatientID] = struct{}{}
+			}
+		case "admissionID":
+			if _, ok := fieldSeen[bedassignment.FieldAdmissionID]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldAdmissionID)
+				fieldSeen[bedassignment.FieldAdmissionID] = struct{}{}
+			}
+		case "bedID":
+			if _, ok := fieldSeen[bedassignment.FieldBedID]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldBedID)
+				fieldSeen[bedassignment.FieldBedID] = struct{}{}
+			}
+		case "fromAt":
+			if _, ok := fieldSeen[bedassignment.FieldFromAt]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldFromAt)
+				fieldSeen[bedassignment.FieldFromAt] = struct{}{}
+			}
+		case "toAt":
+			if _, ok := fieldSeen[bedassignment.FieldToAt]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldToAt)
+				fieldSeen[bedassignment.FieldToAt] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[bedassignment.FieldReason]; !ok {
+				selectedFields = append(selectedFields, bedassignment.FieldReason)
+				fieldSeen[bedassignment.FieldReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type bedassignmentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []BedAssignmentPaginateOption
+}
+
+func newBedAssignmentPaginateArgs(rv map[string]any) *bedassignmentPaginateArgs {
+	args := &bedassignmentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*BedAssignmentWhereInput); ok {
+		args.opts = append(args.opts, WithBedAssignmentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CarePlanQuery) CollectFields(ctx context.Context, satisfies ...string) (*CarePlanQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CarePlanQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(careplan.Columns))
+		selectedFields = []string{careplan.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[careplan.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldPatientID)
+				fieldSeen[careplan.FieldPatientID] = struct{}{}
+			}
+
+		case "author":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withAuthor = query
+			if _, ok := fieldSeen[careplan.FieldAuthorID]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldAuthorID)
+				fieldSeen[careplan.FieldAuthorID] = struct{}{}
+			}
+
+		case "goals":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CarePlanGoalClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, careplangoalImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedGoals(alias, func(wq *CarePlanGoalQuery) {
+				*wq = *query
+			})
+
+		case "activities":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CarePlanActivityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, careplanactivityImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedActivities(alias, func(wq *CarePlanActivityQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[careplan.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldCreatedAt)
+				fieldSeen[careplan.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[careplan.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldUpdatedAt)
+				fieldSeen[careplan.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[careplan.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldPatientID)
+				fieldSeen[careplan.FieldPatientID] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[careplan.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldTitle)
+				fieldSeen[careplan.FieldTitle] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[careplan.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldDescription)
+				fieldSeen[careplan.FieldDescription] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[careplan.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldStatus)
+				fieldSeen[careplan.FieldStatus] = struct{}{}
+			}
+		case "authorID":
+			if _, ok := fieldSeen[careplan.FieldAuthorID]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldAuthorID)
+				fieldSeen[careplan.FieldAuthorID] = struct{}{}
+			}
+		case "periodStart":
+			if _, ok := fieldSeen[careplan.FieldPeriodStart]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldPeriodStart)
+				fieldSeen[careplan.FieldPeriodStart] = struct{}{}
+			}
+		case "periodEnd":
+			if _, ok := fieldSeen[careplan.FieldPeriodEnd]; !ok {
+				selectedFields = append(selectedFields, careplan.FieldPeriodEnd)
+				fieldSeen[careplan.FieldPeriodEnd] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type careplanPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CarePlanPaginateOption
+}
+
+func newCarePlanPaginateArgs(rv map[string]any) *careplanPaginateArgs {
+	args := &careplanPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CarePlanOrder{Field: &CarePlanOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCarePlanOrder(order))
+			}
+		case *CarePlanOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCarePlanOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CarePlanWhereInput); ok {
+		args.opts = append(args.opts, WithCarePlanFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CarePlanActivityQuery) CollectFields(ctx context.Context, satisfies ...string) (*CarePlanActivityQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CarePlanActivityQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(careplanactivity.Columns))
+		selectedFields = []string{careplanactivity.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[careplanactivity.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldPatientID)
+				fieldSeen[careplanactivity.FieldPatientID] = struct{}{}
+			}
+
+		case "carePlan":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CarePlanClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, careplanImplementors)...); err != nil {
+				return err
+			}
+			_q.withCarePlan = query
+			if _, ok := fieldSeen[careplanactivity.FieldCarePlanID]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldCarePlanID)
+				fieldSeen[careplanactivity.FieldCarePlanID] = struct{}{}
+			}
+
+		case "assignee":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withAssignee = query
+			if _, ok := fieldSeen[careplanactivity.FieldAssigneeID]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldAssigneeID)
+				fieldSeen[careplanactivity.FieldAssigneeID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[careplanactivity.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldCreatedAt)
+				fieldSeen[careplanactivity.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[careplanactivity.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldUpdatedAt)
+				fieldSeen[careplanactivity.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[careplanactivity.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldPatientID)
+				fieldSeen[careplanactivity.FieldPatientID] = struct{}{}
+			}
+		case "carePlanID":
+			if _, ok := fieldSeen[careplanactivity.FieldCarePlanID]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldCarePlanID)
+				fieldSeen[careplanactivity.FieldCarePlanID] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[careplanactivity.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldDescription)
+				fieldSeen[careplanactivity.FieldDescription] = struct{}{}
+			}
+		case "scheduledAt":
+			if _, ok := fieldSeen[careplanactivity.FieldScheduledAt]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldScheduledAt)
+				fieldSeen[careplanactivity.FieldScheduledAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[careplanactivity.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldStatus)
+				fieldSeen[careplanactivity.FieldStatus] = struct{}{}
+			}
+		case "assigneeID":
+			if _, ok := fieldSeen[careplanactivity.FieldAssigneeID]; !ok {
+				selectedFields = append(selectedFields, careplanactivity.FieldAssigneeID)
+				fieldSeen[careplanactivity.FieldAssigneeID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type careplanactivityPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CarePlanActivityPaginateOption
+}
+
+func newCarePlanActivityPaginateArgs(rv map[string]any) *careplanactivityPaginateArgs {
+	args := &careplanactivityPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CarePlanActivityOrder{Field: &CarePlanActivityOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCarePlanActivityOrder(order))
+			}
+		case *CarePlanActivityOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCarePlanActivityOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CarePlanActivityWhereInput); ok {
+		args.opts = append(args.opts, WithCarePlanActivityFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CarePlanGoalQuery) CollectFields(ctx context.Context, satisfies ...string) (*CarePlanGoalQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CarePlanGoalQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(careplangoal.Columns))
+		selectedFields = []string{careplangoal.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[careplangoal.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldPatientID)
+				fieldSeen[careplangoal.FieldPatientID] = struct{}{}
+			}
+
+		case "carePlan":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CarePlanClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, careplanImplementors)...); err != nil {
+				return err
+			}
+			_q.withCarePlan = query
+			if _, ok := fieldSeen[careplangoal.FieldCarePlanID]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldCarePlanID)
+				fieldSeen[careplangoal.FieldCarePlanID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[careplangoal.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldCreatedAt)
+				fieldSeen[careplangoal.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[careplangoal.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldUpdatedAt)
+				fieldSeen[careplangoal.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[careplangoal.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldPatientID)
+				fieldSeen[careplangoal.FieldPatientID] = struct{}{}
+			}
+		case "carePlanID":
+			if _, ok := fieldSeen[careplangoal.FieldCarePlanID]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldCarePlanID)
+				fieldSeen[careplangoal.FieldCarePlanID] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[careplangoal.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldDescription)
+				fieldSeen[careplangoal.FieldDescription] = struct{}{}
+			}
+		case "targetDate":
+			if _, ok := fieldSeen[careplangoal.FieldTargetDate]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldTargetDate)
+				fieldSeen[careplangoal.FieldTargetDate] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[careplangoal.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, careplangoal.FieldStatus)
+				fieldSeen[careplangoal.FieldStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type careplangoalPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CarePlanGoalPaginateOption
+}
+
+func newCarePlanGoalPaginateArgs(rv map[string]any) *careplangoalPaginateArgs {
+	args := &careplangoalPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CarePlanGoalOrder{Field: &CarePlanGoalOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCarePlanGoalOrder(order))
+			}
+		case *CarePlanGoalOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCarePlanGoalOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CarePlanGoalWhereInput); ok {
+		args.opts = append(args.opts, WithCarePlanGoalFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CareTeamMemberQuery) CollectFields(ctx context.Context, satisfies ...string) (*CareTeamMemberQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CareTeamMemberQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(careteammember.Columns))
+		selectedFields = []string{careteammember.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[careteammember.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldPatientID)
+				fieldSeen[careteammember.FieldPatientID] = struct{}{}
+			}
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[careteammember.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldStaffID)
+				fieldSeen[careteammember.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[careteammember.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldCreatedAt)
+				fieldSeen[careteammember.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[careteammember.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldUpdatedAt)
+				fieldSeen[careteammember.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[careteammember.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldPatientID)
+				fieldSeen[careteammember.FieldPatientID] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[careteammember.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldStaffID)
+				fieldSeen[careteammember.FieldStaffID] = struct{}{}
+			}
+		case "role":
+			if _, ok := fieldSeen[careteammember.FieldRole]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldRole)
+				fieldSeen[careteammember.FieldRole] = struct{}{}
+			}
+		case "since":
+			if _, ok := fieldSeen[careteammember.FieldSince]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldSince)
+				fieldSeen[careteammember.FieldSince] = struct{}{}
+			}
+		case "until":
+			if _, ok := fieldSeen[careteammember.FieldUntil]; !ok {
+				selectedFields = append(selectedFields, careteammember.FieldUntil)
+				fieldSeen[careteammember.FieldUntil] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type careteammemberPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CareTeamMemberPaginateOption
+}
+
+func newCareTeamMemberPaginateArgs(rv map[string]any) *careteammemberPaginateArgs {
+	args := &careteammemberPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CareTeamMemberOrder{Field: &CareTeamMemberOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCareTeamMemberOrder(order))
+			}
+		case *CareTeamMemberOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCareTeamMemberOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CareTeamMemberWhereInput); ok {
+		args.opts = append(args.opts, WithCareTeamMemberFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ClinicalNoteQuery) CollectFields(ctx context.Context, satisfies ...string) (*ClinicalNoteQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ClinicalNoteQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(clinicalnote.Columns))
+		selectedFields = []string{clinicalnote.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[clinicalnote.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldPatientID)
+				fieldSeen[clinicalnote.FieldPatientID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[clinicalnote.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldEncounterID)
+				fieldSeen[clinicalnote.FieldEncounterID] = struct{}{}
+			}
+
+		case "author":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withAuthor = query
+			if _, ok := fieldSeen[clinicalnote.FieldAuthorID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldAuthorID)
+				fieldSeen[clinicalnote.FieldAuthorID] = struct{}{}
+			}
+
+		case "replaces":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClinicalNoteClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, clinicalnoteImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplaces = query
+			if _, ok := fieldSeen[clinicalnote.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldReplacesID)
+				fieldSeen[clinicalnote.FieldReplacesID] = struct{}{}
+			}
+
+		case "replacedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClinicalNoteClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, clinicalnoteImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplacedBy = query
+		case "createdAt":
+			if _, ok := fieldSeen[clinicalnote.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldCreatedAt)
+				fieldSeen[clinicalnote.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[clinicalnote.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldUpdatedAt)
+				fieldSeen[clinicalnote.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[clinicalnote.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldPatientID)
+				fieldSeen[clinicalnote.FieldPatientID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[clinicalnote.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldEncounterID)
+				fieldSeen[clinicalnote.FieldEncounterID] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[clinicalnote.FieldType]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldType)
+				fieldSeen[clinicalnote.FieldType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[clinicalnote.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldStatus)
+				fieldSeen[clinicalnote.FieldStatus] = struct{}{}
+			}
+		case "text":
+			if _, ok := fieldSeen[clinicalnote.FieldText]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldText)
+				fieldSeen[clinicalnote.FieldText] = struct{}{}
+			}
+		case "authorID":
+			if _, ok := fieldSeen[clinicalnote.FieldAuthorID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldAuthorID)
+				fieldSeen[clinicalnote.FieldAuthorID] = struct{}{}
+			}
+		case "signedAt":
+			if _, ok := fieldSeen[clinicalnote.FieldSignedAt]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldSignedAt)
+				fieldSeen[clinicalnote.FieldSignedAt] = struct{}{}
+			}
+		case "replacesID":
+			if _, ok := fieldSeen[clinicalnote.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldReplacesID)
+				fieldSeen[clinicalnote.FieldReplacesID] = struct{}{}
+			}
+		case "amendReason":
+			if _, ok := fieldSeen[clinicalnote.FieldAmendReason]; !ok {
+				selectedFields = append(selectedFields, clinicalnote.FieldAmendReason)
+				fieldSeen[clinicalnote.FieldAmendReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type clinicalnotePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ClinicalNotePaginateOption
+}
+
+func newClinicalNotePaginateArgs(rv map[string]any) *clinicalnotePaginateArgs {
+	args := &clinicalnotePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ClinicalNoteOrder{Field: &ClinicalNoteOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithClinicalNoteOrder(order))
+			}
+		case *ClinicalNoteOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithClinicalNoteOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ClinicalNoteWhereInput); ok {
+		args.opts = append(args.opts, WithClinicalNoteFilter(v.Filter))
 	}
 	return args
 }
@@ -794,6 +2457,1144 @@ func newDepartmentPaginateArgs(rv map[string]any) *departmentPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *EncounterQuery) CollectFields(ctx context.Context, satisfies ...string) (*EncounterQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *EncounterQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(encounter.Columns))
+		selectedFields = []string{encounter.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[encounter.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldPatientID)
+				fieldSeen[encounter.FieldPatientID] = struct{}{}
+			}
+
+		case "appointment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AppointmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, appointmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withAppointment = query
+			if _, ok := fieldSeen[encounter.FieldAppointmentID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldAppointmentID)
+				fieldSeen[encounter.FieldAppointmentID] = struct{}{}
+			}
+
+		case "admission":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AdmissionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, admissionImplementors)...); err != nil {
+				return err
+			}
+			_q.withAdmission = query
+			if _, ok := fieldSeen[encounter.FieldAdmissionID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldAdmissionID)
+				fieldSeen[encounter.FieldAdmissionID] = struct{}{}
+			}
+
+		case "provider":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withProvider = query
+			if _, ok := fieldSeen[encounter.FieldProviderID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldProviderID)
+				fieldSeen[encounter.FieldProviderID] = struct{}{}
+			}
+
+		case "department":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withDepartment = query
+			if _, ok := fieldSeen[encounter.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldDepartmentID)
+				fieldSeen[encounter.FieldDepartmentID] = struct{}{}
+			}
+
+		case "problems":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProblemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, problemImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedProblems(alias, func(wq *ProblemQuery) {
+				*wq = *query
+			})
+
+		case "observations":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ObservationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, observationImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedObservations(alias, func(wq *ObservationQuery) {
+				*wq = *query
+			})
+
+		case "medicationOrders":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MedicationOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, medicationorderImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedMedicationOrders(alias, func(wq *MedicationOrderQuery) {
+				*wq = *query
+			})
+
+		case "notes":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClinicalNoteClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, clinicalnoteImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedNotes(alias, func(wq *ClinicalNoteQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[encounter.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldCreatedAt)
+				fieldSeen[encounter.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[encounter.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldUpdatedAt)
+				fieldSeen[encounter.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[encounter.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldPatientID)
+				fieldSeen[encounter.FieldPatientID] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[encounter.FieldType]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldType)
+				fieldSeen[encounter.FieldType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[encounter.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldStatus)
+				fieldSeen[encounter.FieldStatus] = struct{}{}
+			}
+		case "appointmentID":
+			if _, ok := fieldSeen[encounter.FieldAppointmentID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldAppointmentID)
+				fieldSeen[encounter.FieldAppointmentID] = struct{}{}
+			}
+		case "admissionID":
+			if _, ok := fieldSeen[encounter.FieldAdmissionID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldAdmissionID)
+				fieldSeen[encounter.FieldAdmissionID] = struct{}{}
+			}
+		case "providerID":
+			if _, ok := fieldSeen[encounter.FieldProviderID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldProviderID)
+				fieldSeen[encounter.FieldProviderID] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[encounter.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldDepartmentID)
+				fieldSeen[encounter.FieldDepartmentID] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[encounter.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldStartedAt)
+				fieldSeen[encounter.FieldStartedAt] = struct{}{}
+			}
+		case "endedAt":
+			if _, ok := fieldSeen[encounter.FieldEndedAt]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldEndedAt)
+				fieldSeen[encounter.FieldEndedAt] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[encounter.FieldReason]; !ok {
+				selectedFields = append(selectedFields, encounter.FieldReason)
+				fieldSeen[encounter.FieldReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type encounterPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []EncounterPaginateOption
+}
+
+func newEncounterPaginateArgs(rv map[string]any) *encounterPaginateArgs {
+	args := &encounterPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &EncounterOrder{Field: &EncounterOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithEncounterOrder(order))
+			}
+		case *EncounterOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithEncounterOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*EncounterWhereInput); ok {
+		args.opts = append(args.opts, WithEncounterFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *HistoryItemQuery) CollectFields(ctx context.Context, satisfies ...string) (*HistoryItemQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *HistoryItemQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(historyitem.Columns))
+		selectedFields = []string{historyitem.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[historyitem.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldPatientID)
+				fieldSeen[historyitem.FieldPatientID] = struct{}{}
+			}
+
+		case "recordedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withRecordedBy = query
+			if _, ok := fieldSeen[historyitem.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldRecordedByID)
+				fieldSeen[historyitem.FieldRecordedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[historyitem.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldCreatedAt)
+				fieldSeen[historyitem.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[historyitem.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldUpdatedAt)
+				fieldSeen[historyitem.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[historyitem.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldPatientID)
+				fieldSeen[historyitem.FieldPatientID] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[historyitem.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldCategory)
+				fieldSeen[historyitem.FieldCategory] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[historyitem.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldDescription)
+				fieldSeen[historyitem.FieldDescription] = struct{}{}
+			}
+		case "date":
+			if _, ok := fieldSeen[historyitem.FieldDate]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldDate)
+				fieldSeen[historyitem.FieldDate] = struct{}{}
+			}
+		case "relation":
+			if _, ok := fieldSeen[historyitem.FieldRelation]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldRelation)
+				fieldSeen[historyitem.FieldRelation] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[historyitem.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldStatus)
+				fieldSeen[historyitem.FieldStatus] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[historyitem.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, historyitem.FieldRecordedByID)
+				fieldSeen[historyitem.FieldRecordedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type historyitemPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []HistoryItemPaginateOption
+}
+
+func newHistoryItemPaginateArgs(rv map[string]any) *historyitemPaginateArgs {
+	args := &historyitemPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &HistoryItemOrder{Field: &HistoryItemOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithHistoryItemOrder(order))
+			}
+		case *HistoryItemOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithHistoryItemOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*HistoryItemWhereInput); ok {
+		args.opts = append(args.opts, WithHistoryItemFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *Icd10CodeQuery) CollectFields(ctx context.Context, satisfies ...string) (*Icd10CodeQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *Icd10CodeQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(icd10code.Columns))
+		selectedFields = []string{icd10code.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "code":
+			if _, ok := fieldSeen[icd10code.FieldCode]; !ok {
+				selectedFields = append(selectedFields, icd10code.FieldCode)
+				fieldSeen[icd10code.FieldCode] = struct{}{}
+			}
+		case "display":
+			if _, ok := fieldSeen[icd10code.FieldDisplay]; !ok {
+				selectedFields = append(selectedFields, icd10code.FieldDisplay)
+				fieldSeen[icd10code.FieldDisplay] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type icd10codePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []Icd10CodePaginateOption
+}
+
+func newIcd10CodePaginateArgs(rv map[string]any) *icd10codePaginateArgs {
+	args := &icd10codePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &Icd10CodeOrder{Field: &Icd10CodeOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithIcd10CodeOrder(order))
+			}
+		case *Icd10CodeOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithIcd10CodeOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*Icd10CodeWhereInput); ok {
+		args.opts = append(args.opts, WithIcd10CodeFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InsurancePolicyQuery) CollectFields(ctx context.Context, satisfies ...string) (*InsurancePolicyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InsurancePolicyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(insurancepolicy.Columns))
+		selectedFields = []string{insurancepolicy.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[insurancepolicy.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPatientID)
+				fieldSeen[insurancepolicy.FieldPatientID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[insurancepolicy.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldCreatedAt)
+				fieldSeen[insurancepolicy.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[insurancepolicy.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldUpdatedAt)
+				fieldSeen[insurancepolicy.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[insurancepolicy.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPatientID)
+				fieldSeen[insurancepolicy.FieldPatientID] = struct{}{}
+			}
+		case "payer":
+			if _, ok := fieldSeen[insurancepolicy.FieldPayer]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPayer)
+				fieldSeen[insurancepolicy.FieldPayer] = struct{}{}
+			}
+		case "memberNumber":
+			if _, ok := fieldSeen[insurancepolicy.FieldMemberNumber]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldMemberNumber)
+				fieldSeen[insurancepolicy.FieldMemberNumber] = struct{}{}
+			}
+		case "planName":
+			if _, ok := fieldSeen[insurancepolicy.FieldPlanName]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPlanName)
+				fieldSeen[insurancepolicy.FieldPlanName] = struct{}{}
+			}
+		case "validFrom":
+			if _, ok := fieldSeen[insurancepolicy.FieldValidFrom]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldValidFrom)
+				fieldSeen[insurancepolicy.FieldValidFrom] = struct{}{}
+			}
+		case "validTo":
+			if _, ok := fieldSeen[insurancepolicy.FieldValidTo]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldValidTo)
+				fieldSeen[insurancepolicy.FieldValidTo] = struct{}{}
+			}
+		case "priority":
+			if _, ok := fieldSeen[insurancepolicy.FieldPriority]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPriority)
+				fieldSeen[insurancepolicy.FieldPriority] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[insurancepolicy.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldStatus)
+				fieldSeen[insurancepolicy.FieldStatus] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type insurancepolicyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InsurancePolicyPaginateOption
+}
+
+func newInsurancePolicyPaginateArgs(rv map[string]any) *insurancepolicyPaginateArgs {
+	args := &insurancepolicyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InsurancePolicyOrder{Field: &InsurancePolicyOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInsurancePolicyOrder(order))
+			}
+		case *InsurancePolicyOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInsurancePolicyOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InsurancePolicyWhereInput); ok {
+		args.opts = append(args.opts, WithInsurancePolicyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *MedicationOrderQuery) CollectFields(ctx context.Context, satisfies ...string) (*MedicationOrderQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *MedicationOrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(medicationorder.Columns))
+		selectedFields = []string{medicationorder.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[medicationorder.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldPatientID)
+				fieldSeen[medicationorder.FieldPatientID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[medicationorder.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldEncounterID)
+				fieldSeen[medicationorder.FieldEncounterID] = struct{}{}
+			}
+
+		case "prescriber":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withPrescriber = query
+			if _, ok := fieldSeen[medicationorder.FieldPrescriberID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldPrescriberID)
+				fieldSeen[medicationorder.FieldPrescriberID] = struct{}{}
+			}
+
+		case "replaces":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MedicationOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, medicationorderImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplaces = query
+			if _, ok := fieldSeen[medicationorder.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldReplacesID)
+				fieldSeen[medicationorder.FieldReplacesID] = struct{}{}
+			}
+
+		case "replacedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MedicationOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, medicationorderImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplacedBy = query
+		case "createdAt":
+			if _, ok := fieldSeen[medicationorder.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldCreatedAt)
+				fieldSeen[medicationorder.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[medicationorder.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldUpdatedAt)
+				fieldSeen[medicationorder.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[medicationorder.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldPatientID)
+				fieldSeen[medicationorder.FieldPatientID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[medicationorder.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldEncounterID)
+				fieldSeen[medicationorder.FieldEncounterID] = struct{}{}
+			}
+		case "drug":
+			if _, ok := fieldSeen[medicationorder.FieldDrug]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDrug)
+				fieldSeen[medicationorder.FieldDrug] = struct{}{}
+			}
+		case "drugCode":
+			if _, ok := fieldSeen[medicationorder.FieldDrugCode]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDrugCode)
+				fieldSeen[medicationorder.FieldDrugCode] = struct{}{}
+			}
+		case "doseAmount":
+			if _, ok := fieldSeen[medicationorder.FieldDoseAmount]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDoseAmount)
+				fieldSeen[medicationorder.FieldDoseAmount] = struct{}{}
+			}
+		case "doseUnit":
+			if _, ok := fieldSeen[medicationorder.FieldDoseUnit]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDoseUnit)
+				fieldSeen[medicationorder.FieldDoseUnit] = struct{}{}
+			}
+		case "route":
+			if _, ok := fieldSeen[medicationorder.FieldRoute]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldRoute)
+				fieldSeen[medicationorder.FieldRoute] = struct{}{}
+			}
+		case "frequency":
+			if _, ok := fieldSeen[medicationorder.FieldFrequency]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldFrequency)
+				fieldSeen[medicationorder.FieldFrequency] = struct{}{}
+			}
+		case "durationDays":
+			if _, ok := fieldSeen[medicationorder.FieldDurationDays]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDurationDays)
+				fieldSeen[medicationorder.FieldDurationDays] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[medicationorder.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldQuantity)
+				fieldSeen[medicationorder.FieldQuantity] = struct{}{}
+			}
+		case "instructions":
+			if _, ok := fieldSeen[medicationorder.FieldInstructions]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldInstructions)
+				fieldSeen[medicationorder.FieldInstructions] = struct{}{}
+			}
+		case "prescriberID":
+			if _, ok := fieldSeen[medicationorder.FieldPrescriberID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldPrescriberID)
+				fieldSeen[medicationorder.FieldPrescriberID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[medicationorder.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldStatus)
+				fieldSeen[medicationorder.FieldStatus] = struct{}{}
+			}
+		case "replacesID":
+			if _, ok := fieldSeen[medicationorder.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldReplacesID)
+				fieldSeen[medicationorder.FieldReplacesID] = struct{}{}
+			}
+		case "allergyOverrideReason":
+			if _, ok := fieldSeen[medicationorder.FieldAllergyOverrideReason]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldAllergyOverrideReason)
+				fieldSeen[medicationorder.FieldAllergyOverrideReason] = struct{}{}
+			}
+		case "stopReason":
+			if _, ok := fieldSeen[medicationorder.FieldStopReason]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldStopReason)
+				fieldSeen[medicationorder.FieldStopReason] = struct{}{}
+			}
+		case "endedAt":
+			if _, ok := fieldSeen[medicationorder.FieldEndedAt]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldEndedAt)
+				fieldSeen[medicationorder.FieldEndedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type medicationorderPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []MedicationOrderPaginateOption
+}
+
+func newMedicationOrderPaginateArgs(rv map[string]any) *medicationorderPaginateArgs {
+	args := &medicationorderPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &MedicationOrderOrder{Field: &MedicationOrderOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithMedicationOrderOrder(order))
+			}
+		case *MedicationOrderOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithMedicationOrderOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*MedicationOrderWhereInput); ok {
+		args.opts = append(args.opts, WithMedicationOrderFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ObservationQuery) CollectFields(ctx context.Context, satisfies ...string) (*ObservationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ObservationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(observation.Columns))
+		selectedFields = []string{observation.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[observation.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldPatientID)
+				fieldSeen[observation.FieldPatientID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[observation.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldEncounterID)
+				fieldSeen[observation.FieldEncounterID] = struct{}{}
+			}
+
+		case "replaces":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ObservationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, observationImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplaces = query
+			if _, ok := fieldSeen[observation.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldReplacesID)
+				fieldSeen[observation.FieldReplacesID] = struct{}{}
+			}
+
+		case "replacedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ObservationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, observationImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplacedBy = query
+
+		case "recordedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withRecordedBy = query
+			if _, ok := fieldSeen[observation.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldRecordedByID)
+				fieldSeen[observation.FieldRecordedByID] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[observation.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldPatientID)
+				fieldSeen[observation.FieldPatientID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[observation.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, observation.FieldCreatedAt)
+				fieldSeen[observation.FieldCreatedAt] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[observation.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldEncounterID)
+				fieldSeen[observation.FieldEncounterID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[observation.FieldCode]; !ok {
+				selectedFields = append(selectedFields, observation.FieldCode)
+				fieldSeen[observation.FieldCode] = struct{}{}
+			}
+		case "display":
+			if _, ok := fieldSeen[observation.FieldDisplay]; !ok {
+				selectedFields = append(selectedFields, observation.FieldDisplay)
+				fieldSeen[observation.FieldDisplay] = struct{}{}
+			}
+		case "value":
+			if _, ok := fieldSeen[observation.FieldValue]; !ok {
+				selectedFields = append(selectedFields, observation.FieldValue)
+				fieldSeen[observation.FieldValue] = struct{}{}
+			}
+		case "unit":
+			if _, ok := fieldSeen[observation.FieldUnit]; !ok {
+				selectedFields = append(selectedFields, observation.FieldUnit)
+				fieldSeen[observation.FieldUnit] = struct{}{}
+			}
+		case "effectiveAt":
+			if _, ok := fieldSeen[observation.FieldEffectiveAt]; !ok {
+				selectedFields = append(selectedFields, observation.FieldEffectiveAt)
+				fieldSeen[observation.FieldEffectiveAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[observation.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, observation.FieldStatus)
+				fieldSeen[observation.FieldStatus] = struct{}{}
+			}
+		case "replacesID":
+			if _, ok := fieldSeen[observation.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldReplacesID)
+				fieldSeen[observation.FieldReplacesID] = struct{}{}
+			}
+		case "amendReason":
+			if _, ok := fieldSeen[observation.FieldAmendReason]; !ok {
+				selectedFields = append(selectedFields, observation.FieldAmendReason)
+				fieldSeen[observation.FieldAmendReason] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[observation.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, observation.FieldRecordedByID)
+				fieldSeen[observation.FieldRecordedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type observationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ObservationPaginateOption
+}
+
+func newObservationPaginateArgs(rv map[string]any) *observationPaginateArgs {
+	args := &observationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ObservationOrder{Field: &ObservationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithObservationOrder(order))
+			}
+		case *ObservationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithObservationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ObservationWhereInput); ok {
+		args.opts = append(args.opts, WithObservationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *PatientQuery) CollectFields(ctx context.Context, satisfies ...string) (*PatientQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -914,6 +3715,659 @@ func (_q *PatientQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				return err
 			}
 			_q.withUser = query
+
+		case "mergedInto":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withMergedInto = query
+			if _, ok := fieldSeen[patient.FieldMergedIntoID]; !ok {
+				selectedFields = append(selectedFields, patient.FieldMergedIntoID)
+				fieldSeen[patient.FieldMergedIntoID] = struct{}{}
+			}
+
+		case "contacts":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientContactClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, patientcontactImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedContacts(alias, func(wq *PatientContactQuery) {
+				*wq = *query
+			})
+
+		case "identifiers":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientIdentifierClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, patientidentifierImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedIdentifiers(alias, func(wq *PatientIdentifierQuery) {
+				*wq = *query
+			})
+
+		case "insurancePolicies":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InsurancePolicyClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, insurancepolicyImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedInsurancePolicies(alias, func(wq *InsurancePolicyQuery) {
+				*wq = *query
+			})
+
+		case "history":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&HistoryItemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, historyitemImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedHistory(alias, func(wq *HistoryItemQuery) {
+				*wq = *query
+			})
+
+		case "admissions":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AdmissionClient{config: _q.config}).Query()
+			)
+			args := newAdmissionPaginateArgs(fieldArgs(ctx, new(AdmissionWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newAdmissionPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.AdmissionsColumn), ids...))
+						})
+						if err := query.GroupBy(patient.AdmissionsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[7] == nil {
+								nodes[i].Edges.totalCount[7] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[7][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Admissions)
+							if nodes[i].Edges.totalCount[7] == nil {
+								nodes[i].Edges.totalCount[7] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[7][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, admissionImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.AdmissionsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedAdmissions(alias, func(wq *AdmissionQuery) {
+				*wq = *query
+			})
+
+		case "encounters":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			args := newEncounterPaginateArgs(fieldArgs(ctx, new(EncounterWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newEncounterPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.EncountersColumn), ids...))
+						})
+						if err := query.GroupBy(patient.EncountersColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[8] == nil {
+								nodes[i].Edges.totalCount[8] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[8][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Encounters)
+							if nodes[i].Edges.totalCount[8] == nil {
+								nodes[i].Edges.totalCount[8] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[8][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.EncountersColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedEncounters(alias, func(wq *EncounterQuery) {
+				*wq = *query
+			})
+
+		case "problems":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProblemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, problemImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedProblems(alias, func(wq *ProblemQuery) {
+				*wq = *query
+			})
+
+		case "allergies":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AllergyClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, allergyImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedAllergies(alias, func(wq *AllergyQuery) {
+				*wq = *query
+			})
+
+		case "observations":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ObservationClient{config: _q.config}).Query()
+			)
+			args := newObservationPaginateArgs(fieldArgs(ctx, new(ObservationWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newObservationPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.ObservationsColumn), ids...))
+						})
+						if err := query.GroupBy(patient.ObservationsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[11] == nil {
+								nodes[i].Edges.totalCount[11] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[11][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Observations)
+							if nodes[i].Edges.totalCount[11] == nil {
+								nodes[i].Edges.totalCount[11] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[11][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, observationImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.ObservationsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedObservations(alias, func(wq *ObservationQuery) {
+				*wq = *query
+			})
+
+		case "medicationOrders":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MedicationOrderClient{config: _q.config}).Query()
+			)
+			args := newMedicationOrderPaginateArgs(fieldArgs(ctx, new(MedicationOrderWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newMedicationOrderPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.MedicationOrdersColumn), ids...))
+						})
+						if err := query.GroupBy(patient.MedicationOrdersColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[12] == nil {
+								nodes[i].Edges.totalCount[12] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[12][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.MedicationOrders)
+							if nodes[i].Edges.totalCount[12] == nil {
+								nodes[i].Edges.totalCount[12] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[12][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, medicationorderImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.MedicationOrdersColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedMedicationOrders(alias, func(wq *MedicationOrderQuery) {
+				*wq = *query
+			})
+
+		case "carePlans":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CarePlanClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, careplanImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedCarePlans(alias, func(wq *CarePlanQuery) {
+				*wq = *query
+			})
+
+		case "notes":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClinicalNoteClient{config: _q.config}).Query()
+			)
+			args := newClinicalNotePaginateArgs(fieldArgs(ctx, new(ClinicalNoteWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newClinicalNotePager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.NotesColumn), ids...))
+						})
+						if err := query.GroupBy(patient.NotesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[14] == nil {
+								nodes[i].Edges.totalCount[14] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[14][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Notes)
+							if nodes[i].Edges.totalCount[14] == nil {
+								nodes[i].Edges.totalCount[14] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[14][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, clinicalnoteImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.NotesColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedNotes(alias, func(wq *ClinicalNoteQuery) {
+				*wq = *query
+			})
+
+		case "referrals":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ReferralClient{config: _q.config}).Query()
+			)
+			args := newReferralPaginateArgs(fieldArgs(ctx, new(ReferralWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newReferralPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.ReferralsColumn), ids...))
+						})
+						if err := query.GroupBy(patient.ReferralsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[15] == nil {
+								nodes[i].Edges.totalCount[15] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[15][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Referrals)
+							if nodes[i].Edges.totalCount[15] == nil {
+								nodes[i].Edges.totalCount[15] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[15][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, referralImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.ReferralsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedReferrals(alias, func(wq *ReferralQuery) {
+				*wq = *query
+			})
+
+		case "careTeam":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CareTeamMemberClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, careteammemberImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedCareTeam(alias, func(wq *CareTeamMemberQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[patient.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, patient.FieldCreatedAt)
@@ -989,6 +4443,26 @@ func (_q *PatientQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, patient.FieldNationalID)
 				fieldSeen[patient.FieldNationalID] = struct{}{}
 			}
+		case "preferredLanguage":
+			if _, ok := fieldSeen[patient.FieldPreferredLanguage]; !ok {
+				selectedFields = append(selectedFields, patient.FieldPreferredLanguage)
+				fieldSeen[patient.FieldPreferredLanguage] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[patient.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, patient.FieldStatus)
+				fieldSeen[patient.FieldStatus] = struct{}{}
+			}
+		case "mergedIntoID":
+			if _, ok := fieldSeen[patient.FieldMergedIntoID]; !ok {
+				selectedFields = append(selectedFields, patient.FieldMergedIntoID)
+				fieldSeen[patient.FieldMergedIntoID] = struct{}{}
+			}
+		case "mergedAt":
+			if _, ok := fieldSeen[patient.FieldMergedAt]; !ok {
+				selectedFields = append(selectedFields, patient.FieldMergedAt)
+				fieldSeen[patient.FieldMergedAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -1048,6 +4522,1188 @@ func newPatientPaginateArgs(rv map[string]any) *patientPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*PatientWhereInput); ok {
 		args.opts = append(args.opts, WithPatientFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PatientContactQuery) CollectFields(ctx context.Context, satisfies ...string) (*PatientContactQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PatientContactQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(patientcontact.Columns))
+		selectedFields = []string{patientcontact.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[patientcontact.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldPatientID)
+				fieldSeen[patientcontact.FieldPatientID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[patientcontact.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldCreatedAt)
+				fieldSeen[patientcontact.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[patientcontact.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldUpdatedAt)
+				fieldSeen[patientcontact.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[patientcontact.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldPatientID)
+				fieldSeen[patientcontact.FieldPatientID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[patientcontact.FieldName]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldName)
+				fieldSeen[patientcontact.FieldName] = struct{}{}
+			}
+		case "relationship":
+			if _, ok := fieldSeen[patientcontact.FieldRelationship]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldRelationship)
+				fieldSeen[patientcontact.FieldRelationship] = struct{}{}
+			}
+		case "phone":
+			if _, ok := fieldSeen[patientcontact.FieldPhone]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldPhone)
+				fieldSeen[patientcontact.FieldPhone] = struct{}{}
+			}
+		case "email":
+			if _, ok := fieldSeen[patientcontact.FieldEmail]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldEmail)
+				fieldSeen[patientcontact.FieldEmail] = struct{}{}
+			}
+		case "address":
+			if _, ok := fieldSeen[patientcontact.FieldAddress]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldAddress)
+				fieldSeen[patientcontact.FieldAddress] = struct{}{}
+			}
+		case "nextOfKin":
+			if _, ok := fieldSeen[patientcontact.FieldNextOfKin]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldNextOfKin)
+				fieldSeen[patientcontact.FieldNextOfKin] = struct{}{}
+			}
+		case "emergencyContact":
+			if _, ok := fieldSeen[patientcontact.FieldEmergencyContact]; !ok {
+				selectedFields = append(selectedFields, patientcontact.FieldEmergencyContact)
+				fieldSeen[patientcontact.FieldEmergencyContact] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type patientcontactPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PatientContactPaginateOption
+}
+
+func newPatientContactPaginateArgs(rv map[string]any) *patientcontactPaginateArgs {
+	args := &patientcontactPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PatientContactOrder{Field: &PatientContactOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPatientContactOrder(order))
+			}
+		case *PatientContactOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPatientContactOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PatientContactWhereInput); ok {
+		args.opts = append(args.opts, WithPatientContactFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PatientIdentifierQuery) CollectFields(ctx context.Context, satisfies ...string) (*PatientIdentifierQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PatientIdentifierQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(patientidentifier.Columns))
+		selectedFields = []string{patientidentifier.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[patientidentifier.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, patientidentifier.FieldPatientID)
+				fieldSeen[patientidentifier.FieldPatientID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[patientidentifier.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, patientidentifier.FieldCreatedAt)
+				fieldSeen[patientidentifier.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[patientidentifier.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, patientidentifier.FieldUpdatedAt)
+				fieldSeen[patientidentifier.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[patientidentifier.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, patientidentifier.FieldPatientID)
+				fieldSeen[patientidentifier.FieldPatientID] = struct{}{}
+			}
+		case "system":
+			if _, ok := fieldSeen[patientidentifier.FieldSystem]; !ok {
+				selectedFields = append(selectedFields, patientidentifier.FieldSystem)
+				fieldSeen[patientidentifier.FieldSystem] = struct{}{}
+			}
+		case "value":
+			if _, ok := fieldSeen[patientidentifier.FieldValue]; !ok {
+				selectedFields = append(selectedFields, patientidentifier.FieldValue)
+				fieldSeen[patientidentifier.FieldValue] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type patientidentifierPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PatientIdentifierPaginateOption
+}
+
+func newPatientIdentifierPaginateArgs(rv map[string]any) *patientidentifierPaginateArgs {
+	args := &patientidentifierPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PatientIdentifierOrder{Field: &PatientIdentifierOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPatientIdentifierOrder(order))
+			}
+		case *PatientIdentifierOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPatientIdentifierOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PatientIdentifierWhereInput); ok {
+		args.opts = append(args.opts, WithPatientIdentifierFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ProblemQuery) CollectFields(ctx context.Context, satisfies ...string) (*ProblemQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ProblemQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(problem.Columns))
+		selectedFields = []string{problem.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[problem.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, problem.FieldPatientID)
+				fieldSeen[problem.FieldPatientID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[problem.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, problem.FieldEncounterID)
+				fieldSeen[problem.FieldEncounterID] = struct{}{}
+			}
+
+		case "recordedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withRecordedBy = query
+			if _, ok := fieldSeen[problem.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, problem.FieldRecordedByID)
+				fieldSeen[problem.FieldRecordedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[problem.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, problem.FieldCreatedAt)
+				fieldSeen[problem.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[problem.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, problem.FieldUpdatedAt)
+				fieldSeen[problem.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[problem.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, problem.FieldPatientID)
+				fieldSeen[problem.FieldPatientID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[problem.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, problem.FieldEncounterID)
+				fieldSeen[problem.FieldEncounterID] = struct{}{}
+			}
+		case "icd10Code":
+			if _, ok := fieldSeen[problem.FieldIcd10Code]; !ok {
+				selectedFields = append(selectedFields, problem.FieldIcd10Code)
+				fieldSeen[problem.FieldIcd10Code] = struct{}{}
+			}
+		case "display":
+			if _, ok := fieldSeen[problem.FieldDisplay]; !ok {
+				selectedFields = append(selectedFields, problem.FieldDisplay)
+				fieldSeen[problem.FieldDisplay] = struct{}{}
+			}
+		case "onsetDate":
+			if _, ok := fieldSeen[problem.FieldOnsetDate]; !ok {
+				selectedFields = append(selectedFields, problem.FieldOnsetDate)
+				fieldSeen[problem.FieldOnsetDate] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[problem.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, problem.FieldStatus)
+				fieldSeen[problem.FieldStatus] = struct{}{}
+			}
+		case "resolvedDate":
+			if _, ok := fieldSeen[problem.FieldResolvedDate]; !ok {
+				selectedFields = append(selectedFields, problem.FieldResolvedDate)
+				fieldSeen[problem.FieldResolvedDate] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[problem.FieldNote]; !ok {
+				selectedFields = append(selectedFields, problem.FieldNote)
+				fieldSeen[problem.FieldNote] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[problem.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, problem.FieldRecordedByID)
+				fieldSeen[problem.FieldRecordedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type problemPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ProblemPaginateOption
+}
+
+func newProblemPaginateArgs(rv map[string]any) *problemPaginateArgs {
+	args := &problemPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ProblemOrder{Field: &ProblemOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithProblemOrder(order))
+			}
+		case *ProblemOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithProblemOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ProblemWhereInput); ok {
+		args.opts = append(args.opts, WithProblemFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ProviderAvailabilityQuery) CollectFields(ctx context.Context, satisfies ...string) (*ProviderAvailabilityQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ProviderAvailabilityQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(provideravailability.Columns))
+		selectedFields = []string{provideravailability.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[provideravailability.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldStaffID)
+				fieldSeen[provideravailability.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[provideravailability.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldCreatedAt)
+				fieldSeen[provideravailability.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[provideravailability.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldUpdatedAt)
+				fieldSeen[provideravailability.FieldUpdatedAt] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[provideravailability.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldStaffID)
+				fieldSeen[provideravailability.FieldStaffID] = struct{}{}
+			}
+		case "weekday":
+			if _, ok := fieldSeen[provideravailability.FieldWeekday]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldWeekday)
+				fieldSeen[provideravailability.FieldWeekday] = struct{}{}
+			}
+		case "startMinute":
+			if _, ok := fieldSeen[provideravailability.FieldStartMinute]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldStartMinute)
+				fieldSeen[provideravailability.FieldStartMinute] = struct{}{}
+			}
+		case "endMinute":
+			if _, ok := fieldSeen[provideravailability.FieldEndMinute]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldEndMinute)
+				fieldSeen[provideravailability.FieldEndMinute] = struct{}{}
+			}
+		case "validFrom":
+			if _, ok := fieldSeen[provideravailability.FieldValidFrom]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldValidFrom)
+				fieldSeen[provideravailability.FieldValidFrom] = struct{}{}
+			}
+		case "validTo":
+			if _, ok := fieldSeen[provideravailability.FieldValidTo]; !ok {
+				selectedFields = append(selectedFields, provideravailability.FieldValidTo)
+				fieldSeen[provideravailability.FieldValidTo] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type provideravailabilityPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ProviderAvailabilityPaginateOption
+}
+
+func newProviderAvailabilityPaginateArgs(rv map[string]any) *provideravailabilityPaginateArgs {
+	args := &provideravailabilityPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ProviderAvailabilityOrder{Field: &ProviderAvailabilityOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithProviderAvailabilityOrder(order))
+			}
+		case *ProviderAvailabilityOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithProviderAvailabilityOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ProviderAvailabilityWhereInput); ok {
+		args.opts = append(args.opts, WithProviderAvailabilityFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ProviderTimeOffQuery) CollectFields(ctx context.Context, satisfies ...string) (*ProviderTimeOffQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ProviderTimeOffQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(providertimeoff.Columns))
+		selectedFields = []string{providertimeoff.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[providertimeoff.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldStaffID)
+				fieldSeen[providertimeoff.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[providertimeoff.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldCreatedAt)
+				fieldSeen[providertimeoff.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[providertimeoff.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldUpdatedAt)
+				fieldSeen[providertimeoff.FieldUpdatedAt] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[providertimeoff.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldStaffID)
+				fieldSeen[providertimeoff.FieldStaffID] = struct{}{}
+			}
+		case "startAt":
+			if _, ok := fieldSeen[providertimeoff.FieldStartAt]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldStartAt)
+				fieldSeen[providertimeoff.FieldStartAt] = struct{}{}
+			}
+		case "endAt":
+			if _, ok := fieldSeen[providertimeoff.FieldEndAt]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldEndAt)
+				fieldSeen[providertimeoff.FieldEndAt] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[providertimeoff.FieldReason]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldReason)
+				fieldSeen[providertimeoff.FieldReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type providertimeoffPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ProviderTimeOffPaginateOption
+}
+
+func newProviderTimeOffPaginateArgs(rv map[string]any) *providertimeoffPaginateArgs {
+	args := &providertimeoffPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ProviderTimeOffOrder{Field: &ProviderTimeOffOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithProviderTimeOffOrder(order))
+			}
+		case *ProviderTimeOffOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithProviderTimeOffOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ProviderTimeOffWhereInput); ok {
+		args.opts = append(args.opts, WithProviderTimeOffFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ReferralQuery) CollectFields(ctx context.Context, satisfies ...string) (*ReferralQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ReferralQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(referral.Columns))
+		selectedFields = []string{referral.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[referral.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldPatientID)
+				fieldSeen[referral.FieldPatientID] = struct{}{}
+			}
+
+		case "fromStaff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withFromStaff = query
+			if _, ok := fieldSeen[referral.FieldFromStaffID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldFromStaffID)
+				fieldSeen[referral.FieldFromStaffID] = struct{}{}
+			}
+
+		case "fromDepartment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withFromDepartment = query
+			if _, ok := fieldSeen[referral.FieldFromDepartmentID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldFromDepartmentID)
+				fieldSeen[referral.FieldFromDepartmentID] = struct{}{}
+			}
+
+		case "toStaff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withToStaff = query
+			if _, ok := fieldSeen[referral.FieldToStaffID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldToStaffID)
+				fieldSeen[referral.FieldToStaffID] = struct{}{}
+			}
+
+		case "toDepartment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withToDepartment = query
+			if _, ok := fieldSeen[referral.FieldToDepartmentID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldToDepartmentID)
+				fieldSeen[referral.FieldToDepartmentID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[referral.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldEncounterID)
+				fieldSeen[referral.FieldEncounterID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[referral.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, referral.FieldCreatedAt)
+				fieldSeen[referral.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[referral.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, referral.FieldUpdatedAt)
+				fieldSeen[referral.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[referral.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldPatientID)
+				fieldSeen[referral.FieldPatientID] = struct{}{}
+			}
+		case "fromStaffID":
+			if _, ok := fieldSeen[referral.FieldFromStaffID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldFromStaffID)
+				fieldSeen[referral.FieldFromStaffID] = struct{}{}
+			}
+		case "fromDepartmentID":
+			if _, ok := fieldSeen[referral.FieldFromDepartmentID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldFromDepartmentID)
+				fieldSeen[referral.FieldFromDepartmentID] = struct{}{}
+			}
+		case "toStaffID":
+			if _, ok := fieldSeen[referral.FieldToStaffID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldToStaffID)
+				fieldSeen[referral.FieldToStaffID] = struct{}{}
+			}
+		case "toDepartmentID":
+			if _, ok := fieldSeen[referral.FieldToDepartmentID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldToDepartmentID)
+				fieldSeen[referral.FieldToDepartmentID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[referral.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, referral.FieldEncounterID)
+				fieldSeen[referral.FieldEncounterID] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[referral.FieldReason]; !ok {
+				selectedFields = append(selectedFields, referral.FieldReason)
+				fieldSeen[referral.FieldReason] = struct{}{}
+			}
+		case "priority":
+			if _, ok := fieldSeen[referral.FieldPriority]; !ok {
+				selectedFields = append(selectedFields, referral.FieldPriority)
+				fieldSeen[referral.FieldPriority] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[referral.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, referral.FieldStatus)
+				fieldSeen[referral.FieldStatus] = struct{}{}
+			}
+		case "respondedAt":
+			if _, ok := fieldSeen[referral.FieldRespondedAt]; !ok {
+				selectedFields = append(selectedFields, referral.FieldRespondedAt)
+				fieldSeen[referral.FieldRespondedAt] = struct{}{}
+			}
+		case "responseNote":
+			if _, ok := fieldSeen[referral.FieldResponseNote]; !ok {
+				selectedFields = append(selectedFields, referral.FieldResponseNote)
+				fieldSeen[referral.FieldResponseNote] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type referralPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ReferralPaginateOption
+}
+
+func newReferralPaginateArgs(rv map[string]any) *referralPaginateArgs {
+	args := &referralPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ReferralOrder{Field: &ReferralOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithReferralOrder(order))
+			}
+		case *ReferralOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithReferralOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ReferralWhereInput); ok {
+		args.opts = append(args.opts, WithReferralFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *RoomQuery) CollectFields(ctx context.Context, satisfies ...string) (*RoomQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *RoomQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(room.Columns))
+		selectedFields = []string{room.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "department":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withDepartment = query
+			if _, ok := fieldSeen[room.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, room.FieldDepartmentID)
+				fieldSeen[room.FieldDepartmentID] = struct{}{}
+			}
+
+		case "appointments":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AppointmentClient{config: _q.config}).Query()
+			)
+			args := newAppointmentPaginateArgs(fieldArgs(ctx, new(AppointmentWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newAppointmentPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Room) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"room_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(room.AppointmentsColumn), ids...))
+						})
+						if err := query.GroupBy(room.AppointmentsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Room) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Appointments)
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, appointmentImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(room.AppointmentsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedAppointments(alias, func(wq *AppointmentQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[room.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, room.FieldCreatedAt)
+				fieldSeen[room.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[room.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, room.FieldUpdatedAt)
+				fieldSeen[room.FieldUpdatedAt] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[room.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, room.FieldDepartmentID)
+				fieldSeen[room.FieldDepartmentID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[room.FieldCode]; !ok {
+				selectedFields = append(selectedFields, room.FieldCode)
+				fieldSeen[room.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[room.FieldName]; !ok {
+				selectedFields = append(selectedFields, room.FieldName)
+				fieldSeen[room.FieldName] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[room.FieldActive]; !ok {
+				selectedFields = append(selectedFields, room.FieldActive)
+				fieldSeen[room.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type roomPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []RoomPaginateOption
+}
+
+func newRoomPaginateArgs(rv map[string]any) *roomPaginateArgs {
+	args := &roomPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &RoomOrder{Field: &RoomOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithRoomOrder(order))
+			}
+		case *RoomOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithRoomOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*RoomWhereInput); ok {
+		args.opts = append(args.opts, WithRoomFilter(v.Filter))
 	}
 	return args
 }
@@ -1188,6 +5844,32 @@ func (_q *StaffQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				return err
 			}
 			_q.withUser = query
+
+		case "availability":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProviderAvailabilityClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, provideravailabilityImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedAvailability(alias, func(wq *ProviderAvailabilityQuery) {
+				*wq = *query
+			})
+
+		case "timeOff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProviderTimeOffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, providertimeoffImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedTimeOff(alias, func(wq *ProviderTimeOffQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[staff.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, staff.FieldCreatedAt)
@@ -1428,6 +6110,148 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*UserWhereInput); ok {
 		args.opts = append(args.opts, WithUserFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WardQuery) CollectFields(ctx context.Context, satisfies ...string) (*WardQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WardQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ward.Columns))
+		selectedFields = []string{ward.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "department":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withDepartment = query
+			if _, ok := fieldSeen[ward.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, ward.FieldDepartmentID)
+				fieldSeen[ward.FieldDepartmentID] = struct{}{}
+			}
+
+		case "beds":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&BedClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, bedImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedBeds(alias, func(wq *BedQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[ward.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, ward.FieldCreatedAt)
+				fieldSeen[ward.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[ward.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, ward.FieldUpdatedAt)
+				fieldSeen[ward.FieldUpdatedAt] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[ward.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, ward.FieldDepartmentID)
+				fieldSeen[ward.FieldDepartmentID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[ward.FieldCode]; !ok {
+				selectedFields = append(selectedFields, ward.FieldCode)
+				fieldSeen[ward.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[ward.FieldName]; !ok {
+				selectedFields = append(selectedFields, ward.FieldName)
+				fieldSeen[ward.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[ward.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, ward.FieldDescription)
+				fieldSeen[ward.FieldDescription] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type wardPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WardPaginateOption
+}
+
+func newWardPaginateArgs(rv map[string]any) *wardPaginateArgs {
+	args := &wardPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WardOrder{Field: &WardOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWardOrder(order))
+			}
+		case *WardOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWardOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*WardWhereInput); ok {
+		args.opts = append(args.opts, WithWardFilter(v.Filter))
 	}
 	return args
 }

@@ -8,6 +8,66 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+func (_m *Admission) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Admission) Bed(ctx context.Context) (*Bed, error) {
+	result, err := _m.Edges.BedOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryBed().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Admission) Attending(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.AttendingOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAttending().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Admission) BedHistory(ctx context.Context) (result []*BedAssignment, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedBedHistory(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.BedHistoryOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryBedHistory().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Admission) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Allergy) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Allergy) RecordedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.RecordedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRecordedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Appointment) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -30,6 +90,211 @@ func (_m *Appointment) Department(ctx context.Context) (*Department, error) {
 		result, err = _m.QueryDepartment().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *Appointment) Room(ctx context.Context) (*Room, error) {
+	result, err := _m.Edges.RoomOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRoom().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Appointment) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Bed) Ward(ctx context.Context) (*Ward, error) {
+	result, err := _m.Edges.WardOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryWard().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Bed) Admissions(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *AdmissionOrder, where *AdmissionWhereInput,
+) (*AdmissionConnection, error) {
+	opts := []AdmissionPaginateOption{
+		WithAdmissionOrder(orderBy),
+		WithAdmissionFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
+	if nodes, err := _m.NamedAdmissions(alias); err == nil || hasTotalCount {
+		pager, err := newAdmissionPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &AdmissionConnection{Edges: []*AdmissionEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryAdmissions().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *BedAssignment) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *BedAssignment) Admission(ctx context.Context) (*Admission, error) {
+	result, err := _m.Edges.AdmissionOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAdmission().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *BedAssignment) Bed(ctx context.Context) (*Bed, error) {
+	result, err := _m.Edges.BedOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryBed().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlan) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlan) Author(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.AuthorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAuthor().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlan) Goals(ctx context.Context) (result []*CarePlanGoal, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedGoals(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.GoalsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryGoals().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlan) Activities(ctx context.Context) (result []*CarePlanActivity, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedActivities(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ActivitiesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryActivities().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlanActivity) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlanActivity) CarePlan(ctx context.Context) (*CarePlan, error) {
+	result, err := _m.Edges.CarePlanOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCarePlan().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlanActivity) Assignee(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.AssigneeOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAssignee().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *CarePlanGoal) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CarePlanGoal) CarePlan(ctx context.Context) (*CarePlan, error) {
+	result, err := _m.Edges.CarePlanOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCarePlan().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CareTeamMember) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *CareTeamMember) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ClinicalNote) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ClinicalNote) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *ClinicalNote) Author(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.AuthorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAuthor().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ClinicalNote) Replaces(ctx context.Context) (*ClinicalNote, error) {
+	result, err := _m.Edges.ReplacesOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplaces().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *ClinicalNote) ReplacedBy(ctx context.Context) (*ClinicalNote, error) {
+	result, err := _m.Edges.ReplacedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplacedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *Department) Staff(
@@ -74,6 +339,198 @@ func (_m *Department) Appointments(
 	return _m.QueryAppointments().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *Encounter) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Encounter) Appointment(ctx context.Context) (*Appointment, error) {
+	result, err := _m.Edges.AppointmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAppointment().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Encounter) Admission(ctx context.Context) (*Admission, error) {
+	result, err := _m.Edges.AdmissionOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAdmission().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Encounter) Provider(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ProviderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryProvider().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Encounter) Department(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.DepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDepartment().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Encounter) Problems(ctx context.Context) (result []*Problem, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedProblems(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ProblemsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryProblems().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Encounter) Observations(ctx context.Context) (result []*Observation, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedObservations(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ObservationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryObservations().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Encounter) MedicationOrders(ctx context.Context) (result []*MedicationOrder, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedMedicationOrders(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.MedicationOrdersOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryMedicationOrders().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Encounter) Notes(ctx context.Context) (result []*ClinicalNote, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedNotes(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.NotesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryNotes().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *HistoryItem) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *HistoryItem) RecordedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.RecordedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRecordedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *InsurancePolicy) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *MedicationOrder) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *MedicationOrder) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *MedicationOrder) Prescriber(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.PrescriberOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPrescriber().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *MedicationOrder) Replaces(ctx context.Context) (*MedicationOrder, error) {
+	result, err := _m.Edges.ReplacesOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplaces().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *MedicationOrder) ReplacedBy(ctx context.Context) (*MedicationOrder, error) {
+	result, err := _m.Edges.ReplacedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplacedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Observation) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Observation) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Observation) Replaces(ctx context.Context) (*Observation, error) {
+	result, err := _m.Edges.ReplacesOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplaces().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Observation) ReplacedBy(ctx context.Context) (*Observation, error) {
+	result, err := _m.Edges.ReplacedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplacedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Observation) RecordedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.RecordedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRecordedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Patient) Appointments(
 	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *AppointmentOrder, where *AppointmentWhereInput,
 ) (*AppointmentConnection, error) {
@@ -101,6 +558,369 @@ func (_m *Patient) User(ctx context.Context) (*User, error) {
 		result, err = _m.QueryUser().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *Patient) MergedInto(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.MergedIntoOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryMergedInto().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Patient) Contacts(ctx context.Context) (result []*PatientContact, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedContacts(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ContactsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryContacts().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) Identifiers(ctx context.Context) (result []*PatientIdentifier, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedIdentifiers(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.IdentifiersOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryIdentifiers().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) InsurancePolicies(ctx context.Context) (result []*InsurancePolicy, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedInsurancePolicies(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.InsurancePoliciesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInsurancePolicies().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) History(ctx context.Context) (result []*HistoryItem, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedHistory(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.HistoryOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryHistory().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) Admissions(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *AdmissionOrder, where *AdmissionWhereInput,
+) (*AdmissionConnection, error) {
+	opts := []AdmissionPaginateOption{
+		WithAdmissionOrder(orderBy),
+		WithAdmissionFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[7][alias]
+	if nodes, err := _m.NamedAdmissions(alias); err == nil || hasTotalCount {
+		pager, err := newAdmissionPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &AdmissionConnection{Edges: []*AdmissionEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryAdmissions().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) Encounters(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *EncounterOrder, where *EncounterWhereInput,
+) (*EncounterConnection, error) {
+	opts := []EncounterPaginateOption{
+		WithEncounterOrder(orderBy),
+		WithEncounterFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[8][alias]
+	if nodes, err := _m.NamedEncounters(alias); err == nil || hasTotalCount {
+		pager, err := newEncounterPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &EncounterConnection{Edges: []*EncounterEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryEncounters().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) Problems(ctx context.Context) (result []*Problem, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedProblems(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ProblemsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryProblems().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) Allergies(ctx context.Context) (result []*Allergy, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedAllergies(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.AllergiesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAllergies().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) Observations(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ObservationOrder, where *ObservationWhereInput,
+) (*ObservationConnection, error) {
+	opts := []ObservationPaginateOption{
+		WithObservationOrder(orderBy),
+		WithObservationFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[11][alias]
+	if nodes, err := _m.NamedObservations(alias); err == nil || hasTotalCount {
+		pager, err := newObservationPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &ObservationConnection{Edges: []*ObservationEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryObservations().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) MedicationOrders(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *MedicationOrderOrder, where *MedicationOrderWhereInput,
+) (*MedicationOrderConnection, error) {
+	opts := []MedicationOrderPaginateOption{
+		WithMedicationOrderOrder(orderBy),
+		WithMedicationOrderFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[12][alias]
+	if nodes, err := _m.NamedMedicationOrders(alias); err == nil || hasTotalCount {
+		pager, err := newMedicationOrderPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &MedicationOrderConnection{Edges: []*MedicationOrderEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryMedicationOrders().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) CarePlans(ctx context.Context) (result []*CarePlan, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedCarePlans(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.CarePlansOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCarePlans().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Patient) Notes(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ClinicalNoteOrder, where *ClinicalNoteWhereInput,
+) (*ClinicalNoteConnection, error) {
+	opts := []ClinicalNotePaginateOption{
+		WithClinicalNoteOrder(orderBy),
+		WithClinicalNoteFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[14][alias]
+	if nodes, err := _m.NamedNotes(alias); err == nil || hasTotalCount {
+		pager, err := newClinicalNotePager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &ClinicalNoteConnection{Edges: []*ClinicalNoteEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryNotes().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) Referrals(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ReferralOrder, where *ReferralWhereInput,
+) (*ReferralConnection, error) {
+	opts := []ReferralPaginateOption{
+		WithReferralOrder(orderBy),
+		WithReferralFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[15][alias]
+	if nodes, err := _m.NamedReferrals(alias); err == nil || hasTotalCount {
+		pager, err := newReferralPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &ReferralConnection{Edges: []*ReferralEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryReferrals().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) CareTeam(ctx context.Context) (result []*CareTeamMember, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedCareTeam(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.CareTeamOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCareTeam().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *PatientContact) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PatientIdentifier) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Problem) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Problem) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Problem) RecordedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.RecordedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRecordedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *ProviderAvailability) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ProviderTimeOff) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Referral) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Referral) FromStaff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.FromStaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryFromStaff().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Referral) FromDepartment(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.FromDepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryFromDepartment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Referral) ToStaff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ToStaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryToStaff().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Referral) ToDepartment(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.ToDepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryToDepartment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Referral) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Room) Department(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.DepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDepartment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Room) Appointments(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *AppointmentOrder, where *AppointmentWhereInput,
+) (*AppointmentConnection, error) {
+	opts := []AppointmentPaginateOption{
+		WithAppointmentOrder(orderBy),
+		WithAppointmentFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
+	if nodes, err := _m.NamedAppointments(alias); err == nil || hasTotalCount {
+		pager, err := newAppointmentPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &AppointmentConnection{Edges: []*AppointmentEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryAppointments().Paginate(ctx, after, first, before, last, opts...)
 }
 
 func (_m *Staff) Department(ctx context.Context) (*Department, error) {
@@ -140,6 +960,30 @@ func (_m *Staff) User(ctx context.Context) (*User, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Staff) Availability(ctx context.Context) (result []*ProviderAvailability, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedAvailability(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.AvailabilityOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAvailability().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Staff) TimeOff(ctx context.Context) (result []*ProviderTimeOff, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedTimeOff(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.TimeOffOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTimeOff().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *User) Staff(ctx context.Context) (*Staff, error) {
 	result, err := _m.Edges.StaffOrErr()
 	if IsNotLoaded(err) {
@@ -154,4 +998,24 @@ func (_m *User) Patient(ctx context.Context) (*Patient, error) {
 		result, err = _m.QueryPatient().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *Ward) Department(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.DepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDepartment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Ward) Beds(ctx context.Context) (result []*Bed, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedBeds(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.BedsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryBeds().All(ctx)
+	}
+	return result, err
 }

@@ -9,13 +9,36 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 // Noder wraps the basic Node method.
@@ -28,6 +51,16 @@ var apikeyImplementors = []string{"APIKey", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*APIKey) IsNode() {}
 
+var admissionImplementors = []string{"Admission", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Admission) IsNode() {}
+
+var allergyImplementors = []string{"Allergy", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Allergy) IsNode() {}
+
 var appointmentImplementors = []string{"Appointment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -38,15 +71,115 @@ var auditeventImplementors = []string{"AuditEvent", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*AuditEvent) IsNode() {}
 
+var bedImplementors = []string{"Bed", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Bed) IsNode() {}
+
+var bedassignmentImplementors = []string{"BedAssignment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*BedAssignment) IsNode() {}
+
+var careplanImplementors = []string{"CarePlan", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CarePlan) IsNode() {}
+
+var careplanactivityImplementors = []string{"CarePlanActivity", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CarePlanActivity) IsNode() {}
+
+var careplangoalImplementors = []string{"CarePlanGoal", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CarePlanGoal) IsNode() {}
+
+var careteammemberImplementors = []string{"CareTeamMember", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CareTeamMember) IsNode() {}
+
+var clinicalnoteImplementors = []string{"ClinicalNote", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ClinicalNote) IsNode() {}
+
 var departmentImplementors = []string{"Department", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Department) IsNode() {}
 
+var encounterImplementors = []string{"Encounter", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Encounter) IsNode() {}
+
+var historyitemImplementors = []string{"HistoryItem", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*HistoryItem) IsNode() {}
+
+var icd10codeImplementors = []string{"Icd10Code", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Icd10Code) IsNode() {}
+
+var insurancepolicyImplementors = []string{"InsurancePolicy", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InsurancePolicy) IsNode() {}
+
+var medicationorderImplementors = []string{"MedicationOrder", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*MedicationOrder) IsNode() {}
+
+var observationImplementors = []string{"Observation", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Observation) IsNode() {}
+
 var patientImplementors = []string{"Patient", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Patient) IsNode() {}
+
+var patientcontactImplementors = []string{"PatientContact", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PatientContact) IsNode() {}
+
+var patientidentifierImplementors = []string{"PatientIdentifier", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PatientIdentifier) IsNode() {}
+
+var problemImplementors = []string{"Problem", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Problem) IsNode() {}
+
+var provideravailabilityImplementors = []string{"ProviderAvailability", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ProviderAvailability) IsNode() {}
+
+var providertimeoffImplementors = []string{"ProviderTimeOff", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ProviderTimeOff) IsNode() {}
+
+var referralImplementors = []string{"Referral", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Referral) IsNode() {}
+
+var roomImplementors = []string{"Room", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Room) IsNode() {}
 
 var staffImplementors = []string{"Staff", "Node"}
 
@@ -57,6 +190,11 @@ var userImplementors = []string{"User", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*User) IsNode() {}
+
+var wardImplementors = []string{"Ward", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Ward) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -125,6 +263,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case admission.Table:
+		query := c.Admission.Query().
+			Where(admission.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, admissionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case allergy.Table:
+		query := c.Allergy.Query().
+			Where(allergy.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, allergyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case appointment.Table:
 		query := c.Appointment.Query().
 			Where(appointment.ID(id))
@@ -143,6 +299,69 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case bed.Table:
+		query := c.Bed.Query().
+			Where(bed.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, bedImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case bedassignment.Table:
+		query := c.BedAssignment.Query().
+			Where(bedassignment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, bedassignmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case careplan.Table:
+		query := c.CarePlan.Query().
+			Where(careplan.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, careplanImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case careplanactivity.Table:
+		query := c.CarePlanActivity.Query().
+			Where(careplanactivity.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, careplanactivityImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case careplangoal.Table:
+		query := c.CarePlanGoal.Query().
+			Where(careplangoal.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, careplangoalImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case careteammember.Table:
+		query := c.CareTeamMember.Query().
+			Where(careteammember.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, careteammemberImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case clinicalnote.Table:
+		query := c.ClinicalNote.Query().
+			Where(clinicalnote.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, clinicalnoteImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case department.Table:
 		query := c.Department.Query().
 			Where(department.ID(id))
@@ -152,11 +371,128 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case encounter.Table:
+		query := c.Encounter.Query().
+			Where(encounter.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, encounterImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case historyitem.Table:
+		query := c.HistoryItem.Query().
+			Where(historyitem.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, historyitemImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case icd10code.Table:
+		query := c.Icd10Code.Query().
+			Where(icd10code.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, icd10codeImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case insurancepolicy.Table:
+		query := c.InsurancePolicy.Query().
+			Where(insurancepolicy.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, insurancepolicyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case medicationorder.Table:
+		query := c.MedicationOrder.Query().
+			Where(medicationorder.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, medicationorderImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case observation.Table:
+		query := c.Observation.Query().
+			Where(observation.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, observationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case patient.Table:
 		query := c.Patient.Query().
 			Where(patient.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, patientImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case patientcontact.Table:
+		query := c.PatientContact.Query().
+			Where(patientcontact.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, patientcontactImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case patientidentifier.Table:
+		query := c.PatientIdentifier.Query().
+			Where(patientidentifier.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, patientidentifierImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case problem.Table:
+		query := c.Problem.Query().
+			Where(problem.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, problemImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case provideravailability.Table:
+		query := c.ProviderAvailability.Query().
+			Where(provideravailability.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, provideravailabilityImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case providertimeoff.Table:
+		query := c.ProviderTimeOff.Query().
+			Where(providertimeoff.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, providertimeoffImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case referral.Table:
+		query := c.Referral.Query().
+			Where(referral.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, referralImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case room.Table:
+		query := c.Room.Query().
+			Where(room.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, roomImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -175,6 +511,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(user.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, userImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case ward.Table:
+		query := c.Ward.Query().
+			Where(ward.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, wardImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -268,6 +613,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case admission.Table:
+		query := c.Admission.Query().
+			Where(admission.IDIn(ids...))
+		query, err := query.CollectFields(ctx, admissionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case allergy.Table:
+		query := c.Allergy.Query().
+			Where(allergy.IDIn(ids...))
+		query, err := query.CollectFields(ctx, allergyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case appointment.Table:
 		query := c.Appointment.Query().
 			Where(appointment.IDIn(ids...))
@@ -300,6 +677,118 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case bed.Table:
+		query := c.Bed.Query().
+			Where(bed.IDIn(ids...))
+		query, err := query.CollectFields(ctx, bedImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case bedassignment.Table:
+		query := c.BedAssignment.Query().
+			Where(bedassignment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, bedassignmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case careplan.Table:
+		query := c.CarePlan.Query().
+			Where(careplan.IDIn(ids...))
+		query, err := query.CollectFields(ctx, careplanImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case careplanactivity.Table:
+		query := c.CarePlanActivity.Query().
+			Where(careplanactivity.IDIn(ids...))
+		query, err := query.CollectFields(ctx, careplanactivityImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case careplangoal.Table:
+		query := c.CarePlanGoal.Query().
+			Where(careplangoal.IDIn(ids...))
+		query, err := query.CollectFields(ctx, careplangoalImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case careteammember.Table:
+		query := c.CareTeamMember.Query().
+			Where(careteammember.IDIn(ids...))
+		query, err := query.CollectFields(ctx, careteammemberImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case clinicalnote.Table:
+		query := c.ClinicalNote.Query().
+			Where(clinicalnote.IDIn(ids...))
+		query, err := query.CollectFields(ctx, clinicalnoteImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case department.Table:
 		query := c.Department.Query().
 			Where(department.IDIn(ids...))
@@ -316,10 +805,218 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case encounter.Table:
+		query := c.Encounter.Query().
+			Where(encounter.IDIn(ids...))
+		query, err := query.CollectFields(ctx, encounterImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case historyitem.Table:
+		query := c.HistoryItem.Query().
+			Where(historyitem.IDIn(ids...))
+		query, err := query.CollectFields(ctx, historyitemImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case icd10code.Table:
+		query := c.Icd10Code.Query().
+			Where(icd10code.IDIn(ids...))
+		query, err := query.CollectFields(ctx, icd10codeImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case insurancepolicy.Table:
+		query := c.InsurancePolicy.Query().
+			Where(insurancepolicy.IDIn(ids...))
+		query, err := query.CollectFields(ctx, insurancepolicyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case medicationorder.Table:
+		query := c.MedicationOrder.Query().
+			Where(medicationorder.IDIn(ids...))
+		query, err := query.CollectFields(ctx, medicationorderImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case observation.Table:
+		query := c.Observation.Query().
+			Where(observation.IDIn(ids...))
+		query, err := query.CollectFields(ctx, observationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case patient.Table:
 		query := c.Patient.Query().
 			Where(patient.IDIn(ids...))
 		query, err := query.CollectFields(ctx, patientImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case patientcontact.Table:
+		query := c.PatientContact.Query().
+			Where(patientcontact.IDIn(ids...))
+		query, err := query.CollectFields(ctx, patientcontactImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case patientidentifier.Table:
+		query := c.PatientIdentifier.Query().
+			Where(patientidentifier.IDIn(ids...))
+		query, err := query.CollectFields(ctx, patientidentifierImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case problem.Table:
+		query := c.Problem.Query().
+			Where(problem.IDIn(ids...))
+		query, err := query.CollectFields(ctx, problemImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case provideravailability.Table:
+		query := c.ProviderAvailability.Query().
+			Where(provideravailability.IDIn(ids...))
+		query, err := query.CollectFields(ctx, provideravailabilityImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case providertimeoff.Table:
+		query := c.ProviderTimeOff.Query().
+			Where(providertimeoff.IDIn(ids...))
+		query, err := query.CollectFields(ctx, providertimeoffImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case referral.Table:
+		query := c.Referral.Query().
+			Where(referral.IDIn(ids...))
+		query, err := query.CollectFields(ctx, referralImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case room.Table:
+		query := c.Room.Query().
+			Where(room.IDIn(ids...))
+		query, err := query.CollectFields(ctx, roomImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -352,6 +1049,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.User.Query().
 			Where(user.IDIn(ids...))
 		query, err := query.CollectFields(ctx, userImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case ward.Table:
+		query := c.Ward.Query().
+			Where(ward.IDIn(ids...))
+		query, err := query.CollectFields(ctx, wardImplementors...)
 		if err != nil {
 			return nil, err
 		}

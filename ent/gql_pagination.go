@@ -14,13 +14,36 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -413,6 +436,670 @@ func (_m *APIKey) ToEdge(order *APIKeyOrder) *APIKeyEdge {
 		order = DefaultAPIKeyOrder
 	}
 	return &APIKeyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AdmissionEdge is the edge representation of Admission.
+type AdmissionEdge struct {
+	Node   *Admission `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// AdmissionConnection is the connection containing edges to Admission.
+type AdmissionConnection struct {
+	Edges      []*AdmissionEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *AdmissionConnection) build(nodes []*Admission, pager *admissionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Admission
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Admission {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Admission {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AdmissionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AdmissionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AdmissionPaginateOption enables pagination customization.
+type AdmissionPaginateOption func(*admissionPager) error
+
+// WithAdmissionOrder configures pagination ordering.
+func WithAdmissionOrder(order *AdmissionOrder) AdmissionPaginateOption {
+	if order == nil {
+		order = DefaultAdmissionOrder
+	}
+	o := *order
+	return func(pager *admissionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAdmissionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAdmissionFilter configures pagination filter.
+func WithAdmissionFilter(filter func(*AdmissionQuery) (*AdmissionQuery, error)) AdmissionPaginateOption {
+	return func(pager *admissionPager) error {
+		if filter == nil {
+			return errors.New("AdmissionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type admissionPager struct {
+	reverse bool
+	order   *AdmissionOrder
+	filter  func(*AdmissionQuery) (*AdmissionQuery, error)
+}
+
+func newAdmissionPager(opts []AdmissionPaginateOption, reverse bool) (*admissionPager, error) {
+	pager := &admissionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAdmissionOrder
+	}
+	return pager, nil
+}
+
+func (p *admissionPager) applyFilter(query *AdmissionQuery) (*AdmissionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *admissionPager) toCursor(_m *Admission) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *admissionPager) applyCursors(query *AdmissionQuery, after, before *Cursor) (*AdmissionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAdmissionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *admissionPager) applyOrder(query *AdmissionQuery) *AdmissionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAdmissionOrder.Field {
+		query = query.Order(DefaultAdmissionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *admissionPager) orderExpr(query *AdmissionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAdmissionOrder.Field {
+			b.Comma().Ident(DefaultAdmissionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Admission.
+func (_m *AdmissionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AdmissionPaginateOption,
+) (*AdmissionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAdmissionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AdmissionConnection{Edges: []*AdmissionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AdmissionOrderFieldCreatedAt orders Admission by created_at.
+	AdmissionOrderFieldCreatedAt = &AdmissionOrderField{
+		Value: func(_m *Admission) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: admission.FieldCreatedAt,
+		toTerm: admission.ByCreatedAt,
+		toCursor: func(_m *Admission) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AdmissionOrderFieldUpdatedAt orders Admission by updated_at.
+	AdmissionOrderFieldUpdatedAt = &AdmissionOrderField{
+		Value: func(_m *Admission) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: admission.FieldUpdatedAt,
+		toTerm: admission.ByUpdatedAt,
+		toCursor: func(_m *Admission) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// AdmissionOrderFieldAdmittedAt orders Admission by admitted_at.
+	AdmissionOrderFieldAdmittedAt = &AdmissionOrderField{
+		Value: func(_m *Admission) (ent.Value, error) {
+			return _m.AdmittedAt, nil
+		},
+		column: admission.FieldAdmittedAt,
+		toTerm: admission.ByAdmittedAt,
+		toCursor: func(_m *Admission) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.AdmittedAt,
+			}
+		},
+	}
+	// AdmissionOrderFieldStatus orders Admission by status.
+	AdmissionOrderFieldStatus = &AdmissionOrderField{
+		Value: func(_m *Admission) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: admission.FieldStatus,
+		toTerm: admission.ByStatus,
+		toCursor: func(_m *Admission) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AdmissionOrderField) String() string {
+	var str string
+	switch f.column {
+	case AdmissionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AdmissionOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case AdmissionOrderFieldAdmittedAt.column:
+		str = "ADMITTED_AT"
+	case AdmissionOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AdmissionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AdmissionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AdmissionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AdmissionOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AdmissionOrderFieldUpdatedAt
+	case "ADMITTED_AT":
+		*f = *AdmissionOrderFieldAdmittedAt
+	case "STATUS":
+		*f = *AdmissionOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid AdmissionOrderField", str)
+	}
+	return nil
+}
+
+// AdmissionOrderField defines the ordering field of Admission.
+type AdmissionOrderField struct {
+	// Value extracts the ordering value from the given Admission.
+	Value    func(*Admission) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) admission.OrderOption
+	toCursor func(*Admission) Cursor
+}
+
+// AdmissionOrder defines the ordering of Admission.
+type AdmissionOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *AdmissionOrderField `json:"field"`
+}
+
+// DefaultAdmissionOrder is the default ordering of Admission.
+var DefaultAdmissionOrder = &AdmissionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AdmissionOrderField{
+		Value: func(_m *Admission) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: admission.FieldID,
+		toTerm: admission.ByID,
+		toCursor: func(_m *Admission) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Admission into AdmissionEdge.
+func (_m *Admission) ToEdge(order *AdmissionOrder) *AdmissionEdge {
+	if order == nil {
+		order = DefaultAdmissionOrder
+	}
+	return &AdmissionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AllergyEdge is the edge representation of Allergy.
+type AllergyEdge struct {
+	Node   *Allergy `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// AllergyConnection is the connection containing edges to Allergy.
+type AllergyConnection struct {
+	Edges      []*AllergyEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *AllergyConnection) build(nodes []*Allergy, pager *allergyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Allergy
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Allergy {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Allergy {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AllergyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AllergyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AllergyPaginateOption enables pagination customization.
+type AllergyPaginateOption func(*allergyPager) error
+
+// WithAllergyOrder configures pagination ordering.
+func WithAllergyOrder(order *AllergyOrder) AllergyPaginateOption {
+	if order == nil {
+		order = DefaultAllergyOrder
+	}
+	o := *order
+	return func(pager *allergyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAllergyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAllergyFilter configures pagination filter.
+func WithAllergyFilter(filter func(*AllergyQuery) (*AllergyQuery, error)) AllergyPaginateOption {
+	return func(pager *allergyPager) error {
+		if filter == nil {
+			return errors.New("AllergyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type allergyPager struct {
+	reverse bool
+	order   *AllergyOrder
+	filter  func(*AllergyQuery) (*AllergyQuery, error)
+}
+
+func newAllergyPager(opts []AllergyPaginateOption, reverse bool) (*allergyPager, error) {
+	pager := &allergyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAllergyOrder
+	}
+	return pager, nil
+}
+
+func (p *allergyPager) applyFilter(query *AllergyQuery) (*AllergyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *allergyPager) toCursor(_m *Allergy) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *allergyPager) applyCursors(query *AllergyQuery, after, before *Cursor) (*AllergyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAllergyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *allergyPager) applyOrder(query *AllergyQuery) *AllergyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAllergyOrder.Field {
+		query = query.Order(DefaultAllergyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *allergyPager) orderExpr(query *AllergyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAllergyOrder.Field {
+			b.Comma().Ident(DefaultAllergyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Allergy.
+func (_m *AllergyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AllergyPaginateOption,
+) (*AllergyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAllergyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AllergyConnection{Edges: []*AllergyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AllergyOrderFieldCreatedAt orders Allergy by created_at.
+	AllergyOrderFieldCreatedAt = &AllergyOrderField{
+		Value: func(_m *Allergy) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: allergy.FieldCreatedAt,
+		toTerm: allergy.ByCreatedAt,
+		toCursor: func(_m *Allergy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AllergyOrderFieldUpdatedAt orders Allergy by updated_at.
+	AllergyOrderFieldUpdatedAt = &AllergyOrderField{
+		Value: func(_m *Allergy) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: allergy.FieldUpdatedAt,
+		toTerm: allergy.ByUpdatedAt,
+		toCursor: func(_m *Allergy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AllergyOrderField) String() string {
+	var str string
+	switch f.column {
+	case AllergyOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AllergyOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AllergyOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AllergyOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AllergyOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AllergyOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AllergyOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid AllergyOrderField", str)
+	}
+	return nil
+}
+
+// AllergyOrderField defines the ordering field of Allergy.
+type AllergyOrderField struct {
+	// Value extracts the ordering value from the given Allergy.
+	Value    func(*Allergy) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) allergy.OrderOption
+	toCursor func(*Allergy) Cursor
+}
+
+// AllergyOrder defines the ordering of Allergy.
+type AllergyOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *AllergyOrderField `json:"field"`
+}
+
+// DefaultAllergyOrder is the default ordering of Allergy.
+var DefaultAllergyOrder = &AllergyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AllergyOrderField{
+		Value: func(_m *Allergy) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: allergy.FieldID,
+		toTerm: allergy.ByID,
+		toCursor: func(_m *Allergy) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Allergy into AllergyEdge.
+func (_m *Allergy) ToEdge(order *AllergyOrder) *AllergyEdge {
+	if order == nil {
+		order = DefaultAllergyOrder
+	}
+	return &AllergyEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -1082,6 +1769,2175 @@ func (_m *AuditEvent) ToEdge(order *AuditEventOrder) *AuditEventEdge {
 	}
 }
 
+// BedEdge is the edge representation of Bed.
+type BedEdge struct {
+	Node   *Bed   `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// BedConnection is the connection containing edges to Bed.
+type BedConnection struct {
+	Edges      []*BedEdge `json:"edges"`
+	PageInfo   PageInfo   `json:"pageInfo"`
+	TotalCount int        `json:"totalCount"`
+}
+
+func (c *BedConnection) build(nodes []*Bed, pager *bedPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Bed
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Bed {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Bed {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*BedEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &BedEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// BedPaginateOption enables pagination customization.
+type BedPaginateOption func(*bedPager) error
+
+// WithBedOrder configures pagination ordering.
+func WithBedOrder(order *BedOrder) BedPaginateOption {
+	if order == nil {
+		order = DefaultBedOrder
+	}
+	o := *order
+	return func(pager *bedPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultBedOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithBedFilter configures pagination filter.
+func WithBedFilter(filter func(*BedQuery) (*BedQuery, error)) BedPaginateOption {
+	return func(pager *bedPager) error {
+		if filter == nil {
+			return errors.New("BedQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type bedPager struct {
+	reverse bool
+	order   *BedOrder
+	filter  func(*BedQuery) (*BedQuery, error)
+}
+
+func newBedPager(opts []BedPaginateOption, reverse bool) (*bedPager, error) {
+	pager := &bedPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultBedOrder
+	}
+	return pager, nil
+}
+
+func (p *bedPager) applyFilter(query *BedQuery) (*BedQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *bedPager) toCursor(_m *Bed) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *bedPager) applyCursors(query *BedQuery, after, before *Cursor) (*BedQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultBedOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *bedPager) applyOrder(query *BedQuery) *BedQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultBedOrder.Field {
+		query = query.Order(DefaultBedOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *bedPager) orderExpr(query *BedQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultBedOrder.Field {
+			b.Comma().Ident(DefaultBedOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Bed.
+func (_m *BedQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...BedPaginateOption,
+) (*BedConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newBedPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &BedConnection{Edges: []*BedEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// BedOrderFieldCreatedAt orders Bed by created_at.
+	BedOrderFieldCreatedAt = &BedOrderField{
+		Value: func(_m *Bed) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: bed.FieldCreatedAt,
+		toTerm: bed.ByCreatedAt,
+		toCursor: func(_m *Bed) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// BedOrderFieldUpdatedAt orders Bed by updated_at.
+	BedOrderFieldUpdatedAt = &BedOrderField{
+		Value: func(_m *Bed) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: bed.FieldUpdatedAt,
+		toTerm: bed.ByUpdatedAt,
+		toCursor: func(_m *Bed) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// BedOrderFieldCode orders Bed by code.
+	BedOrderFieldCode = &BedOrderField{
+		Value: func(_m *Bed) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: bed.FieldCode,
+		toTerm: bed.ByCode,
+		toCursor: func(_m *Bed) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// BedOrderFieldStatus orders Bed by status.
+	BedOrderFieldStatus = &BedOrderField{
+		Value: func(_m *Bed) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: bed.FieldStatus,
+		toTerm: bed.ByStatus,
+		toCursor: func(_m *Bed) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f BedOrderField) String() string {
+	var str string
+	switch f.column {
+	case BedOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case BedOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case BedOrderFieldCode.column:
+		str = "CODE"
+	case BedOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f BedOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *BedOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("BedOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *BedOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *BedOrderFieldUpdatedAt
+	case "CODE":
+		*f = *BedOrderFieldCode
+	case "STATUS":
+		*f = *BedOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid BedOrderField", str)
+	}
+	return nil
+}
+
+// BedOrderField defines the ordering field of Bed.
+type BedOrderField struct {
+	// Value extracts the ordering value from the given Bed.
+	Value    func(*Bed) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) bed.OrderOption
+	toCursor func(*Bed) Cursor
+}
+
+// BedOrder defines the ordering of Bed.
+type BedOrder struct {
+	Direction OrderDirection `json:"direction"`
+	Field     *BedOrderField `json:"field"`
+}
+
+// DefaultBedOrder is the default ordering of Bed.
+var DefaultBedOrder = &BedOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &BedOrderField{
+		Value: func(_m *Bed) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: bed.FieldID,
+		toTerm: bed.ByID,
+		toCursor: func(_m *Bed) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Bed into BedEdge.
+func (_m *Bed) ToEdge(order *BedOrder) *BedEdge {
+	if order == nil {
+		order = DefaultBedOrder
+	}
+	return &BedEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// BedAssignmentEdge is the edge representation of BedAssignment.
+type BedAssignmentEdge struct {
+	Node   *BedAssignment `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// BedAssignmentConnection is the connection containing edges to BedAssignment.
+type BedAssignmentConnection struct {
+	Edges      []*BedAssignmentEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *BedAssignmentConnection) build(nodes []*BedAssignment, pager *bedassignmentPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *BedAssignment
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *BedAssignment {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *BedAssignment {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*BedAssignmentEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &BedAssignmentEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// BedAssignmentPaginateOption enables pagination customization.
+type BedAssignmentPaginateOption func(*bedassignmentPager) error
+
+// WithBedAssignmentOrder configures pagination ordering.
+func WithBedAssignmentOrder(order *BedAssignmentOrder) BedAssignmentPaginateOption {
+	if order == nil {
+		order = DefaultBedAssignmentOrder
+	}
+	o := *order
+	return func(pager *bedassignmentPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultBedAssignmentOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithBedAssignmentFilter configures pagination filter.
+func WithBedAssignmentFilter(filter func(*BedAssignmentQuery) (*BedAssignmentQuery, error)) BedAssignmentPaginateOption {
+	return func(pager *bedassignmentPager) error {
+		if filter == nil {
+			return errors.New("BedAssignmentQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type bedassignmentPager struct {
+	reverse bool
+	order   *BedAssignmentOrder
+	filter  func(*BedAssignmentQuery) (*BedAssignmentQuery, error)
+}
+
+func newBedAssignmentPager(opts []BedAssignmentPaginateOption, reverse bool) (*bedassignmentPager, error) {
+	pager := &bedassignmentPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultBedAssignmentOrder
+	}
+	return pager, nil
+}
+
+func (p *bedassignmentPager) applyFilter(query *BedAssignmentQuery) (*BedAssignmentQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *bedassignmentPager) toCursor(_m *BedAssignment) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *bedassignmentPager) applyCursors(query *BedAssignmentQuery, after, before *Cursor) (*BedAssignmentQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultBedAssignmentOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *bedassignmentPager) applyOrder(query *BedAssignmentQuery) *BedAssignmentQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultBedAssignmentOrder.Field {
+		query = query.Order(DefaultBedAssignmentOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *bedassignmentPager) orderExpr(query *BedAssignmentQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultBedAssignmentOrder.Field {
+			b.Comma().Ident(DefaultBedAssignmentOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to BedAssignment.
+func (_m *BedAssignmentQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...BedAssignmentPaginateOption,
+) (*BedAssignmentConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newBedAssignmentPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &BedAssignmentConnection{Edges: []*BedAssignmentEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// BedAssignmentOrderField defines the ordering field of BedAssignment.
+type BedAssignmentOrderField struct {
+	// Value extracts the ordering value from the given BedAssignment.
+	Value    func(*BedAssignment) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) bedassignment.OrderOption
+	toCursor func(*BedAssignment) Cursor
+}
+
+// BedAssignmentOrder defines the ordering of BedAssignment.
+type BedAssignmentOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *BedAssignmentOrderField `json:"field"`
+}
+
+// DefaultBedAssignmentOrder is the default ordering of BedAssignment.
+var DefaultBedAssignmentOrder = &BedAssignmentOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &BedAssignmentOrderField{
+		Value: func(_m *BedAssignment) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: bedassignment.FieldID,
+		toTerm: bedassignment.ByID,
+		toCursor: func(_m *BedAssignment) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts BedAssignment into BedAssignmentEdge.
+func (_m *BedAssignment) ToEdge(order *BedAssignmentOrder) *BedAssignmentEdge {
+	if order == nil {
+		order = DefaultBedAssignmentOrder
+	}
+	return &BedAssignmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CarePlanEdge is the edge representation of CarePlan.
+type CarePlanEdge struct {
+	Node   *CarePlan `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// CarePlanConnection is the connection containing edges to CarePlan.
+type CarePlanConnection struct {
+	Edges      []*CarePlanEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *CarePlanConnection) build(nodes []*CarePlan, pager *careplanPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CarePlan
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CarePlan {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CarePlan {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CarePlanEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CarePlanEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CarePlanPaginateOption enables pagination customization.
+type CarePlanPaginateOption func(*careplanPager) error
+
+// WithCarePlanOrder configures pagination ordering.
+func WithCarePlanOrder(order *CarePlanOrder) CarePlanPaginateOption {
+	if order == nil {
+		order = DefaultCarePlanOrder
+	}
+	o := *order
+	return func(pager *careplanPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCarePlanOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCarePlanFilter configures pagination filter.
+func WithCarePlanFilter(filter func(*CarePlanQuery) (*CarePlanQuery, error)) CarePlanPaginateOption {
+	return func(pager *careplanPager) error {
+		if filter == nil {
+			return errors.New("CarePlanQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type careplanPager struct {
+	reverse bool
+	order   *CarePlanOrder
+	filter  func(*CarePlanQuery) (*CarePlanQuery, error)
+}
+
+func newCarePlanPager(opts []CarePlanPaginateOption, reverse bool) (*careplanPager, error) {
+	pager := &careplanPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCarePlanOrder
+	}
+	return pager, nil
+}
+
+func (p *careplanPager) applyFilter(query *CarePlanQuery) (*CarePlanQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *careplanPager) toCursor(_m *CarePlan) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *careplanPager) applyCursors(query *CarePlanQuery, after, before *Cursor) (*CarePlanQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCarePlanOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *careplanPager) applyOrder(query *CarePlanQuery) *CarePlanQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCarePlanOrder.Field {
+		query = query.Order(DefaultCarePlanOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *careplanPager) orderExpr(query *CarePlanQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCarePlanOrder.Field {
+			b.Comma().Ident(DefaultCarePlanOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CarePlan.
+func (_m *CarePlanQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CarePlanPaginateOption,
+) (*CarePlanConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCarePlanPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CarePlanConnection{Edges: []*CarePlanEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CarePlanOrderFieldCreatedAt orders CarePlan by created_at.
+	CarePlanOrderFieldCreatedAt = &CarePlanOrderField{
+		Value: func(_m *CarePlan) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: careplan.FieldCreatedAt,
+		toTerm: careplan.ByCreatedAt,
+		toCursor: func(_m *CarePlan) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CarePlanOrderFieldUpdatedAt orders CarePlan by updated_at.
+	CarePlanOrderFieldUpdatedAt = &CarePlanOrderField{
+		Value: func(_m *CarePlan) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: careplan.FieldUpdatedAt,
+		toTerm: careplan.ByUpdatedAt,
+		toCursor: func(_m *CarePlan) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CarePlanOrderField) String() string {
+	var str string
+	switch f.column {
+	case CarePlanOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CarePlanOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CarePlanOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CarePlanOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CarePlanOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CarePlanOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CarePlanOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CarePlanOrderField", str)
+	}
+	return nil
+}
+
+// CarePlanOrderField defines the ordering field of CarePlan.
+type CarePlanOrderField struct {
+	// Value extracts the ordering value from the given CarePlan.
+	Value    func(*CarePlan) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) careplan.OrderOption
+	toCursor func(*CarePlan) Cursor
+}
+
+// CarePlanOrder defines the ordering of CarePlan.
+type CarePlanOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *CarePlanOrderField `json:"field"`
+}
+
+// DefaultCarePlanOrder is the default ordering of CarePlan.
+var DefaultCarePlanOrder = &CarePlanOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CarePlanOrderField{
+		Value: func(_m *CarePlan) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: careplan.FieldID,
+		toTerm: careplan.ByID,
+		toCursor: func(_m *CarePlan) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CarePlan into CarePlanEdge.
+func (_m *CarePlan) ToEdge(order *CarePlanOrder) *CarePlanEdge {
+	if order == nil {
+		order = DefaultCarePlanOrder
+	}
+	return &CarePlanEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CarePlanActivityEdge is the edge representation of CarePlanActivity.
+type CarePlanActivityEdge struct {
+	Node   *CarePlanActivity `json:"node"`
+	Cursor Cursor            `json:"cursor"`
+}
+
+// CarePlanActivityConnection is the connection containing edges to CarePlanActivity.
+type CarePlanActivityConnection struct {
+	Edges      []*CarePlanActivityEdge `json:"edges"`
+	PageInfo   PageInfo                `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+func (c *CarePlanActivityConnection) build(nodes []*CarePlanActivity, pager *careplanactivityPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CarePlanActivity
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CarePlanActivity {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CarePlanActivity {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CarePlanActivityEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CarePlanActivityEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CarePlanActivityPaginateOption enables pagination customization.
+type CarePlanActivityPaginateOption func(*careplanactivityPager) error
+
+// WithCarePlanActivityOrder configures pagination ordering.
+func WithCarePlanActivityOrder(order *CarePlanActivityOrder) CarePlanActivityPaginateOption {
+	if order == nil {
+		order = DefaultCarePlanActivityOrder
+	}
+	o := *order
+	return func(pager *careplanactivityPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCarePlanActivityOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCarePlanActivityFilter configures pagination filter.
+func WithCarePlanActivityFilter(filter func(*CarePlanActivityQuery) (*CarePlanActivityQuery, error)) CarePlanActivityPaginateOption {
+	return func(pager *careplanactivityPager) error {
+		if filter == nil {
+			return errors.New("CarePlanActivityQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type careplanactivityPager struct {
+	reverse bool
+	order   *CarePlanActivityOrder
+	filter  func(*CarePlanActivityQuery) (*CarePlanActivityQuery, error)
+}
+
+func newCarePlanActivityPager(opts []CarePlanActivityPaginateOption, reverse bool) (*careplanactivityPager, error) {
+	pager := &careplanactivityPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCarePlanActivityOrder
+	}
+	return pager, nil
+}
+
+func (p *careplanactivityPager) applyFilter(query *CarePlanActivityQuery) (*CarePlanActivityQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *careplanactivityPager) toCursor(_m *CarePlanActivity) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *careplanactivityPager) applyCursors(query *CarePlanActivityQuery, after, before *Cursor) (*CarePlanActivityQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCarePlanActivityOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *careplanactivityPager) applyOrder(query *CarePlanActivityQuery) *CarePlanActivityQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCarePlanActivityOrder.Field {
+		query = query.Order(DefaultCarePlanActivityOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *careplanactivityPager) orderExpr(query *CarePlanActivityQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCarePlanActivityOrder.Field {
+			b.Comma().Ident(DefaultCarePlanActivityOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CarePlanActivity.
+func (_m *CarePlanActivityQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CarePlanActivityPaginateOption,
+) (*CarePlanActivityConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCarePlanActivityPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CarePlanActivityConnection{Edges: []*CarePlanActivityEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CarePlanActivityOrderFieldCreatedAt orders CarePlanActivity by created_at.
+	CarePlanActivityOrderFieldCreatedAt = &CarePlanActivityOrderField{
+		Value: func(_m *CarePlanActivity) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: careplanactivity.FieldCreatedAt,
+		toTerm: careplanactivity.ByCreatedAt,
+		toCursor: func(_m *CarePlanActivity) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CarePlanActivityOrderFieldUpdatedAt orders CarePlanActivity by updated_at.
+	CarePlanActivityOrderFieldUpdatedAt = &CarePlanActivityOrderField{
+		Value: func(_m *CarePlanActivity) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: careplanactivity.FieldUpdatedAt,
+		toTerm: careplanactivity.ByUpdatedAt,
+		toCursor: func(_m *CarePlanActivity) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CarePlanActivityOrderField) String() string {
+	var str string
+	switch f.column {
+	case CarePlanActivityOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CarePlanActivityOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CarePlanActivityOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CarePlanActivityOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CarePlanActivityOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CarePlanActivityOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CarePlanActivityOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CarePlanActivityOrderField", str)
+	}
+	return nil
+}
+
+// CarePlanActivityOrderField defines the ordering field of CarePlanActivity.
+type CarePlanActivityOrderField struct {
+	// Value extracts the ordering value from the given CarePlanActivity.
+	Value    func(*CarePlanActivity) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) careplanactivity.OrderOption
+	toCursor func(*CarePlanActivity) Cursor
+}
+
+// CarePlanActivityOrder defines the ordering of CarePlanActivity.
+type CarePlanActivityOrder struct {
+	Direction OrderDirection              `json:"direction"`
+	Field     *CarePlanActivityOrderField `json:"field"`
+}
+
+// DefaultCarePlanActivityOrder is the default ordering of CarePlanActivity.
+var DefaultCarePlanActivityOrder = &CarePlanActivityOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CarePlanActivityOrderField{
+		Value: func(_m *CarePlanActivity) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: careplanactivity.FieldID,
+		toTerm: careplanactivity.ByID,
+		toCursor: func(_m *CarePlanActivity) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CarePlanActivity into CarePlanActivityEdge.
+func (_m *CarePlanActivity) ToEdge(order *CarePlanActivityOrder) *CarePlanActivityEdge {
+	if order == nil {
+		order = DefaultCarePlanActivityOrder
+	}
+	return &CarePlanActivityEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CarePlanGoalEdge is the edge representation of CarePlanGoal.
+type CarePlanGoalEdge struct {
+	Node   *CarePlanGoal `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// CarePlanGoalConnection is the connection containing edges to CarePlanGoal.
+type CarePlanGoalConnection struct {
+	Edges      []*CarePlanGoalEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *CarePlanGoalConnection) build(nodes []*CarePlanGoal, pager *careplangoalPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CarePlanGoal
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CarePlanGoal {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CarePlanGoal {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CarePlanGoalEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CarePlanGoalEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CarePlanGoalPaginateOption enables pagination customization.
+type CarePlanGoalPaginateOption func(*careplangoalPager) error
+
+// WithCarePlanGoalOrder configures pagination ordering.
+func WithCarePlanGoalOrder(order *CarePlanGoalOrder) CarePlanGoalPaginateOption {
+	if order == nil {
+		order = DefaultCarePlanGoalOrder
+	}
+	o := *order
+	return func(pager *careplangoalPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCarePlanGoalOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCarePlanGoalFilter configures pagination filter.
+func WithCarePlanGoalFilter(filter func(*CarePlanGoalQuery) (*CarePlanGoalQuery, error)) CarePlanGoalPaginateOption {
+	return func(pager *careplangoalPager) error {
+		if filter == nil {
+			return errors.New("CarePlanGoalQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type careplangoalPager struct {
+	reverse bool
+	order   *CarePlanGoalOrder
+	filter  func(*CarePlanGoalQuery) (*CarePlanGoalQuery, error)
+}
+
+func newCarePlanGoalPager(opts []CarePlanGoalPaginateOption, reverse bool) (*careplangoalPager, error) {
+	pager := &careplangoalPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCarePlanGoalOrder
+	}
+	return pager, nil
+}
+
+func (p *careplangoalPager) applyFilter(query *CarePlanGoalQuery) (*CarePlanGoalQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *careplangoalPager) toCursor(_m *CarePlanGoal) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *careplangoalPager) applyCursors(query *CarePlanGoalQuery, after, before *Cursor) (*CarePlanGoalQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCarePlanGoalOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *careplangoalPager) applyOrder(query *CarePlanGoalQuery) *CarePlanGoalQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCarePlanGoalOrder.Field {
+		query = query.Order(DefaultCarePlanGoalOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *careplangoalPager) orderExpr(query *CarePlanGoalQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCarePlanGoalOrder.Field {
+			b.Comma().Ident(DefaultCarePlanGoalOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CarePlanGoal.
+func (_m *CarePlanGoalQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CarePlanGoalPaginateOption,
+) (*CarePlanGoalConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCarePlanGoalPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CarePlanGoalConnection{Edges: []*CarePlanGoalEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CarePlanGoalOrderFieldCreatedAt orders CarePlanGoal by created_at.
+	CarePlanGoalOrderFieldCreatedAt = &CarePlanGoalOrderField{
+		Value: func(_m *CarePlanGoal) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: careplangoal.FieldCreatedAt,
+		toTerm: careplangoal.ByCreatedAt,
+		toCursor: func(_m *CarePlanGoal) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CarePlanGoalOrderFieldUpdatedAt orders CarePlanGoal by updated_at.
+	CarePlanGoalOrderFieldUpdatedAt = &CarePlanGoalOrderField{
+		Value: func(_m *CarePlanGoal) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: careplangoal.FieldUpdatedAt,
+		toTerm: careplangoal.ByUpdatedAt,
+		toCursor: func(_m *CarePlanGoal) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CarePlanGoalOrderField) String() string {
+	var str string
+	switch f.column {
+	case CarePlanGoalOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CarePlanGoalOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CarePlanGoalOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CarePlanGoalOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CarePlanGoalOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CarePlanGoalOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CarePlanGoalOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CarePlanGoalOrderField", str)
+	}
+	return nil
+}
+
+// CarePlanGoalOrderField defines the ordering field of CarePlanGoal.
+type CarePlanGoalOrderField struct {
+	// Value extracts the ordering value from the given CarePlanGoal.
+	Value    func(*CarePlanGoal) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) careplangoal.OrderOption
+	toCursor func(*CarePlanGoal) Cursor
+}
+
+// CarePlanGoalOrder defines the ordering of CarePlanGoal.
+type CarePlanGoalOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *CarePlanGoalOrderField `json:"field"`
+}
+
+// DefaultCarePlanGoalOrder is the default ordering of CarePlanGoal.
+var DefaultCarePlanGoalOrder = &CarePlanGoalOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CarePlanGoalOrderField{
+		Value: func(_m *CarePlanGoal) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: careplangoal.FieldID,
+		toTerm: careplangoal.ByID,
+		toCursor: func(_m *CarePlanGoal) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CarePlanGoal into CarePlanGoalEdge.
+func (_m *CarePlanGoal) ToEdge(order *CarePlanGoalOrder) *CarePlanGoalEdge {
+	if order == nil {
+		order = DefaultCarePlanGoalOrder
+	}
+	return &CarePlanGoalEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CareTeamMemberEdge is the edge representation of CareTeamMember.
+type CareTeamMemberEdge struct {
+	Node   *CareTeamMember `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// CareTeamMemberConnection is the connection containing edges to CareTeamMember.
+type CareTeamMemberConnection struct {
+	Edges      []*CareTeamMemberEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *CareTeamMemberConnection) build(nodes []*CareTeamMember, pager *careteammemberPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CareTeamMember
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CareTeamMember {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CareTeamMember {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CareTeamMemberEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CareTeamMemberEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CareTeamMemberPaginateOption enables pagination customization.
+type CareTeamMemberPaginateOption func(*careteammemberPager) error
+
+// WithCareTeamMemberOrder configures pagination ordering.
+func WithCareTeamMemberOrder(order *CareTeamMemberOrder) CareTeamMemberPaginateOption {
+	if order == nil {
+		order = DefaultCareTeamMemberOrder
+	}
+	o := *order
+	return func(pager *careteammemberPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCareTeamMemberOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCareTeamMemberFilter configures pagination filter.
+func WithCareTeamMemberFilter(filter func(*CareTeamMemberQuery) (*CareTeamMemberQuery, error)) CareTeamMemberPaginateOption {
+	return func(pager *careteammemberPager) error {
+		if filter == nil {
+			return errors.New("CareTeamMemberQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type careteammemberPager struct {
+	reverse bool
+	order   *CareTeamMemberOrder
+	filter  func(*CareTeamMemberQuery) (*CareTeamMemberQuery, error)
+}
+
+func newCareTeamMemberPager(opts []CareTeamMemberPaginateOption, reverse bool) (*careteammemberPager, error) {
+	pager := &careteammemberPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCareTeamMemberOrder
+	}
+	return pager, nil
+}
+
+func (p *careteammemberPager) applyFilter(query *CareTeamMemberQuery) (*CareTeamMemberQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *careteammemberPager) toCursor(_m *CareTeamMember) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *careteammemberPager) applyCursors(query *CareTeamMemberQuery, after, before *Cursor) (*CareTeamMemberQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCareTeamMemberOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *careteammemberPager) applyOrder(query *CareTeamMemberQuery) *CareTeamMemberQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCareTeamMemberOrder.Field {
+		query = query.Order(DefaultCareTeamMemberOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *careteammemberPager) orderExpr(query *CareTeamMemberQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCareTeamMemberOrder.Field {
+			b.Comma().Ident(DefaultCareTeamMemberOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CareTeamMember.
+func (_m *CareTeamMemberQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CareTeamMemberPaginateOption,
+) (*CareTeamMemberConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCareTeamMemberPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CareTeamMemberConnection{Edges: []*CareTeamMemberEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CareTeamMemberOrderFieldCreatedAt orders CareTeamMember by created_at.
+	CareTeamMemberOrderFieldCreatedAt = &CareTeamMemberOrderField{
+		Value: func(_m *CareTeamMember) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: careteammember.FieldCreatedAt,
+		toTerm: careteammember.ByCreatedAt,
+		toCursor: func(_m *CareTeamMember) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CareTeamMemberOrderFieldUpdatedAt orders CareTeamMember by updated_at.
+	CareTeamMemberOrderFieldUpdatedAt = &CareTeamMemberOrderField{
+		Value: func(_m *CareTeamMember) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: careteammember.FieldUpdatedAt,
+		toTerm: careteammember.ByUpdatedAt,
+		toCursor: func(_m *CareTeamMember) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CareTeamMemberOrderField) String() string {
+	var str string
+	switch f.column {
+	case CareTeamMemberOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CareTeamMemberOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CareTeamMemberOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CareTeamMemberOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CareTeamMemberOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CareTeamMemberOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CareTeamMemberOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CareTeamMemberOrderField", str)
+	}
+	return nil
+}
+
+// CareTeamMemberOrderField defines the ordering field of CareTeamMember.
+type CareTeamMemberOrderField struct {
+	// Value extracts the ordering value from the given CareTeamMember.
+	Value    func(*CareTeamMember) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) careteammember.OrderOption
+	toCursor func(*CareTeamMember) Cursor
+}
+
+// CareTeamMemberOrder defines the ordering of CareTeamMember.
+type CareTeamMemberOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *CareTeamMemberOrderField `json:"field"`
+}
+
+// DefaultCareTeamMemberOrder is the default ordering of CareTeamMember.
+var DefaultCareTeamMemberOrder = &CareTeamMemberOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CareTeamMemberOrderField{
+		Value: func(_m *CareTeamMember) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: careteammember.FieldID,
+		toTerm: careteammember.ByID,
+		toCursor: func(_m *CareTeamMember) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CareTeamMember into CareTeamMemberEdge.
+func (_m *CareTeamMember) ToEdge(order *CareTeamMemberOrder) *CareTeamMemberEdge {
+	if order == nil {
+		order = DefaultCareTeamMemberOrder
+	}
+	return &CareTeamMemberEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ClinicalNoteEdge is the edge representation of ClinicalNote.
+type ClinicalNoteEdge struct {
+	Node   *ClinicalNote `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// ClinicalNoteConnection is the connection containing edges to ClinicalNote.
+type ClinicalNoteConnection struct {
+	Edges      []*ClinicalNoteEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *ClinicalNoteConnection) build(nodes []*ClinicalNote, pager *clinicalnotePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ClinicalNote
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ClinicalNote {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ClinicalNote {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ClinicalNoteEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ClinicalNoteEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ClinicalNotePaginateOption enables pagination customization.
+type ClinicalNotePaginateOption func(*clinicalnotePager) error
+
+// WithClinicalNoteOrder configures pagination ordering.
+func WithClinicalNoteOrder(order *ClinicalNoteOrder) ClinicalNotePaginateOption {
+	if order == nil {
+		order = DefaultClinicalNoteOrder
+	}
+	o := *order
+	return func(pager *clinicalnotePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultClinicalNoteOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithClinicalNoteFilter configures pagination filter.
+func WithClinicalNoteFilter(filter func(*ClinicalNoteQuery) (*ClinicalNoteQuery, error)) ClinicalNotePaginateOption {
+	return func(pager *clinicalnotePager) error {
+		if filter == nil {
+			return errors.New("ClinicalNoteQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type clinicalnotePager struct {
+	reverse bool
+	order   *ClinicalNoteOrder
+	filter  func(*ClinicalNoteQuery) (*ClinicalNoteQuery, error)
+}
+
+func newClinicalNotePager(opts []ClinicalNotePaginateOption, reverse bool) (*clinicalnotePager, error) {
+	pager := &clinicalnotePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultClinicalNoteOrder
+	}
+	return pager, nil
+}
+
+func (p *clinicalnotePager) applyFilter(query *ClinicalNoteQuery) (*ClinicalNoteQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *clinicalnotePager) toCursor(_m *ClinicalNote) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *clinicalnotePager) applyCursors(query *ClinicalNoteQuery, after, before *Cursor) (*ClinicalNoteQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultClinicalNoteOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *clinicalnotePager) applyOrder(query *ClinicalNoteQuery) *ClinicalNoteQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultClinicalNoteOrder.Field {
+		query = query.Order(DefaultClinicalNoteOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *clinicalnotePager) orderExpr(query *ClinicalNoteQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultClinicalNoteOrder.Field {
+			b.Comma().Ident(DefaultClinicalNoteOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ClinicalNote.
+func (_m *ClinicalNoteQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ClinicalNotePaginateOption,
+) (*ClinicalNoteConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newClinicalNotePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ClinicalNoteConnection{Edges: []*ClinicalNoteEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ClinicalNoteOrderFieldCreatedAt orders ClinicalNote by created_at.
+	ClinicalNoteOrderFieldCreatedAt = &ClinicalNoteOrderField{
+		Value: func(_m *ClinicalNote) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: clinicalnote.FieldCreatedAt,
+		toTerm: clinicalnote.ByCreatedAt,
+		toCursor: func(_m *ClinicalNote) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ClinicalNoteOrderFieldUpdatedAt orders ClinicalNote by updated_at.
+	ClinicalNoteOrderFieldUpdatedAt = &ClinicalNoteOrderField{
+		Value: func(_m *ClinicalNote) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: clinicalnote.FieldUpdatedAt,
+		toTerm: clinicalnote.ByUpdatedAt,
+		toCursor: func(_m *ClinicalNote) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ClinicalNoteOrderField) String() string {
+	var str string
+	switch f.column {
+	case ClinicalNoteOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ClinicalNoteOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ClinicalNoteOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ClinicalNoteOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ClinicalNoteOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ClinicalNoteOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ClinicalNoteOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ClinicalNoteOrderField", str)
+	}
+	return nil
+}
+
+// ClinicalNoteOrderField defines the ordering field of ClinicalNote.
+type ClinicalNoteOrderField struct {
+	// Value extracts the ordering value from the given ClinicalNote.
+	Value    func(*ClinicalNote) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) clinicalnote.OrderOption
+	toCursor func(*ClinicalNote) Cursor
+}
+
+// ClinicalNoteOrder defines the ordering of ClinicalNote.
+type ClinicalNoteOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *ClinicalNoteOrderField `json:"field"`
+}
+
+// DefaultClinicalNoteOrder is the default ordering of ClinicalNote.
+var DefaultClinicalNoteOrder = &ClinicalNoteOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ClinicalNoteOrderField{
+		Value: func(_m *ClinicalNote) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: clinicalnote.FieldID,
+		toTerm: clinicalnote.ByID,
+		toCursor: func(_m *ClinicalNote) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ClinicalNote into ClinicalNoteEdge.
+func (_m *ClinicalNote) ToEdge(order *ClinicalNoteOrder) *ClinicalNoteEdge {
+	if order == nil {
+		order = DefaultClinicalNoteOrder
+	}
+	return &ClinicalNoteEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // DepartmentEdge is the edge representation of Department.
 type DepartmentEdge struct {
 	Node   *Department `json:"node"`
@@ -1427,6 +4283,1908 @@ func (_m *Department) ToEdge(order *DepartmentOrder) *DepartmentEdge {
 		order = DefaultDepartmentOrder
 	}
 	return &DepartmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// EncounterEdge is the edge representation of Encounter.
+type EncounterEdge struct {
+	Node   *Encounter `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// EncounterConnection is the connection containing edges to Encounter.
+type EncounterConnection struct {
+	Edges      []*EncounterEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *EncounterConnection) build(nodes []*Encounter, pager *encounterPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Encounter
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Encounter {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Encounter {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*EncounterEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &EncounterEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// EncounterPaginateOption enables pagination customization.
+type EncounterPaginateOption func(*encounterPager) error
+
+// WithEncounterOrder configures pagination ordering.
+func WithEncounterOrder(order *EncounterOrder) EncounterPaginateOption {
+	if order == nil {
+		order = DefaultEncounterOrder
+	}
+	o := *order
+	return func(pager *encounterPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultEncounterOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithEncounterFilter configures pagination filter.
+func WithEncounterFilter(filter func(*EncounterQuery) (*EncounterQuery, error)) EncounterPaginateOption {
+	return func(pager *encounterPager) error {
+		if filter == nil {
+			return errors.New("EncounterQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type encounterPager struct {
+	reverse bool
+	order   *EncounterOrder
+	filter  func(*EncounterQuery) (*EncounterQuery, error)
+}
+
+func newEncounterPager(opts []EncounterPaginateOption, reverse bool) (*encounterPager, error) {
+	pager := &encounterPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultEncounterOrder
+	}
+	return pager, nil
+}
+
+func (p *encounterPager) applyFilter(query *EncounterQuery) (*EncounterQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *encounterPager) toCursor(_m *Encounter) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *encounterPager) applyCursors(query *EncounterQuery, after, before *Cursor) (*EncounterQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultEncounterOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *encounterPager) applyOrder(query *EncounterQuery) *EncounterQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultEncounterOrder.Field {
+		query = query.Order(DefaultEncounterOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *encounterPager) orderExpr(query *EncounterQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultEncounterOrder.Field {
+			b.Comma().Ident(DefaultEncounterOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Encounter.
+func (_m *EncounterQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...EncounterPaginateOption,
+) (*EncounterConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newEncounterPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &EncounterConnection{Edges: []*EncounterEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// EncounterOrderFieldCreatedAt orders Encounter by created_at.
+	EncounterOrderFieldCreatedAt = &EncounterOrderField{
+		Value: func(_m *Encounter) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: encounter.FieldCreatedAt,
+		toTerm: encounter.ByCreatedAt,
+		toCursor: func(_m *Encounter) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// EncounterOrderFieldUpdatedAt orders Encounter by updated_at.
+	EncounterOrderFieldUpdatedAt = &EncounterOrderField{
+		Value: func(_m *Encounter) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: encounter.FieldUpdatedAt,
+		toTerm: encounter.ByUpdatedAt,
+		toCursor: func(_m *Encounter) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// EncounterOrderFieldStartedAt orders Encounter by started_at.
+	EncounterOrderFieldStartedAt = &EncounterOrderField{
+		Value: func(_m *Encounter) (ent.Value, error) {
+			return _m.StartedAt, nil
+		},
+		column: encounter.FieldStartedAt,
+		toTerm: encounter.ByStartedAt,
+		toCursor: func(_m *Encounter) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.StartedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f EncounterOrderField) String() string {
+	var str string
+	switch f.column {
+	case EncounterOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case EncounterOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case EncounterOrderFieldStartedAt.column:
+		str = "STARTED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f EncounterOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *EncounterOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("EncounterOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *EncounterOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *EncounterOrderFieldUpdatedAt
+	case "STARTED_AT":
+		*f = *EncounterOrderFieldStartedAt
+	default:
+		return fmt.Errorf("%s is not a valid EncounterOrderField", str)
+	}
+	return nil
+}
+
+// EncounterOrderField defines the ordering field of Encounter.
+type EncounterOrderField struct {
+	// Value extracts the ordering value from the given Encounter.
+	Value    func(*Encounter) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) encounter.OrderOption
+	toCursor func(*Encounter) Cursor
+}
+
+// EncounterOrder defines the ordering of Encounter.
+type EncounterOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *EncounterOrderField `json:"field"`
+}
+
+// DefaultEncounterOrder is the default ordering of Encounter.
+var DefaultEncounterOrder = &EncounterOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &EncounterOrderField{
+		Value: func(_m *Encounter) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: encounter.FieldID,
+		toTerm: encounter.ByID,
+		toCursor: func(_m *Encounter) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Encounter into EncounterEdge.
+func (_m *Encounter) ToEdge(order *EncounterOrder) *EncounterEdge {
+	if order == nil {
+		order = DefaultEncounterOrder
+	}
+	return &EncounterEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// HistoryItemEdge is the edge representation of HistoryItem.
+type HistoryItemEdge struct {
+	Node   *HistoryItem `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// HistoryItemConnection is the connection containing edges to HistoryItem.
+type HistoryItemConnection struct {
+	Edges      []*HistoryItemEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *HistoryItemConnection) build(nodes []*HistoryItem, pager *historyitemPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *HistoryItem
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *HistoryItem {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *HistoryItem {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*HistoryItemEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &HistoryItemEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// HistoryItemPaginateOption enables pagination customization.
+type HistoryItemPaginateOption func(*historyitemPager) error
+
+// WithHistoryItemOrder configures pagination ordering.
+func WithHistoryItemOrder(order *HistoryItemOrder) HistoryItemPaginateOption {
+	if order == nil {
+		order = DefaultHistoryItemOrder
+	}
+	o := *order
+	return func(pager *historyitemPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultHistoryItemOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithHistoryItemFilter configures pagination filter.
+func WithHistoryItemFilter(filter func(*HistoryItemQuery) (*HistoryItemQuery, error)) HistoryItemPaginateOption {
+	return func(pager *historyitemPager) error {
+		if filter == nil {
+			return errors.New("HistoryItemQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type historyitemPager struct {
+	reverse bool
+	order   *HistoryItemOrder
+	filter  func(*HistoryItemQuery) (*HistoryItemQuery, error)
+}
+
+func newHistoryItemPager(opts []HistoryItemPaginateOption, reverse bool) (*historyitemPager, error) {
+	pager := &historyitemPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultHistoryItemOrder
+	}
+	return pager, nil
+}
+
+func (p *historyitemPager) applyFilter(query *HistoryItemQuery) (*HistoryItemQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *historyitemPager) toCursor(_m *HistoryItem) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *historyitemPager) applyCursors(query *HistoryItemQuery, after, before *Cursor) (*HistoryItemQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultHistoryItemOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *historyitemPager) applyOrder(query *HistoryItemQuery) *HistoryItemQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultHistoryItemOrder.Field {
+		query = query.Order(DefaultHistoryItemOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *historyitemPager) orderExpr(query *HistoryItemQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultHistoryItemOrder.Field {
+			b.Comma().Ident(DefaultHistoryItemOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to HistoryItem.
+func (_m *HistoryItemQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...HistoryItemPaginateOption,
+) (*HistoryItemConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newHistoryItemPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &HistoryItemConnection{Edges: []*HistoryItemEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// HistoryItemOrderFieldCreatedAt orders HistoryItem by created_at.
+	HistoryItemOrderFieldCreatedAt = &HistoryItemOrderField{
+		Value: func(_m *HistoryItem) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: historyitem.FieldCreatedAt,
+		toTerm: historyitem.ByCreatedAt,
+		toCursor: func(_m *HistoryItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// HistoryItemOrderFieldUpdatedAt orders HistoryItem by updated_at.
+	HistoryItemOrderFieldUpdatedAt = &HistoryItemOrderField{
+		Value: func(_m *HistoryItem) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: historyitem.FieldUpdatedAt,
+		toTerm: historyitem.ByUpdatedAt,
+		toCursor: func(_m *HistoryItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f HistoryItemOrderField) String() string {
+	var str string
+	switch f.column {
+	case HistoryItemOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case HistoryItemOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f HistoryItemOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *HistoryItemOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("HistoryItemOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *HistoryItemOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *HistoryItemOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid HistoryItemOrderField", str)
+	}
+	return nil
+}
+
+// HistoryItemOrderField defines the ordering field of HistoryItem.
+type HistoryItemOrderField struct {
+	// Value extracts the ordering value from the given HistoryItem.
+	Value    func(*HistoryItem) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) historyitem.OrderOption
+	toCursor func(*HistoryItem) Cursor
+}
+
+// HistoryItemOrder defines the ordering of HistoryItem.
+type HistoryItemOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *HistoryItemOrderField `json:"field"`
+}
+
+// DefaultHistoryItemOrder is the default ordering of HistoryItem.
+var DefaultHistoryItemOrder = &HistoryItemOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &HistoryItemOrderField{
+		Value: func(_m *HistoryItem) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: historyitem.FieldID,
+		toTerm: historyitem.ByID,
+		toCursor: func(_m *HistoryItem) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts HistoryItem into HistoryItemEdge.
+func (_m *HistoryItem) ToEdge(order *HistoryItemOrder) *HistoryItemEdge {
+	if order == nil {
+		order = DefaultHistoryItemOrder
+	}
+	return &HistoryItemEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// Icd10CodeEdge is the edge representation of Icd10Code.
+type Icd10CodeEdge struct {
+	Node   *Icd10Code `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// Icd10CodeConnection is the connection containing edges to Icd10Code.
+type Icd10CodeConnection struct {
+	Edges      []*Icd10CodeEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *Icd10CodeConnection) build(nodes []*Icd10Code, pager *icd10codePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Icd10Code
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Icd10Code {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Icd10Code {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*Icd10CodeEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &Icd10CodeEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// Icd10CodePaginateOption enables pagination customization.
+type Icd10CodePaginateOption func(*icd10codePager) error
+
+// WithIcd10CodeOrder configures pagination ordering.
+func WithIcd10CodeOrder(order *Icd10CodeOrder) Icd10CodePaginateOption {
+	if order == nil {
+		order = DefaultIcd10CodeOrder
+	}
+	o := *order
+	return func(pager *icd10codePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultIcd10CodeOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithIcd10CodeFilter configures pagination filter.
+func WithIcd10CodeFilter(filter func(*Icd10CodeQuery) (*Icd10CodeQuery, error)) Icd10CodePaginateOption {
+	return func(pager *icd10codePager) error {
+		if filter == nil {
+			return errors.New("Icd10CodeQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type icd10codePager struct {
+	reverse bool
+	order   *Icd10CodeOrder
+	filter  func(*Icd10CodeQuery) (*Icd10CodeQuery, error)
+}
+
+func newIcd10CodePager(opts []Icd10CodePaginateOption, reverse bool) (*icd10codePager, error) {
+	pager := &icd10codePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultIcd10CodeOrder
+	}
+	return pager, nil
+}
+
+func (p *icd10codePager) applyFilter(query *Icd10CodeQuery) (*Icd10CodeQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *icd10codePager) toCursor(_m *Icd10Code) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *icd10codePager) applyCursors(query *Icd10CodeQuery, after, before *Cursor) (*Icd10CodeQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultIcd10CodeOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *icd10codePager) applyOrder(query *Icd10CodeQuery) *Icd10CodeQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultIcd10CodeOrder.Field {
+		query = query.Order(DefaultIcd10CodeOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *icd10codePager) orderExpr(query *Icd10CodeQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultIcd10CodeOrder.Field {
+			b.Comma().Ident(DefaultIcd10CodeOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Icd10Code.
+func (_m *Icd10CodeQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...Icd10CodePaginateOption,
+) (*Icd10CodeConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newIcd10CodePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &Icd10CodeConnection{Edges: []*Icd10CodeEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// Icd10CodeOrderFieldCode orders Icd10Code by code.
+	Icd10CodeOrderFieldCode = &Icd10CodeOrderField{
+		Value: func(_m *Icd10Code) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: icd10code.FieldCode,
+		toTerm: icd10code.ByCode,
+		toCursor: func(_m *Icd10Code) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// Icd10CodeOrderFieldDisplay orders Icd10Code by display.
+	Icd10CodeOrderFieldDisplay = &Icd10CodeOrderField{
+		Value: func(_m *Icd10Code) (ent.Value, error) {
+			return _m.Display, nil
+		},
+		column: icd10code.FieldDisplay,
+		toTerm: icd10code.ByDisplay,
+		toCursor: func(_m *Icd10Code) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Display,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f Icd10CodeOrderField) String() string {
+	var str string
+	switch f.column {
+	case Icd10CodeOrderFieldCode.column:
+		str = "CODE"
+	case Icd10CodeOrderFieldDisplay.column:
+		str = "DISPLAY"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f Icd10CodeOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *Icd10CodeOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("Icd10CodeOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CODE":
+		*f = *Icd10CodeOrderFieldCode
+	case "DISPLAY":
+		*f = *Icd10CodeOrderFieldDisplay
+	default:
+		return fmt.Errorf("%s is not a valid Icd10CodeOrderField", str)
+	}
+	return nil
+}
+
+// Icd10CodeOrderField defines the ordering field of Icd10Code.
+type Icd10CodeOrderField struct {
+	// Value extracts the ordering value from the given Icd10Code.
+	Value    func(*Icd10Code) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) icd10code.OrderOption
+	toCursor func(*Icd10Code) Cursor
+}
+
+// Icd10CodeOrder defines the ordering of Icd10Code.
+type Icd10CodeOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *Icd10CodeOrderField `json:"field"`
+}
+
+// DefaultIcd10CodeOrder is the default ordering of Icd10Code.
+var DefaultIcd10CodeOrder = &Icd10CodeOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &Icd10CodeOrderField{
+		Value: func(_m *Icd10Code) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: icd10code.FieldID,
+		toTerm: icd10code.ByID,
+		toCursor: func(_m *Icd10Code) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Icd10Code into Icd10CodeEdge.
+func (_m *Icd10Code) ToEdge(order *Icd10CodeOrder) *Icd10CodeEdge {
+	if order == nil {
+		order = DefaultIcd10CodeOrder
+	}
+	return &Icd10CodeEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// InsurancePolicyEdge is the edge representation of InsurancePolicy.
+type InsurancePolicyEdge struct {
+	Node   *InsurancePolicy `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// InsurancePolicyConnection is the connection containing edges to InsurancePolicy.
+type InsurancePolicyConnection struct {
+	Edges      []*InsurancePolicyEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *InsurancePolicyConnection) build(nodes []*InsurancePolicy, pager *insurancepolicyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *InsurancePolicy
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *InsurancePolicy {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *InsurancePolicy {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InsurancePolicyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InsurancePolicyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InsurancePolicyPaginateOption enables pagination customization.
+type InsurancePolicyPaginateOption func(*insurancepolicyPager) error
+
+// WithInsurancePolicyOrder configures pagination ordering.
+func WithInsurancePolicyOrder(order *InsurancePolicyOrder) InsurancePolicyPaginateOption {
+	if order == nil {
+		order = DefaultInsurancePolicyOrder
+	}
+	o := *order
+	return func(pager *insurancepolicyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInsurancePolicyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInsurancePolicyFilter configures pagination filter.
+func WithInsurancePolicyFilter(filter func(*InsurancePolicyQuery) (*InsurancePolicyQuery, error)) InsurancePolicyPaginateOption {
+	return func(pager *insurancepolicyPager) error {
+		if filter == nil {
+			return errors.New("InsurancePolicyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type insurancepolicyPager struct {
+	reverse bool
+	order   *InsurancePolicyOrder
+	filter  func(*InsurancePolicyQuery) (*InsurancePolicyQuery, error)
+}
+
+func newInsurancePolicyPager(opts []InsurancePolicyPaginateOption, reverse bool) (*insurancepolicyPager, error) {
+	pager := &insurancepolicyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInsurancePolicyOrder
+	}
+	return pager, nil
+}
+
+func (p *insurancepolicyPager) applyFilter(query *InsurancePolicyQuery) (*InsurancePolicyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *insurancepolicyPager) toCursor(_m *InsurancePolicy) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *insurancepolicyPager) applyCursors(query *InsurancePolicyQuery, after, before *Cursor) (*InsurancePolicyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInsurancePolicyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *insurancepolicyPager) applyOrder(query *InsurancePolicyQuery) *InsurancePolicyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInsurancePolicyOrder.Field {
+		query = query.Order(DefaultInsurancePolicyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *insurancepolicyPager) orderExpr(query *InsurancePolicyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInsurancePolicyOrder.Field {
+			b.Comma().Ident(DefaultInsurancePolicyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to InsurancePolicy.
+func (_m *InsurancePolicyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InsurancePolicyPaginateOption,
+) (*InsurancePolicyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInsurancePolicyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InsurancePolicyConnection{Edges: []*InsurancePolicyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InsurancePolicyOrderFieldCreatedAt orders InsurancePolicy by created_at.
+	InsurancePolicyOrderFieldCreatedAt = &InsurancePolicyOrderField{
+		Value: func(_m *InsurancePolicy) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: insurancepolicy.FieldCreatedAt,
+		toTerm: insurancepolicy.ByCreatedAt,
+		toCursor: func(_m *InsurancePolicy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InsurancePolicyOrderFieldUpdatedAt orders InsurancePolicy by updated_at.
+	InsurancePolicyOrderFieldUpdatedAt = &InsurancePolicyOrderField{
+		Value: func(_m *InsurancePolicy) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: insurancepolicy.FieldUpdatedAt,
+		toTerm: insurancepolicy.ByUpdatedAt,
+		toCursor: func(_m *InsurancePolicy) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InsurancePolicyOrderField) String() string {
+	var str string
+	switch f.column {
+	case InsurancePolicyOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InsurancePolicyOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InsurancePolicyOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InsurancePolicyOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InsurancePolicyOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InsurancePolicyOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InsurancePolicyOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid InsurancePolicyOrderField", str)
+	}
+	return nil
+}
+
+// InsurancePolicyOrderField defines the ordering field of InsurancePolicy.
+type InsurancePolicyOrderField struct {
+	// Value extracts the ordering value from the given InsurancePolicy.
+	Value    func(*InsurancePolicy) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) insurancepolicy.OrderOption
+	toCursor func(*InsurancePolicy) Cursor
+}
+
+// InsurancePolicyOrder defines the ordering of InsurancePolicy.
+type InsurancePolicyOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *InsurancePolicyOrderField `json:"field"`
+}
+
+// DefaultInsurancePolicyOrder is the default ordering of InsurancePolicy.
+var DefaultInsurancePolicyOrder = &InsurancePolicyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InsurancePolicyOrderField{
+		Value: func(_m *InsurancePolicy) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: insurancepolicy.FieldID,
+		toTerm: insurancepolicy.ByID,
+		toCursor: func(_m *InsurancePolicy) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts InsurancePolicy into InsurancePolicyEdge.
+func (_m *InsurancePolicy) ToEdge(order *InsurancePolicyOrder) *InsurancePolicyEdge {
+	if order == nil {
+		order = DefaultInsurancePolicyOrder
+	}
+	return &InsurancePolicyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// MedicationOrderEdge is the edge representation of MedicationOrder.
+type MedicationOrderEdge struct {
+	Node   *MedicationOrder `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// MedicationOrderConnection is the connection containing edges to MedicationOrder.
+type MedicationOrderConnection struct {
+	Edges      []*MedicationOrderEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *MedicationOrderConnection) build(nodes []*MedicationOrder, pager *medicationorderPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *MedicationOrder
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *MedicationOrder {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *MedicationOrder {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*MedicationOrderEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &MedicationOrderEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// MedicationOrderPaginateOption enables pagination customization.
+type MedicationOrderPaginateOption func(*medicationorderPager) error
+
+// WithMedicationOrderOrder configures pagination ordering.
+func WithMedicationOrderOrder(order *MedicationOrderOrder) MedicationOrderPaginateOption {
+	if order == nil {
+		order = DefaultMedicationOrderOrder
+	}
+	o := *order
+	return func(pager *medicationorderPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultMedicationOrderOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithMedicationOrderFilter configures pagination filter.
+func WithMedicationOrderFilter(filter func(*MedicationOrderQuery) (*MedicationOrderQuery, error)) MedicationOrderPaginateOption {
+	return func(pager *medicationorderPager) error {
+		if filter == nil {
+			return errors.New("MedicationOrderQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type medicationorderPager struct {
+	reverse bool
+	order   *MedicationOrderOrder
+	filter  func(*MedicationOrderQuery) (*MedicationOrderQuery, error)
+}
+
+func newMedicationOrderPager(opts []MedicationOrderPaginateOption, reverse bool) (*medicationorderPager, error) {
+	pager := &medicationorderPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultMedicationOrderOrder
+	}
+	return pager, nil
+}
+
+func (p *medicationorderPager) applyFilter(query *MedicationOrderQuery) (*MedicationOrderQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *medicationorderPager) toCursor(_m *MedicationOrder) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *medicationorderPager) applyCursors(query *MedicationOrderQuery, after, before *Cursor) (*MedicationOrderQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultMedicationOrderOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *medicationorderPager) applyOrder(query *MedicationOrderQuery) *MedicationOrderQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultMedicationOrderOrder.Field {
+		query = query.Order(DefaultMedicationOrderOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *medicationorderPager) orderExpr(query *MedicationOrderQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultMedicationOrderOrder.Field {
+			b.Comma().Ident(DefaultMedicationOrderOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to MedicationOrder.
+func (_m *MedicationOrderQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...MedicationOrderPaginateOption,
+) (*MedicationOrderConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newMedicationOrderPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &MedicationOrderConnection{Edges: []*MedicationOrderEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// MedicationOrderOrderFieldCreatedAt orders MedicationOrder by created_at.
+	MedicationOrderOrderFieldCreatedAt = &MedicationOrderOrderField{
+		Value: func(_m *MedicationOrder) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: medicationorder.FieldCreatedAt,
+		toTerm: medicationorder.ByCreatedAt,
+		toCursor: func(_m *MedicationOrder) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// MedicationOrderOrderFieldUpdatedAt orders MedicationOrder by updated_at.
+	MedicationOrderOrderFieldUpdatedAt = &MedicationOrderOrderField{
+		Value: func(_m *MedicationOrder) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: medicationorder.FieldUpdatedAt,
+		toTerm: medicationorder.ByUpdatedAt,
+		toCursor: func(_m *MedicationOrder) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// MedicationOrderOrderFieldStatus orders MedicationOrder by status.
+	MedicationOrderOrderFieldStatus = &MedicationOrderOrderField{
+		Value: func(_m *MedicationOrder) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: medicationorder.FieldStatus,
+		toTerm: medicationorder.ByStatus,
+		toCursor: func(_m *MedicationOrder) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f MedicationOrderOrderField) String() string {
+	var str string
+	switch f.column {
+	case MedicationOrderOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case MedicationOrderOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case MedicationOrderOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f MedicationOrderOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *MedicationOrderOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("MedicationOrderOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *MedicationOrderOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *MedicationOrderOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *MedicationOrderOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid MedicationOrderOrderField", str)
+	}
+	return nil
+}
+
+// MedicationOrderOrderField defines the ordering field of MedicationOrder.
+type MedicationOrderOrderField struct {
+	// Value extracts the ordering value from the given MedicationOrder.
+	Value    func(*MedicationOrder) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) medicationorder.OrderOption
+	toCursor func(*MedicationOrder) Cursor
+}
+
+// MedicationOrderOrder defines the ordering of MedicationOrder.
+type MedicationOrderOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *MedicationOrderOrderField `json:"field"`
+}
+
+// DefaultMedicationOrderOrder is the default ordering of MedicationOrder.
+var DefaultMedicationOrderOrder = &MedicationOrderOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &MedicationOrderOrderField{
+		Value: func(_m *MedicationOrder) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: medicationorder.FieldID,
+		toTerm: medicationorder.ByID,
+		toCursor: func(_m *MedicationOrder) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts MedicationOrder into MedicationOrderEdge.
+func (_m *MedicationOrder) ToEdge(order *MedicationOrderOrder) *MedicationOrderEdge {
+	if order == nil {
+		order = DefaultMedicationOrderOrder
+	}
+	return &MedicationOrderEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ObservationEdge is the edge representation of Observation.
+type ObservationEdge struct {
+	Node   *Observation `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// ObservationConnection is the connection containing edges to Observation.
+type ObservationConnection struct {
+	Edges      []*ObservationEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *ObservationConnection) build(nodes []*Observation, pager *observationPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Observation
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Observation {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Observation {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ObservationEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ObservationEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ObservationPaginateOption enables pagination customization.
+type ObservationPaginateOption func(*observationPager) error
+
+// WithObservationOrder configures pagination ordering.
+func WithObservationOrder(order *ObservationOrder) ObservationPaginateOption {
+	if order == nil {
+		order = DefaultObservationOrder
+	}
+	o := *order
+	return func(pager *observationPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultObservationOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithObservationFilter configures pagination filter.
+func WithObservationFilter(filter func(*ObservationQuery) (*ObservationQuery, error)) ObservationPaginateOption {
+	return func(pager *observationPager) error {
+		if filter == nil {
+			return errors.New("ObservationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type observationPager struct {
+	reverse bool
+	order   *ObservationOrder
+	filter  func(*ObservationQuery) (*ObservationQuery, error)
+}
+
+func newObservationPager(opts []ObservationPaginateOption, reverse bool) (*observationPager, error) {
+	pager := &observationPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultObservationOrder
+	}
+	return pager, nil
+}
+
+func (p *observationPager) applyFilter(query *ObservationQuery) (*ObservationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *observationPager) toCursor(_m *Observation) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *observationPager) applyCursors(query *ObservationQuery, after, before *Cursor) (*ObservationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultObservationOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *observationPager) applyOrder(query *ObservationQuery) *ObservationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultObservationOrder.Field {
+		query = query.Order(DefaultObservationOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *observationPager) orderExpr(query *ObservationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultObservationOrder.Field {
+			b.Comma().Ident(DefaultObservationOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Observation.
+func (_m *ObservationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ObservationPaginateOption,
+) (*ObservationConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newObservationPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ObservationConnection{Edges: []*ObservationEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ObservationOrderFieldEffectiveAt orders Observation by effective_at.
+	ObservationOrderFieldEffectiveAt = &ObservationOrderField{
+		Value: func(_m *Observation) (ent.Value, error) {
+			return _m.EffectiveAt, nil
+		},
+		column: observation.FieldEffectiveAt,
+		toTerm: observation.ByEffectiveAt,
+		toCursor: func(_m *Observation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.EffectiveAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ObservationOrderField) String() string {
+	var str string
+	switch f.column {
+	case ObservationOrderFieldEffectiveAt.column:
+		str = "EFFECTIVE_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ObservationOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ObservationOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ObservationOrderField %T must be a string", v)
+	}
+	switch str {
+	case "EFFECTIVE_AT":
+		*f = *ObservationOrderFieldEffectiveAt
+	default:
+		return fmt.Errorf("%s is not a valid ObservationOrderField", str)
+	}
+	return nil
+}
+
+// ObservationOrderField defines the ordering field of Observation.
+type ObservationOrderField struct {
+	// Value extracts the ordering value from the given Observation.
+	Value    func(*Observation) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) observation.OrderOption
+	toCursor func(*Observation) Cursor
+}
+
+// ObservationOrder defines the ordering of Observation.
+type ObservationOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *ObservationOrderField `json:"field"`
+}
+
+// DefaultObservationOrder is the default ordering of Observation.
+var DefaultObservationOrder = &ObservationOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ObservationOrderField{
+		Value: func(_m *Observation) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: observation.FieldID,
+		toTerm: observation.ByID,
+		toCursor: func(_m *Observation) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Observation into ObservationEdge.
+func (_m *Observation) ToEdge(order *ObservationOrder) *ObservationEdge {
+	if order == nil {
+		order = DefaultObservationOrder
+	}
+	return &ObservationEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -1795,6 +6553,2240 @@ func (_m *Patient) ToEdge(order *PatientOrder) *PatientEdge {
 		order = DefaultPatientOrder
 	}
 	return &PatientEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PatientContactEdge is the edge representation of PatientContact.
+type PatientContactEdge struct {
+	Node   *PatientContact `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// PatientContactConnection is the connection containing edges to PatientContact.
+type PatientContactConnection struct {
+	Edges      []*PatientContactEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *PatientContactConnection) build(nodes []*PatientContact, pager *patientcontactPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PatientContact
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PatientContact {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PatientContact {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PatientContactEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PatientContactEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PatientContactPaginateOption enables pagination customization.
+type PatientContactPaginateOption func(*patientcontactPager) error
+
+// WithPatientContactOrder configures pagination ordering.
+func WithPatientContactOrder(order *PatientContactOrder) PatientContactPaginateOption {
+	if order == nil {
+		order = DefaultPatientContactOrder
+	}
+	o := *order
+	return func(pager *patientcontactPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPatientContactOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPatientContactFilter configures pagination filter.
+func WithPatientContactFilter(filter func(*PatientContactQuery) (*PatientContactQuery, error)) PatientContactPaginateOption {
+	return func(pager *patientcontactPager) error {
+		if filter == nil {
+			return errors.New("PatientContactQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type patientcontactPager struct {
+	reverse bool
+	order   *PatientContactOrder
+	filter  func(*PatientContactQuery) (*PatientContactQuery, error)
+}
+
+func newPatientContactPager(opts []PatientContactPaginateOption, reverse bool) (*patientcontactPager, error) {
+	pager := &patientcontactPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPatientContactOrder
+	}
+	return pager, nil
+}
+
+func (p *patientcontactPager) applyFilter(query *PatientContactQuery) (*PatientContactQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *patientcontactPager) toCursor(_m *PatientContact) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *patientcontactPager) applyCursors(query *PatientContactQuery, after, before *Cursor) (*PatientContactQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPatientContactOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *patientcontactPager) applyOrder(query *PatientContactQuery) *PatientContactQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPatientContactOrder.Field {
+		query = query.Order(DefaultPatientContactOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *patientcontactPager) orderExpr(query *PatientContactQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPatientContactOrder.Field {
+			b.Comma().Ident(DefaultPatientContactOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PatientContact.
+func (_m *PatientContactQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PatientContactPaginateOption,
+) (*PatientContactConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPatientContactPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PatientContactConnection{Edges: []*PatientContactEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PatientContactOrderFieldCreatedAt orders PatientContact by created_at.
+	PatientContactOrderFieldCreatedAt = &PatientContactOrderField{
+		Value: func(_m *PatientContact) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: patientcontact.FieldCreatedAt,
+		toTerm: patientcontact.ByCreatedAt,
+		toCursor: func(_m *PatientContact) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PatientContactOrderFieldUpdatedAt orders PatientContact by updated_at.
+	PatientContactOrderFieldUpdatedAt = &PatientContactOrderField{
+		Value: func(_m *PatientContact) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: patientcontact.FieldUpdatedAt,
+		toTerm: patientcontact.ByUpdatedAt,
+		toCursor: func(_m *PatientContact) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PatientContactOrderField) String() string {
+	var str string
+	switch f.column {
+	case PatientContactOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PatientContactOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PatientContactOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PatientContactOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PatientContactOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PatientContactOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PatientContactOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PatientContactOrderField", str)
+	}
+	return nil
+}
+
+// PatientContactOrderField defines the ordering field of PatientContact.
+type PatientContactOrderField struct {
+	// Value extracts the ordering value from the given PatientContact.
+	Value    func(*PatientContact) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) patientcontact.OrderOption
+	toCursor func(*PatientContact) Cursor
+}
+
+// PatientContactOrder defines the ordering of PatientContact.
+type PatientContactOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *PatientContactOrderField `json:"field"`
+}
+
+// DefaultPatientContactOrder is the default ordering of PatientContact.
+var DefaultPatientContactOrder = &PatientContactOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PatientContactOrderField{
+		Value: func(_m *PatientContact) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: patientcontact.FieldID,
+		toTerm: patientcontact.ByID,
+		toCursor: func(_m *PatientContact) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PatientContact into PatientContactEdge.
+func (_m *PatientContact) ToEdge(order *PatientContactOrder) *PatientContactEdge {
+	if order == nil {
+		order = DefaultPatientContactOrder
+	}
+	return &PatientContactEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PatientIdentifierEdge is the edge representation of PatientIdentifier.
+type PatientIdentifierEdge struct {
+	Node   *PatientIdentifier `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// PatientIdentifierConnection is the connection containing edges to PatientIdentifier.
+type PatientIdentifierConnection struct {
+	Edges      []*PatientIdentifierEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *PatientIdentifierConnection) build(nodes []*PatientIdentifier, pager *patientidentifierPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PatientIdentifier
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PatientIdentifier {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PatientIdentifier {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PatientIdentifierEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PatientIdentifierEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PatientIdentifierPaginateOption enables pagination customization.
+type PatientIdentifierPaginateOption func(*patientidentifierPager) error
+
+// WithPatientIdentifierOrder configures pagination ordering.
+func WithPatientIdentifierOrder(order *PatientIdentifierOrder) PatientIdentifierPaginateOption {
+	if order == nil {
+		order = DefaultPatientIdentifierOrder
+	}
+	o := *order
+	return func(pager *patientidentifierPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPatientIdentifierOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPatientIdentifierFilter configures pagination filter.
+func WithPatientIdentifierFilter(filter func(*PatientIdentifierQuery) (*PatientIdentifierQuery, error)) PatientIdentifierPaginateOption {
+	return func(pager *patientidentifierPager) error {
+		if filter == nil {
+			return errors.New("PatientIdentifierQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type patientidentifierPager struct {
+	reverse bool
+	order   *PatientIdentifierOrder
+	filter  func(*PatientIdentifierQuery) (*PatientIdentifierQuery, error)
+}
+
+func newPatientIdentifierPager(opts []PatientIdentifierPaginateOption, reverse bool) (*patientidentifierPager, error) {
+	pager := &patientidentifierPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPatientIdentifierOrder
+	}
+	return pager, nil
+}
+
+func (p *patientidentifierPager) applyFilter(query *PatientIdentifierQuery) (*PatientIdentifierQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *patientidentifierPager) toCursor(_m *PatientIdentifier) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *patientidentifierPager) applyCursors(query *PatientIdentifierQuery, after, before *Cursor) (*PatientIdentifierQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPatientIdentifierOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *patientidentifierPager) applyOrder(query *PatientIdentifierQuery) *PatientIdentifierQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPatientIdentifierOrder.Field {
+		query = query.Order(DefaultPatientIdentifierOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *patientidentifierPager) orderExpr(query *PatientIdentifierQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPatientIdentifierOrder.Field {
+			b.Comma().Ident(DefaultPatientIdentifierOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PatientIdentifier.
+func (_m *PatientIdentifierQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PatientIdentifierPaginateOption,
+) (*PatientIdentifierConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPatientIdentifierPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PatientIdentifierConnection{Edges: []*PatientIdentifierEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PatientIdentifierOrderFieldCreatedAt orders PatientIdentifier by created_at.
+	PatientIdentifierOrderFieldCreatedAt = &PatientIdentifierOrderField{
+		Value: func(_m *PatientIdentifier) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: patientidentifier.FieldCreatedAt,
+		toTerm: patientidentifier.ByCreatedAt,
+		toCursor: func(_m *PatientIdentifier) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PatientIdentifierOrderFieldUpdatedAt orders PatientIdentifier by updated_at.
+	PatientIdentifierOrderFieldUpdatedAt = &PatientIdentifierOrderField{
+		Value: func(_m *PatientIdentifier) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: patientidentifier.FieldUpdatedAt,
+		toTerm: patientidentifier.ByUpdatedAt,
+		toCursor: func(_m *PatientIdentifier) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PatientIdentifierOrderField) String() string {
+	var str string
+	switch f.column {
+	case PatientIdentifierOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PatientIdentifierOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PatientIdentifierOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PatientIdentifierOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PatientIdentifierOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PatientIdentifierOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PatientIdentifierOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PatientIdentifierOrderField", str)
+	}
+	return nil
+}
+
+// PatientIdentifierOrderField defines the ordering field of PatientIdentifier.
+type PatientIdentifierOrderField struct {
+	// Value extracts the ordering value from the given PatientIdentifier.
+	Value    func(*PatientIdentifier) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) patientidentifier.OrderOption
+	toCursor func(*PatientIdentifier) Cursor
+}
+
+// PatientIdentifierOrder defines the ordering of PatientIdentifier.
+type PatientIdentifierOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *PatientIdentifierOrderField `json:"field"`
+}
+
+// DefaultPatientIdentifierOrder is the default ordering of PatientIdentifier.
+var DefaultPatientIdentifierOrder = &PatientIdentifierOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PatientIdentifierOrderField{
+		Value: func(_m *PatientIdentifier) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: patientidentifier.FieldID,
+		toTerm: patientidentifier.ByID,
+		toCursor: func(_m *PatientIdentifier) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PatientIdentifier into PatientIdentifierEdge.
+func (_m *PatientIdentifier) ToEdge(order *PatientIdentifierOrder) *PatientIdentifierEdge {
+	if order == nil {
+		order = DefaultPatientIdentifierOrder
+	}
+	return &PatientIdentifierEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ProblemEdge is the edge representation of Problem.
+type ProblemEdge struct {
+	Node   *Problem `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// ProblemConnection is the connection containing edges to Problem.
+type ProblemConnection struct {
+	Edges      []*ProblemEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *ProblemConnection) build(nodes []*Problem, pager *problemPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Problem
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Problem {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Problem {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ProblemEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ProblemEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ProblemPaginateOption enables pagination customization.
+type ProblemPaginateOption func(*problemPager) error
+
+// WithProblemOrder configures pagination ordering.
+func WithProblemOrder(order *ProblemOrder) ProblemPaginateOption {
+	if order == nil {
+		order = DefaultProblemOrder
+	}
+	o := *order
+	return func(pager *problemPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultProblemOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithProblemFilter configures pagination filter.
+func WithProblemFilter(filter func(*ProblemQuery) (*ProblemQuery, error)) ProblemPaginateOption {
+	return func(pager *problemPager) error {
+		if filter == nil {
+			return errors.New("ProblemQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type problemPager struct {
+	reverse bool
+	order   *ProblemOrder
+	filter  func(*ProblemQuery) (*ProblemQuery, error)
+}
+
+func newProblemPager(opts []ProblemPaginateOption, reverse bool) (*problemPager, error) {
+	pager := &problemPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultProblemOrder
+	}
+	return pager, nil
+}
+
+func (p *problemPager) applyFilter(query *ProblemQuery) (*ProblemQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *problemPager) toCursor(_m *Problem) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *problemPager) applyCursors(query *ProblemQuery, after, before *Cursor) (*ProblemQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultProblemOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *problemPager) applyOrder(query *ProblemQuery) *ProblemQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultProblemOrder.Field {
+		query = query.Order(DefaultProblemOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *problemPager) orderExpr(query *ProblemQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultProblemOrder.Field {
+			b.Comma().Ident(DefaultProblemOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Problem.
+func (_m *ProblemQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ProblemPaginateOption,
+) (*ProblemConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newProblemPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ProblemConnection{Edges: []*ProblemEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ProblemOrderFieldCreatedAt orders Problem by created_at.
+	ProblemOrderFieldCreatedAt = &ProblemOrderField{
+		Value: func(_m *Problem) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: problem.FieldCreatedAt,
+		toTerm: problem.ByCreatedAt,
+		toCursor: func(_m *Problem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ProblemOrderFieldUpdatedAt orders Problem by updated_at.
+	ProblemOrderFieldUpdatedAt = &ProblemOrderField{
+		Value: func(_m *Problem) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: problem.FieldUpdatedAt,
+		toTerm: problem.ByUpdatedAt,
+		toCursor: func(_m *Problem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ProblemOrderField) String() string {
+	var str string
+	switch f.column {
+	case ProblemOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ProblemOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ProblemOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ProblemOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ProblemOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ProblemOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ProblemOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ProblemOrderField", str)
+	}
+	return nil
+}
+
+// ProblemOrderField defines the ordering field of Problem.
+type ProblemOrderField struct {
+	// Value extracts the ordering value from the given Problem.
+	Value    func(*Problem) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) problem.OrderOption
+	toCursor func(*Problem) Cursor
+}
+
+// ProblemOrder defines the ordering of Problem.
+type ProblemOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *ProblemOrderField `json:"field"`
+}
+
+// DefaultProblemOrder is the default ordering of Problem.
+var DefaultProblemOrder = &ProblemOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ProblemOrderField{
+		Value: func(_m *Problem) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: problem.FieldID,
+		toTerm: problem.ByID,
+		toCursor: func(_m *Problem) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Problem into ProblemEdge.
+func (_m *Problem) ToEdge(order *ProblemOrder) *ProblemEdge {
+	if order == nil {
+		order = DefaultProblemOrder
+	}
+	return &ProblemEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ProviderAvailabilityEdge is the edge representation of ProviderAvailability.
+type ProviderAvailabilityEdge struct {
+	Node   *ProviderAvailability `json:"node"`
+	Cursor Cursor                `json:"cursor"`
+}
+
+// ProviderAvailabilityConnection is the connection containing edges to ProviderAvailability.
+type ProviderAvailabilityConnection struct {
+	Edges      []*ProviderAvailabilityEdge `json:"edges"`
+	PageInfo   PageInfo                    `json:"pageInfo"`
+	TotalCount int                         `json:"totalCount"`
+}
+
+func (c *ProviderAvailabilityConnection) build(nodes []*ProviderAvailability, pager *provideravailabilityPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ProviderAvailability
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ProviderAvailability {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ProviderAvailability {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ProviderAvailabilityEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ProviderAvailabilityEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ProviderAvailabilityPaginateOption enables pagination customization.
+type ProviderAvailabilityPaginateOption func(*provideravailabilityPager) error
+
+// WithProviderAvailabilityOrder configures pagination ordering.
+func WithProviderAvailabilityOrder(order *ProviderAvailabilityOrder) ProviderAvailabilityPaginateOption {
+	if order == nil {
+		order = DefaultProviderAvailabilityOrder
+	}
+	o := *order
+	return func(pager *provideravailabilityPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultProviderAvailabilityOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithProviderAvailabilityFilter configures pagination filter.
+func WithProviderAvailabilityFilter(filter func(*ProviderAvailabilityQuery) (*ProviderAvailabilityQuery, error)) ProviderAvailabilityPaginateOption {
+	return func(pager *provideravailabilityPager) error {
+		if filter == nil {
+			return errors.New("ProviderAvailabilityQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type provideravailabilityPager struct {
+	reverse bool
+	order   *ProviderAvailabilityOrder
+	filter  func(*ProviderAvailabilityQuery) (*ProviderAvailabilityQuery, error)
+}
+
+func newProviderAvailabilityPager(opts []ProviderAvailabilityPaginateOption, reverse bool) (*provideravailabilityPager, error) {
+	pager := &provideravailabilityPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultProviderAvailabilityOrder
+	}
+	return pager, nil
+}
+
+func (p *provideravailabilityPager) applyFilter(query *ProviderAvailabilityQuery) (*ProviderAvailabilityQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *provideravailabilityPager) toCursor(_m *ProviderAvailability) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *provideravailabilityPager) applyCursors(query *ProviderAvailabilityQuery, after, before *Cursor) (*ProviderAvailabilityQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultProviderAvailabilityOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *provideravailabilityPager) applyOrder(query *ProviderAvailabilityQuery) *ProviderAvailabilityQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultProviderAvailabilityOrder.Field {
+		query = query.Order(DefaultProviderAvailabilityOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *provideravailabilityPager) orderExpr(query *ProviderAvailabilityQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultProviderAvailabilityOrder.Field {
+			b.Comma().Ident(DefaultProviderAvailabilityOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ProviderAvailability.
+func (_m *ProviderAvailabilityQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ProviderAvailabilityPaginateOption,
+) (*ProviderAvailabilityConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newProviderAvailabilityPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ProviderAvailabilityConnection{Edges: []*ProviderAvailabilityEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ProviderAvailabilityOrderFieldCreatedAt orders ProviderAvailability by created_at.
+	ProviderAvailabilityOrderFieldCreatedAt = &ProviderAvailabilityOrderField{
+		Value: func(_m *ProviderAvailability) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: provideravailability.FieldCreatedAt,
+		toTerm: provideravailability.ByCreatedAt,
+		toCursor: func(_m *ProviderAvailability) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ProviderAvailabilityOrderFieldUpdatedAt orders ProviderAvailability by updated_at.
+	ProviderAvailabilityOrderFieldUpdatedAt = &ProviderAvailabilityOrderField{
+		Value: func(_m *ProviderAvailability) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: provideravailability.FieldUpdatedAt,
+		toTerm: provideravailability.ByUpdatedAt,
+		toCursor: func(_m *ProviderAvailability) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ProviderAvailabilityOrderField) String() string {
+	var str string
+	switch f.column {
+	case ProviderAvailabilityOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ProviderAvailabilityOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ProviderAvailabilityOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ProviderAvailabilityOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ProviderAvailabilityOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ProviderAvailabilityOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ProviderAvailabilityOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ProviderAvailabilityOrderField", str)
+	}
+	return nil
+}
+
+// ProviderAvailabilityOrderField defines the ordering field of ProviderAvailability.
+type ProviderAvailabilityOrderField struct {
+	// Value extracts the ordering value from the given ProviderAvailability.
+	Value    func(*ProviderAvailability) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) provideravailability.OrderOption
+	toCursor func(*ProviderAvailability) Cursor
+}
+
+// ProviderAvailabilityOrder defines the ordering of ProviderAvailability.
+type ProviderAvailabilityOrder struct {
+	Direction OrderDirection                  `json:"direction"`
+	Field     *ProviderAvailabilityOrderField `json:"field"`
+}
+
+// DefaultProviderAvailabilityOrder is the default ordering of ProviderAvailability.
+var DefaultProviderAvailabilityOrder = &ProviderAvailabilityOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ProviderAvailabilityOrderField{
+		Value: func(_m *ProviderAvailability) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: provideravailability.FieldID,
+		toTerm: provideravailability.ByID,
+		toCursor: func(_m *ProviderAvailability) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ProviderAvailability into ProviderAvailabilityEdge.
+func (_m *ProviderAvailability) ToEdge(order *ProviderAvailabilityOrder) *ProviderAvailabilityEdge {
+	if order == nil {
+		order = DefaultProviderAvailabilityOrder
+	}
+	return &ProviderAvailabilityEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ProviderTimeOffEdge is the edge representation of ProviderTimeOff.
+type ProviderTimeOffEdge struct {
+	Node   *ProviderTimeOff `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// ProviderTimeOffConnection is the connection containing edges to ProviderTimeOff.
+type ProviderTimeOffConnection struct {
+	Edges      []*ProviderTimeOffEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *ProviderTimeOffConnection) build(nodes []*ProviderTimeOff, pager *providertimeoffPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ProviderTimeOff
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ProviderTimeOff {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ProviderTimeOff {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ProviderTimeOffEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ProviderTimeOffEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ProviderTimeOffPaginateOption enables pagination customization.
+type ProviderTimeOffPaginateOption func(*providertimeoffPager) error
+
+// WithProviderTimeOffOrder configures pagination ordering.
+func WithProviderTimeOffOrder(order *ProviderTimeOffOrder) ProviderTimeOffPaginateOption {
+	if order == nil {
+		order = DefaultProviderTimeOffOrder
+	}
+	o := *order
+	return func(pager *providertimeoffPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultProviderTimeOffOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithProviderTimeOffFilter configures pagination filter.
+func WithProviderTimeOffFilter(filter func(*ProviderTimeOffQuery) (*ProviderTimeOffQuery, error)) ProviderTimeOffPaginateOption {
+	return func(pager *providertimeoffPager) error {
+		if filter == nil {
+			return errors.New("ProviderTimeOffQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type providertimeoffPager struct {
+	reverse bool
+	order   *ProviderTimeOffOrder
+	filter  func(*ProviderTimeOffQuery) (*ProviderTimeOffQuery, error)
+}
+
+func newProviderTimeOffPager(opts []ProviderTimeOffPaginateOption, reverse bool) (*providertimeoffPager, error) {
+	pager := &providertimeoffPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultProviderTimeOffOrder
+	}
+	return pager, nil
+}
+
+func (p *providertimeoffPager) applyFilter(query *ProviderTimeOffQuery) (*ProviderTimeOffQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *providertimeoffPager) toCursor(_m *ProviderTimeOff) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *providertimeoffPager) applyCursors(query *ProviderTimeOffQuery, after, before *Cursor) (*ProviderTimeOffQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultProviderTimeOffOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *providertimeoffPager) applyOrder(query *ProviderTimeOffQuery) *ProviderTimeOffQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultProviderTimeOffOrder.Field {
+		query = query.Order(DefaultProviderTimeOffOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *providertimeoffPager) orderExpr(query *ProviderTimeOffQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultProviderTimeOffOrder.Field {
+			b.Comma().Ident(DefaultProviderTimeOffOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ProviderTimeOff.
+func (_m *ProviderTimeOffQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ProviderTimeOffPaginateOption,
+) (*ProviderTimeOffConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newProviderTimeOffPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ProviderTimeOffConnection{Edges: []*ProviderTimeOffEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ProviderTimeOffOrderFieldCreatedAt orders ProviderTimeOff by created_at.
+	ProviderTimeOffOrderFieldCreatedAt = &ProviderTimeOffOrderField{
+		Value: func(_m *ProviderTimeOff) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: providertimeoff.FieldCreatedAt,
+		toTerm: providertimeoff.ByCreatedAt,
+		toCursor: func(_m *ProviderTimeOff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ProviderTimeOffOrderFieldUpdatedAt orders ProviderTimeOff by updated_at.
+	ProviderTimeOffOrderFieldUpdatedAt = &ProviderTimeOffOrderField{
+		Value: func(_m *ProviderTimeOff) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: providertimeoff.FieldUpdatedAt,
+		toTerm: providertimeoff.ByUpdatedAt,
+		toCursor: func(_m *ProviderTimeOff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ProviderTimeOffOrderField) String() string {
+	var str string
+	switch f.column {
+	case ProviderTimeOffOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ProviderTimeOffOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ProviderTimeOffOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ProviderTimeOffOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ProviderTimeOffOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ProviderTimeOffOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ProviderTimeOffOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ProviderTimeOffOrderField", str)
+	}
+	return nil
+}
+
+// ProviderTimeOffOrderField defines the ordering field of ProviderTimeOff.
+type ProviderTimeOffOrderField struct {
+	// Value extracts the ordering value from the given ProviderTimeOff.
+	Value    func(*ProviderTimeOff) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) providertimeoff.OrderOption
+	toCursor func(*ProviderTimeOff) Cursor
+}
+
+// ProviderTimeOffOrder defines the ordering of ProviderTimeOff.
+type ProviderTimeOffOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *ProviderTimeOffOrderField `json:"field"`
+}
+
+// DefaultProviderTimeOffOrder is the default ordering of ProviderTimeOff.
+var DefaultProviderTimeOffOrder = &ProviderTimeOffOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ProviderTimeOffOrderField{
+		Value: func(_m *ProviderTimeOff) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: providertimeoff.FieldID,
+		toTerm: providertimeoff.ByID,
+		toCursor: func(_m *ProviderTimeOff) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ProviderTimeOff into ProviderTimeOffEdge.
+func (_m *ProviderTimeOff) ToEdge(order *ProviderTimeOffOrder) *ProviderTimeOffEdge {
+	if order == nil {
+		order = DefaultProviderTimeOffOrder
+	}
+	return &ProviderTimeOffEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ReferralEdge is the edge representation of Referral.
+type ReferralEdge struct {
+	Node   *Referral `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// ReferralConnection is the connection containing edges to Referral.
+type ReferralConnection struct {
+	Edges      []*ReferralEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *ReferralConnection) build(nodes []*Referral, pager *referralPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Referral
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Referral {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Referral {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ReferralEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ReferralEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ReferralPaginateOption enables pagination customization.
+type ReferralPaginateOption func(*referralPager) error
+
+// WithReferralOrder configures pagination ordering.
+func WithReferralOrder(order *ReferralOrder) ReferralPaginateOption {
+	if order == nil {
+		order = DefaultReferralOrder
+	}
+	o := *order
+	return func(pager *referralPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultReferralOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithReferralFilter configures pagination filter.
+func WithReferralFilter(filter func(*ReferralQuery) (*ReferralQuery, error)) ReferralPaginateOption {
+	return func(pager *referralPager) error {
+		if filter == nil {
+			return errors.New("ReferralQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type referralPager struct {
+	reverse bool
+	order   *ReferralOrder
+	filter  func(*ReferralQuery) (*ReferralQuery, error)
+}
+
+func newReferralPager(opts []ReferralPaginateOption, reverse bool) (*referralPager, error) {
+	pager := &referralPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultReferralOrder
+	}
+	return pager, nil
+}
+
+func (p *referralPager) applyFilter(query *ReferralQuery) (*ReferralQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *referralPager) toCursor(_m *Referral) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *referralPager) applyCursors(query *ReferralQuery, after, before *Cursor) (*ReferralQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultReferralOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *referralPager) applyOrder(query *ReferralQuery) *ReferralQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultReferralOrder.Field {
+		query = query.Order(DefaultReferralOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *referralPager) orderExpr(query *ReferralQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultReferralOrder.Field {
+			b.Comma().Ident(DefaultReferralOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Referral.
+func (_m *ReferralQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ReferralPaginateOption,
+) (*ReferralConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newReferralPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ReferralConnection{Edges: []*ReferralEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ReferralOrderFieldCreatedAt orders Referral by created_at.
+	ReferralOrderFieldCreatedAt = &ReferralOrderField{
+		Value: func(_m *Referral) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: referral.FieldCreatedAt,
+		toTerm: referral.ByCreatedAt,
+		toCursor: func(_m *Referral) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ReferralOrderFieldUpdatedAt orders Referral by updated_at.
+	ReferralOrderFieldUpdatedAt = &ReferralOrderField{
+		Value: func(_m *Referral) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: referral.FieldUpdatedAt,
+		toTerm: referral.ByUpdatedAt,
+		toCursor: func(_m *Referral) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// ReferralOrderFieldStatus orders Referral by status.
+	ReferralOrderFieldStatus = &ReferralOrderField{
+		Value: func(_m *Referral) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: referral.FieldStatus,
+		toTerm: referral.ByStatus,
+		toCursor: func(_m *Referral) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ReferralOrderField) String() string {
+	var str string
+	switch f.column {
+	case ReferralOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ReferralOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case ReferralOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ReferralOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ReferralOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ReferralOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ReferralOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ReferralOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *ReferralOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid ReferralOrderField", str)
+	}
+	return nil
+}
+
+// ReferralOrderField defines the ordering field of Referral.
+type ReferralOrderField struct {
+	// Value extracts the ordering value from the given Referral.
+	Value    func(*Referral) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) referral.OrderOption
+	toCursor func(*Referral) Cursor
+}
+
+// ReferralOrder defines the ordering of Referral.
+type ReferralOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *ReferralOrderField `json:"field"`
+}
+
+// DefaultReferralOrder is the default ordering of Referral.
+var DefaultReferralOrder = &ReferralOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ReferralOrderField{
+		Value: func(_m *Referral) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: referral.FieldID,
+		toTerm: referral.ByID,
+		toCursor: func(_m *Referral) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Referral into ReferralEdge.
+func (_m *Referral) ToEdge(order *ReferralOrder) *ReferralEdge {
+	if order == nil {
+		order = DefaultReferralOrder
+	}
+	return &ReferralEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// RoomEdge is the edge representation of Room.
+type RoomEdge struct {
+	Node   *Room  `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// RoomConnection is the connection containing edges to Room.
+type RoomConnection struct {
+	Edges      []*RoomEdge `json:"edges"`
+	PageInfo   PageInfo    `json:"pageInfo"`
+	TotalCount int         `json:"totalCount"`
+}
+
+func (c *RoomConnection) build(nodes []*Room, pager *roomPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Room
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Room {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Room {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*RoomEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &RoomEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// RoomPaginateOption enables pagination customization.
+type RoomPaginateOption func(*roomPager) error
+
+// WithRoomOrder configures pagination ordering.
+func WithRoomOrder(order *RoomOrder) RoomPaginateOption {
+	if order == nil {
+		order = DefaultRoomOrder
+	}
+	o := *order
+	return func(pager *roomPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultRoomOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithRoomFilter configures pagination filter.
+func WithRoomFilter(filter func(*RoomQuery) (*RoomQuery, error)) RoomPaginateOption {
+	return func(pager *roomPager) error {
+		if filter == nil {
+			return errors.New("RoomQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type roomPager struct {
+	reverse bool
+	order   *RoomOrder
+	filter  func(*RoomQuery) (*RoomQuery, error)
+}
+
+func newRoomPager(opts []RoomPaginateOption, reverse bool) (*roomPager, error) {
+	pager := &roomPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultRoomOrder
+	}
+	return pager, nil
+}
+
+func (p *roomPager) applyFilter(query *RoomQuery) (*RoomQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *roomPager) toCursor(_m *Room) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *roomPager) applyCursors(query *RoomQuery, after, before *Cursor) (*RoomQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultRoomOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *roomPager) applyOrder(query *RoomQuery) *RoomQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultRoomOrder.Field {
+		query = query.Order(DefaultRoomOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *roomPager) orderExpr(query *RoomQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultRoomOrder.Field {
+			b.Comma().Ident(DefaultRoomOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Room.
+func (_m *RoomQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...RoomPaginateOption,
+) (*RoomConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newRoomPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &RoomConnection{Edges: []*RoomEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// RoomOrderFieldCreatedAt orders Room by created_at.
+	RoomOrderFieldCreatedAt = &RoomOrderField{
+		Value: func(_m *Room) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: room.FieldCreatedAt,
+		toTerm: room.ByCreatedAt,
+		toCursor: func(_m *Room) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// RoomOrderFieldUpdatedAt orders Room by updated_at.
+	RoomOrderFieldUpdatedAt = &RoomOrderField{
+		Value: func(_m *Room) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: room.FieldUpdatedAt,
+		toTerm: room.ByUpdatedAt,
+		toCursor: func(_m *Room) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// RoomOrderFieldCode orders Room by code.
+	RoomOrderFieldCode = &RoomOrderField{
+		Value: func(_m *Room) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: room.FieldCode,
+		toTerm: room.ByCode,
+		toCursor: func(_m *Room) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f RoomOrderField) String() string {
+	var str string
+	switch f.column {
+	case RoomOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case RoomOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case RoomOrderFieldCode.column:
+		str = "CODE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f RoomOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *RoomOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("RoomOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *RoomOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *RoomOrderFieldUpdatedAt
+	case "CODE":
+		*f = *RoomOrderFieldCode
+	default:
+		return fmt.Errorf("%s is not a valid RoomOrderField", str)
+	}
+	return nil
+}
+
+// RoomOrderField defines the ordering field of Room.
+type RoomOrderField struct {
+	// Value extracts the ordering value from the given Room.
+	Value    func(*Room) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) room.OrderOption
+	toCursor func(*Room) Cursor
+}
+
+// RoomOrder defines the ordering of Room.
+type RoomOrder struct {
+	Direction OrderDirection  `json:"direction"`
+	Field     *RoomOrderField `json:"field"`
+}
+
+// DefaultRoomOrder is the default ordering of Room.
+var DefaultRoomOrder = &RoomOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &RoomOrderField{
+		Value: func(_m *Room) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: room.FieldID,
+		toTerm: room.ByID,
+		toCursor: func(_m *Room) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Room into RoomEdge.
+func (_m *Room) ToEdge(order *RoomOrder) *RoomEdge {
+	if order == nil {
+		order = DefaultRoomOrder
+	}
+	return &RoomEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -2477,6 +9469,356 @@ func (_m *User) ToEdge(order *UserOrder) *UserEdge {
 		order = DefaultUserOrder
 	}
 	return &UserEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WardEdge is the edge representation of Ward.
+type WardEdge struct {
+	Node   *Ward  `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// WardConnection is the connection containing edges to Ward.
+type WardConnection struct {
+	Edges      []*WardEdge `json:"edges"`
+	PageInfo   PageInfo    `json:"pageInfo"`
+	TotalCount int         `json:"totalCount"`
+}
+
+func (c *WardConnection) build(nodes []*Ward, pager *wardPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Ward
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Ward {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Ward {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WardEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WardEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WardPaginateOption enables pagination customization.
+type WardPaginateOption func(*wardPager) error
+
+// WithWardOrder configures pagination ordering.
+func WithWardOrder(order *WardOrder) WardPaginateOption {
+	if order == nil {
+		order = DefaultWardOrder
+	}
+	o := *order
+	return func(pager *wardPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWardOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWardFilter configures pagination filter.
+func WithWardFilter(filter func(*WardQuery) (*WardQuery, error)) WardPaginateOption {
+	return func(pager *wardPager) error {
+		if filter == nil {
+			return errors.New("WardQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type wardPager struct {
+	reverse bool
+	order   *WardOrder
+	filter  func(*WardQuery) (*WardQuery, error)
+}
+
+func newWardPager(opts []WardPaginateOption, reverse bool) (*wardPager, error) {
+	pager := &wardPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWardOrder
+	}
+	return pager, nil
+}
+
+func (p *wardPager) applyFilter(query *WardQuery) (*WardQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *wardPager) toCursor(_m *Ward) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *wardPager) applyCursors(query *WardQuery, after, before *Cursor) (*WardQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWardOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *wardPager) applyOrder(query *WardQuery) *WardQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWardOrder.Field {
+		query = query.Order(DefaultWardOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *wardPager) orderExpr(query *WardQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWardOrder.Field {
+			b.Comma().Ident(DefaultWardOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Ward.
+func (_m *WardQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WardPaginateOption,
+) (*WardConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWardPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WardConnection{Edges: []*WardEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WardOrderFieldCreatedAt orders Ward by created_at.
+	WardOrderFieldCreatedAt = &WardOrderField{
+		Value: func(_m *Ward) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: ward.FieldCreatedAt,
+		toTerm: ward.ByCreatedAt,
+		toCursor: func(_m *Ward) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// WardOrderFieldUpdatedAt orders Ward by updated_at.
+	WardOrderFieldUpdatedAt = &WardOrderField{
+		Value: func(_m *Ward) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: ward.FieldUpdatedAt,
+		toTerm: ward.ByUpdatedAt,
+		toCursor: func(_m *Ward) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// WardOrderFieldCode orders Ward by code.
+	WardOrderFieldCode = &WardOrderField{
+		Value: func(_m *Ward) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: ward.FieldCode,
+		toTerm: ward.ByCode,
+		toCursor: func(_m *Ward) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// WardOrderFieldName orders Ward by name.
+	WardOrderFieldName = &WardOrderField{
+		Value: func(_m *Ward) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: ward.FieldName,
+		toTerm: ward.ByName,
+		toCursor: func(_m *Ward) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WardOrderField) String() string {
+	var str string
+	switch f.column {
+	case WardOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case WardOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case WardOrderFieldCode.column:
+		str = "CODE"
+	case WardOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WardOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WardOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WardOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WardOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *WardOrderFieldUpdatedAt
+	case "CODE":
+		*f = *WardOrderFieldCode
+	case "NAME":
+		*f = *WardOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid WardOrderField", str)
+	}
+	return nil
+}
+
+// WardOrderField defines the ordering field of Ward.
+type WardOrderField struct {
+	// Value extracts the ordering value from the given Ward.
+	Value    func(*Ward) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ward.OrderOption
+	toCursor func(*Ward) Cursor
+}
+
+// WardOrder defines the ordering of Ward.
+type WardOrder struct {
+	Direction OrderDirection  `json:"direction"`
+	Field     *WardOrderField `json:"field"`
+}
+
+// DefaultWardOrder is the default ordering of Ward.
+var DefaultWardOrder = &WardOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WardOrderField{
+		Value: func(_m *Ward) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ward.FieldID,
+		toTerm: ward.ByID,
+		toCursor: func(_m *Ward) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Ward into WardEdge.
+func (_m *Ward) ToEdge(order *WardOrder) *WardEdge {
+	if order == nil {
+		order = DefaultWardOrder
+	}
+	return &WardEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

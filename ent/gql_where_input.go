@@ -7,14 +7,37 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 // APIKeyWhereInput represents a where input for filtering APIKey queries.
@@ -559,6 +582,1304 @@ func (i *APIKeyWhereInput) P() (predicate.APIKey, error) {
 	}
 }
 
+// AdmissionWhereInput represents a where input for filtering Admission queries.
+type AdmissionWhereInput struct {
+	Predicates []predicate.Admission  `json:"-"`
+	Not        *AdmissionWhereInput   `json:"not,omitempty"`
+	Or         []*AdmissionWhereInput `json:"or,omitempty"`
+	And        []*AdmissionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "bed_id" field predicates.
+	BedID             *string  `json:"bedID,omitempty"`
+	BedIDNEQ          *string  `json:"bedIDNEQ,omitempty"`
+	BedIDIn           []string `json:"bedIDIn,omitempty"`
+	BedIDNotIn        []string `json:"bedIDNotIn,omitempty"`
+	BedIDGT           *string  `json:"bedIDGT,omitempty"`
+	BedIDGTE          *string  `json:"bedIDGTE,omitempty"`
+	BedIDLT           *string  `json:"bedIDLT,omitempty"`
+	BedIDLTE          *string  `json:"bedIDLTE,omitempty"`
+	BedIDContains     *string  `json:"bedIDContains,omitempty"`
+	BedIDHasPrefix    *string  `json:"bedIDHasPrefix,omitempty"`
+	BedIDHasSuffix    *string  `json:"bedIDHasSuffix,omitempty"`
+	BedIDEqualFold    *string  `json:"bedIDEqualFold,omitempty"`
+	BedIDContainsFold *string  `json:"bedIDContainsFold,omitempty"`
+
+	// "attending_id" field predicates.
+	AttendingID             *string  `json:"attendingID,omitempty"`
+	AttendingIDNEQ          *string  `json:"attendingIDNEQ,omitempty"`
+	AttendingIDIn           []string `json:"attendingIDIn,omitempty"`
+	AttendingIDNotIn        []string `json:"attendingIDNotIn,omitempty"`
+	AttendingIDGT           *string  `json:"attendingIDGT,omitempty"`
+	AttendingIDGTE          *string  `json:"attendingIDGTE,omitempty"`
+	AttendingIDLT           *string  `json:"attendingIDLT,omitempty"`
+	AttendingIDLTE          *string  `json:"attendingIDLTE,omitempty"`
+	AttendingIDContains     *string  `json:"attendingIDContains,omitempty"`
+	AttendingIDHasPrefix    *string  `json:"attendingIDHasPrefix,omitempty"`
+	AttendingIDHasSuffix    *string  `json:"attendingIDHasSuffix,omitempty"`
+	AttendingIDEqualFold    *string  `json:"attendingIDEqualFold,omitempty"`
+	AttendingIDContainsFold *string  `json:"attendingIDContainsFold,omitempty"`
+
+	// "admitted_at" field predicates.
+	AdmittedAt      *time.Time  `json:"admittedAt,omitempty"`
+	AdmittedAtNEQ   *time.Time  `json:"admittedAtNEQ,omitempty"`
+	AdmittedAtIn    []time.Time `json:"admittedAtIn,omitempty"`
+	AdmittedAtNotIn []time.Time `json:"admittedAtNotIn,omitempty"`
+	AdmittedAtGT    *time.Time  `json:"admittedAtGT,omitempty"`
+	AdmittedAtGTE   *time.Time  `json:"admittedAtGTE,omitempty"`
+	AdmittedAtLT    *time.Time  `json:"admittedAtLT,omitempty"`
+	AdmittedAtLTE   *time.Time  `json:"admittedAtLTE,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "admission_type" field predicates.
+	AdmissionType      *admission.AdmissionType  `json:"admissionType,omitempty"`
+	AdmissionTypeNEQ   *admission.AdmissionType  `json:"admissionTypeNEQ,omitempty"`
+	AdmissionTypeIn    []admission.AdmissionType `json:"admissionTypeIn,omitempty"`
+	AdmissionTypeNotIn []admission.AdmissionType `json:"admissionTypeNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *admission.Status  `json:"status,omitempty"`
+	StatusNEQ   *admission.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []admission.Status `json:"statusIn,omitempty"`
+	StatusNotIn []admission.Status `json:"statusNotIn,omitempty"`
+
+	// "discharged_at" field predicates.
+	DischargedAt       *time.Time  `json:"dischargedAt,omitempty"`
+	DischargedAtNEQ    *time.Time  `json:"dischargedAtNEQ,omitempty"`
+	DischargedAtIn     []time.Time `json:"dischargedAtIn,omitempty"`
+	DischargedAtNotIn  []time.Time `json:"dischargedAtNotIn,omitempty"`
+	DischargedAtGT     *time.Time  `json:"dischargedAtGT,omitempty"`
+	DischargedAtGTE    *time.Time  `json:"dischargedAtGTE,omitempty"`
+	DischargedAtLT     *time.Time  `json:"dischargedAtLT,omitempty"`
+	DischargedAtLTE    *time.Time  `json:"dischargedAtLTE,omitempty"`
+	DischargedAtIsNil  bool        `json:"dischargedAtIsNil,omitempty"`
+	DischargedAtNotNil bool        `json:"dischargedAtNotNil,omitempty"`
+
+	// "discharge_summary" field predicates.
+	DischargeSummary             *string  `json:"dischargeSummary,omitempty"`
+	DischargeSummaryNEQ          *string  `json:"dischargeSummaryNEQ,omitempty"`
+	DischargeSummaryIn           []string `json:"dischargeSummaryIn,omitempty"`
+	DischargeSummaryNotIn        []string `json:"dischargeSummaryNotIn,omitempty"`
+	DischargeSummaryGT           *string  `json:"dischargeSummaryGT,omitempty"`
+	DischargeSummaryGTE          *string  `json:"dischargeSummaryGTE,omitempty"`
+	DischargeSummaryLT           *string  `json:"dischargeSummaryLT,omitempty"`
+	DischargeSummaryLTE          *string  `json:"dischargeSummaryLTE,omitempty"`
+	DischargeSummaryContains     *string  `json:"dischargeSummaryContains,omitempty"`
+	DischargeSummaryHasPrefix    *string  `json:"dischargeSummaryHasPrefix,omitempty"`
+	DischargeSummaryHasSuffix    *string  `json:"dischargeSummaryHasSuffix,omitempty"`
+	DischargeSummaryIsNil        bool     `json:"dischargeSummaryIsNil,omitempty"`
+	DischargeSummaryNotNil       bool     `json:"dischargeSummaryNotNil,omitempty"`
+	DischargeSummaryEqualFold    *string  `json:"dischargeSummaryEqualFold,omitempty"`
+	DischargeSummaryContainsFold *string  `json:"dischargeSummaryContainsFold,omitempty"`
+
+	// "disposition" field predicates.
+	Disposition       *admission.Disposition  `json:"disposition,omitempty"`
+	DispositionNEQ    *admission.Disposition  `json:"dispositionNEQ,omitempty"`
+	DispositionIn     []admission.Disposition `json:"dispositionIn,omitempty"`
+	DispositionNotIn  []admission.Disposition `json:"dispositionNotIn,omitempty"`
+	DispositionIsNil  bool                    `json:"dispositionIsNil,omitempty"`
+	DispositionNotNil bool                    `json:"dispositionNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "bed" edge predicates.
+	HasBed     *bool            `json:"hasBed,omitempty"`
+	HasBedWith []*BedWhereInput `json:"hasBedWith,omitempty"`
+
+	// "attending" edge predicates.
+	HasAttending     *bool              `json:"hasAttending,omitempty"`
+	HasAttendingWith []*StaffWhereInput `json:"hasAttendingWith,omitempty"`
+
+	// "bed_history" edge predicates.
+	HasBedHistory     *bool                      `json:"hasBedHistory,omitempty"`
+	HasBedHistoryWith []*BedAssignmentWhereInput `json:"hasBedHistoryWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AdmissionWhereInput) AddPredicates(predicates ...predicate.Admission) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AdmissionWhereInput filter on the AdmissionQuery builder.
+func (i *AdmissionWhereInput) Filter(q *AdmissionQuery) (*AdmissionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAdmissionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAdmissionWhereInput is returned in case the AdmissionWhereInput is empty.
+var ErrEmptyAdmissionWhereInput = errors.New("ent: empty predicate AdmissionWhereInput")
+
+// P returns a predicate for filtering admissions.
+// An error is returned if the input is empty or invalid.
+func (i *AdmissionWhereInput) P() (predicate.Admission, error) {
+	var predicates []predicate.Admission
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, admission.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Admission, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, admission.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Admission, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, admission.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, admission.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, admission.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, admission.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, admission.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, admission.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, admission.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, admission.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, admission.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, admission.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, admission.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, admission.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, admission.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, admission.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, admission.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, admission.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, admission.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, admission.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, admission.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, admission.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, admission.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, admission.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, admission.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, admission.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, admission.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, admission.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, admission.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, admission.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, admission.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, admission.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, admission.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, admission.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, admission.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, admission.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, admission.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, admission.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, admission.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, admission.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, admission.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, admission.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.BedID != nil {
+		predicates = append(predicates, admission.BedIDEQ(*i.BedID))
+	}
+	if i.BedIDNEQ != nil {
+		predicates = append(predicates, admission.BedIDNEQ(*i.BedIDNEQ))
+	}
+	if len(i.BedIDIn) > 0 {
+		predicates = append(predicates, admission.BedIDIn(i.BedIDIn...))
+	}
+	if len(i.BedIDNotIn) > 0 {
+		predicates = append(predicates, admission.BedIDNotIn(i.BedIDNotIn...))
+	}
+	if i.BedIDGT != nil {
+		predicates = append(predicates, admission.BedIDGT(*i.BedIDGT))
+	}
+	if i.BedIDGTE != nil {
+		predicates = append(predicates, admission.BedIDGTE(*i.BedIDGTE))
+	}
+	if i.BedIDLT != nil {
+		predicates = append(predicates, admission.BedIDLT(*i.BedIDLT))
+	}
+	if i.BedIDLTE != nil {
+		predicates = append(predicates, admission.BedIDLTE(*i.BedIDLTE))
+	}
+	if i.BedIDContains != nil {
+		predicates = append(predicates, admission.BedIDContains(*i.BedIDContains))
+	}
+	if i.BedIDHasPrefix != nil {
+		predicates = append(predicates, admission.BedIDHasPrefix(*i.BedIDHasPrefix))
+	}
+	if i.BedIDHasSuffix != nil {
+		predicates = append(predicates, admission.BedIDHasSuffix(*i.BedIDHasSuffix))
+	}
+	if i.BedIDEqualFold != nil {
+		predicates = append(predicates, admission.BedIDEqualFold(*i.BedIDEqualFold))
+	}
+	if i.BedIDContainsFold != nil {
+		predicates = append(predicates, admission.BedIDContainsFold(*i.BedIDContainsFold))
+	}
+	if i.AttendingID != nil {
+		predicates = append(predicates, admission.AttendingIDEQ(*i.AttendingID))
+	}
+	if i.AttendingIDNEQ != nil {
+		predicates = append(predicates, admission.AttendingIDNEQ(*i.AttendingIDNEQ))
+	}
+	if len(i.AttendingIDIn) > 0 {
+		predicates = append(predicates, admission.AttendingIDIn(i.AttendingIDIn...))
+	}
+	if len(i.AttendingIDNotIn) > 0 {
+		predicates = append(predicates, admission.AttendingIDNotIn(i.AttendingIDNotIn...))
+	}
+	if i.AttendingIDGT != nil {
+		predicates = append(predicates, admission.AttendingIDGT(*i.AttendingIDGT))
+	}
+	if i.AttendingIDGTE != nil {
+		predicates = append(predicates, admission.AttendingIDGTE(*i.AttendingIDGTE))
+	}
+	if i.AttendingIDLT != nil {
+		predicates = append(predicates, admission.AttendingIDLT(*i.AttendingIDLT))
+	}
+	if i.AttendingIDLTE != nil {
+		predicates = append(predicates, admission.AttendingIDLTE(*i.AttendingIDLTE))
+	}
+	if i.AttendingIDContains != nil {
+		predicates = append(predicates, admission.AttendingIDContains(*i.AttendingIDContains))
+	}
+	if i.AttendingIDHasPrefix != nil {
+		predicates = append(predicates, admission.AttendingIDHasPrefix(*i.AttendingIDHasPrefix))
+	}
+	if i.AttendingIDHasSuffix != nil {
+		predicates = append(predicates, admission.AttendingIDHasSuffix(*i.AttendingIDHasSuffix))
+	}
+	if i.AttendingIDEqualFold != nil {
+		predicates = append(predicates, admission.AttendingIDEqualFold(*i.AttendingIDEqualFold))
+	}
+	if i.AttendingIDContainsFold != nil {
+		predicates = append(predicates, admission.AttendingIDContainsFold(*i.AttendingIDContainsFold))
+	}
+	if i.AdmittedAt != nil {
+		predicates = append(predicates, admission.AdmittedAtEQ(*i.AdmittedAt))
+	}
+	if i.AdmittedAtNEQ != nil {
+		predicates = append(predicates, admission.AdmittedAtNEQ(*i.AdmittedAtNEQ))
+	}
+	if len(i.AdmittedAtIn) > 0 {
+		predicates = append(predicates, admission.AdmittedAtIn(i.AdmittedAtIn...))
+	}
+	if len(i.AdmittedAtNotIn) > 0 {
+		predicates = append(predicates, admission.AdmittedAtNotIn(i.AdmittedAtNotIn...))
+	}
+	if i.AdmittedAtGT != nil {
+		predicates = append(predicates, admission.AdmittedAtGT(*i.AdmittedAtGT))
+	}
+	if i.AdmittedAtGTE != nil {
+		predicates = append(predicates, admission.AdmittedAtGTE(*i.AdmittedAtGTE))
+	}
+	if i.AdmittedAtLT != nil {
+		predicates = append(predicates, admission.AdmittedAtLT(*i.AdmittedAtLT))
+	}
+	if i.AdmittedAtLTE != nil {
+		predicates = append(predicates, admission.AdmittedAtLTE(*i.AdmittedAtLTE))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, admission.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, admission.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, admission.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, admission.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, admission.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, admission.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, admission.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, admission.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, admission.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, admission.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, admission.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, admission.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, admission.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.AdmissionType != nil {
+		predicates = append(predicates, admission.AdmissionTypeEQ(*i.AdmissionType))
+	}
+	if i.AdmissionTypeNEQ != nil {
+		predicates = append(predicates, admission.AdmissionTypeNEQ(*i.AdmissionTypeNEQ))
+	}
+	if len(i.AdmissionTypeIn) > 0 {
+		predicates = append(predicates, admission.AdmissionTypeIn(i.AdmissionTypeIn...))
+	}
+	if len(i.AdmissionTypeNotIn) > 0 {
+		predicates = append(predicates, admission.AdmissionTypeNotIn(i.AdmissionTypeNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, admission.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, admission.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, admission.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, admission.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.DischargedAt != nil {
+		predicates = append(predicates, admission.DischargedAtEQ(*i.DischargedAt))
+	}
+	if i.DischargedAtNEQ != nil {
+		predicates = append(predicates, admission.DischargedAtNEQ(*i.DischargedAtNEQ))
+	}
+	if len(i.DischargedAtIn) > 0 {
+		predicates = append(predicates, admission.DischargedAtIn(i.DischargedAtIn...))
+	}
+	if len(i.DischargedAtNotIn) > 0 {
+		predicates = append(predicates, admission.DischargedAtNotIn(i.DischargedAtNotIn...))
+	}
+	if i.DischargedAtGT != nil {
+		predicates = append(predicates, admission.DischargedAtGT(*i.DischargedAtGT))
+	}
+	if i.DischargedAtGTE != nil {
+		predicates = append(predicates, admission.DischargedAtGTE(*i.DischargedAtGTE))
+	}
+	if i.DischargedAtLT != nil {
+		predicates = append(predicates, admission.DischargedAtLT(*i.DischargedAtLT))
+	}
+	if i.DischargedAtLTE != nil {
+		predicates = append(predicates, admission.DischargedAtLTE(*i.DischargedAtLTE))
+	}
+	if i.DischargedAtIsNil {
+		predicates = append(predicates, admission.DischargedAtIsNil())
+	}
+	if i.DischargedAtNotNil {
+		predicates = append(predicates, admission.DischargedAtNotNil())
+	}
+	if i.DischargeSummary != nil {
+		predicates = append(predicates, admission.DischargeSummaryEQ(*i.DischargeSummary))
+	}
+	if i.DischargeSummaryNEQ != nil {
+		predicates = append(predicates, admission.DischargeSummaryNEQ(*i.DischargeSummaryNEQ))
+	}
+	if len(i.DischargeSummaryIn) > 0 {
+		predicates = append(predicates, admission.DischargeSummaryIn(i.DischargeSummaryIn...))
+	}
+	if len(i.DischargeSummaryNotIn) > 0 {
+		predicates = append(predicates, admission.DischargeSummaryNotIn(i.DischargeSummaryNotIn...))
+	}
+	if i.DischargeSummaryGT != nil {
+		predicates = append(predicates, admission.DischargeSummaryGT(*i.DischargeSummaryGT))
+	}
+	if i.DischargeSummaryGTE != nil {
+		predicates = append(predicates, admission.DischargeSummaryGTE(*i.DischargeSummaryGTE))
+	}
+	if i.DischargeSummaryLT != nil {
+		predicates = append(predicates, admission.DischargeSummaryLT(*i.DischargeSummaryLT))
+	}
+	if i.DischargeSummaryLTE != nil {
+		predicates = append(predicates, admission.DischargeSummaryLTE(*i.DischargeSummaryLTE))
+	}
+	if i.DischargeSummaryContains != nil {
+		predicates = append(predicates, admission.DischargeSummaryContains(*i.DischargeSummaryContains))
+	}
+	if i.DischargeSummaryHasPrefix != nil {
+		predicates = append(predicates, admission.DischargeSummaryHasPrefix(*i.DischargeSummaryHasPrefix))
+	}
+	if i.DischargeSummaryHasSuffix != nil {
+		predicates = append(predicates, admission.DischargeSummaryHasSuffix(*i.DischargeSummaryHasSuffix))
+	}
+	if i.DischargeSummaryIsNil {
+		predicates = append(predicates, admission.DischargeSummaryIsNil())
+	}
+	if i.DischargeSummaryNotNil {
+		predicates = append(predicates, admission.DischargeSummaryNotNil())
+	}
+	if i.DischargeSummaryEqualFold != nil {
+		predicates = append(predicates, admission.DischargeSummaryEqualFold(*i.DischargeSummaryEqualFold))
+	}
+	if i.DischargeSummaryContainsFold != nil {
+		predicates = append(predicates, admission.DischargeSummaryContainsFold(*i.DischargeSummaryContainsFold))
+	}
+	if i.Disposition != nil {
+		predicates = append(predicates, admission.DispositionEQ(*i.Disposition))
+	}
+	if i.DispositionNEQ != nil {
+		predicates = append(predicates, admission.DispositionNEQ(*i.DispositionNEQ))
+	}
+	if len(i.DispositionIn) > 0 {
+		predicates = append(predicates, admission.DispositionIn(i.DispositionIn...))
+	}
+	if len(i.DispositionNotIn) > 0 {
+		predicates = append(predicates, admission.DispositionNotIn(i.DispositionNotIn...))
+	}
+	if i.DispositionIsNil {
+		predicates = append(predicates, admission.DispositionIsNil())
+	}
+	if i.DispositionNotNil {
+		predicates = append(predicates, admission.DispositionNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := admission.HasPatient()
+		if !*i.HasPatient {
+			p = admission.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, admission.HasPatientWith(with...))
+	}
+	if i.HasBed != nil {
+		p := admission.HasBed()
+		if !*i.HasBed {
+			p = admission.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasBedWith) > 0 {
+		with := make([]predicate.Bed, 0, len(i.HasBedWith))
+		for _, w := range i.HasBedWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasBedWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, admission.HasBedWith(with...))
+	}
+	if i.HasAttending != nil {
+		p := admission.HasAttending()
+		if !*i.HasAttending {
+			p = admission.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAttendingWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasAttendingWith))
+		for _, w := range i.HasAttendingWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAttendingWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, admission.HasAttendingWith(with...))
+	}
+	if i.HasBedHistory != nil {
+		p := admission.HasBedHistory()
+		if !*i.HasBedHistory {
+			p = admission.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasBedHistoryWith) > 0 {
+		with := make([]predicate.BedAssignment, 0, len(i.HasBedHistoryWith))
+		for _, w := range i.HasBedHistoryWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasBedHistoryWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, admission.HasBedHistoryWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := admission.HasEncounter()
+		if !*i.HasEncounter {
+			p = admission.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, admission.HasEncounterWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAdmissionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return admission.And(predicates...), nil
+	}
+}
+
+// AllergyWhereInput represents a where input for filtering Allergy queries.
+type AllergyWhereInput struct {
+	Predicates []predicate.Allergy  `json:"-"`
+	Not        *AllergyWhereInput   `json:"not,omitempty"`
+	Or         []*AllergyWhereInput `json:"or,omitempty"`
+	And        []*AllergyWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "substance" field predicates.
+	Substance             *string  `json:"substance,omitempty"`
+	SubstanceNEQ          *string  `json:"substanceNEQ,omitempty"`
+	SubstanceIn           []string `json:"substanceIn,omitempty"`
+	SubstanceNotIn        []string `json:"substanceNotIn,omitempty"`
+	SubstanceGT           *string  `json:"substanceGT,omitempty"`
+	SubstanceGTE          *string  `json:"substanceGTE,omitempty"`
+	SubstanceLT           *string  `json:"substanceLT,omitempty"`
+	SubstanceLTE          *string  `json:"substanceLTE,omitempty"`
+	SubstanceContains     *string  `json:"substanceContains,omitempty"`
+	SubstanceHasPrefix    *string  `json:"substanceHasPrefix,omitempty"`
+	SubstanceHasSuffix    *string  `json:"substanceHasSuffix,omitempty"`
+	SubstanceEqualFold    *string  `json:"substanceEqualFold,omitempty"`
+	SubstanceContainsFold *string  `json:"substanceContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *allergy.Category  `json:"category,omitempty"`
+	CategoryNEQ   *allergy.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []allergy.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []allergy.Category `json:"categoryNotIn,omitempty"`
+
+	// "reaction" field predicates.
+	Reaction             *string  `json:"reaction,omitempty"`
+	ReactionNEQ          *string  `json:"reactionNEQ,omitempty"`
+	ReactionIn           []string `json:"reactionIn,omitempty"`
+	ReactionNotIn        []string `json:"reactionNotIn,omitempty"`
+	ReactionGT           *string  `json:"reactionGT,omitempty"`
+	ReactionGTE          *string  `json:"reactionGTE,omitempty"`
+	ReactionLT           *string  `json:"reactionLT,omitempty"`
+	ReactionLTE          *string  `json:"reactionLTE,omitempty"`
+	ReactionContains     *string  `json:"reactionContains,omitempty"`
+	ReactionHasPrefix    *string  `json:"reactionHasPrefix,omitempty"`
+	ReactionHasSuffix    *string  `json:"reactionHasSuffix,omitempty"`
+	ReactionIsNil        bool     `json:"reactionIsNil,omitempty"`
+	ReactionNotNil       bool     `json:"reactionNotNil,omitempty"`
+	ReactionEqualFold    *string  `json:"reactionEqualFold,omitempty"`
+	ReactionContainsFold *string  `json:"reactionContainsFold,omitempty"`
+
+	// "severity" field predicates.
+	Severity      *allergy.Severity  `json:"severity,omitempty"`
+	SeverityNEQ   *allergy.Severity  `json:"severityNEQ,omitempty"`
+	SeverityIn    []allergy.Severity `json:"severityIn,omitempty"`
+	SeverityNotIn []allergy.Severity `json:"severityNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *allergy.Status  `json:"status,omitempty"`
+	StatusNEQ   *allergy.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []allergy.Status `json:"statusIn,omitempty"`
+	StatusNotIn []allergy.Status `json:"statusNotIn,omitempty"`
+
+	// "onset_date" field predicates.
+	OnsetDate       *time.Time  `json:"onsetDate,omitempty"`
+	OnsetDateNEQ    *time.Time  `json:"onsetDateNEQ,omitempty"`
+	OnsetDateIn     []time.Time `json:"onsetDateIn,omitempty"`
+	OnsetDateNotIn  []time.Time `json:"onsetDateNotIn,omitempty"`
+	OnsetDateGT     *time.Time  `json:"onsetDateGT,omitempty"`
+	OnsetDateGTE    *time.Time  `json:"onsetDateGTE,omitempty"`
+	OnsetDateLT     *time.Time  `json:"onsetDateLT,omitempty"`
+	OnsetDateLTE    *time.Time  `json:"onsetDateLTE,omitempty"`
+	OnsetDateIsNil  bool        `json:"onsetDateIsNil,omitempty"`
+	OnsetDateNotNil bool        `json:"onsetDateNotNil,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDIsNil        bool     `json:"recordedByIDIsNil,omitempty"`
+	RecordedByIDNotNil       bool     `json:"recordedByIDNotNil,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "recorded_by" edge predicates.
+	HasRecordedBy     *bool              `json:"hasRecordedBy,omitempty"`
+	HasRecordedByWith []*StaffWhereInput `json:"hasRecordedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AllergyWhereInput) AddPredicates(predicates ...predicate.Allergy) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AllergyWhereInput filter on the AllergyQuery builder.
+func (i *AllergyWhereInput) Filter(q *AllergyQuery) (*AllergyQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAllergyWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAllergyWhereInput is returned in case the AllergyWhereInput is empty.
+var ErrEmptyAllergyWhereInput = errors.New("ent: empty predicate AllergyWhereInput")
+
+// P returns a predicate for filtering allergies.
+// An error is returned if the input is empty or invalid.
+func (i *AllergyWhereInput) P() (predicate.Allergy, error) {
+	var predicates []predicate.Allergy
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, allergy.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Allergy, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, allergy.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Allergy, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, allergy.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, allergy.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, allergy.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, allergy.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, allergy.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, allergy.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, allergy.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, allergy.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, allergy.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, allergy.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, allergy.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, allergy.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, allergy.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, allergy.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, allergy.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, allergy.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, allergy.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, allergy.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, allergy.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, allergy.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, allergy.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, allergy.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, allergy.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, allergy.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, allergy.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, allergy.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, allergy.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, allergy.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, allergy.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, allergy.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, allergy.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, allergy.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, allergy.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, allergy.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, allergy.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, allergy.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, allergy.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, allergy.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, allergy.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, allergy.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Substance != nil {
+		predicates = append(predicates, allergy.SubstanceEQ(*i.Substance))
+	}
+	if i.SubstanceNEQ != nil {
+		predicates = append(predicates, allergy.SubstanceNEQ(*i.SubstanceNEQ))
+	}
+	if len(i.SubstanceIn) > 0 {
+		predicates = append(predicates, allergy.SubstanceIn(i.SubstanceIn...))
+	}
+	if len(i.SubstanceNotIn) > 0 {
+		predicates = append(predicates, allergy.SubstanceNotIn(i.SubstanceNotIn...))
+	}
+	if i.SubstanceGT != nil {
+		predicates = append(predicates, allergy.SubstanceGT(*i.SubstanceGT))
+	}
+	if i.SubstanceGTE != nil {
+		predicates = append(predicates, allergy.SubstanceGTE(*i.SubstanceGTE))
+	}
+	if i.SubstanceLT != nil {
+		predicates = append(predicates, allergy.SubstanceLT(*i.SubstanceLT))
+	}
+	if i.SubstanceLTE != nil {
+		predicates = append(predicates, allergy.SubstanceLTE(*i.SubstanceLTE))
+	}
+	if i.SubstanceContains != nil {
+		predicates = append(predicates, allergy.SubstanceContains(*i.SubstanceContains))
+	}
+	if i.SubstanceHasPrefix != nil {
+		predicates = append(predicates, allergy.SubstanceHasPrefix(*i.SubstanceHasPrefix))
+	}
+	if i.SubstanceHasSuffix != nil {
+		predicates = append(predicates, allergy.SubstanceHasSuffix(*i.SubstanceHasSuffix))
+	}
+	if i.SubstanceEqualFold != nil {
+		predicates = append(predicates, allergy.SubstanceEqualFold(*i.SubstanceEqualFold))
+	}
+	if i.SubstanceContainsFold != nil {
+		predicates = append(predicates, allergy.SubstanceContainsFold(*i.SubstanceContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, allergy.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, allergy.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, allergy.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, allergy.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.Reaction != nil {
+		predicates = append(predicates, allergy.ReactionEQ(*i.Reaction))
+	}
+	if i.ReactionNEQ != nil {
+		predicates = append(predicates, allergy.ReactionNEQ(*i.ReactionNEQ))
+	}
+	if len(i.ReactionIn) > 0 {
+		predicates = append(predicates, allergy.ReactionIn(i.ReactionIn...))
+	}
+	if len(i.ReactionNotIn) > 0 {
+		predicates = append(predicates, allergy.ReactionNotIn(i.ReactionNotIn...))
+	}
+	if i.ReactionGT != nil {
+		predicates = append(predicates, allergy.ReactionGT(*i.ReactionGT))
+	}
+	if i.ReactionGTE != nil {
+		predicates = append(predicates, allergy.ReactionGTE(*i.ReactionGTE))
+	}
+	if i.ReactionLT != nil {
+		predicates = append(predicates, allergy.ReactionLT(*i.ReactionLT))
+	}
+	if i.ReactionLTE != nil {
+		predicates = append(predicates, allergy.ReactionLTE(*i.ReactionLTE))
+	}
+	if i.ReactionContains != nil {
+		predicates = append(predicates, allergy.ReactionContains(*i.ReactionContains))
+	}
+	if i.ReactionHasPrefix != nil {
+		predicates = append(predicates, allergy.ReactionHasPrefix(*i.ReactionHasPrefix))
+	}
+	if i.ReactionHasSuffix != nil {
+		predicates = append(predicates, allergy.ReactionHasSuffix(*i.ReactionHasSuffix))
+	}
+	if i.ReactionIsNil {
+		predicates = append(predicates, allergy.ReactionIsNil())
+	}
+	if i.ReactionNotNil {
+		predicates = append(predicates, allergy.ReactionNotNil())
+	}
+	if i.ReactionEqualFold != nil {
+		predicates = append(predicates, allergy.ReactionEqualFold(*i.ReactionEqualFold))
+	}
+	if i.ReactionContainsFold != nil {
+		predicates = append(predicates, allergy.ReactionContainsFold(*i.ReactionContainsFold))
+	}
+	if i.Severity != nil {
+		predicates = append(predicates, allergy.SeverityEQ(*i.Severity))
+	}
+	if i.SeverityNEQ != nil {
+		predicates = append(predicates, allergy.SeverityNEQ(*i.SeverityNEQ))
+	}
+	if len(i.SeverityIn) > 0 {
+		predicates = append(predicates, allergy.SeverityIn(i.SeverityIn...))
+	}
+	if len(i.SeverityNotIn) > 0 {
+		predicates = append(predicates, allergy.SeverityNotIn(i.SeverityNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, allergy.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, allergy.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, allergy.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, allergy.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.OnsetDate != nil {
+		predicates = append(predicates, allergy.OnsetDateEQ(*i.OnsetDate))
+	}
+	if i.OnsetDateNEQ != nil {
+		predicates = append(predicates, allergy.OnsetDateNEQ(*i.OnsetDateNEQ))
+	}
+	if len(i.OnsetDateIn) > 0 {
+		predicates = append(predicates, allergy.OnsetDateIn(i.OnsetDateIn...))
+	}
+	if len(i.OnsetDateNotIn) > 0 {
+		predicates = append(predicates, allergy.OnsetDateNotIn(i.OnsetDateNotIn...))
+	}
+	if i.OnsetDateGT != nil {
+		predicates = append(predicates, allergy.OnsetDateGT(*i.OnsetDateGT))
+	}
+	if i.OnsetDateGTE != nil {
+		predicates = append(predicates, allergy.OnsetDateGTE(*i.OnsetDateGTE))
+	}
+	if i.OnsetDateLT != nil {
+		predicates = append(predicates, allergy.OnsetDateLT(*i.OnsetDateLT))
+	}
+	if i.OnsetDateLTE != nil {
+		predicates = append(predicates, allergy.OnsetDateLTE(*i.OnsetDateLTE))
+	}
+	if i.OnsetDateIsNil {
+		predicates = append(predicates, allergy.OnsetDateIsNil())
+	}
+	if i.OnsetDateNotNil {
+		predicates = append(predicates, allergy.OnsetDateNotNil())
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, allergy.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, allergy.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, allergy.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, allergy.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, allergy.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, allergy.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, allergy.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, allergy.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, allergy.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, allergy.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, allergy.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDIsNil {
+		predicates = append(predicates, allergy.RecordedByIDIsNil())
+	}
+	if i.RecordedByIDNotNil {
+		predicates = append(predicates, allergy.RecordedByIDNotNil())
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, allergy.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, allergy.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := allergy.HasPatient()
+		if !*i.HasPatient {
+			p = allergy.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, allergy.HasPatientWith(with...))
+	}
+	if i.HasRecordedBy != nil {
+		p := allergy.HasRecordedBy()
+		if !*i.HasRecordedBy {
+			p = allergy.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRecordedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasRecordedByWith))
+		for _, w := range i.HasRecordedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRecordedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, allergy.HasRecordedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAllergyWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return allergy.And(predicates...), nil
+	}
+}
+
 // AppointmentWhereInput represents a where input for filtering Appointment queries.
 type AppointmentWhereInput struct {
 	Predicates []predicate.Appointment  `json:"-"`
@@ -680,6 +2001,23 @@ type AppointmentWhereInput struct {
 	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
 	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
 
+	// "room_id" field predicates.
+	RoomID             *string  `json:"roomID,omitempty"`
+	RoomIDNEQ          *string  `json:"roomIDNEQ,omitempty"`
+	RoomIDIn           []string `json:"roomIDIn,omitempty"`
+	RoomIDNotIn        []string `json:"roomIDNotIn,omitempty"`
+	RoomIDGT           *string  `json:"roomIDGT,omitempty"`
+	RoomIDGTE          *string  `json:"roomIDGTE,omitempty"`
+	RoomIDLT           *string  `json:"roomIDLT,omitempty"`
+	RoomIDLTE          *string  `json:"roomIDLTE,omitempty"`
+	RoomIDContains     *string  `json:"roomIDContains,omitempty"`
+	RoomIDHasPrefix    *string  `json:"roomIDHasPrefix,omitempty"`
+	RoomIDHasSuffix    *string  `json:"roomIDHasSuffix,omitempty"`
+	RoomIDIsNil        bool     `json:"roomIDIsNil,omitempty"`
+	RoomIDNotNil       bool     `json:"roomIDNotNil,omitempty"`
+	RoomIDEqualFold    *string  `json:"roomIDEqualFold,omitempty"`
+	RoomIDContainsFold *string  `json:"roomIDContainsFold,omitempty"`
+
 	// "status" field predicates.
 	Status      *appointment.Status  `json:"status,omitempty"`
 	StatusNEQ   *appointment.Status  `json:"statusNEQ,omitempty"`
@@ -727,6 +2065,30 @@ type AppointmentWhereInput struct {
 	CheckedInAtIsNil  bool        `json:"checkedInAtIsNil,omitempty"`
 	CheckedInAtNotNil bool        `json:"checkedInAtNotNil,omitempty"`
 
+	// "started_at" field predicates.
+	StartedAt       *time.Time  `json:"startedAt,omitempty"`
+	StartedAtNEQ    *time.Time  `json:"startedAtNEQ,omitempty"`
+	StartedAtIn     []time.Time `json:"startedAtIn,omitempty"`
+	StartedAtNotIn  []time.Time `json:"startedAtNotIn,omitempty"`
+	StartedAtGT     *time.Time  `json:"startedAtGT,omitempty"`
+	StartedAtGTE    *time.Time  `json:"startedAtGTE,omitempty"`
+	StartedAtLT     *time.Time  `json:"startedAtLT,omitempty"`
+	StartedAtLTE    *time.Time  `json:"startedAtLTE,omitempty"`
+	StartedAtIsNil  bool        `json:"startedAtIsNil,omitempty"`
+	StartedAtNotNil bool        `json:"startedAtNotNil,omitempty"`
+
+	// "completed_at" field predicates.
+	CompletedAt       *time.Time  `json:"completedAt,omitempty"`
+	CompletedAtNEQ    *time.Time  `json:"completedAtNEQ,omitempty"`
+	CompletedAtIn     []time.Time `json:"completedAtIn,omitempty"`
+	CompletedAtNotIn  []time.Time `json:"completedAtNotIn,omitempty"`
+	CompletedAtGT     *time.Time  `json:"completedAtGT,omitempty"`
+	CompletedAtGTE    *time.Time  `json:"completedAtGTE,omitempty"`
+	CompletedAtLT     *time.Time  `json:"completedAtLT,omitempty"`
+	CompletedAtLTE    *time.Time  `json:"completedAtLTE,omitempty"`
+	CompletedAtIsNil  bool        `json:"completedAtIsNil,omitempty"`
+	CompletedAtNotNil bool        `json:"completedAtNotNil,omitempty"`
+
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
@@ -738,6 +2100,14 @@ type AppointmentWhereInput struct {
 	// "department" edge predicates.
 	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
 	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
+
+	// "room" edge predicates.
+	HasRoom     *bool             `json:"hasRoom,omitempty"`
+	HasRoomWith []*RoomWhereInput `json:"hasRoomWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -1099,6 +2469,51 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 	if i.ReasonContainsFold != nil {
 		predicates = append(predicates, appointment.ReasonContainsFold(*i.ReasonContainsFold))
 	}
+	if i.RoomID != nil {
+		predicates = append(predicates, appointment.RoomIDEQ(*i.RoomID))
+	}
+	if i.RoomIDNEQ != nil {
+		predicates = append(predicates, appointment.RoomIDNEQ(*i.RoomIDNEQ))
+	}
+	if len(i.RoomIDIn) > 0 {
+		predicates = append(predicates, appointment.RoomIDIn(i.RoomIDIn...))
+	}
+	if len(i.RoomIDNotIn) > 0 {
+		predicates = append(predicates, appointment.RoomIDNotIn(i.RoomIDNotIn...))
+	}
+	if i.RoomIDGT != nil {
+		predicates = append(predicates, appointment.RoomIDGT(*i.RoomIDGT))
+	}
+	if i.RoomIDGTE != nil {
+		predicates = append(predicates, appointment.RoomIDGTE(*i.RoomIDGTE))
+	}
+	if i.RoomIDLT != nil {
+		predicates = append(predicates, appointment.RoomIDLT(*i.RoomIDLT))
+	}
+	if i.RoomIDLTE != nil {
+		predicates = append(predicates, appointment.RoomIDLTE(*i.RoomIDLTE))
+	}
+	if i.RoomIDContains != nil {
+		predicates = append(predicates, appointment.RoomIDContains(*i.RoomIDContains))
+	}
+	if i.RoomIDHasPrefix != nil {
+		predicates = append(predicates, appointment.RoomIDHasPrefix(*i.RoomIDHasPrefix))
+	}
+	if i.RoomIDHasSuffix != nil {
+		predicates = append(predicates, appointment.RoomIDHasSuffix(*i.RoomIDHasSuffix))
+	}
+	if i.RoomIDIsNil {
+		predicates = append(predicates, appointment.RoomIDIsNil())
+	}
+	if i.RoomIDNotNil {
+		predicates = append(predicates, appointment.RoomIDNotNil())
+	}
+	if i.RoomIDEqualFold != nil {
+		predicates = append(predicates, appointment.RoomIDEqualFold(*i.RoomIDEqualFold))
+	}
+	if i.RoomIDContainsFold != nil {
+		predicates = append(predicates, appointment.RoomIDContainsFold(*i.RoomIDContainsFold))
+	}
 	if i.Status != nil {
 		predicates = append(predicates, appointment.StatusEQ(*i.Status))
 	}
@@ -1216,6 +2631,66 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 	if i.CheckedInAtNotNil {
 		predicates = append(predicates, appointment.CheckedInAtNotNil())
 	}
+	if i.StartedAt != nil {
+		predicates = append(predicates, appointment.StartedAtEQ(*i.StartedAt))
+	}
+	if i.StartedAtNEQ != nil {
+		predicates = append(predicates, appointment.StartedAtNEQ(*i.StartedAtNEQ))
+	}
+	if len(i.StartedAtIn) > 0 {
+		predicates = append(predicates, appointment.StartedAtIn(i.StartedAtIn...))
+	}
+	if len(i.StartedAtNotIn) > 0 {
+		predicates = append(predicates, appointment.StartedAtNotIn(i.StartedAtNotIn...))
+	}
+	if i.StartedAtGT != nil {
+		predicates = append(predicates, appointment.StartedAtGT(*i.StartedAtGT))
+	}
+	if i.StartedAtGTE != nil {
+		predicates = append(predicates, appointment.StartedAtGTE(*i.StartedAtGTE))
+	}
+	if i.StartedAtLT != nil {
+		predicates = append(predicates, appointment.StartedAtLT(*i.StartedAtLT))
+	}
+	if i.StartedAtLTE != nil {
+		predicates = append(predicates, appointment.StartedAtLTE(*i.StartedAtLTE))
+	}
+	if i.StartedAtIsNil {
+		predicates = append(predicates, appointment.StartedAtIsNil())
+	}
+	if i.StartedAtNotNil {
+		predicates = append(predicates, appointment.StartedAtNotNil())
+	}
+	if i.CompletedAt != nil {
+		predicates = append(predicates, appointment.CompletedAtEQ(*i.CompletedAt))
+	}
+	if i.CompletedAtNEQ != nil {
+		predicates = append(predicates, appointment.CompletedAtNEQ(*i.CompletedAtNEQ))
+	}
+	if len(i.CompletedAtIn) > 0 {
+		predicates = append(predicates, appointment.CompletedAtIn(i.CompletedAtIn...))
+	}
+	if len(i.CompletedAtNotIn) > 0 {
+		predicates = append(predicates, appointment.CompletedAtNotIn(i.CompletedAtNotIn...))
+	}
+	if i.CompletedAtGT != nil {
+		predicates = append(predicates, appointment.CompletedAtGT(*i.CompletedAtGT))
+	}
+	if i.CompletedAtGTE != nil {
+		predicates = append(predicates, appointment.CompletedAtGTE(*i.CompletedAtGTE))
+	}
+	if i.CompletedAtLT != nil {
+		predicates = append(predicates, appointment.CompletedAtLT(*i.CompletedAtLT))
+	}
+	if i.CompletedAtLTE != nil {
+		predicates = append(predicates, appointment.CompletedAtLTE(*i.CompletedAtLTE))
+	}
+	if i.CompletedAtIsNil {
+		predicates = append(predicates, appointment.CompletedAtIsNil())
+	}
+	if i.CompletedAtNotNil {
+		predicates = append(predicates, appointment.CompletedAtNotNil())
+	}
 
 	if i.HasPatient != nil {
 		p := appointment.HasPatient()
@@ -1270,6 +2745,42 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, appointment.HasDepartmentWith(with...))
+	}
+	if i.HasRoom != nil {
+		p := appointment.HasRoom()
+		if !*i.HasRoom {
+			p = appointment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRoomWith) > 0 {
+		with := make([]predicate.Room, 0, len(i.HasRoomWith))
+		for _, w := range i.HasRoomWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRoomWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, appointment.HasRoomWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := appointment.HasEncounter()
+		if !*i.HasEncounter {
+			p = appointment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, appointment.HasEncounterWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -1943,6 +3454,3782 @@ func (i *AuditEventWhereInput) P() (predicate.AuditEvent, error) {
 	}
 }
 
+// BedWhereInput represents a where input for filtering Bed queries.
+type BedWhereInput struct {
+	Predicates []predicate.Bed  `json:"-"`
+	Not        *BedWhereInput   `json:"not,omitempty"`
+	Or         []*BedWhereInput `json:"or,omitempty"`
+	And        []*BedWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "ward_id" field predicates.
+	WardID             *string  `json:"wardID,omitempty"`
+	WardIDNEQ          *string  `json:"wardIDNEQ,omitempty"`
+	WardIDIn           []string `json:"wardIDIn,omitempty"`
+	WardIDNotIn        []string `json:"wardIDNotIn,omitempty"`
+	WardIDGT           *string  `json:"wardIDGT,omitempty"`
+	WardIDGTE          *string  `json:"wardIDGTE,omitempty"`
+	WardIDLT           *string  `json:"wardIDLT,omitempty"`
+	WardIDLTE          *string  `json:"wardIDLTE,omitempty"`
+	WardIDContains     *string  `json:"wardIDContains,omitempty"`
+	WardIDHasPrefix    *string  `json:"wardIDHasPrefix,omitempty"`
+	WardIDHasSuffix    *string  `json:"wardIDHasSuffix,omitempty"`
+	WardIDEqualFold    *string  `json:"wardIDEqualFold,omitempty"`
+	WardIDContainsFold *string  `json:"wardIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *bed.Status  `json:"status,omitempty"`
+	StatusNEQ   *bed.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []bed.Status `json:"statusIn,omitempty"`
+	StatusNotIn []bed.Status `json:"statusNotIn,omitempty"`
+
+	// "status_changed_at" field predicates.
+	StatusChangedAt      *time.Time  `json:"statusChangedAt,omitempty"`
+	StatusChangedAtNEQ   *time.Time  `json:"statusChangedAtNEQ,omitempty"`
+	StatusChangedAtIn    []time.Time `json:"statusChangedAtIn,omitempty"`
+	StatusChangedAtNotIn []time.Time `json:"statusChangedAtNotIn,omitempty"`
+	StatusChangedAtGT    *time.Time  `json:"statusChangedAtGT,omitempty"`
+	StatusChangedAtGTE   *time.Time  `json:"statusChangedAtGTE,omitempty"`
+	StatusChangedAtLT    *time.Time  `json:"statusChangedAtLT,omitempty"`
+	StatusChangedAtLTE   *time.Time  `json:"statusChangedAtLTE,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
+	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "ward" edge predicates.
+	HasWard     *bool             `json:"hasWard,omitempty"`
+	HasWardWith []*WardWhereInput `json:"hasWardWith,omitempty"`
+
+	// "admissions" edge predicates.
+	HasAdmissions     *bool                  `json:"hasAdmissions,omitempty"`
+	HasAdmissionsWith []*AdmissionWhereInput `json:"hasAdmissionsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *BedWhereInput) AddPredicates(predicates ...predicate.Bed) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the BedWhereInput filter on the BedQuery builder.
+func (i *BedWhereInput) Filter(q *BedQuery) (*BedQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyBedWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyBedWhereInput is returned in case the BedWhereInput is empty.
+var ErrEmptyBedWhereInput = errors.New("ent: empty predicate BedWhereInput")
+
+// P returns a predicate for filtering beds.
+// An error is returned if the input is empty or invalid.
+func (i *BedWhereInput) P() (predicate.Bed, error) {
+	var predicates []predicate.Bed
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, bed.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Bed, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, bed.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Bed, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, bed.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, bed.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, bed.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, bed.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, bed.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, bed.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, bed.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, bed.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, bed.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, bed.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, bed.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, bed.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, bed.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, bed.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, bed.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, bed.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, bed.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, bed.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, bed.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, bed.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, bed.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, bed.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, bed.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, bed.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, bed.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, bed.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, bed.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.WardID != nil {
+		predicates = append(predicates, bed.WardIDEQ(*i.WardID))
+	}
+	if i.WardIDNEQ != nil {
+		predicates = append(predicates, bed.WardIDNEQ(*i.WardIDNEQ))
+	}
+	if len(i.WardIDIn) > 0 {
+		predicates = append(predicates, bed.WardIDIn(i.WardIDIn...))
+	}
+	if len(i.WardIDNotIn) > 0 {
+		predicates = append(predicates, bed.WardIDNotIn(i.WardIDNotIn...))
+	}
+	if i.WardIDGT != nil {
+		predicates = append(predicates, bed.WardIDGT(*i.WardIDGT))
+	}
+	if i.WardIDGTE != nil {
+		predicates = append(predicates, bed.WardIDGTE(*i.WardIDGTE))
+	}
+	if i.WardIDLT != nil {
+		predicates = append(predicates, bed.WardIDLT(*i.WardIDLT))
+	}
+	if i.WardIDLTE != nil {
+		predicates = append(predicates, bed.WardIDLTE(*i.WardIDLTE))
+	}
+	if i.WardIDContains != nil {
+		predicates = append(predicates, bed.WardIDContains(*i.WardIDContains))
+	}
+	if i.WardIDHasPrefix != nil {
+		predicates = append(predicates, bed.WardIDHasPrefix(*i.WardIDHasPrefix))
+	}
+	if i.WardIDHasSuffix != nil {
+		predicates = append(predicates, bed.WardIDHasSuffix(*i.WardIDHasSuffix))
+	}
+	if i.WardIDEqualFold != nil {
+		predicates = append(predicates, bed.WardIDEqualFold(*i.WardIDEqualFold))
+	}
+	if i.WardIDContainsFold != nil {
+		predicates = append(predicates, bed.WardIDContainsFold(*i.WardIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, bed.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, bed.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, bed.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, bed.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, bed.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, bed.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, bed.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, bed.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, bed.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, bed.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, bed.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, bed.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, bed.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, bed.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, bed.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, bed.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, bed.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.StatusChangedAt != nil {
+		predicates = append(predicates, bed.StatusChangedAtEQ(*i.StatusChangedAt))
+	}
+	if i.StatusChangedAtNEQ != nil {
+		predicates = append(predicates, bed.StatusChangedAtNEQ(*i.StatusChangedAtNEQ))
+	}
+	if len(i.StatusChangedAtIn) > 0 {
+		predicates = append(predicates, bed.StatusChangedAtIn(i.StatusChangedAtIn...))
+	}
+	if len(i.StatusChangedAtNotIn) > 0 {
+		predicates = append(predicates, bed.StatusChangedAtNotIn(i.StatusChangedAtNotIn...))
+	}
+	if i.StatusChangedAtGT != nil {
+		predicates = append(predicates, bed.StatusChangedAtGT(*i.StatusChangedAtGT))
+	}
+	if i.StatusChangedAtGTE != nil {
+		predicates = append(predicates, bed.StatusChangedAtGTE(*i.StatusChangedAtGTE))
+	}
+	if i.StatusChangedAtLT != nil {
+		predicates = append(predicates, bed.StatusChangedAtLT(*i.StatusChangedAtLT))
+	}
+	if i.StatusChangedAtLTE != nil {
+		predicates = append(predicates, bed.StatusChangedAtLTE(*i.StatusChangedAtLTE))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, bed.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, bed.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, bed.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, bed.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, bed.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, bed.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, bed.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, bed.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, bed.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, bed.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, bed.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteIsNil {
+		predicates = append(predicates, bed.NoteIsNil())
+	}
+	if i.NoteNotNil {
+		predicates = append(predicates, bed.NoteNotNil())
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, bed.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, bed.NoteContainsFold(*i.NoteContainsFold))
+	}
+
+	if i.HasWard != nil {
+		p := bed.HasWard()
+		if !*i.HasWard {
+			p = bed.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasWardWith) > 0 {
+		with := make([]predicate.Ward, 0, len(i.HasWardWith))
+		for _, w := range i.HasWardWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasWardWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, bed.HasWardWith(with...))
+	}
+	if i.HasAdmissions != nil {
+		p := bed.HasAdmissions()
+		if !*i.HasAdmissions {
+			p = bed.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAdmissionsWith) > 0 {
+		with := make([]predicate.Admission, 0, len(i.HasAdmissionsWith))
+		for _, w := range i.HasAdmissionsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAdmissionsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, bed.HasAdmissionsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyBedWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return bed.And(predicates...), nil
+	}
+}
+
+// BedAssignmentWhereInput represents a where input for filtering BedAssignment queries.
+type BedAssignmentWhereInput struct {
+	Predicates []predicate.BedAssignment  `json:"-"`
+	Not        *BedAssignmentWhereInput   `json:"not,omitempty"`
+	Or         []*BedAssignmentWhereInput `json:"or,omitempty"`
+	And        []*BedAssignmentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "admission_id" field predicates.
+	AdmissionID             *string  `json:"admissionID,omitempty"`
+	AdmissionIDNEQ          *string  `json:"admissionIDNEQ,omitempty"`
+	AdmissionIDIn           []string `json:"admissionIDIn,omitempty"`
+	AdmissionIDNotIn        []string `json:"admissionIDNotIn,omitempty"`
+	AdmissionIDGT           *string  `json:"admissionIDGT,omitempty"`
+	AdmissionIDGTE          *string  `json:"admissionIDGTE,omitempty"`
+	AdmissionIDLT           *string  `json:"admissionIDLT,omitempty"`
+	AdmissionIDLTE          *string  `json:"admissionIDLTE,omitempty"`
+	AdmissionIDContains     *string  `json:"admissionIDContains,omitempty"`
+	AdmissionIDHasPrefix    *string  `json:"admissionIDHasPrefix,omitempty"`
+	AdmissionIDHasSuffix    *string  `json:"admissionIDHasSuffix,omitempty"`
+	AdmissionIDEqualFold    *string  `json:"admissionIDEqualFold,omitempty"`
+	AdmissionIDContainsFold *string  `json:"admissionIDContainsFold,omitempty"`
+
+	// "bed_id" field predicates.
+	BedID             *string  `json:"bedID,omitempty"`
+	BedIDNEQ          *string  `json:"bedIDNEQ,omitempty"`
+	BedIDIn           []string `json:"bedIDIn,omitempty"`
+	BedIDNotIn        []string `json:"bedIDNotIn,omitempty"`
+	BedIDGT           *string  `json:"bedIDGT,omitempty"`
+	BedIDGTE          *string  `json:"bedIDGTE,omitempty"`
+	BedIDLT           *string  `json:"bedIDLT,omitempty"`
+	BedIDLTE          *string  `json:"bedIDLTE,omitempty"`
+	BedIDContains     *string  `json:"bedIDContains,omitempty"`
+	BedIDHasPrefix    *string  `json:"bedIDHasPrefix,omitempty"`
+	BedIDHasSuffix    *string  `json:"bedIDHasSuffix,omitempty"`
+	BedIDEqualFold    *string  `json:"bedIDEqualFold,omitempty"`
+	BedIDContainsFold *string  `json:"bedIDContainsFold,omitempty"`
+
+	// "from_at" field predicates.
+	FromAt      *time.Time  `json:"fromAt,omitempty"`
+	FromAtNEQ   *time.Time  `json:"fromAtNEQ,omitempty"`
+	FromAtIn    []time.Time `json:"fromAtIn,omitempty"`
+	FromAtNotIn []time.Time `json:"fromAtNotIn,omitempty"`
+	FromAtGT    *time.Time  `json:"fromAtGT,omitempty"`
+	FromAtGTE   *time.Time  `json:"fromAtGTE,omitempty"`
+	FromAtLT    *time.Time  `json:"fromAtLT,omitempty"`
+	FromAtLTE   *time.Time  `json:"fromAtLTE,omitempty"`
+
+	// "to_at" field predicates.
+	ToAt       *time.Time  `json:"toAt,omitempty"`
+	ToAtNEQ    *time.Time  `json:"toAtNEQ,omitempty"`
+	ToAtIn     []time.Time `json:"toAtIn,omitempty"`
+	ToAtNotIn  []time.Time `json:"toAtNotIn,omitempty"`
+	ToAtGT     *time.Time  `json:"toAtGT,omitempty"`
+	ToAtGTE    *time.Time  `json:"toAtGTE,omitempty"`
+	ToAtLT     *time.Time  `json:"toAtLT,omitempty"`
+	ToAtLTE    *time.Time  `json:"toAtLTE,omitempty"`
+	ToAtIsNil  bool        `json:"toAtIsNil,omitempty"`
+	ToAtNotNil bool        `json:"toAtNotNil,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "admission" edge predicates.
+	HasAdmission     *bool                  `json:"hasAdmission,omitempty"`
+	HasAdmissionWith []*AdmissionWhereInput `json:"hasAdmissionWith,omitempty"`
+
+	// "bed" edge predicates.
+	HasBed     *bool            `json:"hasBed,omitempty"`
+	HasBedWith []*BedWhereInput `json:"hasBedWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *BedAssignmentWhereInput) AddPredicates(predicates ...predicate.BedAssignment) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the BedAssignmentWhereInput filter on the BedAssignmentQuery builder.
+func (i *BedAssignmentWhereInput) Filter(q *BedAssignmentQuery) (*BedAssignmentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyBedAssignmentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyBedAssignmentWhereInput is returned in case the BedAssignmentWhereInput is empty.
+var ErrEmptyBedAssignmentWhereInput = errors.New("ent: empty predicate BedAssignmentWhereInput")
+
+// P returns a predicate for filtering bedassignments.
+// An error is returned if the input is empty or invalid.
+func (i *BedAssignmentWhereInput) P() (predicate.BedAssignment, error) {
+	var predicates []predicate.BedAssignment
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, bedassignment.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.BedAssignment, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, bedassignment.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.BedAssignment, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, bedassignment.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, bedassignment.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, bedassignment.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, bedassignment.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, bedassignment.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, bedassignment.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, bedassignment.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, bedassignment.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, bedassignment.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, bedassignment.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, bedassignment.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, bedassignment.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, bedassignment.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, bedassignment.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, bedassignment.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, bedassignment.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, bedassignment.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, bedassignment.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, bedassignment.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, bedassignment.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, bedassignment.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, bedassignment.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, bedassignment.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, bedassignment.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.AdmissionID != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDEQ(*i.AdmissionID))
+	}
+	if i.AdmissionIDNEQ != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDNEQ(*i.AdmissionIDNEQ))
+	}
+	if len(i.AdmissionIDIn) > 0 {
+		predicates = append(predicates, bedassignment.AdmissionIDIn(i.AdmissionIDIn...))
+	}
+	if len(i.AdmissionIDNotIn) > 0 {
+		predicates = append(predicates, bedassignment.AdmissionIDNotIn(i.AdmissionIDNotIn...))
+	}
+	if i.AdmissionIDGT != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDGT(*i.AdmissionIDGT))
+	}
+	if i.AdmissionIDGTE != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDGTE(*i.AdmissionIDGTE))
+	}
+	if i.AdmissionIDLT != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDLT(*i.AdmissionIDLT))
+	}
+	if i.AdmissionIDLTE != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDLTE(*i.AdmissionIDLTE))
+	}
+	if i.AdmissionIDContains != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDContains(*i.AdmissionIDContains))
+	}
+	if i.AdmissionIDHasPrefix != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDHasPrefix(*i.AdmissionIDHasPrefix))
+	}
+	if i.AdmissionIDHasSuffix != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDHasSuffix(*i.AdmissionIDHasSuffix))
+	}
+	if i.AdmissionIDEqualFold != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDEqualFold(*i.AdmissionIDEqualFold))
+	}
+	if i.AdmissionIDContainsFold != nil {
+		predicates = append(predicates, bedassignment.AdmissionIDContainsFold(*i.AdmissionIDContainsFold))
+	}
+	if i.BedID != nil {
+		predicates = append(predicates, bedassignment.BedIDEQ(*i.BedID))
+	}
+	if i.BedIDNEQ != nil {
+		predicates = append(predicates, bedassignment.BedIDNEQ(*i.BedIDNEQ))
+	}
+	if len(i.BedIDIn) > 0 {
+		predicates = append(predicates, bedassignment.BedIDIn(i.BedIDIn...))
+	}
+	if len(i.BedIDNotIn) > 0 {
+		predicates = append(predicates, bedassignment.BedIDNotIn(i.BedIDNotIn...))
+	}
+	if i.BedIDGT != nil {
+		predicates = append(predicates, bedassignment.BedIDGT(*i.BedIDGT))
+	}
+	if i.BedIDGTE != nil {
+		predicates = append(predicates, bedassignment.BedIDGTE(*i.BedIDGTE))
+	}
+	if i.BedIDLT != nil {
+		predicates = append(predicates, bedassignment.BedIDLT(*i.BedIDLT))
+	}
+	if i.BedIDLTE != nil {
+		predicates = append(predicates, bedassignment.BedIDLTE(*i.BedIDLTE))
+	}
+	if i.BedIDContains != nil {
+		predicates = append(predicates, bedassignment.BedIDContains(*i.BedIDContains))
+	}
+	if i.BedIDHasPrefix != nil {
+		predicates = append(predicates, bedassignment.BedIDHasPrefix(*i.BedIDHasPrefix))
+	}
+	if i.BedIDHasSuffix != nil {
+		predicates = append(predicates, bedassignment.BedIDHasSuffix(*i.BedIDHasSuffix))
+	}
+	if i.BedIDEqualFold != nil {
+		predicates = append(predicates, bedassignment.BedIDEqualFold(*i.BedIDEqualFold))
+	}
+	if i.BedIDContainsFold != nil {
+		predicates = append(predicates, bedassignment.BedIDContainsFold(*i.BedIDContainsFold))
+	}
+	if i.FromAt != nil {
+		predicates = append(predicates, bedassignment.FromAtEQ(*i.FromAt))
+	}
+	if i.FromAtNEQ != nil {
+		predicates = append(predicates, bedassignment.FromAtNEQ(*i.FromAtNEQ))
+	}
+	if len(i.FromAtIn) > 0 {
+		predicates = append(predicates, bedassignment.FromAtIn(i.FromAtIn...))
+	}
+	if len(i.FromAtNotIn) > 0 {
+		predicates = append(predicates, bedassignment.FromAtNotIn(i.FromAtNotIn...))
+	}
+	if i.FromAtGT != nil {
+		predicates = append(predicates, bedassignment.FromAtGT(*i.FromAtGT))
+	}
+	if i.FromAtGTE != nil {
+		predicates = append(predicates, bedassignment.FromAtGTE(*i.FromAtGTE))
+	}
+	if i.FromAtLT != nil {
+		predicates = append(predicates, bedassignment.FromAtLT(*i.FromAtLT))
+	}
+	if i.FromAtLTE != nil {
+		predicates = append(predicates, bedassignment.FromAtLTE(*i.FromAtLTE))
+	}
+	if i.ToAt != nil {
+		predicates = append(predicates, bedassignment.ToAtEQ(*i.ToAt))
+	}
+	if i.ToAtNEQ != nil {
+		predicates = append(predicates, bedassignment.ToAtNEQ(*i.ToAtNEQ))
+	}
+	if len(i.ToAtIn) > 0 {
+		predicates = append(predicates, bedassignment.ToAtIn(i.ToAtIn...))
+	}
+	if len(i.ToAtNotIn) > 0 {
+		predicates = append(predicates, bedassignment.ToAtNotIn(i.ToAtNotIn...))
+	}
+	if i.ToAtGT != nil {
+		predicates = append(predicates, bedassignment.ToAtGT(*i.ToAtGT))
+	}
+	if i.ToAtGTE != nil {
+		predicates = append(predicates, bedassignment.ToAtGTE(*i.ToAtGTE))
+	}
+	if i.ToAtLT != nil {
+		predicates = append(predicates, bedassignment.ToAtLT(*i.ToAtLT))
+	}
+	if i.ToAtLTE != nil {
+		predicates = append(predicates, bedassignment.ToAtLTE(*i.ToAtLTE))
+	}
+	if i.ToAtIsNil {
+		predicates = append(predicates, bedassignment.ToAtIsNil())
+	}
+	if i.ToAtNotNil {
+		predicates = append(predicates, bedassignment.ToAtNotNil())
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, bedassignment.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, bedassignment.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, bedassignment.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, bedassignment.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, bedassignment.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, bedassignment.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, bedassignment.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, bedassignment.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, bedassignment.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, bedassignment.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, bedassignment.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, bedassignment.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, bedassignment.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, bedassignment.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, bedassignment.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := bedassignment.HasPatient()
+		if !*i.HasPatient {
+			p = bedassignment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, bedassignment.HasPatientWith(with...))
+	}
+	if i.HasAdmission != nil {
+		p := bedassignment.HasAdmission()
+		if !*i.HasAdmission {
+			p = bedassignment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAdmissionWith) > 0 {
+		with := make([]predicate.Admission, 0, len(i.HasAdmissionWith))
+		for _, w := range i.HasAdmissionWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAdmissionWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, bedassignment.HasAdmissionWith(with...))
+	}
+	if i.HasBed != nil {
+		p := bedassignment.HasBed()
+		if !*i.HasBed {
+			p = bedassignment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasBedWith) > 0 {
+		with := make([]predicate.Bed, 0, len(i.HasBedWith))
+		for _, w := range i.HasBedWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasBedWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, bedassignment.HasBedWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyBedAssignmentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return bedassignment.And(predicates...), nil
+	}
+}
+
+// CarePlanWhereInput represents a where input for filtering CarePlan queries.
+type CarePlanWhereInput struct {
+	Predicates []predicate.CarePlan  `json:"-"`
+	Not        *CarePlanWhereInput   `json:"not,omitempty"`
+	Or         []*CarePlanWhereInput `json:"or,omitempty"`
+	And        []*CarePlanWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "title" field predicates.
+	Title             *string  `json:"title,omitempty"`
+	TitleNEQ          *string  `json:"titleNEQ,omitempty"`
+	TitleIn           []string `json:"titleIn,omitempty"`
+	TitleNotIn        []string `json:"titleNotIn,omitempty"`
+	TitleGT           *string  `json:"titleGT,omitempty"`
+	TitleGTE          *string  `json:"titleGTE,omitempty"`
+	TitleLT           *string  `json:"titleLT,omitempty"`
+	TitleLTE          *string  `json:"titleLTE,omitempty"`
+	TitleContains     *string  `json:"titleContains,omitempty"`
+	TitleHasPrefix    *string  `json:"titleHasPrefix,omitempty"`
+	TitleHasSuffix    *string  `json:"titleHasSuffix,omitempty"`
+	TitleEqualFold    *string  `json:"titleEqualFold,omitempty"`
+	TitleContainsFold *string  `json:"titleContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
+	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *careplan.Status  `json:"status,omitempty"`
+	StatusNEQ   *careplan.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []careplan.Status `json:"statusIn,omitempty"`
+	StatusNotIn []careplan.Status `json:"statusNotIn,omitempty"`
+
+	// "author_id" field predicates.
+	AuthorID             *string  `json:"authorID,omitempty"`
+	AuthorIDNEQ          *string  `json:"authorIDNEQ,omitempty"`
+	AuthorIDIn           []string `json:"authorIDIn,omitempty"`
+	AuthorIDNotIn        []string `json:"authorIDNotIn,omitempty"`
+	AuthorIDGT           *string  `json:"authorIDGT,omitempty"`
+	AuthorIDGTE          *string  `json:"authorIDGTE,omitempty"`
+	AuthorIDLT           *string  `json:"authorIDLT,omitempty"`
+	AuthorIDLTE          *string  `json:"authorIDLTE,omitempty"`
+	AuthorIDContains     *string  `json:"authorIDContains,omitempty"`
+	AuthorIDHasPrefix    *string  `json:"authorIDHasPrefix,omitempty"`
+	AuthorIDHasSuffix    *string  `json:"authorIDHasSuffix,omitempty"`
+	AuthorIDEqualFold    *string  `json:"authorIDEqualFold,omitempty"`
+	AuthorIDContainsFold *string  `json:"authorIDContainsFold,omitempty"`
+
+	// "period_start" field predicates.
+	PeriodStart       *time.Time  `json:"periodStart,omitempty"`
+	PeriodStartNEQ    *time.Time  `json:"periodStartNEQ,omitempty"`
+	PeriodStartIn     []time.Time `json:"periodStartIn,omitempty"`
+	PeriodStartNotIn  []time.Time `json:"periodStartNotIn,omitempty"`
+	PeriodStartGT     *time.Time  `json:"periodStartGT,omitempty"`
+	PeriodStartGTE    *time.Time  `json:"periodStartGTE,omitempty"`
+	PeriodStartLT     *time.Time  `json:"periodStartLT,omitempty"`
+	PeriodStartLTE    *time.Time  `json:"periodStartLTE,omitempty"`
+	PeriodStartIsNil  bool        `json:"periodStartIsNil,omitempty"`
+	PeriodStartNotNil bool        `json:"periodStartNotNil,omitempty"`
+
+	// "period_end" field predicates.
+	PeriodEnd       *time.Time  `json:"periodEnd,omitempty"`
+	PeriodEndNEQ    *time.Time  `json:"periodEndNEQ,omitempty"`
+	PeriodEndIn     []time.Time `json:"periodEndIn,omitempty"`
+	PeriodEndNotIn  []time.Time `json:"periodEndNotIn,omitempty"`
+	PeriodEndGT     *time.Time  `json:"periodEndGT,omitempty"`
+	PeriodEndGTE    *time.Time  `json:"periodEndGTE,omitempty"`
+	PeriodEndLT     *time.Time  `json:"periodEndLT,omitempty"`
+	PeriodEndLTE    *time.Time  `json:"periodEndLTE,omitempty"`
+	PeriodEndIsNil  bool        `json:"periodEndIsNil,omitempty"`
+	PeriodEndNotNil bool        `json:"periodEndNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "author" edge predicates.
+	HasAuthor     *bool              `json:"hasAuthor,omitempty"`
+	HasAuthorWith []*StaffWhereInput `json:"hasAuthorWith,omitempty"`
+
+	// "goals" edge predicates.
+	HasGoals     *bool                     `json:"hasGoals,omitempty"`
+	HasGoalsWith []*CarePlanGoalWhereInput `json:"hasGoalsWith,omitempty"`
+
+	// "activities" edge predicates.
+	HasActivities     *bool                         `json:"hasActivities,omitempty"`
+	HasActivitiesWith []*CarePlanActivityWhereInput `json:"hasActivitiesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CarePlanWhereInput) AddPredicates(predicates ...predicate.CarePlan) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CarePlanWhereInput filter on the CarePlanQuery builder.
+func (i *CarePlanWhereInput) Filter(q *CarePlanQuery) (*CarePlanQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCarePlanWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCarePlanWhereInput is returned in case the CarePlanWhereInput is empty.
+var ErrEmptyCarePlanWhereInput = errors.New("ent: empty predicate CarePlanWhereInput")
+
+// P returns a predicate for filtering careplans.
+// An error is returned if the input is empty or invalid.
+func (i *CarePlanWhereInput) P() (predicate.CarePlan, error) {
+	var predicates []predicate.CarePlan
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, careplan.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CarePlan, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, careplan.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CarePlan, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, careplan.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, careplan.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, careplan.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, careplan.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, careplan.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, careplan.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, careplan.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, careplan.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, careplan.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, careplan.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, careplan.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, careplan.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, careplan.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, careplan.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, careplan.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, careplan.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, careplan.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, careplan.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, careplan.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, careplan.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, careplan.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, careplan.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, careplan.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, careplan.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, careplan.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, careplan.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, careplan.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, careplan.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, careplan.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, careplan.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, careplan.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, careplan.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, careplan.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, careplan.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, careplan.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, careplan.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, careplan.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, careplan.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, careplan.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, careplan.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Title != nil {
+		predicates = append(predicates, careplan.TitleEQ(*i.Title))
+	}
+	if i.TitleNEQ != nil {
+		predicates = append(predicates, careplan.TitleNEQ(*i.TitleNEQ))
+	}
+	if len(i.TitleIn) > 0 {
+		predicates = append(predicates, careplan.TitleIn(i.TitleIn...))
+	}
+	if len(i.TitleNotIn) > 0 {
+		predicates = append(predicates, careplan.TitleNotIn(i.TitleNotIn...))
+	}
+	if i.TitleGT != nil {
+		predicates = append(predicates, careplan.TitleGT(*i.TitleGT))
+	}
+	if i.TitleGTE != nil {
+		predicates = append(predicates, careplan.TitleGTE(*i.TitleGTE))
+	}
+	if i.TitleLT != nil {
+		predicates = append(predicates, careplan.TitleLT(*i.TitleLT))
+	}
+	if i.TitleLTE != nil {
+		predicates = append(predicates, careplan.TitleLTE(*i.TitleLTE))
+	}
+	if i.TitleContains != nil {
+		predicates = append(predicates, careplan.TitleContains(*i.TitleContains))
+	}
+	if i.TitleHasPrefix != nil {
+		predicates = append(predicates, careplan.TitleHasPrefix(*i.TitleHasPrefix))
+	}
+	if i.TitleHasSuffix != nil {
+		predicates = append(predicates, careplan.TitleHasSuffix(*i.TitleHasSuffix))
+	}
+	if i.TitleEqualFold != nil {
+		predicates = append(predicates, careplan.TitleEqualFold(*i.TitleEqualFold))
+	}
+	if i.TitleContainsFold != nil {
+		predicates = append(predicates, careplan.TitleContainsFold(*i.TitleContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, careplan.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, careplan.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, careplan.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, careplan.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, careplan.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, careplan.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, careplan.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, careplan.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, careplan.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, careplan.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, careplan.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionIsNil {
+		predicates = append(predicates, careplan.DescriptionIsNil())
+	}
+	if i.DescriptionNotNil {
+		predicates = append(predicates, careplan.DescriptionNotNil())
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, careplan.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, careplan.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, careplan.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, careplan.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, careplan.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, careplan.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.AuthorID != nil {
+		predicates = append(predicates, careplan.AuthorIDEQ(*i.AuthorID))
+	}
+	if i.AuthorIDNEQ != nil {
+		predicates = append(predicates, careplan.AuthorIDNEQ(*i.AuthorIDNEQ))
+	}
+	if len(i.AuthorIDIn) > 0 {
+		predicates = append(predicates, careplan.AuthorIDIn(i.AuthorIDIn...))
+	}
+	if len(i.AuthorIDNotIn) > 0 {
+		predicates = append(predicates, careplan.AuthorIDNotIn(i.AuthorIDNotIn...))
+	}
+	if i.AuthorIDGT != nil {
+		predicates = append(predicates, careplan.AuthorIDGT(*i.AuthorIDGT))
+	}
+	if i.AuthorIDGTE != nil {
+		predicates = append(predicates, careplan.AuthorIDGTE(*i.AuthorIDGTE))
+	}
+	if i.AuthorIDLT != nil {
+		predicates = append(predicates, careplan.AuthorIDLT(*i.AuthorIDLT))
+	}
+	if i.AuthorIDLTE != nil {
+		predicates = append(predicates, careplan.AuthorIDLTE(*i.AuthorIDLTE))
+	}
+	if i.AuthorIDContains != nil {
+		predicates = append(predicates, careplan.AuthorIDContains(*i.AuthorIDContains))
+	}
+	if i.AuthorIDHasPrefix != nil {
+		predicates = append(predicates, careplan.AuthorIDHasPrefix(*i.AuthorIDHasPrefix))
+	}
+	if i.AuthorIDHasSuffix != nil {
+		predicates = append(predicates, careplan.AuthorIDHasSuffix(*i.AuthorIDHasSuffix))
+	}
+	if i.AuthorIDEqualFold != nil {
+		predicates = append(predicates, careplan.AuthorIDEqualFold(*i.AuthorIDEqualFold))
+	}
+	if i.AuthorIDContainsFold != nil {
+		predicates = append(predicates, careplan.AuthorIDContainsFold(*i.AuthorIDContainsFold))
+	}
+	if i.PeriodStart != nil {
+		predicates = append(predicates, careplan.PeriodStartEQ(*i.PeriodStart))
+	}
+	if i.PeriodStartNEQ != nil {
+		predicates = append(predicates, careplan.PeriodStartNEQ(*i.PeriodStartNEQ))
+	}
+	if len(i.PeriodStartIn) > 0 {
+		predicates = append(predicates, careplan.PeriodStartIn(i.PeriodStartIn...))
+	}
+	if len(i.PeriodStartNotIn) > 0 {
+		predicates = append(predicates, careplan.PeriodStartNotIn(i.PeriodStartNotIn...))
+	}
+	if i.PeriodStartGT != nil {
+		predicates = append(predicates, careplan.PeriodStartGT(*i.PeriodStartGT))
+	}
+	if i.PeriodStartGTE != nil {
+		predicates = append(predicates, careplan.PeriodStartGTE(*i.PeriodStartGTE))
+	}
+	if i.PeriodStartLT != nil {
+		predicates = append(predicates, careplan.PeriodStartLT(*i.PeriodStartLT))
+	}
+	if i.PeriodStartLTE != nil {
+		predicates = append(predicates, careplan.PeriodStartLTE(*i.PeriodStartLTE))
+	}
+	if i.PeriodStartIsNil {
+		predicates = append(predicates, careplan.PeriodStartIsNil())
+	}
+	if i.PeriodStartNotNil {
+		predicates = append(predicates, careplan.PeriodStartNotNil())
+	}
+	if i.PeriodEnd != nil {
+		predicates = append(predicates, careplan.PeriodEndEQ(*i.PeriodEnd))
+	}
+	if i.PeriodEndNEQ != nil {
+		predicates = append(predicates, careplan.PeriodEndNEQ(*i.PeriodEndNEQ))
+	}
+	if len(i.PeriodEndIn) > 0 {
+		predicates = append(predicates, careplan.PeriodEndIn(i.PeriodEndIn...))
+	}
+	if len(i.PeriodEndNotIn) > 0 {
+		predicates = append(predicates, careplan.PeriodEndNotIn(i.PeriodEndNotIn...))
+	}
+	if i.PeriodEndGT != nil {
+		predicates = append(predicates, careplan.PeriodEndGT(*i.PeriodEndGT))
+	}
+	if i.PeriodEndGTE != nil {
+		predicates = append(predicates, careplan.PeriodEndGTE(*i.PeriodEndGTE))
+	}
+	if i.PeriodEndLT != nil {
+		predicates = append(predicates, careplan.PeriodEndLT(*i.PeriodEndLT))
+	}
+	if i.PeriodEndLTE != nil {
+		predicates = append(predicates, careplan.PeriodEndLTE(*i.PeriodEndLTE))
+	}
+	if i.PeriodEndIsNil {
+		predicates = append(predicates, careplan.PeriodEndIsNil())
+	}
+	if i.PeriodEndNotNil {
+		predicates = append(predicates, careplan.PeriodEndNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := careplan.HasPatient()
+		if !*i.HasPatient {
+			p = careplan.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplan.HasPatientWith(with...))
+	}
+	if i.HasAuthor != nil {
+		p := careplan.HasAuthor()
+		if !*i.HasAuthor {
+			p = careplan.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAuthorWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasAuthorWith))
+		for _, w := range i.HasAuthorWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAuthorWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplan.HasAuthorWith(with...))
+	}
+	if i.HasGoals != nil {
+		p := careplan.HasGoals()
+		if !*i.HasGoals {
+			p = careplan.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasGoalsWith) > 0 {
+		with := make([]predicate.CarePlanGoal, 0, len(i.HasGoalsWith))
+		for _, w := range i.HasGoalsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasGoalsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplan.HasGoalsWith(with...))
+	}
+	if i.HasActivities != nil {
+		p := careplan.HasActivities()
+		if !*i.HasActivities {
+			p = careplan.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasActivitiesWith) > 0 {
+		with := make([]predicate.CarePlanActivity, 0, len(i.HasActivitiesWith))
+		for _, w := range i.HasActivitiesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasActivitiesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplan.HasActivitiesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCarePlanWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return careplan.And(predicates...), nil
+	}
+}
+
+// CarePlanActivityWhereInput represents a where input for filtering CarePlanActivity queries.
+type CarePlanActivityWhereInput struct {
+	Predicates []predicate.CarePlanActivity  `json:"-"`
+	Not        *CarePlanActivityWhereInput   `json:"not,omitempty"`
+	Or         []*CarePlanActivityWhereInput `json:"or,omitempty"`
+	And        []*CarePlanActivityWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "care_plan_id" field predicates.
+	CarePlanID             *string  `json:"carePlanID,omitempty"`
+	CarePlanIDNEQ          *string  `json:"carePlanIDNEQ,omitempty"`
+	CarePlanIDIn           []string `json:"carePlanIDIn,omitempty"`
+	CarePlanIDNotIn        []string `json:"carePlanIDNotIn,omitempty"`
+	CarePlanIDGT           *string  `json:"carePlanIDGT,omitempty"`
+	CarePlanIDGTE          *string  `json:"carePlanIDGTE,omitempty"`
+	CarePlanIDLT           *string  `json:"carePlanIDLT,omitempty"`
+	CarePlanIDLTE          *string  `json:"carePlanIDLTE,omitempty"`
+	CarePlanIDContains     *string  `json:"carePlanIDContains,omitempty"`
+	CarePlanIDHasPrefix    *string  `json:"carePlanIDHasPrefix,omitempty"`
+	CarePlanIDHasSuffix    *string  `json:"carePlanIDHasSuffix,omitempty"`
+	CarePlanIDEqualFold    *string  `json:"carePlanIDEqualFold,omitempty"`
+	CarePlanIDContainsFold *string  `json:"carePlanIDContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "scheduled_at" field predicates.
+	ScheduledAt       *time.Time  `json:"scheduledAt,omitempty"`
+	ScheduledAtNEQ    *time.Time  `json:"scheduledAtNEQ,omitempty"`
+	ScheduledAtIn     []time.Time `json:"scheduledAtIn,omitempty"`
+	ScheduledAtNotIn  []time.Time `json:"scheduledAtNotIn,omitempty"`
+	ScheduledAtGT     *time.Time  `json:"scheduledAtGT,omitempty"`
+	ScheduledAtGTE    *time.Time  `json:"scheduledAtGTE,omitempty"`
+	ScheduledAtLT     *time.Time  `json:"scheduledAtLT,omitempty"`
+	ScheduledAtLTE    *time.Time  `json:"scheduledAtLTE,omitempty"`
+	ScheduledAtIsNil  bool        `json:"scheduledAtIsNil,omitempty"`
+	ScheduledAtNotNil bool        `json:"scheduledAtNotNil,omitempty"`
+
+	// "status" field predicates.
+	Status      *careplanactivity.Status  `json:"status,omitempty"`
+	StatusNEQ   *careplanactivity.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []careplanactivity.Status `json:"statusIn,omitempty"`
+	StatusNotIn []careplanactivity.Status `json:"statusNotIn,omitempty"`
+
+	// "assignee_id" field predicates.
+	AssigneeID             *string  `json:"assigneeID,omitempty"`
+	AssigneeIDNEQ          *string  `json:"assigneeIDNEQ,omitempty"`
+	AssigneeIDIn           []string `json:"assigneeIDIn,omitempty"`
+	AssigneeIDNotIn        []string `json:"assigneeIDNotIn,omitempty"`
+	AssigneeIDGT           *string  `json:"assigneeIDGT,omitempty"`
+	AssigneeIDGTE          *string  `json:"assigneeIDGTE,omitempty"`
+	AssigneeIDLT           *string  `json:"assigneeIDLT,omitempty"`
+	AssigneeIDLTE          *string  `json:"assigneeIDLTE,omitempty"`
+	AssigneeIDContains     *string  `json:"assigneeIDContains,omitempty"`
+	AssigneeIDHasPrefix    *string  `json:"assigneeIDHasPrefix,omitempty"`
+	AssigneeIDHasSuffix    *string  `json:"assigneeIDHasSuffix,omitempty"`
+	AssigneeIDIsNil        bool     `json:"assigneeIDIsNil,omitempty"`
+	AssigneeIDNotNil       bool     `json:"assigneeIDNotNil,omitempty"`
+	AssigneeIDEqualFold    *string  `json:"assigneeIDEqualFold,omitempty"`
+	AssigneeIDContainsFold *string  `json:"assigneeIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "care_plan" edge predicates.
+	HasCarePlan     *bool                 `json:"hasCarePlan,omitempty"`
+	HasCarePlanWith []*CarePlanWhereInput `json:"hasCarePlanWith,omitempty"`
+
+	// "assignee" edge predicates.
+	HasAssignee     *bool              `json:"hasAssignee,omitempty"`
+	HasAssigneeWith []*StaffWhereInput `json:"hasAssigneeWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CarePlanActivityWhereInput) AddPredicates(predicates ...predicate.CarePlanActivity) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CarePlanActivityWhereInput filter on the CarePlanActivityQuery builder.
+func (i *CarePlanActivityWhereInput) Filter(q *CarePlanActivityQuery) (*CarePlanActivityQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCarePlanActivityWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCarePlanActivityWhereInput is returned in case the CarePlanActivityWhereInput is empty.
+var ErrEmptyCarePlanActivityWhereInput = errors.New("ent: empty predicate CarePlanActivityWhereInput")
+
+// P returns a predicate for filtering careplanactivities.
+// An error is returned if the input is empty or invalid.
+func (i *CarePlanActivityWhereInput) P() (predicate.CarePlanActivity, error) {
+	var predicates []predicate.CarePlanActivity
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, careplanactivity.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CarePlanActivity, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, careplanactivity.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CarePlanActivity, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, careplanactivity.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, careplanactivity.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, careplanactivity.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, careplanactivity.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, careplanactivity.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, careplanactivity.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, careplanactivity.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, careplanactivity.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, careplanactivity.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, careplanactivity.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, careplanactivity.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, careplanactivity.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, careplanactivity.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, careplanactivity.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, careplanactivity.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, careplanactivity.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, careplanactivity.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, careplanactivity.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, careplanactivity.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, careplanactivity.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, careplanactivity.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, careplanactivity.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, careplanactivity.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, careplanactivity.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, careplanactivity.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, careplanactivity.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, careplanactivity.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, careplanactivity.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, careplanactivity.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, careplanactivity.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, careplanactivity.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, careplanactivity.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, careplanactivity.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, careplanactivity.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, careplanactivity.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, careplanactivity.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.CarePlanID != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDEQ(*i.CarePlanID))
+	}
+	if i.CarePlanIDNEQ != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDNEQ(*i.CarePlanIDNEQ))
+	}
+	if len(i.CarePlanIDIn) > 0 {
+		predicates = append(predicates, careplanactivity.CarePlanIDIn(i.CarePlanIDIn...))
+	}
+	if len(i.CarePlanIDNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.CarePlanIDNotIn(i.CarePlanIDNotIn...))
+	}
+	if i.CarePlanIDGT != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDGT(*i.CarePlanIDGT))
+	}
+	if i.CarePlanIDGTE != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDGTE(*i.CarePlanIDGTE))
+	}
+	if i.CarePlanIDLT != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDLT(*i.CarePlanIDLT))
+	}
+	if i.CarePlanIDLTE != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDLTE(*i.CarePlanIDLTE))
+	}
+	if i.CarePlanIDContains != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDContains(*i.CarePlanIDContains))
+	}
+	if i.CarePlanIDHasPrefix != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDHasPrefix(*i.CarePlanIDHasPrefix))
+	}
+	if i.CarePlanIDHasSuffix != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDHasSuffix(*i.CarePlanIDHasSuffix))
+	}
+	if i.CarePlanIDEqualFold != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDEqualFold(*i.CarePlanIDEqualFold))
+	}
+	if i.CarePlanIDContainsFold != nil {
+		predicates = append(predicates, careplanactivity.CarePlanIDContainsFold(*i.CarePlanIDContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, careplanactivity.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, careplanactivity.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, careplanactivity.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, careplanactivity.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, careplanactivity.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, careplanactivity.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, careplanactivity.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, careplanactivity.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, careplanactivity.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, careplanactivity.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, careplanactivity.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, careplanactivity.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.ScheduledAt != nil {
+		predicates = append(predicates, careplanactivity.ScheduledAtEQ(*i.ScheduledAt))
+	}
+	if i.ScheduledAtNEQ != nil {
+		predicates = append(predicates, careplanactivity.ScheduledAtNEQ(*i.ScheduledAtNEQ))
+	}
+	if len(i.ScheduledAtIn) > 0 {
+		predicates = append(predicates, careplanactivity.ScheduledAtIn(i.ScheduledAtIn...))
+	}
+	if len(i.ScheduledAtNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.ScheduledAtNotIn(i.ScheduledAtNotIn...))
+	}
+	if i.ScheduledAtGT != nil {
+		predicates = append(predicates, careplanactivity.ScheduledAtGT(*i.ScheduledAtGT))
+	}
+	if i.ScheduledAtGTE != nil {
+		predicates = append(predicates, careplanactivity.ScheduledAtGTE(*i.ScheduledAtGTE))
+	}
+	if i.ScheduledAtLT != nil {
+		predicates = append(predicates, careplanactivity.ScheduledAtLT(*i.ScheduledAtLT))
+	}
+	if i.ScheduledAtLTE != nil {
+		predicates = append(predicates, careplanactivity.ScheduledAtLTE(*i.ScheduledAtLTE))
+	}
+	if i.ScheduledAtIsNil {
+		predicates = append(predicates, careplanactivity.ScheduledAtIsNil())
+	}
+	if i.ScheduledAtNotNil {
+		predicates = append(predicates, careplanactivity.ScheduledAtNotNil())
+	}
+	if i.Status != nil {
+		predicates = append(predicates, careplanactivity.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, careplanactivity.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, careplanactivity.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.AssigneeID != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDEQ(*i.AssigneeID))
+	}
+	if i.AssigneeIDNEQ != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDNEQ(*i.AssigneeIDNEQ))
+	}
+	if len(i.AssigneeIDIn) > 0 {
+		predicates = append(predicates, careplanactivity.AssigneeIDIn(i.AssigneeIDIn...))
+	}
+	if len(i.AssigneeIDNotIn) > 0 {
+		predicates = append(predicates, careplanactivity.AssigneeIDNotIn(i.AssigneeIDNotIn...))
+	}
+	if i.AssigneeIDGT != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDGT(*i.AssigneeIDGT))
+	}
+	if i.AssigneeIDGTE != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDGTE(*i.AssigneeIDGTE))
+	}
+	if i.AssigneeIDLT != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDLT(*i.AssigneeIDLT))
+	}
+	if i.AssigneeIDLTE != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDLTE(*i.AssigneeIDLTE))
+	}
+	if i.AssigneeIDContains != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDContains(*i.AssigneeIDContains))
+	}
+	if i.AssigneeIDHasPrefix != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDHasPrefix(*i.AssigneeIDHasPrefix))
+	}
+	if i.AssigneeIDHasSuffix != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDHasSuffix(*i.AssigneeIDHasSuffix))
+	}
+	if i.AssigneeIDIsNil {
+		predicates = append(predicates, careplanactivity.AssigneeIDIsNil())
+	}
+	if i.AssigneeIDNotNil {
+		predicates = append(predicates, careplanactivity.AssigneeIDNotNil())
+	}
+	if i.AssigneeIDEqualFold != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDEqualFold(*i.AssigneeIDEqualFold))
+	}
+	if i.AssigneeIDContainsFold != nil {
+		predicates = append(predicates, careplanactivity.AssigneeIDContainsFold(*i.AssigneeIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := careplanactivity.HasPatient()
+		if !*i.HasPatient {
+			p = careplanactivity.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplanactivity.HasPatientWith(with...))
+	}
+	if i.HasCarePlan != nil {
+		p := careplanactivity.HasCarePlan()
+		if !*i.HasCarePlan {
+			p = careplanactivity.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCarePlanWith) > 0 {
+		with := make([]predicate.CarePlan, 0, len(i.HasCarePlanWith))
+		for _, w := range i.HasCarePlanWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCarePlanWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplanactivity.HasCarePlanWith(with...))
+	}
+	if i.HasAssignee != nil {
+		p := careplanactivity.HasAssignee()
+		if !*i.HasAssignee {
+			p = careplanactivity.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAssigneeWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasAssigneeWith))
+		for _, w := range i.HasAssigneeWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAssigneeWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplanactivity.HasAssigneeWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCarePlanActivityWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return careplanactivity.And(predicates...), nil
+	}
+}
+
+// CarePlanGoalWhereInput represents a where input for filtering CarePlanGoal queries.
+type CarePlanGoalWhereInput struct {
+	Predicates []predicate.CarePlanGoal  `json:"-"`
+	Not        *CarePlanGoalWhereInput   `json:"not,omitempty"`
+	Or         []*CarePlanGoalWhereInput `json:"or,omitempty"`
+	And        []*CarePlanGoalWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "care_plan_id" field predicates.
+	CarePlanID             *string  `json:"carePlanID,omitempty"`
+	CarePlanIDNEQ          *string  `json:"carePlanIDNEQ,omitempty"`
+	CarePlanIDIn           []string `json:"carePlanIDIn,omitempty"`
+	CarePlanIDNotIn        []string `json:"carePlanIDNotIn,omitempty"`
+	CarePlanIDGT           *string  `json:"carePlanIDGT,omitempty"`
+	CarePlanIDGTE          *string  `json:"carePlanIDGTE,omitempty"`
+	CarePlanIDLT           *string  `json:"carePlanIDLT,omitempty"`
+	CarePlanIDLTE          *string  `json:"carePlanIDLTE,omitempty"`
+	CarePlanIDContains     *string  `json:"carePlanIDContains,omitempty"`
+	CarePlanIDHasPrefix    *string  `json:"carePlanIDHasPrefix,omitempty"`
+	CarePlanIDHasSuffix    *string  `json:"carePlanIDHasSuffix,omitempty"`
+	CarePlanIDEqualFold    *string  `json:"carePlanIDEqualFold,omitempty"`
+	CarePlanIDContainsFold *string  `json:"carePlanIDContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "target_date" field predicates.
+	TargetDate       *time.Time  `json:"targetDate,omitempty"`
+	TargetDateNEQ    *time.Time  `json:"targetDateNEQ,omitempty"`
+	TargetDateIn     []time.Time `json:"targetDateIn,omitempty"`
+	TargetDateNotIn  []time.Time `json:"targetDateNotIn,omitempty"`
+	TargetDateGT     *time.Time  `json:"targetDateGT,omitempty"`
+	TargetDateGTE    *time.Time  `json:"targetDateGTE,omitempty"`
+	TargetDateLT     *time.Time  `json:"targetDateLT,omitempty"`
+	TargetDateLTE    *time.Time  `json:"targetDateLTE,omitempty"`
+	TargetDateIsNil  bool        `json:"targetDateIsNil,omitempty"`
+	TargetDateNotNil bool        `json:"targetDateNotNil,omitempty"`
+
+	// "status" field predicates.
+	Status      *careplangoal.Status  `json:"status,omitempty"`
+	StatusNEQ   *careplangoal.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []careplangoal.Status `json:"statusIn,omitempty"`
+	StatusNotIn []careplangoal.Status `json:"statusNotIn,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "care_plan" edge predicates.
+	HasCarePlan     *bool                 `json:"hasCarePlan,omitempty"`
+	HasCarePlanWith []*CarePlanWhereInput `json:"hasCarePlanWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CarePlanGoalWhereInput) AddPredicates(predicates ...predicate.CarePlanGoal) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CarePlanGoalWhereInput filter on the CarePlanGoalQuery builder.
+func (i *CarePlanGoalWhereInput) Filter(q *CarePlanGoalQuery) (*CarePlanGoalQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCarePlanGoalWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCarePlanGoalWhereInput is returned in case the CarePlanGoalWhereInput is empty.
+var ErrEmptyCarePlanGoalWhereInput = errors.New("ent: empty predicate CarePlanGoalWhereInput")
+
+// P returns a predicate for filtering careplangoals.
+// An error is returned if the input is empty or invalid.
+func (i *CarePlanGoalWhereInput) P() (predicate.CarePlanGoal, error) {
+	var predicates []predicate.CarePlanGoal
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, careplangoal.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CarePlanGoal, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, careplangoal.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CarePlanGoal, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, careplangoal.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, careplangoal.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, careplangoal.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, careplangoal.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, careplangoal.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, careplangoal.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, careplangoal.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, careplangoal.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, careplangoal.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, careplangoal.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, careplangoal.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, careplangoal.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, careplangoal.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, careplangoal.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, careplangoal.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, careplangoal.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, careplangoal.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, careplangoal.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, careplangoal.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, careplangoal.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, careplangoal.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, careplangoal.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, careplangoal.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, careplangoal.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, careplangoal.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, careplangoal.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, careplangoal.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, careplangoal.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, careplangoal.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, careplangoal.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, careplangoal.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, careplangoal.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, careplangoal.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, careplangoal.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, careplangoal.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, careplangoal.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, careplangoal.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, careplangoal.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, careplangoal.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, careplangoal.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.CarePlanID != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDEQ(*i.CarePlanID))
+	}
+	if i.CarePlanIDNEQ != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDNEQ(*i.CarePlanIDNEQ))
+	}
+	if len(i.CarePlanIDIn) > 0 {
+		predicates = append(predicates, careplangoal.CarePlanIDIn(i.CarePlanIDIn...))
+	}
+	if len(i.CarePlanIDNotIn) > 0 {
+		predicates = append(predicates, careplangoal.CarePlanIDNotIn(i.CarePlanIDNotIn...))
+	}
+	if i.CarePlanIDGT != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDGT(*i.CarePlanIDGT))
+	}
+	if i.CarePlanIDGTE != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDGTE(*i.CarePlanIDGTE))
+	}
+	if i.CarePlanIDLT != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDLT(*i.CarePlanIDLT))
+	}
+	if i.CarePlanIDLTE != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDLTE(*i.CarePlanIDLTE))
+	}
+	if i.CarePlanIDContains != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDContains(*i.CarePlanIDContains))
+	}
+	if i.CarePlanIDHasPrefix != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDHasPrefix(*i.CarePlanIDHasPrefix))
+	}
+	if i.CarePlanIDHasSuffix != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDHasSuffix(*i.CarePlanIDHasSuffix))
+	}
+	if i.CarePlanIDEqualFold != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDEqualFold(*i.CarePlanIDEqualFold))
+	}
+	if i.CarePlanIDContainsFold != nil {
+		predicates = append(predicates, careplangoal.CarePlanIDContainsFold(*i.CarePlanIDContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, careplangoal.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, careplangoal.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, careplangoal.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, careplangoal.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, careplangoal.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, careplangoal.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, careplangoal.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, careplangoal.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, careplangoal.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, careplangoal.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, careplangoal.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, careplangoal.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, careplangoal.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.TargetDate != nil {
+		predicates = append(predicates, careplangoal.TargetDateEQ(*i.TargetDate))
+	}
+	if i.TargetDateNEQ != nil {
+		predicates = append(predicates, careplangoal.TargetDateNEQ(*i.TargetDateNEQ))
+	}
+	if len(i.TargetDateIn) > 0 {
+		predicates = append(predicates, careplangoal.TargetDateIn(i.TargetDateIn...))
+	}
+	if len(i.TargetDateNotIn) > 0 {
+		predicates = append(predicates, careplangoal.TargetDateNotIn(i.TargetDateNotIn...))
+	}
+	if i.TargetDateGT != nil {
+		predicates = append(predicates, careplangoal.TargetDateGT(*i.TargetDateGT))
+	}
+	if i.TargetDateGTE != nil {
+		predicates = append(predicates, careplangoal.TargetDateGTE(*i.TargetDateGTE))
+	}
+	if i.TargetDateLT != nil {
+		predicates = append(predicates, careplangoal.TargetDateLT(*i.TargetDateLT))
+	}
+	if i.TargetDateLTE != nil {
+		predicates = append(predicates, careplangoal.TargetDateLTE(*i.TargetDateLTE))
+	}
+	if i.TargetDateIsNil {
+		predicates = append(predicates, careplangoal.TargetDateIsNil())
+	}
+	if i.TargetDateNotNil {
+		predicates = append(predicates, careplangoal.TargetDateNotNil())
+	}
+	if i.Status != nil {
+		predicates = append(predicates, careplangoal.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, careplangoal.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, careplangoal.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, careplangoal.StatusNotIn(i.StatusNotIn...))
+	}
+
+	if i.HasPatient != nil {
+		p := careplangoal.HasPatient()
+		if !*i.HasPatient {
+			p = careplangoal.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplangoal.HasPatientWith(with...))
+	}
+	if i.HasCarePlan != nil {
+		p := careplangoal.HasCarePlan()
+		if !*i.HasCarePlan {
+			p = careplangoal.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCarePlanWith) > 0 {
+		with := make([]predicate.CarePlan, 0, len(i.HasCarePlanWith))
+		for _, w := range i.HasCarePlanWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCarePlanWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplangoal.HasCarePlanWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCarePlanGoalWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return careplangoal.And(predicates...), nil
+	}
+}
+
+// CareTeamMemberWhereInput represents a where input for filtering CareTeamMember queries.
+type CareTeamMemberWhereInput struct {
+	Predicates []predicate.CareTeamMember  `json:"-"`
+	Not        *CareTeamMemberWhereInput   `json:"not,omitempty"`
+	Or         []*CareTeamMemberWhereInput `json:"or,omitempty"`
+	And        []*CareTeamMemberWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "role" field predicates.
+	Role      *careteammember.Role  `json:"role,omitempty"`
+	RoleNEQ   *careteammember.Role  `json:"roleNEQ,omitempty"`
+	RoleIn    []careteammember.Role `json:"roleIn,omitempty"`
+	RoleNotIn []careteammember.Role `json:"roleNotIn,omitempty"`
+
+	// "since" field predicates.
+	Since      *time.Time  `json:"since,omitempty"`
+	SinceNEQ   *time.Time  `json:"sinceNEQ,omitempty"`
+	SinceIn    []time.Time `json:"sinceIn,omitempty"`
+	SinceNotIn []time.Time `json:"sinceNotIn,omitempty"`
+	SinceGT    *time.Time  `json:"sinceGT,omitempty"`
+	SinceGTE   *time.Time  `json:"sinceGTE,omitempty"`
+	SinceLT    *time.Time  `json:"sinceLT,omitempty"`
+	SinceLTE   *time.Time  `json:"sinceLTE,omitempty"`
+
+	// "until" field predicates.
+	Until       *time.Time  `json:"until,omitempty"`
+	UntilNEQ    *time.Time  `json:"untilNEQ,omitempty"`
+	UntilIn     []time.Time `json:"untilIn,omitempty"`
+	UntilNotIn  []time.Time `json:"untilNotIn,omitempty"`
+	UntilGT     *time.Time  `json:"untilGT,omitempty"`
+	UntilGTE    *time.Time  `json:"untilGTE,omitempty"`
+	UntilLT     *time.Time  `json:"untilLT,omitempty"`
+	UntilLTE    *time.Time  `json:"untilLTE,omitempty"`
+	UntilIsNil  bool        `json:"untilIsNil,omitempty"`
+	UntilNotNil bool        `json:"untilNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CareTeamMemberWhereInput) AddPredicates(predicates ...predicate.CareTeamMember) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CareTeamMemberWhereInput filter on the CareTeamMemberQuery builder.
+func (i *CareTeamMemberWhereInput) Filter(q *CareTeamMemberQuery) (*CareTeamMemberQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCareTeamMemberWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCareTeamMemberWhereInput is returned in case the CareTeamMemberWhereInput is empty.
+var ErrEmptyCareTeamMemberWhereInput = errors.New("ent: empty predicate CareTeamMemberWhereInput")
+
+// P returns a predicate for filtering careteammembers.
+// An error is returned if the input is empty or invalid.
+func (i *CareTeamMemberWhereInput) P() (predicate.CareTeamMember, error) {
+	var predicates []predicate.CareTeamMember
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, careteammember.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CareTeamMember, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, careteammember.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CareTeamMember, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, careteammember.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, careteammember.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, careteammember.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, careteammember.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, careteammember.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, careteammember.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, careteammember.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, careteammember.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, careteammember.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, careteammember.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, careteammember.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, careteammember.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, careteammember.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, careteammember.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, careteammember.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, careteammember.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, careteammember.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, careteammember.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, careteammember.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, careteammember.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, careteammember.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, careteammember.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, careteammember.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, careteammember.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, careteammember.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, careteammember.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, careteammember.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, careteammember.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, careteammember.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, careteammember.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, careteammember.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, careteammember.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, careteammember.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, careteammember.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, careteammember.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, careteammember.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, careteammember.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, careteammember.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, careteammember.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, careteammember.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, careteammember.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, careteammember.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, careteammember.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, careteammember.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, careteammember.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, careteammember.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, careteammember.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, careteammember.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, careteammember.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, careteammember.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, careteammember.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, careteammember.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, careteammember.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.Role != nil {
+		predicates = append(predicates, careteammember.RoleEQ(*i.Role))
+	}
+	if i.RoleNEQ != nil {
+		predicates = append(predicates, careteammember.RoleNEQ(*i.RoleNEQ))
+	}
+	if len(i.RoleIn) > 0 {
+		predicates = append(predicates, careteammember.RoleIn(i.RoleIn...))
+	}
+	if len(i.RoleNotIn) > 0 {
+		predicates = append(predicates, careteammember.RoleNotIn(i.RoleNotIn...))
+	}
+	if i.Since != nil {
+		predicates = append(predicates, careteammember.SinceEQ(*i.Since))
+	}
+	if i.SinceNEQ != nil {
+		predicates = append(predicates, careteammember.SinceNEQ(*i.SinceNEQ))
+	}
+	if len(i.SinceIn) > 0 {
+		predicates = append(predicates, careteammember.SinceIn(i.SinceIn...))
+	}
+	if len(i.SinceNotIn) > 0 {
+		predicates = append(predicates, careteammember.SinceNotIn(i.SinceNotIn...))
+	}
+	if i.SinceGT != nil {
+		predicates = append(predicates, careteammember.SinceGT(*i.SinceGT))
+	}
+	if i.SinceGTE != nil {
+		predicates = append(predicates, careteammember.SinceGTE(*i.SinceGTE))
+	}
+	if i.SinceLT != nil {
+		predicates = append(predicates, careteammember.SinceLT(*i.SinceLT))
+	}
+	if i.SinceLTE != nil {
+		predicates = append(predicates, careteammember.SinceLTE(*i.SinceLTE))
+	}
+	if i.Until != nil {
+		predicates = append(predicates, careteammember.UntilEQ(*i.Until))
+	}
+	if i.UntilNEQ != nil {
+		predicates = append(predicates, careteammember.UntilNEQ(*i.UntilNEQ))
+	}
+	if len(i.UntilIn) > 0 {
+		predicates = append(predicates, careteammember.UntilIn(i.UntilIn...))
+	}
+	if len(i.UntilNotIn) > 0 {
+		predicates = append(predicates, careteammember.UntilNotIn(i.UntilNotIn...))
+	}
+	if i.UntilGT != nil {
+		predicates = append(predicates, careteammember.UntilGT(*i.UntilGT))
+	}
+	if i.UntilGTE != nil {
+		predicates = append(predicates, careteammember.UntilGTE(*i.UntilGTE))
+	}
+	if i.UntilLT != nil {
+		predicates = append(predicates, careteammember.UntilLT(*i.UntilLT))
+	}
+	if i.UntilLTE != nil {
+		predicates = append(predicates, careteammember.UntilLTE(*i.UntilLTE))
+	}
+	if i.UntilIsNil {
+		predicates = append(predicates, careteammember.UntilIsNil())
+	}
+	if i.UntilNotNil {
+		predicates = append(predicates, careteammember.UntilNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := careteammember.HasPatient()
+		if !*i.HasPatient {
+			p = careteammember.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careteammember.HasPatientWith(with...))
+	}
+	if i.HasStaff != nil {
+		p := careteammember.HasStaff()
+		if !*i.HasStaff {
+			p = careteammember.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careteammember.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCareTeamMemberWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return careteammember.And(predicates...), nil
+	}
+}
+
+// ClinicalNoteWhereInput represents a where input for filtering ClinicalNote queries.
+type ClinicalNoteWhereInput struct {
+	Predicates []predicate.ClinicalNote  `json:"-"`
+	Not        *ClinicalNoteWhereInput   `json:"not,omitempty"`
+	Or         []*ClinicalNoteWhereInput `json:"or,omitempty"`
+	And        []*ClinicalNoteWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "type" field predicates.
+	Type      *clinicalnote.Type  `json:"type,omitempty"`
+	TypeNEQ   *clinicalnote.Type  `json:"typeNEQ,omitempty"`
+	TypeIn    []clinicalnote.Type `json:"typeIn,omitempty"`
+	TypeNotIn []clinicalnote.Type `json:"typeNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *clinicalnote.Status  `json:"status,omitempty"`
+	StatusNEQ   *clinicalnote.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []clinicalnote.Status `json:"statusIn,omitempty"`
+	StatusNotIn []clinicalnote.Status `json:"statusNotIn,omitempty"`
+
+	// "text" field predicates.
+	Text             *string  `json:"text,omitempty"`
+	TextNEQ          *string  `json:"textNEQ,omitempty"`
+	TextIn           []string `json:"textIn,omitempty"`
+	TextNotIn        []string `json:"textNotIn,omitempty"`
+	TextGT           *string  `json:"textGT,omitempty"`
+	TextGTE          *string  `json:"textGTE,omitempty"`
+	TextLT           *string  `json:"textLT,omitempty"`
+	TextLTE          *string  `json:"textLTE,omitempty"`
+	TextContains     *string  `json:"textContains,omitempty"`
+	TextHasPrefix    *string  `json:"textHasPrefix,omitempty"`
+	TextHasSuffix    *string  `json:"textHasSuffix,omitempty"`
+	TextEqualFold    *string  `json:"textEqualFold,omitempty"`
+	TextContainsFold *string  `json:"textContainsFold,omitempty"`
+
+	// "author_id" field predicates.
+	AuthorID             *string  `json:"authorID,omitempty"`
+	AuthorIDNEQ          *string  `json:"authorIDNEQ,omitempty"`
+	AuthorIDIn           []string `json:"authorIDIn,omitempty"`
+	AuthorIDNotIn        []string `json:"authorIDNotIn,omitempty"`
+	AuthorIDGT           *string  `json:"authorIDGT,omitempty"`
+	AuthorIDGTE          *string  `json:"authorIDGTE,omitempty"`
+	AuthorIDLT           *string  `json:"authorIDLT,omitempty"`
+	AuthorIDLTE          *string  `json:"authorIDLTE,omitempty"`
+	AuthorIDContains     *string  `json:"authorIDContains,omitempty"`
+	AuthorIDHasPrefix    *string  `json:"authorIDHasPrefix,omitempty"`
+	AuthorIDHasSuffix    *string  `json:"authorIDHasSuffix,omitempty"`
+	AuthorIDEqualFold    *string  `json:"authorIDEqualFold,omitempty"`
+	AuthorIDContainsFold *string  `json:"authorIDContainsFold,omitempty"`
+
+	// "signed_at" field predicates.
+	SignedAt       *time.Time  `json:"signedAt,omitempty"`
+	SignedAtNEQ    *time.Time  `json:"signedAtNEQ,omitempty"`
+	SignedAtIn     []time.Time `json:"signedAtIn,omitempty"`
+	SignedAtNotIn  []time.Time `json:"signedAtNotIn,omitempty"`
+	SignedAtGT     *time.Time  `json:"signedAtGT,omitempty"`
+	SignedAtGTE    *time.Time  `json:"signedAtGTE,omitempty"`
+	SignedAtLT     *time.Time  `json:"signedAtLT,omitempty"`
+	SignedAtLTE    *time.Time  `json:"signedAtLTE,omitempty"`
+	SignedAtIsNil  bool        `json:"signedAtIsNil,omitempty"`
+	SignedAtNotNil bool        `json:"signedAtNotNil,omitempty"`
+
+	// "replaces_id" field predicates.
+	ReplacesID             *string  `json:"replacesID,omitempty"`
+	ReplacesIDNEQ          *string  `json:"replacesIDNEQ,omitempty"`
+	ReplacesIDIn           []string `json:"replacesIDIn,omitempty"`
+	ReplacesIDNotIn        []string `json:"replacesIDNotIn,omitempty"`
+	ReplacesIDGT           *string  `json:"replacesIDGT,omitempty"`
+	ReplacesIDGTE          *string  `json:"replacesIDGTE,omitempty"`
+	ReplacesIDLT           *string  `json:"replacesIDLT,omitempty"`
+	ReplacesIDLTE          *string  `json:"replacesIDLTE,omitempty"`
+	ReplacesIDContains     *string  `json:"replacesIDContains,omitempty"`
+	ReplacesIDHasPrefix    *string  `json:"replacesIDHasPrefix,omitempty"`
+	ReplacesIDHasSuffix    *string  `json:"replacesIDHasSuffix,omitempty"`
+	ReplacesIDIsNil        bool     `json:"replacesIDIsNil,omitempty"`
+	ReplacesIDNotNil       bool     `json:"replacesIDNotNil,omitempty"`
+	ReplacesIDEqualFold    *string  `json:"replacesIDEqualFold,omitempty"`
+	ReplacesIDContainsFold *string  `json:"replacesIDContainsFold,omitempty"`
+
+	// "amend_reason" field predicates.
+	AmendReason             *string  `json:"amendReason,omitempty"`
+	AmendReasonNEQ          *string  `json:"amendReasonNEQ,omitempty"`
+	AmendReasonIn           []string `json:"amendReasonIn,omitempty"`
+	AmendReasonNotIn        []string `json:"amendReasonNotIn,omitempty"`
+	AmendReasonGT           *string  `json:"amendReasonGT,omitempty"`
+	AmendReasonGTE          *string  `json:"amendReasonGTE,omitempty"`
+	AmendReasonLT           *string  `json:"amendReasonLT,omitempty"`
+	AmendReasonLTE          *string  `json:"amendReasonLTE,omitempty"`
+	AmendReasonContains     *string  `json:"amendReasonContains,omitempty"`
+	AmendReasonHasPrefix    *string  `json:"amendReasonHasPrefix,omitempty"`
+	AmendReasonHasSuffix    *string  `json:"amendReasonHasSuffix,omitempty"`
+	AmendReasonIsNil        bool     `json:"amendReasonIsNil,omitempty"`
+	AmendReasonNotNil       bool     `json:"amendReasonNotNil,omitempty"`
+	AmendReasonEqualFold    *string  `json:"amendReasonEqualFold,omitempty"`
+	AmendReasonContainsFold *string  `json:"amendReasonContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+
+	// "author" edge predicates.
+	HasAuthor     *bool              `json:"hasAuthor,omitempty"`
+	HasAuthorWith []*StaffWhereInput `json:"hasAuthorWith,omitempty"`
+
+	// "replaces" edge predicates.
+	HasReplaces     *bool                     `json:"hasReplaces,omitempty"`
+	HasReplacesWith []*ClinicalNoteWhereInput `json:"hasReplacesWith,omitempty"`
+
+	// "replaced_by" edge predicates.
+	HasReplacedBy     *bool                     `json:"hasReplacedBy,omitempty"`
+	HasReplacedByWith []*ClinicalNoteWhereInput `json:"hasReplacedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ClinicalNoteWhereInput) AddPredicates(predicates ...predicate.ClinicalNote) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ClinicalNoteWhereInput filter on the ClinicalNoteQuery builder.
+func (i *ClinicalNoteWhereInput) Filter(q *ClinicalNoteQuery) (*ClinicalNoteQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyClinicalNoteWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyClinicalNoteWhereInput is returned in case the ClinicalNoteWhereInput is empty.
+var ErrEmptyClinicalNoteWhereInput = errors.New("ent: empty predicate ClinicalNoteWhereInput")
+
+// P returns a predicate for filtering clinicalnotes.
+// An error is returned if the input is empty or invalid.
+func (i *ClinicalNoteWhereInput) P() (predicate.ClinicalNote, error) {
+	var predicates []predicate.ClinicalNote
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, clinicalnote.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ClinicalNote, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, clinicalnote.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ClinicalNote, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, clinicalnote.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, clinicalnote.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, clinicalnote.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, clinicalnote.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, clinicalnote.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, clinicalnote.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, clinicalnote.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, clinicalnote.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, clinicalnote.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, clinicalnote.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, clinicalnote.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, clinicalnote.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, clinicalnote.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, clinicalnote.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, clinicalnote.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, clinicalnote.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, clinicalnote.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, clinicalnote.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, clinicalnote.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, clinicalnote.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, clinicalnote.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, clinicalnote.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, clinicalnote.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, clinicalnote.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, clinicalnote.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, clinicalnote.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, clinicalnote.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, clinicalnote.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, clinicalnote.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, clinicalnote.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, clinicalnote.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, clinicalnote.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, clinicalnote.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, clinicalnote.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, clinicalnote.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, clinicalnote.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, clinicalnote.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, clinicalnote.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, clinicalnote.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, clinicalnote.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Type != nil {
+		predicates = append(predicates, clinicalnote.TypeEQ(*i.Type))
+	}
+	if i.TypeNEQ != nil {
+		predicates = append(predicates, clinicalnote.TypeNEQ(*i.TypeNEQ))
+	}
+	if len(i.TypeIn) > 0 {
+		predicates = append(predicates, clinicalnote.TypeIn(i.TypeIn...))
+	}
+	if len(i.TypeNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.TypeNotIn(i.TypeNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, clinicalnote.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, clinicalnote.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, clinicalnote.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Text != nil {
+		predicates = append(predicates, clinicalnote.TextEQ(*i.Text))
+	}
+	if i.TextNEQ != nil {
+		predicates = append(predicates, clinicalnote.TextNEQ(*i.TextNEQ))
+	}
+	if len(i.TextIn) > 0 {
+		predicates = append(predicates, clinicalnote.TextIn(i.TextIn...))
+	}
+	if len(i.TextNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.TextNotIn(i.TextNotIn...))
+	}
+	if i.TextGT != nil {
+		predicates = append(predicates, clinicalnote.TextGT(*i.TextGT))
+	}
+	if i.TextGTE != nil {
+		predicates = append(predicates, clinicalnote.TextGTE(*i.TextGTE))
+	}
+	if i.TextLT != nil {
+		predicates = append(predicates, clinicalnote.TextLT(*i.TextLT))
+	}
+	if i.TextLTE != nil {
+		predicates = append(predicates, clinicalnote.TextLTE(*i.TextLTE))
+	}
+	if i.TextContains != nil {
+		predicates = append(predicates, clinicalnote.TextContains(*i.TextContains))
+	}
+	if i.TextHasPrefix != nil {
+		predicates = append(predicates, clinicalnote.TextHasPrefix(*i.TextHasPrefix))
+	}
+	if i.TextHasSuffix != nil {
+		predicates = append(predicates, clinicalnote.TextHasSuffix(*i.TextHasSuffix))
+	}
+	if i.TextEqualFold != nil {
+		predicates = append(predicates, clinicalnote.TextEqualFold(*i.TextEqualFold))
+	}
+	if i.TextContainsFold != nil {
+		predicates = append(predicates, clinicalnote.TextContainsFold(*i.TextContainsFold))
+	}
+	if i.AuthorID != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDEQ(*i.AuthorID))
+	}
+	if i.AuthorIDNEQ != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDNEQ(*i.AuthorIDNEQ))
+	}
+	if len(i.AuthorIDIn) > 0 {
+		predicates = append(predicates, clinicalnote.AuthorIDIn(i.AuthorIDIn...))
+	}
+	if len(i.AuthorIDNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.AuthorIDNotIn(i.AuthorIDNotIn...))
+	}
+	if i.AuthorIDGT != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDGT(*i.AuthorIDGT))
+	}
+	if i.AuthorIDGTE != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDGTE(*i.AuthorIDGTE))
+	}
+	if i.AuthorIDLT != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDLT(*i.AuthorIDLT))
+	}
+	if i.AuthorIDLTE != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDLTE(*i.AuthorIDLTE))
+	}
+	if i.AuthorIDContains != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDContains(*i.AuthorIDContains))
+	}
+	if i.AuthorIDHasPrefix != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDHasPrefix(*i.AuthorIDHasPrefix))
+	}
+	if i.AuthorIDHasSuffix != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDHasSuffix(*i.AuthorIDHasSuffix))
+	}
+	if i.AuthorIDEqualFold != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDEqualFold(*i.AuthorIDEqualFold))
+	}
+	if i.AuthorIDContainsFold != nil {
+		predicates = append(predicates, clinicalnote.AuthorIDContainsFold(*i.AuthorIDContainsFold))
+	}
+	if i.SignedAt != nil {
+		predicates = append(predicates, clinicalnote.SignedAtEQ(*i.SignedAt))
+	}
+	if i.SignedAtNEQ != nil {
+		predicates = append(predicates, clinicalnote.SignedAtNEQ(*i.SignedAtNEQ))
+	}
+	if len(i.SignedAtIn) > 0 {
+		predicates = append(predicates, clinicalnote.SignedAtIn(i.SignedAtIn...))
+	}
+	if len(i.SignedAtNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.SignedAtNotIn(i.SignedAtNotIn...))
+	}
+	if i.SignedAtGT != nil {
+		predicates = append(predicates, clinicalnote.SignedAtGT(*i.SignedAtGT))
+	}
+	if i.SignedAtGTE != nil {
+		predicates = append(predicates, clinicalnote.SignedAtGTE(*i.SignedAtGTE))
+	}
+	if i.SignedAtLT != nil {
+		predicates = append(predicates, clinicalnote.SignedAtLT(*i.SignedAtLT))
+	}
+	if i.SignedAtLTE != nil {
+		predicates = append(predicates, clinicalnote.SignedAtLTE(*i.SignedAtLTE))
+	}
+	if i.SignedAtIsNil {
+		predicates = append(predicates, clinicalnote.SignedAtIsNil())
+	}
+	if i.SignedAtNotNil {
+		predicates = append(predicates, clinicalnote.SignedAtNotNil())
+	}
+	if i.ReplacesID != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDEQ(*i.ReplacesID))
+	}
+	if i.ReplacesIDNEQ != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDNEQ(*i.ReplacesIDNEQ))
+	}
+	if len(i.ReplacesIDIn) > 0 {
+		predicates = append(predicates, clinicalnote.ReplacesIDIn(i.ReplacesIDIn...))
+	}
+	if len(i.ReplacesIDNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.ReplacesIDNotIn(i.ReplacesIDNotIn...))
+	}
+	if i.ReplacesIDGT != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDGT(*i.ReplacesIDGT))
+	}
+	if i.ReplacesIDGTE != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDGTE(*i.ReplacesIDGTE))
+	}
+	if i.ReplacesIDLT != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDLT(*i.ReplacesIDLT))
+	}
+	if i.ReplacesIDLTE != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDLTE(*i.ReplacesIDLTE))
+	}
+	if i.ReplacesIDContains != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDContains(*i.ReplacesIDContains))
+	}
+	if i.ReplacesIDHasPrefix != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDHasPrefix(*i.ReplacesIDHasPrefix))
+	}
+	if i.ReplacesIDHasSuffix != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDHasSuffix(*i.ReplacesIDHasSuffix))
+	}
+	if i.ReplacesIDIsNil {
+		predicates = append(predicates, clinicalnote.ReplacesIDIsNil())
+	}
+	if i.ReplacesIDNotNil {
+		predicates = append(predicates, clinicalnote.ReplacesIDNotNil())
+	}
+	if i.ReplacesIDEqualFold != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDEqualFold(*i.ReplacesIDEqualFold))
+	}
+	if i.ReplacesIDContainsFold != nil {
+		predicates = append(predicates, clinicalnote.ReplacesIDContainsFold(*i.ReplacesIDContainsFold))
+	}
+	if i.AmendReason != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonEQ(*i.AmendReason))
+	}
+	if i.AmendReasonNEQ != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonNEQ(*i.AmendReasonNEQ))
+	}
+	if len(i.AmendReasonIn) > 0 {
+		predicates = append(predicates, clinicalnote.AmendReasonIn(i.AmendReasonIn...))
+	}
+	if len(i.AmendReasonNotIn) > 0 {
+		predicates = append(predicates, clinicalnote.AmendReasonNotIn(i.AmendReasonNotIn...))
+	}
+	if i.AmendReasonGT != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonGT(*i.AmendReasonGT))
+	}
+	if i.AmendReasonGTE != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonGTE(*i.AmendReasonGTE))
+	}
+	if i.AmendReasonLT != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonLT(*i.AmendReasonLT))
+	}
+	if i.AmendReasonLTE != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonLTE(*i.AmendReasonLTE))
+	}
+	if i.AmendReasonContains != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonContains(*i.AmendReasonContains))
+	}
+	if i.AmendReasonHasPrefix != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonHasPrefix(*i.AmendReasonHasPrefix))
+	}
+	if i.AmendReasonHasSuffix != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonHasSuffix(*i.AmendReasonHasSuffix))
+	}
+	if i.AmendReasonIsNil {
+		predicates = append(predicates, clinicalnote.AmendReasonIsNil())
+	}
+	if i.AmendReasonNotNil {
+		predicates = append(predicates, clinicalnote.AmendReasonNotNil())
+	}
+	if i.AmendReasonEqualFold != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonEqualFold(*i.AmendReasonEqualFold))
+	}
+	if i.AmendReasonContainsFold != nil {
+		predicates = append(predicates, clinicalnote.AmendReasonContainsFold(*i.AmendReasonContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := clinicalnote.HasPatient()
+		if !*i.HasPatient {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasPatientWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := clinicalnote.HasEncounter()
+		if !*i.HasEncounter {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasEncounterWith(with...))
+	}
+	if i.HasAuthor != nil {
+		p := clinicalnote.HasAuthor()
+		if !*i.HasAuthor {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAuthorWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasAuthorWith))
+		for _, w := range i.HasAuthorWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAuthorWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasAuthorWith(with...))
+	}
+	if i.HasReplaces != nil {
+		p := clinicalnote.HasReplaces()
+		if !*i.HasReplaces {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacesWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasReplacesWith))
+		for _, w := range i.HasReplacesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasReplacesWith(with...))
+	}
+	if i.HasReplacedBy != nil {
+		p := clinicalnote.HasReplacedBy()
+		if !*i.HasReplacedBy {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacedByWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasReplacedByWith))
+		for _, w := range i.HasReplacedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasReplacedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyClinicalNoteWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return clinicalnote.And(predicates...), nil
+	}
+}
+
 // DepartmentWhereInput represents a where input for filtering Department queries.
 type DepartmentWhereInput struct {
 	Predicates []predicate.Department  `json:"-"`
@@ -2357,6 +7644,4214 @@ func (i *DepartmentWhereInput) P() (predicate.Department, error) {
 	}
 }
 
+// EncounterWhereInput represents a where input for filtering Encounter queries.
+type EncounterWhereInput struct {
+	Predicates []predicate.Encounter  `json:"-"`
+	Not        *EncounterWhereInput   `json:"not,omitempty"`
+	Or         []*EncounterWhereInput `json:"or,omitempty"`
+	And        []*EncounterWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "type" field predicates.
+	Type      *encounter.Type  `json:"type,omitempty"`
+	TypeNEQ   *encounter.Type  `json:"typeNEQ,omitempty"`
+	TypeIn    []encounter.Type `json:"typeIn,omitempty"`
+	TypeNotIn []encounter.Type `json:"typeNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *encounter.Status  `json:"status,omitempty"`
+	StatusNEQ   *encounter.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []encounter.Status `json:"statusIn,omitempty"`
+	StatusNotIn []encounter.Status `json:"statusNotIn,omitempty"`
+
+	// "appointment_id" field predicates.
+	AppointmentID             *string  `json:"appointmentID,omitempty"`
+	AppointmentIDNEQ          *string  `json:"appointmentIDNEQ,omitempty"`
+	AppointmentIDIn           []string `json:"appointmentIDIn,omitempty"`
+	AppointmentIDNotIn        []string `json:"appointmentIDNotIn,omitempty"`
+	AppointmentIDGT           *string  `json:"appointmentIDGT,omitempty"`
+	AppointmentIDGTE          *string  `json:"appointmentIDGTE,omitempty"`
+	AppointmentIDLT           *string  `json:"appointmentIDLT,omitempty"`
+	AppointmentIDLTE          *string  `json:"appointmentIDLTE,omitempty"`
+	AppointmentIDContains     *string  `json:"appointmentIDContains,omitempty"`
+	AppointmentIDHasPrefix    *string  `json:"appointmentIDHasPrefix,omitempty"`
+	AppointmentIDHasSuffix    *string  `json:"appointmentIDHasSuffix,omitempty"`
+	AppointmentIDIsNil        bool     `json:"appointmentIDIsNil,omitempty"`
+	AppointmentIDNotNil       bool     `json:"appointmentIDNotNil,omitempty"`
+	AppointmentIDEqualFold    *string  `json:"appointmentIDEqualFold,omitempty"`
+	AppointmentIDContainsFold *string  `json:"appointmentIDContainsFold,omitempty"`
+
+	// "admission_id" field predicates.
+	AdmissionID             *string  `json:"admissionID,omitempty"`
+	AdmissionIDNEQ          *string  `json:"admissionIDNEQ,omitempty"`
+	AdmissionIDIn           []string `json:"admissionIDIn,omitempty"`
+	AdmissionIDNotIn        []string `json:"admissionIDNotIn,omitempty"`
+	AdmissionIDGT           *string  `json:"admissionIDGT,omitempty"`
+	AdmissionIDGTE          *string  `json:"admissionIDGTE,omitempty"`
+	AdmissionIDLT           *string  `json:"admissionIDLT,omitempty"`
+	AdmissionIDLTE          *string  `json:"admissionIDLTE,omitempty"`
+	AdmissionIDContains     *string  `json:"admissionIDContains,omitempty"`
+	AdmissionIDHasPrefix    *string  `json:"admissionIDHasPrefix,omitempty"`
+	AdmissionIDHasSuffix    *string  `json:"admissionIDHasSuffix,omitempty"`
+	AdmissionIDIsNil        bool     `json:"admissionIDIsNil,omitempty"`
+	AdmissionIDNotNil       bool     `json:"admissionIDNotNil,omitempty"`
+	AdmissionIDEqualFold    *string  `json:"admissionIDEqualFold,omitempty"`
+	AdmissionIDContainsFold *string  `json:"admissionIDContainsFold,omitempty"`
+
+	// "provider_id" field predicates.
+	ProviderID             *string  `json:"providerID,omitempty"`
+	ProviderIDNEQ          *string  `json:"providerIDNEQ,omitempty"`
+	ProviderIDIn           []string `json:"providerIDIn,omitempty"`
+	ProviderIDNotIn        []string `json:"providerIDNotIn,omitempty"`
+	ProviderIDGT           *string  `json:"providerIDGT,omitempty"`
+	ProviderIDGTE          *string  `json:"providerIDGTE,omitempty"`
+	ProviderIDLT           *string  `json:"providerIDLT,omitempty"`
+	ProviderIDLTE          *string  `json:"providerIDLTE,omitempty"`
+	ProviderIDContains     *string  `json:"providerIDContains,omitempty"`
+	ProviderIDHasPrefix    *string  `json:"providerIDHasPrefix,omitempty"`
+	ProviderIDHasSuffix    *string  `json:"providerIDHasSuffix,omitempty"`
+	ProviderIDIsNil        bool     `json:"providerIDIsNil,omitempty"`
+	ProviderIDNotNil       bool     `json:"providerIDNotNil,omitempty"`
+	ProviderIDEqualFold    *string  `json:"providerIDEqualFold,omitempty"`
+	ProviderIDContainsFold *string  `json:"providerIDContainsFold,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDIsNil        bool     `json:"departmentIDIsNil,omitempty"`
+	DepartmentIDNotNil       bool     `json:"departmentIDNotNil,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "started_at" field predicates.
+	StartedAt      *time.Time  `json:"startedAt,omitempty"`
+	StartedAtNEQ   *time.Time  `json:"startedAtNEQ,omitempty"`
+	StartedAtIn    []time.Time `json:"startedAtIn,omitempty"`
+	StartedAtNotIn []time.Time `json:"startedAtNotIn,omitempty"`
+	StartedAtGT    *time.Time  `json:"startedAtGT,omitempty"`
+	StartedAtGTE   *time.Time  `json:"startedAtGTE,omitempty"`
+	StartedAtLT    *time.Time  `json:"startedAtLT,omitempty"`
+	StartedAtLTE   *time.Time  `json:"startedAtLTE,omitempty"`
+
+	// "ended_at" field predicates.
+	EndedAt       *time.Time  `json:"endedAt,omitempty"`
+	EndedAtNEQ    *time.Time  `json:"endedAtNEQ,omitempty"`
+	EndedAtIn     []time.Time `json:"endedAtIn,omitempty"`
+	EndedAtNotIn  []time.Time `json:"endedAtNotIn,omitempty"`
+	EndedAtGT     *time.Time  `json:"endedAtGT,omitempty"`
+	EndedAtGTE    *time.Time  `json:"endedAtGTE,omitempty"`
+	EndedAtLT     *time.Time  `json:"endedAtLT,omitempty"`
+	EndedAtLTE    *time.Time  `json:"endedAtLTE,omitempty"`
+	EndedAtIsNil  bool        `json:"endedAtIsNil,omitempty"`
+	EndedAtNotNil bool        `json:"endedAtNotNil,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "appointment" edge predicates.
+	HasAppointment     *bool                    `json:"hasAppointment,omitempty"`
+	HasAppointmentWith []*AppointmentWhereInput `json:"hasAppointmentWith,omitempty"`
+
+	// "admission" edge predicates.
+	HasAdmission     *bool                  `json:"hasAdmission,omitempty"`
+	HasAdmissionWith []*AdmissionWhereInput `json:"hasAdmissionWith,omitempty"`
+
+	// "provider" edge predicates.
+	HasProvider     *bool              `json:"hasProvider,omitempty"`
+	HasProviderWith []*StaffWhereInput `json:"hasProviderWith,omitempty"`
+
+	// "department" edge predicates.
+	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
+	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
+
+	// "problems" edge predicates.
+	HasProblems     *bool                `json:"hasProblems,omitempty"`
+	HasProblemsWith []*ProblemWhereInput `json:"hasProblemsWith,omitempty"`
+
+	// "observations" edge predicates.
+	HasObservations     *bool                    `json:"hasObservations,omitempty"`
+	HasObservationsWith []*ObservationWhereInput `json:"hasObservationsWith,omitempty"`
+
+	// "medication_orders" edge predicates.
+	HasMedicationOrders     *bool                        `json:"hasMedicationOrders,omitempty"`
+	HasMedicationOrdersWith []*MedicationOrderWhereInput `json:"hasMedicationOrdersWith,omitempty"`
+
+	// "notes" edge predicates.
+	HasNotes     *bool                     `json:"hasNotes,omitempty"`
+	HasNotesWith []*ClinicalNoteWhereInput `json:"hasNotesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *EncounterWhereInput) AddPredicates(predicates ...predicate.Encounter) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the EncounterWhereInput filter on the EncounterQuery builder.
+func (i *EncounterWhereInput) Filter(q *EncounterQuery) (*EncounterQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyEncounterWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyEncounterWhereInput is returned in case the EncounterWhereInput is empty.
+var ErrEmptyEncounterWhereInput = errors.New("ent: empty predicate EncounterWhereInput")
+
+// P returns a predicate for filtering encounters.
+// An error is returned if the input is empty or invalid.
+func (i *EncounterWhereInput) P() (predicate.Encounter, error) {
+	var predicates []predicate.Encounter
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, encounter.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Encounter, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, encounter.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Encounter, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, encounter.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, encounter.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, encounter.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, encounter.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, encounter.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, encounter.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, encounter.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, encounter.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, encounter.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, encounter.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, encounter.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, encounter.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, encounter.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, encounter.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, encounter.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, encounter.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, encounter.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, encounter.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, encounter.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, encounter.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, encounter.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, encounter.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, encounter.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, encounter.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, encounter.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, encounter.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, encounter.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, encounter.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, encounter.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, encounter.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, encounter.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, encounter.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, encounter.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, encounter.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, encounter.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, encounter.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, encounter.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, encounter.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, encounter.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, encounter.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Type != nil {
+		predicates = append(predicates, encounter.TypeEQ(*i.Type))
+	}
+	if i.TypeNEQ != nil {
+		predicates = append(predicates, encounter.TypeNEQ(*i.TypeNEQ))
+	}
+	if len(i.TypeIn) > 0 {
+		predicates = append(predicates, encounter.TypeIn(i.TypeIn...))
+	}
+	if len(i.TypeNotIn) > 0 {
+		predicates = append(predicates, encounter.TypeNotIn(i.TypeNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, encounter.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, encounter.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, encounter.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, encounter.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.AppointmentID != nil {
+		predicates = append(predicates, encounter.AppointmentIDEQ(*i.AppointmentID))
+	}
+	if i.AppointmentIDNEQ != nil {
+		predicates = append(predicates, encounter.AppointmentIDNEQ(*i.AppointmentIDNEQ))
+	}
+	if len(i.AppointmentIDIn) > 0 {
+		predicates = append(predicates, encounter.AppointmentIDIn(i.AppointmentIDIn...))
+	}
+	if len(i.AppointmentIDNotIn) > 0 {
+		predicates = append(predicates, encounter.AppointmentIDNotIn(i.AppointmentIDNotIn...))
+	}
+	if i.AppointmentIDGT != nil {
+		predicates = append(predicates, encounter.AppointmentIDGT(*i.AppointmentIDGT))
+	}
+	if i.AppointmentIDGTE != nil {
+		predicates = append(predicates, encounter.AppointmentIDGTE(*i.AppointmentIDGTE))
+	}
+	if i.AppointmentIDLT != nil {
+		predicates = append(predicates, encounter.AppointmentIDLT(*i.AppointmentIDLT))
+	}
+	if i.AppointmentIDLTE != nil {
+		predicates = append(predicates, encounter.AppointmentIDLTE(*i.AppointmentIDLTE))
+	}
+	if i.AppointmentIDContains != nil {
+		predicates = append(predicates, encounter.AppointmentIDContains(*i.AppointmentIDContains))
+	}
+	if i.AppointmentIDHasPrefix != nil {
+		predicates = append(predicates, encounter.AppointmentIDHasPrefix(*i.AppointmentIDHasPrefix))
+	}
+	if i.AppointmentIDHasSuffix != nil {
+		predicates = append(predicates, encounter.AppointmentIDHasSuffix(*i.AppointmentIDHasSuffix))
+	}
+	if i.AppointmentIDIsNil {
+		predicates = append(predicates, encounter.AppointmentIDIsNil())
+	}
+	if i.AppointmentIDNotNil {
+		predicates = append(predicates, encounter.AppointmentIDNotNil())
+	}
+	if i.AppointmentIDEqualFold != nil {
+		predicates = append(predicates, encounter.AppointmentIDEqualFold(*i.AppointmentIDEqualFold))
+	}
+	if i.AppointmentIDContainsFold != nil {
+		predicates = append(predicates, encounter.AppointmentIDContainsFold(*i.AppointmentIDContainsFold))
+	}
+	if i.AdmissionID != nil {
+		predicates = append(predicates, encounter.AdmissionIDEQ(*i.AdmissionID))
+	}
+	if i.AdmissionIDNEQ != nil {
+		predicates = append(predicates, encounter.AdmissionIDNEQ(*i.AdmissionIDNEQ))
+	}
+	if len(i.AdmissionIDIn) > 0 {
+		predicates = append(predicates, encounter.AdmissionIDIn(i.AdmissionIDIn...))
+	}
+	if len(i.AdmissionIDNotIn) > 0 {
+		predicates = append(predicates, encounter.AdmissionIDNotIn(i.AdmissionIDNotIn...))
+	}
+	if i.AdmissionIDGT != nil {
+		predicates = append(predicates, encounter.AdmissionIDGT(*i.AdmissionIDGT))
+	}
+	if i.AdmissionIDGTE != nil {
+		predicates = append(predicates, encounter.AdmissionIDGTE(*i.AdmissionIDGTE))
+	}
+	if i.AdmissionIDLT != nil {
+		predicates = append(predicates, encounter.AdmissionIDLT(*i.AdmissionIDLT))
+	}
+	if i.AdmissionIDLTE != nil {
+		predicates = append(predicates, encounter.AdmissionIDLTE(*i.AdmissionIDLTE))
+	}
+	if i.AdmissionIDContains != nil {
+		predicates = append(predicates, encounter.AdmissionIDContains(*i.AdmissionIDContains))
+	}
+	if i.AdmissionIDHasPrefix != nil {
+		predicates = append(predicates, encounter.AdmissionIDHasPrefix(*i.AdmissionIDHasPrefix))
+	}
+	if i.AdmissionIDHasSuffix != nil {
+		predicates = append(predicates, encounter.AdmissionIDHasSuffix(*i.AdmissionIDHasSuffix))
+	}
+	if i.AdmissionIDIsNil {
+		predicates = append(predicates, encounter.AdmissionIDIsNil())
+	}
+	if i.AdmissionIDNotNil {
+		predicates = append(predicates, encounter.AdmissionIDNotNil())
+	}
+	if i.AdmissionIDEqualFold != nil {
+		predicates = append(predicates, encounter.AdmissionIDEqualFold(*i.AdmissionIDEqualFold))
+	}
+	if i.AdmissionIDContainsFold != nil {
+		predicates = append(predicates, encounter.AdmissionIDContainsFold(*i.AdmissionIDContainsFold))
+	}
+	if i.ProviderID != nil {
+		predicates = append(predicates, encounter.ProviderIDEQ(*i.ProviderID))
+	}
+	if i.ProviderIDNEQ != nil {
+		predicates = append(predicates, encounter.ProviderIDNEQ(*i.ProviderIDNEQ))
+	}
+	if len(i.ProviderIDIn) > 0 {
+		predicates = append(predicates, encounter.ProviderIDIn(i.ProviderIDIn...))
+	}
+	if len(i.ProviderIDNotIn) > 0 {
+		predicates = append(predicates, encounter.ProviderIDNotIn(i.ProviderIDNotIn...))
+	}
+	if i.ProviderIDGT != nil {
+		predicates = append(predicates, encounter.ProviderIDGT(*i.ProviderIDGT))
+	}
+	if i.ProviderIDGTE != nil {
+		predicates = append(predicates, encounter.ProviderIDGTE(*i.ProviderIDGTE))
+	}
+	if i.ProviderIDLT != nil {
+		predicates = append(predicates, encounter.ProviderIDLT(*i.ProviderIDLT))
+	}
+	if i.ProviderIDLTE != nil {
+		predicates = append(predicates, encounter.ProviderIDLTE(*i.ProviderIDLTE))
+	}
+	if i.ProviderIDContains != nil {
+		predicates = append(predicates, encounter.ProviderIDContains(*i.ProviderIDContains))
+	}
+	if i.ProviderIDHasPrefix != nil {
+		predicates = append(predicates, encounter.ProviderIDHasPrefix(*i.ProviderIDHasPrefix))
+	}
+	if i.ProviderIDHasSuffix != nil {
+		predicates = append(predicates, encounter.ProviderIDHasSuffix(*i.ProviderIDHasSuffix))
+	}
+	if i.ProviderIDIsNil {
+		predicates = append(predicates, encounter.ProviderIDIsNil())
+	}
+	if i.ProviderIDNotNil {
+		predicates = append(predicates, encounter.ProviderIDNotNil())
+	}
+	if i.ProviderIDEqualFold != nil {
+		predicates = append(predicates, encounter.ProviderIDEqualFold(*i.ProviderIDEqualFold))
+	}
+	if i.ProviderIDContainsFold != nil {
+		predicates = append(predicates, encounter.ProviderIDContainsFold(*i.ProviderIDContainsFold))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, encounter.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, encounter.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, encounter.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, encounter.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, encounter.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, encounter.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, encounter.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, encounter.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, encounter.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, encounter.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, encounter.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDIsNil {
+		predicates = append(predicates, encounter.DepartmentIDIsNil())
+	}
+	if i.DepartmentIDNotNil {
+		predicates = append(predicates, encounter.DepartmentIDNotNil())
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, encounter.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, encounter.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.StartedAt != nil {
+		predicates = append(predicates, encounter.StartedAtEQ(*i.StartedAt))
+	}
+	if i.StartedAtNEQ != nil {
+		predicates = append(predicates, encounter.StartedAtNEQ(*i.StartedAtNEQ))
+	}
+	if len(i.StartedAtIn) > 0 {
+		predicates = append(predicates, encounter.StartedAtIn(i.StartedAtIn...))
+	}
+	if len(i.StartedAtNotIn) > 0 {
+		predicates = append(predicates, encounter.StartedAtNotIn(i.StartedAtNotIn...))
+	}
+	if i.StartedAtGT != nil {
+		predicates = append(predicates, encounter.StartedAtGT(*i.StartedAtGT))
+	}
+	if i.StartedAtGTE != nil {
+		predicates = append(predicates, encounter.StartedAtGTE(*i.StartedAtGTE))
+	}
+	if i.StartedAtLT != nil {
+		predicates = append(predicates, encounter.StartedAtLT(*i.StartedAtLT))
+	}
+	if i.StartedAtLTE != nil {
+		predicates = append(predicates, encounter.StartedAtLTE(*i.StartedAtLTE))
+	}
+	if i.EndedAt != nil {
+		predicates = append(predicates, encounter.EndedAtEQ(*i.EndedAt))
+	}
+	if i.EndedAtNEQ != nil {
+		predicates = append(predicates, encounter.EndedAtNEQ(*i.EndedAtNEQ))
+	}
+	if len(i.EndedAtIn) > 0 {
+		predicates = append(predicates, encounter.EndedAtIn(i.EndedAtIn...))
+	}
+	if len(i.EndedAtNotIn) > 0 {
+		predicates = append(predicates, encounter.EndedAtNotIn(i.EndedAtNotIn...))
+	}
+	if i.EndedAtGT != nil {
+		predicates = append(predicates, encounter.EndedAtGT(*i.EndedAtGT))
+	}
+	if i.EndedAtGTE != nil {
+		predicates = append(predicates, encounter.EndedAtGTE(*i.EndedAtGTE))
+	}
+	if i.EndedAtLT != nil {
+		predicates = append(predicates, encounter.EndedAtLT(*i.EndedAtLT))
+	}
+	if i.EndedAtLTE != nil {
+		predicates = append(predicates, encounter.EndedAtLTE(*i.EndedAtLTE))
+	}
+	if i.EndedAtIsNil {
+		predicates = append(predicates, encounter.EndedAtIsNil())
+	}
+	if i.EndedAtNotNil {
+		predicates = append(predicates, encounter.EndedAtNotNil())
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, encounter.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, encounter.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, encounter.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, encounter.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, encounter.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, encounter.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, encounter.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, encounter.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, encounter.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, encounter.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, encounter.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, encounter.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, encounter.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, encounter.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, encounter.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := encounter.HasPatient()
+		if !*i.HasPatient {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasPatientWith(with...))
+	}
+	if i.HasAppointment != nil {
+		p := encounter.HasAppointment()
+		if !*i.HasAppointment {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAppointmentWith) > 0 {
+		with := make([]predicate.Appointment, 0, len(i.HasAppointmentWith))
+		for _, w := range i.HasAppointmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAppointmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasAppointmentWith(with...))
+	}
+	if i.HasAdmission != nil {
+		p := encounter.HasAdmission()
+		if !*i.HasAdmission {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAdmissionWith) > 0 {
+		with := make([]predicate.Admission, 0, len(i.HasAdmissionWith))
+		for _, w := range i.HasAdmissionWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAdmissionWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasAdmissionWith(with...))
+	}
+	if i.HasProvider != nil {
+		p := encounter.HasProvider()
+		if !*i.HasProvider {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasProviderWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasProviderWith))
+		for _, w := range i.HasProviderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasProviderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasProviderWith(with...))
+	}
+	if i.HasDepartment != nil {
+		p := encounter.HasDepartment()
+		if !*i.HasDepartment {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasDepartmentWith))
+		for _, w := range i.HasDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasDepartmentWith(with...))
+	}
+	if i.HasProblems != nil {
+		p := encounter.HasProblems()
+		if !*i.HasProblems {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasProblemsWith) > 0 {
+		with := make([]predicate.Problem, 0, len(i.HasProblemsWith))
+		for _, w := range i.HasProblemsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasProblemsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasProblemsWith(with...))
+	}
+	if i.HasObservations != nil {
+		p := encounter.HasObservations()
+		if !*i.HasObservations {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasObservationsWith) > 0 {
+		with := make([]predicate.Observation, 0, len(i.HasObservationsWith))
+		for _, w := range i.HasObservationsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasObservationsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasObservationsWith(with...))
+	}
+	if i.HasMedicationOrders != nil {
+		p := encounter.HasMedicationOrders()
+		if !*i.HasMedicationOrders {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasMedicationOrdersWith) > 0 {
+		with := make([]predicate.MedicationOrder, 0, len(i.HasMedicationOrdersWith))
+		for _, w := range i.HasMedicationOrdersWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasMedicationOrdersWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasMedicationOrdersWith(with...))
+	}
+	if i.HasNotes != nil {
+		p := encounter.HasNotes()
+		if !*i.HasNotes {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasNotesWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasNotesWith))
+		for _, w := range i.HasNotesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasNotesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasNotesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyEncounterWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return encounter.And(predicates...), nil
+	}
+}
+
+// HistoryItemWhereInput represents a where input for filtering HistoryItem queries.
+type HistoryItemWhereInput struct {
+	Predicates []predicate.HistoryItem  `json:"-"`
+	Not        *HistoryItemWhereInput   `json:"not,omitempty"`
+	Or         []*HistoryItemWhereInput `json:"or,omitempty"`
+	And        []*HistoryItemWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *historyitem.Category  `json:"category,omitempty"`
+	CategoryNEQ   *historyitem.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []historyitem.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []historyitem.Category `json:"categoryNotIn,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "date" field predicates.
+	Date       *time.Time  `json:"date,omitempty"`
+	DateNEQ    *time.Time  `json:"dateNEQ,omitempty"`
+	DateIn     []time.Time `json:"dateIn,omitempty"`
+	DateNotIn  []time.Time `json:"dateNotIn,omitempty"`
+	DateGT     *time.Time  `json:"dateGT,omitempty"`
+	DateGTE    *time.Time  `json:"dateGTE,omitempty"`
+	DateLT     *time.Time  `json:"dateLT,omitempty"`
+	DateLTE    *time.Time  `json:"dateLTE,omitempty"`
+	DateIsNil  bool        `json:"dateIsNil,omitempty"`
+	DateNotNil bool        `json:"dateNotNil,omitempty"`
+
+	// "relation" field predicates.
+	Relation             *string  `json:"relation,omitempty"`
+	RelationNEQ          *string  `json:"relationNEQ,omitempty"`
+	RelationIn           []string `json:"relationIn,omitempty"`
+	RelationNotIn        []string `json:"relationNotIn,omitempty"`
+	RelationGT           *string  `json:"relationGT,omitempty"`
+	RelationGTE          *string  `json:"relationGTE,omitempty"`
+	RelationLT           *string  `json:"relationLT,omitempty"`
+	RelationLTE          *string  `json:"relationLTE,omitempty"`
+	RelationContains     *string  `json:"relationContains,omitempty"`
+	RelationHasPrefix    *string  `json:"relationHasPrefix,omitempty"`
+	RelationHasSuffix    *string  `json:"relationHasSuffix,omitempty"`
+	RelationIsNil        bool     `json:"relationIsNil,omitempty"`
+	RelationNotNil       bool     `json:"relationNotNil,omitempty"`
+	RelationEqualFold    *string  `json:"relationEqualFold,omitempty"`
+	RelationContainsFold *string  `json:"relationContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *historyitem.Status  `json:"status,omitempty"`
+	StatusNEQ   *historyitem.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []historyitem.Status `json:"statusIn,omitempty"`
+	StatusNotIn []historyitem.Status `json:"statusNotIn,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDIsNil        bool     `json:"recordedByIDIsNil,omitempty"`
+	RecordedByIDNotNil       bool     `json:"recordedByIDNotNil,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "recorded_by" edge predicates.
+	HasRecordedBy     *bool              `json:"hasRecordedBy,omitempty"`
+	HasRecordedByWith []*StaffWhereInput `json:"hasRecordedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *HistoryItemWhereInput) AddPredicates(predicates ...predicate.HistoryItem) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the HistoryItemWhereInput filter on the HistoryItemQuery builder.
+func (i *HistoryItemWhereInput) Filter(q *HistoryItemQuery) (*HistoryItemQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyHistoryItemWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyHistoryItemWhereInput is returned in case the HistoryItemWhereInput is empty.
+var ErrEmptyHistoryItemWhereInput = errors.New("ent: empty predicate HistoryItemWhereInput")
+
+// P returns a predicate for filtering historyitems.
+// An error is returned if the input is empty or invalid.
+func (i *HistoryItemWhereInput) P() (predicate.HistoryItem, error) {
+	var predicates []predicate.HistoryItem
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, historyitem.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.HistoryItem, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, historyitem.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.HistoryItem, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, historyitem.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, historyitem.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, historyitem.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, historyitem.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, historyitem.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, historyitem.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, historyitem.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, historyitem.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, historyitem.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, historyitem.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, historyitem.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, historyitem.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, historyitem.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, historyitem.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, historyitem.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, historyitem.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, historyitem.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, historyitem.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, historyitem.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, historyitem.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, historyitem.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, historyitem.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, historyitem.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, historyitem.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, historyitem.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, historyitem.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, historyitem.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, historyitem.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, historyitem.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, historyitem.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, historyitem.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, historyitem.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, historyitem.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, historyitem.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, historyitem.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, historyitem.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, historyitem.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, historyitem.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, historyitem.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, historyitem.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, historyitem.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, historyitem.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, historyitem.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, historyitem.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, historyitem.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, historyitem.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, historyitem.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, historyitem.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, historyitem.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, historyitem.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, historyitem.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, historyitem.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, historyitem.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, historyitem.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, historyitem.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, historyitem.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, historyitem.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.Date != nil {
+		predicates = append(predicates, historyitem.DateEQ(*i.Date))
+	}
+	if i.DateNEQ != nil {
+		predicates = append(predicates, historyitem.DateNEQ(*i.DateNEQ))
+	}
+	if len(i.DateIn) > 0 {
+		predicates = append(predicates, historyitem.DateIn(i.DateIn...))
+	}
+	if len(i.DateNotIn) > 0 {
+		predicates = append(predicates, historyitem.DateNotIn(i.DateNotIn...))
+	}
+	if i.DateGT != nil {
+		predicates = append(predicates, historyitem.DateGT(*i.DateGT))
+	}
+	if i.DateGTE != nil {
+		predicates = append(predicates, historyitem.DateGTE(*i.DateGTE))
+	}
+	if i.DateLT != nil {
+		predicates = append(predicates, historyitem.DateLT(*i.DateLT))
+	}
+	if i.DateLTE != nil {
+		predicates = append(predicates, historyitem.DateLTE(*i.DateLTE))
+	}
+	if i.DateIsNil {
+		predicates = append(predicates, historyitem.DateIsNil())
+	}
+	if i.DateNotNil {
+		predicates = append(predicates, historyitem.DateNotNil())
+	}
+	if i.Relation != nil {
+		predicates = append(predicates, historyitem.RelationEQ(*i.Relation))
+	}
+	if i.RelationNEQ != nil {
+		predicates = append(predicates, historyitem.RelationNEQ(*i.RelationNEQ))
+	}
+	if len(i.RelationIn) > 0 {
+		predicates = append(predicates, historyitem.RelationIn(i.RelationIn...))
+	}
+	if len(i.RelationNotIn) > 0 {
+		predicates = append(predicates, historyitem.RelationNotIn(i.RelationNotIn...))
+	}
+	if i.RelationGT != nil {
+		predicates = append(predicates, historyitem.RelationGT(*i.RelationGT))
+	}
+	if i.RelationGTE != nil {
+		predicates = append(predicates, historyitem.RelationGTE(*i.RelationGTE))
+	}
+	if i.RelationLT != nil {
+		predicates = append(predicates, historyitem.RelationLT(*i.RelationLT))
+	}
+	if i.RelationLTE != nil {
+		predicates = append(predicates, historyitem.RelationLTE(*i.RelationLTE))
+	}
+	if i.RelationContains != nil {
+		predicates = append(predicates, historyitem.RelationContains(*i.RelationContains))
+	}
+	if i.RelationHasPrefix != nil {
+		predicates = append(predicates, historyitem.RelationHasPrefix(*i.RelationHasPrefix))
+	}
+	if i.RelationHasSuffix != nil {
+		predicates = append(predicates, historyitem.RelationHasSuffix(*i.RelationHasSuffix))
+	}
+	if i.RelationIsNil {
+		predicates = append(predicates, historyitem.RelationIsNil())
+	}
+	if i.RelationNotNil {
+		predicates = append(predicates, historyitem.RelationNotNil())
+	}
+	if i.RelationEqualFold != nil {
+		predicates = append(predicates, historyitem.RelationEqualFold(*i.RelationEqualFold))
+	}
+	if i.RelationContainsFold != nil {
+		predicates = append(predicates, historyitem.RelationContainsFold(*i.RelationContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, historyitem.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, historyitem.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, historyitem.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, historyitem.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, historyitem.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, historyitem.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, historyitem.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, historyitem.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, historyitem.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, historyitem.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, historyitem.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, historyitem.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, historyitem.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, historyitem.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, historyitem.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDIsNil {
+		predicates = append(predicates, historyitem.RecordedByIDIsNil())
+	}
+	if i.RecordedByIDNotNil {
+		predicates = append(predicates, historyitem.RecordedByIDNotNil())
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, historyitem.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, historyitem.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := historyitem.HasPatient()
+		if !*i.HasPatient {
+			p = historyitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, historyitem.HasPatientWith(with...))
+	}
+	if i.HasRecordedBy != nil {
+		p := historyitem.HasRecordedBy()
+		if !*i.HasRecordedBy {
+			p = historyitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRecordedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasRecordedByWith))
+		for _, w := range i.HasRecordedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRecordedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, historyitem.HasRecordedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyHistoryItemWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return historyitem.And(predicates...), nil
+	}
+}
+
+// Icd10CodeWhereInput represents a where input for filtering Icd10Code queries.
+type Icd10CodeWhereInput struct {
+	Predicates []predicate.Icd10Code  `json:"-"`
+	Not        *Icd10CodeWhereInput   `json:"not,omitempty"`
+	Or         []*Icd10CodeWhereInput `json:"or,omitempty"`
+	And        []*Icd10CodeWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "display" field predicates.
+	Display             *string  `json:"display,omitempty"`
+	DisplayNEQ          *string  `json:"displayNEQ,omitempty"`
+	DisplayIn           []string `json:"displayIn,omitempty"`
+	DisplayNotIn        []string `json:"displayNotIn,omitempty"`
+	DisplayGT           *string  `json:"displayGT,omitempty"`
+	DisplayGTE          *string  `json:"displayGTE,omitempty"`
+	DisplayLT           *string  `json:"displayLT,omitempty"`
+	DisplayLTE          *string  `json:"displayLTE,omitempty"`
+	DisplayContains     *string  `json:"displayContains,omitempty"`
+	DisplayHasPrefix    *string  `json:"displayHasPrefix,omitempty"`
+	DisplayHasSuffix    *string  `json:"displayHasSuffix,omitempty"`
+	DisplayEqualFold    *string  `json:"displayEqualFold,omitempty"`
+	DisplayContainsFold *string  `json:"displayContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *Icd10CodeWhereInput) AddPredicates(predicates ...predicate.Icd10Code) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the Icd10CodeWhereInput filter on the Icd10CodeQuery builder.
+func (i *Icd10CodeWhereInput) Filter(q *Icd10CodeQuery) (*Icd10CodeQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyIcd10CodeWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyIcd10CodeWhereInput is returned in case the Icd10CodeWhereInput is empty.
+var ErrEmptyIcd10CodeWhereInput = errors.New("ent: empty predicate Icd10CodeWhereInput")
+
+// P returns a predicate for filtering icd10codes.
+// An error is returned if the input is empty or invalid.
+func (i *Icd10CodeWhereInput) P() (predicate.Icd10Code, error) {
+	var predicates []predicate.Icd10Code
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, icd10code.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Icd10Code, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, icd10code.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Icd10Code, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, icd10code.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, icd10code.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, icd10code.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, icd10code.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, icd10code.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, icd10code.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, icd10code.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, icd10code.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, icd10code.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, icd10code.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, icd10code.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, icd10code.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, icd10code.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, icd10code.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, icd10code.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, icd10code.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, icd10code.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, icd10code.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, icd10code.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, icd10code.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, icd10code.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, icd10code.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, icd10code.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, icd10code.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Display != nil {
+		predicates = append(predicates, icd10code.DisplayEQ(*i.Display))
+	}
+	if i.DisplayNEQ != nil {
+		predicates = append(predicates, icd10code.DisplayNEQ(*i.DisplayNEQ))
+	}
+	if len(i.DisplayIn) > 0 {
+		predicates = append(predicates, icd10code.DisplayIn(i.DisplayIn...))
+	}
+	if len(i.DisplayNotIn) > 0 {
+		predicates = append(predicates, icd10code.DisplayNotIn(i.DisplayNotIn...))
+	}
+	if i.DisplayGT != nil {
+		predicates = append(predicates, icd10code.DisplayGT(*i.DisplayGT))
+	}
+	if i.DisplayGTE != nil {
+		predicates = append(predicates, icd10code.DisplayGTE(*i.DisplayGTE))
+	}
+	if i.DisplayLT != nil {
+		predicates = append(predicates, icd10code.DisplayLT(*i.DisplayLT))
+	}
+	if i.DisplayLTE != nil {
+		predicates = append(predicates, icd10code.DisplayLTE(*i.DisplayLTE))
+	}
+	if i.DisplayContains != nil {
+		predicates = append(predicates, icd10code.DisplayContains(*i.DisplayContains))
+	}
+	if i.DisplayHasPrefix != nil {
+		predicates = append(predicates, icd10code.DisplayHasPrefix(*i.DisplayHasPrefix))
+	}
+	if i.DisplayHasSuffix != nil {
+		predicates = append(predicates, icd10code.DisplayHasSuffix(*i.DisplayHasSuffix))
+	}
+	if i.DisplayEqualFold != nil {
+		predicates = append(predicates, icd10code.DisplayEqualFold(*i.DisplayEqualFold))
+	}
+	if i.DisplayContainsFold != nil {
+		predicates = append(predicates, icd10code.DisplayContainsFold(*i.DisplayContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyIcd10CodeWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return icd10code.And(predicates...), nil
+	}
+}
+
+// InsurancePolicyWhereInput represents a where input for filtering InsurancePolicy queries.
+type InsurancePolicyWhereInput struct {
+	Predicates []predicate.InsurancePolicy  `json:"-"`
+	Not        *InsurancePolicyWhereInput   `json:"not,omitempty"`
+	Or         []*InsurancePolicyWhereInput `json:"or,omitempty"`
+	And        []*InsurancePolicyWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "payer" field predicates.
+	Payer             *string  `json:"payer,omitempty"`
+	PayerNEQ          *string  `json:"payerNEQ,omitempty"`
+	PayerIn           []string `json:"payerIn,omitempty"`
+	PayerNotIn        []string `json:"payerNotIn,omitempty"`
+	PayerGT           *string  `json:"payerGT,omitempty"`
+	PayerGTE          *string  `json:"payerGTE,omitempty"`
+	PayerLT           *string  `json:"payerLT,omitempty"`
+	PayerLTE          *string  `json:"payerLTE,omitempty"`
+	PayerContains     *string  `json:"payerContains,omitempty"`
+	PayerHasPrefix    *string  `json:"payerHasPrefix,omitempty"`
+	PayerHasSuffix    *string  `json:"payerHasSuffix,omitempty"`
+	PayerEqualFold    *string  `json:"payerEqualFold,omitempty"`
+	PayerContainsFold *string  `json:"payerContainsFold,omitempty"`
+
+	// "member_number" field predicates.
+	MemberNumber             *string  `json:"memberNumber,omitempty"`
+	MemberNumberNEQ          *string  `json:"memberNumberNEQ,omitempty"`
+	MemberNumberIn           []string `json:"memberNumberIn,omitempty"`
+	MemberNumberNotIn        []string `json:"memberNumberNotIn,omitempty"`
+	MemberNumberGT           *string  `json:"memberNumberGT,omitempty"`
+	MemberNumberGTE          *string  `json:"memberNumberGTE,omitempty"`
+	MemberNumberLT           *string  `json:"memberNumberLT,omitempty"`
+	MemberNumberLTE          *string  `json:"memberNumberLTE,omitempty"`
+	MemberNumberContains     *string  `json:"memberNumberContains,omitempty"`
+	MemberNumberHasPrefix    *string  `json:"memberNumberHasPrefix,omitempty"`
+	MemberNumberHasSuffix    *string  `json:"memberNumberHasSuffix,omitempty"`
+	MemberNumberEqualFold    *string  `json:"memberNumberEqualFold,omitempty"`
+	MemberNumberContainsFold *string  `json:"memberNumberContainsFold,omitempty"`
+
+	// "plan_name" field predicates.
+	PlanName             *string  `json:"planName,omitempty"`
+	PlanNameNEQ          *string  `json:"planNameNEQ,omitempty"`
+	PlanNameIn           []string `json:"planNameIn,omitempty"`
+	PlanNameNotIn        []string `json:"planNameNotIn,omitempty"`
+	PlanNameGT           *string  `json:"planNameGT,omitempty"`
+	PlanNameGTE          *string  `json:"planNameGTE,omitempty"`
+	PlanNameLT           *string  `json:"planNameLT,omitempty"`
+	PlanNameLTE          *string  `json:"planNameLTE,omitempty"`
+	PlanNameContains     *string  `json:"planNameContains,omitempty"`
+	PlanNameHasPrefix    *string  `json:"planNameHasPrefix,omitempty"`
+	PlanNameHasSuffix    *string  `json:"planNameHasSuffix,omitempty"`
+	PlanNameIsNil        bool     `json:"planNameIsNil,omitempty"`
+	PlanNameNotNil       bool     `json:"planNameNotNil,omitempty"`
+	PlanNameEqualFold    *string  `json:"planNameEqualFold,omitempty"`
+	PlanNameContainsFold *string  `json:"planNameContainsFold,omitempty"`
+
+	// "valid_from" field predicates.
+	ValidFrom      *time.Time  `json:"validFrom,omitempty"`
+	ValidFromNEQ   *time.Time  `json:"validFromNEQ,omitempty"`
+	ValidFromIn    []time.Time `json:"validFromIn,omitempty"`
+	ValidFromNotIn []time.Time `json:"validFromNotIn,omitempty"`
+	ValidFromGT    *time.Time  `json:"validFromGT,omitempty"`
+	ValidFromGTE   *time.Time  `json:"validFromGTE,omitempty"`
+	ValidFromLT    *time.Time  `json:"validFromLT,omitempty"`
+	ValidFromLTE   *time.Time  `json:"validFromLTE,omitempty"`
+
+	// "valid_to" field predicates.
+	ValidTo       *time.Time  `json:"validTo,omitempty"`
+	ValidToNEQ    *time.Time  `json:"validToNEQ,omitempty"`
+	ValidToIn     []time.Time `json:"validToIn,omitempty"`
+	ValidToNotIn  []time.Time `json:"validToNotIn,omitempty"`
+	ValidToGT     *time.Time  `json:"validToGT,omitempty"`
+	ValidToGTE    *time.Time  `json:"validToGTE,omitempty"`
+	ValidToLT     *time.Time  `json:"validToLT,omitempty"`
+	ValidToLTE    *time.Time  `json:"validToLTE,omitempty"`
+	ValidToIsNil  bool        `json:"validToIsNil,omitempty"`
+	ValidToNotNil bool        `json:"validToNotNil,omitempty"`
+
+	// "priority" field predicates.
+	Priority      *int  `json:"priority,omitempty"`
+	PriorityNEQ   *int  `json:"priorityNEQ,omitempty"`
+	PriorityIn    []int `json:"priorityIn,omitempty"`
+	PriorityNotIn []int `json:"priorityNotIn,omitempty"`
+	PriorityGT    *int  `json:"priorityGT,omitempty"`
+	PriorityGTE   *int  `json:"priorityGTE,omitempty"`
+	PriorityLT    *int  `json:"priorityLT,omitempty"`
+	PriorityLTE   *int  `json:"priorityLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *insurancepolicy.Status  `json:"status,omitempty"`
+	StatusNEQ   *insurancepolicy.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []insurancepolicy.Status `json:"statusIn,omitempty"`
+	StatusNotIn []insurancepolicy.Status `json:"statusNotIn,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InsurancePolicyWhereInput) AddPredicates(predicates ...predicate.InsurancePolicy) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InsurancePolicyWhereInput filter on the InsurancePolicyQuery builder.
+func (i *InsurancePolicyWhereInput) Filter(q *InsurancePolicyQuery) (*InsurancePolicyQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInsurancePolicyWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInsurancePolicyWhereInput is returned in case the InsurancePolicyWhereInput is empty.
+var ErrEmptyInsurancePolicyWhereInput = errors.New("ent: empty predicate InsurancePolicyWhereInput")
+
+// P returns a predicate for filtering insurancepolicies.
+// An error is returned if the input is empty or invalid.
+func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
+	var predicates []predicate.InsurancePolicy
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, insurancepolicy.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InsurancePolicy, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, insurancepolicy.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InsurancePolicy, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, insurancepolicy.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, insurancepolicy.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, insurancepolicy.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, insurancepolicy.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, insurancepolicy.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, insurancepolicy.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, insurancepolicy.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, insurancepolicy.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, insurancepolicy.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, insurancepolicy.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, insurancepolicy.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, insurancepolicy.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, insurancepolicy.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, insurancepolicy.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, insurancepolicy.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, insurancepolicy.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, insurancepolicy.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, insurancepolicy.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, insurancepolicy.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, insurancepolicy.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, insurancepolicy.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, insurancepolicy.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, insurancepolicy.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, insurancepolicy.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, insurancepolicy.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Payer != nil {
+		predicates = append(predicates, insurancepolicy.PayerEQ(*i.Payer))
+	}
+	if i.PayerNEQ != nil {
+		predicates = append(predicates, insurancepolicy.PayerNEQ(*i.PayerNEQ))
+	}
+	if len(i.PayerIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PayerIn(i.PayerIn...))
+	}
+	if len(i.PayerNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PayerNotIn(i.PayerNotIn...))
+	}
+	if i.PayerGT != nil {
+		predicates = append(predicates, insurancepolicy.PayerGT(*i.PayerGT))
+	}
+	if i.PayerGTE != nil {
+		predicates = append(predicates, insurancepolicy.PayerGTE(*i.PayerGTE))
+	}
+	if i.PayerLT != nil {
+		predicates = append(predicates, insurancepolicy.PayerLT(*i.PayerLT))
+	}
+	if i.PayerLTE != nil {
+		predicates = append(predicates, insurancepolicy.PayerLTE(*i.PayerLTE))
+	}
+	if i.PayerContains != nil {
+		predicates = append(predicates, insurancepolicy.PayerContains(*i.PayerContains))
+	}
+	if i.PayerHasPrefix != nil {
+		predicates = append(predicates, insurancepolicy.PayerHasPrefix(*i.PayerHasPrefix))
+	}
+	if i.PayerHasSuffix != nil {
+		predicates = append(predicates, insurancepolicy.PayerHasSuffix(*i.PayerHasSuffix))
+	}
+	if i.PayerEqualFold != nil {
+		predicates = append(predicates, insurancepolicy.PayerEqualFold(*i.PayerEqualFold))
+	}
+	if i.PayerContainsFold != nil {
+		predicates = append(predicates, insurancepolicy.PayerContainsFold(*i.PayerContainsFold))
+	}
+	if i.MemberNumber != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberEQ(*i.MemberNumber))
+	}
+	if i.MemberNumberNEQ != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberNEQ(*i.MemberNumberNEQ))
+	}
+	if len(i.MemberNumberIn) > 0 {
+		predicates = append(predicates, insurancepolicy.MemberNumberIn(i.MemberNumberIn...))
+	}
+	if len(i.MemberNumberNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.MemberNumberNotIn(i.MemberNumberNotIn...))
+	}
+	if i.MemberNumberGT != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberGT(*i.MemberNumberGT))
+	}
+	if i.MemberNumberGTE != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberGTE(*i.MemberNumberGTE))
+	}
+	if i.MemberNumberLT != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberLT(*i.MemberNumberLT))
+	}
+	if i.MemberNumberLTE != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberLTE(*i.MemberNumberLTE))
+	}
+	if i.MemberNumberContains != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberContains(*i.MemberNumberContains))
+	}
+	if i.MemberNumberHasPrefix != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberHasPrefix(*i.MemberNumberHasPrefix))
+	}
+	if i.MemberNumberHasSuffix != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberHasSuffix(*i.MemberNumberHasSuffix))
+	}
+	if i.MemberNumberEqualFold != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberEqualFold(*i.MemberNumberEqualFold))
+	}
+	if i.MemberNumberContainsFold != nil {
+		predicates = append(predicates, insurancepolicy.MemberNumberContainsFold(*i.MemberNumberContainsFold))
+	}
+	if i.PlanName != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameEQ(*i.PlanName))
+	}
+	if i.PlanNameNEQ != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameNEQ(*i.PlanNameNEQ))
+	}
+	if len(i.PlanNameIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PlanNameIn(i.PlanNameIn...))
+	}
+	if len(i.PlanNameNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PlanNameNotIn(i.PlanNameNotIn...))
+	}
+	if i.PlanNameGT != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameGT(*i.PlanNameGT))
+	}
+	if i.PlanNameGTE != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameGTE(*i.PlanNameGTE))
+	}
+	if i.PlanNameLT != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameLT(*i.PlanNameLT))
+	}
+	if i.PlanNameLTE != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameLTE(*i.PlanNameLTE))
+	}
+	if i.PlanNameContains != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameContains(*i.PlanNameContains))
+	}
+	if i.PlanNameHasPrefix != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameHasPrefix(*i.PlanNameHasPrefix))
+	}
+	if i.PlanNameHasSuffix != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameHasSuffix(*i.PlanNameHasSuffix))
+	}
+	if i.PlanNameIsNil {
+		predicates = append(predicates, insurancepolicy.PlanNameIsNil())
+	}
+	if i.PlanNameNotNil {
+		predicates = append(predicates, insurancepolicy.PlanNameNotNil())
+	}
+	if i.PlanNameEqualFold != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameEqualFold(*i.PlanNameEqualFold))
+	}
+	if i.PlanNameContainsFold != nil {
+		predicates = append(predicates, insurancepolicy.PlanNameContainsFold(*i.PlanNameContainsFold))
+	}
+	if i.ValidFrom != nil {
+		predicates = append(predicates, insurancepolicy.ValidFromEQ(*i.ValidFrom))
+	}
+	if i.ValidFromNEQ != nil {
+		predicates = append(predicates, insurancepolicy.ValidFromNEQ(*i.ValidFromNEQ))
+	}
+	if len(i.ValidFromIn) > 0 {
+		predicates = append(predicates, insurancepolicy.ValidFromIn(i.ValidFromIn...))
+	}
+	if len(i.ValidFromNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.ValidFromNotIn(i.ValidFromNotIn...))
+	}
+	if i.ValidFromGT != nil {
+		predicates = append(predicates, insurancepolicy.ValidFromGT(*i.ValidFromGT))
+	}
+	if i.ValidFromGTE != nil {
+		predicates = append(predicates, insurancepolicy.ValidFromGTE(*i.ValidFromGTE))
+	}
+	if i.ValidFromLT != nil {
+		predicates = append(predicates, insurancepolicy.ValidFromLT(*i.ValidFromLT))
+	}
+	if i.ValidFromLTE != nil {
+		predicates = append(predicates, insurancepolicy.ValidFromLTE(*i.ValidFromLTE))
+	}
+	if i.ValidTo != nil {
+		predicates = append(predicates, insurancepolicy.ValidToEQ(*i.ValidTo))
+	}
+	if i.ValidToNEQ != nil {
+		predicates = append(predicates, insurancepolicy.ValidToNEQ(*i.ValidToNEQ))
+	}
+	if len(i.ValidToIn) > 0 {
+		predicates = append(predicates, insurancepolicy.ValidToIn(i.ValidToIn...))
+	}
+	if len(i.ValidToNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.ValidToNotIn(i.ValidToNotIn...))
+	}
+	if i.ValidToGT != nil {
+		predicates = append(predicates, insurancepolicy.ValidToGT(*i.ValidToGT))
+	}
+	if i.ValidToGTE != nil {
+		predicates = append(predicates, insurancepolicy.ValidToGTE(*i.ValidToGTE))
+	}
+	if i.ValidToLT != nil {
+		predicates = append(predicates, insurancepolicy.ValidToLT(*i.ValidToLT))
+	}
+	if i.ValidToLTE != nil {
+		predicates = append(predicates, insurancepolicy.ValidToLTE(*i.ValidToLTE))
+	}
+	if i.ValidToIsNil {
+		predicates = append(predicates, insurancepolicy.ValidToIsNil())
+	}
+	if i.ValidToNotNil {
+		predicates = append(predicates, insurancepolicy.ValidToNotNil())
+	}
+	if i.Priority != nil {
+		predicates = append(predicates, insurancepolicy.PriorityEQ(*i.Priority))
+	}
+	if i.PriorityNEQ != nil {
+		predicates = append(predicates, insurancepolicy.PriorityNEQ(*i.PriorityNEQ))
+	}
+	if len(i.PriorityIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PriorityIn(i.PriorityIn...))
+	}
+	if len(i.PriorityNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PriorityNotIn(i.PriorityNotIn...))
+	}
+	if i.PriorityGT != nil {
+		predicates = append(predicates, insurancepolicy.PriorityGT(*i.PriorityGT))
+	}
+	if i.PriorityGTE != nil {
+		predicates = append(predicates, insurancepolicy.PriorityGTE(*i.PriorityGTE))
+	}
+	if i.PriorityLT != nil {
+		predicates = append(predicates, insurancepolicy.PriorityLT(*i.PriorityLT))
+	}
+	if i.PriorityLTE != nil {
+		predicates = append(predicates, insurancepolicy.PriorityLTE(*i.PriorityLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, insurancepolicy.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, insurancepolicy.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, insurancepolicy.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.StatusNotIn(i.StatusNotIn...))
+	}
+
+	if i.HasPatient != nil {
+		p := insurancepolicy.HasPatient()
+		if !*i.HasPatient {
+			p = insurancepolicy.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, insurancepolicy.HasPatientWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInsurancePolicyWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return insurancepolicy.And(predicates...), nil
+	}
+}
+
+// MedicationOrderWhereInput represents a where input for filtering MedicationOrder queries.
+type MedicationOrderWhereInput struct {
+	Predicates []predicate.MedicationOrder  `json:"-"`
+	Not        *MedicationOrderWhereInput   `json:"not,omitempty"`
+	Or         []*MedicationOrderWhereInput `json:"or,omitempty"`
+	And        []*MedicationOrderWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "drug" field predicates.
+	Drug             *string  `json:"drug,omitempty"`
+	DrugNEQ          *string  `json:"drugNEQ,omitempty"`
+	DrugIn           []string `json:"drugIn,omitempty"`
+	DrugNotIn        []string `json:"drugNotIn,omitempty"`
+	DrugGT           *string  `json:"drugGT,omitempty"`
+	DrugGTE          *string  `json:"drugGTE,omitempty"`
+	DrugLT           *string  `json:"drugLT,omitempty"`
+	DrugLTE          *string  `json:"drugLTE,omitempty"`
+	DrugContains     *string  `json:"drugContains,omitempty"`
+	DrugHasPrefix    *string  `json:"drugHasPrefix,omitempty"`
+	DrugHasSuffix    *string  `json:"drugHasSuffix,omitempty"`
+	DrugEqualFold    *string  `json:"drugEqualFold,omitempty"`
+	DrugContainsFold *string  `json:"drugContainsFold,omitempty"`
+
+	// "drug_code" field predicates.
+	DrugCode             *string  `json:"drugCode,omitempty"`
+	DrugCodeNEQ          *string  `json:"drugCodeNEQ,omitempty"`
+	DrugCodeIn           []string `json:"drugCodeIn,omitempty"`
+	DrugCodeNotIn        []string `json:"drugCodeNotIn,omitempty"`
+	DrugCodeGT           *string  `json:"drugCodeGT,omitempty"`
+	DrugCodeGTE          *string  `json:"drugCodeGTE,omitempty"`
+	DrugCodeLT           *string  `json:"drugCodeLT,omitempty"`
+	DrugCodeLTE          *string  `json:"drugCodeLTE,omitempty"`
+	DrugCodeContains     *string  `json:"drugCodeContains,omitempty"`
+	DrugCodeHasPrefix    *string  `json:"drugCodeHasPrefix,omitempty"`
+	DrugCodeHasSuffix    *string  `json:"drugCodeHasSuffix,omitempty"`
+	DrugCodeIsNil        bool     `json:"drugCodeIsNil,omitempty"`
+	DrugCodeNotNil       bool     `json:"drugCodeNotNil,omitempty"`
+	DrugCodeEqualFold    *string  `json:"drugCodeEqualFold,omitempty"`
+	DrugCodeContainsFold *string  `json:"drugCodeContainsFold,omitempty"`
+
+	// "dose_amount" field predicates.
+	DoseAmount      *float64  `json:"doseAmount,omitempty"`
+	DoseAmountNEQ   *float64  `json:"doseAmountNEQ,omitempty"`
+	DoseAmountIn    []float64 `json:"doseAmountIn,omitempty"`
+	DoseAmountNotIn []float64 `json:"doseAmountNotIn,omitempty"`
+	DoseAmountGT    *float64  `json:"doseAmountGT,omitempty"`
+	DoseAmountGTE   *float64  `json:"doseAmountGTE,omitempty"`
+	DoseAmountLT    *float64  `json:"doseAmountLT,omitempty"`
+	DoseAmountLTE   *float64  `json:"doseAmountLTE,omitempty"`
+
+	// "dose_unit" field predicates.
+	DoseUnit             *string  `json:"doseUnit,omitempty"`
+	DoseUnitNEQ          *string  `json:"doseUnitNEQ,omitempty"`
+	DoseUnitIn           []string `json:"doseUnitIn,omitempty"`
+	DoseUnitNotIn        []string `json:"doseUnitNotIn,omitempty"`
+	DoseUnitGT           *string  `json:"doseUnitGT,omitempty"`
+	DoseUnitGTE          *string  `json:"doseUnitGTE,omitempty"`
+	DoseUnitLT           *string  `json:"doseUnitLT,omitempty"`
+	DoseUnitLTE          *string  `json:"doseUnitLTE,omitempty"`
+	DoseUnitContains     *string  `json:"doseUnitContains,omitempty"`
+	DoseUnitHasPrefix    *string  `json:"doseUnitHasPrefix,omitempty"`
+	DoseUnitHasSuffix    *string  `json:"doseUnitHasSuffix,omitempty"`
+	DoseUnitEqualFold    *string  `json:"doseUnitEqualFold,omitempty"`
+	DoseUnitContainsFold *string  `json:"doseUnitContainsFold,omitempty"`
+
+	// "route" field predicates.
+	Route      *medicationorder.Route  `json:"route,omitempty"`
+	RouteNEQ   *medicationorder.Route  `json:"routeNEQ,omitempty"`
+	RouteIn    []medicationorder.Route `json:"routeIn,omitempty"`
+	RouteNotIn []medicationorder.Route `json:"routeNotIn,omitempty"`
+
+	// "frequency" field predicates.
+	Frequency             *string  `json:"frequency,omitempty"`
+	FrequencyNEQ          *string  `json:"frequencyNEQ,omitempty"`
+	FrequencyIn           []string `json:"frequencyIn,omitempty"`
+	FrequencyNotIn        []string `json:"frequencyNotIn,omitempty"`
+	FrequencyGT           *string  `json:"frequencyGT,omitempty"`
+	FrequencyGTE          *string  `json:"frequencyGTE,omitempty"`
+	FrequencyLT           *string  `json:"frequencyLT,omitempty"`
+	FrequencyLTE          *string  `json:"frequencyLTE,omitempty"`
+	FrequencyContains     *string  `json:"frequencyContains,omitempty"`
+	FrequencyHasPrefix    *string  `json:"frequencyHasPrefix,omitempty"`
+	FrequencyHasSuffix    *string  `json:"frequencyHasSuffix,omitempty"`
+	FrequencyEqualFold    *string  `json:"frequencyEqualFold,omitempty"`
+	FrequencyContainsFold *string  `json:"frequencyContainsFold,omitempty"`
+
+	// "duration_days" field predicates.
+	DurationDays       *int  `json:"durationDays,omitempty"`
+	DurationDaysNEQ    *int  `json:"durationDaysNEQ,omitempty"`
+	DurationDaysIn     []int `json:"durationDaysIn,omitempty"`
+	DurationDaysNotIn  []int `json:"durationDaysNotIn,omitempty"`
+	DurationDaysGT     *int  `json:"durationDaysGT,omitempty"`
+	DurationDaysGTE    *int  `json:"durationDaysGTE,omitempty"`
+	DurationDaysLT     *int  `json:"durationDaysLT,omitempty"`
+	DurationDaysLTE    *int  `json:"durationDaysLTE,omitempty"`
+	DurationDaysIsNil  bool  `json:"durationDaysIsNil,omitempty"`
+	DurationDaysNotNil bool  `json:"durationDaysNotNil,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "instructions" field predicates.
+	Instructions             *string  `json:"instructions,omitempty"`
+	InstructionsNEQ          *string  `json:"instructionsNEQ,omitempty"`
+	InstructionsIn           []string `json:"instructionsIn,omitempty"`
+	InstructionsNotIn        []string `json:"instructionsNotIn,omitempty"`
+	InstructionsGT           *string  `json:"instructionsGT,omitempty"`
+	InstructionsGTE          *string  `json:"instructionsGTE,omitempty"`
+	InstructionsLT           *string  `json:"instructionsLT,omitempty"`
+	InstructionsLTE          *string  `json:"instructionsLTE,omitempty"`
+	InstructionsContains     *string  `json:"instructionsContains,omitempty"`
+	InstructionsHasPrefix    *string  `json:"instructionsHasPrefix,omitempty"`
+	InstructionsHasSuffix    *string  `json:"instructionsHasSuffix,omitempty"`
+	InstructionsIsNil        bool     `json:"instructionsIsNil,omitempty"`
+	InstructionsNotNil       bool     `json:"instructionsNotNil,omitempty"`
+	InstructionsEqualFold    *string  `json:"instructionsEqualFold,omitempty"`
+	InstructionsContainsFold *string  `json:"instructionsContainsFold,omitempty"`
+
+	// "prescriber_id" field predicates.
+	PrescriberID             *string  `json:"prescriberID,omitempty"`
+	PrescriberIDNEQ          *string  `json:"prescriberIDNEQ,omitempty"`
+	PrescriberIDIn           []string `json:"prescriberIDIn,omitempty"`
+	PrescriberIDNotIn        []string `json:"prescriberIDNotIn,omitempty"`
+	PrescriberIDGT           *string  `json:"prescriberIDGT,omitempty"`
+	PrescriberIDGTE          *string  `json:"prescriberIDGTE,omitempty"`
+	PrescriberIDLT           *string  `json:"prescriberIDLT,omitempty"`
+	PrescriberIDLTE          *string  `json:"prescriberIDLTE,omitempty"`
+	PrescriberIDContains     *string  `json:"prescriberIDContains,omitempty"`
+	PrescriberIDHasPrefix    *string  `json:"prescriberIDHasPrefix,omitempty"`
+	PrescriberIDHasSuffix    *string  `json:"prescriberIDHasSuffix,omitempty"`
+	PrescriberIDEqualFold    *string  `json:"prescriberIDEqualFold,omitempty"`
+	PrescriberIDContainsFold *string  `json:"prescriberIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *medicationorder.Status  `json:"status,omitempty"`
+	StatusNEQ   *medicationorder.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []medicationorder.Status `json:"statusIn,omitempty"`
+	StatusNotIn []medicationorder.Status `json:"statusNotIn,omitempty"`
+
+	// "replaces_id" field predicates.
+	ReplacesID             *string  `json:"replacesID,omitempty"`
+	ReplacesIDNEQ          *string  `json:"replacesIDNEQ,omitempty"`
+	ReplacesIDIn           []string `json:"replacesIDIn,omitempty"`
+	ReplacesIDNotIn        []string `json:"replacesIDNotIn,omitempty"`
+	ReplacesIDGT           *string  `json:"replacesIDGT,omitempty"`
+	ReplacesIDGTE          *string  `json:"replacesIDGTE,omitempty"`
+	ReplacesIDLT           *string  `json:"replacesIDLT,omitempty"`
+	ReplacesIDLTE          *string  `json:"replacesIDLTE,omitempty"`
+	ReplacesIDContains     *string  `json:"replacesIDContains,omitempty"`
+	ReplacesIDHasPrefix    *string  `json:"replacesIDHasPrefix,omitempty"`
+	ReplacesIDHasSuffix    *string  `json:"replacesIDHasSuffix,omitempty"`
+	ReplacesIDIsNil        bool     `json:"replacesIDIsNil,omitempty"`
+	ReplacesIDNotNil       bool     `json:"replacesIDNotNil,omitempty"`
+	ReplacesIDEqualFold    *string  `json:"replacesIDEqualFold,omitempty"`
+	ReplacesIDContainsFold *string  `json:"replacesIDContainsFold,omitempty"`
+
+	// "allergy_override_reason" field predicates.
+	AllergyOverrideReason             *string  `json:"allergyOverrideReason,omitempty"`
+	AllergyOverrideReasonNEQ          *string  `json:"allergyOverrideReasonNEQ,omitempty"`
+	AllergyOverrideReasonIn           []string `json:"allergyOverrideReasonIn,omitempty"`
+	AllergyOverrideReasonNotIn        []string `json:"allergyOverrideReasonNotIn,omitempty"`
+	AllergyOverrideReasonGT           *string  `json:"allergyOverrideReasonGT,omitempty"`
+	AllergyOverrideReasonGTE          *string  `json:"allergyOverrideReasonGTE,omitempty"`
+	AllergyOverrideReasonLT           *string  `json:"allergyOverrideReasonLT,omitempty"`
+	AllergyOverrideReasonLTE          *string  `json:"allergyOverrideReasonLTE,omitempty"`
+	AllergyOverrideReasonContains     *string  `json:"allergyOverrideReasonContains,omitempty"`
+	AllergyOverrideReasonHasPrefix    *string  `json:"allergyOverrideReasonHasPrefix,omitempty"`
+	AllergyOverrideReasonHasSuffix    *string  `json:"allergyOverrideReasonHasSuffix,omitempty"`
+	AllergyOverrideReasonIsNil        bool     `json:"allergyOverrideReasonIsNil,omitempty"`
+	AllergyOverrideReasonNotNil       bool     `json:"allergyOverrideReasonNotNil,omitempty"`
+	AllergyOverrideReasonEqualFold    *string  `json:"allergyOverrideReasonEqualFold,omitempty"`
+	AllergyOverrideReasonContainsFold *string  `json:"allergyOverrideReasonContainsFold,omitempty"`
+
+	// "stop_reason" field predicates.
+	StopReason             *string  `json:"stopReason,omitempty"`
+	StopReasonNEQ          *string  `json:"stopReasonNEQ,omitempty"`
+	StopReasonIn           []string `json:"stopReasonIn,omitempty"`
+	StopReasonNotIn        []string `json:"stopReasonNotIn,omitempty"`
+	StopReasonGT           *string  `json:"stopReasonGT,omitempty"`
+	StopReasonGTE          *string  `json:"stopReasonGTE,omitempty"`
+	StopReasonLT           *string  `json:"stopReasonLT,omitempty"`
+	StopReasonLTE          *string  `json:"stopReasonLTE,omitempty"`
+	StopReasonContains     *string  `json:"stopReasonContains,omitempty"`
+	StopReasonHasPrefix    *string  `json:"stopReasonHasPrefix,omitempty"`
+	StopReasonHasSuffix    *string  `json:"stopReasonHasSuffix,omitempty"`
+	StopReasonIsNil        bool     `json:"stopReasonIsNil,omitempty"`
+	StopReasonNotNil       bool     `json:"stopReasonNotNil,omitempty"`
+	StopReasonEqualFold    *string  `json:"stopReasonEqualFold,omitempty"`
+	StopReasonContainsFold *string  `json:"stopReasonContainsFold,omitempty"`
+
+	// "ended_at" field predicates.
+	EndedAt       *time.Time  `json:"endedAt,omitempty"`
+	EndedAtNEQ    *time.Time  `json:"endedAtNEQ,omitempty"`
+	EndedAtIn     []time.Time `json:"endedAtIn,omitempty"`
+	EndedAtNotIn  []time.Time `json:"endedAtNotIn,omitempty"`
+	EndedAtGT     *time.Time  `json:"endedAtGT,omitempty"`
+	EndedAtGTE    *time.Time  `json:"endedAtGTE,omitempty"`
+	EndedAtLT     *time.Time  `json:"endedAtLT,omitempty"`
+	EndedAtLTE    *time.Time  `json:"endedAtLTE,omitempty"`
+	EndedAtIsNil  bool        `json:"endedAtIsNil,omitempty"`
+	EndedAtNotNil bool        `json:"endedAtNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+
+	// "prescriber" edge predicates.
+	HasPrescriber     *bool              `json:"hasPrescriber,omitempty"`
+	HasPrescriberWith []*StaffWhereInput `json:"hasPrescriberWith,omitempty"`
+
+	// "replaces" edge predicates.
+	HasReplaces     *bool                        `json:"hasReplaces,omitempty"`
+	HasReplacesWith []*MedicationOrderWhereInput `json:"hasReplacesWith,omitempty"`
+
+	// "replaced_by" edge predicates.
+	HasReplacedBy     *bool                        `json:"hasReplacedBy,omitempty"`
+	HasReplacedByWith []*MedicationOrderWhereInput `json:"hasReplacedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *MedicationOrderWhereInput) AddPredicates(predicates ...predicate.MedicationOrder) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the MedicationOrderWhereInput filter on the MedicationOrderQuery builder.
+func (i *MedicationOrderWhereInput) Filter(q *MedicationOrderQuery) (*MedicationOrderQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyMedicationOrderWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyMedicationOrderWhereInput is returned in case the MedicationOrderWhereInput is empty.
+var ErrEmptyMedicationOrderWhereInput = errors.New("ent: empty predicate MedicationOrderWhereInput")
+
+// P returns a predicate for filtering medicationorders.
+// An error is returned if the input is empty or invalid.
+func (i *MedicationOrderWhereInput) P() (predicate.MedicationOrder, error) {
+	var predicates []predicate.MedicationOrder
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, medicationorder.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.MedicationOrder, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, medicationorder.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.MedicationOrder, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, medicationorder.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, medicationorder.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, medicationorder.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, medicationorder.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, medicationorder.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, medicationorder.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, medicationorder.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, medicationorder.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, medicationorder.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, medicationorder.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, medicationorder.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, medicationorder.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, medicationorder.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, medicationorder.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, medicationorder.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, medicationorder.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, medicationorder.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, medicationorder.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, medicationorder.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, medicationorder.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, medicationorder.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, medicationorder.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, medicationorder.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, medicationorder.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, medicationorder.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, medicationorder.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, medicationorder.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, medicationorder.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, medicationorder.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, medicationorder.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, medicationorder.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, medicationorder.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, medicationorder.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, medicationorder.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, medicationorder.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, medicationorder.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, medicationorder.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, medicationorder.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, medicationorder.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, medicationorder.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, medicationorder.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, medicationorder.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, medicationorder.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, medicationorder.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, medicationorder.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, medicationorder.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, medicationorder.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, medicationorder.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, medicationorder.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, medicationorder.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, medicationorder.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, medicationorder.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, medicationorder.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, medicationorder.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, medicationorder.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Drug != nil {
+		predicates = append(predicates, medicationorder.DrugEQ(*i.Drug))
+	}
+	if i.DrugNEQ != nil {
+		predicates = append(predicates, medicationorder.DrugNEQ(*i.DrugNEQ))
+	}
+	if len(i.DrugIn) > 0 {
+		predicates = append(predicates, medicationorder.DrugIn(i.DrugIn...))
+	}
+	if len(i.DrugNotIn) > 0 {
+		predicates = append(predicates, medicationorder.DrugNotIn(i.DrugNotIn...))
+	}
+	if i.DrugGT != nil {
+		predicates = append(predicates, medicationorder.DrugGT(*i.DrugGT))
+	}
+	if i.DrugGTE != nil {
+		predicates = append(predicates, medicationorder.DrugGTE(*i.DrugGTE))
+	}
+	if i.DrugLT != nil {
+		predicates = append(predicates, medicationorder.DrugLT(*i.DrugLT))
+	}
+	if i.DrugLTE != nil {
+		predicates = append(predicates, medicationorder.DrugLTE(*i.DrugLTE))
+	}
+	if i.DrugContains != nil {
+		predicates = append(predicates, medicationorder.DrugContains(*i.DrugContains))
+	}
+	if i.DrugHasPrefix != nil {
+		predicates = append(predicates, medicationorder.DrugHasPrefix(*i.DrugHasPrefix))
+	}
+	if i.DrugHasSuffix != nil {
+		predicates = append(predicates, medicationorder.DrugHasSuffix(*i.DrugHasSuffix))
+	}
+	if i.DrugEqualFold != nil {
+		predicates = append(predicates, medicationorder.DrugEqualFold(*i.DrugEqualFold))
+	}
+	if i.DrugContainsFold != nil {
+		predicates = append(predicates, medicationorder.DrugContainsFold(*i.DrugContainsFold))
+	}
+	if i.DrugCode != nil {
+		predicates = append(predicates, medicationorder.DrugCodeEQ(*i.DrugCode))
+	}
+	if i.DrugCodeNEQ != nil {
+		predicates = append(predicates, medicationorder.DrugCodeNEQ(*i.DrugCodeNEQ))
+	}
+	if len(i.DrugCodeIn) > 0 {
+		predicates = append(predicates, medicationorder.DrugCodeIn(i.DrugCodeIn...))
+	}
+	if len(i.DrugCodeNotIn) > 0 {
+		predicates = append(predicates, medicationorder.DrugCodeNotIn(i.DrugCodeNotIn...))
+	}
+	if i.DrugCodeGT != nil {
+		predicates = append(predicates, medicationorder.DrugCodeGT(*i.DrugCodeGT))
+	}
+	if i.DrugCodeGTE != nil {
+		predicates = append(predicates, medicationorder.DrugCodeGTE(*i.DrugCodeGTE))
+	}
+	if i.DrugCodeLT != nil {
+		predicates = append(predicates, medicationorder.DrugCodeLT(*i.DrugCodeLT))
+	}
+	if i.DrugCodeLTE != nil {
+		predicates = append(predicates, medicationorder.DrugCodeLTE(*i.DrugCodeLTE))
+	}
+	if i.DrugCodeContains != nil {
+		predicates = append(predicates, medicationorder.DrugCodeContains(*i.DrugCodeContains))
+	}
+	if i.DrugCodeHasPrefix != nil {
+		predicates = append(predicates, medicationorder.DrugCodeHasPrefix(*i.DrugCodeHasPrefix))
+	}
+	if i.DrugCodeHasSuffix != nil {
+		predicates = append(predicates, medicationorder.DrugCodeHasSuffix(*i.DrugCodeHasSuffix))
+	}
+	if i.DrugCodeIsNil {
+		predicates = append(predicates, medicationorder.DrugCodeIsNil())
+	}
+	if i.DrugCodeNotNil {
+		predicates = append(predicates, medicationorder.DrugCodeNotNil())
+	}
+	if i.DrugCodeEqualFold != nil {
+		predicates = append(predicates, medicationorder.DrugCodeEqualFold(*i.DrugCodeEqualFold))
+	}
+	if i.DrugCodeContainsFold != nil {
+		predicates = append(predicates, medicationorder.DrugCodeContainsFold(*i.DrugCodeContainsFold))
+	}
+	if i.DoseAmount != nil {
+		predicates = append(predicates, medicationorder.DoseAmountEQ(*i.DoseAmount))
+	}
+	if i.DoseAmountNEQ != nil {
+		predicates = append(predicates, medicationorder.DoseAmountNEQ(*i.DoseAmountNEQ))
+	}
+	if len(i.DoseAmountIn) > 0 {
+		predicates = append(predicates, medicationorder.DoseAmountIn(i.DoseAmountIn...))
+	}
+	if len(i.DoseAmountNotIn) > 0 {
+		predicates = append(predicates, medicationorder.DoseAmountNotIn(i.DoseAmountNotIn...))
+	}
+	if i.DoseAmountGT != nil {
+		predicates = append(predicates, medicationorder.DoseAmountGT(*i.DoseAmountGT))
+	}
+	if i.DoseAmountGTE != nil {
+		predicates = append(predicates, medicationorder.DoseAmountGTE(*i.DoseAmountGTE))
+	}
+	if i.DoseAmountLT != nil {
+		predicates = append(predicates, medicationorder.DoseAmountLT(*i.DoseAmountLT))
+	}
+	if i.DoseAmountLTE != nil {
+		predicates = append(predicates, medicationorder.DoseAmountLTE(*i.DoseAmountLTE))
+	}
+	if i.DoseUnit != nil {
+		predicates = append(predicates, medicationorder.DoseUnitEQ(*i.DoseUnit))
+	}
+	if i.DoseUnitNEQ != nil {
+		predicates = append(predicates, medicationorder.DoseUnitNEQ(*i.DoseUnitNEQ))
+	}
+	if len(i.DoseUnitIn) > 0 {
+		predicates = append(predicates, medicationorder.DoseUnitIn(i.DoseUnitIn...))
+	}
+	if len(i.DoseUnitNotIn) > 0 {
+		predicates = append(predicates, medicationorder.DoseUnitNotIn(i.DoseUnitNotIn...))
+	}
+	if i.DoseUnitGT != nil {
+		predicates = append(predicates, medicationorder.DoseUnitGT(*i.DoseUnitGT))
+	}
+	if i.DoseUnitGTE != nil {
+		predicates = append(predicates, medicationorder.DoseUnitGTE(*i.DoseUnitGTE))
+	}
+	if i.DoseUnitLT != nil {
+		predicates = append(predicates, medicationorder.DoseUnitLT(*i.DoseUnitLT))
+	}
+	if i.DoseUnitLTE != nil {
+		predicates = append(predicates, medicationorder.DoseUnitLTE(*i.DoseUnitLTE))
+	}
+	if i.DoseUnitContains != nil {
+		predicates = append(predicates, medicationorder.DoseUnitContains(*i.DoseUnitContains))
+	}
+	if i.DoseUnitHasPrefix != nil {
+		predicates = append(predicates, medicationorder.DoseUnitHasPrefix(*i.DoseUnitHasPrefix))
+	}
+	if i.DoseUnitHasSuffix != nil {
+		predicates = append(predicates, medicationorder.DoseUnitHasSuffix(*i.DoseUnitHasSuffix))
+	}
+	if i.DoseUnitEqualFold != nil {
+		predicates = append(predicates, medicationorder.DoseUnitEqualFold(*i.DoseUnitEqualFold))
+	}
+	if i.DoseUnitContainsFold != nil {
+		predicates = append(predicates, medicationorder.DoseUnitContainsFold(*i.DoseUnitContainsFold))
+	}
+	if i.Route != nil {
+		predicates = append(predicates, medicationorder.RouteEQ(*i.Route))
+	}
+	if i.RouteNEQ != nil {
+		predicates = append(predicates, medicationorder.RouteNEQ(*i.RouteNEQ))
+	}
+	if len(i.RouteIn) > 0 {
+		predicates = append(predicates, medicationorder.RouteIn(i.RouteIn...))
+	}
+	if len(i.RouteNotIn) > 0 {
+		predicates = append(predicates, medicationorder.RouteNotIn(i.RouteNotIn...))
+	}
+	if i.Frequency != nil {
+		predicates = append(predicates, medicationorder.FrequencyEQ(*i.Frequency))
+	}
+	if i.FrequencyNEQ != nil {
+		predicates = append(predicates, medicationorder.FrequencyNEQ(*i.FrequencyNEQ))
+	}
+	if len(i.FrequencyIn) > 0 {
+		predicates = append(predicates, medicationorder.FrequencyIn(i.FrequencyIn...))
+	}
+	if len(i.FrequencyNotIn) > 0 {
+		predicates = append(predicates, medicationorder.FrequencyNotIn(i.FrequencyNotIn...))
+	}
+	if i.FrequencyGT != nil {
+		predicates = append(predicates, medicationorder.FrequencyGT(*i.FrequencyGT))
+	}
+	if i.FrequencyGTE != nil {
+		predicates = append(predicates, medicationorder.FrequencyGTE(*i.FrequencyGTE))
+	}
+	if i.FrequencyLT != nil {
+		predicates = append(predicates, medicationorder.FrequencyLT(*i.FrequencyLT))
+	}
+	if i.FrequencyLTE != nil {
+		predicates = append(predicates, medicationorder.FrequencyLTE(*i.FrequencyLTE))
+	}
+	if i.FrequencyContains != nil {
+		predicates = append(predicates, medicationorder.FrequencyContains(*i.FrequencyContains))
+	}
+	if i.FrequencyHasPrefix != nil {
+		predicates = append(predicates, medicationorder.FrequencyHasPrefix(*i.FrequencyHasPrefix))
+	}
+	if i.FrequencyHasSuffix != nil {
+		predicates = append(predicates, medicationorder.FrequencyHasSuffix(*i.FrequencyHasSuffix))
+	}
+	if i.FrequencyEqualFold != nil {
+		predicates = append(predicates, medicationorder.FrequencyEqualFold(*i.FrequencyEqualFold))
+	}
+	if i.FrequencyContainsFold != nil {
+		predicates = append(predicates, medicationorder.FrequencyContainsFold(*i.FrequencyContainsFold))
+	}
+	if i.DurationDays != nil {
+		predicates = append(predicates, medicationorder.DurationDaysEQ(*i.DurationDays))
+	}
+	if i.DurationDaysNEQ != nil {
+		predicates = append(predicates, medicationorder.DurationDaysNEQ(*i.DurationDaysNEQ))
+	}
+	if len(i.DurationDaysIn) > 0 {
+		predicates = append(predicates, medicationorder.DurationDaysIn(i.DurationDaysIn...))
+	}
+	if len(i.DurationDaysNotIn) > 0 {
+		predicates = append(predicates, medicationorder.DurationDaysNotIn(i.DurationDaysNotIn...))
+	}
+	if i.DurationDaysGT != nil {
+		predicates = append(predicates, medicationorder.DurationDaysGT(*i.DurationDaysGT))
+	}
+	if i.DurationDaysGTE != nil {
+		predicates = append(predicates, medicationorder.DurationDaysGTE(*i.DurationDaysGTE))
+	}
+	if i.DurationDaysLT != nil {
+		predicates = append(predicates, medicationorder.DurationDaysLT(*i.DurationDaysLT))
+	}
+	if i.DurationDaysLTE != nil {
+		predicates = append(predicates, medicationorder.DurationDaysLTE(*i.DurationDaysLTE))
+	}
+	if i.DurationDaysIsNil {
+		predicates = append(predicates, medicationorder.DurationDaysIsNil())
+	}
+	if i.DurationDaysNotNil {
+		predicates = append(predicates, medicationorder.DurationDaysNotNil())
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, medicationorder.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, medicationorder.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, medicationorder.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, medicationorder.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, medicationorder.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, medicationorder.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, medicationorder.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, medicationorder.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.Instructions != nil {
+		predicates = append(predicates, medicationorder.InstructionsEQ(*i.Instructions))
+	}
+	if i.InstructionsNEQ != nil {
+		predicates = append(predicates, medicationorder.InstructionsNEQ(*i.InstructionsNEQ))
+	}
+	if len(i.InstructionsIn) > 0 {
+		predicates = append(predicates, medicationorder.InstructionsIn(i.InstructionsIn...))
+	}
+	if len(i.InstructionsNotIn) > 0 {
+		predicates = append(predicates, medicationorder.InstructionsNotIn(i.InstructionsNotIn...))
+	}
+	if i.InstructionsGT != nil {
+		predicates = append(predicates, medicationorder.InstructionsGT(*i.InstructionsGT))
+	}
+	if i.InstructionsGTE != nil {
+		predicates = append(predicates, medicationorder.InstructionsGTE(*i.InstructionsGTE))
+	}
+	if i.InstructionsLT != nil {
+		predicates = append(predicates, medicationorder.InstructionsLT(*i.InstructionsLT))
+	}
+	if i.InstructionsLTE != nil {
+		predicates = append(predicates, medicationorder.InstructionsLTE(*i.InstructionsLTE))
+	}
+	if i.InstructionsContains != nil {
+		predicates = append(predicates, medicationorder.InstructionsContains(*i.InstructionsContains))
+	}
+	if i.InstructionsHasPrefix != nil {
+		predicates = append(predicates, medicationorder.InstructionsHasPrefix(*i.InstructionsHasPrefix))
+	}
+	if i.InstructionsHasSuffix != nil {
+		predicates = append(predicates, medicationorder.InstructionsHasSuffix(*i.InstructionsHasSuffix))
+	}
+	if i.InstructionsIsNil {
+		predicates = append(predicates, medicationorder.InstructionsIsNil())
+	}
+	if i.InstructionsNotNil {
+		predicates = append(predicates, medicationorder.InstructionsNotNil())
+	}
+	if i.InstructionsEqualFold != nil {
+		predicates = append(predicates, medicationorder.InstructionsEqualFold(*i.InstructionsEqualFold))
+	}
+	if i.InstructionsContainsFold != nil {
+		predicates = append(predicates, medicationorder.InstructionsContainsFold(*i.InstructionsContainsFold))
+	}
+	if i.PrescriberID != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDEQ(*i.PrescriberID))
+	}
+	if i.PrescriberIDNEQ != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDNEQ(*i.PrescriberIDNEQ))
+	}
+	if len(i.PrescriberIDIn) > 0 {
+		predicates = append(predicates, medicationorder.PrescriberIDIn(i.PrescriberIDIn...))
+	}
+	if len(i.PrescriberIDNotIn) > 0 {
+		predicates = append(predicates, medicationorder.PrescriberIDNotIn(i.PrescriberIDNotIn...))
+	}
+	if i.PrescriberIDGT != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDGT(*i.PrescriberIDGT))
+	}
+	if i.PrescriberIDGTE != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDGTE(*i.PrescriberIDGTE))
+	}
+	if i.PrescriberIDLT != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDLT(*i.PrescriberIDLT))
+	}
+	if i.PrescriberIDLTE != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDLTE(*i.PrescriberIDLTE))
+	}
+	if i.PrescriberIDContains != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDContains(*i.PrescriberIDContains))
+	}
+	if i.PrescriberIDHasPrefix != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDHasPrefix(*i.PrescriberIDHasPrefix))
+	}
+	if i.PrescriberIDHasSuffix != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDHasSuffix(*i.PrescriberIDHasSuffix))
+	}
+	if i.PrescriberIDEqualFold != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDEqualFold(*i.PrescriberIDEqualFold))
+	}
+	if i.PrescriberIDContainsFold != nil {
+		predicates = append(predicates, medicationorder.PrescriberIDContainsFold(*i.PrescriberIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, medicationorder.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, medicationorder.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, medicationorder.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, medicationorder.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ReplacesID != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDEQ(*i.ReplacesID))
+	}
+	if i.ReplacesIDNEQ != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDNEQ(*i.ReplacesIDNEQ))
+	}
+	if len(i.ReplacesIDIn) > 0 {
+		predicates = append(predicates, medicationorder.ReplacesIDIn(i.ReplacesIDIn...))
+	}
+	if len(i.ReplacesIDNotIn) > 0 {
+		predicates = append(predicates, medicationorder.ReplacesIDNotIn(i.ReplacesIDNotIn...))
+	}
+	if i.ReplacesIDGT != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDGT(*i.ReplacesIDGT))
+	}
+	if i.ReplacesIDGTE != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDGTE(*i.ReplacesIDGTE))
+	}
+	if i.ReplacesIDLT != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDLT(*i.ReplacesIDLT))
+	}
+	if i.ReplacesIDLTE != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDLTE(*i.ReplacesIDLTE))
+	}
+	if i.ReplacesIDContains != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDContains(*i.ReplacesIDContains))
+	}
+	if i.ReplacesIDHasPrefix != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDHasPrefix(*i.ReplacesIDHasPrefix))
+	}
+	if i.ReplacesIDHasSuffix != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDHasSuffix(*i.ReplacesIDHasSuffix))
+	}
+	if i.ReplacesIDIsNil {
+		predicates = append(predicates, medicationorder.ReplacesIDIsNil())
+	}
+	if i.ReplacesIDNotNil {
+		predicates = append(predicates, medicationorder.ReplacesIDNotNil())
+	}
+	if i.ReplacesIDEqualFold != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDEqualFold(*i.ReplacesIDEqualFold))
+	}
+	if i.ReplacesIDContainsFold != nil {
+		predicates = append(predicates, medicationorder.ReplacesIDContainsFold(*i.ReplacesIDContainsFold))
+	}
+	if i.AllergyOverrideReason != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonEQ(*i.AllergyOverrideReason))
+	}
+	if i.AllergyOverrideReasonNEQ != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonNEQ(*i.AllergyOverrideReasonNEQ))
+	}
+	if len(i.AllergyOverrideReasonIn) > 0 {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonIn(i.AllergyOverrideReasonIn...))
+	}
+	if len(i.AllergyOverrideReasonNotIn) > 0 {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonNotIn(i.AllergyOverrideReasonNotIn...))
+	}
+	if i.AllergyOverrideReasonGT != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonGT(*i.AllergyOverrideReasonGT))
+	}
+	if i.AllergyOverrideReasonGTE != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonGTE(*i.AllergyOverrideReasonGTE))
+	}
+	if i.AllergyOverrideReasonLT != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonLT(*i.AllergyOverrideReasonLT))
+	}
+	if i.AllergyOverrideReasonLTE != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonLTE(*i.AllergyOverrideReasonLTE))
+	}
+	if i.AllergyOverrideReasonContains != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonContains(*i.AllergyOverrideReasonContains))
+	}
+	if i.AllergyOverrideReasonHasPrefix != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonHasPrefix(*i.AllergyOverrideReasonHasPrefix))
+	}
+	if i.AllergyOverrideReasonHasSuffix != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonHasSuffix(*i.AllergyOverrideReasonHasSuffix))
+	}
+	if i.AllergyOverrideReasonIsNil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonIsNil())
+	}
+	if i.AllergyOverrideReasonNotNil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonNotNil())
+	}
+	if i.AllergyOverrideReasonEqualFold != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonEqualFold(*i.AllergyOverrideReasonEqualFold))
+	}
+	if i.AllergyOverrideReasonContainsFold != nil {
+		predicates = append(predicates, medicationorder.AllergyOverrideReasonContainsFold(*i.AllergyOverrideReasonContainsFold))
+	}
+	if i.StopReason != nil {
+		predicates = append(predicates, medicationorder.StopReasonEQ(*i.StopReason))
+	}
+	if i.StopReasonNEQ != nil {
+		predicates = append(predicates, medicationorder.StopReasonNEQ(*i.StopReasonNEQ))
+	}
+	if len(i.StopReasonIn) > 0 {
+		predicates = append(predicates, medicationorder.StopReasonIn(i.StopReasonIn...))
+	}
+	if len(i.StopReasonNotIn) > 0 {
+		predicates = append(predicates, medicationorder.StopReasonNotIn(i.StopReasonNotIn...))
+	}
+	if i.StopReasonGT != nil {
+		predicates = append(predicates, medicationorder.StopReasonGT(*i.StopReasonGT))
+	}
+	if i.StopReasonGTE != nil {
+		predicates = append(predicates, medicationorder.StopReasonGTE(*i.StopReasonGTE))
+	}
+	if i.StopReasonLT != nil {
+		predicates = append(predicates, medicationorder.StopReasonLT(*i.StopReasonLT))
+	}
+	if i.StopReasonLTE != nil {
+		predicates = append(predicates, medicationorder.StopReasonLTE(*i.StopReasonLTE))
+	}
+	if i.StopReasonContains != nil {
+		predicates = append(predicates, medicationorder.StopReasonContains(*i.StopReasonContains))
+	}
+	if i.StopReasonHasPrefix != nil {
+		predicates = append(predicates, medicationorder.StopReasonHasPrefix(*i.StopReasonHasPrefix))
+	}
+	if i.StopReasonHasSuffix != nil {
+		predicates = append(predicates, medicationorder.StopReasonHasSuffix(*i.StopReasonHasSuffix))
+	}
+	if i.StopReasonIsNil {
+		predicates = append(predicates, medicationorder.StopReasonIsNil())
+	}
+	if i.StopReasonNotNil {
+		predicates = append(predicates, medicationorder.StopReasonNotNil())
+	}
+	if i.StopReasonEqualFold != nil {
+		predicates = append(predicates, medicationorder.StopReasonEqualFold(*i.StopReasonEqualFold))
+	}
+	if i.StopReasonContainsFold != nil {
+		predicates = append(predicates, medicationorder.StopReasonContainsFold(*i.StopReasonContainsFold))
+	}
+	if i.EndedAt != nil {
+		predicates = append(predicates, medicationorder.EndedAtEQ(*i.EndedAt))
+	}
+	if i.EndedAtNEQ != nil {
+		predicates = append(predicates, medicationorder.EndedAtNEQ(*i.EndedAtNEQ))
+	}
+	if len(i.EndedAtIn) > 0 {
+		predicates = append(predicates, medicationorder.EndedAtIn(i.EndedAtIn...))
+	}
+	if len(i.EndedAtNotIn) > 0 {
+		predicates = append(predicates, medicationorder.EndedAtNotIn(i.EndedAtNotIn...))
+	}
+	if i.EndedAtGT != nil {
+		predicates = append(predicates, medicationorder.EndedAtGT(*i.EndedAtGT))
+	}
+	if i.EndedAtGTE != nil {
+		predicates = append(predicates, medicationorder.EndedAtGTE(*i.EndedAtGTE))
+	}
+	if i.EndedAtLT != nil {
+		predicates = append(predicates, medicationorder.EndedAtLT(*i.EndedAtLT))
+	}
+	if i.EndedAtLTE != nil {
+		predicates = append(predicates, medicationorder.EndedAtLTE(*i.EndedAtLTE))
+	}
+	if i.EndedAtIsNil {
+		predicates = append(predicates, medicationorder.EndedAtIsNil())
+	}
+	if i.EndedAtNotNil {
+		predicates = append(predicates, medicationorder.EndedAtNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := medicationorder.HasPatient()
+		if !*i.HasPatient {
+			p = medicationorder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, medicationorder.HasPatientWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := medicationorder.HasEncounter()
+		if !*i.HasEncounter {
+			p = medicationorder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, medicationorder.HasEncounterWith(with...))
+	}
+	if i.HasPrescriber != nil {
+		p := medicationorder.HasPrescriber()
+		if !*i.HasPrescriber {
+			p = medicationorder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPrescriberWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasPrescriberWith))
+		for _, w := range i.HasPrescriberWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPrescriberWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, medicationorder.HasPrescriberWith(with...))
+	}
+	if i.HasReplaces != nil {
+		p := medicationorder.HasReplaces()
+		if !*i.HasReplaces {
+			p = medicationorder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacesWith) > 0 {
+		with := make([]predicate.MedicationOrder, 0, len(i.HasReplacesWith))
+		for _, w := range i.HasReplacesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, medicationorder.HasReplacesWith(with...))
+	}
+	if i.HasReplacedBy != nil {
+		p := medicationorder.HasReplacedBy()
+		if !*i.HasReplacedBy {
+			p = medicationorder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacedByWith) > 0 {
+		with := make([]predicate.MedicationOrder, 0, len(i.HasReplacedByWith))
+		for _, w := range i.HasReplacedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, medicationorder.HasReplacedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyMedicationOrderWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return medicationorder.And(predicates...), nil
+	}
+}
+
+// ObservationWhereInput represents a where input for filtering Observation queries.
+type ObservationWhereInput struct {
+	Predicates []predicate.Observation  `json:"-"`
+	Not        *ObservationWhereInput   `json:"not,omitempty"`
+	Or         []*ObservationWhereInput `json:"or,omitempty"`
+	And        []*ObservationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "display" field predicates.
+	Display             *string  `json:"display,omitempty"`
+	DisplayNEQ          *string  `json:"displayNEQ,omitempty"`
+	DisplayIn           []string `json:"displayIn,omitempty"`
+	DisplayNotIn        []string `json:"displayNotIn,omitempty"`
+	DisplayGT           *string  `json:"displayGT,omitempty"`
+	DisplayGTE          *string  `json:"displayGTE,omitempty"`
+	DisplayLT           *string  `json:"displayLT,omitempty"`
+	DisplayLTE          *string  `json:"displayLTE,omitempty"`
+	DisplayContains     *string  `json:"displayContains,omitempty"`
+	DisplayHasPrefix    *string  `json:"displayHasPrefix,omitempty"`
+	DisplayHasSuffix    *string  `json:"displayHasSuffix,omitempty"`
+	DisplayEqualFold    *string  `json:"displayEqualFold,omitempty"`
+	DisplayContainsFold *string  `json:"displayContainsFold,omitempty"`
+
+	// "value" field predicates.
+	Value      *float64  `json:"value,omitempty"`
+	ValueNEQ   *float64  `json:"valueNEQ,omitempty"`
+	ValueIn    []float64 `json:"valueIn,omitempty"`
+	ValueNotIn []float64 `json:"valueNotIn,omitempty"`
+	ValueGT    *float64  `json:"valueGT,omitempty"`
+	ValueGTE   *float64  `json:"valueGTE,omitempty"`
+	ValueLT    *float64  `json:"valueLT,omitempty"`
+	ValueLTE   *float64  `json:"valueLTE,omitempty"`
+
+	// "unit" field predicates.
+	Unit             *string  `json:"unit,omitempty"`
+	UnitNEQ          *string  `json:"unitNEQ,omitempty"`
+	UnitIn           []string `json:"unitIn,omitempty"`
+	UnitNotIn        []string `json:"unitNotIn,omitempty"`
+	UnitGT           *string  `json:"unitGT,omitempty"`
+	UnitGTE          *string  `json:"unitGTE,omitempty"`
+	UnitLT           *string  `json:"unitLT,omitempty"`
+	UnitLTE          *string  `json:"unitLTE,omitempty"`
+	UnitContains     *string  `json:"unitContains,omitempty"`
+	UnitHasPrefix    *string  `json:"unitHasPrefix,omitempty"`
+	UnitHasSuffix    *string  `json:"unitHasSuffix,omitempty"`
+	UnitEqualFold    *string  `json:"unitEqualFold,omitempty"`
+	UnitContainsFold *string  `json:"unitContainsFold,omitempty"`
+
+	// "effective_at" field predicates.
+	EffectiveAt      *time.Time  `json:"effectiveAt,omitempty"`
+	EffectiveAtNEQ   *time.Time  `json:"effectiveAtNEQ,omitempty"`
+	EffectiveAtIn    []time.Time `json:"effectiveAtIn,omitempty"`
+	EffectiveAtNotIn []time.Time `json:"effectiveAtNotIn,omitempty"`
+	EffectiveAtGT    *time.Time  `json:"effectiveAtGT,omitempty"`
+	EffectiveAtGTE   *time.Time  `json:"effectiveAtGTE,omitempty"`
+	EffectiveAtLT    *time.Time  `json:"effectiveAtLT,omitempty"`
+	EffectiveAtLTE   *time.Time  `json:"effectiveAtLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *observation.Status  `json:"status,omitempty"`
+	StatusNEQ   *observation.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []observation.Status `json:"statusIn,omitempty"`
+	StatusNotIn []observation.Status `json:"statusNotIn,omitempty"`
+
+	// "replaces_id" field predicates.
+	ReplacesID             *string  `json:"replacesID,omitempty"`
+	ReplacesIDNEQ          *string  `json:"replacesIDNEQ,omitempty"`
+	ReplacesIDIn           []string `json:"replacesIDIn,omitempty"`
+	ReplacesIDNotIn        []string `json:"replacesIDNotIn,omitempty"`
+	ReplacesIDGT           *string  `json:"replacesIDGT,omitempty"`
+	ReplacesIDGTE          *string  `json:"replacesIDGTE,omitempty"`
+	ReplacesIDLT           *string  `json:"replacesIDLT,omitempty"`
+	ReplacesIDLTE          *string  `json:"replacesIDLTE,omitempty"`
+	ReplacesIDContains     *string  `json:"replacesIDContains,omitempty"`
+	ReplacesIDHasPrefix    *string  `json:"replacesIDHasPrefix,omitempty"`
+	ReplacesIDHasSuffix    *string  `json:"replacesIDHasSuffix,omitempty"`
+	ReplacesIDIsNil        bool     `json:"replacesIDIsNil,omitempty"`
+	ReplacesIDNotNil       bool     `json:"replacesIDNotNil,omitempty"`
+	ReplacesIDEqualFold    *string  `json:"replacesIDEqualFold,omitempty"`
+	ReplacesIDContainsFold *string  `json:"replacesIDContainsFold,omitempty"`
+
+	// "amend_reason" field predicates.
+	AmendReason             *string  `json:"amendReason,omitempty"`
+	AmendReasonNEQ          *string  `json:"amendReasonNEQ,omitempty"`
+	AmendReasonIn           []string `json:"amendReasonIn,omitempty"`
+	AmendReasonNotIn        []string `json:"amendReasonNotIn,omitempty"`
+	AmendReasonGT           *string  `json:"amendReasonGT,omitempty"`
+	AmendReasonGTE          *string  `json:"amendReasonGTE,omitempty"`
+	AmendReasonLT           *string  `json:"amendReasonLT,omitempty"`
+	AmendReasonLTE          *string  `json:"amendReasonLTE,omitempty"`
+	AmendReasonContains     *string  `json:"amendReasonContains,omitempty"`
+	AmendReasonHasPrefix    *string  `json:"amendReasonHasPrefix,omitempty"`
+	AmendReasonHasSuffix    *string  `json:"amendReasonHasSuffix,omitempty"`
+	AmendReasonIsNil        bool     `json:"amendReasonIsNil,omitempty"`
+	AmendReasonNotNil       bool     `json:"amendReasonNotNil,omitempty"`
+	AmendReasonEqualFold    *string  `json:"amendReasonEqualFold,omitempty"`
+	AmendReasonContainsFold *string  `json:"amendReasonContainsFold,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDIsNil        bool     `json:"recordedByIDIsNil,omitempty"`
+	RecordedByIDNotNil       bool     `json:"recordedByIDNotNil,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+
+	// "replaces" edge predicates.
+	HasReplaces     *bool                    `json:"hasReplaces,omitempty"`
+	HasReplacesWith []*ObservationWhereInput `json:"hasReplacesWith,omitempty"`
+
+	// "replaced_by" edge predicates.
+	HasReplacedBy     *bool                    `json:"hasReplacedBy,omitempty"`
+	HasReplacedByWith []*ObservationWhereInput `json:"hasReplacedByWith,omitempty"`
+
+	// "recorded_by" edge predicates.
+	HasRecordedBy     *bool              `json:"hasRecordedBy,omitempty"`
+	HasRecordedByWith []*StaffWhereInput `json:"hasRecordedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ObservationWhereInput) AddPredicates(predicates ...predicate.Observation) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ObservationWhereInput filter on the ObservationQuery builder.
+func (i *ObservationWhereInput) Filter(q *ObservationQuery) (*ObservationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyObservationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyObservationWhereInput is returned in case the ObservationWhereInput is empty.
+var ErrEmptyObservationWhereInput = errors.New("ent: empty predicate ObservationWhereInput")
+
+// P returns a predicate for filtering observations.
+// An error is returned if the input is empty or invalid.
+func (i *ObservationWhereInput) P() (predicate.Observation, error) {
+	var predicates []predicate.Observation
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, observation.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Observation, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, observation.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Observation, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, observation.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, observation.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, observation.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, observation.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, observation.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, observation.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, observation.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, observation.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, observation.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, observation.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, observation.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, observation.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, observation.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, observation.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, observation.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, observation.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, observation.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, observation.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, observation.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, observation.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, observation.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, observation.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, observation.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, observation.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, observation.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, observation.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, observation.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, observation.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, observation.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, observation.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, observation.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, observation.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, observation.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, observation.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, observation.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, observation.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, observation.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, observation.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, observation.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, observation.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, observation.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, observation.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, observation.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, observation.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, observation.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, observation.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, observation.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, observation.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, observation.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, observation.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, observation.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, observation.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, observation.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, observation.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, observation.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, observation.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, observation.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, observation.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, observation.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, observation.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Display != nil {
+		predicates = append(predicates, observation.DisplayEQ(*i.Display))
+	}
+	if i.DisplayNEQ != nil {
+		predicates = append(predicates, observation.DisplayNEQ(*i.DisplayNEQ))
+	}
+	if len(i.DisplayIn) > 0 {
+		predicates = append(predicates, observation.DisplayIn(i.DisplayIn...))
+	}
+	if len(i.DisplayNotIn) > 0 {
+		predicates = append(predicates, observation.DisplayNotIn(i.DisplayNotIn...))
+	}
+	if i.DisplayGT != nil {
+		predicates = append(predicates, observation.DisplayGT(*i.DisplayGT))
+	}
+	if i.DisplayGTE != nil {
+		predicates = append(predicates, observation.DisplayGTE(*i.DisplayGTE))
+	}
+	if i.DisplayLT != nil {
+		predicates = append(predicates, observation.DisplayLT(*i.DisplayLT))
+	}
+	if i.DisplayLTE != nil {
+		predicates = append(predicates, observation.DisplayLTE(*i.DisplayLTE))
+	}
+	if i.DisplayContains != nil {
+		predicates = append(predicates, observation.DisplayContains(*i.DisplayContains))
+	}
+	if i.DisplayHasPrefix != nil {
+		predicates = append(predicates, observation.DisplayHasPrefix(*i.DisplayHasPrefix))
+	}
+	if i.DisplayHasSuffix != nil {
+		predicates = append(predicates, observation.DisplayHasSuffix(*i.DisplayHasSuffix))
+	}
+	if i.DisplayEqualFold != nil {
+		predicates = append(predicates, observation.DisplayEqualFold(*i.DisplayEqualFold))
+	}
+	if i.DisplayContainsFold != nil {
+		predicates = append(predicates, observation.DisplayContainsFold(*i.DisplayContainsFold))
+	}
+	if i.Value != nil {
+		predicates = append(predicates, observation.ValueEQ(*i.Value))
+	}
+	if i.ValueNEQ != nil {
+		predicates = append(predicates, observation.ValueNEQ(*i.ValueNEQ))
+	}
+	if len(i.ValueIn) > 0 {
+		predicates = append(predicates, observation.ValueIn(i.ValueIn...))
+	}
+	if len(i.ValueNotIn) > 0 {
+		predicates = append(predicates, observation.ValueNotIn(i.ValueNotIn...))
+	}
+	if i.ValueGT != nil {
+		predicates = append(predicates, observation.ValueGT(*i.ValueGT))
+	}
+	if i.ValueGTE != nil {
+		predicates = append(predicates, observation.ValueGTE(*i.ValueGTE))
+	}
+	if i.ValueLT != nil {
+		predicates = append(predicates, observation.ValueLT(*i.ValueLT))
+	}
+	if i.ValueLTE != nil {
+		predicates = append(predicates, observation.ValueLTE(*i.ValueLTE))
+	}
+	if i.Unit != nil {
+		predicates = append(predicates, observation.UnitEQ(*i.Unit))
+	}
+	if i.UnitNEQ != nil {
+		predicates = append(predicates, observation.UnitNEQ(*i.UnitNEQ))
+	}
+	if len(i.UnitIn) > 0 {
+		predicates = append(predicates, observation.UnitIn(i.UnitIn...))
+	}
+	if len(i.UnitNotIn) > 0 {
+		predicates = append(predicates, observation.UnitNotIn(i.UnitNotIn...))
+	}
+	if i.UnitGT != nil {
+		predicates = append(predicates, observation.UnitGT(*i.UnitGT))
+	}
+	if i.UnitGTE != nil {
+		predicates = append(predicates, observation.UnitGTE(*i.UnitGTE))
+	}
+	if i.UnitLT != nil {
+		predicates = append(predicates, observation.UnitLT(*i.UnitLT))
+	}
+	if i.UnitLTE != nil {
+		predicates = append(predicates, observation.UnitLTE(*i.UnitLTE))
+	}
+	if i.UnitContains != nil {
+		predicates = append(predicates, observation.UnitContains(*i.UnitContains))
+	}
+	if i.UnitHasPrefix != nil {
+		predicates = append(predicates, observation.UnitHasPrefix(*i.UnitHasPrefix))
+	}
+	if i.UnitHasSuffix != nil {
+		predicates = append(predicates, observation.UnitHasSuffix(*i.UnitHasSuffix))
+	}
+	if i.UnitEqualFold != nil {
+		predicates = append(predicates, observation.UnitEqualFold(*i.UnitEqualFold))
+	}
+	if i.UnitContainsFold != nil {
+		predicates = append(predicates, observation.UnitContainsFold(*i.UnitContainsFold))
+	}
+	if i.EffectiveAt != nil {
+		predicates = append(predicates, observation.EffectiveAtEQ(*i.EffectiveAt))
+	}
+	if i.EffectiveAtNEQ != nil {
+		predicates = append(predicates, observation.EffectiveAtNEQ(*i.EffectiveAtNEQ))
+	}
+	if len(i.EffectiveAtIn) > 0 {
+		predicates = append(predicates, observation.EffectiveAtIn(i.EffectiveAtIn...))
+	}
+	if len(i.EffectiveAtNotIn) > 0 {
+		predicates = append(predicates, observation.EffectiveAtNotIn(i.EffectiveAtNotIn...))
+	}
+	if i.EffectiveAtGT != nil {
+		predicates = append(predicates, observation.EffectiveAtGT(*i.EffectiveAtGT))
+	}
+	if i.EffectiveAtGTE != nil {
+		predicates = append(predicates, observation.EffectiveAtGTE(*i.EffectiveAtGTE))
+	}
+	if i.EffectiveAtLT != nil {
+		predicates = append(predicates, observation.EffectiveAtLT(*i.EffectiveAtLT))
+	}
+	if i.EffectiveAtLTE != nil {
+		predicates = append(predicates, observation.EffectiveAtLTE(*i.EffectiveAtLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, observation.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, observation.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, observation.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, observation.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ReplacesID != nil {
+		predicates = append(predicates, observation.ReplacesIDEQ(*i.ReplacesID))
+	}
+	if i.ReplacesIDNEQ != nil {
+		predicates = append(predicates, observation.ReplacesIDNEQ(*i.ReplacesIDNEQ))
+	}
+	if len(i.ReplacesIDIn) > 0 {
+		predicates = append(predicates, observation.ReplacesIDIn(i.ReplacesIDIn...))
+	}
+	if len(i.ReplacesIDNotIn) > 0 {
+		predicates = append(predicates, observation.ReplacesIDNotIn(i.ReplacesIDNotIn...))
+	}
+	if i.ReplacesIDGT != nil {
+		predicates = append(predicates, observation.ReplacesIDGT(*i.ReplacesIDGT))
+	}
+	if i.ReplacesIDGTE != nil {
+		predicates = append(predicates, observation.ReplacesIDGTE(*i.ReplacesIDGTE))
+	}
+	if i.ReplacesIDLT != nil {
+		predicates = append(predicates, observation.ReplacesIDLT(*i.ReplacesIDLT))
+	}
+	if i.ReplacesIDLTE != nil {
+		predicates = append(predicates, observation.ReplacesIDLTE(*i.ReplacesIDLTE))
+	}
+	if i.ReplacesIDContains != nil {
+		predicates = append(predicates, observation.ReplacesIDContains(*i.ReplacesIDContains))
+	}
+	if i.ReplacesIDHasPrefix != nil {
+		predicates = append(predicates, observation.ReplacesIDHasPrefix(*i.ReplacesIDHasPrefix))
+	}
+	if i.ReplacesIDHasSuffix != nil {
+		predicates = append(predicates, observation.ReplacesIDHasSuffix(*i.ReplacesIDHasSuffix))
+	}
+	if i.ReplacesIDIsNil {
+		predicates = append(predicates, observation.ReplacesIDIsNil())
+	}
+	if i.ReplacesIDNotNil {
+		predicates = append(predicates, observation.ReplacesIDNotNil())
+	}
+	if i.ReplacesIDEqualFold != nil {
+		predicates = append(predicates, observation.ReplacesIDEqualFold(*i.ReplacesIDEqualFold))
+	}
+	if i.ReplacesIDContainsFold != nil {
+		predicates = append(predicates, observation.ReplacesIDContainsFold(*i.ReplacesIDContainsFold))
+	}
+	if i.AmendReason != nil {
+		predicates = append(predicates, observation.AmendReasonEQ(*i.AmendReason))
+	}
+	if i.AmendReasonNEQ != nil {
+		predicates = append(predicates, observation.AmendReasonNEQ(*i.AmendReasonNEQ))
+	}
+	if len(i.AmendReasonIn) > 0 {
+		predicates = append(predicates, observation.AmendReasonIn(i.AmendReasonIn...))
+	}
+	if len(i.AmendReasonNotIn) > 0 {
+		predicates = append(predicates, observation.AmendReasonNotIn(i.AmendReasonNotIn...))
+	}
+	if i.AmendReasonGT != nil {
+		predicates = append(predicates, observation.AmendReasonGT(*i.AmendReasonGT))
+	}
+	if i.AmendReasonGTE != nil {
+		predicates = append(predicates, observation.AmendReasonGTE(*i.AmendReasonGTE))
+	}
+	if i.AmendReasonLT != nil {
+		predicates = append(predicates, observation.AmendReasonLT(*i.AmendReasonLT))
+	}
+	if i.AmendReasonLTE != nil {
+		predicates = append(predicates, observation.AmendReasonLTE(*i.AmendReasonLTE))
+	}
+	if i.AmendReasonContains != nil {
+		predicates = append(predicates, observation.AmendReasonContains(*i.AmendReasonContains))
+	}
+	if i.AmendReasonHasPrefix != nil {
+		predicates = append(predicates, observation.AmendReasonHasPrefix(*i.AmendReasonHasPrefix))
+	}
+	if i.AmendReasonHasSuffix != nil {
+		predicates = append(predicates, observation.AmendReasonHasSuffix(*i.AmendReasonHasSuffix))
+	}
+	if i.AmendReasonIsNil {
+		predicates = append(predicates, observation.AmendReasonIsNil())
+	}
+	if i.AmendReasonNotNil {
+		predicates = append(predicates, observation.AmendReasonNotNil())
+	}
+	if i.AmendReasonEqualFold != nil {
+		predicates = append(predicates, observation.AmendReasonEqualFold(*i.AmendReasonEqualFold))
+	}
+	if i.AmendReasonContainsFold != nil {
+		predicates = append(predicates, observation.AmendReasonContainsFold(*i.AmendReasonContainsFold))
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, observation.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, observation.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, observation.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, observation.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, observation.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, observation.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, observation.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, observation.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, observation.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, observation.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, observation.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDIsNil {
+		predicates = append(predicates, observation.RecordedByIDIsNil())
+	}
+	if i.RecordedByIDNotNil {
+		predicates = append(predicates, observation.RecordedByIDNotNil())
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, observation.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, observation.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := observation.HasPatient()
+		if !*i.HasPatient {
+			p = observation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, observation.HasPatientWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := observation.HasEncounter()
+		if !*i.HasEncounter {
+			p = observation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, observation.HasEncounterWith(with...))
+	}
+	if i.HasReplaces != nil {
+		p := observation.HasReplaces()
+		if !*i.HasReplaces {
+			p = observation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacesWith) > 0 {
+		with := make([]predicate.Observation, 0, len(i.HasReplacesWith))
+		for _, w := range i.HasReplacesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, observation.HasReplacesWith(with...))
+	}
+	if i.HasReplacedBy != nil {
+		p := observation.HasReplacedBy()
+		if !*i.HasReplacedBy {
+			p = observation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacedByWith) > 0 {
+		with := make([]predicate.Observation, 0, len(i.HasReplacedByWith))
+		for _, w := range i.HasReplacedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, observation.HasReplacedByWith(with...))
+	}
+	if i.HasRecordedBy != nil {
+		p := observation.HasRecordedBy()
+		if !*i.HasRecordedBy {
+			p = observation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRecordedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasRecordedByWith))
+		for _, w := range i.HasRecordedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRecordedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, observation.HasRecordedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyObservationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return observation.And(predicates...), nil
+	}
+}
+
 // PatientWhereInput represents a where input for filtering Patient queries.
 type PatientWhereInput struct {
 	Predicates []predicate.Patient  `json:"-"`
@@ -2576,22 +12071,57 @@ type PatientWhereInput struct {
 	CountryEqualFold    *string  `json:"countryEqualFold,omitempty"`
 	CountryContainsFold *string  `json:"countryContainsFold,omitempty"`
 
-	// "national_id" field predicates.
-	NationalID             *string  `json:"nationalID,omitempty"`
-	NationalIDNEQ          *string  `json:"nationalIDNEQ,omitempty"`
-	NationalIDIn           []string `json:"nationalIDIn,omitempty"`
-	NationalIDNotIn        []string `json:"nationalIDNotIn,omitempty"`
-	NationalIDGT           *string  `json:"nationalIDGT,omitempty"`
-	NationalIDGTE          *string  `json:"nationalIDGTE,omitempty"`
-	NationalIDLT           *string  `json:"nationalIDLT,omitempty"`
-	NationalIDLTE          *string  `json:"nationalIDLTE,omitempty"`
-	NationalIDContains     *string  `json:"nationalIDContains,omitempty"`
-	NationalIDHasPrefix    *string  `json:"nationalIDHasPrefix,omitempty"`
-	NationalIDHasSuffix    *string  `json:"nationalIDHasSuffix,omitempty"`
-	NationalIDIsNil        bool     `json:"nationalIDIsNil,omitempty"`
-	NationalIDNotNil       bool     `json:"nationalIDNotNil,omitempty"`
-	NationalIDEqualFold    *string  `json:"nationalIDEqualFold,omitempty"`
-	NationalIDContainsFold *string  `json:"nationalIDContainsFold,omitempty"`
+	// "preferred_language" field predicates.
+	PreferredLanguage             *string  `json:"preferredLanguage,omitempty"`
+	PreferredLanguageNEQ          *string  `json:"preferredLanguageNEQ,omitempty"`
+	PreferredLanguageIn           []string `json:"preferredLanguageIn,omitempty"`
+	PreferredLanguageNotIn        []string `json:"preferredLanguageNotIn,omitempty"`
+	PreferredLanguageGT           *string  `json:"preferredLanguageGT,omitempty"`
+	PreferredLanguageGTE          *string  `json:"preferredLanguageGTE,omitempty"`
+	PreferredLanguageLT           *string  `json:"preferredLanguageLT,omitempty"`
+	PreferredLanguageLTE          *string  `json:"preferredLanguageLTE,omitempty"`
+	PreferredLanguageContains     *string  `json:"preferredLanguageContains,omitempty"`
+	PreferredLanguageHasPrefix    *string  `json:"preferredLanguageHasPrefix,omitempty"`
+	PreferredLanguageHasSuffix    *string  `json:"preferredLanguageHasSuffix,omitempty"`
+	PreferredLanguageIsNil        bool     `json:"preferredLanguageIsNil,omitempty"`
+	PreferredLanguageNotNil       bool     `json:"preferredLanguageNotNil,omitempty"`
+	PreferredLanguageEqualFold    *string  `json:"preferredLanguageEqualFold,omitempty"`
+	PreferredLanguageContainsFold *string  `json:"preferredLanguageContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *patient.Status  `json:"status,omitempty"`
+	StatusNEQ   *patient.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []patient.Status `json:"statusIn,omitempty"`
+	StatusNotIn []patient.Status `json:"statusNotIn,omitempty"`
+
+	// "merged_into_id" field predicates.
+	MergedIntoID             *string  `json:"mergedIntoID,omitempty"`
+	MergedIntoIDNEQ          *string  `json:"mergedIntoIDNEQ,omitempty"`
+	MergedIntoIDIn           []string `json:"mergedIntoIDIn,omitempty"`
+	MergedIntoIDNotIn        []string `json:"mergedIntoIDNotIn,omitempty"`
+	MergedIntoIDGT           *string  `json:"mergedIntoIDGT,omitempty"`
+	MergedIntoIDGTE          *string  `json:"mergedIntoIDGTE,omitempty"`
+	MergedIntoIDLT           *string  `json:"mergedIntoIDLT,omitempty"`
+	MergedIntoIDLTE          *string  `json:"mergedIntoIDLTE,omitempty"`
+	MergedIntoIDContains     *string  `json:"mergedIntoIDContains,omitempty"`
+	MergedIntoIDHasPrefix    *string  `json:"mergedIntoIDHasPrefix,omitempty"`
+	MergedIntoIDHasSuffix    *string  `json:"mergedIntoIDHasSuffix,omitempty"`
+	MergedIntoIDIsNil        bool     `json:"mergedIntoIDIsNil,omitempty"`
+	MergedIntoIDNotNil       bool     `json:"mergedIntoIDNotNil,omitempty"`
+	MergedIntoIDEqualFold    *string  `json:"mergedIntoIDEqualFold,omitempty"`
+	MergedIntoIDContainsFold *string  `json:"mergedIntoIDContainsFold,omitempty"`
+
+	// "merged_at" field predicates.
+	MergedAt       *time.Time  `json:"mergedAt,omitempty"`
+	MergedAtNEQ    *time.Time  `json:"mergedAtNEQ,omitempty"`
+	MergedAtIn     []time.Time `json:"mergedAtIn,omitempty"`
+	MergedAtNotIn  []time.Time `json:"mergedAtNotIn,omitempty"`
+	MergedAtGT     *time.Time  `json:"mergedAtGT,omitempty"`
+	MergedAtGTE    *time.Time  `json:"mergedAtGTE,omitempty"`
+	MergedAtLT     *time.Time  `json:"mergedAtLT,omitempty"`
+	MergedAtLTE    *time.Time  `json:"mergedAtLTE,omitempty"`
+	MergedAtIsNil  bool        `json:"mergedAtIsNil,omitempty"`
+	MergedAtNotNil bool        `json:"mergedAtNotNil,omitempty"`
 
 	// "appointments" edge predicates.
 	HasAppointments     *bool                    `json:"hasAppointments,omitempty"`
@@ -2600,6 +12130,66 @@ type PatientWhereInput struct {
 	// "user" edge predicates.
 	HasUser     *bool             `json:"hasUser,omitempty"`
 	HasUserWith []*UserWhereInput `json:"hasUserWith,omitempty"`
+
+	// "merged_into" edge predicates.
+	HasMergedInto     *bool                `json:"hasMergedInto,omitempty"`
+	HasMergedIntoWith []*PatientWhereInput `json:"hasMergedIntoWith,omitempty"`
+
+	// "contacts" edge predicates.
+	HasContacts     *bool                       `json:"hasContacts,omitempty"`
+	HasContactsWith []*PatientContactWhereInput `json:"hasContactsWith,omitempty"`
+
+	// "identifiers" edge predicates.
+	HasIdentifiers     *bool                          `json:"hasIdentifiers,omitempty"`
+	HasIdentifiersWith []*PatientIdentifierWhereInput `json:"hasIdentifiersWith,omitempty"`
+
+	// "insurance_policies" edge predicates.
+	HasInsurancePolicies     *bool                        `json:"hasInsurancePolicies,omitempty"`
+	HasInsurancePoliciesWith []*InsurancePolicyWhereInput `json:"hasInsurancePoliciesWith,omitempty"`
+
+	// "history" edge predicates.
+	HasHistory     *bool                    `json:"hasHistory,omitempty"`
+	HasHistoryWith []*HistoryItemWhereInput `json:"hasHistoryWith,omitempty"`
+
+	// "admissions" edge predicates.
+	HasAdmissions     *bool                  `json:"hasAdmissions,omitempty"`
+	HasAdmissionsWith []*AdmissionWhereInput `json:"hasAdmissionsWith,omitempty"`
+
+	// "encounters" edge predicates.
+	HasEncounters     *bool                  `json:"hasEncounters,omitempty"`
+	HasEncountersWith []*EncounterWhereInput `json:"hasEncountersWith,omitempty"`
+
+	// "problems" edge predicates.
+	HasProblems     *bool                `json:"hasProblems,omitempty"`
+	HasProblemsWith []*ProblemWhereInput `json:"hasProblemsWith,omitempty"`
+
+	// "allergies" edge predicates.
+	HasAllergies     *bool                `json:"hasAllergies,omitempty"`
+	HasAllergiesWith []*AllergyWhereInput `json:"hasAllergiesWith,omitempty"`
+
+	// "observations" edge predicates.
+	HasObservations     *bool                    `json:"hasObservations,omitempty"`
+	HasObservationsWith []*ObservationWhereInput `json:"hasObservationsWith,omitempty"`
+
+	// "medication_orders" edge predicates.
+	HasMedicationOrders     *bool                        `json:"hasMedicationOrders,omitempty"`
+	HasMedicationOrdersWith []*MedicationOrderWhereInput `json:"hasMedicationOrdersWith,omitempty"`
+
+	// "care_plans" edge predicates.
+	HasCarePlans     *bool                 `json:"hasCarePlans,omitempty"`
+	HasCarePlansWith []*CarePlanWhereInput `json:"hasCarePlansWith,omitempty"`
+
+	// "notes" edge predicates.
+	HasNotes     *bool                     `json:"hasNotes,omitempty"`
+	HasNotesWith []*ClinicalNoteWhereInput `json:"hasNotesWith,omitempty"`
+
+	// "referrals" edge predicates.
+	HasReferrals     *bool                 `json:"hasReferrals,omitempty"`
+	HasReferralsWith []*ReferralWhereInput `json:"hasReferralsWith,omitempty"`
+
+	// "care_team" edge predicates.
+	HasCareTeam     *bool                       `json:"hasCareTeam,omitempty"`
+	HasCareTeamWith []*CareTeamMemberWhereInput `json:"hasCareTeamWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -3219,50 +12809,137 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 	if i.CountryContainsFold != nil {
 		predicates = append(predicates, patient.CountryContainsFold(*i.CountryContainsFold))
 	}
-	if i.NationalID != nil {
-		predicates = append(predicates, patient.NationalIDEQ(*i.NationalID))
+	if i.PreferredLanguage != nil {
+		predicates = append(predicates, patient.PreferredLanguageEQ(*i.PreferredLanguage))
 	}
-	if i.NationalIDNEQ != nil {
-		predicates = append(predicates, patient.NationalIDNEQ(*i.NationalIDNEQ))
+	if i.PreferredLanguageNEQ != nil {
+		predicates = append(predicates, patient.PreferredLanguageNEQ(*i.PreferredLanguageNEQ))
 	}
-	if len(i.NationalIDIn) > 0 {
-		predicates = append(predicates, patient.NationalIDIn(i.NationalIDIn...))
+	if len(i.PreferredLanguageIn) > 0 {
+		predicates = append(predicates, patient.PreferredLanguageIn(i.PreferredLanguageIn...))
 	}
-	if len(i.NationalIDNotIn) > 0 {
-		predicates = append(predicates, patient.NationalIDNotIn(i.NationalIDNotIn...))
+	if len(i.PreferredLanguageNotIn) > 0 {
+		predicates = append(predicates, patient.PreferredLanguageNotIn(i.PreferredLanguageNotIn...))
 	}
-	if i.NationalIDGT != nil {
-		predicates = append(predicates, patient.NationalIDGT(*i.NationalIDGT))
+	if i.PreferredLanguageGT != nil {
+		predicates = append(predicates, patient.PreferredLanguageGT(*i.PreferredLanguageGT))
 	}
-	if i.NationalIDGTE != nil {
-		predicates = append(predicates, patient.NationalIDGTE(*i.NationalIDGTE))
+	if i.PreferredLanguageGTE != nil {
+		predicates = append(predicates, patient.PreferredLanguageGTE(*i.PreferredLanguageGTE))
 	}
-	if i.NationalIDLT != nil {
-		predicates = append(predicates, patient.NationalIDLT(*i.NationalIDLT))
+	if i.PreferredLanguageLT != nil {
+		predicates = append(predicates, patient.PreferredLanguageLT(*i.PreferredLanguageLT))
 	}
-	if i.NationalIDLTE != nil {
-		predicates = append(predicates, patient.NationalIDLTE(*i.NationalIDLTE))
+	if i.PreferredLanguageLTE != nil {
+		predicates = append(predicates, patient.PreferredLanguageLTE(*i.PreferredLanguageLTE))
 	}
-	if i.NationalIDContains != nil {
-		predicates = append(predicates, patient.NationalIDContains(*i.NationalIDContains))
+	if i.PreferredLanguageContains != nil {
+		predicates = append(predicates, patient.PreferredLanguageContains(*i.PreferredLanguageContains))
 	}
-	if i.NationalIDHasPrefix != nil {
-		predicates = append(predicates, patient.NationalIDHasPrefix(*i.NationalIDHasPrefix))
+	if i.PreferredLanguageHasPrefix != nil {
+		predicates = append(predicates, patient.PreferredLanguageHasPrefix(*i.PreferredLanguageHasPrefix))
 	}
-	if i.NationalIDHasSuffix != nil {
-		predicates = append(predicates, patient.NationalIDHasSuffix(*i.NationalIDHasSuffix))
+	if i.PreferredLanguageHasSuffix != nil {
+		predicates = append(predicates, patient.PreferredLanguageHasSuffix(*i.PreferredLanguageHasSuffix))
 	}
-	if i.NationalIDIsNil {
-		predicates = append(predicates, patient.NationalIDIsNil())
+	if i.PreferredLanguageIsNil {
+		predicates = append(predicates, patient.PreferredLanguageIsNil())
 	}
-	if i.NationalIDNotNil {
-		predicates = append(predicates, patient.NationalIDNotNil())
+	if i.PreferredLanguageNotNil {
+		predicates = append(predicates, patient.PreferredLanguageNotNil())
 	}
-	if i.NationalIDEqualFold != nil {
-		predicates = append(predicates, patient.NationalIDEqualFold(*i.NationalIDEqualFold))
+	if i.PreferredLanguageEqualFold != nil {
+		predicates = append(predicates, patient.PreferredLanguageEqualFold(*i.PreferredLanguageEqualFold))
 	}
-	if i.NationalIDContainsFold != nil {
-		predicates = append(predicates, patient.NationalIDContainsFold(*i.NationalIDContainsFold))
+	if i.PreferredLanguageContainsFold != nil {
+		predicates = append(predicates, patient.PreferredLanguageContainsFold(*i.PreferredLanguageContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, patient.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, patient.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, patient.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, patient.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.MergedIntoID != nil {
+		predicates = append(predicates, patient.MergedIntoIDEQ(*i.MergedIntoID))
+	}
+	if i.MergedIntoIDNEQ != nil {
+		predicates = append(predicates, patient.MergedIntoIDNEQ(*i.MergedIntoIDNEQ))
+	}
+	if len(i.MergedIntoIDIn) > 0 {
+		predicates = append(predicates, patient.MergedIntoIDIn(i.MergedIntoIDIn...))
+	}
+	if len(i.MergedIntoIDNotIn) > 0 {
+		predicates = append(predicates, patient.MergedIntoIDNotIn(i.MergedIntoIDNotIn...))
+	}
+	if i.MergedIntoIDGT != nil {
+		predicates = append(predicates, patient.MergedIntoIDGT(*i.MergedIntoIDGT))
+	}
+	if i.MergedIntoIDGTE != nil {
+		predicates = append(predicates, patient.MergedIntoIDGTE(*i.MergedIntoIDGTE))
+	}
+	if i.MergedIntoIDLT != nil {
+		predicates = append(predicates, patient.MergedIntoIDLT(*i.MergedIntoIDLT))
+	}
+	if i.MergedIntoIDLTE != nil {
+		predicates = append(predicates, patient.MergedIntoIDLTE(*i.MergedIntoIDLTE))
+	}
+	if i.MergedIntoIDContains != nil {
+		predicates = append(predicates, patient.MergedIntoIDContains(*i.MergedIntoIDContains))
+	}
+	if i.MergedIntoIDHasPrefix != nil {
+		predicates = append(predicates, patient.MergedIntoIDHasPrefix(*i.MergedIntoIDHasPrefix))
+	}
+	if i.MergedIntoIDHasSuffix != nil {
+		predicates = append(predicates, patient.MergedIntoIDHasSuffix(*i.MergedIntoIDHasSuffix))
+	}
+	if i.MergedIntoIDIsNil {
+		predicates = append(predicates, patient.MergedIntoIDIsNil())
+	}
+	if i.MergedIntoIDNotNil {
+		predicates = append(predicates, patient.MergedIntoIDNotNil())
+	}
+	if i.MergedIntoIDEqualFold != nil {
+		predicates = append(predicates, patient.MergedIntoIDEqualFold(*i.MergedIntoIDEqualFold))
+	}
+	if i.MergedIntoIDContainsFold != nil {
+		predicates = append(predicates, patient.MergedIntoIDContainsFold(*i.MergedIntoIDContainsFold))
+	}
+	if i.MergedAt != nil {
+		predicates = append(predicates, patient.MergedAtEQ(*i.MergedAt))
+	}
+	if i.MergedAtNEQ != nil {
+		predicates = append(predicates, patient.MergedAtNEQ(*i.MergedAtNEQ))
+	}
+	if len(i.MergedAtIn) > 0 {
+		predicates = append(predicates, patient.MergedAtIn(i.MergedAtIn...))
+	}
+	if len(i.MergedAtNotIn) > 0 {
+		predicates = append(predicates, patient.MergedAtNotIn(i.MergedAtNotIn...))
+	}
+	if i.MergedAtGT != nil {
+		predicates = append(predicates, patient.MergedAtGT(*i.MergedAtGT))
+	}
+	if i.MergedAtGTE != nil {
+		predicates = append(predicates, patient.MergedAtGTE(*i.MergedAtGTE))
+	}
+	if i.MergedAtLT != nil {
+		predicates = append(predicates, patient.MergedAtLT(*i.MergedAtLT))
+	}
+	if i.MergedAtLTE != nil {
+		predicates = append(predicates, patient.MergedAtLTE(*i.MergedAtLTE))
+	}
+	if i.MergedAtIsNil {
+		predicates = append(predicates, patient.MergedAtIsNil())
+	}
+	if i.MergedAtNotNil {
+		predicates = append(predicates, patient.MergedAtNotNil())
 	}
 
 	if i.HasAppointments != nil {
@@ -3301,6 +12978,276 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 		}
 		predicates = append(predicates, patient.HasUserWith(with...))
 	}
+	if i.HasMergedInto != nil {
+		p := patient.HasMergedInto()
+		if !*i.HasMergedInto {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasMergedIntoWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasMergedIntoWith))
+		for _, w := range i.HasMergedIntoWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasMergedIntoWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasMergedIntoWith(with...))
+	}
+	if i.HasContacts != nil {
+		p := patient.HasContacts()
+		if !*i.HasContacts {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasContactsWith) > 0 {
+		with := make([]predicate.PatientContact, 0, len(i.HasContactsWith))
+		for _, w := range i.HasContactsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasContactsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasContactsWith(with...))
+	}
+	if i.HasIdentifiers != nil {
+		p := patient.HasIdentifiers()
+		if !*i.HasIdentifiers {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasIdentifiersWith) > 0 {
+		with := make([]predicate.PatientIdentifier, 0, len(i.HasIdentifiersWith))
+		for _, w := range i.HasIdentifiersWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasIdentifiersWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasIdentifiersWith(with...))
+	}
+	if i.HasInsurancePolicies != nil {
+		p := patient.HasInsurancePolicies()
+		if !*i.HasInsurancePolicies {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInsurancePoliciesWith) > 0 {
+		with := make([]predicate.InsurancePolicy, 0, len(i.HasInsurancePoliciesWith))
+		for _, w := range i.HasInsurancePoliciesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInsurancePoliciesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasInsurancePoliciesWith(with...))
+	}
+	if i.HasHistory != nil {
+		p := patient.HasHistory()
+		if !*i.HasHistory {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasHistoryWith) > 0 {
+		with := make([]predicate.HistoryItem, 0, len(i.HasHistoryWith))
+		for _, w := range i.HasHistoryWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasHistoryWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasHistoryWith(with...))
+	}
+	if i.HasAdmissions != nil {
+		p := patient.HasAdmissions()
+		if !*i.HasAdmissions {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAdmissionsWith) > 0 {
+		with := make([]predicate.Admission, 0, len(i.HasAdmissionsWith))
+		for _, w := range i.HasAdmissionsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAdmissionsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasAdmissionsWith(with...))
+	}
+	if i.HasEncounters != nil {
+		p := patient.HasEncounters()
+		if !*i.HasEncounters {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncountersWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncountersWith))
+		for _, w := range i.HasEncountersWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncountersWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasEncountersWith(with...))
+	}
+	if i.HasProblems != nil {
+		p := patient.HasProblems()
+		if !*i.HasProblems {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasProblemsWith) > 0 {
+		with := make([]predicate.Problem, 0, len(i.HasProblemsWith))
+		for _, w := range i.HasProblemsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasProblemsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasProblemsWith(with...))
+	}
+	if i.HasAllergies != nil {
+		p := patient.HasAllergies()
+		if !*i.HasAllergies {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAllergiesWith) > 0 {
+		with := make([]predicate.Allergy, 0, len(i.HasAllergiesWith))
+		for _, w := range i.HasAllergiesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAllergiesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasAllergiesWith(with...))
+	}
+	if i.HasObservations != nil {
+		p := patient.HasObservations()
+		if !*i.HasObservations {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasObservationsWith) > 0 {
+		with := make([]predicate.Observation, 0, len(i.HasObservationsWith))
+		for _, w := range i.HasObservationsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasObservationsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasObservationsWith(with...))
+	}
+	if i.HasMedicationOrders != nil {
+		p := patient.HasMedicationOrders()
+		if !*i.HasMedicationOrders {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasMedicationOrdersWith) > 0 {
+		with := make([]predicate.MedicationOrder, 0, len(i.HasMedicationOrdersWith))
+		for _, w := range i.HasMedicationOrdersWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasMedicationOrdersWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasMedicationOrdersWith(with...))
+	}
+	if i.HasCarePlans != nil {
+		p := patient.HasCarePlans()
+		if !*i.HasCarePlans {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCarePlansWith) > 0 {
+		with := make([]predicate.CarePlan, 0, len(i.HasCarePlansWith))
+		for _, w := range i.HasCarePlansWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCarePlansWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasCarePlansWith(with...))
+	}
+	if i.HasNotes != nil {
+		p := patient.HasNotes()
+		if !*i.HasNotes {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasNotesWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasNotesWith))
+		for _, w := range i.HasNotesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasNotesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasNotesWith(with...))
+	}
+	if i.HasReferrals != nil {
+		p := patient.HasReferrals()
+		if !*i.HasReferrals {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReferralsWith) > 0 {
+		with := make([]predicate.Referral, 0, len(i.HasReferralsWith))
+		for _, w := range i.HasReferralsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReferralsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasReferralsWith(with...))
+	}
+	if i.HasCareTeam != nil {
+		p := patient.HasCareTeam()
+		if !*i.HasCareTeam {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCareTeamWith) > 0 {
+		with := make([]predicate.CareTeamMember, 0, len(i.HasCareTeamWith))
+		for _, w := range i.HasCareTeamWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCareTeamWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasCareTeamWith(with...))
+	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyPatientWhereInput
@@ -3308,6 +13255,3846 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 		return predicates[0], nil
 	default:
 		return patient.And(predicates...), nil
+	}
+}
+
+// PatientContactWhereInput represents a where input for filtering PatientContact queries.
+type PatientContactWhereInput struct {
+	Predicates []predicate.PatientContact  `json:"-"`
+	Not        *PatientContactWhereInput   `json:"not,omitempty"`
+	Or         []*PatientContactWhereInput `json:"or,omitempty"`
+	And        []*PatientContactWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "relationship" field predicates.
+	Relationship             *string  `json:"relationship,omitempty"`
+	RelationshipNEQ          *string  `json:"relationshipNEQ,omitempty"`
+	RelationshipIn           []string `json:"relationshipIn,omitempty"`
+	RelationshipNotIn        []string `json:"relationshipNotIn,omitempty"`
+	RelationshipGT           *string  `json:"relationshipGT,omitempty"`
+	RelationshipGTE          *string  `json:"relationshipGTE,omitempty"`
+	RelationshipLT           *string  `json:"relationshipLT,omitempty"`
+	RelationshipLTE          *string  `json:"relationshipLTE,omitempty"`
+	RelationshipContains     *string  `json:"relationshipContains,omitempty"`
+	RelationshipHasPrefix    *string  `json:"relationshipHasPrefix,omitempty"`
+	RelationshipHasSuffix    *string  `json:"relationshipHasSuffix,omitempty"`
+	RelationshipEqualFold    *string  `json:"relationshipEqualFold,omitempty"`
+	RelationshipContainsFold *string  `json:"relationshipContainsFold,omitempty"`
+
+	// "phone" field predicates.
+	Phone             *string  `json:"phone,omitempty"`
+	PhoneNEQ          *string  `json:"phoneNEQ,omitempty"`
+	PhoneIn           []string `json:"phoneIn,omitempty"`
+	PhoneNotIn        []string `json:"phoneNotIn,omitempty"`
+	PhoneGT           *string  `json:"phoneGT,omitempty"`
+	PhoneGTE          *string  `json:"phoneGTE,omitempty"`
+	PhoneLT           *string  `json:"phoneLT,omitempty"`
+	PhoneLTE          *string  `json:"phoneLTE,omitempty"`
+	PhoneContains     *string  `json:"phoneContains,omitempty"`
+	PhoneHasPrefix    *string  `json:"phoneHasPrefix,omitempty"`
+	PhoneHasSuffix    *string  `json:"phoneHasSuffix,omitempty"`
+	PhoneIsNil        bool     `json:"phoneIsNil,omitempty"`
+	PhoneNotNil       bool     `json:"phoneNotNil,omitempty"`
+	PhoneEqualFold    *string  `json:"phoneEqualFold,omitempty"`
+	PhoneContainsFold *string  `json:"phoneContainsFold,omitempty"`
+
+	// "email" field predicates.
+	Email             *string  `json:"email,omitempty"`
+	EmailNEQ          *string  `json:"emailNEQ,omitempty"`
+	EmailIn           []string `json:"emailIn,omitempty"`
+	EmailNotIn        []string `json:"emailNotIn,omitempty"`
+	EmailGT           *string  `json:"emailGT,omitempty"`
+	EmailGTE          *string  `json:"emailGTE,omitempty"`
+	EmailLT           *string  `json:"emailLT,omitempty"`
+	EmailLTE          *string  `json:"emailLTE,omitempty"`
+	EmailContains     *string  `json:"emailContains,omitempty"`
+	EmailHasPrefix    *string  `json:"emailHasPrefix,omitempty"`
+	EmailHasSuffix    *string  `json:"emailHasSuffix,omitempty"`
+	EmailIsNil        bool     `json:"emailIsNil,omitempty"`
+	EmailNotNil       bool     `json:"emailNotNil,omitempty"`
+	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
+	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
+
+	// "address" field predicates.
+	Address             *string  `json:"address,omitempty"`
+	AddressNEQ          *string  `json:"addressNEQ,omitempty"`
+	AddressIn           []string `json:"addressIn,omitempty"`
+	AddressNotIn        []string `json:"addressNotIn,omitempty"`
+	AddressGT           *string  `json:"addressGT,omitempty"`
+	AddressGTE          *string  `json:"addressGTE,omitempty"`
+	AddressLT           *string  `json:"addressLT,omitempty"`
+	AddressLTE          *string  `json:"addressLTE,omitempty"`
+	AddressContains     *string  `json:"addressContains,omitempty"`
+	AddressHasPrefix    *string  `json:"addressHasPrefix,omitempty"`
+	AddressHasSuffix    *string  `json:"addressHasSuffix,omitempty"`
+	AddressIsNil        bool     `json:"addressIsNil,omitempty"`
+	AddressNotNil       bool     `json:"addressNotNil,omitempty"`
+	AddressEqualFold    *string  `json:"addressEqualFold,omitempty"`
+	AddressContainsFold *string  `json:"addressContainsFold,omitempty"`
+
+	// "next_of_kin" field predicates.
+	NextOfKin    *bool `json:"nextOfKin,omitempty"`
+	NextOfKinNEQ *bool `json:"nextOfKinNEQ,omitempty"`
+
+	// "emergency_contact" field predicates.
+	EmergencyContact    *bool `json:"emergencyContact,omitempty"`
+	EmergencyContactNEQ *bool `json:"emergencyContactNEQ,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PatientContactWhereInput) AddPredicates(predicates ...predicate.PatientContact) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PatientContactWhereInput filter on the PatientContactQuery builder.
+func (i *PatientContactWhereInput) Filter(q *PatientContactQuery) (*PatientContactQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPatientContactWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPatientContactWhereInput is returned in case the PatientContactWhereInput is empty.
+var ErrEmptyPatientContactWhereInput = errors.New("ent: empty predicate PatientContactWhereInput")
+
+// P returns a predicate for filtering patientcontacts.
+// An error is returned if the input is empty or invalid.
+func (i *PatientContactWhereInput) P() (predicate.PatientContact, error) {
+	var predicates []predicate.PatientContact
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, patientcontact.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PatientContact, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, patientcontact.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PatientContact, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, patientcontact.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, patientcontact.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, patientcontact.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, patientcontact.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, patientcontact.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, patientcontact.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, patientcontact.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, patientcontact.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, patientcontact.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, patientcontact.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, patientcontact.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, patientcontact.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, patientcontact.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, patientcontact.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, patientcontact.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, patientcontact.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, patientcontact.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, patientcontact.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, patientcontact.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, patientcontact.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, patientcontact.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, patientcontact.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, patientcontact.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, patientcontact.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, patientcontact.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, patientcontact.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, patientcontact.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, patientcontact.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, patientcontact.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, patientcontact.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, patientcontact.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, patientcontact.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, patientcontact.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, patientcontact.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, patientcontact.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, patientcontact.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, patientcontact.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, patientcontact.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, patientcontact.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, patientcontact.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, patientcontact.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, patientcontact.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, patientcontact.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, patientcontact.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, patientcontact.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, patientcontact.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, patientcontact.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, patientcontact.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, patientcontact.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, patientcontact.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, patientcontact.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, patientcontact.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, patientcontact.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Relationship != nil {
+		predicates = append(predicates, patientcontact.RelationshipEQ(*i.Relationship))
+	}
+	if i.RelationshipNEQ != nil {
+		predicates = append(predicates, patientcontact.RelationshipNEQ(*i.RelationshipNEQ))
+	}
+	if len(i.RelationshipIn) > 0 {
+		predicates = append(predicates, patientcontact.RelationshipIn(i.RelationshipIn...))
+	}
+	if len(i.RelationshipNotIn) > 0 {
+		predicates = append(predicates, patientcontact.RelationshipNotIn(i.RelationshipNotIn...))
+	}
+	if i.RelationshipGT != nil {
+		predicates = append(predicates, patientcontact.RelationshipGT(*i.RelationshipGT))
+	}
+	if i.RelationshipGTE != nil {
+		predicates = append(predicates, patientcontact.RelationshipGTE(*i.RelationshipGTE))
+	}
+	if i.RelationshipLT != nil {
+		predicates = append(predicates, patientcontact.RelationshipLT(*i.RelationshipLT))
+	}
+	if i.RelationshipLTE != nil {
+		predicates = append(predicates, patientcontact.RelationshipLTE(*i.RelationshipLTE))
+	}
+	if i.RelationshipContains != nil {
+		predicates = append(predicates, patientcontact.RelationshipContains(*i.RelationshipContains))
+	}
+	if i.RelationshipHasPrefix != nil {
+		predicates = append(predicates, patientcontact.RelationshipHasPrefix(*i.RelationshipHasPrefix))
+	}
+	if i.RelationshipHasSuffix != nil {
+		predicates = append(predicates, patientcontact.RelationshipHasSuffix(*i.RelationshipHasSuffix))
+	}
+	if i.RelationshipEqualFold != nil {
+		predicates = append(predicates, patientcontact.RelationshipEqualFold(*i.RelationshipEqualFold))
+	}
+	if i.RelationshipContainsFold != nil {
+		predicates = append(predicates, patientcontact.RelationshipContainsFold(*i.RelationshipContainsFold))
+	}
+	if i.Phone != nil {
+		predicates = append(predicates, patientcontact.PhoneEQ(*i.Phone))
+	}
+	if i.PhoneNEQ != nil {
+		predicates = append(predicates, patientcontact.PhoneNEQ(*i.PhoneNEQ))
+	}
+	if len(i.PhoneIn) > 0 {
+		predicates = append(predicates, patientcontact.PhoneIn(i.PhoneIn...))
+	}
+	if len(i.PhoneNotIn) > 0 {
+		predicates = append(predicates, patientcontact.PhoneNotIn(i.PhoneNotIn...))
+	}
+	if i.PhoneGT != nil {
+		predicates = append(predicates, patientcontact.PhoneGT(*i.PhoneGT))
+	}
+	if i.PhoneGTE != nil {
+		predicates = append(predicates, patientcontact.PhoneGTE(*i.PhoneGTE))
+	}
+	if i.PhoneLT != nil {
+		predicates = append(predicates, patientcontact.PhoneLT(*i.PhoneLT))
+	}
+	if i.PhoneLTE != nil {
+		predicates = append(predicates, patientcontact.PhoneLTE(*i.PhoneLTE))
+	}
+	if i.PhoneContains != nil {
+		predicates = append(predicates, patientcontact.PhoneContains(*i.PhoneContains))
+	}
+	if i.PhoneHasPrefix != nil {
+		predicates = append(predicates, patientcontact.PhoneHasPrefix(*i.PhoneHasPrefix))
+	}
+	if i.PhoneHasSuffix != nil {
+		predicates = append(predicates, patientcontact.PhoneHasSuffix(*i.PhoneHasSuffix))
+	}
+	if i.PhoneIsNil {
+		predicates = append(predicates, patientcontact.PhoneIsNil())
+	}
+	if i.PhoneNotNil {
+		predicates = append(predicates, patientcontact.PhoneNotNil())
+	}
+	if i.PhoneEqualFold != nil {
+		predicates = append(predicates, patientcontact.PhoneEqualFold(*i.PhoneEqualFold))
+	}
+	if i.PhoneContainsFold != nil {
+		predicates = append(predicates, patientcontact.PhoneContainsFold(*i.PhoneContainsFold))
+	}
+	if i.Email != nil {
+		predicates = append(predicates, patientcontact.EmailEQ(*i.Email))
+	}
+	if i.EmailNEQ != nil {
+		predicates = append(predicates, patientcontact.EmailNEQ(*i.EmailNEQ))
+	}
+	if len(i.EmailIn) > 0 {
+		predicates = append(predicates, patientcontact.EmailIn(i.EmailIn...))
+	}
+	if len(i.EmailNotIn) > 0 {
+		predicates = append(predicates, patientcontact.EmailNotIn(i.EmailNotIn...))
+	}
+	if i.EmailGT != nil {
+		predicates = append(predicates, patientcontact.EmailGT(*i.EmailGT))
+	}
+	if i.EmailGTE != nil {
+		predicates = append(predicates, patientcontact.EmailGTE(*i.EmailGTE))
+	}
+	if i.EmailLT != nil {
+		predicates = append(predicates, patientcontact.EmailLT(*i.EmailLT))
+	}
+	if i.EmailLTE != nil {
+		predicates = append(predicates, patientcontact.EmailLTE(*i.EmailLTE))
+	}
+	if i.EmailContains != nil {
+		predicates = append(predicates, patientcontact.EmailContains(*i.EmailContains))
+	}
+	if i.EmailHasPrefix != nil {
+		predicates = append(predicates, patientcontact.EmailHasPrefix(*i.EmailHasPrefix))
+	}
+	if i.EmailHasSuffix != nil {
+		predicates = append(predicates, patientcontact.EmailHasSuffix(*i.EmailHasSuffix))
+	}
+	if i.EmailIsNil {
+		predicates = append(predicates, patientcontact.EmailIsNil())
+	}
+	if i.EmailNotNil {
+		predicates = append(predicates, patientcontact.EmailNotNil())
+	}
+	if i.EmailEqualFold != nil {
+		predicates = append(predicates, patientcontact.EmailEqualFold(*i.EmailEqualFold))
+	}
+	if i.EmailContainsFold != nil {
+		predicates = append(predicates, patientcontact.EmailContainsFold(*i.EmailContainsFold))
+	}
+	if i.Address != nil {
+		predicates = append(predicates, patientcontact.AddressEQ(*i.Address))
+	}
+	if i.AddressNEQ != nil {
+		predicates = append(predicates, patientcontact.AddressNEQ(*i.AddressNEQ))
+	}
+	if len(i.AddressIn) > 0 {
+		predicates = append(predicates, patientcontact.AddressIn(i.AddressIn...))
+	}
+	if len(i.AddressNotIn) > 0 {
+		predicates = append(predicates, patientcontact.AddressNotIn(i.AddressNotIn...))
+	}
+	if i.AddressGT != nil {
+		predicates = append(predicates, patientcontact.AddressGT(*i.AddressGT))
+	}
+	if i.AddressGTE != nil {
+		predicates = append(predicates, patientcontact.AddressGTE(*i.AddressGTE))
+	}
+	if i.AddressLT != nil {
+		predicates = append(predicates, patientcontact.AddressLT(*i.AddressLT))
+	}
+	if i.AddressLTE != nil {
+		predicates = append(predicates, patientcontact.AddressLTE(*i.AddressLTE))
+	}
+	if i.AddressContains != nil {
+		predicates = append(predicates, patientcontact.AddressContains(*i.AddressContains))
+	}
+	if i.AddressHasPrefix != nil {
+		predicates = append(predicates, patientcontact.AddressHasPrefix(*i.AddressHasPrefix))
+	}
+	if i.AddressHasSuffix != nil {
+		predicates = append(predicates, patientcontact.AddressHasSuffix(*i.AddressHasSuffix))
+	}
+	if i.AddressIsNil {
+		predicates = append(predicates, patientcontact.AddressIsNil())
+	}
+	if i.AddressNotNil {
+		predicates = append(predicates, patientcontact.AddressNotNil())
+	}
+	if i.AddressEqualFold != nil {
+		predicates = append(predicates, patientcontact.AddressEqualFold(*i.AddressEqualFold))
+	}
+	if i.AddressContainsFold != nil {
+		predicates = append(predicates, patientcontact.AddressContainsFold(*i.AddressContainsFold))
+	}
+	if i.NextOfKin != nil {
+		predicates = append(predicates, patientcontact.NextOfKinEQ(*i.NextOfKin))
+	}
+	if i.NextOfKinNEQ != nil {
+		predicates = append(predicates, patientcontact.NextOfKinNEQ(*i.NextOfKinNEQ))
+	}
+	if i.EmergencyContact != nil {
+		predicates = append(predicates, patientcontact.EmergencyContactEQ(*i.EmergencyContact))
+	}
+	if i.EmergencyContactNEQ != nil {
+		predicates = append(predicates, patientcontact.EmergencyContactNEQ(*i.EmergencyContactNEQ))
+	}
+
+	if i.HasPatient != nil {
+		p := patientcontact.HasPatient()
+		if !*i.HasPatient {
+			p = patientcontact.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patientcontact.HasPatientWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPatientContactWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return patientcontact.And(predicates...), nil
+	}
+}
+
+// PatientIdentifierWhereInput represents a where input for filtering PatientIdentifier queries.
+type PatientIdentifierWhereInput struct {
+	Predicates []predicate.PatientIdentifier  `json:"-"`
+	Not        *PatientIdentifierWhereInput   `json:"not,omitempty"`
+	Or         []*PatientIdentifierWhereInput `json:"or,omitempty"`
+	And        []*PatientIdentifierWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "system" field predicates.
+	System             *string  `json:"system,omitempty"`
+	SystemNEQ          *string  `json:"systemNEQ,omitempty"`
+	SystemIn           []string `json:"systemIn,omitempty"`
+	SystemNotIn        []string `json:"systemNotIn,omitempty"`
+	SystemGT           *string  `json:"systemGT,omitempty"`
+	SystemGTE          *string  `json:"systemGTE,omitempty"`
+	SystemLT           *string  `json:"systemLT,omitempty"`
+	SystemLTE          *string  `json:"systemLTE,omitempty"`
+	SystemContains     *string  `json:"systemContains,omitempty"`
+	SystemHasPrefix    *string  `json:"systemHasPrefix,omitempty"`
+	SystemHasSuffix    *string  `json:"systemHasSuffix,omitempty"`
+	SystemEqualFold    *string  `json:"systemEqualFold,omitempty"`
+	SystemContainsFold *string  `json:"systemContainsFold,omitempty"`
+
+	// "value" field predicates.
+	Value             *string  `json:"value,omitempty"`
+	ValueNEQ          *string  `json:"valueNEQ,omitempty"`
+	ValueIn           []string `json:"valueIn,omitempty"`
+	ValueNotIn        []string `json:"valueNotIn,omitempty"`
+	ValueGT           *string  `json:"valueGT,omitempty"`
+	ValueGTE          *string  `json:"valueGTE,omitempty"`
+	ValueLT           *string  `json:"valueLT,omitempty"`
+	ValueLTE          *string  `json:"valueLTE,omitempty"`
+	ValueContains     *string  `json:"valueContains,omitempty"`
+	ValueHasPrefix    *string  `json:"valueHasPrefix,omitempty"`
+	ValueHasSuffix    *string  `json:"valueHasSuffix,omitempty"`
+	ValueEqualFold    *string  `json:"valueEqualFold,omitempty"`
+	ValueContainsFold *string  `json:"valueContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PatientIdentifierWhereInput) AddPredicates(predicates ...predicate.PatientIdentifier) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PatientIdentifierWhereInput filter on the PatientIdentifierQuery builder.
+func (i *PatientIdentifierWhereInput) Filter(q *PatientIdentifierQuery) (*PatientIdentifierQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPatientIdentifierWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPatientIdentifierWhereInput is returned in case the PatientIdentifierWhereInput is empty.
+var ErrEmptyPatientIdentifierWhereInput = errors.New("ent: empty predicate PatientIdentifierWhereInput")
+
+// P returns a predicate for filtering patientidentifiers.
+// An error is returned if the input is empty or invalid.
+func (i *PatientIdentifierWhereInput) P() (predicate.PatientIdentifier, error) {
+	var predicates []predicate.PatientIdentifier
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, patientidentifier.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PatientIdentifier, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, patientidentifier.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PatientIdentifier, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, patientidentifier.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, patientidentifier.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, patientidentifier.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, patientidentifier.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, patientidentifier.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, patientidentifier.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, patientidentifier.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, patientidentifier.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, patientidentifier.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, patientidentifier.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, patientidentifier.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, patientidentifier.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, patientidentifier.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, patientidentifier.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, patientidentifier.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, patientidentifier.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, patientidentifier.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, patientidentifier.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, patientidentifier.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, patientidentifier.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, patientidentifier.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, patientidentifier.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, patientidentifier.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, patientidentifier.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, patientidentifier.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, patientidentifier.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, patientidentifier.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, patientidentifier.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, patientidentifier.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, patientidentifier.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, patientidentifier.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, patientidentifier.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, patientidentifier.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, patientidentifier.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, patientidentifier.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, patientidentifier.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, patientidentifier.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, patientidentifier.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, patientidentifier.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, patientidentifier.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.System != nil {
+		predicates = append(predicates, patientidentifier.SystemEQ(*i.System))
+	}
+	if i.SystemNEQ != nil {
+		predicates = append(predicates, patientidentifier.SystemNEQ(*i.SystemNEQ))
+	}
+	if len(i.SystemIn) > 0 {
+		predicates = append(predicates, patientidentifier.SystemIn(i.SystemIn...))
+	}
+	if len(i.SystemNotIn) > 0 {
+		predicates = append(predicates, patientidentifier.SystemNotIn(i.SystemNotIn...))
+	}
+	if i.SystemGT != nil {
+		predicates = append(predicates, patientidentifier.SystemGT(*i.SystemGT))
+	}
+	if i.SystemGTE != nil {
+		predicates = append(predicates, patientidentifier.SystemGTE(*i.SystemGTE))
+	}
+	if i.SystemLT != nil {
+		predicates = append(predicates, patientidentifier.SystemLT(*i.SystemLT))
+	}
+	if i.SystemLTE != nil {
+		predicates = append(predicates, patientidentifier.SystemLTE(*i.SystemLTE))
+	}
+	if i.SystemContains != nil {
+		predicates = append(predicates, patientidentifier.SystemContains(*i.SystemContains))
+	}
+	if i.SystemHasPrefix != nil {
+		predicates = append(predicates, patientidentifier.SystemHasPrefix(*i.SystemHasPrefix))
+	}
+	if i.SystemHasSuffix != nil {
+		predicates = append(predicates, patientidentifier.SystemHasSuffix(*i.SystemHasSuffix))
+	}
+	if i.SystemEqualFold != nil {
+		predicates = append(predicates, patientidentifier.SystemEqualFold(*i.SystemEqualFold))
+	}
+	if i.SystemContainsFold != nil {
+		predicates = append(predicates, patientidentifier.SystemContainsFold(*i.SystemContainsFold))
+	}
+	if i.Value != nil {
+		predicates = append(predicates, patientidentifier.ValueEQ(*i.Value))
+	}
+	if i.ValueNEQ != nil {
+		predicates = append(predicates, patientidentifier.ValueNEQ(*i.ValueNEQ))
+	}
+	if len(i.ValueIn) > 0 {
+		predicates = append(predicates, patientidentifier.ValueIn(i.ValueIn...))
+	}
+	if len(i.ValueNotIn) > 0 {
+		predicates = append(predicates, patientidentifier.ValueNotIn(i.ValueNotIn...))
+	}
+	if i.ValueGT != nil {
+		predicates = append(predicates, patientidentifier.ValueGT(*i.ValueGT))
+	}
+	if i.ValueGTE != nil {
+		predicates = append(predicates, patientidentifier.ValueGTE(*i.ValueGTE))
+	}
+	if i.ValueLT != nil {
+		predicates = append(predicates, patientidentifier.ValueLT(*i.ValueLT))
+	}
+	if i.ValueLTE != nil {
+		predicates = append(predicates, patientidentifier.ValueLTE(*i.ValueLTE))
+	}
+	if i.ValueContains != nil {
+		predicates = append(predicates, patientidentifier.ValueContains(*i.ValueContains))
+	}
+	if i.ValueHasPrefix != nil {
+		predicates = append(predicates, patientidentifier.ValueHasPrefix(*i.ValueHasPrefix))
+	}
+	if i.ValueHasSuffix != nil {
+		predicates = append(predicates, patientidentifier.ValueHasSuffix(*i.ValueHasSuffix))
+	}
+	if i.ValueEqualFold != nil {
+		predicates = append(predicates, patientidentifier.ValueEqualFold(*i.ValueEqualFold))
+	}
+	if i.ValueContainsFold != nil {
+		predicates = append(predicates, patientidentifier.ValueContainsFold(*i.ValueContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := patientidentifier.HasPatient()
+		if !*i.HasPatient {
+			p = patientidentifier.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patientidentifier.HasPatientWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPatientIdentifierWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return patientidentifier.And(predicates...), nil
+	}
+}
+
+// ProblemWhereInput represents a where input for filtering Problem queries.
+type ProblemWhereInput struct {
+	Predicates []predicate.Problem  `json:"-"`
+	Not        *ProblemWhereInput   `json:"not,omitempty"`
+	Or         []*ProblemWhereInput `json:"or,omitempty"`
+	And        []*ProblemWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "icd10_code" field predicates.
+	Icd10Code             *string  `json:"icd10Code,omitempty"`
+	Icd10CodeNEQ          *string  `json:"icd10CodeNEQ,omitempty"`
+	Icd10CodeIn           []string `json:"icd10CodeIn,omitempty"`
+	Icd10CodeNotIn        []string `json:"icd10CodeNotIn,omitempty"`
+	Icd10CodeGT           *string  `json:"icd10CodeGT,omitempty"`
+	Icd10CodeGTE          *string  `json:"icd10CodeGTE,omitempty"`
+	Icd10CodeLT           *string  `json:"icd10CodeLT,omitempty"`
+	Icd10CodeLTE          *string  `json:"icd10CodeLTE,omitempty"`
+	Icd10CodeContains     *string  `json:"icd10CodeContains,omitempty"`
+	Icd10CodeHasPrefix    *string  `json:"icd10CodeHasPrefix,omitempty"`
+	Icd10CodeHasSuffix    *string  `json:"icd10CodeHasSuffix,omitempty"`
+	Icd10CodeEqualFold    *string  `json:"icd10CodeEqualFold,omitempty"`
+	Icd10CodeContainsFold *string  `json:"icd10CodeContainsFold,omitempty"`
+
+	// "display" field predicates.
+	Display             *string  `json:"display,omitempty"`
+	DisplayNEQ          *string  `json:"displayNEQ,omitempty"`
+	DisplayIn           []string `json:"displayIn,omitempty"`
+	DisplayNotIn        []string `json:"displayNotIn,omitempty"`
+	DisplayGT           *string  `json:"displayGT,omitempty"`
+	DisplayGTE          *string  `json:"displayGTE,omitempty"`
+	DisplayLT           *string  `json:"displayLT,omitempty"`
+	DisplayLTE          *string  `json:"displayLTE,omitempty"`
+	DisplayContains     *string  `json:"displayContains,omitempty"`
+	DisplayHasPrefix    *string  `json:"displayHasPrefix,omitempty"`
+	DisplayHasSuffix    *string  `json:"displayHasSuffix,omitempty"`
+	DisplayEqualFold    *string  `json:"displayEqualFold,omitempty"`
+	DisplayContainsFold *string  `json:"displayContainsFold,omitempty"`
+
+	// "onset_date" field predicates.
+	OnsetDate       *time.Time  `json:"onsetDate,omitempty"`
+	OnsetDateNEQ    *time.Time  `json:"onsetDateNEQ,omitempty"`
+	OnsetDateIn     []time.Time `json:"onsetDateIn,omitempty"`
+	OnsetDateNotIn  []time.Time `json:"onsetDateNotIn,omitempty"`
+	OnsetDateGT     *time.Time  `json:"onsetDateGT,omitempty"`
+	OnsetDateGTE    *time.Time  `json:"onsetDateGTE,omitempty"`
+	OnsetDateLT     *time.Time  `json:"onsetDateLT,omitempty"`
+	OnsetDateLTE    *time.Time  `json:"onsetDateLTE,omitempty"`
+	OnsetDateIsNil  bool        `json:"onsetDateIsNil,omitempty"`
+	OnsetDateNotNil bool        `json:"onsetDateNotNil,omitempty"`
+
+	// "status" field predicates.
+	Status      *problem.Status  `json:"status,omitempty"`
+	StatusNEQ   *problem.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []problem.Status `json:"statusIn,omitempty"`
+	StatusNotIn []problem.Status `json:"statusNotIn,omitempty"`
+
+	// "resolved_date" field predicates.
+	ResolvedDate       *time.Time  `json:"resolvedDate,omitempty"`
+	ResolvedDateNEQ    *time.Time  `json:"resolvedDateNEQ,omitempty"`
+	ResolvedDateIn     []time.Time `json:"resolvedDateIn,omitempty"`
+	ResolvedDateNotIn  []time.Time `json:"resolvedDateNotIn,omitempty"`
+	ResolvedDateGT     *time.Time  `json:"resolvedDateGT,omitempty"`
+	ResolvedDateGTE    *time.Time  `json:"resolvedDateGTE,omitempty"`
+	ResolvedDateLT     *time.Time  `json:"resolvedDateLT,omitempty"`
+	ResolvedDateLTE    *time.Time  `json:"resolvedDateLTE,omitempty"`
+	ResolvedDateIsNil  bool        `json:"resolvedDateIsNil,omitempty"`
+	ResolvedDateNotNil bool        `json:"resolvedDateNotNil,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
+	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDIsNil        bool     `json:"recordedByIDIsNil,omitempty"`
+	RecordedByIDNotNil       bool     `json:"recordedByIDNotNil,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+
+	// "recorded_by" edge predicates.
+	HasRecordedBy     *bool              `json:"hasRecordedBy,omitempty"`
+	HasRecordedByWith []*StaffWhereInput `json:"hasRecordedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ProblemWhereInput) AddPredicates(predicates ...predicate.Problem) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ProblemWhereInput filter on the ProblemQuery builder.
+func (i *ProblemWhereInput) Filter(q *ProblemQuery) (*ProblemQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyProblemWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyProblemWhereInput is returned in case the ProblemWhereInput is empty.
+var ErrEmptyProblemWhereInput = errors.New("ent: empty predicate ProblemWhereInput")
+
+// P returns a predicate for filtering problems.
+// An error is returned if the input is empty or invalid.
+func (i *ProblemWhereInput) P() (predicate.Problem, error) {
+	var predicates []predicate.Problem
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, problem.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Problem, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, problem.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Problem, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, problem.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, problem.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, problem.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, problem.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, problem.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, problem.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, problem.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, problem.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, problem.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, problem.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, problem.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, problem.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, problem.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, problem.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, problem.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, problem.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, problem.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, problem.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, problem.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, problem.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, problem.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, problem.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, problem.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, problem.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, problem.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, problem.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, problem.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, problem.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, problem.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, problem.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, problem.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, problem.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, problem.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, problem.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, problem.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, problem.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, problem.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, problem.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, problem.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, problem.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, problem.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, problem.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, problem.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, problem.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, problem.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, problem.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, problem.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, problem.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, problem.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, problem.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, problem.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, problem.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, problem.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, problem.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, problem.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Icd10Code != nil {
+		predicates = append(predicates, problem.Icd10CodeEQ(*i.Icd10Code))
+	}
+	if i.Icd10CodeNEQ != nil {
+		predicates = append(predicates, problem.Icd10CodeNEQ(*i.Icd10CodeNEQ))
+	}
+	if len(i.Icd10CodeIn) > 0 {
+		predicates = append(predicates, problem.Icd10CodeIn(i.Icd10CodeIn...))
+	}
+	if len(i.Icd10CodeNotIn) > 0 {
+		predicates = append(predicates, problem.Icd10CodeNotIn(i.Icd10CodeNotIn...))
+	}
+	if i.Icd10CodeGT != nil {
+		predicates = append(predicates, problem.Icd10CodeGT(*i.Icd10CodeGT))
+	}
+	if i.Icd10CodeGTE != nil {
+		predicates = append(predicates, problem.Icd10CodeGTE(*i.Icd10CodeGTE))
+	}
+	if i.Icd10CodeLT != nil {
+		predicates = append(predicates, problem.Icd10CodeLT(*i.Icd10CodeLT))
+	}
+	if i.Icd10CodeLTE != nil {
+		predicates = append(predicates, problem.Icd10CodeLTE(*i.Icd10CodeLTE))
+	}
+	if i.Icd10CodeContains != nil {
+		predicates = append(predicates, problem.Icd10CodeContains(*i.Icd10CodeContains))
+	}
+	if i.Icd10CodeHasPrefix != nil {
+		predicates = append(predicates, problem.Icd10CodeHasPrefix(*i.Icd10CodeHasPrefix))
+	}
+	if i.Icd10CodeHasSuffix != nil {
+		predicates = append(predicates, problem.Icd10CodeHasSuffix(*i.Icd10CodeHasSuffix))
+	}
+	if i.Icd10CodeEqualFold != nil {
+		predicates = append(predicates, problem.Icd10CodeEqualFold(*i.Icd10CodeEqualFold))
+	}
+	if i.Icd10CodeContainsFold != nil {
+		predicates = append(predicates, problem.Icd10CodeContainsFold(*i.Icd10CodeContainsFold))
+	}
+	if i.Display != nil {
+		predicates = append(predicates, problem.DisplayEQ(*i.Display))
+	}
+	if i.DisplayNEQ != nil {
+		predicates = append(predicates, problem.DisplayNEQ(*i.DisplayNEQ))
+	}
+	if len(i.DisplayIn) > 0 {
+		predicates = append(predicates, problem.DisplayIn(i.DisplayIn...))
+	}
+	if len(i.DisplayNotIn) > 0 {
+		predicates = append(predicates, problem.DisplayNotIn(i.DisplayNotIn...))
+	}
+	if i.DisplayGT != nil {
+		predicates = append(predicates, problem.DisplayGT(*i.DisplayGT))
+	}
+	if i.DisplayGTE != nil {
+		predicates = append(predicates, problem.DisplayGTE(*i.DisplayGTE))
+	}
+	if i.DisplayLT != nil {
+		predicates = append(predicates, problem.DisplayLT(*i.DisplayLT))
+	}
+	if i.DisplayLTE != nil {
+		predicates = append(predicates, problem.DisplayLTE(*i.DisplayLTE))
+	}
+	if i.DisplayContains != nil {
+		predicates = append(predicates, problem.DisplayContains(*i.DisplayContains))
+	}
+	if i.DisplayHasPrefix != nil {
+		predicates = append(predicates, problem.DisplayHasPrefix(*i.DisplayHasPrefix))
+	}
+	if i.DisplayHasSuffix != nil {
+		predicates = append(predicates, problem.DisplayHasSuffix(*i.DisplayHasSuffix))
+	}
+	if i.DisplayEqualFold != nil {
+		predicates = append(predicates, problem.DisplayEqualFold(*i.DisplayEqualFold))
+	}
+	if i.DisplayContainsFold != nil {
+		predicates = append(predicates, problem.DisplayContainsFold(*i.DisplayContainsFold))
+	}
+	if i.OnsetDate != nil {
+		predicates = append(predicates, problem.OnsetDateEQ(*i.OnsetDate))
+	}
+	if i.OnsetDateNEQ != nil {
+		predicates = append(predicates, problem.OnsetDateNEQ(*i.OnsetDateNEQ))
+	}
+	if len(i.OnsetDateIn) > 0 {
+		predicates = append(predicates, problem.OnsetDateIn(i.OnsetDateIn...))
+	}
+	if len(i.OnsetDateNotIn) > 0 {
+		predicates = append(predicates, problem.OnsetDateNotIn(i.OnsetDateNotIn...))
+	}
+	if i.OnsetDateGT != nil {
+		predicates = append(predicates, problem.OnsetDateGT(*i.OnsetDateGT))
+	}
+	if i.OnsetDateGTE != nil {
+		predicates = append(predicates, problem.OnsetDateGTE(*i.OnsetDateGTE))
+	}
+	if i.OnsetDateLT != nil {
+		predicates = append(predicates, problem.OnsetDateLT(*i.OnsetDateLT))
+	}
+	if i.OnsetDateLTE != nil {
+		predicates = append(predicates, problem.OnsetDateLTE(*i.OnsetDateLTE))
+	}
+	if i.OnsetDateIsNil {
+		predicates = append(predicates, problem.OnsetDateIsNil())
+	}
+	if i.OnsetDateNotNil {
+		predicates = append(predicates, problem.OnsetDateNotNil())
+	}
+	if i.Status != nil {
+		predicates = append(predicates, problem.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, problem.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, problem.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, problem.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ResolvedDate != nil {
+		predicates = append(predicates, problem.ResolvedDateEQ(*i.ResolvedDate))
+	}
+	if i.ResolvedDateNEQ != nil {
+		predicates = append(predicates, problem.ResolvedDateNEQ(*i.ResolvedDateNEQ))
+	}
+	if len(i.ResolvedDateIn) > 0 {
+		predicates = append(predicates, problem.ResolvedDateIn(i.ResolvedDateIn...))
+	}
+	if len(i.ResolvedDateNotIn) > 0 {
+		predicates = append(predicates, problem.ResolvedDateNotIn(i.ResolvedDateNotIn...))
+	}
+	if i.ResolvedDateGT != nil {
+		predicates = append(predicates, problem.ResolvedDateGT(*i.ResolvedDateGT))
+	}
+	if i.ResolvedDateGTE != nil {
+		predicates = append(predicates, problem.ResolvedDateGTE(*i.ResolvedDateGTE))
+	}
+	if i.ResolvedDateLT != nil {
+		predicates = append(predicates, problem.ResolvedDateLT(*i.ResolvedDateLT))
+	}
+	if i.ResolvedDateLTE != nil {
+		predicates = append(predicates, problem.ResolvedDateLTE(*i.ResolvedDateLTE))
+	}
+	if i.ResolvedDateIsNil {
+		predicates = append(predicates, problem.ResolvedDateIsNil())
+	}
+	if i.ResolvedDateNotNil {
+		predicates = append(predicates, problem.ResolvedDateNotNil())
+	}
+	if i.Note != nil {
+		predicates = append(predicates, problem.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, problem.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, problem.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, problem.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, problem.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, problem.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, problem.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, problem.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, problem.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, problem.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, problem.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteIsNil {
+		predicates = append(predicates, problem.NoteIsNil())
+	}
+	if i.NoteNotNil {
+		predicates = append(predicates, problem.NoteNotNil())
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, problem.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, problem.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, problem.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, problem.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, problem.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, problem.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, problem.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, problem.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, problem.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, problem.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, problem.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, problem.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, problem.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDIsNil {
+		predicates = append(predicates, problem.RecordedByIDIsNil())
+	}
+	if i.RecordedByIDNotNil {
+		predicates = append(predicates, problem.RecordedByIDNotNil())
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, problem.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, problem.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := problem.HasPatient()
+		if !*i.HasPatient {
+			p = problem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, problem.HasPatientWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := problem.HasEncounter()
+		if !*i.HasEncounter {
+			p = problem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, problem.HasEncounterWith(with...))
+	}
+	if i.HasRecordedBy != nil {
+		p := problem.HasRecordedBy()
+		if !*i.HasRecordedBy {
+			p = problem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRecordedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasRecordedByWith))
+		for _, w := range i.HasRecordedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRecordedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, problem.HasRecordedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyProblemWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return problem.And(predicates...), nil
+	}
+}
+
+// ProviderAvailabilityWhereInput represents a where input for filtering ProviderAvailability queries.
+type ProviderAvailabilityWhereInput struct {
+	Predicates []predicate.ProviderAvailability  `json:"-"`
+	Not        *ProviderAvailabilityWhereInput   `json:"not,omitempty"`
+	Or         []*ProviderAvailabilityWhereInput `json:"or,omitempty"`
+	And        []*ProviderAvailabilityWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "weekday" field predicates.
+	Weekday      *int  `json:"weekday,omitempty"`
+	WeekdayNEQ   *int  `json:"weekdayNEQ,omitempty"`
+	WeekdayIn    []int `json:"weekdayIn,omitempty"`
+	WeekdayNotIn []int `json:"weekdayNotIn,omitempty"`
+	WeekdayGT    *int  `json:"weekdayGT,omitempty"`
+	WeekdayGTE   *int  `json:"weekdayGTE,omitempty"`
+	WeekdayLT    *int  `json:"weekdayLT,omitempty"`
+	WeekdayLTE   *int  `json:"weekdayLTE,omitempty"`
+
+	// "start_minute" field predicates.
+	StartMinute      *int  `json:"startMinute,omitempty"`
+	StartMinuteNEQ   *int  `json:"startMinuteNEQ,omitempty"`
+	StartMinuteIn    []int `json:"startMinuteIn,omitempty"`
+	StartMinuteNotIn []int `json:"startMinuteNotIn,omitempty"`
+	StartMinuteGT    *int  `json:"startMinuteGT,omitempty"`
+	StartMinuteGTE   *int  `json:"startMinuteGTE,omitempty"`
+	StartMinuteLT    *int  `json:"startMinuteLT,omitempty"`
+	StartMinuteLTE   *int  `json:"startMinuteLTE,omitempty"`
+
+	// "end_minute" field predicates.
+	EndMinute      *int  `json:"endMinute,omitempty"`
+	EndMinuteNEQ   *int  `json:"endMinuteNEQ,omitempty"`
+	EndMinuteIn    []int `json:"endMinuteIn,omitempty"`
+	EndMinuteNotIn []int `json:"endMinuteNotIn,omitempty"`
+	EndMinuteGT    *int  `json:"endMinuteGT,omitempty"`
+	EndMinuteGTE   *int  `json:"endMinuteGTE,omitempty"`
+	EndMinuteLT    *int  `json:"endMinuteLT,omitempty"`
+	EndMinuteLTE   *int  `json:"endMinuteLTE,omitempty"`
+
+	// "valid_from" field predicates.
+	ValidFrom       *time.Time  `json:"validFrom,omitempty"`
+	ValidFromNEQ    *time.Time  `json:"validFromNEQ,omitempty"`
+	ValidFromIn     []time.Time `json:"validFromIn,omitempty"`
+	ValidFromNotIn  []time.Time `json:"validFromNotIn,omitempty"`
+	ValidFromGT     *time.Time  `json:"validFromGT,omitempty"`
+	ValidFromGTE    *time.Time  `json:"validFromGTE,omitempty"`
+	ValidFromLT     *time.Time  `json:"validFromLT,omitempty"`
+	ValidFromLTE    *time.Time  `json:"validFromLTE,omitempty"`
+	ValidFromIsNil  bool        `json:"validFromIsNil,omitempty"`
+	ValidFromNotNil bool        `json:"validFromNotNil,omitempty"`
+
+	// "valid_to" field predicates.
+	ValidTo       *time.Time  `json:"validTo,omitempty"`
+	ValidToNEQ    *time.Time  `json:"validToNEQ,omitempty"`
+	ValidToIn     []time.Time `json:"validToIn,omitempty"`
+	ValidToNotIn  []time.Time `json:"validToNotIn,omitempty"`
+	ValidToGT     *time.Time  `json:"validToGT,omitempty"`
+	ValidToGTE    *time.Time  `json:"validToGTE,omitempty"`
+	ValidToLT     *time.Time  `json:"validToLT,omitempty"`
+	ValidToLTE    *time.Time  `json:"validToLTE,omitempty"`
+	ValidToIsNil  bool        `json:"validToIsNil,omitempty"`
+	ValidToNotNil bool        `json:"validToNotNil,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ProviderAvailabilityWhereInput) AddPredicates(predicates ...predicate.ProviderAvailability) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ProviderAvailabilityWhereInput filter on the ProviderAvailabilityQuery builder.
+func (i *ProviderAvailabilityWhereInput) Filter(q *ProviderAvailabilityQuery) (*ProviderAvailabilityQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyProviderAvailabilityWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyProviderAvailabilityWhereInput is returned in case the ProviderAvailabilityWhereInput is empty.
+var ErrEmptyProviderAvailabilityWhereInput = errors.New("ent: empty predicate ProviderAvailabilityWhereInput")
+
+// P returns a predicate for filtering provideravailabilities.
+// An error is returned if the input is empty or invalid.
+func (i *ProviderAvailabilityWhereInput) P() (predicate.ProviderAvailability, error) {
+	var predicates []predicate.ProviderAvailability
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, provideravailability.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ProviderAvailability, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, provideravailability.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ProviderAvailability, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, provideravailability.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, provideravailability.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, provideravailability.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, provideravailability.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, provideravailability.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, provideravailability.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, provideravailability.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, provideravailability.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, provideravailability.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, provideravailability.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, provideravailability.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, provideravailability.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, provideravailability.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, provideravailability.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, provideravailability.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, provideravailability.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, provideravailability.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, provideravailability.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, provideravailability.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, provideravailability.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, provideravailability.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, provideravailability.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, provideravailability.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, provideravailability.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, provideravailability.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, provideravailability.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, provideravailability.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, provideravailability.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, provideravailability.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, provideravailability.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, provideravailability.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, provideravailability.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, provideravailability.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, provideravailability.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, provideravailability.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, provideravailability.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, provideravailability.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, provideravailability.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, provideravailability.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, provideravailability.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.Weekday != nil {
+		predicates = append(predicates, provideravailability.WeekdayEQ(*i.Weekday))
+	}
+	if i.WeekdayNEQ != nil {
+		predicates = append(predicates, provideravailability.WeekdayNEQ(*i.WeekdayNEQ))
+	}
+	if len(i.WeekdayIn) > 0 {
+		predicates = append(predicates, provideravailability.WeekdayIn(i.WeekdayIn...))
+	}
+	if len(i.WeekdayNotIn) > 0 {
+		predicates = append(predicates, provideravailability.WeekdayNotIn(i.WeekdayNotIn...))
+	}
+	if i.WeekdayGT != nil {
+		predicates = append(predicates, provideravailability.WeekdayGT(*i.WeekdayGT))
+	}
+	if i.WeekdayGTE != nil {
+		predicates = append(predicates, provideravailability.WeekdayGTE(*i.WeekdayGTE))
+	}
+	if i.WeekdayLT != nil {
+		predicates = append(predicates, provideravailability.WeekdayLT(*i.WeekdayLT))
+	}
+	if i.WeekdayLTE != nil {
+		predicates = append(predicates, provideravailability.WeekdayLTE(*i.WeekdayLTE))
+	}
+	if i.StartMinute != nil {
+		predicates = append(predicates, provideravailability.StartMinuteEQ(*i.StartMinute))
+	}
+	if i.StartMinuteNEQ != nil {
+		predicates = append(predicates, provideravailability.StartMinuteNEQ(*i.StartMinuteNEQ))
+	}
+	if len(i.StartMinuteIn) > 0 {
+		predicates = append(predicates, provideravailability.StartMinuteIn(i.StartMinuteIn...))
+	}
+	if len(i.StartMinuteNotIn) > 0 {
+		predicates = append(predicates, provideravailability.StartMinuteNotIn(i.StartMinuteNotIn...))
+	}
+	if i.StartMinuteGT != nil {
+		predicates = append(predicates, provideravailability.StartMinuteGT(*i.StartMinuteGT))
+	}
+	if i.StartMinuteGTE != nil {
+		predicates = append(predicates, provideravailability.StartMinuteGTE(*i.StartMinuteGTE))
+	}
+	if i.StartMinuteLT != nil {
+		predicates = append(predicates, provideravailability.StartMinuteLT(*i.StartMinuteLT))
+	}
+	if i.StartMinuteLTE != nil {
+		predicates = append(predicates, provideravailability.StartMinuteLTE(*i.StartMinuteLTE))
+	}
+	if i.EndMinute != nil {
+		predicates = append(predicates, provideravailability.EndMinuteEQ(*i.EndMinute))
+	}
+	if i.EndMinuteNEQ != nil {
+		predicates = append(predicates, provideravailability.EndMinuteNEQ(*i.EndMinuteNEQ))
+	}
+	if len(i.EndMinuteIn) > 0 {
+		predicates = append(predicates, provideravailability.EndMinuteIn(i.EndMinuteIn...))
+	}
+	if len(i.EndMinuteNotIn) > 0 {
+		predicates = append(predicates, provideravailability.EndMinuteNotIn(i.EndMinuteNotIn...))
+	}
+	if i.EndMinuteGT != nil {
+		predicates = append(predicates, provideravailability.EndMinuteGT(*i.EndMinuteGT))
+	}
+	if i.EndMinuteGTE != nil {
+		predicates = append(predicates, provideravailability.EndMinuteGTE(*i.EndMinuteGTE))
+	}
+	if i.EndMinuteLT != nil {
+		predicates = append(predicates, provideravailability.EndMinuteLT(*i.EndMinuteLT))
+	}
+	if i.EndMinuteLTE != nil {
+		predicates = append(predicates, provideravailability.EndMinuteLTE(*i.EndMinuteLTE))
+	}
+	if i.ValidFrom != nil {
+		predicates = append(predicates, provideravailability.ValidFromEQ(*i.ValidFrom))
+	}
+	if i.ValidFromNEQ != nil {
+		predicates = append(predicates, provideravailability.ValidFromNEQ(*i.ValidFromNEQ))
+	}
+	if len(i.ValidFromIn) > 0 {
+		predicates = append(predicates, provideravailability.ValidFromIn(i.ValidFromIn...))
+	}
+	if len(i.ValidFromNotIn) > 0 {
+		predicates = append(predicates, provideravailability.ValidFromNotIn(i.ValidFromNotIn...))
+	}
+	if i.ValidFromGT != nil {
+		predicates = append(predicates, provideravailability.ValidFromGT(*i.ValidFromGT))
+	}
+	if i.ValidFromGTE != nil {
+		predicates = append(predicates, provideravailability.ValidFromGTE(*i.ValidFromGTE))
+	}
+	if i.ValidFromLT != nil {
+		predicates = append(predicates, provideravailability.ValidFromLT(*i.ValidFromLT))
+	}
+	if i.ValidFromLTE != nil {
+		predicates = append(predicates, provideravailability.ValidFromLTE(*i.ValidFromLTE))
+	}
+	if i.ValidFromIsNil {
+		predicates = append(predicates, provideravailability.ValidFromIsNil())
+	}
+	if i.ValidFromNotNil {
+		predicates = append(predicates, provideravailability.ValidFromNotNil())
+	}
+	if i.ValidTo != nil {
+		predicates = append(predicates, provideravailability.ValidToEQ(*i.ValidTo))
+	}
+	if i.ValidToNEQ != nil {
+		predicates = append(predicates, provideravailability.ValidToNEQ(*i.ValidToNEQ))
+	}
+	if len(i.ValidToIn) > 0 {
+		predicates = append(predicates, provideravailability.ValidToIn(i.ValidToIn...))
+	}
+	if len(i.ValidToNotIn) > 0 {
+		predicates = append(predicates, provideravailability.ValidToNotIn(i.ValidToNotIn...))
+	}
+	if i.ValidToGT != nil {
+		predicates = append(predicates, provideravailability.ValidToGT(*i.ValidToGT))
+	}
+	if i.ValidToGTE != nil {
+		predicates = append(predicates, provideravailability.ValidToGTE(*i.ValidToGTE))
+	}
+	if i.ValidToLT != nil {
+		predicates = append(predicates, provideravailability.ValidToLT(*i.ValidToLT))
+	}
+	if i.ValidToLTE != nil {
+		predicates = append(predicates, provideravailability.ValidToLTE(*i.ValidToLTE))
+	}
+	if i.ValidToIsNil {
+		predicates = append(predicates, provideravailability.ValidToIsNil())
+	}
+	if i.ValidToNotNil {
+		predicates = append(predicates, provideravailability.ValidToNotNil())
+	}
+
+	if i.HasStaff != nil {
+		p := provideravailability.HasStaff()
+		if !*i.HasStaff {
+			p = provideravailability.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, provideravailability.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyProviderAvailabilityWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return provideravailability.And(predicates...), nil
+	}
+}
+
+// ProviderTimeOffWhereInput represents a where input for filtering ProviderTimeOff queries.
+type ProviderTimeOffWhereInput struct {
+	Predicates []predicate.ProviderTimeOff  `json:"-"`
+	Not        *ProviderTimeOffWhereInput   `json:"not,omitempty"`
+	Or         []*ProviderTimeOffWhereInput `json:"or,omitempty"`
+	And        []*ProviderTimeOffWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "start_at" field predicates.
+	StartAt      *time.Time  `json:"startAt,omitempty"`
+	StartAtNEQ   *time.Time  `json:"startAtNEQ,omitempty"`
+	StartAtIn    []time.Time `json:"startAtIn,omitempty"`
+	StartAtNotIn []time.Time `json:"startAtNotIn,omitempty"`
+	StartAtGT    *time.Time  `json:"startAtGT,omitempty"`
+	StartAtGTE   *time.Time  `json:"startAtGTE,omitempty"`
+	StartAtLT    *time.Time  `json:"startAtLT,omitempty"`
+	StartAtLTE   *time.Time  `json:"startAtLTE,omitempty"`
+
+	// "end_at" field predicates.
+	EndAt      *time.Time  `json:"endAt,omitempty"`
+	EndAtNEQ   *time.Time  `json:"endAtNEQ,omitempty"`
+	EndAtIn    []time.Time `json:"endAtIn,omitempty"`
+	EndAtNotIn []time.Time `json:"endAtNotIn,omitempty"`
+	EndAtGT    *time.Time  `json:"endAtGT,omitempty"`
+	EndAtGTE   *time.Time  `json:"endAtGTE,omitempty"`
+	EndAtLT    *time.Time  `json:"endAtLT,omitempty"`
+	EndAtLTE   *time.Time  `json:"endAtLTE,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ProviderTimeOffWhereInput) AddPredicates(predicates ...predicate.ProviderTimeOff) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ProviderTimeOffWhereInput filter on the ProviderTimeOffQuery builder.
+func (i *ProviderTimeOffWhereInput) Filter(q *ProviderTimeOffQuery) (*ProviderTimeOffQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyProviderTimeOffWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyProviderTimeOffWhereInput is returned in case the ProviderTimeOffWhereInput is empty.
+var ErrEmptyProviderTimeOffWhereInput = errors.New("ent: empty predicate ProviderTimeOffWhereInput")
+
+// P returns a predicate for filtering providertimeoffs.
+// An error is returned if the input is empty or invalid.
+func (i *ProviderTimeOffWhereInput) P() (predicate.ProviderTimeOff, error) {
+	var predicates []predicate.ProviderTimeOff
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, providertimeoff.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ProviderTimeOff, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, providertimeoff.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ProviderTimeOff, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, providertimeoff.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, providertimeoff.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, providertimeoff.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, providertimeoff.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, providertimeoff.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, providertimeoff.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, providertimeoff.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, providertimeoff.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, providertimeoff.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, providertimeoff.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, providertimeoff.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, providertimeoff.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, providertimeoff.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, providertimeoff.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, providertimeoff.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, providertimeoff.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, providertimeoff.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, providertimeoff.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, providertimeoff.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, providertimeoff.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, providertimeoff.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, providertimeoff.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, providertimeoff.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, providertimeoff.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, providertimeoff.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, providertimeoff.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, providertimeoff.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, providertimeoff.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, providertimeoff.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, providertimeoff.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, providertimeoff.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, providertimeoff.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, providertimeoff.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, providertimeoff.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, providertimeoff.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, providertimeoff.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.StartAt != nil {
+		predicates = append(predicates, providertimeoff.StartAtEQ(*i.StartAt))
+	}
+	if i.StartAtNEQ != nil {
+		predicates = append(predicates, providertimeoff.StartAtNEQ(*i.StartAtNEQ))
+	}
+	if len(i.StartAtIn) > 0 {
+		predicates = append(predicates, providertimeoff.StartAtIn(i.StartAtIn...))
+	}
+	if len(i.StartAtNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.StartAtNotIn(i.StartAtNotIn...))
+	}
+	if i.StartAtGT != nil {
+		predicates = append(predicates, providertimeoff.StartAtGT(*i.StartAtGT))
+	}
+	if i.StartAtGTE != nil {
+		predicates = append(predicates, providertimeoff.StartAtGTE(*i.StartAtGTE))
+	}
+	if i.StartAtLT != nil {
+		predicates = append(predicates, providertimeoff.StartAtLT(*i.StartAtLT))
+	}
+	if i.StartAtLTE != nil {
+		predicates = append(predicates, providertimeoff.StartAtLTE(*i.StartAtLTE))
+	}
+	if i.EndAt != nil {
+		predicates = append(predicates, providertimeoff.EndAtEQ(*i.EndAt))
+	}
+	if i.EndAtNEQ != nil {
+		predicates = append(predicates, providertimeoff.EndAtNEQ(*i.EndAtNEQ))
+	}
+	if len(i.EndAtIn) > 0 {
+		predicates = append(predicates, providertimeoff.EndAtIn(i.EndAtIn...))
+	}
+	if len(i.EndAtNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.EndAtNotIn(i.EndAtNotIn...))
+	}
+	if i.EndAtGT != nil {
+		predicates = append(predicates, providertimeoff.EndAtGT(*i.EndAtGT))
+	}
+	if i.EndAtGTE != nil {
+		predicates = append(predicates, providertimeoff.EndAtGTE(*i.EndAtGTE))
+	}
+	if i.EndAtLT != nil {
+		predicates = append(predicates, providertimeoff.EndAtLT(*i.EndAtLT))
+	}
+	if i.EndAtLTE != nil {
+		predicates = append(predicates, providertimeoff.EndAtLTE(*i.EndAtLTE))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, providertimeoff.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, providertimeoff.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, providertimeoff.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, providertimeoff.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, providertimeoff.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, providertimeoff.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, providertimeoff.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, providertimeoff.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, providertimeoff.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, providertimeoff.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, providertimeoff.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, providertimeoff.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, providertimeoff.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, providertimeoff.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+
+	if i.HasStaff != nil {
+		p := providertimeoff.HasStaff()
+		if !*i.HasStaff {
+			p = providertimeoff.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, providertimeoff.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyProviderTimeOffWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return providertimeoff.And(predicates...), nil
+	}
+}
+
+// ReferralWhereInput represents a where input for filtering Referral queries.
+type ReferralWhereInput struct {
+	Predicates []predicate.Referral  `json:"-"`
+	Not        *ReferralWhereInput   `json:"not,omitempty"`
+	Or         []*ReferralWhereInput `json:"or,omitempty"`
+	And        []*ReferralWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "from_staff_id" field predicates.
+	FromStaffID             *string  `json:"fromStaffID,omitempty"`
+	FromStaffIDNEQ          *string  `json:"fromStaffIDNEQ,omitempty"`
+	FromStaffIDIn           []string `json:"fromStaffIDIn,omitempty"`
+	FromStaffIDNotIn        []string `json:"fromStaffIDNotIn,omitempty"`
+	FromStaffIDGT           *string  `json:"fromStaffIDGT,omitempty"`
+	FromStaffIDGTE          *string  `json:"fromStaffIDGTE,omitempty"`
+	FromStaffIDLT           *string  `json:"fromStaffIDLT,omitempty"`
+	FromStaffIDLTE          *string  `json:"fromStaffIDLTE,omitempty"`
+	FromStaffIDContains     *string  `json:"fromStaffIDContains,omitempty"`
+	FromStaffIDHasPrefix    *string  `json:"fromStaffIDHasPrefix,omitempty"`
+	FromStaffIDHasSuffix    *string  `json:"fromStaffIDHasSuffix,omitempty"`
+	FromStaffIDEqualFold    *string  `json:"fromStaffIDEqualFold,omitempty"`
+	FromStaffIDContainsFold *string  `json:"fromStaffIDContainsFold,omitempty"`
+
+	// "from_department_id" field predicates.
+	FromDepartmentID             *string  `json:"fromDepartmentID,omitempty"`
+	FromDepartmentIDNEQ          *string  `json:"fromDepartmentIDNEQ,omitempty"`
+	FromDepartmentIDIn           []string `json:"fromDepartmentIDIn,omitempty"`
+	FromDepartmentIDNotIn        []string `json:"fromDepartmentIDNotIn,omitempty"`
+	FromDepartmentIDGT           *string  `json:"fromDepartmentIDGT,omitempty"`
+	FromDepartmentIDGTE          *string  `json:"fromDepartmentIDGTE,omitempty"`
+	FromDepartmentIDLT           *string  `json:"fromDepartmentIDLT,omitempty"`
+	FromDepartmentIDLTE          *string  `json:"fromDepartmentIDLTE,omitempty"`
+	FromDepartmentIDContains     *string  `json:"fromDepartmentIDContains,omitempty"`
+	FromDepartmentIDHasPrefix    *string  `json:"fromDepartmentIDHasPrefix,omitempty"`
+	FromDepartmentIDHasSuffix    *string  `json:"fromDepartmentIDHasSuffix,omitempty"`
+	FromDepartmentIDEqualFold    *string  `json:"fromDepartmentIDEqualFold,omitempty"`
+	FromDepartmentIDContainsFold *string  `json:"fromDepartmentIDContainsFold,omitempty"`
+
+	// "to_staff_id" field predicates.
+	ToStaffID             *string  `json:"toStaffID,omitempty"`
+	ToStaffIDNEQ          *string  `json:"toStaffIDNEQ,omitempty"`
+	ToStaffIDIn           []string `json:"toStaffIDIn,omitempty"`
+	ToStaffIDNotIn        []string `json:"toStaffIDNotIn,omitempty"`
+	ToStaffIDGT           *string  `json:"toStaffIDGT,omitempty"`
+	ToStaffIDGTE          *string  `json:"toStaffIDGTE,omitempty"`
+	ToStaffIDLT           *string  `json:"toStaffIDLT,omitempty"`
+	ToStaffIDLTE          *string  `json:"toStaffIDLTE,omitempty"`
+	ToStaffIDContains     *string  `json:"toStaffIDContains,omitempty"`
+	ToStaffIDHasPrefix    *string  `json:"toStaffIDHasPrefix,omitempty"`
+	ToStaffIDHasSuffix    *string  `json:"toStaffIDHasSuffix,omitempty"`
+	ToStaffIDIsNil        bool     `json:"toStaffIDIsNil,omitempty"`
+	ToStaffIDNotNil       bool     `json:"toStaffIDNotNil,omitempty"`
+	ToStaffIDEqualFold    *string  `json:"toStaffIDEqualFold,omitempty"`
+	ToStaffIDContainsFold *string  `json:"toStaffIDContainsFold,omitempty"`
+
+	// "to_department_id" field predicates.
+	ToDepartmentID             *string  `json:"toDepartmentID,omitempty"`
+	ToDepartmentIDNEQ          *string  `json:"toDepartmentIDNEQ,omitempty"`
+	ToDepartmentIDIn           []string `json:"toDepartmentIDIn,omitempty"`
+	ToDepartmentIDNotIn        []string `json:"toDepartmentIDNotIn,omitempty"`
+	ToDepartmentIDGT           *string  `json:"toDepartmentIDGT,omitempty"`
+	ToDepartmentIDGTE          *string  `json:"toDepartmentIDGTE,omitempty"`
+	ToDepartmentIDLT           *string  `json:"toDepartmentIDLT,omitempty"`
+	ToDepartmentIDLTE          *string  `json:"toDepartmentIDLTE,omitempty"`
+	ToDepartmentIDContains     *string  `json:"toDepartmentIDContains,omitempty"`
+	ToDepartmentIDHasPrefix    *string  `json:"toDepartmentIDHasPrefix,omitempty"`
+	ToDepartmentIDHasSuffix    *string  `json:"toDepartmentIDHasSuffix,omitempty"`
+	ToDepartmentIDEqualFold    *string  `json:"toDepartmentIDEqualFold,omitempty"`
+	ToDepartmentIDContainsFold *string  `json:"toDepartmentIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "priority" field predicates.
+	Priority      *referral.Priority  `json:"priority,omitempty"`
+	PriorityNEQ   *referral.Priority  `json:"priorityNEQ,omitempty"`
+	PriorityIn    []referral.Priority `json:"priorityIn,omitempty"`
+	PriorityNotIn []referral.Priority `json:"priorityNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *referral.Status  `json:"status,omitempty"`
+	StatusNEQ   *referral.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []referral.Status `json:"statusIn,omitempty"`
+	StatusNotIn []referral.Status `json:"statusNotIn,omitempty"`
+
+	// "responded_at" field predicates.
+	RespondedAt       *time.Time  `json:"respondedAt,omitempty"`
+	RespondedAtNEQ    *time.Time  `json:"respondedAtNEQ,omitempty"`
+	RespondedAtIn     []time.Time `json:"respondedAtIn,omitempty"`
+	RespondedAtNotIn  []time.Time `json:"respondedAtNotIn,omitempty"`
+	RespondedAtGT     *time.Time  `json:"respondedAtGT,omitempty"`
+	RespondedAtGTE    *time.Time  `json:"respondedAtGTE,omitempty"`
+	RespondedAtLT     *time.Time  `json:"respondedAtLT,omitempty"`
+	RespondedAtLTE    *time.Time  `json:"respondedAtLTE,omitempty"`
+	RespondedAtIsNil  bool        `json:"respondedAtIsNil,omitempty"`
+	RespondedAtNotNil bool        `json:"respondedAtNotNil,omitempty"`
+
+	// "response_note" field predicates.
+	ResponseNote             *string  `json:"responseNote,omitempty"`
+	ResponseNoteNEQ          *string  `json:"responseNoteNEQ,omitempty"`
+	ResponseNoteIn           []string `json:"responseNoteIn,omitempty"`
+	ResponseNoteNotIn        []string `json:"responseNoteNotIn,omitempty"`
+	ResponseNoteGT           *string  `json:"responseNoteGT,omitempty"`
+	ResponseNoteGTE          *string  `json:"responseNoteGTE,omitempty"`
+	ResponseNoteLT           *string  `json:"responseNoteLT,omitempty"`
+	ResponseNoteLTE          *string  `json:"responseNoteLTE,omitempty"`
+	ResponseNoteContains     *string  `json:"responseNoteContains,omitempty"`
+	ResponseNoteHasPrefix    *string  `json:"responseNoteHasPrefix,omitempty"`
+	ResponseNoteHasSuffix    *string  `json:"responseNoteHasSuffix,omitempty"`
+	ResponseNoteIsNil        bool     `json:"responseNoteIsNil,omitempty"`
+	ResponseNoteNotNil       bool     `json:"responseNoteNotNil,omitempty"`
+	ResponseNoteEqualFold    *string  `json:"responseNoteEqualFold,omitempty"`
+	ResponseNoteContainsFold *string  `json:"responseNoteContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "from_staff" edge predicates.
+	HasFromStaff     *bool              `json:"hasFromStaff,omitempty"`
+	HasFromStaffWith []*StaffWhereInput `json:"hasFromStaffWith,omitempty"`
+
+	// "from_department" edge predicates.
+	HasFromDepartment     *bool                   `json:"hasFromDepartment,omitempty"`
+	HasFromDepartmentWith []*DepartmentWhereInput `json:"hasFromDepartmentWith,omitempty"`
+
+	// "to_staff" edge predicates.
+	HasToStaff     *bool              `json:"hasToStaff,omitempty"`
+	HasToStaffWith []*StaffWhereInput `json:"hasToStaffWith,omitempty"`
+
+	// "to_department" edge predicates.
+	HasToDepartment     *bool                   `json:"hasToDepartment,omitempty"`
+	HasToDepartmentWith []*DepartmentWhereInput `json:"hasToDepartmentWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ReferralWhereInput) AddPredicates(predicates ...predicate.Referral) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ReferralWhereInput filter on the ReferralQuery builder.
+func (i *ReferralWhereInput) Filter(q *ReferralQuery) (*ReferralQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyReferralWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyReferralWhereInput is returned in case the ReferralWhereInput is empty.
+var ErrEmptyReferralWhereInput = errors.New("ent: empty predicate ReferralWhereInput")
+
+// P returns a predicate for filtering referrals.
+// An error is returned if the input is empty or invalid.
+func (i *ReferralWhereInput) P() (predicate.Referral, error) {
+	var predicates []predicate.Referral
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, referral.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Referral, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, referral.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Referral, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, referral.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, referral.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, referral.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, referral.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, referral.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, referral.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, referral.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, referral.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, referral.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, referral.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, referral.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, referral.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, referral.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, referral.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, referral.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, referral.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, referral.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, referral.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, referral.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, referral.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, referral.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, referral.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, referral.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, referral.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, referral.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, referral.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, referral.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, referral.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, referral.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, referral.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, referral.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, referral.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, referral.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, referral.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, referral.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, referral.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, referral.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, referral.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, referral.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, referral.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.FromStaffID != nil {
+		predicates = append(predicates, referral.FromStaffIDEQ(*i.FromStaffID))
+	}
+	if i.FromStaffIDNEQ != nil {
+		predicates = append(predicates, referral.FromStaffIDNEQ(*i.FromStaffIDNEQ))
+	}
+	if len(i.FromStaffIDIn) > 0 {
+		predicates = append(predicates, referral.FromStaffIDIn(i.FromStaffIDIn...))
+	}
+	if len(i.FromStaffIDNotIn) > 0 {
+		predicates = append(predicates, referral.FromStaffIDNotIn(i.FromStaffIDNotIn...))
+	}
+	if i.FromStaffIDGT != nil {
+		predicates = append(predicates, referral.FromStaffIDGT(*i.FromStaffIDGT))
+	}
+	if i.FromStaffIDGTE != nil {
+		predicates = append(predicates, referral.FromStaffIDGTE(*i.FromStaffIDGTE))
+	}
+	if i.FromStaffIDLT != nil {
+		predicates = append(predicates, referral.FromStaffIDLT(*i.FromStaffIDLT))
+	}
+	if i.FromStaffIDLTE != nil {
+		predicates = append(predicates, referral.FromStaffIDLTE(*i.FromStaffIDLTE))
+	}
+	if i.FromStaffIDContains != nil {
+		predicates = append(predicates, referral.FromStaffIDContains(*i.FromStaffIDContains))
+	}
+	if i.FromStaffIDHasPrefix != nil {
+		predicates = append(predicates, referral.FromStaffIDHasPrefix(*i.FromStaffIDHasPrefix))
+	}
+	if i.FromStaffIDHasSuffix != nil {
+		predicates = append(predicates, referral.FromStaffIDHasSuffix(*i.FromStaffIDHasSuffix))
+	}
+	if i.FromStaffIDEqualFold != nil {
+		predicates = append(predicates, referral.FromStaffIDEqualFold(*i.FromStaffIDEqualFold))
+	}
+	if i.FromStaffIDContainsFold != nil {
+		predicates = append(predicates, referral.FromStaffIDContainsFold(*i.FromStaffIDContainsFold))
+	}
+	if i.FromDepartmentID != nil {
+		predicates = append(predicates, referral.FromDepartmentIDEQ(*i.FromDepartmentID))
+	}
+	if i.FromDepartmentIDNEQ != nil {
+		predicates = append(predicates, referral.FromDepartmentIDNEQ(*i.FromDepartmentIDNEQ))
+	}
+	if len(i.FromDepartmentIDIn) > 0 {
+		predicates = append(predicates, referral.FromDepartmentIDIn(i.FromDepartmentIDIn...))
+	}
+	if len(i.FromDepartmentIDNotIn) > 0 {
+		predicates = append(predicates, referral.FromDepartmentIDNotIn(i.FromDepartmentIDNotIn...))
+	}
+	if i.FromDepartmentIDGT != nil {
+		predicates = append(predicates, referral.FromDepartmentIDGT(*i.FromDepartmentIDGT))
+	}
+	if i.FromDepartmentIDGTE != nil {
+		predicates = append(predicates, referral.FromDepartmentIDGTE(*i.FromDepartmentIDGTE))
+	}
+	if i.FromDepartmentIDLT != nil {
+		predicates = append(predicates, referral.FromDepartmentIDLT(*i.FromDepartmentIDLT))
+	}
+	if i.FromDepartmentIDLTE != nil {
+		predicates = append(predicates, referral.FromDepartmentIDLTE(*i.FromDepartmentIDLTE))
+	}
+	if i.FromDepartmentIDContains != nil {
+		predicates = append(predicates, referral.FromDepartmentIDContains(*i.FromDepartmentIDContains))
+	}
+	if i.FromDepartmentIDHasPrefix != nil {
+		predicates = append(predicates, referral.FromDepartmentIDHasPrefix(*i.FromDepartmentIDHasPrefix))
+	}
+	if i.FromDepartmentIDHasSuffix != nil {
+		predicates = append(predicates, referral.FromDepartmentIDHasSuffix(*i.FromDepartmentIDHasSuffix))
+	}
+	if i.FromDepartmentIDEqualFold != nil {
+		predicates = append(predicates, referral.FromDepartmentIDEqualFold(*i.FromDepartmentIDEqualFold))
+	}
+	if i.FromDepartmentIDContainsFold != nil {
+		predicates = append(predicates, referral.FromDepartmentIDContainsFold(*i.FromDepartmentIDContainsFold))
+	}
+	if i.ToStaffID != nil {
+		predicates = append(predicates, referral.ToStaffIDEQ(*i.ToStaffID))
+	}
+	if i.ToStaffIDNEQ != nil {
+		predicates = append(predicates, referral.ToStaffIDNEQ(*i.ToStaffIDNEQ))
+	}
+	if len(i.ToStaffIDIn) > 0 {
+		predicates = append(predicates, referral.ToStaffIDIn(i.ToStaffIDIn...))
+	}
+	if len(i.ToStaffIDNotIn) > 0 {
+		predicates = append(predicates, referral.ToStaffIDNotIn(i.ToStaffIDNotIn...))
+	}
+	if i.ToStaffIDGT != nil {
+		predicates = append(predicates, referral.ToStaffIDGT(*i.ToStaffIDGT))
+	}
+	if i.ToStaffIDGTE != nil {
+		predicates = append(predicates, referral.ToStaffIDGTE(*i.ToStaffIDGTE))
+	}
+	if i.ToStaffIDLT != nil {
+		predicates = append(predicates, referral.ToStaffIDLT(*i.ToStaffIDLT))
+	}
+	if i.ToStaffIDLTE != nil {
+		predicates = append(predicates, referral.ToStaffIDLTE(*i.ToStaffIDLTE))
+	}
+	if i.ToStaffIDContains != nil {
+		predicates = append(predicates, referral.ToStaffIDContains(*i.ToStaffIDContains))
+	}
+	if i.ToStaffIDHasPrefix != nil {
+		predicates = append(predicates, referral.ToStaffIDHasPrefix(*i.ToStaffIDHasPrefix))
+	}
+	if i.ToStaffIDHasSuffix != nil {
+		predicates = append(predicates, referral.ToStaffIDHasSuffix(*i.ToStaffIDHasSuffix))
+	}
+	if i.ToStaffIDIsNil {
+		predicates = append(predicates, referral.ToStaffIDIsNil())
+	}
+	if i.ToStaffIDNotNil {
+		predicates = append(predicates, referral.ToStaffIDNotNil())
+	}
+	if i.ToStaffIDEqualFold != nil {
+		predicates = append(predicates, referral.ToStaffIDEqualFold(*i.ToStaffIDEqualFold))
+	}
+	if i.ToStaffIDContainsFold != nil {
+		predicates = append(predicates, referral.ToStaffIDContainsFold(*i.ToStaffIDContainsFold))
+	}
+	if i.ToDepartmentID != nil {
+		predicates = append(predicates, referral.ToDepartmentIDEQ(*i.ToDepartmentID))
+	}
+	if i.ToDepartmentIDNEQ != nil {
+		predicates = append(predicates, referral.ToDepartmentIDNEQ(*i.ToDepartmentIDNEQ))
+	}
+	if len(i.ToDepartmentIDIn) > 0 {
+		predicates = append(predicates, referral.ToDepartmentIDIn(i.ToDepartmentIDIn...))
+	}
+	if len(i.ToDepartmentIDNotIn) > 0 {
+		predicates = append(predicates, referral.ToDepartmentIDNotIn(i.ToDepartmentIDNotIn...))
+	}
+	if i.ToDepartmentIDGT != nil {
+		predicates = append(predicates, referral.ToDepartmentIDGT(*i.ToDepartmentIDGT))
+	}
+	if i.ToDepartmentIDGTE != nil {
+		predicates = append(predicates, referral.ToDepartmentIDGTE(*i.ToDepartmentIDGTE))
+	}
+	if i.ToDepartmentIDLT != nil {
+		predicates = append(predicates, referral.ToDepartmentIDLT(*i.ToDepartmentIDLT))
+	}
+	if i.ToDepartmentIDLTE != nil {
+		predicates = append(predicates, referral.ToDepartmentIDLTE(*i.ToDepartmentIDLTE))
+	}
+	if i.ToDepartmentIDContains != nil {
+		predicates = append(predicates, referral.ToDepartmentIDContains(*i.ToDepartmentIDContains))
+	}
+	if i.ToDepartmentIDHasPrefix != nil {
+		predicates = append(predicates, referral.ToDepartmentIDHasPrefix(*i.ToDepartmentIDHasPrefix))
+	}
+	if i.ToDepartmentIDHasSuffix != nil {
+		predicates = append(predicates, referral.ToDepartmentIDHasSuffix(*i.ToDepartmentIDHasSuffix))
+	}
+	if i.ToDepartmentIDEqualFold != nil {
+		predicates = append(predicates, referral.ToDepartmentIDEqualFold(*i.ToDepartmentIDEqualFold))
+	}
+	if i.ToDepartmentIDContainsFold != nil {
+		predicates = append(predicates, referral.ToDepartmentIDContainsFold(*i.ToDepartmentIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, referral.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, referral.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, referral.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, referral.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, referral.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, referral.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, referral.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, referral.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, referral.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, referral.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, referral.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, referral.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, referral.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, referral.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, referral.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, referral.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, referral.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, referral.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, referral.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, referral.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, referral.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, referral.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, referral.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, referral.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, referral.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, referral.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, referral.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, referral.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.Priority != nil {
+		predicates = append(predicates, referral.PriorityEQ(*i.Priority))
+	}
+	if i.PriorityNEQ != nil {
+		predicates = append(predicates, referral.PriorityNEQ(*i.PriorityNEQ))
+	}
+	if len(i.PriorityIn) > 0 {
+		predicates = append(predicates, referral.PriorityIn(i.PriorityIn...))
+	}
+	if len(i.PriorityNotIn) > 0 {
+		predicates = append(predicates, referral.PriorityNotIn(i.PriorityNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, referral.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, referral.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, referral.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, referral.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.RespondedAt != nil {
+		predicates = append(predicates, referral.RespondedAtEQ(*i.RespondedAt))
+	}
+	if i.RespondedAtNEQ != nil {
+		predicates = append(predicates, referral.RespondedAtNEQ(*i.RespondedAtNEQ))
+	}
+	if len(i.RespondedAtIn) > 0 {
+		predicates = append(predicates, referral.RespondedAtIn(i.RespondedAtIn...))
+	}
+	if len(i.RespondedAtNotIn) > 0 {
+		predicates = append(predicates, referral.RespondedAtNotIn(i.RespondedAtNotIn...))
+	}
+	if i.RespondedAtGT != nil {
+		predicates = append(predicates, referral.RespondedAtGT(*i.RespondedAtGT))
+	}
+	if i.RespondedAtGTE != nil {
+		predicates = append(predicates, referral.RespondedAtGTE(*i.RespondedAtGTE))
+	}
+	if i.RespondedAtLT != nil {
+		predicates = append(predicates, referral.RespondedAtLT(*i.RespondedAtLT))
+	}
+	if i.RespondedAtLTE != nil {
+		predicates = append(predicates, referral.RespondedAtLTE(*i.RespondedAtLTE))
+	}
+	if i.RespondedAtIsNil {
+		predicates = append(predicates, referral.RespondedAtIsNil())
+	}
+	if i.RespondedAtNotNil {
+		predicates = append(predicates, referral.RespondedAtNotNil())
+	}
+	if i.ResponseNote != nil {
+		predicates = append(predicates, referral.ResponseNoteEQ(*i.ResponseNote))
+	}
+	if i.ResponseNoteNEQ != nil {
+		predicates = append(predicates, referral.ResponseNoteNEQ(*i.ResponseNoteNEQ))
+	}
+	if len(i.ResponseNoteIn) > 0 {
+		predicates = append(predicates, referral.ResponseNoteIn(i.ResponseNoteIn...))
+	}
+	if len(i.ResponseNoteNotIn) > 0 {
+		predicates = append(predicates, referral.ResponseNoteNotIn(i.ResponseNoteNotIn...))
+	}
+	if i.ResponseNoteGT != nil {
+		predicates = append(predicates, referral.ResponseNoteGT(*i.ResponseNoteGT))
+	}
+	if i.ResponseNoteGTE != nil {
+		predicates = append(predicates, referral.ResponseNoteGTE(*i.ResponseNoteGTE))
+	}
+	if i.ResponseNoteLT != nil {
+		predicates = append(predicates, referral.ResponseNoteLT(*i.ResponseNoteLT))
+	}
+	if i.ResponseNoteLTE != nil {
+		predicates = append(predicates, referral.ResponseNoteLTE(*i.ResponseNoteLTE))
+	}
+	if i.ResponseNoteContains != nil {
+		predicates = append(predicates, referral.ResponseNoteContains(*i.ResponseNoteContains))
+	}
+	if i.ResponseNoteHasPrefix != nil {
+		predicates = append(predicates, referral.ResponseNoteHasPrefix(*i.ResponseNoteHasPrefix))
+	}
+	if i.ResponseNoteHasSuffix != nil {
+		predicates = append(predicates, referral.ResponseNoteHasSuffix(*i.ResponseNoteHasSuffix))
+	}
+	if i.ResponseNoteIsNil {
+		predicates = append(predicates, referral.ResponseNoteIsNil())
+	}
+	if i.ResponseNoteNotNil {
+		predicates = append(predicates, referral.ResponseNoteNotNil())
+	}
+	if i.ResponseNoteEqualFold != nil {
+		predicates = append(predicates, referral.ResponseNoteEqualFold(*i.ResponseNoteEqualFold))
+	}
+	if i.ResponseNoteContainsFold != nil {
+		predicates = append(predicates, referral.ResponseNoteContainsFold(*i.ResponseNoteContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := referral.HasPatient()
+		if !*i.HasPatient {
+			p = referral.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, referral.HasPatientWith(with...))
+	}
+	if i.HasFromStaff != nil {
+		p := referral.HasFromStaff()
+		if !*i.HasFromStaff {
+			p = referral.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasFromStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasFromStaffWith))
+		for _, w := range i.HasFromStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasFromStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, referral.HasFromStaffWith(with...))
+	}
+	if i.HasFromDepartment != nil {
+		p := referral.HasFromDepartment()
+		if !*i.HasFromDepartment {
+			p = referral.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasFromDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasFromDepartmentWith))
+		for _, w := range i.HasFromDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasFromDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, referral.HasFromDepartmentWith(with...))
+	}
+	if i.HasToStaff != nil {
+		p := referral.HasToStaff()
+		if !*i.HasToStaff {
+			p = referral.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasToStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasToStaffWith))
+		for _, w := range i.HasToStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasToStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, referral.HasToStaffWith(with...))
+	}
+	if i.HasToDepartment != nil {
+		p := referral.HasToDepartment()
+		if !*i.HasToDepartment {
+			p = referral.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasToDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasToDepartmentWith))
+		for _, w := range i.HasToDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasToDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, referral.HasToDepartmentWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := referral.HasEncounter()
+		if !*i.HasEncounter {
+			p = referral.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, referral.HasEncounterWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyReferralWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return referral.And(predicates...), nil
+	}
+}
+
+// RoomWhereInput represents a where input for filtering Room queries.
+type RoomWhereInput struct {
+	Predicates []predicate.Room  `json:"-"`
+	Not        *RoomWhereInput   `json:"not,omitempty"`
+	Or         []*RoomWhereInput `json:"or,omitempty"`
+	And        []*RoomWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "department" edge predicates.
+	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
+	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
+
+	// "appointments" edge predicates.
+	HasAppointments     *bool                    `json:"hasAppointments,omitempty"`
+	HasAppointmentsWith []*AppointmentWhereInput `json:"hasAppointmentsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *RoomWhereInput) AddPredicates(predicates ...predicate.Room) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the RoomWhereInput filter on the RoomQuery builder.
+func (i *RoomWhereInput) Filter(q *RoomQuery) (*RoomQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyRoomWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyRoomWhereInput is returned in case the RoomWhereInput is empty.
+var ErrEmptyRoomWhereInput = errors.New("ent: empty predicate RoomWhereInput")
+
+// P returns a predicate for filtering rooms.
+// An error is returned if the input is empty or invalid.
+func (i *RoomWhereInput) P() (predicate.Room, error) {
+	var predicates []predicate.Room
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, room.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Room, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, room.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Room, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, room.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, room.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, room.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, room.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, room.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, room.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, room.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, room.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, room.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, room.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, room.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, room.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, room.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, room.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, room.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, room.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, room.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, room.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, room.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, room.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, room.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, room.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, room.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, room.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, room.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, room.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, room.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, room.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, room.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, room.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, room.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, room.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, room.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, room.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, room.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, room.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, room.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, room.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, room.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, room.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, room.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, room.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, room.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, room.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, room.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, room.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, room.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, room.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, room.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, room.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, room.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, room.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, room.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, room.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, room.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, room.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, room.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, room.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, room.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, room.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, room.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, room.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, room.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, room.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, room.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, room.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, room.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, room.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasDepartment != nil {
+		p := room.HasDepartment()
+		if !*i.HasDepartment {
+			p = room.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasDepartmentWith))
+		for _, w := range i.HasDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, room.HasDepartmentWith(with...))
+	}
+	if i.HasAppointments != nil {
+		p := room.HasAppointments()
+		if !*i.HasAppointments {
+			p = room.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAppointmentsWith) > 0 {
+		with := make([]predicate.Appointment, 0, len(i.HasAppointmentsWith))
+		for _, w := range i.HasAppointmentsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAppointmentsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, room.HasAppointmentsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyRoomWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return room.And(predicates...), nil
 	}
 }
 
@@ -3452,6 +17239,14 @@ type StaffWhereInput struct {
 	// "user" edge predicates.
 	HasUser     *bool             `json:"hasUser,omitempty"`
 	HasUserWith []*UserWhereInput `json:"hasUserWith,omitempty"`
+
+	// "availability" edge predicates.
+	HasAvailability     *bool                             `json:"hasAvailability,omitempty"`
+	HasAvailabilityWith []*ProviderAvailabilityWhereInput `json:"hasAvailabilityWith,omitempty"`
+
+	// "time_off" edge predicates.
+	HasTimeOff     *bool                        `json:"hasTimeOff,omitempty"`
+	HasTimeOffWith []*ProviderTimeOffWhereInput `json:"hasTimeOffWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -3889,6 +17684,42 @@ func (i *StaffWhereInput) P() (predicate.Staff, error) {
 		}
 		predicates = append(predicates, staff.HasUserWith(with...))
 	}
+	if i.HasAvailability != nil {
+		p := staff.HasAvailability()
+		if !*i.HasAvailability {
+			p = staff.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAvailabilityWith) > 0 {
+		with := make([]predicate.ProviderAvailability, 0, len(i.HasAvailabilityWith))
+		for _, w := range i.HasAvailabilityWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAvailabilityWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, staff.HasAvailabilityWith(with...))
+	}
+	if i.HasTimeOff != nil {
+		p := staff.HasTimeOff()
+		if !*i.HasTimeOff {
+			p = staff.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTimeOffWith) > 0 {
+		with := make([]predicate.ProviderTimeOff, 0, len(i.HasTimeOffWith))
+		for _, w := range i.HasTimeOffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTimeOffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, staff.HasTimeOffWith(with...))
+	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyStaffWhereInput
@@ -4246,5 +18077,473 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 		return predicates[0], nil
 	default:
 		return user.And(predicates...), nil
+	}
+}
+
+// WardWhereInput represents a where input for filtering Ward queries.
+type WardWhereInput struct {
+	Predicates []predicate.Ward  `json:"-"`
+	Not        *WardWhereInput   `json:"not,omitempty"`
+	Or         []*WardWhereInput `json:"or,omitempty"`
+	And        []*WardWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
+	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "department" edge predicates.
+	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
+	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
+
+	// "beds" edge predicates.
+	HasBeds     *bool            `json:"hasBeds,omitempty"`
+	HasBedsWith []*BedWhereInput `json:"hasBedsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *WardWhereInput) AddPredicates(predicates ...predicate.Ward) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the WardWhereInput filter on the WardQuery builder.
+func (i *WardWhereInput) Filter(q *WardQuery) (*WardQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyWardWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyWardWhereInput is returned in case the WardWhereInput is empty.
+var ErrEmptyWardWhereInput = errors.New("ent: empty predicate WardWhereInput")
+
+// P returns a predicate for filtering wards.
+// An error is returned if the input is empty or invalid.
+func (i *WardWhereInput) P() (predicate.Ward, error) {
+	var predicates []predicate.Ward
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, ward.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Ward, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, ward.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Ward, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, ward.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, ward.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, ward.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, ward.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, ward.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, ward.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, ward.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, ward.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, ward.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, ward.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, ward.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, ward.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, ward.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, ward.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, ward.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, ward.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, ward.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, ward.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, ward.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, ward.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, ward.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, ward.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, ward.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, ward.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, ward.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, ward.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, ward.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, ward.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, ward.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, ward.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, ward.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, ward.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, ward.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, ward.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, ward.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, ward.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, ward.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, ward.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, ward.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, ward.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, ward.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, ward.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, ward.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, ward.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, ward.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, ward.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, ward.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, ward.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, ward.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, ward.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, ward.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, ward.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, ward.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, ward.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, ward.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, ward.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, ward.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, ward.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, ward.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, ward.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, ward.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, ward.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, ward.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, ward.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, ward.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, ward.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, ward.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, ward.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, ward.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, ward.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, ward.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, ward.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, ward.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, ward.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, ward.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, ward.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, ward.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionIsNil {
+		predicates = append(predicates, ward.DescriptionIsNil())
+	}
+	if i.DescriptionNotNil {
+		predicates = append(predicates, ward.DescriptionNotNil())
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, ward.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, ward.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+
+	if i.HasDepartment != nil {
+		p := ward.HasDepartment()
+		if !*i.HasDepartment {
+			p = ward.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasDepartmentWith))
+		for _, w := range i.HasDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, ward.HasDepartmentWith(with...))
+	}
+	if i.HasBeds != nil {
+		p := ward.HasBeds()
+		if !*i.HasBeds {
+			p = ward.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasBedsWith) > 0 {
+		with := make([]predicate.Bed, 0, len(i.HasBedsWith))
+		for _, w := range i.HasBedsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasBedsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, ward.HasBedsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyWardWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return ward.And(predicates...), nil
 	}
 }

@@ -11,16 +11,39 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 const (
@@ -32,15 +55,38 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIKey      = "APIKey"
-	TypeAppointment = "Appointment"
-	TypeAuditEvent  = "AuditEvent"
-	TypeDepartment  = "Department"
-	TypeOutboxEvent = "OutboxEvent"
-	TypePatient     = "Patient"
-	TypeSession     = "Session"
-	TypeStaff       = "Staff"
-	TypeUser        = "User"
+	TypeAPIKey               = "APIKey"
+	TypeAdmission            = "Admission"
+	TypeAllergy              = "Allergy"
+	TypeAppointment          = "Appointment"
+	TypeAuditEvent           = "AuditEvent"
+	TypeBed                  = "Bed"
+	TypeBedAssignment        = "BedAssignment"
+	TypeCarePlan             = "CarePlan"
+	TypeCarePlanActivity     = "CarePlanActivity"
+	TypeCarePlanGoal         = "CarePlanGoal"
+	TypeCareTeamMember       = "CareTeamMember"
+	TypeClinicalNote         = "ClinicalNote"
+	TypeDepartment           = "Department"
+	TypeEncounter            = "Encounter"
+	TypeHistoryItem          = "HistoryItem"
+	TypeIcd10Code            = "Icd10Code"
+	TypeInsurancePolicy      = "InsurancePolicy"
+	TypeMedicationOrder      = "MedicationOrder"
+	TypeObservation          = "Observation"
+	TypeOutboxEvent          = "OutboxEvent"
+	TypePatient              = "Patient"
+	TypePatientContact       = "PatientContact"
+	TypePatientIdentifier    = "PatientIdentifier"
+	TypeProblem              = "Problem"
+	TypeProviderAvailability = "ProviderAvailability"
+	TypeProviderTimeOff      = "ProviderTimeOff"
+	TypeReferral             = "Referral"
+	TypeRoom                 = "Room"
+	TypeSession              = "Session"
+	TypeStaff                = "Staff"
+	TypeUser                 = "User"
+	TypeWard                 = "Ward"
 )
 
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
@@ -921,6 +967,2260 @@ func (m *APIKeyMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown APIKey edge %s", name)
 }
 
+// AdmissionMutation represents an operation that mutates the Admission nodes in the graph.
+type AdmissionMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	admitted_at        *time.Time
+	reason             *string
+	admission_type     *admission.AdmissionType
+	status             *admission.Status
+	discharged_at      *time.Time
+	discharge_summary  *string
+	disposition        *admission.Disposition
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	bed                *string
+	clearedbed         bool
+	attending          *string
+	clearedattending   bool
+	bed_history        map[string]struct{}
+	removedbed_history map[string]struct{}
+	clearedbed_history bool
+	encounter          *string
+	clearedencounter   bool
+	done               bool
+	oldValue           func(context.Context) (*Admission, error)
+	predicates         []predicate.Admission
+}
+
+var _ ent.Mutation = (*AdmissionMutation)(nil)
+
+// admissionOption allows management of the mutation configuration using functional options.
+type admissionOption func(*AdmissionMutation)
+
+// newAdmissionMutation creates new mutation for the Admission entity.
+func newAdmissionMutation(c config, op Op, opts ...admissionOption) *AdmissionMutation {
+	m := &AdmissionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAdmission,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAdmissionID sets the ID field of the mutation.
+func withAdmissionID(id string) admissionOption {
+	return func(m *AdmissionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Admission
+		)
+		m.oldValue = func(ctx context.Context) (*Admission, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Admission.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAdmission sets the old Admission of the mutation.
+func withAdmission(node *Admission) admissionOption {
+	return func(m *AdmissionMutation) {
+		m.oldValue = func(context.Context) (*Admission, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AdmissionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AdmissionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Admission entities.
+func (m *AdmissionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AdmissionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AdmissionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Admission.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AdmissionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AdmissionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AdmissionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AdmissionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AdmissionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AdmissionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *AdmissionMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *AdmissionMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *AdmissionMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetBedID sets the "bed_id" field.
+func (m *AdmissionMutation) SetBedID(s string) {
+	m.bed = &s
+}
+
+// BedID returns the value of the "bed_id" field in the mutation.
+func (m *AdmissionMutation) BedID() (r string, exists bool) {
+	v := m.bed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBedID returns the old "bed_id" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldBedID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBedID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBedID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBedID: %w", err)
+	}
+	return oldValue.BedID, nil
+}
+
+// ResetBedID resets all changes to the "bed_id" field.
+func (m *AdmissionMutation) ResetBedID() {
+	m.bed = nil
+}
+
+// SetAttendingID sets the "attending_id" field.
+func (m *AdmissionMutation) SetAttendingID(s string) {
+	m.attending = &s
+}
+
+// AttendingID returns the value of the "attending_id" field in the mutation.
+func (m *AdmissionMutation) AttendingID() (r string, exists bool) {
+	v := m.attending
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttendingID returns the old "attending_id" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldAttendingID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttendingID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttendingID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttendingID: %w", err)
+	}
+	return oldValue.AttendingID, nil
+}
+
+// ResetAttendingID resets all changes to the "attending_id" field.
+func (m *AdmissionMutation) ResetAttendingID() {
+	m.attending = nil
+}
+
+// SetAdmittedAt sets the "admitted_at" field.
+func (m *AdmissionMutation) SetAdmittedAt(t time.Time) {
+	m.admitted_at = &t
+}
+
+// AdmittedAt returns the value of the "admitted_at" field in the mutation.
+func (m *AdmissionMutation) AdmittedAt() (r time.Time, exists bool) {
+	v := m.admitted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdmittedAt returns the old "admitted_at" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldAdmittedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdmittedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdmittedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdmittedAt: %w", err)
+	}
+	return oldValue.AdmittedAt, nil
+}
+
+// ResetAdmittedAt resets all changes to the "admitted_at" field.
+func (m *AdmissionMutation) ResetAdmittedAt() {
+	m.admitted_at = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *AdmissionMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *AdmissionMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *AdmissionMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetAdmissionType sets the "admission_type" field.
+func (m *AdmissionMutation) SetAdmissionType(at admission.AdmissionType) {
+	m.admission_type = &at
+}
+
+// AdmissionType returns the value of the "admission_type" field in the mutation.
+func (m *AdmissionMutation) AdmissionType() (r admission.AdmissionType, exists bool) {
+	v := m.admission_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdmissionType returns the old "admission_type" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldAdmissionType(ctx context.Context) (v admission.AdmissionType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdmissionType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdmissionType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdmissionType: %w", err)
+	}
+	return oldValue.AdmissionType, nil
+}
+
+// ResetAdmissionType resets all changes to the "admission_type" field.
+func (m *AdmissionMutation) ResetAdmissionType() {
+	m.admission_type = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *AdmissionMutation) SetStatus(a admission.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *AdmissionMutation) Status() (r admission.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldStatus(ctx context.Context) (v admission.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *AdmissionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetDischargedAt sets the "discharged_at" field.
+func (m *AdmissionMutation) SetDischargedAt(t time.Time) {
+	m.discharged_at = &t
+}
+
+// DischargedAt returns the value of the "discharged_at" field in the mutation.
+func (m *AdmissionMutation) DischargedAt() (r time.Time, exists bool) {
+	v := m.discharged_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDischargedAt returns the old "discharged_at" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldDischargedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDischargedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDischargedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDischargedAt: %w", err)
+	}
+	return oldValue.DischargedAt, nil
+}
+
+// ClearDischargedAt clears the value of the "discharged_at" field.
+func (m *AdmissionMutation) ClearDischargedAt() {
+	m.discharged_at = nil
+	m.clearedFields[admission.FieldDischargedAt] = struct{}{}
+}
+
+// DischargedAtCleared returns if the "discharged_at" field was cleared in this mutation.
+func (m *AdmissionMutation) DischargedAtCleared() bool {
+	_, ok := m.clearedFields[admission.FieldDischargedAt]
+	return ok
+}
+
+// ResetDischargedAt resets all changes to the "discharged_at" field.
+func (m *AdmissionMutation) ResetDischargedAt() {
+	m.discharged_at = nil
+	delete(m.clearedFields, admission.FieldDischargedAt)
+}
+
+// SetDischargeSummary sets the "discharge_summary" field.
+func (m *AdmissionMutation) SetDischargeSummary(s string) {
+	m.discharge_summary = &s
+}
+
+// DischargeSummary returns the value of the "discharge_summary" field in the mutation.
+func (m *AdmissionMutation) DischargeSummary() (r string, exists bool) {
+	v := m.discharge_summary
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDischargeSummary returns the old "discharge_summary" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldDischargeSummary(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDischargeSummary is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDischargeSummary requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDischargeSummary: %w", err)
+	}
+	return oldValue.DischargeSummary, nil
+}
+
+// ClearDischargeSummary clears the value of the "discharge_summary" field.
+func (m *AdmissionMutation) ClearDischargeSummary() {
+	m.discharge_summary = nil
+	m.clearedFields[admission.FieldDischargeSummary] = struct{}{}
+}
+
+// DischargeSummaryCleared returns if the "discharge_summary" field was cleared in this mutation.
+func (m *AdmissionMutation) DischargeSummaryCleared() bool {
+	_, ok := m.clearedFields[admission.FieldDischargeSummary]
+	return ok
+}
+
+// ResetDischargeSummary resets all changes to the "discharge_summary" field.
+func (m *AdmissionMutation) ResetDischargeSummary() {
+	m.discharge_summary = nil
+	delete(m.clearedFields, admission.FieldDischargeSummary)
+}
+
+// SetDisposition sets the "disposition" field.
+func (m *AdmissionMutation) SetDisposition(a admission.Disposition) {
+	m.disposition = &a
+}
+
+// Disposition returns the value of the "disposition" field in the mutation.
+func (m *AdmissionMutation) Disposition() (r admission.Disposition, exists bool) {
+	v := m.disposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisposition returns the old "disposition" field's value of the Admission entity.
+// If the Admission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdmissionMutation) OldDisposition(ctx context.Context) (v *admission.Disposition, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisposition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisposition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisposition: %w", err)
+	}
+	return oldValue.Disposition, nil
+}
+
+// ClearDisposition clears the value of the "disposition" field.
+func (m *AdmissionMutation) ClearDisposition() {
+	m.disposition = nil
+	m.clearedFields[admission.FieldDisposition] = struct{}{}
+}
+
+// DispositionCleared returns if the "disposition" field was cleared in this mutation.
+func (m *AdmissionMutation) DispositionCleared() bool {
+	_, ok := m.clearedFields[admission.FieldDisposition]
+	return ok
+}
+
+// ResetDisposition resets all changes to the "disposition" field.
+func (m *AdmissionMutation) ResetDisposition() {
+	m.disposition = nil
+	delete(m.clearedFields, admission.FieldDisposition)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *AdmissionMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[admission.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *AdmissionMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *AdmissionMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *AdmissionMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearBed clears the "bed" edge to the Bed entity.
+func (m *AdmissionMutation) ClearBed() {
+	m.clearedbed = true
+	m.clearedFields[admission.FieldBedID] = struct{}{}
+}
+
+// BedCleared reports if the "bed" edge to the Bed entity was cleared.
+func (m *AdmissionMutation) BedCleared() bool {
+	return m.clearedbed
+}
+
+// BedIDs returns the "bed" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BedID instead. It exists only for internal usage by the builders.
+func (m *AdmissionMutation) BedIDs() (ids []string) {
+	if id := m.bed; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBed resets all changes to the "bed" edge.
+func (m *AdmissionMutation) ResetBed() {
+	m.bed = nil
+	m.clearedbed = false
+}
+
+// ClearAttending clears the "attending" edge to the Staff entity.
+func (m *AdmissionMutation) ClearAttending() {
+	m.clearedattending = true
+	m.clearedFields[admission.FieldAttendingID] = struct{}{}
+}
+
+// AttendingCleared reports if the "attending" edge to the Staff entity was cleared.
+func (m *AdmissionMutation) AttendingCleared() bool {
+	return m.clearedattending
+}
+
+// AttendingIDs returns the "attending" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AttendingID instead. It exists only for internal usage by the builders.
+func (m *AdmissionMutation) AttendingIDs() (ids []string) {
+	if id := m.attending; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAttending resets all changes to the "attending" edge.
+func (m *AdmissionMutation) ResetAttending() {
+	m.attending = nil
+	m.clearedattending = false
+}
+
+// AddBedHistoryIDs adds the "bed_history" edge to the BedAssignment entity by ids.
+func (m *AdmissionMutation) AddBedHistoryIDs(ids ...string) {
+	if m.bed_history == nil {
+		m.bed_history = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.bed_history[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBedHistory clears the "bed_history" edge to the BedAssignment entity.
+func (m *AdmissionMutation) ClearBedHistory() {
+	m.clearedbed_history = true
+}
+
+// BedHistoryCleared reports if the "bed_history" edge to the BedAssignment entity was cleared.
+func (m *AdmissionMutation) BedHistoryCleared() bool {
+	return m.clearedbed_history
+}
+
+// RemoveBedHistoryIDs removes the "bed_history" edge to the BedAssignment entity by IDs.
+func (m *AdmissionMutation) RemoveBedHistoryIDs(ids ...string) {
+	if m.removedbed_history == nil {
+		m.removedbed_history = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.bed_history, ids[i])
+		m.removedbed_history[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBedHistory returns the removed IDs of the "bed_history" edge to the BedAssignment entity.
+func (m *AdmissionMutation) RemovedBedHistoryIDs() (ids []string) {
+	for id := range m.removedbed_history {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BedHistoryIDs returns the "bed_history" edge IDs in the mutation.
+func (m *AdmissionMutation) BedHistoryIDs() (ids []string) {
+	for id := range m.bed_history {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBedHistory resets all changes to the "bed_history" edge.
+func (m *AdmissionMutation) ResetBedHistory() {
+	m.bed_history = nil
+	m.clearedbed_history = false
+	m.removedbed_history = nil
+}
+
+// SetEncounterID sets the "encounter" edge to the Encounter entity by id.
+func (m *AdmissionMutation) SetEncounterID(id string) {
+	m.encounter = &id
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *AdmissionMutation) ClearEncounter() {
+	m.clearedencounter = true
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *AdmissionMutation) EncounterCleared() bool {
+	return m.clearedencounter
+}
+
+// EncounterID returns the "encounter" edge ID in the mutation.
+func (m *AdmissionMutation) EncounterID() (id string, exists bool) {
+	if m.encounter != nil {
+		return *m.encounter, true
+	}
+	return
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *AdmissionMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *AdmissionMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// Where appends a list predicates to the AdmissionMutation builder.
+func (m *AdmissionMutation) Where(ps ...predicate.Admission) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AdmissionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AdmissionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Admission, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AdmissionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AdmissionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Admission).
+func (m *AdmissionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AdmissionMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, admission.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, admission.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, admission.FieldPatientID)
+	}
+	if m.bed != nil {
+		fields = append(fields, admission.FieldBedID)
+	}
+	if m.attending != nil {
+		fields = append(fields, admission.FieldAttendingID)
+	}
+	if m.admitted_at != nil {
+		fields = append(fields, admission.FieldAdmittedAt)
+	}
+	if m.reason != nil {
+		fields = append(fields, admission.FieldReason)
+	}
+	if m.admission_type != nil {
+		fields = append(fields, admission.FieldAdmissionType)
+	}
+	if m.status != nil {
+		fields = append(fields, admission.FieldStatus)
+	}
+	if m.discharged_at != nil {
+		fields = append(fields, admission.FieldDischargedAt)
+	}
+	if m.discharge_summary != nil {
+		fields = append(fields, admission.FieldDischargeSummary)
+	}
+	if m.disposition != nil {
+		fields = append(fields, admission.FieldDisposition)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AdmissionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case admission.FieldCreatedAt:
+		return m.CreatedAt()
+	case admission.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case admission.FieldPatientID:
+		return m.PatientID()
+	case admission.FieldBedID:
+		return m.BedID()
+	case admission.FieldAttendingID:
+		return m.AttendingID()
+	case admission.FieldAdmittedAt:
+		return m.AdmittedAt()
+	case admission.FieldReason:
+		return m.Reason()
+	case admission.FieldAdmissionType:
+		return m.AdmissionType()
+	case admission.FieldStatus:
+		return m.Status()
+	case admission.FieldDischargedAt:
+		return m.DischargedAt()
+	case admission.FieldDischargeSummary:
+		return m.DischargeSummary()
+	case admission.FieldDisposition:
+		return m.Disposition()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AdmissionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case admission.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case admission.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case admission.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case admission.FieldBedID:
+		return m.OldBedID(ctx)
+	case admission.FieldAttendingID:
+		return m.OldAttendingID(ctx)
+	case admission.FieldAdmittedAt:
+		return m.OldAdmittedAt(ctx)
+	case admission.FieldReason:
+		return m.OldReason(ctx)
+	case admission.FieldAdmissionType:
+		return m.OldAdmissionType(ctx)
+	case admission.FieldStatus:
+		return m.OldStatus(ctx)
+	case admission.FieldDischargedAt:
+		return m.OldDischargedAt(ctx)
+	case admission.FieldDischargeSummary:
+		return m.OldDischargeSummary(ctx)
+	case admission.FieldDisposition:
+		return m.OldDisposition(ctx)
+	}
+	return nil, fmt.Errorf("unknown Admission field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdmissionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case admission.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case admission.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case admission.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case admission.FieldBedID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBedID(v)
+		return nil
+	case admission.FieldAttendingID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttendingID(v)
+		return nil
+	case admission.FieldAdmittedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdmittedAt(v)
+		return nil
+	case admission.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case admission.FieldAdmissionType:
+		v, ok := value.(admission.AdmissionType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdmissionType(v)
+		return nil
+	case admission.FieldStatus:
+		v, ok := value.(admission.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case admission.FieldDischargedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDischargedAt(v)
+		return nil
+	case admission.FieldDischargeSummary:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDischargeSummary(v)
+		return nil
+	case admission.FieldDisposition:
+		v, ok := value.(admission.Disposition)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisposition(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Admission field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AdmissionMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AdmissionMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdmissionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Admission numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AdmissionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(admission.FieldDischargedAt) {
+		fields = append(fields, admission.FieldDischargedAt)
+	}
+	if m.FieldCleared(admission.FieldDischargeSummary) {
+		fields = append(fields, admission.FieldDischargeSummary)
+	}
+	if m.FieldCleared(admission.FieldDisposition) {
+		fields = append(fields, admission.FieldDisposition)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AdmissionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AdmissionMutation) ClearField(name string) error {
+	switch name {
+	case admission.FieldDischargedAt:
+		m.ClearDischargedAt()
+		return nil
+	case admission.FieldDischargeSummary:
+		m.ClearDischargeSummary()
+		return nil
+	case admission.FieldDisposition:
+		m.ClearDisposition()
+		return nil
+	}
+	return fmt.Errorf("unknown Admission nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AdmissionMutation) ResetField(name string) error {
+	switch name {
+	case admission.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case admission.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case admission.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case admission.FieldBedID:
+		m.ResetBedID()
+		return nil
+	case admission.FieldAttendingID:
+		m.ResetAttendingID()
+		return nil
+	case admission.FieldAdmittedAt:
+		m.ResetAdmittedAt()
+		return nil
+	case admission.FieldReason:
+		m.ResetReason()
+		return nil
+	case admission.FieldAdmissionType:
+		m.ResetAdmissionType()
+		return nil
+	case admission.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case admission.FieldDischargedAt:
+		m.ResetDischargedAt()
+		return nil
+	case admission.FieldDischargeSummary:
+		m.ResetDischargeSummary()
+		return nil
+	case admission.FieldDisposition:
+		m.ResetDisposition()
+		return nil
+	}
+	return fmt.Errorf("unknown Admission field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AdmissionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.patient != nil {
+		edges = append(edges, admission.EdgePatient)
+	}
+	if m.bed != nil {
+		edges = append(edges, admission.EdgeBed)
+	}
+	if m.attending != nil {
+		edges = append(edges, admission.EdgeAttending)
+	}
+	if m.bed_history != nil {
+		edges = append(edges, admission.EdgeBedHistory)
+	}
+	if m.encounter != nil {
+		edges = append(edges, admission.EdgeEncounter)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AdmissionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case admission.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case admission.EdgeBed:
+		if id := m.bed; id != nil {
+			return []ent.Value{*id}
+		}
+	case admission.EdgeAttending:
+		if id := m.attending; id != nil {
+			return []ent.Value{*id}
+		}
+	case admission.EdgeBedHistory:
+		ids := make([]ent.Value, 0, len(m.bed_history))
+		for id := range m.bed_history {
+			ids = append(ids, id)
+		}
+		return ids
+	case admission.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AdmissionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.removedbed_history != nil {
+		edges = append(edges, admission.EdgeBedHistory)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AdmissionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case admission.EdgeBedHistory:
+		ids := make([]ent.Value, 0, len(m.removedbed_history))
+		for id := range m.removedbed_history {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AdmissionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.clearedpatient {
+		edges = append(edges, admission.EdgePatient)
+	}
+	if m.clearedbed {
+		edges = append(edges, admission.EdgeBed)
+	}
+	if m.clearedattending {
+		edges = append(edges, admission.EdgeAttending)
+	}
+	if m.clearedbed_history {
+		edges = append(edges, admission.EdgeBedHistory)
+	}
+	if m.clearedencounter {
+		edges = append(edges, admission.EdgeEncounter)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AdmissionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case admission.EdgePatient:
+		return m.clearedpatient
+	case admission.EdgeBed:
+		return m.clearedbed
+	case admission.EdgeAttending:
+		return m.clearedattending
+	case admission.EdgeBedHistory:
+		return m.clearedbed_history
+	case admission.EdgeEncounter:
+		return m.clearedencounter
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AdmissionMutation) ClearEdge(name string) error {
+	switch name {
+	case admission.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case admission.EdgeBed:
+		m.ClearBed()
+		return nil
+	case admission.EdgeAttending:
+		m.ClearAttending()
+		return nil
+	case admission.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	}
+	return fmt.Errorf("unknown Admission unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AdmissionMutation) ResetEdge(name string) error {
+	switch name {
+	case admission.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case admission.EdgeBed:
+		m.ResetBed()
+		return nil
+	case admission.EdgeAttending:
+		m.ResetAttending()
+		return nil
+	case admission.EdgeBedHistory:
+		m.ResetBedHistory()
+		return nil
+	case admission.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	}
+	return fmt.Errorf("unknown Admission edge %s", name)
+}
+
+// AllergyMutation represents an operation that mutates the Allergy nodes in the graph.
+type AllergyMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	substance          *string
+	category           *allergy.Category
+	reaction           *string
+	severity           *allergy.Severity
+	status             *allergy.Status
+	onset_date         *time.Time
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	recorded_by        *string
+	clearedrecorded_by bool
+	done               bool
+	oldValue           func(context.Context) (*Allergy, error)
+	predicates         []predicate.Allergy
+}
+
+var _ ent.Mutation = (*AllergyMutation)(nil)
+
+// allergyOption allows management of the mutation configuration using functional options.
+type allergyOption func(*AllergyMutation)
+
+// newAllergyMutation creates new mutation for the Allergy entity.
+func newAllergyMutation(c config, op Op, opts ...allergyOption) *AllergyMutation {
+	m := &AllergyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAllergy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAllergyID sets the ID field of the mutation.
+func withAllergyID(id string) allergyOption {
+	return func(m *AllergyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Allergy
+		)
+		m.oldValue = func(ctx context.Context) (*Allergy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Allergy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAllergy sets the old Allergy of the mutation.
+func withAllergy(node *Allergy) allergyOption {
+	return func(m *AllergyMutation) {
+		m.oldValue = func(context.Context) (*Allergy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AllergyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AllergyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Allergy entities.
+func (m *AllergyMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AllergyMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AllergyMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Allergy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AllergyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AllergyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AllergyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AllergyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AllergyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AllergyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *AllergyMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *AllergyMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *AllergyMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetSubstance sets the "substance" field.
+func (m *AllergyMutation) SetSubstance(s string) {
+	m.substance = &s
+}
+
+// Substance returns the value of the "substance" field in the mutation.
+func (m *AllergyMutation) Substance() (r string, exists bool) {
+	v := m.substance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubstance returns the old "substance" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldSubstance(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubstance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubstance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubstance: %w", err)
+	}
+	return oldValue.Substance, nil
+}
+
+// ResetSubstance resets all changes to the "substance" field.
+func (m *AllergyMutation) ResetSubstance() {
+	m.substance = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *AllergyMutation) SetCategory(a allergy.Category) {
+	m.category = &a
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *AllergyMutation) Category() (r allergy.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldCategory(ctx context.Context) (v allergy.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *AllergyMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetReaction sets the "reaction" field.
+func (m *AllergyMutation) SetReaction(s string) {
+	m.reaction = &s
+}
+
+// Reaction returns the value of the "reaction" field in the mutation.
+func (m *AllergyMutation) Reaction() (r string, exists bool) {
+	v := m.reaction
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReaction returns the old "reaction" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldReaction(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReaction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReaction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReaction: %w", err)
+	}
+	return oldValue.Reaction, nil
+}
+
+// ClearReaction clears the value of the "reaction" field.
+func (m *AllergyMutation) ClearReaction() {
+	m.reaction = nil
+	m.clearedFields[allergy.FieldReaction] = struct{}{}
+}
+
+// ReactionCleared returns if the "reaction" field was cleared in this mutation.
+func (m *AllergyMutation) ReactionCleared() bool {
+	_, ok := m.clearedFields[allergy.FieldReaction]
+	return ok
+}
+
+// ResetReaction resets all changes to the "reaction" field.
+func (m *AllergyMutation) ResetReaction() {
+	m.reaction = nil
+	delete(m.clearedFields, allergy.FieldReaction)
+}
+
+// SetSeverity sets the "severity" field.
+func (m *AllergyMutation) SetSeverity(a allergy.Severity) {
+	m.severity = &a
+}
+
+// Severity returns the value of the "severity" field in the mutation.
+func (m *AllergyMutation) Severity() (r allergy.Severity, exists bool) {
+	v := m.severity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverity returns the old "severity" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldSeverity(ctx context.Context) (v allergy.Severity, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverity: %w", err)
+	}
+	return oldValue.Severity, nil
+}
+
+// ResetSeverity resets all changes to the "severity" field.
+func (m *AllergyMutation) ResetSeverity() {
+	m.severity = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *AllergyMutation) SetStatus(a allergy.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *AllergyMutation) Status() (r allergy.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldStatus(ctx context.Context) (v allergy.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *AllergyMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetOnsetDate sets the "onset_date" field.
+func (m *AllergyMutation) SetOnsetDate(t time.Time) {
+	m.onset_date = &t
+}
+
+// OnsetDate returns the value of the "onset_date" field in the mutation.
+func (m *AllergyMutation) OnsetDate() (r time.Time, exists bool) {
+	v := m.onset_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnsetDate returns the old "onset_date" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldOnsetDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnsetDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnsetDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnsetDate: %w", err)
+	}
+	return oldValue.OnsetDate, nil
+}
+
+// ClearOnsetDate clears the value of the "onset_date" field.
+func (m *AllergyMutation) ClearOnsetDate() {
+	m.onset_date = nil
+	m.clearedFields[allergy.FieldOnsetDate] = struct{}{}
+}
+
+// OnsetDateCleared returns if the "onset_date" field was cleared in this mutation.
+func (m *AllergyMutation) OnsetDateCleared() bool {
+	_, ok := m.clearedFields[allergy.FieldOnsetDate]
+	return ok
+}
+
+// ResetOnsetDate resets all changes to the "onset_date" field.
+func (m *AllergyMutation) ResetOnsetDate() {
+	m.onset_date = nil
+	delete(m.clearedFields, allergy.FieldOnsetDate)
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *AllergyMutation) SetRecordedByID(s string) {
+	m.recorded_by = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *AllergyMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the Allergy entity.
+// If the Allergy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergyMutation) OldRecordedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ClearRecordedByID clears the value of the "recorded_by_id" field.
+func (m *AllergyMutation) ClearRecordedByID() {
+	m.recorded_by = nil
+	m.clearedFields[allergy.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByIDCleared returns if the "recorded_by_id" field was cleared in this mutation.
+func (m *AllergyMutation) RecordedByIDCleared() bool {
+	_, ok := m.clearedFields[allergy.FieldRecordedByID]
+	return ok
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *AllergyMutation) ResetRecordedByID() {
+	m.recorded_by = nil
+	delete(m.clearedFields, allergy.FieldRecordedByID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *AllergyMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[allergy.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *AllergyMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *AllergyMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *AllergyMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearRecordedBy clears the "recorded_by" edge to the Staff entity.
+func (m *AllergyMutation) ClearRecordedBy() {
+	m.clearedrecorded_by = true
+	m.clearedFields[allergy.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByCleared reports if the "recorded_by" edge to the Staff entity was cleared.
+func (m *AllergyMutation) RecordedByCleared() bool {
+	return m.RecordedByIDCleared() || m.clearedrecorded_by
+}
+
+// RecordedByIDs returns the "recorded_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RecordedByID instead. It exists only for internal usage by the builders.
+func (m *AllergyMutation) RecordedByIDs() (ids []string) {
+	if id := m.recorded_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRecordedBy resets all changes to the "recorded_by" edge.
+func (m *AllergyMutation) ResetRecordedBy() {
+	m.recorded_by = nil
+	m.clearedrecorded_by = false
+}
+
+// Where appends a list predicates to the AllergyMutation builder.
+func (m *AllergyMutation) Where(ps ...predicate.Allergy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AllergyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AllergyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Allergy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AllergyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AllergyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Allergy).
+func (m *AllergyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AllergyMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, allergy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, allergy.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, allergy.FieldPatientID)
+	}
+	if m.substance != nil {
+		fields = append(fields, allergy.FieldSubstance)
+	}
+	if m.category != nil {
+		fields = append(fields, allergy.FieldCategory)
+	}
+	if m.reaction != nil {
+		fields = append(fields, allergy.FieldReaction)
+	}
+	if m.severity != nil {
+		fields = append(fields, allergy.FieldSeverity)
+	}
+	if m.status != nil {
+		fields = append(fields, allergy.FieldStatus)
+	}
+	if m.onset_date != nil {
+		fields = append(fields, allergy.FieldOnsetDate)
+	}
+	if m.recorded_by != nil {
+		fields = append(fields, allergy.FieldRecordedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AllergyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case allergy.FieldCreatedAt:
+		return m.CreatedAt()
+	case allergy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case allergy.FieldPatientID:
+		return m.PatientID()
+	case allergy.FieldSubstance:
+		return m.Substance()
+	case allergy.FieldCategory:
+		return m.Category()
+	case allergy.FieldReaction:
+		return m.Reaction()
+	case allergy.FieldSeverity:
+		return m.Severity()
+	case allergy.FieldStatus:
+		return m.Status()
+	case allergy.FieldOnsetDate:
+		return m.OnsetDate()
+	case allergy.FieldRecordedByID:
+		return m.RecordedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AllergyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case allergy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case allergy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case allergy.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case allergy.FieldSubstance:
+		return m.OldSubstance(ctx)
+	case allergy.FieldCategory:
+		return m.OldCategory(ctx)
+	case allergy.FieldReaction:
+		return m.OldReaction(ctx)
+	case allergy.FieldSeverity:
+		return m.OldSeverity(ctx)
+	case allergy.FieldStatus:
+		return m.OldStatus(ctx)
+	case allergy.FieldOnsetDate:
+		return m.OldOnsetDate(ctx)
+	case allergy.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Allergy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AllergyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case allergy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case allergy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case allergy.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case allergy.FieldSubstance:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubstance(v)
+		return nil
+	case allergy.FieldCategory:
+		v, ok := value.(allergy.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case allergy.FieldReaction:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReaction(v)
+		return nil
+	case allergy.FieldSeverity:
+		v, ok := value.(allergy.Severity)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverity(v)
+		return nil
+	case allergy.FieldStatus:
+		v, ok := value.(allergy.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case allergy.FieldOnsetDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnsetDate(v)
+		return nil
+	case allergy.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Allergy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AllergyMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AllergyMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AllergyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Allergy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AllergyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(allergy.FieldReaction) {
+		fields = append(fields, allergy.FieldReaction)
+	}
+	if m.FieldCleared(allergy.FieldOnsetDate) {
+		fields = append(fields, allergy.FieldOnsetDate)
+	}
+	if m.FieldCleared(allergy.FieldRecordedByID) {
+		fields = append(fields, allergy.FieldRecordedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AllergyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AllergyMutation) ClearField(name string) error {
+	switch name {
+	case allergy.FieldReaction:
+		m.ClearReaction()
+		return nil
+	case allergy.FieldOnsetDate:
+		m.ClearOnsetDate()
+		return nil
+	case allergy.FieldRecordedByID:
+		m.ClearRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Allergy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AllergyMutation) ResetField(name string) error {
+	switch name {
+	case allergy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case allergy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case allergy.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case allergy.FieldSubstance:
+		m.ResetSubstance()
+		return nil
+	case allergy.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case allergy.FieldReaction:
+		m.ResetReaction()
+		return nil
+	case allergy.FieldSeverity:
+		m.ResetSeverity()
+		return nil
+	case allergy.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case allergy.FieldOnsetDate:
+		m.ResetOnsetDate()
+		return nil
+	case allergy.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Allergy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AllergyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, allergy.EdgePatient)
+	}
+	if m.recorded_by != nil {
+		edges = append(edges, allergy.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AllergyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case allergy.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case allergy.EdgeRecordedBy:
+		if id := m.recorded_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AllergyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AllergyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AllergyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, allergy.EdgePatient)
+	}
+	if m.clearedrecorded_by {
+		edges = append(edges, allergy.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AllergyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case allergy.EdgePatient:
+		return m.clearedpatient
+	case allergy.EdgeRecordedBy:
+		return m.clearedrecorded_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AllergyMutation) ClearEdge(name string) error {
+	switch name {
+	case allergy.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case allergy.EdgeRecordedBy:
+		m.ClearRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Allergy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AllergyMutation) ResetEdge(name string) error {
+	switch name {
+	case allergy.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case allergy.EdgeRecordedBy:
+		m.ResetRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Allergy edge %s", name)
+}
+
 // AppointmentMutation represents an operation that mutates the Appointment nodes in the graph.
 type AppointmentMutation struct {
 	config
@@ -936,6 +3236,8 @@ type AppointmentMutation struct {
 	cancel_reason     *string
 	cancelled_at      *time.Time
 	checked_in_at     *time.Time
+	started_at        *time.Time
+	completed_at      *time.Time
 	clearedFields     map[string]struct{}
 	patient           *string
 	clearedpatient    bool
@@ -943,6 +3245,10 @@ type AppointmentMutation struct {
 	clearedprovider   bool
 	department        *string
 	cleareddepartment bool
+	room              *string
+	clearedroom       bool
+	encounter         *string
+	clearedencounter  bool
 	done              bool
 	oldValue          func(context.Context) (*Appointment, error)
 	predicates        []predicate.Appointment
@@ -1353,6 +3659,55 @@ func (m *AppointmentMutation) ResetReason() {
 	delete(m.clearedFields, appointment.FieldReason)
 }
 
+// SetRoomID sets the "room_id" field.
+func (m *AppointmentMutation) SetRoomID(s string) {
+	m.room = &s
+}
+
+// RoomID returns the value of the "room_id" field in the mutation.
+func (m *AppointmentMutation) RoomID() (r string, exists bool) {
+	v := m.room
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoomID returns the old "room_id" field's value of the Appointment entity.
+// If the Appointment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AppointmentMutation) OldRoomID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoomID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoomID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoomID: %w", err)
+	}
+	return oldValue.RoomID, nil
+}
+
+// ClearRoomID clears the value of the "room_id" field.
+func (m *AppointmentMutation) ClearRoomID() {
+	m.room = nil
+	m.clearedFields[appointment.FieldRoomID] = struct{}{}
+}
+
+// RoomIDCleared returns if the "room_id" field was cleared in this mutation.
+func (m *AppointmentMutation) RoomIDCleared() bool {
+	_, ok := m.clearedFields[appointment.FieldRoomID]
+	return ok
+}
+
+// ResetRoomID resets all changes to the "room_id" field.
+func (m *AppointmentMutation) ResetRoomID() {
+	m.room = nil
+	delete(m.clearedFields, appointment.FieldRoomID)
+}
+
 // SetStatus sets the "status" field.
 func (m *AppointmentMutation) SetStatus(a appointment.Status) {
 	m.status = &a
@@ -1536,6 +3891,104 @@ func (m *AppointmentMutation) ResetCheckedInAt() {
 	delete(m.clearedFields, appointment.FieldCheckedInAt)
 }
 
+// SetStartedAt sets the "started_at" field.
+func (m *AppointmentMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *AppointmentMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the Appointment entity.
+// If the Appointment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AppointmentMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *AppointmentMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[appointment.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *AppointmentMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[appointment.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *AppointmentMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, appointment.FieldStartedAt)
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (m *AppointmentMutation) SetCompletedAt(t time.Time) {
+	m.completed_at = &t
+}
+
+// CompletedAt returns the value of the "completed_at" field in the mutation.
+func (m *AppointmentMutation) CompletedAt() (r time.Time, exists bool) {
+	v := m.completed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompletedAt returns the old "completed_at" field's value of the Appointment entity.
+// If the Appointment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AppointmentMutation) OldCompletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompletedAt: %w", err)
+	}
+	return oldValue.CompletedAt, nil
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (m *AppointmentMutation) ClearCompletedAt() {
+	m.completed_at = nil
+	m.clearedFields[appointment.FieldCompletedAt] = struct{}{}
+}
+
+// CompletedAtCleared returns if the "completed_at" field was cleared in this mutation.
+func (m *AppointmentMutation) CompletedAtCleared() bool {
+	_, ok := m.clearedFields[appointment.FieldCompletedAt]
+	return ok
+}
+
+// ResetCompletedAt resets all changes to the "completed_at" field.
+func (m *AppointmentMutation) ResetCompletedAt() {
+	m.completed_at = nil
+	delete(m.clearedFields, appointment.FieldCompletedAt)
+}
+
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (m *AppointmentMutation) ClearPatient() {
 	m.clearedpatient = true
@@ -1617,6 +4070,72 @@ func (m *AppointmentMutation) ResetDepartment() {
 	m.cleareddepartment = false
 }
 
+// ClearRoom clears the "room" edge to the Room entity.
+func (m *AppointmentMutation) ClearRoom() {
+	m.clearedroom = true
+	m.clearedFields[appointment.FieldRoomID] = struct{}{}
+}
+
+// RoomCleared reports if the "room" edge to the Room entity was cleared.
+func (m *AppointmentMutation) RoomCleared() bool {
+	return m.RoomIDCleared() || m.clearedroom
+}
+
+// RoomIDs returns the "room" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RoomID instead. It exists only for internal usage by the builders.
+func (m *AppointmentMutation) RoomIDs() (ids []string) {
+	if id := m.room; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRoom resets all changes to the "room" edge.
+func (m *AppointmentMutation) ResetRoom() {
+	m.room = nil
+	m.clearedroom = false
+}
+
+// SetEncounterID sets the "encounter" edge to the Encounter entity by id.
+func (m *AppointmentMutation) SetEncounterID(id string) {
+	m.encounter = &id
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *AppointmentMutation) ClearEncounter() {
+	m.clearedencounter = true
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *AppointmentMutation) EncounterCleared() bool {
+	return m.clearedencounter
+}
+
+// EncounterID returns the "encounter" edge ID in the mutation.
+func (m *AppointmentMutation) EncounterID() (id string, exists bool) {
+	if m.encounter != nil {
+		return *m.encounter, true
+	}
+	return
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *AppointmentMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *AppointmentMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
 // Where appends a list predicates to the AppointmentMutation builder.
 func (m *AppointmentMutation) Where(ps ...predicate.Appointment) {
 	m.predicates = append(m.predicates, ps...)
@@ -1651,7 +4170,7 @@ func (m *AppointmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AppointmentMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, appointment.FieldCreatedAt)
 	}
@@ -1676,6 +4195,9 @@ func (m *AppointmentMutation) Fields() []string {
 	if m.reason != nil {
 		fields = append(fields, appointment.FieldReason)
 	}
+	if m.room != nil {
+		fields = append(fields, appointment.FieldRoomID)
+	}
 	if m.status != nil {
 		fields = append(fields, appointment.FieldStatus)
 	}
@@ -1687,6 +4209,12 @@ func (m *AppointmentMutation) Fields() []string {
 	}
 	if m.checked_in_at != nil {
 		fields = append(fields, appointment.FieldCheckedInAt)
+	}
+	if m.started_at != nil {
+		fields = append(fields, appointment.FieldStartedAt)
+	}
+	if m.completed_at != nil {
+		fields = append(fields, appointment.FieldCompletedAt)
 	}
 	return fields
 }
@@ -1712,6 +4240,8 @@ func (m *AppointmentMutation) Field(name string) (ent.Value, bool) {
 		return m.EndAt()
 	case appointment.FieldReason:
 		return m.Reason()
+	case appointment.FieldRoomID:
+		return m.RoomID()
 	case appointment.FieldStatus:
 		return m.Status()
 	case appointment.FieldCancelReason:
@@ -1720,6 +4250,10 @@ func (m *AppointmentMutation) Field(name string) (ent.Value, bool) {
 		return m.CancelledAt()
 	case appointment.FieldCheckedInAt:
 		return m.CheckedInAt()
+	case appointment.FieldStartedAt:
+		return m.StartedAt()
+	case appointment.FieldCompletedAt:
+		return m.CompletedAt()
 	}
 	return nil, false
 }
@@ -1745,6 +4279,8 @@ func (m *AppointmentMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldEndAt(ctx)
 	case appointment.FieldReason:
 		return m.OldReason(ctx)
+	case appointment.FieldRoomID:
+		return m.OldRoomID(ctx)
 	case appointment.FieldStatus:
 		return m.OldStatus(ctx)
 	case appointment.FieldCancelReason:
@@ -1753,6 +4289,10 @@ func (m *AppointmentMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldCancelledAt(ctx)
 	case appointment.FieldCheckedInAt:
 		return m.OldCheckedInAt(ctx)
+	case appointment.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case appointment.FieldCompletedAt:
+		return m.OldCompletedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Appointment field %s", name)
 }
@@ -1818,6 +4358,13 @@ func (m *AppointmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReason(v)
 		return nil
+	case appointment.FieldRoomID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoomID(v)
+		return nil
 	case appointment.FieldStatus:
 		v, ok := value.(appointment.Status)
 		if !ok {
@@ -1845,6 +4392,20 @@ func (m *AppointmentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCheckedInAt(v)
+		return nil
+	case appointment.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case appointment.FieldCompletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompletedAt(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Appointment field %s", name)
@@ -1879,6 +4440,9 @@ func (m *AppointmentMutation) ClearedFields() []string {
 	if m.FieldCleared(appointment.FieldReason) {
 		fields = append(fields, appointment.FieldReason)
 	}
+	if m.FieldCleared(appointment.FieldRoomID) {
+		fields = append(fields, appointment.FieldRoomID)
+	}
 	if m.FieldCleared(appointment.FieldCancelReason) {
 		fields = append(fields, appointment.FieldCancelReason)
 	}
@@ -1887,6 +4451,12 @@ func (m *AppointmentMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(appointment.FieldCheckedInAt) {
 		fields = append(fields, appointment.FieldCheckedInAt)
+	}
+	if m.FieldCleared(appointment.FieldStartedAt) {
+		fields = append(fields, appointment.FieldStartedAt)
+	}
+	if m.FieldCleared(appointment.FieldCompletedAt) {
+		fields = append(fields, appointment.FieldCompletedAt)
 	}
 	return fields
 }
@@ -1905,6 +4475,9 @@ func (m *AppointmentMutation) ClearField(name string) error {
 	case appointment.FieldReason:
 		m.ClearReason()
 		return nil
+	case appointment.FieldRoomID:
+		m.ClearRoomID()
+		return nil
 	case appointment.FieldCancelReason:
 		m.ClearCancelReason()
 		return nil
@@ -1913,6 +4486,12 @@ func (m *AppointmentMutation) ClearField(name string) error {
 		return nil
 	case appointment.FieldCheckedInAt:
 		m.ClearCheckedInAt()
+		return nil
+	case appointment.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case appointment.FieldCompletedAt:
+		m.ClearCompletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Appointment nullable field %s", name)
@@ -1946,6 +4525,9 @@ func (m *AppointmentMutation) ResetField(name string) error {
 	case appointment.FieldReason:
 		m.ResetReason()
 		return nil
+	case appointment.FieldRoomID:
+		m.ResetRoomID()
+		return nil
 	case appointment.FieldStatus:
 		m.ResetStatus()
 		return nil
@@ -1958,13 +4540,19 @@ func (m *AppointmentMutation) ResetField(name string) error {
 	case appointment.FieldCheckedInAt:
 		m.ResetCheckedInAt()
 		return nil
+	case appointment.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case appointment.FieldCompletedAt:
+		m.ResetCompletedAt()
+		return nil
 	}
 	return fmt.Errorf("unknown Appointment field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AppointmentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.patient != nil {
 		edges = append(edges, appointment.EdgePatient)
 	}
@@ -1973,6 +4561,12 @@ func (m *AppointmentMutation) AddedEdges() []string {
 	}
 	if m.department != nil {
 		edges = append(edges, appointment.EdgeDepartment)
+	}
+	if m.room != nil {
+		edges = append(edges, appointment.EdgeRoom)
+	}
+	if m.encounter != nil {
+		edges = append(edges, appointment.EdgeEncounter)
 	}
 	return edges
 }
@@ -1993,13 +4587,21 @@ func (m *AppointmentMutation) AddedIDs(name string) []ent.Value {
 		if id := m.department; id != nil {
 			return []ent.Value{*id}
 		}
+	case appointment.EdgeRoom:
+		if id := m.room; id != nil {
+			return []ent.Value{*id}
+		}
+	case appointment.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AppointmentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	return edges
 }
 
@@ -2011,7 +4613,7 @@ func (m *AppointmentMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AppointmentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.clearedpatient {
 		edges = append(edges, appointment.EdgePatient)
 	}
@@ -2020,6 +4622,12 @@ func (m *AppointmentMutation) ClearedEdges() []string {
 	}
 	if m.cleareddepartment {
 		edges = append(edges, appointment.EdgeDepartment)
+	}
+	if m.clearedroom {
+		edges = append(edges, appointment.EdgeRoom)
+	}
+	if m.clearedencounter {
+		edges = append(edges, appointment.EdgeEncounter)
 	}
 	return edges
 }
@@ -2034,6 +4642,10 @@ func (m *AppointmentMutation) EdgeCleared(name string) bool {
 		return m.clearedprovider
 	case appointment.EdgeDepartment:
 		return m.cleareddepartment
+	case appointment.EdgeRoom:
+		return m.clearedroom
+	case appointment.EdgeEncounter:
+		return m.clearedencounter
 	}
 	return false
 }
@@ -2051,6 +4663,12 @@ func (m *AppointmentMutation) ClearEdge(name string) error {
 	case appointment.EdgeDepartment:
 		m.ClearDepartment()
 		return nil
+	case appointment.EdgeRoom:
+		m.ClearRoom()
+		return nil
+	case appointment.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
 	}
 	return fmt.Errorf("unknown Appointment unique edge %s", name)
 }
@@ -2067,6 +4685,12 @@ func (m *AppointmentMutation) ResetEdge(name string) error {
 		return nil
 	case appointment.EdgeDepartment:
 		m.ResetDepartment()
+		return nil
+	case appointment.EdgeRoom:
+		m.ResetRoom()
+		return nil
+	case appointment.EdgeEncounter:
+		m.ResetEncounter()
 		return nil
 	}
 	return fmt.Errorf("unknown Appointment edge %s", name)
@@ -3565,6 +6189,6359 @@ func (m *AuditEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditEvent edge %s", name)
 }
 
+// BedMutation represents an operation that mutates the Bed nodes in the graph.
+type BedMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	code              *string
+	status            *bed.Status
+	status_changed_at *time.Time
+	note              *string
+	clearedFields     map[string]struct{}
+	ward              *string
+	clearedward       bool
+	admissions        map[string]struct{}
+	removedadmissions map[string]struct{}
+	clearedadmissions bool
+	done              bool
+	oldValue          func(context.Context) (*Bed, error)
+	predicates        []predicate.Bed
+}
+
+var _ ent.Mutation = (*BedMutation)(nil)
+
+// bedOption allows management of the mutation configuration using functional options.
+type bedOption func(*BedMutation)
+
+// newBedMutation creates new mutation for the Bed entity.
+func newBedMutation(c config, op Op, opts ...bedOption) *BedMutation {
+	m := &BedMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBed,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBedID sets the ID field of the mutation.
+func withBedID(id string) bedOption {
+	return func(m *BedMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Bed
+		)
+		m.oldValue = func(ctx context.Context) (*Bed, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Bed.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBed sets the old Bed of the mutation.
+func withBed(node *Bed) bedOption {
+	return func(m *BedMutation) {
+		m.oldValue = func(context.Context) (*Bed, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BedMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BedMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Bed entities.
+func (m *BedMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BedMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BedMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Bed.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *BedMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *BedMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *BedMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *BedMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *BedMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *BedMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetWardID sets the "ward_id" field.
+func (m *BedMutation) SetWardID(s string) {
+	m.ward = &s
+}
+
+// WardID returns the value of the "ward_id" field in the mutation.
+func (m *BedMutation) WardID() (r string, exists bool) {
+	v := m.ward
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWardID returns the old "ward_id" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldWardID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWardID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWardID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWardID: %w", err)
+	}
+	return oldValue.WardID, nil
+}
+
+// ResetWardID resets all changes to the "ward_id" field.
+func (m *BedMutation) ResetWardID() {
+	m.ward = nil
+}
+
+// SetCode sets the "code" field.
+func (m *BedMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *BedMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *BedMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *BedMutation) SetStatus(b bed.Status) {
+	m.status = &b
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *BedMutation) Status() (r bed.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldStatus(ctx context.Context) (v bed.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *BedMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetStatusChangedAt sets the "status_changed_at" field.
+func (m *BedMutation) SetStatusChangedAt(t time.Time) {
+	m.status_changed_at = &t
+}
+
+// StatusChangedAt returns the value of the "status_changed_at" field in the mutation.
+func (m *BedMutation) StatusChangedAt() (r time.Time, exists bool) {
+	v := m.status_changed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusChangedAt returns the old "status_changed_at" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldStatusChangedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusChangedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusChangedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusChangedAt: %w", err)
+	}
+	return oldValue.StatusChangedAt, nil
+}
+
+// ResetStatusChangedAt resets all changes to the "status_changed_at" field.
+func (m *BedMutation) ResetStatusChangedAt() {
+	m.status_changed_at = nil
+}
+
+// SetNote sets the "note" field.
+func (m *BedMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *BedMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the Bed entity.
+// If the Bed object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedMutation) OldNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *BedMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[bed.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *BedMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[bed.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *BedMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, bed.FieldNote)
+}
+
+// ClearWard clears the "ward" edge to the Ward entity.
+func (m *BedMutation) ClearWard() {
+	m.clearedward = true
+	m.clearedFields[bed.FieldWardID] = struct{}{}
+}
+
+// WardCleared reports if the "ward" edge to the Ward entity was cleared.
+func (m *BedMutation) WardCleared() bool {
+	return m.clearedward
+}
+
+// WardIDs returns the "ward" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// WardID instead. It exists only for internal usage by the builders.
+func (m *BedMutation) WardIDs() (ids []string) {
+	if id := m.ward; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetWard resets all changes to the "ward" edge.
+func (m *BedMutation) ResetWard() {
+	m.ward = nil
+	m.clearedward = false
+}
+
+// AddAdmissionIDs adds the "admissions" edge to the Admission entity by ids.
+func (m *BedMutation) AddAdmissionIDs(ids ...string) {
+	if m.admissions == nil {
+		m.admissions = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.admissions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAdmissions clears the "admissions" edge to the Admission entity.
+func (m *BedMutation) ClearAdmissions() {
+	m.clearedadmissions = true
+}
+
+// AdmissionsCleared reports if the "admissions" edge to the Admission entity was cleared.
+func (m *BedMutation) AdmissionsCleared() bool {
+	return m.clearedadmissions
+}
+
+// RemoveAdmissionIDs removes the "admissions" edge to the Admission entity by IDs.
+func (m *BedMutation) RemoveAdmissionIDs(ids ...string) {
+	if m.removedadmissions == nil {
+		m.removedadmissions = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.admissions, ids[i])
+		m.removedadmissions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAdmissions returns the removed IDs of the "admissions" edge to the Admission entity.
+func (m *BedMutation) RemovedAdmissionsIDs() (ids []string) {
+	for id := range m.removedadmissions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AdmissionsIDs returns the "admissions" edge IDs in the mutation.
+func (m *BedMutation) AdmissionsIDs() (ids []string) {
+	for id := range m.admissions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAdmissions resets all changes to the "admissions" edge.
+func (m *BedMutation) ResetAdmissions() {
+	m.admissions = nil
+	m.clearedadmissions = false
+	m.removedadmissions = nil
+}
+
+// Where appends a list predicates to the BedMutation builder.
+func (m *BedMutation) Where(ps ...predicate.Bed) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BedMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BedMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Bed, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BedMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BedMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Bed).
+func (m *BedMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BedMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, bed.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, bed.FieldUpdatedAt)
+	}
+	if m.ward != nil {
+		fields = append(fields, bed.FieldWardID)
+	}
+	if m.code != nil {
+		fields = append(fields, bed.FieldCode)
+	}
+	if m.status != nil {
+		fields = append(fields, bed.FieldStatus)
+	}
+	if m.status_changed_at != nil {
+		fields = append(fields, bed.FieldStatusChangedAt)
+	}
+	if m.note != nil {
+		fields = append(fields, bed.FieldNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BedMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case bed.FieldCreatedAt:
+		return m.CreatedAt()
+	case bed.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case bed.FieldWardID:
+		return m.WardID()
+	case bed.FieldCode:
+		return m.Code()
+	case bed.FieldStatus:
+		return m.Status()
+	case bed.FieldStatusChangedAt:
+		return m.StatusChangedAt()
+	case bed.FieldNote:
+		return m.Note()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BedMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case bed.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case bed.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case bed.FieldWardID:
+		return m.OldWardID(ctx)
+	case bed.FieldCode:
+		return m.OldCode(ctx)
+	case bed.FieldStatus:
+		return m.OldStatus(ctx)
+	case bed.FieldStatusChangedAt:
+		return m.OldStatusChangedAt(ctx)
+	case bed.FieldNote:
+		return m.OldNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown Bed field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BedMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case bed.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case bed.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case bed.FieldWardID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWardID(v)
+		return nil
+	case bed.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case bed.FieldStatus:
+		v, ok := value.(bed.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case bed.FieldStatusChangedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusChangedAt(v)
+		return nil
+	case bed.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Bed field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BedMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BedMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BedMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Bed numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BedMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(bed.FieldNote) {
+		fields = append(fields, bed.FieldNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BedMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BedMutation) ClearField(name string) error {
+	switch name {
+	case bed.FieldNote:
+		m.ClearNote()
+		return nil
+	}
+	return fmt.Errorf("unknown Bed nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BedMutation) ResetField(name string) error {
+	switch name {
+	case bed.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case bed.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case bed.FieldWardID:
+		m.ResetWardID()
+		return nil
+	case bed.FieldCode:
+		m.ResetCode()
+		return nil
+	case bed.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case bed.FieldStatusChangedAt:
+		m.ResetStatusChangedAt()
+		return nil
+	case bed.FieldNote:
+		m.ResetNote()
+		return nil
+	}
+	return fmt.Errorf("unknown Bed field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BedMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.ward != nil {
+		edges = append(edges, bed.EdgeWard)
+	}
+	if m.admissions != nil {
+		edges = append(edges, bed.EdgeAdmissions)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BedMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case bed.EdgeWard:
+		if id := m.ward; id != nil {
+			return []ent.Value{*id}
+		}
+	case bed.EdgeAdmissions:
+		ids := make([]ent.Value, 0, len(m.admissions))
+		for id := range m.admissions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BedMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedadmissions != nil {
+		edges = append(edges, bed.EdgeAdmissions)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BedMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case bed.EdgeAdmissions:
+		ids := make([]ent.Value, 0, len(m.removedadmissions))
+		for id := range m.removedadmissions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BedMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedward {
+		edges = append(edges, bed.EdgeWard)
+	}
+	if m.clearedadmissions {
+		edges = append(edges, bed.EdgeAdmissions)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BedMutation) EdgeCleared(name string) bool {
+	switch name {
+	case bed.EdgeWard:
+		return m.clearedward
+	case bed.EdgeAdmissions:
+		return m.clearedadmissions
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BedMutation) ClearEdge(name string) error {
+	switch name {
+	case bed.EdgeWard:
+		m.ClearWard()
+		return nil
+	}
+	return fmt.Errorf("unknown Bed unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BedMutation) ResetEdge(name string) error {
+	switch name {
+	case bed.EdgeWard:
+		m.ResetWard()
+		return nil
+	case bed.EdgeAdmissions:
+		m.ResetAdmissions()
+		return nil
+	}
+	return fmt.Errorf("unknown Bed edge %s", name)
+}
+
+// BedAssignmentMutation represents an operation that mutates the BedAssignment nodes in the graph.
+type BedAssignmentMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	from_at          *time.Time
+	to_at            *time.Time
+	reason           *string
+	clearedFields    map[string]struct{}
+	patient          *string
+	clearedpatient   bool
+	admission        *string
+	clearedadmission bool
+	bed              *string
+	clearedbed       bool
+	done             bool
+	oldValue         func(context.Context) (*BedAssignment, error)
+	predicates       []predicate.BedAssignment
+}
+
+var _ ent.Mutation = (*BedAssignmentMutation)(nil)
+
+// bedassignmentOption allows management of the mutation configuration using functional options.
+type bedassignmentOption func(*BedAssignmentMutation)
+
+// newBedAssignmentMutation creates new mutation for the BedAssignment entity.
+func newBedAssignmentMutation(c config, op Op, opts ...bedassignmentOption) *BedAssignmentMutation {
+	m := &BedAssignmentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBedAssignment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBedAssignmentID sets the ID field of the mutation.
+func withBedAssignmentID(id string) bedassignmentOption {
+	return func(m *BedAssignmentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *BedAssignment
+		)
+		m.oldValue = func(ctx context.Context) (*BedAssignment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().BedAssignment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBedAssignment sets the old BedAssignment of the mutation.
+func withBedAssignment(node *BedAssignment) bedassignmentOption {
+	return func(m *BedAssignmentMutation) {
+		m.oldValue = func(context.Context) (*BedAssignment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BedAssignmentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BedAssignmentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of BedAssignment entities.
+func (m *BedAssignmentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BedAssignmentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BedAssignmentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().BedAssignment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *BedAssignmentMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *BedAssignmentMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the BedAssignment entity.
+// If the BedAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedAssignmentMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *BedAssignmentMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetAdmissionID sets the "admission_id" field.
+func (m *BedAssignmentMutation) SetAdmissionID(s string) {
+	m.admission = &s
+}
+
+// AdmissionID returns the value of the "admission_id" field in the mutation.
+func (m *BedAssignmentMutation) AdmissionID() (r string, exists bool) {
+	v := m.admission
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdmissionID returns the old "admission_id" field's value of the BedAssignment entity.
+// If the BedAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedAssignmentMutation) OldAdmissionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdmissionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdmissionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdmissionID: %w", err)
+	}
+	return oldValue.AdmissionID, nil
+}
+
+// ResetAdmissionID resets all changes to the "admission_id" field.
+func (m *BedAssignmentMutation) ResetAdmissionID() {
+	m.admission = nil
+}
+
+// SetBedID sets the "bed_id" field.
+func (m *BedAssignmentMutation) SetBedID(s string) {
+	m.bed = &s
+}
+
+// BedID returns the value of the "bed_id" field in the mutation.
+func (m *BedAssignmentMutation) BedID() (r string, exists bool) {
+	v := m.bed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBedID returns the old "bed_id" field's value of the BedAssignment entity.
+// If the BedAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedAssignmentMutation) OldBedID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBedID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBedID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBedID: %w", err)
+	}
+	return oldValue.BedID, nil
+}
+
+// ResetBedID resets all changes to the "bed_id" field.
+func (m *BedAssignmentMutation) ResetBedID() {
+	m.bed = nil
+}
+
+// SetFromAt sets the "from_at" field.
+func (m *BedAssignmentMutation) SetFromAt(t time.Time) {
+	m.from_at = &t
+}
+
+// FromAt returns the value of the "from_at" field in the mutation.
+func (m *BedAssignmentMutation) FromAt() (r time.Time, exists bool) {
+	v := m.from_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromAt returns the old "from_at" field's value of the BedAssignment entity.
+// If the BedAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedAssignmentMutation) OldFromAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromAt: %w", err)
+	}
+	return oldValue.FromAt, nil
+}
+
+// ResetFromAt resets all changes to the "from_at" field.
+func (m *BedAssignmentMutation) ResetFromAt() {
+	m.from_at = nil
+}
+
+// SetToAt sets the "to_at" field.
+func (m *BedAssignmentMutation) SetToAt(t time.Time) {
+	m.to_at = &t
+}
+
+// ToAt returns the value of the "to_at" field in the mutation.
+func (m *BedAssignmentMutation) ToAt() (r time.Time, exists bool) {
+	v := m.to_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToAt returns the old "to_at" field's value of the BedAssignment entity.
+// If the BedAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedAssignmentMutation) OldToAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToAt: %w", err)
+	}
+	return oldValue.ToAt, nil
+}
+
+// ClearToAt clears the value of the "to_at" field.
+func (m *BedAssignmentMutation) ClearToAt() {
+	m.to_at = nil
+	m.clearedFields[bedassignment.FieldToAt] = struct{}{}
+}
+
+// ToAtCleared returns if the "to_at" field was cleared in this mutation.
+func (m *BedAssignmentMutation) ToAtCleared() bool {
+	_, ok := m.clearedFields[bedassignment.FieldToAt]
+	return ok
+}
+
+// ResetToAt resets all changes to the "to_at" field.
+func (m *BedAssignmentMutation) ResetToAt() {
+	m.to_at = nil
+	delete(m.clearedFields, bedassignment.FieldToAt)
+}
+
+// SetReason sets the "reason" field.
+func (m *BedAssignmentMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *BedAssignmentMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the BedAssignment entity.
+// If the BedAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BedAssignmentMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *BedAssignmentMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[bedassignment.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *BedAssignmentMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[bedassignment.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *BedAssignmentMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, bedassignment.FieldReason)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *BedAssignmentMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[bedassignment.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *BedAssignmentMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *BedAssignmentMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *BedAssignmentMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearAdmission clears the "admission" edge to the Admission entity.
+func (m *BedAssignmentMutation) ClearAdmission() {
+	m.clearedadmission = true
+	m.clearedFields[bedassignment.FieldAdmissionID] = struct{}{}
+}
+
+// AdmissionCleared reports if the "admission" edge to the Admission entity was cleared.
+func (m *BedAssignmentMutation) AdmissionCleared() bool {
+	return m.clearedadmission
+}
+
+// AdmissionIDs returns the "admission" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AdmissionID instead. It exists only for internal usage by the builders.
+func (m *BedAssignmentMutation) AdmissionIDs() (ids []string) {
+	if id := m.admission; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAdmission resets all changes to the "admission" edge.
+func (m *BedAssignmentMutation) ResetAdmission() {
+	m.admission = nil
+	m.clearedadmission = false
+}
+
+// ClearBed clears the "bed" edge to the Bed entity.
+func (m *BedAssignmentMutation) ClearBed() {
+	m.clearedbed = true
+	m.clearedFields[bedassignment.FieldBedID] = struct{}{}
+}
+
+// BedCleared reports if the "bed" edge to the Bed entity was cleared.
+func (m *BedAssignmentMutation) BedCleared() bool {
+	return m.clearedbed
+}
+
+// BedIDs returns the "bed" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BedID instead. It exists only for internal usage by the builders.
+func (m *BedAssignmentMutation) BedIDs() (ids []string) {
+	if id := m.bed; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBed resets all changes to the "bed" edge.
+func (m *BedAssignmentMutation) ResetBed() {
+	m.bed = nil
+	m.clearedbed = false
+}
+
+// Where appends a list predicates to the BedAssignmentMutation builder.
+func (m *BedAssignmentMutation) Where(ps ...predicate.BedAssignment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BedAssignmentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BedAssignmentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.BedAssignment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BedAssignmentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BedAssignmentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (BedAssignment).
+func (m *BedAssignmentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BedAssignmentMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.patient != nil {
+		fields = append(fields, bedassignment.FieldPatientID)
+	}
+	if m.admission != nil {
+		fields = append(fields, bedassignment.FieldAdmissionID)
+	}
+	if m.bed != nil {
+		fields = append(fields, bedassignment.FieldBedID)
+	}
+	if m.from_at != nil {
+		fields = append(fields, bedassignment.FieldFromAt)
+	}
+	if m.to_at != nil {
+		fields = append(fields, bedassignment.FieldToAt)
+	}
+	if m.reason != nil {
+		fields = append(fields, bedassignment.FieldReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BedAssignmentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case bedassignment.FieldPatientID:
+		return m.PatientID()
+	case bedassignment.FieldAdmissionID:
+		return m.AdmissionID()
+	case bedassignment.FieldBedID:
+		return m.BedID()
+	case bedassignment.FieldFromAt:
+		return m.FromAt()
+	case bedassignment.FieldToAt:
+		return m.ToAt()
+	case bedassignment.FieldReason:
+		return m.Reason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BedAssignmentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case bedassignment.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case bedassignment.FieldAdmissionID:
+		return m.OldAdmissionID(ctx)
+	case bedassignment.FieldBedID:
+		return m.OldBedID(ctx)
+	case bedassignment.FieldFromAt:
+		return m.OldFromAt(ctx)
+	case bedassignment.FieldToAt:
+		return m.OldToAt(ctx)
+	case bedassignment.FieldReason:
+		return m.OldReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown BedAssignment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BedAssignmentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case bedassignment.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case bedassignment.FieldAdmissionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdmissionID(v)
+		return nil
+	case bedassignment.FieldBedID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBedID(v)
+		return nil
+	case bedassignment.FieldFromAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromAt(v)
+		return nil
+	case bedassignment.FieldToAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToAt(v)
+		return nil
+	case bedassignment.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown BedAssignment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BedAssignmentMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BedAssignmentMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BedAssignmentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown BedAssignment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BedAssignmentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(bedassignment.FieldToAt) {
+		fields = append(fields, bedassignment.FieldToAt)
+	}
+	if m.FieldCleared(bedassignment.FieldReason) {
+		fields = append(fields, bedassignment.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BedAssignmentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BedAssignmentMutation) ClearField(name string) error {
+	switch name {
+	case bedassignment.FieldToAt:
+		m.ClearToAt()
+		return nil
+	case bedassignment.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown BedAssignment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BedAssignmentMutation) ResetField(name string) error {
+	switch name {
+	case bedassignment.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case bedassignment.FieldAdmissionID:
+		m.ResetAdmissionID()
+		return nil
+	case bedassignment.FieldBedID:
+		m.ResetBedID()
+		return nil
+	case bedassignment.FieldFromAt:
+		m.ResetFromAt()
+		return nil
+	case bedassignment.FieldToAt:
+		m.ResetToAt()
+		return nil
+	case bedassignment.FieldReason:
+		m.ResetReason()
+		return nil
+	}
+	return fmt.Errorf("unknown BedAssignment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BedAssignmentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, bedassignment.EdgePatient)
+	}
+	if m.admission != nil {
+		edges = append(edges, bedassignment.EdgeAdmission)
+	}
+	if m.bed != nil {
+		edges = append(edges, bedassignment.EdgeBed)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BedAssignmentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case bedassignment.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case bedassignment.EdgeAdmission:
+		if id := m.admission; id != nil {
+			return []ent.Value{*id}
+		}
+	case bedassignment.EdgeBed:
+		if id := m.bed; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BedAssignmentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BedAssignmentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BedAssignmentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, bedassignment.EdgePatient)
+	}
+	if m.clearedadmission {
+		edges = append(edges, bedassignment.EdgeAdmission)
+	}
+	if m.clearedbed {
+		edges = append(edges, bedassignment.EdgeBed)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BedAssignmentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case bedassignment.EdgePatient:
+		return m.clearedpatient
+	case bedassignment.EdgeAdmission:
+		return m.clearedadmission
+	case bedassignment.EdgeBed:
+		return m.clearedbed
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BedAssignmentMutation) ClearEdge(name string) error {
+	switch name {
+	case bedassignment.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case bedassignment.EdgeAdmission:
+		m.ClearAdmission()
+		return nil
+	case bedassignment.EdgeBed:
+		m.ClearBed()
+		return nil
+	}
+	return fmt.Errorf("unknown BedAssignment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BedAssignmentMutation) ResetEdge(name string) error {
+	switch name {
+	case bedassignment.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case bedassignment.EdgeAdmission:
+		m.ResetAdmission()
+		return nil
+	case bedassignment.EdgeBed:
+		m.ResetBed()
+		return nil
+	}
+	return fmt.Errorf("unknown BedAssignment edge %s", name)
+}
+
+// CarePlanMutation represents an operation that mutates the CarePlan nodes in the graph.
+type CarePlanMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	title             *string
+	description       *string
+	status            *careplan.Status
+	period_start      *time.Time
+	period_end        *time.Time
+	clearedFields     map[string]struct{}
+	patient           *string
+	clearedpatient    bool
+	author            *string
+	clearedauthor     bool
+	goals             map[string]struct{}
+	removedgoals      map[string]struct{}
+	clearedgoals      bool
+	activities        map[string]struct{}
+	removedactivities map[string]struct{}
+	clearedactivities bool
+	done              bool
+	oldValue          func(context.Context) (*CarePlan, error)
+	predicates        []predicate.CarePlan
+}
+
+var _ ent.Mutation = (*CarePlanMutation)(nil)
+
+// careplanOption allows management of the mutation configuration using functional options.
+type careplanOption func(*CarePlanMutation)
+
+// newCarePlanMutation creates new mutation for the CarePlan entity.
+func newCarePlanMutation(c config, op Op, opts ...careplanOption) *CarePlanMutation {
+	m := &CarePlanMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCarePlan,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCarePlanID sets the ID field of the mutation.
+func withCarePlanID(id string) careplanOption {
+	return func(m *CarePlanMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CarePlan
+		)
+		m.oldValue = func(ctx context.Context) (*CarePlan, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CarePlan.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCarePlan sets the old CarePlan of the mutation.
+func withCarePlan(node *CarePlan) careplanOption {
+	return func(m *CarePlanMutation) {
+		m.oldValue = func(context.Context) (*CarePlan, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CarePlanMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CarePlanMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CarePlan entities.
+func (m *CarePlanMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CarePlanMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CarePlanMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CarePlan.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CarePlanMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CarePlanMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CarePlanMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CarePlanMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CarePlanMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CarePlanMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *CarePlanMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *CarePlanMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *CarePlanMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *CarePlanMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *CarePlanMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *CarePlanMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *CarePlanMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *CarePlanMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldDescription(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ClearDescription clears the value of the "description" field.
+func (m *CarePlanMutation) ClearDescription() {
+	m.description = nil
+	m.clearedFields[careplan.FieldDescription] = struct{}{}
+}
+
+// DescriptionCleared returns if the "description" field was cleared in this mutation.
+func (m *CarePlanMutation) DescriptionCleared() bool {
+	_, ok := m.clearedFields[careplan.FieldDescription]
+	return ok
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *CarePlanMutation) ResetDescription() {
+	m.description = nil
+	delete(m.clearedFields, careplan.FieldDescription)
+}
+
+// SetStatus sets the "status" field.
+func (m *CarePlanMutation) SetStatus(c careplan.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CarePlanMutation) Status() (r careplan.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldStatus(ctx context.Context) (v careplan.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CarePlanMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetAuthorID sets the "author_id" field.
+func (m *CarePlanMutation) SetAuthorID(s string) {
+	m.author = &s
+}
+
+// AuthorID returns the value of the "author_id" field in the mutation.
+func (m *CarePlanMutation) AuthorID() (r string, exists bool) {
+	v := m.author
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorID returns the old "author_id" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldAuthorID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorID: %w", err)
+	}
+	return oldValue.AuthorID, nil
+}
+
+// ResetAuthorID resets all changes to the "author_id" field.
+func (m *CarePlanMutation) ResetAuthorID() {
+	m.author = nil
+}
+
+// SetPeriodStart sets the "period_start" field.
+func (m *CarePlanMutation) SetPeriodStart(t time.Time) {
+	m.period_start = &t
+}
+
+// PeriodStart returns the value of the "period_start" field in the mutation.
+func (m *CarePlanMutation) PeriodStart() (r time.Time, exists bool) {
+	v := m.period_start
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodStart returns the old "period_start" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldPeriodStart(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodStart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodStart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodStart: %w", err)
+	}
+	return oldValue.PeriodStart, nil
+}
+
+// ClearPeriodStart clears the value of the "period_start" field.
+func (m *CarePlanMutation) ClearPeriodStart() {
+	m.period_start = nil
+	m.clearedFields[careplan.FieldPeriodStart] = struct{}{}
+}
+
+// PeriodStartCleared returns if the "period_start" field was cleared in this mutation.
+func (m *CarePlanMutation) PeriodStartCleared() bool {
+	_, ok := m.clearedFields[careplan.FieldPeriodStart]
+	return ok
+}
+
+// ResetPeriodStart resets all changes to the "period_start" field.
+func (m *CarePlanMutation) ResetPeriodStart() {
+	m.period_start = nil
+	delete(m.clearedFields, careplan.FieldPeriodStart)
+}
+
+// SetPeriodEnd sets the "period_end" field.
+func (m *CarePlanMutation) SetPeriodEnd(t time.Time) {
+	m.period_end = &t
+}
+
+// PeriodEnd returns the value of the "period_end" field in the mutation.
+func (m *CarePlanMutation) PeriodEnd() (r time.Time, exists bool) {
+	v := m.period_end
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodEnd returns the old "period_end" field's value of the CarePlan entity.
+// If the CarePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanMutation) OldPeriodEnd(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodEnd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodEnd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodEnd: %w", err)
+	}
+	return oldValue.PeriodEnd, nil
+}
+
+// ClearPeriodEnd clears the value of the "period_end" field.
+func (m *CarePlanMutation) ClearPeriodEnd() {
+	m.period_end = nil
+	m.clearedFields[careplan.FieldPeriodEnd] = struct{}{}
+}
+
+// PeriodEndCleared returns if the "period_end" field was cleared in this mutation.
+func (m *CarePlanMutation) PeriodEndCleared() bool {
+	_, ok := m.clearedFields[careplan.FieldPeriodEnd]
+	return ok
+}
+
+// ResetPeriodEnd resets all changes to the "period_end" field.
+func (m *CarePlanMutation) ResetPeriodEnd() {
+	m.period_end = nil
+	delete(m.clearedFields, careplan.FieldPeriodEnd)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *CarePlanMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[careplan.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *CarePlanMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *CarePlanMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *CarePlanMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearAuthor clears the "author" edge to the Staff entity.
+func (m *CarePlanMutation) ClearAuthor() {
+	m.clearedauthor = true
+	m.clearedFields[careplan.FieldAuthorID] = struct{}{}
+}
+
+// AuthorCleared reports if the "author" edge to the Staff entity was cleared.
+func (m *CarePlanMutation) AuthorCleared() bool {
+	return m.clearedauthor
+}
+
+// AuthorIDs returns the "author" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AuthorID instead. It exists only for internal usage by the builders.
+func (m *CarePlanMutation) AuthorIDs() (ids []string) {
+	if id := m.author; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAuthor resets all changes to the "author" edge.
+func (m *CarePlanMutation) ResetAuthor() {
+	m.author = nil
+	m.clearedauthor = false
+}
+
+// AddGoalIDs adds the "goals" edge to the CarePlanGoal entity by ids.
+func (m *CarePlanMutation) AddGoalIDs(ids ...string) {
+	if m.goals == nil {
+		m.goals = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.goals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearGoals clears the "goals" edge to the CarePlanGoal entity.
+func (m *CarePlanMutation) ClearGoals() {
+	m.clearedgoals = true
+}
+
+// GoalsCleared reports if the "goals" edge to the CarePlanGoal entity was cleared.
+func (m *CarePlanMutation) GoalsCleared() bool {
+	return m.clearedgoals
+}
+
+// RemoveGoalIDs removes the "goals" edge to the CarePlanGoal entity by IDs.
+func (m *CarePlanMutation) RemoveGoalIDs(ids ...string) {
+	if m.removedgoals == nil {
+		m.removedgoals = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.goals, ids[i])
+		m.removedgoals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedGoals returns the removed IDs of the "goals" edge to the CarePlanGoal entity.
+func (m *CarePlanMutation) RemovedGoalsIDs() (ids []string) {
+	for id := range m.removedgoals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// GoalsIDs returns the "goals" edge IDs in the mutation.
+func (m *CarePlanMutation) GoalsIDs() (ids []string) {
+	for id := range m.goals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetGoals resets all changes to the "goals" edge.
+func (m *CarePlanMutation) ResetGoals() {
+	m.goals = nil
+	m.clearedgoals = false
+	m.removedgoals = nil
+}
+
+// AddActivityIDs adds the "activities" edge to the CarePlanActivity entity by ids.
+func (m *CarePlanMutation) AddActivityIDs(ids ...string) {
+	if m.activities == nil {
+		m.activities = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.activities[ids[i]] = struct{}{}
+	}
+}
+
+// ClearActivities clears the "activities" edge to the CarePlanActivity entity.
+func (m *CarePlanMutation) ClearActivities() {
+	m.clearedactivities = true
+}
+
+// ActivitiesCleared reports if the "activities" edge to the CarePlanActivity entity was cleared.
+func (m *CarePlanMutation) ActivitiesCleared() bool {
+	return m.clearedactivities
+}
+
+// RemoveActivityIDs removes the "activities" edge to the CarePlanActivity entity by IDs.
+func (m *CarePlanMutation) RemoveActivityIDs(ids ...string) {
+	if m.removedactivities == nil {
+		m.removedactivities = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.activities, ids[i])
+		m.removedactivities[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedActivities returns the removed IDs of the "activities" edge to the CarePlanActivity entity.
+func (m *CarePlanMutation) RemovedActivitiesIDs() (ids []string) {
+	for id := range m.removedactivities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ActivitiesIDs returns the "activities" edge IDs in the mutation.
+func (m *CarePlanMutation) ActivitiesIDs() (ids []string) {
+	for id := range m.activities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetActivities resets all changes to the "activities" edge.
+func (m *CarePlanMutation) ResetActivities() {
+	m.activities = nil
+	m.clearedactivities = false
+	m.removedactivities = nil
+}
+
+// Where appends a list predicates to the CarePlanMutation builder.
+func (m *CarePlanMutation) Where(ps ...predicate.CarePlan) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CarePlanMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CarePlanMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CarePlan, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CarePlanMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CarePlanMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CarePlan).
+func (m *CarePlanMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CarePlanMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, careplan.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, careplan.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, careplan.FieldPatientID)
+	}
+	if m.title != nil {
+		fields = append(fields, careplan.FieldTitle)
+	}
+	if m.description != nil {
+		fields = append(fields, careplan.FieldDescription)
+	}
+	if m.status != nil {
+		fields = append(fields, careplan.FieldStatus)
+	}
+	if m.author != nil {
+		fields = append(fields, careplan.FieldAuthorID)
+	}
+	if m.period_start != nil {
+		fields = append(fields, careplan.FieldPeriodStart)
+	}
+	if m.period_end != nil {
+		fields = append(fields, careplan.FieldPeriodEnd)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CarePlanMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case careplan.FieldCreatedAt:
+		return m.CreatedAt()
+	case careplan.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case careplan.FieldPatientID:
+		return m.PatientID()
+	case careplan.FieldTitle:
+		return m.Title()
+	case careplan.FieldDescription:
+		return m.Description()
+	case careplan.FieldStatus:
+		return m.Status()
+	case careplan.FieldAuthorID:
+		return m.AuthorID()
+	case careplan.FieldPeriodStart:
+		return m.PeriodStart()
+	case careplan.FieldPeriodEnd:
+		return m.PeriodEnd()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CarePlanMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case careplan.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case careplan.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case careplan.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case careplan.FieldTitle:
+		return m.OldTitle(ctx)
+	case careplan.FieldDescription:
+		return m.OldDescription(ctx)
+	case careplan.FieldStatus:
+		return m.OldStatus(ctx)
+	case careplan.FieldAuthorID:
+		return m.OldAuthorID(ctx)
+	case careplan.FieldPeriodStart:
+		return m.OldPeriodStart(ctx)
+	case careplan.FieldPeriodEnd:
+		return m.OldPeriodEnd(ctx)
+	}
+	return nil, fmt.Errorf("unknown CarePlan field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CarePlanMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case careplan.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case careplan.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case careplan.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case careplan.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case careplan.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case careplan.FieldStatus:
+		v, ok := value.(careplan.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case careplan.FieldAuthorID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorID(v)
+		return nil
+	case careplan.FieldPeriodStart:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodStart(v)
+		return nil
+	case careplan.FieldPeriodEnd:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodEnd(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlan field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CarePlanMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CarePlanMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CarePlanMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CarePlan numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CarePlanMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(careplan.FieldDescription) {
+		fields = append(fields, careplan.FieldDescription)
+	}
+	if m.FieldCleared(careplan.FieldPeriodStart) {
+		fields = append(fields, careplan.FieldPeriodStart)
+	}
+	if m.FieldCleared(careplan.FieldPeriodEnd) {
+		fields = append(fields, careplan.FieldPeriodEnd)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CarePlanMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CarePlanMutation) ClearField(name string) error {
+	switch name {
+	case careplan.FieldDescription:
+		m.ClearDescription()
+		return nil
+	case careplan.FieldPeriodStart:
+		m.ClearPeriodStart()
+		return nil
+	case careplan.FieldPeriodEnd:
+		m.ClearPeriodEnd()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlan nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CarePlanMutation) ResetField(name string) error {
+	switch name {
+	case careplan.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case careplan.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case careplan.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case careplan.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case careplan.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case careplan.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case careplan.FieldAuthorID:
+		m.ResetAuthorID()
+		return nil
+	case careplan.FieldPeriodStart:
+		m.ResetPeriodStart()
+		return nil
+	case careplan.FieldPeriodEnd:
+		m.ResetPeriodEnd()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlan field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CarePlanMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.patient != nil {
+		edges = append(edges, careplan.EdgePatient)
+	}
+	if m.author != nil {
+		edges = append(edges, careplan.EdgeAuthor)
+	}
+	if m.goals != nil {
+		edges = append(edges, careplan.EdgeGoals)
+	}
+	if m.activities != nil {
+		edges = append(edges, careplan.EdgeActivities)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CarePlanMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case careplan.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case careplan.EdgeAuthor:
+		if id := m.author; id != nil {
+			return []ent.Value{*id}
+		}
+	case careplan.EdgeGoals:
+		ids := make([]ent.Value, 0, len(m.goals))
+		for id := range m.goals {
+			ids = append(ids, id)
+		}
+		return ids
+	case careplan.EdgeActivities:
+		ids := make([]ent.Value, 0, len(m.activities))
+		for id := range m.activities {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CarePlanMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.removedgoals != nil {
+		edges = append(edges, careplan.EdgeGoals)
+	}
+	if m.removedactivities != nil {
+		edges = append(edges, careplan.EdgeActivities)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CarePlanMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case careplan.EdgeGoals:
+		ids := make([]ent.Value, 0, len(m.removedgoals))
+		for id := range m.removedgoals {
+			ids = append(ids, id)
+		}
+		return ids
+	case careplan.EdgeActivities:
+		ids := make([]ent.Value, 0, len(m.removedactivities))
+		for id := range m.removedactivities {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CarePlanMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedpatient {
+		edges = append(edges, careplan.EdgePatient)
+	}
+	if m.clearedauthor {
+		edges = append(edges, careplan.EdgeAuthor)
+	}
+	if m.clearedgoals {
+		edges = append(edges, careplan.EdgeGoals)
+	}
+	if m.clearedactivities {
+		edges = append(edges, careplan.EdgeActivities)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CarePlanMutation) EdgeCleared(name string) bool {
+	switch name {
+	case careplan.EdgePatient:
+		return m.clearedpatient
+	case careplan.EdgeAuthor:
+		return m.clearedauthor
+	case careplan.EdgeGoals:
+		return m.clearedgoals
+	case careplan.EdgeActivities:
+		return m.clearedactivities
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CarePlanMutation) ClearEdge(name string) error {
+	switch name {
+	case careplan.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case careplan.EdgeAuthor:
+		m.ClearAuthor()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlan unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CarePlanMutation) ResetEdge(name string) error {
+	switch name {
+	case careplan.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case careplan.EdgeAuthor:
+		m.ResetAuthor()
+		return nil
+	case careplan.EdgeGoals:
+		m.ResetGoals()
+		return nil
+	case careplan.EdgeActivities:
+		m.ResetActivities()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlan edge %s", name)
+}
+
+// CarePlanActivityMutation represents an operation that mutates the CarePlanActivity nodes in the graph.
+type CarePlanActivityMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	description      *string
+	scheduled_at     *time.Time
+	status           *careplanactivity.Status
+	clearedFields    map[string]struct{}
+	patient          *string
+	clearedpatient   bool
+	care_plan        *string
+	clearedcare_plan bool
+	assignee         *string
+	clearedassignee  bool
+	done             bool
+	oldValue         func(context.Context) (*CarePlanActivity, error)
+	predicates       []predicate.CarePlanActivity
+}
+
+var _ ent.Mutation = (*CarePlanActivityMutation)(nil)
+
+// careplanactivityOption allows management of the mutation configuration using functional options.
+type careplanactivityOption func(*CarePlanActivityMutation)
+
+// newCarePlanActivityMutation creates new mutation for the CarePlanActivity entity.
+func newCarePlanActivityMutation(c config, op Op, opts ...careplanactivityOption) *CarePlanActivityMutation {
+	m := &CarePlanActivityMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCarePlanActivity,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCarePlanActivityID sets the ID field of the mutation.
+func withCarePlanActivityID(id string) careplanactivityOption {
+	return func(m *CarePlanActivityMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CarePlanActivity
+		)
+		m.oldValue = func(ctx context.Context) (*CarePlanActivity, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CarePlanActivity.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCarePlanActivity sets the old CarePlanActivity of the mutation.
+func withCarePlanActivity(node *CarePlanActivity) careplanactivityOption {
+	return func(m *CarePlanActivityMutation) {
+		m.oldValue = func(context.Context) (*CarePlanActivity, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CarePlanActivityMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CarePlanActivityMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CarePlanActivity entities.
+func (m *CarePlanActivityMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CarePlanActivityMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CarePlanActivityMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CarePlanActivity.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CarePlanActivityMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CarePlanActivityMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CarePlanActivityMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CarePlanActivityMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CarePlanActivityMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CarePlanActivityMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *CarePlanActivityMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *CarePlanActivityMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *CarePlanActivityMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetCarePlanID sets the "care_plan_id" field.
+func (m *CarePlanActivityMutation) SetCarePlanID(s string) {
+	m.care_plan = &s
+}
+
+// CarePlanID returns the value of the "care_plan_id" field in the mutation.
+func (m *CarePlanActivityMutation) CarePlanID() (r string, exists bool) {
+	v := m.care_plan
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCarePlanID returns the old "care_plan_id" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldCarePlanID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCarePlanID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCarePlanID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCarePlanID: %w", err)
+	}
+	return oldValue.CarePlanID, nil
+}
+
+// ResetCarePlanID resets all changes to the "care_plan_id" field.
+func (m *CarePlanActivityMutation) ResetCarePlanID() {
+	m.care_plan = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *CarePlanActivityMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *CarePlanActivityMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *CarePlanActivityMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetScheduledAt sets the "scheduled_at" field.
+func (m *CarePlanActivityMutation) SetScheduledAt(t time.Time) {
+	m.scheduled_at = &t
+}
+
+// ScheduledAt returns the value of the "scheduled_at" field in the mutation.
+func (m *CarePlanActivityMutation) ScheduledAt() (r time.Time, exists bool) {
+	v := m.scheduled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScheduledAt returns the old "scheduled_at" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldScheduledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScheduledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScheduledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScheduledAt: %w", err)
+	}
+	return oldValue.ScheduledAt, nil
+}
+
+// ClearScheduledAt clears the value of the "scheduled_at" field.
+func (m *CarePlanActivityMutation) ClearScheduledAt() {
+	m.scheduled_at = nil
+	m.clearedFields[careplanactivity.FieldScheduledAt] = struct{}{}
+}
+
+// ScheduledAtCleared returns if the "scheduled_at" field was cleared in this mutation.
+func (m *CarePlanActivityMutation) ScheduledAtCleared() bool {
+	_, ok := m.clearedFields[careplanactivity.FieldScheduledAt]
+	return ok
+}
+
+// ResetScheduledAt resets all changes to the "scheduled_at" field.
+func (m *CarePlanActivityMutation) ResetScheduledAt() {
+	m.scheduled_at = nil
+	delete(m.clearedFields, careplanactivity.FieldScheduledAt)
+}
+
+// SetStatus sets the "status" field.
+func (m *CarePlanActivityMutation) SetStatus(c careplanactivity.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CarePlanActivityMutation) Status() (r careplanactivity.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldStatus(ctx context.Context) (v careplanactivity.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CarePlanActivityMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetAssigneeID sets the "assignee_id" field.
+func (m *CarePlanActivityMutation) SetAssigneeID(s string) {
+	m.assignee = &s
+}
+
+// AssigneeID returns the value of the "assignee_id" field in the mutation.
+func (m *CarePlanActivityMutation) AssigneeID() (r string, exists bool) {
+	v := m.assignee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAssigneeID returns the old "assignee_id" field's value of the CarePlanActivity entity.
+// If the CarePlanActivity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanActivityMutation) OldAssigneeID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAssigneeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAssigneeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAssigneeID: %w", err)
+	}
+	return oldValue.AssigneeID, nil
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (m *CarePlanActivityMutation) ClearAssigneeID() {
+	m.assignee = nil
+	m.clearedFields[careplanactivity.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeIDCleared returns if the "assignee_id" field was cleared in this mutation.
+func (m *CarePlanActivityMutation) AssigneeIDCleared() bool {
+	_, ok := m.clearedFields[careplanactivity.FieldAssigneeID]
+	return ok
+}
+
+// ResetAssigneeID resets all changes to the "assignee_id" field.
+func (m *CarePlanActivityMutation) ResetAssigneeID() {
+	m.assignee = nil
+	delete(m.clearedFields, careplanactivity.FieldAssigneeID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *CarePlanActivityMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[careplanactivity.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *CarePlanActivityMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *CarePlanActivityMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *CarePlanActivityMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearCarePlan clears the "care_plan" edge to the CarePlan entity.
+func (m *CarePlanActivityMutation) ClearCarePlan() {
+	m.clearedcare_plan = true
+	m.clearedFields[careplanactivity.FieldCarePlanID] = struct{}{}
+}
+
+// CarePlanCleared reports if the "care_plan" edge to the CarePlan entity was cleared.
+func (m *CarePlanActivityMutation) CarePlanCleared() bool {
+	return m.clearedcare_plan
+}
+
+// CarePlanIDs returns the "care_plan" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CarePlanID instead. It exists only for internal usage by the builders.
+func (m *CarePlanActivityMutation) CarePlanIDs() (ids []string) {
+	if id := m.care_plan; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCarePlan resets all changes to the "care_plan" edge.
+func (m *CarePlanActivityMutation) ResetCarePlan() {
+	m.care_plan = nil
+	m.clearedcare_plan = false
+}
+
+// ClearAssignee clears the "assignee" edge to the Staff entity.
+func (m *CarePlanActivityMutation) ClearAssignee() {
+	m.clearedassignee = true
+	m.clearedFields[careplanactivity.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeCleared reports if the "assignee" edge to the Staff entity was cleared.
+func (m *CarePlanActivityMutation) AssigneeCleared() bool {
+	return m.AssigneeIDCleared() || m.clearedassignee
+}
+
+// AssigneeIDs returns the "assignee" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AssigneeID instead. It exists only for internal usage by the builders.
+func (m *CarePlanActivityMutation) AssigneeIDs() (ids []string) {
+	if id := m.assignee; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAssignee resets all changes to the "assignee" edge.
+func (m *CarePlanActivityMutation) ResetAssignee() {
+	m.assignee = nil
+	m.clearedassignee = false
+}
+
+// Where appends a list predicates to the CarePlanActivityMutation builder.
+func (m *CarePlanActivityMutation) Where(ps ...predicate.CarePlanActivity) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CarePlanActivityMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CarePlanActivityMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CarePlanActivity, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CarePlanActivityMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CarePlanActivityMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CarePlanActivity).
+func (m *CarePlanActivityMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CarePlanActivityMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, careplanactivity.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, careplanactivity.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, careplanactivity.FieldPatientID)
+	}
+	if m.care_plan != nil {
+		fields = append(fields, careplanactivity.FieldCarePlanID)
+	}
+	if m.description != nil {
+		fields = append(fields, careplanactivity.FieldDescription)
+	}
+	if m.scheduled_at != nil {
+		fields = append(fields, careplanactivity.FieldScheduledAt)
+	}
+	if m.status != nil {
+		fields = append(fields, careplanactivity.FieldStatus)
+	}
+	if m.assignee != nil {
+		fields = append(fields, careplanactivity.FieldAssigneeID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CarePlanActivityMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case careplanactivity.FieldCreatedAt:
+		return m.CreatedAt()
+	case careplanactivity.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case careplanactivity.FieldPatientID:
+		return m.PatientID()
+	case careplanactivity.FieldCarePlanID:
+		return m.CarePlanID()
+	case careplanactivity.FieldDescription:
+		return m.Description()
+	case careplanactivity.FieldScheduledAt:
+		return m.ScheduledAt()
+	case careplanactivity.FieldStatus:
+		return m.Status()
+	case careplanactivity.FieldAssigneeID:
+		return m.AssigneeID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CarePlanActivityMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case careplanactivity.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case careplanactivity.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case careplanactivity.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case careplanactivity.FieldCarePlanID:
+		return m.OldCarePlanID(ctx)
+	case careplanactivity.FieldDescription:
+		return m.OldDescription(ctx)
+	case careplanactivity.FieldScheduledAt:
+		return m.OldScheduledAt(ctx)
+	case careplanactivity.FieldStatus:
+		return m.OldStatus(ctx)
+	case careplanactivity.FieldAssigneeID:
+		return m.OldAssigneeID(ctx)
+	}
+	return nil, fmt.Errorf("unknown CarePlanActivity field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CarePlanActivityMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case careplanactivity.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case careplanactivity.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case careplanactivity.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case careplanactivity.FieldCarePlanID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCarePlanID(v)
+		return nil
+	case careplanactivity.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case careplanactivity.FieldScheduledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScheduledAt(v)
+		return nil
+	case careplanactivity.FieldStatus:
+		v, ok := value.(careplanactivity.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case careplanactivity.FieldAssigneeID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAssigneeID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanActivity field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CarePlanActivityMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CarePlanActivityMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CarePlanActivityMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CarePlanActivity numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CarePlanActivityMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(careplanactivity.FieldScheduledAt) {
+		fields = append(fields, careplanactivity.FieldScheduledAt)
+	}
+	if m.FieldCleared(careplanactivity.FieldAssigneeID) {
+		fields = append(fields, careplanactivity.FieldAssigneeID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CarePlanActivityMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CarePlanActivityMutation) ClearField(name string) error {
+	switch name {
+	case careplanactivity.FieldScheduledAt:
+		m.ClearScheduledAt()
+		return nil
+	case careplanactivity.FieldAssigneeID:
+		m.ClearAssigneeID()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanActivity nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CarePlanActivityMutation) ResetField(name string) error {
+	switch name {
+	case careplanactivity.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case careplanactivity.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case careplanactivity.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case careplanactivity.FieldCarePlanID:
+		m.ResetCarePlanID()
+		return nil
+	case careplanactivity.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case careplanactivity.FieldScheduledAt:
+		m.ResetScheduledAt()
+		return nil
+	case careplanactivity.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case careplanactivity.FieldAssigneeID:
+		m.ResetAssigneeID()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanActivity field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CarePlanActivityMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, careplanactivity.EdgePatient)
+	}
+	if m.care_plan != nil {
+		edges = append(edges, careplanactivity.EdgeCarePlan)
+	}
+	if m.assignee != nil {
+		edges = append(edges, careplanactivity.EdgeAssignee)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CarePlanActivityMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case careplanactivity.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case careplanactivity.EdgeCarePlan:
+		if id := m.care_plan; id != nil {
+			return []ent.Value{*id}
+		}
+	case careplanactivity.EdgeAssignee:
+		if id := m.assignee; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CarePlanActivityMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CarePlanActivityMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CarePlanActivityMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, careplanactivity.EdgePatient)
+	}
+	if m.clearedcare_plan {
+		edges = append(edges, careplanactivity.EdgeCarePlan)
+	}
+	if m.clearedassignee {
+		edges = append(edges, careplanactivity.EdgeAssignee)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CarePlanActivityMutation) EdgeCleared(name string) bool {
+	switch name {
+	case careplanactivity.EdgePatient:
+		return m.clearedpatient
+	case careplanactivity.EdgeCarePlan:
+		return m.clearedcare_plan
+	case careplanactivity.EdgeAssignee:
+		return m.clearedassignee
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CarePlanActivityMutation) ClearEdge(name string) error {
+	switch name {
+	case careplanactivity.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case careplanactivity.EdgeCarePlan:
+		m.ClearCarePlan()
+		return nil
+	case careplanactivity.EdgeAssignee:
+		m.ClearAssignee()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanActivity unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CarePlanActivityMutation) ResetEdge(name string) error {
+	switch name {
+	case careplanactivity.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case careplanactivity.EdgeCarePlan:
+		m.ResetCarePlan()
+		return nil
+	case careplanactivity.EdgeAssignee:
+		m.ResetAssignee()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanActivity edge %s", name)
+}
+
+// CarePlanGoalMutation represents an operation that mutates the CarePlanGoal nodes in the graph.
+type CarePlanGoalMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	description      *string
+	target_date      *time.Time
+	status           *careplangoal.Status
+	clearedFields    map[string]struct{}
+	patient          *string
+	clearedpatient   bool
+	care_plan        *string
+	clearedcare_plan bool
+	done             bool
+	oldValue         func(context.Context) (*CarePlanGoal, error)
+	predicates       []predicate.CarePlanGoal
+}
+
+var _ ent.Mutation = (*CarePlanGoalMutation)(nil)
+
+// careplangoalOption allows management of the mutation configuration using functional options.
+type careplangoalOption func(*CarePlanGoalMutation)
+
+// newCarePlanGoalMutation creates new mutation for the CarePlanGoal entity.
+func newCarePlanGoalMutation(c config, op Op, opts ...careplangoalOption) *CarePlanGoalMutation {
+	m := &CarePlanGoalMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCarePlanGoal,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCarePlanGoalID sets the ID field of the mutation.
+func withCarePlanGoalID(id string) careplangoalOption {
+	return func(m *CarePlanGoalMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CarePlanGoal
+		)
+		m.oldValue = func(ctx context.Context) (*CarePlanGoal, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CarePlanGoal.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCarePlanGoal sets the old CarePlanGoal of the mutation.
+func withCarePlanGoal(node *CarePlanGoal) careplangoalOption {
+	return func(m *CarePlanGoalMutation) {
+		m.oldValue = func(context.Context) (*CarePlanGoal, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CarePlanGoalMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CarePlanGoalMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CarePlanGoal entities.
+func (m *CarePlanGoalMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CarePlanGoalMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CarePlanGoalMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CarePlanGoal.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CarePlanGoalMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CarePlanGoalMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CarePlanGoalMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CarePlanGoalMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CarePlanGoalMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CarePlanGoalMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *CarePlanGoalMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *CarePlanGoalMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *CarePlanGoalMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetCarePlanID sets the "care_plan_id" field.
+func (m *CarePlanGoalMutation) SetCarePlanID(s string) {
+	m.care_plan = &s
+}
+
+// CarePlanID returns the value of the "care_plan_id" field in the mutation.
+func (m *CarePlanGoalMutation) CarePlanID() (r string, exists bool) {
+	v := m.care_plan
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCarePlanID returns the old "care_plan_id" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldCarePlanID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCarePlanID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCarePlanID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCarePlanID: %w", err)
+	}
+	return oldValue.CarePlanID, nil
+}
+
+// ResetCarePlanID resets all changes to the "care_plan_id" field.
+func (m *CarePlanGoalMutation) ResetCarePlanID() {
+	m.care_plan = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *CarePlanGoalMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *CarePlanGoalMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *CarePlanGoalMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetTargetDate sets the "target_date" field.
+func (m *CarePlanGoalMutation) SetTargetDate(t time.Time) {
+	m.target_date = &t
+}
+
+// TargetDate returns the value of the "target_date" field in the mutation.
+func (m *CarePlanGoalMutation) TargetDate() (r time.Time, exists bool) {
+	v := m.target_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTargetDate returns the old "target_date" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldTargetDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTargetDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTargetDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTargetDate: %w", err)
+	}
+	return oldValue.TargetDate, nil
+}
+
+// ClearTargetDate clears the value of the "target_date" field.
+func (m *CarePlanGoalMutation) ClearTargetDate() {
+	m.target_date = nil
+	m.clearedFields[careplangoal.FieldTargetDate] = struct{}{}
+}
+
+// TargetDateCleared returns if the "target_date" field was cleared in this mutation.
+func (m *CarePlanGoalMutation) TargetDateCleared() bool {
+	_, ok := m.clearedFields[careplangoal.FieldTargetDate]
+	return ok
+}
+
+// ResetTargetDate resets all changes to the "target_date" field.
+func (m *CarePlanGoalMutation) ResetTargetDate() {
+	m.target_date = nil
+	delete(m.clearedFields, careplangoal.FieldTargetDate)
+}
+
+// SetStatus sets the "status" field.
+func (m *CarePlanGoalMutation) SetStatus(c careplangoal.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CarePlanGoalMutation) Status() (r careplangoal.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the CarePlanGoal entity.
+// If the CarePlanGoal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CarePlanGoalMutation) OldStatus(ctx context.Context) (v careplangoal.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CarePlanGoalMutation) ResetStatus() {
+	m.status = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *CarePlanGoalMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[careplangoal.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *CarePlanGoalMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *CarePlanGoalMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *CarePlanGoalMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearCarePlan clears the "care_plan" edge to the CarePlan entity.
+func (m *CarePlanGoalMutation) ClearCarePlan() {
+	m.clearedcare_plan = true
+	m.clearedFields[careplangoal.FieldCarePlanID] = struct{}{}
+}
+
+// CarePlanCleared reports if the "care_plan" edge to the CarePlan entity was cleared.
+func (m *CarePlanGoalMutation) CarePlanCleared() bool {
+	return m.clearedcare_plan
+}
+
+// CarePlanIDs returns the "care_plan" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CarePlanID instead. It exists only for internal usage by the builders.
+func (m *CarePlanGoalMutation) CarePlanIDs() (ids []string) {
+	if id := m.care_plan; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCarePlan resets all changes to the "care_plan" edge.
+func (m *CarePlanGoalMutation) ResetCarePlan() {
+	m.care_plan = nil
+	m.clearedcare_plan = false
+}
+
+// Where appends a list predicates to the CarePlanGoalMutation builder.
+func (m *CarePlanGoalMutation) Where(ps ...predicate.CarePlanGoal) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CarePlanGoalMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CarePlanGoalMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CarePlanGoal, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CarePlanGoalMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CarePlanGoalMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CarePlanGoal).
+func (m *CarePlanGoalMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CarePlanGoalMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, careplangoal.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, careplangoal.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, careplangoal.FieldPatientID)
+	}
+	if m.care_plan != nil {
+		fields = append(fields, careplangoal.FieldCarePlanID)
+	}
+	if m.description != nil {
+		fields = append(fields, careplangoal.FieldDescription)
+	}
+	if m.target_date != nil {
+		fields = append(fields, careplangoal.FieldTargetDate)
+	}
+	if m.status != nil {
+		fields = append(fields, careplangoal.FieldStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CarePlanGoalMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case careplangoal.FieldCreatedAt:
+		return m.CreatedAt()
+	case careplangoal.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case careplangoal.FieldPatientID:
+		return m.PatientID()
+	case careplangoal.FieldCarePlanID:
+		return m.CarePlanID()
+	case careplangoal.FieldDescription:
+		return m.Description()
+	case careplangoal.FieldTargetDate:
+		return m.TargetDate()
+	case careplangoal.FieldStatus:
+		return m.Status()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CarePlanGoalMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case careplangoal.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case careplangoal.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case careplangoal.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case careplangoal.FieldCarePlanID:
+		return m.OldCarePlanID(ctx)
+	case careplangoal.FieldDescription:
+		return m.OldDescription(ctx)
+	case careplangoal.FieldTargetDate:
+		return m.OldTargetDate(ctx)
+	case careplangoal.FieldStatus:
+		return m.OldStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown CarePlanGoal field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CarePlanGoalMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case careplangoal.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case careplangoal.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case careplangoal.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case careplangoal.FieldCarePlanID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCarePlanID(v)
+		return nil
+	case careplangoal.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case careplangoal.FieldTargetDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTargetDate(v)
+		return nil
+	case careplangoal.FieldStatus:
+		v, ok := value.(careplangoal.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanGoal field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CarePlanGoalMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CarePlanGoalMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CarePlanGoalMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CarePlanGoal numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CarePlanGoalMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(careplangoal.FieldTargetDate) {
+		fields = append(fields, careplangoal.FieldTargetDate)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CarePlanGoalMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CarePlanGoalMutation) ClearField(name string) error {
+	switch name {
+	case careplangoal.FieldTargetDate:
+		m.ClearTargetDate()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanGoal nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CarePlanGoalMutation) ResetField(name string) error {
+	switch name {
+	case careplangoal.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case careplangoal.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case careplangoal.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case careplangoal.FieldCarePlanID:
+		m.ResetCarePlanID()
+		return nil
+	case careplangoal.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case careplangoal.FieldTargetDate:
+		m.ResetTargetDate()
+		return nil
+	case careplangoal.FieldStatus:
+		m.ResetStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanGoal field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CarePlanGoalMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, careplangoal.EdgePatient)
+	}
+	if m.care_plan != nil {
+		edges = append(edges, careplangoal.EdgeCarePlan)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CarePlanGoalMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case careplangoal.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case careplangoal.EdgeCarePlan:
+		if id := m.care_plan; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CarePlanGoalMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CarePlanGoalMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CarePlanGoalMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, careplangoal.EdgePatient)
+	}
+	if m.clearedcare_plan {
+		edges = append(edges, careplangoal.EdgeCarePlan)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CarePlanGoalMutation) EdgeCleared(name string) bool {
+	switch name {
+	case careplangoal.EdgePatient:
+		return m.clearedpatient
+	case careplangoal.EdgeCarePlan:
+		return m.clearedcare_plan
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CarePlanGoalMutation) ClearEdge(name string) error {
+	switch name {
+	case careplangoal.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case careplangoal.EdgeCarePlan:
+		m.ClearCarePlan()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanGoal unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CarePlanGoalMutation) ResetEdge(name string) error {
+	switch name {
+	case careplangoal.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case careplangoal.EdgeCarePlan:
+		m.ResetCarePlan()
+		return nil
+	}
+	return fmt.Errorf("unknown CarePlanGoal edge %s", name)
+}
+
+// CareTeamMemberMutation represents an operation that mutates the CareTeamMember nodes in the graph.
+type CareTeamMemberMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	role           *careteammember.Role
+	since          *time.Time
+	until          *time.Time
+	clearedFields  map[string]struct{}
+	patient        *string
+	clearedpatient bool
+	staff          *string
+	clearedstaff   bool
+	done           bool
+	oldValue       func(context.Context) (*CareTeamMember, error)
+	predicates     []predicate.CareTeamMember
+}
+
+var _ ent.Mutation = (*CareTeamMemberMutation)(nil)
+
+// careteammemberOption allows management of the mutation configuration using functional options.
+type careteammemberOption func(*CareTeamMemberMutation)
+
+// newCareTeamMemberMutation creates new mutation for the CareTeamMember entity.
+func newCareTeamMemberMutation(c config, op Op, opts ...careteammemberOption) *CareTeamMemberMutation {
+	m := &CareTeamMemberMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCareTeamMember,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCareTeamMemberID sets the ID field of the mutation.
+func withCareTeamMemberID(id string) careteammemberOption {
+	return func(m *CareTeamMemberMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CareTeamMember
+		)
+		m.oldValue = func(ctx context.Context) (*CareTeamMember, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CareTeamMember.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCareTeamMember sets the old CareTeamMember of the mutation.
+func withCareTeamMember(node *CareTeamMember) careteammemberOption {
+	return func(m *CareTeamMemberMutation) {
+		m.oldValue = func(context.Context) (*CareTeamMember, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CareTeamMemberMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CareTeamMemberMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CareTeamMember entities.
+func (m *CareTeamMemberMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CareTeamMemberMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CareTeamMemberMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CareTeamMember.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CareTeamMemberMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CareTeamMemberMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CareTeamMemberMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CareTeamMemberMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CareTeamMemberMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CareTeamMemberMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *CareTeamMemberMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *CareTeamMemberMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *CareTeamMemberMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *CareTeamMemberMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *CareTeamMemberMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *CareTeamMemberMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetRole sets the "role" field.
+func (m *CareTeamMemberMutation) SetRole(c careteammember.Role) {
+	m.role = &c
+}
+
+// Role returns the value of the "role" field in the mutation.
+func (m *CareTeamMemberMutation) Role() (r careteammember.Role, exists bool) {
+	v := m.role
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRole returns the old "role" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldRole(ctx context.Context) (v careteammember.Role, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRole is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRole requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRole: %w", err)
+	}
+	return oldValue.Role, nil
+}
+
+// ResetRole resets all changes to the "role" field.
+func (m *CareTeamMemberMutation) ResetRole() {
+	m.role = nil
+}
+
+// SetSince sets the "since" field.
+func (m *CareTeamMemberMutation) SetSince(t time.Time) {
+	m.since = &t
+}
+
+// Since returns the value of the "since" field in the mutation.
+func (m *CareTeamMemberMutation) Since() (r time.Time, exists bool) {
+	v := m.since
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSince returns the old "since" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldSince(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSince is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSince requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSince: %w", err)
+	}
+	return oldValue.Since, nil
+}
+
+// ResetSince resets all changes to the "since" field.
+func (m *CareTeamMemberMutation) ResetSince() {
+	m.since = nil
+}
+
+// SetUntil sets the "until" field.
+func (m *CareTeamMemberMutation) SetUntil(t time.Time) {
+	m.until = &t
+}
+
+// Until returns the value of the "until" field in the mutation.
+func (m *CareTeamMemberMutation) Until() (r time.Time, exists bool) {
+	v := m.until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUntil returns the old "until" field's value of the CareTeamMember entity.
+// If the CareTeamMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CareTeamMemberMutation) OldUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUntil: %w", err)
+	}
+	return oldValue.Until, nil
+}
+
+// ClearUntil clears the value of the "until" field.
+func (m *CareTeamMemberMutation) ClearUntil() {
+	m.until = nil
+	m.clearedFields[careteammember.FieldUntil] = struct{}{}
+}
+
+// UntilCleared returns if the "until" field was cleared in this mutation.
+func (m *CareTeamMemberMutation) UntilCleared() bool {
+	_, ok := m.clearedFields[careteammember.FieldUntil]
+	return ok
+}
+
+// ResetUntil resets all changes to the "until" field.
+func (m *CareTeamMemberMutation) ResetUntil() {
+	m.until = nil
+	delete(m.clearedFields, careteammember.FieldUntil)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *CareTeamMemberMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[careteammember.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *CareTeamMemberMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *CareTeamMemberMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *CareTeamMemberMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *CareTeamMemberMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[careteammember.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *CareTeamMemberMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *CareTeamMemberMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *CareTeamMemberMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the CareTeamMemberMutation builder.
+func (m *CareTeamMemberMutation) Where(ps ...predicate.CareTeamMember) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CareTeamMemberMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CareTeamMemberMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CareTeamMember, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CareTeamMemberMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CareTeamMemberMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CareTeamMember).
+func (m *CareTeamMemberMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CareTeamMemberMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, careteammember.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, careteammember.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, careteammember.FieldPatientID)
+	}
+	if m.staff != nil {
+		fields = append(fields, careteammember.FieldStaffID)
+	}
+	if m.role != nil {
+		fields = append(fields, careteammember.FieldRole)
+	}
+	if m.since != nil {
+		fields = append(fields, careteammember.FieldSince)
+	}
+	if m.until != nil {
+		fields = append(fields, careteammember.FieldUntil)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CareTeamMemberMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case careteammember.FieldCreatedAt:
+		return m.CreatedAt()
+	case careteammember.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case careteammember.FieldPatientID:
+		return m.PatientID()
+	case careteammember.FieldStaffID:
+		return m.StaffID()
+	case careteammember.FieldRole:
+		return m.Role()
+	case careteammember.FieldSince:
+		return m.Since()
+	case careteammember.FieldUntil:
+		return m.Until()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CareTeamMemberMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case careteammember.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case careteammember.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case careteammember.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case careteammember.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case careteammember.FieldRole:
+		return m.OldRole(ctx)
+	case careteammember.FieldSince:
+		return m.OldSince(ctx)
+	case careteammember.FieldUntil:
+		return m.OldUntil(ctx)
+	}
+	return nil, fmt.Errorf("unknown CareTeamMember field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CareTeamMemberMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case careteammember.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case careteammember.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case careteammember.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case careteammember.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case careteammember.FieldRole:
+		v, ok := value.(careteammember.Role)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRole(v)
+		return nil
+	case careteammember.FieldSince:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSince(v)
+		return nil
+	case careteammember.FieldUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUntil(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CareTeamMember field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CareTeamMemberMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CareTeamMemberMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CareTeamMemberMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CareTeamMember numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CareTeamMemberMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(careteammember.FieldUntil) {
+		fields = append(fields, careteammember.FieldUntil)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CareTeamMemberMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CareTeamMemberMutation) ClearField(name string) error {
+	switch name {
+	case careteammember.FieldUntil:
+		m.ClearUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown CareTeamMember nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CareTeamMemberMutation) ResetField(name string) error {
+	switch name {
+	case careteammember.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case careteammember.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case careteammember.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case careteammember.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case careteammember.FieldRole:
+		m.ResetRole()
+		return nil
+	case careteammember.FieldSince:
+		m.ResetSince()
+		return nil
+	case careteammember.FieldUntil:
+		m.ResetUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown CareTeamMember field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CareTeamMemberMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, careteammember.EdgePatient)
+	}
+	if m.staff != nil {
+		edges = append(edges, careteammember.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CareTeamMemberMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case careteammember.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case careteammember.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CareTeamMemberMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CareTeamMemberMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CareTeamMemberMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, careteammember.EdgePatient)
+	}
+	if m.clearedstaff {
+		edges = append(edges, careteammember.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CareTeamMemberMutation) EdgeCleared(name string) bool {
+	switch name {
+	case careteammember.EdgePatient:
+		return m.clearedpatient
+	case careteammember.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CareTeamMemberMutation) ClearEdge(name string) error {
+	switch name {
+	case careteammember.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case careteammember.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown CareTeamMember unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CareTeamMemberMutation) ResetEdge(name string) error {
+	switch name {
+	case careteammember.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case careteammember.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown CareTeamMember edge %s", name)
+}
+
+// ClinicalNoteMutation represents an operation that mutates the ClinicalNote nodes in the graph.
+type ClinicalNoteMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	_type              *clinicalnote.Type
+	status             *clinicalnote.Status
+	text               *string
+	signed_at          *time.Time
+	amend_reason       *string
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	encounter          *string
+	clearedencounter   bool
+	author             *string
+	clearedauthor      bool
+	replaces           *string
+	clearedreplaces    bool
+	replaced_by        *string
+	clearedreplaced_by bool
+	done               bool
+	oldValue           func(context.Context) (*ClinicalNote, error)
+	predicates         []predicate.ClinicalNote
+}
+
+var _ ent.Mutation = (*ClinicalNoteMutation)(nil)
+
+// clinicalnoteOption allows management of the mutation configuration using functional options.
+type clinicalnoteOption func(*ClinicalNoteMutation)
+
+// newClinicalNoteMutation creates new mutation for the ClinicalNote entity.
+func newClinicalNoteMutation(c config, op Op, opts ...clinicalnoteOption) *ClinicalNoteMutation {
+	m := &ClinicalNoteMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClinicalNote,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClinicalNoteID sets the ID field of the mutation.
+func withClinicalNoteID(id string) clinicalnoteOption {
+	return func(m *ClinicalNoteMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ClinicalNote
+		)
+		m.oldValue = func(ctx context.Context) (*ClinicalNote, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ClinicalNote.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClinicalNote sets the old ClinicalNote of the mutation.
+func withClinicalNote(node *ClinicalNote) clinicalnoteOption {
+	return func(m *ClinicalNoteMutation) {
+		m.oldValue = func(context.Context) (*ClinicalNote, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClinicalNoteMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClinicalNoteMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ClinicalNote entities.
+func (m *ClinicalNoteMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClinicalNoteMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClinicalNoteMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ClinicalNote.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ClinicalNoteMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ClinicalNoteMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ClinicalNoteMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ClinicalNoteMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ClinicalNoteMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ClinicalNoteMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ClinicalNoteMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ClinicalNoteMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ClinicalNoteMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ClinicalNoteMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ClinicalNoteMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ClinicalNoteMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[clinicalnote.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ClinicalNoteMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[clinicalnote.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ClinicalNoteMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, clinicalnote.FieldEncounterID)
+}
+
+// SetType sets the "type" field.
+func (m *ClinicalNoteMutation) SetType(c clinicalnote.Type) {
+	m._type = &c
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *ClinicalNoteMutation) GetType() (r clinicalnote.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldType(ctx context.Context) (v clinicalnote.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *ClinicalNoteMutation) ResetType() {
+	m._type = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ClinicalNoteMutation) SetStatus(c clinicalnote.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ClinicalNoteMutation) Status() (r clinicalnote.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldStatus(ctx context.Context) (v clinicalnote.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ClinicalNoteMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetText sets the "text" field.
+func (m *ClinicalNoteMutation) SetText(s string) {
+	m.text = &s
+}
+
+// Text returns the value of the "text" field in the mutation.
+func (m *ClinicalNoteMutation) Text() (r string, exists bool) {
+	v := m.text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldText returns the old "text" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldText: %w", err)
+	}
+	return oldValue.Text, nil
+}
+
+// ResetText resets all changes to the "text" field.
+func (m *ClinicalNoteMutation) ResetText() {
+	m.text = nil
+}
+
+// SetAuthorID sets the "author_id" field.
+func (m *ClinicalNoteMutation) SetAuthorID(s string) {
+	m.author = &s
+}
+
+// AuthorID returns the value of the "author_id" field in the mutation.
+func (m *ClinicalNoteMutation) AuthorID() (r string, exists bool) {
+	v := m.author
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorID returns the old "author_id" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldAuthorID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorID: %w", err)
+	}
+	return oldValue.AuthorID, nil
+}
+
+// ResetAuthorID resets all changes to the "author_id" field.
+func (m *ClinicalNoteMutation) ResetAuthorID() {
+	m.author = nil
+}
+
+// SetSignedAt sets the "signed_at" field.
+func (m *ClinicalNoteMutation) SetSignedAt(t time.Time) {
+	m.signed_at = &t
+}
+
+// SignedAt returns the value of the "signed_at" field in the mutation.
+func (m *ClinicalNoteMutation) SignedAt() (r time.Time, exists bool) {
+	v := m.signed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignedAt returns the old "signed_at" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldSignedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignedAt: %w", err)
+	}
+	return oldValue.SignedAt, nil
+}
+
+// ClearSignedAt clears the value of the "signed_at" field.
+func (m *ClinicalNoteMutation) ClearSignedAt() {
+	m.signed_at = nil
+	m.clearedFields[clinicalnote.FieldSignedAt] = struct{}{}
+}
+
+// SignedAtCleared returns if the "signed_at" field was cleared in this mutation.
+func (m *ClinicalNoteMutation) SignedAtCleared() bool {
+	_, ok := m.clearedFields[clinicalnote.FieldSignedAt]
+	return ok
+}
+
+// ResetSignedAt resets all changes to the "signed_at" field.
+func (m *ClinicalNoteMutation) ResetSignedAt() {
+	m.signed_at = nil
+	delete(m.clearedFields, clinicalnote.FieldSignedAt)
+}
+
+// SetReplacesID sets the "replaces_id" field.
+func (m *ClinicalNoteMutation) SetReplacesID(s string) {
+	m.replaces = &s
+}
+
+// ReplacesID returns the value of the "replaces_id" field in the mutation.
+func (m *ClinicalNoteMutation) ReplacesID() (r string, exists bool) {
+	v := m.replaces
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplacesID returns the old "replaces_id" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldReplacesID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplacesID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplacesID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplacesID: %w", err)
+	}
+	return oldValue.ReplacesID, nil
+}
+
+// ClearReplacesID clears the value of the "replaces_id" field.
+func (m *ClinicalNoteMutation) ClearReplacesID() {
+	m.replaces = nil
+	m.clearedFields[clinicalnote.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesIDCleared returns if the "replaces_id" field was cleared in this mutation.
+func (m *ClinicalNoteMutation) ReplacesIDCleared() bool {
+	_, ok := m.clearedFields[clinicalnote.FieldReplacesID]
+	return ok
+}
+
+// ResetReplacesID resets all changes to the "replaces_id" field.
+func (m *ClinicalNoteMutation) ResetReplacesID() {
+	m.replaces = nil
+	delete(m.clearedFields, clinicalnote.FieldReplacesID)
+}
+
+// SetAmendReason sets the "amend_reason" field.
+func (m *ClinicalNoteMutation) SetAmendReason(s string) {
+	m.amend_reason = &s
+}
+
+// AmendReason returns the value of the "amend_reason" field in the mutation.
+func (m *ClinicalNoteMutation) AmendReason() (r string, exists bool) {
+	v := m.amend_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmendReason returns the old "amend_reason" field's value of the ClinicalNote entity.
+// If the ClinicalNote object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClinicalNoteMutation) OldAmendReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmendReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmendReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmendReason: %w", err)
+	}
+	return oldValue.AmendReason, nil
+}
+
+// ClearAmendReason clears the value of the "amend_reason" field.
+func (m *ClinicalNoteMutation) ClearAmendReason() {
+	m.amend_reason = nil
+	m.clearedFields[clinicalnote.FieldAmendReason] = struct{}{}
+}
+
+// AmendReasonCleared returns if the "amend_reason" field was cleared in this mutation.
+func (m *ClinicalNoteMutation) AmendReasonCleared() bool {
+	_, ok := m.clearedFields[clinicalnote.FieldAmendReason]
+	return ok
+}
+
+// ResetAmendReason resets all changes to the "amend_reason" field.
+func (m *ClinicalNoteMutation) ResetAmendReason() {
+	m.amend_reason = nil
+	delete(m.clearedFields, clinicalnote.FieldAmendReason)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ClinicalNoteMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[clinicalnote.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ClinicalNoteMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ClinicalNoteMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ClinicalNoteMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *ClinicalNoteMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[clinicalnote.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *ClinicalNoteMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *ClinicalNoteMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *ClinicalNoteMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// ClearAuthor clears the "author" edge to the Staff entity.
+func (m *ClinicalNoteMutation) ClearAuthor() {
+	m.clearedauthor = true
+	m.clearedFields[clinicalnote.FieldAuthorID] = struct{}{}
+}
+
+// AuthorCleared reports if the "author" edge to the Staff entity was cleared.
+func (m *ClinicalNoteMutation) AuthorCleared() bool {
+	return m.clearedauthor
+}
+
+// AuthorIDs returns the "author" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AuthorID instead. It exists only for internal usage by the builders.
+func (m *ClinicalNoteMutation) AuthorIDs() (ids []string) {
+	if id := m.author; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAuthor resets all changes to the "author" edge.
+func (m *ClinicalNoteMutation) ResetAuthor() {
+	m.author = nil
+	m.clearedauthor = false
+}
+
+// ClearReplaces clears the "replaces" edge to the ClinicalNote entity.
+func (m *ClinicalNoteMutation) ClearReplaces() {
+	m.clearedreplaces = true
+	m.clearedFields[clinicalnote.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesCleared reports if the "replaces" edge to the ClinicalNote entity was cleared.
+func (m *ClinicalNoteMutation) ReplacesCleared() bool {
+	return m.ReplacesIDCleared() || m.clearedreplaces
+}
+
+// ReplacesIDs returns the "replaces" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacesID instead. It exists only for internal usage by the builders.
+func (m *ClinicalNoteMutation) ReplacesIDs() (ids []string) {
+	if id := m.replaces; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplaces resets all changes to the "replaces" edge.
+func (m *ClinicalNoteMutation) ResetReplaces() {
+	m.replaces = nil
+	m.clearedreplaces = false
+}
+
+// SetReplacedByID sets the "replaced_by" edge to the ClinicalNote entity by id.
+func (m *ClinicalNoteMutation) SetReplacedByID(id string) {
+	m.replaced_by = &id
+}
+
+// ClearReplacedBy clears the "replaced_by" edge to the ClinicalNote entity.
+func (m *ClinicalNoteMutation) ClearReplacedBy() {
+	m.clearedreplaced_by = true
+}
+
+// ReplacedByCleared reports if the "replaced_by" edge to the ClinicalNote entity was cleared.
+func (m *ClinicalNoteMutation) ReplacedByCleared() bool {
+	return m.clearedreplaced_by
+}
+
+// ReplacedByID returns the "replaced_by" edge ID in the mutation.
+func (m *ClinicalNoteMutation) ReplacedByID() (id string, exists bool) {
+	if m.replaced_by != nil {
+		return *m.replaced_by, true
+	}
+	return
+}
+
+// ReplacedByIDs returns the "replaced_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacedByID instead. It exists only for internal usage by the builders.
+func (m *ClinicalNoteMutation) ReplacedByIDs() (ids []string) {
+	if id := m.replaced_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplacedBy resets all changes to the "replaced_by" edge.
+func (m *ClinicalNoteMutation) ResetReplacedBy() {
+	m.replaced_by = nil
+	m.clearedreplaced_by = false
+}
+
+// Where appends a list predicates to the ClinicalNoteMutation builder.
+func (m *ClinicalNoteMutation) Where(ps ...predicate.ClinicalNote) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClinicalNoteMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClinicalNoteMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ClinicalNote, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClinicalNoteMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClinicalNoteMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ClinicalNote).
+func (m *ClinicalNoteMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClinicalNoteMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, clinicalnote.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, clinicalnote.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, clinicalnote.FieldPatientID)
+	}
+	if m.encounter != nil {
+		fields = append(fields, clinicalnote.FieldEncounterID)
+	}
+	if m._type != nil {
+		fields = append(fields, clinicalnote.FieldType)
+	}
+	if m.status != nil {
+		fields = append(fields, clinicalnote.FieldStatus)
+	}
+	if m.text != nil {
+		fields = append(fields, clinicalnote.FieldText)
+	}
+	if m.author != nil {
+		fields = append(fields, clinicalnote.FieldAuthorID)
+	}
+	if m.signed_at != nil {
+		fields = append(fields, clinicalnote.FieldSignedAt)
+	}
+	if m.replaces != nil {
+		fields = append(fields, clinicalnote.FieldReplacesID)
+	}
+	if m.amend_reason != nil {
+		fields = append(fields, clinicalnote.FieldAmendReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClinicalNoteMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case clinicalnote.FieldCreatedAt:
+		return m.CreatedAt()
+	case clinicalnote.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case clinicalnote.FieldPatientID:
+		return m.PatientID()
+	case clinicalnote.FieldEncounterID:
+		return m.EncounterID()
+	case clinicalnote.FieldType:
+		return m.GetType()
+	case clinicalnote.FieldStatus:
+		return m.Status()
+	case clinicalnote.FieldText:
+		return m.Text()
+	case clinicalnote.FieldAuthorID:
+		return m.AuthorID()
+	case clinicalnote.FieldSignedAt:
+		return m.SignedAt()
+	case clinicalnote.FieldReplacesID:
+		return m.ReplacesID()
+	case clinicalnote.FieldAmendReason:
+		return m.AmendReason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClinicalNoteMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case clinicalnote.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case clinicalnote.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case clinicalnote.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case clinicalnote.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case clinicalnote.FieldType:
+		return m.OldType(ctx)
+	case clinicalnote.FieldStatus:
+		return m.OldStatus(ctx)
+	case clinicalnote.FieldText:
+		return m.OldText(ctx)
+	case clinicalnote.FieldAuthorID:
+		return m.OldAuthorID(ctx)
+	case clinicalnote.FieldSignedAt:
+		return m.OldSignedAt(ctx)
+	case clinicalnote.FieldReplacesID:
+		return m.OldReplacesID(ctx)
+	case clinicalnote.FieldAmendReason:
+		return m.OldAmendReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown ClinicalNote field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClinicalNoteMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case clinicalnote.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case clinicalnote.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case clinicalnote.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case clinicalnote.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case clinicalnote.FieldType:
+		v, ok := value.(clinicalnote.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case clinicalnote.FieldStatus:
+		v, ok := value.(clinicalnote.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case clinicalnote.FieldText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetText(v)
+		return nil
+	case clinicalnote.FieldAuthorID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorID(v)
+		return nil
+	case clinicalnote.FieldSignedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignedAt(v)
+		return nil
+	case clinicalnote.FieldReplacesID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplacesID(v)
+		return nil
+	case clinicalnote.FieldAmendReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmendReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClinicalNote field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClinicalNoteMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClinicalNoteMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClinicalNoteMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ClinicalNote numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClinicalNoteMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(clinicalnote.FieldEncounterID) {
+		fields = append(fields, clinicalnote.FieldEncounterID)
+	}
+	if m.FieldCleared(clinicalnote.FieldSignedAt) {
+		fields = append(fields, clinicalnote.FieldSignedAt)
+	}
+	if m.FieldCleared(clinicalnote.FieldReplacesID) {
+		fields = append(fields, clinicalnote.FieldReplacesID)
+	}
+	if m.FieldCleared(clinicalnote.FieldAmendReason) {
+		fields = append(fields, clinicalnote.FieldAmendReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClinicalNoteMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClinicalNoteMutation) ClearField(name string) error {
+	switch name {
+	case clinicalnote.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case clinicalnote.FieldSignedAt:
+		m.ClearSignedAt()
+		return nil
+	case clinicalnote.FieldReplacesID:
+		m.ClearReplacesID()
+		return nil
+	case clinicalnote.FieldAmendReason:
+		m.ClearAmendReason()
+		return nil
+	}
+	return fmt.Errorf("unknown ClinicalNote nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClinicalNoteMutation) ResetField(name string) error {
+	switch name {
+	case clinicalnote.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case clinicalnote.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case clinicalnote.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case clinicalnote.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case clinicalnote.FieldType:
+		m.ResetType()
+		return nil
+	case clinicalnote.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case clinicalnote.FieldText:
+		m.ResetText()
+		return nil
+	case clinicalnote.FieldAuthorID:
+		m.ResetAuthorID()
+		return nil
+	case clinicalnote.FieldSignedAt:
+		m.ResetSignedAt()
+		return nil
+	case clinicalnote.FieldReplacesID:
+		m.ResetReplacesID()
+		return nil
+	case clinicalnote.FieldAmendReason:
+		m.ResetAmendReason()
+		return nil
+	}
+	return fmt.Errorf("unknown ClinicalNote field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClinicalNoteMutation) AddedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.patient != nil {
+		edges = append(edges, clinicalnote.EdgePatient)
+	}
+	if m.encounter != nil {
+		edges = append(edges, clinicalnote.EdgeEncounter)
+	}
+	if m.author != nil {
+		edges = append(edges, clinicalnote.EdgeAuthor)
+	}
+	if m.replaces != nil {
+		edges = append(edges, clinicalnote.EdgeReplaces)
+	}
+	if m.replaced_by != nil {
+		edges = append(edges, clinicalnote.EdgeReplacedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClinicalNoteMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case clinicalnote.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case clinicalnote.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	case clinicalnote.EdgeAuthor:
+		if id := m.author; id != nil {
+			return []ent.Value{*id}
+		}
+	case clinicalnote.EdgeReplaces:
+		if id := m.replaces; id != nil {
+			return []ent.Value{*id}
+		}
+	case clinicalnote.EdgeReplacedBy:
+		if id := m.replaced_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClinicalNoteMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 5)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClinicalNoteMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClinicalNoteMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.clearedpatient {
+		edges = append(edges, clinicalnote.EdgePatient)
+	}
+	if m.clearedencounter {
+		edges = append(edges, clinicalnote.EdgeEncounter)
+	}
+	if m.clearedauthor {
+		edges = append(edges, clinicalnote.EdgeAuthor)
+	}
+	if m.clearedreplaces {
+		edges = append(edges, clinicalnote.EdgeReplaces)
+	}
+	if m.clearedreplaced_by {
+		edges = append(edges, clinicalnote.EdgeReplacedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClinicalNoteMutation) EdgeCleared(name string) bool {
+	switch name {
+	case clinicalnote.EdgePatient:
+		return m.clearedpatient
+	case clinicalnote.EdgeEncounter:
+		return m.clearedencounter
+	case clinicalnote.EdgeAuthor:
+		return m.clearedauthor
+	case clinicalnote.EdgeReplaces:
+		return m.clearedreplaces
+	case clinicalnote.EdgeReplacedBy:
+		return m.clearedreplaced_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClinicalNoteMutation) ClearEdge(name string) error {
+	switch name {
+	case clinicalnote.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case clinicalnote.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	case clinicalnote.EdgeAuthor:
+		m.ClearAuthor()
+		return nil
+	case clinicalnote.EdgeReplaces:
+		m.ClearReplaces()
+		return nil
+	case clinicalnote.EdgeReplacedBy:
+		m.ClearReplacedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown ClinicalNote unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClinicalNoteMutation) ResetEdge(name string) error {
+	switch name {
+	case clinicalnote.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case clinicalnote.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	case clinicalnote.EdgeAuthor:
+		m.ResetAuthor()
+		return nil
+	case clinicalnote.EdgeReplaces:
+		m.ResetReplaces()
+		return nil
+	case clinicalnote.EdgeReplacedBy:
+		m.ResetReplacedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown ClinicalNote edge %s", name)
+}
+
 // DepartmentMutation represents an operation that mutates the Department nodes in the graph.
 type DepartmentMutation struct {
 	config
@@ -4311,6 +13288,6985 @@ func (m *DepartmentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Department edge %s", name)
 }
 
+// EncounterMutation represents an operation that mutates the Encounter nodes in the graph.
+type EncounterMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *string
+	created_at               *time.Time
+	updated_at               *time.Time
+	_type                    *encounter.Type
+	status                   *encounter.Status
+	started_at               *time.Time
+	ended_at                 *time.Time
+	reason                   *string
+	clearedFields            map[string]struct{}
+	patient                  *string
+	clearedpatient           bool
+	appointment              *string
+	clearedappointment       bool
+	admission                *string
+	clearedadmission         bool
+	provider                 *string
+	clearedprovider          bool
+	department               *string
+	cleareddepartment        bool
+	problems                 map[string]struct{}
+	removedproblems          map[string]struct{}
+	clearedproblems          bool
+	observations             map[string]struct{}
+	removedobservations      map[string]struct{}
+	clearedobservations      bool
+	medication_orders        map[string]struct{}
+	removedmedication_orders map[string]struct{}
+	clearedmedication_orders bool
+	notes                    map[string]struct{}
+	removednotes             map[string]struct{}
+	clearednotes             bool
+	done                     bool
+	oldValue                 func(context.Context) (*Encounter, error)
+	predicates               []predicate.Encounter
+}
+
+var _ ent.Mutation = (*EncounterMutation)(nil)
+
+// encounterOption allows management of the mutation configuration using functional options.
+type encounterOption func(*EncounterMutation)
+
+// newEncounterMutation creates new mutation for the Encounter entity.
+func newEncounterMutation(c config, op Op, opts ...encounterOption) *EncounterMutation {
+	m := &EncounterMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeEncounter,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withEncounterID sets the ID field of the mutation.
+func withEncounterID(id string) encounterOption {
+	return func(m *EncounterMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Encounter
+		)
+		m.oldValue = func(ctx context.Context) (*Encounter, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Encounter.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withEncounter sets the old Encounter of the mutation.
+func withEncounter(node *Encounter) encounterOption {
+	return func(m *EncounterMutation) {
+		m.oldValue = func(context.Context) (*Encounter, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m EncounterMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m EncounterMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Encounter entities.
+func (m *EncounterMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *EncounterMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *EncounterMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Encounter.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *EncounterMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *EncounterMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *EncounterMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *EncounterMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *EncounterMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *EncounterMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *EncounterMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *EncounterMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *EncounterMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetType sets the "type" field.
+func (m *EncounterMutation) SetType(e encounter.Type) {
+	m._type = &e
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *EncounterMutation) GetType() (r encounter.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldType(ctx context.Context) (v encounter.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *EncounterMutation) ResetType() {
+	m._type = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *EncounterMutation) SetStatus(e encounter.Status) {
+	m.status = &e
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *EncounterMutation) Status() (r encounter.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldStatus(ctx context.Context) (v encounter.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *EncounterMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetAppointmentID sets the "appointment_id" field.
+func (m *EncounterMutation) SetAppointmentID(s string) {
+	m.appointment = &s
+}
+
+// AppointmentID returns the value of the "appointment_id" field in the mutation.
+func (m *EncounterMutation) AppointmentID() (r string, exists bool) {
+	v := m.appointment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAppointmentID returns the old "appointment_id" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldAppointmentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAppointmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAppointmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAppointmentID: %w", err)
+	}
+	return oldValue.AppointmentID, nil
+}
+
+// ClearAppointmentID clears the value of the "appointment_id" field.
+func (m *EncounterMutation) ClearAppointmentID() {
+	m.appointment = nil
+	m.clearedFields[encounter.FieldAppointmentID] = struct{}{}
+}
+
+// AppointmentIDCleared returns if the "appointment_id" field was cleared in this mutation.
+func (m *EncounterMutation) AppointmentIDCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldAppointmentID]
+	return ok
+}
+
+// ResetAppointmentID resets all changes to the "appointment_id" field.
+func (m *EncounterMutation) ResetAppointmentID() {
+	m.appointment = nil
+	delete(m.clearedFields, encounter.FieldAppointmentID)
+}
+
+// SetAdmissionID sets the "admission_id" field.
+func (m *EncounterMutation) SetAdmissionID(s string) {
+	m.admission = &s
+}
+
+// AdmissionID returns the value of the "admission_id" field in the mutation.
+func (m *EncounterMutation) AdmissionID() (r string, exists bool) {
+	v := m.admission
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdmissionID returns the old "admission_id" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldAdmissionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdmissionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdmissionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdmissionID: %w", err)
+	}
+	return oldValue.AdmissionID, nil
+}
+
+// ClearAdmissionID clears the value of the "admission_id" field.
+func (m *EncounterMutation) ClearAdmissionID() {
+	m.admission = nil
+	m.clearedFields[encounter.FieldAdmissionID] = struct{}{}
+}
+
+// AdmissionIDCleared returns if the "admission_id" field was cleared in this mutation.
+func (m *EncounterMutation) AdmissionIDCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldAdmissionID]
+	return ok
+}
+
+// ResetAdmissionID resets all changes to the "admission_id" field.
+func (m *EncounterMutation) ResetAdmissionID() {
+	m.admission = nil
+	delete(m.clearedFields, encounter.FieldAdmissionID)
+}
+
+// SetProviderID sets the "provider_id" field.
+func (m *EncounterMutation) SetProviderID(s string) {
+	m.provider = &s
+}
+
+// ProviderID returns the value of the "provider_id" field in the mutation.
+func (m *EncounterMutation) ProviderID() (r string, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProviderID returns the old "provider_id" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldProviderID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProviderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProviderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProviderID: %w", err)
+	}
+	return oldValue.ProviderID, nil
+}
+
+// ClearProviderID clears the value of the "provider_id" field.
+func (m *EncounterMutation) ClearProviderID() {
+	m.provider = nil
+	m.clearedFields[encounter.FieldProviderID] = struct{}{}
+}
+
+// ProviderIDCleared returns if the "provider_id" field was cleared in this mutation.
+func (m *EncounterMutation) ProviderIDCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldProviderID]
+	return ok
+}
+
+// ResetProviderID resets all changes to the "provider_id" field.
+func (m *EncounterMutation) ResetProviderID() {
+	m.provider = nil
+	delete(m.clearedFields, encounter.FieldProviderID)
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (m *EncounterMutation) SetDepartmentID(s string) {
+	m.department = &s
+}
+
+// DepartmentID returns the value of the "department_id" field in the mutation.
+func (m *EncounterMutation) DepartmentID() (r string, exists bool) {
+	v := m.department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepartmentID returns the old "department_id" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldDepartmentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepartmentID: %w", err)
+	}
+	return oldValue.DepartmentID, nil
+}
+
+// ClearDepartmentID clears the value of the "department_id" field.
+func (m *EncounterMutation) ClearDepartmentID() {
+	m.department = nil
+	m.clearedFields[encounter.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentIDCleared returns if the "department_id" field was cleared in this mutation.
+func (m *EncounterMutation) DepartmentIDCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldDepartmentID]
+	return ok
+}
+
+// ResetDepartmentID resets all changes to the "department_id" field.
+func (m *EncounterMutation) ResetDepartmentID() {
+	m.department = nil
+	delete(m.clearedFields, encounter.FieldDepartmentID)
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *EncounterMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *EncounterMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *EncounterMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *EncounterMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *EncounterMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *EncounterMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[encounter.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *EncounterMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *EncounterMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, encounter.FieldEndedAt)
+}
+
+// SetReason sets the "reason" field.
+func (m *EncounterMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *EncounterMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *EncounterMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[encounter.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *EncounterMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *EncounterMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, encounter.FieldReason)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *EncounterMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[encounter.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *EncounterMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *EncounterMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *EncounterMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearAppointment clears the "appointment" edge to the Appointment entity.
+func (m *EncounterMutation) ClearAppointment() {
+	m.clearedappointment = true
+	m.clearedFields[encounter.FieldAppointmentID] = struct{}{}
+}
+
+// AppointmentCleared reports if the "appointment" edge to the Appointment entity was cleared.
+func (m *EncounterMutation) AppointmentCleared() bool {
+	return m.AppointmentIDCleared() || m.clearedappointment
+}
+
+// AppointmentIDs returns the "appointment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AppointmentID instead. It exists only for internal usage by the builders.
+func (m *EncounterMutation) AppointmentIDs() (ids []string) {
+	if id := m.appointment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAppointment resets all changes to the "appointment" edge.
+func (m *EncounterMutation) ResetAppointment() {
+	m.appointment = nil
+	m.clearedappointment = false
+}
+
+// ClearAdmission clears the "admission" edge to the Admission entity.
+func (m *EncounterMutation) ClearAdmission() {
+	m.clearedadmission = true
+	m.clearedFields[encounter.FieldAdmissionID] = struct{}{}
+}
+
+// AdmissionCleared reports if the "admission" edge to the Admission entity was cleared.
+func (m *EncounterMutation) AdmissionCleared() bool {
+	return m.AdmissionIDCleared() || m.clearedadmission
+}
+
+// AdmissionIDs returns the "admission" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AdmissionID instead. It exists only for internal usage by the builders.
+func (m *EncounterMutation) AdmissionIDs() (ids []string) {
+	if id := m.admission; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAdmission resets all changes to the "admission" edge.
+func (m *EncounterMutation) ResetAdmission() {
+	m.admission = nil
+	m.clearedadmission = false
+}
+
+// ClearProvider clears the "provider" edge to the Staff entity.
+func (m *EncounterMutation) ClearProvider() {
+	m.clearedprovider = true
+	m.clearedFields[encounter.FieldProviderID] = struct{}{}
+}
+
+// ProviderCleared reports if the "provider" edge to the Staff entity was cleared.
+func (m *EncounterMutation) ProviderCleared() bool {
+	return m.ProviderIDCleared() || m.clearedprovider
+}
+
+// ProviderIDs returns the "provider" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProviderID instead. It exists only for internal usage by the builders.
+func (m *EncounterMutation) ProviderIDs() (ids []string) {
+	if id := m.provider; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProvider resets all changes to the "provider" edge.
+func (m *EncounterMutation) ResetProvider() {
+	m.provider = nil
+	m.clearedprovider = false
+}
+
+// ClearDepartment clears the "department" edge to the Department entity.
+func (m *EncounterMutation) ClearDepartment() {
+	m.cleareddepartment = true
+	m.clearedFields[encounter.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentCleared reports if the "department" edge to the Department entity was cleared.
+func (m *EncounterMutation) DepartmentCleared() bool {
+	return m.DepartmentIDCleared() || m.cleareddepartment
+}
+
+// DepartmentIDs returns the "department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepartmentID instead. It exists only for internal usage by the builders.
+func (m *EncounterMutation) DepartmentIDs() (ids []string) {
+	if id := m.department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDepartment resets all changes to the "department" edge.
+func (m *EncounterMutation) ResetDepartment() {
+	m.department = nil
+	m.cleareddepartment = false
+}
+
+// AddProblemIDs adds the "problems" edge to the Problem entity by ids.
+func (m *EncounterMutation) AddProblemIDs(ids ...string) {
+	if m.problems == nil {
+		m.problems = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.problems[ids[i]] = struct{}{}
+	}
+}
+
+// ClearProblems clears the "problems" edge to the Problem entity.
+func (m *EncounterMutation) ClearProblems() {
+	m.clearedproblems = true
+}
+
+// ProblemsCleared reports if the "problems" edge to the Problem entity was cleared.
+func (m *EncounterMutation) ProblemsCleared() bool {
+	return m.clearedproblems
+}
+
+// RemoveProblemIDs removes the "problems" edge to the Problem entity by IDs.
+func (m *EncounterMutation) RemoveProblemIDs(ids ...string) {
+	if m.removedproblems == nil {
+		m.removedproblems = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.problems, ids[i])
+		m.removedproblems[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedProblems returns the removed IDs of the "problems" edge to the Problem entity.
+func (m *EncounterMutation) RemovedProblemsIDs() (ids []string) {
+	for id := range m.removedproblems {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ProblemsIDs returns the "problems" edge IDs in the mutation.
+func (m *EncounterMutation) ProblemsIDs() (ids []string) {
+	for id := range m.problems {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetProblems resets all changes to the "problems" edge.
+func (m *EncounterMutation) ResetProblems() {
+	m.problems = nil
+	m.clearedproblems = false
+	m.removedproblems = nil
+}
+
+// AddObservationIDs adds the "observations" edge to the Observation entity by ids.
+func (m *EncounterMutation) AddObservationIDs(ids ...string) {
+	if m.observations == nil {
+		m.observations = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.observations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearObservations clears the "observations" edge to the Observation entity.
+func (m *EncounterMutation) ClearObservations() {
+	m.clearedobservations = true
+}
+
+// ObservationsCleared reports if the "observations" edge to the Observation entity was cleared.
+func (m *EncounterMutation) ObservationsCleared() bool {
+	return m.clearedobservations
+}
+
+// RemoveObservationIDs removes the "observations" edge to the Observation entity by IDs.
+func (m *EncounterMutation) RemoveObservationIDs(ids ...string) {
+	if m.removedobservations == nil {
+		m.removedobservations = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.observations, ids[i])
+		m.removedobservations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedObservations returns the removed IDs of the "observations" edge to the Observation entity.
+func (m *EncounterMutation) RemovedObservationsIDs() (ids []string) {
+	for id := range m.removedobservations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ObservationsIDs returns the "observations" edge IDs in the mutation.
+func (m *EncounterMutation) ObservationsIDs() (ids []string) {
+	for id := range m.observations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetObservations resets all changes to the "observations" edge.
+func (m *EncounterMutation) ResetObservations() {
+	m.observations = nil
+	m.clearedobservations = false
+	m.removedobservations = nil
+}
+
+// AddMedicationOrderIDs adds the "medication_orders" edge to the MedicationOrder entity by ids.
+func (m *EncounterMutation) AddMedicationOrderIDs(ids ...string) {
+	if m.medication_orders == nil {
+		m.medication_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.medication_orders[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMedicationOrders clears the "medication_orders" edge to the MedicationOrder entity.
+func (m *EncounterMutation) ClearMedicationOrders() {
+	m.clearedmedication_orders = true
+}
+
+// MedicationOrdersCleared reports if the "medication_orders" edge to the MedicationOrder entity was cleared.
+func (m *EncounterMutation) MedicationOrdersCleared() bool {
+	return m.clearedmedication_orders
+}
+
+// RemoveMedicationOrderIDs removes the "medication_orders" edge to the MedicationOrder entity by IDs.
+func (m *EncounterMutation) RemoveMedicationOrderIDs(ids ...string) {
+	if m.removedmedication_orders == nil {
+		m.removedmedication_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.medication_orders, ids[i])
+		m.removedmedication_orders[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMedicationOrders returns the removed IDs of the "medication_orders" edge to the MedicationOrder entity.
+func (m *EncounterMutation) RemovedMedicationOrdersIDs() (ids []string) {
+	for id := range m.removedmedication_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MedicationOrdersIDs returns the "medication_orders" edge IDs in the mutation.
+func (m *EncounterMutation) MedicationOrdersIDs() (ids []string) {
+	for id := range m.medication_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMedicationOrders resets all changes to the "medication_orders" edge.
+func (m *EncounterMutation) ResetMedicationOrders() {
+	m.medication_orders = nil
+	m.clearedmedication_orders = false
+	m.removedmedication_orders = nil
+}
+
+// AddNoteIDs adds the "notes" edge to the ClinicalNote entity by ids.
+func (m *EncounterMutation) AddNoteIDs(ids ...string) {
+	if m.notes == nil {
+		m.notes = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.notes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearNotes clears the "notes" edge to the ClinicalNote entity.
+func (m *EncounterMutation) ClearNotes() {
+	m.clearednotes = true
+}
+
+// NotesCleared reports if the "notes" edge to the ClinicalNote entity was cleared.
+func (m *EncounterMutation) NotesCleared() bool {
+	return m.clearednotes
+}
+
+// RemoveNoteIDs removes the "notes" edge to the ClinicalNote entity by IDs.
+func (m *EncounterMutation) RemoveNoteIDs(ids ...string) {
+	if m.removednotes == nil {
+		m.removednotes = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.notes, ids[i])
+		m.removednotes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedNotes returns the removed IDs of the "notes" edge to the ClinicalNote entity.
+func (m *EncounterMutation) RemovedNotesIDs() (ids []string) {
+	for id := range m.removednotes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// NotesIDs returns the "notes" edge IDs in the mutation.
+func (m *EncounterMutation) NotesIDs() (ids []string) {
+	for id := range m.notes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetNotes resets all changes to the "notes" edge.
+func (m *EncounterMutation) ResetNotes() {
+	m.notes = nil
+	m.clearednotes = false
+	m.removednotes = nil
+}
+
+// Where appends a list predicates to the EncounterMutation builder.
+func (m *EncounterMutation) Where(ps ...predicate.Encounter) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the EncounterMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *EncounterMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Encounter, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *EncounterMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *EncounterMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Encounter).
+func (m *EncounterMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *EncounterMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, encounter.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, encounter.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, encounter.FieldPatientID)
+	}
+	if m._type != nil {
+		fields = append(fields, encounter.FieldType)
+	}
+	if m.status != nil {
+		fields = append(fields, encounter.FieldStatus)
+	}
+	if m.appointment != nil {
+		fields = append(fields, encounter.FieldAppointmentID)
+	}
+	if m.admission != nil {
+		fields = append(fields, encounter.FieldAdmissionID)
+	}
+	if m.provider != nil {
+		fields = append(fields, encounter.FieldProviderID)
+	}
+	if m.department != nil {
+		fields = append(fields, encounter.FieldDepartmentID)
+	}
+	if m.started_at != nil {
+		fields = append(fields, encounter.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, encounter.FieldEndedAt)
+	}
+	if m.reason != nil {
+		fields = append(fields, encounter.FieldReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *EncounterMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case encounter.FieldCreatedAt:
+		return m.CreatedAt()
+	case encounter.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case encounter.FieldPatientID:
+		return m.PatientID()
+	case encounter.FieldType:
+		return m.GetType()
+	case encounter.FieldStatus:
+		return m.Status()
+	case encounter.FieldAppointmentID:
+		return m.AppointmentID()
+	case encounter.FieldAdmissionID:
+		return m.AdmissionID()
+	case encounter.FieldProviderID:
+		return m.ProviderID()
+	case encounter.FieldDepartmentID:
+		return m.DepartmentID()
+	case encounter.FieldStartedAt:
+		return m.StartedAt()
+	case encounter.FieldEndedAt:
+		return m.EndedAt()
+	case encounter.FieldReason:
+		return m.Reason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *EncounterMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case encounter.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case encounter.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case encounter.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case encounter.FieldType:
+		return m.OldType(ctx)
+	case encounter.FieldStatus:
+		return m.OldStatus(ctx)
+	case encounter.FieldAppointmentID:
+		return m.OldAppointmentID(ctx)
+	case encounter.FieldAdmissionID:
+		return m.OldAdmissionID(ctx)
+	case encounter.FieldProviderID:
+		return m.OldProviderID(ctx)
+	case encounter.FieldDepartmentID:
+		return m.OldDepartmentID(ctx)
+	case encounter.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case encounter.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	case encounter.FieldReason:
+		return m.OldReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown Encounter field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *EncounterMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case encounter.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case encounter.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case encounter.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case encounter.FieldType:
+		v, ok := value.(encounter.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case encounter.FieldStatus:
+		v, ok := value.(encounter.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case encounter.FieldAppointmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAppointmentID(v)
+		return nil
+	case encounter.FieldAdmissionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdmissionID(v)
+		return nil
+	case encounter.FieldProviderID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProviderID(v)
+		return nil
+	case encounter.FieldDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepartmentID(v)
+		return nil
+	case encounter.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case encounter.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	case encounter.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Encounter field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *EncounterMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *EncounterMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *EncounterMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Encounter numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *EncounterMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(encounter.FieldAppointmentID) {
+		fields = append(fields, encounter.FieldAppointmentID)
+	}
+	if m.FieldCleared(encounter.FieldAdmissionID) {
+		fields = append(fields, encounter.FieldAdmissionID)
+	}
+	if m.FieldCleared(encounter.FieldProviderID) {
+		fields = append(fields, encounter.FieldProviderID)
+	}
+	if m.FieldCleared(encounter.FieldDepartmentID) {
+		fields = append(fields, encounter.FieldDepartmentID)
+	}
+	if m.FieldCleared(encounter.FieldEndedAt) {
+		fields = append(fields, encounter.FieldEndedAt)
+	}
+	if m.FieldCleared(encounter.FieldReason) {
+		fields = append(fields, encounter.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *EncounterMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *EncounterMutation) ClearField(name string) error {
+	switch name {
+	case encounter.FieldAppointmentID:
+		m.ClearAppointmentID()
+		return nil
+	case encounter.FieldAdmissionID:
+		m.ClearAdmissionID()
+		return nil
+	case encounter.FieldProviderID:
+		m.ClearProviderID()
+		return nil
+	case encounter.FieldDepartmentID:
+		m.ClearDepartmentID()
+		return nil
+	case encounter.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	case encounter.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Encounter nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *EncounterMutation) ResetField(name string) error {
+	switch name {
+	case encounter.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case encounter.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case encounter.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case encounter.FieldType:
+		m.ResetType()
+		return nil
+	case encounter.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case encounter.FieldAppointmentID:
+		m.ResetAppointmentID()
+		return nil
+	case encounter.FieldAdmissionID:
+		m.ResetAdmissionID()
+		return nil
+	case encounter.FieldProviderID:
+		m.ResetProviderID()
+		return nil
+	case encounter.FieldDepartmentID:
+		m.ResetDepartmentID()
+		return nil
+	case encounter.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case encounter.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	case encounter.FieldReason:
+		m.ResetReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Encounter field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *EncounterMutation) AddedEdges() []string {
+	edges := make([]string, 0, 9)
+	if m.patient != nil {
+		edges = append(edges, encounter.EdgePatient)
+	}
+	if m.appointment != nil {
+		edges = append(edges, encounter.EdgeAppointment)
+	}
+	if m.admission != nil {
+		edges = append(edges, encounter.EdgeAdmission)
+	}
+	if m.provider != nil {
+		edges = append(edges, encounter.EdgeProvider)
+	}
+	if m.department != nil {
+		edges = append(edges, encounter.EdgeDepartment)
+	}
+	if m.problems != nil {
+		edges = append(edges, encounter.EdgeProblems)
+	}
+	if m.observations != nil {
+		edges = append(edges, encounter.EdgeObservations)
+	}
+	if m.medication_orders != nil {
+		edges = append(edges, encounter.EdgeMedicationOrders)
+	}
+	if m.notes != nil {
+		edges = append(edges, encounter.EdgeNotes)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *EncounterMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case encounter.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case encounter.EdgeAppointment:
+		if id := m.appointment; id != nil {
+			return []ent.Value{*id}
+		}
+	case encounter.EdgeAdmission:
+		if id := m.admission; id != nil {
+			return []ent.Value{*id}
+		}
+	case encounter.EdgeProvider:
+		if id := m.provider; id != nil {
+			return []ent.Value{*id}
+		}
+	case encounter.EdgeDepartment:
+		if id := m.department; id != nil {
+			return []ent.Value{*id}
+		}
+	case encounter.EdgeProblems:
+		ids := make([]ent.Value, 0, len(m.problems))
+		for id := range m.problems {
+			ids = append(ids, id)
+		}
+		return ids
+	case encounter.EdgeObservations:
+		ids := make([]ent.Value, 0, len(m.observations))
+		for id := range m.observations {
+			ids = append(ids, id)
+		}
+		return ids
+	case encounter.EdgeMedicationOrders:
+		ids := make([]ent.Value, 0, len(m.medication_orders))
+		for id := range m.medication_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	case encounter.EdgeNotes:
+		ids := make([]ent.Value, 0, len(m.notes))
+		for id := range m.notes {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *EncounterMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 9)
+	if m.removedproblems != nil {
+		edges = append(edges, encounter.EdgeProblems)
+	}
+	if m.removedobservations != nil {
+		edges = append(edges, encounter.EdgeObservations)
+	}
+	if m.removedmedication_orders != nil {
+		edges = append(edges, encounter.EdgeMedicationOrders)
+	}
+	if m.removednotes != nil {
+		edges = append(edges, encounter.EdgeNotes)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *EncounterMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case encounter.EdgeProblems:
+		ids := make([]ent.Value, 0, len(m.removedproblems))
+		for id := range m.removedproblems {
+			ids = append(ids, id)
+		}
+		return ids
+	case encounter.EdgeObservations:
+		ids := make([]ent.Value, 0, len(m.removedobservations))
+		for id := range m.removedobservations {
+			ids = append(ids, id)
+		}
+		return ids
+	case encounter.EdgeMedicationOrders:
+		ids := make([]ent.Value, 0, len(m.removedmedication_orders))
+		for id := range m.removedmedication_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	case encounter.EdgeNotes:
+		ids := make([]ent.Value, 0, len(m.removednotes))
+		for id := range m.removednotes {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *EncounterMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 9)
+	if m.clearedpatient {
+		edges = append(edges, encounter.EdgePatient)
+	}
+	if m.clearedappointment {
+		edges = append(edges, encounter.EdgeAppointment)
+	}
+	if m.clearedadmission {
+		edges = append(edges, encounter.EdgeAdmission)
+	}
+	if m.clearedprovider {
+		edges = append(edges, encounter.EdgeProvider)
+	}
+	if m.cleareddepartment {
+		edges = append(edges, encounter.EdgeDepartment)
+	}
+	if m.clearedproblems {
+		edges = append(edges, encounter.EdgeProblems)
+	}
+	if m.clearedobservations {
+		edges = append(edges, encounter.EdgeObservations)
+	}
+	if m.clearedmedication_orders {
+		edges = append(edges, encounter.EdgeMedicationOrders)
+	}
+	if m.clearednotes {
+		edges = append(edges, encounter.EdgeNotes)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *EncounterMutation) EdgeCleared(name string) bool {
+	switch name {
+	case encounter.EdgePatient:
+		return m.clearedpatient
+	case encounter.EdgeAppointment:
+		return m.clearedappointment
+	case encounter.EdgeAdmission:
+		return m.clearedadmission
+	case encounter.EdgeProvider:
+		return m.clearedprovider
+	case encounter.EdgeDepartment:
+		return m.cleareddepartment
+	case encounter.EdgeProblems:
+		return m.clearedproblems
+	case encounter.EdgeObservations:
+		return m.clearedobservations
+	case encounter.EdgeMedicationOrders:
+		return m.clearedmedication_orders
+	case encounter.EdgeNotes:
+		return m.clearednotes
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *EncounterMutation) ClearEdge(name string) error {
+	switch name {
+	case encounter.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case encounter.EdgeAppointment:
+		m.ClearAppointment()
+		return nil
+	case encounter.EdgeAdmission:
+		m.ClearAdmission()
+		return nil
+	case encounter.EdgeProvider:
+		m.ClearProvider()
+		return nil
+	case encounter.EdgeDepartment:
+		m.ClearDepartment()
+		return nil
+	}
+	return fmt.Errorf("unknown Encounter unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *EncounterMutation) ResetEdge(name string) error {
+	switch name {
+	case encounter.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case encounter.EdgeAppointment:
+		m.ResetAppointment()
+		return nil
+	case encounter.EdgeAdmission:
+		m.ResetAdmission()
+		return nil
+	case encounter.EdgeProvider:
+		m.ResetProvider()
+		return nil
+	case encounter.EdgeDepartment:
+		m.ResetDepartment()
+		return nil
+	case encounter.EdgeProblems:
+		m.ResetProblems()
+		return nil
+	case encounter.EdgeObservations:
+		m.ResetObservations()
+		return nil
+	case encounter.EdgeMedicationOrders:
+		m.ResetMedicationOrders()
+		return nil
+	case encounter.EdgeNotes:
+		m.ResetNotes()
+		return nil
+	}
+	return fmt.Errorf("unknown Encounter edge %s", name)
+}
+
+// HistoryItemMutation represents an operation that mutates the HistoryItem nodes in the graph.
+type HistoryItemMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	category           *historyitem.Category
+	description        *string
+	date               *time.Time
+	relation           *string
+	status             *historyitem.Status
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	recorded_by        *string
+	clearedrecorded_by bool
+	done               bool
+	oldValue           func(context.Context) (*HistoryItem, error)
+	predicates         []predicate.HistoryItem
+}
+
+var _ ent.Mutation = (*HistoryItemMutation)(nil)
+
+// historyitemOption allows management of the mutation configuration using functional options.
+type historyitemOption func(*HistoryItemMutation)
+
+// newHistoryItemMutation creates new mutation for the HistoryItem entity.
+func newHistoryItemMutation(c config, op Op, opts ...historyitemOption) *HistoryItemMutation {
+	m := &HistoryItemMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHistoryItem,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHistoryItemID sets the ID field of the mutation.
+func withHistoryItemID(id string) historyitemOption {
+	return func(m *HistoryItemMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HistoryItem
+		)
+		m.oldValue = func(ctx context.Context) (*HistoryItem, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HistoryItem.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHistoryItem sets the old HistoryItem of the mutation.
+func withHistoryItem(node *HistoryItem) historyitemOption {
+	return func(m *HistoryItemMutation) {
+		m.oldValue = func(context.Context) (*HistoryItem, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HistoryItemMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HistoryItemMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of HistoryItem entities.
+func (m *HistoryItemMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HistoryItemMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HistoryItemMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HistoryItem.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *HistoryItemMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *HistoryItemMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *HistoryItemMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *HistoryItemMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *HistoryItemMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *HistoryItemMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *HistoryItemMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *HistoryItemMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *HistoryItemMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *HistoryItemMutation) SetCategory(h historyitem.Category) {
+	m.category = &h
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *HistoryItemMutation) Category() (r historyitem.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldCategory(ctx context.Context) (v historyitem.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *HistoryItemMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *HistoryItemMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *HistoryItemMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *HistoryItemMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetDate sets the "date" field.
+func (m *HistoryItemMutation) SetDate(t time.Time) {
+	m.date = &t
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *HistoryItemMutation) Date() (r time.Time, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ClearDate clears the value of the "date" field.
+func (m *HistoryItemMutation) ClearDate() {
+	m.date = nil
+	m.clearedFields[historyitem.FieldDate] = struct{}{}
+}
+
+// DateCleared returns if the "date" field was cleared in this mutation.
+func (m *HistoryItemMutation) DateCleared() bool {
+	_, ok := m.clearedFields[historyitem.FieldDate]
+	return ok
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *HistoryItemMutation) ResetDate() {
+	m.date = nil
+	delete(m.clearedFields, historyitem.FieldDate)
+}
+
+// SetRelation sets the "relation" field.
+func (m *HistoryItemMutation) SetRelation(s string) {
+	m.relation = &s
+}
+
+// Relation returns the value of the "relation" field in the mutation.
+func (m *HistoryItemMutation) Relation() (r string, exists bool) {
+	v := m.relation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRelation returns the old "relation" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldRelation(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRelation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRelation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRelation: %w", err)
+	}
+	return oldValue.Relation, nil
+}
+
+// ClearRelation clears the value of the "relation" field.
+func (m *HistoryItemMutation) ClearRelation() {
+	m.relation = nil
+	m.clearedFields[historyitem.FieldRelation] = struct{}{}
+}
+
+// RelationCleared returns if the "relation" field was cleared in this mutation.
+func (m *HistoryItemMutation) RelationCleared() bool {
+	_, ok := m.clearedFields[historyitem.FieldRelation]
+	return ok
+}
+
+// ResetRelation resets all changes to the "relation" field.
+func (m *HistoryItemMutation) ResetRelation() {
+	m.relation = nil
+	delete(m.clearedFields, historyitem.FieldRelation)
+}
+
+// SetStatus sets the "status" field.
+func (m *HistoryItemMutation) SetStatus(h historyitem.Status) {
+	m.status = &h
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *HistoryItemMutation) Status() (r historyitem.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldStatus(ctx context.Context) (v historyitem.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *HistoryItemMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *HistoryItemMutation) SetRecordedByID(s string) {
+	m.recorded_by = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *HistoryItemMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the HistoryItem entity.
+// If the HistoryItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HistoryItemMutation) OldRecordedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ClearRecordedByID clears the value of the "recorded_by_id" field.
+func (m *HistoryItemMutation) ClearRecordedByID() {
+	m.recorded_by = nil
+	m.clearedFields[historyitem.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByIDCleared returns if the "recorded_by_id" field was cleared in this mutation.
+func (m *HistoryItemMutation) RecordedByIDCleared() bool {
+	_, ok := m.clearedFields[historyitem.FieldRecordedByID]
+	return ok
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *HistoryItemMutation) ResetRecordedByID() {
+	m.recorded_by = nil
+	delete(m.clearedFields, historyitem.FieldRecordedByID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *HistoryItemMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[historyitem.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *HistoryItemMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *HistoryItemMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *HistoryItemMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearRecordedBy clears the "recorded_by" edge to the Staff entity.
+func (m *HistoryItemMutation) ClearRecordedBy() {
+	m.clearedrecorded_by = true
+	m.clearedFields[historyitem.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByCleared reports if the "recorded_by" edge to the Staff entity was cleared.
+func (m *HistoryItemMutation) RecordedByCleared() bool {
+	return m.RecordedByIDCleared() || m.clearedrecorded_by
+}
+
+// RecordedByIDs returns the "recorded_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RecordedByID instead. It exists only for internal usage by the builders.
+func (m *HistoryItemMutation) RecordedByIDs() (ids []string) {
+	if id := m.recorded_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRecordedBy resets all changes to the "recorded_by" edge.
+func (m *HistoryItemMutation) ResetRecordedBy() {
+	m.recorded_by = nil
+	m.clearedrecorded_by = false
+}
+
+// Where appends a list predicates to the HistoryItemMutation builder.
+func (m *HistoryItemMutation) Where(ps ...predicate.HistoryItem) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HistoryItemMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HistoryItemMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HistoryItem, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HistoryItemMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HistoryItemMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HistoryItem).
+func (m *HistoryItemMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HistoryItemMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, historyitem.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, historyitem.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, historyitem.FieldPatientID)
+	}
+	if m.category != nil {
+		fields = append(fields, historyitem.FieldCategory)
+	}
+	if m.description != nil {
+		fields = append(fields, historyitem.FieldDescription)
+	}
+	if m.date != nil {
+		fields = append(fields, historyitem.FieldDate)
+	}
+	if m.relation != nil {
+		fields = append(fields, historyitem.FieldRelation)
+	}
+	if m.status != nil {
+		fields = append(fields, historyitem.FieldStatus)
+	}
+	if m.recorded_by != nil {
+		fields = append(fields, historyitem.FieldRecordedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HistoryItemMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case historyitem.FieldCreatedAt:
+		return m.CreatedAt()
+	case historyitem.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case historyitem.FieldPatientID:
+		return m.PatientID()
+	case historyitem.FieldCategory:
+		return m.Category()
+	case historyitem.FieldDescription:
+		return m.Description()
+	case historyitem.FieldDate:
+		return m.Date()
+	case historyitem.FieldRelation:
+		return m.Relation()
+	case historyitem.FieldStatus:
+		return m.Status()
+	case historyitem.FieldRecordedByID:
+		return m.RecordedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HistoryItemMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case historyitem.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case historyitem.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case historyitem.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case historyitem.FieldCategory:
+		return m.OldCategory(ctx)
+	case historyitem.FieldDescription:
+		return m.OldDescription(ctx)
+	case historyitem.FieldDate:
+		return m.OldDate(ctx)
+	case historyitem.FieldRelation:
+		return m.OldRelation(ctx)
+	case historyitem.FieldStatus:
+		return m.OldStatus(ctx)
+	case historyitem.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown HistoryItem field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HistoryItemMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case historyitem.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case historyitem.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case historyitem.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case historyitem.FieldCategory:
+		v, ok := value.(historyitem.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case historyitem.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case historyitem.FieldDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case historyitem.FieldRelation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRelation(v)
+		return nil
+	case historyitem.FieldStatus:
+		v, ok := value.(historyitem.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case historyitem.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HistoryItem field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HistoryItemMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HistoryItemMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HistoryItemMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown HistoryItem numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HistoryItemMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(historyitem.FieldDate) {
+		fields = append(fields, historyitem.FieldDate)
+	}
+	if m.FieldCleared(historyitem.FieldRelation) {
+		fields = append(fields, historyitem.FieldRelation)
+	}
+	if m.FieldCleared(historyitem.FieldRecordedByID) {
+		fields = append(fields, historyitem.FieldRecordedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HistoryItemMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HistoryItemMutation) ClearField(name string) error {
+	switch name {
+	case historyitem.FieldDate:
+		m.ClearDate()
+		return nil
+	case historyitem.FieldRelation:
+		m.ClearRelation()
+		return nil
+	case historyitem.FieldRecordedByID:
+		m.ClearRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown HistoryItem nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HistoryItemMutation) ResetField(name string) error {
+	switch name {
+	case historyitem.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case historyitem.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case historyitem.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case historyitem.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case historyitem.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case historyitem.FieldDate:
+		m.ResetDate()
+		return nil
+	case historyitem.FieldRelation:
+		m.ResetRelation()
+		return nil
+	case historyitem.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case historyitem.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown HistoryItem field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HistoryItemMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, historyitem.EdgePatient)
+	}
+	if m.recorded_by != nil {
+		edges = append(edges, historyitem.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HistoryItemMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case historyitem.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case historyitem.EdgeRecordedBy:
+		if id := m.recorded_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HistoryItemMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HistoryItemMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HistoryItemMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, historyitem.EdgePatient)
+	}
+	if m.clearedrecorded_by {
+		edges = append(edges, historyitem.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HistoryItemMutation) EdgeCleared(name string) bool {
+	switch name {
+	case historyitem.EdgePatient:
+		return m.clearedpatient
+	case historyitem.EdgeRecordedBy:
+		return m.clearedrecorded_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HistoryItemMutation) ClearEdge(name string) error {
+	switch name {
+	case historyitem.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case historyitem.EdgeRecordedBy:
+		m.ClearRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown HistoryItem unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HistoryItemMutation) ResetEdge(name string) error {
+	switch name {
+	case historyitem.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case historyitem.EdgeRecordedBy:
+		m.ResetRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown HistoryItem edge %s", name)
+}
+
+// Icd10CodeMutation represents an operation that mutates the Icd10Code nodes in the graph.
+type Icd10CodeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	code          *string
+	display       *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Icd10Code, error)
+	predicates    []predicate.Icd10Code
+}
+
+var _ ent.Mutation = (*Icd10CodeMutation)(nil)
+
+// icd10codeOption allows management of the mutation configuration using functional options.
+type icd10codeOption func(*Icd10CodeMutation)
+
+// newIcd10CodeMutation creates new mutation for the Icd10Code entity.
+func newIcd10CodeMutation(c config, op Op, opts ...icd10codeOption) *Icd10CodeMutation {
+	m := &Icd10CodeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeIcd10Code,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withIcd10CodeID sets the ID field of the mutation.
+func withIcd10CodeID(id string) icd10codeOption {
+	return func(m *Icd10CodeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Icd10Code
+		)
+		m.oldValue = func(ctx context.Context) (*Icd10Code, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Icd10Code.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withIcd10Code sets the old Icd10Code of the mutation.
+func withIcd10Code(node *Icd10Code) icd10codeOption {
+	return func(m *Icd10CodeMutation) {
+		m.oldValue = func(context.Context) (*Icd10Code, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m Icd10CodeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m Icd10CodeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Icd10Code entities.
+func (m *Icd10CodeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *Icd10CodeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *Icd10CodeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Icd10Code.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCode sets the "code" field.
+func (m *Icd10CodeMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *Icd10CodeMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Icd10Code entity.
+// If the Icd10Code object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *Icd10CodeMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *Icd10CodeMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetDisplay sets the "display" field.
+func (m *Icd10CodeMutation) SetDisplay(s string) {
+	m.display = &s
+}
+
+// Display returns the value of the "display" field in the mutation.
+func (m *Icd10CodeMutation) Display() (r string, exists bool) {
+	v := m.display
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplay returns the old "display" field's value of the Icd10Code entity.
+// If the Icd10Code object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *Icd10CodeMutation) OldDisplay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplay: %w", err)
+	}
+	return oldValue.Display, nil
+}
+
+// ResetDisplay resets all changes to the "display" field.
+func (m *Icd10CodeMutation) ResetDisplay() {
+	m.display = nil
+}
+
+// Where appends a list predicates to the Icd10CodeMutation builder.
+func (m *Icd10CodeMutation) Where(ps ...predicate.Icd10Code) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the Icd10CodeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *Icd10CodeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Icd10Code, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *Icd10CodeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *Icd10CodeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Icd10Code).
+func (m *Icd10CodeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *Icd10CodeMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.code != nil {
+		fields = append(fields, icd10code.FieldCode)
+	}
+	if m.display != nil {
+		fields = append(fields, icd10code.FieldDisplay)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *Icd10CodeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case icd10code.FieldCode:
+		return m.Code()
+	case icd10code.FieldDisplay:
+		return m.Display()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *Icd10CodeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case icd10code.FieldCode:
+		return m.OldCode(ctx)
+	case icd10code.FieldDisplay:
+		return m.OldDisplay(ctx)
+	}
+	return nil, fmt.Errorf("unknown Icd10Code field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *Icd10CodeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case icd10code.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case icd10code.FieldDisplay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Icd10Code field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *Icd10CodeMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *Icd10CodeMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *Icd10CodeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Icd10Code numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *Icd10CodeMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *Icd10CodeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *Icd10CodeMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Icd10Code nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *Icd10CodeMutation) ResetField(name string) error {
+	switch name {
+	case icd10code.FieldCode:
+		m.ResetCode()
+		return nil
+	case icd10code.FieldDisplay:
+		m.ResetDisplay()
+		return nil
+	}
+	return fmt.Errorf("unknown Icd10Code field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *Icd10CodeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *Icd10CodeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *Icd10CodeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *Icd10CodeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *Icd10CodeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *Icd10CodeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *Icd10CodeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Icd10Code unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *Icd10CodeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Icd10Code edge %s", name)
+}
+
+// InsurancePolicyMutation represents an operation that mutates the InsurancePolicy nodes in the graph.
+type InsurancePolicyMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	payer          *string
+	member_number  *string
+	plan_name      *string
+	valid_from     *time.Time
+	valid_to       *time.Time
+	priority       *int
+	addpriority    *int
+	status         *insurancepolicy.Status
+	clearedFields  map[string]struct{}
+	patient        *string
+	clearedpatient bool
+	done           bool
+	oldValue       func(context.Context) (*InsurancePolicy, error)
+	predicates     []predicate.InsurancePolicy
+}
+
+var _ ent.Mutation = (*InsurancePolicyMutation)(nil)
+
+// insurancepolicyOption allows management of the mutation configuration using functional options.
+type insurancepolicyOption func(*InsurancePolicyMutation)
+
+// newInsurancePolicyMutation creates new mutation for the InsurancePolicy entity.
+func newInsurancePolicyMutation(c config, op Op, opts ...insurancepolicyOption) *InsurancePolicyMutation {
+	m := &InsurancePolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInsurancePolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInsurancePolicyID sets the ID field of the mutation.
+func withInsurancePolicyID(id string) insurancepolicyOption {
+	return func(m *InsurancePolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InsurancePolicy
+		)
+		m.oldValue = func(ctx context.Context) (*InsurancePolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InsurancePolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInsurancePolicy sets the old InsurancePolicy of the mutation.
+func withInsurancePolicy(node *InsurancePolicy) insurancepolicyOption {
+	return func(m *InsurancePolicyMutation) {
+		m.oldValue = func(context.Context) (*InsurancePolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InsurancePolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InsurancePolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InsurancePolicy entities.
+func (m *InsurancePolicyMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InsurancePolicyMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InsurancePolicyMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InsurancePolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InsurancePolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InsurancePolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InsurancePolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InsurancePolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InsurancePolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InsurancePolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *InsurancePolicyMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *InsurancePolicyMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *InsurancePolicyMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetPayer sets the "payer" field.
+func (m *InsurancePolicyMutation) SetPayer(s string) {
+	m.payer = &s
+}
+
+// Payer returns the value of the "payer" field in the mutation.
+func (m *InsurancePolicyMutation) Payer() (r string, exists bool) {
+	v := m.payer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayer returns the old "payer" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldPayer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayer: %w", err)
+	}
+	return oldValue.Payer, nil
+}
+
+// ResetPayer resets all changes to the "payer" field.
+func (m *InsurancePolicyMutation) ResetPayer() {
+	m.payer = nil
+}
+
+// SetMemberNumber sets the "member_number" field.
+func (m *InsurancePolicyMutation) SetMemberNumber(s string) {
+	m.member_number = &s
+}
+
+// MemberNumber returns the value of the "member_number" field in the mutation.
+func (m *InsurancePolicyMutation) MemberNumber() (r string, exists bool) {
+	v := m.member_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemberNumber returns the old "member_number" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldMemberNumber(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemberNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemberNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemberNumber: %w", err)
+	}
+	return oldValue.MemberNumber, nil
+}
+
+// ResetMemberNumber resets all changes to the "member_number" field.
+func (m *InsurancePolicyMutation) ResetMemberNumber() {
+	m.member_number = nil
+}
+
+// SetPlanName sets the "plan_name" field.
+func (m *InsurancePolicyMutation) SetPlanName(s string) {
+	m.plan_name = &s
+}
+
+// PlanName returns the value of the "plan_name" field in the mutation.
+func (m *InsurancePolicyMutation) PlanName() (r string, exists bool) {
+	v := m.plan_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPlanName returns the old "plan_name" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldPlanName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPlanName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPlanName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPlanName: %w", err)
+	}
+	return oldValue.PlanName, nil
+}
+
+// ClearPlanName clears the value of the "plan_name" field.
+func (m *InsurancePolicyMutation) ClearPlanName() {
+	m.plan_name = nil
+	m.clearedFields[insurancepolicy.FieldPlanName] = struct{}{}
+}
+
+// PlanNameCleared returns if the "plan_name" field was cleared in this mutation.
+func (m *InsurancePolicyMutation) PlanNameCleared() bool {
+	_, ok := m.clearedFields[insurancepolicy.FieldPlanName]
+	return ok
+}
+
+// ResetPlanName resets all changes to the "plan_name" field.
+func (m *InsurancePolicyMutation) ResetPlanName() {
+	m.plan_name = nil
+	delete(m.clearedFields, insurancepolicy.FieldPlanName)
+}
+
+// SetValidFrom sets the "valid_from" field.
+func (m *InsurancePolicyMutation) SetValidFrom(t time.Time) {
+	m.valid_from = &t
+}
+
+// ValidFrom returns the value of the "valid_from" field in the mutation.
+func (m *InsurancePolicyMutation) ValidFrom() (r time.Time, exists bool) {
+	v := m.valid_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValidFrom returns the old "valid_from" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldValidFrom(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValidFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValidFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValidFrom: %w", err)
+	}
+	return oldValue.ValidFrom, nil
+}
+
+// ResetValidFrom resets all changes to the "valid_from" field.
+func (m *InsurancePolicyMutation) ResetValidFrom() {
+	m.valid_from = nil
+}
+
+// SetValidTo sets the "valid_to" field.
+func (m *InsurancePolicyMutation) SetValidTo(t time.Time) {
+	m.valid_to = &t
+}
+
+// ValidTo returns the value of the "valid_to" field in the mutation.
+func (m *InsurancePolicyMutation) ValidTo() (r time.Time, exists bool) {
+	v := m.valid_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValidTo returns the old "valid_to" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldValidTo(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValidTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValidTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValidTo: %w", err)
+	}
+	return oldValue.ValidTo, nil
+}
+
+// ClearValidTo clears the value of the "valid_to" field.
+func (m *InsurancePolicyMutation) ClearValidTo() {
+	m.valid_to = nil
+	m.clearedFields[insurancepolicy.FieldValidTo] = struct{}{}
+}
+
+// ValidToCleared returns if the "valid_to" field was cleared in this mutation.
+func (m *InsurancePolicyMutation) ValidToCleared() bool {
+	_, ok := m.clearedFields[insurancepolicy.FieldValidTo]
+	return ok
+}
+
+// ResetValidTo resets all changes to the "valid_to" field.
+func (m *InsurancePolicyMutation) ResetValidTo() {
+	m.valid_to = nil
+	delete(m.clearedFields, insurancepolicy.FieldValidTo)
+}
+
+// SetPriority sets the "priority" field.
+func (m *InsurancePolicyMutation) SetPriority(i int) {
+	m.priority = &i
+	m.addpriority = nil
+}
+
+// Priority returns the value of the "priority" field in the mutation.
+func (m *InsurancePolicyMutation) Priority() (r int, exists bool) {
+	v := m.priority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriority returns the old "priority" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldPriority(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriority is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriority requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriority: %w", err)
+	}
+	return oldValue.Priority, nil
+}
+
+// AddPriority adds i to the "priority" field.
+func (m *InsurancePolicyMutation) AddPriority(i int) {
+	if m.addpriority != nil {
+		*m.addpriority += i
+	} else {
+		m.addpriority = &i
+	}
+}
+
+// AddedPriority returns the value that was added to the "priority" field in this mutation.
+func (m *InsurancePolicyMutation) AddedPriority() (r int, exists bool) {
+	v := m.addpriority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriority resets all changes to the "priority" field.
+func (m *InsurancePolicyMutation) ResetPriority() {
+	m.priority = nil
+	m.addpriority = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *InsurancePolicyMutation) SetStatus(i insurancepolicy.Status) {
+	m.status = &i
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *InsurancePolicyMutation) Status() (r insurancepolicy.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldStatus(ctx context.Context) (v insurancepolicy.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *InsurancePolicyMutation) ResetStatus() {
+	m.status = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *InsurancePolicyMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[insurancepolicy.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *InsurancePolicyMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *InsurancePolicyMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *InsurancePolicyMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// Where appends a list predicates to the InsurancePolicyMutation builder.
+func (m *InsurancePolicyMutation) Where(ps ...predicate.InsurancePolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InsurancePolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InsurancePolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InsurancePolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InsurancePolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InsurancePolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InsurancePolicy).
+func (m *InsurancePolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InsurancePolicyMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, insurancepolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, insurancepolicy.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, insurancepolicy.FieldPatientID)
+	}
+	if m.payer != nil {
+		fields = append(fields, insurancepolicy.FieldPayer)
+	}
+	if m.member_number != nil {
+		fields = append(fields, insurancepolicy.FieldMemberNumber)
+	}
+	if m.plan_name != nil {
+		fields = append(fields, insurancepolicy.FieldPlanName)
+	}
+	if m.valid_from != nil {
+		fields = append(fields, insurancepolicy.FieldValidFrom)
+	}
+	if m.valid_to != nil {
+		fields = append(fields, insurancepolicy.FieldValidTo)
+	}
+	if m.priority != nil {
+		fields = append(fields, insurancepolicy.FieldPriority)
+	}
+	if m.status != nil {
+		fields = append(fields, insurancepolicy.FieldStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InsurancePolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case insurancepolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case insurancepolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case insurancepolicy.FieldPatientID:
+		return m.PatientID()
+	case insurancepolicy.FieldPayer:
+		return m.Payer()
+	case insurancepolicy.FieldMemberNumber:
+		return m.MemberNumber()
+	case insurancepolicy.FieldPlanName:
+		return m.PlanName()
+	case insurancepolicy.FieldValidFrom:
+		return m.ValidFrom()
+	case insurancepolicy.FieldValidTo:
+		return m.ValidTo()
+	case insurancepolicy.FieldPriority:
+		return m.Priority()
+	case insurancepolicy.FieldStatus:
+		return m.Status()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InsurancePolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case insurancepolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case insurancepolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case insurancepolicy.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case insurancepolicy.FieldPayer:
+		return m.OldPayer(ctx)
+	case insurancepolicy.FieldMemberNumber:
+		return m.OldMemberNumber(ctx)
+	case insurancepolicy.FieldPlanName:
+		return m.OldPlanName(ctx)
+	case insurancepolicy.FieldValidFrom:
+		return m.OldValidFrom(ctx)
+	case insurancepolicy.FieldValidTo:
+		return m.OldValidTo(ctx)
+	case insurancepolicy.FieldPriority:
+		return m.OldPriority(ctx)
+	case insurancepolicy.FieldStatus:
+		return m.OldStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown InsurancePolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InsurancePolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case insurancepolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case insurancepolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case insurancepolicy.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case insurancepolicy.FieldPayer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayer(v)
+		return nil
+	case insurancepolicy.FieldMemberNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemberNumber(v)
+		return nil
+	case insurancepolicy.FieldPlanName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPlanName(v)
+		return nil
+	case insurancepolicy.FieldValidFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValidFrom(v)
+		return nil
+	case insurancepolicy.FieldValidTo:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValidTo(v)
+		return nil
+	case insurancepolicy.FieldPriority:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriority(v)
+		return nil
+	case insurancepolicy.FieldStatus:
+		v, ok := value.(insurancepolicy.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InsurancePolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.addpriority != nil {
+		fields = append(fields, insurancepolicy.FieldPriority)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InsurancePolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case insurancepolicy.FieldPriority:
+		return m.AddedPriority()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InsurancePolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case insurancepolicy.FieldPriority:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriority(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InsurancePolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(insurancepolicy.FieldPlanName) {
+		fields = append(fields, insurancepolicy.FieldPlanName)
+	}
+	if m.FieldCleared(insurancepolicy.FieldValidTo) {
+		fields = append(fields, insurancepolicy.FieldValidTo)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InsurancePolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InsurancePolicyMutation) ClearField(name string) error {
+	switch name {
+	case insurancepolicy.FieldPlanName:
+		m.ClearPlanName()
+		return nil
+	case insurancepolicy.FieldValidTo:
+		m.ClearValidTo()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InsurancePolicyMutation) ResetField(name string) error {
+	switch name {
+	case insurancepolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case insurancepolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case insurancepolicy.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case insurancepolicy.FieldPayer:
+		m.ResetPayer()
+		return nil
+	case insurancepolicy.FieldMemberNumber:
+		m.ResetMemberNumber()
+		return nil
+	case insurancepolicy.FieldPlanName:
+		m.ResetPlanName()
+		return nil
+	case insurancepolicy.FieldValidFrom:
+		m.ResetValidFrom()
+		return nil
+	case insurancepolicy.FieldValidTo:
+		m.ResetValidTo()
+		return nil
+	case insurancepolicy.FieldPriority:
+		m.ResetPriority()
+		return nil
+	case insurancepolicy.FieldStatus:
+		m.ResetStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InsurancePolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.patient != nil {
+		edges = append(edges, insurancepolicy.EdgePatient)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InsurancePolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case insurancepolicy.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InsurancePolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InsurancePolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InsurancePolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpatient {
+		edges = append(edges, insurancepolicy.EdgePatient)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InsurancePolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case insurancepolicy.EdgePatient:
+		return m.clearedpatient
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InsurancePolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case insurancepolicy.EdgePatient:
+		m.ClearPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InsurancePolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case insurancepolicy.EdgePatient:
+		m.ResetPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePolicy edge %s", name)
+}
+
+// MedicationOrderMutation represents an operation that mutates the MedicationOrder nodes in the graph.
+type MedicationOrderMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	drug                    *string
+	drug_code               *string
+	dose_amount             *float64
+	adddose_amount          *float64
+	dose_unit               *string
+	route                   *medicationorder.Route
+	frequency               *string
+	duration_days           *int
+	addduration_days        *int
+	quantity                *int
+	addquantity             *int
+	instructions            *string
+	status                  *medicationorder.Status
+	allergy_override_reason *string
+	stop_reason             *string
+	ended_at                *time.Time
+	clearedFields           map[string]struct{}
+	patient                 *string
+	clearedpatient          bool
+	encounter               *string
+	clearedencounter        bool
+	prescriber              *string
+	clearedprescriber       bool
+	replaces                *string
+	clearedreplaces         bool
+	replaced_by             *string
+	clearedreplaced_by      bool
+	done                    bool
+	oldValue                func(context.Context) (*MedicationOrder, error)
+	predicates              []predicate.MedicationOrder
+}
+
+var _ ent.Mutation = (*MedicationOrderMutation)(nil)
+
+// medicationorderOption allows management of the mutation configuration using functional options.
+type medicationorderOption func(*MedicationOrderMutation)
+
+// newMedicationOrderMutation creates new mutation for the MedicationOrder entity.
+func newMedicationOrderMutation(c config, op Op, opts ...medicationorderOption) *MedicationOrderMutation {
+	m := &MedicationOrderMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMedicationOrder,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMedicationOrderID sets the ID field of the mutation.
+func withMedicationOrderID(id string) medicationorderOption {
+	return func(m *MedicationOrderMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MedicationOrder
+		)
+		m.oldValue = func(ctx context.Context) (*MedicationOrder, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MedicationOrder.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMedicationOrder sets the old MedicationOrder of the mutation.
+func withMedicationOrder(node *MedicationOrder) medicationorderOption {
+	return func(m *MedicationOrderMutation) {
+		m.oldValue = func(context.Context) (*MedicationOrder, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MedicationOrderMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MedicationOrderMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of MedicationOrder entities.
+func (m *MedicationOrderMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MedicationOrderMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MedicationOrderMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MedicationOrder.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MedicationOrderMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MedicationOrderMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MedicationOrderMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MedicationOrderMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MedicationOrderMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MedicationOrderMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *MedicationOrderMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *MedicationOrderMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *MedicationOrderMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *MedicationOrderMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *MedicationOrderMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *MedicationOrderMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[medicationorder.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *MedicationOrderMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *MedicationOrderMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, medicationorder.FieldEncounterID)
+}
+
+// SetDrug sets the "drug" field.
+func (m *MedicationOrderMutation) SetDrug(s string) {
+	m.drug = &s
+}
+
+// Drug returns the value of the "drug" field in the mutation.
+func (m *MedicationOrderMutation) Drug() (r string, exists bool) {
+	v := m.drug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrug returns the old "drug" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldDrug(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrug is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrug requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrug: %w", err)
+	}
+	return oldValue.Drug, nil
+}
+
+// ResetDrug resets all changes to the "drug" field.
+func (m *MedicationOrderMutation) ResetDrug() {
+	m.drug = nil
+}
+
+// SetDrugCode sets the "drug_code" field.
+func (m *MedicationOrderMutation) SetDrugCode(s string) {
+	m.drug_code = &s
+}
+
+// DrugCode returns the value of the "drug_code" field in the mutation.
+func (m *MedicationOrderMutation) DrugCode() (r string, exists bool) {
+	v := m.drug_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrugCode returns the old "drug_code" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldDrugCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrugCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrugCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrugCode: %w", err)
+	}
+	return oldValue.DrugCode, nil
+}
+
+// ClearDrugCode clears the value of the "drug_code" field.
+func (m *MedicationOrderMutation) ClearDrugCode() {
+	m.drug_code = nil
+	m.clearedFields[medicationorder.FieldDrugCode] = struct{}{}
+}
+
+// DrugCodeCleared returns if the "drug_code" field was cleared in this mutation.
+func (m *MedicationOrderMutation) DrugCodeCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldDrugCode]
+	return ok
+}
+
+// ResetDrugCode resets all changes to the "drug_code" field.
+func (m *MedicationOrderMutation) ResetDrugCode() {
+	m.drug_code = nil
+	delete(m.clearedFields, medicationorder.FieldDrugCode)
+}
+
+// SetDoseAmount sets the "dose_amount" field.
+func (m *MedicationOrderMutation) SetDoseAmount(f float64) {
+	m.dose_amount = &f
+	m.adddose_amount = nil
+}
+
+// DoseAmount returns the value of the "dose_amount" field in the mutation.
+func (m *MedicationOrderMutation) DoseAmount() (r float64, exists bool) {
+	v := m.dose_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDoseAmount returns the old "dose_amount" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldDoseAmount(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDoseAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDoseAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDoseAmount: %w", err)
+	}
+	return oldValue.DoseAmount, nil
+}
+
+// AddDoseAmount adds f to the "dose_amount" field.
+func (m *MedicationOrderMutation) AddDoseAmount(f float64) {
+	if m.adddose_amount != nil {
+		*m.adddose_amount += f
+	} else {
+		m.adddose_amount = &f
+	}
+}
+
+// AddedDoseAmount returns the value that was added to the "dose_amount" field in this mutation.
+func (m *MedicationOrderMutation) AddedDoseAmount() (r float64, exists bool) {
+	v := m.adddose_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDoseAmount resets all changes to the "dose_amount" field.
+func (m *MedicationOrderMutation) ResetDoseAmount() {
+	m.dose_amount = nil
+	m.adddose_amount = nil
+}
+
+// SetDoseUnit sets the "dose_unit" field.
+func (m *MedicationOrderMutation) SetDoseUnit(s string) {
+	m.dose_unit = &s
+}
+
+// DoseUnit returns the value of the "dose_unit" field in the mutation.
+func (m *MedicationOrderMutation) DoseUnit() (r string, exists bool) {
+	v := m.dose_unit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDoseUnit returns the old "dose_unit" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldDoseUnit(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDoseUnit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDoseUnit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDoseUnit: %w", err)
+	}
+	return oldValue.DoseUnit, nil
+}
+
+// ResetDoseUnit resets all changes to the "dose_unit" field.
+func (m *MedicationOrderMutation) ResetDoseUnit() {
+	m.dose_unit = nil
+}
+
+// SetRoute sets the "route" field.
+func (m *MedicationOrderMutation) SetRoute(value medicationorder.Route) {
+	m.route = &value
+}
+
+// Route returns the value of the "route" field in the mutation.
+func (m *MedicationOrderMutation) Route() (r medicationorder.Route, exists bool) {
+	v := m.route
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoute returns the old "route" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldRoute(ctx context.Context) (v medicationorder.Route, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoute: %w", err)
+	}
+	return oldValue.Route, nil
+}
+
+// ResetRoute resets all changes to the "route" field.
+func (m *MedicationOrderMutation) ResetRoute() {
+	m.route = nil
+}
+
+// SetFrequency sets the "frequency" field.
+func (m *MedicationOrderMutation) SetFrequency(s string) {
+	m.frequency = &s
+}
+
+// Frequency returns the value of the "frequency" field in the mutation.
+func (m *MedicationOrderMutation) Frequency() (r string, exists bool) {
+	v := m.frequency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFrequency returns the old "frequency" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldFrequency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFrequency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFrequency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFrequency: %w", err)
+	}
+	return oldValue.Frequency, nil
+}
+
+// ResetFrequency resets all changes to the "frequency" field.
+func (m *MedicationOrderMutation) ResetFrequency() {
+	m.frequency = nil
+}
+
+// SetDurationDays sets the "duration_days" field.
+func (m *MedicationOrderMutation) SetDurationDays(i int) {
+	m.duration_days = &i
+	m.addduration_days = nil
+}
+
+// DurationDays returns the value of the "duration_days" field in the mutation.
+func (m *MedicationOrderMutation) DurationDays() (r int, exists bool) {
+	v := m.duration_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDurationDays returns the old "duration_days" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldDurationDays(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDurationDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDurationDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDurationDays: %w", err)
+	}
+	return oldValue.DurationDays, nil
+}
+
+// AddDurationDays adds i to the "duration_days" field.
+func (m *MedicationOrderMutation) AddDurationDays(i int) {
+	if m.addduration_days != nil {
+		*m.addduration_days += i
+	} else {
+		m.addduration_days = &i
+	}
+}
+
+// AddedDurationDays returns the value that was added to the "duration_days" field in this mutation.
+func (m *MedicationOrderMutation) AddedDurationDays() (r int, exists bool) {
+	v := m.addduration_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDurationDays clears the value of the "duration_days" field.
+func (m *MedicationOrderMutation) ClearDurationDays() {
+	m.duration_days = nil
+	m.addduration_days = nil
+	m.clearedFields[medicationorder.FieldDurationDays] = struct{}{}
+}
+
+// DurationDaysCleared returns if the "duration_days" field was cleared in this mutation.
+func (m *MedicationOrderMutation) DurationDaysCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldDurationDays]
+	return ok
+}
+
+// ResetDurationDays resets all changes to the "duration_days" field.
+func (m *MedicationOrderMutation) ResetDurationDays() {
+	m.duration_days = nil
+	m.addduration_days = nil
+	delete(m.clearedFields, medicationorder.FieldDurationDays)
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *MedicationOrderMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *MedicationOrderMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *MedicationOrderMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *MedicationOrderMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *MedicationOrderMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetInstructions sets the "instructions" field.
+func (m *MedicationOrderMutation) SetInstructions(s string) {
+	m.instructions = &s
+}
+
+// Instructions returns the value of the "instructions" field in the mutation.
+func (m *MedicationOrderMutation) Instructions() (r string, exists bool) {
+	v := m.instructions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstructions returns the old "instructions" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldInstructions(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstructions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstructions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstructions: %w", err)
+	}
+	return oldValue.Instructions, nil
+}
+
+// ClearInstructions clears the value of the "instructions" field.
+func (m *MedicationOrderMutation) ClearInstructions() {
+	m.instructions = nil
+	m.clearedFields[medicationorder.FieldInstructions] = struct{}{}
+}
+
+// InstructionsCleared returns if the "instructions" field was cleared in this mutation.
+func (m *MedicationOrderMutation) InstructionsCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldInstructions]
+	return ok
+}
+
+// ResetInstructions resets all changes to the "instructions" field.
+func (m *MedicationOrderMutation) ResetInstructions() {
+	m.instructions = nil
+	delete(m.clearedFields, medicationorder.FieldInstructions)
+}
+
+// SetPrescriberID sets the "prescriber_id" field.
+func (m *MedicationOrderMutation) SetPrescriberID(s string) {
+	m.prescriber = &s
+}
+
+// PrescriberID returns the value of the "prescriber_id" field in the mutation.
+func (m *MedicationOrderMutation) PrescriberID() (r string, exists bool) {
+	v := m.prescriber
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrescriberID returns the old "prescriber_id" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldPrescriberID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrescriberID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrescriberID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrescriberID: %w", err)
+	}
+	return oldValue.PrescriberID, nil
+}
+
+// ResetPrescriberID resets all changes to the "prescriber_id" field.
+func (m *MedicationOrderMutation) ResetPrescriberID() {
+	m.prescriber = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *MedicationOrderMutation) SetStatus(value medicationorder.Status) {
+	m.status = &value
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *MedicationOrderMutation) Status() (r medicationorder.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldStatus(ctx context.Context) (v medicationorder.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *MedicationOrderMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetReplacesID sets the "replaces_id" field.
+func (m *MedicationOrderMutation) SetReplacesID(s string) {
+	m.replaces = &s
+}
+
+// ReplacesID returns the value of the "replaces_id" field in the mutation.
+func (m *MedicationOrderMutation) ReplacesID() (r string, exists bool) {
+	v := m.replaces
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplacesID returns the old "replaces_id" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldReplacesID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplacesID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplacesID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplacesID: %w", err)
+	}
+	return oldValue.ReplacesID, nil
+}
+
+// ClearReplacesID clears the value of the "replaces_id" field.
+func (m *MedicationOrderMutation) ClearReplacesID() {
+	m.replaces = nil
+	m.clearedFields[medicationorder.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesIDCleared returns if the "replaces_id" field was cleared in this mutation.
+func (m *MedicationOrderMutation) ReplacesIDCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldReplacesID]
+	return ok
+}
+
+// ResetReplacesID resets all changes to the "replaces_id" field.
+func (m *MedicationOrderMutation) ResetReplacesID() {
+	m.replaces = nil
+	delete(m.clearedFields, medicationorder.FieldReplacesID)
+}
+
+// SetAllergyOverrideReason sets the "allergy_override_reason" field.
+func (m *MedicationOrderMutation) SetAllergyOverrideReason(s string) {
+	m.allergy_override_reason = &s
+}
+
+// AllergyOverrideReason returns the value of the "allergy_override_reason" field in the mutation.
+func (m *MedicationOrderMutation) AllergyOverrideReason() (r string, exists bool) {
+	v := m.allergy_override_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllergyOverrideReason returns the old "allergy_override_reason" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldAllergyOverrideReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllergyOverrideReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllergyOverrideReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllergyOverrideReason: %w", err)
+	}
+	return oldValue.AllergyOverrideReason, nil
+}
+
+// ClearAllergyOverrideReason clears the value of the "allergy_override_reason" field.
+func (m *MedicationOrderMutation) ClearAllergyOverrideReason() {
+	m.allergy_override_reason = nil
+	m.clearedFields[medicationorder.FieldAllergyOverrideReason] = struct{}{}
+}
+
+// AllergyOverrideReasonCleared returns if the "allergy_override_reason" field was cleared in this mutation.
+func (m *MedicationOrderMutation) AllergyOverrideReasonCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldAllergyOverrideReason]
+	return ok
+}
+
+// ResetAllergyOverrideReason resets all changes to the "allergy_override_reason" field.
+func (m *MedicationOrderMutation) ResetAllergyOverrideReason() {
+	m.allergy_override_reason = nil
+	delete(m.clearedFields, medicationorder.FieldAllergyOverrideReason)
+}
+
+// SetStopReason sets the "stop_reason" field.
+func (m *MedicationOrderMutation) SetStopReason(s string) {
+	m.stop_reason = &s
+}
+
+// StopReason returns the value of the "stop_reason" field in the mutation.
+func (m *MedicationOrderMutation) StopReason() (r string, exists bool) {
+	v := m.stop_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStopReason returns the old "stop_reason" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldStopReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStopReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStopReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStopReason: %w", err)
+	}
+	return oldValue.StopReason, nil
+}
+
+// ClearStopReason clears the value of the "stop_reason" field.
+func (m *MedicationOrderMutation) ClearStopReason() {
+	m.stop_reason = nil
+	m.clearedFields[medicationorder.FieldStopReason] = struct{}{}
+}
+
+// StopReasonCleared returns if the "stop_reason" field was cleared in this mutation.
+func (m *MedicationOrderMutation) StopReasonCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldStopReason]
+	return ok
+}
+
+// ResetStopReason resets all changes to the "stop_reason" field.
+func (m *MedicationOrderMutation) ResetStopReason() {
+	m.stop_reason = nil
+	delete(m.clearedFields, medicationorder.FieldStopReason)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *MedicationOrderMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *MedicationOrderMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *MedicationOrderMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[medicationorder.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *MedicationOrderMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *MedicationOrderMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, medicationorder.FieldEndedAt)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *MedicationOrderMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[medicationorder.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *MedicationOrderMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *MedicationOrderMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *MedicationOrderMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *MedicationOrderMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[medicationorder.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *MedicationOrderMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *MedicationOrderMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *MedicationOrderMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// ClearPrescriber clears the "prescriber" edge to the Staff entity.
+func (m *MedicationOrderMutation) ClearPrescriber() {
+	m.clearedprescriber = true
+	m.clearedFields[medicationorder.FieldPrescriberID] = struct{}{}
+}
+
+// PrescriberCleared reports if the "prescriber" edge to the Staff entity was cleared.
+func (m *MedicationOrderMutation) PrescriberCleared() bool {
+	return m.clearedprescriber
+}
+
+// PrescriberIDs returns the "prescriber" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PrescriberID instead. It exists only for internal usage by the builders.
+func (m *MedicationOrderMutation) PrescriberIDs() (ids []string) {
+	if id := m.prescriber; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPrescriber resets all changes to the "prescriber" edge.
+func (m *MedicationOrderMutation) ResetPrescriber() {
+	m.prescriber = nil
+	m.clearedprescriber = false
+}
+
+// ClearReplaces clears the "replaces" edge to the MedicationOrder entity.
+func (m *MedicationOrderMutation) ClearReplaces() {
+	m.clearedreplaces = true
+	m.clearedFields[medicationorder.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesCleared reports if the "replaces" edge to the MedicationOrder entity was cleared.
+func (m *MedicationOrderMutation) ReplacesCleared() bool {
+	return m.ReplacesIDCleared() || m.clearedreplaces
+}
+
+// ReplacesIDs returns the "replaces" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacesID instead. It exists only for internal usage by the builders.
+func (m *MedicationOrderMutation) ReplacesIDs() (ids []string) {
+	if id := m.replaces; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplaces resets all changes to the "replaces" edge.
+func (m *MedicationOrderMutation) ResetReplaces() {
+	m.replaces = nil
+	m.clearedreplaces = false
+}
+
+// SetReplacedByID sets the "replaced_by" edge to the MedicationOrder entity by id.
+func (m *MedicationOrderMutation) SetReplacedByID(id string) {
+	m.replaced_by = &id
+}
+
+// ClearReplacedBy clears the "replaced_by" edge to the MedicationOrder entity.
+func (m *MedicationOrderMutation) ClearReplacedBy() {
+	m.clearedreplaced_by = true
+}
+
+// ReplacedByCleared reports if the "replaced_by" edge to the MedicationOrder entity was cleared.
+func (m *MedicationOrderMutation) ReplacedByCleared() bool {
+	return m.clearedreplaced_by
+}
+
+// ReplacedByID returns the "replaced_by" edge ID in the mutation.
+func (m *MedicationOrderMutation) ReplacedByID() (id string, exists bool) {
+	if m.replaced_by != nil {
+		return *m.replaced_by, true
+	}
+	return
+}
+
+// ReplacedByIDs returns the "replaced_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacedByID instead. It exists only for internal usage by the builders.
+func (m *MedicationOrderMutation) ReplacedByIDs() (ids []string) {
+	if id := m.replaced_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplacedBy resets all changes to the "replaced_by" edge.
+func (m *MedicationOrderMutation) ResetReplacedBy() {
+	m.replaced_by = nil
+	m.clearedreplaced_by = false
+}
+
+// Where appends a list predicates to the MedicationOrderMutation builder.
+func (m *MedicationOrderMutation) Where(ps ...predicate.MedicationOrder) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MedicationOrderMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MedicationOrderMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MedicationOrder, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MedicationOrderMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MedicationOrderMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MedicationOrder).
+func (m *MedicationOrderMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MedicationOrderMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.created_at != nil {
+		fields = append(fields, medicationorder.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, medicationorder.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, medicationorder.FieldPatientID)
+	}
+	if m.encounter != nil {
+		fields = append(fields, medicationorder.FieldEncounterID)
+	}
+	if m.drug != nil {
+		fields = append(fields, medicationorder.FieldDrug)
+	}
+	if m.drug_code != nil {
+		fields = append(fields, medicationorder.FieldDrugCode)
+	}
+	if m.dose_amount != nil {
+		fields = append(fields, medicationorder.FieldDoseAmount)
+	}
+	if m.dose_unit != nil {
+		fields = append(fields, medicationorder.FieldDoseUnit)
+	}
+	if m.route != nil {
+		fields = append(fields, medicationorder.FieldRoute)
+	}
+	if m.frequency != nil {
+		fields = append(fields, medicationorder.FieldFrequency)
+	}
+	if m.duration_days != nil {
+		fields = append(fields, medicationorder.FieldDurationDays)
+	}
+	if m.quantity != nil {
+		fields = append(fields, medicationorder.FieldQuantity)
+	}
+	if m.instructions != nil {
+		fields = append(fields, medicationorder.FieldInstructions)
+	}
+	if m.prescriber != nil {
+		fields = append(fields, medicationorder.FieldPrescriberID)
+	}
+	if m.status != nil {
+		fields = append(fields, medicationorder.FieldStatus)
+	}
+	if m.replaces != nil {
+		fields = append(fields, medicationorder.FieldReplacesID)
+	}
+	if m.allergy_override_reason != nil {
+		fields = append(fields, medicationorder.FieldAllergyOverrideReason)
+	}
+	if m.stop_reason != nil {
+		fields = append(fields, medicationorder.FieldStopReason)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, medicationorder.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MedicationOrderMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case medicationorder.FieldCreatedAt:
+		return m.CreatedAt()
+	case medicationorder.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case medicationorder.FieldPatientID:
+		return m.PatientID()
+	case medicationorder.FieldEncounterID:
+		return m.EncounterID()
+	case medicationorder.FieldDrug:
+		return m.Drug()
+	case medicationorder.FieldDrugCode:
+		return m.DrugCode()
+	case medicationorder.FieldDoseAmount:
+		return m.DoseAmount()
+	case medicationorder.FieldDoseUnit:
+		return m.DoseUnit()
+	case medicationorder.FieldRoute:
+		return m.Route()
+	case medicationorder.FieldFrequency:
+		return m.Frequency()
+	case medicationorder.FieldDurationDays:
+		return m.DurationDays()
+	case medicationorder.FieldQuantity:
+		return m.Quantity()
+	case medicationorder.FieldInstructions:
+		return m.Instructions()
+	case medicationorder.FieldPrescriberID:
+		return m.PrescriberID()
+	case medicationorder.FieldStatus:
+		return m.Status()
+	case medicationorder.FieldReplacesID:
+		return m.ReplacesID()
+	case medicationorder.FieldAllergyOverrideReason:
+		return m.AllergyOverrideReason()
+	case medicationorder.FieldStopReason:
+		return m.StopReason()
+	case medicationorder.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MedicationOrderMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case medicationorder.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case medicationorder.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case medicationorder.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case medicationorder.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case medicationorder.FieldDrug:
+		return m.OldDrug(ctx)
+	case medicationorder.FieldDrugCode:
+		return m.OldDrugCode(ctx)
+	case medicationorder.FieldDoseAmount:
+		return m.OldDoseAmount(ctx)
+	case medicationorder.FieldDoseUnit:
+		return m.OldDoseUnit(ctx)
+	case medicationorder.FieldRoute:
+		return m.OldRoute(ctx)
+	case medicationorder.FieldFrequency:
+		return m.OldFrequency(ctx)
+	case medicationorder.FieldDurationDays:
+		return m.OldDurationDays(ctx)
+	case medicationorder.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case medicationorder.FieldInstructions:
+		return m.OldInstructions(ctx)
+	case medicationorder.FieldPrescriberID:
+		return m.OldPrescriberID(ctx)
+	case medicationorder.FieldStatus:
+		return m.OldStatus(ctx)
+	case medicationorder.FieldReplacesID:
+		return m.OldReplacesID(ctx)
+	case medicationorder.FieldAllergyOverrideReason:
+		return m.OldAllergyOverrideReason(ctx)
+	case medicationorder.FieldStopReason:
+		return m.OldStopReason(ctx)
+	case medicationorder.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown MedicationOrder field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MedicationOrderMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case medicationorder.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case medicationorder.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case medicationorder.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case medicationorder.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case medicationorder.FieldDrug:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrug(v)
+		return nil
+	case medicationorder.FieldDrugCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrugCode(v)
+		return nil
+	case medicationorder.FieldDoseAmount:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDoseAmount(v)
+		return nil
+	case medicationorder.FieldDoseUnit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDoseUnit(v)
+		return nil
+	case medicationorder.FieldRoute:
+		v, ok := value.(medicationorder.Route)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoute(v)
+		return nil
+	case medicationorder.FieldFrequency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFrequency(v)
+		return nil
+	case medicationorder.FieldDurationDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDurationDays(v)
+		return nil
+	case medicationorder.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case medicationorder.FieldInstructions:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstructions(v)
+		return nil
+	case medicationorder.FieldPrescriberID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrescriberID(v)
+		return nil
+	case medicationorder.FieldStatus:
+		v, ok := value.(medicationorder.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case medicationorder.FieldReplacesID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplacesID(v)
+		return nil
+	case medicationorder.FieldAllergyOverrideReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllergyOverrideReason(v)
+		return nil
+	case medicationorder.FieldStopReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStopReason(v)
+		return nil
+	case medicationorder.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MedicationOrder field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MedicationOrderMutation) AddedFields() []string {
+	var fields []string
+	if m.adddose_amount != nil {
+		fields = append(fields, medicationorder.FieldDoseAmount)
+	}
+	if m.addduration_days != nil {
+		fields = append(fields, medicationorder.FieldDurationDays)
+	}
+	if m.addquantity != nil {
+		fields = append(fields, medicationorder.FieldQuantity)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MedicationOrderMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case medicationorder.FieldDoseAmount:
+		return m.AddedDoseAmount()
+	case medicationorder.FieldDurationDays:
+		return m.AddedDurationDays()
+	case medicationorder.FieldQuantity:
+		return m.AddedQuantity()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MedicationOrderMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case medicationorder.FieldDoseAmount:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDoseAmount(v)
+		return nil
+	case medicationorder.FieldDurationDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDurationDays(v)
+		return nil
+	case medicationorder.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MedicationOrder numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MedicationOrderMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(medicationorder.FieldEncounterID) {
+		fields = append(fields, medicationorder.FieldEncounterID)
+	}
+	if m.FieldCleared(medicationorder.FieldDrugCode) {
+		fields = append(fields, medicationorder.FieldDrugCode)
+	}
+	if m.FieldCleared(medicationorder.FieldDurationDays) {
+		fields = append(fields, medicationorder.FieldDurationDays)
+	}
+	if m.FieldCleared(medicationorder.FieldInstructions) {
+		fields = append(fields, medicationorder.FieldInstructions)
+	}
+	if m.FieldCleared(medicationorder.FieldReplacesID) {
+		fields = append(fields, medicationorder.FieldReplacesID)
+	}
+	if m.FieldCleared(medicationorder.FieldAllergyOverrideReason) {
+		fields = append(fields, medicationorder.FieldAllergyOverrideReason)
+	}
+	if m.FieldCleared(medicationorder.FieldStopReason) {
+		fields = append(fields, medicationorder.FieldStopReason)
+	}
+	if m.FieldCleared(medicationorder.FieldEndedAt) {
+		fields = append(fields, medicationorder.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MedicationOrderMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MedicationOrderMutation) ClearField(name string) error {
+	switch name {
+	case medicationorder.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case medicationorder.FieldDrugCode:
+		m.ClearDrugCode()
+		return nil
+	case medicationorder.FieldDurationDays:
+		m.ClearDurationDays()
+		return nil
+	case medicationorder.FieldInstructions:
+		m.ClearInstructions()
+		return nil
+	case medicationorder.FieldReplacesID:
+		m.ClearReplacesID()
+		return nil
+	case medicationorder.FieldAllergyOverrideReason:
+		m.ClearAllergyOverrideReason()
+		return nil
+	case medicationorder.FieldStopReason:
+		m.ClearStopReason()
+		return nil
+	case medicationorder.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown MedicationOrder nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MedicationOrderMutation) ResetField(name string) error {
+	switch name {
+	case medicationorder.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case medicationorder.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case medicationorder.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case medicationorder.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case medicationorder.FieldDrug:
+		m.ResetDrug()
+		return nil
+	case medicationorder.FieldDrugCode:
+		m.ResetDrugCode()
+		return nil
+	case medicationorder.FieldDoseAmount:
+		m.ResetDoseAmount()
+		return nil
+	case medicationorder.FieldDoseUnit:
+		m.ResetDoseUnit()
+		return nil
+	case medicationorder.FieldRoute:
+		m.ResetRoute()
+		return nil
+	case medicationorder.FieldFrequency:
+		m.ResetFrequency()
+		return nil
+	case medicationorder.FieldDurationDays:
+		m.ResetDurationDays()
+		return nil
+	case medicationorder.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case medicationorder.FieldInstructions:
+		m.ResetInstructions()
+		return nil
+	case medicationorder.FieldPrescriberID:
+		m.ResetPrescriberID()
+		return nil
+	case medicationorder.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case medicationorder.FieldReplacesID:
+		m.ResetReplacesID()
+		return nil
+	case medicationorder.FieldAllergyOverrideReason:
+		m.ResetAllergyOverrideReason()
+		return nil
+	case medicationorder.FieldStopReason:
+		m.ResetStopReason()
+		return nil
+	case medicationorder.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown MedicationOrder field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MedicationOrderMutation) AddedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.patient != nil {
+		edges = append(edges, medicationorder.EdgePatient)
+	}
+	if m.encounter != nil {
+		edges = append(edges, medicationorder.EdgeEncounter)
+	}
+	if m.prescriber != nil {
+		edges = append(edges, medicationorder.EdgePrescriber)
+	}
+	if m.replaces != nil {
+		edges = append(edges, medicationorder.EdgeReplaces)
+	}
+	if m.replaced_by != nil {
+		edges = append(edges, medicationorder.EdgeReplacedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MedicationOrderMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case medicationorder.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case medicationorder.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	case medicationorder.EdgePrescriber:
+		if id := m.prescriber; id != nil {
+			return []ent.Value{*id}
+		}
+	case medicationorder.EdgeReplaces:
+		if id := m.replaces; id != nil {
+			return []ent.Value{*id}
+		}
+	case medicationorder.EdgeReplacedBy:
+		if id := m.replaced_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MedicationOrderMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 5)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MedicationOrderMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MedicationOrderMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.clearedpatient {
+		edges = append(edges, medicationorder.EdgePatient)
+	}
+	if m.clearedencounter {
+		edges = append(edges, medicationorder.EdgeEncounter)
+	}
+	if m.clearedprescriber {
+		edges = append(edges, medicationorder.EdgePrescriber)
+	}
+	if m.clearedreplaces {
+		edges = append(edges, medicationorder.EdgeReplaces)
+	}
+	if m.clearedreplaced_by {
+		edges = append(edges, medicationorder.EdgeReplacedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MedicationOrderMutation) EdgeCleared(name string) bool {
+	switch name {
+	case medicationorder.EdgePatient:
+		return m.clearedpatient
+	case medicationorder.EdgeEncounter:
+		return m.clearedencounter
+	case medicationorder.EdgePrescriber:
+		return m.clearedprescriber
+	case medicationorder.EdgeReplaces:
+		return m.clearedreplaces
+	case medicationorder.EdgeReplacedBy:
+		return m.clearedreplaced_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MedicationOrderMutation) ClearEdge(name string) error {
+	switch name {
+	case medicationorder.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case medicationorder.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	case medicationorder.EdgePrescriber:
+		m.ClearPrescriber()
+		return nil
+	case medicationorder.EdgeReplaces:
+		m.ClearReplaces()
+		return nil
+	case medicationorder.EdgeReplacedBy:
+		m.ClearReplacedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown MedicationOrder unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MedicationOrderMutation) ResetEdge(name string) error {
+	switch name {
+	case medicationorder.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case medicationorder.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	case medicationorder.EdgePrescriber:
+		m.ResetPrescriber()
+		return nil
+	case medicationorder.EdgeReplaces:
+		m.ResetReplaces()
+		return nil
+	case medicationorder.EdgeReplacedBy:
+		m.ResetReplacedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown MedicationOrder edge %s", name)
+}
+
+// ObservationMutation represents an operation that mutates the Observation nodes in the graph.
+type ObservationMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	code               *string
+	display            *string
+	value              *float64
+	addvalue           *float64
+	unit               *string
+	effective_at       *time.Time
+	status             *observation.Status
+	amend_reason       *string
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	encounter          *string
+	clearedencounter   bool
+	replaces           *string
+	clearedreplaces    bool
+	replaced_by        *string
+	clearedreplaced_by bool
+	recorded_by        *string
+	clearedrecorded_by bool
+	done               bool
+	oldValue           func(context.Context) (*Observation, error)
+	predicates         []predicate.Observation
+}
+
+var _ ent.Mutation = (*ObservationMutation)(nil)
+
+// observationOption allows management of the mutation configuration using functional options.
+type observationOption func(*ObservationMutation)
+
+// newObservationMutation creates new mutation for the Observation entity.
+func newObservationMutation(c config, op Op, opts ...observationOption) *ObservationMutation {
+	m := &ObservationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeObservation,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withObservationID sets the ID field of the mutation.
+func withObservationID(id string) observationOption {
+	return func(m *ObservationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Observation
+		)
+		m.oldValue = func(ctx context.Context) (*Observation, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Observation.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withObservation sets the old Observation of the mutation.
+func withObservation(node *Observation) observationOption {
+	return func(m *ObservationMutation) {
+		m.oldValue = func(context.Context) (*Observation, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ObservationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ObservationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Observation entities.
+func (m *ObservationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ObservationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ObservationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Observation.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ObservationMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ObservationMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ObservationMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ObservationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ObservationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ObservationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ObservationMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ObservationMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ObservationMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[observation.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ObservationMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[observation.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ObservationMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, observation.FieldEncounterID)
+}
+
+// SetCode sets the "code" field.
+func (m *ObservationMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *ObservationMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *ObservationMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetDisplay sets the "display" field.
+func (m *ObservationMutation) SetDisplay(s string) {
+	m.display = &s
+}
+
+// Display returns the value of the "display" field in the mutation.
+func (m *ObservationMutation) Display() (r string, exists bool) {
+	v := m.display
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplay returns the old "display" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldDisplay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplay: %w", err)
+	}
+	return oldValue.Display, nil
+}
+
+// ResetDisplay resets all changes to the "display" field.
+func (m *ObservationMutation) ResetDisplay() {
+	m.display = nil
+}
+
+// SetValue sets the "value" field.
+func (m *ObservationMutation) SetValue(f float64) {
+	m.value = &f
+	m.addvalue = nil
+}
+
+// Value returns the value of the "value" field in the mutation.
+func (m *ObservationMutation) Value() (r float64, exists bool) {
+	v := m.value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValue returns the old "value" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldValue(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValue: %w", err)
+	}
+	return oldValue.Value, nil
+}
+
+// AddValue adds f to the "value" field.
+func (m *ObservationMutation) AddValue(f float64) {
+	if m.addvalue != nil {
+		*m.addvalue += f
+	} else {
+		m.addvalue = &f
+	}
+}
+
+// AddedValue returns the value that was added to the "value" field in this mutation.
+func (m *ObservationMutation) AddedValue() (r float64, exists bool) {
+	v := m.addvalue
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetValue resets all changes to the "value" field.
+func (m *ObservationMutation) ResetValue() {
+	m.value = nil
+	m.addvalue = nil
+}
+
+// SetUnit sets the "unit" field.
+func (m *ObservationMutation) SetUnit(s string) {
+	m.unit = &s
+}
+
+// Unit returns the value of the "unit" field in the mutation.
+func (m *ObservationMutation) Unit() (r string, exists bool) {
+	v := m.unit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnit returns the old "unit" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldUnit(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnit: %w", err)
+	}
+	return oldValue.Unit, nil
+}
+
+// ResetUnit resets all changes to the "unit" field.
+func (m *ObservationMutation) ResetUnit() {
+	m.unit = nil
+}
+
+// SetEffectiveAt sets the "effective_at" field.
+func (m *ObservationMutation) SetEffectiveAt(t time.Time) {
+	m.effective_at = &t
+}
+
+// EffectiveAt returns the value of the "effective_at" field in the mutation.
+func (m *ObservationMutation) EffectiveAt() (r time.Time, exists bool) {
+	v := m.effective_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEffectiveAt returns the old "effective_at" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldEffectiveAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEffectiveAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEffectiveAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEffectiveAt: %w", err)
+	}
+	return oldValue.EffectiveAt, nil
+}
+
+// ResetEffectiveAt resets all changes to the "effective_at" field.
+func (m *ObservationMutation) ResetEffectiveAt() {
+	m.effective_at = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ObservationMutation) SetStatus(o observation.Status) {
+	m.status = &o
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ObservationMutation) Status() (r observation.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldStatus(ctx context.Context) (v observation.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ObservationMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetReplacesID sets the "replaces_id" field.
+func (m *ObservationMutation) SetReplacesID(s string) {
+	m.replaces = &s
+}
+
+// ReplacesID returns the value of the "replaces_id" field in the mutation.
+func (m *ObservationMutation) ReplacesID() (r string, exists bool) {
+	v := m.replaces
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplacesID returns the old "replaces_id" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldReplacesID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplacesID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplacesID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplacesID: %w", err)
+	}
+	return oldValue.ReplacesID, nil
+}
+
+// ClearReplacesID clears the value of the "replaces_id" field.
+func (m *ObservationMutation) ClearReplacesID() {
+	m.replaces = nil
+	m.clearedFields[observation.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesIDCleared returns if the "replaces_id" field was cleared in this mutation.
+func (m *ObservationMutation) ReplacesIDCleared() bool {
+	_, ok := m.clearedFields[observation.FieldReplacesID]
+	return ok
+}
+
+// ResetReplacesID resets all changes to the "replaces_id" field.
+func (m *ObservationMutation) ResetReplacesID() {
+	m.replaces = nil
+	delete(m.clearedFields, observation.FieldReplacesID)
+}
+
+// SetAmendReason sets the "amend_reason" field.
+func (m *ObservationMutation) SetAmendReason(s string) {
+	m.amend_reason = &s
+}
+
+// AmendReason returns the value of the "amend_reason" field in the mutation.
+func (m *ObservationMutation) AmendReason() (r string, exists bool) {
+	v := m.amend_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmendReason returns the old "amend_reason" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldAmendReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmendReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmendReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmendReason: %w", err)
+	}
+	return oldValue.AmendReason, nil
+}
+
+// ClearAmendReason clears the value of the "amend_reason" field.
+func (m *ObservationMutation) ClearAmendReason() {
+	m.amend_reason = nil
+	m.clearedFields[observation.FieldAmendReason] = struct{}{}
+}
+
+// AmendReasonCleared returns if the "amend_reason" field was cleared in this mutation.
+func (m *ObservationMutation) AmendReasonCleared() bool {
+	_, ok := m.clearedFields[observation.FieldAmendReason]
+	return ok
+}
+
+// ResetAmendReason resets all changes to the "amend_reason" field.
+func (m *ObservationMutation) ResetAmendReason() {
+	m.amend_reason = nil
+	delete(m.clearedFields, observation.FieldAmendReason)
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *ObservationMutation) SetRecordedByID(s string) {
+	m.recorded_by = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *ObservationMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the Observation entity.
+// If the Observation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ObservationMutation) OldRecordedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ClearRecordedByID clears the value of the "recorded_by_id" field.
+func (m *ObservationMutation) ClearRecordedByID() {
+	m.recorded_by = nil
+	m.clearedFields[observation.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByIDCleared returns if the "recorded_by_id" field was cleared in this mutation.
+func (m *ObservationMutation) RecordedByIDCleared() bool {
+	_, ok := m.clearedFields[observation.FieldRecordedByID]
+	return ok
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *ObservationMutation) ResetRecordedByID() {
+	m.recorded_by = nil
+	delete(m.clearedFields, observation.FieldRecordedByID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ObservationMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[observation.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ObservationMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ObservationMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ObservationMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *ObservationMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[observation.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *ObservationMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *ObservationMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *ObservationMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// ClearReplaces clears the "replaces" edge to the Observation entity.
+func (m *ObservationMutation) ClearReplaces() {
+	m.clearedreplaces = true
+	m.clearedFields[observation.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesCleared reports if the "replaces" edge to the Observation entity was cleared.
+func (m *ObservationMutation) ReplacesCleared() bool {
+	return m.ReplacesIDCleared() || m.clearedreplaces
+}
+
+// ReplacesIDs returns the "replaces" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacesID instead. It exists only for internal usage by the builders.
+func (m *ObservationMutation) ReplacesIDs() (ids []string) {
+	if id := m.replaces; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplaces resets all changes to the "replaces" edge.
+func (m *ObservationMutation) ResetReplaces() {
+	m.replaces = nil
+	m.clearedreplaces = false
+}
+
+// SetReplacedByID sets the "replaced_by" edge to the Observation entity by id.
+func (m *ObservationMutation) SetReplacedByID(id string) {
+	m.replaced_by = &id
+}
+
+// ClearReplacedBy clears the "replaced_by" edge to the Observation entity.
+func (m *ObservationMutation) ClearReplacedBy() {
+	m.clearedreplaced_by = true
+}
+
+// ReplacedByCleared reports if the "replaced_by" edge to the Observation entity was cleared.
+func (m *ObservationMutation) ReplacedByCleared() bool {
+	return m.clearedreplaced_by
+}
+
+// ReplacedByID returns the "replaced_by" edge ID in the mutation.
+func (m *ObservationMutation) ReplacedByID() (id string, exists bool) {
+	if m.replaced_by != nil {
+		return *m.replaced_by, true
+	}
+	return
+}
+
+// ReplacedByIDs returns the "replaced_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacedByID instead. It exists only for internal usage by the builders.
+func (m *ObservationMutation) ReplacedByIDs() (ids []string) {
+	if id := m.replaced_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplacedBy resets all changes to the "replaced_by" edge.
+func (m *ObservationMutation) ResetReplacedBy() {
+	m.replaced_by = nil
+	m.clearedreplaced_by = false
+}
+
+// ClearRecordedBy clears the "recorded_by" edge to the Staff entity.
+func (m *ObservationMutation) ClearRecordedBy() {
+	m.clearedrecorded_by = true
+	m.clearedFields[observation.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByCleared reports if the "recorded_by" edge to the Staff entity was cleared.
+func (m *ObservationMutation) RecordedByCleared() bool {
+	return m.RecordedByIDCleared() || m.clearedrecorded_by
+}
+
+// RecordedByIDs returns the "recorded_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RecordedByID instead. It exists only for internal usage by the builders.
+func (m *ObservationMutation) RecordedByIDs() (ids []string) {
+	if id := m.recorded_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRecordedBy resets all changes to the "recorded_by" edge.
+func (m *ObservationMutation) ResetRecordedBy() {
+	m.recorded_by = nil
+	m.clearedrecorded_by = false
+}
+
+// Where appends a list predicates to the ObservationMutation builder.
+func (m *ObservationMutation) Where(ps ...predicate.Observation) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ObservationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ObservationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Observation, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ObservationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ObservationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Observation).
+func (m *ObservationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ObservationMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.patient != nil {
+		fields = append(fields, observation.FieldPatientID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, observation.FieldCreatedAt)
+	}
+	if m.encounter != nil {
+		fields = append(fields, observation.FieldEncounterID)
+	}
+	if m.code != nil {
+		fields = append(fields, observation.FieldCode)
+	}
+	if m.display != nil {
+		fields = append(fields, observation.FieldDisplay)
+	}
+	if m.value != nil {
+		fields = append(fields, observation.FieldValue)
+	}
+	if m.unit != nil {
+		fields = append(fields, observation.FieldUnit)
+	}
+	if m.effective_at != nil {
+		fields = append(fields, observation.FieldEffectiveAt)
+	}
+	if m.status != nil {
+		fields = append(fields, observation.FieldStatus)
+	}
+	if m.replaces != nil {
+		fields = append(fields, observation.FieldReplacesID)
+	}
+	if m.amend_reason != nil {
+		fields = append(fields, observation.FieldAmendReason)
+	}
+	if m.recorded_by != nil {
+		fields = append(fields, observation.FieldRecordedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ObservationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case observation.FieldPatientID:
+		return m.PatientID()
+	case observation.FieldCreatedAt:
+		return m.CreatedAt()
+	case observation.FieldEncounterID:
+		return m.EncounterID()
+	case observation.FieldCode:
+		return m.Code()
+	case observation.FieldDisplay:
+		return m.Display()
+	case observation.FieldValue:
+		return m.Value()
+	case observation.FieldUnit:
+		return m.Unit()
+	case observation.FieldEffectiveAt:
+		return m.EffectiveAt()
+	case observation.FieldStatus:
+		return m.Status()
+	case observation.FieldReplacesID:
+		return m.ReplacesID()
+	case observation.FieldAmendReason:
+		return m.AmendReason()
+	case observation.FieldRecordedByID:
+		return m.RecordedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ObservationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case observation.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case observation.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case observation.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case observation.FieldCode:
+		return m.OldCode(ctx)
+	case observation.FieldDisplay:
+		return m.OldDisplay(ctx)
+	case observation.FieldValue:
+		return m.OldValue(ctx)
+	case observation.FieldUnit:
+		return m.OldUnit(ctx)
+	case observation.FieldEffectiveAt:
+		return m.OldEffectiveAt(ctx)
+	case observation.FieldStatus:
+		return m.OldStatus(ctx)
+	case observation.FieldReplacesID:
+		return m.OldReplacesID(ctx)
+	case observation.FieldAmendReason:
+		return m.OldAmendReason(ctx)
+	case observation.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Observation field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ObservationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case observation.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case observation.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case observation.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case observation.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case observation.FieldDisplay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplay(v)
+		return nil
+	case observation.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValue(v)
+		return nil
+	case observation.FieldUnit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnit(v)
+		return nil
+	case observation.FieldEffectiveAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEffectiveAt(v)
+		return nil
+	case observation.FieldStatus:
+		v, ok := value.(observation.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case observation.FieldReplacesID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplacesID(v)
+		return nil
+	case observation.FieldAmendReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmendReason(v)
+		return nil
+	case observation.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Observation field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ObservationMutation) AddedFields() []string {
+	var fields []string
+	if m.addvalue != nil {
+		fields = append(fields, observation.FieldValue)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ObservationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case observation.FieldValue:
+		return m.AddedValue()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ObservationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case observation.FieldValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddValue(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Observation numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ObservationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(observation.FieldEncounterID) {
+		fields = append(fields, observation.FieldEncounterID)
+	}
+	if m.FieldCleared(observation.FieldReplacesID) {
+		fields = append(fields, observation.FieldReplacesID)
+	}
+	if m.FieldCleared(observation.FieldAmendReason) {
+		fields = append(fields, observation.FieldAmendReason)
+	}
+	if m.FieldCleared(observation.FieldRecordedByID) {
+		fields = append(fields, observation.FieldRecordedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ObservationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ObservationMutation) ClearField(name string) error {
+	switch name {
+	case observation.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case observation.FieldReplacesID:
+		m.ClearReplacesID()
+		return nil
+	case observation.FieldAmendReason:
+		m.ClearAmendReason()
+		return nil
+	case observation.FieldRecordedByID:
+		m.ClearRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Observation nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ObservationMutation) ResetField(name string) error {
+	switch name {
+	case observation.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case observation.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case observation.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case observation.FieldCode:
+		m.ResetCode()
+		return nil
+	case observation.FieldDisplay:
+		m.ResetDisplay()
+		return nil
+	case observation.FieldValue:
+		m.ResetValue()
+		return nil
+	case observation.FieldUnit:
+		m.ResetUnit()
+		return nil
+	case observation.FieldEffectiveAt:
+		m.ResetEffectiveAt()
+		return nil
+	case observation.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case observation.FieldReplacesID:
+		m.ResetReplacesID()
+		return nil
+	case observation.FieldAmendReason:
+		m.ResetAmendReason()
+		return nil
+	case observation.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Observation field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ObservationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.patient != nil {
+		edges = append(edges, observation.EdgePatient)
+	}
+	if m.encounter != nil {
+		edges = append(edges, observation.EdgeEncounter)
+	}
+	if m.replaces != nil {
+		edges = append(edges, observation.EdgeReplaces)
+	}
+	if m.replaced_by != nil {
+		edges = append(edges, observation.EdgeReplacedBy)
+	}
+	if m.recorded_by != nil {
+		edges = append(edges, observation.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ObservationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case observation.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case observation.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	case observation.EdgeReplaces:
+		if id := m.replaces; id != nil {
+			return []ent.Value{*id}
+		}
+	case observation.EdgeReplacedBy:
+		if id := m.replaced_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case observation.EdgeRecordedBy:
+		if id := m.recorded_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ObservationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 5)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ObservationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ObservationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.clearedpatient {
+		edges = append(edges, observation.EdgePatient)
+	}
+	if m.clearedencounter {
+		edges = append(edges, observation.EdgeEncounter)
+	}
+	if m.clearedreplaces {
+		edges = append(edges, observation.EdgeReplaces)
+	}
+	if m.clearedreplaced_by {
+		edges = append(edges, observation.EdgeReplacedBy)
+	}
+	if m.clearedrecorded_by {
+		edges = append(edges, observation.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ObservationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case observation.EdgePatient:
+		return m.clearedpatient
+	case observation.EdgeEncounter:
+		return m.clearedencounter
+	case observation.EdgeReplaces:
+		return m.clearedreplaces
+	case observation.EdgeReplacedBy:
+		return m.clearedreplaced_by
+	case observation.EdgeRecordedBy:
+		return m.clearedrecorded_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ObservationMutation) ClearEdge(name string) error {
+	switch name {
+	case observation.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case observation.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	case observation.EdgeReplaces:
+		m.ClearReplaces()
+		return nil
+	case observation.EdgeReplacedBy:
+		m.ClearReplacedBy()
+		return nil
+	case observation.EdgeRecordedBy:
+		m.ClearRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Observation unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ObservationMutation) ResetEdge(name string) error {
+	switch name {
+	case observation.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case observation.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	case observation.EdgeReplaces:
+		m.ResetReplaces()
+		return nil
+	case observation.EdgeReplacedBy:
+		m.ResetReplacedBy()
+		return nil
+	case observation.EdgeRecordedBy:
+		m.ResetRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Observation edge %s", name)
+}
+
 // OutboxEventMutation represents an operation that mutates the OutboxEvent nodes in the graph.
 type OutboxEventMutation struct {
 	config
@@ -4957,33 +20913,89 @@ func (m *OutboxEventMutation) ResetEdge(name string) error {
 // PatientMutation represents an operation that mutates the Patient nodes in the graph.
 type PatientMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *string
-	created_at          *time.Time
-	updated_at          *time.Time
-	mrn                 *string
-	given_name          *string
-	family_name         *string
-	birth_date          *time.Time
-	sex                 *patient.Sex
-	phone               *string
-	email               *string
-	address_line        *string
-	city                *string
-	region              *string
-	postal_code         *string
-	country             *string
-	national_id         *string
-	clearedFields       map[string]struct{}
-	appointments        map[string]struct{}
-	removedappointments map[string]struct{}
-	clearedappointments bool
-	user                *string
-	cleareduser         bool
-	done                bool
-	oldValue            func(context.Context) (*Patient, error)
-	predicates          []predicate.Patient
+	op                          Op
+	typ                         string
+	id                          *string
+	created_at                  *time.Time
+	updated_at                  *time.Time
+	mrn                         *string
+	given_name                  *string
+	family_name                 *string
+	birth_date                  *time.Time
+	sex                         *patient.Sex
+	phone                       *string
+	email                       *string
+	address_line                *string
+	city                        *string
+	region                      *string
+	postal_code                 *string
+	country                     *string
+	national_id                 *string
+	preferred_language          *string
+	status                      *patient.Status
+	merged_at                   *time.Time
+	clearedFields               map[string]struct{}
+	appointments                map[string]struct{}
+	removedappointments         map[string]struct{}
+	clearedappointments         bool
+	user                        *string
+	cleareduser                 bool
+	merged_into                 *string
+	clearedmerged_into          bool
+	contacts                    map[string]struct{}
+	removedcontacts             map[string]struct{}
+	clearedcontacts             bool
+	identifiers                 map[string]struct{}
+	removedidentifiers          map[string]struct{}
+	clearedidentifiers          bool
+	insurance_policies          map[string]struct{}
+	removedinsurance_policies   map[string]struct{}
+	clearedinsurance_policies   bool
+	history                     map[string]struct{}
+	removedhistory              map[string]struct{}
+	clearedhistory              bool
+	admissions                  map[string]struct{}
+	removedadmissions           map[string]struct{}
+	clearedadmissions           bool
+	bed_assignments             map[string]struct{}
+	removedbed_assignments      map[string]struct{}
+	clearedbed_assignments      bool
+	encounters                  map[string]struct{}
+	removedencounters           map[string]struct{}
+	clearedencounters           bool
+	problems                    map[string]struct{}
+	removedproblems             map[string]struct{}
+	clearedproblems             bool
+	allergies                   map[string]struct{}
+	removedallergies            map[string]struct{}
+	clearedallergies            bool
+	observations                map[string]struct{}
+	removedobservations         map[string]struct{}
+	clearedobservations         bool
+	medication_orders           map[string]struct{}
+	removedmedication_orders    map[string]struct{}
+	clearedmedication_orders    bool
+	care_plans                  map[string]struct{}
+	removedcare_plans           map[string]struct{}
+	clearedcare_plans           bool
+	care_plan_goals             map[string]struct{}
+	removedcare_plan_goals      map[string]struct{}
+	clearedcare_plan_goals      bool
+	care_plan_activities        map[string]struct{}
+	removedcare_plan_activities map[string]struct{}
+	clearedcare_plan_activities bool
+	notes                       map[string]struct{}
+	removednotes                map[string]struct{}
+	clearednotes                bool
+	referrals                   map[string]struct{}
+	removedreferrals            map[string]struct{}
+	clearedreferrals            bool
+	care_team                   map[string]struct{}
+	removedcare_team            map[string]struct{}
+	clearedcare_team            bool
+	done                        bool
+	oldValue                    func(context.Context) (*Patient, error)
+	predicates                  []predicate.Patient
 }
 
 var _ ent.Mutation = (*PatientMutation)(nil)
@@ -5734,6 +21746,189 @@ func (m *PatientMutation) ResetNationalID() {
 	delete(m.clearedFields, patient.FieldNationalID)
 }
 
+// SetPreferredLanguage sets the "preferred_language" field.
+func (m *PatientMutation) SetPreferredLanguage(s string) {
+	m.preferred_language = &s
+}
+
+// PreferredLanguage returns the value of the "preferred_language" field in the mutation.
+func (m *PatientMutation) PreferredLanguage() (r string, exists bool) {
+	v := m.preferred_language
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreferredLanguage returns the old "preferred_language" field's value of the Patient entity.
+// If the Patient object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientMutation) OldPreferredLanguage(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreferredLanguage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreferredLanguage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreferredLanguage: %w", err)
+	}
+	return oldValue.PreferredLanguage, nil
+}
+
+// ClearPreferredLanguage clears the value of the "preferred_language" field.
+func (m *PatientMutation) ClearPreferredLanguage() {
+	m.preferred_language = nil
+	m.clearedFields[patient.FieldPreferredLanguage] = struct{}{}
+}
+
+// PreferredLanguageCleared returns if the "preferred_language" field was cleared in this mutation.
+func (m *PatientMutation) PreferredLanguageCleared() bool {
+	_, ok := m.clearedFields[patient.FieldPreferredLanguage]
+	return ok
+}
+
+// ResetPreferredLanguage resets all changes to the "preferred_language" field.
+func (m *PatientMutation) ResetPreferredLanguage() {
+	m.preferred_language = nil
+	delete(m.clearedFields, patient.FieldPreferredLanguage)
+}
+
+// SetStatus sets the "status" field.
+func (m *PatientMutation) SetStatus(pa patient.Status) {
+	m.status = &pa
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PatientMutation) Status() (r patient.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Patient entity.
+// If the Patient object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientMutation) OldStatus(ctx context.Context) (v patient.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PatientMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (m *PatientMutation) SetMergedIntoID(s string) {
+	m.merged_into = &s
+}
+
+// MergedIntoID returns the value of the "merged_into_id" field in the mutation.
+func (m *PatientMutation) MergedIntoID() (r string, exists bool) {
+	v := m.merged_into
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMergedIntoID returns the old "merged_into_id" field's value of the Patient entity.
+// If the Patient object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientMutation) OldMergedIntoID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMergedIntoID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMergedIntoID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMergedIntoID: %w", err)
+	}
+	return oldValue.MergedIntoID, nil
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (m *PatientMutation) ClearMergedIntoID() {
+	m.merged_into = nil
+	m.clearedFields[patient.FieldMergedIntoID] = struct{}{}
+}
+
+// MergedIntoIDCleared returns if the "merged_into_id" field was cleared in this mutation.
+func (m *PatientMutation) MergedIntoIDCleared() bool {
+	_, ok := m.clearedFields[patient.FieldMergedIntoID]
+	return ok
+}
+
+// ResetMergedIntoID resets all changes to the "merged_into_id" field.
+func (m *PatientMutation) ResetMergedIntoID() {
+	m.merged_into = nil
+	delete(m.clearedFields, patient.FieldMergedIntoID)
+}
+
+// SetMergedAt sets the "merged_at" field.
+func (m *PatientMutation) SetMergedAt(t time.Time) {
+	m.merged_at = &t
+}
+
+// MergedAt returns the value of the "merged_at" field in the mutation.
+func (m *PatientMutation) MergedAt() (r time.Time, exists bool) {
+	v := m.merged_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMergedAt returns the old "merged_at" field's value of the Patient entity.
+// If the Patient object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientMutation) OldMergedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMergedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMergedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMergedAt: %w", err)
+	}
+	return oldValue.MergedAt, nil
+}
+
+// ClearMergedAt clears the value of the "merged_at" field.
+func (m *PatientMutation) ClearMergedAt() {
+	m.merged_at = nil
+	m.clearedFields[patient.FieldMergedAt] = struct{}{}
+}
+
+// MergedAtCleared returns if the "merged_at" field was cleared in this mutation.
+func (m *PatientMutation) MergedAtCleared() bool {
+	_, ok := m.clearedFields[patient.FieldMergedAt]
+	return ok
+}
+
+// ResetMergedAt resets all changes to the "merged_at" field.
+func (m *PatientMutation) ResetMergedAt() {
+	m.merged_at = nil
+	delete(m.clearedFields, patient.FieldMergedAt)
+}
+
 // AddAppointmentIDs adds the "appointments" edge to the Appointment entity by ids.
 func (m *PatientMutation) AddAppointmentIDs(ids ...string) {
 	if m.appointments == nil {
@@ -5827,6 +22022,951 @@ func (m *PatientMutation) ResetUser() {
 	m.cleareduser = false
 }
 
+// ClearMergedInto clears the "merged_into" edge to the Patient entity.
+func (m *PatientMutation) ClearMergedInto() {
+	m.clearedmerged_into = true
+	m.clearedFields[patient.FieldMergedIntoID] = struct{}{}
+}
+
+// MergedIntoCleared reports if the "merged_into" edge to the Patient entity was cleared.
+func (m *PatientMutation) MergedIntoCleared() bool {
+	return m.MergedIntoIDCleared() || m.clearedmerged_into
+}
+
+// MergedIntoIDs returns the "merged_into" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MergedIntoID instead. It exists only for internal usage by the builders.
+func (m *PatientMutation) MergedIntoIDs() (ids []string) {
+	if id := m.merged_into; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMergedInto resets all changes to the "merged_into" edge.
+func (m *PatientMutation) ResetMergedInto() {
+	m.merged_into = nil
+	m.clearedmerged_into = false
+}
+
+// AddContactIDs adds the "contacts" edge to the PatientContact entity by ids.
+func (m *PatientMutation) AddContactIDs(ids ...string) {
+	if m.contacts == nil {
+		m.contacts = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.contacts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearContacts clears the "contacts" edge to the PatientContact entity.
+func (m *PatientMutation) ClearContacts() {
+	m.clearedcontacts = true
+}
+
+// ContactsCleared reports if the "contacts" edge to the PatientContact entity was cleared.
+func (m *PatientMutation) ContactsCleared() bool {
+	return m.clearedcontacts
+}
+
+// RemoveContactIDs removes the "contacts" edge to the PatientContact entity by IDs.
+func (m *PatientMutation) RemoveContactIDs(ids ...string) {
+	if m.removedcontacts == nil {
+		m.removedcontacts = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.contacts, ids[i])
+		m.removedcontacts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedContacts returns the removed IDs of the "contacts" edge to the PatientContact entity.
+func (m *PatientMutation) RemovedContactsIDs() (ids []string) {
+	for id := range m.removedcontacts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ContactsIDs returns the "contacts" edge IDs in the mutation.
+func (m *PatientMutation) ContactsIDs() (ids []string) {
+	for id := range m.contacts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetContacts resets all changes to the "contacts" edge.
+func (m *PatientMutation) ResetContacts() {
+	m.contacts = nil
+	m.clearedcontacts = false
+	m.removedcontacts = nil
+}
+
+// AddIdentifierIDs adds the "identifiers" edge to the PatientIdentifier entity by ids.
+func (m *PatientMutation) AddIdentifierIDs(ids ...string) {
+	if m.identifiers == nil {
+		m.identifiers = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.identifiers[ids[i]] = struct{}{}
+	}
+}
+
+// ClearIdentifiers clears the "identifiers" edge to the PatientIdentifier entity.
+func (m *PatientMutation) ClearIdentifiers() {
+	m.clearedidentifiers = true
+}
+
+// IdentifiersCleared reports if the "identifiers" edge to the PatientIdentifier entity was cleared.
+func (m *PatientMutation) IdentifiersCleared() bool {
+	return m.clearedidentifiers
+}
+
+// RemoveIdentifierIDs removes the "identifiers" edge to the PatientIdentifier entity by IDs.
+func (m *PatientMutation) RemoveIdentifierIDs(ids ...string) {
+	if m.removedidentifiers == nil {
+		m.removedidentifiers = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.identifiers, ids[i])
+		m.removedidentifiers[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedIdentifiers returns the removed IDs of the "identifiers" edge to the PatientIdentifier entity.
+func (m *PatientMutation) RemovedIdentifiersIDs() (ids []string) {
+	for id := range m.removedidentifiers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// IdentifiersIDs returns the "identifiers" edge IDs in the mutation.
+func (m *PatientMutation) IdentifiersIDs() (ids []string) {
+	for id := range m.identifiers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetIdentifiers resets all changes to the "identifiers" edge.
+func (m *PatientMutation) ResetIdentifiers() {
+	m.identifiers = nil
+	m.clearedidentifiers = false
+	m.removedidentifiers = nil
+}
+
+// AddInsurancePolicyIDs adds the "insurance_policies" edge to the InsurancePolicy entity by ids.
+func (m *PatientMutation) AddInsurancePolicyIDs(ids ...string) {
+	if m.insurance_policies == nil {
+		m.insurance_policies = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.insurance_policies[ids[i]] = struct{}{}
+	}
+}
+
+// ClearInsurancePolicies clears the "insurance_policies" edge to the InsurancePolicy entity.
+func (m *PatientMutation) ClearInsurancePolicies() {
+	m.clearedinsurance_policies = true
+}
+
+// InsurancePoliciesCleared reports if the "insurance_policies" edge to the InsurancePolicy entity was cleared.
+func (m *PatientMutation) InsurancePoliciesCleared() bool {
+	return m.clearedinsurance_policies
+}
+
+// RemoveInsurancePolicyIDs removes the "insurance_policies" edge to the InsurancePolicy entity by IDs.
+func (m *PatientMutation) RemoveInsurancePolicyIDs(ids ...string) {
+	if m.removedinsurance_policies == nil {
+		m.removedinsurance_policies = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.insurance_policies, ids[i])
+		m.removedinsurance_policies[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedInsurancePolicies returns the removed IDs of the "insurance_policies" edge to the InsurancePolicy entity.
+func (m *PatientMutation) RemovedInsurancePoliciesIDs() (ids []string) {
+	for id := range m.removedinsurance_policies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// InsurancePoliciesIDs returns the "insurance_policies" edge IDs in the mutation.
+func (m *PatientMutation) InsurancePoliciesIDs() (ids []string) {
+	for id := range m.insurance_policies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetInsurancePolicies resets all changes to the "insurance_policies" edge.
+func (m *PatientMutation) ResetInsurancePolicies() {
+	m.insurance_policies = nil
+	m.clearedinsurance_policies = false
+	m.removedinsurance_policies = nil
+}
+
+// AddHistoryIDs adds the "history" edge to the HistoryItem entity by ids.
+func (m *PatientMutation) AddHistoryIDs(ids ...string) {
+	if m.history == nil {
+		m.history = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.history[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHistory clears the "history" edge to the HistoryItem entity.
+func (m *PatientMutation) ClearHistory() {
+	m.clearedhistory = true
+}
+
+// HistoryCleared reports if the "history" edge to the HistoryItem entity was cleared.
+func (m *PatientMutation) HistoryCleared() bool {
+	return m.clearedhistory
+}
+
+// RemoveHistoryIDs removes the "history" edge to the HistoryItem entity by IDs.
+func (m *PatientMutation) RemoveHistoryIDs(ids ...string) {
+	if m.removedhistory == nil {
+		m.removedhistory = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.history, ids[i])
+		m.removedhistory[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHistory returns the removed IDs of the "history" edge to the HistoryItem entity.
+func (m *PatientMutation) RemovedHistoryIDs() (ids []string) {
+	for id := range m.removedhistory {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HistoryIDs returns the "history" edge IDs in the mutation.
+func (m *PatientMutation) HistoryIDs() (ids []string) {
+	for id := range m.history {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHistory resets all changes to the "history" edge.
+func (m *PatientMutation) ResetHistory() {
+	m.history = nil
+	m.clearedhistory = false
+	m.removedhistory = nil
+}
+
+// AddAdmissionIDs adds the "admissions" edge to the Admission entity by ids.
+func (m *PatientMutation) AddAdmissionIDs(ids ...string) {
+	if m.admissions == nil {
+		m.admissions = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.admissions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAdmissions clears the "admissions" edge to the Admission entity.
+func (m *PatientMutation) ClearAdmissions() {
+	m.clearedadmissions = true
+}
+
+// AdmissionsCleared reports if the "admissions" edge to the Admission entity was cleared.
+func (m *PatientMutation) AdmissionsCleared() bool {
+	return m.clearedadmissions
+}
+
+// RemoveAdmissionIDs removes the "admissions" edge to the Admission entity by IDs.
+func (m *PatientMutation) RemoveAdmissionIDs(ids ...string) {
+	if m.removedadmissions == nil {
+		m.removedadmissions = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.admissions, ids[i])
+		m.removedadmissions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAdmissions returns the removed IDs of the "admissions" edge to the Admission entity.
+func (m *PatientMutation) RemovedAdmissionsIDs() (ids []string) {
+	for id := range m.removedadmissions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AdmissionsIDs returns the "admissions" edge IDs in the mutation.
+func (m *PatientMutation) AdmissionsIDs() (ids []string) {
+	for id := range m.admissions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAdmissions resets all changes to the "admissions" edge.
+func (m *PatientMutation) ResetAdmissions() {
+	m.admissions = nil
+	m.clearedadmissions = false
+	m.removedadmissions = nil
+}
+
+// AddBedAssignmentIDs adds the "bed_assignments" edge to the BedAssignment entity by ids.
+func (m *PatientMutation) AddBedAssignmentIDs(ids ...string) {
+	if m.bed_assignments == nil {
+		m.bed_assignments = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.bed_assignments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBedAssignments clears the "bed_assignments" edge to the BedAssignment entity.
+func (m *PatientMutation) ClearBedAssignments() {
+	m.clearedbed_assignments = true
+}
+
+// BedAssignmentsCleared reports if the "bed_assignments" edge to the BedAssignment entity was cleared.
+func (m *PatientMutation) BedAssignmentsCleared() bool {
+	return m.clearedbed_assignments
+}
+
+// RemoveBedAssignmentIDs removes the "bed_assignments" edge to the BedAssignment entity by IDs.
+func (m *PatientMutation) RemoveBedAssignmentIDs(ids ...string) {
+	if m.removedbed_assignments == nil {
+		m.removedbed_assignments = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.bed_assignments, ids[i])
+		m.removedbed_assignments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBedAssignments returns the removed IDs of the "bed_assignments" edge to the BedAssignment entity.
+func (m *PatientMutation) RemovedBedAssignmentsIDs() (ids []string) {
+	for id := range m.removedbed_assignments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BedAssignmentsIDs returns the "bed_assignments" edge IDs in the mutation.
+func (m *PatientMutation) BedAssignmentsIDs() (ids []string) {
+	for id := range m.bed_assignments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBedAssignments resets all changes to the "bed_assignments" edge.
+func (m *PatientMutation) ResetBedAssignments() {
+	m.bed_assignments = nil
+	m.clearedbed_assignments = false
+	m.removedbed_assignments = nil
+}
+
+// AddEncounterIDs adds the "encounters" edge to the Encounter entity by ids.
+func (m *PatientMutation) AddEncounterIDs(ids ...string) {
+	if m.encounters == nil {
+		m.encounters = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.encounters[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEncounters clears the "encounters" edge to the Encounter entity.
+func (m *PatientMutation) ClearEncounters() {
+	m.clearedencounters = true
+}
+
+// EncountersCleared reports if the "encounters" edge to the Encounter entity was cleared.
+func (m *PatientMutation) EncountersCleared() bool {
+	return m.clearedencounters
+}
+
+// RemoveEncounterIDs removes the "encounters" edge to the Encounter entity by IDs.
+func (m *PatientMutation) RemoveEncounterIDs(ids ...string) {
+	if m.removedencounters == nil {
+		m.removedencounters = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.encounters, ids[i])
+		m.removedencounters[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEncounters returns the removed IDs of the "encounters" edge to the Encounter entity.
+func (m *PatientMutation) RemovedEncountersIDs() (ids []string) {
+	for id := range m.removedencounters {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EncountersIDs returns the "encounters" edge IDs in the mutation.
+func (m *PatientMutation) EncountersIDs() (ids []string) {
+	for id := range m.encounters {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEncounters resets all changes to the "encounters" edge.
+func (m *PatientMutation) ResetEncounters() {
+	m.encounters = nil
+	m.clearedencounters = false
+	m.removedencounters = nil
+}
+
+// AddProblemIDs adds the "problems" edge to the Problem entity by ids.
+func (m *PatientMutation) AddProblemIDs(ids ...string) {
+	if m.problems == nil {
+		m.problems = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.problems[ids[i]] = struct{}{}
+	}
+}
+
+// ClearProblems clears the "problems" edge to the Problem entity.
+func (m *PatientMutation) ClearProblems() {
+	m.clearedproblems = true
+}
+
+// ProblemsCleared reports if the "problems" edge to the Problem entity was cleared.
+func (m *PatientMutation) ProblemsCleared() bool {
+	return m.clearedproblems
+}
+
+// RemoveProblemIDs removes the "problems" edge to the Problem entity by IDs.
+func (m *PatientMutation) RemoveProblemIDs(ids ...string) {
+	if m.removedproblems == nil {
+		m.removedproblems = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.problems, ids[i])
+		m.removedproblems[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedProblems returns the removed IDs of the "problems" edge to the Problem entity.
+func (m *PatientMutation) RemovedProblemsIDs() (ids []string) {
+	for id := range m.removedproblems {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ProblemsIDs returns the "problems" edge IDs in the mutation.
+func (m *PatientMutation) ProblemsIDs() (ids []string) {
+	for id := range m.problems {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetProblems resets all changes to the "problems" edge.
+func (m *PatientMutation) ResetProblems() {
+	m.problems = nil
+	m.clearedproblems = false
+	m.removedproblems = nil
+}
+
+// AddAllergyIDs adds the "allergies" edge to the Allergy entity by ids.
+func (m *PatientMutation) AddAllergyIDs(ids ...string) {
+	if m.allergies == nil {
+		m.allergies = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.allergies[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAllergies clears the "allergies" edge to the Allergy entity.
+func (m *PatientMutation) ClearAllergies() {
+	m.clearedallergies = true
+}
+
+// AllergiesCleared reports if the "allergies" edge to the Allergy entity was cleared.
+func (m *PatientMutation) AllergiesCleared() bool {
+	return m.clearedallergies
+}
+
+// RemoveAllergyIDs removes the "allergies" edge to the Allergy entity by IDs.
+func (m *PatientMutation) RemoveAllergyIDs(ids ...string) {
+	if m.removedallergies == nil {
+		m.removedallergies = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.allergies, ids[i])
+		m.removedallergies[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAllergies returns the removed IDs of the "allergies" edge to the Allergy entity.
+func (m *PatientMutation) RemovedAllergiesIDs() (ids []string) {
+	for id := range m.removedallergies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AllergiesIDs returns the "allergies" edge IDs in the mutation.
+func (m *PatientMutation) AllergiesIDs() (ids []string) {
+	for id := range m.allergies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAllergies resets all changes to the "allergies" edge.
+func (m *PatientMutation) ResetAllergies() {
+	m.allergies = nil
+	m.clearedallergies = false
+	m.removedallergies = nil
+}
+
+// AddObservationIDs adds the "observations" edge to the Observation entity by ids.
+func (m *PatientMutation) AddObservationIDs(ids ...string) {
+	if m.observations == nil {
+		m.observations = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.observations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearObservations clears the "observations" edge to the Observation entity.
+func (m *PatientMutation) ClearObservations() {
+	m.clearedobservations = true
+}
+
+// ObservationsCleared reports if the "observations" edge to the Observation entity was cleared.
+func (m *PatientMutation) ObservationsCleared() bool {
+	return m.clearedobservations
+}
+
+// RemoveObservationIDs removes the "observations" edge to the Observation entity by IDs.
+func (m *PatientMutation) RemoveObservationIDs(ids ...string) {
+	if m.removedobservations == nil {
+		m.removedobservations = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.observations, ids[i])
+		m.removedobservations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedObservations returns the removed IDs of the "observations" edge to the Observation entity.
+func (m *PatientMutation) RemovedObservationsIDs() (ids []string) {
+	for id := range m.removedobservations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ObservationsIDs returns the "observations" edge IDs in the mutation.
+func (m *PatientMutation) ObservationsIDs() (ids []string) {
+	for id := range m.observations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetObservations resets all changes to the "observations" edge.
+func (m *PatientMutation) ResetObservations() {
+	m.observations = nil
+	m.clearedobservations = false
+	m.removedobservations = nil
+}
+
+// AddMedicationOrderIDs adds the "medication_orders" edge to the MedicationOrder entity by ids.
+func (m *PatientMutation) AddMedicationOrderIDs(ids ...string) {
+	if m.medication_orders == nil {
+		m.medication_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.medication_orders[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMedicationOrders clears the "medication_orders" edge to the MedicationOrder entity.
+func (m *PatientMutation) ClearMedicationOrders() {
+	m.clearedmedication_orders = true
+}
+
+// MedicationOrdersCleared reports if the "medication_orders" edge to the MedicationOrder entity was cleared.
+func (m *PatientMutation) MedicationOrdersCleared() bool {
+	return m.clearedmedication_orders
+}
+
+// RemoveMedicationOrderIDs removes the "medication_orders" edge to the MedicationOrder entity by IDs.
+func (m *PatientMutation) RemoveMedicationOrderIDs(ids ...string) {
+	if m.removedmedication_orders == nil {
+		m.removedmedication_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.medication_orders, ids[i])
+		m.removedmedication_orders[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMedicationOrders returns the removed IDs of the "medication_orders" edge to the MedicationOrder entity.
+func (m *PatientMutation) RemovedMedicationOrdersIDs() (ids []string) {
+	for id := range m.removedmedication_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MedicationOrdersIDs returns the "medication_orders" edge IDs in the mutation.
+func (m *PatientMutation) MedicationOrdersIDs() (ids []string) {
+	for id := range m.medication_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMedicationOrders resets all changes to the "medication_orders" edge.
+func (m *PatientMutation) ResetMedicationOrders() {
+	m.medication_orders = nil
+	m.clearedmedication_orders = false
+	m.removedmedication_orders = nil
+}
+
+// AddCarePlanIDs adds the "care_plans" edge to the CarePlan entity by ids.
+func (m *PatientMutation) AddCarePlanIDs(ids ...string) {
+	if m.care_plans == nil {
+		m.care_plans = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.care_plans[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCarePlans clears the "care_plans" edge to the CarePlan entity.
+func (m *PatientMutation) ClearCarePlans() {
+	m.clearedcare_plans = true
+}
+
+// CarePlansCleared reports if the "care_plans" edge to the CarePlan entity was cleared.
+func (m *PatientMutation) CarePlansCleared() bool {
+	return m.clearedcare_plans
+}
+
+// RemoveCarePlanIDs removes the "care_plans" edge to the CarePlan entity by IDs.
+func (m *PatientMutation) RemoveCarePlanIDs(ids ...string) {
+	if m.removedcare_plans == nil {
+		m.removedcare_plans = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.care_plans, ids[i])
+		m.removedcare_plans[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCarePlans returns the removed IDs of the "care_plans" edge to the CarePlan entity.
+func (m *PatientMutation) RemovedCarePlansIDs() (ids []string) {
+	for id := range m.removedcare_plans {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CarePlansIDs returns the "care_plans" edge IDs in the mutation.
+func (m *PatientMutation) CarePlansIDs() (ids []string) {
+	for id := range m.care_plans {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCarePlans resets all changes to the "care_plans" edge.
+func (m *PatientMutation) ResetCarePlans() {
+	m.care_plans = nil
+	m.clearedcare_plans = false
+	m.removedcare_plans = nil
+}
+
+// AddCarePlanGoalIDs adds the "care_plan_goals" edge to the CarePlanGoal entity by ids.
+func (m *PatientMutation) AddCarePlanGoalIDs(ids ...string) {
+	if m.care_plan_goals == nil {
+		m.care_plan_goals = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.care_plan_goals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCarePlanGoals clears the "care_plan_goals" edge to the CarePlanGoal entity.
+func (m *PatientMutation) ClearCarePlanGoals() {
+	m.clearedcare_plan_goals = true
+}
+
+// CarePlanGoalsCleared reports if the "care_plan_goals" edge to the CarePlanGoal entity was cleared.
+func (m *PatientMutation) CarePlanGoalsCleared() bool {
+	return m.clearedcare_plan_goals
+}
+
+// RemoveCarePlanGoalIDs removes the "care_plan_goals" edge to the CarePlanGoal entity by IDs.
+func (m *PatientMutation) RemoveCarePlanGoalIDs(ids ...string) {
+	if m.removedcare_plan_goals == nil {
+		m.removedcare_plan_goals = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.care_plan_goals, ids[i])
+		m.removedcare_plan_goals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCarePlanGoals returns the removed IDs of the "care_plan_goals" edge to the CarePlanGoal entity.
+func (m *PatientMutation) RemovedCarePlanGoalsIDs() (ids []string) {
+	for id := range m.removedcare_plan_goals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CarePlanGoalsIDs returns the "care_plan_goals" edge IDs in the mutation.
+func (m *PatientMutation) CarePlanGoalsIDs() (ids []string) {
+	for id := range m.care_plan_goals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCarePlanGoals resets all changes to the "care_plan_goals" edge.
+func (m *PatientMutation) ResetCarePlanGoals() {
+	m.care_plan_goals = nil
+	m.clearedcare_plan_goals = false
+	m.removedcare_plan_goals = nil
+}
+
+// AddCarePlanActivityIDs adds the "care_plan_activities" edge to the CarePlanActivity entity by ids.
+func (m *PatientMutation) AddCarePlanActivityIDs(ids ...string) {
+	if m.care_plan_activities == nil {
+		m.care_plan_activities = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.care_plan_activities[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCarePlanActivities clears the "care_plan_activities" edge to the CarePlanActivity entity.
+func (m *PatientMutation) ClearCarePlanActivities() {
+	m.clearedcare_plan_activities = true
+}
+
+// CarePlanActivitiesCleared reports if the "care_plan_activities" edge to the CarePlanActivity entity was cleared.
+func (m *PatientMutation) CarePlanActivitiesCleared() bool {
+	return m.clearedcare_plan_activities
+}
+
+// RemoveCarePlanActivityIDs removes the "care_plan_activities" edge to the CarePlanActivity entity by IDs.
+func (m *PatientMutation) RemoveCarePlanActivityIDs(ids ...string) {
+	if m.removedcare_plan_activities == nil {
+		m.removedcare_plan_activities = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.care_plan_activities, ids[i])
+		m.removedcare_plan_activities[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCarePlanActivities returns the removed IDs of the "care_plan_activities" edge to the CarePlanActivity entity.
+func (m *PatientMutation) RemovedCarePlanActivitiesIDs() (ids []string) {
+	for id := range m.removedcare_plan_activities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CarePlanActivitiesIDs returns the "care_plan_activities" edge IDs in the mutation.
+func (m *PatientMutation) CarePlanActivitiesIDs() (ids []string) {
+	for id := range m.care_plan_activities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCarePlanActivities resets all changes to the "care_plan_activities" edge.
+func (m *PatientMutation) ResetCarePlanActivities() {
+	m.care_plan_activities = nil
+	m.clearedcare_plan_activities = false
+	m.removedcare_plan_activities = nil
+}
+
+// AddNoteIDs adds the "notes" edge to the ClinicalNote entity by ids.
+func (m *PatientMutation) AddNoteIDs(ids ...string) {
+	if m.notes == nil {
+		m.notes = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.notes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearNotes clears the "notes" edge to the ClinicalNote entity.
+func (m *PatientMutation) ClearNotes() {
+	m.clearednotes = true
+}
+
+// NotesCleared reports if the "notes" edge to the ClinicalNote entity was cleared.
+func (m *PatientMutation) NotesCleared() bool {
+	return m.clearednotes
+}
+
+// RemoveNoteIDs removes the "notes" edge to the ClinicalNote entity by IDs.
+func (m *PatientMutation) RemoveNoteIDs(ids ...string) {
+	if m.removednotes == nil {
+		m.removednotes = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.notes, ids[i])
+		m.removednotes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedNotes returns the removed IDs of the "notes" edge to the ClinicalNote entity.
+func (m *PatientMutation) RemovedNotesIDs() (ids []string) {
+	for id := range m.removednotes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// NotesIDs returns the "notes" edge IDs in the mutation.
+func (m *PatientMutation) NotesIDs() (ids []string) {
+	for id := range m.notes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetNotes resets all changes to the "notes" edge.
+func (m *PatientMutation) ResetNotes() {
+	m.notes = nil
+	m.clearednotes = false
+	m.removednotes = nil
+}
+
+// AddReferralIDs adds the "referrals" edge to the Referral entity by ids.
+func (m *PatientMutation) AddReferralIDs(ids ...string) {
+	if m.referrals == nil {
+		m.referrals = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.referrals[ids[i]] = struct{}{}
+	}
+}
+
+// ClearReferrals clears the "referrals" edge to the Referral entity.
+func (m *PatientMutation) ClearReferrals() {
+	m.clearedreferrals = true
+}
+
+// ReferralsCleared reports if the "referrals" edge to the Referral entity was cleared.
+func (m *PatientMutation) ReferralsCleared() bool {
+	return m.clearedreferrals
+}
+
+// RemoveReferralIDs removes the "referrals" edge to the Referral entity by IDs.
+func (m *PatientMutation) RemoveReferralIDs(ids ...string) {
+	if m.removedreferrals == nil {
+		m.removedreferrals = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.referrals, ids[i])
+		m.removedreferrals[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedReferrals returns the removed IDs of the "referrals" edge to the Referral entity.
+func (m *PatientMutation) RemovedReferralsIDs() (ids []string) {
+	for id := range m.removedreferrals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ReferralsIDs returns the "referrals" edge IDs in the mutation.
+func (m *PatientMutation) ReferralsIDs() (ids []string) {
+	for id := range m.referrals {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetReferrals resets all changes to the "referrals" edge.
+func (m *PatientMutation) ResetReferrals() {
+	m.referrals = nil
+	m.clearedreferrals = false
+	m.removedreferrals = nil
+}
+
+// AddCareTeamIDs adds the "care_team" edge to the CareTeamMember entity by ids.
+func (m *PatientMutation) AddCareTeamIDs(ids ...string) {
+	if m.care_team == nil {
+		m.care_team = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.care_team[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCareTeam clears the "care_team" edge to the CareTeamMember entity.
+func (m *PatientMutation) ClearCareTeam() {
+	m.clearedcare_team = true
+}
+
+// CareTeamCleared reports if the "care_team" edge to the CareTeamMember entity was cleared.
+func (m *PatientMutation) CareTeamCleared() bool {
+	return m.clearedcare_team
+}
+
+// RemoveCareTeamIDs removes the "care_team" edge to the CareTeamMember entity by IDs.
+func (m *PatientMutation) RemoveCareTeamIDs(ids ...string) {
+	if m.removedcare_team == nil {
+		m.removedcare_team = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.care_team, ids[i])
+		m.removedcare_team[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCareTeam returns the removed IDs of the "care_team" edge to the CareTeamMember entity.
+func (m *PatientMutation) RemovedCareTeamIDs() (ids []string) {
+	for id := range m.removedcare_team {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CareTeamIDs returns the "care_team" edge IDs in the mutation.
+func (m *PatientMutation) CareTeamIDs() (ids []string) {
+	for id := range m.care_team {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCareTeam resets all changes to the "care_team" edge.
+func (m *PatientMutation) ResetCareTeam() {
+	m.care_team = nil
+	m.clearedcare_team = false
+	m.removedcare_team = nil
+}
+
 // Where appends a list predicates to the PatientMutation builder.
 func (m *PatientMutation) Where(ps ...predicate.Patient) {
 	m.predicates = append(m.predicates, ps...)
@@ -5861,7 +23001,7 @@ func (m *PatientMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PatientMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, patient.FieldCreatedAt)
 	}
@@ -5907,6 +23047,18 @@ func (m *PatientMutation) Fields() []string {
 	if m.national_id != nil {
 		fields = append(fields, patient.FieldNationalID)
 	}
+	if m.preferred_language != nil {
+		fields = append(fields, patient.FieldPreferredLanguage)
+	}
+	if m.status != nil {
+		fields = append(fields, patient.FieldStatus)
+	}
+	if m.merged_into != nil {
+		fields = append(fields, patient.FieldMergedIntoID)
+	}
+	if m.merged_at != nil {
+		fields = append(fields, patient.FieldMergedAt)
+	}
 	return fields
 }
 
@@ -5945,6 +23097,14 @@ func (m *PatientMutation) Field(name string) (ent.Value, bool) {
 		return m.Country()
 	case patient.FieldNationalID:
 		return m.NationalID()
+	case patient.FieldPreferredLanguage:
+		return m.PreferredLanguage()
+	case patient.FieldStatus:
+		return m.Status()
+	case patient.FieldMergedIntoID:
+		return m.MergedIntoID()
+	case patient.FieldMergedAt:
+		return m.MergedAt()
 	}
 	return nil, false
 }
@@ -5984,6 +23144,14 @@ func (m *PatientMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCountry(ctx)
 	case patient.FieldNationalID:
 		return m.OldNationalID(ctx)
+	case patient.FieldPreferredLanguage:
+		return m.OldPreferredLanguage(ctx)
+	case patient.FieldStatus:
+		return m.OldStatus(ctx)
+	case patient.FieldMergedIntoID:
+		return m.OldMergedIntoID(ctx)
+	case patient.FieldMergedAt:
+		return m.OldMergedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Patient field %s", name)
 }
@@ -6098,6 +23266,34 @@ func (m *PatientMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetNationalID(v)
 		return nil
+	case patient.FieldPreferredLanguage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreferredLanguage(v)
+		return nil
+	case patient.FieldStatus:
+		v, ok := value.(patient.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case patient.FieldMergedIntoID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMergedIntoID(v)
+		return nil
+	case patient.FieldMergedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMergedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Patient field %s", name)
 }
@@ -6152,6 +23348,15 @@ func (m *PatientMutation) ClearedFields() []string {
 	if m.FieldCleared(patient.FieldNationalID) {
 		fields = append(fields, patient.FieldNationalID)
 	}
+	if m.FieldCleared(patient.FieldPreferredLanguage) {
+		fields = append(fields, patient.FieldPreferredLanguage)
+	}
+	if m.FieldCleared(patient.FieldMergedIntoID) {
+		fields = append(fields, patient.FieldMergedIntoID)
+	}
+	if m.FieldCleared(patient.FieldMergedAt) {
+		fields = append(fields, patient.FieldMergedAt)
+	}
 	return fields
 }
 
@@ -6189,6 +23394,15 @@ func (m *PatientMutation) ClearField(name string) error {
 		return nil
 	case patient.FieldNationalID:
 		m.ClearNationalID()
+		return nil
+	case patient.FieldPreferredLanguage:
+		m.ClearPreferredLanguage()
+		return nil
+	case patient.FieldMergedIntoID:
+		m.ClearMergedIntoID()
+		return nil
+	case patient.FieldMergedAt:
+		m.ClearMergedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Patient nullable field %s", name)
@@ -6243,18 +23457,84 @@ func (m *PatientMutation) ResetField(name string) error {
 	case patient.FieldNationalID:
 		m.ResetNationalID()
 		return nil
+	case patient.FieldPreferredLanguage:
+		m.ResetPreferredLanguage()
+		return nil
+	case patient.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case patient.FieldMergedIntoID:
+		m.ResetMergedIntoID()
+		return nil
+	case patient.FieldMergedAt:
+		m.ResetMergedAt()
+		return nil
 	}
 	return fmt.Errorf("unknown Patient field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 20)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
 	if m.user != nil {
 		edges = append(edges, patient.EdgeUser)
+	}
+	if m.merged_into != nil {
+		edges = append(edges, patient.EdgeMergedInto)
+	}
+	if m.contacts != nil {
+		edges = append(edges, patient.EdgeContacts)
+	}
+	if m.identifiers != nil {
+		edges = append(edges, patient.EdgeIdentifiers)
+	}
+	if m.insurance_policies != nil {
+		edges = append(edges, patient.EdgeInsurancePolicies)
+	}
+	if m.history != nil {
+		edges = append(edges, patient.EdgeHistory)
+	}
+	if m.admissions != nil {
+		edges = append(edges, patient.EdgeAdmissions)
+	}
+	if m.bed_assignments != nil {
+		edges = append(edges, patient.EdgeBedAssignments)
+	}
+	if m.encounters != nil {
+		edges = append(edges, patient.EdgeEncounters)
+	}
+	if m.problems != nil {
+		edges = append(edges, patient.EdgeProblems)
+	}
+	if m.allergies != nil {
+		edges = append(edges, patient.EdgeAllergies)
+	}
+	if m.observations != nil {
+		edges = append(edges, patient.EdgeObservations)
+	}
+	if m.medication_orders != nil {
+		edges = append(edges, patient.EdgeMedicationOrders)
+	}
+	if m.care_plans != nil {
+		edges = append(edges, patient.EdgeCarePlans)
+	}
+	if m.care_plan_goals != nil {
+		edges = append(edges, patient.EdgeCarePlanGoals)
+	}
+	if m.care_plan_activities != nil {
+		edges = append(edges, patient.EdgeCarePlanActivities)
+	}
+	if m.notes != nil {
+		edges = append(edges, patient.EdgeNotes)
+	}
+	if m.referrals != nil {
+		edges = append(edges, patient.EdgeReferrals)
+	}
+	if m.care_team != nil {
+		edges = append(edges, patient.EdgeCareTeam)
 	}
 	return edges
 }
@@ -6273,15 +23553,172 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case patient.EdgeMergedInto:
+		if id := m.merged_into; id != nil {
+			return []ent.Value{*id}
+		}
+	case patient.EdgeContacts:
+		ids := make([]ent.Value, 0, len(m.contacts))
+		for id := range m.contacts {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeIdentifiers:
+		ids := make([]ent.Value, 0, len(m.identifiers))
+		for id := range m.identifiers {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeInsurancePolicies:
+		ids := make([]ent.Value, 0, len(m.insurance_policies))
+		for id := range m.insurance_policies {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeHistory:
+		ids := make([]ent.Value, 0, len(m.history))
+		for id := range m.history {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeAdmissions:
+		ids := make([]ent.Value, 0, len(m.admissions))
+		for id := range m.admissions {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeBedAssignments:
+		ids := make([]ent.Value, 0, len(m.bed_assignments))
+		for id := range m.bed_assignments {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeEncounters:
+		ids := make([]ent.Value, 0, len(m.encounters))
+		for id := range m.encounters {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeProblems:
+		ids := make([]ent.Value, 0, len(m.problems))
+		for id := range m.problems {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeAllergies:
+		ids := make([]ent.Value, 0, len(m.allergies))
+		for id := range m.allergies {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeObservations:
+		ids := make([]ent.Value, 0, len(m.observations))
+		for id := range m.observations {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeMedicationOrders:
+		ids := make([]ent.Value, 0, len(m.medication_orders))
+		for id := range m.medication_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCarePlans:
+		ids := make([]ent.Value, 0, len(m.care_plans))
+		for id := range m.care_plans {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCarePlanGoals:
+		ids := make([]ent.Value, 0, len(m.care_plan_goals))
+		for id := range m.care_plan_goals {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCarePlanActivities:
+		ids := make([]ent.Value, 0, len(m.care_plan_activities))
+		for id := range m.care_plan_activities {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeNotes:
+		ids := make([]ent.Value, 0, len(m.notes))
+		for id := range m.notes {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeReferrals:
+		ids := make([]ent.Value, 0, len(m.referrals))
+		for id := range m.referrals {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCareTeam:
+		ids := make([]ent.Value, 0, len(m.care_team))
+		for id := range m.care_team {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 20)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
+	}
+	if m.removedcontacts != nil {
+		edges = append(edges, patient.EdgeContacts)
+	}
+	if m.removedidentifiers != nil {
+		edges = append(edges, patient.EdgeIdentifiers)
+	}
+	if m.removedinsurance_policies != nil {
+		edges = append(edges, patient.EdgeInsurancePolicies)
+	}
+	if m.removedhistory != nil {
+		edges = append(edges, patient.EdgeHistory)
+	}
+	if m.removedadmissions != nil {
+		edges = append(edges, patient.EdgeAdmissions)
+	}
+	if m.removedbed_assignments != nil {
+		edges = append(edges, patient.EdgeBedAssignments)
+	}
+	if m.removedencounters != nil {
+		edges = append(edges, patient.EdgeEncounters)
+	}
+	if m.removedproblems != nil {
+		edges = append(edges, patient.EdgeProblems)
+	}
+	if m.removedallergies != nil {
+		edges = append(edges, patient.EdgeAllergies)
+	}
+	if m.removedobservations != nil {
+		edges = append(edges, patient.EdgeObservations)
+	}
+	if m.removedmedication_orders != nil {
+		edges = append(edges, patient.EdgeMedicationOrders)
+	}
+	if m.removedcare_plans != nil {
+		edges = append(edges, patient.EdgeCarePlans)
+	}
+	if m.removedcare_plan_goals != nil {
+		edges = append(edges, patient.EdgeCarePlanGoals)
+	}
+	if m.removedcare_plan_activities != nil {
+		edges = append(edges, patient.EdgeCarePlanActivities)
+	}
+	if m.removednotes != nil {
+		edges = append(edges, patient.EdgeNotes)
+	}
+	if m.removedreferrals != nil {
+		edges = append(edges, patient.EdgeReferrals)
+	}
+	if m.removedcare_team != nil {
+		edges = append(edges, patient.EdgeCareTeam)
 	}
 	return edges
 }
@@ -6296,18 +23733,174 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeContacts:
+		ids := make([]ent.Value, 0, len(m.removedcontacts))
+		for id := range m.removedcontacts {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeIdentifiers:
+		ids := make([]ent.Value, 0, len(m.removedidentifiers))
+		for id := range m.removedidentifiers {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeInsurancePolicies:
+		ids := make([]ent.Value, 0, len(m.removedinsurance_policies))
+		for id := range m.removedinsurance_policies {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeHistory:
+		ids := make([]ent.Value, 0, len(m.removedhistory))
+		for id := range m.removedhistory {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeAdmissions:
+		ids := make([]ent.Value, 0, len(m.removedadmissions))
+		for id := range m.removedadmissions {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeBedAssignments:
+		ids := make([]ent.Value, 0, len(m.removedbed_assignments))
+		for id := range m.removedbed_assignments {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeEncounters:
+		ids := make([]ent.Value, 0, len(m.removedencounters))
+		for id := range m.removedencounters {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeProblems:
+		ids := make([]ent.Value, 0, len(m.removedproblems))
+		for id := range m.removedproblems {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeAllergies:
+		ids := make([]ent.Value, 0, len(m.removedallergies))
+		for id := range m.removedallergies {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeObservations:
+		ids := make([]ent.Value, 0, len(m.removedobservations))
+		for id := range m.removedobservations {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeMedicationOrders:
+		ids := make([]ent.Value, 0, len(m.removedmedication_orders))
+		for id := range m.removedmedication_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCarePlans:
+		ids := make([]ent.Value, 0, len(m.removedcare_plans))
+		for id := range m.removedcare_plans {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCarePlanGoals:
+		ids := make([]ent.Value, 0, len(m.removedcare_plan_goals))
+		for id := range m.removedcare_plan_goals {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCarePlanActivities:
+		ids := make([]ent.Value, 0, len(m.removedcare_plan_activities))
+		for id := range m.removedcare_plan_activities {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeNotes:
+		ids := make([]ent.Value, 0, len(m.removednotes))
+		for id := range m.removednotes {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeReferrals:
+		ids := make([]ent.Value, 0, len(m.removedreferrals))
+		for id := range m.removedreferrals {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeCareTeam:
+		ids := make([]ent.Value, 0, len(m.removedcare_team))
+		for id := range m.removedcare_team {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 20)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
 	if m.cleareduser {
 		edges = append(edges, patient.EdgeUser)
+	}
+	if m.clearedmerged_into {
+		edges = append(edges, patient.EdgeMergedInto)
+	}
+	if m.clearedcontacts {
+		edges = append(edges, patient.EdgeContacts)
+	}
+	if m.clearedidentifiers {
+		edges = append(edges, patient.EdgeIdentifiers)
+	}
+	if m.clearedinsurance_policies {
+		edges = append(edges, patient.EdgeInsurancePolicies)
+	}
+	if m.clearedhistory {
+		edges = append(edges, patient.EdgeHistory)
+	}
+	if m.clearedadmissions {
+		edges = append(edges, patient.EdgeAdmissions)
+	}
+	if m.clearedbed_assignments {
+		edges = append(edges, patient.EdgeBedAssignments)
+	}
+	if m.clearedencounters {
+		edges = append(edges, patient.EdgeEncounters)
+	}
+	if m.clearedproblems {
+		edges = append(edges, patient.EdgeProblems)
+	}
+	if m.clearedallergies {
+		edges = append(edges, patient.EdgeAllergies)
+	}
+	if m.clearedobservations {
+		edges = append(edges, patient.EdgeObservations)
+	}
+	if m.clearedmedication_orders {
+		edges = append(edges, patient.EdgeMedicationOrders)
+	}
+	if m.clearedcare_plans {
+		edges = append(edges, patient.EdgeCarePlans)
+	}
+	if m.clearedcare_plan_goals {
+		edges = append(edges, patient.EdgeCarePlanGoals)
+	}
+	if m.clearedcare_plan_activities {
+		edges = append(edges, patient.EdgeCarePlanActivities)
+	}
+	if m.clearednotes {
+		edges = append(edges, patient.EdgeNotes)
+	}
+	if m.clearedreferrals {
+		edges = append(edges, patient.EdgeReferrals)
+	}
+	if m.clearedcare_team {
+		edges = append(edges, patient.EdgeCareTeam)
 	}
 	return edges
 }
@@ -6320,6 +23913,42 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedappointments
 	case patient.EdgeUser:
 		return m.cleareduser
+	case patient.EdgeMergedInto:
+		return m.clearedmerged_into
+	case patient.EdgeContacts:
+		return m.clearedcontacts
+	case patient.EdgeIdentifiers:
+		return m.clearedidentifiers
+	case patient.EdgeInsurancePolicies:
+		return m.clearedinsurance_policies
+	case patient.EdgeHistory:
+		return m.clearedhistory
+	case patient.EdgeAdmissions:
+		return m.clearedadmissions
+	case patient.EdgeBedAssignments:
+		return m.clearedbed_assignments
+	case patient.EdgeEncounters:
+		return m.clearedencounters
+	case patient.EdgeProblems:
+		return m.clearedproblems
+	case patient.EdgeAllergies:
+		return m.clearedallergies
+	case patient.EdgeObservations:
+		return m.clearedobservations
+	case patient.EdgeMedicationOrders:
+		return m.clearedmedication_orders
+	case patient.EdgeCarePlans:
+		return m.clearedcare_plans
+	case patient.EdgeCarePlanGoals:
+		return m.clearedcare_plan_goals
+	case patient.EdgeCarePlanActivities:
+		return m.clearedcare_plan_activities
+	case patient.EdgeNotes:
+		return m.clearednotes
+	case patient.EdgeReferrals:
+		return m.clearedreferrals
+	case patient.EdgeCareTeam:
+		return m.clearedcare_team
 	}
 	return false
 }
@@ -6330,6 +23959,9 @@ func (m *PatientMutation) ClearEdge(name string) error {
 	switch name {
 	case patient.EdgeUser:
 		m.ClearUser()
+		return nil
+	case patient.EdgeMergedInto:
+		m.ClearMergedInto()
 		return nil
 	}
 	return fmt.Errorf("unknown Patient unique edge %s", name)
@@ -6345,8 +23977,6381 @@ func (m *PatientMutation) ResetEdge(name string) error {
 	case patient.EdgeUser:
 		m.ResetUser()
 		return nil
+	case patient.EdgeMergedInto:
+		m.ResetMergedInto()
+		return nil
+	case patient.EdgeContacts:
+		m.ResetContacts()
+		return nil
+	case patient.EdgeIdentifiers:
+		m.ResetIdentifiers()
+		return nil
+	case patient.EdgeInsurancePolicies:
+		m.ResetInsurancePolicies()
+		return nil
+	case patient.EdgeHistory:
+		m.ResetHistory()
+		return nil
+	case patient.EdgeAdmissions:
+		m.ResetAdmissions()
+		return nil
+	case patient.EdgeBedAssignments:
+		m.ResetBedAssignments()
+		return nil
+	case patient.EdgeEncounters:
+		m.ResetEncounters()
+		return nil
+	case patient.EdgeProblems:
+		m.ResetProblems()
+		return nil
+	case patient.EdgeAllergies:
+		m.ResetAllergies()
+		return nil
+	case patient.EdgeObservations:
+		m.ResetObservations()
+		return nil
+	case patient.EdgeMedicationOrders:
+		m.ResetMedicationOrders()
+		return nil
+	case patient.EdgeCarePlans:
+		m.ResetCarePlans()
+		return nil
+	case patient.EdgeCarePlanGoals:
+		m.ResetCarePlanGoals()
+		return nil
+	case patient.EdgeCarePlanActivities:
+		m.ResetCarePlanActivities()
+		return nil
+	case patient.EdgeNotes:
+		m.ResetNotes()
+		return nil
+	case patient.EdgeReferrals:
+		m.ResetReferrals()
+		return nil
+	case patient.EdgeCareTeam:
+		m.ResetCareTeam()
+		return nil
 	}
 	return fmt.Errorf("unknown Patient edge %s", name)
+}
+
+// PatientContactMutation represents an operation that mutates the PatientContact nodes in the graph.
+type PatientContactMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	name              *string
+	relationship      *string
+	phone             *string
+	email             *string
+	address           *string
+	next_of_kin       *bool
+	emergency_contact *bool
+	clearedFields     map[string]struct{}
+	patient           *string
+	clearedpatient    bool
+	done              bool
+	oldValue          func(context.Context) (*PatientContact, error)
+	predicates        []predicate.PatientContact
+}
+
+var _ ent.Mutation = (*PatientContactMutation)(nil)
+
+// patientcontactOption allows management of the mutation configuration using functional options.
+type patientcontactOption func(*PatientContactMutation)
+
+// newPatientContactMutation creates new mutation for the PatientContact entity.
+func newPatientContactMutation(c config, op Op, opts ...patientcontactOption) *PatientContactMutation {
+	m := &PatientContactMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePatientContact,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPatientContactID sets the ID field of the mutation.
+func withPatientContactID(id string) patientcontactOption {
+	return func(m *PatientContactMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PatientContact
+		)
+		m.oldValue = func(ctx context.Context) (*PatientContact, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PatientContact.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPatientContact sets the old PatientContact of the mutation.
+func withPatientContact(node *PatientContact) patientcontactOption {
+	return func(m *PatientContactMutation) {
+		m.oldValue = func(context.Context) (*PatientContact, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PatientContactMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PatientContactMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PatientContact entities.
+func (m *PatientContactMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PatientContactMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PatientContactMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PatientContact.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PatientContactMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PatientContactMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PatientContactMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PatientContactMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PatientContactMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PatientContactMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *PatientContactMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *PatientContactMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *PatientContactMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetName sets the "name" field.
+func (m *PatientContactMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *PatientContactMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *PatientContactMutation) ResetName() {
+	m.name = nil
+}
+
+// SetRelationship sets the "relationship" field.
+func (m *PatientContactMutation) SetRelationship(s string) {
+	m.relationship = &s
+}
+
+// Relationship returns the value of the "relationship" field in the mutation.
+func (m *PatientContactMutation) Relationship() (r string, exists bool) {
+	v := m.relationship
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRelationship returns the old "relationship" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldRelationship(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRelationship is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRelationship requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRelationship: %w", err)
+	}
+	return oldValue.Relationship, nil
+}
+
+// ResetRelationship resets all changes to the "relationship" field.
+func (m *PatientContactMutation) ResetRelationship() {
+	m.relationship = nil
+}
+
+// SetPhone sets the "phone" field.
+func (m *PatientContactMutation) SetPhone(s string) {
+	m.phone = &s
+}
+
+// Phone returns the value of the "phone" field in the mutation.
+func (m *PatientContactMutation) Phone() (r string, exists bool) {
+	v := m.phone
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhone returns the old "phone" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldPhone(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhone: %w", err)
+	}
+	return oldValue.Phone, nil
+}
+
+// ClearPhone clears the value of the "phone" field.
+func (m *PatientContactMutation) ClearPhone() {
+	m.phone = nil
+	m.clearedFields[patientcontact.FieldPhone] = struct{}{}
+}
+
+// PhoneCleared returns if the "phone" field was cleared in this mutation.
+func (m *PatientContactMutation) PhoneCleared() bool {
+	_, ok := m.clearedFields[patientcontact.FieldPhone]
+	return ok
+}
+
+// ResetPhone resets all changes to the "phone" field.
+func (m *PatientContactMutation) ResetPhone() {
+	m.phone = nil
+	delete(m.clearedFields, patientcontact.FieldPhone)
+}
+
+// SetEmail sets the "email" field.
+func (m *PatientContactMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *PatientContactMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldEmail(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ClearEmail clears the value of the "email" field.
+func (m *PatientContactMutation) ClearEmail() {
+	m.email = nil
+	m.clearedFields[patientcontact.FieldEmail] = struct{}{}
+}
+
+// EmailCleared returns if the "email" field was cleared in this mutation.
+func (m *PatientContactMutation) EmailCleared() bool {
+	_, ok := m.clearedFields[patientcontact.FieldEmail]
+	return ok
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *PatientContactMutation) ResetEmail() {
+	m.email = nil
+	delete(m.clearedFields, patientcontact.FieldEmail)
+}
+
+// SetAddress sets the "address" field.
+func (m *PatientContactMutation) SetAddress(s string) {
+	m.address = &s
+}
+
+// Address returns the value of the "address" field in the mutation.
+func (m *PatientContactMutation) Address() (r string, exists bool) {
+	v := m.address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddress returns the old "address" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldAddress(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddress: %w", err)
+	}
+	return oldValue.Address, nil
+}
+
+// ClearAddress clears the value of the "address" field.
+func (m *PatientContactMutation) ClearAddress() {
+	m.address = nil
+	m.clearedFields[patientcontact.FieldAddress] = struct{}{}
+}
+
+// AddressCleared returns if the "address" field was cleared in this mutation.
+func (m *PatientContactMutation) AddressCleared() bool {
+	_, ok := m.clearedFields[patientcontact.FieldAddress]
+	return ok
+}
+
+// ResetAddress resets all changes to the "address" field.
+func (m *PatientContactMutation) ResetAddress() {
+	m.address = nil
+	delete(m.clearedFields, patientcontact.FieldAddress)
+}
+
+// SetNextOfKin sets the "next_of_kin" field.
+func (m *PatientContactMutation) SetNextOfKin(b bool) {
+	m.next_of_kin = &b
+}
+
+// NextOfKin returns the value of the "next_of_kin" field in the mutation.
+func (m *PatientContactMutation) NextOfKin() (r bool, exists bool) {
+	v := m.next_of_kin
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextOfKin returns the old "next_of_kin" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldNextOfKin(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextOfKin is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextOfKin requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextOfKin: %w", err)
+	}
+	return oldValue.NextOfKin, nil
+}
+
+// ResetNextOfKin resets all changes to the "next_of_kin" field.
+func (m *PatientContactMutation) ResetNextOfKin() {
+	m.next_of_kin = nil
+}
+
+// SetEmergencyContact sets the "emergency_contact" field.
+func (m *PatientContactMutation) SetEmergencyContact(b bool) {
+	m.emergency_contact = &b
+}
+
+// EmergencyContact returns the value of the "emergency_contact" field in the mutation.
+func (m *PatientContactMutation) EmergencyContact() (r bool, exists bool) {
+	v := m.emergency_contact
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmergencyContact returns the old "emergency_contact" field's value of the PatientContact entity.
+// If the PatientContact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientContactMutation) OldEmergencyContact(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmergencyContact is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmergencyContact requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmergencyContact: %w", err)
+	}
+	return oldValue.EmergencyContact, nil
+}
+
+// ResetEmergencyContact resets all changes to the "emergency_contact" field.
+func (m *PatientContactMutation) ResetEmergencyContact() {
+	m.emergency_contact = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *PatientContactMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[patientcontact.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *PatientContactMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *PatientContactMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *PatientContactMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// Where appends a list predicates to the PatientContactMutation builder.
+func (m *PatientContactMutation) Where(ps ...predicate.PatientContact) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PatientContactMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PatientContactMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PatientContact, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PatientContactMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PatientContactMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PatientContact).
+func (m *PatientContactMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PatientContactMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, patientcontact.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, patientcontact.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, patientcontact.FieldPatientID)
+	}
+	if m.name != nil {
+		fields = append(fields, patientcontact.FieldName)
+	}
+	if m.relationship != nil {
+		fields = append(fields, patientcontact.FieldRelationship)
+	}
+	if m.phone != nil {
+		fields = append(fields, patientcontact.FieldPhone)
+	}
+	if m.email != nil {
+		fields = append(fields, patientcontact.FieldEmail)
+	}
+	if m.address != nil {
+		fields = append(fields, patientcontact.FieldAddress)
+	}
+	if m.next_of_kin != nil {
+		fields = append(fields, patientcontact.FieldNextOfKin)
+	}
+	if m.emergency_contact != nil {
+		fields = append(fields, patientcontact.FieldEmergencyContact)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PatientContactMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case patientcontact.FieldCreatedAt:
+		return m.CreatedAt()
+	case patientcontact.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case patientcontact.FieldPatientID:
+		return m.PatientID()
+	case patientcontact.FieldName:
+		return m.Name()
+	case patientcontact.FieldRelationship:
+		return m.Relationship()
+	case patientcontact.FieldPhone:
+		return m.Phone()
+	case patientcontact.FieldEmail:
+		return m.Email()
+	case patientcontact.FieldAddress:
+		return m.Address()
+	case patientcontact.FieldNextOfKin:
+		return m.NextOfKin()
+	case patientcontact.FieldEmergencyContact:
+		return m.EmergencyContact()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PatientContactMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case patientcontact.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case patientcontact.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case patientcontact.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case patientcontact.FieldName:
+		return m.OldName(ctx)
+	case patientcontact.FieldRelationship:
+		return m.OldRelationship(ctx)
+	case patientcontact.FieldPhone:
+		return m.OldPhone(ctx)
+	case patientcontact.FieldEmail:
+		return m.OldEmail(ctx)
+	case patientcontact.FieldAddress:
+		return m.OldAddress(ctx)
+	case patientcontact.FieldNextOfKin:
+		return m.OldNextOfKin(ctx)
+	case patientcontact.FieldEmergencyContact:
+		return m.OldEmergencyContact(ctx)
+	}
+	return nil, fmt.Errorf("unknown PatientContact field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PatientContactMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case patientcontact.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case patientcontact.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case patientcontact.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case patientcontact.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case patientcontact.FieldRelationship:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRelationship(v)
+		return nil
+	case patientcontact.FieldPhone:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhone(v)
+		return nil
+	case patientcontact.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case patientcontact.FieldAddress:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddress(v)
+		return nil
+	case patientcontact.FieldNextOfKin:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextOfKin(v)
+		return nil
+	case patientcontact.FieldEmergencyContact:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmergencyContact(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PatientContact field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PatientContactMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PatientContactMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PatientContactMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown PatientContact numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PatientContactMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(patientcontact.FieldPhone) {
+		fields = append(fields, patientcontact.FieldPhone)
+	}
+	if m.FieldCleared(patientcontact.FieldEmail) {
+		fields = append(fields, patientcontact.FieldEmail)
+	}
+	if m.FieldCleared(patientcontact.FieldAddress) {
+		fields = append(fields, patientcontact.FieldAddress)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PatientContactMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PatientContactMutation) ClearField(name string) error {
+	switch name {
+	case patientcontact.FieldPhone:
+		m.ClearPhone()
+		return nil
+	case patientcontact.FieldEmail:
+		m.ClearEmail()
+		return nil
+	case patientcontact.FieldAddress:
+		m.ClearAddress()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientContact nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PatientContactMutation) ResetField(name string) error {
+	switch name {
+	case patientcontact.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case patientcontact.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case patientcontact.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case patientcontact.FieldName:
+		m.ResetName()
+		return nil
+	case patientcontact.FieldRelationship:
+		m.ResetRelationship()
+		return nil
+	case patientcontact.FieldPhone:
+		m.ResetPhone()
+		return nil
+	case patientcontact.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case patientcontact.FieldAddress:
+		m.ResetAddress()
+		return nil
+	case patientcontact.FieldNextOfKin:
+		m.ResetNextOfKin()
+		return nil
+	case patientcontact.FieldEmergencyContact:
+		m.ResetEmergencyContact()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientContact field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PatientContactMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.patient != nil {
+		edges = append(edges, patientcontact.EdgePatient)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PatientContactMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case patientcontact.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PatientContactMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PatientContactMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PatientContactMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpatient {
+		edges = append(edges, patientcontact.EdgePatient)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PatientContactMutation) EdgeCleared(name string) bool {
+	switch name {
+	case patientcontact.EdgePatient:
+		return m.clearedpatient
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PatientContactMutation) ClearEdge(name string) error {
+	switch name {
+	case patientcontact.EdgePatient:
+		m.ClearPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientContact unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PatientContactMutation) ResetEdge(name string) error {
+	switch name {
+	case patientcontact.EdgePatient:
+		m.ResetPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientContact edge %s", name)
+}
+
+// PatientIdentifierMutation represents an operation that mutates the PatientIdentifier nodes in the graph.
+type PatientIdentifierMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	system         *string
+	value          *string
+	clearedFields  map[string]struct{}
+	patient        *string
+	clearedpatient bool
+	done           bool
+	oldValue       func(context.Context) (*PatientIdentifier, error)
+	predicates     []predicate.PatientIdentifier
+}
+
+var _ ent.Mutation = (*PatientIdentifierMutation)(nil)
+
+// patientidentifierOption allows management of the mutation configuration using functional options.
+type patientidentifierOption func(*PatientIdentifierMutation)
+
+// newPatientIdentifierMutation creates new mutation for the PatientIdentifier entity.
+func newPatientIdentifierMutation(c config, op Op, opts ...patientidentifierOption) *PatientIdentifierMutation {
+	m := &PatientIdentifierMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePatientIdentifier,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPatientIdentifierID sets the ID field of the mutation.
+func withPatientIdentifierID(id string) patientidentifierOption {
+	return func(m *PatientIdentifierMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PatientIdentifier
+		)
+		m.oldValue = func(ctx context.Context) (*PatientIdentifier, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PatientIdentifier.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPatientIdentifier sets the old PatientIdentifier of the mutation.
+func withPatientIdentifier(node *PatientIdentifier) patientidentifierOption {
+	return func(m *PatientIdentifierMutation) {
+		m.oldValue = func(context.Context) (*PatientIdentifier, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PatientIdentifierMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PatientIdentifierMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PatientIdentifier entities.
+func (m *PatientIdentifierMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PatientIdentifierMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PatientIdentifierMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PatientIdentifier.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PatientIdentifierMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PatientIdentifierMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PatientIdentifier entity.
+// If the PatientIdentifier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientIdentifierMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PatientIdentifierMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PatientIdentifierMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PatientIdentifierMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PatientIdentifier entity.
+// If the PatientIdentifier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientIdentifierMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PatientIdentifierMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *PatientIdentifierMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *PatientIdentifierMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the PatientIdentifier entity.
+// If the PatientIdentifier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientIdentifierMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *PatientIdentifierMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetSystem sets the "system" field.
+func (m *PatientIdentifierMutation) SetSystem(s string) {
+	m.system = &s
+}
+
+// System returns the value of the "system" field in the mutation.
+func (m *PatientIdentifierMutation) System() (r string, exists bool) {
+	v := m.system
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSystem returns the old "system" field's value of the PatientIdentifier entity.
+// If the PatientIdentifier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientIdentifierMutation) OldSystem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSystem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSystem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSystem: %w", err)
+	}
+	return oldValue.System, nil
+}
+
+// ResetSystem resets all changes to the "system" field.
+func (m *PatientIdentifierMutation) ResetSystem() {
+	m.system = nil
+}
+
+// SetValue sets the "value" field.
+func (m *PatientIdentifierMutation) SetValue(s string) {
+	m.value = &s
+}
+
+// Value returns the value of the "value" field in the mutation.
+func (m *PatientIdentifierMutation) Value() (r string, exists bool) {
+	v := m.value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValue returns the old "value" field's value of the PatientIdentifier entity.
+// If the PatientIdentifier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientIdentifierMutation) OldValue(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValue: %w", err)
+	}
+	return oldValue.Value, nil
+}
+
+// ResetValue resets all changes to the "value" field.
+func (m *PatientIdentifierMutation) ResetValue() {
+	m.value = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *PatientIdentifierMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[patientidentifier.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *PatientIdentifierMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *PatientIdentifierMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *PatientIdentifierMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// Where appends a list predicates to the PatientIdentifierMutation builder.
+func (m *PatientIdentifierMutation) Where(ps ...predicate.PatientIdentifier) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PatientIdentifierMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PatientIdentifierMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PatientIdentifier, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PatientIdentifierMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PatientIdentifierMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PatientIdentifier).
+func (m *PatientIdentifierMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PatientIdentifierMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, patientidentifier.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, patientidentifier.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, patientidentifier.FieldPatientID)
+	}
+	if m.system != nil {
+		fields = append(fields, patientidentifier.FieldSystem)
+	}
+	if m.value != nil {
+		fields = append(fields, patientidentifier.FieldValue)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PatientIdentifierMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case patientidentifier.FieldCreatedAt:
+		return m.CreatedAt()
+	case patientidentifier.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case patientidentifier.FieldPatientID:
+		return m.PatientID()
+	case patientidentifier.FieldSystem:
+		return m.System()
+	case patientidentifier.FieldValue:
+		return m.Value()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PatientIdentifierMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case patientidentifier.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case patientidentifier.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case patientidentifier.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case patientidentifier.FieldSystem:
+		return m.OldSystem(ctx)
+	case patientidentifier.FieldValue:
+		return m.OldValue(ctx)
+	}
+	return nil, fmt.Errorf("unknown PatientIdentifier field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PatientIdentifierMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case patientidentifier.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case patientidentifier.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case patientidentifier.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case patientidentifier.FieldSystem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSystem(v)
+		return nil
+	case patientidentifier.FieldValue:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValue(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PatientIdentifier field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PatientIdentifierMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PatientIdentifierMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PatientIdentifierMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown PatientIdentifier numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PatientIdentifierMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PatientIdentifierMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PatientIdentifierMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PatientIdentifier nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PatientIdentifierMutation) ResetField(name string) error {
+	switch name {
+	case patientidentifier.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case patientidentifier.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case patientidentifier.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case patientidentifier.FieldSystem:
+		m.ResetSystem()
+		return nil
+	case patientidentifier.FieldValue:
+		m.ResetValue()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientIdentifier field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PatientIdentifierMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.patient != nil {
+		edges = append(edges, patientidentifier.EdgePatient)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PatientIdentifierMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case patientidentifier.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PatientIdentifierMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PatientIdentifierMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PatientIdentifierMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpatient {
+		edges = append(edges, patientidentifier.EdgePatient)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PatientIdentifierMutation) EdgeCleared(name string) bool {
+	switch name {
+	case patientidentifier.EdgePatient:
+		return m.clearedpatient
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PatientIdentifierMutation) ClearEdge(name string) error {
+	switch name {
+	case patientidentifier.EdgePatient:
+		m.ClearPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientIdentifier unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PatientIdentifierMutation) ResetEdge(name string) error {
+	switch name {
+	case patientidentifier.EdgePatient:
+		m.ResetPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown PatientIdentifier edge %s", name)
+}
+
+// ProblemMutation represents an operation that mutates the Problem nodes in the graph.
+type ProblemMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	icd10_code         *string
+	display            *string
+	onset_date         *time.Time
+	status             *problem.Status
+	resolved_date      *time.Time
+	note               *string
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	encounter          *string
+	clearedencounter   bool
+	recorded_by        *string
+	clearedrecorded_by bool
+	done               bool
+	oldValue           func(context.Context) (*Problem, error)
+	predicates         []predicate.Problem
+}
+
+var _ ent.Mutation = (*ProblemMutation)(nil)
+
+// problemOption allows management of the mutation configuration using functional options.
+type problemOption func(*ProblemMutation)
+
+// newProblemMutation creates new mutation for the Problem entity.
+func newProblemMutation(c config, op Op, opts ...problemOption) *ProblemMutation {
+	m := &ProblemMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeProblem,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withProblemID sets the ID field of the mutation.
+func withProblemID(id string) problemOption {
+	return func(m *ProblemMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Problem
+		)
+		m.oldValue = func(ctx context.Context) (*Problem, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Problem.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withProblem sets the old Problem of the mutation.
+func withProblem(node *Problem) problemOption {
+	return func(m *ProblemMutation) {
+		m.oldValue = func(context.Context) (*Problem, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ProblemMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ProblemMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Problem entities.
+func (m *ProblemMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ProblemMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ProblemMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Problem.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ProblemMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ProblemMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ProblemMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ProblemMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ProblemMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ProblemMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ProblemMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ProblemMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ProblemMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ProblemMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ProblemMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ProblemMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[problem.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ProblemMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[problem.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ProblemMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, problem.FieldEncounterID)
+}
+
+// SetIcd10Code sets the "icd10_code" field.
+func (m *ProblemMutation) SetIcd10Code(s string) {
+	m.icd10_code = &s
+}
+
+// Icd10Code returns the value of the "icd10_code" field in the mutation.
+func (m *ProblemMutation) Icd10Code() (r string, exists bool) {
+	v := m.icd10_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIcd10Code returns the old "icd10_code" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldIcd10Code(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIcd10Code is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIcd10Code requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIcd10Code: %w", err)
+	}
+	return oldValue.Icd10Code, nil
+}
+
+// ResetIcd10Code resets all changes to the "icd10_code" field.
+func (m *ProblemMutation) ResetIcd10Code() {
+	m.icd10_code = nil
+}
+
+// SetDisplay sets the "display" field.
+func (m *ProblemMutation) SetDisplay(s string) {
+	m.display = &s
+}
+
+// Display returns the value of the "display" field in the mutation.
+func (m *ProblemMutation) Display() (r string, exists bool) {
+	v := m.display
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplay returns the old "display" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldDisplay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplay: %w", err)
+	}
+	return oldValue.Display, nil
+}
+
+// ResetDisplay resets all changes to the "display" field.
+func (m *ProblemMutation) ResetDisplay() {
+	m.display = nil
+}
+
+// SetOnsetDate sets the "onset_date" field.
+func (m *ProblemMutation) SetOnsetDate(t time.Time) {
+	m.onset_date = &t
+}
+
+// OnsetDate returns the value of the "onset_date" field in the mutation.
+func (m *ProblemMutation) OnsetDate() (r time.Time, exists bool) {
+	v := m.onset_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnsetDate returns the old "onset_date" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldOnsetDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnsetDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnsetDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnsetDate: %w", err)
+	}
+	return oldValue.OnsetDate, nil
+}
+
+// ClearOnsetDate clears the value of the "onset_date" field.
+func (m *ProblemMutation) ClearOnsetDate() {
+	m.onset_date = nil
+	m.clearedFields[problem.FieldOnsetDate] = struct{}{}
+}
+
+// OnsetDateCleared returns if the "onset_date" field was cleared in this mutation.
+func (m *ProblemMutation) OnsetDateCleared() bool {
+	_, ok := m.clearedFields[problem.FieldOnsetDate]
+	return ok
+}
+
+// ResetOnsetDate resets all changes to the "onset_date" field.
+func (m *ProblemMutation) ResetOnsetDate() {
+	m.onset_date = nil
+	delete(m.clearedFields, problem.FieldOnsetDate)
+}
+
+// SetStatus sets the "status" field.
+func (m *ProblemMutation) SetStatus(pr problem.Status) {
+	m.status = &pr
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ProblemMutation) Status() (r problem.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldStatus(ctx context.Context) (v problem.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ProblemMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetResolvedDate sets the "resolved_date" field.
+func (m *ProblemMutation) SetResolvedDate(t time.Time) {
+	m.resolved_date = &t
+}
+
+// ResolvedDate returns the value of the "resolved_date" field in the mutation.
+func (m *ProblemMutation) ResolvedDate() (r time.Time, exists bool) {
+	v := m.resolved_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedDate returns the old "resolved_date" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldResolvedDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedDate: %w", err)
+	}
+	return oldValue.ResolvedDate, nil
+}
+
+// ClearResolvedDate clears the value of the "resolved_date" field.
+func (m *ProblemMutation) ClearResolvedDate() {
+	m.resolved_date = nil
+	m.clearedFields[problem.FieldResolvedDate] = struct{}{}
+}
+
+// ResolvedDateCleared returns if the "resolved_date" field was cleared in this mutation.
+func (m *ProblemMutation) ResolvedDateCleared() bool {
+	_, ok := m.clearedFields[problem.FieldResolvedDate]
+	return ok
+}
+
+// ResetResolvedDate resets all changes to the "resolved_date" field.
+func (m *ProblemMutation) ResetResolvedDate() {
+	m.resolved_date = nil
+	delete(m.clearedFields, problem.FieldResolvedDate)
+}
+
+// SetNote sets the "note" field.
+func (m *ProblemMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *ProblemMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *ProblemMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[problem.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *ProblemMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[problem.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *ProblemMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, problem.FieldNote)
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *ProblemMutation) SetRecordedByID(s string) {
+	m.recorded_by = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *ProblemMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the Problem entity.
+// If the Problem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProblemMutation) OldRecordedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ClearRecordedByID clears the value of the "recorded_by_id" field.
+func (m *ProblemMutation) ClearRecordedByID() {
+	m.recorded_by = nil
+	m.clearedFields[problem.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByIDCleared returns if the "recorded_by_id" field was cleared in this mutation.
+func (m *ProblemMutation) RecordedByIDCleared() bool {
+	_, ok := m.clearedFields[problem.FieldRecordedByID]
+	return ok
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *ProblemMutation) ResetRecordedByID() {
+	m.recorded_by = nil
+	delete(m.clearedFields, problem.FieldRecordedByID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ProblemMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[problem.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ProblemMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ProblemMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ProblemMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *ProblemMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[problem.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *ProblemMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *ProblemMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *ProblemMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// ClearRecordedBy clears the "recorded_by" edge to the Staff entity.
+func (m *ProblemMutation) ClearRecordedBy() {
+	m.clearedrecorded_by = true
+	m.clearedFields[problem.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByCleared reports if the "recorded_by" edge to the Staff entity was cleared.
+func (m *ProblemMutation) RecordedByCleared() bool {
+	return m.RecordedByIDCleared() || m.clearedrecorded_by
+}
+
+// RecordedByIDs returns the "recorded_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RecordedByID instead. It exists only for internal usage by the builders.
+func (m *ProblemMutation) RecordedByIDs() (ids []string) {
+	if id := m.recorded_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRecordedBy resets all changes to the "recorded_by" edge.
+func (m *ProblemMutation) ResetRecordedBy() {
+	m.recorded_by = nil
+	m.clearedrecorded_by = false
+}
+
+// Where appends a list predicates to the ProblemMutation builder.
+func (m *ProblemMutation) Where(ps ...predicate.Problem) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ProblemMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ProblemMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Problem, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ProblemMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ProblemMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Problem).
+func (m *ProblemMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ProblemMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, problem.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, problem.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, problem.FieldPatientID)
+	}
+	if m.encounter != nil {
+		fields = append(fields, problem.FieldEncounterID)
+	}
+	if m.icd10_code != nil {
+		fields = append(fields, problem.FieldIcd10Code)
+	}
+	if m.display != nil {
+		fields = append(fields, problem.FieldDisplay)
+	}
+	if m.onset_date != nil {
+		fields = append(fields, problem.FieldOnsetDate)
+	}
+	if m.status != nil {
+		fields = append(fields, problem.FieldStatus)
+	}
+	if m.resolved_date != nil {
+		fields = append(fields, problem.FieldResolvedDate)
+	}
+	if m.note != nil {
+		fields = append(fields, problem.FieldNote)
+	}
+	if m.recorded_by != nil {
+		fields = append(fields, problem.FieldRecordedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ProblemMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case problem.FieldCreatedAt:
+		return m.CreatedAt()
+	case problem.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case problem.FieldPatientID:
+		return m.PatientID()
+	case problem.FieldEncounterID:
+		return m.EncounterID()
+	case problem.FieldIcd10Code:
+		return m.Icd10Code()
+	case problem.FieldDisplay:
+		return m.Display()
+	case problem.FieldOnsetDate:
+		return m.OnsetDate()
+	case problem.FieldStatus:
+		return m.Status()
+	case problem.FieldResolvedDate:
+		return m.ResolvedDate()
+	case problem.FieldNote:
+		return m.Note()
+	case problem.FieldRecordedByID:
+		return m.RecordedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ProblemMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case problem.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case problem.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case problem.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case problem.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case problem.FieldIcd10Code:
+		return m.OldIcd10Code(ctx)
+	case problem.FieldDisplay:
+		return m.OldDisplay(ctx)
+	case problem.FieldOnsetDate:
+		return m.OldOnsetDate(ctx)
+	case problem.FieldStatus:
+		return m.OldStatus(ctx)
+	case problem.FieldResolvedDate:
+		return m.OldResolvedDate(ctx)
+	case problem.FieldNote:
+		return m.OldNote(ctx)
+	case problem.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Problem field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ProblemMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case problem.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case problem.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case problem.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case problem.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case problem.FieldIcd10Code:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIcd10Code(v)
+		return nil
+	case problem.FieldDisplay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplay(v)
+		return nil
+	case problem.FieldOnsetDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnsetDate(v)
+		return nil
+	case problem.FieldStatus:
+		v, ok := value.(problem.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case problem.FieldResolvedDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedDate(v)
+		return nil
+	case problem.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case problem.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Problem field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ProblemMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ProblemMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ProblemMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Problem numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ProblemMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(problem.FieldEncounterID) {
+		fields = append(fields, problem.FieldEncounterID)
+	}
+	if m.FieldCleared(problem.FieldOnsetDate) {
+		fields = append(fields, problem.FieldOnsetDate)
+	}
+	if m.FieldCleared(problem.FieldResolvedDate) {
+		fields = append(fields, problem.FieldResolvedDate)
+	}
+	if m.FieldCleared(problem.FieldNote) {
+		fields = append(fields, problem.FieldNote)
+	}
+	if m.FieldCleared(problem.FieldRecordedByID) {
+		fields = append(fields, problem.FieldRecordedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ProblemMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ProblemMutation) ClearField(name string) error {
+	switch name {
+	case problem.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case problem.FieldOnsetDate:
+		m.ClearOnsetDate()
+		return nil
+	case problem.FieldResolvedDate:
+		m.ClearResolvedDate()
+		return nil
+	case problem.FieldNote:
+		m.ClearNote()
+		return nil
+	case problem.FieldRecordedByID:
+		m.ClearRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Problem nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ProblemMutation) ResetField(name string) error {
+	switch name {
+	case problem.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case problem.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case problem.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case problem.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case problem.FieldIcd10Code:
+		m.ResetIcd10Code()
+		return nil
+	case problem.FieldDisplay:
+		m.ResetDisplay()
+		return nil
+	case problem.FieldOnsetDate:
+		m.ResetOnsetDate()
+		return nil
+	case problem.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case problem.FieldResolvedDate:
+		m.ResetResolvedDate()
+		return nil
+	case problem.FieldNote:
+		m.ResetNote()
+		return nil
+	case problem.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Problem field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ProblemMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, problem.EdgePatient)
+	}
+	if m.encounter != nil {
+		edges = append(edges, problem.EdgeEncounter)
+	}
+	if m.recorded_by != nil {
+		edges = append(edges, problem.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ProblemMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case problem.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case problem.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	case problem.EdgeRecordedBy:
+		if id := m.recorded_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ProblemMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ProblemMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ProblemMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, problem.EdgePatient)
+	}
+	if m.clearedencounter {
+		edges = append(edges, problem.EdgeEncounter)
+	}
+	if m.clearedrecorded_by {
+		edges = append(edges, problem.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ProblemMutation) EdgeCleared(name string) bool {
+	switch name {
+	case problem.EdgePatient:
+		return m.clearedpatient
+	case problem.EdgeEncounter:
+		return m.clearedencounter
+	case problem.EdgeRecordedBy:
+		return m.clearedrecorded_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ProblemMutation) ClearEdge(name string) error {
+	switch name {
+	case problem.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case problem.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	case problem.EdgeRecordedBy:
+		m.ClearRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Problem unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ProblemMutation) ResetEdge(name string) error {
+	switch name {
+	case problem.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case problem.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	case problem.EdgeRecordedBy:
+		m.ResetRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Problem edge %s", name)
+}
+
+// ProviderAvailabilityMutation represents an operation that mutates the ProviderAvailability nodes in the graph.
+type ProviderAvailabilityMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	weekday         *int
+	addweekday      *int
+	start_minute    *int
+	addstart_minute *int
+	end_minute      *int
+	addend_minute   *int
+	valid_from      *time.Time
+	valid_to        *time.Time
+	clearedFields   map[string]struct{}
+	staff           *string
+	clearedstaff    bool
+	done            bool
+	oldValue        func(context.Context) (*ProviderAvailability, error)
+	predicates      []predicate.ProviderAvailability
+}
+
+var _ ent.Mutation = (*ProviderAvailabilityMutation)(nil)
+
+// provideravailabilityOption allows management of the mutation configuration using functional options.
+type provideravailabilityOption func(*ProviderAvailabilityMutation)
+
+// newProviderAvailabilityMutation creates new mutation for the ProviderAvailability entity.
+func newProviderAvailabilityMutation(c config, op Op, opts ...provideravailabilityOption) *ProviderAvailabilityMutation {
+	m := &ProviderAvailabilityMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeProviderAvailability,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withProviderAvailabilityID sets the ID field of the mutation.
+func withProviderAvailabilityID(id string) provideravailabilityOption {
+	return func(m *ProviderAvailabilityMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ProviderAvailability
+		)
+		m.oldValue = func(ctx context.Context) (*ProviderAvailability, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ProviderAvailability.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withProviderAvailability sets the old ProviderAvailability of the mutation.
+func withProviderAvailability(node *ProviderAvailability) provideravailabilityOption {
+	return func(m *ProviderAvailabilityMutation) {
+		m.oldValue = func(context.Context) (*ProviderAvailability, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ProviderAvailabilityMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ProviderAvailabilityMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ProviderAvailability entities.
+func (m *ProviderAvailabilityMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ProviderAvailabilityMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ProviderAvailabilityMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ProviderAvailability.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ProviderAvailabilityMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ProviderAvailabilityMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ProviderAvailabilityMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ProviderAvailabilityMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ProviderAvailabilityMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ProviderAvailabilityMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *ProviderAvailabilityMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *ProviderAvailabilityMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *ProviderAvailabilityMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetWeekday sets the "weekday" field.
+func (m *ProviderAvailabilityMutation) SetWeekday(i int) {
+	m.weekday = &i
+	m.addweekday = nil
+}
+
+// Weekday returns the value of the "weekday" field in the mutation.
+func (m *ProviderAvailabilityMutation) Weekday() (r int, exists bool) {
+	v := m.weekday
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWeekday returns the old "weekday" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldWeekday(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWeekday is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWeekday requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWeekday: %w", err)
+	}
+	return oldValue.Weekday, nil
+}
+
+// AddWeekday adds i to the "weekday" field.
+func (m *ProviderAvailabilityMutation) AddWeekday(i int) {
+	if m.addweekday != nil {
+		*m.addweekday += i
+	} else {
+		m.addweekday = &i
+	}
+}
+
+// AddedWeekday returns the value that was added to the "weekday" field in this mutation.
+func (m *ProviderAvailabilityMutation) AddedWeekday() (r int, exists bool) {
+	v := m.addweekday
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWeekday resets all changes to the "weekday" field.
+func (m *ProviderAvailabilityMutation) ResetWeekday() {
+	m.weekday = nil
+	m.addweekday = nil
+}
+
+// SetStartMinute sets the "start_minute" field.
+func (m *ProviderAvailabilityMutation) SetStartMinute(i int) {
+	m.start_minute = &i
+	m.addstart_minute = nil
+}
+
+// StartMinute returns the value of the "start_minute" field in the mutation.
+func (m *ProviderAvailabilityMutation) StartMinute() (r int, exists bool) {
+	v := m.start_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartMinute returns the old "start_minute" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldStartMinute(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartMinute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartMinute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartMinute: %w", err)
+	}
+	return oldValue.StartMinute, nil
+}
+
+// AddStartMinute adds i to the "start_minute" field.
+func (m *ProviderAvailabilityMutation) AddStartMinute(i int) {
+	if m.addstart_minute != nil {
+		*m.addstart_minute += i
+	} else {
+		m.addstart_minute = &i
+	}
+}
+
+// AddedStartMinute returns the value that was added to the "start_minute" field in this mutation.
+func (m *ProviderAvailabilityMutation) AddedStartMinute() (r int, exists bool) {
+	v := m.addstart_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStartMinute resets all changes to the "start_minute" field.
+func (m *ProviderAvailabilityMutation) ResetStartMinute() {
+	m.start_minute = nil
+	m.addstart_minute = nil
+}
+
+// SetEndMinute sets the "end_minute" field.
+func (m *ProviderAvailabilityMutation) SetEndMinute(i int) {
+	m.end_minute = &i
+	m.addend_minute = nil
+}
+
+// EndMinute returns the value of the "end_minute" field in the mutation.
+func (m *ProviderAvailabilityMutation) EndMinute() (r int, exists bool) {
+	v := m.end_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndMinute returns the old "end_minute" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldEndMinute(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndMinute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndMinute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndMinute: %w", err)
+	}
+	return oldValue.EndMinute, nil
+}
+
+// AddEndMinute adds i to the "end_minute" field.
+func (m *ProviderAvailabilityMutation) AddEndMinute(i int) {
+	if m.addend_minute != nil {
+		*m.addend_minute += i
+	} else {
+		m.addend_minute = &i
+	}
+}
+
+// AddedEndMinute returns the value that was added to the "end_minute" field in this mutation.
+func (m *ProviderAvailabilityMutation) AddedEndMinute() (r int, exists bool) {
+	v := m.addend_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEndMinute resets all changes to the "end_minute" field.
+func (m *ProviderAvailabilityMutation) ResetEndMinute() {
+	m.end_minute = nil
+	m.addend_minute = nil
+}
+
+// SetValidFrom sets the "valid_from" field.
+func (m *ProviderAvailabilityMutation) SetValidFrom(t time.Time) {
+	m.valid_from = &t
+}
+
+// ValidFrom returns the value of the "valid_from" field in the mutation.
+func (m *ProviderAvailabilityMutation) ValidFrom() (r time.Time, exists bool) {
+	v := m.valid_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValidFrom returns the old "valid_from" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldValidFrom(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValidFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValidFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValidFrom: %w", err)
+	}
+	return oldValue.ValidFrom, nil
+}
+
+// ClearValidFrom clears the value of the "valid_from" field.
+func (m *ProviderAvailabilityMutation) ClearValidFrom() {
+	m.valid_from = nil
+	m.clearedFields[provideravailability.FieldValidFrom] = struct{}{}
+}
+
+// ValidFromCleared returns if the "valid_from" field was cleared in this mutation.
+func (m *ProviderAvailabilityMutation) ValidFromCleared() bool {
+	_, ok := m.clearedFields[provideravailability.FieldValidFrom]
+	return ok
+}
+
+// ResetValidFrom resets all changes to the "valid_from" field.
+func (m *ProviderAvailabilityMutation) ResetValidFrom() {
+	m.valid_from = nil
+	delete(m.clearedFields, provideravailability.FieldValidFrom)
+}
+
+// SetValidTo sets the "valid_to" field.
+func (m *ProviderAvailabilityMutation) SetValidTo(t time.Time) {
+	m.valid_to = &t
+}
+
+// ValidTo returns the value of the "valid_to" field in the mutation.
+func (m *ProviderAvailabilityMutation) ValidTo() (r time.Time, exists bool) {
+	v := m.valid_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValidTo returns the old "valid_to" field's value of the ProviderAvailability entity.
+// If the ProviderAvailability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderAvailabilityMutation) OldValidTo(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValidTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValidTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValidTo: %w", err)
+	}
+	return oldValue.ValidTo, nil
+}
+
+// ClearValidTo clears the value of the "valid_to" field.
+func (m *ProviderAvailabilityMutation) ClearValidTo() {
+	m.valid_to = nil
+	m.clearedFields[provideravailability.FieldValidTo] = struct{}{}
+}
+
+// ValidToCleared returns if the "valid_to" field was cleared in this mutation.
+func (m *ProviderAvailabilityMutation) ValidToCleared() bool {
+	_, ok := m.clearedFields[provideravailability.FieldValidTo]
+	return ok
+}
+
+// ResetValidTo resets all changes to the "valid_to" field.
+func (m *ProviderAvailabilityMutation) ResetValidTo() {
+	m.valid_to = nil
+	delete(m.clearedFields, provideravailability.FieldValidTo)
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *ProviderAvailabilityMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[provideravailability.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *ProviderAvailabilityMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *ProviderAvailabilityMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *ProviderAvailabilityMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the ProviderAvailabilityMutation builder.
+func (m *ProviderAvailabilityMutation) Where(ps ...predicate.ProviderAvailability) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ProviderAvailabilityMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ProviderAvailabilityMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ProviderAvailability, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ProviderAvailabilityMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ProviderAvailabilityMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ProviderAvailability).
+func (m *ProviderAvailabilityMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ProviderAvailabilityMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, provideravailability.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, provideravailability.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, provideravailability.FieldStaffID)
+	}
+	if m.weekday != nil {
+		fields = append(fields, provideravailability.FieldWeekday)
+	}
+	if m.start_minute != nil {
+		fields = append(fields, provideravailability.FieldStartMinute)
+	}
+	if m.end_minute != nil {
+		fields = append(fields, provideravailability.FieldEndMinute)
+	}
+	if m.valid_from != nil {
+		fields = append(fields, provideravailability.FieldValidFrom)
+	}
+	if m.valid_to != nil {
+		fields = append(fields, provideravailability.FieldValidTo)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ProviderAvailabilityMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case provideravailability.FieldCreatedAt:
+		return m.CreatedAt()
+	case provideravailability.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case provideravailability.FieldStaffID:
+		return m.StaffID()
+	case provideravailability.FieldWeekday:
+		return m.Weekday()
+	case provideravailability.FieldStartMinute:
+		return m.StartMinute()
+	case provideravailability.FieldEndMinute:
+		return m.EndMinute()
+	case provideravailability.FieldValidFrom:
+		return m.ValidFrom()
+	case provideravailability.FieldValidTo:
+		return m.ValidTo()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ProviderAvailabilityMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case provideravailability.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case provideravailability.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case provideravailability.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case provideravailability.FieldWeekday:
+		return m.OldWeekday(ctx)
+	case provideravailability.FieldStartMinute:
+		return m.OldStartMinute(ctx)
+	case provideravailability.FieldEndMinute:
+		return m.OldEndMinute(ctx)
+	case provideravailability.FieldValidFrom:
+		return m.OldValidFrom(ctx)
+	case provideravailability.FieldValidTo:
+		return m.OldValidTo(ctx)
+	}
+	return nil, fmt.Errorf("unknown ProviderAvailability field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ProviderAvailabilityMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case provideravailability.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case provideravailability.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case provideravailability.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case provideravailability.FieldWeekday:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWeekday(v)
+		return nil
+	case provideravailability.FieldStartMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartMinute(v)
+		return nil
+	case provideravailability.FieldEndMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndMinute(v)
+		return nil
+	case provideravailability.FieldValidFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValidFrom(v)
+		return nil
+	case provideravailability.FieldValidTo:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValidTo(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderAvailability field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ProviderAvailabilityMutation) AddedFields() []string {
+	var fields []string
+	if m.addweekday != nil {
+		fields = append(fields, provideravailability.FieldWeekday)
+	}
+	if m.addstart_minute != nil {
+		fields = append(fields, provideravailability.FieldStartMinute)
+	}
+	if m.addend_minute != nil {
+		fields = append(fields, provideravailability.FieldEndMinute)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ProviderAvailabilityMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case provideravailability.FieldWeekday:
+		return m.AddedWeekday()
+	case provideravailability.FieldStartMinute:
+		return m.AddedStartMinute()
+	case provideravailability.FieldEndMinute:
+		return m.AddedEndMinute()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ProviderAvailabilityMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case provideravailability.FieldWeekday:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWeekday(v)
+		return nil
+	case provideravailability.FieldStartMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStartMinute(v)
+		return nil
+	case provideravailability.FieldEndMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEndMinute(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderAvailability numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ProviderAvailabilityMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(provideravailability.FieldValidFrom) {
+		fields = append(fields, provideravailability.FieldValidFrom)
+	}
+	if m.FieldCleared(provideravailability.FieldValidTo) {
+		fields = append(fields, provideravailability.FieldValidTo)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ProviderAvailabilityMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ProviderAvailabilityMutation) ClearField(name string) error {
+	switch name {
+	case provideravailability.FieldValidFrom:
+		m.ClearValidFrom()
+		return nil
+	case provideravailability.FieldValidTo:
+		m.ClearValidTo()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderAvailability nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ProviderAvailabilityMutation) ResetField(name string) error {
+	switch name {
+	case provideravailability.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case provideravailability.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case provideravailability.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case provideravailability.FieldWeekday:
+		m.ResetWeekday()
+		return nil
+	case provideravailability.FieldStartMinute:
+		m.ResetStartMinute()
+		return nil
+	case provideravailability.FieldEndMinute:
+		m.ResetEndMinute()
+		return nil
+	case provideravailability.FieldValidFrom:
+		m.ResetValidFrom()
+		return nil
+	case provideravailability.FieldValidTo:
+		m.ResetValidTo()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderAvailability field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ProviderAvailabilityMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.staff != nil {
+		edges = append(edges, provideravailability.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ProviderAvailabilityMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case provideravailability.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ProviderAvailabilityMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ProviderAvailabilityMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ProviderAvailabilityMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedstaff {
+		edges = append(edges, provideravailability.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ProviderAvailabilityMutation) EdgeCleared(name string) bool {
+	switch name {
+	case provideravailability.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ProviderAvailabilityMutation) ClearEdge(name string) error {
+	switch name {
+	case provideravailability.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderAvailability unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ProviderAvailabilityMutation) ResetEdge(name string) error {
+	switch name {
+	case provideravailability.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderAvailability edge %s", name)
+}
+
+// ProviderTimeOffMutation represents an operation that mutates the ProviderTimeOff nodes in the graph.
+type ProviderTimeOffMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	start_at      *time.Time
+	end_at        *time.Time
+	reason        *string
+	clearedFields map[string]struct{}
+	staff         *string
+	clearedstaff  bool
+	done          bool
+	oldValue      func(context.Context) (*ProviderTimeOff, error)
+	predicates    []predicate.ProviderTimeOff
+}
+
+var _ ent.Mutation = (*ProviderTimeOffMutation)(nil)
+
+// providertimeoffOption allows management of the mutation configuration using functional options.
+type providertimeoffOption func(*ProviderTimeOffMutation)
+
+// newProviderTimeOffMutation creates new mutation for the ProviderTimeOff entity.
+func newProviderTimeOffMutation(c config, op Op, opts ...providertimeoffOption) *ProviderTimeOffMutation {
+	m := &ProviderTimeOffMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeProviderTimeOff,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withProviderTimeOffID sets the ID field of the mutation.
+func withProviderTimeOffID(id string) providertimeoffOption {
+	return func(m *ProviderTimeOffMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ProviderTimeOff
+		)
+		m.oldValue = func(ctx context.Context) (*ProviderTimeOff, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ProviderTimeOff.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withProviderTimeOff sets the old ProviderTimeOff of the mutation.
+func withProviderTimeOff(node *ProviderTimeOff) providertimeoffOption {
+	return func(m *ProviderTimeOffMutation) {
+		m.oldValue = func(context.Context) (*ProviderTimeOff, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ProviderTimeOffMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ProviderTimeOffMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ProviderTimeOff entities.
+func (m *ProviderTimeOffMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ProviderTimeOffMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ProviderTimeOffMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ProviderTimeOff.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ProviderTimeOffMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ProviderTimeOffMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ProviderTimeOffMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ProviderTimeOffMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ProviderTimeOffMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ProviderTimeOffMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *ProviderTimeOffMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *ProviderTimeOffMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *ProviderTimeOffMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetStartAt sets the "start_at" field.
+func (m *ProviderTimeOffMutation) SetStartAt(t time.Time) {
+	m.start_at = &t
+}
+
+// StartAt returns the value of the "start_at" field in the mutation.
+func (m *ProviderTimeOffMutation) StartAt() (r time.Time, exists bool) {
+	v := m.start_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartAt returns the old "start_at" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldStartAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartAt: %w", err)
+	}
+	return oldValue.StartAt, nil
+}
+
+// ResetStartAt resets all changes to the "start_at" field.
+func (m *ProviderTimeOffMutation) ResetStartAt() {
+	m.start_at = nil
+}
+
+// SetEndAt sets the "end_at" field.
+func (m *ProviderTimeOffMutation) SetEndAt(t time.Time) {
+	m.end_at = &t
+}
+
+// EndAt returns the value of the "end_at" field in the mutation.
+func (m *ProviderTimeOffMutation) EndAt() (r time.Time, exists bool) {
+	v := m.end_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndAt returns the old "end_at" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldEndAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndAt: %w", err)
+	}
+	return oldValue.EndAt, nil
+}
+
+// ResetEndAt resets all changes to the "end_at" field.
+func (m *ProviderTimeOffMutation) ResetEndAt() {
+	m.end_at = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *ProviderTimeOffMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ProviderTimeOffMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *ProviderTimeOffMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[providertimeoff.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *ProviderTimeOffMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[providertimeoff.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ProviderTimeOffMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, providertimeoff.FieldReason)
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *ProviderTimeOffMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[providertimeoff.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *ProviderTimeOffMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *ProviderTimeOffMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *ProviderTimeOffMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the ProviderTimeOffMutation builder.
+func (m *ProviderTimeOffMutation) Where(ps ...predicate.ProviderTimeOff) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ProviderTimeOffMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ProviderTimeOffMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ProviderTimeOff, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ProviderTimeOffMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ProviderTimeOffMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ProviderTimeOff).
+func (m *ProviderTimeOffMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ProviderTimeOffMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, providertimeoff.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, providertimeoff.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, providertimeoff.FieldStaffID)
+	}
+	if m.start_at != nil {
+		fields = append(fields, providertimeoff.FieldStartAt)
+	}
+	if m.end_at != nil {
+		fields = append(fields, providertimeoff.FieldEndAt)
+	}
+	if m.reason != nil {
+		fields = append(fields, providertimeoff.FieldReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ProviderTimeOffMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case providertimeoff.FieldCreatedAt:
+		return m.CreatedAt()
+	case providertimeoff.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case providertimeoff.FieldStaffID:
+		return m.StaffID()
+	case providertimeoff.FieldStartAt:
+		return m.StartAt()
+	case providertimeoff.FieldEndAt:
+		return m.EndAt()
+	case providertimeoff.FieldReason:
+		return m.Reason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ProviderTimeOffMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case providertimeoff.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case providertimeoff.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case providertimeoff.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case providertimeoff.FieldStartAt:
+		return m.OldStartAt(ctx)
+	case providertimeoff.FieldEndAt:
+		return m.OldEndAt(ctx)
+	case providertimeoff.FieldReason:
+		return m.OldReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown ProviderTimeOff field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ProviderTimeOffMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case providertimeoff.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case providertimeoff.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case providertimeoff.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case providertimeoff.FieldStartAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartAt(v)
+		return nil
+	case providertimeoff.FieldEndAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndAt(v)
+		return nil
+	case providertimeoff.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderTimeOff field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ProviderTimeOffMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ProviderTimeOffMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ProviderTimeOffMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ProviderTimeOff numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ProviderTimeOffMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(providertimeoff.FieldReason) {
+		fields = append(fields, providertimeoff.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ProviderTimeOffMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ProviderTimeOffMutation) ClearField(name string) error {
+	switch name {
+	case providertimeoff.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderTimeOff nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ProviderTimeOffMutation) ResetField(name string) error {
+	switch name {
+	case providertimeoff.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case providertimeoff.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case providertimeoff.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case providertimeoff.FieldStartAt:
+		m.ResetStartAt()
+		return nil
+	case providertimeoff.FieldEndAt:
+		m.ResetEndAt()
+		return nil
+	case providertimeoff.FieldReason:
+		m.ResetReason()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderTimeOff field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ProviderTimeOffMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.staff != nil {
+		edges = append(edges, providertimeoff.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ProviderTimeOffMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case providertimeoff.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ProviderTimeOffMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ProviderTimeOffMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ProviderTimeOffMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedstaff {
+		edges = append(edges, providertimeoff.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ProviderTimeOffMutation) EdgeCleared(name string) bool {
+	switch name {
+	case providertimeoff.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ProviderTimeOffMutation) ClearEdge(name string) error {
+	switch name {
+	case providertimeoff.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderTimeOff unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ProviderTimeOffMutation) ResetEdge(name string) error {
+	switch name {
+	case providertimeoff.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown ProviderTimeOff edge %s", name)
+}
+
+// ReferralMutation represents an operation that mutates the Referral nodes in the graph.
+type ReferralMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *string
+	created_at             *time.Time
+	updated_at             *time.Time
+	reason                 *string
+	priority               *referral.Priority
+	status                 *referral.Status
+	responded_at           *time.Time
+	response_note          *string
+	clearedFields          map[string]struct{}
+	patient                *string
+	clearedpatient         bool
+	from_staff             *string
+	clearedfrom_staff      bool
+	from_department        *string
+	clearedfrom_department bool
+	to_staff               *string
+	clearedto_staff        bool
+	to_department          *string
+	clearedto_department   bool
+	encounter              *string
+	clearedencounter       bool
+	done                   bool
+	oldValue               func(context.Context) (*Referral, error)
+	predicates             []predicate.Referral
+}
+
+var _ ent.Mutation = (*ReferralMutation)(nil)
+
+// referralOption allows management of the mutation configuration using functional options.
+type referralOption func(*ReferralMutation)
+
+// newReferralMutation creates new mutation for the Referral entity.
+func newReferralMutation(c config, op Op, opts ...referralOption) *ReferralMutation {
+	m := &ReferralMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReferral,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReferralID sets the ID field of the mutation.
+func withReferralID(id string) referralOption {
+	return func(m *ReferralMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Referral
+		)
+		m.oldValue = func(ctx context.Context) (*Referral, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Referral.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReferral sets the old Referral of the mutation.
+func withReferral(node *Referral) referralOption {
+	return func(m *ReferralMutation) {
+		m.oldValue = func(context.Context) (*Referral, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReferralMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReferralMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Referral entities.
+func (m *ReferralMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReferralMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReferralMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Referral.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReferralMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReferralMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReferralMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReferralMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReferralMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReferralMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ReferralMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ReferralMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ReferralMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetFromStaffID sets the "from_staff_id" field.
+func (m *ReferralMutation) SetFromStaffID(s string) {
+	m.from_staff = &s
+}
+
+// FromStaffID returns the value of the "from_staff_id" field in the mutation.
+func (m *ReferralMutation) FromStaffID() (r string, exists bool) {
+	v := m.from_staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromStaffID returns the old "from_staff_id" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldFromStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromStaffID: %w", err)
+	}
+	return oldValue.FromStaffID, nil
+}
+
+// ResetFromStaffID resets all changes to the "from_staff_id" field.
+func (m *ReferralMutation) ResetFromStaffID() {
+	m.from_staff = nil
+}
+
+// SetFromDepartmentID sets the "from_department_id" field.
+func (m *ReferralMutation) SetFromDepartmentID(s string) {
+	m.from_department = &s
+}
+
+// FromDepartmentID returns the value of the "from_department_id" field in the mutation.
+func (m *ReferralMutation) FromDepartmentID() (r string, exists bool) {
+	v := m.from_department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromDepartmentID returns the old "from_department_id" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldFromDepartmentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromDepartmentID: %w", err)
+	}
+	return oldValue.FromDepartmentID, nil
+}
+
+// ResetFromDepartmentID resets all changes to the "from_department_id" field.
+func (m *ReferralMutation) ResetFromDepartmentID() {
+	m.from_department = nil
+}
+
+// SetToStaffID sets the "to_staff_id" field.
+func (m *ReferralMutation) SetToStaffID(s string) {
+	m.to_staff = &s
+}
+
+// ToStaffID returns the value of the "to_staff_id" field in the mutation.
+func (m *ReferralMutation) ToStaffID() (r string, exists bool) {
+	v := m.to_staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToStaffID returns the old "to_staff_id" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldToStaffID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToStaffID: %w", err)
+	}
+	return oldValue.ToStaffID, nil
+}
+
+// ClearToStaffID clears the value of the "to_staff_id" field.
+func (m *ReferralMutation) ClearToStaffID() {
+	m.to_staff = nil
+	m.clearedFields[referral.FieldToStaffID] = struct{}{}
+}
+
+// ToStaffIDCleared returns if the "to_staff_id" field was cleared in this mutation.
+func (m *ReferralMutation) ToStaffIDCleared() bool {
+	_, ok := m.clearedFields[referral.FieldToStaffID]
+	return ok
+}
+
+// ResetToStaffID resets all changes to the "to_staff_id" field.
+func (m *ReferralMutation) ResetToStaffID() {
+	m.to_staff = nil
+	delete(m.clearedFields, referral.FieldToStaffID)
+}
+
+// SetToDepartmentID sets the "to_department_id" field.
+func (m *ReferralMutation) SetToDepartmentID(s string) {
+	m.to_department = &s
+}
+
+// ToDepartmentID returns the value of the "to_department_id" field in the mutation.
+func (m *ReferralMutation) ToDepartmentID() (r string, exists bool) {
+	v := m.to_department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToDepartmentID returns the old "to_department_id" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldToDepartmentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToDepartmentID: %w", err)
+	}
+	return oldValue.ToDepartmentID, nil
+}
+
+// ResetToDepartmentID resets all changes to the "to_department_id" field.
+func (m *ReferralMutation) ResetToDepartmentID() {
+	m.to_department = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ReferralMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ReferralMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ReferralMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[referral.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ReferralMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[referral.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ReferralMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, referral.FieldEncounterID)
+}
+
+// SetReason sets the "reason" field.
+func (m *ReferralMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ReferralMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ReferralMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetPriority sets the "priority" field.
+func (m *ReferralMutation) SetPriority(r referral.Priority) {
+	m.priority = &r
+}
+
+// Priority returns the value of the "priority" field in the mutation.
+func (m *ReferralMutation) Priority() (r referral.Priority, exists bool) {
+	v := m.priority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriority returns the old "priority" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldPriority(ctx context.Context) (v referral.Priority, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriority is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriority requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriority: %w", err)
+	}
+	return oldValue.Priority, nil
+}
+
+// ResetPriority resets all changes to the "priority" field.
+func (m *ReferralMutation) ResetPriority() {
+	m.priority = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ReferralMutation) SetStatus(r referral.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ReferralMutation) Status() (r referral.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldStatus(ctx context.Context) (v referral.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ReferralMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetRespondedAt sets the "responded_at" field.
+func (m *ReferralMutation) SetRespondedAt(t time.Time) {
+	m.responded_at = &t
+}
+
+// RespondedAt returns the value of the "responded_at" field in the mutation.
+func (m *ReferralMutation) RespondedAt() (r time.Time, exists bool) {
+	v := m.responded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRespondedAt returns the old "responded_at" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldRespondedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRespondedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRespondedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRespondedAt: %w", err)
+	}
+	return oldValue.RespondedAt, nil
+}
+
+// ClearRespondedAt clears the value of the "responded_at" field.
+func (m *ReferralMutation) ClearRespondedAt() {
+	m.responded_at = nil
+	m.clearedFields[referral.FieldRespondedAt] = struct{}{}
+}
+
+// RespondedAtCleared returns if the "responded_at" field was cleared in this mutation.
+func (m *ReferralMutation) RespondedAtCleared() bool {
+	_, ok := m.clearedFields[referral.FieldRespondedAt]
+	return ok
+}
+
+// ResetRespondedAt resets all changes to the "responded_at" field.
+func (m *ReferralMutation) ResetRespondedAt() {
+	m.responded_at = nil
+	delete(m.clearedFields, referral.FieldRespondedAt)
+}
+
+// SetResponseNote sets the "response_note" field.
+func (m *ReferralMutation) SetResponseNote(s string) {
+	m.response_note = &s
+}
+
+// ResponseNote returns the value of the "response_note" field in the mutation.
+func (m *ReferralMutation) ResponseNote() (r string, exists bool) {
+	v := m.response_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResponseNote returns the old "response_note" field's value of the Referral entity.
+// If the Referral object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReferralMutation) OldResponseNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResponseNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResponseNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResponseNote: %w", err)
+	}
+	return oldValue.ResponseNote, nil
+}
+
+// ClearResponseNote clears the value of the "response_note" field.
+func (m *ReferralMutation) ClearResponseNote() {
+	m.response_note = nil
+	m.clearedFields[referral.FieldResponseNote] = struct{}{}
+}
+
+// ResponseNoteCleared returns if the "response_note" field was cleared in this mutation.
+func (m *ReferralMutation) ResponseNoteCleared() bool {
+	_, ok := m.clearedFields[referral.FieldResponseNote]
+	return ok
+}
+
+// ResetResponseNote resets all changes to the "response_note" field.
+func (m *ReferralMutation) ResetResponseNote() {
+	m.response_note = nil
+	delete(m.clearedFields, referral.FieldResponseNote)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ReferralMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[referral.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ReferralMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ReferralMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ReferralMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearFromStaff clears the "from_staff" edge to the Staff entity.
+func (m *ReferralMutation) ClearFromStaff() {
+	m.clearedfrom_staff = true
+	m.clearedFields[referral.FieldFromStaffID] = struct{}{}
+}
+
+// FromStaffCleared reports if the "from_staff" edge to the Staff entity was cleared.
+func (m *ReferralMutation) FromStaffCleared() bool {
+	return m.clearedfrom_staff
+}
+
+// FromStaffIDs returns the "from_staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FromStaffID instead. It exists only for internal usage by the builders.
+func (m *ReferralMutation) FromStaffIDs() (ids []string) {
+	if id := m.from_staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFromStaff resets all changes to the "from_staff" edge.
+func (m *ReferralMutation) ResetFromStaff() {
+	m.from_staff = nil
+	m.clearedfrom_staff = false
+}
+
+// ClearFromDepartment clears the "from_department" edge to the Department entity.
+func (m *ReferralMutation) ClearFromDepartment() {
+	m.clearedfrom_department = true
+	m.clearedFields[referral.FieldFromDepartmentID] = struct{}{}
+}
+
+// FromDepartmentCleared reports if the "from_department" edge to the Department entity was cleared.
+func (m *ReferralMutation) FromDepartmentCleared() bool {
+	return m.clearedfrom_department
+}
+
+// FromDepartmentIDs returns the "from_department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FromDepartmentID instead. It exists only for internal usage by the builders.
+func (m *ReferralMutation) FromDepartmentIDs() (ids []string) {
+	if id := m.from_department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFromDepartment resets all changes to the "from_department" edge.
+func (m *ReferralMutation) ResetFromDepartment() {
+	m.from_department = nil
+	m.clearedfrom_department = false
+}
+
+// ClearToStaff clears the "to_staff" edge to the Staff entity.
+func (m *ReferralMutation) ClearToStaff() {
+	m.clearedto_staff = true
+	m.clearedFields[referral.FieldToStaffID] = struct{}{}
+}
+
+// ToStaffCleared reports if the "to_staff" edge to the Staff entity was cleared.
+func (m *ReferralMutation) ToStaffCleared() bool {
+	return m.ToStaffIDCleared() || m.clearedto_staff
+}
+
+// ToStaffIDs returns the "to_staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ToStaffID instead. It exists only for internal usage by the builders.
+func (m *ReferralMutation) ToStaffIDs() (ids []string) {
+	if id := m.to_staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetToStaff resets all changes to the "to_staff" edge.
+func (m *ReferralMutation) ResetToStaff() {
+	m.to_staff = nil
+	m.clearedto_staff = false
+}
+
+// ClearToDepartment clears the "to_department" edge to the Department entity.
+func (m *ReferralMutation) ClearToDepartment() {
+	m.clearedto_department = true
+	m.clearedFields[referral.FieldToDepartmentID] = struct{}{}
+}
+
+// ToDepartmentCleared reports if the "to_department" edge to the Department entity was cleared.
+func (m *ReferralMutation) ToDepartmentCleared() bool {
+	return m.clearedto_department
+}
+
+// ToDepartmentIDs returns the "to_department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ToDepartmentID instead. It exists only for internal usage by the builders.
+func (m *ReferralMutation) ToDepartmentIDs() (ids []string) {
+	if id := m.to_department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetToDepartment resets all changes to the "to_department" edge.
+func (m *ReferralMutation) ResetToDepartment() {
+	m.to_department = nil
+	m.clearedto_department = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *ReferralMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[referral.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *ReferralMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *ReferralMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *ReferralMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// Where appends a list predicates to the ReferralMutation builder.
+func (m *ReferralMutation) Where(ps ...predicate.Referral) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReferralMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReferralMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Referral, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReferralMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReferralMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Referral).
+func (m *ReferralMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReferralMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, referral.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, referral.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, referral.FieldPatientID)
+	}
+	if m.from_staff != nil {
+		fields = append(fields, referral.FieldFromStaffID)
+	}
+	if m.from_department != nil {
+		fields = append(fields, referral.FieldFromDepartmentID)
+	}
+	if m.to_staff != nil {
+		fields = append(fields, referral.FieldToStaffID)
+	}
+	if m.to_department != nil {
+		fields = append(fields, referral.FieldToDepartmentID)
+	}
+	if m.encounter != nil {
+		fields = append(fields, referral.FieldEncounterID)
+	}
+	if m.reason != nil {
+		fields = append(fields, referral.FieldReason)
+	}
+	if m.priority != nil {
+		fields = append(fields, referral.FieldPriority)
+	}
+	if m.status != nil {
+		fields = append(fields, referral.FieldStatus)
+	}
+	if m.responded_at != nil {
+		fields = append(fields, referral.FieldRespondedAt)
+	}
+	if m.response_note != nil {
+		fields = append(fields, referral.FieldResponseNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReferralMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case referral.FieldCreatedAt:
+		return m.CreatedAt()
+	case referral.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case referral.FieldPatientID:
+		return m.PatientID()
+	case referral.FieldFromStaffID:
+		return m.FromStaffID()
+	case referral.FieldFromDepartmentID:
+		return m.FromDepartmentID()
+	case referral.FieldToStaffID:
+		return m.ToStaffID()
+	case referral.FieldToDepartmentID:
+		return m.ToDepartmentID()
+	case referral.FieldEncounterID:
+		return m.EncounterID()
+	case referral.FieldReason:
+		return m.Reason()
+	case referral.FieldPriority:
+		return m.Priority()
+	case referral.FieldStatus:
+		return m.Status()
+	case referral.FieldRespondedAt:
+		return m.RespondedAt()
+	case referral.FieldResponseNote:
+		return m.ResponseNote()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReferralMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case referral.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case referral.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case referral.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case referral.FieldFromStaffID:
+		return m.OldFromStaffID(ctx)
+	case referral.FieldFromDepartmentID:
+		return m.OldFromDepartmentID(ctx)
+	case referral.FieldToStaffID:
+		return m.OldToStaffID(ctx)
+	case referral.FieldToDepartmentID:
+		return m.OldToDepartmentID(ctx)
+	case referral.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case referral.FieldReason:
+		return m.OldReason(ctx)
+	case referral.FieldPriority:
+		return m.OldPriority(ctx)
+	case referral.FieldStatus:
+		return m.OldStatus(ctx)
+	case referral.FieldRespondedAt:
+		return m.OldRespondedAt(ctx)
+	case referral.FieldResponseNote:
+		return m.OldResponseNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown Referral field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReferralMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case referral.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case referral.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case referral.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case referral.FieldFromStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromStaffID(v)
+		return nil
+	case referral.FieldFromDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromDepartmentID(v)
+		return nil
+	case referral.FieldToStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToStaffID(v)
+		return nil
+	case referral.FieldToDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToDepartmentID(v)
+		return nil
+	case referral.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case referral.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case referral.FieldPriority:
+		v, ok := value.(referral.Priority)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriority(v)
+		return nil
+	case referral.FieldStatus:
+		v, ok := value.(referral.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case referral.FieldRespondedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRespondedAt(v)
+		return nil
+	case referral.FieldResponseNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResponseNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Referral field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReferralMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReferralMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReferralMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Referral numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReferralMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(referral.FieldToStaffID) {
+		fields = append(fields, referral.FieldToStaffID)
+	}
+	if m.FieldCleared(referral.FieldEncounterID) {
+		fields = append(fields, referral.FieldEncounterID)
+	}
+	if m.FieldCleared(referral.FieldRespondedAt) {
+		fields = append(fields, referral.FieldRespondedAt)
+	}
+	if m.FieldCleared(referral.FieldResponseNote) {
+		fields = append(fields, referral.FieldResponseNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReferralMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReferralMutation) ClearField(name string) error {
+	switch name {
+	case referral.FieldToStaffID:
+		m.ClearToStaffID()
+		return nil
+	case referral.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case referral.FieldRespondedAt:
+		m.ClearRespondedAt()
+		return nil
+	case referral.FieldResponseNote:
+		m.ClearResponseNote()
+		return nil
+	}
+	return fmt.Errorf("unknown Referral nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReferralMutation) ResetField(name string) error {
+	switch name {
+	case referral.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case referral.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case referral.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case referral.FieldFromStaffID:
+		m.ResetFromStaffID()
+		return nil
+	case referral.FieldFromDepartmentID:
+		m.ResetFromDepartmentID()
+		return nil
+	case referral.FieldToStaffID:
+		m.ResetToStaffID()
+		return nil
+	case referral.FieldToDepartmentID:
+		m.ResetToDepartmentID()
+		return nil
+	case referral.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case referral.FieldReason:
+		m.ResetReason()
+		return nil
+	case referral.FieldPriority:
+		m.ResetPriority()
+		return nil
+	case referral.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case referral.FieldRespondedAt:
+		m.ResetRespondedAt()
+		return nil
+	case referral.FieldResponseNote:
+		m.ResetResponseNote()
+		return nil
+	}
+	return fmt.Errorf("unknown Referral field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReferralMutation) AddedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.patient != nil {
+		edges = append(edges, referral.EdgePatient)
+	}
+	if m.from_staff != nil {
+		edges = append(edges, referral.EdgeFromStaff)
+	}
+	if m.from_department != nil {
+		edges = append(edges, referral.EdgeFromDepartment)
+	}
+	if m.to_staff != nil {
+		edges = append(edges, referral.EdgeToStaff)
+	}
+	if m.to_department != nil {
+		edges = append(edges, referral.EdgeToDepartment)
+	}
+	if m.encounter != nil {
+		edges = append(edges, referral.EdgeEncounter)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReferralMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case referral.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case referral.EdgeFromStaff:
+		if id := m.from_staff; id != nil {
+			return []ent.Value{*id}
+		}
+	case referral.EdgeFromDepartment:
+		if id := m.from_department; id != nil {
+			return []ent.Value{*id}
+		}
+	case referral.EdgeToStaff:
+		if id := m.to_staff; id != nil {
+			return []ent.Value{*id}
+		}
+	case referral.EdgeToDepartment:
+		if id := m.to_department; id != nil {
+			return []ent.Value{*id}
+		}
+	case referral.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReferralMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 6)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReferralMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReferralMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.clearedpatient {
+		edges = append(edges, referral.EdgePatient)
+	}
+	if m.clearedfrom_staff {
+		edges = append(edges, referral.EdgeFromStaff)
+	}
+	if m.clearedfrom_department {
+		edges = append(edges, referral.EdgeFromDepartment)
+	}
+	if m.clearedto_staff {
+		edges = append(edges, referral.EdgeToStaff)
+	}
+	if m.clearedto_department {
+		edges = append(edges, referral.EdgeToDepartment)
+	}
+	if m.clearedencounter {
+		edges = append(edges, referral.EdgeEncounter)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReferralMutation) EdgeCleared(name string) bool {
+	switch name {
+	case referral.EdgePatient:
+		return m.clearedpatient
+	case referral.EdgeFromStaff:
+		return m.clearedfrom_staff
+	case referral.EdgeFromDepartment:
+		return m.clearedfrom_department
+	case referral.EdgeToStaff:
+		return m.clearedto_staff
+	case referral.EdgeToDepartment:
+		return m.clearedto_department
+	case referral.EdgeEncounter:
+		return m.clearedencounter
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReferralMutation) ClearEdge(name string) error {
+	switch name {
+	case referral.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case referral.EdgeFromStaff:
+		m.ClearFromStaff()
+		return nil
+	case referral.EdgeFromDepartment:
+		m.ClearFromDepartment()
+		return nil
+	case referral.EdgeToStaff:
+		m.ClearToStaff()
+		return nil
+	case referral.EdgeToDepartment:
+		m.ClearToDepartment()
+		return nil
+	case referral.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	}
+	return fmt.Errorf("unknown Referral unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReferralMutation) ResetEdge(name string) error {
+	switch name {
+	case referral.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case referral.EdgeFromStaff:
+		m.ResetFromStaff()
+		return nil
+	case referral.EdgeFromDepartment:
+		m.ResetFromDepartment()
+		return nil
+	case referral.EdgeToStaff:
+		m.ResetToStaff()
+		return nil
+	case referral.EdgeToDepartment:
+		m.ResetToDepartment()
+		return nil
+	case referral.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	}
+	return fmt.Errorf("unknown Referral edge %s", name)
+}
+
+// RoomMutation represents an operation that mutates the Room nodes in the graph.
+type RoomMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	code                *string
+	name                *string
+	active              *bool
+	clearedFields       map[string]struct{}
+	department          *string
+	cleareddepartment   bool
+	appointments        map[string]struct{}
+	removedappointments map[string]struct{}
+	clearedappointments bool
+	done                bool
+	oldValue            func(context.Context) (*Room, error)
+	predicates          []predicate.Room
+}
+
+var _ ent.Mutation = (*RoomMutation)(nil)
+
+// roomOption allows management of the mutation configuration using functional options.
+type roomOption func(*RoomMutation)
+
+// newRoomMutation creates new mutation for the Room entity.
+func newRoomMutation(c config, op Op, opts ...roomOption) *RoomMutation {
+	m := &RoomMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRoom,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRoomID sets the ID field of the mutation.
+func withRoomID(id string) roomOption {
+	return func(m *RoomMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Room
+		)
+		m.oldValue = func(ctx context.Context) (*Room, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Room.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRoom sets the old Room of the mutation.
+func withRoom(node *Room) roomOption {
+	return func(m *RoomMutation) {
+		m.oldValue = func(context.Context) (*Room, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RoomMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RoomMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Room entities.
+func (m *RoomMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RoomMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RoomMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Room.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RoomMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RoomMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RoomMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RoomMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RoomMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RoomMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (m *RoomMutation) SetDepartmentID(s string) {
+	m.department = &s
+}
+
+// DepartmentID returns the value of the "department_id" field in the mutation.
+func (m *RoomMutation) DepartmentID() (r string, exists bool) {
+	v := m.department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepartmentID returns the old "department_id" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldDepartmentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepartmentID: %w", err)
+	}
+	return oldValue.DepartmentID, nil
+}
+
+// ResetDepartmentID resets all changes to the "department_id" field.
+func (m *RoomMutation) ResetDepartmentID() {
+	m.department = nil
+}
+
+// SetCode sets the "code" field.
+func (m *RoomMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *RoomMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *RoomMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *RoomMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *RoomMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *RoomMutation) ResetName() {
+	m.name = nil
+}
+
+// SetActive sets the "active" field.
+func (m *RoomMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *RoomMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Room entity.
+// If the Room object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoomMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *RoomMutation) ResetActive() {
+	m.active = nil
+}
+
+// ClearDepartment clears the "department" edge to the Department entity.
+func (m *RoomMutation) ClearDepartment() {
+	m.cleareddepartment = true
+	m.clearedFields[room.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentCleared reports if the "department" edge to the Department entity was cleared.
+func (m *RoomMutation) DepartmentCleared() bool {
+	return m.cleareddepartment
+}
+
+// DepartmentIDs returns the "department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepartmentID instead. It exists only for internal usage by the builders.
+func (m *RoomMutation) DepartmentIDs() (ids []string) {
+	if id := m.department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDepartment resets all changes to the "department" edge.
+func (m *RoomMutation) ResetDepartment() {
+	m.department = nil
+	m.cleareddepartment = false
+}
+
+// AddAppointmentIDs adds the "appointments" edge to the Appointment entity by ids.
+func (m *RoomMutation) AddAppointmentIDs(ids ...string) {
+	if m.appointments == nil {
+		m.appointments = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.appointments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAppointments clears the "appointments" edge to the Appointment entity.
+func (m *RoomMutation) ClearAppointments() {
+	m.clearedappointments = true
+}
+
+// AppointmentsCleared reports if the "appointments" edge to the Appointment entity was cleared.
+func (m *RoomMutation) AppointmentsCleared() bool {
+	return m.clearedappointments
+}
+
+// RemoveAppointmentIDs removes the "appointments" edge to the Appointment entity by IDs.
+func (m *RoomMutation) RemoveAppointmentIDs(ids ...string) {
+	if m.removedappointments == nil {
+		m.removedappointments = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.appointments, ids[i])
+		m.removedappointments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAppointments returns the removed IDs of the "appointments" edge to the Appointment entity.
+func (m *RoomMutation) RemovedAppointmentsIDs() (ids []string) {
+	for id := range m.removedappointments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AppointmentsIDs returns the "appointments" edge IDs in the mutation.
+func (m *RoomMutation) AppointmentsIDs() (ids []string) {
+	for id := range m.appointments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAppointments resets all changes to the "appointments" edge.
+func (m *RoomMutation) ResetAppointments() {
+	m.appointments = nil
+	m.clearedappointments = false
+	m.removedappointments = nil
+}
+
+// Where appends a list predicates to the RoomMutation builder.
+func (m *RoomMutation) Where(ps ...predicate.Room) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RoomMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RoomMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Room, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RoomMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RoomMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Room).
+func (m *RoomMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RoomMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, room.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, room.FieldUpdatedAt)
+	}
+	if m.department != nil {
+		fields = append(fields, room.FieldDepartmentID)
+	}
+	if m.code != nil {
+		fields = append(fields, room.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, room.FieldName)
+	}
+	if m.active != nil {
+		fields = append(fields, room.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RoomMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case room.FieldCreatedAt:
+		return m.CreatedAt()
+	case room.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case room.FieldDepartmentID:
+		return m.DepartmentID()
+	case room.FieldCode:
+		return m.Code()
+	case room.FieldName:
+		return m.Name()
+	case room.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RoomMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case room.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case room.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case room.FieldDepartmentID:
+		return m.OldDepartmentID(ctx)
+	case room.FieldCode:
+		return m.OldCode(ctx)
+	case room.FieldName:
+		return m.OldName(ctx)
+	case room.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown Room field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RoomMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case room.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case room.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case room.FieldDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepartmentID(v)
+		return nil
+	case room.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case room.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case room.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Room field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RoomMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RoomMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RoomMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Room numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RoomMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RoomMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RoomMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Room nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RoomMutation) ResetField(name string) error {
+	switch name {
+	case room.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case room.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case room.FieldDepartmentID:
+		m.ResetDepartmentID()
+		return nil
+	case room.FieldCode:
+		m.ResetCode()
+		return nil
+	case room.FieldName:
+		m.ResetName()
+		return nil
+	case room.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown Room field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RoomMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.department != nil {
+		edges = append(edges, room.EdgeDepartment)
+	}
+	if m.appointments != nil {
+		edges = append(edges, room.EdgeAppointments)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RoomMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case room.EdgeDepartment:
+		if id := m.department; id != nil {
+			return []ent.Value{*id}
+		}
+	case room.EdgeAppointments:
+		ids := make([]ent.Value, 0, len(m.appointments))
+		for id := range m.appointments {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RoomMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedappointments != nil {
+		edges = append(edges, room.EdgeAppointments)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RoomMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case room.EdgeAppointments:
+		ids := make([]ent.Value, 0, len(m.removedappointments))
+		for id := range m.removedappointments {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RoomMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddepartment {
+		edges = append(edges, room.EdgeDepartment)
+	}
+	if m.clearedappointments {
+		edges = append(edges, room.EdgeAppointments)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RoomMutation) EdgeCleared(name string) bool {
+	switch name {
+	case room.EdgeDepartment:
+		return m.cleareddepartment
+	case room.EdgeAppointments:
+		return m.clearedappointments
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RoomMutation) ClearEdge(name string) error {
+	switch name {
+	case room.EdgeDepartment:
+		m.ClearDepartment()
+		return nil
+	}
+	return fmt.Errorf("unknown Room unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RoomMutation) ResetEdge(name string) error {
+	switch name {
+	case room.EdgeDepartment:
+		m.ResetDepartment()
+		return nil
+	case room.EdgeAppointments:
+		m.ResetAppointments()
+		return nil
+	}
+	return fmt.Errorf("unknown Room edge %s", name)
 }
 
 // SessionMutation represents an operation that mutates the Session nodes in the graph.
@@ -7122,6 +31127,12 @@ type StaffMutation struct {
 	clearedappointments bool
 	user                *string
 	cleareduser         bool
+	availability        map[string]struct{}
+	removedavailability map[string]struct{}
+	clearedavailability bool
+	time_off            map[string]struct{}
+	removedtime_off     map[string]struct{}
+	clearedtime_off     bool
 	done                bool
 	oldValue            func(context.Context) (*Staff, error)
 	predicates          []predicate.Staff
@@ -7714,6 +31725,114 @@ func (m *StaffMutation) ResetUser() {
 	m.cleareduser = false
 }
 
+// AddAvailabilityIDs adds the "availability" edge to the ProviderAvailability entity by ids.
+func (m *StaffMutation) AddAvailabilityIDs(ids ...string) {
+	if m.availability == nil {
+		m.availability = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.availability[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAvailability clears the "availability" edge to the ProviderAvailability entity.
+func (m *StaffMutation) ClearAvailability() {
+	m.clearedavailability = true
+}
+
+// AvailabilityCleared reports if the "availability" edge to the ProviderAvailability entity was cleared.
+func (m *StaffMutation) AvailabilityCleared() bool {
+	return m.clearedavailability
+}
+
+// RemoveAvailabilityIDs removes the "availability" edge to the ProviderAvailability entity by IDs.
+func (m *StaffMutation) RemoveAvailabilityIDs(ids ...string) {
+	if m.removedavailability == nil {
+		m.removedavailability = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.availability, ids[i])
+		m.removedavailability[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAvailability returns the removed IDs of the "availability" edge to the ProviderAvailability entity.
+func (m *StaffMutation) RemovedAvailabilityIDs() (ids []string) {
+	for id := range m.removedavailability {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AvailabilityIDs returns the "availability" edge IDs in the mutation.
+func (m *StaffMutation) AvailabilityIDs() (ids []string) {
+	for id := range m.availability {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAvailability resets all changes to the "availability" edge.
+func (m *StaffMutation) ResetAvailability() {
+	m.availability = nil
+	m.clearedavailability = false
+	m.removedavailability = nil
+}
+
+// AddTimeOffIDs adds the "time_off" edge to the ProviderTimeOff entity by ids.
+func (m *StaffMutation) AddTimeOffIDs(ids ...string) {
+	if m.time_off == nil {
+		m.time_off = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.time_off[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTimeOff clears the "time_off" edge to the ProviderTimeOff entity.
+func (m *StaffMutation) ClearTimeOff() {
+	m.clearedtime_off = true
+}
+
+// TimeOffCleared reports if the "time_off" edge to the ProviderTimeOff entity was cleared.
+func (m *StaffMutation) TimeOffCleared() bool {
+	return m.clearedtime_off
+}
+
+// RemoveTimeOffIDs removes the "time_off" edge to the ProviderTimeOff entity by IDs.
+func (m *StaffMutation) RemoveTimeOffIDs(ids ...string) {
+	if m.removedtime_off == nil {
+		m.removedtime_off = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.time_off, ids[i])
+		m.removedtime_off[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTimeOff returns the removed IDs of the "time_off" edge to the ProviderTimeOff entity.
+func (m *StaffMutation) RemovedTimeOffIDs() (ids []string) {
+	for id := range m.removedtime_off {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TimeOffIDs returns the "time_off" edge IDs in the mutation.
+func (m *StaffMutation) TimeOffIDs() (ids []string) {
+	for id := range m.time_off {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTimeOff resets all changes to the "time_off" edge.
+func (m *StaffMutation) ResetTimeOff() {
+	m.time_off = nil
+	m.clearedtime_off = false
+	m.removedtime_off = nil
+}
+
 // Where appends a list predicates to the StaffMutation builder.
 func (m *StaffMutation) Where(ps ...predicate.Staff) {
 	m.predicates = append(m.predicates, ps...)
@@ -8004,7 +32123,7 @@ func (m *StaffMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *StaffMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.department != nil {
 		edges = append(edges, staff.EdgeDepartment)
 	}
@@ -8013,6 +32132,12 @@ func (m *StaffMutation) AddedEdges() []string {
 	}
 	if m.user != nil {
 		edges = append(edges, staff.EdgeUser)
+	}
+	if m.availability != nil {
+		edges = append(edges, staff.EdgeAvailability)
+	}
+	if m.time_off != nil {
+		edges = append(edges, staff.EdgeTimeOff)
 	}
 	return edges
 }
@@ -8035,15 +32160,33 @@ func (m *StaffMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case staff.EdgeAvailability:
+		ids := make([]ent.Value, 0, len(m.availability))
+		for id := range m.availability {
+			ids = append(ids, id)
+		}
+		return ids
+	case staff.EdgeTimeOff:
+		ids := make([]ent.Value, 0, len(m.time_off))
+		for id := range m.time_off {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *StaffMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.removedappointments != nil {
 		edges = append(edges, staff.EdgeAppointments)
+	}
+	if m.removedavailability != nil {
+		edges = append(edges, staff.EdgeAvailability)
+	}
+	if m.removedtime_off != nil {
+		edges = append(edges, staff.EdgeTimeOff)
 	}
 	return edges
 }
@@ -8058,13 +32201,25 @@ func (m *StaffMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case staff.EdgeAvailability:
+		ids := make([]ent.Value, 0, len(m.removedavailability))
+		for id := range m.removedavailability {
+			ids = append(ids, id)
+		}
+		return ids
+	case staff.EdgeTimeOff:
+		ids := make([]ent.Value, 0, len(m.removedtime_off))
+		for id := range m.removedtime_off {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *StaffMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.cleareddepartment {
 		edges = append(edges, staff.EdgeDepartment)
 	}
@@ -8073,6 +32228,12 @@ func (m *StaffMutation) ClearedEdges() []string {
 	}
 	if m.cleareduser {
 		edges = append(edges, staff.EdgeUser)
+	}
+	if m.clearedavailability {
+		edges = append(edges, staff.EdgeAvailability)
+	}
+	if m.clearedtime_off {
+		edges = append(edges, staff.EdgeTimeOff)
 	}
 	return edges
 }
@@ -8087,6 +32248,10 @@ func (m *StaffMutation) EdgeCleared(name string) bool {
 		return m.clearedappointments
 	case staff.EdgeUser:
 		return m.cleareduser
+	case staff.EdgeAvailability:
+		return m.clearedavailability
+	case staff.EdgeTimeOff:
+		return m.clearedtime_off
 	}
 	return false
 }
@@ -8117,6 +32282,12 @@ func (m *StaffMutation) ResetEdge(name string) error {
 		return nil
 	case staff.EdgeUser:
 		m.ResetUser()
+		return nil
+	case staff.EdgeAvailability:
+		m.ResetAvailability()
+		return nil
+	case staff.EdgeTimeOff:
+		m.ResetTimeOff()
 		return nil
 	}
 	return fmt.Errorf("unknown Staff edge %s", name)
@@ -9025,4 +33196,767 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)
+}
+
+// WardMutation represents an operation that mutates the Ward nodes in the graph.
+type WardMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	code              *string
+	name              *string
+	description       *string
+	clearedFields     map[string]struct{}
+	department        *string
+	cleareddepartment bool
+	beds              map[string]struct{}
+	removedbeds       map[string]struct{}
+	clearedbeds       bool
+	done              bool
+	oldValue          func(context.Context) (*Ward, error)
+	predicates        []predicate.Ward
+}
+
+var _ ent.Mutation = (*WardMutation)(nil)
+
+// wardOption allows management of the mutation configuration using functional options.
+type wardOption func(*WardMutation)
+
+// newWardMutation creates new mutation for the Ward entity.
+func newWardMutation(c config, op Op, opts ...wardOption) *WardMutation {
+	m := &WardMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeWard,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withWardID sets the ID field of the mutation.
+func withWardID(id string) wardOption {
+	return func(m *WardMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Ward
+		)
+		m.oldValue = func(ctx context.Context) (*Ward, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Ward.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withWard sets the old Ward of the mutation.
+func withWard(node *Ward) wardOption {
+	return func(m *WardMutation) {
+		m.oldValue = func(context.Context) (*Ward, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m WardMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m WardMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Ward entities.
+func (m *WardMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *WardMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *WardMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Ward.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *WardMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *WardMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Ward entity.
+// If the Ward object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WardMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *WardMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *WardMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *WardMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Ward entity.
+// If the Ward object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WardMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *WardMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (m *WardMutation) SetDepartmentID(s string) {
+	m.department = &s
+}
+
+// DepartmentID returns the value of the "department_id" field in the mutation.
+func (m *WardMutation) DepartmentID() (r string, exists bool) {
+	v := m.department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepartmentID returns the old "department_id" field's value of the Ward entity.
+// If the Ward object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WardMutation) OldDepartmentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepartmentID: %w", err)
+	}
+	return oldValue.DepartmentID, nil
+}
+
+// ResetDepartmentID resets all changes to the "department_id" field.
+func (m *WardMutation) ResetDepartmentID() {
+	m.department = nil
+}
+
+// SetCode sets the "code" field.
+func (m *WardMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *WardMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Ward entity.
+// If the Ward object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WardMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *WardMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *WardMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *WardMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Ward entity.
+// If the Ward object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WardMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *WardMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *WardMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *WardMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Ward entity.
+// If the Ward object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WardMutation) OldDescription(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ClearDescription clears the value of the "description" field.
+func (m *WardMutation) ClearDescription() {
+	m.description = nil
+	m.clearedFields[ward.FieldDescription] = struct{}{}
+}
+
+// DescriptionCleared returns if the "description" field was cleared in this mutation.
+func (m *WardMutation) DescriptionCleared() bool {
+	_, ok := m.clearedFields[ward.FieldDescription]
+	return ok
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *WardMutation) ResetDescription() {
+	m.description = nil
+	delete(m.clearedFields, ward.FieldDescription)
+}
+
+// ClearDepartment clears the "department" edge to the Department entity.
+func (m *WardMutation) ClearDepartment() {
+	m.cleareddepartment = true
+	m.clearedFields[ward.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentCleared reports if the "department" edge to the Department entity was cleared.
+func (m *WardMutation) DepartmentCleared() bool {
+	return m.cleareddepartment
+}
+
+// DepartmentIDs returns the "department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepartmentID instead. It exists only for internal usage by the builders.
+func (m *WardMutation) DepartmentIDs() (ids []string) {
+	if id := m.department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDepartment resets all changes to the "department" edge.
+func (m *WardMutation) ResetDepartment() {
+	m.department = nil
+	m.cleareddepartment = false
+}
+
+// AddBedIDs adds the "beds" edge to the Bed entity by ids.
+func (m *WardMutation) AddBedIDs(ids ...string) {
+	if m.beds == nil {
+		m.beds = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.beds[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBeds clears the "beds" edge to the Bed entity.
+func (m *WardMutation) ClearBeds() {
+	m.clearedbeds = true
+}
+
+// BedsCleared reports if the "beds" edge to the Bed entity was cleared.
+func (m *WardMutation) BedsCleared() bool {
+	return m.clearedbeds
+}
+
+// RemoveBedIDs removes the "beds" edge to the Bed entity by IDs.
+func (m *WardMutation) RemoveBedIDs(ids ...string) {
+	if m.removedbeds == nil {
+		m.removedbeds = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.beds, ids[i])
+		m.removedbeds[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBeds returns the removed IDs of the "beds" edge to the Bed entity.
+func (m *WardMutation) RemovedBedsIDs() (ids []string) {
+	for id := range m.removedbeds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BedsIDs returns the "beds" edge IDs in the mutation.
+func (m *WardMutation) BedsIDs() (ids []string) {
+	for id := range m.beds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBeds resets all changes to the "beds" edge.
+func (m *WardMutation) ResetBeds() {
+	m.beds = nil
+	m.clearedbeds = false
+	m.removedbeds = nil
+}
+
+// Where appends a list predicates to the WardMutation builder.
+func (m *WardMutation) Where(ps ...predicate.Ward) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the WardMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *WardMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Ward, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *WardMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *WardMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Ward).
+func (m *WardMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *WardMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, ward.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, ward.FieldUpdatedAt)
+	}
+	if m.department != nil {
+		fields = append(fields, ward.FieldDepartmentID)
+	}
+	if m.code != nil {
+		fields = append(fields, ward.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, ward.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, ward.FieldDescription)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *WardMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ward.FieldCreatedAt:
+		return m.CreatedAt()
+	case ward.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case ward.FieldDepartmentID:
+		return m.DepartmentID()
+	case ward.FieldCode:
+		return m.Code()
+	case ward.FieldName:
+		return m.Name()
+	case ward.FieldDescription:
+		return m.Description()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *WardMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ward.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case ward.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case ward.FieldDepartmentID:
+		return m.OldDepartmentID(ctx)
+	case ward.FieldCode:
+		return m.OldCode(ctx)
+	case ward.FieldName:
+		return m.OldName(ctx)
+	case ward.FieldDescription:
+		return m.OldDescription(ctx)
+	}
+	return nil, fmt.Errorf("unknown Ward field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WardMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ward.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case ward.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case ward.FieldDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepartmentID(v)
+		return nil
+	case ward.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case ward.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case ward.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Ward field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *WardMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *WardMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *WardMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Ward numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *WardMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ward.FieldDescription) {
+		fields = append(fields, ward.FieldDescription)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *WardMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *WardMutation) ClearField(name string) error {
+	switch name {
+	case ward.FieldDescription:
+		m.ClearDescription()
+		return nil
+	}
+	return fmt.Errorf("unknown Ward nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *WardMutation) ResetField(name string) error {
+	switch name {
+	case ward.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case ward.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case ward.FieldDepartmentID:
+		m.ResetDepartmentID()
+		return nil
+	case ward.FieldCode:
+		m.ResetCode()
+		return nil
+	case ward.FieldName:
+		m.ResetName()
+		return nil
+	case ward.FieldDescription:
+		m.ResetDescription()
+		return nil
+	}
+	return fmt.Errorf("unknown Ward field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *WardMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.department != nil {
+		edges = append(edges, ward.EdgeDepartment)
+	}
+	if m.beds != nil {
+		edges = append(edges, ward.EdgeBeds)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *WardMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case ward.EdgeDepartment:
+		if id := m.department; id != nil {
+			return []ent.Value{*id}
+		}
+	case ward.EdgeBeds:
+		ids := make([]ent.Value, 0, len(m.beds))
+		for id := range m.beds {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *WardMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedbeds != nil {
+		edges = append(edges, ward.EdgeBeds)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *WardMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case ward.EdgeBeds:
+		ids := make([]ent.Value, 0, len(m.removedbeds))
+		for id := range m.removedbeds {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *WardMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddepartment {
+		edges = append(edges, ward.EdgeDepartment)
+	}
+	if m.clearedbeds {
+		edges = append(edges, ward.EdgeBeds)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *WardMutation) EdgeCleared(name string) bool {
+	switch name {
+	case ward.EdgeDepartment:
+		return m.cleareddepartment
+	case ward.EdgeBeds:
+		return m.clearedbeds
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *WardMutation) ClearEdge(name string) error {
+	switch name {
+	case ward.EdgeDepartment:
+		m.ClearDepartment()
+		return nil
+	}
+	return fmt.Errorf("unknown Ward unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *WardMutation) ResetEdge(name string) error {
+	switch name {
+	case ward.EdgeDepartment:
+		m.ResetDepartment()
+		return nil
+	case ward.EdgeBeds:
+		m.ResetBeds()
+		return nil
+	}
+	return fmt.Errorf("unknown Ward edge %s", name)
 }

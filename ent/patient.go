@@ -48,6 +48,14 @@ type Patient struct {
 	Country *string `json:"country,omitempty"`
 	// NationalID holds the value of the "national_id" field.
 	NationalID *string `json:"national_id,omitempty"`
+	// BCP 47 tag, e.g. sw, en-KE
+	PreferredLanguage *string `json:"preferred_language,omitempty"`
+	// MERGED: a duplicate whose record now lives in mergedInto.
+	Status patient.Status `json:"status,omitempty"`
+	// MergedIntoID holds the value of the "merged_into_id" field.
+	MergedIntoID *string `json:"merged_into_id,omitempty"`
+	// MergedAt holds the value of the "merged_at" field.
+	MergedAt *time.Time `json:"merged_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PatientQuery when eager-loading is set.
 	Edges        PatientEdges `json:"edges"`
@@ -61,13 +69,66 @@ type PatientEdges struct {
 	Appointments []*Appointment `json:"appointments,omitempty"`
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// MergedInto holds the value of the merged_into edge.
+	MergedInto *Patient `json:"merged_into,omitempty"`
+	// Contacts holds the value of the contacts edge.
+	Contacts []*PatientContact `json:"contacts,omitempty"`
+	// Identifiers holds the value of the identifiers edge.
+	Identifiers []*PatientIdentifier `json:"identifiers,omitempty"`
+	// InsurancePolicies holds the value of the insurance_policies edge.
+	InsurancePolicies []*InsurancePolicy `json:"insurance_policies,omitempty"`
+	// History holds the value of the history edge.
+	History []*HistoryItem `json:"history,omitempty"`
+	// Admissions holds the value of the admissions edge.
+	Admissions []*Admission `json:"admissions,omitempty"`
+	// BedAssignments holds the value of the bed_assignments edge.
+	BedAssignments []*BedAssignment `json:"bed_assignments,omitempty"`
+	// Encounters holds the value of the encounters edge.
+	Encounters []*Encounter `json:"encounters,omitempty"`
+	// Problems holds the value of the problems edge.
+	Problems []*Problem `json:"problems,omitempty"`
+	// Allergies holds the value of the allergies edge.
+	Allergies []*Allergy `json:"allergies,omitempty"`
+	// Observations holds the value of the observations edge.
+	Observations []*Observation `json:"observations,omitempty"`
+	// MedicationOrders holds the value of the medication_orders edge.
+	MedicationOrders []*MedicationOrder `json:"medication_orders,omitempty"`
+	// CarePlans holds the value of the care_plans edge.
+	CarePlans []*CarePlan `json:"care_plans,omitempty"`
+	// CarePlanGoals holds the value of the care_plan_goals edge.
+	CarePlanGoals []*CarePlanGoal `json:"care_plan_goals,omitempty"`
+	// CarePlanActivities holds the value of the care_plan_activities edge.
+	CarePlanActivities []*CarePlanActivity `json:"care_plan_activities,omitempty"`
+	// Notes holds the value of the notes edge.
+	Notes []*ClinicalNote `json:"notes,omitempty"`
+	// Referrals holds the value of the referrals edge.
+	Referrals []*Referral `json:"referrals,omitempty"`
+	// CareTeam holds the value of the care_team edge.
+	CareTeam []*CareTeamMember `json:"care_team,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [20]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [17]map[string]int
 
-	namedAppointments map[string][]*Appointment
+	namedAppointments       map[string][]*Appointment
+	namedContacts           map[string][]*PatientContact
+	namedIdentifiers        map[string][]*PatientIdentifier
+	namedInsurancePolicies  map[string][]*InsurancePolicy
+	namedHistory            map[string][]*HistoryItem
+	namedAdmissions         map[string][]*Admission
+	namedBedAssignments     map[string][]*BedAssignment
+	namedEncounters         map[string][]*Encounter
+	namedProblems           map[string][]*Problem
+	namedAllergies          map[string][]*Allergy
+	namedObservations       map[string][]*Observation
+	namedMedicationOrders   map[string][]*MedicationOrder
+	namedCarePlans          map[string][]*CarePlan
+	namedCarePlanGoals      map[string][]*CarePlanGoal
+	namedCarePlanActivities map[string][]*CarePlanActivity
+	namedNotes              map[string][]*ClinicalNote
+	namedReferrals          map[string][]*Referral
+	namedCareTeam           map[string][]*CareTeamMember
 }
 
 // AppointmentsOrErr returns the Appointments value or an error if the edge
@@ -90,14 +151,178 @@ func (e PatientEdges) UserOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "user"}
 }
 
+// MergedIntoOrErr returns the MergedInto value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e PatientEdges) MergedIntoOrErr() (*Patient, error) {
+	if e.MergedInto != nil {
+		return e.MergedInto, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: patient.Label}
+	}
+	return nil, &NotLoadedError{edge: "merged_into"}
+}
+
+// ContactsOrErr returns the Contacts value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ContactsOrErr() ([]*PatientContact, error) {
+	if e.loadedTypes[3] {
+		return e.Contacts, nil
+	}
+	return nil, &NotLoadedError{edge: "contacts"}
+}
+
+// IdentifiersOrErr returns the Identifiers value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) IdentifiersOrErr() ([]*PatientIdentifier, error) {
+	if e.loadedTypes[4] {
+		return e.Identifiers, nil
+	}
+	return nil, &NotLoadedError{edge: "identifiers"}
+}
+
+// InsurancePoliciesOrErr returns the InsurancePolicies value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) InsurancePoliciesOrErr() ([]*InsurancePolicy, error) {
+	if e.loadedTypes[5] {
+		return e.InsurancePolicies, nil
+	}
+	return nil, &NotLoadedError{edge: "insurance_policies"}
+}
+
+// HistoryOrErr returns the History value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) HistoryOrErr() ([]*HistoryItem, error) {
+	if e.loadedTypes[6] {
+		return e.History, nil
+	}
+	return nil, &NotLoadedError{edge: "history"}
+}
+
+// AdmissionsOrErr returns the Admissions value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) AdmissionsOrErr() ([]*Admission, error) {
+	if e.loadedTypes[7] {
+		return e.Admissions, nil
+	}
+	return nil, &NotLoadedError{edge: "admissions"}
+}
+
+// BedAssignmentsOrErr returns the BedAssignments value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) BedAssignmentsOrErr() ([]*BedAssignment, error) {
+	if e.loadedTypes[8] {
+		return e.BedAssignments, nil
+	}
+	return nil, &NotLoadedError{edge: "bed_assignments"}
+}
+
+// EncountersOrErr returns the Encounters value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) EncountersOrErr() ([]*Encounter, error) {
+	if e.loadedTypes[9] {
+		return e.Encounters, nil
+	}
+	return nil, &NotLoadedError{edge: "encounters"}
+}
+
+// ProblemsOrErr returns the Problems value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ProblemsOrErr() ([]*Problem, error) {
+	if e.loadedTypes[10] {
+		return e.Problems, nil
+	}
+	return nil, &NotLoadedError{edge: "problems"}
+}
+
+// AllergiesOrErr returns the Allergies value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) AllergiesOrErr() ([]*Allergy, error) {
+	if e.loadedTypes[11] {
+		return e.Allergies, nil
+	}
+	return nil, &NotLoadedError{edge: "allergies"}
+}
+
+// ObservationsOrErr returns the Observations value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ObservationsOrErr() ([]*Observation, error) {
+	if e.loadedTypes[12] {
+		return e.Observations, nil
+	}
+	return nil, &NotLoadedError{edge: "observations"}
+}
+
+// MedicationOrdersOrErr returns the MedicationOrders value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) MedicationOrdersOrErr() ([]*MedicationOrder, error) {
+	if e.loadedTypes[13] {
+		return e.MedicationOrders, nil
+	}
+	return nil, &NotLoadedError{edge: "medication_orders"}
+}
+
+// CarePlansOrErr returns the CarePlans value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) CarePlansOrErr() ([]*CarePlan, error) {
+	if e.loadedTypes[14] {
+		return e.CarePlans, nil
+	}
+	return nil, &NotLoadedError{edge: "care_plans"}
+}
+
+// CarePlanGoalsOrErr returns the CarePlanGoals value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) CarePlanGoalsOrErr() ([]*CarePlanGoal, error) {
+	if e.loadedTypes[15] {
+		return e.CarePlanGoals, nil
+	}
+	return nil, &NotLoadedError{edge: "care_plan_goals"}
+}
+
+// CarePlanActivitiesOrErr returns the CarePlanActivities value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) CarePlanActivitiesOrErr() ([]*CarePlanActivity, error) {
+	if e.loadedTypes[16] {
+		return e.CarePlanActivities, nil
+	}
+	return nil, &NotLoadedError{edge: "care_plan_activities"}
+}
+
+// NotesOrErr returns the Notes value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) NotesOrErr() ([]*ClinicalNote, error) {
+	if e.loadedTypes[17] {
+		return e.Notes, nil
+	}
+	return nil, &NotLoadedError{edge: "notes"}
+}
+
+// ReferralsOrErr returns the Referrals value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ReferralsOrErr() ([]*Referral, error) {
+	if e.loadedTypes[18] {
+		return e.Referrals, nil
+	}
+	return nil, &NotLoadedError{edge: "referrals"}
+}
+
+// CareTeamOrErr returns the CareTeam value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) CareTeamOrErr() ([]*CareTeamMember, error) {
+	if e.loadedTypes[19] {
+		return e.CareTeam, nil
+	}
+	return nil, &NotLoadedError{edge: "care_team"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Patient) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case patient.FieldID, patient.FieldMrn, patient.FieldGivenName, patient.FieldFamilyName, patient.FieldSex, patient.FieldPhone, patient.FieldEmail, patient.FieldAddressLine, patient.FieldCity, patient.FieldRegion, patient.FieldPostalCode, patient.FieldCountry, patient.FieldNationalID:
+		case patient.FieldID, patient.FieldMrn, patient.FieldGivenName, patient.FieldFamilyName, patient.FieldSex, patient.FieldPhone, patient.FieldEmail, patient.FieldAddressLine, patient.FieldCity, patient.FieldRegion, patient.FieldPostalCode, patient.FieldCountry, patient.FieldNationalID, patient.FieldPreferredLanguage, patient.FieldStatus, patient.FieldMergedIntoID:
 			values[i] = new(sql.NullString)
-		case patient.FieldCreatedAt, patient.FieldUpdatedAt, patient.FieldBirthDate:
+		case patient.FieldCreatedAt, patient.FieldUpdatedAt, patient.FieldBirthDate, patient.FieldMergedAt:
 			values[i] = new(sql.NullTime)
 		case patient.ForeignKeys[0]: // user_patient
 			values[i] = new(sql.NullString)
@@ -220,6 +445,33 @@ func (_m *Patient) assignValues(columns []string, values []any) error {
 				_m.NationalID = new(string)
 				*_m.NationalID = value.String
 			}
+		case patient.FieldPreferredLanguage:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field preferred_language", values[i])
+			} else if value.Valid {
+				_m.PreferredLanguage = new(string)
+				*_m.PreferredLanguage = value.String
+			}
+		case patient.FieldStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field status", values[i])
+			} else if value.Valid {
+				_m.Status = patient.Status(value.String)
+			}
+		case patient.FieldMergedIntoID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field merged_into_id", values[i])
+			} else if value.Valid {
+				_m.MergedIntoID = new(string)
+				*_m.MergedIntoID = value.String
+			}
+		case patient.FieldMergedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field merged_at", values[i])
+			} else if value.Valid {
+				_m.MergedAt = new(time.Time)
+				*_m.MergedAt = value.Time
+			}
 		case patient.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field user_patient", values[i])
@@ -248,6 +500,96 @@ func (_m *Patient) QueryAppointments() *AppointmentQuery {
 // QueryUser queries the "user" edge of the Patient entity.
 func (_m *Patient) QueryUser() *UserQuery {
 	return NewPatientClient(_m.config).QueryUser(_m)
+}
+
+// QueryMergedInto queries the "merged_into" edge of the Patient entity.
+func (_m *Patient) QueryMergedInto() *PatientQuery {
+	return NewPatientClient(_m.config).QueryMergedInto(_m)
+}
+
+// QueryContacts queries the "contacts" edge of the Patient entity.
+func (_m *Patient) QueryContacts() *PatientContactQuery {
+	return NewPatientClient(_m.config).QueryContacts(_m)
+}
+
+// QueryIdentifiers queries the "identifiers" edge of the Patient entity.
+func (_m *Patient) QueryIdentifiers() *PatientIdentifierQuery {
+	return NewPatientClient(_m.config).QueryIdentifiers(_m)
+}
+
+// QueryInsurancePolicies queries the "insurance_policies" edge of the Patient entity.
+func (_m *Patient) QueryInsurancePolicies() *InsurancePolicyQuery {
+	return NewPatientClient(_m.config).QueryInsurancePolicies(_m)
+}
+
+// QueryHistory queries the "history" edge of the Patient entity.
+func (_m *Patient) QueryHistory() *HistoryItemQuery {
+	return NewPatientClient(_m.config).QueryHistory(_m)
+}
+
+// QueryAdmissions queries the "admissions" edge of the Patient entity.
+func (_m *Patient) QueryAdmissions() *AdmissionQuery {
+	return NewPatientClient(_m.config).QueryAdmissions(_m)
+}
+
+// QueryBedAssignments queries the "bed_assignments" edge of the Patient entity.
+func (_m *Patient) QueryBedAssignments() *BedAssignmentQuery {
+	return NewPatientClient(_m.config).QueryBedAssignments(_m)
+}
+
+// QueryEncounters queries the "encounters" edge of the Patient entity.
+func (_m *Patient) QueryEncounters() *EncounterQuery {
+	return NewPatientClient(_m.config).QueryEncounters(_m)
+}
+
+// QueryProblems queries the "problems" edge of the Patient entity.
+func (_m *Patient) QueryProblems() *ProblemQuery {
+	return NewPatientClient(_m.config).QueryProblems(_m)
+}
+
+// QueryAllergies queries the "allergies" edge of the Patient entity.
+func (_m *Patient) QueryAllergies() *AllergyQuery {
+	return NewPatientClient(_m.config).QueryAllergies(_m)
+}
+
+// QueryObservations queries the "observations" edge of the Patient entity.
+func (_m *Patient) QueryObservations() *ObservationQuery {
+	return NewPatientClient(_m.config).QueryObservations(_m)
+}
+
+// QueryMedicationOrders queries the "medication_orders" edge of the Patient entity.
+func (_m *Patient) QueryMedicationOrders() *MedicationOrderQuery {
+	return NewPatientClient(_m.config).QueryMedicationOrders(_m)
+}
+
+// QueryCarePlans queries the "care_plans" edge of the Patient entity.
+func (_m *Patient) QueryCarePlans() *CarePlanQuery {
+	return NewPatientClient(_m.config).QueryCarePlans(_m)
+}
+
+// QueryCarePlanGoals queries the "care_plan_goals" edge of the Patient entity.
+func (_m *Patient) QueryCarePlanGoals() *CarePlanGoalQuery {
+	return NewPatientClient(_m.config).QueryCarePlanGoals(_m)
+}
+
+// QueryCarePlanActivities queries the "care_plan_activities" edge of the Patient entity.
+func (_m *Patient) QueryCarePlanActivities() *CarePlanActivityQuery {
+	return NewPatientClient(_m.config).QueryCarePlanActivities(_m)
+}
+
+// QueryNotes queries the "notes" edge of the Patient entity.
+func (_m *Patient) QueryNotes() *ClinicalNoteQuery {
+	return NewPatientClient(_m.config).QueryNotes(_m)
+}
+
+// QueryReferrals queries the "referrals" edge of the Patient entity.
+func (_m *Patient) QueryReferrals() *ReferralQuery {
+	return NewPatientClient(_m.config).QueryReferrals(_m)
+}
+
+// QueryCareTeam queries the "care_team" edge of the Patient entity.
+func (_m *Patient) QueryCareTeam() *CareTeamMemberQuery {
+	return NewPatientClient(_m.config).QueryCareTeam(_m)
 }
 
 // Update returns a builder for updating this Patient.
@@ -333,6 +675,24 @@ func (_m *Patient) String() string {
 		builder.WriteString("national_id=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	if v := _m.PreferredLanguage; v != nil {
+		builder.WriteString("preferred_language=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("status=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	if v := _m.MergedIntoID; v != nil {
+		builder.WriteString("merged_into_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.MergedAt; v != nil {
+		builder.WriteString("merged_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -358,6 +718,414 @@ func (_m *Patient) appendNamedAppointments(name string, edges ...*Appointment) {
 		_m.Edges.namedAppointments[name] = []*Appointment{}
 	} else {
 		_m.Edges.namedAppointments[name] = append(_m.Edges.namedAppointments[name], edges...)
+	}
+}
+
+// NamedContacts returns the Contacts named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedContacts(name string) ([]*PatientContact, error) {
+	if _m.Edges.namedContacts == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedContacts[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedContacts(name string, edges ...*PatientContact) {
+	if _m.Edges.namedContacts == nil {
+		_m.Edges.namedContacts = make(map[string][]*PatientContact)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedContacts[name] = []*PatientContact{}
+	} else {
+		_m.Edges.namedContacts[name] = append(_m.Edges.namedContacts[name], edges...)
+	}
+}
+
+// NamedIdentifiers returns the Identifiers named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedIdentifiers(name string) ([]*PatientIdentifier, error) {
+	if _m.Edges.namedIdentifiers == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedIdentifiers[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedIdentifiers(name string, edges ...*PatientIdentifier) {
+	if _m.Edges.namedIdentifiers == nil {
+		_m.Edges.namedIdentifiers = make(map[string][]*PatientIdentifier)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedIdentifiers[name] = []*PatientIdentifier{}
+	} else {
+		_m.Edges.namedIdentifiers[name] = append(_m.Edges.namedIdentifiers[name], edges...)
+	}
+}
+
+// NamedInsurancePolicies returns the InsurancePolicies named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedInsurancePolicies(name string) ([]*InsurancePolicy, error) {
+	if _m.Edges.namedInsurancePolicies == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInsurancePolicies[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedInsurancePolicies(name string, edges ...*InsurancePolicy) {
+	if _m.Edges.namedInsurancePolicies == nil {
+		_m.Edges.namedInsurancePolicies = make(map[string][]*InsurancePolicy)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInsurancePolicies[name] = []*InsurancePolicy{}
+	} else {
+		_m.Edges.namedInsurancePolicies[name] = append(_m.Edges.namedInsurancePolicies[name], edges...)
+	}
+}
+
+// NamedHistory returns the History named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedHistory(name string) ([]*HistoryItem, error) {
+	if _m.Edges.namedHistory == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedHistory[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedHistory(name string, edges ...*HistoryItem) {
+	if _m.Edges.namedHistory == nil {
+		_m.Edges.namedHistory = make(map[string][]*HistoryItem)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedHistory[name] = []*HistoryItem{}
+	} else {
+		_m.Edges.namedHistory[name] = append(_m.Edges.namedHistory[name], edges...)
+	}
+}
+
+// NamedAdmissions returns the Admissions named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedAdmissions(name string) ([]*Admission, error) {
+	if _m.Edges.namedAdmissions == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAdmissions[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedAdmissions(name string, edges ...*Admission) {
+	if _m.Edges.namedAdmissions == nil {
+		_m.Edges.namedAdmissions = make(map[string][]*Admission)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAdmissions[name] = []*Admission{}
+	} else {
+		_m.Edges.namedAdmissions[name] = append(_m.Edges.namedAdmissions[name], edges...)
+	}
+}
+
+// NamedBedAssignments returns the BedAssignments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedBedAssignments(name string) ([]*BedAssignment, error) {
+	if _m.Edges.namedBedAssignments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedBedAssignments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedBedAssignments(name string, edges ...*BedAssignment) {
+	if _m.Edges.namedBedAssignments == nil {
+		_m.Edges.namedBedAssignments = make(map[string][]*BedAssignment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedBedAssignments[name] = []*BedAssignment{}
+	} else {
+		_m.Edges.namedBedAssignments[name] = append(_m.Edges.namedBedAssignments[name], edges...)
+	}
+}
+
+// NamedEncounters returns the Encounters named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedEncounters(name string) ([]*Encounter, error) {
+	if _m.Edges.namedEncounters == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedEncounters[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedEncounters(name string, edges ...*Encounter) {
+	if _m.Edges.namedEncounters == nil {
+		_m.Edges.namedEncounters = make(map[string][]*Encounter)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedEncounters[name] = []*Encounter{}
+	} else {
+		_m.Edges.namedEncounters[name] = append(_m.Edges.namedEncounters[name], edges...)
+	}
+}
+
+// NamedProblems returns the Problems named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedProblems(name string) ([]*Problem, error) {
+	if _m.Edges.namedProblems == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedProblems[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedProblems(name string, edges ...*Problem) {
+	if _m.Edges.namedProblems == nil {
+		_m.Edges.namedProblems = make(map[string][]*Problem)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedProblems[name] = []*Problem{}
+	} else {
+		_m.Edges.namedProblems[name] = append(_m.Edges.namedProblems[name], edges...)
+	}
+}
+
+// NamedAllergies returns the Allergies named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedAllergies(name string) ([]*Allergy, error) {
+	if _m.Edges.namedAllergies == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAllergies[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedAllergies(name string, edges ...*Allergy) {
+	if _m.Edges.namedAllergies == nil {
+		_m.Edges.namedAllergies = make(map[string][]*Allergy)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAllergies[name] = []*Allergy{}
+	} else {
+		_m.Edges.namedAllergies[name] = append(_m.Edges.namedAllergies[name], edges...)
+	}
+}
+
+// NamedObservations returns the Observations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedObservations(name string) ([]*Observation, error) {
+	if _m.Edges.namedObservations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedObservations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedObservations(name string, edges ...*Observation) {
+	if _m.Edges.namedObservations == nil {
+		_m.Edges.namedObservations = make(map[string][]*Observation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedObservations[name] = []*Observation{}
+	} else {
+		_m.Edges.namedObservations[name] = append(_m.Edges.namedObservations[name], edges...)
+	}
+}
+
+// NamedMedicationOrders returns the MedicationOrders named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedMedicationOrders(name string) ([]*MedicationOrder, error) {
+	if _m.Edges.namedMedicationOrders == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMedicationOrders[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedMedicationOrders(name string, edges ...*MedicationOrder) {
+	if _m.Edges.namedMedicationOrders == nil {
+		_m.Edges.namedMedicationOrders = make(map[string][]*MedicationOrder)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMedicationOrders[name] = []*MedicationOrder{}
+	} else {
+		_m.Edges.namedMedicationOrders[name] = append(_m.Edges.namedMedicationOrders[name], edges...)
+	}
+}
+
+// NamedCarePlans returns the CarePlans named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedCarePlans(name string) ([]*CarePlan, error) {
+	if _m.Edges.namedCarePlans == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCarePlans[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedCarePlans(name string, edges ...*CarePlan) {
+	if _m.Edges.namedCarePlans == nil {
+		_m.Edges.namedCarePlans = make(map[string][]*CarePlan)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCarePlans[name] = []*CarePlan{}
+	} else {
+		_m.Edges.namedCarePlans[name] = append(_m.Edges.namedCarePlans[name], edges...)
+	}
+}
+
+// NamedCarePlanGoals returns the CarePlanGoals named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedCarePlanGoals(name string) ([]*CarePlanGoal, error) {
+	if _m.Edges.namedCarePlanGoals == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCarePlanGoals[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedCarePlanGoals(name string, edges ...*CarePlanGoal) {
+	if _m.Edges.namedCarePlanGoals == nil {
+		_m.Edges.namedCarePlanGoals = make(map[string][]*CarePlanGoal)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCarePlanGoals[name] = []*CarePlanGoal{}
+	} else {
+		_m.Edges.namedCarePlanGoals[name] = append(_m.Edges.namedCarePlanGoals[name], edges...)
+	}
+}
+
+// NamedCarePlanActivities returns the CarePlanActivities named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedCarePlanActivities(name string) ([]*CarePlanActivity, error) {
+	if _m.Edges.namedCarePlanActivities == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCarePlanActivities[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedCarePlanActivities(name string, edges ...*CarePlanActivity) {
+	if _m.Edges.namedCarePlanActivities == nil {
+		_m.Edges.namedCarePlanActivities = make(map[string][]*CarePlanActivity)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCarePlanActivities[name] = []*CarePlanActivity{}
+	} else {
+		_m.Edges.namedCarePlanActivities[name] = append(_m.Edges.namedCarePlanActivities[name], edges...)
+	}
+}
+
+// NamedNotes returns the Notes named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedNotes(name string) ([]*ClinicalNote, error) {
+	if _m.Edges.namedNotes == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedNotes[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedNotes(name string, edges ...*ClinicalNote) {
+	if _m.Edges.namedNotes == nil {
+		_m.Edges.namedNotes = make(map[string][]*ClinicalNote)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedNotes[name] = []*ClinicalNote{}
+	} else {
+		_m.Edges.namedNotes[name] = append(_m.Edges.namedNotes[name], edges...)
+	}
+}
+
+// NamedReferrals returns the Referrals named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedReferrals(name string) ([]*Referral, error) {
+	if _m.Edges.namedReferrals == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedReferrals[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedReferrals(name string, edges ...*Referral) {
+	if _m.Edges.namedReferrals == nil {
+		_m.Edges.namedReferrals = make(map[string][]*Referral)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedReferrals[name] = []*Referral{}
+	} else {
+		_m.Edges.namedReferrals[name] = append(_m.Edges.namedReferrals[name], edges...)
+	}
+}
+
+// NamedCareTeam returns the CareTeam named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedCareTeam(name string) ([]*CareTeamMember, error) {
+	if _m.Edges.namedCareTeam == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCareTeam[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedCareTeam(name string, edges ...*CareTeamMember) {
+	if _m.Edges.namedCareTeam == nil {
+		_m.Edges.namedCareTeam = make(map[string][]*CareTeamMember)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCareTeam[name] = []*CareTeamMember{}
+	} else {
+		_m.Edges.namedCareTeam[name] = append(_m.Edges.namedCareTeam[name], edges...)
 	}
 }
 

@@ -10,8 +10,25 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/user"
 )
 
@@ -192,6 +209,62 @@ func (_c *PatientCreate) SetNillableNationalID(v *string) *PatientCreate {
 	return _c
 }
 
+// SetPreferredLanguage sets the "preferred_language" field.
+func (_c *PatientCreate) SetPreferredLanguage(v string) *PatientCreate {
+	_c.mutation.SetPreferredLanguage(v)
+	return _c
+}
+
+// SetNillablePreferredLanguage sets the "preferred_language" field if the given value is not nil.
+func (_c *PatientCreate) SetNillablePreferredLanguage(v *string) *PatientCreate {
+	if v != nil {
+		_c.SetPreferredLanguage(*v)
+	}
+	return _c
+}
+
+// SetStatus sets the "status" field.
+func (_c *PatientCreate) SetStatus(v patient.Status) *PatientCreate {
+	_c.mutation.SetStatus(v)
+	return _c
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_c *PatientCreate) SetNillableStatus(v *patient.Status) *PatientCreate {
+	if v != nil {
+		_c.SetStatus(*v)
+	}
+	return _c
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (_c *PatientCreate) SetMergedIntoID(v string) *PatientCreate {
+	_c.mutation.SetMergedIntoID(v)
+	return _c
+}
+
+// SetNillableMergedIntoID sets the "merged_into_id" field if the given value is not nil.
+func (_c *PatientCreate) SetNillableMergedIntoID(v *string) *PatientCreate {
+	if v != nil {
+		_c.SetMergedIntoID(*v)
+	}
+	return _c
+}
+
+// SetMergedAt sets the "merged_at" field.
+func (_c *PatientCreate) SetMergedAt(v time.Time) *PatientCreate {
+	_c.mutation.SetMergedAt(v)
+	return _c
+}
+
+// SetNillableMergedAt sets the "merged_at" field if the given value is not nil.
+func (_c *PatientCreate) SetNillableMergedAt(v *time.Time) *PatientCreate {
+	if v != nil {
+		_c.SetMergedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *PatientCreate) SetID(v string) *PatientCreate {
 	_c.mutation.SetID(v)
@@ -240,6 +313,266 @@ func (_c *PatientCreate) SetUser(v *User) *PatientCreate {
 	return _c.SetUserID(v.ID)
 }
 
+// SetMergedInto sets the "merged_into" edge to the Patient entity.
+func (_c *PatientCreate) SetMergedInto(v *Patient) *PatientCreate {
+	return _c.SetMergedIntoID(v.ID)
+}
+
+// AddContactIDs adds the "contacts" edge to the PatientContact entity by IDs.
+func (_c *PatientCreate) AddContactIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddContactIDs(ids...)
+	return _c
+}
+
+// AddContacts adds the "contacts" edges to the PatientContact entity.
+func (_c *PatientCreate) AddContacts(v ...*PatientContact) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddContactIDs(ids...)
+}
+
+// AddIdentifierIDs adds the "identifiers" edge to the PatientIdentifier entity by IDs.
+func (_c *PatientCreate) AddIdentifierIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddIdentifierIDs(ids...)
+	return _c
+}
+
+// AddIdentifiers adds the "identifiers" edges to the PatientIdentifier entity.
+func (_c *PatientCreate) AddIdentifiers(v ...*PatientIdentifier) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddIdentifierIDs(ids...)
+}
+
+// AddInsurancePolicyIDs adds the "insurance_policies" edge to the InsurancePolicy entity by IDs.
+func (_c *PatientCreate) AddInsurancePolicyIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddInsurancePolicyIDs(ids...)
+	return _c
+}
+
+// AddInsurancePolicies adds the "insurance_policies" edges to the InsurancePolicy entity.
+func (_c *PatientCreate) AddInsurancePolicies(v ...*InsurancePolicy) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddInsurancePolicyIDs(ids...)
+}
+
+// AddHistoryIDs adds the "history" edge to the HistoryItem entity by IDs.
+func (_c *PatientCreate) AddHistoryIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddHistoryIDs(ids...)
+	return _c
+}
+
+// AddHistory adds the "history" edges to the HistoryItem entity.
+func (_c *PatientCreate) AddHistory(v ...*HistoryItem) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHistoryIDs(ids...)
+}
+
+// AddAdmissionIDs adds the "admissions" edge to the Admission entity by IDs.
+func (_c *PatientCreate) AddAdmissionIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddAdmissionIDs(ids...)
+	return _c
+}
+
+// AddAdmissions adds the "admissions" edges to the Admission entity.
+func (_c *PatientCreate) AddAdmissions(v ...*Admission) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAdmissionIDs(ids...)
+}
+
+// AddBedAssignmentIDs adds the "bed_assignments" edge to the BedAssignment entity by IDs.
+func (_c *PatientCreate) AddBedAssignmentIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddBedAssignmentIDs(ids...)
+	return _c
+}
+
+// AddBedAssignments adds the "bed_assignments" edges to the BedAssignment entity.
+func (_c *PatientCreate) AddBedAssignments(v ...*BedAssignment) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddBedAssignmentIDs(ids...)
+}
+
+// AddEncounterIDs adds the "encounters" edge to the Encounter entity by IDs.
+func (_c *PatientCreate) AddEncounterIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddEncounterIDs(ids...)
+	return _c
+}
+
+// AddEncounters adds the "encounters" edges to the Encounter entity.
+func (_c *PatientCreate) AddEncounters(v ...*Encounter) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddEncounterIDs(ids...)
+}
+
+// AddProblemIDs adds the "problems" edge to the Problem entity by IDs.
+func (_c *PatientCreate) AddProblemIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddProblemIDs(ids...)
+	return _c
+}
+
+// AddProblems adds the "problems" edges to the Problem entity.
+func (_c *PatientCreate) AddProblems(v ...*Problem) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddProblemIDs(ids...)
+}
+
+// AddAllergyIDs adds the "allergies" edge to the Allergy entity by IDs.
+func (_c *PatientCreate) AddAllergyIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddAllergyIDs(ids...)
+	return _c
+}
+
+// AddAllergies adds the "allergies" edges to the Allergy entity.
+func (_c *PatientCreate) AddAllergies(v ...*Allergy) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAllergyIDs(ids...)
+}
+
+// AddObservationIDs adds the "observations" edge to the Observation entity by IDs.
+func (_c *PatientCreate) AddObservationIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddObservationIDs(ids...)
+	return _c
+}
+
+// AddObservations adds the "observations" edges to the Observation entity.
+func (_c *PatientCreate) AddObservations(v ...*Observation) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddObservationIDs(ids...)
+}
+
+// AddMedicationOrderIDs adds the "medication_orders" edge to the MedicationOrder entity by IDs.
+func (_c *PatientCreate) AddMedicationOrderIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddMedicationOrderIDs(ids...)
+	return _c
+}
+
+// AddMedicationOrders adds the "medication_orders" edges to the MedicationOrder entity.
+func (_c *PatientCreate) AddMedicationOrders(v ...*MedicationOrder) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMedicationOrderIDs(ids...)
+}
+
+// AddCarePlanIDs adds the "care_plans" edge to the CarePlan entity by IDs.
+func (_c *PatientCreate) AddCarePlanIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddCarePlanIDs(ids...)
+	return _c
+}
+
+// AddCarePlans adds the "care_plans" edges to the CarePlan entity.
+func (_c *PatientCreate) AddCarePlans(v ...*CarePlan) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCarePlanIDs(ids...)
+}
+
+// AddCarePlanGoalIDs adds the "care_plan_goals" edge to the CarePlanGoal entity by IDs.
+func (_c *PatientCreate) AddCarePlanGoalIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddCarePlanGoalIDs(ids...)
+	return _c
+}
+
+// AddCarePlanGoals adds the "care_plan_goals" edges to the CarePlanGoal entity.
+func (_c *PatientCreate) AddCarePlanGoals(v ...*CarePlanGoal) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCarePlanGoalIDs(ids...)
+}
+
+// AddCarePlanActivityIDs adds the "care_plan_activities" edge to the CarePlanActivity entity by IDs.
+func (_c *PatientCreate) AddCarePlanActivityIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddCarePlanActivityIDs(ids...)
+	return _c
+}
+
+// AddCarePlanActivities adds the "care_plan_activities" edges to the CarePlanActivity entity.
+func (_c *PatientCreate) AddCarePlanActivities(v ...*CarePlanActivity) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCarePlanActivityIDs(ids...)
+}
+
+// AddNoteIDs adds the "notes" edge to the ClinicalNote entity by IDs.
+func (_c *PatientCreate) AddNoteIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddNoteIDs(ids...)
+	return _c
+}
+
+// AddNotes adds the "notes" edges to the ClinicalNote entity.
+func (_c *PatientCreate) AddNotes(v ...*ClinicalNote) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddNoteIDs(ids...)
+}
+
+// AddReferralIDs adds the "referrals" edge to the Referral entity by IDs.
+func (_c *PatientCreate) AddReferralIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddReferralIDs(ids...)
+	return _c
+}
+
+// AddReferrals adds the "referrals" edges to the Referral entity.
+func (_c *PatientCreate) AddReferrals(v ...*Referral) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddReferralIDs(ids...)
+}
+
+// AddCareTeamIDs adds the "care_team" edge to the CareTeamMember entity by IDs.
+func (_c *PatientCreate) AddCareTeamIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddCareTeamIDs(ids...)
+	return _c
+}
+
+// AddCareTeam adds the "care_team" edges to the CareTeamMember entity.
+func (_c *PatientCreate) AddCareTeam(v ...*CareTeamMember) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCareTeamIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_c *PatientCreate) Mutation() *PatientMutation {
 	return _c.mutation
@@ -282,6 +615,10 @@ func (_c *PatientCreate) defaults() {
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
 		v := patient.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
+	}
+	if _, ok := _c.mutation.Status(); !ok {
+		v := patient.DefaultStatus
+		_c.mutation.SetStatus(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := patient.DefaultID()
@@ -370,6 +707,19 @@ func (_c *PatientCreate) check() error {
 	if v, ok := _c.mutation.NationalID(); ok {
 		if err := patient.NationalIDValidator(v); err != nil {
 			return &ValidationError{Name: "national_id", err: fmt.Errorf(`ent: validator failed for field "Patient.national_id": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.PreferredLanguage(); ok {
+		if err := patient.PreferredLanguageValidator(v); err != nil {
+			return &ValidationError{Name: "preferred_language", err: fmt.Errorf(`ent: validator failed for field "Patient.preferred_language": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Status(); !ok {
+		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Patient.status"`)}
+	}
+	if v, ok := _c.mutation.Status(); ok {
+		if err := patient.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Patient.status": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -472,6 +822,18 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 		_spec.SetField(patient.FieldNationalID, field.TypeString, value)
 		_node.NationalID = &value
 	}
+	if value, ok := _c.mutation.PreferredLanguage(); ok {
+		_spec.SetField(patient.FieldPreferredLanguage, field.TypeString, value)
+		_node.PreferredLanguage = &value
+	}
+	if value, ok := _c.mutation.Status(); ok {
+		_spec.SetField(patient.FieldStatus, field.TypeEnum, value)
+		_node.Status = value
+	}
+	if value, ok := _c.mutation.MergedAt(); ok {
+		_spec.SetField(patient.FieldMergedAt, field.TypeTime, value)
+		_node.MergedAt = &value
+	}
 	if nodes := _c.mutation.AppointmentsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -503,6 +865,295 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.user_patient = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MergedIntoIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   patient.MergedIntoTable,
+			Columns: []string{patient.MergedIntoColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.MergedIntoID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ContactsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.IdentifiersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InsurancePoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HistoryIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AdmissionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.BedAssignmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.EncountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ProblemsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AllergiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ObservationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MedicationOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CarePlansIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CarePlanGoalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CarePlanActivitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.NotesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ReferralsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CareTeamIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

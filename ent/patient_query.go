@@ -12,25 +12,77 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/user"
 )
 
 // PatientQuery is the builder for querying Patient entities.
 type PatientQuery struct {
 	config
-	ctx                   *QueryContext
-	order                 []patient.OrderOption
-	inters                []Interceptor
-	predicates            []predicate.Patient
-	withAppointments      *AppointmentQuery
-	withUser              *UserQuery
-	withFKs               bool
-	modifiers             []func(*sql.Selector)
-	loadTotal             []func(context.Context, []*Patient) error
-	withNamedAppointments map[string]*AppointmentQuery
+	ctx                         *QueryContext
+	order                       []patient.OrderOption
+	inters                      []Interceptor
+	predicates                  []predicate.Patient
+	withAppointments            *AppointmentQuery
+	withUser                    *UserQuery
+	withMergedInto              *PatientQuery
+	withContacts                *PatientContactQuery
+	withIdentifiers             *PatientIdentifierQuery
+	withInsurancePolicies       *InsurancePolicyQuery
+	withHistory                 *HistoryItemQuery
+	withAdmissions              *AdmissionQuery
+	withBedAssignments          *BedAssignmentQuery
+	withEncounters              *EncounterQuery
+	withProblems                *ProblemQuery
+	withAllergies               *AllergyQuery
+	withObservations            *ObservationQuery
+	withMedicationOrders        *MedicationOrderQuery
+	withCarePlans               *CarePlanQuery
+	withCarePlanGoals           *CarePlanGoalQuery
+	withCarePlanActivities      *CarePlanActivityQuery
+	withNotes                   *ClinicalNoteQuery
+	withReferrals               *ReferralQuery
+	withCareTeam                *CareTeamMemberQuery
+	withFKs                     bool
+	modifiers                   []func(*sql.Selector)
+	loadTotal                   []func(context.Context, []*Patient) error
+	withNamedAppointments       map[string]*AppointmentQuery
+	withNamedContacts           map[string]*PatientContactQuery
+	withNamedIdentifiers        map[string]*PatientIdentifierQuery
+	withNamedInsurancePolicies  map[string]*InsurancePolicyQuery
+	withNamedHistory            map[string]*HistoryItemQuery
+	withNamedAdmissions         map[string]*AdmissionQuery
+	withNamedBedAssignments     map[string]*BedAssignmentQuery
+	withNamedEncounters         map[string]*EncounterQuery
+	withNamedProblems           map[string]*ProblemQuery
+	withNamedAllergies          map[string]*AllergyQuery
+	withNamedObservations       map[string]*ObservationQuery
+	withNamedMedicationOrders   map[string]*MedicationOrderQuery
+	withNamedCarePlans          map[string]*CarePlanQuery
+	withNamedCarePlanGoals      map[string]*CarePlanGoalQuery
+	withNamedCarePlanActivities map[string]*CarePlanActivityQuery
+	withNamedNotes              map[string]*ClinicalNoteQuery
+	withNamedReferrals          map[string]*ReferralQuery
+	withNamedCareTeam           map[string]*CareTeamMemberQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -104,6 +156,402 @@ func (_q *PatientQuery) QueryUser() *UserQuery {
 			sqlgraph.From(patient.Table, patient.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, true, patient.UserTable, patient.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMergedInto chains the current query on the "merged_into" edge.
+func (_q *PatientQuery) QueryMergedInto() *PatientQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, patient.MergedIntoTable, patient.MergedIntoColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryContacts chains the current query on the "contacts" edge.
+func (_q *PatientQuery) QueryContacts() *PatientContactQuery {
+	query := (&PatientContactClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(patientcontact.Table, patientcontact.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ContactsTable, patient.ContactsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryIdentifiers chains the current query on the "identifiers" edge.
+func (_q *PatientQuery) QueryIdentifiers() *PatientIdentifierQuery {
+	query := (&PatientIdentifierClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(patientidentifier.Table, patientidentifier.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.IdentifiersTable, patient.IdentifiersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInsurancePolicies chains the current query on the "insurance_policies" edge.
+func (_q *PatientQuery) QueryInsurancePolicies() *InsurancePolicyQuery {
+	query := (&InsurancePolicyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(insurancepolicy.Table, insurancepolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InsurancePoliciesTable, patient.InsurancePoliciesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryHistory chains the current query on the "history" edge.
+func (_q *PatientQuery) QueryHistory() *HistoryItemQuery {
+	query := (&HistoryItemClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(historyitem.Table, historyitem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.HistoryTable, patient.HistoryColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAdmissions chains the current query on the "admissions" edge.
+func (_q *PatientQuery) QueryAdmissions() *AdmissionQuery {
+	query := (&AdmissionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(admission.Table, admission.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.AdmissionsTable, patient.AdmissionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryBedAssignments chains the current query on the "bed_assignments" edge.
+func (_q *PatientQuery) QueryBedAssignments() *BedAssignmentQuery {
+	query := (&BedAssignmentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(bedassignment.Table, bedassignment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.BedAssignmentsTable, patient.BedAssignmentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryEncounters chains the current query on the "encounters" edge.
+func (_q *PatientQuery) QueryEncounters() *EncounterQuery {
+	query := (&EncounterClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.EncountersTable, patient.EncountersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryProblems chains the current query on the "problems" edge.
+func (_q *PatientQuery) QueryProblems() *ProblemQuery {
+	query := (&ProblemClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(problem.Table, problem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ProblemsTable, patient.ProblemsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAllergies chains the current query on the "allergies" edge.
+func (_q *PatientQuery) QueryAllergies() *AllergyQuery {
+	query := (&AllergyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(allergy.Table, allergy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.AllergiesTable, patient.AllergiesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryObservations chains the current query on the "observations" edge.
+func (_q *PatientQuery) QueryObservations() *ObservationQuery {
+	query := (&ObservationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(observation.Table, observation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ObservationsTable, patient.ObservationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMedicationOrders chains the current query on the "medication_orders" edge.
+func (_q *PatientQuery) QueryMedicationOrders() *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.MedicationOrdersTable, patient.MedicationOrdersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCarePlans chains the current query on the "care_plans" edge.
+func (_q *PatientQuery) QueryCarePlans() *CarePlanQuery {
+	query := (&CarePlanClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(careplan.Table, careplan.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CarePlansTable, patient.CarePlansColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCarePlanGoals chains the current query on the "care_plan_goals" edge.
+func (_q *PatientQuery) QueryCarePlanGoals() *CarePlanGoalQuery {
+	query := (&CarePlanGoalClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(careplangoal.Table, careplangoal.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CarePlanGoalsTable, patient.CarePlanGoalsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCarePlanActivities chains the current query on the "care_plan_activities" edge.
+func (_q *PatientQuery) QueryCarePlanActivities() *CarePlanActivityQuery {
+	query := (&CarePlanActivityClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(careplanactivity.Table, careplanactivity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CarePlanActivitiesTable, patient.CarePlanActivitiesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryNotes chains the current query on the "notes" edge.
+func (_q *PatientQuery) QueryNotes() *ClinicalNoteQuery {
+	query := (&ClinicalNoteClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(clinicalnote.Table, clinicalnote.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.NotesTable, patient.NotesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryReferrals chains the current query on the "referrals" edge.
+func (_q *PatientQuery) QueryReferrals() *ReferralQuery {
+	query := (&ReferralClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(referral.Table, referral.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ReferralsTable, patient.ReferralsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCareTeam chains the current query on the "care_team" edge.
+func (_q *PatientQuery) QueryCareTeam() *CareTeamMemberQuery {
+	query := (&CareTeamMemberClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(careteammember.Table, careteammember.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.CareTeamTable, patient.CareTeamColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -298,13 +746,31 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		return nil
 	}
 	return &PatientQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]patient.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Patient{}, _q.predicates...),
-		withAppointments: _q.withAppointments.Clone(),
-		withUser:         _q.withUser.Clone(),
+		config:                 _q.config,
+		ctx:                    _q.ctx.Clone(),
+		order:                  append([]patient.OrderOption{}, _q.order...),
+		inters:                 append([]Interceptor{}, _q.inters...),
+		predicates:             append([]predicate.Patient{}, _q.predicates...),
+		withAppointments:       _q.withAppointments.Clone(),
+		withUser:               _q.withUser.Clone(),
+		withMergedInto:         _q.withMergedInto.Clone(),
+		withContacts:           _q.withContacts.Clone(),
+		withIdentifiers:        _q.withIdentifiers.Clone(),
+		withInsurancePolicies:  _q.withInsurancePolicies.Clone(),
+		withHistory:            _q.withHistory.Clone(),
+		withAdmissions:         _q.withAdmissions.Clone(),
+		withBedAssignments:     _q.withBedAssignments.Clone(),
+		withEncounters:         _q.withEncounters.Clone(),
+		withProblems:           _q.withProblems.Clone(),
+		withAllergies:          _q.withAllergies.Clone(),
+		withObservations:       _q.withObservations.Clone(),
+		withMedicationOrders:   _q.withMedicationOrders.Clone(),
+		withCarePlans:          _q.withCarePlans.Clone(),
+		withCarePlanGoals:      _q.withCarePlanGoals.Clone(),
+		withCarePlanActivities: _q.withCarePlanActivities.Clone(),
+		withNotes:              _q.withNotes.Clone(),
+		withReferrals:          _q.withReferrals.Clone(),
+		withCareTeam:           _q.withCareTeam.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -330,6 +796,204 @@ func (_q *PatientQuery) WithUser(opts ...func(*UserQuery)) *PatientQuery {
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithMergedInto tells the query-builder to eager-load the nodes that are connected to
+// the "merged_into" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithMergedInto(opts ...func(*PatientQuery)) *PatientQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMergedInto = query
+	return _q
+}
+
+// WithContacts tells the query-builder to eager-load the nodes that are connected to
+// the "contacts" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithContacts(opts ...func(*PatientContactQuery)) *PatientQuery {
+	query := (&PatientContactClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withContacts = query
+	return _q
+}
+
+// WithIdentifiers tells the query-builder to eager-load the nodes that are connected to
+// the "identifiers" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithIdentifiers(opts ...func(*PatientIdentifierQuery)) *PatientQuery {
+	query := (&PatientIdentifierClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withIdentifiers = query
+	return _q
+}
+
+// WithInsurancePolicies tells the query-builder to eager-load the nodes that are connected to
+// the "insurance_policies" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithInsurancePolicies(opts ...func(*InsurancePolicyQuery)) *PatientQuery {
+	query := (&InsurancePolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInsurancePolicies = query
+	return _q
+}
+
+// WithHistory tells the query-builder to eager-load the nodes that are connected to
+// the "history" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithHistory(opts ...func(*HistoryItemQuery)) *PatientQuery {
+	query := (&HistoryItemClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHistory = query
+	return _q
+}
+
+// WithAdmissions tells the query-builder to eager-load the nodes that are connected to
+// the "admissions" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithAdmissions(opts ...func(*AdmissionQuery)) *PatientQuery {
+	query := (&AdmissionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAdmissions = query
+	return _q
+}
+
+// WithBedAssignments tells the query-builder to eager-load the nodes that are connected to
+// the "bed_assignments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithBedAssignments(opts ...func(*BedAssignmentQuery)) *PatientQuery {
+	query := (&BedAssignmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBedAssignments = query
+	return _q
+}
+
+// WithEncounters tells the query-builder to eager-load the nodes that are connected to
+// the "encounters" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithEncounters(opts ...func(*EncounterQuery)) *PatientQuery {
+	query := (&EncounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withEncounters = query
+	return _q
+}
+
+// WithProblems tells the query-builder to eager-load the nodes that are connected to
+// the "problems" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithProblems(opts ...func(*ProblemQuery)) *PatientQuery {
+	query := (&ProblemClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withProblems = query
+	return _q
+}
+
+// WithAllergies tells the query-builder to eager-load the nodes that are connected to
+// the "allergies" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithAllergies(opts ...func(*AllergyQuery)) *PatientQuery {
+	query := (&AllergyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAllergies = query
+	return _q
+}
+
+// WithObservations tells the query-builder to eager-load the nodes that are connected to
+// the "observations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithObservations(opts ...func(*ObservationQuery)) *PatientQuery {
+	query := (&ObservationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withObservations = query
+	return _q
+}
+
+// WithMedicationOrders tells the query-builder to eager-load the nodes that are connected to
+// the "medication_orders" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithMedicationOrders(opts ...func(*MedicationOrderQuery)) *PatientQuery {
+	query := (&MedicationOrderClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMedicationOrders = query
+	return _q
+}
+
+// WithCarePlans tells the query-builder to eager-load the nodes that are connected to
+// the "care_plans" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithCarePlans(opts ...func(*CarePlanQuery)) *PatientQuery {
+	query := (&CarePlanClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCarePlans = query
+	return _q
+}
+
+// WithCarePlanGoals tells the query-builder to eager-load the nodes that are connected to
+// the "care_plan_goals" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithCarePlanGoals(opts ...func(*CarePlanGoalQuery)) *PatientQuery {
+	query := (&CarePlanGoalClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCarePlanGoals = query
+	return _q
+}
+
+// WithCarePlanActivities tells the query-builder to eager-load the nodes that are connected to
+// the "care_plan_activities" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithCarePlanActivities(opts ...func(*CarePlanActivityQuery)) *PatientQuery {
+	query := (&CarePlanActivityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCarePlanActivities = query
+	return _q
+}
+
+// WithNotes tells the query-builder to eager-load the nodes that are connected to
+// the "notes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNotes(opts ...func(*ClinicalNoteQuery)) *PatientQuery {
+	query := (&ClinicalNoteClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withNotes = query
+	return _q
+}
+
+// WithReferrals tells the query-builder to eager-load the nodes that are connected to
+// the "referrals" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithReferrals(opts ...func(*ReferralQuery)) *PatientQuery {
+	query := (&ReferralClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withReferrals = query
+	return _q
+}
+
+// WithCareTeam tells the query-builder to eager-load the nodes that are connected to
+// the "care_team" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithCareTeam(opts ...func(*CareTeamMemberQuery)) *PatientQuery {
+	query := (&CareTeamMemberClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCareTeam = query
 	return _q
 }
 
@@ -412,9 +1076,27 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [20]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
+			_q.withMergedInto != nil,
+			_q.withContacts != nil,
+			_q.withIdentifiers != nil,
+			_q.withInsurancePolicies != nil,
+			_q.withHistory != nil,
+			_q.withAdmissions != nil,
+			_q.withBedAssignments != nil,
+			_q.withEncounters != nil,
+			_q.withProblems != nil,
+			_q.withAllergies != nil,
+			_q.withObservations != nil,
+			_q.withMedicationOrders != nil,
+			_q.withCarePlans != nil,
+			_q.withCarePlanGoals != nil,
+			_q.withCarePlanActivities != nil,
+			_q.withNotes != nil,
+			_q.withReferrals != nil,
+			_q.withCareTeam != nil,
 		}
 	)
 	if _q.withUser != nil {
@@ -457,10 +1139,256 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withMergedInto; query != nil {
+		if err := _q.loadMergedInto(ctx, query, nodes, nil,
+			func(n *Patient, e *Patient) { n.Edges.MergedInto = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withContacts; query != nil {
+		if err := _q.loadContacts(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Contacts = []*PatientContact{} },
+			func(n *Patient, e *PatientContact) { n.Edges.Contacts = append(n.Edges.Contacts, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withIdentifiers; query != nil {
+		if err := _q.loadIdentifiers(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Identifiers = []*PatientIdentifier{} },
+			func(n *Patient, e *PatientIdentifier) { n.Edges.Identifiers = append(n.Edges.Identifiers, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInsurancePolicies; query != nil {
+		if err := _q.loadInsurancePolicies(ctx, query, nodes,
+			func(n *Patient) { n.Edges.InsurancePolicies = []*InsurancePolicy{} },
+			func(n *Patient, e *InsurancePolicy) { n.Edges.InsurancePolicies = append(n.Edges.InsurancePolicies, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHistory; query != nil {
+		if err := _q.loadHistory(ctx, query, nodes,
+			func(n *Patient) { n.Edges.History = []*HistoryItem{} },
+			func(n *Patient, e *HistoryItem) { n.Edges.History = append(n.Edges.History, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAdmissions; query != nil {
+		if err := _q.loadAdmissions(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Admissions = []*Admission{} },
+			func(n *Patient, e *Admission) { n.Edges.Admissions = append(n.Edges.Admissions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withBedAssignments; query != nil {
+		if err := _q.loadBedAssignments(ctx, query, nodes,
+			func(n *Patient) { n.Edges.BedAssignments = []*BedAssignment{} },
+			func(n *Patient, e *BedAssignment) { n.Edges.BedAssignments = append(n.Edges.BedAssignments, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withEncounters; query != nil {
+		if err := _q.loadEncounters(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Encounters = []*Encounter{} },
+			func(n *Patient, e *Encounter) { n.Edges.Encounters = append(n.Edges.Encounters, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withProblems; query != nil {
+		if err := _q.loadProblems(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Problems = []*Problem{} },
+			func(n *Patient, e *Problem) { n.Edges.Problems = append(n.Edges.Problems, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAllergies; query != nil {
+		if err := _q.loadAllergies(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Allergies = []*Allergy{} },
+			func(n *Patient, e *Allergy) { n.Edges.Allergies = append(n.Edges.Allergies, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withObservations; query != nil {
+		if err := _q.loadObservations(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Observations = []*Observation{} },
+			func(n *Patient, e *Observation) { n.Edges.Observations = append(n.Edges.Observations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withMedicationOrders; query != nil {
+		if err := _q.loadMedicationOrders(ctx, query, nodes,
+			func(n *Patient) { n.Edges.MedicationOrders = []*MedicationOrder{} },
+			func(n *Patient, e *MedicationOrder) { n.Edges.MedicationOrders = append(n.Edges.MedicationOrders, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCarePlans; query != nil {
+		if err := _q.loadCarePlans(ctx, query, nodes,
+			func(n *Patient) { n.Edges.CarePlans = []*CarePlan{} },
+			func(n *Patient, e *CarePlan) { n.Edges.CarePlans = append(n.Edges.CarePlans, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCarePlanGoals; query != nil {
+		if err := _q.loadCarePlanGoals(ctx, query, nodes,
+			func(n *Patient) { n.Edges.CarePlanGoals = []*CarePlanGoal{} },
+			func(n *Patient, e *CarePlanGoal) { n.Edges.CarePlanGoals = append(n.Edges.CarePlanGoals, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCarePlanActivities; query != nil {
+		if err := _q.loadCarePlanActivities(ctx, query, nodes,
+			func(n *Patient) { n.Edges.CarePlanActivities = []*CarePlanActivity{} },
+			func(n *Patient, e *CarePlanActivity) {
+				n.Edges.CarePlanActivities = append(n.Edges.CarePlanActivities, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withNotes; query != nil {
+		if err := _q.loadNotes(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Notes = []*ClinicalNote{} },
+			func(n *Patient, e *ClinicalNote) { n.Edges.Notes = append(n.Edges.Notes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withReferrals; query != nil {
+		if err := _q.loadReferrals(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Referrals = []*Referral{} },
+			func(n *Patient, e *Referral) { n.Edges.Referrals = append(n.Edges.Referrals, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCareTeam; query != nil {
+		if err := _q.loadCareTeam(ctx, query, nodes,
+			func(n *Patient) { n.Edges.CareTeam = []*CareTeamMember{} },
+			func(n *Patient, e *CareTeamMember) { n.Edges.CareTeam = append(n.Edges.CareTeam, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedAppointments {
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedAppointments(name) },
 			func(n *Patient, e *Appointment) { n.appendNamedAppointments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedContacts {
+		if err := _q.loadContacts(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedContacts(name) },
+			func(n *Patient, e *PatientContact) { n.appendNamedContacts(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedIdentifiers {
+		if err := _q.loadIdentifiers(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedIdentifiers(name) },
+			func(n *Patient, e *PatientIdentifier) { n.appendNamedIdentifiers(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInsurancePolicies {
+		if err := _q.loadInsurancePolicies(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedInsurancePolicies(name) },
+			func(n *Patient, e *InsurancePolicy) { n.appendNamedInsurancePolicies(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedHistory {
+		if err := _q.loadHistory(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedHistory(name) },
+			func(n *Patient, e *HistoryItem) { n.appendNamedHistory(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAdmissions {
+		if err := _q.loadAdmissions(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedAdmissions(name) },
+			func(n *Patient, e *Admission) { n.appendNamedAdmissions(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedBedAssignments {
+		if err := _q.loadBedAssignments(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedBedAssignments(name) },
+			func(n *Patient, e *BedAssignment) { n.appendNamedBedAssignments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedEncounters {
+		if err := _q.loadEncounters(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedEncounters(name) },
+			func(n *Patient, e *Encounter) { n.appendNamedEncounters(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedProblems {
+		if err := _q.loadProblems(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedProblems(name) },
+			func(n *Patient, e *Problem) { n.appendNamedProblems(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAllergies {
+		if err := _q.loadAllergies(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedAllergies(name) },
+			func(n *Patient, e *Allergy) { n.appendNamedAllergies(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedObservations {
+		if err := _q.loadObservations(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedObservations(name) },
+			func(n *Patient, e *Observation) { n.appendNamedObservations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMedicationOrders {
+		if err := _q.loadMedicationOrders(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedMedicationOrders(name) },
+			func(n *Patient, e *MedicationOrder) { n.appendNamedMedicationOrders(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCarePlans {
+		if err := _q.loadCarePlans(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedCarePlans(name) },
+			func(n *Patient, e *CarePlan) { n.appendNamedCarePlans(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCarePlanGoals {
+		if err := _q.loadCarePlanGoals(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedCarePlanGoals(name) },
+			func(n *Patient, e *CarePlanGoal) { n.appendNamedCarePlanGoals(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCarePlanActivities {
+		if err := _q.loadCarePlanActivities(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedCarePlanActivities(name) },
+			func(n *Patient, e *CarePlanActivity) { n.appendNamedCarePlanActivities(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedNotes {
+		if err := _q.loadNotes(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedNotes(name) },
+			func(n *Patient, e *ClinicalNote) { n.appendNamedNotes(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedReferrals {
+		if err := _q.loadReferrals(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedReferrals(name) },
+			func(n *Patient, e *Referral) { n.appendNamedReferrals(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCareTeam {
+		if err := _q.loadCareTeam(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedCareTeam(name) },
+			func(n *Patient, e *CareTeamMember) { n.appendNamedCareTeam(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -534,6 +1462,548 @@ func (_q *PatientQuery) loadUser(ctx context.Context, query *UserQuery, nodes []
 	}
 	return nil
 }
+func (_q *PatientQuery) loadMergedInto(ctx context.Context, query *PatientQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Patient)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*Patient)
+	for i := range nodes {
+		if nodes[i].MergedIntoID == nil {
+			continue
+		}
+		fk := *nodes[i].MergedIntoID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(patient.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "merged_into_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *PatientQuery) loadContacts(ctx context.Context, query *PatientContactQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *PatientContact)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(patientcontact.FieldPatientID)
+	}
+	query.Where(predicate.PatientContact(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ContactsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadIdentifiers(ctx context.Context, query *PatientIdentifierQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *PatientIdentifier)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(patientidentifier.FieldPatientID)
+	}
+	query.Where(predicate.PatientIdentifier(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.IdentifiersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadInsurancePolicies(ctx context.Context, query *InsurancePolicyQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *InsurancePolicy)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(insurancepolicy.FieldPatientID)
+	}
+	query.Where(predicate.InsurancePolicy(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.InsurancePoliciesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadHistory(ctx context.Context, query *HistoryItemQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *HistoryItem)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(historyitem.FieldPatientID)
+	}
+	query.Where(predicate.HistoryItem(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.HistoryColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadAdmissions(ctx context.Context, query *AdmissionQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Admission)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(admission.FieldPatientID)
+	}
+	query.Where(predicate.Admission(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.AdmissionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadBedAssignments(ctx context.Context, query *BedAssignmentQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BedAssignment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(bedassignment.FieldPatientID)
+	}
+	query.Where(predicate.BedAssignment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.BedAssignmentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadEncounters(ctx context.Context, query *EncounterQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Encounter)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(encounter.FieldPatientID)
+	}
+	query.Where(predicate.Encounter(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.EncountersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadProblems(ctx context.Context, query *ProblemQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Problem)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(problem.FieldPatientID)
+	}
+	query.Where(predicate.Problem(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ProblemsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadAllergies(ctx context.Context, query *AllergyQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Allergy)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(allergy.FieldPatientID)
+	}
+	query.Where(predicate.Allergy(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.AllergiesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadObservations(ctx context.Context, query *ObservationQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Observation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(observation.FieldPatientID)
+	}
+	query.Where(predicate.Observation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ObservationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadMedicationOrders(ctx context.Context, query *MedicationOrderQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *MedicationOrder)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(medicationorder.FieldPatientID)
+	}
+	query.Where(predicate.MedicationOrder(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.MedicationOrdersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadCarePlans(ctx context.Context, query *CarePlanQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *CarePlan)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(careplan.FieldPatientID)
+	}
+	query.Where(predicate.CarePlan(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.CarePlansColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadCarePlanGoals(ctx context.Context, query *CarePlanGoalQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *CarePlanGoal)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(careplangoal.FieldPatientID)
+	}
+	query.Where(predicate.CarePlanGoal(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.CarePlanGoalsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadCarePlanActivities(ctx context.Context, query *CarePlanActivityQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *CarePlanActivity)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(careplanactivity.FieldPatientID)
+	}
+	query.Where(predicate.CarePlanActivity(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.CarePlanActivitiesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadNotes(ctx context.Context, query *ClinicalNoteQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *ClinicalNote)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(clinicalnote.FieldPatientID)
+	}
+	query.Where(predicate.ClinicalNote(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.NotesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadReferrals(ctx context.Context, query *ReferralQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Referral)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(referral.FieldPatientID)
+	}
+	query.Where(predicate.Referral(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ReferralsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadCareTeam(ctx context.Context, query *CareTeamMemberQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *CareTeamMember)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(careteammember.FieldPatientID)
+	}
+	query.Where(predicate.CareTeamMember(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.CareTeamColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *PatientQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -562,6 +2032,9 @@ func (_q *PatientQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != patient.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withMergedInto != nil {
+			_spec.Node.AddColumnOnce(patient.FieldMergedIntoID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {
@@ -630,6 +2103,244 @@ func (_q *PatientQuery) WithNamedAppointments(name string, opts ...func(*Appoint
 		_q.withNamedAppointments = make(map[string]*AppointmentQuery)
 	}
 	_q.withNamedAppointments[name] = query
+	return _q
+}
+
+// WithNamedContacts tells the query-builder to eager-load the nodes that are connected to the "contacts"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedContacts(name string, opts ...func(*PatientContactQuery)) *PatientQuery {
+	query := (&PatientContactClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedContacts == nil {
+		_q.withNamedContacts = make(map[string]*PatientContactQuery)
+	}
+	_q.withNamedContacts[name] = query
+	return _q
+}
+
+// WithNamedIdentifiers tells the query-builder to eager-load the nodes that are connected to the "identifiers"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedIdentifiers(name string, opts ...func(*PatientIdentifierQuery)) *PatientQuery {
+	query := (&PatientIdentifierClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedIdentifiers == nil {
+		_q.withNamedIdentifiers = make(map[string]*PatientIdentifierQuery)
+	}
+	_q.withNamedIdentifiers[name] = query
+	return _q
+}
+
+// WithNamedInsurancePolicies tells the query-builder to eager-load the nodes that are connected to the "insurance_policies"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedInsurancePolicies(name string, opts ...func(*InsurancePolicyQuery)) *PatientQuery {
+	query := (&InsurancePolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInsurancePolicies == nil {
+		_q.withNamedInsurancePolicies = make(map[string]*InsurancePolicyQuery)
+	}
+	_q.withNamedInsurancePolicies[name] = query
+	return _q
+}
+
+// WithNamedHistory tells the query-builder to eager-load the nodes that are connected to the "history"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedHistory(name string, opts ...func(*HistoryItemQuery)) *PatientQuery {
+	query := (&HistoryItemClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedHistory == nil {
+		_q.withNamedHistory = make(map[string]*HistoryItemQuery)
+	}
+	_q.withNamedHistory[name] = query
+	return _q
+}
+
+// WithNamedAdmissions tells the query-builder to eager-load the nodes that are connected to the "admissions"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedAdmissions(name string, opts ...func(*AdmissionQuery)) *PatientQuery {
+	query := (&AdmissionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAdmissions == nil {
+		_q.withNamedAdmissions = make(map[string]*AdmissionQuery)
+	}
+	_q.withNamedAdmissions[name] = query
+	return _q
+}
+
+// WithNamedBedAssignments tells the query-builder to eager-load the nodes that are connected to the "bed_assignments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedBedAssignments(name string, opts ...func(*BedAssignmentQuery)) *PatientQuery {
+	query := (&BedAssignmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedBedAssignments == nil {
+		_q.withNamedBedAssignments = make(map[string]*BedAssignmentQuery)
+	}
+	_q.withNamedBedAssignments[name] = query
+	return _q
+}
+
+// WithNamedEncounters tells the query-builder to eager-load the nodes that are connected to the "encounters"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedEncounters(name string, opts ...func(*EncounterQuery)) *PatientQuery {
+	query := (&EncounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedEncounters == nil {
+		_q.withNamedEncounters = make(map[string]*EncounterQuery)
+	}
+	_q.withNamedEncounters[name] = query
+	return _q
+}
+
+// WithNamedProblems tells the query-builder to eager-load the nodes that are connected to the "problems"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedProblems(name string, opts ...func(*ProblemQuery)) *PatientQuery {
+	query := (&ProblemClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedProblems == nil {
+		_q.withNamedProblems = make(map[string]*ProblemQuery)
+	}
+	_q.withNamedProblems[name] = query
+	return _q
+}
+
+// WithNamedAllergies tells the query-builder to eager-load the nodes that are connected to the "allergies"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedAllergies(name string, opts ...func(*AllergyQuery)) *PatientQuery {
+	query := (&AllergyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAllergies == nil {
+		_q.withNamedAllergies = make(map[string]*AllergyQuery)
+	}
+	_q.withNamedAllergies[name] = query
+	return _q
+}
+
+// WithNamedObservations tells the query-builder to eager-load the nodes that are connected to the "observations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedObservations(name string, opts ...func(*ObservationQuery)) *PatientQuery {
+	query := (&ObservationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedObservations == nil {
+		_q.withNamedObservations = make(map[string]*ObservationQuery)
+	}
+	_q.withNamedObservations[name] = query
+	return _q
+}
+
+// WithNamedMedicationOrders tells the query-builder to eager-load the nodes that are connected to the "medication_orders"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedMedicationOrders(name string, opts ...func(*MedicationOrderQuery)) *PatientQuery {
+	query := (&MedicationOrderClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMedicationOrders == nil {
+		_q.withNamedMedicationOrders = make(map[string]*MedicationOrderQuery)
+	}
+	_q.withNamedMedicationOrders[name] = query
+	return _q
+}
+
+// WithNamedCarePlans tells the query-builder to eager-load the nodes that are connected to the "care_plans"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedCarePlans(name string, opts ...func(*CarePlanQuery)) *PatientQuery {
+	query := (&CarePlanClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCarePlans == nil {
+		_q.withNamedCarePlans = make(map[string]*CarePlanQuery)
+	}
+	_q.withNamedCarePlans[name] = query
+	return _q
+}
+
+// WithNamedCarePlanGoals tells the query-builder to eager-load the nodes that are connected to the "care_plan_goals"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedCarePlanGoals(name string, opts ...func(*CarePlanGoalQuery)) *PatientQuery {
+	query := (&CarePlanGoalClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCarePlanGoals == nil {
+		_q.withNamedCarePlanGoals = make(map[string]*CarePlanGoalQuery)
+	}
+	_q.withNamedCarePlanGoals[name] = query
+	return _q
+}
+
+// WithNamedCarePlanActivities tells the query-builder to eager-load the nodes that are connected to the "care_plan_activities"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedCarePlanActivities(name string, opts ...func(*CarePlanActivityQuery)) *PatientQuery {
+	query := (&CarePlanActivityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCarePlanActivities == nil {
+		_q.withNamedCarePlanActivities = make(map[string]*CarePlanActivityQuery)
+	}
+	_q.withNamedCarePlanActivities[name] = query
+	return _q
+}
+
+// WithNamedNotes tells the query-builder to eager-load the nodes that are connected to the "notes"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedNotes(name string, opts ...func(*ClinicalNoteQuery)) *PatientQuery {
+	query := (&ClinicalNoteClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedNotes == nil {
+		_q.withNamedNotes = make(map[string]*ClinicalNoteQuery)
+	}
+	_q.withNamedNotes[name] = query
+	return _q
+}
+
+// WithNamedReferrals tells the query-builder to eager-load the nodes that are connected to the "referrals"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedReferrals(name string, opts ...func(*ReferralQuery)) *PatientQuery {
+	query := (&ReferralClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedReferrals == nil {
+		_q.withNamedReferrals = make(map[string]*ReferralQuery)
+	}
+	_q.withNamedReferrals[name] = query
+	return _q
+}
+
+// WithNamedCareTeam tells the query-builder to eager-load the nodes that are connected to the "care_team"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedCareTeam(name string, opts ...func(*CareTeamMemberQuery)) *PatientQuery {
+	query := (&CareTeamMemberClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCareTeam == nil {
+		_q.withNamedCareTeam = make(map[string]*CareTeamMemberQuery)
+	}
+	_q.withNamedCareTeam[name] = query
 	return _q
 }
 

@@ -11,9 +11,26 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/user"
 )
 
@@ -252,6 +269,80 @@ func (_u *PatientUpdate) ClearNationalID() *PatientUpdate {
 	return _u
 }
 
+// SetPreferredLanguage sets the "preferred_language" field.
+func (_u *PatientUpdate) SetPreferredLanguage(v string) *PatientUpdate {
+	_u.mutation.SetPreferredLanguage(v)
+	return _u
+}
+
+// SetNillablePreferredLanguage sets the "preferred_language" field if the given value is not nil.
+func (_u *PatientUpdate) SetNillablePreferredLanguage(v *string) *PatientUpdate {
+	if v != nil {
+		_u.SetPreferredLanguage(*v)
+	}
+	return _u
+}
+
+// ClearPreferredLanguage clears the value of the "preferred_language" field.
+func (_u *PatientUpdate) ClearPreferredLanguage() *PatientUpdate {
+	_u.mutation.ClearPreferredLanguage()
+	return _u
+}
+
+// SetStatus sets the "status" field.
+func (_u *PatientUpdate) SetStatus(v patient.Status) *PatientUpdate {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *PatientUpdate) SetNillableStatus(v *patient.Status) *PatientUpdate {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (_u *PatientUpdate) SetMergedIntoID(v string) *PatientUpdate {
+	_u.mutation.SetMergedIntoID(v)
+	return _u
+}
+
+// SetNillableMergedIntoID sets the "merged_into_id" field if the given value is not nil.
+func (_u *PatientUpdate) SetNillableMergedIntoID(v *string) *PatientUpdate {
+	if v != nil {
+		_u.SetMergedIntoID(*v)
+	}
+	return _u
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (_u *PatientUpdate) ClearMergedIntoID() *PatientUpdate {
+	_u.mutation.ClearMergedIntoID()
+	return _u
+}
+
+// SetMergedAt sets the "merged_at" field.
+func (_u *PatientUpdate) SetMergedAt(v time.Time) *PatientUpdate {
+	_u.mutation.SetMergedAt(v)
+	return _u
+}
+
+// SetNillableMergedAt sets the "merged_at" field if the given value is not nil.
+func (_u *PatientUpdate) SetNillableMergedAt(v *time.Time) *PatientUpdate {
+	if v != nil {
+		_u.SetMergedAt(*v)
+	}
+	return _u
+}
+
+// ClearMergedAt clears the value of the "merged_at" field.
+func (_u *PatientUpdate) ClearMergedAt() *PatientUpdate {
+	_u.mutation.ClearMergedAt()
+	return _u
+}
+
 // AddAppointmentIDs adds the "appointments" edge to the Appointment entity by IDs.
 func (_u *PatientUpdate) AddAppointmentIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddAppointmentIDs(ids...)
@@ -286,6 +377,266 @@ func (_u *PatientUpdate) SetUser(v *User) *PatientUpdate {
 	return _u.SetUserID(v.ID)
 }
 
+// SetMergedInto sets the "merged_into" edge to the Patient entity.
+func (_u *PatientUpdate) SetMergedInto(v *Patient) *PatientUpdate {
+	return _u.SetMergedIntoID(v.ID)
+}
+
+// AddContactIDs adds the "contacts" edge to the PatientContact entity by IDs.
+func (_u *PatientUpdate) AddContactIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddContactIDs(ids...)
+	return _u
+}
+
+// AddContacts adds the "contacts" edges to the PatientContact entity.
+func (_u *PatientUpdate) AddContacts(v ...*PatientContact) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddContactIDs(ids...)
+}
+
+// AddIdentifierIDs adds the "identifiers" edge to the PatientIdentifier entity by IDs.
+func (_u *PatientUpdate) AddIdentifierIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddIdentifierIDs(ids...)
+	return _u
+}
+
+// AddIdentifiers adds the "identifiers" edges to the PatientIdentifier entity.
+func (_u *PatientUpdate) AddIdentifiers(v ...*PatientIdentifier) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddIdentifierIDs(ids...)
+}
+
+// AddInsurancePolicyIDs adds the "insurance_policies" edge to the InsurancePolicy entity by IDs.
+func (_u *PatientUpdate) AddInsurancePolicyIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddInsurancePolicyIDs(ids...)
+	return _u
+}
+
+// AddInsurancePolicies adds the "insurance_policies" edges to the InsurancePolicy entity.
+func (_u *PatientUpdate) AddInsurancePolicies(v ...*InsurancePolicy) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInsurancePolicyIDs(ids...)
+}
+
+// AddHistoryIDs adds the "history" edge to the HistoryItem entity by IDs.
+func (_u *PatientUpdate) AddHistoryIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddHistoryIDs(ids...)
+	return _u
+}
+
+// AddHistory adds the "history" edges to the HistoryItem entity.
+func (_u *PatientUpdate) AddHistory(v ...*HistoryItem) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHistoryIDs(ids...)
+}
+
+// AddAdmissionIDs adds the "admissions" edge to the Admission entity by IDs.
+func (_u *PatientUpdate) AddAdmissionIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddAdmissionIDs(ids...)
+	return _u
+}
+
+// AddAdmissions adds the "admissions" edges to the Admission entity.
+func (_u *PatientUpdate) AddAdmissions(v ...*Admission) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAdmissionIDs(ids...)
+}
+
+// AddBedAssignmentIDs adds the "bed_assignments" edge to the BedAssignment entity by IDs.
+func (_u *PatientUpdate) AddBedAssignmentIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddBedAssignmentIDs(ids...)
+	return _u
+}
+
+// AddBedAssignments adds the "bed_assignments" edges to the BedAssignment entity.
+func (_u *PatientUpdate) AddBedAssignments(v ...*BedAssignment) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBedAssignmentIDs(ids...)
+}
+
+// AddEncounterIDs adds the "encounters" edge to the Encounter entity by IDs.
+func (_u *PatientUpdate) AddEncounterIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddEncounterIDs(ids...)
+	return _u
+}
+
+// AddEncounters adds the "encounters" edges to the Encounter entity.
+func (_u *PatientUpdate) AddEncounters(v ...*Encounter) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEncounterIDs(ids...)
+}
+
+// AddProblemIDs adds the "problems" edge to the Problem entity by IDs.
+func (_u *PatientUpdate) AddProblemIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddProblemIDs(ids...)
+	return _u
+}
+
+// AddProblems adds the "problems" edges to the Problem entity.
+func (_u *PatientUpdate) AddProblems(v ...*Problem) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddProblemIDs(ids...)
+}
+
+// AddAllergyIDs adds the "allergies" edge to the Allergy entity by IDs.
+func (_u *PatientUpdate) AddAllergyIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddAllergyIDs(ids...)
+	return _u
+}
+
+// AddAllergies adds the "allergies" edges to the Allergy entity.
+func (_u *PatientUpdate) AddAllergies(v ...*Allergy) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAllergyIDs(ids...)
+}
+
+// AddObservationIDs adds the "observations" edge to the Observation entity by IDs.
+func (_u *PatientUpdate) AddObservationIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddObservationIDs(ids...)
+	return _u
+}
+
+// AddObservations adds the "observations" edges to the Observation entity.
+func (_u *PatientUpdate) AddObservations(v ...*Observation) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddObservationIDs(ids...)
+}
+
+// AddMedicationOrderIDs adds the "medication_orders" edge to the MedicationOrder entity by IDs.
+func (_u *PatientUpdate) AddMedicationOrderIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddMedicationOrderIDs(ids...)
+	return _u
+}
+
+// AddMedicationOrders adds the "medication_orders" edges to the MedicationOrder entity.
+func (_u *PatientUpdate) AddMedicationOrders(v ...*MedicationOrder) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMedicationOrderIDs(ids...)
+}
+
+// AddCarePlanIDs adds the "care_plans" edge to the CarePlan entity by IDs.
+func (_u *PatientUpdate) AddCarePlanIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddCarePlanIDs(ids...)
+	return _u
+}
+
+// AddCarePlans adds the "care_plans" edges to the CarePlan entity.
+func (_u *PatientUpdate) AddCarePlans(v ...*CarePlan) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCarePlanIDs(ids...)
+}
+
+// AddCarePlanGoalIDs adds the "care_plan_goals" edge to the CarePlanGoal entity by IDs.
+func (_u *PatientUpdate) AddCarePlanGoalIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddCarePlanGoalIDs(ids...)
+	return _u
+}
+
+// AddCarePlanGoals adds the "care_plan_goals" edges to the CarePlanGoal entity.
+func (_u *PatientUpdate) AddCarePlanGoals(v ...*CarePlanGoal) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCarePlanGoalIDs(ids...)
+}
+
+// AddCarePlanActivityIDs adds the "care_plan_activities" edge to the CarePlanActivity entity by IDs.
+func (_u *PatientUpdate) AddCarePlanActivityIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddCarePlanActivityIDs(ids...)
+	return _u
+}
+
+// AddCarePlanActivities adds the "care_plan_activities" edges to the CarePlanActivity entity.
+func (_u *PatientUpdate) AddCarePlanActivities(v ...*CarePlanActivity) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCarePlanActivityIDs(ids...)
+}
+
+// AddNoteIDs adds the "notes" edge to the ClinicalNote entity by IDs.
+func (_u *PatientUpdate) AddNoteIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddNoteIDs(ids...)
+	return _u
+}
+
+// AddNotes adds the "notes" edges to the ClinicalNote entity.
+func (_u *PatientUpdate) AddNotes(v ...*ClinicalNote) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddNoteIDs(ids...)
+}
+
+// AddReferralIDs adds the "referrals" edge to the Referral entity by IDs.
+func (_u *PatientUpdate) AddReferralIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddReferralIDs(ids...)
+	return _u
+}
+
+// AddReferrals adds the "referrals" edges to the Referral entity.
+func (_u *PatientUpdate) AddReferrals(v ...*Referral) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReferralIDs(ids...)
+}
+
+// AddCareTeamIDs adds the "care_team" edge to the CareTeamMember entity by IDs.
+func (_u *PatientUpdate) AddCareTeamIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddCareTeamIDs(ids...)
+	return _u
+}
+
+// AddCareTeam adds the "care_team" edges to the CareTeamMember entity.
+func (_u *PatientUpdate) AddCareTeam(v ...*CareTeamMember) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCareTeamIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_u *PatientUpdate) Mutation() *PatientMutation {
 	return _u.mutation
@@ -316,6 +667,369 @@ func (_u *PatientUpdate) RemoveAppointments(v ...*Appointment) *PatientUpdate {
 func (_u *PatientUpdate) ClearUser() *PatientUpdate {
 	_u.mutation.ClearUser()
 	return _u
+}
+
+// ClearMergedInto clears the "merged_into" edge to the Patient entity.
+func (_u *PatientUpdate) ClearMergedInto() *PatientUpdate {
+	_u.mutation.ClearMergedInto()
+	return _u
+}
+
+// ClearContacts clears all "contacts" edges to the PatientContact entity.
+func (_u *PatientUpdate) ClearContacts() *PatientUpdate {
+	_u.mutation.ClearContacts()
+	return _u
+}
+
+// RemoveContactIDs removes the "contacts" edge to PatientContact entities by IDs.
+func (_u *PatientUpdate) RemoveContactIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveContactIDs(ids...)
+	return _u
+}
+
+// RemoveContacts removes "contacts" edges to PatientContact entities.
+func (_u *PatientUpdate) RemoveContacts(v ...*PatientContact) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveContactIDs(ids...)
+}
+
+// ClearIdentifiers clears all "identifiers" edges to the PatientIdentifier entity.
+func (_u *PatientUpdate) ClearIdentifiers() *PatientUpdate {
+	_u.mutation.ClearIdentifiers()
+	return _u
+}
+
+// RemoveIdentifierIDs removes the "identifiers" edge to PatientIdentifier entities by IDs.
+func (_u *PatientUpdate) RemoveIdentifierIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveIdentifierIDs(ids...)
+	return _u
+}
+
+// RemoveIdentifiers removes "identifiers" edges to PatientIdentifier entities.
+func (_u *PatientUpdate) RemoveIdentifiers(v ...*PatientIdentifier) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveIdentifierIDs(ids...)
+}
+
+// ClearInsurancePolicies clears all "insurance_policies" edges to the InsurancePolicy entity.
+func (_u *PatientUpdate) ClearInsurancePolicies() *PatientUpdate {
+	_u.mutation.ClearInsurancePolicies()
+	return _u
+}
+
+// RemoveInsurancePolicyIDs removes the "insurance_policies" edge to InsurancePolicy entities by IDs.
+func (_u *PatientUpdate) RemoveInsurancePolicyIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveInsurancePolicyIDs(ids...)
+	return _u
+}
+
+// RemoveInsurancePolicies removes "insurance_policies" edges to InsurancePolicy entities.
+func (_u *PatientUpdate) RemoveInsurancePolicies(v ...*InsurancePolicy) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInsurancePolicyIDs(ids...)
+}
+
+// ClearHistory clears all "history" edges to the HistoryItem entity.
+func (_u *PatientUpdate) ClearHistory() *PatientUpdate {
+	_u.mutation.ClearHistory()
+	return _u
+}
+
+// RemoveHistoryIDs removes the "history" edge to HistoryItem entities by IDs.
+func (_u *PatientUpdate) RemoveHistoryIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveHistoryIDs(ids...)
+	return _u
+}
+
+// RemoveHistory removes "history" edges to HistoryItem entities.
+func (_u *PatientUpdate) RemoveHistory(v ...*HistoryItem) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHistoryIDs(ids...)
+}
+
+// ClearAdmissions clears all "admissions" edges to the Admission entity.
+func (_u *PatientUpdate) ClearAdmissions() *PatientUpdate {
+	_u.mutation.ClearAdmissions()
+	return _u
+}
+
+// RemoveAdmissionIDs removes the "admissions" edge to Admission entities by IDs.
+func (_u *PatientUpdate) RemoveAdmissionIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveAdmissionIDs(ids...)
+	return _u
+}
+
+// RemoveAdmissions removes "admissions" edges to Admission entities.
+func (_u *PatientUpdate) RemoveAdmissions(v ...*Admission) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAdmissionIDs(ids...)
+}
+
+// ClearBedAssignments clears all "bed_assignments" edges to the BedAssignment entity.
+func (_u *PatientUpdate) ClearBedAssignments() *PatientUpdate {
+	_u.mutation.ClearBedAssignments()
+	return _u
+}
+
+// RemoveBedAssignmentIDs removes the "bed_assignments" edge to BedAssignment entities by IDs.
+func (_u *PatientUpdate) RemoveBedAssignmentIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveBedAssignmentIDs(ids...)
+	return _u
+}
+
+// RemoveBedAssignments removes "bed_assignments" edges to BedAssignment entities.
+func (_u *PatientUpdate) RemoveBedAssignments(v ...*BedAssignment) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBedAssignmentIDs(ids...)
+}
+
+// ClearEncounters clears all "encounters" edges to the Encounter entity.
+func (_u *PatientUpdate) ClearEncounters() *PatientUpdate {
+	_u.mutation.ClearEncounters()
+	return _u
+}
+
+// RemoveEncounterIDs removes the "encounters" edge to Encounter entities by IDs.
+func (_u *PatientUpdate) RemoveEncounterIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveEncounterIDs(ids...)
+	return _u
+}
+
+// RemoveEncounters removes "encounters" edges to Encounter entities.
+func (_u *PatientUpdate) RemoveEncounters(v ...*Encounter) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEncounterIDs(ids...)
+}
+
+// ClearProblems clears all "problems" edges to the Problem entity.
+func (_u *PatientUpdate) ClearProblems() *PatientUpdate {
+	_u.mutation.ClearProblems()
+	return _u
+}
+
+// RemoveProblemIDs removes the "problems" edge to Problem entities by IDs.
+func (_u *PatientUpdate) RemoveProblemIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveProblemIDs(ids...)
+	return _u
+}
+
+// RemoveProblems removes "problems" edges to Problem entities.
+func (_u *PatientUpdate) RemoveProblems(v ...*Problem) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveProblemIDs(ids...)
+}
+
+// ClearAllergies clears all "allergies" edges to the Allergy entity.
+func (_u *PatientUpdate) ClearAllergies() *PatientUpdate {
+	_u.mutation.ClearAllergies()
+	return _u
+}
+
+// RemoveAllergyIDs removes the "allergies" edge to Allergy entities by IDs.
+func (_u *PatientUpdate) RemoveAllergyIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveAllergyIDs(ids...)
+	return _u
+}
+
+// RemoveAllergies removes "allergies" edges to Allergy entities.
+func (_u *PatientUpdate) RemoveAllergies(v ...*Allergy) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAllergyIDs(ids...)
+}
+
+// ClearObservations clears all "observations" edges to the Observation entity.
+func (_u *PatientUpdate) ClearObservations() *PatientUpdate {
+	_u.mutation.ClearObservations()
+	return _u
+}
+
+// RemoveObservationIDs removes the "observations" edge to Observation entities by IDs.
+func (_u *PatientUpdate) RemoveObservationIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveObservationIDs(ids...)
+	return _u
+}
+
+// RemoveObservations removes "observations" edges to Observation entities.
+func (_u *PatientUpdate) RemoveObservations(v ...*Observation) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveObservationIDs(ids...)
+}
+
+// ClearMedicationOrders clears all "medication_orders" edges to the MedicationOrder entity.
+func (_u *PatientUpdate) ClearMedicationOrders() *PatientUpdate {
+	_u.mutation.ClearMedicationOrders()
+	return _u
+}
+
+// RemoveMedicationOrderIDs removes the "medication_orders" edge to MedicationOrder entities by IDs.
+func (_u *PatientUpdate) RemoveMedicationOrderIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveMedicationOrderIDs(ids...)
+	return _u
+}
+
+// RemoveMedicationOrders removes "medication_orders" edges to MedicationOrder entities.
+func (_u *PatientUpdate) RemoveMedicationOrders(v ...*MedicationOrder) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMedicationOrderIDs(ids...)
+}
+
+// ClearCarePlans clears all "care_plans" edges to the CarePlan entity.
+func (_u *PatientUpdate) ClearCarePlans() *PatientUpdate {
+	_u.mutation.ClearCarePlans()
+	return _u
+}
+
+// RemoveCarePlanIDs removes the "care_plans" edge to CarePlan entities by IDs.
+func (_u *PatientUpdate) RemoveCarePlanIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveCarePlanIDs(ids...)
+	return _u
+}
+
+// RemoveCarePlans removes "care_plans" edges to CarePlan entities.
+func (_u *PatientUpdate) RemoveCarePlans(v ...*CarePlan) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCarePlanIDs(ids...)
+}
+
+// ClearCarePlanGoals clears all "care_plan_goals" edges to the CarePlanGoal entity.
+func (_u *PatientUpdate) ClearCarePlanGoals() *PatientUpdate {
+	_u.mutation.ClearCarePlanGoals()
+	return _u
+}
+
+// RemoveCarePlanGoalIDs removes the "care_plan_goals" edge to CarePlanGoal entities by IDs.
+func (_u *PatientUpdate) RemoveCarePlanGoalIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveCarePlanGoalIDs(ids...)
+	return _u
+}
+
+// RemoveCarePlanGoals removes "care_plan_goals" edges to CarePlanGoal entities.
+func (_u *PatientUpdate) RemoveCarePlanGoals(v ...*CarePlanGoal) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCarePlanGoalIDs(ids...)
+}
+
+// ClearCarePlanActivities clears all "care_plan_activities" edges to the CarePlanActivity entity.
+func (_u *PatientUpdate) ClearCarePlanActivities() *PatientUpdate {
+	_u.mutation.ClearCarePlanActivities()
+	return _u
+}
+
+// RemoveCarePlanActivityIDs removes the "care_plan_activities" edge to CarePlanActivity entities by IDs.
+func (_u *PatientUpdate) RemoveCarePlanActivityIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveCarePlanActivityIDs(ids...)
+	return _u
+}
+
+// RemoveCarePlanActivities removes "care_plan_activities" edges to CarePlanActivity entities.
+func (_u *PatientUpdate) RemoveCarePlanActivities(v ...*CarePlanActivity) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCarePlanActivityIDs(ids...)
+}
+
+// ClearNotes clears all "notes" edges to the ClinicalNote entity.
+func (_u *PatientUpdate) ClearNotes() *PatientUpdate {
+	_u.mutation.ClearNotes()
+	return _u
+}
+
+// RemoveNoteIDs removes the "notes" edge to ClinicalNote entities by IDs.
+func (_u *PatientUpdate) RemoveNoteIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveNoteIDs(ids...)
+	return _u
+}
+
+// RemoveNotes removes "notes" edges to ClinicalNote entities.
+func (_u *PatientUpdate) RemoveNotes(v ...*ClinicalNote) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveNoteIDs(ids...)
+}
+
+// ClearReferrals clears all "referrals" edges to the Referral entity.
+func (_u *PatientUpdate) ClearReferrals() *PatientUpdate {
+	_u.mutation.ClearReferrals()
+	return _u
+}
+
+// RemoveReferralIDs removes the "referrals" edge to Referral entities by IDs.
+func (_u *PatientUpdate) RemoveReferralIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveReferralIDs(ids...)
+	return _u
+}
+
+// RemoveReferrals removes "referrals" edges to Referral entities.
+func (_u *PatientUpdate) RemoveReferrals(v ...*Referral) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReferralIDs(ids...)
+}
+
+// ClearCareTeam clears all "care_team" edges to the CareTeamMember entity.
+func (_u *PatientUpdate) ClearCareTeam() *PatientUpdate {
+	_u.mutation.ClearCareTeam()
+	return _u
+}
+
+// RemoveCareTeamIDs removes the "care_team" edge to CareTeamMember entities by IDs.
+func (_u *PatientUpdate) RemoveCareTeamIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveCareTeamIDs(ids...)
+	return _u
+}
+
+// RemoveCareTeam removes "care_team" edges to CareTeamMember entities.
+func (_u *PatientUpdate) RemoveCareTeam(v ...*CareTeamMember) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCareTeamIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -411,6 +1125,16 @@ func (_u *PatientUpdate) check() error {
 			return &ValidationError{Name: "national_id", err: fmt.Errorf(`ent: validator failed for field "Patient.national_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PreferredLanguage(); ok {
+		if err := patient.PreferredLanguageValidator(v); err != nil {
+			return &ValidationError{Name: "preferred_language", err: fmt.Errorf(`ent: validator failed for field "Patient.preferred_language": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Status(); ok {
+		if err := patient.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Patient.status": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -489,6 +1213,21 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.NationalIDCleared() {
 		_spec.ClearField(patient.FieldNationalID, field.TypeString)
 	}
+	if value, ok := _u.mutation.PreferredLanguage(); ok {
+		_spec.SetField(patient.FieldPreferredLanguage, field.TypeString, value)
+	}
+	if _u.mutation.PreferredLanguageCleared() {
+		_spec.ClearField(patient.FieldPreferredLanguage, field.TypeString)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(patient.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.MergedAt(); ok {
+		_spec.SetField(patient.FieldMergedAt, field.TypeTime, value)
+	}
+	if _u.mutation.MergedAtCleared() {
+		_spec.ClearField(patient.FieldMergedAt, field.TypeTime)
+	}
 	if _u.mutation.AppointmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -556,6 +1295,800 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedIntoCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   patient.MergedIntoTable,
+			Columns: []string{patient.MergedIntoColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedIntoIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   patient.MergedIntoTable,
+			Columns: []string{patient.MergedIntoColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ContactsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedContactsIDs(); len(nodes) > 0 && !_u.mutation.ContactsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ContactsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.IdentifiersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedIdentifiersIDs(); len(nodes) > 0 && !_u.mutation.IdentifiersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.IdentifiersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InsurancePoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInsurancePoliciesIDs(); len(nodes) > 0 && !_u.mutation.InsurancePoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InsurancePoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HistoryCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHistoryIDs(); len(nodes) > 0 && !_u.mutation.HistoryCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HistoryIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AdmissionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAdmissionsIDs(); len(nodes) > 0 && !_u.mutation.AdmissionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AdmissionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BedAssignmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBedAssignmentsIDs(); len(nodes) > 0 && !_u.mutation.BedAssignmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BedAssignmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EncountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEncountersIDs(); len(nodes) > 0 && !_u.mutation.EncountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EncountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ProblemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedProblemsIDs(); len(nodes) > 0 && !_u.mutation.ProblemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ProblemsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AllergiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAllergiesIDs(); len(nodes) > 0 && !_u.mutation.AllergiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AllergiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ObservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedObservationsIDs(); len(nodes) > 0 && !_u.mutation.ObservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ObservationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MedicationOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMedicationOrdersIDs(); len(nodes) > 0 && !_u.mutation.MedicationOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MedicationOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CarePlansCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCarePlansIDs(); len(nodes) > 0 && !_u.mutation.CarePlansCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CarePlansIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CarePlanGoalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCarePlanGoalsIDs(); len(nodes) > 0 && !_u.mutation.CarePlanGoalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CarePlanGoalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CarePlanActivitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCarePlanActivitiesIDs(); len(nodes) > 0 && !_u.mutation.CarePlanActivitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CarePlanActivitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.NotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedNotesIDs(); len(nodes) > 0 && !_u.mutation.NotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.NotesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReferralsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedReferralsIDs(); len(nodes) > 0 && !_u.mutation.ReferralsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReferralsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CareTeamCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCareTeamIDs(); len(nodes) > 0 && !_u.mutation.CareTeamCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CareTeamIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -805,6 +2338,80 @@ func (_u *PatientUpdateOne) ClearNationalID() *PatientUpdateOne {
 	return _u
 }
 
+// SetPreferredLanguage sets the "preferred_language" field.
+func (_u *PatientUpdateOne) SetPreferredLanguage(v string) *PatientUpdateOne {
+	_u.mutation.SetPreferredLanguage(v)
+	return _u
+}
+
+// SetNillablePreferredLanguage sets the "preferred_language" field if the given value is not nil.
+func (_u *PatientUpdateOne) SetNillablePreferredLanguage(v *string) *PatientUpdateOne {
+	if v != nil {
+		_u.SetPreferredLanguage(*v)
+	}
+	return _u
+}
+
+// ClearPreferredLanguage clears the value of the "preferred_language" field.
+func (_u *PatientUpdateOne) ClearPreferredLanguage() *PatientUpdateOne {
+	_u.mutation.ClearPreferredLanguage()
+	return _u
+}
+
+// SetStatus sets the "status" field.
+func (_u *PatientUpdateOne) SetStatus(v patient.Status) *PatientUpdateOne {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *PatientUpdateOne) SetNillableStatus(v *patient.Status) *PatientUpdateOne {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetMergedIntoID sets the "merged_into_id" field.
+func (_u *PatientUpdateOne) SetMergedIntoID(v string) *PatientUpdateOne {
+	_u.mutation.SetMergedIntoID(v)
+	return _u
+}
+
+// SetNillableMergedIntoID sets the "merged_into_id" field if the given value is not nil.
+func (_u *PatientUpdateOne) SetNillableMergedIntoID(v *string) *PatientUpdateOne {
+	if v != nil {
+		_u.SetMergedIntoID(*v)
+	}
+	return _u
+}
+
+// ClearMergedIntoID clears the value of the "merged_into_id" field.
+func (_u *PatientUpdateOne) ClearMergedIntoID() *PatientUpdateOne {
+	_u.mutation.ClearMergedIntoID()
+	return _u
+}
+
+// SetMergedAt sets the "merged_at" field.
+func (_u *PatientUpdateOne) SetMergedAt(v time.Time) *PatientUpdateOne {
+	_u.mutation.SetMergedAt(v)
+	return _u
+}
+
+// SetNillableMergedAt sets the "merged_at" field if the given value is not nil.
+func (_u *PatientUpdateOne) SetNillableMergedAt(v *time.Time) *PatientUpdateOne {
+	if v != nil {
+		_u.SetMergedAt(*v)
+	}
+	return _u
+}
+
+// ClearMergedAt clears the value of the "merged_at" field.
+func (_u *PatientUpdateOne) ClearMergedAt() *PatientUpdateOne {
+	_u.mutation.ClearMergedAt()
+	return _u
+}
+
 // AddAppointmentIDs adds the "appointments" edge to the Appointment entity by IDs.
 func (_u *PatientUpdateOne) AddAppointmentIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddAppointmentIDs(ids...)
@@ -839,6 +2446,266 @@ func (_u *PatientUpdateOne) SetUser(v *User) *PatientUpdateOne {
 	return _u.SetUserID(v.ID)
 }
 
+// SetMergedInto sets the "merged_into" edge to the Patient entity.
+func (_u *PatientUpdateOne) SetMergedInto(v *Patient) *PatientUpdateOne {
+	return _u.SetMergedIntoID(v.ID)
+}
+
+// AddContactIDs adds the "contacts" edge to the PatientContact entity by IDs.
+func (_u *PatientUpdateOne) AddContactIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddContactIDs(ids...)
+	return _u
+}
+
+// AddContacts adds the "contacts" edges to the PatientContact entity.
+func (_u *PatientUpdateOne) AddContacts(v ...*PatientContact) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddContactIDs(ids...)
+}
+
+// AddIdentifierIDs adds the "identifiers" edge to the PatientIdentifier entity by IDs.
+func (_u *PatientUpdateOne) AddIdentifierIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddIdentifierIDs(ids...)
+	return _u
+}
+
+// AddIdentifiers adds the "identifiers" edges to the PatientIdentifier entity.
+func (_u *PatientUpdateOne) AddIdentifiers(v ...*PatientIdentifier) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddIdentifierIDs(ids...)
+}
+
+// AddInsurancePolicyIDs adds the "insurance_policies" edge to the InsurancePolicy entity by IDs.
+func (_u *PatientUpdateOne) AddInsurancePolicyIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddInsurancePolicyIDs(ids...)
+	return _u
+}
+
+// AddInsurancePolicies adds the "insurance_policies" edges to the InsurancePolicy entity.
+func (_u *PatientUpdateOne) AddInsurancePolicies(v ...*InsurancePolicy) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInsurancePolicyIDs(ids...)
+}
+
+// AddHistoryIDs adds the "history" edge to the HistoryItem entity by IDs.
+func (_u *PatientUpdateOne) AddHistoryIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddHistoryIDs(ids...)
+	return _u
+}
+
+// AddHistory adds the "history" edges to the HistoryItem entity.
+func (_u *PatientUpdateOne) AddHistory(v ...*HistoryItem) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHistoryIDs(ids...)
+}
+
+// AddAdmissionIDs adds the "admissions" edge to the Admission entity by IDs.
+func (_u *PatientUpdateOne) AddAdmissionIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddAdmissionIDs(ids...)
+	return _u
+}
+
+// AddAdmissions adds the "admissions" edges to the Admission entity.
+func (_u *PatientUpdateOne) AddAdmissions(v ...*Admission) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAdmissionIDs(ids...)
+}
+
+// AddBedAssignmentIDs adds the "bed_assignments" edge to the BedAssignment entity by IDs.
+func (_u *PatientUpdateOne) AddBedAssignmentIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddBedAssignmentIDs(ids...)
+	return _u
+}
+
+// AddBedAssignments adds the "bed_assignments" edges to the BedAssignment entity.
+func (_u *PatientUpdateOne) AddBedAssignments(v ...*BedAssignment) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBedAssignmentIDs(ids...)
+}
+
+// AddEncounterIDs adds the "encounters" edge to the Encounter entity by IDs.
+func (_u *PatientUpdateOne) AddEncounterIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddEncounterIDs(ids...)
+	return _u
+}
+
+// AddEncounters adds the "encounters" edges to the Encounter entity.
+func (_u *PatientUpdateOne) AddEncounters(v ...*Encounter) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddEncounterIDs(ids...)
+}
+
+// AddProblemIDs adds the "problems" edge to the Problem entity by IDs.
+func (_u *PatientUpdateOne) AddProblemIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddProblemIDs(ids...)
+	return _u
+}
+
+// AddProblems adds the "problems" edges to the Problem entity.
+func (_u *PatientUpdateOne) AddProblems(v ...*Problem) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddProblemIDs(ids...)
+}
+
+// AddAllergyIDs adds the "allergies" edge to the Allergy entity by IDs.
+func (_u *PatientUpdateOne) AddAllergyIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddAllergyIDs(ids...)
+	return _u
+}
+
+// AddAllergies adds the "allergies" edges to the Allergy entity.
+func (_u *PatientUpdateOne) AddAllergies(v ...*Allergy) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAllergyIDs(ids...)
+}
+
+// AddObservationIDs adds the "observations" edge to the Observation entity by IDs.
+func (_u *PatientUpdateOne) AddObservationIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddObservationIDs(ids...)
+	return _u
+}
+
+// AddObservations adds the "observations" edges to the Observation entity.
+func (_u *PatientUpdateOne) AddObservations(v ...*Observation) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddObservationIDs(ids...)
+}
+
+// AddMedicationOrderIDs adds the "medication_orders" edge to the MedicationOrder entity by IDs.
+func (_u *PatientUpdateOne) AddMedicationOrderIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddMedicationOrderIDs(ids...)
+	return _u
+}
+
+// AddMedicationOrders adds the "medication_orders" edges to the MedicationOrder entity.
+func (_u *PatientUpdateOne) AddMedicationOrders(v ...*MedicationOrder) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMedicationOrderIDs(ids...)
+}
+
+// AddCarePlanIDs adds the "care_plans" edge to the CarePlan entity by IDs.
+func (_u *PatientUpdateOne) AddCarePlanIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddCarePlanIDs(ids...)
+	return _u
+}
+
+// AddCarePlans adds the "care_plans" edges to the CarePlan entity.
+func (_u *PatientUpdateOne) AddCarePlans(v ...*CarePlan) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCarePlanIDs(ids...)
+}
+
+// AddCarePlanGoalIDs adds the "care_plan_goals" edge to the CarePlanGoal entity by IDs.
+func (_u *PatientUpdateOne) AddCarePlanGoalIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddCarePlanGoalIDs(ids...)
+	return _u
+}
+
+// AddCarePlanGoals adds the "care_plan_goals" edges to the CarePlanGoal entity.
+func (_u *PatientUpdateOne) AddCarePlanGoals(v ...*CarePlanGoal) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCarePlanGoalIDs(ids...)
+}
+
+// AddCarePlanActivityIDs adds the "care_plan_activities" edge to the CarePlanActivity entity by IDs.
+func (_u *PatientUpdateOne) AddCarePlanActivityIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddCarePlanActivityIDs(ids...)
+	return _u
+}
+
+// AddCarePlanActivities adds the "care_plan_activities" edges to the CarePlanActivity entity.
+func (_u *PatientUpdateOne) AddCarePlanActivities(v ...*CarePlanActivity) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCarePlanActivityIDs(ids...)
+}
+
+// AddNoteIDs adds the "notes" edge to the ClinicalNote entity by IDs.
+func (_u *PatientUpdateOne) AddNoteIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddNoteIDs(ids...)
+	return _u
+}
+
+// AddNotes adds the "notes" edges to the ClinicalNote entity.
+func (_u *PatientUpdateOne) AddNotes(v ...*ClinicalNote) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddNoteIDs(ids...)
+}
+
+// AddReferralIDs adds the "referrals" edge to the Referral entity by IDs.
+func (_u *PatientUpdateOne) AddReferralIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddReferralIDs(ids...)
+	return _u
+}
+
+// AddReferrals adds the "referrals" edges to the Referral entity.
+func (_u *PatientUpdateOne) AddReferrals(v ...*Referral) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReferralIDs(ids...)
+}
+
+// AddCareTeamIDs adds the "care_team" edge to the CareTeamMember entity by IDs.
+func (_u *PatientUpdateOne) AddCareTeamIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddCareTeamIDs(ids...)
+	return _u
+}
+
+// AddCareTeam adds the "care_team" edges to the CareTeamMember entity.
+func (_u *PatientUpdateOne) AddCareTeam(v ...*CareTeamMember) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCareTeamIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_u *PatientUpdateOne) Mutation() *PatientMutation {
 	return _u.mutation
@@ -869,6 +2736,369 @@ func (_u *PatientUpdateOne) RemoveAppointments(v ...*Appointment) *PatientUpdate
 func (_u *PatientUpdateOne) ClearUser() *PatientUpdateOne {
 	_u.mutation.ClearUser()
 	return _u
+}
+
+// ClearMergedInto clears the "merged_into" edge to the Patient entity.
+func (_u *PatientUpdateOne) ClearMergedInto() *PatientUpdateOne {
+	_u.mutation.ClearMergedInto()
+	return _u
+}
+
+// ClearContacts clears all "contacts" edges to the PatientContact entity.
+func (_u *PatientUpdateOne) ClearContacts() *PatientUpdateOne {
+	_u.mutation.ClearContacts()
+	return _u
+}
+
+// RemoveContactIDs removes the "contacts" edge to PatientContact entities by IDs.
+func (_u *PatientUpdateOne) RemoveContactIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveContactIDs(ids...)
+	return _u
+}
+
+// RemoveContacts removes "contacts" edges to PatientContact entities.
+func (_u *PatientUpdateOne) RemoveContacts(v ...*PatientContact) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveContactIDs(ids...)
+}
+
+// ClearIdentifiers clears all "identifiers" edges to the PatientIdentifier entity.
+func (_u *PatientUpdateOne) ClearIdentifiers() *PatientUpdateOne {
+	_u.mutation.ClearIdentifiers()
+	return _u
+}
+
+// RemoveIdentifierIDs removes the "identifiers" edge to PatientIdentifier entities by IDs.
+func (_u *PatientUpdateOne) RemoveIdentifierIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveIdentifierIDs(ids...)
+	return _u
+}
+
+// RemoveIdentifiers removes "identifiers" edges to PatientIdentifier entities.
+func (_u *PatientUpdateOne) RemoveIdentifiers(v ...*PatientIdentifier) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveIdentifierIDs(ids...)
+}
+
+// ClearInsurancePolicies clears all "insurance_policies" edges to the InsurancePolicy entity.
+func (_u *PatientUpdateOne) ClearInsurancePolicies() *PatientUpdateOne {
+	_u.mutation.ClearInsurancePolicies()
+	return _u
+}
+
+// RemoveInsurancePolicyIDs removes the "insurance_policies" edge to InsurancePolicy entities by IDs.
+func (_u *PatientUpdateOne) RemoveInsurancePolicyIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveInsurancePolicyIDs(ids...)
+	return _u
+}
+
+// RemoveInsurancePolicies removes "insurance_policies" edges to InsurancePolicy entities.
+func (_u *PatientUpdateOne) RemoveInsurancePolicies(v ...*InsurancePolicy) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInsurancePolicyIDs(ids...)
+}
+
+// ClearHistory clears all "history" edges to the HistoryItem entity.
+func (_u *PatientUpdateOne) ClearHistory() *PatientUpdateOne {
+	_u.mutation.ClearHistory()
+	return _u
+}
+
+// RemoveHistoryIDs removes the "history" edge to HistoryItem entities by IDs.
+func (_u *PatientUpdateOne) RemoveHistoryIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveHistoryIDs(ids...)
+	return _u
+}
+
+// RemoveHistory removes "history" edges to HistoryItem entities.
+func (_u *PatientUpdateOne) RemoveHistory(v ...*HistoryItem) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHistoryIDs(ids...)
+}
+
+// ClearAdmissions clears all "admissions" edges to the Admission entity.
+func (_u *PatientUpdateOne) ClearAdmissions() *PatientUpdateOne {
+	_u.mutation.ClearAdmissions()
+	return _u
+}
+
+// RemoveAdmissionIDs removes the "admissions" edge to Admission entities by IDs.
+func (_u *PatientUpdateOne) RemoveAdmissionIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveAdmissionIDs(ids...)
+	return _u
+}
+
+// RemoveAdmissions removes "admissions" edges to Admission entities.
+func (_u *PatientUpdateOne) RemoveAdmissions(v ...*Admission) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAdmissionIDs(ids...)
+}
+
+// ClearBedAssignments clears all "bed_assignments" edges to the BedAssignment entity.
+func (_u *PatientUpdateOne) ClearBedAssignments() *PatientUpdateOne {
+	_u.mutation.ClearBedAssignments()
+	return _u
+}
+
+// RemoveBedAssignmentIDs removes the "bed_assignments" edge to BedAssignment entities by IDs.
+func (_u *PatientUpdateOne) RemoveBedAssignmentIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveBedAssignmentIDs(ids...)
+	return _u
+}
+
+// RemoveBedAssignments removes "bed_assignments" edges to BedAssignment entities.
+func (_u *PatientUpdateOne) RemoveBedAssignments(v ...*BedAssignment) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBedAssignmentIDs(ids...)
+}
+
+// ClearEncounters clears all "encounters" edges to the Encounter entity.
+func (_u *PatientUpdateOne) ClearEncounters() *PatientUpdateOne {
+	_u.mutation.ClearEncounters()
+	return _u
+}
+
+// RemoveEncounterIDs removes the "encounters" edge to Encounter entities by IDs.
+func (_u *PatientUpdateOne) RemoveEncounterIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveEncounterIDs(ids...)
+	return _u
+}
+
+// RemoveEncounters removes "encounters" edges to Encounter entities.
+func (_u *PatientUpdateOne) RemoveEncounters(v ...*Encounter) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveEncounterIDs(ids...)
+}
+
+// ClearProblems clears all "problems" edges to the Problem entity.
+func (_u *PatientUpdateOne) ClearProblems() *PatientUpdateOne {
+	_u.mutation.ClearProblems()
+	return _u
+}
+
+// RemoveProblemIDs removes the "problems" edge to Problem entities by IDs.
+func (_u *PatientUpdateOne) RemoveProblemIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveProblemIDs(ids...)
+	return _u
+}
+
+// RemoveProblems removes "problems" edges to Problem entities.
+func (_u *PatientUpdateOne) RemoveProblems(v ...*Problem) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveProblemIDs(ids...)
+}
+
+// ClearAllergies clears all "allergies" edges to the Allergy entity.
+func (_u *PatientUpdateOne) ClearAllergies() *PatientUpdateOne {
+	_u.mutation.ClearAllergies()
+	return _u
+}
+
+// RemoveAllergyIDs removes the "allergies" edge to Allergy entities by IDs.
+func (_u *PatientUpdateOne) RemoveAllergyIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveAllergyIDs(ids...)
+	return _u
+}
+
+// RemoveAllergies removes "allergies" edges to Allergy entities.
+func (_u *PatientUpdateOne) RemoveAllergies(v ...*Allergy) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAllergyIDs(ids...)
+}
+
+// ClearObservations clears all "observations" edges to the Observation entity.
+func (_u *PatientUpdateOne) ClearObservations() *PatientUpdateOne {
+	_u.mutation.ClearObservations()
+	return _u
+}
+
+// RemoveObservationIDs removes the "observations" edge to Observation entities by IDs.
+func (_u *PatientUpdateOne) RemoveObservationIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveObservationIDs(ids...)
+	return _u
+}
+
+// RemoveObservations removes "observations" edges to Observation entities.
+func (_u *PatientUpdateOne) RemoveObservations(v ...*Observation) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveObservationIDs(ids...)
+}
+
+// ClearMedicationOrders clears all "medication_orders" edges to the MedicationOrder entity.
+func (_u *PatientUpdateOne) ClearMedicationOrders() *PatientUpdateOne {
+	_u.mutation.ClearMedicationOrders()
+	return _u
+}
+
+// RemoveMedicationOrderIDs removes the "medication_orders" edge to MedicationOrder entities by IDs.
+func (_u *PatientUpdateOne) RemoveMedicationOrderIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveMedicationOrderIDs(ids...)
+	return _u
+}
+
+// RemoveMedicationOrders removes "medication_orders" edges to MedicationOrder entities.
+func (_u *PatientUpdateOne) RemoveMedicationOrders(v ...*MedicationOrder) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMedicationOrderIDs(ids...)
+}
+
+// ClearCarePlans clears all "care_plans" edges to the CarePlan entity.
+func (_u *PatientUpdateOne) ClearCarePlans() *PatientUpdateOne {
+	_u.mutation.ClearCarePlans()
+	return _u
+}
+
+// RemoveCarePlanIDs removes the "care_plans" edge to CarePlan entities by IDs.
+func (_u *PatientUpdateOne) RemoveCarePlanIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveCarePlanIDs(ids...)
+	return _u
+}
+
+// RemoveCarePlans removes "care_plans" edges to CarePlan entities.
+func (_u *PatientUpdateOne) RemoveCarePlans(v ...*CarePlan) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCarePlanIDs(ids...)
+}
+
+// ClearCarePlanGoals clears all "care_plan_goals" edges to the CarePlanGoal entity.
+func (_u *PatientUpdateOne) ClearCarePlanGoals() *PatientUpdateOne {
+	_u.mutation.ClearCarePlanGoals()
+	return _u
+}
+
+// RemoveCarePlanGoalIDs removes the "care_plan_goals" edge to CarePlanGoal entities by IDs.
+func (_u *PatientUpdateOne) RemoveCarePlanGoalIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveCarePlanGoalIDs(ids...)
+	return _u
+}
+
+// RemoveCarePlanGoals removes "care_plan_goals" edges to CarePlanGoal entities.
+func (_u *PatientUpdateOne) RemoveCarePlanGoals(v ...*CarePlanGoal) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCarePlanGoalIDs(ids...)
+}
+
+// ClearCarePlanActivities clears all "care_plan_activities" edges to the CarePlanActivity entity.
+func (_u *PatientUpdateOne) ClearCarePlanActivities() *PatientUpdateOne {
+	_u.mutation.ClearCarePlanActivities()
+	return _u
+}
+
+// RemoveCarePlanActivityIDs removes the "care_plan_activities" edge to CarePlanActivity entities by IDs.
+func (_u *PatientUpdateOne) RemoveCarePlanActivityIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveCarePlanActivityIDs(ids...)
+	return _u
+}
+
+// RemoveCarePlanActivities removes "care_plan_activities" edges to CarePlanActivity entities.
+func (_u *PatientUpdateOne) RemoveCarePlanActivities(v ...*CarePlanActivity) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCarePlanActivityIDs(ids...)
+}
+
+// ClearNotes clears all "notes" edges to the ClinicalNote entity.
+func (_u *PatientUpdateOne) ClearNotes() *PatientUpdateOne {
+	_u.mutation.ClearNotes()
+	return _u
+}
+
+// RemoveNoteIDs removes the "notes" edge to ClinicalNote entities by IDs.
+func (_u *PatientUpdateOne) RemoveNoteIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveNoteIDs(ids...)
+	return _u
+}
+
+// RemoveNotes removes "notes" edges to ClinicalNote entities.
+func (_u *PatientUpdateOne) RemoveNotes(v ...*ClinicalNote) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveNoteIDs(ids...)
+}
+
+// ClearReferrals clears all "referrals" edges to the Referral entity.
+func (_u *PatientUpdateOne) ClearReferrals() *PatientUpdateOne {
+	_u.mutation.ClearReferrals()
+	return _u
+}
+
+// RemoveReferralIDs removes the "referrals" edge to Referral entities by IDs.
+func (_u *PatientUpdateOne) RemoveReferralIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveReferralIDs(ids...)
+	return _u
+}
+
+// RemoveReferrals removes "referrals" edges to Referral entities.
+func (_u *PatientUpdateOne) RemoveReferrals(v ...*Referral) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReferralIDs(ids...)
+}
+
+// ClearCareTeam clears all "care_team" edges to the CareTeamMember entity.
+func (_u *PatientUpdateOne) ClearCareTeam() *PatientUpdateOne {
+	_u.mutation.ClearCareTeam()
+	return _u
+}
+
+// RemoveCareTeamIDs removes the "care_team" edge to CareTeamMember entities by IDs.
+func (_u *PatientUpdateOne) RemoveCareTeamIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveCareTeamIDs(ids...)
+	return _u
+}
+
+// RemoveCareTeam removes "care_team" edges to CareTeamMember entities.
+func (_u *PatientUpdateOne) RemoveCareTeam(v ...*CareTeamMember) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCareTeamIDs(ids...)
 }
 
 // Where appends a list predicates to the PatientUpdate builder.
@@ -977,6 +3207,16 @@ func (_u *PatientUpdateOne) check() error {
 			return &ValidationError{Name: "national_id", err: fmt.Errorf(`ent: validator failed for field "Patient.national_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PreferredLanguage(); ok {
+		if err := patient.PreferredLanguageValidator(v); err != nil {
+			return &ValidationError{Name: "preferred_language", err: fmt.Errorf(`ent: validator failed for field "Patient.preferred_language": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Status(); ok {
+		if err := patient.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Patient.status": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1072,6 +3312,21 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 	if _u.mutation.NationalIDCleared() {
 		_spec.ClearField(patient.FieldNationalID, field.TypeString)
 	}
+	if value, ok := _u.mutation.PreferredLanguage(); ok {
+		_spec.SetField(patient.FieldPreferredLanguage, field.TypeString, value)
+	}
+	if _u.mutation.PreferredLanguageCleared() {
+		_spec.ClearField(patient.FieldPreferredLanguage, field.TypeString)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(patient.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.MergedAt(); ok {
+		_spec.SetField(patient.FieldMergedAt, field.TypeTime, value)
+	}
+	if _u.mutation.MergedAtCleared() {
+		_spec.ClearField(patient.FieldMergedAt, field.TypeTime)
+	}
 	if _u.mutation.AppointmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1139,6 +3394,800 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedIntoCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   patient.MergedIntoTable,
+			Columns: []string{patient.MergedIntoColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedIntoIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   patient.MergedIntoTable,
+			Columns: []string{patient.MergedIntoColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ContactsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedContactsIDs(); len(nodes) > 0 && !_u.mutation.ContactsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ContactsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ContactsTable,
+			Columns: []string{patient.ContactsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientcontact.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.IdentifiersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedIdentifiersIDs(); len(nodes) > 0 && !_u.mutation.IdentifiersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.IdentifiersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.IdentifiersTable,
+			Columns: []string{patient.IdentifiersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patientidentifier.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InsurancePoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInsurancePoliciesIDs(); len(nodes) > 0 && !_u.mutation.InsurancePoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InsurancePoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InsurancePoliciesTable,
+			Columns: []string{patient.InsurancePoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insurancepolicy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HistoryCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHistoryIDs(); len(nodes) > 0 && !_u.mutation.HistoryCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HistoryIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.HistoryTable,
+			Columns: []string{patient.HistoryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(historyitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AdmissionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAdmissionsIDs(); len(nodes) > 0 && !_u.mutation.AdmissionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AdmissionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AdmissionsTable,
+			Columns: []string{patient.AdmissionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(admission.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BedAssignmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBedAssignmentsIDs(); len(nodes) > 0 && !_u.mutation.BedAssignmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BedAssignmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BedAssignmentsTable,
+			Columns: []string{patient.BedAssignmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bedassignment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.EncountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedEncountersIDs(); len(nodes) > 0 && !_u.mutation.EncountersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.EncountersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.EncountersTable,
+			Columns: []string{patient.EncountersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(encounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ProblemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedProblemsIDs(); len(nodes) > 0 && !_u.mutation.ProblemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ProblemsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ProblemsTable,
+			Columns: []string{patient.ProblemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(problem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AllergiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAllergiesIDs(); len(nodes) > 0 && !_u.mutation.AllergiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AllergiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.AllergiesTable,
+			Columns: []string{patient.AllergiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(allergy.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ObservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedObservationsIDs(); len(nodes) > 0 && !_u.mutation.ObservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ObservationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ObservationsTable,
+			Columns: []string{patient.ObservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(observation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MedicationOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMedicationOrdersIDs(); len(nodes) > 0 && !_u.mutation.MedicationOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MedicationOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MedicationOrdersTable,
+			Columns: []string{patient.MedicationOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(medicationorder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CarePlansCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCarePlansIDs(); len(nodes) > 0 && !_u.mutation.CarePlansCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CarePlansIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlansTable,
+			Columns: []string{patient.CarePlansColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplan.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CarePlanGoalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCarePlanGoalsIDs(); len(nodes) > 0 && !_u.mutation.CarePlanGoalsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CarePlanGoalsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanGoalsTable,
+			Columns: []string{patient.CarePlanGoalsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplangoal.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CarePlanActivitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCarePlanActivitiesIDs(); len(nodes) > 0 && !_u.mutation.CarePlanActivitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CarePlanActivitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CarePlanActivitiesTable,
+			Columns: []string{patient.CarePlanActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careplanactivity.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.NotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedNotesIDs(); len(nodes) > 0 && !_u.mutation.NotesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.NotesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.NotesTable,
+			Columns: []string{patient.NotesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ReferralsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedReferralsIDs(); len(nodes) > 0 && !_u.mutation.ReferralsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ReferralsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ReferralsTable,
+			Columns: []string{patient.ReferralsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(referral.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CareTeamCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCareTeamIDs(); len(nodes) > 0 && !_u.mutation.CareTeamCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CareTeamIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.CareTeamTable,
+			Columns: []string{patient.CareTeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -7,8 +7,25 @@ package ent
 // (internal/audit) key on it, so an entity with a patient_id field is
 // scoped and audited as soon as it exists.
 var PatientColumn = map[string]string{
-	"Appointment": "patient_id",
-	"Patient":     "id",
+	"Admission":         "patient_id",
+	"Allergy":           "patient_id",
+	"Appointment":       "patient_id",
+	"BedAssignment":     "patient_id",
+	"CarePlan":          "patient_id",
+	"CarePlanActivity":  "patient_id",
+	"CarePlanGoal":      "patient_id",
+	"CareTeamMember":    "patient_id",
+	"ClinicalNote":      "patient_id",
+	"Encounter":         "patient_id",
+	"HistoryItem":       "patient_id",
+	"InsurancePolicy":   "patient_id",
+	"MedicationOrder":   "patient_id",
+	"Observation":       "patient_id",
+	"Patient":           "id",
+	"PatientContact":    "patient_id",
+	"PatientIdentifier": "patient_id",
+	"Problem":           "patient_id",
+	"Referral":          "patient_id",
 }
 
 // PatientOwned is implemented by every entity in PatientColumn.
@@ -18,7 +35,58 @@ type PatientOwned interface {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *Admission) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Allergy) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
 func (_m *Appointment) OwnerPatientID() string { return _m.PatientID }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *BedAssignment) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *CarePlan) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *CarePlanActivity) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *CarePlanGoal) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *CareTeamMember) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *ClinicalNote) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Encounter) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *HistoryItem) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *InsurancePolicy) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *MedicationOrder) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Observation) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
 func (_m *Patient) OwnerPatientID() string { return _m.ID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *PatientContact) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *PatientIdentifier) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Referral) OwnerPatientID() string { return _m.PatientID }

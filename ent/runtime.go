@@ -5,16 +5,39 @@ package ent
 import (
 	"time"
 
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/schema"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -62,11 +85,111 @@ func init() {
 	apikey.DefaultID = apikeyDescID.Default.(func() string)
 	// apikey.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	apikey.IDValidator = apikeyDescID.Validators[0].(func(string) error)
+	admissionMixin := schema.Admission{}.Mixin()
+	admissionMixinFields0 := admissionMixin[0].Fields()
+	_ = admissionMixinFields0
+	admissionMixinFields1 := admissionMixin[1].Fields()
+	_ = admissionMixinFields1
+	admissionMixinFields2 := admissionMixin[2].Fields()
+	_ = admissionMixinFields2
+	admissionFields := schema.Admission{}.Fields()
+	_ = admissionFields
+	// admissionDescCreatedAt is the schema descriptor for created_at field.
+	admissionDescCreatedAt := admissionMixinFields1[0].Descriptor()
+	// admission.DefaultCreatedAt holds the default value on creation for the created_at field.
+	admission.DefaultCreatedAt = admissionDescCreatedAt.Default.(func() time.Time)
+	// admissionDescUpdatedAt is the schema descriptor for updated_at field.
+	admissionDescUpdatedAt := admissionMixinFields1[1].Descriptor()
+	// admission.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	admission.DefaultUpdatedAt = admissionDescUpdatedAt.Default.(func() time.Time)
+	// admission.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	admission.UpdateDefaultUpdatedAt = admissionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// admissionDescPatientID is the schema descriptor for patient_id field.
+	admissionDescPatientID := admissionMixinFields2[0].Descriptor()
+	// admission.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	admission.PatientIDValidator = admissionDescPatientID.Validators[0].(func(string) error)
+	// admissionDescReason is the schema descriptor for reason field.
+	admissionDescReason := admissionFields[3].Descriptor()
+	// admission.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	admission.ReasonValidator = func() func(string) error {
+		validators := admissionDescReason.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(reason string) error {
+			for _, fn := range fns {
+				if err := fn(reason); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// admissionDescID is the schema descriptor for id field.
+	admissionDescID := admissionMixinFields0[0].Descriptor()
+	// admission.DefaultID holds the default value on creation for the id field.
+	admission.DefaultID = admissionDescID.Default.(func() string)
+	// admission.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	admission.IDValidator = admissionDescID.Validators[0].(func(string) error)
+	allergyMixin := schema.Allergy{}.Mixin()
+	allergyMixinFields0 := allergyMixin[0].Fields()
+	_ = allergyMixinFields0
+	allergyMixinFields1 := allergyMixin[1].Fields()
+	_ = allergyMixinFields1
+	allergyMixinFields2 := allergyMixin[2].Fields()
+	_ = allergyMixinFields2
+	allergyFields := schema.Allergy{}.Fields()
+	_ = allergyFields
+	// allergyDescCreatedAt is the schema descriptor for created_at field.
+	allergyDescCreatedAt := allergyMixinFields1[0].Descriptor()
+	// allergy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	allergy.DefaultCreatedAt = allergyDescCreatedAt.Default.(func() time.Time)
+	// allergyDescUpdatedAt is the schema descriptor for updated_at field.
+	allergyDescUpdatedAt := allergyMixinFields1[1].Descriptor()
+	// allergy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	allergy.DefaultUpdatedAt = allergyDescUpdatedAt.Default.(func() time.Time)
+	// allergy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	allergy.UpdateDefaultUpdatedAt = allergyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// allergyDescPatientID is the schema descriptor for patient_id field.
+	allergyDescPatientID := allergyMixinFields2[0].Descriptor()
+	// allergy.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	allergy.PatientIDValidator = allergyDescPatientID.Validators[0].(func(string) error)
+	// allergyDescSubstance is the schema descriptor for substance field.
+	allergyDescSubstance := allergyFields[0].Descriptor()
+	// allergy.SubstanceValidator is a validator for the "substance" field. It is called by the builders before save.
+	allergy.SubstanceValidator = func() func(string) error {
+		validators := allergyDescSubstance.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(substance string) error {
+			for _, fn := range fns {
+				if err := fn(substance); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// allergyDescReaction is the schema descriptor for reaction field.
+	allergyDescReaction := allergyFields[2].Descriptor()
+	// allergy.ReactionValidator is a validator for the "reaction" field. It is called by the builders before save.
+	allergy.ReactionValidator = allergyDescReaction.Validators[0].(func(string) error)
+	// allergyDescID is the schema descriptor for id field.
+	allergyDescID := allergyMixinFields0[0].Descriptor()
+	// allergy.DefaultID holds the default value on creation for the id field.
+	allergy.DefaultID = allergyDescID.Default.(func() string)
+	// allergy.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	allergy.IDValidator = allergyDescID.Validators[0].(func(string) error)
 	appointmentMixin := schema.Appointment{}.Mixin()
 	appointmentMixinFields0 := appointmentMixin[0].Fields()
 	_ = appointmentMixinFields0
 	appointmentMixinFields1 := appointmentMixin[1].Fields()
 	_ = appointmentMixinFields1
+	appointmentMixinFields2 := appointmentMixin[2].Fields()
+	_ = appointmentMixinFields2
 	appointmentFields := schema.Appointment{}.Fields()
 	_ = appointmentFields
 	// appointmentDescCreatedAt is the schema descriptor for created_at field.
@@ -79,8 +202,12 @@ func init() {
 	appointment.DefaultUpdatedAt = appointmentDescUpdatedAt.Default.(func() time.Time)
 	// appointment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	appointment.UpdateDefaultUpdatedAt = appointmentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// appointmentDescPatientID is the schema descriptor for patient_id field.
+	appointmentDescPatientID := appointmentMixinFields2[0].Descriptor()
+	// appointment.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	appointment.PatientIDValidator = appointmentDescPatientID.Validators[0].(func(string) error)
 	// appointmentDescReason is the schema descriptor for reason field.
-	appointmentDescReason := appointmentFields[5].Descriptor()
+	appointmentDescReason := appointmentFields[4].Descriptor()
 	// appointment.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
 	appointment.ReasonValidator = appointmentDescReason.Validators[0].(func(string) error)
 	// appointmentDescCancelReason is the schema descriptor for cancel_reason field.
@@ -104,6 +231,283 @@ func init() {
 	auditevent.DefaultID = auditeventDescID.Default.(func() string)
 	// auditevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	auditevent.IDValidator = auditeventDescID.Validators[0].(func(string) error)
+	bedMixin := schema.Bed{}.Mixin()
+	bedMixinFields0 := bedMixin[0].Fields()
+	_ = bedMixinFields0
+	bedMixinFields1 := bedMixin[1].Fields()
+	_ = bedMixinFields1
+	bedFields := schema.Bed{}.Fields()
+	_ = bedFields
+	// bedDescCreatedAt is the schema descriptor for created_at field.
+	bedDescCreatedAt := bedMixinFields1[0].Descriptor()
+	// bed.DefaultCreatedAt holds the default value on creation for the created_at field.
+	bed.DefaultCreatedAt = bedDescCreatedAt.Default.(func() time.Time)
+	// bedDescUpdatedAt is the schema descriptor for updated_at field.
+	bedDescUpdatedAt := bedMixinFields1[1].Descriptor()
+	// bed.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	bed.DefaultUpdatedAt = bedDescUpdatedAt.Default.(func() time.Time)
+	// bed.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	bed.UpdateDefaultUpdatedAt = bedDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// bedDescCode is the schema descriptor for code field.
+	bedDescCode := bedFields[1].Descriptor()
+	// bed.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	bed.CodeValidator = func() func(string) error {
+		validators := bedDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// bedDescStatusChangedAt is the schema descriptor for status_changed_at field.
+	bedDescStatusChangedAt := bedFields[3].Descriptor()
+	// bed.DefaultStatusChangedAt holds the default value on creation for the status_changed_at field.
+	bed.DefaultStatusChangedAt = bedDescStatusChangedAt.Default.(func() time.Time)
+	// bedDescNote is the schema descriptor for note field.
+	bedDescNote := bedFields[4].Descriptor()
+	// bed.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	bed.NoteValidator = bedDescNote.Validators[0].(func(string) error)
+	// bedDescID is the schema descriptor for id field.
+	bedDescID := bedMixinFields0[0].Descriptor()
+	// bed.DefaultID holds the default value on creation for the id field.
+	bed.DefaultID = bedDescID.Default.(func() string)
+	// bed.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	bed.IDValidator = bedDescID.Validators[0].(func(string) error)
+	bedassignmentMixin := schema.BedAssignment{}.Mixin()
+	bedassignmentMixinFields0 := bedassignmentMixin[0].Fields()
+	_ = bedassignmentMixinFields0
+	bedassignmentMixinFields1 := bedassignmentMixin[1].Fields()
+	_ = bedassignmentMixinFields1
+	bedassignmentFields := schema.BedAssignment{}.Fields()
+	_ = bedassignmentFields
+	// bedassignmentDescPatientID is the schema descriptor for patient_id field.
+	bedassignmentDescPatientID := bedassignmentMixinFields1[0].Descriptor()
+	// bedassignment.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	bedassignment.PatientIDValidator = bedassignmentDescPatientID.Validators[0].(func(string) error)
+	// bedassignmentDescReason is the schema descriptor for reason field.
+	bedassignmentDescReason := bedassignmentFields[4].Descriptor()
+	// bedassignment.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	bedassignment.ReasonValidator = bedassignmentDescReason.Validators[0].(func(string) error)
+	// bedassignmentDescID is the schema descriptor for id field.
+	bedassignmentDescID := bedassignmentMixinFields0[0].Descriptor()
+	// bedassignment.DefaultID holds the default value on creation for the id field.
+	bedassignment.DefaultID = bedassignmentDescID.Default.(func() string)
+	// bedassignment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	bedassignment.IDValidator = bedassignmentDescID.Validators[0].(func(string) error)
+	careplanMixin := schema.CarePlan{}.Mixin()
+	careplanMixinFields0 := careplanMixin[0].Fields()
+	_ = careplanMixinFields0
+	careplanMixinFields1 := careplanMixin[1].Fields()
+	_ = careplanMixinFields1
+	careplanMixinFields2 := careplanMixin[2].Fields()
+	_ = careplanMixinFields2
+	careplanFields := schema.CarePlan{}.Fields()
+	_ = careplanFields
+	// careplanDescCreatedAt is the schema descriptor for created_at field.
+	careplanDescCreatedAt := careplanMixinFields1[0].Descriptor()
+	// careplan.DefaultCreatedAt holds the default value on creation for the created_at field.
+	careplan.DefaultCreatedAt = careplanDescCreatedAt.Default.(func() time.Time)
+	// careplanDescUpdatedAt is the schema descriptor for updated_at field.
+	careplanDescUpdatedAt := careplanMixinFields1[1].Descriptor()
+	// careplan.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	careplan.DefaultUpdatedAt = careplanDescUpdatedAt.Default.(func() time.Time)
+	// careplan.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	careplan.UpdateDefaultUpdatedAt = careplanDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// careplanDescPatientID is the schema descriptor for patient_id field.
+	careplanDescPatientID := careplanMixinFields2[0].Descriptor()
+	// careplan.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	careplan.PatientIDValidator = careplanDescPatientID.Validators[0].(func(string) error)
+	// careplanDescTitle is the schema descriptor for title field.
+	careplanDescTitle := careplanFields[0].Descriptor()
+	// careplan.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	careplan.TitleValidator = func() func(string) error {
+		validators := careplanDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// careplanDescID is the schema descriptor for id field.
+	careplanDescID := careplanMixinFields0[0].Descriptor()
+	// careplan.DefaultID holds the default value on creation for the id field.
+	careplan.DefaultID = careplanDescID.Default.(func() string)
+	// careplan.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	careplan.IDValidator = careplanDescID.Validators[0].(func(string) error)
+	careplanactivityMixin := schema.CarePlanActivity{}.Mixin()
+	careplanactivityMixinFields0 := careplanactivityMixin[0].Fields()
+	_ = careplanactivityMixinFields0
+	careplanactivityMixinFields1 := careplanactivityMixin[1].Fields()
+	_ = careplanactivityMixinFields1
+	careplanactivityMixinFields2 := careplanactivityMixin[2].Fields()
+	_ = careplanactivityMixinFields2
+	careplanactivityFields := schema.CarePlanActivity{}.Fields()
+	_ = careplanactivityFields
+	// careplanactivityDescCreatedAt is the schema descriptor for created_at field.
+	careplanactivityDescCreatedAt := careplanactivityMixinFields1[0].Descriptor()
+	// careplanactivity.DefaultCreatedAt holds the default value on creation for the created_at field.
+	careplanactivity.DefaultCreatedAt = careplanactivityDescCreatedAt.Default.(func() time.Time)
+	// careplanactivityDescUpdatedAt is the schema descriptor for updated_at field.
+	careplanactivityDescUpdatedAt := careplanactivityMixinFields1[1].Descriptor()
+	// careplanactivity.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	careplanactivity.DefaultUpdatedAt = careplanactivityDescUpdatedAt.Default.(func() time.Time)
+	// careplanactivity.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	careplanactivity.UpdateDefaultUpdatedAt = careplanactivityDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// careplanactivityDescPatientID is the schema descriptor for patient_id field.
+	careplanactivityDescPatientID := careplanactivityMixinFields2[0].Descriptor()
+	// careplanactivity.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	careplanactivity.PatientIDValidator = careplanactivityDescPatientID.Validators[0].(func(string) error)
+	// careplanactivityDescDescription is the schema descriptor for description field.
+	careplanactivityDescDescription := careplanactivityFields[1].Descriptor()
+	// careplanactivity.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	careplanactivity.DescriptionValidator = func() func(string) error {
+		validators := careplanactivityDescDescription.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(description string) error {
+			for _, fn := range fns {
+				if err := fn(description); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// careplanactivityDescID is the schema descriptor for id field.
+	careplanactivityDescID := careplanactivityMixinFields0[0].Descriptor()
+	// careplanactivity.DefaultID holds the default value on creation for the id field.
+	careplanactivity.DefaultID = careplanactivityDescID.Default.(func() string)
+	// careplanactivity.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	careplanactivity.IDValidator = careplanactivityDescID.Validators[0].(func(string) error)
+	careplangoalMixin := schema.CarePlanGoal{}.Mixin()
+	careplangoalMixinFields0 := careplangoalMixin[0].Fields()
+	_ = careplangoalMixinFields0
+	careplangoalMixinFields1 := careplangoalMixin[1].Fields()
+	_ = careplangoalMixinFields1
+	careplangoalMixinFields2 := careplangoalMixin[2].Fields()
+	_ = careplangoalMixinFields2
+	careplangoalFields := schema.CarePlanGoal{}.Fields()
+	_ = careplangoalFields
+	// careplangoalDescCreatedAt is the schema descriptor for created_at field.
+	careplangoalDescCreatedAt := careplangoalMixinFields1[0].Descriptor()
+	// careplangoal.DefaultCreatedAt holds the default value on creation for the created_at field.
+	careplangoal.DefaultCreatedAt = careplangoalDescCreatedAt.Default.(func() time.Time)
+	// careplangoalDescUpdatedAt is the schema descriptor for updated_at field.
+	careplangoalDescUpdatedAt := careplangoalMixinFields1[1].Descriptor()
+	// careplangoal.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	careplangoal.DefaultUpdatedAt = careplangoalDescUpdatedAt.Default.(func() time.Time)
+	// careplangoal.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	careplangoal.UpdateDefaultUpdatedAt = careplangoalDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// careplangoalDescPatientID is the schema descriptor for patient_id field.
+	careplangoalDescPatientID := careplangoalMixinFields2[0].Descriptor()
+	// careplangoal.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	careplangoal.PatientIDValidator = careplangoalDescPatientID.Validators[0].(func(string) error)
+	// careplangoalDescDescription is the schema descriptor for description field.
+	careplangoalDescDescription := careplangoalFields[1].Descriptor()
+	// careplangoal.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	careplangoal.DescriptionValidator = func() func(string) error {
+		validators := careplangoalDescDescription.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(description string) error {
+			for _, fn := range fns {
+				if err := fn(description); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// careplangoalDescID is the schema descriptor for id field.
+	careplangoalDescID := careplangoalMixinFields0[0].Descriptor()
+	// careplangoal.DefaultID holds the default value on creation for the id field.
+	careplangoal.DefaultID = careplangoalDescID.Default.(func() string)
+	// careplangoal.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	careplangoal.IDValidator = careplangoalDescID.Validators[0].(func(string) error)
+	careteammemberMixin := schema.CareTeamMember{}.Mixin()
+	careteammemberMixinFields0 := careteammemberMixin[0].Fields()
+	_ = careteammemberMixinFields0
+	careteammemberMixinFields1 := careteammemberMixin[1].Fields()
+	_ = careteammemberMixinFields1
+	careteammemberMixinFields2 := careteammemberMixin[2].Fields()
+	_ = careteammemberMixinFields2
+	careteammemberFields := schema.CareTeamMember{}.Fields()
+	_ = careteammemberFields
+	// careteammemberDescCreatedAt is the schema descriptor for created_at field.
+	careteammemberDescCreatedAt := careteammemberMixinFields1[0].Descriptor()
+	// careteammember.DefaultCreatedAt holds the default value on creation for the created_at field.
+	careteammember.DefaultCreatedAt = careteammemberDescCreatedAt.Default.(func() time.Time)
+	// careteammemberDescUpdatedAt is the schema descriptor for updated_at field.
+	careteammemberDescUpdatedAt := careteammemberMixinFields1[1].Descriptor()
+	// careteammember.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	careteammember.DefaultUpdatedAt = careteammemberDescUpdatedAt.Default.(func() time.Time)
+	// careteammember.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	careteammember.UpdateDefaultUpdatedAt = careteammemberDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// careteammemberDescPatientID is the schema descriptor for patient_id field.
+	careteammemberDescPatientID := careteammemberMixinFields2[0].Descriptor()
+	// careteammember.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	careteammember.PatientIDValidator = careteammemberDescPatientID.Validators[0].(func(string) error)
+	// careteammemberDescID is the schema descriptor for id field.
+	careteammemberDescID := careteammemberMixinFields0[0].Descriptor()
+	// careteammember.DefaultID holds the default value on creation for the id field.
+	careteammember.DefaultID = careteammemberDescID.Default.(func() string)
+	// careteammember.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	careteammember.IDValidator = careteammemberDescID.Validators[0].(func(string) error)
+	clinicalnoteMixin := schema.ClinicalNote{}.Mixin()
+	clinicalnoteMixinFields0 := clinicalnoteMixin[0].Fields()
+	_ = clinicalnoteMixinFields0
+	clinicalnoteMixinFields1 := clinicalnoteMixin[1].Fields()
+	_ = clinicalnoteMixinFields1
+	clinicalnoteMixinFields2 := clinicalnoteMixin[2].Fields()
+	_ = clinicalnoteMixinFields2
+	clinicalnoteFields := schema.ClinicalNote{}.Fields()
+	_ = clinicalnoteFields
+	// clinicalnoteDescCreatedAt is the schema descriptor for created_at field.
+	clinicalnoteDescCreatedAt := clinicalnoteMixinFields1[0].Descriptor()
+	// clinicalnote.DefaultCreatedAt holds the default value on creation for the created_at field.
+	clinicalnote.DefaultCreatedAt = clinicalnoteDescCreatedAt.Default.(func() time.Time)
+	// clinicalnoteDescUpdatedAt is the schema descriptor for updated_at field.
+	clinicalnoteDescUpdatedAt := clinicalnoteMixinFields1[1].Descriptor()
+	// clinicalnote.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	clinicalnote.DefaultUpdatedAt = clinicalnoteDescUpdatedAt.Default.(func() time.Time)
+	// clinicalnote.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	clinicalnote.UpdateDefaultUpdatedAt = clinicalnoteDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// clinicalnoteDescPatientID is the schema descriptor for patient_id field.
+	clinicalnoteDescPatientID := clinicalnoteMixinFields2[0].Descriptor()
+	// clinicalnote.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	clinicalnote.PatientIDValidator = clinicalnoteDescPatientID.Validators[0].(func(string) error)
+	// clinicalnoteDescText is the schema descriptor for text field.
+	clinicalnoteDescText := clinicalnoteFields[3].Descriptor()
+	// clinicalnote.TextValidator is a validator for the "text" field. It is called by the builders before save.
+	clinicalnote.TextValidator = clinicalnoteDescText.Validators[0].(func(string) error)
+	// clinicalnoteDescAmendReason is the schema descriptor for amend_reason field.
+	clinicalnoteDescAmendReason := clinicalnoteFields[7].Descriptor()
+	// clinicalnote.AmendReasonValidator is a validator for the "amend_reason" field. It is called by the builders before save.
+	clinicalnote.AmendReasonValidator = clinicalnoteDescAmendReason.Validators[0].(func(string) error)
+	// clinicalnoteDescID is the schema descriptor for id field.
+	clinicalnoteDescID := clinicalnoteMixinFields0[0].Descriptor()
+	// clinicalnote.DefaultID holds the default value on creation for the id field.
+	clinicalnote.DefaultID = clinicalnoteDescID.Default.(func() string)
+	// clinicalnote.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	clinicalnote.IDValidator = clinicalnoteDescID.Validators[0].(func(string) error)
 	departmentMixin := schema.Department{}.Mixin()
 	departmentMixinFields0 := departmentMixin[0].Fields()
 	_ = departmentMixinFields0
@@ -163,6 +567,370 @@ func init() {
 	department.DefaultID = departmentDescID.Default.(func() string)
 	// department.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	department.IDValidator = departmentDescID.Validators[0].(func(string) error)
+	encounterMixin := schema.Encounter{}.Mixin()
+	encounterMixinFields0 := encounterMixin[0].Fields()
+	_ = encounterMixinFields0
+	encounterMixinFields1 := encounterMixin[1].Fields()
+	_ = encounterMixinFields1
+	encounterMixinFields2 := encounterMixin[2].Fields()
+	_ = encounterMixinFields2
+	encounterFields := schema.Encounter{}.Fields()
+	_ = encounterFields
+	// encounterDescCreatedAt is the schema descriptor for created_at field.
+	encounterDescCreatedAt := encounterMixinFields1[0].Descriptor()
+	// encounter.DefaultCreatedAt holds the default value on creation for the created_at field.
+	encounter.DefaultCreatedAt = encounterDescCreatedAt.Default.(func() time.Time)
+	// encounterDescUpdatedAt is the schema descriptor for updated_at field.
+	encounterDescUpdatedAt := encounterMixinFields1[1].Descriptor()
+	// encounter.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	encounter.DefaultUpdatedAt = encounterDescUpdatedAt.Default.(func() time.Time)
+	// encounter.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	encounter.UpdateDefaultUpdatedAt = encounterDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// encounterDescPatientID is the schema descriptor for patient_id field.
+	encounterDescPatientID := encounterMixinFields2[0].Descriptor()
+	// encounter.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	encounter.PatientIDValidator = encounterDescPatientID.Validators[0].(func(string) error)
+	// encounterDescReason is the schema descriptor for reason field.
+	encounterDescReason := encounterFields[8].Descriptor()
+	// encounter.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	encounter.ReasonValidator = encounterDescReason.Validators[0].(func(string) error)
+	// encounterDescID is the schema descriptor for id field.
+	encounterDescID := encounterMixinFields0[0].Descriptor()
+	// encounter.DefaultID holds the default value on creation for the id field.
+	encounter.DefaultID = encounterDescID.Default.(func() string)
+	// encounter.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	encounter.IDValidator = encounterDescID.Validators[0].(func(string) error)
+	historyitemMixin := schema.HistoryItem{}.Mixin()
+	historyitemMixinFields0 := historyitemMixin[0].Fields()
+	_ = historyitemMixinFields0
+	historyitemMixinFields1 := historyitemMixin[1].Fields()
+	_ = historyitemMixinFields1
+	historyitemMixinFields2 := historyitemMixin[2].Fields()
+	_ = historyitemMixinFields2
+	historyitemFields := schema.HistoryItem{}.Fields()
+	_ = historyitemFields
+	// historyitemDescCreatedAt is the schema descriptor for created_at field.
+	historyitemDescCreatedAt := historyitemMixinFields1[0].Descriptor()
+	// historyitem.DefaultCreatedAt holds the default value on creation for the created_at field.
+	historyitem.DefaultCreatedAt = historyitemDescCreatedAt.Default.(func() time.Time)
+	// historyitemDescUpdatedAt is the schema descriptor for updated_at field.
+	historyitemDescUpdatedAt := historyitemMixinFields1[1].Descriptor()
+	// historyitem.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	historyitem.DefaultUpdatedAt = historyitemDescUpdatedAt.Default.(func() time.Time)
+	// historyitem.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	historyitem.UpdateDefaultUpdatedAt = historyitemDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// historyitemDescPatientID is the schema descriptor for patient_id field.
+	historyitemDescPatientID := historyitemMixinFields2[0].Descriptor()
+	// historyitem.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	historyitem.PatientIDValidator = historyitemDescPatientID.Validators[0].(func(string) error)
+	// historyitemDescDescription is the schema descriptor for description field.
+	historyitemDescDescription := historyitemFields[1].Descriptor()
+	// historyitem.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	historyitem.DescriptionValidator = historyitemDescDescription.Validators[0].(func(string) error)
+	// historyitemDescRelation is the schema descriptor for relation field.
+	historyitemDescRelation := historyitemFields[3].Descriptor()
+	// historyitem.RelationValidator is a validator for the "relation" field. It is called by the builders before save.
+	historyitem.RelationValidator = historyitemDescRelation.Validators[0].(func(string) error)
+	// historyitemDescID is the schema descriptor for id field.
+	historyitemDescID := historyitemMixinFields0[0].Descriptor()
+	// historyitem.DefaultID holds the default value on creation for the id field.
+	historyitem.DefaultID = historyitemDescID.Default.(func() string)
+	// historyitem.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	historyitem.IDValidator = historyitemDescID.Validators[0].(func(string) error)
+	icd10codeMixin := schema.Icd10Code{}.Mixin()
+	icd10codeMixinFields0 := icd10codeMixin[0].Fields()
+	_ = icd10codeMixinFields0
+	icd10codeFields := schema.Icd10Code{}.Fields()
+	_ = icd10codeFields
+	// icd10codeDescCode is the schema descriptor for code field.
+	icd10codeDescCode := icd10codeFields[0].Descriptor()
+	// icd10code.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	icd10code.CodeValidator = func() func(string) error {
+		validators := icd10codeDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// icd10codeDescDisplay is the schema descriptor for display field.
+	icd10codeDescDisplay := icd10codeFields[1].Descriptor()
+	// icd10code.DisplayValidator is a validator for the "display" field. It is called by the builders before save.
+	icd10code.DisplayValidator = func() func(string) error {
+		validators := icd10codeDescDisplay.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display string) error {
+			for _, fn := range fns {
+				if err := fn(display); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// icd10codeDescID is the schema descriptor for id field.
+	icd10codeDescID := icd10codeMixinFields0[0].Descriptor()
+	// icd10code.DefaultID holds the default value on creation for the id field.
+	icd10code.DefaultID = icd10codeDescID.Default.(func() string)
+	// icd10code.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	icd10code.IDValidator = icd10codeDescID.Validators[0].(func(string) error)
+	insurancepolicyMixin := schema.InsurancePolicy{}.Mixin()
+	insurancepolicyMixinFields0 := insurancepolicyMixin[0].Fields()
+	_ = insurancepolicyMixinFields0
+	insurancepolicyMixinFields1 := insurancepolicyMixin[1].Fields()
+	_ = insurancepolicyMixinFields1
+	insurancepolicyMixinFields2 := insurancepolicyMixin[2].Fields()
+	_ = insurancepolicyMixinFields2
+	insurancepolicyFields := schema.InsurancePolicy{}.Fields()
+	_ = insurancepolicyFields
+	// insurancepolicyDescCreatedAt is the schema descriptor for created_at field.
+	insurancepolicyDescCreatedAt := insurancepolicyMixinFields1[0].Descriptor()
+	// insurancepolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	insurancepolicy.DefaultCreatedAt = insurancepolicyDescCreatedAt.Default.(func() time.Time)
+	// insurancepolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	insurancepolicyDescUpdatedAt := insurancepolicyMixinFields1[1].Descriptor()
+	// insurancepolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	insurancepolicy.DefaultUpdatedAt = insurancepolicyDescUpdatedAt.Default.(func() time.Time)
+	// insurancepolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	insurancepolicy.UpdateDefaultUpdatedAt = insurancepolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// insurancepolicyDescPatientID is the schema descriptor for patient_id field.
+	insurancepolicyDescPatientID := insurancepolicyMixinFields2[0].Descriptor()
+	// insurancepolicy.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	insurancepolicy.PatientIDValidator = insurancepolicyDescPatientID.Validators[0].(func(string) error)
+	// insurancepolicyDescPayer is the schema descriptor for payer field.
+	insurancepolicyDescPayer := insurancepolicyFields[0].Descriptor()
+	// insurancepolicy.PayerValidator is a validator for the "payer" field. It is called by the builders before save.
+	insurancepolicy.PayerValidator = func() func(string) error {
+		validators := insurancepolicyDescPayer.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(payer string) error {
+			for _, fn := range fns {
+				if err := fn(payer); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// insurancepolicyDescMemberNumber is the schema descriptor for member_number field.
+	insurancepolicyDescMemberNumber := insurancepolicyFields[1].Descriptor()
+	// insurancepolicy.MemberNumberValidator is a validator for the "member_number" field. It is called by the builders before save.
+	insurancepolicy.MemberNumberValidator = func() func(string) error {
+		validators := insurancepolicyDescMemberNumber.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(member_number string) error {
+			for _, fn := range fns {
+				if err := fn(member_number); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// insurancepolicyDescPlanName is the schema descriptor for plan_name field.
+	insurancepolicyDescPlanName := insurancepolicyFields[2].Descriptor()
+	// insurancepolicy.PlanNameValidator is a validator for the "plan_name" field. It is called by the builders before save.
+	insurancepolicy.PlanNameValidator = insurancepolicyDescPlanName.Validators[0].(func(string) error)
+	// insurancepolicyDescPriority is the schema descriptor for priority field.
+	insurancepolicyDescPriority := insurancepolicyFields[5].Descriptor()
+	// insurancepolicy.DefaultPriority holds the default value on creation for the priority field.
+	insurancepolicy.DefaultPriority = insurancepolicyDescPriority.Default.(int)
+	// insurancepolicy.PriorityValidator is a validator for the "priority" field. It is called by the builders before save.
+	insurancepolicy.PriorityValidator = insurancepolicyDescPriority.Validators[0].(func(int) error)
+	// insurancepolicyDescID is the schema descriptor for id field.
+	insurancepolicyDescID := insurancepolicyMixinFields0[0].Descriptor()
+	// insurancepolicy.DefaultID holds the default value on creation for the id field.
+	insurancepolicy.DefaultID = insurancepolicyDescID.Default.(func() string)
+	// insurancepolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	insurancepolicy.IDValidator = insurancepolicyDescID.Validators[0].(func(string) error)
+	medicationorderMixin := schema.MedicationOrder{}.Mixin()
+	medicationorderMixinFields0 := medicationorderMixin[0].Fields()
+	_ = medicationorderMixinFields0
+	medicationorderMixinFields1 := medicationorderMixin[1].Fields()
+	_ = medicationorderMixinFields1
+	medicationorderMixinFields2 := medicationorderMixin[2].Fields()
+	_ = medicationorderMixinFields2
+	medicationorderFields := schema.MedicationOrder{}.Fields()
+	_ = medicationorderFields
+	// medicationorderDescCreatedAt is the schema descriptor for created_at field.
+	medicationorderDescCreatedAt := medicationorderMixinFields1[0].Descriptor()
+	// medicationorder.DefaultCreatedAt holds the default value on creation for the created_at field.
+	medicationorder.DefaultCreatedAt = medicationorderDescCreatedAt.Default.(func() time.Time)
+	// medicationorderDescUpdatedAt is the schema descriptor for updated_at field.
+	medicationorderDescUpdatedAt := medicationorderMixinFields1[1].Descriptor()
+	// medicationorder.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	medicationorder.DefaultUpdatedAt = medicationorderDescUpdatedAt.Default.(func() time.Time)
+	// medicationorder.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	medicationorder.UpdateDefaultUpdatedAt = medicationorderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// medicationorderDescPatientID is the schema descriptor for patient_id field.
+	medicationorderDescPatientID := medicationorderMixinFields2[0].Descriptor()
+	// medicationorder.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	medicationorder.PatientIDValidator = medicationorderDescPatientID.Validators[0].(func(string) error)
+	// medicationorderDescDrug is the schema descriptor for drug field.
+	medicationorderDescDrug := medicationorderFields[1].Descriptor()
+	// medicationorder.DrugValidator is a validator for the "drug" field. It is called by the builders before save.
+	medicationorder.DrugValidator = func() func(string) error {
+		validators := medicationorderDescDrug.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(drug string) error {
+			for _, fn := range fns {
+				if err := fn(drug); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// medicationorderDescDrugCode is the schema descriptor for drug_code field.
+	medicationorderDescDrugCode := medicationorderFields[2].Descriptor()
+	// medicationorder.DrugCodeValidator is a validator for the "drug_code" field. It is called by the builders before save.
+	medicationorder.DrugCodeValidator = medicationorderDescDrugCode.Validators[0].(func(string) error)
+	// medicationorderDescDoseAmount is the schema descriptor for dose_amount field.
+	medicationorderDescDoseAmount := medicationorderFields[3].Descriptor()
+	// medicationorder.DoseAmountValidator is a validator for the "dose_amount" field. It is called by the builders before save.
+	medicationorder.DoseAmountValidator = medicationorderDescDoseAmount.Validators[0].(func(float64) error)
+	// medicationorderDescDoseUnit is the schema descriptor for dose_unit field.
+	medicationorderDescDoseUnit := medicationorderFields[4].Descriptor()
+	// medicationorder.DoseUnitValidator is a validator for the "dose_unit" field. It is called by the builders before save.
+	medicationorder.DoseUnitValidator = func() func(string) error {
+		validators := medicationorderDescDoseUnit.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(dose_unit string) error {
+			for _, fn := range fns {
+				if err := fn(dose_unit); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// medicationorderDescFrequency is the schema descriptor for frequency field.
+	medicationorderDescFrequency := medicationorderFields[6].Descriptor()
+	// medicationorder.FrequencyValidator is a validator for the "frequency" field. It is called by the builders before save.
+	medicationorder.FrequencyValidator = func() func(string) error {
+		validators := medicationorderDescFrequency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(frequency string) error {
+			for _, fn := range fns {
+				if err := fn(frequency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// medicationorderDescDurationDays is the schema descriptor for duration_days field.
+	medicationorderDescDurationDays := medicationorderFields[7].Descriptor()
+	// medicationorder.DurationDaysValidator is a validator for the "duration_days" field. It is called by the builders before save.
+	medicationorder.DurationDaysValidator = medicationorderDescDurationDays.Validators[0].(func(int) error)
+	// medicationorderDescQuantity is the schema descriptor for quantity field.
+	medicationorderDescQuantity := medicationorderFields[8].Descriptor()
+	// medicationorder.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	medicationorder.QuantityValidator = medicationorderDescQuantity.Validators[0].(func(int) error)
+	// medicationorderDescAllergyOverrideReason is the schema descriptor for allergy_override_reason field.
+	medicationorderDescAllergyOverrideReason := medicationorderFields[13].Descriptor()
+	// medicationorder.AllergyOverrideReasonValidator is a validator for the "allergy_override_reason" field. It is called by the builders before save.
+	medicationorder.AllergyOverrideReasonValidator = medicationorderDescAllergyOverrideReason.Validators[0].(func(string) error)
+	// medicationorderDescStopReason is the schema descriptor for stop_reason field.
+	medicationorderDescStopReason := medicationorderFields[14].Descriptor()
+	// medicationorder.StopReasonValidator is a validator for the "stop_reason" field. It is called by the builders before save.
+	medicationorder.StopReasonValidator = medicationorderDescStopReason.Validators[0].(func(string) error)
+	// medicationorderDescID is the schema descriptor for id field.
+	medicationorderDescID := medicationorderMixinFields0[0].Descriptor()
+	// medicationorder.DefaultID holds the default value on creation for the id field.
+	medicationorder.DefaultID = medicationorderDescID.Default.(func() string)
+	// medicationorder.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	medicationorder.IDValidator = medicationorderDescID.Validators[0].(func(string) error)
+	observationMixin := schema.Observation{}.Mixin()
+	observationMixinFields0 := observationMixin[0].Fields()
+	_ = observationMixinFields0
+	observationMixinFields1 := observationMixin[1].Fields()
+	_ = observationMixinFields1
+	observationFields := schema.Observation{}.Fields()
+	_ = observationFields
+	// observationDescPatientID is the schema descriptor for patient_id field.
+	observationDescPatientID := observationMixinFields1[0].Descriptor()
+	// observation.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	observation.PatientIDValidator = observationDescPatientID.Validators[0].(func(string) error)
+	// observationDescCreatedAt is the schema descriptor for created_at field.
+	observationDescCreatedAt := observationFields[0].Descriptor()
+	// observation.DefaultCreatedAt holds the default value on creation for the created_at field.
+	observation.DefaultCreatedAt = observationDescCreatedAt.Default.(func() time.Time)
+	// observationDescCode is the schema descriptor for code field.
+	observationDescCode := observationFields[2].Descriptor()
+	// observation.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	observation.CodeValidator = func() func(string) error {
+		validators := observationDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// observationDescDisplay is the schema descriptor for display field.
+	observationDescDisplay := observationFields[3].Descriptor()
+	// observation.DisplayValidator is a validator for the "display" field. It is called by the builders before save.
+	observation.DisplayValidator = func() func(string) error {
+		validators := observationDescDisplay.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display string) error {
+			for _, fn := range fns {
+				if err := fn(display); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// observationDescUnit is the schema descriptor for unit field.
+	observationDescUnit := observationFields[5].Descriptor()
+	// observation.UnitValidator is a validator for the "unit" field. It is called by the builders before save.
+	observation.UnitValidator = observationDescUnit.Validators[0].(func(string) error)
+	// observationDescAmendReason is the schema descriptor for amend_reason field.
+	observationDescAmendReason := observationFields[9].Descriptor()
+	// observation.AmendReasonValidator is a validator for the "amend_reason" field. It is called by the builders before save.
+	observation.AmendReasonValidator = observationDescAmendReason.Validators[0].(func(string) error)
+	// observationDescID is the schema descriptor for id field.
+	observationDescID := observationMixinFields0[0].Descriptor()
+	// observation.DefaultID holds the default value on creation for the id field.
+	observation.DefaultID = observationDescID.Default.(func() string)
+	// observation.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	observation.IDValidator = observationDescID.Validators[0].(func(string) error)
 	outboxeventMixin := schema.OutboxEvent{}.Mixin()
 	outboxeventMixinFields0 := outboxeventMixin[0].Fields()
 	_ = outboxeventMixinFields0
@@ -275,12 +1043,393 @@ func init() {
 	patientDescNationalID := patientFields[12].Descriptor()
 	// patient.NationalIDValidator is a validator for the "national_id" field. It is called by the builders before save.
 	patient.NationalIDValidator = patientDescNationalID.Validators[0].(func(string) error)
+	// patientDescPreferredLanguage is the schema descriptor for preferred_language field.
+	patientDescPreferredLanguage := patientFields[13].Descriptor()
+	// patient.PreferredLanguageValidator is a validator for the "preferred_language" field. It is called by the builders before save.
+	patient.PreferredLanguageValidator = patientDescPreferredLanguage.Validators[0].(func(string) error)
 	// patientDescID is the schema descriptor for id field.
 	patientDescID := patientMixinFields0[0].Descriptor()
 	// patient.DefaultID holds the default value on creation for the id field.
 	patient.DefaultID = patientDescID.Default.(func() string)
 	// patient.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	patient.IDValidator = patientDescID.Validators[0].(func(string) error)
+	patientcontactMixin := schema.PatientContact{}.Mixin()
+	patientcontactMixinFields0 := patientcontactMixin[0].Fields()
+	_ = patientcontactMixinFields0
+	patientcontactMixinFields1 := patientcontactMixin[1].Fields()
+	_ = patientcontactMixinFields1
+	patientcontactMixinFields2 := patientcontactMixin[2].Fields()
+	_ = patientcontactMixinFields2
+	patientcontactFields := schema.PatientContact{}.Fields()
+	_ = patientcontactFields
+	// patientcontactDescCreatedAt is the schema descriptor for created_at field.
+	patientcontactDescCreatedAt := patientcontactMixinFields1[0].Descriptor()
+	// patientcontact.DefaultCreatedAt holds the default value on creation for the created_at field.
+	patientcontact.DefaultCreatedAt = patientcontactDescCreatedAt.Default.(func() time.Time)
+	// patientcontactDescUpdatedAt is the schema descriptor for updated_at field.
+	patientcontactDescUpdatedAt := patientcontactMixinFields1[1].Descriptor()
+	// patientcontact.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	patientcontact.DefaultUpdatedAt = patientcontactDescUpdatedAt.Default.(func() time.Time)
+	// patientcontact.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	patientcontact.UpdateDefaultUpdatedAt = patientcontactDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// patientcontactDescPatientID is the schema descriptor for patient_id field.
+	patientcontactDescPatientID := patientcontactMixinFields2[0].Descriptor()
+	// patientcontact.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	patientcontact.PatientIDValidator = patientcontactDescPatientID.Validators[0].(func(string) error)
+	// patientcontactDescName is the schema descriptor for name field.
+	patientcontactDescName := patientcontactFields[0].Descriptor()
+	// patientcontact.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	patientcontact.NameValidator = func() func(string) error {
+		validators := patientcontactDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// patientcontactDescRelationship is the schema descriptor for relationship field.
+	patientcontactDescRelationship := patientcontactFields[1].Descriptor()
+	// patientcontact.RelationshipValidator is a validator for the "relationship" field. It is called by the builders before save.
+	patientcontact.RelationshipValidator = func() func(string) error {
+		validators := patientcontactDescRelationship.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(relationship string) error {
+			for _, fn := range fns {
+				if err := fn(relationship); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// patientcontactDescPhone is the schema descriptor for phone field.
+	patientcontactDescPhone := patientcontactFields[2].Descriptor()
+	// patientcontact.PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
+	patientcontact.PhoneValidator = patientcontactDescPhone.Validators[0].(func(string) error)
+	// patientcontactDescEmail is the schema descriptor for email field.
+	patientcontactDescEmail := patientcontactFields[3].Descriptor()
+	// patientcontact.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	patientcontact.EmailValidator = patientcontactDescEmail.Validators[0].(func(string) error)
+	// patientcontactDescAddress is the schema descriptor for address field.
+	patientcontactDescAddress := patientcontactFields[4].Descriptor()
+	// patientcontact.AddressValidator is a validator for the "address" field. It is called by the builders before save.
+	patientcontact.AddressValidator = patientcontactDescAddress.Validators[0].(func(string) error)
+	// patientcontactDescNextOfKin is the schema descriptor for next_of_kin field.
+	patientcontactDescNextOfKin := patientcontactFields[5].Descriptor()
+	// patientcontact.DefaultNextOfKin holds the default value on creation for the next_of_kin field.
+	patientcontact.DefaultNextOfKin = patientcontactDescNextOfKin.Default.(bool)
+	// patientcontactDescEmergencyContact is the schema descriptor for emergency_contact field.
+	patientcontactDescEmergencyContact := patientcontactFields[6].Descriptor()
+	// patientcontact.DefaultEmergencyContact holds the default value on creation for the emergency_contact field.
+	patientcontact.DefaultEmergencyContact = patientcontactDescEmergencyContact.Default.(bool)
+	// patientcontactDescID is the schema descriptor for id field.
+	patientcontactDescID := patientcontactMixinFields0[0].Descriptor()
+	// patientcontact.DefaultID holds the default value on creation for the id field.
+	patientcontact.DefaultID = patientcontactDescID.Default.(func() string)
+	// patientcontact.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	patientcontact.IDValidator = patientcontactDescID.Validators[0].(func(string) error)
+	patientidentifierMixin := schema.PatientIdentifier{}.Mixin()
+	patientidentifierMixinFields0 := patientidentifierMixin[0].Fields()
+	_ = patientidentifierMixinFields0
+	patientidentifierMixinFields1 := patientidentifierMixin[1].Fields()
+	_ = patientidentifierMixinFields1
+	patientidentifierMixinFields2 := patientidentifierMixin[2].Fields()
+	_ = patientidentifierMixinFields2
+	patientidentifierFields := schema.PatientIdentifier{}.Fields()
+	_ = patientidentifierFields
+	// patientidentifierDescCreatedAt is the schema descriptor for created_at field.
+	patientidentifierDescCreatedAt := patientidentifierMixinFields1[0].Descriptor()
+	// patientidentifier.DefaultCreatedAt holds the default value on creation for the created_at field.
+	patientidentifier.DefaultCreatedAt = patientidentifierDescCreatedAt.Default.(func() time.Time)
+	// patientidentifierDescUpdatedAt is the schema descriptor for updated_at field.
+	patientidentifierDescUpdatedAt := patientidentifierMixinFields1[1].Descriptor()
+	// patientidentifier.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	patientidentifier.DefaultUpdatedAt = patientidentifierDescUpdatedAt.Default.(func() time.Time)
+	// patientidentifier.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	patientidentifier.UpdateDefaultUpdatedAt = patientidentifierDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// patientidentifierDescPatientID is the schema descriptor for patient_id field.
+	patientidentifierDescPatientID := patientidentifierMixinFields2[0].Descriptor()
+	// patientidentifier.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	patientidentifier.PatientIDValidator = patientidentifierDescPatientID.Validators[0].(func(string) error)
+	// patientidentifierDescSystem is the schema descriptor for system field.
+	patientidentifierDescSystem := patientidentifierFields[0].Descriptor()
+	// patientidentifier.SystemValidator is a validator for the "system" field. It is called by the builders before save.
+	patientidentifier.SystemValidator = func() func(string) error {
+		validators := patientidentifierDescSystem.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(system string) error {
+			for _, fn := range fns {
+				if err := fn(system); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// patientidentifierDescValue is the schema descriptor for value field.
+	patientidentifierDescValue := patientidentifierFields[1].Descriptor()
+	// patientidentifier.ValueValidator is a validator for the "value" field. It is called by the builders before save.
+	patientidentifier.ValueValidator = func() func(string) error {
+		validators := patientidentifierDescValue.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(value string) error {
+			for _, fn := range fns {
+				if err := fn(value); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// patientidentifierDescID is the schema descriptor for id field.
+	patientidentifierDescID := patientidentifierMixinFields0[0].Descriptor()
+	// patientidentifier.DefaultID holds the default value on creation for the id field.
+	patientidentifier.DefaultID = patientidentifierDescID.Default.(func() string)
+	// patientidentifier.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	patientidentifier.IDValidator = patientidentifierDescID.Validators[0].(func(string) error)
+	problemMixin := schema.Problem{}.Mixin()
+	problemMixinFields0 := problemMixin[0].Fields()
+	_ = problemMixinFields0
+	problemMixinFields1 := problemMixin[1].Fields()
+	_ = problemMixinFields1
+	problemMixinFields2 := problemMixin[2].Fields()
+	_ = problemMixinFields2
+	problemFields := schema.Problem{}.Fields()
+	_ = problemFields
+	// problemDescCreatedAt is the schema descriptor for created_at field.
+	problemDescCreatedAt := problemMixinFields1[0].Descriptor()
+	// problem.DefaultCreatedAt holds the default value on creation for the created_at field.
+	problem.DefaultCreatedAt = problemDescCreatedAt.Default.(func() time.Time)
+	// problemDescUpdatedAt is the schema descriptor for updated_at field.
+	problemDescUpdatedAt := problemMixinFields1[1].Descriptor()
+	// problem.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	problem.DefaultUpdatedAt = problemDescUpdatedAt.Default.(func() time.Time)
+	// problem.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	problem.UpdateDefaultUpdatedAt = problemDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// problemDescPatientID is the schema descriptor for patient_id field.
+	problemDescPatientID := problemMixinFields2[0].Descriptor()
+	// problem.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	problem.PatientIDValidator = problemDescPatientID.Validators[0].(func(string) error)
+	// problemDescIcd10Code is the schema descriptor for icd10_code field.
+	problemDescIcd10Code := problemFields[1].Descriptor()
+	// problem.Icd10CodeValidator is a validator for the "icd10_code" field. It is called by the builders before save.
+	problem.Icd10CodeValidator = func() func(string) error {
+		validators := problemDescIcd10Code.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(icd10_code string) error {
+			for _, fn := range fns {
+				if err := fn(icd10_code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// problemDescDisplay is the schema descriptor for display field.
+	problemDescDisplay := problemFields[2].Descriptor()
+	// problem.DisplayValidator is a validator for the "display" field. It is called by the builders before save.
+	problem.DisplayValidator = func() func(string) error {
+		validators := problemDescDisplay.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display string) error {
+			for _, fn := range fns {
+				if err := fn(display); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// problemDescID is the schema descriptor for id field.
+	problemDescID := problemMixinFields0[0].Descriptor()
+	// problem.DefaultID holds the default value on creation for the id field.
+	problem.DefaultID = problemDescID.Default.(func() string)
+	// problem.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	problem.IDValidator = problemDescID.Validators[0].(func(string) error)
+	provideravailabilityMixin := schema.ProviderAvailability{}.Mixin()
+	provideravailabilityMixinFields0 := provideravailabilityMixin[0].Fields()
+	_ = provideravailabilityMixinFields0
+	provideravailabilityMixinFields1 := provideravailabilityMixin[1].Fields()
+	_ = provideravailabilityMixinFields1
+	provideravailabilityFields := schema.ProviderAvailability{}.Fields()
+	_ = provideravailabilityFields
+	// provideravailabilityDescCreatedAt is the schema descriptor for created_at field.
+	provideravailabilityDescCreatedAt := provideravailabilityMixinFields1[0].Descriptor()
+	// provideravailability.DefaultCreatedAt holds the default value on creation for the created_at field.
+	provideravailability.DefaultCreatedAt = provideravailabilityDescCreatedAt.Default.(func() time.Time)
+	// provideravailabilityDescUpdatedAt is the schema descriptor for updated_at field.
+	provideravailabilityDescUpdatedAt := provideravailabilityMixinFields1[1].Descriptor()
+	// provideravailability.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	provideravailability.DefaultUpdatedAt = provideravailabilityDescUpdatedAt.Default.(func() time.Time)
+	// provideravailability.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	provideravailability.UpdateDefaultUpdatedAt = provideravailabilityDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// provideravailabilityDescWeekday is the schema descriptor for weekday field.
+	provideravailabilityDescWeekday := provideravailabilityFields[1].Descriptor()
+	// provideravailability.WeekdayValidator is a validator for the "weekday" field. It is called by the builders before save.
+	provideravailability.WeekdayValidator = provideravailabilityDescWeekday.Validators[0].(func(int) error)
+	// provideravailabilityDescStartMinute is the schema descriptor for start_minute field.
+	provideravailabilityDescStartMinute := provideravailabilityFields[2].Descriptor()
+	// provideravailability.StartMinuteValidator is a validator for the "start_minute" field. It is called by the builders before save.
+	provideravailability.StartMinuteValidator = provideravailabilityDescStartMinute.Validators[0].(func(int) error)
+	// provideravailabilityDescEndMinute is the schema descriptor for end_minute field.
+	provideravailabilityDescEndMinute := provideravailabilityFields[3].Descriptor()
+	// provideravailability.EndMinuteValidator is a validator for the "end_minute" field. It is called by the builders before save.
+	provideravailability.EndMinuteValidator = provideravailabilityDescEndMinute.Validators[0].(func(int) error)
+	// provideravailabilityDescID is the schema descriptor for id field.
+	provideravailabilityDescID := provideravailabilityMixinFields0[0].Descriptor()
+	// provideravailability.DefaultID holds the default value on creation for the id field.
+	provideravailability.DefaultID = provideravailabilityDescID.Default.(func() string)
+	// provideravailability.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	provideravailability.IDValidator = provideravailabilityDescID.Validators[0].(func(string) error)
+	providertimeoffMixin := schema.ProviderTimeOff{}.Mixin()
+	providertimeoffMixinFields0 := providertimeoffMixin[0].Fields()
+	_ = providertimeoffMixinFields0
+	providertimeoffMixinFields1 := providertimeoffMixin[1].Fields()
+	_ = providertimeoffMixinFields1
+	providertimeoffFields := schema.ProviderTimeOff{}.Fields()
+	_ = providertimeoffFields
+	// providertimeoffDescCreatedAt is the schema descriptor for created_at field.
+	providertimeoffDescCreatedAt := providertimeoffMixinFields1[0].Descriptor()
+	// providertimeoff.DefaultCreatedAt holds the default value on creation for the created_at field.
+	providertimeoff.DefaultCreatedAt = providertimeoffDescCreatedAt.Default.(func() time.Time)
+	// providertimeoffDescUpdatedAt is the schema descriptor for updated_at field.
+	providertimeoffDescUpdatedAt := providertimeoffMixinFields1[1].Descriptor()
+	// providertimeoff.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	providertimeoff.DefaultUpdatedAt = providertimeoffDescUpdatedAt.Default.(func() time.Time)
+	// providertimeoff.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	providertimeoff.UpdateDefaultUpdatedAt = providertimeoffDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// providertimeoffDescReason is the schema descriptor for reason field.
+	providertimeoffDescReason := providertimeoffFields[3].Descriptor()
+	// providertimeoff.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	providertimeoff.ReasonValidator = providertimeoffDescReason.Validators[0].(func(string) error)
+	// providertimeoffDescID is the schema descriptor for id field.
+	providertimeoffDescID := providertimeoffMixinFields0[0].Descriptor()
+	// providertimeoff.DefaultID holds the default value on creation for the id field.
+	providertimeoff.DefaultID = providertimeoffDescID.Default.(func() string)
+	// providertimeoff.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	providertimeoff.IDValidator = providertimeoffDescID.Validators[0].(func(string) error)
+	referralMixin := schema.Referral{}.Mixin()
+	referralMixinFields0 := referralMixin[0].Fields()
+	_ = referralMixinFields0
+	referralMixinFields1 := referralMixin[1].Fields()
+	_ = referralMixinFields1
+	referralMixinFields2 := referralMixin[2].Fields()
+	_ = referralMixinFields2
+	referralFields := schema.Referral{}.Fields()
+	_ = referralFields
+	// referralDescCreatedAt is the schema descriptor for created_at field.
+	referralDescCreatedAt := referralMixinFields1[0].Descriptor()
+	// referral.DefaultCreatedAt holds the default value on creation for the created_at field.
+	referral.DefaultCreatedAt = referralDescCreatedAt.Default.(func() time.Time)
+	// referralDescUpdatedAt is the schema descriptor for updated_at field.
+	referralDescUpdatedAt := referralMixinFields1[1].Descriptor()
+	// referral.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	referral.DefaultUpdatedAt = referralDescUpdatedAt.Default.(func() time.Time)
+	// referral.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	referral.UpdateDefaultUpdatedAt = referralDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// referralDescPatientID is the schema descriptor for patient_id field.
+	referralDescPatientID := referralMixinFields2[0].Descriptor()
+	// referral.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	referral.PatientIDValidator = referralDescPatientID.Validators[0].(func(string) error)
+	// referralDescReason is the schema descriptor for reason field.
+	referralDescReason := referralFields[5].Descriptor()
+	// referral.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	referral.ReasonValidator = referralDescReason.Validators[0].(func(string) error)
+	// referralDescResponseNote is the schema descriptor for response_note field.
+	referralDescResponseNote := referralFields[9].Descriptor()
+	// referral.ResponseNoteValidator is a validator for the "response_note" field. It is called by the builders before save.
+	referral.ResponseNoteValidator = referralDescResponseNote.Validators[0].(func(string) error)
+	// referralDescID is the schema descriptor for id field.
+	referralDescID := referralMixinFields0[0].Descriptor()
+	// referral.DefaultID holds the default value on creation for the id field.
+	referral.DefaultID = referralDescID.Default.(func() string)
+	// referral.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	referral.IDValidator = referralDescID.Validators[0].(func(string) error)
+	roomMixin := schema.Room{}.Mixin()
+	roomMixinFields0 := roomMixin[0].Fields()
+	_ = roomMixinFields0
+	roomMixinFields1 := roomMixin[1].Fields()
+	_ = roomMixinFields1
+	roomFields := schema.Room{}.Fields()
+	_ = roomFields
+	// roomDescCreatedAt is the schema descriptor for created_at field.
+	roomDescCreatedAt := roomMixinFields1[0].Descriptor()
+	// room.DefaultCreatedAt holds the default value on creation for the created_at field.
+	room.DefaultCreatedAt = roomDescCreatedAt.Default.(func() time.Time)
+	// roomDescUpdatedAt is the schema descriptor for updated_at field.
+	roomDescUpdatedAt := roomMixinFields1[1].Descriptor()
+	// room.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	room.DefaultUpdatedAt = roomDescUpdatedAt.Default.(func() time.Time)
+	// room.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	room.UpdateDefaultUpdatedAt = roomDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// roomDescCode is the schema descriptor for code field.
+	roomDescCode := roomFields[1].Descriptor()
+	// room.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	room.CodeValidator = func() func(string) error {
+		validators := roomDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// roomDescName is the schema descriptor for name field.
+	roomDescName := roomFields[2].Descriptor()
+	// room.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	room.NameValidator = func() func(string) error {
+		validators := roomDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// roomDescActive is the schema descriptor for active field.
+	roomDescActive := roomFields[3].Descriptor()
+	// room.DefaultActive holds the default value on creation for the active field.
+	room.DefaultActive = roomDescActive.Default.(bool)
+	// roomDescID is the schema descriptor for id field.
+	roomDescID := roomMixinFields0[0].Descriptor()
+	// room.DefaultID holds the default value on creation for the id field.
+	room.DefaultID = roomDescID.Default.(func() string)
+	// room.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	room.IDValidator = roomDescID.Validators[0].(func(string) error)
 	sessionMixin := schema.Session{}.Mixin()
 	sessionMixinFields0 := sessionMixin[0].Fields()
 	_ = sessionMixinFields0
@@ -420,4 +1569,63 @@ func init() {
 	user.DefaultID = userDescID.Default.(func() string)
 	// user.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	user.IDValidator = userDescID.Validators[0].(func(string) error)
+	wardMixin := schema.Ward{}.Mixin()
+	wardMixinFields0 := wardMixin[0].Fields()
+	_ = wardMixinFields0
+	wardMixinFields1 := wardMixin[1].Fields()
+	_ = wardMixinFields1
+	wardFields := schema.Ward{}.Fields()
+	_ = wardFields
+	// wardDescCreatedAt is the schema descriptor for created_at field.
+	wardDescCreatedAt := wardMixinFields1[0].Descriptor()
+	// ward.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ward.DefaultCreatedAt = wardDescCreatedAt.Default.(func() time.Time)
+	// wardDescUpdatedAt is the schema descriptor for updated_at field.
+	wardDescUpdatedAt := wardMixinFields1[1].Descriptor()
+	// ward.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	ward.DefaultUpdatedAt = wardDescUpdatedAt.Default.(func() time.Time)
+	// ward.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	ward.UpdateDefaultUpdatedAt = wardDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// wardDescCode is the schema descriptor for code field.
+	wardDescCode := wardFields[1].Descriptor()
+	// ward.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	ward.CodeValidator = func() func(string) error {
+		validators := wardDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// wardDescName is the schema descriptor for name field.
+	wardDescName := wardFields[2].Descriptor()
+	// ward.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	ward.NameValidator = func() func(string) error {
+		validators := wardDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// wardDescID is the schema descriptor for id field.
+	wardDescID := wardMixinFields0[0].Descriptor()
+	// ward.DefaultID holds the default value on creation for the id field.
+	ward.DefaultID = wardDescID.Default.(func() string)
+	// ward.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ward.IDValidator = wardDescID.Validators[0].(func(string) error)
 }

@@ -52,13 +52,19 @@ type StaffEdges struct {
 	Appointments []*Appointment `json:"appointments,omitempty"`
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// Availability holds the value of the availability edge.
+	Availability []*ProviderAvailability `json:"availability,omitempty"`
+	// TimeOff holds the value of the time_off edge.
+	TimeOff []*ProviderTimeOff `json:"time_off,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [5]map[string]int
 
 	namedAppointments map[string][]*Appointment
+	namedAvailability map[string][]*ProviderAvailability
+	namedTimeOff      map[string][]*ProviderTimeOff
 }
 
 // DepartmentOrErr returns the Department value or an error if the edge
@@ -90,6 +96,24 @@ func (e StaffEdges) UserOrErr() (*User, error) {
 		return nil, &NotFoundError{label: user.Label}
 	}
 	return nil, &NotLoadedError{edge: "user"}
+}
+
+// AvailabilityOrErr returns the Availability value or an error if the edge
+// was not loaded in eager-loading.
+func (e StaffEdges) AvailabilityOrErr() ([]*ProviderAvailability, error) {
+	if e.loadedTypes[3] {
+		return e.Availability, nil
+	}
+	return nil, &NotLoadedError{edge: "availability"}
+}
+
+// TimeOffOrErr returns the TimeOff value or an error if the edge
+// was not loaded in eager-loading.
+func (e StaffEdges) TimeOffOrErr() ([]*ProviderTimeOff, error) {
+	if e.loadedTypes[4] {
+		return e.TimeOff, nil
+	}
+	return nil, &NotLoadedError{edge: "time_off"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -217,6 +241,16 @@ func (_m *Staff) QueryUser() *UserQuery {
 	return NewStaffClient(_m.config).QueryUser(_m)
 }
 
+// QueryAvailability queries the "availability" edge of the Staff entity.
+func (_m *Staff) QueryAvailability() *ProviderAvailabilityQuery {
+	return NewStaffClient(_m.config).QueryAvailability(_m)
+}
+
+// QueryTimeOff queries the "time_off" edge of the Staff entity.
+func (_m *Staff) QueryTimeOff() *ProviderTimeOffQuery {
+	return NewStaffClient(_m.config).QueryTimeOff(_m)
+}
+
 // Update returns a builder for updating this Staff.
 // Note that you need to call Staff.Unwrap() before calling this method if this Staff
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -295,6 +329,54 @@ func (_m *Staff) appendNamedAppointments(name string, edges ...*Appointment) {
 		_m.Edges.namedAppointments[name] = []*Appointment{}
 	} else {
 		_m.Edges.namedAppointments[name] = append(_m.Edges.namedAppointments[name], edges...)
+	}
+}
+
+// NamedAvailability returns the Availability named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Staff) NamedAvailability(name string) ([]*ProviderAvailability, error) {
+	if _m.Edges.namedAvailability == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAvailability[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Staff) appendNamedAvailability(name string, edges ...*ProviderAvailability) {
+	if _m.Edges.namedAvailability == nil {
+		_m.Edges.namedAvailability = make(map[string][]*ProviderAvailability)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAvailability[name] = []*ProviderAvailability{}
+	} else {
+		_m.Edges.namedAvailability[name] = append(_m.Edges.namedAvailability[name], edges...)
+	}
+}
+
+// NamedTimeOff returns the TimeOff named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Staff) NamedTimeOff(name string) ([]*ProviderTimeOff, error) {
+	if _m.Edges.namedTimeOff == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedTimeOff[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Staff) appendNamedTimeOff(name string, edges ...*ProviderTimeOff) {
+	if _m.Edges.namedTimeOff == nil {
+		_m.Edges.namedTimeOff = make(map[string][]*ProviderTimeOff)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedTimeOff[name] = []*ProviderTimeOff{}
+	} else {
+		_m.Edges.namedTimeOff[name] = append(_m.Edges.namedTimeOff[name], edges...)
 	}
 }
 

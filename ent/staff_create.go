@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
 )
@@ -176,6 +178,36 @@ func (_c *StaffCreate) SetNillableUserID(id *string) *StaffCreate {
 // SetUser sets the "user" edge to the User entity.
 func (_c *StaffCreate) SetUser(v *User) *StaffCreate {
 	return _c.SetUserID(v.ID)
+}
+
+// AddAvailabilityIDs adds the "availability" edge to the ProviderAvailability entity by IDs.
+func (_c *StaffCreate) AddAvailabilityIDs(ids ...string) *StaffCreate {
+	_c.mutation.AddAvailabilityIDs(ids...)
+	return _c
+}
+
+// AddAvailability adds the "availability" edges to the ProviderAvailability entity.
+func (_c *StaffCreate) AddAvailability(v ...*ProviderAvailability) *StaffCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAvailabilityIDs(ids...)
+}
+
+// AddTimeOffIDs adds the "time_off" edge to the ProviderTimeOff entity by IDs.
+func (_c *StaffCreate) AddTimeOffIDs(ids ...string) *StaffCreate {
+	_c.mutation.AddTimeOffIDs(ids...)
+	return _c
+}
+
+// AddTimeOff adds the "time_off" edges to the ProviderTimeOff entity.
+func (_c *StaffCreate) AddTimeOff(v ...*ProviderTimeOff) *StaffCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddTimeOffIDs(ids...)
 }
 
 // Mutation returns the StaffMutation object of the builder.
@@ -396,6 +428,38 @@ func (_c *StaffCreate) createSpec() (*Staff, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.user_staff = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AvailabilityIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TimeOffIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

@@ -15,6 +15,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
 )
@@ -29,10 +31,14 @@ type StaffQuery struct {
 	withDepartment        *DepartmentQuery
 	withAppointments      *AppointmentQuery
 	withUser              *UserQuery
+	withAvailability      *ProviderAvailabilityQuery
+	withTimeOff           *ProviderTimeOffQuery
 	withFKs               bool
 	modifiers             []func(*sql.Selector)
 	loadTotal             []func(context.Context, []*Staff) error
 	withNamedAppointments map[string]*AppointmentQuery
+	withNamedAvailability map[string]*ProviderAvailabilityQuery
+	withNamedTimeOff      map[string]*ProviderTimeOffQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -128,6 +134,50 @@ func (_q *StaffQuery) QueryUser() *UserQuery {
 			sqlgraph.From(staff.Table, staff.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, true, staff.UserTable, staff.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAvailability chains the current query on the "availability" edge.
+func (_q *StaffQuery) QueryAvailability() *ProviderAvailabilityQuery {
+	query := (&ProviderAvailabilityClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(staff.Table, staff.FieldID, selector),
+			sqlgraph.To(provideravailability.Table, provideravailability.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, staff.AvailabilityTable, staff.AvailabilityColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTimeOff chains the current query on the "time_off" edge.
+func (_q *StaffQuery) QueryTimeOff() *ProviderTimeOffQuery {
+	query := (&ProviderTimeOffClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(staff.Table, staff.FieldID, selector),
+			sqlgraph.To(providertimeoff.Table, providertimeoff.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, staff.TimeOffTable, staff.TimeOffColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -330,6 +380,8 @@ func (_q *StaffQuery) Clone() *StaffQuery {
 		withDepartment:   _q.withDepartment.Clone(),
 		withAppointments: _q.withAppointments.Clone(),
 		withUser:         _q.withUser.Clone(),
+		withAvailability: _q.withAvailability.Clone(),
+		withTimeOff:      _q.withTimeOff.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -366,6 +418,28 @@ func (_q *StaffQuery) WithUser(opts ...func(*UserQuery)) *StaffQuery {
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithAvailability tells the query-builder to eager-load the nodes that are connected to
+// the "availability" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *StaffQuery) WithAvailability(opts ...func(*ProviderAvailabilityQuery)) *StaffQuery {
+	query := (&ProviderAvailabilityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAvailability = query
+	return _q
+}
+
+// WithTimeOff tells the query-builder to eager-load the nodes that are connected to
+// the "time_off" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *StaffQuery) WithTimeOff(opts ...func(*ProviderTimeOffQuery)) *StaffQuery {
+	query := (&ProviderTimeOffClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTimeOff = query
 	return _q
 }
 
@@ -448,10 +522,12 @@ func (_q *StaffQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Staff,
 		nodes       = []*Staff{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [5]bool{
 			_q.withDepartment != nil,
 			_q.withAppointments != nil,
 			_q.withUser != nil,
+			_q.withAvailability != nil,
+			_q.withTimeOff != nil,
 		}
 	)
 	if _q.withUser != nil {
@@ -500,10 +576,38 @@ func (_q *StaffQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Staff,
 			return nil, err
 		}
 	}
+	if query := _q.withAvailability; query != nil {
+		if err := _q.loadAvailability(ctx, query, nodes,
+			func(n *Staff) { n.Edges.Availability = []*ProviderAvailability{} },
+			func(n *Staff, e *ProviderAvailability) { n.Edges.Availability = append(n.Edges.Availability, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTimeOff; query != nil {
+		if err := _q.loadTimeOff(ctx, query, nodes,
+			func(n *Staff) { n.Edges.TimeOff = []*ProviderTimeOff{} },
+			func(n *Staff, e *ProviderTimeOff) { n.Edges.TimeOff = append(n.Edges.TimeOff, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedAppointments {
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Staff) { n.appendNamedAppointments(name) },
 			func(n *Staff, e *Appointment) { n.appendNamedAppointments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAvailability {
+		if err := _q.loadAvailability(ctx, query, nodes,
+			func(n *Staff) { n.appendNamedAvailability(name) },
+			func(n *Staff, e *ProviderAvailability) { n.appendNamedAvailability(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedTimeOff {
+		if err := _q.loadTimeOff(ctx, query, nodes,
+			func(n *Staff) { n.appendNamedTimeOff(name) },
+			func(n *Staff, e *ProviderTimeOff) { n.appendNamedTimeOff(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -606,6 +710,66 @@ func (_q *StaffQuery) loadUser(ctx context.Context, query *UserQuery, nodes []*S
 	}
 	return nil
 }
+func (_q *StaffQuery) loadAvailability(ctx context.Context, query *ProviderAvailabilityQuery, nodes []*Staff, init func(*Staff), assign func(*Staff, *ProviderAvailability)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Staff)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(provideravailability.FieldStaffID)
+	}
+	query.Where(predicate.ProviderAvailability(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(staff.AvailabilityColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.StaffID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "staff_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *StaffQuery) loadTimeOff(ctx context.Context, query *ProviderTimeOffQuery, nodes []*Staff, init func(*Staff), assign func(*Staff, *ProviderTimeOff)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Staff)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(providertimeoff.FieldStaffID)
+	}
+	query.Where(predicate.ProviderTimeOff(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(staff.TimeOffColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.StaffID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "staff_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *StaffQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -705,6 +869,34 @@ func (_q *StaffQuery) WithNamedAppointments(name string, opts ...func(*Appointme
 		_q.withNamedAppointments = make(map[string]*AppointmentQuery)
 	}
 	_q.withNamedAppointments[name] = query
+	return _q
+}
+
+// WithNamedAvailability tells the query-builder to eager-load the nodes that are connected to the "availability"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *StaffQuery) WithNamedAvailability(name string, opts ...func(*ProviderAvailabilityQuery)) *StaffQuery {
+	query := (&ProviderAvailabilityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAvailability == nil {
+		_q.withNamedAvailability = make(map[string]*ProviderAvailabilityQuery)
+	}
+	_q.withNamedAvailability[name] = query
+	return _q
+}
+
+// WithNamedTimeOff tells the query-builder to eager-load the nodes that are connected to the "time_off"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *StaffQuery) WithNamedTimeOff(name string, opts ...func(*ProviderTimeOffQuery)) *StaffQuery {
+	query := (&ProviderTimeOffClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedTimeOff == nil {
+		_q.withNamedTimeOff = make(map[string]*ProviderTimeOffQuery)
+	}
+	_q.withNamedTimeOff[name] = query
 	return _q
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
 )
@@ -192,6 +194,36 @@ func (_u *StaffUpdate) SetUser(v *User) *StaffUpdate {
 	return _u.SetUserID(v.ID)
 }
 
+// AddAvailabilityIDs adds the "availability" edge to the ProviderAvailability entity by IDs.
+func (_u *StaffUpdate) AddAvailabilityIDs(ids ...string) *StaffUpdate {
+	_u.mutation.AddAvailabilityIDs(ids...)
+	return _u
+}
+
+// AddAvailability adds the "availability" edges to the ProviderAvailability entity.
+func (_u *StaffUpdate) AddAvailability(v ...*ProviderAvailability) *StaffUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAvailabilityIDs(ids...)
+}
+
+// AddTimeOffIDs adds the "time_off" edge to the ProviderTimeOff entity by IDs.
+func (_u *StaffUpdate) AddTimeOffIDs(ids ...string) *StaffUpdate {
+	_u.mutation.AddTimeOffIDs(ids...)
+	return _u
+}
+
+// AddTimeOff adds the "time_off" edges to the ProviderTimeOff entity.
+func (_u *StaffUpdate) AddTimeOff(v ...*ProviderTimeOff) *StaffUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTimeOffIDs(ids...)
+}
+
 // Mutation returns the StaffMutation object of the builder.
 func (_u *StaffUpdate) Mutation() *StaffMutation {
 	return _u.mutation
@@ -228,6 +260,48 @@ func (_u *StaffUpdate) RemoveAppointments(v ...*Appointment) *StaffUpdate {
 func (_u *StaffUpdate) ClearUser() *StaffUpdate {
 	_u.mutation.ClearUser()
 	return _u
+}
+
+// ClearAvailability clears all "availability" edges to the ProviderAvailability entity.
+func (_u *StaffUpdate) ClearAvailability() *StaffUpdate {
+	_u.mutation.ClearAvailability()
+	return _u
+}
+
+// RemoveAvailabilityIDs removes the "availability" edge to ProviderAvailability entities by IDs.
+func (_u *StaffUpdate) RemoveAvailabilityIDs(ids ...string) *StaffUpdate {
+	_u.mutation.RemoveAvailabilityIDs(ids...)
+	return _u
+}
+
+// RemoveAvailability removes "availability" edges to ProviderAvailability entities.
+func (_u *StaffUpdate) RemoveAvailability(v ...*ProviderAvailability) *StaffUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAvailabilityIDs(ids...)
+}
+
+// ClearTimeOff clears all "time_off" edges to the ProviderTimeOff entity.
+func (_u *StaffUpdate) ClearTimeOff() *StaffUpdate {
+	_u.mutation.ClearTimeOff()
+	return _u
+}
+
+// RemoveTimeOffIDs removes the "time_off" edge to ProviderTimeOff entities by IDs.
+func (_u *StaffUpdate) RemoveTimeOffIDs(ids ...string) *StaffUpdate {
+	_u.mutation.RemoveTimeOffIDs(ids...)
+	return _u
+}
+
+// RemoveTimeOff removes "time_off" edges to ProviderTimeOff entities.
+func (_u *StaffUpdate) RemoveTimeOff(v ...*ProviderTimeOff) *StaffUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTimeOffIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -438,6 +512,96 @@ func (_u *StaffUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.AvailabilityCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAvailabilityIDs(); len(nodes) > 0 && !_u.mutation.AvailabilityCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AvailabilityIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TimeOffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTimeOffIDs(); len(nodes) > 0 && !_u.mutation.TimeOffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TimeOffIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{staff.Label}
@@ -619,6 +783,36 @@ func (_u *StaffUpdateOne) SetUser(v *User) *StaffUpdateOne {
 	return _u.SetUserID(v.ID)
 }
 
+// AddAvailabilityIDs adds the "availability" edge to the ProviderAvailability entity by IDs.
+func (_u *StaffUpdateOne) AddAvailabilityIDs(ids ...string) *StaffUpdateOne {
+	_u.mutation.AddAvailabilityIDs(ids...)
+	return _u
+}
+
+// AddAvailability adds the "availability" edges to the ProviderAvailability entity.
+func (_u *StaffUpdateOne) AddAvailability(v ...*ProviderAvailability) *StaffUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAvailabilityIDs(ids...)
+}
+
+// AddTimeOffIDs adds the "time_off" edge to the ProviderTimeOff entity by IDs.
+func (_u *StaffUpdateOne) AddTimeOffIDs(ids ...string) *StaffUpdateOne {
+	_u.mutation.AddTimeOffIDs(ids...)
+	return _u
+}
+
+// AddTimeOff adds the "time_off" edges to the ProviderTimeOff entity.
+func (_u *StaffUpdateOne) AddTimeOff(v ...*ProviderTimeOff) *StaffUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTimeOffIDs(ids...)
+}
+
 // Mutation returns the StaffMutation object of the builder.
 func (_u *StaffUpdateOne) Mutation() *StaffMutation {
 	return _u.mutation
@@ -655,6 +849,48 @@ func (_u *StaffUpdateOne) RemoveAppointments(v ...*Appointment) *StaffUpdateOne 
 func (_u *StaffUpdateOne) ClearUser() *StaffUpdateOne {
 	_u.mutation.ClearUser()
 	return _u
+}
+
+// ClearAvailability clears all "availability" edges to the ProviderAvailability entity.
+func (_u *StaffUpdateOne) ClearAvailability() *StaffUpdateOne {
+	_u.mutation.ClearAvailability()
+	return _u
+}
+
+// RemoveAvailabilityIDs removes the "availability" edge to ProviderAvailability entities by IDs.
+func (_u *StaffUpdateOne) RemoveAvailabilityIDs(ids ...string) *StaffUpdateOne {
+	_u.mutation.RemoveAvailabilityIDs(ids...)
+	return _u
+}
+
+// RemoveAvailability removes "availability" edges to ProviderAvailability entities.
+func (_u *StaffUpdateOne) RemoveAvailability(v ...*ProviderAvailability) *StaffUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAvailabilityIDs(ids...)
+}
+
+// ClearTimeOff clears all "time_off" edges to the ProviderTimeOff entity.
+func (_u *StaffUpdateOne) ClearTimeOff() *StaffUpdateOne {
+	_u.mutation.ClearTimeOff()
+	return _u
+}
+
+// RemoveTimeOffIDs removes the "time_off" edge to ProviderTimeOff entities by IDs.
+func (_u *StaffUpdateOne) RemoveTimeOffIDs(ids ...string) *StaffUpdateOne {
+	_u.mutation.RemoveTimeOffIDs(ids...)
+	return _u
+}
+
+// RemoveTimeOff removes "time_off" edges to ProviderTimeOff entities.
+func (_u *StaffUpdateOne) RemoveTimeOff(v ...*ProviderTimeOff) *StaffUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTimeOffIDs(ids...)
 }
 
 // Where appends a list predicates to the StaffUpdate builder.
@@ -888,6 +1124,96 @@ func (_u *StaffUpdateOne) sqlSave(ctx context.Context) (_node *Staff, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AvailabilityCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAvailabilityIDs(); len(nodes) > 0 && !_u.mutation.AvailabilityCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AvailabilityIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.AvailabilityTable,
+			Columns: []string{staff.AvailabilityColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(provideravailability.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TimeOffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTimeOffIDs(); len(nodes) > 0 && !_u.mutation.TimeOffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TimeOffIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   staff.TimeOffTable,
+			Columns: []string{staff.TimeOffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -16,22 +16,68 @@ type Tx struct {
 	config
 	// APIKey is the client for interacting with the APIKey builders.
 	APIKey *APIKeyClient
+	// Admission is the client for interacting with the Admission builders.
+	Admission *AdmissionClient
+	// Allergy is the client for interacting with the Allergy builders.
+	Allergy *AllergyClient
 	// Appointment is the client for interacting with the Appointment builders.
 	Appointment *AppointmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// Bed is the client for interacting with the Bed builders.
+	Bed *BedClient
+	// BedAssignment is the client for interacting with the BedAssignment builders.
+	BedAssignment *BedAssignmentClient
+	// CarePlan is the client for interacting with the CarePlan builders.
+	CarePlan *CarePlanClient
+	// CarePlanActivity is the client for interacting with the CarePlanActivity builders.
+	CarePlanActivity *CarePlanActivityClient
+	// CarePlanGoal is the client for interacting with the CarePlanGoal builders.
+	CarePlanGoal *CarePlanGoalClient
+	// CareTeamMember is the client for interacting with the CareTeamMember builders.
+	CareTeamMember *CareTeamMemberClient
+	// ClinicalNote is the client for interacting with the ClinicalNote builders.
+	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// Encounter is the client for interacting with the Encounter builders.
+	Encounter *EncounterClient
+	// HistoryItem is the client for interacting with the HistoryItem builders.
+	HistoryItem *HistoryItemClient
+	// Icd10Code is the client for interacting with the Icd10Code builders.
+	Icd10Code *Icd10CodeClient
+	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
+	InsurancePolicy *InsurancePolicyClient
+	// MedicationOrder is the client for interacting with the MedicationOrder builders.
+	MedicationOrder *MedicationOrderClient
+	// Observation is the client for interacting with the Observation builders.
+	Observation *ObservationClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
 	// Patient is the client for interacting with the Patient builders.
 	Patient *PatientClient
+	// PatientContact is the client for interacting with the PatientContact builders.
+	PatientContact *PatientContactClient
+	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
+	PatientIdentifier *PatientIdentifierClient
+	// Problem is the client for interacting with the Problem builders.
+	Problem *ProblemClient
+	// ProviderAvailability is the client for interacting with the ProviderAvailability builders.
+	ProviderAvailability *ProviderAvailabilityClient
+	// ProviderTimeOff is the client for interacting with the ProviderTimeOff builders.
+	ProviderTimeOff *ProviderTimeOffClient
+	// Referral is the client for interacting with the Referral builders.
+	Referral *ReferralClient
+	// Room is the client for interacting with the Room builders.
+	Room *RoomClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// Ward is the client for interacting with the Ward builders.
+	Ward *WardClient
 
 	// lazily loaded.
 	client     *Client
@@ -164,14 +210,37 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
+	tx.Admission = NewAdmissionClient(tx.config)
+	tx.Allergy = NewAllergyClient(tx.config)
 	tx.Appointment = NewAppointmentClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.Bed = NewBedClient(tx.config)
+	tx.BedAssignment = NewBedAssignmentClient(tx.config)
+	tx.CarePlan = NewCarePlanClient(tx.config)
+	tx.CarePlanActivity = NewCarePlanActivityClient(tx.config)
+	tx.CarePlanGoal = NewCarePlanGoalClient(tx.config)
+	tx.CareTeamMember = NewCareTeamMemberClient(tx.config)
+	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
+	tx.Encounter = NewEncounterClient(tx.config)
+	tx.HistoryItem = NewHistoryItemClient(tx.config)
+	tx.Icd10Code = NewIcd10CodeClient(tx.config)
+	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
+	tx.MedicationOrder = NewMedicationOrderClient(tx.config)
+	tx.Observation = NewObservationClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
 	tx.Patient = NewPatientClient(tx.config)
+	tx.PatientContact = NewPatientContactClient(tx.config)
+	tx.PatientIdentifier = NewPatientIdentifierClient(tx.config)
+	tx.Problem = NewProblemClient(tx.config)
+	tx.ProviderAvailability = NewProviderAvailabilityClient(tx.config)
+	tx.ProviderTimeOff = NewProviderTimeOffClient(tx.config)
+	tx.Referral = NewReferralClient(tx.config)
+	tx.Room = NewRoomClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.Ward = NewWardClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

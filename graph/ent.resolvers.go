@@ -28,10 +28,22 @@ func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[string
 		ent.WithAPIKeyOrder(orderBy), ent.WithAPIKeyFilter(where.Filter))
 }
 
+// Admissions is the resolver for the admissions field.
+func (r *queryResolver) Admissions(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) (*ent.AdmissionConnection, error) {
+	return r.Client.Admission.Query().Paginate(ctx, after, first, before, last,
+		ent.WithAdmissionOrder(orderBy), ent.WithAdmissionFilter(where.Filter))
+}
+
 // Appointments is the resolver for the appointments field.
 func (r *queryResolver) Appointments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) (*ent.AppointmentConnection, error) {
 	return r.Client.Appointment.Query().Paginate(ctx, after, first, before, last,
 		ent.WithAppointmentOrder(orderBy), ent.WithAppointmentFilter(where.Filter))
+}
+
+// Beds is the resolver for the beds field.
+func (r *queryResolver) Beds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) (*ent.BedConnection, error) {
+	return r.Client.Bed.Query().Paginate(ctx, after, first, before, last,
+		ent.WithBedOrder(orderBy), ent.WithBedFilter(where.Filter))
 }
 
 // Departments is the resolver for the departments field.
@@ -40,10 +52,40 @@ func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[st
 		ent.WithDepartmentOrder(orderBy), ent.WithDepartmentFilter(where.Filter))
 }
 
+// Encounters is the resolver for the encounters field.
+func (r *queryResolver) Encounters(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) (*ent.EncounterConnection, error) {
+	return r.Client.Encounter.Query().Paginate(ctx, after, first, before, last,
+		ent.WithEncounterOrder(orderBy), ent.WithEncounterFilter(where.Filter))
+}
+
+// Icd10Codes is the resolver for the icd10Codes field.
+func (r *queryResolver) Icd10Codes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) (*ent.Icd10CodeConnection, error) {
+	return r.Client.Icd10Code.Query().Paginate(ctx, after, first, before, last,
+		ent.WithIcd10CodeOrder(orderBy), ent.WithIcd10CodeFilter(where.Filter))
+}
+
+// MedicationOrders is the resolver for the medicationOrders field.
+func (r *queryResolver) MedicationOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) (*ent.MedicationOrderConnection, error) {
+	return r.Client.MedicationOrder.Query().Paginate(ctx, after, first, before, last,
+		ent.WithMedicationOrderOrder(orderBy), ent.WithMedicationOrderFilter(where.Filter))
+}
+
 // Patients is the resolver for the patients field.
 func (r *queryResolver) Patients(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) (*ent.PatientConnection, error) {
 	return r.Client.Patient.Query().Paginate(ctx, after, first, before, last,
 		ent.WithPatientOrder(orderBy), ent.WithPatientFilter(where.Filter))
+}
+
+// Referrals is the resolver for the referrals field.
+func (r *queryResolver) Referrals(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) (*ent.ReferralConnection, error) {
+	return r.Client.Referral.Query().Paginate(ctx, after, first, before, last,
+		ent.WithReferralOrder(orderBy), ent.WithReferralFilter(where.Filter))
+}
+
+// Rooms is the resolver for the rooms field.
+func (r *queryResolver) Rooms(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) (*ent.RoomConnection, error) {
+	return r.Client.Room.Query().Paginate(ctx, after, first, before, last,
+		ent.WithRoomOrder(orderBy), ent.WithRoomFilter(where.Filter))
 }
 
 // Staffs is the resolver for the staffs field.
@@ -56,6 +98,12 @@ func (r *queryResolver) Staffs(ctx context.Context, after *entgql.Cursor[string]
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
 	return r.Client.User.Query().Paginate(ctx, after, first, before, last,
 		ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+}
+
+// Wards is the resolver for the wards field.
+func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) (*ent.WardConnection, error) {
+	return r.Client.Ward.Query().Paginate(ctx, after, first, before, last,
+		ent.WithWardOrder(orderBy), ent.WithWardFilter(where.Filter))
 }
 
 // Query returns QueryResolver implementation.

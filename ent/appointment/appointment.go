@@ -33,6 +33,8 @@ const (
 	FieldEndAt = "end_at"
 	// FieldReason holds the string denoting the reason field in the database.
 	FieldReason = "reason"
+	// FieldRoomID holds the string denoting the room_id field in the database.
+	FieldRoomID = "room_id"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldCancelReason holds the string denoting the cancel_reason field in the database.
@@ -41,12 +43,20 @@ const (
 	FieldCancelledAt = "cancelled_at"
 	// FieldCheckedInAt holds the string denoting the checked_in_at field in the database.
 	FieldCheckedInAt = "checked_in_at"
+	// FieldStartedAt holds the string denoting the started_at field in the database.
+	FieldStartedAt = "started_at"
+	// FieldCompletedAt holds the string denoting the completed_at field in the database.
+	FieldCompletedAt = "completed_at"
 	// EdgePatient holds the string denoting the patient edge name in mutations.
 	EdgePatient = "patient"
 	// EdgeProvider holds the string denoting the provider edge name in mutations.
 	EdgeProvider = "provider"
 	// EdgeDepartment holds the string denoting the department edge name in mutations.
 	EdgeDepartment = "department"
+	// EdgeRoom holds the string denoting the room edge name in mutations.
+	EdgeRoom = "room"
+	// EdgeEncounter holds the string denoting the encounter edge name in mutations.
+	EdgeEncounter = "encounter"
 	// Table holds the table name of the appointment in the database.
 	Table = "appointments"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -70,6 +80,20 @@ const (
 	DepartmentInverseTable = "departments"
 	// DepartmentColumn is the table column denoting the department relation/edge.
 	DepartmentColumn = "department_id"
+	// RoomTable is the table that holds the room relation/edge.
+	RoomTable = "appointments"
+	// RoomInverseTable is the table name for the Room entity.
+	// It exists in this package in order to avoid circular dependency with the "room" package.
+	RoomInverseTable = "rooms"
+	// RoomColumn is the table column denoting the room relation/edge.
+	RoomColumn = "room_id"
+	// EncounterTable is the table that holds the encounter relation/edge.
+	EncounterTable = "encounters"
+	// EncounterInverseTable is the table name for the Encounter entity.
+	// It exists in this package in order to avoid circular dependency with the "encounter" package.
+	EncounterInverseTable = "encounters"
+	// EncounterColumn is the table column denoting the encounter relation/edge.
+	EncounterColumn = "appointment_id"
 )
 
 // Columns holds all SQL columns for appointment fields.
@@ -83,10 +107,13 @@ var Columns = []string{
 	FieldStartAt,
 	FieldEndAt,
 	FieldReason,
+	FieldRoomID,
 	FieldStatus,
 	FieldCancelReason,
 	FieldCancelledAt,
 	FieldCheckedInAt,
+	FieldStartedAt,
+	FieldCompletedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,6 +133,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	PatientIDValidator func(string) error
 	// ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
 	ReasonValidator func(string) error
 	// CancelReasonValidator is a validator for the "cancel_reason" field. It is called by the builders before save.
@@ -124,9 +153,12 @@ const DefaultStatus = StatusBOOKED
 
 // Status values.
 const (
-	StatusBOOKED     Status = "BOOKED"
-	StatusCHECKED_IN Status = "CHECKED_IN"
-	StatusCANCELLED  Status = "CANCELLED"
+	StatusBOOKED      Status = "BOOKED"
+	StatusCHECKED_IN  Status = "CHECKED_IN"
+	StatusIN_PROGRESS Status = "IN_PROGRESS"
+	StatusCOMPLETED   Status = "COMPLETED"
+	StatusCANCELLED   Status = "CANCELLED"
+	StatusNO_SHOW     Status = "NO_SHOW"
 )
 
 func (s Status) String() string {
@@ -136,7 +168,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusBOOKED, StatusCHECKED_IN, StatusCANCELLED:
+	case StatusBOOKED, StatusCHECKED_IN, StatusIN_PROGRESS, StatusCOMPLETED, StatusCANCELLED, StatusNO_SHOW:
 		return nil
 	default:
 		return fmt.Errorf("appointment: invalid enum value for status field: %q", s)
@@ -191,6 +223,11 @@ func ByReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReason, opts...).ToFunc()
 }
 
+// ByRoomID orders the results by the room_id field.
+func ByRoomID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRoomID, opts...).ToFunc()
+}
+
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
@@ -209,6 +246,16 @@ func ByCancelledAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCheckedInAt orders the results by the checked_in_at field.
 func ByCheckedInAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCheckedInAt, opts...).ToFunc()
+}
+
+// ByStartedAt orders the results by the started_at field.
+func ByStartedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStartedAt, opts...).ToFunc()
+}
+
+// ByCompletedAt orders the results by the completed_at field.
+func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
 }
 
 // ByPatientField orders the results by patient field.
@@ -231,6 +278,20 @@ func ByDepartmentField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newDepartmentStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByRoomField orders the results by room field.
+func ByRoomField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRoomStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByEncounterField orders the results by encounter field.
+func ByEncounterField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEncounterStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newPatientStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -250,6 +311,20 @@ func newDepartmentStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DepartmentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, DepartmentTable, DepartmentColumn),
+	)
+}
+func newRoomStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RoomInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, RoomTable, RoomColumn),
+	)
+}
+func newEncounterStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EncounterInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, EncounterTable, EncounterColumn),
 	)
 }
 

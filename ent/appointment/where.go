@@ -105,6 +105,11 @@ func Reason(v string) predicate.Appointment {
 	return predicate.Appointment(sql.FieldEQ(FieldReason, v))
 }
 
+// RoomID applies equality check predicate on the "room_id" field. It's identical to RoomIDEQ.
+func RoomID(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEQ(FieldRoomID, v))
+}
+
 // CancelReason applies equality check predicate on the "cancel_reason" field. It's identical to CancelReasonEQ.
 func CancelReason(v string) predicate.Appointment {
 	return predicate.Appointment(sql.FieldEQ(FieldCancelReason, v))
@@ -118,6 +123,16 @@ func CancelledAt(v time.Time) predicate.Appointment {
 // CheckedInAt applies equality check predicate on the "checked_in_at" field. It's identical to CheckedInAtEQ.
 func CheckedInAt(v time.Time) predicate.Appointment {
 	return predicate.Appointment(sql.FieldEQ(FieldCheckedInAt, v))
+}
+
+// StartedAt applies equality check predicate on the "started_at" field. It's identical to StartedAtEQ.
+func StartedAt(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEQ(FieldStartedAt, v))
+}
+
+// CompletedAt applies equality check predicate on the "completed_at" field. It's identical to CompletedAtEQ.
+func CompletedAt(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEQ(FieldCompletedAt, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -550,6 +565,81 @@ func ReasonContainsFold(v string) predicate.Appointment {
 	return predicate.Appointment(sql.FieldContainsFold(FieldReason, v))
 }
 
+// RoomIDEQ applies the EQ predicate on the "room_id" field.
+func RoomIDEQ(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEQ(FieldRoomID, v))
+}
+
+// RoomIDNEQ applies the NEQ predicate on the "room_id" field.
+func RoomIDNEQ(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldNEQ(FieldRoomID, v))
+}
+
+// RoomIDIn applies the In predicate on the "room_id" field.
+func RoomIDIn(vs ...string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldIn(FieldRoomID, vs...))
+}
+
+// RoomIDNotIn applies the NotIn predicate on the "room_id" field.
+func RoomIDNotIn(vs ...string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldNotIn(FieldRoomID, vs...))
+}
+
+// RoomIDGT applies the GT predicate on the "room_id" field.
+func RoomIDGT(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldGT(FieldRoomID, v))
+}
+
+// RoomIDGTE applies the GTE predicate on the "room_id" field.
+func RoomIDGTE(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldGTE(FieldRoomID, v))
+}
+
+// RoomIDLT applies the LT predicate on the "room_id" field.
+func RoomIDLT(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldLT(FieldRoomID, v))
+}
+
+// RoomIDLTE applies the LTE predicate on the "room_id" field.
+func RoomIDLTE(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldLTE(FieldRoomID, v))
+}
+
+// RoomIDContains applies the Contains predicate on the "room_id" field.
+func RoomIDContains(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldContains(FieldRoomID, v))
+}
+
+// RoomIDHasPrefix applies the HasPrefix predicate on the "room_id" field.
+func RoomIDHasPrefix(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldHasPrefix(FieldRoomID, v))
+}
+
+// RoomIDHasSuffix applies the HasSuffix predicate on the "room_id" field.
+func RoomIDHasSuffix(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldHasSuffix(FieldRoomID, v))
+}
+
+// RoomIDIsNil applies the IsNil predicate on the "room_id" field.
+func RoomIDIsNil() predicate.Appointment {
+	return predicate.Appointment(sql.FieldIsNull(FieldRoomID))
+}
+
+// RoomIDNotNil applies the NotNil predicate on the "room_id" field.
+func RoomIDNotNil() predicate.Appointment {
+	return predicate.Appointment(sql.FieldNotNull(FieldRoomID))
+}
+
+// RoomIDEqualFold applies the EqualFold predicate on the "room_id" field.
+func RoomIDEqualFold(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEqualFold(FieldRoomID, v))
+}
+
+// RoomIDContainsFold applies the ContainsFold predicate on the "room_id" field.
+func RoomIDContainsFold(v string) predicate.Appointment {
+	return predicate.Appointment(sql.FieldContainsFold(FieldRoomID, v))
+}
+
 // StatusEQ applies the EQ predicate on the "status" field.
 func StatusEQ(v Status) predicate.Appointment {
 	return predicate.Appointment(sql.FieldEQ(FieldStatus, v))
@@ -745,6 +835,106 @@ func CheckedInAtNotNil() predicate.Appointment {
 	return predicate.Appointment(sql.FieldNotNull(FieldCheckedInAt))
 }
 
+// StartedAtEQ applies the EQ predicate on the "started_at" field.
+func StartedAtEQ(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEQ(FieldStartedAt, v))
+}
+
+// StartedAtNEQ applies the NEQ predicate on the "started_at" field.
+func StartedAtNEQ(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldNEQ(FieldStartedAt, v))
+}
+
+// StartedAtIn applies the In predicate on the "started_at" field.
+func StartedAtIn(vs ...time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldIn(FieldStartedAt, vs...))
+}
+
+// StartedAtNotIn applies the NotIn predicate on the "started_at" field.
+func StartedAtNotIn(vs ...time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldNotIn(FieldStartedAt, vs...))
+}
+
+// StartedAtGT applies the GT predicate on the "started_at" field.
+func StartedAtGT(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldGT(FieldStartedAt, v))
+}
+
+// StartedAtGTE applies the GTE predicate on the "started_at" field.
+func StartedAtGTE(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldGTE(FieldStartedAt, v))
+}
+
+// StartedAtLT applies the LT predicate on the "started_at" field.
+func StartedAtLT(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldLT(FieldStartedAt, v))
+}
+
+// StartedAtLTE applies the LTE predicate on the "started_at" field.
+func StartedAtLTE(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldLTE(FieldStartedAt, v))
+}
+
+// StartedAtIsNil applies the IsNil predicate on the "started_at" field.
+func StartedAtIsNil() predicate.Appointment {
+	return predicate.Appointment(sql.FieldIsNull(FieldStartedAt))
+}
+
+// StartedAtNotNil applies the NotNil predicate on the "started_at" field.
+func StartedAtNotNil() predicate.Appointment {
+	return predicate.Appointment(sql.FieldNotNull(FieldStartedAt))
+}
+
+// CompletedAtEQ applies the EQ predicate on the "completed_at" field.
+func CompletedAtEQ(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldEQ(FieldCompletedAt, v))
+}
+
+// CompletedAtNEQ applies the NEQ predicate on the "completed_at" field.
+func CompletedAtNEQ(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldNEQ(FieldCompletedAt, v))
+}
+
+// CompletedAtIn applies the In predicate on the "completed_at" field.
+func CompletedAtIn(vs ...time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldIn(FieldCompletedAt, vs...))
+}
+
+// CompletedAtNotIn applies the NotIn predicate on the "completed_at" field.
+func CompletedAtNotIn(vs ...time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldNotIn(FieldCompletedAt, vs...))
+}
+
+// CompletedAtGT applies the GT predicate on the "completed_at" field.
+func CompletedAtGT(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldGT(FieldCompletedAt, v))
+}
+
+// CompletedAtGTE applies the GTE predicate on the "completed_at" field.
+func CompletedAtGTE(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldGTE(FieldCompletedAt, v))
+}
+
+// CompletedAtLT applies the LT predicate on the "completed_at" field.
+func CompletedAtLT(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldLT(FieldCompletedAt, v))
+}
+
+// CompletedAtLTE applies the LTE predicate on the "completed_at" field.
+func CompletedAtLTE(v time.Time) predicate.Appointment {
+	return predicate.Appointment(sql.FieldLTE(FieldCompletedAt, v))
+}
+
+// CompletedAtIsNil applies the IsNil predicate on the "completed_at" field.
+func CompletedAtIsNil() predicate.Appointment {
+	return predicate.Appointment(sql.FieldIsNull(FieldCompletedAt))
+}
+
+// CompletedAtNotNil applies the NotNil predicate on the "completed_at" field.
+func CompletedAtNotNil() predicate.Appointment {
+	return predicate.Appointment(sql.FieldNotNull(FieldCompletedAt))
+}
+
 // HasPatient applies the HasEdge predicate on the "patient" edge.
 func HasPatient() predicate.Appointment {
 	return predicate.Appointment(func(s *sql.Selector) {
@@ -806,6 +996,52 @@ func HasDepartment() predicate.Appointment {
 func HasDepartmentWith(preds ...predicate.Department) predicate.Appointment {
 	return predicate.Appointment(func(s *sql.Selector) {
 		step := newDepartmentStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRoom applies the HasEdge predicate on the "room" edge.
+func HasRoom() predicate.Appointment {
+	return predicate.Appointment(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, RoomTable, RoomColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRoomWith applies the HasEdge predicate on the "room" edge with a given conditions (other predicates).
+func HasRoomWith(preds ...predicate.Room) predicate.Appointment {
+	return predicate.Appointment(func(s *sql.Selector) {
+		step := newRoomStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasEncounter applies the HasEdge predicate on the "encounter" edge.
+func HasEncounter() predicate.Appointment {
+	return predicate.Appointment(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, EncounterTable, EncounterColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasEncounterWith applies the HasEdge predicate on the "encounter" edge with a given conditions (other predicates).
+func HasEncounterWith(preds ...predicate.Encounter) predicate.Appointment {
+	return predicate.Appointment(func(s *sql.Selector) {
+		step := newEncounterStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -21,6 +21,30 @@ func (f APIKeyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.APIKeyMutation", m)
 }
 
+// The AdmissionFunc type is an adapter to allow the use of ordinary
+// function as Admission mutator.
+type AdmissionFunc func(context.Context, *ent.AdmissionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AdmissionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AdmissionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AdmissionMutation", m)
+}
+
+// The AllergyFunc type is an adapter to allow the use of ordinary
+// function as Allergy mutator.
+type AllergyFunc func(context.Context, *ent.AllergyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AllergyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AllergyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AllergyMutation", m)
+}
+
 // The AppointmentFunc type is an adapter to allow the use of ordinary
 // function as Appointment mutator.
 type AppointmentFunc func(context.Context, *ent.AppointmentMutation) (ent.Value, error)
@@ -45,6 +69,90 @@ func (f AuditEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditEventMutation", m)
 }
 
+// The BedFunc type is an adapter to allow the use of ordinary
+// function as Bed mutator.
+type BedFunc func(context.Context, *ent.BedMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f BedFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.BedMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BedMutation", m)
+}
+
+// The BedAssignmentFunc type is an adapter to allow the use of ordinary
+// function as BedAssignment mutator.
+type BedAssignmentFunc func(context.Context, *ent.BedAssignmentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f BedAssignmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.BedAssignmentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BedAssignmentMutation", m)
+}
+
+// The CarePlanFunc type is an adapter to allow the use of ordinary
+// function as CarePlan mutator.
+type CarePlanFunc func(context.Context, *ent.CarePlanMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CarePlanFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CarePlanMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CarePlanMutation", m)
+}
+
+// The CarePlanActivityFunc type is an adapter to allow the use of ordinary
+// function as CarePlanActivity mutator.
+type CarePlanActivityFunc func(context.Context, *ent.CarePlanActivityMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CarePlanActivityFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CarePlanActivityMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CarePlanActivityMutation", m)
+}
+
+// The CarePlanGoalFunc type is an adapter to allow the use of ordinary
+// function as CarePlanGoal mutator.
+type CarePlanGoalFunc func(context.Context, *ent.CarePlanGoalMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CarePlanGoalFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CarePlanGoalMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CarePlanGoalMutation", m)
+}
+
+// The CareTeamMemberFunc type is an adapter to allow the use of ordinary
+// function as CareTeamMember mutator.
+type CareTeamMemberFunc func(context.Context, *ent.CareTeamMemberMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CareTeamMemberFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CareTeamMemberMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CareTeamMemberMutation", m)
+}
+
+// The ClinicalNoteFunc type is an adapter to allow the use of ordinary
+// function as ClinicalNote mutator.
+type ClinicalNoteFunc func(context.Context, *ent.ClinicalNoteMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClinicalNoteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClinicalNoteMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClinicalNoteMutation", m)
+}
+
 // The DepartmentFunc type is an adapter to allow the use of ordinary
 // function as Department mutator.
 type DepartmentFunc func(context.Context, *ent.DepartmentMutation) (ent.Value, error)
@@ -55,6 +163,78 @@ func (f DepartmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DepartmentMutation", m)
+}
+
+// The EncounterFunc type is an adapter to allow the use of ordinary
+// function as Encounter mutator.
+type EncounterFunc func(context.Context, *ent.EncounterMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f EncounterFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.EncounterMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EncounterMutation", m)
+}
+
+// The HistoryItemFunc type is an adapter to allow the use of ordinary
+// function as HistoryItem mutator.
+type HistoryItemFunc func(context.Context, *ent.HistoryItemMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HistoryItemFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HistoryItemMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HistoryItemMutation", m)
+}
+
+// The Icd10CodeFunc type is an adapter to allow the use of ordinary
+// function as Icd10Code mutator.
+type Icd10CodeFunc func(context.Context, *ent.Icd10CodeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f Icd10CodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.Icd10CodeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.Icd10CodeMutation", m)
+}
+
+// The InsurancePolicyFunc type is an adapter to allow the use of ordinary
+// function as InsurancePolicy mutator.
+type InsurancePolicyFunc func(context.Context, *ent.InsurancePolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InsurancePolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InsurancePolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InsurancePolicyMutation", m)
+}
+
+// The MedicationOrderFunc type is an adapter to allow the use of ordinary
+// function as MedicationOrder mutator.
+type MedicationOrderFunc func(context.Context, *ent.MedicationOrderMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MedicationOrderFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MedicationOrderMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MedicationOrderMutation", m)
+}
+
+// The ObservationFunc type is an adapter to allow the use of ordinary
+// function as Observation mutator.
+type ObservationFunc func(context.Context, *ent.ObservationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ObservationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ObservationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ObservationMutation", m)
 }
 
 // The OutboxEventFunc type is an adapter to allow the use of ordinary
@@ -79,6 +259,90 @@ func (f PatientFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PatientMutation", m)
+}
+
+// The PatientContactFunc type is an adapter to allow the use of ordinary
+// function as PatientContact mutator.
+type PatientContactFunc func(context.Context, *ent.PatientContactMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PatientContactFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PatientContactMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PatientContactMutation", m)
+}
+
+// The PatientIdentifierFunc type is an adapter to allow the use of ordinary
+// function as PatientIdentifier mutator.
+type PatientIdentifierFunc func(context.Context, *ent.PatientIdentifierMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PatientIdentifierFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PatientIdentifierMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PatientIdentifierMutation", m)
+}
+
+// The ProblemFunc type is an adapter to allow the use of ordinary
+// function as Problem mutator.
+type ProblemFunc func(context.Context, *ent.ProblemMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ProblemFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ProblemMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ProblemMutation", m)
+}
+
+// The ProviderAvailabilityFunc type is an adapter to allow the use of ordinary
+// function as ProviderAvailability mutator.
+type ProviderAvailabilityFunc func(context.Context, *ent.ProviderAvailabilityMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ProviderAvailabilityFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ProviderAvailabilityMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ProviderAvailabilityMutation", m)
+}
+
+// The ProviderTimeOffFunc type is an adapter to allow the use of ordinary
+// function as ProviderTimeOff mutator.
+type ProviderTimeOffFunc func(context.Context, *ent.ProviderTimeOffMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ProviderTimeOffFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ProviderTimeOffMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ProviderTimeOffMutation", m)
+}
+
+// The ReferralFunc type is an adapter to allow the use of ordinary
+// function as Referral mutator.
+type ReferralFunc func(context.Context, *ent.ReferralMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReferralFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReferralMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReferralMutation", m)
+}
+
+// The RoomFunc type is an adapter to allow the use of ordinary
+// function as Room mutator.
+type RoomFunc func(context.Context, *ent.RoomMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RoomFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RoomMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoomMutation", m)
 }
 
 // The SessionFunc type is an adapter to allow the use of ordinary
@@ -115,6 +379,18 @@ func (f UserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserMutation", m)
+}
+
+// The WardFunc type is an adapter to allow the use of ordinary
+// function as Ward mutator.
+type WardFunc func(context.Context, *ent.WardMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f WardFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.WardMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WardMutation", m)
 }
 
 // Condition is a hook condition function.

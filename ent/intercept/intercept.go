@@ -8,16 +8,39 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/provideravailability"
+	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/ent/ward"
 )
 
 // The Query interface represents an operation that queries a graph.
@@ -103,6 +126,60 @@ func (f TraverseAPIKey) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.APIKeyQuery", q)
 }
 
+// The AdmissionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AdmissionFunc func(context.Context, *ent.AdmissionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AdmissionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AdmissionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AdmissionQuery", q)
+}
+
+// The TraverseAdmission type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAdmission func(context.Context, *ent.AdmissionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAdmission) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAdmission) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AdmissionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AdmissionQuery", q)
+}
+
+// The AllergyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AllergyFunc func(context.Context, *ent.AllergyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AllergyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AllergyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AllergyQuery", q)
+}
+
+// The TraverseAllergy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAllergy func(context.Context, *ent.AllergyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAllergy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAllergy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AllergyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AllergyQuery", q)
+}
+
 // The AppointmentFunc type is an adapter to allow the use of ordinary function as a Querier.
 type AppointmentFunc func(context.Context, *ent.AppointmentQuery) (ent.Value, error)
 
@@ -157,6 +234,195 @@ func (f TraverseAuditEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.AuditEventQuery", q)
 }
 
+// The BedFunc type is an adapter to allow the use of ordinary function as a Querier.
+type BedFunc func(context.Context, *ent.BedQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f BedFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.BedQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.BedQuery", q)
+}
+
+// The TraverseBed type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseBed func(context.Context, *ent.BedQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseBed) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseBed) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BedQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.BedQuery", q)
+}
+
+// The BedAssignmentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type BedAssignmentFunc func(context.Context, *ent.BedAssignmentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f BedAssignmentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.BedAssignmentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.BedAssignmentQuery", q)
+}
+
+// The TraverseBedAssignment type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseBedAssignment func(context.Context, *ent.BedAssignmentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseBedAssignment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseBedAssignment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BedAssignmentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.BedAssignmentQuery", q)
+}
+
+// The CarePlanFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CarePlanFunc func(context.Context, *ent.CarePlanQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CarePlanFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CarePlanQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CarePlanQuery", q)
+}
+
+// The TraverseCarePlan type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCarePlan func(context.Context, *ent.CarePlanQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCarePlan) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCarePlan) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CarePlanQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CarePlanQuery", q)
+}
+
+// The CarePlanActivityFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CarePlanActivityFunc func(context.Context, *ent.CarePlanActivityQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CarePlanActivityFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CarePlanActivityQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CarePlanActivityQuery", q)
+}
+
+// The TraverseCarePlanActivity type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCarePlanActivity func(context.Context, *ent.CarePlanActivityQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCarePlanActivity) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCarePlanActivity) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CarePlanActivityQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CarePlanActivityQuery", q)
+}
+
+// The CarePlanGoalFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CarePlanGoalFunc func(context.Context, *ent.CarePlanGoalQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CarePlanGoalFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CarePlanGoalQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CarePlanGoalQuery", q)
+}
+
+// The TraverseCarePlanGoal type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCarePlanGoal func(context.Context, *ent.CarePlanGoalQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCarePlanGoal) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCarePlanGoal) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CarePlanGoalQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CarePlanGoalQuery", q)
+}
+
+// The CareTeamMemberFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CareTeamMemberFunc func(context.Context, *ent.CareTeamMemberQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CareTeamMemberFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CareTeamMemberQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CareTeamMemberQuery", q)
+}
+
+// The TraverseCareTeamMember type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCareTeamMember func(context.Context, *ent.CareTeamMemberQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCareTeamMember) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCareTeamMember) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CareTeamMemberQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CareTeamMemberQuery", q)
+}
+
+// The ClinicalNoteFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ClinicalNoteFunc func(context.Context, *ent.ClinicalNoteQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ClinicalNoteFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ClinicalNoteQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ClinicalNoteQuery", q)
+}
+
+// The TraverseClinicalNote type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseClinicalNote func(context.Context, *ent.ClinicalNoteQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseClinicalNote) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseClinicalNote) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ClinicalNoteQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ClinicalNoteQuery", q)
+}
+
 // The DepartmentFunc type is an adapter to allow the use of ordinary function as a Querier.
 type DepartmentFunc func(context.Context, *ent.DepartmentQuery) (ent.Value, error)
 
@@ -182,6 +448,168 @@ func (f TraverseDepartment) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DepartmentQuery", q)
+}
+
+// The EncounterFunc type is an adapter to allow the use of ordinary function as a Querier.
+type EncounterFunc func(context.Context, *ent.EncounterQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f EncounterFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.EncounterQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.EncounterQuery", q)
+}
+
+// The TraverseEncounter type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseEncounter func(context.Context, *ent.EncounterQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseEncounter) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseEncounter) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.EncounterQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.EncounterQuery", q)
+}
+
+// The HistoryItemFunc type is an adapter to allow the use of ordinary function as a Querier.
+type HistoryItemFunc func(context.Context, *ent.HistoryItemQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f HistoryItemFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.HistoryItemQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.HistoryItemQuery", q)
+}
+
+// The TraverseHistoryItem type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseHistoryItem func(context.Context, *ent.HistoryItemQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseHistoryItem) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseHistoryItem) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HistoryItemQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.HistoryItemQuery", q)
+}
+
+// The Icd10CodeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type Icd10CodeFunc func(context.Context, *ent.Icd10CodeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f Icd10CodeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.Icd10CodeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.Icd10CodeQuery", q)
+}
+
+// The TraverseIcd10Code type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseIcd10Code func(context.Context, *ent.Icd10CodeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseIcd10Code) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseIcd10Code) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.Icd10CodeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.Icd10CodeQuery", q)
+}
+
+// The InsurancePolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InsurancePolicyFunc func(context.Context, *ent.InsurancePolicyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InsurancePolicyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InsurancePolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InsurancePolicyQuery", q)
+}
+
+// The TraverseInsurancePolicy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInsurancePolicy func(context.Context, *ent.InsurancePolicyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInsurancePolicy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInsurancePolicy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InsurancePolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InsurancePolicyQuery", q)
+}
+
+// The MedicationOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MedicationOrderFunc func(context.Context, *ent.MedicationOrderQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MedicationOrderFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MedicationOrderQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MedicationOrderQuery", q)
+}
+
+// The TraverseMedicationOrder type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMedicationOrder func(context.Context, *ent.MedicationOrderQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMedicationOrder) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMedicationOrder) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MedicationOrderQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MedicationOrderQuery", q)
+}
+
+// The ObservationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ObservationFunc func(context.Context, *ent.ObservationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ObservationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ObservationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ObservationQuery", q)
+}
+
+// The TraverseObservation type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseObservation func(context.Context, *ent.ObservationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseObservation) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseObservation) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ObservationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ObservationQuery", q)
 }
 
 // The OutboxEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -236,6 +664,195 @@ func (f TraversePatient) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.PatientQuery", q)
+}
+
+// The PatientContactFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PatientContactFunc func(context.Context, *ent.PatientContactQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PatientContactFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PatientContactQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PatientContactQuery", q)
+}
+
+// The TraversePatientContact type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePatientContact func(context.Context, *ent.PatientContactQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePatientContact) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePatientContact) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PatientContactQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PatientContactQuery", q)
+}
+
+// The PatientIdentifierFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PatientIdentifierFunc func(context.Context, *ent.PatientIdentifierQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PatientIdentifierFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PatientIdentifierQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PatientIdentifierQuery", q)
+}
+
+// The TraversePatientIdentifier type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePatientIdentifier func(context.Context, *ent.PatientIdentifierQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePatientIdentifier) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePatientIdentifier) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PatientIdentifierQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PatientIdentifierQuery", q)
+}
+
+// The ProblemFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ProblemFunc func(context.Context, *ent.ProblemQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ProblemFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ProblemQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ProblemQuery", q)
+}
+
+// The TraverseProblem type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseProblem func(context.Context, *ent.ProblemQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseProblem) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseProblem) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ProblemQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ProblemQuery", q)
+}
+
+// The ProviderAvailabilityFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ProviderAvailabilityFunc func(context.Context, *ent.ProviderAvailabilityQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ProviderAvailabilityFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ProviderAvailabilityQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ProviderAvailabilityQuery", q)
+}
+
+// The TraverseProviderAvailability type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseProviderAvailability func(context.Context, *ent.ProviderAvailabilityQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseProviderAvailability) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseProviderAvailability) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ProviderAvailabilityQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ProviderAvailabilityQuery", q)
+}
+
+// The ProviderTimeOffFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ProviderTimeOffFunc func(context.Context, *ent.ProviderTimeOffQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ProviderTimeOffFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ProviderTimeOffQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ProviderTimeOffQuery", q)
+}
+
+// The TraverseProviderTimeOff type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseProviderTimeOff func(context.Context, *ent.ProviderTimeOffQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseProviderTimeOff) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseProviderTimeOff) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ProviderTimeOffQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ProviderTimeOffQuery", q)
+}
+
+// The ReferralFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ReferralFunc func(context.Context, *ent.ReferralQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ReferralFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ReferralQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ReferralQuery", q)
+}
+
+// The TraverseReferral type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseReferral func(context.Context, *ent.ReferralQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseReferral) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseReferral) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReferralQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ReferralQuery", q)
+}
+
+// The RoomFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RoomFunc func(context.Context, *ent.RoomQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RoomFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RoomQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RoomQuery", q)
+}
+
+// The TraverseRoom type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRoom func(context.Context, *ent.RoomQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRoom) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRoom) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RoomQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RoomQuery", q)
 }
 
 // The SessionFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -319,27 +936,100 @@ func (f TraverseUser) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UserQuery", q)
 }
 
+// The WardFunc type is an adapter to allow the use of ordinary function as a Querier.
+type WardFunc func(context.Context, *ent.WardQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f WardFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.WardQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.WardQuery", q)
+}
+
+// The TraverseWard type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseWard func(context.Context, *ent.WardQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseWard) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseWard) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WardQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.WardQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
 	case *ent.APIKeyQuery:
 		return &query[*ent.APIKeyQuery, predicate.APIKey, apikey.OrderOption]{typ: ent.TypeAPIKey, tq: q}, nil
+	case *ent.AdmissionQuery:
+		return &query[*ent.AdmissionQuery, predicate.Admission, admission.OrderOption]{typ: ent.TypeAdmission, tq: q}, nil
+	case *ent.AllergyQuery:
+		return &query[*ent.AllergyQuery, predicate.Allergy, allergy.OrderOption]{typ: ent.TypeAllergy, tq: q}, nil
 	case *ent.AppointmentQuery:
 		return &query[*ent.AppointmentQuery, predicate.Appointment, appointment.OrderOption]{typ: ent.TypeAppointment, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
+	case *ent.BedQuery:
+		return &query[*ent.BedQuery, predicate.Bed, bed.OrderOption]{typ: ent.TypeBed, tq: q}, nil
+	case *ent.BedAssignmentQuery:
+		return &query[*ent.BedAssignmentQuery, predicate.BedAssignment, bedassignment.OrderOption]{typ: ent.TypeBedAssignment, tq: q}, nil
+	case *ent.CarePlanQuery:
+		return &query[*ent.CarePlanQuery, predicate.CarePlan, careplan.OrderOption]{typ: ent.TypeCarePlan, tq: q}, nil
+	case *ent.CarePlanActivityQuery:
+		return &query[*ent.CarePlanActivityQuery, predicate.CarePlanActivity, careplanactivity.OrderOption]{typ: ent.TypeCarePlanActivity, tq: q}, nil
+	case *ent.CarePlanGoalQuery:
+		return &query[*ent.CarePlanGoalQuery, predicate.CarePlanGoal, careplangoal.OrderOption]{typ: ent.TypeCarePlanGoal, tq: q}, nil
+	case *ent.CareTeamMemberQuery:
+		return &query[*ent.CareTeamMemberQuery, predicate.CareTeamMember, careteammember.OrderOption]{typ: ent.TypeCareTeamMember, tq: q}, nil
+	case *ent.ClinicalNoteQuery:
+		return &query[*ent.ClinicalNoteQuery, predicate.ClinicalNote, clinicalnote.OrderOption]{typ: ent.TypeClinicalNote, tq: q}, nil
 	case *ent.DepartmentQuery:
 		return &query[*ent.DepartmentQuery, predicate.Department, department.OrderOption]{typ: ent.TypeDepartment, tq: q}, nil
+	case *ent.EncounterQuery:
+		return &query[*ent.EncounterQuery, predicate.Encounter, encounter.OrderOption]{typ: ent.TypeEncounter, tq: q}, nil
+	case *ent.HistoryItemQuery:
+		return &query[*ent.HistoryItemQuery, predicate.HistoryItem, historyitem.OrderOption]{typ: ent.TypeHistoryItem, tq: q}, nil
+	case *ent.Icd10CodeQuery:
+		return &query[*ent.Icd10CodeQuery, predicate.Icd10Code, icd10code.OrderOption]{typ: ent.TypeIcd10Code, tq: q}, nil
+	case *ent.InsurancePolicyQuery:
+		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
+	case *ent.MedicationOrderQuery:
+		return &query[*ent.MedicationOrderQuery, predicate.MedicationOrder, medicationorder.OrderOption]{typ: ent.TypeMedicationOrder, tq: q}, nil
+	case *ent.ObservationQuery:
+		return &query[*ent.ObservationQuery, predicate.Observation, observation.OrderOption]{typ: ent.TypeObservation, tq: q}, nil
 	case *ent.OutboxEventQuery:
 		return &query[*ent.OutboxEventQuery, predicate.OutboxEvent, outboxevent.OrderOption]{typ: ent.TypeOutboxEvent, tq: q}, nil
 	case *ent.PatientQuery:
 		return &query[*ent.PatientQuery, predicate.Patient, patient.OrderOption]{typ: ent.TypePatient, tq: q}, nil
+	case *ent.PatientContactQuery:
+		return &query[*ent.PatientContactQuery, predicate.PatientContact, patientcontact.OrderOption]{typ: ent.TypePatientContact, tq: q}, nil
+	case *ent.PatientIdentifierQuery:
+		return &query[*ent.PatientIdentifierQuery, predicate.PatientIdentifier, patientidentifier.OrderOption]{typ: ent.TypePatientIdentifier, tq: q}, nil
+	case *ent.ProblemQuery:
+		return &query[*ent.ProblemQuery, predicate.Problem, problem.OrderOption]{typ: ent.TypeProblem, tq: q}, nil
+	case *ent.ProviderAvailabilityQuery:
+		return &query[*ent.ProviderAvailabilityQuery, predicate.ProviderAvailability, provideravailability.OrderOption]{typ: ent.TypeProviderAvailability, tq: q}, nil
+	case *ent.ProviderTimeOffQuery:
+		return &query[*ent.ProviderTimeOffQuery, predicate.ProviderTimeOff, providertimeoff.OrderOption]{typ: ent.TypeProviderTimeOff, tq: q}, nil
+	case *ent.ReferralQuery:
+		return &query[*ent.ReferralQuery, predicate.Referral, referral.OrderOption]{typ: ent.TypeReferral, tq: q}, nil
+	case *ent.RoomQuery:
+		return &query[*ent.RoomQuery, predicate.Room, room.OrderOption]{typ: ent.TypeRoom, tq: q}, nil
 	case *ent.SessionQuery:
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
 	case *ent.StaffQuery:
 		return &query[*ent.StaffQuery, predicate.Staff, staff.OrderOption]{typ: ent.TypeStaff, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
+	case *ent.WardQuery:
+		return &query[*ent.WardQuery, predicate.Ward, ward.OrderOption]{typ: ent.TypeWard, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -28,6 +29,112 @@ var (
 		Columns:    APIKeysColumns,
 		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
 	}
+	// AdmissionsColumns holds the columns for the "admissions" table.
+	AdmissionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "admitted_at", Type: field.TypeTime},
+		{Name: "reason", Type: field.TypeString, Size: 500},
+		{Name: "admission_type", Type: field.TypeEnum, Enums: []string{"ELECTIVE", "EMERGENCY", "MATERNITY", "TRANSFER_IN"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ADMITTED", "DISCHARGED"}, Default: "ADMITTED"},
+		{Name: "discharged_at", Type: field.TypeTime, Nullable: true},
+		{Name: "discharge_summary", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "disposition", Type: field.TypeEnum, Nullable: true, Enums: []string{"HOME", "TRANSFERRED", "DECEASED", "AGAINST_MEDICAL_ADVICE", "OTHER"}},
+		{Name: "attending_id", Type: field.TypeString},
+		{Name: "bed_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// AdmissionsTable holds the schema information for the "admissions" table.
+	AdmissionsTable = &schema.Table{
+		Name:       "admissions",
+		Columns:    AdmissionsColumns,
+		PrimaryKey: []*schema.Column{AdmissionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "admissions_staffs_attending",
+				Columns:    []*schema.Column{AdmissionsColumns[10]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "admissions_beds_admissions",
+				Columns:    []*schema.Column{AdmissionsColumns[11]},
+				RefColumns: []*schema.Column{BedsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "admissions_patients_admissions",
+				Columns:    []*schema.Column{AdmissionsColumns[12]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "admission_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{AdmissionsColumns[12]},
+			},
+			{
+				Name:    "admissions_one_current_per_patient",
+				Unique:  true,
+				Columns: []*schema.Column{AdmissionsColumns[12]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'ADMITTED'",
+				},
+			},
+			{
+				Name:    "admissions_one_current_per_bed",
+				Unique:  true,
+				Columns: []*schema.Column{AdmissionsColumns[11]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'ADMITTED'",
+				},
+			},
+		},
+	}
+	// AllergiesColumns holds the columns for the "allergies" table.
+	AllergiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "substance", Type: field.TypeString, Size: 200},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"DRUG", "FOOD", "ENVIRONMENT", "OTHER"}},
+		{Name: "reaction", Type: field.TypeString, Nullable: true, Size: 300},
+		{Name: "severity", Type: field.TypeEnum, Enums: []string{"MILD", "MODERATE", "SEVERE", "LIFE_THREATENING"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "INACTIVE", "ENTERED_IN_ERROR"}, Default: "ACTIVE"},
+		{Name: "onset_date", Type: field.TypeTime, Nullable: true},
+		{Name: "recorded_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// AllergiesTable holds the schema information for the "allergies" table.
+	AllergiesTable = &schema.Table{
+		Name:       "allergies",
+		Columns:    AllergiesColumns,
+		PrimaryKey: []*schema.Column{AllergiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "allergies_staffs_recorded_by",
+				Columns:    []*schema.Column{AllergiesColumns[9]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "allergies_patients_allergies",
+				Columns:    []*schema.Column{AllergiesColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "allergy_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{AllergiesColumns[10]},
+			},
+		},
+	}
 	// AppointmentsColumns holds the columns for the "appointments" table.
 	AppointmentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -36,10 +143,13 @@ var (
 		{Name: "start_at", Type: field.TypeTime},
 		{Name: "end_at", Type: field.TypeTime},
 		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"BOOKED", "CHECKED_IN", "CANCELLED"}, Default: "BOOKED"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"BOOKED", "CHECKED_IN", "IN_PROGRESS", "COMPLETED", "CANCELLED", "NO_SHOW"}, Default: "BOOKED"},
 		{Name: "cancel_reason", Type: field.TypeString, Nullable: true, Size: 500},
 		{Name: "cancelled_at", Type: field.TypeTime, Nullable: true},
 		{Name: "checked_in_at", Type: field.TypeTime, Nullable: true},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "room_id", Type: field.TypeString, Nullable: true},
 		{Name: "department_id", Type: field.TypeString},
 		{Name: "patient_id", Type: field.TypeString},
 		{Name: "provider_id", Type: field.TypeString},
@@ -51,39 +161,55 @@ var (
 		PrimaryKey: []*schema.Column{AppointmentsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
+				Symbol:     "appointments_rooms_room",
+				Columns:    []*schema.Column{AppointmentsColumns[12]},
+				RefColumns: []*schema.Column{RoomsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
 				Symbol:     "appointments_departments_appointments",
-				Columns:    []*schema.Column{AppointmentsColumns[10]},
+				Columns:    []*schema.Column{AppointmentsColumns[13]},
 				RefColumns: []*schema.Column{DepartmentsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "appointments_patients_appointments",
-				Columns:    []*schema.Column{AppointmentsColumns[11]},
+				Columns:    []*schema.Column{AppointmentsColumns[14]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "appointments_staffs_appointments",
-				Columns:    []*schema.Column{AppointmentsColumns[12]},
+				Columns:    []*schema.Column{AppointmentsColumns[15]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
+				Name:    "appointment_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{AppointmentsColumns[14]},
+			},
+			{
 				Name:    "appointment_provider_id_start_at",
 				Unique:  false,
-				Columns: []*schema.Column{AppointmentsColumns[12], AppointmentsColumns[3]},
+				Columns: []*schema.Column{AppointmentsColumns[15], AppointmentsColumns[3]},
 			},
 			{
 				Name:    "appointment_patient_id_start_at",
 				Unique:  false,
-				Columns: []*schema.Column{AppointmentsColumns[11], AppointmentsColumns[3]},
+				Columns: []*schema.Column{AppointmentsColumns[14], AppointmentsColumns[3]},
 			},
 			{
 				Name:    "appointment_department_id_start_at",
 				Unique:  false,
-				Columns: []*schema.Column{AppointmentsColumns[10], AppointmentsColumns[3]},
+				Columns: []*schema.Column{AppointmentsColumns[13], AppointmentsColumns[3]},
+			},
+			{
+				Name:    "appointment_room_id_start_at",
+				Unique:  false,
+				Columns: []*schema.Column{AppointmentsColumns[12], AppointmentsColumns[3]},
 			},
 		},
 	}
@@ -126,6 +252,296 @@ var (
 			},
 		},
 	}
+	// BedsColumns holds the columns for the "beds" table.
+	BedsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Size: 32},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"FREE", "OCCUPIED", "CLEANING", "OUT_OF_SERVICE"}, Default: "FREE"},
+		{Name: "status_changed_at", Type: field.TypeTime},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "ward_id", Type: field.TypeString},
+	}
+	// BedsTable holds the schema information for the "beds" table.
+	BedsTable = &schema.Table{
+		Name:       "beds",
+		Columns:    BedsColumns,
+		PrimaryKey: []*schema.Column{BedsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "beds_wards_beds",
+				Columns:    []*schema.Column{BedsColumns[7]},
+				RefColumns: []*schema.Column{WardsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "bed_ward_id_code",
+				Unique:  true,
+				Columns: []*schema.Column{BedsColumns[7], BedsColumns[3]},
+			},
+		},
+	}
+	// BedAssignmentsColumns holds the columns for the "bed_assignments" table.
+	BedAssignmentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "from_at", Type: field.TypeTime},
+		{Name: "to_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "admission_id", Type: field.TypeString},
+		{Name: "bed_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// BedAssignmentsTable holds the schema information for the "bed_assignments" table.
+	BedAssignmentsTable = &schema.Table{
+		Name:       "bed_assignments",
+		Columns:    BedAssignmentsColumns,
+		PrimaryKey: []*schema.Column{BedAssignmentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "bed_assignments_admissions_bed_history",
+				Columns:    []*schema.Column{BedAssignmentsColumns[4]},
+				RefColumns: []*schema.Column{AdmissionsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "bed_assignments_beds_bed",
+				Columns:    []*schema.Column{BedAssignmentsColumns[5]},
+				RefColumns: []*schema.Column{BedsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "bed_assignments_patients_bed_assignments",
+				Columns:    []*schema.Column{BedAssignmentsColumns[6]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "bedassignment_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{BedAssignmentsColumns[6]},
+			},
+		},
+	}
+	// CarePlansColumns holds the columns for the "care_plans" table.
+	CarePlansColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "title", Type: field.TypeString, Size: 200},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "ACTIVE", "COMPLETED", "CANCELLED"}, Default: "DRAFT"},
+		{Name: "period_start", Type: field.TypeTime, Nullable: true},
+		{Name: "period_end", Type: field.TypeTime, Nullable: true},
+		{Name: "author_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// CarePlansTable holds the schema information for the "care_plans" table.
+	CarePlansTable = &schema.Table{
+		Name:       "care_plans",
+		Columns:    CarePlansColumns,
+		PrimaryKey: []*schema.Column{CarePlansColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "care_plans_staffs_author",
+				Columns:    []*schema.Column{CarePlansColumns[8]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "care_plans_patients_care_plans",
+				Columns:    []*schema.Column{CarePlansColumns[9]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "careplan_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{CarePlansColumns[9]},
+			},
+		},
+	}
+	// CarePlanActivitiesColumns holds the columns for the "care_plan_activities" table.
+	CarePlanActivitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "description", Type: field.TypeString, Size: 500},
+		{Name: "scheduled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"NOT_STARTED", "SCHEDULED", "IN_PROGRESS", "COMPLETED", "CANCELLED"}, Default: "NOT_STARTED"},
+		{Name: "care_plan_id", Type: field.TypeString},
+		{Name: "assignee_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// CarePlanActivitiesTable holds the schema information for the "care_plan_activities" table.
+	CarePlanActivitiesTable = &schema.Table{
+		Name:       "care_plan_activities",
+		Columns:    CarePlanActivitiesColumns,
+		PrimaryKey: []*schema.Column{CarePlanActivitiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "care_plan_activities_care_plans_activities",
+				Columns:    []*schema.Column{CarePlanActivitiesColumns[6]},
+				RefColumns: []*schema.Column{CarePlansColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "care_plan_activities_staffs_assignee",
+				Columns:    []*schema.Column{CarePlanActivitiesColumns[7]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "care_plan_activities_patients_care_plan_activities",
+				Columns:    []*schema.Column{CarePlanActivitiesColumns[8]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "careplanactivity_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{CarePlanActivitiesColumns[8]},
+			},
+		},
+	}
+	// CarePlanGoalsColumns holds the columns for the "care_plan_goals" table.
+	CarePlanGoalsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "description", Type: field.TypeString, Size: 500},
+		{Name: "target_date", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PROPOSED", "IN_PROGRESS", "ACHIEVED", "NOT_ACHIEVED", "CANCELLED"}, Default: "PROPOSED"},
+		{Name: "care_plan_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// CarePlanGoalsTable holds the schema information for the "care_plan_goals" table.
+	CarePlanGoalsTable = &schema.Table{
+		Name:       "care_plan_goals",
+		Columns:    CarePlanGoalsColumns,
+		PrimaryKey: []*schema.Column{CarePlanGoalsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "care_plan_goals_care_plans_goals",
+				Columns:    []*schema.Column{CarePlanGoalsColumns[6]},
+				RefColumns: []*schema.Column{CarePlansColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "care_plan_goals_patients_care_plan_goals",
+				Columns:    []*schema.Column{CarePlanGoalsColumns[7]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "careplangoal_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{CarePlanGoalsColumns[7]},
+			},
+		},
+	}
+	// CareTeamMembersColumns holds the columns for the "care_team_members" table.
+	CareTeamMembersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"ATTENDING", "PRIMARY_CARE", "NURSE", "CONSULTANT", "PHARMACIST", "OTHER"}},
+		{Name: "since", Type: field.TypeTime},
+		{Name: "until", Type: field.TypeTime, Nullable: true},
+		{Name: "staff_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// CareTeamMembersTable holds the schema information for the "care_team_members" table.
+	CareTeamMembersTable = &schema.Table{
+		Name:       "care_team_members",
+		Columns:    CareTeamMembersColumns,
+		PrimaryKey: []*schema.Column{CareTeamMembersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "care_team_members_staffs_staff",
+				Columns:    []*schema.Column{CareTeamMembersColumns[6]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "care_team_members_patients_care_team",
+				Columns:    []*schema.Column{CareTeamMembersColumns[7]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "careteammember_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{CareTeamMembersColumns[7]},
+			},
+		},
+	}
+	// ClinicalNotesColumns holds the columns for the "clinical_notes" table.
+	ClinicalNotesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"PROGRESS", "ADMISSION", "DISCHARGE", "CONSULT"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "SIGNED", "AMENDED"}, Default: "DRAFT"},
+		{Name: "text", Type: field.TypeString, Size: 2147483647},
+		{Name: "signed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "amend_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "author_id", Type: field.TypeString},
+		{Name: "replaces_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// ClinicalNotesTable holds the schema information for the "clinical_notes" table.
+	ClinicalNotesTable = &schema.Table{
+		Name:       "clinical_notes",
+		Columns:    ClinicalNotesColumns,
+		PrimaryKey: []*schema.Column{ClinicalNotesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "clinical_notes_staffs_author",
+				Columns:    []*schema.Column{ClinicalNotesColumns[8]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "clinical_notes_clinical_notes_replaced_by",
+				Columns:    []*schema.Column{ClinicalNotesColumns[9]},
+				RefColumns: []*schema.Column{ClinicalNotesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "clinical_notes_encounters_notes",
+				Columns:    []*schema.Column{ClinicalNotesColumns[10]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "clinical_notes_patients_notes",
+				Columns:    []*schema.Column{ClinicalNotesColumns[11]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "clinicalnote_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ClinicalNotesColumns[11]},
+			},
+		},
+	}
 	// DepartmentsColumns holds the columns for the "departments" table.
 	DepartmentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -140,6 +556,276 @@ var (
 		Name:       "departments",
 		Columns:    DepartmentsColumns,
 		PrimaryKey: []*schema.Column{DepartmentsColumns[0]},
+	}
+	// EncountersColumns holds the columns for the "encounters" table.
+	EncountersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"OUTPATIENT", "INPATIENT", "EMERGENCY"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"IN_PROGRESS", "FINISHED", "CANCELLED"}, Default: "IN_PROGRESS"},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "admission_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "appointment_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "provider_id", Type: field.TypeString, Nullable: true},
+		{Name: "department_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// EncountersTable holds the schema information for the "encounters" table.
+	EncountersTable = &schema.Table{
+		Name:       "encounters",
+		Columns:    EncountersColumns,
+		PrimaryKey: []*schema.Column{EncountersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "encounters_admissions_encounter",
+				Columns:    []*schema.Column{EncountersColumns[8]},
+				RefColumns: []*schema.Column{AdmissionsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "encounters_appointments_encounter",
+				Columns:    []*schema.Column{EncountersColumns[9]},
+				RefColumns: []*schema.Column{AppointmentsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "encounters_staffs_provider",
+				Columns:    []*schema.Column{EncountersColumns[10]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "encounters_departments_department",
+				Columns:    []*schema.Column{EncountersColumns[11]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "encounters_patients_encounters",
+				Columns:    []*schema.Column{EncountersColumns[12]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "encounter_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{EncountersColumns[12]},
+			},
+		},
+	}
+	// HistoryItemsColumns holds the columns for the "history_items" table.
+	HistoryItemsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"PAST_CONDITION", "SURGERY", "FAMILY", "SOCIAL"}},
+		{Name: "description", Type: field.TypeString, Size: 2147483647},
+		{Name: "date", Type: field.TypeTime, Nullable: true},
+		{Name: "relation", Type: field.TypeString, Nullable: true, Size: 50},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "ENTERED_IN_ERROR"}, Default: "ACTIVE"},
+		{Name: "recorded_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// HistoryItemsTable holds the schema information for the "history_items" table.
+	HistoryItemsTable = &schema.Table{
+		Name:       "history_items",
+		Columns:    HistoryItemsColumns,
+		PrimaryKey: []*schema.Column{HistoryItemsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "history_items_staffs_recorded_by",
+				Columns:    []*schema.Column{HistoryItemsColumns[8]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "history_items_patients_history",
+				Columns:    []*schema.Column{HistoryItemsColumns[9]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "historyitem_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{HistoryItemsColumns[9]},
+			},
+		},
+	}
+	// Icd10codesColumns holds the columns for the "icd10codes" table.
+	Icd10codesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 8},
+		{Name: "display", Type: field.TypeString, Size: 300},
+	}
+	// Icd10codesTable holds the schema information for the "icd10codes" table.
+	Icd10codesTable = &schema.Table{
+		Name:       "icd10codes",
+		Columns:    Icd10codesColumns,
+		PrimaryKey: []*schema.Column{Icd10codesColumns[0]},
+	}
+	// InsurancePoliciesColumns holds the columns for the "insurance_policies" table.
+	InsurancePoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "payer", Type: field.TypeString, Size: 200},
+		{Name: "member_number", Type: field.TypeString, Size: 64},
+		{Name: "plan_name", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "valid_from", Type: field.TypeTime},
+		{Name: "valid_to", Type: field.TypeTime, Nullable: true},
+		{Name: "priority", Type: field.TypeInt, Default: 1},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "INACTIVE"}, Default: "ACTIVE"},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// InsurancePoliciesTable holds the schema information for the "insurance_policies" table.
+	InsurancePoliciesTable = &schema.Table{
+		Name:       "insurance_policies",
+		Columns:    InsurancePoliciesColumns,
+		PrimaryKey: []*schema.Column{InsurancePoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "insurance_policies_patients_insurance_policies",
+				Columns:    []*schema.Column{InsurancePoliciesColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "insurancepolicy_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{InsurancePoliciesColumns[10]},
+			},
+		},
+	}
+	// MedicationOrdersColumns holds the columns for the "medication_orders" table.
+	MedicationOrdersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "drug", Type: field.TypeString, Size: 200},
+		{Name: "drug_code", Type: field.TypeString, Nullable: true, Size: 32},
+		{Name: "dose_amount", Type: field.TypeFloat64},
+		{Name: "dose_unit", Type: field.TypeString, Size: 20},
+		{Name: "route", Type: field.TypeEnum, Enums: []string{"ORAL", "IV", "IM", "SC", "TOPICAL", "INHALED", "RECTAL", "SUBLINGUAL", "OTHER"}},
+		{Name: "frequency", Type: field.TypeString, Size: 40},
+		{Name: "duration_days", Type: field.TypeInt, Nullable: true},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "instructions", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "COMPLETED", "STOPPED", "SUPERSEDED"}, Default: "ACTIVE"},
+		{Name: "allergy_override_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "stop_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "prescriber_id", Type: field.TypeString},
+		{Name: "replaces_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// MedicationOrdersTable holds the schema information for the "medication_orders" table.
+	MedicationOrdersTable = &schema.Table{
+		Name:       "medication_orders",
+		Columns:    MedicationOrdersColumns,
+		PrimaryKey: []*schema.Column{MedicationOrdersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "medication_orders_encounters_medication_orders",
+				Columns:    []*schema.Column{MedicationOrdersColumns[16]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "medication_orders_staffs_prescriber",
+				Columns:    []*schema.Column{MedicationOrdersColumns[17]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "medication_orders_medication_orders_replaced_by",
+				Columns:    []*schema.Column{MedicationOrdersColumns[18]},
+				RefColumns: []*schema.Column{MedicationOrdersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "medication_orders_patients_medication_orders",
+				Columns:    []*schema.Column{MedicationOrdersColumns[19]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "medicationorder_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{MedicationOrdersColumns[19]},
+			},
+		},
+	}
+	// ObservationsColumns holds the columns for the "observations" table.
+	ObservationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Size: 16},
+		{Name: "display", Type: field.TypeString, Size: 200},
+		{Name: "value", Type: field.TypeFloat64},
+		{Name: "unit", Type: field.TypeString, Size: 20},
+		{Name: "effective_at", Type: field.TypeTime},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"FINAL", "AMENDED", "ENTERED_IN_ERROR"}, Default: "FINAL"},
+		{Name: "amend_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "replaces_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "recorded_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// ObservationsTable holds the schema information for the "observations" table.
+	ObservationsTable = &schema.Table{
+		Name:       "observations",
+		Columns:    ObservationsColumns,
+		PrimaryKey: []*schema.Column{ObservationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "observations_encounters_observations",
+				Columns:    []*schema.Column{ObservationsColumns[9]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "observations_observations_replaced_by",
+				Columns:    []*schema.Column{ObservationsColumns[10]},
+				RefColumns: []*schema.Column{ObservationsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "observations_staffs_recorded_by",
+				Columns:    []*schema.Column{ObservationsColumns[11]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "observations_patients_observations",
+				Columns:    []*schema.Column{ObservationsColumns[12]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "observation_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ObservationsColumns[12]},
+			},
+			{
+				Name:    "observation_patient_id_code_effective_at",
+				Unique:  false,
+				Columns: []*schema.Column{ObservationsColumns[12], ObservationsColumns[2], ObservationsColumns[6]},
+			},
+		},
 	}
 	// OutboxEventsColumns holds the columns for the "outbox_events" table.
 	OutboxEventsColumns = []*schema.Column{
@@ -182,6 +868,10 @@ var (
 		{Name: "postal_code", Type: field.TypeString, Nullable: true, Size: 20},
 		{Name: "country", Type: field.TypeString, Nullable: true, Size: 2},
 		{Name: "national_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "preferred_language", Type: field.TypeString, Nullable: true, Size: 35},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "MERGED"}, Default: "ACTIVE"},
+		{Name: "merged_at", Type: field.TypeTime, Nullable: true},
+		{Name: "merged_into_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "user_patient", Type: field.TypeString, Unique: true, Nullable: true},
 	}
 	// PatientsTable holds the schema information for the "patients" table.
@@ -191,8 +881,14 @@ var (
 		PrimaryKey: []*schema.Column{PatientsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
+				Symbol:     "patients_patients_merged_into",
+				Columns:    []*schema.Column{PatientsColumns[19]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
 				Symbol:     "patients_users_patient",
-				Columns:    []*schema.Column{PatientsColumns[16]},
+				Columns:    []*schema.Column{PatientsColumns[20]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -207,6 +903,273 @@ var (
 				Name:    "patient_national_id",
 				Unique:  false,
 				Columns: []*schema.Column{PatientsColumns[15]},
+			},
+		},
+	}
+	// PatientContactsColumns holds the columns for the "patient_contacts" table.
+	PatientContactsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "relationship", Type: field.TypeString, Size: 50},
+		{Name: "phone", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "email", Type: field.TypeString, Nullable: true, Size: 254},
+		{Name: "address", Type: field.TypeString, Nullable: true, Size: 300},
+		{Name: "next_of_kin", Type: field.TypeBool, Default: false},
+		{Name: "emergency_contact", Type: field.TypeBool, Default: false},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// PatientContactsTable holds the schema information for the "patient_contacts" table.
+	PatientContactsTable = &schema.Table{
+		Name:       "patient_contacts",
+		Columns:    PatientContactsColumns,
+		PrimaryKey: []*schema.Column{PatientContactsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "patient_contacts_patients_contacts",
+				Columns:    []*schema.Column{PatientContactsColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "patientcontact_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PatientContactsColumns[10]},
+			},
+		},
+	}
+	// PatientIdentifiersColumns holds the columns for the "patient_identifiers" table.
+	PatientIdentifiersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "system", Type: field.TypeString, Size: 50},
+		{Name: "value", Type: field.TypeString, Size: 64},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// PatientIdentifiersTable holds the schema information for the "patient_identifiers" table.
+	PatientIdentifiersTable = &schema.Table{
+		Name:       "patient_identifiers",
+		Columns:    PatientIdentifiersColumns,
+		PrimaryKey: []*schema.Column{PatientIdentifiersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "patient_identifiers_patients_identifiers",
+				Columns:    []*schema.Column{PatientIdentifiersColumns[5]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "patientidentifier_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PatientIdentifiersColumns[5]},
+			},
+			{
+				Name:    "patientidentifier_system_value",
+				Unique:  true,
+				Columns: []*schema.Column{PatientIdentifiersColumns[3], PatientIdentifiersColumns[4]},
+			},
+		},
+	}
+	// ProblemsColumns holds the columns for the "problems" table.
+	ProblemsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "icd10_code", Type: field.TypeString, Size: 8},
+		{Name: "display", Type: field.TypeString, Size: 300},
+		{Name: "onset_date", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "RESOLVED", "ENTERED_IN_ERROR"}, Default: "ACTIVE"},
+		{Name: "resolved_date", Type: field.TypeTime, Nullable: true},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "recorded_by_id", Type: field.TypeString, Nullable: true},
+	}
+	// ProblemsTable holds the schema information for the "problems" table.
+	ProblemsTable = &schema.Table{
+		Name:       "problems",
+		Columns:    ProblemsColumns,
+		PrimaryKey: []*schema.Column{ProblemsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "problems_encounters_problems",
+				Columns:    []*schema.Column{ProblemsColumns[9]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "problems_patients_problems",
+				Columns:    []*schema.Column{ProblemsColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "problems_staffs_recorded_by",
+				Columns:    []*schema.Column{ProblemsColumns[11]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "problem_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ProblemsColumns[10]},
+			},
+		},
+	}
+	// ProviderAvailabilitiesColumns holds the columns for the "provider_availabilities" table.
+	ProviderAvailabilitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "weekday", Type: field.TypeInt},
+		{Name: "start_minute", Type: field.TypeInt},
+		{Name: "end_minute", Type: field.TypeInt},
+		{Name: "valid_from", Type: field.TypeTime, Nullable: true},
+		{Name: "valid_to", Type: field.TypeTime, Nullable: true},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// ProviderAvailabilitiesTable holds the schema information for the "provider_availabilities" table.
+	ProviderAvailabilitiesTable = &schema.Table{
+		Name:       "provider_availabilities",
+		Columns:    ProviderAvailabilitiesColumns,
+		PrimaryKey: []*schema.Column{ProviderAvailabilitiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "provider_availabilities_staffs_availability",
+				Columns:    []*schema.Column{ProviderAvailabilitiesColumns[8]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// ProviderTimeOffsColumns holds the columns for the "provider_time_offs" table.
+	ProviderTimeOffsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "start_at", Type: field.TypeTime},
+		{Name: "end_at", Type: field.TypeTime},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// ProviderTimeOffsTable holds the schema information for the "provider_time_offs" table.
+	ProviderTimeOffsTable = &schema.Table{
+		Name:       "provider_time_offs",
+		Columns:    ProviderTimeOffsColumns,
+		PrimaryKey: []*schema.Column{ProviderTimeOffsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "provider_time_offs_staffs_time_off",
+				Columns:    []*schema.Column{ProviderTimeOffsColumns[6]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "providertimeoff_staff_id_start_at",
+				Unique:  false,
+				Columns: []*schema.Column{ProviderTimeOffsColumns[6], ProviderTimeOffsColumns[3]},
+			},
+		},
+	}
+	// ReferralsColumns holds the columns for the "referrals" table.
+	ReferralsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "reason", Type: field.TypeString, Size: 2147483647},
+		{Name: "priority", Type: field.TypeEnum, Enums: []string{"ROUTINE", "URGENT"}, Default: "ROUTINE"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "ACCEPTED", "DECLINED", "COMPLETED", "CANCELLED"}, Default: "REQUESTED"},
+		{Name: "responded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "response_note", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "from_staff_id", Type: field.TypeString},
+		{Name: "from_department_id", Type: field.TypeString},
+		{Name: "to_staff_id", Type: field.TypeString, Nullable: true},
+		{Name: "to_department_id", Type: field.TypeString},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+	}
+	// ReferralsTable holds the schema information for the "referrals" table.
+	ReferralsTable = &schema.Table{
+		Name:       "referrals",
+		Columns:    ReferralsColumns,
+		PrimaryKey: []*schema.Column{ReferralsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "referrals_patients_referrals",
+				Columns:    []*schema.Column{ReferralsColumns[8]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "referrals_staffs_from_staff",
+				Columns:    []*schema.Column{ReferralsColumns[9]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "referrals_departments_from_department",
+				Columns:    []*schema.Column{ReferralsColumns[10]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "referrals_staffs_to_staff",
+				Columns:    []*schema.Column{ReferralsColumns[11]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "referrals_departments_to_department",
+				Columns:    []*schema.Column{ReferralsColumns[12]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "referrals_encounters_encounter",
+				Columns:    []*schema.Column{ReferralsColumns[13]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "referral_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[8]},
+			},
+		},
+	}
+	// RoomsColumns holds the columns for the "rooms" table.
+	RoomsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "department_id", Type: field.TypeString},
+	}
+	// RoomsTable holds the schema information for the "rooms" table.
+	RoomsTable = &schema.Table{
+		Name:       "rooms",
+		Columns:    RoomsColumns,
+		PrimaryKey: []*schema.Column{RoomsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "rooms_departments_department",
+				Columns:    []*schema.Column{RoomsColumns[6]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.NoAction,
 			},
 		},
 	}
@@ -286,26 +1249,128 @@ var (
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
 	}
+	// WardsColumns holds the columns for the "wards" table.
+	WardsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "department_id", Type: field.TypeString},
+	}
+	// WardsTable holds the schema information for the "wards" table.
+	WardsTable = &schema.Table{
+		Name:       "wards",
+		Columns:    WardsColumns,
+		PrimaryKey: []*schema.Column{WardsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "wards_departments_department",
+				Columns:    []*schema.Column{WardsColumns[6]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
+		AdmissionsTable,
+		AllergiesTable,
 		AppointmentsTable,
 		AuditEventsTable,
+		BedsTable,
+		BedAssignmentsTable,
+		CarePlansTable,
+		CarePlanActivitiesTable,
+		CarePlanGoalsTable,
+		CareTeamMembersTable,
+		ClinicalNotesTable,
 		DepartmentsTable,
+		EncountersTable,
+		HistoryItemsTable,
+		Icd10codesTable,
+		InsurancePoliciesTable,
+		MedicationOrdersTable,
+		ObservationsTable,
 		OutboxEventsTable,
 		PatientsTable,
+		PatientContactsTable,
+		PatientIdentifiersTable,
+		ProblemsTable,
+		ProviderAvailabilitiesTable,
+		ProviderTimeOffsTable,
+		ReferralsTable,
+		RoomsTable,
 		SessionsTable,
 		StaffsTable,
 		UsersTable,
+		WardsTable,
 	}
 )
 
 func init() {
-	AppointmentsTable.ForeignKeys[0].RefTable = DepartmentsTable
-	AppointmentsTable.ForeignKeys[1].RefTable = PatientsTable
-	AppointmentsTable.ForeignKeys[2].RefTable = StaffsTable
-	PatientsTable.ForeignKeys[0].RefTable = UsersTable
+	AdmissionsTable.ForeignKeys[0].RefTable = StaffsTable
+	AdmissionsTable.ForeignKeys[1].RefTable = BedsTable
+	AdmissionsTable.ForeignKeys[2].RefTable = PatientsTable
+	AllergiesTable.ForeignKeys[0].RefTable = StaffsTable
+	AllergiesTable.ForeignKeys[1].RefTable = PatientsTable
+	AppointmentsTable.ForeignKeys[0].RefTable = RoomsTable
+	AppointmentsTable.ForeignKeys[1].RefTable = DepartmentsTable
+	AppointmentsTable.ForeignKeys[2].RefTable = PatientsTable
+	AppointmentsTable.ForeignKeys[3].RefTable = StaffsTable
+	BedsTable.ForeignKeys[0].RefTable = WardsTable
+	BedAssignmentsTable.ForeignKeys[0].RefTable = AdmissionsTable
+	BedAssignmentsTable.ForeignKeys[1].RefTable = BedsTable
+	BedAssignmentsTable.ForeignKeys[2].RefTable = PatientsTable
+	CarePlansTable.ForeignKeys[0].RefTable = StaffsTable
+	CarePlansTable.ForeignKeys[1].RefTable = PatientsTable
+	CarePlanActivitiesTable.ForeignKeys[0].RefTable = CarePlansTable
+	CarePlanActivitiesTable.ForeignKeys[1].RefTable = StaffsTable
+	CarePlanActivitiesTable.ForeignKeys[2].RefTable = PatientsTable
+	CarePlanGoalsTable.ForeignKeys[0].RefTable = CarePlansTable
+	CarePlanGoalsTable.ForeignKeys[1].RefTable = PatientsTable
+	CareTeamMembersTable.ForeignKeys[0].RefTable = StaffsTable
+	CareTeamMembersTable.ForeignKeys[1].RefTable = PatientsTable
+	ClinicalNotesTable.ForeignKeys[0].RefTable = StaffsTable
+	ClinicalNotesTable.ForeignKeys[1].RefTable = ClinicalNotesTable
+	ClinicalNotesTable.ForeignKeys[2].RefTable = EncountersTable
+	ClinicalNotesTable.ForeignKeys[3].RefTable = PatientsTable
+	EncountersTable.ForeignKeys[0].RefTable = AdmissionsTable
+	EncountersTable.ForeignKeys[1].RefTable = AppointmentsTable
+	EncountersTable.ForeignKeys[2].RefTable = StaffsTable
+	EncountersTable.ForeignKeys[3].RefTable = DepartmentsTable
+	EncountersTable.ForeignKeys[4].RefTable = PatientsTable
+	HistoryItemsTable.ForeignKeys[0].RefTable = StaffsTable
+	HistoryItemsTable.ForeignKeys[1].RefTable = PatientsTable
+	InsurancePoliciesTable.ForeignKeys[0].RefTable = PatientsTable
+	MedicationOrdersTable.ForeignKeys[0].RefTable = EncountersTable
+	MedicationOrdersTable.ForeignKeys[1].RefTable = StaffsTable
+	MedicationOrdersTable.ForeignKeys[2].RefTable = MedicationOrdersTable
+	MedicationOrdersTable.ForeignKeys[3].RefTable = PatientsTable
+	ObservationsTable.ForeignKeys[0].RefTable = EncountersTable
+	ObservationsTable.ForeignKeys[1].RefTable = ObservationsTable
+	ObservationsTable.ForeignKeys[2].RefTable = StaffsTable
+	ObservationsTable.ForeignKeys[3].RefTable = PatientsTable
+	PatientsTable.ForeignKeys[0].RefTable = PatientsTable
+	PatientsTable.ForeignKeys[1].RefTable = UsersTable
+	PatientContactsTable.ForeignKeys[0].RefTable = PatientsTable
+	PatientIdentifiersTable.ForeignKeys[0].RefTable = PatientsTable
+	ProblemsTable.ForeignKeys[0].RefTable = EncountersTable
+	ProblemsTable.ForeignKeys[1].RefTable = PatientsTable
+	ProblemsTable.ForeignKeys[2].RefTable = StaffsTable
+	ProviderAvailabilitiesTable.ForeignKeys[0].RefTable = StaffsTable
+	ProviderTimeOffsTable.ForeignKeys[0].RefTable = StaffsTable
+	ReferralsTable.ForeignKeys[0].RefTable = PatientsTable
+	ReferralsTable.ForeignKeys[1].RefTable = StaffsTable
+	ReferralsTable.ForeignKeys[2].RefTable = DepartmentsTable
+	ReferralsTable.ForeignKeys[3].RefTable = StaffsTable
+	ReferralsTable.ForeignKeys[4].RefTable = DepartmentsTable
+	ReferralsTable.ForeignKeys[5].RefTable = EncountersTable
+	RoomsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	StaffsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	StaffsTable.ForeignKeys[1].RefTable = UsersTable
+	WardsTable.ForeignKeys[0].RefTable = DepartmentsTable
 }

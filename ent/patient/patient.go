@@ -47,10 +47,54 @@ const (
 	FieldCountry = "country"
 	// FieldNationalID holds the string denoting the national_id field in the database.
 	FieldNationalID = "national_id"
+	// FieldPreferredLanguage holds the string denoting the preferred_language field in the database.
+	FieldPreferredLanguage = "preferred_language"
+	// FieldStatus holds the string denoting the status field in the database.
+	FieldStatus = "status"
+	// FieldMergedIntoID holds the string denoting the merged_into_id field in the database.
+	FieldMergedIntoID = "merged_into_id"
+	// FieldMergedAt holds the string denoting the merged_at field in the database.
+	FieldMergedAt = "merged_at"
 	// EdgeAppointments holds the string denoting the appointments edge name in mutations.
 	EdgeAppointments = "appointments"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
+	// EdgeMergedInto holds the string denoting the merged_into edge name in mutations.
+	EdgeMergedInto = "merged_into"
+	// EdgeContacts holds the string denoting the contacts edge name in mutations.
+	EdgeContacts = "contacts"
+	// EdgeIdentifiers holds the string denoting the identifiers edge name in mutations.
+	EdgeIdentifiers = "identifiers"
+	// EdgeInsurancePolicies holds the string denoting the insurance_policies edge name in mutations.
+	EdgeInsurancePolicies = "insurance_policies"
+	// EdgeHistory holds the string denoting the history edge name in mutations.
+	EdgeHistory = "history"
+	// EdgeAdmissions holds the string denoting the admissions edge name in mutations.
+	EdgeAdmissions = "admissions"
+	// EdgeBedAssignments holds the string denoting the bed_assignments edge name in mutations.
+	EdgeBedAssignments = "bed_assignments"
+	// EdgeEncounters holds the string denoting the encounters edge name in mutations.
+	EdgeEncounters = "encounters"
+	// EdgeProblems holds the string denoting the problems edge name in mutations.
+	EdgeProblems = "problems"
+	// EdgeAllergies holds the string denoting the allergies edge name in mutations.
+	EdgeAllergies = "allergies"
+	// EdgeObservations holds the string denoting the observations edge name in mutations.
+	EdgeObservations = "observations"
+	// EdgeMedicationOrders holds the string denoting the medication_orders edge name in mutations.
+	EdgeMedicationOrders = "medication_orders"
+	// EdgeCarePlans holds the string denoting the care_plans edge name in mutations.
+	EdgeCarePlans = "care_plans"
+	// EdgeCarePlanGoals holds the string denoting the care_plan_goals edge name in mutations.
+	EdgeCarePlanGoals = "care_plan_goals"
+	// EdgeCarePlanActivities holds the string denoting the care_plan_activities edge name in mutations.
+	EdgeCarePlanActivities = "care_plan_activities"
+	// EdgeNotes holds the string denoting the notes edge name in mutations.
+	EdgeNotes = "notes"
+	// EdgeReferrals holds the string denoting the referrals edge name in mutations.
+	EdgeReferrals = "referrals"
+	// EdgeCareTeam holds the string denoting the care_team edge name in mutations.
+	EdgeCareTeam = "care_team"
 	// Table holds the table name of the patient in the database.
 	Table = "patients"
 	// AppointmentsTable is the table that holds the appointments relation/edge.
@@ -67,6 +111,129 @@ const (
 	UserInverseTable = "users"
 	// UserColumn is the table column denoting the user relation/edge.
 	UserColumn = "user_patient"
+	// MergedIntoTable is the table that holds the merged_into relation/edge.
+	MergedIntoTable = "patients"
+	// MergedIntoColumn is the table column denoting the merged_into relation/edge.
+	MergedIntoColumn = "merged_into_id"
+	// ContactsTable is the table that holds the contacts relation/edge.
+	ContactsTable = "patient_contacts"
+	// ContactsInverseTable is the table name for the PatientContact entity.
+	// It exists in this package in order to avoid circular dependency with the "patientcontact" package.
+	ContactsInverseTable = "patient_contacts"
+	// ContactsColumn is the table column denoting the contacts relation/edge.
+	ContactsColumn = "patient_id"
+	// IdentifiersTable is the table that holds the identifiers relation/edge.
+	IdentifiersTable = "patient_identifiers"
+	// IdentifiersInverseTable is the table name for the PatientIdentifier entity.
+	// It exists in this package in order to avoid circular dependency with the "patientidentifier" package.
+	IdentifiersInverseTable = "patient_identifiers"
+	// IdentifiersColumn is the table column denoting the identifiers relation/edge.
+	IdentifiersColumn = "patient_id"
+	// InsurancePoliciesTable is the table that holds the insurance_policies relation/edge.
+	InsurancePoliciesTable = "insurance_policies"
+	// InsurancePoliciesInverseTable is the table name for the InsurancePolicy entity.
+	// It exists in this package in order to avoid circular dependency with the "insurancepolicy" package.
+	InsurancePoliciesInverseTable = "insurance_policies"
+	// InsurancePoliciesColumn is the table column denoting the insurance_policies relation/edge.
+	InsurancePoliciesColumn = "patient_id"
+	// HistoryTable is the table that holds the history relation/edge.
+	HistoryTable = "history_items"
+	// HistoryInverseTable is the table name for the HistoryItem entity.
+	// It exists in this package in order to avoid circular dependency with the "historyitem" package.
+	HistoryInverseTable = "history_items"
+	// HistoryColumn is the table column denoting the history relation/edge.
+	HistoryColumn = "patient_id"
+	// AdmissionsTable is the table that holds the admissions relation/edge.
+	AdmissionsTable = "admissions"
+	// AdmissionsInverseTable is the table name for the Admission entity.
+	// It exists in this package in order to avoid circular dependency with the "admission" package.
+	AdmissionsInverseTable = "admissions"
+	// AdmissionsColumn is the table column denoting the admissions relation/edge.
+	AdmissionsColumn = "patient_id"
+	// BedAssignmentsTable is the table that holds the bed_assignments relation/edge.
+	BedAssignmentsTable = "bed_assignments"
+	// BedAssignmentsInverseTable is the table name for the BedAssignment entity.
+	// It exists in this package in order to avoid circular dependency with the "bedassignment" package.
+	BedAssignmentsInverseTable = "bed_assignments"
+	// BedAssignmentsColumn is the table column denoting the bed_assignments relation/edge.
+	BedAssignmentsColumn = "patient_id"
+	// EncountersTable is the table that holds the encounters relation/edge.
+	EncountersTable = "encounters"
+	// EncountersInverseTable is the table name for the Encounter entity.
+	// It exists in this package in order to avoid circular dependency with the "encounter" package.
+	EncountersInverseTable = "encounters"
+	// EncountersColumn is the table column denoting the encounters relation/edge.
+	EncountersColumn = "patient_id"
+	// ProblemsTable is the table that holds the problems relation/edge.
+	ProblemsTable = "problems"
+	// ProblemsInverseTable is the table name for the Problem entity.
+	// It exists in this package in order to avoid circular dependency with the "problem" package.
+	ProblemsInverseTable = "problems"
+	// ProblemsColumn is the table column denoting the problems relation/edge.
+	ProblemsColumn = "patient_id"
+	// AllergiesTable is the table that holds the allergies relation/edge.
+	AllergiesTable = "allergies"
+	// AllergiesInverseTable is the table name for the Allergy entity.
+	// It exists in this package in order to avoid circular dependency with the "allergy" package.
+	AllergiesInverseTable = "allergies"
+	// AllergiesColumn is the table column denoting the allergies relation/edge.
+	AllergiesColumn = "patient_id"
+	// ObservationsTable is the table that holds the observations relation/edge.
+	ObservationsTable = "observations"
+	// ObservationsInverseTable is the table name for the Observation entity.
+	// It exists in this package in order to avoid circular dependency with the "observation" package.
+	ObservationsInverseTable = "observations"
+	// ObservationsColumn is the table column denoting the observations relation/edge.
+	ObservationsColumn = "patient_id"
+	// MedicationOrdersTable is the table that holds the medication_orders relation/edge.
+	MedicationOrdersTable = "medication_orders"
+	// MedicationOrdersInverseTable is the table name for the MedicationOrder entity.
+	// It exists in this package in order to avoid circular dependency with the "medicationorder" package.
+	MedicationOrdersInverseTable = "medication_orders"
+	// MedicationOrdersColumn is the table column denoting the medication_orders relation/edge.
+	MedicationOrdersColumn = "patient_id"
+	// CarePlansTable is the table that holds the care_plans relation/edge.
+	CarePlansTable = "care_plans"
+	// CarePlansInverseTable is the table name for the CarePlan entity.
+	// It exists in this package in order to avoid circular dependency with the "careplan" package.
+	CarePlansInverseTable = "care_plans"
+	// CarePlansColumn is the table column denoting the care_plans relation/edge.
+	CarePlansColumn = "patient_id"
+	// CarePlanGoalsTable is the table that holds the care_plan_goals relation/edge.
+	CarePlanGoalsTable = "care_plan_goals"
+	// CarePlanGoalsInverseTable is the table name for the CarePlanGoal entity.
+	// It exists in this package in order to avoid circular dependency with the "careplangoal" package.
+	CarePlanGoalsInverseTable = "care_plan_goals"
+	// CarePlanGoalsColumn is the table column denoting the care_plan_goals relation/edge.
+	CarePlanGoalsColumn = "patient_id"
+	// CarePlanActivitiesTable is the table that holds the care_plan_activities relation/edge.
+	CarePlanActivitiesTable = "care_plan_activities"
+	// CarePlanActivitiesInverseTable is the table name for the CarePlanActivity entity.
+	// It exists in this package in order to avoid circular dependency with the "careplanactivity" package.
+	CarePlanActivitiesInverseTable = "care_plan_activities"
+	// CarePlanActivitiesColumn is the table column denoting the care_plan_activities relation/edge.
+	CarePlanActivitiesColumn = "patient_id"
+	// NotesTable is the table that holds the notes relation/edge.
+	NotesTable = "clinical_notes"
+	// NotesInverseTable is the table name for the ClinicalNote entity.
+	// It exists in this package in order to avoid circular dependency with the "clinicalnote" package.
+	NotesInverseTable = "clinical_notes"
+	// NotesColumn is the table column denoting the notes relation/edge.
+	NotesColumn = "patient_id"
+	// ReferralsTable is the table that holds the referrals relation/edge.
+	ReferralsTable = "referrals"
+	// ReferralsInverseTable is the table name for the Referral entity.
+	// It exists in this package in order to avoid circular dependency with the "referral" package.
+	ReferralsInverseTable = "referrals"
+	// ReferralsColumn is the table column denoting the referrals relation/edge.
+	ReferralsColumn = "patient_id"
+	// CareTeamTable is the table that holds the care_team relation/edge.
+	CareTeamTable = "care_team_members"
+	// CareTeamInverseTable is the table name for the CareTeamMember entity.
+	// It exists in this package in order to avoid circular dependency with the "careteammember" package.
+	CareTeamInverseTable = "care_team_members"
+	// CareTeamColumn is the table column denoting the care_team relation/edge.
+	CareTeamColumn = "patient_id"
 )
 
 // Columns holds all SQL columns for patient fields.
@@ -87,6 +254,10 @@ var Columns = []string{
 	FieldPostalCode,
 	FieldCountry,
 	FieldNationalID,
+	FieldPreferredLanguage,
+	FieldStatus,
+	FieldMergedIntoID,
+	FieldMergedAt,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "patients"
@@ -139,6 +310,8 @@ var (
 	CountryValidator func(string) error
 	// NationalIDValidator is a validator for the "national_id" field. It is called by the builders before save.
 	NationalIDValidator func(string) error
+	// PreferredLanguageValidator is a validator for the "preferred_language" field. It is called by the builders before save.
+	PreferredLanguageValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -167,6 +340,32 @@ func SexValidator(s Sex) error {
 		return nil
 	default:
 		return fmt.Errorf("patient: invalid enum value for sex field: %q", s)
+	}
+}
+
+// Status defines the type for the "status" enum field.
+type Status string
+
+// StatusACTIVE is the default value of the Status enum.
+const DefaultStatus = StatusACTIVE
+
+// Status values.
+const (
+	StatusACTIVE Status = "ACTIVE"
+	StatusMERGED Status = "MERGED"
+)
+
+func (s Status) String() string {
+	return string(s)
+}
+
+// StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
+func StatusValidator(s Status) error {
+	switch s {
+	case StatusACTIVE, StatusMERGED:
+		return nil
+	default:
+		return fmt.Errorf("patient: invalid enum value for status field: %q", s)
 	}
 }
 
@@ -253,6 +452,26 @@ func ByNationalID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldNationalID, opts...).ToFunc()
 }
 
+// ByPreferredLanguage orders the results by the preferred_language field.
+func ByPreferredLanguage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPreferredLanguage, opts...).ToFunc()
+}
+
+// ByStatus orders the results by the status field.
+func ByStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByMergedIntoID orders the results by the merged_into_id field.
+func ByMergedIntoID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMergedIntoID, opts...).ToFunc()
+}
+
+// ByMergedAt orders the results by the merged_at field.
+func ByMergedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMergedAt, opts...).ToFunc()
+}
+
 // ByAppointmentsCount orders the results by appointments count.
 func ByAppointmentsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -273,6 +492,251 @@ func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newUserStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByMergedIntoField orders the results by merged_into field.
+func ByMergedIntoField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMergedIntoStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByContactsCount orders the results by contacts count.
+func ByContactsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newContactsStep(), opts...)
+	}
+}
+
+// ByContacts orders the results by contacts terms.
+func ByContacts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newContactsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByIdentifiersCount orders the results by identifiers count.
+func ByIdentifiersCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newIdentifiersStep(), opts...)
+	}
+}
+
+// ByIdentifiers orders the results by identifiers terms.
+func ByIdentifiers(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newIdentifiersStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByInsurancePoliciesCount orders the results by insurance_policies count.
+func ByInsurancePoliciesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInsurancePoliciesStep(), opts...)
+	}
+}
+
+// ByInsurancePolicies orders the results by insurance_policies terms.
+func ByInsurancePolicies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInsurancePoliciesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByHistoryCount orders the results by history count.
+func ByHistoryCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHistoryStep(), opts...)
+	}
+}
+
+// ByHistory orders the results by history terms.
+func ByHistory(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHistoryStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByAdmissionsCount orders the results by admissions count.
+func ByAdmissionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAdmissionsStep(), opts...)
+	}
+}
+
+// ByAdmissions orders the results by admissions terms.
+func ByAdmissions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAdmissionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByBedAssignmentsCount orders the results by bed_assignments count.
+func ByBedAssignmentsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newBedAssignmentsStep(), opts...)
+	}
+}
+
+// ByBedAssignments orders the results by bed_assignments terms.
+func ByBedAssignments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newBedAssignmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByEncountersCount orders the results by encounters count.
+func ByEncountersCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newEncountersStep(), opts...)
+	}
+}
+
+// ByEncounters orders the results by encounters terms.
+func ByEncounters(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newEncountersStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByProblemsCount orders the results by problems count.
+func ByProblemsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newProblemsStep(), opts...)
+	}
+}
+
+// ByProblems orders the results by problems terms.
+func ByProblems(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newProblemsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByAllergiesCount orders the results by allergies count.
+func ByAllergiesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAllergiesStep(), opts...)
+	}
+}
+
+// ByAllergies orders the results by allergies terms.
+func ByAllergies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAllergiesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByObservationsCount orders the results by observations count.
+func ByObservationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newObservationsStep(), opts...)
+	}
+}
+
+// ByObservations orders the results by observations terms.
+func ByObservations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newObservationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByMedicationOrdersCount orders the results by medication_orders count.
+func ByMedicationOrdersCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMedicationOrdersStep(), opts...)
+	}
+}
+
+// ByMedicationOrders orders the results by medication_orders terms.
+func ByMedicationOrders(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMedicationOrdersStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCarePlansCount orders the results by care_plans count.
+func ByCarePlansCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCarePlansStep(), opts...)
+	}
+}
+
+// ByCarePlans orders the results by care_plans terms.
+func ByCarePlans(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCarePlansStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCarePlanGoalsCount orders the results by care_plan_goals count.
+func ByCarePlanGoalsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCarePlanGoalsStep(), opts...)
+	}
+}
+
+// ByCarePlanGoals orders the results by care_plan_goals terms.
+func ByCarePlanGoals(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCarePlanGoalsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCarePlanActivitiesCount orders the results by care_plan_activities count.
+func ByCarePlanActivitiesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCarePlanActivitiesStep(), opts...)
+	}
+}
+
+// ByCarePlanActivities orders the results by care_plan_activities terms.
+func ByCarePlanActivities(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCarePlanActivitiesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByNotesCount orders the results by notes count.
+func ByNotesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newNotesStep(), opts...)
+	}
+}
+
+// ByNotes orders the results by notes terms.
+func ByNotes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newNotesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByReferralsCount orders the results by referrals count.
+func ByReferralsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newReferralsStep(), opts...)
+	}
+}
+
+// ByReferrals orders the results by referrals terms.
+func ByReferrals(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newReferralsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCareTeamCount orders the results by care_team count.
+func ByCareTeamCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCareTeamStep(), opts...)
+	}
+}
+
+// ByCareTeam orders the results by care_team terms.
+func ByCareTeam(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCareTeamStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAppointmentsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -285,6 +749,132 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, true, UserTable, UserColumn),
+	)
+}
+func newMergedIntoStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, MergedIntoTable, MergedIntoColumn),
+	)
+}
+func newContactsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ContactsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ContactsTable, ContactsColumn),
+	)
+}
+func newIdentifiersStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(IdentifiersInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, IdentifiersTable, IdentifiersColumn),
+	)
+}
+func newInsurancePoliciesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InsurancePoliciesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InsurancePoliciesTable, InsurancePoliciesColumn),
+	)
+}
+func newHistoryStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HistoryInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HistoryTable, HistoryColumn),
+	)
+}
+func newAdmissionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AdmissionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AdmissionsTable, AdmissionsColumn),
+	)
+}
+func newBedAssignmentsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(BedAssignmentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, BedAssignmentsTable, BedAssignmentsColumn),
+	)
+}
+func newEncountersStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(EncountersInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, EncountersTable, EncountersColumn),
+	)
+}
+func newProblemsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ProblemsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ProblemsTable, ProblemsColumn),
+	)
+}
+func newAllergiesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AllergiesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AllergiesTable, AllergiesColumn),
+	)
+}
+func newObservationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ObservationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ObservationsTable, ObservationsColumn),
+	)
+}
+func newMedicationOrdersStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(MedicationOrdersInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, MedicationOrdersTable, MedicationOrdersColumn),
+	)
+}
+func newCarePlansStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CarePlansInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CarePlansTable, CarePlansColumn),
+	)
+}
+func newCarePlanGoalsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CarePlanGoalsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CarePlanGoalsTable, CarePlanGoalsColumn),
+	)
+}
+func newCarePlanActivitiesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CarePlanActivitiesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CarePlanActivitiesTable, CarePlanActivitiesColumn),
+	)
+}
+func newNotesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(NotesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, NotesTable, NotesColumn),
+	)
+}
+func newReferralsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ReferralsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ReferralsTable, ReferralsColumn),
+	)
+}
+func newCareTeamStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CareTeamInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CareTeamTable, CareTeamColumn),
 	)
 }
 
@@ -302,6 +892,24 @@ func (e *Sex) UnmarshalGQL(val interface{}) error {
 	*e = Sex(str)
 	if err := SexValidator(*e); err != nil {
 		return fmt.Errorf("%s is not a valid Sex", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Status) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Status) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Status(str)
+	if err := StatusValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Status", str)
 	}
 	return nil
 }

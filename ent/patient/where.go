@@ -135,6 +135,21 @@ func NationalID(v string) predicate.Patient {
 	return predicate.Patient(sql.FieldEQ(FieldNationalID, v))
 }
 
+// PreferredLanguage applies equality check predicate on the "preferred_language" field. It's identical to PreferredLanguageEQ.
+func PreferredLanguage(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldPreferredLanguage, v))
+}
+
+// MergedIntoID applies equality check predicate on the "merged_into_id" field. It's identical to MergedIntoIDEQ.
+func MergedIntoID(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldMergedIntoID, v))
+}
+
+// MergedAt applies equality check predicate on the "merged_at" field. It's identical to MergedAtEQ.
+func MergedAt(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldMergedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Patient {
 	return predicate.Patient(sql.FieldEQ(FieldCreatedAt, v))
@@ -1070,6 +1085,226 @@ func NationalIDContainsFold(v string) predicate.Patient {
 	return predicate.Patient(sql.FieldContainsFold(FieldNationalID, v))
 }
 
+// PreferredLanguageEQ applies the EQ predicate on the "preferred_language" field.
+func PreferredLanguageEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageNEQ applies the NEQ predicate on the "preferred_language" field.
+func PreferredLanguageNEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldNEQ(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageIn applies the In predicate on the "preferred_language" field.
+func PreferredLanguageIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldIn(FieldPreferredLanguage, vs...))
+}
+
+// PreferredLanguageNotIn applies the NotIn predicate on the "preferred_language" field.
+func PreferredLanguageNotIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldNotIn(FieldPreferredLanguage, vs...))
+}
+
+// PreferredLanguageGT applies the GT predicate on the "preferred_language" field.
+func PreferredLanguageGT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGT(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageGTE applies the GTE predicate on the "preferred_language" field.
+func PreferredLanguageGTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGTE(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageLT applies the LT predicate on the "preferred_language" field.
+func PreferredLanguageLT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLT(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageLTE applies the LTE predicate on the "preferred_language" field.
+func PreferredLanguageLTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLTE(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageContains applies the Contains predicate on the "preferred_language" field.
+func PreferredLanguageContains(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContains(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageHasPrefix applies the HasPrefix predicate on the "preferred_language" field.
+func PreferredLanguageHasPrefix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasPrefix(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageHasSuffix applies the HasSuffix predicate on the "preferred_language" field.
+func PreferredLanguageHasSuffix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasSuffix(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageIsNil applies the IsNil predicate on the "preferred_language" field.
+func PreferredLanguageIsNil() predicate.Patient {
+	return predicate.Patient(sql.FieldIsNull(FieldPreferredLanguage))
+}
+
+// PreferredLanguageNotNil applies the NotNil predicate on the "preferred_language" field.
+func PreferredLanguageNotNil() predicate.Patient {
+	return predicate.Patient(sql.FieldNotNull(FieldPreferredLanguage))
+}
+
+// PreferredLanguageEqualFold applies the EqualFold predicate on the "preferred_language" field.
+func PreferredLanguageEqualFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEqualFold(FieldPreferredLanguage, v))
+}
+
+// PreferredLanguageContainsFold applies the ContainsFold predicate on the "preferred_language" field.
+func PreferredLanguageContainsFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContainsFold(FieldPreferredLanguage, v))
+}
+
+// StatusEQ applies the EQ predicate on the "status" field.
+func StatusEQ(v Status) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldStatus, v))
+}
+
+// StatusNEQ applies the NEQ predicate on the "status" field.
+func StatusNEQ(v Status) predicate.Patient {
+	return predicate.Patient(sql.FieldNEQ(FieldStatus, v))
+}
+
+// StatusIn applies the In predicate on the "status" field.
+func StatusIn(vs ...Status) predicate.Patient {
+	return predicate.Patient(sql.FieldIn(FieldStatus, vs...))
+}
+
+// StatusNotIn applies the NotIn predicate on the "status" field.
+func StatusNotIn(vs ...Status) predicate.Patient {
+	return predicate.Patient(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// MergedIntoIDEQ applies the EQ predicate on the "merged_into_id" field.
+func MergedIntoIDEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDNEQ applies the NEQ predicate on the "merged_into_id" field.
+func MergedIntoIDNEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldNEQ(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDIn applies the In predicate on the "merged_into_id" field.
+func MergedIntoIDIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldIn(FieldMergedIntoID, vs...))
+}
+
+// MergedIntoIDNotIn applies the NotIn predicate on the "merged_into_id" field.
+func MergedIntoIDNotIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldNotIn(FieldMergedIntoID, vs...))
+}
+
+// MergedIntoIDGT applies the GT predicate on the "merged_into_id" field.
+func MergedIntoIDGT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGT(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDGTE applies the GTE predicate on the "merged_into_id" field.
+func MergedIntoIDGTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGTE(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDLT applies the LT predicate on the "merged_into_id" field.
+func MergedIntoIDLT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLT(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDLTE applies the LTE predicate on the "merged_into_id" field.
+func MergedIntoIDLTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLTE(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDContains applies the Contains predicate on the "merged_into_id" field.
+func MergedIntoIDContains(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContains(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDHasPrefix applies the HasPrefix predicate on the "merged_into_id" field.
+func MergedIntoIDHasPrefix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasPrefix(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDHasSuffix applies the HasSuffix predicate on the "merged_into_id" field.
+func MergedIntoIDHasSuffix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasSuffix(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDIsNil applies the IsNil predicate on the "merged_into_id" field.
+func MergedIntoIDIsNil() predicate.Patient {
+	return predicate.Patient(sql.FieldIsNull(FieldMergedIntoID))
+}
+
+// MergedIntoIDNotNil applies the NotNil predicate on the "merged_into_id" field.
+func MergedIntoIDNotNil() predicate.Patient {
+	return predicate.Patient(sql.FieldNotNull(FieldMergedIntoID))
+}
+
+// MergedIntoIDEqualFold applies the EqualFold predicate on the "merged_into_id" field.
+func MergedIntoIDEqualFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEqualFold(FieldMergedIntoID, v))
+}
+
+// MergedIntoIDContainsFold applies the ContainsFold predicate on the "merged_into_id" field.
+func MergedIntoIDContainsFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContainsFold(FieldMergedIntoID, v))
+}
+
+// MergedAtEQ applies the EQ predicate on the "merged_at" field.
+func MergedAtEQ(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldMergedAt, v))
+}
+
+// MergedAtNEQ applies the NEQ predicate on the "merged_at" field.
+func MergedAtNEQ(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldNEQ(FieldMergedAt, v))
+}
+
+// MergedAtIn applies the In predicate on the "merged_at" field.
+func MergedAtIn(vs ...time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldIn(FieldMergedAt, vs...))
+}
+
+// MergedAtNotIn applies the NotIn predicate on the "merged_at" field.
+func MergedAtNotIn(vs ...time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldNotIn(FieldMergedAt, vs...))
+}
+
+// MergedAtGT applies the GT predicate on the "merged_at" field.
+func MergedAtGT(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldGT(FieldMergedAt, v))
+}
+
+// MergedAtGTE applies the GTE predicate on the "merged_at" field.
+func MergedAtGTE(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldGTE(FieldMergedAt, v))
+}
+
+// MergedAtLT applies the LT predicate on the "merged_at" field.
+func MergedAtLT(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldLT(FieldMergedAt, v))
+}
+
+// MergedAtLTE applies the LTE predicate on the "merged_at" field.
+func MergedAtLTE(v time.Time) predicate.Patient {
+	return predicate.Patient(sql.FieldLTE(FieldMergedAt, v))
+}
+
+// MergedAtIsNil applies the IsNil predicate on the "merged_at" field.
+func MergedAtIsNil() predicate.Patient {
+	return predicate.Patient(sql.FieldIsNull(FieldMergedAt))
+}
+
+// MergedAtNotNil applies the NotNil predicate on the "merged_at" field.
+func MergedAtNotNil() predicate.Patient {
+	return predicate.Patient(sql.FieldNotNull(FieldMergedAt))
+}
+
 // HasAppointments applies the HasEdge predicate on the "appointments" edge.
 func HasAppointments() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {
@@ -1108,6 +1343,420 @@ func HasUser() predicate.Patient {
 func HasUserWith(preds ...predicate.User) predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {
 		step := newUserStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMergedInto applies the HasEdge predicate on the "merged_into" edge.
+func HasMergedInto() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, MergedIntoTable, MergedIntoColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMergedIntoWith applies the HasEdge predicate on the "merged_into" edge with a given conditions (other predicates).
+func HasMergedIntoWith(preds ...predicate.Patient) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newMergedIntoStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasContacts applies the HasEdge predicate on the "contacts" edge.
+func HasContacts() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ContactsTable, ContactsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasContactsWith applies the HasEdge predicate on the "contacts" edge with a given conditions (other predicates).
+func HasContactsWith(preds ...predicate.PatientContact) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newContactsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasIdentifiers applies the HasEdge predicate on the "identifiers" edge.
+func HasIdentifiers() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, IdentifiersTable, IdentifiersColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasIdentifiersWith applies the HasEdge predicate on the "identifiers" edge with a given conditions (other predicates).
+func HasIdentifiersWith(preds ...predicate.PatientIdentifier) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newIdentifiersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInsurancePolicies applies the HasEdge predicate on the "insurance_policies" edge.
+func HasInsurancePolicies() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, InsurancePoliciesTable, InsurancePoliciesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInsurancePoliciesWith applies the HasEdge predicate on the "insurance_policies" edge with a given conditions (other predicates).
+func HasInsurancePoliciesWith(preds ...predicate.InsurancePolicy) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newInsurancePoliciesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasHistory applies the HasEdge predicate on the "history" edge.
+func HasHistory() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HistoryTable, HistoryColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHistoryWith applies the HasEdge predicate on the "history" edge with a given conditions (other predicates).
+func HasHistoryWith(preds ...predicate.HistoryItem) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newHistoryStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAdmissions applies the HasEdge predicate on the "admissions" edge.
+func HasAdmissions() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AdmissionsTable, AdmissionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAdmissionsWith applies the HasEdge predicate on the "admissions" edge with a given conditions (other predicates).
+func HasAdmissionsWith(preds ...predicate.Admission) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newAdmissionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasBedAssignments applies the HasEdge predicate on the "bed_assignments" edge.
+func HasBedAssignments() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, BedAssignmentsTable, BedAssignmentsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasBedAssignmentsWith applies the HasEdge predicate on the "bed_assignments" edge with a given conditions (other predicates).
+func HasBedAssignmentsWith(preds ...predicate.BedAssignment) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newBedAssignmentsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasEncounters applies the HasEdge predicate on the "encounters" edge.
+func HasEncounters() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, EncountersTable, EncountersColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasEncountersWith applies the HasEdge predicate on the "encounters" edge with a given conditions (other predicates).
+func HasEncountersWith(preds ...predicate.Encounter) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newEncountersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasProblems applies the HasEdge predicate on the "problems" edge.
+func HasProblems() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ProblemsTable, ProblemsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasProblemsWith applies the HasEdge predicate on the "problems" edge with a given conditions (other predicates).
+func HasProblemsWith(preds ...predicate.Problem) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newProblemsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAllergies applies the HasEdge predicate on the "allergies" edge.
+func HasAllergies() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AllergiesTable, AllergiesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAllergiesWith applies the HasEdge predicate on the "allergies" edge with a given conditions (other predicates).
+func HasAllergiesWith(preds ...predicate.Allergy) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newAllergiesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasObservations applies the HasEdge predicate on the "observations" edge.
+func HasObservations() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ObservationsTable, ObservationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasObservationsWith applies the HasEdge predicate on the "observations" edge with a given conditions (other predicates).
+func HasObservationsWith(preds ...predicate.Observation) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newObservationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMedicationOrders applies the HasEdge predicate on the "medication_orders" edge.
+func HasMedicationOrders() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, MedicationOrdersTable, MedicationOrdersColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMedicationOrdersWith applies the HasEdge predicate on the "medication_orders" edge with a given conditions (other predicates).
+func HasMedicationOrdersWith(preds ...predicate.MedicationOrder) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newMedicationOrdersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCarePlans applies the HasEdge predicate on the "care_plans" edge.
+func HasCarePlans() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CarePlansTable, CarePlansColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCarePlansWith applies the HasEdge predicate on the "care_plans" edge with a given conditions (other predicates).
+func HasCarePlansWith(preds ...predicate.CarePlan) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newCarePlansStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCarePlanGoals applies the HasEdge predicate on the "care_plan_goals" edge.
+func HasCarePlanGoals() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CarePlanGoalsTable, CarePlanGoalsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCarePlanGoalsWith applies the HasEdge predicate on the "care_plan_goals" edge with a given conditions (other predicates).
+func HasCarePlanGoalsWith(preds ...predicate.CarePlanGoal) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newCarePlanGoalsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCarePlanActivities applies the HasEdge predicate on the "care_plan_activities" edge.
+func HasCarePlanActivities() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CarePlanActivitiesTable, CarePlanActivitiesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCarePlanActivitiesWith applies the HasEdge predicate on the "care_plan_activities" edge with a given conditions (other predicates).
+func HasCarePlanActivitiesWith(preds ...predicate.CarePlanActivity) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newCarePlanActivitiesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasNotes applies the HasEdge predicate on the "notes" edge.
+func HasNotes() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, NotesTable, NotesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasNotesWith applies the HasEdge predicate on the "notes" edge with a given conditions (other predicates).
+func HasNotesWith(preds ...predicate.ClinicalNote) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newNotesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasReferrals applies the HasEdge predicate on the "referrals" edge.
+func HasReferrals() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ReferralsTable, ReferralsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasReferralsWith applies the HasEdge predicate on the "referrals" edge with a given conditions (other predicates).
+func HasReferralsWith(preds ...predicate.Referral) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newReferralsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCareTeam applies the HasEdge predicate on the "care_team" edge.
+func HasCareTeam() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CareTeamTable, CareTeamColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCareTeamWith applies the HasEdge predicate on the "care_team" edge with a given conditions (other predicates).
+func HasCareTeamWith(preds ...predicate.CareTeamMember) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newCareTeamStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

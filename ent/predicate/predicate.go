@@ -9,20 +9,86 @@ import (
 // APIKey is the predicate function for apikey builders.
 type APIKey func(*sql.Selector)
 
+// Admission is the predicate function for admission builders.
+type Admission func(*sql.Selector)
+
+// Allergy is the predicate function for allergy builders.
+type Allergy func(*sql.Selector)
+
 // Appointment is the predicate function for appointment builders.
 type Appointment func(*sql.Selector)
 
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
+// Bed is the predicate function for bed builders.
+type Bed func(*sql.Selector)
+
+// BedAssignment is the predicate function for bedassignment builders.
+type BedAssignment func(*sql.Selector)
+
+// CarePlan is the predicate function for careplan builders.
+type CarePlan func(*sql.Selector)
+
+// CarePlanActivity is the predicate function for careplanactivity builders.
+type CarePlanActivity func(*sql.Selector)
+
+// CarePlanGoal is the predicate function for careplangoal builders.
+type CarePlanGoal func(*sql.Selector)
+
+// CareTeamMember is the predicate function for careteammember builders.
+type CareTeamMember func(*sql.Selector)
+
+// ClinicalNote is the predicate function for clinicalnote builders.
+type ClinicalNote func(*sql.Selector)
+
 // Department is the predicate function for department builders.
 type Department func(*sql.Selector)
+
+// Encounter is the predicate function for encounter builders.
+type Encounter func(*sql.Selector)
+
+// HistoryItem is the predicate function for historyitem builders.
+type HistoryItem func(*sql.Selector)
+
+// Icd10Code is the predicate function for icd10code builders.
+type Icd10Code func(*sql.Selector)
+
+// InsurancePolicy is the predicate function for insurancepolicy builders.
+type InsurancePolicy func(*sql.Selector)
+
+// MedicationOrder is the predicate function for medicationorder builders.
+type MedicationOrder func(*sql.Selector)
+
+// Observation is the predicate function for observation builders.
+type Observation func(*sql.Selector)
 
 // OutboxEvent is the predicate function for outboxevent builders.
 type OutboxEvent func(*sql.Selector)
 
 // Patient is the predicate function for patient builders.
 type Patient func(*sql.Selector)
+
+// PatientContact is the predicate function for patientcontact builders.
+type PatientContact func(*sql.Selector)
+
+// PatientIdentifier is the predicate function for patientidentifier builders.
+type PatientIdentifier func(*sql.Selector)
+
+// Problem is the predicate function for problem builders.
+type Problem func(*sql.Selector)
+
+// ProviderAvailability is the predicate function for provideravailability builders.
+type ProviderAvailability func(*sql.Selector)
+
+// ProviderTimeOff is the predicate function for providertimeoff builders.
+type ProviderTimeOff func(*sql.Selector)
+
+// Referral is the predicate function for referral builders.
+type Referral func(*sql.Selector)
+
+// Room is the predicate function for room builders.
+type Room func(*sql.Selector)
 
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
@@ -32,3 +98,6 @@ type Staff func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// Ward is the predicate function for ward builders.
+type Ward func(*sql.Selector)

@@ -6,7 +6,9 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
 
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -53,3 +55,29 @@ func (TimeMixin) Fields() []ent.Field {
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }
+
+// PatientOwnedMixin marks an entity as part of a patient's record: a
+// patient_id field and the edge to Patient, whose inverse is ref. Code
+// generation lists every such entity in ent.PatientColumn, which row scope
+// and the audit trail key on. patient_id is mutable only so that merging
+// duplicate records can move items to the surviving patient.
+type PatientOwnedMixin struct {
+	mixin.Schema
+	ref string
+}
+
+func ownedByPatient(ref string) PatientOwnedMixin { return PatientOwnedMixin{ref: ref} }
+
+func (PatientOwnedMixin) Fields() []ent.Field {
+	return []ent.Field{field.String("patient_id").NotEmpty()}
+}
+
+func (m PatientOwnedMixin) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("patient", Patient.Type).Ref(m.ref).Field("patient_id").Unique().Required(),
+	}
+}
+
+func (PatientOwnedMixin) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("patient_id")}
+}

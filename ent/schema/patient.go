@@ -33,7 +33,13 @@ func (Patient) Fields() []ent.Field {
 		field.String("region").Optional().Nillable().MaxLen(100),
 		field.String("postal_code").Optional().Nillable().MaxLen(20),
 		field.String("country").Optional().Nillable().MaxLen(2).Comment("ISO 3166-1 alpha-2"),
-		field.String("national_id").Optional().Nillable().MaxLen(40),
+		field.String("national_id").Optional().Nillable().MaxLen(40).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("preferred_language").Optional().Nillable().MaxLen(35).Comment("BCP 47 tag, e.g. sw, en-KE"),
+		field.Enum("status").Values("ACTIVE", "MERGED").Default("ACTIVE").
+			Comment("MERGED: a duplicate whose record now lives in mergedInto."),
+		field.String("merged_into_id").Optional().Nillable(),
+		field.Time("merged_at").Optional().Nillable(),
 	}
 }
 
@@ -41,6 +47,24 @@ func (Patient) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("appointments", Appointment.Type).Annotations(entgql.RelayConnection()),
 		edge.From("user", User.Type).Ref("patient").Unique(),
+		edge.To("merged_into", Patient.Type).Unique().Field("merged_into_id"),
+		edge.To("contacts", PatientContact.Type),
+		edge.To("identifiers", PatientIdentifier.Type),
+		edge.To("insurance_policies", InsurancePolicy.Type),
+		edge.To("history", HistoryItem.Type),
+		edge.To("admissions", Admission.Type).Annotations(entgql.RelayConnection()),
+		edge.To("bed_assignments", BedAssignment.Type).Annotations(entgql.Skip()),
+		edge.To("encounters", Encounter.Type).Annotations(entgql.RelayConnection()),
+		edge.To("problems", Problem.Type),
+		edge.To("allergies", Allergy.Type),
+		edge.To("observations", Observation.Type).Annotations(entgql.RelayConnection()),
+		edge.To("medication_orders", MedicationOrder.Type).Annotations(entgql.RelayConnection()),
+		edge.To("care_plans", CarePlan.Type),
+		edge.To("care_plan_goals", CarePlanGoal.Type).Annotations(entgql.Skip()),
+		edge.To("care_plan_activities", CarePlanActivity.Type).Annotations(entgql.Skip()),
+		edge.To("notes", ClinicalNote.Type).Annotations(entgql.RelayConnection()),
+		edge.To("referrals", Referral.Type).Annotations(entgql.RelayConnection()),
+		edge.To("care_team", CareTeamMember.Type),
 	}
 }
 

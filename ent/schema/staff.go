@@ -35,6 +35,8 @@ func (Staff) Edges() []ent.Edge {
 		edge.From("department", Department.Type).Ref("staff").Field("department_id").Unique(),
 		edge.To("appointments", Appointment.Type).Annotations(entgql.RelayConnection()),
 		edge.From("user", User.Type).Ref("staff").Unique(),
+		edge.To("availability", ProviderAvailability.Type),
+		edge.To("time_off", ProviderTimeOff.Type),
 	}
 }
 

@@ -41,6 +41,10 @@ const (
 	EdgeAppointments = "appointments"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
+	// EdgeAvailability holds the string denoting the availability edge name in mutations.
+	EdgeAvailability = "availability"
+	// EdgeTimeOff holds the string denoting the time_off edge name in mutations.
+	EdgeTimeOff = "time_off"
 	// Table holds the table name of the staff in the database.
 	Table = "staffs"
 	// DepartmentTable is the table that holds the department relation/edge.
@@ -64,6 +68,20 @@ const (
 	UserInverseTable = "users"
 	// UserColumn is the table column denoting the user relation/edge.
 	UserColumn = "user_staff"
+	// AvailabilityTable is the table that holds the availability relation/edge.
+	AvailabilityTable = "provider_availabilities"
+	// AvailabilityInverseTable is the table name for the ProviderAvailability entity.
+	// It exists in this package in order to avoid circular dependency with the "provideravailability" package.
+	AvailabilityInverseTable = "provider_availabilities"
+	// AvailabilityColumn is the table column denoting the availability relation/edge.
+	AvailabilityColumn = "staff_id"
+	// TimeOffTable is the table that holds the time_off relation/edge.
+	TimeOffTable = "provider_time_offs"
+	// TimeOffInverseTable is the table name for the ProviderTimeOff entity.
+	// It exists in this package in order to avoid circular dependency with the "providertimeoff" package.
+	TimeOffInverseTable = "provider_time_offs"
+	// TimeOffColumn is the table column denoting the time_off relation/edge.
+	TimeOffColumn = "staff_id"
 )
 
 // Columns holds all SQL columns for staff fields.
@@ -234,6 +252,34 @@ func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newUserStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByAvailabilityCount orders the results by availability count.
+func ByAvailabilityCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAvailabilityStep(), opts...)
+	}
+}
+
+// ByAvailability orders the results by availability terms.
+func ByAvailability(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAvailabilityStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByTimeOffCount orders the results by time_off count.
+func ByTimeOffCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newTimeOffStep(), opts...)
+	}
+}
+
+// ByTimeOff orders the results by time_off terms.
+func ByTimeOff(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTimeOffStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newDepartmentStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -253,6 +299,20 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, true, UserTable, UserColumn),
+	)
+}
+func newAvailabilityStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AvailabilityInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AvailabilityTable, AvailabilityColumn),
+	)
+}
+func newTimeOffStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TimeOffInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, TimeOffTable, TimeOffColumn),
 	)
 }
 

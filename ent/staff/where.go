@@ -639,6 +639,52 @@ func HasUserWith(preds ...predicate.User) predicate.Staff {
 	})
 }
 
+// HasAvailability applies the HasEdge predicate on the "availability" edge.
+func HasAvailability() predicate.Staff {
+	return predicate.Staff(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AvailabilityTable, AvailabilityColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAvailabilityWith applies the HasEdge predicate on the "availability" edge with a given conditions (other predicates).
+func HasAvailabilityWith(preds ...predicate.ProviderAvailability) predicate.Staff {
+	return predicate.Staff(func(s *sql.Selector) {
+		step := newAvailabilityStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasTimeOff applies the HasEdge predicate on the "time_off" edge.
+func HasTimeOff() predicate.Staff {
+	return predicate.Staff(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, TimeOffTable, TimeOffColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTimeOffWith applies the HasEdge predicate on the "time_off" edge with a given conditions (other predicates).
+func HasTimeOffWith(preds ...predicate.ProviderTimeOff) predicate.Staff {
+	return predicate.Staff(func(s *sql.Selector) {
+		step := newTimeOffStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Staff) predicate.Staff {
 	return predicate.Staff(sql.AndPredicates(predicates...))

@@ -98,6 +98,17 @@ var probes = map[string]string{
 	"Subscription.appointmentChanged": "", // over WebSocket: see TestAppointmentChangedAuthorization and subscriptionAllowed below
 }
 
+// addProbes lets each domain's test file add the probes of its own
+// operations, from an init function.
+func addProbes(more map[string]string) {
+	for op, doc := range more {
+		if _, dup := probes[op]; dup {
+			panic("two probes for " + op)
+		}
+		probes[op] = doc
+	}
+}
+
 // credentials signs in as each role of the table: demo users, an API key
 // for integrator, nothing for anonymous.
 func credentials(t *testing.T, s *server, roles []string) map[string]string {
@@ -296,4 +307,17 @@ func TestPatientRowScope(t *testing.T) {
 	must(t, r.hasCode("NOT_FOUND"), "hr reaching a patient by node: %s", describe(r))
 	r = s.as("patient", `mutation($id: ID!) { updatePatient(id: $id, input: {givenName: "Mallory"}) { id } }`, map[string]any{"id": own})
 	must(t, len(r.Errors) > 0, "a patient cannot change their record through the staff mutation")
+}
+
+func init() {
+	addProbes(map[string]string{
+		"Query.rooms":            `{ rooms(first: 1) { __typename } }`,
+		"Query.wards":            `{ wards(first: 1) { __typename } }`,
+		"Query.beds":             `{ beds(first: 1) { __typename } }`,
+		"Query.admissions":       `{ admissions(first: 1) { __typename } }`,
+		"Query.encounters":       `{ encounters(first: 1) { __typename } }`,
+		"Query.icd10Codes":       `{ icd10Codes(first: 1) { __typename } }`,
+		"Query.medicationOrders": `{ medicationOrders(first: 1) { __typename } }`,
+		"Query.referrals":        `{ referrals(first: 1) { __typename } }`,
+	})
 }

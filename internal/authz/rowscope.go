@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/intercept"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -86,7 +87,9 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 
 // hiddenFromPatients keeps rows of their own record from patients where
 // clinicians have not finished with them, such as draft notes.
-var hiddenFromPatients = map[string]func(*sql.Selector){}
+var hiddenFromPatients = map[string]func(*sql.Selector){
+	"ClinicalNote": sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String()),
+}
 
 // nothing matches no row: the fail-closed scope.
 func nothing(s *sql.Selector) { s.Where(sql.False()) }

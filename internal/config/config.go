@@ -37,6 +37,7 @@ type Config struct {
 	TrustProxy              bool
 	LogLevel                string
 	LogFormat               string
+	TimeZone                string
 }
 
 // Setting is one environment variable.
@@ -71,6 +72,7 @@ var Settings = []Setting{
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
+	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -100,10 +102,26 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_DEFAULT_PAGE_SIZE must be between 1 and HMIS_MAX_PAGE_SIZE")
 	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
 		return fmt.Errorf("HMIS_TLS_CERT_FILE and HMIS_TLS_KEY_FILE go together")
+	case !validZone(c.TimeZone):
+		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
 		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
 	}
 	return nil
+}
+
+func validZone(name string) bool {
+	_, err := time.LoadLocation(name)
+	return err == nil
+}
+
+// Location returns the hospital's time zone.
+func (c Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // Markdown renders Settings as the README's configuration table.

@@ -1,0 +1,89 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// PatientContact is a next of kin or emergency contact.
+type PatientContact struct{ ent.Schema }
+
+func (PatientContact) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("pct"), TimeMixin{}, ownedByPatient("contacts")}
+}
+
+func (PatientContact) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(200),
+		field.String("relationship").NotEmpty().MaxLen(50),
+		field.String("phone").Optional().Nillable().MaxLen(40),
+		field.String("email").Optional().Nillable().MaxLen(254),
+		field.String("address").Optional().Nillable().MaxLen(300),
+		field.Bool("next_of_kin").Default(false),
+		field.Bool("emergency_contact").Default(false),
+	}
+}
+
+// PatientIdentifier is an identifier a patient has in another system: a
+// passport, a national insurance number, another hospital's MRN.
+type PatientIdentifier struct{ ent.Schema }
+
+func (PatientIdentifier) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("pid"), TimeMixin{}, ownedByPatient("identifiers")}
+}
+
+func (PatientIdentifier) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("system").NotEmpty().MaxLen(50).Comment("Issuer of the identifier, e.g. PASSPORT, NHIF, or another hospital's code."),
+		field.String("value").NotEmpty().MaxLen(64),
+	}
+}
+
+func (PatientIdentifier) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("system", "value").Unique()}
+}
+
+// InsurancePolicy is a patient's cover with a payer; billing claims against it.
+type InsurancePolicy struct{ ent.Schema }
+
+func (InsurancePolicy) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("ins"), TimeMixin{}, ownedByPatient("insurance_policies")}
+}
+
+func (InsurancePolicy) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("payer").NotEmpty().MaxLen(200),
+		field.String("member_number").NotEmpty().MaxLen(64),
+		field.String("plan_name").Optional().Nillable().MaxLen(200),
+		field.Time("valid_from").Annotations(entgql.Type("Date")),
+		field.Time("valid_to").Optional().Nillable().Annotations(entgql.Type("Date")),
+		field.Int("priority").Default(1).Positive().Comment("1 for the primary policy, 2 for the secondary, …"),
+		field.Enum("status").Values("ACTIVE", "INACTIVE").Default("ACTIVE"),
+	}
+}
+
+// HistoryItem is part of a patient's medical history: a past condition, a
+// surgery, family or social history.
+type HistoryItem struct{ ent.Schema }
+
+func (HistoryItem) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("hst"), TimeMixin{}, ownedByPatient("history")}
+}
+
+func (HistoryItem) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("category").Values("PAST_CONDITION", "SURGERY", "FAMILY", "SOCIAL"),
+		field.Text("description").NotEmpty(),
+		field.Time("date").Optional().Nillable().Annotations(entgql.Type("Date")),
+		field.String("relation").Optional().Nillable().MaxLen(50).Comment("For family history: whose condition it is."),
+		field.Enum("status").Values("ACTIVE", "ENTERED_IN_ERROR").Default("ACTIVE"),
+		field.String("recorded_by_id").Optional().Nillable(),
+	}
+}
+
+func (HistoryItem) Edges() []ent.Edge {
+	return []ent.Edge{edge.To("recorded_by", Staff.Type).Unique().Field("recorded_by_id")}
+}

@@ -1,0 +1,2 @@
+// Package careplans keeps care plans with their goals and activities.
+package careplans

@@ -1,0 +1,3 @@
+// Package prescribing writes, revises and stops medication orders, and
+// warns about documented allergies before a drug is prescribed.
+package prescribing
