@@ -16,7 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/hmis-dev/hmis/ent"
-	"github.com/hmis-dev/hmis/ent/admission"
+	admission1 "github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/auditevent"
@@ -37,7 +37,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/graph/scalar"
+	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/ehr"
+	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/prescribing"
+	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -53,8 +59,10 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	MergePatientsPayload() MergePatientsPayloadResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	RegisterPatientPayload() RegisterPatientPayloadResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -215,6 +223,12 @@ type ComplexityRoot struct {
 		User         func(childComplexity int) int
 	}
 
+	AvailableSlot struct {
+		End      func(childComplexity int) int
+		Provider func(childComplexity int) int
+		Start    func(childComplexity int) int
+	}
+
 	Bed struct {
 		Admissions      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
 		Code            func(childComplexity int) int
@@ -250,6 +264,21 @@ type ComplexityRoot struct {
 	BedEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	BedStatusEvent struct {
+		Admission      func(childComplexity int) int
+		Bed            func(childComplexity int) int
+		EventID        func(childComplexity int) int
+		OccurredAt     func(childComplexity int) int
+		PreviousStatus func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Type           func(childComplexity int) int
+	}
+
+	BoardBed struct {
+		Admission func(childComplexity int) int
+		Bed       func(childComplexity int) int
 	}
 
 	CarePlan struct {
@@ -490,18 +519,87 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	MergePatientsPayload struct {
+		Duplicate func(childComplexity int) int
+		Survivor  func(childComplexity int) int
+	}
+
 	Mutation struct {
-		BookAppointment    func(childComplexity int, input scheduling.Booking) int
-		CancelAppointment  func(childComplexity int, id string, input scheduling.Cancellation) int
-		ChangePassword     func(childComplexity int, input model.ChangePasswordInput) int
-		CheckInAppointment func(childComplexity int, id string) int
-		CreateAPIKey       func(childComplexity int, input model.CreateAPIKeyInput) int
-		Login              func(childComplexity int, input model.LoginInput) int
-		Logout             func(childComplexity int) int
-		RefreshToken       func(childComplexity int, input model.RefreshTokenInput) int
-		RegisterPatient    func(childComplexity int, input patients.Registration) int
-		RevokeAPIKey       func(childComplexity int, id string) int
-		UpdatePatient      func(childComplexity int, id string, input patients.Changes) int
+		AcceptReferral                func(childComplexity int, id string, note *string) int
+		ActivateCarePlan              func(childComplexity int, id string) int
+		AddBed                        func(childComplexity int, wardID string, code string) int
+		AddCarePlanActivity           func(childComplexity int, carePlanID string, input careplans.CarePlanActivityInput) int
+		AddCarePlanGoal               func(childComplexity int, carePlanID string, input careplans.CarePlanGoalInput) int
+		AddCareTeamMember             func(childComplexity int, input referrals.AddCareTeamMemberInput) int
+		AddInsurancePolicy            func(childComplexity int, patientID string, input patients.InsurancePolicyInput) int
+		AddPatientContact             func(childComplexity int, patientID string, input patients.PatientContactInput) int
+		AddPatientIdentifier          func(childComplexity int, patientID string, input patients.PatientIdentifierInput) int
+		AddProviderTimeOff            func(childComplexity int, input scheduling.TimeOff) int
+		AdmitPatient                  func(childComplexity int, input admission.AdmitPatientInput) int
+		AmendNote                     func(childComplexity int, id string, input notes.AmendNoteInput) int
+		AmendObservation              func(childComplexity int, id string, input ehr.AmendObservationInput) int
+		BookAppointment               func(childComplexity int, input scheduling.Booking) int
+		CancelAppointment             func(childComplexity int, id string, input scheduling.Cancellation) int
+		CancelCarePlan                func(childComplexity int, id string) int
+		CancelEncounter               func(childComplexity int, id string, reason string) int
+		CancelReferral                func(childComplexity int, id string, reason string) int
+		ChangePassword                func(childComplexity int, input model.ChangePasswordInput) int
+		CheckInAppointment            func(childComplexity int, id string) int
+		CompleteAppointment           func(childComplexity int, id string) int
+		CompleteCarePlan              func(childComplexity int, id string) int
+		CompleteMedicationOrder       func(childComplexity int, id string) int
+		CompleteReferral              func(childComplexity int, id string, note *string) int
+		CreateAPIKey                  func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateCarePlan                func(childComplexity int, input careplans.CreateCarePlanInput) int
+		CreateRoom                    func(childComplexity int, input scheduling.NewRoom) int
+		CreateWard                    func(childComplexity int, input admission.CreateWardInput) int
+		DeactivateInsurancePolicy     func(childComplexity int, id string) int
+		DeclineReferral               func(childComplexity int, id string, reason string) int
+		DiscardDraftNote              func(childComplexity int, id string) int
+		DischargePatient              func(childComplexity int, admissionID string, input admission.DischargePatientInput) int
+		EndCareTeamMembership         func(childComplexity int, id string) int
+		FinishEncounter               func(childComplexity int, id string) int
+		Login                         func(childComplexity int, input model.LoginInput) int
+		Logout                        func(childComplexity int) int
+		MarkBedCleaned                func(childComplexity int, bedID string) int
+		MarkHistoryItemEnteredInError func(childComplexity int, id string) int
+		MarkNoShow                    func(childComplexity int, id string) int
+		MarkObservationEnteredInError func(childComplexity int, id string, reason string) int
+		MarkProblemEnteredInError     func(childComplexity int, id string) int
+		MergePatients                 func(childComplexity int, input patients.MergePatientsInput) int
+		PrescribeMedication           func(childComplexity int, input prescribing.PrescribeMedicationInput) int
+		RecordAllergy                 func(childComplexity int, input ehr.RecordAllergyInput) int
+		RecordHistoryItem             func(childComplexity int, input ehr.RecordHistoryItemInput) int
+		RecordObservation             func(childComplexity int, input ehr.RecordObservationInput) int
+		RecordProblem                 func(childComplexity int, input ehr.RecordProblemInput) int
+		RecordVitals                  func(childComplexity int, input ehr.RecordVitalsInput) int
+		ReferPatient                  func(childComplexity int, input referrals.ReferPatientInput) int
+		RefreshToken                  func(childComplexity int, input model.RefreshTokenInput) int
+		RegisterPatient               func(childComplexity int, input patients.Registration) int
+		RemovePatientContact          func(childComplexity int, id string) int
+		RemovePatientIdentifier       func(childComplexity int, id string) int
+		RemoveProviderTimeOff         func(childComplexity int, id string) int
+		RescheduleAppointment         func(childComplexity int, id string, input scheduling.Rescheduling) int
+		ResolveProblem                func(childComplexity int, id string, resolvedDate *time.Time) int
+		ReturnBedToService            func(childComplexity int, bedID string) int
+		ReviseMedicationOrder         func(childComplexity int, id string, input prescribing.ReviseMedicationOrderInput) int
+		RevokeAPIKey                  func(childComplexity int, id string) int
+		SetBedOutOfService            func(childComplexity int, bedID string, reason string) int
+		SetCarePlanActivityStatus     func(childComplexity int, id string, status careplanactivity.Status, scheduledAt *time.Time) int
+		SetCarePlanGoalStatus         func(childComplexity int, id string, status careplangoal.Status) int
+		SetProviderAvailability       func(childComplexity int, staffID string, periods []*scheduling.AvailabilityPeriod) int
+		SetRoomActive                 func(childComplexity int, id string, active bool) int
+		SignNote                      func(childComplexity int, id string) int
+		StartAppointment              func(childComplexity int, id string) int
+		StartEncounter                func(childComplexity int, input ehr.StartEncounterInput) int
+		StopMedicationOrder           func(childComplexity int, id string, reason string) int
+		TransferPatient               func(childComplexity int, admissionID string, input admission.TransferPatientInput) int
+		UpdateAllergy                 func(childComplexity int, id string, input ehr.UpdateAllergyInput) int
+		UpdateDraftNote               func(childComplexity int, id string, text string) int
+		UpdateInsurancePolicyValidity func(childComplexity int, id string, input patients.InsurancePolicyValidityInput) int
+		UpdatePatient                 func(childComplexity int, id string, input patients.Changes) int
+		UpdatePatientContact          func(childComplexity int, id string, input patients.UpdatePatientContactInput) int
+		WriteNote                     func(childComplexity int, input notes.WriteNoteInput) int
 	}
 
 	Observation struct {
@@ -662,24 +760,33 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
-		Admissions       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
-		Appointments     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
-		AuditEvents      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) int
-		Beds             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) int
-		Departments      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
-		Encounters       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) int
-		Icd10Codes       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) int
-		Me               func(childComplexity int) int
-		MedicationOrders func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
-		Node             func(childComplexity int, id string) int
-		Nodes            func(childComplexity int, ids []string) int
-		Patients         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) int
-		Referrals        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) int
-		Rooms            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) int
-		Staffs           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StaffOrder, where *ent.StaffWhereInput) int
-		Users            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Wards            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) int
+		APIKeys               func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
+		Admissions            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
+		Appointments          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
+		AuditEvents           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) int
+		AvailableSlots        func(childComplexity int, input scheduling.SlotSearch) int
+		BedBoard              func(childComplexity int, wardID *string) int
+		Beds                  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) int
+		ClinicalNotes         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
+		DepartmentQueue       func(childComplexity int, departmentID string, date *time.Time) int
+		Departments           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
+		Encounters            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) int
+		FindDuplicatePatients func(childComplexity int, input patients.FindDuplicatePatientsInput) int
+		Icd10Codes            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) int
+		IncomingReferrals     func(childComplexity int, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) int
+		Me                    func(childComplexity int) int
+		MedicationOrders      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
+		Node                  func(childComplexity int, id string) int
+		Nodes                 func(childComplexity int, ids []string) int
+		Patient               func(childComplexity int, id string) int
+		PatientByMrn          func(childComplexity int, mrn string) int
+		Patients              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) int
+		Referrals             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) int
+		Rooms                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) int
+		SearchIcd10           func(childComplexity int, text string, first *int) int
+		Staffs                func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StaffOrder, where *ent.StaffWhereInput) int
+		Users                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Wards                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) int
 	}
 
 	Referral struct {
@@ -714,6 +821,11 @@ type ComplexityRoot struct {
 	ReferralEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RegisterPatientPayload struct {
+		Duplicates func(childComplexity int) int
+		Patient    func(childComplexity int) int
 	}
 
 	Room struct {
@@ -770,6 +882,8 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		AppointmentChanged func(childComplexity int, departmentID *string, providerID *string, after *string) int
+		BedStatusChanged   func(childComplexity int, wardID *string, after *string) int
+		VitalsRecorded     func(childComplexity int, patientID *string, wardID *string, after *string) int
 	}
 
 	User struct {
@@ -795,6 +909,14 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	VitalsEvent struct {
+		EventID      func(childComplexity int) int
+		Observations func(childComplexity int) int
+		OccurredAt   func(childComplexity int) int
+		Patient      func(childComplexity int) int
+		Type         func(childComplexity int) int
+	}
+
 	Ward struct {
 		Beds         func(childComplexity int) int
 		Code         func(childComplexity int) int
@@ -805,6 +927,15 @@ type ComplexityRoot struct {
 		ID           func(childComplexity int) int
 		Name         func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
+	}
+
+	WardBoard struct {
+		Beds         func(childComplexity int) int
+		Cleaning     func(childComplexity int) int
+		Free         func(childComplexity int) int
+		Occupied     func(childComplexity int) int
+		OutOfService func(childComplexity int) int
+		Ward         func(childComplexity int) int
 	}
 
 	WardConnection struct {
@@ -823,6 +954,10 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type MergePatientsPayloadResolver interface {
+	Survivor(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
+	Duplicate(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
+}
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
 	RefreshToken(ctx context.Context, input model.RefreshTokenInput) (*model.AuthPayload, error)
@@ -830,11 +965,75 @@ type MutationResolver interface {
 	ChangePassword(ctx context.Context, input model.ChangePasswordInput) (bool, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error)
-	RegisterPatient(ctx context.Context, input patients.Registration) (*ent.Patient, error)
+	CreateWard(ctx context.Context, input admission.CreateWardInput) (*ent.Ward, error)
+	AddBed(ctx context.Context, wardID string, code string) (*ent.Bed, error)
+	AdmitPatient(ctx context.Context, input admission.AdmitPatientInput) (*ent.Admission, error)
+	TransferPatient(ctx context.Context, admissionID string, input admission.TransferPatientInput) (*ent.Admission, error)
+	DischargePatient(ctx context.Context, admissionID string, input admission.DischargePatientInput) (*ent.Admission, error)
+	MarkBedCleaned(ctx context.Context, bedID string) (*ent.Bed, error)
+	SetBedOutOfService(ctx context.Context, bedID string, reason string) (*ent.Bed, error)
+	ReturnBedToService(ctx context.Context, bedID string) (*ent.Bed, error)
+	CreateCarePlan(ctx context.Context, input careplans.CreateCarePlanInput) (*ent.CarePlan, error)
+	ActivateCarePlan(ctx context.Context, id string) (*ent.CarePlan, error)
+	CompleteCarePlan(ctx context.Context, id string) (*ent.CarePlan, error)
+	CancelCarePlan(ctx context.Context, id string) (*ent.CarePlan, error)
+	AddCarePlanGoal(ctx context.Context, carePlanID string, input careplans.CarePlanGoalInput) (*ent.CarePlanGoal, error)
+	SetCarePlanGoalStatus(ctx context.Context, id string, status careplangoal.Status) (*ent.CarePlanGoal, error)
+	AddCarePlanActivity(ctx context.Context, carePlanID string, input careplans.CarePlanActivityInput) (*ent.CarePlanActivity, error)
+	SetCarePlanActivityStatus(ctx context.Context, id string, status careplanactivity.Status, scheduledAt *time.Time) (*ent.CarePlanActivity, error)
+	StartEncounter(ctx context.Context, input ehr.StartEncounterInput) (*ent.Encounter, error)
+	FinishEncounter(ctx context.Context, id string) (*ent.Encounter, error)
+	CancelEncounter(ctx context.Context, id string, reason string) (*ent.Encounter, error)
+	RecordProblem(ctx context.Context, input ehr.RecordProblemInput) (*ent.Problem, error)
+	ResolveProblem(ctx context.Context, id string, resolvedDate *time.Time) (*ent.Problem, error)
+	MarkProblemEnteredInError(ctx context.Context, id string) (*ent.Problem, error)
+	RecordAllergy(ctx context.Context, input ehr.RecordAllergyInput) (*ent.Allergy, error)
+	UpdateAllergy(ctx context.Context, id string, input ehr.UpdateAllergyInput) (*ent.Allergy, error)
+	RecordVitals(ctx context.Context, input ehr.RecordVitalsInput) ([]*ent.Observation, error)
+	RecordObservation(ctx context.Context, input ehr.RecordObservationInput) (*ent.Observation, error)
+	AmendObservation(ctx context.Context, id string, input ehr.AmendObservationInput) (*ent.Observation, error)
+	MarkObservationEnteredInError(ctx context.Context, id string, reason string) (*ent.Observation, error)
+	RecordHistoryItem(ctx context.Context, input ehr.RecordHistoryItemInput) (*ent.HistoryItem, error)
+	MarkHistoryItemEnteredInError(ctx context.Context, id string) (*ent.HistoryItem, error)
+	WriteNote(ctx context.Context, input notes.WriteNoteInput) (*ent.ClinicalNote, error)
+	UpdateDraftNote(ctx context.Context, id string, text string) (*ent.ClinicalNote, error)
+	DiscardDraftNote(ctx context.Context, id string) (string, error)
+	SignNote(ctx context.Context, id string) (*ent.ClinicalNote, error)
+	AmendNote(ctx context.Context, id string, input notes.AmendNoteInput) (*ent.ClinicalNote, error)
+	RegisterPatient(ctx context.Context, input patients.Registration) (*patients.RegisterPatientPayload, error)
 	UpdatePatient(ctx context.Context, id string, input patients.Changes) (*ent.Patient, error)
+	AddPatientContact(ctx context.Context, patientID string, input patients.PatientContactInput) (*ent.PatientContact, error)
+	UpdatePatientContact(ctx context.Context, id string, input patients.UpdatePatientContactInput) (*ent.PatientContact, error)
+	RemovePatientContact(ctx context.Context, id string) (string, error)
+	AddPatientIdentifier(ctx context.Context, patientID string, input patients.PatientIdentifierInput) (*ent.PatientIdentifier, error)
+	RemovePatientIdentifier(ctx context.Context, id string) (string, error)
+	AddInsurancePolicy(ctx context.Context, patientID string, input patients.InsurancePolicyInput) (*ent.InsurancePolicy, error)
+	UpdateInsurancePolicyValidity(ctx context.Context, id string, input patients.InsurancePolicyValidityInput) (*ent.InsurancePolicy, error)
+	DeactivateInsurancePolicy(ctx context.Context, id string) (*ent.InsurancePolicy, error)
+	MergePatients(ctx context.Context, input patients.MergePatientsInput) (*patients.MergePatientsPayload, error)
+	PrescribeMedication(ctx context.Context, input prescribing.PrescribeMedicationInput) (*ent.MedicationOrder, error)
+	ReviseMedicationOrder(ctx context.Context, id string, input prescribing.ReviseMedicationOrderInput) (*ent.MedicationOrder, error)
+	StopMedicationOrder(ctx context.Context, id string, reason string) (*ent.MedicationOrder, error)
+	CompleteMedicationOrder(ctx context.Context, id string) (*ent.MedicationOrder, error)
+	ReferPatient(ctx context.Context, input referrals.ReferPatientInput) (*ent.Referral, error)
+	AcceptReferral(ctx context.Context, id string, note *string) (*ent.Referral, error)
+	DeclineReferral(ctx context.Context, id string, reason string) (*ent.Referral, error)
+	CompleteReferral(ctx context.Context, id string, note *string) (*ent.Referral, error)
+	CancelReferral(ctx context.Context, id string, reason string) (*ent.Referral, error)
+	AddCareTeamMember(ctx context.Context, input referrals.AddCareTeamMemberInput) (*ent.CareTeamMember, error)
+	EndCareTeamMembership(ctx context.Context, id string) (*ent.CareTeamMember, error)
 	BookAppointment(ctx context.Context, input scheduling.Booking) (*ent.Appointment, error)
 	CancelAppointment(ctx context.Context, id string, input scheduling.Cancellation) (*ent.Appointment, error)
 	CheckInAppointment(ctx context.Context, id string) (*ent.Appointment, error)
+	RescheduleAppointment(ctx context.Context, id string, input scheduling.Rescheduling) (*ent.Appointment, error)
+	StartAppointment(ctx context.Context, id string) (*ent.Appointment, error)
+	CompleteAppointment(ctx context.Context, id string) (*ent.Appointment, error)
+	MarkNoShow(ctx context.Context, id string) (*ent.Appointment, error)
+	SetProviderAvailability(ctx context.Context, staffID string, periods []*scheduling.AvailabilityPeriod) ([]*ent.ProviderAvailability, error)
+	AddProviderTimeOff(ctx context.Context, input scheduling.TimeOff) (*ent.ProviderTimeOff, error)
+	RemoveProviderTimeOff(ctx context.Context, id string) (*ent.ProviderTimeOff, error)
+	CreateRoom(ctx context.Context, input scheduling.NewRoom) (*ent.Room, error)
+	SetRoomActive(ctx context.Context, id string, active bool) (*ent.Room, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -853,11 +1052,26 @@ type QueryResolver interface {
 	Staffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StaffOrder, where *ent.StaffWhereInput) (*ent.StaffConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	Wards(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) (*ent.WardConnection, error)
+	BedBoard(ctx context.Context, wardID *string) ([]*admission.WardBoard, error)
+	Patient(ctx context.Context, id string) (*ent.Patient, error)
+	PatientByMrn(ctx context.Context, mrn string) (*ent.Patient, error)
+	SearchIcd10(ctx context.Context, text string, first *int) ([]*ent.Icd10Code, error)
+	ClinicalNotes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) (*ent.ClinicalNoteConnection, error)
+	FindDuplicatePatients(ctx context.Context, input patients.FindDuplicatePatientsInput) ([]*ent.Patient, error)
 	Me(ctx context.Context) (*ent.User, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) (*ent.AuditEventConnection, error)
+	IncomingReferrals(ctx context.Context, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) (*ent.ReferralConnection, error)
+	AvailableSlots(ctx context.Context, input scheduling.SlotSearch) ([]*scheduling.AvailableSlot, error)
+	DepartmentQueue(ctx context.Context, departmentID string, date *time.Time) ([]*ent.Appointment, error)
+}
+type RegisterPatientPayloadResolver interface {
+	Patient(ctx context.Context, obj *patients.RegisterPatientPayload) (*ent.Patient, error)
+	Duplicates(ctx context.Context, obj *patients.RegisterPatientPayload) ([]*ent.Patient, error)
 }
 type SubscriptionResolver interface {
 	AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error)
+	BedStatusChanged(ctx context.Context, wardID *string, after *string) (<-chan *model.BedStatusEvent, error)
+	VitalsRecorded(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.VitalsEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1541,6 +1755,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
 
+	case "AvailableSlot.end":
+		if e.ComplexityRoot.AvailableSlot.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailableSlot.End(childComplexity), true
+	case "AvailableSlot.provider":
+		if e.ComplexityRoot.AvailableSlot.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailableSlot.Provider(childComplexity), true
+	case "AvailableSlot.start":
+		if e.ComplexityRoot.AvailableSlot.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AvailableSlot.Start(childComplexity), true
+
 	case "Bed.admissions":
 		if e.ComplexityRoot.Bed.Admissions == nil {
 			break
@@ -1699,6 +1932,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BedEdge.Node(childComplexity), true
+
+	case "BedStatusEvent.admission":
+		if e.ComplexityRoot.BedStatusEvent.Admission == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.Admission(childComplexity), true
+	case "BedStatusEvent.bed":
+		if e.ComplexityRoot.BedStatusEvent.Bed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.Bed(childComplexity), true
+	case "BedStatusEvent.eventId":
+		if e.ComplexityRoot.BedStatusEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.EventID(childComplexity), true
+	case "BedStatusEvent.occurredAt":
+		if e.ComplexityRoot.BedStatusEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.OccurredAt(childComplexity), true
+	case "BedStatusEvent.previousStatus":
+		if e.ComplexityRoot.BedStatusEvent.PreviousStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.PreviousStatus(childComplexity), true
+	case "BedStatusEvent.status":
+		if e.ComplexityRoot.BedStatusEvent.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.Status(childComplexity), true
+	case "BedStatusEvent.type":
+		if e.ComplexityRoot.BedStatusEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BedStatusEvent.Type(childComplexity), true
+
+	case "BoardBed.admission":
+		if e.ComplexityRoot.BoardBed.Admission == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BoardBed.Admission(childComplexity), true
+	case "BoardBed.bed":
+		if e.ComplexityRoot.BoardBed.Bed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BoardBed.Bed(childComplexity), true
 
 	case "CarePlan.activities":
 		if e.ComplexityRoot.CarePlan.Activities == nil {
@@ -2764,6 +3053,162 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MedicationOrderEdge.Node(childComplexity), true
 
+	case "MergePatientsPayload.duplicate":
+		if e.ComplexityRoot.MergePatientsPayload.Duplicate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergePatientsPayload.Duplicate(childComplexity), true
+	case "MergePatientsPayload.survivor":
+		if e.ComplexityRoot.MergePatientsPayload.Survivor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergePatientsPayload.Survivor(childComplexity), true
+
+	case "Mutation.acceptReferral":
+		if e.ComplexityRoot.Mutation.AcceptReferral == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptReferral(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.activateCarePlan":
+		if e.ComplexityRoot.Mutation.ActivateCarePlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_activateCarePlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ActivateCarePlan(childComplexity, args["id"].(string)), true
+	case "Mutation.addBed":
+		if e.ComplexityRoot.Mutation.AddBed == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addBed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddBed(childComplexity, args["wardId"].(string), args["code"].(string)), true
+	case "Mutation.addCarePlanActivity":
+		if e.ComplexityRoot.Mutation.AddCarePlanActivity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addCarePlanActivity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddCarePlanActivity(childComplexity, args["carePlanId"].(string), args["input"].(careplans.CarePlanActivityInput)), true
+	case "Mutation.addCarePlanGoal":
+		if e.ComplexityRoot.Mutation.AddCarePlanGoal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addCarePlanGoal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddCarePlanGoal(childComplexity, args["carePlanId"].(string), args["input"].(careplans.CarePlanGoalInput)), true
+	case "Mutation.addCareTeamMember":
+		if e.ComplexityRoot.Mutation.AddCareTeamMember == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addCareTeamMember_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddCareTeamMember(childComplexity, args["input"].(referrals.AddCareTeamMemberInput)), true
+	case "Mutation.addInsurancePolicy":
+		if e.ComplexityRoot.Mutation.AddInsurancePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addInsurancePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddInsurancePolicy(childComplexity, args["patientId"].(string), args["input"].(patients.InsurancePolicyInput)), true
+	case "Mutation.addPatientContact":
+		if e.ComplexityRoot.Mutation.AddPatientContact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addPatientContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddPatientContact(childComplexity, args["patientId"].(string), args["input"].(patients.PatientContactInput)), true
+	case "Mutation.addPatientIdentifier":
+		if e.ComplexityRoot.Mutation.AddPatientIdentifier == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addPatientIdentifier_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddPatientIdentifier(childComplexity, args["patientId"].(string), args["input"].(patients.PatientIdentifierInput)), true
+	case "Mutation.addProviderTimeOff":
+		if e.ComplexityRoot.Mutation.AddProviderTimeOff == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addProviderTimeOff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddProviderTimeOff(childComplexity, args["input"].(scheduling.TimeOff)), true
+	case "Mutation.admitPatient":
+		if e.ComplexityRoot.Mutation.AdmitPatient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_admitPatient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdmitPatient(childComplexity, args["input"].(admission.AdmitPatientInput)), true
+	case "Mutation.amendNote":
+		if e.ComplexityRoot.Mutation.AmendNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_amendNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AmendNote(childComplexity, args["id"].(string), args["input"].(notes.AmendNoteInput)), true
+	case "Mutation.amendObservation":
+		if e.ComplexityRoot.Mutation.AmendObservation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_amendObservation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AmendObservation(childComplexity, args["id"].(string), args["input"].(ehr.AmendObservationInput)), true
 	case "Mutation.bookAppointment":
 		if e.ComplexityRoot.Mutation.BookAppointment == nil {
 			break
@@ -2786,6 +3231,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelAppointment(childComplexity, args["id"].(string), args["input"].(scheduling.Cancellation)), true
+	case "Mutation.cancelCarePlan":
+		if e.ComplexityRoot.Mutation.CancelCarePlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelCarePlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelCarePlan(childComplexity, args["id"].(string)), true
+	case "Mutation.cancelEncounter":
+		if e.ComplexityRoot.Mutation.CancelEncounter == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelEncounter_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelEncounter(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.cancelReferral":
+		if e.ComplexityRoot.Mutation.CancelReferral == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelReferral(childComplexity, args["id"].(string), args["reason"].(string)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2808,6 +3286,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CheckInAppointment(childComplexity, args["id"].(string)), true
+	case "Mutation.completeAppointment":
+		if e.ComplexityRoot.Mutation.CompleteAppointment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeAppointment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteAppointment(childComplexity, args["id"].(string)), true
+	case "Mutation.completeCarePlan":
+		if e.ComplexityRoot.Mutation.CompleteCarePlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeCarePlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteCarePlan(childComplexity, args["id"].(string)), true
+	case "Mutation.completeMedicationOrder":
+		if e.ComplexityRoot.Mutation.CompleteMedicationOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeMedicationOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteMedicationOrder(childComplexity, args["id"].(string)), true
+	case "Mutation.completeReferral":
+		if e.ComplexityRoot.Mutation.CompleteReferral == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteReferral(childComplexity, args["id"].(string), args["note"].(*string)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -2819,6 +3341,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["input"].(model.CreateAPIKeyInput)), true
+	case "Mutation.createCarePlan":
+		if e.ComplexityRoot.Mutation.CreateCarePlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCarePlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCarePlan(childComplexity, args["input"].(careplans.CreateCarePlanInput)), true
+	case "Mutation.createRoom":
+		if e.ComplexityRoot.Mutation.CreateRoom == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createRoom_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateRoom(childComplexity, args["input"].(scheduling.NewRoom)), true
+	case "Mutation.createWard":
+		if e.ComplexityRoot.Mutation.CreateWard == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createWard_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateWard(childComplexity, args["input"].(admission.CreateWardInput)), true
+	case "Mutation.deactivateInsurancePolicy":
+		if e.ComplexityRoot.Mutation.DeactivateInsurancePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deactivateInsurancePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeactivateInsurancePolicy(childComplexity, args["id"].(string)), true
+	case "Mutation.declineReferral":
+		if e.ComplexityRoot.Mutation.DeclineReferral == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_declineReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeclineReferral(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.discardDraftNote":
+		if e.ComplexityRoot.Mutation.DiscardDraftNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_discardDraftNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DiscardDraftNote(childComplexity, args["id"].(string)), true
+	case "Mutation.dischargePatient":
+		if e.ComplexityRoot.Mutation.DischargePatient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_dischargePatient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DischargePatient(childComplexity, args["admissionId"].(string), args["input"].(admission.DischargePatientInput)), true
+	case "Mutation.endCareTeamMembership":
+		if e.ComplexityRoot.Mutation.EndCareTeamMembership == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_endCareTeamMembership_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EndCareTeamMembership(childComplexity, args["id"].(string)), true
+	case "Mutation.finishEncounter":
+		if e.ComplexityRoot.Mutation.FinishEncounter == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_finishEncounter_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.FinishEncounter(childComplexity, args["id"].(string)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -2836,6 +3457,149 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.markBedCleaned":
+		if e.ComplexityRoot.Mutation.MarkBedCleaned == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markBedCleaned_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkBedCleaned(childComplexity, args["bedId"].(string)), true
+	case "Mutation.markHistoryItemEnteredInError":
+		if e.ComplexityRoot.Mutation.MarkHistoryItemEnteredInError == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markHistoryItemEnteredInError_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkHistoryItemEnteredInError(childComplexity, args["id"].(string)), true
+	case "Mutation.markNoShow":
+		if e.ComplexityRoot.Mutation.MarkNoShow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markNoShow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkNoShow(childComplexity, args["id"].(string)), true
+	case "Mutation.markObservationEnteredInError":
+		if e.ComplexityRoot.Mutation.MarkObservationEnteredInError == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markObservationEnteredInError_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkObservationEnteredInError(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.markProblemEnteredInError":
+		if e.ComplexityRoot.Mutation.MarkProblemEnteredInError == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markProblemEnteredInError_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkProblemEnteredInError(childComplexity, args["id"].(string)), true
+	case "Mutation.mergePatients":
+		if e.ComplexityRoot.Mutation.MergePatients == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_mergePatients_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MergePatients(childComplexity, args["input"].(patients.MergePatientsInput)), true
+	case "Mutation.prescribeMedication":
+		if e.ComplexityRoot.Mutation.PrescribeMedication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_prescribeMedication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PrescribeMedication(childComplexity, args["input"].(prescribing.PrescribeMedicationInput)), true
+	case "Mutation.recordAllergy":
+		if e.ComplexityRoot.Mutation.RecordAllergy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordAllergy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordAllergy(childComplexity, args["input"].(ehr.RecordAllergyInput)), true
+	case "Mutation.recordHistoryItem":
+		if e.ComplexityRoot.Mutation.RecordHistoryItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordHistoryItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordHistoryItem(childComplexity, args["input"].(ehr.RecordHistoryItemInput)), true
+	case "Mutation.recordObservation":
+		if e.ComplexityRoot.Mutation.RecordObservation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordObservation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordObservation(childComplexity, args["input"].(ehr.RecordObservationInput)), true
+	case "Mutation.recordProblem":
+		if e.ComplexityRoot.Mutation.RecordProblem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordProblem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordProblem(childComplexity, args["input"].(ehr.RecordProblemInput)), true
+	case "Mutation.recordVitals":
+		if e.ComplexityRoot.Mutation.RecordVitals == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordVitals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordVitals(childComplexity, args["input"].(ehr.RecordVitalsInput)), true
+	case "Mutation.referPatient":
+		if e.ComplexityRoot.Mutation.ReferPatient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_referPatient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReferPatient(childComplexity, args["input"].(referrals.ReferPatientInput)), true
 	case "Mutation.refreshToken":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -2858,6 +3622,83 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterPatient(childComplexity, args["input"].(patients.Registration)), true
+	case "Mutation.removePatientContact":
+		if e.ComplexityRoot.Mutation.RemovePatientContact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removePatientContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemovePatientContact(childComplexity, args["id"].(string)), true
+	case "Mutation.removePatientIdentifier":
+		if e.ComplexityRoot.Mutation.RemovePatientIdentifier == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removePatientIdentifier_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemovePatientIdentifier(childComplexity, args["id"].(string)), true
+	case "Mutation.removeProviderTimeOff":
+		if e.ComplexityRoot.Mutation.RemoveProviderTimeOff == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeProviderTimeOff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveProviderTimeOff(childComplexity, args["id"].(string)), true
+	case "Mutation.rescheduleAppointment":
+		if e.ComplexityRoot.Mutation.RescheduleAppointment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rescheduleAppointment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RescheduleAppointment(childComplexity, args["id"].(string), args["input"].(scheduling.Rescheduling)), true
+	case "Mutation.resolveProblem":
+		if e.ComplexityRoot.Mutation.ResolveProblem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resolveProblem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResolveProblem(childComplexity, args["id"].(string), args["resolvedDate"].(*time.Time)), true
+	case "Mutation.returnBedToService":
+		if e.ComplexityRoot.Mutation.ReturnBedToService == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_returnBedToService_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReturnBedToService(childComplexity, args["bedId"].(string)), true
+	case "Mutation.reviseMedicationOrder":
+		if e.ComplexityRoot.Mutation.ReviseMedicationOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reviseMedicationOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReviseMedicationOrder(childComplexity, args["id"].(string), args["input"].(prescribing.ReviseMedicationOrderInput)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -2869,6 +3710,149 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
+	case "Mutation.setBedOutOfService":
+		if e.ComplexityRoot.Mutation.SetBedOutOfService == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setBedOutOfService_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetBedOutOfService(childComplexity, args["bedId"].(string), args["reason"].(string)), true
+	case "Mutation.setCarePlanActivityStatus":
+		if e.ComplexityRoot.Mutation.SetCarePlanActivityStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setCarePlanActivityStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetCarePlanActivityStatus(childComplexity, args["id"].(string), args["status"].(careplanactivity.Status), args["scheduledAt"].(*time.Time)), true
+	case "Mutation.setCarePlanGoalStatus":
+		if e.ComplexityRoot.Mutation.SetCarePlanGoalStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setCarePlanGoalStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetCarePlanGoalStatus(childComplexity, args["id"].(string), args["status"].(careplangoal.Status)), true
+	case "Mutation.setProviderAvailability":
+		if e.ComplexityRoot.Mutation.SetProviderAvailability == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setProviderAvailability_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetProviderAvailability(childComplexity, args["staffId"].(string), args["periods"].([]*scheduling.AvailabilityPeriod)), true
+	case "Mutation.setRoomActive":
+		if e.ComplexityRoot.Mutation.SetRoomActive == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRoomActive_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRoomActive(childComplexity, args["id"].(string), args["active"].(bool)), true
+	case "Mutation.signNote":
+		if e.ComplexityRoot.Mutation.SignNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_signNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SignNote(childComplexity, args["id"].(string)), true
+	case "Mutation.startAppointment":
+		if e.ComplexityRoot.Mutation.StartAppointment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startAppointment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartAppointment(childComplexity, args["id"].(string)), true
+	case "Mutation.startEncounter":
+		if e.ComplexityRoot.Mutation.StartEncounter == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startEncounter_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartEncounter(childComplexity, args["input"].(ehr.StartEncounterInput)), true
+	case "Mutation.stopMedicationOrder":
+		if e.ComplexityRoot.Mutation.StopMedicationOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopMedicationOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopMedicationOrder(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.transferPatient":
+		if e.ComplexityRoot.Mutation.TransferPatient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_transferPatient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TransferPatient(childComplexity, args["admissionId"].(string), args["input"].(admission.TransferPatientInput)), true
+	case "Mutation.updateAllergy":
+		if e.ComplexityRoot.Mutation.UpdateAllergy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAllergy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAllergy(childComplexity, args["id"].(string), args["input"].(ehr.UpdateAllergyInput)), true
+	case "Mutation.updateDraftNote":
+		if e.ComplexityRoot.Mutation.UpdateDraftNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateDraftNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateDraftNote(childComplexity, args["id"].(string), args["text"].(string)), true
+	case "Mutation.updateInsurancePolicyValidity":
+		if e.ComplexityRoot.Mutation.UpdateInsurancePolicyValidity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateInsurancePolicyValidity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateInsurancePolicyValidity(childComplexity, args["id"].(string), args["input"].(patients.InsurancePolicyValidityInput)), true
 	case "Mutation.updatePatient":
 		if e.ComplexityRoot.Mutation.UpdatePatient == nil {
 			break
@@ -2880,6 +3864,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdatePatient(childComplexity, args["id"].(string), args["input"].(patients.Changes)), true
+	case "Mutation.updatePatientContact":
+		if e.ComplexityRoot.Mutation.UpdatePatientContact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePatientContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePatientContact(childComplexity, args["id"].(string), args["input"].(patients.UpdatePatientContactInput)), true
+	case "Mutation.writeNote":
+		if e.ComplexityRoot.Mutation.WriteNote == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_writeNote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.WriteNote(childComplexity, args["input"].(notes.WriteNoteInput)), true
 
 	case "Observation.amendReason":
 		if e.ComplexityRoot.Observation.AmendReason == nil {
@@ -3698,6 +4704,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["filter"].(*model.AuditEventFilter), args["orderBy"].(*ent.AuditEventOrder)), true
+	case "Query.availableSlots":
+		if e.ComplexityRoot.Query.AvailableSlots == nil {
+			break
+		}
+
+		args, err := ec.field_Query_availableSlots_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AvailableSlots(childComplexity, args["input"].(scheduling.SlotSearch)), true
+	case "Query.bedBoard":
+		if e.ComplexityRoot.Query.BedBoard == nil {
+			break
+		}
+
+		args, err := ec.field_Query_bedBoard_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BedBoard(childComplexity, args["wardId"].(*string)), true
 	case "Query.beds":
 		if e.ComplexityRoot.Query.Beds == nil {
 			break
@@ -3709,6 +4737,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Beds(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.BedOrder), args["where"].(*ent.BedWhereInput)), true
+	case "Query.clinicalNotes":
+		if e.ComplexityRoot.Query.ClinicalNotes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_clinicalNotes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ClinicalNotes(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ClinicalNoteOrder), args["where"].(*ent.ClinicalNoteWhereInput)), true
+	case "Query.departmentQueue":
+		if e.ComplexityRoot.Query.DepartmentQueue == nil {
+			break
+		}
+
+		args, err := ec.field_Query_departmentQueue_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DepartmentQueue(childComplexity, args["departmentId"].(string), args["date"].(*time.Time)), true
 	case "Query.departments":
 		if e.ComplexityRoot.Query.Departments == nil {
 			break
@@ -3731,6 +4781,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Encounters(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.EncounterOrder), args["where"].(*ent.EncounterWhereInput)), true
+	case "Query.findDuplicatePatients":
+		if e.ComplexityRoot.Query.FindDuplicatePatients == nil {
+			break
+		}
+
+		args, err := ec.field_Query_findDuplicatePatients_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FindDuplicatePatients(childComplexity, args["input"].(patients.FindDuplicatePatientsInput)), true
 	case "Query.icd10Codes":
 		if e.ComplexityRoot.Query.Icd10Codes == nil {
 			break
@@ -3742,6 +4803,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Icd10Codes(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.Icd10CodeOrder), args["where"].(*ent.Icd10CodeWhereInput)), true
+	case "Query.incomingReferrals":
+		if e.ComplexityRoot.Query.IncomingReferrals == nil {
+			break
+		}
+
+		args, err := ec.field_Query_incomingReferrals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.IncomingReferrals(childComplexity, args["status"].(*referral.Status), args["priority"].(*referral.Priority), args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ReferralOrder)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -3782,6 +4854,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
+	case "Query.patient":
+		if e.ComplexityRoot.Query.Patient == nil {
+			break
+		}
+
+		args, err := ec.field_Query_patient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Patient(childComplexity, args["id"].(string)), true
+	case "Query.patientByMrn":
+		if e.ComplexityRoot.Query.PatientByMrn == nil {
+			break
+		}
+
+		args, err := ec.field_Query_patientByMrn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PatientByMrn(childComplexity, args["mrn"].(string)), true
 	case "Query.patients":
 		if e.ComplexityRoot.Query.Patients == nil {
 			break
@@ -3815,6 +4909,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Rooms(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.RoomOrder), args["where"].(*ent.RoomWhereInput)), true
+	case "Query.searchIcd10":
+		if e.ComplexityRoot.Query.SearchIcd10 == nil {
+			break
+		}
+
+		args, err := ec.field_Query_searchIcd10_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SearchIcd10(childComplexity, args["text"].(string), args["first"].(*int)), true
 	case "Query.staffs":
 		if e.ComplexityRoot.Query.Staffs == nil {
 			break
@@ -4001,6 +5106,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReferralEdge.Node(childComplexity), true
+
+	case "RegisterPatientPayload.duplicates":
+		if e.ComplexityRoot.RegisterPatientPayload.Duplicates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterPatientPayload.Duplicates(childComplexity), true
+	case "RegisterPatientPayload.patient":
+		if e.ComplexityRoot.RegisterPatientPayload.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterPatientPayload.Patient(childComplexity), true
 
 	case "Room.active":
 		if e.ComplexityRoot.Room.Active == nil {
@@ -4233,6 +5351,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AppointmentChanged(childComplexity, args["departmentId"].(*string), args["providerId"].(*string), args["after"].(*string)), true
+	case "Subscription.bedStatusChanged":
+		if e.ComplexityRoot.Subscription.BedStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_bedStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.BedStatusChanged(childComplexity, args["wardId"].(*string), args["after"].(*string)), true
+	case "Subscription.vitalsRecorded":
+		if e.ComplexityRoot.Subscription.VitalsRecorded == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_vitalsRecorded_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.VitalsRecorded(childComplexity, args["patientId"].(*string), args["wardId"].(*string), args["after"].(*string)), true
 
 	case "User.active":
 		if e.ComplexityRoot.User.Active == nil {
@@ -4321,6 +5461,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
 
+	case "VitalsEvent.eventId":
+		if e.ComplexityRoot.VitalsEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VitalsEvent.EventID(childComplexity), true
+	case "VitalsEvent.observations":
+		if e.ComplexityRoot.VitalsEvent.Observations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VitalsEvent.Observations(childComplexity), true
+	case "VitalsEvent.occurredAt":
+		if e.ComplexityRoot.VitalsEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VitalsEvent.OccurredAt(childComplexity), true
+	case "VitalsEvent.patient":
+		if e.ComplexityRoot.VitalsEvent.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VitalsEvent.Patient(childComplexity), true
+	case "VitalsEvent.type":
+		if e.ComplexityRoot.VitalsEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VitalsEvent.Type(childComplexity), true
+
 	case "Ward.beds":
 		if e.ComplexityRoot.Ward.Beds == nil {
 			break
@@ -4376,6 +5547,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Ward.UpdatedAt(childComplexity), true
 
+	case "WardBoard.beds":
+		if e.ComplexityRoot.WardBoard.Beds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WardBoard.Beds(childComplexity), true
+	case "WardBoard.cleaning":
+		if e.ComplexityRoot.WardBoard.Cleaning == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WardBoard.Cleaning(childComplexity), true
+	case "WardBoard.free":
+		if e.ComplexityRoot.WardBoard.Free == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WardBoard.Free(childComplexity), true
+	case "WardBoard.occupied":
+		if e.ComplexityRoot.WardBoard.Occupied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WardBoard.Occupied(childComplexity), true
+	case "WardBoard.outOfService":
+		if e.ComplexityRoot.WardBoard.OutOfService == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WardBoard.OutOfService(childComplexity), true
+	case "WardBoard.ward":
+		if e.ComplexityRoot.WardBoard.Ward == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WardBoard.Ward(childComplexity), true
+
 	case "WardConnection.edges":
 		if e.ComplexityRoot.WardConnection.Edges == nil {
 			break
@@ -4419,22 +5627,31 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("APIKeyOrder", ec.unmarshalInputAPIKeyOrder),
 			graphql.NewInputUnmarshaler("APIKeyWhereInput", ec.unmarshalInputAPIKeyWhereInput),
+			graphql.NewInputUnmarshaler("AddCareTeamMemberInput", ec.unmarshalInputAddCareTeamMemberInput),
+			graphql.NewInputUnmarshaler("AddProviderTimeOffInput", ec.unmarshalInputAddProviderTimeOffInput),
 			graphql.NewInputUnmarshaler("AdmissionOrder", ec.unmarshalInputAdmissionOrder),
 			graphql.NewInputUnmarshaler("AdmissionWhereInput", ec.unmarshalInputAdmissionWhereInput),
+			graphql.NewInputUnmarshaler("AdmitPatientInput", ec.unmarshalInputAdmitPatientInput),
 			graphql.NewInputUnmarshaler("AllergyOrder", ec.unmarshalInputAllergyOrder),
 			graphql.NewInputUnmarshaler("AllergyWhereInput", ec.unmarshalInputAllergyWhereInput),
+			graphql.NewInputUnmarshaler("AmendNoteInput", ec.unmarshalInputAmendNoteInput),
+			graphql.NewInputUnmarshaler("AmendObservationInput", ec.unmarshalInputAmendObservationInput),
 			graphql.NewInputUnmarshaler("AppointmentOrder", ec.unmarshalInputAppointmentOrder),
 			graphql.NewInputUnmarshaler("AppointmentWhereInput", ec.unmarshalInputAppointmentWhereInput),
 			graphql.NewInputUnmarshaler("AuditEventFilter", ec.unmarshalInputAuditEventFilter),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventWhereInput", ec.unmarshalInputAuditEventWhereInput),
+			graphql.NewInputUnmarshaler("AvailabilityPeriodInput", ec.unmarshalInputAvailabilityPeriodInput),
+			graphql.NewInputUnmarshaler("AvailableSlotsInput", ec.unmarshalInputAvailableSlotsInput),
 			graphql.NewInputUnmarshaler("BedAssignmentWhereInput", ec.unmarshalInputBedAssignmentWhereInput),
 			graphql.NewInputUnmarshaler("BedOrder", ec.unmarshalInputBedOrder),
 			graphql.NewInputUnmarshaler("BedWhereInput", ec.unmarshalInputBedWhereInput),
 			graphql.NewInputUnmarshaler("BookAppointmentInput", ec.unmarshalInputBookAppointmentInput),
 			graphql.NewInputUnmarshaler("CancelAppointmentInput", ec.unmarshalInputCancelAppointmentInput),
+			graphql.NewInputUnmarshaler("CarePlanActivityInput", ec.unmarshalInputCarePlanActivityInput),
 			graphql.NewInputUnmarshaler("CarePlanActivityOrder", ec.unmarshalInputCarePlanActivityOrder),
 			graphql.NewInputUnmarshaler("CarePlanActivityWhereInput", ec.unmarshalInputCarePlanActivityWhereInput),
+			graphql.NewInputUnmarshaler("CarePlanGoalInput", ec.unmarshalInputCarePlanGoalInput),
 			graphql.NewInputUnmarshaler("CarePlanGoalOrder", ec.unmarshalInputCarePlanGoalOrder),
 			graphql.NewInputUnmarshaler("CarePlanGoalWhereInput", ec.unmarshalInputCarePlanGoalWhereInput),
 			graphql.NewInputUnmarshaler("CarePlanOrder", ec.unmarshalInputCarePlanOrder),
@@ -4445,46 +5662,70 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ClinicalNoteOrder", ec.unmarshalInputClinicalNoteOrder),
 			graphql.NewInputUnmarshaler("ClinicalNoteWhereInput", ec.unmarshalInputClinicalNoteWhereInput),
 			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
+			graphql.NewInputUnmarshaler("CreateCarePlanInput", ec.unmarshalInputCreateCarePlanInput),
+			graphql.NewInputUnmarshaler("CreateRoomInput", ec.unmarshalInputCreateRoomInput),
+			graphql.NewInputUnmarshaler("CreateWardInput", ec.unmarshalInputCreateWardInput),
 			graphql.NewInputUnmarshaler("DepartmentOrder", ec.unmarshalInputDepartmentOrder),
 			graphql.NewInputUnmarshaler("DepartmentWhereInput", ec.unmarshalInputDepartmentWhereInput),
+			graphql.NewInputUnmarshaler("DischargePatientInput", ec.unmarshalInputDischargePatientInput),
 			graphql.NewInputUnmarshaler("EncounterOrder", ec.unmarshalInputEncounterOrder),
 			graphql.NewInputUnmarshaler("EncounterWhereInput", ec.unmarshalInputEncounterWhereInput),
+			graphql.NewInputUnmarshaler("FindDuplicatePatientsInput", ec.unmarshalInputFindDuplicatePatientsInput),
 			graphql.NewInputUnmarshaler("HistoryItemOrder", ec.unmarshalInputHistoryItemOrder),
 			graphql.NewInputUnmarshaler("HistoryItemWhereInput", ec.unmarshalInputHistoryItemWhereInput),
 			graphql.NewInputUnmarshaler("Icd10CodeOrder", ec.unmarshalInputIcd10CodeOrder),
 			graphql.NewInputUnmarshaler("Icd10CodeWhereInput", ec.unmarshalInputIcd10CodeWhereInput),
+			graphql.NewInputUnmarshaler("InsurancePolicyInput", ec.unmarshalInputInsurancePolicyInput),
 			graphql.NewInputUnmarshaler("InsurancePolicyOrder", ec.unmarshalInputInsurancePolicyOrder),
+			graphql.NewInputUnmarshaler("InsurancePolicyValidityInput", ec.unmarshalInputInsurancePolicyValidityInput),
 			graphql.NewInputUnmarshaler("InsurancePolicyWhereInput", ec.unmarshalInputInsurancePolicyWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("MedicationOrderOrder", ec.unmarshalInputMedicationOrderOrder),
 			graphql.NewInputUnmarshaler("MedicationOrderWhereInput", ec.unmarshalInputMedicationOrderWhereInput),
+			graphql.NewInputUnmarshaler("MergePatientsInput", ec.unmarshalInputMergePatientsInput),
 			graphql.NewInputUnmarshaler("ObservationOrder", ec.unmarshalInputObservationOrder),
 			graphql.NewInputUnmarshaler("ObservationWhereInput", ec.unmarshalInputObservationWhereInput),
+			graphql.NewInputUnmarshaler("PatientContactInput", ec.unmarshalInputPatientContactInput),
 			graphql.NewInputUnmarshaler("PatientContactOrder", ec.unmarshalInputPatientContactOrder),
 			graphql.NewInputUnmarshaler("PatientContactWhereInput", ec.unmarshalInputPatientContactWhereInput),
+			graphql.NewInputUnmarshaler("PatientIdentifierInput", ec.unmarshalInputPatientIdentifierInput),
 			graphql.NewInputUnmarshaler("PatientIdentifierOrder", ec.unmarshalInputPatientIdentifierOrder),
 			graphql.NewInputUnmarshaler("PatientIdentifierWhereInput", ec.unmarshalInputPatientIdentifierWhereInput),
 			graphql.NewInputUnmarshaler("PatientOrder", ec.unmarshalInputPatientOrder),
 			graphql.NewInputUnmarshaler("PatientWhereInput", ec.unmarshalInputPatientWhereInput),
+			graphql.NewInputUnmarshaler("PrescribeMedicationInput", ec.unmarshalInputPrescribeMedicationInput),
 			graphql.NewInputUnmarshaler("ProblemOrder", ec.unmarshalInputProblemOrder),
 			graphql.NewInputUnmarshaler("ProblemWhereInput", ec.unmarshalInputProblemWhereInput),
 			graphql.NewInputUnmarshaler("ProviderAvailabilityOrder", ec.unmarshalInputProviderAvailabilityOrder),
 			graphql.NewInputUnmarshaler("ProviderAvailabilityWhereInput", ec.unmarshalInputProviderAvailabilityWhereInput),
 			graphql.NewInputUnmarshaler("ProviderTimeOffOrder", ec.unmarshalInputProviderTimeOffOrder),
 			graphql.NewInputUnmarshaler("ProviderTimeOffWhereInput", ec.unmarshalInputProviderTimeOffWhereInput),
+			graphql.NewInputUnmarshaler("RecordAllergyInput", ec.unmarshalInputRecordAllergyInput),
+			graphql.NewInputUnmarshaler("RecordHistoryItemInput", ec.unmarshalInputRecordHistoryItemInput),
+			graphql.NewInputUnmarshaler("RecordObservationInput", ec.unmarshalInputRecordObservationInput),
+			graphql.NewInputUnmarshaler("RecordProblemInput", ec.unmarshalInputRecordProblemInput),
+			graphql.NewInputUnmarshaler("RecordVitalsInput", ec.unmarshalInputRecordVitalsInput),
+			graphql.NewInputUnmarshaler("ReferPatientInput", ec.unmarshalInputReferPatientInput),
 			graphql.NewInputUnmarshaler("ReferralOrder", ec.unmarshalInputReferralOrder),
 			graphql.NewInputUnmarshaler("ReferralWhereInput", ec.unmarshalInputReferralWhereInput),
 			graphql.NewInputUnmarshaler("RefreshTokenInput", ec.unmarshalInputRefreshTokenInput),
 			graphql.NewInputUnmarshaler("RegisterPatientInput", ec.unmarshalInputRegisterPatientInput),
+			graphql.NewInputUnmarshaler("RescheduleAppointmentInput", ec.unmarshalInputRescheduleAppointmentInput),
+			graphql.NewInputUnmarshaler("ReviseMedicationOrderInput", ec.unmarshalInputReviseMedicationOrderInput),
 			graphql.NewInputUnmarshaler("RoomOrder", ec.unmarshalInputRoomOrder),
 			graphql.NewInputUnmarshaler("RoomWhereInput", ec.unmarshalInputRoomWhereInput),
 			graphql.NewInputUnmarshaler("StaffOrder", ec.unmarshalInputStaffOrder),
 			graphql.NewInputUnmarshaler("StaffWhereInput", ec.unmarshalInputStaffWhereInput),
+			graphql.NewInputUnmarshaler("StartEncounterInput", ec.unmarshalInputStartEncounterInput),
+			graphql.NewInputUnmarshaler("TransferPatientInput", ec.unmarshalInputTransferPatientInput),
+			graphql.NewInputUnmarshaler("UpdateAllergyInput", ec.unmarshalInputUpdateAllergyInput),
+			graphql.NewInputUnmarshaler("UpdatePatientContactInput", ec.unmarshalInputUpdatePatientContactInput),
 			graphql.NewInputUnmarshaler("UpdatePatientInput", ec.unmarshalInputUpdatePatientInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
 			graphql.NewInputUnmarshaler("WardOrder", ec.unmarshalInputWardOrder),
 			graphql.NewInputUnmarshaler("WardWhereInput", ec.unmarshalInputWardWhereInput),
+			graphql.NewInputUnmarshaler("WriteNoteInput", ec.unmarshalInputWriteNoteInput),
 		)
 	}
 	first := true
@@ -4578,7 +5819,455 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../schema/patients.graphqls", Input: `# Patient registration.
+	{Name: "../schema/admission.graphqls", Input: `# Admissions: wards and beds, inpatient stays, the bed board.
+#
+# A bed is FREE, OCCUPIED, CLEANING or OUT_OF_SERVICE and moves only through
+# the mutations below: admitPatient and transferPatient fill a FREE bed;
+# transferPatient and dischargePatient leave the old bed CLEANING;
+# markBedCleaned makes it FREE; setBedOutOfService and returnBedToService
+# take a FREE or CLEANING bed out of use and back. A move the bed's (or the
+# stay's) status does not allow is refused with CONFLICT.
+
+input CreateWardInput {
+  departmentId: ID!
+  "Unique across the hospital, e.g. MED-A: letters, digits, '.', '_' or '-'."
+  code: String!
+  name: String!
+  description: String
+}
+
+input AdmitPatientInput {
+  patientId: ID!
+  "A FREE bed."
+  bedId: ID!
+  "The active doctor responsible for the stay."
+  attendingId: ID!
+  reason: String!
+  admissionType: AdmissionAdmissionType!
+  "When the patient was admitted; defaults to now, at most 7 days back."
+  admittedAt: Time
+}
+
+input TransferPatientInput {
+  "A FREE bed, in any ward."
+  toBedId: ID!
+  reason: String!
+}
+
+input DischargePatientInput {
+  summary: String!
+  disposition: AdmissionDisposition!
+  """
+  When the patient left; defaults to now. Not before the patient moved into
+  their current bed, at most 7 days back.
+  """
+  dischargedAt: Time
+}
+
+"One ward on the bed board."
+type WardBoard {
+  ward: Ward!
+  "Every bed of the ward, ordered by code."
+  beds: [BoardBed!]!
+  free: Int!
+  occupied: Int!
+  cleaning: Int!
+  outOfService: Int!
+}
+
+"One bed on the bed board."
+type BoardBed {
+  bed: Bed!
+  "The stay in the bed now; null unless the bed is OCCUPIED."
+  admission: Admission
+}
+
+"What happened to a bed."
+enum BedEventType {
+  "A bed was added to a ward (FREE)."
+  ADDED
+  "A patient was admitted into the bed (OCCUPIED)."
+  ADMITTED
+  "A patient was moved into the bed from another (OCCUPIED)."
+  TRANSFERRED_IN
+  "A patient was moved out of the bed into another (CLEANING)."
+  TRANSFERRED_OUT
+  "The patient in the bed was discharged (CLEANING)."
+  DISCHARGED
+  "The bed was cleaned (FREE)."
+  CLEANED
+  "The bed was taken out of service (OUT_OF_SERVICE)."
+  OUT_OF_SERVICE
+  "The bed was returned to service (FREE)."
+  RETURNED_TO_SERVICE
+}
+
+type BedStatusEvent {
+  "Position in the event stream; pass it as ` + "`" + `after` + "`" + ` when resubscribing."
+  eventId: String!
+  type: BedEventType!
+  occurredAt: Time!
+  """
+  The status this event moved the bed to. bed.status is the bed's status now,
+  which may have moved on when the event is a replayed one.
+  """
+  status: BedStatus!
+  "The status before the event; null for a new bed."
+  previousStatus: BedStatus
+  bed: Bed!
+  "The stay occupying the bed after the event: set for ADMITTED and TRANSFERRED_IN."
+  admission: Admission
+}
+
+extend type Query {
+  """
+  The bed board: each ward (one, or all by code) with its beds by code, their
+  status, and the current stay with its patient and attending. Loaded in a
+  fixed number of SQL statements, whatever the number of wards and beds.
+  """
+  bedBoard(wardId: ID): [WardBoard!]!
+}
+
+extend type Mutation {
+  "Adds a ward to a department. Administrators only."
+  createWard(input: CreateWardInput!): Ward!
+  "Adds a FREE bed to a ward; its code is unique within the ward. Administrators only."
+  addBed(wardId: ID!, code: String!): Bed!
+  """
+  Admits a patient into a FREE bed under an active doctor: creates the stay,
+  its first bed assignment and an in-progress INPATIENT encounter, and the bed
+  becomes OCCUPIED. CONFLICT when the patient is already admitted or the bed is
+  not FREE, also when two requests race for the same patient or bed.
+  """
+  admitPatient(input: AdmitPatientInput!): Admission!
+  """
+  Moves a current stay to another FREE bed. The stay's bedHistory keeps the old
+  bed; the old bed becomes CLEANING, the new one OCCUPIED.
+  """
+  transferPatient(admissionId: ID!, input: TransferPatientInput!): Admission!
+  """
+  Discharges a current stay: DISCHARGED, its encounter FINISHED, its bed
+  assignment closed, and the bed CLEANING until markBedCleaned.
+  """
+  dischargePatient(admissionId: ID!, input: DischargePatientInput!): Admission!
+  "CLEANING → FREE."
+  markBedCleaned(bedId: ID!): Bed!
+  "FREE or CLEANING → OUT_OF_SERVICE; the reason becomes the bed's note."
+  setBedOutOfService(bedId: ID!, reason: String!): Bed!
+  "OUT_OF_SERVICE → FREE; the note is cleared."
+  returnBedToService(bedId: ID!): Bed!
+}
+
+extend type Subscription {
+  """
+  Bed status changes, optionally of one ward: admissions, transfers,
+  discharges, cleaning and service. Pass the last eventId you saw as ` + "`" + `after` + "`" + `
+  to receive what you missed while disconnected, then live events.
+  """
+  bedStatusChanged(wardId: ID, after: String): BedStatusEvent!
+}
+`, BuiltIn: false},
+	{Name: "../schema/careplans.graphqls", Input: `# Care plans: goals and activities. A plan is DRAFT, then ACTIVE, then
+# COMPLETED; a DRAFT or ACTIVE plan may be CANCELLED. A closed (COMPLETED or
+# CANCELLED) plan refuses every change with CONFLICT, and closing a plan
+# cancels the goals and activities still open in it. Patients read their own
+# plans through patient(id) { carePlans { goals activities } }.
+
+input CarePlanGoalInput {
+  description: String!
+  targetDate: Date
+}
+
+input CarePlanActivityInput {
+  description: String!
+  "An activity given a time starts SCHEDULED, otherwise NOT_STARTED."
+  scheduledAt: Time
+  "The member of staff who carries the activity out."
+  assigneeId: ID
+}
+
+input CreateCarePlanInput {
+  patientId: ID!
+  title: String!
+  description: String
+  periodStart: Date
+  periodEnd: Date
+  goals: [CarePlanGoalInput!]
+  activities: [CarePlanActivityInput!]
+}
+
+extend type Mutation {
+  "Writes a DRAFT plan authored by the viewer, with its goals and activities, all or nothing."
+  createCarePlan(input: CreateCarePlanInput!): CarePlan!
+  "DRAFT → ACTIVE."
+  activateCarePlan(id: ID!): CarePlan!
+  "ACTIVE → COMPLETED."
+  completeCarePlan(id: ID!): CarePlan!
+  "DRAFT or ACTIVE → CANCELLED."
+  cancelCarePlan(id: ID!): CarePlan!
+  addCarePlanGoal(carePlanId: ID!, input: CarePlanGoalInput!): CarePlanGoal!
+  """
+  Moves a goal on: PROPOSED → IN_PROGRESS | CANCELLED;
+  IN_PROGRESS → ACHIEVED | NOT_ACHIEVED | CANCELLED; NOT_ACHIEVED → IN_PROGRESS.
+  Anything else is a CONFLICT.
+  """
+  setCarePlanGoalStatus(id: ID!, status: CarePlanGoalStatus!): CarePlanGoal!
+  addCarePlanActivity(carePlanId: ID!, input: CarePlanActivityInput!): CarePlanActivity!
+  """
+  Moves an activity on: NOT_STARTED → SCHEDULED | IN_PROGRESS | COMPLETED | CANCELLED;
+  SCHEDULED → IN_PROGRESS | COMPLETED | CANCELLED; IN_PROGRESS → COMPLETED | CANCELLED.
+  Anything else is a CONFLICT. SCHEDULED needs a time: scheduledAt, or the one the
+  activity already has; scheduledAt goes with SCHEDULED only.
+  """
+  setCarePlanActivityStatus(id: ID!, status: CarePlanActivityStatus!, scheduledAt: Time): CarePlanActivity!
+}
+`, BuiltIn: false},
+	{Name: "../schema/chart.graphqls", Input: `# The patient's chart: one patient with whatever parts of their record the
+# client selects, loaded in a fixed number of SQL statements however long
+# the record is (edges are eager-loaded, never one query per item).
+
+extend type Query {
+  """
+  A patient and their record. Select the parts a view needs, e.g.
+  patient(id) { allergies problems encounters(first: 20) { … }
+  observations(first: 50) { … } medicationOrders(first: 20) { … }
+  carePlans { goals activities } notes(first: 20) { … } history careTeam }.
+  Null with NOT_FOUND for a patient the viewer may not see.
+  """
+  patient(id: ID!): Patient
+  "The patient with this medical record number."
+  patientByMrn(mrn: String!): Patient
+}
+`, BuiltIn: false},
+	{Name: "../schema/ehr.graphqls", Input: `# The health record core: encounters, problems coded with ICD-10,
+# allergies, vital signs and other observations, and medical history.
+# Records are never deleted: what was recorded by mistake is marked
+# ENTERED_IN_ERROR, and an observation is corrected by amendment.
+
+input StartEncounterInput {
+  patientId: ID!
+  "OUTPATIENT for a walk-in or EMERGENCY. Booked visits start from their appointment, stays from their admission."
+  type: EncounterType!
+  departmentId: ID!
+  "The doctor or nurse seeing the patient."
+  providerId: ID
+  "Why the patient came, at most 500 characters."
+  reason: String!
+}
+
+input RecordProblemInput {
+  patientId: ID!
+  "The encounter the diagnosis was made in: the same patient's, not cancelled."
+  encounterId: ID
+  "A code of the ICD-10 catalog (see searchIcd10), e.g. E11.9; its description is copied from the catalog."
+  icd10Code: String!
+  onsetDate: Date
+  note: String
+}
+
+input RecordAllergyInput {
+  patientId: ID!
+  "The substance as prescribers will recognise it, e.g. Penicillin; kept as entered."
+  substance: String!
+  category: AllergyCategory!
+  reaction: String
+  severity: AllergySeverity!
+  onsetDate: Date
+}
+
+"An omitted field is kept; reaction sent as null is cleared."
+input UpdateAllergyInput {
+  reaction: String
+  severity: AllergySeverity
+  "ACTIVE and INACTIVE move both ways; ENTERED_IN_ERROR is final."
+  status: AllergyStatus
+}
+
+"""
+Vital signs taken together. Give at least one; each becomes an observation
+with its LOINC code and UCUM unit. Values outside a physiologically
+plausible range are refused, naming the field.
+"""
+input RecordVitalsInput {
+  patientId: ID!
+  encounterId: ID
+  "When the signs were taken; now if left out."
+  effectiveAt: Time
+  "Beats per minute (LOINC 8867-4), 20–300."
+  heartRate: Int
+  "mm[Hg] (8480-6), 40–300, above diastolicBp; give both or neither."
+  systolicBp: Int
+  "mm[Hg] (8462-4), 20–200."
+  diastolicBp: Int
+  "Degrees Celsius (8310-5), 25–45."
+  temperature: Float
+  "Percent (59408-5), 40–100."
+  spo2: Int
+  "Breaths per minute (9279-1), 4–80."
+  respiratoryRate: Int
+  "Kilograms (29463-7), 0.3–500."
+  weight: Float
+  "Centimetres (8302-2), 20–280."
+  height: Float
+}
+
+input RecordObservationInput {
+  patientId: ID!
+  encounterId: ID
+  "A LOINC code with its check digit, e.g. 2339-0. Vital-sign codes keep recordVitals' unit and range."
+  code: String!
+  display: String!
+  value: Float!
+  "A UCUM unit, e.g. mg/dL, mmol/L, % or 1."
+  unit: String!
+  "When the observation was made; now if left out."
+  effectiveAt: Time
+}
+
+input AmendObservationInput {
+  "The corrected value."
+  value: Float!
+  "Why the value was wrong, at most 500 characters."
+  reason: String!
+}
+
+input RecordHistoryItemInput {
+  patientId: ID!
+  category: HistoryItemCategory!
+  description: String!
+  date: Date
+  "For FAMILY history only: whose condition it is, e.g. mother."
+  relation: String
+}
+
+enum VitalsEventType {
+  "Vital signs were recorded."
+  RECORDED
+  "A vital sign was corrected: the observation replaces an earlier one."
+  AMENDED
+  "A vital sign was withdrawn as entered in error."
+  ENTERED_IN_ERROR
+}
+
+type VitalsEvent {
+  "Position in the event stream; pass it as ` + "`" + `after` + "`" + ` when resubscribing."
+  eventId: String!
+  type: VitalsEventType!
+  occurredAt: Time!
+  patient: Patient!
+  "The observations recorded, amended or withdrawn together."
+  observations: [Observation!]!
+}
+
+extend type Query {
+  """
+  ICD-10 catalog entries for a diagnosis picker: codes starting with text
+  ("e11" or "E11.9", the dot optional) first, then entries whose description
+  contains every word of text. At most first (default 20, at most 100).
+  """
+  searchIcd10(text: String!, first: Int): [Icd10Code!]!
+}
+
+extend type Mutation {
+  "Starts a walk-in or emergency encounter, IN_PROGRESS from now."
+  startEncounter(input: StartEncounterInput!): Encounter!
+  "Ends an encounter IN_PROGRESS; CONFLICT otherwise. Inpatient encounters end with the discharge."
+  finishEncounter(id: ID!): Encounter!
+  "Cancels an encounter IN_PROGRESS that should not have started; CONFLICT otherwise."
+  cancelEncounter(id: ID!, reason: String!): Encounter!
+
+  "Adds a coded problem to the patient's problem list, ACTIVE."
+  recordProblem(input: RecordProblemInput!): Problem!
+  "Marks an ACTIVE problem RESOLVED on resolvedDate (today if left out)."
+  resolveProblem(id: ID!, resolvedDate: Date): Problem!
+  "Withdraws a problem recorded by mistake; it stays in the record."
+  markProblemEnteredInError(id: ID!): Problem!
+
+  "Records an ACTIVE allergy; CONFLICT if one to the same substance is already ACTIVE."
+  recordAllergy(input: RecordAllergyInput!): Allergy!
+  updateAllergy(id: ID!, input: UpdateAllergyInput!): Allergy!
+
+  "Records vital signs, one observation each, published together on vitalsRecorded."
+  recordVitals(input: RecordVitalsInput!): [Observation!]!
+  "Records any other LOINC-coded observation."
+  recordObservation(input: RecordObservationInput!): Observation!
+  """
+  Corrects an observation's value: a new FINAL observation replaces it (see
+  replaces) and the old one stays, AMENDED. Only a FINAL observation can be
+  amended; CONFLICT otherwise.
+  """
+  amendObservation(id: ID!, input: AmendObservationInput!): Observation!
+  "Withdraws a FINAL observation recorded by mistake; it stays in the record with the reason."
+  markObservationEnteredInError(id: ID!, reason: String!): Observation!
+
+  recordHistoryItem(input: RecordHistoryItemInput!): HistoryItem!
+  "Withdraws a history item recorded by mistake; it stays in the record."
+  markHistoryItemEnteredInError(id: ID!): HistoryItem!
+}
+
+extend type Subscription {
+  """
+  Vital signs as they are recorded, amended or withdrawn: of one patient, of
+  the patients admitted to one ward, or all the viewer may see. Pass the last
+  eventId you saw as ` + "`" + `after` + "`" + ` to receive what you missed, then live events.
+  """
+  vitalsRecorded(patientId: ID, wardId: ID, after: String): VitalsEvent!
+}
+`, BuiltIn: false},
+	{Name: "../schema/notes.graphqls", Input: `# Clinical notes: a draft its author edits and signs; a signed note is never
+# edited, but amended by a new signed note that replaces it, the old one
+# staying readable as AMENDED. Patients never see drafts.
+
+input WriteNoteInput {
+  patientId: ID!
+  "The encounter the note belongs to; it must be one of the patient's."
+  encounterId: ID
+  type: ClinicalNoteType!
+  text: String!
+}
+
+input AmendNoteInput {
+  "The full text of the amended note."
+  text: String!
+  "Why the signed note is amended."
+  reason: String!
+}
+
+extend type Query {
+  """
+  Clinical notes, newest first unless ordered otherwise. Clinicians see
+  every note, drafts included; a patient sees their own signed and amended
+  notes.
+  """
+  clinicalNotes(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: ClinicalNoteOrder
+    where: ClinicalNoteWhereInput
+  ): ClinicalNoteConnection!
+}
+
+extend type Mutation {
+  "Starts a DRAFT note authored by the signed-in doctor or nurse."
+  writeNote(input: WriteNoteInput!): ClinicalNote!
+  "Replaces the text of a DRAFT note. Its author only."
+  updateDraftNote(id: ID!, text: String!): ClinicalNote!
+  "Deletes a DRAFT note and returns its ID. Its author only."
+  discardDraftNote(id: ID!): ID!
+  "Signs a DRAFT note, which can then no longer change. Its author only."
+  signNote(id: ID!): ClinicalNote!
+  """
+  Amends a SIGNED note: a new note with this text, signed at once by the
+  signed-in clinician, replaces it, and the old one becomes AMENDED.
+  CONFLICT for a draft or an already amended note.
+  """
+  amendNote(id: ID!, input: AmendNoteInput!): ClinicalNote!
+}
+`, BuiltIn: false},
+	{Name: "../schema/patients.graphqls", Input: `# Patient registration: demographics, contacts, identifiers, insurance,
+# duplicate detection and merging duplicate records.
 
 input RegisterPatientInput {
   givenName: String!
@@ -4594,6 +6283,18 @@ input RegisterPatientInput {
   "ISO 3166-1 alpha-2 country code."
   country: String
   nationalId: String
+  "BCP 47 language tag, e.g. sw or en-KE."
+  preferredLanguage: String
+  "Next of kin and emergency contacts."
+  contacts: [PatientContactInput!]
+  "Identifiers in other systems (passport, insurance number, another hospital's MRN)."
+  identifiers: [PatientIdentifierInput!]
+  insurancePolicies: [InsurancePolicyInput!]
+  """
+  Register even though possible duplicates exist: the caller has shown them
+  and the person is none of them.
+  """
+  confirmNotDuplicate: Boolean! = false
 }
 
 "Only the fields present are changed; a field sent as null is cleared (required ones cannot be)."
@@ -4610,12 +6311,153 @@ input UpdatePatientInput {
   postalCode: String @goField(omittable: true)
   country: String @goField(omittable: true)
   nationalId: String @goField(omittable: true)
+  preferredLanguage: String @goField(omittable: true)
+}
+
+"A next of kin or emergency contact. A contact needs a phone or an email."
+input PatientContactInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.PatientContactInput") {
+  name: String!
+  "How the contact is related to the patient, e.g. spouse, mother, neighbour."
+  relationship: String!
+  phone: String
+  email: String
+  address: String
+  nextOfKin: Boolean! = false
+  emergencyContact: Boolean! = false
+}
+
+"Only the fields present are changed; a field sent as null is cleared (required ones cannot be)."
+input UpdatePatientContactInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.UpdatePatientContactInput") {
+  name: String @goField(omittable: true)
+  relationship: String @goField(omittable: true)
+  phone: String @goField(omittable: true)
+  email: String @goField(omittable: true)
+  address: String @goField(omittable: true)
+  nextOfKin: Boolean @goField(omittable: true)
+  emergencyContact: Boolean @goField(omittable: true)
+}
+
+"""
+An identifier the patient has in another system. The system is stored in
+upper case and the value in upper case without spaces, so that "ab 123" and
+"AB123" are the same identifier; one identifier belongs to one patient.
+"""
+input PatientIdentifierInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.PatientIdentifierInput") {
+  "Issuer, e.g. PASSPORT, NHIF, or another hospital's code."
+  system: String!
+  value: String!
+}
+
+"""
+A patient's cover with a payer. Among a patient's active policies, two with
+overlapping validity cannot share a priority, nor be the same payer and
+member number.
+"""
+input InsurancePolicyInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.InsurancePolicyInput") {
+  payer: String!
+  memberNumber: String!
+  planName: String
+  validFrom: Date!
+  "Last day of cover; null for open-ended cover."
+  validTo: Date
+  "1 for the primary policy, 2 for the secondary, …"
+  priority: Int! = 1
+}
+
+input InsurancePolicyValidityInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.InsurancePolicyValidityInput") {
+  validFrom: Date!
+  "Last day of cover; null for open-ended cover."
+  validTo: Date
+}
+
+type RegisterPatientPayload @goModel(model: "github.com/hmis-dev/hmis/internal/patients.RegisterPatientPayload") {
+  "The new patient; null when possible duplicates were found and not confirmed."
+  patient: Patient @goField(forceResolver: true)
+  """
+  Existing patients this one may be: same given and family name and birth
+  date, same national ID, or a shared identifier. Not empty only when patient
+  is null: nothing was created; use one of them, or resubmit with
+  confirmNotDuplicate: true.
+  """
+  duplicates: [Patient!]! @goField(forceResolver: true)
+}
+
+"""
+Give the names with the birth date, a national ID, identifiers, or any of
+these together; a patient matching any of them is a candidate.
+"""
+input FindDuplicatePatientsInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.FindDuplicatePatientsInput") {
+  givenName: String
+  familyName: String
+  birthDate: Date
+  nationalId: String
+  identifiers: [PatientIdentifierInput!]
+}
+
+input MergePatientsInput @goModel(model: "github.com/hmis-dev/hmis/internal/patients.MergePatientsInput") {
+  "The record that stays."
+  survivorId: ID!
+  "The record merged into the survivor; it stays resolvable, with status MERGED and mergedInto."
+  duplicateId: ID!
+  reason: String!
+}
+
+type MergePatientsPayload @goModel(model: "github.com/hmis-dev/hmis/internal/patients.MergePatientsPayload") {
+  "The surviving record, now with everything the duplicate had."
+  survivor: Patient! @goField(forceResolver: true)
+  "The merged record: status MERGED, mergedInto the survivor."
+  duplicate: Patient! @goField(forceResolver: true)
+}
+
+extend type Query {
+  """
+  Active patients who may be the person described, for searching before
+  registering. Merged records are never candidates.
+  """
+  findDuplicatePatients(input: FindDuplicatePatientsInput!): [Patient!]!
 }
 
 extend type Mutation {
-  "Registers a patient and gives them a new medical record number."
-  registerPatient(input: RegisterPatientInput!): Patient!
+  """
+  Registers a patient, with contacts, identifiers and insurance, in one step
+  and gives them a new medical record number. Possible duplicates stop the
+  registration unless confirmNotDuplicate is true (see RegisterPatientPayload).
+  """
+  registerPatient(input: RegisterPatientInput!): RegisterPatientPayload!
+  "Changes demographics. A merged patient cannot be changed (CONFLICT): change the survivor."
   updatePatient(id: ID!, input: UpdatePatientInput!): Patient!
+
+  addPatientContact(patientId: ID!, input: PatientContactInput!): PatientContact!
+  updatePatientContact(id: ID!, input: UpdatePatientContactInput!): PatientContact!
+  "Returns the ID of the removed contact."
+  removePatientContact(id: ID!): ID!
+
+  "Refused with BAD_USER_INPUT when another patient has the identifier, CONFLICT when this one already has it."
+  addPatientIdentifier(patientId: ID!, input: PatientIdentifierInput!): PatientIdentifier!
+  "Returns the ID of the removed identifier."
+  removePatientIdentifier(id: ID!): ID!
+
+  addInsurancePolicy(patientId: ID!, input: InsurancePolicyInput!): InsurancePolicy!
+  "Changes the validity of an active policy; an inactive one is history (CONFLICT)."
+  updateInsurancePolicyValidity(id: ID!, input: InsurancePolicyValidityInput!): InsurancePolicy!
+  "Ends a policy; it stays on the record as INACTIVE for claims already made."
+  deactivateInsurancePolicy(id: ID!): InsurancePolicy!
+
+  """
+  Merges a duplicate record into the survivor: every appointment, admission,
+  encounter, clinical item, contact, identifier and insurance policy moves to
+  the survivor, and the survivor's blank demographics are filled from the
+  duplicate. An identifier both records have is kept once; an insurance
+  policy both have stays active once; the duplicate's other active policies
+  rank after the survivor's. The duplicate's patient-app login moves to the
+  survivor if the survivor has none. Refused with CONFLICT when both are
+  admitted, both have a login, or either is already merged. Records merged
+  into the duplicate earlier reach the survivor through it: follow
+  mergedInto until a record is ACTIVE. While the data model lets a record
+  absorb only one merged record, a second merge into the same survivor is
+  refused with CONFLICT too.
+  """
+  mergePatients(input: MergePatientsInput!): MergePatientsPayload!
 }
 `, BuiltIn: false},
 	{Name: "../schema/platform.graphqls", Input: `# Identity, access and audit.
@@ -4705,10 +6547,149 @@ type Subscription {
   appointmentChanged(departmentId: ID, providerId: ID, after: String): AppointmentEvent!
 }
 `, BuiltIn: false},
+	{Name: "../schema/prescribing.graphqls", Input: `# Prescribing: medication orders, checked against the patient's allergies.
+# An order is never edited: it is revised (a new order replaces it and the
+# old one is kept as SUPERSEDED), stopped or completed.
+
+input PrescribeMedicationInput {
+  patientId: ID!
+  "The encounter the order is written in; it must be one of the patient's."
+  encounterId: ID
+  "The drug as prescribed, e.g. Amoxicillin. Checked against the patient's active allergies."
+  drug: String!
+  "A code for the drug in the hospital's formulary, e.g. an ATC or RxNorm code."
+  drugCode: String
+  doseAmount: Float!
+  "e.g. mg, ml, tablet"
+  doseUnit: String!
+  route: MedicationOrderRoute!
+  "e.g. BID, TID, q8h, once daily"
+  frequency: String!
+  durationDays: Int
+  "How much to dispense, in doseUnit or packs as the formulary counts them."
+  quantity: Int!
+  instructions: String
+  """
+  Why to prescribe despite a documented allergy. Without it, a drug matching
+  an active allergy is refused with CONFLICT; with it, the order is created
+  and the reason kept on it. Ignored when no allergy matches.
+  """
+  allergyOverrideReason: String
+}
+
+"A complete new order to replace an active one; the patient stays the same."
+input ReviseMedicationOrderInput {
+  "Defaults to the encounter of the order being revised."
+  encounterId: ID
+  drug: String!
+  drugCode: String
+  doseAmount: Float!
+  doseUnit: String!
+  route: MedicationOrderRoute!
+  frequency: String!
+  durationDays: Int
+  quantity: Int!
+  instructions: String
+  "As for prescribeMedication: each revision is checked against the allergies again."
+  allergyOverrideReason: String
+}
+
+extend type Mutation {
+  """
+  Prescribes a drug, as the signed-in doctor. Refused with CONFLICT when an
+  active allergy of the patient matches the drug, unless
+  allergyOverrideReason is given; the error's extensions.allergies lists the
+  matching allergies (id, substance, severity).
+  """
+  prescribeMedication(input: PrescribeMedicationInput!): MedicationOrder!
+  """
+  Replaces an ACTIVE order with a new one, which names it in ` + "`" + `replaces` + "`" + `; the
+  old order becomes SUPERSEDED. CONFLICT if the order is no longer ACTIVE,
+  including when another revision got there first.
+  """
+  reviseMedicationOrder(id: ID!, input: ReviseMedicationOrderInput!): MedicationOrder!
+  "Stops an ACTIVE order before its course is over."
+  stopMedicationOrder(id: ID!, reason: String!): MedicationOrder!
+  "Marks an ACTIVE order's course as finished."
+  completeMedicationOrder(id: ID!): MedicationOrder!
+}
+`, BuiltIn: false},
+	{Name: "../schema/referrals.graphqls", Input: `# Referrals and care teams.
+#
+# A referral goes from the viewer and the viewer's department to another
+# department, optionally naming a provider there. It is REQUESTED, then
+# ACCEPTED or DECLINED by the receiving side (the named provider or any
+# member of staff of the receiving department, never the referrer), and an
+# ACCEPTED one is COMPLETED by the receiving side. The referrer may cancel it
+# while REQUESTED or ACCEPTED. Who may act is checked before the state: the
+# wrong person gets FORBIDDEN whatever the status, the right person acting
+# out of turn gets CONFLICT. responseNote holds the latest word on the
+# referral: the acceptance or completion note, or the reason it was declined
+# or cancelled.
+
+input ReferPatientInput {
+  patientId: ID!
+  toDepartmentId: ID!
+  "A doctor or nurse of the receiving department; without one, anyone there may accept."
+  toStaffId: ID
+  reason: String!
+  priority: ReferralPriority! = ROUTINE
+  "The encounter the referral comes out of, one of this patient's."
+  encounterId: ID
+}
+
+input AddCareTeamMemberInput {
+  patientId: ID!
+  staffId: ID!
+  "ATTENDING and PRIMARY_CARE are doctors, NURSE nurses, PHARMACIST pharmacists; CONSULTANT and OTHER anyone on the staff."
+  role: CareTeamMemberRole!
+}
+
+extend type Query {
+  """
+  The viewer's work list: referrals to the viewer or to the viewer's
+  department, except those the viewer sent. Oldest first unless orderBy says otherwise.
+  """
+  incomingReferrals(
+    status: ReferralStatus
+    priority: ReferralPriority
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: ReferralOrder
+  ): ReferralConnection!
+}
+
+extend type Mutation {
+  "Refers a patient from the viewer and the viewer's department."
+  referPatient(input: ReferPatientInput!): Referral!
+  """
+  REQUESTED → ACCEPTED. The accepting clinician becomes the referral's
+  toStaff (if none was named) and joins the patient's care team as CONSULTANT
+  unless already an active member of it.
+  """
+  acceptReferral(id: ID!, note: String): Referral!
+  "REQUESTED → DECLINED."
+  declineReferral(id: ID!, reason: String!): Referral!
+  "ACCEPTED → COMPLETED."
+  completeReferral(id: ID!, note: String): Referral!
+  "REQUESTED or ACCEPTED → CANCELLED, by the referrer only."
+  cancelReferral(id: ID!, reason: String!): Referral!
+  """
+  Adds a member of staff to the patient's care team, since now. CONFLICT if
+  they already hold that role on the team.
+  """
+  addCareTeamMember(input: AddCareTeamMemberInput!): CareTeamMember!
+  "Ends an active membership now (sets until); the record is kept."
+  endCareTeamMembership(id: ID!): CareTeamMember!
+}
+`, BuiltIn: false},
 	{Name: "../schema/scalars.graphqls", Input: `"A calendar date, ISO 8601 (YYYY-MM-DD), with no time of day or zone."
 scalar Date
 `, BuiltIn: false},
-	{Name: "../schema/scheduling.graphqls", Input: `# Appointments.
+	{Name: "../schema/scheduling.graphqls", Input: `# Appointments: booking, providers' working hours and time off, rooms, slot
+# search, and each appointment's course from booking to completion.
 
 input BookAppointmentInput {
   patientId: ID!
@@ -4719,16 +6700,83 @@ input BookAppointmentInput {
   startAt: Time!
   endAt: Time!
   reason: String
+  "A room of the appointment's department, in service and free for the whole time."
+  roomId: ID
 }
 
 input CancelAppointmentInput {
   reason: String!
 }
 
+input RescheduleAppointmentInput @goModel(model: "github.com/hmis-dev/hmis/internal/scheduling.Rescheduling") {
+  startAt: Time!
+  endAt: Time!
+  "Omitted: the appointment keeps its room. Null: it gives its room up."
+  roomId: ID @goField(omittable: true)
+}
+
+"""
+A weekly working period of a provider. Times are wall-clock times in the
+hospital's time zone (HMIS_TIMEZONE), so a period keeps its hours across
+daylight-saving changes.
+"""
+input AvailabilityPeriodInput @goModel(model: "github.com/hmis-dev/hmis/internal/scheduling.AvailabilityPeriod") {
+  "0 Sunday, 1 Monday … 6 Saturday."
+  weekday: Int!
+  "HH:MM, 00:00 to 23:59."
+  startTime: String!
+  "HH:MM after startTime; 24:00 is the end of the day."
+  endTime: String!
+  "First day the period applies; null: since always."
+  validFrom: Date
+  "Last day the period applies; null: for good."
+  validTo: Date
+}
+
+input AddProviderTimeOffInput @goModel(model: "github.com/hmis-dev/hmis/internal/scheduling.TimeOff") {
+  staffId: ID!
+  startAt: Time!
+  endAt: Time!
+  "Leave, a meeting, theatre … at most 200 characters."
+  reason: String
+}
+
+input CreateRoomInput @goModel(model: "github.com/hmis-dev/hmis/internal/scheduling.NewRoom") {
+  departmentId: ID!
+  "Unique across the hospital, at most 32 characters."
+  code: String!
+  name: String!
+}
+
+"Give exactly one of providerId and departmentId."
+input AvailableSlotsInput @goModel(model: "github.com/hmis-dev/hmis/internal/scheduling.SlotSearch") {
+  providerId: ID
+  "Every active doctor and nurse of the department that has working periods."
+  departmentId: ID
+  from: Time!
+  "At most 31 days after from."
+  to: Time!
+  "Length of a slot and the step from one slot start to the next, 5 to 480; default 15."
+  durationMinutes: Int
+  "At most this many slots, the earliest; default 100, at most 500."
+  limit: Int
+}
+
+"A free time of one provider, as long as the duration searched for."
+type AvailableSlot @goModel(model: "github.com/hmis-dev/hmis/internal/scheduling.AvailableSlot") {
+  start: Time!
+  end: Time!
+  provider: Staff!
+}
+
 enum AppointmentEventType {
   BOOKED
   CANCELLED
   CHECKED_IN
+  RESCHEDULED
+  STARTED
+  COMPLETED
+  NO_SHOW
 }
 
 type AppointmentEvent {
@@ -4739,14 +6787,65 @@ type AppointmentEvent {
   appointment: Appointment!
 }
 
+extend type Query {
+  """
+  Free slots inside providers' working periods, earliest first: not taken
+  by an appointment (cancelled and no-show ones free their time), not in
+  time off, not already begun. A provider without any working periods is
+  bookable at any time, so has no slots to list.
+  """
+  availableSlots(input: AvailableSlotsInput!): [AvailableSlot!]!
+  """
+  The department's appointments of one day in the hospital's time zone
+  (default today), cancelled ones left out, in order of start: who is
+  expected, who is waiting (CHECKED_IN), with whom and in which room.
+  """
+  departmentQueue(departmentId: ID!, date: Date): [Appointment!]!
+}
+
 extend type Mutation {
   """
-  Books an appointment. Refused with CONFLICT when the provider or the patient
-  already has an appointment that overlaps [startAt, endAt).
+  Books an appointment. Refused with CONFLICT when the provider, the patient
+  or the room already has an appointment that overlaps [startAt, endAt),
+  when the provider is away then, or when the provider has working periods
+  and the appointment does not lie inside one of them (hospital time zone).
+  A provider with no working periods at all is bookable at any time: walk-in
+  clinics, and staff whose schedule is not kept here.
   """
   bookAppointment(input: BookAppointmentInput!): Appointment!
   cancelAppointment(id: ID!, input: CancelAppointmentInput!): Appointment!
   checkInAppointment(id: ID!): Appointment!
+  "Moves a BOOKED appointment, under the same checks as a booking."
+  rescheduleAppointment(id: ID!, input: RescheduleAppointmentInput!): Appointment!
+  "Begins the visit of a CHECKED_IN patient and opens its outpatient encounter."
+  startAppointment(id: ID!): Appointment!
+  "Ends an IN_PROGRESS visit and finishes its encounter."
+  completeAppointment(id: ID!): Appointment!
+  """
+  Records that the patient of a BOOKED appointment never came; only once it
+  has ended. The server also does this by itself an hour after the end.
+  """
+  markNoShow(id: ID!): Appointment!
+
+  """
+  Replaces the provider's weekly schedule; an empty list makes them bookable
+  at any time again. Periods on one weekday must not overlap where their
+  validity does. Appointments already booked are kept.
+  """
+  setProviderAvailability(staffId: ID!, periods: [AvailabilityPeriodInput!]!): [ProviderAvailability!]!
+  """
+  Blocks the provider's time. Refused with CONFLICT while appointments are
+  still to happen in it: reschedule or cancel them first.
+  """
+  addProviderTimeOff(input: AddProviderTimeOffInput!): ProviderTimeOff!
+  "Deletes time off and returns it."
+  removeProviderTimeOff(id: ID!): ProviderTimeOff!
+  createRoom(input: CreateRoomInput!): Room!
+  """
+  Takes a room out of service (it can no longer be booked) or back into it.
+  Appointments already in the room keep it until rescheduled.
+  """
+  setRoomActive(id: ID!, active: Boolean!): Room!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -12786,6 +14885,18 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_AvailableSlot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_AvailableSlot_start(ctx, field)
+	case "end":
+		return ec.fieldContext_AvailableSlot_end(ctx, field)
+	case "provider":
+		return ec.fieldContext_AvailableSlot_provider(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AvailableSlot", field.Name)
+}
+
 func (ec *executionContext) childFields_Bed(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -12858,6 +14969,36 @@ func (ec *executionContext) childFields_BedEdge(ctx context.Context, field graph
 		return ec.fieldContext_BedEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BedEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BedStatusEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_BedStatusEvent_eventId(ctx, field)
+	case "type":
+		return ec.fieldContext_BedStatusEvent_type(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_BedStatusEvent_occurredAt(ctx, field)
+	case "status":
+		return ec.fieldContext_BedStatusEvent_status(ctx, field)
+	case "previousStatus":
+		return ec.fieldContext_BedStatusEvent_previousStatus(ctx, field)
+	case "bed":
+		return ec.fieldContext_BedStatusEvent_bed(ctx, field)
+	case "admission":
+		return ec.fieldContext_BedStatusEvent_admission(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BedStatusEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_BoardBed(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "bed":
+		return ec.fieldContext_BoardBed_bed(ctx, field)
+	case "admission":
+		return ec.fieldContext_BoardBed_admission(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BoardBed", field.Name)
 }
 
 func (ec *executionContext) childFields_CarePlan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -13336,6 +15477,16 @@ func (ec *executionContext) childFields_MedicationOrderEdge(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type MedicationOrderEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_MergePatientsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "survivor":
+		return ec.fieldContext_MergePatientsPayload_survivor(ctx, field)
+	case "duplicate":
+		return ec.fieldContext_MergePatientsPayload_duplicate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MergePatientsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Observation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -13718,6 +15869,16 @@ func (ec *executionContext) childFields_ReferralEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ReferralEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RegisterPatientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "patient":
+		return ec.fieldContext_RegisterPatientPayload_patient(ctx, field)
+	case "duplicates":
+		return ec.fieldContext_RegisterPatientPayload_duplicates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegisterPatientPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Room(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -13868,6 +16029,22 @@ func (ec *executionContext) childFields_UserEdge(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_VitalsEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_VitalsEvent_eventId(ctx, field)
+	case "type":
+		return ec.fieldContext_VitalsEvent_type(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_VitalsEvent_occurredAt(ctx, field)
+	case "patient":
+		return ec.fieldContext_VitalsEvent_patient(ctx, field)
+	case "observations":
+		return ec.fieldContext_VitalsEvent_observations(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VitalsEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_Ward(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -13890,6 +16067,24 @@ func (ec *executionContext) childFields_Ward(ctx context.Context, field graphql.
 		return ec.fieldContext_Ward_beds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Ward", field.Name)
+}
+
+func (ec *executionContext) childFields_WardBoard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ward":
+		return ec.fieldContext_WardBoard_ward(ctx, field)
+	case "beds":
+		return ec.fieldContext_WardBoard_beds(ctx, field)
+	case "free":
+		return ec.fieldContext_WardBoard_free(ctx, field)
+	case "occupied":
+		return ec.fieldContext_WardBoard_occupied(ctx, field)
+	case "cleaning":
+		return ec.fieldContext_WardBoard_cleaning(ctx, field)
+	case "outOfService":
+		return ec.fieldContext_WardBoard_outOfService(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WardBoard", field.Name)
 }
 
 func (ec *executionContext) childFields_WardConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -14192,6 +16387,260 @@ func (ec *executionContext) field_Department_staff_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_acceptReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_activateCarePlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addBed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addCarePlanActivity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "carePlanId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["carePlanId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (careplans.CarePlanActivityInput, error) {
+			return ec.unmarshalNCarePlanActivityInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanActivityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addCarePlanGoal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "carePlanId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["carePlanId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (careplans.CarePlanGoalInput, error) {
+			return ec.unmarshalNCarePlanGoalInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanGoalInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addCareTeamMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (referrals.AddCareTeamMemberInput, error) {
+			return ec.unmarshalNAddCareTeamMemberInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋreferralsᚐAddCareTeamMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addInsurancePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "patientId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patientId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.InsurancePolicyInput, error) {
+			return ec.unmarshalNInsurancePolicyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addPatientContact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "patientId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patientId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.PatientContactInput, error) {
+			return ec.unmarshalNPatientContactInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientContactInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addPatientIdentifier_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "patientId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patientId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.PatientIdentifierInput, error) {
+			return ec.unmarshalNPatientIdentifierInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientIdentifierInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addProviderTimeOff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (scheduling.TimeOff, error) {
+			return ec.unmarshalNAddProviderTimeOffInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐTimeOff(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_admitPatient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (admission.AdmitPatientInput, error) {
+			return ec.unmarshalNAdmitPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐAdmitPatientInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_amendNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (notes.AmendNoteInput, error) {
+			return ec.unmarshalNAmendNoteInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋnotesᚐAmendNoteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_amendObservation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.AmendObservationInput, error) {
+			return ec.unmarshalNAmendObservationInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐAmendObservationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_bookAppointment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -14228,6 +16677,64 @@ func (ec *executionContext) field_Mutation_cancelAppointment_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelCarePlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelEncounter_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -14256,6 +16763,70 @@ func (ec *executionContext) field_Mutation_checkInAppointment_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_completeAppointment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeCarePlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeMedicationOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -14270,12 +16841,344 @@ func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createCarePlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (careplans.CreateCarePlanInput, error) {
+			return ec.unmarshalNCreateCarePlanInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCreateCarePlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createRoom_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (scheduling.NewRoom, error) {
+			return ec.unmarshalNCreateRoomInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐNewRoom(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createWard_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (admission.CreateWardInput, error) {
+			return ec.unmarshalNCreateWardInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐCreateWardInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deactivateInsurancePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_declineReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_discardDraftNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_dischargePatient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "admissionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["admissionId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (admission.DischargePatientInput, error) {
+			return ec.unmarshalNDischargePatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐDischargePatientInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_endCareTeamMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_finishEncounter_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.LoginInput, error) {
 			return ec.unmarshalNLoginInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐLoginInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markBedCleaned_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "bedId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["bedId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markHistoryItemEnteredInError_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markNoShow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markObservationEnteredInError_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markProblemEnteredInError_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_mergePatients_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.MergePatientsInput, error) {
+			return ec.unmarshalNMergePatientsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐMergePatientsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_prescribeMedication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (prescribing.PrescribeMedicationInput, error) {
+			return ec.unmarshalNPrescribeMedicationInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚐPrescribeMedicationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordAllergy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.RecordAllergyInput, error) {
+			return ec.unmarshalNRecordAllergyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordAllergyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordHistoryItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.RecordHistoryItemInput, error) {
+			return ec.unmarshalNRecordHistoryItemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordHistoryItemInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordObservation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.RecordObservationInput, error) {
+			return ec.unmarshalNRecordObservationInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordObservationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordProblem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.RecordProblemInput, error) {
+			return ec.unmarshalNRecordProblemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordProblemInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordVitals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.RecordVitalsInput, error) {
+			return ec.unmarshalNRecordVitalsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordVitalsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_referPatient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (referrals.ReferPatientInput, error) {
+			return ec.unmarshalNReferPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋreferralsᚐReferPatientInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -14312,6 +17215,128 @@ func (ec *executionContext) field_Mutation_registerPatient_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removePatientContact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removePatientIdentifier_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeProviderTimeOff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rescheduleAppointment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (scheduling.Rescheduling, error) {
+			return ec.unmarshalNRescheduleAppointmentInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐRescheduling(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resolveProblem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "resolvedDate",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resolvedDate"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_returnBedToService_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "bedId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["bedId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reviseMedicationOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (prescribing.ReviseMedicationOrderInput, error) {
+			return ec.unmarshalNReviseMedicationOrderInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚐReviseMedicationOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -14323,6 +17348,298 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setBedOutOfService_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "bedId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["bedId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setCarePlanActivityStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (careplanactivity.Status, error) {
+			return ec.unmarshalNCarePlanActivityStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋcareplanactivityᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "scheduledAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scheduledAt"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setCarePlanGoalStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (careplangoal.Status, error) {
+			return ec.unmarshalNCarePlanGoalStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋcareplangoalᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setProviderAvailability_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "staffId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["staffId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "periods",
+		func(ctx context.Context, v any) ([]*scheduling.AvailabilityPeriod, error) {
+			return ec.unmarshalNAvailabilityPeriodInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailabilityPeriodᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["periods"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setRoomActive_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "active",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["active"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_signNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startAppointment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startEncounter_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.StartEncounterInput, error) {
+			return ec.unmarshalNStartEncounterInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐStartEncounterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopMedicationOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_transferPatient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "admissionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["admissionId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (admission.TransferPatientInput, error) {
+			return ec.unmarshalNTransferPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐTransferPatientInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAllergy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ehr.UpdateAllergyInput, error) {
+			return ec.unmarshalNUpdateAllergyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐUpdateAllergyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateDraftNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "text",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["text"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateInsurancePolicyValidity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.InsurancePolicyValidityInput, error) {
+			return ec.unmarshalNInsurancePolicyValidityInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyValidityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updatePatientContact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.UpdatePatientContactInput, error) {
+			return ec.unmarshalNUpdatePatientContactInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐUpdatePatientContactInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -14345,6 +17662,20 @@ func (ec *executionContext) field_Mutation_updatePatient_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_writeNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (notes.WriteNoteInput, error) {
+			return ec.unmarshalNWriteNoteInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋnotesᚐWriteNoteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -14956,6 +18287,34 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_availableSlots_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (scheduling.SlotSearch, error) {
+			return ec.unmarshalNAvailableSlotsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐSlotSearch(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_bedBoard_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_beds_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -15007,6 +18366,82 @@ func (ec *executionContext) field_Query_beds_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_clinicalNotes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ClinicalNoteOrder, error) {
+			return ec.unmarshalOClinicalNoteOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ClinicalNoteWhereInput, error) {
+			return ec.unmarshalOClinicalNoteWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_departmentQueue_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "departmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["departmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "date",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["date"] = arg1
 	return args, nil
 }
 
@@ -15118,6 +18553,20 @@ func (ec *executionContext) field_Query_encounters_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_findDuplicatePatients_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (patients.FindDuplicatePatientsInput, error) {
+			return ec.unmarshalNFindDuplicatePatientsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐFindDuplicatePatientsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_icd10Codes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -15169,6 +18618,68 @@ func (ec *executionContext) field_Query_icd10Codes_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_incomingReferrals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*referral.Status, error) {
+			return ec.unmarshalOReferralStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋreferralᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "priority",
+		func(ctx context.Context, v any) (*referral.Priority, error) {
+			return ec.unmarshalOReferralPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋreferralᚐPriority(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["priority"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ReferralOrder, error) {
+			return ec.unmarshalOReferralOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferralOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg6
 	return args, nil
 }
 
@@ -15251,6 +18762,34 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_patientByMrn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "mrn",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mrn"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_patient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -15413,6 +18952,28 @@ func (ec *executionContext) field_Query_rooms_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_searchIcd10_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "text",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["text"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
 	return args, nil
 }
 
@@ -15705,6 +19266,58 @@ func (ec *executionContext) field_Subscription_appointmentChanged_args(ctx conte
 		return nil, err
 	}
 	args["providerId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_bedStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_vitalsRecorded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "patientId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patientId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
@@ -16358,7 +19971,7 @@ func (ec *executionContext) _Admission_admissionType(ctx context.Context, field 
 			return obj.AdmissionType, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v admission.AdmissionType) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v admission1.AdmissionType) graphql.Marshaler {
 			return ec.marshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx, selections, v)
 		},
 		true,
@@ -16381,7 +19994,7 @@ func (ec *executionContext) _Admission_status(ctx context.Context, field graphql
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v admission.Status) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v admission1.Status) graphql.Marshaler {
 			return ec.marshalNAdmissionStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx, selections, v)
 		},
 		true,
@@ -16450,7 +20063,7 @@ func (ec *executionContext) _Admission_disposition(ctx context.Context, field gr
 			return obj.Disposition, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *admission.Disposition) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v *admission1.Disposition) graphql.Marshaler {
 			return ec.marshalOAdmissionDisposition2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx, selections, v)
 		},
 		true,
@@ -18508,6 +22121,84 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _AvailableSlot_start(ctx context.Context, field graphql.CollectedField, obj *scheduling.AvailableSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailableSlot_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailableSlot_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AvailableSlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AvailableSlot_end(ctx context.Context, field graphql.CollectedField, obj *scheduling.AvailableSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailableSlot_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailableSlot_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AvailableSlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AvailableSlot_provider(ctx context.Context, field graphql.CollectedField, obj *scheduling.AvailableSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AvailableSlot_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AvailableSlot_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AvailableSlot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Bed_id(ctx context.Context, field graphql.CollectedField, obj *ent.Bed) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19165,6 +22856,249 @@ func (ec *executionContext) _BedEdge_cursor(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_BedEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("BedEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _BedStatusEvent_eventId(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BedStatusEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _BedStatusEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BedEventType) graphql.Marshaler {
+			return ec.marshalNBedEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBedEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BedStatusEvent", field, false, false, "BedEventType")
+}
+
+func (ec *executionContext) _BedStatusEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BedStatusEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BedStatusEvent_status(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bed.Status) graphql.Marshaler {
+			return ec.marshalNBedStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋbedᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BedStatusEvent", field, false, false, "BedStatus")
+}
+
+func (ec *executionContext) _BedStatusEvent_previousStatus(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_previousStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bed.Status) graphql.Marshaler {
+			return ec.marshalOBedStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋbedᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_previousStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BedStatusEvent", field, false, false, "BedStatus")
+}
+
+func (ec *executionContext) _BedStatusEvent_bed(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_bed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
+			return ec.marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_bed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BedStatusEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bed(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BedStatusEvent_admission(ctx context.Context, field graphql.CollectedField, obj *model.BedStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BedStatusEvent_admission(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Admission, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Admission) graphql.Marshaler {
+			return ec.marshalOAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmission(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BedStatusEvent_admission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BedStatusEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Admission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BoardBed_bed(ctx context.Context, field graphql.CollectedField, obj *admission.BoardBed) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BoardBed_bed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
+			return ec.marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BoardBed_bed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BoardBed",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bed(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BoardBed_admission(ctx context.Context, field graphql.CollectedField, obj *admission.BoardBed) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BoardBed_admission(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Admission, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Admission) graphql.Marshaler {
+			return ec.marshalOAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmission(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BoardBed_admission(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BoardBed",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Admission(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CarePlan_id(ctx context.Context, field graphql.CollectedField, obj *ent.CarePlan) (ret graphql.Marshaler) {
@@ -23606,6 +27540,70 @@ func (ec *executionContext) fieldContext_MedicationOrderEdge_cursor(_ context.Co
 	return graphql.NewScalarFieldContext("MedicationOrderEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _MergePatientsPayload_survivor(ctx context.Context, field graphql.CollectedField, obj *patients.MergePatientsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergePatientsPayload_survivor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MergePatientsPayload().Survivor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergePatientsPayload_survivor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MergePatientsPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MergePatientsPayload_duplicate(ctx context.Context, field graphql.CollectedField, obj *patients.MergePatientsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergePatientsPayload_duplicate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MergePatientsPayload().Duplicate(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergePatientsPayload_duplicate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MergePatientsPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23849,6 +27847,1546 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createWard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createWard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateWard(ctx, fc.Args["input"].(admission.CreateWardInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Ward) graphql.Marshaler {
+			return ec.marshalNWard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createWard(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ward(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createWard_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addBed(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addBed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddBed(ctx, fc.Args["wardId"].(string), fc.Args["code"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
+			return ec.marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addBed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bed(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addBed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_admitPatient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_admitPatient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdmitPatient(ctx, fc.Args["input"].(admission.AdmitPatientInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Admission) graphql.Marshaler {
+			return ec.marshalNAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmission(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_admitPatient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Admission(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_admitPatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_transferPatient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_transferPatient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TransferPatient(ctx, fc.Args["admissionId"].(string), fc.Args["input"].(admission.TransferPatientInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Admission) graphql.Marshaler {
+			return ec.marshalNAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmission(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_transferPatient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Admission(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_transferPatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_dischargePatient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_dischargePatient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DischargePatient(ctx, fc.Args["admissionId"].(string), fc.Args["input"].(admission.DischargePatientInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Admission) graphql.Marshaler {
+			return ec.marshalNAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmission(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_dischargePatient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Admission(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_dischargePatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markBedCleaned(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markBedCleaned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkBedCleaned(ctx, fc.Args["bedId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
+			return ec.marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markBedCleaned(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bed(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markBedCleaned_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setBedOutOfService(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setBedOutOfService(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetBedOutOfService(ctx, fc.Args["bedId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
+			return ec.marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setBedOutOfService(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bed(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setBedOutOfService_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_returnBedToService(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_returnBedToService(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReturnBedToService(ctx, fc.Args["bedId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
+			return ec.marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_returnBedToService(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bed(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_returnBedToService_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createCarePlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createCarePlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateCarePlan(ctx, fc.Args["input"].(careplans.CreateCarePlanInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlan) graphql.Marshaler {
+			return ec.marshalNCarePlan2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createCarePlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createCarePlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_activateCarePlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_activateCarePlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ActivateCarePlan(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlan) graphql.Marshaler {
+			return ec.marshalNCarePlan2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_activateCarePlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_activateCarePlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeCarePlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeCarePlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteCarePlan(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlan) graphql.Marshaler {
+			return ec.marshalNCarePlan2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeCarePlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeCarePlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelCarePlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelCarePlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelCarePlan(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlan) graphql.Marshaler {
+			return ec.marshalNCarePlan2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelCarePlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelCarePlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addCarePlanGoal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addCarePlanGoal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddCarePlanGoal(ctx, fc.Args["carePlanId"].(string), fc.Args["input"].(careplans.CarePlanGoalInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlanGoal) graphql.Marshaler {
+			return ec.marshalNCarePlanGoal2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanGoal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addCarePlanGoal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlanGoal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addCarePlanGoal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setCarePlanGoalStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setCarePlanGoalStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetCarePlanGoalStatus(ctx, fc.Args["id"].(string), fc.Args["status"].(careplangoal.Status))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlanGoal) graphql.Marshaler {
+			return ec.marshalNCarePlanGoal2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanGoal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setCarePlanGoalStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlanGoal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setCarePlanGoalStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addCarePlanActivity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addCarePlanActivity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddCarePlanActivity(ctx, fc.Args["carePlanId"].(string), fc.Args["input"].(careplans.CarePlanActivityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlanActivity) graphql.Marshaler {
+			return ec.marshalNCarePlanActivity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanActivity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addCarePlanActivity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlanActivity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addCarePlanActivity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setCarePlanActivityStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setCarePlanActivityStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetCarePlanActivityStatus(ctx, fc.Args["id"].(string), fc.Args["status"].(careplanactivity.Status), fc.Args["scheduledAt"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CarePlanActivity) graphql.Marshaler {
+			return ec.marshalNCarePlanActivity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanActivity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setCarePlanActivityStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CarePlanActivity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setCarePlanActivityStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startEncounter(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startEncounter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartEncounter(ctx, fc.Args["input"].(ehr.StartEncounterInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Encounter) graphql.Marshaler {
+			return ec.marshalNEncounter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounter(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startEncounter(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Encounter(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startEncounter_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_finishEncounter(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_finishEncounter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().FinishEncounter(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Encounter) graphql.Marshaler {
+			return ec.marshalNEncounter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounter(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_finishEncounter(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Encounter(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_finishEncounter_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelEncounter(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelEncounter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelEncounter(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Encounter) graphql.Marshaler {
+			return ec.marshalNEncounter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounter(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelEncounter(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Encounter(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelEncounter_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordProblem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordProblem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordProblem(ctx, fc.Args["input"].(ehr.RecordProblemInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Problem) graphql.Marshaler {
+			return ec.marshalNProblem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProblem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordProblem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Problem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordProblem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resolveProblem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resolveProblem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResolveProblem(ctx, fc.Args["id"].(string), fc.Args["resolvedDate"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Problem) graphql.Marshaler {
+			return ec.marshalNProblem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProblem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resolveProblem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Problem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resolveProblem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markProblemEnteredInError(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markProblemEnteredInError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkProblemEnteredInError(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Problem) graphql.Marshaler {
+			return ec.marshalNProblem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProblem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markProblemEnteredInError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Problem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markProblemEnteredInError_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordAllergy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordAllergy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordAllergy(ctx, fc.Args["input"].(ehr.RecordAllergyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Allergy) graphql.Marshaler {
+			return ec.marshalNAllergy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordAllergy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allergy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordAllergy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAllergy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAllergy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAllergy(ctx, fc.Args["id"].(string), fc.Args["input"].(ehr.UpdateAllergyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Allergy) graphql.Marshaler {
+			return ec.marshalNAllergy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAllergy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allergy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAllergy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordVitals(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordVitals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordVitals(ctx, fc.Args["input"].(ehr.RecordVitalsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Observation) graphql.Marshaler {
+			return ec.marshalNObservation2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordVitals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Observation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordVitals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordObservation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordObservation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordObservation(ctx, fc.Args["input"].(ehr.RecordObservationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Observation) graphql.Marshaler {
+			return ec.marshalNObservation2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordObservation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Observation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordObservation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_amendObservation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_amendObservation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AmendObservation(ctx, fc.Args["id"].(string), fc.Args["input"].(ehr.AmendObservationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Observation) graphql.Marshaler {
+			return ec.marshalNObservation2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_amendObservation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Observation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_amendObservation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markObservationEnteredInError(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markObservationEnteredInError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkObservationEnteredInError(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Observation) graphql.Marshaler {
+			return ec.marshalNObservation2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markObservationEnteredInError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Observation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markObservationEnteredInError_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordHistoryItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordHistoryItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordHistoryItem(ctx, fc.Args["input"].(ehr.RecordHistoryItemInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.HistoryItem) graphql.Marshaler {
+			return ec.marshalNHistoryItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐHistoryItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordHistoryItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HistoryItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordHistoryItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markHistoryItemEnteredInError(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markHistoryItemEnteredInError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkHistoryItemEnteredInError(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.HistoryItem) graphql.Marshaler {
+			return ec.marshalNHistoryItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐHistoryItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markHistoryItemEnteredInError(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HistoryItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markHistoryItemEnteredInError_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_writeNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_writeNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().WriteNote(ctx, fc.Args["input"].(notes.WriteNoteInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNote) graphql.Marshaler {
+			return ec.marshalNClinicalNote2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_writeNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClinicalNote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_writeNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateDraftNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateDraftNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateDraftNote(ctx, fc.Args["id"].(string), fc.Args["text"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNote) graphql.Marshaler {
+			return ec.marshalNClinicalNote2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateDraftNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClinicalNote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateDraftNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_discardDraftNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_discardDraftNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DiscardDraftNote(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_discardDraftNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_discardDraftNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_signNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_signNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SignNote(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNote) graphql.Marshaler {
+			return ec.marshalNClinicalNote2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_signNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClinicalNote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_signNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_amendNote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_amendNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AmendNote(ctx, fc.Args["id"].(string), fc.Args["input"].(notes.AmendNoteInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNote) graphql.Marshaler {
+			return ec.marshalNClinicalNote2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_amendNote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClinicalNote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_amendNote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_registerPatient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23862,8 +29400,8 @@ func (ec *executionContext) _Mutation_registerPatient(ctx context.Context, field
 			return ec.Resolvers.Mutation().RegisterPatient(ctx, fc.Args["input"].(patients.Registration))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
-			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *patients.RegisterPatientPayload) graphql.Marshaler {
+			return ec.marshalNRegisterPatientPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐRegisterPatientPayload(ctx, selections, v)
 		},
 		true,
 		true,
@@ -23876,7 +29414,7 @@ func (ec *executionContext) fieldContext_Mutation_registerPatient(ctx context.Co
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Patient(ctx, field)
+			return ec.childFields_RegisterPatientPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -23931,6 +29469,886 @@ func (ec *executionContext) fieldContext_Mutation_updatePatient(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_updatePatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addPatientContact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addPatientContact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddPatientContact(ctx, fc.Args["patientId"].(string), fc.Args["input"].(patients.PatientContactInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PatientContact) graphql.Marshaler {
+			return ec.marshalNPatientContact2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientContact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addPatientContact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PatientContact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addPatientContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updatePatientContact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePatientContact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePatientContact(ctx, fc.Args["id"].(string), fc.Args["input"].(patients.UpdatePatientContactInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PatientContact) graphql.Marshaler {
+			return ec.marshalNPatientContact2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientContact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePatientContact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PatientContact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePatientContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removePatientContact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removePatientContact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemovePatientContact(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removePatientContact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removePatientContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addPatientIdentifier(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addPatientIdentifier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddPatientIdentifier(ctx, fc.Args["patientId"].(string), fc.Args["input"].(patients.PatientIdentifierInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PatientIdentifier) graphql.Marshaler {
+			return ec.marshalNPatientIdentifier2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientIdentifier(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addPatientIdentifier(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PatientIdentifier(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addPatientIdentifier_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removePatientIdentifier(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removePatientIdentifier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemovePatientIdentifier(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removePatientIdentifier(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removePatientIdentifier_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addInsurancePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addInsurancePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddInsurancePolicy(ctx, fc.Args["patientId"].(string), fc.Args["input"].(patients.InsurancePolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.InsurancePolicy) graphql.Marshaler {
+			return ec.marshalNInsurancePolicy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐInsurancePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addInsurancePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InsurancePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addInsurancePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateInsurancePolicyValidity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateInsurancePolicyValidity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateInsurancePolicyValidity(ctx, fc.Args["id"].(string), fc.Args["input"].(patients.InsurancePolicyValidityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.InsurancePolicy) graphql.Marshaler {
+			return ec.marshalNInsurancePolicy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐInsurancePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateInsurancePolicyValidity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InsurancePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateInsurancePolicyValidity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deactivateInsurancePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deactivateInsurancePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeactivateInsurancePolicy(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.InsurancePolicy) graphql.Marshaler {
+			return ec.marshalNInsurancePolicy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐInsurancePolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deactivateInsurancePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InsurancePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deactivateInsurancePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_mergePatients(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_mergePatients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MergePatients(ctx, fc.Args["input"].(patients.MergePatientsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *patients.MergePatientsPayload) graphql.Marshaler {
+			return ec.marshalNMergePatientsPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐMergePatientsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_mergePatients(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MergePatientsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_mergePatients_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_prescribeMedication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_prescribeMedication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PrescribeMedication(ctx, fc.Args["input"].(prescribing.PrescribeMedicationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.MedicationOrder) graphql.Marshaler {
+			return ec.marshalNMedicationOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐMedicationOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_prescribeMedication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MedicationOrder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_prescribeMedication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reviseMedicationOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reviseMedicationOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReviseMedicationOrder(ctx, fc.Args["id"].(string), fc.Args["input"].(prescribing.ReviseMedicationOrderInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.MedicationOrder) graphql.Marshaler {
+			return ec.marshalNMedicationOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐMedicationOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reviseMedicationOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MedicationOrder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reviseMedicationOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopMedicationOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopMedicationOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopMedicationOrder(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.MedicationOrder) graphql.Marshaler {
+			return ec.marshalNMedicationOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐMedicationOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopMedicationOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MedicationOrder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopMedicationOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeMedicationOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeMedicationOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteMedicationOrder(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.MedicationOrder) graphql.Marshaler {
+			return ec.marshalNMedicationOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐMedicationOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeMedicationOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MedicationOrder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeMedicationOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_referPatient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_referPatient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReferPatient(ctx, fc.Args["input"].(referrals.ReferPatientInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_referPatient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_referPatient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptReferral(ctx, fc.Args["id"].(string), fc.Args["note"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_declineReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_declineReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeclineReferral(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_declineReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_declineReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteReferral(ctx, fc.Args["id"].(string), fc.Args["note"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelReferral(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelReferral(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Referral) graphql.Marshaler {
+			return ec.marshalNReferral2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferral(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addCareTeamMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addCareTeamMember(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddCareTeamMember(ctx, fc.Args["input"].(referrals.AddCareTeamMemberInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CareTeamMember) graphql.Marshaler {
+			return ec.marshalNCareTeamMember2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCareTeamMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addCareTeamMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CareTeamMember(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addCareTeamMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_endCareTeamMembership(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_endCareTeamMembership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EndCareTeamMembership(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CareTeamMember) graphql.Marshaler {
+			return ec.marshalNCareTeamMember2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCareTeamMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_endCareTeamMembership(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CareTeamMember(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_endCareTeamMembership_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -24063,6 +30481,402 @@ func (ec *executionContext) fieldContext_Mutation_checkInAppointment(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_checkInAppointment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rescheduleAppointment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rescheduleAppointment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RescheduleAppointment(ctx, fc.Args["id"].(string), fc.Args["input"].(scheduling.Rescheduling))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Appointment) graphql.Marshaler {
+			return ec.marshalNAppointment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rescheduleAppointment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Appointment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rescheduleAppointment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startAppointment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startAppointment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartAppointment(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Appointment) graphql.Marshaler {
+			return ec.marshalNAppointment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startAppointment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Appointment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startAppointment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeAppointment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeAppointment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteAppointment(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Appointment) graphql.Marshaler {
+			return ec.marshalNAppointment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeAppointment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Appointment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeAppointment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markNoShow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markNoShow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkNoShow(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Appointment) graphql.Marshaler {
+			return ec.marshalNAppointment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markNoShow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Appointment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markNoShow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setProviderAvailability(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setProviderAvailability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetProviderAvailability(ctx, fc.Args["staffId"].(string), fc.Args["periods"].([]*scheduling.AvailabilityPeriod))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ProviderAvailability) graphql.Marshaler {
+			return ec.marshalNProviderAvailability2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderAvailabilityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setProviderAvailability(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProviderAvailability(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setProviderAvailability_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addProviderTimeOff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addProviderTimeOff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddProviderTimeOff(ctx, fc.Args["input"].(scheduling.TimeOff))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ProviderTimeOff) graphql.Marshaler {
+			return ec.marshalNProviderTimeOff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderTimeOff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addProviderTimeOff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProviderTimeOff(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addProviderTimeOff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeProviderTimeOff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeProviderTimeOff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveProviderTimeOff(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ProviderTimeOff) graphql.Marshaler {
+			return ec.marshalNProviderTimeOff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderTimeOff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeProviderTimeOff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProviderTimeOff(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeProviderTimeOff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createRoom(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createRoom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateRoom(ctx, fc.Args["input"].(scheduling.NewRoom))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Room) graphql.Marshaler {
+			return ec.marshalNRoom2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐRoom(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createRoom(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Room(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createRoom_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setRoomActive(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRoomActive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRoomActive(ctx, fc.Args["id"].(string), fc.Args["active"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Room) graphql.Marshaler {
+			return ec.marshalNRoom2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐRoom(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRoomActive(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Room(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRoomActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -27955,6 +34769,270 @@ func (ec *executionContext) fieldContext_Query_wards(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_bedBoard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_bedBoard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().BedBoard(ctx, fc.Args["wardId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*admission.WardBoard) graphql.Marshaler {
+			return ec.marshalNWardBoard2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐWardBoardᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_bedBoard(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WardBoard(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_bedBoard_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_patient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Patient(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalOPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_patient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_patient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_patientByMrn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_patientByMrn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PatientByMrn(ctx, fc.Args["mrn"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalOPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_patientByMrn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_patientByMrn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_searchIcd10(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_searchIcd10(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SearchIcd10(ctx, fc.Args["text"].(string), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Icd10Code) graphql.Marshaler {
+			return ec.marshalNIcd10Code2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐIcd10Codeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_searchIcd10(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Icd10Code(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_searchIcd10_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_clinicalNotes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_clinicalNotes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ClinicalNotes(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ClinicalNoteOrder), fc.Args["where"].(*ent.ClinicalNoteWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNoteConnection) graphql.Marshaler {
+			return ec.marshalNClinicalNoteConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_clinicalNotes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClinicalNoteConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_clinicalNotes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_findDuplicatePatients(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_findDuplicatePatients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FindDuplicatePatients(ctx, fc.Args["input"].(patients.FindDuplicatePatientsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_findDuplicatePatients(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_findDuplicatePatients_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -28025,6 +35103,138 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_incomingReferrals(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_incomingReferrals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().IncomingReferrals(ctx, fc.Args["status"].(*referral.Status), fc.Args["priority"].(*referral.Priority), fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ReferralOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReferralConnection) graphql.Marshaler {
+			return ec.marshalNReferralConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferralConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_incomingReferrals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReferralConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_incomingReferrals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_availableSlots(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_availableSlots(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AvailableSlots(ctx, fc.Args["input"].(scheduling.SlotSearch))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*scheduling.AvailableSlot) graphql.Marshaler {
+			return ec.marshalNAvailableSlot2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailableSlotᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_availableSlots(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AvailableSlot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_availableSlots_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_departmentQueue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_departmentQueue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DepartmentQueue(ctx, fc.Args["departmentId"].(string), fc.Args["date"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Appointment) graphql.Marshaler {
+			return ec.marshalNAppointment2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_departmentQueue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Appointment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_departmentQueue_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -28761,6 +35971,70 @@ func (ec *executionContext) _ReferralEdge_cursor(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_ReferralEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReferralEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _RegisterPatientPayload_patient(ctx context.Context, field graphql.CollectedField, obj *patients.RegisterPatientPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegisterPatientPayload_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RegisterPatientPayload().Patient(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalOPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RegisterPatientPayload_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RegisterPatientPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RegisterPatientPayload_duplicates(ctx context.Context, field graphql.CollectedField, obj *patients.RegisterPatientPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegisterPatientPayload_duplicates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RegisterPatientPayload().Duplicates(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegisterPatientPayload_duplicates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RegisterPatientPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Room_id(ctx context.Context, field graphql.CollectedField, obj *ent.Room) (ret graphql.Marshaler) {
@@ -29730,6 +37004,94 @@ func (ec *executionContext) fieldContext_Subscription_appointmentChanged(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_bedStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_bedStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().BedStatusChanged(ctx, fc.Args["wardId"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BedStatusEvent) graphql.Marshaler {
+			return ec.marshalNBedStatusEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBedStatusEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_bedStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BedStatusEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_bedStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_vitalsRecorded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_vitalsRecorded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().VitalsRecorded(ctx, fc.Args["patientId"].(*string), fc.Args["wardId"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VitalsEvent) graphql.Marshaler {
+			return ec.marshalNVitalsEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐVitalsEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_vitalsRecorded(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VitalsEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_vitalsRecorded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -30097,6 +37459,139 @@ func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("UserEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _VitalsEvent_eventId(ctx context.Context, field graphql.CollectedField, obj *model.VitalsEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VitalsEvent_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VitalsEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VitalsEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _VitalsEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.VitalsEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VitalsEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ehr.VitalsEventType) graphql.Marshaler {
+			return ec.marshalNVitalsEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐVitalsEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VitalsEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VitalsEvent", field, false, false, "VitalsEventType")
+}
+
+func (ec *executionContext) _VitalsEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.VitalsEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VitalsEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VitalsEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VitalsEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _VitalsEvent_patient(ctx context.Context, field graphql.CollectedField, obj *model.VitalsEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VitalsEvent_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VitalsEvent_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VitalsEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VitalsEvent_observations(ctx context.Context, field graphql.CollectedField, obj *model.VitalsEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VitalsEvent_observations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Observations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Observation) graphql.Marshaler {
+			return ec.marshalNObservation2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VitalsEvent_observations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VitalsEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Observation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Ward_id(ctx context.Context, field graphql.CollectedField, obj *ent.Ward) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -30320,6 +37815,162 @@ func (ec *executionContext) fieldContext_Ward_beds(_ context.Context, field grap
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _WardBoard_ward(ctx context.Context, field graphql.CollectedField, obj *admission.WardBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WardBoard_ward(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ward, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Ward) graphql.Marshaler {
+			return ec.marshalNWard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WardBoard_ward(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WardBoard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ward(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WardBoard_beds(ctx context.Context, field graphql.CollectedField, obj *admission.WardBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WardBoard_beds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Beds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*admission.BoardBed) graphql.Marshaler {
+			return ec.marshalNBoardBed2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐBoardBedᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WardBoard_beds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WardBoard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BoardBed(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WardBoard_free(ctx context.Context, field graphql.CollectedField, obj *admission.WardBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WardBoard_free(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Free, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WardBoard_free(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WardBoard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WardBoard_occupied(ctx context.Context, field graphql.CollectedField, obj *admission.WardBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WardBoard_occupied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Occupied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WardBoard_occupied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WardBoard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WardBoard_cleaning(ctx context.Context, field graphql.CollectedField, obj *admission.WardBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WardBoard_cleaning(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cleaning, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WardBoard_cleaning(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WardBoard", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WardBoard_outOfService(ctx context.Context, field graphql.CollectedField, obj *admission.WardBoard) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WardBoard_outOfService(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OutOfService, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WardBoard_outOfService(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WardBoard", field, false, false, "Int")
 }
 
 func (ec *executionContext) _WardConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.WardConnection) (ret graphql.Marshaler) {
@@ -32402,6 +40053,125 @@ func UnmarshalAPIKeyWhereInput(ctx context.Context, raw any) (ent.APIKeyWhereInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAddCareTeamMemberInput(ctx context.Context, obj any) (referrals.AddCareTeamMemberInput, error) {
+	var it referrals.AddCareTeamMemberInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "staffId", "role"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "staffId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffID = data
+		case "role":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
+			data, err := ec.unmarshalNCareTeamMemberRole2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋcareteammemberᚐRole(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Role = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddCareTeamMemberInput unmarshals raw into the AddCareTeamMemberInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddCareTeamMemberInput(ctx context.Context, raw any) (referrals.AddCareTeamMemberInput, error) {
+	var out referrals.AddCareTeamMemberInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddCareTeamMemberInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAddProviderTimeOffInput(ctx context.Context, obj any) (scheduling.TimeOff, error) {
+	var it scheduling.TimeOff
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"staffId", "startAt", "endAt", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "staffId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffID = data
+		case "startAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartAt = data
+		case "endAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndAt = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddProviderTimeOffInput unmarshals raw into the AddProviderTimeOffInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddProviderTimeOffInput(ctx context.Context, raw any) (scheduling.TimeOff, error) {
+	var out scheduling.TimeOff
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddProviderTimeOffInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAdmissionOrder(ctx context.Context, obj any) (ent.AdmissionOrder, error) {
 	var it ent.AdmissionOrder
 	if obj == nil {
@@ -33456,6 +41226,83 @@ func UnmarshalAdmissionWhereInput(ctx context.Context, raw any) (ent.AdmissionWh
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAdmitPatientInput(ctx context.Context, obj any) (admission.AdmitPatientInput, error) {
+	var it admission.AdmitPatientInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "bedId", "attendingId", "reason", "admissionType", "admittedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "bedId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bedId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BedID = data
+		case "attendingId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attendingId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttendingID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "admissionType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("admissionType"))
+			data, err := ec.unmarshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdmissionType = data
+		case "admittedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("admittedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdmittedAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdmitPatientInput unmarshals raw into the AdmitPatientInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdmitPatientInput(ctx context.Context, raw any) (admission.AdmitPatientInput, error) {
+	var out admission.AdmitPatientInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdmitPatientInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAllergyOrder(ctx context.Context, obj any) (ent.AllergyOrder, error) {
 	var it ent.AllergyOrder
 	if obj == nil {
@@ -34318,6 +42165,104 @@ func (ec *executionContext) unmarshalInputAllergyWhereInput(ctx context.Context,
 func UnmarshalAllergyWhereInput(ctx context.Context, raw any) (ent.AllergyWhereInput, error) {
 	var out ent.AllergyWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AllergyWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAmendNoteInput(ctx context.Context, obj any) (notes.AmendNoteInput, error) {
+	var it notes.AmendNoteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"text", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAmendNoteInput unmarshals raw into the AmendNoteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAmendNoteInput(ctx context.Context, raw any) (notes.AmendNoteInput, error) {
+	var out notes.AmendNoteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AmendNoteInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAmendObservationInput(ctx context.Context, obj any) (ehr.AmendObservationInput, error) {
+	var it ehr.AmendObservationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"value", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAmendObservationInput unmarshals raw into the AmendObservationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAmendObservationInput(ctx context.Context, raw any) (ehr.AmendObservationInput, error) {
+	var out ehr.AmendObservationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AmendObservationInput", raw, &out)
 	return out, err
 }
 
@@ -36835,6 +44780,153 @@ func UnmarshalAuditEventWhereInput(ctx context.Context, raw any) (ent.AuditEvent
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAvailabilityPeriodInput(ctx context.Context, obj any) (scheduling.AvailabilityPeriod, error) {
+	var it scheduling.AvailabilityPeriod
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"weekday", "startTime", "endTime", "validFrom", "validTo"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "weekday":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weekday"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Weekday = data
+		case "startTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startTime"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartTime = data
+		case "endTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endTime"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndTime = data
+		case "validFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validFrom"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidFrom = data
+		case "validTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validTo"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidTo = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAvailabilityPeriodInput unmarshals raw into the AvailabilityPeriodInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAvailabilityPeriodInput(ctx context.Context, raw any) (scheduling.AvailabilityPeriod, error) {
+	var out scheduling.AvailabilityPeriod
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AvailabilityPeriodInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAvailableSlotsInput(ctx context.Context, obj any) (scheduling.SlotSearch, error) {
+	var it scheduling.SlotSearch
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"providerId", "departmentId", "from", "to", "durationMinutes", "limit"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "providerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("providerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProviderID = data
+		case "departmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departmentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepartmentID = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		case "durationMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationMinutes = data
+		case "limit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("limit"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Limit = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAvailableSlotsInput unmarshals raw into the AvailableSlotsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAvailableSlotsInput(ctx context.Context, raw any) (scheduling.SlotSearch, error) {
+	var out scheduling.SlotSearch
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AvailableSlotsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputBedAssignmentWhereInput(ctx context.Context, obj any) (ent.BedAssignmentWhereInput, error) {
 	var it ent.BedAssignmentWhereInput
 	if obj == nil {
@@ -38208,7 +46300,7 @@ func (ec *executionContext) unmarshalInputBookAppointmentInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"patientId", "providerId", "departmentId", "startAt", "endAt", "reason"}
+	fieldsInOrder := [...]string{"patientId", "providerId", "departmentId", "startAt", "endAt", "reason", "roomId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -38257,6 +46349,13 @@ func (ec *executionContext) unmarshalInputBookAppointmentInput(ctx context.Conte
 				return it, err
 			}
 			it.Reason = data
+		case "roomId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roomId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RoomID = data
 		}
 	}
 	return it, nil
@@ -38313,6 +46412,62 @@ func (ec *executionContext) unmarshalInputCancelAppointmentInput(ctx context.Con
 func UnmarshalCancelAppointmentInput(ctx context.Context, raw any) (scheduling.Cancellation, error) {
 	var out scheduling.Cancellation
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CancelAppointmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCarePlanActivityInput(ctx context.Context, obj any) (careplans.CarePlanActivityInput, error) {
+	var it careplans.CarePlanActivityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"description", "scheduledAt", "assigneeId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "scheduledAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduledAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledAt = data
+		case "assigneeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assigneeId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssigneeID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCarePlanActivityInput unmarshals raw into the CarePlanActivityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCarePlanActivityInput(ctx context.Context, raw any) (careplans.CarePlanActivityInput, error) {
+	var out careplans.CarePlanActivityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CarePlanActivityInput", raw, &out)
 	return out, err
 }
 
@@ -39122,6 +47277,55 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 func UnmarshalCarePlanActivityWhereInput(ctx context.Context, raw any) (ent.CarePlanActivityWhereInput, error) {
 	var out ent.CarePlanActivityWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CarePlanActivityWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCarePlanGoalInput(ctx context.Context, obj any) (careplans.CarePlanGoalInput, error) {
+	var it careplans.CarePlanGoalInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"description", "targetDate"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "targetDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetDate"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetDate = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCarePlanGoalInput unmarshals raw into the CarePlanGoalInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCarePlanGoalInput(ctx context.Context, raw any) (careplans.CarePlanGoalInput, error) {
+	var out careplans.CarePlanGoalInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CarePlanGoalInput", raw, &out)
 	return out, err
 }
 
@@ -42543,6 +50747,209 @@ func UnmarshalCreateAPIKeyInput(ctx context.Context, raw any) (model.CreateAPIKe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateCarePlanInput(ctx context.Context, obj any) (careplans.CreateCarePlanInput, error) {
+	var it careplans.CreateCarePlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "title", "description", "periodStart", "periodEnd", "goals", "activities"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "periodStart":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodStart"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PeriodStart = data
+		case "periodEnd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodEnd"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PeriodEnd = data
+		case "goals":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goals"))
+			data, err := ec.unmarshalOCarePlanGoalInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanGoalInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Goals = data
+		case "activities":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activities"))
+			data, err := ec.unmarshalOCarePlanActivityInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanActivityInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Activities = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateCarePlanInput unmarshals raw into the CreateCarePlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateCarePlanInput(ctx context.Context, raw any) (careplans.CreateCarePlanInput, error) {
+	var out careplans.CreateCarePlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateCarePlanInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateRoomInput(ctx context.Context, obj any) (scheduling.NewRoom, error) {
+	var it scheduling.NewRoom
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"departmentId", "code", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "departmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepartmentID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateRoomInput unmarshals raw into the CreateRoomInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateRoomInput(ctx context.Context, raw any) (scheduling.NewRoom, error) {
+	var out scheduling.NewRoom
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRoomInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateWardInput(ctx context.Context, obj any) (admission.CreateWardInput, error) {
+	var it admission.CreateWardInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"departmentId", "code", "name", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "departmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepartmentID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateWardInput unmarshals raw into the CreateWardInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateWardInput(ctx context.Context, raw any) (admission.CreateWardInput, error) {
+	var out admission.CreateWardInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateWardInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDepartmentOrder(ctx context.Context, obj any) (ent.DepartmentOrder, error) {
 	var it ent.DepartmentOrder
 	if obj == nil {
@@ -43146,6 +51553,62 @@ func (ec *executionContext) unmarshalInputDepartmentWhereInput(ctx context.Conte
 func UnmarshalDepartmentWhereInput(ctx context.Context, raw any) (ent.DepartmentWhereInput, error) {
 	var out ent.DepartmentWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DepartmentWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDischargePatientInput(ctx context.Context, obj any) (admission.DischargePatientInput, error) {
+	var it admission.DischargePatientInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"summary", "disposition", "dischargedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "summary":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("summary"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Summary = data
+		case "disposition":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disposition"))
+			data, err := ec.unmarshalNAdmissionDisposition2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disposition = data
+		case "dischargedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DischargedAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDischargePatientInput unmarshals raw into the DischargePatientInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDischargePatientInput(ctx context.Context, raw any) (admission.DischargePatientInput, error) {
+	var out admission.DischargePatientInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DischargePatientInput", raw, &out)
 	return out, err
 }
 
@@ -44364,6 +52827,76 @@ func UnmarshalEncounterWhereInput(ctx context.Context, raw any) (ent.EncounterWh
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputFindDuplicatePatientsInput(ctx context.Context, obj any) (patients.FindDuplicatePatientsInput, error) {
+	var it patients.FindDuplicatePatientsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"givenName", "familyName", "birthDate", "nationalId", "identifiers"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "givenName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("givenName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GivenName = data
+		case "familyName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("familyName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FamilyName = data
+		case "birthDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("birthDate"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BirthDate = data
+		case "nationalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nationalId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NationalID = data
+		case "identifiers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifiers"))
+			data, err := ec.unmarshalOPatientIdentifierInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientIdentifierInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Identifiers = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFindDuplicatePatientsInput unmarshals raw into the FindDuplicatePatientsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFindDuplicatePatientsInput(ctx context.Context, raw any) (patients.FindDuplicatePatientsInput, error) {
+	var out patients.FindDuplicatePatientsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "FindDuplicatePatientsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputHistoryItemOrder(ctx context.Context, obj any) (ent.HistoryItemOrder, error) {
 	var it ent.HistoryItemOrder
 	if obj == nil {
@@ -45562,6 +54095,87 @@ func UnmarshalIcd10CodeWhereInput(ctx context.Context, raw any) (ent.Icd10CodeWh
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputInsurancePolicyInput(ctx context.Context, obj any) (patients.InsurancePolicyInput, error) {
+	var it patients.InsurancePolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["priority"]; !present {
+		asMap["priority"] = 1
+	}
+
+	fieldsInOrder := [...]string{"payer", "memberNumber", "planName", "validFrom", "validTo", "priority"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "payer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("payer"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Payer = data
+		case "memberNumber":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("memberNumber"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MemberNumber = data
+		case "planName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("planName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlanName = data
+		case "validFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validFrom"))
+			data, err := ec.unmarshalNDate2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidFrom = data
+		case "validTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validTo"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidTo = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInsurancePolicyInput unmarshals raw into the InsurancePolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInsurancePolicyInput(ctx context.Context, raw any) (patients.InsurancePolicyInput, error) {
+	var out patients.InsurancePolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InsurancePolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputInsurancePolicyOrder(ctx context.Context, obj any) (ent.InsurancePolicyOrder, error) {
 	var it ent.InsurancePolicyOrder
 	if obj == nil {
@@ -45612,6 +54226,55 @@ func (ec *executionContext) unmarshalInputInsurancePolicyOrder(ctx context.Conte
 func UnmarshalInsurancePolicyOrder(ctx context.Context, raw any) (ent.InsurancePolicyOrder, error) {
 	var out ent.InsurancePolicyOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "InsurancePolicyOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputInsurancePolicyValidityInput(ctx context.Context, obj any) (patients.InsurancePolicyValidityInput, error) {
+	var it patients.InsurancePolicyValidityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"validFrom", "validTo"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "validFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validFrom"))
+			data, err := ec.unmarshalNDate2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidFrom = data
+		case "validTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validTo"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidTo = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInsurancePolicyValidityInput unmarshals raw into the InsurancePolicyValidityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInsurancePolicyValidityInput(ctx context.Context, raw any) (patients.InsurancePolicyValidityInput, error) {
+	var out patients.InsurancePolicyValidityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InsurancePolicyValidityInput", raw, &out)
 	return out, err
 }
 
@@ -48258,6 +56921,62 @@ func UnmarshalMedicationOrderWhereInput(ctx context.Context, raw any) (ent.Medic
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputMergePatientsInput(ctx context.Context, obj any) (patients.MergePatientsInput, error) {
+	var it patients.MergePatientsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"survivorId", "duplicateId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "survivorId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("survivorId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SurvivorID = data
+		case "duplicateId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("duplicateId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DuplicateID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMergePatientsInput unmarshals raw into the MergePatientsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMergePatientsInput(ctx context.Context, raw any) (patients.MergePatientsInput, error) {
+	var out patients.MergePatientsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MergePatientsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputObservationOrder(ctx context.Context, obj any) (ent.ObservationOrder, error) {
 	var it ent.ObservationOrder
 	if obj == nil {
@@ -49487,6 +58206,97 @@ func UnmarshalObservationWhereInput(ctx context.Context, raw any) (ent.Observati
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPatientContactInput(ctx context.Context, obj any) (patients.PatientContactInput, error) {
+	var it patients.PatientContactInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["nextOfKin"]; !present {
+		asMap["nextOfKin"] = false
+	}
+	if _, present := asMap["emergencyContact"]; !present {
+		asMap["emergencyContact"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "relationship", "phone", "email", "address", "nextOfKin", "emergencyContact"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "relationship":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relationship"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Relationship = data
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "address":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address = data
+		case "nextOfKin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextOfKin"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextOfKin = data
+		case "emergencyContact":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyContact"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyContact = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPatientContactInput unmarshals raw into the PatientContactInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPatientContactInput(ctx context.Context, raw any) (patients.PatientContactInput, error) {
+	var out patients.PatientContactInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PatientContactInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPatientContactOrder(ctx context.Context, obj any) (ent.PatientContactOrder, error) {
 	var it ent.PatientContactOrder
 	if obj == nil {
@@ -50405,6 +59215,55 @@ func (ec *executionContext) unmarshalInputPatientContactWhereInput(ctx context.C
 func UnmarshalPatientContactWhereInput(ctx context.Context, raw any) (ent.PatientContactWhereInput, error) {
 	var out ent.PatientContactWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PatientContactWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPatientIdentifierInput(ctx context.Context, obj any) (patients.PatientIdentifierInput, error) {
+	var it patients.PatientIdentifierInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"system", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "system":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("system"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.System = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPatientIdentifierInput unmarshals raw into the PatientIdentifierInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPatientIdentifierInput(ctx context.Context, raw any) (patients.PatientIdentifierInput, error) {
+	var out patients.PatientIdentifierInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PatientIdentifierInput", raw, &out)
 	return out, err
 }
 
@@ -52915,6 +61774,125 @@ func UnmarshalPatientWhereInput(ctx context.Context, raw any) (ent.PatientWhereI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPrescribeMedicationInput(ctx context.Context, obj any) (prescribing.PrescribeMedicationInput, error) {
+	var it prescribing.PrescribeMedicationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "encounterId", "drug", "drugCode", "doseAmount", "doseUnit", "route", "frequency", "durationDays", "quantity", "instructions", "allergyOverrideReason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "drug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Drug = data
+		case "drugCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugCode = data
+		case "doseAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseAmount"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DoseAmount = data
+		case "doseUnit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseUnit"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DoseUnit = data
+		case "route":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("route"))
+			data, err := ec.unmarshalNMedicationOrderRoute2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋmedicationorderᚐRoute(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Route = data
+		case "frequency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("frequency"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Frequency = data
+		case "durationDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationDays = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		case "instructions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructions"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instructions = data
+		case "allergyOverrideReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllergyOverrideReason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPrescribeMedicationInput unmarshals raw into the PrescribeMedicationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPrescribeMedicationInput(ctx context.Context, raw any) (prescribing.PrescribeMedicationInput, error) {
+	var out prescribing.PrescribeMedicationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PrescribeMedicationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputProblemOrder(ctx context.Context, obj any) (ent.ProblemOrder, error) {
 	var it ent.ProblemOrder
 	if obj == nil {
@@ -55321,6 +64299,500 @@ func UnmarshalProviderTimeOffWhereInput(ctx context.Context, raw any) (ent.Provi
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRecordAllergyInput(ctx context.Context, obj any) (ehr.RecordAllergyInput, error) {
+	var it ehr.RecordAllergyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "substance", "category", "reaction", "severity", "onsetDate"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "substance":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("substance"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Substance = data
+		case "category":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("category"))
+			data, err := ec.unmarshalNAllergyCategory2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋallergyᚐCategory(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Category = data
+		case "reaction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reaction"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reaction = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalNAllergySeverity2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋallergyᚐSeverity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "onsetDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onsetDate"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnsetDate = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRecordAllergyInput unmarshals raw into the RecordAllergyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRecordAllergyInput(ctx context.Context, raw any) (ehr.RecordAllergyInput, error) {
+	var out ehr.RecordAllergyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordAllergyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRecordHistoryItemInput(ctx context.Context, obj any) (ehr.RecordHistoryItemInput, error) {
+	var it ehr.RecordHistoryItemInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "category", "description", "date", "relation"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "category":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("category"))
+			data, err := ec.unmarshalNHistoryItemCategory2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋhistoryitemᚐCategory(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Category = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "date":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("date"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Date = data
+		case "relation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relation"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Relation = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRecordHistoryItemInput unmarshals raw into the RecordHistoryItemInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRecordHistoryItemInput(ctx context.Context, raw any) (ehr.RecordHistoryItemInput, error) {
+	var out ehr.RecordHistoryItemInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordHistoryItemInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRecordObservationInput(ctx context.Context, obj any) (ehr.RecordObservationInput, error) {
+	var it ehr.RecordObservationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "encounterId", "code", "display", "value", "unit", "effectiveAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "display":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("display"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Display = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "unit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unit"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Unit = data
+		case "effectiveAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectiveAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectiveAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRecordObservationInput unmarshals raw into the RecordObservationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRecordObservationInput(ctx context.Context, raw any) (ehr.RecordObservationInput, error) {
+	var out ehr.RecordObservationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordObservationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRecordProblemInput(ctx context.Context, obj any) (ehr.RecordProblemInput, error) {
+	var it ehr.RecordProblemInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "encounterId", "icd10Code", "onsetDate", "note"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "icd10Code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("icd10Code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Icd10Code = data
+		case "onsetDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onsetDate"))
+			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnsetDate = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRecordProblemInput unmarshals raw into the RecordProblemInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRecordProblemInput(ctx context.Context, raw any) (ehr.RecordProblemInput, error) {
+	var out ehr.RecordProblemInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordProblemInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRecordVitalsInput(ctx context.Context, obj any) (ehr.RecordVitalsInput, error) {
+	var it ehr.RecordVitalsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "encounterId", "effectiveAt", "heartRate", "systolicBp", "diastolicBp", "temperature", "spo2", "respiratoryRate", "weight", "height"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "effectiveAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectiveAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectiveAt = data
+		case "heartRate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("heartRate"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeartRate = data
+		case "systolicBp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("systolicBp"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SystolicBp = data
+		case "diastolicBp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("diastolicBp"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DiastolicBp = data
+		case "temperature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("temperature"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Temperature = data
+		case "spo2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spo2"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Spo2 = data
+		case "respiratoryRate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("respiratoryRate"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RespiratoryRate = data
+		case "weight":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weight"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Weight = data
+		case "height":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("height"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Height = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRecordVitalsInput unmarshals raw into the RecordVitalsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRecordVitalsInput(ctx context.Context, raw any) (ehr.RecordVitalsInput, error) {
+	var out ehr.RecordVitalsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordVitalsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReferPatientInput(ctx context.Context, obj any) (referrals.ReferPatientInput, error) {
+	var it referrals.ReferPatientInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["priority"]; !present {
+		asMap["priority"] = "ROUTINE"
+	}
+
+	fieldsInOrder := [...]string{"patientId", "toDepartmentId", "toStaffId", "reason", "priority", "encounterId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "toDepartmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toDepartmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToDepartmentID = data
+		case "toStaffId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toStaffId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToStaffID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalNReferralPriority2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋreferralᚐPriority(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReferPatientInput unmarshals raw into the ReferPatientInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReferPatientInput(ctx context.Context, raw any) (referrals.ReferPatientInput, error) {
+	var out referrals.ReferPatientInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReferPatientInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReferralOrder(ctx context.Context, obj any) (ent.ReferralOrder, error) {
 	var it ent.ReferralOrder
 	if obj == nil {
@@ -56645,7 +66117,11 @@ func (ec *executionContext) unmarshalInputRegisterPatientInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"givenName", "familyName", "birthDate", "sex", "phone", "email", "addressLine", "city", "region", "postalCode", "country", "nationalId"}
+	if _, present := asMap["confirmNotDuplicate"]; !present {
+		asMap["confirmNotDuplicate"] = false
+	}
+
+	fieldsInOrder := [...]string{"givenName", "familyName", "birthDate", "sex", "phone", "email", "addressLine", "city", "region", "postalCode", "country", "nationalId", "preferredLanguage", "contacts", "identifiers", "insurancePolicies", "confirmNotDuplicate"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -56736,6 +66212,41 @@ func (ec *executionContext) unmarshalInputRegisterPatientInput(ctx context.Conte
 				return it, err
 			}
 			it.NationalID = data
+		case "preferredLanguage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("preferredLanguage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PreferredLanguage = data
+		case "contacts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contacts"))
+			data, err := ec.unmarshalOPatientContactInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientContactInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Contacts = data
+		case "identifiers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifiers"))
+			data, err := ec.unmarshalOPatientIdentifierInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientIdentifierInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Identifiers = data
+		case "insurancePolicies":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("insurancePolicies"))
+			data, err := ec.unmarshalOInsurancePolicyInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InsurancePolicies = data
+		case "confirmNotDuplicate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confirmNotDuplicate"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfirmNotDuplicate = data
 		}
 	}
 	return it, nil
@@ -56750,6 +66261,174 @@ func (ec *executionContext) unmarshalInputRegisterPatientInput(ctx context.Conte
 func UnmarshalRegisterPatientInput(ctx context.Context, raw any) (patients.Registration, error) {
 	var out patients.Registration
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RegisterPatientInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRescheduleAppointmentInput(ctx context.Context, obj any) (scheduling.Rescheduling, error) {
+	var it scheduling.Rescheduling
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"startAt", "endAt", "roomId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "startAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartAt = data
+		case "endAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndAt = data
+		case "roomId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roomId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RoomID = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRescheduleAppointmentInput unmarshals raw into the RescheduleAppointmentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRescheduleAppointmentInput(ctx context.Context, raw any) (scheduling.Rescheduling, error) {
+	var out scheduling.Rescheduling
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RescheduleAppointmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReviseMedicationOrderInput(ctx context.Context, obj any) (prescribing.ReviseMedicationOrderInput, error) {
+	var it prescribing.ReviseMedicationOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"encounterId", "drug", "drugCode", "doseAmount", "doseUnit", "route", "frequency", "durationDays", "quantity", "instructions", "allergyOverrideReason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "drug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Drug = data
+		case "drugCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugCode = data
+		case "doseAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseAmount"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DoseAmount = data
+		case "doseUnit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseUnit"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DoseUnit = data
+		case "route":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("route"))
+			data, err := ec.unmarshalNMedicationOrderRoute2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋmedicationorderᚐRoute(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Route = data
+		case "frequency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("frequency"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Frequency = data
+		case "durationDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationDays = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		case "instructions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructions"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Instructions = data
+		case "allergyOverrideReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllergyOverrideReason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReviseMedicationOrderInput unmarshals raw into the ReviseMedicationOrderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReviseMedicationOrderInput(ctx context.Context, raw any) (prescribing.ReviseMedicationOrderInput, error) {
+	var out prescribing.ReviseMedicationOrderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReviseMedicationOrderInput", raw, &out)
 	return out, err
 }
 
@@ -58259,6 +67938,265 @@ func UnmarshalStaffWhereInput(ctx context.Context, raw any) (ent.StaffWhereInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputStartEncounterInput(ctx context.Context, obj any) (ehr.StartEncounterInput, error) {
+	var it ehr.StartEncounterInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "type", "departmentId", "providerId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNEncounterType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋencounterᚐType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "departmentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departmentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DepartmentID = data
+		case "providerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("providerId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProviderID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStartEncounterInput unmarshals raw into the StartEncounterInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStartEncounterInput(ctx context.Context, raw any) (ehr.StartEncounterInput, error) {
+	var out ehr.StartEncounterInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StartEncounterInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTransferPatientInput(ctx context.Context, obj any) (admission.TransferPatientInput, error) {
+	var it admission.TransferPatientInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"toBedId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "toBedId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("toBedId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ToBedID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTransferPatientInput unmarshals raw into the TransferPatientInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTransferPatientInput(ctx context.Context, raw any) (admission.TransferPatientInput, error) {
+	var out admission.TransferPatientInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TransferPatientInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateAllergyInput(ctx context.Context, obj any) (ehr.UpdateAllergyInput, error) {
+	var it ehr.UpdateAllergyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"reaction", "severity", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "reaction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reaction"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reaction = graphql.OmittableOf(data)
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOAllergySeverity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋallergyᚐSeverity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = graphql.OmittableOf(data)
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOAllergyStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋallergyᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateAllergyInput unmarshals raw into the UpdateAllergyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateAllergyInput(ctx context.Context, raw any) (ehr.UpdateAllergyInput, error) {
+	var out ehr.UpdateAllergyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateAllergyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdatePatientContactInput(ctx context.Context, obj any) (patients.UpdatePatientContactInput, error) {
+	var it patients.UpdatePatientContactInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "relationship", "phone", "email", "address", "nextOfKin", "emergencyContact"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = graphql.OmittableOf(data)
+		case "relationship":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("relationship"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Relationship = graphql.OmittableOf(data)
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = graphql.OmittableOf(data)
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = graphql.OmittableOf(data)
+		case "address":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address = graphql.OmittableOf(data)
+		case "nextOfKin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextOfKin"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NextOfKin = graphql.OmittableOf(data)
+		case "emergencyContact":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyContact"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyContact = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdatePatientContactInput unmarshals raw into the UpdatePatientContactInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdatePatientContactInput(ctx context.Context, raw any) (patients.UpdatePatientContactInput, error) {
+	var out patients.UpdatePatientContactInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdatePatientContactInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdatePatientInput(ctx context.Context, obj any) (patients.Changes, error) {
 	var it patients.Changes
 	if obj == nil {
@@ -58270,7 +68208,7 @@ func (ec *executionContext) unmarshalInputUpdatePatientInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"givenName", "familyName", "birthDate", "sex", "phone", "email", "addressLine", "city", "region", "postalCode", "country", "nationalId"}
+	fieldsInOrder := [...]string{"givenName", "familyName", "birthDate", "sex", "phone", "email", "addressLine", "city", "region", "postalCode", "country", "nationalId", "preferredLanguage"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -58361,6 +68299,13 @@ func (ec *executionContext) unmarshalInputUpdatePatientInput(ctx context.Context
 				return it, err
 			}
 			it.NationalID = graphql.OmittableOf(data)
+		case "preferredLanguage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("preferredLanguage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PreferredLanguage = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -59569,6 +69514,69 @@ func UnmarshalWardWhereInput(ctx context.Context, raw any) (ent.WardWhereInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputWriteNoteInput(ctx context.Context, obj any) (notes.WriteNoteInput, error) {
+	var it notes.WriteNoteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "encounterId", "type", "text"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNClinicalNoteType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋclinicalnoteᚐType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWriteNoteInput unmarshals raw into the WriteNoteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWriteNoteInput(ctx context.Context, raw any) (notes.WriteNoteInput, error) {
+	var out notes.WriteNoteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WriteNoteInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -60712,6 +70720,49 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var availableSlotImplementors = []string{"AvailableSlot"}
+
+func (ec *executionContext) _AvailableSlot(ctx context.Context, sel ast.SelectionSet, obj *scheduling.AvailableSlot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, availableSlotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AvailableSlot")
+		case "start":
+			out.Values[i] = ec._AvailableSlot_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._AvailableSlot_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "provider":
+			out.Values[i] = ec._AvailableSlot_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var bedImplementors = []string{"Bed", "Node"}
 
 func (ec *executionContext) _Bed(ctx context.Context, sel ast.SelectionSet, obj *ent.Bed) graphql.Marshaler {
@@ -60935,6 +70986,107 @@ func (ec *executionContext) _BedEdge(ctx context.Context, sel ast.SelectionSet, 
 		case "cursor":
 			out.Values[i] = ec._BedEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var bedStatusEventImplementors = []string{"BedStatusEvent"}
+
+func (ec *executionContext) _BedStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *model.BedStatusEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bedStatusEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BedStatusEvent")
+		case "eventId":
+			out.Values[i] = ec._BedStatusEvent_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._BedStatusEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._BedStatusEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._BedStatusEvent_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousStatus":
+			out.Values[i] = ec._BedStatusEvent_previousStatus(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "bed":
+			out.Values[i] = ec._BedStatusEvent_bed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "admission":
+			out.Values[i] = ec._BedStatusEvent_admission(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var boardBedImplementors = []string{"BoardBed"}
+
+func (ec *executionContext) _BoardBed(ctx context.Context, sel ast.SelectionSet, obj *admission.BoardBed) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, boardBedImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BoardBed")
+		case "bed":
+			out.Values[i] = ec._BoardBed_bed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "admission":
+			out.Values[i] = ec._BoardBed_admission(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -62465,6 +72617,46 @@ func (ec *executionContext) _MedicationOrderEdge(ctx context.Context, sel ast.Se
 	return out
 }
 
+var mergePatientsPayloadImplementors = []string{"MergePatientsPayload"}
+
+func (ec *executionContext) _MergePatientsPayload(ctx context.Context, sel ast.SelectionSet, obj *patients.MergePatientsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mergePatientsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MergePatientsPayload")
+		case "survivor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MergePatientsPayload_survivor(ctx, field, obj)
+				})
+		case "duplicate":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MergePatientsPayload_duplicate(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -62526,6 +72718,251 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createWard":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createWard(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addBed":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addBed(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "admitPatient":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_admitPatient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "transferPatient":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_transferPatient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dischargePatient":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_dischargePatient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markBedCleaned":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markBedCleaned(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setBedOutOfService":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setBedOutOfService(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returnBedToService":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_returnBedToService(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createCarePlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createCarePlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activateCarePlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_activateCarePlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeCarePlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeCarePlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelCarePlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelCarePlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addCarePlanGoal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addCarePlanGoal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setCarePlanGoalStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setCarePlanGoalStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addCarePlanActivity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addCarePlanActivity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setCarePlanActivityStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setCarePlanActivityStatus(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startEncounter":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startEncounter(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishEncounter":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_finishEncounter(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelEncounter":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelEncounter(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordProblem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordProblem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolveProblem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resolveProblem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markProblemEnteredInError":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markProblemEnteredInError(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordAllergy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordAllergy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateAllergy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAllergy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordVitals":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordVitals(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordObservation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordObservation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amendObservation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_amendObservation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markObservationEnteredInError":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markObservationEnteredInError(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordHistoryItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordHistoryItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markHistoryItemEnteredInError":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markHistoryItemEnteredInError(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "writeNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_writeNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateDraftNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateDraftNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "discardDraftNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_discardDraftNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_signNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amendNote":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_amendNote(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "registerPatient":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_registerPatient(ctx, field)
@@ -62536,6 +72973,146 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "updatePatient":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updatePatient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addPatientContact":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addPatientContact(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatePatientContact":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePatientContact(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removePatientContact":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removePatientContact(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addPatientIdentifier":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addPatientIdentifier(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removePatientIdentifier":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removePatientIdentifier(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addInsurancePolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addInsurancePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateInsurancePolicyValidity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateInsurancePolicyValidity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deactivateInsurancePolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deactivateInsurancePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mergePatients":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_mergePatients(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prescribeMedication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_prescribeMedication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviseMedicationOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reviseMedicationOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopMedicationOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopMedicationOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeMedicationOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeMedicationOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "referPatient":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_referPatient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptReferral":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptReferral(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "declineReferral":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_declineReferral(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeReferral":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeReferral(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelReferral":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelReferral(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addCareTeamMember":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addCareTeamMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endCareTeamMembership":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_endCareTeamMembership(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -62557,6 +73134,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "checkInAppointment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_checkInAppointment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rescheduleAppointment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rescheduleAppointment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startAppointment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startAppointment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeAppointment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeAppointment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markNoShow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markNoShow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setProviderAvailability":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setProviderAvailability(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addProviderTimeOff":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addProviderTimeOff(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeProviderTimeOff":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeProviderTimeOff(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createRoom":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createRoom(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setRoomActive":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRoomActive(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -63663,6 +74303,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_wards(ctx, field)
 				})
+		case "bedBoard":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_bedBoard(ctx, field)
+				})
+		case "patient":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_patient(ctx, field)
+				})
+		case "patientByMrn":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_patientByMrn(ctx, field)
+				})
+		case "searchIcd10":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_searchIcd10(ctx, field)
+				})
+		case "clinicalNotes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_clinicalNotes(ctx, field)
+				})
+		case "findDuplicatePatients":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_findDuplicatePatients(ctx, field)
+				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -63674,6 +74350,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEvents(ctx, field)
+				})
+		case "incomingReferrals":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_incomingReferrals(ctx, field)
+				})
+		case "availableSlots":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_availableSlots(ctx, field)
+				})
+		case "departmentQueue":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_departmentQueue(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -63904,6 +74598,46 @@ func (ec *executionContext) _ReferralEdge(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var registerPatientPayloadImplementors = []string{"RegisterPatientPayload"}
+
+func (ec *executionContext) _RegisterPatientPayload(ctx context.Context, sel ast.SelectionSet, obj *patients.RegisterPatientPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, registerPatientPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RegisterPatientPayload")
+		case "patient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RegisterPatientPayload_patient(ctx, field, obj)
+				})
+		case "duplicates":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RegisterPatientPayload_duplicates(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -64281,6 +75015,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "appointmentChanged":
 		return ec._Subscription_appointmentChanged(ctx, fields[0])
+	case "bedStatusChanged":
+		return ec._Subscription_bedStatusChanged(ctx, fields[0])
+	case "vitalsRecorded":
+		return ec._Subscription_vitalsRecorded(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -64442,6 +75180,59 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var vitalsEventImplementors = []string{"VitalsEvent"}
+
+func (ec *executionContext) _VitalsEvent(ctx context.Context, sel ast.SelectionSet, obj *model.VitalsEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vitalsEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VitalsEvent")
+		case "eventId":
+			out.Values[i] = ec._VitalsEvent_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._VitalsEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._VitalsEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patient":
+			out.Values[i] = ec._VitalsEvent_patient(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "observations":
+			out.Values[i] = ec._VitalsEvent_observations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var wardImplementors = []string{"Ward", "Node"}
 
 func (ec *executionContext) _Ward(ctx context.Context, sel ast.SelectionSet, obj *ent.Ward) graphql.Marshaler {
@@ -64500,6 +75291,64 @@ func (ec *executionContext) _Ward(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Ward_beds(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var wardBoardImplementors = []string{"WardBoard"}
+
+func (ec *executionContext) _WardBoard(ctx context.Context, sel ast.SelectionSet, obj *admission.WardBoard) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, wardBoardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WardBoard")
+		case "ward":
+			out.Values[i] = ec._WardBoard_ward(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "beds":
+			out.Values[i] = ec._WardBoard_beds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "free":
+			out.Values[i] = ec._WardBoard_free(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occupied":
+			out.Values[i] = ec._WardBoard_occupied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cleaning":
+			out.Values[i] = ec._WardBoard_cleaning(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outOfService":
+			out.Values[i] = ec._WardBoard_outOfService(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -64995,6 +75844,16 @@ func (ec *executionContext) unmarshalNAPIKeyWhereInput2ᚖgithubᚗcomᚋhmisᚑ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAddCareTeamMemberInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋreferralsᚐAddCareTeamMemberInput(ctx context.Context, v any) (referrals.AddCareTeamMemberInput, error) {
+	res, err := ec.unmarshalInputAddCareTeamMemberInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAddProviderTimeOffInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐTimeOff(ctx context.Context, v any) (scheduling.TimeOff, error) {
+	res, err := ec.unmarshalInputAddProviderTimeOffInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmission(ctx context.Context, sel ast.SelectionSet, v *ent.Admission) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Admission!")
@@ -65003,13 +75862,13 @@ func (ec *executionContext) marshalNAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmi
 	return ec._Admission(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, v any) (admission.AdmissionType, error) {
-	var res admission.AdmissionType
+func (ec *executionContext) unmarshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, v any) (admission1.AdmissionType, error) {
+	var res admission1.AdmissionType
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, sel ast.SelectionSet, v admission.AdmissionType) graphql.Marshaler {
+func (ec *executionContext) marshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, sel ast.SelectionSet, v admission1.AdmissionType) graphql.Marshaler {
 	return v
 }
 
@@ -65021,13 +75880,13 @@ func (ec *executionContext) marshalNAdmissionConnection2ᚖgithubᚗcomᚋhmis�
 	return ec._AdmissionConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNAdmissionDisposition2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, v any) (admission.Disposition, error) {
-	var res admission.Disposition
+func (ec *executionContext) unmarshalNAdmissionDisposition2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, v any) (admission1.Disposition, error) {
+	var res admission1.Disposition
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNAdmissionDisposition2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, sel ast.SelectionSet, v admission.Disposition) graphql.Marshaler {
+func (ec *executionContext) marshalNAdmissionDisposition2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, sel ast.SelectionSet, v admission1.Disposition) graphql.Marshaler {
 	return v
 }
 
@@ -65045,19 +75904,24 @@ func (ec *executionContext) marshalNAdmissionOrderField2ᚖgithubᚗcomᚋhmis�
 	return v
 }
 
-func (ec *executionContext) unmarshalNAdmissionStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, v any) (admission.Status, error) {
-	var res admission.Status
+func (ec *executionContext) unmarshalNAdmissionStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, v any) (admission1.Status, error) {
+	var res admission1.Status
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNAdmissionStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, sel ast.SelectionSet, v admission.Status) graphql.Marshaler {
+func (ec *executionContext) marshalNAdmissionStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, sel ast.SelectionSet, v admission1.Status) graphql.Marshaler {
 	return v
 }
 
 func (ec *executionContext) unmarshalNAdmissionWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAdmissionWhereInput(ctx context.Context, v any) (*ent.AdmissionWhereInput, error) {
 	res, err := ec.unmarshalInputAdmissionWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdmitPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐAdmitPatientInput(ctx context.Context, v any) (admission.AdmitPatientInput, error) {
+	res, err := ec.unmarshalInputAdmitPatientInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNAllergy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergy(ctx context.Context, sel ast.SelectionSet, v *ent.Allergy) graphql.Marshaler {
@@ -65115,6 +75979,32 @@ func (ec *executionContext) marshalNAllergyStatus2githubᚗcomᚋhmisᚑdevᚋhm
 func (ec *executionContext) unmarshalNAllergyWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergyWhereInput(ctx context.Context, v any) (*ent.AllergyWhereInput, error) {
 	res, err := ec.unmarshalInputAllergyWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAmendNoteInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋnotesᚐAmendNoteInput(ctx context.Context, v any) (notes.AmendNoteInput, error) {
+	res, err := ec.unmarshalInputAmendNoteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAmendObservationInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐAmendObservationInput(ctx context.Context, v any) (ehr.AmendObservationInput, error) {
+	res, err := ec.unmarshalInputAmendObservationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAppointment2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Appointment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAppointment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNAppointment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAppointment(ctx context.Context, sel ast.SelectionSet, v *ent.Appointment) graphql.Marshaler {
@@ -65235,6 +76125,54 @@ func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋh
 	return ec._AuthPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAvailabilityPeriodInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailabilityPeriodᚄ(ctx context.Context, v any) ([]*scheduling.AvailabilityPeriod, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*scheduling.AvailabilityPeriod, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAvailabilityPeriodInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailabilityPeriod(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNAvailabilityPeriodInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailabilityPeriod(ctx context.Context, v any) (*scheduling.AvailabilityPeriod, error) {
+	res, err := ec.unmarshalInputAvailabilityPeriodInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAvailableSlot2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailableSlotᚄ(ctx context.Context, sel ast.SelectionSet, v []*scheduling.AvailableSlot) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAvailableSlot2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailableSlot(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAvailableSlot2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐAvailableSlot(ctx context.Context, sel ast.SelectionSet, v *scheduling.AvailableSlot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AvailableSlot!")
+		return graphql.Null
+	}
+	return ec._AvailableSlot(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAvailableSlotsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐSlotSearch(ctx context.Context, v any) (scheduling.SlotSearch, error) {
+	res, err := ec.unmarshalInputAvailableSlotsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBed(ctx context.Context, sel ast.SelectionSet, v *ent.Bed) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Bed!")
@@ -65264,6 +76202,16 @@ func (ec *executionContext) marshalNBedConnection2ᚖgithubᚗcomᚋhmisᚑdev�
 	return ec._BedConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNBedEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBedEventType(ctx context.Context, v any) (model.BedEventType, error) {
+	var res model.BedEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBedEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBedEventType(ctx context.Context, sel ast.SelectionSet, v model.BedEventType) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNBedOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBedOrderField(ctx context.Context, v any) (*ent.BedOrderField, error) {
 	var res = new(ent.BedOrderField)
 	err := res.UnmarshalGQL(v)
@@ -65288,9 +76236,41 @@ func (ec *executionContext) marshalNBedStatus2githubᚗcomᚋhmisᚑdevᚋhmis�
 	return v
 }
 
+func (ec *executionContext) marshalNBedStatusEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBedStatusEvent(ctx context.Context, sel ast.SelectionSet, v *model.BedStatusEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BedStatusEvent!")
+		return graphql.Null
+	}
+	return ec._BedStatusEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBedWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBedWhereInput(ctx context.Context, v any) (*ent.BedWhereInput, error) {
 	res, err := ec.unmarshalInputBedWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBoardBed2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐBoardBedᚄ(ctx context.Context, sel ast.SelectionSet, v []*admission.BoardBed) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBoardBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐBoardBed(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBoardBed2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐBoardBed(ctx context.Context, sel ast.SelectionSet, v *admission.BoardBed) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BoardBed!")
+		return graphql.Null
+	}
+	return ec._BoardBed(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNBookAppointmentInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐBooking(ctx context.Context, v any) (scheduling.Booking, error) {
@@ -65333,6 +76313,11 @@ func (ec *executionContext) marshalNCarePlanActivity2ᚖgithubᚗcomᚋhmisᚑde
 	return ec._CarePlanActivity(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCarePlanActivityInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanActivityInput(ctx context.Context, v any) (careplans.CarePlanActivityInput, error) {
+	res, err := ec.unmarshalInputCarePlanActivityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCarePlanActivityOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanActivityOrderField(ctx context.Context, v any) (*ent.CarePlanActivityOrderField, error) {
 	var res = new(ent.CarePlanActivityOrderField)
 	err := res.UnmarshalGQL(v)
@@ -65368,6 +76353,11 @@ func (ec *executionContext) marshalNCarePlanGoal2ᚖgithubᚗcomᚋhmisᚑdevᚋ
 		return graphql.Null
 	}
 	return ec._CarePlanGoal(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCarePlanGoalInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanGoalInput(ctx context.Context, v any) (careplans.CarePlanGoalInput, error) {
+	res, err := ec.unmarshalInputCarePlanGoalInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCarePlanGoalOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanGoalOrderField(ctx context.Context, v any) (*ent.CarePlanGoalOrderField, error) {
@@ -65538,6 +76528,21 @@ func (ec *executionContext) marshalNCreateAPIKeyPayload2ᚖgithubᚗcomᚋhmis�
 	return ec._CreateAPIKeyPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateCarePlanInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCreateCarePlanInput(ctx context.Context, v any) (careplans.CreateCarePlanInput, error) {
+	res, err := ec.unmarshalInputCreateCarePlanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateRoomInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐNewRoom(ctx context.Context, v any) (scheduling.NewRoom, error) {
+	res, err := ec.unmarshalInputCreateRoomInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateWardInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐCreateWardInput(ctx context.Context, v any) (admission.CreateWardInput, error) {
+	res, err := ec.unmarshalInputCreateWardInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[string], error) {
 	var res entgql.Cursor[string]
 	err := res.UnmarshalGQL(v)
@@ -65597,6 +76602,19 @@ func (ec *executionContext) unmarshalNDepartmentWhereInput2ᚖgithubᚗcomᚋhmi
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNDischargePatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐDischargePatientInput(ctx context.Context, v any) (admission.DischargePatientInput, error) {
+	res, err := ec.unmarshalInputDischargePatientInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEncounter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounter(ctx context.Context, sel ast.SelectionSet, v *ent.Encounter) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Encounter!")
+		return graphql.Null
+	}
+	return ec._Encounter(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEncounterConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounterConnection(ctx context.Context, sel ast.SelectionSet, v *ent.EncounterConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "EncounterConnection!")
@@ -65642,6 +76660,11 @@ func (ec *executionContext) marshalNEncounterType2githubᚗcomᚋhmisᚑdevᚋhm
 func (ec *executionContext) unmarshalNEncounterWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounterWhereInput(ctx context.Context, v any) (*ent.EncounterWhereInput, error) {
 	res, err := ec.unmarshalInputEncounterWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNFindDuplicatePatientsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐFindDuplicatePatientsInput(ctx context.Context, v any) (patients.FindDuplicatePatientsInput, error) {
+	res, err := ec.unmarshalInputFindDuplicatePatientsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -65748,6 +76771,30 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 	return ret
 }
 
+func (ec *executionContext) marshalNIcd10Code2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐIcd10Codeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Icd10Code) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIcd10Code2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐIcd10Code(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNIcd10Code2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐIcd10Code(ctx context.Context, sel ast.SelectionSet, v *ent.Icd10Code) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Icd10Code!")
+		return graphql.Null
+	}
+	return ec._Icd10Code(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNIcd10CodeConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐIcd10CodeConnection(ctx context.Context, sel ast.SelectionSet, v *ent.Icd10CodeConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Icd10CodeConnection!")
@@ -65783,6 +76830,11 @@ func (ec *executionContext) marshalNInsurancePolicy2ᚖgithubᚗcomᚋhmisᚑdev
 	return ec._InsurancePolicy(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNInsurancePolicyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyInput(ctx context.Context, v any) (patients.InsurancePolicyInput, error) {
+	res, err := ec.unmarshalInputInsurancePolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNInsurancePolicyOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐInsurancePolicyOrderField(ctx context.Context, v any) (*ent.InsurancePolicyOrderField, error) {
 	var res = new(ent.InsurancePolicyOrderField)
 	err := res.UnmarshalGQL(v)
@@ -65805,6 +76857,11 @@ func (ec *executionContext) unmarshalNInsurancePolicyStatus2githubᚗcomᚋhmis�
 
 func (ec *executionContext) marshalNInsurancePolicyStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋinsurancepolicyᚐStatus(ctx context.Context, sel ast.SelectionSet, v insurancepolicy.Status) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNInsurancePolicyValidityInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyValidityInput(ctx context.Context, v any) (patients.InsurancePolicyValidityInput, error) {
+	res, err := ec.unmarshalInputInsurancePolicyValidityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNInsurancePolicyWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐInsurancePolicyWhereInput(ctx context.Context, v any) (*ent.InsurancePolicyWhereInput, error) {
@@ -65900,12 +76957,41 @@ func (ec *executionContext) unmarshalNMedicationOrderWhereInput2ᚖgithubᚗcom�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNMergePatientsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐMergePatientsInput(ctx context.Context, v any) (patients.MergePatientsInput, error) {
+	res, err := ec.unmarshalInputMergePatientsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMergePatientsPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐMergePatientsPayload(ctx context.Context, sel ast.SelectionSet, v *patients.MergePatientsPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MergePatientsPayload!")
+		return graphql.Null
+	}
+	return ec._MergePatientsPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v []ent.Noder) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalONode2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐNoder(ctx, sel, v[i])
 	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalNObservation2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservationᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Observation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNObservation2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐObservation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
 
 	return ret
 }
@@ -65969,6 +77055,22 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPatient2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Patient) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx context.Context, sel ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Patient!")
@@ -65991,6 +77093,11 @@ func (ec *executionContext) marshalNPatientContact2ᚖgithubᚗcomᚋhmisᚑdev�
 		return graphql.Null
 	}
 	return ec._PatientContact(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPatientContactInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientContactInput(ctx context.Context, v any) (patients.PatientContactInput, error) {
+	res, err := ec.unmarshalInputPatientContactInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNPatientContactOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientContactOrderField(ctx context.Context, v any) (*ent.PatientContactOrderField, error) {
@@ -66018,6 +77125,11 @@ func (ec *executionContext) marshalNPatientIdentifier2ᚖgithubᚗcomᚋhmisᚑd
 		return graphql.Null
 	}
 	return ec._PatientIdentifier(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPatientIdentifierInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientIdentifierInput(ctx context.Context, v any) (patients.PatientIdentifierInput, error) {
+	res, err := ec.unmarshalInputPatientIdentifierInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNPatientIdentifierOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientIdentifierOrderField(ctx context.Context, v any) (*ent.PatientIdentifierOrderField, error) {
@@ -66078,6 +77190,11 @@ func (ec *executionContext) unmarshalNPatientWhereInput2ᚖgithubᚗcomᚋhmis�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNPrescribeMedicationInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚐPrescribeMedicationInput(ctx context.Context, v any) (prescribing.PrescribeMedicationInput, error) {
+	res, err := ec.unmarshalInputPrescribeMedicationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNProblem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProblem(ctx context.Context, sel ast.SelectionSet, v *ent.Problem) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Problem!")
@@ -66113,6 +77230,22 @@ func (ec *executionContext) marshalNProblemStatus2githubᚗcomᚋhmisᚑdevᚋhm
 func (ec *executionContext) unmarshalNProblemWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProblemWhereInput(ctx context.Context, v any) (*ent.ProblemWhereInput, error) {
 	res, err := ec.unmarshalInputProblemWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNProviderAvailability2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderAvailabilityᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ProviderAvailability) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProviderAvailability2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderAvailability(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNProviderAvailability2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderAvailability(ctx context.Context, sel ast.SelectionSet, v *ent.ProviderAvailability) graphql.Marshaler {
@@ -66167,6 +77300,44 @@ func (ec *executionContext) marshalNProviderTimeOffOrderField2ᚖgithubᚗcomᚋ
 func (ec *executionContext) unmarshalNProviderTimeOffWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProviderTimeOffWhereInput(ctx context.Context, v any) (*ent.ProviderTimeOffWhereInput, error) {
 	res, err := ec.unmarshalInputProviderTimeOffWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordAllergyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordAllergyInput(ctx context.Context, v any) (ehr.RecordAllergyInput, error) {
+	res, err := ec.unmarshalInputRecordAllergyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordHistoryItemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordHistoryItemInput(ctx context.Context, v any) (ehr.RecordHistoryItemInput, error) {
+	res, err := ec.unmarshalInputRecordHistoryItemInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordObservationInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordObservationInput(ctx context.Context, v any) (ehr.RecordObservationInput, error) {
+	res, err := ec.unmarshalInputRecordObservationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordProblemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordProblemInput(ctx context.Context, v any) (ehr.RecordProblemInput, error) {
+	res, err := ec.unmarshalInputRecordProblemInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRecordVitalsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐRecordVitalsInput(ctx context.Context, v any) (ehr.RecordVitalsInput, error) {
+	res, err := ec.unmarshalInputRecordVitalsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReferPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋreferralsᚐReferPatientInput(ctx context.Context, v any) (referrals.ReferPatientInput, error) {
+	res, err := ec.unmarshalInputReferPatientInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReferral2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferral(ctx context.Context, sel ast.SelectionSet, v *ent.Referral) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Referral!")
+		return graphql.Null
+	}
+	return ec._Referral(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNReferralConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐReferralConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ReferralConnection) graphql.Marshaler {
@@ -66224,6 +77395,32 @@ func (ec *executionContext) unmarshalNRefreshTokenInput2githubᚗcomᚋhmisᚑde
 func (ec *executionContext) unmarshalNRegisterPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐRegistration(ctx context.Context, v any) (patients.Registration, error) {
 	res, err := ec.unmarshalInputRegisterPatientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRegisterPatientPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐRegisterPatientPayload(ctx context.Context, sel ast.SelectionSet, v *patients.RegisterPatientPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RegisterPatientPayload!")
+		return graphql.Null
+	}
+	return ec._RegisterPatientPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRescheduleAppointmentInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐRescheduling(ctx context.Context, v any) (scheduling.Rescheduling, error) {
+	res, err := ec.unmarshalInputRescheduleAppointmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReviseMedicationOrderInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚐReviseMedicationOrderInput(ctx context.Context, v any) (prescribing.ReviseMedicationOrderInput, error) {
+	res, err := ec.unmarshalInputReviseMedicationOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRoom2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐRoom(ctx context.Context, sel ast.SelectionSet, v *ent.Room) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Room!")
+		return graphql.Null
+	}
+	return ec._Room(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRoomConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐRoomConnection(ctx context.Context, sel ast.SelectionSet, v *ent.RoomConnection) graphql.Marshaler {
@@ -66298,6 +77495,11 @@ func (ec *executionContext) unmarshalNStaffWhereInput2ᚖgithubᚗcomᚋhmisᚑd
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNStartEncounterInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐStartEncounterInput(ctx context.Context, v any) (ehr.StartEncounterInput, error) {
+	res, err := ec.unmarshalInputStartEncounterInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -66355,6 +77557,21 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNTransferPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐTransferPatientInput(ctx context.Context, v any) (admission.TransferPatientInput, error) {
+	res, err := ec.unmarshalInputTransferPatientInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateAllergyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐUpdateAllergyInput(ctx context.Context, v any) (ehr.UpdateAllergyInput, error) {
+	res, err := ec.unmarshalInputUpdateAllergyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdatePatientContactInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐUpdatePatientContactInput(ctx context.Context, v any) (patients.UpdatePatientContactInput, error) {
+	res, err := ec.unmarshalInputUpdatePatientContactInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdatePatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐChanges(ctx context.Context, v any) (patients.Changes, error) {
 	res, err := ec.unmarshalInputUpdatePatientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -66395,12 +77612,59 @@ func (ec *executionContext) unmarshalNUserWhereInput2ᚖgithubᚗcomᚋhmisᚑde
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNVitalsEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐVitalsEvent(ctx context.Context, sel ast.SelectionSet, v *model.VitalsEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VitalsEvent!")
+		return graphql.Null
+	}
+	return ec._VitalsEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNVitalsEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐVitalsEventType(ctx context.Context, v any) (ehr.VitalsEventType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := ehr.VitalsEventType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVitalsEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐVitalsEventType(ctx context.Context, sel ast.SelectionSet, v ehr.VitalsEventType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "VitalsEventType!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNWard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWard(ctx context.Context, sel ast.SelectionSet, v *ent.Ward) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Ward!")
 		return graphql.Null
 	}
 	return ec._Ward(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWardBoard2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐWardBoardᚄ(ctx context.Context, sel ast.SelectionSet, v []*admission.WardBoard) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWardBoard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐWardBoard(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWardBoard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐWardBoard(ctx context.Context, sel ast.SelectionSet, v *admission.WardBoard) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WardBoard!")
+		return graphql.Null
+	}
+	return ec._WardBoard(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNWardConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWardConnection(ctx context.Context, sel ast.SelectionSet, v *ent.WardConnection) graphql.Marshaler {
@@ -66428,6 +77692,11 @@ func (ec *executionContext) marshalNWardOrderField2ᚖgithubᚗcomᚋhmisᚑdev�
 func (ec *executionContext) unmarshalNWardWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWardWhereInput(ctx context.Context, v any) (*ent.WardWhereInput, error) {
 	res, err := ec.unmarshalInputWardWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNWriteNoteInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋnotesᚐWriteNoteInput(ctx context.Context, v any) (notes.WriteNoteInput, error) {
+	res, err := ec.unmarshalInputWriteNoteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -66639,13 +77908,13 @@ func (ec *executionContext) marshalOAdmission2ᚖgithubᚗcomᚋhmisᚑdevᚋhmi
 	return ec._Admission(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOAdmissionAdmissionType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionTypeᚄ(ctx context.Context, v any) ([]admission.AdmissionType, error) {
+func (ec *executionContext) unmarshalOAdmissionAdmissionType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionTypeᚄ(ctx context.Context, v any) ([]admission1.AdmissionType, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]admission.AdmissionType, len(vSlice))
+	res := make([]admission1.AdmissionType, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNAdmissionAdmissionType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx, vSlice[i])
@@ -66656,7 +77925,7 @@ func (ec *executionContext) unmarshalOAdmissionAdmissionType2ᚕgithubᚗcomᚋh
 	return res, nil
 }
 
-func (ec *executionContext) marshalOAdmissionAdmissionType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []admission.AdmissionType) graphql.Marshaler {
+func (ec *executionContext) marshalOAdmissionAdmissionType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []admission1.AdmissionType) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -66675,29 +77944,29 @@ func (ec *executionContext) marshalOAdmissionAdmissionType2ᚕgithubᚗcomᚋhmi
 	return ret
 }
 
-func (ec *executionContext) unmarshalOAdmissionAdmissionType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, v any) (*admission.AdmissionType, error) {
+func (ec *executionContext) unmarshalOAdmissionAdmissionType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, v any) (*admission1.AdmissionType, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(admission.AdmissionType)
+	var res = new(admission1.AdmissionType)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOAdmissionAdmissionType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, sel ast.SelectionSet, v *admission.AdmissionType) graphql.Marshaler {
+func (ec *executionContext) marshalOAdmissionAdmissionType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx context.Context, sel ast.SelectionSet, v *admission1.AdmissionType) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return v
 }
 
-func (ec *executionContext) unmarshalOAdmissionDisposition2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDispositionᚄ(ctx context.Context, v any) ([]admission.Disposition, error) {
+func (ec *executionContext) unmarshalOAdmissionDisposition2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDispositionᚄ(ctx context.Context, v any) ([]admission1.Disposition, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]admission.Disposition, len(vSlice))
+	res := make([]admission1.Disposition, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNAdmissionDisposition2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx, vSlice[i])
@@ -66708,7 +77977,7 @@ func (ec *executionContext) unmarshalOAdmissionDisposition2ᚕgithubᚗcomᚋhmi
 	return res, nil
 }
 
-func (ec *executionContext) marshalOAdmissionDisposition2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDispositionᚄ(ctx context.Context, sel ast.SelectionSet, v []admission.Disposition) graphql.Marshaler {
+func (ec *executionContext) marshalOAdmissionDisposition2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDispositionᚄ(ctx context.Context, sel ast.SelectionSet, v []admission1.Disposition) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -66727,16 +77996,16 @@ func (ec *executionContext) marshalOAdmissionDisposition2ᚕgithubᚗcomᚋhmis�
 	return ret
 }
 
-func (ec *executionContext) unmarshalOAdmissionDisposition2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, v any) (*admission.Disposition, error) {
+func (ec *executionContext) unmarshalOAdmissionDisposition2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, v any) (*admission1.Disposition, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(admission.Disposition)
+	var res = new(admission1.Disposition)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOAdmissionDisposition2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, sel ast.SelectionSet, v *admission.Disposition) graphql.Marshaler {
+func (ec *executionContext) marshalOAdmissionDisposition2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx context.Context, sel ast.SelectionSet, v *admission1.Disposition) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -66771,13 +78040,13 @@ func (ec *executionContext) unmarshalOAdmissionOrder2ᚖgithubᚗcomᚋhmisᚑde
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOAdmissionStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatusᚄ(ctx context.Context, v any) ([]admission.Status, error) {
+func (ec *executionContext) unmarshalOAdmissionStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatusᚄ(ctx context.Context, v any) ([]admission1.Status, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]admission.Status, len(vSlice))
+	res := make([]admission1.Status, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNAdmissionStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx, vSlice[i])
@@ -66788,7 +78057,7 @@ func (ec *executionContext) unmarshalOAdmissionStatus2ᚕgithubᚗcomᚋhmisᚑd
 	return res, nil
 }
 
-func (ec *executionContext) marshalOAdmissionStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []admission.Status) graphql.Marshaler {
+func (ec *executionContext) marshalOAdmissionStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []admission1.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -66807,16 +78076,16 @@ func (ec *executionContext) marshalOAdmissionStatus2ᚕgithubᚗcomᚋhmisᚑdev
 	return ret
 }
 
-func (ec *executionContext) unmarshalOAdmissionStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, v any) (*admission.Status, error) {
+func (ec *executionContext) unmarshalOAdmissionStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, v any) (*admission1.Status, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(admission.Status)
+	var res = new(admission1.Status)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOAdmissionStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, sel ast.SelectionSet, v *admission.Status) graphql.Marshaler {
+func (ec *executionContext) marshalOAdmissionStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐStatus(ctx context.Context, sel ast.SelectionSet, v *admission1.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -67575,6 +78844,23 @@ func (ec *executionContext) marshalOCarePlanActivity2ᚕᚖgithubᚗcomᚋhmis�
 	return ret
 }
 
+func (ec *executionContext) unmarshalOCarePlanActivityInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanActivityInputᚄ(ctx context.Context, v any) ([]careplans.CarePlanActivityInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]careplans.CarePlanActivityInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCarePlanActivityInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanActivityInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOCarePlanActivityStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋcareplanactivityᚐStatusᚄ(ctx context.Context, v any) ([]careplanactivity.Status, error) {
 	if v == nil {
 		return nil, nil
@@ -67669,6 +78955,23 @@ func (ec *executionContext) marshalOCarePlanGoal2ᚕᚖgithubᚗcomᚋhmisᚑdev
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOCarePlanGoalInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanGoalInputᚄ(ctx context.Context, v any) ([]careplans.CarePlanGoalInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]careplans.CarePlanGoalInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCarePlanGoalInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareplansᚐCarePlanGoalInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOCarePlanGoalStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋcareplangoalᚐStatusᚄ(ctx context.Context, v any) ([]careplangoal.Status, error) {
@@ -68741,6 +80044,23 @@ func (ec *executionContext) marshalOInsurancePolicy2ᚕᚖgithubᚗcomᚋhmisᚑ
 	return ret
 }
 
+func (ec *executionContext) unmarshalOInsurancePolicyInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyInputᚄ(ctx context.Context, v any) ([]patients.InsurancePolicyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]patients.InsurancePolicyInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInsurancePolicyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐInsurancePolicyInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOInsurancePolicyStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋinsurancepolicyᚐStatusᚄ(ctx context.Context, v any) ([]insurancepolicy.Status, error) {
 	if v == nil {
 		return nil, nil
@@ -69271,6 +80591,23 @@ func (ec *executionContext) marshalOPatientContact2ᚕᚖgithubᚗcomᚋhmisᚑd
 	return ret
 }
 
+func (ec *executionContext) unmarshalOPatientContactInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientContactInputᚄ(ctx context.Context, v any) ([]patients.PatientContactInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]patients.PatientContactInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPatientContactInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientContactInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOPatientContactWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientContactWhereInputᚄ(ctx context.Context, v any) ([]*ent.PatientContactWhereInput, error) {
 	if v == nil {
 		return nil, nil
@@ -69333,6 +80670,23 @@ func (ec *executionContext) marshalOPatientIdentifier2ᚕᚖgithubᚗcomᚋhmis�
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOPatientIdentifierInput2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientIdentifierInputᚄ(ctx context.Context, v any) ([]patients.PatientIdentifierInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]patients.PatientIdentifierInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPatientIdentifierInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐPatientIdentifierInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOPatientIdentifierWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientIdentifierWhereInputᚄ(ctx context.Context, v any) ([]*ent.PatientIdentifierWhereInput, error) {

@@ -12,12 +12,108 @@ import (
 	"github.com/hmis-dev/hmis/internal/patients"
 )
 
+// Survivor is the resolver for the survivor field.
+func (r *mergePatientsPayloadResolver) Survivor(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error) {
+	return r.patientAsSelected(ctx, obj.Survivor)
+}
+
+// Duplicate is the resolver for the duplicate field.
+func (r *mergePatientsPayloadResolver) Duplicate(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error) {
+	return r.patientAsSelected(ctx, obj.Duplicate)
+}
+
 // RegisterPatient is the resolver for the registerPatient field.
-func (r *mutationResolver) RegisterPatient(ctx context.Context, input patients.Registration) (*ent.Patient, error) {
+func (r *mutationResolver) RegisterPatient(ctx context.Context, input patients.Registration) (*patients.RegisterPatientPayload, error) {
 	return r.Patients.Register(ctx, input)
 }
 
 // UpdatePatient is the resolver for the updatePatient field.
 func (r *mutationResolver) UpdatePatient(ctx context.Context, id string, input patients.Changes) (*ent.Patient, error) {
-	return r.Patients.Update(ctx, id, input)
+	p, err := r.Patients.Update(ctx, id, input)
+	if err != nil {
+		return nil, err
+	}
+	return r.patientAsSelected(ctx, p)
 }
+
+// AddPatientContact is the resolver for the addPatientContact field.
+func (r *mutationResolver) AddPatientContact(ctx context.Context, patientID string, input patients.PatientContactInput) (*ent.PatientContact, error) {
+	return r.Patients.AddContact(ctx, patientID, input)
+}
+
+// UpdatePatientContact is the resolver for the updatePatientContact field.
+func (r *mutationResolver) UpdatePatientContact(ctx context.Context, id string, input patients.UpdatePatientContactInput) (*ent.PatientContact, error) {
+	return r.Patients.UpdateContact(ctx, id, input)
+}
+
+// RemovePatientContact is the resolver for the removePatientContact field.
+func (r *mutationResolver) RemovePatientContact(ctx context.Context, id string) (string, error) {
+	return r.Patients.RemoveContact(ctx, id)
+}
+
+// AddPatientIdentifier is the resolver for the addPatientIdentifier field.
+func (r *mutationResolver) AddPatientIdentifier(ctx context.Context, patientID string, input patients.PatientIdentifierInput) (*ent.PatientIdentifier, error) {
+	return r.Patients.AddIdentifier(ctx, patientID, input)
+}
+
+// RemovePatientIdentifier is the resolver for the removePatientIdentifier field.
+func (r *mutationResolver) RemovePatientIdentifier(ctx context.Context, id string) (string, error) {
+	return r.Patients.RemoveIdentifier(ctx, id)
+}
+
+// AddInsurancePolicy is the resolver for the addInsurancePolicy field.
+func (r *mutationResolver) AddInsurancePolicy(ctx context.Context, patientID string, input patients.InsurancePolicyInput) (*ent.InsurancePolicy, error) {
+	return r.Patients.AddInsurancePolicy(ctx, patientID, input)
+}
+
+// UpdateInsurancePolicyValidity is the resolver for the updateInsurancePolicyValidity field.
+func (r *mutationResolver) UpdateInsurancePolicyValidity(ctx context.Context, id string, input patients.InsurancePolicyValidityInput) (*ent.InsurancePolicy, error) {
+	return r.Patients.UpdateInsurancePolicyValidity(ctx, id, input)
+}
+
+// DeactivateInsurancePolicy is the resolver for the deactivateInsurancePolicy field.
+func (r *mutationResolver) DeactivateInsurancePolicy(ctx context.Context, id string) (*ent.InsurancePolicy, error) {
+	return r.Patients.DeactivateInsurancePolicy(ctx, id)
+}
+
+// MergePatients is the resolver for the mergePatients field.
+func (r *mutationResolver) MergePatients(ctx context.Context, input patients.MergePatientsInput) (*patients.MergePatientsPayload, error) {
+	return r.Patients.Merge(ctx, input)
+}
+
+// FindDuplicatePatients is the resolver for the findDuplicatePatients field.
+func (r *queryResolver) FindDuplicatePatients(ctx context.Context, input patients.FindDuplicatePatientsInput) ([]*ent.Patient, error) {
+	found, err := r.Resolver.Patients.FindDuplicates(ctx, input)
+	if err != nil || len(found) == 0 {
+		return found, err
+	}
+	return r.patientsAsSelected(ctx, found...)
+}
+
+// Patient is the resolver for the patient field.
+func (r *registerPatientPayloadResolver) Patient(ctx context.Context, obj *patients.RegisterPatientPayload) (*ent.Patient, error) {
+	return r.patientAsSelected(ctx, obj.Patient)
+}
+
+// Duplicates is the resolver for the duplicates field.
+func (r *registerPatientPayloadResolver) Duplicates(ctx context.Context, obj *patients.RegisterPatientPayload) ([]*ent.Patient, error) {
+	if len(obj.Duplicates) == 0 {
+		return obj.Duplicates, nil
+	}
+	return r.patientsAsSelected(ctx, obj.Duplicates...)
+}
+
+// MergePatientsPayload returns MergePatientsPayloadResolver implementation.
+func (r *Resolver) MergePatientsPayload() MergePatientsPayloadResolver {
+	return &mergePatientsPayloadResolver{r}
+}
+
+// RegisterPatientPayload returns RegisterPatientPayloadResolver implementation.
+func (r *Resolver) RegisterPatientPayload() RegisterPatientPayloadResolver {
+	return &registerPatientPayloadResolver{r}
+}
+
+type (
+	mergePatientsPayloadResolver   struct{ *Resolver }
+	registerPatientPayloadResolver struct{ *Resolver }
+)

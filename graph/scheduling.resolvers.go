@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/scheduling"
@@ -25,4 +26,59 @@ func (r *mutationResolver) CancelAppointment(ctx context.Context, id string, inp
 // CheckInAppointment is the resolver for the checkInAppointment field.
 func (r *mutationResolver) CheckInAppointment(ctx context.Context, id string) (*ent.Appointment, error) {
 	return r.Scheduling.CheckIn(ctx, id)
+}
+
+// RescheduleAppointment is the resolver for the rescheduleAppointment field.
+func (r *mutationResolver) RescheduleAppointment(ctx context.Context, id string, input scheduling.Rescheduling) (*ent.Appointment, error) {
+	return r.Scheduling.Reschedule(ctx, id, input)
+}
+
+// StartAppointment is the resolver for the startAppointment field.
+func (r *mutationResolver) StartAppointment(ctx context.Context, id string) (*ent.Appointment, error) {
+	return r.Scheduling.Start(ctx, id)
+}
+
+// CompleteAppointment is the resolver for the completeAppointment field.
+func (r *mutationResolver) CompleteAppointment(ctx context.Context, id string) (*ent.Appointment, error) {
+	return r.Scheduling.Complete(ctx, id)
+}
+
+// MarkNoShow is the resolver for the markNoShow field.
+func (r *mutationResolver) MarkNoShow(ctx context.Context, id string) (*ent.Appointment, error) {
+	return r.Scheduling.MarkNoShow(ctx, id)
+}
+
+// SetProviderAvailability is the resolver for the setProviderAvailability field.
+func (r *mutationResolver) SetProviderAvailability(ctx context.Context, staffID string, periods []*scheduling.AvailabilityPeriod) ([]*ent.ProviderAvailability, error) {
+	return r.Scheduling.SetAvailability(ctx, staffID, periods)
+}
+
+// AddProviderTimeOff is the resolver for the addProviderTimeOff field.
+func (r *mutationResolver) AddProviderTimeOff(ctx context.Context, input scheduling.TimeOff) (*ent.ProviderTimeOff, error) {
+	return r.Scheduling.AddTimeOff(ctx, input)
+}
+
+// RemoveProviderTimeOff is the resolver for the removeProviderTimeOff field.
+func (r *mutationResolver) RemoveProviderTimeOff(ctx context.Context, id string) (*ent.ProviderTimeOff, error) {
+	return r.Scheduling.RemoveTimeOff(ctx, id)
+}
+
+// CreateRoom is the resolver for the createRoom field.
+func (r *mutationResolver) CreateRoom(ctx context.Context, input scheduling.NewRoom) (*ent.Room, error) {
+	return r.Scheduling.CreateRoom(ctx, input)
+}
+
+// SetRoomActive is the resolver for the setRoomActive field.
+func (r *mutationResolver) SetRoomActive(ctx context.Context, id string, active bool) (*ent.Room, error) {
+	return r.Scheduling.SetRoomActive(ctx, id, active)
+}
+
+// AvailableSlots is the resolver for the availableSlots field.
+func (r *queryResolver) AvailableSlots(ctx context.Context, input scheduling.SlotSearch) ([]*scheduling.AvailableSlot, error) {
+	return r.Scheduling.AvailableSlots(ctx, input)
+}
+
+// DepartmentQueue is the resolver for the departmentQueue field.
+func (r *queryResolver) DepartmentQueue(ctx context.Context, departmentID string, date *time.Time) ([]*ent.Appointment, error) {
+	return r.Scheduling.Queue(ctx, departmentID, date)
 }

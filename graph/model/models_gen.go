@@ -11,6 +11,8 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/internal/ehr"
 )
 
 type AppointmentEvent struct {
@@ -44,6 +46,21 @@ type AuthPayload struct {
 	User      *ent.User `json:"user"`
 }
 
+type BedStatusEvent struct {
+	// Position in the event stream; pass it as `after` when resubscribing.
+	EventID    string       `json:"eventId"`
+	Type       BedEventType `json:"type"`
+	OccurredAt time.Time    `json:"occurredAt"`
+	// The status this event moved the bed to. bed.status is the bed's status now,
+	// which may have moved on when the event is a replayed one.
+	Status bed.Status `json:"status"`
+	// The status before the event; null for a new bed.
+	PreviousStatus *bed.Status `json:"previousStatus,omitempty"`
+	Bed            *ent.Bed    `json:"bed"`
+	// The stay occupying the bed after the event: set for ADMITTED and TRANSFERRED_IN.
+	Admission *ent.Admission `json:"admission,omitempty"`
+}
+
 type ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
 	NewPassword     string `json:"newPassword"`
@@ -74,23 +91,41 @@ type RefreshTokenInput struct {
 type Subscription struct {
 }
 
+type VitalsEvent struct {
+	// Position in the event stream; pass it as `after` when resubscribing.
+	EventID    string              `json:"eventId"`
+	Type       ehr.VitalsEventType `json:"type"`
+	OccurredAt time.Time           `json:"occurredAt"`
+	Patient    *ent.Patient        `json:"patient"`
+	// The observations recorded, amended or withdrawn together.
+	Observations []*ent.Observation `json:"observations"`
+}
+
 type AppointmentEventType string
 
 const (
-	AppointmentEventTypeBooked    AppointmentEventType = "BOOKED"
-	AppointmentEventTypeCancelled AppointmentEventType = "CANCELLED"
-	AppointmentEventTypeCheckedIn AppointmentEventType = "CHECKED_IN"
+	AppointmentEventTypeBooked      AppointmentEventType = "BOOKED"
+	AppointmentEventTypeCancelled   AppointmentEventType = "CANCELLED"
+	AppointmentEventTypeCheckedIn   AppointmentEventType = "CHECKED_IN"
+	AppointmentEventTypeRescheduled AppointmentEventType = "RESCHEDULED"
+	AppointmentEventTypeStarted     AppointmentEventType = "STARTED"
+	AppointmentEventTypeCompleted   AppointmentEventType = "COMPLETED"
+	AppointmentEventTypeNoShow      AppointmentEventType = "NO_SHOW"
 )
 
 var AllAppointmentEventType = []AppointmentEventType{
 	AppointmentEventTypeBooked,
 	AppointmentEventTypeCancelled,
 	AppointmentEventTypeCheckedIn,
+	AppointmentEventTypeRescheduled,
+	AppointmentEventTypeStarted,
+	AppointmentEventTypeCompleted,
+	AppointmentEventTypeNoShow,
 }
 
 func (e AppointmentEventType) IsValid() bool {
 	switch e {
-	case AppointmentEventTypeBooked, AppointmentEventTypeCancelled, AppointmentEventTypeCheckedIn:
+	case AppointmentEventTypeBooked, AppointmentEventTypeCancelled, AppointmentEventTypeCheckedIn, AppointmentEventTypeRescheduled, AppointmentEventTypeStarted, AppointmentEventTypeCompleted, AppointmentEventTypeNoShow:
 		return true
 	}
 	return false
@@ -126,6 +161,82 @@ func (e *AppointmentEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e AppointmentEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to a bed.
+type BedEventType string
+
+const (
+	// A bed was added to a ward (FREE).
+	BedEventTypeAdded BedEventType = "ADDED"
+	// A patient was admitted into the bed (OCCUPIED).
+	BedEventTypeAdmitted BedEventType = "ADMITTED"
+	// A patient was moved into the bed from another (OCCUPIED).
+	BedEventTypeTransferredIn BedEventType = "TRANSFERRED_IN"
+	// A patient was moved out of the bed into another (CLEANING).
+	BedEventTypeTransferredOut BedEventType = "TRANSFERRED_OUT"
+	// The patient in the bed was discharged (CLEANING).
+	BedEventTypeDischarged BedEventType = "DISCHARGED"
+	// The bed was cleaned (FREE).
+	BedEventTypeCleaned BedEventType = "CLEANED"
+	// The bed was taken out of service (OUT_OF_SERVICE).
+	BedEventTypeOutOfService BedEventType = "OUT_OF_SERVICE"
+	// The bed was returned to service (FREE).
+	BedEventTypeReturnedToService BedEventType = "RETURNED_TO_SERVICE"
+)
+
+var AllBedEventType = []BedEventType{
+	BedEventTypeAdded,
+	BedEventTypeAdmitted,
+	BedEventTypeTransferredIn,
+	BedEventTypeTransferredOut,
+	BedEventTypeDischarged,
+	BedEventTypeCleaned,
+	BedEventTypeOutOfService,
+	BedEventTypeReturnedToService,
+}
+
+func (e BedEventType) IsValid() bool {
+	switch e {
+	case BedEventTypeAdded, BedEventTypeAdmitted, BedEventTypeTransferredIn, BedEventTypeTransferredOut, BedEventTypeDischarged, BedEventTypeCleaned, BedEventTypeOutOfService, BedEventTypeReturnedToService:
+		return true
+	}
+	return false
+}
+
+func (e BedEventType) String() string {
+	return string(e)
+}
+
+func (e *BedEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BedEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BedEventType", str)
+	}
+	return nil
+}
+
+func (e BedEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BedEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BedEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -71,7 +71,7 @@ func TestReadsAndWritesOfPatientDataAreAudited(t *testing.T) {
 	must(t, ok && denied.Outcome == "DENIED" && contains(denied.Fields, "Patient.nationalID"), "denied read: %+v", denied)
 
 	// A denied mutation is audited although nothing ran.
-	r = s.as("hr", `mutation { registerPatient(input: {givenName: "A", familyName: "B", birthDate: "2000-01-01", sex: MALE}) { id } }`, nil)
+	r = s.as("hr", `mutation { registerPatient(input: {givenName: "A", familyName: "B", birthDate: "2000-01-01", sex: MALE}) { patient { id } } }`, nil)
 	must(t, r.hasCode("FORBIDDEN"), "hr register: %s", describe(r))
 	rows = auditRows(t, s, map[string]any{"operation": "registerPatient", "outcome": "DENIED"})
 	must(t, len(rows) == 1 && *rows[0].ActorName == "hr", "denied mutation row: %+v", rows)

@@ -139,7 +139,7 @@ func TestAPIKeys(t *testing.T) {
 	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "FORBIDDEN" && strings.Contains(string(r.Data), `"mrn"`), "integrator read: %s", describe(r))
 	r = s.do(key.Secret, `{ me { username } }`, nil)
 	must(t, len(r.Errors) == 0 && strings.Contains(string(r.Data), `"me":null`), "a key is not a user: %s", describe(r))
-	r = s.do(key.Secret, `mutation { registerPatient(input: {givenName: "A", familyName: "B", birthDate: "2000-01-01", sex: FEMALE}) { id } }`, nil)
+	r = s.do(key.Secret, `mutation { registerPatient(input: {givenName: "A", familyName: "B", birthDate: "2000-01-01", sex: FEMALE}) { patient { id } } }`, nil)
 	must(t, r.hasCode("FORBIDDEN"), "integrator cannot write: %s", describe(r))
 
 	// The secret is not stored: a tampered one fails.

@@ -5,7 +5,9 @@ import (
 	"testing"
 )
 
-const register = `mutation($in: RegisterPatientInput!) { registerPatient(input: $in) { id mrn givenName familyName birthDate sex country email } }`
+const register = `mutation($in: RegisterPatientInput!) {
+  registerPatient(input: $in) { patient { id mrn givenName familyName birthDate sex country email } duplicates { id } }
+}`
 
 func patientInput(overrides map[string]any) map[string]any {
 	in := map[string]any{"givenName": "Amani", "familyName": "Mutua", "birthDate": "1990-04-12", "sex": "FEMALE",
@@ -29,10 +31,14 @@ func patientCount(t *testing.T, s *server) int {
 func TestRegisterAndUpdatePatient(t *testing.T) {
 	s := newServer(t)
 	var out struct {
-		RegisterPatient struct{ ID, Mrn, BirthDate, Country, Sex string }
+		RegisterPatient struct {
+			Patient    struct{ ID, Mrn, BirthDate, Country, Sex string }
+			Duplicates []struct{ ID string }
+		}
 	}
 	s.as("reception", register, patientInput(nil)).decode(t, &out)
-	p := out.RegisterPatient
+	p := out.RegisterPatient.Patient
+	must(t, len(out.RegisterPatient.Duplicates) == 0, "a new person has no duplicates: %+v", out)
 	must(t, strings.HasPrefix(p.ID, "pat_") && len(p.Mrn) == 9 && p.BirthDate == "1990-04-12" && p.Country == "KE", "%+v", p)
 
 	update := `mutation($id: ID!, $in: UpdatePatientInput!) { updatePatient(id: $id, input: $in) { givenName email phone } }`
@@ -68,6 +74,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{map[string]any{"country": "Kenya"}, "input.country"},
 		{map[string]any{"phone": "call me"}, "input.phone"},
 		{map[string]any{"nationalId": "!!"}, "input.nationalId"},
+		{map[string]any{"preferredLanguage": "Kiswahili"}, "input.preferredLanguage"},
+		{map[string]any{"contacts": []any{map[string]any{"name": "Baraka", "relationship": "spouse"}}}, "input.contacts[0].phone"},
+		{map[string]any{"identifiers": []any{map[string]any{"system": "NHIF", "value": "1"}, map[string]any{"system": "", "value": "2"}}},
+			"input.identifiers[1].system"},
+		{map[string]any{"insurancePolicies": []any{map[string]any{"payer": "NHIF", "memberNumber": "1", "validFrom": "2025-01-01",
+			"validTo": "2024-12-31"}}}, "input.insurancePolicies[0].validTo"},
 		// Rejected by GraphQL coercion before any resolver runs.
 		{map[string]any{"birthDate": "12/04/1990"}, "input.birthDate"},
 		{map[string]any{"sex": "YES"}, "in.sex"},

@@ -22,6 +22,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/config"
 	"github.com/hmis-dev/hmis/internal/demo"
+	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/httpapi"
 	"github.com/hmis-dev/hmis/internal/metrics"
@@ -43,7 +44,9 @@ type App struct {
 	Auth     *auth.Service
 	Trail    *audit.Trail
 	Handler  http.Handler
-	redis    *redis.Client
+	// Scheduling runs the no-show sweeper beside the HTTP server.
+	Scheduling *scheduling.Service
+	redis      *redis.Client
 }
 
 // Open connects to the database and, if configured, Redis, migrates the
@@ -81,6 +84,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err := a.Store.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	// Reference data every install needs, demo or not.
+	if err := ehr.SeedICD10(auth.SystemContext(ctx), a.Store.Client); err != nil {
+		return nil, err
+	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -110,18 +117,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a.Trail = audit.NewTrail(a.Store)
+	a.Scheduling = scheduling.NewService(a.Store, a.Relay, cfg.Location())
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:     a.Store.Client,
 			Auth:       a.Auth,
 			Patients:   patients.NewService(a.Store),
-			Scheduling: scheduling.NewService(a.Store, a.Relay),
+			Scheduling: a.Scheduling,
 			Broker:     a.Broker,
 		},
 		Auth:     a.Auth,
 		Enforcer: enforcer,
 		Trail:    a.Trail,
-		Metrics:  metrics.New(a.Store.DB),
+		Metrics:  metrics.New(a.Store.DB, a.Store.Statements),
 		Log:      log,
 		Ready:    a.ready,
 	}, httpapi.Options{
@@ -168,6 +176,7 @@ func (a *App) Serve(ctx context.Context) error {
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
 	go a.RunRelay(relayCtx)
+	go a.Scheduling.SweepNoShows(relayCtx, time.Minute, a.Log)
 	srv := &http.Server{
 		Addr:              a.Config.Addr,
 		Handler:           a.Handler,

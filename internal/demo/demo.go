@@ -147,7 +147,10 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 				return fmt.Errorf("seed appointment: %w", err)
 			}
 		}
-		return nil
+		return seedClinical(ctx, tx, clinicalSeed{
+			now: now.UTC(), departments: deps, patients: pats,
+			doctor: staffByUser["doctor"], nurse: staffByUser["nurse"], cardiologist: cardiologist,
+		})
 	})
 }
 

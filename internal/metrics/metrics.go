@@ -27,8 +27,9 @@ type Metrics struct {
 	subscriptions prometheus.Gauge
 }
 
-// New registers the instruments and the pool statistics of db.
-func New(db *sql.DB) *Metrics {
+// New registers the instruments, the pool statistics of db and the count
+// of statements sent to it.
+func New(db *sql.DB, statements func() int64) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -46,6 +47,10 @@ func New(db *sql.DB) *Metrics {
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.subscriptions,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hmis_db_statements_total",
+			Help: "SQL statements sent to the database.",
+		}, func() float64 { return float64(statements()) }),
 		collectors.NewDBStatsCollector(db, "hmis"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,9 +1,13 @@
-// Package patients registers patients and keeps their demographics.
+// Package patients registers patients — demographics, contacts,
+// identifiers, insurance — keeps them up to date, finds likely duplicates
+// and merges duplicate records.
 package patients
 
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"math/big"
 	"net/mail"
 	"regexp"
@@ -34,6 +38,19 @@ type Registration struct {
 	PostalCode  *string
 	Country     *string
 	NationalID  *string
+	// PreferredLanguage is a BCP 47 tag such as sw or en-KE.
+	PreferredLanguage   *string
+	Contacts            []PatientContactInput
+	Identifiers         []PatientIdentifierInput
+	InsurancePolicies   []InsurancePolicyInput
+	ConfirmNotDuplicate bool
+}
+
+// RegisterPatientPayload is the result of registerPatient: the new patient,
+// or, when nothing was created, the existing patients it may duplicate.
+type RegisterPatientPayload struct {
+	Patient    *ent.Patient
+	Duplicates []*ent.Patient
 }
 
 // Changes is the input of updatePatient: an omitted field is kept, a null
@@ -51,6 +68,8 @@ type Changes struct {
 	PostalCode  graphql.Omittable[*string]
 	Country     graphql.Omittable[*string]
 	NationalID  graphql.Omittable[*string]
+
+	PreferredLanguage graphql.Omittable[*string]
 }
 
 // Service registers and updates patients.
@@ -66,8 +85,11 @@ func NewService(st *store.Store) *Service { return &Service{store: st, now: time
 // with a billion MRNs to draw from, more than one retry is already rare.
 const mrnAttempts = 5
 
-// Register validates r and creates the patient with a new MRN.
-func (s *Service) Register(ctx context.Context, r Registration) (*ent.Patient, error) {
+// Register validates r and, unless it may duplicate an existing patient,
+// creates the patient with a new MRN and everything r lists, in one
+// transaction. Possible duplicates stop it unless r.ConfirmNotDuplicate;
+// then nothing is created and the payload lists them.
+func (s *Service) Register(ctx context.Context, r Registration) (*RegisterPatientPayload, error) {
 	v := validator{now: s.now()}
 	r.GivenName = v.name("input.givenName", r.GivenName)
 	r.FamilyName = v.name("input.familyName", r.FamilyName)
@@ -78,14 +100,40 @@ func (s *Service) Register(ctx context.Context, r Registration) (*ent.Patient, e
 		region: r.Region, postalCode: r.PostalCode, country: r.Country, nationalID: r.NationalID,
 	}
 	v.contact("input.", &contact)
+	r.PreferredLanguage = v.language("input.preferredLanguage", r.PreferredLanguage)
+	for i := range r.Contacts {
+		v.contactPerson(fmt.Sprintf("input.contacts[%d].", i), &r.Contacts[i])
+	}
+	v.identifiers("input.identifiers", r.Identifiers)
+	v.policies("input.insurancePolicies", r.InsurancePolicies)
 	if v.err != nil {
 		return nil, v.err
 	}
-	var created *ent.Patient
+	match := FindDuplicatePatientsInput{
+		GivenName: &r.GivenName, FamilyName: &r.FamilyName, BirthDate: &r.BirthDate,
+		NationalID: contact.nationalID, Identifiers: r.Identifiers,
+	}
 	for attempt := 0; ; attempt++ {
+		var out RegisterPatientPayload
 		err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-			var err error
-			created, err = tx.Patient.Create().
+			// Two desks registering the same person at once must not both
+			// miss the other: the duplicate check and the insert are one step
+			// for everyone matching the same criteria.
+			if err := s.store.Lock(ctx, tx, match.lockKeys()...); err != nil {
+				return err
+			}
+			dups, err := findCandidates(ctx, tx.Client(), match)
+			if err != nil {
+				return err
+			}
+			if len(dups) > 0 && !r.ConfirmNotDuplicate {
+				out.Duplicates = dups
+				return errNothingCreated
+			}
+			if err := identifiersFree(ctx, tx.Client(), "input.identifiers", r.Identifiers); err != nil {
+				return err
+			}
+			created, err := tx.Patient.Create().
 				SetMrn(newMRN()).
 				SetGivenName(r.GivenName).
 				SetFamilyName(r.FamilyName).
@@ -99,17 +147,62 @@ func (s *Service) Register(ctx context.Context, r Registration) (*ent.Patient, e
 				SetNillablePostalCode(contact.postalCode).
 				SetNillableCountry(contact.country).
 				SetNillableNationalID(contact.nationalID).
+				SetNillablePreferredLanguage(r.PreferredLanguage).
 				Save(ctx)
-			return err
+			if err != nil {
+				return err
+			}
+			if err := createRecordItems(ctx, tx, created.ID, r); err != nil {
+				return err
+			}
+			out.Patient = created
+			return nil
 		})
-		if ent.IsConstraintError(err) && attempt < mrnAttempts {
+		switch {
+		case err == errNothingCreated:
+			return &out, nil
+		case ent.IsConstraintError(err) && attempt < mrnAttempts:
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			return nil, err
 		}
-		return created.Unwrap(), nil
+		out.Patient = out.Patient.Unwrap()
+		out.Duplicates = []*ent.Patient{}
+		return &out, nil
 	}
+}
+
+// errNothingCreated rolls back a registration that found possible duplicates.
+var errNothingCreated = errors.New("possible duplicates: nothing created")
+
+func createRecordItems(ctx context.Context, tx *ent.Tx, patientID string, r Registration) error {
+	if len(r.Contacts) > 0 {
+		if err := tx.PatientContact.MapCreateBulk(r.Contacts, func(c *ent.PatientContactCreate, i int) {
+			in := r.Contacts[i]
+			c.SetPatientID(patientID).SetName(in.Name).SetRelationship(in.Relationship).
+				SetNillablePhone(in.Phone).SetNillableEmail(in.Email).SetNillableAddress(in.Address).
+				SetNextOfKin(in.NextOfKin).SetEmergencyContact(in.EmergencyContact)
+		}).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	if len(r.Identifiers) > 0 {
+		if err := tx.PatientIdentifier.MapCreateBulk(r.Identifiers, func(c *ent.PatientIdentifierCreate, i int) {
+			c.SetPatientID(patientID).SetSystem(r.Identifiers[i].System).SetValue(r.Identifiers[i].Value)
+		}).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	if len(r.InsurancePolicies) > 0 {
+		if err := tx.InsurancePolicy.MapCreateBulk(r.InsurancePolicies, func(c *ent.InsurancePolicyCreate, i int) {
+			in := r.InsurancePolicies[i]
+			c.SetPatientID(patientID).SetPayer(in.Payer).SetMemberNumber(in.MemberNumber).SetNillablePlanName(in.PlanName).
+				SetValidFrom(in.ValidFrom).SetNillableValidTo(in.ValidTo).SetPriority(in.Priority)
+		}).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Update applies c to the patient with the given ID.
@@ -155,19 +248,19 @@ func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patien
 			v.sex("input.sex", *val)
 		}
 	}
+	language, setLanguage := c.PreferredLanguage.ValueOK()
+	language = v.language("input.preferredLanguage", language)
 	if v.err != nil {
 		return nil, v.err
 	}
 	var updated *ent.Patient
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		// Row scope applies here too: a patient the viewer cannot see is not found.
-		if _, err := tx.Patient.Get(ctx, id); err != nil {
-			if ent.IsNotFound(err) {
-				return apperr.NotFoundf("patient not found")
-			}
+		if _, err := activePatient(ctx, tx, "id", id); err != nil {
 			return err
 		}
-		u := tx.Patient.UpdateOneID(id)
+		// A merge committing meanwhile makes this update find no ACTIVE row.
+		u := tx.Patient.UpdateOneID(id).Where(patient.StatusEQ(patient.StatusACTIVE))
 		if givenName != "" {
 			u.SetGivenName(givenName)
 		}
@@ -197,8 +290,12 @@ func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patien
 		setOrClear(set.postalCode, contact.postalCode, u.SetPostalCode, u.ClearPostalCode)
 		setOrClear(set.country, contact.country, u.SetCountry, u.ClearCountry)
 		setOrClear(set.nationalID, contact.nationalID, u.SetNationalID, u.ClearNationalID)
+		setOrClear(setLanguage, language, u.SetPreferredLanguage, u.ClearPreferredLanguage)
 		var err error
 		updated, err = u.Save(ctx)
+		if ent.IsNotFound(err) {
+			return errMergedMeanwhile
+		}
 		return err
 	})
 	if err != nil {

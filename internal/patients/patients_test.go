@@ -47,12 +47,12 @@ func TestRegisterValidatesAndNormalises(t *testing.T) {
 	if e, ok := apperr.As(err); !ok || e.Field != "input.birthDate" {
 		t.Fatalf("error %v", err)
 	}
-	p, err = svc.Register(ctx, Registration{GivenName: " Ada ", FamilyName: "Lovelace", BirthDate: time.Date(1915, 12, 10, 0, 0, 0, 0, time.UTC),
+	out, err := svc.Register(ctx, Registration{GivenName: " Ada ", FamilyName: "Lovelace", BirthDate: time.Date(1915, 12, 10, 0, 0, 0, 0, time.UTC),
 		Sex: patient.SexFEMALE, Email: &email, Country: &country, Phone: &blank})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.GivenName != "Ada" || *p.Email != "ada@example.org" || *p.Country != "DE" || p.Phone != nil || !ValidMRN(p.Mrn) {
+	if p := out.Patient; p.GivenName != "Ada" || *p.Email != "ada@example.org" || *p.Country != "DE" || p.Phone != nil || !ValidMRN(p.Mrn) {
 		t.Fatalf("stored %+v", p)
 	}
 }

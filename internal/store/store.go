@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -24,9 +25,10 @@ import (
 
 // Store is an open database: the ent client and what is needed to run it.
 type Store struct {
-	Client  *ent.Client
-	DB      *sql.DB
-	Dialect string
+	Client     *ent.Client
+	DB         *sql.DB
+	Dialect    string
+	statements *atomic.Int64
 }
 
 // Open connects to databaseURL (postgres://… or postgresql://…) or, when it is
@@ -65,8 +67,9 @@ func Open(databaseURL, sqlitePath string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dial, err)
 	}
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(dial, db)))
-	return &Store{Client: client, DB: db, Dialect: dial}, nil
+	statements := new(atomic.Int64)
+	client := ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dial, db), n: statements}))
+	return &Store{Client: client, DB: db, Dialect: dial, statements: statements}, nil
 }
 
 // sqliteDSN turns a file path into a DSN with the settings HMIS relies on:

@@ -1,0 +1,95 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"weak"
+
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/graph/model"
+	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/store"
+)
+
+// dialects remembers the SQL dialect of each client the admission service
+// has run on, without keeping the client alive.
+var dialects sync.Map // weak.Pointer[ent.Client] → string
+
+// admissions returns the admission service. The resolver is not handed one
+// yet, so it is built on the resolver's client; its store needs the
+// dialect, which decides how the service locks a patient and a bed, and
+// which the client tells only through a query it builds. Without the relay
+// to poke, its events go out at the relay's next poll.
+func (r *Resolver) admissions(ctx context.Context) (*admission.Service, error) {
+	key := weak.Make(r.Client)
+	if d, ok := dialects.Load(key); ok {
+		return admission.NewService(&store.Store{Client: r.Client, Dialect: d.(string)}, nil), nil
+	}
+	var dialect string
+	if _, err := r.Client.Ward.Query().Where(func(s *sql.Selector) {
+		dialect = s.Dialect()
+		s.Where(sql.False())
+	}).Exist(ctx); err != nil {
+		return nil, err
+	}
+	dialects.Store(key, dialect)
+	return admission.NewService(&store.Store{Client: r.Client, Dialect: dialect}, nil), nil
+}
+
+// bedStatusChanged streams bed events, of one ward or all. The bed is
+// loaded when the event is sent, and the stay through row scope.
+func (r *subscriptionResolver) bedStatusChanged(ctx context.Context, wardID, after *string) (<-chan *model.BedStatusEvent, error) {
+	if wardID != nil && !globalid.Valid(*wardID, "wrd") {
+		return nil, apperr.BadInput("wardId", "is not a ward ID")
+	}
+	cursor := ""
+	if after != nil {
+		if !events.ValidID(*after) {
+			return nil, apperr.BadInput("after", "is not an event ID")
+		}
+		cursor = *after
+	}
+	src, err := r.Broker.Subscribe(ctx, admission.Topic, cursor)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.Auth, src, func(ev events.Event) (*model.BedStatusEvent, bool, error) {
+		var change admission.Change
+		if err := json.Unmarshal(ev.Payload, &change); err != nil {
+			return nil, false, err
+		}
+		if wardID != nil && change.WardID != *wardID {
+			return nil, false, nil
+		}
+		b, err := r.Client.Bed.Query().Where(bed.ID(change.BedID)).WithWard().Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil, false, nil
+		} else if err != nil {
+			return nil, false, err
+		}
+		out := &model.BedStatusEvent{
+			EventID: ev.ID, Type: model.BedEventType(ev.Type), OccurredAt: ev.Time, Status: change.Status, Bed: b,
+		}
+		if change.PreviousStatus != "" {
+			out.PreviousStatus = &change.PreviousStatus
+		}
+		if change.AdmissionID != "" {
+			a, err := r.Client.Admission.Get(ctx, change.AdmissionID)
+			switch {
+			case ent.IsNotFound(err): // not this viewer's to see; the bed event still is
+			case err != nil:
+				return nil, false, err
+			default:
+				out.Admission = a
+			}
+		}
+		return out, true, nil
+	}), nil
+}

@@ -1,0 +1,157 @@
+package apitest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/internal/auth"
+)
+
+func init() {
+	addProbes(map[string]string{
+		"Query.patient":      `{ patient(id: "pat_01ARZ3NDEKTSV4RRFFQ69G5FAV") { __typename } }`,
+		"Query.patientByMrn": `{ patientByMrn(mrn: "000000000") { __typename } }`,
+	})
+}
+
+// fillChart gives a patient n items of every part of the record, written
+// straight through ent: the test is about reading.
+func fillChart(t testing.TB, s *server, patientID string, d demoIDs, n int) {
+	t.Helper()
+	ctx := auth.SystemContext(context.Background())
+	c := s.app.Store.Client
+	now := time.Now().UTC()
+	plan := c.CarePlan.Create().SetPatientID(patientID).SetTitle("Blood pressure control").SetAuthorID(d.doctor).SaveX(ctx)
+	for i := 0; i < n; i++ {
+		enc := c.Encounter.Create().SetPatientID(patientID).SetType(encounter.TypeOUTPATIENT).
+			SetStartedAt(now.Add(-time.Duration(i) * time.Hour)).SetProviderID(d.doctor).SaveX(ctx)
+		c.Problem.Create().SetPatientID(patientID).SetEncounterID(enc.ID).SetIcd10Code("I10").
+			SetDisplay("Essential (primary) hypertension").SetRecordedByID(d.doctor).ExecX(ctx)
+		c.Allergy.Create().SetPatientID(patientID).SetSubstance(fmt.Sprintf("substance %d", i)).
+			SetCategory(allergy.CategoryDRUG).SetSeverity(allergy.SeverityMODERATE).ExecX(ctx)
+		c.Observation.Create().SetPatientID(patientID).SetEncounterID(enc.ID).SetCode("8867-4").
+			SetDisplay("Heart rate").SetValue(float64(60 + i)).SetUnit("/min").SetEffectiveAt(now).SetRecordedByID(d.nurse).ExecX(ctx)
+		c.MedicationOrder.Create().SetPatientID(patientID).SetDrug("Amlodipine").SetDoseAmount(5).SetDoseUnit("mg").
+			SetRoute(medicationorder.RouteORAL).SetFrequency("once daily").SetQuantity(30).SetPrescriberID(d.doctor).ExecX(ctx)
+		c.ClinicalNote.Create().SetPatientID(patientID).SetType(clinicalnote.TypePROGRESS).SetText("Stable.").
+			SetAuthorID(d.doctor).SetStatus(clinicalnote.StatusSIGNED).SetSignedAt(now).ExecX(ctx)
+		c.ClinicalNote.Create().SetPatientID(patientID).SetType(clinicalnote.TypePROGRESS).SetText("Draft thoughts.").
+			SetAuthorID(d.doctor).ExecX(ctx)
+		c.HistoryItem.Create().SetPatientID(patientID).SetCategory(historyitem.CategorySURGERY).SetDescription("Appendectomy").ExecX(ctx)
+		c.CarePlanGoal.Create().SetPatientID(patientID).SetCarePlanID(plan.ID).SetDescription("BP below 140/90").ExecX(ctx)
+		c.CarePlanActivity.Create().SetPatientID(patientID).SetCarePlanID(plan.ID).SetDescription("Home BP readings").ExecX(ctx)
+		c.CareTeamMember.Create().SetPatientID(patientID).SetStaffID(d.nurse).SetRole(careteammember.RoleNURSE).SetSince(now).ExecX(ctx)
+		c.Referral.Create().SetPatientID(patientID).SetFromStaffID(d.doctor).SetFromDepartmentID(d.general).
+			SetToDepartmentID(d.cardiology).SetReason("Echo").ExecX(ctx)
+		c.PatientContact.Create().SetPatientID(patientID).SetName(fmt.Sprintf("Contact %d", i)).SetRelationship("sibling").ExecX(ctx)
+		start := now.Add(-time.Duration(24*(i+1)) * time.Hour)
+		c.Appointment.Create().SetPatientID(patientID).SetProviderID(d.doctor).SetDepartmentID(d.general).
+			SetStartAt(start).SetEndAt(start.Add(30 * time.Minute)).ExecX(ctx)
+	}
+}
+
+const chartQuery = `query($id: ID!) { patient(id: $id) {
+  id mrn givenName familyName
+  allergies { substance severity status recordedBy { familyName } }
+  problems { icd10Code display status recordedBy { familyName } encounter { id } }
+  encounters(first: 50) { totalCount edges { node { id type status startedAt provider { familyName } } } }
+  observations(first: 50) { edges { node { code display value unit effectiveAt recordedBy { familyName } } } }
+  medicationOrders(first: 50) { edges { node { drug doseAmount doseUnit route frequency status prescriber { familyName } } } }
+  carePlans { title status author { familyName } goals { description status } activities { description status } }
+  notes(first: 50) { edges { node { type status text author { familyName } } } }
+  history { category description }
+  careTeam { role staff { familyName } }
+  referrals(first: 50) { edges { node { reason status toDepartment { name } } } }
+  contacts { name relationship }
+  appointments(first: 50) { edges { node { startAt status provider { familyName } } } }
+} }`
+
+// TestChartStatementCountIsFlat: the chart costs the same number of SQL
+// statements for a patient with 2 items of everything as for one with 20.
+func TestChartStatementCountIsFlat(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	small, large := d.patients[2], d.patients[4] // neither has a demo chart of its own
+	fillChart(t, s, small, d, 2)
+	fillChart(t, s, large, d, 20)
+	token := s.token("doctor")
+
+	// The relay polls the outbox in the background through the same
+	// counter, so take the least of a few runs: polls only ever add.
+	cost := func(id string) (int64, response) {
+		var least int64 = -1
+		var r response
+		for i := 0; i < 5; i++ {
+			before := s.app.Store.Statements()
+			r = s.do(token, chartQuery, map[string]any{"id": id})
+			if n := s.app.Store.Statements() - before; least < 0 || n < least {
+				least = n
+			}
+		}
+		return least, r
+	}
+	smallCost, r := cost(small)
+	must(t, len(r.Errors) == 0, "small chart: %s", describe(r))
+	largeCost, r := cost(large)
+	must(t, len(r.Errors) == 0, "large chart: %s", describe(r))
+	var out struct {
+		Patient struct {
+			Allergies  []any
+			Encounters struct{ TotalCount int }
+			Notes      struct{ Edges []any }
+		}
+	}
+	r.decode(t, &out)
+	must(t, len(out.Patient.Allergies) == 20 && out.Patient.Encounters.TotalCount == 20 && len(out.Patient.Notes.Edges) == 40,
+		"the large chart holds everything: %+v", out)
+	t.Logf("chart statements: %d for 2 items of each part, %d for 20 (including the audit row's)", smallCost, largeCost)
+	must(t, smallCost == largeCost, "statements grew with the record: %d for 2 items, %d for 20", smallCost, largeCost)
+}
+
+func TestPatientReadsOwnChartWithoutDrafts(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	fillChart(t, s, d.patients[0], d, 2)
+	fillChart(t, s, d.patients[1], d, 1)
+
+	var out struct {
+		Patient struct {
+			Notes struct {
+				Edges []struct{ Node struct{ Status string } }
+			}
+			Allergies []any
+		}
+	}
+	s.as("patient", `query($id: ID!) { patient(id: $id) { allergies { substance } notes(first: 50) { edges { node { status } } } } }`,
+		map[string]any{"id": d.patients[0]}).decode(t, &out)
+	// The demo chart brings one allergy and one signed note of its own.
+	must(t, len(out.Patient.Allergies) == 3 && len(out.Patient.Notes.Edges) == 3, "own chart: %+v", out)
+	for _, e := range out.Patient.Notes.Edges {
+		must(t, e.Node.Status == "SIGNED", "a patient sees a %s note", e.Node.Status)
+	}
+	var doctorView struct {
+		Patient struct{ Notes struct{ Edges []any } }
+	}
+	s.as("doctor", `query($id: ID!) { patient(id: $id) { notes(first: 50) { edges { node { status } } } } }`,
+		map[string]any{"id": d.patients[0]}).decode(t, &doctorView)
+	must(t, len(doctorView.Patient.Notes.Edges) == 5, "clinicians see drafts too: %d", len(doctorView.Patient.Notes.Edges))
+
+	r := s.as("patient", `query($id: ID!) { patient(id: $id) { id } }`, map[string]any{"id": d.patients[1]})
+	must(t, r.hasCode("NOT_FOUND"), "another patient's chart: %s", describe(r))
+	r = s.as("patient", `{ patientByMrn(mrn: "100000017") { id } }`, nil)
+	must(t, r.hasCode("NOT_FOUND"), "another patient by MRN: %s", describe(r))
+	r = s.as("hr", `query($id: ID!) { patient(id: $id) { id } }`, map[string]any{"id": d.patients[0]})
+	must(t, r.hasCode("FORBIDDEN"), "hr: %s", describe(r))
+
+	var byMrn struct{ PatientByMrn struct{ ID string } }
+	s.as("reception", `{ patientByMrn(mrn: "100000009") { id } }`, nil).decode(t, &byMrn)
+	must(t, byMrn.PatientByMrn.ID == d.patients[0], "by MRN: %+v", byMrn)
+}

@@ -1,0 +1,317 @@
+package apitest
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/internal/auth"
+)
+
+func init() {
+	addProbes(map[string]string{
+		"Mutation.prescribeMedication": `mutation { prescribeMedication(input: {patientId: "bad", drug: "x", doseAmount: 1, doseUnit: "mg",
+		  route: ORAL, frequency: "BID", quantity: 1}) { __typename } }`,
+		"Mutation.reviseMedicationOrder": `mutation { reviseMedicationOrder(id: "bad", input: {drug: "x", doseAmount: 1, doseUnit: "mg",
+		  route: ORAL, frequency: "BID", quantity: 1}) { __typename } }`,
+		"Mutation.stopMedicationOrder":     `mutation { stopMedicationOrder(id: "bad", reason: "x") { __typename } }`,
+		"Mutation.completeMedicationOrder": `mutation { completeMedicationOrder(id: "bad") { __typename } }`,
+	})
+}
+
+const prescribeMutation = `mutation($in: PrescribeMedicationInput!) {
+  prescribeMedication(input: $in) { id status drug doseAmount prescriber { id } patient { id } }
+}`
+
+const reviseMutation = `mutation($id: ID!, $in: ReviseMedicationOrderInput!) {
+  reviseMedicationOrder(id: $id, input: $in) { id status doseAmount replaces { id status endedAt } }
+}`
+
+const stopOrderMutation = `mutation($id: ID!, $r: String!) { stopMedicationOrder(id: $id, reason: $r) { id status stopReason endedAt } }`
+
+const completeOrderMutation = `mutation($id: ID!) { completeMedicationOrder(id: $id) { id status endedAt } }`
+
+// prescription is a valid order for patientID; extra fields are merged in.
+func prescription(patientID, drug string, extra map[string]any) map[string]any {
+	in := map[string]any{"patientId": patientID, "drug": drug, "doseAmount": 500, "doseUnit": "mg",
+		"route": "ORAL", "frequency": "TID", "durationDays": 7, "quantity": 21}
+	for k, v := range extra {
+		in[k] = v
+	}
+	return map[string]any{"in": in}
+}
+
+func orderRevision(drug string, dose float64) map[string]any {
+	return map[string]any{"drug": drug, "doseAmount": dose, "doseUnit": "mg", "route": "ORAL", "frequency": "BID", "quantity": 14}
+}
+
+type orderOut struct {
+	ID, Status, Drug string
+	DoseAmount       float64
+	Prescriber       struct{ ID string }
+	Patient          struct{ ID string }
+}
+
+func prescribe(t *testing.T, s *server, vars map[string]any) orderOut {
+	t.Helper()
+	var out struct{ PrescribeMedication orderOut }
+	s.as("doctor", prescribeMutation, vars).decode(t, &out)
+	return out.PrescribeMedication
+}
+
+// addAllergy records an active allergy straight through ent: recording
+// allergies is another part of the API, and this test is about prescribing.
+func addAllergy(t *testing.T, s *server, patientID, substance string, severity allergy.Severity) string {
+	t.Helper()
+	a := s.app.Store.Client.Allergy.Create().SetPatientID(patientID).SetSubstance(substance).
+		SetCategory(allergy.CategoryDRUG).SetSeverity(severity).SaveX(auth.SystemContext(context.Background()))
+	return a.ID
+}
+
+func orderCountOf(t *testing.T, s *server, patientID string) int {
+	t.Helper()
+	var out struct{ MedicationOrders struct{ TotalCount int } }
+	s.as("admin", `query($p: ID!) { medicationOrders(where: {patientID: $p}) { totalCount } }`, map[string]any{"p": patientID}).decode(t, &out)
+	return out.MedicationOrders.TotalCount
+}
+
+func TestAllergyWarningBlocksPrescriptionUnlessOverridden(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	pat := d.patients[1]
+	allergyID := addAllergy(t, s, pat, "Penicillin", allergy.SeverityLIFE_THREATENING)
+	addAllergy(t, s, pat, "Latex", allergy.SeverityMILD)
+	before := orderCountOf(t, s, pat)
+
+	r := s.as("doctor", prescribeMutation, prescription(pat, "Penicillin V potassium", nil))
+	must(t, r.hasCode("CONFLICT") && len(r.Errors) == 1, "allergic drug: %s", describe(r))
+	allergies, _ := r.Errors[0].Extensions["allergies"].([]any)
+	must(t, len(allergies) == 1, "extensions.allergies: %+v", r.Errors[0].Extensions)
+	match, _ := allergies[0].(map[string]any)
+	must(t, match["id"] == allergyID && match["substance"] == "Penicillin" && match["severity"] == "LIFE_THREATENING",
+		"the matching allergy: %+v", match)
+	must(t, !strings.Contains(r.Errors[0].Message, "Penicillin"), "the message names no patient data: %q", r.Errors[0].Message)
+	must(t, orderCountOf(t, s, pat) == before, "a refused order was written")
+
+	r = s.as("doctor", prescribeMutation, prescription(pat, "Penicillin V potassium", map[string]any{"allergyOverrideReason": ""}))
+	must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "input.allergyOverrideReason",
+		"blank override: %s", describe(r))
+
+	// The override request does not select the reason: the audit row must
+	// mention it anyway.
+	var overridden struct {
+		PrescribeMedication struct{ ID, Status string }
+	}
+	s.as("doctor", `mutation($in: PrescribeMedicationInput!) { prescribeMedication(input: $in) { id status } }`,
+		prescription(pat, "Penicillin V potassium", map[string]any{"allergyOverrideReason": "Desensitised under allergist supervision"})).
+		decode(t, &overridden)
+	must(t, overridden.PrescribeMedication.Status == "ACTIVE", "overridden: %+v", overridden)
+	var stored struct {
+		Node struct{ AllergyOverrideReason *string }
+	}
+	s.as("pharmacist", `query($id: ID!) { node(id: $id) { ... on MedicationOrder { allergyOverrideReason } } }`,
+		map[string]any{"id": overridden.PrescribeMedication.ID}).decode(t, &stored)
+	must(t, stored.Node.AllergyOverrideReason != nil && *stored.Node.AllergyOverrideReason == "Desensitised under allergist supervision",
+		"the pharmacist sees the override: %+v", stored)
+
+	rows := auditRows(t, s, map[string]any{"operation": "prescribeMedication", "patientId": pat})
+	var refused, allowed []auditRow
+	for _, row := range rows {
+		switch {
+		case row.Outcome == "FAILED" && row.ErrorCode != nil && *row.ErrorCode == "CONFLICT":
+			refused = append(refused, row)
+		case row.Outcome == "ALLOWED":
+			allowed = append(allowed, row)
+		}
+	}
+	must(t, len(refused) == 1 && *refused[0].ActorName == "doctor", "the refused prescription is on the trail: %+v", rows)
+	must(t, len(allowed) == 1 && contains(allowed[0].Fields, "MedicationOrder.allergyOverrideReason") &&
+		contains(allowed[0].ObjectIds, overridden.PrescribeMedication.ID),
+		"the override is on the trail: %+v", allowed)
+
+	// A drug no allergy matches needs no override.
+	o := prescribe(t, s, prescription(pat, "Paracetamol", nil))
+	must(t, o.Status == "ACTIVE" && o.Prescriber.ID == d.doctor && o.Patient.ID == pat, "paracetamol: %+v", o)
+}
+
+func TestMedicationOrderRevisionsAndEnds(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	pat := d.patients[2]
+	addAllergy(t, s, pat, "Ibuprofen", allergy.SeverityMODERATE)
+	first := prescribe(t, s, prescription(pat, "Amoxicillin", nil))
+
+	var revised struct {
+		ReviseMedicationOrder struct {
+			ID, Status string
+			DoseAmount float64
+			Replaces   struct{ ID, Status, EndedAt string }
+		}
+	}
+	s.as("doctor", reviseMutation, map[string]any{"id": first.ID, "in": orderRevision("Amoxicillin", 250)}).decode(t, &revised)
+	second := revised.ReviseMedicationOrder
+	must(t, second.Status == "ACTIVE" && second.DoseAmount == 250 && second.Replaces.ID == first.ID &&
+		second.Replaces.Status == "SUPERSEDED" && second.Replaces.EndedAt != "", "revision: %+v", second)
+
+	r := s.as("doctor", reviseMutation, map[string]any{"id": first.ID, "in": orderRevision("Amoxicillin", 125)})
+	must(t, r.hasCode("CONFLICT"), "revising a superseded order: %s", describe(r))
+	r = s.as("doctor", reviseMutation, map[string]any{"id": second.ID, "in": orderRevision("Ibuprofen", 400)})
+	must(t, r.hasCode("CONFLICT") && r.Errors[0].Extensions["allergies"] != nil, "revising to an allergen: %s", describe(r))
+	bad := orderRevision("Amoxicillin", 0)
+	r = s.as("doctor", reviseMutation, map[string]any{"id": second.ID, "in": bad})
+	must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "input.doseAmount", "zero dose: %s", describe(r))
+
+	// The history, oldest first, from the patient's record.
+	var history struct {
+		MedicationOrders struct {
+			Edges []struct {
+				Node struct {
+					ID, Status string
+					Replaces   *struct{ ID string }
+					ReplacedBy *struct{ ID string }
+				}
+			}
+		}
+	}
+	s.as("nurse", `query($p: ID!) { medicationOrders(where: {patientID: $p, drug: "Amoxicillin"}, orderBy: {field: CREATED_AT, direction: ASC}) {
+	  edges { node { id status replaces { id } replacedBy { id } } } } }`, map[string]any{"p": pat}).decode(t, &history)
+	edges := history.MedicationOrders.Edges
+	must(t, len(edges) == 2 && edges[0].Node.Status == "SUPERSEDED" && edges[0].Node.ReplacedBy.ID == second.ID &&
+		edges[1].Node.Status == "ACTIVE" && edges[1].Node.Replaces.ID == first.ID, "history: %+v", edges)
+
+	// Who may end an order, and how often.
+	r = s.as("nurse", stopOrderMutation, map[string]any{"id": second.ID, "r": "rash"})
+	must(t, r.hasCode("FORBIDDEN"), "nurse stopping: %s", describe(r))
+	r = s.as("pharmacist", completeOrderMutation, map[string]any{"id": second.ID})
+	must(t, r.hasCode("FORBIDDEN"), "pharmacist completing: %s", describe(r))
+	r = s.as("doctor", stopOrderMutation, map[string]any{"id": second.ID, "r": ""})
+	must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "reason", "stop without reason: %s", describe(r))
+	var stopped struct {
+		StopMedicationOrder struct{ Status, StopReason, EndedAt string }
+	}
+	s.as("doctor", stopOrderMutation, map[string]any{"id": second.ID, "r": "Rash on day 3"}).decode(t, &stopped)
+	must(t, stopped.StopMedicationOrder.Status == "STOPPED" && stopped.StopMedicationOrder.StopReason == "Rash on day 3" &&
+		stopped.StopMedicationOrder.EndedAt != "", "stopped: %+v", stopped)
+	r = s.as("nurse", completeOrderMutation, map[string]any{"id": second.ID})
+	must(t, r.hasCode("CONFLICT"), "completing a stopped order: %s", describe(r))
+	r = s.as("doctor", stopOrderMutation, map[string]any{"id": second.ID, "r": "again"})
+	must(t, r.hasCode("CONFLICT"), "stopping twice: %s", describe(r))
+
+	third := prescribe(t, s, prescription(pat, "Omeprazole", map[string]any{"doseAmount": 20}))
+	var completed struct {
+		CompleteMedicationOrder struct{ Status, EndedAt string }
+	}
+	s.as("nurse", completeOrderMutation, map[string]any{"id": third.ID}).decode(t, &completed)
+	must(t, completed.CompleteMedicationOrder.Status == "COMPLETED" && completed.CompleteMedicationOrder.EndedAt != "", "completed: %+v", completed)
+	r = s.as("doctor", reviseMutation, map[string]any{"id": third.ID, "in": orderRevision("Omeprazole", 40)})
+	must(t, r.hasCode("CONFLICT"), "revising a completed order: %s", describe(r))
+}
+
+func TestPrescribingRefusalsChangeNothing(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	pat := d.patients[1]
+	before := orderCountOf(t, s, pat)
+
+	var other struct {
+		Encounters struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	s.as("admin", `query($p: ID!) { encounters(where: {patientIDNEQ: $p}, first: 1) { edges { node { id } } } }`,
+		map[string]any{"p": pat}).decode(t, &other)
+	must(t, len(other.Encounters.Edges) == 1, "the demo has another patient's encounter")
+
+	for field, extra := range map[string]map[string]any{
+		"input.drug":         {"drug": " "},
+		"input.doseAmount":   {"doseAmount": -5},
+		"input.doseUnit":     {"doseUnit": ""},
+		"input.frequency":    {"frequency": ""},
+		"input.durationDays": {"durationDays": 0},
+		"input.quantity":     {"quantity": 0},
+		"input.encounterId":  {"encounterId": other.Encounters.Edges[0].Node.ID},
+		"input.patientId":    {"patientId": d.doctor},
+	} {
+		r := s.as("doctor", prescribeMutation, prescription(pat, "Paracetamol", extra))
+		must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == field, "%s: %s", field, describe(r))
+	}
+	r := s.as("doctor", prescribeMutation, prescription(pat, "Paracetamol", map[string]any{"route": "NASAL"}))
+	must(t, r.hasCode("BAD_USER_INPUT"), "unknown route: %s", describe(r))
+
+	// The policy lets an administrator through; the service still wants a
+	// doctor to answer for the prescription.
+	r = s.as("admin", prescribeMutation, prescription(pat, "Paracetamol", nil))
+	must(t, r.hasCode("FORBIDDEN"), "administrator prescribing: %s", describe(r))
+	for _, who := range []string{"nurse", "pharmacist", "patient", "reception"} {
+		r = s.as(who, prescribeMutation, prescription(pat, "Paracetamol", nil))
+		must(t, r.hasCode("FORBIDDEN"), "%s prescribing: %s", who, describe(r))
+	}
+	must(t, orderCountOf(t, s, pat) == before, "refused prescriptions were written")
+}
+
+func TestConcurrentRevisionsOfOneOrder(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	o := prescribe(t, s, prescription(d.patients[3], "Paracetamol", nil))
+	s.token("doctor")
+
+	const n = 8
+	results := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.as("doctor", reviseMutation, map[string]any{"id": o.ID, "in": orderRevision("Paracetamol", float64(100+i))})
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, r := range results {
+		switch {
+		case len(r.Errors) == 0:
+			won++
+		case !r.hasCode("CONFLICT"):
+			t.Errorf("a losing revision: %s", describe(r))
+		}
+	}
+	var replacements struct{ MedicationOrders struct{ TotalCount int } }
+	s.as("doctor", `query($id: ID!) { medicationOrders(where: {replacesID: $id}) { totalCount } }`, map[string]any{"id": o.ID}).decode(t, &replacements)
+	must(t, won == 1 && replacements.MedicationOrders.TotalCount == 1, "%d revisions won, %d replacements", won, replacements.MedicationOrders.TotalCount)
+}
+
+func TestPatientSeesOwnMedicationOrdersOnly(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	own, other := d.patients[0], d.patients[1]
+	mine := prescribe(t, s, prescription(own, "Metformin", nil))
+	theirs := prescribe(t, s, prescription(other, "Metformin", nil))
+
+	var list struct {
+		MedicationOrders struct {
+			TotalCount int
+			Edges      []struct {
+				Node struct {
+					ID      string
+					Patient struct{ ID string }
+				}
+			}
+		}
+	}
+	s.as("patient", `{ medicationOrders(first: 100) { totalCount edges { node { id patient { id } } } } }`, nil).decode(t, &list)
+	found := false
+	for _, e := range list.MedicationOrders.Edges {
+		must(t, e.Node.Patient.ID == own, "another patient's order in the list: %+v", e)
+		found = found || e.Node.ID == mine.ID
+	}
+	must(t, found, "the patient's own new order is listed: %+v", list)
+
+	r := s.as("patient", `query($id: ID!) { node(id: $id) { ... on MedicationOrder { drug } } }`, map[string]any{"id": theirs.ID})
+	must(t, r.hasCode("NOT_FOUND"), "another patient's order by node: %s", describe(r))
+	r = s.as("patient", `query($id: ID!) { node(id: $id) { ... on MedicationOrder { drug status } } }`, map[string]any{"id": mine.ID})
+	must(t, len(r.Errors) == 0 && strings.Contains(string(r.Data), "Metformin"), "own order by node: %s", describe(r))
+	r = s.as("patient", completeOrderMutation, map[string]any{"id": mine.ID})
+	must(t, r.hasCode("FORBIDDEN"), "a patient completing their order: %s", describe(r))
+}

@@ -1,0 +1,457 @@
+package prescribing
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/audit"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/store"
+)
+
+// PrescribeMedicationInput is the input of prescribeMedication.
+type PrescribeMedicationInput struct {
+	PatientID             string
+	EncounterID           *string
+	Drug                  string
+	DrugCode              *string
+	DoseAmount            float64
+	DoseUnit              string
+	Route                 medicationorder.Route
+	Frequency             string
+	DurationDays          *int
+	Quantity              int
+	Instructions          *string
+	AllergyOverrideReason *string
+}
+
+// ReviseMedicationOrderInput is the input of reviseMedicationOrder: the
+// whole new order, for the patient of the order it replaces.
+type ReviseMedicationOrderInput struct {
+	EncounterID           *string
+	Drug                  string
+	DrugCode              *string
+	DoseAmount            float64
+	DoseUnit              string
+	Route                 medicationorder.Route
+	Frequency             string
+	DurationDays          *int
+	Quantity              int
+	Instructions          *string
+	AllergyOverrideReason *string
+}
+
+// Limits on what an order may say, beyond what the data model enforces.
+const (
+	MaxReasonLength       = 500
+	MaxInstructionsLength = 2000
+	// A course longer than ten years is a typing error, not a prescription.
+	MaxDurationDays = 3650
+	MaxQuantity     = 100_000
+	MaxDoseAmount   = 1_000_000
+)
+
+// AllergyMatch is an active allergy that a prescribed drug matches.
+type AllergyMatch struct {
+	ID        string
+	Substance string
+	Severity  allergy.Severity
+}
+
+// AllergyConflict refuses an order for a drug the patient has a documented
+// allergy to, naming the allergies so the prescriber can decide whether to
+// override.
+type AllergyConflict struct {
+	Allergies []AllergyMatch
+}
+
+const allergyConflictMessage = "the drug matches an active allergy of the patient; give allergyOverrideReason to prescribe it anyway"
+
+func (e *AllergyConflict) Error() string { return allergyConflictMessage }
+
+// Unwrap makes an AllergyConflict a CONFLICT wherever errors are classified.
+func (e *AllergyConflict) Unwrap() error { return apperr.Conflictf(allergyConflictMessage) }
+
+// Service runs the medication order state machine.
+type Service struct {
+	store *store.Store
+	now   func() time.Time
+}
+
+// NewService returns a Service on st.
+func NewService(st *store.Store) *Service { return &Service{store: st, now: time.Now} }
+
+// order is an order's clinical content, validated and trimmed.
+type order struct {
+	encounterID           *string
+	drug                  string
+	drugCode              *string
+	doseAmount            float64
+	doseUnit              string
+	route                 medicationorder.Route
+	frequency             string
+	durationDays          *int
+	quantity              int
+	instructions          *string
+	allergyOverrideReason *string
+}
+
+// Prescribe creates an ACTIVE order prescribed by the viewer, who must be an
+// active doctor, after checking the drug against the patient's allergies.
+func (s *Service) Prescribe(ctx context.Context, in PrescribeMedicationInput) (*ent.MedicationOrder, error) {
+	if !globalid.Valid(in.PatientID, "pat") {
+		return nil, apperr.BadInput("input.patientId", "is not a patient ID")
+	}
+	o, err := validate(order{
+		encounterID: in.EncounterID, drug: in.Drug, drugCode: in.DrugCode, doseAmount: in.DoseAmount,
+		doseUnit: in.DoseUnit, route: in.Route, frequency: in.Frequency, durationDays: in.DurationDays,
+		quantity: in.Quantity, instructions: in.Instructions, allergyOverrideReason: in.AllergyOverrideReason,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var created *ent.MedicationOrder
+	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		prescriber, err := doctor(ctx, tx, "prescribe")
+		if err != nil {
+			return err
+		}
+		pat, err := tx.Patient.Get(ctx, in.PatientID)
+		if ent.IsNotFound(err) {
+			return apperr.BadInput("input.patientId", "no such patient")
+		} else if err != nil {
+			return err
+		}
+		if pat.Status == patient.StatusMERGED {
+			return apperr.BadInput("input.patientId", "was merged into another record; prescribe on that one")
+		}
+		created, err = s.create(ctx, tx, pat.ID, prescriber, o, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created.Unwrap(), nil
+}
+
+// Revise replaces an ACTIVE order with a new one, checked against the
+// allergies like any order; the old one becomes SUPERSEDED. Of concurrent
+// revisions of one order exactly one succeeds.
+func (s *Service) Revise(ctx context.Context, id string, in ReviseMedicationOrderInput) (*ent.MedicationOrder, error) {
+	if !globalid.Valid(id, "med") {
+		return nil, apperr.BadInput("id", "is not a medication order ID")
+	}
+	o, err := validate(order{
+		encounterID: in.EncounterID, drug: in.Drug, drugCode: in.DrugCode, doseAmount: in.DoseAmount,
+		doseUnit: in.DoseUnit, route: in.Route, frequency: in.Frequency, durationDays: in.DurationDays,
+		quantity: in.Quantity, instructions: in.Instructions, allergyOverrideReason: in.AllergyOverrideReason,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var created *ent.MedicationOrder
+	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		prescriber, err := doctor(ctx, tx, "revise orders")
+		if err != nil {
+			return err
+		}
+		old, err := activeOrder(ctx, tx, id, "revised")
+		if err != nil {
+			return err
+		}
+		if o.encounterID == nil {
+			o.encounterID = old.EncounterID
+		}
+		// Supersede first: the conditional update is what makes one of
+		// several concurrent revisions win, before anything else is written.
+		if err := tx.MedicationOrder.UpdateOneID(old.ID).Where(medicationorder.StatusEQ(medicationorder.StatusACTIVE)).
+			SetStatus(medicationorder.StatusSUPERSEDED).SetEndedAt(s.now().UTC()).Exec(ctx); err != nil {
+			return changedMeanwhile(err)
+		}
+		created, err = s.create(ctx, tx, old.PatientID, prescriber, o, &old.ID)
+		if ent.IsConstraintError(err) {
+			return apperr.Conflictf("the order was revised meanwhile; reload it")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created.Unwrap(), nil
+}
+
+// Stop ends an ACTIVE order before its course is over.
+func (s *Service) Stop(ctx context.Context, id, reason string) (*ent.MedicationOrder, error) {
+	if !globalid.Valid(id, "med") {
+		return nil, apperr.BadInput("id", "is not a medication order ID")
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > MaxReasonLength {
+		return nil, apperr.BadInput("reason", "is required, at most %d characters", MaxReasonLength)
+	}
+	return s.end(ctx, id, "stopped", []staff.Kind{staff.KindDOCTOR}, func(u *ent.MedicationOrderUpdateOne) {
+		u.SetStatus(medicationorder.StatusSTOPPED).SetStopReason(reason)
+	})
+}
+
+// Complete records that an ACTIVE order's course is finished. Doctors and
+// the nurses who give the drug may complete it.
+func (s *Service) Complete(ctx context.Context, id string) (*ent.MedicationOrder, error) {
+	if !globalid.Valid(id, "med") {
+		return nil, apperr.BadInput("id", "is not a medication order ID")
+	}
+	return s.end(ctx, id, "completed", []staff.Kind{staff.KindDOCTOR, staff.KindNURSE}, func(u *ent.MedicationOrderUpdateOne) {
+		u.SetStatus(medicationorder.StatusCOMPLETED)
+	})
+}
+
+// end moves an ACTIVE order to a final status, conditional on it still
+// being ACTIVE so that two concurrent changes cannot both succeed.
+func (s *Service) end(ctx context.Context, id, pastTense string, kinds []staff.Kind, set func(*ent.MedicationOrderUpdateOne)) (*ent.MedicationOrder, error) {
+	var changed *ent.MedicationOrder
+	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		if _, err := clinician(ctx, tx, "change medication orders", kinds...); err != nil {
+			return err
+		}
+		if _, err := activeOrder(ctx, tx, id, pastTense); err != nil {
+			return err
+		}
+		u := tx.MedicationOrder.UpdateOneID(id).Where(medicationorder.StatusEQ(medicationorder.StatusACTIVE)).
+			SetEndedAt(s.now().UTC())
+		set(u)
+		var err error
+		changed, err = u.Save(ctx)
+		return changedMeanwhile(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return changed.Unwrap(), nil
+}
+
+// create writes a new ACTIVE order for the patient after the encounter and
+// allergy checks.
+func (s *Service) create(ctx context.Context, tx *ent.Tx, patientID string, prescriber *ent.Staff, o order, replaces *string) (*ent.MedicationOrder, error) {
+	if o.encounterID != nil {
+		enc, err := tx.Encounter.Get(ctx, *o.encounterID)
+		if ent.IsNotFound(err) || (err == nil && enc.PatientID != patientID) {
+			return nil, apperr.BadInput("input.encounterId", "is not an encounter of this patient")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	matches, err := matchingAllergies(ctx, tx, patientID, o.drug)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(matches) > 0 && o.allergyOverrideReason == nil:
+		return nil, &AllergyConflict{Allergies: matches}
+	case len(matches) == 0:
+		// Nothing was overridden, so there is no reason to keep.
+		o.allergyOverrideReason = nil
+	}
+	created, err := tx.MedicationOrder.Create().
+		SetPatientID(patientID).
+		SetNillableEncounterID(o.encounterID).
+		SetDrug(o.drug).
+		SetNillableDrugCode(o.drugCode).
+		SetDoseAmount(o.doseAmount).
+		SetDoseUnit(o.doseUnit).
+		SetRoute(o.route).
+		SetFrequency(o.frequency).
+		SetNillableDurationDays(o.durationDays).
+		SetQuantity(o.quantity).
+		SetNillableInstructions(o.instructions).
+		SetPrescriberID(prescriber.ID).
+		SetNillableReplacesID(replaces).
+		SetNillableAllergyOverrideReason(o.allergyOverrideReason).
+		Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if o.allergyOverrideReason != nil {
+		// The trail must show that this order went ahead against an allergy,
+		// whatever fields the client selected in its response.
+		audit.NoteField(ctx, "MedicationOrder", "allergyOverrideReason")
+	}
+	return created, nil
+}
+
+// matchingAllergies returns the patient's active allergies that drug matches.
+func matchingAllergies(ctx context.Context, tx *ent.Tx, patientID, drug string) ([]AllergyMatch, error) {
+	active, err := tx.Allergy.Query().
+		Where(allergy.PatientID(patientID), allergy.StatusEQ(allergy.StatusACTIVE)).
+		Order(ent.Asc(allergy.FieldID)).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var matches []AllergyMatch
+	for _, a := range active {
+		if Matches(drug, a.Substance) {
+			matches = append(matches, AllergyMatch{ID: a.ID, Substance: a.Substance, Severity: a.Severity})
+		}
+	}
+	return matches, nil
+}
+
+// Matches reports whether an allergy to substance applies to drug: one
+// names the other as whole words, ignoring case and punctuation, so that
+// "Penicillin" matches "penicillin V potassium" and "Amoxicillin/clavulanate"
+// matches "amoxicillin", but "sulfa" does not match "sulfasalazine".
+func Matches(drug, substance string) bool {
+	d, s := words(drug), words(substance)
+	if len(d) == 0 || len(s) == 0 {
+		return false
+	}
+	return containsRun(d, s) || containsRun(s, d)
+}
+
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+}
+
+// containsRun reports whether needle occurs in hay as consecutive words.
+func containsRun(hay, needle []string) bool {
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		match := true
+		for j, w := range needle {
+			if hay[i+j] != w {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// activeOrder loads the order with the given ID and refuses it unless ACTIVE.
+func activeOrder(ctx context.Context, tx *ent.Tx, id, pastTense string) (*ent.MedicationOrder, error) {
+	o, err := tx.MedicationOrder.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("medication order not found")
+	} else if err != nil {
+		return nil, err
+	}
+	if o.Status != medicationorder.StatusACTIVE {
+		return nil, apperr.Conflictf("the order is %s; only an ACTIVE order can be %s", o.Status, pastTense)
+	}
+	return o, nil
+}
+
+// changedMeanwhile turns a conditional update that matched no row — the
+// order left ACTIVE after it was read — into a CONFLICT.
+func changedMeanwhile(err error) error {
+	if ent.IsNotFound(err) {
+		return apperr.Conflictf("the order changed meanwhile; reload it")
+	}
+	return err
+}
+
+func doctor(ctx context.Context, tx *ent.Tx, action string) (*ent.Staff, error) {
+	return clinician(ctx, tx, action, staff.KindDOCTOR)
+}
+
+// clinician returns the viewer's staff record if it is active and of one of
+// kinds. The policy already admits only clinical roles; this ties the order
+// to a person who may sign for it, which an administrator or an API key is not.
+func clinician(ctx context.Context, tx *ent.Tx, action string, kinds ...staff.Kind) (*ent.Staff, error) {
+	refuse := apperr.Denied("only an active %s may %s", kindNames(kinds), action)
+	v := auth.FromContext(ctx)
+	if v == nil || v.StaffID == "" {
+		return nil, refuse
+	}
+	member, err := tx.Staff.Get(ctx, v.StaffID)
+	if ent.IsNotFound(err) {
+		return nil, refuse
+	} else if err != nil {
+		return nil, err
+	}
+	if !member.Active {
+		return nil, refuse
+	}
+	for _, k := range kinds {
+		if member.Kind == k {
+			return member, nil
+		}
+	}
+	return nil, refuse
+}
+
+func kindNames(kinds []staff.Kind) string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = strings.ToLower(k.String())
+	}
+	return strings.Join(names, " or ")
+}
+
+// validate checks and trims an order's content; the first bad field wins.
+func validate(o order) (order, error) {
+	trimOptional := func(p *string) *string {
+		if p == nil {
+			return nil
+		}
+		t := strings.TrimSpace(*p)
+		if t == "" {
+			return nil
+		}
+		return &t
+	}
+	o.drug = strings.TrimSpace(o.drug)
+	o.doseUnit = strings.TrimSpace(o.doseUnit)
+	o.frequency = strings.TrimSpace(o.frequency)
+	o.drugCode = trimOptional(o.drugCode)
+	o.instructions = trimOptional(o.instructions)
+	override := o.allergyOverrideReason
+	o.allergyOverrideReason = trimOptional(override)
+	switch {
+	case o.encounterID != nil && !globalid.Valid(*o.encounterID, "enc"):
+		return o, apperr.BadInput("input.encounterId", "is not an encounter ID")
+	case o.drug == "":
+		return o, apperr.BadInput("input.drug", "is required")
+	case len(o.drug) > 200:
+		return o, apperr.BadInput("input.drug", "must be at most 200 characters")
+	case o.drugCode != nil && len(*o.drugCode) > 32:
+		return o, apperr.BadInput("input.drugCode", "must be at most 32 characters")
+	case !(o.doseAmount > 0) || o.doseAmount > MaxDoseAmount || math.IsInf(o.doseAmount, 0):
+		return o, apperr.BadInput("input.doseAmount", "must be greater than 0 and at most %d", MaxDoseAmount)
+	case o.doseUnit == "":
+		return o, apperr.BadInput("input.doseUnit", "is required")
+	case len(o.doseUnit) > 20:
+		return o, apperr.BadInput("input.doseUnit", "must be at most 20 characters")
+	case medicationorder.RouteValidator(o.route) != nil:
+		return o, apperr.BadInput("input.route", "is not a route of administration")
+	case o.frequency == "":
+		return o, apperr.BadInput("input.frequency", "is required")
+	case len(o.frequency) > 40:
+		return o, apperr.BadInput("input.frequency", "must be at most 40 characters")
+	case o.durationDays != nil && (*o.durationDays < 1 || *o.durationDays > MaxDurationDays):
+		return o, apperr.BadInput("input.durationDays", "must be from 1 to %d", MaxDurationDays)
+	case o.quantity < 1 || o.quantity > MaxQuantity:
+		return o, apperr.BadInput("input.quantity", "must be from 1 to %d", MaxQuantity)
+	case o.instructions != nil && len(*o.instructions) > MaxInstructionsLength:
+		return o, apperr.BadInput("input.instructions", "must be at most %d characters", MaxInstructionsLength)
+	case override != nil && o.allergyOverrideReason == nil:
+		return o, apperr.BadInput("input.allergyOverrideReason", "must not be blank; leave it out to have allergies checked")
+	case o.allergyOverrideReason != nil && len(*o.allergyOverrideReason) > MaxReasonLength:
+		return o, apperr.BadInput("input.allergyOverrideReason", "must be at most %d characters", MaxReasonLength)
+	}
+	return o, nil
+}
