@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/intercept"
 	"github.com/hmis-dev/hmis/ent/user"
@@ -89,6 +90,7 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 // clinicians have not finished with them, such as draft notes.
 var hiddenFromPatients = map[string]func(*sql.Selector){
 	"ClinicalNote": sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String()),
+	"CarePlan":     sql.FieldNEQ(careplan.FieldStatus, careplan.StatusDRAFT.String()),
 }
 
 // nothing matches no row: the fail-closed scope.
