@@ -3,10 +3,6 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"sync"
-	"weak"
-
-	"entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/bed"
@@ -15,33 +11,11 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/globalid"
-	"github.com/hmis-dev/hmis/internal/store"
 )
 
-// dialects remembers the SQL dialect of each client the admission service
-// has run on, without keeping the client alive.
-var dialects sync.Map // weak.Pointer[ent.Client] → string
-
-// admissions returns the admission service. The resolver is not handed one
-// yet, so it is built on the resolver's client; its store needs the
-// dialect, which decides how the service locks a patient and a bed, and
-// which the client tells only through a query it builds. Without the relay
-// to poke, its events go out at the relay's next poll.
-func (r *Resolver) admissions(ctx context.Context) (*admission.Service, error) {
-	key := weak.Make(r.Client)
-	if d, ok := dialects.Load(key); ok {
-		return admission.NewService(&store.Store{Client: r.Client, Dialect: d.(string)}, nil), nil
-	}
-	var dialect string
-	if _, err := r.Client.Ward.Query().Where(func(s *sql.Selector) {
-		dialect = s.Dialect()
-		s.Where(sql.False())
-	}).Exist(ctx); err != nil {
-		return nil, err
-	}
-	dialects.Store(key, dialect)
-	return admission.NewService(&store.Store{Client: r.Client, Dialect: dialect}, nil), nil
-}
+// admissions returns the admission service; the error result keeps the
+// call sites' shape.
+func (r *Resolver) admissions(context.Context) (*admission.Service, error) { return r.Admission, nil }
 
 // bedStatusChanged streams bed events, of one ward or all. The bed is
 // loaded when the event is sent, and the stay through row scope.

@@ -13,13 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
-// ehr returns the health record service on the resolver's client. The
-// service keeps no state between calls, so building it per call is cheap.
-// The resolver is not handed the relay, so vitals events go out at the
-// relay's next poll, and "today" is the UTC date.
-func (r *Resolver) ehr() *ehr.Service {
-	return ehr.NewService(r.Client, nil, nil)
-}
+func (r *Resolver) ehr() *ehr.Service { return r.EHR }
 
 // vitalsRecorded streams vitals events: of one patient, of the patients
 // admitted to one ward when the signs were taken, or all. The patient and

@@ -8,15 +8,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/hmis-dev/hmis/internal/prescribing"
-	"github.com/hmis-dev/hmis/internal/store"
 )
 
-// prescribing returns the prescribing service on the resolver's client. It
-// keeps no state between calls and relies on conditional updates rather than
-// store locks, so the client alone is enough to build it.
-func (r *Resolver) prescribing() *prescribing.Service {
-	return prescribing.NewService(&store.Store{Client: r.Client})
-}
+func (r *Resolver) prescribing() *prescribing.Service { return r.Prescribing }
 
 // withAllergies attaches the allergies an order was refused for to the
 // error, as extensions.allergies, so the prescriber sees what to weigh

@@ -5,17 +5,29 @@ package graph
 
 import (
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/prescribing"
+	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 )
 
 // Resolver holds the services resolvers call.
 type Resolver struct {
-	Client     *ent.Client
-	Auth       *auth.Service
-	Patients   *patients.Service
-	Scheduling *scheduling.Service
-	Broker     events.Broker
+	Client      *ent.Client
+	Auth        *auth.Service
+	Patients    *patients.Service
+	Scheduling  *scheduling.Service
+	Admission   *admission.Service
+	EHR         *ehr.Service
+	Notes       *notes.Service
+	Prescribing *prescribing.Service
+	CarePlans   *careplans.Service
+	Referrals   *referrals.Service
+	Broker      events.Broker
 }

@@ -7,6 +7,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/notes"
+	"github.com/hmis-dev/hmis/internal/prescribing"
+	"github.com/hmis-dev/hmis/internal/referrals"
 	"io"
 	"log/slog"
 	"net/http"
@@ -120,11 +125,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Scheduling = scheduling.NewService(a.Store, a.Relay, cfg.Location())
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
-			Client:     a.Store.Client,
-			Auth:       a.Auth,
-			Patients:   patients.NewService(a.Store),
-			Scheduling: a.Scheduling,
-			Broker:     a.Broker,
+			Client:      a.Store.Client,
+			Auth:        a.Auth,
+			Patients:    patients.NewService(a.Store),
+			Scheduling:  a.Scheduling,
+			Admission:   admission.NewService(a.Store, a.Relay),
+			EHR:         ehr.NewService(a.Store.Client, a.Relay, cfg.Location()),
+			Notes:       notes.NewService(a.Store),
+			Prescribing: prescribing.NewService(a.Store),
+			CarePlans:   careplans.NewService(a.Store.Client),
+			Referrals:   referrals.NewService(a.Store.Client),
+			Broker:      a.Broker,
 		},
 		Auth:     a.Auth,
 		Enforcer: enforcer,
