@@ -4187,7 +4187,23 @@ func (c *PatientClient) QueryMergedInto(_m *Patient) *PatientQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(patient.Table, patient.FieldID, id),
 			sqlgraph.To(patient.Table, patient.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, patient.MergedIntoTable, patient.MergedIntoColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, patient.MergedIntoTable, patient.MergedIntoColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMergedRecords queries the merged_records edge of a Patient.
+func (c *PatientClient) QueryMergedRecords(_m *Patient) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.MergedRecordsTable, patient.MergedRecordsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

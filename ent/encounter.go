@@ -46,6 +46,8 @@ type Encounter struct {
 	EndedAt *time.Time `json:"ended_at,omitempty"`
 	// Reason holds the value of the "reason" field.
 	Reason *string `json:"reason,omitempty"`
+	// Why the encounter was cancelled rather than finished.
+	CancelReason *string `json:"cancel_reason,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the EncounterQuery when eager-loading is set.
 	Edges        EncounterEdges `json:"edges"`
@@ -180,7 +182,7 @@ func (*Encounter) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case encounter.FieldID, encounter.FieldPatientID, encounter.FieldType, encounter.FieldStatus, encounter.FieldAppointmentID, encounter.FieldAdmissionID, encounter.FieldProviderID, encounter.FieldDepartmentID, encounter.FieldReason:
+		case encounter.FieldID, encounter.FieldPatientID, encounter.FieldType, encounter.FieldStatus, encounter.FieldAppointmentID, encounter.FieldAdmissionID, encounter.FieldProviderID, encounter.FieldDepartmentID, encounter.FieldReason, encounter.FieldCancelReason:
 			values[i] = new(sql.NullString)
 		case encounter.FieldCreatedAt, encounter.FieldUpdatedAt, encounter.FieldStartedAt, encounter.FieldEndedAt:
 			values[i] = new(sql.NullTime)
@@ -282,6 +284,13 @@ func (_m *Encounter) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Reason = new(string)
 				*_m.Reason = value.String
+			}
+		case encounter.FieldCancelReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field cancel_reason", values[i])
+			} else if value.Valid {
+				_m.CancelReason = new(string)
+				*_m.CancelReason = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -409,6 +418,11 @@ func (_m *Encounter) String() string {
 	builder.WriteString(", ")
 	if v := _m.Reason; v != nil {
 		builder.WriteString("reason=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.CancelReason; v != nil {
+		builder.WriteString("cancel_reason=")
 		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')

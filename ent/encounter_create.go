@@ -173,6 +173,20 @@ func (_c *EncounterCreate) SetNillableReason(v *string) *EncounterCreate {
 	return _c
 }
 
+// SetCancelReason sets the "cancel_reason" field.
+func (_c *EncounterCreate) SetCancelReason(v string) *EncounterCreate {
+	_c.mutation.SetCancelReason(v)
+	return _c
+}
+
+// SetNillableCancelReason sets the "cancel_reason" field if the given value is not nil.
+func (_c *EncounterCreate) SetNillableCancelReason(v *string) *EncounterCreate {
+	if v != nil {
+		_c.SetCancelReason(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *EncounterCreate) SetID(v string) *EncounterCreate {
 	_c.mutation.SetID(v)
@@ -365,6 +379,11 @@ func (_c *EncounterCreate) check() error {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "Encounter.reason": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.CancelReason(); ok {
+		if err := encounter.CancelReasonValidator(v); err != nil {
+			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Encounter.cancel_reason": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := encounter.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "Encounter.id": %w`, err)}
@@ -435,6 +454,10 @@ func (_c *EncounterCreate) createSpec() (*Encounter, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Reason(); ok {
 		_spec.SetField(encounter.FieldReason, field.TypeString, value)
 		_node.Reason = &value
+	}
+	if value, ok := _c.mutation.CancelReason(); ok {
+		_spec.SetField(encounter.FieldCancelReason, field.TypeString, value)
+		_node.CancelReason = &value
 	}
 	if nodes := _c.mutation.PatientIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -219,6 +219,26 @@ func (_u *EncounterUpdate) ClearReason() *EncounterUpdate {
 	return _u
 }
 
+// SetCancelReason sets the "cancel_reason" field.
+func (_u *EncounterUpdate) SetCancelReason(v string) *EncounterUpdate {
+	_u.mutation.SetCancelReason(v)
+	return _u
+}
+
+// SetNillableCancelReason sets the "cancel_reason" field if the given value is not nil.
+func (_u *EncounterUpdate) SetNillableCancelReason(v *string) *EncounterUpdate {
+	if v != nil {
+		_u.SetCancelReason(*v)
+	}
+	return _u
+}
+
+// ClearCancelReason clears the value of the "cancel_reason" field.
+func (_u *EncounterUpdate) ClearCancelReason() *EncounterUpdate {
+	_u.mutation.ClearCancelReason()
+	return _u
+}
+
 // SetPatient sets the "patient" edge to the Patient entity.
 func (_u *EncounterUpdate) SetPatient(v *Patient) *EncounterUpdate {
 	return _u.SetPatientID(v.ID)
@@ -481,6 +501,11 @@ func (_u *EncounterUpdate) check() error {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "Encounter.reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CancelReason(); ok {
+		if err := encounter.CancelReasonValidator(v); err != nil {
+			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Encounter.cancel_reason": %w`, err)}
+		}
+	}
 	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Encounter.patient"`)
 	}
@@ -522,6 +547,12 @@ func (_u *EncounterUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ReasonCleared() {
 		_spec.ClearField(encounter.FieldReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.CancelReason(); ok {
+		_spec.SetField(encounter.FieldCancelReason, field.TypeString, value)
+	}
+	if _u.mutation.CancelReasonCleared() {
+		_spec.ClearField(encounter.FieldCancelReason, field.TypeString)
 	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1050,6 +1081,26 @@ func (_u *EncounterUpdateOne) ClearReason() *EncounterUpdateOne {
 	return _u
 }
 
+// SetCancelReason sets the "cancel_reason" field.
+func (_u *EncounterUpdateOne) SetCancelReason(v string) *EncounterUpdateOne {
+	_u.mutation.SetCancelReason(v)
+	return _u
+}
+
+// SetNillableCancelReason sets the "cancel_reason" field if the given value is not nil.
+func (_u *EncounterUpdateOne) SetNillableCancelReason(v *string) *EncounterUpdateOne {
+	if v != nil {
+		_u.SetCancelReason(*v)
+	}
+	return _u
+}
+
+// ClearCancelReason clears the value of the "cancel_reason" field.
+func (_u *EncounterUpdateOne) ClearCancelReason() *EncounterUpdateOne {
+	_u.mutation.ClearCancelReason()
+	return _u
+}
+
 // SetPatient sets the "patient" edge to the Patient entity.
 func (_u *EncounterUpdateOne) SetPatient(v *Patient) *EncounterUpdateOne {
 	return _u.SetPatientID(v.ID)
@@ -1325,6 +1376,11 @@ func (_u *EncounterUpdateOne) check() error {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "Encounter.reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CancelReason(); ok {
+		if err := encounter.CancelReasonValidator(v); err != nil {
+			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Encounter.cancel_reason": %w`, err)}
+		}
+	}
 	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Encounter.patient"`)
 	}
@@ -1383,6 +1439,12 @@ func (_u *EncounterUpdateOne) sqlSave(ctx context.Context) (_node *Encounter, er
 	}
 	if _u.mutation.ReasonCleared() {
 		_spec.ClearField(encounter.FieldReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.CancelReason(); ok {
+		_spec.SetField(encounter.FieldCancelReason, field.TypeString, value)
+	}
+	if _u.mutation.CancelReasonCleared() {
+		_spec.ClearField(encounter.FieldCancelReason, field.TypeString)
 	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -568,6 +568,18 @@ func (_m *Patient) MergedInto(ctx context.Context) (*Patient, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Patient) MergedRecords(ctx context.Context) (result []*Patient, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedMergedRecords(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.MergedRecordsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryMergedRecords().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *Patient) Contacts(ctx context.Context) (result []*PatientContact, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedContacts(graphql.GetFieldContext(ctx).Field.Alias)
@@ -624,7 +636,7 @@ func (_m *Patient) Admissions(
 		WithAdmissionFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[7][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[8][alias]
 	if nodes, err := _m.NamedAdmissions(alias); err == nil || hasTotalCount {
 		pager, err := newAdmissionPager(opts, last != nil)
 		if err != nil {
@@ -645,7 +657,7 @@ func (_m *Patient) Encounters(
 		WithEncounterFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[8][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[9][alias]
 	if nodes, err := _m.NamedEncounters(alias); err == nil || hasTotalCount {
 		pager, err := newEncounterPager(opts, last != nil)
 		if err != nil {
@@ -690,7 +702,7 @@ func (_m *Patient) Observations(
 		WithObservationFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[11][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[12][alias]
 	if nodes, err := _m.NamedObservations(alias); err == nil || hasTotalCount {
 		pager, err := newObservationPager(opts, last != nil)
 		if err != nil {
@@ -711,7 +723,7 @@ func (_m *Patient) MedicationOrders(
 		WithMedicationOrderFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[12][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[13][alias]
 	if nodes, err := _m.NamedMedicationOrders(alias); err == nil || hasTotalCount {
 		pager, err := newMedicationOrderPager(opts, last != nil)
 		if err != nil {
@@ -744,7 +756,7 @@ func (_m *Patient) Notes(
 		WithClinicalNoteFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[14][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[15][alias]
 	if nodes, err := _m.NamedNotes(alias); err == nil || hasTotalCount {
 		pager, err := newClinicalNotePager(opts, last != nil)
 		if err != nil {
@@ -765,7 +777,7 @@ func (_m *Patient) Referrals(
 		WithReferralFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[15][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[16][alias]
 	if nodes, err := _m.NamedReferrals(alias); err == nil || hasTotalCount {
 		pager, err := newReferralPager(opts, last != nil)
 		if err != nil {

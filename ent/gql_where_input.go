@@ -7817,6 +7817,23 @@ type EncounterWhereInput struct {
 	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
 	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
 
+	// "cancel_reason" field predicates.
+	CancelReason             *string  `json:"cancelReason,omitempty"`
+	CancelReasonNEQ          *string  `json:"cancelReasonNEQ,omitempty"`
+	CancelReasonIn           []string `json:"cancelReasonIn,omitempty"`
+	CancelReasonNotIn        []string `json:"cancelReasonNotIn,omitempty"`
+	CancelReasonGT           *string  `json:"cancelReasonGT,omitempty"`
+	CancelReasonGTE          *string  `json:"cancelReasonGTE,omitempty"`
+	CancelReasonLT           *string  `json:"cancelReasonLT,omitempty"`
+	CancelReasonLTE          *string  `json:"cancelReasonLTE,omitempty"`
+	CancelReasonContains     *string  `json:"cancelReasonContains,omitempty"`
+	CancelReasonHasPrefix    *string  `json:"cancelReasonHasPrefix,omitempty"`
+	CancelReasonHasSuffix    *string  `json:"cancelReasonHasSuffix,omitempty"`
+	CancelReasonIsNil        bool     `json:"cancelReasonIsNil,omitempty"`
+	CancelReasonNotNil       bool     `json:"cancelReasonNotNil,omitempty"`
+	CancelReasonEqualFold    *string  `json:"cancelReasonEqualFold,omitempty"`
+	CancelReasonContainsFold *string  `json:"cancelReasonContainsFold,omitempty"`
+
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
@@ -8344,6 +8361,51 @@ func (i *EncounterWhereInput) P() (predicate.Encounter, error) {
 	}
 	if i.ReasonContainsFold != nil {
 		predicates = append(predicates, encounter.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.CancelReason != nil {
+		predicates = append(predicates, encounter.CancelReasonEQ(*i.CancelReason))
+	}
+	if i.CancelReasonNEQ != nil {
+		predicates = append(predicates, encounter.CancelReasonNEQ(*i.CancelReasonNEQ))
+	}
+	if len(i.CancelReasonIn) > 0 {
+		predicates = append(predicates, encounter.CancelReasonIn(i.CancelReasonIn...))
+	}
+	if len(i.CancelReasonNotIn) > 0 {
+		predicates = append(predicates, encounter.CancelReasonNotIn(i.CancelReasonNotIn...))
+	}
+	if i.CancelReasonGT != nil {
+		predicates = append(predicates, encounter.CancelReasonGT(*i.CancelReasonGT))
+	}
+	if i.CancelReasonGTE != nil {
+		predicates = append(predicates, encounter.CancelReasonGTE(*i.CancelReasonGTE))
+	}
+	if i.CancelReasonLT != nil {
+		predicates = append(predicates, encounter.CancelReasonLT(*i.CancelReasonLT))
+	}
+	if i.CancelReasonLTE != nil {
+		predicates = append(predicates, encounter.CancelReasonLTE(*i.CancelReasonLTE))
+	}
+	if i.CancelReasonContains != nil {
+		predicates = append(predicates, encounter.CancelReasonContains(*i.CancelReasonContains))
+	}
+	if i.CancelReasonHasPrefix != nil {
+		predicates = append(predicates, encounter.CancelReasonHasPrefix(*i.CancelReasonHasPrefix))
+	}
+	if i.CancelReasonHasSuffix != nil {
+		predicates = append(predicates, encounter.CancelReasonHasSuffix(*i.CancelReasonHasSuffix))
+	}
+	if i.CancelReasonIsNil {
+		predicates = append(predicates, encounter.CancelReasonIsNil())
+	}
+	if i.CancelReasonNotNil {
+		predicates = append(predicates, encounter.CancelReasonNotNil())
+	}
+	if i.CancelReasonEqualFold != nil {
+		predicates = append(predicates, encounter.CancelReasonEqualFold(*i.CancelReasonEqualFold))
+	}
+	if i.CancelReasonContainsFold != nil {
+		predicates = append(predicates, encounter.CancelReasonContainsFold(*i.CancelReasonContainsFold))
 	}
 
 	if i.HasPatient != nil {
@@ -12123,6 +12185,23 @@ type PatientWhereInput struct {
 	MergedAtIsNil  bool        `json:"mergedAtIsNil,omitempty"`
 	MergedAtNotNil bool        `json:"mergedAtNotNil,omitempty"`
 
+	// "merge_reason" field predicates.
+	MergeReason             *string  `json:"mergeReason,omitempty"`
+	MergeReasonNEQ          *string  `json:"mergeReasonNEQ,omitempty"`
+	MergeReasonIn           []string `json:"mergeReasonIn,omitempty"`
+	MergeReasonNotIn        []string `json:"mergeReasonNotIn,omitempty"`
+	MergeReasonGT           *string  `json:"mergeReasonGT,omitempty"`
+	MergeReasonGTE          *string  `json:"mergeReasonGTE,omitempty"`
+	MergeReasonLT           *string  `json:"mergeReasonLT,omitempty"`
+	MergeReasonLTE          *string  `json:"mergeReasonLTE,omitempty"`
+	MergeReasonContains     *string  `json:"mergeReasonContains,omitempty"`
+	MergeReasonHasPrefix    *string  `json:"mergeReasonHasPrefix,omitempty"`
+	MergeReasonHasSuffix    *string  `json:"mergeReasonHasSuffix,omitempty"`
+	MergeReasonIsNil        bool     `json:"mergeReasonIsNil,omitempty"`
+	MergeReasonNotNil       bool     `json:"mergeReasonNotNil,omitempty"`
+	MergeReasonEqualFold    *string  `json:"mergeReasonEqualFold,omitempty"`
+	MergeReasonContainsFold *string  `json:"mergeReasonContainsFold,omitempty"`
+
 	// "appointments" edge predicates.
 	HasAppointments     *bool                    `json:"hasAppointments,omitempty"`
 	HasAppointmentsWith []*AppointmentWhereInput `json:"hasAppointmentsWith,omitempty"`
@@ -12134,6 +12213,10 @@ type PatientWhereInput struct {
 	// "merged_into" edge predicates.
 	HasMergedInto     *bool                `json:"hasMergedInto,omitempty"`
 	HasMergedIntoWith []*PatientWhereInput `json:"hasMergedIntoWith,omitempty"`
+
+	// "merged_records" edge predicates.
+	HasMergedRecords     *bool                `json:"hasMergedRecords,omitempty"`
+	HasMergedRecordsWith []*PatientWhereInput `json:"hasMergedRecordsWith,omitempty"`
 
 	// "contacts" edge predicates.
 	HasContacts     *bool                       `json:"hasContacts,omitempty"`
@@ -12941,6 +13024,51 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 	if i.MergedAtNotNil {
 		predicates = append(predicates, patient.MergedAtNotNil())
 	}
+	if i.MergeReason != nil {
+		predicates = append(predicates, patient.MergeReasonEQ(*i.MergeReason))
+	}
+	if i.MergeReasonNEQ != nil {
+		predicates = append(predicates, patient.MergeReasonNEQ(*i.MergeReasonNEQ))
+	}
+	if len(i.MergeReasonIn) > 0 {
+		predicates = append(predicates, patient.MergeReasonIn(i.MergeReasonIn...))
+	}
+	if len(i.MergeReasonNotIn) > 0 {
+		predicates = append(predicates, patient.MergeReasonNotIn(i.MergeReasonNotIn...))
+	}
+	if i.MergeReasonGT != nil {
+		predicates = append(predicates, patient.MergeReasonGT(*i.MergeReasonGT))
+	}
+	if i.MergeReasonGTE != nil {
+		predicates = append(predicates, patient.MergeReasonGTE(*i.MergeReasonGTE))
+	}
+	if i.MergeReasonLT != nil {
+		predicates = append(predicates, patient.MergeReasonLT(*i.MergeReasonLT))
+	}
+	if i.MergeReasonLTE != nil {
+		predicates = append(predicates, patient.MergeReasonLTE(*i.MergeReasonLTE))
+	}
+	if i.MergeReasonContains != nil {
+		predicates = append(predicates, patient.MergeReasonContains(*i.MergeReasonContains))
+	}
+	if i.MergeReasonHasPrefix != nil {
+		predicates = append(predicates, patient.MergeReasonHasPrefix(*i.MergeReasonHasPrefix))
+	}
+	if i.MergeReasonHasSuffix != nil {
+		predicates = append(predicates, patient.MergeReasonHasSuffix(*i.MergeReasonHasSuffix))
+	}
+	if i.MergeReasonIsNil {
+		predicates = append(predicates, patient.MergeReasonIsNil())
+	}
+	if i.MergeReasonNotNil {
+		predicates = append(predicates, patient.MergeReasonNotNil())
+	}
+	if i.MergeReasonEqualFold != nil {
+		predicates = append(predicates, patient.MergeReasonEqualFold(*i.MergeReasonEqualFold))
+	}
+	if i.MergeReasonContainsFold != nil {
+		predicates = append(predicates, patient.MergeReasonContainsFold(*i.MergeReasonContainsFold))
+	}
 
 	if i.HasAppointments != nil {
 		p := patient.HasAppointments()
@@ -12995,6 +13123,24 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, patient.HasMergedIntoWith(with...))
+	}
+	if i.HasMergedRecords != nil {
+		p := patient.HasMergedRecords()
+		if !*i.HasMergedRecords {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasMergedRecordsWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasMergedRecordsWith))
+		for _, w := range i.HasMergedRecordsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasMergedRecordsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasMergedRecordsWith(with...))
 	}
 	if i.HasContacts != nil {
 		p := patient.HasContacts()

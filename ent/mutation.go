@@ -13301,6 +13301,7 @@ type EncounterMutation struct {
 	started_at               *time.Time
 	ended_at                 *time.Time
 	reason                   *string
+	cancel_reason            *string
 	clearedFields            map[string]struct{}
 	patient                  *string
 	clearedpatient           bool
@@ -13943,6 +13944,55 @@ func (m *EncounterMutation) ResetReason() {
 	delete(m.clearedFields, encounter.FieldReason)
 }
 
+// SetCancelReason sets the "cancel_reason" field.
+func (m *EncounterMutation) SetCancelReason(s string) {
+	m.cancel_reason = &s
+}
+
+// CancelReason returns the value of the "cancel_reason" field in the mutation.
+func (m *EncounterMutation) CancelReason() (r string, exists bool) {
+	v := m.cancel_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCancelReason returns the old "cancel_reason" field's value of the Encounter entity.
+// If the Encounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EncounterMutation) OldCancelReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCancelReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCancelReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCancelReason: %w", err)
+	}
+	return oldValue.CancelReason, nil
+}
+
+// ClearCancelReason clears the value of the "cancel_reason" field.
+func (m *EncounterMutation) ClearCancelReason() {
+	m.cancel_reason = nil
+	m.clearedFields[encounter.FieldCancelReason] = struct{}{}
+}
+
+// CancelReasonCleared returns if the "cancel_reason" field was cleared in this mutation.
+func (m *EncounterMutation) CancelReasonCleared() bool {
+	_, ok := m.clearedFields[encounter.FieldCancelReason]
+	return ok
+}
+
+// ResetCancelReason resets all changes to the "cancel_reason" field.
+func (m *EncounterMutation) ResetCancelReason() {
+	m.cancel_reason = nil
+	delete(m.clearedFields, encounter.FieldCancelReason)
+}
+
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (m *EncounterMutation) ClearPatient() {
 	m.clearedpatient = true
@@ -14328,7 +14378,7 @@ func (m *EncounterMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EncounterMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, encounter.FieldCreatedAt)
 	}
@@ -14365,6 +14415,9 @@ func (m *EncounterMutation) Fields() []string {
 	if m.reason != nil {
 		fields = append(fields, encounter.FieldReason)
 	}
+	if m.cancel_reason != nil {
+		fields = append(fields, encounter.FieldCancelReason)
+	}
 	return fields
 }
 
@@ -14397,6 +14450,8 @@ func (m *EncounterMutation) Field(name string) (ent.Value, bool) {
 		return m.EndedAt()
 	case encounter.FieldReason:
 		return m.Reason()
+	case encounter.FieldCancelReason:
+		return m.CancelReason()
 	}
 	return nil, false
 }
@@ -14430,6 +14485,8 @@ func (m *EncounterMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldEndedAt(ctx)
 	case encounter.FieldReason:
 		return m.OldReason(ctx)
+	case encounter.FieldCancelReason:
+		return m.OldCancelReason(ctx)
 	}
 	return nil, fmt.Errorf("unknown Encounter field %s", name)
 }
@@ -14523,6 +14580,13 @@ func (m *EncounterMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReason(v)
 		return nil
+	case encounter.FieldCancelReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCancelReason(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Encounter field %s", name)
 }
@@ -14571,6 +14635,9 @@ func (m *EncounterMutation) ClearedFields() []string {
 	if m.FieldCleared(encounter.FieldReason) {
 		fields = append(fields, encounter.FieldReason)
 	}
+	if m.FieldCleared(encounter.FieldCancelReason) {
+		fields = append(fields, encounter.FieldCancelReason)
+	}
 	return fields
 }
 
@@ -14602,6 +14669,9 @@ func (m *EncounterMutation) ClearField(name string) error {
 		return nil
 	case encounter.FieldReason:
 		m.ClearReason()
+		return nil
+	case encounter.FieldCancelReason:
+		m.ClearCancelReason()
 		return nil
 	}
 	return fmt.Errorf("unknown Encounter nullable field %s", name)
@@ -14646,6 +14716,9 @@ func (m *EncounterMutation) ResetField(name string) error {
 		return nil
 	case encounter.FieldReason:
 		m.ResetReason()
+		return nil
+	case encounter.FieldCancelReason:
+		m.ResetCancelReason()
 		return nil
 	}
 	return fmt.Errorf("unknown Encounter field %s", name)
@@ -20934,6 +21007,7 @@ type PatientMutation struct {
 	preferred_language          *string
 	status                      *patient.Status
 	merged_at                   *time.Time
+	merge_reason                *string
 	clearedFields               map[string]struct{}
 	appointments                map[string]struct{}
 	removedappointments         map[string]struct{}
@@ -20942,6 +21016,9 @@ type PatientMutation struct {
 	cleareduser                 bool
 	merged_into                 *string
 	clearedmerged_into          bool
+	merged_records              map[string]struct{}
+	removedmerged_records       map[string]struct{}
+	clearedmerged_records       bool
 	contacts                    map[string]struct{}
 	removedcontacts             map[string]struct{}
 	clearedcontacts             bool
@@ -21929,6 +22006,55 @@ func (m *PatientMutation) ResetMergedAt() {
 	delete(m.clearedFields, patient.FieldMergedAt)
 }
 
+// SetMergeReason sets the "merge_reason" field.
+func (m *PatientMutation) SetMergeReason(s string) {
+	m.merge_reason = &s
+}
+
+// MergeReason returns the value of the "merge_reason" field in the mutation.
+func (m *PatientMutation) MergeReason() (r string, exists bool) {
+	v := m.merge_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMergeReason returns the old "merge_reason" field's value of the Patient entity.
+// If the Patient object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientMutation) OldMergeReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMergeReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMergeReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMergeReason: %w", err)
+	}
+	return oldValue.MergeReason, nil
+}
+
+// ClearMergeReason clears the value of the "merge_reason" field.
+func (m *PatientMutation) ClearMergeReason() {
+	m.merge_reason = nil
+	m.clearedFields[patient.FieldMergeReason] = struct{}{}
+}
+
+// MergeReasonCleared returns if the "merge_reason" field was cleared in this mutation.
+func (m *PatientMutation) MergeReasonCleared() bool {
+	_, ok := m.clearedFields[patient.FieldMergeReason]
+	return ok
+}
+
+// ResetMergeReason resets all changes to the "merge_reason" field.
+func (m *PatientMutation) ResetMergeReason() {
+	m.merge_reason = nil
+	delete(m.clearedFields, patient.FieldMergeReason)
+}
+
 // AddAppointmentIDs adds the "appointments" edge to the Appointment entity by ids.
 func (m *PatientMutation) AddAppointmentIDs(ids ...string) {
 	if m.appointments == nil {
@@ -22047,6 +22173,60 @@ func (m *PatientMutation) MergedIntoIDs() (ids []string) {
 func (m *PatientMutation) ResetMergedInto() {
 	m.merged_into = nil
 	m.clearedmerged_into = false
+}
+
+// AddMergedRecordIDs adds the "merged_records" edge to the Patient entity by ids.
+func (m *PatientMutation) AddMergedRecordIDs(ids ...string) {
+	if m.merged_records == nil {
+		m.merged_records = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.merged_records[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMergedRecords clears the "merged_records" edge to the Patient entity.
+func (m *PatientMutation) ClearMergedRecords() {
+	m.clearedmerged_records = true
+}
+
+// MergedRecordsCleared reports if the "merged_records" edge to the Patient entity was cleared.
+func (m *PatientMutation) MergedRecordsCleared() bool {
+	return m.clearedmerged_records
+}
+
+// RemoveMergedRecordIDs removes the "merged_records" edge to the Patient entity by IDs.
+func (m *PatientMutation) RemoveMergedRecordIDs(ids ...string) {
+	if m.removedmerged_records == nil {
+		m.removedmerged_records = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.merged_records, ids[i])
+		m.removedmerged_records[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMergedRecords returns the removed IDs of the "merged_records" edge to the Patient entity.
+func (m *PatientMutation) RemovedMergedRecordsIDs() (ids []string) {
+	for id := range m.removedmerged_records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MergedRecordsIDs returns the "merged_records" edge IDs in the mutation.
+func (m *PatientMutation) MergedRecordsIDs() (ids []string) {
+	for id := range m.merged_records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMergedRecords resets all changes to the "merged_records" edge.
+func (m *PatientMutation) ResetMergedRecords() {
+	m.merged_records = nil
+	m.clearedmerged_records = false
+	m.removedmerged_records = nil
 }
 
 // AddContactIDs adds the "contacts" edge to the PatientContact entity by ids.
@@ -23001,7 +23181,7 @@ func (m *PatientMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PatientMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, patient.FieldCreatedAt)
 	}
@@ -23059,6 +23239,9 @@ func (m *PatientMutation) Fields() []string {
 	if m.merged_at != nil {
 		fields = append(fields, patient.FieldMergedAt)
 	}
+	if m.merge_reason != nil {
+		fields = append(fields, patient.FieldMergeReason)
+	}
 	return fields
 }
 
@@ -23105,6 +23288,8 @@ func (m *PatientMutation) Field(name string) (ent.Value, bool) {
 		return m.MergedIntoID()
 	case patient.FieldMergedAt:
 		return m.MergedAt()
+	case patient.FieldMergeReason:
+		return m.MergeReason()
 	}
 	return nil, false
 }
@@ -23152,6 +23337,8 @@ func (m *PatientMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldMergedIntoID(ctx)
 	case patient.FieldMergedAt:
 		return m.OldMergedAt(ctx)
+	case patient.FieldMergeReason:
+		return m.OldMergeReason(ctx)
 	}
 	return nil, fmt.Errorf("unknown Patient field %s", name)
 }
@@ -23294,6 +23481,13 @@ func (m *PatientMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetMergedAt(v)
 		return nil
+	case patient.FieldMergeReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMergeReason(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Patient field %s", name)
 }
@@ -23357,6 +23551,9 @@ func (m *PatientMutation) ClearedFields() []string {
 	if m.FieldCleared(patient.FieldMergedAt) {
 		fields = append(fields, patient.FieldMergedAt)
 	}
+	if m.FieldCleared(patient.FieldMergeReason) {
+		fields = append(fields, patient.FieldMergeReason)
+	}
 	return fields
 }
 
@@ -23403,6 +23600,9 @@ func (m *PatientMutation) ClearField(name string) error {
 		return nil
 	case patient.FieldMergedAt:
 		m.ClearMergedAt()
+		return nil
+	case patient.FieldMergeReason:
+		m.ClearMergeReason()
 		return nil
 	}
 	return fmt.Errorf("unknown Patient nullable field %s", name)
@@ -23469,13 +23669,16 @@ func (m *PatientMutation) ResetField(name string) error {
 	case patient.FieldMergedAt:
 		m.ResetMergedAt()
 		return nil
+	case patient.FieldMergeReason:
+		m.ResetMergeReason()
+		return nil
 	}
 	return fmt.Errorf("unknown Patient field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 20)
+	edges := make([]string, 0, 21)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -23484,6 +23687,9 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.merged_into != nil {
 		edges = append(edges, patient.EdgeMergedInto)
+	}
+	if m.merged_records != nil {
+		edges = append(edges, patient.EdgeMergedRecords)
 	}
 	if m.contacts != nil {
 		edges = append(edges, patient.EdgeContacts)
@@ -23557,6 +23763,12 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 		if id := m.merged_into; id != nil {
 			return []ent.Value{*id}
 		}
+	case patient.EdgeMergedRecords:
+		ids := make([]ent.Value, 0, len(m.merged_records))
+		for id := range m.merged_records {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeContacts:
 		ids := make([]ent.Value, 0, len(m.contacts))
 		for id := range m.contacts {
@@ -23665,9 +23877,12 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 20)
+	edges := make([]string, 0, 21)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
+	}
+	if m.removedmerged_records != nil {
+		edges = append(edges, patient.EdgeMergedRecords)
 	}
 	if m.removedcontacts != nil {
 		edges = append(edges, patient.EdgeContacts)
@@ -23730,6 +23945,12 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 	case patient.EdgeAppointments:
 		ids := make([]ent.Value, 0, len(m.removedappointments))
 		for id := range m.removedappointments {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeMergedRecords:
+		ids := make([]ent.Value, 0, len(m.removedmerged_records))
+		for id := range m.removedmerged_records {
 			ids = append(ids, id)
 		}
 		return ids
@@ -23841,7 +24062,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 20)
+	edges := make([]string, 0, 21)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -23850,6 +24071,9 @@ func (m *PatientMutation) ClearedEdges() []string {
 	}
 	if m.clearedmerged_into {
 		edges = append(edges, patient.EdgeMergedInto)
+	}
+	if m.clearedmerged_records {
+		edges = append(edges, patient.EdgeMergedRecords)
 	}
 	if m.clearedcontacts {
 		edges = append(edges, patient.EdgeContacts)
@@ -23915,6 +24139,8 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.cleareduser
 	case patient.EdgeMergedInto:
 		return m.clearedmerged_into
+	case patient.EdgeMergedRecords:
+		return m.clearedmerged_records
 	case patient.EdgeContacts:
 		return m.clearedcontacts
 	case patient.EdgeIdentifiers:
@@ -23979,6 +24205,9 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeMergedInto:
 		m.ResetMergedInto()
+		return nil
+	case patient.EdgeMergedRecords:
+		m.ResetMergedRecords()
 		return nil
 	case patient.EdgeContacts:
 		m.ResetContacts()

@@ -56,6 +56,8 @@ type Patient struct {
 	MergedIntoID *string `json:"merged_into_id,omitempty"`
 	// MergedAt holds the value of the "merged_at" field.
 	MergedAt *time.Time `json:"merged_at,omitempty"`
+	// Why the registrar merged this record into mergedInto.
+	MergeReason *string `json:"merge_reason,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PatientQuery when eager-loading is set.
 	Edges        PatientEdges `json:"edges"`
@@ -71,6 +73,8 @@ type PatientEdges struct {
 	User *User `json:"user,omitempty"`
 	// MergedInto holds the value of the merged_into edge.
 	MergedInto *Patient `json:"merged_into,omitempty"`
+	// MergedRecords holds the value of the merged_records edge.
+	MergedRecords []*Patient `json:"merged_records,omitempty"`
 	// Contacts holds the value of the contacts edge.
 	Contacts []*PatientContact `json:"contacts,omitempty"`
 	// Identifiers holds the value of the identifiers edge.
@@ -107,11 +111,12 @@ type PatientEdges struct {
 	CareTeam []*CareTeamMember `json:"care_team,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [20]bool
+	loadedTypes [21]bool
 	// totalCount holds the count of the edges above.
-	totalCount [17]map[string]int
+	totalCount [18]map[string]int
 
 	namedAppointments       map[string][]*Appointment
+	namedMergedRecords      map[string][]*Patient
 	namedContacts           map[string][]*PatientContact
 	namedIdentifiers        map[string][]*PatientIdentifier
 	namedInsurancePolicies  map[string][]*InsurancePolicy
@@ -162,10 +167,19 @@ func (e PatientEdges) MergedIntoOrErr() (*Patient, error) {
 	return nil, &NotLoadedError{edge: "merged_into"}
 }
 
+// MergedRecordsOrErr returns the MergedRecords value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) MergedRecordsOrErr() ([]*Patient, error) {
+	if e.loadedTypes[3] {
+		return e.MergedRecords, nil
+	}
+	return nil, &NotLoadedError{edge: "merged_records"}
+}
+
 // ContactsOrErr returns the Contacts value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) ContactsOrErr() ([]*PatientContact, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.Contacts, nil
 	}
 	return nil, &NotLoadedError{edge: "contacts"}
@@ -174,7 +188,7 @@ func (e PatientEdges) ContactsOrErr() ([]*PatientContact, error) {
 // IdentifiersOrErr returns the Identifiers value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) IdentifiersOrErr() ([]*PatientIdentifier, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.Identifiers, nil
 	}
 	return nil, &NotLoadedError{edge: "identifiers"}
@@ -183,7 +197,7 @@ func (e PatientEdges) IdentifiersOrErr() ([]*PatientIdentifier, error) {
 // InsurancePoliciesOrErr returns the InsurancePolicies value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) InsurancePoliciesOrErr() ([]*InsurancePolicy, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.InsurancePolicies, nil
 	}
 	return nil, &NotLoadedError{edge: "insurance_policies"}
@@ -192,7 +206,7 @@ func (e PatientEdges) InsurancePoliciesOrErr() ([]*InsurancePolicy, error) {
 // HistoryOrErr returns the History value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) HistoryOrErr() ([]*HistoryItem, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.History, nil
 	}
 	return nil, &NotLoadedError{edge: "history"}
@@ -201,7 +215,7 @@ func (e PatientEdges) HistoryOrErr() ([]*HistoryItem, error) {
 // AdmissionsOrErr returns the Admissions value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) AdmissionsOrErr() ([]*Admission, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Admissions, nil
 	}
 	return nil, &NotLoadedError{edge: "admissions"}
@@ -210,7 +224,7 @@ func (e PatientEdges) AdmissionsOrErr() ([]*Admission, error) {
 // BedAssignmentsOrErr returns the BedAssignments value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BedAssignmentsOrErr() ([]*BedAssignment, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[9] {
 		return e.BedAssignments, nil
 	}
 	return nil, &NotLoadedError{edge: "bed_assignments"}
@@ -219,7 +233,7 @@ func (e PatientEdges) BedAssignmentsOrErr() ([]*BedAssignment, error) {
 // EncountersOrErr returns the Encounters value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) EncountersOrErr() ([]*Encounter, error) {
-	if e.loadedTypes[9] {
+	if e.loadedTypes[10] {
 		return e.Encounters, nil
 	}
 	return nil, &NotLoadedError{edge: "encounters"}
@@ -228,7 +242,7 @@ func (e PatientEdges) EncountersOrErr() ([]*Encounter, error) {
 // ProblemsOrErr returns the Problems value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) ProblemsOrErr() ([]*Problem, error) {
-	if e.loadedTypes[10] {
+	if e.loadedTypes[11] {
 		return e.Problems, nil
 	}
 	return nil, &NotLoadedError{edge: "problems"}
@@ -237,7 +251,7 @@ func (e PatientEdges) ProblemsOrErr() ([]*Problem, error) {
 // AllergiesOrErr returns the Allergies value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) AllergiesOrErr() ([]*Allergy, error) {
-	if e.loadedTypes[11] {
+	if e.loadedTypes[12] {
 		return e.Allergies, nil
 	}
 	return nil, &NotLoadedError{edge: "allergies"}
@@ -246,7 +260,7 @@ func (e PatientEdges) AllergiesOrErr() ([]*Allergy, error) {
 // ObservationsOrErr returns the Observations value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) ObservationsOrErr() ([]*Observation, error) {
-	if e.loadedTypes[12] {
+	if e.loadedTypes[13] {
 		return e.Observations, nil
 	}
 	return nil, &NotLoadedError{edge: "observations"}
@@ -255,7 +269,7 @@ func (e PatientEdges) ObservationsOrErr() ([]*Observation, error) {
 // MedicationOrdersOrErr returns the MedicationOrders value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) MedicationOrdersOrErr() ([]*MedicationOrder, error) {
-	if e.loadedTypes[13] {
+	if e.loadedTypes[14] {
 		return e.MedicationOrders, nil
 	}
 	return nil, &NotLoadedError{edge: "medication_orders"}
@@ -264,7 +278,7 @@ func (e PatientEdges) MedicationOrdersOrErr() ([]*MedicationOrder, error) {
 // CarePlansOrErr returns the CarePlans value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) CarePlansOrErr() ([]*CarePlan, error) {
-	if e.loadedTypes[14] {
+	if e.loadedTypes[15] {
 		return e.CarePlans, nil
 	}
 	return nil, &NotLoadedError{edge: "care_plans"}
@@ -273,7 +287,7 @@ func (e PatientEdges) CarePlansOrErr() ([]*CarePlan, error) {
 // CarePlanGoalsOrErr returns the CarePlanGoals value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) CarePlanGoalsOrErr() ([]*CarePlanGoal, error) {
-	if e.loadedTypes[15] {
+	if e.loadedTypes[16] {
 		return e.CarePlanGoals, nil
 	}
 	return nil, &NotLoadedError{edge: "care_plan_goals"}
@@ -282,7 +296,7 @@ func (e PatientEdges) CarePlanGoalsOrErr() ([]*CarePlanGoal, error) {
 // CarePlanActivitiesOrErr returns the CarePlanActivities value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) CarePlanActivitiesOrErr() ([]*CarePlanActivity, error) {
-	if e.loadedTypes[16] {
+	if e.loadedTypes[17] {
 		return e.CarePlanActivities, nil
 	}
 	return nil, &NotLoadedError{edge: "care_plan_activities"}
@@ -291,7 +305,7 @@ func (e PatientEdges) CarePlanActivitiesOrErr() ([]*CarePlanActivity, error) {
 // NotesOrErr returns the Notes value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) NotesOrErr() ([]*ClinicalNote, error) {
-	if e.loadedTypes[17] {
+	if e.loadedTypes[18] {
 		return e.Notes, nil
 	}
 	return nil, &NotLoadedError{edge: "notes"}
@@ -300,7 +314,7 @@ func (e PatientEdges) NotesOrErr() ([]*ClinicalNote, error) {
 // ReferralsOrErr returns the Referrals value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) ReferralsOrErr() ([]*Referral, error) {
-	if e.loadedTypes[18] {
+	if e.loadedTypes[19] {
 		return e.Referrals, nil
 	}
 	return nil, &NotLoadedError{edge: "referrals"}
@@ -309,7 +323,7 @@ func (e PatientEdges) ReferralsOrErr() ([]*Referral, error) {
 // CareTeamOrErr returns the CareTeam value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) CareTeamOrErr() ([]*CareTeamMember, error) {
-	if e.loadedTypes[19] {
+	if e.loadedTypes[20] {
 		return e.CareTeam, nil
 	}
 	return nil, &NotLoadedError{edge: "care_team"}
@@ -320,7 +334,7 @@ func (*Patient) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case patient.FieldID, patient.FieldMrn, patient.FieldGivenName, patient.FieldFamilyName, patient.FieldSex, patient.FieldPhone, patient.FieldEmail, patient.FieldAddressLine, patient.FieldCity, patient.FieldRegion, patient.FieldPostalCode, patient.FieldCountry, patient.FieldNationalID, patient.FieldPreferredLanguage, patient.FieldStatus, patient.FieldMergedIntoID:
+		case patient.FieldID, patient.FieldMrn, patient.FieldGivenName, patient.FieldFamilyName, patient.FieldSex, patient.FieldPhone, patient.FieldEmail, patient.FieldAddressLine, patient.FieldCity, patient.FieldRegion, patient.FieldPostalCode, patient.FieldCountry, patient.FieldNationalID, patient.FieldPreferredLanguage, patient.FieldStatus, patient.FieldMergedIntoID, patient.FieldMergeReason:
 			values[i] = new(sql.NullString)
 		case patient.FieldCreatedAt, patient.FieldUpdatedAt, patient.FieldBirthDate, patient.FieldMergedAt:
 			values[i] = new(sql.NullTime)
@@ -472,6 +486,13 @@ func (_m *Patient) assignValues(columns []string, values []any) error {
 				_m.MergedAt = new(time.Time)
 				*_m.MergedAt = value.Time
 			}
+		case patient.FieldMergeReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field merge_reason", values[i])
+			} else if value.Valid {
+				_m.MergeReason = new(string)
+				*_m.MergeReason = value.String
+			}
 		case patient.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field user_patient", values[i])
@@ -505,6 +526,11 @@ func (_m *Patient) QueryUser() *UserQuery {
 // QueryMergedInto queries the "merged_into" edge of the Patient entity.
 func (_m *Patient) QueryMergedInto() *PatientQuery {
 	return NewPatientClient(_m.config).QueryMergedInto(_m)
+}
+
+// QueryMergedRecords queries the "merged_records" edge of the Patient entity.
+func (_m *Patient) QueryMergedRecords() *PatientQuery {
+	return NewPatientClient(_m.config).QueryMergedRecords(_m)
 }
 
 // QueryContacts queries the "contacts" edge of the Patient entity.
@@ -693,6 +719,11 @@ func (_m *Patient) String() string {
 		builder.WriteString("merged_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	if v := _m.MergeReason; v != nil {
+		builder.WriteString("merge_reason=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -718,6 +749,30 @@ func (_m *Patient) appendNamedAppointments(name string, edges ...*Appointment) {
 		_m.Edges.namedAppointments[name] = []*Appointment{}
 	} else {
 		_m.Edges.namedAppointments[name] = append(_m.Edges.namedAppointments[name], edges...)
+	}
+}
+
+// NamedMergedRecords returns the MergedRecords named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedMergedRecords(name string) ([]*Patient, error) {
+	if _m.Edges.namedMergedRecords == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMergedRecords[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedMergedRecords(name string, edges ...*Patient) {
+	if _m.Edges.namedMergedRecords == nil {
+		_m.Edges.namedMergedRecords = make(map[string][]*Patient)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMergedRecords[name] = []*Patient{}
+	} else {
+		_m.Edges.namedMergedRecords[name] = append(_m.Edges.namedMergedRecords[name], edges...)
 	}
 }
 

@@ -265,6 +265,20 @@ func (_c *PatientCreate) SetNillableMergedAt(v *time.Time) *PatientCreate {
 	return _c
 }
 
+// SetMergeReason sets the "merge_reason" field.
+func (_c *PatientCreate) SetMergeReason(v string) *PatientCreate {
+	_c.mutation.SetMergeReason(v)
+	return _c
+}
+
+// SetNillableMergeReason sets the "merge_reason" field if the given value is not nil.
+func (_c *PatientCreate) SetNillableMergeReason(v *string) *PatientCreate {
+	if v != nil {
+		_c.SetMergeReason(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *PatientCreate) SetID(v string) *PatientCreate {
 	_c.mutation.SetID(v)
@@ -316,6 +330,21 @@ func (_c *PatientCreate) SetUser(v *User) *PatientCreate {
 // SetMergedInto sets the "merged_into" edge to the Patient entity.
 func (_c *PatientCreate) SetMergedInto(v *Patient) *PatientCreate {
 	return _c.SetMergedIntoID(v.ID)
+}
+
+// AddMergedRecordIDs adds the "merged_records" edge to the Patient entity by IDs.
+func (_c *PatientCreate) AddMergedRecordIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddMergedRecordIDs(ids...)
+	return _c
+}
+
+// AddMergedRecords adds the "merged_records" edges to the Patient entity.
+func (_c *PatientCreate) AddMergedRecords(v ...*Patient) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMergedRecordIDs(ids...)
 }
 
 // AddContactIDs adds the "contacts" edge to the PatientContact entity by IDs.
@@ -722,6 +751,11 @@ func (_c *PatientCreate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Patient.status": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.MergeReason(); ok {
+		if err := patient.MergeReasonValidator(v); err != nil {
+			return &ValidationError{Name: "merge_reason", err: fmt.Errorf(`ent: validator failed for field "Patient.merge_reason": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := patient.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "Patient.id": %w`, err)}
@@ -834,6 +868,10 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 		_spec.SetField(patient.FieldMergedAt, field.TypeTime, value)
 		_node.MergedAt = &value
 	}
+	if value, ok := _c.mutation.MergeReason(); ok {
+		_spec.SetField(patient.FieldMergeReason, field.TypeString, value)
+		_node.MergeReason = &value
+	}
 	if nodes := _c.mutation.AppointmentsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -869,11 +907,11 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 	}
 	if nodes := _c.mutation.MergedIntoIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: false,
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   patient.MergedIntoTable,
 			Columns: []string{patient.MergedIntoColumn},
-			Bidi:    true,
+			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
 			},
@@ -882,6 +920,22 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.MergedIntoID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MergedRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.ContactsIDs(); len(nodes) > 0 {

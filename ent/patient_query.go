@@ -45,6 +45,7 @@ type PatientQuery struct {
 	withAppointments            *AppointmentQuery
 	withUser                    *UserQuery
 	withMergedInto              *PatientQuery
+	withMergedRecords           *PatientQuery
 	withContacts                *PatientContactQuery
 	withIdentifiers             *PatientIdentifierQuery
 	withInsurancePolicies       *InsurancePolicyQuery
@@ -66,6 +67,7 @@ type PatientQuery struct {
 	modifiers                   []func(*sql.Selector)
 	loadTotal                   []func(context.Context, []*Patient) error
 	withNamedAppointments       map[string]*AppointmentQuery
+	withNamedMergedRecords      map[string]*PatientQuery
 	withNamedContacts           map[string]*PatientContactQuery
 	withNamedIdentifiers        map[string]*PatientIdentifierQuery
 	withNamedInsurancePolicies  map[string]*InsurancePolicyQuery
@@ -177,7 +179,29 @@ func (_q *PatientQuery) QueryMergedInto() *PatientQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(patient.Table, patient.FieldID, selector),
 			sqlgraph.To(patient.Table, patient.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, patient.MergedIntoTable, patient.MergedIntoColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, patient.MergedIntoTable, patient.MergedIntoColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryMergedRecords chains the current query on the "merged_records" edge.
+func (_q *PatientQuery) QueryMergedRecords() *PatientQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.MergedRecordsTable, patient.MergedRecordsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -754,6 +778,7 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withAppointments:       _q.withAppointments.Clone(),
 		withUser:               _q.withUser.Clone(),
 		withMergedInto:         _q.withMergedInto.Clone(),
+		withMergedRecords:      _q.withMergedRecords.Clone(),
 		withContacts:           _q.withContacts.Clone(),
 		withIdentifiers:        _q.withIdentifiers.Clone(),
 		withInsurancePolicies:  _q.withInsurancePolicies.Clone(),
@@ -807,6 +832,17 @@ func (_q *PatientQuery) WithMergedInto(opts ...func(*PatientQuery)) *PatientQuer
 		opt(query)
 	}
 	_q.withMergedInto = query
+	return _q
+}
+
+// WithMergedRecords tells the query-builder to eager-load the nodes that are connected to
+// the "merged_records" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithMergedRecords(opts ...func(*PatientQuery)) *PatientQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMergedRecords = query
 	return _q
 }
 
@@ -1076,10 +1112,11 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [20]bool{
+		loadedTypes = [21]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
+			_q.withMergedRecords != nil,
 			_q.withContacts != nil,
 			_q.withIdentifiers != nil,
 			_q.withInsurancePolicies != nil,
@@ -1142,6 +1179,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 	if query := _q.withMergedInto; query != nil {
 		if err := _q.loadMergedInto(ctx, query, nodes, nil,
 			func(n *Patient, e *Patient) { n.Edges.MergedInto = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withMergedRecords; query != nil {
+		if err := _q.loadMergedRecords(ctx, query, nodes,
+			func(n *Patient) { n.Edges.MergedRecords = []*Patient{} },
+			func(n *Patient, e *Patient) { n.Edges.MergedRecords = append(n.Edges.MergedRecords, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1270,6 +1314,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedAppointments(name) },
 			func(n *Patient, e *Appointment) { n.appendNamedAppointments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMergedRecords {
+		if err := _q.loadMergedRecords(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedMergedRecords(name) },
+			func(n *Patient, e *Patient) { n.appendNamedMergedRecords(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1491,6 +1542,40 @@ func (_q *PatientQuery) loadMergedInto(ctx context.Context, query *PatientQuery,
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *PatientQuery) loadMergedRecords(ctx context.Context, query *PatientQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Patient)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	query.withFKs = true
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(patient.FieldMergedIntoID)
+	}
+	query.Where(predicate.Patient(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.MergedRecordsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MergedIntoID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "merged_into_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "merged_into_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -2103,6 +2188,20 @@ func (_q *PatientQuery) WithNamedAppointments(name string, opts ...func(*Appoint
 		_q.withNamedAppointments = make(map[string]*AppointmentQuery)
 	}
 	_q.withNamedAppointments[name] = query
+	return _q
+}
+
+// WithNamedMergedRecords tells the query-builder to eager-load the nodes that are connected to the "merged_records"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedMergedRecords(name string, opts ...func(*PatientQuery)) *PatientQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMergedRecords == nil {
+		_q.withNamedMergedRecords = make(map[string]*PatientQuery)
+	}
+	_q.withNamedMergedRecords[name] = query
 	return _q
 }
 

@@ -343,6 +343,26 @@ func (_u *PatientUpdate) ClearMergedAt() *PatientUpdate {
 	return _u
 }
 
+// SetMergeReason sets the "merge_reason" field.
+func (_u *PatientUpdate) SetMergeReason(v string) *PatientUpdate {
+	_u.mutation.SetMergeReason(v)
+	return _u
+}
+
+// SetNillableMergeReason sets the "merge_reason" field if the given value is not nil.
+func (_u *PatientUpdate) SetNillableMergeReason(v *string) *PatientUpdate {
+	if v != nil {
+		_u.SetMergeReason(*v)
+	}
+	return _u
+}
+
+// ClearMergeReason clears the value of the "merge_reason" field.
+func (_u *PatientUpdate) ClearMergeReason() *PatientUpdate {
+	_u.mutation.ClearMergeReason()
+	return _u
+}
+
 // AddAppointmentIDs adds the "appointments" edge to the Appointment entity by IDs.
 func (_u *PatientUpdate) AddAppointmentIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddAppointmentIDs(ids...)
@@ -380,6 +400,21 @@ func (_u *PatientUpdate) SetUser(v *User) *PatientUpdate {
 // SetMergedInto sets the "merged_into" edge to the Patient entity.
 func (_u *PatientUpdate) SetMergedInto(v *Patient) *PatientUpdate {
 	return _u.SetMergedIntoID(v.ID)
+}
+
+// AddMergedRecordIDs adds the "merged_records" edge to the Patient entity by IDs.
+func (_u *PatientUpdate) AddMergedRecordIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddMergedRecordIDs(ids...)
+	return _u
+}
+
+// AddMergedRecords adds the "merged_records" edges to the Patient entity.
+func (_u *PatientUpdate) AddMergedRecords(v ...*Patient) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMergedRecordIDs(ids...)
 }
 
 // AddContactIDs adds the "contacts" edge to the PatientContact entity by IDs.
@@ -673,6 +708,27 @@ func (_u *PatientUpdate) ClearUser() *PatientUpdate {
 func (_u *PatientUpdate) ClearMergedInto() *PatientUpdate {
 	_u.mutation.ClearMergedInto()
 	return _u
+}
+
+// ClearMergedRecords clears all "merged_records" edges to the Patient entity.
+func (_u *PatientUpdate) ClearMergedRecords() *PatientUpdate {
+	_u.mutation.ClearMergedRecords()
+	return _u
+}
+
+// RemoveMergedRecordIDs removes the "merged_records" edge to Patient entities by IDs.
+func (_u *PatientUpdate) RemoveMergedRecordIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveMergedRecordIDs(ids...)
+	return _u
+}
+
+// RemoveMergedRecords removes "merged_records" edges to Patient entities.
+func (_u *PatientUpdate) RemoveMergedRecords(v ...*Patient) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMergedRecordIDs(ids...)
 }
 
 // ClearContacts clears all "contacts" edges to the PatientContact entity.
@@ -1135,6 +1191,11 @@ func (_u *PatientUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Patient.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MergeReason(); ok {
+		if err := patient.MergeReasonValidator(v); err != nil {
+			return &ValidationError{Name: "merge_reason", err: fmt.Errorf(`ent: validator failed for field "Patient.merge_reason": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1228,6 +1289,12 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.MergedAtCleared() {
 		_spec.ClearField(patient.FieldMergedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.MergeReason(); ok {
+		_spec.SetField(patient.FieldMergeReason, field.TypeString, value)
+	}
+	if _u.mutation.MergeReasonCleared() {
+		_spec.ClearField(patient.FieldMergeReason, field.TypeString)
+	}
 	if _u.mutation.AppointmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1304,11 +1371,11 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.MergedIntoCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: false,
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   patient.MergedIntoTable,
 			Columns: []string{patient.MergedIntoColumn},
-			Bidi:    true,
+			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
 			},
@@ -1317,11 +1384,56 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if nodes := _u.mutation.MergedIntoIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: false,
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   patient.MergedIntoTable,
 			Columns: []string{patient.MergedIntoColumn},
-			Bidi:    true,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMergedRecordsIDs(); len(nodes) > 0 && !_u.mutation.MergedRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
 			},
@@ -2412,6 +2524,26 @@ func (_u *PatientUpdateOne) ClearMergedAt() *PatientUpdateOne {
 	return _u
 }
 
+// SetMergeReason sets the "merge_reason" field.
+func (_u *PatientUpdateOne) SetMergeReason(v string) *PatientUpdateOne {
+	_u.mutation.SetMergeReason(v)
+	return _u
+}
+
+// SetNillableMergeReason sets the "merge_reason" field if the given value is not nil.
+func (_u *PatientUpdateOne) SetNillableMergeReason(v *string) *PatientUpdateOne {
+	if v != nil {
+		_u.SetMergeReason(*v)
+	}
+	return _u
+}
+
+// ClearMergeReason clears the value of the "merge_reason" field.
+func (_u *PatientUpdateOne) ClearMergeReason() *PatientUpdateOne {
+	_u.mutation.ClearMergeReason()
+	return _u
+}
+
 // AddAppointmentIDs adds the "appointments" edge to the Appointment entity by IDs.
 func (_u *PatientUpdateOne) AddAppointmentIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddAppointmentIDs(ids...)
@@ -2449,6 +2581,21 @@ func (_u *PatientUpdateOne) SetUser(v *User) *PatientUpdateOne {
 // SetMergedInto sets the "merged_into" edge to the Patient entity.
 func (_u *PatientUpdateOne) SetMergedInto(v *Patient) *PatientUpdateOne {
 	return _u.SetMergedIntoID(v.ID)
+}
+
+// AddMergedRecordIDs adds the "merged_records" edge to the Patient entity by IDs.
+func (_u *PatientUpdateOne) AddMergedRecordIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddMergedRecordIDs(ids...)
+	return _u
+}
+
+// AddMergedRecords adds the "merged_records" edges to the Patient entity.
+func (_u *PatientUpdateOne) AddMergedRecords(v ...*Patient) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMergedRecordIDs(ids...)
 }
 
 // AddContactIDs adds the "contacts" edge to the PatientContact entity by IDs.
@@ -2742,6 +2889,27 @@ func (_u *PatientUpdateOne) ClearUser() *PatientUpdateOne {
 func (_u *PatientUpdateOne) ClearMergedInto() *PatientUpdateOne {
 	_u.mutation.ClearMergedInto()
 	return _u
+}
+
+// ClearMergedRecords clears all "merged_records" edges to the Patient entity.
+func (_u *PatientUpdateOne) ClearMergedRecords() *PatientUpdateOne {
+	_u.mutation.ClearMergedRecords()
+	return _u
+}
+
+// RemoveMergedRecordIDs removes the "merged_records" edge to Patient entities by IDs.
+func (_u *PatientUpdateOne) RemoveMergedRecordIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveMergedRecordIDs(ids...)
+	return _u
+}
+
+// RemoveMergedRecords removes "merged_records" edges to Patient entities.
+func (_u *PatientUpdateOne) RemoveMergedRecords(v ...*Patient) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMergedRecordIDs(ids...)
 }
 
 // ClearContacts clears all "contacts" edges to the PatientContact entity.
@@ -3217,6 +3385,11 @@ func (_u *PatientUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Patient.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MergeReason(); ok {
+		if err := patient.MergeReasonValidator(v); err != nil {
+			return &ValidationError{Name: "merge_reason", err: fmt.Errorf(`ent: validator failed for field "Patient.merge_reason": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -3327,6 +3500,12 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 	if _u.mutation.MergedAtCleared() {
 		_spec.ClearField(patient.FieldMergedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.MergeReason(); ok {
+		_spec.SetField(patient.FieldMergeReason, field.TypeString, value)
+	}
+	if _u.mutation.MergeReasonCleared() {
+		_spec.ClearField(patient.FieldMergeReason, field.TypeString)
+	}
 	if _u.mutation.AppointmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -3403,11 +3582,11 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 	}
 	if _u.mutation.MergedIntoCleared() {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: false,
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   patient.MergedIntoTable,
 			Columns: []string{patient.MergedIntoColumn},
-			Bidi:    true,
+			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
 			},
@@ -3416,11 +3595,56 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 	}
 	if nodes := _u.mutation.MergedIntoIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: false,
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
 			Table:   patient.MergedIntoTable,
 			Columns: []string{patient.MergedIntoColumn},
-			Bidi:    true,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MergedRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMergedRecordsIDs(); len(nodes) > 0 && !_u.mutation.MergedRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MergedRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.MergedRecordsTable,
+			Columns: []string{patient.MergedRecordsColumn},
+			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
 			},

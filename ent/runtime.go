@@ -594,6 +594,10 @@ func init() {
 	encounterDescReason := encounterFields[8].Descriptor()
 	// encounter.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
 	encounter.ReasonValidator = encounterDescReason.Validators[0].(func(string) error)
+	// encounterDescCancelReason is the schema descriptor for cancel_reason field.
+	encounterDescCancelReason := encounterFields[9].Descriptor()
+	// encounter.CancelReasonValidator is a validator for the "cancel_reason" field. It is called by the builders before save.
+	encounter.CancelReasonValidator = encounterDescCancelReason.Validators[0].(func(string) error)
 	// encounterDescID is the schema descriptor for id field.
 	encounterDescID := encounterMixinFields0[0].Descriptor()
 	// encounter.DefaultID holds the default value on creation for the id field.
@@ -1047,6 +1051,10 @@ func init() {
 	patientDescPreferredLanguage := patientFields[13].Descriptor()
 	// patient.PreferredLanguageValidator is a validator for the "preferred_language" field. It is called by the builders before save.
 	patient.PreferredLanguageValidator = patientDescPreferredLanguage.Validators[0].(func(string) error)
+	// patientDescMergeReason is the schema descriptor for merge_reason field.
+	patientDescMergeReason := patientFields[17].Descriptor()
+	// patient.MergeReasonValidator is a validator for the "merge_reason" field. It is called by the builders before save.
+	patient.MergeReasonValidator = patientDescMergeReason.Validators[0].(func(string) error)
 	// patientDescID is the schema descriptor for id field.
 	patientDescID := patientMixinFields0[0].Descriptor()
 	// patient.DefaultID holds the default value on creation for the id field.

@@ -402,6 +402,7 @@ type ComplexityRoot struct {
 		AdmissionID      func(childComplexity int) int
 		Appointment      func(childComplexity int) int
 		AppointmentID    func(childComplexity int) int
+		CancelReason     func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Department       func(childComplexity int) int
 		DepartmentID     func(childComplexity int) int
@@ -662,9 +663,11 @@ type ComplexityRoot struct {
 		Identifiers       func(childComplexity int) int
 		InsurancePolicies func(childComplexity int) int
 		MedicationOrders  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
+		MergeReason       func(childComplexity int) int
 		MergedAt          func(childComplexity int) int
 		MergedInto        func(childComplexity int) int
 		MergedIntoID      func(childComplexity int) int
+		MergedRecords     func(childComplexity int) int
 		Mrn               func(childComplexity int) int
 		NationalID        func(childComplexity int) int
 		Notes             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
@@ -2532,6 +2535,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Encounter.AppointmentID(childComplexity), true
+	case "Encounter.cancelReason":
+		if e.ComplexityRoot.Encounter.CancelReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Encounter.CancelReason(childComplexity), true
 	case "Encounter.createdAt":
 		if e.ComplexityRoot.Encounter.CreatedAt == nil {
 			break
@@ -4193,6 +4202,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Patient.MedicationOrders(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.MedicationOrderOrder), args["where"].(*ent.MedicationOrderWhereInput)), true
+	case "Patient.mergeReason":
+		if e.ComplexityRoot.Patient.MergeReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Patient.MergeReason(childComplexity), true
 	case "Patient.mergedAt":
 		if e.ComplexityRoot.Patient.MergedAt == nil {
 			break
@@ -4211,6 +4226,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Patient.MergedIntoID(childComplexity), true
+	case "Patient.mergedRecords":
+		if e.ComplexityRoot.Patient.MergedRecords == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Patient.MergedRecords(childComplexity), true
 	case "Patient.mrn":
 		if e.ComplexityRoot.Patient.Mrn == nil {
 			break
@@ -6452,10 +6473,9 @@ extend type Mutation {
   rank after the survivor's. The duplicate's patient-app login moves to the
   survivor if the survivor has none. Refused with CONFLICT when both are
   admitted, both have a login, or either is already merged. Records merged
-  into the duplicate earlier reach the survivor through it: follow
-  mergedInto until a record is ACTIVE. While the data model lets a record
-  absorb only one merged record, a second merge into the same survivor is
-  refused with CONFLICT too.
+  into the duplicate earlier now point at the survivor too, so mergedInto is
+  always the living record; the survivor lists them all in mergedRecords.
+  The reason is kept on the duplicate as mergeReason.
   """
   mergePatients(input: MergePatientsInput!): MergePatientsPayload!
 }
@@ -9807,6 +9827,10 @@ type Encounter implements Node {
   startedAt: Time!
   endedAt: Time
   reason: String
+  """
+  Why the encounter was cancelled rather than finished.
+  """
+  cancelReason: String
   patient: Patient!
   appointment: Appointment
   admission: Admission
@@ -10071,6 +10095,24 @@ input EncounterWhereInput {
   reasonNotNil: Boolean
   reasonEqualFold: String
   reasonContainsFold: String
+  """
+  cancel_reason field predicates
+  """
+  cancelReason: String
+  cancelReasonNEQ: String
+  cancelReasonIn: [String!]
+  cancelReasonNotIn: [String!]
+  cancelReasonGT: String
+  cancelReasonGTE: String
+  cancelReasonLT: String
+  cancelReasonLTE: String
+  cancelReasonContains: String
+  cancelReasonHasPrefix: String
+  cancelReasonHasSuffix: String
+  cancelReasonIsNil: Boolean
+  cancelReasonNotNil: Boolean
+  cancelReasonEqualFold: String
+  cancelReasonContainsFold: String
   """
   patient edge predicates
   """
@@ -11439,6 +11481,10 @@ type Patient implements Node {
   status: PatientStatus!
   mergedIntoID: ID
   mergedAt: Time
+  """
+  Why the registrar merged this record into mergedInto.
+  """
+  mergeReason: String
   appointments(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -11472,6 +11518,7 @@ type Patient implements Node {
   ): AppointmentConnection!
   user: User
   mergedInto: Patient
+  mergedRecords: [Patient!]
   contacts: [PatientContact!]
   identifiers: [PatientIdentifier!]
   insurancePolicies: [InsurancePolicy!]
@@ -12352,6 +12399,24 @@ input PatientWhereInput {
   mergedAtIsNil: Boolean
   mergedAtNotNil: Boolean
   """
+  merge_reason field predicates
+  """
+  mergeReason: String
+  mergeReasonNEQ: String
+  mergeReasonIn: [String!]
+  mergeReasonNotIn: [String!]
+  mergeReasonGT: String
+  mergeReasonGTE: String
+  mergeReasonLT: String
+  mergeReasonLTE: String
+  mergeReasonContains: String
+  mergeReasonHasPrefix: String
+  mergeReasonHasSuffix: String
+  mergeReasonIsNil: Boolean
+  mergeReasonNotNil: Boolean
+  mergeReasonEqualFold: String
+  mergeReasonContainsFold: String
+  """
   appointments edge predicates
   """
   hasAppointments: Boolean
@@ -12366,6 +12431,11 @@ input PatientWhereInput {
   """
   hasMergedInto: Boolean
   hasMergedIntoWith: [PatientWhereInput!]
+  """
+  merged_records edge predicates
+  """
+  hasMergedRecords: Boolean
+  hasMergedRecordsWith: [PatientWhereInput!]
   """
   contacts edge predicates
   """
@@ -15261,6 +15331,8 @@ func (ec *executionContext) childFields_Encounter(ctx context.Context, field gra
 		return ec.fieldContext_Encounter_endedAt(ctx, field)
 	case "reason":
 		return ec.fieldContext_Encounter_reason(ctx, field)
+	case "cancelReason":
+		return ec.fieldContext_Encounter_cancelReason(ctx, field)
 	case "patient":
 		return ec.fieldContext_Encounter_patient(ctx, field)
 	case "appointment":
@@ -15607,12 +15679,16 @@ func (ec *executionContext) childFields_Patient(ctx context.Context, field graph
 		return ec.fieldContext_Patient_mergedIntoID(ctx, field)
 	case "mergedAt":
 		return ec.fieldContext_Patient_mergedAt(ctx, field)
+	case "mergeReason":
+		return ec.fieldContext_Patient_mergeReason(ctx, field)
 	case "appointments":
 		return ec.fieldContext_Patient_appointments(ctx, field)
 	case "user":
 		return ec.fieldContext_Patient_user(ctx, field)
 	case "mergedInto":
 		return ec.fieldContext_Patient_mergedInto(ctx, field)
+	case "mergedRecords":
+		return ec.fieldContext_Patient_mergedRecords(ctx, field)
 	case "contacts":
 		return ec.fieldContext_Patient_contacts(ctx, field)
 	case "identifiers":
@@ -25558,6 +25634,29 @@ func (ec *executionContext) fieldContext_Encounter_reason(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Encounter", field, false, false, "String")
 }
 
+func (ec *executionContext) _Encounter_cancelReason(ctx context.Context, field graphql.CollectedField, obj *ent.Encounter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Encounter_cancelReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Encounter_cancelReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Encounter", field, false, false, "String")
+}
+
 func (ec *executionContext) _Encounter_patient(ctx context.Context, field graphql.CollectedField, obj *ent.Encounter) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -32036,6 +32135,29 @@ func (ec *executionContext) fieldContext_Patient_mergedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Patient", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Patient_mergeReason(ctx context.Context, field graphql.CollectedField, obj *ent.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Patient_mergeReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergeReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Patient_mergeReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Patient", field, false, false, "String")
+}
+
 func (ec *executionContext) _Patient_appointments(ctx context.Context, field graphql.CollectedField, obj *ent.Patient) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -32132,6 +32254,38 @@ func (ec *executionContext) _Patient_mergedInto(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Patient_mergedInto(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Patient",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Patient_mergedRecords(ctx context.Context, field graphql.CollectedField, obj *ent.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Patient_mergedRecords(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergedRecords(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Patient) graphql.Marshaler {
+			return ec.marshalOPatient2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Patient_mergedRecords(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Patient",
 		Field:      field,
@@ -51676,7 +51830,7 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -52684,6 +52838,111 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.ReasonContainsFold = data
+		case "cancelReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReason = data
+		case "cancelReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonNEQ = data
+		case "cancelReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonIn = data
+		case "cancelReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonNotIn = data
+		case "cancelReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonGT = data
+		case "cancelReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonGTE = data
+		case "cancelReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonLT = data
+		case "cancelReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonLTE = data
+		case "cancelReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonContains = data
+		case "cancelReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonHasPrefix = data
+		case "cancelReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonHasSuffix = data
+		case "cancelReasonIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonIsNil = data
+		case "cancelReasonNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonNotNil = data
+		case "cancelReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonEqualFold = data
+		case "cancelReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonContainsFold = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -59909,7 +60168,7 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -61519,6 +61778,111 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.MergedAtNotNil = data
+		case "mergeReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReason = data
+		case "mergeReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonNEQ = data
+		case "mergeReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonIn = data
+		case "mergeReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonNotIn = data
+		case "mergeReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonGT = data
+		case "mergeReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonGTE = data
+		case "mergeReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonLT = data
+		case "mergeReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonLTE = data
+		case "mergeReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonContains = data
+		case "mergeReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonHasPrefix = data
+		case "mergeReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonHasSuffix = data
+		case "mergeReasonIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonIsNil = data
+		case "mergeReasonNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonNotNil = data
+		case "mergeReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonEqualFold = data
+		case "mergeReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MergeReasonContainsFold = data
 		case "hasAppointments":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAppointments"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -61561,6 +61925,20 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasMergedIntoWith = data
+		case "hasMergedRecords":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedRecords"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedRecords = data
+		case "hasMergedRecordsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMergedRecordsWith"))
+			data, err := ec.unmarshalOPatientWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasMergedRecordsWith = data
 		case "hasContacts":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasContacts"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -71923,6 +72301,11 @@ func (ec *executionContext) _Encounter(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "cancelReason":
+			out.Values[i] = ec._Encounter_cancelReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "patient":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -73581,6 +73964,11 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "mergeReason":
+			out.Values[i] = ec._Patient_mergeReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "appointments":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -73598,6 +73986,12 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Patient_mergedInto(ctx, field, obj)
+				})
+		case "mergedRecords":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Patient_mergedRecords(ctx, field, obj)
 				})
 		case "contacts":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -80563,6 +80957,25 @@ func (ec *executionContext) unmarshalOObservationWhereInput2ᚖgithubᚗcomᚋhm
 	}
 	res, err := ec.unmarshalInputObservationWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPatient2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Patient) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx context.Context, sel ast.SelectionSet, v *ent.Patient) graphql.Marshaler {

@@ -567,6 +567,7 @@ var (
 		{Name: "started_at", Type: field.TypeTime},
 		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
 		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "cancel_reason", Type: field.TypeString, Nullable: true, Size: 500},
 		{Name: "admission_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "appointment_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "provider_id", Type: field.TypeString, Nullable: true},
@@ -581,31 +582,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "encounters_admissions_encounter",
-				Columns:    []*schema.Column{EncountersColumns[8]},
+				Columns:    []*schema.Column{EncountersColumns[9]},
 				RefColumns: []*schema.Column{AdmissionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "encounters_appointments_encounter",
-				Columns:    []*schema.Column{EncountersColumns[9]},
+				Columns:    []*schema.Column{EncountersColumns[10]},
 				RefColumns: []*schema.Column{AppointmentsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "encounters_staffs_provider",
-				Columns:    []*schema.Column{EncountersColumns[10]},
+				Columns:    []*schema.Column{EncountersColumns[11]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "encounters_departments_department",
-				Columns:    []*schema.Column{EncountersColumns[11]},
+				Columns:    []*schema.Column{EncountersColumns[12]},
 				RefColumns: []*schema.Column{DepartmentsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "encounters_patients_encounters",
-				Columns:    []*schema.Column{EncountersColumns[12]},
+				Columns:    []*schema.Column{EncountersColumns[13]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -614,7 +615,7 @@ var (
 			{
 				Name:    "encounter_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{EncountersColumns[12]},
+				Columns: []*schema.Column{EncountersColumns[13]},
 			},
 		},
 	}
@@ -871,7 +872,8 @@ var (
 		{Name: "preferred_language", Type: field.TypeString, Nullable: true, Size: 35},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "MERGED"}, Default: "ACTIVE"},
 		{Name: "merged_at", Type: field.TypeTime, Nullable: true},
-		{Name: "merged_into_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "merge_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "merged_into_id", Type: field.TypeString, Nullable: true},
 		{Name: "user_patient", Type: field.TypeString, Unique: true, Nullable: true},
 	}
 	// PatientsTable holds the schema information for the "patients" table.
@@ -881,14 +883,14 @@ var (
 		PrimaryKey: []*schema.Column{PatientsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "patients_patients_merged_into",
-				Columns:    []*schema.Column{PatientsColumns[19]},
+				Symbol:     "patients_patients_merged_records",
+				Columns:    []*schema.Column{PatientsColumns[20]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "patients_users_patient",
-				Columns:    []*schema.Column{PatientsColumns[20]},
+				Columns:    []*schema.Column{PatientsColumns[21]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},

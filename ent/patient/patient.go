@@ -55,12 +55,16 @@ const (
 	FieldMergedIntoID = "merged_into_id"
 	// FieldMergedAt holds the string denoting the merged_at field in the database.
 	FieldMergedAt = "merged_at"
+	// FieldMergeReason holds the string denoting the merge_reason field in the database.
+	FieldMergeReason = "merge_reason"
 	// EdgeAppointments holds the string denoting the appointments edge name in mutations.
 	EdgeAppointments = "appointments"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeMergedInto holds the string denoting the merged_into edge name in mutations.
 	EdgeMergedInto = "merged_into"
+	// EdgeMergedRecords holds the string denoting the merged_records edge name in mutations.
+	EdgeMergedRecords = "merged_records"
 	// EdgeContacts holds the string denoting the contacts edge name in mutations.
 	EdgeContacts = "contacts"
 	// EdgeIdentifiers holds the string denoting the identifiers edge name in mutations.
@@ -115,6 +119,10 @@ const (
 	MergedIntoTable = "patients"
 	// MergedIntoColumn is the table column denoting the merged_into relation/edge.
 	MergedIntoColumn = "merged_into_id"
+	// MergedRecordsTable is the table that holds the merged_records relation/edge.
+	MergedRecordsTable = "patients"
+	// MergedRecordsColumn is the table column denoting the merged_records relation/edge.
+	MergedRecordsColumn = "merged_into_id"
 	// ContactsTable is the table that holds the contacts relation/edge.
 	ContactsTable = "patient_contacts"
 	// ContactsInverseTable is the table name for the PatientContact entity.
@@ -258,6 +266,7 @@ var Columns = []string{
 	FieldStatus,
 	FieldMergedIntoID,
 	FieldMergedAt,
+	FieldMergeReason,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "patients"
@@ -312,6 +321,8 @@ var (
 	NationalIDValidator func(string) error
 	// PreferredLanguageValidator is a validator for the "preferred_language" field. It is called by the builders before save.
 	PreferredLanguageValidator func(string) error
+	// MergeReasonValidator is a validator for the "merge_reason" field. It is called by the builders before save.
+	MergeReasonValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -472,6 +483,11 @@ func ByMergedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMergedAt, opts...).ToFunc()
 }
 
+// ByMergeReason orders the results by the merge_reason field.
+func ByMergeReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMergeReason, opts...).ToFunc()
+}
+
 // ByAppointmentsCount orders the results by appointments count.
 func ByAppointmentsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -497,6 +513,20 @@ func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 func ByMergedIntoField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newMergedIntoStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByMergedRecordsCount orders the results by merged_records count.
+func ByMergedRecordsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMergedRecordsStep(), opts...)
+	}
+}
+
+// ByMergedRecords orders the results by merged_records terms.
+func ByMergedRecords(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMergedRecordsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 
@@ -755,7 +785,14 @@ func newMergedIntoStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
-		sqlgraph.Edge(sqlgraph.O2O, false, MergedIntoTable, MergedIntoColumn),
+		sqlgraph.Edge(sqlgraph.M2O, true, MergedIntoTable, MergedIntoColumn),
+	)
+}
+func newMergedRecordsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, MergedRecordsTable, MergedRecordsColumn),
 	)
 }
 func newContactsStep() *sqlgraph.Step {

@@ -150,6 +150,11 @@ func MergedAt(v time.Time) predicate.Patient {
 	return predicate.Patient(sql.FieldEQ(FieldMergedAt, v))
 }
 
+// MergeReason applies equality check predicate on the "merge_reason" field. It's identical to MergeReasonEQ.
+func MergeReason(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldMergeReason, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Patient {
 	return predicate.Patient(sql.FieldEQ(FieldCreatedAt, v))
@@ -1305,6 +1310,81 @@ func MergedAtNotNil() predicate.Patient {
 	return predicate.Patient(sql.FieldNotNull(FieldMergedAt))
 }
 
+// MergeReasonEQ applies the EQ predicate on the "merge_reason" field.
+func MergeReasonEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldMergeReason, v))
+}
+
+// MergeReasonNEQ applies the NEQ predicate on the "merge_reason" field.
+func MergeReasonNEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldNEQ(FieldMergeReason, v))
+}
+
+// MergeReasonIn applies the In predicate on the "merge_reason" field.
+func MergeReasonIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldIn(FieldMergeReason, vs...))
+}
+
+// MergeReasonNotIn applies the NotIn predicate on the "merge_reason" field.
+func MergeReasonNotIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldNotIn(FieldMergeReason, vs...))
+}
+
+// MergeReasonGT applies the GT predicate on the "merge_reason" field.
+func MergeReasonGT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGT(FieldMergeReason, v))
+}
+
+// MergeReasonGTE applies the GTE predicate on the "merge_reason" field.
+func MergeReasonGTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGTE(FieldMergeReason, v))
+}
+
+// MergeReasonLT applies the LT predicate on the "merge_reason" field.
+func MergeReasonLT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLT(FieldMergeReason, v))
+}
+
+// MergeReasonLTE applies the LTE predicate on the "merge_reason" field.
+func MergeReasonLTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLTE(FieldMergeReason, v))
+}
+
+// MergeReasonContains applies the Contains predicate on the "merge_reason" field.
+func MergeReasonContains(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContains(FieldMergeReason, v))
+}
+
+// MergeReasonHasPrefix applies the HasPrefix predicate on the "merge_reason" field.
+func MergeReasonHasPrefix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasPrefix(FieldMergeReason, v))
+}
+
+// MergeReasonHasSuffix applies the HasSuffix predicate on the "merge_reason" field.
+func MergeReasonHasSuffix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasSuffix(FieldMergeReason, v))
+}
+
+// MergeReasonIsNil applies the IsNil predicate on the "merge_reason" field.
+func MergeReasonIsNil() predicate.Patient {
+	return predicate.Patient(sql.FieldIsNull(FieldMergeReason))
+}
+
+// MergeReasonNotNil applies the NotNil predicate on the "merge_reason" field.
+func MergeReasonNotNil() predicate.Patient {
+	return predicate.Patient(sql.FieldNotNull(FieldMergeReason))
+}
+
+// MergeReasonEqualFold applies the EqualFold predicate on the "merge_reason" field.
+func MergeReasonEqualFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEqualFold(FieldMergeReason, v))
+}
+
+// MergeReasonContainsFold applies the ContainsFold predicate on the "merge_reason" field.
+func MergeReasonContainsFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContainsFold(FieldMergeReason, v))
+}
+
 // HasAppointments applies the HasEdge predicate on the "appointments" edge.
 func HasAppointments() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {
@@ -1356,7 +1436,7 @@ func HasMergedInto() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, false, MergedIntoTable, MergedIntoColumn),
+			sqlgraph.Edge(sqlgraph.M2O, true, MergedIntoTable, MergedIntoColumn),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})
@@ -1366,6 +1446,29 @@ func HasMergedInto() predicate.Patient {
 func HasMergedIntoWith(preds ...predicate.Patient) predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {
 		step := newMergedIntoStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMergedRecords applies the HasEdge predicate on the "merged_records" edge.
+func HasMergedRecords() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, MergedRecordsTable, MergedRecordsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMergedRecordsWith applies the HasEdge predicate on the "merged_records" edge with a given conditions (other predicates).
+func HasMergedRecordsWith(preds ...predicate.Patient) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newMergedRecordsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

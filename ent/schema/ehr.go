@@ -29,6 +29,8 @@ func (Encounter) Fields() []ent.Field {
 		field.Time("started_at").Annotations(entgql.OrderField("STARTED_AT")),
 		field.Time("ended_at").Optional().Nillable(),
 		field.String("reason").Optional().Nillable().MaxLen(500),
+		field.String("cancel_reason").Optional().Nillable().MaxLen(500).
+			Comment("Why the encounter was cancelled rather than finished."),
 	}
 }
 

@@ -40,6 +40,8 @@ func (Patient) Fields() []ent.Field {
 			Comment("MERGED: a duplicate whose record now lives in mergedInto."),
 		field.String("merged_into_id").Optional().Nillable(),
 		field.Time("merged_at").Optional().Nillable(),
+		field.String("merge_reason").Optional().Nillable().MaxLen(500).
+			Comment("Why the registrar merged this record into mergedInto."),
 	}
 }
 
@@ -47,7 +49,9 @@ func (Patient) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("appointments", Appointment.Type).Annotations(entgql.RelayConnection()),
 		edge.From("user", User.Type).Ref("patient").Unique(),
-		edge.To("merged_into", Patient.Type).Unique().Field("merged_into_id"),
+		// Many duplicates can be merged into one survivor over time.
+		edge.To("merged_records", Patient.Type).
+			From("merged_into").Unique().Field("merged_into_id"),
 		edge.To("contacts", PatientContact.Type),
 		edge.To("identifiers", PatientIdentifier.Type),
 		edge.To("insurance_policies", InsurancePolicy.Type),

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -249,10 +250,8 @@ func (s *Service) Admit(ctx context.Context, in AdmitPatientInput) (*ent.Admissi
 		if err := s.store.Lock(ctx, tx, inpatientKey(in.PatientID), bedKey(in.BedID)); err != nil {
 			return err
 		}
-		pat, err := tx.Patient.Get(ctx, in.PatientID)
-		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.patientId", "no such patient")
-		} else if err != nil {
+		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		if err != nil {
 			return err
 		}
 		b, err := tx.Bed.Query().Where(bed.ID(in.BedID)).WithWard().Only(ctx)

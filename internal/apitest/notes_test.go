@@ -298,4 +298,21 @@ func TestPatientReadsOwnSignedNotesNeverDrafts(t *testing.T) {
 
 	r = s.as("patient", signNoteMutation, map[string]any{"id": draft.ID})
 	must(t, r.hasCode("FORBIDDEN"), "a patient signing: %s", describe(r))
+
+	// Only clinicians see drafts: an integrator's key reads the patient's
+	// signed notes but not the draft, the nurse reads both.
+	key := credentials(t, s, []string{"integrator"})["integrator"]
+	draftQuery := `query($p: ID!) { clinicalNotes(where: {patientID: $p, status: DRAFT}) { totalCount } }`
+	var seen struct{ ClinicalNotes struct{ TotalCount int } }
+	s.do(key, draftQuery, map[string]any{"p": own}).decode(t, &seen)
+	must(t, seen.ClinicalNotes.TotalCount == 0, "integrator sees drafts: %+v", seen)
+	r = s.do(key, `query($id: ID!) { node(id: $id) { ... on ClinicalNote { text } } }`, map[string]any{"id": draft.ID})
+	must(t, r.hasCode("NOT_FOUND"), "integrator reads a draft by node: %s", describe(r))
+	signedQuery := `query($p: ID!) { clinicalNotes(where: {patientID: $p, status: SIGNED}) { totalCount } }`
+	var signedByNurse struct{ ClinicalNotes struct{ TotalCount int } }
+	s.as("nurse", signedQuery, map[string]any{"p": own}).decode(t, &signedByNurse)
+	s.do(key, signedQuery, map[string]any{"p": own}).decode(t, &seen)
+	must(t, seen.ClinicalNotes.TotalCount > 0 && seen == signedByNurse, "integrator reads signed notes: %+v, nurse %+v", seen, signedByNurse)
+	s.as("nurse", draftQuery, map[string]any{"p": own}).decode(t, &seen)
+	must(t, seen.ClinicalNotes.TotalCount == 1, "nurse reads the draft: %+v", seen)
 }

@@ -395,6 +395,25 @@ func TestMergePatients(t *testing.T) {
 	r = s.as("reception", `mutation($p: ID!) { addPatientContact(patientId: $p, input: {name: "X", relationship: "y", phone: "+254700000001"}) { id } }`,
 		map[string]any{"p": duplicate.ID})
 	must(t, r.hasCode("CONFLICT"), "changing a merged record: %s", describe(r))
+
+	// Nothing new lands on the merged record: each domain names the survivor.
+	start, end := slot(6, 9)
+	r = s.as("reception", bookMutation, bookingInput(duplicate.ID, d.doctor, start, end))
+	must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "input.patientId" && strings.Contains(r.Errors[0].Message, survivor.ID),
+		"booking for a merged record: %s", describe(r))
+	r = s.as("nurse", admitMutation, admitInput(duplicate.ID, s.layout().beds["MED-A-03"], d.doctor))
+	must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "input.patientId", "admitting a merged record: %s", describe(r))
+
+	// The survivor lists what it absorbed, and the reason is kept.
+	var absorbed struct {
+		Patient struct {
+			MergedRecords []struct{ ID, MergeReason string }
+		}
+	}
+	s.as("reception", `query($id: ID!) { patient(id: $id) { mergedRecords { id mergeReason } } }`,
+		map[string]any{"id": survivor.ID}).decode(t, &absorbed)
+	mr := absorbed.Patient.MergedRecords
+	must(t, len(mr) == 1 && mr[0].ID == duplicate.ID && mr[0].MergeReason != "", "merged records: %+v", mr)
 }
 
 func TestMergeRefusesWhatItCannotSettle(t *testing.T) {

@@ -63,11 +63,12 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 		case AllPatients:
 		case OwnRecord:
 			q.WhereP(sql.FieldEQ(column, v.PatientID))
-			if hide, ok := hiddenFromPatients[q.Type()]; ok {
-				q.WhereP(hide)
-			}
 		default:
 			q.WhereP(nothing)
+			return nil
+		}
+		if notDraft, ok := draftRows[q.Type()]; ok && !e.Allows(v, ReadDrafts) {
+			q.WhereP(notDraft)
 		}
 		return nil
 	}))
@@ -86,9 +87,14 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 	}))
 }
 
-// hiddenFromPatients keeps rows of their own record from patients where
-// clinicians have not finished with them, such as draft notes.
-var hiddenFromPatients = map[string]func(*sql.Selector){
+// ReadDrafts is the policy object that lets a role see rows clinicians have
+// not finished with, such as draft notes and care plans. It is not a GraphQL
+// field: everyone else — patients, integrators, billing — sees such rows only
+// once they are signed or active, because a draft may still be wrong.
+const ReadDrafts = "Record.drafts"
+
+// draftRows selects, per entity that has drafts, the rows that are not.
+var draftRows = map[string]func(*sql.Selector){
 	"ClinicalNote": sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String()),
 	"CarePlan":     sql.FieldNEQ(careplan.FieldStatus, careplan.StatusDRAFT.String()),
 }

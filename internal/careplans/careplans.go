@@ -13,9 +13,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
-	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
@@ -440,16 +440,8 @@ func forUpdate(s *sql.Selector) {
 }
 
 func checkPatient(ctx context.Context, tx *ent.Tx, id string) error {
-	p, err := tx.Patient.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return apperr.BadInput("input.patientId", "no such patient")
-	} else if err != nil {
-		return err
-	}
-	if p.Status == patient.StatusMERGED {
-		return apperr.BadInput("input.patientId", "was merged into another record; use that one")
-	}
-	return nil
+	_, err := patients.Active(ctx, tx.Patient, "input.patientId", id)
+	return err
 }
 
 func checkAssignee(ctx context.Context, tx *ent.Tx, field string, id *string) error {

@@ -112,7 +112,7 @@ func TestEncounterStateMachine(t *testing.T) {
 	_, err = f.svc.CancelEncounter(ctx, e.ID, "  ")
 	wantCode(t, "cancel without a reason", err, apperr.BadUserInput, "reason")
 	e, err = f.svc.CancelEncounter(ctx, e.ID, "registered for the wrong patient")
-	if err != nil || e.Status != encounter.StatusCANCELLED || e.EndedAt == nil {
+	if err != nil || e.Status != encounter.StatusCANCELLED || e.EndedAt == nil || e.CancelReason == nil || *e.CancelReason != "registered for the wrong patient" {
 		t.Fatalf("cancel: %+v %v", e, err)
 	}
 	_, err = f.svc.FinishEncounter(ctx, e.ID)

@@ -2,6 +2,7 @@ package ehr
 
 import (
 	"context"
+	"strings"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/department"
@@ -81,7 +82,7 @@ func (s *Service) StartEncounter(ctx context.Context, in StartEncounterInput) (*
 
 // FinishEncounter ends an encounter in progress.
 func (s *Service) FinishEncounter(ctx context.Context, id string) (*ent.Encounter, error) {
-	return s.endEncounter(ctx, id, encounter.StatusFINISHED)
+	return s.endEncounter(ctx, id, encounter.StatusFINISHED, "")
 }
 
 // CancelEncounter ends an encounter in progress that should not have been
@@ -93,12 +94,12 @@ func (s *Service) CancelEncounter(ctx context.Context, id, reason string) (*ent.
 	if c.err != nil {
 		return nil, c.err
 	}
-	return s.endEncounter(ctx, id, encounter.StatusCANCELLED)
+	return s.endEncounter(ctx, id, encounter.StatusCANCELLED, strings.TrimSpace(reason))
 }
 
 // endEncounter moves an encounter from IN_PROGRESS to to. The update is
 // conditional on the status, so of two concurrent ends exactly one wins.
-func (s *Service) endEncounter(ctx context.Context, id string, to encounter.Status) (*ent.Encounter, error) {
+func (s *Service) endEncounter(ctx context.Context, id string, to encounter.Status, cancelReason string) (*ent.Encounter, error) {
 	if err := checkID("id", id, "enc", "an encounter"); err != nil {
 		return nil, err
 	}
@@ -117,11 +118,14 @@ func (s *Service) endEncounter(ctx context.Context, id string, to encounter.Stat
 			// The stay and its encounter end together, with the discharge.
 			return apperr.Conflictf("an inpatient encounter ends with the patient's discharge")
 		}
-		ended, err = tx.Encounter.UpdateOneID(id).
+		update := tx.Encounter.UpdateOneID(id).
 			Where(encounter.StatusEQ(encounter.StatusIN_PROGRESS)).
 			SetStatus(to).
-			SetEndedAt(s.now().UTC()).
-			Save(ctx)
+			SetEndedAt(s.now().UTC())
+		if cancelReason != "" {
+			update.SetCancelReason(cancelReason)
+		}
+		ended, err = update.Save(ctx)
 		if ent.IsNotFound(err) {
 			return apperr.Conflictf("the encounter changed meanwhile; reload it")
 		}

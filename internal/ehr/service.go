@@ -12,8 +12,8 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/encounter"
-	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
@@ -89,20 +89,10 @@ func lockForUpdate(sel *sql.Selector) {
 // row scope. With lock, concurrent writers to the same patient's record
 // take turns.
 func loadPatient(ctx context.Context, tx *ent.Tx, field, id string, lock bool) (*ent.Patient, error) {
-	q := tx.Patient.Query().Where(patient.ID(id))
 	if lock {
-		q.Where(lockForUpdate)
+		return patients.Active(ctx, tx.Patient, field, id, lockForUpdate)
 	}
-	p, err := q.Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, apperr.BadInput(field, "no such patient")
-	} else if err != nil {
-		return nil, err
-	}
-	if p.Status == patient.StatusMERGED {
-		return nil, apperr.BadInput(field, "was merged into another record; record on that one")
-	}
-	return p, nil
+	return patients.Active(ctx, tx.Patient, field, id)
 }
 
 // loadEncounter returns the encounter an item is recorded in, which must be

@@ -7,9 +7,9 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
-	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -66,14 +66,9 @@ func (s *Service) Write(ctx context.Context, in WriteNoteInput) (*ent.ClinicalNo
 		if err != nil {
 			return err
 		}
-		pat, err := tx.Patient.Get(ctx, in.PatientID)
-		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.patientId", "no such patient")
-		} else if err != nil {
+		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		if err != nil {
 			return err
-		}
-		if pat.Status == patient.StatusMERGED {
-			return apperr.BadInput("input.patientId", "was merged into another record; write on that one")
 		}
 		if in.EncounterID != nil {
 			enc, err := tx.Encounter.Get(ctx, *in.EncounterID)

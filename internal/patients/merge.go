@@ -68,15 +68,6 @@ func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatie
 		if err != nil {
 			return err
 		}
-		if oneMergePerSurvivor {
-			absorbed, err := tx.Patient.Query().Where(patient.MergedIntoID(survivor.ID)).Exist(auth.SystemContext(ctx))
-			if err != nil {
-				return err
-			}
-			if absorbed {
-				return apperr.Conflictf("another record was already merged into the survivor, and a record can absorb only one at present")
-			}
-		}
 		login, err := refuseMergeClashes(ctx, tx, survivor.ID, duplicate.ID)
 		if err != nil {
 			return err
@@ -90,12 +81,13 @@ func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatie
 		if err := s.moveRecord(ctx, tx, survivor.ID, duplicate.ID); err != nil {
 			return err
 		}
-		// Records merged into the duplicate earlier lead on to the survivor:
-		// straight where the model allows it, through the duplicate otherwise.
-		if !oneMergePerSurvivor {
-			if err := s.setMergedInto(ctx, tx, survivor.ID, entsql.EQ(patient.FieldMergedIntoID, duplicate.ID)); err != nil {
-				return err
-			}
+		// Records merged into the duplicate earlier lead straight on to the
+		// survivor, so mergedInto is always one step from the living record.
+		if err := tx.Patient.Update().
+			Where(patient.MergedIntoID(duplicate.ID)).
+			SetMergedIntoID(survivor.ID).
+			Exec(ctx); err != nil {
+			return err
 		}
 		if login != nil {
 			// The link is unique: off the duplicate first, then onto the survivor.
@@ -113,13 +105,12 @@ func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatie
 			Where(patient.StatusEQ(patient.StatusACTIVE)).
 			SetStatus(patient.StatusMERGED).
 			SetMergedAt(s.now().UTC()).
+			SetMergeReason(in.Reason).
+			SetMergedIntoID(survivor.ID).
 			Exec(ctx)
 		if ent.IsNotFound(err) {
 			return errMergedMeanwhile
 		} else if err != nil {
-			return err
-		}
-		if err := s.setMergedInto(ctx, tx, survivor.ID, entsql.EQ(patient.FieldID, duplicate.ID)); err != nil {
 			return err
 		}
 		out.Duplicate, err = tx.Patient.Get(ctx, duplicate.ID)
@@ -132,33 +123,6 @@ func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatie
 	audit.NoteObject(ctx, "Patient", in.DuplicateID)
 	return &MergePatientsPayload{Survivor: out.Survivor.Unwrap(), Duplicate: out.Duplicate.Unwrap()}, nil
 }
-
-// setMergedInto points the patients matching where at the survivor. It
-// writes the column itself because the generated merged_into edge is a
-// bidirectional one-to-one: ent's setter would also point the survivor back
-// at the duplicate.
-func (s *Service) setMergedInto(ctx context.Context, tx *ent.Tx, survivorID string, where *entsql.Predicate) error {
-	query, args := entsql.Dialect(s.store.Dialect).Update(patient.Table).
-		Set(patient.FieldMergedIntoID, survivorID).
-		Where(where).
-		Query()
-	_, err := tx.ExecContext(ctx, query, args...)
-	return err
-}
-
-// oneMergePerSurvivor reports whether the data model lets only one record
-// be merged into each survivor: the merged_into edge is generated as
-// one-to-one, which makes merged_into_id unique. Read from the generated
-// schema so that merging follows the model when the edge becomes
-// many-to-one.
-var oneMergePerSurvivor = func() bool {
-	for _, c := range migrate.PatientsColumns {
-		if c.Name == patient.FieldMergedIntoID {
-			return c.Unique
-		}
-	}
-	return false
-}()
 
 func mergeParty(ctx context.Context, tx *ent.Tx, field, role, id string) (*ent.Patient, error) {
 	p, err := tx.Patient.Get(ctx, id)

@@ -251,12 +251,14 @@ func TestMergeOutcome(t *testing.T) {
 	if *s.Phone != "+254700000001" || *s.Email != "amani@example.org" || *s.City != "Kisumu" || *s.PreferredLanguage != "sw" || s.GivenName != "Amani" {
 		t.Fatalf("the survivor keeps its own details and gains the duplicate's missing ones: %+v", s)
 	}
-	leadsTo := survivor.ID
-	if oneMergePerSurvivor {
-		leadsTo = duplicate.ID
+	if d.MergeReason == nil || *d.MergeReason == "" {
+		t.Fatalf("the duplicate keeps why it was merged: %+v", d)
 	}
-	if again := e.c.Patient.GetX(e.ctx, older.ID); *again.MergedIntoID != leadsTo {
-		t.Fatalf("a record merged earlier points at %s, want %s", *again.MergedIntoID, leadsTo)
+	if again := e.c.Patient.GetX(e.ctx, older.ID); *again.MergedIntoID != survivor.ID {
+		t.Fatalf("a record merged earlier points at %s, want the survivor %s", *again.MergedIntoID, survivor.ID)
+	}
+	if merged := e.c.Patient.QueryMergedRecords(s).IDsX(e.ctx); len(merged) != 2 {
+		t.Fatalf("the survivor has absorbed two records, lists %v", merged)
 	}
 	ids := e.c.Patient.QueryIdentifiers(s).AllX(e.ctx)
 	if len(ids) != 2 {
@@ -316,16 +318,12 @@ func TestMergeRefusals(t *testing.T) {
 	_, err = e.merge(b, c)
 	wantCode(t, err, apperr.Conflict) // into a merged record
 
-	// A survivor absorbing a second record: refused while the model keeps
-	// one per survivor, and nothing changes.
+	// A survivor absorbs a second record as well.
 	d := e.patient(t, "D")
-	_, err = e.merge(a, d)
-	if oneMergePerSurvivor {
-		wantCode(t, err, apperr.Conflict)
-		if got := e.c.Patient.GetX(e.ctx, d.ID); got.Status != patient.StatusACTIVE {
-			t.Fatalf("refused merge changed %+v", got)
-		}
-	} else if err != nil {
+	if _, err = e.merge(a, d); err != nil {
 		t.Fatal(err)
+	}
+	if got := e.c.Patient.GetX(e.ctx, d.ID); got.Status != patient.StatusMERGED || *got.MergedIntoID != a.ID {
+		t.Fatalf("second merge into one survivor: %+v", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/hmis-dev/hmis/ent"
@@ -46,12 +45,9 @@ func mustRegister(t *testing.T, ctx context.Context, svc *Service, r Registratio
 // merge leaves a record.
 func markMerged(t *testing.T, ctx context.Context, svc *Service, p, survivor *ent.Patient) {
 	t.Helper()
-	err := svc.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if err := tx.Patient.UpdateOne(p).SetStatus(patient.StatusMERGED).SetMergedAt(time.Now().UTC()).Exec(ctx); err != nil {
-			return err
-		}
-		return svc.setMergedInto(ctx, tx, survivor.ID, entsql.EQ(patient.FieldID, p.ID))
-	})
+	err := svc.store.Client.Patient.UpdateOne(p).
+		SetStatus(patient.StatusMERGED).SetMergedAt(time.Now().UTC()).SetMergedIntoID(survivor.ID).
+		Exec(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
-	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -126,14 +126,9 @@ func (s *Service) Prescribe(ctx context.Context, in PrescribeMedicationInput) (*
 		if err != nil {
 			return err
 		}
-		pat, err := tx.Patient.Get(ctx, in.PatientID)
-		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.patientId", "no such patient")
-		} else if err != nil {
+		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		if err != nil {
 			return err
-		}
-		if pat.Status == patient.StatusMERGED {
-			return apperr.BadInput("input.patientId", "was merged into another record; prescribe on that one")
 		}
 		created, err = s.create(ctx, tx, pat.ID, prescriber, o, nil)
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
@@ -351,16 +352,8 @@ func viewerStaff(ctx context.Context, tx *ent.Tx) (*ent.Staff, error) {
 }
 
 func checkPatient(ctx context.Context, tx *ent.Tx, id string) error {
-	p, err := tx.Patient.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return apperr.BadInput("input.patientId", "no such patient")
-	} else if err != nil {
-		return err
-	}
-	if p.Status == patient.StatusMERGED {
-		return apperr.BadInput("input.patientId", "was merged into another record; use that one")
-	}
-	return nil
+	_, err := patients.Active(ctx, tx.Patient, "input.patientId", id)
+	return err
 }
 
 // lockPatient holds the patient's row until the transaction ends, so that

@@ -17,6 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -134,10 +135,8 @@ func (s *Service) Book(ctx context.Context, b Booking) (*ent.Appointment, error)
 		if err := s.store.Lock(ctx, tx, lockKeys(b.ProviderID, b.PatientID, b.RoomID)...); err != nil {
 			return err
 		}
-		pat, err := tx.Patient.Get(ctx, b.PatientID)
-		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.patientId", "no such patient")
-		} else if err != nil {
+		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", b.PatientID)
+		if err != nil {
 			return err
 		}
 		provider, err := tx.Staff.Get(ctx, b.ProviderID)
