@@ -32,6 +32,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -90,6 +97,20 @@ type Client struct {
 	Icd10Code *Icd10CodeClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// LabOrder is the client for interacting with the LabOrder builders.
+	LabOrder *LabOrderClient
+	// LabOrderItem is the client for interacting with the LabOrderItem builders.
+	LabOrderItem *LabOrderItemClient
+	// LabPanel is the client for interacting with the LabPanel builders.
+	LabPanel *LabPanelClient
+	// LabReferenceRange is the client for interacting with the LabReferenceRange builders.
+	LabReferenceRange *LabReferenceRangeClient
+	// LabResult is the client for interacting with the LabResult builders.
+	LabResult *LabResultClient
+	// LabSpecimen is the client for interacting with the LabSpecimen builders.
+	LabSpecimen *LabSpecimenClient
+	// LabTest is the client for interacting with the LabTest builders.
+	LabTest *LabTestClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
 	MedicationOrder *MedicationOrderClient
 	// Observation is the client for interacting with the Observation builders.
@@ -148,6 +169,13 @@ func (c *Client) init() {
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
+	c.LabOrder = NewLabOrderClient(c.config)
+	c.LabOrderItem = NewLabOrderItemClient(c.config)
+	c.LabPanel = NewLabPanelClient(c.config)
+	c.LabReferenceRange = NewLabReferenceRangeClient(c.config)
+	c.LabResult = NewLabResultClient(c.config)
+	c.LabSpecimen = NewLabSpecimenClient(c.config)
+	c.LabTest = NewLabTestClient(c.config)
 	c.MedicationOrder = NewMedicationOrderClient(c.config)
 	c.Observation = NewObservationClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
@@ -272,6 +300,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		LabOrder:             NewLabOrderClient(cfg),
+		LabOrderItem:         NewLabOrderItemClient(cfg),
+		LabPanel:             NewLabPanelClient(cfg),
+		LabReferenceRange:    NewLabReferenceRangeClient(cfg),
+		LabResult:            NewLabResultClient(cfg),
+		LabSpecimen:          NewLabSpecimenClient(cfg),
+		LabTest:              NewLabTestClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
 		Observation:          NewObservationClient(cfg),
 		OutboxEvent:          NewOutboxEventClient(cfg),
@@ -323,6 +358,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		LabOrder:             NewLabOrderClient(cfg),
+		LabOrderItem:         NewLabOrderItemClient(cfg),
+		LabPanel:             NewLabPanelClient(cfg),
+		LabReferenceRange:    NewLabReferenceRangeClient(cfg),
+		LabResult:            NewLabResultClient(cfg),
+		LabSpecimen:          NewLabSpecimenClient(cfg),
+		LabTest:              NewLabTestClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
 		Observation:          NewObservationClient(cfg),
 		OutboxEvent:          NewOutboxEventClient(cfg),
@@ -370,10 +412,11 @@ func (c *Client) Use(hooks ...Hook) {
 		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
 		c.BedAssignment, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
 		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.MedicationOrder, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.User, c.Ward,
+		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
+		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
+		c.Session, c.Staff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -386,10 +429,11 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
 		c.BedAssignment, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
 		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.MedicationOrder, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.User, c.Ward,
+		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
+		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
+		c.Session, c.Staff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -432,6 +476,20 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Icd10Code.mutate(ctx, m)
 	case *InsurancePolicyMutation:
 		return c.InsurancePolicy.mutate(ctx, m)
+	case *LabOrderMutation:
+		return c.LabOrder.mutate(ctx, m)
+	case *LabOrderItemMutation:
+		return c.LabOrderItem.mutate(ctx, m)
+	case *LabPanelMutation:
+		return c.LabPanel.mutate(ctx, m)
+	case *LabReferenceRangeMutation:
+		return c.LabReferenceRange.mutate(ctx, m)
+	case *LabResultMutation:
+		return c.LabResult.mutate(ctx, m)
+	case *LabSpecimenMutation:
+		return c.LabSpecimen.mutate(ctx, m)
+	case *LabTestMutation:
+		return c.LabTest.mutate(ctx, m)
 	case *MedicationOrderMutation:
 		return c.MedicationOrder.mutate(ctx, m)
 	case *ObservationMutation:
@@ -3008,6 +3066,22 @@ func (c *EncounterClient) QueryNotes(_m *Encounter) *ClinicalNoteQuery {
 	return query
 }
 
+// QueryLabOrders queries the lab_orders edge of a Encounter.
+func (c *EncounterClient) QueryLabOrders(_m *Encounter) *LabOrderQuery {
+	query := (&LabOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, id),
+			sqlgraph.To(laborder.Table, laborder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, encounter.LabOrdersTable, encounter.LabOrdersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *EncounterClient) Hooks() []Hook {
 	return c.hooks.Encounter
@@ -3477,6 +3551,1401 @@ func (c *InsurancePolicyClient) mutate(ctx context.Context, m *InsurancePolicyMu
 		return (&InsurancePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown InsurancePolicy mutation op: %q", m.Op())
+	}
+}
+
+// LabOrderClient is a client for the LabOrder schema.
+type LabOrderClient struct {
+	config
+}
+
+// NewLabOrderClient returns a client for the LabOrder from the given config.
+func NewLabOrderClient(c config) *LabOrderClient {
+	return &LabOrderClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `laborder.Hooks(f(g(h())))`.
+func (c *LabOrderClient) Use(hooks ...Hook) {
+	c.hooks.LabOrder = append(c.hooks.LabOrder, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `laborder.Intercept(f(g(h())))`.
+func (c *LabOrderClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabOrder = append(c.inters.LabOrder, interceptors...)
+}
+
+// Create returns a builder for creating a LabOrder entity.
+func (c *LabOrderClient) Create() *LabOrderCreate {
+	mutation := newLabOrderMutation(c.config, OpCreate)
+	return &LabOrderCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabOrder entities.
+func (c *LabOrderClient) CreateBulk(builders ...*LabOrderCreate) *LabOrderCreateBulk {
+	return &LabOrderCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabOrderClient) MapCreateBulk(slice any, setFunc func(*LabOrderCreate, int)) *LabOrderCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabOrderCreateBulk{err: fmt.Errorf("calling to LabOrderClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabOrderCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabOrderCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabOrder.
+func (c *LabOrderClient) Update() *LabOrderUpdate {
+	mutation := newLabOrderMutation(c.config, OpUpdate)
+	return &LabOrderUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabOrderClient) UpdateOne(_m *LabOrder) *LabOrderUpdateOne {
+	mutation := newLabOrderMutation(c.config, OpUpdateOne, withLabOrder(_m))
+	return &LabOrderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabOrderClient) UpdateOneID(id string) *LabOrderUpdateOne {
+	mutation := newLabOrderMutation(c.config, OpUpdateOne, withLabOrderID(id))
+	return &LabOrderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabOrder.
+func (c *LabOrderClient) Delete() *LabOrderDelete {
+	mutation := newLabOrderMutation(c.config, OpDelete)
+	return &LabOrderDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabOrderClient) DeleteOne(_m *LabOrder) *LabOrderDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabOrderClient) DeleteOneID(id string) *LabOrderDeleteOne {
+	builder := c.Delete().Where(laborder.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabOrderDeleteOne{builder}
+}
+
+// Query returns a query builder for LabOrder.
+func (c *LabOrderClient) Query() *LabOrderQuery {
+	return &LabOrderQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabOrder},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabOrder entity by its id.
+func (c *LabOrderClient) Get(ctx context.Context, id string) (*LabOrder, error) {
+	return c.Query().Where(laborder.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabOrderClient) GetX(ctx context.Context, id string) *LabOrder {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a LabOrder.
+func (c *LabOrderClient) QueryPatient(_m *LabOrder) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborder.Table, laborder.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, laborder.PatientTable, laborder.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a LabOrder.
+func (c *LabOrderClient) QueryEncounter(_m *LabOrder) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborder.Table, laborder.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, laborder.EncounterTable, laborder.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOrderedBy queries the ordered_by edge of a LabOrder.
+func (c *LabOrderClient) QueryOrderedBy(_m *LabOrder) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborder.Table, laborder.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, laborder.OrderedByTable, laborder.OrderedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryItems queries the items edge of a LabOrder.
+func (c *LabOrderClient) QueryItems(_m *LabOrder) *LabOrderItemQuery {
+	query := (&LabOrderItemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborder.Table, laborder.FieldID, id),
+			sqlgraph.To(laborderitem.Table, laborderitem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, laborder.ItemsTable, laborder.ItemsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySpecimens queries the specimens edge of a LabOrder.
+func (c *LabOrderClient) QuerySpecimens(_m *LabOrder) *LabSpecimenQuery {
+	query := (&LabSpecimenClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborder.Table, laborder.FieldID, id),
+			sqlgraph.To(labspecimen.Table, labspecimen.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, laborder.SpecimensTable, laborder.SpecimensColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabOrderClient) Hooks() []Hook {
+	return c.hooks.LabOrder
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabOrderClient) Interceptors() []Interceptor {
+	return c.inters.LabOrder
+}
+
+func (c *LabOrderClient) mutate(ctx context.Context, m *LabOrderMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabOrderCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabOrderUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabOrderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabOrderDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabOrder mutation op: %q", m.Op())
+	}
+}
+
+// LabOrderItemClient is a client for the LabOrderItem schema.
+type LabOrderItemClient struct {
+	config
+}
+
+// NewLabOrderItemClient returns a client for the LabOrderItem from the given config.
+func NewLabOrderItemClient(c config) *LabOrderItemClient {
+	return &LabOrderItemClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `laborderitem.Hooks(f(g(h())))`.
+func (c *LabOrderItemClient) Use(hooks ...Hook) {
+	c.hooks.LabOrderItem = append(c.hooks.LabOrderItem, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `laborderitem.Intercept(f(g(h())))`.
+func (c *LabOrderItemClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabOrderItem = append(c.inters.LabOrderItem, interceptors...)
+}
+
+// Create returns a builder for creating a LabOrderItem entity.
+func (c *LabOrderItemClient) Create() *LabOrderItemCreate {
+	mutation := newLabOrderItemMutation(c.config, OpCreate)
+	return &LabOrderItemCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabOrderItem entities.
+func (c *LabOrderItemClient) CreateBulk(builders ...*LabOrderItemCreate) *LabOrderItemCreateBulk {
+	return &LabOrderItemCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabOrderItemClient) MapCreateBulk(slice any, setFunc func(*LabOrderItemCreate, int)) *LabOrderItemCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabOrderItemCreateBulk{err: fmt.Errorf("calling to LabOrderItemClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabOrderItemCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabOrderItemCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabOrderItem.
+func (c *LabOrderItemClient) Update() *LabOrderItemUpdate {
+	mutation := newLabOrderItemMutation(c.config, OpUpdate)
+	return &LabOrderItemUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabOrderItemClient) UpdateOne(_m *LabOrderItem) *LabOrderItemUpdateOne {
+	mutation := newLabOrderItemMutation(c.config, OpUpdateOne, withLabOrderItem(_m))
+	return &LabOrderItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabOrderItemClient) UpdateOneID(id string) *LabOrderItemUpdateOne {
+	mutation := newLabOrderItemMutation(c.config, OpUpdateOne, withLabOrderItemID(id))
+	return &LabOrderItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabOrderItem.
+func (c *LabOrderItemClient) Delete() *LabOrderItemDelete {
+	mutation := newLabOrderItemMutation(c.config, OpDelete)
+	return &LabOrderItemDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabOrderItemClient) DeleteOne(_m *LabOrderItem) *LabOrderItemDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabOrderItemClient) DeleteOneID(id string) *LabOrderItemDeleteOne {
+	builder := c.Delete().Where(laborderitem.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabOrderItemDeleteOne{builder}
+}
+
+// Query returns a query builder for LabOrderItem.
+func (c *LabOrderItemClient) Query() *LabOrderItemQuery {
+	return &LabOrderItemQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabOrderItem},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabOrderItem entity by its id.
+func (c *LabOrderItemClient) Get(ctx context.Context, id string) (*LabOrderItem, error) {
+	return c.Query().Where(laborderitem.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabOrderItemClient) GetX(ctx context.Context, id string) *LabOrderItem {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a LabOrderItem.
+func (c *LabOrderItemClient) QueryPatient(_m *LabOrderItem) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, laborderitem.PatientTable, laborderitem.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOrder queries the order edge of a LabOrderItem.
+func (c *LabOrderItemClient) QueryOrder(_m *LabOrderItem) *LabOrderQuery {
+	query := (&LabOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(laborder.Table, laborder.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, laborderitem.OrderTable, laborderitem.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTest queries the test edge of a LabOrderItem.
+func (c *LabOrderItemClient) QueryTest(_m *LabOrderItem) *LabTestQuery {
+	query := (&LabTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(labtest.Table, labtest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, laborderitem.TestTable, laborderitem.TestColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPanel queries the panel edge of a LabOrderItem.
+func (c *LabOrderItemClient) QueryPanel(_m *LabOrderItem) *LabPanelQuery {
+	query := (&LabPanelClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(labpanel.Table, labpanel.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, laborderitem.PanelTable, laborderitem.PanelColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySpecimen queries the specimen edge of a LabOrderItem.
+func (c *LabOrderItemClient) QuerySpecimen(_m *LabOrderItem) *LabSpecimenQuery {
+	query := (&LabSpecimenClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(labspecimen.Table, labspecimen.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, laborderitem.SpecimenTable, laborderitem.SpecimenColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCancelledBy queries the cancelled_by edge of a LabOrderItem.
+func (c *LabOrderItemClient) QueryCancelledBy(_m *LabOrderItem) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, laborderitem.CancelledByTable, laborderitem.CancelledByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryResults queries the results edge of a LabOrderItem.
+func (c *LabOrderItemClient) QueryResults(_m *LabOrderItem) *LabResultQuery {
+	query := (&LabResultClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(laborderitem.Table, laborderitem.FieldID, id),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, laborderitem.ResultsTable, laborderitem.ResultsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabOrderItemClient) Hooks() []Hook {
+	return c.hooks.LabOrderItem
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabOrderItemClient) Interceptors() []Interceptor {
+	return c.inters.LabOrderItem
+}
+
+func (c *LabOrderItemClient) mutate(ctx context.Context, m *LabOrderItemMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabOrderItemCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabOrderItemUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabOrderItemUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabOrderItemDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabOrderItem mutation op: %q", m.Op())
+	}
+}
+
+// LabPanelClient is a client for the LabPanel schema.
+type LabPanelClient struct {
+	config
+}
+
+// NewLabPanelClient returns a client for the LabPanel from the given config.
+func NewLabPanelClient(c config) *LabPanelClient {
+	return &LabPanelClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `labpanel.Hooks(f(g(h())))`.
+func (c *LabPanelClient) Use(hooks ...Hook) {
+	c.hooks.LabPanel = append(c.hooks.LabPanel, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `labpanel.Intercept(f(g(h())))`.
+func (c *LabPanelClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabPanel = append(c.inters.LabPanel, interceptors...)
+}
+
+// Create returns a builder for creating a LabPanel entity.
+func (c *LabPanelClient) Create() *LabPanelCreate {
+	mutation := newLabPanelMutation(c.config, OpCreate)
+	return &LabPanelCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabPanel entities.
+func (c *LabPanelClient) CreateBulk(builders ...*LabPanelCreate) *LabPanelCreateBulk {
+	return &LabPanelCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabPanelClient) MapCreateBulk(slice any, setFunc func(*LabPanelCreate, int)) *LabPanelCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabPanelCreateBulk{err: fmt.Errorf("calling to LabPanelClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabPanelCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabPanelCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabPanel.
+func (c *LabPanelClient) Update() *LabPanelUpdate {
+	mutation := newLabPanelMutation(c.config, OpUpdate)
+	return &LabPanelUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabPanelClient) UpdateOne(_m *LabPanel) *LabPanelUpdateOne {
+	mutation := newLabPanelMutation(c.config, OpUpdateOne, withLabPanel(_m))
+	return &LabPanelUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabPanelClient) UpdateOneID(id string) *LabPanelUpdateOne {
+	mutation := newLabPanelMutation(c.config, OpUpdateOne, withLabPanelID(id))
+	return &LabPanelUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabPanel.
+func (c *LabPanelClient) Delete() *LabPanelDelete {
+	mutation := newLabPanelMutation(c.config, OpDelete)
+	return &LabPanelDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabPanelClient) DeleteOne(_m *LabPanel) *LabPanelDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabPanelClient) DeleteOneID(id string) *LabPanelDeleteOne {
+	builder := c.Delete().Where(labpanel.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabPanelDeleteOne{builder}
+}
+
+// Query returns a query builder for LabPanel.
+func (c *LabPanelClient) Query() *LabPanelQuery {
+	return &LabPanelQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabPanel},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabPanel entity by its id.
+func (c *LabPanelClient) Get(ctx context.Context, id string) (*LabPanel, error) {
+	return c.Query().Where(labpanel.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabPanelClient) GetX(ctx context.Context, id string) *LabPanel {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTests queries the tests edge of a LabPanel.
+func (c *LabPanelClient) QueryTests(_m *LabPanel) *LabTestQuery {
+	query := (&LabTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labpanel.Table, labpanel.FieldID, id),
+			sqlgraph.To(labtest.Table, labtest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, labpanel.TestsTable, labpanel.TestsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabPanelClient) Hooks() []Hook {
+	return c.hooks.LabPanel
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabPanelClient) Interceptors() []Interceptor {
+	return c.inters.LabPanel
+}
+
+func (c *LabPanelClient) mutate(ctx context.Context, m *LabPanelMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabPanelCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabPanelUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabPanelUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabPanelDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabPanel mutation op: %q", m.Op())
+	}
+}
+
+// LabReferenceRangeClient is a client for the LabReferenceRange schema.
+type LabReferenceRangeClient struct {
+	config
+}
+
+// NewLabReferenceRangeClient returns a client for the LabReferenceRange from the given config.
+func NewLabReferenceRangeClient(c config) *LabReferenceRangeClient {
+	return &LabReferenceRangeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `labreferencerange.Hooks(f(g(h())))`.
+func (c *LabReferenceRangeClient) Use(hooks ...Hook) {
+	c.hooks.LabReferenceRange = append(c.hooks.LabReferenceRange, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `labreferencerange.Intercept(f(g(h())))`.
+func (c *LabReferenceRangeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabReferenceRange = append(c.inters.LabReferenceRange, interceptors...)
+}
+
+// Create returns a builder for creating a LabReferenceRange entity.
+func (c *LabReferenceRangeClient) Create() *LabReferenceRangeCreate {
+	mutation := newLabReferenceRangeMutation(c.config, OpCreate)
+	return &LabReferenceRangeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabReferenceRange entities.
+func (c *LabReferenceRangeClient) CreateBulk(builders ...*LabReferenceRangeCreate) *LabReferenceRangeCreateBulk {
+	return &LabReferenceRangeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabReferenceRangeClient) MapCreateBulk(slice any, setFunc func(*LabReferenceRangeCreate, int)) *LabReferenceRangeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabReferenceRangeCreateBulk{err: fmt.Errorf("calling to LabReferenceRangeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabReferenceRangeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabReferenceRangeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabReferenceRange.
+func (c *LabReferenceRangeClient) Update() *LabReferenceRangeUpdate {
+	mutation := newLabReferenceRangeMutation(c.config, OpUpdate)
+	return &LabReferenceRangeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabReferenceRangeClient) UpdateOne(_m *LabReferenceRange) *LabReferenceRangeUpdateOne {
+	mutation := newLabReferenceRangeMutation(c.config, OpUpdateOne, withLabReferenceRange(_m))
+	return &LabReferenceRangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabReferenceRangeClient) UpdateOneID(id string) *LabReferenceRangeUpdateOne {
+	mutation := newLabReferenceRangeMutation(c.config, OpUpdateOne, withLabReferenceRangeID(id))
+	return &LabReferenceRangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabReferenceRange.
+func (c *LabReferenceRangeClient) Delete() *LabReferenceRangeDelete {
+	mutation := newLabReferenceRangeMutation(c.config, OpDelete)
+	return &LabReferenceRangeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabReferenceRangeClient) DeleteOne(_m *LabReferenceRange) *LabReferenceRangeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabReferenceRangeClient) DeleteOneID(id string) *LabReferenceRangeDeleteOne {
+	builder := c.Delete().Where(labreferencerange.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabReferenceRangeDeleteOne{builder}
+}
+
+// Query returns a query builder for LabReferenceRange.
+func (c *LabReferenceRangeClient) Query() *LabReferenceRangeQuery {
+	return &LabReferenceRangeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabReferenceRange},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabReferenceRange entity by its id.
+func (c *LabReferenceRangeClient) Get(ctx context.Context, id string) (*LabReferenceRange, error) {
+	return c.Query().Where(labreferencerange.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabReferenceRangeClient) GetX(ctx context.Context, id string) *LabReferenceRange {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTest queries the test edge of a LabReferenceRange.
+func (c *LabReferenceRangeClient) QueryTest(_m *LabReferenceRange) *LabTestQuery {
+	query := (&LabTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labreferencerange.Table, labreferencerange.FieldID, id),
+			sqlgraph.To(labtest.Table, labtest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, labreferencerange.TestTable, labreferencerange.TestColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabReferenceRangeClient) Hooks() []Hook {
+	return c.hooks.LabReferenceRange
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabReferenceRangeClient) Interceptors() []Interceptor {
+	return c.inters.LabReferenceRange
+}
+
+func (c *LabReferenceRangeClient) mutate(ctx context.Context, m *LabReferenceRangeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabReferenceRangeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabReferenceRangeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabReferenceRangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabReferenceRangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabReferenceRange mutation op: %q", m.Op())
+	}
+}
+
+// LabResultClient is a client for the LabResult schema.
+type LabResultClient struct {
+	config
+}
+
+// NewLabResultClient returns a client for the LabResult from the given config.
+func NewLabResultClient(c config) *LabResultClient {
+	return &LabResultClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `labresult.Hooks(f(g(h())))`.
+func (c *LabResultClient) Use(hooks ...Hook) {
+	c.hooks.LabResult = append(c.hooks.LabResult, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `labresult.Intercept(f(g(h())))`.
+func (c *LabResultClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabResult = append(c.inters.LabResult, interceptors...)
+}
+
+// Create returns a builder for creating a LabResult entity.
+func (c *LabResultClient) Create() *LabResultCreate {
+	mutation := newLabResultMutation(c.config, OpCreate)
+	return &LabResultCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabResult entities.
+func (c *LabResultClient) CreateBulk(builders ...*LabResultCreate) *LabResultCreateBulk {
+	return &LabResultCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabResultClient) MapCreateBulk(slice any, setFunc func(*LabResultCreate, int)) *LabResultCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabResultCreateBulk{err: fmt.Errorf("calling to LabResultClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabResultCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabResultCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabResult.
+func (c *LabResultClient) Update() *LabResultUpdate {
+	mutation := newLabResultMutation(c.config, OpUpdate)
+	return &LabResultUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabResultClient) UpdateOne(_m *LabResult) *LabResultUpdateOne {
+	mutation := newLabResultMutation(c.config, OpUpdateOne, withLabResult(_m))
+	return &LabResultUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabResultClient) UpdateOneID(id string) *LabResultUpdateOne {
+	mutation := newLabResultMutation(c.config, OpUpdateOne, withLabResultID(id))
+	return &LabResultUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabResult.
+func (c *LabResultClient) Delete() *LabResultDelete {
+	mutation := newLabResultMutation(c.config, OpDelete)
+	return &LabResultDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabResultClient) DeleteOne(_m *LabResult) *LabResultDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabResultClient) DeleteOneID(id string) *LabResultDeleteOne {
+	builder := c.Delete().Where(labresult.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabResultDeleteOne{builder}
+}
+
+// Query returns a query builder for LabResult.
+func (c *LabResultClient) Query() *LabResultQuery {
+	return &LabResultQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabResult},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabResult entity by its id.
+func (c *LabResultClient) Get(ctx context.Context, id string) (*LabResult, error) {
+	return c.Query().Where(labresult.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabResultClient) GetX(ctx context.Context, id string) *LabResult {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a LabResult.
+func (c *LabResultClient) QueryPatient(_m *LabResult) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, labresult.PatientTable, labresult.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryItem queries the item edge of a LabResult.
+func (c *LabResultClient) QueryItem(_m *LabResult) *LabOrderItemQuery {
+	query := (&LabOrderItemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(laborderitem.Table, laborderitem.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, labresult.ItemTable, labresult.ItemColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEnteredBy queries the entered_by edge of a LabResult.
+func (c *LabResultClient) QueryEnteredBy(_m *LabResult) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labresult.EnteredByTable, labresult.EnteredByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryVerifiedBy queries the verified_by edge of a LabResult.
+func (c *LabResultClient) QueryVerifiedBy(_m *LabResult) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labresult.VerifiedByTable, labresult.VerifiedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAcknowledgedBy queries the acknowledged_by edge of a LabResult.
+func (c *LabResultClient) QueryAcknowledgedBy(_m *LabResult) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labresult.AcknowledgedByTable, labresult.AcknowledgedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplaces queries the replaces edge of a LabResult.
+func (c *LabResultClient) QueryReplaces(_m *LabResult) *LabResultQuery {
+	query := (&LabResultClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, labresult.ReplacesTable, labresult.ReplacesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReplacedBy queries the replaced_by edge of a LabResult.
+func (c *LabResultClient) QueryReplacedBy(_m *LabResult) *LabResultQuery {
+	query := (&LabResultClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, labresult.ReplacedByTable, labresult.ReplacedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabResultClient) Hooks() []Hook {
+	return c.hooks.LabResult
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabResultClient) Interceptors() []Interceptor {
+	return c.inters.LabResult
+}
+
+func (c *LabResultClient) mutate(ctx context.Context, m *LabResultMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabResultCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabResultUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabResultUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabResultDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabResult mutation op: %q", m.Op())
+	}
+}
+
+// LabSpecimenClient is a client for the LabSpecimen schema.
+type LabSpecimenClient struct {
+	config
+}
+
+// NewLabSpecimenClient returns a client for the LabSpecimen from the given config.
+func NewLabSpecimenClient(c config) *LabSpecimenClient {
+	return &LabSpecimenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `labspecimen.Hooks(f(g(h())))`.
+func (c *LabSpecimenClient) Use(hooks ...Hook) {
+	c.hooks.LabSpecimen = append(c.hooks.LabSpecimen, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `labspecimen.Intercept(f(g(h())))`.
+func (c *LabSpecimenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabSpecimen = append(c.inters.LabSpecimen, interceptors...)
+}
+
+// Create returns a builder for creating a LabSpecimen entity.
+func (c *LabSpecimenClient) Create() *LabSpecimenCreate {
+	mutation := newLabSpecimenMutation(c.config, OpCreate)
+	return &LabSpecimenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabSpecimen entities.
+func (c *LabSpecimenClient) CreateBulk(builders ...*LabSpecimenCreate) *LabSpecimenCreateBulk {
+	return &LabSpecimenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabSpecimenClient) MapCreateBulk(slice any, setFunc func(*LabSpecimenCreate, int)) *LabSpecimenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabSpecimenCreateBulk{err: fmt.Errorf("calling to LabSpecimenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabSpecimenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabSpecimenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabSpecimen.
+func (c *LabSpecimenClient) Update() *LabSpecimenUpdate {
+	mutation := newLabSpecimenMutation(c.config, OpUpdate)
+	return &LabSpecimenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabSpecimenClient) UpdateOne(_m *LabSpecimen) *LabSpecimenUpdateOne {
+	mutation := newLabSpecimenMutation(c.config, OpUpdateOne, withLabSpecimen(_m))
+	return &LabSpecimenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabSpecimenClient) UpdateOneID(id string) *LabSpecimenUpdateOne {
+	mutation := newLabSpecimenMutation(c.config, OpUpdateOne, withLabSpecimenID(id))
+	return &LabSpecimenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabSpecimen.
+func (c *LabSpecimenClient) Delete() *LabSpecimenDelete {
+	mutation := newLabSpecimenMutation(c.config, OpDelete)
+	return &LabSpecimenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabSpecimenClient) DeleteOne(_m *LabSpecimen) *LabSpecimenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabSpecimenClient) DeleteOneID(id string) *LabSpecimenDeleteOne {
+	builder := c.Delete().Where(labspecimen.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabSpecimenDeleteOne{builder}
+}
+
+// Query returns a query builder for LabSpecimen.
+func (c *LabSpecimenClient) Query() *LabSpecimenQuery {
+	return &LabSpecimenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabSpecimen},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabSpecimen entity by its id.
+func (c *LabSpecimenClient) Get(ctx context.Context, id string) (*LabSpecimen, error) {
+	return c.Query().Where(labspecimen.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabSpecimenClient) GetX(ctx context.Context, id string) *LabSpecimen {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a LabSpecimen.
+func (c *LabSpecimenClient) QueryPatient(_m *LabSpecimen) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labspecimen.Table, labspecimen.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, labspecimen.PatientTable, labspecimen.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOrder queries the order edge of a LabSpecimen.
+func (c *LabSpecimenClient) QueryOrder(_m *LabSpecimen) *LabOrderQuery {
+	query := (&LabOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labspecimen.Table, labspecimen.FieldID, id),
+			sqlgraph.To(laborder.Table, laborder.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, labspecimen.OrderTable, labspecimen.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryItems queries the items edge of a LabSpecimen.
+func (c *LabSpecimenClient) QueryItems(_m *LabSpecimen) *LabOrderItemQuery {
+	query := (&LabOrderItemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labspecimen.Table, labspecimen.FieldID, id),
+			sqlgraph.To(laborderitem.Table, laborderitem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, labspecimen.ItemsTable, labspecimen.ItemsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCollectedBy queries the collected_by edge of a LabSpecimen.
+func (c *LabSpecimenClient) QueryCollectedBy(_m *LabSpecimen) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labspecimen.Table, labspecimen.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labspecimen.CollectedByTable, labspecimen.CollectedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryReceivedBy queries the received_by edge of a LabSpecimen.
+func (c *LabSpecimenClient) QueryReceivedBy(_m *LabSpecimen) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labspecimen.Table, labspecimen.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labspecimen.ReceivedByTable, labspecimen.ReceivedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRejectedBy queries the rejected_by edge of a LabSpecimen.
+func (c *LabSpecimenClient) QueryRejectedBy(_m *LabSpecimen) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labspecimen.Table, labspecimen.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labspecimen.RejectedByTable, labspecimen.RejectedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabSpecimenClient) Hooks() []Hook {
+	return c.hooks.LabSpecimen
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabSpecimenClient) Interceptors() []Interceptor {
+	return c.inters.LabSpecimen
+}
+
+func (c *LabSpecimenClient) mutate(ctx context.Context, m *LabSpecimenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabSpecimenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabSpecimenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabSpecimenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabSpecimenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabSpecimen mutation op: %q", m.Op())
+	}
+}
+
+// LabTestClient is a client for the LabTest schema.
+type LabTestClient struct {
+	config
+}
+
+// NewLabTestClient returns a client for the LabTest from the given config.
+func NewLabTestClient(c config) *LabTestClient {
+	return &LabTestClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `labtest.Hooks(f(g(h())))`.
+func (c *LabTestClient) Use(hooks ...Hook) {
+	c.hooks.LabTest = append(c.hooks.LabTest, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `labtest.Intercept(f(g(h())))`.
+func (c *LabTestClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabTest = append(c.inters.LabTest, interceptors...)
+}
+
+// Create returns a builder for creating a LabTest entity.
+func (c *LabTestClient) Create() *LabTestCreate {
+	mutation := newLabTestMutation(c.config, OpCreate)
+	return &LabTestCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabTest entities.
+func (c *LabTestClient) CreateBulk(builders ...*LabTestCreate) *LabTestCreateBulk {
+	return &LabTestCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabTestClient) MapCreateBulk(slice any, setFunc func(*LabTestCreate, int)) *LabTestCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabTestCreateBulk{err: fmt.Errorf("calling to LabTestClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabTestCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabTestCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabTest.
+func (c *LabTestClient) Update() *LabTestUpdate {
+	mutation := newLabTestMutation(c.config, OpUpdate)
+	return &LabTestUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabTestClient) UpdateOne(_m *LabTest) *LabTestUpdateOne {
+	mutation := newLabTestMutation(c.config, OpUpdateOne, withLabTest(_m))
+	return &LabTestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabTestClient) UpdateOneID(id string) *LabTestUpdateOne {
+	mutation := newLabTestMutation(c.config, OpUpdateOne, withLabTestID(id))
+	return &LabTestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabTest.
+func (c *LabTestClient) Delete() *LabTestDelete {
+	mutation := newLabTestMutation(c.config, OpDelete)
+	return &LabTestDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabTestClient) DeleteOne(_m *LabTest) *LabTestDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabTestClient) DeleteOneID(id string) *LabTestDeleteOne {
+	builder := c.Delete().Where(labtest.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabTestDeleteOne{builder}
+}
+
+// Query returns a query builder for LabTest.
+func (c *LabTestClient) Query() *LabTestQuery {
+	return &LabTestQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabTest},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabTest entity by its id.
+func (c *LabTestClient) Get(ctx context.Context, id string) (*LabTest, error) {
+	return c.Query().Where(labtest.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabTestClient) GetX(ctx context.Context, id string) *LabTest {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryReferenceRanges queries the reference_ranges edge of a LabTest.
+func (c *LabTestClient) QueryReferenceRanges(_m *LabTest) *LabReferenceRangeQuery {
+	query := (&LabReferenceRangeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labtest.Table, labtest.FieldID, id),
+			sqlgraph.To(labreferencerange.Table, labreferencerange.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, labtest.ReferenceRangesTable, labtest.ReferenceRangesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPanels queries the panels edge of a LabTest.
+func (c *LabTestClient) QueryPanels(_m *LabTest) *LabPanelQuery {
+	query := (&LabPanelClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labtest.Table, labtest.FieldID, id),
+			sqlgraph.To(labpanel.Table, labpanel.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, labtest.PanelsTable, labtest.PanelsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabTestClient) Hooks() []Hook {
+	return c.hooks.LabTest
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabTestClient) Interceptors() []Interceptor {
+	return c.inters.LabTest
+}
+
+func (c *LabTestClient) mutate(ctx context.Context, m *LabTestMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabTestCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabTestUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabTestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabTestDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabTest mutation op: %q", m.Op())
 	}
 }
 
@@ -4476,6 +5945,70 @@ func (c *PatientClient) QueryCareTeam(_m *Patient) *CareTeamMemberQuery {
 			sqlgraph.From(patient.Table, patient.FieldID, id),
 			sqlgraph.To(careteammember.Table, careteammember.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, patient.CareTeamTable, patient.CareTeamColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLabOrders queries the lab_orders edge of a Patient.
+func (c *PatientClient) QueryLabOrders(_m *Patient) *LabOrderQuery {
+	query := (&LabOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(laborder.Table, laborder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabOrdersTable, patient.LabOrdersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLabOrderItems queries the lab_order_items edge of a Patient.
+func (c *PatientClient) QueryLabOrderItems(_m *Patient) *LabOrderItemQuery {
+	query := (&LabOrderItemClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(laborderitem.Table, laborderitem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabOrderItemsTable, patient.LabOrderItemsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLabSpecimens queries the lab_specimens edge of a Patient.
+func (c *PatientClient) QueryLabSpecimens(_m *Patient) *LabSpecimenQuery {
+	query := (&LabSpecimenClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(labspecimen.Table, labspecimen.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabSpecimensTable, patient.LabSpecimensColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLabResults queries the lab_results edge of a Patient.
+func (c *PatientClient) QueryLabResults(_m *Patient) *LabResultQuery {
+	query := (&LabResultClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabResultsTable, patient.LabResultsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -6392,7 +7925,8 @@ type (
 	hooks struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
 		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
-		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
+		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
+		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
 		MedicationOrder, Observation, OutboxEvent, Patient, PatientContact,
 		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
 		Room, Session, Staff, User, Ward []ent.Hook
@@ -6400,7 +7934,8 @@ type (
 	inters struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
 		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
-		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
+		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
+		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
 		MedicationOrder, Observation, OutboxEvent, Patient, PatientContact,
 		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
 		Room, Session, Staff, User, Ward []ent.Interceptor

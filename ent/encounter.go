@@ -74,16 +74,19 @@ type EncounterEdges struct {
 	MedicationOrders []*MedicationOrder `json:"medication_orders,omitempty"`
 	// Notes holds the value of the notes edge.
 	Notes []*ClinicalNote `json:"notes,omitempty"`
+	// LabOrders holds the value of the lab_orders edge.
+	LabOrders []*LabOrder `json:"lab_orders,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 	// totalCount holds the count of the edges above.
-	totalCount [9]map[string]int
+	totalCount [10]map[string]int
 
 	namedProblems         map[string][]*Problem
 	namedObservations     map[string][]*Observation
 	namedMedicationOrders map[string][]*MedicationOrder
 	namedNotes            map[string][]*ClinicalNote
+	namedLabOrders        map[string][]*LabOrder
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -175,6 +178,15 @@ func (e EncounterEdges) NotesOrErr() ([]*ClinicalNote, error) {
 		return e.Notes, nil
 	}
 	return nil, &NotLoadedError{edge: "notes"}
+}
+
+// LabOrdersOrErr returns the LabOrders value or an error if the edge
+// was not loaded in eager-loading.
+func (e EncounterEdges) LabOrdersOrErr() ([]*LabOrder, error) {
+	if e.loadedTypes[9] {
+		return e.LabOrders, nil
+	}
+	return nil, &NotLoadedError{edge: "lab_orders"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -350,6 +362,11 @@ func (_m *Encounter) QueryNotes() *ClinicalNoteQuery {
 	return NewEncounterClient(_m.config).QueryNotes(_m)
 }
 
+// QueryLabOrders queries the "lab_orders" edge of the Encounter entity.
+func (_m *Encounter) QueryLabOrders() *LabOrderQuery {
+	return NewEncounterClient(_m.config).QueryLabOrders(_m)
+}
+
 // Update returns a builder for updating this Encounter.
 // Note that you need to call Encounter.Unwrap() before calling this method if this Encounter
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -522,6 +539,30 @@ func (_m *Encounter) appendNamedNotes(name string, edges ...*ClinicalNote) {
 		_m.Edges.namedNotes[name] = []*ClinicalNote{}
 	} else {
 		_m.Edges.namedNotes[name] = append(_m.Edges.namedNotes[name], edges...)
+	}
+}
+
+// NamedLabOrders returns the LabOrders named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Encounter) NamedLabOrders(name string) ([]*LabOrder, error) {
+	if _m.Edges.namedLabOrders == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLabOrders[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Encounter) appendNamedLabOrders(name string, edges ...*LabOrder) {
+	if _m.Edges.namedLabOrders == nil {
+		_m.Edges.namedLabOrders = make(map[string][]*LabOrder)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLabOrders[name] = []*LabOrder{}
+	} else {
+		_m.Edges.namedLabOrders[name] = append(_m.Edges.namedLabOrders[name], edges...)
 	}
 }
 

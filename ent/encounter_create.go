@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -284,6 +285,21 @@ func (_c *EncounterCreate) AddNotes(v ...*ClinicalNote) *EncounterCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddNoteIDs(ids...)
+}
+
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by IDs.
+func (_c *EncounterCreate) AddLabOrderIDs(ids ...string) *EncounterCreate {
+	_c.mutation.AddLabOrderIDs(ids...)
+	return _c
+}
+
+// AddLabOrders adds the "lab_orders" edges to the LabOrder entity.
+func (_c *EncounterCreate) AddLabOrders(v ...*LabOrder) *EncounterCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLabOrderIDs(ids...)
 }
 
 // Mutation returns the EncounterMutation object of the builder.
@@ -601,6 +617,22 @@ func (_c *EncounterCreate) createSpec() (*Encounter, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LabOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

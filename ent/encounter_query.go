@@ -17,6 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -41,12 +42,14 @@ type EncounterQuery struct {
 	withObservations          *ObservationQuery
 	withMedicationOrders      *MedicationOrderQuery
 	withNotes                 *ClinicalNoteQuery
+	withLabOrders             *LabOrderQuery
 	modifiers                 []func(*sql.Selector)
 	loadTotal                 []func(context.Context, []*Encounter) error
 	withNamedProblems         map[string]*ProblemQuery
 	withNamedObservations     map[string]*ObservationQuery
 	withNamedMedicationOrders map[string]*MedicationOrderQuery
 	withNamedNotes            map[string]*ClinicalNoteQuery
+	withNamedLabOrders        map[string]*LabOrderQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -281,6 +284,28 @@ func (_q *EncounterQuery) QueryNotes() *ClinicalNoteQuery {
 	return query
 }
 
+// QueryLabOrders chains the current query on the "lab_orders" edge.
+func (_q *EncounterQuery) QueryLabOrders() *LabOrderQuery {
+	query := (&LabOrderClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(encounter.Table, encounter.FieldID, selector),
+			sqlgraph.To(laborder.Table, laborder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, encounter.LabOrdersTable, encounter.LabOrdersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Encounter entity from the query.
 // Returns a *NotFoundError when no Encounter was found.
 func (_q *EncounterQuery) First(ctx context.Context) (*Encounter, error) {
@@ -482,6 +507,7 @@ func (_q *EncounterQuery) Clone() *EncounterQuery {
 		withObservations:     _q.withObservations.Clone(),
 		withMedicationOrders: _q.withMedicationOrders.Clone(),
 		withNotes:            _q.withNotes.Clone(),
+		withLabOrders:        _q.withLabOrders.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -587,6 +613,17 @@ func (_q *EncounterQuery) WithNotes(opts ...func(*ClinicalNoteQuery)) *Encounter
 	return _q
 }
 
+// WithLabOrders tells the query-builder to eager-load the nodes that are connected to
+// the "lab_orders" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *EncounterQuery) WithLabOrders(opts ...func(*LabOrderQuery)) *EncounterQuery {
+	query := (&LabOrderClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLabOrders = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -665,7 +702,7 @@ func (_q *EncounterQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*En
 	var (
 		nodes       = []*Encounter{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withPatient != nil,
 			_q.withAppointment != nil,
 			_q.withAdmission != nil,
@@ -675,6 +712,7 @@ func (_q *EncounterQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*En
 			_q.withObservations != nil,
 			_q.withMedicationOrders != nil,
 			_q.withNotes != nil,
+			_q.withLabOrders != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -756,6 +794,13 @@ func (_q *EncounterQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*En
 			return nil, err
 		}
 	}
+	if query := _q.withLabOrders; query != nil {
+		if err := _q.loadLabOrders(ctx, query, nodes,
+			func(n *Encounter) { n.Edges.LabOrders = []*LabOrder{} },
+			func(n *Encounter, e *LabOrder) { n.Edges.LabOrders = append(n.Edges.LabOrders, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedProblems {
 		if err := _q.loadProblems(ctx, query, nodes,
 			func(n *Encounter) { n.appendNamedProblems(name) },
@@ -781,6 +826,13 @@ func (_q *EncounterQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*En
 		if err := _q.loadNotes(ctx, query, nodes,
 			func(n *Encounter) { n.appendNamedNotes(name) },
 			func(n *Encounter, e *ClinicalNote) { n.appendNamedNotes(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLabOrders {
+		if err := _q.loadLabOrders(ctx, query, nodes,
+			func(n *Encounter) { n.appendNamedLabOrders(name) },
+			func(n *Encounter, e *LabOrder) { n.appendNamedLabOrders(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1081,6 +1133,39 @@ func (_q *EncounterQuery) loadNotes(ctx context.Context, query *ClinicalNoteQuer
 	}
 	return nil
 }
+func (_q *EncounterQuery) loadLabOrders(ctx context.Context, query *LabOrderQuery, nodes []*Encounter, init func(*Encounter), assign func(*Encounter, *LabOrder)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Encounter)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(laborder.FieldEncounterID)
+	}
+	query.Where(predicate.LabOrder(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(encounter.LabOrdersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.EncounterID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "encounter_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "encounter_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *EncounterQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1234,6 +1319,20 @@ func (_q *EncounterQuery) WithNamedNotes(name string, opts ...func(*ClinicalNote
 		_q.withNamedNotes = make(map[string]*ClinicalNoteQuery)
 	}
 	_q.withNamedNotes[name] = query
+	return _q
+}
+
+// WithNamedLabOrders tells the query-builder to eager-load the nodes that are connected to the "lab_orders"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *EncounterQuery) WithNamedLabOrders(name string, opts ...func(*LabOrderQuery)) *EncounterQuery {
+	query := (&LabOrderClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLabOrders == nil {
+		_q.withNamedLabOrders = make(map[string]*LabOrderQuery)
+	}
+	_q.withNamedLabOrders[name] = query
 	return _q
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -324,6 +325,21 @@ func (_u *EncounterUpdate) AddNotes(v ...*ClinicalNote) *EncounterUpdate {
 	return _u.AddNoteIDs(ids...)
 }
 
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by IDs.
+func (_u *EncounterUpdate) AddLabOrderIDs(ids ...string) *EncounterUpdate {
+	_u.mutation.AddLabOrderIDs(ids...)
+	return _u
+}
+
+// AddLabOrders adds the "lab_orders" edges to the LabOrder entity.
+func (_u *EncounterUpdate) AddLabOrders(v ...*LabOrder) *EncounterUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabOrderIDs(ids...)
+}
+
 // Mutation returns the EncounterMutation object of the builder.
 func (_u *EncounterUpdate) Mutation() *EncounterMutation {
 	return _u.mutation
@@ -441,6 +457,27 @@ func (_u *EncounterUpdate) RemoveNotes(v ...*ClinicalNote) *EncounterUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveNoteIDs(ids...)
+}
+
+// ClearLabOrders clears all "lab_orders" edges to the LabOrder entity.
+func (_u *EncounterUpdate) ClearLabOrders() *EncounterUpdate {
+	_u.mutation.ClearLabOrders()
+	return _u
+}
+
+// RemoveLabOrderIDs removes the "lab_orders" edge to LabOrder entities by IDs.
+func (_u *EncounterUpdate) RemoveLabOrderIDs(ids ...string) *EncounterUpdate {
+	_u.mutation.RemoveLabOrderIDs(ids...)
+	return _u
+}
+
+// RemoveLabOrders removes "lab_orders" edges to LabOrder entities.
+func (_u *EncounterUpdate) RemoveLabOrders(v ...*LabOrder) *EncounterUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabOrderIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -879,6 +916,51 @@ func (_u *EncounterUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabOrdersIDs(); len(nodes) > 0 && !_u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{encounter.Label}
@@ -1186,6 +1268,21 @@ func (_u *EncounterUpdateOne) AddNotes(v ...*ClinicalNote) *EncounterUpdateOne {
 	return _u.AddNoteIDs(ids...)
 }
 
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by IDs.
+func (_u *EncounterUpdateOne) AddLabOrderIDs(ids ...string) *EncounterUpdateOne {
+	_u.mutation.AddLabOrderIDs(ids...)
+	return _u
+}
+
+// AddLabOrders adds the "lab_orders" edges to the LabOrder entity.
+func (_u *EncounterUpdateOne) AddLabOrders(v ...*LabOrder) *EncounterUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabOrderIDs(ids...)
+}
+
 // Mutation returns the EncounterMutation object of the builder.
 func (_u *EncounterUpdateOne) Mutation() *EncounterMutation {
 	return _u.mutation
@@ -1303,6 +1400,27 @@ func (_u *EncounterUpdateOne) RemoveNotes(v ...*ClinicalNote) *EncounterUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveNoteIDs(ids...)
+}
+
+// ClearLabOrders clears all "lab_orders" edges to the LabOrder entity.
+func (_u *EncounterUpdateOne) ClearLabOrders() *EncounterUpdateOne {
+	_u.mutation.ClearLabOrders()
+	return _u
+}
+
+// RemoveLabOrderIDs removes the "lab_orders" edge to LabOrder entities by IDs.
+func (_u *EncounterUpdateOne) RemoveLabOrderIDs(ids ...string) *EncounterUpdateOne {
+	_u.mutation.RemoveLabOrderIDs(ids...)
+	return _u
+}
+
+// RemoveLabOrders removes "lab_orders" edges to LabOrder entities.
+func (_u *EncounterUpdateOne) RemoveLabOrders(v ...*LabOrder) *EncounterUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabOrderIDs(ids...)
 }
 
 // Where appends a list predicates to the EncounterUpdate builder.
@@ -1764,6 +1882,51 @@ func (_u *EncounterUpdateOne) sqlSave(ctx context.Context) (_node *Encounter, er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(clinicalnote.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabOrdersIDs(); len(nodes) > 0 && !_u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   encounter.LabOrdersTable,
+			Columns: []string{encounter.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

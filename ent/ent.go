@@ -29,6 +29,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -121,6 +128,13 @@ func checkColumn(t, c string) error {
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
+			laborder.Table:             laborder.ValidColumn,
+			laborderitem.Table:         laborderitem.ValidColumn,
+			labpanel.Table:             labpanel.ValidColumn,
+			labreferencerange.Table:    labreferencerange.ValidColumn,
+			labresult.Table:            labresult.ValidColumn,
+			labspecimen.Table:          labspecimen.ValidColumn,
+			labtest.Table:              labtest.ValidColumn,
 			medicationorder.Table:      medicationorder.ValidColumn,
 			observation.Table:          observation.ValidColumn,
 			outboxevent.Table:          outboxevent.ValidColumn,

@@ -22,6 +22,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -59,6 +66,13 @@ var tableByPrefix = map[string]string{
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
 	"ins": insurancepolicy.Table,
+	"lbo": laborder.Table,
+	"lbi": laborderitem.Table,
+	"lbp": labpanel.Table,
+	"lrr": labreferencerange.Table,
+	"lbr": labresult.Table,
+	"spc": labspecimen.Table,
+	"lbt": labtest.Table,
 	"med": medicationorder.Table,
 	"obs": observation.Table,
 	"evt": outboxevent.Table,
@@ -95,6 +109,13 @@ var PrefixByType = map[string]string{
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",
 	"InsurancePolicy":      "ins",
+	"LabOrder":             "lbo",
+	"LabOrderItem":         "lbi",
+	"LabPanel":             "lbp",
+	"LabReferenceRange":    "lrr",
+	"LabResult":            "lbr",
+	"LabSpecimen":          "spc",
+	"LabTest":              "lbt",
 	"MedicationOrder":      "med",
 	"Observation":          "obs",
 	"OutboxEvent":          "evt",

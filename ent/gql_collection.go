@@ -27,6 +27,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -2604,6 +2611,19 @@ func (_q *EncounterQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			_q.WithNamedNotes(alias, func(wq *ClinicalNoteQuery) {
 				*wq = *query
 			})
+
+		case "labOrders":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, laborderImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLabOrders(alias, func(wq *LabOrderQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[encounter.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, encounter.FieldCreatedAt)
@@ -3130,6 +3150,1466 @@ func newInsurancePolicyPaginateArgs(rv map[string]any) *insurancepolicyPaginateA
 	}
 	if v, ok := rv[whereField].(*InsurancePolicyWhereInput); ok {
 		args.opts = append(args.opts, WithInsurancePolicyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabOrderQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabOrderQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabOrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(laborder.Columns))
+		selectedFields = []string{laborder.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[laborder.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldPatientID)
+				fieldSeen[laborder.FieldPatientID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[laborder.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldEncounterID)
+				fieldSeen[laborder.FieldEncounterID] = struct{}{}
+			}
+
+		case "orderedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrderedBy = query
+			if _, ok := fieldSeen[laborder.FieldOrderedByID]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldOrderedByID)
+				fieldSeen[laborder.FieldOrderedByID] = struct{}{}
+			}
+
+		case "items":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderItemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, laborderitemImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedItems(alias, func(wq *LabOrderItemQuery) {
+				*wq = *query
+			})
+
+		case "specimens":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabSpecimenClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, labspecimenImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedSpecimens(alias, func(wq *LabSpecimenQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[laborder.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldCreatedAt)
+				fieldSeen[laborder.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[laborder.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldUpdatedAt)
+				fieldSeen[laborder.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[laborder.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldPatientID)
+				fieldSeen[laborder.FieldPatientID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[laborder.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldEncounterID)
+				fieldSeen[laborder.FieldEncounterID] = struct{}{}
+			}
+		case "orderedByID":
+			if _, ok := fieldSeen[laborder.FieldOrderedByID]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldOrderedByID)
+				fieldSeen[laborder.FieldOrderedByID] = struct{}{}
+			}
+		case "orderedAt":
+			if _, ok := fieldSeen[laborder.FieldOrderedAt]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldOrderedAt)
+				fieldSeen[laborder.FieldOrderedAt] = struct{}{}
+			}
+		case "priority":
+			if _, ok := fieldSeen[laborder.FieldPriority]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldPriority)
+				fieldSeen[laborder.FieldPriority] = struct{}{}
+			}
+		case "clinicalNotes":
+			if _, ok := fieldSeen[laborder.FieldClinicalNotes]; !ok {
+				selectedFields = append(selectedFields, laborder.FieldClinicalNotes)
+				fieldSeen[laborder.FieldClinicalNotes] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type laborderPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabOrderPaginateOption
+}
+
+func newLabOrderPaginateArgs(rv map[string]any) *laborderPaginateArgs {
+	args := &laborderPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabOrderOrder{Field: &LabOrderOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabOrderOrder(order))
+			}
+		case *LabOrderOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabOrderOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabOrderWhereInput); ok {
+		args.opts = append(args.opts, WithLabOrderFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabOrderItemQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabOrderItemQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabOrderItemQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(laborderitem.Columns))
+		selectedFields = []string{laborderitem.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[laborderitem.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldPatientID)
+				fieldSeen[laborderitem.FieldPatientID] = struct{}{}
+			}
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, laborderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[laborderitem.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldOrderID)
+				fieldSeen[laborderitem.FieldOrderID] = struct{}{}
+			}
+
+		case "test":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabTestClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labtestImplementors)...); err != nil {
+				return err
+			}
+			_q.withTest = query
+			if _, ok := fieldSeen[laborderitem.FieldTestID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldTestID)
+				fieldSeen[laborderitem.FieldTestID] = struct{}{}
+			}
+
+		case "panel":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabPanelClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labpanelImplementors)...); err != nil {
+				return err
+			}
+			_q.withPanel = query
+			if _, ok := fieldSeen[laborderitem.FieldPanelID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldPanelID)
+				fieldSeen[laborderitem.FieldPanelID] = struct{}{}
+			}
+
+		case "specimen":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabSpecimenClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labspecimenImplementors)...); err != nil {
+				return err
+			}
+			_q.withSpecimen = query
+			if _, ok := fieldSeen[laborderitem.FieldSpecimenID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldSpecimenID)
+				fieldSeen[laborderitem.FieldSpecimenID] = struct{}{}
+			}
+
+		case "cancelledBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withCancelledBy = query
+			if _, ok := fieldSeen[laborderitem.FieldCancelledByID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldCancelledByID)
+				fieldSeen[laborderitem.FieldCancelledByID] = struct{}{}
+			}
+
+		case "results":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabResultClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, labresultImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedResults(alias, func(wq *LabResultQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[laborderitem.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldCreatedAt)
+				fieldSeen[laborderitem.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[laborderitem.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldUpdatedAt)
+				fieldSeen[laborderitem.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[laborderitem.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldPatientID)
+				fieldSeen[laborderitem.FieldPatientID] = struct{}{}
+			}
+		case "orderID":
+			if _, ok := fieldSeen[laborderitem.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldOrderID)
+				fieldSeen[laborderitem.FieldOrderID] = struct{}{}
+			}
+		case "testID":
+			if _, ok := fieldSeen[laborderitem.FieldTestID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldTestID)
+				fieldSeen[laborderitem.FieldTestID] = struct{}{}
+			}
+		case "panelID":
+			if _, ok := fieldSeen[laborderitem.FieldPanelID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldPanelID)
+				fieldSeen[laborderitem.FieldPanelID] = struct{}{}
+			}
+		case "specimenID":
+			if _, ok := fieldSeen[laborderitem.FieldSpecimenID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldSpecimenID)
+				fieldSeen[laborderitem.FieldSpecimenID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[laborderitem.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldStatus)
+				fieldSeen[laborderitem.FieldStatus] = struct{}{}
+			}
+		case "cancelReason":
+			if _, ok := fieldSeen[laborderitem.FieldCancelReason]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldCancelReason)
+				fieldSeen[laborderitem.FieldCancelReason] = struct{}{}
+			}
+		case "cancelledByID":
+			if _, ok := fieldSeen[laborderitem.FieldCancelledByID]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldCancelledByID)
+				fieldSeen[laborderitem.FieldCancelledByID] = struct{}{}
+			}
+		case "orderedAt":
+			if _, ok := fieldSeen[laborderitem.FieldOrderedAt]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldOrderedAt)
+				fieldSeen[laborderitem.FieldOrderedAt] = struct{}{}
+			}
+		case "verifiedAt":
+			if _, ok := fieldSeen[laborderitem.FieldVerifiedAt]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldVerifiedAt)
+				fieldSeen[laborderitem.FieldVerifiedAt] = struct{}{}
+			}
+		case "turnaroundMinutes":
+			if _, ok := fieldSeen[laborderitem.FieldTurnaroundMinutes]; !ok {
+				selectedFields = append(selectedFields, laborderitem.FieldTurnaroundMinutes)
+				fieldSeen[laborderitem.FieldTurnaroundMinutes] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type laborderitemPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabOrderItemPaginateOption
+}
+
+func newLabOrderItemPaginateArgs(rv map[string]any) *laborderitemPaginateArgs {
+	args := &laborderitemPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabOrderItemOrder{Field: &LabOrderItemOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabOrderItemOrder(order))
+			}
+		case *LabOrderItemOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabOrderItemOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabOrderItemWhereInput); ok {
+		args.opts = append(args.opts, WithLabOrderItemFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabPanelQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabPanelQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabPanelQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(labpanel.Columns))
+		selectedFields = []string{labpanel.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "tests":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabTestClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, labtestImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedTests(alias, func(wq *LabTestQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[labpanel.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, labpanel.FieldCreatedAt)
+				fieldSeen[labpanel.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[labpanel.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, labpanel.FieldUpdatedAt)
+				fieldSeen[labpanel.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[labpanel.FieldCode]; !ok {
+				selectedFields = append(selectedFields, labpanel.FieldCode)
+				fieldSeen[labpanel.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[labpanel.FieldName]; !ok {
+				selectedFields = append(selectedFields, labpanel.FieldName)
+				fieldSeen[labpanel.FieldName] = struct{}{}
+			}
+		case "price":
+			if _, ok := fieldSeen[labpanel.FieldPrice]; !ok {
+				selectedFields = append(selectedFields, labpanel.FieldPrice)
+				fieldSeen[labpanel.FieldPrice] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[labpanel.FieldActive]; !ok {
+				selectedFields = append(selectedFields, labpanel.FieldActive)
+				fieldSeen[labpanel.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type labpanelPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabPanelPaginateOption
+}
+
+func newLabPanelPaginateArgs(rv map[string]any) *labpanelPaginateArgs {
+	args := &labpanelPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabPanelOrder{Field: &LabPanelOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabPanelOrder(order))
+			}
+		case *LabPanelOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabPanelOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabPanelWhereInput); ok {
+		args.opts = append(args.opts, WithLabPanelFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabReferenceRangeQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabReferenceRangeQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabReferenceRangeQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(labreferencerange.Columns))
+		selectedFields = []string{labreferencerange.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "test":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabTestClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labtestImplementors)...); err != nil {
+				return err
+			}
+			_q.withTest = query
+			if _, ok := fieldSeen[labreferencerange.FieldTestID]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldTestID)
+				fieldSeen[labreferencerange.FieldTestID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[labreferencerange.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldCreatedAt)
+				fieldSeen[labreferencerange.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[labreferencerange.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldUpdatedAt)
+				fieldSeen[labreferencerange.FieldUpdatedAt] = struct{}{}
+			}
+		case "testID":
+			if _, ok := fieldSeen[labreferencerange.FieldTestID]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldTestID)
+				fieldSeen[labreferencerange.FieldTestID] = struct{}{}
+			}
+		case "sex":
+			if _, ok := fieldSeen[labreferencerange.FieldSex]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldSex)
+				fieldSeen[labreferencerange.FieldSex] = struct{}{}
+			}
+		case "ageFromDays":
+			if _, ok := fieldSeen[labreferencerange.FieldAgeFromDays]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldAgeFromDays)
+				fieldSeen[labreferencerange.FieldAgeFromDays] = struct{}{}
+			}
+		case "ageToDays":
+			if _, ok := fieldSeen[labreferencerange.FieldAgeToDays]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldAgeToDays)
+				fieldSeen[labreferencerange.FieldAgeToDays] = struct{}{}
+			}
+		case "low":
+			if _, ok := fieldSeen[labreferencerange.FieldLow]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldLow)
+				fieldSeen[labreferencerange.FieldLow] = struct{}{}
+			}
+		case "high":
+			if _, ok := fieldSeen[labreferencerange.FieldHigh]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldHigh)
+				fieldSeen[labreferencerange.FieldHigh] = struct{}{}
+			}
+		case "criticalLow":
+			if _, ok := fieldSeen[labreferencerange.FieldCriticalLow]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldCriticalLow)
+				fieldSeen[labreferencerange.FieldCriticalLow] = struct{}{}
+			}
+		case "criticalHigh":
+			if _, ok := fieldSeen[labreferencerange.FieldCriticalHigh]; !ok {
+				selectedFields = append(selectedFields, labreferencerange.FieldCriticalHigh)
+				fieldSeen[labreferencerange.FieldCriticalHigh] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type labreferencerangePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabReferenceRangePaginateOption
+}
+
+func newLabReferenceRangePaginateArgs(rv map[string]any) *labreferencerangePaginateArgs {
+	args := &labreferencerangePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabReferenceRangeOrder{Field: &LabReferenceRangeOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabReferenceRangeOrder(order))
+			}
+		case *LabReferenceRangeOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabReferenceRangeOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabReferenceRangeWhereInput); ok {
+		args.opts = append(args.opts, WithLabReferenceRangeFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabResultQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabResultQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabResultQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(labresult.Columns))
+		selectedFields = []string{labresult.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[labresult.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldPatientID)
+				fieldSeen[labresult.FieldPatientID] = struct{}{}
+			}
+
+		case "item":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderItemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, laborderitemImplementors)...); err != nil {
+				return err
+			}
+			_q.withItem = query
+			if _, ok := fieldSeen[labresult.FieldItemID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldItemID)
+				fieldSeen[labresult.FieldItemID] = struct{}{}
+			}
+
+		case "enteredBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withEnteredBy = query
+			if _, ok := fieldSeen[labresult.FieldEnteredByID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldEnteredByID)
+				fieldSeen[labresult.FieldEnteredByID] = struct{}{}
+			}
+
+		case "verifiedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withVerifiedBy = query
+			if _, ok := fieldSeen[labresult.FieldVerifiedByID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldVerifiedByID)
+				fieldSeen[labresult.FieldVerifiedByID] = struct{}{}
+			}
+
+		case "acknowledgedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withAcknowledgedBy = query
+			if _, ok := fieldSeen[labresult.FieldAcknowledgedByID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldAcknowledgedByID)
+				fieldSeen[labresult.FieldAcknowledgedByID] = struct{}{}
+			}
+
+		case "replaces":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabResultClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labresultImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplaces = query
+			if _, ok := fieldSeen[labresult.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldReplacesID)
+				fieldSeen[labresult.FieldReplacesID] = struct{}{}
+			}
+
+		case "replacedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabResultClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labresultImplementors)...); err != nil {
+				return err
+			}
+			_q.withReplacedBy = query
+		case "createdAt":
+			if _, ok := fieldSeen[labresult.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldCreatedAt)
+				fieldSeen[labresult.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[labresult.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldUpdatedAt)
+				fieldSeen[labresult.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[labresult.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldPatientID)
+				fieldSeen[labresult.FieldPatientID] = struct{}{}
+			}
+		case "itemID":
+			if _, ok := fieldSeen[labresult.FieldItemID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldItemID)
+				fieldSeen[labresult.FieldItemID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[labresult.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldStatus)
+				fieldSeen[labresult.FieldStatus] = struct{}{}
+			}
+		case "numericValue":
+			if _, ok := fieldSeen[labresult.FieldNumericValue]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldNumericValue)
+				fieldSeen[labresult.FieldNumericValue] = struct{}{}
+			}
+		case "codedValue":
+			if _, ok := fieldSeen[labresult.FieldCodedValue]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldCodedValue)
+				fieldSeen[labresult.FieldCodedValue] = struct{}{}
+			}
+		case "textValue":
+			if _, ok := fieldSeen[labresult.FieldTextValue]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldTextValue)
+				fieldSeen[labresult.FieldTextValue] = struct{}{}
+			}
+		case "unit":
+			if _, ok := fieldSeen[labresult.FieldUnit]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldUnit)
+				fieldSeen[labresult.FieldUnit] = struct{}{}
+			}
+		case "flag":
+			if _, ok := fieldSeen[labresult.FieldFlag]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldFlag)
+				fieldSeen[labresult.FieldFlag] = struct{}{}
+			}
+		case "referenceLow":
+			if _, ok := fieldSeen[labresult.FieldReferenceLow]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldReferenceLow)
+				fieldSeen[labresult.FieldReferenceLow] = struct{}{}
+			}
+		case "referenceHigh":
+			if _, ok := fieldSeen[labresult.FieldReferenceHigh]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldReferenceHigh)
+				fieldSeen[labresult.FieldReferenceHigh] = struct{}{}
+			}
+		case "criticalLow":
+			if _, ok := fieldSeen[labresult.FieldCriticalLow]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldCriticalLow)
+				fieldSeen[labresult.FieldCriticalLow] = struct{}{}
+			}
+		case "criticalHigh":
+			if _, ok := fieldSeen[labresult.FieldCriticalHigh]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldCriticalHigh)
+				fieldSeen[labresult.FieldCriticalHigh] = struct{}{}
+			}
+		case "comment":
+			if _, ok := fieldSeen[labresult.FieldComment]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldComment)
+				fieldSeen[labresult.FieldComment] = struct{}{}
+			}
+		case "enteredByID":
+			if _, ok := fieldSeen[labresult.FieldEnteredByID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldEnteredByID)
+				fieldSeen[labresult.FieldEnteredByID] = struct{}{}
+			}
+		case "enteredAt":
+			if _, ok := fieldSeen[labresult.FieldEnteredAt]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldEnteredAt)
+				fieldSeen[labresult.FieldEnteredAt] = struct{}{}
+			}
+		case "verifiedByID":
+			if _, ok := fieldSeen[labresult.FieldVerifiedByID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldVerifiedByID)
+				fieldSeen[labresult.FieldVerifiedByID] = struct{}{}
+			}
+		case "verifiedAt":
+			if _, ok := fieldSeen[labresult.FieldVerifiedAt]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldVerifiedAt)
+				fieldSeen[labresult.FieldVerifiedAt] = struct{}{}
+			}
+		case "replacesID":
+			if _, ok := fieldSeen[labresult.FieldReplacesID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldReplacesID)
+				fieldSeen[labresult.FieldReplacesID] = struct{}{}
+			}
+		case "amendReason":
+			if _, ok := fieldSeen[labresult.FieldAmendReason]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldAmendReason)
+				fieldSeen[labresult.FieldAmendReason] = struct{}{}
+			}
+		case "critical":
+			if _, ok := fieldSeen[labresult.FieldCritical]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldCritical)
+				fieldSeen[labresult.FieldCritical] = struct{}{}
+			}
+		case "acknowledgedByID":
+			if _, ok := fieldSeen[labresult.FieldAcknowledgedByID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldAcknowledgedByID)
+				fieldSeen[labresult.FieldAcknowledgedByID] = struct{}{}
+			}
+		case "acknowledgedAt":
+			if _, ok := fieldSeen[labresult.FieldAcknowledgedAt]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldAcknowledgedAt)
+				fieldSeen[labresult.FieldAcknowledgedAt] = struct{}{}
+			}
+		case "acknowledgeMinutes":
+			if _, ok := fieldSeen[labresult.FieldAcknowledgeMinutes]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldAcknowledgeMinutes)
+				fieldSeen[labresult.FieldAcknowledgeMinutes] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type labresultPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabResultPaginateOption
+}
+
+func newLabResultPaginateArgs(rv map[string]any) *labresultPaginateArgs {
+	args := &labresultPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabResultOrder{Field: &LabResultOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabResultOrder(order))
+			}
+		case *LabResultOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabResultOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabResultWhereInput); ok {
+		args.opts = append(args.opts, WithLabResultFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabSpecimenQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabSpecimenQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabSpecimenQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(labspecimen.Columns))
+		selectedFields = []string{labspecimen.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[labspecimen.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldPatientID)
+				fieldSeen[labspecimen.FieldPatientID] = struct{}{}
+			}
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, laborderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[labspecimen.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldOrderID)
+				fieldSeen[labspecimen.FieldOrderID] = struct{}{}
+			}
+
+		case "items":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderItemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, laborderitemImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedItems(alias, func(wq *LabOrderItemQuery) {
+				*wq = *query
+			})
+
+		case "collectedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withCollectedBy = query
+			if _, ok := fieldSeen[labspecimen.FieldCollectedByID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldCollectedByID)
+				fieldSeen[labspecimen.FieldCollectedByID] = struct{}{}
+			}
+
+		case "receivedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withReceivedBy = query
+			if _, ok := fieldSeen[labspecimen.FieldReceivedByID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldReceivedByID)
+				fieldSeen[labspecimen.FieldReceivedByID] = struct{}{}
+			}
+
+		case "rejectedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withRejectedBy = query
+			if _, ok := fieldSeen[labspecimen.FieldRejectedByID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldRejectedByID)
+				fieldSeen[labspecimen.FieldRejectedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[labspecimen.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldCreatedAt)
+				fieldSeen[labspecimen.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[labspecimen.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldUpdatedAt)
+				fieldSeen[labspecimen.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[labspecimen.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldPatientID)
+				fieldSeen[labspecimen.FieldPatientID] = struct{}{}
+			}
+		case "orderID":
+			if _, ok := fieldSeen[labspecimen.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldOrderID)
+				fieldSeen[labspecimen.FieldOrderID] = struct{}{}
+			}
+		case "accessionNumber":
+			if _, ok := fieldSeen[labspecimen.FieldAccessionNumber]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldAccessionNumber)
+				fieldSeen[labspecimen.FieldAccessionNumber] = struct{}{}
+			}
+		case "specimenType":
+			if _, ok := fieldSeen[labspecimen.FieldSpecimenType]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldSpecimenType)
+				fieldSeen[labspecimen.FieldSpecimenType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[labspecimen.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldStatus)
+				fieldSeen[labspecimen.FieldStatus] = struct{}{}
+			}
+		case "collectedByID":
+			if _, ok := fieldSeen[labspecimen.FieldCollectedByID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldCollectedByID)
+				fieldSeen[labspecimen.FieldCollectedByID] = struct{}{}
+			}
+		case "collectedAt":
+			if _, ok := fieldSeen[labspecimen.FieldCollectedAt]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldCollectedAt)
+				fieldSeen[labspecimen.FieldCollectedAt] = struct{}{}
+			}
+		case "receivedByID":
+			if _, ok := fieldSeen[labspecimen.FieldReceivedByID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldReceivedByID)
+				fieldSeen[labspecimen.FieldReceivedByID] = struct{}{}
+			}
+		case "receivedAt":
+			if _, ok := fieldSeen[labspecimen.FieldReceivedAt]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldReceivedAt)
+				fieldSeen[labspecimen.FieldReceivedAt] = struct{}{}
+			}
+		case "rejectionReason":
+			if _, ok := fieldSeen[labspecimen.FieldRejectionReason]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldRejectionReason)
+				fieldSeen[labspecimen.FieldRejectionReason] = struct{}{}
+			}
+		case "rejectionNote":
+			if _, ok := fieldSeen[labspecimen.FieldRejectionNote]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldRejectionNote)
+				fieldSeen[labspecimen.FieldRejectionNote] = struct{}{}
+			}
+		case "rejectedByID":
+			if _, ok := fieldSeen[labspecimen.FieldRejectedByID]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldRejectedByID)
+				fieldSeen[labspecimen.FieldRejectedByID] = struct{}{}
+			}
+		case "rejectedAt":
+			if _, ok := fieldSeen[labspecimen.FieldRejectedAt]; !ok {
+				selectedFields = append(selectedFields, labspecimen.FieldRejectedAt)
+				fieldSeen[labspecimen.FieldRejectedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type labspecimenPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabSpecimenPaginateOption
+}
+
+func newLabSpecimenPaginateArgs(rv map[string]any) *labspecimenPaginateArgs {
+	args := &labspecimenPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabSpecimenOrder{Field: &LabSpecimenOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabSpecimenOrder(order))
+			}
+		case *LabSpecimenOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabSpecimenOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabSpecimenWhereInput); ok {
+		args.opts = append(args.opts, WithLabSpecimenFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabTestQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabTestQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabTestQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(labtest.Columns))
+		selectedFields = []string{labtest.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "referenceRanges":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabReferenceRangeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, labreferencerangeImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedReferenceRanges(alias, func(wq *LabReferenceRangeQuery) {
+				*wq = *query
+			})
+
+		case "panels":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabPanelClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, labpanelImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedPanels(alias, func(wq *LabPanelQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[labtest.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldCreatedAt)
+				fieldSeen[labtest.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[labtest.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldUpdatedAt)
+				fieldSeen[labtest.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[labtest.FieldCode]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldCode)
+				fieldSeen[labtest.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[labtest.FieldName]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldName)
+				fieldSeen[labtest.FieldName] = struct{}{}
+			}
+		case "shortName":
+			if _, ok := fieldSeen[labtest.FieldShortName]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldShortName)
+				fieldSeen[labtest.FieldShortName] = struct{}{}
+			}
+		case "specimenType":
+			if _, ok := fieldSeen[labtest.FieldSpecimenType]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldSpecimenType)
+				fieldSeen[labtest.FieldSpecimenType] = struct{}{}
+			}
+		case "resultKind":
+			if _, ok := fieldSeen[labtest.FieldResultKind]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldResultKind)
+				fieldSeen[labtest.FieldResultKind] = struct{}{}
+			}
+		case "unit":
+			if _, ok := fieldSeen[labtest.FieldUnit]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldUnit)
+				fieldSeen[labtest.FieldUnit] = struct{}{}
+			}
+		case "decimals":
+			if _, ok := fieldSeen[labtest.FieldDecimals]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldDecimals)
+				fieldSeen[labtest.FieldDecimals] = struct{}{}
+			}
+		case "resultCodes":
+			if _, ok := fieldSeen[labtest.FieldResultCodes]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldResultCodes)
+				fieldSeen[labtest.FieldResultCodes] = struct{}{}
+			}
+		case "normalCodes":
+			if _, ok := fieldSeen[labtest.FieldNormalCodes]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldNormalCodes)
+				fieldSeen[labtest.FieldNormalCodes] = struct{}{}
+			}
+		case "price":
+			if _, ok := fieldSeen[labtest.FieldPrice]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldPrice)
+				fieldSeen[labtest.FieldPrice] = struct{}{}
+			}
+		case "turnaroundMinutes":
+			if _, ok := fieldSeen[labtest.FieldTurnaroundMinutes]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldTurnaroundMinutes)
+				fieldSeen[labtest.FieldTurnaroundMinutes] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[labtest.FieldActive]; !ok {
+				selectedFields = append(selectedFields, labtest.FieldActive)
+				fieldSeen[labtest.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type labtestPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabTestPaginateOption
+}
+
+func newLabTestPaginateArgs(rv map[string]any) *labtestPaginateArgs {
+	args := &labtestPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabTestOrder{Field: &LabTestOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabTestOrder(order))
+			}
+		case *LabTestOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabTestOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabTestWhereInput); ok {
+		args.opts = append(args.opts, WithLabTestFilter(v.Filter))
 	}
 	return args
 }
@@ -4384,6 +5864,184 @@ func (_q *PatientQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				return err
 			}
 			_q.WithNamedCareTeam(alias, func(wq *CareTeamMemberQuery) {
+				*wq = *query
+			})
+
+		case "labOrders":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabOrderClient{config: _q.config}).Query()
+			)
+			args := newLabOrderPaginateArgs(fieldArgs(ctx, new(LabOrderWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newLabOrderPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.LabOrdersColumn), ids...))
+						})
+						if err := query.GroupBy(patient.LabOrdersColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[18] == nil {
+								nodes[i].Edges.totalCount[18] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[18][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.LabOrders)
+							if nodes[i].Edges.totalCount[18] == nil {
+								nodes[i].Edges.totalCount[18] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[18][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, laborderImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.LabOrdersColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedLabOrders(alias, func(wq *LabOrderQuery) {
+				*wq = *query
+			})
+
+		case "labResults":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabResultClient{config: _q.config}).Query()
+			)
+			args := newLabResultPaginateArgs(fieldArgs(ctx, new(LabResultWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newLabResultPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Patient) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"patient_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(patient.LabResultsColumn), ids...))
+						})
+						if err := query.GroupBy(patient.LabResultsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[19] == nil {
+								nodes[i].Edges.totalCount[19] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[19][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Patient) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.LabResults)
+							if nodes[i].Edges.totalCount[19] == nil {
+								nodes[i].Edges.totalCount[19] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[19][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, labresultImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(patient.LabResultsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedLabResults(alias, func(wq *LabResultQuery) {
 				*wq = *query
 			})
 		case "createdAt":

@@ -427,6 +427,18 @@ func (_m *Encounter) Notes(ctx context.Context) (result []*ClinicalNote, err err
 	return result, err
 }
 
+func (_m *Encounter) LabOrders(ctx context.Context) (result []*LabOrder, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLabOrders(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LabOrdersOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLabOrders().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *HistoryItem) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -447,6 +459,266 @@ func (_m *InsurancePolicy) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrder) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrder) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabOrder) OrderedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.OrderedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrderedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrder) Items(ctx context.Context) (result []*LabOrderItem, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedItems(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ItemsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryItems().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrder) Specimens(ctx context.Context) (result []*LabSpecimen, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedSpecimens(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.SpecimensOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QuerySpecimens().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrderItem) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrderItem) Order(ctx context.Context) (*LabOrder, error) {
+	result, err := _m.Edges.OrderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrder().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrderItem) Test(ctx context.Context) (*LabTest, error) {
+	result, err := _m.Edges.TestOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTest().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabOrderItem) Panel(ctx context.Context) (*LabPanel, error) {
+	result, err := _m.Edges.PanelOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPanel().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabOrderItem) Specimen(ctx context.Context) (*LabSpecimen, error) {
+	result, err := _m.Edges.SpecimenOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QuerySpecimen().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabOrderItem) CancelledBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.CancelledByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCancelledBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabOrderItem) Results(ctx context.Context) (result []*LabResult, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedResults(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ResultsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryResults().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabPanel) Tests(ctx context.Context) (result []*LabTest, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedTests(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.TestsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTests().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabReferenceRange) Test(ctx context.Context) (*LabTest, error) {
+	result, err := _m.Edges.TestOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTest().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabResult) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabResult) Item(ctx context.Context) (*LabOrderItem, error) {
+	result, err := _m.Edges.ItemOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryItem().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabResult) EnteredBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.EnteredByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEnteredBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabResult) VerifiedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.VerifiedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryVerifiedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabResult) AcknowledgedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.AcknowledgedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAcknowledgedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabResult) Replaces(ctx context.Context) (*LabResult, error) {
+	result, err := _m.Edges.ReplacesOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplaces().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabResult) ReplacedBy(ctx context.Context) (*LabResult, error) {
+	result, err := _m.Edges.ReplacedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReplacedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabSpecimen) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabSpecimen) Order(ctx context.Context) (*LabOrder, error) {
+	result, err := _m.Edges.OrderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrder().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabSpecimen) Items(ctx context.Context) (result []*LabOrderItem, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedItems(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ItemsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryItems().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabSpecimen) CollectedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.CollectedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCollectedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabSpecimen) ReceivedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ReceivedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReceivedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabSpecimen) RejectedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.RejectedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRejectedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabTest) ReferenceRanges(ctx context.Context) (result []*LabReferenceRange, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedReferenceRanges(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ReferenceRangesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryReferenceRanges().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *LabTest) Panels(ctx context.Context) (result []*LabPanel, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedPanels(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.PanelsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPanels().All(ctx)
 	}
 	return result, err
 }
@@ -800,6 +1072,48 @@ func (_m *Patient) CareTeam(ctx context.Context) (result []*CareTeamMember, err 
 		result, err = _m.QueryCareTeam().All(ctx)
 	}
 	return result, err
+}
+
+func (_m *Patient) LabOrders(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *LabOrderOrder, where *LabOrderWhereInput,
+) (*LabOrderConnection, error) {
+	opts := []LabOrderPaginateOption{
+		WithLabOrderOrder(orderBy),
+		WithLabOrderFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[18][alias]
+	if nodes, err := _m.NamedLabOrders(alias); err == nil || hasTotalCount {
+		pager, err := newLabOrderPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &LabOrderConnection{Edges: []*LabOrderEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryLabOrders().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Patient) LabResults(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *LabResultOrder, where *LabResultWhereInput,
+) (*LabResultConnection, error) {
+	opts := []LabResultPaginateOption{
+		WithLabResultOrder(orderBy),
+		WithLabResultFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[19][alias]
+	if nodes, err := _m.NamedLabResults(alias); err == nil || hasTotalCount {
+		pager, err := newLabResultPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &LabResultConnection{Edges: []*LabResultEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryLabResults().Paginate(ctx, after, first, before, last, opts...)
 }
 
 func (_m *PatientContact) Patient(ctx context.Context) (*Patient, error) {

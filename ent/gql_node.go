@@ -26,6 +26,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -130,6 +137,41 @@ var insurancepolicyImplementors = []string{"InsurancePolicy", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*InsurancePolicy) IsNode() {}
+
+var laborderImplementors = []string{"LabOrder", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabOrder) IsNode() {}
+
+var laborderitemImplementors = []string{"LabOrderItem", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabOrderItem) IsNode() {}
+
+var labpanelImplementors = []string{"LabPanel", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabPanel) IsNode() {}
+
+var labreferencerangeImplementors = []string{"LabReferenceRange", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabReferenceRange) IsNode() {}
+
+var labresultImplementors = []string{"LabResult", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabResult) IsNode() {}
+
+var labspecimenImplementors = []string{"LabSpecimen", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabSpecimen) IsNode() {}
+
+var labtestImplementors = []string{"LabTest", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabTest) IsNode() {}
 
 var medicationorderImplementors = []string{"MedicationOrder", "Node"}
 
@@ -403,6 +445,69 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(insurancepolicy.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, insurancepolicyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case laborder.Table:
+		query := c.LabOrder.Query().
+			Where(laborder.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, laborderImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case laborderitem.Table:
+		query := c.LabOrderItem.Query().
+			Where(laborderitem.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, laborderitemImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case labpanel.Table:
+		query := c.LabPanel.Query().
+			Where(labpanel.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labpanelImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case labreferencerange.Table:
+		query := c.LabReferenceRange.Query().
+			Where(labreferencerange.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labreferencerangeImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case labresult.Table:
+		query := c.LabResult.Query().
+			Where(labresult.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labresultImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case labspecimen.Table:
+		query := c.LabSpecimen.Query().
+			Where(labspecimen.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labspecimenImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case labtest.Table:
+		query := c.LabTest.Query().
+			Where(labtest.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labtestImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -857,6 +962,118 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.InsurancePolicy.Query().
 			Where(insurancepolicy.IDIn(ids...))
 		query, err := query.CollectFields(ctx, insurancepolicyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case laborder.Table:
+		query := c.LabOrder.Query().
+			Where(laborder.IDIn(ids...))
+		query, err := query.CollectFields(ctx, laborderImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case laborderitem.Table:
+		query := c.LabOrderItem.Query().
+			Where(laborderitem.IDIn(ids...))
+		query, err := query.CollectFields(ctx, laborderitemImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case labpanel.Table:
+		query := c.LabPanel.Query().
+			Where(labpanel.IDIn(ids...))
+		query, err := query.CollectFields(ctx, labpanelImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case labreferencerange.Table:
+		query := c.LabReferenceRange.Query().
+			Where(labreferencerange.IDIn(ids...))
+		query, err := query.CollectFields(ctx, labreferencerangeImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case labresult.Table:
+		query := c.LabResult.Query().
+			Where(labresult.IDIn(ids...))
+		query, err := query.CollectFields(ctx, labresultImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case labspecimen.Table:
+		query := c.LabSpecimen.Query().
+			Where(labspecimen.IDIn(ids...))
+		query, err := query.CollectFields(ctx, labspecimenImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case labtest.Table:
+		query := c.LabTest.Query().
+			Where(labtest.IDIn(ids...))
+		query, err := query.CollectFields(ctx, labtestImplementors...)
 		if err != nil {
 			return nil, err
 		}

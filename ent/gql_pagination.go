@@ -31,6 +31,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -5557,6 +5564,2312 @@ func (_m *InsurancePolicy) ToEdge(order *InsurancePolicyOrder) *InsurancePolicyE
 		order = DefaultInsurancePolicyOrder
 	}
 	return &InsurancePolicyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabOrderEdge is the edge representation of LabOrder.
+type LabOrderEdge struct {
+	Node   *LabOrder `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// LabOrderConnection is the connection containing edges to LabOrder.
+type LabOrderConnection struct {
+	Edges      []*LabOrderEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *LabOrderConnection) build(nodes []*LabOrder, pager *laborderPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabOrder
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabOrder {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabOrder {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabOrderEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabOrderEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabOrderPaginateOption enables pagination customization.
+type LabOrderPaginateOption func(*laborderPager) error
+
+// WithLabOrderOrder configures pagination ordering.
+func WithLabOrderOrder(order *LabOrderOrder) LabOrderPaginateOption {
+	if order == nil {
+		order = DefaultLabOrderOrder
+	}
+	o := *order
+	return func(pager *laborderPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabOrderOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabOrderFilter configures pagination filter.
+func WithLabOrderFilter(filter func(*LabOrderQuery) (*LabOrderQuery, error)) LabOrderPaginateOption {
+	return func(pager *laborderPager) error {
+		if filter == nil {
+			return errors.New("LabOrderQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type laborderPager struct {
+	reverse bool
+	order   *LabOrderOrder
+	filter  func(*LabOrderQuery) (*LabOrderQuery, error)
+}
+
+func newLabOrderPager(opts []LabOrderPaginateOption, reverse bool) (*laborderPager, error) {
+	pager := &laborderPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabOrderOrder
+	}
+	return pager, nil
+}
+
+func (p *laborderPager) applyFilter(query *LabOrderQuery) (*LabOrderQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *laborderPager) toCursor(_m *LabOrder) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *laborderPager) applyCursors(query *LabOrderQuery, after, before *Cursor) (*LabOrderQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabOrderOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *laborderPager) applyOrder(query *LabOrderQuery) *LabOrderQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabOrderOrder.Field {
+		query = query.Order(DefaultLabOrderOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *laborderPager) orderExpr(query *LabOrderQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabOrderOrder.Field {
+			b.Comma().Ident(DefaultLabOrderOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabOrder.
+func (_m *LabOrderQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabOrderPaginateOption,
+) (*LabOrderConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabOrderPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabOrderConnection{Edges: []*LabOrderEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabOrderOrderFieldCreatedAt orders LabOrder by created_at.
+	LabOrderOrderFieldCreatedAt = &LabOrderOrderField{
+		Value: func(_m *LabOrder) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: laborder.FieldCreatedAt,
+		toTerm: laborder.ByCreatedAt,
+		toCursor: func(_m *LabOrder) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabOrderOrderFieldUpdatedAt orders LabOrder by updated_at.
+	LabOrderOrderFieldUpdatedAt = &LabOrderOrderField{
+		Value: func(_m *LabOrder) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: laborder.FieldUpdatedAt,
+		toTerm: laborder.ByUpdatedAt,
+		toCursor: func(_m *LabOrder) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LabOrderOrderFieldOrderedAt orders LabOrder by ordered_at.
+	LabOrderOrderFieldOrderedAt = &LabOrderOrderField{
+		Value: func(_m *LabOrder) (ent.Value, error) {
+			return _m.OrderedAt, nil
+		},
+		column: laborder.FieldOrderedAt,
+		toTerm: laborder.ByOrderedAt,
+		toCursor: func(_m *LabOrder) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.OrderedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabOrderOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabOrderOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabOrderOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LabOrderOrderFieldOrderedAt.column:
+		str = "ORDERED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabOrderOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabOrderOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabOrderOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabOrderOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabOrderOrderFieldUpdatedAt
+	case "ORDERED_AT":
+		*f = *LabOrderOrderFieldOrderedAt
+	default:
+		return fmt.Errorf("%s is not a valid LabOrderOrderField", str)
+	}
+	return nil
+}
+
+// LabOrderOrderField defines the ordering field of LabOrder.
+type LabOrderOrderField struct {
+	// Value extracts the ordering value from the given LabOrder.
+	Value    func(*LabOrder) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) laborder.OrderOption
+	toCursor func(*LabOrder) Cursor
+}
+
+// LabOrderOrder defines the ordering of LabOrder.
+type LabOrderOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *LabOrderOrderField `json:"field"`
+}
+
+// DefaultLabOrderOrder is the default ordering of LabOrder.
+var DefaultLabOrderOrder = &LabOrderOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabOrderOrderField{
+		Value: func(_m *LabOrder) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: laborder.FieldID,
+		toTerm: laborder.ByID,
+		toCursor: func(_m *LabOrder) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabOrder into LabOrderEdge.
+func (_m *LabOrder) ToEdge(order *LabOrderOrder) *LabOrderEdge {
+	if order == nil {
+		order = DefaultLabOrderOrder
+	}
+	return &LabOrderEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabOrderItemEdge is the edge representation of LabOrderItem.
+type LabOrderItemEdge struct {
+	Node   *LabOrderItem `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// LabOrderItemConnection is the connection containing edges to LabOrderItem.
+type LabOrderItemConnection struct {
+	Edges      []*LabOrderItemEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *LabOrderItemConnection) build(nodes []*LabOrderItem, pager *laborderitemPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabOrderItem
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabOrderItem {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabOrderItem {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabOrderItemEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabOrderItemEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabOrderItemPaginateOption enables pagination customization.
+type LabOrderItemPaginateOption func(*laborderitemPager) error
+
+// WithLabOrderItemOrder configures pagination ordering.
+func WithLabOrderItemOrder(order *LabOrderItemOrder) LabOrderItemPaginateOption {
+	if order == nil {
+		order = DefaultLabOrderItemOrder
+	}
+	o := *order
+	return func(pager *laborderitemPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabOrderItemOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabOrderItemFilter configures pagination filter.
+func WithLabOrderItemFilter(filter func(*LabOrderItemQuery) (*LabOrderItemQuery, error)) LabOrderItemPaginateOption {
+	return func(pager *laborderitemPager) error {
+		if filter == nil {
+			return errors.New("LabOrderItemQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type laborderitemPager struct {
+	reverse bool
+	order   *LabOrderItemOrder
+	filter  func(*LabOrderItemQuery) (*LabOrderItemQuery, error)
+}
+
+func newLabOrderItemPager(opts []LabOrderItemPaginateOption, reverse bool) (*laborderitemPager, error) {
+	pager := &laborderitemPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabOrderItemOrder
+	}
+	return pager, nil
+}
+
+func (p *laborderitemPager) applyFilter(query *LabOrderItemQuery) (*LabOrderItemQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *laborderitemPager) toCursor(_m *LabOrderItem) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *laborderitemPager) applyCursors(query *LabOrderItemQuery, after, before *Cursor) (*LabOrderItemQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabOrderItemOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *laborderitemPager) applyOrder(query *LabOrderItemQuery) *LabOrderItemQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabOrderItemOrder.Field {
+		query = query.Order(DefaultLabOrderItemOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *laborderitemPager) orderExpr(query *LabOrderItemQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabOrderItemOrder.Field {
+			b.Comma().Ident(DefaultLabOrderItemOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabOrderItem.
+func (_m *LabOrderItemQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabOrderItemPaginateOption,
+) (*LabOrderItemConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabOrderItemPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabOrderItemConnection{Edges: []*LabOrderItemEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabOrderItemOrderFieldCreatedAt orders LabOrderItem by created_at.
+	LabOrderItemOrderFieldCreatedAt = &LabOrderItemOrderField{
+		Value: func(_m *LabOrderItem) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: laborderitem.FieldCreatedAt,
+		toTerm: laborderitem.ByCreatedAt,
+		toCursor: func(_m *LabOrderItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabOrderItemOrderFieldUpdatedAt orders LabOrderItem by updated_at.
+	LabOrderItemOrderFieldUpdatedAt = &LabOrderItemOrderField{
+		Value: func(_m *LabOrderItem) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: laborderitem.FieldUpdatedAt,
+		toTerm: laborderitem.ByUpdatedAt,
+		toCursor: func(_m *LabOrderItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LabOrderItemOrderFieldStatus orders LabOrderItem by status.
+	LabOrderItemOrderFieldStatus = &LabOrderItemOrderField{
+		Value: func(_m *LabOrderItem) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: laborderitem.FieldStatus,
+		toTerm: laborderitem.ByStatus,
+		toCursor: func(_m *LabOrderItem) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabOrderItemOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabOrderItemOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabOrderItemOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LabOrderItemOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabOrderItemOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabOrderItemOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabOrderItemOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabOrderItemOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabOrderItemOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *LabOrderItemOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid LabOrderItemOrderField", str)
+	}
+	return nil
+}
+
+// LabOrderItemOrderField defines the ordering field of LabOrderItem.
+type LabOrderItemOrderField struct {
+	// Value extracts the ordering value from the given LabOrderItem.
+	Value    func(*LabOrderItem) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) laborderitem.OrderOption
+	toCursor func(*LabOrderItem) Cursor
+}
+
+// LabOrderItemOrder defines the ordering of LabOrderItem.
+type LabOrderItemOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *LabOrderItemOrderField `json:"field"`
+}
+
+// DefaultLabOrderItemOrder is the default ordering of LabOrderItem.
+var DefaultLabOrderItemOrder = &LabOrderItemOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabOrderItemOrderField{
+		Value: func(_m *LabOrderItem) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: laborderitem.FieldID,
+		toTerm: laborderitem.ByID,
+		toCursor: func(_m *LabOrderItem) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabOrderItem into LabOrderItemEdge.
+func (_m *LabOrderItem) ToEdge(order *LabOrderItemOrder) *LabOrderItemEdge {
+	if order == nil {
+		order = DefaultLabOrderItemOrder
+	}
+	return &LabOrderItemEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabPanelEdge is the edge representation of LabPanel.
+type LabPanelEdge struct {
+	Node   *LabPanel `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// LabPanelConnection is the connection containing edges to LabPanel.
+type LabPanelConnection struct {
+	Edges      []*LabPanelEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *LabPanelConnection) build(nodes []*LabPanel, pager *labpanelPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabPanel
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabPanel {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabPanel {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabPanelEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabPanelEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabPanelPaginateOption enables pagination customization.
+type LabPanelPaginateOption func(*labpanelPager) error
+
+// WithLabPanelOrder configures pagination ordering.
+func WithLabPanelOrder(order *LabPanelOrder) LabPanelPaginateOption {
+	if order == nil {
+		order = DefaultLabPanelOrder
+	}
+	o := *order
+	return func(pager *labpanelPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabPanelOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabPanelFilter configures pagination filter.
+func WithLabPanelFilter(filter func(*LabPanelQuery) (*LabPanelQuery, error)) LabPanelPaginateOption {
+	return func(pager *labpanelPager) error {
+		if filter == nil {
+			return errors.New("LabPanelQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type labpanelPager struct {
+	reverse bool
+	order   *LabPanelOrder
+	filter  func(*LabPanelQuery) (*LabPanelQuery, error)
+}
+
+func newLabPanelPager(opts []LabPanelPaginateOption, reverse bool) (*labpanelPager, error) {
+	pager := &labpanelPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabPanelOrder
+	}
+	return pager, nil
+}
+
+func (p *labpanelPager) applyFilter(query *LabPanelQuery) (*LabPanelQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *labpanelPager) toCursor(_m *LabPanel) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *labpanelPager) applyCursors(query *LabPanelQuery, after, before *Cursor) (*LabPanelQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabPanelOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *labpanelPager) applyOrder(query *LabPanelQuery) *LabPanelQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabPanelOrder.Field {
+		query = query.Order(DefaultLabPanelOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *labpanelPager) orderExpr(query *LabPanelQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabPanelOrder.Field {
+			b.Comma().Ident(DefaultLabPanelOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabPanel.
+func (_m *LabPanelQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabPanelPaginateOption,
+) (*LabPanelConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabPanelPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabPanelConnection{Edges: []*LabPanelEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabPanelOrderFieldCreatedAt orders LabPanel by created_at.
+	LabPanelOrderFieldCreatedAt = &LabPanelOrderField{
+		Value: func(_m *LabPanel) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: labpanel.FieldCreatedAt,
+		toTerm: labpanel.ByCreatedAt,
+		toCursor: func(_m *LabPanel) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabPanelOrderFieldUpdatedAt orders LabPanel by updated_at.
+	LabPanelOrderFieldUpdatedAt = &LabPanelOrderField{
+		Value: func(_m *LabPanel) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: labpanel.FieldUpdatedAt,
+		toTerm: labpanel.ByUpdatedAt,
+		toCursor: func(_m *LabPanel) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LabPanelOrderFieldCode orders LabPanel by code.
+	LabPanelOrderFieldCode = &LabPanelOrderField{
+		Value: func(_m *LabPanel) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: labpanel.FieldCode,
+		toTerm: labpanel.ByCode,
+		toCursor: func(_m *LabPanel) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// LabPanelOrderFieldName orders LabPanel by name.
+	LabPanelOrderFieldName = &LabPanelOrderField{
+		Value: func(_m *LabPanel) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: labpanel.FieldName,
+		toTerm: labpanel.ByName,
+		toCursor: func(_m *LabPanel) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabPanelOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabPanelOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabPanelOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LabPanelOrderFieldCode.column:
+		str = "CODE"
+	case LabPanelOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabPanelOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabPanelOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabPanelOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabPanelOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabPanelOrderFieldUpdatedAt
+	case "CODE":
+		*f = *LabPanelOrderFieldCode
+	case "NAME":
+		*f = *LabPanelOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid LabPanelOrderField", str)
+	}
+	return nil
+}
+
+// LabPanelOrderField defines the ordering field of LabPanel.
+type LabPanelOrderField struct {
+	// Value extracts the ordering value from the given LabPanel.
+	Value    func(*LabPanel) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) labpanel.OrderOption
+	toCursor func(*LabPanel) Cursor
+}
+
+// LabPanelOrder defines the ordering of LabPanel.
+type LabPanelOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *LabPanelOrderField `json:"field"`
+}
+
+// DefaultLabPanelOrder is the default ordering of LabPanel.
+var DefaultLabPanelOrder = &LabPanelOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabPanelOrderField{
+		Value: func(_m *LabPanel) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: labpanel.FieldID,
+		toTerm: labpanel.ByID,
+		toCursor: func(_m *LabPanel) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabPanel into LabPanelEdge.
+func (_m *LabPanel) ToEdge(order *LabPanelOrder) *LabPanelEdge {
+	if order == nil {
+		order = DefaultLabPanelOrder
+	}
+	return &LabPanelEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabReferenceRangeEdge is the edge representation of LabReferenceRange.
+type LabReferenceRangeEdge struct {
+	Node   *LabReferenceRange `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// LabReferenceRangeConnection is the connection containing edges to LabReferenceRange.
+type LabReferenceRangeConnection struct {
+	Edges      []*LabReferenceRangeEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *LabReferenceRangeConnection) build(nodes []*LabReferenceRange, pager *labreferencerangePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabReferenceRange
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabReferenceRange {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabReferenceRange {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabReferenceRangeEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabReferenceRangeEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabReferenceRangePaginateOption enables pagination customization.
+type LabReferenceRangePaginateOption func(*labreferencerangePager) error
+
+// WithLabReferenceRangeOrder configures pagination ordering.
+func WithLabReferenceRangeOrder(order *LabReferenceRangeOrder) LabReferenceRangePaginateOption {
+	if order == nil {
+		order = DefaultLabReferenceRangeOrder
+	}
+	o := *order
+	return func(pager *labreferencerangePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabReferenceRangeOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabReferenceRangeFilter configures pagination filter.
+func WithLabReferenceRangeFilter(filter func(*LabReferenceRangeQuery) (*LabReferenceRangeQuery, error)) LabReferenceRangePaginateOption {
+	return func(pager *labreferencerangePager) error {
+		if filter == nil {
+			return errors.New("LabReferenceRangeQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type labreferencerangePager struct {
+	reverse bool
+	order   *LabReferenceRangeOrder
+	filter  func(*LabReferenceRangeQuery) (*LabReferenceRangeQuery, error)
+}
+
+func newLabReferenceRangePager(opts []LabReferenceRangePaginateOption, reverse bool) (*labreferencerangePager, error) {
+	pager := &labreferencerangePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabReferenceRangeOrder
+	}
+	return pager, nil
+}
+
+func (p *labreferencerangePager) applyFilter(query *LabReferenceRangeQuery) (*LabReferenceRangeQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *labreferencerangePager) toCursor(_m *LabReferenceRange) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *labreferencerangePager) applyCursors(query *LabReferenceRangeQuery, after, before *Cursor) (*LabReferenceRangeQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabReferenceRangeOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *labreferencerangePager) applyOrder(query *LabReferenceRangeQuery) *LabReferenceRangeQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabReferenceRangeOrder.Field {
+		query = query.Order(DefaultLabReferenceRangeOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *labreferencerangePager) orderExpr(query *LabReferenceRangeQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabReferenceRangeOrder.Field {
+			b.Comma().Ident(DefaultLabReferenceRangeOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabReferenceRange.
+func (_m *LabReferenceRangeQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabReferenceRangePaginateOption,
+) (*LabReferenceRangeConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabReferenceRangePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabReferenceRangeConnection{Edges: []*LabReferenceRangeEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabReferenceRangeOrderFieldCreatedAt orders LabReferenceRange by created_at.
+	LabReferenceRangeOrderFieldCreatedAt = &LabReferenceRangeOrderField{
+		Value: func(_m *LabReferenceRange) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: labreferencerange.FieldCreatedAt,
+		toTerm: labreferencerange.ByCreatedAt,
+		toCursor: func(_m *LabReferenceRange) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabReferenceRangeOrderFieldUpdatedAt orders LabReferenceRange by updated_at.
+	LabReferenceRangeOrderFieldUpdatedAt = &LabReferenceRangeOrderField{
+		Value: func(_m *LabReferenceRange) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: labreferencerange.FieldUpdatedAt,
+		toTerm: labreferencerange.ByUpdatedAt,
+		toCursor: func(_m *LabReferenceRange) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabReferenceRangeOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabReferenceRangeOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabReferenceRangeOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabReferenceRangeOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabReferenceRangeOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabReferenceRangeOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabReferenceRangeOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabReferenceRangeOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid LabReferenceRangeOrderField", str)
+	}
+	return nil
+}
+
+// LabReferenceRangeOrderField defines the ordering field of LabReferenceRange.
+type LabReferenceRangeOrderField struct {
+	// Value extracts the ordering value from the given LabReferenceRange.
+	Value    func(*LabReferenceRange) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) labreferencerange.OrderOption
+	toCursor func(*LabReferenceRange) Cursor
+}
+
+// LabReferenceRangeOrder defines the ordering of LabReferenceRange.
+type LabReferenceRangeOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *LabReferenceRangeOrderField `json:"field"`
+}
+
+// DefaultLabReferenceRangeOrder is the default ordering of LabReferenceRange.
+var DefaultLabReferenceRangeOrder = &LabReferenceRangeOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabReferenceRangeOrderField{
+		Value: func(_m *LabReferenceRange) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: labreferencerange.FieldID,
+		toTerm: labreferencerange.ByID,
+		toCursor: func(_m *LabReferenceRange) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabReferenceRange into LabReferenceRangeEdge.
+func (_m *LabReferenceRange) ToEdge(order *LabReferenceRangeOrder) *LabReferenceRangeEdge {
+	if order == nil {
+		order = DefaultLabReferenceRangeOrder
+	}
+	return &LabReferenceRangeEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabResultEdge is the edge representation of LabResult.
+type LabResultEdge struct {
+	Node   *LabResult `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// LabResultConnection is the connection containing edges to LabResult.
+type LabResultConnection struct {
+	Edges      []*LabResultEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *LabResultConnection) build(nodes []*LabResult, pager *labresultPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabResult
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabResult {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabResult {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabResultEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabResultEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabResultPaginateOption enables pagination customization.
+type LabResultPaginateOption func(*labresultPager) error
+
+// WithLabResultOrder configures pagination ordering.
+func WithLabResultOrder(order *LabResultOrder) LabResultPaginateOption {
+	if order == nil {
+		order = DefaultLabResultOrder
+	}
+	o := *order
+	return func(pager *labresultPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabResultOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabResultFilter configures pagination filter.
+func WithLabResultFilter(filter func(*LabResultQuery) (*LabResultQuery, error)) LabResultPaginateOption {
+	return func(pager *labresultPager) error {
+		if filter == nil {
+			return errors.New("LabResultQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type labresultPager struct {
+	reverse bool
+	order   *LabResultOrder
+	filter  func(*LabResultQuery) (*LabResultQuery, error)
+}
+
+func newLabResultPager(opts []LabResultPaginateOption, reverse bool) (*labresultPager, error) {
+	pager := &labresultPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabResultOrder
+	}
+	return pager, nil
+}
+
+func (p *labresultPager) applyFilter(query *LabResultQuery) (*LabResultQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *labresultPager) toCursor(_m *LabResult) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *labresultPager) applyCursors(query *LabResultQuery, after, before *Cursor) (*LabResultQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabResultOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *labresultPager) applyOrder(query *LabResultQuery) *LabResultQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabResultOrder.Field {
+		query = query.Order(DefaultLabResultOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *labresultPager) orderExpr(query *LabResultQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabResultOrder.Field {
+			b.Comma().Ident(DefaultLabResultOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabResult.
+func (_m *LabResultQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabResultPaginateOption,
+) (*LabResultConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabResultPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabResultConnection{Edges: []*LabResultEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabResultOrderFieldCreatedAt orders LabResult by created_at.
+	LabResultOrderFieldCreatedAt = &LabResultOrderField{
+		Value: func(_m *LabResult) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: labresult.FieldCreatedAt,
+		toTerm: labresult.ByCreatedAt,
+		toCursor: func(_m *LabResult) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabResultOrderFieldUpdatedAt orders LabResult by updated_at.
+	LabResultOrderFieldUpdatedAt = &LabResultOrderField{
+		Value: func(_m *LabResult) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: labresult.FieldUpdatedAt,
+		toTerm: labresult.ByUpdatedAt,
+		toCursor: func(_m *LabResult) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabResultOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabResultOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabResultOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabResultOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabResultOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabResultOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabResultOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabResultOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid LabResultOrderField", str)
+	}
+	return nil
+}
+
+// LabResultOrderField defines the ordering field of LabResult.
+type LabResultOrderField struct {
+	// Value extracts the ordering value from the given LabResult.
+	Value    func(*LabResult) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) labresult.OrderOption
+	toCursor func(*LabResult) Cursor
+}
+
+// LabResultOrder defines the ordering of LabResult.
+type LabResultOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *LabResultOrderField `json:"field"`
+}
+
+// DefaultLabResultOrder is the default ordering of LabResult.
+var DefaultLabResultOrder = &LabResultOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabResultOrderField{
+		Value: func(_m *LabResult) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: labresult.FieldID,
+		toTerm: labresult.ByID,
+		toCursor: func(_m *LabResult) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabResult into LabResultEdge.
+func (_m *LabResult) ToEdge(order *LabResultOrder) *LabResultEdge {
+	if order == nil {
+		order = DefaultLabResultOrder
+	}
+	return &LabResultEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabSpecimenEdge is the edge representation of LabSpecimen.
+type LabSpecimenEdge struct {
+	Node   *LabSpecimen `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// LabSpecimenConnection is the connection containing edges to LabSpecimen.
+type LabSpecimenConnection struct {
+	Edges      []*LabSpecimenEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *LabSpecimenConnection) build(nodes []*LabSpecimen, pager *labspecimenPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabSpecimen
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabSpecimen {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabSpecimen {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabSpecimenEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabSpecimenEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabSpecimenPaginateOption enables pagination customization.
+type LabSpecimenPaginateOption func(*labspecimenPager) error
+
+// WithLabSpecimenOrder configures pagination ordering.
+func WithLabSpecimenOrder(order *LabSpecimenOrder) LabSpecimenPaginateOption {
+	if order == nil {
+		order = DefaultLabSpecimenOrder
+	}
+	o := *order
+	return func(pager *labspecimenPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabSpecimenOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabSpecimenFilter configures pagination filter.
+func WithLabSpecimenFilter(filter func(*LabSpecimenQuery) (*LabSpecimenQuery, error)) LabSpecimenPaginateOption {
+	return func(pager *labspecimenPager) error {
+		if filter == nil {
+			return errors.New("LabSpecimenQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type labspecimenPager struct {
+	reverse bool
+	order   *LabSpecimenOrder
+	filter  func(*LabSpecimenQuery) (*LabSpecimenQuery, error)
+}
+
+func newLabSpecimenPager(opts []LabSpecimenPaginateOption, reverse bool) (*labspecimenPager, error) {
+	pager := &labspecimenPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabSpecimenOrder
+	}
+	return pager, nil
+}
+
+func (p *labspecimenPager) applyFilter(query *LabSpecimenQuery) (*LabSpecimenQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *labspecimenPager) toCursor(_m *LabSpecimen) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *labspecimenPager) applyCursors(query *LabSpecimenQuery, after, before *Cursor) (*LabSpecimenQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabSpecimenOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *labspecimenPager) applyOrder(query *LabSpecimenQuery) *LabSpecimenQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabSpecimenOrder.Field {
+		query = query.Order(DefaultLabSpecimenOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *labspecimenPager) orderExpr(query *LabSpecimenQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabSpecimenOrder.Field {
+			b.Comma().Ident(DefaultLabSpecimenOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabSpecimen.
+func (_m *LabSpecimenQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabSpecimenPaginateOption,
+) (*LabSpecimenConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabSpecimenPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabSpecimenConnection{Edges: []*LabSpecimenEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabSpecimenOrderFieldCreatedAt orders LabSpecimen by created_at.
+	LabSpecimenOrderFieldCreatedAt = &LabSpecimenOrderField{
+		Value: func(_m *LabSpecimen) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: labspecimen.FieldCreatedAt,
+		toTerm: labspecimen.ByCreatedAt,
+		toCursor: func(_m *LabSpecimen) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabSpecimenOrderFieldUpdatedAt orders LabSpecimen by updated_at.
+	LabSpecimenOrderFieldUpdatedAt = &LabSpecimenOrderField{
+		Value: func(_m *LabSpecimen) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: labspecimen.FieldUpdatedAt,
+		toTerm: labspecimen.ByUpdatedAt,
+		toCursor: func(_m *LabSpecimen) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabSpecimenOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabSpecimenOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabSpecimenOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabSpecimenOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabSpecimenOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabSpecimenOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabSpecimenOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabSpecimenOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid LabSpecimenOrderField", str)
+	}
+	return nil
+}
+
+// LabSpecimenOrderField defines the ordering field of LabSpecimen.
+type LabSpecimenOrderField struct {
+	// Value extracts the ordering value from the given LabSpecimen.
+	Value    func(*LabSpecimen) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) labspecimen.OrderOption
+	toCursor func(*LabSpecimen) Cursor
+}
+
+// LabSpecimenOrder defines the ordering of LabSpecimen.
+type LabSpecimenOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *LabSpecimenOrderField `json:"field"`
+}
+
+// DefaultLabSpecimenOrder is the default ordering of LabSpecimen.
+var DefaultLabSpecimenOrder = &LabSpecimenOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabSpecimenOrderField{
+		Value: func(_m *LabSpecimen) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: labspecimen.FieldID,
+		toTerm: labspecimen.ByID,
+		toCursor: func(_m *LabSpecimen) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabSpecimen into LabSpecimenEdge.
+func (_m *LabSpecimen) ToEdge(order *LabSpecimenOrder) *LabSpecimenEdge {
+	if order == nil {
+		order = DefaultLabSpecimenOrder
+	}
+	return &LabSpecimenEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabTestEdge is the edge representation of LabTest.
+type LabTestEdge struct {
+	Node   *LabTest `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// LabTestConnection is the connection containing edges to LabTest.
+type LabTestConnection struct {
+	Edges      []*LabTestEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *LabTestConnection) build(nodes []*LabTest, pager *labtestPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabTest
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabTest {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabTest {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabTestEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabTestEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabTestPaginateOption enables pagination customization.
+type LabTestPaginateOption func(*labtestPager) error
+
+// WithLabTestOrder configures pagination ordering.
+func WithLabTestOrder(order *LabTestOrder) LabTestPaginateOption {
+	if order == nil {
+		order = DefaultLabTestOrder
+	}
+	o := *order
+	return func(pager *labtestPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabTestOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabTestFilter configures pagination filter.
+func WithLabTestFilter(filter func(*LabTestQuery) (*LabTestQuery, error)) LabTestPaginateOption {
+	return func(pager *labtestPager) error {
+		if filter == nil {
+			return errors.New("LabTestQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type labtestPager struct {
+	reverse bool
+	order   *LabTestOrder
+	filter  func(*LabTestQuery) (*LabTestQuery, error)
+}
+
+func newLabTestPager(opts []LabTestPaginateOption, reverse bool) (*labtestPager, error) {
+	pager := &labtestPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabTestOrder
+	}
+	return pager, nil
+}
+
+func (p *labtestPager) applyFilter(query *LabTestQuery) (*LabTestQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *labtestPager) toCursor(_m *LabTest) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *labtestPager) applyCursors(query *LabTestQuery, after, before *Cursor) (*LabTestQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabTestOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *labtestPager) applyOrder(query *LabTestQuery) *LabTestQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabTestOrder.Field {
+		query = query.Order(DefaultLabTestOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *labtestPager) orderExpr(query *LabTestQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabTestOrder.Field {
+			b.Comma().Ident(DefaultLabTestOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabTest.
+func (_m *LabTestQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabTestPaginateOption,
+) (*LabTestConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabTestPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabTestConnection{Edges: []*LabTestEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabTestOrderFieldCreatedAt orders LabTest by created_at.
+	LabTestOrderFieldCreatedAt = &LabTestOrderField{
+		Value: func(_m *LabTest) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: labtest.FieldCreatedAt,
+		toTerm: labtest.ByCreatedAt,
+		toCursor: func(_m *LabTest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabTestOrderFieldUpdatedAt orders LabTest by updated_at.
+	LabTestOrderFieldUpdatedAt = &LabTestOrderField{
+		Value: func(_m *LabTest) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: labtest.FieldUpdatedAt,
+		toTerm: labtest.ByUpdatedAt,
+		toCursor: func(_m *LabTest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LabTestOrderFieldCode orders LabTest by code.
+	LabTestOrderFieldCode = &LabTestOrderField{
+		Value: func(_m *LabTest) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: labtest.FieldCode,
+		toTerm: labtest.ByCode,
+		toCursor: func(_m *LabTest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// LabTestOrderFieldName orders LabTest by name.
+	LabTestOrderFieldName = &LabTestOrderField{
+		Value: func(_m *LabTest) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: labtest.FieldName,
+		toTerm: labtest.ByName,
+		toCursor: func(_m *LabTest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabTestOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabTestOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabTestOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LabTestOrderFieldCode.column:
+		str = "CODE"
+	case LabTestOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabTestOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabTestOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabTestOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabTestOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabTestOrderFieldUpdatedAt
+	case "CODE":
+		*f = *LabTestOrderFieldCode
+	case "NAME":
+		*f = *LabTestOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid LabTestOrderField", str)
+	}
+	return nil
+}
+
+// LabTestOrderField defines the ordering field of LabTest.
+type LabTestOrderField struct {
+	// Value extracts the ordering value from the given LabTest.
+	Value    func(*LabTest) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) labtest.OrderOption
+	toCursor func(*LabTest) Cursor
+}
+
+// LabTestOrder defines the ordering of LabTest.
+type LabTestOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *LabTestOrderField `json:"field"`
+}
+
+// DefaultLabTestOrder is the default ordering of LabTest.
+var DefaultLabTestOrder = &LabTestOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabTestOrderField{
+		Value: func(_m *LabTest) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: labtest.FieldID,
+		toTerm: labtest.ByID,
+		toCursor: func(_m *LabTest) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabTest into LabTestEdge.
+func (_m *LabTest) ToEdge(order *LabTestOrder) *LabTestEdge {
+	if order == nil {
+		order = DefaultLabTestOrder
+	}
+	return &LabTestEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -24,6 +24,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -7869,6 +7876,10 @@ type EncounterWhereInput struct {
 	// "notes" edge predicates.
 	HasNotes     *bool                     `json:"hasNotes,omitempty"`
 	HasNotesWith []*ClinicalNoteWhereInput `json:"hasNotesWith,omitempty"`
+
+	// "lab_orders" edge predicates.
+	HasLabOrders     *bool                 `json:"hasLabOrders,omitempty"`
+	HasLabOrdersWith []*LabOrderWhereInput `json:"hasLabOrdersWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -8569,6 +8580,24 @@ func (i *EncounterWhereInput) P() (predicate.Encounter, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, encounter.HasNotesWith(with...))
+	}
+	if i.HasLabOrders != nil {
+		p := encounter.HasLabOrders()
+		if !*i.HasLabOrders {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLabOrdersWith) > 0 {
+		with := make([]predicate.LabOrder, 0, len(i.HasLabOrdersWith))
+		for _, w := range i.HasLabOrdersWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLabOrdersWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasLabOrdersWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -9945,6 +9974,5394 @@ func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
 		return predicates[0], nil
 	default:
 		return insurancepolicy.And(predicates...), nil
+	}
+}
+
+// LabOrderWhereInput represents a where input for filtering LabOrder queries.
+type LabOrderWhereInput struct {
+	Predicates []predicate.LabOrder  `json:"-"`
+	Not        *LabOrderWhereInput   `json:"not,omitempty"`
+	Or         []*LabOrderWhereInput `json:"or,omitempty"`
+	And        []*LabOrderWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "ordered_by_id" field predicates.
+	OrderedByID             *string  `json:"orderedByID,omitempty"`
+	OrderedByIDNEQ          *string  `json:"orderedByIDNEQ,omitempty"`
+	OrderedByIDIn           []string `json:"orderedByIDIn,omitempty"`
+	OrderedByIDNotIn        []string `json:"orderedByIDNotIn,omitempty"`
+	OrderedByIDGT           *string  `json:"orderedByIDGT,omitempty"`
+	OrderedByIDGTE          *string  `json:"orderedByIDGTE,omitempty"`
+	OrderedByIDLT           *string  `json:"orderedByIDLT,omitempty"`
+	OrderedByIDLTE          *string  `json:"orderedByIDLTE,omitempty"`
+	OrderedByIDContains     *string  `json:"orderedByIDContains,omitempty"`
+	OrderedByIDHasPrefix    *string  `json:"orderedByIDHasPrefix,omitempty"`
+	OrderedByIDHasSuffix    *string  `json:"orderedByIDHasSuffix,omitempty"`
+	OrderedByIDEqualFold    *string  `json:"orderedByIDEqualFold,omitempty"`
+	OrderedByIDContainsFold *string  `json:"orderedByIDContainsFold,omitempty"`
+
+	// "ordered_at" field predicates.
+	OrderedAt      *time.Time  `json:"orderedAt,omitempty"`
+	OrderedAtNEQ   *time.Time  `json:"orderedAtNEQ,omitempty"`
+	OrderedAtIn    []time.Time `json:"orderedAtIn,omitempty"`
+	OrderedAtNotIn []time.Time `json:"orderedAtNotIn,omitempty"`
+	OrderedAtGT    *time.Time  `json:"orderedAtGT,omitempty"`
+	OrderedAtGTE   *time.Time  `json:"orderedAtGTE,omitempty"`
+	OrderedAtLT    *time.Time  `json:"orderedAtLT,omitempty"`
+	OrderedAtLTE   *time.Time  `json:"orderedAtLTE,omitempty"`
+
+	// "priority" field predicates.
+	Priority      *laborder.Priority  `json:"priority,omitempty"`
+	PriorityNEQ   *laborder.Priority  `json:"priorityNEQ,omitempty"`
+	PriorityIn    []laborder.Priority `json:"priorityIn,omitempty"`
+	PriorityNotIn []laborder.Priority `json:"priorityNotIn,omitempty"`
+
+	// "clinical_notes" field predicates.
+	ClinicalNotes             *string  `json:"clinicalNotes,omitempty"`
+	ClinicalNotesNEQ          *string  `json:"clinicalNotesNEQ,omitempty"`
+	ClinicalNotesIn           []string `json:"clinicalNotesIn,omitempty"`
+	ClinicalNotesNotIn        []string `json:"clinicalNotesNotIn,omitempty"`
+	ClinicalNotesGT           *string  `json:"clinicalNotesGT,omitempty"`
+	ClinicalNotesGTE          *string  `json:"clinicalNotesGTE,omitempty"`
+	ClinicalNotesLT           *string  `json:"clinicalNotesLT,omitempty"`
+	ClinicalNotesLTE          *string  `json:"clinicalNotesLTE,omitempty"`
+	ClinicalNotesContains     *string  `json:"clinicalNotesContains,omitempty"`
+	ClinicalNotesHasPrefix    *string  `json:"clinicalNotesHasPrefix,omitempty"`
+	ClinicalNotesHasSuffix    *string  `json:"clinicalNotesHasSuffix,omitempty"`
+	ClinicalNotesIsNil        bool     `json:"clinicalNotesIsNil,omitempty"`
+	ClinicalNotesNotNil       bool     `json:"clinicalNotesNotNil,omitempty"`
+	ClinicalNotesEqualFold    *string  `json:"clinicalNotesEqualFold,omitempty"`
+	ClinicalNotesContainsFold *string  `json:"clinicalNotesContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+
+	// "ordered_by" edge predicates.
+	HasOrderedBy     *bool              `json:"hasOrderedBy,omitempty"`
+	HasOrderedByWith []*StaffWhereInput `json:"hasOrderedByWith,omitempty"`
+
+	// "items" edge predicates.
+	HasItems     *bool                     `json:"hasItems,omitempty"`
+	HasItemsWith []*LabOrderItemWhereInput `json:"hasItemsWith,omitempty"`
+
+	// "specimens" edge predicates.
+	HasSpecimens     *bool                    `json:"hasSpecimens,omitempty"`
+	HasSpecimensWith []*LabSpecimenWhereInput `json:"hasSpecimensWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabOrderWhereInput) AddPredicates(predicates ...predicate.LabOrder) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabOrderWhereInput filter on the LabOrderQuery builder.
+func (i *LabOrderWhereInput) Filter(q *LabOrderQuery) (*LabOrderQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabOrderWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabOrderWhereInput is returned in case the LabOrderWhereInput is empty.
+var ErrEmptyLabOrderWhereInput = errors.New("ent: empty predicate LabOrderWhereInput")
+
+// P returns a predicate for filtering laborders.
+// An error is returned if the input is empty or invalid.
+func (i *LabOrderWhereInput) P() (predicate.LabOrder, error) {
+	var predicates []predicate.LabOrder
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, laborder.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabOrder, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, laborder.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabOrder, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, laborder.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, laborder.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, laborder.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, laborder.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, laborder.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, laborder.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, laborder.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, laborder.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, laborder.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, laborder.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, laborder.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, laborder.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, laborder.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, laborder.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, laborder.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, laborder.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, laborder.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, laborder.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, laborder.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, laborder.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, laborder.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, laborder.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, laborder.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, laborder.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, laborder.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, laborder.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, laborder.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, laborder.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, laborder.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, laborder.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, laborder.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, laborder.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, laborder.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, laborder.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, laborder.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, laborder.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, laborder.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, laborder.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, laborder.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, laborder.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, laborder.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, laborder.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, laborder.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, laborder.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, laborder.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, laborder.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, laborder.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, laborder.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, laborder.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, laborder.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, laborder.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, laborder.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, laborder.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, laborder.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, laborder.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.OrderedByID != nil {
+		predicates = append(predicates, laborder.OrderedByIDEQ(*i.OrderedByID))
+	}
+	if i.OrderedByIDNEQ != nil {
+		predicates = append(predicates, laborder.OrderedByIDNEQ(*i.OrderedByIDNEQ))
+	}
+	if len(i.OrderedByIDIn) > 0 {
+		predicates = append(predicates, laborder.OrderedByIDIn(i.OrderedByIDIn...))
+	}
+	if len(i.OrderedByIDNotIn) > 0 {
+		predicates = append(predicates, laborder.OrderedByIDNotIn(i.OrderedByIDNotIn...))
+	}
+	if i.OrderedByIDGT != nil {
+		predicates = append(predicates, laborder.OrderedByIDGT(*i.OrderedByIDGT))
+	}
+	if i.OrderedByIDGTE != nil {
+		predicates = append(predicates, laborder.OrderedByIDGTE(*i.OrderedByIDGTE))
+	}
+	if i.OrderedByIDLT != nil {
+		predicates = append(predicates, laborder.OrderedByIDLT(*i.OrderedByIDLT))
+	}
+	if i.OrderedByIDLTE != nil {
+		predicates = append(predicates, laborder.OrderedByIDLTE(*i.OrderedByIDLTE))
+	}
+	if i.OrderedByIDContains != nil {
+		predicates = append(predicates, laborder.OrderedByIDContains(*i.OrderedByIDContains))
+	}
+	if i.OrderedByIDHasPrefix != nil {
+		predicates = append(predicates, laborder.OrderedByIDHasPrefix(*i.OrderedByIDHasPrefix))
+	}
+	if i.OrderedByIDHasSuffix != nil {
+		predicates = append(predicates, laborder.OrderedByIDHasSuffix(*i.OrderedByIDHasSuffix))
+	}
+	if i.OrderedByIDEqualFold != nil {
+		predicates = append(predicates, laborder.OrderedByIDEqualFold(*i.OrderedByIDEqualFold))
+	}
+	if i.OrderedByIDContainsFold != nil {
+		predicates = append(predicates, laborder.OrderedByIDContainsFold(*i.OrderedByIDContainsFold))
+	}
+	if i.OrderedAt != nil {
+		predicates = append(predicates, laborder.OrderedAtEQ(*i.OrderedAt))
+	}
+	if i.OrderedAtNEQ != nil {
+		predicates = append(predicates, laborder.OrderedAtNEQ(*i.OrderedAtNEQ))
+	}
+	if len(i.OrderedAtIn) > 0 {
+		predicates = append(predicates, laborder.OrderedAtIn(i.OrderedAtIn...))
+	}
+	if len(i.OrderedAtNotIn) > 0 {
+		predicates = append(predicates, laborder.OrderedAtNotIn(i.OrderedAtNotIn...))
+	}
+	if i.OrderedAtGT != nil {
+		predicates = append(predicates, laborder.OrderedAtGT(*i.OrderedAtGT))
+	}
+	if i.OrderedAtGTE != nil {
+		predicates = append(predicates, laborder.OrderedAtGTE(*i.OrderedAtGTE))
+	}
+	if i.OrderedAtLT != nil {
+		predicates = append(predicates, laborder.OrderedAtLT(*i.OrderedAtLT))
+	}
+	if i.OrderedAtLTE != nil {
+		predicates = append(predicates, laborder.OrderedAtLTE(*i.OrderedAtLTE))
+	}
+	if i.Priority != nil {
+		predicates = append(predicates, laborder.PriorityEQ(*i.Priority))
+	}
+	if i.PriorityNEQ != nil {
+		predicates = append(predicates, laborder.PriorityNEQ(*i.PriorityNEQ))
+	}
+	if len(i.PriorityIn) > 0 {
+		predicates = append(predicates, laborder.PriorityIn(i.PriorityIn...))
+	}
+	if len(i.PriorityNotIn) > 0 {
+		predicates = append(predicates, laborder.PriorityNotIn(i.PriorityNotIn...))
+	}
+	if i.ClinicalNotes != nil {
+		predicates = append(predicates, laborder.ClinicalNotesEQ(*i.ClinicalNotes))
+	}
+	if i.ClinicalNotesNEQ != nil {
+		predicates = append(predicates, laborder.ClinicalNotesNEQ(*i.ClinicalNotesNEQ))
+	}
+	if len(i.ClinicalNotesIn) > 0 {
+		predicates = append(predicates, laborder.ClinicalNotesIn(i.ClinicalNotesIn...))
+	}
+	if len(i.ClinicalNotesNotIn) > 0 {
+		predicates = append(predicates, laborder.ClinicalNotesNotIn(i.ClinicalNotesNotIn...))
+	}
+	if i.ClinicalNotesGT != nil {
+		predicates = append(predicates, laborder.ClinicalNotesGT(*i.ClinicalNotesGT))
+	}
+	if i.ClinicalNotesGTE != nil {
+		predicates = append(predicates, laborder.ClinicalNotesGTE(*i.ClinicalNotesGTE))
+	}
+	if i.ClinicalNotesLT != nil {
+		predicates = append(predicates, laborder.ClinicalNotesLT(*i.ClinicalNotesLT))
+	}
+	if i.ClinicalNotesLTE != nil {
+		predicates = append(predicates, laborder.ClinicalNotesLTE(*i.ClinicalNotesLTE))
+	}
+	if i.ClinicalNotesContains != nil {
+		predicates = append(predicates, laborder.ClinicalNotesContains(*i.ClinicalNotesContains))
+	}
+	if i.ClinicalNotesHasPrefix != nil {
+		predicates = append(predicates, laborder.ClinicalNotesHasPrefix(*i.ClinicalNotesHasPrefix))
+	}
+	if i.ClinicalNotesHasSuffix != nil {
+		predicates = append(predicates, laborder.ClinicalNotesHasSuffix(*i.ClinicalNotesHasSuffix))
+	}
+	if i.ClinicalNotesIsNil {
+		predicates = append(predicates, laborder.ClinicalNotesIsNil())
+	}
+	if i.ClinicalNotesNotNil {
+		predicates = append(predicates, laborder.ClinicalNotesNotNil())
+	}
+	if i.ClinicalNotesEqualFold != nil {
+		predicates = append(predicates, laborder.ClinicalNotesEqualFold(*i.ClinicalNotesEqualFold))
+	}
+	if i.ClinicalNotesContainsFold != nil {
+		predicates = append(predicates, laborder.ClinicalNotesContainsFold(*i.ClinicalNotesContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := laborder.HasPatient()
+		if !*i.HasPatient {
+			p = laborder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborder.HasPatientWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := laborder.HasEncounter()
+		if !*i.HasEncounter {
+			p = laborder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborder.HasEncounterWith(with...))
+	}
+	if i.HasOrderedBy != nil {
+		p := laborder.HasOrderedBy()
+		if !*i.HasOrderedBy {
+			p = laborder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasOrderedByWith))
+		for _, w := range i.HasOrderedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborder.HasOrderedByWith(with...))
+	}
+	if i.HasItems != nil {
+		p := laborder.HasItems()
+		if !*i.HasItems {
+			p = laborder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasItemsWith) > 0 {
+		with := make([]predicate.LabOrderItem, 0, len(i.HasItemsWith))
+		for _, w := range i.HasItemsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasItemsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborder.HasItemsWith(with...))
+	}
+	if i.HasSpecimens != nil {
+		p := laborder.HasSpecimens()
+		if !*i.HasSpecimens {
+			p = laborder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasSpecimensWith) > 0 {
+		with := make([]predicate.LabSpecimen, 0, len(i.HasSpecimensWith))
+		for _, w := range i.HasSpecimensWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasSpecimensWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborder.HasSpecimensWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabOrderWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return laborder.And(predicates...), nil
+	}
+}
+
+// LabOrderItemWhereInput represents a where input for filtering LabOrderItem queries.
+type LabOrderItemWhereInput struct {
+	Predicates []predicate.LabOrderItem  `json:"-"`
+	Not        *LabOrderItemWhereInput   `json:"not,omitempty"`
+	Or         []*LabOrderItemWhereInput `json:"or,omitempty"`
+	And        []*LabOrderItemWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "order_id" field predicates.
+	OrderID             *string  `json:"orderID,omitempty"`
+	OrderIDNEQ          *string  `json:"orderIDNEQ,omitempty"`
+	OrderIDIn           []string `json:"orderIDIn,omitempty"`
+	OrderIDNotIn        []string `json:"orderIDNotIn,omitempty"`
+	OrderIDGT           *string  `json:"orderIDGT,omitempty"`
+	OrderIDGTE          *string  `json:"orderIDGTE,omitempty"`
+	OrderIDLT           *string  `json:"orderIDLT,omitempty"`
+	OrderIDLTE          *string  `json:"orderIDLTE,omitempty"`
+	OrderIDContains     *string  `json:"orderIDContains,omitempty"`
+	OrderIDHasPrefix    *string  `json:"orderIDHasPrefix,omitempty"`
+	OrderIDHasSuffix    *string  `json:"orderIDHasSuffix,omitempty"`
+	OrderIDEqualFold    *string  `json:"orderIDEqualFold,omitempty"`
+	OrderIDContainsFold *string  `json:"orderIDContainsFold,omitempty"`
+
+	// "test_id" field predicates.
+	TestID             *string  `json:"testID,omitempty"`
+	TestIDNEQ          *string  `json:"testIDNEQ,omitempty"`
+	TestIDIn           []string `json:"testIDIn,omitempty"`
+	TestIDNotIn        []string `json:"testIDNotIn,omitempty"`
+	TestIDGT           *string  `json:"testIDGT,omitempty"`
+	TestIDGTE          *string  `json:"testIDGTE,omitempty"`
+	TestIDLT           *string  `json:"testIDLT,omitempty"`
+	TestIDLTE          *string  `json:"testIDLTE,omitempty"`
+	TestIDContains     *string  `json:"testIDContains,omitempty"`
+	TestIDHasPrefix    *string  `json:"testIDHasPrefix,omitempty"`
+	TestIDHasSuffix    *string  `json:"testIDHasSuffix,omitempty"`
+	TestIDEqualFold    *string  `json:"testIDEqualFold,omitempty"`
+	TestIDContainsFold *string  `json:"testIDContainsFold,omitempty"`
+
+	// "panel_id" field predicates.
+	PanelID             *string  `json:"panelID,omitempty"`
+	PanelIDNEQ          *string  `json:"panelIDNEQ,omitempty"`
+	PanelIDIn           []string `json:"panelIDIn,omitempty"`
+	PanelIDNotIn        []string `json:"panelIDNotIn,omitempty"`
+	PanelIDGT           *string  `json:"panelIDGT,omitempty"`
+	PanelIDGTE          *string  `json:"panelIDGTE,omitempty"`
+	PanelIDLT           *string  `json:"panelIDLT,omitempty"`
+	PanelIDLTE          *string  `json:"panelIDLTE,omitempty"`
+	PanelIDContains     *string  `json:"panelIDContains,omitempty"`
+	PanelIDHasPrefix    *string  `json:"panelIDHasPrefix,omitempty"`
+	PanelIDHasSuffix    *string  `json:"panelIDHasSuffix,omitempty"`
+	PanelIDIsNil        bool     `json:"panelIDIsNil,omitempty"`
+	PanelIDNotNil       bool     `json:"panelIDNotNil,omitempty"`
+	PanelIDEqualFold    *string  `json:"panelIDEqualFold,omitempty"`
+	PanelIDContainsFold *string  `json:"panelIDContainsFold,omitempty"`
+
+	// "specimen_id" field predicates.
+	SpecimenID             *string  `json:"specimenID,omitempty"`
+	SpecimenIDNEQ          *string  `json:"specimenIDNEQ,omitempty"`
+	SpecimenIDIn           []string `json:"specimenIDIn,omitempty"`
+	SpecimenIDNotIn        []string `json:"specimenIDNotIn,omitempty"`
+	SpecimenIDGT           *string  `json:"specimenIDGT,omitempty"`
+	SpecimenIDGTE          *string  `json:"specimenIDGTE,omitempty"`
+	SpecimenIDLT           *string  `json:"specimenIDLT,omitempty"`
+	SpecimenIDLTE          *string  `json:"specimenIDLTE,omitempty"`
+	SpecimenIDContains     *string  `json:"specimenIDContains,omitempty"`
+	SpecimenIDHasPrefix    *string  `json:"specimenIDHasPrefix,omitempty"`
+	SpecimenIDHasSuffix    *string  `json:"specimenIDHasSuffix,omitempty"`
+	SpecimenIDIsNil        bool     `json:"specimenIDIsNil,omitempty"`
+	SpecimenIDNotNil       bool     `json:"specimenIDNotNil,omitempty"`
+	SpecimenIDEqualFold    *string  `json:"specimenIDEqualFold,omitempty"`
+	SpecimenIDContainsFold *string  `json:"specimenIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *laborderitem.Status  `json:"status,omitempty"`
+	StatusNEQ   *laborderitem.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []laborderitem.Status `json:"statusIn,omitempty"`
+	StatusNotIn []laborderitem.Status `json:"statusNotIn,omitempty"`
+
+	// "cancel_reason" field predicates.
+	CancelReason             *string  `json:"cancelReason,omitempty"`
+	CancelReasonNEQ          *string  `json:"cancelReasonNEQ,omitempty"`
+	CancelReasonIn           []string `json:"cancelReasonIn,omitempty"`
+	CancelReasonNotIn        []string `json:"cancelReasonNotIn,omitempty"`
+	CancelReasonGT           *string  `json:"cancelReasonGT,omitempty"`
+	CancelReasonGTE          *string  `json:"cancelReasonGTE,omitempty"`
+	CancelReasonLT           *string  `json:"cancelReasonLT,omitempty"`
+	CancelReasonLTE          *string  `json:"cancelReasonLTE,omitempty"`
+	CancelReasonContains     *string  `json:"cancelReasonContains,omitempty"`
+	CancelReasonHasPrefix    *string  `json:"cancelReasonHasPrefix,omitempty"`
+	CancelReasonHasSuffix    *string  `json:"cancelReasonHasSuffix,omitempty"`
+	CancelReasonIsNil        bool     `json:"cancelReasonIsNil,omitempty"`
+	CancelReasonNotNil       bool     `json:"cancelReasonNotNil,omitempty"`
+	CancelReasonEqualFold    *string  `json:"cancelReasonEqualFold,omitempty"`
+	CancelReasonContainsFold *string  `json:"cancelReasonContainsFold,omitempty"`
+
+	// "cancelled_by_id" field predicates.
+	CancelledByID             *string  `json:"cancelledByID,omitempty"`
+	CancelledByIDNEQ          *string  `json:"cancelledByIDNEQ,omitempty"`
+	CancelledByIDIn           []string `json:"cancelledByIDIn,omitempty"`
+	CancelledByIDNotIn        []string `json:"cancelledByIDNotIn,omitempty"`
+	CancelledByIDGT           *string  `json:"cancelledByIDGT,omitempty"`
+	CancelledByIDGTE          *string  `json:"cancelledByIDGTE,omitempty"`
+	CancelledByIDLT           *string  `json:"cancelledByIDLT,omitempty"`
+	CancelledByIDLTE          *string  `json:"cancelledByIDLTE,omitempty"`
+	CancelledByIDContains     *string  `json:"cancelledByIDContains,omitempty"`
+	CancelledByIDHasPrefix    *string  `json:"cancelledByIDHasPrefix,omitempty"`
+	CancelledByIDHasSuffix    *string  `json:"cancelledByIDHasSuffix,omitempty"`
+	CancelledByIDIsNil        bool     `json:"cancelledByIDIsNil,omitempty"`
+	CancelledByIDNotNil       bool     `json:"cancelledByIDNotNil,omitempty"`
+	CancelledByIDEqualFold    *string  `json:"cancelledByIDEqualFold,omitempty"`
+	CancelledByIDContainsFold *string  `json:"cancelledByIDContainsFold,omitempty"`
+
+	// "ordered_at" field predicates.
+	OrderedAt      *time.Time  `json:"orderedAt,omitempty"`
+	OrderedAtNEQ   *time.Time  `json:"orderedAtNEQ,omitempty"`
+	OrderedAtIn    []time.Time `json:"orderedAtIn,omitempty"`
+	OrderedAtNotIn []time.Time `json:"orderedAtNotIn,omitempty"`
+	OrderedAtGT    *time.Time  `json:"orderedAtGT,omitempty"`
+	OrderedAtGTE   *time.Time  `json:"orderedAtGTE,omitempty"`
+	OrderedAtLT    *time.Time  `json:"orderedAtLT,omitempty"`
+	OrderedAtLTE   *time.Time  `json:"orderedAtLTE,omitempty"`
+
+	// "verified_at" field predicates.
+	VerifiedAt       *time.Time  `json:"verifiedAt,omitempty"`
+	VerifiedAtNEQ    *time.Time  `json:"verifiedAtNEQ,omitempty"`
+	VerifiedAtIn     []time.Time `json:"verifiedAtIn,omitempty"`
+	VerifiedAtNotIn  []time.Time `json:"verifiedAtNotIn,omitempty"`
+	VerifiedAtGT     *time.Time  `json:"verifiedAtGT,omitempty"`
+	VerifiedAtGTE    *time.Time  `json:"verifiedAtGTE,omitempty"`
+	VerifiedAtLT     *time.Time  `json:"verifiedAtLT,omitempty"`
+	VerifiedAtLTE    *time.Time  `json:"verifiedAtLTE,omitempty"`
+	VerifiedAtIsNil  bool        `json:"verifiedAtIsNil,omitempty"`
+	VerifiedAtNotNil bool        `json:"verifiedAtNotNil,omitempty"`
+
+	// "turnaround_minutes" field predicates.
+	TurnaroundMinutes       *int  `json:"turnaroundMinutes,omitempty"`
+	TurnaroundMinutesNEQ    *int  `json:"turnaroundMinutesNEQ,omitempty"`
+	TurnaroundMinutesIn     []int `json:"turnaroundMinutesIn,omitempty"`
+	TurnaroundMinutesNotIn  []int `json:"turnaroundMinutesNotIn,omitempty"`
+	TurnaroundMinutesGT     *int  `json:"turnaroundMinutesGT,omitempty"`
+	TurnaroundMinutesGTE    *int  `json:"turnaroundMinutesGTE,omitempty"`
+	TurnaroundMinutesLT     *int  `json:"turnaroundMinutesLT,omitempty"`
+	TurnaroundMinutesLTE    *int  `json:"turnaroundMinutesLTE,omitempty"`
+	TurnaroundMinutesIsNil  bool  `json:"turnaroundMinutesIsNil,omitempty"`
+	TurnaroundMinutesNotNil bool  `json:"turnaroundMinutesNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "order" edge predicates.
+	HasOrder     *bool                 `json:"hasOrder,omitempty"`
+	HasOrderWith []*LabOrderWhereInput `json:"hasOrderWith,omitempty"`
+
+	// "test" edge predicates.
+	HasTest     *bool                `json:"hasTest,omitempty"`
+	HasTestWith []*LabTestWhereInput `json:"hasTestWith,omitempty"`
+
+	// "panel" edge predicates.
+	HasPanel     *bool                 `json:"hasPanel,omitempty"`
+	HasPanelWith []*LabPanelWhereInput `json:"hasPanelWith,omitempty"`
+
+	// "specimen" edge predicates.
+	HasSpecimen     *bool                    `json:"hasSpecimen,omitempty"`
+	HasSpecimenWith []*LabSpecimenWhereInput `json:"hasSpecimenWith,omitempty"`
+
+	// "cancelled_by" edge predicates.
+	HasCancelledBy     *bool              `json:"hasCancelledBy,omitempty"`
+	HasCancelledByWith []*StaffWhereInput `json:"hasCancelledByWith,omitempty"`
+
+	// "results" edge predicates.
+	HasResults     *bool                  `json:"hasResults,omitempty"`
+	HasResultsWith []*LabResultWhereInput `json:"hasResultsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabOrderItemWhereInput) AddPredicates(predicates ...predicate.LabOrderItem) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabOrderItemWhereInput filter on the LabOrderItemQuery builder.
+func (i *LabOrderItemWhereInput) Filter(q *LabOrderItemQuery) (*LabOrderItemQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabOrderItemWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabOrderItemWhereInput is returned in case the LabOrderItemWhereInput is empty.
+var ErrEmptyLabOrderItemWhereInput = errors.New("ent: empty predicate LabOrderItemWhereInput")
+
+// P returns a predicate for filtering laborderitems.
+// An error is returned if the input is empty or invalid.
+func (i *LabOrderItemWhereInput) P() (predicate.LabOrderItem, error) {
+	var predicates []predicate.LabOrderItem
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, laborderitem.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabOrderItem, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, laborderitem.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabOrderItem, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, laborderitem.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, laborderitem.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, laborderitem.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, laborderitem.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, laborderitem.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, laborderitem.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, laborderitem.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, laborderitem.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, laborderitem.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, laborderitem.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, laborderitem.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, laborderitem.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, laborderitem.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, laborderitem.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, laborderitem.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, laborderitem.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, laborderitem.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, laborderitem.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, laborderitem.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, laborderitem.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, laborderitem.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, laborderitem.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, laborderitem.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, laborderitem.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, laborderitem.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, laborderitem.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, laborderitem.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, laborderitem.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, laborderitem.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, laborderitem.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, laborderitem.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, laborderitem.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, laborderitem.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, laborderitem.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, laborderitem.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, laborderitem.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, laborderitem.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, laborderitem.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.OrderID != nil {
+		predicates = append(predicates, laborderitem.OrderIDEQ(*i.OrderID))
+	}
+	if i.OrderIDNEQ != nil {
+		predicates = append(predicates, laborderitem.OrderIDNEQ(*i.OrderIDNEQ))
+	}
+	if len(i.OrderIDIn) > 0 {
+		predicates = append(predicates, laborderitem.OrderIDIn(i.OrderIDIn...))
+	}
+	if len(i.OrderIDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.OrderIDNotIn(i.OrderIDNotIn...))
+	}
+	if i.OrderIDGT != nil {
+		predicates = append(predicates, laborderitem.OrderIDGT(*i.OrderIDGT))
+	}
+	if i.OrderIDGTE != nil {
+		predicates = append(predicates, laborderitem.OrderIDGTE(*i.OrderIDGTE))
+	}
+	if i.OrderIDLT != nil {
+		predicates = append(predicates, laborderitem.OrderIDLT(*i.OrderIDLT))
+	}
+	if i.OrderIDLTE != nil {
+		predicates = append(predicates, laborderitem.OrderIDLTE(*i.OrderIDLTE))
+	}
+	if i.OrderIDContains != nil {
+		predicates = append(predicates, laborderitem.OrderIDContains(*i.OrderIDContains))
+	}
+	if i.OrderIDHasPrefix != nil {
+		predicates = append(predicates, laborderitem.OrderIDHasPrefix(*i.OrderIDHasPrefix))
+	}
+	if i.OrderIDHasSuffix != nil {
+		predicates = append(predicates, laborderitem.OrderIDHasSuffix(*i.OrderIDHasSuffix))
+	}
+	if i.OrderIDEqualFold != nil {
+		predicates = append(predicates, laborderitem.OrderIDEqualFold(*i.OrderIDEqualFold))
+	}
+	if i.OrderIDContainsFold != nil {
+		predicates = append(predicates, laborderitem.OrderIDContainsFold(*i.OrderIDContainsFold))
+	}
+	if i.TestID != nil {
+		predicates = append(predicates, laborderitem.TestIDEQ(*i.TestID))
+	}
+	if i.TestIDNEQ != nil {
+		predicates = append(predicates, laborderitem.TestIDNEQ(*i.TestIDNEQ))
+	}
+	if len(i.TestIDIn) > 0 {
+		predicates = append(predicates, laborderitem.TestIDIn(i.TestIDIn...))
+	}
+	if len(i.TestIDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.TestIDNotIn(i.TestIDNotIn...))
+	}
+	if i.TestIDGT != nil {
+		predicates = append(predicates, laborderitem.TestIDGT(*i.TestIDGT))
+	}
+	if i.TestIDGTE != nil {
+		predicates = append(predicates, laborderitem.TestIDGTE(*i.TestIDGTE))
+	}
+	if i.TestIDLT != nil {
+		predicates = append(predicates, laborderitem.TestIDLT(*i.TestIDLT))
+	}
+	if i.TestIDLTE != nil {
+		predicates = append(predicates, laborderitem.TestIDLTE(*i.TestIDLTE))
+	}
+	if i.TestIDContains != nil {
+		predicates = append(predicates, laborderitem.TestIDContains(*i.TestIDContains))
+	}
+	if i.TestIDHasPrefix != nil {
+		predicates = append(predicates, laborderitem.TestIDHasPrefix(*i.TestIDHasPrefix))
+	}
+	if i.TestIDHasSuffix != nil {
+		predicates = append(predicates, laborderitem.TestIDHasSuffix(*i.TestIDHasSuffix))
+	}
+	if i.TestIDEqualFold != nil {
+		predicates = append(predicates, laborderitem.TestIDEqualFold(*i.TestIDEqualFold))
+	}
+	if i.TestIDContainsFold != nil {
+		predicates = append(predicates, laborderitem.TestIDContainsFold(*i.TestIDContainsFold))
+	}
+	if i.PanelID != nil {
+		predicates = append(predicates, laborderitem.PanelIDEQ(*i.PanelID))
+	}
+	if i.PanelIDNEQ != nil {
+		predicates = append(predicates, laborderitem.PanelIDNEQ(*i.PanelIDNEQ))
+	}
+	if len(i.PanelIDIn) > 0 {
+		predicates = append(predicates, laborderitem.PanelIDIn(i.PanelIDIn...))
+	}
+	if len(i.PanelIDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.PanelIDNotIn(i.PanelIDNotIn...))
+	}
+	if i.PanelIDGT != nil {
+		predicates = append(predicates, laborderitem.PanelIDGT(*i.PanelIDGT))
+	}
+	if i.PanelIDGTE != nil {
+		predicates = append(predicates, laborderitem.PanelIDGTE(*i.PanelIDGTE))
+	}
+	if i.PanelIDLT != nil {
+		predicates = append(predicates, laborderitem.PanelIDLT(*i.PanelIDLT))
+	}
+	if i.PanelIDLTE != nil {
+		predicates = append(predicates, laborderitem.PanelIDLTE(*i.PanelIDLTE))
+	}
+	if i.PanelIDContains != nil {
+		predicates = append(predicates, laborderitem.PanelIDContains(*i.PanelIDContains))
+	}
+	if i.PanelIDHasPrefix != nil {
+		predicates = append(predicates, laborderitem.PanelIDHasPrefix(*i.PanelIDHasPrefix))
+	}
+	if i.PanelIDHasSuffix != nil {
+		predicates = append(predicates, laborderitem.PanelIDHasSuffix(*i.PanelIDHasSuffix))
+	}
+	if i.PanelIDIsNil {
+		predicates = append(predicates, laborderitem.PanelIDIsNil())
+	}
+	if i.PanelIDNotNil {
+		predicates = append(predicates, laborderitem.PanelIDNotNil())
+	}
+	if i.PanelIDEqualFold != nil {
+		predicates = append(predicates, laborderitem.PanelIDEqualFold(*i.PanelIDEqualFold))
+	}
+	if i.PanelIDContainsFold != nil {
+		predicates = append(predicates, laborderitem.PanelIDContainsFold(*i.PanelIDContainsFold))
+	}
+	if i.SpecimenID != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDEQ(*i.SpecimenID))
+	}
+	if i.SpecimenIDNEQ != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDNEQ(*i.SpecimenIDNEQ))
+	}
+	if len(i.SpecimenIDIn) > 0 {
+		predicates = append(predicates, laborderitem.SpecimenIDIn(i.SpecimenIDIn...))
+	}
+	if len(i.SpecimenIDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.SpecimenIDNotIn(i.SpecimenIDNotIn...))
+	}
+	if i.SpecimenIDGT != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDGT(*i.SpecimenIDGT))
+	}
+	if i.SpecimenIDGTE != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDGTE(*i.SpecimenIDGTE))
+	}
+	if i.SpecimenIDLT != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDLT(*i.SpecimenIDLT))
+	}
+	if i.SpecimenIDLTE != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDLTE(*i.SpecimenIDLTE))
+	}
+	if i.SpecimenIDContains != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDContains(*i.SpecimenIDContains))
+	}
+	if i.SpecimenIDHasPrefix != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDHasPrefix(*i.SpecimenIDHasPrefix))
+	}
+	if i.SpecimenIDHasSuffix != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDHasSuffix(*i.SpecimenIDHasSuffix))
+	}
+	if i.SpecimenIDIsNil {
+		predicates = append(predicates, laborderitem.SpecimenIDIsNil())
+	}
+	if i.SpecimenIDNotNil {
+		predicates = append(predicates, laborderitem.SpecimenIDNotNil())
+	}
+	if i.SpecimenIDEqualFold != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDEqualFold(*i.SpecimenIDEqualFold))
+	}
+	if i.SpecimenIDContainsFold != nil {
+		predicates = append(predicates, laborderitem.SpecimenIDContainsFold(*i.SpecimenIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, laborderitem.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, laborderitem.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, laborderitem.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, laborderitem.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.CancelReason != nil {
+		predicates = append(predicates, laborderitem.CancelReasonEQ(*i.CancelReason))
+	}
+	if i.CancelReasonNEQ != nil {
+		predicates = append(predicates, laborderitem.CancelReasonNEQ(*i.CancelReasonNEQ))
+	}
+	if len(i.CancelReasonIn) > 0 {
+		predicates = append(predicates, laborderitem.CancelReasonIn(i.CancelReasonIn...))
+	}
+	if len(i.CancelReasonNotIn) > 0 {
+		predicates = append(predicates, laborderitem.CancelReasonNotIn(i.CancelReasonNotIn...))
+	}
+	if i.CancelReasonGT != nil {
+		predicates = append(predicates, laborderitem.CancelReasonGT(*i.CancelReasonGT))
+	}
+	if i.CancelReasonGTE != nil {
+		predicates = append(predicates, laborderitem.CancelReasonGTE(*i.CancelReasonGTE))
+	}
+	if i.CancelReasonLT != nil {
+		predicates = append(predicates, laborderitem.CancelReasonLT(*i.CancelReasonLT))
+	}
+	if i.CancelReasonLTE != nil {
+		predicates = append(predicates, laborderitem.CancelReasonLTE(*i.CancelReasonLTE))
+	}
+	if i.CancelReasonContains != nil {
+		predicates = append(predicates, laborderitem.CancelReasonContains(*i.CancelReasonContains))
+	}
+	if i.CancelReasonHasPrefix != nil {
+		predicates = append(predicates, laborderitem.CancelReasonHasPrefix(*i.CancelReasonHasPrefix))
+	}
+	if i.CancelReasonHasSuffix != nil {
+		predicates = append(predicates, laborderitem.CancelReasonHasSuffix(*i.CancelReasonHasSuffix))
+	}
+	if i.CancelReasonIsNil {
+		predicates = append(predicates, laborderitem.CancelReasonIsNil())
+	}
+	if i.CancelReasonNotNil {
+		predicates = append(predicates, laborderitem.CancelReasonNotNil())
+	}
+	if i.CancelReasonEqualFold != nil {
+		predicates = append(predicates, laborderitem.CancelReasonEqualFold(*i.CancelReasonEqualFold))
+	}
+	if i.CancelReasonContainsFold != nil {
+		predicates = append(predicates, laborderitem.CancelReasonContainsFold(*i.CancelReasonContainsFold))
+	}
+	if i.CancelledByID != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDEQ(*i.CancelledByID))
+	}
+	if i.CancelledByIDNEQ != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDNEQ(*i.CancelledByIDNEQ))
+	}
+	if len(i.CancelledByIDIn) > 0 {
+		predicates = append(predicates, laborderitem.CancelledByIDIn(i.CancelledByIDIn...))
+	}
+	if len(i.CancelledByIDNotIn) > 0 {
+		predicates = append(predicates, laborderitem.CancelledByIDNotIn(i.CancelledByIDNotIn...))
+	}
+	if i.CancelledByIDGT != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDGT(*i.CancelledByIDGT))
+	}
+	if i.CancelledByIDGTE != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDGTE(*i.CancelledByIDGTE))
+	}
+	if i.CancelledByIDLT != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDLT(*i.CancelledByIDLT))
+	}
+	if i.CancelledByIDLTE != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDLTE(*i.CancelledByIDLTE))
+	}
+	if i.CancelledByIDContains != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDContains(*i.CancelledByIDContains))
+	}
+	if i.CancelledByIDHasPrefix != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDHasPrefix(*i.CancelledByIDHasPrefix))
+	}
+	if i.CancelledByIDHasSuffix != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDHasSuffix(*i.CancelledByIDHasSuffix))
+	}
+	if i.CancelledByIDIsNil {
+		predicates = append(predicates, laborderitem.CancelledByIDIsNil())
+	}
+	if i.CancelledByIDNotNil {
+		predicates = append(predicates, laborderitem.CancelledByIDNotNil())
+	}
+	if i.CancelledByIDEqualFold != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDEqualFold(*i.CancelledByIDEqualFold))
+	}
+	if i.CancelledByIDContainsFold != nil {
+		predicates = append(predicates, laborderitem.CancelledByIDContainsFold(*i.CancelledByIDContainsFold))
+	}
+	if i.OrderedAt != nil {
+		predicates = append(predicates, laborderitem.OrderedAtEQ(*i.OrderedAt))
+	}
+	if i.OrderedAtNEQ != nil {
+		predicates = append(predicates, laborderitem.OrderedAtNEQ(*i.OrderedAtNEQ))
+	}
+	if len(i.OrderedAtIn) > 0 {
+		predicates = append(predicates, laborderitem.OrderedAtIn(i.OrderedAtIn...))
+	}
+	if len(i.OrderedAtNotIn) > 0 {
+		predicates = append(predicates, laborderitem.OrderedAtNotIn(i.OrderedAtNotIn...))
+	}
+	if i.OrderedAtGT != nil {
+		predicates = append(predicates, laborderitem.OrderedAtGT(*i.OrderedAtGT))
+	}
+	if i.OrderedAtGTE != nil {
+		predicates = append(predicates, laborderitem.OrderedAtGTE(*i.OrderedAtGTE))
+	}
+	if i.OrderedAtLT != nil {
+		predicates = append(predicates, laborderitem.OrderedAtLT(*i.OrderedAtLT))
+	}
+	if i.OrderedAtLTE != nil {
+		predicates = append(predicates, laborderitem.OrderedAtLTE(*i.OrderedAtLTE))
+	}
+	if i.VerifiedAt != nil {
+		predicates = append(predicates, laborderitem.VerifiedAtEQ(*i.VerifiedAt))
+	}
+	if i.VerifiedAtNEQ != nil {
+		predicates = append(predicates, laborderitem.VerifiedAtNEQ(*i.VerifiedAtNEQ))
+	}
+	if len(i.VerifiedAtIn) > 0 {
+		predicates = append(predicates, laborderitem.VerifiedAtIn(i.VerifiedAtIn...))
+	}
+	if len(i.VerifiedAtNotIn) > 0 {
+		predicates = append(predicates, laborderitem.VerifiedAtNotIn(i.VerifiedAtNotIn...))
+	}
+	if i.VerifiedAtGT != nil {
+		predicates = append(predicates, laborderitem.VerifiedAtGT(*i.VerifiedAtGT))
+	}
+	if i.VerifiedAtGTE != nil {
+		predicates = append(predicates, laborderitem.VerifiedAtGTE(*i.VerifiedAtGTE))
+	}
+	if i.VerifiedAtLT != nil {
+		predicates = append(predicates, laborderitem.VerifiedAtLT(*i.VerifiedAtLT))
+	}
+	if i.VerifiedAtLTE != nil {
+		predicates = append(predicates, laborderitem.VerifiedAtLTE(*i.VerifiedAtLTE))
+	}
+	if i.VerifiedAtIsNil {
+		predicates = append(predicates, laborderitem.VerifiedAtIsNil())
+	}
+	if i.VerifiedAtNotNil {
+		predicates = append(predicates, laborderitem.VerifiedAtNotNil())
+	}
+	if i.TurnaroundMinutes != nil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesEQ(*i.TurnaroundMinutes))
+	}
+	if i.TurnaroundMinutesNEQ != nil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesNEQ(*i.TurnaroundMinutesNEQ))
+	}
+	if len(i.TurnaroundMinutesIn) > 0 {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesIn(i.TurnaroundMinutesIn...))
+	}
+	if len(i.TurnaroundMinutesNotIn) > 0 {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesNotIn(i.TurnaroundMinutesNotIn...))
+	}
+	if i.TurnaroundMinutesGT != nil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesGT(*i.TurnaroundMinutesGT))
+	}
+	if i.TurnaroundMinutesGTE != nil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesGTE(*i.TurnaroundMinutesGTE))
+	}
+	if i.TurnaroundMinutesLT != nil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesLT(*i.TurnaroundMinutesLT))
+	}
+	if i.TurnaroundMinutesLTE != nil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesLTE(*i.TurnaroundMinutesLTE))
+	}
+	if i.TurnaroundMinutesIsNil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesIsNil())
+	}
+	if i.TurnaroundMinutesNotNil {
+		predicates = append(predicates, laborderitem.TurnaroundMinutesNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := laborderitem.HasPatient()
+		if !*i.HasPatient {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasPatientWith(with...))
+	}
+	if i.HasOrder != nil {
+		p := laborderitem.HasOrder()
+		if !*i.HasOrder {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderWith) > 0 {
+		with := make([]predicate.LabOrder, 0, len(i.HasOrderWith))
+		for _, w := range i.HasOrderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasOrderWith(with...))
+	}
+	if i.HasTest != nil {
+		p := laborderitem.HasTest()
+		if !*i.HasTest {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTestWith) > 0 {
+		with := make([]predicate.LabTest, 0, len(i.HasTestWith))
+		for _, w := range i.HasTestWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTestWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasTestWith(with...))
+	}
+	if i.HasPanel != nil {
+		p := laborderitem.HasPanel()
+		if !*i.HasPanel {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPanelWith) > 0 {
+		with := make([]predicate.LabPanel, 0, len(i.HasPanelWith))
+		for _, w := range i.HasPanelWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPanelWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasPanelWith(with...))
+	}
+	if i.HasSpecimen != nil {
+		p := laborderitem.HasSpecimen()
+		if !*i.HasSpecimen {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasSpecimenWith) > 0 {
+		with := make([]predicate.LabSpecimen, 0, len(i.HasSpecimenWith))
+		for _, w := range i.HasSpecimenWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasSpecimenWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasSpecimenWith(with...))
+	}
+	if i.HasCancelledBy != nil {
+		p := laborderitem.HasCancelledBy()
+		if !*i.HasCancelledBy {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCancelledByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasCancelledByWith))
+		for _, w := range i.HasCancelledByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCancelledByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasCancelledByWith(with...))
+	}
+	if i.HasResults != nil {
+		p := laborderitem.HasResults()
+		if !*i.HasResults {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasResultsWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasResultsWith))
+		for _, w := range i.HasResultsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasResultsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasResultsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabOrderItemWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return laborderitem.And(predicates...), nil
+	}
+}
+
+// LabPanelWhereInput represents a where input for filtering LabPanel queries.
+type LabPanelWhereInput struct {
+	Predicates []predicate.LabPanel  `json:"-"`
+	Not        *LabPanelWhereInput   `json:"not,omitempty"`
+	Or         []*LabPanelWhereInput `json:"or,omitempty"`
+	And        []*LabPanelWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "price" field predicates.
+	Price      *int64  `json:"price,omitempty"`
+	PriceNEQ   *int64  `json:"priceNEQ,omitempty"`
+	PriceIn    []int64 `json:"priceIn,omitempty"`
+	PriceNotIn []int64 `json:"priceNotIn,omitempty"`
+	PriceGT    *int64  `json:"priceGT,omitempty"`
+	PriceGTE   *int64  `json:"priceGTE,omitempty"`
+	PriceLT    *int64  `json:"priceLT,omitempty"`
+	PriceLTE   *int64  `json:"priceLTE,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "tests" edge predicates.
+	HasTests     *bool                `json:"hasTests,omitempty"`
+	HasTestsWith []*LabTestWhereInput `json:"hasTestsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabPanelWhereInput) AddPredicates(predicates ...predicate.LabPanel) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabPanelWhereInput filter on the LabPanelQuery builder.
+func (i *LabPanelWhereInput) Filter(q *LabPanelQuery) (*LabPanelQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabPanelWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabPanelWhereInput is returned in case the LabPanelWhereInput is empty.
+var ErrEmptyLabPanelWhereInput = errors.New("ent: empty predicate LabPanelWhereInput")
+
+// P returns a predicate for filtering labpanels.
+// An error is returned if the input is empty or invalid.
+func (i *LabPanelWhereInput) P() (predicate.LabPanel, error) {
+	var predicates []predicate.LabPanel
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, labpanel.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabPanel, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, labpanel.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabPanel, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, labpanel.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, labpanel.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, labpanel.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, labpanel.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, labpanel.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, labpanel.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, labpanel.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, labpanel.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, labpanel.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, labpanel.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, labpanel.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, labpanel.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, labpanel.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, labpanel.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, labpanel.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, labpanel.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, labpanel.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, labpanel.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, labpanel.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, labpanel.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, labpanel.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, labpanel.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, labpanel.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, labpanel.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, labpanel.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, labpanel.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, labpanel.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, labpanel.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, labpanel.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, labpanel.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, labpanel.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, labpanel.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, labpanel.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, labpanel.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, labpanel.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, labpanel.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, labpanel.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, labpanel.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, labpanel.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, labpanel.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, labpanel.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, labpanel.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, labpanel.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, labpanel.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, labpanel.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, labpanel.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, labpanel.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, labpanel.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, labpanel.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, labpanel.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, labpanel.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, labpanel.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, labpanel.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Price != nil {
+		predicates = append(predicates, labpanel.PriceEQ(*i.Price))
+	}
+	if i.PriceNEQ != nil {
+		predicates = append(predicates, labpanel.PriceNEQ(*i.PriceNEQ))
+	}
+	if len(i.PriceIn) > 0 {
+		predicates = append(predicates, labpanel.PriceIn(i.PriceIn...))
+	}
+	if len(i.PriceNotIn) > 0 {
+		predicates = append(predicates, labpanel.PriceNotIn(i.PriceNotIn...))
+	}
+	if i.PriceGT != nil {
+		predicates = append(predicates, labpanel.PriceGT(*i.PriceGT))
+	}
+	if i.PriceGTE != nil {
+		predicates = append(predicates, labpanel.PriceGTE(*i.PriceGTE))
+	}
+	if i.PriceLT != nil {
+		predicates = append(predicates, labpanel.PriceLT(*i.PriceLT))
+	}
+	if i.PriceLTE != nil {
+		predicates = append(predicates, labpanel.PriceLTE(*i.PriceLTE))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, labpanel.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, labpanel.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasTests != nil {
+		p := labpanel.HasTests()
+		if !*i.HasTests {
+			p = labpanel.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTestsWith) > 0 {
+		with := make([]predicate.LabTest, 0, len(i.HasTestsWith))
+		for _, w := range i.HasTestsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTestsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labpanel.HasTestsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabPanelWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return labpanel.And(predicates...), nil
+	}
+}
+
+// LabReferenceRangeWhereInput represents a where input for filtering LabReferenceRange queries.
+type LabReferenceRangeWhereInput struct {
+	Predicates []predicate.LabReferenceRange  `json:"-"`
+	Not        *LabReferenceRangeWhereInput   `json:"not,omitempty"`
+	Or         []*LabReferenceRangeWhereInput `json:"or,omitempty"`
+	And        []*LabReferenceRangeWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "test_id" field predicates.
+	TestID             *string  `json:"testID,omitempty"`
+	TestIDNEQ          *string  `json:"testIDNEQ,omitempty"`
+	TestIDIn           []string `json:"testIDIn,omitempty"`
+	TestIDNotIn        []string `json:"testIDNotIn,omitempty"`
+	TestIDGT           *string  `json:"testIDGT,omitempty"`
+	TestIDGTE          *string  `json:"testIDGTE,omitempty"`
+	TestIDLT           *string  `json:"testIDLT,omitempty"`
+	TestIDLTE          *string  `json:"testIDLTE,omitempty"`
+	TestIDContains     *string  `json:"testIDContains,omitempty"`
+	TestIDHasPrefix    *string  `json:"testIDHasPrefix,omitempty"`
+	TestIDHasSuffix    *string  `json:"testIDHasSuffix,omitempty"`
+	TestIDEqualFold    *string  `json:"testIDEqualFold,omitempty"`
+	TestIDContainsFold *string  `json:"testIDContainsFold,omitempty"`
+
+	// "sex" field predicates.
+	Sex       *labreferencerange.Sex  `json:"sex,omitempty"`
+	SexNEQ    *labreferencerange.Sex  `json:"sexNEQ,omitempty"`
+	SexIn     []labreferencerange.Sex `json:"sexIn,omitempty"`
+	SexNotIn  []labreferencerange.Sex `json:"sexNotIn,omitempty"`
+	SexIsNil  bool                    `json:"sexIsNil,omitempty"`
+	SexNotNil bool                    `json:"sexNotNil,omitempty"`
+
+	// "age_from_days" field predicates.
+	AgeFromDays      *int  `json:"ageFromDays,omitempty"`
+	AgeFromDaysNEQ   *int  `json:"ageFromDaysNEQ,omitempty"`
+	AgeFromDaysIn    []int `json:"ageFromDaysIn,omitempty"`
+	AgeFromDaysNotIn []int `json:"ageFromDaysNotIn,omitempty"`
+	AgeFromDaysGT    *int  `json:"ageFromDaysGT,omitempty"`
+	AgeFromDaysGTE   *int  `json:"ageFromDaysGTE,omitempty"`
+	AgeFromDaysLT    *int  `json:"ageFromDaysLT,omitempty"`
+	AgeFromDaysLTE   *int  `json:"ageFromDaysLTE,omitempty"`
+
+	// "age_to_days" field predicates.
+	AgeToDays       *int  `json:"ageToDays,omitempty"`
+	AgeToDaysNEQ    *int  `json:"ageToDaysNEQ,omitempty"`
+	AgeToDaysIn     []int `json:"ageToDaysIn,omitempty"`
+	AgeToDaysNotIn  []int `json:"ageToDaysNotIn,omitempty"`
+	AgeToDaysGT     *int  `json:"ageToDaysGT,omitempty"`
+	AgeToDaysGTE    *int  `json:"ageToDaysGTE,omitempty"`
+	AgeToDaysLT     *int  `json:"ageToDaysLT,omitempty"`
+	AgeToDaysLTE    *int  `json:"ageToDaysLTE,omitempty"`
+	AgeToDaysIsNil  bool  `json:"ageToDaysIsNil,omitempty"`
+	AgeToDaysNotNil bool  `json:"ageToDaysNotNil,omitempty"`
+
+	// "low" field predicates.
+	Low       *float64  `json:"low,omitempty"`
+	LowNEQ    *float64  `json:"lowNEQ,omitempty"`
+	LowIn     []float64 `json:"lowIn,omitempty"`
+	LowNotIn  []float64 `json:"lowNotIn,omitempty"`
+	LowGT     *float64  `json:"lowGT,omitempty"`
+	LowGTE    *float64  `json:"lowGTE,omitempty"`
+	LowLT     *float64  `json:"lowLT,omitempty"`
+	LowLTE    *float64  `json:"lowLTE,omitempty"`
+	LowIsNil  bool      `json:"lowIsNil,omitempty"`
+	LowNotNil bool      `json:"lowNotNil,omitempty"`
+
+	// "high" field predicates.
+	High       *float64  `json:"high,omitempty"`
+	HighNEQ    *float64  `json:"highNEQ,omitempty"`
+	HighIn     []float64 `json:"highIn,omitempty"`
+	HighNotIn  []float64 `json:"highNotIn,omitempty"`
+	HighGT     *float64  `json:"highGT,omitempty"`
+	HighGTE    *float64  `json:"highGTE,omitempty"`
+	HighLT     *float64  `json:"highLT,omitempty"`
+	HighLTE    *float64  `json:"highLTE,omitempty"`
+	HighIsNil  bool      `json:"highIsNil,omitempty"`
+	HighNotNil bool      `json:"highNotNil,omitempty"`
+
+	// "critical_low" field predicates.
+	CriticalLow       *float64  `json:"criticalLow,omitempty"`
+	CriticalLowNEQ    *float64  `json:"criticalLowNEQ,omitempty"`
+	CriticalLowIn     []float64 `json:"criticalLowIn,omitempty"`
+	CriticalLowNotIn  []float64 `json:"criticalLowNotIn,omitempty"`
+	CriticalLowGT     *float64  `json:"criticalLowGT,omitempty"`
+	CriticalLowGTE    *float64  `json:"criticalLowGTE,omitempty"`
+	CriticalLowLT     *float64  `json:"criticalLowLT,omitempty"`
+	CriticalLowLTE    *float64  `json:"criticalLowLTE,omitempty"`
+	CriticalLowIsNil  bool      `json:"criticalLowIsNil,omitempty"`
+	CriticalLowNotNil bool      `json:"criticalLowNotNil,omitempty"`
+
+	// "critical_high" field predicates.
+	CriticalHigh       *float64  `json:"criticalHigh,omitempty"`
+	CriticalHighNEQ    *float64  `json:"criticalHighNEQ,omitempty"`
+	CriticalHighIn     []float64 `json:"criticalHighIn,omitempty"`
+	CriticalHighNotIn  []float64 `json:"criticalHighNotIn,omitempty"`
+	CriticalHighGT     *float64  `json:"criticalHighGT,omitempty"`
+	CriticalHighGTE    *float64  `json:"criticalHighGTE,omitempty"`
+	CriticalHighLT     *float64  `json:"criticalHighLT,omitempty"`
+	CriticalHighLTE    *float64  `json:"criticalHighLTE,omitempty"`
+	CriticalHighIsNil  bool      `json:"criticalHighIsNil,omitempty"`
+	CriticalHighNotNil bool      `json:"criticalHighNotNil,omitempty"`
+
+	// "test" edge predicates.
+	HasTest     *bool                `json:"hasTest,omitempty"`
+	HasTestWith []*LabTestWhereInput `json:"hasTestWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabReferenceRangeWhereInput) AddPredicates(predicates ...predicate.LabReferenceRange) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabReferenceRangeWhereInput filter on the LabReferenceRangeQuery builder.
+func (i *LabReferenceRangeWhereInput) Filter(q *LabReferenceRangeQuery) (*LabReferenceRangeQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabReferenceRangeWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabReferenceRangeWhereInput is returned in case the LabReferenceRangeWhereInput is empty.
+var ErrEmptyLabReferenceRangeWhereInput = errors.New("ent: empty predicate LabReferenceRangeWhereInput")
+
+// P returns a predicate for filtering labreferenceranges.
+// An error is returned if the input is empty or invalid.
+func (i *LabReferenceRangeWhereInput) P() (predicate.LabReferenceRange, error) {
+	var predicates []predicate.LabReferenceRange
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, labreferencerange.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabReferenceRange, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, labreferencerange.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabReferenceRange, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, labreferencerange.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, labreferencerange.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, labreferencerange.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, labreferencerange.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, labreferencerange.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, labreferencerange.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, labreferencerange.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, labreferencerange.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, labreferencerange.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, labreferencerange.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, labreferencerange.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, labreferencerange.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, labreferencerange.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, labreferencerange.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, labreferencerange.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, labreferencerange.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, labreferencerange.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, labreferencerange.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, labreferencerange.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, labreferencerange.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, labreferencerange.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, labreferencerange.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, labreferencerange.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, labreferencerange.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.TestID != nil {
+		predicates = append(predicates, labreferencerange.TestIDEQ(*i.TestID))
+	}
+	if i.TestIDNEQ != nil {
+		predicates = append(predicates, labreferencerange.TestIDNEQ(*i.TestIDNEQ))
+	}
+	if len(i.TestIDIn) > 0 {
+		predicates = append(predicates, labreferencerange.TestIDIn(i.TestIDIn...))
+	}
+	if len(i.TestIDNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.TestIDNotIn(i.TestIDNotIn...))
+	}
+	if i.TestIDGT != nil {
+		predicates = append(predicates, labreferencerange.TestIDGT(*i.TestIDGT))
+	}
+	if i.TestIDGTE != nil {
+		predicates = append(predicates, labreferencerange.TestIDGTE(*i.TestIDGTE))
+	}
+	if i.TestIDLT != nil {
+		predicates = append(predicates, labreferencerange.TestIDLT(*i.TestIDLT))
+	}
+	if i.TestIDLTE != nil {
+		predicates = append(predicates, labreferencerange.TestIDLTE(*i.TestIDLTE))
+	}
+	if i.TestIDContains != nil {
+		predicates = append(predicates, labreferencerange.TestIDContains(*i.TestIDContains))
+	}
+	if i.TestIDHasPrefix != nil {
+		predicates = append(predicates, labreferencerange.TestIDHasPrefix(*i.TestIDHasPrefix))
+	}
+	if i.TestIDHasSuffix != nil {
+		predicates = append(predicates, labreferencerange.TestIDHasSuffix(*i.TestIDHasSuffix))
+	}
+	if i.TestIDEqualFold != nil {
+		predicates = append(predicates, labreferencerange.TestIDEqualFold(*i.TestIDEqualFold))
+	}
+	if i.TestIDContainsFold != nil {
+		predicates = append(predicates, labreferencerange.TestIDContainsFold(*i.TestIDContainsFold))
+	}
+	if i.Sex != nil {
+		predicates = append(predicates, labreferencerange.SexEQ(*i.Sex))
+	}
+	if i.SexNEQ != nil {
+		predicates = append(predicates, labreferencerange.SexNEQ(*i.SexNEQ))
+	}
+	if len(i.SexIn) > 0 {
+		predicates = append(predicates, labreferencerange.SexIn(i.SexIn...))
+	}
+	if len(i.SexNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.SexNotIn(i.SexNotIn...))
+	}
+	if i.SexIsNil {
+		predicates = append(predicates, labreferencerange.SexIsNil())
+	}
+	if i.SexNotNil {
+		predicates = append(predicates, labreferencerange.SexNotNil())
+	}
+	if i.AgeFromDays != nil {
+		predicates = append(predicates, labreferencerange.AgeFromDaysEQ(*i.AgeFromDays))
+	}
+	if i.AgeFromDaysNEQ != nil {
+		predicates = append(predicates, labreferencerange.AgeFromDaysNEQ(*i.AgeFromDaysNEQ))
+	}
+	if len(i.AgeFromDaysIn) > 0 {
+		predicates = append(predicates, labreferencerange.AgeFromDaysIn(i.AgeFromDaysIn...))
+	}
+	if len(i.AgeFromDaysNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.AgeFromDaysNotIn(i.AgeFromDaysNotIn...))
+	}
+	if i.AgeFromDaysGT != nil {
+		predicates = append(predicates, labreferencerange.AgeFromDaysGT(*i.AgeFromDaysGT))
+	}
+	if i.AgeFromDaysGTE != nil {
+		predicates = append(predicates, labreferencerange.AgeFromDaysGTE(*i.AgeFromDaysGTE))
+	}
+	if i.AgeFromDaysLT != nil {
+		predicates = append(predicates, labreferencerange.AgeFromDaysLT(*i.AgeFromDaysLT))
+	}
+	if i.AgeFromDaysLTE != nil {
+		predicates = append(predicates, labreferencerange.AgeFromDaysLTE(*i.AgeFromDaysLTE))
+	}
+	if i.AgeToDays != nil {
+		predicates = append(predicates, labreferencerange.AgeToDaysEQ(*i.AgeToDays))
+	}
+	if i.AgeToDaysNEQ != nil {
+		predicates = append(predicates, labreferencerange.AgeToDaysNEQ(*i.AgeToDaysNEQ))
+	}
+	if len(i.AgeToDaysIn) > 0 {
+		predicates = append(predicates, labreferencerange.AgeToDaysIn(i.AgeToDaysIn...))
+	}
+	if len(i.AgeToDaysNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.AgeToDaysNotIn(i.AgeToDaysNotIn...))
+	}
+	if i.AgeToDaysGT != nil {
+		predicates = append(predicates, labreferencerange.AgeToDaysGT(*i.AgeToDaysGT))
+	}
+	if i.AgeToDaysGTE != nil {
+		predicates = append(predicates, labreferencerange.AgeToDaysGTE(*i.AgeToDaysGTE))
+	}
+	if i.AgeToDaysLT != nil {
+		predicates = append(predicates, labreferencerange.AgeToDaysLT(*i.AgeToDaysLT))
+	}
+	if i.AgeToDaysLTE != nil {
+		predicates = append(predicates, labreferencerange.AgeToDaysLTE(*i.AgeToDaysLTE))
+	}
+	if i.AgeToDaysIsNil {
+		predicates = append(predicates, labreferencerange.AgeToDaysIsNil())
+	}
+	if i.AgeToDaysNotNil {
+		predicates = append(predicates, labreferencerange.AgeToDaysNotNil())
+	}
+	if i.Low != nil {
+		predicates = append(predicates, labreferencerange.LowEQ(*i.Low))
+	}
+	if i.LowNEQ != nil {
+		predicates = append(predicates, labreferencerange.LowNEQ(*i.LowNEQ))
+	}
+	if len(i.LowIn) > 0 {
+		predicates = append(predicates, labreferencerange.LowIn(i.LowIn...))
+	}
+	if len(i.LowNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.LowNotIn(i.LowNotIn...))
+	}
+	if i.LowGT != nil {
+		predicates = append(predicates, labreferencerange.LowGT(*i.LowGT))
+	}
+	if i.LowGTE != nil {
+		predicates = append(predicates, labreferencerange.LowGTE(*i.LowGTE))
+	}
+	if i.LowLT != nil {
+		predicates = append(predicates, labreferencerange.LowLT(*i.LowLT))
+	}
+	if i.LowLTE != nil {
+		predicates = append(predicates, labreferencerange.LowLTE(*i.LowLTE))
+	}
+	if i.LowIsNil {
+		predicates = append(predicates, labreferencerange.LowIsNil())
+	}
+	if i.LowNotNil {
+		predicates = append(predicates, labreferencerange.LowNotNil())
+	}
+	if i.High != nil {
+		predicates = append(predicates, labreferencerange.HighEQ(*i.High))
+	}
+	if i.HighNEQ != nil {
+		predicates = append(predicates, labreferencerange.HighNEQ(*i.HighNEQ))
+	}
+	if len(i.HighIn) > 0 {
+		predicates = append(predicates, labreferencerange.HighIn(i.HighIn...))
+	}
+	if len(i.HighNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.HighNotIn(i.HighNotIn...))
+	}
+	if i.HighGT != nil {
+		predicates = append(predicates, labreferencerange.HighGT(*i.HighGT))
+	}
+	if i.HighGTE != nil {
+		predicates = append(predicates, labreferencerange.HighGTE(*i.HighGTE))
+	}
+	if i.HighLT != nil {
+		predicates = append(predicates, labreferencerange.HighLT(*i.HighLT))
+	}
+	if i.HighLTE != nil {
+		predicates = append(predicates, labreferencerange.HighLTE(*i.HighLTE))
+	}
+	if i.HighIsNil {
+		predicates = append(predicates, labreferencerange.HighIsNil())
+	}
+	if i.HighNotNil {
+		predicates = append(predicates, labreferencerange.HighNotNil())
+	}
+	if i.CriticalLow != nil {
+		predicates = append(predicates, labreferencerange.CriticalLowEQ(*i.CriticalLow))
+	}
+	if i.CriticalLowNEQ != nil {
+		predicates = append(predicates, labreferencerange.CriticalLowNEQ(*i.CriticalLowNEQ))
+	}
+	if len(i.CriticalLowIn) > 0 {
+		predicates = append(predicates, labreferencerange.CriticalLowIn(i.CriticalLowIn...))
+	}
+	if len(i.CriticalLowNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.CriticalLowNotIn(i.CriticalLowNotIn...))
+	}
+	if i.CriticalLowGT != nil {
+		predicates = append(predicates, labreferencerange.CriticalLowGT(*i.CriticalLowGT))
+	}
+	if i.CriticalLowGTE != nil {
+		predicates = append(predicates, labreferencerange.CriticalLowGTE(*i.CriticalLowGTE))
+	}
+	if i.CriticalLowLT != nil {
+		predicates = append(predicates, labreferencerange.CriticalLowLT(*i.CriticalLowLT))
+	}
+	if i.CriticalLowLTE != nil {
+		predicates = append(predicates, labreferencerange.CriticalLowLTE(*i.CriticalLowLTE))
+	}
+	if i.CriticalLowIsNil {
+		predicates = append(predicates, labreferencerange.CriticalLowIsNil())
+	}
+	if i.CriticalLowNotNil {
+		predicates = append(predicates, labreferencerange.CriticalLowNotNil())
+	}
+	if i.CriticalHigh != nil {
+		predicates = append(predicates, labreferencerange.CriticalHighEQ(*i.CriticalHigh))
+	}
+	if i.CriticalHighNEQ != nil {
+		predicates = append(predicates, labreferencerange.CriticalHighNEQ(*i.CriticalHighNEQ))
+	}
+	if len(i.CriticalHighIn) > 0 {
+		predicates = append(predicates, labreferencerange.CriticalHighIn(i.CriticalHighIn...))
+	}
+	if len(i.CriticalHighNotIn) > 0 {
+		predicates = append(predicates, labreferencerange.CriticalHighNotIn(i.CriticalHighNotIn...))
+	}
+	if i.CriticalHighGT != nil {
+		predicates = append(predicates, labreferencerange.CriticalHighGT(*i.CriticalHighGT))
+	}
+	if i.CriticalHighGTE != nil {
+		predicates = append(predicates, labreferencerange.CriticalHighGTE(*i.CriticalHighGTE))
+	}
+	if i.CriticalHighLT != nil {
+		predicates = append(predicates, labreferencerange.CriticalHighLT(*i.CriticalHighLT))
+	}
+	if i.CriticalHighLTE != nil {
+		predicates = append(predicates, labreferencerange.CriticalHighLTE(*i.CriticalHighLTE))
+	}
+	if i.CriticalHighIsNil {
+		predicates = append(predicates, labreferencerange.CriticalHighIsNil())
+	}
+	if i.CriticalHighNotNil {
+		predicates = append(predicates, labreferencerange.CriticalHighNotNil())
+	}
+
+	if i.HasTest != nil {
+		p := labreferencerange.HasTest()
+		if !*i.HasTest {
+			p = labreferencerange.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTestWith) > 0 {
+		with := make([]predicate.LabTest, 0, len(i.HasTestWith))
+		for _, w := range i.HasTestWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTestWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labreferencerange.HasTestWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabReferenceRangeWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return labreferencerange.And(predicates...), nil
+	}
+}
+
+// LabResultWhereInput represents a where input for filtering LabResult queries.
+type LabResultWhereInput struct {
+	Predicates []predicate.LabResult  `json:"-"`
+	Not        *LabResultWhereInput   `json:"not,omitempty"`
+	Or         []*LabResultWhereInput `json:"or,omitempty"`
+	And        []*LabResultWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "item_id" field predicates.
+	ItemID             *string  `json:"itemID,omitempty"`
+	ItemIDNEQ          *string  `json:"itemIDNEQ,omitempty"`
+	ItemIDIn           []string `json:"itemIDIn,omitempty"`
+	ItemIDNotIn        []string `json:"itemIDNotIn,omitempty"`
+	ItemIDGT           *string  `json:"itemIDGT,omitempty"`
+	ItemIDGTE          *string  `json:"itemIDGTE,omitempty"`
+	ItemIDLT           *string  `json:"itemIDLT,omitempty"`
+	ItemIDLTE          *string  `json:"itemIDLTE,omitempty"`
+	ItemIDContains     *string  `json:"itemIDContains,omitempty"`
+	ItemIDHasPrefix    *string  `json:"itemIDHasPrefix,omitempty"`
+	ItemIDHasSuffix    *string  `json:"itemIDHasSuffix,omitempty"`
+	ItemIDEqualFold    *string  `json:"itemIDEqualFold,omitempty"`
+	ItemIDContainsFold *string  `json:"itemIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *labresult.Status  `json:"status,omitempty"`
+	StatusNEQ   *labresult.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []labresult.Status `json:"statusIn,omitempty"`
+	StatusNotIn []labresult.Status `json:"statusNotIn,omitempty"`
+
+	// "numeric_value" field predicates.
+	NumericValue       *float64  `json:"numericValue,omitempty"`
+	NumericValueNEQ    *float64  `json:"numericValueNEQ,omitempty"`
+	NumericValueIn     []float64 `json:"numericValueIn,omitempty"`
+	NumericValueNotIn  []float64 `json:"numericValueNotIn,omitempty"`
+	NumericValueGT     *float64  `json:"numericValueGT,omitempty"`
+	NumericValueGTE    *float64  `json:"numericValueGTE,omitempty"`
+	NumericValueLT     *float64  `json:"numericValueLT,omitempty"`
+	NumericValueLTE    *float64  `json:"numericValueLTE,omitempty"`
+	NumericValueIsNil  bool      `json:"numericValueIsNil,omitempty"`
+	NumericValueNotNil bool      `json:"numericValueNotNil,omitempty"`
+
+	// "coded_value" field predicates.
+	CodedValue             *string  `json:"codedValue,omitempty"`
+	CodedValueNEQ          *string  `json:"codedValueNEQ,omitempty"`
+	CodedValueIn           []string `json:"codedValueIn,omitempty"`
+	CodedValueNotIn        []string `json:"codedValueNotIn,omitempty"`
+	CodedValueGT           *string  `json:"codedValueGT,omitempty"`
+	CodedValueGTE          *string  `json:"codedValueGTE,omitempty"`
+	CodedValueLT           *string  `json:"codedValueLT,omitempty"`
+	CodedValueLTE          *string  `json:"codedValueLTE,omitempty"`
+	CodedValueContains     *string  `json:"codedValueContains,omitempty"`
+	CodedValueHasPrefix    *string  `json:"codedValueHasPrefix,omitempty"`
+	CodedValueHasSuffix    *string  `json:"codedValueHasSuffix,omitempty"`
+	CodedValueIsNil        bool     `json:"codedValueIsNil,omitempty"`
+	CodedValueNotNil       bool     `json:"codedValueNotNil,omitempty"`
+	CodedValueEqualFold    *string  `json:"codedValueEqualFold,omitempty"`
+	CodedValueContainsFold *string  `json:"codedValueContainsFold,omitempty"`
+
+	// "text_value" field predicates.
+	TextValue             *string  `json:"textValue,omitempty"`
+	TextValueNEQ          *string  `json:"textValueNEQ,omitempty"`
+	TextValueIn           []string `json:"textValueIn,omitempty"`
+	TextValueNotIn        []string `json:"textValueNotIn,omitempty"`
+	TextValueGT           *string  `json:"textValueGT,omitempty"`
+	TextValueGTE          *string  `json:"textValueGTE,omitempty"`
+	TextValueLT           *string  `json:"textValueLT,omitempty"`
+	TextValueLTE          *string  `json:"textValueLTE,omitempty"`
+	TextValueContains     *string  `json:"textValueContains,omitempty"`
+	TextValueHasPrefix    *string  `json:"textValueHasPrefix,omitempty"`
+	TextValueHasSuffix    *string  `json:"textValueHasSuffix,omitempty"`
+	TextValueIsNil        bool     `json:"textValueIsNil,omitempty"`
+	TextValueNotNil       bool     `json:"textValueNotNil,omitempty"`
+	TextValueEqualFold    *string  `json:"textValueEqualFold,omitempty"`
+	TextValueContainsFold *string  `json:"textValueContainsFold,omitempty"`
+
+	// "unit" field predicates.
+	Unit             *string  `json:"unit,omitempty"`
+	UnitNEQ          *string  `json:"unitNEQ,omitempty"`
+	UnitIn           []string `json:"unitIn,omitempty"`
+	UnitNotIn        []string `json:"unitNotIn,omitempty"`
+	UnitGT           *string  `json:"unitGT,omitempty"`
+	UnitGTE          *string  `json:"unitGTE,omitempty"`
+	UnitLT           *string  `json:"unitLT,omitempty"`
+	UnitLTE          *string  `json:"unitLTE,omitempty"`
+	UnitContains     *string  `json:"unitContains,omitempty"`
+	UnitHasPrefix    *string  `json:"unitHasPrefix,omitempty"`
+	UnitHasSuffix    *string  `json:"unitHasSuffix,omitempty"`
+	UnitIsNil        bool     `json:"unitIsNil,omitempty"`
+	UnitNotNil       bool     `json:"unitNotNil,omitempty"`
+	UnitEqualFold    *string  `json:"unitEqualFold,omitempty"`
+	UnitContainsFold *string  `json:"unitContainsFold,omitempty"`
+
+	// "flag" field predicates.
+	Flag       *labresult.Flag  `json:"flag,omitempty"`
+	FlagNEQ    *labresult.Flag  `json:"flagNEQ,omitempty"`
+	FlagIn     []labresult.Flag `json:"flagIn,omitempty"`
+	FlagNotIn  []labresult.Flag `json:"flagNotIn,omitempty"`
+	FlagIsNil  bool             `json:"flagIsNil,omitempty"`
+	FlagNotNil bool             `json:"flagNotNil,omitempty"`
+
+	// "reference_low" field predicates.
+	ReferenceLow       *float64  `json:"referenceLow,omitempty"`
+	ReferenceLowNEQ    *float64  `json:"referenceLowNEQ,omitempty"`
+	ReferenceLowIn     []float64 `json:"referenceLowIn,omitempty"`
+	ReferenceLowNotIn  []float64 `json:"referenceLowNotIn,omitempty"`
+	ReferenceLowGT     *float64  `json:"referenceLowGT,omitempty"`
+	ReferenceLowGTE    *float64  `json:"referenceLowGTE,omitempty"`
+	ReferenceLowLT     *float64  `json:"referenceLowLT,omitempty"`
+	ReferenceLowLTE    *float64  `json:"referenceLowLTE,omitempty"`
+	ReferenceLowIsNil  bool      `json:"referenceLowIsNil,omitempty"`
+	ReferenceLowNotNil bool      `json:"referenceLowNotNil,omitempty"`
+
+	// "reference_high" field predicates.
+	ReferenceHigh       *float64  `json:"referenceHigh,omitempty"`
+	ReferenceHighNEQ    *float64  `json:"referenceHighNEQ,omitempty"`
+	ReferenceHighIn     []float64 `json:"referenceHighIn,omitempty"`
+	ReferenceHighNotIn  []float64 `json:"referenceHighNotIn,omitempty"`
+	ReferenceHighGT     *float64  `json:"referenceHighGT,omitempty"`
+	ReferenceHighGTE    *float64  `json:"referenceHighGTE,omitempty"`
+	ReferenceHighLT     *float64  `json:"referenceHighLT,omitempty"`
+	ReferenceHighLTE    *float64  `json:"referenceHighLTE,omitempty"`
+	ReferenceHighIsNil  bool      `json:"referenceHighIsNil,omitempty"`
+	ReferenceHighNotNil bool      `json:"referenceHighNotNil,omitempty"`
+
+	// "critical_low" field predicates.
+	CriticalLow       *float64  `json:"criticalLow,omitempty"`
+	CriticalLowNEQ    *float64  `json:"criticalLowNEQ,omitempty"`
+	CriticalLowIn     []float64 `json:"criticalLowIn,omitempty"`
+	CriticalLowNotIn  []float64 `json:"criticalLowNotIn,omitempty"`
+	CriticalLowGT     *float64  `json:"criticalLowGT,omitempty"`
+	CriticalLowGTE    *float64  `json:"criticalLowGTE,omitempty"`
+	CriticalLowLT     *float64  `json:"criticalLowLT,omitempty"`
+	CriticalLowLTE    *float64  `json:"criticalLowLTE,omitempty"`
+	CriticalLowIsNil  bool      `json:"criticalLowIsNil,omitempty"`
+	CriticalLowNotNil bool      `json:"criticalLowNotNil,omitempty"`
+
+	// "critical_high" field predicates.
+	CriticalHigh       *float64  `json:"criticalHigh,omitempty"`
+	CriticalHighNEQ    *float64  `json:"criticalHighNEQ,omitempty"`
+	CriticalHighIn     []float64 `json:"criticalHighIn,omitempty"`
+	CriticalHighNotIn  []float64 `json:"criticalHighNotIn,omitempty"`
+	CriticalHighGT     *float64  `json:"criticalHighGT,omitempty"`
+	CriticalHighGTE    *float64  `json:"criticalHighGTE,omitempty"`
+	CriticalHighLT     *float64  `json:"criticalHighLT,omitempty"`
+	CriticalHighLTE    *float64  `json:"criticalHighLTE,omitempty"`
+	CriticalHighIsNil  bool      `json:"criticalHighIsNil,omitempty"`
+	CriticalHighNotNil bool      `json:"criticalHighNotNil,omitempty"`
+
+	// "comment" field predicates.
+	Comment             *string  `json:"comment,omitempty"`
+	CommentNEQ          *string  `json:"commentNEQ,omitempty"`
+	CommentIn           []string `json:"commentIn,omitempty"`
+	CommentNotIn        []string `json:"commentNotIn,omitempty"`
+	CommentGT           *string  `json:"commentGT,omitempty"`
+	CommentGTE          *string  `json:"commentGTE,omitempty"`
+	CommentLT           *string  `json:"commentLT,omitempty"`
+	CommentLTE          *string  `json:"commentLTE,omitempty"`
+	CommentContains     *string  `json:"commentContains,omitempty"`
+	CommentHasPrefix    *string  `json:"commentHasPrefix,omitempty"`
+	CommentHasSuffix    *string  `json:"commentHasSuffix,omitempty"`
+	CommentIsNil        bool     `json:"commentIsNil,omitempty"`
+	CommentNotNil       bool     `json:"commentNotNil,omitempty"`
+	CommentEqualFold    *string  `json:"commentEqualFold,omitempty"`
+	CommentContainsFold *string  `json:"commentContainsFold,omitempty"`
+
+	// "entered_by_id" field predicates.
+	EnteredByID             *string  `json:"enteredByID,omitempty"`
+	EnteredByIDNEQ          *string  `json:"enteredByIDNEQ,omitempty"`
+	EnteredByIDIn           []string `json:"enteredByIDIn,omitempty"`
+	EnteredByIDNotIn        []string `json:"enteredByIDNotIn,omitempty"`
+	EnteredByIDGT           *string  `json:"enteredByIDGT,omitempty"`
+	EnteredByIDGTE          *string  `json:"enteredByIDGTE,omitempty"`
+	EnteredByIDLT           *string  `json:"enteredByIDLT,omitempty"`
+	EnteredByIDLTE          *string  `json:"enteredByIDLTE,omitempty"`
+	EnteredByIDContains     *string  `json:"enteredByIDContains,omitempty"`
+	EnteredByIDHasPrefix    *string  `json:"enteredByIDHasPrefix,omitempty"`
+	EnteredByIDHasSuffix    *string  `json:"enteredByIDHasSuffix,omitempty"`
+	EnteredByIDEqualFold    *string  `json:"enteredByIDEqualFold,omitempty"`
+	EnteredByIDContainsFold *string  `json:"enteredByIDContainsFold,omitempty"`
+
+	// "entered_at" field predicates.
+	EnteredAt      *time.Time  `json:"enteredAt,omitempty"`
+	EnteredAtNEQ   *time.Time  `json:"enteredAtNEQ,omitempty"`
+	EnteredAtIn    []time.Time `json:"enteredAtIn,omitempty"`
+	EnteredAtNotIn []time.Time `json:"enteredAtNotIn,omitempty"`
+	EnteredAtGT    *time.Time  `json:"enteredAtGT,omitempty"`
+	EnteredAtGTE   *time.Time  `json:"enteredAtGTE,omitempty"`
+	EnteredAtLT    *time.Time  `json:"enteredAtLT,omitempty"`
+	EnteredAtLTE   *time.Time  `json:"enteredAtLTE,omitempty"`
+
+	// "verified_by_id" field predicates.
+	VerifiedByID             *string  `json:"verifiedByID,omitempty"`
+	VerifiedByIDNEQ          *string  `json:"verifiedByIDNEQ,omitempty"`
+	VerifiedByIDIn           []string `json:"verifiedByIDIn,omitempty"`
+	VerifiedByIDNotIn        []string `json:"verifiedByIDNotIn,omitempty"`
+	VerifiedByIDGT           *string  `json:"verifiedByIDGT,omitempty"`
+	VerifiedByIDGTE          *string  `json:"verifiedByIDGTE,omitempty"`
+	VerifiedByIDLT           *string  `json:"verifiedByIDLT,omitempty"`
+	VerifiedByIDLTE          *string  `json:"verifiedByIDLTE,omitempty"`
+	VerifiedByIDContains     *string  `json:"verifiedByIDContains,omitempty"`
+	VerifiedByIDHasPrefix    *string  `json:"verifiedByIDHasPrefix,omitempty"`
+	VerifiedByIDHasSuffix    *string  `json:"verifiedByIDHasSuffix,omitempty"`
+	VerifiedByIDIsNil        bool     `json:"verifiedByIDIsNil,omitempty"`
+	VerifiedByIDNotNil       bool     `json:"verifiedByIDNotNil,omitempty"`
+	VerifiedByIDEqualFold    *string  `json:"verifiedByIDEqualFold,omitempty"`
+	VerifiedByIDContainsFold *string  `json:"verifiedByIDContainsFold,omitempty"`
+
+	// "verified_at" field predicates.
+	VerifiedAt       *time.Time  `json:"verifiedAt,omitempty"`
+	VerifiedAtNEQ    *time.Time  `json:"verifiedAtNEQ,omitempty"`
+	VerifiedAtIn     []time.Time `json:"verifiedAtIn,omitempty"`
+	VerifiedAtNotIn  []time.Time `json:"verifiedAtNotIn,omitempty"`
+	VerifiedAtGT     *time.Time  `json:"verifiedAtGT,omitempty"`
+	VerifiedAtGTE    *time.Time  `json:"verifiedAtGTE,omitempty"`
+	VerifiedAtLT     *time.Time  `json:"verifiedAtLT,omitempty"`
+	VerifiedAtLTE    *time.Time  `json:"verifiedAtLTE,omitempty"`
+	VerifiedAtIsNil  bool        `json:"verifiedAtIsNil,omitempty"`
+	VerifiedAtNotNil bool        `json:"verifiedAtNotNil,omitempty"`
+
+	// "replaces_id" field predicates.
+	ReplacesID             *string  `json:"replacesID,omitempty"`
+	ReplacesIDNEQ          *string  `json:"replacesIDNEQ,omitempty"`
+	ReplacesIDIn           []string `json:"replacesIDIn,omitempty"`
+	ReplacesIDNotIn        []string `json:"replacesIDNotIn,omitempty"`
+	ReplacesIDGT           *string  `json:"replacesIDGT,omitempty"`
+	ReplacesIDGTE          *string  `json:"replacesIDGTE,omitempty"`
+	ReplacesIDLT           *string  `json:"replacesIDLT,omitempty"`
+	ReplacesIDLTE          *string  `json:"replacesIDLTE,omitempty"`
+	ReplacesIDContains     *string  `json:"replacesIDContains,omitempty"`
+	ReplacesIDHasPrefix    *string  `json:"replacesIDHasPrefix,omitempty"`
+	ReplacesIDHasSuffix    *string  `json:"replacesIDHasSuffix,omitempty"`
+	ReplacesIDIsNil        bool     `json:"replacesIDIsNil,omitempty"`
+	ReplacesIDNotNil       bool     `json:"replacesIDNotNil,omitempty"`
+	ReplacesIDEqualFold    *string  `json:"replacesIDEqualFold,omitempty"`
+	ReplacesIDContainsFold *string  `json:"replacesIDContainsFold,omitempty"`
+
+	// "amend_reason" field predicates.
+	AmendReason             *string  `json:"amendReason,omitempty"`
+	AmendReasonNEQ          *string  `json:"amendReasonNEQ,omitempty"`
+	AmendReasonIn           []string `json:"amendReasonIn,omitempty"`
+	AmendReasonNotIn        []string `json:"amendReasonNotIn,omitempty"`
+	AmendReasonGT           *string  `json:"amendReasonGT,omitempty"`
+	AmendReasonGTE          *string  `json:"amendReasonGTE,omitempty"`
+	AmendReasonLT           *string  `json:"amendReasonLT,omitempty"`
+	AmendReasonLTE          *string  `json:"amendReasonLTE,omitempty"`
+	AmendReasonContains     *string  `json:"amendReasonContains,omitempty"`
+	AmendReasonHasPrefix    *string  `json:"amendReasonHasPrefix,omitempty"`
+	AmendReasonHasSuffix    *string  `json:"amendReasonHasSuffix,omitempty"`
+	AmendReasonIsNil        bool     `json:"amendReasonIsNil,omitempty"`
+	AmendReasonNotNil       bool     `json:"amendReasonNotNil,omitempty"`
+	AmendReasonEqualFold    *string  `json:"amendReasonEqualFold,omitempty"`
+	AmendReasonContainsFold *string  `json:"amendReasonContainsFold,omitempty"`
+
+	// "critical" field predicates.
+	Critical    *bool `json:"critical,omitempty"`
+	CriticalNEQ *bool `json:"criticalNEQ,omitempty"`
+
+	// "acknowledged_by_id" field predicates.
+	AcknowledgedByID             *string  `json:"acknowledgedByID,omitempty"`
+	AcknowledgedByIDNEQ          *string  `json:"acknowledgedByIDNEQ,omitempty"`
+	AcknowledgedByIDIn           []string `json:"acknowledgedByIDIn,omitempty"`
+	AcknowledgedByIDNotIn        []string `json:"acknowledgedByIDNotIn,omitempty"`
+	AcknowledgedByIDGT           *string  `json:"acknowledgedByIDGT,omitempty"`
+	AcknowledgedByIDGTE          *string  `json:"acknowledgedByIDGTE,omitempty"`
+	AcknowledgedByIDLT           *string  `json:"acknowledgedByIDLT,omitempty"`
+	AcknowledgedByIDLTE          *string  `json:"acknowledgedByIDLTE,omitempty"`
+	AcknowledgedByIDContains     *string  `json:"acknowledgedByIDContains,omitempty"`
+	AcknowledgedByIDHasPrefix    *string  `json:"acknowledgedByIDHasPrefix,omitempty"`
+	AcknowledgedByIDHasSuffix    *string  `json:"acknowledgedByIDHasSuffix,omitempty"`
+	AcknowledgedByIDIsNil        bool     `json:"acknowledgedByIDIsNil,omitempty"`
+	AcknowledgedByIDNotNil       bool     `json:"acknowledgedByIDNotNil,omitempty"`
+	AcknowledgedByIDEqualFold    *string  `json:"acknowledgedByIDEqualFold,omitempty"`
+	AcknowledgedByIDContainsFold *string  `json:"acknowledgedByIDContainsFold,omitempty"`
+
+	// "acknowledged_at" field predicates.
+	AcknowledgedAt       *time.Time  `json:"acknowledgedAt,omitempty"`
+	AcknowledgedAtNEQ    *time.Time  `json:"acknowledgedAtNEQ,omitempty"`
+	AcknowledgedAtIn     []time.Time `json:"acknowledgedAtIn,omitempty"`
+	AcknowledgedAtNotIn  []time.Time `json:"acknowledgedAtNotIn,omitempty"`
+	AcknowledgedAtGT     *time.Time  `json:"acknowledgedAtGT,omitempty"`
+	AcknowledgedAtGTE    *time.Time  `json:"acknowledgedAtGTE,omitempty"`
+	AcknowledgedAtLT     *time.Time  `json:"acknowledgedAtLT,omitempty"`
+	AcknowledgedAtLTE    *time.Time  `json:"acknowledgedAtLTE,omitempty"`
+	AcknowledgedAtIsNil  bool        `json:"acknowledgedAtIsNil,omitempty"`
+	AcknowledgedAtNotNil bool        `json:"acknowledgedAtNotNil,omitempty"`
+
+	// "acknowledge_minutes" field predicates.
+	AcknowledgeMinutes       *int  `json:"acknowledgeMinutes,omitempty"`
+	AcknowledgeMinutesNEQ    *int  `json:"acknowledgeMinutesNEQ,omitempty"`
+	AcknowledgeMinutesIn     []int `json:"acknowledgeMinutesIn,omitempty"`
+	AcknowledgeMinutesNotIn  []int `json:"acknowledgeMinutesNotIn,omitempty"`
+	AcknowledgeMinutesGT     *int  `json:"acknowledgeMinutesGT,omitempty"`
+	AcknowledgeMinutesGTE    *int  `json:"acknowledgeMinutesGTE,omitempty"`
+	AcknowledgeMinutesLT     *int  `json:"acknowledgeMinutesLT,omitempty"`
+	AcknowledgeMinutesLTE    *int  `json:"acknowledgeMinutesLTE,omitempty"`
+	AcknowledgeMinutesIsNil  bool  `json:"acknowledgeMinutesIsNil,omitempty"`
+	AcknowledgeMinutesNotNil bool  `json:"acknowledgeMinutesNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "item" edge predicates.
+	HasItem     *bool                     `json:"hasItem,omitempty"`
+	HasItemWith []*LabOrderItemWhereInput `json:"hasItemWith,omitempty"`
+
+	// "entered_by" edge predicates.
+	HasEnteredBy     *bool              `json:"hasEnteredBy,omitempty"`
+	HasEnteredByWith []*StaffWhereInput `json:"hasEnteredByWith,omitempty"`
+
+	// "verified_by" edge predicates.
+	HasVerifiedBy     *bool              `json:"hasVerifiedBy,omitempty"`
+	HasVerifiedByWith []*StaffWhereInput `json:"hasVerifiedByWith,omitempty"`
+
+	// "acknowledged_by" edge predicates.
+	HasAcknowledgedBy     *bool              `json:"hasAcknowledgedBy,omitempty"`
+	HasAcknowledgedByWith []*StaffWhereInput `json:"hasAcknowledgedByWith,omitempty"`
+
+	// "replaces" edge predicates.
+	HasReplaces     *bool                  `json:"hasReplaces,omitempty"`
+	HasReplacesWith []*LabResultWhereInput `json:"hasReplacesWith,omitempty"`
+
+	// "replaced_by" edge predicates.
+	HasReplacedBy     *bool                  `json:"hasReplacedBy,omitempty"`
+	HasReplacedByWith []*LabResultWhereInput `json:"hasReplacedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabResultWhereInput) AddPredicates(predicates ...predicate.LabResult) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabResultWhereInput filter on the LabResultQuery builder.
+func (i *LabResultWhereInput) Filter(q *LabResultQuery) (*LabResultQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabResultWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabResultWhereInput is returned in case the LabResultWhereInput is empty.
+var ErrEmptyLabResultWhereInput = errors.New("ent: empty predicate LabResultWhereInput")
+
+// P returns a predicate for filtering labresults.
+// An error is returned if the input is empty or invalid.
+func (i *LabResultWhereInput) P() (predicate.LabResult, error) {
+	var predicates []predicate.LabResult
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, labresult.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabResult, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, labresult.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabResult, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, labresult.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, labresult.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, labresult.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, labresult.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, labresult.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, labresult.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, labresult.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, labresult.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, labresult.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, labresult.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, labresult.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, labresult.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, labresult.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, labresult.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, labresult.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, labresult.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, labresult.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, labresult.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, labresult.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, labresult.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, labresult.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, labresult.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, labresult.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, labresult.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, labresult.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, labresult.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, labresult.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, labresult.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, labresult.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, labresult.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, labresult.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, labresult.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, labresult.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, labresult.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, labresult.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, labresult.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, labresult.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, labresult.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, labresult.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, labresult.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.ItemID != nil {
+		predicates = append(predicates, labresult.ItemIDEQ(*i.ItemID))
+	}
+	if i.ItemIDNEQ != nil {
+		predicates = append(predicates, labresult.ItemIDNEQ(*i.ItemIDNEQ))
+	}
+	if len(i.ItemIDIn) > 0 {
+		predicates = append(predicates, labresult.ItemIDIn(i.ItemIDIn...))
+	}
+	if len(i.ItemIDNotIn) > 0 {
+		predicates = append(predicates, labresult.ItemIDNotIn(i.ItemIDNotIn...))
+	}
+	if i.ItemIDGT != nil {
+		predicates = append(predicates, labresult.ItemIDGT(*i.ItemIDGT))
+	}
+	if i.ItemIDGTE != nil {
+		predicates = append(predicates, labresult.ItemIDGTE(*i.ItemIDGTE))
+	}
+	if i.ItemIDLT != nil {
+		predicates = append(predicates, labresult.ItemIDLT(*i.ItemIDLT))
+	}
+	if i.ItemIDLTE != nil {
+		predicates = append(predicates, labresult.ItemIDLTE(*i.ItemIDLTE))
+	}
+	if i.ItemIDContains != nil {
+		predicates = append(predicates, labresult.ItemIDContains(*i.ItemIDContains))
+	}
+	if i.ItemIDHasPrefix != nil {
+		predicates = append(predicates, labresult.ItemIDHasPrefix(*i.ItemIDHasPrefix))
+	}
+	if i.ItemIDHasSuffix != nil {
+		predicates = append(predicates, labresult.ItemIDHasSuffix(*i.ItemIDHasSuffix))
+	}
+	if i.ItemIDEqualFold != nil {
+		predicates = append(predicates, labresult.ItemIDEqualFold(*i.ItemIDEqualFold))
+	}
+	if i.ItemIDContainsFold != nil {
+		predicates = append(predicates, labresult.ItemIDContainsFold(*i.ItemIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, labresult.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, labresult.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, labresult.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, labresult.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.NumericValue != nil {
+		predicates = append(predicates, labresult.NumericValueEQ(*i.NumericValue))
+	}
+	if i.NumericValueNEQ != nil {
+		predicates = append(predicates, labresult.NumericValueNEQ(*i.NumericValueNEQ))
+	}
+	if len(i.NumericValueIn) > 0 {
+		predicates = append(predicates, labresult.NumericValueIn(i.NumericValueIn...))
+	}
+	if len(i.NumericValueNotIn) > 0 {
+		predicates = append(predicates, labresult.NumericValueNotIn(i.NumericValueNotIn...))
+	}
+	if i.NumericValueGT != nil {
+		predicates = append(predicates, labresult.NumericValueGT(*i.NumericValueGT))
+	}
+	if i.NumericValueGTE != nil {
+		predicates = append(predicates, labresult.NumericValueGTE(*i.NumericValueGTE))
+	}
+	if i.NumericValueLT != nil {
+		predicates = append(predicates, labresult.NumericValueLT(*i.NumericValueLT))
+	}
+	if i.NumericValueLTE != nil {
+		predicates = append(predicates, labresult.NumericValueLTE(*i.NumericValueLTE))
+	}
+	if i.NumericValueIsNil {
+		predicates = append(predicates, labresult.NumericValueIsNil())
+	}
+	if i.NumericValueNotNil {
+		predicates = append(predicates, labresult.NumericValueNotNil())
+	}
+	if i.CodedValue != nil {
+		predicates = append(predicates, labresult.CodedValueEQ(*i.CodedValue))
+	}
+	if i.CodedValueNEQ != nil {
+		predicates = append(predicates, labresult.CodedValueNEQ(*i.CodedValueNEQ))
+	}
+	if len(i.CodedValueIn) > 0 {
+		predicates = append(predicates, labresult.CodedValueIn(i.CodedValueIn...))
+	}
+	if len(i.CodedValueNotIn) > 0 {
+		predicates = append(predicates, labresult.CodedValueNotIn(i.CodedValueNotIn...))
+	}
+	if i.CodedValueGT != nil {
+		predicates = append(predicates, labresult.CodedValueGT(*i.CodedValueGT))
+	}
+	if i.CodedValueGTE != nil {
+		predicates = append(predicates, labresult.CodedValueGTE(*i.CodedValueGTE))
+	}
+	if i.CodedValueLT != nil {
+		predicates = append(predicates, labresult.CodedValueLT(*i.CodedValueLT))
+	}
+	if i.CodedValueLTE != nil {
+		predicates = append(predicates, labresult.CodedValueLTE(*i.CodedValueLTE))
+	}
+	if i.CodedValueContains != nil {
+		predicates = append(predicates, labresult.CodedValueContains(*i.CodedValueContains))
+	}
+	if i.CodedValueHasPrefix != nil {
+		predicates = append(predicates, labresult.CodedValueHasPrefix(*i.CodedValueHasPrefix))
+	}
+	if i.CodedValueHasSuffix != nil {
+		predicates = append(predicates, labresult.CodedValueHasSuffix(*i.CodedValueHasSuffix))
+	}
+	if i.CodedValueIsNil {
+		predicates = append(predicates, labresult.CodedValueIsNil())
+	}
+	if i.CodedValueNotNil {
+		predicates = append(predicates, labresult.CodedValueNotNil())
+	}
+	if i.CodedValueEqualFold != nil {
+		predicates = append(predicates, labresult.CodedValueEqualFold(*i.CodedValueEqualFold))
+	}
+	if i.CodedValueContainsFold != nil {
+		predicates = append(predicates, labresult.CodedValueContainsFold(*i.CodedValueContainsFold))
+	}
+	if i.TextValue != nil {
+		predicates = append(predicates, labresult.TextValueEQ(*i.TextValue))
+	}
+	if i.TextValueNEQ != nil {
+		predicates = append(predicates, labresult.TextValueNEQ(*i.TextValueNEQ))
+	}
+	if len(i.TextValueIn) > 0 {
+		predicates = append(predicates, labresult.TextValueIn(i.TextValueIn...))
+	}
+	if len(i.TextValueNotIn) > 0 {
+		predicates = append(predicates, labresult.TextValueNotIn(i.TextValueNotIn...))
+	}
+	if i.TextValueGT != nil {
+		predicates = append(predicates, labresult.TextValueGT(*i.TextValueGT))
+	}
+	if i.TextValueGTE != nil {
+		predicates = append(predicates, labresult.TextValueGTE(*i.TextValueGTE))
+	}
+	if i.TextValueLT != nil {
+		predicates = append(predicates, labresult.TextValueLT(*i.TextValueLT))
+	}
+	if i.TextValueLTE != nil {
+		predicates = append(predicates, labresult.TextValueLTE(*i.TextValueLTE))
+	}
+	if i.TextValueContains != nil {
+		predicates = append(predicates, labresult.TextValueContains(*i.TextValueContains))
+	}
+	if i.TextValueHasPrefix != nil {
+		predicates = append(predicates, labresult.TextValueHasPrefix(*i.TextValueHasPrefix))
+	}
+	if i.TextValueHasSuffix != nil {
+		predicates = append(predicates, labresult.TextValueHasSuffix(*i.TextValueHasSuffix))
+	}
+	if i.TextValueIsNil {
+		predicates = append(predicates, labresult.TextValueIsNil())
+	}
+	if i.TextValueNotNil {
+		predicates = append(predicates, labresult.TextValueNotNil())
+	}
+	if i.TextValueEqualFold != nil {
+		predicates = append(predicates, labresult.TextValueEqualFold(*i.TextValueEqualFold))
+	}
+	if i.TextValueContainsFold != nil {
+		predicates = append(predicates, labresult.TextValueContainsFold(*i.TextValueContainsFold))
+	}
+	if i.Unit != nil {
+		predicates = append(predicates, labresult.UnitEQ(*i.Unit))
+	}
+	if i.UnitNEQ != nil {
+		predicates = append(predicates, labresult.UnitNEQ(*i.UnitNEQ))
+	}
+	if len(i.UnitIn) > 0 {
+		predicates = append(predicates, labresult.UnitIn(i.UnitIn...))
+	}
+	if len(i.UnitNotIn) > 0 {
+		predicates = append(predicates, labresult.UnitNotIn(i.UnitNotIn...))
+	}
+	if i.UnitGT != nil {
+		predicates = append(predicates, labresult.UnitGT(*i.UnitGT))
+	}
+	if i.UnitGTE != nil {
+		predicates = append(predicates, labresult.UnitGTE(*i.UnitGTE))
+	}
+	if i.UnitLT != nil {
+		predicates = append(predicates, labresult.UnitLT(*i.UnitLT))
+	}
+	if i.UnitLTE != nil {
+		predicates = append(predicates, labresult.UnitLTE(*i.UnitLTE))
+	}
+	if i.UnitContains != nil {
+		predicates = append(predicates, labresult.UnitContains(*i.UnitContains))
+	}
+	if i.UnitHasPrefix != nil {
+		predicates = append(predicates, labresult.UnitHasPrefix(*i.UnitHasPrefix))
+	}
+	if i.UnitHasSuffix != nil {
+		predicates = append(predicates, labresult.UnitHasSuffix(*i.UnitHasSuffix))
+	}
+	if i.UnitIsNil {
+		predicates = append(predicates, labresult.UnitIsNil())
+	}
+	if i.UnitNotNil {
+		predicates = append(predicates, labresult.UnitNotNil())
+	}
+	if i.UnitEqualFold != nil {
+		predicates = append(predicates, labresult.UnitEqualFold(*i.UnitEqualFold))
+	}
+	if i.UnitContainsFold != nil {
+		predicates = append(predicates, labresult.UnitContainsFold(*i.UnitContainsFold))
+	}
+	if i.Flag != nil {
+		predicates = append(predicates, labresult.FlagEQ(*i.Flag))
+	}
+	if i.FlagNEQ != nil {
+		predicates = append(predicates, labresult.FlagNEQ(*i.FlagNEQ))
+	}
+	if len(i.FlagIn) > 0 {
+		predicates = append(predicates, labresult.FlagIn(i.FlagIn...))
+	}
+	if len(i.FlagNotIn) > 0 {
+		predicates = append(predicates, labresult.FlagNotIn(i.FlagNotIn...))
+	}
+	if i.FlagIsNil {
+		predicates = append(predicates, labresult.FlagIsNil())
+	}
+	if i.FlagNotNil {
+		predicates = append(predicates, labresult.FlagNotNil())
+	}
+	if i.ReferenceLow != nil {
+		predicates = append(predicates, labresult.ReferenceLowEQ(*i.ReferenceLow))
+	}
+	if i.ReferenceLowNEQ != nil {
+		predicates = append(predicates, labresult.ReferenceLowNEQ(*i.ReferenceLowNEQ))
+	}
+	if len(i.ReferenceLowIn) > 0 {
+		predicates = append(predicates, labresult.ReferenceLowIn(i.ReferenceLowIn...))
+	}
+	if len(i.ReferenceLowNotIn) > 0 {
+		predicates = append(predicates, labresult.ReferenceLowNotIn(i.ReferenceLowNotIn...))
+	}
+	if i.ReferenceLowGT != nil {
+		predicates = append(predicates, labresult.ReferenceLowGT(*i.ReferenceLowGT))
+	}
+	if i.ReferenceLowGTE != nil {
+		predicates = append(predicates, labresult.ReferenceLowGTE(*i.ReferenceLowGTE))
+	}
+	if i.ReferenceLowLT != nil {
+		predicates = append(predicates, labresult.ReferenceLowLT(*i.ReferenceLowLT))
+	}
+	if i.ReferenceLowLTE != nil {
+		predicates = append(predicates, labresult.ReferenceLowLTE(*i.ReferenceLowLTE))
+	}
+	if i.ReferenceLowIsNil {
+		predicates = append(predicates, labresult.ReferenceLowIsNil())
+	}
+	if i.ReferenceLowNotNil {
+		predicates = append(predicates, labresult.ReferenceLowNotNil())
+	}
+	if i.ReferenceHigh != nil {
+		predicates = append(predicates, labresult.ReferenceHighEQ(*i.ReferenceHigh))
+	}
+	if i.ReferenceHighNEQ != nil {
+		predicates = append(predicates, labresult.ReferenceHighNEQ(*i.ReferenceHighNEQ))
+	}
+	if len(i.ReferenceHighIn) > 0 {
+		predicates = append(predicates, labresult.ReferenceHighIn(i.ReferenceHighIn...))
+	}
+	if len(i.ReferenceHighNotIn) > 0 {
+		predicates = append(predicates, labresult.ReferenceHighNotIn(i.ReferenceHighNotIn...))
+	}
+	if i.ReferenceHighGT != nil {
+		predicates = append(predicates, labresult.ReferenceHighGT(*i.ReferenceHighGT))
+	}
+	if i.ReferenceHighGTE != nil {
+		predicates = append(predicates, labresult.ReferenceHighGTE(*i.ReferenceHighGTE))
+	}
+	if i.ReferenceHighLT != nil {
+		predicates = append(predicates, labresult.ReferenceHighLT(*i.ReferenceHighLT))
+	}
+	if i.ReferenceHighLTE != nil {
+		predicates = append(predicates, labresult.ReferenceHighLTE(*i.ReferenceHighLTE))
+	}
+	if i.ReferenceHighIsNil {
+		predicates = append(predicates, labresult.ReferenceHighIsNil())
+	}
+	if i.ReferenceHighNotNil {
+		predicates = append(predicates, labresult.ReferenceHighNotNil())
+	}
+	if i.CriticalLow != nil {
+		predicates = append(predicates, labresult.CriticalLowEQ(*i.CriticalLow))
+	}
+	if i.CriticalLowNEQ != nil {
+		predicates = append(predicates, labresult.CriticalLowNEQ(*i.CriticalLowNEQ))
+	}
+	if len(i.CriticalLowIn) > 0 {
+		predicates = append(predicates, labresult.CriticalLowIn(i.CriticalLowIn...))
+	}
+	if len(i.CriticalLowNotIn) > 0 {
+		predicates = append(predicates, labresult.CriticalLowNotIn(i.CriticalLowNotIn...))
+	}
+	if i.CriticalLowGT != nil {
+		predicates = append(predicates, labresult.CriticalLowGT(*i.CriticalLowGT))
+	}
+	if i.CriticalLowGTE != nil {
+		predicates = append(predicates, labresult.CriticalLowGTE(*i.CriticalLowGTE))
+	}
+	if i.CriticalLowLT != nil {
+		predicates = append(predicates, labresult.CriticalLowLT(*i.CriticalLowLT))
+	}
+	if i.CriticalLowLTE != nil {
+		predicates = append(predicates, labresult.CriticalLowLTE(*i.CriticalLowLTE))
+	}
+	if i.CriticalLowIsNil {
+		predicates = append(predicates, labresult.CriticalLowIsNil())
+	}
+	if i.CriticalLowNotNil {
+		predicates = append(predicates, labresult.CriticalLowNotNil())
+	}
+	if i.CriticalHigh != nil {
+		predicates = append(predicates, labresult.CriticalHighEQ(*i.CriticalHigh))
+	}
+	if i.CriticalHighNEQ != nil {
+		predicates = append(predicates, labresult.CriticalHighNEQ(*i.CriticalHighNEQ))
+	}
+	if len(i.CriticalHighIn) > 0 {
+		predicates = append(predicates, labresult.CriticalHighIn(i.CriticalHighIn...))
+	}
+	if len(i.CriticalHighNotIn) > 0 {
+		predicates = append(predicates, labresult.CriticalHighNotIn(i.CriticalHighNotIn...))
+	}
+	if i.CriticalHighGT != nil {
+		predicates = append(predicates, labresult.CriticalHighGT(*i.CriticalHighGT))
+	}
+	if i.CriticalHighGTE != nil {
+		predicates = append(predicates, labresult.CriticalHighGTE(*i.CriticalHighGTE))
+	}
+	if i.CriticalHighLT != nil {
+		predicates = append(predicates, labresult.CriticalHighLT(*i.CriticalHighLT))
+	}
+	if i.CriticalHighLTE != nil {
+		predicates = append(predicates, labresult.CriticalHighLTE(*i.CriticalHighLTE))
+	}
+	if i.CriticalHighIsNil {
+		predicates = append(predicates, labresult.CriticalHighIsNil())
+	}
+	if i.CriticalHighNotNil {
+		predicates = append(predicates, labresult.CriticalHighNotNil())
+	}
+	if i.Comment != nil {
+		predicates = append(predicates, labresult.CommentEQ(*i.Comment))
+	}
+	if i.CommentNEQ != nil {
+		predicates = append(predicates, labresult.CommentNEQ(*i.CommentNEQ))
+	}
+	if len(i.CommentIn) > 0 {
+		predicates = append(predicates, labresult.CommentIn(i.CommentIn...))
+	}
+	if len(i.CommentNotIn) > 0 {
+		predicates = append(predicates, labresult.CommentNotIn(i.CommentNotIn...))
+	}
+	if i.CommentGT != nil {
+		predicates = append(predicates, labresult.CommentGT(*i.CommentGT))
+	}
+	if i.CommentGTE != nil {
+		predicates = append(predicates, labresult.CommentGTE(*i.CommentGTE))
+	}
+	if i.CommentLT != nil {
+		predicates = append(predicates, labresult.CommentLT(*i.CommentLT))
+	}
+	if i.CommentLTE != nil {
+		predicates = append(predicates, labresult.CommentLTE(*i.CommentLTE))
+	}
+	if i.CommentContains != nil {
+		predicates = append(predicates, labresult.CommentContains(*i.CommentContains))
+	}
+	if i.CommentHasPrefix != nil {
+		predicates = append(predicates, labresult.CommentHasPrefix(*i.CommentHasPrefix))
+	}
+	if i.CommentHasSuffix != nil {
+		predicates = append(predicates, labresult.CommentHasSuffix(*i.CommentHasSuffix))
+	}
+	if i.CommentIsNil {
+		predicates = append(predicates, labresult.CommentIsNil())
+	}
+	if i.CommentNotNil {
+		predicates = append(predicates, labresult.CommentNotNil())
+	}
+	if i.CommentEqualFold != nil {
+		predicates = append(predicates, labresult.CommentEqualFold(*i.CommentEqualFold))
+	}
+	if i.CommentContainsFold != nil {
+		predicates = append(predicates, labresult.CommentContainsFold(*i.CommentContainsFold))
+	}
+	if i.EnteredByID != nil {
+		predicates = append(predicates, labresult.EnteredByIDEQ(*i.EnteredByID))
+	}
+	if i.EnteredByIDNEQ != nil {
+		predicates = append(predicates, labresult.EnteredByIDNEQ(*i.EnteredByIDNEQ))
+	}
+	if len(i.EnteredByIDIn) > 0 {
+		predicates = append(predicates, labresult.EnteredByIDIn(i.EnteredByIDIn...))
+	}
+	if len(i.EnteredByIDNotIn) > 0 {
+		predicates = append(predicates, labresult.EnteredByIDNotIn(i.EnteredByIDNotIn...))
+	}
+	if i.EnteredByIDGT != nil {
+		predicates = append(predicates, labresult.EnteredByIDGT(*i.EnteredByIDGT))
+	}
+	if i.EnteredByIDGTE != nil {
+		predicates = append(predicates, labresult.EnteredByIDGTE(*i.EnteredByIDGTE))
+	}
+	if i.EnteredByIDLT != nil {
+		predicates = append(predicates, labresult.EnteredByIDLT(*i.EnteredByIDLT))
+	}
+	if i.EnteredByIDLTE != nil {
+		predicates = append(predicates, labresult.EnteredByIDLTE(*i.EnteredByIDLTE))
+	}
+	if i.EnteredByIDContains != nil {
+		predicates = append(predicates, labresult.EnteredByIDContains(*i.EnteredByIDContains))
+	}
+	if i.EnteredByIDHasPrefix != nil {
+		predicates = append(predicates, labresult.EnteredByIDHasPrefix(*i.EnteredByIDHasPrefix))
+	}
+	if i.EnteredByIDHasSuffix != nil {
+		predicates = append(predicates, labresult.EnteredByIDHasSuffix(*i.EnteredByIDHasSuffix))
+	}
+	if i.EnteredByIDEqualFold != nil {
+		predicates = append(predicates, labresult.EnteredByIDEqualFold(*i.EnteredByIDEqualFold))
+	}
+	if i.EnteredByIDContainsFold != nil {
+		predicates = append(predicates, labresult.EnteredByIDContainsFold(*i.EnteredByIDContainsFold))
+	}
+	if i.EnteredAt != nil {
+		predicates = append(predicates, labresult.EnteredAtEQ(*i.EnteredAt))
+	}
+	if i.EnteredAtNEQ != nil {
+		predicates = append(predicates, labresult.EnteredAtNEQ(*i.EnteredAtNEQ))
+	}
+	if len(i.EnteredAtIn) > 0 {
+		predicates = append(predicates, labresult.EnteredAtIn(i.EnteredAtIn...))
+	}
+	if len(i.EnteredAtNotIn) > 0 {
+		predicates = append(predicates, labresult.EnteredAtNotIn(i.EnteredAtNotIn...))
+	}
+	if i.EnteredAtGT != nil {
+		predicates = append(predicates, labresult.EnteredAtGT(*i.EnteredAtGT))
+	}
+	if i.EnteredAtGTE != nil {
+		predicates = append(predicates, labresult.EnteredAtGTE(*i.EnteredAtGTE))
+	}
+	if i.EnteredAtLT != nil {
+		predicates = append(predicates, labresult.EnteredAtLT(*i.EnteredAtLT))
+	}
+	if i.EnteredAtLTE != nil {
+		predicates = append(predicates, labresult.EnteredAtLTE(*i.EnteredAtLTE))
+	}
+	if i.VerifiedByID != nil {
+		predicates = append(predicates, labresult.VerifiedByIDEQ(*i.VerifiedByID))
+	}
+	if i.VerifiedByIDNEQ != nil {
+		predicates = append(predicates, labresult.VerifiedByIDNEQ(*i.VerifiedByIDNEQ))
+	}
+	if len(i.VerifiedByIDIn) > 0 {
+		predicates = append(predicates, labresult.VerifiedByIDIn(i.VerifiedByIDIn...))
+	}
+	if len(i.VerifiedByIDNotIn) > 0 {
+		predicates = append(predicates, labresult.VerifiedByIDNotIn(i.VerifiedByIDNotIn...))
+	}
+	if i.VerifiedByIDGT != nil {
+		predicates = append(predicates, labresult.VerifiedByIDGT(*i.VerifiedByIDGT))
+	}
+	if i.VerifiedByIDGTE != nil {
+		predicates = append(predicates, labresult.VerifiedByIDGTE(*i.VerifiedByIDGTE))
+	}
+	if i.VerifiedByIDLT != nil {
+		predicates = append(predicates, labresult.VerifiedByIDLT(*i.VerifiedByIDLT))
+	}
+	if i.VerifiedByIDLTE != nil {
+		predicates = append(predicates, labresult.VerifiedByIDLTE(*i.VerifiedByIDLTE))
+	}
+	if i.VerifiedByIDContains != nil {
+		predicates = append(predicates, labresult.VerifiedByIDContains(*i.VerifiedByIDContains))
+	}
+	if i.VerifiedByIDHasPrefix != nil {
+		predicates = append(predicates, labresult.VerifiedByIDHasPrefix(*i.VerifiedByIDHasPrefix))
+	}
+	if i.VerifiedByIDHasSuffix != nil {
+		predicates = append(predicates, labresult.VerifiedByIDHasSuffix(*i.VerifiedByIDHasSuffix))
+	}
+	if i.VerifiedByIDIsNil {
+		predicates = append(predicates, labresult.VerifiedByIDIsNil())
+	}
+	if i.VerifiedByIDNotNil {
+		predicates = append(predicates, labresult.VerifiedByIDNotNil())
+	}
+	if i.VerifiedByIDEqualFold != nil {
+		predicates = append(predicates, labresult.VerifiedByIDEqualFold(*i.VerifiedByIDEqualFold))
+	}
+	if i.VerifiedByIDContainsFold != nil {
+		predicates = append(predicates, labresult.VerifiedByIDContainsFold(*i.VerifiedByIDContainsFold))
+	}
+	if i.VerifiedAt != nil {
+		predicates = append(predicates, labresult.VerifiedAtEQ(*i.VerifiedAt))
+	}
+	if i.VerifiedAtNEQ != nil {
+		predicates = append(predicates, labresult.VerifiedAtNEQ(*i.VerifiedAtNEQ))
+	}
+	if len(i.VerifiedAtIn) > 0 {
+		predicates = append(predicates, labresult.VerifiedAtIn(i.VerifiedAtIn...))
+	}
+	if len(i.VerifiedAtNotIn) > 0 {
+		predicates = append(predicates, labresult.VerifiedAtNotIn(i.VerifiedAtNotIn...))
+	}
+	if i.VerifiedAtGT != nil {
+		predicates = append(predicates, labresult.VerifiedAtGT(*i.VerifiedAtGT))
+	}
+	if i.VerifiedAtGTE != nil {
+		predicates = append(predicates, labresult.VerifiedAtGTE(*i.VerifiedAtGTE))
+	}
+	if i.VerifiedAtLT != nil {
+		predicates = append(predicates, labresult.VerifiedAtLT(*i.VerifiedAtLT))
+	}
+	if i.VerifiedAtLTE != nil {
+		predicates = append(predicates, labresult.VerifiedAtLTE(*i.VerifiedAtLTE))
+	}
+	if i.VerifiedAtIsNil {
+		predicates = append(predicates, labresult.VerifiedAtIsNil())
+	}
+	if i.VerifiedAtNotNil {
+		predicates = append(predicates, labresult.VerifiedAtNotNil())
+	}
+	if i.ReplacesID != nil {
+		predicates = append(predicates, labresult.ReplacesIDEQ(*i.ReplacesID))
+	}
+	if i.ReplacesIDNEQ != nil {
+		predicates = append(predicates, labresult.ReplacesIDNEQ(*i.ReplacesIDNEQ))
+	}
+	if len(i.ReplacesIDIn) > 0 {
+		predicates = append(predicates, labresult.ReplacesIDIn(i.ReplacesIDIn...))
+	}
+	if len(i.ReplacesIDNotIn) > 0 {
+		predicates = append(predicates, labresult.ReplacesIDNotIn(i.ReplacesIDNotIn...))
+	}
+	if i.ReplacesIDGT != nil {
+		predicates = append(predicates, labresult.ReplacesIDGT(*i.ReplacesIDGT))
+	}
+	if i.ReplacesIDGTE != nil {
+		predicates = append(predicates, labresult.ReplacesIDGTE(*i.ReplacesIDGTE))
+	}
+	if i.ReplacesIDLT != nil {
+		predicates = append(predicates, labresult.ReplacesIDLT(*i.ReplacesIDLT))
+	}
+	if i.ReplacesIDLTE != nil {
+		predicates = append(predicates, labresult.ReplacesIDLTE(*i.ReplacesIDLTE))
+	}
+	if i.ReplacesIDContains != nil {
+		predicates = append(predicates, labresult.ReplacesIDContains(*i.ReplacesIDContains))
+	}
+	if i.ReplacesIDHasPrefix != nil {
+		predicates = append(predicates, labresult.ReplacesIDHasPrefix(*i.ReplacesIDHasPrefix))
+	}
+	if i.ReplacesIDHasSuffix != nil {
+		predicates = append(predicates, labresult.ReplacesIDHasSuffix(*i.ReplacesIDHasSuffix))
+	}
+	if i.ReplacesIDIsNil {
+		predicates = append(predicates, labresult.ReplacesIDIsNil())
+	}
+	if i.ReplacesIDNotNil {
+		predicates = append(predicates, labresult.ReplacesIDNotNil())
+	}
+	if i.ReplacesIDEqualFold != nil {
+		predicates = append(predicates, labresult.ReplacesIDEqualFold(*i.ReplacesIDEqualFold))
+	}
+	if i.ReplacesIDContainsFold != nil {
+		predicates = append(predicates, labresult.ReplacesIDContainsFold(*i.ReplacesIDContainsFold))
+	}
+	if i.AmendReason != nil {
+		predicates = append(predicates, labresult.AmendReasonEQ(*i.AmendReason))
+	}
+	if i.AmendReasonNEQ != nil {
+		predicates = append(predicates, labresult.AmendReasonNEQ(*i.AmendReasonNEQ))
+	}
+	if len(i.AmendReasonIn) > 0 {
+		predicates = append(predicates, labresult.AmendReasonIn(i.AmendReasonIn...))
+	}
+	if len(i.AmendReasonNotIn) > 0 {
+		predicates = append(predicates, labresult.AmendReasonNotIn(i.AmendReasonNotIn...))
+	}
+	if i.AmendReasonGT != nil {
+		predicates = append(predicates, labresult.AmendReasonGT(*i.AmendReasonGT))
+	}
+	if i.AmendReasonGTE != nil {
+		predicates = append(predicates, labresult.AmendReasonGTE(*i.AmendReasonGTE))
+	}
+	if i.AmendReasonLT != nil {
+		predicates = append(predicates, labresult.AmendReasonLT(*i.AmendReasonLT))
+	}
+	if i.AmendReasonLTE != nil {
+		predicates = append(predicates, labresult.AmendReasonLTE(*i.AmendReasonLTE))
+	}
+	if i.AmendReasonContains != nil {
+		predicates = append(predicates, labresult.AmendReasonContains(*i.AmendReasonContains))
+	}
+	if i.AmendReasonHasPrefix != nil {
+		predicates = append(predicates, labresult.AmendReasonHasPrefix(*i.AmendReasonHasPrefix))
+	}
+	if i.AmendReasonHasSuffix != nil {
+		predicates = append(predicates, labresult.AmendReasonHasSuffix(*i.AmendReasonHasSuffix))
+	}
+	if i.AmendReasonIsNil {
+		predicates = append(predicates, labresult.AmendReasonIsNil())
+	}
+	if i.AmendReasonNotNil {
+		predicates = append(predicates, labresult.AmendReasonNotNil())
+	}
+	if i.AmendReasonEqualFold != nil {
+		predicates = append(predicates, labresult.AmendReasonEqualFold(*i.AmendReasonEqualFold))
+	}
+	if i.AmendReasonContainsFold != nil {
+		predicates = append(predicates, labresult.AmendReasonContainsFold(*i.AmendReasonContainsFold))
+	}
+	if i.Critical != nil {
+		predicates = append(predicates, labresult.CriticalEQ(*i.Critical))
+	}
+	if i.CriticalNEQ != nil {
+		predicates = append(predicates, labresult.CriticalNEQ(*i.CriticalNEQ))
+	}
+	if i.AcknowledgedByID != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDEQ(*i.AcknowledgedByID))
+	}
+	if i.AcknowledgedByIDNEQ != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDNEQ(*i.AcknowledgedByIDNEQ))
+	}
+	if len(i.AcknowledgedByIDIn) > 0 {
+		predicates = append(predicates, labresult.AcknowledgedByIDIn(i.AcknowledgedByIDIn...))
+	}
+	if len(i.AcknowledgedByIDNotIn) > 0 {
+		predicates = append(predicates, labresult.AcknowledgedByIDNotIn(i.AcknowledgedByIDNotIn...))
+	}
+	if i.AcknowledgedByIDGT != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDGT(*i.AcknowledgedByIDGT))
+	}
+	if i.AcknowledgedByIDGTE != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDGTE(*i.AcknowledgedByIDGTE))
+	}
+	if i.AcknowledgedByIDLT != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDLT(*i.AcknowledgedByIDLT))
+	}
+	if i.AcknowledgedByIDLTE != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDLTE(*i.AcknowledgedByIDLTE))
+	}
+	if i.AcknowledgedByIDContains != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDContains(*i.AcknowledgedByIDContains))
+	}
+	if i.AcknowledgedByIDHasPrefix != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDHasPrefix(*i.AcknowledgedByIDHasPrefix))
+	}
+	if i.AcknowledgedByIDHasSuffix != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDHasSuffix(*i.AcknowledgedByIDHasSuffix))
+	}
+	if i.AcknowledgedByIDIsNil {
+		predicates = append(predicates, labresult.AcknowledgedByIDIsNil())
+	}
+	if i.AcknowledgedByIDNotNil {
+		predicates = append(predicates, labresult.AcknowledgedByIDNotNil())
+	}
+	if i.AcknowledgedByIDEqualFold != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDEqualFold(*i.AcknowledgedByIDEqualFold))
+	}
+	if i.AcknowledgedByIDContainsFold != nil {
+		predicates = append(predicates, labresult.AcknowledgedByIDContainsFold(*i.AcknowledgedByIDContainsFold))
+	}
+	if i.AcknowledgedAt != nil {
+		predicates = append(predicates, labresult.AcknowledgedAtEQ(*i.AcknowledgedAt))
+	}
+	if i.AcknowledgedAtNEQ != nil {
+		predicates = append(predicates, labresult.AcknowledgedAtNEQ(*i.AcknowledgedAtNEQ))
+	}
+	if len(i.AcknowledgedAtIn) > 0 {
+		predicates = append(predicates, labresult.AcknowledgedAtIn(i.AcknowledgedAtIn...))
+	}
+	if len(i.AcknowledgedAtNotIn) > 0 {
+		predicates = append(predicates, labresult.AcknowledgedAtNotIn(i.AcknowledgedAtNotIn...))
+	}
+	if i.AcknowledgedAtGT != nil {
+		predicates = append(predicates, labresult.AcknowledgedAtGT(*i.AcknowledgedAtGT))
+	}
+	if i.AcknowledgedAtGTE != nil {
+		predicates = append(predicates, labresult.AcknowledgedAtGTE(*i.AcknowledgedAtGTE))
+	}
+	if i.AcknowledgedAtLT != nil {
+		predicates = append(predicates, labresult.AcknowledgedAtLT(*i.AcknowledgedAtLT))
+	}
+	if i.AcknowledgedAtLTE != nil {
+		predicates = append(predicates, labresult.AcknowledgedAtLTE(*i.AcknowledgedAtLTE))
+	}
+	if i.AcknowledgedAtIsNil {
+		predicates = append(predicates, labresult.AcknowledgedAtIsNil())
+	}
+	if i.AcknowledgedAtNotNil {
+		predicates = append(predicates, labresult.AcknowledgedAtNotNil())
+	}
+	if i.AcknowledgeMinutes != nil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesEQ(*i.AcknowledgeMinutes))
+	}
+	if i.AcknowledgeMinutesNEQ != nil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesNEQ(*i.AcknowledgeMinutesNEQ))
+	}
+	if len(i.AcknowledgeMinutesIn) > 0 {
+		predicates = append(predicates, labresult.AcknowledgeMinutesIn(i.AcknowledgeMinutesIn...))
+	}
+	if len(i.AcknowledgeMinutesNotIn) > 0 {
+		predicates = append(predicates, labresult.AcknowledgeMinutesNotIn(i.AcknowledgeMinutesNotIn...))
+	}
+	if i.AcknowledgeMinutesGT != nil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesGT(*i.AcknowledgeMinutesGT))
+	}
+	if i.AcknowledgeMinutesGTE != nil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesGTE(*i.AcknowledgeMinutesGTE))
+	}
+	if i.AcknowledgeMinutesLT != nil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesLT(*i.AcknowledgeMinutesLT))
+	}
+	if i.AcknowledgeMinutesLTE != nil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesLTE(*i.AcknowledgeMinutesLTE))
+	}
+	if i.AcknowledgeMinutesIsNil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesIsNil())
+	}
+	if i.AcknowledgeMinutesNotNil {
+		predicates = append(predicates, labresult.AcknowledgeMinutesNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := labresult.HasPatient()
+		if !*i.HasPatient {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasPatientWith(with...))
+	}
+	if i.HasItem != nil {
+		p := labresult.HasItem()
+		if !*i.HasItem {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasItemWith) > 0 {
+		with := make([]predicate.LabOrderItem, 0, len(i.HasItemWith))
+		for _, w := range i.HasItemWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasItemWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasItemWith(with...))
+	}
+	if i.HasEnteredBy != nil {
+		p := labresult.HasEnteredBy()
+		if !*i.HasEnteredBy {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEnteredByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasEnteredByWith))
+		for _, w := range i.HasEnteredByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEnteredByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasEnteredByWith(with...))
+	}
+	if i.HasVerifiedBy != nil {
+		p := labresult.HasVerifiedBy()
+		if !*i.HasVerifiedBy {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasVerifiedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasVerifiedByWith))
+		for _, w := range i.HasVerifiedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasVerifiedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasVerifiedByWith(with...))
+	}
+	if i.HasAcknowledgedBy != nil {
+		p := labresult.HasAcknowledgedBy()
+		if !*i.HasAcknowledgedBy {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAcknowledgedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasAcknowledgedByWith))
+		for _, w := range i.HasAcknowledgedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAcknowledgedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasAcknowledgedByWith(with...))
+	}
+	if i.HasReplaces != nil {
+		p := labresult.HasReplaces()
+		if !*i.HasReplaces {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacesWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasReplacesWith))
+		for _, w := range i.HasReplacesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasReplacesWith(with...))
+	}
+	if i.HasReplacedBy != nil {
+		p := labresult.HasReplacedBy()
+		if !*i.HasReplacedBy {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacedByWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasReplacedByWith))
+		for _, w := range i.HasReplacedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasReplacedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabResultWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return labresult.And(predicates...), nil
+	}
+}
+
+// LabSpecimenWhereInput represents a where input for filtering LabSpecimen queries.
+type LabSpecimenWhereInput struct {
+	Predicates []predicate.LabSpecimen  `json:"-"`
+	Not        *LabSpecimenWhereInput   `json:"not,omitempty"`
+	Or         []*LabSpecimenWhereInput `json:"or,omitempty"`
+	And        []*LabSpecimenWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "order_id" field predicates.
+	OrderID             *string  `json:"orderID,omitempty"`
+	OrderIDNEQ          *string  `json:"orderIDNEQ,omitempty"`
+	OrderIDIn           []string `json:"orderIDIn,omitempty"`
+	OrderIDNotIn        []string `json:"orderIDNotIn,omitempty"`
+	OrderIDGT           *string  `json:"orderIDGT,omitempty"`
+	OrderIDGTE          *string  `json:"orderIDGTE,omitempty"`
+	OrderIDLT           *string  `json:"orderIDLT,omitempty"`
+	OrderIDLTE          *string  `json:"orderIDLTE,omitempty"`
+	OrderIDContains     *string  `json:"orderIDContains,omitempty"`
+	OrderIDHasPrefix    *string  `json:"orderIDHasPrefix,omitempty"`
+	OrderIDHasSuffix    *string  `json:"orderIDHasSuffix,omitempty"`
+	OrderIDEqualFold    *string  `json:"orderIDEqualFold,omitempty"`
+	OrderIDContainsFold *string  `json:"orderIDContainsFold,omitempty"`
+
+	// "accession_number" field predicates.
+	AccessionNumber             *string  `json:"accessionNumber,omitempty"`
+	AccessionNumberNEQ          *string  `json:"accessionNumberNEQ,omitempty"`
+	AccessionNumberIn           []string `json:"accessionNumberIn,omitempty"`
+	AccessionNumberNotIn        []string `json:"accessionNumberNotIn,omitempty"`
+	AccessionNumberGT           *string  `json:"accessionNumberGT,omitempty"`
+	AccessionNumberGTE          *string  `json:"accessionNumberGTE,omitempty"`
+	AccessionNumberLT           *string  `json:"accessionNumberLT,omitempty"`
+	AccessionNumberLTE          *string  `json:"accessionNumberLTE,omitempty"`
+	AccessionNumberContains     *string  `json:"accessionNumberContains,omitempty"`
+	AccessionNumberHasPrefix    *string  `json:"accessionNumberHasPrefix,omitempty"`
+	AccessionNumberHasSuffix    *string  `json:"accessionNumberHasSuffix,omitempty"`
+	AccessionNumberEqualFold    *string  `json:"accessionNumberEqualFold,omitempty"`
+	AccessionNumberContainsFold *string  `json:"accessionNumberContainsFold,omitempty"`
+
+	// "specimen_type" field predicates.
+	SpecimenType      *labspecimen.SpecimenType  `json:"specimenType,omitempty"`
+	SpecimenTypeNEQ   *labspecimen.SpecimenType  `json:"specimenTypeNEQ,omitempty"`
+	SpecimenTypeIn    []labspecimen.SpecimenType `json:"specimenTypeIn,omitempty"`
+	SpecimenTypeNotIn []labspecimen.SpecimenType `json:"specimenTypeNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *labspecimen.Status  `json:"status,omitempty"`
+	StatusNEQ   *labspecimen.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []labspecimen.Status `json:"statusIn,omitempty"`
+	StatusNotIn []labspecimen.Status `json:"statusNotIn,omitempty"`
+
+	// "collected_by_id" field predicates.
+	CollectedByID             *string  `json:"collectedByID,omitempty"`
+	CollectedByIDNEQ          *string  `json:"collectedByIDNEQ,omitempty"`
+	CollectedByIDIn           []string `json:"collectedByIDIn,omitempty"`
+	CollectedByIDNotIn        []string `json:"collectedByIDNotIn,omitempty"`
+	CollectedByIDGT           *string  `json:"collectedByIDGT,omitempty"`
+	CollectedByIDGTE          *string  `json:"collectedByIDGTE,omitempty"`
+	CollectedByIDLT           *string  `json:"collectedByIDLT,omitempty"`
+	CollectedByIDLTE          *string  `json:"collectedByIDLTE,omitempty"`
+	CollectedByIDContains     *string  `json:"collectedByIDContains,omitempty"`
+	CollectedByIDHasPrefix    *string  `json:"collectedByIDHasPrefix,omitempty"`
+	CollectedByIDHasSuffix    *string  `json:"collectedByIDHasSuffix,omitempty"`
+	CollectedByIDEqualFold    *string  `json:"collectedByIDEqualFold,omitempty"`
+	CollectedByIDContainsFold *string  `json:"collectedByIDContainsFold,omitempty"`
+
+	// "collected_at" field predicates.
+	CollectedAt      *time.Time  `json:"collectedAt,omitempty"`
+	CollectedAtNEQ   *time.Time  `json:"collectedAtNEQ,omitempty"`
+	CollectedAtIn    []time.Time `json:"collectedAtIn,omitempty"`
+	CollectedAtNotIn []time.Time `json:"collectedAtNotIn,omitempty"`
+	CollectedAtGT    *time.Time  `json:"collectedAtGT,omitempty"`
+	CollectedAtGTE   *time.Time  `json:"collectedAtGTE,omitempty"`
+	CollectedAtLT    *time.Time  `json:"collectedAtLT,omitempty"`
+	CollectedAtLTE   *time.Time  `json:"collectedAtLTE,omitempty"`
+
+	// "received_by_id" field predicates.
+	ReceivedByID             *string  `json:"receivedByID,omitempty"`
+	ReceivedByIDNEQ          *string  `json:"receivedByIDNEQ,omitempty"`
+	ReceivedByIDIn           []string `json:"receivedByIDIn,omitempty"`
+	ReceivedByIDNotIn        []string `json:"receivedByIDNotIn,omitempty"`
+	ReceivedByIDGT           *string  `json:"receivedByIDGT,omitempty"`
+	ReceivedByIDGTE          *string  `json:"receivedByIDGTE,omitempty"`
+	ReceivedByIDLT           *string  `json:"receivedByIDLT,omitempty"`
+	ReceivedByIDLTE          *string  `json:"receivedByIDLTE,omitempty"`
+	ReceivedByIDContains     *string  `json:"receivedByIDContains,omitempty"`
+	ReceivedByIDHasPrefix    *string  `json:"receivedByIDHasPrefix,omitempty"`
+	ReceivedByIDHasSuffix    *string  `json:"receivedByIDHasSuffix,omitempty"`
+	ReceivedByIDIsNil        bool     `json:"receivedByIDIsNil,omitempty"`
+	ReceivedByIDNotNil       bool     `json:"receivedByIDNotNil,omitempty"`
+	ReceivedByIDEqualFold    *string  `json:"receivedByIDEqualFold,omitempty"`
+	ReceivedByIDContainsFold *string  `json:"receivedByIDContainsFold,omitempty"`
+
+	// "received_at" field predicates.
+	ReceivedAt       *time.Time  `json:"receivedAt,omitempty"`
+	ReceivedAtNEQ    *time.Time  `json:"receivedAtNEQ,omitempty"`
+	ReceivedAtIn     []time.Time `json:"receivedAtIn,omitempty"`
+	ReceivedAtNotIn  []time.Time `json:"receivedAtNotIn,omitempty"`
+	ReceivedAtGT     *time.Time  `json:"receivedAtGT,omitempty"`
+	ReceivedAtGTE    *time.Time  `json:"receivedAtGTE,omitempty"`
+	ReceivedAtLT     *time.Time  `json:"receivedAtLT,omitempty"`
+	ReceivedAtLTE    *time.Time  `json:"receivedAtLTE,omitempty"`
+	ReceivedAtIsNil  bool        `json:"receivedAtIsNil,omitempty"`
+	ReceivedAtNotNil bool        `json:"receivedAtNotNil,omitempty"`
+
+	// "rejection_reason" field predicates.
+	RejectionReason       *labspecimen.RejectionReason  `json:"rejectionReason,omitempty"`
+	RejectionReasonNEQ    *labspecimen.RejectionReason  `json:"rejectionReasonNEQ,omitempty"`
+	RejectionReasonIn     []labspecimen.RejectionReason `json:"rejectionReasonIn,omitempty"`
+	RejectionReasonNotIn  []labspecimen.RejectionReason `json:"rejectionReasonNotIn,omitempty"`
+	RejectionReasonIsNil  bool                          `json:"rejectionReasonIsNil,omitempty"`
+	RejectionReasonNotNil bool                          `json:"rejectionReasonNotNil,omitempty"`
+
+	// "rejection_note" field predicates.
+	RejectionNote             *string  `json:"rejectionNote,omitempty"`
+	RejectionNoteNEQ          *string  `json:"rejectionNoteNEQ,omitempty"`
+	RejectionNoteIn           []string `json:"rejectionNoteIn,omitempty"`
+	RejectionNoteNotIn        []string `json:"rejectionNoteNotIn,omitempty"`
+	RejectionNoteGT           *string  `json:"rejectionNoteGT,omitempty"`
+	RejectionNoteGTE          *string  `json:"rejectionNoteGTE,omitempty"`
+	RejectionNoteLT           *string  `json:"rejectionNoteLT,omitempty"`
+	RejectionNoteLTE          *string  `json:"rejectionNoteLTE,omitempty"`
+	RejectionNoteContains     *string  `json:"rejectionNoteContains,omitempty"`
+	RejectionNoteHasPrefix    *string  `json:"rejectionNoteHasPrefix,omitempty"`
+	RejectionNoteHasSuffix    *string  `json:"rejectionNoteHasSuffix,omitempty"`
+	RejectionNoteIsNil        bool     `json:"rejectionNoteIsNil,omitempty"`
+	RejectionNoteNotNil       bool     `json:"rejectionNoteNotNil,omitempty"`
+	RejectionNoteEqualFold    *string  `json:"rejectionNoteEqualFold,omitempty"`
+	RejectionNoteContainsFold *string  `json:"rejectionNoteContainsFold,omitempty"`
+
+	// "rejected_by_id" field predicates.
+	RejectedByID             *string  `json:"rejectedByID,omitempty"`
+	RejectedByIDNEQ          *string  `json:"rejectedByIDNEQ,omitempty"`
+	RejectedByIDIn           []string `json:"rejectedByIDIn,omitempty"`
+	RejectedByIDNotIn        []string `json:"rejectedByIDNotIn,omitempty"`
+	RejectedByIDGT           *string  `json:"rejectedByIDGT,omitempty"`
+	RejectedByIDGTE          *string  `json:"rejectedByIDGTE,omitempty"`
+	RejectedByIDLT           *string  `json:"rejectedByIDLT,omitempty"`
+	RejectedByIDLTE          *string  `json:"rejectedByIDLTE,omitempty"`
+	RejectedByIDContains     *string  `json:"rejectedByIDContains,omitempty"`
+	RejectedByIDHasPrefix    *string  `json:"rejectedByIDHasPrefix,omitempty"`
+	RejectedByIDHasSuffix    *string  `json:"rejectedByIDHasSuffix,omitempty"`
+	RejectedByIDIsNil        bool     `json:"rejectedByIDIsNil,omitempty"`
+	RejectedByIDNotNil       bool     `json:"rejectedByIDNotNil,omitempty"`
+	RejectedByIDEqualFold    *string  `json:"rejectedByIDEqualFold,omitempty"`
+	RejectedByIDContainsFold *string  `json:"rejectedByIDContainsFold,omitempty"`
+
+	// "rejected_at" field predicates.
+	RejectedAt       *time.Time  `json:"rejectedAt,omitempty"`
+	RejectedAtNEQ    *time.Time  `json:"rejectedAtNEQ,omitempty"`
+	RejectedAtIn     []time.Time `json:"rejectedAtIn,omitempty"`
+	RejectedAtNotIn  []time.Time `json:"rejectedAtNotIn,omitempty"`
+	RejectedAtGT     *time.Time  `json:"rejectedAtGT,omitempty"`
+	RejectedAtGTE    *time.Time  `json:"rejectedAtGTE,omitempty"`
+	RejectedAtLT     *time.Time  `json:"rejectedAtLT,omitempty"`
+	RejectedAtLTE    *time.Time  `json:"rejectedAtLTE,omitempty"`
+	RejectedAtIsNil  bool        `json:"rejectedAtIsNil,omitempty"`
+	RejectedAtNotNil bool        `json:"rejectedAtNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "order" edge predicates.
+	HasOrder     *bool                 `json:"hasOrder,omitempty"`
+	HasOrderWith []*LabOrderWhereInput `json:"hasOrderWith,omitempty"`
+
+	// "items" edge predicates.
+	HasItems     *bool                     `json:"hasItems,omitempty"`
+	HasItemsWith []*LabOrderItemWhereInput `json:"hasItemsWith,omitempty"`
+
+	// "collected_by" edge predicates.
+	HasCollectedBy     *bool              `json:"hasCollectedBy,omitempty"`
+	HasCollectedByWith []*StaffWhereInput `json:"hasCollectedByWith,omitempty"`
+
+	// "received_by" edge predicates.
+	HasReceivedBy     *bool              `json:"hasReceivedBy,omitempty"`
+	HasReceivedByWith []*StaffWhereInput `json:"hasReceivedByWith,omitempty"`
+
+	// "rejected_by" edge predicates.
+	HasRejectedBy     *bool              `json:"hasRejectedBy,omitempty"`
+	HasRejectedByWith []*StaffWhereInput `json:"hasRejectedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabSpecimenWhereInput) AddPredicates(predicates ...predicate.LabSpecimen) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabSpecimenWhereInput filter on the LabSpecimenQuery builder.
+func (i *LabSpecimenWhereInput) Filter(q *LabSpecimenQuery) (*LabSpecimenQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabSpecimenWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabSpecimenWhereInput is returned in case the LabSpecimenWhereInput is empty.
+var ErrEmptyLabSpecimenWhereInput = errors.New("ent: empty predicate LabSpecimenWhereInput")
+
+// P returns a predicate for filtering labspecimenslice.
+// An error is returned if the input is empty or invalid.
+func (i *LabSpecimenWhereInput) P() (predicate.LabSpecimen, error) {
+	var predicates []predicate.LabSpecimen
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, labspecimen.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabSpecimen, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, labspecimen.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabSpecimen, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, labspecimen.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, labspecimen.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, labspecimen.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, labspecimen.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, labspecimen.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, labspecimen.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, labspecimen.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, labspecimen.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, labspecimen.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, labspecimen.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, labspecimen.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, labspecimen.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, labspecimen.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, labspecimen.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, labspecimen.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, labspecimen.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, labspecimen.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, labspecimen.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, labspecimen.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, labspecimen.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, labspecimen.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, labspecimen.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, labspecimen.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, labspecimen.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, labspecimen.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, labspecimen.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, labspecimen.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, labspecimen.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, labspecimen.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, labspecimen.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, labspecimen.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, labspecimen.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, labspecimen.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, labspecimen.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, labspecimen.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, labspecimen.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, labspecimen.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, labspecimen.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, labspecimen.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, labspecimen.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.OrderID != nil {
+		predicates = append(predicates, labspecimen.OrderIDEQ(*i.OrderID))
+	}
+	if i.OrderIDNEQ != nil {
+		predicates = append(predicates, labspecimen.OrderIDNEQ(*i.OrderIDNEQ))
+	}
+	if len(i.OrderIDIn) > 0 {
+		predicates = append(predicates, labspecimen.OrderIDIn(i.OrderIDIn...))
+	}
+	if len(i.OrderIDNotIn) > 0 {
+		predicates = append(predicates, labspecimen.OrderIDNotIn(i.OrderIDNotIn...))
+	}
+	if i.OrderIDGT != nil {
+		predicates = append(predicates, labspecimen.OrderIDGT(*i.OrderIDGT))
+	}
+	if i.OrderIDGTE != nil {
+		predicates = append(predicates, labspecimen.OrderIDGTE(*i.OrderIDGTE))
+	}
+	if i.OrderIDLT != nil {
+		predicates = append(predicates, labspecimen.OrderIDLT(*i.OrderIDLT))
+	}
+	if i.OrderIDLTE != nil {
+		predicates = append(predicates, labspecimen.OrderIDLTE(*i.OrderIDLTE))
+	}
+	if i.OrderIDContains != nil {
+		predicates = append(predicates, labspecimen.OrderIDContains(*i.OrderIDContains))
+	}
+	if i.OrderIDHasPrefix != nil {
+		predicates = append(predicates, labspecimen.OrderIDHasPrefix(*i.OrderIDHasPrefix))
+	}
+	if i.OrderIDHasSuffix != nil {
+		predicates = append(predicates, labspecimen.OrderIDHasSuffix(*i.OrderIDHasSuffix))
+	}
+	if i.OrderIDEqualFold != nil {
+		predicates = append(predicates, labspecimen.OrderIDEqualFold(*i.OrderIDEqualFold))
+	}
+	if i.OrderIDContainsFold != nil {
+		predicates = append(predicates, labspecimen.OrderIDContainsFold(*i.OrderIDContainsFold))
+	}
+	if i.AccessionNumber != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberEQ(*i.AccessionNumber))
+	}
+	if i.AccessionNumberNEQ != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberNEQ(*i.AccessionNumberNEQ))
+	}
+	if len(i.AccessionNumberIn) > 0 {
+		predicates = append(predicates, labspecimen.AccessionNumberIn(i.AccessionNumberIn...))
+	}
+	if len(i.AccessionNumberNotIn) > 0 {
+		predicates = append(predicates, labspecimen.AccessionNumberNotIn(i.AccessionNumberNotIn...))
+	}
+	if i.AccessionNumberGT != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberGT(*i.AccessionNumberGT))
+	}
+	if i.AccessionNumberGTE != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberGTE(*i.AccessionNumberGTE))
+	}
+	if i.AccessionNumberLT != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberLT(*i.AccessionNumberLT))
+	}
+	if i.AccessionNumberLTE != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberLTE(*i.AccessionNumberLTE))
+	}
+	if i.AccessionNumberContains != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberContains(*i.AccessionNumberContains))
+	}
+	if i.AccessionNumberHasPrefix != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberHasPrefix(*i.AccessionNumberHasPrefix))
+	}
+	if i.AccessionNumberHasSuffix != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberHasSuffix(*i.AccessionNumberHasSuffix))
+	}
+	if i.AccessionNumberEqualFold != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberEqualFold(*i.AccessionNumberEqualFold))
+	}
+	if i.AccessionNumberContainsFold != nil {
+		predicates = append(predicates, labspecimen.AccessionNumberContainsFold(*i.AccessionNumberContainsFold))
+	}
+	if i.SpecimenType != nil {
+		predicates = append(predicates, labspecimen.SpecimenTypeEQ(*i.SpecimenType))
+	}
+	if i.SpecimenTypeNEQ != nil {
+		predicates = append(predicates, labspecimen.SpecimenTypeNEQ(*i.SpecimenTypeNEQ))
+	}
+	if len(i.SpecimenTypeIn) > 0 {
+		predicates = append(predicates, labspecimen.SpecimenTypeIn(i.SpecimenTypeIn...))
+	}
+	if len(i.SpecimenTypeNotIn) > 0 {
+		predicates = append(predicates, labspecimen.SpecimenTypeNotIn(i.SpecimenTypeNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, labspecimen.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, labspecimen.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, labspecimen.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, labspecimen.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.CollectedByID != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDEQ(*i.CollectedByID))
+	}
+	if i.CollectedByIDNEQ != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDNEQ(*i.CollectedByIDNEQ))
+	}
+	if len(i.CollectedByIDIn) > 0 {
+		predicates = append(predicates, labspecimen.CollectedByIDIn(i.CollectedByIDIn...))
+	}
+	if len(i.CollectedByIDNotIn) > 0 {
+		predicates = append(predicates, labspecimen.CollectedByIDNotIn(i.CollectedByIDNotIn...))
+	}
+	if i.CollectedByIDGT != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDGT(*i.CollectedByIDGT))
+	}
+	if i.CollectedByIDGTE != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDGTE(*i.CollectedByIDGTE))
+	}
+	if i.CollectedByIDLT != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDLT(*i.CollectedByIDLT))
+	}
+	if i.CollectedByIDLTE != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDLTE(*i.CollectedByIDLTE))
+	}
+	if i.CollectedByIDContains != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDContains(*i.CollectedByIDContains))
+	}
+	if i.CollectedByIDHasPrefix != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDHasPrefix(*i.CollectedByIDHasPrefix))
+	}
+	if i.CollectedByIDHasSuffix != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDHasSuffix(*i.CollectedByIDHasSuffix))
+	}
+	if i.CollectedByIDEqualFold != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDEqualFold(*i.CollectedByIDEqualFold))
+	}
+	if i.CollectedByIDContainsFold != nil {
+		predicates = append(predicates, labspecimen.CollectedByIDContainsFold(*i.CollectedByIDContainsFold))
+	}
+	if i.CollectedAt != nil {
+		predicates = append(predicates, labspecimen.CollectedAtEQ(*i.CollectedAt))
+	}
+	if i.CollectedAtNEQ != nil {
+		predicates = append(predicates, labspecimen.CollectedAtNEQ(*i.CollectedAtNEQ))
+	}
+	if len(i.CollectedAtIn) > 0 {
+		predicates = append(predicates, labspecimen.CollectedAtIn(i.CollectedAtIn...))
+	}
+	if len(i.CollectedAtNotIn) > 0 {
+		predicates = append(predicates, labspecimen.CollectedAtNotIn(i.CollectedAtNotIn...))
+	}
+	if i.CollectedAtGT != nil {
+		predicates = append(predicates, labspecimen.CollectedAtGT(*i.CollectedAtGT))
+	}
+	if i.CollectedAtGTE != nil {
+		predicates = append(predicates, labspecimen.CollectedAtGTE(*i.CollectedAtGTE))
+	}
+	if i.CollectedAtLT != nil {
+		predicates = append(predicates, labspecimen.CollectedAtLT(*i.CollectedAtLT))
+	}
+	if i.CollectedAtLTE != nil {
+		predicates = append(predicates, labspecimen.CollectedAtLTE(*i.CollectedAtLTE))
+	}
+	if i.ReceivedByID != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDEQ(*i.ReceivedByID))
+	}
+	if i.ReceivedByIDNEQ != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDNEQ(*i.ReceivedByIDNEQ))
+	}
+	if len(i.ReceivedByIDIn) > 0 {
+		predicates = append(predicates, labspecimen.ReceivedByIDIn(i.ReceivedByIDIn...))
+	}
+	if len(i.ReceivedByIDNotIn) > 0 {
+		predicates = append(predicates, labspecimen.ReceivedByIDNotIn(i.ReceivedByIDNotIn...))
+	}
+	if i.ReceivedByIDGT != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDGT(*i.ReceivedByIDGT))
+	}
+	if i.ReceivedByIDGTE != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDGTE(*i.ReceivedByIDGTE))
+	}
+	if i.ReceivedByIDLT != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDLT(*i.ReceivedByIDLT))
+	}
+	if i.ReceivedByIDLTE != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDLTE(*i.ReceivedByIDLTE))
+	}
+	if i.ReceivedByIDContains != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDContains(*i.ReceivedByIDContains))
+	}
+	if i.ReceivedByIDHasPrefix != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDHasPrefix(*i.ReceivedByIDHasPrefix))
+	}
+	if i.ReceivedByIDHasSuffix != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDHasSuffix(*i.ReceivedByIDHasSuffix))
+	}
+	if i.ReceivedByIDIsNil {
+		predicates = append(predicates, labspecimen.ReceivedByIDIsNil())
+	}
+	if i.ReceivedByIDNotNil {
+		predicates = append(predicates, labspecimen.ReceivedByIDNotNil())
+	}
+	if i.ReceivedByIDEqualFold != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDEqualFold(*i.ReceivedByIDEqualFold))
+	}
+	if i.ReceivedByIDContainsFold != nil {
+		predicates = append(predicates, labspecimen.ReceivedByIDContainsFold(*i.ReceivedByIDContainsFold))
+	}
+	if i.ReceivedAt != nil {
+		predicates = append(predicates, labspecimen.ReceivedAtEQ(*i.ReceivedAt))
+	}
+	if i.ReceivedAtNEQ != nil {
+		predicates = append(predicates, labspecimen.ReceivedAtNEQ(*i.ReceivedAtNEQ))
+	}
+	if len(i.ReceivedAtIn) > 0 {
+		predicates = append(predicates, labspecimen.ReceivedAtIn(i.ReceivedAtIn...))
+	}
+	if len(i.ReceivedAtNotIn) > 0 {
+		predicates = append(predicates, labspecimen.ReceivedAtNotIn(i.ReceivedAtNotIn...))
+	}
+	if i.ReceivedAtGT != nil {
+		predicates = append(predicates, labspecimen.ReceivedAtGT(*i.ReceivedAtGT))
+	}
+	if i.ReceivedAtGTE != nil {
+		predicates = append(predicates, labspecimen.ReceivedAtGTE(*i.ReceivedAtGTE))
+	}
+	if i.ReceivedAtLT != nil {
+		predicates = append(predicates, labspecimen.ReceivedAtLT(*i.ReceivedAtLT))
+	}
+	if i.ReceivedAtLTE != nil {
+		predicates = append(predicates, labspecimen.ReceivedAtLTE(*i.ReceivedAtLTE))
+	}
+	if i.ReceivedAtIsNil {
+		predicates = append(predicates, labspecimen.ReceivedAtIsNil())
+	}
+	if i.ReceivedAtNotNil {
+		predicates = append(predicates, labspecimen.ReceivedAtNotNil())
+	}
+	if i.RejectionReason != nil {
+		predicates = append(predicates, labspecimen.RejectionReasonEQ(*i.RejectionReason))
+	}
+	if i.RejectionReasonNEQ != nil {
+		predicates = append(predicates, labspecimen.RejectionReasonNEQ(*i.RejectionReasonNEQ))
+	}
+	if len(i.RejectionReasonIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectionReasonIn(i.RejectionReasonIn...))
+	}
+	if len(i.RejectionReasonNotIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectionReasonNotIn(i.RejectionReasonNotIn...))
+	}
+	if i.RejectionReasonIsNil {
+		predicates = append(predicates, labspecimen.RejectionReasonIsNil())
+	}
+	if i.RejectionReasonNotNil {
+		predicates = append(predicates, labspecimen.RejectionReasonNotNil())
+	}
+	if i.RejectionNote != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteEQ(*i.RejectionNote))
+	}
+	if i.RejectionNoteNEQ != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteNEQ(*i.RejectionNoteNEQ))
+	}
+	if len(i.RejectionNoteIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectionNoteIn(i.RejectionNoteIn...))
+	}
+	if len(i.RejectionNoteNotIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectionNoteNotIn(i.RejectionNoteNotIn...))
+	}
+	if i.RejectionNoteGT != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteGT(*i.RejectionNoteGT))
+	}
+	if i.RejectionNoteGTE != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteGTE(*i.RejectionNoteGTE))
+	}
+	if i.RejectionNoteLT != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteLT(*i.RejectionNoteLT))
+	}
+	if i.RejectionNoteLTE != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteLTE(*i.RejectionNoteLTE))
+	}
+	if i.RejectionNoteContains != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteContains(*i.RejectionNoteContains))
+	}
+	if i.RejectionNoteHasPrefix != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteHasPrefix(*i.RejectionNoteHasPrefix))
+	}
+	if i.RejectionNoteHasSuffix != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteHasSuffix(*i.RejectionNoteHasSuffix))
+	}
+	if i.RejectionNoteIsNil {
+		predicates = append(predicates, labspecimen.RejectionNoteIsNil())
+	}
+	if i.RejectionNoteNotNil {
+		predicates = append(predicates, labspecimen.RejectionNoteNotNil())
+	}
+	if i.RejectionNoteEqualFold != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteEqualFold(*i.RejectionNoteEqualFold))
+	}
+	if i.RejectionNoteContainsFold != nil {
+		predicates = append(predicates, labspecimen.RejectionNoteContainsFold(*i.RejectionNoteContainsFold))
+	}
+	if i.RejectedByID != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDEQ(*i.RejectedByID))
+	}
+	if i.RejectedByIDNEQ != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDNEQ(*i.RejectedByIDNEQ))
+	}
+	if len(i.RejectedByIDIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectedByIDIn(i.RejectedByIDIn...))
+	}
+	if len(i.RejectedByIDNotIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectedByIDNotIn(i.RejectedByIDNotIn...))
+	}
+	if i.RejectedByIDGT != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDGT(*i.RejectedByIDGT))
+	}
+	if i.RejectedByIDGTE != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDGTE(*i.RejectedByIDGTE))
+	}
+	if i.RejectedByIDLT != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDLT(*i.RejectedByIDLT))
+	}
+	if i.RejectedByIDLTE != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDLTE(*i.RejectedByIDLTE))
+	}
+	if i.RejectedByIDContains != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDContains(*i.RejectedByIDContains))
+	}
+	if i.RejectedByIDHasPrefix != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDHasPrefix(*i.RejectedByIDHasPrefix))
+	}
+	if i.RejectedByIDHasSuffix != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDHasSuffix(*i.RejectedByIDHasSuffix))
+	}
+	if i.RejectedByIDIsNil {
+		predicates = append(predicates, labspecimen.RejectedByIDIsNil())
+	}
+	if i.RejectedByIDNotNil {
+		predicates = append(predicates, labspecimen.RejectedByIDNotNil())
+	}
+	if i.RejectedByIDEqualFold != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDEqualFold(*i.RejectedByIDEqualFold))
+	}
+	if i.RejectedByIDContainsFold != nil {
+		predicates = append(predicates, labspecimen.RejectedByIDContainsFold(*i.RejectedByIDContainsFold))
+	}
+	if i.RejectedAt != nil {
+		predicates = append(predicates, labspecimen.RejectedAtEQ(*i.RejectedAt))
+	}
+	if i.RejectedAtNEQ != nil {
+		predicates = append(predicates, labspecimen.RejectedAtNEQ(*i.RejectedAtNEQ))
+	}
+	if len(i.RejectedAtIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectedAtIn(i.RejectedAtIn...))
+	}
+	if len(i.RejectedAtNotIn) > 0 {
+		predicates = append(predicates, labspecimen.RejectedAtNotIn(i.RejectedAtNotIn...))
+	}
+	if i.RejectedAtGT != nil {
+		predicates = append(predicates, labspecimen.RejectedAtGT(*i.RejectedAtGT))
+	}
+	if i.RejectedAtGTE != nil {
+		predicates = append(predicates, labspecimen.RejectedAtGTE(*i.RejectedAtGTE))
+	}
+	if i.RejectedAtLT != nil {
+		predicates = append(predicates, labspecimen.RejectedAtLT(*i.RejectedAtLT))
+	}
+	if i.RejectedAtLTE != nil {
+		predicates = append(predicates, labspecimen.RejectedAtLTE(*i.RejectedAtLTE))
+	}
+	if i.RejectedAtIsNil {
+		predicates = append(predicates, labspecimen.RejectedAtIsNil())
+	}
+	if i.RejectedAtNotNil {
+		predicates = append(predicates, labspecimen.RejectedAtNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := labspecimen.HasPatient()
+		if !*i.HasPatient {
+			p = labspecimen.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labspecimen.HasPatientWith(with...))
+	}
+	if i.HasOrder != nil {
+		p := labspecimen.HasOrder()
+		if !*i.HasOrder {
+			p = labspecimen.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderWith) > 0 {
+		with := make([]predicate.LabOrder, 0, len(i.HasOrderWith))
+		for _, w := range i.HasOrderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labspecimen.HasOrderWith(with...))
+	}
+	if i.HasItems != nil {
+		p := labspecimen.HasItems()
+		if !*i.HasItems {
+			p = labspecimen.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasItemsWith) > 0 {
+		with := make([]predicate.LabOrderItem, 0, len(i.HasItemsWith))
+		for _, w := range i.HasItemsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasItemsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labspecimen.HasItemsWith(with...))
+	}
+	if i.HasCollectedBy != nil {
+		p := labspecimen.HasCollectedBy()
+		if !*i.HasCollectedBy {
+			p = labspecimen.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCollectedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasCollectedByWith))
+		for _, w := range i.HasCollectedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCollectedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labspecimen.HasCollectedByWith(with...))
+	}
+	if i.HasReceivedBy != nil {
+		p := labspecimen.HasReceivedBy()
+		if !*i.HasReceivedBy {
+			p = labspecimen.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReceivedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasReceivedByWith))
+		for _, w := range i.HasReceivedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReceivedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labspecimen.HasReceivedByWith(with...))
+	}
+	if i.HasRejectedBy != nil {
+		p := labspecimen.HasRejectedBy()
+		if !*i.HasRejectedBy {
+			p = labspecimen.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRejectedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasRejectedByWith))
+		for _, w := range i.HasRejectedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRejectedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labspecimen.HasRejectedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabSpecimenWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return labspecimen.And(predicates...), nil
+	}
+}
+
+// LabTestWhereInput represents a where input for filtering LabTest queries.
+type LabTestWhereInput struct {
+	Predicates []predicate.LabTest  `json:"-"`
+	Not        *LabTestWhereInput   `json:"not,omitempty"`
+	Or         []*LabTestWhereInput `json:"or,omitempty"`
+	And        []*LabTestWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "short_name" field predicates.
+	ShortName             *string  `json:"shortName,omitempty"`
+	ShortNameNEQ          *string  `json:"shortNameNEQ,omitempty"`
+	ShortNameIn           []string `json:"shortNameIn,omitempty"`
+	ShortNameNotIn        []string `json:"shortNameNotIn,omitempty"`
+	ShortNameGT           *string  `json:"shortNameGT,omitempty"`
+	ShortNameGTE          *string  `json:"shortNameGTE,omitempty"`
+	ShortNameLT           *string  `json:"shortNameLT,omitempty"`
+	ShortNameLTE          *string  `json:"shortNameLTE,omitempty"`
+	ShortNameContains     *string  `json:"shortNameContains,omitempty"`
+	ShortNameHasPrefix    *string  `json:"shortNameHasPrefix,omitempty"`
+	ShortNameHasSuffix    *string  `json:"shortNameHasSuffix,omitempty"`
+	ShortNameIsNil        bool     `json:"shortNameIsNil,omitempty"`
+	ShortNameNotNil       bool     `json:"shortNameNotNil,omitempty"`
+	ShortNameEqualFold    *string  `json:"shortNameEqualFold,omitempty"`
+	ShortNameContainsFold *string  `json:"shortNameContainsFold,omitempty"`
+
+	// "specimen_type" field predicates.
+	SpecimenType      *labtest.SpecimenType  `json:"specimenType,omitempty"`
+	SpecimenTypeNEQ   *labtest.SpecimenType  `json:"specimenTypeNEQ,omitempty"`
+	SpecimenTypeIn    []labtest.SpecimenType `json:"specimenTypeIn,omitempty"`
+	SpecimenTypeNotIn []labtest.SpecimenType `json:"specimenTypeNotIn,omitempty"`
+
+	// "result_kind" field predicates.
+	ResultKind      *labtest.ResultKind  `json:"resultKind,omitempty"`
+	ResultKindNEQ   *labtest.ResultKind  `json:"resultKindNEQ,omitempty"`
+	ResultKindIn    []labtest.ResultKind `json:"resultKindIn,omitempty"`
+	ResultKindNotIn []labtest.ResultKind `json:"resultKindNotIn,omitempty"`
+
+	// "unit" field predicates.
+	Unit             *string  `json:"unit,omitempty"`
+	UnitNEQ          *string  `json:"unitNEQ,omitempty"`
+	UnitIn           []string `json:"unitIn,omitempty"`
+	UnitNotIn        []string `json:"unitNotIn,omitempty"`
+	UnitGT           *string  `json:"unitGT,omitempty"`
+	UnitGTE          *string  `json:"unitGTE,omitempty"`
+	UnitLT           *string  `json:"unitLT,omitempty"`
+	UnitLTE          *string  `json:"unitLTE,omitempty"`
+	UnitContains     *string  `json:"unitContains,omitempty"`
+	UnitHasPrefix    *string  `json:"unitHasPrefix,omitempty"`
+	UnitHasSuffix    *string  `json:"unitHasSuffix,omitempty"`
+	UnitIsNil        bool     `json:"unitIsNil,omitempty"`
+	UnitNotNil       bool     `json:"unitNotNil,omitempty"`
+	UnitEqualFold    *string  `json:"unitEqualFold,omitempty"`
+	UnitContainsFold *string  `json:"unitContainsFold,omitempty"`
+
+	// "decimals" field predicates.
+	Decimals      *int  `json:"decimals,omitempty"`
+	DecimalsNEQ   *int  `json:"decimalsNEQ,omitempty"`
+	DecimalsIn    []int `json:"decimalsIn,omitempty"`
+	DecimalsNotIn []int `json:"decimalsNotIn,omitempty"`
+	DecimalsGT    *int  `json:"decimalsGT,omitempty"`
+	DecimalsGTE   *int  `json:"decimalsGTE,omitempty"`
+	DecimalsLT    *int  `json:"decimalsLT,omitempty"`
+	DecimalsLTE   *int  `json:"decimalsLTE,omitempty"`
+
+	// "price" field predicates.
+	Price      *int64  `json:"price,omitempty"`
+	PriceNEQ   *int64  `json:"priceNEQ,omitempty"`
+	PriceIn    []int64 `json:"priceIn,omitempty"`
+	PriceNotIn []int64 `json:"priceNotIn,omitempty"`
+	PriceGT    *int64  `json:"priceGT,omitempty"`
+	PriceGTE   *int64  `json:"priceGTE,omitempty"`
+	PriceLT    *int64  `json:"priceLT,omitempty"`
+	PriceLTE   *int64  `json:"priceLTE,omitempty"`
+
+	// "turnaround_minutes" field predicates.
+	TurnaroundMinutes      *int  `json:"turnaroundMinutes,omitempty"`
+	TurnaroundMinutesNEQ   *int  `json:"turnaroundMinutesNEQ,omitempty"`
+	TurnaroundMinutesIn    []int `json:"turnaroundMinutesIn,omitempty"`
+	TurnaroundMinutesNotIn []int `json:"turnaroundMinutesNotIn,omitempty"`
+	TurnaroundMinutesGT    *int  `json:"turnaroundMinutesGT,omitempty"`
+	TurnaroundMinutesGTE   *int  `json:"turnaroundMinutesGTE,omitempty"`
+	TurnaroundMinutesLT    *int  `json:"turnaroundMinutesLT,omitempty"`
+	TurnaroundMinutesLTE   *int  `json:"turnaroundMinutesLTE,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "reference_ranges" edge predicates.
+	HasReferenceRanges     *bool                          `json:"hasReferenceRanges,omitempty"`
+	HasReferenceRangesWith []*LabReferenceRangeWhereInput `json:"hasReferenceRangesWith,omitempty"`
+
+	// "panels" edge predicates.
+	HasPanels     *bool                 `json:"hasPanels,omitempty"`
+	HasPanelsWith []*LabPanelWhereInput `json:"hasPanelsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabTestWhereInput) AddPredicates(predicates ...predicate.LabTest) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabTestWhereInput filter on the LabTestQuery builder.
+func (i *LabTestWhereInput) Filter(q *LabTestQuery) (*LabTestQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabTestWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabTestWhereInput is returned in case the LabTestWhereInput is empty.
+var ErrEmptyLabTestWhereInput = errors.New("ent: empty predicate LabTestWhereInput")
+
+// P returns a predicate for filtering labtests.
+// An error is returned if the input is empty or invalid.
+func (i *LabTestWhereInput) P() (predicate.LabTest, error) {
+	var predicates []predicate.LabTest
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, labtest.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabTest, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, labtest.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabTest, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, labtest.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, labtest.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, labtest.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, labtest.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, labtest.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, labtest.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, labtest.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, labtest.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, labtest.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, labtest.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, labtest.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, labtest.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, labtest.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, labtest.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, labtest.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, labtest.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, labtest.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, labtest.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, labtest.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, labtest.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, labtest.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, labtest.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, labtest.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, labtest.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, labtest.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, labtest.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, labtest.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, labtest.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, labtest.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, labtest.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, labtest.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, labtest.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, labtest.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, labtest.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, labtest.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, labtest.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, labtest.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, labtest.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, labtest.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, labtest.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, labtest.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, labtest.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, labtest.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, labtest.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, labtest.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, labtest.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, labtest.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, labtest.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, labtest.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, labtest.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, labtest.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, labtest.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, labtest.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.ShortName != nil {
+		predicates = append(predicates, labtest.ShortNameEQ(*i.ShortName))
+	}
+	if i.ShortNameNEQ != nil {
+		predicates = append(predicates, labtest.ShortNameNEQ(*i.ShortNameNEQ))
+	}
+	if len(i.ShortNameIn) > 0 {
+		predicates = append(predicates, labtest.ShortNameIn(i.ShortNameIn...))
+	}
+	if len(i.ShortNameNotIn) > 0 {
+		predicates = append(predicates, labtest.ShortNameNotIn(i.ShortNameNotIn...))
+	}
+	if i.ShortNameGT != nil {
+		predicates = append(predicates, labtest.ShortNameGT(*i.ShortNameGT))
+	}
+	if i.ShortNameGTE != nil {
+		predicates = append(predicates, labtest.ShortNameGTE(*i.ShortNameGTE))
+	}
+	if i.ShortNameLT != nil {
+		predicates = append(predicates, labtest.ShortNameLT(*i.ShortNameLT))
+	}
+	if i.ShortNameLTE != nil {
+		predicates = append(predicates, labtest.ShortNameLTE(*i.ShortNameLTE))
+	}
+	if i.ShortNameContains != nil {
+		predicates = append(predicates, labtest.ShortNameContains(*i.ShortNameContains))
+	}
+	if i.ShortNameHasPrefix != nil {
+		predicates = append(predicates, labtest.ShortNameHasPrefix(*i.ShortNameHasPrefix))
+	}
+	if i.ShortNameHasSuffix != nil {
+		predicates = append(predicates, labtest.ShortNameHasSuffix(*i.ShortNameHasSuffix))
+	}
+	if i.ShortNameIsNil {
+		predicates = append(predicates, labtest.ShortNameIsNil())
+	}
+	if i.ShortNameNotNil {
+		predicates = append(predicates, labtest.ShortNameNotNil())
+	}
+	if i.ShortNameEqualFold != nil {
+		predicates = append(predicates, labtest.ShortNameEqualFold(*i.ShortNameEqualFold))
+	}
+	if i.ShortNameContainsFold != nil {
+		predicates = append(predicates, labtest.ShortNameContainsFold(*i.ShortNameContainsFold))
+	}
+	if i.SpecimenType != nil {
+		predicates = append(predicates, labtest.SpecimenTypeEQ(*i.SpecimenType))
+	}
+	if i.SpecimenTypeNEQ != nil {
+		predicates = append(predicates, labtest.SpecimenTypeNEQ(*i.SpecimenTypeNEQ))
+	}
+	if len(i.SpecimenTypeIn) > 0 {
+		predicates = append(predicates, labtest.SpecimenTypeIn(i.SpecimenTypeIn...))
+	}
+	if len(i.SpecimenTypeNotIn) > 0 {
+		predicates = append(predicates, labtest.SpecimenTypeNotIn(i.SpecimenTypeNotIn...))
+	}
+	if i.ResultKind != nil {
+		predicates = append(predicates, labtest.ResultKindEQ(*i.ResultKind))
+	}
+	if i.ResultKindNEQ != nil {
+		predicates = append(predicates, labtest.ResultKindNEQ(*i.ResultKindNEQ))
+	}
+	if len(i.ResultKindIn) > 0 {
+		predicates = append(predicates, labtest.ResultKindIn(i.ResultKindIn...))
+	}
+	if len(i.ResultKindNotIn) > 0 {
+		predicates = append(predicates, labtest.ResultKindNotIn(i.ResultKindNotIn...))
+	}
+	if i.Unit != nil {
+		predicates = append(predicates, labtest.UnitEQ(*i.Unit))
+	}
+	if i.UnitNEQ != nil {
+		predicates = append(predicates, labtest.UnitNEQ(*i.UnitNEQ))
+	}
+	if len(i.UnitIn) > 0 {
+		predicates = append(predicates, labtest.UnitIn(i.UnitIn...))
+	}
+	if len(i.UnitNotIn) > 0 {
+		predicates = append(predicates, labtest.UnitNotIn(i.UnitNotIn...))
+	}
+	if i.UnitGT != nil {
+		predicates = append(predicates, labtest.UnitGT(*i.UnitGT))
+	}
+	if i.UnitGTE != nil {
+		predicates = append(predicates, labtest.UnitGTE(*i.UnitGTE))
+	}
+	if i.UnitLT != nil {
+		predicates = append(predicates, labtest.UnitLT(*i.UnitLT))
+	}
+	if i.UnitLTE != nil {
+		predicates = append(predicates, labtest.UnitLTE(*i.UnitLTE))
+	}
+	if i.UnitContains != nil {
+		predicates = append(predicates, labtest.UnitContains(*i.UnitContains))
+	}
+	if i.UnitHasPrefix != nil {
+		predicates = append(predicates, labtest.UnitHasPrefix(*i.UnitHasPrefix))
+	}
+	if i.UnitHasSuffix != nil {
+		predicates = append(predicates, labtest.UnitHasSuffix(*i.UnitHasSuffix))
+	}
+	if i.UnitIsNil {
+		predicates = append(predicates, labtest.UnitIsNil())
+	}
+	if i.UnitNotNil {
+		predicates = append(predicates, labtest.UnitNotNil())
+	}
+	if i.UnitEqualFold != nil {
+		predicates = append(predicates, labtest.UnitEqualFold(*i.UnitEqualFold))
+	}
+	if i.UnitContainsFold != nil {
+		predicates = append(predicates, labtest.UnitContainsFold(*i.UnitContainsFold))
+	}
+	if i.Decimals != nil {
+		predicates = append(predicates, labtest.DecimalsEQ(*i.Decimals))
+	}
+	if i.DecimalsNEQ != nil {
+		predicates = append(predicates, labtest.DecimalsNEQ(*i.DecimalsNEQ))
+	}
+	if len(i.DecimalsIn) > 0 {
+		predicates = append(predicates, labtest.DecimalsIn(i.DecimalsIn...))
+	}
+	if len(i.DecimalsNotIn) > 0 {
+		predicates = append(predicates, labtest.DecimalsNotIn(i.DecimalsNotIn...))
+	}
+	if i.DecimalsGT != nil {
+		predicates = append(predicates, labtest.DecimalsGT(*i.DecimalsGT))
+	}
+	if i.DecimalsGTE != nil {
+		predicates = append(predicates, labtest.DecimalsGTE(*i.DecimalsGTE))
+	}
+	if i.DecimalsLT != nil {
+		predicates = append(predicates, labtest.DecimalsLT(*i.DecimalsLT))
+	}
+	if i.DecimalsLTE != nil {
+		predicates = append(predicates, labtest.DecimalsLTE(*i.DecimalsLTE))
+	}
+	if i.Price != nil {
+		predicates = append(predicates, labtest.PriceEQ(*i.Price))
+	}
+	if i.PriceNEQ != nil {
+		predicates = append(predicates, labtest.PriceNEQ(*i.PriceNEQ))
+	}
+	if len(i.PriceIn) > 0 {
+		predicates = append(predicates, labtest.PriceIn(i.PriceIn...))
+	}
+	if len(i.PriceNotIn) > 0 {
+		predicates = append(predicates, labtest.PriceNotIn(i.PriceNotIn...))
+	}
+	if i.PriceGT != nil {
+		predicates = append(predicates, labtest.PriceGT(*i.PriceGT))
+	}
+	if i.PriceGTE != nil {
+		predicates = append(predicates, labtest.PriceGTE(*i.PriceGTE))
+	}
+	if i.PriceLT != nil {
+		predicates = append(predicates, labtest.PriceLT(*i.PriceLT))
+	}
+	if i.PriceLTE != nil {
+		predicates = append(predicates, labtest.PriceLTE(*i.PriceLTE))
+	}
+	if i.TurnaroundMinutes != nil {
+		predicates = append(predicates, labtest.TurnaroundMinutesEQ(*i.TurnaroundMinutes))
+	}
+	if i.TurnaroundMinutesNEQ != nil {
+		predicates = append(predicates, labtest.TurnaroundMinutesNEQ(*i.TurnaroundMinutesNEQ))
+	}
+	if len(i.TurnaroundMinutesIn) > 0 {
+		predicates = append(predicates, labtest.TurnaroundMinutesIn(i.TurnaroundMinutesIn...))
+	}
+	if len(i.TurnaroundMinutesNotIn) > 0 {
+		predicates = append(predicates, labtest.TurnaroundMinutesNotIn(i.TurnaroundMinutesNotIn...))
+	}
+	if i.TurnaroundMinutesGT != nil {
+		predicates = append(predicates, labtest.TurnaroundMinutesGT(*i.TurnaroundMinutesGT))
+	}
+	if i.TurnaroundMinutesGTE != nil {
+		predicates = append(predicates, labtest.TurnaroundMinutesGTE(*i.TurnaroundMinutesGTE))
+	}
+	if i.TurnaroundMinutesLT != nil {
+		predicates = append(predicates, labtest.TurnaroundMinutesLT(*i.TurnaroundMinutesLT))
+	}
+	if i.TurnaroundMinutesLTE != nil {
+		predicates = append(predicates, labtest.TurnaroundMinutesLTE(*i.TurnaroundMinutesLTE))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, labtest.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, labtest.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasReferenceRanges != nil {
+		p := labtest.HasReferenceRanges()
+		if !*i.HasReferenceRanges {
+			p = labtest.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReferenceRangesWith) > 0 {
+		with := make([]predicate.LabReferenceRange, 0, len(i.HasReferenceRangesWith))
+		for _, w := range i.HasReferenceRangesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReferenceRangesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labtest.HasReferenceRangesWith(with...))
+	}
+	if i.HasPanels != nil {
+		p := labtest.HasPanels()
+		if !*i.HasPanels {
+			p = labtest.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPanelsWith) > 0 {
+		with := make([]predicate.LabPanel, 0, len(i.HasPanelsWith))
+		for _, w := range i.HasPanelsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPanelsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labtest.HasPanelsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabTestWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return labtest.And(predicates...), nil
 	}
 }
 
@@ -12273,6 +17690,14 @@ type PatientWhereInput struct {
 	// "care_team" edge predicates.
 	HasCareTeam     *bool                       `json:"hasCareTeam,omitempty"`
 	HasCareTeamWith []*CareTeamMemberWhereInput `json:"hasCareTeamWith,omitempty"`
+
+	// "lab_orders" edge predicates.
+	HasLabOrders     *bool                 `json:"hasLabOrders,omitempty"`
+	HasLabOrdersWith []*LabOrderWhereInput `json:"hasLabOrdersWith,omitempty"`
+
+	// "lab_results" edge predicates.
+	HasLabResults     *bool                  `json:"hasLabResults,omitempty"`
+	HasLabResultsWith []*LabResultWhereInput `json:"hasLabResultsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -13393,6 +18818,42 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, patient.HasCareTeamWith(with...))
+	}
+	if i.HasLabOrders != nil {
+		p := patient.HasLabOrders()
+		if !*i.HasLabOrders {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLabOrdersWith) > 0 {
+		with := make([]predicate.LabOrder, 0, len(i.HasLabOrdersWith))
+		for _, w := range i.HasLabOrdersWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLabOrdersWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasLabOrdersWith(with...))
+	}
+	if i.HasLabResults != nil {
+		p := patient.HasLabResults()
+		if !*i.HasLabResults {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLabResultsWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasLabResultsWith))
+		for _, w := range i.HasLabResultsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLabResultsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasLabResultsWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

@@ -28,6 +28,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -72,6 +79,13 @@ const (
 	TypeHistoryItem          = "HistoryItem"
 	TypeIcd10Code            = "Icd10Code"
 	TypeInsurancePolicy      = "InsurancePolicy"
+	TypeLabOrder             = "LabOrder"
+	TypeLabOrderItem         = "LabOrderItem"
+	TypeLabPanel             = "LabPanel"
+	TypeLabReferenceRange    = "LabReferenceRange"
+	TypeLabResult            = "LabResult"
+	TypeLabSpecimen          = "LabSpecimen"
+	TypeLabTest              = "LabTest"
 	TypeMedicationOrder      = "MedicationOrder"
 	TypeObservation          = "Observation"
 	TypeOutboxEvent          = "OutboxEvent"
@@ -13325,6 +13339,9 @@ type EncounterMutation struct {
 	notes                    map[string]struct{}
 	removednotes             map[string]struct{}
 	clearednotes             bool
+	lab_orders               map[string]struct{}
+	removedlab_orders        map[string]struct{}
+	clearedlab_orders        bool
 	done                     bool
 	oldValue                 func(context.Context) (*Encounter, error)
 	predicates               []predicate.Encounter
@@ -14344,6 +14361,60 @@ func (m *EncounterMutation) ResetNotes() {
 	m.removednotes = nil
 }
 
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by ids.
+func (m *EncounterMutation) AddLabOrderIDs(ids ...string) {
+	if m.lab_orders == nil {
+		m.lab_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lab_orders[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLabOrders clears the "lab_orders" edge to the LabOrder entity.
+func (m *EncounterMutation) ClearLabOrders() {
+	m.clearedlab_orders = true
+}
+
+// LabOrdersCleared reports if the "lab_orders" edge to the LabOrder entity was cleared.
+func (m *EncounterMutation) LabOrdersCleared() bool {
+	return m.clearedlab_orders
+}
+
+// RemoveLabOrderIDs removes the "lab_orders" edge to the LabOrder entity by IDs.
+func (m *EncounterMutation) RemoveLabOrderIDs(ids ...string) {
+	if m.removedlab_orders == nil {
+		m.removedlab_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lab_orders, ids[i])
+		m.removedlab_orders[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLabOrders returns the removed IDs of the "lab_orders" edge to the LabOrder entity.
+func (m *EncounterMutation) RemovedLabOrdersIDs() (ids []string) {
+	for id := range m.removedlab_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LabOrdersIDs returns the "lab_orders" edge IDs in the mutation.
+func (m *EncounterMutation) LabOrdersIDs() (ids []string) {
+	for id := range m.lab_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLabOrders resets all changes to the "lab_orders" edge.
+func (m *EncounterMutation) ResetLabOrders() {
+	m.lab_orders = nil
+	m.clearedlab_orders = false
+	m.removedlab_orders = nil
+}
+
 // Where appends a list predicates to the EncounterMutation builder.
 func (m *EncounterMutation) Where(ps ...predicate.Encounter) {
 	m.predicates = append(m.predicates, ps...)
@@ -14726,7 +14797,7 @@ func (m *EncounterMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *EncounterMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.patient != nil {
 		edges = append(edges, encounter.EdgePatient)
 	}
@@ -14753,6 +14824,9 @@ func (m *EncounterMutation) AddedEdges() []string {
 	}
 	if m.notes != nil {
 		edges = append(edges, encounter.EdgeNotes)
+	}
+	if m.lab_orders != nil {
+		edges = append(edges, encounter.EdgeLabOrders)
 	}
 	return edges
 }
@@ -14805,13 +14879,19 @@ func (m *EncounterMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case encounter.EdgeLabOrders:
+		ids := make([]ent.Value, 0, len(m.lab_orders))
+		for id := range m.lab_orders {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *EncounterMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removedproblems != nil {
 		edges = append(edges, encounter.EdgeProblems)
 	}
@@ -14823,6 +14903,9 @@ func (m *EncounterMutation) RemovedEdges() []string {
 	}
 	if m.removednotes != nil {
 		edges = append(edges, encounter.EdgeNotes)
+	}
+	if m.removedlab_orders != nil {
+		edges = append(edges, encounter.EdgeLabOrders)
 	}
 	return edges
 }
@@ -14855,13 +14938,19 @@ func (m *EncounterMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case encounter.EdgeLabOrders:
+		ids := make([]ent.Value, 0, len(m.removedlab_orders))
+		for id := range m.removedlab_orders {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *EncounterMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedpatient {
 		edges = append(edges, encounter.EdgePatient)
 	}
@@ -14889,6 +14978,9 @@ func (m *EncounterMutation) ClearedEdges() []string {
 	if m.clearednotes {
 		edges = append(edges, encounter.EdgeNotes)
 	}
+	if m.clearedlab_orders {
+		edges = append(edges, encounter.EdgeLabOrders)
+	}
 	return edges
 }
 
@@ -14914,6 +15006,8 @@ func (m *EncounterMutation) EdgeCleared(name string) bool {
 		return m.clearedmedication_orders
 	case encounter.EdgeNotes:
 		return m.clearednotes
+	case encounter.EdgeLabOrders:
+		return m.clearedlab_orders
 	}
 	return false
 }
@@ -14971,6 +15065,9 @@ func (m *EncounterMutation) ResetEdge(name string) error {
 		return nil
 	case encounter.EdgeNotes:
 		m.ResetNotes()
+		return nil
+	case encounter.EdgeLabOrders:
+		m.ResetLabOrders()
 		return nil
 	}
 	return fmt.Errorf("unknown Encounter edge %s", name)
@@ -17233,6 +17330,9957 @@ func (m *InsurancePolicyMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy edge %s", name)
+}
+
+// LabOrderMutation represents an operation that mutates the LabOrder nodes in the graph.
+type LabOrderMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	ordered_at        *time.Time
+	priority          *laborder.Priority
+	clinical_notes    *string
+	clearedFields     map[string]struct{}
+	patient           *string
+	clearedpatient    bool
+	encounter         *string
+	clearedencounter  bool
+	ordered_by        *string
+	clearedordered_by bool
+	items             map[string]struct{}
+	removeditems      map[string]struct{}
+	cleareditems      bool
+	specimens         map[string]struct{}
+	removedspecimens  map[string]struct{}
+	clearedspecimens  bool
+	done              bool
+	oldValue          func(context.Context) (*LabOrder, error)
+	predicates        []predicate.LabOrder
+}
+
+var _ ent.Mutation = (*LabOrderMutation)(nil)
+
+// laborderOption allows management of the mutation configuration using functional options.
+type laborderOption func(*LabOrderMutation)
+
+// newLabOrderMutation creates new mutation for the LabOrder entity.
+func newLabOrderMutation(c config, op Op, opts ...laborderOption) *LabOrderMutation {
+	m := &LabOrderMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabOrder,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabOrderID sets the ID field of the mutation.
+func withLabOrderID(id string) laborderOption {
+	return func(m *LabOrderMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabOrder
+		)
+		m.oldValue = func(ctx context.Context) (*LabOrder, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabOrder.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabOrder sets the old LabOrder of the mutation.
+func withLabOrder(node *LabOrder) laborderOption {
+	return func(m *LabOrderMutation) {
+		m.oldValue = func(context.Context) (*LabOrder, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabOrderMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabOrderMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabOrder entities.
+func (m *LabOrderMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabOrderMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabOrderMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabOrder.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabOrderMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabOrderMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabOrderMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabOrderMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabOrderMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabOrderMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *LabOrderMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *LabOrderMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *LabOrderMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *LabOrderMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *LabOrderMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *LabOrderMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[laborder.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *LabOrderMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[laborder.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *LabOrderMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, laborder.FieldEncounterID)
+}
+
+// SetOrderedByID sets the "ordered_by_id" field.
+func (m *LabOrderMutation) SetOrderedByID(s string) {
+	m.ordered_by = &s
+}
+
+// OrderedByID returns the value of the "ordered_by_id" field in the mutation.
+func (m *LabOrderMutation) OrderedByID() (r string, exists bool) {
+	v := m.ordered_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderedByID returns the old "ordered_by_id" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldOrderedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderedByID: %w", err)
+	}
+	return oldValue.OrderedByID, nil
+}
+
+// ResetOrderedByID resets all changes to the "ordered_by_id" field.
+func (m *LabOrderMutation) ResetOrderedByID() {
+	m.ordered_by = nil
+}
+
+// SetOrderedAt sets the "ordered_at" field.
+func (m *LabOrderMutation) SetOrderedAt(t time.Time) {
+	m.ordered_at = &t
+}
+
+// OrderedAt returns the value of the "ordered_at" field in the mutation.
+func (m *LabOrderMutation) OrderedAt() (r time.Time, exists bool) {
+	v := m.ordered_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderedAt returns the old "ordered_at" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldOrderedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderedAt: %w", err)
+	}
+	return oldValue.OrderedAt, nil
+}
+
+// ResetOrderedAt resets all changes to the "ordered_at" field.
+func (m *LabOrderMutation) ResetOrderedAt() {
+	m.ordered_at = nil
+}
+
+// SetPriority sets the "priority" field.
+func (m *LabOrderMutation) SetPriority(l laborder.Priority) {
+	m.priority = &l
+}
+
+// Priority returns the value of the "priority" field in the mutation.
+func (m *LabOrderMutation) Priority() (r laborder.Priority, exists bool) {
+	v := m.priority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriority returns the old "priority" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldPriority(ctx context.Context) (v laborder.Priority, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriority is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriority requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriority: %w", err)
+	}
+	return oldValue.Priority, nil
+}
+
+// ResetPriority resets all changes to the "priority" field.
+func (m *LabOrderMutation) ResetPriority() {
+	m.priority = nil
+}
+
+// SetClinicalNotes sets the "clinical_notes" field.
+func (m *LabOrderMutation) SetClinicalNotes(s string) {
+	m.clinical_notes = &s
+}
+
+// ClinicalNotes returns the value of the "clinical_notes" field in the mutation.
+func (m *LabOrderMutation) ClinicalNotes() (r string, exists bool) {
+	v := m.clinical_notes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClinicalNotes returns the old "clinical_notes" field's value of the LabOrder entity.
+// If the LabOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderMutation) OldClinicalNotes(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClinicalNotes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClinicalNotes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClinicalNotes: %w", err)
+	}
+	return oldValue.ClinicalNotes, nil
+}
+
+// ClearClinicalNotes clears the value of the "clinical_notes" field.
+func (m *LabOrderMutation) ClearClinicalNotes() {
+	m.clinical_notes = nil
+	m.clearedFields[laborder.FieldClinicalNotes] = struct{}{}
+}
+
+// ClinicalNotesCleared returns if the "clinical_notes" field was cleared in this mutation.
+func (m *LabOrderMutation) ClinicalNotesCleared() bool {
+	_, ok := m.clearedFields[laborder.FieldClinicalNotes]
+	return ok
+}
+
+// ResetClinicalNotes resets all changes to the "clinical_notes" field.
+func (m *LabOrderMutation) ResetClinicalNotes() {
+	m.clinical_notes = nil
+	delete(m.clearedFields, laborder.FieldClinicalNotes)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *LabOrderMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[laborder.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *LabOrderMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *LabOrderMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *LabOrderMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *LabOrderMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[laborder.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *LabOrderMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *LabOrderMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *LabOrderMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// ClearOrderedBy clears the "ordered_by" edge to the Staff entity.
+func (m *LabOrderMutation) ClearOrderedBy() {
+	m.clearedordered_by = true
+	m.clearedFields[laborder.FieldOrderedByID] = struct{}{}
+}
+
+// OrderedByCleared reports if the "ordered_by" edge to the Staff entity was cleared.
+func (m *LabOrderMutation) OrderedByCleared() bool {
+	return m.clearedordered_by
+}
+
+// OrderedByIDs returns the "ordered_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderedByID instead. It exists only for internal usage by the builders.
+func (m *LabOrderMutation) OrderedByIDs() (ids []string) {
+	if id := m.ordered_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrderedBy resets all changes to the "ordered_by" edge.
+func (m *LabOrderMutation) ResetOrderedBy() {
+	m.ordered_by = nil
+	m.clearedordered_by = false
+}
+
+// AddItemIDs adds the "items" edge to the LabOrderItem entity by ids.
+func (m *LabOrderMutation) AddItemIDs(ids ...string) {
+	if m.items == nil {
+		m.items = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.items[ids[i]] = struct{}{}
+	}
+}
+
+// ClearItems clears the "items" edge to the LabOrderItem entity.
+func (m *LabOrderMutation) ClearItems() {
+	m.cleareditems = true
+}
+
+// ItemsCleared reports if the "items" edge to the LabOrderItem entity was cleared.
+func (m *LabOrderMutation) ItemsCleared() bool {
+	return m.cleareditems
+}
+
+// RemoveItemIDs removes the "items" edge to the LabOrderItem entity by IDs.
+func (m *LabOrderMutation) RemoveItemIDs(ids ...string) {
+	if m.removeditems == nil {
+		m.removeditems = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.items, ids[i])
+		m.removeditems[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedItems returns the removed IDs of the "items" edge to the LabOrderItem entity.
+func (m *LabOrderMutation) RemovedItemsIDs() (ids []string) {
+	for id := range m.removeditems {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ItemsIDs returns the "items" edge IDs in the mutation.
+func (m *LabOrderMutation) ItemsIDs() (ids []string) {
+	for id := range m.items {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetItems resets all changes to the "items" edge.
+func (m *LabOrderMutation) ResetItems() {
+	m.items = nil
+	m.cleareditems = false
+	m.removeditems = nil
+}
+
+// AddSpecimenIDs adds the "specimens" edge to the LabSpecimen entity by ids.
+func (m *LabOrderMutation) AddSpecimenIDs(ids ...string) {
+	if m.specimens == nil {
+		m.specimens = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.specimens[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSpecimens clears the "specimens" edge to the LabSpecimen entity.
+func (m *LabOrderMutation) ClearSpecimens() {
+	m.clearedspecimens = true
+}
+
+// SpecimensCleared reports if the "specimens" edge to the LabSpecimen entity was cleared.
+func (m *LabOrderMutation) SpecimensCleared() bool {
+	return m.clearedspecimens
+}
+
+// RemoveSpecimenIDs removes the "specimens" edge to the LabSpecimen entity by IDs.
+func (m *LabOrderMutation) RemoveSpecimenIDs(ids ...string) {
+	if m.removedspecimens == nil {
+		m.removedspecimens = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.specimens, ids[i])
+		m.removedspecimens[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSpecimens returns the removed IDs of the "specimens" edge to the LabSpecimen entity.
+func (m *LabOrderMutation) RemovedSpecimensIDs() (ids []string) {
+	for id := range m.removedspecimens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SpecimensIDs returns the "specimens" edge IDs in the mutation.
+func (m *LabOrderMutation) SpecimensIDs() (ids []string) {
+	for id := range m.specimens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSpecimens resets all changes to the "specimens" edge.
+func (m *LabOrderMutation) ResetSpecimens() {
+	m.specimens = nil
+	m.clearedspecimens = false
+	m.removedspecimens = nil
+}
+
+// Where appends a list predicates to the LabOrderMutation builder.
+func (m *LabOrderMutation) Where(ps ...predicate.LabOrder) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabOrderMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabOrderMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabOrder, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabOrderMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabOrderMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabOrder).
+func (m *LabOrderMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabOrderMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, laborder.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, laborder.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, laborder.FieldPatientID)
+	}
+	if m.encounter != nil {
+		fields = append(fields, laborder.FieldEncounterID)
+	}
+	if m.ordered_by != nil {
+		fields = append(fields, laborder.FieldOrderedByID)
+	}
+	if m.ordered_at != nil {
+		fields = append(fields, laborder.FieldOrderedAt)
+	}
+	if m.priority != nil {
+		fields = append(fields, laborder.FieldPriority)
+	}
+	if m.clinical_notes != nil {
+		fields = append(fields, laborder.FieldClinicalNotes)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabOrderMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case laborder.FieldCreatedAt:
+		return m.CreatedAt()
+	case laborder.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case laborder.FieldPatientID:
+		return m.PatientID()
+	case laborder.FieldEncounterID:
+		return m.EncounterID()
+	case laborder.FieldOrderedByID:
+		return m.OrderedByID()
+	case laborder.FieldOrderedAt:
+		return m.OrderedAt()
+	case laborder.FieldPriority:
+		return m.Priority()
+	case laborder.FieldClinicalNotes:
+		return m.ClinicalNotes()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabOrderMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case laborder.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case laborder.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case laborder.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case laborder.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case laborder.FieldOrderedByID:
+		return m.OldOrderedByID(ctx)
+	case laborder.FieldOrderedAt:
+		return m.OldOrderedAt(ctx)
+	case laborder.FieldPriority:
+		return m.OldPriority(ctx)
+	case laborder.FieldClinicalNotes:
+		return m.OldClinicalNotes(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabOrder field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabOrderMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case laborder.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case laborder.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case laborder.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case laborder.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case laborder.FieldOrderedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderedByID(v)
+		return nil
+	case laborder.FieldOrderedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderedAt(v)
+		return nil
+	case laborder.FieldPriority:
+		v, ok := value.(laborder.Priority)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriority(v)
+		return nil
+	case laborder.FieldClinicalNotes:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClinicalNotes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrder field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabOrderMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabOrderMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabOrderMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LabOrder numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabOrderMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(laborder.FieldEncounterID) {
+		fields = append(fields, laborder.FieldEncounterID)
+	}
+	if m.FieldCleared(laborder.FieldClinicalNotes) {
+		fields = append(fields, laborder.FieldClinicalNotes)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabOrderMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabOrderMutation) ClearField(name string) error {
+	switch name {
+	case laborder.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case laborder.FieldClinicalNotes:
+		m.ClearClinicalNotes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrder nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabOrderMutation) ResetField(name string) error {
+	switch name {
+	case laborder.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case laborder.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case laborder.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case laborder.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case laborder.FieldOrderedByID:
+		m.ResetOrderedByID()
+		return nil
+	case laborder.FieldOrderedAt:
+		m.ResetOrderedAt()
+		return nil
+	case laborder.FieldPriority:
+		m.ResetPriority()
+		return nil
+	case laborder.FieldClinicalNotes:
+		m.ResetClinicalNotes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrder field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabOrderMutation) AddedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.patient != nil {
+		edges = append(edges, laborder.EdgePatient)
+	}
+	if m.encounter != nil {
+		edges = append(edges, laborder.EdgeEncounter)
+	}
+	if m.ordered_by != nil {
+		edges = append(edges, laborder.EdgeOrderedBy)
+	}
+	if m.items != nil {
+		edges = append(edges, laborder.EdgeItems)
+	}
+	if m.specimens != nil {
+		edges = append(edges, laborder.EdgeSpecimens)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabOrderMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case laborder.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborder.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborder.EdgeOrderedBy:
+		if id := m.ordered_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborder.EdgeItems:
+		ids := make([]ent.Value, 0, len(m.items))
+		for id := range m.items {
+			ids = append(ids, id)
+		}
+		return ids
+	case laborder.EdgeSpecimens:
+		ids := make([]ent.Value, 0, len(m.specimens))
+		for id := range m.specimens {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabOrderMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.removeditems != nil {
+		edges = append(edges, laborder.EdgeItems)
+	}
+	if m.removedspecimens != nil {
+		edges = append(edges, laborder.EdgeSpecimens)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabOrderMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case laborder.EdgeItems:
+		ids := make([]ent.Value, 0, len(m.removeditems))
+		for id := range m.removeditems {
+			ids = append(ids, id)
+		}
+		return ids
+	case laborder.EdgeSpecimens:
+		ids := make([]ent.Value, 0, len(m.removedspecimens))
+		for id := range m.removedspecimens {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabOrderMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 5)
+	if m.clearedpatient {
+		edges = append(edges, laborder.EdgePatient)
+	}
+	if m.clearedencounter {
+		edges = append(edges, laborder.EdgeEncounter)
+	}
+	if m.clearedordered_by {
+		edges = append(edges, laborder.EdgeOrderedBy)
+	}
+	if m.cleareditems {
+		edges = append(edges, laborder.EdgeItems)
+	}
+	if m.clearedspecimens {
+		edges = append(edges, laborder.EdgeSpecimens)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabOrderMutation) EdgeCleared(name string) bool {
+	switch name {
+	case laborder.EdgePatient:
+		return m.clearedpatient
+	case laborder.EdgeEncounter:
+		return m.clearedencounter
+	case laborder.EdgeOrderedBy:
+		return m.clearedordered_by
+	case laborder.EdgeItems:
+		return m.cleareditems
+	case laborder.EdgeSpecimens:
+		return m.clearedspecimens
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabOrderMutation) ClearEdge(name string) error {
+	switch name {
+	case laborder.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case laborder.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	case laborder.EdgeOrderedBy:
+		m.ClearOrderedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrder unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabOrderMutation) ResetEdge(name string) error {
+	switch name {
+	case laborder.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case laborder.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	case laborder.EdgeOrderedBy:
+		m.ResetOrderedBy()
+		return nil
+	case laborder.EdgeItems:
+		m.ResetItems()
+		return nil
+	case laborder.EdgeSpecimens:
+		m.ResetSpecimens()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrder edge %s", name)
+}
+
+// LabOrderItemMutation represents an operation that mutates the LabOrderItem nodes in the graph.
+type LabOrderItemMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *string
+	created_at            *time.Time
+	updated_at            *time.Time
+	status                *laborderitem.Status
+	cancel_reason         *string
+	ordered_at            *time.Time
+	verified_at           *time.Time
+	turnaround_minutes    *int
+	addturnaround_minutes *int
+	clearedFields         map[string]struct{}
+	patient               *string
+	clearedpatient        bool
+	_order                *string
+	cleared_order         bool
+	test                  *string
+	clearedtest           bool
+	panel                 *string
+	clearedpanel          bool
+	specimen              *string
+	clearedspecimen       bool
+	cancelled_by          *string
+	clearedcancelled_by   bool
+	results               map[string]struct{}
+	removedresults        map[string]struct{}
+	clearedresults        bool
+	done                  bool
+	oldValue              func(context.Context) (*LabOrderItem, error)
+	predicates            []predicate.LabOrderItem
+}
+
+var _ ent.Mutation = (*LabOrderItemMutation)(nil)
+
+// laborderitemOption allows management of the mutation configuration using functional options.
+type laborderitemOption func(*LabOrderItemMutation)
+
+// newLabOrderItemMutation creates new mutation for the LabOrderItem entity.
+func newLabOrderItemMutation(c config, op Op, opts ...laborderitemOption) *LabOrderItemMutation {
+	m := &LabOrderItemMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabOrderItem,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabOrderItemID sets the ID field of the mutation.
+func withLabOrderItemID(id string) laborderitemOption {
+	return func(m *LabOrderItemMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabOrderItem
+		)
+		m.oldValue = func(ctx context.Context) (*LabOrderItem, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabOrderItem.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabOrderItem sets the old LabOrderItem of the mutation.
+func withLabOrderItem(node *LabOrderItem) laborderitemOption {
+	return func(m *LabOrderItemMutation) {
+		m.oldValue = func(context.Context) (*LabOrderItem, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabOrderItemMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabOrderItemMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabOrderItem entities.
+func (m *LabOrderItemMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabOrderItemMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabOrderItemMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabOrderItem.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabOrderItemMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabOrderItemMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabOrderItemMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabOrderItemMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabOrderItemMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabOrderItemMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *LabOrderItemMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *LabOrderItemMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *LabOrderItemMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *LabOrderItemMutation) SetOrderID(s string) {
+	m._order = &s
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *LabOrderItemMutation) OrderID() (r string, exists bool) {
+	v := m._order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldOrderID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *LabOrderItemMutation) ResetOrderID() {
+	m._order = nil
+}
+
+// SetTestID sets the "test_id" field.
+func (m *LabOrderItemMutation) SetTestID(s string) {
+	m.test = &s
+}
+
+// TestID returns the value of the "test_id" field in the mutation.
+func (m *LabOrderItemMutation) TestID() (r string, exists bool) {
+	v := m.test
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTestID returns the old "test_id" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldTestID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTestID: %w", err)
+	}
+	return oldValue.TestID, nil
+}
+
+// ResetTestID resets all changes to the "test_id" field.
+func (m *LabOrderItemMutation) ResetTestID() {
+	m.test = nil
+}
+
+// SetPanelID sets the "panel_id" field.
+func (m *LabOrderItemMutation) SetPanelID(s string) {
+	m.panel = &s
+}
+
+// PanelID returns the value of the "panel_id" field in the mutation.
+func (m *LabOrderItemMutation) PanelID() (r string, exists bool) {
+	v := m.panel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPanelID returns the old "panel_id" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldPanelID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPanelID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPanelID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPanelID: %w", err)
+	}
+	return oldValue.PanelID, nil
+}
+
+// ClearPanelID clears the value of the "panel_id" field.
+func (m *LabOrderItemMutation) ClearPanelID() {
+	m.panel = nil
+	m.clearedFields[laborderitem.FieldPanelID] = struct{}{}
+}
+
+// PanelIDCleared returns if the "panel_id" field was cleared in this mutation.
+func (m *LabOrderItemMutation) PanelIDCleared() bool {
+	_, ok := m.clearedFields[laborderitem.FieldPanelID]
+	return ok
+}
+
+// ResetPanelID resets all changes to the "panel_id" field.
+func (m *LabOrderItemMutation) ResetPanelID() {
+	m.panel = nil
+	delete(m.clearedFields, laborderitem.FieldPanelID)
+}
+
+// SetSpecimenID sets the "specimen_id" field.
+func (m *LabOrderItemMutation) SetSpecimenID(s string) {
+	m.specimen = &s
+}
+
+// SpecimenID returns the value of the "specimen_id" field in the mutation.
+func (m *LabOrderItemMutation) SpecimenID() (r string, exists bool) {
+	v := m.specimen
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpecimenID returns the old "specimen_id" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldSpecimenID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpecimenID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpecimenID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpecimenID: %w", err)
+	}
+	return oldValue.SpecimenID, nil
+}
+
+// ClearSpecimenID clears the value of the "specimen_id" field.
+func (m *LabOrderItemMutation) ClearSpecimenID() {
+	m.specimen = nil
+	m.clearedFields[laborderitem.FieldSpecimenID] = struct{}{}
+}
+
+// SpecimenIDCleared returns if the "specimen_id" field was cleared in this mutation.
+func (m *LabOrderItemMutation) SpecimenIDCleared() bool {
+	_, ok := m.clearedFields[laborderitem.FieldSpecimenID]
+	return ok
+}
+
+// ResetSpecimenID resets all changes to the "specimen_id" field.
+func (m *LabOrderItemMutation) ResetSpecimenID() {
+	m.specimen = nil
+	delete(m.clearedFields, laborderitem.FieldSpecimenID)
+}
+
+// SetStatus sets the "status" field.
+func (m *LabOrderItemMutation) SetStatus(l laborderitem.Status) {
+	m.status = &l
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *LabOrderItemMutation) Status() (r laborderitem.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldStatus(ctx context.Context) (v laborderitem.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *LabOrderItemMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetCancelReason sets the "cancel_reason" field.
+func (m *LabOrderItemMutation) SetCancelReason(s string) {
+	m.cancel_reason = &s
+}
+
+// CancelReason returns the value of the "cancel_reason" field in the mutation.
+func (m *LabOrderItemMutation) CancelReason() (r string, exists bool) {
+	v := m.cancel_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCancelReason returns the old "cancel_reason" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldCancelReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCancelReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCancelReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCancelReason: %w", err)
+	}
+	return oldValue.CancelReason, nil
+}
+
+// ClearCancelReason clears the value of the "cancel_reason" field.
+func (m *LabOrderItemMutation) ClearCancelReason() {
+	m.cancel_reason = nil
+	m.clearedFields[laborderitem.FieldCancelReason] = struct{}{}
+}
+
+// CancelReasonCleared returns if the "cancel_reason" field was cleared in this mutation.
+func (m *LabOrderItemMutation) CancelReasonCleared() bool {
+	_, ok := m.clearedFields[laborderitem.FieldCancelReason]
+	return ok
+}
+
+// ResetCancelReason resets all changes to the "cancel_reason" field.
+func (m *LabOrderItemMutation) ResetCancelReason() {
+	m.cancel_reason = nil
+	delete(m.clearedFields, laborderitem.FieldCancelReason)
+}
+
+// SetCancelledByID sets the "cancelled_by_id" field.
+func (m *LabOrderItemMutation) SetCancelledByID(s string) {
+	m.cancelled_by = &s
+}
+
+// CancelledByID returns the value of the "cancelled_by_id" field in the mutation.
+func (m *LabOrderItemMutation) CancelledByID() (r string, exists bool) {
+	v := m.cancelled_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCancelledByID returns the old "cancelled_by_id" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldCancelledByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCancelledByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCancelledByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCancelledByID: %w", err)
+	}
+	return oldValue.CancelledByID, nil
+}
+
+// ClearCancelledByID clears the value of the "cancelled_by_id" field.
+func (m *LabOrderItemMutation) ClearCancelledByID() {
+	m.cancelled_by = nil
+	m.clearedFields[laborderitem.FieldCancelledByID] = struct{}{}
+}
+
+// CancelledByIDCleared returns if the "cancelled_by_id" field was cleared in this mutation.
+func (m *LabOrderItemMutation) CancelledByIDCleared() bool {
+	_, ok := m.clearedFields[laborderitem.FieldCancelledByID]
+	return ok
+}
+
+// ResetCancelledByID resets all changes to the "cancelled_by_id" field.
+func (m *LabOrderItemMutation) ResetCancelledByID() {
+	m.cancelled_by = nil
+	delete(m.clearedFields, laborderitem.FieldCancelledByID)
+}
+
+// SetOrderedAt sets the "ordered_at" field.
+func (m *LabOrderItemMutation) SetOrderedAt(t time.Time) {
+	m.ordered_at = &t
+}
+
+// OrderedAt returns the value of the "ordered_at" field in the mutation.
+func (m *LabOrderItemMutation) OrderedAt() (r time.Time, exists bool) {
+	v := m.ordered_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderedAt returns the old "ordered_at" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldOrderedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderedAt: %w", err)
+	}
+	return oldValue.OrderedAt, nil
+}
+
+// ResetOrderedAt resets all changes to the "ordered_at" field.
+func (m *LabOrderItemMutation) ResetOrderedAt() {
+	m.ordered_at = nil
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (m *LabOrderItemMutation) SetVerifiedAt(t time.Time) {
+	m.verified_at = &t
+}
+
+// VerifiedAt returns the value of the "verified_at" field in the mutation.
+func (m *LabOrderItemMutation) VerifiedAt() (r time.Time, exists bool) {
+	v := m.verified_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedAt returns the old "verified_at" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldVerifiedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedAt: %w", err)
+	}
+	return oldValue.VerifiedAt, nil
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (m *LabOrderItemMutation) ClearVerifiedAt() {
+	m.verified_at = nil
+	m.clearedFields[laborderitem.FieldVerifiedAt] = struct{}{}
+}
+
+// VerifiedAtCleared returns if the "verified_at" field was cleared in this mutation.
+func (m *LabOrderItemMutation) VerifiedAtCleared() bool {
+	_, ok := m.clearedFields[laborderitem.FieldVerifiedAt]
+	return ok
+}
+
+// ResetVerifiedAt resets all changes to the "verified_at" field.
+func (m *LabOrderItemMutation) ResetVerifiedAt() {
+	m.verified_at = nil
+	delete(m.clearedFields, laborderitem.FieldVerifiedAt)
+}
+
+// SetTurnaroundMinutes sets the "turnaround_minutes" field.
+func (m *LabOrderItemMutation) SetTurnaroundMinutes(i int) {
+	m.turnaround_minutes = &i
+	m.addturnaround_minutes = nil
+}
+
+// TurnaroundMinutes returns the value of the "turnaround_minutes" field in the mutation.
+func (m *LabOrderItemMutation) TurnaroundMinutes() (r int, exists bool) {
+	v := m.turnaround_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTurnaroundMinutes returns the old "turnaround_minutes" field's value of the LabOrderItem entity.
+// If the LabOrderItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabOrderItemMutation) OldTurnaroundMinutes(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTurnaroundMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTurnaroundMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTurnaroundMinutes: %w", err)
+	}
+	return oldValue.TurnaroundMinutes, nil
+}
+
+// AddTurnaroundMinutes adds i to the "turnaround_minutes" field.
+func (m *LabOrderItemMutation) AddTurnaroundMinutes(i int) {
+	if m.addturnaround_minutes != nil {
+		*m.addturnaround_minutes += i
+	} else {
+		m.addturnaround_minutes = &i
+	}
+}
+
+// AddedTurnaroundMinutes returns the value that was added to the "turnaround_minutes" field in this mutation.
+func (m *LabOrderItemMutation) AddedTurnaroundMinutes() (r int, exists bool) {
+	v := m.addturnaround_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearTurnaroundMinutes clears the value of the "turnaround_minutes" field.
+func (m *LabOrderItemMutation) ClearTurnaroundMinutes() {
+	m.turnaround_minutes = nil
+	m.addturnaround_minutes = nil
+	m.clearedFields[laborderitem.FieldTurnaroundMinutes] = struct{}{}
+}
+
+// TurnaroundMinutesCleared returns if the "turnaround_minutes" field was cleared in this mutation.
+func (m *LabOrderItemMutation) TurnaroundMinutesCleared() bool {
+	_, ok := m.clearedFields[laborderitem.FieldTurnaroundMinutes]
+	return ok
+}
+
+// ResetTurnaroundMinutes resets all changes to the "turnaround_minutes" field.
+func (m *LabOrderItemMutation) ResetTurnaroundMinutes() {
+	m.turnaround_minutes = nil
+	m.addturnaround_minutes = nil
+	delete(m.clearedFields, laborderitem.FieldTurnaroundMinutes)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *LabOrderItemMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[laborderitem.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *LabOrderItemMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *LabOrderItemMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *LabOrderItemMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearOrder clears the "order" edge to the LabOrder entity.
+func (m *LabOrderItemMutation) ClearOrder() {
+	m.cleared_order = true
+	m.clearedFields[laborderitem.FieldOrderID] = struct{}{}
+}
+
+// OrderCleared reports if the "order" edge to the LabOrder entity was cleared.
+func (m *LabOrderItemMutation) OrderCleared() bool {
+	return m.cleared_order
+}
+
+// OrderIDs returns the "order" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderID instead. It exists only for internal usage by the builders.
+func (m *LabOrderItemMutation) OrderIDs() (ids []string) {
+	if id := m._order; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrder resets all changes to the "order" edge.
+func (m *LabOrderItemMutation) ResetOrder() {
+	m._order = nil
+	m.cleared_order = false
+}
+
+// ClearTest clears the "test" edge to the LabTest entity.
+func (m *LabOrderItemMutation) ClearTest() {
+	m.clearedtest = true
+	m.clearedFields[laborderitem.FieldTestID] = struct{}{}
+}
+
+// TestCleared reports if the "test" edge to the LabTest entity was cleared.
+func (m *LabOrderItemMutation) TestCleared() bool {
+	return m.clearedtest
+}
+
+// TestIDs returns the "test" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TestID instead. It exists only for internal usage by the builders.
+func (m *LabOrderItemMutation) TestIDs() (ids []string) {
+	if id := m.test; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTest resets all changes to the "test" edge.
+func (m *LabOrderItemMutation) ResetTest() {
+	m.test = nil
+	m.clearedtest = false
+}
+
+// ClearPanel clears the "panel" edge to the LabPanel entity.
+func (m *LabOrderItemMutation) ClearPanel() {
+	m.clearedpanel = true
+	m.clearedFields[laborderitem.FieldPanelID] = struct{}{}
+}
+
+// PanelCleared reports if the "panel" edge to the LabPanel entity was cleared.
+func (m *LabOrderItemMutation) PanelCleared() bool {
+	return m.PanelIDCleared() || m.clearedpanel
+}
+
+// PanelIDs returns the "panel" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PanelID instead. It exists only for internal usage by the builders.
+func (m *LabOrderItemMutation) PanelIDs() (ids []string) {
+	if id := m.panel; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPanel resets all changes to the "panel" edge.
+func (m *LabOrderItemMutation) ResetPanel() {
+	m.panel = nil
+	m.clearedpanel = false
+}
+
+// ClearSpecimen clears the "specimen" edge to the LabSpecimen entity.
+func (m *LabOrderItemMutation) ClearSpecimen() {
+	m.clearedspecimen = true
+	m.clearedFields[laborderitem.FieldSpecimenID] = struct{}{}
+}
+
+// SpecimenCleared reports if the "specimen" edge to the LabSpecimen entity was cleared.
+func (m *LabOrderItemMutation) SpecimenCleared() bool {
+	return m.SpecimenIDCleared() || m.clearedspecimen
+}
+
+// SpecimenIDs returns the "specimen" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// SpecimenID instead. It exists only for internal usage by the builders.
+func (m *LabOrderItemMutation) SpecimenIDs() (ids []string) {
+	if id := m.specimen; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetSpecimen resets all changes to the "specimen" edge.
+func (m *LabOrderItemMutation) ResetSpecimen() {
+	m.specimen = nil
+	m.clearedspecimen = false
+}
+
+// ClearCancelledBy clears the "cancelled_by" edge to the Staff entity.
+func (m *LabOrderItemMutation) ClearCancelledBy() {
+	m.clearedcancelled_by = true
+	m.clearedFields[laborderitem.FieldCancelledByID] = struct{}{}
+}
+
+// CancelledByCleared reports if the "cancelled_by" edge to the Staff entity was cleared.
+func (m *LabOrderItemMutation) CancelledByCleared() bool {
+	return m.CancelledByIDCleared() || m.clearedcancelled_by
+}
+
+// CancelledByIDs returns the "cancelled_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CancelledByID instead. It exists only for internal usage by the builders.
+func (m *LabOrderItemMutation) CancelledByIDs() (ids []string) {
+	if id := m.cancelled_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCancelledBy resets all changes to the "cancelled_by" edge.
+func (m *LabOrderItemMutation) ResetCancelledBy() {
+	m.cancelled_by = nil
+	m.clearedcancelled_by = false
+}
+
+// AddResultIDs adds the "results" edge to the LabResult entity by ids.
+func (m *LabOrderItemMutation) AddResultIDs(ids ...string) {
+	if m.results == nil {
+		m.results = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.results[ids[i]] = struct{}{}
+	}
+}
+
+// ClearResults clears the "results" edge to the LabResult entity.
+func (m *LabOrderItemMutation) ClearResults() {
+	m.clearedresults = true
+}
+
+// ResultsCleared reports if the "results" edge to the LabResult entity was cleared.
+func (m *LabOrderItemMutation) ResultsCleared() bool {
+	return m.clearedresults
+}
+
+// RemoveResultIDs removes the "results" edge to the LabResult entity by IDs.
+func (m *LabOrderItemMutation) RemoveResultIDs(ids ...string) {
+	if m.removedresults == nil {
+		m.removedresults = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.results, ids[i])
+		m.removedresults[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedResults returns the removed IDs of the "results" edge to the LabResult entity.
+func (m *LabOrderItemMutation) RemovedResultsIDs() (ids []string) {
+	for id := range m.removedresults {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResultsIDs returns the "results" edge IDs in the mutation.
+func (m *LabOrderItemMutation) ResultsIDs() (ids []string) {
+	for id := range m.results {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetResults resets all changes to the "results" edge.
+func (m *LabOrderItemMutation) ResetResults() {
+	m.results = nil
+	m.clearedresults = false
+	m.removedresults = nil
+}
+
+// Where appends a list predicates to the LabOrderItemMutation builder.
+func (m *LabOrderItemMutation) Where(ps ...predicate.LabOrderItem) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabOrderItemMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabOrderItemMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabOrderItem, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabOrderItemMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabOrderItemMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabOrderItem).
+func (m *LabOrderItemMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabOrderItemMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, laborderitem.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, laborderitem.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, laborderitem.FieldPatientID)
+	}
+	if m._order != nil {
+		fields = append(fields, laborderitem.FieldOrderID)
+	}
+	if m.test != nil {
+		fields = append(fields, laborderitem.FieldTestID)
+	}
+	if m.panel != nil {
+		fields = append(fields, laborderitem.FieldPanelID)
+	}
+	if m.specimen != nil {
+		fields = append(fields, laborderitem.FieldSpecimenID)
+	}
+	if m.status != nil {
+		fields = append(fields, laborderitem.FieldStatus)
+	}
+	if m.cancel_reason != nil {
+		fields = append(fields, laborderitem.FieldCancelReason)
+	}
+	if m.cancelled_by != nil {
+		fields = append(fields, laborderitem.FieldCancelledByID)
+	}
+	if m.ordered_at != nil {
+		fields = append(fields, laborderitem.FieldOrderedAt)
+	}
+	if m.verified_at != nil {
+		fields = append(fields, laborderitem.FieldVerifiedAt)
+	}
+	if m.turnaround_minutes != nil {
+		fields = append(fields, laborderitem.FieldTurnaroundMinutes)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabOrderItemMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case laborderitem.FieldCreatedAt:
+		return m.CreatedAt()
+	case laborderitem.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case laborderitem.FieldPatientID:
+		return m.PatientID()
+	case laborderitem.FieldOrderID:
+		return m.OrderID()
+	case laborderitem.FieldTestID:
+		return m.TestID()
+	case laborderitem.FieldPanelID:
+		return m.PanelID()
+	case laborderitem.FieldSpecimenID:
+		return m.SpecimenID()
+	case laborderitem.FieldStatus:
+		return m.Status()
+	case laborderitem.FieldCancelReason:
+		return m.CancelReason()
+	case laborderitem.FieldCancelledByID:
+		return m.CancelledByID()
+	case laborderitem.FieldOrderedAt:
+		return m.OrderedAt()
+	case laborderitem.FieldVerifiedAt:
+		return m.VerifiedAt()
+	case laborderitem.FieldTurnaroundMinutes:
+		return m.TurnaroundMinutes()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabOrderItemMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case laborderitem.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case laborderitem.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case laborderitem.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case laborderitem.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case laborderitem.FieldTestID:
+		return m.OldTestID(ctx)
+	case laborderitem.FieldPanelID:
+		return m.OldPanelID(ctx)
+	case laborderitem.FieldSpecimenID:
+		return m.OldSpecimenID(ctx)
+	case laborderitem.FieldStatus:
+		return m.OldStatus(ctx)
+	case laborderitem.FieldCancelReason:
+		return m.OldCancelReason(ctx)
+	case laborderitem.FieldCancelledByID:
+		return m.OldCancelledByID(ctx)
+	case laborderitem.FieldOrderedAt:
+		return m.OldOrderedAt(ctx)
+	case laborderitem.FieldVerifiedAt:
+		return m.OldVerifiedAt(ctx)
+	case laborderitem.FieldTurnaroundMinutes:
+		return m.OldTurnaroundMinutes(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabOrderItem field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabOrderItemMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case laborderitem.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case laborderitem.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case laborderitem.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case laborderitem.FieldOrderID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case laborderitem.FieldTestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTestID(v)
+		return nil
+	case laborderitem.FieldPanelID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPanelID(v)
+		return nil
+	case laborderitem.FieldSpecimenID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpecimenID(v)
+		return nil
+	case laborderitem.FieldStatus:
+		v, ok := value.(laborderitem.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case laborderitem.FieldCancelReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCancelReason(v)
+		return nil
+	case laborderitem.FieldCancelledByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCancelledByID(v)
+		return nil
+	case laborderitem.FieldOrderedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderedAt(v)
+		return nil
+	case laborderitem.FieldVerifiedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedAt(v)
+		return nil
+	case laborderitem.FieldTurnaroundMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTurnaroundMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrderItem field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabOrderItemMutation) AddedFields() []string {
+	var fields []string
+	if m.addturnaround_minutes != nil {
+		fields = append(fields, laborderitem.FieldTurnaroundMinutes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabOrderItemMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case laborderitem.FieldTurnaroundMinutes:
+		return m.AddedTurnaroundMinutes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabOrderItemMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case laborderitem.FieldTurnaroundMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTurnaroundMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrderItem numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabOrderItemMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(laborderitem.FieldPanelID) {
+		fields = append(fields, laborderitem.FieldPanelID)
+	}
+	if m.FieldCleared(laborderitem.FieldSpecimenID) {
+		fields = append(fields, laborderitem.FieldSpecimenID)
+	}
+	if m.FieldCleared(laborderitem.FieldCancelReason) {
+		fields = append(fields, laborderitem.FieldCancelReason)
+	}
+	if m.FieldCleared(laborderitem.FieldCancelledByID) {
+		fields = append(fields, laborderitem.FieldCancelledByID)
+	}
+	if m.FieldCleared(laborderitem.FieldVerifiedAt) {
+		fields = append(fields, laborderitem.FieldVerifiedAt)
+	}
+	if m.FieldCleared(laborderitem.FieldTurnaroundMinutes) {
+		fields = append(fields, laborderitem.FieldTurnaroundMinutes)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabOrderItemMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabOrderItemMutation) ClearField(name string) error {
+	switch name {
+	case laborderitem.FieldPanelID:
+		m.ClearPanelID()
+		return nil
+	case laborderitem.FieldSpecimenID:
+		m.ClearSpecimenID()
+		return nil
+	case laborderitem.FieldCancelReason:
+		m.ClearCancelReason()
+		return nil
+	case laborderitem.FieldCancelledByID:
+		m.ClearCancelledByID()
+		return nil
+	case laborderitem.FieldVerifiedAt:
+		m.ClearVerifiedAt()
+		return nil
+	case laborderitem.FieldTurnaroundMinutes:
+		m.ClearTurnaroundMinutes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrderItem nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabOrderItemMutation) ResetField(name string) error {
+	switch name {
+	case laborderitem.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case laborderitem.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case laborderitem.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case laborderitem.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case laborderitem.FieldTestID:
+		m.ResetTestID()
+		return nil
+	case laborderitem.FieldPanelID:
+		m.ResetPanelID()
+		return nil
+	case laborderitem.FieldSpecimenID:
+		m.ResetSpecimenID()
+		return nil
+	case laborderitem.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case laborderitem.FieldCancelReason:
+		m.ResetCancelReason()
+		return nil
+	case laborderitem.FieldCancelledByID:
+		m.ResetCancelledByID()
+		return nil
+	case laborderitem.FieldOrderedAt:
+		m.ResetOrderedAt()
+		return nil
+	case laborderitem.FieldVerifiedAt:
+		m.ResetVerifiedAt()
+		return nil
+	case laborderitem.FieldTurnaroundMinutes:
+		m.ResetTurnaroundMinutes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrderItem field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabOrderItemMutation) AddedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.patient != nil {
+		edges = append(edges, laborderitem.EdgePatient)
+	}
+	if m._order != nil {
+		edges = append(edges, laborderitem.EdgeOrder)
+	}
+	if m.test != nil {
+		edges = append(edges, laborderitem.EdgeTest)
+	}
+	if m.panel != nil {
+		edges = append(edges, laborderitem.EdgePanel)
+	}
+	if m.specimen != nil {
+		edges = append(edges, laborderitem.EdgeSpecimen)
+	}
+	if m.cancelled_by != nil {
+		edges = append(edges, laborderitem.EdgeCancelledBy)
+	}
+	if m.results != nil {
+		edges = append(edges, laborderitem.EdgeResults)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabOrderItemMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case laborderitem.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborderitem.EdgeOrder:
+		if id := m._order; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborderitem.EdgeTest:
+		if id := m.test; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborderitem.EdgePanel:
+		if id := m.panel; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborderitem.EdgeSpecimen:
+		if id := m.specimen; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborderitem.EdgeCancelledBy:
+		if id := m.cancelled_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case laborderitem.EdgeResults:
+		ids := make([]ent.Value, 0, len(m.results))
+		for id := range m.results {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabOrderItemMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.removedresults != nil {
+		edges = append(edges, laborderitem.EdgeResults)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabOrderItemMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case laborderitem.EdgeResults:
+		ids := make([]ent.Value, 0, len(m.removedresults))
+		for id := range m.removedresults {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabOrderItemMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.clearedpatient {
+		edges = append(edges, laborderitem.EdgePatient)
+	}
+	if m.cleared_order {
+		edges = append(edges, laborderitem.EdgeOrder)
+	}
+	if m.clearedtest {
+		edges = append(edges, laborderitem.EdgeTest)
+	}
+	if m.clearedpanel {
+		edges = append(edges, laborderitem.EdgePanel)
+	}
+	if m.clearedspecimen {
+		edges = append(edges, laborderitem.EdgeSpecimen)
+	}
+	if m.clearedcancelled_by {
+		edges = append(edges, laborderitem.EdgeCancelledBy)
+	}
+	if m.clearedresults {
+		edges = append(edges, laborderitem.EdgeResults)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabOrderItemMutation) EdgeCleared(name string) bool {
+	switch name {
+	case laborderitem.EdgePatient:
+		return m.clearedpatient
+	case laborderitem.EdgeOrder:
+		return m.cleared_order
+	case laborderitem.EdgeTest:
+		return m.clearedtest
+	case laborderitem.EdgePanel:
+		return m.clearedpanel
+	case laborderitem.EdgeSpecimen:
+		return m.clearedspecimen
+	case laborderitem.EdgeCancelledBy:
+		return m.clearedcancelled_by
+	case laborderitem.EdgeResults:
+		return m.clearedresults
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabOrderItemMutation) ClearEdge(name string) error {
+	switch name {
+	case laborderitem.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case laborderitem.EdgeOrder:
+		m.ClearOrder()
+		return nil
+	case laborderitem.EdgeTest:
+		m.ClearTest()
+		return nil
+	case laborderitem.EdgePanel:
+		m.ClearPanel()
+		return nil
+	case laborderitem.EdgeSpecimen:
+		m.ClearSpecimen()
+		return nil
+	case laborderitem.EdgeCancelledBy:
+		m.ClearCancelledBy()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrderItem unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabOrderItemMutation) ResetEdge(name string) error {
+	switch name {
+	case laborderitem.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case laborderitem.EdgeOrder:
+		m.ResetOrder()
+		return nil
+	case laborderitem.EdgeTest:
+		m.ResetTest()
+		return nil
+	case laborderitem.EdgePanel:
+		m.ResetPanel()
+		return nil
+	case laborderitem.EdgeSpecimen:
+		m.ResetSpecimen()
+		return nil
+	case laborderitem.EdgeCancelledBy:
+		m.ResetCancelledBy()
+		return nil
+	case laborderitem.EdgeResults:
+		m.ResetResults()
+		return nil
+	}
+	return fmt.Errorf("unknown LabOrderItem edge %s", name)
+}
+
+// LabPanelMutation represents an operation that mutates the LabPanel nodes in the graph.
+type LabPanelMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	code          *string
+	name          *string
+	price         *int64
+	addprice      *int64
+	active        *bool
+	clearedFields map[string]struct{}
+	tests         map[string]struct{}
+	removedtests  map[string]struct{}
+	clearedtests  bool
+	done          bool
+	oldValue      func(context.Context) (*LabPanel, error)
+	predicates    []predicate.LabPanel
+}
+
+var _ ent.Mutation = (*LabPanelMutation)(nil)
+
+// labpanelOption allows management of the mutation configuration using functional options.
+type labpanelOption func(*LabPanelMutation)
+
+// newLabPanelMutation creates new mutation for the LabPanel entity.
+func newLabPanelMutation(c config, op Op, opts ...labpanelOption) *LabPanelMutation {
+	m := &LabPanelMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabPanel,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabPanelID sets the ID field of the mutation.
+func withLabPanelID(id string) labpanelOption {
+	return func(m *LabPanelMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabPanel
+		)
+		m.oldValue = func(ctx context.Context) (*LabPanel, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabPanel.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabPanel sets the old LabPanel of the mutation.
+func withLabPanel(node *LabPanel) labpanelOption {
+	return func(m *LabPanelMutation) {
+		m.oldValue = func(context.Context) (*LabPanel, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabPanelMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabPanelMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabPanel entities.
+func (m *LabPanelMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabPanelMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabPanelMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabPanel.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabPanelMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabPanelMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabPanel entity.
+// If the LabPanel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabPanelMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabPanelMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabPanelMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabPanelMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabPanel entity.
+// If the LabPanel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabPanelMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabPanelMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *LabPanelMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *LabPanelMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the LabPanel entity.
+// If the LabPanel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabPanelMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *LabPanelMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *LabPanelMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LabPanelMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LabPanel entity.
+// If the LabPanel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabPanelMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LabPanelMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPrice sets the "price" field.
+func (m *LabPanelMutation) SetPrice(i int64) {
+	m.price = &i
+	m.addprice = nil
+}
+
+// Price returns the value of the "price" field in the mutation.
+func (m *LabPanelMutation) Price() (r int64, exists bool) {
+	v := m.price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrice returns the old "price" field's value of the LabPanel entity.
+// If the LabPanel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabPanelMutation) OldPrice(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrice: %w", err)
+	}
+	return oldValue.Price, nil
+}
+
+// AddPrice adds i to the "price" field.
+func (m *LabPanelMutation) AddPrice(i int64) {
+	if m.addprice != nil {
+		*m.addprice += i
+	} else {
+		m.addprice = &i
+	}
+}
+
+// AddedPrice returns the value that was added to the "price" field in this mutation.
+func (m *LabPanelMutation) AddedPrice() (r int64, exists bool) {
+	v := m.addprice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPrice resets all changes to the "price" field.
+func (m *LabPanelMutation) ResetPrice() {
+	m.price = nil
+	m.addprice = nil
+}
+
+// SetActive sets the "active" field.
+func (m *LabPanelMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *LabPanelMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the LabPanel entity.
+// If the LabPanel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabPanelMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *LabPanelMutation) ResetActive() {
+	m.active = nil
+}
+
+// AddTestIDs adds the "tests" edge to the LabTest entity by ids.
+func (m *LabPanelMutation) AddTestIDs(ids ...string) {
+	if m.tests == nil {
+		m.tests = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.tests[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTests clears the "tests" edge to the LabTest entity.
+func (m *LabPanelMutation) ClearTests() {
+	m.clearedtests = true
+}
+
+// TestsCleared reports if the "tests" edge to the LabTest entity was cleared.
+func (m *LabPanelMutation) TestsCleared() bool {
+	return m.clearedtests
+}
+
+// RemoveTestIDs removes the "tests" edge to the LabTest entity by IDs.
+func (m *LabPanelMutation) RemoveTestIDs(ids ...string) {
+	if m.removedtests == nil {
+		m.removedtests = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.tests, ids[i])
+		m.removedtests[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTests returns the removed IDs of the "tests" edge to the LabTest entity.
+func (m *LabPanelMutation) RemovedTestsIDs() (ids []string) {
+	for id := range m.removedtests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TestsIDs returns the "tests" edge IDs in the mutation.
+func (m *LabPanelMutation) TestsIDs() (ids []string) {
+	for id := range m.tests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTests resets all changes to the "tests" edge.
+func (m *LabPanelMutation) ResetTests() {
+	m.tests = nil
+	m.clearedtests = false
+	m.removedtests = nil
+}
+
+// Where appends a list predicates to the LabPanelMutation builder.
+func (m *LabPanelMutation) Where(ps ...predicate.LabPanel) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabPanelMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabPanelMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabPanel, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabPanelMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabPanelMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabPanel).
+func (m *LabPanelMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabPanelMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, labpanel.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, labpanel.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, labpanel.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, labpanel.FieldName)
+	}
+	if m.price != nil {
+		fields = append(fields, labpanel.FieldPrice)
+	}
+	if m.active != nil {
+		fields = append(fields, labpanel.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabPanelMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case labpanel.FieldCreatedAt:
+		return m.CreatedAt()
+	case labpanel.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case labpanel.FieldCode:
+		return m.Code()
+	case labpanel.FieldName:
+		return m.Name()
+	case labpanel.FieldPrice:
+		return m.Price()
+	case labpanel.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabPanelMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case labpanel.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case labpanel.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case labpanel.FieldCode:
+		return m.OldCode(ctx)
+	case labpanel.FieldName:
+		return m.OldName(ctx)
+	case labpanel.FieldPrice:
+		return m.OldPrice(ctx)
+	case labpanel.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabPanel field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabPanelMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case labpanel.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case labpanel.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case labpanel.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case labpanel.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case labpanel.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrice(v)
+		return nil
+	case labpanel.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabPanel field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabPanelMutation) AddedFields() []string {
+	var fields []string
+	if m.addprice != nil {
+		fields = append(fields, labpanel.FieldPrice)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabPanelMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case labpanel.FieldPrice:
+		return m.AddedPrice()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabPanelMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case labpanel.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPrice(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabPanel numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabPanelMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabPanelMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabPanelMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LabPanel nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabPanelMutation) ResetField(name string) error {
+	switch name {
+	case labpanel.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case labpanel.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case labpanel.FieldCode:
+		m.ResetCode()
+		return nil
+	case labpanel.FieldName:
+		m.ResetName()
+		return nil
+	case labpanel.FieldPrice:
+		m.ResetPrice()
+		return nil
+	case labpanel.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown LabPanel field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabPanelMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tests != nil {
+		edges = append(edges, labpanel.EdgeTests)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabPanelMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case labpanel.EdgeTests:
+		ids := make([]ent.Value, 0, len(m.tests))
+		for id := range m.tests {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabPanelMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedtests != nil {
+		edges = append(edges, labpanel.EdgeTests)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabPanelMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case labpanel.EdgeTests:
+		ids := make([]ent.Value, 0, len(m.removedtests))
+		for id := range m.removedtests {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabPanelMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtests {
+		edges = append(edges, labpanel.EdgeTests)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabPanelMutation) EdgeCleared(name string) bool {
+	switch name {
+	case labpanel.EdgeTests:
+		return m.clearedtests
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabPanelMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LabPanel unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabPanelMutation) ResetEdge(name string) error {
+	switch name {
+	case labpanel.EdgeTests:
+		m.ResetTests()
+		return nil
+	}
+	return fmt.Errorf("unknown LabPanel edge %s", name)
+}
+
+// LabReferenceRangeMutation represents an operation that mutates the LabReferenceRange nodes in the graph.
+type LabReferenceRangeMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *string
+	created_at       *time.Time
+	updated_at       *time.Time
+	sex              *labreferencerange.Sex
+	age_from_days    *int
+	addage_from_days *int
+	age_to_days      *int
+	addage_to_days   *int
+	low              *float64
+	addlow           *float64
+	high             *float64
+	addhigh          *float64
+	critical_low     *float64
+	addcritical_low  *float64
+	critical_high    *float64
+	addcritical_high *float64
+	clearedFields    map[string]struct{}
+	test             *string
+	clearedtest      bool
+	done             bool
+	oldValue         func(context.Context) (*LabReferenceRange, error)
+	predicates       []predicate.LabReferenceRange
+}
+
+var _ ent.Mutation = (*LabReferenceRangeMutation)(nil)
+
+// labreferencerangeOption allows management of the mutation configuration using functional options.
+type labreferencerangeOption func(*LabReferenceRangeMutation)
+
+// newLabReferenceRangeMutation creates new mutation for the LabReferenceRange entity.
+func newLabReferenceRangeMutation(c config, op Op, opts ...labreferencerangeOption) *LabReferenceRangeMutation {
+	m := &LabReferenceRangeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabReferenceRange,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabReferenceRangeID sets the ID field of the mutation.
+func withLabReferenceRangeID(id string) labreferencerangeOption {
+	return func(m *LabReferenceRangeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabReferenceRange
+		)
+		m.oldValue = func(ctx context.Context) (*LabReferenceRange, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabReferenceRange.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabReferenceRange sets the old LabReferenceRange of the mutation.
+func withLabReferenceRange(node *LabReferenceRange) labreferencerangeOption {
+	return func(m *LabReferenceRangeMutation) {
+		m.oldValue = func(context.Context) (*LabReferenceRange, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabReferenceRangeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabReferenceRangeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabReferenceRange entities.
+func (m *LabReferenceRangeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabReferenceRangeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabReferenceRangeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabReferenceRange.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabReferenceRangeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabReferenceRangeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabReferenceRangeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabReferenceRangeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabReferenceRangeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabReferenceRangeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTestID sets the "test_id" field.
+func (m *LabReferenceRangeMutation) SetTestID(s string) {
+	m.test = &s
+}
+
+// TestID returns the value of the "test_id" field in the mutation.
+func (m *LabReferenceRangeMutation) TestID() (r string, exists bool) {
+	v := m.test
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTestID returns the old "test_id" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldTestID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTestID: %w", err)
+	}
+	return oldValue.TestID, nil
+}
+
+// ResetTestID resets all changes to the "test_id" field.
+func (m *LabReferenceRangeMutation) ResetTestID() {
+	m.test = nil
+}
+
+// SetSex sets the "sex" field.
+func (m *LabReferenceRangeMutation) SetSex(l labreferencerange.Sex) {
+	m.sex = &l
+}
+
+// Sex returns the value of the "sex" field in the mutation.
+func (m *LabReferenceRangeMutation) Sex() (r labreferencerange.Sex, exists bool) {
+	v := m.sex
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSex returns the old "sex" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldSex(ctx context.Context) (v *labreferencerange.Sex, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSex is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSex requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSex: %w", err)
+	}
+	return oldValue.Sex, nil
+}
+
+// ClearSex clears the value of the "sex" field.
+func (m *LabReferenceRangeMutation) ClearSex() {
+	m.sex = nil
+	m.clearedFields[labreferencerange.FieldSex] = struct{}{}
+}
+
+// SexCleared returns if the "sex" field was cleared in this mutation.
+func (m *LabReferenceRangeMutation) SexCleared() bool {
+	_, ok := m.clearedFields[labreferencerange.FieldSex]
+	return ok
+}
+
+// ResetSex resets all changes to the "sex" field.
+func (m *LabReferenceRangeMutation) ResetSex() {
+	m.sex = nil
+	delete(m.clearedFields, labreferencerange.FieldSex)
+}
+
+// SetAgeFromDays sets the "age_from_days" field.
+func (m *LabReferenceRangeMutation) SetAgeFromDays(i int) {
+	m.age_from_days = &i
+	m.addage_from_days = nil
+}
+
+// AgeFromDays returns the value of the "age_from_days" field in the mutation.
+func (m *LabReferenceRangeMutation) AgeFromDays() (r int, exists bool) {
+	v := m.age_from_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgeFromDays returns the old "age_from_days" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldAgeFromDays(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgeFromDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgeFromDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgeFromDays: %w", err)
+	}
+	return oldValue.AgeFromDays, nil
+}
+
+// AddAgeFromDays adds i to the "age_from_days" field.
+func (m *LabReferenceRangeMutation) AddAgeFromDays(i int) {
+	if m.addage_from_days != nil {
+		*m.addage_from_days += i
+	} else {
+		m.addage_from_days = &i
+	}
+}
+
+// AddedAgeFromDays returns the value that was added to the "age_from_days" field in this mutation.
+func (m *LabReferenceRangeMutation) AddedAgeFromDays() (r int, exists bool) {
+	v := m.addage_from_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAgeFromDays resets all changes to the "age_from_days" field.
+func (m *LabReferenceRangeMutation) ResetAgeFromDays() {
+	m.age_from_days = nil
+	m.addage_from_days = nil
+}
+
+// SetAgeToDays sets the "age_to_days" field.
+func (m *LabReferenceRangeMutation) SetAgeToDays(i int) {
+	m.age_to_days = &i
+	m.addage_to_days = nil
+}
+
+// AgeToDays returns the value of the "age_to_days" field in the mutation.
+func (m *LabReferenceRangeMutation) AgeToDays() (r int, exists bool) {
+	v := m.age_to_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgeToDays returns the old "age_to_days" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldAgeToDays(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgeToDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgeToDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgeToDays: %w", err)
+	}
+	return oldValue.AgeToDays, nil
+}
+
+// AddAgeToDays adds i to the "age_to_days" field.
+func (m *LabReferenceRangeMutation) AddAgeToDays(i int) {
+	if m.addage_to_days != nil {
+		*m.addage_to_days += i
+	} else {
+		m.addage_to_days = &i
+	}
+}
+
+// AddedAgeToDays returns the value that was added to the "age_to_days" field in this mutation.
+func (m *LabReferenceRangeMutation) AddedAgeToDays() (r int, exists bool) {
+	v := m.addage_to_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAgeToDays clears the value of the "age_to_days" field.
+func (m *LabReferenceRangeMutation) ClearAgeToDays() {
+	m.age_to_days = nil
+	m.addage_to_days = nil
+	m.clearedFields[labreferencerange.FieldAgeToDays] = struct{}{}
+}
+
+// AgeToDaysCleared returns if the "age_to_days" field was cleared in this mutation.
+func (m *LabReferenceRangeMutation) AgeToDaysCleared() bool {
+	_, ok := m.clearedFields[labreferencerange.FieldAgeToDays]
+	return ok
+}
+
+// ResetAgeToDays resets all changes to the "age_to_days" field.
+func (m *LabReferenceRangeMutation) ResetAgeToDays() {
+	m.age_to_days = nil
+	m.addage_to_days = nil
+	delete(m.clearedFields, labreferencerange.FieldAgeToDays)
+}
+
+// SetLow sets the "low" field.
+func (m *LabReferenceRangeMutation) SetLow(f float64) {
+	m.low = &f
+	m.addlow = nil
+}
+
+// Low returns the value of the "low" field in the mutation.
+func (m *LabReferenceRangeMutation) Low() (r float64, exists bool) {
+	v := m.low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLow returns the old "low" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldLow(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLow: %w", err)
+	}
+	return oldValue.Low, nil
+}
+
+// AddLow adds f to the "low" field.
+func (m *LabReferenceRangeMutation) AddLow(f float64) {
+	if m.addlow != nil {
+		*m.addlow += f
+	} else {
+		m.addlow = &f
+	}
+}
+
+// AddedLow returns the value that was added to the "low" field in this mutation.
+func (m *LabReferenceRangeMutation) AddedLow() (r float64, exists bool) {
+	v := m.addlow
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLow clears the value of the "low" field.
+func (m *LabReferenceRangeMutation) ClearLow() {
+	m.low = nil
+	m.addlow = nil
+	m.clearedFields[labreferencerange.FieldLow] = struct{}{}
+}
+
+// LowCleared returns if the "low" field was cleared in this mutation.
+func (m *LabReferenceRangeMutation) LowCleared() bool {
+	_, ok := m.clearedFields[labreferencerange.FieldLow]
+	return ok
+}
+
+// ResetLow resets all changes to the "low" field.
+func (m *LabReferenceRangeMutation) ResetLow() {
+	m.low = nil
+	m.addlow = nil
+	delete(m.clearedFields, labreferencerange.FieldLow)
+}
+
+// SetHigh sets the "high" field.
+func (m *LabReferenceRangeMutation) SetHigh(f float64) {
+	m.high = &f
+	m.addhigh = nil
+}
+
+// High returns the value of the "high" field in the mutation.
+func (m *LabReferenceRangeMutation) High() (r float64, exists bool) {
+	v := m.high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHigh returns the old "high" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldHigh(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHigh is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHigh requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHigh: %w", err)
+	}
+	return oldValue.High, nil
+}
+
+// AddHigh adds f to the "high" field.
+func (m *LabReferenceRangeMutation) AddHigh(f float64) {
+	if m.addhigh != nil {
+		*m.addhigh += f
+	} else {
+		m.addhigh = &f
+	}
+}
+
+// AddedHigh returns the value that was added to the "high" field in this mutation.
+func (m *LabReferenceRangeMutation) AddedHigh() (r float64, exists bool) {
+	v := m.addhigh
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearHigh clears the value of the "high" field.
+func (m *LabReferenceRangeMutation) ClearHigh() {
+	m.high = nil
+	m.addhigh = nil
+	m.clearedFields[labreferencerange.FieldHigh] = struct{}{}
+}
+
+// HighCleared returns if the "high" field was cleared in this mutation.
+func (m *LabReferenceRangeMutation) HighCleared() bool {
+	_, ok := m.clearedFields[labreferencerange.FieldHigh]
+	return ok
+}
+
+// ResetHigh resets all changes to the "high" field.
+func (m *LabReferenceRangeMutation) ResetHigh() {
+	m.high = nil
+	m.addhigh = nil
+	delete(m.clearedFields, labreferencerange.FieldHigh)
+}
+
+// SetCriticalLow sets the "critical_low" field.
+func (m *LabReferenceRangeMutation) SetCriticalLow(f float64) {
+	m.critical_low = &f
+	m.addcritical_low = nil
+}
+
+// CriticalLow returns the value of the "critical_low" field in the mutation.
+func (m *LabReferenceRangeMutation) CriticalLow() (r float64, exists bool) {
+	v := m.critical_low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCriticalLow returns the old "critical_low" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldCriticalLow(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCriticalLow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCriticalLow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCriticalLow: %w", err)
+	}
+	return oldValue.CriticalLow, nil
+}
+
+// AddCriticalLow adds f to the "critical_low" field.
+func (m *LabReferenceRangeMutation) AddCriticalLow(f float64) {
+	if m.addcritical_low != nil {
+		*m.addcritical_low += f
+	} else {
+		m.addcritical_low = &f
+	}
+}
+
+// AddedCriticalLow returns the value that was added to the "critical_low" field in this mutation.
+func (m *LabReferenceRangeMutation) AddedCriticalLow() (r float64, exists bool) {
+	v := m.addcritical_low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCriticalLow clears the value of the "critical_low" field.
+func (m *LabReferenceRangeMutation) ClearCriticalLow() {
+	m.critical_low = nil
+	m.addcritical_low = nil
+	m.clearedFields[labreferencerange.FieldCriticalLow] = struct{}{}
+}
+
+// CriticalLowCleared returns if the "critical_low" field was cleared in this mutation.
+func (m *LabReferenceRangeMutation) CriticalLowCleared() bool {
+	_, ok := m.clearedFields[labreferencerange.FieldCriticalLow]
+	return ok
+}
+
+// ResetCriticalLow resets all changes to the "critical_low" field.
+func (m *LabReferenceRangeMutation) ResetCriticalLow() {
+	m.critical_low = nil
+	m.addcritical_low = nil
+	delete(m.clearedFields, labreferencerange.FieldCriticalLow)
+}
+
+// SetCriticalHigh sets the "critical_high" field.
+func (m *LabReferenceRangeMutation) SetCriticalHigh(f float64) {
+	m.critical_high = &f
+	m.addcritical_high = nil
+}
+
+// CriticalHigh returns the value of the "critical_high" field in the mutation.
+func (m *LabReferenceRangeMutation) CriticalHigh() (r float64, exists bool) {
+	v := m.critical_high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCriticalHigh returns the old "critical_high" field's value of the LabReferenceRange entity.
+// If the LabReferenceRange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabReferenceRangeMutation) OldCriticalHigh(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCriticalHigh is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCriticalHigh requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCriticalHigh: %w", err)
+	}
+	return oldValue.CriticalHigh, nil
+}
+
+// AddCriticalHigh adds f to the "critical_high" field.
+func (m *LabReferenceRangeMutation) AddCriticalHigh(f float64) {
+	if m.addcritical_high != nil {
+		*m.addcritical_high += f
+	} else {
+		m.addcritical_high = &f
+	}
+}
+
+// AddedCriticalHigh returns the value that was added to the "critical_high" field in this mutation.
+func (m *LabReferenceRangeMutation) AddedCriticalHigh() (r float64, exists bool) {
+	v := m.addcritical_high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCriticalHigh clears the value of the "critical_high" field.
+func (m *LabReferenceRangeMutation) ClearCriticalHigh() {
+	m.critical_high = nil
+	m.addcritical_high = nil
+	m.clearedFields[labreferencerange.FieldCriticalHigh] = struct{}{}
+}
+
+// CriticalHighCleared returns if the "critical_high" field was cleared in this mutation.
+func (m *LabReferenceRangeMutation) CriticalHighCleared() bool {
+	_, ok := m.clearedFields[labreferencerange.FieldCriticalHigh]
+	return ok
+}
+
+// ResetCriticalHigh resets all changes to the "critical_high" field.
+func (m *LabReferenceRangeMutation) ResetCriticalHigh() {
+	m.critical_high = nil
+	m.addcritical_high = nil
+	delete(m.clearedFields, labreferencerange.FieldCriticalHigh)
+}
+
+// ClearTest clears the "test" edge to the LabTest entity.
+func (m *LabReferenceRangeMutation) ClearTest() {
+	m.clearedtest = true
+	m.clearedFields[labreferencerange.FieldTestID] = struct{}{}
+}
+
+// TestCleared reports if the "test" edge to the LabTest entity was cleared.
+func (m *LabReferenceRangeMutation) TestCleared() bool {
+	return m.clearedtest
+}
+
+// TestIDs returns the "test" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TestID instead. It exists only for internal usage by the builders.
+func (m *LabReferenceRangeMutation) TestIDs() (ids []string) {
+	if id := m.test; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTest resets all changes to the "test" edge.
+func (m *LabReferenceRangeMutation) ResetTest() {
+	m.test = nil
+	m.clearedtest = false
+}
+
+// Where appends a list predicates to the LabReferenceRangeMutation builder.
+func (m *LabReferenceRangeMutation) Where(ps ...predicate.LabReferenceRange) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabReferenceRangeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabReferenceRangeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabReferenceRange, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabReferenceRangeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabReferenceRangeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabReferenceRange).
+func (m *LabReferenceRangeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabReferenceRangeMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, labreferencerange.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, labreferencerange.FieldUpdatedAt)
+	}
+	if m.test != nil {
+		fields = append(fields, labreferencerange.FieldTestID)
+	}
+	if m.sex != nil {
+		fields = append(fields, labreferencerange.FieldSex)
+	}
+	if m.age_from_days != nil {
+		fields = append(fields, labreferencerange.FieldAgeFromDays)
+	}
+	if m.age_to_days != nil {
+		fields = append(fields, labreferencerange.FieldAgeToDays)
+	}
+	if m.low != nil {
+		fields = append(fields, labreferencerange.FieldLow)
+	}
+	if m.high != nil {
+		fields = append(fields, labreferencerange.FieldHigh)
+	}
+	if m.critical_low != nil {
+		fields = append(fields, labreferencerange.FieldCriticalLow)
+	}
+	if m.critical_high != nil {
+		fields = append(fields, labreferencerange.FieldCriticalHigh)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabReferenceRangeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case labreferencerange.FieldCreatedAt:
+		return m.CreatedAt()
+	case labreferencerange.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case labreferencerange.FieldTestID:
+		return m.TestID()
+	case labreferencerange.FieldSex:
+		return m.Sex()
+	case labreferencerange.FieldAgeFromDays:
+		return m.AgeFromDays()
+	case labreferencerange.FieldAgeToDays:
+		return m.AgeToDays()
+	case labreferencerange.FieldLow:
+		return m.Low()
+	case labreferencerange.FieldHigh:
+		return m.High()
+	case labreferencerange.FieldCriticalLow:
+		return m.CriticalLow()
+	case labreferencerange.FieldCriticalHigh:
+		return m.CriticalHigh()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabReferenceRangeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case labreferencerange.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case labreferencerange.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case labreferencerange.FieldTestID:
+		return m.OldTestID(ctx)
+	case labreferencerange.FieldSex:
+		return m.OldSex(ctx)
+	case labreferencerange.FieldAgeFromDays:
+		return m.OldAgeFromDays(ctx)
+	case labreferencerange.FieldAgeToDays:
+		return m.OldAgeToDays(ctx)
+	case labreferencerange.FieldLow:
+		return m.OldLow(ctx)
+	case labreferencerange.FieldHigh:
+		return m.OldHigh(ctx)
+	case labreferencerange.FieldCriticalLow:
+		return m.OldCriticalLow(ctx)
+	case labreferencerange.FieldCriticalHigh:
+		return m.OldCriticalHigh(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabReferenceRange field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabReferenceRangeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case labreferencerange.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case labreferencerange.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case labreferencerange.FieldTestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTestID(v)
+		return nil
+	case labreferencerange.FieldSex:
+		v, ok := value.(labreferencerange.Sex)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSex(v)
+		return nil
+	case labreferencerange.FieldAgeFromDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgeFromDays(v)
+		return nil
+	case labreferencerange.FieldAgeToDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgeToDays(v)
+		return nil
+	case labreferencerange.FieldLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLow(v)
+		return nil
+	case labreferencerange.FieldHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHigh(v)
+		return nil
+	case labreferencerange.FieldCriticalLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCriticalLow(v)
+		return nil
+	case labreferencerange.FieldCriticalHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCriticalHigh(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabReferenceRange field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabReferenceRangeMutation) AddedFields() []string {
+	var fields []string
+	if m.addage_from_days != nil {
+		fields = append(fields, labreferencerange.FieldAgeFromDays)
+	}
+	if m.addage_to_days != nil {
+		fields = append(fields, labreferencerange.FieldAgeToDays)
+	}
+	if m.addlow != nil {
+		fields = append(fields, labreferencerange.FieldLow)
+	}
+	if m.addhigh != nil {
+		fields = append(fields, labreferencerange.FieldHigh)
+	}
+	if m.addcritical_low != nil {
+		fields = append(fields, labreferencerange.FieldCriticalLow)
+	}
+	if m.addcritical_high != nil {
+		fields = append(fields, labreferencerange.FieldCriticalHigh)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabReferenceRangeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case labreferencerange.FieldAgeFromDays:
+		return m.AddedAgeFromDays()
+	case labreferencerange.FieldAgeToDays:
+		return m.AddedAgeToDays()
+	case labreferencerange.FieldLow:
+		return m.AddedLow()
+	case labreferencerange.FieldHigh:
+		return m.AddedHigh()
+	case labreferencerange.FieldCriticalLow:
+		return m.AddedCriticalLow()
+	case labreferencerange.FieldCriticalHigh:
+		return m.AddedCriticalHigh()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabReferenceRangeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case labreferencerange.FieldAgeFromDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAgeFromDays(v)
+		return nil
+	case labreferencerange.FieldAgeToDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAgeToDays(v)
+		return nil
+	case labreferencerange.FieldLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLow(v)
+		return nil
+	case labreferencerange.FieldHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHigh(v)
+		return nil
+	case labreferencerange.FieldCriticalLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCriticalLow(v)
+		return nil
+	case labreferencerange.FieldCriticalHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCriticalHigh(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabReferenceRange numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabReferenceRangeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(labreferencerange.FieldSex) {
+		fields = append(fields, labreferencerange.FieldSex)
+	}
+	if m.FieldCleared(labreferencerange.FieldAgeToDays) {
+		fields = append(fields, labreferencerange.FieldAgeToDays)
+	}
+	if m.FieldCleared(labreferencerange.FieldLow) {
+		fields = append(fields, labreferencerange.FieldLow)
+	}
+	if m.FieldCleared(labreferencerange.FieldHigh) {
+		fields = append(fields, labreferencerange.FieldHigh)
+	}
+	if m.FieldCleared(labreferencerange.FieldCriticalLow) {
+		fields = append(fields, labreferencerange.FieldCriticalLow)
+	}
+	if m.FieldCleared(labreferencerange.FieldCriticalHigh) {
+		fields = append(fields, labreferencerange.FieldCriticalHigh)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabReferenceRangeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabReferenceRangeMutation) ClearField(name string) error {
+	switch name {
+	case labreferencerange.FieldSex:
+		m.ClearSex()
+		return nil
+	case labreferencerange.FieldAgeToDays:
+		m.ClearAgeToDays()
+		return nil
+	case labreferencerange.FieldLow:
+		m.ClearLow()
+		return nil
+	case labreferencerange.FieldHigh:
+		m.ClearHigh()
+		return nil
+	case labreferencerange.FieldCriticalLow:
+		m.ClearCriticalLow()
+		return nil
+	case labreferencerange.FieldCriticalHigh:
+		m.ClearCriticalHigh()
+		return nil
+	}
+	return fmt.Errorf("unknown LabReferenceRange nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabReferenceRangeMutation) ResetField(name string) error {
+	switch name {
+	case labreferencerange.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case labreferencerange.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case labreferencerange.FieldTestID:
+		m.ResetTestID()
+		return nil
+	case labreferencerange.FieldSex:
+		m.ResetSex()
+		return nil
+	case labreferencerange.FieldAgeFromDays:
+		m.ResetAgeFromDays()
+		return nil
+	case labreferencerange.FieldAgeToDays:
+		m.ResetAgeToDays()
+		return nil
+	case labreferencerange.FieldLow:
+		m.ResetLow()
+		return nil
+	case labreferencerange.FieldHigh:
+		m.ResetHigh()
+		return nil
+	case labreferencerange.FieldCriticalLow:
+		m.ResetCriticalLow()
+		return nil
+	case labreferencerange.FieldCriticalHigh:
+		m.ResetCriticalHigh()
+		return nil
+	}
+	return fmt.Errorf("unknown LabReferenceRange field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabReferenceRangeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.test != nil {
+		edges = append(edges, labreferencerange.EdgeTest)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabReferenceRangeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case labreferencerange.EdgeTest:
+		if id := m.test; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabReferenceRangeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabReferenceRangeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabReferenceRangeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtest {
+		edges = append(edges, labreferencerange.EdgeTest)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabReferenceRangeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case labreferencerange.EdgeTest:
+		return m.clearedtest
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabReferenceRangeMutation) ClearEdge(name string) error {
+	switch name {
+	case labreferencerange.EdgeTest:
+		m.ClearTest()
+		return nil
+	}
+	return fmt.Errorf("unknown LabReferenceRange unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabReferenceRangeMutation) ResetEdge(name string) error {
+	switch name {
+	case labreferencerange.EdgeTest:
+		m.ResetTest()
+		return nil
+	}
+	return fmt.Errorf("unknown LabReferenceRange edge %s", name)
+}
+
+// LabResultMutation represents an operation that mutates the LabResult nodes in the graph.
+type LabResultMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *string
+	created_at             *time.Time
+	updated_at             *time.Time
+	status                 *labresult.Status
+	numeric_value          *float64
+	addnumeric_value       *float64
+	coded_value            *string
+	text_value             *string
+	unit                   *string
+	flag                   *labresult.Flag
+	reference_low          *float64
+	addreference_low       *float64
+	reference_high         *float64
+	addreference_high      *float64
+	critical_low           *float64
+	addcritical_low        *float64
+	critical_high          *float64
+	addcritical_high       *float64
+	comment                *string
+	entered_at             *time.Time
+	verified_at            *time.Time
+	amend_reason           *string
+	critical               *bool
+	acknowledged_at        *time.Time
+	acknowledge_minutes    *int
+	addacknowledge_minutes *int
+	clearedFields          map[string]struct{}
+	patient                *string
+	clearedpatient         bool
+	item                   *string
+	cleareditem            bool
+	entered_by             *string
+	clearedentered_by      bool
+	verified_by            *string
+	clearedverified_by     bool
+	acknowledged_by        *string
+	clearedacknowledged_by bool
+	replaces               *string
+	clearedreplaces        bool
+	replaced_by            *string
+	clearedreplaced_by     bool
+	done                   bool
+	oldValue               func(context.Context) (*LabResult, error)
+	predicates             []predicate.LabResult
+}
+
+var _ ent.Mutation = (*LabResultMutation)(nil)
+
+// labresultOption allows management of the mutation configuration using functional options.
+type labresultOption func(*LabResultMutation)
+
+// newLabResultMutation creates new mutation for the LabResult entity.
+func newLabResultMutation(c config, op Op, opts ...labresultOption) *LabResultMutation {
+	m := &LabResultMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabResult,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabResultID sets the ID field of the mutation.
+func withLabResultID(id string) labresultOption {
+	return func(m *LabResultMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabResult
+		)
+		m.oldValue = func(ctx context.Context) (*LabResult, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabResult.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabResult sets the old LabResult of the mutation.
+func withLabResult(node *LabResult) labresultOption {
+	return func(m *LabResultMutation) {
+		m.oldValue = func(context.Context) (*LabResult, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabResultMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabResultMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabResult entities.
+func (m *LabResultMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabResultMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabResultMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabResult.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabResultMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabResultMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabResultMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabResultMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabResultMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabResultMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *LabResultMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *LabResultMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *LabResultMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetItemID sets the "item_id" field.
+func (m *LabResultMutation) SetItemID(s string) {
+	m.item = &s
+}
+
+// ItemID returns the value of the "item_id" field in the mutation.
+func (m *LabResultMutation) ItemID() (r string, exists bool) {
+	v := m.item
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldItemID returns the old "item_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldItemID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldItemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldItemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldItemID: %w", err)
+	}
+	return oldValue.ItemID, nil
+}
+
+// ResetItemID resets all changes to the "item_id" field.
+func (m *LabResultMutation) ResetItemID() {
+	m.item = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *LabResultMutation) SetStatus(l labresult.Status) {
+	m.status = &l
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *LabResultMutation) Status() (r labresult.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldStatus(ctx context.Context) (v labresult.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *LabResultMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetNumericValue sets the "numeric_value" field.
+func (m *LabResultMutation) SetNumericValue(f float64) {
+	m.numeric_value = &f
+	m.addnumeric_value = nil
+}
+
+// NumericValue returns the value of the "numeric_value" field in the mutation.
+func (m *LabResultMutation) NumericValue() (r float64, exists bool) {
+	v := m.numeric_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumericValue returns the old "numeric_value" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldNumericValue(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumericValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumericValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumericValue: %w", err)
+	}
+	return oldValue.NumericValue, nil
+}
+
+// AddNumericValue adds f to the "numeric_value" field.
+func (m *LabResultMutation) AddNumericValue(f float64) {
+	if m.addnumeric_value != nil {
+		*m.addnumeric_value += f
+	} else {
+		m.addnumeric_value = &f
+	}
+}
+
+// AddedNumericValue returns the value that was added to the "numeric_value" field in this mutation.
+func (m *LabResultMutation) AddedNumericValue() (r float64, exists bool) {
+	v := m.addnumeric_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearNumericValue clears the value of the "numeric_value" field.
+func (m *LabResultMutation) ClearNumericValue() {
+	m.numeric_value = nil
+	m.addnumeric_value = nil
+	m.clearedFields[labresult.FieldNumericValue] = struct{}{}
+}
+
+// NumericValueCleared returns if the "numeric_value" field was cleared in this mutation.
+func (m *LabResultMutation) NumericValueCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldNumericValue]
+	return ok
+}
+
+// ResetNumericValue resets all changes to the "numeric_value" field.
+func (m *LabResultMutation) ResetNumericValue() {
+	m.numeric_value = nil
+	m.addnumeric_value = nil
+	delete(m.clearedFields, labresult.FieldNumericValue)
+}
+
+// SetCodedValue sets the "coded_value" field.
+func (m *LabResultMutation) SetCodedValue(s string) {
+	m.coded_value = &s
+}
+
+// CodedValue returns the value of the "coded_value" field in the mutation.
+func (m *LabResultMutation) CodedValue() (r string, exists bool) {
+	v := m.coded_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodedValue returns the old "coded_value" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldCodedValue(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodedValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodedValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodedValue: %w", err)
+	}
+	return oldValue.CodedValue, nil
+}
+
+// ClearCodedValue clears the value of the "coded_value" field.
+func (m *LabResultMutation) ClearCodedValue() {
+	m.coded_value = nil
+	m.clearedFields[labresult.FieldCodedValue] = struct{}{}
+}
+
+// CodedValueCleared returns if the "coded_value" field was cleared in this mutation.
+func (m *LabResultMutation) CodedValueCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldCodedValue]
+	return ok
+}
+
+// ResetCodedValue resets all changes to the "coded_value" field.
+func (m *LabResultMutation) ResetCodedValue() {
+	m.coded_value = nil
+	delete(m.clearedFields, labresult.FieldCodedValue)
+}
+
+// SetTextValue sets the "text_value" field.
+func (m *LabResultMutation) SetTextValue(s string) {
+	m.text_value = &s
+}
+
+// TextValue returns the value of the "text_value" field in the mutation.
+func (m *LabResultMutation) TextValue() (r string, exists bool) {
+	v := m.text_value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTextValue returns the old "text_value" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldTextValue(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTextValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTextValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTextValue: %w", err)
+	}
+	return oldValue.TextValue, nil
+}
+
+// ClearTextValue clears the value of the "text_value" field.
+func (m *LabResultMutation) ClearTextValue() {
+	m.text_value = nil
+	m.clearedFields[labresult.FieldTextValue] = struct{}{}
+}
+
+// TextValueCleared returns if the "text_value" field was cleared in this mutation.
+func (m *LabResultMutation) TextValueCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldTextValue]
+	return ok
+}
+
+// ResetTextValue resets all changes to the "text_value" field.
+func (m *LabResultMutation) ResetTextValue() {
+	m.text_value = nil
+	delete(m.clearedFields, labresult.FieldTextValue)
+}
+
+// SetUnit sets the "unit" field.
+func (m *LabResultMutation) SetUnit(s string) {
+	m.unit = &s
+}
+
+// Unit returns the value of the "unit" field in the mutation.
+func (m *LabResultMutation) Unit() (r string, exists bool) {
+	v := m.unit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnit returns the old "unit" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldUnit(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnit: %w", err)
+	}
+	return oldValue.Unit, nil
+}
+
+// ClearUnit clears the value of the "unit" field.
+func (m *LabResultMutation) ClearUnit() {
+	m.unit = nil
+	m.clearedFields[labresult.FieldUnit] = struct{}{}
+}
+
+// UnitCleared returns if the "unit" field was cleared in this mutation.
+func (m *LabResultMutation) UnitCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldUnit]
+	return ok
+}
+
+// ResetUnit resets all changes to the "unit" field.
+func (m *LabResultMutation) ResetUnit() {
+	m.unit = nil
+	delete(m.clearedFields, labresult.FieldUnit)
+}
+
+// SetFlag sets the "flag" field.
+func (m *LabResultMutation) SetFlag(l labresult.Flag) {
+	m.flag = &l
+}
+
+// Flag returns the value of the "flag" field in the mutation.
+func (m *LabResultMutation) Flag() (r labresult.Flag, exists bool) {
+	v := m.flag
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFlag returns the old "flag" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldFlag(ctx context.Context) (v *labresult.Flag, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFlag is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFlag requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFlag: %w", err)
+	}
+	return oldValue.Flag, nil
+}
+
+// ClearFlag clears the value of the "flag" field.
+func (m *LabResultMutation) ClearFlag() {
+	m.flag = nil
+	m.clearedFields[labresult.FieldFlag] = struct{}{}
+}
+
+// FlagCleared returns if the "flag" field was cleared in this mutation.
+func (m *LabResultMutation) FlagCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldFlag]
+	return ok
+}
+
+// ResetFlag resets all changes to the "flag" field.
+func (m *LabResultMutation) ResetFlag() {
+	m.flag = nil
+	delete(m.clearedFields, labresult.FieldFlag)
+}
+
+// SetReferenceLow sets the "reference_low" field.
+func (m *LabResultMutation) SetReferenceLow(f float64) {
+	m.reference_low = &f
+	m.addreference_low = nil
+}
+
+// ReferenceLow returns the value of the "reference_low" field in the mutation.
+func (m *LabResultMutation) ReferenceLow() (r float64, exists bool) {
+	v := m.reference_low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReferenceLow returns the old "reference_low" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldReferenceLow(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReferenceLow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReferenceLow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReferenceLow: %w", err)
+	}
+	return oldValue.ReferenceLow, nil
+}
+
+// AddReferenceLow adds f to the "reference_low" field.
+func (m *LabResultMutation) AddReferenceLow(f float64) {
+	if m.addreference_low != nil {
+		*m.addreference_low += f
+	} else {
+		m.addreference_low = &f
+	}
+}
+
+// AddedReferenceLow returns the value that was added to the "reference_low" field in this mutation.
+func (m *LabResultMutation) AddedReferenceLow() (r float64, exists bool) {
+	v := m.addreference_low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearReferenceLow clears the value of the "reference_low" field.
+func (m *LabResultMutation) ClearReferenceLow() {
+	m.reference_low = nil
+	m.addreference_low = nil
+	m.clearedFields[labresult.FieldReferenceLow] = struct{}{}
+}
+
+// ReferenceLowCleared returns if the "reference_low" field was cleared in this mutation.
+func (m *LabResultMutation) ReferenceLowCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldReferenceLow]
+	return ok
+}
+
+// ResetReferenceLow resets all changes to the "reference_low" field.
+func (m *LabResultMutation) ResetReferenceLow() {
+	m.reference_low = nil
+	m.addreference_low = nil
+	delete(m.clearedFields, labresult.FieldReferenceLow)
+}
+
+// SetReferenceHigh sets the "reference_high" field.
+func (m *LabResultMutation) SetReferenceHigh(f float64) {
+	m.reference_high = &f
+	m.addreference_high = nil
+}
+
+// ReferenceHigh returns the value of the "reference_high" field in the mutation.
+func (m *LabResultMutation) ReferenceHigh() (r float64, exists bool) {
+	v := m.reference_high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReferenceHigh returns the old "reference_high" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldReferenceHigh(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReferenceHigh is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReferenceHigh requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReferenceHigh: %w", err)
+	}
+	return oldValue.ReferenceHigh, nil
+}
+
+// AddReferenceHigh adds f to the "reference_high" field.
+func (m *LabResultMutation) AddReferenceHigh(f float64) {
+	if m.addreference_high != nil {
+		*m.addreference_high += f
+	} else {
+		m.addreference_high = &f
+	}
+}
+
+// AddedReferenceHigh returns the value that was added to the "reference_high" field in this mutation.
+func (m *LabResultMutation) AddedReferenceHigh() (r float64, exists bool) {
+	v := m.addreference_high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearReferenceHigh clears the value of the "reference_high" field.
+func (m *LabResultMutation) ClearReferenceHigh() {
+	m.reference_high = nil
+	m.addreference_high = nil
+	m.clearedFields[labresult.FieldReferenceHigh] = struct{}{}
+}
+
+// ReferenceHighCleared returns if the "reference_high" field was cleared in this mutation.
+func (m *LabResultMutation) ReferenceHighCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldReferenceHigh]
+	return ok
+}
+
+// ResetReferenceHigh resets all changes to the "reference_high" field.
+func (m *LabResultMutation) ResetReferenceHigh() {
+	m.reference_high = nil
+	m.addreference_high = nil
+	delete(m.clearedFields, labresult.FieldReferenceHigh)
+}
+
+// SetCriticalLow sets the "critical_low" field.
+func (m *LabResultMutation) SetCriticalLow(f float64) {
+	m.critical_low = &f
+	m.addcritical_low = nil
+}
+
+// CriticalLow returns the value of the "critical_low" field in the mutation.
+func (m *LabResultMutation) CriticalLow() (r float64, exists bool) {
+	v := m.critical_low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCriticalLow returns the old "critical_low" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldCriticalLow(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCriticalLow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCriticalLow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCriticalLow: %w", err)
+	}
+	return oldValue.CriticalLow, nil
+}
+
+// AddCriticalLow adds f to the "critical_low" field.
+func (m *LabResultMutation) AddCriticalLow(f float64) {
+	if m.addcritical_low != nil {
+		*m.addcritical_low += f
+	} else {
+		m.addcritical_low = &f
+	}
+}
+
+// AddedCriticalLow returns the value that was added to the "critical_low" field in this mutation.
+func (m *LabResultMutation) AddedCriticalLow() (r float64, exists bool) {
+	v := m.addcritical_low
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCriticalLow clears the value of the "critical_low" field.
+func (m *LabResultMutation) ClearCriticalLow() {
+	m.critical_low = nil
+	m.addcritical_low = nil
+	m.clearedFields[labresult.FieldCriticalLow] = struct{}{}
+}
+
+// CriticalLowCleared returns if the "critical_low" field was cleared in this mutation.
+func (m *LabResultMutation) CriticalLowCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldCriticalLow]
+	return ok
+}
+
+// ResetCriticalLow resets all changes to the "critical_low" field.
+func (m *LabResultMutation) ResetCriticalLow() {
+	m.critical_low = nil
+	m.addcritical_low = nil
+	delete(m.clearedFields, labresult.FieldCriticalLow)
+}
+
+// SetCriticalHigh sets the "critical_high" field.
+func (m *LabResultMutation) SetCriticalHigh(f float64) {
+	m.critical_high = &f
+	m.addcritical_high = nil
+}
+
+// CriticalHigh returns the value of the "critical_high" field in the mutation.
+func (m *LabResultMutation) CriticalHigh() (r float64, exists bool) {
+	v := m.critical_high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCriticalHigh returns the old "critical_high" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldCriticalHigh(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCriticalHigh is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCriticalHigh requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCriticalHigh: %w", err)
+	}
+	return oldValue.CriticalHigh, nil
+}
+
+// AddCriticalHigh adds f to the "critical_high" field.
+func (m *LabResultMutation) AddCriticalHigh(f float64) {
+	if m.addcritical_high != nil {
+		*m.addcritical_high += f
+	} else {
+		m.addcritical_high = &f
+	}
+}
+
+// AddedCriticalHigh returns the value that was added to the "critical_high" field in this mutation.
+func (m *LabResultMutation) AddedCriticalHigh() (r float64, exists bool) {
+	v := m.addcritical_high
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCriticalHigh clears the value of the "critical_high" field.
+func (m *LabResultMutation) ClearCriticalHigh() {
+	m.critical_high = nil
+	m.addcritical_high = nil
+	m.clearedFields[labresult.FieldCriticalHigh] = struct{}{}
+}
+
+// CriticalHighCleared returns if the "critical_high" field was cleared in this mutation.
+func (m *LabResultMutation) CriticalHighCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldCriticalHigh]
+	return ok
+}
+
+// ResetCriticalHigh resets all changes to the "critical_high" field.
+func (m *LabResultMutation) ResetCriticalHigh() {
+	m.critical_high = nil
+	m.addcritical_high = nil
+	delete(m.clearedFields, labresult.FieldCriticalHigh)
+}
+
+// SetComment sets the "comment" field.
+func (m *LabResultMutation) SetComment(s string) {
+	m.comment = &s
+}
+
+// Comment returns the value of the "comment" field in the mutation.
+func (m *LabResultMutation) Comment() (r string, exists bool) {
+	v := m.comment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldComment returns the old "comment" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldComment(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldComment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldComment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldComment: %w", err)
+	}
+	return oldValue.Comment, nil
+}
+
+// ClearComment clears the value of the "comment" field.
+func (m *LabResultMutation) ClearComment() {
+	m.comment = nil
+	m.clearedFields[labresult.FieldComment] = struct{}{}
+}
+
+// CommentCleared returns if the "comment" field was cleared in this mutation.
+func (m *LabResultMutation) CommentCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldComment]
+	return ok
+}
+
+// ResetComment resets all changes to the "comment" field.
+func (m *LabResultMutation) ResetComment() {
+	m.comment = nil
+	delete(m.clearedFields, labresult.FieldComment)
+}
+
+// SetEnteredByID sets the "entered_by_id" field.
+func (m *LabResultMutation) SetEnteredByID(s string) {
+	m.entered_by = &s
+}
+
+// EnteredByID returns the value of the "entered_by_id" field in the mutation.
+func (m *LabResultMutation) EnteredByID() (r string, exists bool) {
+	v := m.entered_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnteredByID returns the old "entered_by_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldEnteredByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnteredByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnteredByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnteredByID: %w", err)
+	}
+	return oldValue.EnteredByID, nil
+}
+
+// ResetEnteredByID resets all changes to the "entered_by_id" field.
+func (m *LabResultMutation) ResetEnteredByID() {
+	m.entered_by = nil
+}
+
+// SetEnteredAt sets the "entered_at" field.
+func (m *LabResultMutation) SetEnteredAt(t time.Time) {
+	m.entered_at = &t
+}
+
+// EnteredAt returns the value of the "entered_at" field in the mutation.
+func (m *LabResultMutation) EnteredAt() (r time.Time, exists bool) {
+	v := m.entered_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnteredAt returns the old "entered_at" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldEnteredAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnteredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnteredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnteredAt: %w", err)
+	}
+	return oldValue.EnteredAt, nil
+}
+
+// ResetEnteredAt resets all changes to the "entered_at" field.
+func (m *LabResultMutation) ResetEnteredAt() {
+	m.entered_at = nil
+}
+
+// SetVerifiedByID sets the "verified_by_id" field.
+func (m *LabResultMutation) SetVerifiedByID(s string) {
+	m.verified_by = &s
+}
+
+// VerifiedByID returns the value of the "verified_by_id" field in the mutation.
+func (m *LabResultMutation) VerifiedByID() (r string, exists bool) {
+	v := m.verified_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedByID returns the old "verified_by_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldVerifiedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedByID: %w", err)
+	}
+	return oldValue.VerifiedByID, nil
+}
+
+// ClearVerifiedByID clears the value of the "verified_by_id" field.
+func (m *LabResultMutation) ClearVerifiedByID() {
+	m.verified_by = nil
+	m.clearedFields[labresult.FieldVerifiedByID] = struct{}{}
+}
+
+// VerifiedByIDCleared returns if the "verified_by_id" field was cleared in this mutation.
+func (m *LabResultMutation) VerifiedByIDCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldVerifiedByID]
+	return ok
+}
+
+// ResetVerifiedByID resets all changes to the "verified_by_id" field.
+func (m *LabResultMutation) ResetVerifiedByID() {
+	m.verified_by = nil
+	delete(m.clearedFields, labresult.FieldVerifiedByID)
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (m *LabResultMutation) SetVerifiedAt(t time.Time) {
+	m.verified_at = &t
+}
+
+// VerifiedAt returns the value of the "verified_at" field in the mutation.
+func (m *LabResultMutation) VerifiedAt() (r time.Time, exists bool) {
+	v := m.verified_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedAt returns the old "verified_at" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldVerifiedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedAt: %w", err)
+	}
+	return oldValue.VerifiedAt, nil
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (m *LabResultMutation) ClearVerifiedAt() {
+	m.verified_at = nil
+	m.clearedFields[labresult.FieldVerifiedAt] = struct{}{}
+}
+
+// VerifiedAtCleared returns if the "verified_at" field was cleared in this mutation.
+func (m *LabResultMutation) VerifiedAtCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldVerifiedAt]
+	return ok
+}
+
+// ResetVerifiedAt resets all changes to the "verified_at" field.
+func (m *LabResultMutation) ResetVerifiedAt() {
+	m.verified_at = nil
+	delete(m.clearedFields, labresult.FieldVerifiedAt)
+}
+
+// SetReplacesID sets the "replaces_id" field.
+func (m *LabResultMutation) SetReplacesID(s string) {
+	m.replaces = &s
+}
+
+// ReplacesID returns the value of the "replaces_id" field in the mutation.
+func (m *LabResultMutation) ReplacesID() (r string, exists bool) {
+	v := m.replaces
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplacesID returns the old "replaces_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldReplacesID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplacesID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplacesID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplacesID: %w", err)
+	}
+	return oldValue.ReplacesID, nil
+}
+
+// ClearReplacesID clears the value of the "replaces_id" field.
+func (m *LabResultMutation) ClearReplacesID() {
+	m.replaces = nil
+	m.clearedFields[labresult.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesIDCleared returns if the "replaces_id" field was cleared in this mutation.
+func (m *LabResultMutation) ReplacesIDCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldReplacesID]
+	return ok
+}
+
+// ResetReplacesID resets all changes to the "replaces_id" field.
+func (m *LabResultMutation) ResetReplacesID() {
+	m.replaces = nil
+	delete(m.clearedFields, labresult.FieldReplacesID)
+}
+
+// SetAmendReason sets the "amend_reason" field.
+func (m *LabResultMutation) SetAmendReason(s string) {
+	m.amend_reason = &s
+}
+
+// AmendReason returns the value of the "amend_reason" field in the mutation.
+func (m *LabResultMutation) AmendReason() (r string, exists bool) {
+	v := m.amend_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmendReason returns the old "amend_reason" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldAmendReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmendReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmendReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmendReason: %w", err)
+	}
+	return oldValue.AmendReason, nil
+}
+
+// ClearAmendReason clears the value of the "amend_reason" field.
+func (m *LabResultMutation) ClearAmendReason() {
+	m.amend_reason = nil
+	m.clearedFields[labresult.FieldAmendReason] = struct{}{}
+}
+
+// AmendReasonCleared returns if the "amend_reason" field was cleared in this mutation.
+func (m *LabResultMutation) AmendReasonCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldAmendReason]
+	return ok
+}
+
+// ResetAmendReason resets all changes to the "amend_reason" field.
+func (m *LabResultMutation) ResetAmendReason() {
+	m.amend_reason = nil
+	delete(m.clearedFields, labresult.FieldAmendReason)
+}
+
+// SetCritical sets the "critical" field.
+func (m *LabResultMutation) SetCritical(b bool) {
+	m.critical = &b
+}
+
+// Critical returns the value of the "critical" field in the mutation.
+func (m *LabResultMutation) Critical() (r bool, exists bool) {
+	v := m.critical
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCritical returns the old "critical" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldCritical(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCritical is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCritical requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCritical: %w", err)
+	}
+	return oldValue.Critical, nil
+}
+
+// ResetCritical resets all changes to the "critical" field.
+func (m *LabResultMutation) ResetCritical() {
+	m.critical = nil
+}
+
+// SetAcknowledgedByID sets the "acknowledged_by_id" field.
+func (m *LabResultMutation) SetAcknowledgedByID(s string) {
+	m.acknowledged_by = &s
+}
+
+// AcknowledgedByID returns the value of the "acknowledged_by_id" field in the mutation.
+func (m *LabResultMutation) AcknowledgedByID() (r string, exists bool) {
+	v := m.acknowledged_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcknowledgedByID returns the old "acknowledged_by_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldAcknowledgedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcknowledgedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcknowledgedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcknowledgedByID: %w", err)
+	}
+	return oldValue.AcknowledgedByID, nil
+}
+
+// ClearAcknowledgedByID clears the value of the "acknowledged_by_id" field.
+func (m *LabResultMutation) ClearAcknowledgedByID() {
+	m.acknowledged_by = nil
+	m.clearedFields[labresult.FieldAcknowledgedByID] = struct{}{}
+}
+
+// AcknowledgedByIDCleared returns if the "acknowledged_by_id" field was cleared in this mutation.
+func (m *LabResultMutation) AcknowledgedByIDCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldAcknowledgedByID]
+	return ok
+}
+
+// ResetAcknowledgedByID resets all changes to the "acknowledged_by_id" field.
+func (m *LabResultMutation) ResetAcknowledgedByID() {
+	m.acknowledged_by = nil
+	delete(m.clearedFields, labresult.FieldAcknowledgedByID)
+}
+
+// SetAcknowledgedAt sets the "acknowledged_at" field.
+func (m *LabResultMutation) SetAcknowledgedAt(t time.Time) {
+	m.acknowledged_at = &t
+}
+
+// AcknowledgedAt returns the value of the "acknowledged_at" field in the mutation.
+func (m *LabResultMutation) AcknowledgedAt() (r time.Time, exists bool) {
+	v := m.acknowledged_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcknowledgedAt returns the old "acknowledged_at" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldAcknowledgedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcknowledgedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcknowledgedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcknowledgedAt: %w", err)
+	}
+	return oldValue.AcknowledgedAt, nil
+}
+
+// ClearAcknowledgedAt clears the value of the "acknowledged_at" field.
+func (m *LabResultMutation) ClearAcknowledgedAt() {
+	m.acknowledged_at = nil
+	m.clearedFields[labresult.FieldAcknowledgedAt] = struct{}{}
+}
+
+// AcknowledgedAtCleared returns if the "acknowledged_at" field was cleared in this mutation.
+func (m *LabResultMutation) AcknowledgedAtCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldAcknowledgedAt]
+	return ok
+}
+
+// ResetAcknowledgedAt resets all changes to the "acknowledged_at" field.
+func (m *LabResultMutation) ResetAcknowledgedAt() {
+	m.acknowledged_at = nil
+	delete(m.clearedFields, labresult.FieldAcknowledgedAt)
+}
+
+// SetAcknowledgeMinutes sets the "acknowledge_minutes" field.
+func (m *LabResultMutation) SetAcknowledgeMinutes(i int) {
+	m.acknowledge_minutes = &i
+	m.addacknowledge_minutes = nil
+}
+
+// AcknowledgeMinutes returns the value of the "acknowledge_minutes" field in the mutation.
+func (m *LabResultMutation) AcknowledgeMinutes() (r int, exists bool) {
+	v := m.acknowledge_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcknowledgeMinutes returns the old "acknowledge_minutes" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldAcknowledgeMinutes(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcknowledgeMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcknowledgeMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcknowledgeMinutes: %w", err)
+	}
+	return oldValue.AcknowledgeMinutes, nil
+}
+
+// AddAcknowledgeMinutes adds i to the "acknowledge_minutes" field.
+func (m *LabResultMutation) AddAcknowledgeMinutes(i int) {
+	if m.addacknowledge_minutes != nil {
+		*m.addacknowledge_minutes += i
+	} else {
+		m.addacknowledge_minutes = &i
+	}
+}
+
+// AddedAcknowledgeMinutes returns the value that was added to the "acknowledge_minutes" field in this mutation.
+func (m *LabResultMutation) AddedAcknowledgeMinutes() (r int, exists bool) {
+	v := m.addacknowledge_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAcknowledgeMinutes clears the value of the "acknowledge_minutes" field.
+func (m *LabResultMutation) ClearAcknowledgeMinutes() {
+	m.acknowledge_minutes = nil
+	m.addacknowledge_minutes = nil
+	m.clearedFields[labresult.FieldAcknowledgeMinutes] = struct{}{}
+}
+
+// AcknowledgeMinutesCleared returns if the "acknowledge_minutes" field was cleared in this mutation.
+func (m *LabResultMutation) AcknowledgeMinutesCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldAcknowledgeMinutes]
+	return ok
+}
+
+// ResetAcknowledgeMinutes resets all changes to the "acknowledge_minutes" field.
+func (m *LabResultMutation) ResetAcknowledgeMinutes() {
+	m.acknowledge_minutes = nil
+	m.addacknowledge_minutes = nil
+	delete(m.clearedFields, labresult.FieldAcknowledgeMinutes)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *LabResultMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[labresult.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *LabResultMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *LabResultMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearItem clears the "item" edge to the LabOrderItem entity.
+func (m *LabResultMutation) ClearItem() {
+	m.cleareditem = true
+	m.clearedFields[labresult.FieldItemID] = struct{}{}
+}
+
+// ItemCleared reports if the "item" edge to the LabOrderItem entity was cleared.
+func (m *LabResultMutation) ItemCleared() bool {
+	return m.cleareditem
+}
+
+// ItemIDs returns the "item" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ItemID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) ItemIDs() (ids []string) {
+	if id := m.item; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetItem resets all changes to the "item" edge.
+func (m *LabResultMutation) ResetItem() {
+	m.item = nil
+	m.cleareditem = false
+}
+
+// ClearEnteredBy clears the "entered_by" edge to the Staff entity.
+func (m *LabResultMutation) ClearEnteredBy() {
+	m.clearedentered_by = true
+	m.clearedFields[labresult.FieldEnteredByID] = struct{}{}
+}
+
+// EnteredByCleared reports if the "entered_by" edge to the Staff entity was cleared.
+func (m *LabResultMutation) EnteredByCleared() bool {
+	return m.clearedentered_by
+}
+
+// EnteredByIDs returns the "entered_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EnteredByID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) EnteredByIDs() (ids []string) {
+	if id := m.entered_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEnteredBy resets all changes to the "entered_by" edge.
+func (m *LabResultMutation) ResetEnteredBy() {
+	m.entered_by = nil
+	m.clearedentered_by = false
+}
+
+// ClearVerifiedBy clears the "verified_by" edge to the Staff entity.
+func (m *LabResultMutation) ClearVerifiedBy() {
+	m.clearedverified_by = true
+	m.clearedFields[labresult.FieldVerifiedByID] = struct{}{}
+}
+
+// VerifiedByCleared reports if the "verified_by" edge to the Staff entity was cleared.
+func (m *LabResultMutation) VerifiedByCleared() bool {
+	return m.VerifiedByIDCleared() || m.clearedverified_by
+}
+
+// VerifiedByIDs returns the "verified_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// VerifiedByID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) VerifiedByIDs() (ids []string) {
+	if id := m.verified_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetVerifiedBy resets all changes to the "verified_by" edge.
+func (m *LabResultMutation) ResetVerifiedBy() {
+	m.verified_by = nil
+	m.clearedverified_by = false
+}
+
+// ClearAcknowledgedBy clears the "acknowledged_by" edge to the Staff entity.
+func (m *LabResultMutation) ClearAcknowledgedBy() {
+	m.clearedacknowledged_by = true
+	m.clearedFields[labresult.FieldAcknowledgedByID] = struct{}{}
+}
+
+// AcknowledgedByCleared reports if the "acknowledged_by" edge to the Staff entity was cleared.
+func (m *LabResultMutation) AcknowledgedByCleared() bool {
+	return m.AcknowledgedByIDCleared() || m.clearedacknowledged_by
+}
+
+// AcknowledgedByIDs returns the "acknowledged_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AcknowledgedByID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) AcknowledgedByIDs() (ids []string) {
+	if id := m.acknowledged_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAcknowledgedBy resets all changes to the "acknowledged_by" edge.
+func (m *LabResultMutation) ResetAcknowledgedBy() {
+	m.acknowledged_by = nil
+	m.clearedacknowledged_by = false
+}
+
+// ClearReplaces clears the "replaces" edge to the LabResult entity.
+func (m *LabResultMutation) ClearReplaces() {
+	m.clearedreplaces = true
+	m.clearedFields[labresult.FieldReplacesID] = struct{}{}
+}
+
+// ReplacesCleared reports if the "replaces" edge to the LabResult entity was cleared.
+func (m *LabResultMutation) ReplacesCleared() bool {
+	return m.ReplacesIDCleared() || m.clearedreplaces
+}
+
+// ReplacesIDs returns the "replaces" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacesID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) ReplacesIDs() (ids []string) {
+	if id := m.replaces; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplaces resets all changes to the "replaces" edge.
+func (m *LabResultMutation) ResetReplaces() {
+	m.replaces = nil
+	m.clearedreplaces = false
+}
+
+// SetReplacedByID sets the "replaced_by" edge to the LabResult entity by id.
+func (m *LabResultMutation) SetReplacedByID(id string) {
+	m.replaced_by = &id
+}
+
+// ClearReplacedBy clears the "replaced_by" edge to the LabResult entity.
+func (m *LabResultMutation) ClearReplacedBy() {
+	m.clearedreplaced_by = true
+}
+
+// ReplacedByCleared reports if the "replaced_by" edge to the LabResult entity was cleared.
+func (m *LabResultMutation) ReplacedByCleared() bool {
+	return m.clearedreplaced_by
+}
+
+// ReplacedByID returns the "replaced_by" edge ID in the mutation.
+func (m *LabResultMutation) ReplacedByID() (id string, exists bool) {
+	if m.replaced_by != nil {
+		return *m.replaced_by, true
+	}
+	return
+}
+
+// ReplacedByIDs returns the "replaced_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReplacedByID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) ReplacedByIDs() (ids []string) {
+	if id := m.replaced_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReplacedBy resets all changes to the "replaced_by" edge.
+func (m *LabResultMutation) ResetReplacedBy() {
+	m.replaced_by = nil
+	m.clearedreplaced_by = false
+}
+
+// Where appends a list predicates to the LabResultMutation builder.
+func (m *LabResultMutation) Where(ps ...predicate.LabResult) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabResultMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabResultMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabResult, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabResultMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabResultMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabResult).
+func (m *LabResultMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabResultMutation) Fields() []string {
+	fields := make([]string, 0, 25)
+	if m.created_at != nil {
+		fields = append(fields, labresult.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, labresult.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, labresult.FieldPatientID)
+	}
+	if m.item != nil {
+		fields = append(fields, labresult.FieldItemID)
+	}
+	if m.status != nil {
+		fields = append(fields, labresult.FieldStatus)
+	}
+	if m.numeric_value != nil {
+		fields = append(fields, labresult.FieldNumericValue)
+	}
+	if m.coded_value != nil {
+		fields = append(fields, labresult.FieldCodedValue)
+	}
+	if m.text_value != nil {
+		fields = append(fields, labresult.FieldTextValue)
+	}
+	if m.unit != nil {
+		fields = append(fields, labresult.FieldUnit)
+	}
+	if m.flag != nil {
+		fields = append(fields, labresult.FieldFlag)
+	}
+	if m.reference_low != nil {
+		fields = append(fields, labresult.FieldReferenceLow)
+	}
+	if m.reference_high != nil {
+		fields = append(fields, labresult.FieldReferenceHigh)
+	}
+	if m.critical_low != nil {
+		fields = append(fields, labresult.FieldCriticalLow)
+	}
+	if m.critical_high != nil {
+		fields = append(fields, labresult.FieldCriticalHigh)
+	}
+	if m.comment != nil {
+		fields = append(fields, labresult.FieldComment)
+	}
+	if m.entered_by != nil {
+		fields = append(fields, labresult.FieldEnteredByID)
+	}
+	if m.entered_at != nil {
+		fields = append(fields, labresult.FieldEnteredAt)
+	}
+	if m.verified_by != nil {
+		fields = append(fields, labresult.FieldVerifiedByID)
+	}
+	if m.verified_at != nil {
+		fields = append(fields, labresult.FieldVerifiedAt)
+	}
+	if m.replaces != nil {
+		fields = append(fields, labresult.FieldReplacesID)
+	}
+	if m.amend_reason != nil {
+		fields = append(fields, labresult.FieldAmendReason)
+	}
+	if m.critical != nil {
+		fields = append(fields, labresult.FieldCritical)
+	}
+	if m.acknowledged_by != nil {
+		fields = append(fields, labresult.FieldAcknowledgedByID)
+	}
+	if m.acknowledged_at != nil {
+		fields = append(fields, labresult.FieldAcknowledgedAt)
+	}
+	if m.acknowledge_minutes != nil {
+		fields = append(fields, labresult.FieldAcknowledgeMinutes)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabResultMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case labresult.FieldCreatedAt:
+		return m.CreatedAt()
+	case labresult.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case labresult.FieldPatientID:
+		return m.PatientID()
+	case labresult.FieldItemID:
+		return m.ItemID()
+	case labresult.FieldStatus:
+		return m.Status()
+	case labresult.FieldNumericValue:
+		return m.NumericValue()
+	case labresult.FieldCodedValue:
+		return m.CodedValue()
+	case labresult.FieldTextValue:
+		return m.TextValue()
+	case labresult.FieldUnit:
+		return m.Unit()
+	case labresult.FieldFlag:
+		return m.Flag()
+	case labresult.FieldReferenceLow:
+		return m.ReferenceLow()
+	case labresult.FieldReferenceHigh:
+		return m.ReferenceHigh()
+	case labresult.FieldCriticalLow:
+		return m.CriticalLow()
+	case labresult.FieldCriticalHigh:
+		return m.CriticalHigh()
+	case labresult.FieldComment:
+		return m.Comment()
+	case labresult.FieldEnteredByID:
+		return m.EnteredByID()
+	case labresult.FieldEnteredAt:
+		return m.EnteredAt()
+	case labresult.FieldVerifiedByID:
+		return m.VerifiedByID()
+	case labresult.FieldVerifiedAt:
+		return m.VerifiedAt()
+	case labresult.FieldReplacesID:
+		return m.ReplacesID()
+	case labresult.FieldAmendReason:
+		return m.AmendReason()
+	case labresult.FieldCritical:
+		return m.Critical()
+	case labresult.FieldAcknowledgedByID:
+		return m.AcknowledgedByID()
+	case labresult.FieldAcknowledgedAt:
+		return m.AcknowledgedAt()
+	case labresult.FieldAcknowledgeMinutes:
+		return m.AcknowledgeMinutes()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabResultMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case labresult.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case labresult.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case labresult.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case labresult.FieldItemID:
+		return m.OldItemID(ctx)
+	case labresult.FieldStatus:
+		return m.OldStatus(ctx)
+	case labresult.FieldNumericValue:
+		return m.OldNumericValue(ctx)
+	case labresult.FieldCodedValue:
+		return m.OldCodedValue(ctx)
+	case labresult.FieldTextValue:
+		return m.OldTextValue(ctx)
+	case labresult.FieldUnit:
+		return m.OldUnit(ctx)
+	case labresult.FieldFlag:
+		return m.OldFlag(ctx)
+	case labresult.FieldReferenceLow:
+		return m.OldReferenceLow(ctx)
+	case labresult.FieldReferenceHigh:
+		return m.OldReferenceHigh(ctx)
+	case labresult.FieldCriticalLow:
+		return m.OldCriticalLow(ctx)
+	case labresult.FieldCriticalHigh:
+		return m.OldCriticalHigh(ctx)
+	case labresult.FieldComment:
+		return m.OldComment(ctx)
+	case labresult.FieldEnteredByID:
+		return m.OldEnteredByID(ctx)
+	case labresult.FieldEnteredAt:
+		return m.OldEnteredAt(ctx)
+	case labresult.FieldVerifiedByID:
+		return m.OldVerifiedByID(ctx)
+	case labresult.FieldVerifiedAt:
+		return m.OldVerifiedAt(ctx)
+	case labresult.FieldReplacesID:
+		return m.OldReplacesID(ctx)
+	case labresult.FieldAmendReason:
+		return m.OldAmendReason(ctx)
+	case labresult.FieldCritical:
+		return m.OldCritical(ctx)
+	case labresult.FieldAcknowledgedByID:
+		return m.OldAcknowledgedByID(ctx)
+	case labresult.FieldAcknowledgedAt:
+		return m.OldAcknowledgedAt(ctx)
+	case labresult.FieldAcknowledgeMinutes:
+		return m.OldAcknowledgeMinutes(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabResult field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabResultMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case labresult.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case labresult.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case labresult.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case labresult.FieldItemID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetItemID(v)
+		return nil
+	case labresult.FieldStatus:
+		v, ok := value.(labresult.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case labresult.FieldNumericValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumericValue(v)
+		return nil
+	case labresult.FieldCodedValue:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodedValue(v)
+		return nil
+	case labresult.FieldTextValue:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTextValue(v)
+		return nil
+	case labresult.FieldUnit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnit(v)
+		return nil
+	case labresult.FieldFlag:
+		v, ok := value.(labresult.Flag)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFlag(v)
+		return nil
+	case labresult.FieldReferenceLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReferenceLow(v)
+		return nil
+	case labresult.FieldReferenceHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReferenceHigh(v)
+		return nil
+	case labresult.FieldCriticalLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCriticalLow(v)
+		return nil
+	case labresult.FieldCriticalHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCriticalHigh(v)
+		return nil
+	case labresult.FieldComment:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetComment(v)
+		return nil
+	case labresult.FieldEnteredByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnteredByID(v)
+		return nil
+	case labresult.FieldEnteredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnteredAt(v)
+		return nil
+	case labresult.FieldVerifiedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedByID(v)
+		return nil
+	case labresult.FieldVerifiedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedAt(v)
+		return nil
+	case labresult.FieldReplacesID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplacesID(v)
+		return nil
+	case labresult.FieldAmendReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmendReason(v)
+		return nil
+	case labresult.FieldCritical:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCritical(v)
+		return nil
+	case labresult.FieldAcknowledgedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcknowledgedByID(v)
+		return nil
+	case labresult.FieldAcknowledgedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcknowledgedAt(v)
+		return nil
+	case labresult.FieldAcknowledgeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcknowledgeMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabResult field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabResultMutation) AddedFields() []string {
+	var fields []string
+	if m.addnumeric_value != nil {
+		fields = append(fields, labresult.FieldNumericValue)
+	}
+	if m.addreference_low != nil {
+		fields = append(fields, labresult.FieldReferenceLow)
+	}
+	if m.addreference_high != nil {
+		fields = append(fields, labresult.FieldReferenceHigh)
+	}
+	if m.addcritical_low != nil {
+		fields = append(fields, labresult.FieldCriticalLow)
+	}
+	if m.addcritical_high != nil {
+		fields = append(fields, labresult.FieldCriticalHigh)
+	}
+	if m.addacknowledge_minutes != nil {
+		fields = append(fields, labresult.FieldAcknowledgeMinutes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabResultMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case labresult.FieldNumericValue:
+		return m.AddedNumericValue()
+	case labresult.FieldReferenceLow:
+		return m.AddedReferenceLow()
+	case labresult.FieldReferenceHigh:
+		return m.AddedReferenceHigh()
+	case labresult.FieldCriticalLow:
+		return m.AddedCriticalLow()
+	case labresult.FieldCriticalHigh:
+		return m.AddedCriticalHigh()
+	case labresult.FieldAcknowledgeMinutes:
+		return m.AddedAcknowledgeMinutes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabResultMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case labresult.FieldNumericValue:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNumericValue(v)
+		return nil
+	case labresult.FieldReferenceLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReferenceLow(v)
+		return nil
+	case labresult.FieldReferenceHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReferenceHigh(v)
+		return nil
+	case labresult.FieldCriticalLow:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCriticalLow(v)
+		return nil
+	case labresult.FieldCriticalHigh:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCriticalHigh(v)
+		return nil
+	case labresult.FieldAcknowledgeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAcknowledgeMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabResult numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabResultMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(labresult.FieldNumericValue) {
+		fields = append(fields, labresult.FieldNumericValue)
+	}
+	if m.FieldCleared(labresult.FieldCodedValue) {
+		fields = append(fields, labresult.FieldCodedValue)
+	}
+	if m.FieldCleared(labresult.FieldTextValue) {
+		fields = append(fields, labresult.FieldTextValue)
+	}
+	if m.FieldCleared(labresult.FieldUnit) {
+		fields = append(fields, labresult.FieldUnit)
+	}
+	if m.FieldCleared(labresult.FieldFlag) {
+		fields = append(fields, labresult.FieldFlag)
+	}
+	if m.FieldCleared(labresult.FieldReferenceLow) {
+		fields = append(fields, labresult.FieldReferenceLow)
+	}
+	if m.FieldCleared(labresult.FieldReferenceHigh) {
+		fields = append(fields, labresult.FieldReferenceHigh)
+	}
+	if m.FieldCleared(labresult.FieldCriticalLow) {
+		fields = append(fields, labresult.FieldCriticalLow)
+	}
+	if m.FieldCleared(labresult.FieldCriticalHigh) {
+		fields = append(fields, labresult.FieldCriticalHigh)
+	}
+	if m.FieldCleared(labresult.FieldComment) {
+		fields = append(fields, labresult.FieldComment)
+	}
+	if m.FieldCleared(labresult.FieldVerifiedByID) {
+		fields = append(fields, labresult.FieldVerifiedByID)
+	}
+	if m.FieldCleared(labresult.FieldVerifiedAt) {
+		fields = append(fields, labresult.FieldVerifiedAt)
+	}
+	if m.FieldCleared(labresult.FieldReplacesID) {
+		fields = append(fields, labresult.FieldReplacesID)
+	}
+	if m.FieldCleared(labresult.FieldAmendReason) {
+		fields = append(fields, labresult.FieldAmendReason)
+	}
+	if m.FieldCleared(labresult.FieldAcknowledgedByID) {
+		fields = append(fields, labresult.FieldAcknowledgedByID)
+	}
+	if m.FieldCleared(labresult.FieldAcknowledgedAt) {
+		fields = append(fields, labresult.FieldAcknowledgedAt)
+	}
+	if m.FieldCleared(labresult.FieldAcknowledgeMinutes) {
+		fields = append(fields, labresult.FieldAcknowledgeMinutes)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabResultMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabResultMutation) ClearField(name string) error {
+	switch name {
+	case labresult.FieldNumericValue:
+		m.ClearNumericValue()
+		return nil
+	case labresult.FieldCodedValue:
+		m.ClearCodedValue()
+		return nil
+	case labresult.FieldTextValue:
+		m.ClearTextValue()
+		return nil
+	case labresult.FieldUnit:
+		m.ClearUnit()
+		return nil
+	case labresult.FieldFlag:
+		m.ClearFlag()
+		return nil
+	case labresult.FieldReferenceLow:
+		m.ClearReferenceLow()
+		return nil
+	case labresult.FieldReferenceHigh:
+		m.ClearReferenceHigh()
+		return nil
+	case labresult.FieldCriticalLow:
+		m.ClearCriticalLow()
+		return nil
+	case labresult.FieldCriticalHigh:
+		m.ClearCriticalHigh()
+		return nil
+	case labresult.FieldComment:
+		m.ClearComment()
+		return nil
+	case labresult.FieldVerifiedByID:
+		m.ClearVerifiedByID()
+		return nil
+	case labresult.FieldVerifiedAt:
+		m.ClearVerifiedAt()
+		return nil
+	case labresult.FieldReplacesID:
+		m.ClearReplacesID()
+		return nil
+	case labresult.FieldAmendReason:
+		m.ClearAmendReason()
+		return nil
+	case labresult.FieldAcknowledgedByID:
+		m.ClearAcknowledgedByID()
+		return nil
+	case labresult.FieldAcknowledgedAt:
+		m.ClearAcknowledgedAt()
+		return nil
+	case labresult.FieldAcknowledgeMinutes:
+		m.ClearAcknowledgeMinutes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabResult nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabResultMutation) ResetField(name string) error {
+	switch name {
+	case labresult.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case labresult.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case labresult.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case labresult.FieldItemID:
+		m.ResetItemID()
+		return nil
+	case labresult.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case labresult.FieldNumericValue:
+		m.ResetNumericValue()
+		return nil
+	case labresult.FieldCodedValue:
+		m.ResetCodedValue()
+		return nil
+	case labresult.FieldTextValue:
+		m.ResetTextValue()
+		return nil
+	case labresult.FieldUnit:
+		m.ResetUnit()
+		return nil
+	case labresult.FieldFlag:
+		m.ResetFlag()
+		return nil
+	case labresult.FieldReferenceLow:
+		m.ResetReferenceLow()
+		return nil
+	case labresult.FieldReferenceHigh:
+		m.ResetReferenceHigh()
+		return nil
+	case labresult.FieldCriticalLow:
+		m.ResetCriticalLow()
+		return nil
+	case labresult.FieldCriticalHigh:
+		m.ResetCriticalHigh()
+		return nil
+	case labresult.FieldComment:
+		m.ResetComment()
+		return nil
+	case labresult.FieldEnteredByID:
+		m.ResetEnteredByID()
+		return nil
+	case labresult.FieldEnteredAt:
+		m.ResetEnteredAt()
+		return nil
+	case labresult.FieldVerifiedByID:
+		m.ResetVerifiedByID()
+		return nil
+	case labresult.FieldVerifiedAt:
+		m.ResetVerifiedAt()
+		return nil
+	case labresult.FieldReplacesID:
+		m.ResetReplacesID()
+		return nil
+	case labresult.FieldAmendReason:
+		m.ResetAmendReason()
+		return nil
+	case labresult.FieldCritical:
+		m.ResetCritical()
+		return nil
+	case labresult.FieldAcknowledgedByID:
+		m.ResetAcknowledgedByID()
+		return nil
+	case labresult.FieldAcknowledgedAt:
+		m.ResetAcknowledgedAt()
+		return nil
+	case labresult.FieldAcknowledgeMinutes:
+		m.ResetAcknowledgeMinutes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabResult field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabResultMutation) AddedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.patient != nil {
+		edges = append(edges, labresult.EdgePatient)
+	}
+	if m.item != nil {
+		edges = append(edges, labresult.EdgeItem)
+	}
+	if m.entered_by != nil {
+		edges = append(edges, labresult.EdgeEnteredBy)
+	}
+	if m.verified_by != nil {
+		edges = append(edges, labresult.EdgeVerifiedBy)
+	}
+	if m.acknowledged_by != nil {
+		edges = append(edges, labresult.EdgeAcknowledgedBy)
+	}
+	if m.replaces != nil {
+		edges = append(edges, labresult.EdgeReplaces)
+	}
+	if m.replaced_by != nil {
+		edges = append(edges, labresult.EdgeReplacedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabResultMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case labresult.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case labresult.EdgeItem:
+		if id := m.item; id != nil {
+			return []ent.Value{*id}
+		}
+	case labresult.EdgeEnteredBy:
+		if id := m.entered_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case labresult.EdgeVerifiedBy:
+		if id := m.verified_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case labresult.EdgeAcknowledgedBy:
+		if id := m.acknowledged_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case labresult.EdgeReplaces:
+		if id := m.replaces; id != nil {
+			return []ent.Value{*id}
+		}
+	case labresult.EdgeReplacedBy:
+		if id := m.replaced_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabResultMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 7)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabResultMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabResultMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.clearedpatient {
+		edges = append(edges, labresult.EdgePatient)
+	}
+	if m.cleareditem {
+		edges = append(edges, labresult.EdgeItem)
+	}
+	if m.clearedentered_by {
+		edges = append(edges, labresult.EdgeEnteredBy)
+	}
+	if m.clearedverified_by {
+		edges = append(edges, labresult.EdgeVerifiedBy)
+	}
+	if m.clearedacknowledged_by {
+		edges = append(edges, labresult.EdgeAcknowledgedBy)
+	}
+	if m.clearedreplaces {
+		edges = append(edges, labresult.EdgeReplaces)
+	}
+	if m.clearedreplaced_by {
+		edges = append(edges, labresult.EdgeReplacedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabResultMutation) EdgeCleared(name string) bool {
+	switch name {
+	case labresult.EdgePatient:
+		return m.clearedpatient
+	case labresult.EdgeItem:
+		return m.cleareditem
+	case labresult.EdgeEnteredBy:
+		return m.clearedentered_by
+	case labresult.EdgeVerifiedBy:
+		return m.clearedverified_by
+	case labresult.EdgeAcknowledgedBy:
+		return m.clearedacknowledged_by
+	case labresult.EdgeReplaces:
+		return m.clearedreplaces
+	case labresult.EdgeReplacedBy:
+		return m.clearedreplaced_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabResultMutation) ClearEdge(name string) error {
+	switch name {
+	case labresult.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case labresult.EdgeItem:
+		m.ClearItem()
+		return nil
+	case labresult.EdgeEnteredBy:
+		m.ClearEnteredBy()
+		return nil
+	case labresult.EdgeVerifiedBy:
+		m.ClearVerifiedBy()
+		return nil
+	case labresult.EdgeAcknowledgedBy:
+		m.ClearAcknowledgedBy()
+		return nil
+	case labresult.EdgeReplaces:
+		m.ClearReplaces()
+		return nil
+	case labresult.EdgeReplacedBy:
+		m.ClearReplacedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown LabResult unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabResultMutation) ResetEdge(name string) error {
+	switch name {
+	case labresult.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case labresult.EdgeItem:
+		m.ResetItem()
+		return nil
+	case labresult.EdgeEnteredBy:
+		m.ResetEnteredBy()
+		return nil
+	case labresult.EdgeVerifiedBy:
+		m.ResetVerifiedBy()
+		return nil
+	case labresult.EdgeAcknowledgedBy:
+		m.ResetAcknowledgedBy()
+		return nil
+	case labresult.EdgeReplaces:
+		m.ResetReplaces()
+		return nil
+	case labresult.EdgeReplacedBy:
+		m.ResetReplacedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown LabResult edge %s", name)
+}
+
+// LabSpecimenMutation represents an operation that mutates the LabSpecimen nodes in the graph.
+type LabSpecimenMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	accession_number    *string
+	specimen_type       *labspecimen.SpecimenType
+	status              *labspecimen.Status
+	collected_at        *time.Time
+	received_at         *time.Time
+	rejection_reason    *labspecimen.RejectionReason
+	rejection_note      *string
+	rejected_at         *time.Time
+	clearedFields       map[string]struct{}
+	patient             *string
+	clearedpatient      bool
+	_order              *string
+	cleared_order       bool
+	items               map[string]struct{}
+	removeditems        map[string]struct{}
+	cleareditems        bool
+	collected_by        *string
+	clearedcollected_by bool
+	received_by         *string
+	clearedreceived_by  bool
+	rejected_by         *string
+	clearedrejected_by  bool
+	done                bool
+	oldValue            func(context.Context) (*LabSpecimen, error)
+	predicates          []predicate.LabSpecimen
+}
+
+var _ ent.Mutation = (*LabSpecimenMutation)(nil)
+
+// labspecimenOption allows management of the mutation configuration using functional options.
+type labspecimenOption func(*LabSpecimenMutation)
+
+// newLabSpecimenMutation creates new mutation for the LabSpecimen entity.
+func newLabSpecimenMutation(c config, op Op, opts ...labspecimenOption) *LabSpecimenMutation {
+	m := &LabSpecimenMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabSpecimen,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabSpecimenID sets the ID field of the mutation.
+func withLabSpecimenID(id string) labspecimenOption {
+	return func(m *LabSpecimenMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabSpecimen
+		)
+		m.oldValue = func(ctx context.Context) (*LabSpecimen, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabSpecimen.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabSpecimen sets the old LabSpecimen of the mutation.
+func withLabSpecimen(node *LabSpecimen) labspecimenOption {
+	return func(m *LabSpecimenMutation) {
+		m.oldValue = func(context.Context) (*LabSpecimen, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabSpecimenMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabSpecimenMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabSpecimen entities.
+func (m *LabSpecimenMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabSpecimenMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabSpecimenMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabSpecimen.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabSpecimenMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabSpecimenMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabSpecimenMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabSpecimenMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabSpecimenMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabSpecimenMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *LabSpecimenMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *LabSpecimenMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *LabSpecimenMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *LabSpecimenMutation) SetOrderID(s string) {
+	m._order = &s
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *LabSpecimenMutation) OrderID() (r string, exists bool) {
+	v := m._order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldOrderID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *LabSpecimenMutation) ResetOrderID() {
+	m._order = nil
+}
+
+// SetAccessionNumber sets the "accession_number" field.
+func (m *LabSpecimenMutation) SetAccessionNumber(s string) {
+	m.accession_number = &s
+}
+
+// AccessionNumber returns the value of the "accession_number" field in the mutation.
+func (m *LabSpecimenMutation) AccessionNumber() (r string, exists bool) {
+	v := m.accession_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessionNumber returns the old "accession_number" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldAccessionNumber(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessionNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessionNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessionNumber: %w", err)
+	}
+	return oldValue.AccessionNumber, nil
+}
+
+// ResetAccessionNumber resets all changes to the "accession_number" field.
+func (m *LabSpecimenMutation) ResetAccessionNumber() {
+	m.accession_number = nil
+}
+
+// SetSpecimenType sets the "specimen_type" field.
+func (m *LabSpecimenMutation) SetSpecimenType(lt labspecimen.SpecimenType) {
+	m.specimen_type = &lt
+}
+
+// SpecimenType returns the value of the "specimen_type" field in the mutation.
+func (m *LabSpecimenMutation) SpecimenType() (r labspecimen.SpecimenType, exists bool) {
+	v := m.specimen_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpecimenType returns the old "specimen_type" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldSpecimenType(ctx context.Context) (v labspecimen.SpecimenType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpecimenType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpecimenType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpecimenType: %w", err)
+	}
+	return oldValue.SpecimenType, nil
+}
+
+// ResetSpecimenType resets all changes to the "specimen_type" field.
+func (m *LabSpecimenMutation) ResetSpecimenType() {
+	m.specimen_type = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *LabSpecimenMutation) SetStatus(l labspecimen.Status) {
+	m.status = &l
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *LabSpecimenMutation) Status() (r labspecimen.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldStatus(ctx context.Context) (v labspecimen.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *LabSpecimenMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetCollectedByID sets the "collected_by_id" field.
+func (m *LabSpecimenMutation) SetCollectedByID(s string) {
+	m.collected_by = &s
+}
+
+// CollectedByID returns the value of the "collected_by_id" field in the mutation.
+func (m *LabSpecimenMutation) CollectedByID() (r string, exists bool) {
+	v := m.collected_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedByID returns the old "collected_by_id" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldCollectedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedByID: %w", err)
+	}
+	return oldValue.CollectedByID, nil
+}
+
+// ResetCollectedByID resets all changes to the "collected_by_id" field.
+func (m *LabSpecimenMutation) ResetCollectedByID() {
+	m.collected_by = nil
+}
+
+// SetCollectedAt sets the "collected_at" field.
+func (m *LabSpecimenMutation) SetCollectedAt(t time.Time) {
+	m.collected_at = &t
+}
+
+// CollectedAt returns the value of the "collected_at" field in the mutation.
+func (m *LabSpecimenMutation) CollectedAt() (r time.Time, exists bool) {
+	v := m.collected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCollectedAt returns the old "collected_at" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldCollectedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCollectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCollectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCollectedAt: %w", err)
+	}
+	return oldValue.CollectedAt, nil
+}
+
+// ResetCollectedAt resets all changes to the "collected_at" field.
+func (m *LabSpecimenMutation) ResetCollectedAt() {
+	m.collected_at = nil
+}
+
+// SetReceivedByID sets the "received_by_id" field.
+func (m *LabSpecimenMutation) SetReceivedByID(s string) {
+	m.received_by = &s
+}
+
+// ReceivedByID returns the value of the "received_by_id" field in the mutation.
+func (m *LabSpecimenMutation) ReceivedByID() (r string, exists bool) {
+	v := m.received_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedByID returns the old "received_by_id" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldReceivedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedByID: %w", err)
+	}
+	return oldValue.ReceivedByID, nil
+}
+
+// ClearReceivedByID clears the value of the "received_by_id" field.
+func (m *LabSpecimenMutation) ClearReceivedByID() {
+	m.received_by = nil
+	m.clearedFields[labspecimen.FieldReceivedByID] = struct{}{}
+}
+
+// ReceivedByIDCleared returns if the "received_by_id" field was cleared in this mutation.
+func (m *LabSpecimenMutation) ReceivedByIDCleared() bool {
+	_, ok := m.clearedFields[labspecimen.FieldReceivedByID]
+	return ok
+}
+
+// ResetReceivedByID resets all changes to the "received_by_id" field.
+func (m *LabSpecimenMutation) ResetReceivedByID() {
+	m.received_by = nil
+	delete(m.clearedFields, labspecimen.FieldReceivedByID)
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *LabSpecimenMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *LabSpecimenMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldReceivedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ClearReceivedAt clears the value of the "received_at" field.
+func (m *LabSpecimenMutation) ClearReceivedAt() {
+	m.received_at = nil
+	m.clearedFields[labspecimen.FieldReceivedAt] = struct{}{}
+}
+
+// ReceivedAtCleared returns if the "received_at" field was cleared in this mutation.
+func (m *LabSpecimenMutation) ReceivedAtCleared() bool {
+	_, ok := m.clearedFields[labspecimen.FieldReceivedAt]
+	return ok
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *LabSpecimenMutation) ResetReceivedAt() {
+	m.received_at = nil
+	delete(m.clearedFields, labspecimen.FieldReceivedAt)
+}
+
+// SetRejectionReason sets the "rejection_reason" field.
+func (m *LabSpecimenMutation) SetRejectionReason(lr labspecimen.RejectionReason) {
+	m.rejection_reason = &lr
+}
+
+// RejectionReason returns the value of the "rejection_reason" field in the mutation.
+func (m *LabSpecimenMutation) RejectionReason() (r labspecimen.RejectionReason, exists bool) {
+	v := m.rejection_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRejectionReason returns the old "rejection_reason" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldRejectionReason(ctx context.Context) (v *labspecimen.RejectionReason, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRejectionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRejectionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRejectionReason: %w", err)
+	}
+	return oldValue.RejectionReason, nil
+}
+
+// ClearRejectionReason clears the value of the "rejection_reason" field.
+func (m *LabSpecimenMutation) ClearRejectionReason() {
+	m.rejection_reason = nil
+	m.clearedFields[labspecimen.FieldRejectionReason] = struct{}{}
+}
+
+// RejectionReasonCleared returns if the "rejection_reason" field was cleared in this mutation.
+func (m *LabSpecimenMutation) RejectionReasonCleared() bool {
+	_, ok := m.clearedFields[labspecimen.FieldRejectionReason]
+	return ok
+}
+
+// ResetRejectionReason resets all changes to the "rejection_reason" field.
+func (m *LabSpecimenMutation) ResetRejectionReason() {
+	m.rejection_reason = nil
+	delete(m.clearedFields, labspecimen.FieldRejectionReason)
+}
+
+// SetRejectionNote sets the "rejection_note" field.
+func (m *LabSpecimenMutation) SetRejectionNote(s string) {
+	m.rejection_note = &s
+}
+
+// RejectionNote returns the value of the "rejection_note" field in the mutation.
+func (m *LabSpecimenMutation) RejectionNote() (r string, exists bool) {
+	v := m.rejection_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRejectionNote returns the old "rejection_note" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldRejectionNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRejectionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRejectionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRejectionNote: %w", err)
+	}
+	return oldValue.RejectionNote, nil
+}
+
+// ClearRejectionNote clears the value of the "rejection_note" field.
+func (m *LabSpecimenMutation) ClearRejectionNote() {
+	m.rejection_note = nil
+	m.clearedFields[labspecimen.FieldRejectionNote] = struct{}{}
+}
+
+// RejectionNoteCleared returns if the "rejection_note" field was cleared in this mutation.
+func (m *LabSpecimenMutation) RejectionNoteCleared() bool {
+	_, ok := m.clearedFields[labspecimen.FieldRejectionNote]
+	return ok
+}
+
+// ResetRejectionNote resets all changes to the "rejection_note" field.
+func (m *LabSpecimenMutation) ResetRejectionNote() {
+	m.rejection_note = nil
+	delete(m.clearedFields, labspecimen.FieldRejectionNote)
+}
+
+// SetRejectedByID sets the "rejected_by_id" field.
+func (m *LabSpecimenMutation) SetRejectedByID(s string) {
+	m.rejected_by = &s
+}
+
+// RejectedByID returns the value of the "rejected_by_id" field in the mutation.
+func (m *LabSpecimenMutation) RejectedByID() (r string, exists bool) {
+	v := m.rejected_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRejectedByID returns the old "rejected_by_id" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldRejectedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRejectedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRejectedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRejectedByID: %w", err)
+	}
+	return oldValue.RejectedByID, nil
+}
+
+// ClearRejectedByID clears the value of the "rejected_by_id" field.
+func (m *LabSpecimenMutation) ClearRejectedByID() {
+	m.rejected_by = nil
+	m.clearedFields[labspecimen.FieldRejectedByID] = struct{}{}
+}
+
+// RejectedByIDCleared returns if the "rejected_by_id" field was cleared in this mutation.
+func (m *LabSpecimenMutation) RejectedByIDCleared() bool {
+	_, ok := m.clearedFields[labspecimen.FieldRejectedByID]
+	return ok
+}
+
+// ResetRejectedByID resets all changes to the "rejected_by_id" field.
+func (m *LabSpecimenMutation) ResetRejectedByID() {
+	m.rejected_by = nil
+	delete(m.clearedFields, labspecimen.FieldRejectedByID)
+}
+
+// SetRejectedAt sets the "rejected_at" field.
+func (m *LabSpecimenMutation) SetRejectedAt(t time.Time) {
+	m.rejected_at = &t
+}
+
+// RejectedAt returns the value of the "rejected_at" field in the mutation.
+func (m *LabSpecimenMutation) RejectedAt() (r time.Time, exists bool) {
+	v := m.rejected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRejectedAt returns the old "rejected_at" field's value of the LabSpecimen entity.
+// If the LabSpecimen object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabSpecimenMutation) OldRejectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRejectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRejectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRejectedAt: %w", err)
+	}
+	return oldValue.RejectedAt, nil
+}
+
+// ClearRejectedAt clears the value of the "rejected_at" field.
+func (m *LabSpecimenMutation) ClearRejectedAt() {
+	m.rejected_at = nil
+	m.clearedFields[labspecimen.FieldRejectedAt] = struct{}{}
+}
+
+// RejectedAtCleared returns if the "rejected_at" field was cleared in this mutation.
+func (m *LabSpecimenMutation) RejectedAtCleared() bool {
+	_, ok := m.clearedFields[labspecimen.FieldRejectedAt]
+	return ok
+}
+
+// ResetRejectedAt resets all changes to the "rejected_at" field.
+func (m *LabSpecimenMutation) ResetRejectedAt() {
+	m.rejected_at = nil
+	delete(m.clearedFields, labspecimen.FieldRejectedAt)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *LabSpecimenMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[labspecimen.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *LabSpecimenMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *LabSpecimenMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *LabSpecimenMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearOrder clears the "order" edge to the LabOrder entity.
+func (m *LabSpecimenMutation) ClearOrder() {
+	m.cleared_order = true
+	m.clearedFields[labspecimen.FieldOrderID] = struct{}{}
+}
+
+// OrderCleared reports if the "order" edge to the LabOrder entity was cleared.
+func (m *LabSpecimenMutation) OrderCleared() bool {
+	return m.cleared_order
+}
+
+// OrderIDs returns the "order" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderID instead. It exists only for internal usage by the builders.
+func (m *LabSpecimenMutation) OrderIDs() (ids []string) {
+	if id := m._order; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrder resets all changes to the "order" edge.
+func (m *LabSpecimenMutation) ResetOrder() {
+	m._order = nil
+	m.cleared_order = false
+}
+
+// AddItemIDs adds the "items" edge to the LabOrderItem entity by ids.
+func (m *LabSpecimenMutation) AddItemIDs(ids ...string) {
+	if m.items == nil {
+		m.items = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.items[ids[i]] = struct{}{}
+	}
+}
+
+// ClearItems clears the "items" edge to the LabOrderItem entity.
+func (m *LabSpecimenMutation) ClearItems() {
+	m.cleareditems = true
+}
+
+// ItemsCleared reports if the "items" edge to the LabOrderItem entity was cleared.
+func (m *LabSpecimenMutation) ItemsCleared() bool {
+	return m.cleareditems
+}
+
+// RemoveItemIDs removes the "items" edge to the LabOrderItem entity by IDs.
+func (m *LabSpecimenMutation) RemoveItemIDs(ids ...string) {
+	if m.removeditems == nil {
+		m.removeditems = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.items, ids[i])
+		m.removeditems[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedItems returns the removed IDs of the "items" edge to the LabOrderItem entity.
+func (m *LabSpecimenMutation) RemovedItemsIDs() (ids []string) {
+	for id := range m.removeditems {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ItemsIDs returns the "items" edge IDs in the mutation.
+func (m *LabSpecimenMutation) ItemsIDs() (ids []string) {
+	for id := range m.items {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetItems resets all changes to the "items" edge.
+func (m *LabSpecimenMutation) ResetItems() {
+	m.items = nil
+	m.cleareditems = false
+	m.removeditems = nil
+}
+
+// ClearCollectedBy clears the "collected_by" edge to the Staff entity.
+func (m *LabSpecimenMutation) ClearCollectedBy() {
+	m.clearedcollected_by = true
+	m.clearedFields[labspecimen.FieldCollectedByID] = struct{}{}
+}
+
+// CollectedByCleared reports if the "collected_by" edge to the Staff entity was cleared.
+func (m *LabSpecimenMutation) CollectedByCleared() bool {
+	return m.clearedcollected_by
+}
+
+// CollectedByIDs returns the "collected_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CollectedByID instead. It exists only for internal usage by the builders.
+func (m *LabSpecimenMutation) CollectedByIDs() (ids []string) {
+	if id := m.collected_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCollectedBy resets all changes to the "collected_by" edge.
+func (m *LabSpecimenMutation) ResetCollectedBy() {
+	m.collected_by = nil
+	m.clearedcollected_by = false
+}
+
+// ClearReceivedBy clears the "received_by" edge to the Staff entity.
+func (m *LabSpecimenMutation) ClearReceivedBy() {
+	m.clearedreceived_by = true
+	m.clearedFields[labspecimen.FieldReceivedByID] = struct{}{}
+}
+
+// ReceivedByCleared reports if the "received_by" edge to the Staff entity was cleared.
+func (m *LabSpecimenMutation) ReceivedByCleared() bool {
+	return m.ReceivedByIDCleared() || m.clearedreceived_by
+}
+
+// ReceivedByIDs returns the "received_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReceivedByID instead. It exists only for internal usage by the builders.
+func (m *LabSpecimenMutation) ReceivedByIDs() (ids []string) {
+	if id := m.received_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReceivedBy resets all changes to the "received_by" edge.
+func (m *LabSpecimenMutation) ResetReceivedBy() {
+	m.received_by = nil
+	m.clearedreceived_by = false
+}
+
+// ClearRejectedBy clears the "rejected_by" edge to the Staff entity.
+func (m *LabSpecimenMutation) ClearRejectedBy() {
+	m.clearedrejected_by = true
+	m.clearedFields[labspecimen.FieldRejectedByID] = struct{}{}
+}
+
+// RejectedByCleared reports if the "rejected_by" edge to the Staff entity was cleared.
+func (m *LabSpecimenMutation) RejectedByCleared() bool {
+	return m.RejectedByIDCleared() || m.clearedrejected_by
+}
+
+// RejectedByIDs returns the "rejected_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RejectedByID instead. It exists only for internal usage by the builders.
+func (m *LabSpecimenMutation) RejectedByIDs() (ids []string) {
+	if id := m.rejected_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRejectedBy resets all changes to the "rejected_by" edge.
+func (m *LabSpecimenMutation) ResetRejectedBy() {
+	m.rejected_by = nil
+	m.clearedrejected_by = false
+}
+
+// Where appends a list predicates to the LabSpecimenMutation builder.
+func (m *LabSpecimenMutation) Where(ps ...predicate.LabSpecimen) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabSpecimenMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabSpecimenMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabSpecimen, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabSpecimenMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabSpecimenMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabSpecimen).
+func (m *LabSpecimenMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabSpecimenMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, labspecimen.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, labspecimen.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, labspecimen.FieldPatientID)
+	}
+	if m._order != nil {
+		fields = append(fields, labspecimen.FieldOrderID)
+	}
+	if m.accession_number != nil {
+		fields = append(fields, labspecimen.FieldAccessionNumber)
+	}
+	if m.specimen_type != nil {
+		fields = append(fields, labspecimen.FieldSpecimenType)
+	}
+	if m.status != nil {
+		fields = append(fields, labspecimen.FieldStatus)
+	}
+	if m.collected_by != nil {
+		fields = append(fields, labspecimen.FieldCollectedByID)
+	}
+	if m.collected_at != nil {
+		fields = append(fields, labspecimen.FieldCollectedAt)
+	}
+	if m.received_by != nil {
+		fields = append(fields, labspecimen.FieldReceivedByID)
+	}
+	if m.received_at != nil {
+		fields = append(fields, labspecimen.FieldReceivedAt)
+	}
+	if m.rejection_reason != nil {
+		fields = append(fields, labspecimen.FieldRejectionReason)
+	}
+	if m.rejection_note != nil {
+		fields = append(fields, labspecimen.FieldRejectionNote)
+	}
+	if m.rejected_by != nil {
+		fields = append(fields, labspecimen.FieldRejectedByID)
+	}
+	if m.rejected_at != nil {
+		fields = append(fields, labspecimen.FieldRejectedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabSpecimenMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case labspecimen.FieldCreatedAt:
+		return m.CreatedAt()
+	case labspecimen.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case labspecimen.FieldPatientID:
+		return m.PatientID()
+	case labspecimen.FieldOrderID:
+		return m.OrderID()
+	case labspecimen.FieldAccessionNumber:
+		return m.AccessionNumber()
+	case labspecimen.FieldSpecimenType:
+		return m.SpecimenType()
+	case labspecimen.FieldStatus:
+		return m.Status()
+	case labspecimen.FieldCollectedByID:
+		return m.CollectedByID()
+	case labspecimen.FieldCollectedAt:
+		return m.CollectedAt()
+	case labspecimen.FieldReceivedByID:
+		return m.ReceivedByID()
+	case labspecimen.FieldReceivedAt:
+		return m.ReceivedAt()
+	case labspecimen.FieldRejectionReason:
+		return m.RejectionReason()
+	case labspecimen.FieldRejectionNote:
+		return m.RejectionNote()
+	case labspecimen.FieldRejectedByID:
+		return m.RejectedByID()
+	case labspecimen.FieldRejectedAt:
+		return m.RejectedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabSpecimenMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case labspecimen.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case labspecimen.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case labspecimen.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case labspecimen.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case labspecimen.FieldAccessionNumber:
+		return m.OldAccessionNumber(ctx)
+	case labspecimen.FieldSpecimenType:
+		return m.OldSpecimenType(ctx)
+	case labspecimen.FieldStatus:
+		return m.OldStatus(ctx)
+	case labspecimen.FieldCollectedByID:
+		return m.OldCollectedByID(ctx)
+	case labspecimen.FieldCollectedAt:
+		return m.OldCollectedAt(ctx)
+	case labspecimen.FieldReceivedByID:
+		return m.OldReceivedByID(ctx)
+	case labspecimen.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	case labspecimen.FieldRejectionReason:
+		return m.OldRejectionReason(ctx)
+	case labspecimen.FieldRejectionNote:
+		return m.OldRejectionNote(ctx)
+	case labspecimen.FieldRejectedByID:
+		return m.OldRejectedByID(ctx)
+	case labspecimen.FieldRejectedAt:
+		return m.OldRejectedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabSpecimen field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabSpecimenMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case labspecimen.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case labspecimen.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case labspecimen.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case labspecimen.FieldOrderID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case labspecimen.FieldAccessionNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessionNumber(v)
+		return nil
+	case labspecimen.FieldSpecimenType:
+		v, ok := value.(labspecimen.SpecimenType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpecimenType(v)
+		return nil
+	case labspecimen.FieldStatus:
+		v, ok := value.(labspecimen.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case labspecimen.FieldCollectedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedByID(v)
+		return nil
+	case labspecimen.FieldCollectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCollectedAt(v)
+		return nil
+	case labspecimen.FieldReceivedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedByID(v)
+		return nil
+	case labspecimen.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	case labspecimen.FieldRejectionReason:
+		v, ok := value.(labspecimen.RejectionReason)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRejectionReason(v)
+		return nil
+	case labspecimen.FieldRejectionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRejectionNote(v)
+		return nil
+	case labspecimen.FieldRejectedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRejectedByID(v)
+		return nil
+	case labspecimen.FieldRejectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRejectedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabSpecimen field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabSpecimenMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabSpecimenMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabSpecimenMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LabSpecimen numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabSpecimenMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(labspecimen.FieldReceivedByID) {
+		fields = append(fields, labspecimen.FieldReceivedByID)
+	}
+	if m.FieldCleared(labspecimen.FieldReceivedAt) {
+		fields = append(fields, labspecimen.FieldReceivedAt)
+	}
+	if m.FieldCleared(labspecimen.FieldRejectionReason) {
+		fields = append(fields, labspecimen.FieldRejectionReason)
+	}
+	if m.FieldCleared(labspecimen.FieldRejectionNote) {
+		fields = append(fields, labspecimen.FieldRejectionNote)
+	}
+	if m.FieldCleared(labspecimen.FieldRejectedByID) {
+		fields = append(fields, labspecimen.FieldRejectedByID)
+	}
+	if m.FieldCleared(labspecimen.FieldRejectedAt) {
+		fields = append(fields, labspecimen.FieldRejectedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabSpecimenMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabSpecimenMutation) ClearField(name string) error {
+	switch name {
+	case labspecimen.FieldReceivedByID:
+		m.ClearReceivedByID()
+		return nil
+	case labspecimen.FieldReceivedAt:
+		m.ClearReceivedAt()
+		return nil
+	case labspecimen.FieldRejectionReason:
+		m.ClearRejectionReason()
+		return nil
+	case labspecimen.FieldRejectionNote:
+		m.ClearRejectionNote()
+		return nil
+	case labspecimen.FieldRejectedByID:
+		m.ClearRejectedByID()
+		return nil
+	case labspecimen.FieldRejectedAt:
+		m.ClearRejectedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown LabSpecimen nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabSpecimenMutation) ResetField(name string) error {
+	switch name {
+	case labspecimen.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case labspecimen.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case labspecimen.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case labspecimen.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case labspecimen.FieldAccessionNumber:
+		m.ResetAccessionNumber()
+		return nil
+	case labspecimen.FieldSpecimenType:
+		m.ResetSpecimenType()
+		return nil
+	case labspecimen.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case labspecimen.FieldCollectedByID:
+		m.ResetCollectedByID()
+		return nil
+	case labspecimen.FieldCollectedAt:
+		m.ResetCollectedAt()
+		return nil
+	case labspecimen.FieldReceivedByID:
+		m.ResetReceivedByID()
+		return nil
+	case labspecimen.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	case labspecimen.FieldRejectionReason:
+		m.ResetRejectionReason()
+		return nil
+	case labspecimen.FieldRejectionNote:
+		m.ResetRejectionNote()
+		return nil
+	case labspecimen.FieldRejectedByID:
+		m.ResetRejectedByID()
+		return nil
+	case labspecimen.FieldRejectedAt:
+		m.ResetRejectedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown LabSpecimen field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabSpecimenMutation) AddedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.patient != nil {
+		edges = append(edges, labspecimen.EdgePatient)
+	}
+	if m._order != nil {
+		edges = append(edges, labspecimen.EdgeOrder)
+	}
+	if m.items != nil {
+		edges = append(edges, labspecimen.EdgeItems)
+	}
+	if m.collected_by != nil {
+		edges = append(edges, labspecimen.EdgeCollectedBy)
+	}
+	if m.received_by != nil {
+		edges = append(edges, labspecimen.EdgeReceivedBy)
+	}
+	if m.rejected_by != nil {
+		edges = append(edges, labspecimen.EdgeRejectedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabSpecimenMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case labspecimen.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case labspecimen.EdgeOrder:
+		if id := m._order; id != nil {
+			return []ent.Value{*id}
+		}
+	case labspecimen.EdgeItems:
+		ids := make([]ent.Value, 0, len(m.items))
+		for id := range m.items {
+			ids = append(ids, id)
+		}
+		return ids
+	case labspecimen.EdgeCollectedBy:
+		if id := m.collected_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case labspecimen.EdgeReceivedBy:
+		if id := m.received_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case labspecimen.EdgeRejectedBy:
+		if id := m.rejected_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabSpecimenMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.removeditems != nil {
+		edges = append(edges, labspecimen.EdgeItems)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabSpecimenMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case labspecimen.EdgeItems:
+		ids := make([]ent.Value, 0, len(m.removeditems))
+		for id := range m.removeditems {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabSpecimenMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 6)
+	if m.clearedpatient {
+		edges = append(edges, labspecimen.EdgePatient)
+	}
+	if m.cleared_order {
+		edges = append(edges, labspecimen.EdgeOrder)
+	}
+	if m.cleareditems {
+		edges = append(edges, labspecimen.EdgeItems)
+	}
+	if m.clearedcollected_by {
+		edges = append(edges, labspecimen.EdgeCollectedBy)
+	}
+	if m.clearedreceived_by {
+		edges = append(edges, labspecimen.EdgeReceivedBy)
+	}
+	if m.clearedrejected_by {
+		edges = append(edges, labspecimen.EdgeRejectedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabSpecimenMutation) EdgeCleared(name string) bool {
+	switch name {
+	case labspecimen.EdgePatient:
+		return m.clearedpatient
+	case labspecimen.EdgeOrder:
+		return m.cleared_order
+	case labspecimen.EdgeItems:
+		return m.cleareditems
+	case labspecimen.EdgeCollectedBy:
+		return m.clearedcollected_by
+	case labspecimen.EdgeReceivedBy:
+		return m.clearedreceived_by
+	case labspecimen.EdgeRejectedBy:
+		return m.clearedrejected_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabSpecimenMutation) ClearEdge(name string) error {
+	switch name {
+	case labspecimen.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case labspecimen.EdgeOrder:
+		m.ClearOrder()
+		return nil
+	case labspecimen.EdgeCollectedBy:
+		m.ClearCollectedBy()
+		return nil
+	case labspecimen.EdgeReceivedBy:
+		m.ClearReceivedBy()
+		return nil
+	case labspecimen.EdgeRejectedBy:
+		m.ClearRejectedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown LabSpecimen unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabSpecimenMutation) ResetEdge(name string) error {
+	switch name {
+	case labspecimen.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case labspecimen.EdgeOrder:
+		m.ResetOrder()
+		return nil
+	case labspecimen.EdgeItems:
+		m.ResetItems()
+		return nil
+	case labspecimen.EdgeCollectedBy:
+		m.ResetCollectedBy()
+		return nil
+	case labspecimen.EdgeReceivedBy:
+		m.ResetReceivedBy()
+		return nil
+	case labspecimen.EdgeRejectedBy:
+		m.ResetRejectedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown LabSpecimen edge %s", name)
+}
+
+// LabTestMutation represents an operation that mutates the LabTest nodes in the graph.
+type LabTestMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	code                    *string
+	name                    *string
+	short_name              *string
+	specimen_type           *labtest.SpecimenType
+	result_kind             *labtest.ResultKind
+	unit                    *string
+	decimals                *int
+	adddecimals             *int
+	result_codes            *[]string
+	appendresult_codes      []string
+	normal_codes            *[]string
+	appendnormal_codes      []string
+	price                   *int64
+	addprice                *int64
+	turnaround_minutes      *int
+	addturnaround_minutes   *int
+	active                  *bool
+	clearedFields           map[string]struct{}
+	reference_ranges        map[string]struct{}
+	removedreference_ranges map[string]struct{}
+	clearedreference_ranges bool
+	panels                  map[string]struct{}
+	removedpanels           map[string]struct{}
+	clearedpanels           bool
+	done                    bool
+	oldValue                func(context.Context) (*LabTest, error)
+	predicates              []predicate.LabTest
+}
+
+var _ ent.Mutation = (*LabTestMutation)(nil)
+
+// labtestOption allows management of the mutation configuration using functional options.
+type labtestOption func(*LabTestMutation)
+
+// newLabTestMutation creates new mutation for the LabTest entity.
+func newLabTestMutation(c config, op Op, opts ...labtestOption) *LabTestMutation {
+	m := &LabTestMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabTest,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabTestID sets the ID field of the mutation.
+func withLabTestID(id string) labtestOption {
+	return func(m *LabTestMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabTest
+		)
+		m.oldValue = func(ctx context.Context) (*LabTest, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabTest.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabTest sets the old LabTest of the mutation.
+func withLabTest(node *LabTest) labtestOption {
+	return func(m *LabTestMutation) {
+		m.oldValue = func(context.Context) (*LabTest, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabTestMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabTestMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabTest entities.
+func (m *LabTestMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabTestMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabTestMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabTest.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabTestMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabTestMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabTestMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabTestMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabTestMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabTestMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *LabTestMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *LabTestMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *LabTestMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *LabTestMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LabTestMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LabTestMutation) ResetName() {
+	m.name = nil
+}
+
+// SetShortName sets the "short_name" field.
+func (m *LabTestMutation) SetShortName(s string) {
+	m.short_name = &s
+}
+
+// ShortName returns the value of the "short_name" field in the mutation.
+func (m *LabTestMutation) ShortName() (r string, exists bool) {
+	v := m.short_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShortName returns the old "short_name" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldShortName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShortName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShortName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShortName: %w", err)
+	}
+	return oldValue.ShortName, nil
+}
+
+// ClearShortName clears the value of the "short_name" field.
+func (m *LabTestMutation) ClearShortName() {
+	m.short_name = nil
+	m.clearedFields[labtest.FieldShortName] = struct{}{}
+}
+
+// ShortNameCleared returns if the "short_name" field was cleared in this mutation.
+func (m *LabTestMutation) ShortNameCleared() bool {
+	_, ok := m.clearedFields[labtest.FieldShortName]
+	return ok
+}
+
+// ResetShortName resets all changes to the "short_name" field.
+func (m *LabTestMutation) ResetShortName() {
+	m.short_name = nil
+	delete(m.clearedFields, labtest.FieldShortName)
+}
+
+// SetSpecimenType sets the "specimen_type" field.
+func (m *LabTestMutation) SetSpecimenType(lt labtest.SpecimenType) {
+	m.specimen_type = &lt
+}
+
+// SpecimenType returns the value of the "specimen_type" field in the mutation.
+func (m *LabTestMutation) SpecimenType() (r labtest.SpecimenType, exists bool) {
+	v := m.specimen_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpecimenType returns the old "specimen_type" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldSpecimenType(ctx context.Context) (v labtest.SpecimenType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpecimenType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpecimenType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpecimenType: %w", err)
+	}
+	return oldValue.SpecimenType, nil
+}
+
+// ResetSpecimenType resets all changes to the "specimen_type" field.
+func (m *LabTestMutation) ResetSpecimenType() {
+	m.specimen_type = nil
+}
+
+// SetResultKind sets the "result_kind" field.
+func (m *LabTestMutation) SetResultKind(lk labtest.ResultKind) {
+	m.result_kind = &lk
+}
+
+// ResultKind returns the value of the "result_kind" field in the mutation.
+func (m *LabTestMutation) ResultKind() (r labtest.ResultKind, exists bool) {
+	v := m.result_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResultKind returns the old "result_kind" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldResultKind(ctx context.Context) (v labtest.ResultKind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResultKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResultKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResultKind: %w", err)
+	}
+	return oldValue.ResultKind, nil
+}
+
+// ResetResultKind resets all changes to the "result_kind" field.
+func (m *LabTestMutation) ResetResultKind() {
+	m.result_kind = nil
+}
+
+// SetUnit sets the "unit" field.
+func (m *LabTestMutation) SetUnit(s string) {
+	m.unit = &s
+}
+
+// Unit returns the value of the "unit" field in the mutation.
+func (m *LabTestMutation) Unit() (r string, exists bool) {
+	v := m.unit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnit returns the old "unit" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldUnit(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnit: %w", err)
+	}
+	return oldValue.Unit, nil
+}
+
+// ClearUnit clears the value of the "unit" field.
+func (m *LabTestMutation) ClearUnit() {
+	m.unit = nil
+	m.clearedFields[labtest.FieldUnit] = struct{}{}
+}
+
+// UnitCleared returns if the "unit" field was cleared in this mutation.
+func (m *LabTestMutation) UnitCleared() bool {
+	_, ok := m.clearedFields[labtest.FieldUnit]
+	return ok
+}
+
+// ResetUnit resets all changes to the "unit" field.
+func (m *LabTestMutation) ResetUnit() {
+	m.unit = nil
+	delete(m.clearedFields, labtest.FieldUnit)
+}
+
+// SetDecimals sets the "decimals" field.
+func (m *LabTestMutation) SetDecimals(i int) {
+	m.decimals = &i
+	m.adddecimals = nil
+}
+
+// Decimals returns the value of the "decimals" field in the mutation.
+func (m *LabTestMutation) Decimals() (r int, exists bool) {
+	v := m.decimals
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecimals returns the old "decimals" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldDecimals(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecimals is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecimals requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecimals: %w", err)
+	}
+	return oldValue.Decimals, nil
+}
+
+// AddDecimals adds i to the "decimals" field.
+func (m *LabTestMutation) AddDecimals(i int) {
+	if m.adddecimals != nil {
+		*m.adddecimals += i
+	} else {
+		m.adddecimals = &i
+	}
+}
+
+// AddedDecimals returns the value that was added to the "decimals" field in this mutation.
+func (m *LabTestMutation) AddedDecimals() (r int, exists bool) {
+	v := m.adddecimals
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDecimals resets all changes to the "decimals" field.
+func (m *LabTestMutation) ResetDecimals() {
+	m.decimals = nil
+	m.adddecimals = nil
+}
+
+// SetResultCodes sets the "result_codes" field.
+func (m *LabTestMutation) SetResultCodes(s []string) {
+	m.result_codes = &s
+	m.appendresult_codes = nil
+}
+
+// ResultCodes returns the value of the "result_codes" field in the mutation.
+func (m *LabTestMutation) ResultCodes() (r []string, exists bool) {
+	v := m.result_codes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResultCodes returns the old "result_codes" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldResultCodes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResultCodes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResultCodes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResultCodes: %w", err)
+	}
+	return oldValue.ResultCodes, nil
+}
+
+// AppendResultCodes adds s to the "result_codes" field.
+func (m *LabTestMutation) AppendResultCodes(s []string) {
+	m.appendresult_codes = append(m.appendresult_codes, s...)
+}
+
+// AppendedResultCodes returns the list of values that were appended to the "result_codes" field in this mutation.
+func (m *LabTestMutation) AppendedResultCodes() ([]string, bool) {
+	if len(m.appendresult_codes) == 0 {
+		return nil, false
+	}
+	return m.appendresult_codes, true
+}
+
+// ClearResultCodes clears the value of the "result_codes" field.
+func (m *LabTestMutation) ClearResultCodes() {
+	m.result_codes = nil
+	m.appendresult_codes = nil
+	m.clearedFields[labtest.FieldResultCodes] = struct{}{}
+}
+
+// ResultCodesCleared returns if the "result_codes" field was cleared in this mutation.
+func (m *LabTestMutation) ResultCodesCleared() bool {
+	_, ok := m.clearedFields[labtest.FieldResultCodes]
+	return ok
+}
+
+// ResetResultCodes resets all changes to the "result_codes" field.
+func (m *LabTestMutation) ResetResultCodes() {
+	m.result_codes = nil
+	m.appendresult_codes = nil
+	delete(m.clearedFields, labtest.FieldResultCodes)
+}
+
+// SetNormalCodes sets the "normal_codes" field.
+func (m *LabTestMutation) SetNormalCodes(s []string) {
+	m.normal_codes = &s
+	m.appendnormal_codes = nil
+}
+
+// NormalCodes returns the value of the "normal_codes" field in the mutation.
+func (m *LabTestMutation) NormalCodes() (r []string, exists bool) {
+	v := m.normal_codes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNormalCodes returns the old "normal_codes" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldNormalCodes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNormalCodes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNormalCodes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNormalCodes: %w", err)
+	}
+	return oldValue.NormalCodes, nil
+}
+
+// AppendNormalCodes adds s to the "normal_codes" field.
+func (m *LabTestMutation) AppendNormalCodes(s []string) {
+	m.appendnormal_codes = append(m.appendnormal_codes, s...)
+}
+
+// AppendedNormalCodes returns the list of values that were appended to the "normal_codes" field in this mutation.
+func (m *LabTestMutation) AppendedNormalCodes() ([]string, bool) {
+	if len(m.appendnormal_codes) == 0 {
+		return nil, false
+	}
+	return m.appendnormal_codes, true
+}
+
+// ClearNormalCodes clears the value of the "normal_codes" field.
+func (m *LabTestMutation) ClearNormalCodes() {
+	m.normal_codes = nil
+	m.appendnormal_codes = nil
+	m.clearedFields[labtest.FieldNormalCodes] = struct{}{}
+}
+
+// NormalCodesCleared returns if the "normal_codes" field was cleared in this mutation.
+func (m *LabTestMutation) NormalCodesCleared() bool {
+	_, ok := m.clearedFields[labtest.FieldNormalCodes]
+	return ok
+}
+
+// ResetNormalCodes resets all changes to the "normal_codes" field.
+func (m *LabTestMutation) ResetNormalCodes() {
+	m.normal_codes = nil
+	m.appendnormal_codes = nil
+	delete(m.clearedFields, labtest.FieldNormalCodes)
+}
+
+// SetPrice sets the "price" field.
+func (m *LabTestMutation) SetPrice(i int64) {
+	m.price = &i
+	m.addprice = nil
+}
+
+// Price returns the value of the "price" field in the mutation.
+func (m *LabTestMutation) Price() (r int64, exists bool) {
+	v := m.price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrice returns the old "price" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldPrice(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrice: %w", err)
+	}
+	return oldValue.Price, nil
+}
+
+// AddPrice adds i to the "price" field.
+func (m *LabTestMutation) AddPrice(i int64) {
+	if m.addprice != nil {
+		*m.addprice += i
+	} else {
+		m.addprice = &i
+	}
+}
+
+// AddedPrice returns the value that was added to the "price" field in this mutation.
+func (m *LabTestMutation) AddedPrice() (r int64, exists bool) {
+	v := m.addprice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPrice resets all changes to the "price" field.
+func (m *LabTestMutation) ResetPrice() {
+	m.price = nil
+	m.addprice = nil
+}
+
+// SetTurnaroundMinutes sets the "turnaround_minutes" field.
+func (m *LabTestMutation) SetTurnaroundMinutes(i int) {
+	m.turnaround_minutes = &i
+	m.addturnaround_minutes = nil
+}
+
+// TurnaroundMinutes returns the value of the "turnaround_minutes" field in the mutation.
+func (m *LabTestMutation) TurnaroundMinutes() (r int, exists bool) {
+	v := m.turnaround_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTurnaroundMinutes returns the old "turnaround_minutes" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldTurnaroundMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTurnaroundMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTurnaroundMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTurnaroundMinutes: %w", err)
+	}
+	return oldValue.TurnaroundMinutes, nil
+}
+
+// AddTurnaroundMinutes adds i to the "turnaround_minutes" field.
+func (m *LabTestMutation) AddTurnaroundMinutes(i int) {
+	if m.addturnaround_minutes != nil {
+		*m.addturnaround_minutes += i
+	} else {
+		m.addturnaround_minutes = &i
+	}
+}
+
+// AddedTurnaroundMinutes returns the value that was added to the "turnaround_minutes" field in this mutation.
+func (m *LabTestMutation) AddedTurnaroundMinutes() (r int, exists bool) {
+	v := m.addturnaround_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTurnaroundMinutes resets all changes to the "turnaround_minutes" field.
+func (m *LabTestMutation) ResetTurnaroundMinutes() {
+	m.turnaround_minutes = nil
+	m.addturnaround_minutes = nil
+}
+
+// SetActive sets the "active" field.
+func (m *LabTestMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *LabTestMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the LabTest entity.
+// If the LabTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabTestMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *LabTestMutation) ResetActive() {
+	m.active = nil
+}
+
+// AddReferenceRangeIDs adds the "reference_ranges" edge to the LabReferenceRange entity by ids.
+func (m *LabTestMutation) AddReferenceRangeIDs(ids ...string) {
+	if m.reference_ranges == nil {
+		m.reference_ranges = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.reference_ranges[ids[i]] = struct{}{}
+	}
+}
+
+// ClearReferenceRanges clears the "reference_ranges" edge to the LabReferenceRange entity.
+func (m *LabTestMutation) ClearReferenceRanges() {
+	m.clearedreference_ranges = true
+}
+
+// ReferenceRangesCleared reports if the "reference_ranges" edge to the LabReferenceRange entity was cleared.
+func (m *LabTestMutation) ReferenceRangesCleared() bool {
+	return m.clearedreference_ranges
+}
+
+// RemoveReferenceRangeIDs removes the "reference_ranges" edge to the LabReferenceRange entity by IDs.
+func (m *LabTestMutation) RemoveReferenceRangeIDs(ids ...string) {
+	if m.removedreference_ranges == nil {
+		m.removedreference_ranges = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.reference_ranges, ids[i])
+		m.removedreference_ranges[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedReferenceRanges returns the removed IDs of the "reference_ranges" edge to the LabReferenceRange entity.
+func (m *LabTestMutation) RemovedReferenceRangesIDs() (ids []string) {
+	for id := range m.removedreference_ranges {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ReferenceRangesIDs returns the "reference_ranges" edge IDs in the mutation.
+func (m *LabTestMutation) ReferenceRangesIDs() (ids []string) {
+	for id := range m.reference_ranges {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetReferenceRanges resets all changes to the "reference_ranges" edge.
+func (m *LabTestMutation) ResetReferenceRanges() {
+	m.reference_ranges = nil
+	m.clearedreference_ranges = false
+	m.removedreference_ranges = nil
+}
+
+// AddPanelIDs adds the "panels" edge to the LabPanel entity by ids.
+func (m *LabTestMutation) AddPanelIDs(ids ...string) {
+	if m.panels == nil {
+		m.panels = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.panels[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPanels clears the "panels" edge to the LabPanel entity.
+func (m *LabTestMutation) ClearPanels() {
+	m.clearedpanels = true
+}
+
+// PanelsCleared reports if the "panels" edge to the LabPanel entity was cleared.
+func (m *LabTestMutation) PanelsCleared() bool {
+	return m.clearedpanels
+}
+
+// RemovePanelIDs removes the "panels" edge to the LabPanel entity by IDs.
+func (m *LabTestMutation) RemovePanelIDs(ids ...string) {
+	if m.removedpanels == nil {
+		m.removedpanels = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.panels, ids[i])
+		m.removedpanels[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPanels returns the removed IDs of the "panels" edge to the LabPanel entity.
+func (m *LabTestMutation) RemovedPanelsIDs() (ids []string) {
+	for id := range m.removedpanels {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PanelsIDs returns the "panels" edge IDs in the mutation.
+func (m *LabTestMutation) PanelsIDs() (ids []string) {
+	for id := range m.panels {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPanels resets all changes to the "panels" edge.
+func (m *LabTestMutation) ResetPanels() {
+	m.panels = nil
+	m.clearedpanels = false
+	m.removedpanels = nil
+}
+
+// Where appends a list predicates to the LabTestMutation builder.
+func (m *LabTestMutation) Where(ps ...predicate.LabTest) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabTestMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabTestMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabTest, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabTestMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabTestMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabTest).
+func (m *LabTestMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabTestMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, labtest.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, labtest.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, labtest.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, labtest.FieldName)
+	}
+	if m.short_name != nil {
+		fields = append(fields, labtest.FieldShortName)
+	}
+	if m.specimen_type != nil {
+		fields = append(fields, labtest.FieldSpecimenType)
+	}
+	if m.result_kind != nil {
+		fields = append(fields, labtest.FieldResultKind)
+	}
+	if m.unit != nil {
+		fields = append(fields, labtest.FieldUnit)
+	}
+	if m.decimals != nil {
+		fields = append(fields, labtest.FieldDecimals)
+	}
+	if m.result_codes != nil {
+		fields = append(fields, labtest.FieldResultCodes)
+	}
+	if m.normal_codes != nil {
+		fields = append(fields, labtest.FieldNormalCodes)
+	}
+	if m.price != nil {
+		fields = append(fields, labtest.FieldPrice)
+	}
+	if m.turnaround_minutes != nil {
+		fields = append(fields, labtest.FieldTurnaroundMinutes)
+	}
+	if m.active != nil {
+		fields = append(fields, labtest.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabTestMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case labtest.FieldCreatedAt:
+		return m.CreatedAt()
+	case labtest.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case labtest.FieldCode:
+		return m.Code()
+	case labtest.FieldName:
+		return m.Name()
+	case labtest.FieldShortName:
+		return m.ShortName()
+	case labtest.FieldSpecimenType:
+		return m.SpecimenType()
+	case labtest.FieldResultKind:
+		return m.ResultKind()
+	case labtest.FieldUnit:
+		return m.Unit()
+	case labtest.FieldDecimals:
+		return m.Decimals()
+	case labtest.FieldResultCodes:
+		return m.ResultCodes()
+	case labtest.FieldNormalCodes:
+		return m.NormalCodes()
+	case labtest.FieldPrice:
+		return m.Price()
+	case labtest.FieldTurnaroundMinutes:
+		return m.TurnaroundMinutes()
+	case labtest.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabTestMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case labtest.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case labtest.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case labtest.FieldCode:
+		return m.OldCode(ctx)
+	case labtest.FieldName:
+		return m.OldName(ctx)
+	case labtest.FieldShortName:
+		return m.OldShortName(ctx)
+	case labtest.FieldSpecimenType:
+		return m.OldSpecimenType(ctx)
+	case labtest.FieldResultKind:
+		return m.OldResultKind(ctx)
+	case labtest.FieldUnit:
+		return m.OldUnit(ctx)
+	case labtest.FieldDecimals:
+		return m.OldDecimals(ctx)
+	case labtest.FieldResultCodes:
+		return m.OldResultCodes(ctx)
+	case labtest.FieldNormalCodes:
+		return m.OldNormalCodes(ctx)
+	case labtest.FieldPrice:
+		return m.OldPrice(ctx)
+	case labtest.FieldTurnaroundMinutes:
+		return m.OldTurnaroundMinutes(ctx)
+	case labtest.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabTest field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabTestMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case labtest.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case labtest.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case labtest.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case labtest.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case labtest.FieldShortName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShortName(v)
+		return nil
+	case labtest.FieldSpecimenType:
+		v, ok := value.(labtest.SpecimenType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpecimenType(v)
+		return nil
+	case labtest.FieldResultKind:
+		v, ok := value.(labtest.ResultKind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResultKind(v)
+		return nil
+	case labtest.FieldUnit:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnit(v)
+		return nil
+	case labtest.FieldDecimals:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecimals(v)
+		return nil
+	case labtest.FieldResultCodes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResultCodes(v)
+		return nil
+	case labtest.FieldNormalCodes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNormalCodes(v)
+		return nil
+	case labtest.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrice(v)
+		return nil
+	case labtest.FieldTurnaroundMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTurnaroundMinutes(v)
+		return nil
+	case labtest.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabTest field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabTestMutation) AddedFields() []string {
+	var fields []string
+	if m.adddecimals != nil {
+		fields = append(fields, labtest.FieldDecimals)
+	}
+	if m.addprice != nil {
+		fields = append(fields, labtest.FieldPrice)
+	}
+	if m.addturnaround_minutes != nil {
+		fields = append(fields, labtest.FieldTurnaroundMinutes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabTestMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case labtest.FieldDecimals:
+		return m.AddedDecimals()
+	case labtest.FieldPrice:
+		return m.AddedPrice()
+	case labtest.FieldTurnaroundMinutes:
+		return m.AddedTurnaroundMinutes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabTestMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case labtest.FieldDecimals:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDecimals(v)
+		return nil
+	case labtest.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPrice(v)
+		return nil
+	case labtest.FieldTurnaroundMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTurnaroundMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabTest numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabTestMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(labtest.FieldShortName) {
+		fields = append(fields, labtest.FieldShortName)
+	}
+	if m.FieldCleared(labtest.FieldUnit) {
+		fields = append(fields, labtest.FieldUnit)
+	}
+	if m.FieldCleared(labtest.FieldResultCodes) {
+		fields = append(fields, labtest.FieldResultCodes)
+	}
+	if m.FieldCleared(labtest.FieldNormalCodes) {
+		fields = append(fields, labtest.FieldNormalCodes)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabTestMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabTestMutation) ClearField(name string) error {
+	switch name {
+	case labtest.FieldShortName:
+		m.ClearShortName()
+		return nil
+	case labtest.FieldUnit:
+		m.ClearUnit()
+		return nil
+	case labtest.FieldResultCodes:
+		m.ClearResultCodes()
+		return nil
+	case labtest.FieldNormalCodes:
+		m.ClearNormalCodes()
+		return nil
+	}
+	return fmt.Errorf("unknown LabTest nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabTestMutation) ResetField(name string) error {
+	switch name {
+	case labtest.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case labtest.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case labtest.FieldCode:
+		m.ResetCode()
+		return nil
+	case labtest.FieldName:
+		m.ResetName()
+		return nil
+	case labtest.FieldShortName:
+		m.ResetShortName()
+		return nil
+	case labtest.FieldSpecimenType:
+		m.ResetSpecimenType()
+		return nil
+	case labtest.FieldResultKind:
+		m.ResetResultKind()
+		return nil
+	case labtest.FieldUnit:
+		m.ResetUnit()
+		return nil
+	case labtest.FieldDecimals:
+		m.ResetDecimals()
+		return nil
+	case labtest.FieldResultCodes:
+		m.ResetResultCodes()
+		return nil
+	case labtest.FieldNormalCodes:
+		m.ResetNormalCodes()
+		return nil
+	case labtest.FieldPrice:
+		m.ResetPrice()
+		return nil
+	case labtest.FieldTurnaroundMinutes:
+		m.ResetTurnaroundMinutes()
+		return nil
+	case labtest.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown LabTest field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabTestMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.reference_ranges != nil {
+		edges = append(edges, labtest.EdgeReferenceRanges)
+	}
+	if m.panels != nil {
+		edges = append(edges, labtest.EdgePanels)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabTestMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case labtest.EdgeReferenceRanges:
+		ids := make([]ent.Value, 0, len(m.reference_ranges))
+		for id := range m.reference_ranges {
+			ids = append(ids, id)
+		}
+		return ids
+	case labtest.EdgePanels:
+		ids := make([]ent.Value, 0, len(m.panels))
+		for id := range m.panels {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabTestMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedreference_ranges != nil {
+		edges = append(edges, labtest.EdgeReferenceRanges)
+	}
+	if m.removedpanels != nil {
+		edges = append(edges, labtest.EdgePanels)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabTestMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case labtest.EdgeReferenceRanges:
+		ids := make([]ent.Value, 0, len(m.removedreference_ranges))
+		for id := range m.removedreference_ranges {
+			ids = append(ids, id)
+		}
+		return ids
+	case labtest.EdgePanels:
+		ids := make([]ent.Value, 0, len(m.removedpanels))
+		for id := range m.removedpanels {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabTestMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedreference_ranges {
+		edges = append(edges, labtest.EdgeReferenceRanges)
+	}
+	if m.clearedpanels {
+		edges = append(edges, labtest.EdgePanels)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabTestMutation) EdgeCleared(name string) bool {
+	switch name {
+	case labtest.EdgeReferenceRanges:
+		return m.clearedreference_ranges
+	case labtest.EdgePanels:
+		return m.clearedpanels
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabTestMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LabTest unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabTestMutation) ResetEdge(name string) error {
+	switch name {
+	case labtest.EdgeReferenceRanges:
+		m.ResetReferenceRanges()
+		return nil
+	case labtest.EdgePanels:
+		m.ResetPanels()
+		return nil
+	}
+	return fmt.Errorf("unknown LabTest edge %s", name)
 }
 
 // MedicationOrderMutation represents an operation that mutates the MedicationOrder nodes in the graph.
@@ -21070,6 +31118,18 @@ type PatientMutation struct {
 	care_team                   map[string]struct{}
 	removedcare_team            map[string]struct{}
 	clearedcare_team            bool
+	lab_orders                  map[string]struct{}
+	removedlab_orders           map[string]struct{}
+	clearedlab_orders           bool
+	lab_order_items             map[string]struct{}
+	removedlab_order_items      map[string]struct{}
+	clearedlab_order_items      bool
+	lab_specimens               map[string]struct{}
+	removedlab_specimens        map[string]struct{}
+	clearedlab_specimens        bool
+	lab_results                 map[string]struct{}
+	removedlab_results          map[string]struct{}
+	clearedlab_results          bool
 	done                        bool
 	oldValue                    func(context.Context) (*Patient, error)
 	predicates                  []predicate.Patient
@@ -23147,6 +33207,222 @@ func (m *PatientMutation) ResetCareTeam() {
 	m.removedcare_team = nil
 }
 
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by ids.
+func (m *PatientMutation) AddLabOrderIDs(ids ...string) {
+	if m.lab_orders == nil {
+		m.lab_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lab_orders[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLabOrders clears the "lab_orders" edge to the LabOrder entity.
+func (m *PatientMutation) ClearLabOrders() {
+	m.clearedlab_orders = true
+}
+
+// LabOrdersCleared reports if the "lab_orders" edge to the LabOrder entity was cleared.
+func (m *PatientMutation) LabOrdersCleared() bool {
+	return m.clearedlab_orders
+}
+
+// RemoveLabOrderIDs removes the "lab_orders" edge to the LabOrder entity by IDs.
+func (m *PatientMutation) RemoveLabOrderIDs(ids ...string) {
+	if m.removedlab_orders == nil {
+		m.removedlab_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lab_orders, ids[i])
+		m.removedlab_orders[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLabOrders returns the removed IDs of the "lab_orders" edge to the LabOrder entity.
+func (m *PatientMutation) RemovedLabOrdersIDs() (ids []string) {
+	for id := range m.removedlab_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LabOrdersIDs returns the "lab_orders" edge IDs in the mutation.
+func (m *PatientMutation) LabOrdersIDs() (ids []string) {
+	for id := range m.lab_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLabOrders resets all changes to the "lab_orders" edge.
+func (m *PatientMutation) ResetLabOrders() {
+	m.lab_orders = nil
+	m.clearedlab_orders = false
+	m.removedlab_orders = nil
+}
+
+// AddLabOrderItemIDs adds the "lab_order_items" edge to the LabOrderItem entity by ids.
+func (m *PatientMutation) AddLabOrderItemIDs(ids ...string) {
+	if m.lab_order_items == nil {
+		m.lab_order_items = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lab_order_items[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLabOrderItems clears the "lab_order_items" edge to the LabOrderItem entity.
+func (m *PatientMutation) ClearLabOrderItems() {
+	m.clearedlab_order_items = true
+}
+
+// LabOrderItemsCleared reports if the "lab_order_items" edge to the LabOrderItem entity was cleared.
+func (m *PatientMutation) LabOrderItemsCleared() bool {
+	return m.clearedlab_order_items
+}
+
+// RemoveLabOrderItemIDs removes the "lab_order_items" edge to the LabOrderItem entity by IDs.
+func (m *PatientMutation) RemoveLabOrderItemIDs(ids ...string) {
+	if m.removedlab_order_items == nil {
+		m.removedlab_order_items = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lab_order_items, ids[i])
+		m.removedlab_order_items[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLabOrderItems returns the removed IDs of the "lab_order_items" edge to the LabOrderItem entity.
+func (m *PatientMutation) RemovedLabOrderItemsIDs() (ids []string) {
+	for id := range m.removedlab_order_items {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LabOrderItemsIDs returns the "lab_order_items" edge IDs in the mutation.
+func (m *PatientMutation) LabOrderItemsIDs() (ids []string) {
+	for id := range m.lab_order_items {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLabOrderItems resets all changes to the "lab_order_items" edge.
+func (m *PatientMutation) ResetLabOrderItems() {
+	m.lab_order_items = nil
+	m.clearedlab_order_items = false
+	m.removedlab_order_items = nil
+}
+
+// AddLabSpecimenIDs adds the "lab_specimens" edge to the LabSpecimen entity by ids.
+func (m *PatientMutation) AddLabSpecimenIDs(ids ...string) {
+	if m.lab_specimens == nil {
+		m.lab_specimens = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lab_specimens[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLabSpecimens clears the "lab_specimens" edge to the LabSpecimen entity.
+func (m *PatientMutation) ClearLabSpecimens() {
+	m.clearedlab_specimens = true
+}
+
+// LabSpecimensCleared reports if the "lab_specimens" edge to the LabSpecimen entity was cleared.
+func (m *PatientMutation) LabSpecimensCleared() bool {
+	return m.clearedlab_specimens
+}
+
+// RemoveLabSpecimenIDs removes the "lab_specimens" edge to the LabSpecimen entity by IDs.
+func (m *PatientMutation) RemoveLabSpecimenIDs(ids ...string) {
+	if m.removedlab_specimens == nil {
+		m.removedlab_specimens = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lab_specimens, ids[i])
+		m.removedlab_specimens[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLabSpecimens returns the removed IDs of the "lab_specimens" edge to the LabSpecimen entity.
+func (m *PatientMutation) RemovedLabSpecimensIDs() (ids []string) {
+	for id := range m.removedlab_specimens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LabSpecimensIDs returns the "lab_specimens" edge IDs in the mutation.
+func (m *PatientMutation) LabSpecimensIDs() (ids []string) {
+	for id := range m.lab_specimens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLabSpecimens resets all changes to the "lab_specimens" edge.
+func (m *PatientMutation) ResetLabSpecimens() {
+	m.lab_specimens = nil
+	m.clearedlab_specimens = false
+	m.removedlab_specimens = nil
+}
+
+// AddLabResultIDs adds the "lab_results" edge to the LabResult entity by ids.
+func (m *PatientMutation) AddLabResultIDs(ids ...string) {
+	if m.lab_results == nil {
+		m.lab_results = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lab_results[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLabResults clears the "lab_results" edge to the LabResult entity.
+func (m *PatientMutation) ClearLabResults() {
+	m.clearedlab_results = true
+}
+
+// LabResultsCleared reports if the "lab_results" edge to the LabResult entity was cleared.
+func (m *PatientMutation) LabResultsCleared() bool {
+	return m.clearedlab_results
+}
+
+// RemoveLabResultIDs removes the "lab_results" edge to the LabResult entity by IDs.
+func (m *PatientMutation) RemoveLabResultIDs(ids ...string) {
+	if m.removedlab_results == nil {
+		m.removedlab_results = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lab_results, ids[i])
+		m.removedlab_results[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLabResults returns the removed IDs of the "lab_results" edge to the LabResult entity.
+func (m *PatientMutation) RemovedLabResultsIDs() (ids []string) {
+	for id := range m.removedlab_results {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LabResultsIDs returns the "lab_results" edge IDs in the mutation.
+func (m *PatientMutation) LabResultsIDs() (ids []string) {
+	for id := range m.lab_results {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLabResults resets all changes to the "lab_results" edge.
+func (m *PatientMutation) ResetLabResults() {
+	m.lab_results = nil
+	m.clearedlab_results = false
+	m.removedlab_results = nil
+}
+
 // Where appends a list predicates to the PatientMutation builder.
 func (m *PatientMutation) Where(ps ...predicate.Patient) {
 	m.predicates = append(m.predicates, ps...)
@@ -23678,7 +33954,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 21)
+	edges := make([]string, 0, 25)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -23741,6 +34017,18 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.care_team != nil {
 		edges = append(edges, patient.EdgeCareTeam)
+	}
+	if m.lab_orders != nil {
+		edges = append(edges, patient.EdgeLabOrders)
+	}
+	if m.lab_order_items != nil {
+		edges = append(edges, patient.EdgeLabOrderItems)
+	}
+	if m.lab_specimens != nil {
+		edges = append(edges, patient.EdgeLabSpecimens)
+	}
+	if m.lab_results != nil {
+		edges = append(edges, patient.EdgeLabResults)
 	}
 	return edges
 }
@@ -23871,13 +34159,37 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeLabOrders:
+		ids := make([]ent.Value, 0, len(m.lab_orders))
+		for id := range m.lab_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeLabOrderItems:
+		ids := make([]ent.Value, 0, len(m.lab_order_items))
+		for id := range m.lab_order_items {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeLabSpecimens:
+		ids := make([]ent.Value, 0, len(m.lab_specimens))
+		for id := range m.lab_specimens {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeLabResults:
+		ids := make([]ent.Value, 0, len(m.lab_results))
+		for id := range m.lab_results {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 21)
+	edges := make([]string, 0, 25)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -23934,6 +34246,18 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedcare_team != nil {
 		edges = append(edges, patient.EdgeCareTeam)
+	}
+	if m.removedlab_orders != nil {
+		edges = append(edges, patient.EdgeLabOrders)
+	}
+	if m.removedlab_order_items != nil {
+		edges = append(edges, patient.EdgeLabOrderItems)
+	}
+	if m.removedlab_specimens != nil {
+		edges = append(edges, patient.EdgeLabSpecimens)
+	}
+	if m.removedlab_results != nil {
+		edges = append(edges, patient.EdgeLabResults)
 	}
 	return edges
 }
@@ -24056,13 +34380,37 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeLabOrders:
+		ids := make([]ent.Value, 0, len(m.removedlab_orders))
+		for id := range m.removedlab_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeLabOrderItems:
+		ids := make([]ent.Value, 0, len(m.removedlab_order_items))
+		for id := range m.removedlab_order_items {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeLabSpecimens:
+		ids := make([]ent.Value, 0, len(m.removedlab_specimens))
+		for id := range m.removedlab_specimens {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeLabResults:
+		ids := make([]ent.Value, 0, len(m.removedlab_results))
+		for id := range m.removedlab_results {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 21)
+	edges := make([]string, 0, 25)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -24126,6 +34474,18 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedcare_team {
 		edges = append(edges, patient.EdgeCareTeam)
 	}
+	if m.clearedlab_orders {
+		edges = append(edges, patient.EdgeLabOrders)
+	}
+	if m.clearedlab_order_items {
+		edges = append(edges, patient.EdgeLabOrderItems)
+	}
+	if m.clearedlab_specimens {
+		edges = append(edges, patient.EdgeLabSpecimens)
+	}
+	if m.clearedlab_results {
+		edges = append(edges, patient.EdgeLabResults)
+	}
 	return edges
 }
 
@@ -24175,6 +34535,14 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedreferrals
 	case patient.EdgeCareTeam:
 		return m.clearedcare_team
+	case patient.EdgeLabOrders:
+		return m.clearedlab_orders
+	case patient.EdgeLabOrderItems:
+		return m.clearedlab_order_items
+	case patient.EdgeLabSpecimens:
+		return m.clearedlab_specimens
+	case patient.EdgeLabResults:
+		return m.clearedlab_results
 	}
 	return false
 }
@@ -24259,6 +34627,18 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeCareTeam:
 		m.ResetCareTeam()
+		return nil
+	case patient.EdgeLabOrders:
+		m.ResetLabOrders()
+		return nil
+	case patient.EdgeLabOrderItems:
+		m.ResetLabOrderItems()
+		return nil
+	case patient.EdgeLabSpecimens:
+		m.ResetLabSpecimens()
+		return nil
+	case patient.EdgeLabResults:
+		m.ResetLabResults()
 		return nil
 	}
 	return fmt.Errorf("unknown Patient edge %s", name)

@@ -109,11 +109,19 @@ type PatientEdges struct {
 	Referrals []*Referral `json:"referrals,omitempty"`
 	// CareTeam holds the value of the care_team edge.
 	CareTeam []*CareTeamMember `json:"care_team,omitempty"`
+	// LabOrders holds the value of the lab_orders edge.
+	LabOrders []*LabOrder `json:"lab_orders,omitempty"`
+	// LabOrderItems holds the value of the lab_order_items edge.
+	LabOrderItems []*LabOrderItem `json:"lab_order_items,omitempty"`
+	// LabSpecimens holds the value of the lab_specimens edge.
+	LabSpecimens []*LabSpecimen `json:"lab_specimens,omitempty"`
+	// LabResults holds the value of the lab_results edge.
+	LabResults []*LabResult `json:"lab_results,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [21]bool
+	loadedTypes [25]bool
 	// totalCount holds the count of the edges above.
-	totalCount [18]map[string]int
+	totalCount [20]map[string]int
 
 	namedAppointments       map[string][]*Appointment
 	namedMergedRecords      map[string][]*Patient
@@ -134,6 +142,10 @@ type PatientEdges struct {
 	namedNotes              map[string][]*ClinicalNote
 	namedReferrals          map[string][]*Referral
 	namedCareTeam           map[string][]*CareTeamMember
+	namedLabOrders          map[string][]*LabOrder
+	namedLabOrderItems      map[string][]*LabOrderItem
+	namedLabSpecimens       map[string][]*LabSpecimen
+	namedLabResults         map[string][]*LabResult
 }
 
 // AppointmentsOrErr returns the Appointments value or an error if the edge
@@ -327,6 +339,42 @@ func (e PatientEdges) CareTeamOrErr() ([]*CareTeamMember, error) {
 		return e.CareTeam, nil
 	}
 	return nil, &NotLoadedError{edge: "care_team"}
+}
+
+// LabOrdersOrErr returns the LabOrders value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) LabOrdersOrErr() ([]*LabOrder, error) {
+	if e.loadedTypes[21] {
+		return e.LabOrders, nil
+	}
+	return nil, &NotLoadedError{edge: "lab_orders"}
+}
+
+// LabOrderItemsOrErr returns the LabOrderItems value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) LabOrderItemsOrErr() ([]*LabOrderItem, error) {
+	if e.loadedTypes[22] {
+		return e.LabOrderItems, nil
+	}
+	return nil, &NotLoadedError{edge: "lab_order_items"}
+}
+
+// LabSpecimensOrErr returns the LabSpecimens value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) LabSpecimensOrErr() ([]*LabSpecimen, error) {
+	if e.loadedTypes[23] {
+		return e.LabSpecimens, nil
+	}
+	return nil, &NotLoadedError{edge: "lab_specimens"}
+}
+
+// LabResultsOrErr returns the LabResults value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) LabResultsOrErr() ([]*LabResult, error) {
+	if e.loadedTypes[24] {
+		return e.LabResults, nil
+	}
+	return nil, &NotLoadedError{edge: "lab_results"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -616,6 +664,26 @@ func (_m *Patient) QueryReferrals() *ReferralQuery {
 // QueryCareTeam queries the "care_team" edge of the Patient entity.
 func (_m *Patient) QueryCareTeam() *CareTeamMemberQuery {
 	return NewPatientClient(_m.config).QueryCareTeam(_m)
+}
+
+// QueryLabOrders queries the "lab_orders" edge of the Patient entity.
+func (_m *Patient) QueryLabOrders() *LabOrderQuery {
+	return NewPatientClient(_m.config).QueryLabOrders(_m)
+}
+
+// QueryLabOrderItems queries the "lab_order_items" edge of the Patient entity.
+func (_m *Patient) QueryLabOrderItems() *LabOrderItemQuery {
+	return NewPatientClient(_m.config).QueryLabOrderItems(_m)
+}
+
+// QueryLabSpecimens queries the "lab_specimens" edge of the Patient entity.
+func (_m *Patient) QueryLabSpecimens() *LabSpecimenQuery {
+	return NewPatientClient(_m.config).QueryLabSpecimens(_m)
+}
+
+// QueryLabResults queries the "lab_results" edge of the Patient entity.
+func (_m *Patient) QueryLabResults() *LabResultQuery {
+	return NewPatientClient(_m.config).QueryLabResults(_m)
 }
 
 // Update returns a builder for updating this Patient.
@@ -1181,6 +1249,102 @@ func (_m *Patient) appendNamedCareTeam(name string, edges ...*CareTeamMember) {
 		_m.Edges.namedCareTeam[name] = []*CareTeamMember{}
 	} else {
 		_m.Edges.namedCareTeam[name] = append(_m.Edges.namedCareTeam[name], edges...)
+	}
+}
+
+// NamedLabOrders returns the LabOrders named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedLabOrders(name string) ([]*LabOrder, error) {
+	if _m.Edges.namedLabOrders == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLabOrders[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedLabOrders(name string, edges ...*LabOrder) {
+	if _m.Edges.namedLabOrders == nil {
+		_m.Edges.namedLabOrders = make(map[string][]*LabOrder)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLabOrders[name] = []*LabOrder{}
+	} else {
+		_m.Edges.namedLabOrders[name] = append(_m.Edges.namedLabOrders[name], edges...)
+	}
+}
+
+// NamedLabOrderItems returns the LabOrderItems named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedLabOrderItems(name string) ([]*LabOrderItem, error) {
+	if _m.Edges.namedLabOrderItems == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLabOrderItems[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedLabOrderItems(name string, edges ...*LabOrderItem) {
+	if _m.Edges.namedLabOrderItems == nil {
+		_m.Edges.namedLabOrderItems = make(map[string][]*LabOrderItem)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLabOrderItems[name] = []*LabOrderItem{}
+	} else {
+		_m.Edges.namedLabOrderItems[name] = append(_m.Edges.namedLabOrderItems[name], edges...)
+	}
+}
+
+// NamedLabSpecimens returns the LabSpecimens named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedLabSpecimens(name string) ([]*LabSpecimen, error) {
+	if _m.Edges.namedLabSpecimens == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLabSpecimens[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedLabSpecimens(name string, edges ...*LabSpecimen) {
+	if _m.Edges.namedLabSpecimens == nil {
+		_m.Edges.namedLabSpecimens = make(map[string][]*LabSpecimen)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLabSpecimens[name] = []*LabSpecimen{}
+	} else {
+		_m.Edges.namedLabSpecimens[name] = append(_m.Edges.namedLabSpecimens[name], edges...)
+	}
+}
+
+// NamedLabResults returns the LabResults named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedLabResults(name string) ([]*LabResult, error) {
+	if _m.Edges.namedLabResults == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedLabResults[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedLabResults(name string, edges ...*LabResult) {
+	if _m.Edges.namedLabResults == nil {
+		_m.Edges.namedLabResults = make(map[string][]*LabResult)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedLabResults[name] = []*LabResult{}
+	} else {
+		_m.Edges.namedLabResults[name] = append(_m.Edges.namedLabResults[name], edges...)
 	}
 }
 

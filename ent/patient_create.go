@@ -22,6 +22,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -600,6 +604,66 @@ func (_c *PatientCreate) AddCareTeam(v ...*CareTeamMember) *PatientCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddCareTeamIDs(ids...)
+}
+
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by IDs.
+func (_c *PatientCreate) AddLabOrderIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddLabOrderIDs(ids...)
+	return _c
+}
+
+// AddLabOrders adds the "lab_orders" edges to the LabOrder entity.
+func (_c *PatientCreate) AddLabOrders(v ...*LabOrder) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLabOrderIDs(ids...)
+}
+
+// AddLabOrderItemIDs adds the "lab_order_items" edge to the LabOrderItem entity by IDs.
+func (_c *PatientCreate) AddLabOrderItemIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddLabOrderItemIDs(ids...)
+	return _c
+}
+
+// AddLabOrderItems adds the "lab_order_items" edges to the LabOrderItem entity.
+func (_c *PatientCreate) AddLabOrderItems(v ...*LabOrderItem) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLabOrderItemIDs(ids...)
+}
+
+// AddLabSpecimenIDs adds the "lab_specimens" edge to the LabSpecimen entity by IDs.
+func (_c *PatientCreate) AddLabSpecimenIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddLabSpecimenIDs(ids...)
+	return _c
+}
+
+// AddLabSpecimens adds the "lab_specimens" edges to the LabSpecimen entity.
+func (_c *PatientCreate) AddLabSpecimens(v ...*LabSpecimen) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLabSpecimenIDs(ids...)
+}
+
+// AddLabResultIDs adds the "lab_results" edge to the LabResult entity by IDs.
+func (_c *PatientCreate) AddLabResultIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddLabResultIDs(ids...)
+	return _c
+}
+
+// AddLabResults adds the "lab_results" edges to the LabResult entity.
+func (_c *PatientCreate) AddLabResults(v ...*LabResult) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddLabResultIDs(ids...)
 }
 
 // Mutation returns the PatientMutation object of the builder.
@@ -1203,6 +1267,70 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LabOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LabOrderItemsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LabSpecimensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LabResultsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

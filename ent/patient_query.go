@@ -24,6 +24,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -63,6 +67,10 @@ type PatientQuery struct {
 	withNotes                   *ClinicalNoteQuery
 	withReferrals               *ReferralQuery
 	withCareTeam                *CareTeamMemberQuery
+	withLabOrders               *LabOrderQuery
+	withLabOrderItems           *LabOrderItemQuery
+	withLabSpecimens            *LabSpecimenQuery
+	withLabResults              *LabResultQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
 	loadTotal                   []func(context.Context, []*Patient) error
@@ -85,6 +93,10 @@ type PatientQuery struct {
 	withNamedNotes              map[string]*ClinicalNoteQuery
 	withNamedReferrals          map[string]*ReferralQuery
 	withNamedCareTeam           map[string]*CareTeamMemberQuery
+	withNamedLabOrders          map[string]*LabOrderQuery
+	withNamedLabOrderItems      map[string]*LabOrderItemQuery
+	withNamedLabSpecimens       map[string]*LabSpecimenQuery
+	withNamedLabResults         map[string]*LabResultQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -583,6 +595,94 @@ func (_q *PatientQuery) QueryCareTeam() *CareTeamMemberQuery {
 	return query
 }
 
+// QueryLabOrders chains the current query on the "lab_orders" edge.
+func (_q *PatientQuery) QueryLabOrders() *LabOrderQuery {
+	query := (&LabOrderClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(laborder.Table, laborder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabOrdersTable, patient.LabOrdersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLabOrderItems chains the current query on the "lab_order_items" edge.
+func (_q *PatientQuery) QueryLabOrderItems() *LabOrderItemQuery {
+	query := (&LabOrderItemClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(laborderitem.Table, laborderitem.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabOrderItemsTable, patient.LabOrderItemsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLabSpecimens chains the current query on the "lab_specimens" edge.
+func (_q *PatientQuery) QueryLabSpecimens() *LabSpecimenQuery {
+	query := (&LabSpecimenClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(labspecimen.Table, labspecimen.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabSpecimensTable, patient.LabSpecimensColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLabResults chains the current query on the "lab_results" edge.
+func (_q *PatientQuery) QueryLabResults() *LabResultQuery {
+	query := (&LabResultClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.LabResultsTable, patient.LabResultsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Patient entity from the query.
 // Returns a *NotFoundError when no Patient was found.
 func (_q *PatientQuery) First(ctx context.Context) (*Patient, error) {
@@ -796,6 +896,10 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withNotes:              _q.withNotes.Clone(),
 		withReferrals:          _q.withReferrals.Clone(),
 		withCareTeam:           _q.withCareTeam.Clone(),
+		withLabOrders:          _q.withLabOrders.Clone(),
+		withLabOrderItems:      _q.withLabOrderItems.Clone(),
+		withLabSpecimens:       _q.withLabSpecimens.Clone(),
+		withLabResults:         _q.withLabResults.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -1033,6 +1137,50 @@ func (_q *PatientQuery) WithCareTeam(opts ...func(*CareTeamMemberQuery)) *Patien
 	return _q
 }
 
+// WithLabOrders tells the query-builder to eager-load the nodes that are connected to
+// the "lab_orders" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithLabOrders(opts ...func(*LabOrderQuery)) *PatientQuery {
+	query := (&LabOrderClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLabOrders = query
+	return _q
+}
+
+// WithLabOrderItems tells the query-builder to eager-load the nodes that are connected to
+// the "lab_order_items" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithLabOrderItems(opts ...func(*LabOrderItemQuery)) *PatientQuery {
+	query := (&LabOrderItemClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLabOrderItems = query
+	return _q
+}
+
+// WithLabSpecimens tells the query-builder to eager-load the nodes that are connected to
+// the "lab_specimens" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithLabSpecimens(opts ...func(*LabSpecimenQuery)) *PatientQuery {
+	query := (&LabSpecimenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLabSpecimens = query
+	return _q
+}
+
+// WithLabResults tells the query-builder to eager-load the nodes that are connected to
+// the "lab_results" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithLabResults(opts ...func(*LabResultQuery)) *PatientQuery {
+	query := (&LabResultClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLabResults = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -1112,7 +1260,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [21]bool{
+		loadedTypes = [25]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1134,6 +1282,10 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withNotes != nil,
 			_q.withReferrals != nil,
 			_q.withCareTeam != nil,
+			_q.withLabOrders != nil,
+			_q.withLabOrderItems != nil,
+			_q.withLabSpecimens != nil,
+			_q.withLabResults != nil,
 		}
 	)
 	if _q.withUser != nil {
@@ -1310,6 +1462,34 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withLabOrders; query != nil {
+		if err := _q.loadLabOrders(ctx, query, nodes,
+			func(n *Patient) { n.Edges.LabOrders = []*LabOrder{} },
+			func(n *Patient, e *LabOrder) { n.Edges.LabOrders = append(n.Edges.LabOrders, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withLabOrderItems; query != nil {
+		if err := _q.loadLabOrderItems(ctx, query, nodes,
+			func(n *Patient) { n.Edges.LabOrderItems = []*LabOrderItem{} },
+			func(n *Patient, e *LabOrderItem) { n.Edges.LabOrderItems = append(n.Edges.LabOrderItems, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withLabSpecimens; query != nil {
+		if err := _q.loadLabSpecimens(ctx, query, nodes,
+			func(n *Patient) { n.Edges.LabSpecimens = []*LabSpecimen{} },
+			func(n *Patient, e *LabSpecimen) { n.Edges.LabSpecimens = append(n.Edges.LabSpecimens, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withLabResults; query != nil {
+		if err := _q.loadLabResults(ctx, query, nodes,
+			func(n *Patient) { n.Edges.LabResults = []*LabResult{} },
+			func(n *Patient, e *LabResult) { n.Edges.LabResults = append(n.Edges.LabResults, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedAppointments {
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedAppointments(name) },
@@ -1440,6 +1620,34 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadCareTeam(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedCareTeam(name) },
 			func(n *Patient, e *CareTeamMember) { n.appendNamedCareTeam(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLabOrders {
+		if err := _q.loadLabOrders(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedLabOrders(name) },
+			func(n *Patient, e *LabOrder) { n.appendNamedLabOrders(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLabOrderItems {
+		if err := _q.loadLabOrderItems(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedLabOrderItems(name) },
+			func(n *Patient, e *LabOrderItem) { n.appendNamedLabOrderItems(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLabSpecimens {
+		if err := _q.loadLabSpecimens(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedLabSpecimens(name) },
+			func(n *Patient, e *LabSpecimen) { n.appendNamedLabSpecimens(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedLabResults {
+		if err := _q.loadLabResults(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedLabResults(name) },
+			func(n *Patient, e *LabResult) { n.appendNamedLabResults(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2089,6 +2297,126 @@ func (_q *PatientQuery) loadCareTeam(ctx context.Context, query *CareTeamMemberQ
 	}
 	return nil
 }
+func (_q *PatientQuery) loadLabOrders(ctx context.Context, query *LabOrderQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *LabOrder)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(laborder.FieldPatientID)
+	}
+	query.Where(predicate.LabOrder(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.LabOrdersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadLabOrderItems(ctx context.Context, query *LabOrderItemQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *LabOrderItem)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(laborderitem.FieldPatientID)
+	}
+	query.Where(predicate.LabOrderItem(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.LabOrderItemsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadLabSpecimens(ctx context.Context, query *LabSpecimenQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *LabSpecimen)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(labspecimen.FieldPatientID)
+	}
+	query.Where(predicate.LabSpecimen(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.LabSpecimensColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadLabResults(ctx context.Context, query *LabResultQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *LabResult)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(labresult.FieldPatientID)
+	}
+	query.Where(predicate.LabResult(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.LabResultsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *PatientQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -2440,6 +2768,62 @@ func (_q *PatientQuery) WithNamedCareTeam(name string, opts ...func(*CareTeamMem
 		_q.withNamedCareTeam = make(map[string]*CareTeamMemberQuery)
 	}
 	_q.withNamedCareTeam[name] = query
+	return _q
+}
+
+// WithNamedLabOrders tells the query-builder to eager-load the nodes that are connected to the "lab_orders"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedLabOrders(name string, opts ...func(*LabOrderQuery)) *PatientQuery {
+	query := (&LabOrderClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLabOrders == nil {
+		_q.withNamedLabOrders = make(map[string]*LabOrderQuery)
+	}
+	_q.withNamedLabOrders[name] = query
+	return _q
+}
+
+// WithNamedLabOrderItems tells the query-builder to eager-load the nodes that are connected to the "lab_order_items"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedLabOrderItems(name string, opts ...func(*LabOrderItemQuery)) *PatientQuery {
+	query := (&LabOrderItemClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLabOrderItems == nil {
+		_q.withNamedLabOrderItems = make(map[string]*LabOrderItemQuery)
+	}
+	_q.withNamedLabOrderItems[name] = query
+	return _q
+}
+
+// WithNamedLabSpecimens tells the query-builder to eager-load the nodes that are connected to the "lab_specimens"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedLabSpecimens(name string, opts ...func(*LabSpecimenQuery)) *PatientQuery {
+	query := (&LabSpecimenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLabSpecimens == nil {
+		_q.withNamedLabSpecimens = make(map[string]*LabSpecimenQuery)
+	}
+	_q.withNamedLabSpecimens[name] = query
+	return _q
+}
+
+// WithNamedLabResults tells the query-builder to eager-load the nodes that are connected to the "lab_results"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedLabResults(name string, opts ...func(*LabResultQuery)) *PatientQuery {
+	query := (&LabResultClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedLabResults == nil {
+		_q.withNamedLabResults = make(map[string]*LabResultQuery)
+	}
+	_q.withNamedLabResults[name] = query
 	return _q
 }
 

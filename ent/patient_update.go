@@ -23,6 +23,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -672,6 +676,66 @@ func (_u *PatientUpdate) AddCareTeam(v ...*CareTeamMember) *PatientUpdate {
 	return _u.AddCareTeamIDs(ids...)
 }
 
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by IDs.
+func (_u *PatientUpdate) AddLabOrderIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddLabOrderIDs(ids...)
+	return _u
+}
+
+// AddLabOrders adds the "lab_orders" edges to the LabOrder entity.
+func (_u *PatientUpdate) AddLabOrders(v ...*LabOrder) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabOrderIDs(ids...)
+}
+
+// AddLabOrderItemIDs adds the "lab_order_items" edge to the LabOrderItem entity by IDs.
+func (_u *PatientUpdate) AddLabOrderItemIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddLabOrderItemIDs(ids...)
+	return _u
+}
+
+// AddLabOrderItems adds the "lab_order_items" edges to the LabOrderItem entity.
+func (_u *PatientUpdate) AddLabOrderItems(v ...*LabOrderItem) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabOrderItemIDs(ids...)
+}
+
+// AddLabSpecimenIDs adds the "lab_specimens" edge to the LabSpecimen entity by IDs.
+func (_u *PatientUpdate) AddLabSpecimenIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddLabSpecimenIDs(ids...)
+	return _u
+}
+
+// AddLabSpecimens adds the "lab_specimens" edges to the LabSpecimen entity.
+func (_u *PatientUpdate) AddLabSpecimens(v ...*LabSpecimen) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabSpecimenIDs(ids...)
+}
+
+// AddLabResultIDs adds the "lab_results" edge to the LabResult entity by IDs.
+func (_u *PatientUpdate) AddLabResultIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddLabResultIDs(ids...)
+	return _u
+}
+
+// AddLabResults adds the "lab_results" edges to the LabResult entity.
+func (_u *PatientUpdate) AddLabResults(v ...*LabResult) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabResultIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_u *PatientUpdate) Mutation() *PatientMutation {
 	return _u.mutation
@@ -1086,6 +1150,90 @@ func (_u *PatientUpdate) RemoveCareTeam(v ...*CareTeamMember) *PatientUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveCareTeamIDs(ids...)
+}
+
+// ClearLabOrders clears all "lab_orders" edges to the LabOrder entity.
+func (_u *PatientUpdate) ClearLabOrders() *PatientUpdate {
+	_u.mutation.ClearLabOrders()
+	return _u
+}
+
+// RemoveLabOrderIDs removes the "lab_orders" edge to LabOrder entities by IDs.
+func (_u *PatientUpdate) RemoveLabOrderIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveLabOrderIDs(ids...)
+	return _u
+}
+
+// RemoveLabOrders removes "lab_orders" edges to LabOrder entities.
+func (_u *PatientUpdate) RemoveLabOrders(v ...*LabOrder) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabOrderIDs(ids...)
+}
+
+// ClearLabOrderItems clears all "lab_order_items" edges to the LabOrderItem entity.
+func (_u *PatientUpdate) ClearLabOrderItems() *PatientUpdate {
+	_u.mutation.ClearLabOrderItems()
+	return _u
+}
+
+// RemoveLabOrderItemIDs removes the "lab_order_items" edge to LabOrderItem entities by IDs.
+func (_u *PatientUpdate) RemoveLabOrderItemIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveLabOrderItemIDs(ids...)
+	return _u
+}
+
+// RemoveLabOrderItems removes "lab_order_items" edges to LabOrderItem entities.
+func (_u *PatientUpdate) RemoveLabOrderItems(v ...*LabOrderItem) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabOrderItemIDs(ids...)
+}
+
+// ClearLabSpecimens clears all "lab_specimens" edges to the LabSpecimen entity.
+func (_u *PatientUpdate) ClearLabSpecimens() *PatientUpdate {
+	_u.mutation.ClearLabSpecimens()
+	return _u
+}
+
+// RemoveLabSpecimenIDs removes the "lab_specimens" edge to LabSpecimen entities by IDs.
+func (_u *PatientUpdate) RemoveLabSpecimenIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveLabSpecimenIDs(ids...)
+	return _u
+}
+
+// RemoveLabSpecimens removes "lab_specimens" edges to LabSpecimen entities.
+func (_u *PatientUpdate) RemoveLabSpecimens(v ...*LabSpecimen) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabSpecimenIDs(ids...)
+}
+
+// ClearLabResults clears all "lab_results" edges to the LabResult entity.
+func (_u *PatientUpdate) ClearLabResults() *PatientUpdate {
+	_u.mutation.ClearLabResults()
+	return _u
+}
+
+// RemoveLabResultIDs removes the "lab_results" edge to LabResult entities by IDs.
+func (_u *PatientUpdate) RemoveLabResultIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveLabResultIDs(ids...)
+	return _u
+}
+
+// RemoveLabResults removes "lab_results" edges to LabResult entities.
+func (_u *PatientUpdate) RemoveLabResults(v ...*LabResult) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabResultIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -2208,6 +2356,186 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabOrdersIDs(); len(nodes) > 0 && !_u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabOrderItemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabOrderItemsIDs(); len(nodes) > 0 && !_u.mutation.LabOrderItemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabOrderItemsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabSpecimensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabSpecimensIDs(); len(nodes) > 0 && !_u.mutation.LabSpecimensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabSpecimensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabResultsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabResultsIDs(); len(nodes) > 0 && !_u.mutation.LabResultsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabResultsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{patient.Label}
@@ -2853,6 +3181,66 @@ func (_u *PatientUpdateOne) AddCareTeam(v ...*CareTeamMember) *PatientUpdateOne 
 	return _u.AddCareTeamIDs(ids...)
 }
 
+// AddLabOrderIDs adds the "lab_orders" edge to the LabOrder entity by IDs.
+func (_u *PatientUpdateOne) AddLabOrderIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddLabOrderIDs(ids...)
+	return _u
+}
+
+// AddLabOrders adds the "lab_orders" edges to the LabOrder entity.
+func (_u *PatientUpdateOne) AddLabOrders(v ...*LabOrder) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabOrderIDs(ids...)
+}
+
+// AddLabOrderItemIDs adds the "lab_order_items" edge to the LabOrderItem entity by IDs.
+func (_u *PatientUpdateOne) AddLabOrderItemIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddLabOrderItemIDs(ids...)
+	return _u
+}
+
+// AddLabOrderItems adds the "lab_order_items" edges to the LabOrderItem entity.
+func (_u *PatientUpdateOne) AddLabOrderItems(v ...*LabOrderItem) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabOrderItemIDs(ids...)
+}
+
+// AddLabSpecimenIDs adds the "lab_specimens" edge to the LabSpecimen entity by IDs.
+func (_u *PatientUpdateOne) AddLabSpecimenIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddLabSpecimenIDs(ids...)
+	return _u
+}
+
+// AddLabSpecimens adds the "lab_specimens" edges to the LabSpecimen entity.
+func (_u *PatientUpdateOne) AddLabSpecimens(v ...*LabSpecimen) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabSpecimenIDs(ids...)
+}
+
+// AddLabResultIDs adds the "lab_results" edge to the LabResult entity by IDs.
+func (_u *PatientUpdateOne) AddLabResultIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddLabResultIDs(ids...)
+	return _u
+}
+
+// AddLabResults adds the "lab_results" edges to the LabResult entity.
+func (_u *PatientUpdateOne) AddLabResults(v ...*LabResult) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddLabResultIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_u *PatientUpdateOne) Mutation() *PatientMutation {
 	return _u.mutation
@@ -3267,6 +3655,90 @@ func (_u *PatientUpdateOne) RemoveCareTeam(v ...*CareTeamMember) *PatientUpdateO
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveCareTeamIDs(ids...)
+}
+
+// ClearLabOrders clears all "lab_orders" edges to the LabOrder entity.
+func (_u *PatientUpdateOne) ClearLabOrders() *PatientUpdateOne {
+	_u.mutation.ClearLabOrders()
+	return _u
+}
+
+// RemoveLabOrderIDs removes the "lab_orders" edge to LabOrder entities by IDs.
+func (_u *PatientUpdateOne) RemoveLabOrderIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveLabOrderIDs(ids...)
+	return _u
+}
+
+// RemoveLabOrders removes "lab_orders" edges to LabOrder entities.
+func (_u *PatientUpdateOne) RemoveLabOrders(v ...*LabOrder) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabOrderIDs(ids...)
+}
+
+// ClearLabOrderItems clears all "lab_order_items" edges to the LabOrderItem entity.
+func (_u *PatientUpdateOne) ClearLabOrderItems() *PatientUpdateOne {
+	_u.mutation.ClearLabOrderItems()
+	return _u
+}
+
+// RemoveLabOrderItemIDs removes the "lab_order_items" edge to LabOrderItem entities by IDs.
+func (_u *PatientUpdateOne) RemoveLabOrderItemIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveLabOrderItemIDs(ids...)
+	return _u
+}
+
+// RemoveLabOrderItems removes "lab_order_items" edges to LabOrderItem entities.
+func (_u *PatientUpdateOne) RemoveLabOrderItems(v ...*LabOrderItem) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabOrderItemIDs(ids...)
+}
+
+// ClearLabSpecimens clears all "lab_specimens" edges to the LabSpecimen entity.
+func (_u *PatientUpdateOne) ClearLabSpecimens() *PatientUpdateOne {
+	_u.mutation.ClearLabSpecimens()
+	return _u
+}
+
+// RemoveLabSpecimenIDs removes the "lab_specimens" edge to LabSpecimen entities by IDs.
+func (_u *PatientUpdateOne) RemoveLabSpecimenIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveLabSpecimenIDs(ids...)
+	return _u
+}
+
+// RemoveLabSpecimens removes "lab_specimens" edges to LabSpecimen entities.
+func (_u *PatientUpdateOne) RemoveLabSpecimens(v ...*LabSpecimen) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabSpecimenIDs(ids...)
+}
+
+// ClearLabResults clears all "lab_results" edges to the LabResult entity.
+func (_u *PatientUpdateOne) ClearLabResults() *PatientUpdateOne {
+	_u.mutation.ClearLabResults()
+	return _u
+}
+
+// RemoveLabResultIDs removes the "lab_results" edge to LabResult entities by IDs.
+func (_u *PatientUpdateOne) RemoveLabResultIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveLabResultIDs(ids...)
+	return _u
+}
+
+// RemoveLabResults removes "lab_results" edges to LabResult entities.
+func (_u *PatientUpdateOne) RemoveLabResults(v ...*LabResult) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveLabResultIDs(ids...)
 }
 
 // Where appends a list predicates to the PatientUpdate builder.
@@ -4412,6 +4884,186 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(careteammember.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabOrdersIDs(); len(nodes) > 0 && !_u.mutation.LabOrdersCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabOrdersIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrdersTable,
+			Columns: []string{patient.LabOrdersColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborder.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabOrderItemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabOrderItemsIDs(); len(nodes) > 0 && !_u.mutation.LabOrderItemsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabOrderItemsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabOrderItemsTable,
+			Columns: []string{patient.LabOrderItemsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(laborderitem.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabSpecimensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabSpecimensIDs(); len(nodes) > 0 && !_u.mutation.LabSpecimensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabSpecimensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabSpecimensTable,
+			Columns: []string{patient.LabSpecimensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labspecimen.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LabResultsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedLabResultsIDs(); len(nodes) > 0 && !_u.mutation.LabResultsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LabResultsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.LabResultsTable,
+			Columns: []string{patient.LabResultsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

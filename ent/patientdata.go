@@ -19,6 +19,10 @@ var PatientColumn = map[string]string{
 	"Encounter":         "patient_id",
 	"HistoryItem":       "patient_id",
 	"InsurancePolicy":   "patient_id",
+	"LabOrder":          "patient_id",
+	"LabOrderItem":      "patient_id",
+	"LabResult":         "patient_id",
+	"LabSpecimen":       "patient_id",
 	"MedicationOrder":   "patient_id",
 	"Observation":       "patient_id",
 	"Patient":           "id",
@@ -69,6 +73,18 @@ func (_m *HistoryItem) OwnerPatientID() string { return _m.PatientID }
 
 // OwnerPatientID implements PatientOwned.
 func (_m *InsurancePolicy) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *LabOrder) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *LabOrderItem) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *LabResult) OwnerPatientID() string { return _m.PatientID }
+
+// OwnerPatientID implements PatientOwned.
+func (_m *LabSpecimen) OwnerPatientID() string { return _m.PatientID }
 
 // OwnerPatientID implements PatientOwned.
 func (_m *MedicationOrder) OwnerPatientID() string { return _m.PatientID }

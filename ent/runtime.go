@@ -22,6 +22,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -763,6 +770,371 @@ func init() {
 	insurancepolicy.DefaultID = insurancepolicyDescID.Default.(func() string)
 	// insurancepolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	insurancepolicy.IDValidator = insurancepolicyDescID.Validators[0].(func(string) error)
+	laborderMixin := schema.LabOrder{}.Mixin()
+	laborderMixinFields0 := laborderMixin[0].Fields()
+	_ = laborderMixinFields0
+	laborderMixinFields1 := laborderMixin[1].Fields()
+	_ = laborderMixinFields1
+	laborderMixinFields2 := laborderMixin[2].Fields()
+	_ = laborderMixinFields2
+	laborderFields := schema.LabOrder{}.Fields()
+	_ = laborderFields
+	// laborderDescCreatedAt is the schema descriptor for created_at field.
+	laborderDescCreatedAt := laborderMixinFields1[0].Descriptor()
+	// laborder.DefaultCreatedAt holds the default value on creation for the created_at field.
+	laborder.DefaultCreatedAt = laborderDescCreatedAt.Default.(func() time.Time)
+	// laborderDescUpdatedAt is the schema descriptor for updated_at field.
+	laborderDescUpdatedAt := laborderMixinFields1[1].Descriptor()
+	// laborder.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	laborder.DefaultUpdatedAt = laborderDescUpdatedAt.Default.(func() time.Time)
+	// laborder.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	laborder.UpdateDefaultUpdatedAt = laborderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// laborderDescPatientID is the schema descriptor for patient_id field.
+	laborderDescPatientID := laborderMixinFields2[0].Descriptor()
+	// laborder.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	laborder.PatientIDValidator = laborderDescPatientID.Validators[0].(func(string) error)
+	// laborderDescID is the schema descriptor for id field.
+	laborderDescID := laborderMixinFields0[0].Descriptor()
+	// laborder.DefaultID holds the default value on creation for the id field.
+	laborder.DefaultID = laborderDescID.Default.(func() string)
+	// laborder.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	laborder.IDValidator = laborderDescID.Validators[0].(func(string) error)
+	laborderitemMixin := schema.LabOrderItem{}.Mixin()
+	laborderitemMixinFields0 := laborderitemMixin[0].Fields()
+	_ = laborderitemMixinFields0
+	laborderitemMixinFields1 := laborderitemMixin[1].Fields()
+	_ = laborderitemMixinFields1
+	laborderitemMixinFields2 := laborderitemMixin[2].Fields()
+	_ = laborderitemMixinFields2
+	laborderitemFields := schema.LabOrderItem{}.Fields()
+	_ = laborderitemFields
+	// laborderitemDescCreatedAt is the schema descriptor for created_at field.
+	laborderitemDescCreatedAt := laborderitemMixinFields1[0].Descriptor()
+	// laborderitem.DefaultCreatedAt holds the default value on creation for the created_at field.
+	laborderitem.DefaultCreatedAt = laborderitemDescCreatedAt.Default.(func() time.Time)
+	// laborderitemDescUpdatedAt is the schema descriptor for updated_at field.
+	laborderitemDescUpdatedAt := laborderitemMixinFields1[1].Descriptor()
+	// laborderitem.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	laborderitem.DefaultUpdatedAt = laborderitemDescUpdatedAt.Default.(func() time.Time)
+	// laborderitem.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	laborderitem.UpdateDefaultUpdatedAt = laborderitemDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// laborderitemDescPatientID is the schema descriptor for patient_id field.
+	laborderitemDescPatientID := laborderitemMixinFields2[0].Descriptor()
+	// laborderitem.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	laborderitem.PatientIDValidator = laborderitemDescPatientID.Validators[0].(func(string) error)
+	// laborderitemDescCancelReason is the schema descriptor for cancel_reason field.
+	laborderitemDescCancelReason := laborderitemFields[5].Descriptor()
+	// laborderitem.CancelReasonValidator is a validator for the "cancel_reason" field. It is called by the builders before save.
+	laborderitem.CancelReasonValidator = laborderitemDescCancelReason.Validators[0].(func(string) error)
+	// laborderitemDescTurnaroundMinutes is the schema descriptor for turnaround_minutes field.
+	laborderitemDescTurnaroundMinutes := laborderitemFields[9].Descriptor()
+	// laborderitem.TurnaroundMinutesValidator is a validator for the "turnaround_minutes" field. It is called by the builders before save.
+	laborderitem.TurnaroundMinutesValidator = laborderitemDescTurnaroundMinutes.Validators[0].(func(int) error)
+	// laborderitemDescID is the schema descriptor for id field.
+	laborderitemDescID := laborderitemMixinFields0[0].Descriptor()
+	// laborderitem.DefaultID holds the default value on creation for the id field.
+	laborderitem.DefaultID = laborderitemDescID.Default.(func() string)
+	// laborderitem.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	laborderitem.IDValidator = laborderitemDescID.Validators[0].(func(string) error)
+	labpanelMixin := schema.LabPanel{}.Mixin()
+	labpanelMixinFields0 := labpanelMixin[0].Fields()
+	_ = labpanelMixinFields0
+	labpanelMixinFields1 := labpanelMixin[1].Fields()
+	_ = labpanelMixinFields1
+	labpanelFields := schema.LabPanel{}.Fields()
+	_ = labpanelFields
+	// labpanelDescCreatedAt is the schema descriptor for created_at field.
+	labpanelDescCreatedAt := labpanelMixinFields1[0].Descriptor()
+	// labpanel.DefaultCreatedAt holds the default value on creation for the created_at field.
+	labpanel.DefaultCreatedAt = labpanelDescCreatedAt.Default.(func() time.Time)
+	// labpanelDescUpdatedAt is the schema descriptor for updated_at field.
+	labpanelDescUpdatedAt := labpanelMixinFields1[1].Descriptor()
+	// labpanel.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	labpanel.DefaultUpdatedAt = labpanelDescUpdatedAt.Default.(func() time.Time)
+	// labpanel.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	labpanel.UpdateDefaultUpdatedAt = labpanelDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// labpanelDescCode is the schema descriptor for code field.
+	labpanelDescCode := labpanelFields[0].Descriptor()
+	// labpanel.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	labpanel.CodeValidator = func() func(string) error {
+		validators := labpanelDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labpanelDescName is the schema descriptor for name field.
+	labpanelDescName := labpanelFields[1].Descriptor()
+	// labpanel.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	labpanel.NameValidator = func() func(string) error {
+		validators := labpanelDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labpanelDescPrice is the schema descriptor for price field.
+	labpanelDescPrice := labpanelFields[2].Descriptor()
+	// labpanel.PriceValidator is a validator for the "price" field. It is called by the builders before save.
+	labpanel.PriceValidator = labpanelDescPrice.Validators[0].(func(int64) error)
+	// labpanelDescActive is the schema descriptor for active field.
+	labpanelDescActive := labpanelFields[3].Descriptor()
+	// labpanel.DefaultActive holds the default value on creation for the active field.
+	labpanel.DefaultActive = labpanelDescActive.Default.(bool)
+	// labpanelDescID is the schema descriptor for id field.
+	labpanelDescID := labpanelMixinFields0[0].Descriptor()
+	// labpanel.DefaultID holds the default value on creation for the id field.
+	labpanel.DefaultID = labpanelDescID.Default.(func() string)
+	// labpanel.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	labpanel.IDValidator = labpanelDescID.Validators[0].(func(string) error)
+	labreferencerangeMixin := schema.LabReferenceRange{}.Mixin()
+	labreferencerangeMixinFields0 := labreferencerangeMixin[0].Fields()
+	_ = labreferencerangeMixinFields0
+	labreferencerangeMixinFields1 := labreferencerangeMixin[1].Fields()
+	_ = labreferencerangeMixinFields1
+	labreferencerangeFields := schema.LabReferenceRange{}.Fields()
+	_ = labreferencerangeFields
+	// labreferencerangeDescCreatedAt is the schema descriptor for created_at field.
+	labreferencerangeDescCreatedAt := labreferencerangeMixinFields1[0].Descriptor()
+	// labreferencerange.DefaultCreatedAt holds the default value on creation for the created_at field.
+	labreferencerange.DefaultCreatedAt = labreferencerangeDescCreatedAt.Default.(func() time.Time)
+	// labreferencerangeDescUpdatedAt is the schema descriptor for updated_at field.
+	labreferencerangeDescUpdatedAt := labreferencerangeMixinFields1[1].Descriptor()
+	// labreferencerange.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	labreferencerange.DefaultUpdatedAt = labreferencerangeDescUpdatedAt.Default.(func() time.Time)
+	// labreferencerange.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	labreferencerange.UpdateDefaultUpdatedAt = labreferencerangeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// labreferencerangeDescAgeFromDays is the schema descriptor for age_from_days field.
+	labreferencerangeDescAgeFromDays := labreferencerangeFields[2].Descriptor()
+	// labreferencerange.DefaultAgeFromDays holds the default value on creation for the age_from_days field.
+	labreferencerange.DefaultAgeFromDays = labreferencerangeDescAgeFromDays.Default.(int)
+	// labreferencerange.AgeFromDaysValidator is a validator for the "age_from_days" field. It is called by the builders before save.
+	labreferencerange.AgeFromDaysValidator = labreferencerangeDescAgeFromDays.Validators[0].(func(int) error)
+	// labreferencerangeDescAgeToDays is the schema descriptor for age_to_days field.
+	labreferencerangeDescAgeToDays := labreferencerangeFields[3].Descriptor()
+	// labreferencerange.AgeToDaysValidator is a validator for the "age_to_days" field. It is called by the builders before save.
+	labreferencerange.AgeToDaysValidator = labreferencerangeDescAgeToDays.Validators[0].(func(int) error)
+	// labreferencerangeDescID is the schema descriptor for id field.
+	labreferencerangeDescID := labreferencerangeMixinFields0[0].Descriptor()
+	// labreferencerange.DefaultID holds the default value on creation for the id field.
+	labreferencerange.DefaultID = labreferencerangeDescID.Default.(func() string)
+	// labreferencerange.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	labreferencerange.IDValidator = labreferencerangeDescID.Validators[0].(func(string) error)
+	labresultMixin := schema.LabResult{}.Mixin()
+	labresultMixinFields0 := labresultMixin[0].Fields()
+	_ = labresultMixinFields0
+	labresultMixinFields1 := labresultMixin[1].Fields()
+	_ = labresultMixinFields1
+	labresultMixinFields2 := labresultMixin[2].Fields()
+	_ = labresultMixinFields2
+	labresultFields := schema.LabResult{}.Fields()
+	_ = labresultFields
+	// labresultDescCreatedAt is the schema descriptor for created_at field.
+	labresultDescCreatedAt := labresultMixinFields1[0].Descriptor()
+	// labresult.DefaultCreatedAt holds the default value on creation for the created_at field.
+	labresult.DefaultCreatedAt = labresultDescCreatedAt.Default.(func() time.Time)
+	// labresultDescUpdatedAt is the schema descriptor for updated_at field.
+	labresultDescUpdatedAt := labresultMixinFields1[1].Descriptor()
+	// labresult.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	labresult.DefaultUpdatedAt = labresultDescUpdatedAt.Default.(func() time.Time)
+	// labresult.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	labresult.UpdateDefaultUpdatedAt = labresultDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// labresultDescPatientID is the schema descriptor for patient_id field.
+	labresultDescPatientID := labresultMixinFields2[0].Descriptor()
+	// labresult.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	labresult.PatientIDValidator = labresultDescPatientID.Validators[0].(func(string) error)
+	// labresultDescCodedValue is the schema descriptor for coded_value field.
+	labresultDescCodedValue := labresultFields[3].Descriptor()
+	// labresult.CodedValueValidator is a validator for the "coded_value" field. It is called by the builders before save.
+	labresult.CodedValueValidator = labresultDescCodedValue.Validators[0].(func(string) error)
+	// labresultDescUnit is the schema descriptor for unit field.
+	labresultDescUnit := labresultFields[5].Descriptor()
+	// labresult.UnitValidator is a validator for the "unit" field. It is called by the builders before save.
+	labresult.UnitValidator = labresultDescUnit.Validators[0].(func(string) error)
+	// labresultDescAmendReason is the schema descriptor for amend_reason field.
+	labresultDescAmendReason := labresultFields[17].Descriptor()
+	// labresult.AmendReasonValidator is a validator for the "amend_reason" field. It is called by the builders before save.
+	labresult.AmendReasonValidator = labresultDescAmendReason.Validators[0].(func(string) error)
+	// labresultDescCritical is the schema descriptor for critical field.
+	labresultDescCritical := labresultFields[18].Descriptor()
+	// labresult.DefaultCritical holds the default value on creation for the critical field.
+	labresult.DefaultCritical = labresultDescCritical.Default.(bool)
+	// labresultDescAcknowledgeMinutes is the schema descriptor for acknowledge_minutes field.
+	labresultDescAcknowledgeMinutes := labresultFields[21].Descriptor()
+	// labresult.AcknowledgeMinutesValidator is a validator for the "acknowledge_minutes" field. It is called by the builders before save.
+	labresult.AcknowledgeMinutesValidator = labresultDescAcknowledgeMinutes.Validators[0].(func(int) error)
+	// labresultDescID is the schema descriptor for id field.
+	labresultDescID := labresultMixinFields0[0].Descriptor()
+	// labresult.DefaultID holds the default value on creation for the id field.
+	labresult.DefaultID = labresultDescID.Default.(func() string)
+	// labresult.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	labresult.IDValidator = labresultDescID.Validators[0].(func(string) error)
+	labspecimenMixin := schema.LabSpecimen{}.Mixin()
+	labspecimenMixinFields0 := labspecimenMixin[0].Fields()
+	_ = labspecimenMixinFields0
+	labspecimenMixinFields1 := labspecimenMixin[1].Fields()
+	_ = labspecimenMixinFields1
+	labspecimenMixinFields2 := labspecimenMixin[2].Fields()
+	_ = labspecimenMixinFields2
+	labspecimenFields := schema.LabSpecimen{}.Fields()
+	_ = labspecimenFields
+	// labspecimenDescCreatedAt is the schema descriptor for created_at field.
+	labspecimenDescCreatedAt := labspecimenMixinFields1[0].Descriptor()
+	// labspecimen.DefaultCreatedAt holds the default value on creation for the created_at field.
+	labspecimen.DefaultCreatedAt = labspecimenDescCreatedAt.Default.(func() time.Time)
+	// labspecimenDescUpdatedAt is the schema descriptor for updated_at field.
+	labspecimenDescUpdatedAt := labspecimenMixinFields1[1].Descriptor()
+	// labspecimen.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	labspecimen.DefaultUpdatedAt = labspecimenDescUpdatedAt.Default.(func() time.Time)
+	// labspecimen.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	labspecimen.UpdateDefaultUpdatedAt = labspecimenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// labspecimenDescPatientID is the schema descriptor for patient_id field.
+	labspecimenDescPatientID := labspecimenMixinFields2[0].Descriptor()
+	// labspecimen.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	labspecimen.PatientIDValidator = labspecimenDescPatientID.Validators[0].(func(string) error)
+	// labspecimenDescAccessionNumber is the schema descriptor for accession_number field.
+	labspecimenDescAccessionNumber := labspecimenFields[1].Descriptor()
+	// labspecimen.AccessionNumberValidator is a validator for the "accession_number" field. It is called by the builders before save.
+	labspecimen.AccessionNumberValidator = func() func(string) error {
+		validators := labspecimenDescAccessionNumber.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(accession_number string) error {
+			for _, fn := range fns {
+				if err := fn(accession_number); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labspecimenDescRejectionNote is the schema descriptor for rejection_note field.
+	labspecimenDescRejectionNote := labspecimenFields[9].Descriptor()
+	// labspecimen.RejectionNoteValidator is a validator for the "rejection_note" field. It is called by the builders before save.
+	labspecimen.RejectionNoteValidator = labspecimenDescRejectionNote.Validators[0].(func(string) error)
+	// labspecimenDescID is the schema descriptor for id field.
+	labspecimenDescID := labspecimenMixinFields0[0].Descriptor()
+	// labspecimen.DefaultID holds the default value on creation for the id field.
+	labspecimen.DefaultID = labspecimenDescID.Default.(func() string)
+	// labspecimen.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	labspecimen.IDValidator = labspecimenDescID.Validators[0].(func(string) error)
+	labtestMixin := schema.LabTest{}.Mixin()
+	labtestMixinFields0 := labtestMixin[0].Fields()
+	_ = labtestMixinFields0
+	labtestMixinFields1 := labtestMixin[1].Fields()
+	_ = labtestMixinFields1
+	labtestFields := schema.LabTest{}.Fields()
+	_ = labtestFields
+	// labtestDescCreatedAt is the schema descriptor for created_at field.
+	labtestDescCreatedAt := labtestMixinFields1[0].Descriptor()
+	// labtest.DefaultCreatedAt holds the default value on creation for the created_at field.
+	labtest.DefaultCreatedAt = labtestDescCreatedAt.Default.(func() time.Time)
+	// labtestDescUpdatedAt is the schema descriptor for updated_at field.
+	labtestDescUpdatedAt := labtestMixinFields1[1].Descriptor()
+	// labtest.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	labtest.DefaultUpdatedAt = labtestDescUpdatedAt.Default.(func() time.Time)
+	// labtest.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	labtest.UpdateDefaultUpdatedAt = labtestDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// labtestDescCode is the schema descriptor for code field.
+	labtestDescCode := labtestFields[0].Descriptor()
+	// labtest.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	labtest.CodeValidator = func() func(string) error {
+		validators := labtestDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labtestDescName is the schema descriptor for name field.
+	labtestDescName := labtestFields[1].Descriptor()
+	// labtest.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	labtest.NameValidator = func() func(string) error {
+		validators := labtestDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labtestDescShortName is the schema descriptor for short_name field.
+	labtestDescShortName := labtestFields[2].Descriptor()
+	// labtest.ShortNameValidator is a validator for the "short_name" field. It is called by the builders before save.
+	labtest.ShortNameValidator = labtestDescShortName.Validators[0].(func(string) error)
+	// labtestDescUnit is the schema descriptor for unit field.
+	labtestDescUnit := labtestFields[5].Descriptor()
+	// labtest.UnitValidator is a validator for the "unit" field. It is called by the builders before save.
+	labtest.UnitValidator = labtestDescUnit.Validators[0].(func(string) error)
+	// labtestDescDecimals is the schema descriptor for decimals field.
+	labtestDescDecimals := labtestFields[6].Descriptor()
+	// labtest.DefaultDecimals holds the default value on creation for the decimals field.
+	labtest.DefaultDecimals = labtestDescDecimals.Default.(int)
+	// labtest.DecimalsValidator is a validator for the "decimals" field. It is called by the builders before save.
+	labtest.DecimalsValidator = func() func(int) error {
+		validators := labtestDescDecimals.Validators
+		fns := [...]func(int) error{
+			validators[0].(func(int) error),
+			validators[1].(func(int) error),
+		}
+		return func(decimals int) error {
+			for _, fn := range fns {
+				if err := fn(decimals); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labtestDescPrice is the schema descriptor for price field.
+	labtestDescPrice := labtestFields[9].Descriptor()
+	// labtest.PriceValidator is a validator for the "price" field. It is called by the builders before save.
+	labtest.PriceValidator = labtestDescPrice.Validators[0].(func(int64) error)
+	// labtestDescTurnaroundMinutes is the schema descriptor for turnaround_minutes field.
+	labtestDescTurnaroundMinutes := labtestFields[10].Descriptor()
+	// labtest.TurnaroundMinutesValidator is a validator for the "turnaround_minutes" field. It is called by the builders before save.
+	labtest.TurnaroundMinutesValidator = labtestDescTurnaroundMinutes.Validators[0].(func(int) error)
+	// labtestDescActive is the schema descriptor for active field.
+	labtestDescActive := labtestFields[11].Descriptor()
+	// labtest.DefaultActive holds the default value on creation for the active field.
+	labtest.DefaultActive = labtestDescActive.Default.(bool)
+	// labtestDescID is the schema descriptor for id field.
+	labtestDescID := labtestMixinFields0[0].Descriptor()
+	// labtest.DefaultID holds the default value on creation for the id field.
+	labtest.DefaultID = labtestDescID.Default.(func() string)
+	// labtest.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	labtest.IDValidator = labtestDescID.Validators[0].(func(string) error)
 	medicationorderMixin := schema.MedicationOrder{}.Mixin()
 	medicationorderMixinFields0 := medicationorderMixin[0].Fields()
 	_ = medicationorderMixinFields0

@@ -48,6 +48,20 @@ type Tx struct {
 	Icd10Code *Icd10CodeClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// LabOrder is the client for interacting with the LabOrder builders.
+	LabOrder *LabOrderClient
+	// LabOrderItem is the client for interacting with the LabOrderItem builders.
+	LabOrderItem *LabOrderItemClient
+	// LabPanel is the client for interacting with the LabPanel builders.
+	LabPanel *LabPanelClient
+	// LabReferenceRange is the client for interacting with the LabReferenceRange builders.
+	LabReferenceRange *LabReferenceRangeClient
+	// LabResult is the client for interacting with the LabResult builders.
+	LabResult *LabResultClient
+	// LabSpecimen is the client for interacting with the LabSpecimen builders.
+	LabSpecimen *LabSpecimenClient
+	// LabTest is the client for interacting with the LabTest builders.
+	LabTest *LabTestClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
 	MedicationOrder *MedicationOrderClient
 	// Observation is the client for interacting with the Observation builders.
@@ -226,6 +240,13 @@ func (tx *Tx) init() {
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
+	tx.LabOrder = NewLabOrderClient(tx.config)
+	tx.LabOrderItem = NewLabOrderItemClient(tx.config)
+	tx.LabPanel = NewLabPanelClient(tx.config)
+	tx.LabReferenceRange = NewLabReferenceRangeClient(tx.config)
+	tx.LabResult = NewLabResultClient(tx.config)
+	tx.LabSpecimen = NewLabSpecimenClient(tx.config)
+	tx.LabTest = NewLabTestClient(tx.config)
 	tx.MedicationOrder = NewMedicationOrderClient(tx.config)
 	tx.Observation = NewObservationClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)

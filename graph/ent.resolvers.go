@@ -64,6 +64,42 @@ func (r *queryResolver) Icd10Codes(ctx context.Context, after *entgql.Cursor[str
 		ent.WithIcd10CodeOrder(orderBy), ent.WithIcd10CodeFilter(where.Filter))
 }
 
+// LabOrders is the resolver for the labOrders field.
+func (r *queryResolver) LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error) {
+	return r.Client.LabOrder.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabOrderOrder(orderBy), ent.WithLabOrderFilter(where.Filter))
+}
+
+// LabOrderItems is the resolver for the labOrderItems field.
+func (r *queryResolver) LabOrderItems(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderItemOrder, where *ent.LabOrderItemWhereInput) (*ent.LabOrderItemConnection, error) {
+	return r.Client.LabOrderItem.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabOrderItemOrder(orderBy), ent.WithLabOrderItemFilter(where.Filter))
+}
+
+// LabPanels is the resolver for the labPanels field.
+func (r *queryResolver) LabPanels(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabPanelOrder, where *ent.LabPanelWhereInput) (*ent.LabPanelConnection, error) {
+	return r.Client.LabPanel.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabPanelOrder(orderBy), ent.WithLabPanelFilter(where.Filter))
+}
+
+// LabResults is the resolver for the labResults field.
+func (r *queryResolver) LabResults(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) (*ent.LabResultConnection, error) {
+	return r.Client.LabResult.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabResultOrder(orderBy), ent.WithLabResultFilter(where.Filter))
+}
+
+// LabSpecimens is the resolver for the labSpecimens field.
+func (r *queryResolver) LabSpecimens(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) (*ent.LabSpecimenConnection, error) {
+	return r.Client.LabSpecimen.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabSpecimenOrder(orderBy), ent.WithLabSpecimenFilter(where.Filter))
+}
+
+// LabTests is the resolver for the labTests field.
+func (r *queryResolver) LabTests(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) (*ent.LabTestConnection, error) {
+	return r.Client.LabTest.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabTestOrder(orderBy), ent.WithLabTestFilter(where.Filter))
+}
+
 // MedicationOrders is the resolver for the medicationOrders field.
 func (r *queryResolver) MedicationOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) (*ent.MedicationOrderConnection, error) {
 	return r.Client.MedicationOrder.Query().Paginate(ctx, after, first, before, last,
@@ -110,3 +146,16 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type queryResolver struct{ *Resolver }
+
+// !!! WARNING !!!
+// The code below was going to be deleted when updating resolvers. It has been copied here so you have
+// one last chance to move it out of harms way if you want. There are two reasons this happens:
+//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
+//    it when you're done.
+//  - You have helper methods in this file. Move them out to keep these resolver files clean.
+/*
+	func (r *queryResolver) LabSpecimenSlice(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) (*ent.LabSpecimenConnection, error) {
+	return r.Client.LabSpecimen.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabSpecimenOrder(orderBy), ent.WithLabSpecimenFilter(where.Filter))
+}
+*/

@@ -29,6 +29,12 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -408,6 +414,7 @@ type ComplexityRoot struct {
 		DepartmentID     func(childComplexity int) int
 		EndedAt          func(childComplexity int) int
 		ID               func(childComplexity int) int
+		LabOrders        func(childComplexity int) int
 		MedicationOrders func(childComplexity int) int
 		Notes            func(childComplexity int) int
 		Observations     func(childComplexity int) int
@@ -479,6 +486,220 @@ type ComplexityRoot struct {
 		UpdatedAt    func(childComplexity int) int
 		ValidFrom    func(childComplexity int) int
 		ValidTo      func(childComplexity int) int
+	}
+
+	LabOrder struct {
+		ClinicalNotes func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Encounter     func(childComplexity int) int
+		EncounterID   func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Items         func(childComplexity int) int
+		OrderedAt     func(childComplexity int) int
+		OrderedBy     func(childComplexity int) int
+		OrderedByID   func(childComplexity int) int
+		Patient       func(childComplexity int) int
+		PatientID     func(childComplexity int) int
+		Priority      func(childComplexity int) int
+		Specimens     func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
+	LabOrderConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	LabOrderEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	LabOrderItem struct {
+		CancelReason      func(childComplexity int) int
+		CancelledBy       func(childComplexity int) int
+		CancelledByID     func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Order             func(childComplexity int) int
+		OrderID           func(childComplexity int) int
+		OrderedAt         func(childComplexity int) int
+		Panel             func(childComplexity int) int
+		PanelID           func(childComplexity int) int
+		Patient           func(childComplexity int) int
+		PatientID         func(childComplexity int) int
+		Results           func(childComplexity int) int
+		Specimen          func(childComplexity int) int
+		SpecimenID        func(childComplexity int) int
+		Status            func(childComplexity int) int
+		Test              func(childComplexity int) int
+		TestID            func(childComplexity int) int
+		TurnaroundMinutes func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+		VerifiedAt        func(childComplexity int) int
+	}
+
+	LabOrderItemConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	LabOrderItemEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	LabPanel struct {
+		Active    func(childComplexity int) int
+		Code      func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Price     func(childComplexity int) int
+		Tests     func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	LabPanelConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	LabPanelEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	LabReferenceRange struct {
+		AgeFromDays  func(childComplexity int) int
+		AgeToDays    func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		CriticalHigh func(childComplexity int) int
+		CriticalLow  func(childComplexity int) int
+		High         func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Low          func(childComplexity int) int
+		Sex          func(childComplexity int) int
+		Test         func(childComplexity int) int
+		TestID       func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	LabResult struct {
+		AcknowledgeMinutes func(childComplexity int) int
+		AcknowledgedAt     func(childComplexity int) int
+		AcknowledgedBy     func(childComplexity int) int
+		AcknowledgedByID   func(childComplexity int) int
+		AmendReason        func(childComplexity int) int
+		CodedValue         func(childComplexity int) int
+		Comment            func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		Critical           func(childComplexity int) int
+		CriticalHigh       func(childComplexity int) int
+		CriticalLow        func(childComplexity int) int
+		EnteredAt          func(childComplexity int) int
+		EnteredBy          func(childComplexity int) int
+		EnteredByID        func(childComplexity int) int
+		Flag               func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Item               func(childComplexity int) int
+		ItemID             func(childComplexity int) int
+		NumericValue       func(childComplexity int) int
+		Patient            func(childComplexity int) int
+		PatientID          func(childComplexity int) int
+		ReferenceHigh      func(childComplexity int) int
+		ReferenceLow       func(childComplexity int) int
+		ReplacedBy         func(childComplexity int) int
+		Replaces           func(childComplexity int) int
+		ReplacesID         func(childComplexity int) int
+		Status             func(childComplexity int) int
+		TextValue          func(childComplexity int) int
+		Unit               func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+		VerifiedAt         func(childComplexity int) int
+		VerifiedBy         func(childComplexity int) int
+		VerifiedByID       func(childComplexity int) int
+	}
+
+	LabResultConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	LabResultEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	LabSpecimen struct {
+		AccessionNumber func(childComplexity int) int
+		CollectedAt     func(childComplexity int) int
+		CollectedBy     func(childComplexity int) int
+		CollectedByID   func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Items           func(childComplexity int) int
+		Order           func(childComplexity int) int
+		OrderID         func(childComplexity int) int
+		Patient         func(childComplexity int) int
+		PatientID       func(childComplexity int) int
+		ReceivedAt      func(childComplexity int) int
+		ReceivedBy      func(childComplexity int) int
+		ReceivedByID    func(childComplexity int) int
+		RejectedAt      func(childComplexity int) int
+		RejectedBy      func(childComplexity int) int
+		RejectedByID    func(childComplexity int) int
+		RejectionNote   func(childComplexity int) int
+		RejectionReason func(childComplexity int) int
+		SpecimenType    func(childComplexity int) int
+		Status          func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+	}
+
+	LabSpecimenConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	LabSpecimenEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	LabTest struct {
+		Active            func(childComplexity int) int
+		Code              func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Decimals          func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		NormalCodes       func(childComplexity int) int
+		Panels            func(childComplexity int) int
+		Price             func(childComplexity int) int
+		ReferenceRanges   func(childComplexity int) int
+		ResultCodes       func(childComplexity int) int
+		ResultKind        func(childComplexity int) int
+		ShortName         func(childComplexity int) int
+		SpecimenType      func(childComplexity int) int
+		TurnaroundMinutes func(childComplexity int) int
+		Unit              func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+	}
+
+	LabTestConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	LabTestEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	MedicationOrder struct {
@@ -662,6 +883,8 @@ type ComplexityRoot struct {
 		ID                func(childComplexity int) int
 		Identifiers       func(childComplexity int) int
 		InsurancePolicies func(childComplexity int) int
+		LabOrders         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) int
+		LabResults        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) int
 		MedicationOrders  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
 		MergeReason       func(childComplexity int) int
 		MergedAt          func(childComplexity int) int
@@ -777,6 +1000,12 @@ type ComplexityRoot struct {
 		FindDuplicatePatients func(childComplexity int, input patients.FindDuplicatePatientsInput) int
 		Icd10Codes            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) int
 		IncomingReferrals     func(childComplexity int, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) int
+		LabOrderItems         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderItemOrder, where *ent.LabOrderItemWhereInput) int
+		LabOrders             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) int
+		LabPanels             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabPanelOrder, where *ent.LabPanelWhereInput) int
+		LabResults            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) int
+		LabSpecimens          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) int
+		LabTests              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) int
 		Me                    func(childComplexity int) int
 		MedicationOrders      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
 		Node                  func(childComplexity int, id string) int
@@ -1048,6 +1277,12 @@ type QueryResolver interface {
 	Departments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) (*ent.DepartmentConnection, error)
 	Encounters(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) (*ent.EncounterConnection, error)
 	Icd10Codes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) (*ent.Icd10CodeConnection, error)
+	LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error)
+	LabOrderItems(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderItemOrder, where *ent.LabOrderItemWhereInput) (*ent.LabOrderItemConnection, error)
+	LabPanels(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabPanelOrder, where *ent.LabPanelWhereInput) (*ent.LabPanelConnection, error)
+	LabResults(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) (*ent.LabResultConnection, error)
+	LabSpecimens(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) (*ent.LabSpecimenConnection, error)
+	LabTests(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) (*ent.LabTestConnection, error)
 	MedicationOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) (*ent.MedicationOrderConnection, error)
 	Patients(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) (*ent.PatientConnection, error)
 	Referrals(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) (*ent.ReferralConnection, error)
@@ -2571,6 +2806,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Encounter.ID(childComplexity), true
+	case "Encounter.labOrders":
+		if e.ComplexityRoot.Encounter.LabOrders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Encounter.LabOrders(childComplexity), true
 	case "Encounter.medicationOrders":
 		if e.ComplexityRoot.Encounter.MedicationOrders == nil {
 			break
@@ -2878,6 +3119,967 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InsurancePolicy.ValidTo(childComplexity), true
+
+	case "LabOrder.clinicalNotes":
+		if e.ComplexityRoot.LabOrder.ClinicalNotes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.ClinicalNotes(childComplexity), true
+	case "LabOrder.createdAt":
+		if e.ComplexityRoot.LabOrder.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.CreatedAt(childComplexity), true
+	case "LabOrder.encounter":
+		if e.ComplexityRoot.LabOrder.Encounter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.Encounter(childComplexity), true
+	case "LabOrder.encounterID":
+		if e.ComplexityRoot.LabOrder.EncounterID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.EncounterID(childComplexity), true
+	case "LabOrder.id":
+		if e.ComplexityRoot.LabOrder.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.ID(childComplexity), true
+	case "LabOrder.items":
+		if e.ComplexityRoot.LabOrder.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.Items(childComplexity), true
+	case "LabOrder.orderedAt":
+		if e.ComplexityRoot.LabOrder.OrderedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.OrderedAt(childComplexity), true
+	case "LabOrder.orderedBy":
+		if e.ComplexityRoot.LabOrder.OrderedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.OrderedBy(childComplexity), true
+	case "LabOrder.orderedByID":
+		if e.ComplexityRoot.LabOrder.OrderedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.OrderedByID(childComplexity), true
+	case "LabOrder.patient":
+		if e.ComplexityRoot.LabOrder.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.Patient(childComplexity), true
+	case "LabOrder.patientID":
+		if e.ComplexityRoot.LabOrder.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.PatientID(childComplexity), true
+	case "LabOrder.priority":
+		if e.ComplexityRoot.LabOrder.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.Priority(childComplexity), true
+	case "LabOrder.specimens":
+		if e.ComplexityRoot.LabOrder.Specimens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.Specimens(childComplexity), true
+	case "LabOrder.updatedAt":
+		if e.ComplexityRoot.LabOrder.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrder.UpdatedAt(childComplexity), true
+
+	case "LabOrderConnection.edges":
+		if e.ComplexityRoot.LabOrderConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderConnection.Edges(childComplexity), true
+	case "LabOrderConnection.pageInfo":
+		if e.ComplexityRoot.LabOrderConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderConnection.PageInfo(childComplexity), true
+	case "LabOrderConnection.totalCount":
+		if e.ComplexityRoot.LabOrderConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderConnection.TotalCount(childComplexity), true
+
+	case "LabOrderEdge.cursor":
+		if e.ComplexityRoot.LabOrderEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderEdge.Cursor(childComplexity), true
+	case "LabOrderEdge.node":
+		if e.ComplexityRoot.LabOrderEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderEdge.Node(childComplexity), true
+
+	case "LabOrderItem.cancelReason":
+		if e.ComplexityRoot.LabOrderItem.CancelReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.CancelReason(childComplexity), true
+	case "LabOrderItem.cancelledBy":
+		if e.ComplexityRoot.LabOrderItem.CancelledBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.CancelledBy(childComplexity), true
+	case "LabOrderItem.cancelledByID":
+		if e.ComplexityRoot.LabOrderItem.CancelledByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.CancelledByID(childComplexity), true
+	case "LabOrderItem.createdAt":
+		if e.ComplexityRoot.LabOrderItem.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.CreatedAt(childComplexity), true
+	case "LabOrderItem.id":
+		if e.ComplexityRoot.LabOrderItem.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.ID(childComplexity), true
+	case "LabOrderItem.order":
+		if e.ComplexityRoot.LabOrderItem.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Order(childComplexity), true
+	case "LabOrderItem.orderID":
+		if e.ComplexityRoot.LabOrderItem.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.OrderID(childComplexity), true
+	case "LabOrderItem.orderedAt":
+		if e.ComplexityRoot.LabOrderItem.OrderedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.OrderedAt(childComplexity), true
+	case "LabOrderItem.panel":
+		if e.ComplexityRoot.LabOrderItem.Panel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Panel(childComplexity), true
+	case "LabOrderItem.panelID":
+		if e.ComplexityRoot.LabOrderItem.PanelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.PanelID(childComplexity), true
+	case "LabOrderItem.patient":
+		if e.ComplexityRoot.LabOrderItem.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Patient(childComplexity), true
+	case "LabOrderItem.patientID":
+		if e.ComplexityRoot.LabOrderItem.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.PatientID(childComplexity), true
+	case "LabOrderItem.results":
+		if e.ComplexityRoot.LabOrderItem.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Results(childComplexity), true
+	case "LabOrderItem.specimen":
+		if e.ComplexityRoot.LabOrderItem.Specimen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Specimen(childComplexity), true
+	case "LabOrderItem.specimenID":
+		if e.ComplexityRoot.LabOrderItem.SpecimenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.SpecimenID(childComplexity), true
+	case "LabOrderItem.status":
+		if e.ComplexityRoot.LabOrderItem.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Status(childComplexity), true
+	case "LabOrderItem.test":
+		if e.ComplexityRoot.LabOrderItem.Test == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.Test(childComplexity), true
+	case "LabOrderItem.testID":
+		if e.ComplexityRoot.LabOrderItem.TestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.TestID(childComplexity), true
+	case "LabOrderItem.turnaroundMinutes":
+		if e.ComplexityRoot.LabOrderItem.TurnaroundMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.TurnaroundMinutes(childComplexity), true
+	case "LabOrderItem.updatedAt":
+		if e.ComplexityRoot.LabOrderItem.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.UpdatedAt(childComplexity), true
+	case "LabOrderItem.verifiedAt":
+		if e.ComplexityRoot.LabOrderItem.VerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItem.VerifiedAt(childComplexity), true
+
+	case "LabOrderItemConnection.edges":
+		if e.ComplexityRoot.LabOrderItemConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItemConnection.Edges(childComplexity), true
+	case "LabOrderItemConnection.pageInfo":
+		if e.ComplexityRoot.LabOrderItemConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItemConnection.PageInfo(childComplexity), true
+	case "LabOrderItemConnection.totalCount":
+		if e.ComplexityRoot.LabOrderItemConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItemConnection.TotalCount(childComplexity), true
+
+	case "LabOrderItemEdge.cursor":
+		if e.ComplexityRoot.LabOrderItemEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItemEdge.Cursor(childComplexity), true
+	case "LabOrderItemEdge.node":
+		if e.ComplexityRoot.LabOrderItemEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabOrderItemEdge.Node(childComplexity), true
+
+	case "LabPanel.active":
+		if e.ComplexityRoot.LabPanel.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.Active(childComplexity), true
+	case "LabPanel.code":
+		if e.ComplexityRoot.LabPanel.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.Code(childComplexity), true
+	case "LabPanel.createdAt":
+		if e.ComplexityRoot.LabPanel.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.CreatedAt(childComplexity), true
+	case "LabPanel.id":
+		if e.ComplexityRoot.LabPanel.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.ID(childComplexity), true
+	case "LabPanel.name":
+		if e.ComplexityRoot.LabPanel.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.Name(childComplexity), true
+	case "LabPanel.price":
+		if e.ComplexityRoot.LabPanel.Price == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.Price(childComplexity), true
+	case "LabPanel.tests":
+		if e.ComplexityRoot.LabPanel.Tests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.Tests(childComplexity), true
+	case "LabPanel.updatedAt":
+		if e.ComplexityRoot.LabPanel.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanel.UpdatedAt(childComplexity), true
+
+	case "LabPanelConnection.edges":
+		if e.ComplexityRoot.LabPanelConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanelConnection.Edges(childComplexity), true
+	case "LabPanelConnection.pageInfo":
+		if e.ComplexityRoot.LabPanelConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanelConnection.PageInfo(childComplexity), true
+	case "LabPanelConnection.totalCount":
+		if e.ComplexityRoot.LabPanelConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanelConnection.TotalCount(childComplexity), true
+
+	case "LabPanelEdge.cursor":
+		if e.ComplexityRoot.LabPanelEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanelEdge.Cursor(childComplexity), true
+	case "LabPanelEdge.node":
+		if e.ComplexityRoot.LabPanelEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabPanelEdge.Node(childComplexity), true
+
+	case "LabReferenceRange.ageFromDays":
+		if e.ComplexityRoot.LabReferenceRange.AgeFromDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.AgeFromDays(childComplexity), true
+	case "LabReferenceRange.ageToDays":
+		if e.ComplexityRoot.LabReferenceRange.AgeToDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.AgeToDays(childComplexity), true
+	case "LabReferenceRange.createdAt":
+		if e.ComplexityRoot.LabReferenceRange.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.CreatedAt(childComplexity), true
+	case "LabReferenceRange.criticalHigh":
+		if e.ComplexityRoot.LabReferenceRange.CriticalHigh == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.CriticalHigh(childComplexity), true
+	case "LabReferenceRange.criticalLow":
+		if e.ComplexityRoot.LabReferenceRange.CriticalLow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.CriticalLow(childComplexity), true
+	case "LabReferenceRange.high":
+		if e.ComplexityRoot.LabReferenceRange.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.High(childComplexity), true
+	case "LabReferenceRange.id":
+		if e.ComplexityRoot.LabReferenceRange.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.ID(childComplexity), true
+	case "LabReferenceRange.low":
+		if e.ComplexityRoot.LabReferenceRange.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.Low(childComplexity), true
+	case "LabReferenceRange.sex":
+		if e.ComplexityRoot.LabReferenceRange.Sex == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.Sex(childComplexity), true
+	case "LabReferenceRange.test":
+		if e.ComplexityRoot.LabReferenceRange.Test == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.Test(childComplexity), true
+	case "LabReferenceRange.testID":
+		if e.ComplexityRoot.LabReferenceRange.TestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.TestID(childComplexity), true
+	case "LabReferenceRange.updatedAt":
+		if e.ComplexityRoot.LabReferenceRange.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabReferenceRange.UpdatedAt(childComplexity), true
+
+	case "LabResult.acknowledgeMinutes":
+		if e.ComplexityRoot.LabResult.AcknowledgeMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.AcknowledgeMinutes(childComplexity), true
+	case "LabResult.acknowledgedAt":
+		if e.ComplexityRoot.LabResult.AcknowledgedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.AcknowledgedAt(childComplexity), true
+	case "LabResult.acknowledgedBy":
+		if e.ComplexityRoot.LabResult.AcknowledgedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.AcknowledgedBy(childComplexity), true
+	case "LabResult.acknowledgedByID":
+		if e.ComplexityRoot.LabResult.AcknowledgedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.AcknowledgedByID(childComplexity), true
+	case "LabResult.amendReason":
+		if e.ComplexityRoot.LabResult.AmendReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.AmendReason(childComplexity), true
+	case "LabResult.codedValue":
+		if e.ComplexityRoot.LabResult.CodedValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.CodedValue(childComplexity), true
+	case "LabResult.comment":
+		if e.ComplexityRoot.LabResult.Comment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Comment(childComplexity), true
+	case "LabResult.createdAt":
+		if e.ComplexityRoot.LabResult.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.CreatedAt(childComplexity), true
+	case "LabResult.critical":
+		if e.ComplexityRoot.LabResult.Critical == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Critical(childComplexity), true
+	case "LabResult.criticalHigh":
+		if e.ComplexityRoot.LabResult.CriticalHigh == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.CriticalHigh(childComplexity), true
+	case "LabResult.criticalLow":
+		if e.ComplexityRoot.LabResult.CriticalLow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.CriticalLow(childComplexity), true
+	case "LabResult.enteredAt":
+		if e.ComplexityRoot.LabResult.EnteredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.EnteredAt(childComplexity), true
+	case "LabResult.enteredBy":
+		if e.ComplexityRoot.LabResult.EnteredBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.EnteredBy(childComplexity), true
+	case "LabResult.enteredByID":
+		if e.ComplexityRoot.LabResult.EnteredByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.EnteredByID(childComplexity), true
+	case "LabResult.flag":
+		if e.ComplexityRoot.LabResult.Flag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Flag(childComplexity), true
+	case "LabResult.id":
+		if e.ComplexityRoot.LabResult.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.ID(childComplexity), true
+	case "LabResult.item":
+		if e.ComplexityRoot.LabResult.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Item(childComplexity), true
+	case "LabResult.itemID":
+		if e.ComplexityRoot.LabResult.ItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.ItemID(childComplexity), true
+	case "LabResult.numericValue":
+		if e.ComplexityRoot.LabResult.NumericValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.NumericValue(childComplexity), true
+	case "LabResult.patient":
+		if e.ComplexityRoot.LabResult.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Patient(childComplexity), true
+	case "LabResult.patientID":
+		if e.ComplexityRoot.LabResult.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.PatientID(childComplexity), true
+	case "LabResult.referenceHigh":
+		if e.ComplexityRoot.LabResult.ReferenceHigh == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.ReferenceHigh(childComplexity), true
+	case "LabResult.referenceLow":
+		if e.ComplexityRoot.LabResult.ReferenceLow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.ReferenceLow(childComplexity), true
+	case "LabResult.replacedBy":
+		if e.ComplexityRoot.LabResult.ReplacedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.ReplacedBy(childComplexity), true
+	case "LabResult.replaces":
+		if e.ComplexityRoot.LabResult.Replaces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Replaces(childComplexity), true
+	case "LabResult.replacesID":
+		if e.ComplexityRoot.LabResult.ReplacesID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.ReplacesID(childComplexity), true
+	case "LabResult.status":
+		if e.ComplexityRoot.LabResult.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Status(childComplexity), true
+	case "LabResult.textValue":
+		if e.ComplexityRoot.LabResult.TextValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.TextValue(childComplexity), true
+	case "LabResult.unit":
+		if e.ComplexityRoot.LabResult.Unit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Unit(childComplexity), true
+	case "LabResult.updatedAt":
+		if e.ComplexityRoot.LabResult.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.UpdatedAt(childComplexity), true
+	case "LabResult.verifiedAt":
+		if e.ComplexityRoot.LabResult.VerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.VerifiedAt(childComplexity), true
+	case "LabResult.verifiedBy":
+		if e.ComplexityRoot.LabResult.VerifiedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.VerifiedBy(childComplexity), true
+	case "LabResult.verifiedByID":
+		if e.ComplexityRoot.LabResult.VerifiedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.VerifiedByID(childComplexity), true
+
+	case "LabResultConnection.edges":
+		if e.ComplexityRoot.LabResultConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultConnection.Edges(childComplexity), true
+	case "LabResultConnection.pageInfo":
+		if e.ComplexityRoot.LabResultConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultConnection.PageInfo(childComplexity), true
+	case "LabResultConnection.totalCount":
+		if e.ComplexityRoot.LabResultConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultConnection.TotalCount(childComplexity), true
+
+	case "LabResultEdge.cursor":
+		if e.ComplexityRoot.LabResultEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEdge.Cursor(childComplexity), true
+	case "LabResultEdge.node":
+		if e.ComplexityRoot.LabResultEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEdge.Node(childComplexity), true
+
+	case "LabSpecimen.accessionNumber":
+		if e.ComplexityRoot.LabSpecimen.AccessionNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.AccessionNumber(childComplexity), true
+	case "LabSpecimen.collectedAt":
+		if e.ComplexityRoot.LabSpecimen.CollectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.CollectedAt(childComplexity), true
+	case "LabSpecimen.collectedBy":
+		if e.ComplexityRoot.LabSpecimen.CollectedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.CollectedBy(childComplexity), true
+	case "LabSpecimen.collectedByID":
+		if e.ComplexityRoot.LabSpecimen.CollectedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.CollectedByID(childComplexity), true
+	case "LabSpecimen.createdAt":
+		if e.ComplexityRoot.LabSpecimen.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.CreatedAt(childComplexity), true
+	case "LabSpecimen.id":
+		if e.ComplexityRoot.LabSpecimen.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.ID(childComplexity), true
+	case "LabSpecimen.items":
+		if e.ComplexityRoot.LabSpecimen.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.Items(childComplexity), true
+	case "LabSpecimen.order":
+		if e.ComplexityRoot.LabSpecimen.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.Order(childComplexity), true
+	case "LabSpecimen.orderID":
+		if e.ComplexityRoot.LabSpecimen.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.OrderID(childComplexity), true
+	case "LabSpecimen.patient":
+		if e.ComplexityRoot.LabSpecimen.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.Patient(childComplexity), true
+	case "LabSpecimen.patientID":
+		if e.ComplexityRoot.LabSpecimen.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.PatientID(childComplexity), true
+	case "LabSpecimen.receivedAt":
+		if e.ComplexityRoot.LabSpecimen.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.ReceivedAt(childComplexity), true
+	case "LabSpecimen.receivedBy":
+		if e.ComplexityRoot.LabSpecimen.ReceivedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.ReceivedBy(childComplexity), true
+	case "LabSpecimen.receivedByID":
+		if e.ComplexityRoot.LabSpecimen.ReceivedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.ReceivedByID(childComplexity), true
+	case "LabSpecimen.rejectedAt":
+		if e.ComplexityRoot.LabSpecimen.RejectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.RejectedAt(childComplexity), true
+	case "LabSpecimen.rejectedBy":
+		if e.ComplexityRoot.LabSpecimen.RejectedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.RejectedBy(childComplexity), true
+	case "LabSpecimen.rejectedByID":
+		if e.ComplexityRoot.LabSpecimen.RejectedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.RejectedByID(childComplexity), true
+	case "LabSpecimen.rejectionNote":
+		if e.ComplexityRoot.LabSpecimen.RejectionNote == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.RejectionNote(childComplexity), true
+	case "LabSpecimen.rejectionReason":
+		if e.ComplexityRoot.LabSpecimen.RejectionReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.RejectionReason(childComplexity), true
+	case "LabSpecimen.specimenType":
+		if e.ComplexityRoot.LabSpecimen.SpecimenType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.SpecimenType(childComplexity), true
+	case "LabSpecimen.status":
+		if e.ComplexityRoot.LabSpecimen.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.Status(childComplexity), true
+	case "LabSpecimen.updatedAt":
+		if e.ComplexityRoot.LabSpecimen.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimen.UpdatedAt(childComplexity), true
+
+	case "LabSpecimenConnection.edges":
+		if e.ComplexityRoot.LabSpecimenConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimenConnection.Edges(childComplexity), true
+	case "LabSpecimenConnection.pageInfo":
+		if e.ComplexityRoot.LabSpecimenConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimenConnection.PageInfo(childComplexity), true
+	case "LabSpecimenConnection.totalCount":
+		if e.ComplexityRoot.LabSpecimenConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimenConnection.TotalCount(childComplexity), true
+
+	case "LabSpecimenEdge.cursor":
+		if e.ComplexityRoot.LabSpecimenEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimenEdge.Cursor(childComplexity), true
+	case "LabSpecimenEdge.node":
+		if e.ComplexityRoot.LabSpecimenEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabSpecimenEdge.Node(childComplexity), true
+
+	case "LabTest.active":
+		if e.ComplexityRoot.LabTest.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Active(childComplexity), true
+	case "LabTest.code":
+		if e.ComplexityRoot.LabTest.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Code(childComplexity), true
+	case "LabTest.createdAt":
+		if e.ComplexityRoot.LabTest.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.CreatedAt(childComplexity), true
+	case "LabTest.decimals":
+		if e.ComplexityRoot.LabTest.Decimals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Decimals(childComplexity), true
+	case "LabTest.id":
+		if e.ComplexityRoot.LabTest.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.ID(childComplexity), true
+	case "LabTest.name":
+		if e.ComplexityRoot.LabTest.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Name(childComplexity), true
+	case "LabTest.normalCodes":
+		if e.ComplexityRoot.LabTest.NormalCodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.NormalCodes(childComplexity), true
+	case "LabTest.panels":
+		if e.ComplexityRoot.LabTest.Panels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Panels(childComplexity), true
+	case "LabTest.price":
+		if e.ComplexityRoot.LabTest.Price == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Price(childComplexity), true
+	case "LabTest.referenceRanges":
+		if e.ComplexityRoot.LabTest.ReferenceRanges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.ReferenceRanges(childComplexity), true
+	case "LabTest.resultCodes":
+		if e.ComplexityRoot.LabTest.ResultCodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.ResultCodes(childComplexity), true
+	case "LabTest.resultKind":
+		if e.ComplexityRoot.LabTest.ResultKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.ResultKind(childComplexity), true
+	case "LabTest.shortName":
+		if e.ComplexityRoot.LabTest.ShortName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.ShortName(childComplexity), true
+	case "LabTest.specimenType":
+		if e.ComplexityRoot.LabTest.SpecimenType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.SpecimenType(childComplexity), true
+	case "LabTest.turnaroundMinutes":
+		if e.ComplexityRoot.LabTest.TurnaroundMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.TurnaroundMinutes(childComplexity), true
+	case "LabTest.unit":
+		if e.ComplexityRoot.LabTest.Unit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.Unit(childComplexity), true
+	case "LabTest.updatedAt":
+		if e.ComplexityRoot.LabTest.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTest.UpdatedAt(childComplexity), true
+
+	case "LabTestConnection.edges":
+		if e.ComplexityRoot.LabTestConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTestConnection.Edges(childComplexity), true
+	case "LabTestConnection.pageInfo":
+		if e.ComplexityRoot.LabTestConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTestConnection.PageInfo(childComplexity), true
+	case "LabTestConnection.totalCount":
+		if e.ComplexityRoot.LabTestConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTestConnection.TotalCount(childComplexity), true
+
+	case "LabTestEdge.cursor":
+		if e.ComplexityRoot.LabTestEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTestEdge.Cursor(childComplexity), true
+	case "LabTestEdge.node":
+		if e.ComplexityRoot.LabTestEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabTestEdge.Node(childComplexity), true
 
 	case "MedicationOrder.allergyOverrideReason":
 		if e.ComplexityRoot.MedicationOrder.AllergyOverrideReason == nil {
@@ -4191,6 +5393,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Patient.InsurancePolicies(childComplexity), true
+	case "Patient.labOrders":
+		if e.ComplexityRoot.Patient.LabOrders == nil {
+			break
+		}
+
+		args, err := ec.field_Patient_labOrders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Patient.LabOrders(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabOrderOrder), args["where"].(*ent.LabOrderWhereInput)), true
+	case "Patient.labResults":
+		if e.ComplexityRoot.Patient.LabResults == nil {
+			break
+		}
+
+		args, err := ec.field_Patient_labResults_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Patient.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder), args["where"].(*ent.LabResultWhereInput)), true
 	case "Patient.medicationOrders":
 		if e.ComplexityRoot.Patient.MedicationOrders == nil {
 			break
@@ -4836,6 +6060,72 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.IncomingReferrals(childComplexity, args["status"].(*referral.Status), args["priority"].(*referral.Priority), args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ReferralOrder)), true
 
+	case "Query.labOrderItems":
+		if e.ComplexityRoot.Query.LabOrderItems == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labOrderItems_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabOrderItems(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabOrderItemOrder), args["where"].(*ent.LabOrderItemWhereInput)), true
+	case "Query.labOrders":
+		if e.ComplexityRoot.Query.LabOrders == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labOrders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabOrders(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabOrderOrder), args["where"].(*ent.LabOrderWhereInput)), true
+	case "Query.labPanels":
+		if e.ComplexityRoot.Query.LabPanels == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labPanels_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabPanels(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabPanelOrder), args["where"].(*ent.LabPanelWhereInput)), true
+	case "Query.labResults":
+		if e.ComplexityRoot.Query.LabResults == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labResults_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder), args["where"].(*ent.LabResultWhereInput)), true
+	case "Query.labSpecimens":
+		if e.ComplexityRoot.Query.LabSpecimens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labSpecimens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabSpecimens(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabSpecimenOrder), args["where"].(*ent.LabSpecimenWhereInput)), true
+	case "Query.labTests":
+		if e.ComplexityRoot.Query.LabTests == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labTests_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabTests(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabTestOrder), args["where"].(*ent.LabTestWhereInput)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -5700,6 +6990,20 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("InsurancePolicyOrder", ec.unmarshalInputInsurancePolicyOrder),
 			graphql.NewInputUnmarshaler("InsurancePolicyValidityInput", ec.unmarshalInputInsurancePolicyValidityInput),
 			graphql.NewInputUnmarshaler("InsurancePolicyWhereInput", ec.unmarshalInputInsurancePolicyWhereInput),
+			graphql.NewInputUnmarshaler("LabOrderItemOrder", ec.unmarshalInputLabOrderItemOrder),
+			graphql.NewInputUnmarshaler("LabOrderItemWhereInput", ec.unmarshalInputLabOrderItemWhereInput),
+			graphql.NewInputUnmarshaler("LabOrderOrder", ec.unmarshalInputLabOrderOrder),
+			graphql.NewInputUnmarshaler("LabOrderWhereInput", ec.unmarshalInputLabOrderWhereInput),
+			graphql.NewInputUnmarshaler("LabPanelOrder", ec.unmarshalInputLabPanelOrder),
+			graphql.NewInputUnmarshaler("LabPanelWhereInput", ec.unmarshalInputLabPanelWhereInput),
+			graphql.NewInputUnmarshaler("LabReferenceRangeOrder", ec.unmarshalInputLabReferenceRangeOrder),
+			graphql.NewInputUnmarshaler("LabReferenceRangeWhereInput", ec.unmarshalInputLabReferenceRangeWhereInput),
+			graphql.NewInputUnmarshaler("LabResultOrder", ec.unmarshalInputLabResultOrder),
+			graphql.NewInputUnmarshaler("LabResultWhereInput", ec.unmarshalInputLabResultWhereInput),
+			graphql.NewInputUnmarshaler("LabSpecimenOrder", ec.unmarshalInputLabSpecimenOrder),
+			graphql.NewInputUnmarshaler("LabSpecimenWhereInput", ec.unmarshalInputLabSpecimenWhereInput),
+			graphql.NewInputUnmarshaler("LabTestOrder", ec.unmarshalInputLabTestOrder),
+			graphql.NewInputUnmarshaler("LabTestWhereInput", ec.unmarshalInputLabTestWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("MedicationOrderOrder", ec.unmarshalInputMedicationOrderOrder),
 			graphql.NewInputUnmarshaler("MedicationOrderWhereInput", ec.unmarshalInputMedicationOrderWhereInput),
@@ -6707,6 +8011,9 @@ extend type Mutation {
 `, BuiltIn: false},
 	{Name: "../schema/scalars.graphqls", Input: `"A calendar date, ISO 8601 (YYYY-MM-DD), with no time of day or zone."
 scalar Date
+
+"An amount of money: a decimal string with two places, e.g. \"1250.00\", in the hospital's currency. Never a float."
+scalar Money
 `, BuiltIn: false},
 	{Name: "../schema/scheduling.graphqls", Input: `# Appointments: booking, providers' working hours and time off, rooms, slot
 # search, and each appointment's course from booking to completion.
@@ -9840,6 +11147,7 @@ type Encounter implements Node {
   observations: [Observation!]
   medicationOrders: [MedicationOrder!]
   notes: [ClinicalNote!]
+  labOrders: [LabOrder!]
 }
 """
 A connection to a list of items.
@@ -10158,6 +11466,11 @@ input EncounterWhereInput {
   """
   hasNotes: Boolean
   hasNotesWith: [ClinicalNoteWhereInput!]
+  """
+  lab_orders edge predicates
+  """
+  hasLabOrders: Boolean
+  hasLabOrdersWith: [LabOrderWhereInput!]
 }
 type HistoryItem implements Node {
   id: ID!
@@ -10670,6 +11983,2137 @@ input InsurancePolicyWhereInput {
   """
   hasPatient: Boolean
   hasPatientWith: [PatientWhereInput!]
+}
+type LabOrder implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  patientID: ID!
+  encounterID: ID
+  orderedByID: ID!
+  orderedAt: Time!
+  priority: LabOrderPriority!
+  """
+  What the lab should know: suspected diagnosis, medication, fasting.
+  """
+  clinicalNotes: String
+  patient: Patient!
+  encounter: Encounter
+  orderedBy: Staff!
+  items: [LabOrderItem!]
+  specimens: [LabSpecimen!]
+}
+"""
+A connection to a list of items.
+"""
+type LabOrderConnection {
+  """
+  A list of edges.
+  """
+  edges: [LabOrderEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type LabOrderEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: LabOrder
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+type LabOrderItem implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  patientID: ID!
+  orderID: ID!
+  testID: ID!
+  """
+  The panel the test was ordered as part of.
+  """
+  panelID: ID
+  """
+  The specimen the test runs on now; a recollection replaces it.
+  """
+  specimenID: ID
+  status: LabOrderItemStatus!
+  cancelReason: String
+  cancelledByID: ID
+  orderedAt: Time!
+  """
+  When the first result was verified.
+  """
+  verifiedAt: Time
+  """
+  Ordered to first verified result, for turnaround reporting.
+  """
+  turnaroundMinutes: Int
+  patient: Patient!
+  order: LabOrder!
+  test: LabTest!
+  panel: LabPanel
+  specimen: LabSpecimen
+  cancelledBy: Staff
+  results: [LabResult!]
+}
+"""
+A connection to a list of items.
+"""
+type LabOrderItemConnection {
+  """
+  A list of edges.
+  """
+  edges: [LabOrderItemEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type LabOrderItemEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: LabOrderItem
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for LabOrderItem connections
+"""
+input LabOrderItemOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabOrderItems.
+  """
+  field: LabOrderItemOrderField!
+}
+"""
+Properties by which LabOrderItem connections can be ordered.
+"""
+enum LabOrderItemOrderField {
+  CREATED_AT
+  UPDATED_AT
+  STATUS
+}
+"""
+LabOrderItemStatus is enum for the field status
+"""
+enum LabOrderItemStatus @goModel(model: "github.com/hmis-dev/hmis/ent/laborderitem.Status") {
+  ORDERED
+  COLLECTED
+  RECEIVED
+  RESULTED
+  VERIFIED
+  AMENDED
+  CANCELLED
+  REJECTED
+}
+"""
+LabOrderItemWhereInput is used for filtering LabOrderItem objects.
+Input was generated by ent.
+"""
+input LabOrderItemWhereInput {
+  not: LabOrderItemWhereInput
+  and: [LabOrderItemWhereInput!]
+  or: [LabOrderItemWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  patient_id field predicates
+  """
+  patientID: ID
+  patientIDNEQ: ID
+  patientIDIn: [ID!]
+  patientIDNotIn: [ID!]
+  patientIDGT: ID
+  patientIDGTE: ID
+  patientIDLT: ID
+  patientIDLTE: ID
+  patientIDContains: ID
+  patientIDHasPrefix: ID
+  patientIDHasSuffix: ID
+  patientIDEqualFold: ID
+  patientIDContainsFold: ID
+  """
+  order_id field predicates
+  """
+  orderID: ID
+  orderIDNEQ: ID
+  orderIDIn: [ID!]
+  orderIDNotIn: [ID!]
+  orderIDGT: ID
+  orderIDGTE: ID
+  orderIDLT: ID
+  orderIDLTE: ID
+  orderIDContains: ID
+  orderIDHasPrefix: ID
+  orderIDHasSuffix: ID
+  orderIDEqualFold: ID
+  orderIDContainsFold: ID
+  """
+  test_id field predicates
+  """
+  testID: ID
+  testIDNEQ: ID
+  testIDIn: [ID!]
+  testIDNotIn: [ID!]
+  testIDGT: ID
+  testIDGTE: ID
+  testIDLT: ID
+  testIDLTE: ID
+  testIDContains: ID
+  testIDHasPrefix: ID
+  testIDHasSuffix: ID
+  testIDEqualFold: ID
+  testIDContainsFold: ID
+  """
+  panel_id field predicates
+  """
+  panelID: ID
+  panelIDNEQ: ID
+  panelIDIn: [ID!]
+  panelIDNotIn: [ID!]
+  panelIDGT: ID
+  panelIDGTE: ID
+  panelIDLT: ID
+  panelIDLTE: ID
+  panelIDContains: ID
+  panelIDHasPrefix: ID
+  panelIDHasSuffix: ID
+  panelIDIsNil: Boolean
+  panelIDNotNil: Boolean
+  panelIDEqualFold: ID
+  panelIDContainsFold: ID
+  """
+  specimen_id field predicates
+  """
+  specimenID: ID
+  specimenIDNEQ: ID
+  specimenIDIn: [ID!]
+  specimenIDNotIn: [ID!]
+  specimenIDGT: ID
+  specimenIDGTE: ID
+  specimenIDLT: ID
+  specimenIDLTE: ID
+  specimenIDContains: ID
+  specimenIDHasPrefix: ID
+  specimenIDHasSuffix: ID
+  specimenIDIsNil: Boolean
+  specimenIDNotNil: Boolean
+  specimenIDEqualFold: ID
+  specimenIDContainsFold: ID
+  """
+  status field predicates
+  """
+  status: LabOrderItemStatus
+  statusNEQ: LabOrderItemStatus
+  statusIn: [LabOrderItemStatus!]
+  statusNotIn: [LabOrderItemStatus!]
+  """
+  cancel_reason field predicates
+  """
+  cancelReason: String
+  cancelReasonNEQ: String
+  cancelReasonIn: [String!]
+  cancelReasonNotIn: [String!]
+  cancelReasonGT: String
+  cancelReasonGTE: String
+  cancelReasonLT: String
+  cancelReasonLTE: String
+  cancelReasonContains: String
+  cancelReasonHasPrefix: String
+  cancelReasonHasSuffix: String
+  cancelReasonIsNil: Boolean
+  cancelReasonNotNil: Boolean
+  cancelReasonEqualFold: String
+  cancelReasonContainsFold: String
+  """
+  cancelled_by_id field predicates
+  """
+  cancelledByID: ID
+  cancelledByIDNEQ: ID
+  cancelledByIDIn: [ID!]
+  cancelledByIDNotIn: [ID!]
+  cancelledByIDGT: ID
+  cancelledByIDGTE: ID
+  cancelledByIDLT: ID
+  cancelledByIDLTE: ID
+  cancelledByIDContains: ID
+  cancelledByIDHasPrefix: ID
+  cancelledByIDHasSuffix: ID
+  cancelledByIDIsNil: Boolean
+  cancelledByIDNotNil: Boolean
+  cancelledByIDEqualFold: ID
+  cancelledByIDContainsFold: ID
+  """
+  ordered_at field predicates
+  """
+  orderedAt: Time
+  orderedAtNEQ: Time
+  orderedAtIn: [Time!]
+  orderedAtNotIn: [Time!]
+  orderedAtGT: Time
+  orderedAtGTE: Time
+  orderedAtLT: Time
+  orderedAtLTE: Time
+  """
+  verified_at field predicates
+  """
+  verifiedAt: Time
+  verifiedAtNEQ: Time
+  verifiedAtIn: [Time!]
+  verifiedAtNotIn: [Time!]
+  verifiedAtGT: Time
+  verifiedAtGTE: Time
+  verifiedAtLT: Time
+  verifiedAtLTE: Time
+  verifiedAtIsNil: Boolean
+  verifiedAtNotNil: Boolean
+  """
+  turnaround_minutes field predicates
+  """
+  turnaroundMinutes: Int
+  turnaroundMinutesNEQ: Int
+  turnaroundMinutesIn: [Int!]
+  turnaroundMinutesNotIn: [Int!]
+  turnaroundMinutesGT: Int
+  turnaroundMinutesGTE: Int
+  turnaroundMinutesLT: Int
+  turnaroundMinutesLTE: Int
+  turnaroundMinutesIsNil: Boolean
+  turnaroundMinutesNotNil: Boolean
+  """
+  patient edge predicates
+  """
+  hasPatient: Boolean
+  hasPatientWith: [PatientWhereInput!]
+  """
+  order edge predicates
+  """
+  hasOrder: Boolean
+  hasOrderWith: [LabOrderWhereInput!]
+  """
+  test edge predicates
+  """
+  hasTest: Boolean
+  hasTestWith: [LabTestWhereInput!]
+  """
+  panel edge predicates
+  """
+  hasPanel: Boolean
+  hasPanelWith: [LabPanelWhereInput!]
+  """
+  specimen edge predicates
+  """
+  hasSpecimen: Boolean
+  hasSpecimenWith: [LabSpecimenWhereInput!]
+  """
+  cancelled_by edge predicates
+  """
+  hasCancelledBy: Boolean
+  hasCancelledByWith: [StaffWhereInput!]
+  """
+  results edge predicates
+  """
+  hasResults: Boolean
+  hasResultsWith: [LabResultWhereInput!]
+}
+"""
+Ordering options for LabOrder connections
+"""
+input LabOrderOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabOrders.
+  """
+  field: LabOrderOrderField!
+}
+"""
+Properties by which LabOrder connections can be ordered.
+"""
+enum LabOrderOrderField {
+  CREATED_AT
+  UPDATED_AT
+  ORDERED_AT
+}
+"""
+LabOrderPriority is enum for the field priority
+"""
+enum LabOrderPriority @goModel(model: "github.com/hmis-dev/hmis/ent/laborder.Priority") {
+  ROUTINE
+  URGENT
+  STAT
+}
+"""
+LabOrderWhereInput is used for filtering LabOrder objects.
+Input was generated by ent.
+"""
+input LabOrderWhereInput {
+  not: LabOrderWhereInput
+  and: [LabOrderWhereInput!]
+  or: [LabOrderWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  patient_id field predicates
+  """
+  patientID: ID
+  patientIDNEQ: ID
+  patientIDIn: [ID!]
+  patientIDNotIn: [ID!]
+  patientIDGT: ID
+  patientIDGTE: ID
+  patientIDLT: ID
+  patientIDLTE: ID
+  patientIDContains: ID
+  patientIDHasPrefix: ID
+  patientIDHasSuffix: ID
+  patientIDEqualFold: ID
+  patientIDContainsFold: ID
+  """
+  encounter_id field predicates
+  """
+  encounterID: ID
+  encounterIDNEQ: ID
+  encounterIDIn: [ID!]
+  encounterIDNotIn: [ID!]
+  encounterIDGT: ID
+  encounterIDGTE: ID
+  encounterIDLT: ID
+  encounterIDLTE: ID
+  encounterIDContains: ID
+  encounterIDHasPrefix: ID
+  encounterIDHasSuffix: ID
+  encounterIDIsNil: Boolean
+  encounterIDNotNil: Boolean
+  encounterIDEqualFold: ID
+  encounterIDContainsFold: ID
+  """
+  ordered_by_id field predicates
+  """
+  orderedByID: ID
+  orderedByIDNEQ: ID
+  orderedByIDIn: [ID!]
+  orderedByIDNotIn: [ID!]
+  orderedByIDGT: ID
+  orderedByIDGTE: ID
+  orderedByIDLT: ID
+  orderedByIDLTE: ID
+  orderedByIDContains: ID
+  orderedByIDHasPrefix: ID
+  orderedByIDHasSuffix: ID
+  orderedByIDEqualFold: ID
+  orderedByIDContainsFold: ID
+  """
+  ordered_at field predicates
+  """
+  orderedAt: Time
+  orderedAtNEQ: Time
+  orderedAtIn: [Time!]
+  orderedAtNotIn: [Time!]
+  orderedAtGT: Time
+  orderedAtGTE: Time
+  orderedAtLT: Time
+  orderedAtLTE: Time
+  """
+  priority field predicates
+  """
+  priority: LabOrderPriority
+  priorityNEQ: LabOrderPriority
+  priorityIn: [LabOrderPriority!]
+  priorityNotIn: [LabOrderPriority!]
+  """
+  clinical_notes field predicates
+  """
+  clinicalNotes: String
+  clinicalNotesNEQ: String
+  clinicalNotesIn: [String!]
+  clinicalNotesNotIn: [String!]
+  clinicalNotesGT: String
+  clinicalNotesGTE: String
+  clinicalNotesLT: String
+  clinicalNotesLTE: String
+  clinicalNotesContains: String
+  clinicalNotesHasPrefix: String
+  clinicalNotesHasSuffix: String
+  clinicalNotesIsNil: Boolean
+  clinicalNotesNotNil: Boolean
+  clinicalNotesEqualFold: String
+  clinicalNotesContainsFold: String
+  """
+  patient edge predicates
+  """
+  hasPatient: Boolean
+  hasPatientWith: [PatientWhereInput!]
+  """
+  encounter edge predicates
+  """
+  hasEncounter: Boolean
+  hasEncounterWith: [EncounterWhereInput!]
+  """
+  ordered_by edge predicates
+  """
+  hasOrderedBy: Boolean
+  hasOrderedByWith: [StaffWhereInput!]
+  """
+  items edge predicates
+  """
+  hasItems: Boolean
+  hasItemsWith: [LabOrderItemWhereInput!]
+  """
+  specimens edge predicates
+  """
+  hasSpecimens: Boolean
+  hasSpecimensWith: [LabSpecimenWhereInput!]
+}
+type LabPanel implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  """
+  LOINC panel code.
+  """
+  code: String!
+  name: String!
+  """
+  The panel's price, usually below the sum of its tests.
+  """
+  price: Money!
+  active: Boolean!
+  tests: [LabTest!]
+}
+"""
+A connection to a list of items.
+"""
+type LabPanelConnection {
+  """
+  A list of edges.
+  """
+  edges: [LabPanelEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type LabPanelEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: LabPanel
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for LabPanel connections
+"""
+input LabPanelOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabPanels.
+  """
+  field: LabPanelOrderField!
+}
+"""
+Properties by which LabPanel connections can be ordered.
+"""
+enum LabPanelOrderField {
+  CREATED_AT
+  UPDATED_AT
+  CODE
+  NAME
+}
+"""
+LabPanelWhereInput is used for filtering LabPanel objects.
+Input was generated by ent.
+"""
+input LabPanelWhereInput {
+  not: LabPanelWhereInput
+  and: [LabPanelWhereInput!]
+  or: [LabPanelWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  code field predicates
+  """
+  code: String
+  codeNEQ: String
+  codeIn: [String!]
+  codeNotIn: [String!]
+  codeGT: String
+  codeGTE: String
+  codeLT: String
+  codeLTE: String
+  codeContains: String
+  codeHasPrefix: String
+  codeHasSuffix: String
+  codeEqualFold: String
+  codeContainsFold: String
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  price field predicates
+  """
+  price: Money
+  priceNEQ: Money
+  priceIn: [Money!]
+  priceNotIn: [Money!]
+  priceGT: Money
+  priceGTE: Money
+  priceLT: Money
+  priceLTE: Money
+  """
+  active field predicates
+  """
+  active: Boolean
+  activeNEQ: Boolean
+  """
+  tests edge predicates
+  """
+  hasTests: Boolean
+  hasTestsWith: [LabTestWhereInput!]
+}
+type LabReferenceRange implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  testID: ID!
+  """
+  Empty: the range holds for either sex.
+  """
+  sex: LabReferenceRangeSex
+  """
+  Inclusive.
+  """
+  ageFromDays: Int!
+  """
+  Exclusive; empty: no upper bound.
+  """
+  ageToDays: Int
+  """
+  Lowest normal value, inclusive.
+  """
+  low: Float
+  """
+  Highest normal value, inclusive.
+  """
+  high: Float
+  """
+  At or below: CRITICAL_LOW.
+  """
+  criticalLow: Float
+  """
+  At or above: CRITICAL_HIGH.
+  """
+  criticalHigh: Float
+  test: LabTest!
+}
+"""
+Ordering options for LabReferenceRange connections
+"""
+input LabReferenceRangeOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabReferenceRanges.
+  """
+  field: LabReferenceRangeOrderField!
+}
+"""
+Properties by which LabReferenceRange connections can be ordered.
+"""
+enum LabReferenceRangeOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+LabReferenceRangeSex is enum for the field sex
+"""
+enum LabReferenceRangeSex @goModel(model: "github.com/hmis-dev/hmis/ent/labreferencerange.Sex") {
+  FEMALE
+  MALE
+}
+"""
+LabReferenceRangeWhereInput is used for filtering LabReferenceRange objects.
+Input was generated by ent.
+"""
+input LabReferenceRangeWhereInput {
+  not: LabReferenceRangeWhereInput
+  and: [LabReferenceRangeWhereInput!]
+  or: [LabReferenceRangeWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  test_id field predicates
+  """
+  testID: ID
+  testIDNEQ: ID
+  testIDIn: [ID!]
+  testIDNotIn: [ID!]
+  testIDGT: ID
+  testIDGTE: ID
+  testIDLT: ID
+  testIDLTE: ID
+  testIDContains: ID
+  testIDHasPrefix: ID
+  testIDHasSuffix: ID
+  testIDEqualFold: ID
+  testIDContainsFold: ID
+  """
+  sex field predicates
+  """
+  sex: LabReferenceRangeSex
+  sexNEQ: LabReferenceRangeSex
+  sexIn: [LabReferenceRangeSex!]
+  sexNotIn: [LabReferenceRangeSex!]
+  sexIsNil: Boolean
+  sexNotNil: Boolean
+  """
+  age_from_days field predicates
+  """
+  ageFromDays: Int
+  ageFromDaysNEQ: Int
+  ageFromDaysIn: [Int!]
+  ageFromDaysNotIn: [Int!]
+  ageFromDaysGT: Int
+  ageFromDaysGTE: Int
+  ageFromDaysLT: Int
+  ageFromDaysLTE: Int
+  """
+  age_to_days field predicates
+  """
+  ageToDays: Int
+  ageToDaysNEQ: Int
+  ageToDaysIn: [Int!]
+  ageToDaysNotIn: [Int!]
+  ageToDaysGT: Int
+  ageToDaysGTE: Int
+  ageToDaysLT: Int
+  ageToDaysLTE: Int
+  ageToDaysIsNil: Boolean
+  ageToDaysNotNil: Boolean
+  """
+  low field predicates
+  """
+  low: Float
+  lowNEQ: Float
+  lowIn: [Float!]
+  lowNotIn: [Float!]
+  lowGT: Float
+  lowGTE: Float
+  lowLT: Float
+  lowLTE: Float
+  lowIsNil: Boolean
+  lowNotNil: Boolean
+  """
+  high field predicates
+  """
+  high: Float
+  highNEQ: Float
+  highIn: [Float!]
+  highNotIn: [Float!]
+  highGT: Float
+  highGTE: Float
+  highLT: Float
+  highLTE: Float
+  highIsNil: Boolean
+  highNotNil: Boolean
+  """
+  critical_low field predicates
+  """
+  criticalLow: Float
+  criticalLowNEQ: Float
+  criticalLowIn: [Float!]
+  criticalLowNotIn: [Float!]
+  criticalLowGT: Float
+  criticalLowGTE: Float
+  criticalLowLT: Float
+  criticalLowLTE: Float
+  criticalLowIsNil: Boolean
+  criticalLowNotNil: Boolean
+  """
+  critical_high field predicates
+  """
+  criticalHigh: Float
+  criticalHighNEQ: Float
+  criticalHighIn: [Float!]
+  criticalHighNotIn: [Float!]
+  criticalHighGT: Float
+  criticalHighGTE: Float
+  criticalHighLT: Float
+  criticalHighLTE: Float
+  criticalHighIsNil: Boolean
+  criticalHighNotNil: Boolean
+  """
+  test edge predicates
+  """
+  hasTest: Boolean
+  hasTestWith: [LabTestWhereInput!]
+}
+type LabResult implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  patientID: ID!
+  itemID: ID!
+  """
+  ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment.
+  """
+  status: LabResultStatus!
+  numericValue: Float
+  codedValue: String
+  textValue: String
+  unit: String
+  """
+  Empty when there is no range to judge the value by.
+  """
+  flag: LabResultFlag
+  """
+  The range applied, as it was then.
+  """
+  referenceLow: Float
+  referenceHigh: Float
+  criticalLow: Float
+  criticalHigh: Float
+  comment: String
+  enteredByID: ID!
+  enteredAt: Time!
+  verifiedByID: ID
+  verifiedAt: Time
+  replacesID: ID
+  amendReason: String
+  critical: Boolean!
+  acknowledgedByID: ID
+  acknowledgedAt: Time
+  """
+  Verified to acknowledged, for reporting on critical-value follow-up.
+  """
+  acknowledgeMinutes: Int
+  patient: Patient!
+  item: LabOrderItem!
+  enteredBy: Staff!
+  verifiedBy: Staff
+  acknowledgedBy: Staff
+  replaces: LabResult
+  replacedBy: LabResult
+}
+"""
+A connection to a list of items.
+"""
+type LabResultConnection {
+  """
+  A list of edges.
+  """
+  edges: [LabResultEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type LabResultEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: LabResult
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+LabResultFlag is enum for the field flag
+"""
+enum LabResultFlag @goModel(model: "github.com/hmis-dev/hmis/ent/labresult.Flag") {
+  NORMAL
+  LOW
+  HIGH
+  CRITICAL_LOW
+  CRITICAL_HIGH
+  ABNORMAL
+}
+"""
+Ordering options for LabResult connections
+"""
+input LabResultOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabResults.
+  """
+  field: LabResultOrderField!
+}
+"""
+Properties by which LabResult connections can be ordered.
+"""
+enum LabResultOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+LabResultStatus is enum for the field status
+"""
+enum LabResultStatus @goModel(model: "github.com/hmis-dev/hmis/ent/labresult.Status") {
+  ENTERED
+  VERIFIED
+  CORRECTED
+}
+"""
+LabResultWhereInput is used for filtering LabResult objects.
+Input was generated by ent.
+"""
+input LabResultWhereInput {
+  not: LabResultWhereInput
+  and: [LabResultWhereInput!]
+  or: [LabResultWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  patient_id field predicates
+  """
+  patientID: ID
+  patientIDNEQ: ID
+  patientIDIn: [ID!]
+  patientIDNotIn: [ID!]
+  patientIDGT: ID
+  patientIDGTE: ID
+  patientIDLT: ID
+  patientIDLTE: ID
+  patientIDContains: ID
+  patientIDHasPrefix: ID
+  patientIDHasSuffix: ID
+  patientIDEqualFold: ID
+  patientIDContainsFold: ID
+  """
+  item_id field predicates
+  """
+  itemID: ID
+  itemIDNEQ: ID
+  itemIDIn: [ID!]
+  itemIDNotIn: [ID!]
+  itemIDGT: ID
+  itemIDGTE: ID
+  itemIDLT: ID
+  itemIDLTE: ID
+  itemIDContains: ID
+  itemIDHasPrefix: ID
+  itemIDHasSuffix: ID
+  itemIDEqualFold: ID
+  itemIDContainsFold: ID
+  """
+  status field predicates
+  """
+  status: LabResultStatus
+  statusNEQ: LabResultStatus
+  statusIn: [LabResultStatus!]
+  statusNotIn: [LabResultStatus!]
+  """
+  numeric_value field predicates
+  """
+  numericValue: Float
+  numericValueNEQ: Float
+  numericValueIn: [Float!]
+  numericValueNotIn: [Float!]
+  numericValueGT: Float
+  numericValueGTE: Float
+  numericValueLT: Float
+  numericValueLTE: Float
+  numericValueIsNil: Boolean
+  numericValueNotNil: Boolean
+  """
+  coded_value field predicates
+  """
+  codedValue: String
+  codedValueNEQ: String
+  codedValueIn: [String!]
+  codedValueNotIn: [String!]
+  codedValueGT: String
+  codedValueGTE: String
+  codedValueLT: String
+  codedValueLTE: String
+  codedValueContains: String
+  codedValueHasPrefix: String
+  codedValueHasSuffix: String
+  codedValueIsNil: Boolean
+  codedValueNotNil: Boolean
+  codedValueEqualFold: String
+  codedValueContainsFold: String
+  """
+  text_value field predicates
+  """
+  textValue: String
+  textValueNEQ: String
+  textValueIn: [String!]
+  textValueNotIn: [String!]
+  textValueGT: String
+  textValueGTE: String
+  textValueLT: String
+  textValueLTE: String
+  textValueContains: String
+  textValueHasPrefix: String
+  textValueHasSuffix: String
+  textValueIsNil: Boolean
+  textValueNotNil: Boolean
+  textValueEqualFold: String
+  textValueContainsFold: String
+  """
+  unit field predicates
+  """
+  unit: String
+  unitNEQ: String
+  unitIn: [String!]
+  unitNotIn: [String!]
+  unitGT: String
+  unitGTE: String
+  unitLT: String
+  unitLTE: String
+  unitContains: String
+  unitHasPrefix: String
+  unitHasSuffix: String
+  unitIsNil: Boolean
+  unitNotNil: Boolean
+  unitEqualFold: String
+  unitContainsFold: String
+  """
+  flag field predicates
+  """
+  flag: LabResultFlag
+  flagNEQ: LabResultFlag
+  flagIn: [LabResultFlag!]
+  flagNotIn: [LabResultFlag!]
+  flagIsNil: Boolean
+  flagNotNil: Boolean
+  """
+  reference_low field predicates
+  """
+  referenceLow: Float
+  referenceLowNEQ: Float
+  referenceLowIn: [Float!]
+  referenceLowNotIn: [Float!]
+  referenceLowGT: Float
+  referenceLowGTE: Float
+  referenceLowLT: Float
+  referenceLowLTE: Float
+  referenceLowIsNil: Boolean
+  referenceLowNotNil: Boolean
+  """
+  reference_high field predicates
+  """
+  referenceHigh: Float
+  referenceHighNEQ: Float
+  referenceHighIn: [Float!]
+  referenceHighNotIn: [Float!]
+  referenceHighGT: Float
+  referenceHighGTE: Float
+  referenceHighLT: Float
+  referenceHighLTE: Float
+  referenceHighIsNil: Boolean
+  referenceHighNotNil: Boolean
+  """
+  critical_low field predicates
+  """
+  criticalLow: Float
+  criticalLowNEQ: Float
+  criticalLowIn: [Float!]
+  criticalLowNotIn: [Float!]
+  criticalLowGT: Float
+  criticalLowGTE: Float
+  criticalLowLT: Float
+  criticalLowLTE: Float
+  criticalLowIsNil: Boolean
+  criticalLowNotNil: Boolean
+  """
+  critical_high field predicates
+  """
+  criticalHigh: Float
+  criticalHighNEQ: Float
+  criticalHighIn: [Float!]
+  criticalHighNotIn: [Float!]
+  criticalHighGT: Float
+  criticalHighGTE: Float
+  criticalHighLT: Float
+  criticalHighLTE: Float
+  criticalHighIsNil: Boolean
+  criticalHighNotNil: Boolean
+  """
+  comment field predicates
+  """
+  comment: String
+  commentNEQ: String
+  commentIn: [String!]
+  commentNotIn: [String!]
+  commentGT: String
+  commentGTE: String
+  commentLT: String
+  commentLTE: String
+  commentContains: String
+  commentHasPrefix: String
+  commentHasSuffix: String
+  commentIsNil: Boolean
+  commentNotNil: Boolean
+  commentEqualFold: String
+  commentContainsFold: String
+  """
+  entered_by_id field predicates
+  """
+  enteredByID: ID
+  enteredByIDNEQ: ID
+  enteredByIDIn: [ID!]
+  enteredByIDNotIn: [ID!]
+  enteredByIDGT: ID
+  enteredByIDGTE: ID
+  enteredByIDLT: ID
+  enteredByIDLTE: ID
+  enteredByIDContains: ID
+  enteredByIDHasPrefix: ID
+  enteredByIDHasSuffix: ID
+  enteredByIDEqualFold: ID
+  enteredByIDContainsFold: ID
+  """
+  entered_at field predicates
+  """
+  enteredAt: Time
+  enteredAtNEQ: Time
+  enteredAtIn: [Time!]
+  enteredAtNotIn: [Time!]
+  enteredAtGT: Time
+  enteredAtGTE: Time
+  enteredAtLT: Time
+  enteredAtLTE: Time
+  """
+  verified_by_id field predicates
+  """
+  verifiedByID: ID
+  verifiedByIDNEQ: ID
+  verifiedByIDIn: [ID!]
+  verifiedByIDNotIn: [ID!]
+  verifiedByIDGT: ID
+  verifiedByIDGTE: ID
+  verifiedByIDLT: ID
+  verifiedByIDLTE: ID
+  verifiedByIDContains: ID
+  verifiedByIDHasPrefix: ID
+  verifiedByIDHasSuffix: ID
+  verifiedByIDIsNil: Boolean
+  verifiedByIDNotNil: Boolean
+  verifiedByIDEqualFold: ID
+  verifiedByIDContainsFold: ID
+  """
+  verified_at field predicates
+  """
+  verifiedAt: Time
+  verifiedAtNEQ: Time
+  verifiedAtIn: [Time!]
+  verifiedAtNotIn: [Time!]
+  verifiedAtGT: Time
+  verifiedAtGTE: Time
+  verifiedAtLT: Time
+  verifiedAtLTE: Time
+  verifiedAtIsNil: Boolean
+  verifiedAtNotNil: Boolean
+  """
+  replaces_id field predicates
+  """
+  replacesID: ID
+  replacesIDNEQ: ID
+  replacesIDIn: [ID!]
+  replacesIDNotIn: [ID!]
+  replacesIDGT: ID
+  replacesIDGTE: ID
+  replacesIDLT: ID
+  replacesIDLTE: ID
+  replacesIDContains: ID
+  replacesIDHasPrefix: ID
+  replacesIDHasSuffix: ID
+  replacesIDIsNil: Boolean
+  replacesIDNotNil: Boolean
+  replacesIDEqualFold: ID
+  replacesIDContainsFold: ID
+  """
+  amend_reason field predicates
+  """
+  amendReason: String
+  amendReasonNEQ: String
+  amendReasonIn: [String!]
+  amendReasonNotIn: [String!]
+  amendReasonGT: String
+  amendReasonGTE: String
+  amendReasonLT: String
+  amendReasonLTE: String
+  amendReasonContains: String
+  amendReasonHasPrefix: String
+  amendReasonHasSuffix: String
+  amendReasonIsNil: Boolean
+  amendReasonNotNil: Boolean
+  amendReasonEqualFold: String
+  amendReasonContainsFold: String
+  """
+  critical field predicates
+  """
+  critical: Boolean
+  criticalNEQ: Boolean
+  """
+  acknowledged_by_id field predicates
+  """
+  acknowledgedByID: ID
+  acknowledgedByIDNEQ: ID
+  acknowledgedByIDIn: [ID!]
+  acknowledgedByIDNotIn: [ID!]
+  acknowledgedByIDGT: ID
+  acknowledgedByIDGTE: ID
+  acknowledgedByIDLT: ID
+  acknowledgedByIDLTE: ID
+  acknowledgedByIDContains: ID
+  acknowledgedByIDHasPrefix: ID
+  acknowledgedByIDHasSuffix: ID
+  acknowledgedByIDIsNil: Boolean
+  acknowledgedByIDNotNil: Boolean
+  acknowledgedByIDEqualFold: ID
+  acknowledgedByIDContainsFold: ID
+  """
+  acknowledged_at field predicates
+  """
+  acknowledgedAt: Time
+  acknowledgedAtNEQ: Time
+  acknowledgedAtIn: [Time!]
+  acknowledgedAtNotIn: [Time!]
+  acknowledgedAtGT: Time
+  acknowledgedAtGTE: Time
+  acknowledgedAtLT: Time
+  acknowledgedAtLTE: Time
+  acknowledgedAtIsNil: Boolean
+  acknowledgedAtNotNil: Boolean
+  """
+  acknowledge_minutes field predicates
+  """
+  acknowledgeMinutes: Int
+  acknowledgeMinutesNEQ: Int
+  acknowledgeMinutesIn: [Int!]
+  acknowledgeMinutesNotIn: [Int!]
+  acknowledgeMinutesGT: Int
+  acknowledgeMinutesGTE: Int
+  acknowledgeMinutesLT: Int
+  acknowledgeMinutesLTE: Int
+  acknowledgeMinutesIsNil: Boolean
+  acknowledgeMinutesNotNil: Boolean
+  """
+  patient edge predicates
+  """
+  hasPatient: Boolean
+  hasPatientWith: [PatientWhereInput!]
+  """
+  item edge predicates
+  """
+  hasItem: Boolean
+  hasItemWith: [LabOrderItemWhereInput!]
+  """
+  entered_by edge predicates
+  """
+  hasEnteredBy: Boolean
+  hasEnteredByWith: [StaffWhereInput!]
+  """
+  verified_by edge predicates
+  """
+  hasVerifiedBy: Boolean
+  hasVerifiedByWith: [StaffWhereInput!]
+  """
+  acknowledged_by edge predicates
+  """
+  hasAcknowledgedBy: Boolean
+  hasAcknowledgedByWith: [StaffWhereInput!]
+  """
+  replaces edge predicates
+  """
+  hasReplaces: Boolean
+  hasReplacesWith: [LabResultWhereInput!]
+  """
+  replaced_by edge predicates
+  """
+  hasReplacedBy: Boolean
+  hasReplacedByWith: [LabResultWhereInput!]
+}
+type LabSpecimen implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  patientID: ID!
+  orderID: ID!
+  """
+  Printed on the barcode label; what the lab scans.
+  """
+  accessionNumber: String!
+  specimenType: LabSpecimenSpecimenType!
+  status: LabSpecimenStatus!
+  collectedByID: ID!
+  collectedAt: Time!
+  receivedByID: ID
+  receivedAt: Time
+  rejectionReason: LabSpecimenRejectionReason
+  rejectionNote: String
+  rejectedByID: ID
+  rejectedAt: Time
+  patient: Patient!
+  order: LabOrder!
+  items: [LabOrderItem!]
+  collectedBy: Staff!
+  receivedBy: Staff
+  rejectedBy: Staff
+}
+"""
+A connection to a list of items.
+"""
+type LabSpecimenConnection {
+  """
+  A list of edges.
+  """
+  edges: [LabSpecimenEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type LabSpecimenEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: LabSpecimen
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for LabSpecimen connections
+"""
+input LabSpecimenOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabSpecimenSlice.
+  """
+  field: LabSpecimenOrderField!
+}
+"""
+Properties by which LabSpecimen connections can be ordered.
+"""
+enum LabSpecimenOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+LabSpecimenRejectionReason is enum for the field rejection_reason
+"""
+enum LabSpecimenRejectionReason @goModel(model: "github.com/hmis-dev/hmis/ent/labspecimen.RejectionReason") {
+  HAEMOLYSED
+  INSUFFICIENT
+  MISLABELED
+  CLOTTED
+  CONTAMINATED
+  OTHER
+}
+"""
+LabSpecimenSpecimenType is enum for the field specimen_type
+"""
+enum LabSpecimenSpecimenType @goModel(model: "github.com/hmis-dev/hmis/ent/labspecimen.SpecimenType") {
+  WHOLE_BLOOD
+  SERUM
+  PLASMA
+  URINE
+  CSF
+  STOOL
+  SWAB
+  SPUTUM
+  OTHER
+}
+"""
+LabSpecimenStatus is enum for the field status
+"""
+enum LabSpecimenStatus @goModel(model: "github.com/hmis-dev/hmis/ent/labspecimen.Status") {
+  COLLECTED
+  RECEIVED
+  REJECTED
+}
+"""
+LabSpecimenWhereInput is used for filtering LabSpecimen objects.
+Input was generated by ent.
+"""
+input LabSpecimenWhereInput {
+  not: LabSpecimenWhereInput
+  and: [LabSpecimenWhereInput!]
+  or: [LabSpecimenWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  patient_id field predicates
+  """
+  patientID: ID
+  patientIDNEQ: ID
+  patientIDIn: [ID!]
+  patientIDNotIn: [ID!]
+  patientIDGT: ID
+  patientIDGTE: ID
+  patientIDLT: ID
+  patientIDLTE: ID
+  patientIDContains: ID
+  patientIDHasPrefix: ID
+  patientIDHasSuffix: ID
+  patientIDEqualFold: ID
+  patientIDContainsFold: ID
+  """
+  order_id field predicates
+  """
+  orderID: ID
+  orderIDNEQ: ID
+  orderIDIn: [ID!]
+  orderIDNotIn: [ID!]
+  orderIDGT: ID
+  orderIDGTE: ID
+  orderIDLT: ID
+  orderIDLTE: ID
+  orderIDContains: ID
+  orderIDHasPrefix: ID
+  orderIDHasSuffix: ID
+  orderIDEqualFold: ID
+  orderIDContainsFold: ID
+  """
+  accession_number field predicates
+  """
+  accessionNumber: String
+  accessionNumberNEQ: String
+  accessionNumberIn: [String!]
+  accessionNumberNotIn: [String!]
+  accessionNumberGT: String
+  accessionNumberGTE: String
+  accessionNumberLT: String
+  accessionNumberLTE: String
+  accessionNumberContains: String
+  accessionNumberHasPrefix: String
+  accessionNumberHasSuffix: String
+  accessionNumberEqualFold: String
+  accessionNumberContainsFold: String
+  """
+  specimen_type field predicates
+  """
+  specimenType: LabSpecimenSpecimenType
+  specimenTypeNEQ: LabSpecimenSpecimenType
+  specimenTypeIn: [LabSpecimenSpecimenType!]
+  specimenTypeNotIn: [LabSpecimenSpecimenType!]
+  """
+  status field predicates
+  """
+  status: LabSpecimenStatus
+  statusNEQ: LabSpecimenStatus
+  statusIn: [LabSpecimenStatus!]
+  statusNotIn: [LabSpecimenStatus!]
+  """
+  collected_by_id field predicates
+  """
+  collectedByID: ID
+  collectedByIDNEQ: ID
+  collectedByIDIn: [ID!]
+  collectedByIDNotIn: [ID!]
+  collectedByIDGT: ID
+  collectedByIDGTE: ID
+  collectedByIDLT: ID
+  collectedByIDLTE: ID
+  collectedByIDContains: ID
+  collectedByIDHasPrefix: ID
+  collectedByIDHasSuffix: ID
+  collectedByIDEqualFold: ID
+  collectedByIDContainsFold: ID
+  """
+  collected_at field predicates
+  """
+  collectedAt: Time
+  collectedAtNEQ: Time
+  collectedAtIn: [Time!]
+  collectedAtNotIn: [Time!]
+  collectedAtGT: Time
+  collectedAtGTE: Time
+  collectedAtLT: Time
+  collectedAtLTE: Time
+  """
+  received_by_id field predicates
+  """
+  receivedByID: ID
+  receivedByIDNEQ: ID
+  receivedByIDIn: [ID!]
+  receivedByIDNotIn: [ID!]
+  receivedByIDGT: ID
+  receivedByIDGTE: ID
+  receivedByIDLT: ID
+  receivedByIDLTE: ID
+  receivedByIDContains: ID
+  receivedByIDHasPrefix: ID
+  receivedByIDHasSuffix: ID
+  receivedByIDIsNil: Boolean
+  receivedByIDNotNil: Boolean
+  receivedByIDEqualFold: ID
+  receivedByIDContainsFold: ID
+  """
+  received_at field predicates
+  """
+  receivedAt: Time
+  receivedAtNEQ: Time
+  receivedAtIn: [Time!]
+  receivedAtNotIn: [Time!]
+  receivedAtGT: Time
+  receivedAtGTE: Time
+  receivedAtLT: Time
+  receivedAtLTE: Time
+  receivedAtIsNil: Boolean
+  receivedAtNotNil: Boolean
+  """
+  rejection_reason field predicates
+  """
+  rejectionReason: LabSpecimenRejectionReason
+  rejectionReasonNEQ: LabSpecimenRejectionReason
+  rejectionReasonIn: [LabSpecimenRejectionReason!]
+  rejectionReasonNotIn: [LabSpecimenRejectionReason!]
+  rejectionReasonIsNil: Boolean
+  rejectionReasonNotNil: Boolean
+  """
+  rejection_note field predicates
+  """
+  rejectionNote: String
+  rejectionNoteNEQ: String
+  rejectionNoteIn: [String!]
+  rejectionNoteNotIn: [String!]
+  rejectionNoteGT: String
+  rejectionNoteGTE: String
+  rejectionNoteLT: String
+  rejectionNoteLTE: String
+  rejectionNoteContains: String
+  rejectionNoteHasPrefix: String
+  rejectionNoteHasSuffix: String
+  rejectionNoteIsNil: Boolean
+  rejectionNoteNotNil: Boolean
+  rejectionNoteEqualFold: String
+  rejectionNoteContainsFold: String
+  """
+  rejected_by_id field predicates
+  """
+  rejectedByID: ID
+  rejectedByIDNEQ: ID
+  rejectedByIDIn: [ID!]
+  rejectedByIDNotIn: [ID!]
+  rejectedByIDGT: ID
+  rejectedByIDGTE: ID
+  rejectedByIDLT: ID
+  rejectedByIDLTE: ID
+  rejectedByIDContains: ID
+  rejectedByIDHasPrefix: ID
+  rejectedByIDHasSuffix: ID
+  rejectedByIDIsNil: Boolean
+  rejectedByIDNotNil: Boolean
+  rejectedByIDEqualFold: ID
+  rejectedByIDContainsFold: ID
+  """
+  rejected_at field predicates
+  """
+  rejectedAt: Time
+  rejectedAtNEQ: Time
+  rejectedAtIn: [Time!]
+  rejectedAtNotIn: [Time!]
+  rejectedAtGT: Time
+  rejectedAtGTE: Time
+  rejectedAtLT: Time
+  rejectedAtLTE: Time
+  rejectedAtIsNil: Boolean
+  rejectedAtNotNil: Boolean
+  """
+  patient edge predicates
+  """
+  hasPatient: Boolean
+  hasPatientWith: [PatientWhereInput!]
+  """
+  order edge predicates
+  """
+  hasOrder: Boolean
+  hasOrderWith: [LabOrderWhereInput!]
+  """
+  items edge predicates
+  """
+  hasItems: Boolean
+  hasItemsWith: [LabOrderItemWhereInput!]
+  """
+  collected_by edge predicates
+  """
+  hasCollectedBy: Boolean
+  hasCollectedByWith: [StaffWhereInput!]
+  """
+  received_by edge predicates
+  """
+  hasReceivedBy: Boolean
+  hasReceivedByWith: [StaffWhereInput!]
+  """
+  rejected_by edge predicates
+  """
+  hasRejectedBy: Boolean
+  hasRejectedByWith: [StaffWhereInput!]
+}
+type LabTest implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  """
+  LOINC code.
+  """
+  code: String!
+  name: String!
+  """
+  What the report and the dashboards print, e.g. K, Hb, ALT.
+  """
+  shortName: String
+  specimenType: LabTestSpecimenType!
+  """
+  NUMERIC results carry a value and are flagged against the reference ranges; CODED ones pick from resultCodes; TEXT is free.
+  """
+  resultKind: LabTestResultKind!
+  """
+  UCUM unit of a NUMERIC result.
+  """
+  unit: String
+  """
+  How many decimals a NUMERIC result is reported with.
+  """
+  decimals: Int!
+  """
+  The answers a CODED result may take, e.g. NEGATIVE, TRACE, 1+.
+  """
+  resultCodes: [String!]
+  """
+  The answers of a CODED result that are normal; any other is flagged ABNORMAL.
+  """
+  normalCodes: [String!]
+  price: Money!
+  """
+  The lab's target from order to verified result, for routine priority.
+  """
+  turnaroundMinutes: Int!
+  """
+  Inactive tests stay for history but cannot be ordered.
+  """
+  active: Boolean!
+  referenceRanges: [LabReferenceRange!]
+  panels: [LabPanel!]
+}
+"""
+A connection to a list of items.
+"""
+type LabTestConnection {
+  """
+  A list of edges.
+  """
+  edges: [LabTestEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type LabTestEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: LabTest
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for LabTest connections
+"""
+input LabTestOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order LabTests.
+  """
+  field: LabTestOrderField!
+}
+"""
+Properties by which LabTest connections can be ordered.
+"""
+enum LabTestOrderField {
+  CREATED_AT
+  UPDATED_AT
+  CODE
+  NAME
+}
+"""
+LabTestResultKind is enum for the field result_kind
+"""
+enum LabTestResultKind @goModel(model: "github.com/hmis-dev/hmis/ent/labtest.ResultKind") {
+  NUMERIC
+  CODED
+  TEXT
+}
+"""
+LabTestSpecimenType is enum for the field specimen_type
+"""
+enum LabTestSpecimenType @goModel(model: "github.com/hmis-dev/hmis/ent/labtest.SpecimenType") {
+  WHOLE_BLOOD
+  SERUM
+  PLASMA
+  URINE
+  CSF
+  STOOL
+  SWAB
+  SPUTUM
+  OTHER
+}
+"""
+LabTestWhereInput is used for filtering LabTest objects.
+Input was generated by ent.
+"""
+input LabTestWhereInput {
+  not: LabTestWhereInput
+  and: [LabTestWhereInput!]
+  or: [LabTestWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  code field predicates
+  """
+  code: String
+  codeNEQ: String
+  codeIn: [String!]
+  codeNotIn: [String!]
+  codeGT: String
+  codeGTE: String
+  codeLT: String
+  codeLTE: String
+  codeContains: String
+  codeHasPrefix: String
+  codeHasSuffix: String
+  codeEqualFold: String
+  codeContainsFold: String
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  short_name field predicates
+  """
+  shortName: String
+  shortNameNEQ: String
+  shortNameIn: [String!]
+  shortNameNotIn: [String!]
+  shortNameGT: String
+  shortNameGTE: String
+  shortNameLT: String
+  shortNameLTE: String
+  shortNameContains: String
+  shortNameHasPrefix: String
+  shortNameHasSuffix: String
+  shortNameIsNil: Boolean
+  shortNameNotNil: Boolean
+  shortNameEqualFold: String
+  shortNameContainsFold: String
+  """
+  specimen_type field predicates
+  """
+  specimenType: LabTestSpecimenType
+  specimenTypeNEQ: LabTestSpecimenType
+  specimenTypeIn: [LabTestSpecimenType!]
+  specimenTypeNotIn: [LabTestSpecimenType!]
+  """
+  result_kind field predicates
+  """
+  resultKind: LabTestResultKind
+  resultKindNEQ: LabTestResultKind
+  resultKindIn: [LabTestResultKind!]
+  resultKindNotIn: [LabTestResultKind!]
+  """
+  unit field predicates
+  """
+  unit: String
+  unitNEQ: String
+  unitIn: [String!]
+  unitNotIn: [String!]
+  unitGT: String
+  unitGTE: String
+  unitLT: String
+  unitLTE: String
+  unitContains: String
+  unitHasPrefix: String
+  unitHasSuffix: String
+  unitIsNil: Boolean
+  unitNotNil: Boolean
+  unitEqualFold: String
+  unitContainsFold: String
+  """
+  decimals field predicates
+  """
+  decimals: Int
+  decimalsNEQ: Int
+  decimalsIn: [Int!]
+  decimalsNotIn: [Int!]
+  decimalsGT: Int
+  decimalsGTE: Int
+  decimalsLT: Int
+  decimalsLTE: Int
+  """
+  price field predicates
+  """
+  price: Money
+  priceNEQ: Money
+  priceIn: [Money!]
+  priceNotIn: [Money!]
+  priceGT: Money
+  priceGTE: Money
+  priceLT: Money
+  priceLTE: Money
+  """
+  turnaround_minutes field predicates
+  """
+  turnaroundMinutes: Int
+  turnaroundMinutesNEQ: Int
+  turnaroundMinutesIn: [Int!]
+  turnaroundMinutesNotIn: [Int!]
+  turnaroundMinutesGT: Int
+  turnaroundMinutesGTE: Int
+  turnaroundMinutesLT: Int
+  turnaroundMinutesLTE: Int
+  """
+  active field predicates
+  """
+  active: Boolean
+  activeNEQ: Boolean
+  """
+  reference_ranges edge predicates
+  """
+  hasReferenceRanges: Boolean
+  hasReferenceRangesWith: [LabReferenceRangeWhereInput!]
+  """
+  panels edge predicates
+  """
+  hasPanels: Boolean
+  hasPanelsWith: [LabPanelWhereInput!]
 }
 type MedicationOrder implements Node {
   id: ID!
@@ -11713,6 +15157,68 @@ type Patient implements Node {
     where: ReferralWhereInput
   ): ReferralConnection!
   careTeam: [CareTeamMember!]
+  labOrders(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabOrders returned from the connection.
+    """
+    orderBy: LabOrderOrder
+
+    """
+    Filtering options for LabOrders returned from the connection.
+    """
+    where: LabOrderWhereInput
+  ): LabOrderConnection!
+  labResults(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabResults returned from the connection.
+    """
+    orderBy: LabResultOrder
+
+    """
+    Filtering options for LabResults returned from the connection.
+    """
+    where: LabResultWhereInput
+  ): LabResultConnection!
 }
 """
 A connection to a list of items.
@@ -12506,6 +16012,16 @@ input PatientWhereInput {
   """
   hasCareTeam: Boolean
   hasCareTeamWith: [CareTeamMemberWhereInput!]
+  """
+  lab_orders edge predicates
+  """
+  hasLabOrders: Boolean
+  hasLabOrdersWith: [LabOrderWhereInput!]
+  """
+  lab_results edge predicates
+  """
+  hasLabResults: Boolean
+  hasLabResultsWith: [LabResultWhereInput!]
 }
 type Problem implements Node {
   id: ID!
@@ -13282,6 +16798,192 @@ type Query {
     """
     where: Icd10CodeWhereInput
   ): Icd10CodeConnection!
+  labOrders(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabOrders returned from the connection.
+    """
+    orderBy: LabOrderOrder
+
+    """
+    Filtering options for LabOrders returned from the connection.
+    """
+    where: LabOrderWhereInput
+  ): LabOrderConnection!
+  labOrderItems(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabOrderItems returned from the connection.
+    """
+    orderBy: LabOrderItemOrder
+
+    """
+    Filtering options for LabOrderItems returned from the connection.
+    """
+    where: LabOrderItemWhereInput
+  ): LabOrderItemConnection!
+  labPanels(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabPanels returned from the connection.
+    """
+    orderBy: LabPanelOrder
+
+    """
+    Filtering options for LabPanels returned from the connection.
+    """
+    where: LabPanelWhereInput
+  ): LabPanelConnection!
+  labResults(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabResults returned from the connection.
+    """
+    orderBy: LabResultOrder
+
+    """
+    Filtering options for LabResults returned from the connection.
+    """
+    where: LabResultWhereInput
+  ): LabResultConnection!
+  labSpecimens(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabSpecimenSlice returned from the connection.
+    """
+    orderBy: LabSpecimenOrder
+
+    """
+    Filtering options for LabSpecimenSlice returned from the connection.
+    """
+    where: LabSpecimenWhereInput
+  ): LabSpecimenConnection!
+  labTests(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for LabTests returned from the connection.
+    """
+    orderBy: LabTestOrder
+
+    """
+    Filtering options for LabTests returned from the connection.
+    """
+    where: LabTestWhereInput
+  ): LabTestConnection!
   medicationOrders(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -15351,6 +19053,8 @@ func (ec *executionContext) childFields_Encounter(ctx context.Context, field gra
 		return ec.fieldContext_Encounter_medicationOrders(ctx, field)
 	case "notes":
 		return ec.fieldContext_Encounter_notes(ctx, field)
+	case "labOrders":
+		return ec.fieldContext_Encounter_labOrders(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Encounter", field.Name)
 }
@@ -15469,6 +19173,434 @@ func (ec *executionContext) childFields_InsurancePolicy(ctx context.Context, fie
 		return ec.fieldContext_InsurancePolicy_patient(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InsurancePolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_LabOrder(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabOrder_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabOrder_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabOrder_updatedAt(ctx, field)
+	case "patientID":
+		return ec.fieldContext_LabOrder_patientID(ctx, field)
+	case "encounterID":
+		return ec.fieldContext_LabOrder_encounterID(ctx, field)
+	case "orderedByID":
+		return ec.fieldContext_LabOrder_orderedByID(ctx, field)
+	case "orderedAt":
+		return ec.fieldContext_LabOrder_orderedAt(ctx, field)
+	case "priority":
+		return ec.fieldContext_LabOrder_priority(ctx, field)
+	case "clinicalNotes":
+		return ec.fieldContext_LabOrder_clinicalNotes(ctx, field)
+	case "patient":
+		return ec.fieldContext_LabOrder_patient(ctx, field)
+	case "encounter":
+		return ec.fieldContext_LabOrder_encounter(ctx, field)
+	case "orderedBy":
+		return ec.fieldContext_LabOrder_orderedBy(ctx, field)
+	case "items":
+		return ec.fieldContext_LabOrder_items(ctx, field)
+	case "specimens":
+		return ec.fieldContext_LabOrder_specimens(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabOrder", field.Name)
+}
+
+func (ec *executionContext) childFields_LabOrderConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LabOrderConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LabOrderConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LabOrderConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabOrderConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LabOrderEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_LabOrderEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LabOrderEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabOrderEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LabOrderItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabOrderItem_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabOrderItem_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabOrderItem_updatedAt(ctx, field)
+	case "patientID":
+		return ec.fieldContext_LabOrderItem_patientID(ctx, field)
+	case "orderID":
+		return ec.fieldContext_LabOrderItem_orderID(ctx, field)
+	case "testID":
+		return ec.fieldContext_LabOrderItem_testID(ctx, field)
+	case "panelID":
+		return ec.fieldContext_LabOrderItem_panelID(ctx, field)
+	case "specimenID":
+		return ec.fieldContext_LabOrderItem_specimenID(ctx, field)
+	case "status":
+		return ec.fieldContext_LabOrderItem_status(ctx, field)
+	case "cancelReason":
+		return ec.fieldContext_LabOrderItem_cancelReason(ctx, field)
+	case "cancelledByID":
+		return ec.fieldContext_LabOrderItem_cancelledByID(ctx, field)
+	case "orderedAt":
+		return ec.fieldContext_LabOrderItem_orderedAt(ctx, field)
+	case "verifiedAt":
+		return ec.fieldContext_LabOrderItem_verifiedAt(ctx, field)
+	case "turnaroundMinutes":
+		return ec.fieldContext_LabOrderItem_turnaroundMinutes(ctx, field)
+	case "patient":
+		return ec.fieldContext_LabOrderItem_patient(ctx, field)
+	case "order":
+		return ec.fieldContext_LabOrderItem_order(ctx, field)
+	case "test":
+		return ec.fieldContext_LabOrderItem_test(ctx, field)
+	case "panel":
+		return ec.fieldContext_LabOrderItem_panel(ctx, field)
+	case "specimen":
+		return ec.fieldContext_LabOrderItem_specimen(ctx, field)
+	case "cancelledBy":
+		return ec.fieldContext_LabOrderItem_cancelledBy(ctx, field)
+	case "results":
+		return ec.fieldContext_LabOrderItem_results(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabOrderItem", field.Name)
+}
+
+func (ec *executionContext) childFields_LabOrderItemConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LabOrderItemConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LabOrderItemConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LabOrderItemConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabOrderItemConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LabOrderItemEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_LabOrderItemEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LabOrderItemEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabOrderItemEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LabPanel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabPanel_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabPanel_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabPanel_updatedAt(ctx, field)
+	case "code":
+		return ec.fieldContext_LabPanel_code(ctx, field)
+	case "name":
+		return ec.fieldContext_LabPanel_name(ctx, field)
+	case "price":
+		return ec.fieldContext_LabPanel_price(ctx, field)
+	case "active":
+		return ec.fieldContext_LabPanel_active(ctx, field)
+	case "tests":
+		return ec.fieldContext_LabPanel_tests(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabPanel", field.Name)
+}
+
+func (ec *executionContext) childFields_LabPanelConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LabPanelConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LabPanelConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LabPanelConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabPanelConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LabPanelEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_LabPanelEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LabPanelEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabPanelEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LabReferenceRange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabReferenceRange_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabReferenceRange_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabReferenceRange_updatedAt(ctx, field)
+	case "testID":
+		return ec.fieldContext_LabReferenceRange_testID(ctx, field)
+	case "sex":
+		return ec.fieldContext_LabReferenceRange_sex(ctx, field)
+	case "ageFromDays":
+		return ec.fieldContext_LabReferenceRange_ageFromDays(ctx, field)
+	case "ageToDays":
+		return ec.fieldContext_LabReferenceRange_ageToDays(ctx, field)
+	case "low":
+		return ec.fieldContext_LabReferenceRange_low(ctx, field)
+	case "high":
+		return ec.fieldContext_LabReferenceRange_high(ctx, field)
+	case "criticalLow":
+		return ec.fieldContext_LabReferenceRange_criticalLow(ctx, field)
+	case "criticalHigh":
+		return ec.fieldContext_LabReferenceRange_criticalHigh(ctx, field)
+	case "test":
+		return ec.fieldContext_LabReferenceRange_test(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabReferenceRange", field.Name)
+}
+
+func (ec *executionContext) childFields_LabResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabResult_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabResult_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabResult_updatedAt(ctx, field)
+	case "patientID":
+		return ec.fieldContext_LabResult_patientID(ctx, field)
+	case "itemID":
+		return ec.fieldContext_LabResult_itemID(ctx, field)
+	case "status":
+		return ec.fieldContext_LabResult_status(ctx, field)
+	case "numericValue":
+		return ec.fieldContext_LabResult_numericValue(ctx, field)
+	case "codedValue":
+		return ec.fieldContext_LabResult_codedValue(ctx, field)
+	case "textValue":
+		return ec.fieldContext_LabResult_textValue(ctx, field)
+	case "unit":
+		return ec.fieldContext_LabResult_unit(ctx, field)
+	case "flag":
+		return ec.fieldContext_LabResult_flag(ctx, field)
+	case "referenceLow":
+		return ec.fieldContext_LabResult_referenceLow(ctx, field)
+	case "referenceHigh":
+		return ec.fieldContext_LabResult_referenceHigh(ctx, field)
+	case "criticalLow":
+		return ec.fieldContext_LabResult_criticalLow(ctx, field)
+	case "criticalHigh":
+		return ec.fieldContext_LabResult_criticalHigh(ctx, field)
+	case "comment":
+		return ec.fieldContext_LabResult_comment(ctx, field)
+	case "enteredByID":
+		return ec.fieldContext_LabResult_enteredByID(ctx, field)
+	case "enteredAt":
+		return ec.fieldContext_LabResult_enteredAt(ctx, field)
+	case "verifiedByID":
+		return ec.fieldContext_LabResult_verifiedByID(ctx, field)
+	case "verifiedAt":
+		return ec.fieldContext_LabResult_verifiedAt(ctx, field)
+	case "replacesID":
+		return ec.fieldContext_LabResult_replacesID(ctx, field)
+	case "amendReason":
+		return ec.fieldContext_LabResult_amendReason(ctx, field)
+	case "critical":
+		return ec.fieldContext_LabResult_critical(ctx, field)
+	case "acknowledgedByID":
+		return ec.fieldContext_LabResult_acknowledgedByID(ctx, field)
+	case "acknowledgedAt":
+		return ec.fieldContext_LabResult_acknowledgedAt(ctx, field)
+	case "acknowledgeMinutes":
+		return ec.fieldContext_LabResult_acknowledgeMinutes(ctx, field)
+	case "patient":
+		return ec.fieldContext_LabResult_patient(ctx, field)
+	case "item":
+		return ec.fieldContext_LabResult_item(ctx, field)
+	case "enteredBy":
+		return ec.fieldContext_LabResult_enteredBy(ctx, field)
+	case "verifiedBy":
+		return ec.fieldContext_LabResult_verifiedBy(ctx, field)
+	case "acknowledgedBy":
+		return ec.fieldContext_LabResult_acknowledgedBy(ctx, field)
+	case "replaces":
+		return ec.fieldContext_LabResult_replaces(ctx, field)
+	case "replacedBy":
+		return ec.fieldContext_LabResult_replacedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabResult", field.Name)
+}
+
+func (ec *executionContext) childFields_LabResultConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LabResultConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LabResultConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LabResultConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabResultConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LabResultEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_LabResultEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LabResultEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabResultEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LabSpecimen(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabSpecimen_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabSpecimen_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabSpecimen_updatedAt(ctx, field)
+	case "patientID":
+		return ec.fieldContext_LabSpecimen_patientID(ctx, field)
+	case "orderID":
+		return ec.fieldContext_LabSpecimen_orderID(ctx, field)
+	case "accessionNumber":
+		return ec.fieldContext_LabSpecimen_accessionNumber(ctx, field)
+	case "specimenType":
+		return ec.fieldContext_LabSpecimen_specimenType(ctx, field)
+	case "status":
+		return ec.fieldContext_LabSpecimen_status(ctx, field)
+	case "collectedByID":
+		return ec.fieldContext_LabSpecimen_collectedByID(ctx, field)
+	case "collectedAt":
+		return ec.fieldContext_LabSpecimen_collectedAt(ctx, field)
+	case "receivedByID":
+		return ec.fieldContext_LabSpecimen_receivedByID(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_LabSpecimen_receivedAt(ctx, field)
+	case "rejectionReason":
+		return ec.fieldContext_LabSpecimen_rejectionReason(ctx, field)
+	case "rejectionNote":
+		return ec.fieldContext_LabSpecimen_rejectionNote(ctx, field)
+	case "rejectedByID":
+		return ec.fieldContext_LabSpecimen_rejectedByID(ctx, field)
+	case "rejectedAt":
+		return ec.fieldContext_LabSpecimen_rejectedAt(ctx, field)
+	case "patient":
+		return ec.fieldContext_LabSpecimen_patient(ctx, field)
+	case "order":
+		return ec.fieldContext_LabSpecimen_order(ctx, field)
+	case "items":
+		return ec.fieldContext_LabSpecimen_items(ctx, field)
+	case "collectedBy":
+		return ec.fieldContext_LabSpecimen_collectedBy(ctx, field)
+	case "receivedBy":
+		return ec.fieldContext_LabSpecimen_receivedBy(ctx, field)
+	case "rejectedBy":
+		return ec.fieldContext_LabSpecimen_rejectedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabSpecimen", field.Name)
+}
+
+func (ec *executionContext) childFields_LabSpecimenConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LabSpecimenConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LabSpecimenConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LabSpecimenConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabSpecimenConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LabSpecimenEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_LabSpecimenEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LabSpecimenEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabSpecimenEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LabTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LabTest_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LabTest_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_LabTest_updatedAt(ctx, field)
+	case "code":
+		return ec.fieldContext_LabTest_code(ctx, field)
+	case "name":
+		return ec.fieldContext_LabTest_name(ctx, field)
+	case "shortName":
+		return ec.fieldContext_LabTest_shortName(ctx, field)
+	case "specimenType":
+		return ec.fieldContext_LabTest_specimenType(ctx, field)
+	case "resultKind":
+		return ec.fieldContext_LabTest_resultKind(ctx, field)
+	case "unit":
+		return ec.fieldContext_LabTest_unit(ctx, field)
+	case "decimals":
+		return ec.fieldContext_LabTest_decimals(ctx, field)
+	case "resultCodes":
+		return ec.fieldContext_LabTest_resultCodes(ctx, field)
+	case "normalCodes":
+		return ec.fieldContext_LabTest_normalCodes(ctx, field)
+	case "price":
+		return ec.fieldContext_LabTest_price(ctx, field)
+	case "turnaroundMinutes":
+		return ec.fieldContext_LabTest_turnaroundMinutes(ctx, field)
+	case "active":
+		return ec.fieldContext_LabTest_active(ctx, field)
+	case "referenceRanges":
+		return ec.fieldContext_LabTest_referenceRanges(ctx, field)
+	case "panels":
+		return ec.fieldContext_LabTest_panels(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabTest", field.Name)
+}
+
+func (ec *executionContext) childFields_LabTestConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LabTestConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LabTestConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_LabTestConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabTestConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LabTestEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_LabTestEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LabTestEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabTestEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_MedicationOrder(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -15717,6 +19849,10 @@ func (ec *executionContext) childFields_Patient(ctx context.Context, field graph
 		return ec.fieldContext_Patient_referrals(ctx, field)
 	case "careTeam":
 		return ec.fieldContext_Patient_careTeam(ctx, field)
+	case "labOrders":
+		return ec.fieldContext_Patient_labOrders(ctx, field)
+	case "labResults":
+		return ec.fieldContext_Patient_labResults(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Patient", field.Name)
 }
@@ -17917,6 +22053,114 @@ func (ec *executionContext) field_Patient_encounters_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Patient_labOrders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabOrderOrder, error) {
+			return ec.unmarshalOLabOrderOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabOrderWhereInput, error) {
+			return ec.unmarshalOLabOrderWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Patient_labResults_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabResultOrder, error) {
+			return ec.unmarshalOLabResultOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabResultWhereInput, error) {
+			return ec.unmarshalOLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Patient_medicationOrders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -18756,6 +23000,330 @@ func (ec *executionContext) field_Query_incomingReferrals_args(ctx context.Conte
 		return nil, err
 	}
 	args["orderBy"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_labOrderItems_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabOrderItemOrder, error) {
+			return ec.unmarshalOLabOrderItemOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabOrderItemWhereInput, error) {
+			return ec.unmarshalOLabOrderItemWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_labOrders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabOrderOrder, error) {
+			return ec.unmarshalOLabOrderOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabOrderWhereInput, error) {
+			return ec.unmarshalOLabOrderWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_labPanels_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabPanelOrder, error) {
+			return ec.unmarshalOLabPanelOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabPanelWhereInput, error) {
+			return ec.unmarshalOLabPanelWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_labResults_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabResultOrder, error) {
+			return ec.unmarshalOLabResultOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabResultWhereInput, error) {
+			return ec.unmarshalOLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_labSpecimens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabSpecimenOrder, error) {
+			return ec.unmarshalOLabSpecimenOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabSpecimenWhereInput, error) {
+			return ec.unmarshalOLabSpecimenWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_labTests_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.LabTestOrder, error) {
+			return ec.unmarshalOLabTestOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabTestWhereInput, error) {
+			return ec.unmarshalOLabTestWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
 	return args, nil
 }
 
@@ -25945,6 +30513,38 @@ func (ec *executionContext) fieldContext_Encounter_notes(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Encounter_labOrders(ctx context.Context, field graphql.CollectedField, obj *ent.Encounter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Encounter_labOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LabOrders(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabOrder) graphql.Marshaler {
+			return ec.marshalOLabOrder2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Encounter_labOrders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Encounter",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EncounterConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.EncounterConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -26875,6 +31475,4040 @@ func (ec *executionContext) fieldContext_InsurancePolicy_patient(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _LabOrder_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrder_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrder_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrder_patientID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_patientID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_patientID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrder_encounterID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_encounterID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EncounterID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_encounterID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrder_orderedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_orderedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_orderedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrder_orderedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_orderedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_orderedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrder_priority(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v laborder.Priority) graphql.Marshaler {
+			return ec.marshalNLabOrderPriority2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "LabOrderPriority")
+}
+
+func (ec *executionContext) _LabOrder_clinicalNotes(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_clinicalNotes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClinicalNotes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_clinicalNotes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrder", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabOrder_patient(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrder_encounter(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_encounter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Encounter(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Encounter) graphql.Marshaler {
+			return ec.marshalOEncounter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounter(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_encounter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Encounter(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrder_orderedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_orderedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_orderedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrder_items(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabOrderItem) graphql.Marshaler {
+			return ec.marshalOLabOrderItem2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrder_specimens(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrder_specimens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Specimens(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalOLabSpecimen2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrder_specimens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabOrderEdge) graphql.Marshaler {
+			return ec.marshalOLabOrderEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabOrderEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrder) graphql.Marshaler {
+			return ec.marshalOLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _LabOrderItem_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrderItem_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrderItem_patientID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_patientID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_patientID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_orderID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_orderID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_orderID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_testID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_testID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_testID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_panelID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_panelID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PanelID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_panelID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_specimenID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_specimenID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpecimenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_specimenID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_status(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v laborderitem.Status) graphql.Marshaler {
+			return ec.marshalNLabOrderItemStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "LabOrderItemStatus")
+}
+
+func (ec *executionContext) _LabOrderItem_cancelReason(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_cancelReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_cancelReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabOrderItem_cancelledByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_cancelledByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelledByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_cancelledByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabOrderItem_orderedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_orderedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_orderedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrderItem_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_verifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabOrderItem_turnaroundMinutes(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_turnaroundMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TurnaroundMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_turnaroundMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabOrderItem_patient(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItem_order(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrder) graphql.Marshaler {
+			return ec.marshalNLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItem_test(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_test(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Test(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+			return ec.marshalNLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_test(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItem_panel(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_panel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Panel(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabPanel) graphql.Marshaler {
+			return ec.marshalOLabPanel2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_panel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabPanel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItem_specimen(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_specimen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Specimen(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalOLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_specimen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItem_cancelledBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_cancelledBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelledBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalOStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_cancelledBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItem_results(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItem_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabResult) graphql.Marshaler {
+			return ec.marshalOLabResult2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItem_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItemConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItemConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItemConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabOrderItemEdge) graphql.Marshaler {
+			return ec.marshalOLabOrderItemEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItemConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItemConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItemEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItemConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItemConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItemConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItemConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItemConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItemConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItemConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItemConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItemConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItemConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabOrderItemEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItemEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItemEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderItem) graphql.Marshaler {
+			return ec.marshalOLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItemEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabOrderItemEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabOrderItemEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.LabOrderItemEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabOrderItemEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabOrderItemEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabOrderItemEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _LabPanel_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabPanel_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabPanel_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabPanel_code(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabPanel_name(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabPanel_price(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_price(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Price, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNMoney2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_price(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "Money")
+}
+
+func (ec *executionContext) _LabPanel_active(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _LabPanel_tests(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanel_tests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tests(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabTest) graphql.Marshaler {
+			return ec.marshalOLabTest2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanel_tests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabPanel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabPanelConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanelConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabPanelEdge) graphql.Marshaler {
+			return ec.marshalOLabPanelEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanelConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabPanelConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabPanelEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabPanelConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanelConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanelConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabPanelConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabPanelConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanelConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanelConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanelConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanelConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabPanelEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanelEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanelEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabPanel) graphql.Marshaler {
+			return ec.marshalOLabPanel2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanelEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabPanelEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabPanel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabPanelEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.LabPanelEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabPanelEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabPanelEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabPanelEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _LabReferenceRange_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabReferenceRange_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabReferenceRange_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabReferenceRange_testID(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_testID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_testID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabReferenceRange_sex(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_sex(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sex, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *labreferencerange.Sex) graphql.Marshaler {
+			return ec.marshalOLabReferenceRangeSex2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_sex(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "LabReferenceRangeSex")
+}
+
+func (ec *executionContext) _LabReferenceRange_ageFromDays(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_ageFromDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgeFromDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_ageFromDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabReferenceRange_ageToDays(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_ageToDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgeToDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_ageToDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabReferenceRange_low(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabReferenceRange_high(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabReferenceRange_criticalLow(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_criticalLow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CriticalLow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_criticalLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabReferenceRange_criticalHigh(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_criticalHigh(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CriticalHigh, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_criticalHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabReferenceRange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabReferenceRange_test(ctx context.Context, field graphql.CollectedField, obj *ent.LabReferenceRange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabReferenceRange_test(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Test(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+			return ec.marshalNLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabReferenceRange_test(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabReferenceRange",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabResult_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabResult_patientID(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_patientID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_patientID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_itemID(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_itemID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_itemID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_status(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v labresult.Status) graphql.Marshaler {
+			return ec.marshalNLabResultStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "LabResultStatus")
+}
+
+func (ec *executionContext) _LabResult_numericValue(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_numericValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NumericValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_numericValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabResult_codedValue(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_codedValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CodedValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_codedValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabResult_textValue(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_textValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TextValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_textValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabResult_unit(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_unit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_unit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabResult_flag(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_flag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Flag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *labresult.Flag) graphql.Marshaler {
+			return ec.marshalOLabResultFlag2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_flag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "LabResultFlag")
+}
+
+func (ec *executionContext) _LabResult_referenceLow(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_referenceLow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferenceLow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_referenceLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabResult_referenceHigh(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_referenceHigh(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferenceHigh, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_referenceHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabResult_criticalLow(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_criticalLow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CriticalLow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_criticalLow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabResult_criticalHigh(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_criticalHigh(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CriticalHigh, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_criticalHigh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LabResult_comment(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_comment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Comment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabResult_enteredByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_enteredByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnteredByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_enteredByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_enteredAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_enteredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnteredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_enteredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabResult_verifiedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_verifiedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_verifiedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_verifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabResult_replacesID(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_replacesID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReplacesID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_replacesID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_amendReason(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_amendReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmendReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_amendReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabResult_critical(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_critical(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Critical, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_critical(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _LabResult_acknowledgedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_acknowledgedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcknowledgedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_acknowledgedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabResult_acknowledgedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_acknowledgedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcknowledgedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_acknowledgedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabResult_acknowledgeMinutes(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_acknowledgeMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcknowledgeMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_acknowledgeMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabResult_patient(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_item(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderItem) graphql.Marshaler {
+			return ec.marshalNLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_enteredBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_enteredBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnteredBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_enteredBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_verifiedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_verifiedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalOStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_verifiedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_acknowledgedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_acknowledgedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcknowledgedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalOStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_acknowledgedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_replaces(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_replaces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replaces(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalOLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_replaces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResult_replacedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_replacedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReplacedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalOLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_replacedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabResultConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabResultEdge) graphql.Marshaler {
+			return ec.marshalOLabResultEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResultEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.LabResultConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.LabResultConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResultConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabResultEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.LabResultEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalOLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.LabResultEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResultEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _LabSpecimen_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabSpecimen_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabSpecimen_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabSpecimen_patientID(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_patientID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_patientID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabSpecimen_orderID(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_orderID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_orderID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabSpecimen_accessionNumber(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_accessionNumber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessionNumber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_accessionNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabSpecimen_specimenType(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_specimenType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpecimenType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v labspecimen.SpecimenType) graphql.Marshaler {
+			return ec.marshalNLabSpecimenSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_specimenType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "LabSpecimenSpecimenType")
+}
+
+func (ec *executionContext) _LabSpecimen_status(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v labspecimen.Status) graphql.Marshaler {
+			return ec.marshalNLabSpecimenStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "LabSpecimenStatus")
+}
+
+func (ec *executionContext) _LabSpecimen_collectedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_collectedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_collectedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabSpecimen_collectedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_collectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_collectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabSpecimen_receivedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_receivedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_receivedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabSpecimen_receivedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabSpecimen_rejectionReason(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_rejectionReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectionReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *labspecimen.RejectionReason) graphql.Marshaler {
+			return ec.marshalOLabSpecimenRejectionReason2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_rejectionReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "LabSpecimenRejectionReason")
+}
+
+func (ec *executionContext) _LabSpecimen_rejectionNote(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_rejectionNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectionNote, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_rejectionNote(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabSpecimen_rejectedByID(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_rejectedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_rejectedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabSpecimen_rejectedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_rejectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_rejectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimen", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabSpecimen_patient(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimen",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimen_order(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrder) graphql.Marshaler {
+			return ec.marshalNLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimen",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimen_items(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabOrderItem) graphql.Marshaler {
+			return ec.marshalOLabOrderItem2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimen",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimen_collectedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_collectedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CollectedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_collectedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimen",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimen_receivedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_receivedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalOStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_receivedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimen",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimen_rejectedBy(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimen_rejectedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalOStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimen_rejectedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimen",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimenConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimenConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimenConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabSpecimenEdge) graphql.Marshaler {
+			return ec.marshalOLabSpecimenEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimenConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimenConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimenEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimenConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimenConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimenConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimenConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimenConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimenConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimenConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimenConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimenConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimenConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabSpecimenEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimenEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimenEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalOLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimenEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabSpecimenEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabSpecimenEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimenEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabSpecimenEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabSpecimenEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabSpecimenEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _LabTest_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LabTest_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabTest_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabTest_code(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabTest_name(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabTest_shortName(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_shortName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShortName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_shortName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabTest_specimenType(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_specimenType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpecimenType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v labtest.SpecimenType) graphql.Marshaler {
+			return ec.marshalNLabTestSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_specimenType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "LabTestSpecimenType")
+}
+
+func (ec *executionContext) _LabTest_resultKind(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_resultKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResultKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v labtest.ResultKind) graphql.Marshaler {
+			return ec.marshalNLabTestResultKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_resultKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "LabTestResultKind")
+}
+
+func (ec *executionContext) _LabTest_unit(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_unit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_unit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabTest_decimals(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_decimals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decimals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_decimals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabTest_resultCodes(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_resultCodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResultCodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_resultCodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabTest_normalCodes(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_normalCodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NormalCodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_normalCodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabTest_price(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_price(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Price, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNMoney2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_price(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "Money")
+}
+
+func (ec *executionContext) _LabTest_turnaroundMinutes(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_turnaroundMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TurnaroundMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_turnaroundMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabTest_active(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTest", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _LabTest_referenceRanges(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_referenceRanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferenceRanges(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabReferenceRange) graphql.Marshaler {
+			return ec.marshalOLabReferenceRange2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_referenceRanges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabTest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabReferenceRange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabTest_panels(ctx context.Context, field graphql.CollectedField, obj *ent.LabTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTest_panels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Panels(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabPanel) graphql.Marshaler {
+			return ec.marshalOLabPanel2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTest_panels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabTest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabPanel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabTestConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabTestConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTestConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabTestEdge) graphql.Marshaler {
+			return ec.marshalOLabTestEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTestConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabTestConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTestEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabTestConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.LabTestConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTestConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTestConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabTestConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabTestConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.LabTestConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTestConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTestConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTestConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LabTestEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.LabTestEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTestEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+			return ec.marshalOLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabTestEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabTestEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabTestEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.LabTestEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabTestEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabTestEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabTestEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _MedicationOrder_id(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
@@ -32818,6 +41452,94 @@ func (ec *executionContext) fieldContext_Patient_careTeam(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Patient_labOrders(ctx context.Context, field graphql.CollectedField, obj *ent.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Patient_labOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.LabOrders(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabOrderOrder), fc.Args["where"].(*ent.LabOrderWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderConnection) graphql.Marshaler {
+			return ec.marshalNLabOrderConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Patient_labOrders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Patient",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Patient_labOrders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Patient_labResults(ctx context.Context, field graphql.CollectedField, obj *ent.Patient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Patient_labResults(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.LabResults(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabResultOrder), fc.Args["where"].(*ent.LabResultWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResultConnection) graphql.Marshaler {
+			return ec.marshalNLabResultConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Patient_labResults(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Patient",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResultConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Patient_labResults_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PatientConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PatientConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -34609,6 +43331,270 @@ func (ec *executionContext) fieldContext_Query_icd10Codes(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_icd10Codes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labOrders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabOrders(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabOrderOrder), fc.Args["where"].(*ent.LabOrderWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderConnection) graphql.Marshaler {
+			return ec.marshalNLabOrderConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labOrders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labOrders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labOrderItems(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labOrderItems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabOrderItems(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabOrderItemOrder), fc.Args["where"].(*ent.LabOrderItemWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderItemConnection) graphql.Marshaler {
+			return ec.marshalNLabOrderItemConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labOrderItems(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItemConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labOrderItems_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labPanels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labPanels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabPanels(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabPanelOrder), fc.Args["where"].(*ent.LabPanelWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabPanelConnection) graphql.Marshaler {
+			return ec.marshalNLabPanelConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labPanels(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabPanelConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labPanels_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labResults(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labResults(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabResults(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabResultOrder), fc.Args["where"].(*ent.LabResultWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResultConnection) graphql.Marshaler {
+			return ec.marshalNLabResultConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labResults(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResultConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labResults_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labSpecimens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labSpecimens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabSpecimens(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabSpecimenOrder), fc.Args["where"].(*ent.LabSpecimenWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimenConnection) graphql.Marshaler {
+			return ec.marshalNLabSpecimenConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labSpecimens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimenConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labSpecimens_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labTests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labTests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabTests(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabTestOrder), fc.Args["where"].(*ent.LabTestWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabTestConnection) graphql.Marshaler {
+			return ec.marshalNLabTestConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labTests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTestConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labTests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -51830,7 +60816,7 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith", "hasLabOrders", "hasLabOrdersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -53069,6 +62055,20 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HasNotesWith = data
+		case "hasLabOrders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabOrders"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabOrders = data
+		case "hasLabOrdersWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabOrdersWith"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabOrdersWith = data
 		}
 	}
 	return it, nil
@@ -55374,6 +64374,8049 @@ func (ec *executionContext) unmarshalInputInsurancePolicyWhereInput(ctx context.
 func UnmarshalInsurancePolicyWhereInput(ctx context.Context, raw any) (ent.InsurancePolicyWhereInput, error) {
 	var out ent.InsurancePolicyWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "InsurancePolicyWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabOrderItemOrder(ctx context.Context, obj any) (ent.LabOrderItemOrder, error) {
+	var it ent.LabOrderItemOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabOrderItemOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabOrderItemOrder unmarshals raw into the LabOrderItemOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabOrderItemOrder(ctx context.Context, raw any) (ent.LabOrderItemOrder, error) {
+	var out ent.LabOrderItemOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabOrderItemOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Context, obj any) (ent.LabOrderItemWhereInput, error) {
+	var it ent.LabOrderItemWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith", "hasResults", "hasResultsWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabOrderItemWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabOrderItemWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabOrderItemWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "patientID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "patientIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNEQ = data
+		case "patientIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDIn = data
+		case "patientIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNotIn = data
+		case "patientIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGT = data
+		case "patientIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGTE = data
+		case "patientIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLT = data
+		case "patientIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLTE = data
+		case "patientIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContains = data
+		case "patientIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasPrefix = data
+		case "patientIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasSuffix = data
+		case "patientIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDEqualFold = data
+		case "patientIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContainsFold = data
+		case "orderID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderID = data
+		case "orderIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDNEQ = data
+		case "orderIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDIn = data
+		case "orderIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDNotIn = data
+		case "orderIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDGT = data
+		case "orderIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDGTE = data
+		case "orderIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDLT = data
+		case "orderIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDLTE = data
+		case "orderIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDContains = data
+		case "orderIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDHasPrefix = data
+		case "orderIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDHasSuffix = data
+		case "orderIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDEqualFold = data
+		case "orderIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDContainsFold = data
+		case "testID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestID = data
+		case "testIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDNEQ = data
+		case "testIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDIn = data
+		case "testIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDNotIn = data
+		case "testIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDGT = data
+		case "testIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDGTE = data
+		case "testIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDLT = data
+		case "testIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDLTE = data
+		case "testIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDContains = data
+		case "testIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDHasPrefix = data
+		case "testIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDHasSuffix = data
+		case "testIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDEqualFold = data
+		case "testIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDContainsFold = data
+		case "panelID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelID = data
+		case "panelIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDNEQ = data
+		case "panelIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDIn = data
+		case "panelIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDNotIn = data
+		case "panelIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDGT = data
+		case "panelIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDGTE = data
+		case "panelIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDLT = data
+		case "panelIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDLTE = data
+		case "panelIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDContains = data
+		case "panelIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDHasPrefix = data
+		case "panelIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDHasSuffix = data
+		case "panelIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDIsNil = data
+		case "panelIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDNotNil = data
+		case "panelIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDEqualFold = data
+		case "panelIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDContainsFold = data
+		case "specimenID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenID = data
+		case "specimenIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDNEQ = data
+		case "specimenIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDIn = data
+		case "specimenIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDNotIn = data
+		case "specimenIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDGT = data
+		case "specimenIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDGTE = data
+		case "specimenIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDLT = data
+		case "specimenIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDLTE = data
+		case "specimenIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDContains = data
+		case "specimenIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDHasPrefix = data
+		case "specimenIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDHasSuffix = data
+		case "specimenIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDIsNil = data
+		case "specimenIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDNotNil = data
+		case "specimenIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDEqualFold = data
+		case "specimenIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenIDContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOLabOrderItemStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOLabOrderItemStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOLabOrderItemStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOLabOrderItemStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "cancelReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReason = data
+		case "cancelReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonNEQ = data
+		case "cancelReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonIn = data
+		case "cancelReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonNotIn = data
+		case "cancelReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonGT = data
+		case "cancelReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonGTE = data
+		case "cancelReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonLT = data
+		case "cancelReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonLTE = data
+		case "cancelReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonContains = data
+		case "cancelReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonHasPrefix = data
+		case "cancelReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonHasSuffix = data
+		case "cancelReasonIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonIsNil = data
+		case "cancelReasonNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonNotNil = data
+		case "cancelReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonEqualFold = data
+		case "cancelReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelReasonContainsFold = data
+		case "cancelledByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByID = data
+		case "cancelledByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDNEQ = data
+		case "cancelledByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDIn = data
+		case "cancelledByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDNotIn = data
+		case "cancelledByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDGT = data
+		case "cancelledByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDGTE = data
+		case "cancelledByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDLT = data
+		case "cancelledByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDLTE = data
+		case "cancelledByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDContains = data
+		case "cancelledByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDHasPrefix = data
+		case "cancelledByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDHasSuffix = data
+		case "cancelledByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDIsNil = data
+		case "cancelledByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDNotNil = data
+		case "cancelledByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDEqualFold = data
+		case "cancelledByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelledByIDContainsFold = data
+		case "orderedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAt = data
+		case "orderedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtNEQ = data
+		case "orderedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtIn = data
+		case "orderedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtNotIn = data
+		case "orderedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtGT = data
+		case "orderedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtGTE = data
+		case "orderedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtLT = data
+		case "orderedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtLTE = data
+		case "verifiedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAt = data
+		case "verifiedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNEQ = data
+		case "verifiedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIn = data
+		case "verifiedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotIn = data
+		case "verifiedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGT = data
+		case "verifiedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGTE = data
+		case "verifiedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLT = data
+		case "verifiedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLTE = data
+		case "verifiedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIsNil = data
+		case "verifiedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotNil = data
+		case "turnaroundMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutes = data
+		case "turnaroundMinutesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesNEQ = data
+		case "turnaroundMinutesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesIn = data
+		case "turnaroundMinutesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesNotIn = data
+		case "turnaroundMinutesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesGT = data
+		case "turnaroundMinutesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesGTE = data
+		case "turnaroundMinutesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesLT = data
+		case "turnaroundMinutesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesLTE = data
+		case "turnaroundMinutesIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesIsNil = data
+		case "turnaroundMinutesNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesNotNil = data
+		case "hasPatient":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatient = data
+		case "hasPatientWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatientWith"))
+			data, err := ec.unmarshalOPatientWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatientWith = data
+		case "hasOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrder"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrder = data
+		case "hasOrderWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderWith"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderWith = data
+		case "hasTest":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTest"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasTest = data
+		case "hasTestWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTestWith"))
+			data, err := ec.unmarshalOLabTestWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasTestWith = data
+		case "hasPanel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPanel"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPanel = data
+		case "hasPanelWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPanelWith"))
+			data, err := ec.unmarshalOLabPanelWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPanelWith = data
+		case "hasSpecimen":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSpecimen"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasSpecimen = data
+		case "hasSpecimenWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSpecimenWith"))
+			data, err := ec.unmarshalOLabSpecimenWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasSpecimenWith = data
+		case "hasCancelledBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCancelledBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCancelledBy = data
+		case "hasCancelledByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCancelledByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCancelledByWith = data
+		case "hasResults":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasResults"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasResults = data
+		case "hasResultsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasResultsWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasResultsWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabOrderItemWhereInput unmarshals raw into the LabOrderItemWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabOrderItemWhereInput(ctx context.Context, raw any) (ent.LabOrderItemWhereInput, error) {
+	var out ent.LabOrderItemWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabOrderItemWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabOrderOrder(ctx context.Context, obj any) (ent.LabOrderOrder, error) {
+	var it ent.LabOrderOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabOrderOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabOrderOrder unmarshals raw into the LabOrderOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabOrderOrder(ctx context.Context, raw any) (ent.LabOrderOrder, error) {
+	var out ent.LabOrderOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabOrderOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabOrderWhereInput(ctx context.Context, obj any) (ent.LabOrderWhereInput, error) {
+	var it ent.LabOrderWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "orderedByID", "orderedByIDNEQ", "orderedByIDIn", "orderedByIDNotIn", "orderedByIDGT", "orderedByIDGTE", "orderedByIDLT", "orderedByIDLTE", "orderedByIDContains", "orderedByIDHasPrefix", "orderedByIDHasSuffix", "orderedByIDEqualFold", "orderedByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "priority", "priorityNEQ", "priorityIn", "priorityNotIn", "clinicalNotes", "clinicalNotesNEQ", "clinicalNotesIn", "clinicalNotesNotIn", "clinicalNotesGT", "clinicalNotesGTE", "clinicalNotesLT", "clinicalNotesLTE", "clinicalNotesContains", "clinicalNotesHasPrefix", "clinicalNotesHasSuffix", "clinicalNotesIsNil", "clinicalNotesNotNil", "clinicalNotesEqualFold", "clinicalNotesContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasOrderedBy", "hasOrderedByWith", "hasItems", "hasItemsWith", "hasSpecimens", "hasSpecimensWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "patientID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "patientIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNEQ = data
+		case "patientIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDIn = data
+		case "patientIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNotIn = data
+		case "patientIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGT = data
+		case "patientIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGTE = data
+		case "patientIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLT = data
+		case "patientIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLTE = data
+		case "patientIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContains = data
+		case "patientIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasPrefix = data
+		case "patientIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasSuffix = data
+		case "patientIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDEqualFold = data
+		case "patientIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContainsFold = data
+		case "encounterID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "encounterIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDNEQ = data
+		case "encounterIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDIn = data
+		case "encounterIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDNotIn = data
+		case "encounterIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDGT = data
+		case "encounterIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDGTE = data
+		case "encounterIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDLT = data
+		case "encounterIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDLTE = data
+		case "encounterIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDContains = data
+		case "encounterIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDHasPrefix = data
+		case "encounterIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDHasSuffix = data
+		case "encounterIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDIsNil = data
+		case "encounterIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDNotNil = data
+		case "encounterIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDEqualFold = data
+		case "encounterIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterIDContainsFold = data
+		case "orderedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByID = data
+		case "orderedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDNEQ = data
+		case "orderedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDIn = data
+		case "orderedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDNotIn = data
+		case "orderedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDGT = data
+		case "orderedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDGTE = data
+		case "orderedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDLT = data
+		case "orderedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDLTE = data
+		case "orderedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDContains = data
+		case "orderedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDHasPrefix = data
+		case "orderedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDHasSuffix = data
+		case "orderedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDEqualFold = data
+		case "orderedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedByIDContainsFold = data
+		case "orderedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAt = data
+		case "orderedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtNEQ = data
+		case "orderedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtIn = data
+		case "orderedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtNotIn = data
+		case "orderedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtGT = data
+		case "orderedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtGTE = data
+		case "orderedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtLT = data
+		case "orderedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderedAtLTE = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOLabOrderPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "priorityNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priorityNEQ"))
+			data, err := ec.unmarshalOLabOrderPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriorityNEQ = data
+		case "priorityIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priorityIn"))
+			data, err := ec.unmarshalOLabOrderPriority2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriorityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriorityIn = data
+		case "priorityNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priorityNotIn"))
+			data, err := ec.unmarshalOLabOrderPriority2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriorityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriorityNotIn = data
+		case "clinicalNotes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotes"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotes = data
+		case "clinicalNotesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesNEQ = data
+		case "clinicalNotesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesIn = data
+		case "clinicalNotesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesNotIn = data
+		case "clinicalNotesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesGT = data
+		case "clinicalNotesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesGTE = data
+		case "clinicalNotesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesLT = data
+		case "clinicalNotesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesLTE = data
+		case "clinicalNotesContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesContains = data
+		case "clinicalNotesHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesHasPrefix = data
+		case "clinicalNotesHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesHasSuffix = data
+		case "clinicalNotesIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesIsNil = data
+		case "clinicalNotesNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesNotNil = data
+		case "clinicalNotesEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesEqualFold = data
+		case "clinicalNotesContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotesContainsFold = data
+		case "hasPatient":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatient = data
+		case "hasPatientWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatientWith"))
+			data, err := ec.unmarshalOPatientWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatientWith = data
+		case "hasEncounter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEncounter"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEncounter = data
+		case "hasEncounterWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEncounterWith"))
+			data, err := ec.unmarshalOEncounterWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounterWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEncounterWith = data
+		case "hasOrderedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderedBy = data
+		case "hasOrderedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderedByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderedByWith = data
+		case "hasItems":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItems"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasItems = data
+		case "hasItemsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItemsWith"))
+			data, err := ec.unmarshalOLabOrderItemWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasItemsWith = data
+		case "hasSpecimens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSpecimens"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasSpecimens = data
+		case "hasSpecimensWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSpecimensWith"))
+			data, err := ec.unmarshalOLabSpecimenWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasSpecimensWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabOrderWhereInput unmarshals raw into the LabOrderWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabOrderWhereInput(ctx context.Context, raw any) (ent.LabOrderWhereInput, error) {
+	var out ent.LabOrderWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabOrderWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabPanelOrder(ctx context.Context, obj any) (ent.LabPanelOrder, error) {
+	var it ent.LabPanelOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabPanelOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabPanelOrder unmarshals raw into the LabPanelOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabPanelOrder(ctx context.Context, raw any) (ent.LabPanelOrder, error) {
+	var out ent.LabPanelOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabPanelOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabPanelWhereInput(ctx context.Context, obj any) (ent.LabPanelWhereInput, error) {
+	var it ent.LabPanelWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "price", "priceNEQ", "priceIn", "priceNotIn", "priceGT", "priceGTE", "priceLT", "priceLTE", "active", "activeNEQ", "hasTests", "hasTestsWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabPanelWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabPanelWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabPanelWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNEQ = data
+		case "codeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeIn = data
+		case "codeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNotIn = data
+		case "codeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGT = data
+		case "codeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGTE = data
+		case "codeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLT = data
+		case "codeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLTE = data
+		case "codeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContains = data
+		case "codeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasPrefix = data
+		case "codeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasSuffix = data
+		case "codeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeEqualFold = data
+		case "codeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContainsFold = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "price":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("price"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Price = data
+		case "priceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceNEQ"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceNEQ = data
+		case "priceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceIn"))
+			data, err := ec.unmarshalOMoney2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceIn = data
+		case "priceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceNotIn"))
+			data, err := ec.unmarshalOMoney2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceNotIn = data
+		case "priceGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceGT"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceGT = data
+		case "priceGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceGTE"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceGTE = data
+		case "priceLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceLT"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceLT = data
+		case "priceLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceLTE"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceLTE = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
+		case "hasTests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTests"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasTests = data
+		case "hasTestsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTestsWith"))
+			data, err := ec.unmarshalOLabTestWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasTestsWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabPanelWhereInput unmarshals raw into the LabPanelWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabPanelWhereInput(ctx context.Context, raw any) (ent.LabPanelWhereInput, error) {
+	var out ent.LabPanelWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabPanelWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabReferenceRangeOrder(ctx context.Context, obj any) (ent.LabReferenceRangeOrder, error) {
+	var it ent.LabReferenceRangeOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabReferenceRangeOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabReferenceRangeOrder unmarshals raw into the LabReferenceRangeOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabReferenceRangeOrder(ctx context.Context, raw any) (ent.LabReferenceRangeOrder, error) {
+	var out ent.LabReferenceRangeOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabReferenceRangeOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabReferenceRangeWhereInput(ctx context.Context, obj any) (ent.LabReferenceRangeWhereInput, error) {
+	var it ent.LabReferenceRangeWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "sex", "sexNEQ", "sexIn", "sexNotIn", "sexIsNil", "sexNotNil", "ageFromDays", "ageFromDaysNEQ", "ageFromDaysIn", "ageFromDaysNotIn", "ageFromDaysGT", "ageFromDaysGTE", "ageFromDaysLT", "ageFromDaysLTE", "ageToDays", "ageToDaysNEQ", "ageToDaysIn", "ageToDaysNotIn", "ageToDaysGT", "ageToDaysGTE", "ageToDaysLT", "ageToDaysLTE", "ageToDaysIsNil", "ageToDaysNotNil", "low", "lowNEQ", "lowIn", "lowNotIn", "lowGT", "lowGTE", "lowLT", "lowLTE", "lowIsNil", "lowNotNil", "high", "highNEQ", "highIn", "highNotIn", "highGT", "highGTE", "highLT", "highLTE", "highIsNil", "highNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "hasTest", "hasTestWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabReferenceRangeWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabReferenceRangeWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabReferenceRangeWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "testID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestID = data
+		case "testIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDNEQ = data
+		case "testIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDIn = data
+		case "testIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDNotIn = data
+		case "testIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDGT = data
+		case "testIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDGTE = data
+		case "testIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDLT = data
+		case "testIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDLTE = data
+		case "testIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDContains = data
+		case "testIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDHasPrefix = data
+		case "testIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDHasSuffix = data
+		case "testIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDEqualFold = data
+		case "testIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDContainsFold = data
+		case "sex":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sex"))
+			data, err := ec.unmarshalOLabReferenceRangeSex2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sex = data
+		case "sexNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sexNEQ"))
+			data, err := ec.unmarshalOLabReferenceRangeSex2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SexNEQ = data
+		case "sexIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sexIn"))
+			data, err := ec.unmarshalOLabReferenceRangeSex2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSexᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SexIn = data
+		case "sexNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sexNotIn"))
+			data, err := ec.unmarshalOLabReferenceRangeSex2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSexᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SexNotIn = data
+		case "sexIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sexIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SexIsNil = data
+		case "sexNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sexNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SexNotNil = data
+		case "ageFromDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDays = data
+		case "ageFromDaysNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysNEQ = data
+		case "ageFromDaysIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysIn = data
+		case "ageFromDaysNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysNotIn = data
+		case "ageFromDaysGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysGT = data
+		case "ageFromDaysGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysGTE = data
+		case "ageFromDaysLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysLT = data
+		case "ageFromDaysLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageFromDaysLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeFromDaysLTE = data
+		case "ageToDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDays = data
+		case "ageToDaysNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysNEQ = data
+		case "ageToDaysIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysIn = data
+		case "ageToDaysNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysNotIn = data
+		case "ageToDaysGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysGT = data
+		case "ageToDaysGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysGTE = data
+		case "ageToDaysLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysLT = data
+		case "ageToDaysLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysLTE = data
+		case "ageToDaysIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysIsNil = data
+		case "ageToDaysNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ageToDaysNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgeToDaysNotNil = data
+		case "low":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("low"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Low = data
+		case "lowNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowNEQ = data
+		case "lowIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowIn = data
+		case "lowNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowNotIn = data
+		case "lowGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowGT = data
+		case "lowGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowGTE = data
+		case "lowLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowLT = data
+		case "lowLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowLTE = data
+		case "lowIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowIsNil = data
+		case "lowNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lowNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LowNotNil = data
+		case "high":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("high"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.High = data
+		case "highNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighNEQ = data
+		case "highIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighIn = data
+		case "highNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighNotIn = data
+		case "highGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighGT = data
+		case "highGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighGTE = data
+		case "highLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighLT = data
+		case "highLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighLTE = data
+		case "highIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighIsNil = data
+		case "highNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("highNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HighNotNil = data
+		case "criticalLow":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLow"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLow = data
+		case "criticalLowNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowNEQ = data
+		case "criticalLowIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowIn = data
+		case "criticalLowNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowNotIn = data
+		case "criticalLowGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowGT = data
+		case "criticalLowGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowGTE = data
+		case "criticalLowLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowLT = data
+		case "criticalLowLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowLTE = data
+		case "criticalLowIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowIsNil = data
+		case "criticalLowNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowNotNil = data
+		case "criticalHigh":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHigh"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHigh = data
+		case "criticalHighNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighNEQ = data
+		case "criticalHighIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighIn = data
+		case "criticalHighNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighNotIn = data
+		case "criticalHighGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighGT = data
+		case "criticalHighGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighGTE = data
+		case "criticalHighLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighLT = data
+		case "criticalHighLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighLTE = data
+		case "criticalHighIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighIsNil = data
+		case "criticalHighNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighNotNil = data
+		case "hasTest":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTest"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasTest = data
+		case "hasTestWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTestWith"))
+			data, err := ec.unmarshalOLabTestWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasTestWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabReferenceRangeWhereInput unmarshals raw into the LabReferenceRangeWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabReferenceRangeWhereInput(ctx context.Context, raw any) (ent.LabReferenceRangeWhereInput, error) {
+	var out ent.LabReferenceRangeWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabReferenceRangeWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabResultOrder(ctx context.Context, obj any) (ent.LabResultOrder, error) {
+	var it ent.LabResultOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabResultOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabResultOrder unmarshals raw into the LabResultOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabResultOrder(ctx context.Context, raw any) (ent.LabResultOrder, error) {
+	var out ent.LabResultOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabResultOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Context, obj any) (ent.LabResultWhereInput, error) {
+	var it ent.LabResultWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "patientID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "patientIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNEQ = data
+		case "patientIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDIn = data
+		case "patientIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNotIn = data
+		case "patientIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGT = data
+		case "patientIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGTE = data
+		case "patientIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLT = data
+		case "patientIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLTE = data
+		case "patientIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContains = data
+		case "patientIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasPrefix = data
+		case "patientIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasSuffix = data
+		case "patientIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDEqualFold = data
+		case "patientIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContainsFold = data
+		case "itemID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemID = data
+		case "itemIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDNEQ = data
+		case "itemIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDIn = data
+		case "itemIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDNotIn = data
+		case "itemIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDGT = data
+		case "itemIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDGTE = data
+		case "itemIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDLT = data
+		case "itemIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDLTE = data
+		case "itemIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDContains = data
+		case "itemIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDHasPrefix = data
+		case "itemIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDHasSuffix = data
+		case "itemIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDEqualFold = data
+		case "itemIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDContainsFold = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOLabResultStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOLabResultStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOLabResultStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOLabResultStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "numericValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValue"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValue = data
+		case "numericValueNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueNEQ = data
+		case "numericValueIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueIn = data
+		case "numericValueNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueNotIn = data
+		case "numericValueGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueGT = data
+		case "numericValueGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueGTE = data
+		case "numericValueLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueLT = data
+		case "numericValueLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueLTE = data
+		case "numericValueIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueIsNil = data
+		case "numericValueNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValueNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValueNotNil = data
+		case "codedValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValue = data
+		case "codedValueNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueNEQ = data
+		case "codedValueIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueIn = data
+		case "codedValueNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueNotIn = data
+		case "codedValueGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueGT = data
+		case "codedValueGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueGTE = data
+		case "codedValueLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueLT = data
+		case "codedValueLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueLTE = data
+		case "codedValueContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueContains = data
+		case "codedValueHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueHasPrefix = data
+		case "codedValueHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueHasSuffix = data
+		case "codedValueIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueIsNil = data
+		case "codedValueNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueNotNil = data
+		case "codedValueEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueEqualFold = data
+		case "codedValueContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValueContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValueContainsFold = data
+		case "textValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValue = data
+		case "textValueNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueNEQ = data
+		case "textValueIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueIn = data
+		case "textValueNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueNotIn = data
+		case "textValueGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueGT = data
+		case "textValueGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueGTE = data
+		case "textValueLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueLT = data
+		case "textValueLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueLTE = data
+		case "textValueContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueContains = data
+		case "textValueHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueHasPrefix = data
+		case "textValueHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueHasSuffix = data
+		case "textValueIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueIsNil = data
+		case "textValueNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueNotNil = data
+		case "textValueEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueEqualFold = data
+		case "textValueContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValueContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValueContainsFold = data
+		case "unit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unit"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Unit = data
+		case "unitNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitNEQ = data
+		case "unitIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitIn = data
+		case "unitNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitNotIn = data
+		case "unitGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitGT = data
+		case "unitGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitGTE = data
+		case "unitLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitLT = data
+		case "unitLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitLTE = data
+		case "unitContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitContains = data
+		case "unitHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitHasPrefix = data
+		case "unitHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitHasSuffix = data
+		case "unitIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitIsNil = data
+		case "unitNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitNotNil = data
+		case "unitEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitEqualFold = data
+		case "unitContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitContainsFold = data
+		case "flag":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flag"))
+			data, err := ec.unmarshalOLabResultFlag2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Flag = data
+		case "flagNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flagNEQ"))
+			data, err := ec.unmarshalOLabResultFlag2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlagNEQ = data
+		case "flagIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flagIn"))
+			data, err := ec.unmarshalOLabResultFlag2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlagᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlagIn = data
+		case "flagNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flagNotIn"))
+			data, err := ec.unmarshalOLabResultFlag2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlagᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlagNotIn = data
+		case "flagIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flagIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlagIsNil = data
+		case "flagNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flagNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlagNotNil = data
+		case "referenceLow":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLow"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLow = data
+		case "referenceLowNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowNEQ = data
+		case "referenceLowIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowIn = data
+		case "referenceLowNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowNotIn = data
+		case "referenceLowGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowGT = data
+		case "referenceLowGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowGTE = data
+		case "referenceLowLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowLT = data
+		case "referenceLowLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowLTE = data
+		case "referenceLowIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowIsNil = data
+		case "referenceLowNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceLowNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceLowNotNil = data
+		case "referenceHigh":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHigh"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHigh = data
+		case "referenceHighNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighNEQ = data
+		case "referenceHighIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighIn = data
+		case "referenceHighNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighNotIn = data
+		case "referenceHighGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighGT = data
+		case "referenceHighGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighGTE = data
+		case "referenceHighLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighLT = data
+		case "referenceHighLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighLTE = data
+		case "referenceHighIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighIsNil = data
+		case "referenceHighNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceHighNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceHighNotNil = data
+		case "criticalLow":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLow"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLow = data
+		case "criticalLowNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowNEQ = data
+		case "criticalLowIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowIn = data
+		case "criticalLowNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowNotIn = data
+		case "criticalLowGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowGT = data
+		case "criticalLowGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowGTE = data
+		case "criticalLowLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowLT = data
+		case "criticalLowLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowLTE = data
+		case "criticalLowIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowIsNil = data
+		case "criticalLowNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalLowNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalLowNotNil = data
+		case "criticalHigh":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHigh"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHigh = data
+		case "criticalHighNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighNEQ = data
+		case "criticalHighIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighIn = data
+		case "criticalHighNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighNotIn = data
+		case "criticalHighGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighGT = data
+		case "criticalHighGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighGTE = data
+		case "criticalHighLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighLT = data
+		case "criticalHighLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighLTE = data
+		case "criticalHighIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighIsNil = data
+		case "criticalHighNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalHighNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalHighNotNil = data
+		case "comment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("comment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Comment = data
+		case "commentNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentNEQ = data
+		case "commentIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentIn = data
+		case "commentNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentNotIn = data
+		case "commentGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentGT = data
+		case "commentGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentGTE = data
+		case "commentLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentLT = data
+		case "commentLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentLTE = data
+		case "commentContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentContains = data
+		case "commentHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentHasPrefix = data
+		case "commentHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentHasSuffix = data
+		case "commentIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentIsNil = data
+		case "commentNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentNotNil = data
+		case "commentEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentEqualFold = data
+		case "commentContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommentContainsFold = data
+		case "enteredByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByID = data
+		case "enteredByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDNEQ = data
+		case "enteredByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDIn = data
+		case "enteredByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDNotIn = data
+		case "enteredByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDGT = data
+		case "enteredByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDGTE = data
+		case "enteredByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDLT = data
+		case "enteredByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDLTE = data
+		case "enteredByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDContains = data
+		case "enteredByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDHasPrefix = data
+		case "enteredByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDHasSuffix = data
+		case "enteredByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDEqualFold = data
+		case "enteredByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredByIDContainsFold = data
+		case "enteredAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAt = data
+		case "enteredAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtNEQ = data
+		case "enteredAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtIn = data
+		case "enteredAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtNotIn = data
+		case "enteredAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtGT = data
+		case "enteredAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtGTE = data
+		case "enteredAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtLT = data
+		case "enteredAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EnteredAtLTE = data
+		case "verifiedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByID = data
+		case "verifiedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDNEQ = data
+		case "verifiedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDIn = data
+		case "verifiedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDNotIn = data
+		case "verifiedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDGT = data
+		case "verifiedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDGTE = data
+		case "verifiedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDLT = data
+		case "verifiedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDLTE = data
+		case "verifiedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDContains = data
+		case "verifiedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDHasPrefix = data
+		case "verifiedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDHasSuffix = data
+		case "verifiedByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDIsNil = data
+		case "verifiedByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDNotNil = data
+		case "verifiedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDEqualFold = data
+		case "verifiedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedByIDContainsFold = data
+		case "verifiedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAt = data
+		case "verifiedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNEQ = data
+		case "verifiedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIn = data
+		case "verifiedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotIn = data
+		case "verifiedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGT = data
+		case "verifiedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtGTE = data
+		case "verifiedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLT = data
+		case "verifiedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtLTE = data
+		case "verifiedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtIsNil = data
+		case "verifiedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifiedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerifiedAtNotNil = data
+		case "replacesID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesID = data
+		case "replacesIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDNEQ = data
+		case "replacesIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDIn = data
+		case "replacesIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDNotIn = data
+		case "replacesIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDGT = data
+		case "replacesIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDGTE = data
+		case "replacesIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDLT = data
+		case "replacesIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDLTE = data
+		case "replacesIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDContains = data
+		case "replacesIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDHasPrefix = data
+		case "replacesIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDHasSuffix = data
+		case "replacesIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDIsNil = data
+		case "replacesIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDNotNil = data
+		case "replacesIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDEqualFold = data
+		case "replacesIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replacesIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplacesIDContainsFold = data
+		case "amendReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReason = data
+		case "amendReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonNEQ = data
+		case "amendReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonIn = data
+		case "amendReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonNotIn = data
+		case "amendReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonGT = data
+		case "amendReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonGTE = data
+		case "amendReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonLT = data
+		case "amendReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonLTE = data
+		case "amendReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonContains = data
+		case "amendReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonHasPrefix = data
+		case "amendReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonHasSuffix = data
+		case "amendReasonIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonIsNil = data
+		case "amendReasonNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonNotNil = data
+		case "amendReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonEqualFold = data
+		case "amendReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amendReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmendReasonContainsFold = data
+		case "critical":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("critical"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Critical = data
+		case "criticalNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalNEQ = data
+		case "acknowledgedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByID = data
+		case "acknowledgedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDNEQ = data
+		case "acknowledgedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDIn = data
+		case "acknowledgedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDNotIn = data
+		case "acknowledgedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDGT = data
+		case "acknowledgedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDGTE = data
+		case "acknowledgedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDLT = data
+		case "acknowledgedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDLTE = data
+		case "acknowledgedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDContains = data
+		case "acknowledgedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDHasPrefix = data
+		case "acknowledgedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDHasSuffix = data
+		case "acknowledgedByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDIsNil = data
+		case "acknowledgedByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDNotNil = data
+		case "acknowledgedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDEqualFold = data
+		case "acknowledgedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedByIDContainsFold = data
+		case "acknowledgedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAt = data
+		case "acknowledgedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtNEQ = data
+		case "acknowledgedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtIn = data
+		case "acknowledgedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtNotIn = data
+		case "acknowledgedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtGT = data
+		case "acknowledgedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtGTE = data
+		case "acknowledgedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtLT = data
+		case "acknowledgedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtLTE = data
+		case "acknowledgedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtIsNil = data
+		case "acknowledgedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgedAtNotNil = data
+		case "acknowledgeMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutes = data
+		case "acknowledgeMinutesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesNEQ = data
+		case "acknowledgeMinutesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesIn = data
+		case "acknowledgeMinutesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesNotIn = data
+		case "acknowledgeMinutesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesGT = data
+		case "acknowledgeMinutesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesGTE = data
+		case "acknowledgeMinutesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesLT = data
+		case "acknowledgeMinutesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesLTE = data
+		case "acknowledgeMinutesIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesIsNil = data
+		case "acknowledgeMinutesNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acknowledgeMinutesNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcknowledgeMinutesNotNil = data
+		case "hasPatient":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatient = data
+		case "hasPatientWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatientWith"))
+			data, err := ec.unmarshalOPatientWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatientWith = data
+		case "hasItem":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItem"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasItem = data
+		case "hasItemWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItemWith"))
+			data, err := ec.unmarshalOLabOrderItemWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasItemWith = data
+		case "hasEnteredBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEnteredBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEnteredBy = data
+		case "hasEnteredByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasEnteredByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasEnteredByWith = data
+		case "hasVerifiedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasVerifiedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasVerifiedBy = data
+		case "hasVerifiedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasVerifiedByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasVerifiedByWith = data
+		case "hasAcknowledgedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAcknowledgedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasAcknowledgedBy = data
+		case "hasAcknowledgedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAcknowledgedByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasAcknowledgedByWith = data
+		case "hasReplaces":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplaces"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplaces = data
+		case "hasReplacesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacesWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacesWith = data
+		case "hasReplacedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacedBy = data
+		case "hasReplacedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedByWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacedByWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabResultWhereInput unmarshals raw into the LabResultWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabResultWhereInput(ctx context.Context, raw any) (ent.LabResultWhereInput, error) {
+	var out ent.LabResultWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabResultWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabSpecimenOrder(ctx context.Context, obj any) (ent.LabSpecimenOrder, error) {
+	var it ent.LabSpecimenOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabSpecimenOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabSpecimenOrder unmarshals raw into the LabSpecimenOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabSpecimenOrder(ctx context.Context, raw any) (ent.LabSpecimenOrder, error) {
+	var out ent.LabSpecimenOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabSpecimenOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabSpecimenWhereInput(ctx context.Context, obj any) (ent.LabSpecimenWhereInput, error) {
+	var it ent.LabSpecimenWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "accessionNumber", "accessionNumberNEQ", "accessionNumberIn", "accessionNumberNotIn", "accessionNumberGT", "accessionNumberGTE", "accessionNumberLT", "accessionNumberLTE", "accessionNumberContains", "accessionNumberHasPrefix", "accessionNumberHasSuffix", "accessionNumberEqualFold", "accessionNumberContainsFold", "specimenType", "specimenTypeNEQ", "specimenTypeIn", "specimenTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDGT", "collectedByIDGTE", "collectedByIDLT", "collectedByIDLTE", "collectedByIDContains", "collectedByIDHasPrefix", "collectedByIDHasSuffix", "collectedByIDEqualFold", "collectedByIDContainsFold", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "receivedByID", "receivedByIDNEQ", "receivedByIDIn", "receivedByIDNotIn", "receivedByIDGT", "receivedByIDGTE", "receivedByIDLT", "receivedByIDLTE", "receivedByIDContains", "receivedByIDHasPrefix", "receivedByIDHasSuffix", "receivedByIDIsNil", "receivedByIDNotNil", "receivedByIDEqualFold", "receivedByIDContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "receivedAtIsNil", "receivedAtNotNil", "rejectionReason", "rejectionReasonNEQ", "rejectionReasonIn", "rejectionReasonNotIn", "rejectionReasonIsNil", "rejectionReasonNotNil", "rejectionNote", "rejectionNoteNEQ", "rejectionNoteIn", "rejectionNoteNotIn", "rejectionNoteGT", "rejectionNoteGTE", "rejectionNoteLT", "rejectionNoteLTE", "rejectionNoteContains", "rejectionNoteHasPrefix", "rejectionNoteHasSuffix", "rejectionNoteIsNil", "rejectionNoteNotNil", "rejectionNoteEqualFold", "rejectionNoteContainsFold", "rejectedByID", "rejectedByIDNEQ", "rejectedByIDIn", "rejectedByIDNotIn", "rejectedByIDGT", "rejectedByIDGTE", "rejectedByIDLT", "rejectedByIDLTE", "rejectedByIDContains", "rejectedByIDHasPrefix", "rejectedByIDHasSuffix", "rejectedByIDIsNil", "rejectedByIDNotNil", "rejectedByIDEqualFold", "rejectedByIDContainsFold", "rejectedAt", "rejectedAtNEQ", "rejectedAtIn", "rejectedAtNotIn", "rejectedAtGT", "rejectedAtGTE", "rejectedAtLT", "rejectedAtLTE", "rejectedAtIsNil", "rejectedAtNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasItems", "hasItemsWith", "hasCollectedBy", "hasCollectedByWith", "hasReceivedBy", "hasReceivedByWith", "hasRejectedBy", "hasRejectedByWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabSpecimenWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabSpecimenWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabSpecimenWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "patientID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "patientIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNEQ = data
+		case "patientIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDIn = data
+		case "patientIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNotIn = data
+		case "patientIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGT = data
+		case "patientIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGTE = data
+		case "patientIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLT = data
+		case "patientIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLTE = data
+		case "patientIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContains = data
+		case "patientIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasPrefix = data
+		case "patientIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasSuffix = data
+		case "patientIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDEqualFold = data
+		case "patientIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContainsFold = data
+		case "orderID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderID = data
+		case "orderIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDNEQ = data
+		case "orderIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDIn = data
+		case "orderIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDNotIn = data
+		case "orderIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDGT = data
+		case "orderIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDGTE = data
+		case "orderIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDLT = data
+		case "orderIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDLTE = data
+		case "orderIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDContains = data
+		case "orderIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDHasPrefix = data
+		case "orderIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDHasSuffix = data
+		case "orderIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDEqualFold = data
+		case "orderIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderIDContainsFold = data
+		case "accessionNumber":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumber"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumber = data
+		case "accessionNumberNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberNEQ = data
+		case "accessionNumberIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberIn = data
+		case "accessionNumberNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberNotIn = data
+		case "accessionNumberGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberGT = data
+		case "accessionNumberGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberGTE = data
+		case "accessionNumberLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberLT = data
+		case "accessionNumberLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberLTE = data
+		case "accessionNumberContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberContains = data
+		case "accessionNumberHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberHasPrefix = data
+		case "accessionNumberHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberHasSuffix = data
+		case "accessionNumberEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberEqualFold = data
+		case "accessionNumberContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessionNumberContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessionNumberContainsFold = data
+		case "specimenType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenType"))
+			data, err := ec.unmarshalOLabSpecimenSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenType = data
+		case "specimenTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenTypeNEQ"))
+			data, err := ec.unmarshalOLabSpecimenSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenTypeNEQ = data
+		case "specimenTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenTypeIn"))
+			data, err := ec.unmarshalOLabSpecimenSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenTypeIn = data
+		case "specimenTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenTypeNotIn"))
+			data, err := ec.unmarshalOLabSpecimenSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenTypeNotIn = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOLabSpecimenStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOLabSpecimenStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOLabSpecimenStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOLabSpecimenStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "collectedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByID = data
+		case "collectedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDNEQ = data
+		case "collectedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDIn = data
+		case "collectedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDNotIn = data
+		case "collectedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDGT = data
+		case "collectedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDGTE = data
+		case "collectedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDLT = data
+		case "collectedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDLTE = data
+		case "collectedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDContains = data
+		case "collectedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDHasPrefix = data
+		case "collectedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDHasSuffix = data
+		case "collectedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDEqualFold = data
+		case "collectedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedByIDContainsFold = data
+		case "collectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAt = data
+		case "collectedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtNEQ = data
+		case "collectedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtIn = data
+		case "collectedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtNotIn = data
+		case "collectedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtGT = data
+		case "collectedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtGTE = data
+		case "collectedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtLT = data
+		case "collectedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAtLTE = data
+		case "receivedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByID = data
+		case "receivedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDNEQ = data
+		case "receivedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDIn = data
+		case "receivedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDNotIn = data
+		case "receivedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDGT = data
+		case "receivedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDGTE = data
+		case "receivedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDLT = data
+		case "receivedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDLTE = data
+		case "receivedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDContains = data
+		case "receivedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDHasPrefix = data
+		case "receivedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDHasSuffix = data
+		case "receivedByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDIsNil = data
+		case "receivedByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDNotNil = data
+		case "receivedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDEqualFold = data
+		case "receivedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedByIDContainsFold = data
+		case "receivedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAt = data
+		case "receivedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtNEQ = data
+		case "receivedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtIn = data
+		case "receivedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtNotIn = data
+		case "receivedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtGT = data
+		case "receivedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtGTE = data
+		case "receivedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtLT = data
+		case "receivedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtLTE = data
+		case "receivedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtIsNil = data
+		case "receivedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceivedAtNotNil = data
+		case "rejectionReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReason"))
+			data, err := ec.unmarshalOLabSpecimenRejectionReason2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionReason = data
+		case "rejectionReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReasonNEQ"))
+			data, err := ec.unmarshalOLabSpecimenRejectionReason2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionReasonNEQ = data
+		case "rejectionReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReasonIn"))
+			data, err := ec.unmarshalOLabSpecimenRejectionReason2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReasonᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionReasonIn = data
+		case "rejectionReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReasonNotIn"))
+			data, err := ec.unmarshalOLabSpecimenRejectionReason2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReasonᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionReasonNotIn = data
+		case "rejectionReasonIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReasonIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionReasonIsNil = data
+		case "rejectionReasonNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReasonNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionReasonNotNil = data
+		case "rejectionNote":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNote"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNote = data
+		case "rejectionNoteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteNEQ = data
+		case "rejectionNoteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteIn = data
+		case "rejectionNoteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteNotIn = data
+		case "rejectionNoteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteGT = data
+		case "rejectionNoteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteGTE = data
+		case "rejectionNoteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteLT = data
+		case "rejectionNoteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteLTE = data
+		case "rejectionNoteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteContains = data
+		case "rejectionNoteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteHasPrefix = data
+		case "rejectionNoteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteHasSuffix = data
+		case "rejectionNoteIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteIsNil = data
+		case "rejectionNoteNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteNotNil = data
+		case "rejectionNoteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteEqualFold = data
+		case "rejectionNoteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectionNoteContainsFold = data
+		case "rejectedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByID = data
+		case "rejectedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDNEQ = data
+		case "rejectedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDIn = data
+		case "rejectedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDNotIn = data
+		case "rejectedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDGT = data
+		case "rejectedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDGTE = data
+		case "rejectedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDLT = data
+		case "rejectedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDLTE = data
+		case "rejectedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDContains = data
+		case "rejectedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDHasPrefix = data
+		case "rejectedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDHasSuffix = data
+		case "rejectedByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDIsNil = data
+		case "rejectedByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDNotNil = data
+		case "rejectedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDEqualFold = data
+		case "rejectedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedByIDContainsFold = data
+		case "rejectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAt = data
+		case "rejectedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtNEQ = data
+		case "rejectedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtIn = data
+		case "rejectedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtNotIn = data
+		case "rejectedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtGT = data
+		case "rejectedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtGTE = data
+		case "rejectedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtLT = data
+		case "rejectedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtLTE = data
+		case "rejectedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtIsNil = data
+		case "rejectedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectedAtNotNil = data
+		case "hasPatient":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatient = data
+		case "hasPatientWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatientWith"))
+			data, err := ec.unmarshalOPatientWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatientWith = data
+		case "hasOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrder"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrder = data
+		case "hasOrderWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOrderWith"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasOrderWith = data
+		case "hasItems":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItems"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasItems = data
+		case "hasItemsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItemsWith"))
+			data, err := ec.unmarshalOLabOrderItemWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasItemsWith = data
+		case "hasCollectedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCollectedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCollectedBy = data
+		case "hasCollectedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCollectedByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCollectedByWith = data
+		case "hasReceivedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReceivedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReceivedBy = data
+		case "hasReceivedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReceivedByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReceivedByWith = data
+		case "hasRejectedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRejectedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasRejectedBy = data
+		case "hasRejectedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRejectedByWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasRejectedByWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabSpecimenWhereInput unmarshals raw into the LabSpecimenWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabSpecimenWhereInput(ctx context.Context, raw any) (ent.LabSpecimenWhereInput, error) {
+	var out ent.LabSpecimenWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabSpecimenWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabTestOrder(ctx context.Context, obj any) (ent.LabTestOrder, error) {
+	var it ent.LabTestOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNLabTestOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabTestOrder unmarshals raw into the LabTestOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabTestOrder(ctx context.Context, raw any) (ent.LabTestOrder, error) {
+	var out ent.LabTestOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabTestOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabTestWhereInput(ctx context.Context, obj any) (ent.LabTestWhereInput, error) {
+	var it ent.LabTestWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "shortName", "shortNameNEQ", "shortNameIn", "shortNameNotIn", "shortNameGT", "shortNameGTE", "shortNameLT", "shortNameLTE", "shortNameContains", "shortNameHasPrefix", "shortNameHasSuffix", "shortNameIsNil", "shortNameNotNil", "shortNameEqualFold", "shortNameContainsFold", "specimenType", "specimenTypeNEQ", "specimenTypeIn", "specimenTypeNotIn", "resultKind", "resultKindNEQ", "resultKindIn", "resultKindNotIn", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "decimals", "decimalsNEQ", "decimalsIn", "decimalsNotIn", "decimalsGT", "decimalsGTE", "decimalsLT", "decimalsLTE", "price", "priceNEQ", "priceIn", "priceNotIn", "priceGT", "priceGTE", "priceLT", "priceLTE", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "active", "activeNEQ", "hasReferenceRanges", "hasReferenceRangesWith", "hasPanels", "hasPanelsWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOLabTestWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOLabTestWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOLabTestWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNEQ = data
+		case "codeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeIn = data
+		case "codeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNotIn = data
+		case "codeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGT = data
+		case "codeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGTE = data
+		case "codeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLT = data
+		case "codeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLTE = data
+		case "codeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContains = data
+		case "codeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasPrefix = data
+		case "codeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasSuffix = data
+		case "codeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeEqualFold = data
+		case "codeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContainsFold = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "shortName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortName = data
+		case "shortNameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameNEQ = data
+		case "shortNameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameIn = data
+		case "shortNameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameNotIn = data
+		case "shortNameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameGT = data
+		case "shortNameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameGTE = data
+		case "shortNameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameLT = data
+		case "shortNameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameLTE = data
+		case "shortNameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameContains = data
+		case "shortNameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameHasPrefix = data
+		case "shortNameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameHasSuffix = data
+		case "shortNameIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameIsNil = data
+		case "shortNameNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameNotNil = data
+		case "shortNameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameEqualFold = data
+		case "shortNameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shortNameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ShortNameContainsFold = data
+		case "specimenType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenType"))
+			data, err := ec.unmarshalOLabTestSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenType = data
+		case "specimenTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenTypeNEQ"))
+			data, err := ec.unmarshalOLabTestSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenTypeNEQ = data
+		case "specimenTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenTypeIn"))
+			data, err := ec.unmarshalOLabTestSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenTypeIn = data
+		case "specimenTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("specimenTypeNotIn"))
+			data, err := ec.unmarshalOLabTestSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenTypeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpecimenTypeNotIn = data
+		case "resultKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultKind"))
+			data, err := ec.unmarshalOLabTestResultKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultKind = data
+		case "resultKindNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultKindNEQ"))
+			data, err := ec.unmarshalOLabTestResultKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultKindNEQ = data
+		case "resultKindIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultKindIn"))
+			data, err := ec.unmarshalOLabTestResultKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultKindIn = data
+		case "resultKindNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultKindNotIn"))
+			data, err := ec.unmarshalOLabTestResultKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultKindNotIn = data
+		case "unit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unit"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Unit = data
+		case "unitNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitNEQ = data
+		case "unitIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitIn = data
+		case "unitNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitNotIn = data
+		case "unitGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitGT = data
+		case "unitGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitGTE = data
+		case "unitLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitLT = data
+		case "unitLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitLTE = data
+		case "unitContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitContains = data
+		case "unitHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitHasPrefix = data
+		case "unitHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitHasSuffix = data
+		case "unitIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitIsNil = data
+		case "unitNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitNotNil = data
+		case "unitEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitEqualFold = data
+		case "unitContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitContainsFold = data
+		case "decimals":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimals"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Decimals = data
+		case "decimalsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsNEQ = data
+		case "decimalsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsIn = data
+		case "decimalsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsNotIn = data
+		case "decimalsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsGT = data
+		case "decimalsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsGTE = data
+		case "decimalsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsLT = data
+		case "decimalsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decimalsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecimalsLTE = data
+		case "price":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("price"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Price = data
+		case "priceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceNEQ"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceNEQ = data
+		case "priceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceIn"))
+			data, err := ec.unmarshalOMoney2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceIn = data
+		case "priceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceNotIn"))
+			data, err := ec.unmarshalOMoney2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceNotIn = data
+		case "priceGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceGT"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceGT = data
+		case "priceGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceGTE"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceGTE = data
+		case "priceLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceLT"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceLT = data
+		case "priceLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceLTE"))
+			data, err := ec.unmarshalOMoney2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceLTE = data
+		case "turnaroundMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutes = data
+		case "turnaroundMinutesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesNEQ = data
+		case "turnaroundMinutesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesIn = data
+		case "turnaroundMinutesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesNotIn = data
+		case "turnaroundMinutesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesGT = data
+		case "turnaroundMinutesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesGTE = data
+		case "turnaroundMinutesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesLT = data
+		case "turnaroundMinutesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("turnaroundMinutesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TurnaroundMinutesLTE = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
+		case "hasReferenceRanges":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReferenceRanges"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReferenceRanges = data
+		case "hasReferenceRangesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReferenceRangesWith"))
+			data, err := ec.unmarshalOLabReferenceRangeWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReferenceRangesWith = data
+		case "hasPanels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPanels"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPanels = data
+		case "hasPanelsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPanelsWith"))
+			data, err := ec.unmarshalOLabPanelWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPanelsWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabTestWhereInput unmarshals raw into the LabTestWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabTestWhereInput(ctx context.Context, raw any) (ent.LabTestWhereInput, error) {
+	var out ent.LabTestWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabTestWhereInput", raw, &out)
 	return out, err
 }
 
@@ -60168,7 +77211,7 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -62135,6 +79178,34 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasCareTeamWith = data
+		case "hasLabOrders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabOrders"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabOrders = data
+		case "hasLabOrdersWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabOrdersWith"))
+			data, err := ec.unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabOrdersWith = data
+		case "hasLabResults":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabResults"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabResults = data
+		case "hasLabResultsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabResultsWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabResultsWith = data
 		}
 	}
 	return it, nil
@@ -70028,6 +87099,41 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._MedicationOrder(ctx, sel, obj)
+	case *ent.LabTest:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabTest(ctx, sel, obj)
+	case *ent.LabSpecimen:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabSpecimen(ctx, sel, obj)
+	case *ent.LabResult:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabResult(ctx, sel, obj)
+	case *ent.LabReferenceRange:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabReferenceRange(ctx, sel, obj)
+	case *ent.LabPanel:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabPanel(ctx, sel, obj)
+	case *ent.LabOrderItem:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabOrderItem(ctx, sel, obj)
+	case *ent.LabOrder:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._LabOrder(ctx, sel, obj)
 	case *ent.InsurancePolicy:
 		if obj == nil {
 			return graphql.Null
@@ -72360,6 +89466,12 @@ func (ec *executionContext) _Encounter(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Encounter_notes(ctx, field, obj)
 				})
+		case "labOrders":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Encounter_labOrders(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -72744,6 +89856,1352 @@ func (ec *executionContext) _InsurancePolicy(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._InsurancePolicy_patient(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labOrderImplementors = []string{"LabOrder", "Node"}
+
+func (ec *executionContext) _LabOrder(ctx context.Context, sel ast.SelectionSet, obj *ent.LabOrder) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labOrderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabOrder")
+		case "id":
+			out.Values[i] = ec._LabOrder_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabOrder_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabOrder_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patientID":
+			out.Values[i] = ec._LabOrder_patientID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "encounterID":
+			out.Values[i] = ec._LabOrder_encounterID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orderedByID":
+			out.Values[i] = ec._LabOrder_orderedByID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orderedAt":
+			out.Values[i] = ec._LabOrder_orderedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "priority":
+			out.Values[i] = ec._LabOrder_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clinicalNotes":
+			out.Values[i] = ec._LabOrder_clinicalNotes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrder_patient(ctx, field, obj)
+				})
+		case "encounter":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrder_encounter(ctx, field, obj)
+				})
+		case "orderedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrder_orderedBy(ctx, field, obj)
+				})
+		case "items":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrder_items(ctx, field, obj)
+				})
+		case "specimens":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrder_specimens(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labOrderConnectionImplementors = []string{"LabOrderConnection"}
+
+func (ec *executionContext) _LabOrderConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.LabOrderConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labOrderConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabOrderConnection")
+		case "edges":
+			out.Values[i] = ec._LabOrderConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LabOrderConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._LabOrderConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labOrderEdgeImplementors = []string{"LabOrderEdge"}
+
+func (ec *executionContext) _LabOrderEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.LabOrderEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labOrderEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabOrderEdge")
+		case "node":
+			out.Values[i] = ec._LabOrderEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LabOrderEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labOrderItemImplementors = []string{"LabOrderItem", "Node"}
+
+func (ec *executionContext) _LabOrderItem(ctx context.Context, sel ast.SelectionSet, obj *ent.LabOrderItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labOrderItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabOrderItem")
+		case "id":
+			out.Values[i] = ec._LabOrderItem_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabOrderItem_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabOrderItem_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patientID":
+			out.Values[i] = ec._LabOrderItem_patientID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orderID":
+			out.Values[i] = ec._LabOrderItem_orderID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "testID":
+			out.Values[i] = ec._LabOrderItem_testID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "panelID":
+			out.Values[i] = ec._LabOrderItem_panelID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "specimenID":
+			out.Values[i] = ec._LabOrderItem_specimenID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._LabOrderItem_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cancelReason":
+			out.Values[i] = ec._LabOrderItem_cancelReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cancelledByID":
+			out.Values[i] = ec._LabOrderItem_cancelledByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orderedAt":
+			out.Values[i] = ec._LabOrderItem_orderedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verifiedAt":
+			out.Values[i] = ec._LabOrderItem_verifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "turnaroundMinutes":
+			out.Values[i] = ec._LabOrderItem_turnaroundMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_patient(ctx, field, obj)
+				})
+		case "order":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_order(ctx, field, obj)
+				})
+		case "test":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_test(ctx, field, obj)
+				})
+		case "panel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_panel(ctx, field, obj)
+				})
+		case "specimen":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_specimen(ctx, field, obj)
+				})
+		case "cancelledBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_cancelledBy(ctx, field, obj)
+				})
+		case "results":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabOrderItem_results(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labOrderItemConnectionImplementors = []string{"LabOrderItemConnection"}
+
+func (ec *executionContext) _LabOrderItemConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.LabOrderItemConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labOrderItemConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabOrderItemConnection")
+		case "edges":
+			out.Values[i] = ec._LabOrderItemConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LabOrderItemConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._LabOrderItemConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labOrderItemEdgeImplementors = []string{"LabOrderItemEdge"}
+
+func (ec *executionContext) _LabOrderItemEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.LabOrderItemEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labOrderItemEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabOrderItemEdge")
+		case "node":
+			out.Values[i] = ec._LabOrderItemEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LabOrderItemEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labPanelImplementors = []string{"LabPanel", "Node"}
+
+func (ec *executionContext) _LabPanel(ctx context.Context, sel ast.SelectionSet, obj *ent.LabPanel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labPanelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabPanel")
+		case "id":
+			out.Values[i] = ec._LabPanel_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabPanel_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabPanel_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.Values[i] = ec._LabPanel_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._LabPanel_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "price":
+			out.Values[i] = ec._LabPanel_price(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.Values[i] = ec._LabPanel_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tests":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabPanel_tests(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labPanelConnectionImplementors = []string{"LabPanelConnection"}
+
+func (ec *executionContext) _LabPanelConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.LabPanelConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labPanelConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabPanelConnection")
+		case "edges":
+			out.Values[i] = ec._LabPanelConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LabPanelConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._LabPanelConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labPanelEdgeImplementors = []string{"LabPanelEdge"}
+
+func (ec *executionContext) _LabPanelEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.LabPanelEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labPanelEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabPanelEdge")
+		case "node":
+			out.Values[i] = ec._LabPanelEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LabPanelEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labReferenceRangeImplementors = []string{"LabReferenceRange", "Node"}
+
+func (ec *executionContext) _LabReferenceRange(ctx context.Context, sel ast.SelectionSet, obj *ent.LabReferenceRange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labReferenceRangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabReferenceRange")
+		case "id":
+			out.Values[i] = ec._LabReferenceRange_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabReferenceRange_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabReferenceRange_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "testID":
+			out.Values[i] = ec._LabReferenceRange_testID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sex":
+			out.Values[i] = ec._LabReferenceRange_sex(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ageFromDays":
+			out.Values[i] = ec._LabReferenceRange_ageFromDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ageToDays":
+			out.Values[i] = ec._LabReferenceRange_ageToDays(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "low":
+			out.Values[i] = ec._LabReferenceRange_low(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "high":
+			out.Values[i] = ec._LabReferenceRange_high(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "criticalLow":
+			out.Values[i] = ec._LabReferenceRange_criticalLow(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "criticalHigh":
+			out.Values[i] = ec._LabReferenceRange_criticalHigh(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "test":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabReferenceRange_test(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labResultImplementors = []string{"LabResult", "Node"}
+
+func (ec *executionContext) _LabResult(ctx context.Context, sel ast.SelectionSet, obj *ent.LabResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabResult")
+		case "id":
+			out.Values[i] = ec._LabResult_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabResult_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabResult_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patientID":
+			out.Values[i] = ec._LabResult_patientID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "itemID":
+			out.Values[i] = ec._LabResult_itemID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._LabResult_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "numericValue":
+			out.Values[i] = ec._LabResult_numericValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "codedValue":
+			out.Values[i] = ec._LabResult_codedValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "textValue":
+			out.Values[i] = ec._LabResult_textValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unit":
+			out.Values[i] = ec._LabResult_unit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "flag":
+			out.Values[i] = ec._LabResult_flag(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "referenceLow":
+			out.Values[i] = ec._LabResult_referenceLow(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "referenceHigh":
+			out.Values[i] = ec._LabResult_referenceHigh(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "criticalLow":
+			out.Values[i] = ec._LabResult_criticalLow(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "criticalHigh":
+			out.Values[i] = ec._LabResult_criticalHigh(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "comment":
+			out.Values[i] = ec._LabResult_comment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enteredByID":
+			out.Values[i] = ec._LabResult_enteredByID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enteredAt":
+			out.Values[i] = ec._LabResult_enteredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verifiedByID":
+			out.Values[i] = ec._LabResult_verifiedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "verifiedAt":
+			out.Values[i] = ec._LabResult_verifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replacesID":
+			out.Values[i] = ec._LabResult_replacesID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amendReason":
+			out.Values[i] = ec._LabResult_amendReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "critical":
+			out.Values[i] = ec._LabResult_critical(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "acknowledgedByID":
+			out.Values[i] = ec._LabResult_acknowledgedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "acknowledgedAt":
+			out.Values[i] = ec._LabResult_acknowledgedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "acknowledgeMinutes":
+			out.Values[i] = ec._LabResult_acknowledgeMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_patient(ctx, field, obj)
+				})
+		case "item":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_item(ctx, field, obj)
+				})
+		case "enteredBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_enteredBy(ctx, field, obj)
+				})
+		case "verifiedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_verifiedBy(ctx, field, obj)
+				})
+		case "acknowledgedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_acknowledgedBy(ctx, field, obj)
+				})
+		case "replaces":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_replaces(ctx, field, obj)
+				})
+		case "replacedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_replacedBy(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labResultConnectionImplementors = []string{"LabResultConnection"}
+
+func (ec *executionContext) _LabResultConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.LabResultConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labResultConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabResultConnection")
+		case "edges":
+			out.Values[i] = ec._LabResultConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LabResultConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._LabResultConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labResultEdgeImplementors = []string{"LabResultEdge"}
+
+func (ec *executionContext) _LabResultEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.LabResultEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labResultEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabResultEdge")
+		case "node":
+			out.Values[i] = ec._LabResultEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LabResultEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labSpecimenImplementors = []string{"LabSpecimen", "Node"}
+
+func (ec *executionContext) _LabSpecimen(ctx context.Context, sel ast.SelectionSet, obj *ent.LabSpecimen) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labSpecimenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabSpecimen")
+		case "id":
+			out.Values[i] = ec._LabSpecimen_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabSpecimen_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabSpecimen_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patientID":
+			out.Values[i] = ec._LabSpecimen_patientID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orderID":
+			out.Values[i] = ec._LabSpecimen_orderID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accessionNumber":
+			out.Values[i] = ec._LabSpecimen_accessionNumber(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "specimenType":
+			out.Values[i] = ec._LabSpecimen_specimenType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._LabSpecimen_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "collectedByID":
+			out.Values[i] = ec._LabSpecimen_collectedByID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "collectedAt":
+			out.Values[i] = ec._LabSpecimen_collectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedByID":
+			out.Values[i] = ec._LabSpecimen_receivedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._LabSpecimen_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rejectionReason":
+			out.Values[i] = ec._LabSpecimen_rejectionReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rejectionNote":
+			out.Values[i] = ec._LabSpecimen_rejectionNote(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rejectedByID":
+			out.Values[i] = ec._LabSpecimen_rejectedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rejectedAt":
+			out.Values[i] = ec._LabSpecimen_rejectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabSpecimen_patient(ctx, field, obj)
+				})
+		case "order":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabSpecimen_order(ctx, field, obj)
+				})
+		case "items":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabSpecimen_items(ctx, field, obj)
+				})
+		case "collectedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabSpecimen_collectedBy(ctx, field, obj)
+				})
+		case "receivedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabSpecimen_receivedBy(ctx, field, obj)
+				})
+		case "rejectedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabSpecimen_rejectedBy(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labSpecimenConnectionImplementors = []string{"LabSpecimenConnection"}
+
+func (ec *executionContext) _LabSpecimenConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.LabSpecimenConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labSpecimenConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabSpecimenConnection")
+		case "edges":
+			out.Values[i] = ec._LabSpecimenConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LabSpecimenConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._LabSpecimenConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labSpecimenEdgeImplementors = []string{"LabSpecimenEdge"}
+
+func (ec *executionContext) _LabSpecimenEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.LabSpecimenEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labSpecimenEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabSpecimenEdge")
+		case "node":
+			out.Values[i] = ec._LabSpecimenEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LabSpecimenEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labTestImplementors = []string{"LabTest", "Node"}
+
+func (ec *executionContext) _LabTest(ctx context.Context, sel ast.SelectionSet, obj *ent.LabTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabTest")
+		case "id":
+			out.Values[i] = ec._LabTest_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LabTest_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._LabTest_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.Values[i] = ec._LabTest_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._LabTest_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shortName":
+			out.Values[i] = ec._LabTest_shortName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "specimenType":
+			out.Values[i] = ec._LabTest_specimenType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resultKind":
+			out.Values[i] = ec._LabTest_resultKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unit":
+			out.Values[i] = ec._LabTest_unit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decimals":
+			out.Values[i] = ec._LabTest_decimals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resultCodes":
+			out.Values[i] = ec._LabTest_resultCodes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "normalCodes":
+			out.Values[i] = ec._LabTest_normalCodes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "price":
+			out.Values[i] = ec._LabTest_price(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "turnaroundMinutes":
+			out.Values[i] = ec._LabTest_turnaroundMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.Values[i] = ec._LabTest_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "referenceRanges":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabTest_referenceRanges(ctx, field, obj)
+				})
+		case "panels":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabTest_panels(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labTestConnectionImplementors = []string{"LabTestConnection"}
+
+func (ec *executionContext) _LabTestConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.LabTestConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labTestConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabTestConnection")
+		case "edges":
+			out.Values[i] = ec._LabTestConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LabTestConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._LabTestConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labTestEdgeImplementors = []string{"LabTestEdge"}
+
+func (ec *executionContext) _LabTestEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.LabTestEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labTestEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabTestEdge")
+		case "node":
+			out.Values[i] = ec._LabTestEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LabTestEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -74077,6 +92535,18 @@ func (ec *executionContext) _Patient(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Patient_careTeam(ctx, field, obj)
 				})
+		case "labOrders":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Patient_labOrders(ctx, field, obj)
+				})
+		case "labResults":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Patient_labResults(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -74654,6 +93124,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_icd10Codes(ctx, field)
+				})
+		case "labOrders":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labOrders(ctx, field)
+				})
+		case "labOrderItems":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labOrderItems(ctx, field)
+				})
+		case "labPanels":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labPanels(ctx, field)
+				})
+		case "labResults":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labResults(ctx, field)
+				})
+		case "labSpecimens":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labSpecimens(ctx, field)
+				})
+		case "labTests":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labTests(ctx, field)
 				})
 		case "medicationOrders":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -77291,6 +95797,343 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrder) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabOrder!")
+		return graphql.Null
+	}
+	return ec._LabOrder(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabOrderConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabOrderConnection!")
+		return graphql.Null
+	}
+	return ec._LabOrderConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderItem) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabOrderItem!")
+		return graphql.Null
+	}
+	return ec._LabOrderItem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabOrderItemConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderItemConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabOrderItemConnection!")
+		return graphql.Null
+	}
+	return ec._LabOrderItemConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabOrderItemOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemOrderField(ctx context.Context, v any) (*ent.LabOrderItemOrderField, error) {
+	var res = new(ent.LabOrderItemOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabOrderItemOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderItemOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabOrderItemOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabOrderItemStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx context.Context, v any) (laborderitem.Status, error) {
+	var res laborderitem.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabOrderItemStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx context.Context, sel ast.SelectionSet, v laborderitem.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabOrderItemWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInput(ctx context.Context, v any) (*ent.LabOrderItemWhereInput, error) {
+	res, err := ec.unmarshalInputLabOrderItemWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNLabOrderOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderOrderField(ctx context.Context, v any) (*ent.LabOrderOrderField, error) {
+	var res = new(ent.LabOrderOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabOrderOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabOrderOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabOrderPriority2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx context.Context, v any) (laborder.Priority, error) {
+	var res laborder.Priority
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabOrderPriority2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx context.Context, sel ast.SelectionSet, v laborder.Priority) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabOrderWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInput(ctx context.Context, v any) (*ent.LabOrderWhereInput, error) {
+	res, err := ec.unmarshalInputLabOrderWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabPanel2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanel(ctx context.Context, sel ast.SelectionSet, v *ent.LabPanel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabPanel!")
+		return graphql.Null
+	}
+	return ec._LabPanel(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabPanelConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LabPanelConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabPanelConnection!")
+		return graphql.Null
+	}
+	return ec._LabPanelConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabPanelOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelOrderField(ctx context.Context, v any) (*ent.LabPanelOrderField, error) {
+	var res = new(ent.LabPanelOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabPanelOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabPanelOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabPanelOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabPanelWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInput(ctx context.Context, v any) (*ent.LabPanelWhereInput, error) {
+	res, err := ec.unmarshalInputLabPanelWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabReferenceRange2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRange(ctx context.Context, sel ast.SelectionSet, v *ent.LabReferenceRange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabReferenceRange!")
+		return graphql.Null
+	}
+	return ec._LabReferenceRange(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabReferenceRangeOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeOrderField(ctx context.Context, v any) (*ent.LabReferenceRangeOrderField, error) {
+	var res = new(ent.LabReferenceRangeOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabReferenceRangeOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabReferenceRangeOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabReferenceRangeOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabReferenceRangeSex2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx context.Context, v any) (labreferencerange.Sex, error) {
+	var res labreferencerange.Sex
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabReferenceRangeSex2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx context.Context, sel ast.SelectionSet, v labreferencerange.Sex) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabReferenceRangeWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInput(ctx context.Context, v any) (*ent.LabReferenceRangeWhereInput, error) {
+	res, err := ec.unmarshalInputLabReferenceRangeWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx context.Context, sel ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabResult!")
+		return graphql.Null
+	}
+	return ec._LabResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabResultConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LabResultConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabResultConnection!")
+		return graphql.Null
+	}
+	return ec._LabResultConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabResultFlag2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx context.Context, v any) (labresult.Flag, error) {
+	var res labresult.Flag
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabResultFlag2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx context.Context, sel ast.SelectionSet, v labresult.Flag) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabResultOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultOrderField(ctx context.Context, v any) (*ent.LabResultOrderField, error) {
+	var res = new(ent.LabResultOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabResultOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabResultOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabResultOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabResultStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx context.Context, v any) (labresult.Status, error) {
+	var res labresult.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabResultStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx context.Context, sel ast.SelectionSet, v labresult.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx context.Context, v any) (*ent.LabResultWhereInput, error) {
+	res, err := ec.unmarshalInputLabResultWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx context.Context, sel ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabSpecimen!")
+		return graphql.Null
+	}
+	return ec._LabSpecimen(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabSpecimenConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LabSpecimenConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabSpecimenConnection!")
+		return graphql.Null
+	}
+	return ec._LabSpecimenConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabSpecimenOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenOrderField(ctx context.Context, v any) (*ent.LabSpecimenOrderField, error) {
+	var res = new(ent.LabSpecimenOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabSpecimenOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabSpecimenOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabSpecimenOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabSpecimenRejectionReason2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx context.Context, v any) (labspecimen.RejectionReason, error) {
+	var res labspecimen.RejectionReason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabSpecimenRejectionReason2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx context.Context, sel ast.SelectionSet, v labspecimen.RejectionReason) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabSpecimenSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx context.Context, v any) (labspecimen.SpecimenType, error) {
+	var res labspecimen.SpecimenType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabSpecimenSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx context.Context, sel ast.SelectionSet, v labspecimen.SpecimenType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabSpecimenStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx context.Context, v any) (labspecimen.Status, error) {
+	var res labspecimen.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabSpecimenStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx context.Context, sel ast.SelectionSet, v labspecimen.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabSpecimenWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInput(ctx context.Context, v any) (*ent.LabSpecimenWhereInput, error) {
+	res, err := ec.unmarshalInputLabSpecimenWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx context.Context, sel ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabTest!")
+		return graphql.Null
+	}
+	return ec._LabTest(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabTestConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestConnection(ctx context.Context, sel ast.SelectionSet, v *ent.LabTestConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabTestConnection!")
+		return graphql.Null
+	}
+	return ec._LabTestConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabTestOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestOrderField(ctx context.Context, v any) (*ent.LabTestOrderField, error) {
+	var res = new(ent.LabTestOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabTestOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.LabTestOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabTestOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabTestResultKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx context.Context, v any) (labtest.ResultKind, error) {
+	var res labtest.ResultKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabTestResultKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx context.Context, sel ast.SelectionSet, v labtest.ResultKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabTestSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx context.Context, v any) (labtest.SpecimenType, error) {
+	var res labtest.SpecimenType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabTestSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx context.Context, sel ast.SelectionSet, v labtest.SpecimenType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLabTestWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInput(ctx context.Context, v any) (*ent.LabTestWhereInput, error) {
+	res, err := ec.unmarshalInputLabTestWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNLoginInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐLoginInput(ctx context.Context, v any) (model.LoginInput, error) {
 	res, err := ec.unmarshalInputLoginInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -77362,6 +96205,20 @@ func (ec *executionContext) marshalNMergePatientsPayload2ᚖgithubᚗcomᚋhmis�
 		return graphql.Null
 	}
 	return ec._MergePatientsPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMoney2int64(ctx context.Context, v any) (int64, error) {
+	res, err := scalar.UnmarshalMoney(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMoney2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := scalar.MarshalMoney(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Money!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v []ent.Noder) graphql.Marshaler {
@@ -80638,6 +99495,1044 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalOLabOrder2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabOrder) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrder) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabOrder(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabOrderEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LabOrderEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabOrderEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabOrderEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderEdge(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabOrderEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabOrderItem2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabOrderItem) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderItem) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabOrderItem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabOrderItemEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LabOrderItemEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabOrderItemEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabOrderItemEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemEdge(ctx context.Context, sel ast.SelectionSet, v *ent.LabOrderItemEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabOrderItemEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLabOrderItemOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemOrder(ctx context.Context, v any) (*ent.LabOrderItemOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabOrderItemOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabOrderItemStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatusᚄ(ctx context.Context, v any) ([]laborderitem.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]laborderitem.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabOrderItemStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabOrderItemStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []laborderitem.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabOrderItemStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabOrderItemStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx context.Context, v any) (*laborderitem.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(laborderitem.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabOrderItemStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderitemᚐStatus(ctx context.Context, sel ast.SelectionSet, v *laborderitem.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabOrderItemWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabOrderItemWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabOrderItemWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabOrderItemWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabOrderItemWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItemWhereInput(ctx context.Context, v any) (*ent.LabOrderItemWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabOrderItemWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabOrderOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderOrder(ctx context.Context, v any) (*ent.LabOrderOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabOrderOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabOrderPriority2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriorityᚄ(ctx context.Context, v any) ([]laborder.Priority, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]laborder.Priority, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabOrderPriority2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabOrderPriority2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriorityᚄ(ctx context.Context, sel ast.SelectionSet, v []laborder.Priority) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabOrderPriority2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabOrderPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx context.Context, v any) (*laborder.Priority, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(laborder.Priority)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabOrderPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx context.Context, sel ast.SelectionSet, v *laborder.Priority) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabOrderWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabOrderWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabOrderWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabOrderWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabOrderWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderWhereInput(ctx context.Context, v any) (*ent.LabOrderWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabOrderWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabPanel2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabPanel) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabPanel2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabPanel2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanel(ctx context.Context, sel ast.SelectionSet, v *ent.LabPanel) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabPanel(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabPanelEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LabPanelEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabPanelEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabPanelEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelEdge(ctx context.Context, sel ast.SelectionSet, v *ent.LabPanelEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabPanelEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLabPanelOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelOrder(ctx context.Context, v any) (*ent.LabPanelOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabPanelOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabPanelWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabPanelWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabPanelWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabPanelWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabPanelWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabPanelWhereInput(ctx context.Context, v any) (*ent.LabPanelWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabPanelWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabReferenceRange2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabReferenceRange) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabReferenceRange2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabReferenceRangeSex2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSexᚄ(ctx context.Context, v any) ([]labreferencerange.Sex, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labreferencerange.Sex, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabReferenceRangeSex2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabReferenceRangeSex2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSexᚄ(ctx context.Context, sel ast.SelectionSet, v []labreferencerange.Sex) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabReferenceRangeSex2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabReferenceRangeSex2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx context.Context, v any) (*labreferencerange.Sex, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labreferencerange.Sex)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabReferenceRangeSex2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabreferencerangeᚐSex(ctx context.Context, sel ast.SelectionSet, v *labreferencerange.Sex) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabReferenceRangeWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabReferenceRangeWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabReferenceRangeWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabReferenceRangeWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabReferenceRangeWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInput(ctx context.Context, v any) (*ent.LabReferenceRangeWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabReferenceRangeWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabResult2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabResult) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx context.Context, sel ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabResultEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LabResultEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabResultEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabResultEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultEdge(ctx context.Context, sel ast.SelectionSet, v *ent.LabResultEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabResultEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLabResultFlag2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlagᚄ(ctx context.Context, v any) ([]labresult.Flag, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labresult.Flag, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabResultFlag2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabResultFlag2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlagᚄ(ctx context.Context, sel ast.SelectionSet, v []labresult.Flag) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabResultFlag2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabResultFlag2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx context.Context, v any) (*labresult.Flag, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labresult.Flag)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabResultFlag2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx context.Context, sel ast.SelectionSet, v *labresult.Flag) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabResultOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultOrder(ctx context.Context, v any) (*ent.LabResultOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabResultOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabResultStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatusᚄ(ctx context.Context, v any) ([]labresult.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labresult.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabResultStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabResultStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []labresult.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabResultStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabResultStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx context.Context, v any) (*labresult.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labresult.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabResultStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐStatus(ctx context.Context, sel ast.SelectionSet, v *labresult.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabResultWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabResultWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx context.Context, v any) (*ent.LabResultWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabResultWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabSpecimen2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabSpecimen) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx context.Context, sel ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabSpecimen(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabSpecimenEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LabSpecimenEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabSpecimenEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabSpecimenEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenEdge(ctx context.Context, sel ast.SelectionSet, v *ent.LabSpecimenEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabSpecimenEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenOrder(ctx context.Context, v any) (*ent.LabSpecimenOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabSpecimenOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenRejectionReason2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReasonᚄ(ctx context.Context, v any) ([]labspecimen.RejectionReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labspecimen.RejectionReason, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabSpecimenRejectionReason2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabSpecimenRejectionReason2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []labspecimen.RejectionReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabSpecimenRejectionReason2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenRejectionReason2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx context.Context, v any) (*labspecimen.RejectionReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labspecimen.RejectionReason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabSpecimenRejectionReason2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx context.Context, sel ast.SelectionSet, v *labspecimen.RejectionReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenTypeᚄ(ctx context.Context, v any) ([]labspecimen.SpecimenType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labspecimen.SpecimenType, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabSpecimenSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabSpecimenSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []labspecimen.SpecimenType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabSpecimenSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx context.Context, v any) (*labspecimen.SpecimenType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labspecimen.SpecimenType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabSpecimenSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐSpecimenType(ctx context.Context, sel ast.SelectionSet, v *labspecimen.SpecimenType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatusᚄ(ctx context.Context, v any) ([]labspecimen.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labspecimen.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabSpecimenStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabSpecimenStatus2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []labspecimen.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabSpecimenStatus2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx context.Context, v any) (*labspecimen.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labspecimen.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabSpecimenStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐStatus(ctx context.Context, sel ast.SelectionSet, v *labspecimen.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabSpecimenWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabSpecimenWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabSpecimenWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabSpecimenWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimenWhereInput(ctx context.Context, v any) (*ent.LabSpecimenWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabSpecimenWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabTest2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabTest) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx context.Context, sel ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabTest(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLabTestEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.LabTestEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabTestEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOLabTestEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestEdge(ctx context.Context, sel ast.SelectionSet, v *ent.LabTestEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LabTestEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOLabTestOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestOrder(ctx context.Context, v any) (*ent.LabTestOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabTestOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOLabTestResultKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKindᚄ(ctx context.Context, v any) ([]labtest.ResultKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labtest.ResultKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabTestResultKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabTestResultKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKindᚄ(ctx context.Context, sel ast.SelectionSet, v []labtest.ResultKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabTestResultKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabTestResultKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx context.Context, v any) (*labtest.ResultKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labtest.ResultKind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabTestResultKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐResultKind(ctx context.Context, sel ast.SelectionSet, v *labtest.ResultKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabTestSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenTypeᚄ(ctx context.Context, v any) ([]labtest.SpecimenType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]labtest.SpecimenType, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabTestSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOLabTestSpecimenType2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []labtest.SpecimenType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabTestSpecimenType2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLabTestSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx context.Context, v any) (*labtest.SpecimenType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(labtest.SpecimenType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLabTestSpecimenType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabtestᚐSpecimenType(ctx context.Context, sel ast.SelectionSet, v *labtest.SpecimenType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLabTestWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInputᚄ(ctx context.Context, v any) ([]*ent.LabTestWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.LabTestWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabTestWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOLabTestWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTestWhereInput(ctx context.Context, v any) (*ent.LabTestWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLabTestWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalOMedicationOrder2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐMedicationOrderᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.MedicationOrder) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -80819,6 +100714,59 @@ func (ec *executionContext) unmarshalOMedicationOrderWhereInput2ᚖgithubᚗcom�
 	}
 	res, err := ec.unmarshalInputMedicationOrderWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMoney2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMoney2int64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOMoney2ᚕint64ᚄ(ctx context.Context, sel ast.SelectionSet, v []int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNMoney2int64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOMoney2ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := scalar.UnmarshalMoney(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMoney2ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := scalar.MarshalMoney(*v)
+	return res
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v ent.Noder) graphql.Marshaler {

@@ -61,6 +61,8 @@ const (
 	EdgeMedicationOrders = "medication_orders"
 	// EdgeNotes holds the string denoting the notes edge name in mutations.
 	EdgeNotes = "notes"
+	// EdgeLabOrders holds the string denoting the lab_orders edge name in mutations.
+	EdgeLabOrders = "lab_orders"
 	// Table holds the table name of the encounter in the database.
 	Table = "encounters"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -126,6 +128,13 @@ const (
 	NotesInverseTable = "clinical_notes"
 	// NotesColumn is the table column denoting the notes relation/edge.
 	NotesColumn = "encounter_id"
+	// LabOrdersTable is the table that holds the lab_orders relation/edge.
+	LabOrdersTable = "lab_orders"
+	// LabOrdersInverseTable is the table name for the LabOrder entity.
+	// It exists in this package in order to avoid circular dependency with the "laborder" package.
+	LabOrdersInverseTable = "lab_orders"
+	// LabOrdersColumn is the table column denoting the lab_orders relation/edge.
+	LabOrdersColumn = "encounter_id"
 )
 
 // Columns holds all SQL columns for encounter fields.
@@ -389,6 +398,20 @@ func ByNotes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newNotesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByLabOrdersCount orders the results by lab_orders count.
+func ByLabOrdersCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLabOrdersStep(), opts...)
+	}
+}
+
+// ByLabOrders orders the results by lab_orders terms.
+func ByLabOrders(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLabOrdersStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newPatientStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -450,6 +473,13 @@ func newNotesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(NotesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, NotesTable, NotesColumn),
+	)
+}
+func newLabOrdersStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LabOrdersInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LabOrdersTable, LabOrdersColumn),
 	)
 }
 

@@ -1052,6 +1052,29 @@ func HasNotesWith(preds ...predicate.ClinicalNote) predicate.Encounter {
 	})
 }
 
+// HasLabOrders applies the HasEdge predicate on the "lab_orders" edge.
+func HasLabOrders() predicate.Encounter {
+	return predicate.Encounter(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LabOrdersTable, LabOrdersColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLabOrdersWith applies the HasEdge predicate on the "lab_orders" edge with a given conditions (other predicates).
+func HasLabOrdersWith(preds ...predicate.LabOrder) predicate.Encounter {
+	return predicate.Encounter(func(s *sql.Selector) {
+		step := newLabOrdersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Encounter) predicate.Encounter {
 	return predicate.Encounter(sql.AndPredicates(predicates...))

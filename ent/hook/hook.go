@@ -213,6 +213,90 @@ func (f InsurancePolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InsurancePolicyMutation", m)
 }
 
+// The LabOrderFunc type is an adapter to allow the use of ordinary
+// function as LabOrder mutator.
+type LabOrderFunc func(context.Context, *ent.LabOrderMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabOrderFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabOrderMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabOrderMutation", m)
+}
+
+// The LabOrderItemFunc type is an adapter to allow the use of ordinary
+// function as LabOrderItem mutator.
+type LabOrderItemFunc func(context.Context, *ent.LabOrderItemMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabOrderItemFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabOrderItemMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabOrderItemMutation", m)
+}
+
+// The LabPanelFunc type is an adapter to allow the use of ordinary
+// function as LabPanel mutator.
+type LabPanelFunc func(context.Context, *ent.LabPanelMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabPanelFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabPanelMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabPanelMutation", m)
+}
+
+// The LabReferenceRangeFunc type is an adapter to allow the use of ordinary
+// function as LabReferenceRange mutator.
+type LabReferenceRangeFunc func(context.Context, *ent.LabReferenceRangeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabReferenceRangeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabReferenceRangeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabReferenceRangeMutation", m)
+}
+
+// The LabResultFunc type is an adapter to allow the use of ordinary
+// function as LabResult mutator.
+type LabResultFunc func(context.Context, *ent.LabResultMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabResultFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabResultMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabResultMutation", m)
+}
+
+// The LabSpecimenFunc type is an adapter to allow the use of ordinary
+// function as LabSpecimen mutator.
+type LabSpecimenFunc func(context.Context, *ent.LabSpecimenMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabSpecimenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabSpecimenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabSpecimenMutation", m)
+}
+
+// The LabTestFunc type is an adapter to allow the use of ordinary
+// function as LabTest mutator.
+type LabTestFunc func(context.Context, *ent.LabTestMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabTestFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabTestMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabTestMutation", m)
+}
+
 // The MedicationOrderFunc type is an adapter to allow the use of ordinary
 // function as MedicationOrder mutator.
 type MedicationOrderFunc func(context.Context, *ent.MedicationOrderMutation) (ent.Value, error)

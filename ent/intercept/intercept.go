@@ -25,6 +25,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labreferencerange"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -558,6 +565,195 @@ func (f TraverseInsurancePolicy) Traverse(ctx context.Context, q ent.Query) erro
 	return fmt.Errorf("unexpected query type %T. expect *ent.InsurancePolicyQuery", q)
 }
 
+// The LabOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabOrderFunc func(context.Context, *ent.LabOrderQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabOrderFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabOrderQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabOrderQuery", q)
+}
+
+// The TraverseLabOrder type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabOrder func(context.Context, *ent.LabOrderQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabOrder) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabOrder) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabOrderQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabOrderQuery", q)
+}
+
+// The LabOrderItemFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabOrderItemFunc func(context.Context, *ent.LabOrderItemQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabOrderItemFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabOrderItemQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabOrderItemQuery", q)
+}
+
+// The TraverseLabOrderItem type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabOrderItem func(context.Context, *ent.LabOrderItemQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabOrderItem) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabOrderItem) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabOrderItemQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabOrderItemQuery", q)
+}
+
+// The LabPanelFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabPanelFunc func(context.Context, *ent.LabPanelQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabPanelFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabPanelQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabPanelQuery", q)
+}
+
+// The TraverseLabPanel type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabPanel func(context.Context, *ent.LabPanelQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabPanel) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabPanel) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabPanelQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabPanelQuery", q)
+}
+
+// The LabReferenceRangeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabReferenceRangeFunc func(context.Context, *ent.LabReferenceRangeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabReferenceRangeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabReferenceRangeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabReferenceRangeQuery", q)
+}
+
+// The TraverseLabReferenceRange type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabReferenceRange func(context.Context, *ent.LabReferenceRangeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabReferenceRange) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabReferenceRange) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabReferenceRangeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabReferenceRangeQuery", q)
+}
+
+// The LabResultFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabResultFunc func(context.Context, *ent.LabResultQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabResultFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabResultQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabResultQuery", q)
+}
+
+// The TraverseLabResult type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabResult func(context.Context, *ent.LabResultQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabResult) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabResult) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabResultQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabResultQuery", q)
+}
+
+// The LabSpecimenFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabSpecimenFunc func(context.Context, *ent.LabSpecimenQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabSpecimenFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabSpecimenQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabSpecimenQuery", q)
+}
+
+// The TraverseLabSpecimen type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabSpecimen func(context.Context, *ent.LabSpecimenQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabSpecimen) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabSpecimen) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabSpecimenQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabSpecimenQuery", q)
+}
+
+// The LabTestFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabTestFunc func(context.Context, *ent.LabTestQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabTestFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabTestQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabTestQuery", q)
+}
+
+// The TraverseLabTest type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabTest func(context.Context, *ent.LabTestQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabTest) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabTest) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabTestQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabTestQuery", q)
+}
+
 // The MedicationOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
 type MedicationOrderFunc func(context.Context, *ent.MedicationOrderQuery) (ent.Value, error)
 
@@ -1000,6 +1196,20 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.Icd10CodeQuery, predicate.Icd10Code, icd10code.OrderOption]{typ: ent.TypeIcd10Code, tq: q}, nil
 	case *ent.InsurancePolicyQuery:
 		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
+	case *ent.LabOrderQuery:
+		return &query[*ent.LabOrderQuery, predicate.LabOrder, laborder.OrderOption]{typ: ent.TypeLabOrder, tq: q}, nil
+	case *ent.LabOrderItemQuery:
+		return &query[*ent.LabOrderItemQuery, predicate.LabOrderItem, laborderitem.OrderOption]{typ: ent.TypeLabOrderItem, tq: q}, nil
+	case *ent.LabPanelQuery:
+		return &query[*ent.LabPanelQuery, predicate.LabPanel, labpanel.OrderOption]{typ: ent.TypeLabPanel, tq: q}, nil
+	case *ent.LabReferenceRangeQuery:
+		return &query[*ent.LabReferenceRangeQuery, predicate.LabReferenceRange, labreferencerange.OrderOption]{typ: ent.TypeLabReferenceRange, tq: q}, nil
+	case *ent.LabResultQuery:
+		return &query[*ent.LabResultQuery, predicate.LabResult, labresult.OrderOption]{typ: ent.TypeLabResult, tq: q}, nil
+	case *ent.LabSpecimenQuery:
+		return &query[*ent.LabSpecimenQuery, predicate.LabSpecimen, labspecimen.OrderOption]{typ: ent.TypeLabSpecimen, tq: q}, nil
+	case *ent.LabTestQuery:
+		return &query[*ent.LabTestQuery, predicate.LabTest, labtest.OrderOption]{typ: ent.TypeLabTest, tq: q}, nil
 	case *ent.MedicationOrderQuery:
 		return &query[*ent.MedicationOrderQuery, predicate.MedicationOrder, medicationorder.OrderOption]{typ: ent.TypeMedicationOrder, tq: q}, nil
 	case *ent.ObservationQuery:

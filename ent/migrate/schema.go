@@ -706,6 +706,368 @@ var (
 			},
 		},
 	}
+	// LabOrdersColumns holds the columns for the "lab_orders" table.
+	LabOrdersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "ordered_at", Type: field.TypeTime},
+		{Name: "priority", Type: field.TypeEnum, Enums: []string{"ROUTINE", "URGENT", "STAT"}, Default: "ROUTINE"},
+		{Name: "clinical_notes", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "ordered_by_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// LabOrdersTable holds the schema information for the "lab_orders" table.
+	LabOrdersTable = &schema.Table{
+		Name:       "lab_orders",
+		Columns:    LabOrdersColumns,
+		PrimaryKey: []*schema.Column{LabOrdersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_orders_encounters_lab_orders",
+				Columns:    []*schema.Column{LabOrdersColumns[6]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_orders_staffs_ordered_by",
+				Columns:    []*schema.Column{LabOrdersColumns[7]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_orders_patients_lab_orders",
+				Columns:    []*schema.Column{LabOrdersColumns[8]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "laborder_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrdersColumns[8]},
+			},
+			{
+				Name:    "laborder_ordered_at",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrdersColumns[3]},
+			},
+		},
+	}
+	// LabOrderItemsColumns holds the columns for the "lab_order_items" table.
+	LabOrderItemsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ORDERED", "COLLECTED", "RECEIVED", "RESULTED", "VERIFIED", "AMENDED", "CANCELLED", "REJECTED"}, Default: "ORDERED"},
+		{Name: "cancel_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "ordered_at", Type: field.TypeTime},
+		{Name: "verified_at", Type: field.TypeTime, Nullable: true},
+		{Name: "turnaround_minutes", Type: field.TypeInt, Nullable: true},
+		{Name: "order_id", Type: field.TypeString},
+		{Name: "test_id", Type: field.TypeString},
+		{Name: "panel_id", Type: field.TypeString, Nullable: true},
+		{Name: "cancelled_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "specimen_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// LabOrderItemsTable holds the schema information for the "lab_order_items" table.
+	LabOrderItemsTable = &schema.Table{
+		Name:       "lab_order_items",
+		Columns:    LabOrderItemsColumns,
+		PrimaryKey: []*schema.Column{LabOrderItemsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_order_items_lab_orders_items",
+				Columns:    []*schema.Column{LabOrderItemsColumns[8]},
+				RefColumns: []*schema.Column{LabOrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_order_items_lab_tests_test",
+				Columns:    []*schema.Column{LabOrderItemsColumns[9]},
+				RefColumns: []*schema.Column{LabTestsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_order_items_lab_panels_panel",
+				Columns:    []*schema.Column{LabOrderItemsColumns[10]},
+				RefColumns: []*schema.Column{LabPanelsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_order_items_staffs_cancelled_by",
+				Columns:    []*schema.Column{LabOrderItemsColumns[11]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_order_items_lab_specimen_items",
+				Columns:    []*schema.Column{LabOrderItemsColumns[12]},
+				RefColumns: []*schema.Column{LabSpecimenColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_order_items_patients_lab_order_items",
+				Columns:    []*schema.Column{LabOrderItemsColumns[13]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "laborderitem_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrderItemsColumns[13]},
+			},
+			{
+				Name:    "laborderitem_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrderItemsColumns[8]},
+			},
+			{
+				Name:    "laborderitem_status",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrderItemsColumns[3]},
+			},
+		},
+	}
+	// LabPanelsColumns holds the columns for the "lab_panels" table.
+	LabPanelsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 20},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "price", Type: field.TypeInt64},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// LabPanelsTable holds the schema information for the "lab_panels" table.
+	LabPanelsTable = &schema.Table{
+		Name:       "lab_panels",
+		Columns:    LabPanelsColumns,
+		PrimaryKey: []*schema.Column{LabPanelsColumns[0]},
+	}
+	// LabReferenceRangesColumns holds the columns for the "lab_reference_ranges" table.
+	LabReferenceRangesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "sex", Type: field.TypeEnum, Nullable: true, Enums: []string{"FEMALE", "MALE"}},
+		{Name: "age_from_days", Type: field.TypeInt, Default: 0},
+		{Name: "age_to_days", Type: field.TypeInt, Nullable: true},
+		{Name: "low", Type: field.TypeFloat64, Nullable: true},
+		{Name: "high", Type: field.TypeFloat64, Nullable: true},
+		{Name: "critical_low", Type: field.TypeFloat64, Nullable: true},
+		{Name: "critical_high", Type: field.TypeFloat64, Nullable: true},
+		{Name: "test_id", Type: field.TypeString},
+	}
+	// LabReferenceRangesTable holds the schema information for the "lab_reference_ranges" table.
+	LabReferenceRangesTable = &schema.Table{
+		Name:       "lab_reference_ranges",
+		Columns:    LabReferenceRangesColumns,
+		PrimaryKey: []*schema.Column{LabReferenceRangesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_reference_ranges_lab_tests_reference_ranges",
+				Columns:    []*schema.Column{LabReferenceRangesColumns[10]},
+				RefColumns: []*schema.Column{LabTestsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "labreferencerange_test_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabReferenceRangesColumns[10]},
+			},
+		},
+	}
+	// LabResultsColumns holds the columns for the "lab_results" table.
+	LabResultsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ENTERED", "VERIFIED", "CORRECTED"}, Default: "ENTERED"},
+		{Name: "numeric_value", Type: field.TypeFloat64, Nullable: true},
+		{Name: "coded_value", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "text_value", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "unit", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "flag", Type: field.TypeEnum, Nullable: true, Enums: []string{"NORMAL", "LOW", "HIGH", "CRITICAL_LOW", "CRITICAL_HIGH", "ABNORMAL"}},
+		{Name: "reference_low", Type: field.TypeFloat64, Nullable: true},
+		{Name: "reference_high", Type: field.TypeFloat64, Nullable: true},
+		{Name: "critical_low", Type: field.TypeFloat64, Nullable: true},
+		{Name: "critical_high", Type: field.TypeFloat64, Nullable: true},
+		{Name: "comment", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "entered_at", Type: field.TypeTime},
+		{Name: "verified_at", Type: field.TypeTime, Nullable: true},
+		{Name: "amend_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "critical", Type: field.TypeBool, Default: false},
+		{Name: "acknowledged_at", Type: field.TypeTime, Nullable: true},
+		{Name: "acknowledge_minutes", Type: field.TypeInt, Nullable: true},
+		{Name: "item_id", Type: field.TypeString},
+		{Name: "entered_by_id", Type: field.TypeString},
+		{Name: "verified_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "acknowledged_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "replaces_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// LabResultsTable holds the schema information for the "lab_results" table.
+	LabResultsTable = &schema.Table{
+		Name:       "lab_results",
+		Columns:    LabResultsColumns,
+		PrimaryKey: []*schema.Column{LabResultsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_results_lab_order_items_results",
+				Columns:    []*schema.Column{LabResultsColumns[20]},
+				RefColumns: []*schema.Column{LabOrderItemsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_results_staffs_entered_by",
+				Columns:    []*schema.Column{LabResultsColumns[21]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_results_staffs_verified_by",
+				Columns:    []*schema.Column{LabResultsColumns[22]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_results_staffs_acknowledged_by",
+				Columns:    []*schema.Column{LabResultsColumns[23]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_results_lab_results_replaced_by",
+				Columns:    []*schema.Column{LabResultsColumns[24]},
+				RefColumns: []*schema.Column{LabResultsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_results_patients_lab_results",
+				Columns:    []*schema.Column{LabResultsColumns[25]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "labresult_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabResultsColumns[25]},
+			},
+			{
+				Name:    "labresult_item_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabResultsColumns[20]},
+			},
+			{
+				Name:    "labresult_critical_acknowledged_at",
+				Unique:  false,
+				Columns: []*schema.Column{LabResultsColumns[17], LabResultsColumns[18]},
+			},
+		},
+	}
+	// LabSpecimenColumns holds the columns for the "lab_specimen" table.
+	LabSpecimenColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "accession_number", Type: field.TypeString, Unique: true, Size: 20},
+		{Name: "specimen_type", Type: field.TypeEnum, Enums: []string{"WHOLE_BLOOD", "SERUM", "PLASMA", "URINE", "CSF", "STOOL", "SWAB", "SPUTUM", "OTHER"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"COLLECTED", "RECEIVED", "REJECTED"}, Default: "COLLECTED"},
+		{Name: "collected_at", Type: field.TypeTime},
+		{Name: "received_at", Type: field.TypeTime, Nullable: true},
+		{Name: "rejection_reason", Type: field.TypeEnum, Nullable: true, Enums: []string{"HAEMOLYSED", "INSUFFICIENT", "MISLABELED", "CLOTTED", "CONTAMINATED", "OTHER"}},
+		{Name: "rejection_note", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "rejected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "order_id", Type: field.TypeString},
+		{Name: "collected_by_id", Type: field.TypeString},
+		{Name: "received_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "rejected_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// LabSpecimenTable holds the schema information for the "lab_specimen" table.
+	LabSpecimenTable = &schema.Table{
+		Name:       "lab_specimen",
+		Columns:    LabSpecimenColumns,
+		PrimaryKey: []*schema.Column{LabSpecimenColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_specimen_lab_orders_specimens",
+				Columns:    []*schema.Column{LabSpecimenColumns[11]},
+				RefColumns: []*schema.Column{LabOrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_specimen_staffs_collected_by",
+				Columns:    []*schema.Column{LabSpecimenColumns[12]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "lab_specimen_staffs_received_by",
+				Columns:    []*schema.Column{LabSpecimenColumns[13]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_specimen_staffs_rejected_by",
+				Columns:    []*schema.Column{LabSpecimenColumns[14]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_specimen_patients_lab_specimens",
+				Columns:    []*schema.Column{LabSpecimenColumns[15]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "labspecimen_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabSpecimenColumns[15]},
+			},
+			{
+				Name:    "labspecimen_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabSpecimenColumns[11]},
+			},
+		},
+	}
+	// LabTestsColumns holds the columns for the "lab_tests" table.
+	LabTestsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 20},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "short_name", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "specimen_type", Type: field.TypeEnum, Enums: []string{"WHOLE_BLOOD", "SERUM", "PLASMA", "URINE", "CSF", "STOOL", "SWAB", "SPUTUM", "OTHER"}},
+		{Name: "result_kind", Type: field.TypeEnum, Enums: []string{"NUMERIC", "CODED", "TEXT"}},
+		{Name: "unit", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "decimals", Type: field.TypeInt, Default: 1},
+		{Name: "result_codes", Type: field.TypeJSON, Nullable: true},
+		{Name: "normal_codes", Type: field.TypeJSON, Nullable: true},
+		{Name: "price", Type: field.TypeInt64},
+		{Name: "turnaround_minutes", Type: field.TypeInt},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// LabTestsTable holds the schema information for the "lab_tests" table.
+	LabTestsTable = &schema.Table{
+		Name:       "lab_tests",
+		Columns:    LabTestsColumns,
+		PrimaryKey: []*schema.Column{LabTestsColumns[0]},
+	}
 	// MedicationOrdersColumns holds the columns for the "medication_orders" table.
 	MedicationOrdersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1275,6 +1637,31 @@ var (
 			},
 		},
 	}
+	// LabPanelTestsColumns holds the columns for the "lab_panel_tests" table.
+	LabPanelTestsColumns = []*schema.Column{
+		{Name: "lab_panel_id", Type: field.TypeString},
+		{Name: "lab_test_id", Type: field.TypeString},
+	}
+	// LabPanelTestsTable holds the schema information for the "lab_panel_tests" table.
+	LabPanelTestsTable = &schema.Table{
+		Name:       "lab_panel_tests",
+		Columns:    LabPanelTestsColumns,
+		PrimaryKey: []*schema.Column{LabPanelTestsColumns[0], LabPanelTestsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_panel_tests_lab_panel_id",
+				Columns:    []*schema.Column{LabPanelTestsColumns[0]},
+				RefColumns: []*schema.Column{LabPanelsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "lab_panel_tests_lab_test_id",
+				Columns:    []*schema.Column{LabPanelTestsColumns[1]},
+				RefColumns: []*schema.Column{LabTestsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
@@ -1294,6 +1681,13 @@ var (
 		HistoryItemsTable,
 		Icd10codesTable,
 		InsurancePoliciesTable,
+		LabOrdersTable,
+		LabOrderItemsTable,
+		LabPanelsTable,
+		LabReferenceRangesTable,
+		LabResultsTable,
+		LabSpecimenTable,
+		LabTestsTable,
 		MedicationOrdersTable,
 		ObservationsTable,
 		OutboxEventsTable,
@@ -1309,6 +1703,7 @@ var (
 		StaffsTable,
 		UsersTable,
 		WardsTable,
+		LabPanelTestsTable,
 	}
 )
 
@@ -1347,6 +1742,27 @@ func init() {
 	HistoryItemsTable.ForeignKeys[0].RefTable = StaffsTable
 	HistoryItemsTable.ForeignKeys[1].RefTable = PatientsTable
 	InsurancePoliciesTable.ForeignKeys[0].RefTable = PatientsTable
+	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable
+	LabOrdersTable.ForeignKeys[1].RefTable = StaffsTable
+	LabOrdersTable.ForeignKeys[2].RefTable = PatientsTable
+	LabOrderItemsTable.ForeignKeys[0].RefTable = LabOrdersTable
+	LabOrderItemsTable.ForeignKeys[1].RefTable = LabTestsTable
+	LabOrderItemsTable.ForeignKeys[2].RefTable = LabPanelsTable
+	LabOrderItemsTable.ForeignKeys[3].RefTable = StaffsTable
+	LabOrderItemsTable.ForeignKeys[4].RefTable = LabSpecimenTable
+	LabOrderItemsTable.ForeignKeys[5].RefTable = PatientsTable
+	LabReferenceRangesTable.ForeignKeys[0].RefTable = LabTestsTable
+	LabResultsTable.ForeignKeys[0].RefTable = LabOrderItemsTable
+	LabResultsTable.ForeignKeys[1].RefTable = StaffsTable
+	LabResultsTable.ForeignKeys[2].RefTable = StaffsTable
+	LabResultsTable.ForeignKeys[3].RefTable = StaffsTable
+	LabResultsTable.ForeignKeys[4].RefTable = LabResultsTable
+	LabResultsTable.ForeignKeys[5].RefTable = PatientsTable
+	LabSpecimenTable.ForeignKeys[0].RefTable = LabOrdersTable
+	LabSpecimenTable.ForeignKeys[1].RefTable = StaffsTable
+	LabSpecimenTable.ForeignKeys[2].RefTable = StaffsTable
+	LabSpecimenTable.ForeignKeys[3].RefTable = StaffsTable
+	LabSpecimenTable.ForeignKeys[4].RefTable = PatientsTable
 	MedicationOrdersTable.ForeignKeys[0].RefTable = EncountersTable
 	MedicationOrdersTable.ForeignKeys[1].RefTable = StaffsTable
 	MedicationOrdersTable.ForeignKeys[2].RefTable = MedicationOrdersTable
@@ -1375,4 +1791,6 @@ func init() {
 	StaffsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	StaffsTable.ForeignKeys[1].RefTable = UsersTable
 	WardsTable.ForeignKeys[0].RefTable = DepartmentsTable
+	LabPanelTestsTable.ForeignKeys[0].RefTable = LabPanelsTable
+	LabPanelTestsTable.ForeignKeys[1].RefTable = LabTestsTable
 }

@@ -99,6 +99,14 @@ const (
 	EdgeReferrals = "referrals"
 	// EdgeCareTeam holds the string denoting the care_team edge name in mutations.
 	EdgeCareTeam = "care_team"
+	// EdgeLabOrders holds the string denoting the lab_orders edge name in mutations.
+	EdgeLabOrders = "lab_orders"
+	// EdgeLabOrderItems holds the string denoting the lab_order_items edge name in mutations.
+	EdgeLabOrderItems = "lab_order_items"
+	// EdgeLabSpecimens holds the string denoting the lab_specimens edge name in mutations.
+	EdgeLabSpecimens = "lab_specimens"
+	// EdgeLabResults holds the string denoting the lab_results edge name in mutations.
+	EdgeLabResults = "lab_results"
 	// Table holds the table name of the patient in the database.
 	Table = "patients"
 	// AppointmentsTable is the table that holds the appointments relation/edge.
@@ -242,6 +250,34 @@ const (
 	CareTeamInverseTable = "care_team_members"
 	// CareTeamColumn is the table column denoting the care_team relation/edge.
 	CareTeamColumn = "patient_id"
+	// LabOrdersTable is the table that holds the lab_orders relation/edge.
+	LabOrdersTable = "lab_orders"
+	// LabOrdersInverseTable is the table name for the LabOrder entity.
+	// It exists in this package in order to avoid circular dependency with the "laborder" package.
+	LabOrdersInverseTable = "lab_orders"
+	// LabOrdersColumn is the table column denoting the lab_orders relation/edge.
+	LabOrdersColumn = "patient_id"
+	// LabOrderItemsTable is the table that holds the lab_order_items relation/edge.
+	LabOrderItemsTable = "lab_order_items"
+	// LabOrderItemsInverseTable is the table name for the LabOrderItem entity.
+	// It exists in this package in order to avoid circular dependency with the "laborderitem" package.
+	LabOrderItemsInverseTable = "lab_order_items"
+	// LabOrderItemsColumn is the table column denoting the lab_order_items relation/edge.
+	LabOrderItemsColumn = "patient_id"
+	// LabSpecimensTable is the table that holds the lab_specimens relation/edge.
+	LabSpecimensTable = "lab_specimen"
+	// LabSpecimensInverseTable is the table name for the LabSpecimen entity.
+	// It exists in this package in order to avoid circular dependency with the "labspecimen" package.
+	LabSpecimensInverseTable = "lab_specimen"
+	// LabSpecimensColumn is the table column denoting the lab_specimens relation/edge.
+	LabSpecimensColumn = "patient_id"
+	// LabResultsTable is the table that holds the lab_results relation/edge.
+	LabResultsTable = "lab_results"
+	// LabResultsInverseTable is the table name for the LabResult entity.
+	// It exists in this package in order to avoid circular dependency with the "labresult" package.
+	LabResultsInverseTable = "lab_results"
+	// LabResultsColumn is the table column denoting the lab_results relation/edge.
+	LabResultsColumn = "patient_id"
 )
 
 // Columns holds all SQL columns for patient fields.
@@ -767,6 +803,62 @@ func ByCareTeam(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newCareTeamStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByLabOrdersCount orders the results by lab_orders count.
+func ByLabOrdersCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLabOrdersStep(), opts...)
+	}
+}
+
+// ByLabOrders orders the results by lab_orders terms.
+func ByLabOrders(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLabOrdersStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByLabOrderItemsCount orders the results by lab_order_items count.
+func ByLabOrderItemsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLabOrderItemsStep(), opts...)
+	}
+}
+
+// ByLabOrderItems orders the results by lab_order_items terms.
+func ByLabOrderItems(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLabOrderItemsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByLabSpecimensCount orders the results by lab_specimens count.
+func ByLabSpecimensCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLabSpecimensStep(), opts...)
+	}
+}
+
+// ByLabSpecimens orders the results by lab_specimens terms.
+func ByLabSpecimens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLabSpecimensStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByLabResultsCount orders the results by lab_results count.
+func ByLabResultsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLabResultsStep(), opts...)
+	}
+}
+
+// ByLabResults orders the results by lab_results terms.
+func ByLabResults(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLabResultsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAppointmentsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -912,6 +1004,34 @@ func newCareTeamStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(CareTeamInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, CareTeamTable, CareTeamColumn),
+	)
+}
+func newLabOrdersStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LabOrdersInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LabOrdersTable, LabOrdersColumn),
+	)
+}
+func newLabOrderItemsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LabOrderItemsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LabOrderItemsTable, LabOrderItemsColumn),
+	)
+}
+func newLabSpecimensStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LabSpecimensInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LabSpecimensTable, LabSpecimensColumn),
+	)
+}
+func newLabResultsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LabResultsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LabResultsTable, LabResultsColumn),
 	)
 }
 

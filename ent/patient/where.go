@@ -1868,6 +1868,98 @@ func HasCareTeamWith(preds ...predicate.CareTeamMember) predicate.Patient {
 	})
 }
 
+// HasLabOrders applies the HasEdge predicate on the "lab_orders" edge.
+func HasLabOrders() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LabOrdersTable, LabOrdersColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLabOrdersWith applies the HasEdge predicate on the "lab_orders" edge with a given conditions (other predicates).
+func HasLabOrdersWith(preds ...predicate.LabOrder) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newLabOrdersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLabOrderItems applies the HasEdge predicate on the "lab_order_items" edge.
+func HasLabOrderItems() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LabOrderItemsTable, LabOrderItemsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLabOrderItemsWith applies the HasEdge predicate on the "lab_order_items" edge with a given conditions (other predicates).
+func HasLabOrderItemsWith(preds ...predicate.LabOrderItem) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newLabOrderItemsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLabSpecimens applies the HasEdge predicate on the "lab_specimens" edge.
+func HasLabSpecimens() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LabSpecimensTable, LabSpecimensColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLabSpecimensWith applies the HasEdge predicate on the "lab_specimens" edge with a given conditions (other predicates).
+func HasLabSpecimensWith(preds ...predicate.LabSpecimen) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newLabSpecimensStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLabResults applies the HasEdge predicate on the "lab_results" edge.
+func HasLabResults() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, LabResultsTable, LabResultsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLabResultsWith applies the HasEdge predicate on the "lab_results" edge with a given conditions (other predicates).
+func HasLabResultsWith(preds ...predicate.LabResult) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newLabResultsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Patient) predicate.Patient {
 	return predicate.Patient(sql.AndPredicates(predicates...))

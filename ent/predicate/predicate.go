@@ -57,6 +57,27 @@ type Icd10Code func(*sql.Selector)
 // InsurancePolicy is the predicate function for insurancepolicy builders.
 type InsurancePolicy func(*sql.Selector)
 
+// LabOrder is the predicate function for laborder builders.
+type LabOrder func(*sql.Selector)
+
+// LabOrderItem is the predicate function for laborderitem builders.
+type LabOrderItem func(*sql.Selector)
+
+// LabPanel is the predicate function for labpanel builders.
+type LabPanel func(*sql.Selector)
+
+// LabReferenceRange is the predicate function for labreferencerange builders.
+type LabReferenceRange func(*sql.Selector)
+
+// LabResult is the predicate function for labresult builders.
+type LabResult func(*sql.Selector)
+
+// LabSpecimen is the predicate function for labspecimen builders.
+type LabSpecimen func(*sql.Selector)
+
+// LabTest is the predicate function for labtest builders.
+type LabTest func(*sql.Selector)
+
 // MedicationOrder is the predicate function for medicationorder builders.
 type MedicationOrder func(*sql.Selector)
 

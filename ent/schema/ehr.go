@@ -44,6 +44,7 @@ func (Encounter) Edges() []ent.Edge {
 		edge.To("observations", Observation.Type),
 		edge.To("medication_orders", MedicationOrder.Type),
 		edge.To("notes", ClinicalNote.Type),
+		edge.To("lab_orders", LabOrder.Type),
 	}
 }
 

@@ -69,6 +69,10 @@ func (Patient) Edges() []ent.Edge {
 		edge.To("notes", ClinicalNote.Type).Annotations(entgql.RelayConnection()),
 		edge.To("referrals", Referral.Type).Annotations(entgql.RelayConnection()),
 		edge.To("care_team", CareTeamMember.Type),
+		edge.To("lab_orders", LabOrder.Type).Annotations(entgql.RelayConnection()),
+		edge.To("lab_order_items", LabOrderItem.Type).Annotations(entgql.Skip()),
+		edge.To("lab_specimens", LabSpecimen.Type).Annotations(entgql.Skip()),
+		edge.To("lab_results", LabResult.Type).Annotations(entgql.RelayConnection()),
 	}
 }
 

@@ -1,10 +1,13 @@
-// Package scalar marshals the API's Date and Time scalars: Time is always
-// UTC RFC 3339, Date is a calendar date (YYYY-MM-DD) with no zone.
+// Package scalar marshals the API's Date, Time and Money scalars: Time is
+// always UTC RFC 3339, Date is a calendar date (YYYY-MM-DD) with no zone,
+// Money is a decimal string over integer minor units.
 package scalar
 
 import (
+	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -52,4 +55,58 @@ func UnmarshalTime(v any) (time.Time, error) {
 		return time.Time{}, apperr.BadInput("", "%q is not an RFC 3339 time such as 2026-01-31T09:00:00Z", s)
 	}
 	return t.UTC(), nil
+}
+
+// MarshalMoney writes an amount of minor units (cents) as a decimal string,
+// "1250.00", so no client ever adds money as floats.
+func MarshalMoney(minor int64) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) {
+		io.WriteString(w, strconv.Quote(FormatMoney(minor)))
+	})
+}
+
+// FormatMoney renders minor units as a decimal with two places.
+func FormatMoney(minor int64) string {
+	sign := ""
+	u := uint64(minor)
+	if minor < 0 {
+		sign, u = "-", uint64(-minor)
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
+}
+
+// UnmarshalMoney reads a decimal string with at most two places ("12",
+// "12.5", "12.50") into minor units. Numbers are refused: a JSON float
+// cannot carry money exactly.
+func UnmarshalMoney(v any) (int64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, apperr.BadInput("", "money must be a decimal string such as \"1250.00\"")
+	}
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	neg := strings.HasPrefix(whole, "-")
+	whole = strings.TrimPrefix(whole, "-")
+	if whole == "" || len(frac) > 2 || (hasFrac && frac == "") || !digits(whole) || !digits(frac) || len(whole) > 15 {
+		return 0, apperr.BadInput("", "%q is not an amount with at most two decimals such as \"1250.00\"", s)
+	}
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil {
+		return 0, apperr.BadInput("", "%q is out of range", s)
+	}
+	if neg {
+		n = -n
+	}
+	return n, nil
+}
+
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

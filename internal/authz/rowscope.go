@@ -9,6 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/intercept"
+	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
 )
@@ -67,8 +68,8 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 			q.WhereP(nothing)
 			return nil
 		}
-		if notDraft, ok := draftRows[q.Type()]; ok && !e.Allows(v, ReadDrafts) {
-			q.WhereP(notDraft)
+		if final, ok := draftRows[q.Type()]; ok && !e.Allows(v, DraftsObject(q.Type())) {
+			q.WhereP(final)
 		}
 		return nil
 	}))
@@ -87,16 +88,19 @@ func InstallRowScope(client *ent.Client, e *Enforcer) {
 	}))
 }
 
-// ReadDrafts is the policy object that lets a role see rows clinicians have
-// not finished with, such as draft notes and care plans. It is not a GraphQL
-// field: everyone else — patients, integrators, billing — sees such rows only
-// once they are signed or active, because a draft may still be wrong.
-const ReadDrafts = "Record.drafts"
+// DraftsObject is the policy object that lets a role see the rows of
+// entity typ that are not final yet: "Drafts.ClinicalNote" for draft notes,
+// "Drafts.LabResult" for results not yet verified. It is not a GraphQL
+// field. Without it a role — patients, integrators, billing — sees such
+// rows only once signed, active or verified, because until then they may
+// still be wrong.
+func DraftsObject(typ string) string { return "Drafts." + typ }
 
-// draftRows selects, per entity that has drafts, the rows that are not.
+// draftRows selects, per entity that has drafts, the rows that are final.
 var draftRows = map[string]func(*sql.Selector){
 	"ClinicalNote": sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String()),
 	"CarePlan":     sql.FieldNEQ(careplan.FieldStatus, careplan.StatusDRAFT.String()),
+	"LabResult":    sql.FieldNEQ(labresult.FieldStatus, labresult.StatusENTERED.String()),
 }
 
 // nothing matches no row: the fail-closed scope.

@@ -15,6 +15,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -95,6 +97,22 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 	},
 	"InsurancePolicy": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.InsurancePolicy.Create().SetPatient(p).SetPayer("NHIF").SetMemberNumber("1").SetValidFrom(day(2024, 1, 1)).SaveX(ctx).ID
+	},
+	"LabOrder": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return labOrder(ctx, c, h, p).ID
+	},
+	"LabOrderItem": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return labItem(ctx, c, h, p).ID
+	},
+	"LabSpecimen": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		o := labOrder(ctx, c, h, p)
+		return c.LabSpecimen.Create().SetPatient(p).SetOrder(o).SetAccessionNumber("M" + p.ID[len(p.ID)-8:]).
+			SetSpecimenType(labspecimen.SpecimenTypeSERUM).SetCollectedByID(h.doctor.ID).SetCollectedAt(time.Now().UTC()).SaveX(ctx).ID
+	},
+	"LabResult": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		item := labItem(ctx, c, h, p)
+		return c.LabResult.Create().SetPatient(p).SetItem(item).SetNumericValue(4.1).SetEnteredByID(h.doctor.ID).
+			SetEnteredAt(time.Now().UTC()).SaveX(ctx).ID
 	},
 	"MedicationOrder": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.MedicationOrder.Create().SetPatient(p).SetDrug("Amoxicillin").SetDoseAmount(500).SetDoseUnit("mg").
@@ -326,4 +344,18 @@ func TestMergeRefusals(t *testing.T) {
 	if got := e.c.Patient.GetX(e.ctx, d.ID); got.Status != patient.StatusMERGED || *got.MergedIntoID != a.ID {
 		t.Fatalf("second merge into one survivor: %+v", got)
 	}
+}
+
+func labOrder(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) *ent.LabOrder {
+	return c.LabOrder.Create().SetPatient(p).SetOrderedByID(h.doctor.ID).SetOrderedAt(time.Now().UTC()).SaveX(ctx)
+}
+
+func labItem(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) *ent.LabOrderItem {
+	test, err := c.LabTest.Query().Where(labtest.Code("2823-3")).Only(ctx)
+	if ent.IsNotFound(err) {
+		test = c.LabTest.Create().SetCode("2823-3").SetName("Potassium").SetSpecimenType(labtest.SpecimenTypeSERUM).
+			SetResultKind(labtest.ResultKindNUMERIC).SetPrice(50000).SetTurnaroundMinutes(60).SaveX(ctx)
+	}
+	return c.LabOrderItem.Create().SetPatient(p).SetOrder(labOrder(ctx, c, h, p)).SetTest(test).
+		SetOrderedAt(time.Now().UTC()).SaveX(ctx)
 }
