@@ -142,20 +142,13 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 		ent.WithWardOrder(orderBy), ent.WithWardFilter(where.Filter))
 }
 
+// LabResult returns LabResultResolver implementation.
+func (r *Resolver) LabResult() LabResultResolver { return &labResultResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
-
-// !!! WARNING !!!
-// The code below was going to be deleted when updating resolvers. It has been copied here so you have
-// one last chance to move it out of harms way if you want. There are two reasons this happens:
-//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
-//    it when you're done.
-//  - You have helper methods in this file. Move them out to keep these resolver files clean.
-/*
-	func (r *queryResolver) LabSpecimenSlice(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) (*ent.LabSpecimenConnection, error) {
-	return r.Client.LabSpecimen.Query().Paginate(ctx, after, first, before, last,
-		ent.WithLabSpecimenOrder(orderBy), ent.WithLabSpecimenFilter(where.Filter))
-}
-*/
+type (
+	labResultResolver struct{ *Resolver }
+	queryResolver     struct{ *Resolver }
+)

@@ -46,6 +46,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
+	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/prescribing"
@@ -65,6 +66,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	LabResult() LabResultResolver
 	MergePatientsPayload() MergePatientsPayloadResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -381,6 +383,16 @@ type ComplexityRoot struct {
 		Secret func(childComplexity int) int
 	}
 
+	CriticalLabResultEvent struct {
+		EventID    func(childComplexity int) int
+		Notify     func(childComplexity int) int
+		OccurredAt func(childComplexity int) int
+		Patient    func(childComplexity int) int
+		Result     func(childComplexity int) int
+		Test       func(childComplexity int) int
+		Ward       func(childComplexity int) int
+	}
+
 	Department struct {
 		Appointments func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
 		Code         func(childComplexity int) int
@@ -607,6 +619,7 @@ type ComplexityRoot struct {
 		ID                 func(childComplexity int) int
 		Item               func(childComplexity int) int
 		ItemID             func(childComplexity int) int
+		Notify             func(childComplexity int) int
 		NumericValue       func(childComplexity int) int
 		Patient            func(childComplexity int) int
 		PatientID          func(childComplexity int) int
@@ -633,6 +646,17 @@ type ComplexityRoot struct {
 	LabResultEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	LabResultEvent struct {
+		EventID    func(childComplexity int) int
+		Item       func(childComplexity int) int
+		OccurredAt func(childComplexity int) int
+		Patient    func(childComplexity int) int
+		Result     func(childComplexity int) int
+		Test       func(childComplexity int) int
+		Type       func(childComplexity int) int
+		Ward       func(childComplexity int) int
 	}
 
 	LabSpecimen struct {
@@ -748,6 +772,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcceptReferral                func(childComplexity int, id string, note *string) int
+		AcknowledgeCriticalResult     func(childComplexity int, id string) int
 		ActivateCarePlan              func(childComplexity int, id string) int
 		AddBed                        func(childComplexity int, wardID string, code string) int
 		AddCarePlanActivity           func(childComplexity int, carePlanID string, input careplans.CarePlanActivityInput) int
@@ -758,15 +783,18 @@ type ComplexityRoot struct {
 		AddPatientIdentifier          func(childComplexity int, patientID string, input patients.PatientIdentifierInput) int
 		AddProviderTimeOff            func(childComplexity int, input scheduling.TimeOff) int
 		AdmitPatient                  func(childComplexity int, input admission.AdmitPatientInput) int
+		AmendLabResult                func(childComplexity int, id string, input lab.AmendLabResultInput) int
 		AmendNote                     func(childComplexity int, id string, input notes.AmendNoteInput) int
 		AmendObservation              func(childComplexity int, id string, input ehr.AmendObservationInput) int
 		BookAppointment               func(childComplexity int, input scheduling.Booking) int
 		CancelAppointment             func(childComplexity int, id string, input scheduling.Cancellation) int
 		CancelCarePlan                func(childComplexity int, id string) int
 		CancelEncounter               func(childComplexity int, id string, reason string) int
+		CancelLabOrderItem            func(childComplexity int, id string, reason string) int
 		CancelReferral                func(childComplexity int, id string, reason string) int
 		ChangePassword                func(childComplexity int, input model.ChangePasswordInput) int
 		CheckInAppointment            func(childComplexity int, id string) int
+		CollectLabSpecimen            func(childComplexity int, input lab.CollectLabSpecimenInput) int
 		CompleteAppointment           func(childComplexity int, id string) int
 		CompleteCarePlan              func(childComplexity int, id string) int
 		CompleteMedicationOrder       func(childComplexity int, id string) int
@@ -780,6 +808,7 @@ type ComplexityRoot struct {
 		DiscardDraftNote              func(childComplexity int, id string) int
 		DischargePatient              func(childComplexity int, admissionID string, input admission.DischargePatientInput) int
 		EndCareTeamMembership         func(childComplexity int, id string) int
+		EnterLabResult                func(childComplexity int, itemID string, input lab.EnterLabResultInput) int
 		FinishEncounter               func(childComplexity int, id string) int
 		Login                         func(childComplexity int, input model.LoginInput) int
 		Logout                        func(childComplexity int) int
@@ -789,7 +818,9 @@ type ComplexityRoot struct {
 		MarkObservationEnteredInError func(childComplexity int, id string, reason string) int
 		MarkProblemEnteredInError     func(childComplexity int, id string) int
 		MergePatients                 func(childComplexity int, input patients.MergePatientsInput) int
+		OrderLabTests                 func(childComplexity int, input lab.OrderLabTestsInput) int
 		PrescribeMedication           func(childComplexity int, input prescribing.PrescribeMedicationInput) int
+		ReceiveLabSpecimen            func(childComplexity int, id string) int
 		RecordAllergy                 func(childComplexity int, input ehr.RecordAllergyInput) int
 		RecordHistoryItem             func(childComplexity int, input ehr.RecordHistoryItemInput) int
 		RecordObservation             func(childComplexity int, input ehr.RecordObservationInput) int
@@ -798,6 +829,7 @@ type ComplexityRoot struct {
 		ReferPatient                  func(childComplexity int, input referrals.ReferPatientInput) int
 		RefreshToken                  func(childComplexity int, input model.RefreshTokenInput) int
 		RegisterPatient               func(childComplexity int, input patients.Registration) int
+		RejectLabSpecimen             func(childComplexity int, id string, input lab.RejectLabSpecimenInput) int
 		RemovePatientContact          func(childComplexity int, id string) int
 		RemovePatientIdentifier       func(childComplexity int, id string) int
 		RemoveProviderTimeOff         func(childComplexity int, id string) int
@@ -821,6 +853,7 @@ type ComplexityRoot struct {
 		UpdateInsurancePolicyValidity func(childComplexity int, id string, input patients.InsurancePolicyValidityInput) int
 		UpdatePatient                 func(childComplexity int, id string, input patients.Changes) int
 		UpdatePatientContact          func(childComplexity int, id string, input patients.UpdatePatientContactInput) int
+		VerifyLabResult               func(childComplexity int, id string) int
 		WriteNote                     func(childComplexity int, input notes.WriteNoteInput) int
 	}
 
@@ -986,39 +1019,41 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys               func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
-		Admissions            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
-		Appointments          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
-		AuditEvents           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) int
-		AvailableSlots        func(childComplexity int, input scheduling.SlotSearch) int
-		BedBoard              func(childComplexity int, wardID *string) int
-		Beds                  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) int
-		ClinicalNotes         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
-		DepartmentQueue       func(childComplexity int, departmentID string, date *time.Time) int
-		Departments           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
-		Encounters            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) int
-		FindDuplicatePatients func(childComplexity int, input patients.FindDuplicatePatientsInput) int
-		Icd10Codes            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) int
-		IncomingReferrals     func(childComplexity int, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) int
-		LabOrderItems         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderItemOrder, where *ent.LabOrderItemWhereInput) int
-		LabOrders             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) int
-		LabPanels             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabPanelOrder, where *ent.LabPanelWhereInput) int
-		LabResults            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) int
-		LabSpecimens          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) int
-		LabTests              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) int
-		Me                    func(childComplexity int) int
-		MedicationOrders      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
-		Node                  func(childComplexity int, id string) int
-		Nodes                 func(childComplexity int, ids []string) int
-		Patient               func(childComplexity int, id string) int
-		PatientByMrn          func(childComplexity int, mrn string) int
-		Patients              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) int
-		Referrals             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) int
-		Rooms                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) int
-		SearchIcd10           func(childComplexity int, text string, first *int) int
-		Staffs                func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StaffOrder, where *ent.StaffWhereInput) int
-		Users                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Wards                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) int
+		APIKeys                       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
+		Admissions                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
+		Appointments                  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
+		AuditEvents                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) int
+		AvailableSlots                func(childComplexity int, input scheduling.SlotSearch) int
+		BedBoard                      func(childComplexity int, wardID *string) int
+		Beds                          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) int
+		ClinicalNotes                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
+		DepartmentQueue               func(childComplexity int, departmentID string, date *time.Time) int
+		Departments                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
+		Encounters                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) int
+		FindDuplicatePatients         func(childComplexity int, input patients.FindDuplicatePatientsInput) int
+		Icd10Codes                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) int
+		IncomingReferrals             func(childComplexity int, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) int
+		LabOrderItems                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderItemOrder, where *ent.LabOrderItemWhereInput) int
+		LabOrders                     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) int
+		LabPanels                     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabPanelOrder, where *ent.LabPanelWhereInput) int
+		LabResults                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) int
+		LabSpecimenByAccession        func(childComplexity int, accessionNumber string) int
+		LabSpecimens                  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabSpecimenOrder, where *ent.LabSpecimenWhereInput) int
+		LabTests                      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) int
+		Me                            func(childComplexity int) int
+		MedicationOrders              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
+		Node                          func(childComplexity int, id string) int
+		Nodes                         func(childComplexity int, ids []string) int
+		Patient                       func(childComplexity int, id string) int
+		PatientByMrn                  func(childComplexity int, mrn string) int
+		Patients                      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) int
+		Referrals                     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) int
+		Rooms                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) int
+		SearchIcd10                   func(childComplexity int, text string, first *int) int
+		Staffs                        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StaffOrder, where *ent.StaffWhereInput) int
+		UnacknowledgedCriticalResults func(childComplexity int, wardID *string) int
+		Users                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Wards                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) int
 	}
 
 	Referral struct {
@@ -1115,6 +1150,8 @@ type ComplexityRoot struct {
 	Subscription struct {
 		AppointmentChanged func(childComplexity int, departmentID *string, providerID *string, after *string) int
 		BedStatusChanged   func(childComplexity int, wardID *string, after *string) int
+		CriticalLabResult  func(childComplexity int, wardID *string, after *string) int
+		LabResultVerified  func(childComplexity int, patientID *string, wardID *string, after *string) int
 		VitalsRecorded     func(childComplexity int, patientID *string, wardID *string, after *string) int
 	}
 
@@ -1186,6 +1223,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type LabResultResolver interface {
+	Notify(ctx context.Context, obj *ent.LabResult) ([]*ent.Staff, error)
+}
 type MergePatientsPayloadResolver interface {
 	Survivor(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
 	Duplicate(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
@@ -1227,6 +1267,15 @@ type MutationResolver interface {
 	MarkObservationEnteredInError(ctx context.Context, id string, reason string) (*ent.Observation, error)
 	RecordHistoryItem(ctx context.Context, input ehr.RecordHistoryItemInput) (*ent.HistoryItem, error)
 	MarkHistoryItemEnteredInError(ctx context.Context, id string) (*ent.HistoryItem, error)
+	OrderLabTests(ctx context.Context, input lab.OrderLabTestsInput) (*ent.LabOrder, error)
+	CancelLabOrderItem(ctx context.Context, id string, reason string) (*ent.LabOrderItem, error)
+	CollectLabSpecimen(ctx context.Context, input lab.CollectLabSpecimenInput) (*ent.LabSpecimen, error)
+	ReceiveLabSpecimen(ctx context.Context, id string) (*ent.LabSpecimen, error)
+	RejectLabSpecimen(ctx context.Context, id string, input lab.RejectLabSpecimenInput) (*ent.LabSpecimen, error)
+	EnterLabResult(ctx context.Context, itemID string, input lab.EnterLabResultInput) (*ent.LabResult, error)
+	VerifyLabResult(ctx context.Context, id string) (*ent.LabResult, error)
+	AmendLabResult(ctx context.Context, id string, input lab.AmendLabResultInput) (*ent.LabResult, error)
+	AcknowledgeCriticalResult(ctx context.Context, id string) (*ent.LabResult, error)
 	WriteNote(ctx context.Context, input notes.WriteNoteInput) (*ent.ClinicalNote, error)
 	UpdateDraftNote(ctx context.Context, id string, text string) (*ent.ClinicalNote, error)
 	DiscardDraftNote(ctx context.Context, id string) (string, error)
@@ -1294,6 +1343,8 @@ type QueryResolver interface {
 	Patient(ctx context.Context, id string) (*ent.Patient, error)
 	PatientByMrn(ctx context.Context, mrn string) (*ent.Patient, error)
 	SearchIcd10(ctx context.Context, text string, first *int) ([]*ent.Icd10Code, error)
+	LabSpecimenByAccession(ctx context.Context, accessionNumber string) (*ent.LabSpecimen, error)
+	UnacknowledgedCriticalResults(ctx context.Context, wardID *string) ([]*ent.LabResult, error)
 	ClinicalNotes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) (*ent.ClinicalNoteConnection, error)
 	FindDuplicatePatients(ctx context.Context, input patients.FindDuplicatePatientsInput) ([]*ent.Patient, error)
 	Me(ctx context.Context) (*ent.User, error)
@@ -1310,6 +1361,8 @@ type SubscriptionResolver interface {
 	AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error)
 	BedStatusChanged(ctx context.Context, wardID *string, after *string) (<-chan *model.BedStatusEvent, error)
 	VitalsRecorded(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.VitalsEvent, error)
+	LabResultVerified(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.LabResultEvent, error)
+	CriticalLabResult(ctx context.Context, wardID *string, after *string) (<-chan *model.CriticalLabResultEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2655,6 +2708,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateAPIKeyPayload.Secret(childComplexity), true
 
+	case "CriticalLabResultEvent.eventId":
+		if e.ComplexityRoot.CriticalLabResultEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.EventID(childComplexity), true
+	case "CriticalLabResultEvent.notify":
+		if e.ComplexityRoot.CriticalLabResultEvent.Notify == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.Notify(childComplexity), true
+	case "CriticalLabResultEvent.occurredAt":
+		if e.ComplexityRoot.CriticalLabResultEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.OccurredAt(childComplexity), true
+	case "CriticalLabResultEvent.patient":
+		if e.ComplexityRoot.CriticalLabResultEvent.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.Patient(childComplexity), true
+	case "CriticalLabResultEvent.result":
+		if e.ComplexityRoot.CriticalLabResultEvent.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.Result(childComplexity), true
+	case "CriticalLabResultEvent.test":
+		if e.ComplexityRoot.CriticalLabResultEvent.Test == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.Test(childComplexity), true
+	case "CriticalLabResultEvent.ward":
+		if e.ComplexityRoot.CriticalLabResultEvent.Ward == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.Ward(childComplexity), true
+
 	case "Department.appointments":
 		if e.ComplexityRoot.Department.Appointments == nil {
 			break
@@ -3658,6 +3754,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LabResult.ItemID(childComplexity), true
+	case "LabResult.notify":
+		if e.ComplexityRoot.LabResult.Notify == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResult.Notify(childComplexity), true
 	case "LabResult.numericValue":
 		if e.ComplexityRoot.LabResult.NumericValue == nil {
 			break
@@ -3780,6 +3882,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LabResultEdge.Node(childComplexity), true
+
+	case "LabResultEvent.eventId":
+		if e.ComplexityRoot.LabResultEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.EventID(childComplexity), true
+	case "LabResultEvent.item":
+		if e.ComplexityRoot.LabResultEvent.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.Item(childComplexity), true
+	case "LabResultEvent.occurredAt":
+		if e.ComplexityRoot.LabResultEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.OccurredAt(childComplexity), true
+	case "LabResultEvent.patient":
+		if e.ComplexityRoot.LabResultEvent.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.Patient(childComplexity), true
+	case "LabResultEvent.result":
+		if e.ComplexityRoot.LabResultEvent.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.Result(childComplexity), true
+	case "LabResultEvent.test":
+		if e.ComplexityRoot.LabResultEvent.Test == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.Test(childComplexity), true
+	case "LabResultEvent.type":
+		if e.ComplexityRoot.LabResultEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.Type(childComplexity), true
+	case "LabResultEvent.ward":
+		if e.ComplexityRoot.LabResultEvent.Ward == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LabResultEvent.Ward(childComplexity), true
 
 	case "LabSpecimen.accessionNumber":
 		if e.ComplexityRoot.LabSpecimen.AccessionNumber == nil {
@@ -4288,6 +4439,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcceptReferral(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.acknowledgeCriticalResult":
+		if e.ComplexityRoot.Mutation.AcknowledgeCriticalResult == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acknowledgeCriticalResult_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcknowledgeCriticalResult(childComplexity, args["id"].(string)), true
 	case "Mutation.activateCarePlan":
 		if e.ComplexityRoot.Mutation.ActivateCarePlan == nil {
 			break
@@ -4398,6 +4560,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdmitPatient(childComplexity, args["input"].(admission.AdmitPatientInput)), true
+	case "Mutation.amendLabResult":
+		if e.ComplexityRoot.Mutation.AmendLabResult == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_amendLabResult_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AmendLabResult(childComplexity, args["id"].(string), args["input"].(lab.AmendLabResultInput)), true
 	case "Mutation.amendNote":
 		if e.ComplexityRoot.Mutation.AmendNote == nil {
 			break
@@ -4464,6 +4637,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelEncounter(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.cancelLabOrderItem":
+		if e.ComplexityRoot.Mutation.CancelLabOrderItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelLabOrderItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelLabOrderItem(childComplexity, args["id"].(string), args["reason"].(string)), true
 	case "Mutation.cancelReferral":
 		if e.ComplexityRoot.Mutation.CancelReferral == nil {
 			break
@@ -4497,6 +4681,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CheckInAppointment(childComplexity, args["id"].(string)), true
+	case "Mutation.collectLabSpecimen":
+		if e.ComplexityRoot.Mutation.CollectLabSpecimen == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_collectLabSpecimen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CollectLabSpecimen(childComplexity, args["input"].(lab.CollectLabSpecimenInput)), true
 	case "Mutation.completeAppointment":
 		if e.ComplexityRoot.Mutation.CompleteAppointment == nil {
 			break
@@ -4640,6 +4835,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EndCareTeamMembership(childComplexity, args["id"].(string)), true
+	case "Mutation.enterLabResult":
+		if e.ComplexityRoot.Mutation.EnterLabResult == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enterLabResult_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnterLabResult(childComplexity, args["itemId"].(string), args["input"].(lab.EnterLabResultInput)), true
 	case "Mutation.finishEncounter":
 		if e.ComplexityRoot.Mutation.FinishEncounter == nil {
 			break
@@ -4734,6 +4940,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MergePatients(childComplexity, args["input"].(patients.MergePatientsInput)), true
+	case "Mutation.orderLabTests":
+		if e.ComplexityRoot.Mutation.OrderLabTests == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_orderLabTests_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.OrderLabTests(childComplexity, args["input"].(lab.OrderLabTestsInput)), true
 	case "Mutation.prescribeMedication":
 		if e.ComplexityRoot.Mutation.PrescribeMedication == nil {
 			break
@@ -4745,6 +4962,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PrescribeMedication(childComplexity, args["input"].(prescribing.PrescribeMedicationInput)), true
+	case "Mutation.receiveLabSpecimen":
+		if e.ComplexityRoot.Mutation.ReceiveLabSpecimen == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_receiveLabSpecimen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReceiveLabSpecimen(childComplexity, args["id"].(string)), true
 	case "Mutation.recordAllergy":
 		if e.ComplexityRoot.Mutation.RecordAllergy == nil {
 			break
@@ -4833,6 +5061,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterPatient(childComplexity, args["input"].(patients.Registration)), true
+	case "Mutation.rejectLabSpecimen":
+		if e.ComplexityRoot.Mutation.RejectLabSpecimen == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rejectLabSpecimen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RejectLabSpecimen(childComplexity, args["id"].(string), args["input"].(lab.RejectLabSpecimenInput)), true
 	case "Mutation.removePatientContact":
 		if e.ComplexityRoot.Mutation.RemovePatientContact == nil {
 			break
@@ -5086,6 +5325,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdatePatientContact(childComplexity, args["id"].(string), args["input"].(patients.UpdatePatientContactInput)), true
+	case "Mutation.verifyLabResult":
+		if e.ComplexityRoot.Mutation.VerifyLabResult == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyLabResult_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyLabResult(childComplexity, args["id"].(string)), true
 	case "Mutation.writeNote":
 		if e.ComplexityRoot.Mutation.WriteNote == nil {
 			break
@@ -6104,6 +6354,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder), args["where"].(*ent.LabResultWhereInput)), true
+	case "Query.labSpecimenByAccession":
+		if e.ComplexityRoot.Query.LabSpecimenByAccession == nil {
+			break
+		}
+
+		args, err := ec.field_Query_labSpecimenByAccession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LabSpecimenByAccession(childComplexity, args["accessionNumber"].(string)), true
 	case "Query.labSpecimens":
 		if e.ComplexityRoot.Query.LabSpecimens == nil {
 			break
@@ -6242,6 +6503,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Staffs(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.StaffOrder), args["where"].(*ent.StaffWhereInput)), true
+	case "Query.unacknowledgedCriticalResults":
+		if e.ComplexityRoot.Query.UnacknowledgedCriticalResults == nil {
+			break
+		}
+
+		args, err := ec.field_Query_unacknowledgedCriticalResults_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UnacknowledgedCriticalResults(childComplexity, args["wardId"].(*string)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -6673,6 +6945,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.BedStatusChanged(childComplexity, args["wardId"].(*string), args["after"].(*string)), true
+	case "Subscription.criticalLabResult":
+		if e.ComplexityRoot.Subscription.CriticalLabResult == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_criticalLabResult_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CriticalLabResult(childComplexity, args["wardId"].(*string), args["after"].(*string)), true
+	case "Subscription.labResultVerified":
+		if e.ComplexityRoot.Subscription.LabResultVerified == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_labResultVerified_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.LabResultVerified(childComplexity, args["patientId"].(*string), args["wardId"].(*string), args["after"].(*string)), true
 	case "Subscription.vitalsRecorded":
 		if e.ComplexityRoot.Subscription.VitalsRecorded == nil {
 			break
@@ -6945,6 +7239,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AdmitPatientInput", ec.unmarshalInputAdmitPatientInput),
 			graphql.NewInputUnmarshaler("AllergyOrder", ec.unmarshalInputAllergyOrder),
 			graphql.NewInputUnmarshaler("AllergyWhereInput", ec.unmarshalInputAllergyWhereInput),
+			graphql.NewInputUnmarshaler("AmendLabResultInput", ec.unmarshalInputAmendLabResultInput),
 			graphql.NewInputUnmarshaler("AmendNoteInput", ec.unmarshalInputAmendNoteInput),
 			graphql.NewInputUnmarshaler("AmendObservationInput", ec.unmarshalInputAmendObservationInput),
 			graphql.NewInputUnmarshaler("AppointmentOrder", ec.unmarshalInputAppointmentOrder),
@@ -6972,6 +7267,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("ClinicalNoteOrder", ec.unmarshalInputClinicalNoteOrder),
 			graphql.NewInputUnmarshaler("ClinicalNoteWhereInput", ec.unmarshalInputClinicalNoteWhereInput),
+			graphql.NewInputUnmarshaler("CollectLabSpecimenInput", ec.unmarshalInputCollectLabSpecimenInput),
 			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
 			graphql.NewInputUnmarshaler("CreateCarePlanInput", ec.unmarshalInputCreateCarePlanInput),
 			graphql.NewInputUnmarshaler("CreateRoomInput", ec.unmarshalInputCreateRoomInput),
@@ -6981,6 +7277,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DischargePatientInput", ec.unmarshalInputDischargePatientInput),
 			graphql.NewInputUnmarshaler("EncounterOrder", ec.unmarshalInputEncounterOrder),
 			graphql.NewInputUnmarshaler("EncounterWhereInput", ec.unmarshalInputEncounterWhereInput),
+			graphql.NewInputUnmarshaler("EnterLabResultInput", ec.unmarshalInputEnterLabResultInput),
 			graphql.NewInputUnmarshaler("FindDuplicatePatientsInput", ec.unmarshalInputFindDuplicatePatientsInput),
 			graphql.NewInputUnmarshaler("HistoryItemOrder", ec.unmarshalInputHistoryItemOrder),
 			graphql.NewInputUnmarshaler("HistoryItemWhereInput", ec.unmarshalInputHistoryItemWhereInput),
@@ -7010,6 +7307,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MergePatientsInput", ec.unmarshalInputMergePatientsInput),
 			graphql.NewInputUnmarshaler("ObservationOrder", ec.unmarshalInputObservationOrder),
 			graphql.NewInputUnmarshaler("ObservationWhereInput", ec.unmarshalInputObservationWhereInput),
+			graphql.NewInputUnmarshaler("OrderLabTestsInput", ec.unmarshalInputOrderLabTestsInput),
 			graphql.NewInputUnmarshaler("PatientContactInput", ec.unmarshalInputPatientContactInput),
 			graphql.NewInputUnmarshaler("PatientContactOrder", ec.unmarshalInputPatientContactOrder),
 			graphql.NewInputUnmarshaler("PatientContactWhereInput", ec.unmarshalInputPatientContactWhereInput),
@@ -7035,6 +7333,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ReferralWhereInput", ec.unmarshalInputReferralWhereInput),
 			graphql.NewInputUnmarshaler("RefreshTokenInput", ec.unmarshalInputRefreshTokenInput),
 			graphql.NewInputUnmarshaler("RegisterPatientInput", ec.unmarshalInputRegisterPatientInput),
+			graphql.NewInputUnmarshaler("RejectLabSpecimenInput", ec.unmarshalInputRejectLabSpecimenInput),
 			graphql.NewInputUnmarshaler("RescheduleAppointmentInput", ec.unmarshalInputRescheduleAppointmentInput),
 			graphql.NewInputUnmarshaler("ReviseMedicationOrderInput", ec.unmarshalInputReviseMedicationOrderInput),
 			graphql.NewInputUnmarshaler("RoomOrder", ec.unmarshalInputRoomOrder),
@@ -7537,6 +7836,163 @@ extend type Subscription {
   eventId you saw as ` + "`" + `after` + "`" + ` to receive what you missed, then live events.
   """
   vitalsRecorded(patientId: ID, wardId: ID, after: String): VitalsEvent!
+}
+`, BuiltIn: false},
+	{Name: "../schema/lab.graphqls", Input: `# The laboratory: orders, specimens, results, verification, critical values.
+# Each order item moves ORDERED → COLLECTED → RECEIVED → RESULTED → VERIFIED,
+# then AMENDED by each correction; CANCELLED on the way; REJECTED with its
+# specimen, until collected again. A transition from the wrong state is a
+# CONFLICT error naming the state the item is in.
+
+input OrderLabTestsInput {
+  patientId: ID!
+  "The visit or stay the tests are ordered in; it must be the patient's and in progress."
+  encounterId: ID
+  "Tests to order. With panelIds, at least one test in all; a test ordered twice (alone and in a panel) is ordered once."
+  testIds: [ID!]
+  "Panels to order: each adds one item per test of the panel."
+  panelIds: [ID!]
+  priority: LabOrderPriority = ROUTINE
+  "What the lab should know: suspected diagnosis, medication, fasting. At most 2000 characters."
+  clinicalNotes: String
+}
+
+input CollectLabSpecimenInput {
+  """
+  Items of one order collected in this one container. They must all run on
+  the same specimen type and be ORDERED or REJECTED (a recollection).
+  """
+  itemIds: [ID!]!
+  "When the sample was taken; now if left out, never in the future."
+  collectedAt: Time
+}
+
+input RejectLabSpecimenInput {
+  reason: LabSpecimenRejectionReason!
+  "Details for the ward, at most 500 characters; required when reason is OTHER."
+  note: String
+}
+
+"""
+A result value. Give exactly the one the test's resultKind asks for:
+numericValue for NUMERIC, codedValue (one of the test's resultCodes) for
+CODED, textValue for TEXT.
+"""
+input EnterLabResultInput {
+  numericValue: Float
+  codedValue: String
+  textValue: String
+  comment: String
+}
+
+input AmendLabResultInput {
+  numericValue: Float
+  codedValue: String
+  textValue: String
+  comment: String
+  "Why the verified result was wrong; kept with the amendment. At most 500 characters."
+  reason: String!
+}
+
+enum LabResultEventType {
+  "A result was verified and released."
+  VERIFIED
+  "A verified result was corrected: result replaces an earlier one, still visible as CORRECTED."
+  AMENDED
+}
+
+type LabResultEvent {
+  "Position in the event stream; pass it as ` + "`" + `after` + "`" + ` when resubscribing."
+  eventId: String!
+  type: LabResultEventType!
+  occurredAt: Time!
+  patient: Patient!
+  result: LabResult!
+  item: LabOrderItem!
+  test: LabTest!
+  "The ward the patient was admitted to when the result was released; null for outpatients."
+  ward: Ward
+}
+
+type CriticalLabResultEvent {
+  "Position in the event stream; pass it as ` + "`" + `after` + "`" + ` when resubscribing."
+  eventId: String!
+  occurredAt: Time!
+  patient: Patient!
+  result: LabResult!
+  test: LabTest!
+  ward: Ward
+  "Who must be told: the ordering clinician and, for an inpatient, the attending doctor."
+  notify: [Staff!]!
+}
+
+extend type LabResult {
+  "Who must be told of a critical value: the ordering clinician and, for an inpatient, the attending doctor."
+  notify: [Staff!]!
+}
+
+extend type Query {
+  "The specimen with this accession number (what its barcode label says), or null."
+  labSpecimenByAccession(accessionNumber: String!): LabSpecimen
+  """
+  Critical results verified but not yet acknowledged by a clinician, oldest
+  first: of the patients admitted to one ward, or all the viewer may see.
+  """
+  unacknowledgedCriticalResults(wardId: ID): [LabResult!]!
+}
+
+extend type Mutation {
+  "Orders tests for a patient: one item per test, ORDERED. Doctors only."
+  orderLabTests(input: OrderLabTestsInput!): LabOrder!
+  "Cancels an item not yet resulted, with the reason."
+  cancelLabOrderItem(id: ID!, reason: String!): LabOrderItem!
+  """
+  Records that a specimen was taken for some items of an order, generating
+  its unique accession number for the barcode label. The items become
+  COLLECTED.
+  """
+  collectLabSpecimen(input: CollectLabSpecimenInput!): LabSpecimen!
+  "The lab received the specimen: its items become RECEIVED."
+  receiveLabSpecimen(id: ID!): LabSpecimen!
+  """
+  The lab cannot use the specimen (haemolysed, insufficient, mislabeled …):
+  its items not yet resulted become REJECTED, to be collected again.
+  """
+  rejectLabSpecimen(id: ID!, input: RejectLabSpecimenInput!): LabSpecimen!
+  """
+  Enters the result of a RECEIVED item; it is flagged from the reference
+  range that fits the patient's sex and age when the specimen was collected.
+  The item becomes RESULTED and waits for a second person to verify it.
+  """
+  enterLabResult(itemId: ID!, input: EnterLabResultInput!): LabResult!
+  """
+  Verifies an ENTERED result and releases it: the item becomes VERIFIED and
+  the result is published on labResultVerified, and on criticalLabResult if
+  it is critical. The person who entered it cannot verify it (FORBIDDEN).
+  """
+  verifyLabResult(id: ID!): LabResult!
+  """
+  Corrects a VERIFIED result: a new verified result replaces it (see
+  replaces), the old one stays as CORRECTED, and the item becomes AMENDED.
+  """
+  amendLabResult(id: ID!, input: AmendLabResultInput!): LabResult!
+  "A clinician confirms they were told of a critical result and act on it."
+  acknowledgeCriticalResult(id: ID!): LabResult!
+}
+
+extend type Subscription {
+  """
+  Results as they are verified or amended: of one patient, of the patients
+  admitted to one ward, or all the viewer may see. A patient hears only
+  their own. Pass the last eventId you saw as ` + "`" + `after` + "`" + ` to receive what you
+  missed, in order, then live events.
+  """
+  labResultVerified(patientId: ID, wardId: ID, after: String): LabResultEvent!
+  """
+  Critical values as they are verified, with who must be told: of the
+  patients admitted to one ward, or all. Resume with ` + "`" + `after` + "`" + ` as above.
+  """
+  criticalLabResult(wardId: ID, after: String): CriticalLabResultEvent!
 }
 `, BuiltIn: false},
 	{Name: "../schema/notes.graphqls", Input: `# Clinical notes: a draft its author edits and signs; a signed note is never
@@ -18961,6 +19417,26 @@ func (ec *executionContext) childFields_CreateAPIKeyPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type CreateAPIKeyPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CriticalLabResultEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_CriticalLabResultEvent_eventId(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_CriticalLabResultEvent_occurredAt(ctx, field)
+	case "patient":
+		return ec.fieldContext_CriticalLabResultEvent_patient(ctx, field)
+	case "result":
+		return ec.fieldContext_CriticalLabResultEvent_result(ctx, field)
+	case "test":
+		return ec.fieldContext_CriticalLabResultEvent_test(ctx, field)
+	case "ward":
+		return ec.fieldContext_CriticalLabResultEvent_ward(ctx, field)
+	case "notify":
+		return ec.fieldContext_CriticalLabResultEvent_notify(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CriticalLabResultEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_Department(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -19443,6 +19919,8 @@ func (ec *executionContext) childFields_LabResult(ctx context.Context, field gra
 		return ec.fieldContext_LabResult_replaces(ctx, field)
 	case "replacedBy":
 		return ec.fieldContext_LabResult_replacedBy(ctx, field)
+	case "notify":
+		return ec.fieldContext_LabResult_notify(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LabResult", field.Name)
 }
@@ -19467,6 +19945,28 @@ func (ec *executionContext) childFields_LabResultEdge(ctx context.Context, field
 		return ec.fieldContext_LabResultEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LabResultEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LabResultEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_LabResultEvent_eventId(ctx, field)
+	case "type":
+		return ec.fieldContext_LabResultEvent_type(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_LabResultEvent_occurredAt(ctx, field)
+	case "patient":
+		return ec.fieldContext_LabResultEvent_patient(ctx, field)
+	case "result":
+		return ec.fieldContext_LabResultEvent_result(ctx, field)
+	case "item":
+		return ec.fieldContext_LabResultEvent_item(ctx, field)
+	case "test":
+		return ec.fieldContext_LabResultEvent_test(ctx, field)
+	case "ward":
+		return ec.fieldContext_LabResultEvent_ward(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LabResultEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_LabSpecimen(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -20621,6 +21121,20 @@ func (ec *executionContext) field_Mutation_acceptReferral_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_acknowledgeCriticalResult_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_activateCarePlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -20809,6 +21323,28 @@ func (ec *executionContext) field_Mutation_admitPatient_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_amendLabResult_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (lab.AmendLabResultInput, error) {
+			return ec.unmarshalNAmendLabResultInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐAmendLabResultInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_amendNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -20925,6 +21461,28 @@ func (ec *executionContext) field_Mutation_cancelEncounter_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelLabOrderItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -20972,6 +21530,20 @@ func (ec *executionContext) field_Mutation_checkInAppointment_args(ctx context.C
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_collectLabSpecimen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (lab.CollectLabSpecimenInput, error) {
+			return ec.unmarshalNCollectLabSpecimenInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐCollectLabSpecimenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -21181,6 +21753,28 @@ func (ec *executionContext) field_Mutation_endCareTeamMembership_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_enterLabResult_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "itemId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["itemId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (lab.EnterLabResultInput, error) {
+			return ec.unmarshalNEnterLabResultInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐEnterLabResultInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_finishEncounter_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -21301,6 +21895,20 @@ func (ec *executionContext) field_Mutation_mergePatients_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_orderLabTests_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (lab.OrderLabTestsInput, error) {
+			return ec.unmarshalNOrderLabTestsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐOrderLabTestsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_prescribeMedication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -21312,6 +21920,20 @@ func (ec *executionContext) field_Mutation_prescribeMedication_args(ctx context.
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_receiveLabSpecimen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -21424,6 +22046,28 @@ func (ec *executionContext) field_Mutation_registerPatient_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rejectLabSpecimen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (lab.RejectLabSpecimenInput, error) {
+			return ec.unmarshalNRejectLabSpecimenInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐRejectLabSpecimenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -21874,6 +22518,20 @@ func (ec *executionContext) field_Mutation_updatePatient_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyLabResult_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -23219,6 +23877,20 @@ func (ec *executionContext) field_Query_labResults_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_labSpecimenByAccession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "accessionNumber",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accessionNumber"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_labSpecimens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -23675,6 +24347,20 @@ func (ec *executionContext) field_Query_staffs_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_unacknowledgedCriticalResults_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -23940,6 +24626,58 @@ func (ec *executionContext) field_Subscription_bedStatusChanged_args(ctx context
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_criticalLabResult_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_labResultVerified_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "patientId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patientId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "wardId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["wardId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -29535,6 +30273,212 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_secret(_ context.Co
 	return graphql.NewScalarFieldContext("CreateAPIKeyPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _CriticalLabResultEvent_eventId(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CriticalLabResultEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CriticalLabResultEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_patient(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CriticalLabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_result(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CriticalLabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_test(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_test(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Test, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+			return ec.marshalNLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_test(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CriticalLabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_ward(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_ward(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ward, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Ward) graphql.Marshaler {
+			return ec.marshalOWard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWard(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_ward(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CriticalLabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ward(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_notify(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_notify(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Notify, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_notify(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CriticalLabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Department_id(ctx context.Context, field graphql.CollectedField, obj *ent.Department) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -34116,6 +35060,38 @@ func (ec *executionContext) fieldContext_LabResult_replacedBy(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _LabResult_notify(ctx context.Context, field graphql.CollectedField, obj *ent.LabResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResult_notify(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LabResult().Notify(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResult_notify(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _LabResultConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.LabResultConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -34256,6 +35232,235 @@ func (ec *executionContext) _LabResultEdge_cursor(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_LabResultEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LabResultEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _LabResultEvent_eventId(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResultEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _LabResultEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v lab.LabResultEventType) graphql.Marshaler {
+			return ec.marshalNLabResultEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐLabResultEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResultEvent", field, false, false, "LabResultEventType")
+}
+
+func (ec *executionContext) _LabResultEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LabResultEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LabResultEvent_patient(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultEvent_result(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultEvent_item(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderItem) graphql.Marshaler {
+			return ec.marshalNLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultEvent_test(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_test(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Test, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabTest) graphql.Marshaler {
+			return ec.marshalNLabTest2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabTest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_test(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LabResultEvent_ward(ctx context.Context, field graphql.CollectedField, obj *model.LabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LabResultEvent_ward(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ward, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Ward) graphql.Marshaler {
+			return ec.marshalOWard2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐWard(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LabResultEvent_ward(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LabResultEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ward(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _LabSpecimen_id(ctx context.Context, field graphql.CollectedField, obj *ent.LabSpecimen) (ret graphql.Marshaler) {
@@ -37894,6 +39099,402 @@ func (ec *executionContext) fieldContext_Mutation_markHistoryItemEnteredInError(
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markHistoryItemEnteredInError_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_orderLabTests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_orderLabTests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().OrderLabTests(ctx, fc.Args["input"].(lab.OrderLabTestsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrder) graphql.Marshaler {
+			return ec.marshalNLabOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_orderLabTests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_orderLabTests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelLabOrderItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelLabOrderItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelLabOrderItem(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabOrderItem) graphql.Marshaler {
+			return ec.marshalNLabOrderItem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabOrderItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelLabOrderItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabOrderItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelLabOrderItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_collectLabSpecimen(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_collectLabSpecimen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CollectLabSpecimen(ctx, fc.Args["input"].(lab.CollectLabSpecimenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalNLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_collectLabSpecimen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_collectLabSpecimen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_receiveLabSpecimen(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_receiveLabSpecimen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReceiveLabSpecimen(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalNLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_receiveLabSpecimen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_receiveLabSpecimen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectLabSpecimen(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectLabSpecimen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectLabSpecimen(ctx, fc.Args["id"].(string), fc.Args["input"].(lab.RejectLabSpecimenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalNLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectLabSpecimen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectLabSpecimen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enterLabResult(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enterLabResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnterLabResult(ctx, fc.Args["itemId"].(string), fc.Args["input"].(lab.EnterLabResultInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enterLabResult(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enterLabResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyLabResult(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyLabResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyLabResult(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyLabResult(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyLabResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_amendLabResult(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_amendLabResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AmendLabResult(ctx, fc.Args["id"].(string), fc.Args["input"].(lab.AmendLabResultInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_amendLabResult(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_amendLabResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acknowledgeCriticalResult(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acknowledgeCriticalResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcknowledgeCriticalResult(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acknowledgeCriticalResult(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acknowledgeCriticalResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -44085,6 +45686,94 @@ func (ec *executionContext) fieldContext_Query_searchIcd10(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_labSpecimenByAccession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labSpecimenByAccession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LabSpecimenByAccession(ctx, fc.Args["accessionNumber"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabSpecimen) graphql.Marshaler {
+			return ec.marshalOLabSpecimen2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabSpecimen(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labSpecimenByAccession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabSpecimen(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_labSpecimenByAccession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_unacknowledgedCriticalResults(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_unacknowledgedCriticalResults(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UnacknowledgedCriticalResults(ctx, fc.Args["wardId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabResult) graphql.Marshaler {
+			return ec.marshalNLabResult2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_unacknowledgedCriticalResults(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_unacknowledgedCriticalResults_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_clinicalNotes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -46226,6 +47915,94 @@ func (ec *executionContext) fieldContext_Subscription_vitalsRecorded(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_vitalsRecorded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_labResultVerified(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_labResultVerified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().LabResultVerified(ctx, fc.Args["patientId"].(*string), fc.Args["wardId"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LabResultEvent) graphql.Marshaler {
+			return ec.marshalNLabResultEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐLabResultEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_labResultVerified(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LabResultEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_labResultVerified_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_criticalLabResult(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_criticalLabResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CriticalLabResult(ctx, fc.Args["wardId"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CriticalLabResultEvent) graphql.Marshaler {
+			return ec.marshalNCriticalLabResultEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐCriticalLabResultEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_criticalLabResult(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CriticalLabResultEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_criticalLabResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -51305,6 +53082,76 @@ func (ec *executionContext) unmarshalInputAllergyWhereInput(ctx context.Context,
 func UnmarshalAllergyWhereInput(ctx context.Context, raw any) (ent.AllergyWhereInput, error) {
 	var out ent.AllergyWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AllergyWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAmendLabResultInput(ctx context.Context, obj any) (lab.AmendLabResultInput, error) {
+	var it lab.AmendLabResultInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"numericValue", "codedValue", "textValue", "comment", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "numericValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValue"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValue = data
+		case "codedValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValue = data
+		case "textValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValue = data
+		case "comment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("comment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Comment = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAmendLabResultInput unmarshals raw into the AmendLabResultInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAmendLabResultInput(ctx context.Context, raw any) (lab.AmendLabResultInput, error) {
+	var out lab.AmendLabResultInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AmendLabResultInput", raw, &out)
 	return out, err
 }
 
@@ -59831,6 +61678,55 @@ func UnmarshalClinicalNoteWhereInput(ctx context.Context, raw any) (ent.Clinical
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCollectLabSpecimenInput(ctx context.Context, obj any) (lab.CollectLabSpecimenInput, error) {
+	var it lab.CollectLabSpecimenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"itemIds", "collectedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "itemIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIds"))
+			data, err := ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDs = data
+		case "collectedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectedAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCollectLabSpecimenInput unmarshals raw into the CollectLabSpecimenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCollectLabSpecimenInput(ctx context.Context, raw any) (lab.CollectLabSpecimenInput, error) {
+	var out lab.CollectLabSpecimenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CollectLabSpecimenInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
 	var it model.CreateAPIKeyInput
 	if obj == nil {
@@ -62083,6 +63979,69 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 func UnmarshalEncounterWhereInput(ctx context.Context, raw any) (ent.EncounterWhereInput, error) {
 	var out ent.EncounterWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "EncounterWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEnterLabResultInput(ctx context.Context, obj any) (lab.EnterLabResultInput, error) {
+	var it lab.EnterLabResultInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"numericValue", "codedValue", "textValue", "comment"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "numericValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numericValue"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumericValue = data
+		case "codedValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codedValue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodedValue = data
+		case "textValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textValue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TextValue = data
+		case "comment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("comment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Comment = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEnterLabResultInput unmarshals raw into the EnterLabResultInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEnterLabResultInput(ctx context.Context, raw any) (lab.EnterLabResultInput, error) {
+	var out lab.EnterLabResultInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnterLabResultInput", raw, &out)
 	return out, err
 }
 
@@ -75508,6 +77467,87 @@ func UnmarshalObservationWhereInput(ctx context.Context, raw any) (ent.Observati
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputOrderLabTestsInput(ctx context.Context, obj any) (lab.OrderLabTestsInput, error) {
+	var it lab.OrderLabTestsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["priority"]; !present {
+		asMap["priority"] = "ROUTINE"
+	}
+
+	fieldsInOrder := [...]string{"patientId", "encounterId", "testIds", "panelIds", "priority", "clinicalNotes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "encounterId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encounterId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EncounterID = data
+		case "testIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestIDs = data
+		case "panelIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("panelIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PanelIDs = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOLabOrderPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlaborderᚐPriority(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "clinicalNotes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotes"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClinicalNotes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOrderLabTestsInput unmarshals raw into the OrderLabTestsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOrderLabTestsInput(ctx context.Context, raw any) (lab.OrderLabTestsInput, error) {
+	var out lab.OrderLabTestsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OrderLabTestsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPatientContactInput(ctx context.Context, obj any) (patients.PatientContactInput, error) {
 	var it patients.PatientContactInput
 	if obj == nil {
@@ -83713,6 +85753,55 @@ func UnmarshalRegisterPatientInput(ctx context.Context, raw any) (patients.Regis
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRejectLabSpecimenInput(ctx context.Context, obj any) (lab.RejectLabSpecimenInput, error) {
+	var it lab.RejectLabSpecimenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"reason", "note"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNLabSpecimenRejectionReason2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRejectLabSpecimenInput unmarshals raw into the RejectLabSpecimenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRejectLabSpecimenInput(ctx context.Context, raw any) (lab.RejectLabSpecimenInput, error) {
+	var out lab.RejectLabSpecimenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RejectLabSpecimenInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRescheduleAppointmentInput(ctx context.Context, obj any) (scheduling.Rescheduling, error) {
 	var it scheduling.Rescheduling
 	if obj == nil {
@@ -89180,6 +91269,69 @@ func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var criticalLabResultEventImplementors = []string{"CriticalLabResultEvent"}
+
+func (ec *executionContext) _CriticalLabResultEvent(ctx context.Context, sel ast.SelectionSet, obj *model.CriticalLabResultEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, criticalLabResultEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CriticalLabResultEvent")
+		case "eventId":
+			out.Values[i] = ec._CriticalLabResultEvent_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._CriticalLabResultEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patient":
+			out.Values[i] = ec._CriticalLabResultEvent_patient(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._CriticalLabResultEvent_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "test":
+			out.Values[i] = ec._CriticalLabResultEvent_test(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ward":
+			out.Values[i] = ec._CriticalLabResultEvent_ward(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "notify":
+			out.Values[i] = ec._CriticalLabResultEvent_notify(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var departmentImplementors = []string{"Department", "Node"}
 
 func (ec *executionContext) _Department(ctx context.Context, sel ast.SelectionSet, obj *ent.Department) graphql.Marshaler {
@@ -90700,6 +92852,12 @@ func (ec *executionContext) _LabResult(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._LabResult_replacedBy(ctx, field, obj)
 				})
+		case "notify":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LabResult_notify(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -90779,6 +92937,74 @@ func (ec *executionContext) _LabResultEdge(ctx context.Context, sel ast.Selectio
 		case "cursor":
 			out.Values[i] = ec._LabResultEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var labResultEventImplementors = []string{"LabResultEvent"}
+
+func (ec *executionContext) _LabResultEvent(ctx context.Context, sel ast.SelectionSet, obj *model.LabResultEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labResultEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LabResultEvent")
+		case "eventId":
+			out.Values[i] = ec._LabResultEvent_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._LabResultEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._LabResultEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patient":
+			out.Values[i] = ec._LabResultEvent_patient(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._LabResultEvent_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "item":
+			out.Values[i] = ec._LabResultEvent_item(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "test":
+			out.Values[i] = ec._LabResultEvent_test(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ward":
+			out.Values[i] = ec._LabResultEvent_ward(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -91765,6 +93991,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markHistoryItemEnteredInError":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markHistoryItemEnteredInError(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderLabTests":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_orderLabTests(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelLabOrderItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelLabOrderItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "collectLabSpecimen":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_collectLabSpecimen(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receiveLabSpecimen":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_receiveLabSpecimen(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectLabSpecimen":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectLabSpecimen(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enterLabResult":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enterLabResult(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyLabResult":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyLabResult(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amendLabResult":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_amendLabResult(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acknowledgeCriticalResult":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acknowledgeCriticalResult(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -93227,6 +95516,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_searchIcd10(ctx, field)
 				})
+		case "labSpecimenByAccession":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labSpecimenByAccession(ctx, field)
+				})
+		case "unacknowledgedCriticalResults":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_unacknowledgedCriticalResults(ctx, field)
+				})
 		case "clinicalNotes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -93919,6 +96220,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_bedStatusChanged(ctx, fields[0])
 	case "vitalsRecorded":
 		return ec._Subscription_vitalsRecorded(ctx, fields[0])
+	case "labResultVerified":
+		return ec._Subscription_labResultVerified(ctx, fields[0])
+	case "criticalLabResult":
+		return ec._Subscription_criticalLabResult(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -94881,6 +97186,11 @@ func (ec *executionContext) unmarshalNAllergyWhereInput2ᚖgithubᚗcomᚋhmis�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAmendLabResultInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐAmendLabResultInput(ctx context.Context, v any) (lab.AmendLabResultInput, error) {
+	res, err := ec.unmarshalInputAmendLabResultInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNAmendNoteInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋnotesᚐAmendNoteInput(ctx context.Context, v any) (notes.AmendNoteInput, error) {
 	res, err := ec.unmarshalInputAmendNoteInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -95415,6 +97725,11 @@ func (ec *executionContext) unmarshalNClinicalNoteWhereInput2ᚖgithubᚗcomᚋh
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCollectLabSpecimenInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐCollectLabSpecimenInput(ctx context.Context, v any) (lab.CollectLabSpecimenInput, error) {
+	res, err := ec.unmarshalInputCollectLabSpecimenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateAPIKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -95441,6 +97756,14 @@ func (ec *executionContext) unmarshalNCreateRoomInput2githubᚗcomᚋhmisᚑdev�
 func (ec *executionContext) unmarshalNCreateWardInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐCreateWardInput(ctx context.Context, v any) (admission.CreateWardInput, error) {
 	res, err := ec.unmarshalInputCreateWardInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCriticalLabResultEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐCriticalLabResultEvent(ctx context.Context, sel ast.SelectionSet, v *model.CriticalLabResultEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CriticalLabResultEvent!")
+		return graphql.Null
+	}
+	return ec._CriticalLabResultEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[string], error) {
@@ -95560,6 +97883,11 @@ func (ec *executionContext) marshalNEncounterType2githubᚗcomᚋhmisᚑdevᚋhm
 func (ec *executionContext) unmarshalNEncounterWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounterWhereInput(ctx context.Context, v any) (*ent.EncounterWhereInput, error) {
 	res, err := ec.unmarshalInputEncounterWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNEnterLabResultInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐEnterLabResultInput(ctx context.Context, v any) (lab.EnterLabResultInput, error) {
+	res, err := ec.unmarshalInputEnterLabResultInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNFindDuplicatePatientsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋpatientsᚐFindDuplicatePatientsInput(ctx context.Context, v any) (patients.FindDuplicatePatientsInput, error) {
@@ -95959,6 +98287,22 @@ func (ec *executionContext) unmarshalNLabReferenceRangeWhereInput2ᚖgithubᚗco
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNLabResult2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx context.Context, sel ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "LabResult!")
@@ -95973,6 +98317,29 @@ func (ec *executionContext) marshalNLabResultConnection2ᚖgithubᚗcomᚋhmis�
 		return graphql.Null
 	}
 	return ec._LabResultConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLabResultEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐLabResultEvent(ctx context.Context, sel ast.SelectionSet, v *model.LabResultEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LabResultEvent!")
+		return graphql.Null
+	}
+	return ec._LabResultEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabResultEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐLabResultEventType(ctx context.Context, v any) (lab.LabResultEventType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := lab.LabResultEventType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLabResultEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐLabResultEventType(ctx context.Context, sel ast.SelectionSet, v lab.LabResultEventType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "LabResultEventType!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNLabResultFlag2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabresultᚐFlag(ctx context.Context, v any) (labresult.Flag, error) {
@@ -96300,6 +98667,11 @@ func (ec *executionContext) unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentg
 
 func (ec *executionContext) marshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx context.Context, sel ast.SelectionSet, v entgql.OrderDirection) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNOrderLabTestsInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐOrderLabTestsInput(ctx context.Context, v any) (lab.OrderLabTestsInput, error) {
+	res, err := ec.unmarshalInputOrderLabTestsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
@@ -96656,6 +99028,11 @@ func (ec *executionContext) marshalNRegisterPatientPayload2ᚖgithubᚗcomᚋhmi
 	return ec._RegisterPatientPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRejectLabSpecimenInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐRejectLabSpecimenInput(ctx context.Context, v any) (lab.RejectLabSpecimenInput, error) {
+	res, err := ec.unmarshalInputRejectLabSpecimenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRescheduleAppointmentInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐRescheduling(ctx context.Context, v any) (scheduling.Rescheduling, error) {
 	res, err := ec.unmarshalInputRescheduleAppointmentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -96699,6 +99076,22 @@ func (ec *executionContext) marshalNRoomOrderField2ᚖgithubᚗcomᚋhmisᚑdev�
 func (ec *executionContext) unmarshalNRoomWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐRoomWhereInput(ctx context.Context, v any) (*ent.RoomWhereInput, error) {
 	res, err := ec.unmarshalInputRoomWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStaff2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Staff) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx context.Context, sel ast.SelectionSet, v *ent.Staff) graphql.Marshaler {

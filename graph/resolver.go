@@ -10,6 +10,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/prescribing"
@@ -29,5 +30,6 @@ type Resolver struct {
 	Prescribing *prescribing.Service
 	CarePlans   *careplans.Service
 	Referrals   *referrals.Service
+	Lab         *lab.Service
 	Broker      events.Broker
 }

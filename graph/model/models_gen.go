@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/internal/ehr"
+	"github.com/hmis-dev/hmis/internal/lab"
 )
 
 type AppointmentEvent struct {
@@ -77,6 +78,31 @@ type CreateAPIKeyPayload struct {
 	APIKey *ent.APIKey `json:"apiKey"`
 	// The key to send as `Authorization: Bearer …`. Shown once: only its hash is kept.
 	Secret string `json:"secret"`
+}
+
+type CriticalLabResultEvent struct {
+	// Position in the event stream; pass it as `after` when resubscribing.
+	EventID    string         `json:"eventId"`
+	OccurredAt time.Time      `json:"occurredAt"`
+	Patient    *ent.Patient   `json:"patient"`
+	Result     *ent.LabResult `json:"result"`
+	Test       *ent.LabTest   `json:"test"`
+	Ward       *ent.Ward      `json:"ward,omitempty"`
+	// Who must be told: the ordering clinician and, for an inpatient, the attending doctor.
+	Notify []*ent.Staff `json:"notify"`
+}
+
+type LabResultEvent struct {
+	// Position in the event stream; pass it as `after` when resubscribing.
+	EventID    string                 `json:"eventId"`
+	Type       lab.LabResultEventType `json:"type"`
+	OccurredAt time.Time              `json:"occurredAt"`
+	Patient    *ent.Patient           `json:"patient"`
+	Result     *ent.LabResult         `json:"result"`
+	Item       *ent.LabOrderItem      `json:"item"`
+	Test       *ent.LabTest           `json:"test"`
+	// The ward the patient was admitted to when the result was released; null for outpatients.
+	Ward *ent.Ward `json:"ward,omitempty"`
 }
 
 type LoginInput struct {

@@ -30,6 +30,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/httpapi"
+	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/scheduling"
@@ -135,6 +136,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Prescribing: prescribing.NewService(a.Store),
 			CarePlans:   careplans.NewService(a.Store.Client),
 			Referrals:   referrals.NewService(a.Store.Client),
+			Lab:         lab.NewService(a.Store, a.Relay),
 			Broker:      a.Broker,
 		},
 		Auth:     a.Auth,

@@ -21,10 +21,11 @@ type Login struct {
 	Role     string
 }
 
-// Logins lists the demo users, one per role; PatientUsername is linked to a
-// demo patient with appointments.
+// Logins lists the demo users, one per role and a second lab technician,
+// since a result is verified by someone other than who entered it;
+// PatientUsername is linked to a demo patient with appointments.
 var Logins = []Login{
-	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"},
+	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"reception", "reception"}, {"billing", "billing"},
 	{"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
 }
@@ -42,6 +43,7 @@ var staffOf = map[string]struct {
 	"doctor":     {"Grace", "Mwangi", staff.KindDOCTOR, "GEN"},
 	"nurse":      {"Tomas", "Lindqvist", staff.KindNURSE, "GEN"},
 	"labtech":    {"Priya", "Raman", staff.KindLAB_TECHNICIAN, "LAB"},
+	"labtech2":   {"Kwame", "Asante", staff.KindLAB_TECHNICIAN, "LAB"},
 	"pharmacist": {"Jonas", "Berg", staff.KindPHARMACIST, "PHA"},
 	"reception":  {"Amina", "Diallo", staff.KindRECEPTIONIST, "GEN"},
 	"billing":    {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},

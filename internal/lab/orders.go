@@ -1,0 +1,264 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labpanel"
+	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/patients"
+)
+
+// OrderLabTestsInput is the input of orderLabTests.
+type OrderLabTestsInput struct {
+	PatientID     string
+	EncounterID   *string
+	TestIDs       []string
+	PanelIDs      []string
+	Priority      *laborder.Priority
+	ClinicalNotes *string
+}
+
+// Limits on what an order and its steps may say.
+const (
+	MaxClinicalNotes = 2000
+	MaxReason        = 500
+	MaxTestsPerOrder = 100
+	MaxTextResult    = 4000
+)
+
+// Order creates an order with one ORDERED item per test, ordered by the
+// viewer, who must be an active doctor. A test ordered both alone and in a
+// panel, or in two panels, is one item: the lab runs it once.
+func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrder, error) {
+	var c checker
+	if !globalid.Valid(in.PatientID, "pat") {
+		c.fail(apperr.BadInput("input.patientId", "is not a patient ID"))
+	}
+	if in.EncounterID != nil && !globalid.Valid(*in.EncounterID, "enc") {
+		c.fail(apperr.BadInput("input.encounterId", "is not an encounter ID"))
+	}
+	for i, id := range in.TestIDs {
+		if !globalid.Valid(id, "lbt") {
+			c.fail(apperr.BadInput(fmt.Sprintf("input.testIds.%d", i), "is not a lab test ID"))
+		}
+	}
+	for i, id := range in.PanelIDs {
+		if !globalid.Valid(id, "lbp") {
+			c.fail(apperr.BadInput(fmt.Sprintf("input.panelIds.%d", i), "is not a lab panel ID"))
+		}
+	}
+	if len(in.TestIDs)+len(in.PanelIDs) == 0 {
+		c.fail(apperr.BadInput("input.testIds", "name at least one test or panel"))
+	}
+	priority := laborder.PriorityROUTINE
+	if in.Priority != nil {
+		if err := laborder.PriorityValidator(*in.Priority); err != nil {
+			c.fail(apperr.BadInput("input.priority", "is not a priority"))
+		}
+		priority = *in.Priority
+	}
+	notes := c.optional("input.clinicalNotes", in.ClinicalNotes, MaxClinicalNotes)
+	if c.err != nil {
+		return nil, c.err
+	}
+
+	var created *ent.LabOrder
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		doctor, err := member(ctx, tx, "order lab tests", staff.KindDOCTOR)
+		if err != nil {
+			return err
+		}
+		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		if err != nil {
+			return err
+		}
+		if in.EncounterID != nil {
+			enc, err := tx.Encounter.Get(ctx, *in.EncounterID)
+			switch {
+			case ent.IsNotFound(err) || (err == nil && enc.PatientID != pat.ID):
+				return apperr.BadInput("input.encounterId", "is not an encounter of this patient")
+			case err != nil:
+				return err
+			case enc.Status != encounter.StatusIN_PROGRESS:
+				return apperr.BadInput("input.encounterId", "has ended (%s); order in a current encounter", enc.Status)
+			}
+		}
+		lines, err := orderLines(ctx, tx, in.TestIDs, in.PanelIDs)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		create := tx.LabOrder.Create().
+			SetPatientID(pat.ID).
+			SetOrderedByID(doctor.ID).
+			SetOrderedAt(now).
+			SetPriority(priority).
+			SetNillableClinicalNotes(notes).
+			SetNillableEncounterID(in.EncounterID)
+		if created, err = create.Save(ctx); err != nil {
+			return err
+		}
+		items := make([]*ent.LabOrderItemCreate, len(lines))
+		for i, l := range lines {
+			items[i] = tx.LabOrderItem.Create().
+				SetPatientID(pat.ID).
+				SetOrderID(created.ID).
+				SetTestID(l.testID).
+				SetNillablePanelID(l.panelID).
+				SetOrderedAt(now)
+		}
+		return tx.LabOrderItem.CreateBulk(items...).Exec(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+type orderLine struct {
+	testID  string
+	panelID *string
+}
+
+// orderLines resolves the tests and panels of an order into one line per
+// distinct test, in the order asked, refusing inactive or unknown ones.
+func orderLines(ctx context.Context, tx *ent.Tx, testIDs, panelIDs []string) ([]orderLine, error) {
+	var lines []orderLine
+	seen := map[string]bool{}
+	add := func(testID string, panelID *string) {
+		if !seen[testID] {
+			seen[testID] = true
+			lines = append(lines, orderLine{testID: testID, panelID: panelID})
+		}
+	}
+	if len(testIDs) > 0 {
+		tests, err := tx.LabTest.Query().Where(labtest.IDIn(testIDs...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		byID := map[string]*ent.LabTest{}
+		for _, t := range tests {
+			byID[t.ID] = t
+		}
+		for i, id := range testIDs {
+			t, ok := byID[id]
+			switch {
+			case !ok:
+				return nil, apperr.BadInput(fmt.Sprintf("input.testIds.%d", i), "no such lab test")
+			case !t.Active:
+				return nil, apperr.BadInput(fmt.Sprintf("input.testIds.%d", i), "%s is no longer offered", t.Name)
+			}
+			add(id, nil)
+		}
+	}
+	if len(panelIDs) > 0 {
+		panels, err := tx.LabPanel.Query().Where(labpanel.IDIn(panelIDs...)).
+			WithTests(func(q *ent.LabTestQuery) { q.Order(ent.Asc(labtest.FieldName)) }).
+			All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		byID := map[string]*ent.LabPanel{}
+		for _, p := range panels {
+			byID[p.ID] = p
+		}
+		for i, id := range panelIDs {
+			p, ok := byID[id]
+			field := fmt.Sprintf("input.panelIds.%d", i)
+			switch {
+			case !ok:
+				return nil, apperr.BadInput(field, "no such lab panel")
+			case !p.Active:
+				return nil, apperr.BadInput(field, "%s is no longer offered", p.Name)
+			}
+			for _, t := range p.Edges.Tests {
+				if !t.Active {
+					return nil, apperr.BadInput(field, "%s includes %s, which is no longer offered", p.Name, t.Name)
+				}
+				add(t.ID, &p.ID)
+			}
+		}
+	}
+	if len(lines) > MaxTestsPerOrder {
+		return nil, apperr.BadInput("input.testIds", "an order holds at most %d tests", MaxTestsPerOrder)
+	}
+	return lines, nil
+}
+
+// cancellable are the states an item can be cancelled from: anything not
+// yet resulted. A resulted test is corrected by amendment instead.
+var cancellable = []laborderitem.Status{
+	laborderitem.StatusORDERED, laborderitem.StatusCOLLECTED,
+	laborderitem.StatusRECEIVED, laborderitem.StatusREJECTED,
+}
+
+// CancelItem cancels one item of an order, with the reason, by a doctor or
+// the lab.
+func (s *Service) CancelItem(ctx context.Context, id, reason string) (*ent.LabOrderItem, error) {
+	var c checker
+	if !globalid.Valid(id, "lbi") {
+		c.fail(apperr.BadInput("id", "is not a lab order item ID"))
+	}
+	reason = c.text("reason", reason, MaxReason)
+	if c.err != nil {
+		return nil, c.err
+	}
+	var out *ent.LabOrderItem
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		who, err := member(ctx, tx, "cancel lab tests", staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		item, err := loadItem(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := from(item.Status, "cancelled", cancellable...); err != nil {
+			return err
+		}
+		out, err = tx.LabOrderItem.UpdateOne(item).
+			Where(laborderitem.StatusEQ(item.Status)).
+			SetStatus(laborderitem.StatusCANCELLED).
+			SetCancelReason(reason).
+			SetCancelledByID(who.ID).
+			Save(ctx)
+		return changedMeanwhile(err)
+	})
+	return out, err
+}
+
+func loadItem(ctx context.Context, tx *ent.Tx, id string) (*ent.LabOrderItem, error) {
+	item, err := tx.LabOrderItem.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("lab order item not found")
+	}
+	return item, err
+}
+
+// from refuses a transition unless the item is in one of the states it
+// may be taken from, naming the state it is in.
+func from(current laborderitem.Status, action string, allowed ...laborderitem.Status) error {
+	for _, a := range allowed {
+		if current == a {
+			return nil
+		}
+	}
+	return apperr.Conflictf("the item is %s; it cannot be %s", current, action)
+}
+
+// changedMeanwhile turns the not-found of a conditional update — another
+// request moved the row first — into the CONFLICT it is.
+func changedMeanwhile(err error) error {
+	if ent.IsNotFound(err) {
+		return apperr.Conflictf("it was changed by someone else meanwhile; reload it")
+	}
+	return err
+}

@@ -1,0 +1,419 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/globalid"
+)
+
+// EnterLabResultInput is the input of enterLabResult.
+type EnterLabResultInput struct {
+	NumericValue *float64
+	CodedValue   *string
+	TextValue    *string
+	Comment      *string
+}
+
+// AmendLabResultInput is the input of amendLabResult.
+type AmendLabResultInput struct {
+	NumericValue *float64
+	CodedValue   *string
+	TextValue    *string
+	Comment      *string
+	Reason       string
+}
+
+// value is a checked result value with its interpretation.
+type value struct {
+	numeric *float64
+	coded   *string
+	text    *string
+	comment *string
+	flag    *labresult.Flag
+	applied *ent.LabReferenceRange
+}
+
+// checkValue checks that the input gives exactly the value the test's
+// result kind asks for, and interprets it for the patient as they were
+// when the specimen was taken.
+func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collected ent.LabSpecimen,
+	numeric *float64, coded, text, comment *string) value {
+	v := value{comment: c.optional("input.comment", comment, MaxTextResult)}
+	coded = c.optional("input.codedValue", coded, 40)
+	text = c.optional("input.textValue", text, MaxTextResult)
+	only := func(field string, given bool, others ...bool) {
+		if !given {
+			c.fail(apperr.BadInput(field, "is required for a %s result", t.ResultKind))
+		}
+		if slices.Contains(others, true) {
+			c.fail(apperr.BadInput(field, "is the only value a %s result takes", t.ResultKind))
+		}
+	}
+	switch t.ResultKind {
+	case labtest.ResultKindNUMERIC:
+		only("input.numericValue", numeric != nil, coded != nil, text != nil)
+		if numeric == nil {
+			return v
+		}
+		if math.IsNaN(*numeric) || math.IsInf(*numeric, 0) {
+			c.fail(apperr.BadInput("input.numericValue", "is not a number"))
+			return v
+		}
+		// Kept as reported: at the test's precision, so the flag judges
+		// the same number the report prints.
+		scale := math.Pow(10, float64(t.Decimals))
+		rounded := math.Round(*numeric*scale) / scale
+		v.numeric = &rounded
+		ranges := t.Edges.ReferenceRanges
+		v.applied = RangeFor(ranges, pat.Sex, AgeInDays(pat.BirthDate, collected.CollectedAt))
+		v.flag = FlagNumeric(v.applied, rounded)
+	case labtest.ResultKindCODED:
+		only("input.codedValue", coded != nil, numeric != nil, text != nil)
+		if coded == nil {
+			return v
+		}
+		if !slices.Contains(t.ResultCodes, *coded) {
+			c.fail(apperr.BadInput("input.codedValue", "must be one of %v", t.ResultCodes))
+			return v
+		}
+		v.coded = coded
+		v.flag = FlagCoded(t, *coded)
+	default:
+		only("input.textValue", text != nil, numeric != nil, coded != nil)
+		v.text = text
+	}
+	return v
+}
+
+// set writes the value and the range it was judged by onto a new result.
+func (v value) set(c *ent.LabResultCreate, t *ent.LabTest) *ent.LabResultCreate {
+	c.SetNillableNumericValue(v.numeric).
+		SetNillableCodedValue(v.coded).
+		SetNillableTextValue(v.text).
+		SetNillableComment(v.comment).
+		SetNillableFlag(v.flag).
+		SetCritical(IsCritical(v.flag))
+	if v.numeric != nil {
+		c.SetNillableUnit(t.Unit)
+	}
+	if r := v.applied; r != nil {
+		c.SetNillableReferenceLow(r.Low).SetNillableReferenceHigh(r.High).
+			SetNillableCriticalLow(r.CriticalLow).SetNillableCriticalHigh(r.CriticalHigh)
+	}
+	return c
+}
+
+// itemContext is what judging a result needs: the item, its test with
+// ranges, the patient and the specimen the test ran on.
+type itemContext struct {
+	item     *ent.LabOrderItem
+	test     *ent.LabTest
+	patient  *ent.Patient
+	specimen *ent.LabSpecimen
+}
+
+func loadItemContext(ctx context.Context, tx *ent.Tx, itemID string) (*itemContext, error) {
+	item, err := tx.LabOrderItem.Query().Where(laborderitem.ID(itemID)).
+		WithTest(func(q *ent.LabTestQuery) { q.WithReferenceRanges() }).
+		WithSpecimen().
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("lab order item not found")
+	} else if err != nil {
+		return nil, err
+	}
+	if item.Edges.Specimen == nil {
+		return nil, fmt.Errorf("lab order item %s is %s without a specimen", item.ID, item.Status)
+	}
+	pat, err := tx.Patient.Query().Where(patient.ID(item.PatientID)).Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &itemContext{item: item, test: item.Edges.Test, patient: pat, specimen: item.Edges.Specimen}, nil
+}
+
+// Enter records the result of a RECEIVED item, flagged against the range
+// for the patient's sex and age at collection. The item becomes RESULTED;
+// the result waits, ENTERED, for a second person to verify it. Of two
+// technicians entering the same item at once, one wins and the other gets
+// CONFLICT.
+func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInput) (*ent.LabResult, error) {
+	if !globalid.Valid(itemID, "lbi") {
+		return nil, apperr.BadInput("itemId", "is not a lab order item ID")
+	}
+	var out *ent.LabResult
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		tech, err := member(ctx, tx, "enter lab results", staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		ic, err := loadItemContext(ctx, tx, itemID)
+		if err != nil {
+			return err
+		}
+		if err := from(ic.item.Status, "resulted", laborderitem.StatusRECEIVED); err != nil {
+			return err
+		}
+		var c checker
+		v := checkValue(&c, ic.test, ic.patient, *ic.specimen, in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
+		if c.err != nil {
+			return c.err
+		}
+		// The conditional update is what makes two entries exclusive: the
+		// second waits for the first's row lock, then matches nothing.
+		err = tx.LabOrderItem.UpdateOne(ic.item).
+			Where(laborderitem.StatusEQ(laborderitem.StatusRECEIVED)).
+			SetStatus(laborderitem.StatusRESULTED).
+			Exec(ctx)
+		if err := changedMeanwhile(err); err != nil {
+			return err
+		}
+		out, err = v.set(tx.LabResult.Create(), ic.test).
+			SetPatientID(ic.item.PatientID).
+			SetItemID(ic.item.ID).
+			SetEnteredByID(tech.ID).
+			SetEnteredAt(s.now()).
+			Save(ctx)
+		return err
+	})
+	return out, err
+}
+
+// Verify releases an ENTERED result: a second lab technician, not the one
+// who entered it, confirms it. The item becomes VERIFIED with its
+// turnaround time, and the result is published, as critical too if it is.
+func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error) {
+	if !globalid.Valid(id, "lbr") {
+		return nil, apperr.BadInput("id", "is not a lab result ID")
+	}
+	var out *ent.LabResult
+	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
+		verifier, err := member(ctx, tx, "verify lab results", staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		r, err := loadResult(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if r.Status != labresult.StatusENTERED {
+			return apperr.Conflictf("the result is %s; only an ENTERED one can be verified", r.Status)
+		}
+		if r.EnteredByID == verifier.ID {
+			return apperr.Denied("a result is verified by a second person, not by the one who entered it")
+		}
+		now := s.now()
+		out, err = tx.LabResult.UpdateOne(r).
+			Where(labresult.StatusEQ(labresult.StatusENTERED)).
+			SetStatus(labresult.StatusVERIFIED).
+			SetVerifiedByID(verifier.ID).
+			SetVerifiedAt(now).
+			Save(ctx)
+		if err := changedMeanwhile(err); err != nil {
+			return err
+		}
+		item, err := tx.LabOrderItem.Get(ctx, r.ItemID)
+		if err != nil {
+			return err
+		}
+		item, err = tx.LabOrderItem.UpdateOne(item).
+			Where(laborderitem.StatusEQ(laborderitem.StatusRESULTED)).
+			SetStatus(laborderitem.StatusVERIFIED).
+			SetVerifiedAt(now).
+			SetTurnaroundMinutes(minutesBetween(item.OrderedAt, now)).
+			Save(ctx)
+		if err := changedMeanwhile(err); err != nil {
+			return err
+		}
+		return publish(ctx, tx, ResultVerified, out, item)
+	})
+	return out, err
+}
+
+// Amend corrects a verified result. The correction is a new result,
+// verified by the lab technician who makes it and published at once; the
+// original stays, CORRECTED, pointing to it. The item becomes AMENDED.
+func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) (*ent.LabResult, error) {
+	var c checker
+	if !globalid.Valid(id, "lbr") {
+		c.fail(apperr.BadInput("id", "is not a lab result ID"))
+	}
+	reason := c.text("input.reason", in.Reason, MaxReason)
+	if c.err != nil {
+		return nil, c.err
+	}
+	var out *ent.LabResult
+	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
+		tech, err := member(ctx, tx, "amend lab results", staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		old, err := loadResult(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if old.Status != labresult.StatusVERIFIED {
+			return apperr.Conflictf("the result is %s; only a VERIFIED one can be amended", old.Status)
+		}
+		ic, err := loadItemContext(ctx, tx, old.ItemID)
+		if err != nil {
+			return err
+		}
+		v := checkValue(&c, ic.test, ic.patient, *ic.specimen, in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
+		if c.err != nil {
+			return c.err
+		}
+		err = tx.LabResult.UpdateOne(old).
+			Where(labresult.StatusEQ(labresult.StatusVERIFIED)).
+			SetStatus(labresult.StatusCORRECTED).
+			Exec(ctx)
+		if err := changedMeanwhile(err); err != nil {
+			return err
+		}
+		now := s.now()
+		out, err = v.set(tx.LabResult.Create(), ic.test).
+			SetPatientID(old.PatientID).
+			SetItemID(old.ItemID).
+			SetStatus(labresult.StatusVERIFIED).
+			SetEnteredByID(tech.ID).
+			SetEnteredAt(now).
+			SetVerifiedByID(tech.ID).
+			SetVerifiedAt(now).
+			SetReplacesID(old.ID).
+			SetAmendReason(reason).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		item, err := tx.LabOrderItem.UpdateOne(ic.item).
+			SetStatus(laborderitem.StatusAMENDED).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		return publish(ctx, tx, ResultAmended, out, item)
+	})
+	return out, err
+}
+
+// Acknowledge records that a clinician was told of a critical result, and
+// how long after its release.
+func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, error) {
+	if !globalid.Valid(id, "lbr") {
+		return nil, apperr.BadInput("id", "is not a lab result ID")
+	}
+	var out *ent.LabResult
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		clinician, err := member(ctx, tx, "acknowledge critical results", staff.KindDOCTOR, staff.KindNURSE)
+		if err != nil {
+			return err
+		}
+		r, err := loadResult(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !r.Critical:
+			return apperr.Conflictf("the result is not critical; there is nothing to acknowledge")
+		case r.VerifiedAt == nil:
+			return apperr.Conflictf("the result is not verified yet")
+		case r.AcknowledgedAt != nil:
+			return apperr.Conflictf("the result was acknowledged already")
+		}
+		now := s.now()
+		out, err = tx.LabResult.UpdateOne(r).
+			Where(labresult.AcknowledgedAtIsNil()).
+			SetAcknowledgedByID(clinician.ID).
+			SetAcknowledgedAt(now).
+			SetAcknowledgeMinutes(minutesBetween(*r.VerifiedAt, now)).
+			Save(ctx)
+		return changedMeanwhile(err)
+	})
+	return out, err
+}
+
+// Unacknowledged lists released critical results no clinician has
+// acknowledged yet, oldest first: of the patients admitted to wardID now,
+// or all the viewer may see.
+func (s *Service) Unacknowledged(ctx context.Context, client *ent.Client, wardID *string) ([]*ent.LabResult, error) {
+	q := client.LabResult.Query().Where(
+		labresult.Critical(true),
+		labresult.StatusEQ(labresult.StatusVERIFIED),
+		labresult.AcknowledgedAtIsNil(),
+	)
+	if wardID != nil {
+		if !globalid.Valid(*wardID, "wrd") {
+			return nil, apperr.BadInput("wardId", "is not a ward ID")
+		}
+		q.Where(labresult.HasPatientWith(patient.HasAdmissionsWith(
+			admission.StatusEQ(admission.StatusADMITTED),
+			admission.HasBedWith(bed.WardID(*wardID)),
+		)))
+	}
+	return q.Order(ent.Asc(labresult.FieldVerifiedAt)).All(ctx)
+}
+
+// MustTell lists who must be told of result if it is critical: the
+// ordering clinician and, while the patient is admitted, the attending.
+func (s *Service) MustTell(ctx context.Context, client *ent.Client, r *ent.LabResult) ([]*ent.Staff, error) {
+	if !r.Critical {
+		return []*ent.Staff{}, nil
+	}
+	order, err := client.LabOrderItem.Query().Where(laborderitem.ID(r.ItemID)).QueryOrder().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stay, err := currentStay(ctx, client.Admission, r.PatientID)
+	if err != nil {
+		return nil, err
+	}
+	return StaffInOrder(ctx, client, mustTell(order, stay))
+}
+
+// StaffInOrder loads staff members, in the order of ids.
+func StaffInOrder(ctx context.Context, client *ent.Client, ids []string) ([]*ent.Staff, error) {
+	found, err := client.Staff.Query().Where(staff.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*ent.Staff, len(found))
+	for _, m := range found {
+		byID[m.ID] = m
+	}
+	out := make([]*ent.Staff, 0, len(ids))
+	for _, id := range ids {
+		if m, ok := byID[id]; ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func loadResult(ctx context.Context, tx *ent.Tx, id string) (*ent.LabResult, error) {
+	r, err := tx.LabResult.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("lab result not found")
+	}
+	return r, err
+}
+
+func minutesBetween(from, to time.Time) int {
+	m := int(to.Sub(from) / time.Minute)
+	if m < 0 {
+		return 0
+	}
+	return m
+}

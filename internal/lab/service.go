@@ -1,0 +1,197 @@
+// Package lab runs the laboratory: orders with one item per test,
+// specimens with accession numbers, results flagged against reference
+// ranges, two-person verification, amendments that keep the original, and
+// critical values that a clinician must acknowledge. Released results and
+// critical values are published through the outbox (topics ResultsTopic
+// and CriticalTopic).
+package lab
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/store"
+)
+
+// Topics of the events the lab publishes.
+const (
+	ResultsTopic  = "lab.results"
+	CriticalTopic = "lab.critical"
+)
+
+// LabResultEventType says why a result was published on ResultsTopic; the
+// values are those of the GraphQL enum LabResultEventType.
+type LabResultEventType string
+
+const (
+	ResultVerified LabResultEventType = "VERIFIED"
+	ResultAmended  LabResultEventType = "AMENDED"
+)
+
+// CriticalEventType is the type of every event on CriticalTopic.
+const CriticalEventType = "CRITICAL"
+
+// ResultPayload is what an event on either topic carries: IDs only, so no
+// patient data sits in the broker; subscribers load the rest through row
+// scope.
+type ResultPayload struct {
+	PatientID string   `json:"patientId"`
+	ResultID  string   `json:"resultId"`
+	ItemID    string   `json:"itemId"`
+	TestID    string   `json:"testId"`
+	WardID    string   `json:"wardId,omitempty"`
+	Notify    []string `json:"notify,omitempty"`
+}
+
+// Notifier is told after a commit that recorded events, so they go out now
+// rather than at the relay's next poll.
+type Notifier interface{ Poke() }
+
+// Service runs the lab's workflow. Every change is one transaction that
+// checks the state, writes conditionally on it, and records its events.
+type Service struct {
+	store  *store.Store
+	notify Notifier
+	now    func() time.Time
+}
+
+// NewService returns a Service on st that pokes notify (if not nil) after
+// each commit that published something.
+func NewService(st *store.Store, notify Notifier) *Service {
+	return &Service{store: st, notify: notify, now: func() time.Time { return storable(time.Now()) }}
+}
+
+// storable rounds t down to what every database keeps (PostgreSQL stores
+// microseconds), so what a mutation returns equals what is read back.
+func storable(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// inTx runs fn in one transaction and, if it published, pokes the relay.
+func (s *Service) inTx(ctx context.Context, publishes bool, fn func(ctx context.Context, tx *ent.Tx) error) error {
+	if err := s.store.InTx(ctx, fn); err != nil {
+		return err
+	}
+	if publishes && s.notify != nil {
+		s.notify.Poke()
+	}
+	return nil
+}
+
+// member returns the viewer's staff record if it is active and of one of
+// kinds. The policy admits roles; this ties each step to a person who can
+// answer for it, which an administrator account or an API key is not.
+func member(ctx context.Context, tx *ent.Tx, action string, kinds ...staff.Kind) (*ent.Staff, error) {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = strings.ToLower(strings.ReplaceAll(k.String(), "_", " "))
+	}
+	refuse := apperr.Denied("only an active %s may %s", strings.Join(names, " or "), action)
+	v := auth.FromContext(ctx)
+	if v == nil || v.StaffID == "" {
+		return nil, refuse
+	}
+	m, err := tx.Staff.Get(ctx, v.StaffID)
+	if ent.IsNotFound(err) {
+		return nil, refuse
+	} else if err != nil {
+		return nil, err
+	}
+	if !m.Active {
+		return nil, refuse
+	}
+	for _, k := range kinds {
+		if m.Kind == k {
+			return m, nil
+		}
+	}
+	return nil, refuse
+}
+
+// currentStay returns the patient's current admission with its bed, or nil.
+func currentStay(ctx context.Context, client *ent.AdmissionClient, patientID string) (*ent.Admission, error) {
+	stay, err := client.Query().
+		Where(admission.PatientID(patientID), admission.StatusEQ(admission.StatusADMITTED)).
+		WithBed().
+		First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return stay, err
+}
+
+// mustTell lists who must be told of a critical result of an order: the
+// clinician who ordered it and, for an inpatient, the attending doctor.
+func mustTell(order *ent.LabOrder, stay *ent.Admission) []string {
+	ids := []string{order.OrderedByID}
+	if stay != nil && stay.AttendingID != order.OrderedByID {
+		ids = append(ids, stay.AttendingID)
+	}
+	return ids
+}
+
+// publish records the events of a released result: always on
+// ResultsTopic, and on CriticalTopic when the value is critical.
+func publish(ctx context.Context, tx *ent.Tx, typ LabResultEventType, r *ent.LabResult, item *ent.LabOrderItem) error {
+	order, err := tx.LabOrder.Get(ctx, item.OrderID)
+	if err != nil {
+		return err
+	}
+	stay, err := currentStay(ctx, tx.Admission, r.PatientID)
+	if err != nil {
+		return err
+	}
+	payload := ResultPayload{PatientID: r.PatientID, ResultID: r.ID, ItemID: item.ID, TestID: item.TestID}
+	if stay != nil && stay.Edges.Bed != nil {
+		payload.WardID = stay.Edges.Bed.WardID
+	}
+	if err := events.Record(ctx, tx, ResultsTopic, string(typ), payload); err != nil {
+		return err
+	}
+	if !r.Critical {
+		return nil
+	}
+	payload.Notify = mustTell(order, stay)
+	return events.Record(ctx, tx, CriticalTopic, CriticalEventType, payload)
+}
+
+// checker gathers the first input error of a mutation.
+type checker struct{ err error }
+
+func (c *checker) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// text checks a required free-text input and returns it trimmed.
+func (c *checker) text(field, s string, max int) string {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		c.fail(apperr.BadInput(field, "is required"))
+	case len(s) > max:
+		c.fail(apperr.BadInput(field, "must be at most %d characters", max))
+	}
+	return s
+}
+
+// optional checks an optional free-text input: blank counts as absent.
+func (c *checker) optional(field string, s *string, max int) *string {
+	if s == nil {
+		return nil
+	}
+	t := strings.TrimSpace(*s)
+	if t == "" {
+		return nil
+	}
+	if len(t) > max {
+		c.fail(apperr.BadInput(field, "must be at most %d characters", max))
+	}
+	return &t
+}

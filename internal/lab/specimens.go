@@ -1,0 +1,275 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/globalid"
+)
+
+// CollectLabSpecimenInput is the input of collectLabSpecimen.
+type CollectLabSpecimenInput struct {
+	ItemIDs     []string
+	CollectedAt *time.Time
+}
+
+// RejectLabSpecimenInput is the input of rejectLabSpecimen.
+type RejectLabSpecimenInput struct {
+	Reason labspecimen.RejectionReason
+	Note   *string
+}
+
+// collectedAtSlack tolerates clocks of handheld devices a little ahead.
+const collectedAtSlack = 5 * time.Minute
+
+// Collect records one specimen taken for items of one order and moves them
+// to COLLECTED. A nurse, doctor or lab technician collects.
+func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent.LabSpecimen, error) {
+	var c checker
+	if len(in.ItemIDs) == 0 {
+		c.fail(apperr.BadInput("input.itemIds", "name at least one item"))
+	}
+	seen := map[string]bool{}
+	for i, id := range in.ItemIDs {
+		field := fmt.Sprintf("input.itemIds.%d", i)
+		switch {
+		case !globalid.Valid(id, "lbi"):
+			c.fail(apperr.BadInput(field, "is not a lab order item ID"))
+		case seen[id]:
+			c.fail(apperr.BadInput(field, "is listed twice"))
+		}
+		seen[id] = true
+	}
+	now := s.now()
+	collectedAt := now
+	if in.CollectedAt != nil {
+		collectedAt = storable(*in.CollectedAt)
+		if collectedAt.After(now.Add(collectedAtSlack)) {
+			c.fail(apperr.BadInput("input.collectedAt", "cannot be in the future"))
+		}
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	var out *ent.LabSpecimen
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		who, err := member(ctx, tx, "collect specimens", staff.KindNURSE, staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		items, err := tx.LabOrderItem.Query().Where(laborderitem.IDIn(in.ItemIDs...)).WithTest().All(ctx)
+		if err != nil {
+			return err
+		}
+		byID := map[string]*ent.LabOrderItem{}
+		for _, it := range items {
+			byID[it.ID] = it
+		}
+		first := byID[in.ItemIDs[0]]
+		for i, id := range in.ItemIDs {
+			it, ok := byID[id]
+			field := fmt.Sprintf("input.itemIds.%d", i)
+			switch {
+			case !ok:
+				return apperr.BadInput(field, "no such lab order item")
+			case it.OrderID != first.OrderID:
+				return apperr.BadInput(field, "belongs to another order; one specimen serves one order")
+			case it.Edges.Test.SpecimenType != first.Edges.Test.SpecimenType:
+				return apperr.BadInput(field, "runs on %s, not %s; collect it in its own container",
+					it.Edges.Test.SpecimenType, first.Edges.Test.SpecimenType)
+			}
+			if err := from(it.Status, "collected", laborderitem.StatusORDERED, laborderitem.StatusREJECTED); err != nil {
+				return err
+			}
+		}
+		order, err := tx.LabOrder.Get(ctx, first.OrderID)
+		if err != nil {
+			return err
+		}
+		if collectedAt.Before(order.OrderedAt.Add(-collectedAtSlack)) {
+			return apperr.BadInput("input.collectedAt", "is before the order was placed")
+		}
+		accession, err := newAccession(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		out, err = tx.LabSpecimen.Create().
+			SetPatientID(first.PatientID).
+			SetOrderID(first.OrderID).
+			SetAccessionNumber(accession).
+			SetSpecimenType(labspecimen.SpecimenType(first.Edges.Test.SpecimenType)).
+			SetCollectedByID(who.ID).
+			SetCollectedAt(collectedAt).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			err := tx.LabOrderItem.UpdateOne(it).
+				Where(laborderitem.StatusEQ(it.Status)).
+				SetStatus(laborderitem.StatusCOLLECTED).
+				SetSpecimenID(out.ID).
+				Exec(ctx)
+			if err := changedMeanwhile(err); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Receive records that the lab has the specimen: it and its collected items
+// become RECEIVED.
+func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, error) {
+	if !globalid.Valid(id, "spc") {
+		return nil, apperr.BadInput("id", "is not a specimen ID")
+	}
+	var out *ent.LabSpecimen
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		who, err := member(ctx, tx, "receive specimens", staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		sp, err := loadSpecimen(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if sp.Status != labspecimen.StatusCOLLECTED {
+			return apperr.Conflictf("the specimen is %s; only a COLLECTED one can be received", sp.Status)
+		}
+		out, err = tx.LabSpecimen.UpdateOne(sp).
+			Where(labspecimen.StatusEQ(labspecimen.StatusCOLLECTED)).
+			SetStatus(labspecimen.StatusRECEIVED).
+			SetReceivedByID(who.ID).
+			SetReceivedAt(s.now()).
+			Save(ctx)
+		if err != nil {
+			return changedMeanwhile(err)
+		}
+		return tx.LabOrderItem.Update().
+			Where(laborderitem.SpecimenID(sp.ID), laborderitem.StatusEQ(laborderitem.StatusCOLLECTED)).
+			SetStatus(laborderitem.StatusRECEIVED).
+			Exec(ctx)
+	})
+	return out, err
+}
+
+// Reject records that the lab cannot use the specimen. Its items not yet
+// resulted become REJECTED, which lets them be collected again; resulted
+// ones are left to amendment, since their result is already out.
+func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInput) (*ent.LabSpecimen, error) {
+	var c checker
+	if !globalid.Valid(id, "spc") {
+		c.fail(apperr.BadInput("id", "is not a specimen ID"))
+	}
+	if err := labspecimen.RejectionReasonValidator(in.Reason); err != nil {
+		c.fail(apperr.BadInput("input.reason", "is not a rejection reason"))
+	}
+	note := c.optional("input.note", in.Note, MaxReason)
+	if in.Reason == labspecimen.RejectionReasonOTHER && note == nil {
+		c.fail(apperr.BadInput("input.note", "is required when the reason is OTHER"))
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	var out *ent.LabSpecimen
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+		who, err := member(ctx, tx, "reject specimens", staff.KindLAB_TECHNICIAN)
+		if err != nil {
+			return err
+		}
+		sp, err := loadSpecimen(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if sp.Status == labspecimen.StatusREJECTED {
+			return apperr.Conflictf("the specimen is already REJECTED")
+		}
+		open := laborderitem.StatusIn(laborderitem.StatusCOLLECTED, laborderitem.StatusRECEIVED)
+		pending, err := tx.LabOrderItem.Query().Where(laborderitem.SpecimenID(sp.ID), open).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if pending == 0 {
+			return apperr.Conflictf("every test on the specimen is resulted or cancelled; correct a result by amending it")
+		}
+		out, err = tx.LabSpecimen.UpdateOne(sp).
+			Where(labspecimen.StatusEQ(sp.Status)).
+			SetStatus(labspecimen.StatusREJECTED).
+			SetRejectionReason(in.Reason).
+			SetNillableRejectionNote(note).
+			SetRejectedByID(who.ID).
+			SetRejectedAt(s.now()).
+			Save(ctx)
+		if err != nil {
+			return changedMeanwhile(err)
+		}
+		return tx.LabOrderItem.Update().
+			Where(laborderitem.SpecimenID(sp.ID), open).
+			SetStatus(laborderitem.StatusREJECTED).
+			Exec(ctx)
+	})
+	return out, err
+}
+
+// SpecimenByAccession finds a specimen by the number on its label.
+func (s *Service) SpecimenByAccession(ctx context.Context, client *ent.Client, accession string) (*ent.LabSpecimen, error) {
+	accession = strings.ToUpper(strings.TrimSpace(accession))
+	if accession == "" {
+		return nil, apperr.BadInput("accessionNumber", "is required")
+	}
+	sp, err := client.LabSpecimen.Query().Where(labspecimen.AccessionNumber(accession)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return sp, err
+}
+
+func loadSpecimen(ctx context.Context, tx *ent.Tx, id string) (*ent.LabSpecimen, error) {
+	sp, err := tx.LabSpecimen.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("specimen not found")
+	}
+	return sp, err
+}
+
+// accessionAlphabet is Crockford's base 32: no I, L, O or U, so a number
+// read off a label or typed by hand is not misread.
+const accessionAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// newAccession returns an unused accession number: the collection date
+// (YYMMDD, so labels sort and read by day) and six random characters,
+// about a billion per day. The uniqueness constraint is the guarantee; the
+// lookup only makes a clash a retry rather than an error.
+func newAccession(ctx context.Context, tx *ent.Tx, at time.Time) (string, error) {
+	for range 5 {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		var sb strings.Builder
+		sb.WriteString(at.UTC().Format("060102"))
+		for _, x := range b {
+			sb.WriteByte(accessionAlphabet[int(x)%len(accessionAlphabet)])
+		}
+		n := sb.String()
+		taken, err := tx.LabSpecimen.Query().Where(labspecimen.AccessionNumber(n)).Exist(ctx)
+		if err != nil {
+			return "", err
+		}
+		if !taken {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("no free accession number after 5 tries")
+}
+
