@@ -6,11 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/internal/auth"
 )
@@ -30,6 +34,11 @@ func fillChart(t testing.TB, s *server, patientID string, d demoIDs, n int) {
 	c := s.app.Store.Client
 	now := time.Now().UTC()
 	plan := c.CarePlan.Create().SetPatientID(patientID).SetTitle("Blood pressure control").SetAuthorID(d.doctor).SaveX(ctx)
+	sodium, err := c.LabTest.Query().Where(labtest.Code("2951-2")).Only(ctx)
+	if ent.IsNotFound(err) {
+		sodium = c.LabTest.Create().SetCode("2951-2").SetName("Sodium").SetSpecimenType(labtest.SpecimenTypeSERUM).
+			SetResultKind(labtest.ResultKindNUMERIC).SetUnit("mmol/L").SetPrice(40000).SetTurnaroundMinutes(60).SaveX(ctx)
+	}
 	for i := 0; i < n; i++ {
 		enc := c.Encounter.Create().SetPatientID(patientID).SetType(encounter.TypeOUTPATIENT).
 			SetStartedAt(now.Add(-time.Duration(i) * time.Hour)).SetProviderID(d.doctor).SaveX(ctx)
@@ -52,6 +61,11 @@ func fillChart(t testing.TB, s *server, patientID string, d demoIDs, n int) {
 		c.Referral.Create().SetPatientID(patientID).SetFromStaffID(d.doctor).SetFromDepartmentID(d.general).
 			SetToDepartmentID(d.cardiology).SetReason("Echo").ExecX(ctx)
 		c.PatientContact.Create().SetPatientID(patientID).SetName(fmt.Sprintf("Contact %d", i)).SetRelationship("sibling").ExecX(ctx)
+		order := c.LabOrder.Create().SetPatientID(patientID).SetOrderedByID(d.doctor).SetOrderedAt(now).SaveX(ctx)
+		item := c.LabOrderItem.Create().SetPatientID(patientID).SetOrderID(order.ID).SetTestID(sodium.ID).
+			SetOrderedAt(now).SetStatus(laborderitem.StatusVERIFIED).SaveX(ctx)
+		c.LabResult.Create().SetPatientID(patientID).SetItemID(item.ID).SetNumericValue(float64(130 + i)).SetUnit("mmol/L").
+			SetEnteredByID(d.doctor).SetEnteredAt(now).SetStatus(labresult.StatusVERIFIED).SetVerifiedByID(d.nurse).SetVerifiedAt(now).ExecX(ctx)
 		start := now.Add(-time.Duration(24*(i+1)) * time.Hour)
 		c.Appointment.Create().SetPatientID(patientID).SetProviderID(d.doctor).SetDepartmentID(d.general).
 			SetStartAt(start).SetEndAt(start.Add(30 * time.Minute)).ExecX(ctx)
@@ -72,6 +86,9 @@ const chartQuery = `query($id: ID!) { patient(id: $id) {
   referrals(first: 50) { edges { node { reason status toDepartment { name } } } }
   contacts { name relationship }
   appointments(first: 50) { edges { node { startAt status provider { familyName } } } }
+  labOrders(first: 50) { edges { node { orderedAt priority orderedBy { familyName }
+    items { status test { name unit } results { numericValue unit flag status verifiedBy { familyName } } } } } }
+  labResults(first: 50) { totalCount edges { node { numericValue unit flag status } } }
 } }`
 
 // TestChartStatementCountIsFlat: the chart costs the same number of SQL
@@ -107,10 +124,12 @@ func TestChartStatementCountIsFlat(t *testing.T) {
 			Allergies  []any
 			Encounters struct{ TotalCount int }
 			Notes      struct{ Edges []any }
+			LabResults struct{ TotalCount int }
 		}
 	}
 	r.decode(t, &out)
-	must(t, len(out.Patient.Allergies) == 20 && out.Patient.Encounters.TotalCount == 20 && len(out.Patient.Notes.Edges) == 40,
+	must(t, len(out.Patient.Allergies) == 20 && out.Patient.Encounters.TotalCount == 20 && len(out.Patient.Notes.Edges) == 40 &&
+		out.Patient.LabResults.TotalCount == 20,
 		"the large chart holds everything: %+v", out)
 	t.Logf("chart statements: %d for 2 items of each part, %d for 20 (including the audit row's)", smallCost, largeCost)
 	must(t, smallCost == largeCost, "statements grew with the record: %d for 2 items, %d for 20", smallCost, largeCost)
