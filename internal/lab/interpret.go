@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -53,7 +54,9 @@ func RangeFor(ranges []*ent.LabReferenceRange, sex patient.Sex, ageDays int) *en
 
 func bandWidth(r *ent.LabReferenceRange) int {
 	if r.AgeToDays == nil {
-		return int(^uint(0) >> 1)
+		// Open bands are not all alike: [65y, ∞) lies inside [18y, ∞), so
+		// the one starting later is the narrower and must win.
+		return math.MaxInt - r.AgeFromDays
 	}
 	return *r.AgeToDays - r.AgeFromDays
 }
