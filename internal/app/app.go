@@ -94,6 +94,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err := ehr.SeedICD10(auth.SystemContext(ctx), a.Store.Client); err != nil {
 		return nil, err
 	}
+	if err := lab.SeedCatalog(auth.SystemContext(ctx), a.Store.Client); err != nil {
+		return nil, err
+	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -144,6 +147,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Trail:    a.Trail,
 		Metrics:  metrics.New(a.Store.DB, a.Store.Statements),
 		Log:      log,
+		Location: cfg.Location(),
 		Ready:    a.ready,
 	}, httpapi.Options{
 		MaxPageSize:     cfg.MaxPageSize,

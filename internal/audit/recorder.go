@@ -74,13 +74,29 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	if !audited {
 		return resp
 	}
-	v := auth.FromContext(ctx)
+	e := RequestEntry(ctx, snap)
+	e.Operation = strings.Join(roots, ",")
+	e.Kind, e.Outcome, e.ErrorCode = kind, outcome, code
+	if _, err := r.trail.Append(context.WithoutCancel(ctx), e); err != nil {
+		r.log.ErrorContext(ctx, "audit append failed; response withheld", "err", err, "request_id", e.RequestID)
+		return &graphql.Response{Errors: gqlerror.List{{
+			Message:    "internal error",
+			Extensions: map[string]any{"code": "INTERNAL"},
+		}}}
+	}
+	return resp
+}
+
+// RequestEntry returns the audit entry of the request ctx serves, from what
+// its Collector gathered (snap): who asked (the viewer, or for a request
+// without credentials whoever it claimed to be), from where, under which
+// request ID, and the patients, objects and fields it touched or was denied.
+// The caller adds what only it knows: operation, kind and outcome. Every
+// HTTP surface builds its row this way, so a report and a GraphQL query by
+// the same person read alike in the trail.
+func RequestEntry(ctx context.Context, snap Snapshot) Entry {
 	info := requestinfo.From(ctx)
 	e := Entry{
-		Operation:   strings.Join(roots, ","),
-		Kind:        kind,
-		Outcome:     outcome,
-		ErrorCode:   code,
 		ObjectTypes: snap.ObjectTypes,
 		ObjectIDs:   snap.ObjectIDs,
 		PatientIDs:  snap.PatientIDs,
@@ -88,19 +104,12 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 		ClientAddr:  info.ClientAddr,
 		RequestID:   info.RequestID,
 	}
-	if v != nil {
+	if v := auth.FromContext(ctx); v != nil {
 		e.ActorID, e.ActorName, e.Roles = v.ActorID(), v.Username, v.Roles
 	} else {
 		e.ActorID, e.ActorName = snap.ClaimedID, snap.ClaimedName
 	}
-	if _, err := r.trail.Append(context.WithoutCancel(ctx), e); err != nil {
-		r.log.ErrorContext(ctx, "audit append failed; response withheld", "err", err, "request_id", info.RequestID)
-		return &graphql.Response{Errors: gqlerror.List{{
-			Message:    "internal error",
-			Extensions: map[string]any{"code": "INTERNAL"},
-		}}}
-	}
-	return resp
+	return e
 }
 
 // rootFields names the operation by what it asked for, not by the name the

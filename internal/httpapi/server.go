@@ -31,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/labreport"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/requestinfo"
 )
@@ -52,6 +53,8 @@ type Deps struct {
 	Trail    *audit.Trail
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
+	// Location is the hospital's time zone, in which reports print times.
+	Location *time.Location
 	// Ready reports whether the database and the broker answer.
 	Ready func(ctx context.Context) error
 }
@@ -61,6 +64,7 @@ func New(d Deps, o Options) http.Handler {
 	gql := graphQLServer(d, o)
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", gql)
+	mux.Handle(labreport.Pattern, labreport.NewHandler(labreport.Deps{Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, Log: d.Log}))
 	mux.Handle("GET /{$}", playground.Handler("HMIS GraphiQL", "/graphql"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
