@@ -21,12 +21,13 @@ type clinicalSeed struct {
 	departments                 map[string]*ent.Department
 	patients                    []*ent.Patient
 	doctor, nurse, cardiologist *ent.Staff
+	labtech, labtech2           *ent.Staff
 }
 
 // seedClinical gives the demo hospital rooms, wards with beds, one
 // inpatient, a cardiologist's weekly hours, and a chart for the patient
-// user: allergy, problem, vitals, a prescription, a signed note and a care
-// plan. The demo doctor and nurse keep no fixed hours, so they can be booked
+// user: allergy, problem, vitals, a prescription, a signed note, a care
+// plan and verified lab results. The demo doctor and nurse keep no fixed hours, so they can be booked
 // at any time while trying the API.
 func seedClinical(ctx context.Context, tx *ent.Tx, s clinicalSeed) error {
 	gen, car := s.departments["GEN"], s.departments["CAR"]
@@ -130,5 +131,5 @@ func seedClinical(ctx context.Context, tx *ent.Tx, s clinicalSeed) error {
 			return fmt.Errorf("seed chart: %w", err)
 		}
 	}
-	return nil
+	return seedLabResults(ctx, tx, own, visit, s.doctor, s.nurse, s.labtech, s.labtech2)
 }

@@ -152,6 +152,7 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 		return seedClinical(ctx, tx, clinicalSeed{
 			now: now.UTC(), departments: deps, patients: pats,
 			doctor: staffByUser["doctor"], nurse: staffByUser["nurse"], cardiologist: cardiologist,
+			labtech: staffByUser["labtech"], labtech2: staffByUser["labtech2"],
 		})
 	})
 }
