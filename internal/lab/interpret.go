@@ -14,6 +14,10 @@ import (
 // the unit reference-range age bands are kept in. Both are taken as
 // calendar dates, so the time of day does not move a birthday.
 func AgeInDays(birth, at time.Time) int {
+	// Dates are kept as UTC midnights, but PostgreSQL returns times in the
+	// session's zone: west of Greenwich a birth date read back falls on the
+	// evening before.
+	birth, at = birth.UTC(), at.UTC()
 	b := time.Date(birth.Year(), birth.Month(), birth.Day(), 0, 0, 0, 0, time.UTC)
 	a := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
 	if a.Before(b) {

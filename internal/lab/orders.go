@@ -120,7 +120,7 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 	if err != nil {
 		return nil, err
 	}
-	return created, nil
+	return created.Unwrap(), nil
 }
 
 type orderLine struct {
@@ -232,7 +232,7 @@ func (s *Service) CancelItem(ctx context.Context, id, reason string) (*ent.LabOr
 			Save(ctx)
 		return changedMeanwhile(err)
 	})
-	return out, err
+	return committed(out, err)
 }
 
 func loadItem(ctx context.Context, tx *ent.Tx, id string) (*ent.LabOrderItem, error) {

@@ -136,6 +136,10 @@ func loadItemContext(ctx context.Context, tx *ent.Tx, itemID string) (*itemConte
 		return nil, err
 	}
 	if item.Edges.Specimen == nil {
+		// Never collected: a state the caller refuses, not broken data.
+		if item.Status == laborderitem.StatusORDERED || item.Status == laborderitem.StatusCANCELLED {
+			return nil, apperr.Conflictf("the item is %s; no specimen was collected for it", item.Status)
+		}
 		return nil, fmt.Errorf("lab order item %s is %s without a specimen", item.ID, item.Status)
 	}
 	pat, err := tx.Patient.Query().Where(patient.ID(item.PatientID)).Only(ctx)
@@ -189,7 +193,7 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 			Save(ctx)
 		return err
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // Verify releases an ENTERED result: a second lab technician, not the one
@@ -240,7 +244,7 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 		}
 		return publish(ctx, tx, ResultVerified, out, item)
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // Amend corrects a verified result. The correction is a new result,
@@ -306,7 +310,7 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 		}
 		return publish(ctx, tx, ResultAmended, out, item)
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // Acknowledge records that a clinician was told of a critical result, and
@@ -342,7 +346,7 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 			Save(ctx)
 		return changedMeanwhile(err)
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // Unacknowledged lists released critical results no clinician has

@@ -83,6 +83,17 @@ func (s *Service) inTx(ctx context.Context, publishes bool, fn func(ctx context.
 	return nil
 }
 
+// committed detaches an entity a transaction returned from it: the
+// resolvers load its edges after the commit, which through the finished
+// transaction fails with "transaction has already been committed".
+func committed[T interface{ Unwrap() T }](v T, err error) (T, error) {
+	if err != nil {
+		var none T
+		return none, err
+	}
+	return v.Unwrap(), nil
+}
+
 // member returns the viewer's staff record if it is active and of one of
 // kinds. The policy admits roles; this ties each step to a person who can
 // answer for it, which an administrator account or an API key is not.

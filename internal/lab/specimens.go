@@ -124,7 +124,7 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 		}
 		return nil
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // Receive records that the lab has the specimen: it and its collected items
@@ -160,7 +160,7 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 			SetStatus(laborderitem.StatusRECEIVED).
 			Exec(ctx)
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // Reject records that the lab cannot use the specimen. Its items not yet
@@ -218,7 +218,7 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 			SetStatus(laborderitem.StatusREJECTED).
 			Exec(ctx)
 	})
-	return out, err
+	return committed(out, err)
 }
 
 // SpecimenByAccession finds a specimen by the number on its label.
@@ -272,4 +272,3 @@ func newAccession(ctx context.Context, tx *ent.Tx, at time.Time) (string, error)
 	}
 	return "", fmt.Errorf("no free accession number after 5 tries")
 }
-
