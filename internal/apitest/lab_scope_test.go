@@ -1,0 +1,179 @@
+package apitest
+
+import (
+	"strings"
+	"testing"
+)
+
+// labView is what one credential reads of the lab through every path a
+// frontend has: the lists, the patient's record, and the items' results.
+type labView struct {
+	results  map[string]string // result ID → status, from labResults
+	charted  map[string]string // from patient(id){ labResults } of the first patient
+	itemized map[string]string // from labOrderItems { results }
+	orders   map[string]string // order ID → patient ID
+	items    map[string]string // item ID → patient ID
+}
+
+const labViewQuery = `query($p: ID!) {
+  labResults(first: 100) { totalCount edges { node { id status patient { id } } } }
+  labOrders(first: 100) { edges { node { id patient { id } } } }
+  labOrderItems(first: 100) { edges { node { id patient { id } results { id status } } } }
+  patient(id: $p) { labResults(first: 100) { edges { node { id status } } } }
+}`
+
+// readLabView reads what credential sees, leaving out the rows in old.
+func readLabView(t testing.TB, s *server, credential, patientID string, old map[string]bool) labView {
+	t.Helper()
+	type node struct {
+		ID, Status string
+		Patient    struct{ ID string }
+		Results    []struct{ ID, Status string }
+	}
+	type conn struct {
+		TotalCount int
+		Edges      []struct{ Node node }
+	}
+	var out struct {
+		LabResults, LabOrders, LabOrderItems conn
+		Patient                              struct{ LabResults conn }
+	}
+	s.do(credential, labViewQuery, map[string]any{"p": patientID}).decode(t, &out)
+	v := labView{results: map[string]string{}, charted: map[string]string{}, itemized: map[string]string{},
+		orders: map[string]string{}, items: map[string]string{}}
+	must(t, out.LabResults.TotalCount == len(out.LabResults.Edges), "totalCount %d for %d results", out.LabResults.TotalCount, len(out.LabResults.Edges))
+	for _, e := range out.LabResults.Edges {
+		if !old[e.Node.ID] {
+			v.results[e.Node.ID] = e.Node.Status
+		}
+	}
+	for _, e := range out.Patient.LabResults.Edges {
+		if !old[e.Node.ID] {
+			v.charted[e.Node.ID] = e.Node.Status
+		}
+	}
+	for _, e := range out.LabOrders.Edges {
+		if !old[e.Node.ID] {
+			v.orders[e.Node.ID] = e.Node.Patient.ID
+		}
+	}
+	for _, e := range out.LabOrderItems.Edges {
+		if old[e.Node.ID] {
+			continue
+		}
+		v.items[e.Node.ID] = e.Node.Patient.ID
+		for _, r := range e.Node.Results {
+			v.itemized[r.ID] = r.Status
+		}
+	}
+	return v
+}
+
+// TestLabRowScopeAndDrafts: a patient reads only their own orders, items
+// and results; no one outside the lab reads a result before it is
+// verified, whichever path they take to it.
+func TestLabRowScopeAndDrafts(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	desk := newLabDesk(t, s)
+	old := existingLab(t, s)
+	own, other := d.patients[0], d.patients[1]
+	k := desk.cat.potassium.ID
+	ownDone := desk.released(own, k, potassium(4.1))
+	otherDone := desk.released(other, k, potassium(4.2))
+	ownDraft := desk.entered(own, k, potassium(4.3))
+	otherDraft := desk.entered(other, k, potassium(4.4))
+	must(t, ownDraft.Status == "ENTERED" && otherDraft.Status == "ENTERED", "drafts: %+v %+v", ownDraft, otherDraft)
+	creds := credentials(t, s, []string{"patient", "doctor", "nurse", "integrator", "labtech", "labtech2", "billing", "reception"})
+
+	nodeStatus := func(credential, id string) response {
+		return s.do(credential, `query($id: ID!) { node(id: $id) { id ... on LabResult { status } } }`, map[string]any{"id": id})
+	}
+
+	// The patient: their own verified result, nothing else.
+	pv := readLabView(t, s, creds["patient"], own, old)
+	must(t, len(pv.results) == 1 && pv.results[ownDone.ID] == "VERIFIED", "the patient's labResults: %v (own verified %s)", pv.results, ownDone.ID)
+	must(t, len(pv.charted) == 1 && pv.charted[ownDone.ID] == "VERIFIED", "the patient's record: %v", pv.charted)
+	must(t, len(pv.itemized) == 1 && pv.itemized[ownDone.ID] == "VERIFIED", "the results of the patient's items: %v", pv.itemized)
+	must(t, len(pv.orders) == 2 && len(pv.items) == 2, "the patient's orders %v and items %v: want their own two", pv.orders, pv.items)
+	for id, p := range pv.orders {
+		must(t, p == own, "the patient sees order %s of %s", id, p)
+	}
+	for id, p := range pv.items {
+		must(t, p == own, "the patient sees item %s of %s", id, p)
+	}
+	for what, id := range map[string]string{
+		"their own unverified result": ownDraft.ID, "another patient's result": otherDone.ID, "another patient's draft": otherDraft.ID,
+		"another patient's item": otherDone.Item.ID,
+	} {
+		r := nodeStatus(creds["patient"], id)
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "NOT_FOUND", "the patient reads %s by node: %s", what, describe(r))
+	}
+	r := s.do(creds["patient"], `query($p: ID!) { patient(id: $p) { labResults { totalCount } } }`, map[string]any{"p": other})
+	must(t, r.hasCode("NOT_FOUND"), "the patient reads another patient's results: %s", describe(r))
+	r = s.do(creds["patient"], byAccessionQuery, map[string]any{"a": "000000AAAAAA"})
+	must(t, r.hasCode("FORBIDDEN"), "the patient looks up a specimen: %s", describe(r))
+
+	// Clinicians and integrators: everyone's verified results, no drafts.
+	for _, user := range []string{"doctor", "nurse", "integrator"} {
+		v := readLabView(t, s, creds[user], own, old)
+		for name, paths := range map[string]map[string]string{"labResults": v.results, "patient.labResults": v.charted, "item.results": v.itemized} {
+			must(t, paths[ownDone.ID] == "VERIFIED", "%s: %s lacks the verified %s: %v", user, name, ownDone.ID, paths)
+			must(t, paths[ownDraft.ID] == "", "%s: %s shows the unverified %s: %v", user, name, ownDraft.ID, paths)
+		}
+		must(t, v.results[otherDone.ID] == "VERIFIED" && v.results[otherDraft.ID] == "", "%s: other patient's results %v", user, v.results)
+		must(t, len(v.orders) == 4 && len(v.items) == 4, "%s sees %d orders and %d items, want all 4", user, len(v.orders), len(v.items))
+		r := nodeStatus(creds[user], ownDraft.ID)
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "NOT_FOUND", "%s reads a draft by node: %s", user, describe(r))
+		r = nodeStatus(creds[user], ownDone.ID)
+		must(t, len(r.Errors) == 0, "%s reads a verified result by node: %s", user, describe(r))
+	}
+
+	// The lab sees its drafts, which it must, to verify them.
+	for _, user := range []string{"labtech", "labtech2"} {
+		v := readLabView(t, s, creds[user], own, old)
+		must(t, v.results[ownDraft.ID] == "ENTERED" && v.results[otherDraft.ID] == "ENTERED" && v.results[ownDone.ID] == "VERIFIED" &&
+			v.charted[ownDraft.ID] == "ENTERED" && v.itemized[otherDraft.ID] == "ENTERED", "%s: %v / %v / %v", user, v.results, v.charted, v.itemized)
+		r := nodeStatus(creds[user], ownDraft.ID)
+		must(t, len(r.Errors) == 0 && containsJSON(r.Data, `"status":"ENTERED"`), "%s reads a draft by node: %s", user, describe(r))
+	}
+
+	// Billing and reception have no business with results at all.
+	for _, user := range []string{"billing", "reception"} {
+		for _, doc := range []string{`{ labResults(first: 1) { totalCount } }`, `{ labOrders(first: 1) { totalCount } }`} {
+			r := s.do(creds[user], doc, nil)
+			must(t, len(r.Errors) == 1 && r.Errors[0].code() == "FORBIDDEN", "%s: %s: %s", user, doc, describe(r))
+		}
+	}
+
+	// Once verified, the draft reaches the patient.
+	desk.verify("labtech2", ownDraft.ID)
+	pv = readLabView(t, s, creds["patient"], own, old)
+	must(t, len(pv.results) == 2 && pv.results[ownDraft.ID] == "VERIFIED", "after verification: %v", pv.results)
+}
+
+// existingLab is every lab order, item and result the server holds now
+// (the demo's), for tests to tell them from their own.
+func existingLab(t testing.TB, s *server) map[string]bool {
+	t.Helper()
+	type conn struct {
+		TotalCount int
+		Edges      []struct{ Node struct{ ID string } }
+	}
+	var out struct{ LabOrders, LabOrderItems, LabResults conn }
+	s.as("admin", `{ labOrders(first: 100) { totalCount edges { node { id } } }
+	  labOrderItems(first: 100) { totalCount edges { node { id } } }
+	  labResults(first: 100) { totalCount edges { node { id } } } }`, nil).decode(t, &out)
+	old := map[string]bool{}
+	for _, c := range []conn{out.LabOrders, out.LabOrderItems, out.LabResults} {
+		must(t, c.TotalCount == len(c.Edges), "more lab rows than a page: %d", c.TotalCount)
+		for _, e := range c.Edges {
+			old[e.Node.ID] = true
+		}
+	}
+	return old
+}
+
+func containsJSON(raw []byte, fragment string) bool {
+	return len(raw) > 0 && strings.Contains(string(raw), fragment)
+}
