@@ -69,3 +69,31 @@ func BenchmarkBookAppointment(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLabResultToDashboard measures what a bedside dashboard waits for:
+// from a second technician's verifyLabResult request to the result arriving
+// on a ward's labResultVerified subscription — the mutation, its outbox row
+// and audit row, the relay, the broker and the subscription's row-scoped
+// load. Each iteration's result is entered beforehand, off the clock.
+func BenchmarkLabResultToDashboard(b *testing.B) {
+	s := newServer(b)
+	d := s.demo()
+	desk := newLabDesk(b, s)
+	w := setUpLabWards(b, s, d, desk)
+	feed := subscribeLab(b, s, wsProtocols[0], s.token("nurse"), labResultVerifiedSubscription, map[string]any{"wardId": w.wards["MED-A"]})
+	awaitLabLive(b, desk.probe(w.medA, w.medValues.normal), feed)
+	verifier := s.token("labtech2")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		entered := desk.entered(w.medA, desk.cat.potassium.ID, potassium(w.medValues.normal))
+		b.StartTimer()
+		if r := s.do(verifier, verifyMutation, map[string]any{"id": entered.ID}); len(r.Errors) > 0 {
+			b.Fatal(describe(r))
+		}
+		if ev := feed.next(); ev.Result.ID != entered.ID {
+			b.Fatalf("dashboard got %s, want %s", ev.Result.ID, entered.ID)
+		}
+	}
+}
