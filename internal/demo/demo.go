@@ -43,7 +43,7 @@ var staffOf = map[string]struct {
 	"doctor":     {"Grace", "Mwangi", staff.KindDOCTOR, "GEN"},
 	"nurse":      {"Tomas", "Lindqvist", staff.KindNURSE, "GEN"},
 	"labtech":    {"Priya", "Raman", staff.KindLAB_TECHNICIAN, "LAB"},
-	"labtech2":   {"Kwame", "Asante", staff.KindLAB_TECHNICIAN, "LAB"},
+	"labtech2":   {"Nadia", "Haddad", staff.KindLAB_TECHNICIAN, "LAB"},
 	"pharmacist": {"Jonas", "Berg", staff.KindPHARMACIST, "PHA"},
 	"reception":  {"Amina", "Diallo", staff.KindRECEPTIONIST, "GEN"},
 	"billing":    {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},
