@@ -4530,6 +4530,22 @@ func (c *LabResultClient) QueryReplacedBy(_m *LabResult) *LabResultQuery {
 	return query
 }
 
+// QueryNotify queries the notify edge of a LabResult.
+func (c *LabResultClient) QueryNotify(_m *LabResult) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, labresult.NotifyTable, labresult.NotifyPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *LabResultClient) Hooks() []Hook {
 	return c.hooks.LabResult
@@ -7542,6 +7558,22 @@ func (c *StaffClient) QueryTimeOff(_m *Staff) *ProviderTimeOffQuery {
 			sqlgraph.From(staff.Table, staff.FieldID, id),
 			sqlgraph.To(providertimeoff.Table, providertimeoff.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, staff.TimeOffTable, staff.TimeOffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCriticalResultsToHear queries the critical_results_to_hear edge of a Staff.
+func (c *StaffClient) QueryCriticalResultsToHear(_m *Staff) *LabResultQuery {
+	query := (&LabResultClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(staff.Table, staff.FieldID, id),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, staff.CriticalResultsToHearTable, staff.CriticalResultsToHearPrimaryKey...),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

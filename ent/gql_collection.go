@@ -3999,6 +3999,19 @@ func (_q *LabResultQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				return err
 			}
 			_q.withReplacedBy = query
+
+		case "notify":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedNotify(alias, func(wq *StaffQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[labresult.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, labresult.FieldCreatedAt)

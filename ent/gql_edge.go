@@ -647,6 +647,18 @@ func (_m *LabResult) ReplacedBy(ctx context.Context) (*LabResult, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *LabResult) Notify(ctx context.Context) (result []*Staff, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedNotify(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.NotifyOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryNotify().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *LabSpecimen) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {

@@ -12762,6 +12762,10 @@ type LabResultWhereInput struct {
 	// "replaced_by" edge predicates.
 	HasReplacedBy     *bool                  `json:"hasReplacedBy,omitempty"`
 	HasReplacedByWith []*LabResultWhereInput `json:"hasReplacedByWith,omitempty"`
+
+	// "notify" edge predicates.
+	HasNotify     *bool              `json:"hasNotify,omitempty"`
+	HasNotifyWith []*StaffWhereInput `json:"hasNotifyWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -13816,6 +13820,24 @@ func (i *LabResultWhereInput) P() (predicate.LabResult, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, labresult.HasReplacedByWith(with...))
+	}
+	if i.HasNotify != nil {
+		p := labresult.HasNotify()
+		if !*i.HasNotify {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasNotifyWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasNotifyWith))
+		for _, w := range i.HasNotifyWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasNotifyWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasNotifyWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

@@ -92,11 +92,15 @@ type LabResultEdges struct {
 	Replaces *LabResult `json:"replaces,omitempty"`
 	// ReplacedBy holds the value of the replaced_by edge.
 	ReplacedBy *LabResult `json:"replaced_by,omitempty"`
+	// Who must be told of a critical value: the ordering clinician and, for an inpatient then, the attending doctor.
+	Notify []*Staff `json:"notify,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 	// totalCount holds the count of the edges above.
-	totalCount [7]map[string]int
+	totalCount [8]map[string]int
+
+	namedNotify map[string][]*Staff
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -174,6 +178,15 @@ func (e LabResultEdges) ReplacedByOrErr() (*LabResult, error) {
 		return nil, &NotFoundError{label: labresult.Label}
 	}
 	return nil, &NotLoadedError{edge: "replaced_by"}
+}
+
+// NotifyOrErr returns the Notify value or an error if the edge
+// was not loaded in eager-loading.
+func (e LabResultEdges) NotifyOrErr() ([]*Staff, error) {
+	if e.loadedTypes[7] {
+		return e.Notify, nil
+	}
+	return nil, &NotLoadedError{edge: "notify"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -427,6 +440,11 @@ func (_m *LabResult) QueryReplacedBy() *LabResultQuery {
 	return NewLabResultClient(_m.config).QueryReplacedBy(_m)
 }
 
+// QueryNotify queries the "notify" edge of the LabResult entity.
+func (_m *LabResult) QueryNotify() *StaffQuery {
+	return NewLabResultClient(_m.config).QueryNotify(_m)
+}
+
 // Update returns a builder for updating this LabResult.
 // Note that you need to call LabResult.Unwrap() before calling this method if this LabResult
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -560,6 +578,30 @@ func (_m *LabResult) String() string {
 	}
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedNotify returns the Notify named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *LabResult) NamedNotify(name string) ([]*Staff, error) {
+	if _m.Edges.namedNotify == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedNotify[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *LabResult) appendNamedNotify(name string, edges ...*Staff) {
+	if _m.Edges.namedNotify == nil {
+		_m.Edges.namedNotify = make(map[string][]*Staff)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedNotify[name] = []*Staff{}
+	} else {
+		_m.Edges.namedNotify[name] = append(_m.Edges.namedNotify[name], edges...)
+	}
 }
 
 // LabResults is a parsable slice of LabResult.

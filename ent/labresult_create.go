@@ -404,6 +404,21 @@ func (_c *LabResultCreate) SetReplacedBy(v *LabResult) *LabResultCreate {
 	return _c.SetReplacedByID(v.ID)
 }
 
+// AddNotifyIDs adds the "notify" edge to the Staff entity by IDs.
+func (_c *LabResultCreate) AddNotifyIDs(ids ...string) *LabResultCreate {
+	_c.mutation.AddNotifyIDs(ids...)
+	return _c
+}
+
+// AddNotify adds the "notify" edges to the Staff entity.
+func (_c *LabResultCreate) AddNotify(v ...*Staff) *LabResultCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddNotifyIDs(ids...)
+}
+
 // Mutation returns the LabResultMutation object of the builder.
 func (_c *LabResultCreate) Mutation() *LabResultMutation {
 	return _c.mutation
@@ -758,6 +773,22 @@ func (_c *LabResultCreate) createSpec() (*LabResult, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.NotifyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

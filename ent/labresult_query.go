@@ -33,8 +33,10 @@ type LabResultQuery struct {
 	withAcknowledgedBy *StaffQuery
 	withReplaces       *LabResultQuery
 	withReplacedBy     *LabResultQuery
+	withNotify         *StaffQuery
 	modifiers          []func(*sql.Selector)
 	loadTotal          []func(context.Context, []*LabResult) error
+	withNamedNotify    map[string]*StaffQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -218,6 +220,28 @@ func (_q *LabResultQuery) QueryReplacedBy() *LabResultQuery {
 			sqlgraph.From(labresult.Table, labresult.FieldID, selector),
 			sqlgraph.To(labresult.Table, labresult.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, labresult.ReplacedByTable, labresult.ReplacedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryNotify chains the current query on the "notify" edge.
+func (_q *LabResultQuery) QueryNotify() *StaffQuery {
+	query := (&StaffClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, selector),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, labresult.NotifyTable, labresult.NotifyPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -424,6 +448,7 @@ func (_q *LabResultQuery) Clone() *LabResultQuery {
 		withAcknowledgedBy: _q.withAcknowledgedBy.Clone(),
 		withReplaces:       _q.withReplaces.Clone(),
 		withReplacedBy:     _q.withReplacedBy.Clone(),
+		withNotify:         _q.withNotify.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -507,6 +532,17 @@ func (_q *LabResultQuery) WithReplacedBy(opts ...func(*LabResultQuery)) *LabResu
 	return _q
 }
 
+// WithNotify tells the query-builder to eager-load the nodes that are connected to
+// the "notify" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LabResultQuery) WithNotify(opts ...func(*StaffQuery)) *LabResultQuery {
+	query := (&StaffClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withNotify = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -585,7 +621,7 @@ func (_q *LabResultQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*La
 	var (
 		nodes       = []*LabResult{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [8]bool{
 			_q.withPatient != nil,
 			_q.withItem != nil,
 			_q.withEnteredBy != nil,
@@ -593,6 +629,7 @@ func (_q *LabResultQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*La
 			_q.withAcknowledgedBy != nil,
 			_q.withReplaces != nil,
 			_q.withReplacedBy != nil,
+			_q.withNotify != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -655,6 +692,20 @@ func (_q *LabResultQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*La
 	if query := _q.withReplacedBy; query != nil {
 		if err := _q.loadReplacedBy(ctx, query, nodes, nil,
 			func(n *LabResult, e *LabResult) { n.Edges.ReplacedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withNotify; query != nil {
+		if err := _q.loadNotify(ctx, query, nodes,
+			func(n *LabResult) { n.Edges.Notify = []*Staff{} },
+			func(n *LabResult, e *Staff) { n.Edges.Notify = append(n.Edges.Notify, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedNotify {
+		if err := _q.loadNotify(ctx, query, nodes,
+			func(n *LabResult) { n.appendNamedNotify(name) },
+			func(n *LabResult, e *Staff) { n.appendNamedNotify(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -879,6 +930,67 @@ func (_q *LabResultQuery) loadReplacedBy(ctx context.Context, query *LabResultQu
 	}
 	return nil
 }
+func (_q *LabResultQuery) loadNotify(ctx context.Context, query *StaffQuery, nodes []*LabResult, init func(*LabResult), assign func(*LabResult, *Staff)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[string]*LabResult)
+	nids := make(map[string]map[*LabResult]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(labresult.NotifyTable)
+		s.Join(joinT).On(s.C(staff.FieldID), joinT.C(labresult.NotifyPrimaryKey[1]))
+		s.Where(sql.InValues(joinT.C(labresult.NotifyPrimaryKey[0]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(labresult.NotifyPrimaryKey[0]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullString)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := values[0].(*sql.NullString).String
+				inValue := values[1].(*sql.NullString).String
+				if nids[inValue] == nil {
+					nids[inValue] = map[*LabResult]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*Staff](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "notify" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
+	}
+	return nil
+}
 
 func (_q *LabResultQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -980,6 +1092,20 @@ func (_q *LabResultQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// WithNamedNotify tells the query-builder to eager-load the nodes that are connected to the "notify"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *LabResultQuery) WithNamedNotify(name string, opts ...func(*StaffQuery)) *LabResultQuery {
+	query := (&StaffClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedNotify == nil {
+		_q.withNamedNotify = make(map[string]*StaffQuery)
+	}
+	_q.withNamedNotify[name] = query
+	return _q
 }
 
 // LabResultGroupBy is the group-by builder for LabResult entities.

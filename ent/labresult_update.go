@@ -552,6 +552,21 @@ func (_u *LabResultUpdate) SetReplacedBy(v *LabResult) *LabResultUpdate {
 	return _u.SetReplacedByID(v.ID)
 }
 
+// AddNotifyIDs adds the "notify" edge to the Staff entity by IDs.
+func (_u *LabResultUpdate) AddNotifyIDs(ids ...string) *LabResultUpdate {
+	_u.mutation.AddNotifyIDs(ids...)
+	return _u
+}
+
+// AddNotify adds the "notify" edges to the Staff entity.
+func (_u *LabResultUpdate) AddNotify(v ...*Staff) *LabResultUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddNotifyIDs(ids...)
+}
+
 // Mutation returns the LabResultMutation object of the builder.
 func (_u *LabResultUpdate) Mutation() *LabResultMutation {
 	return _u.mutation
@@ -597,6 +612,27 @@ func (_u *LabResultUpdate) ClearReplaces() *LabResultUpdate {
 func (_u *LabResultUpdate) ClearReplacedBy() *LabResultUpdate {
 	_u.mutation.ClearReplacedBy()
 	return _u
+}
+
+// ClearNotify clears all "notify" edges to the Staff entity.
+func (_u *LabResultUpdate) ClearNotify() *LabResultUpdate {
+	_u.mutation.ClearNotify()
+	return _u
+}
+
+// RemoveNotifyIDs removes the "notify" edge to Staff entities by IDs.
+func (_u *LabResultUpdate) RemoveNotifyIDs(ids ...string) *LabResultUpdate {
+	_u.mutation.RemoveNotifyIDs(ids...)
+	return _u
+}
+
+// RemoveNotify removes "notify" edges to Staff entities.
+func (_u *LabResultUpdate) RemoveNotify(v ...*Staff) *LabResultUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveNotifyIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1006,6 +1042,51 @@ func (_u *LabResultUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.NotifyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedNotifyIDs(); len(nodes) > 0 && !_u.mutation.NotifyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.NotifyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -1554,6 +1635,21 @@ func (_u *LabResultUpdateOne) SetReplacedBy(v *LabResult) *LabResultUpdateOne {
 	return _u.SetReplacedByID(v.ID)
 }
 
+// AddNotifyIDs adds the "notify" edge to the Staff entity by IDs.
+func (_u *LabResultUpdateOne) AddNotifyIDs(ids ...string) *LabResultUpdateOne {
+	_u.mutation.AddNotifyIDs(ids...)
+	return _u
+}
+
+// AddNotify adds the "notify" edges to the Staff entity.
+func (_u *LabResultUpdateOne) AddNotify(v ...*Staff) *LabResultUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddNotifyIDs(ids...)
+}
+
 // Mutation returns the LabResultMutation object of the builder.
 func (_u *LabResultUpdateOne) Mutation() *LabResultMutation {
 	return _u.mutation
@@ -1599,6 +1695,27 @@ func (_u *LabResultUpdateOne) ClearReplaces() *LabResultUpdateOne {
 func (_u *LabResultUpdateOne) ClearReplacedBy() *LabResultUpdateOne {
 	_u.mutation.ClearReplacedBy()
 	return _u
+}
+
+// ClearNotify clears all "notify" edges to the Staff entity.
+func (_u *LabResultUpdateOne) ClearNotify() *LabResultUpdateOne {
+	_u.mutation.ClearNotify()
+	return _u
+}
+
+// RemoveNotifyIDs removes the "notify" edge to Staff entities by IDs.
+func (_u *LabResultUpdateOne) RemoveNotifyIDs(ids ...string) *LabResultUpdateOne {
+	_u.mutation.RemoveNotifyIDs(ids...)
+	return _u
+}
+
+// RemoveNotify removes "notify" edges to Staff entities.
+func (_u *LabResultUpdateOne) RemoveNotify(v ...*Staff) *LabResultUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveNotifyIDs(ids...)
 }
 
 // Where appends a list predicates to the LabResultUpdate builder.
@@ -2038,6 +2155,51 @@ func (_u *LabResultUpdateOne) sqlSave(ctx context.Context) (_node *LabResult, er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.NotifyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedNotifyIDs(); len(nodes) > 0 && !_u.mutation.NotifyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.NotifyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   labresult.NotifyTable,
+			Columns: labresult.NotifyPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

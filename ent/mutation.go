@@ -21872,6 +21872,9 @@ type LabResultMutation struct {
 	clearedreplaces        bool
 	replaced_by            *string
 	clearedreplaced_by     bool
+	notify                 map[string]struct{}
+	removednotify          map[string]struct{}
+	clearednotify          bool
 	done                   bool
 	oldValue               func(context.Context) (*LabResult, error)
 	predicates             []predicate.LabResult
@@ -23429,6 +23432,60 @@ func (m *LabResultMutation) ResetReplacedBy() {
 	m.clearedreplaced_by = false
 }
 
+// AddNotifyIDs adds the "notify" edge to the Staff entity by ids.
+func (m *LabResultMutation) AddNotifyIDs(ids ...string) {
+	if m.notify == nil {
+		m.notify = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.notify[ids[i]] = struct{}{}
+	}
+}
+
+// ClearNotify clears the "notify" edge to the Staff entity.
+func (m *LabResultMutation) ClearNotify() {
+	m.clearednotify = true
+}
+
+// NotifyCleared reports if the "notify" edge to the Staff entity was cleared.
+func (m *LabResultMutation) NotifyCleared() bool {
+	return m.clearednotify
+}
+
+// RemoveNotifyIDs removes the "notify" edge to the Staff entity by IDs.
+func (m *LabResultMutation) RemoveNotifyIDs(ids ...string) {
+	if m.removednotify == nil {
+		m.removednotify = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.notify, ids[i])
+		m.removednotify[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedNotify returns the removed IDs of the "notify" edge to the Staff entity.
+func (m *LabResultMutation) RemovedNotifyIDs() (ids []string) {
+	for id := range m.removednotify {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// NotifyIDs returns the "notify" edge IDs in the mutation.
+func (m *LabResultMutation) NotifyIDs() (ids []string) {
+	for id := range m.notify {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetNotify resets all changes to the "notify" edge.
+func (m *LabResultMutation) ResetNotify() {
+	m.notify = nil
+	m.clearednotify = false
+	m.removednotify = nil
+}
+
 // Where appends a list predicates to the LabResultMutation builder.
 func (m *LabResultMutation) Where(ps ...predicate.LabResult) {
 	m.predicates = append(m.predicates, ps...)
@@ -24150,7 +24207,7 @@ func (m *LabResultMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LabResultMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.patient != nil {
 		edges = append(edges, labresult.EdgePatient)
 	}
@@ -24171,6 +24228,9 @@ func (m *LabResultMutation) AddedEdges() []string {
 	}
 	if m.replaced_by != nil {
 		edges = append(edges, labresult.EdgeReplacedBy)
+	}
+	if m.notify != nil {
+		edges = append(edges, labresult.EdgeNotify)
 	}
 	return edges
 }
@@ -24207,25 +24267,42 @@ func (m *LabResultMutation) AddedIDs(name string) []ent.Value {
 		if id := m.replaced_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case labresult.EdgeNotify:
+		ids := make([]ent.Value, 0, len(m.notify))
+		for id := range m.notify {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LabResultMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
+	if m.removednotify != nil {
+		edges = append(edges, labresult.EdgeNotify)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *LabResultMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case labresult.EdgeNotify:
+		ids := make([]ent.Value, 0, len(m.removednotify))
+		for id := range m.removednotify {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LabResultMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.clearedpatient {
 		edges = append(edges, labresult.EdgePatient)
 	}
@@ -24246,6 +24323,9 @@ func (m *LabResultMutation) ClearedEdges() []string {
 	}
 	if m.clearedreplaced_by {
 		edges = append(edges, labresult.EdgeReplacedBy)
+	}
+	if m.clearednotify {
+		edges = append(edges, labresult.EdgeNotify)
 	}
 	return edges
 }
@@ -24268,6 +24348,8 @@ func (m *LabResultMutation) EdgeCleared(name string) bool {
 		return m.clearedreplaces
 	case labresult.EdgeReplacedBy:
 		return m.clearedreplaced_by
+	case labresult.EdgeNotify:
+		return m.clearednotify
 	}
 	return false
 }
@@ -24325,6 +24407,9 @@ func (m *LabResultMutation) ResetEdge(name string) error {
 		return nil
 	case labresult.EdgeReplacedBy:
 		m.ResetReplacedBy()
+		return nil
+	case labresult.EdgeNotify:
+		m.ResetNotify()
 		return nil
 	}
 	return fmt.Errorf("unknown LabResult edge %s", name)
@@ -41717,34 +41802,37 @@ func (m *SessionMutation) ResetEdge(name string) error {
 // StaffMutation represents an operation that mutates the Staff nodes in the graph.
 type StaffMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *string
-	created_at          *time.Time
-	updated_at          *time.Time
-	given_name          *string
-	family_name         *string
-	kind                *staff.Kind
-	email               *string
-	phone               *string
-	active              *bool
-	clearedFields       map[string]struct{}
-	department          *string
-	cleareddepartment   bool
-	appointments        map[string]struct{}
-	removedappointments map[string]struct{}
-	clearedappointments bool
-	user                *string
-	cleareduser         bool
-	availability        map[string]struct{}
-	removedavailability map[string]struct{}
-	clearedavailability bool
-	time_off            map[string]struct{}
-	removedtime_off     map[string]struct{}
-	clearedtime_off     bool
-	done                bool
-	oldValue            func(context.Context) (*Staff, error)
-	predicates          []predicate.Staff
+	op                              Op
+	typ                             string
+	id                              *string
+	created_at                      *time.Time
+	updated_at                      *time.Time
+	given_name                      *string
+	family_name                     *string
+	kind                            *staff.Kind
+	email                           *string
+	phone                           *string
+	active                          *bool
+	clearedFields                   map[string]struct{}
+	department                      *string
+	cleareddepartment               bool
+	appointments                    map[string]struct{}
+	removedappointments             map[string]struct{}
+	clearedappointments             bool
+	user                            *string
+	cleareduser                     bool
+	availability                    map[string]struct{}
+	removedavailability             map[string]struct{}
+	clearedavailability             bool
+	time_off                        map[string]struct{}
+	removedtime_off                 map[string]struct{}
+	clearedtime_off                 bool
+	critical_results_to_hear        map[string]struct{}
+	removedcritical_results_to_hear map[string]struct{}
+	clearedcritical_results_to_hear bool
+	done                            bool
+	oldValue                        func(context.Context) (*Staff, error)
+	predicates                      []predicate.Staff
 }
 
 var _ ent.Mutation = (*StaffMutation)(nil)
@@ -42442,6 +42530,60 @@ func (m *StaffMutation) ResetTimeOff() {
 	m.removedtime_off = nil
 }
 
+// AddCriticalResultsToHearIDs adds the "critical_results_to_hear" edge to the LabResult entity by ids.
+func (m *StaffMutation) AddCriticalResultsToHearIDs(ids ...string) {
+	if m.critical_results_to_hear == nil {
+		m.critical_results_to_hear = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.critical_results_to_hear[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCriticalResultsToHear clears the "critical_results_to_hear" edge to the LabResult entity.
+func (m *StaffMutation) ClearCriticalResultsToHear() {
+	m.clearedcritical_results_to_hear = true
+}
+
+// CriticalResultsToHearCleared reports if the "critical_results_to_hear" edge to the LabResult entity was cleared.
+func (m *StaffMutation) CriticalResultsToHearCleared() bool {
+	return m.clearedcritical_results_to_hear
+}
+
+// RemoveCriticalResultsToHearIDs removes the "critical_results_to_hear" edge to the LabResult entity by IDs.
+func (m *StaffMutation) RemoveCriticalResultsToHearIDs(ids ...string) {
+	if m.removedcritical_results_to_hear == nil {
+		m.removedcritical_results_to_hear = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.critical_results_to_hear, ids[i])
+		m.removedcritical_results_to_hear[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCriticalResultsToHear returns the removed IDs of the "critical_results_to_hear" edge to the LabResult entity.
+func (m *StaffMutation) RemovedCriticalResultsToHearIDs() (ids []string) {
+	for id := range m.removedcritical_results_to_hear {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CriticalResultsToHearIDs returns the "critical_results_to_hear" edge IDs in the mutation.
+func (m *StaffMutation) CriticalResultsToHearIDs() (ids []string) {
+	for id := range m.critical_results_to_hear {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCriticalResultsToHear resets all changes to the "critical_results_to_hear" edge.
+func (m *StaffMutation) ResetCriticalResultsToHear() {
+	m.critical_results_to_hear = nil
+	m.clearedcritical_results_to_hear = false
+	m.removedcritical_results_to_hear = nil
+}
+
 // Where appends a list predicates to the StaffMutation builder.
 func (m *StaffMutation) Where(ps ...predicate.Staff) {
 	m.predicates = append(m.predicates, ps...)
@@ -42732,7 +42874,7 @@ func (m *StaffMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *StaffMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.department != nil {
 		edges = append(edges, staff.EdgeDepartment)
 	}
@@ -42747,6 +42889,9 @@ func (m *StaffMutation) AddedEdges() []string {
 	}
 	if m.time_off != nil {
 		edges = append(edges, staff.EdgeTimeOff)
+	}
+	if m.critical_results_to_hear != nil {
+		edges = append(edges, staff.EdgeCriticalResultsToHear)
 	}
 	return edges
 }
@@ -42781,13 +42926,19 @@ func (m *StaffMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case staff.EdgeCriticalResultsToHear:
+		ids := make([]ent.Value, 0, len(m.critical_results_to_hear))
+		for id := range m.critical_results_to_hear {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *StaffMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedappointments != nil {
 		edges = append(edges, staff.EdgeAppointments)
 	}
@@ -42796,6 +42947,9 @@ func (m *StaffMutation) RemovedEdges() []string {
 	}
 	if m.removedtime_off != nil {
 		edges = append(edges, staff.EdgeTimeOff)
+	}
+	if m.removedcritical_results_to_hear != nil {
+		edges = append(edges, staff.EdgeCriticalResultsToHear)
 	}
 	return edges
 }
@@ -42822,13 +42976,19 @@ func (m *StaffMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case staff.EdgeCriticalResultsToHear:
+		ids := make([]ent.Value, 0, len(m.removedcritical_results_to_hear))
+		for id := range m.removedcritical_results_to_hear {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *StaffMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.cleareddepartment {
 		edges = append(edges, staff.EdgeDepartment)
 	}
@@ -42843,6 +43003,9 @@ func (m *StaffMutation) ClearedEdges() []string {
 	}
 	if m.clearedtime_off {
 		edges = append(edges, staff.EdgeTimeOff)
+	}
+	if m.clearedcritical_results_to_hear {
+		edges = append(edges, staff.EdgeCriticalResultsToHear)
 	}
 	return edges
 }
@@ -42861,6 +43024,8 @@ func (m *StaffMutation) EdgeCleared(name string) bool {
 		return m.clearedavailability
 	case staff.EdgeTimeOff:
 		return m.clearedtime_off
+	case staff.EdgeCriticalResultsToHear:
+		return m.clearedcritical_results_to_hear
 	}
 	return false
 }
@@ -42897,6 +43062,9 @@ func (m *StaffMutation) ResetEdge(name string) error {
 		return nil
 	case staff.EdgeTimeOff:
 		m.ResetTimeOff()
+		return nil
+	case staff.EdgeCriticalResultsToHear:
+		m.ResetCriticalResultsToHear()
 		return nil
 	}
 	return fmt.Errorf("unknown Staff edge %s", name)

@@ -56,15 +56,18 @@ type StaffEdges struct {
 	Availability []*ProviderAvailability `json:"availability,omitempty"`
 	// TimeOff holds the value of the time_off edge.
 	TimeOff []*ProviderTimeOff `json:"time_off,omitempty"`
+	// CriticalResultsToHear holds the value of the critical_results_to_hear edge.
+	CriticalResultsToHear []*LabResult `json:"critical_results_to_hear,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
 	totalCount [5]map[string]int
 
-	namedAppointments map[string][]*Appointment
-	namedAvailability map[string][]*ProviderAvailability
-	namedTimeOff      map[string][]*ProviderTimeOff
+	namedAppointments          map[string][]*Appointment
+	namedAvailability          map[string][]*ProviderAvailability
+	namedTimeOff               map[string][]*ProviderTimeOff
+	namedCriticalResultsToHear map[string][]*LabResult
 }
 
 // DepartmentOrErr returns the Department value or an error if the edge
@@ -114,6 +117,15 @@ func (e StaffEdges) TimeOffOrErr() ([]*ProviderTimeOff, error) {
 		return e.TimeOff, nil
 	}
 	return nil, &NotLoadedError{edge: "time_off"}
+}
+
+// CriticalResultsToHearOrErr returns the CriticalResultsToHear value or an error if the edge
+// was not loaded in eager-loading.
+func (e StaffEdges) CriticalResultsToHearOrErr() ([]*LabResult, error) {
+	if e.loadedTypes[5] {
+		return e.CriticalResultsToHear, nil
+	}
+	return nil, &NotLoadedError{edge: "critical_results_to_hear"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -251,6 +263,11 @@ func (_m *Staff) QueryTimeOff() *ProviderTimeOffQuery {
 	return NewStaffClient(_m.config).QueryTimeOff(_m)
 }
 
+// QueryCriticalResultsToHear queries the "critical_results_to_hear" edge of the Staff entity.
+func (_m *Staff) QueryCriticalResultsToHear() *LabResultQuery {
+	return NewStaffClient(_m.config).QueryCriticalResultsToHear(_m)
+}
+
 // Update returns a builder for updating this Staff.
 // Note that you need to call Staff.Unwrap() before calling this method if this Staff
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -377,6 +394,30 @@ func (_m *Staff) appendNamedTimeOff(name string, edges ...*ProviderTimeOff) {
 		_m.Edges.namedTimeOff[name] = []*ProviderTimeOff{}
 	} else {
 		_m.Edges.namedTimeOff[name] = append(_m.Edges.namedTimeOff[name], edges...)
+	}
+}
+
+// NamedCriticalResultsToHear returns the CriticalResultsToHear named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Staff) NamedCriticalResultsToHear(name string) ([]*LabResult, error) {
+	if _m.Edges.namedCriticalResultsToHear == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCriticalResultsToHear[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Staff) appendNamedCriticalResultsToHear(name string, edges ...*LabResult) {
+	if _m.Edges.namedCriticalResultsToHear == nil {
+		_m.Edges.namedCriticalResultsToHear = make(map[string][]*LabResult)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCriticalResultsToHear[name] = []*LabResult{}
+	} else {
+		_m.Edges.namedCriticalResultsToHear[name] = append(_m.Edges.namedCriticalResultsToHear[name], edges...)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -208,6 +209,21 @@ func (_c *StaffCreate) AddTimeOff(v ...*ProviderTimeOff) *StaffCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddTimeOffIDs(ids...)
+}
+
+// AddCriticalResultsToHearIDs adds the "critical_results_to_hear" edge to the LabResult entity by IDs.
+func (_c *StaffCreate) AddCriticalResultsToHearIDs(ids ...string) *StaffCreate {
+	_c.mutation.AddCriticalResultsToHearIDs(ids...)
+	return _c
+}
+
+// AddCriticalResultsToHear adds the "critical_results_to_hear" edges to the LabResult entity.
+func (_c *StaffCreate) AddCriticalResultsToHear(v ...*LabResult) *StaffCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCriticalResultsToHearIDs(ids...)
 }
 
 // Mutation returns the StaffMutation object of the builder.
@@ -455,6 +471,22 @@ func (_c *StaffCreate) createSpec() (*Staff, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CriticalResultsToHearIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

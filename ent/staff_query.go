@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -24,21 +25,23 @@ import (
 // StaffQuery is the builder for querying Staff entities.
 type StaffQuery struct {
 	config
-	ctx                   *QueryContext
-	order                 []staff.OrderOption
-	inters                []Interceptor
-	predicates            []predicate.Staff
-	withDepartment        *DepartmentQuery
-	withAppointments      *AppointmentQuery
-	withUser              *UserQuery
-	withAvailability      *ProviderAvailabilityQuery
-	withTimeOff           *ProviderTimeOffQuery
-	withFKs               bool
-	modifiers             []func(*sql.Selector)
-	loadTotal             []func(context.Context, []*Staff) error
-	withNamedAppointments map[string]*AppointmentQuery
-	withNamedAvailability map[string]*ProviderAvailabilityQuery
-	withNamedTimeOff      map[string]*ProviderTimeOffQuery
+	ctx                            *QueryContext
+	order                          []staff.OrderOption
+	inters                         []Interceptor
+	predicates                     []predicate.Staff
+	withDepartment                 *DepartmentQuery
+	withAppointments               *AppointmentQuery
+	withUser                       *UserQuery
+	withAvailability               *ProviderAvailabilityQuery
+	withTimeOff                    *ProviderTimeOffQuery
+	withCriticalResultsToHear      *LabResultQuery
+	withFKs                        bool
+	modifiers                      []func(*sql.Selector)
+	loadTotal                      []func(context.Context, []*Staff) error
+	withNamedAppointments          map[string]*AppointmentQuery
+	withNamedAvailability          map[string]*ProviderAvailabilityQuery
+	withNamedTimeOff               map[string]*ProviderTimeOffQuery
+	withNamedCriticalResultsToHear map[string]*LabResultQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -178,6 +181,28 @@ func (_q *StaffQuery) QueryTimeOff() *ProviderTimeOffQuery {
 			sqlgraph.From(staff.Table, staff.FieldID, selector),
 			sqlgraph.To(providertimeoff.Table, providertimeoff.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, staff.TimeOffTable, staff.TimeOffColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCriticalResultsToHear chains the current query on the "critical_results_to_hear" edge.
+func (_q *StaffQuery) QueryCriticalResultsToHear() *LabResultQuery {
+	query := (&LabResultClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(staff.Table, staff.FieldID, selector),
+			sqlgraph.To(labresult.Table, labresult.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, staff.CriticalResultsToHearTable, staff.CriticalResultsToHearPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -372,16 +397,17 @@ func (_q *StaffQuery) Clone() *StaffQuery {
 		return nil
 	}
 	return &StaffQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]staff.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Staff{}, _q.predicates...),
-		withDepartment:   _q.withDepartment.Clone(),
-		withAppointments: _q.withAppointments.Clone(),
-		withUser:         _q.withUser.Clone(),
-		withAvailability: _q.withAvailability.Clone(),
-		withTimeOff:      _q.withTimeOff.Clone(),
+		config:                    _q.config,
+		ctx:                       _q.ctx.Clone(),
+		order:                     append([]staff.OrderOption{}, _q.order...),
+		inters:                    append([]Interceptor{}, _q.inters...),
+		predicates:                append([]predicate.Staff{}, _q.predicates...),
+		withDepartment:            _q.withDepartment.Clone(),
+		withAppointments:          _q.withAppointments.Clone(),
+		withUser:                  _q.withUser.Clone(),
+		withAvailability:          _q.withAvailability.Clone(),
+		withTimeOff:               _q.withTimeOff.Clone(),
+		withCriticalResultsToHear: _q.withCriticalResultsToHear.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -440,6 +466,17 @@ func (_q *StaffQuery) WithTimeOff(opts ...func(*ProviderTimeOffQuery)) *StaffQue
 		opt(query)
 	}
 	_q.withTimeOff = query
+	return _q
+}
+
+// WithCriticalResultsToHear tells the query-builder to eager-load the nodes that are connected to
+// the "critical_results_to_hear" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *StaffQuery) WithCriticalResultsToHear(opts ...func(*LabResultQuery)) *StaffQuery {
+	query := (&LabResultClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCriticalResultsToHear = query
 	return _q
 }
 
@@ -522,12 +559,13 @@ func (_q *StaffQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Staff,
 		nodes       = []*Staff{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withDepartment != nil,
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withAvailability != nil,
 			_q.withTimeOff != nil,
+			_q.withCriticalResultsToHear != nil,
 		}
 	)
 	if _q.withUser != nil {
@@ -590,6 +628,13 @@ func (_q *StaffQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Staff,
 			return nil, err
 		}
 	}
+	if query := _q.withCriticalResultsToHear; query != nil {
+		if err := _q.loadCriticalResultsToHear(ctx, query, nodes,
+			func(n *Staff) { n.Edges.CriticalResultsToHear = []*LabResult{} },
+			func(n *Staff, e *LabResult) { n.Edges.CriticalResultsToHear = append(n.Edges.CriticalResultsToHear, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedAppointments {
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Staff) { n.appendNamedAppointments(name) },
@@ -608,6 +653,13 @@ func (_q *StaffQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Staff,
 		if err := _q.loadTimeOff(ctx, query, nodes,
 			func(n *Staff) { n.appendNamedTimeOff(name) },
 			func(n *Staff, e *ProviderTimeOff) { n.appendNamedTimeOff(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCriticalResultsToHear {
+		if err := _q.loadCriticalResultsToHear(ctx, query, nodes,
+			func(n *Staff) { n.appendNamedCriticalResultsToHear(name) },
+			func(n *Staff, e *LabResult) { n.appendNamedCriticalResultsToHear(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -770,6 +822,67 @@ func (_q *StaffQuery) loadTimeOff(ctx context.Context, query *ProviderTimeOffQue
 	}
 	return nil
 }
+func (_q *StaffQuery) loadCriticalResultsToHear(ctx context.Context, query *LabResultQuery, nodes []*Staff, init func(*Staff), assign func(*Staff, *LabResult)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[string]*Staff)
+	nids := make(map[string]map[*Staff]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(staff.CriticalResultsToHearTable)
+		s.Join(joinT).On(s.C(labresult.FieldID), joinT.C(staff.CriticalResultsToHearPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(staff.CriticalResultsToHearPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(staff.CriticalResultsToHearPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullString)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := values[0].(*sql.NullString).String
+				inValue := values[1].(*sql.NullString).String
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Staff]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*LabResult](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "critical_results_to_hear" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
+	}
+	return nil
+}
 
 func (_q *StaffQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -897,6 +1010,20 @@ func (_q *StaffQuery) WithNamedTimeOff(name string, opts ...func(*ProviderTimeOf
 		_q.withNamedTimeOff = make(map[string]*ProviderTimeOffQuery)
 	}
 	_q.withNamedTimeOff[name] = query
+	return _q
+}
+
+// WithNamedCriticalResultsToHear tells the query-builder to eager-load the nodes that are connected to the "critical_results_to_hear"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *StaffQuery) WithNamedCriticalResultsToHear(name string, opts ...func(*LabResultQuery)) *StaffQuery {
+	query := (&LabResultClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCriticalResultsToHear == nil {
+		_q.withNamedCriticalResultsToHear = make(map[string]*LabResultQuery)
+	}
+	_q.withNamedCriticalResultsToHear[name] = query
 	return _q
 }
 

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -224,6 +225,21 @@ func (_u *StaffUpdate) AddTimeOff(v ...*ProviderTimeOff) *StaffUpdate {
 	return _u.AddTimeOffIDs(ids...)
 }
 
+// AddCriticalResultsToHearIDs adds the "critical_results_to_hear" edge to the LabResult entity by IDs.
+func (_u *StaffUpdate) AddCriticalResultsToHearIDs(ids ...string) *StaffUpdate {
+	_u.mutation.AddCriticalResultsToHearIDs(ids...)
+	return _u
+}
+
+// AddCriticalResultsToHear adds the "critical_results_to_hear" edges to the LabResult entity.
+func (_u *StaffUpdate) AddCriticalResultsToHear(v ...*LabResult) *StaffUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCriticalResultsToHearIDs(ids...)
+}
+
 // Mutation returns the StaffMutation object of the builder.
 func (_u *StaffUpdate) Mutation() *StaffMutation {
 	return _u.mutation
@@ -302,6 +318,27 @@ func (_u *StaffUpdate) RemoveTimeOff(v ...*ProviderTimeOff) *StaffUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveTimeOffIDs(ids...)
+}
+
+// ClearCriticalResultsToHear clears all "critical_results_to_hear" edges to the LabResult entity.
+func (_u *StaffUpdate) ClearCriticalResultsToHear() *StaffUpdate {
+	_u.mutation.ClearCriticalResultsToHear()
+	return _u
+}
+
+// RemoveCriticalResultsToHearIDs removes the "critical_results_to_hear" edge to LabResult entities by IDs.
+func (_u *StaffUpdate) RemoveCriticalResultsToHearIDs(ids ...string) *StaffUpdate {
+	_u.mutation.RemoveCriticalResultsToHearIDs(ids...)
+	return _u
+}
+
+// RemoveCriticalResultsToHear removes "critical_results_to_hear" edges to LabResult entities.
+func (_u *StaffUpdate) RemoveCriticalResultsToHear(v ...*LabResult) *StaffUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCriticalResultsToHearIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -602,6 +639,51 @@ func (_u *StaffUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.CriticalResultsToHearCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCriticalResultsToHearIDs(); len(nodes) > 0 && !_u.mutation.CriticalResultsToHearCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CriticalResultsToHearIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{staff.Label}
@@ -813,6 +895,21 @@ func (_u *StaffUpdateOne) AddTimeOff(v ...*ProviderTimeOff) *StaffUpdateOne {
 	return _u.AddTimeOffIDs(ids...)
 }
 
+// AddCriticalResultsToHearIDs adds the "critical_results_to_hear" edge to the LabResult entity by IDs.
+func (_u *StaffUpdateOne) AddCriticalResultsToHearIDs(ids ...string) *StaffUpdateOne {
+	_u.mutation.AddCriticalResultsToHearIDs(ids...)
+	return _u
+}
+
+// AddCriticalResultsToHear adds the "critical_results_to_hear" edges to the LabResult entity.
+func (_u *StaffUpdateOne) AddCriticalResultsToHear(v ...*LabResult) *StaffUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCriticalResultsToHearIDs(ids...)
+}
+
 // Mutation returns the StaffMutation object of the builder.
 func (_u *StaffUpdateOne) Mutation() *StaffMutation {
 	return _u.mutation
@@ -891,6 +988,27 @@ func (_u *StaffUpdateOne) RemoveTimeOff(v ...*ProviderTimeOff) *StaffUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveTimeOffIDs(ids...)
+}
+
+// ClearCriticalResultsToHear clears all "critical_results_to_hear" edges to the LabResult entity.
+func (_u *StaffUpdateOne) ClearCriticalResultsToHear() *StaffUpdateOne {
+	_u.mutation.ClearCriticalResultsToHear()
+	return _u
+}
+
+// RemoveCriticalResultsToHearIDs removes the "critical_results_to_hear" edge to LabResult entities by IDs.
+func (_u *StaffUpdateOne) RemoveCriticalResultsToHearIDs(ids ...string) *StaffUpdateOne {
+	_u.mutation.RemoveCriticalResultsToHearIDs(ids...)
+	return _u
+}
+
+// RemoveCriticalResultsToHear removes "critical_results_to_hear" edges to LabResult entities.
+func (_u *StaffUpdateOne) RemoveCriticalResultsToHear(v ...*LabResult) *StaffUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCriticalResultsToHearIDs(ids...)
 }
 
 // Where appends a list predicates to the StaffUpdate builder.
@@ -1214,6 +1332,51 @@ func (_u *StaffUpdateOne) sqlSave(ctx context.Context) (_node *Staff, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(providertimeoff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CriticalResultsToHearCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCriticalResultsToHearIDs(); len(nodes) > 0 && !_u.mutation.CriticalResultsToHearCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CriticalResultsToHearIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   staff.CriticalResultsToHearTable,
+			Columns: staff.CriticalResultsToHearPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -142,13 +142,7 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 		ent.WithWardOrder(orderBy), ent.WithWardFilter(where.Filter))
 }
 
-// LabResult returns LabResultResolver implementation.
-func (r *Resolver) LabResult() LabResultResolver { return &labResultResolver{r} }
-
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type (
-	labResultResolver struct{ *Resolver }
-	queryResolver     struct{ *Resolver }
-)
+type queryResolver struct{ *Resolver }

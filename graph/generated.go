@@ -66,7 +66,6 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	LabResult() LabResultResolver
 	MergePatientsPayload() MergePatientsPayloadResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -1223,9 +1222,6 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type LabResultResolver interface {
-	Notify(ctx context.Context, obj *ent.LabResult) ([]*ent.Staff, error)
-}
 type MergePatientsPayloadResolver interface {
 	Survivor(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
 	Duplicate(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
@@ -7926,11 +7922,6 @@ type CriticalLabResultEvent {
   notify: [Staff!]!
 }
 
-extend type LabResult {
-  "Who must be told of a critical value: the ordering clinician and, for an inpatient, the attending doctor."
-  notify: [Staff!]!
-}
-
 extend type Query {
   "The specimen with this accession number (what its barcode label says), or null."
   labSpecimenByAccession(accessionNumber: String!): LabSpecimen
@@ -13438,6 +13429,10 @@ type LabResult implements Node {
   acknowledgedBy: Staff
   replaces: LabResult
   replacedBy: LabResult
+  """
+  Who must be told of a critical value: the ordering clinician and, for an inpatient then, the attending doctor.
+  """
+  notify: [Staff!]
 }
 """
 A connection to a list of items.
@@ -13914,6 +13909,11 @@ input LabResultWhereInput {
   """
   hasReplacedBy: Boolean
   hasReplacedByWith: [LabResultWhereInput!]
+  """
+  notify edge predicates
+  """
+  hasNotify: Boolean
+  hasNotifyWith: [StaffWhereInput!]
 }
 type LabSpecimen implements Node {
   id: ID!
@@ -35069,14 +35069,14 @@ func (ec *executionContext) _LabResult_notify(ctx context.Context, field graphql
 			return ec.fieldContext_LabResult_notify(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.LabResult().Notify(ctx, obj)
+			return obj.Notify(ctx)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Staff) graphql.Marshaler {
-			return ec.marshalNStaff2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffᚄ(ctx, selections, v)
+			return ec.marshalOStaff2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffᚄ(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_LabResult_notify(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -35084,7 +35084,7 @@ func (ec *executionContext) fieldContext_LabResult_notify(_ context.Context, fie
 		Object:     "LabResult",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Staff(ctx, field)
 		},
@@ -69944,7 +69944,7 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith", "hasNotify", "hasNotifyWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -72065,6 +72065,20 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HasReplacedByWith = data
+		case "hasNotify":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotify"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasNotify = data
+		case "hasNotifyWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotifyWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasNotifyWith = data
 		}
 	}
 	return it, nil
@@ -92854,7 +92868,7 @@ func (ec *executionContext) _LabResult(ctx context.Context, sel ast.SelectionSet
 				})
 		case "notify":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._LabResult_notify(ctx, field, obj)
 				})
@@ -104011,6 +104025,25 @@ func (ec *executionContext) unmarshalORoomWhereInput2ᚖgithubᚗcomᚋhmisᚑde
 	}
 	res, err := ec.unmarshalInputRoomWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStaff2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Staff) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx context.Context, sel ast.SelectionSet, v *ent.Staff) graphql.Marshaler {

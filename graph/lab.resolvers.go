@@ -13,11 +13,6 @@ import (
 	"github.com/hmis-dev/hmis/internal/lab"
 )
 
-// Notify is the resolver for the notify field.
-func (r *labResultResolver) Notify(ctx context.Context, obj *ent.LabResult) ([]*ent.Staff, error) {
-	return r.Lab.MustTell(ctx, r.Client, obj)
-}
-
 // OrderLabTests is the resolver for the orderLabTests field.
 func (r *mutationResolver) OrderLabTests(ctx context.Context, input lab.OrderLabTestsInput) (*ent.LabOrder, error) {
 	return r.Lab.Order(ctx, input)

@@ -81,6 +81,8 @@ const (
 	EdgeReplaces = "replaces"
 	// EdgeReplacedBy holds the string denoting the replaced_by edge name in mutations.
 	EdgeReplacedBy = "replaced_by"
+	// EdgeNotify holds the string denoting the notify edge name in mutations.
+	EdgeNotify = "notify"
 	// Table holds the table name of the labresult in the database.
 	Table = "lab_results"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -126,6 +128,11 @@ const (
 	ReplacedByTable = "lab_results"
 	// ReplacedByColumn is the table column denoting the replaced_by relation/edge.
 	ReplacedByColumn = "replaces_id"
+	// NotifyTable is the table that holds the notify relation/edge. The primary key declared below.
+	NotifyTable = "lab_result_notify"
+	// NotifyInverseTable is the table name for the Staff entity.
+	// It exists in this package in order to avoid circular dependency with the "staff" package.
+	NotifyInverseTable = "staffs"
 )
 
 // Columns holds all SQL columns for labresult fields.
@@ -157,6 +164,12 @@ var Columns = []string{
 	FieldAcknowledgedAt,
 	FieldAcknowledgeMinutes,
 }
+
+var (
+	// NotifyPrimaryKey and NotifyColumn2 are the table columns denoting the
+	// primary key for the notify relation (M2M).
+	NotifyPrimaryKey = []string{"lab_result_id", "staff_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -428,6 +441,20 @@ func ByReplacedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newReplacedByStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByNotifyCount orders the results by notify count.
+func ByNotifyCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newNotifyStep(), opts...)
+	}
+}
+
+// ByNotify orders the results by notify terms.
+func ByNotify(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newNotifyStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newPatientStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -475,6 +502,13 @@ func newReplacedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, ReplacedByTable, ReplacedByColumn),
+	)
+}
+func newNotifyStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(NotifyInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, false, NotifyTable, NotifyPrimaryKey...),
 	)
 }
 

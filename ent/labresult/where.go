@@ -1716,6 +1716,29 @@ func HasReplacedByWith(preds ...predicate.LabResult) predicate.LabResult {
 	})
 }
 
+// HasNotify applies the HasEdge predicate on the "notify" edge.
+func HasNotify() predicate.LabResult {
+	return predicate.LabResult(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, NotifyTable, NotifyPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasNotifyWith applies the HasEdge predicate on the "notify" edge with a given conditions (other predicates).
+func HasNotifyWith(preds ...predicate.Staff) predicate.LabResult {
+	return predicate.LabResult(func(s *sql.Selector) {
+		step := newNotifyStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.LabResult) predicate.LabResult {
 	return predicate.LabResult(sql.AndPredicates(predicates...))

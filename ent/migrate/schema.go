@@ -1662,6 +1662,31 @@ var (
 			},
 		},
 	}
+	// LabResultNotifyColumns holds the columns for the "lab_result_notify" table.
+	LabResultNotifyColumns = []*schema.Column{
+		{Name: "lab_result_id", Type: field.TypeString},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// LabResultNotifyTable holds the schema information for the "lab_result_notify" table.
+	LabResultNotifyTable = &schema.Table{
+		Name:       "lab_result_notify",
+		Columns:    LabResultNotifyColumns,
+		PrimaryKey: []*schema.Column{LabResultNotifyColumns[0], LabResultNotifyColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_result_notify_lab_result_id",
+				Columns:    []*schema.Column{LabResultNotifyColumns[0]},
+				RefColumns: []*schema.Column{LabResultsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "lab_result_notify_staff_id",
+				Columns:    []*schema.Column{LabResultNotifyColumns[1]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
@@ -1704,6 +1729,7 @@ var (
 		UsersTable,
 		WardsTable,
 		LabPanelTestsTable,
+		LabResultNotifyTable,
 	}
 )
 
@@ -1793,4 +1819,6 @@ func init() {
 	WardsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	LabPanelTestsTable.ForeignKeys[0].RefTable = LabPanelsTable
 	LabPanelTestsTable.ForeignKeys[1].RefTable = LabTestsTable
+	LabResultNotifyTable.ForeignKeys[0].RefTable = LabResultsTable
+	LabResultNotifyTable.ForeignKeys[1].RefTable = StaffsTable
 }

@@ -37,6 +37,9 @@ func (Staff) Edges() []ent.Edge {
 		edge.From("user", User.Type).Ref("staff").Unique(),
 		edge.To("availability", ProviderAvailability.Type),
 		edge.To("time_off", ProviderTimeOff.Type),
+		// The inverse that makes LabResult.notify many-to-many; patient
+		// data is reached from the patient, not from a member of staff.
+		edge.From("critical_results_to_hear", LabResult.Type).Ref("notify").Annotations(entgql.Skip()),
 	}
 }
 

@@ -45,6 +45,8 @@ const (
 	EdgeAvailability = "availability"
 	// EdgeTimeOff holds the string denoting the time_off edge name in mutations.
 	EdgeTimeOff = "time_off"
+	// EdgeCriticalResultsToHear holds the string denoting the critical_results_to_hear edge name in mutations.
+	EdgeCriticalResultsToHear = "critical_results_to_hear"
 	// Table holds the table name of the staff in the database.
 	Table = "staffs"
 	// DepartmentTable is the table that holds the department relation/edge.
@@ -82,6 +84,11 @@ const (
 	TimeOffInverseTable = "provider_time_offs"
 	// TimeOffColumn is the table column denoting the time_off relation/edge.
 	TimeOffColumn = "staff_id"
+	// CriticalResultsToHearTable is the table that holds the critical_results_to_hear relation/edge. The primary key declared below.
+	CriticalResultsToHearTable = "lab_result_notify"
+	// CriticalResultsToHearInverseTable is the table name for the LabResult entity.
+	// It exists in this package in order to avoid circular dependency with the "labresult" package.
+	CriticalResultsToHearInverseTable = "lab_results"
 )
 
 // Columns holds all SQL columns for staff fields.
@@ -103,6 +110,12 @@ var Columns = []string{
 var ForeignKeys = []string{
 	"user_staff",
 }
+
+var (
+	// CriticalResultsToHearPrimaryKey and CriticalResultsToHearColumn2 are the table columns denoting the
+	// primary key for the critical_results_to_hear relation (M2M).
+	CriticalResultsToHearPrimaryKey = []string{"lab_result_id", "staff_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -280,6 +293,20 @@ func ByTimeOff(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newTimeOffStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByCriticalResultsToHearCount orders the results by critical_results_to_hear count.
+func ByCriticalResultsToHearCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCriticalResultsToHearStep(), opts...)
+	}
+}
+
+// ByCriticalResultsToHear orders the results by critical_results_to_hear terms.
+func ByCriticalResultsToHear(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCriticalResultsToHearStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newDepartmentStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -313,6 +340,13 @@ func newTimeOffStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(TimeOffInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, TimeOffTable, TimeOffColumn),
+	)
+}
+func newCriticalResultsToHearStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CriticalResultsToHearInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, CriticalResultsToHearTable, CriticalResultsToHearPrimaryKey...),
 	)
 }
 

@@ -685,6 +685,29 @@ func HasTimeOffWith(preds ...predicate.ProviderTimeOff) predicate.Staff {
 	})
 }
 
+// HasCriticalResultsToHear applies the HasEdge predicate on the "critical_results_to_hear" edge.
+func HasCriticalResultsToHear() predicate.Staff {
+	return predicate.Staff(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, CriticalResultsToHearTable, CriticalResultsToHearPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCriticalResultsToHearWith applies the HasEdge predicate on the "critical_results_to_hear" edge with a given conditions (other predicates).
+func HasCriticalResultsToHearWith(preds ...predicate.LabResult) predicate.Staff {
+	return predicate.Staff(func(s *sql.Selector) {
+		step := newCriticalResultsToHearStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Staff) predicate.Staff {
 	return predicate.Staff(sql.AndPredicates(predicates...))

@@ -370,23 +370,6 @@ func (s *Service) Unacknowledged(ctx context.Context, client *ent.Client, wardID
 	return q.Order(ent.Asc(labresult.FieldVerifiedAt)).All(ctx)
 }
 
-// MustTell lists who must be told of result if it is critical: the
-// ordering clinician and, while the patient is admitted, the attending.
-func (s *Service) MustTell(ctx context.Context, client *ent.Client, r *ent.LabResult) ([]*ent.Staff, error) {
-	if !r.Critical {
-		return []*ent.Staff{}, nil
-	}
-	order, err := client.LabOrderItem.Query().Where(laborderitem.ID(r.ItemID)).QueryOrder().Only(ctx)
-	if err != nil {
-		return nil, err
-	}
-	stay, err := currentStay(ctx, client.Admission, r.PatientID)
-	if err != nil {
-		return nil, err
-	}
-	return StaffInOrder(ctx, client, mustTell(order, stay))
-}
-
 // StaffInOrder loads staff members, in the order of ids.
 func StaffInOrder(ctx context.Context, client *ent.Client, ids []string) ([]*ent.Staff, error) {
 	found, err := client.Staff.Query().Where(staff.IDIn(ids...)).All(ctx)

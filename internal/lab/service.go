@@ -168,6 +168,9 @@ func publish(ctx context.Context, tx *ent.Tx, typ LabResultEventType, r *ent.Lab
 		return nil
 	}
 	payload.Notify = mustTell(order, stay)
+	if err := tx.LabResult.UpdateOneID(r.ID).AddNotifyIDs(payload.Notify...).Exec(ctx); err != nil {
+		return err
+	}
 	return events.Record(ctx, tx, CriticalTopic, CriticalEventType, payload)
 }
 
