@@ -1033,11 +1033,10 @@ func (_m *Patient) CarePlans(ctx context.Context) (result []*CarePlan, err error
 }
 
 func (_m *Patient) Notes(
-	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ClinicalNoteOrder, where *ClinicalNoteWhereInput,
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ClinicalNoteOrder,
 ) (*ClinicalNoteConnection, error) {
 	opts := []ClinicalNotePaginateOption{
 		WithClinicalNoteOrder(orderBy),
-		WithClinicalNoteFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
 	totalCount, hasTotalCount := _m.Edges.totalCount[15][alias]
@@ -1108,11 +1107,10 @@ func (_m *Patient) LabOrders(
 }
 
 func (_m *Patient) LabResults(
-	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *LabResultOrder, where *LabResultWhereInput,
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *LabResultOrder,
 ) (*LabResultConnection, error) {
 	opts := []LabResultPaginateOption{
 		WithLabResultOrder(orderBy),
-		WithLabResultFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
 	totalCount, hasTotalCount := _m.Edges.totalCount[19][alias]

@@ -28,7 +28,7 @@ type LabResult struct {
 	PatientID string `json:"patient_id,omitempty"`
 	// ItemID holds the value of the "item_id" field.
 	ItemID string `json:"item_id,omitempty"`
-	// ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment.
+	// ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment; DISCARDED was entered on a specimen the lab then rejected, and never released.
 	Status labresult.Status `json:"status,omitempty"`
 	// NumericValue holds the value of the "numeric_value" field.
 	NumericValue *float64 `json:"numeric_value,omitempty"`

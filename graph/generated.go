@@ -916,7 +916,7 @@ type ComplexityRoot struct {
 		Identifiers       func(childComplexity int) int
 		InsurancePolicies func(childComplexity int) int
 		LabOrders         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) int
-		LabResults        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) int
+		LabResults        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder) int
 		MedicationOrders  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
 		MergeReason       func(childComplexity int) int
 		MergedAt          func(childComplexity int) int
@@ -925,7 +925,7 @@ type ComplexityRoot struct {
 		MergedRecords     func(childComplexity int) int
 		Mrn               func(childComplexity int) int
 		NationalID        func(childComplexity int) int
-		Notes             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
+		Notes             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder) int
 		Observations      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ObservationOrder, where *ent.ObservationWhereInput) int
 		Phone             func(childComplexity int) int
 		PostalCode        func(childComplexity int) int
@@ -1050,7 +1050,7 @@ type ComplexityRoot struct {
 		Rooms                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) int
 		SearchIcd10                   func(childComplexity int, text string, first *int) int
 		Staffs                        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StaffOrder, where *ent.StaffWhereInput) int
-		UnacknowledgedCriticalResults func(childComplexity int, wardID *string) int
+		UnacknowledgedCriticalResults func(childComplexity int, wardID *string, after *entgql.Cursor[string], first *int) int
 		Users                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Wards                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) int
 	}
@@ -1340,7 +1340,7 @@ type QueryResolver interface {
 	PatientByMrn(ctx context.Context, mrn string) (*ent.Patient, error)
 	SearchIcd10(ctx context.Context, text string, first *int) ([]*ent.Icd10Code, error)
 	LabSpecimenByAccession(ctx context.Context, accessionNumber string) (*ent.LabSpecimen, error)
-	UnacknowledgedCriticalResults(ctx context.Context, wardID *string) ([]*ent.LabResult, error)
+	UnacknowledgedCriticalResults(ctx context.Context, wardID *string, after *entgql.Cursor[string], first *int) (*ent.LabResultConnection, error)
 	ClinicalNotes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) (*ent.ClinicalNoteConnection, error)
 	FindDuplicatePatients(ctx context.Context, input patients.FindDuplicatePatientsInput) ([]*ent.Patient, error)
 	Me(ctx context.Context) (*ent.User, error)
@@ -5660,7 +5660,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Patient.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder), args["where"].(*ent.LabResultWhereInput)), true
+		return e.ComplexityRoot.Patient.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder)), true
 	case "Patient.medicationOrders":
 		if e.ComplexityRoot.Patient.MedicationOrders == nil {
 			break
@@ -5724,7 +5724,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Patient.Notes(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ClinicalNoteOrder), args["where"].(*ent.ClinicalNoteWhereInput)), true
+		return e.ComplexityRoot.Patient.Notes(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ClinicalNoteOrder)), true
 	case "Patient.observations":
 		if e.ComplexityRoot.Patient.Observations == nil {
 			break
@@ -6509,7 +6509,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.UnacknowledgedCriticalResults(childComplexity, args["wardId"].(*string)), true
+		return e.ComplexityRoot.Query.UnacknowledgedCriticalResults(childComplexity, args["wardId"].(*string), args["after"].(*entgql.Cursor[string]), args["first"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -7926,10 +7926,10 @@ extend type Query {
   "The specimen with this accession number (what its barcode label says), or null."
   labSpecimenByAccession(accessionNumber: String!): LabSpecimen
   """
-  Critical results verified but not yet acknowledged by a clinician, oldest
+  Critical results released but not yet acknowledged by a clinician, oldest
   first: of the patients admitted to one ward, or all the viewer may see.
   """
-  unacknowledgedCriticalResults(wardId: ID): [LabResult!]!
+  unacknowledgedCriticalResults(wardId: ID, after: Cursor, first: Int): LabResultConnection!
 }
 
 extend type Mutation {
@@ -7943,11 +7943,12 @@ extend type Mutation {
   COLLECTED.
   """
   collectLabSpecimen(input: CollectLabSpecimenInput!): LabSpecimen!
-  "The lab received the specimen: its items become RECEIVED."
+  "The lab received the specimen: its items become RECEIVED. CONFLICT if every item on it was cancelled."
   receiveLabSpecimen(id: ID!): LabSpecimen!
   """
   The lab cannot use the specimen (haemolysed, insufficient, mislabeled …):
-  its items not yet resulted become REJECTED, to be collected again.
+  its items not yet verified become REJECTED, to be collected again, and a
+  result entered on it but not verified is DISCARDED, never released.
   """
   rejectLabSpecimen(id: ID!, input: RejectLabSpecimenInput!): LabSpecimen!
   """
@@ -7960,11 +7961,15 @@ extend type Mutation {
   Verifies an ENTERED result and releases it: the item becomes VERIFIED and
   the result is published on labResultVerified, and on criticalLabResult if
   it is critical. The person who entered it cannot verify it (FORBIDDEN).
+  Verifying a correction (one with replaces) makes the result it replaces
+  CORRECTED and the item AMENDED, published as AMENDED.
   """
   verifyLabResult(id: ID!): LabResult!
   """
-  Corrects a VERIFIED result: a new verified result replaces it (see
-  replaces), the old one stays as CORRECTED, and the item becomes AMENDED.
+  Enters a correction of a VERIFIED result: a new ENTERED result that
+  replaces it once a second lab technician verifies it (verifyLabResult).
+  Until then the original stays the released result. CONFLICT while another
+  correction of the same result waits.
   """
   amendLabResult(id: ID!, input: AmendLabResultInput!): LabResult!
   "A clinician confirms they were told of a critical result and act on it."
@@ -10526,11 +10531,6 @@ input CarePlanActivityWhereInput {
   hasPatient: Boolean
   hasPatientWith: [PatientWhereInput!]
   """
-  care_plan edge predicates
-  """
-  hasCarePlan: Boolean
-  hasCarePlanWith: [CarePlanWhereInput!]
-  """
   assignee edge predicates
   """
   hasAssignee: Boolean
@@ -10694,11 +10694,6 @@ input CarePlanGoalWhereInput {
   """
   hasPatient: Boolean
   hasPatientWith: [PatientWhereInput!]
-  """
-  care_plan edge predicates
-  """
-  hasCarePlan: Boolean
-  hasCarePlanWith: [CarePlanWhereInput!]
 }
 """
 Ordering options for CarePlan connections
@@ -11325,16 +11320,6 @@ input ClinicalNoteWhereInput {
   """
   hasAuthor: Boolean
   hasAuthorWith: [StaffWhereInput!]
-  """
-  replaces edge predicates
-  """
-  hasReplaces: Boolean
-  hasReplacesWith: [ClinicalNoteWhereInput!]
-  """
-  replaced_by edge predicates
-  """
-  hasReplacedBy: Boolean
-  hasReplacedByWith: [ClinicalNoteWhereInput!]
 }
 """
 Define a Relay Cursor type:
@@ -11908,11 +11893,6 @@ input EncounterWhereInput {
   """
   hasMedicationOrders: Boolean
   hasMedicationOrdersWith: [MedicationOrderWhereInput!]
-  """
-  notes edge predicates
-  """
-  hasNotes: Boolean
-  hasNotesWith: [ClinicalNoteWhereInput!]
   """
   lab_orders edge predicates
   """
@@ -12816,11 +12796,6 @@ input LabOrderItemWhereInput {
   """
   hasCancelledBy: Boolean
   hasCancelledByWith: [StaffWhereInput!]
-  """
-  results edge predicates
-  """
-  hasResults: Boolean
-  hasResultsWith: [LabResultWhereInput!]
 }
 """
 Ordering options for LabOrder connections
@@ -13390,7 +13365,7 @@ type LabResult implements Node {
   patientID: ID!
   itemID: ID!
   """
-  ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment.
+  ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment; DISCARDED was entered on a specimen the lab then rejected, and never released.
   """
   status: LabResultStatus!
   numericValue: Float
@@ -13502,6 +13477,7 @@ enum LabResultStatus @goModel(model: "github.com/hmis-dev/hmis/ent/labresult.Sta
   ENTERED
   VERIFIED
   CORRECTED
+  DISCARDED
 }
 """
 LabResultWhereInput is used for filtering LabResult objects.
@@ -13899,16 +13875,6 @@ input LabResultWhereInput {
   """
   hasAcknowledgedBy: Boolean
   hasAcknowledgedByWith: [StaffWhereInput!]
-  """
-  replaces edge predicates
-  """
-  hasReplaces: Boolean
-  hasReplacesWith: [LabResultWhereInput!]
-  """
-  replaced_by edge predicates
-  """
-  hasReplacedBy: Boolean
-  hasReplacedByWith: [LabResultWhereInput!]
   """
   notify edge predicates
   """
@@ -15575,11 +15541,6 @@ type Patient implements Node {
     Ordering options for ClinicalNotes returned from the connection.
     """
     orderBy: ClinicalNoteOrder
-
-    """
-    Filtering options for ClinicalNotes returned from the connection.
-    """
-    where: ClinicalNoteWhereInput
   ): ClinicalNoteConnection!
   referrals(
     """
@@ -15669,11 +15630,6 @@ type Patient implements Node {
     Ordering options for LabResults returned from the connection.
     """
     orderBy: LabResultOrder
-
-    """
-    Filtering options for LabResults returned from the connection.
-    """
-    where: LabResultWhereInput
   ): LabResultConnection!
 }
 """
@@ -16449,16 +16405,6 @@ input PatientWhereInput {
   hasMedicationOrders: Boolean
   hasMedicationOrdersWith: [MedicationOrderWhereInput!]
   """
-  care_plans edge predicates
-  """
-  hasCarePlans: Boolean
-  hasCarePlansWith: [CarePlanWhereInput!]
-  """
-  notes edge predicates
-  """
-  hasNotes: Boolean
-  hasNotesWith: [ClinicalNoteWhereInput!]
-  """
   referrals edge predicates
   """
   hasReferrals: Boolean
@@ -16473,11 +16419,6 @@ input PatientWhereInput {
   """
   hasLabOrders: Boolean
   hasLabOrdersWith: [LabOrderWhereInput!]
-  """
-  lab_results edge predicates
-  """
-  hasLabResults: Boolean
-  hasLabResultsWith: [LabResultWhereInput!]
 }
 type Problem implements Node {
   id: ID!
@@ -22808,14 +22749,6 @@ func (ec *executionContext) field_Patient_labResults_args(ctx context.Context, r
 		return nil, err
 	}
 	args["orderBy"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
-		func(ctx context.Context, v any) (*ent.LabResultWhereInput, error) {
-			return ec.unmarshalOLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["where"] = arg5
 	return args, nil
 }
 
@@ -22916,14 +22849,6 @@ func (ec *executionContext) field_Patient_notes_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["orderBy"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
-		func(ctx context.Context, v any) (*ent.ClinicalNoteWhereInput, error) {
-			return ec.unmarshalOClinicalNoteWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInput(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["where"] = arg5
 	return args, nil
 }
 
@@ -24358,6 +24283,22 @@ func (ec *executionContext) field_Query_unacknowledgedCriticalResults_args(ctx c
 		return nil, err
 	}
 	args["wardId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
 	return args, nil
 }
 
@@ -42943,7 +42884,7 @@ func (ec *executionContext) _Patient_notes(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Notes(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ClinicalNoteOrder), fc.Args["where"].(*ent.ClinicalNoteWhereInput))
+			return obj.Notes(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ClinicalNoteOrder))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNoteConnection) graphql.Marshaler {
@@ -43107,7 +43048,7 @@ func (ec *executionContext) _Patient_labResults(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.LabResults(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabResultOrder), fc.Args["where"].(*ent.LabResultWhereInput))
+			return obj.LabResults(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabResultOrder))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResultConnection) graphql.Marshaler {
@@ -45740,11 +45681,11 @@ func (ec *executionContext) _Query_unacknowledgedCriticalResults(ctx context.Con
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().UnacknowledgedCriticalResults(ctx, fc.Args["wardId"].(*string))
+			return ec.Resolvers.Query().UnacknowledgedCriticalResults(ctx, fc.Args["wardId"].(*string), fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.LabResult) graphql.Marshaler {
-			return ec.marshalNLabResult2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResultConnection) graphql.Marshaler {
+			return ec.marshalNLabResultConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -45757,7 +45698,7 @@ func (ec *executionContext) fieldContext_Query_unacknowledgedCriticalResults(ctx
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_LabResult(ctx, field)
+			return ec.childFields_LabResultConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -57522,7 +57463,7 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "scheduledAt", "scheduledAtNEQ", "scheduledAtIn", "scheduledAtNotIn", "scheduledAtGT", "scheduledAtGTE", "scheduledAtLT", "scheduledAtLTE", "scheduledAtIsNil", "scheduledAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith", "hasAssignee", "hasAssigneeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "scheduledAt", "scheduledAtNEQ", "scheduledAtIn", "scheduledAtNotIn", "scheduledAtGT", "scheduledAtGTE", "scheduledAtLT", "scheduledAtLTE", "scheduledAtIsNil", "scheduledAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "hasPatient", "hasPatientWith", "hasAssignee", "hasAssigneeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -58222,20 +58163,6 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 				return it, err
 			}
 			it.HasPatientWith = data
-		case "hasCarePlan":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlan"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCarePlan = data
-		case "hasCarePlanWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlanWith"))
-			data, err := ec.unmarshalOCarePlanWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCarePlanWith = data
 		case "hasAssignee":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAssignee"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -58380,7 +58307,7 @@ func (ec *executionContext) unmarshalInputCarePlanGoalWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "targetDate", "targetDateNEQ", "targetDateIn", "targetDateNotIn", "targetDateGT", "targetDateGTE", "targetDateLT", "targetDateLTE", "targetDateIsNil", "targetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "targetDate", "targetDateNEQ", "targetDateIn", "targetDateNotIn", "targetDateGT", "targetDateGTE", "targetDateLT", "targetDateLTE", "targetDateIsNil", "targetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -58975,20 +58902,6 @@ func (ec *executionContext) unmarshalInputCarePlanGoalWhereInput(ctx context.Con
 				return it, err
 			}
 			it.HasPatientWith = data
-		case "hasCarePlan":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlan"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCarePlan = data
-		case "hasCarePlanWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlanWith"))
-			data, err := ec.unmarshalOCarePlanWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCarePlanWith = data
 		}
 	}
 	return it, nil
@@ -60667,7 +60580,7 @@ func (ec *executionContext) unmarshalInputClinicalNoteWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "text", "textNEQ", "textIn", "textNotIn", "textGT", "textGTE", "textLT", "textLTE", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "signedAt", "signedAtNEQ", "signedAtIn", "signedAtNotIn", "signedAtGT", "signedAtGTE", "signedAtLT", "signedAtLTE", "signedAtIsNil", "signedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasAuthor", "hasAuthorWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "text", "textNEQ", "textIn", "textNotIn", "textGT", "textGTE", "textLT", "textLTE", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "signedAt", "signedAtNEQ", "signedAtIn", "signedAtNotIn", "signedAtGT", "signedAtGTE", "signedAtLT", "signedAtLTE", "signedAtIsNil", "signedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasAuthor", "hasAuthorWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -61633,34 +61546,6 @@ func (ec *executionContext) unmarshalInputClinicalNoteWhereInput(ctx context.Con
 				return it, err
 			}
 			it.HasAuthorWith = data
-		case "hasReplaces":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplaces"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplaces = data
-		case "hasReplacesWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacesWith"))
-			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplacesWith = data
-		case "hasReplacedBy":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedBy"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplacedBy = data
-		case "hasReplacedByWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedByWith"))
-			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplacedByWith = data
 		}
 	}
 	return it, nil
@@ -62712,7 +62597,7 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith", "hasLabOrders", "hasLabOrdersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasLabOrders", "hasLabOrdersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -63937,20 +63822,6 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HasMedicationOrdersWith = data
-		case "hasNotes":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotes"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasNotes = data
-		case "hasNotesWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotesWith"))
-			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasNotesWith = data
 		case "hasLabOrders":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabOrders"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -66400,7 +66271,7 @@ func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith", "hasResults", "hasResultsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -67611,20 +67482,6 @@ func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Con
 				return it, err
 			}
 			it.HasCancelledByWith = data
-		case "hasResults":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasResults"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasResults = data
-		case "hasResultsWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasResultsWith"))
-			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasResultsWith = data
 		}
 	}
 	return it, nil
@@ -69944,7 +69801,7 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith", "hasNotify", "hasNotifyWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasNotify", "hasNotifyWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -72037,34 +71894,6 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HasAcknowledgedByWith = data
-		case "hasReplaces":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplaces"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplaces = data
-		case "hasReplacesWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacesWith"))
-			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplacesWith = data
-		case "hasReplacedBy":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedBy"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplacedBy = data
-		case "hasReplacedByWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedByWith"))
-			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasReplacedByWith = data
 		case "hasNotify":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotify"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -79265,7 +79094,7 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -81176,34 +81005,6 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasMedicationOrdersWith = data
-		case "hasCarePlans":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlans"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCarePlans = data
-		case "hasCarePlansWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlansWith"))
-			data, err := ec.unmarshalOCarePlanWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCarePlansWith = data
-		case "hasNotes":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotes"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasNotes = data
-		case "hasNotesWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotesWith"))
-			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasNotesWith = data
 		case "hasReferrals":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReferrals"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -81246,20 +81047,6 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasLabOrdersWith = data
-		case "hasLabResults":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabResults"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasLabResults = data
-		case "hasLabResultsWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabResultsWith"))
-			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasLabResultsWith = data
 		}
 	}
 	return it, nil
@@ -98299,22 +98086,6 @@ func (ec *executionContext) marshalNLabReferenceRangeSex2githubᚗcomᚋhmisᚑd
 func (ec *executionContext) unmarshalNLabReferenceRangeWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabReferenceRangeWhereInput(ctx context.Context, v any) (*ent.LabReferenceRangeWhereInput, error) {
 	res, err := ec.unmarshalInputLabReferenceRangeWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNLabResult2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.LabResult) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) marshalNLabResult2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResult(ctx context.Context, sel ast.SelectionSet, v *ent.LabResult) graphql.Marshaler {

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -64,8 +65,12 @@ func (r *queryResolver) LabSpecimenByAccession(ctx context.Context, accessionNum
 }
 
 // UnacknowledgedCriticalResults is the resolver for the unacknowledgedCriticalResults field.
-func (r *queryResolver) UnacknowledgedCriticalResults(ctx context.Context, wardID *string) ([]*ent.LabResult, error) {
-	return r.Lab.Unacknowledged(ctx, r.Client, wardID)
+func (r *queryResolver) UnacknowledgedCriticalResults(ctx context.Context, wardID *string, after *entgql.Cursor[string], first *int) (*ent.LabResultConnection, error) {
+	q, err := r.Lab.Unacknowledged(r.Client, wardID)
+	if err != nil {
+		return nil, err
+	}
+	return q.Paginate(ctx, after, first, nil, nil)
 }
 
 // LabResultVerified is the resolver for the labResultVerified field.

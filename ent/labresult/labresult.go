@@ -217,6 +217,7 @@ const (
 	StatusENTERED   Status = "ENTERED"
 	StatusVERIFIED  Status = "VERIFIED"
 	StatusCORRECTED Status = "CORRECTED"
+	StatusDISCARDED Status = "DISCARDED"
 )
 
 func (s Status) String() string {
@@ -226,7 +227,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusENTERED, StatusVERIFIED, StatusCORRECTED:
+	case StatusENTERED, StatusVERIFIED, StatusCORRECTED, StatusDISCARDED:
 		return nil
 	default:
 		return fmt.Errorf("labresult: invalid enum value for status field: %q", s)

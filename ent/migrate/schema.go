@@ -890,7 +890,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"ENTERED", "VERIFIED", "CORRECTED"}, Default: "ENTERED"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ENTERED", "VERIFIED", "CORRECTED", "DISCARDED"}, Default: "ENTERED"},
 		{Name: "numeric_value", Type: field.TypeFloat64, Nullable: true},
 		{Name: "coded_value", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "text_value", Type: field.TypeString, Nullable: true, Size: 2147483647},

@@ -186,7 +186,7 @@ func (LabOrderItem) Edges() []ent.Edge {
 		edge.To("panel", LabPanel.Type).Unique().Field("panel_id"),
 		edge.From("specimen", LabSpecimen.Type).Ref("items").Field("specimen_id").Unique(),
 		edge.To("cancelled_by", Staff.Type).Unique().Field("cancelled_by_id"),
-		edge.To("results", LabResult.Type),
+		edge.To("results", LabResult.Type).Annotations(draftEdge),
 	}
 }
 
@@ -255,8 +255,8 @@ func (LabResult) Mixin() []ent.Mixin {
 func (LabResult) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("item_id"),
-		field.Enum("status").Values("ENTERED", "VERIFIED", "CORRECTED").Default("ENTERED").
-			Comment("ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment."),
+		field.Enum("status").Values("ENTERED", "VERIFIED", "CORRECTED", "DISCARDED").Default("ENTERED").
+			Comment("ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment; DISCARDED was entered on a specimen the lab then rejected, and never released."),
 		field.Float("numeric_value").Optional().Nillable(),
 		field.String("coded_value").Optional().Nillable().MaxLen(40),
 		field.Text("text_value").Optional().Nillable(),
@@ -288,7 +288,8 @@ func (LabResult) Edges() []ent.Edge {
 		edge.To("entered_by", Staff.Type).Unique().Required().Field("entered_by_id"),
 		edge.To("verified_by", Staff.Type).Unique().Field("verified_by_id"),
 		edge.To("acknowledged_by", Staff.Type).Unique().Field("acknowledged_by_id"),
-		edge.To("replaced_by", LabResult.Type).Unique().From("replaces").Field("replaces_id").Unique(),
+		edge.To("replaced_by", LabResult.Type).Unique().Annotations(draftEdge).
+			From("replaces").Field("replaces_id").Unique().Annotations(draftEdge),
 		// Kept as of the release, not worked out when read: who was to be
 		// told is part of the record of how a critical value was handled,
 		// and a list of results then loads it without a query per row.

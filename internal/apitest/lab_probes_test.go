@@ -9,7 +9,7 @@ func init() {
 		"Query.labSpecimens":                  `{ labSpecimens(first: 1) { totalCount } }`,
 		"Query.labTests":                      `{ labTests(first: 1) { totalCount } }`,
 		"Query.labSpecimenByAccession":        `{ labSpecimenByAccession(accessionNumber: "NONE") { id } }`,
-		"Query.unacknowledgedCriticalResults": `{ unacknowledgedCriticalResults { id } }`,
+		"Query.unacknowledgedCriticalResults": `{ unacknowledgedCriticalResults { totalCount } }`,
 		"Mutation.orderLabTests":              `mutation { orderLabTests(input: {patientId: "bad", testIds: ["bad"]}) { __typename } }`,
 		"Mutation.cancelLabOrderItem":         `mutation { cancelLabOrderItem(id: "bad", reason: "x") { __typename } }`,
 		"Mutation.collectLabSpecimen":         `mutation { collectLabSpecimen(input: {itemIds: ["bad"]}) { __typename } }`,

@@ -139,7 +139,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Prescribing: prescribing.NewService(a.Store),
 			CarePlans:   careplans.NewService(a.Store.Client),
 			Referrals:   referrals.NewService(a.Store.Client),
-			Lab:         lab.NewService(a.Store, a.Relay),
+			Lab:         lab.NewService(a.Store, a.Relay, cfg.Location()),
 			Broker:      a.Broker,
 		},
 		Auth:     a.Auth,

@@ -100,7 +100,9 @@ func DraftsObject(typ string) string { return "Drafts." + typ }
 var draftRows = map[string]func(*sql.Selector){
 	"ClinicalNote": sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String()),
 	"CarePlan":     sql.FieldNEQ(careplan.FieldStatus, careplan.StatusDRAFT.String()),
-	"LabResult":    sql.FieldNEQ(labresult.FieldStatus, labresult.StatusENTERED.String()),
+	// Released results only: not ENTERED (awaiting verification), not
+	// DISCARDED (entered on a specimen the lab then rejected).
+	"LabResult": sql.FieldIn(labresult.FieldStatus, labresult.StatusVERIFIED.String(), labresult.StatusCORRECTED.String()),
 }
 
 // nothing matches no row: the fail-closed scope.

@@ -31,7 +31,7 @@ func seedLabResults(ctx context.Context, tx *ent.Tx, own *ent.Patient, visit *en
 		return fmt.Errorf("seed lab order: %w", err)
 	}
 	collected := ordered.Add(15 * time.Minute)
-	specimen, err := tx.LabSpecimen.Create().SetPatient(own).SetOrder(order).SetAccessionNumber(collected.Format("060102") + "DEMO01").
+	specimen, err := tx.LabSpecimen.Create().SetPatient(own).SetOrder(order).SetAccessionNumber(collected.Format("060102") + "DEM001").
 		SetSpecimenType(labspecimen.SpecimenTypeSERUM).SetStatus(labspecimen.StatusRECEIVED).
 		SetCollectedBy(nurse).SetCollectedAt(collected).SetReceivedBy(tech).SetReceivedAt(collected.Add(20 * time.Minute)).Save(ctx)
 	if err != nil {

@@ -341,11 +341,11 @@ var labCatalog = []catalogTest{
 		unit: "s", decimals: 1, price: 700, turnaround: 90, ranges: []refBand{
 			ageAll.normal(11.0, 13.5),
 		}},
-	{code: "6301-6", name: "INR in Platelet poor inPlasma by Coagulation assay", short: "INR", specimen: inPlasma, kind: kindNumeric,
+	{code: "6301-6", name: "INR in Platelet poor plasma by Coagulation assay", short: "INR", specimen: inPlasma, kind: kindNumeric,
 		unit: "{INR}", decimals: 1, price: 300, turnaround: 90, ranges: []refBand{
 			ageAll.normal(0.8, 1.2).criticalHigh(5.0),
 		}},
-	{code: "14979-9", name: "aPTT in Platelet poor inPlasma by Coagulation assay", short: "aPTT", specimen: inPlasma, kind: kindNumeric,
+	{code: "14979-9", name: "aPTT in Platelet poor plasma by Coagulation assay", short: "aPTT", specimen: inPlasma, kind: kindNumeric,
 		unit: "s", decimals: 1, price: 800, turnaround: 90, ranges: []refBand{
 			ageAll.normal(25.0, 35.0).criticalHigh(100.0),
 		}},

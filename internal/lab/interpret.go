@@ -11,13 +11,15 @@ import (
 )
 
 // AgeInDays is how many whole days old someone born on birth is at at,
-// the unit reference-range age bands are kept in. Both are taken as
-// calendar dates, so the time of day does not move a birthday.
+// the unit reference-range age bands are kept in. birth is a calendar date;
+// at is an instant whose calendar day is taken in its own location, so
+// pass it in the hospital's time zone: a sample taken on the morning of an
+// 18th birthday is an adult's wherever UTC's date is.
 func AgeInDays(birth, at time.Time) int {
 	// Dates are kept as UTC midnights, but PostgreSQL returns times in the
 	// session's zone: west of Greenwich a birth date read back falls on the
 	// evening before.
-	birth, at = birth.UTC(), at.UTC()
+	birth = birth.UTC()
 	b := time.Date(birth.Year(), birth.Month(), birth.Day(), 0, 0, 0, 0, time.UTC)
 	a := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
 	if a.Before(b) {

@@ -32,6 +32,9 @@ const (
 	MaxReason        = 500
 	MaxTestsPerOrder = 100
 	MaxTextResult    = 4000
+	// No measurement a lab reports comes near this; a value beyond it is a
+	// slip of the keyboard or of an instrument interface.
+	MaxNumericResult = 1e9
 )
 
 // Order creates an order with one ORDERED item per test, ordered by the
@@ -55,8 +58,11 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 			c.fail(apperr.BadInput(fmt.Sprintf("input.panelIds.%d", i), "is not a lab panel ID"))
 		}
 	}
-	if len(in.TestIDs)+len(in.PanelIDs) == 0 {
+	switch n := len(in.TestIDs) + len(in.PanelIDs); {
+	case n == 0:
 		c.fail(apperr.BadInput("input.testIds", "name at least one test or panel"))
+	case n > MaxTestsPerOrder:
+		c.fail(apperr.BadInput("input.testIds", "an order holds at most %d tests", MaxTestsPerOrder))
 	}
 	priority := laborder.PriorityROUTINE
 	if in.Priority != nil {
@@ -74,6 +80,9 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
 		doctor, err := member(ctx, tx, "order lab tests", staff.KindDOCTOR)
 		if err != nil {
+			return err
+		}
+		if err := s.lockPatient(ctx, tx, in.PatientID); err != nil {
 			return err
 		}
 		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)

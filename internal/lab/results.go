@@ -49,7 +49,7 @@ type value struct {
 // checkValue checks that the input gives exactly the value the test's
 // result kind asks for, and interprets it for the patient as they were
 // when the specimen was taken.
-func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collected ent.LabSpecimen,
+func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collectedOn time.Time,
 	numeric *float64, coded, text, comment *string) value {
 	v := value{comment: c.optional("input.comment", comment, MaxTextResult)}
 	coded = c.optional("input.codedValue", coded, 40)
@@ -68,17 +68,18 @@ func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collected ent.LabS
 		if numeric == nil {
 			return v
 		}
-		if math.IsNaN(*numeric) || math.IsInf(*numeric, 0) {
-			c.fail(apperr.BadInput("input.numericValue", "is not a number"))
-			return v
-		}
 		// Kept as reported: at the test's precision, so the flag judges
-		// the same number the report prints.
+		// the same number the report prints. Checked after rounding, which
+		// can overflow a huge value to infinity.
 		scale := math.Pow(10, float64(t.Decimals))
 		rounded := math.Round(*numeric*scale) / scale
+		if math.IsNaN(rounded) || math.IsInf(rounded, 0) || math.Abs(rounded) > MaxNumericResult {
+			c.fail(apperr.BadInput("input.numericValue", "is not a measurement (at most %g in size)", float64(MaxNumericResult)))
+			return v
+		}
 		v.numeric = &rounded
 		ranges := t.Edges.ReferenceRanges
-		v.applied = RangeFor(ranges, pat.Sex, AgeInDays(pat.BirthDate, collected.CollectedAt))
+		v.applied = RangeFor(ranges, pat.Sex, AgeInDays(pat.BirthDate, collectedOn))
 		v.flag = FlagNumeric(v.applied, rounded)
 	case labtest.ResultKindCODED:
 		only("input.codedValue", coded != nil, numeric != nil, text != nil)
@@ -164,6 +165,9 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 		if err != nil {
 			return err
 		}
+		if err := s.lockPatientOf(ctx, tx, itemID); err != nil {
+			return err
+		}
 		ic, err := loadItemContext(ctx, tx, itemID)
 		if err != nil {
 			return err
@@ -172,7 +176,7 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 			return err
 		}
 		var c checker
-		v := checkValue(&c, ic.test, ic.patient, *ic.specimen, in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
+		v := checkValue(&c, ic.test, ic.patient, ic.specimen.CollectedAt.In(s.loc), in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
 		if c.err != nil {
 			return c.err
 		}
@@ -197,8 +201,10 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 }
 
 // Verify releases an ENTERED result: a second lab technician, not the one
-// who entered it, confirms it. The item becomes VERIFIED with its
-// turnaround time, and the result is published, as critical too if it is.
+// who entered it, confirms it. A first result makes the item VERIFIED with
+// its turnaround time; an amendment makes the result it replaces
+// CORRECTED and the item AMENDED. The result is published, as critical too
+// if it is.
 func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error) {
 	if !globalid.Valid(id, "lbr") {
 		return nil, apperr.BadInput("id", "is not a lab result ID")
@@ -233,6 +239,9 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 		if err != nil {
 			return err
 		}
+		if r.ReplacesID != nil {
+			return s.releaseAmendment(ctx, tx, out, item)
+		}
 		item, err = tx.LabOrderItem.UpdateOne(item).
 			Where(laborderitem.StatusEQ(laborderitem.StatusRESULTED)).
 			SetStatus(laborderitem.StatusVERIFIED).
@@ -247,9 +256,32 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 	return committed(out, err)
 }
 
-// Amend corrects a verified result. The correction is a new result,
-// verified by the lab technician who makes it and published at once; the
-// original stays, CORRECTED, pointing to it. The item becomes AMENDED.
+// releaseAmendment completes the verification of a correction: the result
+// it replaces, still VERIFIED until now, becomes CORRECTED, and the item
+// AMENDED.
+func (s *Service) releaseAmendment(ctx context.Context, tx *ent.Tx, amendment *ent.LabResult, item *ent.LabOrderItem) error {
+	err := tx.LabResult.UpdateOneID(*amendment.ReplacesID).
+		Where(labresult.StatusEQ(labresult.StatusVERIFIED)).
+		SetStatus(labresult.StatusCORRECTED).
+		Exec(ctx)
+	if err := changedMeanwhile(err); err != nil {
+		return err
+	}
+	item, err = tx.LabOrderItem.UpdateOne(item).
+		Where(laborderitem.StatusIn(laborderitem.StatusVERIFIED, laborderitem.StatusAMENDED)).
+		SetStatus(laborderitem.StatusAMENDED).
+		Save(ctx)
+	if err := changedMeanwhile(err); err != nil {
+		return err
+	}
+	return publish(ctx, tx, ResultAmended, amendment, item)
+}
+
+// Amend enters a correction of a verified result. Like any result it waits,
+// ENTERED, for a second lab technician to verify it; until then the
+// original stays the released one. On verification the original becomes
+// CORRECTED — kept, and pointing to its replacement — and the item AMENDED.
+// One correction of a result can wait at a time.
 func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) (*ent.LabResult, error) {
 	var c checker
 	if !globalid.Valid(id, "lbr") {
@@ -260,7 +292,7 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 		return nil, c.err
 	}
 	var out *ent.LabResult
-	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
+	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
 		tech, err := member(ctx, tx, "amend lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
@@ -269,46 +301,41 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 		if err != nil {
 			return err
 		}
+		if err := s.lockPatient(ctx, tx, old.PatientID); err != nil {
+			return err
+		}
 		if old.Status != labresult.StatusVERIFIED {
 			return apperr.Conflictf("the result is %s; only a VERIFIED one can be amended", old.Status)
+		}
+		pending, err := tx.LabResult.Query().Where(labresult.ReplacesID(old.ID)).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return apperr.Conflictf("a correction of this result is already waiting for verification")
 		}
 		ic, err := loadItemContext(ctx, tx, old.ItemID)
 		if err != nil {
 			return err
 		}
-		v := checkValue(&c, ic.test, ic.patient, *ic.specimen, in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
+		v := checkValue(&c, ic.test, ic.patient, ic.specimen.CollectedAt.In(s.loc), in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
 		if c.err != nil {
 			return c.err
 		}
-		err = tx.LabResult.UpdateOne(old).
-			Where(labresult.StatusEQ(labresult.StatusVERIFIED)).
-			SetStatus(labresult.StatusCORRECTED).
-			Exec(ctx)
-		if err := changedMeanwhile(err); err != nil {
-			return err
-		}
-		now := s.now()
 		out, err = v.set(tx.LabResult.Create(), ic.test).
 			SetPatientID(old.PatientID).
 			SetItemID(old.ItemID).
-			SetStatus(labresult.StatusVERIFIED).
 			SetEnteredByID(tech.ID).
-			SetEnteredAt(now).
-			SetVerifiedByID(tech.ID).
-			SetVerifiedAt(now).
+			SetEnteredAt(s.now()).
 			SetReplacesID(old.ID).
 			SetAmendReason(reason).
 			Save(ctx)
-		if err != nil {
-			return err
+		// replaces is unique: of two corrections entered at once, the
+		// second finds the first's row here.
+		if ent.IsConstraintError(err) {
+			return apperr.Conflictf("a correction of this result is already waiting for verification")
 		}
-		item, err := tx.LabOrderItem.UpdateOne(ic.item).
-			SetStatus(laborderitem.StatusAMENDED).
-			Save(ctx)
-		if err != nil {
-			return err
-		}
-		return publish(ctx, tx, ResultAmended, out, item)
+		return err
 	})
 	return committed(out, err)
 }
@@ -332,14 +359,14 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 		switch {
 		case !r.Critical:
 			return apperr.Conflictf("the result is not critical; there is nothing to acknowledge")
-		case r.VerifiedAt == nil:
-			return apperr.Conflictf("the result is not verified yet")
+		case r.Status != labresult.StatusVERIFIED:
+			return apperr.Conflictf("the result is %s; only the released (VERIFIED) result is acknowledged", r.Status)
 		case r.AcknowledgedAt != nil:
 			return apperr.Conflictf("the result was acknowledged already")
 		}
 		now := s.now()
 		out, err = tx.LabResult.UpdateOne(r).
-			Where(labresult.AcknowledgedAtIsNil()).
+			Where(labresult.AcknowledgedAtIsNil(), labresult.StatusEQ(labresult.StatusVERIFIED)).
 			SetAcknowledgedByID(clinician.ID).
 			SetAcknowledgedAt(now).
 			SetAcknowledgeMinutes(minutesBetween(*r.VerifiedAt, now)).
@@ -349,10 +376,10 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 	return committed(out, err)
 }
 
-// Unacknowledged lists released critical results no clinician has
-// acknowledged yet, oldest first: of the patients admitted to wardID now,
-// or all the viewer may see.
-func (s *Service) Unacknowledged(ctx context.Context, client *ent.Client, wardID *string) ([]*ent.LabResult, error) {
+// Unacknowledged selects released critical results no clinician has
+// acknowledged yet: of the patients admitted to wardID now, or all the
+// viewer may see. The caller pages through it, oldest first.
+func (s *Service) Unacknowledged(client *ent.Client, wardID *string) (*ent.LabResultQuery, error) {
 	q := client.LabResult.Query().Where(
 		labresult.Critical(true),
 		labresult.StatusEQ(labresult.StatusVERIFIED),
@@ -367,7 +394,7 @@ func (s *Service) Unacknowledged(ctx context.Context, client *ent.Client, wardID
 			admission.HasBedWith(bed.WardID(*wardID)),
 		)))
 	}
-	return q.Order(ent.Asc(labresult.FieldVerifiedAt)).All(ctx)
+	return q, nil
 }
 
 // StaffInOrder loads staff members, in the order of ids.

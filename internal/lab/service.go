@@ -10,6 +10,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/admission"
@@ -59,13 +60,38 @@ type Notifier interface{ Poke() }
 type Service struct {
 	store  *store.Store
 	notify Notifier
+	loc    *time.Location
 	now    func() time.Time
 }
 
 // NewService returns a Service on st that pokes notify (if not nil) after
-// each commit that published something.
-func NewService(st *store.Store, notify Notifier) *Service {
-	return &Service{store: st, notify: notify, now: func() time.Time { return storable(time.Now()) }}
+// each commit that published something. loc is the hospital's time zone:
+// the calendar day a specimen is collected on decides the patient's age
+// band and the date on its label (nil: UTC).
+func NewService(st *store.Store, notify Notifier, loc *time.Location) *Service {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Service{store: st, notify: notify, loc: loc, now: func() time.Time { return storable(time.Now()) }}
+}
+
+// lockPatient holds the patient's record for the rest of the transaction,
+// as merging does, so that a row created for the patient cannot land on a
+// record a concurrent merge is retiring.
+func (s *Service) lockPatient(ctx context.Context, tx *ent.Tx, patientID string) error {
+	return s.store.Lock(ctx, tx, "patient:"+patientID)
+}
+
+// lockPatientOf locks the patient an order item belongs to. Callers read
+// the item again after the lock, as a merge may have moved it meanwhile.
+func (s *Service) lockPatientOf(ctx context.Context, tx *ent.Tx, itemID string) error {
+	item, err := tx.LabOrderItem.Get(ctx, itemID)
+	if ent.IsNotFound(err) {
+		return nil // reported by the caller, with the field
+	} else if err != nil {
+		return err
+	}
+	return s.lockPatient(ctx, tx, item.PatientID)
 }
 
 // storable rounds t down to what every database keeps (PostgreSQL stores
@@ -189,7 +215,7 @@ func (c *checker) text(field, s string, max int) string {
 	switch {
 	case s == "":
 		c.fail(apperr.BadInput(field, "is required"))
-	case len(s) > max:
+	case utf8.RuneCountInString(s) > max:
 		c.fail(apperr.BadInput(field, "must be at most %d characters", max))
 	}
 	return s
@@ -204,7 +230,7 @@ func (c *checker) optional(field string, s *string, max int) *string {
 	if t == "" {
 		return nil
 	}
-	if len(t) > max {
+	if utf8.RuneCountInString(t) > max {
 		c.fail(apperr.BadInput(field, "must be at most %d characters", max))
 	}
 	return &t

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
@@ -34,8 +35,11 @@ const collectedAtSlack = 5 * time.Minute
 // to COLLECTED. A nurse, doctor or lab technician collects.
 func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent.LabSpecimen, error) {
 	var c checker
-	if len(in.ItemIDs) == 0 {
+	switch {
+	case len(in.ItemIDs) == 0:
 		c.fail(apperr.BadInput("input.itemIds", "name at least one item"))
+	case len(in.ItemIDs) > MaxTestsPerOrder:
+		c.fail(apperr.BadInput("input.itemIds", "name at most %d items", MaxTestsPerOrder))
 	}
 	seen := map[string]bool{}
 	for i, id := range in.ItemIDs {
@@ -63,6 +67,11 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
 		who, err := member(ctx, tx, "collect specimens", staff.KindNURSE, staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
 		if err != nil {
+			return err
+		}
+		// The specimen will belong to the items' patient: hold the record
+		// still, so a merge does not move the items from under it.
+		if err := s.lockPatientOf(ctx, tx, in.ItemIDs[0]); err != nil {
 			return err
 		}
 		items, err := tx.LabOrderItem.Query().Where(laborderitem.IDIn(in.ItemIDs...)).WithTest().All(ctx)
@@ -97,7 +106,7 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 		if collectedAt.Before(order.OrderedAt.Add(-collectedAtSlack)) {
 			return apperr.BadInput("input.collectedAt", "is before the order was placed")
 		}
-		accession, err := newAccession(ctx, tx, now)
+		accession, err := newAccession(ctx, tx, collectedAt.In(s.loc))
 		if err != nil {
 			return err
 		}
@@ -146,6 +155,15 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 		if sp.Status != labspecimen.StatusCOLLECTED {
 			return apperr.Conflictf("the specimen is %s; only a COLLECTED one can be received", sp.Status)
 		}
+		live, err := tx.LabOrderItem.Query().
+			Where(laborderitem.SpecimenID(sp.ID), laborderitem.StatusEQ(laborderitem.StatusCOLLECTED)).
+			Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if !live {
+			return apperr.Conflictf("every test on the specimen was cancelled; there is nothing to receive it for")
+		}
 		out, err = tx.LabSpecimen.UpdateOne(sp).
 			Where(labspecimen.StatusEQ(labspecimen.StatusCOLLECTED)).
 			SetStatus(labspecimen.StatusRECEIVED).
@@ -164,8 +182,10 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 }
 
 // Reject records that the lab cannot use the specimen. Its items not yet
-// resulted become REJECTED, which lets them be collected again; resulted
-// ones are left to amendment, since their result is already out.
+// verified become REJECTED, which lets them be collected again, and a
+// result entered on it but not verified is DISCARDED: a mislabeled tube's
+// value belongs to someone else and must never be released. Verified
+// results are already out; they are corrected by amendment.
 func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInput) (*ent.LabSpecimen, error) {
 	var c checker
 	if !globalid.Valid(id, "spc") {
@@ -194,13 +214,13 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 		if sp.Status == labspecimen.StatusREJECTED {
 			return apperr.Conflictf("the specimen is already REJECTED")
 		}
-		open := laborderitem.StatusIn(laborderitem.StatusCOLLECTED, laborderitem.StatusRECEIVED)
+		open := laborderitem.StatusIn(laborderitem.StatusCOLLECTED, laborderitem.StatusRECEIVED, laborderitem.StatusRESULTED)
 		pending, err := tx.LabOrderItem.Query().Where(laborderitem.SpecimenID(sp.ID), open).Count(ctx)
 		if err != nil {
 			return err
 		}
 		if pending == 0 {
-			return apperr.Conflictf("every test on the specimen is resulted or cancelled; correct a result by amending it")
+			return apperr.Conflictf("every test on the specimen is verified or cancelled; correct a result by amending it")
 		}
 		out, err = tx.LabSpecimen.UpdateOne(sp).
 			Where(labspecimen.StatusEQ(sp.Status)).
@@ -213,9 +233,22 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 		if err != nil {
 			return changedMeanwhile(err)
 		}
-		return tx.LabOrderItem.Update().
-			Where(laborderitem.SpecimenID(sp.ID), open).
+		// Items first: an entry racing this waits on their rows and then
+		// finds the item REJECTED; one that committed first is caught here
+		// and its result discarded below.
+		rejected, err := tx.LabOrderItem.Query().Where(laborderitem.SpecimenID(sp.ID), open).IDs(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.LabOrderItem.Update().
+			Where(laborderitem.IDIn(rejected...), open).
 			SetStatus(laborderitem.StatusREJECTED).
+			Exec(ctx); err != nil {
+			return err
+		}
+		return tx.LabResult.Update().
+			Where(labresult.ItemIDIn(rejected...), labresult.StatusEQ(labresult.StatusENTERED)).
+			SetStatus(labresult.StatusDISCARDED).
 			Exec(ctx)
 	})
 	return committed(out, err)
@@ -223,9 +256,14 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 
 // SpecimenByAccession finds a specimen by the number on its label.
 func (s *Service) SpecimenByAccession(ctx context.Context, client *ent.Client, accession string) (*ent.LabSpecimen, error) {
-	accession = strings.ToUpper(strings.TrimSpace(accession))
-	if accession == "" {
+	// Typed by hand from a label, letters Crockford's alphabet leaves out
+	// are read as the digits they look like.
+	accession = strings.NewReplacer("O", "0", "I", "1", "L", "1").Replace(strings.ToUpper(strings.TrimSpace(accession)))
+	switch {
+	case accession == "":
 		return nil, apperr.BadInput("accessionNumber", "is required")
+	case len(accession) > 20:
+		return nil, apperr.BadInput("accessionNumber", "is not an accession number")
 	}
 	sp, err := client.LabSpecimen.Query().Where(labspecimen.AccessionNumber(accession)).Only(ctx)
 	if ent.IsNotFound(err) {
@@ -246,8 +284,8 @@ func loadSpecimen(ctx context.Context, tx *ent.Tx, id string) (*ent.LabSpecimen,
 // read off a label or typed by hand is not misread.
 const accessionAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-// newAccession returns an unused accession number: the collection date
-// (YYMMDD, so labels sort and read by day) and six random characters,
+// newAccession returns an unused accession number: the collection date in
+// the hospital's time zone (YYMMDD, so labels sort and read by day) and six random characters,
 // about a billion per day. The uniqueness constraint is the guarantee; the
 // lookup only makes a clash a retry rather than an error.
 func newAccession(ctx context.Context, tx *ent.Tx, at time.Time) (string, error) {
@@ -257,7 +295,7 @@ func newAccession(ctx context.Context, tx *ent.Tx, at time.Time) (string, error)
 			return "", err
 		}
 		var sb strings.Builder
-		sb.WriteString(at.UTC().Format("060102"))
+		sb.WriteString(at.Format("060102"))
 		for _, x := range b {
 			sb.WriteByte(accessionAlphabet[int(x)%len(accessionAlphabet)])
 		}
