@@ -38,6 +38,7 @@ type Config struct {
 	LogLevel                string
 	LogFormat               string
 	TimeZone                string
+	HospitalName            string
 }
 
 // Setting is one environment variable.
@@ -73,6 +74,7 @@ var Settings = []Setting{
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
 	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
+	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }

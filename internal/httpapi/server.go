@@ -55,6 +55,8 @@ type Deps struct {
 	Log      *slog.Logger
 	// Location is the hospital's time zone, in which reports print times.
 	Location *time.Location
+	// HospitalName heads printed reports.
+	HospitalName string
 	// Ready reports whether the database and the broker answer.
 	Ready func(ctx context.Context) error
 }
@@ -64,7 +66,9 @@ func New(d Deps, o Options) http.Handler {
 	gql := graphQLServer(d, o)
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", gql)
-	mux.Handle(labreport.Pattern, labreport.NewHandler(labreport.Deps{Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, Log: d.Log}))
+	mux.Handle(labreport.Pattern, labreport.NewHandler(labreport.Deps{
+		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
+	}))
 	mux.Handle("GET /{$}", playground.Handler("HMIS GraphiQL", "/graphql"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -36,9 +36,8 @@ const (
 	Object = "Report.labOrder"
 	// Operation names the report in the audit trail.
 	Operation = "report:labOrder"
-	// HospitalName heads every report. The configuration has no setting
-	// for the hospital's name yet.
-	HospitalName = "HMIS Hospital"
+	// defaultHospitalName heads reports when Deps names no hospital.
+	defaultHospitalName = "HMIS Hospital"
 
 	pathValue   = "file"
 	orderPrefix = "lbo"
@@ -54,7 +53,9 @@ type Deps struct {
 	// Location is the hospital's time zone, in which times are printed;
 	// nil prints UTC.
 	Location *time.Location
-	Log      *slog.Logger
+	// HospitalName heads every page.
+	HospitalName string
+	Log          *slog.Logger
 	// Now is the clock the print time is read from; nil: time.Now.
 	Now func() time.Time
 }
@@ -151,7 +152,7 @@ func (h *Handler) serve(ctx context.Context, id string) outcome {
 		return failed(http.StatusInternalServerError, internalError)
 	}
 	var buf bytes.Buffer
-	if err := render(&buf, order, h.d.Location, h.d.Now()); err != nil {
+	if err := render(&buf, order, h.d.HospitalName, h.d.Location, h.d.Now()); err != nil {
 		h.d.Log.ErrorContext(ctx, "render lab report", "err", err, "request_id", requestinfo.From(ctx).RequestID)
 		return failed(http.StatusInternalServerError, internalError)
 	}

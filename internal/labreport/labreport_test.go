@@ -165,7 +165,7 @@ func TestLabReportRunsOverPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := render(&buf, bigOrder(), loc, time.Date(2025, 3, 4, 8, 0, 0, 0, time.UTC)); err != nil {
+	if err := render(&buf, bigOrder(), "", loc, time.Date(2025, 3, 4, 8, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatalf("render: %v", err)
 	}
 	if !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) || bytes.Count(buf.Bytes(), []byte("/Type /Page\n")) < 3 {
@@ -177,7 +177,7 @@ func TestLabReportOfAnEmptyOrder(t *testing.T) {
 	o := &ent.LabOrder{ID: "lbo_x", OrderedAt: time.Now(), Priority: laborder.PriorityROUTINE}
 	o.Edges.Patient = &ent.Patient{Mrn: "1", GivenName: "A", FamilyName: "B"}
 	var buf bytes.Buffer
-	if err := render(&buf, o, time.UTC, time.Now()); err != nil {
+	if err := render(&buf, o, "", time.UTC, time.Now()); err != nil {
 		t.Fatalf("render: %v", err)
 	}
 }

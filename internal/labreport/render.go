@@ -30,22 +30,26 @@ var resultCols = []float64{56, 36, 28, 10, 50}
 var specimenCols = []float64{30, 26, 46, 46, 32}
 
 // render writes the report of order, with times in loc, printed at now.
-func render(w io.Writer, order *ent.LabOrder, loc *time.Location, now time.Time) error {
+func render(w io.Writer, order *ent.LabOrder, hospital string, loc *time.Location, now time.Time) error {
+	if hospital == "" {
+		hospital = defaultHospitalName
+	}
 	pdf := fpdf.New("P", "mm", "A4", "")
 	// Core fonts with the cp1252 translation print "Müller" and "µmol/L"
 	// right and keep the text extractable; letters outside cp1252 are
 	// folded to one it has first ("Dvořák" → "Dvorák").
 	cp1252 := pdf.UnicodeTranslatorFromDescriptor("")
 	p := &printer{
-		pdf: pdf,
-		tr:  func(s string) string { return cp1252(fold(s)) },
-		loc: loc,
+		pdf:      pdf,
+		tr:       func(s string) string { return cp1252(fold(s)) },
+		loc:      loc,
+		hospital: hospital,
 	}
 	pt := order.Edges.Patient
 	pdf.SetMargins(margin, margin, margin)
 	pdf.SetAutoPageBreak(true, bottomMargin)
 	pdf.SetTitle("Laboratory report "+order.ID, true)
-	pdf.SetCreator(HospitalName, true)
+	pdf.SetCreator(hospital, true)
 	pdf.SetCreationDate(now)
 	pdf.SetModificationDate(now)
 	pdf.AliasNbPages("{nb}")
@@ -57,7 +61,7 @@ func render(w io.Writer, order *ent.LabOrder, loc *time.Location, now time.Time)
 		p.style("B", 8, grey)
 		p.cell(contentWidth/2, patientName(pt)+"  ·  MRN "+pt.Mrn, "L")
 		p.style("", 8, grey)
-		p.cell(contentWidth/2, HospitalName+"  ·  Laboratory report  ·  "+order.ID, "R")
+		p.cell(contentWidth/2, hospital+"  ·  Laboratory report  ·  "+order.ID, "R")
 		pdf.Ln(lineHeight + 1)
 		p.rule()
 	})
@@ -98,9 +102,10 @@ var (
 // printer draws on one PDF; fpdf and its translator are not safe for
 // concurrent use, so each report has its own.
 type printer struct {
-	pdf *fpdf.Fpdf
-	tr  func(string) string
-	loc *time.Location
+	pdf      *fpdf.Fpdf
+	tr       func(string) string
+	loc      *time.Location
+	hospital string
 	// repeat redraws the heading of the table being drawn after a page
 	// break; nil outside tables.
 	repeat func()
@@ -154,7 +159,7 @@ func (p *printer) ensure(h float64) {
 func (p *printer) header(order *ent.LabOrder, amended bool) {
 	pt := order.Edges.Patient
 	p.style("B", 16, black)
-	p.cell(contentWidth*2/3, HospitalName, "L")
+	p.cell(contentWidth*2/3, p.hospital, "L")
 	p.style("", 9, grey)
 	p.cell(contentWidth/3, "Order "+order.ID, "R")
 	p.pdf.Ln(7)
