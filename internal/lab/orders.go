@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/patients"
 )
@@ -75,6 +76,9 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 	if c.err != nil {
 		return nil, c.err
 	}
+	// Named before anything can refuse, so a refused order is still
+	// audited against the patient it was for.
+	audit.NotePatients(ctx, in.PatientID)
 
 	var created *ent.LabOrder
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
