@@ -7134,6 +7134,20 @@ var (
 			}
 		},
 	}
+	// LabResultOrderFieldVerifiedAt orders LabResult by verified_at.
+	LabResultOrderFieldVerifiedAt = &LabResultOrderField{
+		Value: func(_m *LabResult) (ent.Value, error) {
+			return _m.VerifiedAt, nil
+		},
+		column: labresult.FieldVerifiedAt,
+		toTerm: labresult.ByVerifiedAt,
+		toCursor: func(_m *LabResult) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.VerifiedAt,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -7144,6 +7158,8 @@ func (f LabResultOrderField) String() string {
 		str = "CREATED_AT"
 	case LabResultOrderFieldUpdatedAt.column:
 		str = "UPDATED_AT"
+	case LabResultOrderFieldVerifiedAt.column:
+		str = "VERIFIED_AT"
 	}
 	return str
 }
@@ -7164,6 +7180,8 @@ func (f *LabResultOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *LabResultOrderFieldCreatedAt
 	case "UPDATED_AT":
 		*f = *LabResultOrderFieldUpdatedAt
+	case "VERIFIED_AT":
+		*f = *LabResultOrderFieldVerifiedAt
 	default:
 		return fmt.Errorf("%s is not a valid LabResultOrderField", str)
 	}

@@ -13469,6 +13469,7 @@ Properties by which LabResult connections can be ordered.
 enum LabResultOrderField {
   CREATED_AT
   UPDATED_AT
+  VERIFIED_AT
 }
 """
 LabResultStatus is enum for the field status

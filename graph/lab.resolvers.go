@@ -70,7 +70,10 @@ func (r *queryResolver) UnacknowledgedCriticalResults(ctx context.Context, wardI
 	if err != nil {
 		return nil, err
 	}
-	return q.Paginate(ctx, after, first, nil, nil)
+	// Oldest release first: the value that has waited longest for a
+	// clinician heads the list.
+	return q.Paginate(ctx, after, first, nil, nil,
+		ent.WithLabResultOrder(&ent.LabResultOrder{Direction: entgql.OrderDirectionAsc, Field: ent.LabResultOrderFieldVerifiedAt}))
 }
 
 // LabResultVerified is the resolver for the labResultVerified field.

@@ -271,7 +271,7 @@ func (LabResult) Fields() []ent.Field {
 		field.String("entered_by_id"),
 		field.Time("entered_at"),
 		field.String("verified_by_id").Optional().Nillable(),
-		field.Time("verified_at").Optional().Nillable(),
+		field.Time("verified_at").Optional().Nillable().Annotations(entgql.OrderField("VERIFIED_AT")),
 		field.String("replaces_id").Optional().Nillable().Unique(),
 		field.String("amend_reason").Optional().Nillable().MaxLen(500),
 		field.Bool("critical").Default(false),

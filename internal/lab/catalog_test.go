@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -245,6 +246,25 @@ func TestCatalogLOINCCodes(t *testing.T) {
 	for _, p := range c.LabPanel.Query().AllX(ctx) {
 		if !validLOINC(p.Code) {
 			t.Errorf("panel %s (%s): not a valid LOINC code", p.Code, p.Name)
+		}
+	}
+}
+
+// catalogIdentifier matches a Go identifier of the catalog's source
+// (inPlasma, kindNumeric, ageAdult) that an edit has spliced into a name
+// clinicians read.
+var catalogIdentifier = regexp.MustCompile(`\b(in|kind|age|dipstick)[A-Z]`)
+
+func TestCatalogNames(t *testing.T) {
+	ctx, c := seededCatalog(t)
+	for _, lt := range c.LabTest.Query().AllX(ctx) {
+		if catalogIdentifier.MatchString(lt.Name) || strings.TrimSpace(lt.Name) != lt.Name || strings.Contains(lt.Name, "  ") {
+			t.Errorf("test %s: name %q", lt.Code, lt.Name)
+		}
+	}
+	for _, p := range c.LabPanel.Query().AllX(ctx) {
+		if catalogIdentifier.MatchString(p.Name) || strings.TrimSpace(p.Name) != p.Name || strings.Contains(p.Name, "  ") {
+			t.Errorf("panel %s: name %q", p.Code, p.Name)
 		}
 	}
 }

@@ -36,6 +36,23 @@ func TestAgeInDays(t *testing.T) {
 		{"a day before birth", day(2020, 5, 17, 0, 0), day(2020, 5, 16, 0, 0), 0},
 		{"years before birth", day(2020, 5, 17, 0, 0), day(1990, 1, 1, 0, 0), 0},
 	}
+	// at counts on its own calendar day, the hospital's: the caller passes
+	// it in the hospital's zone. birth is a date kept as a UTC midnight,
+	// whatever zone it is read back in.
+	east := time.FixedZone("UTC+3", 3*60*60)
+	west := time.FixedZone("UTC-5", -5*60*60)
+	birth := day(2007, 3, 12, 0, 0)
+	cases = append(cases, []struct {
+		name      string
+		birth, at time.Time
+		want      int
+	}{
+		{"18th birthday begun east of UTC", birth, day(2025, 3, 11, 22, 30).In(east), 18*365 + 5},
+		{"the same instant in UTC, the day before", birth, day(2025, 3, 11, 22, 30), 18*365 + 4},
+		{"18th birthday still to come west of UTC", birth, day(2025, 3, 12, 2, 0).In(west), 18*365 + 4},
+		{"birth date read back west of UTC", birth.In(west), day(2025, 3, 12, 2, 0), 18*365 + 5},
+		{"birth date read back east of UTC", birth.In(east), day(2025, 3, 12, 2, 0).In(east), 18*365 + 5},
+	}...)
 	for _, c := range cases {
 		if got := lab.AgeInDays(c.birth, c.at); got != c.want {
 			t.Errorf("%s: AgeInDays(%s, %s) = %d, want %d", c.name, c.birth.Format(time.RFC3339), c.at.Format(time.RFC3339), got, c.want)

@@ -230,7 +230,7 @@ func (s *Service) CancelItem(ctx context.Context, id, reason string) (*ent.LabOr
 		if err != nil {
 			return err
 		}
-		item, err := loadItem(ctx, tx, id)
+		item, err := s.lockedItem(ctx, tx, id)
 		if err != nil {
 			return err
 		}

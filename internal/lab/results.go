@@ -215,7 +215,7 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 		if err != nil {
 			return err
 		}
-		r, err := loadResult(ctx, tx, id)
+		r, err := s.lockedResult(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -297,11 +297,8 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 		if err != nil {
 			return err
 		}
-		old, err := loadResult(ctx, tx, id)
+		old, err := s.lockedResult(ctx, tx, id)
 		if err != nil {
-			return err
-		}
-		if err := s.lockPatient(ctx, tx, old.PatientID); err != nil {
 			return err
 		}
 		if old.Status != labresult.StatusVERIFIED {
@@ -352,7 +349,7 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 		if err != nil {
 			return err
 		}
-		r, err := loadResult(ctx, tx, id)
+		r, err := s.lockedResult(ctx, tx, id)
 		if err != nil {
 			return err
 		}

@@ -82,6 +82,45 @@ func (s *Service) lockPatient(ctx context.Context, tx *ent.Tx, patientID string)
 	return s.store.Lock(ctx, tx, "patient:"+patientID)
 }
 
+// Every step that changes an order's items, specimens or results first
+// locks the patient, then reads what it changes. Two steps on one patient
+// then run one after the other, so each sees the other's outcome: without
+// it a verification and a rejection of the same specimen could both
+// succeed (releasing a result of a specimen the lab had just rejected), or
+// deadlock on rows they update in opposite orders.
+
+// lockedItem returns the order item id, read after locking its patient.
+func (s *Service) lockedItem(ctx context.Context, tx *ent.Tx, id string) (*ent.LabOrderItem, error) {
+	if err := s.lockPatientOf(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	return loadItem(ctx, tx, id)
+}
+
+// lockedSpecimen returns the specimen id, read after locking its patient.
+func (s *Service) lockedSpecimen(ctx context.Context, tx *ent.Tx, id string) (*ent.LabSpecimen, error) {
+	sp, err := loadSpecimen(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lockPatient(ctx, tx, sp.PatientID); err != nil {
+		return nil, err
+	}
+	return loadSpecimen(ctx, tx, id)
+}
+
+// lockedResult returns the result id, read after locking its patient.
+func (s *Service) lockedResult(ctx context.Context, tx *ent.Tx, id string) (*ent.LabResult, error) {
+	r, err := loadResult(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lockPatient(ctx, tx, r.PatientID); err != nil {
+		return nil, err
+	}
+	return loadResult(ctx, tx, id)
+}
+
 // lockPatientOf locks the patient an order item belongs to. Callers read
 // the item again after the lock, as a merge may have moved it meanwhile.
 func (s *Service) lockPatientOf(ctx context.Context, tx *ent.Tx, itemID string) error {

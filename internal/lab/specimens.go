@@ -148,7 +148,7 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 		if err != nil {
 			return err
 		}
-		sp, err := loadSpecimen(ctx, tx, id)
+		sp, err := s.lockedSpecimen(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -207,7 +207,7 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 		if err != nil {
 			return err
 		}
-		sp, err := loadSpecimen(ctx, tx, id)
+		sp, err := s.lockedSpecimen(ctx, tx, id)
 		if err != nil {
 			return err
 		}

@@ -203,6 +203,24 @@ func TestWorkflowStepBadInput(t *testing.T) {
 			_, err := f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(math.Inf(1))})
 			return err
 		}},
+		// 1e308 is finite, but scaled to one decimal it overflows: stored,
+		// it would break every later read of the result.
+		{"input.numericValue", func() error {
+			_, err := f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(1e308)})
+			return err
+		}},
+		{"input.numericValue", func() error {
+			_, err := f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(-1e308)})
+			return err
+		}},
+		{"input.numericValue", func() error {
+			_, err := f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(1e10)})
+			return err
+		}},
+		{"input.numericValue", func() error {
+			_, err := f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(-MaxNumericResult - 1)})
+			return err
+		}},
 		{"input.comment", func() error {
 			_, err := f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(4.0), Comment: new(strings.Repeat("x", MaxTextResult+1))})
 			return err
@@ -255,7 +273,19 @@ func TestWorkflowStepBadInput(t *testing.T) {
 			_, err := f.svc.Amend(f.as(f.tech3), verified.ID, AmendLabResultInput{CodedValue: new("TRACE"), Reason: "misread"})
 			return err
 		}},
-		{"wardId", func() error { _, err := f.svc.Unacknowledged(f.sys, f.client, new("bed_1")); return err }},
+		{"input.numericValue", func() error {
+			_, err := f.svc.Amend(f.as(f.tech3), verified.ID, AmendLabResultInput{NumericValue: new(1e308), Reason: "misread"})
+			return err
+		}},
+		{"input.numericValue", func() error {
+			_, err := f.svc.Amend(f.as(f.tech3), verified.ID, AmendLabResultInput{NumericValue: new(-1e308), Reason: "misread"})
+			return err
+		}},
+		{"input.numericValue", func() error {
+			_, err := f.svc.Amend(f.as(f.tech3), verified.ID, AmendLabResultInput{NumericValue: new(1e10), Reason: "misread"})
+			return err
+		}},
+		{"wardId", func() error { _, err := f.svc.Unacknowledged(f.client, new("bed_1")); return err }},
 	} {
 		f.unchanged(t, tc.field, apperr.BadUserInput, tc.field, tc.call)
 	}
@@ -266,6 +296,13 @@ func TestWorkflowStepBadInput(t *testing.T) {
 	wfWant(t, "verify unknown", err, apperr.NotFound, "")
 	_, err = f.svc.Enter(f.as(f.tech), wfUnknownItem, EnterLabResultInput{NumericValue: new(4.0)})
 	wfWant(t, "enter unknown", err, apperr.NotFound, "")
+
+	// The bound applies to the value as kept, at the test's precision:
+	// a hair over it that rounds to it is taken.
+	if r := wfMust(f.svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(MaxNumericResult + 0.04)}))(t, "at the bound"); r.NumericValue == nil ||
+		*r.NumericValue != MaxNumericResult || f.result(r.ID).NumericValue == nil || *f.result(r.ID).NumericValue != MaxNumericResult {
+		t.Fatalf("value at the bound: %+v", r)
+	}
 
 	// The same items take well-formed values of their kind.
 	if r := wfMust(f.svc.Enter(f.as(f.tech), urine.ID, EnterLabResultInput{CodedValue: new(" TRACE ")}))(t, "coded"); r.CodedValue == nil ||

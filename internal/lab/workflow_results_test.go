@@ -2,12 +2,16 @@ package lab
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // the hospital zone below, on hosts without a zone database
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
+	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/internal/apperr"
 )
 
@@ -112,6 +116,48 @@ func TestWorkflowInterpretation(t *testing.T) {
 	}
 }
 
+// TestWorkflowHospitalTimeZone takes a specimen at 22:30 UTC on 11 March
+// 2025, which in Nairobi (UTC+3) is 01:30 on the 12th: the 18th birthday
+// of a patient born on 12 March 2007. The hospital's calendar day decides
+// her age band and the date on the label, so a service in Nairobi judges
+// her an adult where one keeping UTC's day would still see a child.
+func TestWorkflowHospitalTimeZone(t *testing.T) {
+	f := newWorkflow(t)
+	nairobi, err := time.LoadLocation("Africa/Nairobi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	born := f.client.Patient.Create().SetMrn("200000004").SetGivenName("P").SetFamilyName("Q").
+		SetBirthDate(time.Date(2007, 3, 12, 0, 0, 0, 0, time.UTC)).SetSex(patient.SexFEMALE).SaveX(f.sys)
+	taken := time.Date(2025, 3, 11, 22, 30, 0, 0, time.UTC)
+	f.clock.advance(taken.Sub(wfStart))
+
+	for _, tc := range []struct {
+		zone   *time.Location
+		prefix string
+		// the ranges and flag of 4.9 mmol/L
+		low, high, critLow, critHigh float64
+		flag                         labresult.Flag
+	}{
+		{nairobi, "250312", 3.5, 5.1, 2.5, 6.5, labresult.FlagNORMAL},
+		{time.UTC, "250311", 3.4, 4.7, 2.8, 6.0, labresult.FlagHIGH},
+	} {
+		svc := NewService(f.svc.store, f.notify, tc.zone)
+		svc.now = f.clock.now
+		what := "in " + tc.zone.String()
+		o := wfMust(svc.Order(f.as(f.doctor), OrderLabTestsInput{PatientID: born.ID, TestIDs: []string{f.potassium.ID}}))(t, what+": order")
+		it := f.client.LabOrderItem.Query().Where(laborderitem.OrderID(o.ID)).OnlyX(f.sys)
+		sp := wfMust(svc.Collect(f.as(f.nurse), CollectLabSpecimenInput{ItemIDs: []string{it.ID}, CollectedAt: &taken}))(t, what+": collect")
+		if !strings.HasPrefix(sp.AccessionNumber, tc.prefix) || !sp.CollectedAt.Equal(taken) {
+			t.Fatalf("%s: specimen %s collected at %v, want the label to start %s", what, sp.AccessionNumber, sp.CollectedAt, tc.prefix)
+		}
+		wfMust(svc.Receive(f.as(f.tech), sp.ID))(t, what+": receive")
+		r := wfMust(svc.Enter(f.as(f.tech), it.ID, EnterLabResultInput{NumericValue: new(4.9)}))(t, what+": enter")
+		wfRange(t, what, r, tc.low, tc.high, tc.critLow, tc.critHigh)
+		wfFlag(t, what, r, tc.flag, 4.9)
+	}
+}
+
 func wfRange(t *testing.T, what string, r *ent.LabResult, low, high, critLow, critHigh float64) {
 	t.Helper()
 	eq := func(p *float64, v float64) bool { return p != nil && *p == v }
@@ -137,6 +183,9 @@ func wfFlag(t *testing.T, what string, r *ent.LabResult, flag labresult.Flag, va
 	}
 }
 
+// TestWorkflowAmendmentKeepsHistory follows a result through two
+// corrections, each entered by one technician and released by another,
+// and checks that the original stays the released result until then.
 func TestWorkflowAmendmentKeepsHistory(t *testing.T) {
 	f := newWorkflow(t)
 	it, r1 := f.resulted(t, f.woman, 4.0)
@@ -149,15 +198,50 @@ func TestWorkflowAmendmentKeepsHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := wfStart.Add(150 * time.Minute)
-	if r2.ID == r1.ID || r2.Status != labresult.StatusVERIFIED || r2.ReplacesID == nil || *r2.ReplacesID != r1.ID ||
-		r2.AmendReason == nil || *r2.AmendReason != "values of two patients swapped" || r2.EnteredByID != f.tech3.ID ||
-		r2.VerifiedByID == nil || *r2.VerifiedByID != f.tech3.ID || !r2.EnteredAt.Equal(at) || !r2.VerifiedAt.Equal(at) ||
-		r2.ItemID != it.ID || r2.PatientID != f.woman.ID {
-		t.Fatalf("amendment: %+v", r2)
+	enteredAt := wfStart.Add(150 * time.Minute)
+	for _, got := range []*ent.LabResult{r2, f.result(r2.ID)} {
+		if got.ID == r1.ID || got.Status != labresult.StatusENTERED || got.ReplacesID == nil || *got.ReplacesID != r1.ID ||
+			got.AmendReason == nil || *got.AmendReason != "values of two patients swapped" || got.EnteredByID != f.tech3.ID ||
+			!got.EnteredAt.Equal(enteredAt) || got.VerifiedByID != nil || got.VerifiedAt != nil ||
+			got.ItemID != it.ID || got.PatientID != f.woman.ID {
+			t.Fatalf("amendment: %+v, want it ENTERED, waiting for a second person", got)
+		}
 	}
 	wfFlag(t, "amendment", r2, labresult.FlagHIGH, 5.5)
 	wfRange(t, "amendment", r2, 3.5, 5.1, 2.5, 6.5)
+	wfReleased(t, f, it.ID, "while the correction waits", r1.ID)
+	if got := f.item(it.ID); got.Status != "VERIFIED" || !got.VerifiedAt.Equal(*verifiedAt) {
+		t.Fatalf("item while the correction waits: %+v", got)
+	}
+	if evs := wfEvents(t, f, ResultsTopic); len(evs) != 1 || f.notify.count() != 1 {
+		t.Fatalf("entering a correction published %+v (%d pokes)", evs, f.notify.count())
+	}
+
+	// One correction waits at a time, and not for the one who made it.
+	f.unchanged(t, "the amender verifies their own correction", apperr.Forbidden, "", func() error {
+		_, err := f.svc.Verify(f.as(f.tech3), r2.ID)
+		return err
+	})
+	for _, by := range []*ent.Staff{f.tech, f.tech3} {
+		f.unchanged(t, "amend again while a correction waits, by "+by.GivenName, apperr.Conflict, "", func() error {
+			_, err := f.svc.Amend(f.as(by), r1.ID, AmendLabResultInput{NumericValue: new(4.8), Reason: "another reading"})
+			return err
+		})
+	}
+	f.unchanged(t, "amend the waiting correction", apperr.Conflict, "", func() error {
+		_, err := f.svc.Amend(f.as(f.tech), r2.ID, AmendLabResultInput{NumericValue: new(4.8), Reason: "another reading"})
+		return err
+	})
+
+	f.clock.advance(10 * time.Minute)
+	v2 := f.verify(t, r2)
+	releasedAt := wfStart.Add(160 * time.Minute)
+	for _, got := range []*ent.LabResult{v2, f.result(r2.ID)} {
+		if got.Status != labresult.StatusVERIFIED || got.VerifiedByID == nil || *got.VerifiedByID != f.tech2.ID ||
+			got.VerifiedAt == nil || !got.VerifiedAt.Equal(releasedAt) || !got.EnteredAt.Equal(enteredAt) || got.EnteredByID != f.tech3.ID {
+			t.Fatalf("verified amendment: %+v", got)
+		}
+	}
 	old := f.result(r1.ID)
 	if old.Status != labresult.StatusCORRECTED || *old.NumericValue != 4.0 || *old.Flag != labresult.FlagNORMAL ||
 		*old.VerifiedByID != f.tech2.ID || old.ReplacesID != nil || old.AmendReason != nil {
@@ -167,12 +251,18 @@ func TestWorkflowAmendmentKeepsHistory(t *testing.T) {
 	if item.Status != "AMENDED" || !item.VerifiedAt.Equal(*verifiedAt) || *item.TurnaroundMinutes != 30 {
 		t.Fatalf("amended item: %+v, want the first verification's time kept", item)
 	}
+	wfReleased(t, f, it.ID, "after the correction", r1.ID, r2.ID)
 
 	f.clock.advance(time.Hour)
 	r3 := wfMust(f.svc.Amend(f.as(f.tech), r2.ID, AmendLabResultInput{NumericValue: new(5.0), Reason: "recalibrated analyser"}))(t, "amend again")
-	if r3.ReplacesID == nil || *r3.ReplacesID != r2.ID || *r3.AmendReason != "recalibrated analyser" || r3.Status != labresult.StatusVERIFIED {
+	if r3.ReplacesID == nil || *r3.ReplacesID != r2.ID || *r3.AmendReason != "recalibrated analyser" || r3.Status != labresult.StatusENTERED {
 		t.Fatalf("second amendment: %+v", r3)
 	}
+	wfReleased(t, f, it.ID, "while the second correction waits", r1.ID, r2.ID)
+	// Whoever entered or verified earlier links of the chain may verify a
+	// later one; only its own author may not.
+	r3 = wfMust(f.svc.Verify(f.as(f.tech3), r3.ID))(t, "verify the second amendment")
+	wfReleased(t, f, it.ID, "after the second correction", r1.ID, r2.ID, r3.ID)
 	chain := f.client.LabResult.Query().Where(labresult.ItemID(it.ID)).Order(ent.Asc(labresult.FieldEnteredAt)).AllX(f.sys)
 	if len(chain) != 3 || chain[0].ID != r1.ID || chain[1].ID != r2.ID || chain[2].ID != r3.ID ||
 		chain[0].Status != labresult.StatusCORRECTED || chain[1].Status != labresult.StatusCORRECTED || chain[2].Status != labresult.StatusVERIFIED ||
@@ -197,6 +287,24 @@ func TestWorkflowAmendmentKeepsHistory(t *testing.T) {
 	if f.notify.count() != 3 {
 		t.Fatalf("%d pokes, want one per release", f.notify.count())
 	}
+}
+
+// wfReleased fails unless the item's released results — those a reader
+// without access to drafts is given: VERIFIED and CORRECTED — are want,
+// oldest first, and the last of them is the one VERIFIED, current, result.
+func wfReleased(t *testing.T, f *wfFixture, itemID, what string, want ...string) {
+	t.Helper()
+	rs := f.client.LabResult.Query().
+		Where(labresult.ItemID(itemID), labresult.StatusIn(labresult.StatusVERIFIED, labresult.StatusCORRECTED)).
+		Order(ent.Asc(labresult.FieldEnteredAt), ent.Asc(labresult.FieldID)).AllX(f.sys)
+	got := make([]string, len(rs))
+	for i, r := range rs {
+		got[i] = r.ID
+		if current := i == len(rs)-1; current != (r.Status == labresult.StatusVERIFIED) {
+			t.Fatalf("%s: released result %d of %d is %s", what, i+1, len(rs), r.Status)
+		}
+	}
+	wfSame(t, what+": released results", got, want...)
 }
 
 type wfEvent struct {
@@ -296,21 +404,29 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 		t.Fatalf("must tell %v", tell)
 	}
 
-	// Unacknowledged, oldest first, and by ward.
-	ids := func(rs []*ent.LabResult, err error) []string {
+	// Unacknowledged, oldest first, and by ward, paged as the resolver
+	// pages it.
+	ids := func(q *ent.LabResultQuery, err error) []string {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := make([]string, len(rs))
-		for i, r := range rs {
-			out[i] = r.ID
+		conn, err := q.Paginate(f.sys, nil, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, len(conn.Edges))
+		for i, e := range conn.Edges {
+			out[i] = e.Node.ID
+		}
+		if conn.TotalCount != len(out) {
+			t.Fatalf("unacknowledged: %d in total, %d listed", conn.TotalCount, len(out))
 		}
 		return out
 	}
-	wfSame(t, "all unacknowledged", ids(f.svc.Unacknowledged(f.sys, f.client, nil)), crit.ID, outCrit.ID, own.ID)
-	wfSame(t, "on the ward", ids(f.svc.Unacknowledged(f.sys, f.client, &ward.ID)), crit.ID)
-	wfSame(t, "on another ward", ids(f.svc.Unacknowledged(f.sys, f.client, &other.ID)))
+	wfSame(t, "all unacknowledged", ids(f.svc.Unacknowledged(f.client, nil)), crit.ID, outCrit.ID, own.ID)
+	wfSame(t, "on the ward", ids(f.svc.Unacknowledged(f.client, &ward.ID)), crit.ID)
+	wfSame(t, "on another ward", ids(f.svc.Unacknowledged(f.client, &other.ID)))
 
 	f.unchanged(t, "a lab technician acknowledges", apperr.Forbidden, "", func() error {
 		_, err := f.svc.Acknowledge(f.as(f.tech3), crit.ID)
@@ -337,15 +453,33 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 		_, err := f.svc.Acknowledge(f.as(f.doctor), crit.ID)
 		return err
 	})
-	wfSame(t, "after acknowledgement", ids(f.svc.Unacknowledged(f.sys, f.client, nil)), outCrit.ID, own.ID)
-	wfSame(t, "the ward after acknowledgement", ids(f.svc.Unacknowledged(f.sys, f.client, &ward.ID)))
+	wfSame(t, "after acknowledgement", ids(f.svc.Unacknowledged(f.client, nil)), outCrit.ID, own.ID)
+	wfSame(t, "the ward after acknowledgement", ids(f.svc.Unacknowledged(f.client, &ward.ID)))
 	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != 7 {
 		t.Fatalf("%d events, want 7: acknowledging publishes nothing", n)
 	}
 
 	// Amending an unacknowledged critical result into another critical one
-	// publishes AMENDED and CRITICAL, and the list follows the amendment.
+	// releases nothing until a second person verifies the correction: the
+	// original is still the one to acknowledge.
 	amended := wfMust(f.svc.Amend(f.as(f.tech3), outCrit.ID, AmendLabResultInput{NumericValue: new(2.1), Reason: "diluted sample rerun"}))(t, "amend")
+	if !amended.Critical || amended.Status != labresult.StatusENTERED {
+		t.Fatalf("critical correction: %+v", amended)
+	}
+	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != 7 || f.notify.count() != 4 {
+		t.Fatalf("%d events and %d pokes after entering a correction, want 7 and 4: nothing is released yet", n, f.notify.count())
+	}
+	wfSame(t, "while the correction waits", ids(f.svc.Unacknowledged(f.client, nil)), outCrit.ID, own.ID)
+	f.unchanged(t, "acknowledge the waiting correction", apperr.Conflict, "", func() error {
+		_, err := f.svc.Acknowledge(f.as(f.doctor), amended.ID)
+		return err
+	})
+	f.unchanged(t, "the amender verifies the correction", apperr.Forbidden, "", func() error {
+		_, err := f.svc.Verify(f.as(f.tech3), amended.ID)
+		return err
+	})
+	// Its release publishes AMENDED and CRITICAL, and the list follows it.
+	amended = f.verify(t, amended)
 	evs = wfEvents(t, f, ResultsTopic)
 	ce = wfEvents(t, f, CriticalTopic)
 	want = ResultPayload{PatientID: f.woman.ID, ResultID: amended.ID, ItemID: outIt.ID, TestID: f.potassium.ID}
@@ -359,14 +493,27 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 	if f.notify.count() != 5 {
 		t.Fatalf("%d pokes, want 5: four verifications and the amendment", f.notify.count())
 	}
-	wfSame(t, "after amendment", ids(f.svc.Unacknowledged(f.sys, f.client, nil)), own.ID, amended.ID)
+	if tell := wfMust(f.client.LabResult.QueryNotify(amended).All(f.sys))(t, "must tell"); len(tell) != 1 || tell[0].ID != f.doctor.ID {
+		t.Fatalf("the released correction must be told to %v", tell)
+	}
+	wfSame(t, "after amendment", ids(f.svc.Unacknowledged(f.client, nil)), own.ID, amended.ID)
+	// The corrected original is history: no one is asked to act on it.
+	if got := f.result(outCrit.ID); got.Status != labresult.StatusCORRECTED || !got.Critical || got.AcknowledgedAt != nil {
+		t.Fatalf("corrected original: %+v", got)
+	}
+	f.unchanged(t, "acknowledge a corrected critical result", apperr.Conflict, "", func() error {
+		_, err := f.svc.Acknowledge(f.as(f.doctor), outCrit.ID)
+		return err
+	})
 
 	// Amended to a normal value, nothing critical is published.
 	fixed := wfMust(f.svc.Amend(f.as(f.tech3), amended.ID, AmendLabResultInput{NumericValue: new(4.1), Reason: "wrong tube"}))(t, "amend to normal")
-	if fixed.Critical || len(wfEvents(t, f, CriticalTopic)) != 4 || len(wfEvents(t, f, ResultsTopic)) != 6 || f.notify.count() != 6 {
+	fixed = f.verify(t, fixed)
+	if fixed.Critical || fixed.Status != labresult.StatusVERIFIED || len(wfEvents(t, f, CriticalTopic)) != 4 ||
+		len(wfEvents(t, f, ResultsTopic)) != 6 || f.notify.count() != 6 {
 		t.Fatalf("amended to normal: %+v", fixed)
 	}
-	wfSame(t, "after amendment to normal", ids(f.svc.Unacknowledged(f.sys, f.client, nil)), own.ID)
+	wfSame(t, "after amendment to normal", ids(f.svc.Unacknowledged(f.client, nil)), own.ID)
 }
 
 func wfSamePayload(a, b ResultPayload) bool {

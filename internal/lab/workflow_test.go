@@ -283,7 +283,9 @@ func (f *wfFixture) admit(p *ent.Patient, code string, attending *ent.Staff) *en
 // and latest result when it has them.
 type wfSubject struct {
 	item, specimen, result string
-	original               string // of an amended item: the first, now CORRECTED, result
+	// Of an item with a correction (waiting or verified): the result the
+	// correction replaces.
+	original string
 }
 
 // bring takes a new potassium item of the woman to state.
@@ -320,24 +322,35 @@ func (f *wfFixture) bring(t *testing.T, state string) wfSubject {
 	}
 	r := f.enter(t, it, 4.2)
 	s.result = r.ID
-	if state == "RESULTED" {
+	switch state {
+	case "RESULTED":
+		return s
+	case "REJECTED after entry":
+		wfMust(f.svc.Reject(f.as(f.tech), sp.ID, RejectLabSpecimenInput{Reason: labspecimen.RejectionReasonMISLABELED}))(t, "reject")
 		return s
 	}
 	f.verify(t, r)
 	if state == "VERIFIED" {
 		return s
 	}
+	// The correction is entered by the technician who entered the
+	// original, so that the verify step (by tech2) is a second person.
+	a := wfMust(f.svc.Amend(f.as(f.tech), r.ID, AmendLabResultInput{NumericValue: new(4.3), Reason: "misread"}))(t, "amend")
+	s.original, s.result = r.ID, a.ID
+	if state == "CORRECTION WAITING" {
+		return s
+	}
 	if state != "AMENDED" {
 		t.Fatalf("no such state %q", state)
 	}
-	a := wfMust(f.svc.Amend(f.as(f.tech), r.ID, AmendLabResultInput{NumericValue: new(4.3), Reason: "misread"}))(t, "amend")
-	s.original, s.result = r.ID, a.ID
+	f.verify(t, a)
 	return s
 }
 
 // TestWorkflowStateMachine tries each step on an item in each state: the
 // allowed ones reach the next state, the others are refused with CONFLICT
-// and change nothing.
+// and change nothing. Where the step decides a result's fate too, the
+// result (and the one a correction replaces) is checked as well.
 func TestWorkflowStateMachine(t *testing.T) {
 	f := newWorkflow(t)
 	steps := map[string]func(s wfSubject) error{
@@ -367,6 +380,22 @@ func TestWorkflowStateMachine(t *testing.T) {
 		"acknowledge": func(s wfSubject) error { _, err := f.svc.Acknowledge(f.as(f.doctor), s.result); return err },
 	}
 	const refused = laborderitem.Status("")
+	// fates is, for a step that decides the fate of results too, what the
+	// subject's result and the one its correction replaces (if any) are
+	// after it.
+	fates := map[string][2]labresult.Status{
+		// The value may be another patient's (a mislabeled tube): it is
+		// discarded with the specimen, never to be verified.
+		"reject on RESULTED":              {labresult.StatusDISCARDED},
+		"verify on RESULTED":              {labresult.StatusVERIFIED},
+		"collect on REJECTED after entry": {labresult.StatusDISCARDED},
+		"cancel on REJECTED after entry":  {labresult.StatusDISCARDED},
+		// A correction waits for a second person: until then the item and
+		// the original are as they were.
+		"amend on VERIFIED":            {labresult.StatusVERIFIED},
+		"verify on CORRECTION WAITING": {labresult.StatusVERIFIED, labresult.StatusCORRECTED},
+		"amend on AMENDED":             {labresult.StatusVERIFIED, labresult.StatusCORRECTED},
+	}
 	for _, tc := range []struct {
 		from, step string
 		to         laborderitem.Status
@@ -388,15 +417,23 @@ func TestWorkflowStateMachine(t *testing.T) {
 		{"RECEIVED", "receive", refused},
 
 		{"RESULTED", "verify", laborderitem.StatusVERIFIED},
+		{"RESULTED", "reject", laborderitem.StatusREJECTED},
 		{"RESULTED", "enter", refused},
 		{"RESULTED", "collect", refused},
 		{"RESULTED", "receive", refused},
-		{"RESULTED", "reject", refused},
 		{"RESULTED", "cancel", refused},
 		{"RESULTED", "amend", refused},
 		{"RESULTED", "acknowledge", refused},
 
-		{"VERIFIED", "amend", laborderitem.StatusAMENDED},
+		{"REJECTED after entry", "collect", laborderitem.StatusCOLLECTED},
+		{"REJECTED after entry", "cancel", laborderitem.StatusCANCELLED},
+		{"REJECTED after entry", "verify", refused},
+		{"REJECTED after entry", "amend", refused},
+		{"REJECTED after entry", "enter", refused},
+		{"REJECTED after entry", "receive", refused},
+		{"REJECTED after entry", "reject", refused},
+
+		{"VERIFIED", "amend", laborderitem.StatusVERIFIED},
 		{"VERIFIED", "verify", refused},
 		{"VERIFIED", "enter", refused},
 		{"VERIFIED", "collect", refused},
@@ -404,6 +441,15 @@ func TestWorkflowStateMachine(t *testing.T) {
 		{"VERIFIED", "reject", refused},
 		{"VERIFIED", "cancel", refused},
 		{"VERIFIED", "acknowledge", refused},
+
+		{"CORRECTION WAITING", "verify", laborderitem.StatusAMENDED},
+		{"CORRECTION WAITING", "amend the original", refused},
+		{"CORRECTION WAITING", "amend", refused},
+		{"CORRECTION WAITING", "enter", refused},
+		{"CORRECTION WAITING", "collect", refused},
+		{"CORRECTION WAITING", "receive", refused},
+		{"CORRECTION WAITING", "reject", refused},
+		{"CORRECTION WAITING", "cancel", refused},
 
 		{"AMENDED", "amend", laborderitem.StatusAMENDED},
 		{"AMENDED", "amend the original", refused},
@@ -425,6 +471,7 @@ func TestWorkflowStateMachine(t *testing.T) {
 		{"CANCELLED", "cancel", refused},
 		{"CANCELLED", "collect", refused},
 		{"CANCELLED", "enter", refused},
+		{"CANCELLED after collection", "receive", refused},
 		{"CANCELLED after collection", "reject", refused},
 		{"CANCELLED after collection", "enter", refused},
 		{"CANCELLED after collection", "cancel", refused},
@@ -441,6 +488,19 @@ func TestWorkflowStateMachine(t *testing.T) {
 		if got := f.item(s.item).Status; got != tc.to {
 			t.Fatalf("%s: the item is %s, want %s", what, got, tc.to)
 		}
+		fate := fates[what]
+		delete(fates, what)
+		for i, id := range []string{s.result, s.original} {
+			if fate[i] == "" {
+				continue
+			}
+			if got := f.result(id).Status; got != fate[i] {
+				t.Fatalf("%s: result %d of the subject is %s, want %s", what, i, got, fate[i])
+			}
+		}
+	}
+	if len(fates) != 0 {
+		t.Fatalf("fates of steps the table does not take: %v", fates)
 	}
 }
 
@@ -448,7 +508,8 @@ var wfAccession = regexp.MustCompile(`^250310[0-9A-HJKMNP-TV-Z]{6}$`)
 
 // TestWorkflowRejectAndRecollect follows a specimen rejected after receipt
 // back through a fresh collection to a verified result, and checks that a
-// rejection leaves resulted tests of the same specimen alone.
+// rejection takes with it a result entered but not verified on the same
+// specimen.
 func TestWorkflowRejectAndRecollect(t *testing.T) {
 	f := newWorkflow(t)
 	items := f.order(t, f.woman, f.potassium, f.sodium)
@@ -480,7 +541,8 @@ func TestWorkflowRejectAndRecollect(t *testing.T) {
 		rcv.ReceivedAt == nil || !rcv.ReceivedAt.Equal(wfStart.Add(20*time.Minute)) {
 		t.Fatalf("received: %+v", rcv)
 	}
-	// Sodium is run at once; potassium then turns out to be haemolysed.
+	// Sodium is run at once; the specimen then turns out to be lipaemic,
+	// which spoils the sodium just entered as much as the potassium.
 	naResult := f.enter(t, na, 140.4)
 	f.clock.advance(5 * time.Minute)
 	rej, err := f.svc.Reject(f.as(f.tech), first.ID, RejectLabSpecimenInput{Reason: labspecimen.RejectionReasonOTHER, Note: new("  lipaemic ")})
@@ -495,12 +557,16 @@ func TestWorkflowRejectAndRecollect(t *testing.T) {
 	if got := f.item(k.ID).Status; got != laborderitem.StatusREJECTED {
 		t.Fatalf("potassium is %s after the rejection, want REJECTED", got)
 	}
-	if got := f.item(na.ID).Status; got != laborderitem.StatusRESULTED {
-		t.Fatalf("sodium is %s after the rejection, want RESULTED: its result stands", got)
+	if got := f.item(na.ID).Status; got != laborderitem.StatusREJECTED {
+		t.Fatalf("sodium is %s after the rejection, want REJECTED: its result was not verified yet", got)
 	}
-	if got := f.result(naResult.ID); got.Status != labresult.StatusENTERED {
-		t.Fatalf("sodium's result is %s after the rejection", got.Status)
+	if got := f.result(naResult.ID); got.Status != labresult.StatusDISCARDED || got.VerifiedByID != nil || *got.NumericValue != 140 {
+		t.Fatalf("sodium's result after the rejection: %+v, want it kept, DISCARDED", got)
 	}
+	f.unchanged(t, "verify the discarded sodium", apperr.Conflict, "", func() error {
+		_, err := f.svc.Verify(f.as(f.tech2), naResult.ID)
+		return err
+	})
 
 	f.clock.advance(time.Hour)
 	second := wfMust(f.svc.Collect(f.as(f.tech3), CollectLabSpecimenInput{ItemIDs: []string{k.ID}}))(t, "recollect")
@@ -523,9 +589,9 @@ func TestWorkflowRejectAndRecollect(t *testing.T) {
 		t.Fatalf("after the recollection: item %s, result %s", got.Status, r.Status)
 	}
 
-	// A specimen whose tests are all resulted is not rejected: the result
+	// A specimen whose tests are all verified is not rejected: the result
 	// is already out, and amending is how it is corrected.
-	f.unchanged(t, "reject the resulted-only specimen", apperr.Conflict, "", func() error {
+	f.unchanged(t, "reject the verified-only specimen", apperr.Conflict, "", func() error {
 		_, err := f.svc.Reject(f.as(f.tech), second.ID, RejectLabSpecimenInput{Reason: labspecimen.RejectionReasonCLOTTED})
 		return err
 	})
@@ -547,4 +613,155 @@ func TestWorkflowCancel(t *testing.T) {
 	}
 	_, err = f.svc.CancelItem(f.as(f.tech), "lbi_01ARZ3NDEKTSV4RRFFQ69G5FAV", "gone")
 	wfWant(t, "cancel unknown", err, apperr.NotFound, "")
+}
+
+// TestWorkflowRejectDiscardsEnteredResults rejects a specimen whose tests
+// are in every state a rejection may find them: the result entered but not
+// verified is discarded for good, and released results and cancelled
+// tests are left as they are.
+func TestWorkflowRejectDiscardsEnteredResults(t *testing.T) {
+	f := newWorkflow(t)
+	serum := func(code, name string) *ent.LabTest {
+		return f.client.LabTest.Create().SetCode(code).SetName(name).SetSpecimenType(labtest.SpecimenTypeSERUM).
+			SetResultKind(labtest.ResultKindNUMERIC).SetUnit("mmol/L").SetPrice(1500).SetTurnaroundMinutes(60).SaveX(f.sys)
+	}
+	crea, urea := serum("14682-9", "Creatinine"), serum("22664-7", "Urea")
+	items := f.order(t, f.man, f.potassium, f.sodium, crea, urea)
+	k, na, cr, ur := items[0], items[1], items[2], items[3]
+	sp := f.receive(t, f.collect(t, items...))
+
+	// Sodium released, then corrected and the correction released.
+	naFirst := f.verify(t, f.enter(t, na, 140))
+	naFixed := f.verify(t, wfMust(f.svc.Amend(f.as(f.tech3), naFirst.ID, AmendLabResultInput{NumericValue: new(141.0), Reason: "misread"}))(t, "amend sodium"))
+	// Creatinine released, with a correction waiting.
+	crFirst := f.verify(t, f.enter(t, cr, 80))
+	crFix := wfMust(f.svc.Amend(f.as(f.tech3), crFirst.ID, AmendLabResultInput{NumericValue: new(85.0), Reason: "rerun"}))(t, "amend creatinine")
+	wfMust(f.svc.CancelItem(f.as(f.doctor), ur.ID, "ordered in error"))(t, "cancel urea")
+	// Potassium entered, critical for him, not verified yet.
+	kDraft := f.enter(t, k, 7.04)
+	if !kDraft.Critical {
+		t.Fatalf("7.0 in a man: %+v", kDraft)
+	}
+	events, pokes := f.client.OutboxEvent.Query().CountX(f.sys), f.notify.count()
+
+	f.clock.advance(10 * time.Minute)
+	rej := wfMust(f.svc.Reject(f.as(f.tech), sp.ID, RejectLabSpecimenInput{Reason: labspecimen.RejectionReasonMISLABELED}))(t, "reject")
+	if rej.Status != labspecimen.StatusREJECTED || *rej.RejectionReason != labspecimen.RejectionReasonMISLABELED {
+		t.Fatalf("rejected: %+v", rej)
+	}
+	for _, c := range []struct {
+		what string
+		item *ent.LabOrderItem
+		want laborderitem.Status
+	}{
+		{"potassium", k, laborderitem.StatusREJECTED},
+		{"sodium", na, laborderitem.StatusAMENDED},
+		{"creatinine", cr, laborderitem.StatusVERIFIED},
+		{"urea", ur, laborderitem.StatusCANCELLED},
+	} {
+		if got := f.item(c.item.ID).Status; got != c.want {
+			t.Fatalf("%s is %s after the rejection, want %s", c.what, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		what string
+		r    *ent.LabResult
+		want labresult.Status
+	}{
+		{"potassium", kDraft, labresult.StatusDISCARDED},
+		{"sodium as first released", naFirst, labresult.StatusCORRECTED},
+		{"sodium corrected", naFixed, labresult.StatusVERIFIED},
+		{"creatinine", crFirst, labresult.StatusVERIFIED},
+		// The item is verified: correcting its result is amendment's
+		// business, not the rejection's.
+		{"creatinine's waiting correction", crFix, labresult.StatusENTERED},
+	} {
+		if got := f.result(c.r.ID).Status; got != c.want {
+			t.Fatalf("%s result is %s after the rejection, want %s", c.what, got, c.want)
+		}
+	}
+	// Kept as entered, for the record of what happened to the tube.
+	if got := f.result(kDraft.ID); *got.NumericValue != 7.0 || !got.Critical || got.VerifiedByID != nil || got.VerifiedAt != nil {
+		t.Fatalf("discarded result: %+v", got)
+	}
+	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != events || f.notify.count() != pokes {
+		t.Fatalf("the rejection published %d events (%d pokes)", n-events, f.notify.count()-pokes)
+	}
+
+	// The discarded value is never released, nor anyone asked to act on it.
+	for _, step := range []struct {
+		what string
+		call func() error
+	}{
+		{"verify the discarded result", func() error { _, err := f.svc.Verify(f.as(f.tech2), kDraft.ID); return err }},
+		{"amend the discarded result", func() error {
+			_, err := f.svc.Amend(f.as(f.tech2), kDraft.ID, AmendLabResultInput{NumericValue: new(4.0), Reason: "rerun"})
+			return err
+		}},
+		{"acknowledge the discarded result", func() error { _, err := f.svc.Acknowledge(f.as(f.doctor), kDraft.ID); return err }},
+		{"enter on the rejected item", func() error {
+			_, err := f.svc.Enter(f.as(f.tech2), k.ID, EnterLabResultInput{NumericValue: new(4.0)})
+			return err
+		}},
+	} {
+		f.unchanged(t, step.what, apperr.Conflict, "", step.call)
+	}
+	q := wfMust(f.svc.Unacknowledged(f.client, nil))(t, "unacknowledged")
+	if n := q.CountX(f.sys); n != 0 {
+		t.Fatalf("%d unacknowledged critical results, want none: the only one was discarded", n)
+	}
+	if n := f.client.OutboxEvent.Query().Where(outboxevent.Topic(CriticalTopic)).CountX(f.sys); n != 0 {
+		t.Fatalf("%d critical events for a value never released", n)
+	}
+
+	// Collected again, potassium goes the whole way on the new specimen.
+	f.clock.advance(time.Hour)
+	again := f.collect(t, k)
+	if again.ID == sp.ID {
+		t.Fatal("recollected onto the rejected specimen")
+	}
+	f.receive(t, again)
+	kReal := f.verify(t, f.enter(t, k, 4.4))
+	if got := f.item(k.ID); got.Status != laborderitem.StatusVERIFIED || *got.SpecimenID != again.ID {
+		t.Fatalf("potassium after the recollection: %+v", got)
+	}
+	wfReleased(t, f, k.ID, "potassium after the recollection", kReal.ID)
+	if got := f.result(kDraft.ID).Status; got != labresult.StatusDISCARDED {
+		t.Fatalf("the discarded result is %s after the recollection", got)
+	}
+	got := []string{}
+	for _, e := range wfEvents(t, f, ResultsTopic) {
+		got = append(got, e.typ+" "+e.ResultID)
+	}
+	wfSame(t, "results events", got, "VERIFIED "+naFirst.ID, "AMENDED "+naFixed.ID, "VERIFIED "+crFirst.ID, "VERIFIED "+kReal.ID)
+}
+
+// TestWorkflowReceiveCancelledSpecimen checks that a specimen is received
+// for the tests still wanted on it, and not at all when none is.
+func TestWorkflowReceiveCancelledSpecimen(t *testing.T) {
+	f := newWorkflow(t)
+	items := f.order(t, f.woman, f.potassium, f.sodium)
+	k, na := items[0], items[1]
+	sp := f.collect(t, k, na)
+	wfMust(f.svc.CancelItem(f.as(f.doctor), na.ID, "ordered twice"))(t, "cancel sodium")
+	got := f.receive(t, sp)
+	if got.Status != labspecimen.StatusRECEIVED {
+		t.Fatalf("received: %+v", got)
+	}
+	if a, b := f.item(k.ID).Status, f.item(na.ID).Status; a != laborderitem.StatusRECEIVED || b != laborderitem.StatusCANCELLED {
+		t.Fatalf("after receipt: potassium %s, sodium %s; want RECEIVED and CANCELLED", a, b)
+	}
+
+	items = f.order(t, f.woman, f.potassium, f.sodium)
+	sp = f.collect(t, items...)
+	for _, it := range items {
+		wfMust(f.svc.CancelItem(f.as(f.doctor), it.ID, "patient discharged"))(t, "cancel")
+	}
+	f.unchanged(t, "receive a specimen whose tests were all cancelled", apperr.Conflict, "", func() error {
+		_, err := f.svc.Receive(f.as(f.tech), sp.ID)
+		return err
+	})
+	if got := f.specimen(sp.ID); got.Status != labspecimen.StatusCOLLECTED || got.ReceivedAt != nil || got.ReceivedByID != nil {
+		t.Fatalf("specimen after the refused receipt: %+v", got)
+	}
 }
