@@ -2,12 +2,16 @@ package apitest
 
 import (
 	"fmt"
+	"math"
+	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/lab"
 )
 
 // labState describes everything of an order the lab's mutations change, as
@@ -173,12 +177,14 @@ func TestLabRefusalsOverHTTP(t *testing.T) {
 		map[string]any{"id": up.ID, "in": map[string]any{"codedValue": "NEGATIVE", "reason": "misread"}}, "CONFLICT", "")
 	// To a nurse a result not yet verified does not exist.
 	refused("acknowledge an unverified result", "nurse", acknowledgeMutation, map[string]any{"id": up.ID}, "NOT_FOUND", "")
-	refused("reject a specimen whose tests are resulted", "labtech", rejectMutation,
-		map[string]any{"id": upSpec.ID, "in": map[string]any{"reason": "CONTAMINATED"}}, "CONFLICT", "")
 	refused("verify an order", "labtech2", verifyMutation, map[string]any{"id": o.ID}, "BAD_USER_INPUT", "id")
 
 	desk.verify("labtech2", up.ID)
 	refused("verify twice", "labtech", verifyMutation, map[string]any{"id": up.ID}, "CONFLICT", "")
+	// A released result is out: rejecting its specimen now would not call
+	// it back, so it is corrected by amendment instead.
+	refused("reject a specimen whose tests are verified", "labtech", rejectMutation,
+		map[string]any{"id": upSpec.ID, "in": map[string]any{"reason": "CONTAMINATED"}}, "CONFLICT", "")
 	refused("amend without a reason", "labtech", amendMutation,
 		map[string]any{"id": up.ID, "in": map[string]any{"codedValue": "NEGATIVE", "reason": " "}}, "BAD_USER_INPUT", "input.reason")
 	refused("amend with a bad code", "labtech", amendMutation,
@@ -212,4 +218,213 @@ func TestLabRefusalsOverHTTP(t *testing.T) {
 	refused("cancel twice", "labtech", cancelItemMutation, map[string]any{"id": hbItem, "r": "again"}, "CONFLICT", "")
 	refused("collect a cancelled item", "nurse", collectMutation, collect(map[string]any{"itemIds": []string{hbItem}}), "CONFLICT", "")
 	refused("enter a cancelled item", "labtech", enterMutation, enter(hbItem, potassium(12)), "CONFLICT", "")
+	// The recollected tube holds nothing the lab is still asked to run.
+	refused("receive a specimen whose every test was cancelled", "labtech", receiveMutation, map[string]any{"id": again.ID}, "CONFLICT", "")
+	refused("reject a specimen whose every test was cancelled", "labtech", rejectMutation,
+		map[string]any{"id": again.ID, "in": map[string]any{"reason": "HAEMOLYSED"}}, "CONFLICT", "")
+}
+
+// TestLabRejectAfterEntryOverHTTP: a result entered on a specimen the lab
+// then rejects (a mislabeled tube holds someone else's blood) is DISCARDED:
+// kept for the lab's own record, never released to anyone else, never
+// verifiable; the item is collected again and resulted afresh.
+func TestLabRejectAfterEntryOverHTTP(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	desk := newLabDesk(t, s)
+	cat := desk.cat
+	own := d.patients[0] // the patient user's record
+	pf := facts(t, s, own)
+	_, kv := cat.potassiumFor(t, pf.sex, pf.birth)
+	old := existingLab(t, s)
+	creds := credentials(t, s, []string{"patient", "doctor", "nurse", "integrator", "labtech", "labtech2"})
+
+	// Potassium and the rest of the panel share one tube; only potassium
+	// is resulted before the tube is found mislabeled.
+	o := desk.order(own, []string{cat.potassium.ID}, []string{cat.panel.ID}, nil)
+	var tube []string
+	for _, it := range o.Items {
+		if it.Test.SpecimenType == cat.potassium.SpecimenType {
+			tube = append(tube, it.ID)
+		}
+	}
+	must(t, len(tube) >= 2, "the panel shares no tube with potassium: %+v", o.Items)
+	kItem := o.item(t, cat.potassium.ID)
+	sp := desk.collect("nurse", tube...)
+	desk.receive("labtech", sp.ID)
+	entered := desk.enter("labtech", kItem, potassium(kv.high))
+	must(t, entered.Status == "ENTERED" && entered.Item.Status == "RESULTED", "entered: %+v", entered)
+
+	var rejected struct{ RejectLabSpecimen specimenOut }
+	s.as("labtech2", rejectMutation, map[string]any{"id": sp.ID, "in": map[string]any{
+		"reason": "MISLABELED", "note": "Label names another patient"}}).decode(t, &rejected)
+	rj := rejected.RejectLabSpecimen
+	must(t, rj.Status == "REJECTED" && rj.RejectionReason != nil && *rj.RejectionReason == "MISLABELED" && len(rj.Items) == len(tube),
+		"rejected: %+v", rj)
+	for _, it := range rj.Items {
+		must(t, it.Status == "REJECTED", "an item of the rejected tube, resulted or not: %+v", rj.Items)
+	}
+
+	// The lab keeps what was entered, marked as never to be released.
+	gone := desk.read("labtech", entered.ID)
+	must(t, gone.Status == "DISCARDED" && gone.NumericValue != nil && *gone.NumericValue == kv.high && gone.VerifiedAt == nil &&
+		gone.VerifiedBy == nil && gone.Item.Status == "REJECTED", "the entered result after rejection: %+v", gone)
+	inLab := readLabView(t, s, creds["labtech"], own, old)
+	must(t, inLab.results[entered.ID] == "DISCARDED" && inLab.charted[entered.ID] == "DISCARDED" && inLab.itemized[entered.ID] == "DISCARDED",
+		"the lab's views of the discarded result: %v / %v / %v", inLab.results, inLab.charted, inLab.itemized)
+
+	// Outside the lab it never existed, whichever path is taken to it.
+	for _, user := range []string{"doctor", "nurse", "integrator", "patient"} {
+		v := readLabView(t, s, creds[user], own, old)
+		must(t, v.results[entered.ID] == "" && v.charted[entered.ID] == "" && v.itemized[entered.ID] == "",
+			"%s sees the discarded result: %v / %v / %v", user, v.results, v.charted, v.itemized)
+		r := s.do(creds[user], labResultQuery, map[string]any{"id": entered.ID})
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "NOT_FOUND", "%s reads the discarded result by node: %s", user, describe(r))
+		var count struct{ LabResults struct{ TotalCount int } }
+		s.do(creds[user], `{ labResults(where: {statusIn: [DISCARDED, ENTERED]}) { totalCount } }`, nil).decode(t, &count)
+		must(t, count.LabResults.TotalCount == 0, "%s counts %d unreleased results", user, count.LabResults.TotalCount)
+	}
+
+	// Nobody can bring it back.
+	before := labState(t, s, o.ID)
+	for _, tc := range []struct{ what, user, doc, code string }{
+		{"verify it", "labtech2", verifyMutation, "CONFLICT"},
+		{"amend it", "labtech2", amendMutation, "CONFLICT"},
+		{"acknowledge it", "doctor", acknowledgeMutation, "NOT_FOUND"},
+	} {
+		vars := map[string]any{"id": entered.ID}
+		if tc.doc == amendMutation {
+			vars["in"] = map[string]any{"numericValue": kv.normal, "reason": "mislabeled"}
+		}
+		r := s.as(tc.user, tc.doc, vars)
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == tc.code, "%s: want %s, got %s", tc.what, tc.code, describe(r))
+	}
+	r := s.as("labtech2", enterMutation, map[string]any{"item": kItem, "in": potassium(kv.normal)})
+	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "CONFLICT", "enter on the rejected item: %s", describe(r))
+	must(t, labState(t, s, o.ID) == before, "refusals changed the order:\n%s\nwas\n%s", labState(t, s, o.ID), before)
+
+	// The printed report shows the test waiting for a new sample, whoever
+	// prints it; the discarded value never reaches paper.
+	rep := s.getLabReport(creds["labtech"], o.ID)
+	must(t, rep.status == http.StatusOK, "report: %d %s", rep.status, rep.body)
+	printed := strings.Join(pdfText(t, rep.body), "\n")
+	discardedText := fmt.Sprintf("%.*f", cat.potassium.Decimals, kv.high)
+	must(t, strings.Contains(printed, "Pending — specimen rejected, to be collected again"), "the report shows:\n%s", printed)
+	must(t, !strings.Contains(printed, discardedText), "the discarded value %s was printed:\n%s", discardedText, printed)
+
+	// A fresh tube, a fresh result: only that one is ever released.
+	again := desk.collect("nurse", kItem)
+	must(t, again.ID != sp.ID && again.Items[0].Status == "COLLECTED", "recollected: %+v", again)
+	desk.receive("labtech", again.ID)
+	fresh := desk.verify("labtech", desk.enter("labtech2", kItem, potassium(kv.normal)).ID)
+	must(t, fresh.Status == "VERIFIED" && fresh.Item.Status == "VERIFIED" && *fresh.NumericValue == kv.normal, "fresh result: %+v", fresh)
+	pv := readLabView(t, s, creds["patient"], own, old)
+	must(t, len(pv.results) == 1 && pv.results[fresh.ID] == "VERIFIED" && len(pv.itemized) == 1 && pv.itemized[fresh.ID] == "VERIFIED",
+		"the patient's results after recollection: %v / %v", pv.results, pv.itemized)
+	inLab = readLabView(t, s, creds["labtech"], own, old)
+	must(t, inLab.itemized[entered.ID] == "DISCARDED" && inLab.itemized[fresh.ID] == "VERIFIED", "the lab's record of the item: %v", inLab.itemized)
+}
+
+// TestLabNumericValueBounds: a value no measurement reaches, or one that
+// overflows when rounded to the test's precision, is refused naming
+// input.numericValue, and nothing is written: a stored infinity broke every
+// later read of the results.
+func TestLabNumericValueBounds(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	desk := newLabDesk(t, s)
+	pf := facts(t, s, d.patients[1])
+	_, kv := desk.cat.potassiumFor(t, pf.sex, pf.birth)
+	o := desk.order(d.patients[1], []string{desk.cat.potassium.ID}, nil, nil)
+	kItem := o.item(t, desk.cat.potassium.ID)
+	desk.receive("labtech", desk.collect("nurse", kItem).ID)
+
+	huge := []float64{1e308, -1e308, math.MaxFloat64, -math.MaxFloat64, 10 * lab.MaxNumericResult, -10 * lab.MaxNumericResult}
+	refused := func(what, doc string, vars map[string]any) {
+		t.Helper()
+		before := labState(t, s, o.ID)
+		wantBadInput(t, what, s.as("labtech", doc, vars), "input.numericValue")
+		must(t, labState(t, s, o.ID) == before, "%s changed the order:\n%s\nwas\n%s", what, labState(t, s, o.ID), before)
+	}
+	for _, x := range huge {
+		refused(fmt.Sprintf("enter %g", x), enterMutation, map[string]any{"item": kItem, "in": potassium(x)})
+	}
+
+	orig := desk.verify("labtech2", desk.enter("labtech", kItem, potassium(kv.normal)).ID)
+	for _, x := range huge {
+		refused(fmt.Sprintf("amend to %g", x), amendMutation, map[string]any{"id": orig.ID,
+			"in": map[string]any{"numericValue": x, "reason": "instrument interface"}})
+	}
+	// Nothing half-written: the original has no correction waiting, and
+	// every list of results still reads.
+	now := desk.read("labtech", orig.ID)
+	must(t, now.Status == "VERIFIED" && now.ReplacedBy == nil && *now.NumericValue == kv.normal, "the original after refusals: %+v", now)
+	for _, user := range []string{"labtech", "doctor", "admin"} {
+		r := s.as(user, `{ labResults(first: 100) { totalCount edges { node { id numericValue flag } } } }`, nil)
+		must(t, len(r.Errors) == 0, "%s lists results after refusals: %s", user, describe(r))
+	}
+}
+
+// TestLabRejectRacesVerification: rejecting a specimen while its entered
+// result is being verified ends one way or the other, never both and never
+// in an error the client cannot act on: either the result is released and
+// the rejection is a CONFLICT, or the rejection stands, the result is
+// DISCARDED and the verification is a CONFLICT.
+func TestLabRejectRacesVerification(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	desk := newLabDesk(t, s)
+	tokens := map[string]string{"reject": s.token("labtech"), "verify": s.token("labtech2")}
+	outcomes := map[string]int{}
+	for round := 0; round < 8; round++ {
+		o := desk.order(d.patients[1], []string{desk.cat.potassium.ID}, nil, nil)
+		item := o.item(t, desk.cat.potassium.ID)
+		sp := desk.collect("nurse", item)
+		desk.receive("labtech", sp.ID)
+		res := desk.enter("labtech", item, potassium(4.2))
+		docs := map[string]struct {
+			doc  string
+			vars map[string]any
+		}{
+			"reject": {rejectMutation, map[string]any{"id": sp.ID, "in": map[string]any{"reason": "MISLABELED"}}},
+			"verify": {verifyMutation, map[string]any{"id": res.ID}},
+		}
+		results := map[string]response{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for what, tok := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				r := s.do(tok, docs[what].doc, docs[what].vars)
+				mu.Lock()
+				results[what] = r
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := ""
+		for what, r := range results {
+			switch {
+			case len(r.Errors) == 0:
+				must(t, winner == "", "round %d: both the rejection and the verification succeeded:\n%s\n%s",
+					round, describe(results["reject"]), describe(results["verify"]))
+				winner = what
+			case len(r.Errors) != 1 || r.Errors[0].code() != "CONFLICT":
+				t.Fatalf("round %d: %s: want CONFLICT, got %s", round, what, describe(r))
+			}
+		}
+		must(t, winner != "", "round %d: neither succeeded: %v", round, results)
+		outcomes[winner]++
+		state := labState(t, s, o.ID)
+		want := map[string]string{
+			"reject": "item " + item + "=REJECTED on " + sp.ID + " results [" + res.ID + "=DISCARDED]; specimen " + sp.ID + "=REJECTED",
+			"verify": "item " + item + "=VERIFIED on " + sp.ID + " results [" + res.ID + "=VERIFIED]; specimen " + sp.ID + "=RECEIVED",
+		}[winner]
+		must(t, state == want, "round %d: %s won, but the order is\n%s\nwant\n%s", round, winner, state, want)
+	}
+	t.Logf("won: %v", outcomes)
 }

@@ -1,6 +1,8 @@
 package apitest
 
 import (
+	"math"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -176,4 +178,208 @@ func existingLab(t testing.TB, s *server) map[string]bool {
 
 func containsJSON(raw []byte, fragment string) bool {
 	return len(raw) > 0 && strings.Contains(string(raw), fragment)
+}
+
+// draftWhereInputs are the filters of entities some roles see only once
+// released. Row scope applies where such an entity is queried, not inside
+// another query's filter, so no other filter may lead to one of these.
+var draftWhereInputs = map[string]string{
+	"LabResultWhereInput":    "LabResultConnection",
+	"ClinicalNoteWhereInput": "ClinicalNoteConnection",
+	"CarePlanWhereInput":     "CarePlanConnection",
+}
+
+type introspectedType struct {
+	Name, Kind string
+	OfType     *introspectedType
+}
+
+func (t *introspectedType) named() string {
+	for t != nil && t.OfType != nil {
+		t = t.OfType
+	}
+	if t == nil {
+		return ""
+	}
+	return t.Name
+}
+
+// TestLabNoFilterReachesDraftRows reads the schema as a client does: a filter
+// of a draft entity is only ever the filter of a query returning that
+// entity, where row scope applies, and no other filter leads to it.
+func TestLabNoFilterReachesDraftRows(t *testing.T) {
+	s := newServer(t)
+	var out struct {
+		Schema struct {
+			Types []struct {
+				Name, Kind  string
+				InputFields []struct {
+					Name string
+					Type introspectedType
+				}
+				Fields []struct {
+					Name string
+					Type introspectedType
+					Args []struct {
+						Name string
+						Type introspectedType
+					}
+				}
+			}
+		} `json:"__schema"`
+	}
+	s.as("admin", `{ __schema { types { name kind
+	  inputFields { name type { ...T } }
+	  fields { name type { ...T } args { name type { ...T } } } } } }
+	fragment T on __Type { name kind ofType { name kind ofType { name kind ofType { name kind } } } }`, nil).decode(t, &out)
+	seen := map[string]bool{}
+	for _, typ := range out.Schema.Types {
+		seen[typ.Name] = true
+		for _, f := range typ.InputFields {
+			to := f.Type.named()
+			if _, draft := draftWhereInputs[to]; draft && to != typ.Name {
+				t.Errorf("%s.%s filters by %s: row scope does not reach inside it", typ.Name, f.Name, to)
+			}
+		}
+		for _, f := range typ.Fields {
+			for _, a := range f.Args {
+				to := a.Type.named()
+				if returns, draft := draftWhereInputs[to]; draft && (typ.Name != "Query" || f.Type.named() != returns) {
+					t.Errorf("%s.%s(%s: %s) returns %s: a draft filter only belongs on the root query of its own rows",
+						typ.Name, f.Name, a.Name, to, f.Type.named())
+				}
+			}
+		}
+	}
+	must(t, seen["LabResultWhereInput"] && seen["LabOrderItemWhereInput"] && seen["PatientWhereInput"],
+		"the schema lacks the types this test is about: %v", seen)
+}
+
+// TestLabUnverifiedValuesUnreachableThroughFilters: a patient, a clinician
+// or an integrator cannot learn a value awaiting verification, a first
+// result or a correction, by asking which rows match a filter: the filters
+// that reached results from other entities are gone from the schema, and
+// those left on labResults count only released results.
+func TestLabUnverifiedValuesUnreachableThroughFilters(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	desk := newLabDesk(t, s)
+	k := desk.cat.potassium
+	own := d.patients[0] // the patient user's record
+	pf := facts(t, s, own)
+	_, kv := desk.cat.potassiumFor(t, pf.sex, pf.birth)
+	labtech := staffID(t, s, "labtech")
+	creds := credentials(t, s, []string{"patient", "doctor", "nurse", "integrator", "labtech", "labtech2"})
+	outside := []string{"patient", "doctor", "nurse", "integrator"}
+
+	// Two secrets: a critical first result, and a correction of a released
+	// one. Neither value is held by any other result of the patient.
+	secret := k.round(kv.criticalHigh + 0.3)
+	draft := desk.entered(own, k.ID, potassium(secret))
+	orig := desk.released(own, k.ID, potassium(kv.normal))
+	fixValue := kv.high
+	fix := desk.amend("labtech", orig.ID, map[string]any{"numericValue": fixValue, "reason": "Re-run"})
+	must(t, draft.Status == "ENTERED" && draft.Critical && fix.Status == "ENTERED", "drafts: %+v / %+v", draft, fix)
+	half := math.Pow(10, -float64(k.Decimals)) / 2
+
+	// The filters that bisected a value from an order, an item, a specimen
+	// or a patient no longer exist: the document is refused before
+	// anything is read, alike whether the threshold is above or below the
+	// value.
+	for _, doc := range []string{
+		`query($x: Float) { labOrderItems(where: {hasResultsWith: {numericValueGT: $x}}) { totalCount } }`,
+		`{ labOrderItems(where: {hasResults: true}) { totalCount } }`,
+		`query($x: Float) { labOrders(where: {hasItemsWith: {hasResultsWith: {numericValueGT: $x}}}) { totalCount } }`,
+		`query($x: Float) { labSpecimens(where: {hasItemsWith: {hasResultsWith: {numericValueGT: $x}}}) { totalCount } }`,
+		`query($x: Float) { patients(where: {hasLabResultsWith: {numericValueGT: $x}}) { totalCount } }`,
+		`query($x: Float) { patients(where: {hasLabOrdersWith: {hasItemsWith: {hasResultsWith: {numericValueGT: $x}}}}) { totalCount } }`,
+		`query($x: Float) { labResults(where: {hasReplacedByWith: {numericValueGT: $x}}) { totalCount } }`,
+		`query($x: Float) { labResults(where: {hasReplacesWith: {numericValueGT: $x}}) { totalCount } }`,
+		`query($x: Float) { labResults(where: {hasItemWith: {hasResultsWith: {numericValueGT: $x}}}) { totalCount } }`,
+	} {
+		for _, user := range []string{"patient", "doctor", "integrator"} {
+			below := s.do(creds[user], doc, map[string]any{"x": secret - 1})
+			above := s.do(creds[user], doc, map[string]any{"x": secret + 1})
+			must(t, below.Status == http.StatusUnprocessableEntity && len(below.Errors) == 1 &&
+				below.Errors[0].code() == "BAD_USER_INPUT" && strings.Contains(below.Errors[0].Message, "is not defined by type") &&
+				string(below.Data) == "null", "%s: %s\n%s", user, doc, describe(below))
+			must(t, describe(below) == describe(above), "%s: the answer depends on the threshold: %s\n%s", user, describe(below), describe(above))
+		}
+	}
+	// The same through a variable of the filter's type.
+	for _, tc := range []struct{ doc, field string }{
+		{`query($w: LabOrderItemWhereInput) { labOrderItems(where: $w) { totalCount } }`, "hasResultsWith"},
+		{`query($w: PatientWhereInput) { patients(where: $w) { totalCount } }`, "hasLabResultsWith"},
+		{`query($w: LabResultWhereInput) { labResults(where: $w) { totalCount } }`, "hasReplacesWith"},
+	} {
+		r := s.do(creds["patient"], tc.doc, map[string]any{"w": map[string]any{
+			tc.field: []any{map[string]any{"numericValueGT": secret - 1}}}})
+		wantBadInput(t, tc.field+" in a variable", r, "w."+tc.field)
+		must(t, string(r.Data) == "null", "%s in a variable read something: %s", tc.field, describe(r))
+	}
+
+	// What remains filters labResults, whose rows are released ones only
+	// outside the lab. Each filter matches one draft; the lab's count shows
+	// it does, and after release everyone's count shows it was scope, not
+	// the filter, that hid it.
+	type filter struct {
+		where      map[string]any
+		lab, after int // what the lab counts now, and everyone once released
+	}
+	mine := map[string]any{"id": own}
+	theirItems := map[string]any{"idIn": []string{draft.Item.ID, orig.Item.ID}}
+	filters := map[string]filter{
+		"the exact value":        {map[string]any{"numericValue": secret}, 1, 1},
+		"a bracket around it":    {map[string]any{"numericValueGTE": secret - half, "numericValueLTE": secret + half}, 1, 1},
+		"above a threshold":      {map[string]any{"numericValueGT": kv.normal + half, "hasItemWith": theirItems}, 2, 2},
+		"critical results":       {map[string]any{"critical": true, "hasPatientWith": mine}, 1, 1},
+		"a critical flag":        {map[string]any{"flag": "CRITICAL_HIGH", "hasPatientWith": mine}, 1, 1},
+		"its item":               {map[string]any{"hasItemWith": map[string]any{"id": draft.Item.ID}}, 1, 1},
+		"its item's state":       {map[string]any{"hasItemWith": map[string]any{"status": "RESULTED"}, "hasPatientWith": mine}, 1, 0},
+		"awaiting verification":  {map[string]any{"status": "ENTERED"}, 2, 0},
+		"not released":           {map[string]any{"statusNotIn": []string{"VERIFIED", "CORRECTED"}}, 2, 0},
+		"never verified":         {map[string]any{"verifiedAtIsNil": true}, 2, 0},
+		"entered, not verified":  {map[string]any{"hasEnteredByWith": map[string]any{"id": labtech}, "hasVerifiedBy": false}, 2, 0},
+		"a correction of it":     {map[string]any{"replacesID": orig.ID}, 1, 1},
+		"any correction":         {map[string]any{"amendReasonNotNil": true, "hasPatientWith": mine}, 1, 1},
+		"the correction's value": {map[string]any{"numericValue": fixValue, "hasPatientWith": mine}, 1, 1},
+		"either, or":             {map[string]any{"or": []any{map[string]any{"numericValue": secret}, map[string]any{"numericValue": fixValue}}}, 2, 2},
+		"not released, negated":  {map[string]any{"not": map[string]any{"statusIn": []string{"VERIFIED", "CORRECTED"}}}, 2, 0},
+	}
+	count := func(credential string, where map[string]any) int {
+		t.Helper()
+		var out struct{ LabResults struct{ TotalCount int } }
+		s.do(credential, `query($w: LabResultWhereInput) { labResults(where: $w) { totalCount } }`, map[string]any{"w": where}).decode(t, &out)
+		return out.LabResults.TotalCount
+	}
+	for name, f := range filters {
+		must(t, count(creds["labtech"], f.where) == f.lab, "the lab counts %d for %s, want %d", count(creds["labtech"], f.where), name, f.lab)
+		for _, user := range outside {
+			n := count(creds[user], f.where)
+			must(t, n == 0, "%s counts %d unverified results by %s", user, n, name)
+		}
+	}
+
+	// A bare threshold over every result the viewer may see: released
+	// results of other tests lie above it too, so compare counts.
+	above := map[string]any{"numericValueGTE": secret - half}
+	released := map[string]int{}
+	for _, user := range outside {
+		released[user] = count(creds[user], above)
+	}
+	must(t, count(creds["labtech"], above) == released["doctor"]+1,
+		"the lab counts %d at or above %v, the doctor %d: want one more, the draft", count(creds["labtech"], above), secret, released["doctor"])
+
+	desk.verify("labtech2", draft.ID)
+	desk.verify("labtech2", fix.ID)
+	for name, f := range filters {
+		for _, user := range outside {
+			n := count(creds[user], f.where)
+			must(t, n == f.after, "once released, %s counts %d by %s, want %d", user, n, name, f.after)
+		}
+	}
+	for _, user := range outside {
+		n := count(creds[user], above)
+		must(t, n == released[user]+1, "once released, %s counts %d at or above %v, want %d", user, n, secret, released[user]+1)
+	}
 }

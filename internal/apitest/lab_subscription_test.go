@@ -202,13 +202,21 @@ func TestLabResultVerifiedWardDashboard(t *testing.T) {
 			must(t, ev.Result.ID == y.ID && ev.Patient.ID == w.ccu && ev.Ward != nil && ev.Ward.ID == w.wards["CCU"],
 				"the CCU's first event: %+v, want %s (MED-A's %s must not reach it)", ev, y.ID, x.ID)
 
-			var amended struct{ AmendLabResult labResultOut }
-			s.as("labtech", amendMutation, map[string]any{"id": x.ID, "in": map[string]any{
-				"numericValue": w.medValues.normal, "reason": "Haemolysed sample resulted by mistake"}}).decode(t, &amended)
+			// A correction is news for the ward only once a second
+			// technician has verified it: until then the released value
+			// stands.
+			fix := desk.amend("labtech", x.ID, map[string]any{
+				"numericValue": w.medValues.normal, "reason": "Haemolysed sample resulted by mistake"})
+			must(t, fix.Status == "ENTERED", "amendment: %+v", fix)
+			med.quiet(time.Second)
+			desk.verify("labtech2", fix.ID)
 			ev = med.next()
-			must(t, ev.Type == "AMENDED" && ev.Result.ID == amended.AmendLabResult.ID && ev.Result.Status == "VERIFIED" &&
-				ev.Item.Status == "AMENDED" && ev.Ward.ID == w.wards["MED-A"], "amendment event: %+v", ev)
+			must(t, ev.Type == "AMENDED" && ev.Result.ID == fix.ID && ev.Result.Status == "VERIFIED" && ev.Patient.ID == w.medA &&
+				*ev.Result.NumericValue == w.medValues.normal && ev.Result.Flag != nil && *ev.Result.Flag == "NORMAL" &&
+				ev.Item != nil && ev.Item.ID == x.Item.ID && ev.Item.Status == "AMENDED" && ev.Ward != nil && ev.Ward.ID == w.wards["MED-A"],
+				"amendment event: %+v", ev)
 			med.quiet(500 * time.Millisecond)
+			ccu.quiet(200 * time.Millisecond)
 		})
 	}
 }
@@ -242,6 +250,48 @@ func TestCriticalLabResultDashboard(t *testing.T) {
 			must(t, ev.Result.ID == m.ID && *ev.Result.Flag == "CRITICAL_LOW" && ev.Ward.ID == w.wards["MED-A"] && ev.notify() == d.doctor,
 				"MED-A's first critical: %+v, want %s told to the doctor once (the CCU's %s must not reach it)", ev, m.ID, c.ID)
 			ccu.quiet(500 * time.Millisecond)
+		})
+	}
+}
+
+// TestCriticalLabResultAmendment: a correction that is itself a panic
+// value reaches the critical dashboard when it is released, not when it is
+// entered, and the patient's own feed hears of it as AMENDED then too.
+func TestCriticalLabResultAmendment(t *testing.T) {
+	for _, proto := range wsProtocols {
+		t.Run(proto, func(t *testing.T) {
+			s := newServer(t)
+			d := s.demo()
+			desk := newLabDesk(t, s)
+			w := setUpLabWards(t, s, d, desk) // medA is the patient user's own record
+			k := desk.cat.potassium
+			crit := subscribeLab(t, s, proto, s.token("nurse"), criticalLabResultSubscription, map[string]any{"wardId": w.wards["MED-A"]})
+			own := subscribeLab(t, s, proto, s.token("patient"), labResultVerifiedPatientSubscription, nil)
+			awaitLabLive(t, desk.probe(w.medA, w.medValues.criticalHigh), crit, own)
+
+			orig := desk.released(w.medA, k.ID, potassium(w.medValues.high))
+			ev := own.next()
+			must(t, ev.Type == "VERIFIED" && ev.Result.ID == orig.ID, "the patient's first event: %+v", ev)
+			crit.quiet(300 * time.Millisecond)
+
+			fix := desk.amend("labtech2", orig.ID, map[string]any{"numericValue": w.medValues.criticalHigh, "reason": "Dilution not applied"})
+			must(t, fix.Status == "ENTERED" && fix.Critical, "critical amendment: %+v", fix)
+			crit.quiet(time.Second)
+			own.quiet(200 * time.Millisecond)
+			r := s.as("labtech2", verifyMutation, map[string]any{"id": fix.ID})
+			must(t, len(r.Errors) == 1 && r.Errors[0].code() == "FORBIDDEN", "the amender verifies: %s", describe(r))
+			crit.quiet(200 * time.Millisecond)
+
+			desk.verify("labtech", fix.ID)
+			ev = crit.next()
+			must(t, ev.Result.ID == fix.ID && ev.Result.Critical && ev.Result.Status == "VERIFIED" && *ev.Result.Flag == "CRITICAL_HIGH" &&
+				ev.Patient.ID == w.medA && ev.Ward != nil && ev.Ward.ID == w.wards["MED-A"] && ev.notify() == d.doctor,
+				"the critical correction: %+v", ev)
+			ev = own.next()
+			must(t, ev.Type == "AMENDED" && ev.Result.ID == fix.ID && ev.Item != nil && ev.Item.Status == "AMENDED",
+				"the patient hears of the correction: %+v", ev)
+			crit.quiet(300 * time.Millisecond)
+			own.quiet(200 * time.Millisecond)
 		})
 	}
 }

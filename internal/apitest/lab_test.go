@@ -389,6 +389,13 @@ func (l *labDesk) verify(user, resultID string) labResultOut {
 	return out.VerifyLabResult
 }
 
+func (l *labDesk) amend(user, resultID string, in map[string]any) labResultOut {
+	l.t.Helper()
+	var out struct{ AmendLabResult labResultOut }
+	l.s.as(user, amendMutation, map[string]any{"id": resultID, "in": in}).decode(l.t, &out)
+	return out.AmendLabResult
+}
+
 // read returns a result as user sees it.
 func (l *labDesk) read(user, resultID string) labResultOut {
 	l.t.Helper()
@@ -628,8 +635,11 @@ func TestLabWorkflowOverHTTP(t *testing.T) {
 	}
 }
 
-// TestLabAmendmentOverHTTP: a correction is a new verified result; the
-// original stays, CORRECTED, and the item is AMENDED.
+// TestLabAmendmentOverHTTP: a correction is entered by one lab technician
+// and released by another. Until then the original is the released result
+// and the correction is as invisible outside the lab as any unverified
+// result; once verified, the original stays, CORRECTED, and the item is
+// AMENDED.
 func TestLabAmendmentOverHTTP(t *testing.T) {
 	s := newServer(t)
 	d := s.demo()
@@ -637,70 +647,208 @@ func TestLabAmendmentOverHTTP(t *testing.T) {
 	own := d.patients[0]
 	pf := facts(t, s, own)
 	kRange, kv := desk.cat.potassiumFor(t, pf.sex, pf.birth)
-	labtech := staffID(t, s, "labtech")
+	labtech, labtech2 := staffID(t, s, "labtech"), staffID(t, s, "labtech2")
 	demoRows := existingLab(t, s)
 
 	orig := desk.released(own, desk.cat.potassium.ID, potassium(kv.normal))
 	reason := "Transcription error: value of the next sample"
-	var out struct{ AmendLabResult labResultOut }
-	s.as("labtech", amendMutation, map[string]any{"id": orig.ID, "in": map[string]any{
-		"numericValue": kv.high, "comment": "Rechecked", "reason": reason}}).decode(t, &out)
-	fix := out.AmendLabResult
-	must(t, fix.ID != orig.ID && fix.Status == "VERIFIED" && fix.NumericValue != nil && *fix.NumericValue == kv.high &&
-		fix.flag() == "HIGH" && fix.judgedBy(kRange) && fix.AmendReason != nil && *fix.AmendReason == reason,
-		"amendment: %+v", fix)
-	must(t, fix.EnteredBy.ID == labtech && fix.VerifiedBy != nil && fix.VerifiedBy.ID == labtech && fix.VerifiedAt != nil,
-		"the amendment is entered and verified by who made it: %+v", fix)
-	must(t, fix.Replaces != nil && fix.Replaces.ID == orig.ID && fix.Replaces.Status == "CORRECTED", "replaces: %+v", fix.Replaces)
-	must(t, fix.Item.ID == orig.Item.ID && fix.Item.Status == "AMENDED", "item after amendment: %+v", fix.Item)
+	fix := desk.amend("labtech", orig.ID, map[string]any{"numericValue": kv.high, "comment": "Rechecked", "reason": reason})
+	must(t, fix.ID != orig.ID && fix.Status == "ENTERED" && fix.NumericValue != nil && *fix.NumericValue == kv.high &&
+		fix.flag() == "HIGH" && fix.judgedBy(kRange) && fix.AmendReason != nil && *fix.AmendReason == reason &&
+		fix.Comment != nil && *fix.Comment == "Rechecked", "amendment: %+v", fix)
+	must(t, fix.EnteredBy.ID == labtech && fix.VerifiedBy == nil && fix.VerifiedAt == nil,
+		"the amendment waits for a second person: %+v", fix)
+	must(t, fix.Replaces != nil && fix.Replaces.ID == orig.ID && fix.Replaces.Status == "VERIFIED", "replaces: %+v", fix.Replaces)
+	must(t, fix.Item.ID == orig.Item.ID && fix.Item.Status == "VERIFIED", "item while the amendment waits: %+v", fix.Item)
+
+	// Until it is verified the original is what everyone outside the lab
+	// reads, with nothing pointing to a replacement they cannot see.
+	for _, user := range []string{"doctor", "patient"} {
+		old := desk.read(user, orig.ID)
+		must(t, old.Status == "VERIFIED" && old.ReplacedBy == nil && *old.NumericValue == kv.normal,
+			"%s reads the original while the amendment waits: %+v", user, old)
+		r := s.as(user, labResultQuery, map[string]any{"id": fix.ID})
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "NOT_FOUND", "%s reads the waiting amendment: %s", user, describe(r))
+	}
+	old := desk.read("labtech2", orig.ID)
+	must(t, old.Status == "VERIFIED" && old.ReplacedBy != nil && old.ReplacedBy.ID == fix.ID,
+		"the lab sees the amendment waiting on the original: %+v", old)
+
+	count := func() int {
+		var out struct {
+			Node struct{ Results []struct{ ID string } }
+		}
+		s.as("labtech", `query($id: ID!) { node(id: $id) { ... on LabOrderItem { results { id } } } }`,
+			map[string]any{"id": orig.Item.ID}).decode(t, &out)
+		return len(out.Node.Results)
+	}
+	must(t, count() == 2, "the item's results while the amendment waits: %d", count())
+	for _, user := range []string{"labtech", "labtech2"} {
+		r := s.as(user, amendMutation, map[string]any{"id": orig.ID, "in": map[string]any{"numericValue": kv.normal, "reason": "again"}})
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "CONFLICT", "%s amends while an amendment waits: %s", user, describe(r))
+	}
+	r := s.as("labtech", verifyMutation, map[string]any{"id": fix.ID})
+	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "FORBIDDEN", "the amender verifies their own amendment: %s", describe(r))
+	r = s.as("doctor", amendMutation, map[string]any{"id": orig.ID, "in": map[string]any{"numericValue": 4, "reason": "x"}})
+	must(t, r.hasCode("FORBIDDEN"), "a doctor amends: %s", describe(r))
+	r = s.as("doctor", verifyMutation, map[string]any{"id": fix.ID})
+	must(t, r.hasCode("FORBIDDEN"), "a doctor verifies an amendment: %s", describe(r))
+	must(t, count() == 2 && desk.read("labtech", fix.ID).Status == "ENTERED" && desk.read("labtech", orig.ID).Status == "VERIFIED",
+		"refusals changed the amendment or the original")
+
+	v := desk.verify("labtech2", fix.ID)
+	must(t, v.ID == fix.ID && v.Status == "VERIFIED" && v.VerifiedBy != nil && v.VerifiedBy.ID == labtech2 && v.VerifiedAt != nil &&
+		v.EnteredBy.ID == labtech && *v.NumericValue == kv.high, "verified amendment: %+v", v)
+	must(t, v.Replaces != nil && v.Replaces.ID == orig.ID && v.Replaces.Status == "CORRECTED", "replaces once verified: %+v", v.Replaces)
+	must(t, v.Item.Status == "AMENDED", "item after amendment: %+v", v.Item)
 	// Turnaround is to the first verified result; a correction does not
 	// move it.
-	must(t, fix.Item.VerifiedAt != nil && *fix.Item.VerifiedAt == *orig.VerifiedAt &&
-		*fix.Item.TurnaroundMinutes == *orig.Item.TurnaroundMinutes, "item timing after amendment: %+v, was %+v", fix.Item, orig.Item)
+	must(t, v.Item.VerifiedAt != nil && *v.Item.VerifiedAt == *orig.VerifiedAt &&
+		*v.Item.TurnaroundMinutes == *orig.Item.TurnaroundMinutes, "item timing after amendment: %+v, was %+v", v.Item, orig.Item)
 
-	old := desk.read("doctor", orig.ID)
+	old = desk.read("doctor", orig.ID)
 	must(t, old.Status == "CORRECTED" && old.ReplacedBy != nil && old.ReplacedBy.ID == fix.ID &&
-		*old.NumericValue == kv.normal, "the original: %+v", old)
+		*old.NumericValue == kv.normal && old.VerifiedAt != nil && *old.VerifiedAt == *orig.VerifiedAt, "the original: %+v", old)
 
-	r := s.as("labtech2", amendMutation, map[string]any{"id": orig.ID, "in": map[string]any{"numericValue": 4, "reason": "again"}})
+	r = s.as("labtech2", amendMutation, map[string]any{"id": orig.ID, "in": map[string]any{"numericValue": 4, "reason": "again"}})
 	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "CONFLICT", "amend a corrected result: %s", describe(r))
-	r = s.as("labtech2", verifyMutation, map[string]any{"id": fix.ID})
-	must(t, r.hasCode("CONFLICT"), "verify an amendment: %s", describe(r))
-	r = s.as("doctor", amendMutation, map[string]any{"id": fix.ID, "in": map[string]any{"numericValue": 4, "reason": "x"}})
-	must(t, r.hasCode("FORBIDDEN"), "a doctor amends: %s", describe(r))
+	r = s.as("labtech", verifyMutation, map[string]any{"id": fix.ID})
+	must(t, r.hasCode("CONFLICT"), "verify an amendment twice: %s", describe(r))
 
 	// The patient sees both: what was released, and what replaced it.
-	var mine struct {
-		LabResults struct {
-			Edges []struct {
-				Node struct {
+	patientResults := func() map[string]string {
+		var mine struct {
+			LabResults struct {
+				Edges []struct {
+					Node struct {
+						ID, Status string
+						Replaces   *struct{ ID string }
+					}
+				}
+			}
+		}
+		s.as("patient", `{ labResults(first: 50) { edges { node { id status replaces { id } } } } }`, nil).decode(t, &mine)
+		got := map[string]string{}
+		for _, e := range mine.LabResults.Edges {
+			if !demoRows[e.Node.ID] {
+				got[e.Node.ID] = e.Node.Status
+			}
+		}
+		return got
+	}
+	got := patientResults()
+	must(t, len(got) == 2 && got[orig.ID] == "CORRECTED" && got[fix.ID] == "VERIFIED", "the patient's results: %v", got)
+
+	// A correction is amended like any released result, by the other
+	// technician this time, and verified by the first.
+	again := desk.amend("labtech2", fix.ID, map[string]any{"numericValue": kv.normal, "reason": "Wrong sample after all"})
+	must(t, again.Status == "ENTERED" && again.Replaces != nil && again.Replaces.ID == fix.ID && again.Replaces.Status == "VERIFIED",
+		"second amendment: %+v", again)
+	got = patientResults()
+	must(t, len(got) == 2 && got[fix.ID] == "VERIFIED", "the patient's results while the second amendment waits: %v", got)
+	again = desk.verify("labtech", again.ID)
+	must(t, again.Status == "VERIFIED" && again.Replaces.Status == "CORRECTED" && again.Item.Status == "AMENDED", "second amendment: %+v", again)
+	got = patientResults()
+	must(t, len(got) == 3 && got[orig.ID] == "CORRECTED" && got[fix.ID] == "CORRECTED" && got[again.ID] == "VERIFIED",
+		"the patient's results after two amendments: %v", got)
+}
+
+// TestLabConcurrentAmendmentsOneWaits: of two technicians amending the
+// same result at once, one correction waits for verification and the
+// other is told CONFLICT.
+func TestLabConcurrentAmendmentsOneWaits(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	desk := newLabDesk(t, s)
+	tokens := map[string]string{"labtech": s.token("labtech"), "labtech2": s.token("labtech2")}
+	for round := 0; round < 5; round++ {
+		orig := desk.released(d.patients[1], desk.cat.potassium.ID, potassium(4.0))
+		results := map[string]response{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for user, tok := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				r := s.do(tok, amendMutation, map[string]any{"id": orig.ID,
+					"in": map[string]any{"numericValue": 4.0 + float64(len(user))/10, "reason": "Re-run by " + user}})
+				mu.Lock()
+				results[user] = r
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := ""
+		for user, r := range results {
+			switch {
+			case len(r.Errors) == 0:
+				must(t, winner == "", "round %d: both %s and %s entered an amendment", round, winner, user)
+				winner = user
+			case len(r.Errors) != 1 || r.Errors[0].code() != "CONFLICT":
+				t.Fatalf("round %d: %s: want CONFLICT, got %s", round, user, describe(r))
+			}
+		}
+		must(t, winner != "", "round %d: neither amendment succeeded: %v", round, results)
+		var out struct {
+			Node struct {
+				Status  string
+				Results []struct {
 					ID, Status string
 					Replaces   *struct{ ID string }
 				}
 			}
 		}
-	}
-	s.as("patient", `{ labResults(first: 50) { edges { node { id status replaces { id } } } } }`, nil).decode(t, &mine)
-	got := map[string]string{}
-	for _, e := range mine.LabResults.Edges {
-		if !demoRows[e.Node.ID] {
-			got[e.Node.ID] = e.Node.Status
+		s.as("labtech", `query($id: ID!) { node(id: $id) { ... on LabOrderItem { status results { id status replaces { id } } } } }`,
+			map[string]any{"id": orig.Item.ID}).decode(t, &out)
+		waiting := 0
+		for _, r := range out.Node.Results {
+			if r.ID != orig.ID {
+				must(t, r.Status == "ENTERED" && r.Replaces != nil && r.Replaces.ID == orig.ID, "round %d: %+v", round, r)
+				waiting++
+			}
 		}
+		must(t, out.Node.Status == "VERIFIED" && waiting == 1, "round %d: item after the race (winner %s): %+v", round, winner, out.Node)
 	}
-	must(t, len(got) == 2 && got[orig.ID] == "CORRECTED" && got[fix.ID] == "VERIFIED", "the patient's results: %v", got)
 }
 
-const unacknowledgedQuery = `query($w: ID) {
-  unacknowledgedCriticalResults(wardId: $w) { id flag critical verifiedAt patient { id } notify { id } item { test { code } } }
+const unacknowledgedQuery = `query($w: ID, $after: Cursor, $first: Int) {
+  unacknowledgedCriticalResults(wardId: $w, after: $after, first: $first) {
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id flag critical verifiedAt patient { id } notify { id } item { test { code } } } }
+  }
 }`
 
+type unackNode struct {
+	ID, Flag, VerifiedAt string
+	Critical             bool
+	Patient              struct{ ID string }
+	Notify               []struct{ ID string }
+	Item                 struct{ Test struct{ Code string } }
+}
+
 type unackOut struct {
-	UnacknowledgedCriticalResults []struct {
-		ID, Flag, VerifiedAt string
-		Critical             bool
-		Patient              struct{ ID string }
-		Notify               []struct{ ID string }
+	UnacknowledgedCriticalResults struct {
+		TotalCount int
+		PageInfo   struct {
+			HasNextPage, HasPreviousPage bool
+			StartCursor, EndCursor       *string
+		}
+		Edges []struct {
+			Cursor string
+			Node   unackNode
+		}
 	}
+}
+
+func (u unackOut) nodes() []unackNode {
+	out := make([]unackNode, len(u.UnacknowledgedCriticalResults.Edges))
+	for i, e := range u.UnacknowledgedCriticalResults.Edges {
+		out[i] = e.Node
+	}
+	return out
 }
 
 func ids[T any](xs []T, id func(T) string) []string {
@@ -760,13 +908,20 @@ func TestLabCriticalValuesOverHTTP(t *testing.T) {
 	low := desk.released(medA, desk.cat.potassium.ID, potassium(kvA.criticalLow))
 	must(t, low.Critical && low.flag() == "CRITICAL_LOW", "at the critical low limit: %+v", low)
 
-	list := func(user string, ward any) unackOut {
+	// Unpaged, the connection holds every row and says so.
+	list := func(user string, ward any) []unackNode {
 		t.Helper()
 		var out unackOut
 		s.as(user, unacknowledgedQuery, map[string]any{"w": ward}).decode(t, &out)
-		return out
+		c := out.UnacknowledgedCriticalResults
+		must(t, c.TotalCount == len(c.Edges) && !c.PageInfo.HasNextPage && !c.PageInfo.HasPreviousPage,
+			"%s: an unpaged list of %d says totalCount %d, pageInfo %+v", user, len(c.Edges), c.TotalCount, c.PageInfo)
+		for _, n := range out.nodes() {
+			must(t, n.Critical && n.VerifiedAt != "" && n.Item.Test.Code == desk.cat.potassium.Code, "%s: listed %+v", user, n)
+		}
+		return out.nodes()
 	}
-	ccu := list("nurse", wards["CCU"]).UnacknowledgedCriticalResults
+	ccu := list("nurse", wards["CCU"])
 	must(t, len(ccu) == 1 && ccu[0].ID == crit.ID && ccu[0].Patient.ID == inpatient && ccu[0].Flag == "CRITICAL_HIGH",
 		"the CCU's unacknowledged criticals: %+v", ccu)
 	notify := ids(ccu[0].Notify, func(x struct{ ID string }) string { return x.ID })
@@ -775,11 +930,11 @@ func TestLabCriticalValuesOverHTTP(t *testing.T) {
 	sort.Strings(wantNotify)
 	must(t, strings.Join(notify, ",") == strings.Join(wantNotify, ","),
 		"notify %v, want the ordering doctor %s and the attending %s", notify, d.doctor, cardiologist)
-	medList := list("doctor", wards["MED-A"]).UnacknowledgedCriticalResults
+	medList := list("doctor", wards["MED-A"])
 	must(t, len(medList) == 1 && medList[0].ID == low.ID, "MED-A's unacknowledged criticals: %+v", medList)
 	// For the MED-A patient the ordering doctor is also the attending: told once.
 	must(t, len(medList[0].Notify) == 1 && medList[0].Notify[0].ID == d.doctor, "notify for MED-A: %+v", medList[0].Notify)
-	all := list("labtech", nil).UnacknowledgedCriticalResults
+	all := list("labtech", nil)
 	must(t, len(all) == 2 && all[0].ID == crit.ID && all[1].ID == low.ID, "all unacknowledged, oldest first: %+v", all)
 
 	r := s.as("labtech", acknowledgeMutation, map[string]any{"id": crit.ID})
@@ -789,7 +944,7 @@ func TestLabCriticalValuesOverHTTP(t *testing.T) {
 	r = s.as("nurse", acknowledgeMutation, map[string]any{"id": normal.ID})
 	must(t, r.hasCode("CONFLICT"), "acknowledge a normal result: %s", describe(r))
 	wantBadInput(t, "acknowledge garbage", s.as("nurse", acknowledgeMutation, map[string]any{"id": "bad"}), "id")
-	must(t, len(list("nurse", wards["CCU"]).UnacknowledgedCriticalResults) == 1, "refused acknowledgements took it off the list")
+	must(t, len(list("nurse", wards["CCU"])) == 1, "refused acknowledgements took it off the list")
 
 	var acked struct{ AcknowledgeCriticalResult labResultOut }
 	s.as("nurse", acknowledgeMutation, map[string]any{"id": crit.ID}).decode(t, &acked)
@@ -801,8 +956,8 @@ func TestLabCriticalValuesOverHTTP(t *testing.T) {
 		"acknowledged at %s, %d minutes after %s", *a.AcknowledgedAt, *a.AcknowledgeMinutes, *a.VerifiedAt)
 	must(t, a.Status == "VERIFIED" && a.Critical && len(a.Notify) == 2, "still a verified critical: %+v", a)
 
-	must(t, len(list("nurse", wards["CCU"]).UnacknowledgedCriticalResults) == 0, "acknowledged, still listed for the CCU")
-	all = list("doctor", nil).UnacknowledgedCriticalResults
+	must(t, len(list("nurse", wards["CCU"])) == 0, "acknowledged, still listed for the CCU")
+	all = list("doctor", nil)
 	must(t, len(all) == 1 && all[0].ID == low.ID, "after acknowledging: %+v", all)
 
 	r = s.as("doctor", acknowledgeMutation, map[string]any{"id": crit.ID})
@@ -810,6 +965,42 @@ func TestLabCriticalValuesOverHTTP(t *testing.T) {
 	again := desk.read("doctor", crit.ID)
 	must(t, again.AcknowledgedBy != nil && again.AcknowledgedBy.ID == d.nurse && *again.AcknowledgedAt == *a.AcknowledgedAt,
 		"a second acknowledgement changed the first: %+v", again)
+
+	// A critical value corrected to a normal one: while the correction
+	// waits, the original is still the released value and still waits for
+	// a clinician; once verified, nobody is to act on the original any more.
+	fix := desk.amend("labtech", low.ID, map[string]any{"numericValue": kvA.normal, "reason": "Drip arm sample"})
+	all = list("doctor", nil)
+	must(t, len(all) == 1 && all[0].ID == low.ID, "while the correction waits: %+v", all)
+	r = s.as("nurse", acknowledgeMutation, map[string]any{"id": fix.ID})
+	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "NOT_FOUND", "acknowledge a correction not yet verified: %s", describe(r))
+	fix = desk.verify("labtech2", fix.ID)
+	must(t, !fix.Critical && fix.Replaces != nil && fix.Replaces.Status == "CORRECTED", "verified correction: %+v", fix)
+	must(t, len(list("doctor", nil)) == 0, "a corrected critical is still listed: %+v", list("doctor", nil))
+	for what, id := range map[string]string{"the corrected critical": low.ID, "its normal correction": fix.ID} {
+		r = s.as("nurse", acknowledgeMutation, map[string]any{"id": id})
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "CONFLICT", "acknowledge %s: %s", what, describe(r))
+	}
+	lowNow := desk.read("doctor", low.ID)
+	must(t, lowNow.Status == "CORRECTED" && lowNow.AcknowledgedAt == nil && lowNow.AcknowledgedBy == nil,
+		"refused acknowledgement of a corrected critical: %+v", lowNow)
+
+	// A critical value corrected to another one is a new panic value: it
+	// waits for its own acknowledgement, told to the same people.
+	fix2 := desk.verify("labtech", desk.amend("labtech2", crit.ID, map[string]any{
+		"numericValue": desk.cat.potassium.round(kv.criticalHigh + 1), "reason": "Dilution factor"}).ID)
+	must(t, fix2.Critical && fix2.flag() == "CRITICAL_HIGH" && fix2.AcknowledgedAt == nil, "critical correction: %+v", fix2)
+	ccu = list("nurse", wards["CCU"])
+	must(t, len(ccu) == 1 && ccu[0].ID == fix2.ID, "the CCU after a critical correction: %+v", ccu)
+	notify = ids(ccu[0].Notify, func(x struct{ ID string }) string { return x.ID })
+	sort.Strings(notify)
+	must(t, strings.Join(notify, ",") == strings.Join(wantNotify, ","), "notify for the correction %v, want %v", notify, wantNotify)
+	r = s.as("doctor", acknowledgeMutation, map[string]any{"id": crit.ID})
+	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "CONFLICT", "acknowledge a corrected, acknowledged critical: %s", describe(r))
+	s.as("doctor", acknowledgeMutation, map[string]any{"id": fix2.ID}).decode(t, &acked)
+	must(t, acked.AcknowledgeCriticalResult.AcknowledgedBy != nil && acked.AcknowledgeCriticalResult.AcknowledgedBy.ID == d.doctor,
+		"acknowledged correction: %+v", acked.AcknowledgeCriticalResult)
+	must(t, len(list("nurse", nil)) == 0, "every critical acknowledged or corrected, still listed: %+v", list("nurse", nil))
 }
 
 // TestLabConcurrentEntryOneWins: two technicians entering the same item at
