@@ -389,6 +389,7 @@ type ComplexityRoot struct {
 		Patient    func(childComplexity int) int
 		Result     func(childComplexity int) int
 		Test       func(childComplexity int) int
+		Type       func(childComplexity int) int
 		Ward       func(childComplexity int) int
 	}
 
@@ -2740,6 +2741,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CriticalLabResultEvent.Test(childComplexity), true
+	case "CriticalLabResultEvent.type":
+		if e.ComplexityRoot.CriticalLabResultEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CriticalLabResultEvent.Type(childComplexity), true
 	case "CriticalLabResultEvent.ward":
 		if e.ComplexityRoot.CriticalLabResultEvent.Ward == nil {
 			break
@@ -7910,9 +7917,17 @@ type LabResultEvent {
   ward: Ward
 }
 
+enum CriticalLabResultEventType {
+  "A critical value was released: someone in notify must be told and acknowledge it."
+  CRITICAL
+  "A clinician acknowledged it (see result.acknowledgedBy): dashboards can clear the alert."
+  ACKNOWLEDGED
+}
+
 type CriticalLabResultEvent {
   "Position in the event stream; pass it as ` + "`" + `after` + "`" + ` when resubscribing."
   eventId: String!
+  type: CriticalLabResultEventType!
   occurredAt: Time!
   patient: Patient!
   result: LabResult!
@@ -7972,7 +7987,7 @@ extend type Mutation {
   correction of the same result waits.
   """
   amendLabResult(id: ID!, input: AmendLabResultInput!): LabResult!
-  "A clinician confirms they were told of a critical result and act on it."
+  "A clinician confirms they were told of a critical result and act on it; published on criticalLabResult as ACKNOWLEDGED."
   acknowledgeCriticalResult(id: ID!): LabResult!
 }
 
@@ -7985,8 +8000,10 @@ extend type Subscription {
   """
   labResultVerified(patientId: ID, wardId: ID, after: String): LabResultEvent!
   """
-  Critical values as they are verified, with who must be told: of the
-  patients admitted to one ward, or all. Resume with ` + "`" + `after` + "`" + ` as above.
+  Critical values as they are verified (type CRITICAL), with who must be
+  told, and as they are acknowledged (type ACKNOWLEDGED), so an alert can be
+  cleared: of the patients admitted to one ward, or all. Resume with
+  ` + "`" + `after` + "`" + ` as above.
   """
   criticalLabResult(wardId: ID, after: String): CriticalLabResultEvent!
 }
@@ -19363,6 +19380,8 @@ func (ec *executionContext) childFields_CriticalLabResultEvent(ctx context.Conte
 	switch field.Name {
 	case "eventId":
 		return ec.fieldContext_CriticalLabResultEvent_eventId(ctx, field)
+	case "type":
+		return ec.fieldContext_CriticalLabResultEvent_type(ctx, field)
 	case "occurredAt":
 		return ec.fieldContext_CriticalLabResultEvent_occurredAt(ctx, field)
 	case "patient":
@@ -30236,6 +30255,29 @@ func (ec *executionContext) _CriticalLabResultEvent_eventId(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_CriticalLabResultEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CriticalLabResultEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _CriticalLabResultEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CriticalLabResultEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v lab.CriticalLabResultEventType) graphql.Marshaler {
+			return ec.marshalNCriticalLabResultEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐCriticalLabResultEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CriticalLabResultEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CriticalLabResultEvent", field, false, false, "CriticalLabResultEventType")
 }
 
 func (ec *executionContext) _CriticalLabResultEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.CriticalLabResultEvent) (ret graphql.Marshaler) {
@@ -91087,6 +91129,11 @@ func (ec *executionContext) _CriticalLabResultEvent(ctx context.Context, sel ast
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "type":
+			out.Values[i] = ec._CriticalLabResultEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "occurredAt":
 			out.Values[i] = ec._CriticalLabResultEvent_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -97566,6 +97613,21 @@ func (ec *executionContext) marshalNCriticalLabResultEvent2ᚖgithubᚗcomᚋhmi
 		return graphql.Null
 	}
 	return ec._CriticalLabResultEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCriticalLabResultEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐCriticalLabResultEventType(ctx context.Context, v any) (lab.CriticalLabResultEventType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := lab.CriticalLabResultEventType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCriticalLabResultEventType2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋlabᚐCriticalLabResultEventType(ctx context.Context, sel ast.SelectionSet, v lab.CriticalLabResultEventType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "CriticalLabResultEventType!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[string], error) {

@@ -115,7 +115,7 @@ func (r *subscriptionResolver) criticalLabResult(ctx context.Context, wardID, af
 			return nil, false, err
 		}
 		return &model.CriticalLabResultEvent{
-			EventID: ev.ID, OccurredAt: ev.Time, Patient: rel.patient, Result: rel.result,
+			EventID: ev.ID, Type: lab.CriticalLabResultEventType(ev.Type), OccurredAt: ev.Time, Patient: rel.patient, Result: rel.result,
 			Test: rel.test, Ward: rel.ward, Notify: notify,
 		}, true, nil
 	}), nil

@@ -82,12 +82,13 @@ type CreateAPIKeyPayload struct {
 
 type CriticalLabResultEvent struct {
 	// Position in the event stream; pass it as `after` when resubscribing.
-	EventID    string         `json:"eventId"`
-	OccurredAt time.Time      `json:"occurredAt"`
-	Patient    *ent.Patient   `json:"patient"`
-	Result     *ent.LabResult `json:"result"`
-	Test       *ent.LabTest   `json:"test"`
-	Ward       *ent.Ward      `json:"ward,omitempty"`
+	EventID    string                         `json:"eventId"`
+	Type       lab.CriticalLabResultEventType `json:"type"`
+	OccurredAt time.Time                      `json:"occurredAt"`
+	Patient    *ent.Patient                   `json:"patient"`
+	Result     *ent.LabResult                 `json:"result"`
+	Test       *ent.LabTest                   `json:"test"`
+	Ward       *ent.Ward                      `json:"ward,omitempty"`
 	// Who must be told: the ordering clinician and, for an inpatient, the attending doctor.
 	Notify []*ent.Staff `json:"notify"`
 }

@@ -24,7 +24,7 @@ const (
 }`
 	criticalLabResultSubscription = `subscription($wardId: ID, $after: String) {
   criticalLabResult(wardId: $wardId, after: $after) {
-    eventId occurredAt patient { id } result { id status flag critical numericValue } test { id code } ward { id } notify { id }
+    eventId type occurredAt patient { id } result { id status flag critical numericValue } test { id code } ward { id } notify { id }
   }
 }`
 )
@@ -247,8 +247,16 @@ func TestCriticalLabResultDashboard(t *testing.T) {
 
 			m := desk.released(w.medA, k.ID, potassium(w.medValues.criticalLow))
 			ev = med.next()
-			must(t, ev.Result.ID == m.ID && *ev.Result.Flag == "CRITICAL_LOW" && ev.Ward.ID == w.wards["MED-A"] && ev.notify() == d.doctor,
+			must(t, ev.Type == "CRITICAL" && ev.Result.ID == m.ID && *ev.Result.Flag == "CRITICAL_LOW" && ev.Ward.ID == w.wards["MED-A"] && ev.notify() == d.doctor,
 				"MED-A's first critical: %+v, want %s told to the doctor once (the CCU's %s must not reach it)", ev, m.ID, c.ID)
+			ccu.quiet(500 * time.Millisecond)
+
+			// The nurse takes it on: every dashboard showing the alert hears
+			// so and can clear it, without polling.
+			s.as("nurse", acknowledgeMutation, map[string]any{"id": m.ID}).decode(t, &struct{}{})
+			ev = med.next()
+			must(t, ev.Type == "ACKNOWLEDGED" && ev.Result.ID == m.ID && ev.Ward.ID == w.wards["MED-A"] && ev.notify() == d.doctor,
+				"the acknowledgement on MED-A's dashboard: %+v", ev)
 			ccu.quiet(500 * time.Millisecond)
 		})
 	}

@@ -338,13 +338,14 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 }
 
 // Acknowledge records that a clinician was told of a critical result, and
-// how long after its release.
+// how long after its release, and publishes it on CriticalTopic so every
+// dashboard showing the alert can clear it.
 func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, error) {
 	if !globalid.Valid(id, "lbr") {
 		return nil, apperr.BadInput("id", "is not a lab result ID")
 	}
 	var out *ent.LabResult
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
 		clinician, err := member(ctx, tx, "acknowledge critical results", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
 			return err
@@ -368,7 +369,10 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 			SetAcknowledgedAt(now).
 			SetAcknowledgeMinutes(minutesBetween(*r.VerifiedAt, now)).
 			Save(ctx)
-		return changedMeanwhile(err)
+		if err := changedMeanwhile(err); err != nil {
+			return err
+		}
+		return publishAcknowledged(ctx, tx, out)
 	})
 	return committed(out, err)
 }

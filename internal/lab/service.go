@@ -36,8 +36,17 @@ const (
 	ResultAmended  LabResultEventType = "AMENDED"
 )
 
-// CriticalEventType is the type of every event on CriticalTopic.
-const CriticalEventType = "CRITICAL"
+// CriticalLabResultEventType says what happened to a critical value on
+// CriticalTopic; the values are those of the GraphQL enum of that name.
+type CriticalLabResultEventType string
+
+const (
+	// CriticalEventType: a critical value was released; someone must act.
+	CriticalEventType CriticalLabResultEventType = "CRITICAL"
+	// CriticalAcknowledged: a clinician took it on, so dashboards can
+	// clear the alert without polling.
+	CriticalAcknowledged CriticalLabResultEventType = "ACKNOWLEDGED"
+)
 
 // ResultPayload is what an event on either topic carries: IDs only, so no
 // patient data sits in the broker; subscribers load the rest through row
@@ -236,7 +245,29 @@ func publish(ctx context.Context, tx *ent.Tx, typ LabResultEventType, r *ent.Lab
 	if err := tx.LabResult.UpdateOneID(r.ID).AddNotifyIDs(payload.Notify...).Exec(ctx); err != nil {
 		return err
 	}
-	return events.Record(ctx, tx, CriticalTopic, CriticalEventType, payload)
+	return events.Record(ctx, tx, CriticalTopic, string(CriticalEventType), payload)
+}
+
+// publishAcknowledged tells the critical-value feed that r was taken on,
+// at the ward the patient is in now.
+func publishAcknowledged(ctx context.Context, tx *ent.Tx, r *ent.LabResult) error {
+	item, err := tx.LabOrderItem.Get(ctx, r.ItemID)
+	if err != nil {
+		return err
+	}
+	stay, err := currentStay(ctx, tx.Admission, r.PatientID)
+	if err != nil {
+		return err
+	}
+	notify, err := r.QueryNotify().IDs(ctx)
+	if err != nil {
+		return err
+	}
+	payload := ResultPayload{PatientID: r.PatientID, ResultID: r.ID, ItemID: item.ID, TestID: item.TestID, Notify: notify}
+	if stay != nil && stay.Edges.Bed != nil {
+		payload.WardID = stay.Edges.Bed.WardID
+	}
+	return events.Record(ctx, tx, CriticalTopic, string(CriticalAcknowledged), payload)
 }
 
 // checker gathers the first input error of a mutation.

@@ -369,7 +369,7 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 	}
 	want.Notify = []string{f.doctor.ID, f.attending.ID}
 	ce := wfEvents(t, f, CriticalTopic)
-	if len(ce) != 1 || ce[0].typ != CriticalEventType || !wfSamePayload(ce[0].ResultPayload, want) {
+	if len(ce) != 1 || ce[0].typ != string(CriticalEventType) || !wfSamePayload(ce[0].ResultPayload, want) {
 		t.Fatalf("critical events %+v, want %+v", ce, want)
 	}
 	if f.notify.count() != 2 {
@@ -455,8 +455,14 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 	})
 	wfSame(t, "after acknowledgement", ids(f.svc.Unacknowledged(f.client, nil)), outCrit.ID, own.ID)
 	wfSame(t, "the ward after acknowledgement", ids(f.svc.Unacknowledged(f.client, &ward.ID)))
-	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != 7 {
-		t.Fatalf("%d events, want 7: acknowledging publishes nothing", n)
+	// The acknowledgement goes out on the critical feed, for the ward the
+	// patient is in, so dashboards showing the alert clear it.
+	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != 8 {
+		t.Fatalf("%d events, want 8: the acknowledgement is published", n)
+	}
+	if ce := wfEvents(t, f, CriticalTopic); ce[len(ce)-1].typ != string(CriticalAcknowledged) ||
+		ce[len(ce)-1].ResultID != crit.ID || ce[len(ce)-1].WardID != ward.ID || len(ce[len(ce)-1].Notify) != 2 {
+		t.Fatalf("acknowledgement event: %+v", ce[len(ce)-1])
 	}
 
 	// Amending an unacknowledged critical result into another critical one
@@ -466,8 +472,8 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 	if !amended.Critical || amended.Status != labresult.StatusENTERED {
 		t.Fatalf("critical correction: %+v", amended)
 	}
-	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != 7 || f.notify.count() != 4 {
-		t.Fatalf("%d events and %d pokes after entering a correction, want 7 and 4: nothing is released yet", n, f.notify.count())
+	if n := f.client.OutboxEvent.Query().CountX(f.sys); n != 8 || f.notify.count() != 5 {
+		t.Fatalf("%d events and %d pokes after entering a correction, want 8 and 5: nothing is released yet", n, f.notify.count())
 	}
 	wfSame(t, "while the correction waits", ids(f.svc.Unacknowledged(f.client, nil)), outCrit.ID, own.ID)
 	f.unchanged(t, "acknowledge the waiting correction", apperr.Conflict, "", func() error {
@@ -487,11 +493,11 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 		t.Fatalf("results events after amendment %+v", evs)
 	}
 	want.Notify = []string{f.doctor.ID}
-	if last := ce[len(ce)-1]; len(ce) != 4 || last.typ != CriticalEventType || !wfSamePayload(last.ResultPayload, want) {
+	if last := ce[len(ce)-1]; len(ce) != 5 || last.typ != string(CriticalEventType) || !wfSamePayload(last.ResultPayload, want) {
 		t.Fatalf("critical events after amendment %+v", ce)
 	}
-	if f.notify.count() != 5 {
-		t.Fatalf("%d pokes, want 5: four verifications and the amendment", f.notify.count())
+	if f.notify.count() != 6 {
+		t.Fatalf("%d pokes, want 6: four verifications, the acknowledgement and the amendment", f.notify.count())
 	}
 	if tell := wfMust(f.client.LabResult.QueryNotify(amended).All(f.sys))(t, "must tell"); len(tell) != 1 || tell[0].ID != f.doctor.ID {
 		t.Fatalf("the released correction must be told to %v", tell)
@@ -509,8 +515,8 @@ func TestWorkflowEventsAndCriticalValues(t *testing.T) {
 	// Amended to a normal value, nothing critical is published.
 	fixed := wfMust(f.svc.Amend(f.as(f.tech3), amended.ID, AmendLabResultInput{NumericValue: new(4.1), Reason: "wrong tube"}))(t, "amend to normal")
 	fixed = f.verify(t, fixed)
-	if fixed.Critical || fixed.Status != labresult.StatusVERIFIED || len(wfEvents(t, f, CriticalTopic)) != 4 ||
-		len(wfEvents(t, f, ResultsTopic)) != 6 || f.notify.count() != 6 {
+	if fixed.Critical || fixed.Status != labresult.StatusVERIFIED || len(wfEvents(t, f, CriticalTopic)) != 5 ||
+		len(wfEvents(t, f, ResultsTopic)) != 6 || f.notify.count() != 7 {
 		t.Fatalf("amended to normal: %+v", fixed)
 	}
 	wfSame(t, "after amendment to normal", ids(f.svc.Unacknowledged(f.client, nil)), own.ID)
