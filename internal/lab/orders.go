@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/audit"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/patients"
 )
@@ -82,7 +83,7 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 
 	var created *ent.LabOrder
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		doctor, err := member(ctx, tx, "order lab tests", staff.KindDOCTOR)
+		doctor, err := auth.ActingStaff(ctx, tx.Staff, "order lab tests", staff.KindDOCTOR)
 		if err != nil {
 			return err
 		}
@@ -226,7 +227,7 @@ func (s *Service) CancelItem(ctx context.Context, id, reason string) (*ent.LabOr
 	}
 	var out *ent.LabOrderItem
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		who, err := member(ctx, tx, "cancel lab tests", staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
+		who, err := auth.ActingStaff(ctx, tx.Staff, "cancel lab tests", staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
@@ -161,7 +162,7 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 	}
 	var out *ent.LabResult
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		tech, err := member(ctx, tx, "enter lab results", staff.KindLAB_TECHNICIAN)
+		tech, err := auth.ActingStaff(ctx, tx.Staff, "enter lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}
@@ -211,7 +212,7 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 	}
 	var out *ent.LabResult
 	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
-		verifier, err := member(ctx, tx, "verify lab results", staff.KindLAB_TECHNICIAN)
+		verifier, err := auth.ActingStaff(ctx, tx.Staff, "verify lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}
@@ -293,7 +294,7 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 	}
 	var out *ent.LabResult
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		tech, err := member(ctx, tx, "amend lab results", staff.KindLAB_TECHNICIAN)
+		tech, err := auth.ActingStaff(ctx, tx.Staff, "amend lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}
@@ -346,7 +347,7 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 	}
 	var out *ent.LabResult
 	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
-		clinician, err := member(ctx, tx, "acknowledge critical results", staff.KindDOCTOR, staff.KindNURSE)
+		clinician, err := auth.ActingStaff(ctx, tx.Staff, "acknowledge critical results", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
 			return err
 		}

@@ -14,9 +14,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/admission"
-	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
-	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -166,36 +164,6 @@ func committed[T interface{ Unwrap() T }](v T, err error) (T, error) {
 		return none, err
 	}
 	return v.Unwrap(), nil
-}
-
-// member returns the viewer's staff record if it is active and of one of
-// kinds. The policy admits roles; this ties each step to a person who can
-// answer for it, which an administrator account or an API key is not.
-func member(ctx context.Context, tx *ent.Tx, action string, kinds ...staff.Kind) (*ent.Staff, error) {
-	names := make([]string, len(kinds))
-	for i, k := range kinds {
-		names[i] = strings.ToLower(strings.ReplaceAll(k.String(), "_", " "))
-	}
-	refuse := apperr.Denied("only an active %s may %s", strings.Join(names, " or "), action)
-	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
-		return nil, refuse
-	}
-	m, err := tx.Staff.Get(ctx, v.StaffID)
-	if ent.IsNotFound(err) {
-		return nil, refuse
-	} else if err != nil {
-		return nil, err
-	}
-	if !m.Active {
-		return nil, refuse
-	}
-	for _, k := range kinds {
-		if m.Kind == k {
-			return m, nil
-		}
-	}
-	return nil, refuse
 }
 
 // currentStay returns the patient's current admission with its bed, or nil.

@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
@@ -65,7 +66,7 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 	}
 	var out *ent.LabSpecimen
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		who, err := member(ctx, tx, "collect specimens", staff.KindNURSE, staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
+		who, err := auth.ActingStaff(ctx, tx.Staff, "collect specimens", staff.KindNURSE, staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}
@@ -144,7 +145,7 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 	}
 	var out *ent.LabSpecimen
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		who, err := member(ctx, tx, "receive specimens", staff.KindLAB_TECHNICIAN)
+		who, err := auth.ActingStaff(ctx, tx.Staff, "receive specimens", staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}
@@ -203,7 +204,7 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 	}
 	var out *ent.LabSpecimen
 	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
-		who, err := member(ctx, tx, "reject specimens", staff.KindLAB_TECHNICIAN)
+		who, err := auth.ActingStaff(ctx, tx.Staff, "reject specimens", staff.KindLAB_TECHNICIAN)
 		if err != nil {
 			return err
 		}

@@ -62,7 +62,7 @@ func (s *Service) Write(ctx context.Context, in WriteNoteInput) (*ent.ClinicalNo
 	}
 	var written *ent.ClinicalNote
 	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		author, err := clinician(ctx, tx, "write notes")
+		author, err := auth.ActingStaff(ctx, tx.Staff, "write notes", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendNoteInput) (*ent
 	}
 	var amended *ent.ClinicalNote
 	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		author, err := clinician(ctx, tx, "amend notes")
+		author, err := auth.ActingStaff(ctx, tx.Staff, "amend notes", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
 			return err
 		}
@@ -238,27 +238,6 @@ func ownDraft(ctx context.Context, tx *ent.Tx, id, pastTense string) (*ent.Clini
 		return nil, apperr.Conflictf("the note is %s; only a DRAFT can be %s", n.Status, pastTense)
 	}
 	return n, nil
-}
-
-// clinician returns the viewer's staff record if it is an active doctor or
-// nurse: a note is signed by a person who answers for it, which an
-// administrator or an API key is not.
-func clinician(ctx context.Context, tx *ent.Tx, action string) (*ent.Staff, error) {
-	refuse := apperr.Denied("only an active doctor or nurse may %s", action)
-	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
-		return nil, refuse
-	}
-	member, err := tx.Staff.Get(ctx, v.StaffID)
-	if ent.IsNotFound(err) {
-		return nil, refuse
-	} else if err != nil {
-		return nil, err
-	}
-	if !member.Active || (member.Kind != staff.KindDOCTOR && member.Kind != staff.KindNURSE) {
-		return nil, refuse
-	}
-	return member, nil
 }
 
 func changedMeanwhile(err error) error {

@@ -122,7 +122,7 @@ func (s *Service) Prescribe(ctx context.Context, in PrescribeMedicationInput) (*
 	}
 	var created *ent.MedicationOrder
 	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		prescriber, err := doctor(ctx, tx, "prescribe")
+		prescriber, err := auth.ActingStaff(ctx, tx.Staff, "prescribe", staff.KindDOCTOR)
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func (s *Service) Revise(ctx context.Context, id string, in ReviseMedicationOrde
 	}
 	var created *ent.MedicationOrder
 	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		prescriber, err := doctor(ctx, tx, "revise orders")
+		prescriber, err := auth.ActingStaff(ctx, tx.Staff, "revise orders", staff.KindDOCTOR)
 		if err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func (s *Service) Complete(ctx context.Context, id string) (*ent.MedicationOrder
 func (s *Service) end(ctx context.Context, id, pastTense string, kinds []staff.Kind, set func(*ent.MedicationOrderUpdateOne)) (*ent.MedicationOrder, error) {
 	var changed *ent.MedicationOrder
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if _, err := clinician(ctx, tx, "change medication orders", kinds...); err != nil {
+		if _, err := auth.ActingStaff(ctx, tx.Staff, "change medication orders", kinds...); err != nil {
 			return err
 		}
 		if _, err := activeOrder(ctx, tx, id, pastTense); err != nil {
@@ -357,44 +357,6 @@ func changedMeanwhile(err error) error {
 		return apperr.Conflictf("the order changed meanwhile; reload it")
 	}
 	return err
-}
-
-func doctor(ctx context.Context, tx *ent.Tx, action string) (*ent.Staff, error) {
-	return clinician(ctx, tx, action, staff.KindDOCTOR)
-}
-
-// clinician returns the viewer's staff record if it is active and of one of
-// kinds. The policy already admits only clinical roles; this ties the order
-// to a person who may sign for it, which an administrator or an API key is not.
-func clinician(ctx context.Context, tx *ent.Tx, action string, kinds ...staff.Kind) (*ent.Staff, error) {
-	refuse := apperr.Denied("only an active %s may %s", kindNames(kinds), action)
-	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
-		return nil, refuse
-	}
-	member, err := tx.Staff.Get(ctx, v.StaffID)
-	if ent.IsNotFound(err) {
-		return nil, refuse
-	} else if err != nil {
-		return nil, err
-	}
-	if !member.Active {
-		return nil, refuse
-	}
-	for _, k := range kinds {
-		if member.Kind == k {
-			return member, nil
-		}
-	}
-	return nil, refuse
-}
-
-func kindNames(kinds []staff.Kind) string {
-	names := make([]string, len(kinds))
-	for i, k := range kinds {
-		names[i] = strings.ToLower(k.String())
-	}
-	return strings.Join(names, " or ")
 }
 
 // validate checks and trims an order's content; the first bad field wins.
