@@ -8,9 +8,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/admission"
-	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
-	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
 // admissions returns the admission service; the error result keeps the
@@ -20,17 +18,10 @@ func (r *Resolver) admissions(context.Context) (*admission.Service, error) { ret
 // bedStatusChanged streams bed events, of one ward or all. The bed is
 // loaded when the event is sent, and the stay through row scope.
 func (r *subscriptionResolver) bedStatusChanged(ctx context.Context, wardID, after *string) (<-chan *model.BedStatusEvent, error) {
-	if wardID != nil && !globalid.Valid(*wardID, "wrd") {
-		return nil, apperr.BadInput("wardId", "is not a ward ID")
+	if err := optionalID("wardId", wardID, "wrd", "a ward"); err != nil {
+		return nil, err
 	}
-	cursor := ""
-	if after != nil {
-		if !events.ValidID(*after) {
-			return nil, apperr.BadInput("after", "is not an event ID")
-		}
-		cursor = *after
-	}
-	src, err := r.Broker.Subscribe(ctx, admission.Topic, cursor)
+	src, err := r.subscribe(ctx, admission.Topic, after)
 	if err != nil {
 		return nil, err
 	}

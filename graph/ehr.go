@@ -7,10 +7,8 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/graph/model"
-	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
-	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
 func (r *Resolver) ehr() *ehr.Service { return r.EHR }
@@ -20,20 +18,13 @@ func (r *Resolver) ehr() *ehr.Service { return r.EHR }
 // observations are loaded through row scope, so a patient hears only of
 // their own.
 func (r *subscriptionResolver) vitalsRecorded(ctx context.Context, patientID, wardID, after *string) (<-chan *model.VitalsEvent, error) {
-	if patientID != nil && !globalid.Valid(*patientID, "pat") {
-		return nil, apperr.BadInput("patientId", "is not a patient ID")
+	if err := optionalID("patientId", patientID, "pat", "a patient"); err != nil {
+		return nil, err
 	}
-	if wardID != nil && !globalid.Valid(*wardID, "wrd") {
-		return nil, apperr.BadInput("wardId", "is not a ward ID")
+	if err := optionalID("wardId", wardID, "wrd", "a ward"); err != nil {
+		return nil, err
 	}
-	cursor := ""
-	if after != nil {
-		if !events.ValidID(*after) {
-			return nil, apperr.BadInput("after", "is not an event ID")
-		}
-		cursor = *after
-	}
-	src, err := r.Broker.Subscribe(ctx, ehr.Topic, cursor)
+	src, err := r.subscribe(ctx, ehr.Topic, after)
 	if err != nil {
 		return nil, err
 	}

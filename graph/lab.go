@@ -6,28 +6,19 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/graph/model"
-	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
-	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/lab"
 )
 
 // labEvents checks a lab subscription's arguments and subscribes to topic.
 func (r *subscriptionResolver) labEvents(ctx context.Context, topic string, patientID, wardID, after *string) (<-chan events.Event, error) {
-	if patientID != nil && !globalid.Valid(*patientID, "pat") {
-		return nil, apperr.BadInput("patientId", "is not a patient ID")
+	if err := optionalID("patientId", patientID, "pat", "a patient"); err != nil {
+		return nil, err
 	}
-	if wardID != nil && !globalid.Valid(*wardID, "wrd") {
-		return nil, apperr.BadInput("wardId", "is not a ward ID")
+	if err := optionalID("wardId", wardID, "wrd", "a ward"); err != nil {
+		return nil, err
 	}
-	cursor := ""
-	if after != nil {
-		if !events.ValidID(*after) {
-			return nil, apperr.BadInput("after", "is not an event ID")
-		}
-		cursor = *after
-	}
-	return r.Broker.Subscribe(ctx, topic, cursor)
+	return r.subscribe(ctx, topic, after)
 }
 
 // releasedResult is what a lab event is about, loaded through the viewer's

@@ -55,20 +55,13 @@ func auditFilter(f *model.AuditEventFilter) ([]predicate.AuditEvent, error) {
 // through row scope before it is sent, so a patient hears only about their
 // own appointments, and only what the policy lets them read of it.
 func (r *subscriptionResolver) appointmentChanged(ctx context.Context, departmentID, providerID, after *string) (<-chan *model.AppointmentEvent, error) {
-	if departmentID != nil && !globalid.Valid(*departmentID, "dep") {
-		return nil, apperr.BadInput("departmentId", "is not a department ID")
+	if err := optionalID("departmentId", departmentID, "dep", "a department"); err != nil {
+		return nil, err
 	}
-	if providerID != nil && !globalid.Valid(*providerID, "stf") {
-		return nil, apperr.BadInput("providerId", "is not a staff ID")
+	if err := optionalID("providerId", providerID, "stf", "a staff"); err != nil {
+		return nil, err
 	}
-	cursor := ""
-	if after != nil {
-		if !events.ValidID(*after) {
-			return nil, apperr.BadInput("after", "is not an event ID")
-		}
-		cursor = *after
-	}
-	src, err := r.Broker.Subscribe(ctx, scheduling.Topic, cursor)
+	src, err := r.subscribe(ctx, scheduling.Topic, after)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
 // stream forwards broker events to one subscriber, each converted by load,
@@ -59,4 +60,26 @@ func endStream(ctx context.Context, code apperr.Code, message, resumeAfter strin
 		message = fmt.Sprintf("%s: %q", message, resumeAfter)
 	}
 	transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: message, Extensions: ext})
+}
+
+// optionalID refuses a filter argument that is given but is not an ID of
+// the kind it names, before anything is subscribed.
+func optionalID(arg string, id *string, prefix, what string) error {
+	if id != nil && !globalid.Valid(*id, prefix) {
+		return apperr.BadInput(arg, "is not %s ID", what)
+	}
+	return nil
+}
+
+// subscribe opens topic after the event a resubscribing client saw last,
+// or live from now without one.
+func (r *subscriptionResolver) subscribe(ctx context.Context, topic string, after *string) (<-chan events.Event, error) {
+	cursor := ""
+	if after != nil {
+		if !events.ValidID(*after) {
+			return nil, apperr.BadInput("after", "is not an event ID")
+		}
+		cursor = *after
+	}
+	return r.Broker.Subscribe(ctx, topic, cursor)
 }
