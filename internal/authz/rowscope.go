@@ -55,37 +55,56 @@ func (e *Enforcer) ScopeOf(v *auth.Viewer) PatientScope {
 // kind of patient data is scoped from the moment it exists.
 func InstallRowScope(client *ent.Client, e *Enforcer) {
 	client.Intercept(intercept.TraverseFunc(func(ctx context.Context, q intercept.Query) error {
-		column, ok := ent.PatientColumn[q.Type()]
-		if !ok {
-			return nil
-		}
-		v := auth.FromContext(ctx)
-		switch e.ScopeOf(v) {
-		case AllPatients:
-		case OwnRecord:
-			q.WhereP(sql.FieldEQ(column, v.PatientID))
-		default:
-			q.WhereP(nothing)
-			return nil
-		}
-		if final, ok := draftRows[q.Type()]; ok && !e.Allows(v, DraftsObject(q.Type())) {
-			q.WhereP(final)
+		if keep := e.RowFilter(auth.FromContext(ctx), q.Type()); keep != nil {
+			q.WhereP(keep)
 		}
 		return nil
 	}))
-	// Users: administrators and the system see all accounts; everyone else
-	// only their own (me, and the user behind their own patient record).
-	client.User.Intercept(intercept.TraverseUser(func(ctx context.Context, q *ent.UserQuery) error {
-		v := auth.FromContext(ctx)
+}
+
+// RowFilter returns the predicate that keeps rows of entity typ to those
+// the viewer may see, or nil where they may see every row. Queries get it
+// from the interceptor InstallRowScope adds; subqueries inside a where
+// filter (hasPatientWith …), which no interceptor reaches, get it from
+// ScopeFilters. One function, so the two can never disagree.
+func (e *Enforcer) RowFilter(v *auth.Viewer, typ string) func(*sql.Selector) {
+	if typ == "User" {
+		// Administrators and the system see all accounts; everyone else
+		// only their own (me, and the user behind their own patient record).
 		switch {
 		case v == nil:
-			q.Where(nothing)
+			return nothing
 		case v.System, e.Allows(v, "Query.users"):
-		default:
-			q.Where(user.ID(v.UserID))
+			return nil
 		}
+		return sql.FieldEQ(user.FieldID, v.UserID)
+	}
+	column, ok := ent.PatientColumn[typ]
+	if !ok {
 		return nil
-	}))
+	}
+	var keep []func(*sql.Selector)
+	switch e.ScopeOf(v) {
+	case AllPatients:
+	case OwnRecord:
+		keep = append(keep, sql.FieldEQ(column, v.PatientID))
+	default:
+		return nothing
+	}
+	if final, ok := draftRows[typ]; ok && !e.Allows(v, DraftsObject(typ)) {
+		keep = append(keep, final)
+	}
+	switch len(keep) {
+	case 0:
+		return nil
+	case 1:
+		return keep[0]
+	}
+	return func(s *sql.Selector) {
+		for _, p := range keep {
+			p(s)
+		}
+	}
 }
 
 // DraftsObject is the policy object that lets a role see the rows of
