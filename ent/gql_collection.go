@@ -5695,7 +5695,7 @@ func (_q *PatientQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				path  = append(path, alias)
 				query = (&ClinicalNoteClient{config: _q.config}).Query()
 			)
-			args := newClinicalNotePaginateArgs(fieldArgs(ctx, nil, path...))
+			args := newClinicalNotePaginateArgs(fieldArgs(ctx, new(ClinicalNoteWhereInput), path...))
 			if err := validateFirstLast(args.first, args.last); err != nil {
 				return fmt.Errorf("validate first and last in path %q: %w", path, err)
 			}
@@ -5975,7 +5975,7 @@ func (_q *PatientQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				path  = append(path, alias)
 				query = (&LabResultClient{config: _q.config}).Query()
 			)
-			args := newLabResultPaginateArgs(fieldArgs(ctx, nil, path...))
+			args := newLabResultPaginateArgs(fieldArgs(ctx, new(LabResultWhereInput), path...))
 			if err := validateFirstLast(args.first, args.last); err != nil {
 				return fmt.Errorf("validate first and last in path %q: %w", path, err)
 			}

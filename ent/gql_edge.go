@@ -1033,10 +1033,11 @@ func (_m *Patient) CarePlans(ctx context.Context) (result []*CarePlan, err error
 }
 
 func (_m *Patient) Notes(
-	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ClinicalNoteOrder,
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *ClinicalNoteOrder, where *ClinicalNoteWhereInput,
 ) (*ClinicalNoteConnection, error) {
 	opts := []ClinicalNotePaginateOption{
 		WithClinicalNoteOrder(orderBy),
+		WithClinicalNoteFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
 	totalCount, hasTotalCount := _m.Edges.totalCount[15][alias]
@@ -1107,10 +1108,11 @@ func (_m *Patient) LabOrders(
 }
 
 func (_m *Patient) LabResults(
-	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *LabResultOrder,
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *LabResultOrder, where *LabResultWhereInput,
 ) (*LabResultConnection, error) {
 	opts := []LabResultPaginateOption{
 		WithLabResultOrder(orderBy),
+		WithLabResultFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
 	totalCount, hasTotalCount := _m.Edges.totalCount[19][alias]

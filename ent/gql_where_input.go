@@ -5162,6 +5162,10 @@ type CarePlanActivityWhereInput struct {
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
 
+	// "care_plan" edge predicates.
+	HasCarePlan     *bool                 `json:"hasCarePlan,omitempty"`
+	HasCarePlanWith []*CarePlanWhereInput `json:"hasCarePlanWith,omitempty"`
+
 	// "assignee" edge predicates.
 	HasAssignee     *bool              `json:"hasAssignee,omitempty"`
 	HasAssigneeWith []*StaffWhereInput `json:"hasAssigneeWith,omitempty"`
@@ -5539,6 +5543,24 @@ func (i *CarePlanActivityWhereInput) P() (predicate.CarePlanActivity, error) {
 		}
 		predicates = append(predicates, careplanactivity.HasPatientWith(with...))
 	}
+	if i.HasCarePlan != nil {
+		p := careplanactivity.HasCarePlan()
+		if !*i.HasCarePlan {
+			p = careplanactivity.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCarePlanWith) > 0 {
+		with := make([]predicate.CarePlan, 0, len(i.HasCarePlanWith))
+		for _, w := range i.HasCarePlanWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCarePlanWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplanactivity.HasCarePlanWith(with...))
+	}
 	if i.HasAssignee != nil {
 		p := careplanactivity.HasAssignee()
 		if !*i.HasAssignee {
@@ -5672,6 +5694,10 @@ type CarePlanGoalWhereInput struct {
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "care_plan" edge predicates.
+	HasCarePlan     *bool                 `json:"hasCarePlan,omitempty"`
+	HasCarePlanWith []*CarePlanWhereInput `json:"hasCarePlanWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -6000,6 +6026,24 @@ func (i *CarePlanGoalWhereInput) P() (predicate.CarePlanGoal, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, careplangoal.HasPatientWith(with...))
+	}
+	if i.HasCarePlan != nil {
+		p := careplangoal.HasCarePlan()
+		if !*i.HasCarePlan {
+			p = careplangoal.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCarePlanWith) > 0 {
+		with := make([]predicate.CarePlan, 0, len(i.HasCarePlanWith))
+		for _, w := range i.HasCarePlanWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCarePlanWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, careplangoal.HasCarePlanWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -6627,6 +6671,14 @@ type ClinicalNoteWhereInput struct {
 	// "author" edge predicates.
 	HasAuthor     *bool              `json:"hasAuthor,omitempty"`
 	HasAuthorWith []*StaffWhereInput `json:"hasAuthorWith,omitempty"`
+
+	// "replaces" edge predicates.
+	HasReplaces     *bool                     `json:"hasReplaces,omitempty"`
+	HasReplacesWith []*ClinicalNoteWhereInput `json:"hasReplacesWith,omitempty"`
+
+	// "replaced_by" edge predicates.
+	HasReplacedBy     *bool                     `json:"hasReplacedBy,omitempty"`
+	HasReplacedByWith []*ClinicalNoteWhereInput `json:"hasReplacedByWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -7138,6 +7190,42 @@ func (i *ClinicalNoteWhereInput) P() (predicate.ClinicalNote, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, clinicalnote.HasAuthorWith(with...))
+	}
+	if i.HasReplaces != nil {
+		p := clinicalnote.HasReplaces()
+		if !*i.HasReplaces {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacesWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasReplacesWith))
+		for _, w := range i.HasReplacesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasReplacesWith(with...))
+	}
+	if i.HasReplacedBy != nil {
+		p := clinicalnote.HasReplacedBy()
+		if !*i.HasReplacedBy {
+			p = clinicalnote.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacedByWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasReplacedByWith))
+		for _, w := range i.HasReplacedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, clinicalnote.HasReplacedByWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -7784,6 +7872,10 @@ type EncounterWhereInput struct {
 	// "medication_orders" edge predicates.
 	HasMedicationOrders     *bool                        `json:"hasMedicationOrders,omitempty"`
 	HasMedicationOrdersWith []*MedicationOrderWhereInput `json:"hasMedicationOrdersWith,omitempty"`
+
+	// "notes" edge predicates.
+	HasNotes     *bool                     `json:"hasNotes,omitempty"`
+	HasNotesWith []*ClinicalNoteWhereInput `json:"hasNotesWith,omitempty"`
 
 	// "lab_orders" edge predicates.
 	HasLabOrders     *bool                 `json:"hasLabOrders,omitempty"`
@@ -8470,6 +8562,24 @@ func (i *EncounterWhereInput) P() (predicate.Encounter, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, encounter.HasMedicationOrdersWith(with...))
+	}
+	if i.HasNotes != nil {
+		p := encounter.HasNotes()
+		if !*i.HasNotes {
+			p = encounter.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasNotesWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasNotesWith))
+		for _, w := range i.HasNotesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasNotesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, encounter.HasNotesWith(with...))
 	}
 	if i.HasLabOrders != nil {
 		p := encounter.HasLabOrders()
@@ -10676,6 +10786,10 @@ type LabOrderItemWhereInput struct {
 	// "cancelled_by" edge predicates.
 	HasCancelledBy     *bool              `json:"hasCancelledBy,omitempty"`
 	HasCancelledByWith []*StaffWhereInput `json:"hasCancelledByWith,omitempty"`
+
+	// "results" edge predicates.
+	HasResults     *bool                  `json:"hasResults,omitempty"`
+	HasResultsWith []*LabResultWhereInput `json:"hasResultsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -11328,6 +11442,24 @@ func (i *LabOrderItemWhereInput) P() (predicate.LabOrderItem, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, laborderitem.HasCancelledByWith(with...))
+	}
+	if i.HasResults != nil {
+		p := laborderitem.HasResults()
+		if !*i.HasResults {
+			p = laborderitem.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasResultsWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasResultsWith))
+		for _, w := range i.HasResultsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasResultsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, laborderitem.HasResultsWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -12623,6 +12755,14 @@ type LabResultWhereInput struct {
 	HasAcknowledgedBy     *bool              `json:"hasAcknowledgedBy,omitempty"`
 	HasAcknowledgedByWith []*StaffWhereInput `json:"hasAcknowledgedByWith,omitempty"`
 
+	// "replaces" edge predicates.
+	HasReplaces     *bool                  `json:"hasReplaces,omitempty"`
+	HasReplacesWith []*LabResultWhereInput `json:"hasReplacesWith,omitempty"`
+
+	// "replaced_by" edge predicates.
+	HasReplacedBy     *bool                  `json:"hasReplacedBy,omitempty"`
+	HasReplacedByWith []*LabResultWhereInput `json:"hasReplacedByWith,omitempty"`
+
 	// "notify" edge predicates.
 	HasNotify     *bool              `json:"hasNotify,omitempty"`
 	HasNotifyWith []*StaffWhereInput `json:"hasNotifyWith,omitempty"`
@@ -13644,6 +13784,42 @@ func (i *LabResultWhereInput) P() (predicate.LabResult, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, labresult.HasAcknowledgedByWith(with...))
+	}
+	if i.HasReplaces != nil {
+		p := labresult.HasReplaces()
+		if !*i.HasReplaces {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacesWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasReplacesWith))
+		for _, w := range i.HasReplacesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasReplacesWith(with...))
+	}
+	if i.HasReplacedBy != nil {
+		p := labresult.HasReplacedBy()
+		if !*i.HasReplacedBy {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasReplacedByWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasReplacedByWith))
+		for _, w := range i.HasReplacedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasReplacedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasReplacedByWith(with...))
 	}
 	if i.HasNotify != nil {
 		p := labresult.HasNotify()
@@ -17521,6 +17697,14 @@ type PatientWhereInput struct {
 	HasMedicationOrders     *bool                        `json:"hasMedicationOrders,omitempty"`
 	HasMedicationOrdersWith []*MedicationOrderWhereInput `json:"hasMedicationOrdersWith,omitempty"`
 
+	// "care_plans" edge predicates.
+	HasCarePlans     *bool                 `json:"hasCarePlans,omitempty"`
+	HasCarePlansWith []*CarePlanWhereInput `json:"hasCarePlansWith,omitempty"`
+
+	// "notes" edge predicates.
+	HasNotes     *bool                     `json:"hasNotes,omitempty"`
+	HasNotesWith []*ClinicalNoteWhereInput `json:"hasNotesWith,omitempty"`
+
 	// "referrals" edge predicates.
 	HasReferrals     *bool                 `json:"hasReferrals,omitempty"`
 	HasReferralsWith []*ReferralWhereInput `json:"hasReferralsWith,omitempty"`
@@ -17532,6 +17716,10 @@ type PatientWhereInput struct {
 	// "lab_orders" edge predicates.
 	HasLabOrders     *bool                 `json:"hasLabOrders,omitempty"`
 	HasLabOrdersWith []*LabOrderWhereInput `json:"hasLabOrdersWith,omitempty"`
+
+	// "lab_results" edge predicates.
+	HasLabResults     *bool                  `json:"hasLabResults,omitempty"`
+	HasLabResultsWith []*LabResultWhereInput `json:"hasLabResultsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -18581,6 +18769,42 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 		}
 		predicates = append(predicates, patient.HasMedicationOrdersWith(with...))
 	}
+	if i.HasCarePlans != nil {
+		p := patient.HasCarePlans()
+		if !*i.HasCarePlans {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCarePlansWith) > 0 {
+		with := make([]predicate.CarePlan, 0, len(i.HasCarePlansWith))
+		for _, w := range i.HasCarePlansWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCarePlansWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasCarePlansWith(with...))
+	}
+	if i.HasNotes != nil {
+		p := patient.HasNotes()
+		if !*i.HasNotes {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasNotesWith) > 0 {
+		with := make([]predicate.ClinicalNote, 0, len(i.HasNotesWith))
+		for _, w := range i.HasNotesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasNotesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasNotesWith(with...))
+	}
 	if i.HasReferrals != nil {
 		p := patient.HasReferrals()
 		if !*i.HasReferrals {
@@ -18634,6 +18858,24 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, patient.HasLabOrdersWith(with...))
+	}
+	if i.HasLabResults != nil {
+		p := patient.HasLabResults()
+		if !*i.HasLabResults {
+			p = patient.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLabResultsWith) > 0 {
+		with := make([]predicate.LabResult, 0, len(i.HasLabResultsWith))
+		for _, w := range i.HasLabResultsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLabResultsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, patient.HasLabResultsWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

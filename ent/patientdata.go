@@ -2,6 +2,36 @@
 
 package ent
 
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
+	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/encounter"
+	"github.com/hmis-dev/hmis/ent/historyitem"
+	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/laborder"
+	"github.com/hmis-dev/hmis/ent/laborderitem"
+	"github.com/hmis-dev/hmis/ent/labresult"
+	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/observation"
+	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/patientcontact"
+	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/problem"
+	"github.com/hmis-dev/hmis/ent/referral"
+)
+
 // PatientColumn maps each entity that holds a patient's data to the column
 // naming that patient. Row scope (internal/authz) and the audit trail
 // (internal/audit) key on it, so an entity with a patient_id field is
@@ -106,3 +136,160 @@ func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
 
 // OwnerPatientID implements PatientOwned.
 func (_m *Referral) OwnerPatientID() string { return _m.PatientID }
+
+// PatientsMatching returns the patients — at most limit of them — owning
+// rows that match where, a where input of a patient-owned type. The query
+// runs under the viewer's row scope. A filter that reaches into patient
+// data through has…With reads those patients even when none of their rows
+// is returned; the audit trail records them from this.
+func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]string, error) {
+	switch w := where.(type) {
+	case *AdmissionWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyAdmissionWhereInput)
+		}
+		return c.Admission.Query().Where(p).Unique(true).Limit(limit).Select(admission.FieldPatientID).Strings(ctx)
+	case *AllergyWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyAllergyWhereInput)
+		}
+		return c.Allergy.Query().Where(p).Unique(true).Limit(limit).Select(allergy.FieldPatientID).Strings(ctx)
+	case *AppointmentWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyAppointmentWhereInput)
+		}
+		return c.Appointment.Query().Where(p).Unique(true).Limit(limit).Select(appointment.FieldPatientID).Strings(ctx)
+	case *BedAssignmentWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyBedAssignmentWhereInput)
+		}
+		return c.BedAssignment.Query().Where(p).Unique(true).Limit(limit).Select(bedassignment.FieldPatientID).Strings(ctx)
+	case *CarePlanWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyCarePlanWhereInput)
+		}
+		return c.CarePlan.Query().Where(p).Unique(true).Limit(limit).Select(careplan.FieldPatientID).Strings(ctx)
+	case *CarePlanActivityWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyCarePlanActivityWhereInput)
+		}
+		return c.CarePlanActivity.Query().Where(p).Unique(true).Limit(limit).Select(careplanactivity.FieldPatientID).Strings(ctx)
+	case *CarePlanGoalWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyCarePlanGoalWhereInput)
+		}
+		return c.CarePlanGoal.Query().Where(p).Unique(true).Limit(limit).Select(careplangoal.FieldPatientID).Strings(ctx)
+	case *CareTeamMemberWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyCareTeamMemberWhereInput)
+		}
+		return c.CareTeamMember.Query().Where(p).Unique(true).Limit(limit).Select(careteammember.FieldPatientID).Strings(ctx)
+	case *ClinicalNoteWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyClinicalNoteWhereInput)
+		}
+		return c.ClinicalNote.Query().Where(p).Unique(true).Limit(limit).Select(clinicalnote.FieldPatientID).Strings(ctx)
+	case *EncounterWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyEncounterWhereInput)
+		}
+		return c.Encounter.Query().Where(p).Unique(true).Limit(limit).Select(encounter.FieldPatientID).Strings(ctx)
+	case *HistoryItemWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyHistoryItemWhereInput)
+		}
+		return c.HistoryItem.Query().Where(p).Unique(true).Limit(limit).Select(historyitem.FieldPatientID).Strings(ctx)
+	case *InsurancePolicyWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyInsurancePolicyWhereInput)
+		}
+		return c.InsurancePolicy.Query().Where(p).Unique(true).Limit(limit).Select(insurancepolicy.FieldPatientID).Strings(ctx)
+	case *LabOrderWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyLabOrderWhereInput)
+		}
+		return c.LabOrder.Query().Where(p).Unique(true).Limit(limit).Select(laborder.FieldPatientID).Strings(ctx)
+	case *LabOrderItemWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyLabOrderItemWhereInput)
+		}
+		return c.LabOrderItem.Query().Where(p).Unique(true).Limit(limit).Select(laborderitem.FieldPatientID).Strings(ctx)
+	case *LabResultWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyLabResultWhereInput)
+		}
+		return c.LabResult.Query().Where(p).Unique(true).Limit(limit).Select(labresult.FieldPatientID).Strings(ctx)
+	case *LabSpecimenWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyLabSpecimenWhereInput)
+		}
+		return c.LabSpecimen.Query().Where(p).Unique(true).Limit(limit).Select(labspecimen.FieldPatientID).Strings(ctx)
+	case *MedicationOrderWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyMedicationOrderWhereInput)
+		}
+		return c.MedicationOrder.Query().Where(p).Unique(true).Limit(limit).Select(medicationorder.FieldPatientID).Strings(ctx)
+	case *ObservationWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyObservationWhereInput)
+		}
+		return c.Observation.Query().Where(p).Unique(true).Limit(limit).Select(observation.FieldPatientID).Strings(ctx)
+	case *PatientWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPatientWhereInput)
+		}
+		return c.Patient.Query().Where(p).Limit(limit).Select(patient.FieldID).Strings(ctx)
+	case *PatientContactWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPatientContactWhereInput)
+		}
+		return c.PatientContact.Query().Where(p).Unique(true).Limit(limit).Select(patientcontact.FieldPatientID).Strings(ctx)
+	case *PatientIdentifierWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPatientIdentifierWhereInput)
+		}
+		return c.PatientIdentifier.Query().Where(p).Unique(true).Limit(limit).Select(patientidentifier.FieldPatientID).Strings(ctx)
+	case *ProblemWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyProblemWhereInput)
+		}
+		return c.Problem.Query().Where(p).Unique(true).Limit(limit).Select(problem.FieldPatientID).Strings(ctx)
+	case *ReferralWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyReferralWhereInput)
+		}
+		return c.Referral.Query().Where(p).Unique(true).Limit(limit).Select(referral.FieldPatientID).Strings(ctx)
+	}
+	return nil, fmt.Errorf("ent: %T is not a where input of patient data", where)
+}
+
+// ignoreEmptyWhere: an empty where input matches nothing to audit.
+func ignoreEmptyWhere(err, empty error) error {
+	if errors.Is(err, empty) {
+		return nil
+	}
+	return err
+}

@@ -917,7 +917,7 @@ type ComplexityRoot struct {
 		Identifiers       func(childComplexity int) int
 		InsurancePolicies func(childComplexity int) int
 		LabOrders         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) int
-		LabResults        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder) int
+		LabResults        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabResultOrder, where *ent.LabResultWhereInput) int
 		MedicationOrders  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
 		MergeReason       func(childComplexity int) int
 		MergedAt          func(childComplexity int) int
@@ -926,7 +926,7 @@ type ComplexityRoot struct {
 		MergedRecords     func(childComplexity int) int
 		Mrn               func(childComplexity int) int
 		NationalID        func(childComplexity int) int
-		Notes             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder) int
+		Notes             func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
 		Observations      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ObservationOrder, where *ent.ObservationWhereInput) int
 		Phone             func(childComplexity int) int
 		PostalCode        func(childComplexity int) int
@@ -5667,7 +5667,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Patient.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder)), true
+		return e.ComplexityRoot.Patient.LabResults(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.LabResultOrder), args["where"].(*ent.LabResultWhereInput)), true
 	case "Patient.medicationOrders":
 		if e.ComplexityRoot.Patient.MedicationOrders == nil {
 			break
@@ -5731,7 +5731,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Patient.Notes(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ClinicalNoteOrder)), true
+		return e.ComplexityRoot.Patient.Notes(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.ClinicalNoteOrder), args["where"].(*ent.ClinicalNoteWhereInput)), true
 	case "Patient.observations":
 		if e.ComplexityRoot.Patient.Observations == nil {
 			break
@@ -10548,6 +10548,11 @@ input CarePlanActivityWhereInput {
   hasPatient: Boolean
   hasPatientWith: [PatientWhereInput!]
   """
+  care_plan edge predicates
+  """
+  hasCarePlan: Boolean
+  hasCarePlanWith: [CarePlanWhereInput!]
+  """
   assignee edge predicates
   """
   hasAssignee: Boolean
@@ -10711,6 +10716,11 @@ input CarePlanGoalWhereInput {
   """
   hasPatient: Boolean
   hasPatientWith: [PatientWhereInput!]
+  """
+  care_plan edge predicates
+  """
+  hasCarePlan: Boolean
+  hasCarePlanWith: [CarePlanWhereInput!]
 }
 """
 Ordering options for CarePlan connections
@@ -11337,6 +11347,16 @@ input ClinicalNoteWhereInput {
   """
   hasAuthor: Boolean
   hasAuthorWith: [StaffWhereInput!]
+  """
+  replaces edge predicates
+  """
+  hasReplaces: Boolean
+  hasReplacesWith: [ClinicalNoteWhereInput!]
+  """
+  replaced_by edge predicates
+  """
+  hasReplacedBy: Boolean
+  hasReplacedByWith: [ClinicalNoteWhereInput!]
 }
 """
 Define a Relay Cursor type:
@@ -11910,6 +11930,11 @@ input EncounterWhereInput {
   """
   hasMedicationOrders: Boolean
   hasMedicationOrdersWith: [MedicationOrderWhereInput!]
+  """
+  notes edge predicates
+  """
+  hasNotes: Boolean
+  hasNotesWith: [ClinicalNoteWhereInput!]
   """
   lab_orders edge predicates
   """
@@ -12813,6 +12838,11 @@ input LabOrderItemWhereInput {
   """
   hasCancelledBy: Boolean
   hasCancelledByWith: [StaffWhereInput!]
+  """
+  results edge predicates
+  """
+  hasResults: Boolean
+  hasResultsWith: [LabResultWhereInput!]
 }
 """
 Ordering options for LabOrder connections
@@ -13893,6 +13923,16 @@ input LabResultWhereInput {
   """
   hasAcknowledgedBy: Boolean
   hasAcknowledgedByWith: [StaffWhereInput!]
+  """
+  replaces edge predicates
+  """
+  hasReplaces: Boolean
+  hasReplacesWith: [LabResultWhereInput!]
+  """
+  replaced_by edge predicates
+  """
+  hasReplacedBy: Boolean
+  hasReplacedByWith: [LabResultWhereInput!]
   """
   notify edge predicates
   """
@@ -15559,6 +15599,11 @@ type Patient implements Node {
     Ordering options for ClinicalNotes returned from the connection.
     """
     orderBy: ClinicalNoteOrder
+
+    """
+    Filtering options for ClinicalNotes returned from the connection.
+    """
+    where: ClinicalNoteWhereInput
   ): ClinicalNoteConnection!
   referrals(
     """
@@ -15648,6 +15693,11 @@ type Patient implements Node {
     Ordering options for LabResults returned from the connection.
     """
     orderBy: LabResultOrder
+
+    """
+    Filtering options for LabResults returned from the connection.
+    """
+    where: LabResultWhereInput
   ): LabResultConnection!
 }
 """
@@ -16423,6 +16473,16 @@ input PatientWhereInput {
   hasMedicationOrders: Boolean
   hasMedicationOrdersWith: [MedicationOrderWhereInput!]
   """
+  care_plans edge predicates
+  """
+  hasCarePlans: Boolean
+  hasCarePlansWith: [CarePlanWhereInput!]
+  """
+  notes edge predicates
+  """
+  hasNotes: Boolean
+  hasNotesWith: [ClinicalNoteWhereInput!]
+  """
   referrals edge predicates
   """
   hasReferrals: Boolean
@@ -16437,6 +16497,11 @@ input PatientWhereInput {
   """
   hasLabOrders: Boolean
   hasLabOrdersWith: [LabOrderWhereInput!]
+  """
+  lab_results edge predicates
+  """
+  hasLabResults: Boolean
+  hasLabResultsWith: [LabResultWhereInput!]
 }
 type Problem implements Node {
   id: ID!
@@ -22769,6 +22834,14 @@ func (ec *executionContext) field_Patient_labResults_args(ctx context.Context, r
 		return nil, err
 	}
 	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.LabResultWhereInput, error) {
+			return ec.unmarshalOLabResultWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
 	return args, nil
 }
 
@@ -22869,6 +22942,14 @@ func (ec *executionContext) field_Patient_notes_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ClinicalNoteWhereInput, error) {
+			return ec.unmarshalOClinicalNoteWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
 	return args, nil
 }
 
@@ -42927,7 +43008,7 @@ func (ec *executionContext) _Patient_notes(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Notes(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ClinicalNoteOrder))
+			return obj.Notes(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ClinicalNoteOrder), fc.Args["where"].(*ent.ClinicalNoteWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ClinicalNoteConnection) graphql.Marshaler {
@@ -43091,7 +43172,7 @@ func (ec *executionContext) _Patient_labResults(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.LabResults(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabResultOrder))
+			return obj.LabResults(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.LabResultOrder), fc.Args["where"].(*ent.LabResultWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.LabResultConnection) graphql.Marshaler {
@@ -57506,7 +57587,7 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "scheduledAt", "scheduledAtNEQ", "scheduledAtIn", "scheduledAtNotIn", "scheduledAtGT", "scheduledAtGTE", "scheduledAtLT", "scheduledAtLTE", "scheduledAtIsNil", "scheduledAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "hasPatient", "hasPatientWith", "hasAssignee", "hasAssigneeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "scheduledAt", "scheduledAtNEQ", "scheduledAtIn", "scheduledAtNotIn", "scheduledAtGT", "scheduledAtGTE", "scheduledAtLT", "scheduledAtLTE", "scheduledAtIsNil", "scheduledAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith", "hasAssignee", "hasAssigneeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -58206,6 +58287,20 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 				return it, err
 			}
 			it.HasPatientWith = data
+		case "hasCarePlan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlan"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCarePlan = data
+		case "hasCarePlanWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlanWith"))
+			data, err := ec.unmarshalOCarePlanWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCarePlanWith = data
 		case "hasAssignee":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAssignee"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -58350,7 +58445,7 @@ func (ec *executionContext) unmarshalInputCarePlanGoalWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "targetDate", "targetDateNEQ", "targetDateIn", "targetDateNotIn", "targetDateGT", "targetDateGTE", "targetDateLT", "targetDateLTE", "targetDateIsNil", "targetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "targetDate", "targetDateNEQ", "targetDateIn", "targetDateNotIn", "targetDateGT", "targetDateGTE", "targetDateLT", "targetDateLTE", "targetDateIsNil", "targetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -58945,6 +59040,20 @@ func (ec *executionContext) unmarshalInputCarePlanGoalWhereInput(ctx context.Con
 				return it, err
 			}
 			it.HasPatientWith = data
+		case "hasCarePlan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlan"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCarePlan = data
+		case "hasCarePlanWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlanWith"))
+			data, err := ec.unmarshalOCarePlanWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCarePlanWith = data
 		}
 	}
 	return it, nil
@@ -60623,7 +60732,7 @@ func (ec *executionContext) unmarshalInputClinicalNoteWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "text", "textNEQ", "textIn", "textNotIn", "textGT", "textGTE", "textLT", "textLTE", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "signedAt", "signedAtNEQ", "signedAtIn", "signedAtNotIn", "signedAtGT", "signedAtGTE", "signedAtLT", "signedAtLTE", "signedAtIsNil", "signedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasAuthor", "hasAuthorWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "text", "textNEQ", "textIn", "textNotIn", "textGT", "textGTE", "textLT", "textLTE", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "signedAt", "signedAtNEQ", "signedAtIn", "signedAtNotIn", "signedAtGT", "signedAtGTE", "signedAtLT", "signedAtLTE", "signedAtIsNil", "signedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasAuthor", "hasAuthorWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -61589,6 +61698,34 @@ func (ec *executionContext) unmarshalInputClinicalNoteWhereInput(ctx context.Con
 				return it, err
 			}
 			it.HasAuthorWith = data
+		case "hasReplaces":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplaces"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplaces = data
+		case "hasReplacesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacesWith"))
+			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacesWith = data
+		case "hasReplacedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacedBy = data
+		case "hasReplacedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedByWith"))
+			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacedByWith = data
 		}
 	}
 	return it, nil
@@ -62640,7 +62777,7 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasLabOrders", "hasLabOrdersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith", "hasLabOrders", "hasLabOrdersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -63865,6 +64002,20 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HasMedicationOrdersWith = data
+		case "hasNotes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotes"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasNotes = data
+		case "hasNotesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotesWith"))
+			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasNotesWith = data
 		case "hasLabOrders":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabOrders"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -66314,7 +66465,7 @@ func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith", "hasResults", "hasResultsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -67525,6 +67676,20 @@ func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Con
 				return it, err
 			}
 			it.HasCancelledByWith = data
+		case "hasResults":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasResults"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasResults = data
+		case "hasResultsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasResultsWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasResultsWith = data
 		}
 	}
 	return it, nil
@@ -69844,7 +70009,7 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasNotify", "hasNotifyWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith", "hasNotify", "hasNotifyWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -71937,6 +72102,34 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HasAcknowledgedByWith = data
+		case "hasReplaces":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplaces"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplaces = data
+		case "hasReplacesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacesWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacesWith = data
+		case "hasReplacedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacedBy = data
+		case "hasReplacedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplacedByWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasReplacedByWith = data
 		case "hasNotify":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotify"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -79137,7 +79330,7 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -81048,6 +81241,34 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasMedicationOrdersWith = data
+		case "hasCarePlans":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlans"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCarePlans = data
+		case "hasCarePlansWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCarePlansWith"))
+			data, err := ec.unmarshalOCarePlanWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCarePlansWith = data
+		case "hasNotes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotes"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasNotes = data
+		case "hasNotesWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNotesWith"))
+			data, err := ec.unmarshalOClinicalNoteWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐClinicalNoteWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasNotesWith = data
 		case "hasReferrals":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReferrals"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -81090,6 +81311,20 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.HasLabOrdersWith = data
+		case "hasLabResults":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabResults"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabResults = data
+		case "hasLabResultsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasLabResultsWith"))
+			data, err := ec.unmarshalOLabResultWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐLabResultWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasLabResultsWith = data
 		}
 	}
 	return it, nil

@@ -95,7 +95,7 @@ func (CarePlanGoal) Fields() []ent.Field {
 
 func (CarePlanGoal) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("care_plan", CarePlan.Type).Ref("goals").Field("care_plan_id").Unique().Required().Annotations(draftEdge),
+		edge.From("care_plan", CarePlan.Type).Ref("goals").Field("care_plan_id").Unique().Required(),
 	}
 }
 
@@ -118,7 +118,7 @@ func (CarePlanActivity) Fields() []ent.Field {
 
 func (CarePlanActivity) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("care_plan", CarePlan.Type).Ref("activities").Field("care_plan_id").Unique().Required().Annotations(draftEdge),
+		edge.From("care_plan", CarePlan.Type).Ref("activities").Field("care_plan_id").Unique().Required(),
 		edge.To("assignee", Staff.Type).Unique().Field("assignee_id"),
 	}
 }
@@ -149,8 +149,8 @@ func (ClinicalNote) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("encounter", Encounter.Type).Ref("notes").Field("encounter_id").Unique(),
 		edge.To("author", Staff.Type).Unique().Required().Field("author_id"),
-		edge.To("replaced_by", ClinicalNote.Type).Unique().Annotations(draftEdge).
-			From("replaces").Field("replaces_id").Unique().Annotations(draftEdge),
+		edge.To("replaced_by", ClinicalNote.Type).Unique().
+			From("replaces").Field("replaces_id").Unique(),
 	}
 }
 

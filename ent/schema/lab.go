@@ -186,7 +186,7 @@ func (LabOrderItem) Edges() []ent.Edge {
 		edge.To("panel", LabPanel.Type).Unique().Field("panel_id"),
 		edge.From("specimen", LabSpecimen.Type).Ref("items").Field("specimen_id").Unique(),
 		edge.To("cancelled_by", Staff.Type).Unique().Field("cancelled_by_id"),
-		edge.To("results", LabResult.Type).Annotations(draftEdge),
+		edge.To("results", LabResult.Type),
 	}
 }
 
@@ -288,8 +288,8 @@ func (LabResult) Edges() []ent.Edge {
 		edge.To("entered_by", Staff.Type).Unique().Required().Field("entered_by_id"),
 		edge.To("verified_by", Staff.Type).Unique().Field("verified_by_id"),
 		edge.To("acknowledged_by", Staff.Type).Unique().Field("acknowledged_by_id"),
-		edge.To("replaced_by", LabResult.Type).Unique().Annotations(draftEdge).
-			From("replaces").Field("replaces_id").Unique().Annotations(draftEdge),
+		edge.To("replaced_by", LabResult.Type).Unique().
+			From("replaces").Field("replaces_id").Unique(),
 		// Kept as of the release, not worked out when read: who was to be
 		// told is part of the record of how a critical value was handled,
 		// and a list of results then loads it without a query per row.

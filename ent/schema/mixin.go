@@ -81,11 +81,3 @@ func (m PatientOwnedMixin) Edges() []ent.Edge {
 func (PatientOwnedMixin) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("patient_id")}
 }
-
-// draftEdge marks an edge into an entity whose unfinished rows some roles
-// may not see (draft notes and care plans, unverified lab results). Row
-// scope filters those rows where they are queried, but not inside another
-// query's filter, so the edge offers no where-filter (hasResultsWith …):
-// otherwise a patient could learn an unverified value by asking which of
-// their orders has a result above a threshold.
-var draftEdge = entgql.Skip(entgql.SkipWhereInput)

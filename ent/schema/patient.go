@@ -63,16 +63,16 @@ func (Patient) Edges() []ent.Edge {
 		edge.To("allergies", Allergy.Type),
 		edge.To("observations", Observation.Type).Annotations(entgql.RelayConnection()),
 		edge.To("medication_orders", MedicationOrder.Type).Annotations(entgql.RelayConnection()),
-		edge.To("care_plans", CarePlan.Type).Annotations(draftEdge),
+		edge.To("care_plans", CarePlan.Type),
 		edge.To("care_plan_goals", CarePlanGoal.Type).Annotations(entgql.Skip()),
 		edge.To("care_plan_activities", CarePlanActivity.Type).Annotations(entgql.Skip()),
-		edge.To("notes", ClinicalNote.Type).Annotations(entgql.RelayConnection(), draftEdge),
+		edge.To("notes", ClinicalNote.Type).Annotations(entgql.RelayConnection()),
 		edge.To("referrals", Referral.Type).Annotations(entgql.RelayConnection()),
 		edge.To("care_team", CareTeamMember.Type),
 		edge.To("lab_orders", LabOrder.Type).Annotations(entgql.RelayConnection()),
 		edge.To("lab_order_items", LabOrderItem.Type).Annotations(entgql.Skip()),
 		edge.To("lab_specimens", LabSpecimen.Type).Annotations(entgql.Skip()),
-		edge.To("lab_results", LabResult.Type).Annotations(entgql.RelayConnection(), draftEdge),
+		edge.To("lab_results", LabResult.Type).Annotations(entgql.RelayConnection()),
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -14,19 +16,54 @@ import (
 // FieldGuard is a gqlgen extension that asks the enforcer about every field
 // of every object and every root operation before it resolves. A denied
 // field resolves to null with a FORBIDDEN error at its path; its resolver
-// never runs, so a denied mutation changes nothing.
-type FieldGuard struct{ enforcer *Enforcer }
+// never runs, so a denied mutation changes nothing. It guards what a field's
+// arguments read as well: every field a where filter or an ordering touches,
+// at any depth (see filter.go), and the row scope of every subquery such a
+// filter makes (see filterscope.go).
+type FieldGuard struct {
+	enforcer *Enforcer
+	client   *ent.Client
+	filters  *filterIndex
+	// entityOf maps an object type to the entity whose rows it carries:
+	// the type itself, or X for XConnection and XEdge. Types of no entity
+	// (payloads, PageInfo) are absent.
+	entityOf map[string]string
+}
 
-// NewFieldGuard returns the guard for enforcer.
-func NewFieldGuard(enforcer *Enforcer) *FieldGuard { return &FieldGuard{enforcer: enforcer} }
+// NewFieldGuard returns the guard for enforcer. client runs the queries
+// that tell the audit trail which patients a filter searched.
+func NewFieldGuard(enforcer *Enforcer, client *ent.Client) *FieldGuard {
+	return &FieldGuard{enforcer: enforcer, client: client}
+}
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.FieldInterceptor
 } = (*FieldGuard)(nil)
 
-func (*FieldGuard) ExtensionName() string                   { return "CasbinFieldGuard" }
-func (*FieldGuard) Validate(graphql.ExecutableSchema) error { return nil }
+func (*FieldGuard) ExtensionName() string { return "CasbinFieldGuard" }
+
+// Validate indexes the schema's filters; a filter the policy could not
+// guard stops the server from starting.
+func (g *FieldGuard) Validate(es graphql.ExecutableSchema) error {
+	schema := es.Schema()
+	filters, err := newFilterIndex(schema)
+	if err != nil {
+		return err
+	}
+	g.filters = filters
+	g.entityOf = map[string]string{}
+	for name, def := range schema.Types {
+		if def.Kind != ast.Object || strings.HasPrefix(name, "__") {
+			continue
+		}
+		entity := strings.TrimSuffix(strings.TrimSuffix(name, "Connection"), "Edge")
+		if e := schema.Types[entity]; e != nil && e.Kind == ast.Object && e.Fields.ForName("id") != nil {
+			g.entityOf[name] = entity
+		}
+	}
+	return nil
+}
 
 func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
@@ -35,11 +72,96 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 	if fc == nil || strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__") {
 		return next(ctx)
 	}
+	v := auth.FromContext(ctx)
 	object := fc.Object + "." + fc.Field.Name
-	if !g.enforcer.Allows(auth.FromContext(ctx), object) {
+	if !g.enforcer.Allows(v, object) {
 		audit.NoteDenied(ctx, object)
 		return nil, apperr.Denied("not allowed to access %s", object)
 	}
+	// A list of rows the viewer may not read would still tell how many
+	// there are (problems { __typename } counts diagnoses), so reaching
+	// rows of an entity needs the right to read their id.
+	if entity, ok := g.entityOf[fc.Field.Definition.Type.Name()]; ok && isList(fc.Field.Definition.Type) && !g.enforcer.Allows(v, entity+".id") {
+		audit.NoteDenied(ctx, entity+".id")
+		return nil, apperr.Denied("not allowed to access %s", object)
+	}
 	audit.NoteField(ctx, fc.Object, fc.Field.Name)
+	if err := g.guardFilters(ctx, v, fc); err != nil {
+		return nil, err
+	}
 	return next(ctx)
+}
+
+// auditedFilterMatches caps the patients one filter adds to the audit
+// row; a filter matching more is still recorded with its fields.
+const auditedFilterMatches = 1000
+
+// guardFilters checks every field the field's filter and ordering
+// arguments read against the policy, confines their subqueries to the
+// viewer's rows, and tells the audit trail what they read.
+func (g *FieldGuard) guardFilters(ctx context.Context, v *auth.Viewer, fc *graphql.FieldContext) error {
+	if len(fc.Field.Arguments) == 0 {
+		return nil
+	}
+	var variables map[string]any
+	if graphql.HasOperationContext(ctx) {
+		variables = graphql.GetOperationContext(ctx).Variables
+	}
+	for _, arg := range fc.Field.Arguments {
+		def := fc.Field.Definition.Arguments.ForName(arg.Name)
+		if def == nil || !g.filters.guards(def.Type.Name()) {
+			continue
+		}
+		raw, err := arg.Value.Value(variables)
+		if err != nil {
+			return apperr.BadInput(arg.Name, "is not valid")
+		}
+		for _, read := range g.filters.reads(def.Type.Name(), raw, arg.Name, nil) {
+			if !g.enforcer.Allows(v, read.coordinate) {
+				audit.NoteDenied(ctx, read.coordinate)
+				return &apperr.Error{Code: apperr.Forbidden, Field: read.path,
+					Message: "not allowed to filter or order on " + read.coordinate}
+			}
+			typ, field, _ := strings.Cut(read.coordinate, ".")
+			audit.NoteField(ctx, typ, field)
+		}
+		where, ok := fc.Args[arg.Name]
+		if !ok || where == nil {
+			continue
+		}
+		g.enforcer.ScopeFilters(v, where)
+		for _, searched := range patientDataFilters(where, selects(fc.Field.Selections, "totalCount")) {
+			ids, err := ent.PatientsMatching(ctx, g.client, searched, auditedFilterMatches)
+			if err != nil {
+				return err
+			}
+			audit.NotePatients(ctx, ids...)
+		}
+	}
+	return nil
+}
+
+// isList reports whether a field returns many rows: a list or a connection.
+func isList(t *ast.Type) bool { return t.Elem != nil || strings.HasSuffix(t.Name(), "Connection") }
+
+// selects reports whether a selection set asks for field, directly or
+// through fragments.
+func selects(set ast.SelectionSet, field string) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Name == field {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selects(s.SelectionSet, field) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && selects(s.Definition.SelectionSet, field) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -129,7 +129,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(d.Metrics.Extension())
 	srv.Use(audit.NewRecorder(d.Trail, d.Log))
-	srv.Use(authz.NewFieldGuard(d.Enforcer))
+	srv.Use(authz.NewFieldGuard(d.Enforcer, d.Resolver.Client))
 	srv.Use(pageLimit{max: o.MaxPageSize, dflt: o.DefaultPageSize})
 	srv.SetErrorPresenter(presentError(d.Log))
 	srv.SetRecoverFunc(recoverPanic(d.Log))

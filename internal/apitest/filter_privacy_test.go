@@ -1,0 +1,155 @@
+package apitest
+
+import (
+	"slices"
+	"testing"
+)
+
+// Regression tests for filters that read what field rules and row scope
+// hide: each request below answered, before the fix, with a count that
+// depended on data the asker may not read.
+
+// diagnose records an ICD-10 coded problem for a patient, as the doctor.
+func diagnose(t *testing.T, s *server, patientID, code string) {
+	t.Helper()
+	var out struct{ RecordProblem struct{ ID string } }
+	s.as("doctor", recordProblemMutation, map[string]any{"in": map[string]any{"patientId": patientID, "icd10Code": code}}).decode(t, &out)
+	must(t, out.RecordProblem.ID != "", "no problem recorded")
+}
+
+func familyName(t *testing.T, s *server, patientID string) string {
+	t.Helper()
+	var out struct{ Patient struct{ FamilyName string } }
+	s.as("admin", `query($id: ID!) { patient(id: $id) { familyName } }`, map[string]any{"id": patientID}).decode(t, &out)
+	return out.Patient.FamilyName
+}
+
+func TestFilteringOnAFieldNeedsTheRightToReadIt(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	victim := d.patients[1]
+	diagnose(t, s, victim, "B20")
+
+	// billing may read patients but not their diagnoses: the filter is
+	// refused, at its input field, alike for a matching and a missing code.
+	byCode := `query($p: String!) { patients(where: {hasProblemsWith: {icd10CodeHasPrefix: $p}}) { totalCount } }`
+	var answers []string
+	for _, prefix := range []string{"B", "Z"} {
+		r := s.as("billing", byCode, map[string]any{"p": prefix})
+		must(t, len(r.Errors) == 1 && r.Errors[0].code() == "FORBIDDEN" && r.Errors[0].field() == "where.hasProblemsWith.icd10CodeHasPrefix" &&
+			!containsJSON(r.Data, "totalCount"), "billing filters on diagnoses: %s", describe(r))
+		answers = append(answers, describe(r))
+	}
+	must(t, answers[0] == answers[1], "the refusal depends on the code: %v", answers)
+
+	// At any depth, through not/and/or, and through a variable.
+	r := s.as("billing", `query($w: PatientWhereInput) { patients(where: $w) { totalCount } }`, map[string]any{"w": map[string]any{
+		"or": []any{map[string]any{"not": map[string]any{"hasProblemsWith": []any{map[string]any{"icd10CodeHasPrefix": "B"}}}}}}})
+	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "FORBIDDEN" && r.Errors[0].field() == "where.or[0].not.hasProblemsWith[0].icd10CodeHasPrefix",
+		"billing filters on diagnoses in a variable: %s", describe(r))
+
+	// The pharmacist may not read phone numbers, so may not bisect them.
+	r = s.as("pharmacist", `{ patients(where: {phoneHasPrefix: "+"}) { totalCount } }`, nil)
+	must(t, r.hasCode("FORBIDDEN") && r.Errors[0].field() == "where.phoneHasPrefix", "pharmacist filters on phone: %s", describe(r))
+
+	// An ordering is a read too: a patient reads a department's name, not
+	// when it was created.
+	r = s.as("patient", `{ departments(first: 5, orderBy: {field: CREATED_AT}) { edges { node { name } } } }`, nil)
+	must(t, r.hasCode("FORBIDDEN") && r.Errors[0].field() == "orderBy.field", "patient orders by a hidden field: %s", describe(r))
+	r = s.as("patient", `{ departments(first: 5, orderBy: {field: NAME}) { edges { node { name } } } }`, nil)
+	must(t, len(r.Errors) == 0, "patient orders by name: %s", describe(r))
+
+	// hr, who has no patient access at all, gets no way in through staff.
+	r = s.as("hr", `query($n: String!) { staffs(where: {hasAppointmentsWith: {hasPatientWith: {familyName: $n}}}) { totalCount } }`,
+		map[string]any{"n": familyName(t, s, victim)})
+	must(t, r.hasCode("FORBIDDEN"), "hr filters staff by patients: %s", describe(r))
+
+	// A role that may read the field filters as before.
+	var out struct{ Patients struct{ TotalCount int } }
+	s.as("doctor", `query($id: ID!) { patients(where: {id: $id, hasProblemsWith: {icd10Code: "B20"}}) { totalCount } }`,
+		map[string]any{"id": victim}).decode(t, &out)
+	must(t, out.Patients.TotalCount == 1, "the doctor finds the diagnosis: %d", out.Patients.TotalCount)
+}
+
+// TestFilterSubqueriesKeepToTheViewersRows: a has… filter searches only
+// the rows the viewer may see, at every depth.
+func TestFilterSubqueriesKeepToTheViewersRows(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	victim := d.patients[1]
+	start, end := slot(9, 9)
+	s.as("reception", bookMutation, bookingInput(victim, d.doctor, start, end)).decode(t, &struct{}{})
+
+	// The patient's attack of the review: from their own appointment to
+	// the provider, to the provider's other appointments, to another
+	// patient's name. Refused, and alike for a name that matches and one
+	// that does not.
+	attack := `query($n: String!) { appointments(where: {hasProviderWith: {hasAppointmentsWith: {hasPatientWith: {familyName: $n}}}}) { totalCount } }`
+	hit := s.as("patient", attack, map[string]any{"n": familyName(t, s, victim)})
+	miss := s.as("patient", attack, map[string]any{"n": "No-Such-Name"})
+	must(t, describe(hit) == describe(miss), "the answer depends on another patient's name: %s / %s", describe(hit), describe(miss))
+
+	// hr may list staff and see that they have appointments at all, but
+	// appointments are patient data hr may not see: none exist for it.
+	count := func(user, doc string) int {
+		t.Helper()
+		var out struct{ Staffs struct{ TotalCount int } }
+		s.as(user, doc, nil).decode(t, &out)
+		return out.Staffs.TotalCount
+	}
+	all := count("hr", `{ staffs { totalCount } }`)
+	must(t, count("doctor", `{ staffs(where: {hasAppointments: true}) { totalCount } }`) > 0, "the doctor sees no staff with appointments")
+	must(t, count("hr", `{ staffs(where: {hasAppointments: true}) { totalCount } }`) == 0, "hr learns who has appointments")
+	must(t, count("hr", `{ staffs(where: {hasAppointments: false}) { totalCount } }`) == all, "hr learns who has no appointments")
+}
+
+// TestWhatAFilterSearchesIsAudited: a count of patients matching a
+// diagnosis, or of staff seeing a patient of some name, reads those
+// patients, though it returns none of their rows.
+func TestWhatAFilterSearchesIsAudited(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	victim := d.patients[1]
+	diagnose(t, s, victim, "B20")
+	start, end := slot(9, 9)
+	s.as("reception", bookMutation, bookingInput(victim, d.doctor, start, end)).decode(t, &struct{}{})
+
+	for _, tc := range []struct{ user, doc, operation string }{
+		{"nurse", `{ patients(where: {hasProblemsWith: {icd10CodeHasPrefix: "B2"}}) { totalCount } }`, "patients"},
+		{"doctor", `query($n: String!) { staffs(where: {hasAppointmentsWith: {hasPatientWith: {familyName: $n}}}) { totalCount } }`, "staffs"},
+	} {
+		r := s.as(tc.user, tc.doc, map[string]any{"n": familyName(t, s, victim)})
+		must(t, len(r.Errors) == 0, "%s: %s", tc.user, describe(r))
+		found := false
+		for _, row := range auditRows(t, s, map[string]any{"patientId": victim}) {
+			if row.Operation == tc.operation && row.ActorName != nil && *row.ActorName == tc.user {
+				found = true
+			}
+		}
+		must(t, found, "%s's filter over %s left no audit row for the patient it searched", tc.user, tc.operation)
+	}
+	// The filtered field is named on the row, as a read.
+	rows := auditRows(t, s, map[string]any{"patientId": victim})
+	fields := []string{}
+	for _, row := range rows {
+		if row.Operation == "patients" {
+			fields = append(fields, row.Fields...)
+		}
+	}
+	must(t, slices.Contains(fields, "Problem.icd10Code"), "the audit row does not name the filtered field: %v", fields)
+}
+
+// TestADeniedListDoesNotRevealItsLength: billing may read a patient but
+// not their diagnoses; asking for the list's __typename used to count them.
+func TestADeniedListDoesNotRevealItsLength(t *testing.T) {
+	s := newServer(t)
+	d := s.demo()
+	victim := d.patients[1]
+	diagnose(t, s, victim, "B20")
+	for _, user := range []string{"billing", "reception"} {
+		r := s.as(user, `query($id: ID!) { patient(id: $id) { mrn problems { __typename } } }`, map[string]any{"id": victim})
+		must(t, r.hasCode("FORBIDDEN") && !containsJSON(r.Data, "Problem"), "%s counts diagnoses: %s", user, describe(r))
+	}
+	r := s.as("doctor", `query($id: ID!) { patient(id: $id) { problems { __typename } } }`, map[string]any{"id": victim})
+	must(t, len(r.Errors) == 0 && containsJSON(r.Data, `"Problem"`), "the doctor reads the list: %s", describe(r))
+}
