@@ -683,21 +683,6 @@ type AdmissionWhereInput struct {
 	AdmittedAtLT    *time.Time  `json:"admittedAtLT,omitempty"`
 	AdmittedAtLTE   *time.Time  `json:"admittedAtLTE,omitempty"`
 
-	// "reason" field predicates.
-	Reason             *string  `json:"reason,omitempty"`
-	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
-	ReasonIn           []string `json:"reasonIn,omitempty"`
-	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
-	ReasonGT           *string  `json:"reasonGT,omitempty"`
-	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
-	ReasonLT           *string  `json:"reasonLT,omitempty"`
-	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
-	ReasonContains     *string  `json:"reasonContains,omitempty"`
-	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
-	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
-	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
-	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
-
 	// "admission_type" field predicates.
 	AdmissionType      *admission.AdmissionType  `json:"admissionType,omitempty"`
 	AdmissionTypeNEQ   *admission.AdmissionType  `json:"admissionTypeNEQ,omitempty"`
@@ -721,23 +706,6 @@ type AdmissionWhereInput struct {
 	DischargedAtLTE    *time.Time  `json:"dischargedAtLTE,omitempty"`
 	DischargedAtIsNil  bool        `json:"dischargedAtIsNil,omitempty"`
 	DischargedAtNotNil bool        `json:"dischargedAtNotNil,omitempty"`
-
-	// "discharge_summary" field predicates.
-	DischargeSummary             *string  `json:"dischargeSummary,omitempty"`
-	DischargeSummaryNEQ          *string  `json:"dischargeSummaryNEQ,omitempty"`
-	DischargeSummaryIn           []string `json:"dischargeSummaryIn,omitempty"`
-	DischargeSummaryNotIn        []string `json:"dischargeSummaryNotIn,omitempty"`
-	DischargeSummaryGT           *string  `json:"dischargeSummaryGT,omitempty"`
-	DischargeSummaryGTE          *string  `json:"dischargeSummaryGTE,omitempty"`
-	DischargeSummaryLT           *string  `json:"dischargeSummaryLT,omitempty"`
-	DischargeSummaryLTE          *string  `json:"dischargeSummaryLTE,omitempty"`
-	DischargeSummaryContains     *string  `json:"dischargeSummaryContains,omitempty"`
-	DischargeSummaryHasPrefix    *string  `json:"dischargeSummaryHasPrefix,omitempty"`
-	DischargeSummaryHasSuffix    *string  `json:"dischargeSummaryHasSuffix,omitempty"`
-	DischargeSummaryIsNil        bool     `json:"dischargeSummaryIsNil,omitempty"`
-	DischargeSummaryNotNil       bool     `json:"dischargeSummaryNotNil,omitempty"`
-	DischargeSummaryEqualFold    *string  `json:"dischargeSummaryEqualFold,omitempty"`
-	DischargeSummaryContainsFold *string  `json:"dischargeSummaryContainsFold,omitempty"`
 
 	// "disposition" field predicates.
 	Disposition       *admission.Disposition  `json:"disposition,omitempty"`
@@ -1058,45 +1026,6 @@ func (i *AdmissionWhereInput) P() (predicate.Admission, error) {
 	if i.AdmittedAtLTE != nil {
 		predicates = append(predicates, admission.AdmittedAtLTE(*i.AdmittedAtLTE))
 	}
-	if i.Reason != nil {
-		predicates = append(predicates, admission.ReasonEQ(*i.Reason))
-	}
-	if i.ReasonNEQ != nil {
-		predicates = append(predicates, admission.ReasonNEQ(*i.ReasonNEQ))
-	}
-	if len(i.ReasonIn) > 0 {
-		predicates = append(predicates, admission.ReasonIn(i.ReasonIn...))
-	}
-	if len(i.ReasonNotIn) > 0 {
-		predicates = append(predicates, admission.ReasonNotIn(i.ReasonNotIn...))
-	}
-	if i.ReasonGT != nil {
-		predicates = append(predicates, admission.ReasonGT(*i.ReasonGT))
-	}
-	if i.ReasonGTE != nil {
-		predicates = append(predicates, admission.ReasonGTE(*i.ReasonGTE))
-	}
-	if i.ReasonLT != nil {
-		predicates = append(predicates, admission.ReasonLT(*i.ReasonLT))
-	}
-	if i.ReasonLTE != nil {
-		predicates = append(predicates, admission.ReasonLTE(*i.ReasonLTE))
-	}
-	if i.ReasonContains != nil {
-		predicates = append(predicates, admission.ReasonContains(*i.ReasonContains))
-	}
-	if i.ReasonHasPrefix != nil {
-		predicates = append(predicates, admission.ReasonHasPrefix(*i.ReasonHasPrefix))
-	}
-	if i.ReasonHasSuffix != nil {
-		predicates = append(predicates, admission.ReasonHasSuffix(*i.ReasonHasSuffix))
-	}
-	if i.ReasonEqualFold != nil {
-		predicates = append(predicates, admission.ReasonEqualFold(*i.ReasonEqualFold))
-	}
-	if i.ReasonContainsFold != nil {
-		predicates = append(predicates, admission.ReasonContainsFold(*i.ReasonContainsFold))
-	}
 	if i.AdmissionType != nil {
 		predicates = append(predicates, admission.AdmissionTypeEQ(*i.AdmissionType))
 	}
@@ -1150,51 +1079,6 @@ func (i *AdmissionWhereInput) P() (predicate.Admission, error) {
 	}
 	if i.DischargedAtNotNil {
 		predicates = append(predicates, admission.DischargedAtNotNil())
-	}
-	if i.DischargeSummary != nil {
-		predicates = append(predicates, admission.DischargeSummaryEQ(*i.DischargeSummary))
-	}
-	if i.DischargeSummaryNEQ != nil {
-		predicates = append(predicates, admission.DischargeSummaryNEQ(*i.DischargeSummaryNEQ))
-	}
-	if len(i.DischargeSummaryIn) > 0 {
-		predicates = append(predicates, admission.DischargeSummaryIn(i.DischargeSummaryIn...))
-	}
-	if len(i.DischargeSummaryNotIn) > 0 {
-		predicates = append(predicates, admission.DischargeSummaryNotIn(i.DischargeSummaryNotIn...))
-	}
-	if i.DischargeSummaryGT != nil {
-		predicates = append(predicates, admission.DischargeSummaryGT(*i.DischargeSummaryGT))
-	}
-	if i.DischargeSummaryGTE != nil {
-		predicates = append(predicates, admission.DischargeSummaryGTE(*i.DischargeSummaryGTE))
-	}
-	if i.DischargeSummaryLT != nil {
-		predicates = append(predicates, admission.DischargeSummaryLT(*i.DischargeSummaryLT))
-	}
-	if i.DischargeSummaryLTE != nil {
-		predicates = append(predicates, admission.DischargeSummaryLTE(*i.DischargeSummaryLTE))
-	}
-	if i.DischargeSummaryContains != nil {
-		predicates = append(predicates, admission.DischargeSummaryContains(*i.DischargeSummaryContains))
-	}
-	if i.DischargeSummaryHasPrefix != nil {
-		predicates = append(predicates, admission.DischargeSummaryHasPrefix(*i.DischargeSummaryHasPrefix))
-	}
-	if i.DischargeSummaryHasSuffix != nil {
-		predicates = append(predicates, admission.DischargeSummaryHasSuffix(*i.DischargeSummaryHasSuffix))
-	}
-	if i.DischargeSummaryIsNil {
-		predicates = append(predicates, admission.DischargeSummaryIsNil())
-	}
-	if i.DischargeSummaryNotNil {
-		predicates = append(predicates, admission.DischargeSummaryNotNil())
-	}
-	if i.DischargeSummaryEqualFold != nil {
-		predicates = append(predicates, admission.DischargeSummaryEqualFold(*i.DischargeSummaryEqualFold))
-	}
-	if i.DischargeSummaryContainsFold != nil {
-		predicates = append(predicates, admission.DischargeSummaryContainsFold(*i.DischargeSummaryContainsFold))
 	}
 	if i.Disposition != nil {
 		predicates = append(predicates, admission.DispositionEQ(*i.Disposition))
@@ -1389,23 +1273,6 @@ type AllergyWhereInput struct {
 	CategoryNEQ   *allergy.Category  `json:"categoryNEQ,omitempty"`
 	CategoryIn    []allergy.Category `json:"categoryIn,omitempty"`
 	CategoryNotIn []allergy.Category `json:"categoryNotIn,omitempty"`
-
-	// "reaction" field predicates.
-	Reaction             *string  `json:"reaction,omitempty"`
-	ReactionNEQ          *string  `json:"reactionNEQ,omitempty"`
-	ReactionIn           []string `json:"reactionIn,omitempty"`
-	ReactionNotIn        []string `json:"reactionNotIn,omitempty"`
-	ReactionGT           *string  `json:"reactionGT,omitempty"`
-	ReactionGTE          *string  `json:"reactionGTE,omitempty"`
-	ReactionLT           *string  `json:"reactionLT,omitempty"`
-	ReactionLTE          *string  `json:"reactionLTE,omitempty"`
-	ReactionContains     *string  `json:"reactionContains,omitempty"`
-	ReactionHasPrefix    *string  `json:"reactionHasPrefix,omitempty"`
-	ReactionHasSuffix    *string  `json:"reactionHasSuffix,omitempty"`
-	ReactionIsNil        bool     `json:"reactionIsNil,omitempty"`
-	ReactionNotNil       bool     `json:"reactionNotNil,omitempty"`
-	ReactionEqualFold    *string  `json:"reactionEqualFold,omitempty"`
-	ReactionContainsFold *string  `json:"reactionContainsFold,omitempty"`
 
 	// "severity" field predicates.
 	Severity      *allergy.Severity  `json:"severity,omitempty"`
@@ -1696,51 +1563,6 @@ func (i *AllergyWhereInput) P() (predicate.Allergy, error) {
 	if len(i.CategoryNotIn) > 0 {
 		predicates = append(predicates, allergy.CategoryNotIn(i.CategoryNotIn...))
 	}
-	if i.Reaction != nil {
-		predicates = append(predicates, allergy.ReactionEQ(*i.Reaction))
-	}
-	if i.ReactionNEQ != nil {
-		predicates = append(predicates, allergy.ReactionNEQ(*i.ReactionNEQ))
-	}
-	if len(i.ReactionIn) > 0 {
-		predicates = append(predicates, allergy.ReactionIn(i.ReactionIn...))
-	}
-	if len(i.ReactionNotIn) > 0 {
-		predicates = append(predicates, allergy.ReactionNotIn(i.ReactionNotIn...))
-	}
-	if i.ReactionGT != nil {
-		predicates = append(predicates, allergy.ReactionGT(*i.ReactionGT))
-	}
-	if i.ReactionGTE != nil {
-		predicates = append(predicates, allergy.ReactionGTE(*i.ReactionGTE))
-	}
-	if i.ReactionLT != nil {
-		predicates = append(predicates, allergy.ReactionLT(*i.ReactionLT))
-	}
-	if i.ReactionLTE != nil {
-		predicates = append(predicates, allergy.ReactionLTE(*i.ReactionLTE))
-	}
-	if i.ReactionContains != nil {
-		predicates = append(predicates, allergy.ReactionContains(*i.ReactionContains))
-	}
-	if i.ReactionHasPrefix != nil {
-		predicates = append(predicates, allergy.ReactionHasPrefix(*i.ReactionHasPrefix))
-	}
-	if i.ReactionHasSuffix != nil {
-		predicates = append(predicates, allergy.ReactionHasSuffix(*i.ReactionHasSuffix))
-	}
-	if i.ReactionIsNil {
-		predicates = append(predicates, allergy.ReactionIsNil())
-	}
-	if i.ReactionNotNil {
-		predicates = append(predicates, allergy.ReactionNotNil())
-	}
-	if i.ReactionEqualFold != nil {
-		predicates = append(predicates, allergy.ReactionEqualFold(*i.ReactionEqualFold))
-	}
-	if i.ReactionContainsFold != nil {
-		predicates = append(predicates, allergy.ReactionContainsFold(*i.ReactionContainsFold))
-	}
 	if i.Severity != nil {
 		predicates = append(predicates, allergy.SeverityEQ(*i.Severity))
 	}
@@ -1991,23 +1813,6 @@ type AppointmentWhereInput struct {
 	EndAtLT    *time.Time  `json:"endAtLT,omitempty"`
 	EndAtLTE   *time.Time  `json:"endAtLTE,omitempty"`
 
-	// "reason" field predicates.
-	Reason             *string  `json:"reason,omitempty"`
-	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
-	ReasonIn           []string `json:"reasonIn,omitempty"`
-	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
-	ReasonGT           *string  `json:"reasonGT,omitempty"`
-	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
-	ReasonLT           *string  `json:"reasonLT,omitempty"`
-	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
-	ReasonContains     *string  `json:"reasonContains,omitempty"`
-	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
-	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
-	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
-	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
-	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
-	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
-
 	// "room_id" field predicates.
 	RoomID             *string  `json:"roomID,omitempty"`
 	RoomIDNEQ          *string  `json:"roomIDNEQ,omitempty"`
@@ -2030,23 +1835,6 @@ type AppointmentWhereInput struct {
 	StatusNEQ   *appointment.Status  `json:"statusNEQ,omitempty"`
 	StatusIn    []appointment.Status `json:"statusIn,omitempty"`
 	StatusNotIn []appointment.Status `json:"statusNotIn,omitempty"`
-
-	// "cancel_reason" field predicates.
-	CancelReason             *string  `json:"cancelReason,omitempty"`
-	CancelReasonNEQ          *string  `json:"cancelReasonNEQ,omitempty"`
-	CancelReasonIn           []string `json:"cancelReasonIn,omitempty"`
-	CancelReasonNotIn        []string `json:"cancelReasonNotIn,omitempty"`
-	CancelReasonGT           *string  `json:"cancelReasonGT,omitempty"`
-	CancelReasonGTE          *string  `json:"cancelReasonGTE,omitempty"`
-	CancelReasonLT           *string  `json:"cancelReasonLT,omitempty"`
-	CancelReasonLTE          *string  `json:"cancelReasonLTE,omitempty"`
-	CancelReasonContains     *string  `json:"cancelReasonContains,omitempty"`
-	CancelReasonHasPrefix    *string  `json:"cancelReasonHasPrefix,omitempty"`
-	CancelReasonHasSuffix    *string  `json:"cancelReasonHasSuffix,omitempty"`
-	CancelReasonIsNil        bool     `json:"cancelReasonIsNil,omitempty"`
-	CancelReasonNotNil       bool     `json:"cancelReasonNotNil,omitempty"`
-	CancelReasonEqualFold    *string  `json:"cancelReasonEqualFold,omitempty"`
-	CancelReasonContainsFold *string  `json:"cancelReasonContainsFold,omitempty"`
 
 	// "cancelled_at" field predicates.
 	CancelledAt       *time.Time  `json:"cancelledAt,omitempty"`
@@ -2431,51 +2219,6 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 	if i.EndAtLTE != nil {
 		predicates = append(predicates, appointment.EndAtLTE(*i.EndAtLTE))
 	}
-	if i.Reason != nil {
-		predicates = append(predicates, appointment.ReasonEQ(*i.Reason))
-	}
-	if i.ReasonNEQ != nil {
-		predicates = append(predicates, appointment.ReasonNEQ(*i.ReasonNEQ))
-	}
-	if len(i.ReasonIn) > 0 {
-		predicates = append(predicates, appointment.ReasonIn(i.ReasonIn...))
-	}
-	if len(i.ReasonNotIn) > 0 {
-		predicates = append(predicates, appointment.ReasonNotIn(i.ReasonNotIn...))
-	}
-	if i.ReasonGT != nil {
-		predicates = append(predicates, appointment.ReasonGT(*i.ReasonGT))
-	}
-	if i.ReasonGTE != nil {
-		predicates = append(predicates, appointment.ReasonGTE(*i.ReasonGTE))
-	}
-	if i.ReasonLT != nil {
-		predicates = append(predicates, appointment.ReasonLT(*i.ReasonLT))
-	}
-	if i.ReasonLTE != nil {
-		predicates = append(predicates, appointment.ReasonLTE(*i.ReasonLTE))
-	}
-	if i.ReasonContains != nil {
-		predicates = append(predicates, appointment.ReasonContains(*i.ReasonContains))
-	}
-	if i.ReasonHasPrefix != nil {
-		predicates = append(predicates, appointment.ReasonHasPrefix(*i.ReasonHasPrefix))
-	}
-	if i.ReasonHasSuffix != nil {
-		predicates = append(predicates, appointment.ReasonHasSuffix(*i.ReasonHasSuffix))
-	}
-	if i.ReasonIsNil {
-		predicates = append(predicates, appointment.ReasonIsNil())
-	}
-	if i.ReasonNotNil {
-		predicates = append(predicates, appointment.ReasonNotNil())
-	}
-	if i.ReasonEqualFold != nil {
-		predicates = append(predicates, appointment.ReasonEqualFold(*i.ReasonEqualFold))
-	}
-	if i.ReasonContainsFold != nil {
-		predicates = append(predicates, appointment.ReasonContainsFold(*i.ReasonContainsFold))
-	}
 	if i.RoomID != nil {
 		predicates = append(predicates, appointment.RoomIDEQ(*i.RoomID))
 	}
@@ -2532,51 +2275,6 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, appointment.StatusNotIn(i.StatusNotIn...))
-	}
-	if i.CancelReason != nil {
-		predicates = append(predicates, appointment.CancelReasonEQ(*i.CancelReason))
-	}
-	if i.CancelReasonNEQ != nil {
-		predicates = append(predicates, appointment.CancelReasonNEQ(*i.CancelReasonNEQ))
-	}
-	if len(i.CancelReasonIn) > 0 {
-		predicates = append(predicates, appointment.CancelReasonIn(i.CancelReasonIn...))
-	}
-	if len(i.CancelReasonNotIn) > 0 {
-		predicates = append(predicates, appointment.CancelReasonNotIn(i.CancelReasonNotIn...))
-	}
-	if i.CancelReasonGT != nil {
-		predicates = append(predicates, appointment.CancelReasonGT(*i.CancelReasonGT))
-	}
-	if i.CancelReasonGTE != nil {
-		predicates = append(predicates, appointment.CancelReasonGTE(*i.CancelReasonGTE))
-	}
-	if i.CancelReasonLT != nil {
-		predicates = append(predicates, appointment.CancelReasonLT(*i.CancelReasonLT))
-	}
-	if i.CancelReasonLTE != nil {
-		predicates = append(predicates, appointment.CancelReasonLTE(*i.CancelReasonLTE))
-	}
-	if i.CancelReasonContains != nil {
-		predicates = append(predicates, appointment.CancelReasonContains(*i.CancelReasonContains))
-	}
-	if i.CancelReasonHasPrefix != nil {
-		predicates = append(predicates, appointment.CancelReasonHasPrefix(*i.CancelReasonHasPrefix))
-	}
-	if i.CancelReasonHasSuffix != nil {
-		predicates = append(predicates, appointment.CancelReasonHasSuffix(*i.CancelReasonHasSuffix))
-	}
-	if i.CancelReasonIsNil {
-		predicates = append(predicates, appointment.CancelReasonIsNil())
-	}
-	if i.CancelReasonNotNil {
-		predicates = append(predicates, appointment.CancelReasonNotNil())
-	}
-	if i.CancelReasonEqualFold != nil {
-		predicates = append(predicates, appointment.CancelReasonEqualFold(*i.CancelReasonEqualFold))
-	}
-	if i.CancelReasonContainsFold != nil {
-		predicates = append(predicates, appointment.CancelReasonContainsFold(*i.CancelReasonContainsFold))
 	}
 	if i.CancelledAt != nil {
 		predicates = append(predicates, appointment.CancelledAtEQ(*i.CancelledAt))
@@ -3546,23 +3244,6 @@ type BedWhereInput struct {
 	StatusChangedAtLT    *time.Time  `json:"statusChangedAtLT,omitempty"`
 	StatusChangedAtLTE   *time.Time  `json:"statusChangedAtLTE,omitempty"`
 
-	// "note" field predicates.
-	Note             *string  `json:"note,omitempty"`
-	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
-	NoteIn           []string `json:"noteIn,omitempty"`
-	NoteNotIn        []string `json:"noteNotIn,omitempty"`
-	NoteGT           *string  `json:"noteGT,omitempty"`
-	NoteGTE          *string  `json:"noteGTE,omitempty"`
-	NoteLT           *string  `json:"noteLT,omitempty"`
-	NoteLTE          *string  `json:"noteLTE,omitempty"`
-	NoteContains     *string  `json:"noteContains,omitempty"`
-	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
-	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
-	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
-	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
-	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
-	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
-
 	// "ward" edge predicates.
 	HasWard     *bool             `json:"hasWard,omitempty"`
 	HasWardWith []*WardWhereInput `json:"hasWardWith,omitempty"`
@@ -3835,51 +3516,6 @@ func (i *BedWhereInput) P() (predicate.Bed, error) {
 	if i.StatusChangedAtLTE != nil {
 		predicates = append(predicates, bed.StatusChangedAtLTE(*i.StatusChangedAtLTE))
 	}
-	if i.Note != nil {
-		predicates = append(predicates, bed.NoteEQ(*i.Note))
-	}
-	if i.NoteNEQ != nil {
-		predicates = append(predicates, bed.NoteNEQ(*i.NoteNEQ))
-	}
-	if len(i.NoteIn) > 0 {
-		predicates = append(predicates, bed.NoteIn(i.NoteIn...))
-	}
-	if len(i.NoteNotIn) > 0 {
-		predicates = append(predicates, bed.NoteNotIn(i.NoteNotIn...))
-	}
-	if i.NoteGT != nil {
-		predicates = append(predicates, bed.NoteGT(*i.NoteGT))
-	}
-	if i.NoteGTE != nil {
-		predicates = append(predicates, bed.NoteGTE(*i.NoteGTE))
-	}
-	if i.NoteLT != nil {
-		predicates = append(predicates, bed.NoteLT(*i.NoteLT))
-	}
-	if i.NoteLTE != nil {
-		predicates = append(predicates, bed.NoteLTE(*i.NoteLTE))
-	}
-	if i.NoteContains != nil {
-		predicates = append(predicates, bed.NoteContains(*i.NoteContains))
-	}
-	if i.NoteHasPrefix != nil {
-		predicates = append(predicates, bed.NoteHasPrefix(*i.NoteHasPrefix))
-	}
-	if i.NoteHasSuffix != nil {
-		predicates = append(predicates, bed.NoteHasSuffix(*i.NoteHasSuffix))
-	}
-	if i.NoteIsNil {
-		predicates = append(predicates, bed.NoteIsNil())
-	}
-	if i.NoteNotNil {
-		predicates = append(predicates, bed.NoteNotNil())
-	}
-	if i.NoteEqualFold != nil {
-		predicates = append(predicates, bed.NoteEqualFold(*i.NoteEqualFold))
-	}
-	if i.NoteContainsFold != nil {
-		predicates = append(predicates, bed.NoteContainsFold(*i.NoteContainsFold))
-	}
 
 	if i.HasWard != nil {
 		p := bed.HasWard()
@@ -4012,23 +3648,6 @@ type BedAssignmentWhereInput struct {
 	ToAtLTE    *time.Time  `json:"toAtLTE,omitempty"`
 	ToAtIsNil  bool        `json:"toAtIsNil,omitempty"`
 	ToAtNotNil bool        `json:"toAtNotNil,omitempty"`
-
-	// "reason" field predicates.
-	Reason             *string  `json:"reason,omitempty"`
-	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
-	ReasonIn           []string `json:"reasonIn,omitempty"`
-	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
-	ReasonGT           *string  `json:"reasonGT,omitempty"`
-	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
-	ReasonLT           *string  `json:"reasonLT,omitempty"`
-	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
-	ReasonContains     *string  `json:"reasonContains,omitempty"`
-	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
-	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
-	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
-	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
-	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
-	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
 
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
@@ -4315,51 +3934,6 @@ func (i *BedAssignmentWhereInput) P() (predicate.BedAssignment, error) {
 	if i.ToAtNotNil {
 		predicates = append(predicates, bedassignment.ToAtNotNil())
 	}
-	if i.Reason != nil {
-		predicates = append(predicates, bedassignment.ReasonEQ(*i.Reason))
-	}
-	if i.ReasonNEQ != nil {
-		predicates = append(predicates, bedassignment.ReasonNEQ(*i.ReasonNEQ))
-	}
-	if len(i.ReasonIn) > 0 {
-		predicates = append(predicates, bedassignment.ReasonIn(i.ReasonIn...))
-	}
-	if len(i.ReasonNotIn) > 0 {
-		predicates = append(predicates, bedassignment.ReasonNotIn(i.ReasonNotIn...))
-	}
-	if i.ReasonGT != nil {
-		predicates = append(predicates, bedassignment.ReasonGT(*i.ReasonGT))
-	}
-	if i.ReasonGTE != nil {
-		predicates = append(predicates, bedassignment.ReasonGTE(*i.ReasonGTE))
-	}
-	if i.ReasonLT != nil {
-		predicates = append(predicates, bedassignment.ReasonLT(*i.ReasonLT))
-	}
-	if i.ReasonLTE != nil {
-		predicates = append(predicates, bedassignment.ReasonLTE(*i.ReasonLTE))
-	}
-	if i.ReasonContains != nil {
-		predicates = append(predicates, bedassignment.ReasonContains(*i.ReasonContains))
-	}
-	if i.ReasonHasPrefix != nil {
-		predicates = append(predicates, bedassignment.ReasonHasPrefix(*i.ReasonHasPrefix))
-	}
-	if i.ReasonHasSuffix != nil {
-		predicates = append(predicates, bedassignment.ReasonHasSuffix(*i.ReasonHasSuffix))
-	}
-	if i.ReasonIsNil {
-		predicates = append(predicates, bedassignment.ReasonIsNil())
-	}
-	if i.ReasonNotNil {
-		predicates = append(predicates, bedassignment.ReasonNotNil())
-	}
-	if i.ReasonEqualFold != nil {
-		predicates = append(predicates, bedassignment.ReasonEqualFold(*i.ReasonEqualFold))
-	}
-	if i.ReasonContainsFold != nil {
-		predicates = append(predicates, bedassignment.ReasonContainsFold(*i.ReasonContainsFold))
-	}
 
 	if i.HasPatient != nil {
 		p := bedassignment.HasPatient()
@@ -4493,23 +4067,6 @@ type CarePlanWhereInput struct {
 	TitleHasSuffix    *string  `json:"titleHasSuffix,omitempty"`
 	TitleEqualFold    *string  `json:"titleEqualFold,omitempty"`
 	TitleContainsFold *string  `json:"titleContainsFold,omitempty"`
-
-	// "description" field predicates.
-	Description             *string  `json:"description,omitempty"`
-	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
-	DescriptionIn           []string `json:"descriptionIn,omitempty"`
-	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
-	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
-	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
-	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
-	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
-	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
-	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
-	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
-	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
-	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
-	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
-	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
 
 	// "status" field predicates.
 	Status      *careplan.Status  `json:"status,omitempty"`
@@ -4800,51 +4357,6 @@ func (i *CarePlanWhereInput) P() (predicate.CarePlan, error) {
 	if i.TitleContainsFold != nil {
 		predicates = append(predicates, careplan.TitleContainsFold(*i.TitleContainsFold))
 	}
-	if i.Description != nil {
-		predicates = append(predicates, careplan.DescriptionEQ(*i.Description))
-	}
-	if i.DescriptionNEQ != nil {
-		predicates = append(predicates, careplan.DescriptionNEQ(*i.DescriptionNEQ))
-	}
-	if len(i.DescriptionIn) > 0 {
-		predicates = append(predicates, careplan.DescriptionIn(i.DescriptionIn...))
-	}
-	if len(i.DescriptionNotIn) > 0 {
-		predicates = append(predicates, careplan.DescriptionNotIn(i.DescriptionNotIn...))
-	}
-	if i.DescriptionGT != nil {
-		predicates = append(predicates, careplan.DescriptionGT(*i.DescriptionGT))
-	}
-	if i.DescriptionGTE != nil {
-		predicates = append(predicates, careplan.DescriptionGTE(*i.DescriptionGTE))
-	}
-	if i.DescriptionLT != nil {
-		predicates = append(predicates, careplan.DescriptionLT(*i.DescriptionLT))
-	}
-	if i.DescriptionLTE != nil {
-		predicates = append(predicates, careplan.DescriptionLTE(*i.DescriptionLTE))
-	}
-	if i.DescriptionContains != nil {
-		predicates = append(predicates, careplan.DescriptionContains(*i.DescriptionContains))
-	}
-	if i.DescriptionHasPrefix != nil {
-		predicates = append(predicates, careplan.DescriptionHasPrefix(*i.DescriptionHasPrefix))
-	}
-	if i.DescriptionHasSuffix != nil {
-		predicates = append(predicates, careplan.DescriptionHasSuffix(*i.DescriptionHasSuffix))
-	}
-	if i.DescriptionIsNil {
-		predicates = append(predicates, careplan.DescriptionIsNil())
-	}
-	if i.DescriptionNotNil {
-		predicates = append(predicates, careplan.DescriptionNotNil())
-	}
-	if i.DescriptionEqualFold != nil {
-		predicates = append(predicates, careplan.DescriptionEqualFold(*i.DescriptionEqualFold))
-	}
-	if i.DescriptionContainsFold != nil {
-		predicates = append(predicates, careplan.DescriptionContainsFold(*i.DescriptionContainsFold))
-	}
 	if i.Status != nil {
 		predicates = append(predicates, careplan.StatusEQ(*i.Status))
 	}
@@ -5107,21 +4619,6 @@ type CarePlanActivityWhereInput struct {
 	CarePlanIDHasSuffix    *string  `json:"carePlanIDHasSuffix,omitempty"`
 	CarePlanIDEqualFold    *string  `json:"carePlanIDEqualFold,omitempty"`
 	CarePlanIDContainsFold *string  `json:"carePlanIDContainsFold,omitempty"`
-
-	// "description" field predicates.
-	Description             *string  `json:"description,omitempty"`
-	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
-	DescriptionIn           []string `json:"descriptionIn,omitempty"`
-	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
-	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
-	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
-	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
-	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
-	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
-	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
-	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
-	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
-	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
 
 	// "scheduled_at" field predicates.
 	ScheduledAt       *time.Time  `json:"scheduledAt,omitempty"`
@@ -5398,45 +4895,6 @@ func (i *CarePlanActivityWhereInput) P() (predicate.CarePlanActivity, error) {
 	if i.CarePlanIDContainsFold != nil {
 		predicates = append(predicates, careplanactivity.CarePlanIDContainsFold(*i.CarePlanIDContainsFold))
 	}
-	if i.Description != nil {
-		predicates = append(predicates, careplanactivity.DescriptionEQ(*i.Description))
-	}
-	if i.DescriptionNEQ != nil {
-		predicates = append(predicates, careplanactivity.DescriptionNEQ(*i.DescriptionNEQ))
-	}
-	if len(i.DescriptionIn) > 0 {
-		predicates = append(predicates, careplanactivity.DescriptionIn(i.DescriptionIn...))
-	}
-	if len(i.DescriptionNotIn) > 0 {
-		predicates = append(predicates, careplanactivity.DescriptionNotIn(i.DescriptionNotIn...))
-	}
-	if i.DescriptionGT != nil {
-		predicates = append(predicates, careplanactivity.DescriptionGT(*i.DescriptionGT))
-	}
-	if i.DescriptionGTE != nil {
-		predicates = append(predicates, careplanactivity.DescriptionGTE(*i.DescriptionGTE))
-	}
-	if i.DescriptionLT != nil {
-		predicates = append(predicates, careplanactivity.DescriptionLT(*i.DescriptionLT))
-	}
-	if i.DescriptionLTE != nil {
-		predicates = append(predicates, careplanactivity.DescriptionLTE(*i.DescriptionLTE))
-	}
-	if i.DescriptionContains != nil {
-		predicates = append(predicates, careplanactivity.DescriptionContains(*i.DescriptionContains))
-	}
-	if i.DescriptionHasPrefix != nil {
-		predicates = append(predicates, careplanactivity.DescriptionHasPrefix(*i.DescriptionHasPrefix))
-	}
-	if i.DescriptionHasSuffix != nil {
-		predicates = append(predicates, careplanactivity.DescriptionHasSuffix(*i.DescriptionHasSuffix))
-	}
-	if i.DescriptionEqualFold != nil {
-		predicates = append(predicates, careplanactivity.DescriptionEqualFold(*i.DescriptionEqualFold))
-	}
-	if i.DescriptionContainsFold != nil {
-		predicates = append(predicates, careplanactivity.DescriptionContainsFold(*i.DescriptionContainsFold))
-	}
 	if i.ScheduledAt != nil {
 		predicates = append(predicates, careplanactivity.ScheduledAtEQ(*i.ScheduledAt))
 	}
@@ -5657,21 +5115,6 @@ type CarePlanGoalWhereInput struct {
 	CarePlanIDHasSuffix    *string  `json:"carePlanIDHasSuffix,omitempty"`
 	CarePlanIDEqualFold    *string  `json:"carePlanIDEqualFold,omitempty"`
 	CarePlanIDContainsFold *string  `json:"carePlanIDContainsFold,omitempty"`
-
-	// "description" field predicates.
-	Description             *string  `json:"description,omitempty"`
-	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
-	DescriptionIn           []string `json:"descriptionIn,omitempty"`
-	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
-	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
-	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
-	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
-	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
-	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
-	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
-	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
-	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
-	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
 
 	// "target_date" field predicates.
 	TargetDate       *time.Time  `json:"targetDate,omitempty"`
@@ -5926,45 +5369,6 @@ func (i *CarePlanGoalWhereInput) P() (predicate.CarePlanGoal, error) {
 	}
 	if i.CarePlanIDContainsFold != nil {
 		predicates = append(predicates, careplangoal.CarePlanIDContainsFold(*i.CarePlanIDContainsFold))
-	}
-	if i.Description != nil {
-		predicates = append(predicates, careplangoal.DescriptionEQ(*i.Description))
-	}
-	if i.DescriptionNEQ != nil {
-		predicates = append(predicates, careplangoal.DescriptionNEQ(*i.DescriptionNEQ))
-	}
-	if len(i.DescriptionIn) > 0 {
-		predicates = append(predicates, careplangoal.DescriptionIn(i.DescriptionIn...))
-	}
-	if len(i.DescriptionNotIn) > 0 {
-		predicates = append(predicates, careplangoal.DescriptionNotIn(i.DescriptionNotIn...))
-	}
-	if i.DescriptionGT != nil {
-		predicates = append(predicates, careplangoal.DescriptionGT(*i.DescriptionGT))
-	}
-	if i.DescriptionGTE != nil {
-		predicates = append(predicates, careplangoal.DescriptionGTE(*i.DescriptionGTE))
-	}
-	if i.DescriptionLT != nil {
-		predicates = append(predicates, careplangoal.DescriptionLT(*i.DescriptionLT))
-	}
-	if i.DescriptionLTE != nil {
-		predicates = append(predicates, careplangoal.DescriptionLTE(*i.DescriptionLTE))
-	}
-	if i.DescriptionContains != nil {
-		predicates = append(predicates, careplangoal.DescriptionContains(*i.DescriptionContains))
-	}
-	if i.DescriptionHasPrefix != nil {
-		predicates = append(predicates, careplangoal.DescriptionHasPrefix(*i.DescriptionHasPrefix))
-	}
-	if i.DescriptionHasSuffix != nil {
-		predicates = append(predicates, careplangoal.DescriptionHasSuffix(*i.DescriptionHasSuffix))
-	}
-	if i.DescriptionEqualFold != nil {
-		predicates = append(predicates, careplangoal.DescriptionEqualFold(*i.DescriptionEqualFold))
-	}
-	if i.DescriptionContainsFold != nil {
-		predicates = append(predicates, careplangoal.DescriptionContainsFold(*i.DescriptionContainsFold))
 	}
 	if i.TargetDate != nil {
 		predicates = append(predicates, careplangoal.TargetDateEQ(*i.TargetDate))
@@ -6584,21 +5988,6 @@ type ClinicalNoteWhereInput struct {
 	StatusIn    []clinicalnote.Status `json:"statusIn,omitempty"`
 	StatusNotIn []clinicalnote.Status `json:"statusNotIn,omitempty"`
 
-	// "text" field predicates.
-	Text             *string  `json:"text,omitempty"`
-	TextNEQ          *string  `json:"textNEQ,omitempty"`
-	TextIn           []string `json:"textIn,omitempty"`
-	TextNotIn        []string `json:"textNotIn,omitempty"`
-	TextGT           *string  `json:"textGT,omitempty"`
-	TextGTE          *string  `json:"textGTE,omitempty"`
-	TextLT           *string  `json:"textLT,omitempty"`
-	TextLTE          *string  `json:"textLTE,omitempty"`
-	TextContains     *string  `json:"textContains,omitempty"`
-	TextHasPrefix    *string  `json:"textHasPrefix,omitempty"`
-	TextHasSuffix    *string  `json:"textHasSuffix,omitempty"`
-	TextEqualFold    *string  `json:"textEqualFold,omitempty"`
-	TextContainsFold *string  `json:"textContainsFold,omitempty"`
-
 	// "author_id" field predicates.
 	AuthorID             *string  `json:"authorID,omitempty"`
 	AuthorIDNEQ          *string  `json:"authorIDNEQ,omitempty"`
@@ -6938,45 +6327,6 @@ func (i *ClinicalNoteWhereInput) P() (predicate.ClinicalNote, error) {
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, clinicalnote.StatusNotIn(i.StatusNotIn...))
 	}
-	if i.Text != nil {
-		predicates = append(predicates, clinicalnote.TextEQ(*i.Text))
-	}
-	if i.TextNEQ != nil {
-		predicates = append(predicates, clinicalnote.TextNEQ(*i.TextNEQ))
-	}
-	if len(i.TextIn) > 0 {
-		predicates = append(predicates, clinicalnote.TextIn(i.TextIn...))
-	}
-	if len(i.TextNotIn) > 0 {
-		predicates = append(predicates, clinicalnote.TextNotIn(i.TextNotIn...))
-	}
-	if i.TextGT != nil {
-		predicates = append(predicates, clinicalnote.TextGT(*i.TextGT))
-	}
-	if i.TextGTE != nil {
-		predicates = append(predicates, clinicalnote.TextGTE(*i.TextGTE))
-	}
-	if i.TextLT != nil {
-		predicates = append(predicates, clinicalnote.TextLT(*i.TextLT))
-	}
-	if i.TextLTE != nil {
-		predicates = append(predicates, clinicalnote.TextLTE(*i.TextLTE))
-	}
-	if i.TextContains != nil {
-		predicates = append(predicates, clinicalnote.TextContains(*i.TextContains))
-	}
-	if i.TextHasPrefix != nil {
-		predicates = append(predicates, clinicalnote.TextHasPrefix(*i.TextHasPrefix))
-	}
-	if i.TextHasSuffix != nil {
-		predicates = append(predicates, clinicalnote.TextHasSuffix(*i.TextHasSuffix))
-	}
-	if i.TextEqualFold != nil {
-		predicates = append(predicates, clinicalnote.TextEqualFold(*i.TextEqualFold))
-	}
-	if i.TextContainsFold != nil {
-		predicates = append(predicates, clinicalnote.TextContainsFold(*i.TextContainsFold))
-	}
 	if i.AuthorID != nil {
 		predicates = append(predicates, clinicalnote.AuthorIDEQ(*i.AuthorID))
 	}
@@ -7306,23 +6656,6 @@ type DepartmentWhereInput struct {
 	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
 	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
 
-	// "description" field predicates.
-	Description             *string  `json:"description,omitempty"`
-	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
-	DescriptionIn           []string `json:"descriptionIn,omitempty"`
-	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
-	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
-	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
-	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
-	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
-	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
-	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
-	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
-	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
-	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
-	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
-	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
-
 	// "staff" edge predicates.
 	HasStaff     *bool              `json:"hasStaff,omitempty"`
 	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
@@ -7559,51 +6892,6 @@ func (i *DepartmentWhereInput) P() (predicate.Department, error) {
 	if i.NameContainsFold != nil {
 		predicates = append(predicates, department.NameContainsFold(*i.NameContainsFold))
 	}
-	if i.Description != nil {
-		predicates = append(predicates, department.DescriptionEQ(*i.Description))
-	}
-	if i.DescriptionNEQ != nil {
-		predicates = append(predicates, department.DescriptionNEQ(*i.DescriptionNEQ))
-	}
-	if len(i.DescriptionIn) > 0 {
-		predicates = append(predicates, department.DescriptionIn(i.DescriptionIn...))
-	}
-	if len(i.DescriptionNotIn) > 0 {
-		predicates = append(predicates, department.DescriptionNotIn(i.DescriptionNotIn...))
-	}
-	if i.DescriptionGT != nil {
-		predicates = append(predicates, department.DescriptionGT(*i.DescriptionGT))
-	}
-	if i.DescriptionGTE != nil {
-		predicates = append(predicates, department.DescriptionGTE(*i.DescriptionGTE))
-	}
-	if i.DescriptionLT != nil {
-		predicates = append(predicates, department.DescriptionLT(*i.DescriptionLT))
-	}
-	if i.DescriptionLTE != nil {
-		predicates = append(predicates, department.DescriptionLTE(*i.DescriptionLTE))
-	}
-	if i.DescriptionContains != nil {
-		predicates = append(predicates, department.DescriptionContains(*i.DescriptionContains))
-	}
-	if i.DescriptionHasPrefix != nil {
-		predicates = append(predicates, department.DescriptionHasPrefix(*i.DescriptionHasPrefix))
-	}
-	if i.DescriptionHasSuffix != nil {
-		predicates = append(predicates, department.DescriptionHasSuffix(*i.DescriptionHasSuffix))
-	}
-	if i.DescriptionIsNil {
-		predicates = append(predicates, department.DescriptionIsNil())
-	}
-	if i.DescriptionNotNil {
-		predicates = append(predicates, department.DescriptionNotNil())
-	}
-	if i.DescriptionEqualFold != nil {
-		predicates = append(predicates, department.DescriptionEqualFold(*i.DescriptionEqualFold))
-	}
-	if i.DescriptionContainsFold != nil {
-		predicates = append(predicates, department.DescriptionContainsFold(*i.DescriptionContainsFold))
-	}
 
 	if i.HasStaff != nil {
 		p := department.HasStaff()
@@ -7806,40 +7094,6 @@ type EncounterWhereInput struct {
 	EndedAtLTE    *time.Time  `json:"endedAtLTE,omitempty"`
 	EndedAtIsNil  bool        `json:"endedAtIsNil,omitempty"`
 	EndedAtNotNil bool        `json:"endedAtNotNil,omitempty"`
-
-	// "reason" field predicates.
-	Reason             *string  `json:"reason,omitempty"`
-	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
-	ReasonIn           []string `json:"reasonIn,omitempty"`
-	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
-	ReasonGT           *string  `json:"reasonGT,omitempty"`
-	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
-	ReasonLT           *string  `json:"reasonLT,omitempty"`
-	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
-	ReasonContains     *string  `json:"reasonContains,omitempty"`
-	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
-	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
-	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
-	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
-	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
-	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
-
-	// "cancel_reason" field predicates.
-	CancelReason             *string  `json:"cancelReason,omitempty"`
-	CancelReasonNEQ          *string  `json:"cancelReasonNEQ,omitempty"`
-	CancelReasonIn           []string `json:"cancelReasonIn,omitempty"`
-	CancelReasonNotIn        []string `json:"cancelReasonNotIn,omitempty"`
-	CancelReasonGT           *string  `json:"cancelReasonGT,omitempty"`
-	CancelReasonGTE          *string  `json:"cancelReasonGTE,omitempty"`
-	CancelReasonLT           *string  `json:"cancelReasonLT,omitempty"`
-	CancelReasonLTE          *string  `json:"cancelReasonLTE,omitempty"`
-	CancelReasonContains     *string  `json:"cancelReasonContains,omitempty"`
-	CancelReasonHasPrefix    *string  `json:"cancelReasonHasPrefix,omitempty"`
-	CancelReasonHasSuffix    *string  `json:"cancelReasonHasSuffix,omitempty"`
-	CancelReasonIsNil        bool     `json:"cancelReasonIsNil,omitempty"`
-	CancelReasonNotNil       bool     `json:"cancelReasonNotNil,omitempty"`
-	CancelReasonEqualFold    *string  `json:"cancelReasonEqualFold,omitempty"`
-	CancelReasonContainsFold *string  `json:"cancelReasonContainsFold,omitempty"`
 
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
@@ -8328,96 +7582,6 @@ func (i *EncounterWhereInput) P() (predicate.Encounter, error) {
 	if i.EndedAtNotNil {
 		predicates = append(predicates, encounter.EndedAtNotNil())
 	}
-	if i.Reason != nil {
-		predicates = append(predicates, encounter.ReasonEQ(*i.Reason))
-	}
-	if i.ReasonNEQ != nil {
-		predicates = append(predicates, encounter.ReasonNEQ(*i.ReasonNEQ))
-	}
-	if len(i.ReasonIn) > 0 {
-		predicates = append(predicates, encounter.ReasonIn(i.ReasonIn...))
-	}
-	if len(i.ReasonNotIn) > 0 {
-		predicates = append(predicates, encounter.ReasonNotIn(i.ReasonNotIn...))
-	}
-	if i.ReasonGT != nil {
-		predicates = append(predicates, encounter.ReasonGT(*i.ReasonGT))
-	}
-	if i.ReasonGTE != nil {
-		predicates = append(predicates, encounter.ReasonGTE(*i.ReasonGTE))
-	}
-	if i.ReasonLT != nil {
-		predicates = append(predicates, encounter.ReasonLT(*i.ReasonLT))
-	}
-	if i.ReasonLTE != nil {
-		predicates = append(predicates, encounter.ReasonLTE(*i.ReasonLTE))
-	}
-	if i.ReasonContains != nil {
-		predicates = append(predicates, encounter.ReasonContains(*i.ReasonContains))
-	}
-	if i.ReasonHasPrefix != nil {
-		predicates = append(predicates, encounter.ReasonHasPrefix(*i.ReasonHasPrefix))
-	}
-	if i.ReasonHasSuffix != nil {
-		predicates = append(predicates, encounter.ReasonHasSuffix(*i.ReasonHasSuffix))
-	}
-	if i.ReasonIsNil {
-		predicates = append(predicates, encounter.ReasonIsNil())
-	}
-	if i.ReasonNotNil {
-		predicates = append(predicates, encounter.ReasonNotNil())
-	}
-	if i.ReasonEqualFold != nil {
-		predicates = append(predicates, encounter.ReasonEqualFold(*i.ReasonEqualFold))
-	}
-	if i.ReasonContainsFold != nil {
-		predicates = append(predicates, encounter.ReasonContainsFold(*i.ReasonContainsFold))
-	}
-	if i.CancelReason != nil {
-		predicates = append(predicates, encounter.CancelReasonEQ(*i.CancelReason))
-	}
-	if i.CancelReasonNEQ != nil {
-		predicates = append(predicates, encounter.CancelReasonNEQ(*i.CancelReasonNEQ))
-	}
-	if len(i.CancelReasonIn) > 0 {
-		predicates = append(predicates, encounter.CancelReasonIn(i.CancelReasonIn...))
-	}
-	if len(i.CancelReasonNotIn) > 0 {
-		predicates = append(predicates, encounter.CancelReasonNotIn(i.CancelReasonNotIn...))
-	}
-	if i.CancelReasonGT != nil {
-		predicates = append(predicates, encounter.CancelReasonGT(*i.CancelReasonGT))
-	}
-	if i.CancelReasonGTE != nil {
-		predicates = append(predicates, encounter.CancelReasonGTE(*i.CancelReasonGTE))
-	}
-	if i.CancelReasonLT != nil {
-		predicates = append(predicates, encounter.CancelReasonLT(*i.CancelReasonLT))
-	}
-	if i.CancelReasonLTE != nil {
-		predicates = append(predicates, encounter.CancelReasonLTE(*i.CancelReasonLTE))
-	}
-	if i.CancelReasonContains != nil {
-		predicates = append(predicates, encounter.CancelReasonContains(*i.CancelReasonContains))
-	}
-	if i.CancelReasonHasPrefix != nil {
-		predicates = append(predicates, encounter.CancelReasonHasPrefix(*i.CancelReasonHasPrefix))
-	}
-	if i.CancelReasonHasSuffix != nil {
-		predicates = append(predicates, encounter.CancelReasonHasSuffix(*i.CancelReasonHasSuffix))
-	}
-	if i.CancelReasonIsNil {
-		predicates = append(predicates, encounter.CancelReasonIsNil())
-	}
-	if i.CancelReasonNotNil {
-		predicates = append(predicates, encounter.CancelReasonNotNil())
-	}
-	if i.CancelReasonEqualFold != nil {
-		predicates = append(predicates, encounter.CancelReasonEqualFold(*i.CancelReasonEqualFold))
-	}
-	if i.CancelReasonContainsFold != nil {
-		predicates = append(predicates, encounter.CancelReasonContainsFold(*i.CancelReasonContainsFold))
-	}
 
 	if i.HasPatient != nil {
 		p := encounter.HasPatient()
@@ -8668,21 +7832,6 @@ type HistoryItemWhereInput struct {
 	CategoryNEQ   *historyitem.Category  `json:"categoryNEQ,omitempty"`
 	CategoryIn    []historyitem.Category `json:"categoryIn,omitempty"`
 	CategoryNotIn []historyitem.Category `json:"categoryNotIn,omitempty"`
-
-	// "description" field predicates.
-	Description             *string  `json:"description,omitempty"`
-	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
-	DescriptionIn           []string `json:"descriptionIn,omitempty"`
-	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
-	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
-	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
-	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
-	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
-	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
-	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
-	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
-	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
-	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
 
 	// "date" field predicates.
 	Date       *time.Time  `json:"date,omitempty"`
@@ -8944,45 +8093,6 @@ func (i *HistoryItemWhereInput) P() (predicate.HistoryItem, error) {
 	}
 	if len(i.CategoryNotIn) > 0 {
 		predicates = append(predicates, historyitem.CategoryNotIn(i.CategoryNotIn...))
-	}
-	if i.Description != nil {
-		predicates = append(predicates, historyitem.DescriptionEQ(*i.Description))
-	}
-	if i.DescriptionNEQ != nil {
-		predicates = append(predicates, historyitem.DescriptionNEQ(*i.DescriptionNEQ))
-	}
-	if len(i.DescriptionIn) > 0 {
-		predicates = append(predicates, historyitem.DescriptionIn(i.DescriptionIn...))
-	}
-	if len(i.DescriptionNotIn) > 0 {
-		predicates = append(predicates, historyitem.DescriptionNotIn(i.DescriptionNotIn...))
-	}
-	if i.DescriptionGT != nil {
-		predicates = append(predicates, historyitem.DescriptionGT(*i.DescriptionGT))
-	}
-	if i.DescriptionGTE != nil {
-		predicates = append(predicates, historyitem.DescriptionGTE(*i.DescriptionGTE))
-	}
-	if i.DescriptionLT != nil {
-		predicates = append(predicates, historyitem.DescriptionLT(*i.DescriptionLT))
-	}
-	if i.DescriptionLTE != nil {
-		predicates = append(predicates, historyitem.DescriptionLTE(*i.DescriptionLTE))
-	}
-	if i.DescriptionContains != nil {
-		predicates = append(predicates, historyitem.DescriptionContains(*i.DescriptionContains))
-	}
-	if i.DescriptionHasPrefix != nil {
-		predicates = append(predicates, historyitem.DescriptionHasPrefix(*i.DescriptionHasPrefix))
-	}
-	if i.DescriptionHasSuffix != nil {
-		predicates = append(predicates, historyitem.DescriptionHasSuffix(*i.DescriptionHasSuffix))
-	}
-	if i.DescriptionEqualFold != nil {
-		predicates = append(predicates, historyitem.DescriptionEqualFold(*i.DescriptionEqualFold))
-	}
-	if i.DescriptionContainsFold != nil {
-		predicates = append(predicates, historyitem.DescriptionContainsFold(*i.DescriptionContainsFold))
 	}
 	if i.Date != nil {
 		predicates = append(predicates, historyitem.DateEQ(*i.Date))
@@ -10079,23 +9189,6 @@ type LabOrderWhereInput struct {
 	PriorityIn    []laborder.Priority `json:"priorityIn,omitempty"`
 	PriorityNotIn []laborder.Priority `json:"priorityNotIn,omitempty"`
 
-	// "clinical_notes" field predicates.
-	ClinicalNotes             *string  `json:"clinicalNotes,omitempty"`
-	ClinicalNotesNEQ          *string  `json:"clinicalNotesNEQ,omitempty"`
-	ClinicalNotesIn           []string `json:"clinicalNotesIn,omitempty"`
-	ClinicalNotesNotIn        []string `json:"clinicalNotesNotIn,omitempty"`
-	ClinicalNotesGT           *string  `json:"clinicalNotesGT,omitempty"`
-	ClinicalNotesGTE          *string  `json:"clinicalNotesGTE,omitempty"`
-	ClinicalNotesLT           *string  `json:"clinicalNotesLT,omitempty"`
-	ClinicalNotesLTE          *string  `json:"clinicalNotesLTE,omitempty"`
-	ClinicalNotesContains     *string  `json:"clinicalNotesContains,omitempty"`
-	ClinicalNotesHasPrefix    *string  `json:"clinicalNotesHasPrefix,omitempty"`
-	ClinicalNotesHasSuffix    *string  `json:"clinicalNotesHasSuffix,omitempty"`
-	ClinicalNotesIsNil        bool     `json:"clinicalNotesIsNil,omitempty"`
-	ClinicalNotesNotNil       bool     `json:"clinicalNotesNotNil,omitempty"`
-	ClinicalNotesEqualFold    *string  `json:"clinicalNotesEqualFold,omitempty"`
-	ClinicalNotesContainsFold *string  `json:"clinicalNotesContainsFold,omitempty"`
-
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
@@ -10425,51 +9518,6 @@ func (i *LabOrderWhereInput) P() (predicate.LabOrder, error) {
 	if len(i.PriorityNotIn) > 0 {
 		predicates = append(predicates, laborder.PriorityNotIn(i.PriorityNotIn...))
 	}
-	if i.ClinicalNotes != nil {
-		predicates = append(predicates, laborder.ClinicalNotesEQ(*i.ClinicalNotes))
-	}
-	if i.ClinicalNotesNEQ != nil {
-		predicates = append(predicates, laborder.ClinicalNotesNEQ(*i.ClinicalNotesNEQ))
-	}
-	if len(i.ClinicalNotesIn) > 0 {
-		predicates = append(predicates, laborder.ClinicalNotesIn(i.ClinicalNotesIn...))
-	}
-	if len(i.ClinicalNotesNotIn) > 0 {
-		predicates = append(predicates, laborder.ClinicalNotesNotIn(i.ClinicalNotesNotIn...))
-	}
-	if i.ClinicalNotesGT != nil {
-		predicates = append(predicates, laborder.ClinicalNotesGT(*i.ClinicalNotesGT))
-	}
-	if i.ClinicalNotesGTE != nil {
-		predicates = append(predicates, laborder.ClinicalNotesGTE(*i.ClinicalNotesGTE))
-	}
-	if i.ClinicalNotesLT != nil {
-		predicates = append(predicates, laborder.ClinicalNotesLT(*i.ClinicalNotesLT))
-	}
-	if i.ClinicalNotesLTE != nil {
-		predicates = append(predicates, laborder.ClinicalNotesLTE(*i.ClinicalNotesLTE))
-	}
-	if i.ClinicalNotesContains != nil {
-		predicates = append(predicates, laborder.ClinicalNotesContains(*i.ClinicalNotesContains))
-	}
-	if i.ClinicalNotesHasPrefix != nil {
-		predicates = append(predicates, laborder.ClinicalNotesHasPrefix(*i.ClinicalNotesHasPrefix))
-	}
-	if i.ClinicalNotesHasSuffix != nil {
-		predicates = append(predicates, laborder.ClinicalNotesHasSuffix(*i.ClinicalNotesHasSuffix))
-	}
-	if i.ClinicalNotesIsNil {
-		predicates = append(predicates, laborder.ClinicalNotesIsNil())
-	}
-	if i.ClinicalNotesNotNil {
-		predicates = append(predicates, laborder.ClinicalNotesNotNil())
-	}
-	if i.ClinicalNotesEqualFold != nil {
-		predicates = append(predicates, laborder.ClinicalNotesEqualFold(*i.ClinicalNotesEqualFold))
-	}
-	if i.ClinicalNotesContainsFold != nil {
-		predicates = append(predicates, laborder.ClinicalNotesContainsFold(*i.ClinicalNotesContainsFold))
-	}
 
 	if i.HasPatient != nil {
 		p := laborder.HasPatient()
@@ -10694,23 +9742,6 @@ type LabOrderItemWhereInput struct {
 	StatusNEQ   *laborderitem.Status  `json:"statusNEQ,omitempty"`
 	StatusIn    []laborderitem.Status `json:"statusIn,omitempty"`
 	StatusNotIn []laborderitem.Status `json:"statusNotIn,omitempty"`
-
-	// "cancel_reason" field predicates.
-	CancelReason             *string  `json:"cancelReason,omitempty"`
-	CancelReasonNEQ          *string  `json:"cancelReasonNEQ,omitempty"`
-	CancelReasonIn           []string `json:"cancelReasonIn,omitempty"`
-	CancelReasonNotIn        []string `json:"cancelReasonNotIn,omitempty"`
-	CancelReasonGT           *string  `json:"cancelReasonGT,omitempty"`
-	CancelReasonGTE          *string  `json:"cancelReasonGTE,omitempty"`
-	CancelReasonLT           *string  `json:"cancelReasonLT,omitempty"`
-	CancelReasonLTE          *string  `json:"cancelReasonLTE,omitempty"`
-	CancelReasonContains     *string  `json:"cancelReasonContains,omitempty"`
-	CancelReasonHasPrefix    *string  `json:"cancelReasonHasPrefix,omitempty"`
-	CancelReasonHasSuffix    *string  `json:"cancelReasonHasSuffix,omitempty"`
-	CancelReasonIsNil        bool     `json:"cancelReasonIsNil,omitempty"`
-	CancelReasonNotNil       bool     `json:"cancelReasonNotNil,omitempty"`
-	CancelReasonEqualFold    *string  `json:"cancelReasonEqualFold,omitempty"`
-	CancelReasonContainsFold *string  `json:"cancelReasonContainsFold,omitempty"`
 
 	// "cancelled_by_id" field predicates.
 	CancelledByID             *string  `json:"cancelledByID,omitempty"`
@@ -11159,51 +10190,6 @@ func (i *LabOrderItemWhereInput) P() (predicate.LabOrderItem, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, laborderitem.StatusNotIn(i.StatusNotIn...))
-	}
-	if i.CancelReason != nil {
-		predicates = append(predicates, laborderitem.CancelReasonEQ(*i.CancelReason))
-	}
-	if i.CancelReasonNEQ != nil {
-		predicates = append(predicates, laborderitem.CancelReasonNEQ(*i.CancelReasonNEQ))
-	}
-	if len(i.CancelReasonIn) > 0 {
-		predicates = append(predicates, laborderitem.CancelReasonIn(i.CancelReasonIn...))
-	}
-	if len(i.CancelReasonNotIn) > 0 {
-		predicates = append(predicates, laborderitem.CancelReasonNotIn(i.CancelReasonNotIn...))
-	}
-	if i.CancelReasonGT != nil {
-		predicates = append(predicates, laborderitem.CancelReasonGT(*i.CancelReasonGT))
-	}
-	if i.CancelReasonGTE != nil {
-		predicates = append(predicates, laborderitem.CancelReasonGTE(*i.CancelReasonGTE))
-	}
-	if i.CancelReasonLT != nil {
-		predicates = append(predicates, laborderitem.CancelReasonLT(*i.CancelReasonLT))
-	}
-	if i.CancelReasonLTE != nil {
-		predicates = append(predicates, laborderitem.CancelReasonLTE(*i.CancelReasonLTE))
-	}
-	if i.CancelReasonContains != nil {
-		predicates = append(predicates, laborderitem.CancelReasonContains(*i.CancelReasonContains))
-	}
-	if i.CancelReasonHasPrefix != nil {
-		predicates = append(predicates, laborderitem.CancelReasonHasPrefix(*i.CancelReasonHasPrefix))
-	}
-	if i.CancelReasonHasSuffix != nil {
-		predicates = append(predicates, laborderitem.CancelReasonHasSuffix(*i.CancelReasonHasSuffix))
-	}
-	if i.CancelReasonIsNil {
-		predicates = append(predicates, laborderitem.CancelReasonIsNil())
-	}
-	if i.CancelReasonNotNil {
-		predicates = append(predicates, laborderitem.CancelReasonNotNil())
-	}
-	if i.CancelReasonEqualFold != nil {
-		predicates = append(predicates, laborderitem.CancelReasonEqualFold(*i.CancelReasonEqualFold))
-	}
-	if i.CancelReasonContainsFold != nil {
-		predicates = append(predicates, laborderitem.CancelReasonContainsFold(*i.CancelReasonContainsFold))
 	}
 	if i.CancelledByID != nil {
 		predicates = append(predicates, laborderitem.CancelledByIDEQ(*i.CancelledByID))
@@ -12585,23 +11571,6 @@ type LabResultWhereInput struct {
 	CriticalHighIsNil  bool      `json:"criticalHighIsNil,omitempty"`
 	CriticalHighNotNil bool      `json:"criticalHighNotNil,omitempty"`
 
-	// "comment" field predicates.
-	Comment             *string  `json:"comment,omitempty"`
-	CommentNEQ          *string  `json:"commentNEQ,omitempty"`
-	CommentIn           []string `json:"commentIn,omitempty"`
-	CommentNotIn        []string `json:"commentNotIn,omitempty"`
-	CommentGT           *string  `json:"commentGT,omitempty"`
-	CommentGTE          *string  `json:"commentGTE,omitempty"`
-	CommentLT           *string  `json:"commentLT,omitempty"`
-	CommentLTE          *string  `json:"commentLTE,omitempty"`
-	CommentContains     *string  `json:"commentContains,omitempty"`
-	CommentHasPrefix    *string  `json:"commentHasPrefix,omitempty"`
-	CommentHasSuffix    *string  `json:"commentHasSuffix,omitempty"`
-	CommentIsNil        bool     `json:"commentIsNil,omitempty"`
-	CommentNotNil       bool     `json:"commentNotNil,omitempty"`
-	CommentEqualFold    *string  `json:"commentEqualFold,omitempty"`
-	CommentContainsFold *string  `json:"commentContainsFold,omitempty"`
-
 	// "entered_by_id" field predicates.
 	EnteredByID             *string  `json:"enteredByID,omitempty"`
 	EnteredByIDNEQ          *string  `json:"enteredByIDNEQ,omitempty"`
@@ -13310,51 +12279,6 @@ func (i *LabResultWhereInput) P() (predicate.LabResult, error) {
 	if i.CriticalHighNotNil {
 		predicates = append(predicates, labresult.CriticalHighNotNil())
 	}
-	if i.Comment != nil {
-		predicates = append(predicates, labresult.CommentEQ(*i.Comment))
-	}
-	if i.CommentNEQ != nil {
-		predicates = append(predicates, labresult.CommentNEQ(*i.CommentNEQ))
-	}
-	if len(i.CommentIn) > 0 {
-		predicates = append(predicates, labresult.CommentIn(i.CommentIn...))
-	}
-	if len(i.CommentNotIn) > 0 {
-		predicates = append(predicates, labresult.CommentNotIn(i.CommentNotIn...))
-	}
-	if i.CommentGT != nil {
-		predicates = append(predicates, labresult.CommentGT(*i.CommentGT))
-	}
-	if i.CommentGTE != nil {
-		predicates = append(predicates, labresult.CommentGTE(*i.CommentGTE))
-	}
-	if i.CommentLT != nil {
-		predicates = append(predicates, labresult.CommentLT(*i.CommentLT))
-	}
-	if i.CommentLTE != nil {
-		predicates = append(predicates, labresult.CommentLTE(*i.CommentLTE))
-	}
-	if i.CommentContains != nil {
-		predicates = append(predicates, labresult.CommentContains(*i.CommentContains))
-	}
-	if i.CommentHasPrefix != nil {
-		predicates = append(predicates, labresult.CommentHasPrefix(*i.CommentHasPrefix))
-	}
-	if i.CommentHasSuffix != nil {
-		predicates = append(predicates, labresult.CommentHasSuffix(*i.CommentHasSuffix))
-	}
-	if i.CommentIsNil {
-		predicates = append(predicates, labresult.CommentIsNil())
-	}
-	if i.CommentNotNil {
-		predicates = append(predicates, labresult.CommentNotNil())
-	}
-	if i.CommentEqualFold != nil {
-		predicates = append(predicates, labresult.CommentEqualFold(*i.CommentEqualFold))
-	}
-	if i.CommentContainsFold != nil {
-		predicates = append(predicates, labresult.CommentContainsFold(*i.CommentContainsFold))
-	}
 	if i.EnteredByID != nil {
 		predicates = append(predicates, labresult.EnteredByIDEQ(*i.EnteredByID))
 	}
@@ -14007,23 +12931,6 @@ type LabSpecimenWhereInput struct {
 	RejectionReasonIsNil  bool                          `json:"rejectionReasonIsNil,omitempty"`
 	RejectionReasonNotNil bool                          `json:"rejectionReasonNotNil,omitempty"`
 
-	// "rejection_note" field predicates.
-	RejectionNote             *string  `json:"rejectionNote,omitempty"`
-	RejectionNoteNEQ          *string  `json:"rejectionNoteNEQ,omitempty"`
-	RejectionNoteIn           []string `json:"rejectionNoteIn,omitempty"`
-	RejectionNoteNotIn        []string `json:"rejectionNoteNotIn,omitempty"`
-	RejectionNoteGT           *string  `json:"rejectionNoteGT,omitempty"`
-	RejectionNoteGTE          *string  `json:"rejectionNoteGTE,omitempty"`
-	RejectionNoteLT           *string  `json:"rejectionNoteLT,omitempty"`
-	RejectionNoteLTE          *string  `json:"rejectionNoteLTE,omitempty"`
-	RejectionNoteContains     *string  `json:"rejectionNoteContains,omitempty"`
-	RejectionNoteHasPrefix    *string  `json:"rejectionNoteHasPrefix,omitempty"`
-	RejectionNoteHasSuffix    *string  `json:"rejectionNoteHasSuffix,omitempty"`
-	RejectionNoteIsNil        bool     `json:"rejectionNoteIsNil,omitempty"`
-	RejectionNoteNotNil       bool     `json:"rejectionNoteNotNil,omitempty"`
-	RejectionNoteEqualFold    *string  `json:"rejectionNoteEqualFold,omitempty"`
-	RejectionNoteContainsFold *string  `json:"rejectionNoteContainsFold,omitempty"`
-
 	// "rejected_by_id" field predicates.
 	RejectedByID             *string  `json:"rejectedByID,omitempty"`
 	RejectedByIDNEQ          *string  `json:"rejectedByIDNEQ,omitempty"`
@@ -14523,51 +13430,6 @@ func (i *LabSpecimenWhereInput) P() (predicate.LabSpecimen, error) {
 	}
 	if i.RejectionReasonNotNil {
 		predicates = append(predicates, labspecimen.RejectionReasonNotNil())
-	}
-	if i.RejectionNote != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteEQ(*i.RejectionNote))
-	}
-	if i.RejectionNoteNEQ != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteNEQ(*i.RejectionNoteNEQ))
-	}
-	if len(i.RejectionNoteIn) > 0 {
-		predicates = append(predicates, labspecimen.RejectionNoteIn(i.RejectionNoteIn...))
-	}
-	if len(i.RejectionNoteNotIn) > 0 {
-		predicates = append(predicates, labspecimen.RejectionNoteNotIn(i.RejectionNoteNotIn...))
-	}
-	if i.RejectionNoteGT != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteGT(*i.RejectionNoteGT))
-	}
-	if i.RejectionNoteGTE != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteGTE(*i.RejectionNoteGTE))
-	}
-	if i.RejectionNoteLT != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteLT(*i.RejectionNoteLT))
-	}
-	if i.RejectionNoteLTE != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteLTE(*i.RejectionNoteLTE))
-	}
-	if i.RejectionNoteContains != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteContains(*i.RejectionNoteContains))
-	}
-	if i.RejectionNoteHasPrefix != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteHasPrefix(*i.RejectionNoteHasPrefix))
-	}
-	if i.RejectionNoteHasSuffix != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteHasSuffix(*i.RejectionNoteHasSuffix))
-	}
-	if i.RejectionNoteIsNil {
-		predicates = append(predicates, labspecimen.RejectionNoteIsNil())
-	}
-	if i.RejectionNoteNotNil {
-		predicates = append(predicates, labspecimen.RejectionNoteNotNil())
-	}
-	if i.RejectionNoteEqualFold != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteEqualFold(*i.RejectionNoteEqualFold))
-	}
-	if i.RejectionNoteContainsFold != nil {
-		predicates = append(predicates, labspecimen.RejectionNoteContainsFold(*i.RejectionNoteContainsFold))
 	}
 	if i.RejectedByID != nil {
 		predicates = append(predicates, labspecimen.RejectedByIDEQ(*i.RejectedByID))
@@ -15558,23 +14420,6 @@ type MedicationOrderWhereInput struct {
 	QuantityLT    *int  `json:"quantityLT,omitempty"`
 	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
 
-	// "instructions" field predicates.
-	Instructions             *string  `json:"instructions,omitempty"`
-	InstructionsNEQ          *string  `json:"instructionsNEQ,omitempty"`
-	InstructionsIn           []string `json:"instructionsIn,omitempty"`
-	InstructionsNotIn        []string `json:"instructionsNotIn,omitempty"`
-	InstructionsGT           *string  `json:"instructionsGT,omitempty"`
-	InstructionsGTE          *string  `json:"instructionsGTE,omitempty"`
-	InstructionsLT           *string  `json:"instructionsLT,omitempty"`
-	InstructionsLTE          *string  `json:"instructionsLTE,omitempty"`
-	InstructionsContains     *string  `json:"instructionsContains,omitempty"`
-	InstructionsHasPrefix    *string  `json:"instructionsHasPrefix,omitempty"`
-	InstructionsHasSuffix    *string  `json:"instructionsHasSuffix,omitempty"`
-	InstructionsIsNil        bool     `json:"instructionsIsNil,omitempty"`
-	InstructionsNotNil       bool     `json:"instructionsNotNil,omitempty"`
-	InstructionsEqualFold    *string  `json:"instructionsEqualFold,omitempty"`
-	InstructionsContainsFold *string  `json:"instructionsContainsFold,omitempty"`
-
 	// "prescriber_id" field predicates.
 	PrescriberID             *string  `json:"prescriberID,omitempty"`
 	PrescriberIDNEQ          *string  `json:"prescriberIDNEQ,omitempty"`
@@ -15612,40 +14457,6 @@ type MedicationOrderWhereInput struct {
 	ReplacesIDNotNil       bool     `json:"replacesIDNotNil,omitempty"`
 	ReplacesIDEqualFold    *string  `json:"replacesIDEqualFold,omitempty"`
 	ReplacesIDContainsFold *string  `json:"replacesIDContainsFold,omitempty"`
-
-	// "allergy_override_reason" field predicates.
-	AllergyOverrideReason             *string  `json:"allergyOverrideReason,omitempty"`
-	AllergyOverrideReasonNEQ          *string  `json:"allergyOverrideReasonNEQ,omitempty"`
-	AllergyOverrideReasonIn           []string `json:"allergyOverrideReasonIn,omitempty"`
-	AllergyOverrideReasonNotIn        []string `json:"allergyOverrideReasonNotIn,omitempty"`
-	AllergyOverrideReasonGT           *string  `json:"allergyOverrideReasonGT,omitempty"`
-	AllergyOverrideReasonGTE          *string  `json:"allergyOverrideReasonGTE,omitempty"`
-	AllergyOverrideReasonLT           *string  `json:"allergyOverrideReasonLT,omitempty"`
-	AllergyOverrideReasonLTE          *string  `json:"allergyOverrideReasonLTE,omitempty"`
-	AllergyOverrideReasonContains     *string  `json:"allergyOverrideReasonContains,omitempty"`
-	AllergyOverrideReasonHasPrefix    *string  `json:"allergyOverrideReasonHasPrefix,omitempty"`
-	AllergyOverrideReasonHasSuffix    *string  `json:"allergyOverrideReasonHasSuffix,omitempty"`
-	AllergyOverrideReasonIsNil        bool     `json:"allergyOverrideReasonIsNil,omitempty"`
-	AllergyOverrideReasonNotNil       bool     `json:"allergyOverrideReasonNotNil,omitempty"`
-	AllergyOverrideReasonEqualFold    *string  `json:"allergyOverrideReasonEqualFold,omitempty"`
-	AllergyOverrideReasonContainsFold *string  `json:"allergyOverrideReasonContainsFold,omitempty"`
-
-	// "stop_reason" field predicates.
-	StopReason             *string  `json:"stopReason,omitempty"`
-	StopReasonNEQ          *string  `json:"stopReasonNEQ,omitempty"`
-	StopReasonIn           []string `json:"stopReasonIn,omitempty"`
-	StopReasonNotIn        []string `json:"stopReasonNotIn,omitempty"`
-	StopReasonGT           *string  `json:"stopReasonGT,omitempty"`
-	StopReasonGTE          *string  `json:"stopReasonGTE,omitempty"`
-	StopReasonLT           *string  `json:"stopReasonLT,omitempty"`
-	StopReasonLTE          *string  `json:"stopReasonLTE,omitempty"`
-	StopReasonContains     *string  `json:"stopReasonContains,omitempty"`
-	StopReasonHasPrefix    *string  `json:"stopReasonHasPrefix,omitempty"`
-	StopReasonHasSuffix    *string  `json:"stopReasonHasSuffix,omitempty"`
-	StopReasonIsNil        bool     `json:"stopReasonIsNil,omitempty"`
-	StopReasonNotNil       bool     `json:"stopReasonNotNil,omitempty"`
-	StopReasonEqualFold    *string  `json:"stopReasonEqualFold,omitempty"`
-	StopReasonContainsFold *string  `json:"stopReasonContainsFold,omitempty"`
 
 	// "ended_at" field predicates.
 	EndedAt       *time.Time  `json:"endedAt,omitempty"`
@@ -16165,51 +14976,6 @@ func (i *MedicationOrderWhereInput) P() (predicate.MedicationOrder, error) {
 	if i.QuantityLTE != nil {
 		predicates = append(predicates, medicationorder.QuantityLTE(*i.QuantityLTE))
 	}
-	if i.Instructions != nil {
-		predicates = append(predicates, medicationorder.InstructionsEQ(*i.Instructions))
-	}
-	if i.InstructionsNEQ != nil {
-		predicates = append(predicates, medicationorder.InstructionsNEQ(*i.InstructionsNEQ))
-	}
-	if len(i.InstructionsIn) > 0 {
-		predicates = append(predicates, medicationorder.InstructionsIn(i.InstructionsIn...))
-	}
-	if len(i.InstructionsNotIn) > 0 {
-		predicates = append(predicates, medicationorder.InstructionsNotIn(i.InstructionsNotIn...))
-	}
-	if i.InstructionsGT != nil {
-		predicates = append(predicates, medicationorder.InstructionsGT(*i.InstructionsGT))
-	}
-	if i.InstructionsGTE != nil {
-		predicates = append(predicates, medicationorder.InstructionsGTE(*i.InstructionsGTE))
-	}
-	if i.InstructionsLT != nil {
-		predicates = append(predicates, medicationorder.InstructionsLT(*i.InstructionsLT))
-	}
-	if i.InstructionsLTE != nil {
-		predicates = append(predicates, medicationorder.InstructionsLTE(*i.InstructionsLTE))
-	}
-	if i.InstructionsContains != nil {
-		predicates = append(predicates, medicationorder.InstructionsContains(*i.InstructionsContains))
-	}
-	if i.InstructionsHasPrefix != nil {
-		predicates = append(predicates, medicationorder.InstructionsHasPrefix(*i.InstructionsHasPrefix))
-	}
-	if i.InstructionsHasSuffix != nil {
-		predicates = append(predicates, medicationorder.InstructionsHasSuffix(*i.InstructionsHasSuffix))
-	}
-	if i.InstructionsIsNil {
-		predicates = append(predicates, medicationorder.InstructionsIsNil())
-	}
-	if i.InstructionsNotNil {
-		predicates = append(predicates, medicationorder.InstructionsNotNil())
-	}
-	if i.InstructionsEqualFold != nil {
-		predicates = append(predicates, medicationorder.InstructionsEqualFold(*i.InstructionsEqualFold))
-	}
-	if i.InstructionsContainsFold != nil {
-		predicates = append(predicates, medicationorder.InstructionsContainsFold(*i.InstructionsContainsFold))
-	}
 	if i.PrescriberID != nil {
 		predicates = append(predicates, medicationorder.PrescriberIDEQ(*i.PrescriberID))
 	}
@@ -16305,96 +15071,6 @@ func (i *MedicationOrderWhereInput) P() (predicate.MedicationOrder, error) {
 	}
 	if i.ReplacesIDContainsFold != nil {
 		predicates = append(predicates, medicationorder.ReplacesIDContainsFold(*i.ReplacesIDContainsFold))
-	}
-	if i.AllergyOverrideReason != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonEQ(*i.AllergyOverrideReason))
-	}
-	if i.AllergyOverrideReasonNEQ != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonNEQ(*i.AllergyOverrideReasonNEQ))
-	}
-	if len(i.AllergyOverrideReasonIn) > 0 {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonIn(i.AllergyOverrideReasonIn...))
-	}
-	if len(i.AllergyOverrideReasonNotIn) > 0 {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonNotIn(i.AllergyOverrideReasonNotIn...))
-	}
-	if i.AllergyOverrideReasonGT != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonGT(*i.AllergyOverrideReasonGT))
-	}
-	if i.AllergyOverrideReasonGTE != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonGTE(*i.AllergyOverrideReasonGTE))
-	}
-	if i.AllergyOverrideReasonLT != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonLT(*i.AllergyOverrideReasonLT))
-	}
-	if i.AllergyOverrideReasonLTE != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonLTE(*i.AllergyOverrideReasonLTE))
-	}
-	if i.AllergyOverrideReasonContains != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonContains(*i.AllergyOverrideReasonContains))
-	}
-	if i.AllergyOverrideReasonHasPrefix != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonHasPrefix(*i.AllergyOverrideReasonHasPrefix))
-	}
-	if i.AllergyOverrideReasonHasSuffix != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonHasSuffix(*i.AllergyOverrideReasonHasSuffix))
-	}
-	if i.AllergyOverrideReasonIsNil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonIsNil())
-	}
-	if i.AllergyOverrideReasonNotNil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonNotNil())
-	}
-	if i.AllergyOverrideReasonEqualFold != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonEqualFold(*i.AllergyOverrideReasonEqualFold))
-	}
-	if i.AllergyOverrideReasonContainsFold != nil {
-		predicates = append(predicates, medicationorder.AllergyOverrideReasonContainsFold(*i.AllergyOverrideReasonContainsFold))
-	}
-	if i.StopReason != nil {
-		predicates = append(predicates, medicationorder.StopReasonEQ(*i.StopReason))
-	}
-	if i.StopReasonNEQ != nil {
-		predicates = append(predicates, medicationorder.StopReasonNEQ(*i.StopReasonNEQ))
-	}
-	if len(i.StopReasonIn) > 0 {
-		predicates = append(predicates, medicationorder.StopReasonIn(i.StopReasonIn...))
-	}
-	if len(i.StopReasonNotIn) > 0 {
-		predicates = append(predicates, medicationorder.StopReasonNotIn(i.StopReasonNotIn...))
-	}
-	if i.StopReasonGT != nil {
-		predicates = append(predicates, medicationorder.StopReasonGT(*i.StopReasonGT))
-	}
-	if i.StopReasonGTE != nil {
-		predicates = append(predicates, medicationorder.StopReasonGTE(*i.StopReasonGTE))
-	}
-	if i.StopReasonLT != nil {
-		predicates = append(predicates, medicationorder.StopReasonLT(*i.StopReasonLT))
-	}
-	if i.StopReasonLTE != nil {
-		predicates = append(predicates, medicationorder.StopReasonLTE(*i.StopReasonLTE))
-	}
-	if i.StopReasonContains != nil {
-		predicates = append(predicates, medicationorder.StopReasonContains(*i.StopReasonContains))
-	}
-	if i.StopReasonHasPrefix != nil {
-		predicates = append(predicates, medicationorder.StopReasonHasPrefix(*i.StopReasonHasPrefix))
-	}
-	if i.StopReasonHasSuffix != nil {
-		predicates = append(predicates, medicationorder.StopReasonHasSuffix(*i.StopReasonHasSuffix))
-	}
-	if i.StopReasonIsNil {
-		predicates = append(predicates, medicationorder.StopReasonIsNil())
-	}
-	if i.StopReasonNotNil {
-		predicates = append(predicates, medicationorder.StopReasonNotNil())
-	}
-	if i.StopReasonEqualFold != nil {
-		predicates = append(predicates, medicationorder.StopReasonEqualFold(*i.StopReasonEqualFold))
-	}
-	if i.StopReasonContainsFold != nil {
-		predicates = append(predicates, medicationorder.StopReasonContainsFold(*i.StopReasonContainsFold))
 	}
 	if i.EndedAt != nil {
 		predicates = append(predicates, medicationorder.EndedAtEQ(*i.EndedAt))
@@ -17487,23 +16163,6 @@ type PatientWhereInput struct {
 	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
 	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
 
-	// "address_line" field predicates.
-	AddressLine             *string  `json:"addressLine,omitempty"`
-	AddressLineNEQ          *string  `json:"addressLineNEQ,omitempty"`
-	AddressLineIn           []string `json:"addressLineIn,omitempty"`
-	AddressLineNotIn        []string `json:"addressLineNotIn,omitempty"`
-	AddressLineGT           *string  `json:"addressLineGT,omitempty"`
-	AddressLineGTE          *string  `json:"addressLineGTE,omitempty"`
-	AddressLineLT           *string  `json:"addressLineLT,omitempty"`
-	AddressLineLTE          *string  `json:"addressLineLTE,omitempty"`
-	AddressLineContains     *string  `json:"addressLineContains,omitempty"`
-	AddressLineHasPrefix    *string  `json:"addressLineHasPrefix,omitempty"`
-	AddressLineHasSuffix    *string  `json:"addressLineHasSuffix,omitempty"`
-	AddressLineIsNil        bool     `json:"addressLineIsNil,omitempty"`
-	AddressLineNotNil       bool     `json:"addressLineNotNil,omitempty"`
-	AddressLineEqualFold    *string  `json:"addressLineEqualFold,omitempty"`
-	AddressLineContainsFold *string  `json:"addressLineContainsFold,omitempty"`
-
 	// "city" field predicates.
 	City             *string  `json:"city,omitempty"`
 	CityNEQ          *string  `json:"cityNEQ,omitempty"`
@@ -17623,23 +16282,6 @@ type PatientWhereInput struct {
 	MergedAtLTE    *time.Time  `json:"mergedAtLTE,omitempty"`
 	MergedAtIsNil  bool        `json:"mergedAtIsNil,omitempty"`
 	MergedAtNotNil bool        `json:"mergedAtNotNil,omitempty"`
-
-	// "merge_reason" field predicates.
-	MergeReason             *string  `json:"mergeReason,omitempty"`
-	MergeReasonNEQ          *string  `json:"mergeReasonNEQ,omitempty"`
-	MergeReasonIn           []string `json:"mergeReasonIn,omitempty"`
-	MergeReasonNotIn        []string `json:"mergeReasonNotIn,omitempty"`
-	MergeReasonGT           *string  `json:"mergeReasonGT,omitempty"`
-	MergeReasonGTE          *string  `json:"mergeReasonGTE,omitempty"`
-	MergeReasonLT           *string  `json:"mergeReasonLT,omitempty"`
-	MergeReasonLTE          *string  `json:"mergeReasonLTE,omitempty"`
-	MergeReasonContains     *string  `json:"mergeReasonContains,omitempty"`
-	MergeReasonHasPrefix    *string  `json:"mergeReasonHasPrefix,omitempty"`
-	MergeReasonHasSuffix    *string  `json:"mergeReasonHasSuffix,omitempty"`
-	MergeReasonIsNil        bool     `json:"mergeReasonIsNil,omitempty"`
-	MergeReasonNotNil       bool     `json:"mergeReasonNotNil,omitempty"`
-	MergeReasonEqualFold    *string  `json:"mergeReasonEqualFold,omitempty"`
-	MergeReasonContainsFold *string  `json:"mergeReasonContainsFold,omitempty"`
 
 	// "appointments" edge predicates.
 	HasAppointments     *bool                    `json:"hasAppointments,omitempty"`
@@ -18114,51 +16756,6 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 	if i.EmailContainsFold != nil {
 		predicates = append(predicates, patient.EmailContainsFold(*i.EmailContainsFold))
 	}
-	if i.AddressLine != nil {
-		predicates = append(predicates, patient.AddressLineEQ(*i.AddressLine))
-	}
-	if i.AddressLineNEQ != nil {
-		predicates = append(predicates, patient.AddressLineNEQ(*i.AddressLineNEQ))
-	}
-	if len(i.AddressLineIn) > 0 {
-		predicates = append(predicates, patient.AddressLineIn(i.AddressLineIn...))
-	}
-	if len(i.AddressLineNotIn) > 0 {
-		predicates = append(predicates, patient.AddressLineNotIn(i.AddressLineNotIn...))
-	}
-	if i.AddressLineGT != nil {
-		predicates = append(predicates, patient.AddressLineGT(*i.AddressLineGT))
-	}
-	if i.AddressLineGTE != nil {
-		predicates = append(predicates, patient.AddressLineGTE(*i.AddressLineGTE))
-	}
-	if i.AddressLineLT != nil {
-		predicates = append(predicates, patient.AddressLineLT(*i.AddressLineLT))
-	}
-	if i.AddressLineLTE != nil {
-		predicates = append(predicates, patient.AddressLineLTE(*i.AddressLineLTE))
-	}
-	if i.AddressLineContains != nil {
-		predicates = append(predicates, patient.AddressLineContains(*i.AddressLineContains))
-	}
-	if i.AddressLineHasPrefix != nil {
-		predicates = append(predicates, patient.AddressLineHasPrefix(*i.AddressLineHasPrefix))
-	}
-	if i.AddressLineHasSuffix != nil {
-		predicates = append(predicates, patient.AddressLineHasSuffix(*i.AddressLineHasSuffix))
-	}
-	if i.AddressLineIsNil {
-		predicates = append(predicates, patient.AddressLineIsNil())
-	}
-	if i.AddressLineNotNil {
-		predicates = append(predicates, patient.AddressLineNotNil())
-	}
-	if i.AddressLineEqualFold != nil {
-		predicates = append(predicates, patient.AddressLineEqualFold(*i.AddressLineEqualFold))
-	}
-	if i.AddressLineContainsFold != nil {
-		predicates = append(predicates, patient.AddressLineContainsFold(*i.AddressLineContainsFold))
-	}
 	if i.City != nil {
 		predicates = append(predicates, patient.CityEQ(*i.City))
 	}
@@ -18470,51 +17067,6 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 	}
 	if i.MergedAtNotNil {
 		predicates = append(predicates, patient.MergedAtNotNil())
-	}
-	if i.MergeReason != nil {
-		predicates = append(predicates, patient.MergeReasonEQ(*i.MergeReason))
-	}
-	if i.MergeReasonNEQ != nil {
-		predicates = append(predicates, patient.MergeReasonNEQ(*i.MergeReasonNEQ))
-	}
-	if len(i.MergeReasonIn) > 0 {
-		predicates = append(predicates, patient.MergeReasonIn(i.MergeReasonIn...))
-	}
-	if len(i.MergeReasonNotIn) > 0 {
-		predicates = append(predicates, patient.MergeReasonNotIn(i.MergeReasonNotIn...))
-	}
-	if i.MergeReasonGT != nil {
-		predicates = append(predicates, patient.MergeReasonGT(*i.MergeReasonGT))
-	}
-	if i.MergeReasonGTE != nil {
-		predicates = append(predicates, patient.MergeReasonGTE(*i.MergeReasonGTE))
-	}
-	if i.MergeReasonLT != nil {
-		predicates = append(predicates, patient.MergeReasonLT(*i.MergeReasonLT))
-	}
-	if i.MergeReasonLTE != nil {
-		predicates = append(predicates, patient.MergeReasonLTE(*i.MergeReasonLTE))
-	}
-	if i.MergeReasonContains != nil {
-		predicates = append(predicates, patient.MergeReasonContains(*i.MergeReasonContains))
-	}
-	if i.MergeReasonHasPrefix != nil {
-		predicates = append(predicates, patient.MergeReasonHasPrefix(*i.MergeReasonHasPrefix))
-	}
-	if i.MergeReasonHasSuffix != nil {
-		predicates = append(predicates, patient.MergeReasonHasSuffix(*i.MergeReasonHasSuffix))
-	}
-	if i.MergeReasonIsNil {
-		predicates = append(predicates, patient.MergeReasonIsNil())
-	}
-	if i.MergeReasonNotNil {
-		predicates = append(predicates, patient.MergeReasonNotNil())
-	}
-	if i.MergeReasonEqualFold != nil {
-		predicates = append(predicates, patient.MergeReasonEqualFold(*i.MergeReasonEqualFold))
-	}
-	if i.MergeReasonContainsFold != nil {
-		predicates = append(predicates, patient.MergeReasonContainsFold(*i.MergeReasonContainsFold))
 	}
 
 	if i.HasAppointments != nil {
@@ -19005,23 +17557,6 @@ type PatientContactWhereInput struct {
 	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
 	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
 
-	// "address" field predicates.
-	Address             *string  `json:"address,omitempty"`
-	AddressNEQ          *string  `json:"addressNEQ,omitempty"`
-	AddressIn           []string `json:"addressIn,omitempty"`
-	AddressNotIn        []string `json:"addressNotIn,omitempty"`
-	AddressGT           *string  `json:"addressGT,omitempty"`
-	AddressGTE          *string  `json:"addressGTE,omitempty"`
-	AddressLT           *string  `json:"addressLT,omitempty"`
-	AddressLTE          *string  `json:"addressLTE,omitempty"`
-	AddressContains     *string  `json:"addressContains,omitempty"`
-	AddressHasPrefix    *string  `json:"addressHasPrefix,omitempty"`
-	AddressHasSuffix    *string  `json:"addressHasSuffix,omitempty"`
-	AddressIsNil        bool     `json:"addressIsNil,omitempty"`
-	AddressNotNil       bool     `json:"addressNotNil,omitempty"`
-	AddressEqualFold    *string  `json:"addressEqualFold,omitempty"`
-	AddressContainsFold *string  `json:"addressContainsFold,omitempty"`
-
 	// "next_of_kin" field predicates.
 	NextOfKin    *bool `json:"nextOfKin,omitempty"`
 	NextOfKinNEQ *bool `json:"nextOfKinNEQ,omitempty"`
@@ -19390,51 +17925,6 @@ func (i *PatientContactWhereInput) P() (predicate.PatientContact, error) {
 	}
 	if i.EmailContainsFold != nil {
 		predicates = append(predicates, patientcontact.EmailContainsFold(*i.EmailContainsFold))
-	}
-	if i.Address != nil {
-		predicates = append(predicates, patientcontact.AddressEQ(*i.Address))
-	}
-	if i.AddressNEQ != nil {
-		predicates = append(predicates, patientcontact.AddressNEQ(*i.AddressNEQ))
-	}
-	if len(i.AddressIn) > 0 {
-		predicates = append(predicates, patientcontact.AddressIn(i.AddressIn...))
-	}
-	if len(i.AddressNotIn) > 0 {
-		predicates = append(predicates, patientcontact.AddressNotIn(i.AddressNotIn...))
-	}
-	if i.AddressGT != nil {
-		predicates = append(predicates, patientcontact.AddressGT(*i.AddressGT))
-	}
-	if i.AddressGTE != nil {
-		predicates = append(predicates, patientcontact.AddressGTE(*i.AddressGTE))
-	}
-	if i.AddressLT != nil {
-		predicates = append(predicates, patientcontact.AddressLT(*i.AddressLT))
-	}
-	if i.AddressLTE != nil {
-		predicates = append(predicates, patientcontact.AddressLTE(*i.AddressLTE))
-	}
-	if i.AddressContains != nil {
-		predicates = append(predicates, patientcontact.AddressContains(*i.AddressContains))
-	}
-	if i.AddressHasPrefix != nil {
-		predicates = append(predicates, patientcontact.AddressHasPrefix(*i.AddressHasPrefix))
-	}
-	if i.AddressHasSuffix != nil {
-		predicates = append(predicates, patientcontact.AddressHasSuffix(*i.AddressHasSuffix))
-	}
-	if i.AddressIsNil {
-		predicates = append(predicates, patientcontact.AddressIsNil())
-	}
-	if i.AddressNotNil {
-		predicates = append(predicates, patientcontact.AddressNotNil())
-	}
-	if i.AddressEqualFold != nil {
-		predicates = append(predicates, patientcontact.AddressEqualFold(*i.AddressEqualFold))
-	}
-	if i.AddressContainsFold != nil {
-		predicates = append(predicates, patientcontact.AddressContainsFold(*i.AddressContainsFold))
 	}
 	if i.NextOfKin != nil {
 		predicates = append(predicates, patientcontact.NextOfKinEQ(*i.NextOfKin))
@@ -19992,23 +18482,6 @@ type ProblemWhereInput struct {
 	ResolvedDateIsNil  bool        `json:"resolvedDateIsNil,omitempty"`
 	ResolvedDateNotNil bool        `json:"resolvedDateNotNil,omitempty"`
 
-	// "note" field predicates.
-	Note             *string  `json:"note,omitempty"`
-	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
-	NoteIn           []string `json:"noteIn,omitempty"`
-	NoteNotIn        []string `json:"noteNotIn,omitempty"`
-	NoteGT           *string  `json:"noteGT,omitempty"`
-	NoteGTE          *string  `json:"noteGTE,omitempty"`
-	NoteLT           *string  `json:"noteLT,omitempty"`
-	NoteLTE          *string  `json:"noteLTE,omitempty"`
-	NoteContains     *string  `json:"noteContains,omitempty"`
-	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
-	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
-	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
-	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
-	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
-	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
-
 	// "recorded_by_id" field predicates.
 	RecordedByID             *string  `json:"recordedByID,omitempty"`
 	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
@@ -20421,51 +18894,6 @@ func (i *ProblemWhereInput) P() (predicate.Problem, error) {
 	}
 	if i.ResolvedDateNotNil {
 		predicates = append(predicates, problem.ResolvedDateNotNil())
-	}
-	if i.Note != nil {
-		predicates = append(predicates, problem.NoteEQ(*i.Note))
-	}
-	if i.NoteNEQ != nil {
-		predicates = append(predicates, problem.NoteNEQ(*i.NoteNEQ))
-	}
-	if len(i.NoteIn) > 0 {
-		predicates = append(predicates, problem.NoteIn(i.NoteIn...))
-	}
-	if len(i.NoteNotIn) > 0 {
-		predicates = append(predicates, problem.NoteNotIn(i.NoteNotIn...))
-	}
-	if i.NoteGT != nil {
-		predicates = append(predicates, problem.NoteGT(*i.NoteGT))
-	}
-	if i.NoteGTE != nil {
-		predicates = append(predicates, problem.NoteGTE(*i.NoteGTE))
-	}
-	if i.NoteLT != nil {
-		predicates = append(predicates, problem.NoteLT(*i.NoteLT))
-	}
-	if i.NoteLTE != nil {
-		predicates = append(predicates, problem.NoteLTE(*i.NoteLTE))
-	}
-	if i.NoteContains != nil {
-		predicates = append(predicates, problem.NoteContains(*i.NoteContains))
-	}
-	if i.NoteHasPrefix != nil {
-		predicates = append(predicates, problem.NoteHasPrefix(*i.NoteHasPrefix))
-	}
-	if i.NoteHasSuffix != nil {
-		predicates = append(predicates, problem.NoteHasSuffix(*i.NoteHasSuffix))
-	}
-	if i.NoteIsNil {
-		predicates = append(predicates, problem.NoteIsNil())
-	}
-	if i.NoteNotNil {
-		predicates = append(predicates, problem.NoteNotNil())
-	}
-	if i.NoteEqualFold != nil {
-		predicates = append(predicates, problem.NoteEqualFold(*i.NoteEqualFold))
-	}
-	if i.NoteContainsFold != nil {
-		predicates = append(predicates, problem.NoteContainsFold(*i.NoteContainsFold))
 	}
 	if i.RecordedByID != nil {
 		predicates = append(predicates, problem.RecordedByIDEQ(*i.RecordedByID))
@@ -21113,23 +19541,6 @@ type ProviderTimeOffWhereInput struct {
 	EndAtLT    *time.Time  `json:"endAtLT,omitempty"`
 	EndAtLTE   *time.Time  `json:"endAtLTE,omitempty"`
 
-	// "reason" field predicates.
-	Reason             *string  `json:"reason,omitempty"`
-	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
-	ReasonIn           []string `json:"reasonIn,omitempty"`
-	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
-	ReasonGT           *string  `json:"reasonGT,omitempty"`
-	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
-	ReasonLT           *string  `json:"reasonLT,omitempty"`
-	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
-	ReasonContains     *string  `json:"reasonContains,omitempty"`
-	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
-	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
-	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
-	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
-	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
-	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
-
 	// "staff" edge predicates.
 	HasStaff     *bool              `json:"hasStaff,omitempty"`
 	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
@@ -21371,51 +19782,6 @@ func (i *ProviderTimeOffWhereInput) P() (predicate.ProviderTimeOff, error) {
 	if i.EndAtLTE != nil {
 		predicates = append(predicates, providertimeoff.EndAtLTE(*i.EndAtLTE))
 	}
-	if i.Reason != nil {
-		predicates = append(predicates, providertimeoff.ReasonEQ(*i.Reason))
-	}
-	if i.ReasonNEQ != nil {
-		predicates = append(predicates, providertimeoff.ReasonNEQ(*i.ReasonNEQ))
-	}
-	if len(i.ReasonIn) > 0 {
-		predicates = append(predicates, providertimeoff.ReasonIn(i.ReasonIn...))
-	}
-	if len(i.ReasonNotIn) > 0 {
-		predicates = append(predicates, providertimeoff.ReasonNotIn(i.ReasonNotIn...))
-	}
-	if i.ReasonGT != nil {
-		predicates = append(predicates, providertimeoff.ReasonGT(*i.ReasonGT))
-	}
-	if i.ReasonGTE != nil {
-		predicates = append(predicates, providertimeoff.ReasonGTE(*i.ReasonGTE))
-	}
-	if i.ReasonLT != nil {
-		predicates = append(predicates, providertimeoff.ReasonLT(*i.ReasonLT))
-	}
-	if i.ReasonLTE != nil {
-		predicates = append(predicates, providertimeoff.ReasonLTE(*i.ReasonLTE))
-	}
-	if i.ReasonContains != nil {
-		predicates = append(predicates, providertimeoff.ReasonContains(*i.ReasonContains))
-	}
-	if i.ReasonHasPrefix != nil {
-		predicates = append(predicates, providertimeoff.ReasonHasPrefix(*i.ReasonHasPrefix))
-	}
-	if i.ReasonHasSuffix != nil {
-		predicates = append(predicates, providertimeoff.ReasonHasSuffix(*i.ReasonHasSuffix))
-	}
-	if i.ReasonIsNil {
-		predicates = append(predicates, providertimeoff.ReasonIsNil())
-	}
-	if i.ReasonNotNil {
-		predicates = append(predicates, providertimeoff.ReasonNotNil())
-	}
-	if i.ReasonEqualFold != nil {
-		predicates = append(predicates, providertimeoff.ReasonEqualFold(*i.ReasonEqualFold))
-	}
-	if i.ReasonContainsFold != nil {
-		predicates = append(predicates, providertimeoff.ReasonContainsFold(*i.ReasonContainsFold))
-	}
 
 	if i.HasStaff != nil {
 		p := providertimeoff.HasStaff()
@@ -21578,21 +19944,6 @@ type ReferralWhereInput struct {
 	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
 	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
 
-	// "reason" field predicates.
-	Reason             *string  `json:"reason,omitempty"`
-	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
-	ReasonIn           []string `json:"reasonIn,omitempty"`
-	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
-	ReasonGT           *string  `json:"reasonGT,omitempty"`
-	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
-	ReasonLT           *string  `json:"reasonLT,omitempty"`
-	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
-	ReasonContains     *string  `json:"reasonContains,omitempty"`
-	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
-	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
-	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
-	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
-
 	// "priority" field predicates.
 	Priority      *referral.Priority  `json:"priority,omitempty"`
 	PriorityNEQ   *referral.Priority  `json:"priorityNEQ,omitempty"`
@@ -21616,23 +19967,6 @@ type ReferralWhereInput struct {
 	RespondedAtLTE    *time.Time  `json:"respondedAtLTE,omitempty"`
 	RespondedAtIsNil  bool        `json:"respondedAtIsNil,omitempty"`
 	RespondedAtNotNil bool        `json:"respondedAtNotNil,omitempty"`
-
-	// "response_note" field predicates.
-	ResponseNote             *string  `json:"responseNote,omitempty"`
-	ResponseNoteNEQ          *string  `json:"responseNoteNEQ,omitempty"`
-	ResponseNoteIn           []string `json:"responseNoteIn,omitempty"`
-	ResponseNoteNotIn        []string `json:"responseNoteNotIn,omitempty"`
-	ResponseNoteGT           *string  `json:"responseNoteGT,omitempty"`
-	ResponseNoteGTE          *string  `json:"responseNoteGTE,omitempty"`
-	ResponseNoteLT           *string  `json:"responseNoteLT,omitempty"`
-	ResponseNoteLTE          *string  `json:"responseNoteLTE,omitempty"`
-	ResponseNoteContains     *string  `json:"responseNoteContains,omitempty"`
-	ResponseNoteHasPrefix    *string  `json:"responseNoteHasPrefix,omitempty"`
-	ResponseNoteHasSuffix    *string  `json:"responseNoteHasSuffix,omitempty"`
-	ResponseNoteIsNil        bool     `json:"responseNoteIsNil,omitempty"`
-	ResponseNoteNotNil       bool     `json:"responseNoteNotNil,omitempty"`
-	ResponseNoteEqualFold    *string  `json:"responseNoteEqualFold,omitempty"`
-	ResponseNoteContainsFold *string  `json:"responseNoteContainsFold,omitempty"`
 
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
@@ -22054,45 +20388,6 @@ func (i *ReferralWhereInput) P() (predicate.Referral, error) {
 	if i.EncounterIDContainsFold != nil {
 		predicates = append(predicates, referral.EncounterIDContainsFold(*i.EncounterIDContainsFold))
 	}
-	if i.Reason != nil {
-		predicates = append(predicates, referral.ReasonEQ(*i.Reason))
-	}
-	if i.ReasonNEQ != nil {
-		predicates = append(predicates, referral.ReasonNEQ(*i.ReasonNEQ))
-	}
-	if len(i.ReasonIn) > 0 {
-		predicates = append(predicates, referral.ReasonIn(i.ReasonIn...))
-	}
-	if len(i.ReasonNotIn) > 0 {
-		predicates = append(predicates, referral.ReasonNotIn(i.ReasonNotIn...))
-	}
-	if i.ReasonGT != nil {
-		predicates = append(predicates, referral.ReasonGT(*i.ReasonGT))
-	}
-	if i.ReasonGTE != nil {
-		predicates = append(predicates, referral.ReasonGTE(*i.ReasonGTE))
-	}
-	if i.ReasonLT != nil {
-		predicates = append(predicates, referral.ReasonLT(*i.ReasonLT))
-	}
-	if i.ReasonLTE != nil {
-		predicates = append(predicates, referral.ReasonLTE(*i.ReasonLTE))
-	}
-	if i.ReasonContains != nil {
-		predicates = append(predicates, referral.ReasonContains(*i.ReasonContains))
-	}
-	if i.ReasonHasPrefix != nil {
-		predicates = append(predicates, referral.ReasonHasPrefix(*i.ReasonHasPrefix))
-	}
-	if i.ReasonHasSuffix != nil {
-		predicates = append(predicates, referral.ReasonHasSuffix(*i.ReasonHasSuffix))
-	}
-	if i.ReasonEqualFold != nil {
-		predicates = append(predicates, referral.ReasonEqualFold(*i.ReasonEqualFold))
-	}
-	if i.ReasonContainsFold != nil {
-		predicates = append(predicates, referral.ReasonContainsFold(*i.ReasonContainsFold))
-	}
 	if i.Priority != nil {
 		predicates = append(predicates, referral.PriorityEQ(*i.Priority))
 	}
@@ -22146,51 +20441,6 @@ func (i *ReferralWhereInput) P() (predicate.Referral, error) {
 	}
 	if i.RespondedAtNotNil {
 		predicates = append(predicates, referral.RespondedAtNotNil())
-	}
-	if i.ResponseNote != nil {
-		predicates = append(predicates, referral.ResponseNoteEQ(*i.ResponseNote))
-	}
-	if i.ResponseNoteNEQ != nil {
-		predicates = append(predicates, referral.ResponseNoteNEQ(*i.ResponseNoteNEQ))
-	}
-	if len(i.ResponseNoteIn) > 0 {
-		predicates = append(predicates, referral.ResponseNoteIn(i.ResponseNoteIn...))
-	}
-	if len(i.ResponseNoteNotIn) > 0 {
-		predicates = append(predicates, referral.ResponseNoteNotIn(i.ResponseNoteNotIn...))
-	}
-	if i.ResponseNoteGT != nil {
-		predicates = append(predicates, referral.ResponseNoteGT(*i.ResponseNoteGT))
-	}
-	if i.ResponseNoteGTE != nil {
-		predicates = append(predicates, referral.ResponseNoteGTE(*i.ResponseNoteGTE))
-	}
-	if i.ResponseNoteLT != nil {
-		predicates = append(predicates, referral.ResponseNoteLT(*i.ResponseNoteLT))
-	}
-	if i.ResponseNoteLTE != nil {
-		predicates = append(predicates, referral.ResponseNoteLTE(*i.ResponseNoteLTE))
-	}
-	if i.ResponseNoteContains != nil {
-		predicates = append(predicates, referral.ResponseNoteContains(*i.ResponseNoteContains))
-	}
-	if i.ResponseNoteHasPrefix != nil {
-		predicates = append(predicates, referral.ResponseNoteHasPrefix(*i.ResponseNoteHasPrefix))
-	}
-	if i.ResponseNoteHasSuffix != nil {
-		predicates = append(predicates, referral.ResponseNoteHasSuffix(*i.ResponseNoteHasSuffix))
-	}
-	if i.ResponseNoteIsNil {
-		predicates = append(predicates, referral.ResponseNoteIsNil())
-	}
-	if i.ResponseNoteNotNil {
-		predicates = append(predicates, referral.ResponseNoteNotNil())
-	}
-	if i.ResponseNoteEqualFold != nil {
-		predicates = append(predicates, referral.ResponseNoteEqualFold(*i.ResponseNoteEqualFold))
-	}
-	if i.ResponseNoteContainsFold != nil {
-		predicates = append(predicates, referral.ResponseNoteContainsFold(*i.ResponseNoteContainsFold))
 	}
 
 	if i.HasPatient != nil {
@@ -23793,23 +22043,6 @@ type WardWhereInput struct {
 	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
 	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
 
-	// "description" field predicates.
-	Description             *string  `json:"description,omitempty"`
-	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
-	DescriptionIn           []string `json:"descriptionIn,omitempty"`
-	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
-	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
-	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
-	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
-	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
-	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
-	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
-	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
-	DescriptionIsNil        bool     `json:"descriptionIsNil,omitempty"`
-	DescriptionNotNil       bool     `json:"descriptionNotNil,omitempty"`
-	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
-	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
-
 	// "department" edge predicates.
 	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
 	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
@@ -24084,51 +22317,6 @@ func (i *WardWhereInput) P() (predicate.Ward, error) {
 	}
 	if i.NameContainsFold != nil {
 		predicates = append(predicates, ward.NameContainsFold(*i.NameContainsFold))
-	}
-	if i.Description != nil {
-		predicates = append(predicates, ward.DescriptionEQ(*i.Description))
-	}
-	if i.DescriptionNEQ != nil {
-		predicates = append(predicates, ward.DescriptionNEQ(*i.DescriptionNEQ))
-	}
-	if len(i.DescriptionIn) > 0 {
-		predicates = append(predicates, ward.DescriptionIn(i.DescriptionIn...))
-	}
-	if len(i.DescriptionNotIn) > 0 {
-		predicates = append(predicates, ward.DescriptionNotIn(i.DescriptionNotIn...))
-	}
-	if i.DescriptionGT != nil {
-		predicates = append(predicates, ward.DescriptionGT(*i.DescriptionGT))
-	}
-	if i.DescriptionGTE != nil {
-		predicates = append(predicates, ward.DescriptionGTE(*i.DescriptionGTE))
-	}
-	if i.DescriptionLT != nil {
-		predicates = append(predicates, ward.DescriptionLT(*i.DescriptionLT))
-	}
-	if i.DescriptionLTE != nil {
-		predicates = append(predicates, ward.DescriptionLTE(*i.DescriptionLTE))
-	}
-	if i.DescriptionContains != nil {
-		predicates = append(predicates, ward.DescriptionContains(*i.DescriptionContains))
-	}
-	if i.DescriptionHasPrefix != nil {
-		predicates = append(predicates, ward.DescriptionHasPrefix(*i.DescriptionHasPrefix))
-	}
-	if i.DescriptionHasSuffix != nil {
-		predicates = append(predicates, ward.DescriptionHasSuffix(*i.DescriptionHasSuffix))
-	}
-	if i.DescriptionIsNil {
-		predicates = append(predicates, ward.DescriptionIsNil())
-	}
-	if i.DescriptionNotNil {
-		predicates = append(predicates, ward.DescriptionNotNil())
-	}
-	if i.DescriptionEqualFold != nil {
-		predicates = append(predicates, ward.DescriptionEqualFold(*i.DescriptionEqualFold))
-	}
-	if i.DescriptionContainsFold != nil {
-		predicates = append(predicates, ward.DescriptionContainsFold(*i.DescriptionContainsFold))
 	}
 
 	if i.HasDepartment != nil {

@@ -9062,22 +9062,6 @@ input AdmissionWhereInput {
   admittedAtLT: Time
   admittedAtLTE: Time
   """
-  reason field predicates
-  """
-  reason: String
-  reasonNEQ: String
-  reasonIn: [String!]
-  reasonNotIn: [String!]
-  reasonGT: String
-  reasonGTE: String
-  reasonLT: String
-  reasonLTE: String
-  reasonContains: String
-  reasonHasPrefix: String
-  reasonHasSuffix: String
-  reasonEqualFold: String
-  reasonContainsFold: String
-  """
   admission_type field predicates
   """
   admissionType: AdmissionAdmissionType
@@ -9104,24 +9088,6 @@ input AdmissionWhereInput {
   dischargedAtLTE: Time
   dischargedAtIsNil: Boolean
   dischargedAtNotNil: Boolean
-  """
-  discharge_summary field predicates
-  """
-  dischargeSummary: String
-  dischargeSummaryNEQ: String
-  dischargeSummaryIn: [String!]
-  dischargeSummaryNotIn: [String!]
-  dischargeSummaryGT: String
-  dischargeSummaryGTE: String
-  dischargeSummaryLT: String
-  dischargeSummaryLTE: String
-  dischargeSummaryContains: String
-  dischargeSummaryHasPrefix: String
-  dischargeSummaryHasSuffix: String
-  dischargeSummaryIsNil: Boolean
-  dischargeSummaryNotNil: Boolean
-  dischargeSummaryEqualFold: String
-  dischargeSummaryContainsFold: String
   """
   disposition field predicates
   """
@@ -9300,24 +9266,6 @@ input AllergyWhereInput {
   categoryNEQ: AllergyCategory
   categoryIn: [AllergyCategory!]
   categoryNotIn: [AllergyCategory!]
-  """
-  reaction field predicates
-  """
-  reaction: String
-  reactionNEQ: String
-  reactionIn: [String!]
-  reactionNotIn: [String!]
-  reactionGT: String
-  reactionGTE: String
-  reactionLT: String
-  reactionLTE: String
-  reactionContains: String
-  reactionHasPrefix: String
-  reactionHasSuffix: String
-  reactionIsNil: Boolean
-  reactionNotNil: Boolean
-  reactionEqualFold: String
-  reactionContainsFold: String
   """
   severity field predicates
   """
@@ -9574,24 +9522,6 @@ input AppointmentWhereInput {
   endAtLT: Time
   endAtLTE: Time
   """
-  reason field predicates
-  """
-  reason: String
-  reasonNEQ: String
-  reasonIn: [String!]
-  reasonNotIn: [String!]
-  reasonGT: String
-  reasonGTE: String
-  reasonLT: String
-  reasonLTE: String
-  reasonContains: String
-  reasonHasPrefix: String
-  reasonHasSuffix: String
-  reasonIsNil: Boolean
-  reasonNotNil: Boolean
-  reasonEqualFold: String
-  reasonContainsFold: String
-  """
   room_id field predicates
   """
   roomID: ID
@@ -9616,24 +9546,6 @@ input AppointmentWhereInput {
   statusNEQ: AppointmentStatus
   statusIn: [AppointmentStatus!]
   statusNotIn: [AppointmentStatus!]
-  """
-  cancel_reason field predicates
-  """
-  cancelReason: String
-  cancelReasonNEQ: String
-  cancelReasonIn: [String!]
-  cancelReasonNotIn: [String!]
-  cancelReasonGT: String
-  cancelReasonGTE: String
-  cancelReasonLT: String
-  cancelReasonLTE: String
-  cancelReasonContains: String
-  cancelReasonHasPrefix: String
-  cancelReasonHasSuffix: String
-  cancelReasonIsNil: Boolean
-  cancelReasonNotNil: Boolean
-  cancelReasonEqualFold: String
-  cancelReasonContainsFold: String
   """
   cancelled_at field predicates
   """
@@ -10137,24 +10049,6 @@ input BedAssignmentWhereInput {
   toAtIsNil: Boolean
   toAtNotNil: Boolean
   """
-  reason field predicates
-  """
-  reason: String
-  reasonNEQ: String
-  reasonIn: [String!]
-  reasonNotIn: [String!]
-  reasonGT: String
-  reasonGTE: String
-  reasonLT: String
-  reasonLTE: String
-  reasonContains: String
-  reasonHasPrefix: String
-  reasonHasSuffix: String
-  reasonIsNil: Boolean
-  reasonNotNil: Boolean
-  reasonEqualFold: String
-  reasonContainsFold: String
-  """
   patient edge predicates
   """
   hasPatient: Boolean
@@ -10325,24 +10219,6 @@ input BedWhereInput {
   statusChangedAtLT: Time
   statusChangedAtLTE: Time
   """
-  note field predicates
-  """
-  note: String
-  noteNEQ: String
-  noteIn: [String!]
-  noteNotIn: [String!]
-  noteGT: String
-  noteGTE: String
-  noteLT: String
-  noteLTE: String
-  noteContains: String
-  noteHasPrefix: String
-  noteHasSuffix: String
-  noteIsNil: Boolean
-  noteNotNil: Boolean
-  noteEqualFold: String
-  noteContainsFold: String
-  """
   ward edge predicates
   """
   hasWard: Boolean
@@ -10488,22 +10364,6 @@ input CarePlanActivityWhereInput {
   carePlanIDHasSuffix: ID
   carePlanIDEqualFold: ID
   carePlanIDContainsFold: ID
-  """
-  description field predicates
-  """
-  description: String
-  descriptionNEQ: String
-  descriptionIn: [String!]
-  descriptionNotIn: [String!]
-  descriptionGT: String
-  descriptionGTE: String
-  descriptionLT: String
-  descriptionLTE: String
-  descriptionContains: String
-  descriptionHasPrefix: String
-  descriptionHasSuffix: String
-  descriptionEqualFold: String
-  descriptionContainsFold: String
   """
   scheduled_at field predicates
   """
@@ -10676,22 +10536,6 @@ input CarePlanGoalWhereInput {
   carePlanIDEqualFold: ID
   carePlanIDContainsFold: ID
   """
-  description field predicates
-  """
-  description: String
-  descriptionNEQ: String
-  descriptionIn: [String!]
-  descriptionNotIn: [String!]
-  descriptionGT: String
-  descriptionGTE: String
-  descriptionLT: String
-  descriptionLTE: String
-  descriptionContains: String
-  descriptionHasPrefix: String
-  descriptionHasSuffix: String
-  descriptionEqualFold: String
-  descriptionContainsFold: String
-  """
   target_date field predicates
   """
   targetDate: Date
@@ -10826,24 +10670,6 @@ input CarePlanWhereInput {
   titleHasSuffix: String
   titleEqualFold: String
   titleContainsFold: String
-  """
-  description field predicates
-  """
-  description: String
-  descriptionNEQ: String
-  descriptionIn: [String!]
-  descriptionNotIn: [String!]
-  descriptionGT: String
-  descriptionGTE: String
-  descriptionLT: String
-  descriptionLTE: String
-  descriptionContains: String
-  descriptionHasPrefix: String
-  descriptionHasSuffix: String
-  descriptionIsNil: Boolean
-  descriptionNotNil: Boolean
-  descriptionEqualFold: String
-  descriptionContainsFold: String
   """
   status field predicates
   """
@@ -11252,22 +11078,6 @@ input ClinicalNoteWhereInput {
   statusIn: [ClinicalNoteStatus!]
   statusNotIn: [ClinicalNoteStatus!]
   """
-  text field predicates
-  """
-  text: String
-  textNEQ: String
-  textIn: [String!]
-  textNotIn: [String!]
-  textGT: String
-  textGTE: String
-  textLT: String
-  textLTE: String
-  textContains: String
-  textHasPrefix: String
-  textHasSuffix: String
-  textEqualFold: String
-  textContainsFold: String
-  """
   author_id field predicates
   """
   authorID: ID
@@ -11561,24 +11371,6 @@ input DepartmentWhereInput {
   nameEqualFold: String
   nameContainsFold: String
   """
-  description field predicates
-  """
-  description: String
-  descriptionNEQ: String
-  descriptionIn: [String!]
-  descriptionNotIn: [String!]
-  descriptionGT: String
-  descriptionGTE: String
-  descriptionLT: String
-  descriptionLTE: String
-  descriptionContains: String
-  descriptionHasPrefix: String
-  descriptionHasSuffix: String
-  descriptionIsNil: Boolean
-  descriptionNotNil: Boolean
-  descriptionEqualFold: String
-  descriptionContainsFold: String
-  """
   staff edge predicates
   """
   hasStaff: Boolean
@@ -11855,42 +11647,6 @@ input EncounterWhereInput {
   endedAtIsNil: Boolean
   endedAtNotNil: Boolean
   """
-  reason field predicates
-  """
-  reason: String
-  reasonNEQ: String
-  reasonIn: [String!]
-  reasonNotIn: [String!]
-  reasonGT: String
-  reasonGTE: String
-  reasonLT: String
-  reasonLTE: String
-  reasonContains: String
-  reasonHasPrefix: String
-  reasonHasSuffix: String
-  reasonIsNil: Boolean
-  reasonNotNil: Boolean
-  reasonEqualFold: String
-  reasonContainsFold: String
-  """
-  cancel_reason field predicates
-  """
-  cancelReason: String
-  cancelReasonNEQ: String
-  cancelReasonIn: [String!]
-  cancelReasonNotIn: [String!]
-  cancelReasonGT: String
-  cancelReasonGTE: String
-  cancelReasonLT: String
-  cancelReasonLTE: String
-  cancelReasonContains: String
-  cancelReasonHasPrefix: String
-  cancelReasonHasSuffix: String
-  cancelReasonIsNil: Boolean
-  cancelReasonNotNil: Boolean
-  cancelReasonEqualFold: String
-  cancelReasonContainsFold: String
-  """
   patient edge predicates
   """
   hasPatient: Boolean
@@ -12060,22 +11816,6 @@ input HistoryItemWhereInput {
   categoryNEQ: HistoryItemCategory
   categoryIn: [HistoryItemCategory!]
   categoryNotIn: [HistoryItemCategory!]
-  """
-  description field predicates
-  """
-  description: String
-  descriptionNEQ: String
-  descriptionIn: [String!]
-  descriptionNotIn: [String!]
-  descriptionGT: String
-  descriptionGTE: String
-  descriptionLT: String
-  descriptionLTE: String
-  descriptionContains: String
-  descriptionHasPrefix: String
-  descriptionHasSuffix: String
-  descriptionEqualFold: String
-  descriptionContainsFold: String
   """
   date field predicates
   """
@@ -12736,24 +12476,6 @@ input LabOrderItemWhereInput {
   statusIn: [LabOrderItemStatus!]
   statusNotIn: [LabOrderItemStatus!]
   """
-  cancel_reason field predicates
-  """
-  cancelReason: String
-  cancelReasonNEQ: String
-  cancelReasonIn: [String!]
-  cancelReasonNotIn: [String!]
-  cancelReasonGT: String
-  cancelReasonGTE: String
-  cancelReasonLT: String
-  cancelReasonLTE: String
-  cancelReasonContains: String
-  cancelReasonHasPrefix: String
-  cancelReasonHasSuffix: String
-  cancelReasonIsNil: Boolean
-  cancelReasonNotNil: Boolean
-  cancelReasonEqualFold: String
-  cancelReasonContainsFold: String
-  """
   cancelled_by_id field predicates
   """
   cancelledByID: ID
@@ -12984,24 +12706,6 @@ input LabOrderWhereInput {
   priorityNEQ: LabOrderPriority
   priorityIn: [LabOrderPriority!]
   priorityNotIn: [LabOrderPriority!]
-  """
-  clinical_notes field predicates
-  """
-  clinicalNotes: String
-  clinicalNotesNEQ: String
-  clinicalNotesIn: [String!]
-  clinicalNotesNotIn: [String!]
-  clinicalNotesGT: String
-  clinicalNotesGTE: String
-  clinicalNotesLT: String
-  clinicalNotesLTE: String
-  clinicalNotesContains: String
-  clinicalNotesHasPrefix: String
-  clinicalNotesHasSuffix: String
-  clinicalNotesIsNil: Boolean
-  clinicalNotesNotNil: Boolean
-  clinicalNotesEqualFold: String
-  clinicalNotesContainsFold: String
   """
   patient edge predicates
   """
@@ -13738,24 +13442,6 @@ input LabResultWhereInput {
   criticalHighIsNil: Boolean
   criticalHighNotNil: Boolean
   """
-  comment field predicates
-  """
-  comment: String
-  commentNEQ: String
-  commentIn: [String!]
-  commentNotIn: [String!]
-  commentGT: String
-  commentGTE: String
-  commentLT: String
-  commentLTE: String
-  commentContains: String
-  commentHasPrefix: String
-  commentHasSuffix: String
-  commentIsNil: Boolean
-  commentNotNil: Boolean
-  commentEqualFold: String
-  commentContainsFold: String
-  """
   entered_by_id field predicates
   """
   enteredByID: ID
@@ -14221,24 +13907,6 @@ input LabSpecimenWhereInput {
   rejectionReasonNotIn: [LabSpecimenRejectionReason!]
   rejectionReasonIsNil: Boolean
   rejectionReasonNotNil: Boolean
-  """
-  rejection_note field predicates
-  """
-  rejectionNote: String
-  rejectionNoteNEQ: String
-  rejectionNoteIn: [String!]
-  rejectionNoteNotIn: [String!]
-  rejectionNoteGT: String
-  rejectionNoteGTE: String
-  rejectionNoteLT: String
-  rejectionNoteLTE: String
-  rejectionNoteContains: String
-  rejectionNoteHasPrefix: String
-  rejectionNoteHasSuffix: String
-  rejectionNoteIsNil: Boolean
-  rejectionNoteNotNil: Boolean
-  rejectionNoteEqualFold: String
-  rejectionNoteContainsFold: String
   """
   rejected_by_id field predicates
   """
@@ -14888,24 +14556,6 @@ input MedicationOrderWhereInput {
   quantityLT: Int
   quantityLTE: Int
   """
-  instructions field predicates
-  """
-  instructions: String
-  instructionsNEQ: String
-  instructionsIn: [String!]
-  instructionsNotIn: [String!]
-  instructionsGT: String
-  instructionsGTE: String
-  instructionsLT: String
-  instructionsLTE: String
-  instructionsContains: String
-  instructionsHasPrefix: String
-  instructionsHasSuffix: String
-  instructionsIsNil: Boolean
-  instructionsNotNil: Boolean
-  instructionsEqualFold: String
-  instructionsContainsFold: String
-  """
   prescriber_id field predicates
   """
   prescriberID: ID
@@ -14946,42 +14596,6 @@ input MedicationOrderWhereInput {
   replacesIDNotNil: Boolean
   replacesIDEqualFold: ID
   replacesIDContainsFold: ID
-  """
-  allergy_override_reason field predicates
-  """
-  allergyOverrideReason: String
-  allergyOverrideReasonNEQ: String
-  allergyOverrideReasonIn: [String!]
-  allergyOverrideReasonNotIn: [String!]
-  allergyOverrideReasonGT: String
-  allergyOverrideReasonGTE: String
-  allergyOverrideReasonLT: String
-  allergyOverrideReasonLTE: String
-  allergyOverrideReasonContains: String
-  allergyOverrideReasonHasPrefix: String
-  allergyOverrideReasonHasSuffix: String
-  allergyOverrideReasonIsNil: Boolean
-  allergyOverrideReasonNotNil: Boolean
-  allergyOverrideReasonEqualFold: String
-  allergyOverrideReasonContainsFold: String
-  """
-  stop_reason field predicates
-  """
-  stopReason: String
-  stopReasonNEQ: String
-  stopReasonIn: [String!]
-  stopReasonNotIn: [String!]
-  stopReasonGT: String
-  stopReasonGTE: String
-  stopReasonLT: String
-  stopReasonLTE: String
-  stopReasonContains: String
-  stopReasonHasPrefix: String
-  stopReasonHasSuffix: String
-  stopReasonIsNil: Boolean
-  stopReasonNotNil: Boolean
-  stopReasonEqualFold: String
-  stopReasonContainsFold: String
   """
   ended_at field predicates
   """
@@ -15879,24 +15493,6 @@ input PatientContactWhereInput {
   emailEqualFold: String
   emailContainsFold: String
   """
-  address field predicates
-  """
-  address: String
-  addressNEQ: String
-  addressIn: [String!]
-  addressNotIn: [String!]
-  addressGT: String
-  addressGTE: String
-  addressLT: String
-  addressLTE: String
-  addressContains: String
-  addressHasPrefix: String
-  addressHasSuffix: String
-  addressIsNil: Boolean
-  addressNotNil: Boolean
-  addressEqualFold: String
-  addressContainsFold: String
-  """
   next_of_kin field predicates
   """
   nextOfKin: Boolean
@@ -16239,24 +15835,6 @@ input PatientWhereInput {
   emailEqualFold: String
   emailContainsFold: String
   """
-  address_line field predicates
-  """
-  addressLine: String
-  addressLineNEQ: String
-  addressLineIn: [String!]
-  addressLineNotIn: [String!]
-  addressLineGT: String
-  addressLineGTE: String
-  addressLineLT: String
-  addressLineLTE: String
-  addressLineContains: String
-  addressLineHasPrefix: String
-  addressLineHasSuffix: String
-  addressLineIsNil: Boolean
-  addressLineNotNil: Boolean
-  addressLineEqualFold: String
-  addressLineContainsFold: String
-  """
   city field predicates
   """
   city: String
@@ -16384,24 +15962,6 @@ input PatientWhereInput {
   mergedAtLTE: Time
   mergedAtIsNil: Boolean
   mergedAtNotNil: Boolean
-  """
-  merge_reason field predicates
-  """
-  mergeReason: String
-  mergeReasonNEQ: String
-  mergeReasonIn: [String!]
-  mergeReasonNotIn: [String!]
-  mergeReasonGT: String
-  mergeReasonGTE: String
-  mergeReasonLT: String
-  mergeReasonLTE: String
-  mergeReasonContains: String
-  mergeReasonHasPrefix: String
-  mergeReasonHasSuffix: String
-  mergeReasonIsNil: Boolean
-  mergeReasonNotNil: Boolean
-  mergeReasonEqualFold: String
-  mergeReasonContainsFold: String
   """
   appointments edge predicates
   """
@@ -16690,24 +16250,6 @@ input ProblemWhereInput {
   resolvedDateLTE: Date
   resolvedDateIsNil: Boolean
   resolvedDateNotNil: Boolean
-  """
-  note field predicates
-  """
-  note: String
-  noteNEQ: String
-  noteIn: [String!]
-  noteNotIn: [String!]
-  noteGT: String
-  noteGTE: String
-  noteLT: String
-  noteLTE: String
-  noteContains: String
-  noteHasPrefix: String
-  noteHasSuffix: String
-  noteIsNil: Boolean
-  noteNotNil: Boolean
-  noteEqualFold: String
-  noteContainsFold: String
   """
   recorded_by_id field predicates
   """
@@ -17018,24 +16560,6 @@ input ProviderTimeOffWhereInput {
   endAtGTE: Time
   endAtLT: Time
   endAtLTE: Time
-  """
-  reason field predicates
-  """
-  reason: String
-  reasonNEQ: String
-  reasonIn: [String!]
-  reasonNotIn: [String!]
-  reasonGT: String
-  reasonGTE: String
-  reasonLT: String
-  reasonLTE: String
-  reasonContains: String
-  reasonHasPrefix: String
-  reasonHasSuffix: String
-  reasonIsNil: Boolean
-  reasonNotNil: Boolean
-  reasonEqualFold: String
-  reasonContainsFold: String
   """
   staff edge predicates
   """
@@ -17916,22 +17440,6 @@ input ReferralWhereInput {
   encounterIDEqualFold: ID
   encounterIDContainsFold: ID
   """
-  reason field predicates
-  """
-  reason: String
-  reasonNEQ: String
-  reasonIn: [String!]
-  reasonNotIn: [String!]
-  reasonGT: String
-  reasonGTE: String
-  reasonLT: String
-  reasonLTE: String
-  reasonContains: String
-  reasonHasPrefix: String
-  reasonHasSuffix: String
-  reasonEqualFold: String
-  reasonContainsFold: String
-  """
   priority field predicates
   """
   priority: ReferralPriority
@@ -17958,24 +17466,6 @@ input ReferralWhereInput {
   respondedAtLTE: Time
   respondedAtIsNil: Boolean
   respondedAtNotNil: Boolean
-  """
-  response_note field predicates
-  """
-  responseNote: String
-  responseNoteNEQ: String
-  responseNoteIn: [String!]
-  responseNoteNotIn: [String!]
-  responseNoteGT: String
-  responseNoteGTE: String
-  responseNoteLT: String
-  responseNoteLTE: String
-  responseNoteContains: String
-  responseNoteHasPrefix: String
-  responseNoteHasSuffix: String
-  responseNoteIsNil: Boolean
-  responseNoteNotNil: Boolean
-  responseNoteEqualFold: String
-  responseNoteContainsFold: String
   """
   patient edge predicates
   """
@@ -18794,24 +18284,6 @@ input WardWhereInput {
   nameHasSuffix: String
   nameEqualFold: String
   nameContainsFold: String
-  """
-  description field predicates
-  """
-  description: String
-  descriptionNEQ: String
-  descriptionIn: [String!]
-  descriptionNotIn: [String!]
-  descriptionGT: String
-  descriptionGTE: String
-  descriptionLT: String
-  descriptionLTE: String
-  descriptionContains: String
-  descriptionHasPrefix: String
-  descriptionHasSuffix: String
-  descriptionIsNil: Boolean
-  descriptionNotNil: Boolean
-  descriptionEqualFold: String
-  descriptionContainsFold: String
   """
   department edge predicates
   """
@@ -51218,7 +50690,7 @@ func (ec *executionContext) unmarshalInputAdmissionWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "bedID", "bedIDNEQ", "bedIDIn", "bedIDNotIn", "bedIDGT", "bedIDGTE", "bedIDLT", "bedIDLTE", "bedIDContains", "bedIDHasPrefix", "bedIDHasSuffix", "bedIDEqualFold", "bedIDContainsFold", "attendingID", "attendingIDNEQ", "attendingIDIn", "attendingIDNotIn", "attendingIDGT", "attendingIDGTE", "attendingIDLT", "attendingIDLTE", "attendingIDContains", "attendingIDHasPrefix", "attendingIDHasSuffix", "attendingIDEqualFold", "attendingIDContainsFold", "admittedAt", "admittedAtNEQ", "admittedAtIn", "admittedAtNotIn", "admittedAtGT", "admittedAtGTE", "admittedAtLT", "admittedAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "admissionType", "admissionTypeNEQ", "admissionTypeIn", "admissionTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "dischargedAt", "dischargedAtNEQ", "dischargedAtIn", "dischargedAtNotIn", "dischargedAtGT", "dischargedAtGTE", "dischargedAtLT", "dischargedAtLTE", "dischargedAtIsNil", "dischargedAtNotNil", "dischargeSummary", "dischargeSummaryNEQ", "dischargeSummaryIn", "dischargeSummaryNotIn", "dischargeSummaryGT", "dischargeSummaryGTE", "dischargeSummaryLT", "dischargeSummaryLTE", "dischargeSummaryContains", "dischargeSummaryHasPrefix", "dischargeSummaryHasSuffix", "dischargeSummaryIsNil", "dischargeSummaryNotNil", "dischargeSummaryEqualFold", "dischargeSummaryContainsFold", "disposition", "dispositionNEQ", "dispositionIn", "dispositionNotIn", "dispositionIsNil", "dispositionNotNil", "hasPatient", "hasPatientWith", "hasBed", "hasBedWith", "hasAttending", "hasAttendingWith", "hasBedHistory", "hasBedHistoryWith", "hasEncounter", "hasEncounterWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "bedID", "bedIDNEQ", "bedIDIn", "bedIDNotIn", "bedIDGT", "bedIDGTE", "bedIDLT", "bedIDLTE", "bedIDContains", "bedIDHasPrefix", "bedIDHasSuffix", "bedIDEqualFold", "bedIDContainsFold", "attendingID", "attendingIDNEQ", "attendingIDIn", "attendingIDNotIn", "attendingIDGT", "attendingIDGTE", "attendingIDLT", "attendingIDLTE", "attendingIDContains", "attendingIDHasPrefix", "attendingIDHasSuffix", "attendingIDEqualFold", "attendingIDContainsFold", "admittedAt", "admittedAtNEQ", "admittedAtIn", "admittedAtNotIn", "admittedAtGT", "admittedAtGTE", "admittedAtLT", "admittedAtLTE", "admissionType", "admissionTypeNEQ", "admissionTypeIn", "admissionTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "dischargedAt", "dischargedAtNEQ", "dischargedAtIn", "dischargedAtNotIn", "dischargedAtGT", "dischargedAtGTE", "dischargedAtLT", "dischargedAtLTE", "dischargedAtIsNil", "dischargedAtNotNil", "disposition", "dispositionNEQ", "dispositionIn", "dispositionNotIn", "dispositionIsNil", "dispositionNotNil", "hasPatient", "hasPatientWith", "hasBed", "hasBedWith", "hasAttending", "hasAttendingWith", "hasBedHistory", "hasBedHistoryWith", "hasEncounter", "hasEncounterWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -51757,97 +51229,6 @@ func (ec *executionContext) unmarshalInputAdmissionWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.AdmittedAtLTE = data
-		case "reason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reason = data
-		case "reasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNEQ = data
-		case "reasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIn = data
-		case "reasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotIn = data
-		case "reasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGT = data
-		case "reasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGTE = data
-		case "reasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLT = data
-		case "reasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLTE = data
-		case "reasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContains = data
-		case "reasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasPrefix = data
-		case "reasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasSuffix = data
-		case "reasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonEqualFold = data
-		case "reasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContainsFold = data
 		case "admissionType":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("admissionType"))
 			data, err := ec.unmarshalOAdmissionAdmissionType2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐAdmissionType(ctx, v)
@@ -51974,111 +51355,6 @@ func (ec *executionContext) unmarshalInputAdmissionWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.DischargedAtNotNil = data
-		case "dischargeSummary":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummary"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummary = data
-		case "dischargeSummaryNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryNEQ = data
-		case "dischargeSummaryIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryIn = data
-		case "dischargeSummaryNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryNotIn = data
-		case "dischargeSummaryGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryGT = data
-		case "dischargeSummaryGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryGTE = data
-		case "dischargeSummaryLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryLT = data
-		case "dischargeSummaryLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryLTE = data
-		case "dischargeSummaryContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryContains = data
-		case "dischargeSummaryHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryHasPrefix = data
-		case "dischargeSummaryHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryHasSuffix = data
-		case "dischargeSummaryIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryIsNil = data
-		case "dischargeSummaryNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryNotNil = data
-		case "dischargeSummaryEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryEqualFold = data
-		case "dischargeSummaryContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dischargeSummaryContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DischargeSummaryContainsFold = data
 		case "disposition":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disposition"))
 			data, err := ec.unmarshalOAdmissionDisposition2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋadmissionᚐDisposition(ctx, v)
@@ -52349,7 +51625,7 @@ func (ec *executionContext) unmarshalInputAllergyWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "substance", "substanceNEQ", "substanceIn", "substanceNotIn", "substanceGT", "substanceGTE", "substanceLT", "substanceLTE", "substanceContains", "substanceHasPrefix", "substanceHasSuffix", "substanceEqualFold", "substanceContainsFold", "category", "categoryNEQ", "categoryIn", "categoryNotIn", "reaction", "reactionNEQ", "reactionIn", "reactionNotIn", "reactionGT", "reactionGTE", "reactionLT", "reactionLTE", "reactionContains", "reactionHasPrefix", "reactionHasSuffix", "reactionIsNil", "reactionNotNil", "reactionEqualFold", "reactionContainsFold", "severity", "severityNEQ", "severityIn", "severityNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "onsetDate", "onsetDateNEQ", "onsetDateIn", "onsetDateNotIn", "onsetDateGT", "onsetDateGTE", "onsetDateLT", "onsetDateLTE", "onsetDateIsNil", "onsetDateNotNil", "recordedByID", "recordedByIDNEQ", "recordedByIDIn", "recordedByIDNotIn", "recordedByIDGT", "recordedByIDGTE", "recordedByIDLT", "recordedByIDLTE", "recordedByIDContains", "recordedByIDHasPrefix", "recordedByIDHasSuffix", "recordedByIDIsNil", "recordedByIDNotNil", "recordedByIDEqualFold", "recordedByIDContainsFold", "hasPatient", "hasPatientWith", "hasRecordedBy", "hasRecordedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "substance", "substanceNEQ", "substanceIn", "substanceNotIn", "substanceGT", "substanceGTE", "substanceLT", "substanceLTE", "substanceContains", "substanceHasPrefix", "substanceHasSuffix", "substanceEqualFold", "substanceContainsFold", "category", "categoryNEQ", "categoryIn", "categoryNotIn", "severity", "severityNEQ", "severityIn", "severityNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "onsetDate", "onsetDateNEQ", "onsetDateIn", "onsetDateNotIn", "onsetDateGT", "onsetDateGTE", "onsetDateLT", "onsetDateLTE", "onsetDateIsNil", "onsetDateNotNil", "recordedByID", "recordedByIDNEQ", "recordedByIDIn", "recordedByIDNotIn", "recordedByIDGT", "recordedByIDGTE", "recordedByIDLT", "recordedByIDLTE", "recordedByIDContains", "recordedByIDHasPrefix", "recordedByIDHasSuffix", "recordedByIDIsNil", "recordedByIDNotNil", "recordedByIDEqualFold", "recordedByIDContainsFold", "hasPatient", "hasPatientWith", "hasRecordedBy", "hasRecordedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -52769,111 +52045,6 @@ func (ec *executionContext) unmarshalInputAllergyWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.CategoryNotIn = data
-		case "reaction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reaction"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reaction = data
-		case "reactionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionNEQ = data
-		case "reactionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionIn = data
-		case "reactionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionNotIn = data
-		case "reactionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionGT = data
-		case "reactionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionGTE = data
-		case "reactionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionLT = data
-		case "reactionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionLTE = data
-		case "reactionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionContains = data
-		case "reactionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionHasPrefix = data
-		case "reactionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionHasSuffix = data
-		case "reactionIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionIsNil = data
-		case "reactionNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionNotNil = data
-		case "reactionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionEqualFold = data
-		case "reactionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reactionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReactionContainsFold = data
 		case "severity":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
 			data, err := ec.unmarshalOAllergySeverity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋallergyᚐSeverity(ctx, v)
@@ -53382,7 +52553,7 @@ func (ec *executionContext) unmarshalInputAppointmentWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDEqualFold", "departmentIDContainsFold", "startAt", "startAtNEQ", "startAtIn", "startAtNotIn", "startAtGT", "startAtGTE", "startAtLT", "startAtLTE", "endAt", "endAtNEQ", "endAtIn", "endAtNotIn", "endAtGT", "endAtGTE", "endAtLT", "endAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "roomID", "roomIDNEQ", "roomIDIn", "roomIDNotIn", "roomIDGT", "roomIDGTE", "roomIDLT", "roomIDLTE", "roomIDContains", "roomIDHasPrefix", "roomIDHasSuffix", "roomIDIsNil", "roomIDNotNil", "roomIDEqualFold", "roomIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledAt", "cancelledAtNEQ", "cancelledAtIn", "cancelledAtNotIn", "cancelledAtGT", "cancelledAtGTE", "cancelledAtLT", "cancelledAtLTE", "cancelledAtIsNil", "cancelledAtNotNil", "checkedInAt", "checkedInAtNEQ", "checkedInAtIn", "checkedInAtNotIn", "checkedInAtGT", "checkedInAtGTE", "checkedInAtLT", "checkedInAtLTE", "checkedInAtIsNil", "checkedInAtNotNil", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasPatient", "hasPatientWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasRoom", "hasRoomWith", "hasEncounter", "hasEncounterWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDEqualFold", "departmentIDContainsFold", "startAt", "startAtNEQ", "startAtIn", "startAtNotIn", "startAtGT", "startAtGTE", "startAtLT", "startAtLTE", "endAt", "endAtNEQ", "endAtIn", "endAtNotIn", "endAtGT", "endAtGTE", "endAtLT", "endAtLTE", "roomID", "roomIDNEQ", "roomIDIn", "roomIDNotIn", "roomIDGT", "roomIDGTE", "roomIDLT", "roomIDLTE", "roomIDContains", "roomIDHasPrefix", "roomIDHasSuffix", "roomIDIsNil", "roomIDNotNil", "roomIDEqualFold", "roomIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelledAt", "cancelledAtNEQ", "cancelledAtIn", "cancelledAtNotIn", "cancelledAtGT", "cancelledAtGTE", "cancelledAtLT", "cancelledAtLTE", "cancelledAtIsNil", "cancelledAtNotNil", "checkedInAt", "checkedInAtNEQ", "checkedInAtIn", "checkedInAtNotIn", "checkedInAtGT", "checkedInAtGTE", "checkedInAtLT", "checkedInAtLTE", "checkedInAtIsNil", "checkedInAtNotNil", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasPatient", "hasPatientWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasRoom", "hasRoomWith", "hasEncounter", "hasEncounterWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -53977,111 +53148,6 @@ func (ec *executionContext) unmarshalInputAppointmentWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.EndAtLTE = data
-		case "reason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reason = data
-		case "reasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNEQ = data
-		case "reasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIn = data
-		case "reasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotIn = data
-		case "reasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGT = data
-		case "reasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGTE = data
-		case "reasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLT = data
-		case "reasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLTE = data
-		case "reasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContains = data
-		case "reasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasPrefix = data
-		case "reasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasSuffix = data
-		case "reasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIsNil = data
-		case "reasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotNil = data
-		case "reasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonEqualFold = data
-		case "reasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContainsFold = data
 		case "roomID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roomID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -54215,111 +53281,6 @@ func (ec *executionContext) unmarshalInputAppointmentWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.StatusNotIn = data
-		case "cancelReason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReason = data
-		case "cancelReasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNEQ = data
-		case "cancelReasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonIn = data
-		case "cancelReasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNotIn = data
-		case "cancelReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonGT = data
-		case "cancelReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonGTE = data
-		case "cancelReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonLT = data
-		case "cancelReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonLTE = data
-		case "cancelReasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonContains = data
-		case "cancelReasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonHasPrefix = data
-		case "cancelReasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonHasSuffix = data
-		case "cancelReasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonIsNil = data
-		case "cancelReasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNotNil = data
-		case "cancelReasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonEqualFold = data
-		case "cancelReasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonContainsFold = data
 		case "cancelledAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -55990,7 +54951,7 @@ func (ec *executionContext) unmarshalInputBedAssignmentWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDEqualFold", "admissionIDContainsFold", "bedID", "bedIDNEQ", "bedIDIn", "bedIDNotIn", "bedIDGT", "bedIDGTE", "bedIDLT", "bedIDLTE", "bedIDContains", "bedIDHasPrefix", "bedIDHasSuffix", "bedIDEqualFold", "bedIDContainsFold", "fromAt", "fromAtNEQ", "fromAtIn", "fromAtNotIn", "fromAtGT", "fromAtGTE", "fromAtLT", "fromAtLTE", "toAt", "toAtNEQ", "toAtIn", "toAtNotIn", "toAtGT", "toAtGTE", "toAtLT", "toAtLTE", "toAtIsNil", "toAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "hasPatient", "hasPatientWith", "hasAdmission", "hasAdmissionWith", "hasBed", "hasBedWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDEqualFold", "admissionIDContainsFold", "bedID", "bedIDNEQ", "bedIDIn", "bedIDNotIn", "bedIDGT", "bedIDGTE", "bedIDLT", "bedIDLTE", "bedIDContains", "bedIDHasPrefix", "bedIDHasSuffix", "bedIDEqualFold", "bedIDContainsFold", "fromAt", "fromAtNEQ", "fromAtIn", "fromAtNotIn", "fromAtGT", "fromAtGTE", "fromAtLT", "fromAtLTE", "toAt", "toAtNEQ", "toAtIn", "toAtNotIn", "toAtGT", "toAtGTE", "toAtLT", "toAtLTE", "toAtIsNil", "toAtNotNil", "hasPatient", "hasPatientWith", "hasAdmission", "hasAdmissionWith", "hasBed", "hasBedWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -56487,111 +55448,6 @@ func (ec *executionContext) unmarshalInputBedAssignmentWhereInput(ctx context.Co
 				return it, err
 			}
 			it.ToAtNotNil = data
-		case "reason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reason = data
-		case "reasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNEQ = data
-		case "reasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIn = data
-		case "reasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotIn = data
-		case "reasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGT = data
-		case "reasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGTE = data
-		case "reasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLT = data
-		case "reasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLTE = data
-		case "reasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContains = data
-		case "reasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasPrefix = data
-		case "reasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasSuffix = data
-		case "reasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIsNil = data
-		case "reasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotNil = data
-		case "reasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonEqualFold = data
-		case "reasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContainsFold = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -56715,7 +55571,7 @@ func (ec *executionContext) unmarshalInputBedWhereInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "wardID", "wardIDNEQ", "wardIDIn", "wardIDNotIn", "wardIDGT", "wardIDGTE", "wardIDLT", "wardIDLTE", "wardIDContains", "wardIDHasPrefix", "wardIDHasSuffix", "wardIDEqualFold", "wardIDContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "statusChangedAt", "statusChangedAtNEQ", "statusChangedAtIn", "statusChangedAtNotIn", "statusChangedAtGT", "statusChangedAtGTE", "statusChangedAtLT", "statusChangedAtLTE", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteIsNil", "noteNotNil", "noteEqualFold", "noteContainsFold", "hasWard", "hasWardWith", "hasAdmissions", "hasAdmissionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "wardID", "wardIDNEQ", "wardIDIn", "wardIDNotIn", "wardIDGT", "wardIDGTE", "wardIDLT", "wardIDLTE", "wardIDContains", "wardIDHasPrefix", "wardIDHasSuffix", "wardIDEqualFold", "wardIDContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "statusChangedAt", "statusChangedAtNEQ", "statusChangedAtIn", "statusChangedAtNotIn", "statusChangedAtGT", "statusChangedAtGTE", "statusChangedAtLT", "statusChangedAtLTE", "hasWard", "hasWardWith", "hasAdmissions", "hasAdmissionsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -57191,111 +56047,6 @@ func (ec *executionContext) unmarshalInputBedWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.StatusChangedAtLTE = data
-		case "note":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Note = data
-		case "noteNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteNEQ = data
-		case "noteIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteIn = data
-		case "noteNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteNotIn = data
-		case "noteGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteGT = data
-		case "noteGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteGTE = data
-		case "noteLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteLT = data
-		case "noteLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteLTE = data
-		case "noteContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteContains = data
-		case "noteHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteHasPrefix = data
-		case "noteHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteHasSuffix = data
-		case "noteIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteIsNil = data
-		case "noteNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteNotNil = data
-		case "noteEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteEqualFold = data
-		case "noteContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteContainsFold = data
 		case "hasWard":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWard"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -57587,7 +56338,7 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "scheduledAt", "scheduledAtNEQ", "scheduledAtIn", "scheduledAtNotIn", "scheduledAtGT", "scheduledAtGTE", "scheduledAtLT", "scheduledAtLTE", "scheduledAtIsNil", "scheduledAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith", "hasAssignee", "hasAssigneeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "scheduledAt", "scheduledAtNEQ", "scheduledAtIn", "scheduledAtNotIn", "scheduledAtGT", "scheduledAtGTE", "scheduledAtLT", "scheduledAtLTE", "scheduledAtIsNil", "scheduledAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "assigneeID", "assigneeIDNEQ", "assigneeIDIn", "assigneeIDNotIn", "assigneeIDGT", "assigneeIDGTE", "assigneeIDLT", "assigneeIDLTE", "assigneeIDContains", "assigneeIDHasPrefix", "assigneeIDHasSuffix", "assigneeIDIsNil", "assigneeIDNotNil", "assigneeIDEqualFold", "assigneeIDContainsFold", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith", "hasAssignee", "hasAssigneeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -57979,97 +56730,6 @@ func (ec *executionContext) unmarshalInputCarePlanActivityWhereInput(ctx context
 				return it, err
 			}
 			it.CarePlanIDContainsFold = data
-		case "description":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Description = data
-		case "descriptionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNEQ = data
-		case "descriptionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIn = data
-		case "descriptionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
-		case "descriptionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContains = data
-		case "descriptionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasPrefix = data
-		case "descriptionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasSuffix = data
-		case "descriptionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionEqualFold = data
-		case "descriptionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContainsFold = data
 		case "scheduledAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduledAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -58445,7 +57105,7 @@ func (ec *executionContext) unmarshalInputCarePlanGoalWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "targetDate", "targetDateNEQ", "targetDateIn", "targetDateNotIn", "targetDateGT", "targetDateGTE", "targetDateLT", "targetDateLTE", "targetDateIsNil", "targetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "carePlanID", "carePlanIDNEQ", "carePlanIDIn", "carePlanIDNotIn", "carePlanIDGT", "carePlanIDGTE", "carePlanIDLT", "carePlanIDLTE", "carePlanIDContains", "carePlanIDHasPrefix", "carePlanIDHasSuffix", "carePlanIDEqualFold", "carePlanIDContainsFold", "targetDate", "targetDateNEQ", "targetDateIn", "targetDateNotIn", "targetDateGT", "targetDateGTE", "targetDateLT", "targetDateLTE", "targetDateIsNil", "targetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith", "hasCarePlan", "hasCarePlanWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -58837,97 +57497,6 @@ func (ec *executionContext) unmarshalInputCarePlanGoalWhereInput(ctx context.Con
 				return it, err
 			}
 			it.CarePlanIDContainsFold = data
-		case "description":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Description = data
-		case "descriptionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNEQ = data
-		case "descriptionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIn = data
-		case "descriptionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
-		case "descriptionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContains = data
-		case "descriptionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasPrefix = data
-		case "descriptionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasSuffix = data
-		case "descriptionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionEqualFold = data
-		case "descriptionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContainsFold = data
 		case "targetDate":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetDate"))
 			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
@@ -59135,7 +57704,7 @@ func (ec *executionContext) unmarshalInputCarePlanWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionIsNil", "descriptionNotNil", "descriptionEqualFold", "descriptionContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "periodStart", "periodStartNEQ", "periodStartIn", "periodStartNotIn", "periodStartGT", "periodStartGTE", "periodStartLT", "periodStartLTE", "periodStartIsNil", "periodStartNotNil", "periodEnd", "periodEndNEQ", "periodEndIn", "periodEndNotIn", "periodEndGT", "periodEndGTE", "periodEndLT", "periodEndLTE", "periodEndIsNil", "periodEndNotNil", "hasPatient", "hasPatientWith", "hasAuthor", "hasAuthorWith", "hasGoals", "hasGoalsWith", "hasActivities", "hasActivitiesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleEqualFold", "titleContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "periodStart", "periodStartNEQ", "periodStartIn", "periodStartNotIn", "periodStartGT", "periodStartGTE", "periodStartLT", "periodStartLTE", "periodStartIsNil", "periodStartNotNil", "periodEnd", "periodEndNEQ", "periodEndIn", "periodEndNotIn", "periodEndGT", "periodEndGTE", "periodEndLT", "periodEndLTE", "periodEndIsNil", "periodEndNotNil", "hasPatient", "hasPatientWith", "hasAuthor", "hasAuthorWith", "hasGoals", "hasGoalsWith", "hasActivities", "hasActivitiesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -59527,111 +58096,6 @@ func (ec *executionContext) unmarshalInputCarePlanWhereInput(ctx context.Context
 				return it, err
 			}
 			it.TitleContainsFold = data
-		case "description":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Description = data
-		case "descriptionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNEQ = data
-		case "descriptionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIn = data
-		case "descriptionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
-		case "descriptionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContains = data
-		case "descriptionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasPrefix = data
-		case "descriptionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasSuffix = data
-		case "descriptionIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIsNil = data
-		case "descriptionNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotNil = data
-		case "descriptionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionEqualFold = data
-		case "descriptionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContainsFold = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOCarePlanStatus2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋcareplanᚐStatus(ctx, v)
@@ -60732,7 +59196,7 @@ func (ec *executionContext) unmarshalInputClinicalNoteWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "text", "textNEQ", "textIn", "textNotIn", "textGT", "textGTE", "textLT", "textLTE", "textContains", "textHasPrefix", "textHasSuffix", "textEqualFold", "textContainsFold", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "signedAt", "signedAtNEQ", "signedAtIn", "signedAtNotIn", "signedAtGT", "signedAtGTE", "signedAtLT", "signedAtLTE", "signedAtIsNil", "signedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasAuthor", "hasAuthorWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "authorID", "authorIDNEQ", "authorIDIn", "authorIDNotIn", "authorIDGT", "authorIDGTE", "authorIDLT", "authorIDLTE", "authorIDContains", "authorIDHasPrefix", "authorIDHasSuffix", "authorIDEqualFold", "authorIDContainsFold", "signedAt", "signedAtNEQ", "signedAtIn", "signedAtNotIn", "signedAtGT", "signedAtGTE", "signedAtLT", "signedAtLTE", "signedAtIsNil", "signedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasAuthor", "hasAuthorWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -61194,97 +59658,6 @@ func (ec *executionContext) unmarshalInputClinicalNoteWhereInput(ctx context.Con
 				return it, err
 			}
 			it.StatusNotIn = data
-		case "text":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Text = data
-		case "textNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextNEQ = data
-		case "textIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextIn = data
-		case "textNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextNotIn = data
-		case "textGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextGT = data
-		case "textGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextGTE = data
-		case "textLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextLT = data
-		case "textLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextLTE = data
-		case "textContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextContains = data
-		case "textHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextHasPrefix = data
-		case "textHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextHasSuffix = data
-		case "textEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextEqualFold = data
-		case "textContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("textContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.TextContainsFold = data
 		case "authorID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("authorID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -62115,7 +60488,7 @@ func (ec *executionContext) unmarshalInputDepartmentWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionIsNil", "descriptionNotNil", "descriptionEqualFold", "descriptionContainsFold", "hasStaff", "hasStaffWith", "hasAppointments", "hasAppointmentsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "hasStaff", "hasStaffWith", "hasAppointments", "hasAppointmentsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -62507,111 +60880,6 @@ func (ec *executionContext) unmarshalInputDepartmentWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.NameContainsFold = data
-		case "description":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Description = data
-		case "descriptionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNEQ = data
-		case "descriptionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIn = data
-		case "descriptionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
-		case "descriptionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContains = data
-		case "descriptionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasPrefix = data
-		case "descriptionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasSuffix = data
-		case "descriptionIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIsNil = data
-		case "descriptionNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotNil = data
-		case "descriptionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionEqualFold = data
-		case "descriptionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContainsFold = data
 		case "hasStaff":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStaff"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -62777,7 +61045,7 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith", "hasLabOrders", "hasLabOrdersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appointmentID", "appointmentIDNEQ", "appointmentIDIn", "appointmentIDNotIn", "appointmentIDGT", "appointmentIDGTE", "appointmentIDLT", "appointmentIDLTE", "appointmentIDContains", "appointmentIDHasPrefix", "appointmentIDHasSuffix", "appointmentIDIsNil", "appointmentIDNotNil", "appointmentIDEqualFold", "appointmentIDContainsFold", "admissionID", "admissionIDNEQ", "admissionIDIn", "admissionIDNotIn", "admissionIDGT", "admissionIDGTE", "admissionIDLT", "admissionIDLTE", "admissionIDContains", "admissionIDHasPrefix", "admissionIDHasSuffix", "admissionIDIsNil", "admissionIDNotNil", "admissionIDEqualFold", "admissionIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDIsNil", "providerIDNotNil", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDIsNil", "departmentIDNotNil", "departmentIDEqualFold", "departmentIDContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasAppointment", "hasAppointmentWith", "hasAdmission", "hasAdmissionWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasProblems", "hasProblemsWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasNotes", "hasNotesWith", "hasLabOrders", "hasLabOrdersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -63680,216 +61948,6 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.EndedAtNotNil = data
-		case "reason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reason = data
-		case "reasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNEQ = data
-		case "reasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIn = data
-		case "reasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotIn = data
-		case "reasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGT = data
-		case "reasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGTE = data
-		case "reasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLT = data
-		case "reasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLTE = data
-		case "reasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContains = data
-		case "reasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasPrefix = data
-		case "reasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasSuffix = data
-		case "reasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIsNil = data
-		case "reasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotNil = data
-		case "reasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonEqualFold = data
-		case "reasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContainsFold = data
-		case "cancelReason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReason = data
-		case "cancelReasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNEQ = data
-		case "cancelReasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonIn = data
-		case "cancelReasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNotIn = data
-		case "cancelReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonGT = data
-		case "cancelReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonGTE = data
-		case "cancelReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonLT = data
-		case "cancelReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonLTE = data
-		case "cancelReasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonContains = data
-		case "cancelReasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonHasPrefix = data
-		case "cancelReasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonHasSuffix = data
-		case "cancelReasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonIsNil = data
-		case "cancelReasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNotNil = data
-		case "cancelReasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonEqualFold = data
-		case "cancelReasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonContainsFold = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -64244,7 +62302,7 @@ func (ec *executionContext) unmarshalInputHistoryItemWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "category", "categoryNEQ", "categoryIn", "categoryNotIn", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateIsNil", "dateNotNil", "relation", "relationNEQ", "relationIn", "relationNotIn", "relationGT", "relationGTE", "relationLT", "relationLTE", "relationContains", "relationHasPrefix", "relationHasSuffix", "relationIsNil", "relationNotNil", "relationEqualFold", "relationContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "recordedByID", "recordedByIDNEQ", "recordedByIDIn", "recordedByIDNotIn", "recordedByIDGT", "recordedByIDGTE", "recordedByIDLT", "recordedByIDLTE", "recordedByIDContains", "recordedByIDHasPrefix", "recordedByIDHasSuffix", "recordedByIDIsNil", "recordedByIDNotNil", "recordedByIDEqualFold", "recordedByIDContainsFold", "hasPatient", "hasPatientWith", "hasRecordedBy", "hasRecordedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "category", "categoryNEQ", "categoryIn", "categoryNotIn", "date", "dateNEQ", "dateIn", "dateNotIn", "dateGT", "dateGTE", "dateLT", "dateLTE", "dateIsNil", "dateNotNil", "relation", "relationNEQ", "relationIn", "relationNotIn", "relationGT", "relationGTE", "relationLT", "relationLTE", "relationContains", "relationHasPrefix", "relationHasSuffix", "relationIsNil", "relationNotNil", "relationEqualFold", "relationContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "recordedByID", "recordedByIDNEQ", "recordedByIDIn", "recordedByIDNotIn", "recordedByIDGT", "recordedByIDGTE", "recordedByIDLT", "recordedByIDLTE", "recordedByIDContains", "recordedByIDHasPrefix", "recordedByIDHasSuffix", "recordedByIDIsNil", "recordedByIDNotNil", "recordedByIDEqualFold", "recordedByIDContainsFold", "hasPatient", "hasPatientWith", "hasRecordedBy", "hasRecordedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -64573,97 +62631,6 @@ func (ec *executionContext) unmarshalInputHistoryItemWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.CategoryNotIn = data
-		case "description":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Description = data
-		case "descriptionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNEQ = data
-		case "descriptionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIn = data
-		case "descriptionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
-		case "descriptionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContains = data
-		case "descriptionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasPrefix = data
-		case "descriptionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasSuffix = data
-		case "descriptionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionEqualFold = data
-		case "descriptionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContainsFold = data
 		case "date":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("date"))
 			data, err := ec.unmarshalODate2ᚖtimeᚐTime(ctx, v)
@@ -66465,7 +64432,7 @@ func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelReason", "cancelReasonNEQ", "cancelReasonIn", "cancelReasonNotIn", "cancelReasonGT", "cancelReasonGTE", "cancelReasonLT", "cancelReasonLTE", "cancelReasonContains", "cancelReasonHasPrefix", "cancelReasonHasSuffix", "cancelReasonIsNil", "cancelReasonNotNil", "cancelReasonEqualFold", "cancelReasonContainsFold", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith", "hasResults", "hasResultsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "testID", "testIDNEQ", "testIDIn", "testIDNotIn", "testIDGT", "testIDGTE", "testIDLT", "testIDLTE", "testIDContains", "testIDHasPrefix", "testIDHasSuffix", "testIDEqualFold", "testIDContainsFold", "panelID", "panelIDNEQ", "panelIDIn", "panelIDNotIn", "panelIDGT", "panelIDGTE", "panelIDLT", "panelIDLTE", "panelIDContains", "panelIDHasPrefix", "panelIDHasSuffix", "panelIDIsNil", "panelIDNotNil", "panelIDEqualFold", "panelIDContainsFold", "specimenID", "specimenIDNEQ", "specimenIDIn", "specimenIDNotIn", "specimenIDGT", "specimenIDGTE", "specimenIDLT", "specimenIDLTE", "specimenIDContains", "specimenIDHasPrefix", "specimenIDHasSuffix", "specimenIDIsNil", "specimenIDNotNil", "specimenIDEqualFold", "specimenIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelledByID", "cancelledByIDNEQ", "cancelledByIDIn", "cancelledByIDNotIn", "cancelledByIDGT", "cancelledByIDGTE", "cancelledByIDLT", "cancelledByIDLTE", "cancelledByIDContains", "cancelledByIDHasPrefix", "cancelledByIDHasSuffix", "cancelledByIDIsNil", "cancelledByIDNotNil", "cancelledByIDEqualFold", "cancelledByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "turnaroundMinutes", "turnaroundMinutesNEQ", "turnaroundMinutesIn", "turnaroundMinutesNotIn", "turnaroundMinutesGT", "turnaroundMinutesGTE", "turnaroundMinutesLT", "turnaroundMinutesLTE", "turnaroundMinutesIsNil", "turnaroundMinutesNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasTest", "hasTestWith", "hasPanel", "hasPanelWith", "hasSpecimen", "hasSpecimenWith", "hasCancelledBy", "hasCancelledByWith", "hasResults", "hasResultsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -67186,111 +65153,6 @@ func (ec *executionContext) unmarshalInputLabOrderItemWhereInput(ctx context.Con
 				return it, err
 			}
 			it.StatusNotIn = data
-		case "cancelReason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReason = data
-		case "cancelReasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNEQ = data
-		case "cancelReasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonIn = data
-		case "cancelReasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNotIn = data
-		case "cancelReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonGT = data
-		case "cancelReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonGTE = data
-		case "cancelReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonLT = data
-		case "cancelReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonLTE = data
-		case "cancelReasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonContains = data
-		case "cancelReasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonHasPrefix = data
-		case "cancelReasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonHasSuffix = data
-		case "cancelReasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonIsNil = data
-		case "cancelReasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonNotNil = data
-		case "cancelReasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonEqualFold = data
-		case "cancelReasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelReasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelReasonContainsFold = data
 		case "cancelledByID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledByID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -67771,7 +65633,7 @@ func (ec *executionContext) unmarshalInputLabOrderWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "orderedByID", "orderedByIDNEQ", "orderedByIDIn", "orderedByIDNotIn", "orderedByIDGT", "orderedByIDGTE", "orderedByIDLT", "orderedByIDLTE", "orderedByIDContains", "orderedByIDHasPrefix", "orderedByIDHasSuffix", "orderedByIDEqualFold", "orderedByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "priority", "priorityNEQ", "priorityIn", "priorityNotIn", "clinicalNotes", "clinicalNotesNEQ", "clinicalNotesIn", "clinicalNotesNotIn", "clinicalNotesGT", "clinicalNotesGTE", "clinicalNotesLT", "clinicalNotesLTE", "clinicalNotesContains", "clinicalNotesHasPrefix", "clinicalNotesHasSuffix", "clinicalNotesIsNil", "clinicalNotesNotNil", "clinicalNotesEqualFold", "clinicalNotesContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasOrderedBy", "hasOrderedByWith", "hasItems", "hasItemsWith", "hasSpecimens", "hasSpecimensWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "orderedByID", "orderedByIDNEQ", "orderedByIDIn", "orderedByIDNotIn", "orderedByIDGT", "orderedByIDGTE", "orderedByIDLT", "orderedByIDLTE", "orderedByIDContains", "orderedByIDHasPrefix", "orderedByIDHasSuffix", "orderedByIDEqualFold", "orderedByIDContainsFold", "orderedAt", "orderedAtNEQ", "orderedAtIn", "orderedAtNotIn", "orderedAtGT", "orderedAtGTE", "orderedAtLT", "orderedAtLTE", "priority", "priorityNEQ", "priorityIn", "priorityNotIn", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasOrderedBy", "hasOrderedByWith", "hasItems", "hasItemsWith", "hasSpecimens", "hasSpecimensWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -68352,111 +66214,6 @@ func (ec *executionContext) unmarshalInputLabOrderWhereInput(ctx context.Context
 				return it, err
 			}
 			it.PriorityNotIn = data
-		case "clinicalNotes":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotes"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotes = data
-		case "clinicalNotesNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesNEQ = data
-		case "clinicalNotesIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesIn = data
-		case "clinicalNotesNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesNotIn = data
-		case "clinicalNotesGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesGT = data
-		case "clinicalNotesGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesGTE = data
-		case "clinicalNotesLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesLT = data
-		case "clinicalNotesLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesLTE = data
-		case "clinicalNotesContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesContains = data
-		case "clinicalNotesHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesHasPrefix = data
-		case "clinicalNotesHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesHasSuffix = data
-		case "clinicalNotesIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesIsNil = data
-		case "clinicalNotesNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesNotNil = data
-		case "clinicalNotesEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesEqualFold = data
-		case "clinicalNotesContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clinicalNotesContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ClinicalNotesContainsFold = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -70009,7 +67766,7 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith", "hasNotify", "hasNotifyWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "numericValue", "numericValueNEQ", "numericValueIn", "numericValueNotIn", "numericValueGT", "numericValueGTE", "numericValueLT", "numericValueLTE", "numericValueIsNil", "numericValueNotNil", "codedValue", "codedValueNEQ", "codedValueIn", "codedValueNotIn", "codedValueGT", "codedValueGTE", "codedValueLT", "codedValueLTE", "codedValueContains", "codedValueHasPrefix", "codedValueHasSuffix", "codedValueIsNil", "codedValueNotNil", "codedValueEqualFold", "codedValueContainsFold", "textValue", "textValueNEQ", "textValueIn", "textValueNotIn", "textValueGT", "textValueGTE", "textValueLT", "textValueLTE", "textValueContains", "textValueHasPrefix", "textValueHasSuffix", "textValueIsNil", "textValueNotNil", "textValueEqualFold", "textValueContainsFold", "unit", "unitNEQ", "unitIn", "unitNotIn", "unitGT", "unitGTE", "unitLT", "unitLTE", "unitContains", "unitHasPrefix", "unitHasSuffix", "unitIsNil", "unitNotNil", "unitEqualFold", "unitContainsFold", "flag", "flagNEQ", "flagIn", "flagNotIn", "flagIsNil", "flagNotNil", "referenceLow", "referenceLowNEQ", "referenceLowIn", "referenceLowNotIn", "referenceLowGT", "referenceLowGTE", "referenceLowLT", "referenceLowLTE", "referenceLowIsNil", "referenceLowNotNil", "referenceHigh", "referenceHighNEQ", "referenceHighIn", "referenceHighNotIn", "referenceHighGT", "referenceHighGTE", "referenceHighLT", "referenceHighLTE", "referenceHighIsNil", "referenceHighNotNil", "criticalLow", "criticalLowNEQ", "criticalLowIn", "criticalLowNotIn", "criticalLowGT", "criticalLowGTE", "criticalLowLT", "criticalLowLTE", "criticalLowIsNil", "criticalLowNotNil", "criticalHigh", "criticalHighNEQ", "criticalHighIn", "criticalHighNotIn", "criticalHighGT", "criticalHighGTE", "criticalHighLT", "criticalHighLTE", "criticalHighIsNil", "criticalHighNotNil", "enteredByID", "enteredByIDNEQ", "enteredByIDIn", "enteredByIDNotIn", "enteredByIDGT", "enteredByIDGTE", "enteredByIDLT", "enteredByIDLTE", "enteredByIDContains", "enteredByIDHasPrefix", "enteredByIDHasSuffix", "enteredByIDEqualFold", "enteredByIDContainsFold", "enteredAt", "enteredAtNEQ", "enteredAtIn", "enteredAtNotIn", "enteredAtGT", "enteredAtGTE", "enteredAtLT", "enteredAtLTE", "verifiedByID", "verifiedByIDNEQ", "verifiedByIDIn", "verifiedByIDNotIn", "verifiedByIDGT", "verifiedByIDGTE", "verifiedByIDLT", "verifiedByIDLTE", "verifiedByIDContains", "verifiedByIDHasPrefix", "verifiedByIDHasSuffix", "verifiedByIDIsNil", "verifiedByIDNotNil", "verifiedByIDEqualFold", "verifiedByIDContainsFold", "verifiedAt", "verifiedAtNEQ", "verifiedAtIn", "verifiedAtNotIn", "verifiedAtGT", "verifiedAtGTE", "verifiedAtLT", "verifiedAtLTE", "verifiedAtIsNil", "verifiedAtNotNil", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "amendReason", "amendReasonNEQ", "amendReasonIn", "amendReasonNotIn", "amendReasonGT", "amendReasonGTE", "amendReasonLT", "amendReasonLTE", "amendReasonContains", "amendReasonHasPrefix", "amendReasonHasSuffix", "amendReasonIsNil", "amendReasonNotNil", "amendReasonEqualFold", "amendReasonContainsFold", "critical", "criticalNEQ", "acknowledgedByID", "acknowledgedByIDNEQ", "acknowledgedByIDIn", "acknowledgedByIDNotIn", "acknowledgedByIDGT", "acknowledgedByIDGTE", "acknowledgedByIDLT", "acknowledgedByIDLTE", "acknowledgedByIDContains", "acknowledgedByIDHasPrefix", "acknowledgedByIDHasSuffix", "acknowledgedByIDIsNil", "acknowledgedByIDNotNil", "acknowledgedByIDEqualFold", "acknowledgedByIDContainsFold", "acknowledgedAt", "acknowledgedAtNEQ", "acknowledgedAtIn", "acknowledgedAtNotIn", "acknowledgedAtGT", "acknowledgedAtGTE", "acknowledgedAtLT", "acknowledgedAtLTE", "acknowledgedAtIsNil", "acknowledgedAtNotNil", "acknowledgeMinutes", "acknowledgeMinutesNEQ", "acknowledgeMinutesIn", "acknowledgeMinutesNotIn", "acknowledgeMinutesGT", "acknowledgeMinutesGTE", "acknowledgeMinutesLT", "acknowledgeMinutesLTE", "acknowledgeMinutesIsNil", "acknowledgeMinutesNotNil", "hasPatient", "hasPatientWith", "hasItem", "hasItemWith", "hasEnteredBy", "hasEnteredByWith", "hasVerifiedBy", "hasVerifiedByWith", "hasAcknowledgedBy", "hasAcknowledgedByWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith", "hasNotify", "hasNotifyWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -71136,111 +68893,6 @@ func (ec *executionContext) unmarshalInputLabResultWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.CriticalHighNotNil = data
-		case "comment":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("comment"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Comment = data
-		case "commentNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentNEQ = data
-		case "commentIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentIn = data
-		case "commentNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentNotIn = data
-		case "commentGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentGT = data
-		case "commentGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentGTE = data
-		case "commentLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentLT = data
-		case "commentLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentLTE = data
-		case "commentContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentContains = data
-		case "commentHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentHasPrefix = data
-		case "commentHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentHasSuffix = data
-		case "commentIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentIsNil = data
-		case "commentNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentNotNil = data
-		case "commentEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentEqualFold = data
-		case "commentContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commentContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CommentContainsFold = data
 		case "enteredByID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enteredByID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -72225,7 +69877,7 @@ func (ec *executionContext) unmarshalInputLabSpecimenWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "accessionNumber", "accessionNumberNEQ", "accessionNumberIn", "accessionNumberNotIn", "accessionNumberGT", "accessionNumberGTE", "accessionNumberLT", "accessionNumberLTE", "accessionNumberContains", "accessionNumberHasPrefix", "accessionNumberHasSuffix", "accessionNumberEqualFold", "accessionNumberContainsFold", "specimenType", "specimenTypeNEQ", "specimenTypeIn", "specimenTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDGT", "collectedByIDGTE", "collectedByIDLT", "collectedByIDLTE", "collectedByIDContains", "collectedByIDHasPrefix", "collectedByIDHasSuffix", "collectedByIDEqualFold", "collectedByIDContainsFold", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "receivedByID", "receivedByIDNEQ", "receivedByIDIn", "receivedByIDNotIn", "receivedByIDGT", "receivedByIDGTE", "receivedByIDLT", "receivedByIDLTE", "receivedByIDContains", "receivedByIDHasPrefix", "receivedByIDHasSuffix", "receivedByIDIsNil", "receivedByIDNotNil", "receivedByIDEqualFold", "receivedByIDContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "receivedAtIsNil", "receivedAtNotNil", "rejectionReason", "rejectionReasonNEQ", "rejectionReasonIn", "rejectionReasonNotIn", "rejectionReasonIsNil", "rejectionReasonNotNil", "rejectionNote", "rejectionNoteNEQ", "rejectionNoteIn", "rejectionNoteNotIn", "rejectionNoteGT", "rejectionNoteGTE", "rejectionNoteLT", "rejectionNoteLTE", "rejectionNoteContains", "rejectionNoteHasPrefix", "rejectionNoteHasSuffix", "rejectionNoteIsNil", "rejectionNoteNotNil", "rejectionNoteEqualFold", "rejectionNoteContainsFold", "rejectedByID", "rejectedByIDNEQ", "rejectedByIDIn", "rejectedByIDNotIn", "rejectedByIDGT", "rejectedByIDGTE", "rejectedByIDLT", "rejectedByIDLTE", "rejectedByIDContains", "rejectedByIDHasPrefix", "rejectedByIDHasSuffix", "rejectedByIDIsNil", "rejectedByIDNotNil", "rejectedByIDEqualFold", "rejectedByIDContainsFold", "rejectedAt", "rejectedAtNEQ", "rejectedAtIn", "rejectedAtNotIn", "rejectedAtGT", "rejectedAtGTE", "rejectedAtLT", "rejectedAtLTE", "rejectedAtIsNil", "rejectedAtNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasItems", "hasItemsWith", "hasCollectedBy", "hasCollectedByWith", "hasReceivedBy", "hasReceivedByWith", "hasRejectedBy", "hasRejectedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "accessionNumber", "accessionNumberNEQ", "accessionNumberIn", "accessionNumberNotIn", "accessionNumberGT", "accessionNumberGTE", "accessionNumberLT", "accessionNumberLTE", "accessionNumberContains", "accessionNumberHasPrefix", "accessionNumberHasSuffix", "accessionNumberEqualFold", "accessionNumberContainsFold", "specimenType", "specimenTypeNEQ", "specimenTypeIn", "specimenTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDGT", "collectedByIDGTE", "collectedByIDLT", "collectedByIDLTE", "collectedByIDContains", "collectedByIDHasPrefix", "collectedByIDHasSuffix", "collectedByIDEqualFold", "collectedByIDContainsFold", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "receivedByID", "receivedByIDNEQ", "receivedByIDIn", "receivedByIDNotIn", "receivedByIDGT", "receivedByIDGTE", "receivedByIDLT", "receivedByIDLTE", "receivedByIDContains", "receivedByIDHasPrefix", "receivedByIDHasSuffix", "receivedByIDIsNil", "receivedByIDNotNil", "receivedByIDEqualFold", "receivedByIDContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "receivedAtIsNil", "receivedAtNotNil", "rejectionReason", "rejectionReasonNEQ", "rejectionReasonIn", "rejectionReasonNotIn", "rejectionReasonIsNil", "rejectionReasonNotNil", "rejectedByID", "rejectedByIDNEQ", "rejectedByIDIn", "rejectedByIDNotIn", "rejectedByIDGT", "rejectedByIDGTE", "rejectedByIDLT", "rejectedByIDLTE", "rejectedByIDContains", "rejectedByIDHasPrefix", "rejectedByIDHasSuffix", "rejectedByIDIsNil", "rejectedByIDNotNil", "rejectedByIDEqualFold", "rejectedByIDContainsFold", "rejectedAt", "rejectedAtNEQ", "rejectedAtIn", "rejectedAtNotIn", "rejectedAtGT", "rejectedAtGTE", "rejectedAtLT", "rejectedAtLTE", "rejectedAtIsNil", "rejectedAtNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasItems", "hasItemsWith", "hasCollectedBy", "hasCollectedByWith", "hasReceivedBy", "hasReceivedByWith", "hasRejectedBy", "hasRejectedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -73128,111 +70780,6 @@ func (ec *executionContext) unmarshalInputLabSpecimenWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.RejectionReasonNotNil = data
-		case "rejectionNote":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNote"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNote = data
-		case "rejectionNoteNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteNEQ = data
-		case "rejectionNoteIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteIn = data
-		case "rejectionNoteNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteNotIn = data
-		case "rejectionNoteGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteGT = data
-		case "rejectionNoteGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteGTE = data
-		case "rejectionNoteLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteLT = data
-		case "rejectionNoteLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteLTE = data
-		case "rejectionNoteContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteContains = data
-		case "rejectionNoteHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteHasPrefix = data
-		case "rejectionNoteHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteHasSuffix = data
-		case "rejectionNoteIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteIsNil = data
-		case "rejectionNoteNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteNotNil = data
-		case "rejectionNoteEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteEqualFold = data
-		case "rejectionNoteContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionNoteContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectionNoteContainsFold = data
 		case "rejectedByID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedByID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -74571,7 +72118,7 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "drug", "drugNEQ", "drugIn", "drugNotIn", "drugGT", "drugGTE", "drugLT", "drugLTE", "drugContains", "drugHasPrefix", "drugHasSuffix", "drugEqualFold", "drugContainsFold", "drugCode", "drugCodeNEQ", "drugCodeIn", "drugCodeNotIn", "drugCodeGT", "drugCodeGTE", "drugCodeLT", "drugCodeLTE", "drugCodeContains", "drugCodeHasPrefix", "drugCodeHasSuffix", "drugCodeIsNil", "drugCodeNotNil", "drugCodeEqualFold", "drugCodeContainsFold", "doseAmount", "doseAmountNEQ", "doseAmountIn", "doseAmountNotIn", "doseAmountGT", "doseAmountGTE", "doseAmountLT", "doseAmountLTE", "doseUnit", "doseUnitNEQ", "doseUnitIn", "doseUnitNotIn", "doseUnitGT", "doseUnitGTE", "doseUnitLT", "doseUnitLTE", "doseUnitContains", "doseUnitHasPrefix", "doseUnitHasSuffix", "doseUnitEqualFold", "doseUnitContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "frequency", "frequencyNEQ", "frequencyIn", "frequencyNotIn", "frequencyGT", "frequencyGTE", "frequencyLT", "frequencyLTE", "frequencyContains", "frequencyHasPrefix", "frequencyHasSuffix", "frequencyEqualFold", "frequencyContainsFold", "durationDays", "durationDaysNEQ", "durationDaysIn", "durationDaysNotIn", "durationDaysGT", "durationDaysGTE", "durationDaysLT", "durationDaysLTE", "durationDaysIsNil", "durationDaysNotNil", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "instructions", "instructionsNEQ", "instructionsIn", "instructionsNotIn", "instructionsGT", "instructionsGTE", "instructionsLT", "instructionsLTE", "instructionsContains", "instructionsHasPrefix", "instructionsHasSuffix", "instructionsIsNil", "instructionsNotNil", "instructionsEqualFold", "instructionsContainsFold", "prescriberID", "prescriberIDNEQ", "prescriberIDIn", "prescriberIDNotIn", "prescriberIDGT", "prescriberIDGTE", "prescriberIDLT", "prescriberIDLTE", "prescriberIDContains", "prescriberIDHasPrefix", "prescriberIDHasSuffix", "prescriberIDEqualFold", "prescriberIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "allergyOverrideReason", "allergyOverrideReasonNEQ", "allergyOverrideReasonIn", "allergyOverrideReasonNotIn", "allergyOverrideReasonGT", "allergyOverrideReasonGTE", "allergyOverrideReasonLT", "allergyOverrideReasonLTE", "allergyOverrideReasonContains", "allergyOverrideReasonHasPrefix", "allergyOverrideReasonHasSuffix", "allergyOverrideReasonIsNil", "allergyOverrideReasonNotNil", "allergyOverrideReasonEqualFold", "allergyOverrideReasonContainsFold", "stopReason", "stopReasonNEQ", "stopReasonIn", "stopReasonNotIn", "stopReasonGT", "stopReasonGTE", "stopReasonLT", "stopReasonLTE", "stopReasonContains", "stopReasonHasPrefix", "stopReasonHasSuffix", "stopReasonIsNil", "stopReasonNotNil", "stopReasonEqualFold", "stopReasonContainsFold", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasPrescriber", "hasPrescriberWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "drug", "drugNEQ", "drugIn", "drugNotIn", "drugGT", "drugGTE", "drugLT", "drugLTE", "drugContains", "drugHasPrefix", "drugHasSuffix", "drugEqualFold", "drugContainsFold", "drugCode", "drugCodeNEQ", "drugCodeIn", "drugCodeNotIn", "drugCodeGT", "drugCodeGTE", "drugCodeLT", "drugCodeLTE", "drugCodeContains", "drugCodeHasPrefix", "drugCodeHasSuffix", "drugCodeIsNil", "drugCodeNotNil", "drugCodeEqualFold", "drugCodeContainsFold", "doseAmount", "doseAmountNEQ", "doseAmountIn", "doseAmountNotIn", "doseAmountGT", "doseAmountGTE", "doseAmountLT", "doseAmountLTE", "doseUnit", "doseUnitNEQ", "doseUnitIn", "doseUnitNotIn", "doseUnitGT", "doseUnitGTE", "doseUnitLT", "doseUnitLTE", "doseUnitContains", "doseUnitHasPrefix", "doseUnitHasSuffix", "doseUnitEqualFold", "doseUnitContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "frequency", "frequencyNEQ", "frequencyIn", "frequencyNotIn", "frequencyGT", "frequencyGTE", "frequencyLT", "frequencyLTE", "frequencyContains", "frequencyHasPrefix", "frequencyHasSuffix", "frequencyEqualFold", "frequencyContainsFold", "durationDays", "durationDaysNEQ", "durationDaysIn", "durationDaysNotIn", "durationDaysGT", "durationDaysGTE", "durationDaysLT", "durationDaysLTE", "durationDaysIsNil", "durationDaysNotNil", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "prescriberID", "prescriberIDNEQ", "prescriberIDIn", "prescriberIDNotIn", "prescriberIDGT", "prescriberIDGTE", "prescriberIDLT", "prescriberIDLTE", "prescriberIDContains", "prescriberIDHasPrefix", "prescriberIDHasSuffix", "prescriberIDEqualFold", "prescriberIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasPrescriber", "hasPrescriberWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -75565,111 +73112,6 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 				return it, err
 			}
 			it.QuantityLTE = data
-		case "instructions":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructions"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Instructions = data
-		case "instructionsNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsNEQ = data
-		case "instructionsIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsIn = data
-		case "instructionsNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsNotIn = data
-		case "instructionsGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsGT = data
-		case "instructionsGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsGTE = data
-		case "instructionsLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsLT = data
-		case "instructionsLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsLTE = data
-		case "instructionsContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsContains = data
-		case "instructionsHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsHasPrefix = data
-		case "instructionsHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsHasSuffix = data
-		case "instructionsIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsIsNil = data
-		case "instructionsNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsNotNil = data
-		case "instructionsEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsEqualFold = data
-		case "instructionsContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instructionsContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.InstructionsContainsFold = data
 		case "prescriberID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("prescriberID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -75894,216 +73336,6 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 				return it, err
 			}
 			it.ReplacesIDContainsFold = data
-		case "allergyOverrideReason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReason = data
-		case "allergyOverrideReasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonNEQ = data
-		case "allergyOverrideReasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonIn = data
-		case "allergyOverrideReasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonNotIn = data
-		case "allergyOverrideReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonGT = data
-		case "allergyOverrideReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonGTE = data
-		case "allergyOverrideReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonLT = data
-		case "allergyOverrideReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonLTE = data
-		case "allergyOverrideReasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonContains = data
-		case "allergyOverrideReasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonHasPrefix = data
-		case "allergyOverrideReasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonHasSuffix = data
-		case "allergyOverrideReasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonIsNil = data
-		case "allergyOverrideReasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonNotNil = data
-		case "allergyOverrideReasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonEqualFold = data
-		case "allergyOverrideReasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allergyOverrideReasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AllergyOverrideReasonContainsFold = data
-		case "stopReason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReason = data
-		case "stopReasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonNEQ = data
-		case "stopReasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonIn = data
-		case "stopReasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonNotIn = data
-		case "stopReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonGT = data
-		case "stopReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonGTE = data
-		case "stopReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonLT = data
-		case "stopReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonLTE = data
-		case "stopReasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonContains = data
-		case "stopReasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonHasPrefix = data
-		case "stopReasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonHasSuffix = data
-		case "stopReasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonIsNil = data
-		case "stopReasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonNotNil = data
-		case "stopReasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonEqualFold = data
-		case "stopReasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stopReasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StopReasonContainsFold = data
 		case "endedAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endedAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -77782,7 +75014,7 @@ func (ec *executionContext) unmarshalInputPatientContactWhereInput(ctx context.C
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "relationship", "relationshipNEQ", "relationshipIn", "relationshipNotIn", "relationshipGT", "relationshipGTE", "relationshipLT", "relationshipLTE", "relationshipContains", "relationshipHasPrefix", "relationshipHasSuffix", "relationshipEqualFold", "relationshipContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "address", "addressNEQ", "addressIn", "addressNotIn", "addressGT", "addressGTE", "addressLT", "addressLTE", "addressContains", "addressHasPrefix", "addressHasSuffix", "addressIsNil", "addressNotNil", "addressEqualFold", "addressContainsFold", "nextOfKin", "nextOfKinNEQ", "emergencyContact", "emergencyContactNEQ", "hasPatient", "hasPatientWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "relationship", "relationshipNEQ", "relationshipIn", "relationshipNotIn", "relationshipGT", "relationshipGTE", "relationshipLT", "relationshipLTE", "relationshipContains", "relationshipHasPrefix", "relationshipHasSuffix", "relationshipEqualFold", "relationshipContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "nextOfKin", "nextOfKinNEQ", "emergencyContact", "emergencyContactNEQ", "hasPatient", "hasPatientWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -78475,111 +75707,6 @@ func (ec *executionContext) unmarshalInputPatientContactWhereInput(ctx context.C
 				return it, err
 			}
 			it.EmailContainsFold = data
-		case "address":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Address = data
-		case "addressNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressNEQ = data
-		case "addressIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressIn = data
-		case "addressNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressNotIn = data
-		case "addressGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressGT = data
-		case "addressGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressGTE = data
-		case "addressLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLT = data
-		case "addressLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLTE = data
-		case "addressContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressContains = data
-		case "addressHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressHasPrefix = data
-		case "addressHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressHasSuffix = data
-		case "addressIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressIsNil = data
-		case "addressNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressNotNil = data
-		case "addressEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressEqualFold = data
-		case "addressContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressContainsFold = data
 		case "nextOfKin":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextOfKin"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -79330,7 +76457,7 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "addressLine", "addressLineNEQ", "addressLineIn", "addressLineNotIn", "addressLineGT", "addressLineGTE", "addressLineLT", "addressLineLTE", "addressLineContains", "addressLineHasPrefix", "addressLineHasSuffix", "addressLineIsNil", "addressLineNotNil", "addressLineEqualFold", "addressLineContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "mergeReason", "mergeReasonNEQ", "mergeReasonIn", "mergeReasonNotIn", "mergeReasonGT", "mergeReasonGTE", "mergeReasonLT", "mergeReasonLTE", "mergeReasonContains", "mergeReasonHasPrefix", "mergeReasonHasSuffix", "mergeReasonIsNil", "mergeReasonNotNil", "mergeReasonEqualFold", "mergeReasonContainsFold", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -80107,111 +77234,6 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.EmailContainsFold = data
-		case "addressLine":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLine"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLine = data
-		case "addressLineNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineNEQ = data
-		case "addressLineIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineIn = data
-		case "addressLineNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineNotIn = data
-		case "addressLineGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineGT = data
-		case "addressLineGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineGTE = data
-		case "addressLineLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineLT = data
-		case "addressLineLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineLTE = data
-		case "addressLineContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineContains = data
-		case "addressLineHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineHasPrefix = data
-		case "addressLineHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineHasSuffix = data
-		case "addressLineIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineIsNil = data
-		case "addressLineNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineNotNil = data
-		case "addressLineEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineEqualFold = data
-		case "addressLineContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addressLineContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AddressLineContainsFold = data
 		case "city":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("city"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -80940,111 +77962,6 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.MergedAtNotNil = data
-		case "mergeReason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReason = data
-		case "mergeReasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonNEQ = data
-		case "mergeReasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonIn = data
-		case "mergeReasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonNotIn = data
-		case "mergeReasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonGT = data
-		case "mergeReasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonGTE = data
-		case "mergeReasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonLT = data
-		case "mergeReasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonLTE = data
-		case "mergeReasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonContains = data
-		case "mergeReasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonHasPrefix = data
-		case "mergeReasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonHasSuffix = data
-		case "mergeReasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonIsNil = data
-		case "mergeReasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonNotNil = data
-		case "mergeReasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonEqualFold = data
-		case "mergeReasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mergeReasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.MergeReasonContainsFold = data
 		case "hasAppointments":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAppointments"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -81525,7 +78442,7 @@ func (ec *executionContext) unmarshalInputProblemWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "icd10Code", "icd10CodeNEQ", "icd10CodeIn", "icd10CodeNotIn", "icd10CodeGT", "icd10CodeGTE", "icd10CodeLT", "icd10CodeLTE", "icd10CodeContains", "icd10CodeHasPrefix", "icd10CodeHasSuffix", "icd10CodeEqualFold", "icd10CodeContainsFold", "display", "displayNEQ", "displayIn", "displayNotIn", "displayGT", "displayGTE", "displayLT", "displayLTE", "displayContains", "displayHasPrefix", "displayHasSuffix", "displayEqualFold", "displayContainsFold", "onsetDate", "onsetDateNEQ", "onsetDateIn", "onsetDateNotIn", "onsetDateGT", "onsetDateGTE", "onsetDateLT", "onsetDateLTE", "onsetDateIsNil", "onsetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "resolvedDate", "resolvedDateNEQ", "resolvedDateIn", "resolvedDateNotIn", "resolvedDateGT", "resolvedDateGTE", "resolvedDateLT", "resolvedDateLTE", "resolvedDateIsNil", "resolvedDateNotNil", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteIsNil", "noteNotNil", "noteEqualFold", "noteContainsFold", "recordedByID", "recordedByIDNEQ", "recordedByIDIn", "recordedByIDNotIn", "recordedByIDGT", "recordedByIDGTE", "recordedByIDLT", "recordedByIDLTE", "recordedByIDContains", "recordedByIDHasPrefix", "recordedByIDHasSuffix", "recordedByIDIsNil", "recordedByIDNotNil", "recordedByIDEqualFold", "recordedByIDContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasRecordedBy", "hasRecordedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "icd10Code", "icd10CodeNEQ", "icd10CodeIn", "icd10CodeNotIn", "icd10CodeGT", "icd10CodeGTE", "icd10CodeLT", "icd10CodeLTE", "icd10CodeContains", "icd10CodeHasPrefix", "icd10CodeHasSuffix", "icd10CodeEqualFold", "icd10CodeContainsFold", "display", "displayNEQ", "displayIn", "displayNotIn", "displayGT", "displayGTE", "displayLT", "displayLTE", "displayContains", "displayHasPrefix", "displayHasSuffix", "displayEqualFold", "displayContainsFold", "onsetDate", "onsetDateNEQ", "onsetDateIn", "onsetDateNotIn", "onsetDateGT", "onsetDateGTE", "onsetDateLT", "onsetDateLTE", "onsetDateIsNil", "onsetDateNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "resolvedDate", "resolvedDateNEQ", "resolvedDateIn", "resolvedDateNotIn", "resolvedDateGT", "resolvedDateGTE", "resolvedDateLT", "resolvedDateLTE", "resolvedDateIsNil", "resolvedDateNotNil", "recordedByID", "recordedByIDNEQ", "recordedByIDIn", "recordedByIDNotIn", "recordedByIDGT", "recordedByIDGTE", "recordedByIDLT", "recordedByIDLTE", "recordedByIDContains", "recordedByIDHasPrefix", "recordedByIDHasSuffix", "recordedByIDIsNil", "recordedByIDNotNil", "recordedByIDEqualFold", "recordedByIDContainsFold", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasRecordedBy", "hasRecordedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -82281,111 +79198,6 @@ func (ec *executionContext) unmarshalInputProblemWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.ResolvedDateNotNil = data
-		case "note":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Note = data
-		case "noteNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteNEQ = data
-		case "noteIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteIn = data
-		case "noteNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteNotIn = data
-		case "noteGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteGT = data
-		case "noteGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteGTE = data
-		case "noteLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteLT = data
-		case "noteLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteLTE = data
-		case "noteContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteContains = data
-		case "noteHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteHasPrefix = data
-		case "noteHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteHasSuffix = data
-		case "noteIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteIsNil = data
-		case "noteNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteNotNil = data
-		case "noteEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteEqualFold = data
-		case "noteContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.NoteContainsFold = data
 		case "recordedByID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordedByID"))
 			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
@@ -83318,7 +80130,7 @@ func (ec *executionContext) unmarshalInputProviderTimeOffWhereInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "staffID", "staffIDNEQ", "staffIDIn", "staffIDNotIn", "staffIDGT", "staffIDGTE", "staffIDLT", "staffIDLTE", "staffIDContains", "staffIDHasPrefix", "staffIDHasSuffix", "staffIDEqualFold", "staffIDContainsFold", "startAt", "startAtNEQ", "startAtIn", "startAtNotIn", "startAtGT", "startAtGTE", "startAtLT", "startAtLTE", "endAt", "endAtNEQ", "endAtIn", "endAtNotIn", "endAtGT", "endAtGTE", "endAtLT", "endAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonIsNil", "reasonNotNil", "reasonEqualFold", "reasonContainsFold", "hasStaff", "hasStaffWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "staffID", "staffIDNEQ", "staffIDIn", "staffIDNotIn", "staffIDGT", "staffIDGTE", "staffIDLT", "staffIDLTE", "staffIDContains", "staffIDHasPrefix", "staffIDHasSuffix", "staffIDEqualFold", "staffIDContainsFold", "startAt", "startAtNEQ", "startAtIn", "startAtNotIn", "startAtGT", "startAtGTE", "startAtLT", "startAtLTE", "endAt", "endAtNEQ", "endAtIn", "endAtNotIn", "endAtGT", "endAtGTE", "endAtLT", "endAtLTE", "hasStaff", "hasStaffWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -83731,111 +80543,6 @@ func (ec *executionContext) unmarshalInputProviderTimeOffWhereInput(ctx context.
 				return it, err
 			}
 			it.EndAtLTE = data
-		case "reason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reason = data
-		case "reasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNEQ = data
-		case "reasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIn = data
-		case "reasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotIn = data
-		case "reasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGT = data
-		case "reasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGTE = data
-		case "reasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLT = data
-		case "reasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLTE = data
-		case "reasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContains = data
-		case "reasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasPrefix = data
-		case "reasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasSuffix = data
-		case "reasonIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIsNil = data
-		case "reasonNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotNil = data
-		case "reasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonEqualFold = data
-		case "reasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContainsFold = data
 		case "hasStaff":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStaff"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -84425,7 +81132,7 @@ func (ec *executionContext) unmarshalInputReferralWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "fromStaffID", "fromStaffIDNEQ", "fromStaffIDIn", "fromStaffIDNotIn", "fromStaffIDGT", "fromStaffIDGTE", "fromStaffIDLT", "fromStaffIDLTE", "fromStaffIDContains", "fromStaffIDHasPrefix", "fromStaffIDHasSuffix", "fromStaffIDEqualFold", "fromStaffIDContainsFold", "fromDepartmentID", "fromDepartmentIDNEQ", "fromDepartmentIDIn", "fromDepartmentIDNotIn", "fromDepartmentIDGT", "fromDepartmentIDGTE", "fromDepartmentIDLT", "fromDepartmentIDLTE", "fromDepartmentIDContains", "fromDepartmentIDHasPrefix", "fromDepartmentIDHasSuffix", "fromDepartmentIDEqualFold", "fromDepartmentIDContainsFold", "toStaffID", "toStaffIDNEQ", "toStaffIDIn", "toStaffIDNotIn", "toStaffIDGT", "toStaffIDGTE", "toStaffIDLT", "toStaffIDLTE", "toStaffIDContains", "toStaffIDHasPrefix", "toStaffIDHasSuffix", "toStaffIDIsNil", "toStaffIDNotNil", "toStaffIDEqualFold", "toStaffIDContainsFold", "toDepartmentID", "toDepartmentIDNEQ", "toDepartmentIDIn", "toDepartmentIDNotIn", "toDepartmentIDGT", "toDepartmentIDGTE", "toDepartmentIDLT", "toDepartmentIDLTE", "toDepartmentIDContains", "toDepartmentIDHasPrefix", "toDepartmentIDHasSuffix", "toDepartmentIDEqualFold", "toDepartmentIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "priority", "priorityNEQ", "priorityIn", "priorityNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "respondedAt", "respondedAtNEQ", "respondedAtIn", "respondedAtNotIn", "respondedAtGT", "respondedAtGTE", "respondedAtLT", "respondedAtLTE", "respondedAtIsNil", "respondedAtNotNil", "responseNote", "responseNoteNEQ", "responseNoteIn", "responseNoteNotIn", "responseNoteGT", "responseNoteGTE", "responseNoteLT", "responseNoteLTE", "responseNoteContains", "responseNoteHasPrefix", "responseNoteHasSuffix", "responseNoteIsNil", "responseNoteNotNil", "responseNoteEqualFold", "responseNoteContainsFold", "hasPatient", "hasPatientWith", "hasFromStaff", "hasFromStaffWith", "hasFromDepartment", "hasFromDepartmentWith", "hasToStaff", "hasToStaffWith", "hasToDepartment", "hasToDepartmentWith", "hasEncounter", "hasEncounterWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "fromStaffID", "fromStaffIDNEQ", "fromStaffIDIn", "fromStaffIDNotIn", "fromStaffIDGT", "fromStaffIDGTE", "fromStaffIDLT", "fromStaffIDLTE", "fromStaffIDContains", "fromStaffIDHasPrefix", "fromStaffIDHasSuffix", "fromStaffIDEqualFold", "fromStaffIDContainsFold", "fromDepartmentID", "fromDepartmentIDNEQ", "fromDepartmentIDIn", "fromDepartmentIDNotIn", "fromDepartmentIDGT", "fromDepartmentIDGTE", "fromDepartmentIDLT", "fromDepartmentIDLTE", "fromDepartmentIDContains", "fromDepartmentIDHasPrefix", "fromDepartmentIDHasSuffix", "fromDepartmentIDEqualFold", "fromDepartmentIDContainsFold", "toStaffID", "toStaffIDNEQ", "toStaffIDIn", "toStaffIDNotIn", "toStaffIDGT", "toStaffIDGTE", "toStaffIDLT", "toStaffIDLTE", "toStaffIDContains", "toStaffIDHasPrefix", "toStaffIDHasSuffix", "toStaffIDIsNil", "toStaffIDNotNil", "toStaffIDEqualFold", "toStaffIDContainsFold", "toDepartmentID", "toDepartmentIDNEQ", "toDepartmentIDIn", "toDepartmentIDNotIn", "toDepartmentIDGT", "toDepartmentIDGTE", "toDepartmentIDLT", "toDepartmentIDLTE", "toDepartmentIDContains", "toDepartmentIDHasPrefix", "toDepartmentIDHasSuffix", "toDepartmentIDEqualFold", "toDepartmentIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "priority", "priorityNEQ", "priorityIn", "priorityNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "respondedAt", "respondedAtNEQ", "respondedAtIn", "respondedAtNotIn", "respondedAtGT", "respondedAtGTE", "respondedAtLT", "respondedAtLTE", "respondedAtIsNil", "respondedAtNotNil", "hasPatient", "hasPatientWith", "hasFromStaff", "hasFromStaffWith", "hasFromDepartment", "hasFromDepartmentWith", "hasToStaff", "hasToStaffWith", "hasToDepartment", "hasToDepartmentWith", "hasEncounter", "hasEncounterWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -85209,97 +81916,6 @@ func (ec *executionContext) unmarshalInputReferralWhereInput(ctx context.Context
 				return it, err
 			}
 			it.EncounterIDContainsFold = data
-		case "reason":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Reason = data
-		case "reasonNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNEQ = data
-		case "reasonIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonIn = data
-		case "reasonNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonNotIn = data
-		case "reasonGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGT = data
-		case "reasonGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonGTE = data
-		case "reasonLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLT = data
-		case "reasonLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonLTE = data
-		case "reasonContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContains = data
-		case "reasonHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasPrefix = data
-		case "reasonHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonHasSuffix = data
-		case "reasonEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonEqualFold = data
-		case "reasonContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReasonContainsFold = data
 		case "priority":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
 			data, err := ec.unmarshalOReferralPriority2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋreferralᚐPriority(ctx, v)
@@ -85426,111 +82042,6 @@ func (ec *executionContext) unmarshalInputReferralWhereInput(ctx context.Context
 				return it, err
 			}
 			it.RespondedAtNotNil = data
-		case "responseNote":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNote"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNote = data
-		case "responseNoteNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteNEQ = data
-		case "responseNoteIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteIn = data
-		case "responseNoteNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteNotIn = data
-		case "responseNoteGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteGT = data
-		case "responseNoteGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteGTE = data
-		case "responseNoteLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteLT = data
-		case "responseNoteLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteLTE = data
-		case "responseNoteContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteContains = data
-		case "responseNoteHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteHasPrefix = data
-		case "responseNoteHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteHasSuffix = data
-		case "responseNoteIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteIsNil = data
-		case "responseNoteNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteNotNil = data
-		case "responseNoteEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteEqualFold = data
-		case "responseNoteContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("responseNoteContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ResponseNoteContainsFold = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -88498,7 +85009,7 @@ func (ec *executionContext) unmarshalInputWardWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDEqualFold", "departmentIDContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionIsNil", "descriptionNotNil", "descriptionEqualFold", "descriptionContainsFold", "hasDepartment", "hasDepartmentWith", "hasBeds", "hasBedsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDEqualFold", "departmentIDContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "hasDepartment", "hasDepartmentWith", "hasBeds", "hasBedsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -88981,111 +85492,6 @@ func (ec *executionContext) unmarshalInputWardWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.NameContainsFold = data
-		case "description":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Description = data
-		case "descriptionNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNEQ = data
-		case "descriptionIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIn = data
-		case "descriptionNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotIn = data
-		case "descriptionGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGT = data
-		case "descriptionGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionGTE = data
-		case "descriptionLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLT = data
-		case "descriptionLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionLTE = data
-		case "descriptionContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContains = data
-		case "descriptionHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasPrefix = data
-		case "descriptionHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionHasSuffix = data
-		case "descriptionIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionIsNil = data
-		case "descriptionNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionNotNil = data
-		case "descriptionEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionEqualFold = data
-		case "descriptionContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.DescriptionContainsFold = data
 		case "hasDepartment":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasDepartment"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)

@@ -20,7 +20,7 @@ func (Ward) Fields() []ent.Field {
 		field.String("department_id"),
 		field.String("code").NotEmpty().MaxLen(32).Unique().Annotations(entgql.OrderField("CODE")),
 		field.String("name").NotEmpty().MaxLen(100).Annotations(entgql.OrderField("NAME")),
-		field.Text("description").Optional().Nillable(),
+		field.Text("description").Annotations(freeText).Optional().Nillable(),
 	}
 }
 
@@ -48,7 +48,7 @@ func (Bed) Fields() []ent.Field {
 		field.Enum("status").Values("FREE", "OCCUPIED", "CLEANING", "OUT_OF_SERVICE").Default("FREE").
 			Annotations(entgql.OrderField("STATUS")),
 		field.Time("status_changed_at").Default(nowUTC),
-		field.String("note").Optional().Nillable().MaxLen(200),
+		field.String("note").Annotations(freeText).Optional().Nillable().MaxLen(200),
 	}
 }
 
@@ -81,11 +81,11 @@ func (Admission) Fields() []ent.Field {
 		field.String("bed_id").Comment("The current bed; the last one after discharge."),
 		field.String("attending_id"),
 		field.Time("admitted_at").Annotations(entgql.OrderField("ADMITTED_AT")),
-		field.String("reason").NotEmpty().MaxLen(500),
+		field.String("reason").Annotations(freeText).NotEmpty().MaxLen(500),
 		field.Enum("admission_type").Values("ELECTIVE", "EMERGENCY", "MATERNITY", "TRANSFER_IN"),
 		field.Enum("status").Values("ADMITTED", "DISCHARGED").Default("ADMITTED").Annotations(entgql.OrderField("STATUS")),
 		field.Time("discharged_at").Optional().Nillable(),
-		field.Text("discharge_summary").Optional().Nillable(),
+		field.Text("discharge_summary").Annotations(freeText).Optional().Nillable(),
 		field.Enum("disposition").Values("HOME", "TRANSFERRED", "DECEASED", "AGAINST_MEDICAL_ADVICE", "OTHER").Optional().Nillable(),
 	}
 }
@@ -126,7 +126,7 @@ func (BedAssignment) Fields() []ent.Field {
 		field.String("bed_id"),
 		field.Time("from_at"),
 		field.Time("to_at").Optional().Nillable(),
-		field.String("reason").Optional().Nillable().MaxLen(500),
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
 	}
 }
 

@@ -27,14 +27,14 @@ func (MedicationOrder) Fields() []ent.Field {
 		field.String("frequency").NotEmpty().MaxLen(40).Comment("e.g. BID, TID, q8h, once daily"),
 		field.Int("duration_days").Optional().Nillable().Positive(),
 		field.Int("quantity").Positive(),
-		field.Text("instructions").Optional().Nillable(),
+		field.Text("instructions").Annotations(freeText).Optional().Nillable(),
 		field.String("prescriber_id"),
 		field.Enum("status").Values("ACTIVE", "COMPLETED", "STOPPED", "SUPERSEDED").Default("ACTIVE").
 			Annotations(entgql.OrderField("STATUS")),
 		field.String("replaces_id").Optional().Nillable().Unique(),
-		field.String("allergy_override_reason").Optional().Nillable().MaxLen(500).
+		field.String("allergy_override_reason").Annotations(freeText).Optional().Nillable().MaxLen(500).
 			Comment("Why the prescriber went ahead despite a documented allergy."),
-		field.String("stop_reason").Optional().Nillable().MaxLen(500),
+		field.String("stop_reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
 		field.Time("ended_at").Optional().Nillable(),
 	}
 }
@@ -61,7 +61,7 @@ func (CarePlan) Mixin() []ent.Mixin {
 func (CarePlan) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("title").NotEmpty().MaxLen(200),
-		field.Text("description").Optional().Nillable(),
+		field.Text("description").Annotations(freeText).Optional().Nillable(),
 		field.Enum("status").Values("DRAFT", "ACTIVE", "COMPLETED", "CANCELLED").Default("DRAFT"),
 		field.String("author_id"),
 		field.Time("period_start").Optional().Nillable().Annotations(entgql.Type("Date")),
@@ -87,7 +87,7 @@ func (CarePlanGoal) Mixin() []ent.Mixin {
 func (CarePlanGoal) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("care_plan_id"),
-		field.String("description").NotEmpty().MaxLen(500),
+		field.String("description").Annotations(freeText).NotEmpty().MaxLen(500),
 		field.Time("target_date").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.Enum("status").Values("PROPOSED", "IN_PROGRESS", "ACHIEVED", "NOT_ACHIEVED", "CANCELLED").Default("PROPOSED"),
 	}
@@ -109,7 +109,7 @@ func (CarePlanActivity) Mixin() []ent.Mixin {
 func (CarePlanActivity) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("care_plan_id"),
-		field.String("description").NotEmpty().MaxLen(500),
+		field.String("description").Annotations(freeText).NotEmpty().MaxLen(500),
 		field.Time("scheduled_at").Optional().Nillable(),
 		field.Enum("status").Values("NOT_STARTED", "SCHEDULED", "IN_PROGRESS", "COMPLETED", "CANCELLED").Default("NOT_STARTED"),
 		field.String("assignee_id").Optional().Nillable(),
@@ -137,7 +137,7 @@ func (ClinicalNote) Fields() []ent.Field {
 		field.String("encounter_id").Optional().Nillable(),
 		field.Enum("type").Values("PROGRESS", "ADMISSION", "DISCHARGE", "CONSULT"),
 		field.Enum("status").Values("DRAFT", "SIGNED", "AMENDED").Default("DRAFT"),
-		field.Text("text").NotEmpty(),
+		field.Text("text").Annotations(freeText).NotEmpty(),
 		field.String("author_id"),
 		field.Time("signed_at").Optional().Nillable(),
 		field.String("replaces_id").Optional().Nillable().Unique(),
@@ -168,12 +168,12 @@ func (Referral) Fields() []ent.Field {
 		field.String("to_staff_id").Optional().Nillable(),
 		field.String("to_department_id"),
 		field.String("encounter_id").Optional().Nillable(),
-		field.Text("reason").NotEmpty(),
+		field.Text("reason").Annotations(freeText).NotEmpty(),
 		field.Enum("priority").Values("ROUTINE", "URGENT").Default("ROUTINE"),
 		field.Enum("status").Values("REQUESTED", "ACCEPTED", "DECLINED", "COMPLETED", "CANCELLED").Default("REQUESTED").
 			Annotations(entgql.OrderField("STATUS")),
 		field.Time("responded_at").Optional().Nillable(),
-		field.String("response_note").Optional().Nillable().MaxLen(1000),
+		field.String("response_note").Annotations(freeText).Optional().Nillable().MaxLen(1000),
 	}
 }
 

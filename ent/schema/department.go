@@ -19,7 +19,7 @@ func (Department) Fields() []ent.Field {
 			Annotations(entgql.OrderField("CODE")),
 		field.String("name").NotEmpty().MaxLen(200).
 			Annotations(entgql.OrderField("NAME")),
-		field.Text("description").Optional().Nillable(),
+		field.Text("description").Annotations(freeText).Optional().Nillable(),
 	}
 }
 

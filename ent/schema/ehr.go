@@ -28,8 +28,8 @@ func (Encounter) Fields() []ent.Field {
 		field.String("department_id").Optional().Nillable(),
 		field.Time("started_at").Annotations(entgql.OrderField("STARTED_AT")),
 		field.Time("ended_at").Optional().Nillable(),
-		field.String("reason").Optional().Nillable().MaxLen(500),
-		field.String("cancel_reason").Optional().Nillable().MaxLen(500).
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
+		field.String("cancel_reason").Annotations(freeText).Optional().Nillable().MaxLen(500).
 			Comment("Why the encounter was cancelled rather than finished."),
 	}
 }
@@ -83,7 +83,7 @@ func (Problem) Fields() []ent.Field {
 		field.Time("onset_date").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.Enum("status").Values("ACTIVE", "RESOLVED", "ENTERED_IN_ERROR").Default("ACTIVE"),
 		field.Time("resolved_date").Optional().Nillable().Annotations(entgql.Type("Date")),
-		field.Text("note").Optional().Nillable(),
+		field.Text("note").Annotations(freeText).Optional().Nillable(),
 		field.String("recorded_by_id").Optional().Nillable(),
 	}
 }
@@ -106,7 +106,7 @@ func (Allergy) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("substance").NotEmpty().MaxLen(200),
 		field.Enum("category").Values("DRUG", "FOOD", "ENVIRONMENT", "OTHER"),
-		field.String("reaction").Optional().Nillable().MaxLen(300),
+		field.String("reaction").Annotations(freeText).Optional().Nillable().MaxLen(300),
 		field.Enum("severity").Values("MILD", "MODERATE", "SEVERE", "LIFE_THREATENING"),
 		field.Enum("status").Values("ACTIVE", "INACTIVE", "ENTERED_IN_ERROR").Default("ACTIVE"),
 		field.Time("onset_date").Optional().Nillable().Annotations(entgql.Type("Date")),

@@ -128,7 +128,7 @@ func (LabOrder) Fields() []ent.Field {
 		field.String("ordered_by_id"),
 		field.Time("ordered_at").Annotations(entgql.OrderField("ORDERED_AT")),
 		field.Enum("priority").Values("ROUTINE", "URGENT", "STAT").Default("ROUTINE"),
-		field.Text("clinical_notes").Optional().Nillable().
+		field.Text("clinical_notes").Annotations(freeText).Optional().Nillable().
 			Comment("What the lab should know: suspected diagnosis, medication, fasting."),
 	}
 }
@@ -170,7 +170,7 @@ func (LabOrderItem) Fields() []ent.Field {
 			Values("ORDERED", "COLLECTED", "RECEIVED", "RESULTED", "VERIFIED", "AMENDED", "CANCELLED", "REJECTED").
 			Default("ORDERED").
 			Annotations(entgql.OrderField("STATUS")),
-		field.String("cancel_reason").Optional().Nillable().MaxLen(500),
+		field.String("cancel_reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
 		field.String("cancelled_by_id").Optional().Nillable(),
 		field.Time("ordered_at"),
 		field.Time("verified_at").Optional().Nillable().Comment("When the first result was verified."),
@@ -219,7 +219,7 @@ func (LabSpecimen) Fields() []ent.Field {
 		field.Time("received_at").Optional().Nillable(),
 		field.Enum("rejection_reason").Values("HAEMOLYSED", "INSUFFICIENT", "MISLABELED", "CLOTTED", "CONTAMINATED", "OTHER").
 			Optional().Nillable(),
-		field.String("rejection_note").Optional().Nillable().MaxLen(500),
+		field.String("rejection_note").Annotations(freeText).Optional().Nillable().MaxLen(500),
 		field.String("rejected_by_id").Optional().Nillable(),
 		field.Time("rejected_at").Optional().Nillable(),
 	}
@@ -267,7 +267,7 @@ func (LabResult) Fields() []ent.Field {
 		field.Float("reference_high").Optional().Nillable(),
 		field.Float("critical_low").Optional().Nillable(),
 		field.Float("critical_high").Optional().Nillable(),
-		field.Text("comment").Optional().Nillable(),
+		field.Text("comment").Annotations(freeText).Optional().Nillable(),
 		field.String("entered_by_id"),
 		field.Time("entered_at"),
 		field.String("verified_by_id").Optional().Nillable(),

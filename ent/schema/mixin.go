@@ -81,3 +81,9 @@ func (m PatientOwnedMixin) Edges() []ent.Edge {
 func (PatientOwnedMixin) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("patient_id")}
 }
+
+// freeText marks a field of prose (a reason, a note, an address line) that
+// no screen lists rows by. It stays readable and writable but offers no
+// where-filter: each would add fifteen operators to the where input, which
+// gqlgen decodes for every row a nested list is filtered on.
+var freeText = entgql.Skip(entgql.SkipWhereInput)

@@ -28,7 +28,7 @@ func (Patient) Fields() []ent.Field {
 		field.Enum("sex").Values("FEMALE", "MALE", "OTHER", "UNKNOWN"),
 		field.String("phone").Optional().Nillable().MaxLen(40),
 		field.String("email").Optional().Nillable().MaxLen(254),
-		field.String("address_line").Optional().Nillable().MaxLen(200),
+		field.String("address_line").Annotations(freeText).Optional().Nillable().MaxLen(200),
 		field.String("city").Optional().Nillable().MaxLen(100),
 		field.String("region").Optional().Nillable().MaxLen(100),
 		field.String("postal_code").Optional().Nillable().MaxLen(20),
@@ -40,7 +40,7 @@ func (Patient) Fields() []ent.Field {
 			Comment("MERGED: a duplicate whose record now lives in mergedInto."),
 		field.String("merged_into_id").Optional().Nillable(),
 		field.Time("merged_at").Optional().Nillable(),
-		field.String("merge_reason").Optional().Nillable().MaxLen(500).
+		field.String("merge_reason").Annotations(freeText).Optional().Nillable().MaxLen(500).
 			Comment("Why the registrar merged this record into mergedInto."),
 	}
 }

@@ -21,7 +21,7 @@ func (PatientContact) Fields() []ent.Field {
 		field.String("relationship").NotEmpty().MaxLen(50),
 		field.String("phone").Optional().Nillable().MaxLen(40),
 		field.String("email").Optional().Nillable().MaxLen(254),
-		field.String("address").Optional().Nillable().MaxLen(300),
+		field.String("address").Annotations(freeText).Optional().Nillable().MaxLen(300),
 		field.Bool("next_of_kin").Default(false),
 		field.Bool("emergency_contact").Default(false),
 	}
@@ -76,7 +76,7 @@ func (HistoryItem) Mixin() []ent.Mixin {
 func (HistoryItem) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("category").Values("PAST_CONDITION", "SURGERY", "FAMILY", "SOCIAL"),
-		field.Text("description").NotEmpty(),
+		field.Text("description").Annotations(freeText).NotEmpty(),
 		field.Time("date").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.String("relation").Optional().Nillable().MaxLen(50).Comment("For family history: whose condition it is."),
 		field.Enum("status").Values("ACTIVE", "ENTERED_IN_ERROR").Default("ACTIVE"),

@@ -67,7 +67,7 @@ func (ProviderTimeOff) Fields() []ent.Field {
 		field.String("staff_id"),
 		field.Time("start_at"),
 		field.Time("end_at"),
-		field.String("reason").Optional().Nillable().MaxLen(200),
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxLen(200),
 	}
 }
 

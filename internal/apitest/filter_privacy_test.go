@@ -153,3 +153,25 @@ func TestADeniedListDoesNotRevealItsLength(t *testing.T) {
 	r := s.as("doctor", `query($id: ID!) { patient(id: $id) { problems { __typename } } }`, map[string]any{"id": victim})
 	must(t, len(r.Errors) == 0 && containsJSON(r.Data, `"Problem"`), "the doctor reads the list: %s", describe(r))
 }
+
+// TestPatientNotesAndResultsTakeFiltersAgain: the edges into entities with
+// drafts lost their where argument while filters escaped row scope; with
+// subqueries scoped they filter like any other list.
+func TestPatientNotesAndResultsTakeFiltersAgain(t *testing.T) {
+	s := newServer(t)
+	own := s.demo().patients[0]
+	var out struct {
+		Patient struct {
+			All, Verified, Hidden struct{ TotalCount int }
+			Notes                 struct{ TotalCount int }
+		}
+	}
+	s.as("patient", `query($id: ID!) { patient(id: $id) {
+	  all: labResults { totalCount }
+	  verified: labResults(where: {status: VERIFIED}) { totalCount }
+	  hidden: labResults(where: {status: ENTERED}) { totalCount }
+	  notes(where: {status: DRAFT}) { totalCount } } }`, map[string]any{"id": own}).decode(t, &out)
+	p := out.Patient
+	must(t, p.All.TotalCount > 0 && p.Verified.TotalCount == p.All.TotalCount && p.Hidden.TotalCount == 0 && p.Notes.TotalCount == 0,
+		"the patient's filtered record: %+v", p)
+}
