@@ -36,8 +36,11 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 		return next(ctx)
 	}
 	object := fc.Object + "." + fc.Field.Name
-	if !g.enforcer.Allows(auth.FromContext(ctx), object) {
+	if v := auth.FromContext(ctx); !g.enforcer.Allows(v, object) {
 		audit.NoteDenied(ctx, object)
+		if v == nil { // anonymous: signing in is what is missing
+			return nil, apperr.Unauthenticatedf("sign in to access %s", object)
+		}
 		return nil, apperr.Denied("not allowed to access %s", object)
 	}
 	audit.NoteField(ctx, fc.Object, fc.Field.Name)
