@@ -300,7 +300,7 @@ func TestLabUnverifiedValuesUnreachableThroughFilters(t *testing.T) {
 		for _, user := range []string{"patient", "doctor", "integrator"} {
 			below := s.do(creds[user], doc, map[string]any{"x": secret - 1})
 			above := s.do(creds[user], doc, map[string]any{"x": secret + 1})
-			must(t, below.Status == http.StatusUnprocessableEntity && len(below.Errors) == 1 &&
+			must(t, below.Status == http.StatusOK && len(below.Errors) == 1 &&
 				below.Errors[0].code() == "BAD_USER_INPUT" && strings.Contains(below.Errors[0].Message, "is not defined by type") &&
 				string(below.Data) == "null", "%s: %s\n%s", user, doc, describe(below))
 			must(t, describe(below) == describe(above), "%s: the answer depends on the threshold: %s\n%s", user, describe(below), describe(above))
