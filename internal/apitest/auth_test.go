@@ -28,7 +28,7 @@ func TestLoginAndMe(t *testing.T) {
 	must(t, me.Me.Username == "doctor" && me.Me.Staff.Kind == "DOCTOR" && me.Me.Patient == nil, "me: %+v", me.Me)
 
 	r := s.do("", `{ me { username } }`, nil)
-	must(t, r.hasCode("FORBIDDEN"), "anonymous me: %s", describe(r))
+	must(t, r.hasCode("UNAUTHENTICATED"), "anonymous me: %s", describe(r))
 }
 
 func TestBadCredentials(t *testing.T) {

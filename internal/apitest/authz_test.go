@@ -204,7 +204,7 @@ func TestRoleMatrixMatchesREADME(t *testing.T) {
 				continue
 			}
 			r := s.do(creds[role], doc, nil)
-			denied := r.hasCode("FORBIDDEN")
+			denied := deniedByGuard(r, role)
 			if denied == want {
 				t.Errorf("%s × %s: README says allowed=%v, server answered %s", op, role, want, describe(r))
 			}

@@ -68,6 +68,9 @@ func testConfig(b backing) config.Config {
 	cfg.TokenSecret = "test-secret-test-secret-test-secret-0123"
 	cfg.DemoPassword = demoPassword
 	cfg.Demo = true
+	// Set explicitly, not left to demo mode: tests introspect anonymously.
+	cfg.GraphiQL = config.SwitchOn
+	cfg.Introspection = config.IntrospectionAnyone
 	return cfg
 }
 
@@ -75,16 +78,26 @@ func testConfig(b backing) config.Config {
 // one service.
 func newServerOn(t testing.TB, b backing, tweak ...func(*config.Config)) *server {
 	t.Helper()
+	return newServerLogging(t, b, nil, tweak...)
+}
+
+// newServerLogging starts a server on b whose log also goes to logTo, at
+// every level, so a test can read what the server logged.
+func newServerLogging(t testing.TB, b backing, logTo io.Writer, tweak ...func(*config.Config)) *server {
+	t.Helper()
 	cfg := testConfig(b)
 	for _, f := range tweak {
 		f(&cfg)
 	}
 	// Server logs go nowhere unless asked for: they would bury test output.
-	var logTo io.Writer = io.Discard
-	if os.Getenv("HMIS_TEST_LOG") != "" {
-		logTo = os.Stderr
+	var out []io.Writer
+	if logTo != nil {
+		out = append(out, logTo)
 	}
-	log := slog.New(slog.NewTextHandler(logTo, nil))
+	if os.Getenv("HMIS_TEST_LOG") != "" {
+		out = append(out, os.Stderr)
+	}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(out...), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {

@@ -351,7 +351,7 @@ func TestLabSubscriptionAuthorization(t *testing.T) {
 					c := s.dialWS(t, proto)
 					c.init(creds[user])
 					errs := c.failure(c.start(doc, nil))
-					must(t, len(errs) == 1 && errs[0].code() == "FORBIDDEN", "%s: %.40s…: want FORBIDDEN, got %v", user, doc, errs)
+					must(t, len(errs) == 1 && errs[0].code() == deniedCode(user), "%s: %.40s…: want %s, got %v", user, doc, deniedCode(user), errs)
 					c.close()
 				}
 			}

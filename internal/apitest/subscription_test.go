@@ -228,7 +228,7 @@ func TestAppointmentChangedAuthorization(t *testing.T) {
 				c := s.dialWS(t, proto)
 				c.init(credential)
 				errs := c.failure(c.start(appointmentChangedSubscription, nil))
-				must(t, len(errs) == 1 && errs[0].code() == "FORBIDDEN", "%s: want FORBIDDEN, got %v", who, errs)
+				must(t, len(errs) == 1 && errs[0].code() == deniedCode(who), "%s: want %s, got %v", who, deniedCode(who), errs)
 				c.close()
 			}
 

@@ -151,11 +151,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		HospitalName: cfg.HospitalName,
 		Ready:        a.ready,
 	}, httpapi.Options{
-		MaxPageSize:     cfg.MaxPageSize,
-		DefaultPageSize: cfg.DefaultPageSize,
-		DepthLimit:      cfg.QueryDepthLimit,
-		ComplexityLimit: cfg.ComplexityLimit,
-		TrustProxy:      cfg.TrustProxy,
+		MaxPageSize:       cfg.MaxPageSize,
+		DefaultPageSize:   cfg.DefaultPageSize,
+		DepthLimit:        cfg.QueryDepthLimit,
+		ComplexityLimit:   cfg.ComplexityLimit,
+		ListWeight:        cfg.ListWeight,
+		FieldLimit:        cfg.FieldLimit,
+		RootFieldLimit:    cfg.RootFieldLimit,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		MaxVariablesBytes: cfg.MaxVariablesBytes,
+		MaxResponseBytes:  cfg.MaxResponseBytes,
+		RequestTimeout:    cfg.RequestTimeout,
+		GraphiQL:          cfg.ServeGraphiQL(),
+		Introspection:     cfg.IntrospectionPolicy(),
+		TrustProxy:        cfg.TrustProxy,
 	})
 	ok = true
 	return a, nil
@@ -223,7 +232,11 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.Config.TLSCertFile != "" {
 		scheme = "https"
 	}
-	a.Log.Info("HMIS is serving", "graphiql", scheme+"://"+host+"/", "graphql", scheme+"://"+host+"/graphql")
+	if a.Config.ServeGraphiQL() {
+		a.Log.Info("HMIS is serving", "graphiql", scheme+"://"+host+"/", "graphql", scheme+"://"+host+"/graphql")
+	} else {
+		a.Log.Info("HMIS is serving", "graphql", scheme+"://"+host+"/graphql")
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -67,6 +67,9 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 		kind = auditevent.KindSUBSCRIPTION
 	}
 	outcome, code := outcomeOf(resp.Errors)
+	if len(snap.Denied) > 0 {
+		outcome = auditevent.OutcomeDENIED // also when the guard refused an anonymous viewer: UNAUTHENTICATED
+	}
 	audited := kind == auditevent.KindMUTATION || len(snap.PatientIDs) > 0 || len(snap.Denied) > 0
 	for _, f := range roots {
 		audited = audited || alwaysAudited[f]

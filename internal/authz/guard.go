@@ -76,20 +76,29 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 	object := fc.Object + "." + fc.Field.Name
 	if !g.enforcer.Allows(v, object) {
 		audit.NoteDenied(ctx, object)
-		return nil, apperr.Denied("not allowed to access %s", object)
+		return nil, refusal(v, object)
 	}
 	// A list of rows the viewer may not read would still tell how many
 	// there are (problems { __typename } counts diagnoses), so reaching
 	// rows of an entity needs the right to read their id.
 	if entity, ok := g.entityOf[fc.Field.Definition.Type.Name()]; ok && isList(fc.Field.Definition.Type) && !g.enforcer.Allows(v, entity+".id") {
 		audit.NoteDenied(ctx, entity+".id")
-		return nil, apperr.Denied("not allowed to access %s", object)
+		return nil, refusal(v, object)
 	}
 	audit.NoteField(ctx, fc.Object, fc.Field.Name)
 	if err := g.guardFilters(ctx, v, fc); err != nil {
 		return nil, err
 	}
 	return next(ctx)
+}
+
+// refusal is the error of a denied field: for an anonymous viewer, signing
+// in is what is missing.
+func refusal(v *auth.Viewer, object string) error {
+	if v == nil {
+		return apperr.Unauthenticatedf("sign in to access %s", object)
+	}
+	return apperr.Denied("not allowed to access %s", object)
 }
 
 // auditedFilterMatches caps the patients one filter adds to the audit

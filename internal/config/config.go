@@ -31,6 +31,15 @@ type Config struct {
 	DefaultPageSize         int
 	QueryDepthLimit         int
 	ComplexityLimit         int
+	ListWeight              int
+	FieldLimit              int
+	RootFieldLimit          int
+	MaxBodyBytes            int64
+	MaxVariablesBytes       int64
+	MaxResponseBytes        int64
+	RequestTimeout          time.Duration
+	GraphiQL                Switch
+	Introspection           string
 	EventRetention          int
 	TLSCertFile             string
 	TLSKeyFile              string
@@ -68,7 +77,16 @@ var Settings = []Setting{
 	{"HMIS_MAX_PAGE_SIZE", "100", "Largest `first`/`last` a connection accepts.", integer(func(c *Config) *int { return &c.MaxPageSize })},
 	{"HMIS_DEFAULT_PAGE_SIZE", "20", "Page size of a connection queried without `first` or `last`.", integer(func(c *Config) *int { return &c.DefaultPageSize })},
 	{"HMIS_QUERY_DEPTH_LIMIT", "12", "Deepest selection a query may nest (introspection excepted).", integer(func(c *Config) *int { return &c.QueryDepthLimit })},
-	{"HMIS_QUERY_COMPLEXITY_LIMIT", "10000", "Largest query cost: one per field, a connection's fields once per item of the page asked for.", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+	{"HMIS_QUERY_COMPLEXITY_LIMIT", "20000", "Largest query cost: one per field, a connection's fields once per item of the page asked for, a plain list's fields HMIS_QUERY_LIST_WEIGHT times.", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+	{"HMIS_QUERY_LIST_WEIGHT", "5", "Items a plain list field (one without `first`/`last`, e.g. a panel's `tests`) is assumed to hold when a query's cost is weighed, so nested lists multiply.", integer(func(c *Config) *int { return &c.ListWeight })},
+	{"HMIS_QUERY_FIELD_LIMIT", "500", "Most fields (aliases included, fragments expanded) one operation may select.", integer(func(c *Config) *int { return &c.FieldLimit })},
+	{"HMIS_QUERY_ROOT_FIELD_LIMIT", "20", "Most root fields (aliases included) one operation may select.", integer(func(c *Config) *int { return &c.RootFieldLimit })},
+	{"HMIS_MAX_BODY_BYTES", "1048576", "Largest GraphQL request body (and WebSocket message) in bytes; a larger one is refused with HTTP 413.", integer64(func(c *Config) *int64 { return &c.MaxBodyBytes })},
+	{"HMIS_MAX_VARIABLES_BYTES", "262144", "Largest `variables` of one operation, in bytes of JSON.", integer64(func(c *Config) *int64 { return &c.MaxVariablesBytes })},
+	{"HMIS_MAX_RESPONSE_BYTES", "8388608", "Largest GraphQL response in bytes; a larger one is replaced by an error, never sent in part.", integer64(func(c *Config) *int64 { return &c.MaxResponseBytes })},
+	{"HMIS_REQUEST_TIMEOUT", "30s", "Deadline of every request and of every query or mutation over WebSocket; its database work is cancelled when it passes. Subscriptions stream on.", duration(func(c *Config) *time.Duration { return &c.RequestTimeout })},
+	{"HMIS_GRAPHIQL", "", "Serve GraphiQL at `/`: true or false; empty: only in demo mode.", optionalBool(func(c *Config) *Switch { return &c.GraphiQL })},
+	{"HMIS_INTROSPECTION", "", "Who may introspect the schema (`__schema`, `__type`): `anyone`, `signed-in` or `nobody`; empty: `anyone` in demo mode, `signed-in` otherwise.", oneOf([]string{"", IntrospectionAnyone, IntrospectionSignedIn, IntrospectionNobody}, func(c *Config) *string { return &c.Introspection })},
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
@@ -104,6 +122,12 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_DEFAULT_PAGE_SIZE must be between 1 and HMIS_MAX_PAGE_SIZE")
 	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
 		return fmt.Errorf("HMIS_TLS_CERT_FILE and HMIS_TLS_KEY_FILE go together")
+	case c.ListWeight < 1 || c.FieldLimit < 1 || c.RootFieldLimit < 1:
+		return fmt.Errorf("HMIS_QUERY_LIST_WEIGHT, HMIS_QUERY_FIELD_LIMIT and HMIS_QUERY_ROOT_FIELD_LIMIT must be at least 1")
+	case c.MaxVariablesBytes > c.MaxBodyBytes:
+		return fmt.Errorf("HMIS_MAX_VARIABLES_BYTES must not exceed HMIS_MAX_BODY_BYTES")
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("HMIS_REQUEST_TIMEOUT must be positive")
 	case !validZone(c.TimeZone):
 		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
@@ -115,6 +139,48 @@ func (c Config) check() error {
 func validZone(name string) bool {
 	_, err := time.LoadLocation(name)
 	return err == nil
+}
+
+// Who may introspect the schema (HMIS_INTROSPECTION).
+const (
+	IntrospectionAnyone   = "anyone"
+	IntrospectionSignedIn = "signed-in"
+	IntrospectionNobody   = "nobody"
+)
+
+// Switch is an on/off setting whose default depends on another one.
+type Switch int8
+
+const (
+	SwitchDefault Switch = iota
+	SwitchOn
+	SwitchOff
+)
+
+// Or returns whether s is on, dflt if it was not set.
+func (s Switch) Or(dflt bool) bool {
+	if s == SwitchDefault {
+		return dflt
+	}
+	return s == SwitchOn
+}
+
+// ServeGraphiQL says whether GraphiQL is served. Demo mode is only known
+// once flags are read, so the default is settled here and not in Load.
+func (c Config) ServeGraphiQL() bool { return c.GraphiQL.Or(c.Demo) }
+
+// IntrospectionPolicy says who may introspect the schema: anyone in demo
+// mode unless set, otherwise signed-in viewers, since the frontends'
+// code generators introspect with a token while a stranger gains only a
+// map of the API.
+func (c Config) IntrospectionPolicy() string {
+	switch {
+	case c.Introspection != "":
+		return c.Introspection
+	case c.Demo:
+		return IntrospectionAnyone
+	}
+	return IntrospectionSignedIn
 }
 
 // Location returns the hospital's time zone.
@@ -152,6 +218,36 @@ func boolean(field func(*Config) *bool) func(*Config, string) error {
 		}
 		*field(c) = b
 		return nil
+	}
+}
+
+func optionalBool(field func(*Config) *Switch) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*field(c) = SwitchDefault
+			return nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true, false or empty", v)
+		}
+		*field(c) = SwitchOff
+		if b {
+			*field(c) = SwitchOn
+		}
+		return nil
+	}
+}
+
+func oneOf(allowed []string, field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*field(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed[1:], ", "))
 	}
 }
 

@@ -39,3 +39,29 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		t.Error("a default page above the maximum must be refused")
 	}
 }
+
+func TestProductionSwitchesDefaultClosed(t *testing.T) {
+	c, err := load(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ServeGraphiQL() || c.IntrospectionPolicy() != IntrospectionSignedIn {
+		t.Fatalf("production defaults: GraphiQL %v, introspection %s", c.ServeGraphiQL(), c.IntrospectionPolicy())
+	}
+	c.Demo = true // as --demo sets it, after Load
+	if !c.ServeGraphiQL() || c.IntrospectionPolicy() != IntrospectionAnyone {
+		t.Fatalf("demo defaults: GraphiQL %v, introspection %s", c.ServeGraphiQL(), c.IntrospectionPolicy())
+	}
+	c, err = load(lookup(map[string]string{"HMIS_DEMO": "true", "HMIS_GRAPHIQL": "false", "HMIS_INTROSPECTION": "nobody"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ServeGraphiQL() || c.IntrospectionPolicy() != IntrospectionNobody {
+		t.Fatalf("explicit switches in demo mode: GraphiQL %v, introspection %s", c.ServeGraphiQL(), c.IntrospectionPolicy())
+	}
+	for env, v := range map[string]string{"HMIS_GRAPHIQL": "maybe", "HMIS_INTROSPECTION": "everyone", "HMIS_REQUEST_TIMEOUT": "0s", "HMIS_MAX_BODY_BYTES": "1000"} {
+		if _, err := load(lookup(map[string]string{env: v})); err == nil {
+			t.Errorf("%s=%s must be refused", env, v)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"runtime/debug"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/apperr"
@@ -56,18 +58,30 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case isGraphQLInputError(gqlErr):
 			// The document did not parse, validate or coerce: the client's
 			// own text, safe to return. Name the argument or variable.
-			if field := inputField(gqlErr); field != "" {
+			if field := inputField(ctx, gqlErr); field != "" {
 				gqlErr.Extensions["field"] = field
 			}
 			setCode(gqlErr, string(apperr.BadUserInput))
 		case gqlErr.Extensions["code"] != nil:
 			// Raised with a code by gqlgen, entgql or HMIS's own extensions
 			// (depth limit, node not found): written for clients already.
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			gqlErr.Message = "request cancelled or timed out"
-			setCode(gqlErr, string(apperr.Internal))
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
+			// The drivers report a cancelled statement in words of their
+			// own, so the request's context is asked too. A client that
+			// hangs up is no fault of the server; a deadline passed is
+			// worth a warning, never the error's text.
+			gqlErr.Message = "the request was cancelled"
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				gqlErr.Message = "the request ran past its time limit"
+				log.WarnContext(ctx, "request deadline exceeded", "field", fieldName(ctx), "request_id", requestinfo.From(ctx).RequestID)
+			}
+			gqlErr.Extensions = map[string]any{"code": string(apperr.Internal)}
 		default:
-			log.ErrorContext(ctx, "internal error", "err", err.Error(), "request_id", requestinfo.From(ctx).RequestID)
+			// The error's text is the server's own (driver, ent, gqlgen):
+			// request bodies never reach an error without a code, since the
+			// HTTP transport names a bad body's fault without quoting it.
+			log.ErrorContext(ctx, "internal error", "err", err.Error(), "field", fieldName(ctx),
+				"request_id", requestinfo.From(ctx).RequestID)
 			gqlErr.Message = "internal error"
 			gqlErr.Extensions = map[string]any{"code": string(apperr.Internal)}
 		}
@@ -92,13 +106,97 @@ func isGraphQLInputError(e *gqlerror.Error) bool {
 	return e.Rule != "" || strings.HasPrefix(e.Message, "input:")
 }
 
+// fieldName is the schema coordinate (Type.field) an error arose in, if
+// any: safe to log, unlike the path, whose aliases the client chose.
+func fieldName(ctx context.Context) string {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil {
+		return fc.Object + "." + fc.Field.Name
+	}
+	return ""
+}
+
 // inputField names the variable or argument a validation error is about,
 // as "in.birthDate" for a variable, "input.birthDate" for an argument.
-func inputField(e *gqlerror.Error) string {
+func inputField(ctx context.Context, e *gqlerror.Error) string {
 	if len(e.Path) > 0 && e.Path[0] == ast.PathName("variable") {
 		return joinPath(e.Path[1:])
 	}
-	return argumentPath(e.Path)
+	if field := argumentPath(e.Path); field != "" {
+		return field
+	}
+	if e.Rule != "" && len(e.Locations) > 0 && graphql.HasOperationContext(ctx) {
+		return validationField(graphql.GetOperationContext(ctx).RawQuery, e)
+	}
+	return ""
+}
+
+var (
+	missingInputField = regexp.MustCompile(`^Field "[^"]+\.([^".]+)" of required type`)
+	missingArgument   = regexp.MustCompile(`^Field "[^"]+" argument "([^"]+)" of type`)
+	unknownArgument   = regexp.MustCompile(`^Unknown argument "([^"]+)" on field`)
+)
+
+// validationField names the argument (and input field within it) a
+// validation error points at. gqlparser gives only a line and column, and
+// the document that failed validation is not kept, so it is parsed again;
+// this happens only for documents already refused.
+func validationField(query string, e *gqlerror.Error) string {
+	// These point at the field, not the argument: the message names it.
+	for _, re := range []*regexp.Regexp{missingArgument, unknownArgument} {
+		if m := re.FindStringSubmatch(e.Message); m != nil {
+			return m[1]
+		}
+	}
+	doc, err := parser.ParseQuery(&ast.Source{Input: query})
+	if err != nil {
+		return ""
+	}
+	at := e.Locations[0]
+	var found string
+	var visitValue func(v *ast.Value, path string)
+	visitValue = func(v *ast.Value, path string) {
+		if v == nil || found != "" {
+			return
+		}
+		if atPosition(v.Position, at) {
+			found = path
+			return
+		}
+		for i, c := range v.Children {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if c.Name != "" {
+				p = path + "." + c.Name
+			}
+			if atPosition(c.Position, at) {
+				found = p
+				return
+			}
+			visitValue(c.Value, p)
+		}
+	}
+	visit := func(f *ast.Field) bool {
+		for _, a := range f.Arguments {
+			if atPosition(a.Position, at) {
+				found = a.Name
+			}
+			visitValue(a.Value, a.Name)
+		}
+		return found == ""
+	}
+	for _, op := range doc.Operations {
+		eachField(op.SelectionSet, visit)
+	}
+	for _, fr := range doc.Fragments {
+		eachField(fr.SelectionSet, visit)
+	}
+	if m := missingInputField.FindStringSubmatch(e.Message); m != nil && found != "" {
+		found += "." + m[1]
+	}
+	return found
+}
+
+func atPosition(p *ast.Position, at gqlerror.Location) bool {
+	return p != nil && p.Line == at.Line && p.Column == at.Column
 }
 
 // argumentPath drops the field a path starts with, leaving the argument:

@@ -42,7 +42,26 @@ type Options struct {
 	DefaultPageSize int
 	DepthLimit      int
 	ComplexityLimit int
-	TrustProxy      bool
+	// ListWeight is how many items a list without a page argument is
+	// assumed to hold when a query's cost is weighed.
+	ListWeight int
+	// FieldLimit and RootFieldLimit bound the fields one operation selects.
+	FieldLimit     int
+	RootFieldLimit int
+	// MaxBodyBytes bounds a request body; MaxVariablesBytes the variables
+	// of one operation, MaxResponseBytes one response.
+	MaxBodyBytes      int64
+	MaxVariablesBytes int64
+	MaxResponseBytes  int64
+	// RequestTimeout is the deadline of a request, and of a query or
+	// mutation over WebSocket.
+	RequestTimeout time.Duration
+	// GraphiQL serves GraphiQL at /.
+	GraphiQL bool
+	// Introspection says who may introspect: config.IntrospectionAnyone,
+	// IntrospectionSignedIn or IntrospectionNobody.
+	Introspection string
+	TrustProxy    bool
 }
 
 // Deps are the parts the handler is built from.
@@ -69,7 +88,9 @@ func New(d Deps, o Options) http.Handler {
 	mux.Handle(labreport.Pattern, labreport.NewHandler(labreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
-	mux.Handle("GET /{$}", playground.Handler("HMIS GraphiQL", "/graphql"))
+	if o.GraphiQL {
+		mux.Handle("GET /{$}", playground.Handler("HMIS GraphiQL", "/graphql"))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -84,13 +105,29 @@ func New(d Deps, o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", d.Metrics.Handler())
-	return withRequestInfo(o.TrustProxy, withLogging(d.Log, authenticate(d.Auth, mux)))
+	return withRequestInfo(o.TrustProxy, withLogging(d.Log, withDeadline(o.RequestTimeout, authenticate(d.Auth, mux))))
+}
+
+// withDeadline bounds every request but a WebSocket's, whose operations get
+// theirs from the deadline extension: the socket itself lives as long as
+// the dashboard that opened it.
+func withDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 func graphQLServer(d Deps, o Options) *handler.Server {
 	srv := handler.New(pagedComplexity{
 		ExecutableSchema: graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}),
 		defaultPage:      o.DefaultPageSize,
+		listWeight:       o.ListWeight,
 	})
 	srv.AddTransport(transport.Websocket{
 		// A client has this long to authenticate before the socket closes.
@@ -121,16 +158,23 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 		},
 	})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(graphQLHTTP{maxBody: o.MaxBodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	// Outermost first: the deadline covers everything an operation does,
+	// and the response limit sees the response the client would get.
+	srv.Use(deadline{d: o.RequestTimeout})
+	srv.Use(responseLimit{max: o.MaxResponseBytes})
+	srv.Use(variablesLimit{max: o.MaxVariablesBytes})
+	// Refusals before anything runs, cheapest first; the page rule comes
+	// before the cost so that an oversized page is named as such.
+	srv.Use(introspection{who: o.Introspection})
+	srv.Use(fieldLimit{fields: o.FieldLimit, roots: o.RootFieldLimit})
+	srv.Use(pageLimit{max: o.MaxPageSize, dflt: o.DefaultPageSize})
 	srv.Use(depthLimit{max: o.DepthLimit})
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(d.Metrics.Extension())
 	srv.Use(audit.NewRecorder(d.Trail, d.Log))
 	srv.Use(authz.NewFieldGuard(d.Enforcer, d.Resolver.Client))
-	srv.Use(pageLimit{max: o.MaxPageSize, dflt: o.DefaultPageSize})
 	srv.SetErrorPresenter(presentError(d.Log))
 	srv.SetRecoverFunc(recoverPanic(d.Log))
 	return srv
@@ -235,14 +279,17 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeGraphQLError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, graphql.Response{Errors: gqlerror.List{{
-		Message:    err.Error(),
-		Extensions: map[string]any{"code": string(apperr.CodeOf(err))},
-	}}})
+	ext := map[string]any{"code": string(apperr.CodeOf(err))}
+	if ae, ok := apperr.As(err); ok && ae.Field != "" {
+		ext["field"] = ae.Field
+	}
+	writeJSON(w, status, graphql.Response{Errors: gqlerror.List{{Message: err.Error(), Extensions: ext}}})
 }

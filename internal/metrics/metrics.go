@@ -7,7 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/hmis-dev/hmis/internal/apperr"
 )
 
 // Metrics is one server's registry and instruments.
@@ -106,7 +107,7 @@ func (e extension) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	outcome := "ok"
 	if len(resp.Errors) > 0 {
 		outcome = "error"
-		if code, _ := resp.Errors[0].Extensions["code"].(string); code != "" {
+		if code, _ := resp.Errors[0].Extensions["code"].(string); knownCodes[code] {
 			outcome = strings.ToLower(code)
 		}
 	}
@@ -114,11 +115,36 @@ func (e extension) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	return resp
 }
 
-func operationLabel(oc *graphql.OperationContext) string {
-	var names []string
-	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
-		names = append(names, f.Name)
+// knownCodes are the error codes an outcome label may carry; any other
+// code (a library's own) counts as "error".
+var knownCodes = map[string]bool{}
+
+func init() {
+	for _, c := range []apperr.Code{apperr.Unauthenticated, apperr.Forbidden, apperr.BadUserInput, apperr.NotFound,
+		apperr.Conflict, apperr.TooManyRequests, apperr.Internal} {
+		knownCodes[string(c)] = true
 	}
-	sort.Strings(names)
-	return string(oc.Operation.Operation) + ":" + strings.Join(names, ",")
+}
+
+// operationLabel names an operation by the schema root field it asks for,
+// so the label's values are bounded by the schema: "query:patients". An
+// operation asking for several fields is "query:multiple", one asking only
+// for __typename or introspection "query:other". Aliases, their number and
+// the client's operation name never reach a label.
+func operationLabel(oc *graphql.OperationContext) string {
+	root := oc.Operation.SelectionSet
+	var field string
+	for _, f := range graphql.CollectFields(oc, root, nil) {
+		switch {
+		case strings.HasPrefix(f.Name, "__") || f.Definition == nil:
+		case field == "" || field == f.Name:
+			field = f.Name
+		default:
+			field = "multiple"
+		}
+	}
+	if field == "" {
+		field = "other"
+	}
+	return string(oc.Operation.Operation) + ":" + field
 }
