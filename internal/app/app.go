@@ -156,6 +156,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		DepthLimit:      cfg.QueryDepthLimit,
 		ComplexityLimit: cfg.ComplexityLimit,
 		TrustProxy:      cfg.TrustProxy,
+		// How often an idle WebSocket looks for the end of its session.
+		SessionCheckInterval: cfg.WSSessionCheck,
 	})
 	ok = true
 	return a, nil

@@ -32,6 +32,7 @@ type Config struct {
 	QueryDepthLimit         int
 	ComplexityLimit         int
 	EventRetention          int
+	WSSessionCheck          time.Duration
 	TLSCertFile             string
 	TLSKeyFile              string
 	TrustProxy              bool
@@ -70,6 +71,7 @@ var Settings = []Setting{
 	{"HMIS_QUERY_DEPTH_LIMIT", "12", "Deepest selection a query may nest (introspection excepted).", integer(func(c *Config) *int { return &c.QueryDepthLimit })},
 	{"HMIS_QUERY_COMPLEXITY_LIMIT", "10000", "Largest query cost: one per field, a connection's fields once per item of the page asked for.", integer(func(c *Config) *int { return &c.ComplexityLimit })},
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
+	{"HMIS_WS_SESSION_CHECK", "15s", "How often an open WebSocket checks whether its session has ended (logout, password change, revoked API key), to close it with 4401. Every operation and event on a socket is checked regardless, and a socket closes at its access token's expiry.", duration(func(c *Config) *time.Duration { return &c.WSSessionCheck })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
@@ -106,6 +108,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_TLS_CERT_FILE and HMIS_TLS_KEY_FILE go together")
 	case !validZone(c.TimeZone):
 		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
+	case c.WSSessionCheck <= 0:
+		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
 		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
 	}
