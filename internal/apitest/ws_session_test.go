@@ -3,6 +3,7 @@ package apitest
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -149,35 +150,52 @@ func TestWebsocketLogoutRefusesOperations(t *testing.T) {
 // TestWebsocketLogoutEndsSubscriptions: after logout, an open subscription
 // ends with UNAUTHENTICATED and where to resume, and its socket closes:
 // at the next event, or, with no event, at the next session check. A
-// changed password ends the user's other sessions' sockets the same way.
-// A socket of a session that goes on is left alone throughout.
+// changed password ends the user's other sessions' sockets the same way,
+// and a revoked API key its sockets. A socket whose credential holds is
+// left alone throughout.
 func TestWebsocketLogoutEndsSubscriptions(t *testing.T) {
+	const quick = 50 * time.Millisecond
 	for _, proto := range wsProtocols {
 		for _, tc := range []struct {
 			name     string
 			interval time.Duration
-			event    bool                                         // whether an event follows the end
-			end      func(t *testing.T, s *server, access string) // ends the session of access
+			event    bool // whether an event follows the end
+			// open returns a credential that reads the doctor's
+			// appointments, and what ends it.
+			open func(t *testing.T, s *server) (credential string, end func())
 		}{
-			{"logout, then an event", long, true, logout},
-			{"logout, idle", 50 * time.Millisecond, false, logout},
-			{"password changed elsewhere, idle", 50 * time.Millisecond, false, func(t *testing.T, s *server, _ string) {
+			{"logout, then an event", long, true, openSession(nil)},
+			{"logout, idle", quick, false, openSession(nil)},
+			{"password changed elsewhere, idle", quick, false, openSession(func(t *testing.T, s *server) {
 				elsewhere := s.login("doctor", demoPassword)
 				var out struct{ ChangePassword bool }
 				s.do(elsewhere.AccessToken, changePassword, map[string]any{"c": demoPassword, "n": "a-long-new-password"}).decode(t, &out)
 				must(t, out.ChangePassword, "changePassword returned false")
+			})},
+			{"API key revoked, idle", quick, false, func(t *testing.T, s *server) (string, func()) {
+				var out struct {
+					CreateAPIKey struct {
+						Secret string
+						APIKey struct{ ID string }
+					} `json:"createApiKey"`
+				}
+				s.as("admin", createKey, map[string]any{"in": map[string]any{"name": "ward display", "role": "reception"}}).decode(t, &out)
+				return out.CreateAPIKey.Secret, func() {
+					r := s.as("admin", `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, map[string]any{"id": out.CreateAPIKey.APIKey.ID})
+					must(t, len(r.Errors) == 0, "revoke: %s", describe(r))
+				}
 			}},
 		} {
 			t.Run(proto+"/"+tc.name, func(t *testing.T) {
 				s := newServer(t, sessionCheck(tc.interval))
 				d := s.demo()
 				b := &booker{t: t, s: s, user: "reception"}
-				session := s.login("doctor", demoPassword)
-				feed := subscribeAppointments(t, s, proto, session.AccessToken, map[string]any{"providerId": d.doctor})
+				credential, end := tc.open(t, s)
+				feed := subscribeAppointments(t, s, proto, credential, map[string]any{"providerId": d.doctor})
 				live := subscribeAppointments(t, s, proto, s.token("reception"), map[string]any{"providerId": d.doctor})
 				awaitLive(t, func() string { return b.book(d.patients[1], d.doctor) }, feed, live)
 
-				tc.end(t, s, session.AccessToken)
+				end()
 				if tc.event {
 					live.probes[b.book(d.patients[2], d.doctor)] = true
 				}
@@ -193,19 +211,53 @@ func TestWebsocketLogoutEndsSubscriptions(t *testing.T) {
 				ev := live.next()
 				must(t, ev.Appointment.ID == booked, "the live session's feed: want %s, got %+v", booked, ev)
 				var me struct{ Me struct{ Username string } }
-				r := live.c.result(live.c.start(`{ me { username } }`, nil))
-				r.resp.decode(t, &me)
+				id := live.c.start(`{ me { username } }`, nil)
+				live.c.result(id).resp.decode(t, &me)
 				must(t, me.Me.Username == "reception", "the live session's socket: %+v", me)
 			})
 		}
 	}
 }
 
-func logout(t *testing.T, s *server, access string) {
-	t.Helper()
-	var out struct{ Logout bool }
-	s.do(access, `mutation { logout }`, nil).decode(t, &out)
-	must(t, out.Logout, "logout returned false")
+// openSession signs the doctor in and ends the session by logout, or by
+// end if given.
+func openSession(end func(t *testing.T, s *server)) func(t *testing.T, s *server) (string, func()) {
+	return func(t *testing.T, s *server) (string, func()) {
+		session := s.login("doctor", demoPassword)
+		return session.AccessToken, func() {
+			if end != nil {
+				end(t, s)
+				return
+			}
+			var out struct{ Logout bool }
+			s.do(session.AccessToken, `mutation { logout }`, nil).decode(t, &out)
+			must(t, out.Logout, "logout returned false")
+		}
+	}
+}
+
+// TestWebsocketLogoutOnAnotherInstance: the session ends on one server,
+// the socket is on another; the revocation they share closes it.
+func TestWebsocketLogoutOnAnotherInstance(t *testing.T) {
+	if os.Getenv("HMIS_TEST_REDIS_URL") == "" {
+		t.Skip("needs HMIS_TEST_REDIS_URL: without Redis each server has its own token revocation list, by design")
+	}
+	bk := newBacking(t)
+	a := newServerOn(t, bk)
+	other := newServerOn(t, bk, sessionCheck(50*time.Millisecond))
+	for _, proto := range wsProtocols {
+		session := a.login("nurse", demoPassword)
+		c := other.dialWS(t, proto)
+		c.init(session.AccessToken)
+		var me struct{ Me struct{ Username string } }
+		id := c.start(`{ me { username } }`, nil)
+		c.result(id).resp.decode(t, &me)
+		must(t, me.Me.Username == "nurse" && c.result(id).kind == "complete", "before logout: %+v", me)
+		var out struct{ Logout bool }
+		a.do(session.AccessToken, `mutation { logout }`, nil).decode(t, &out)
+		must(t, out.Logout, "logout returned false")
+		c.mustCloseUnauthorized("logout on another instance")
+	}
 }
 
 // TestWebsocketClosesAtTokenExpiry: a socket used to go on for as long as
@@ -214,7 +266,7 @@ func logout(t *testing.T, s *server, access string) {
 // with UNAUTHENTICATED and closes with 4401, so that the client refreshes
 // its token and reconnects.
 func TestWebsocketClosesAtTokenExpiry(t *testing.T) {
-	const ttl = 5 * time.Second // JWT expiry has whole seconds: 4 to 5 s
+	const ttl = 6 * time.Second // JWT expiry has whole seconds: 5 to 6 s
 	for _, proto := range wsProtocols {
 		t.Run(proto, func(t *testing.T) {
 			s := newServer(t, sessionCheck(long), func(c *configT) { c.AccessTokenTTL = ttl })
