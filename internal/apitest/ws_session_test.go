@@ -20,9 +20,9 @@ const closeUnauthorized websocket.StatusCode = 4401
 
 const patientPhoneQuery = `query($id: ID!) { patient(id: $id) { id phone } }`
 
-// long is a session check interval no test waits for, so that what ends a
-// socket is the operation or event the test sends, not the watch.
-const long = time.Hour
+// checkRarely is a session check interval no test waits for, so that what
+// ends a socket is the operation or event the test sends, not the watch.
+const checkRarely = time.Hour
 
 func sessionCheck(d time.Duration) func(*configT) {
 	return func(c *configT) { c.WSSessionCheck = d }
@@ -100,7 +100,7 @@ func (c *wsClient) refused(what, id string) {
 func TestWebsocketLogoutRefusesOperations(t *testing.T) {
 	for _, proto := range wsProtocols {
 		t.Run(proto, func(t *testing.T) {
-			s := newServer(t, sessionCheck(long))
+			s := newServer(t, sessionCheck(checkRarely))
 			d := s.demo()
 			desk := newLabDesk(t, s)
 			inpatient := d.patients[3]
@@ -164,7 +164,7 @@ func TestWebsocketLogoutEndsSubscriptions(t *testing.T) {
 			// appointments, and what ends it.
 			open func(t *testing.T, s *server) (credential string, end func())
 		}{
-			{"logout, then an event", long, true, openSession(nil)},
+			{"logout, then an event", checkRarely, true, openSession(nil)},
 			{"logout, idle", quick, false, openSession(nil)},
 			{"password changed elsewhere, idle", quick, false, openSession(func(t *testing.T, s *server) {
 				elsewhere := s.login("doctor", demoPassword)
@@ -269,7 +269,7 @@ func TestWebsocketClosesAtTokenExpiry(t *testing.T) {
 	const ttl = 6 * time.Second // JWT expiry has whole seconds: 5 to 6 s
 	for _, proto := range wsProtocols {
 		t.Run(proto, func(t *testing.T) {
-			s := newServer(t, sessionCheck(long), func(c *configT) { c.AccessTokenTTL = ttl })
+			s := newServer(t, sessionCheck(checkRarely), func(c *configT) { c.AccessTokenTTL = ttl })
 			d := s.demo()
 			b := &booker{t: t, s: s, user: "reception"}
 			session := s.login("doctor", demoPassword)

@@ -32,12 +32,13 @@ const (
 	closeForbidden = 4403
 )
 
-// DefaultSessionCheckInterval is how often an idle socket asks whether its
-// session has ended, unless configured. It costs one cache read per socket
+// defaultSessionCheck is how often an idle socket asks whether its session
+// has ended when Options leave it unset (HMIS_WS_SESSION_CHECK sets it, to
+// the same default). It costs one cache read per socket
 // per interval, and bounds only how late a client that sends nothing learns
 // of the end: nothing reaches or acts through the socket meanwhile, as every
 // operation and event checks for itself.
-const DefaultSessionCheckInterval = 15 * time.Second
+const defaultSessionCheck = 15 * time.Second
 
 // endGrace bounds how long a socket whose credential has ended waits for
 // the operations in flight on it to send their last message before it
@@ -56,7 +57,7 @@ const endGrace = 5 * time.Second
 // UNAUTHENTICATED and its resumeAfter, and the socket closes with 4401.
 func addWebsocket(srv *handler.Server, a *auth.Service, log *slog.Logger, interval time.Duration) {
 	if interval <= 0 {
-		interval = DefaultSessionCheckInterval
+		interval = defaultSessionCheck
 	}
 	srv.AddTransport(socketTransport{
 		auth: a, log: log, interval: interval,
