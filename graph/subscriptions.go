@@ -20,16 +20,43 @@ import (
 // revoked), when an event cannot be loaded, or when the broker drops the
 // stream. The error carries resumeAfter, the last event consumed, so a
 // client resubscribing with it misses nothing.
+//
+// On a WebSocket the credential's end is the connection's: a stream that
+// finds it ended ends the connection, and a connection ended elsewhere (by
+// another operation, or by its own watch at logout or expiry) ends every
+// stream on it, each with its error before the socket closes.
 func stream[T any](ctx context.Context, a *auth.Service, src <-chan events.Event,
 	load func(events.Event) (item *T, visible bool, err error)) <-chan *T {
 	out := make(chan *T)
-	viewer := auth.FromContext(ctx)
+	conn := auth.ConnectionFrom(ctx)
 	go func() {
 		defer close(out)
 		last := ""
-		for ev := range src {
-			if err := a.StillValid(ctx, viewer); err != nil {
-				endStream(ctx, apperr.CodeOf(err), err.Error(), last)
+		credentialEnded := func(err error) {
+			if apperr.CodeOf(err) != apperr.Unauthenticated {
+				// The cache did not answer: no internals in the message.
+				endStream(ctx, apperr.Internal, "could not check the credential; resubscribe with after", last)
+				return
+			}
+			endStream(ctx, apperr.Unauthenticated, err.Error(), last)
+		}
+		for {
+			var ev events.Event
+			select {
+			case e, ok := <-src:
+				if !ok {
+					if ctx.Err() == nil {
+						endStream(ctx, apperr.Internal, "the event stream was interrupted; resubscribe with after", last)
+					}
+					return
+				}
+				ev = e
+			case <-conn.Ended():
+				credentialEnded(conn.Err())
+				return
+			}
+			if err := a.Recheck(ctx); err != nil {
+				credentialEnded(err)
 				return
 			}
 			item, visible, err := load(ev)
@@ -40,14 +67,16 @@ func stream[T any](ctx context.Context, a *auth.Service, src <-chan events.Event
 			if visible {
 				select {
 				case out <- item:
+				case <-conn.Ended():
+					// Not delivered, so not consumed: resumeAfter stays
+					// before it and a resubscribing client gets it.
+					credentialEnded(conn.Err())
+					return
 				case <-ctx.Done():
 					return
 				}
 			}
 			last = ev.ID
-		}
-		if ctx.Err() == nil {
-			endStream(ctx, apperr.Internal, "the event stream was interrupted; resubscribe with after", last)
 		}
 	}()
 	return out

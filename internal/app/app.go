@@ -165,6 +165,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		GraphiQL:          cfg.ServeGraphiQL(),
 		Introspection:     cfg.IntrospectionPolicy(),
 		TrustProxy:        cfg.TrustProxy,
+		// How often an idle WebSocket looks for the end of its session.
+		SessionCheckInterval: cfg.WSSessionCheck,
 	})
 	ok = true
 	return a, nil

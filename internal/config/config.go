@@ -41,6 +41,7 @@ type Config struct {
 	GraphiQL                Switch
 	Introspection           string
 	EventRetention          int
+	WSSessionCheck          time.Duration
 	TLSCertFile             string
 	TLSKeyFile              string
 	TrustProxy              bool
@@ -88,6 +89,7 @@ var Settings = []Setting{
 	{"HMIS_GRAPHIQL", "", "Serve GraphiQL at `/`: true or false; empty: only in demo mode.", optionalBool(func(c *Config) *Switch { return &c.GraphiQL })},
 	{"HMIS_INTROSPECTION", "", "Who may introspect the schema (`__schema`, `__type`): `anyone`, `signed-in` or `nobody`; empty: `anyone` in demo mode, `signed-in` otherwise.", oneOf([]string{"", IntrospectionAnyone, IntrospectionSignedIn, IntrospectionNobody}, func(c *Config) *string { return &c.Introspection })},
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
+	{"HMIS_WS_SESSION_CHECK", "15s", "How often an open WebSocket checks whether its session has ended (logout, password change, revoked API key), to close it with 4401. Every operation and event on a socket is checked regardless, and a socket closes at its access token's expiry.", duration(func(c *Config) *time.Duration { return &c.WSSessionCheck })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
@@ -130,6 +132,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_REQUEST_TIMEOUT must be positive")
 	case !validZone(c.TimeZone):
 		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
+	case c.WSSessionCheck <= 0:
+		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
 		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -62,6 +61,9 @@ type Options struct {
 	// IntrospectionSignedIn or IntrospectionNobody.
 	Introspection string
 	TrustProxy    bool
+	// SessionCheckInterval is how often an idle WebSocket checks whether
+	// its session has ended.
+	SessionCheckInterval time.Duration
 }
 
 // Deps are the parts the handler is built from.
@@ -129,34 +131,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 		defaultPage:      o.DefaultPageSize,
 		listWeight:       o.ListWeight,
 	})
-	srv.AddTransport(transport.Websocket{
-		// A client has this long to authenticate before the socket closes.
-		InitTimeout: 10 * time.Second,
-		// Keepalives for graphql-ws, pings for graphql-transport-ws, so
-		// proxies do not cut idle dashboards; a missing pong is tolerated
-		// because some clients never answer.
-		KeepAlivePingInterval: 10 * time.Second,
-		PingPongInterval:      25 * time.Second,
-		MissingPongOk:         true,
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-			// Browsers send cookies with cross-site WebSocket upgrades, but
-			// HMIS authenticates with a token in connection_init, never a
-			// cookie, so a foreign origin gains nothing it could not do itself.
-			InsecureSkipVerify: true,
-		}},
-		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			credential := bearer(payload.Authorization())
-			if credential == "" {
-				credential = payload.GetString("authToken")
-			}
-			v, err := d.Auth.Authenticate(ctx, credential)
-			if err != nil {
-				// 4403 is graphql-transport-ws's "Forbidden" close code.
-				return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), 4403), nil, err
-			}
-			return auth.WithViewer(ctx, v), nil, nil
-		},
-	})
+	addWebsocket(srv, d.Auth, d.Log, o.SessionCheckInterval, o.MaxBodyBytes)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(graphQLHTTP{maxBody: o.MaxBodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

@@ -1,0 +1,290 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/auth"
+)
+
+// WebSocket close codes, those of graphql-transport-ws, sent on both
+// protocols (the legacy graphql-ws protocol defines none of its own, and
+// also gets a connection_error message before the close).
+const (
+	// closeUnauthorized (4401) closes a socket whose credential has ended:
+	// logout, a password change or a reused refresh token ending the
+	// session, a revoked API key, or the access token's expiry. The client
+	// refreshes its token (or signs in again), reconnects and resubscribes
+	// with after.
+	closeUnauthorized = 4401
+	// closeForbidden (4403) refuses a connection_init whose credential is
+	// not valid, as graphql-transport-ws recommends.
+	closeForbidden = 4403
+)
+
+// defaultSessionCheck is how often an idle socket asks whether its session
+// has ended when Options leave it unset (HMIS_WS_SESSION_CHECK sets it, to
+// the same default). It costs one cache read per socket
+// per interval, and bounds only how late a client that sends nothing learns
+// of the end: nothing reaches or acts through the socket meanwhile, as every
+// operation and event checks for itself.
+const defaultSessionCheck = 15 * time.Second
+
+// endGrace bounds how long a socket whose credential has ended waits for
+// the operations in flight on it to send their last message before it
+// closes anyway.
+const endGrace = 5 * time.Second
+
+// addWebsocket serves GraphQL over WebSocket, in both protocols, on srv.
+//
+// The credential is presented once, in connection_init, but the socket does
+// not outlive it: every operation on it is checked again before it runs
+// (auth.Service.Recheck: the token's expiry and one read of the shared
+// revocation cache), as is every subscription event, and a watch closes the
+// socket when the access token expires and, checking every interval, when
+// the session has ended although nothing was sent. A refused operation
+// gets UNAUTHENTICATED; then every subscription on the socket ends with
+// UNAUTHENTICATED and its resumeAfter, and the socket closes with 4401.
+func addWebsocket(srv *handler.Server, a *auth.Service, log *slog.Logger, interval time.Duration, maxMessageBytes int64) {
+	if interval <= 0 {
+		interval = defaultSessionCheck
+	}
+	srv.AddTransport(socketTransport{
+		auth: a, log: log, interval: interval,
+		Websocket: transport.Websocket{
+			// A client has this long to authenticate before the socket closes.
+			InitTimeout: 10 * time.Second,
+			// Keepalives for graphql-ws, pings for graphql-transport-ws, so
+			// proxies do not cut idle dashboards; a missing pong is tolerated
+			// because some clients never answer.
+			KeepAlivePingInterval: 10 * time.Second,
+			PingPongInterval:      25 * time.Second,
+			MissingPongOk:         true,
+			// A message on the socket is bounded like a request body.
+			PayloadReadLimit: &maxMessageBytes,
+			Implementation: socketAcceptor{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+				// Browsers send cookies with cross-site WebSocket upgrades, but
+				// HMIS authenticates with a token in connection_init, never a
+				// cookie, so a foreign origin gains nothing it could not do itself.
+				InsecureSkipVerify: true,
+			}}},
+			InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+				credential := bearer(payload.Authorization())
+				if credential == "" {
+					credential = payload.GetString("authToken")
+				}
+				v, err := a.Authenticate(ctx, credential)
+				if err != nil {
+					if apperr.CodeOf(err) == apperr.Internal {
+						log.WarnContext(ctx, "websocket authentication failed", "err", err)
+						err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
+					}
+					return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), closeForbidden), nil, err
+				}
+				s := socketFrom(ctx)
+				conn := auth.NewConnection(v, s.credentialEnded)
+				ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
+				if v != nil {
+					go s.watch(ctx, conn, v)
+				}
+				return ctx, nil, nil
+			},
+		},
+	})
+	srv.Use(socketGuard{auth: a, log: log})
+}
+
+// socketTransport is gqlgen's WebSocket transport with a socket of HMIS's
+// own in each connection's context, which the credential checks end and
+// close.
+type socketTransport struct {
+	transport.Websocket
+	auth     *auth.Service
+	log      *slog.Logger
+	interval time.Duration
+}
+
+func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	// Cancelled when the socket is done, which stops its watch.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	s := &socket{auth: t.auth, log: t.log, interval: t.interval}
+	t.Websocket.Do(w, r.WithContext(context.WithValue(ctx, socketKey{}, s)), exec)
+}
+
+// socketAcceptor hands each accepted connection to its socket, which is
+// the only way to close it with a code of HMIS's choosing once open: gqlgen
+// itself closes an open socket with 1000 only.
+type socketAcceptor struct {
+	transport.CoderWebsocketImplementation
+}
+
+func (a socketAcceptor) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	conn, err := a.CoderWebsocketImplementation.Accept(w, r, o)
+	if err == nil {
+		if s := socketFrom(r.Context()); s != nil {
+			s.mu.Lock()
+			s.conn = conn
+			s.mu.Unlock()
+		}
+	}
+	return conn, err
+}
+
+type socketKey struct{}
+
+func socketFrom(ctx context.Context) *socket {
+	s, _ := ctx.Value(socketKey{}).(*socket)
+	return s
+}
+
+// socket is one GraphQL WebSocket connection. Once its credential has
+// ended it closes with 4401 as soon as no operation is in flight, so that
+// each sends its last message (a refusal, a subscription's error with
+// resumeAfter) before the close.
+type socket struct {
+	auth     *auth.Service
+	log      *slog.Logger
+	interval time.Duration
+
+	mu       sync.Mutex
+	conn     transport.WebsocketConn
+	inflight int
+	ended    error // why the credential ended; nil while it holds
+	closed   bool
+}
+
+// watch ends the connection at the credential's expiry, and when a check
+// every interval finds its session or API key revoked. Operations and
+// events check for themselves; the watch is for a socket that sends
+// nothing, so its client learns at once, and for closing what would only
+// hold resources.
+func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewer) {
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	var expiry <-chan time.Time
+	if !v.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(v.ExpiresAt))
+		defer t.Stop()
+		expiry = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Ended():
+			return
+		case <-expiry:
+			// Should the clock disagree, it is asked again at expiry.
+			expiry = time.After(time.Until(v.ExpiresAt))
+		case <-tick.C:
+		}
+		if err := s.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
+			// The cache did not answer. Every operation and event is refused
+			// meanwhile; closing every socket would only make every client
+			// reconnect into the same outage.
+			s.log.WarnContext(ctx, "websocket credential check failed", "err", err)
+		}
+	}
+}
+
+// credentialEnded is told by the connection when its credential ends.
+func (s *socket) credentialEnded(err error) {
+	s.mu.Lock()
+	s.ended = err
+	idle := s.inflight == 0
+	s.mu.Unlock()
+	if idle {
+		s.close()
+		return
+	}
+	time.AfterFunc(endGrace, s.close)
+}
+
+// begin counts an operation in flight until ctx, which gqlgen cancels
+// after the operation's last message is written, ends.
+func (s *socket) begin(ctx context.Context) {
+	s.mu.Lock()
+	s.inflight++
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.inflight--
+		ready := s.ended != nil && s.inflight == 0
+		s.mu.Unlock()
+		if ready {
+			s.close()
+		}
+	})
+}
+
+// close closes the socket with 4401, once. The legacy protocol has no close
+// codes of its own and its clients may not look at one, so it first gets
+// connection_error with the reason and UNAUTHENTICATED.
+func (s *socket) close() {
+	s.mu.Lock()
+	if s.closed || s.conn == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conn, err := s.conn, s.ended
+	s.mu.Unlock()
+	message := err.Error()
+	if conn.Subprotocol() != "graphql-transport-ws" {
+		_ = conn.WriteJSON(map[string]any{"type": "connection_error", "payload": &gqlerror.Error{
+			Message: message, Extensions: map[string]any{"code": string(apperr.Unauthenticated)},
+		}})
+	}
+	// A close reason is at most 123 bytes.
+	if len(message) > 123 {
+		message = message[:123]
+	}
+	_ = conn.WriteClose(closeUnauthorized, message)
+}
+
+// socketGuard checks the credential of a socket before each operation on
+// it, whatever its type: a query or a mutation sent on an open socket
+// acts with the socket's credential, which may have ended since
+// connection_init. It refuses an operation whose credential has ended with
+// UNAUTHENTICATED, which ends the socket.
+type socketGuard struct {
+	auth *auth.Service
+	log  *slog.Logger
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationInterceptor
+} = socketGuard{}
+
+func (socketGuard) ExtensionName() string                   { return "SocketCredential" }
+func (socketGuard) Validate(graphql.ExecutableSchema) error { return nil }
+func (g socketGuard) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	s := socketFrom(ctx)
+	if s == nil {
+		return next(ctx) // an HTTP request, authenticated as it came in
+	}
+	s.begin(ctx)
+	if err := g.auth.Recheck(ctx); err != nil {
+		code, message := apperr.CodeOf(err), err.Error()
+		if code != apperr.Unauthenticated {
+			g.log.WarnContext(ctx, "websocket credential check failed", "err", err)
+			code, message = apperr.Internal, "internal error"
+		}
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message: message, Extensions: map[string]any{"code": string(code)},
+		}}})
+	}
+	return next(ctx)
+}
