@@ -117,7 +117,8 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	if password == "" {
 		return nil, apperr.BadInput("input.password", "is required")
 	}
-	if err := s.checkThrottle(ctx, username, clientAddr); err != nil {
+	a, err := s.beginAttempt(ctx, username, clientAddr)
+	if err != nil {
 		return nil, err
 	}
 	// Nobody is signed in yet, so row scope would hide every user: the
@@ -126,20 +127,20 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	u, err := s.store.Client.User.Query().Where(user.UsernameEqualFold(username)).WithStaff().WithPatient().Only(ctx)
 	if ent.IsNotFound(err) {
 		_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
-		return nil, s.recordFailure(ctx, username, clientAddr)
+		return nil, errBadCredentials // the reserved slots stay taken: a failure
 	} else if err != nil {
+		a.release(ctx)
 		return nil, err
 	}
 	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
 	if err != nil {
+		a.release(ctx)
 		return nil, fmt.Errorf("compare password: %w", err)
 	}
 	if !ok || !u.Active {
-		return nil, s.recordFailure(ctx, username, clientAddr)
+		return nil, errBadCredentials
 	}
-	if err := s.cache.Del(ctx, userFailuresKey(username)); err != nil {
-		return nil, err
-	}
+	a.release(ctx)
 	refresh := randomToken()
 	sess, err := s.store.Client.Session.Create().
 		SetUserID(u.ID).
@@ -156,45 +157,52 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	return s.issue(u, sess.ID, refresh)
 }
 
-func (s *Service) checkThrottle(ctx context.Context, username, clientAddr string) error {
-	if n, _, err := s.counter(ctx, userFailuresKey(username)); err != nil {
-		return err
-	} else if n >= s.cfg.MaxFailuresPerUser {
-		return &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins; try again in %s", s.cfg.LockoutWindow)}
+// attempt is one password check that holds a slot under the user's limit of
+// failures and one under the client address's. Slots are taken before the
+// password is looked at, atomically in the cache every server shares, so
+// however many checks for one user race — on one server or many — no more
+// than the limit are ever evaluated in a window. A failure keeps its slots;
+// anything else gives them back.
+type attempt struct {
+	s    *Service
+	keys []string
+}
+
+func (s *Service) beginAttempt(ctx context.Context, username, clientAddr string) (*attempt, error) {
+	a := &attempt{s: s}
+	if ok, err := s.cache.Reserve(ctx, userFailuresKey(username), s.cfg.MaxFailuresPerUser, s.cfg.LockoutWindow); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins; try again in %s", s.cfg.LockoutWindow)}
 	}
+	a.keys = append(a.keys, userFailuresKey(username))
 	if clientAddr == "" {
-		return nil
+		return a, nil
 	}
-	if n, _, err := s.counter(ctx, addrFailuresKey(clientAddr)); err != nil {
-		return err
-	} else if n >= s.cfg.MaxFailuresPerAddr {
-		return &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins from this address; try again in %s", s.cfg.LockoutWindow)}
-	}
-	return nil
-}
-
-func (s *Service) counter(ctx context.Context, key string) (int64, bool, error) {
-	v, ok, err := s.cache.Get(ctx, key)
+	ok, err := s.cache.Reserve(ctx, addrFailuresKey(clientAddr), s.cfg.MaxFailuresPerAddr, s.cfg.LockoutWindow)
 	if err != nil || !ok {
-		return 0, ok, err
+		a.release(ctx)
 	}
-	var n int64
-	_, err = fmt.Sscan(v, &n)
-	return n, true, err
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins from this address; try again in %s", s.cfg.LockoutWindow)}
+	}
+	a.keys = append(a.keys, addrFailuresKey(clientAddr))
+	return a, nil
 }
 
-// recordFailure counts a failed login against the user and the address and
-// returns the error the client sees, which never says which part was wrong.
-func (s *Service) recordFailure(ctx context.Context, username, clientAddr string) error {
-	if _, err := s.cache.Incr(ctx, userFailuresKey(username), s.cfg.LockoutWindow); err != nil {
-		return err
+// release gives the attempt's slots back: it did not fail. Earlier failures
+// stay counted for their window; a success does not wipe them, or every
+// genuine sign-in would buy a guesser a fresh set of tries. Best effort and
+// deaf to the client going away: a slot not given back only counts as one
+// more failure until the window ends.
+func (a *attempt) release(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range a.keys {
+		_ = a.s.cache.Release(ctx, k)
 	}
-	if clientAddr != "" {
-		if _, err := s.cache.Incr(ctx, addrFailuresKey(clientAddr), s.cfg.LockoutWindow); err != nil {
-			return err
-		}
-	}
-	return errBadCredentials
+	a.keys = nil
 }
 
 // Refresh trades a refresh token for new tokens; the old one stops working.
