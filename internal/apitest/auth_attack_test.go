@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -139,4 +140,61 @@ func TestConcurrentLoginsPerAddressLimit(t *testing.T) {
 	got := concurrentLogins(s, users, guesses, nil)
 	must(t, got["UNAUTHENTICATED"] == limit && got["TOO_MANY_REQUESTS"] == len(guesses)-limit,
 		"30 concurrent guesses from one address, limit %d: %v", limit, got)
+}
+
+// TestChangePasswordIsNoPasswordOracle: a stolen access token lasts 15
+// minutes, but changePassword checked guesses of the current password
+// without limit — sixteen aliases in one request — and a right guess turned
+// the token into the account. Now a request may hold one credential
+// mutation, and a wrong current password counts as a failed login.
+func TestChangePasswordIsNoPasswordOracle(t *testing.T) {
+	const limit = 5
+	s := newServer(t, func(c *config.Config) { c.LoginMaxFailures = limit })
+	stolen := s.login("reception", demoPassword)
+
+	var doc strings.Builder
+	doc.WriteString("mutation {\n")
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(&doc, "  g%d: changePassword(input: {currentPassword: \"guess-%d\", newPassword: \"attacker-owns-this-now\"})\n", i, i)
+	}
+	fmt.Fprintf(&doc, "  g16: changePassword(input: {currentPassword: %q, newPassword: \"attacker-owns-this-now\"})\n}", demoPassword)
+	r := s.do(stolen.AccessToken, doc.String(), nil)
+	must(t, r.hasCode("BAD_USER_INPUT") && len(r.Errors) == 1 && strings.Contains(r.Errors[0].Message, "at most one") &&
+		(len(r.Data) == 0 || string(r.Data) == "null"), "16 aliased changePassword: %s", describe(r))
+	// Refused whole: nothing ran, not even the guesses' failure counts.
+	s.login("reception", demoPassword)
+	r = s.do("", loginMutation, map[string]any{"u": "reception", "p": "attacker-owns-this-now"})
+	must(t, r.hasCode("UNAUTHENTICATED"), "the password must not have changed: %s", describe(r))
+
+	// One guess per request is throttled like a login, on the same count.
+	for i := 0; i < limit-1; i++ { // the failed login just above was the first
+		r := s.do(stolen.AccessToken, changePassword, map[string]any{"c": fmt.Sprintf("guess-%d", i), "n": "attacker-owns-this-now"})
+		must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "input.currentPassword", "guess %d: %s", i, describe(r))
+	}
+	r = s.do(stolen.AccessToken, changePassword, map[string]any{"c": demoPassword, "n": "attacker-owns-this-now"})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "the right guess after the limit: %s", describe(r))
+	r = s.do("", loginMutation, map[string]any{"u": "reception", "p": demoPassword})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "the account is locked for logins too: %s", describe(r))
+}
+
+// TestOneCredentialMutationPerRequest: two different credential mutations,
+// or two of one, are refused before either runs.
+func TestOneCredentialMutationPerRequest(t *testing.T) {
+	s := newServer(t)
+	p := s.login("labtech", demoPassword)
+	for name, doc := range map[string]string{
+		"login twice":        `mutation { a: login(input: {username: "labtech", password: "x1"}) { accessToken } b: login(input: {username: "labtech", password: "x2"}) { accessToken } }`,
+		"login and refresh":  `mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { accessToken } login(input: {username: "labtech", password: "x"}) { accessToken } }`,
+		"through a fragment": `mutation($t: String!) { ...F login(input: {username: "labtech", password: "x"}) { accessToken } } fragment F on Mutation { refreshToken(input: {refreshToken: $t}) { accessToken } }`,
+		"refresh and logout": `mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { accessToken } logout }`,
+	} {
+		r := s.do(p.AccessToken, doc, map[string]any{"t": p.RefreshToken})
+		must(t, len(r.Errors) == 1 && r.hasCode("BAD_USER_INPUT") && strings.Contains(r.Errors[0].Message, "at most one"), "%s: %s", name, describe(r))
+	}
+	// Nothing ran: the refresh token was not rotated, the session not ended.
+	var out struct{ RefreshToken authPayload }
+	s.do("", refreshMutation, map[string]any{"t": p.RefreshToken}).decode(t, &out)
+	// A skipped one does not count; one credential mutation beside others is fine.
+	r := s.do(out.RefreshToken.AccessToken, `mutation($no: Boolean!) { a: logout @include(if: $no) b: logout }`, map[string]any{"no": false})
+	must(t, len(r.Errors) == 0, "one logout, one skipped: %s", describe(r))
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/requestinfo"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -310,7 +311,7 @@ func (s *Service) revokeSessions(ctx context.Context, where ...predicate.Session
 }
 
 // ChangePassword sets a new password for the viewer and ends every other
-// session of theirs.
+// session of theirs. A wrong current password counts as a failed login.
 func (s *Service) ChangePassword(ctx context.Context, v *Viewer, current, next string) error {
 	if v == nil || v.UserID == "" {
 		return apperr.Unauthenticatedf("sign in as a user to change a password")
@@ -319,11 +320,20 @@ func (s *Service) ChangePassword(ctx context.Context, v *Viewer, current, next s
 	if err != nil {
 		return err
 	}
+	// Checking the current password is a login by another door: it draws on
+	// the same limits, or a stolen access token could guess its way to the
+	// password and from there to a session that outlives the token.
+	a, err := s.beginAttempt(ctx, u.Username, requestinfo.From(ctx).ClientAddr)
+	if err != nil {
+		return err
+	}
 	if ok, err := argon2id.ComparePasswordAndHash(current, u.PasswordHash); err != nil {
+		a.release(ctx)
 		return err
 	} else if !ok {
 		return apperr.BadInput("input.currentPassword", "is not your current password")
 	}
+	a.release(ctx)
 	switch {
 	case len(next) < MinPasswordLength:
 		return apperr.BadInput("input.newPassword", "must be at least %d characters", MinPasswordLength)

@@ -126,6 +126,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{max: o.DepthLimit})
+	srv.Use(oneCredentialMutation{})
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(d.Metrics.Extension())
 	srv.Use(audit.NewRecorder(d.Trail, d.Log))
