@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -197,4 +198,110 @@ func TestOneCredentialMutationPerRequest(t *testing.T) {
 	// A skipped one does not count; one credential mutation beside others is fine.
 	r := s.do(out.RefreshToken.AccessToken, `mutation($no: Boolean!) { a: logout @include(if: $no) b: logout }`, map[string]any{"no": false})
 	must(t, len(r.Errors) == 0, "one logout, one skipped: %s", describe(r))
+}
+
+// sessionOf reads the session ID an access token names (its jti claim).
+func sessionOf(t *testing.T, accessToken string) string {
+	t.Helper()
+	parts := strings.Split(accessToken, ".")
+	must(t, len(parts) == 3, "not a JWT")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	must(t, err == nil, "JWT payload: %v", err)
+	var c struct {
+		ID string `json:"jti"`
+	}
+	must(t, json.Unmarshal(raw, &c) == nil && c.ID != "", "JWT claims: %s", raw)
+	return c.ID
+}
+
+// TestRefreshTokenReuseEndsTheSession: a refresh token used again after
+// rotation was refused, but the session went on, so whoever held the
+// newer token — possibly the thief — kept it. Reuse now ends the session.
+func TestRefreshTokenReuseEndsTheSession(t *testing.T) {
+	s := newServer(t)
+	first := s.login("doctor", demoPassword)
+	var out struct{ RefreshToken authPayload }
+	s.do("", refreshMutation, map[string]any{"t": first.RefreshToken}).decode(t, &out)
+	rotated := out.RefreshToken
+	r := s.do(rotated.AccessToken, `{ me { username } }`, nil)
+	must(t, len(r.Errors) == 0, "rotated access token works: %s", describe(r))
+
+	r = s.do("", refreshMutation, map[string]any{"t": first.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "reuse is refused: %s", describe(r))
+
+	r = s.do(rotated.AccessToken, `{ me { username } }`, nil)
+	must(t, r.Status == http.StatusUnauthorized && r.hasCode("UNAUTHENTICATED"), "the session's current access token ends: %s", describe(r))
+	r = s.do("", refreshMutation, map[string]any{"t": rotated.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "the session's current refresh token ends: %s", describe(r))
+	// Other sessions of the user are not the stolen one.
+	s.login("doctor", demoPassword)
+
+	// The trail shows the failed refresh and the session it ended.
+	sid := sessionOf(t, rotated.AccessToken)
+	rows := auditRows(t, s, map[string]any{"operation": "refreshToken", "outcome": "FAILED"})
+	found := false
+	for _, row := range rows {
+		found = found || contains(row.ObjectIds, sid)
+	}
+	must(t, found, "no audit row names the ended session %s: %+v", sid, rows)
+}
+
+// TestRefreshTokenRacedTwiceEndsTheSession: one token presented twice at
+// once is a replay too, whichever request wins.
+func TestRefreshTokenRacedTwiceEndsTheSession(t *testing.T) {
+	s := newServer(t)
+	p := s.login("nurse", demoPassword)
+	var (
+		wg      sync.WaitGroup
+		results [2]response
+	)
+	start := make(chan struct{})
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = s.doWith(nil, "", refreshMutation, map[string]any{"t": p.RefreshToken})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, r := range results {
+		if len(r.Errors) > 0 {
+			must(t, r.hasCode("UNAUTHENTICATED"), "the loser: %s", describe(r))
+			continue
+		}
+		won++
+		var out struct{ RefreshToken authPayload }
+		r.decode(t, &out)
+		again := s.do("", refreshMutation, map[string]any{"t": out.RefreshToken.RefreshToken})
+		must(t, again.hasCode("UNAUTHENTICATED"), "the winner's refresh token ends with the session: %s", describe(again))
+		me := s.do(out.RefreshToken.AccessToken, `{ me { username } }`, nil)
+		must(t, me.hasCode("UNAUTHENTICATED"), "the winner's access token ends with the session: %s", describe(me))
+	}
+	must(t, won <= 1, "%d refreshes of one token succeeded", won)
+	r := s.do(p.AccessToken, `{ me { username } }`, nil)
+	must(t, r.hasCode("UNAUTHENTICATED"), "the session's first access token ends too: %s", describe(r))
+}
+
+// TestRefreshTokenReuseEndsTheSessionOnEveryServer: the replay reaches one
+// server; the session's tokens stop working on the others at once.
+func TestRefreshTokenReuseEndsTheSessionOnEveryServer(t *testing.T) {
+	bk := newBacking(t)
+	if bk.redisURL == "" {
+		t.Skip("needs HMIS_TEST_REDIS_URL: without Redis each server has its own revocation list, by design")
+	}
+	a := newServerOn(t, bk)
+	b := newServerOn(t, bk)
+	first := a.login("doctor", demoPassword)
+	var out struct{ RefreshToken authPayload }
+	a.do("", refreshMutation, map[string]any{"t": first.RefreshToken}).decode(t, &out)
+
+	r := b.do("", refreshMutation, map[string]any{"t": first.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "reuse on the other server: %s", describe(r))
+	r = a.do(out.RefreshToken.AccessToken, `{ me { username } }`, nil)
+	must(t, r.hasCode("UNAUTHENTICATED"), "the access token ends on the first server: %s", describe(r))
+	r = a.do("", refreshMutation, map[string]any{"t": out.RefreshToken.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "the refresh token ends on the first server: %s", describe(r))
 }

@@ -107,6 +107,10 @@ func userFailuresKey(username string) string {
 }
 func addrFailuresKey(addr string) string { return "auth:fail:addr:" + addr }
 
+// retiredRefreshKey marks the digest of a refresh token that has been traded
+// for a new one, naming its session, so that a replay of it ends the session.
+func retiredRefreshKey(refreshDigest string) string { return "auth:retired-refresh:" + refreshDigest }
+
 var errBadCredentials = apperr.Unauthenticatedf("wrong username or password")
 
 // Login checks a username and password and opens a session.
@@ -207,19 +211,32 @@ func (a *attempt) release(ctx context.Context) {
 }
 
 // Refresh trades a refresh token for new tokens; the old one stops working.
+// A refresh token presented again after it was traded is taken as stolen —
+// either the thief or the rightful client is replaying it, and the server
+// cannot tell which — so the whole session ends: its current refresh token
+// and every access token issued under it stop working on every server.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
 	if refreshToken == "" {
 		return nil, apperr.BadInput("input.refreshToken", "is required")
 	}
+	presented := digest(refreshToken)
 	next := randomToken()
 	ctx = SystemContext(ctx) // as for Login: the caller is not signed in
 	var (
-		u   *ent.User
-		sid string
+		u      *ent.User
+		sid    string
+		reused string // the session a retired refresh token was replayed against
 	)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		sess, err := tx.Session.Query().Where(session.RefreshHash(digest(refreshToken))).Only(ctx)
+		sess, err := tx.Session.Query().Where(session.RefreshHash(presented)).Only(ctx)
 		if ent.IsNotFound(err) {
+			owner, retired, err := s.cache.Get(ctx, retiredRefreshKey(presented))
+			if err != nil {
+				return err
+			}
+			if retired {
+				reused = owner
+			}
 			return apperr.Unauthenticatedf("the refresh token is not valid")
 		} else if err != nil {
 			return err
@@ -227,8 +244,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
 			return apperr.Unauthenticatedf("the session has ended; sign in again")
 		}
+		// Known as retired before it stops working, so there is no moment
+		// in which a replay of it looks like a mere unknown token.
+		if err := s.cache.Set(ctx, retiredRefreshKey(presented), sess.ID, sess.ExpiresAt.Sub(s.now())); err != nil {
+			return err
+		}
 		// Conditional on the old hash, so a token raced through two refreshes
-		// yields one new pair, not two.
+		// yields one new pair, not two; the loser is a replay like any other.
 		n, err := tx.Session.Update().
 			Where(session.ID(sess.ID), session.RefreshHash(sess.RefreshHash)).
 			SetRefreshHash(digest(next)).
@@ -237,6 +259,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 			return err
 		}
 		if n == 0 {
+			reused = sess.ID
 			return apperr.Unauthenticatedf("the refresh token is not valid")
 		}
 		u, err = tx.User.Query().Where(user.ID(sess.UserID)).WithStaff().WithPatient().Only(ctx)
@@ -249,6 +272,12 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		sid = sess.ID
 		return nil
 	})
+	if reused != "" {
+		if err := s.revokeSessions(ctx, session.ID(reused)); err != nil {
+			return nil, err
+		}
+		return nil, apperr.Unauthenticatedf("the refresh token was already used, so the session has been ended; sign in again")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -304,10 +333,14 @@ func (s *Service) revokeSessions(ctx context.Context, where ...predicate.Session
 			return err
 		}
 	}
-	return s.store.Client.Session.Update().
-		Where(session.IDIn(ids...)).
-		SetRevokedAt(s.now().UTC()).
-		Exec(ctx)
+	// One row at a time, so the audit trail of the request names each
+	// session it ended.
+	for _, id := range ids {
+		if err := s.store.Client.Session.UpdateOneID(id).SetRevokedAt(s.now().UTC()).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ChangePassword sets a new password for the viewer and ends every other
