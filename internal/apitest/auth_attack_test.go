@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +142,40 @@ func TestConcurrentLoginsPerAddressLimit(t *testing.T) {
 	got := concurrentLogins(s, users, guesses, nil)
 	must(t, got["UNAUTHENTICATED"] == limit && got["TOO_MANY_REQUESTS"] == len(guesses)-limit,
 		"30 concurrent guesses from one address, limit %d: %v", limit, got)
+}
+
+// TestSpoofedForwardedForKeepsTheAddressLimit: behind a trusted proxy, the
+// client address used to be the leftmost X-Forwarded-For entry, which the
+// client writes, so each guess could come "from" a new address. Now it is
+// the address the proxy saw. The test client plays the proxy (it connects
+// from 127.0.0.1), appending the real client's address as a proxy does.
+func TestSpoofedForwardedForKeepsTheAddressLimit(t *testing.T) {
+	const limit = 3
+	s := newServer(t, func(c *config.Config) {
+		c.LoginMaxFailuresPerAddr = limit
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+	})
+	via := func(spoofed, real string) http.Header {
+		return http.Header{"X-Forwarded-For": {spoofed + ", " + real}}
+	}
+	for i := 0; i < limit; i++ {
+		r := s.doWith(via(fmt.Sprintf("198.51.100.%d", i+1), "203.0.113.9"), "", loginMutation,
+			map[string]any{"u": fmt.Sprintf("spoof%d", i), "p": "wrong"})
+		must(t, r.hasCode("UNAUTHENTICATED"), "guess %d: %s", i, describe(r))
+	}
+	r := s.doWith(via("198.51.100.200", "203.0.113.9"), "", loginMutation, map[string]any{"u": "doctor", "p": demoPassword})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "a new spoofed address must not reopen the limit: %s", describe(r))
+
+	// Another client behind the same proxy is its own address.
+	r = s.doWith(via("203.0.113.9", "203.0.113.10"), "", loginMutation, map[string]any{"u": "doctor", "p": demoPassword})
+	must(t, len(r.Errors) == 0, "another client: %s", describe(r))
+
+	// The audit trail records the address the proxy saw.
+	rows := auditRows(t, s, map[string]any{"operation": "login", "outcome": "FAILED"})
+	must(t, len(rows) == limit+1, "failed logins audited: %d", len(rows))
+	for _, row := range rows {
+		must(t, row.ClientAddr != nil && *row.ClientAddr == "203.0.113.9", "audited address: %v", row.ClientAddr)
+	}
 }
 
 // TestChangePasswordIsNoPasswordOracle: a stolen access token lasts 15

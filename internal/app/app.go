@@ -155,7 +155,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		DefaultPageSize: cfg.DefaultPageSize,
 		DepthLimit:      cfg.QueryDepthLimit,
 		ComplexityLimit: cfg.ComplexityLimit,
-		TrustProxy:      cfg.TrustProxy,
+		TrustedProxies:  cfg.TrustedProxies,
 	})
 	ok = true
 	return a, nil

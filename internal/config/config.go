@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ type Config struct {
 	EventRetention          int
 	TLSCertFile             string
 	TLSKeyFile              string
-	TrustProxy              bool
+	TrustedProxies          []netip.Prefix
 	LogLevel                string
 	LogFormat               string
 	TimeZone                string
@@ -72,7 +73,7 @@ var Settings = []Setting{
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
-	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
+	{"HMIS_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the reverse proxies in front of HMIS (e.g. `10.0.0.0/8,192.168.1.7`). A request from one of them has its client address taken from X-Forwarded-For, read from the right: the first entry that is not a trusted proxy. Empty: the header is ignored and the connection's peer is the client.", prefixes(func(c *Config) *[]netip.Prefix { return &c.TrustedProxies })},
 	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
@@ -82,7 +83,19 @@ var Settings = []Setting{
 // Load reads the configuration from the environment, defaults filling gaps.
 func Load() (Config, error) { return load(os.LookupEnv) }
 
+// Removed names variables HMIS no longer reads and why, so that a
+// deployment still setting one fails to start instead of silently running
+// without it.
+var Removed = map[string]string{
+	"HMIS_TRUST_PROXY": "it believed the client-controlled leftmost X-Forwarded-For entry; list the proxies in HMIS_TRUSTED_PROXIES instead",
+}
+
 func load(lookup func(string) (string, bool)) (Config, error) {
+	for name, why := range Removed {
+		if _, ok := lookup(name); ok {
+			return Config{}, fmt.Errorf("%s is no longer supported: %s", name, why)
+		}
+	}
 	var c Config
 	for _, s := range Settings {
 		v, ok := lookup(s.Name)
@@ -173,6 +186,29 @@ func integer64(field func(*Config) *int64) func(*Config, string) error {
 			return fmt.Errorf("%q is not a positive whole number", v)
 		}
 		*field(c) = n
+		return nil
+	}
+}
+
+func prefixes(field func(*Config) *[]netip.Prefix) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []netip.Prefix
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part)
+				if aerr != nil || a.Zone() != "" {
+					return fmt.Errorf("%q is not an IP address or CIDR", part)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+		*field(c) = out
 		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -42,7 +43,9 @@ type Options struct {
 	DefaultPageSize int
 	DepthLimit      int
 	ComplexityLimit int
-	TrustProxy      bool
+	// TrustedProxies are the proxies whose X-Forwarded-For entries are
+	// believed; empty: the header is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Deps are the parts the handler is built from.
@@ -84,7 +87,7 @@ func New(d Deps, o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", d.Metrics.Handler())
-	return withRequestInfo(o.TrustProxy, withLogging(d.Log, authenticate(d.Auth, mux)))
+	return withRequestInfo(o.TrustedProxies, withLogging(d.Log, authenticate(d.Auth, mux)))
 }
 
 func graphQLServer(d Deps, o Options) *handler.Server {
@@ -174,32 +177,16 @@ func bearer(header string) string {
 // plain, so logs and the audit trail cannot be fed arbitrary text.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
 
-func withRequestInfo(trustProxy bool, next http.Handler) http.Handler {
+func withRequestInfo(trustedProxies []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
 		if !requestIDPattern.MatchString(id) {
 			id = globalid.New("req")
 		}
 		w.Header().Set("X-Request-ID", id)
-		info := requestinfo.Info{RequestID: id, ClientAddr: clientAddr(r, trustProxy)}
+		info := requestinfo.Info{RequestID: id, ClientAddr: clientAddr(r, trustedProxies)}
 		next.ServeHTTP(w, r.WithContext(requestinfo.With(r.Context(), info)))
 	})
-}
-
-func clientAddr(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-			first, _, _ := strings.Cut(fwd, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type statusRecorder struct {
