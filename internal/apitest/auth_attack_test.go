@@ -255,10 +255,20 @@ func sessionOf(t *testing.T, accessToken string) string {
 func TestRefreshTokenReuseEndsTheSession(t *testing.T) {
 	s := newServer(t)
 	first := s.login("doctor", demoPassword)
+
+	// A made-up token naming the session (its ID is no secret: every access
+	// token carries it) is refused without ending the session; only a
+	// token the server issued counts as reused.
+	forged := sessionOf(t, first.AccessToken) + ".bm90LWlzc3VlZA." + strings.Repeat("A", 43)
+	r := s.do("", refreshMutation, map[string]any{"t": forged})
+	must(t, r.hasCode("UNAUTHENTICATED"), "forged refresh token: %s", describe(r))
+	r = s.do(first.AccessToken, `{ me { username } }`, nil)
+	must(t, len(r.Errors) == 0, "a forged token must not end the session: %s", describe(r))
+
 	var out struct{ RefreshToken authPayload }
 	s.do("", refreshMutation, map[string]any{"t": first.RefreshToken}).decode(t, &out)
 	rotated := out.RefreshToken
-	r := s.do(rotated.AccessToken, `{ me { username } }`, nil)
+	r = s.do(rotated.AccessToken, `{ me { username } }`, nil)
 	must(t, len(r.Errors) == 0, "rotated access token works: %s", describe(r))
 
 	r = s.do("", refreshMutation, map[string]any{"t": first.RefreshToken})

@@ -6,6 +6,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -62,6 +63,8 @@ type Service struct {
 	// dummyHash is compared against when a username does not exist, so that
 	// a failed login takes as long for an unknown user as for a wrong password.
 	dummyHash string
+	// refreshKey signs refresh tokens (see newRefreshToken).
+	refreshKey []byte
 }
 
 // NewService returns a Service.
@@ -73,7 +76,11 @@ func NewService(cfg Config, st *store.Store, c cache.Cache) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: st, cache: c, now: time.Now, dummyHash: dummy}, nil
+	// A key of its own, derived from the secret, so that no refresh token
+	// signature can ever pass for an access token's or the other way round.
+	kdf := hmac.New(sha256.New, cfg.Secret)
+	kdf.Write([]byte("hmis refresh token"))
+	return &Service{cfg: cfg, store: st, cache: c, now: time.Now, dummyHash: dummy, refreshKey: kdf.Sum(nil)}, nil
 }
 
 // HashPassword returns the argon2id hash of password in PHC string form.
@@ -106,10 +113,6 @@ func userFailuresKey(username string) string {
 	return "auth:fail:user:" + strings.ToLower(username)
 }
 func addrFailuresKey(addr string) string { return "auth:fail:addr:" + addr }
-
-// retiredRefreshKey marks the digest of a refresh token that has been traded
-// for a new one, naming its session, so that a replay of it ends the session.
-func retiredRefreshKey(refreshDigest string) string { return "auth:retired-refresh:" + refreshDigest }
 
 var errBadCredentials = apperr.Unauthenticatedf("wrong username or password")
 
@@ -146,8 +149,10 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		return nil, errBadCredentials
 	}
 	a.release(ctx)
-	refresh := randomToken()
+	sid := globalid.New("ses")
+	refresh := s.newRefreshToken(sid)
 	sess, err := s.store.Client.Session.Create().
+		SetID(sid).
 		SetUserID(u.ID).
 		SetRefreshHash(digest(refresh)).
 		SetExpiresAt(s.now().Add(s.cfg.RefreshTokenTTL).UTC()).
@@ -219,22 +224,19 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	if refreshToken == "" {
 		return nil, apperr.BadInput("input.refreshToken", "is required")
 	}
-	presented := digest(refreshToken)
-	next := randomToken()
 	ctx = SystemContext(ctx) // as for Login: the caller is not signed in
 	var (
 		u      *ent.User
 		sid    string
+		next   string
 		reused string // the session a retired refresh token was replayed against
 	)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		sess, err := tx.Session.Query().Where(session.RefreshHash(presented)).Only(ctx)
+		sess, err := tx.Session.Query().Where(session.RefreshHash(digest(refreshToken))).Only(ctx)
 		if ent.IsNotFound(err) {
-			owner, retired, err := s.cache.Get(ctx, retiredRefreshKey(presented))
-			if err != nil {
-				return err
-			}
-			if retired {
+			// Not the current token of any session. If this server signed
+			// it, it is a retired one.
+			if owner, ok := s.refreshTokenSession(refreshToken); ok {
 				reused = owner
 			}
 			return apperr.Unauthenticatedf("the refresh token is not valid")
@@ -244,11 +246,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
 			return apperr.Unauthenticatedf("the session has ended; sign in again")
 		}
-		// Known as retired before it stops working, so there is no moment
-		// in which a replay of it looks like a mere unknown token.
-		if err := s.cache.Set(ctx, retiredRefreshKey(presented), sess.ID, sess.ExpiresAt.Sub(s.now())); err != nil {
-			return err
-		}
+		next = s.newRefreshToken(sess.ID)
 		// Conditional on the old hash, so a token raced through two refreshes
 		// yields one new pair, not two; the loser is a replay like any other.
 		n, err := tx.Session.Update().
@@ -282,6 +280,34 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		return nil, err
 	}
 	return s.issue(u.Unwrap(), sid, next)
+}
+
+// newRefreshToken returns a fresh refresh token of session sid: the
+// session's ID, 256 random bits, and a signature over both. Only its digest
+// is stored, as the session's current one; the signature is what lets a
+// retired token be recognised, without remembering every token ever issued,
+// as one this server gave that session — and not a guess, which must not be
+// able to end someone's session.
+func (s *Service) newRefreshToken(sid string) string {
+	r := randomToken()
+	return sid + "." + r + "." + s.refreshSignature(sid, r)
+}
+
+func (s *Service) refreshSignature(sid, random string) string {
+	m := hmac.New(sha256.New, s.refreshKey)
+	m.Write([]byte(sid + "." + random))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// refreshTokenSession returns the session a refresh token was issued for,
+// if this server signed it.
+func (s *Service) refreshTokenSession(token string) (string, bool) {
+	sid, rest, ok := strings.Cut(token, ".")
+	random, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || !globalid.Valid(sid, "ses") {
+		return "", false
+	}
+	return sid, hmac.Equal([]byte(sig), []byte(s.refreshSignature(sid, random)))
 }
 
 func (s *Service) issue(u *ent.User, sessionID, refresh string) (*Tokens, error) {
