@@ -164,7 +164,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		RequestTimeout:    cfg.RequestTimeout,
 		GraphiQL:          cfg.ServeGraphiQL(),
 		Introspection:     cfg.IntrospectionPolicy(),
-		TrustProxy:        cfg.TrustProxy,
+		TrustedProxies:    cfg.TrustedProxies,
 		// How often an idle WebSocket looks for the end of its session.
 		SessionCheckInterval: cfg.WSSessionCheck,
 	})

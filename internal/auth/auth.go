@@ -6,6 +6,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -27,6 +28,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/requestinfo"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -61,6 +63,8 @@ type Service struct {
 	// dummyHash is compared against when a username does not exist, so that
 	// a failed login takes as long for an unknown user as for a wrong password.
 	dummyHash string
+	// refreshKey signs refresh tokens (see newRefreshToken).
+	refreshKey []byte
 }
 
 // NewService returns a Service.
@@ -72,7 +76,11 @@ func NewService(cfg Config, st *store.Store, c cache.Cache) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: st, cache: c, now: time.Now, dummyHash: dummy}, nil
+	// A key of its own, derived from the secret, so that no refresh token
+	// signature can ever pass for an access token's or the other way round.
+	kdf := hmac.New(sha256.New, cfg.Secret)
+	kdf.Write([]byte("hmis refresh token"))
+	return &Service{cfg: cfg, store: st, cache: c, now: time.Now, dummyHash: dummy, refreshKey: kdf.Sum(nil)}, nil
 }
 
 // HashPassword returns the argon2id hash of password in PHC string form.
@@ -117,7 +125,8 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	if password == "" {
 		return nil, apperr.BadInput("input.password", "is required")
 	}
-	if err := s.checkThrottle(ctx, username, clientAddr); err != nil {
+	a, err := s.beginAttempt(ctx, username, clientAddr)
+	if err != nil {
 		return nil, err
 	}
 	// Nobody is signed in yet, so row scope would hide every user: the
@@ -126,22 +135,24 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	u, err := s.store.Client.User.Query().Where(user.UsernameEqualFold(username)).WithStaff().WithPatient().Only(ctx)
 	if ent.IsNotFound(err) {
 		_, _ = argon2id.ComparePasswordAndHash(password, s.dummyHash)
-		return nil, s.recordFailure(ctx, username, clientAddr)
+		return nil, errBadCredentials // the reserved slots stay taken: a failure
 	} else if err != nil {
+		a.release(ctx)
 		return nil, err
 	}
 	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
 	if err != nil {
+		a.release(ctx)
 		return nil, fmt.Errorf("compare password: %w", err)
 	}
 	if !ok || !u.Active {
-		return nil, s.recordFailure(ctx, username, clientAddr)
+		return nil, errBadCredentials
 	}
-	if err := s.cache.Del(ctx, userFailuresKey(username)); err != nil {
-		return nil, err
-	}
-	refresh := randomToken()
+	a.release(ctx)
+	sid := globalid.New("ses")
+	refresh := s.newRefreshToken(sid)
 	sess, err := s.store.Client.Session.Create().
+		SetID(sid).
 		SetUserID(u.ID).
 		SetRefreshHash(digest(refresh)).
 		SetExpiresAt(s.now().Add(s.cfg.RefreshTokenTTL).UTC()).
@@ -156,61 +167,78 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	return s.issue(u, sess.ID, refresh)
 }
 
-func (s *Service) checkThrottle(ctx context.Context, username, clientAddr string) error {
-	if n, _, err := s.counter(ctx, userFailuresKey(username)); err != nil {
-		return err
-	} else if n >= s.cfg.MaxFailuresPerUser {
-		return &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins; try again in %s", s.cfg.LockoutWindow)}
+// attempt is one password check that holds a slot under the user's limit of
+// failures and one under the client address's. Slots are taken before the
+// password is looked at, atomically in the cache every server shares, so
+// however many checks for one user race — on one server or many — no more
+// than the limit are ever evaluated in a window. A failure keeps its slots;
+// anything else gives them back.
+type attempt struct {
+	s    *Service
+	keys []string
+}
+
+func (s *Service) beginAttempt(ctx context.Context, username, clientAddr string) (*attempt, error) {
+	a := &attempt{s: s}
+	if ok, err := s.cache.Reserve(ctx, userFailuresKey(username), s.cfg.MaxFailuresPerUser, s.cfg.LockoutWindow); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins; try again in %s", s.cfg.LockoutWindow)}
 	}
+	a.keys = append(a.keys, userFailuresKey(username))
 	if clientAddr == "" {
-		return nil
+		return a, nil
 	}
-	if n, _, err := s.counter(ctx, addrFailuresKey(clientAddr)); err != nil {
-		return err
-	} else if n >= s.cfg.MaxFailuresPerAddr {
-		return &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins from this address; try again in %s", s.cfg.LockoutWindow)}
-	}
-	return nil
-}
-
-func (s *Service) counter(ctx context.Context, key string) (int64, bool, error) {
-	v, ok, err := s.cache.Get(ctx, key)
+	ok, err := s.cache.Reserve(ctx, addrFailuresKey(clientAddr), s.cfg.MaxFailuresPerAddr, s.cfg.LockoutWindow)
 	if err != nil || !ok {
-		return 0, ok, err
+		a.release(ctx)
 	}
-	var n int64
-	_, err = fmt.Sscan(v, &n)
-	return n, true, err
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins from this address; try again in %s", s.cfg.LockoutWindow)}
+	}
+	a.keys = append(a.keys, addrFailuresKey(clientAddr))
+	return a, nil
 }
 
-// recordFailure counts a failed login against the user and the address and
-// returns the error the client sees, which never says which part was wrong.
-func (s *Service) recordFailure(ctx context.Context, username, clientAddr string) error {
-	if _, err := s.cache.Incr(ctx, userFailuresKey(username), s.cfg.LockoutWindow); err != nil {
-		return err
+// release gives the attempt's slots back: it did not fail. Earlier failures
+// stay counted for their window; a success does not wipe them, or every
+// genuine sign-in would buy a guesser a fresh set of tries. Best effort and
+// deaf to the client going away: a slot not given back only counts as one
+// more failure until the window ends.
+func (a *attempt) release(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range a.keys {
+		_ = a.s.cache.Release(ctx, k)
 	}
-	if clientAddr != "" {
-		if _, err := s.cache.Incr(ctx, addrFailuresKey(clientAddr), s.cfg.LockoutWindow); err != nil {
-			return err
-		}
-	}
-	return errBadCredentials
+	a.keys = nil
 }
 
 // Refresh trades a refresh token for new tokens; the old one stops working.
+// A refresh token presented again after it was traded is taken as stolen —
+// either the thief or the rightful client is replaying it, and the server
+// cannot tell which — so the whole session ends: its current refresh token
+// and every access token issued under it stop working on every server.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
 	if refreshToken == "" {
 		return nil, apperr.BadInput("input.refreshToken", "is required")
 	}
-	next := randomToken()
 	ctx = SystemContext(ctx) // as for Login: the caller is not signed in
 	var (
-		u   *ent.User
-		sid string
+		u      *ent.User
+		sid    string
+		next   string
+		reused string // the session a retired refresh token was replayed against
 	)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
 		sess, err := tx.Session.Query().Where(session.RefreshHash(digest(refreshToken))).Only(ctx)
 		if ent.IsNotFound(err) {
+			// Not the current token of any session. If this server signed
+			// it, it is a retired one.
+			if owner, ok := s.refreshTokenSession(refreshToken); ok {
+				reused = owner
+			}
 			return apperr.Unauthenticatedf("the refresh token is not valid")
 		} else if err != nil {
 			return err
@@ -218,8 +246,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		if sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
 			return apperr.Unauthenticatedf("the session has ended; sign in again")
 		}
+		next = s.newRefreshToken(sess.ID)
 		// Conditional on the old hash, so a token raced through two refreshes
-		// yields one new pair, not two.
+		// yields one new pair, not two; the loser is a replay like any other.
 		n, err := tx.Session.Update().
 			Where(session.ID(sess.ID), session.RefreshHash(sess.RefreshHash)).
 			SetRefreshHash(digest(next)).
@@ -228,6 +257,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 			return err
 		}
 		if n == 0 {
+			reused = sess.ID
 			return apperr.Unauthenticatedf("the refresh token is not valid")
 		}
 		u, err = tx.User.Query().Where(user.ID(sess.UserID)).WithStaff().WithPatient().Only(ctx)
@@ -240,10 +270,44 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		sid = sess.ID
 		return nil
 	})
+	if reused != "" {
+		if err := s.revokeSessions(ctx, session.ID(reused)); err != nil {
+			return nil, err
+		}
+		return nil, apperr.Unauthenticatedf("the refresh token was already used, so the session has been ended; sign in again")
+	}
 	if err != nil {
 		return nil, err
 	}
 	return s.issue(u.Unwrap(), sid, next)
+}
+
+// newRefreshToken returns a fresh refresh token of session sid: the
+// session's ID, 256 random bits, and a signature over both. Only its digest
+// is stored, as the session's current one; the signature is what lets a
+// retired token be recognised, without remembering every token ever issued,
+// as one this server gave that session — and not a guess, which must not be
+// able to end someone's session.
+func (s *Service) newRefreshToken(sid string) string {
+	r := randomToken()
+	return sid + "." + r + "." + s.refreshSignature(sid, r)
+}
+
+func (s *Service) refreshSignature(sid, random string) string {
+	m := hmac.New(sha256.New, s.refreshKey)
+	m.Write([]byte(sid + "." + random))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// refreshTokenSession returns the session a refresh token was issued for,
+// if this server signed it.
+func (s *Service) refreshTokenSession(token string) (string, bool) {
+	sid, rest, ok := strings.Cut(token, ".")
+	random, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || !globalid.Valid(sid, "ses") {
+		return "", false
+	}
+	return sid, hmac.Equal([]byte(sig), []byte(s.refreshSignature(sid, random)))
 }
 
 func (s *Service) issue(u *ent.User, sessionID, refresh string) (*Tokens, error) {
@@ -295,14 +359,18 @@ func (s *Service) revokeSessions(ctx context.Context, where ...predicate.Session
 			return err
 		}
 	}
-	return s.store.Client.Session.Update().
-		Where(session.IDIn(ids...)).
-		SetRevokedAt(s.now().UTC()).
-		Exec(ctx)
+	// One row at a time, so the audit trail of the request names each
+	// session it ended.
+	for _, id := range ids {
+		if err := s.store.Client.Session.UpdateOneID(id).SetRevokedAt(s.now().UTC()).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ChangePassword sets a new password for the viewer and ends every other
-// session of theirs.
+// session of theirs. A wrong current password counts as a failed login.
 func (s *Service) ChangePassword(ctx context.Context, v *Viewer, current, next string) error {
 	if v == nil || v.UserID == "" {
 		return apperr.Unauthenticatedf("sign in as a user to change a password")
@@ -311,11 +379,20 @@ func (s *Service) ChangePassword(ctx context.Context, v *Viewer, current, next s
 	if err != nil {
 		return err
 	}
+	// Checking the current password is a login by another door: it draws on
+	// the same limits, or a stolen access token could guess its way to the
+	// password and from there to a session that outlives the token.
+	a, err := s.beginAttempt(ctx, u.Username, requestinfo.From(ctx).ClientAddr)
+	if err != nil {
+		return err
+	}
 	if ok, err := argon2id.ComparePasswordAndHash(current, u.PasswordHash); err != nil {
+		a.release(ctx)
 		return err
 	} else if !ok {
 		return apperr.BadInput("input.currentPassword", "is not your current password")
 	}
+	a.release(ctx)
 	switch {
 	case len(next) < MinPasswordLength:
 		return apperr.BadInput("input.newPassword", "must be at least %d characters", MinPasswordLength)

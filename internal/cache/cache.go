@@ -23,6 +23,15 @@ type Cache interface {
 	// Incr adds one to the counter at key and returns the new value; a counter
 	// that did not exist starts at 1 and expires after ttl.
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	// Reserve adds one to the counter at key only if it is below limit, and
+	// reports whether it did; checking and counting are one atomic step, so
+	// concurrent callers never take more than limit between them. A counter
+	// that did not exist starts at 1 and expires after ttl.
+	Reserve(ctx context.Context, key string, limit int64, ttl time.Duration) (bool, error)
+	// Release gives back one reservation: the counter at key goes down by
+	// one, never below zero, keeping its expiry. A missing counter stays
+	// missing.
+	Release(ctx context.Context, key string) error
 	// Del removes keys.
 	Del(ctx context.Context, keys ...string) error
 	Ping(ctx context.Context) error
@@ -64,6 +73,32 @@ return n`)
 
 func (r *Redis) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
 	return incrScript.Run(ctx, r.client, []string{r.prefix + key}, ttl.Milliseconds()).Int64()
+}
+
+// reserveScript checks and counts in one step: a GET followed by an INCR from
+// the client would let concurrent callers all pass the check. The expiry is
+// set whenever the key lacks one, so a counter never outlives its window.
+var reserveScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+func (r *Redis) Reserve(ctx context.Context, key string, limit int64, ttl time.Duration) (bool, error) {
+	n, err := reserveScript.Run(ctx, r.client, []string{r.prefix + key}, limit, ttl.Milliseconds()).Int64()
+	return n == 1, err
+}
+
+// releaseScript never creates the key: DECR of a missing (expired) counter
+// would leave -1 behind with no expiry.
+var releaseScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0`)
+
+func (r *Redis) Release(ctx context.Context, key string) error {
+	return releaseScript.Run(ctx, r.client, []string{r.prefix + key}).Err()
 }
 
 func (r *Redis) Del(ctx context.Context, keys ...string) error {
@@ -135,6 +170,46 @@ func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	it.value = strconv.FormatInt(n, 10)
 	m.items[key] = it
 	return n, nil
+}
+
+func (m *Memory) Reserve(_ context.Context, key string, limit int64, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.live(key)
+	var n int64
+	if ok {
+		var err error
+		if n, err = strconv.ParseInt(it.value, 10, 64); err != nil {
+			return false, errors.New("cache: value is not a counter")
+		}
+	} else {
+		it.expires = m.expiry(ttl)
+	}
+	if n >= limit {
+		return false, nil
+	}
+	it.value = strconv.FormatInt(n+1, 10)
+	m.items[key] = it
+	m.sweep()
+	return true, nil
+}
+
+func (m *Memory) Release(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.live(key)
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(it.value, 10, 64)
+	if err != nil {
+		return errors.New("cache: value is not a counter")
+	}
+	if n > 0 {
+		it.value = strconv.FormatInt(n-1, 10)
+		m.items[key] = it
+	}
+	return nil
 }
 
 func (m *Memory) Del(_ context.Context, keys ...string) error {

@@ -85,3 +85,97 @@ func TestConcurrentIncr(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentReserve: the login throttle reserves an attempt before it
+// checks a password, so however many callers race, exactly limit get a slot.
+func TestConcurrentReserve(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range caches(t) {
+		t.Run(name, func(t *testing.T) {
+			const limit = 5
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				granted int
+			)
+			start := make(chan struct{})
+			for i := 0; i < 40; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					ok, err := c.Reserve(ctx, "slots", limit, time.Minute)
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						mu.Lock()
+						granted++
+						mu.Unlock()
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if granted != limit {
+				t.Fatalf("%d reservations granted, limit %d", granted, limit)
+			}
+			if v, _, _ := c.Get(ctx, "slots"); v != "5" {
+				t.Fatalf("counter %s: refused reservations must not count", v)
+			}
+		})
+	}
+}
+
+func TestReleaseGivesBackOneSlot(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range caches(t) {
+		t.Run(name, func(t *testing.T) {
+			for i := 0; i < 2; i++ {
+				if ok, err := c.Reserve(ctx, "r", 2, time.Minute); !ok || err != nil {
+					t.Fatalf("reserve %d: %v %v", i, ok, err)
+				}
+			}
+			if ok, _ := c.Reserve(ctx, "r", 2, time.Minute); ok {
+				t.Fatal("a third slot under a limit of two")
+			}
+			if err := c.Release(ctx, "r"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := c.Reserve(ctx, "r", 2, time.Minute); !ok {
+				t.Fatal("a released slot is free again")
+			}
+			// Releasing more than was reserved, or a counter that is gone,
+			// neither goes below zero nor creates a counter without expiry.
+			for i := 0; i < 4; i++ {
+				if err := c.Release(ctx, "r"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if v, _, _ := c.Get(ctx, "r"); v != "0" {
+				t.Fatalf("counter %s after over-release", v)
+			}
+			if err := c.Release(ctx, "never-reserved"); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := c.Get(ctx, "never-reserved"); ok {
+				t.Fatal("release created a counter")
+			}
+		})
+	}
+}
+
+func TestReserveExpires(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range caches(t) {
+		t.Run(name, func(t *testing.T) {
+			if ok, err := c.Reserve(ctx, "w", 1, 50*time.Millisecond); !ok || err != nil {
+				t.Fatalf("reserve: %v %v", ok, err)
+			}
+			time.Sleep(120 * time.Millisecond)
+			if ok, _ := c.Reserve(ctx, "w", 1, time.Minute); !ok {
+				t.Fatal("a reservation outlived its window")
+			}
+		})
+	}
+}

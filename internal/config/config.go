@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ type Config struct {
 	WSSessionCheck          time.Duration
 	TLSCertFile             string
 	TLSKeyFile              string
-	TrustProxy              bool
+	TrustedProxies          []netip.Prefix
 	LogLevel                string
 	LogFormat               string
 	TimeZone                string
@@ -72,8 +73,8 @@ var Settings = []Setting{
 	{"HMIS_ADMIN_PASSWORD", "", "Password of the `admin` user that `hmis seed` creates in an empty database outside demo mode.", str(func(c *Config) *string { return &c.AdminPassword })},
 	{"HMIS_ACCESS_TOKEN_TTL", "15m", "Lifetime of an access token.", duration(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"HMIS_REFRESH_TOKEN_TTL", "720h", "Lifetime of a session's refresh token.", duration(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
-	{"HMIS_LOGIN_MAX_FAILURES", "5", "Failed logins after which a username is locked for HMIS_LOGIN_LOCKOUT.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailures })},
-	{"HMIS_LOGIN_MAX_FAILURES_PER_ADDR", "50", "Failed logins after which a client address is refused for HMIS_LOGIN_LOCKOUT.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailuresPerAddr })},
+	{"HMIS_LOGIN_MAX_FAILURES", "5", "Failed logins after which a username is locked for HMIS_LOGIN_LOCKOUT. A wrong current password given to changePassword counts as one; a successful login does not clear earlier failures.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailures })},
+	{"HMIS_LOGIN_MAX_FAILURES_PER_ADDR", "50", "Failed logins (and wrong current passwords) after which a client address is refused for HMIS_LOGIN_LOCKOUT; the address is the connection's peer, or what HMIS_TRUSTED_PROXIES saw.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailuresPerAddr })},
 	{"HMIS_LOGIN_LOCKOUT", "15m", "How long a lockout lasts, and the window failures are counted in.", duration(func(c *Config) *time.Duration { return &c.LoginLockout })},
 	{"HMIS_MAX_PAGE_SIZE", "100", "Largest `first`/`last` a connection accepts.", integer(func(c *Config) *int { return &c.MaxPageSize })},
 	{"HMIS_DEFAULT_PAGE_SIZE", "20", "Page size of a connection queried without `first` or `last`.", integer(func(c *Config) *int { return &c.DefaultPageSize })},
@@ -92,7 +93,7 @@ var Settings = []Setting{
 	{"HMIS_WS_SESSION_CHECK", "15s", "How often an open WebSocket checks whether its session has ended (logout, password change, revoked API key), to close it with 4401. Every operation and event on a socket is checked regardless, and a socket closes at its access token's expiry.", duration(func(c *Config) *time.Duration { return &c.WSSessionCheck })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
-	{"HMIS_TRUST_PROXY", "false", "Take the client address from X-Forwarded-For (only behind a proxy that sets it).", boolean(func(c *Config) *bool { return &c.TrustProxy })},
+	{"HMIS_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the reverse proxies in front of HMIS (e.g. `10.0.0.0/8,192.168.1.7`). A request from one of them has its client address taken from X-Forwarded-For, read from the right: the first entry that is not a trusted proxy. Empty: the header is ignored and the connection's peer is the client.", prefixes(func(c *Config) *[]netip.Prefix { return &c.TrustedProxies })},
 	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
@@ -102,7 +103,19 @@ var Settings = []Setting{
 // Load reads the configuration from the environment, defaults filling gaps.
 func Load() (Config, error) { return load(os.LookupEnv) }
 
+// Removed names variables HMIS no longer reads and why, so that a
+// deployment still setting one fails to start instead of silently running
+// without it.
+var Removed = map[string]string{
+	"HMIS_TRUST_PROXY": "it believed the client-controlled leftmost X-Forwarded-For entry; list the proxies in HMIS_TRUSTED_PROXIES instead",
+}
+
 func load(lookup func(string) (string, bool)) (Config, error) {
+	for name, why := range Removed {
+		if _, ok := lookup(name); ok {
+			return Config{}, fmt.Errorf("%s is no longer supported: %s", name, why)
+		}
+	}
 	var c Config
 	for _, s := range Settings {
 		v, ok := lookup(s.Name)
@@ -273,6 +286,29 @@ func integer64(field func(*Config) *int64) func(*Config, string) error {
 			return fmt.Errorf("%q is not a positive whole number", v)
 		}
 		*field(c) = n
+		return nil
+	}
+}
+
+func prefixes(field func(*Config) *[]netip.Prefix) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []netip.Prefix
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part)
+				if aerr != nil || a.Zone() != "" {
+					return fmt.Errorf("%q is not an IP address or CIDR", part)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+		*field(c) = out
 		return nil
 	}
 }

@@ -65,3 +65,33 @@ func TestProductionSwitchesDefaultClosed(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := load(lookup(map[string]string{"HMIS_TRUSTED_PROXIES": " 10.0.0.0/8, 192.168.1.7 ,2001:db8::/32,"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.7/32 2001:db8::/32" {
+		t.Fatalf("trusted proxies: %v", got)
+	}
+	if c, _ := load(lookup(nil)); len(c.TrustedProxies) != 0 {
+		t.Fatalf("no proxy is trusted by default: %v", c.TrustedProxies)
+	}
+	_, err = load(lookup(map[string]string{"HMIS_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}))
+	if err == nil || !strings.Contains(err.Error(), "HMIS_TRUSTED_PROXIES") || !strings.Contains(err.Error(), "proxy.local") {
+		t.Fatalf("a host name must be refused: %v", err)
+	}
+}
+
+// TestTrustProxyIsRefused: a deployment still setting the old switch must
+// not start and silently take every client for its proxy.
+func TestTrustProxyIsRefused(t *testing.T) {
+	_, err := load(lookup(map[string]string{"HMIS_TRUST_PROXY": "true"}))
+	if err == nil || !strings.Contains(err.Error(), "HMIS_TRUSTED_PROXIES") {
+		t.Fatalf("HMIS_TRUST_PROXY: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -60,7 +61,9 @@ type Options struct {
 	// Introspection says who may introspect: config.IntrospectionAnyone,
 	// IntrospectionSignedIn or IntrospectionNobody.
 	Introspection string
-	TrustProxy    bool
+	// TrustedProxies are the proxies whose X-Forwarded-For entries are
+	// believed; empty: the header is ignored.
+	TrustedProxies []netip.Prefix
 	// SessionCheckInterval is how often an idle WebSocket checks whether
 	// its session has ended.
 	SessionCheckInterval time.Duration
@@ -107,7 +110,7 @@ func New(d Deps, o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", d.Metrics.Handler())
-	return withRequestInfo(o.TrustProxy, withLogging(d.Log, withDeadline(o.RequestTimeout, authenticate(d.Auth, mux))))
+	return withRequestInfo(o.TrustedProxies, withLogging(d.Log, withDeadline(o.RequestTimeout, authenticate(d.Auth, mux))))
 }
 
 // withDeadline bounds every request but a WebSocket's, whose operations get
@@ -146,6 +149,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	srv.Use(fieldLimit{fields: o.FieldLimit, roots: o.RootFieldLimit})
 	srv.Use(pageLimit{max: o.MaxPageSize, dflt: o.DefaultPageSize})
 	srv.Use(depthLimit{max: o.DepthLimit})
+	srv.Use(oneCredentialMutation{})
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(d.Metrics.Extension())
 	srv.Use(audit.NewRecorder(d.Trail, d.Log))
@@ -192,32 +196,16 @@ func bearer(header string) string {
 // plain, so logs and the audit trail cannot be fed arbitrary text.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
 
-func withRequestInfo(trustProxy bool, next http.Handler) http.Handler {
+func withRequestInfo(trustedProxies []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
 		if !requestIDPattern.MatchString(id) {
 			id = globalid.New("req")
 		}
 		w.Header().Set("X-Request-ID", id)
-		info := requestinfo.Info{RequestID: id, ClientAddr: clientAddr(r, trustProxy)}
+		info := requestinfo.Info{RequestID: id, ClientAddr: clientAddr(r, trustedProxies)}
 		next.ServeHTTP(w, r.WithContext(requestinfo.With(r.Context(), info)))
 	})
-}
-
-func clientAddr(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-			first, _, _ := strings.Cut(fwd, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type statusRecorder struct {

@@ -1,0 +1,352 @@
+package apitest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hmis-dev/hmis/internal/config"
+)
+
+// doWith posts a GraphQL document with extra request headers.
+func (s *server) doWith(header http.Header, credential, query string, vars map[string]any) response {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, s.http.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if credential != "" {
+		req.Header.Set("Authorization", "Bearer "+credential)
+	}
+	resp, err := s.http.Client().Do(req)
+	if err != nil {
+		s.t.Errorf("post: %v", err) // Errorf: may run off the test's goroutine
+		return response{}
+	}
+	defer resp.Body.Close()
+	var r response
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		s.t.Errorf("response is not JSON (%d): %s", resp.StatusCode, raw)
+	}
+	r.Status = resp.StatusCode
+	return r
+}
+
+// outcome names how a login ended: "ok", or the error code.
+func outcome(r response) string {
+	if len(r.Errors) == 0 {
+		return "ok"
+	}
+	return r.Errors[0].code()
+}
+
+// concurrentLogins fires one login per password at once, released together
+// by a barrier, and counts the outcomes.
+func concurrentLogins(s *server, users, passwords []string, header http.Header) map[string]int {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		count = map[string]int{}
+	)
+	start := make(chan struct{})
+	for i := range passwords {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := s.doWith(header, "", loginMutation, map[string]any{"u": users[i], "p": passwords[i]})
+			mu.Lock()
+			count[outcome(r)]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return count
+}
+
+// TestConcurrentWrongLoginsEvaluateAtMostTheLimit: the throttle used to read
+// the failure count, check the password, then count the failure, so 24
+// guesses fired at once were all checked before any was counted. Now a slot
+// is taken before a password is looked at. Each UNAUTHENTICATED answer is
+// one password evaluated and each TOO_MANY_REQUESTS one refused unseen, so
+// the outcomes count the evaluations exactly.
+func TestConcurrentWrongLoginsEvaluateAtMostTheLimit(t *testing.T) {
+	const limit = 5
+	s := newServer(t, func(c *config.Config) { c.LoginMaxFailures = limit })
+	users := make([]string, 24)
+	guesses := make([]string, 24)
+	for i := range guesses {
+		users[i], guesses[i] = "pharmacist", fmt.Sprintf("guess-%02d", i)
+	}
+	got := concurrentLogins(s, users, guesses, nil)
+	must(t, got["UNAUTHENTICATED"] == limit && got["TOO_MANY_REQUESTS"] == len(guesses)-limit && len(got) == 2,
+		"24 concurrent guesses with a limit of %d: %v", limit, got)
+
+	// The right password, arriving once the limit is reached, is refused too.
+	r := s.do("", loginMutation, map[string]any{"u": "pharmacist", "p": demoPassword})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "right password after the limit: %s", describe(r))
+	s.login("doctor", demoPassword) // another user is not affected
+}
+
+// TestConcurrentLoginsWithTheRightPassword: the right password racing the
+// guesses may win a slot or be refused, but the guesses never get more than
+// the limit between them, and a success does not wipe the failures counted.
+func TestConcurrentLoginsWithTheRightPassword(t *testing.T) {
+	const limit = 5
+	s := newServer(t, func(c *config.Config) { c.LoginMaxFailures = limit })
+	users := make([]string, 25)
+	passwords := make([]string, 25)
+	for i := range passwords {
+		users[i], passwords[i] = "nurse", fmt.Sprintf("guess-%02d", i)
+	}
+	passwords[24] = demoPassword
+	got := concurrentLogins(s, users, passwords, nil)
+	must(t, got["UNAUTHENTICATED"] <= limit && got["ok"] <= 1 && got["UNAUTHENTICATED"]+got["ok"]+got["TOO_MANY_REQUESTS"] == len(passwords),
+		"25 concurrent logins, one right, limit %d: %v", limit, got)
+	// Refused, the right password found every slot held by a guess, and
+	// those guesses all failed.
+	must(t, got["ok"] == 1 || got["UNAUTHENTICATED"] == limit, "the right password was refused with slots to spare: %v", got)
+	// Only failures stay counted: the window is spent exactly when the
+	// guesses alone reached the limit.
+	r := s.do("", loginMutation, map[string]any{"u": "nurse", "p": demoPassword})
+	if got["UNAUTHENTICATED"] == limit {
+		must(t, r.hasCode("TOO_MANY_REQUESTS"), "the guesses used up the window: %s", describe(r))
+	} else {
+		must(t, len(r.Errors) == 0, "%d failures under a limit of %d: %s", got["UNAUTHENTICATED"], limit, describe(r))
+	}
+}
+
+// TestConcurrentLoginsPerAddressLimit: the same race across many usernames
+// from one address.
+func TestConcurrentLoginsPerAddressLimit(t *testing.T) {
+	const limit = 6
+	s := newServer(t, func(c *config.Config) { c.LoginMaxFailuresPerAddr = limit })
+	users := make([]string, 30)
+	guesses := make([]string, 30)
+	for i := range guesses {
+		users[i], guesses[i] = fmt.Sprintf("user%02d", i), "wrong"
+	}
+	got := concurrentLogins(s, users, guesses, nil)
+	must(t, got["UNAUTHENTICATED"] == limit && got["TOO_MANY_REQUESTS"] == len(guesses)-limit,
+		"30 concurrent guesses from one address, limit %d: %v", limit, got)
+}
+
+// TestSpoofedForwardedForKeepsTheAddressLimit: behind a trusted proxy, the
+// client address used to be the leftmost X-Forwarded-For entry, which the
+// client writes, so each guess could come "from" a new address. Now it is
+// the address the proxy saw. The test client plays the proxy (it connects
+// from 127.0.0.1), appending the real client's address as a proxy does.
+func TestSpoofedForwardedForKeepsTheAddressLimit(t *testing.T) {
+	const limit = 3
+	s := newServer(t, func(c *config.Config) {
+		c.LoginMaxFailuresPerAddr = limit
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+	})
+	via := func(spoofed, real string) http.Header {
+		return http.Header{"X-Forwarded-For": {spoofed + ", " + real}}
+	}
+	for i := 0; i < limit; i++ {
+		r := s.doWith(via(fmt.Sprintf("198.51.100.%d", i+1), "203.0.113.9"), "", loginMutation,
+			map[string]any{"u": fmt.Sprintf("spoof%d", i), "p": "wrong"})
+		must(t, r.hasCode("UNAUTHENTICATED"), "guess %d: %s", i, describe(r))
+	}
+	r := s.doWith(via("198.51.100.200", "203.0.113.9"), "", loginMutation, map[string]any{"u": "doctor", "p": demoPassword})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "a new spoofed address must not reopen the limit: %s", describe(r))
+
+	// Another client behind the same proxy is its own address.
+	r = s.doWith(via("203.0.113.9", "203.0.113.10"), "", loginMutation, map[string]any{"u": "doctor", "p": demoPassword})
+	must(t, len(r.Errors) == 0, "another client: %s", describe(r))
+
+	// The audit trail records the address the proxy saw.
+	rows := auditRows(t, s, map[string]any{"operation": "login", "outcome": "FAILED"})
+	must(t, len(rows) == limit+1, "failed logins audited: %d", len(rows))
+	for _, row := range rows {
+		must(t, row.ClientAddr != nil && *row.ClientAddr == "203.0.113.9", "audited address: %v", row.ClientAddr)
+	}
+}
+
+// TestChangePasswordIsNoPasswordOracle: a stolen access token lasts 15
+// minutes, but changePassword checked guesses of the current password
+// without limit — sixteen aliases in one request — and a right guess turned
+// the token into the account. Now a request may hold one credential
+// mutation, and a wrong current password counts as a failed login.
+func TestChangePasswordIsNoPasswordOracle(t *testing.T) {
+	const limit = 5
+	s := newServer(t, func(c *config.Config) { c.LoginMaxFailures = limit })
+	stolen := s.login("reception", demoPassword)
+
+	var doc strings.Builder
+	doc.WriteString("mutation {\n")
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(&doc, "  g%d: changePassword(input: {currentPassword: \"guess-%d\", newPassword: \"attacker-owns-this-now\"})\n", i, i)
+	}
+	fmt.Fprintf(&doc, "  g16: changePassword(input: {currentPassword: %q, newPassword: \"attacker-owns-this-now\"})\n}", demoPassword)
+	r := s.do(stolen.AccessToken, doc.String(), nil)
+	must(t, r.hasCode("BAD_USER_INPUT") && len(r.Errors) == 1 && strings.Contains(r.Errors[0].Message, "at most one") &&
+		(len(r.Data) == 0 || string(r.Data) == "null"), "16 aliased changePassword: %s", describe(r))
+	// Refused whole: nothing ran, not even the guesses' failure counts.
+	s.login("reception", demoPassword)
+	r = s.do("", loginMutation, map[string]any{"u": "reception", "p": "attacker-owns-this-now"})
+	must(t, r.hasCode("UNAUTHENTICATED"), "the password must not have changed: %s", describe(r))
+
+	// One guess per request is throttled like a login, on the same count.
+	for i := 0; i < limit-1; i++ { // the failed login just above was the first
+		r := s.do(stolen.AccessToken, changePassword, map[string]any{"c": fmt.Sprintf("guess-%d", i), "n": "attacker-owns-this-now"})
+		must(t, r.hasCode("BAD_USER_INPUT") && r.Errors[0].field() == "input.currentPassword", "guess %d: %s", i, describe(r))
+	}
+	r = s.do(stolen.AccessToken, changePassword, map[string]any{"c": demoPassword, "n": "attacker-owns-this-now"})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "the right guess after the limit: %s", describe(r))
+	r = s.do("", loginMutation, map[string]any{"u": "reception", "p": demoPassword})
+	must(t, r.hasCode("TOO_MANY_REQUESTS"), "the account is locked for logins too: %s", describe(r))
+}
+
+// TestOneCredentialMutationPerRequest: two different credential mutations,
+// or two of one, are refused before either runs.
+func TestOneCredentialMutationPerRequest(t *testing.T) {
+	s := newServer(t)
+	p := s.login("labtech", demoPassword)
+	for name, doc := range map[string]string{
+		"login twice":        `mutation { a: login(input: {username: "labtech", password: "x1"}) { accessToken } b: login(input: {username: "labtech", password: "x2"}) { accessToken } }`,
+		"login and refresh":  `mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { accessToken } login(input: {username: "labtech", password: "x"}) { accessToken } }`,
+		"through a fragment": `mutation($t: String!) { ...F login(input: {username: "labtech", password: "x"}) { accessToken } } fragment F on Mutation { refreshToken(input: {refreshToken: $t}) { accessToken } }`,
+		"refresh and logout": `mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { accessToken } logout }`,
+	} {
+		r := s.do(p.AccessToken, doc, map[string]any{"t": p.RefreshToken})
+		must(t, len(r.Errors) == 1 && r.hasCode("BAD_USER_INPUT") && strings.Contains(r.Errors[0].Message, "at most one"), "%s: %s", name, describe(r))
+	}
+	// Nothing ran: the refresh token was not rotated, the session not ended.
+	var out struct{ RefreshToken authPayload }
+	s.do("", refreshMutation, map[string]any{"t": p.RefreshToken}).decode(t, &out)
+	// A skipped one does not count; one credential mutation beside others is fine.
+	r := s.do(out.RefreshToken.AccessToken, `mutation($no: Boolean!) { a: logout @include(if: $no) b: logout }`, map[string]any{"no": false})
+	must(t, len(r.Errors) == 0, "one logout, one skipped: %s", describe(r))
+}
+
+// sessionOf reads the session ID an access token names (its jti claim).
+func sessionOf(t *testing.T, accessToken string) string {
+	t.Helper()
+	parts := strings.Split(accessToken, ".")
+	must(t, len(parts) == 3, "not a JWT")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	must(t, err == nil, "JWT payload: %v", err)
+	var c struct {
+		ID string `json:"jti"`
+	}
+	must(t, json.Unmarshal(raw, &c) == nil && c.ID != "", "JWT claims: %s", raw)
+	return c.ID
+}
+
+// TestRefreshTokenReuseEndsTheSession: a refresh token used again after
+// rotation was refused, but the session went on, so whoever held the
+// newer token — possibly the thief — kept it. Reuse now ends the session.
+func TestRefreshTokenReuseEndsTheSession(t *testing.T) {
+	s := newServer(t)
+	first := s.login("doctor", demoPassword)
+
+	// A made-up token naming the session (its ID is no secret: every access
+	// token carries it) is refused without ending the session; only a
+	// token the server issued counts as reused.
+	forged := sessionOf(t, first.AccessToken) + ".bm90LWlzc3VlZA." + strings.Repeat("A", 43)
+	r := s.do("", refreshMutation, map[string]any{"t": forged})
+	must(t, r.hasCode("UNAUTHENTICATED"), "forged refresh token: %s", describe(r))
+	r = s.do(first.AccessToken, `{ me { username } }`, nil)
+	must(t, len(r.Errors) == 0, "a forged token must not end the session: %s", describe(r))
+
+	var out struct{ RefreshToken authPayload }
+	s.do("", refreshMutation, map[string]any{"t": first.RefreshToken}).decode(t, &out)
+	rotated := out.RefreshToken
+	r = s.do(rotated.AccessToken, `{ me { username } }`, nil)
+	must(t, len(r.Errors) == 0, "rotated access token works: %s", describe(r))
+
+	r = s.do("", refreshMutation, map[string]any{"t": first.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "reuse is refused: %s", describe(r))
+
+	r = s.do(rotated.AccessToken, `{ me { username } }`, nil)
+	must(t, r.Status == http.StatusUnauthorized && r.hasCode("UNAUTHENTICATED"), "the session's current access token ends: %s", describe(r))
+	r = s.do("", refreshMutation, map[string]any{"t": rotated.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "the session's current refresh token ends: %s", describe(r))
+	// Other sessions of the user are not the stolen one.
+	s.login("doctor", demoPassword)
+
+	// The trail shows the failed refresh and the session it ended.
+	sid := sessionOf(t, rotated.AccessToken)
+	rows := auditRows(t, s, map[string]any{"operation": "refreshToken", "outcome": "FAILED"})
+	found := false
+	for _, row := range rows {
+		found = found || contains(row.ObjectIds, sid)
+	}
+	must(t, found, "no audit row names the ended session %s: %+v", sid, rows)
+}
+
+// TestRefreshTokenRacedTwiceEndsTheSession: one token presented twice at
+// once is a replay too, whichever request wins.
+func TestRefreshTokenRacedTwiceEndsTheSession(t *testing.T) {
+	s := newServer(t)
+	p := s.login("nurse", demoPassword)
+	var (
+		wg      sync.WaitGroup
+		results [2]response
+	)
+	start := make(chan struct{})
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = s.doWith(nil, "", refreshMutation, map[string]any{"t": p.RefreshToken})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, r := range results {
+		if len(r.Errors) > 0 {
+			must(t, r.hasCode("UNAUTHENTICATED"), "the loser: %s", describe(r))
+			continue
+		}
+		won++
+		var out struct{ RefreshToken authPayload }
+		r.decode(t, &out)
+		again := s.do("", refreshMutation, map[string]any{"t": out.RefreshToken.RefreshToken})
+		must(t, again.hasCode("UNAUTHENTICATED"), "the winner's refresh token ends with the session: %s", describe(again))
+		me := s.do(out.RefreshToken.AccessToken, `{ me { username } }`, nil)
+		must(t, me.hasCode("UNAUTHENTICATED"), "the winner's access token ends with the session: %s", describe(me))
+	}
+	must(t, won <= 1, "%d refreshes of one token succeeded", won)
+	r := s.do(p.AccessToken, `{ me { username } }`, nil)
+	must(t, r.hasCode("UNAUTHENTICATED"), "the session's first access token ends too: %s", describe(r))
+}
+
+// TestRefreshTokenReuseEndsTheSessionOnEveryServer: the replay reaches one
+// server; the session's tokens stop working on the others at once.
+func TestRefreshTokenReuseEndsTheSessionOnEveryServer(t *testing.T) {
+	bk := newBacking(t)
+	if bk.redisURL == "" {
+		t.Skip("needs HMIS_TEST_REDIS_URL: without Redis each server has its own revocation list, by design")
+	}
+	a := newServerOn(t, bk)
+	b := newServerOn(t, bk)
+	first := a.login("doctor", demoPassword)
+	var out struct{ RefreshToken authPayload }
+	a.do("", refreshMutation, map[string]any{"t": first.RefreshToken}).decode(t, &out)
+
+	r := b.do("", refreshMutation, map[string]any{"t": first.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "reuse on the other server: %s", describe(r))
+	r = a.do(out.RefreshToken.AccessToken, `{ me { username } }`, nil)
+	must(t, r.hasCode("UNAUTHENTICATED"), "the access token ends on the first server: %s", describe(r))
+	r = a.do("", refreshMutation, map[string]any{"t": out.RefreshToken.RefreshToken})
+	must(t, r.hasCode("UNAUTHENTICATED"), "the refresh token ends on the first server: %s", describe(r))
+}
