@@ -1,11 +1,9 @@
 package apitest
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -15,32 +13,13 @@ import (
 	"github.com/hmis-dev/hmis/internal/config"
 )
 
-// doWith posts a GraphQL document with extra request headers.
+// doWith posts a GraphQL document with extra request headers; from any
+// goroutine.
 func (s *server) doWith(header http.Header, credential, query string, vars map[string]any) response {
-	s.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, s.http.URL+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for k, vs := range header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	if credential != "" {
-		req.Header.Set("Authorization", "Bearer "+credential)
-	}
-	resp, err := s.http.Client().Do(req)
+	r, err := s.send(header, credential, query, vars)
 	if err != nil {
-		s.t.Errorf("post: %v", err) // Errorf: may run off the test's goroutine
-		return response{}
+		s.t.Error(err) // Error, not Fatal: may run off the test's goroutine
 	}
-	defer resp.Body.Close()
-	var r response
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &r); err != nil {
-		s.t.Errorf("response is not JSON (%d): %s", resp.StatusCode, raw)
-	}
-	r.Status = resp.StatusCode
 	return r
 }
 

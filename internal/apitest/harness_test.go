@@ -167,24 +167,40 @@ func (r response) decode(t testing.TB, v any) {
 // do posts a GraphQL document with a bearer credential ("" for none).
 func (s *server) do(credential, query string, vars map[string]any) response {
 	s.t.Helper()
+	r, err := s.send(nil, credential, query, vars)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// send posts a GraphQL document with extra request headers and a bearer
+// credential ("" for none). It reports a failed request instead of failing
+// the test, so goroutines other than the test's may call it.
+func (s *server) send(header http.Header, credential, query string, vars map[string]any) (response, error) {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, s.http.URL+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
 	if credential != "" {
 		req.Header.Set("Authorization", "Bearer "+credential)
 	}
 	resp, err := s.http.Client().Do(req)
 	if err != nil {
-		s.t.Fatalf("post: %v", err)
+		return response{}, fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
 	var r response
 	raw, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(raw, &r); err != nil {
-		s.t.Fatalf("response is not JSON (%d): %s", resp.StatusCode, raw)
+		return response{}, fmt.Errorf("response is not JSON (%d): %.200s", resp.StatusCode, raw)
 	}
 	r.Status = resp.StatusCode
-	return r
+	return r, nil
 }
 
 // as runs a document as the demo user with that name, signing in once.

@@ -1,8 +1,6 @@
 package apitest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,29 +18,6 @@ import (
 
 	"github.com/hmis-dev/hmis/internal/config"
 )
-
-// post is do for goroutines other than the test's: it reports a failed
-// request instead of failing the test.
-func (s *server) post(credential, query string, vars map[string]any) (response, error) {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, s.http.URL+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if credential != "" {
-		req.Header.Set("Authorization", "Bearer "+credential)
-	}
-	resp, err := s.http.Client().Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	var r response
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return response{}, fmt.Errorf("response is not JSON (%d): %.200s", resp.StatusCode, raw)
-	}
-	r.Status = resp.StatusCode
-	return r, nil
-}
 
 func refusedFor(r response, words string) bool {
 	return len(r.Errors) == 1 && r.Errors[0].code() == "BAD_USER_INPUT" && strings.Contains(r.Errors[0].Message, words) &&
@@ -69,7 +44,7 @@ func TestPlainListsAreWeighed(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 4; j++ {
-				r, err := s.post(patient, nestedLists, nil)
+				r, err := s.send(nil, patient, nestedLists, nil)
 				if err != nil {
 					failures <- err
 					continue

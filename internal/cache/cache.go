@@ -156,15 +156,9 @@ func (m *Memory) Set(_ context.Context, key, value string, ttl time.Duration) er
 func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	it, ok := m.live(key)
-	var n int64
-	if ok {
-		var err error
-		if n, err = strconv.ParseInt(it.value, 10, 64); err != nil {
-			return 0, errors.New("cache: value is not a counter")
-		}
-	} else {
-		it.expires = m.expiry(ttl)
+	it, n, err := m.counter(key, ttl)
+	if err != nil {
+		return 0, err
 	}
 	n++
 	it.value = strconv.FormatInt(n, 10)
@@ -172,21 +166,27 @@ func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	return n, nil
 }
 
+// counter returns key's live item and its count, or a new item expiring
+// after ttl and zero. The caller holds m.mu.
+func (m *Memory) counter(key string, ttl time.Duration) (memoryItem, int64, error) {
+	it, ok := m.live(key)
+	if !ok {
+		it.expires = m.expiry(ttl)
+		return it, 0, nil
+	}
+	n, err := strconv.ParseInt(it.value, 10, 64)
+	if err != nil {
+		return it, 0, errors.New("cache: value is not a counter")
+	}
+	return it, n, nil
+}
+
 func (m *Memory) Reserve(_ context.Context, key string, limit int64, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	it, ok := m.live(key)
-	var n int64
-	if ok {
-		var err error
-		if n, err = strconv.ParseInt(it.value, 10, 64); err != nil {
-			return false, errors.New("cache: value is not a counter")
-		}
-	} else {
-		it.expires = m.expiry(ttl)
-	}
-	if n >= limit {
-		return false, nil
+	it, n, err := m.counter(key, ttl)
+	if err != nil || n >= limit {
+		return false, err
 	}
 	it.value = strconv.FormatInt(n+1, 10)
 	m.items[key] = it
