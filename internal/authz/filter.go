@@ -23,6 +23,10 @@ type filterField struct {
 	coordinate string
 	// nested is the where input a not, and, or or has…With holds.
 	nested string
+	// rows is, for hasX and hasXWith, the id of the entity the edge leads
+	// to ("Problem.id"): asking whether a patient has problems reads
+	// problems, as the problems field would (see FieldGuard.entityOf).
+	rows string
 }
 
 type filterIndex struct {
@@ -110,8 +114,9 @@ func whereField(object *ast.Definition, f *ast.FieldDefinition) (filterField, bo
 	if rest, ok := strings.CutPrefix(f.Name, "has"); ok && rest != "" {
 		with := strings.HasSuffix(rest, "With")
 		edge := lowerFirst(strings.TrimSuffix(rest, "With"))
-		if object.Fields.ForName(edge) != nil {
-			ff := filterField{coordinate: object.Name + "." + edge}
+		if field := object.Fields.ForName(edge); field != nil {
+			ff := filterField{coordinate: object.Name + "." + edge,
+				rows: strings.TrimSuffix(field.Type.Name(), "Connection") + ".id"}
 			if with {
 				ff.nested = f.Type.Name()
 			}
@@ -187,6 +192,9 @@ func (idx *filterIndex) reads(typ string, value any, path string, out []filterRe
 				ff := fields[name]
 				if ff.coordinate != "" {
 					out = append(out, filterRead{coordinate: ff.coordinate, path: path + "." + name})
+				}
+				if ff.rows != "" {
+					out = append(out, filterRead{coordinate: ff.rows, path: path + "." + name})
 				}
 				if ff.nested != "" {
 					out = idx.reads(ff.nested, inner, path+"."+name, out)

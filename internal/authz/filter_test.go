@@ -39,6 +39,9 @@ func TestFilterFieldsMapToWhatTheyRead(t *testing.T) {
 		{"StaffWhereInput", "hasAppointmentsWith", "Staff.appointments"},
 		{"AppointmentWhereInput", "startAtGTE", "Appointment.startAt"},
 	} {
+		if strings.HasPrefix(c.field, "has") && g.filters.where[c.input][c.field].rows == "" {
+			t.Errorf("%s.%s does not read the rows it leads to", c.input, c.field)
+		}
 		if got := g.filters.where[c.input][c.field].coordinate; got != c.reads {
 			t.Errorf("%s.%s reads %q, want %q", c.input, c.field, got, c.reads)
 		}
@@ -71,7 +74,8 @@ func TestNoRoleFiltersOrOrdersOnWhatItCannotRead(t *testing.T) {
 			for _, f := range def.Fields {
 				literal := literalFor(schema, f.Type)
 				doc := fmt.Sprintf("{ %s(%s: %s) { __typename } }", p.root, p.arg, p.wrap(f.Name+": "+literal))
-				touched := append(append([]string{}, p.touched...), g.filters.where[typ][f.Name].coordinate)
+				ff := g.filters.where[typ][f.Name]
+				touched := append(append([]string{}, p.touched...), ff.coordinate, ff.rows)
 				checked++
 				if check(t, g, schema, v, doc, touched) {
 					refused++
@@ -173,9 +177,10 @@ func pathsToWhereInputs(schema *ast.Schema) map[string]wherePath {
 				continue
 			}
 			p := paths[typ]
-			edge := object + "." + strings.ToLower(f.Name[3:4]) + strings.TrimSuffix(f.Name[4:], "With")
-			paths[next] = wherePath{root: p.root, arg: p.arg,
-				steps: append(append([]string{}, p.steps...), f.Name), touched: append(append([]string{}, p.touched...), edge)}
+			edge := strings.ToLower(f.Name[3:4]) + strings.TrimSuffix(f.Name[4:], "With")
+			rows := strings.TrimSuffix(schema.Types[object].Fields.ForName(edge).Type.Name(), "Connection") + ".id"
+			paths[next] = wherePath{root: p.root, arg: p.arg, steps: append(append([]string{}, p.steps...), f.Name),
+				touched: append(append([]string{}, p.touched...), object+"."+edge, rows)}
 			queue = append(queue, next)
 		}
 	}

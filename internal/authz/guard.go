@@ -11,6 +11,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
 // FieldGuard is a gqlgen extension that asks the enforcer about every field
@@ -86,11 +87,53 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 		return nil, refusal(v, object)
 	}
 	audit.NoteField(ctx, fc.Object, fc.Field.Name)
+	if object == "Query.node" || object == "Query.nodes" {
+		g.hideUnreadable(ctx, v, fc)
+	}
 	if err := g.guardFilters(ctx, v, fc); err != nil {
 		return nil, err
 	}
 	return next(ctx)
 }
+
+// hideUnreadable makes node(id:) and nodes(ids:) answer for an object of
+// a type the viewer may not read exactly as for one that does not exist:
+// otherwise FORBIDDEN on its fields, against NOT_FOUND for a made-up ID,
+// would tell the viewer which IDs are real. Such an ID is swapped for one
+// of the same type that cannot exist, so the resolver's own not-found
+// answer is the only one.
+func (g *FieldGuard) hideUnreadable(ctx context.Context, v *auth.Viewer, fc *graphql.FieldContext) {
+	hide := func(id string) string {
+		prefix := globalid.Prefix(id)
+		typ, ok := typeByPrefix[prefix]
+		if !ok || g.enforcer.Allows(v, typ+".id") {
+			return id
+		}
+		audit.NoteDenied(ctx, typ+".id")
+		return prefix + "_" + missingULID
+	}
+	switch ids := fc.Args["ids"].(type) {
+	case []string:
+		for i, id := range ids {
+			ids[i] = hide(id)
+		}
+	}
+	if id, ok := fc.Args["id"].(string); ok {
+		fc.Args["id"] = hide(id)
+	}
+}
+
+// missingULID is a well-formed ULID no ID is ever given: time zero.
+const missingULID = "00000000000000000000000000"
+
+// typeByPrefix maps the prefix of a global ID to the type it names.
+var typeByPrefix = func() map[string]string {
+	m := make(map[string]string, len(ent.PrefixByType))
+	for typ, prefix := range ent.PrefixByType {
+		m[prefix] = typ
+	}
+	return m
+}()
 
 // refusal is the error of a denied field: for an anonymous viewer, signing
 // in is what is missing.
