@@ -146,6 +146,18 @@ func TestHTTPStatusContract(t *testing.T) {
 	rr := s.raw(http.MethodPost, "/graphql", responsePost, gqlBody(`{ me { username } }`, nil))
 	must(t, rr.Status == http.StatusOK && rr.hasCode("UNAUTHENTICATED"), "a field error is no request error: %d %s", rr.Status, rr.body)
 
+	// A bad credential is refused before anything runs: 401, a Bearer
+	// challenge, and the media type the client asked for.
+	for _, h := range []map[string]string{jsonPost, responsePost} {
+		bad := s.raw(http.MethodPost, "/graphql", withBearer(h, "not-a-token"), gqlBody(`{ me { username } }`, nil))
+		want := "application/json"
+		if h["Accept"] == "application/graphql-response+json" {
+			want = "application/graphql-response+json"
+		}
+		must(t, bad.Status == http.StatusUnauthorized && bad.hasCode("UNAUTHENTICATED") && strings.HasPrefix(bad.header.Get("Content-Type"), want) &&
+			strings.HasPrefix(bad.header.Get("WWW-Authenticate"), "Bearer"), "a bad token (Accept %q): %d %s %v", h["Accept"], bad.Status, bad.body, bad.header)
+	}
+
 	// Requests that cannot run, each with the field it is about.
 	reception := s.token("reception")
 	for _, c := range []struct{ name, doc, field, message string }{

@@ -164,10 +164,19 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 // refused outright, so a client with an expired token learns at once.
 func authenticate(a *auth.Service, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refuse := func(status int, err error) {
+			// In the media type the client asked for, like every other
+			// refusal of a GraphQL request.
+			w.Header().Set("Content-Type", responseMedia(r))
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hmis"`)
+			}
+			writeGraphQLError(w, status, err)
+		}
 		header := r.Header.Get("Authorization")
 		credential := bearer(header)
 		if header != "" && credential == "" {
-			writeGraphQLError(w, http.StatusUnauthorized, apperr.Unauthenticatedf("the Authorization header must be 'Bearer <token>'"))
+			refuse(http.StatusUnauthorized, apperr.Unauthenticatedf("the Authorization header must be 'Bearer <token>'"))
 			return
 		}
 		v, err := a.Authenticate(r.Context(), credential)
@@ -177,7 +186,7 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 				status = http.StatusServiceUnavailable
 				err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
 			}
-			writeGraphQLError(w, status, err)
+			refuse(status, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), v)))
