@@ -147,6 +147,38 @@ func TestWebsocketLogoutRefusesOperations(t *testing.T) {
 	}
 }
 
+// TestWebsocketPasswordChangeRefusesOperations: a password changed from
+// another session ends this one; a query or a mutation sent on its socket
+// the moment the change has answered is refused, whatever the session
+// check's interval, and the socket closes.
+func TestWebsocketPasswordChangeRefusesOperations(t *testing.T) {
+	for _, proto := range wsProtocols {
+		t.Run(proto, func(t *testing.T) {
+			s := newServer(t, sessionCheck(checkRarely))
+			d := s.demo()
+			stolen := s.login("nurse", demoPassword)
+			reader, writer := s.dialWS(t, proto), s.dialWS(t, proto)
+			reader.init(stolen.AccessToken)
+			writer.init(stolen.AccessToken)
+			var phone struct{ Patient *struct{ ID string } }
+			id := reader.start(patientPhoneQuery, map[string]any{"id": d.patients[1]})
+			reader.result(id).resp.decode(t, &phone)
+			must(t, phone.Patient != nil, "before the change: %+v", phone)
+			must(t, reader.result(id).kind == "complete", "the query did not complete")
+
+			var out struct{ ChangePassword bool }
+			s.do(s.login("nurse", demoPassword).AccessToken, changePassword,
+				map[string]any{"c": demoPassword, "n": "a-long-new-password"}).decode(t, &out)
+			must(t, out.ChangePassword, "changePassword returned false")
+
+			reader.refused("query after the password changed", reader.start(patientPhoneQuery, map[string]any{"id": d.patients[1]}))
+			reader.mustCloseUnauthorized("query after the password changed")
+			writer.refused("mutation after the password changed", writer.start(`mutation { logout }`, nil))
+			writer.mustCloseUnauthorized("mutation after the password changed")
+		})
+	}
+}
+
 // TestWebsocketLogoutEndsSubscriptions: after logout, an open subscription
 // ends with UNAUTHENTICATED and where to resume, and its socket closes:
 // at the next event, or, with no event, at the next session check. A
