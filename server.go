@@ -1,6 +1,7 @@
 // Command hmis is the HMIS server.
 //
 //	hmis [serve] [--demo] [--addr :8080]   run the server (the default)
+//	hmis --help                            list the commands and flags
 //	hmis migrate                           create or update the database schema
 //	hmis seed [--demo]                     seed an empty database (an admin user, or the demo hospital)
 //	hmis audit verify                      check the audit trail's hash chain
@@ -20,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	_ "time/tzdata" // so HMIS_TIMEZONE works on hosts without a zone database
 
@@ -36,21 +36,59 @@ func main() {
 	}
 }
 
+// usage lists the commands; `hmis --help` prints it with the flags.
+const usage = `usage: hmis [command] [--demo] [--addr ADDR]
+
+commands:
+  serve          run the server (the default)
+  migrate        create or update the database schema
+  seed           seed an empty database: an admin user, or with --demo the demo hospital
+  audit verify   check the audit trail's hash chain
+  config         print the configuration variables as a Markdown table
+  version        print the version
+
+Configuration comes from HMIS_* environment variables (hmis config lists them).
+
+flags:
+`
+
 func run(args []string, stdout, stderr io.Writer) error {
-	command := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		command, args = args[0], args[1:]
-	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
 	}
-	flags := flag.NewFlagSet("hmis "+command, flag.ContinueOnError)
+	flags := flag.NewFlagSet("hmis", flag.ContinueOnError)
 	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprint(flags.Output(), usage)
+		flags.PrintDefaults()
+	}
 	flags.BoolVar(&cfg.Demo, "demo", cfg.Demo, "demo mode (HMIS_DEMO)")
 	flags.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HMIS_ADDR)")
+	// Flags may stand before the command and after it: hmis --demo seed
+	// and hmis seed --demo are the same.
 	if err := flags.Parse(args); err != nil {
-		return err
+		return helpIsNoError(err)
+	}
+	command, rest := "serve", flags.Args()
+	if len(rest) > 0 {
+		command = rest[0]
+		if err := flags.Parse(rest[1:]); err != nil {
+			return helpIsNoError(err)
+		}
+		rest = flags.Args()
+	}
+	switch command {
+	case "serve", "migrate", "seed", "config", "version":
+		if len(rest) > 0 {
+			return fmt.Errorf("hmis %s takes no argument %q (hmis --help lists the commands)", command, rest[0])
+		}
+	case "audit":
+		if len(rest) != 1 || rest[0] != "verify" {
+			return errors.New("usage: hmis audit verify")
+		}
+	default:
+		return fmt.Errorf("unknown command %q (hmis --help lists the commands)", command)
 	}
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,13 +101,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "config":
 		fmt.Fprint(stdout, config.Markdown())
 		return nil
-	case "serve", "migrate", "seed":
-	case "audit":
-		if flags.Arg(0) != "verify" {
-			return errors.New("usage: hmis audit verify")
-		}
-	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, seed, audit verify, config, version)", command)
 	}
 
 	a, err := app.Open(ctx, cfg, log)
@@ -97,6 +128,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return a.Serve(ctx)
+}
+
+// helpIsNoError: asking for help is a success, not a failed parse.
+func helpIsNoError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
 }
 
 // seed fills an empty database: the demo hospital in demo mode, otherwise

@@ -78,6 +78,30 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+// TestCommandLineAsANewcomerTypesIt: --help lists the commands and
+// succeeds; a flag before the command no longer turns it into serve; an
+// argument no command takes is refused instead of ignored.
+func TestCommandLineAsANewcomerTypesIt(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run([]string{"--help"}, &out, &errOut); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"serve", "migrate", "seed", "audit verify", "config", "version", "-demo", "-addr"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("--help does not mention %q:\n%s", want, errOut.String())
+		}
+	}
+	t.Setenv("HMIS_TOKEN_SECRET", "")
+	if out, err := hmis(t, "--demo", "version"); err != nil || !strings.HasPrefix(out, "hmis ") {
+		t.Fatalf("a flag before the command: %v %q", err, out)
+	}
+	for _, args := range [][]string{{"--demo", "audit", "frobnicate"}, {"serve", "now"}, {"audit"}, {"--demo", "frobnicate"}, {"--no-such-flag"}} {
+		if _, err := hmis(t, args...); err == nil {
+			t.Errorf("hmis %v must be refused", args)
+		}
+	}
+}
+
 // TestREADMEConfigurationTable keeps the README's table of variables the one
 // `hmis config` prints.
 func TestREADMEConfigurationTable(t *testing.T) {
