@@ -49,6 +49,29 @@ func BenchmarkPatientsPage100(b *testing.B) {
 	b.ReportMetric(float64(s.app.Enforcer.Evaluations()-before)/float64(b.N), "casbin-evals/op")
 }
 
+// filteredPageOf100 is the same page asked through filters: one at the
+// root that searches patient data in a subquery, and one on every
+// patient's appointments, each read-checked, scoped and audited.
+const filteredPageOf100 = `{ patients(first: 100, where: {familyName: "Bench", not: {hasProblemsWith: {icd10CodeHasPrefix: "B"}}}) {
+  totalCount edges { node {
+  id mrn givenName familyName birthDate sex phone email city country nationalID createdAt
+  appointments(first: 5, where: {statusIn: [BOOKED, CHECKED_IN]}, orderBy: {field: START_AT}) { edges { node { id startAt status } } } } } } }`
+
+// BenchmarkPatientsPage100Filtered measures what guarding filters costs,
+// beside BenchmarkPatientsPage100.
+func BenchmarkPatientsPage100Filtered(b *testing.B) {
+	s := newServer(b)
+	addPatients(b, s, 100)
+	token := s.token("doctor")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := s.do(token, filteredPageOf100, nil); len(r.Errors) > 0 {
+			b.Fatal(describe(r))
+		}
+	}
+}
+
 // BenchmarkBookAppointment books consecutive slots for one provider: the
 // overlap check, locks, outbox row and audit row of each.
 func BenchmarkBookAppointment(b *testing.B) {
