@@ -213,6 +213,36 @@ func (idx *filterIndex) reads(typ string, value any, path string, out []filterRe
 	return out
 }
 
+// emptyNested returns the path of the first where input nested in value
+// (under not, and, or or a has…With) that names no condition, "" if none:
+// ent cannot build a predicate from one. The argument itself may be empty.
+func (idx *filterIndex) emptyNested(typ string, value any, path string, nested bool) string {
+	switch v := value.(type) {
+	case []any:
+		for i, item := range v {
+			if p := idx.emptyNested(typ, item, fmt.Sprintf("%s[%d]", path, i), nested); p != "" {
+				return p
+			}
+		}
+	case map[string]any:
+		fields, ok := idx.where[typ]
+		if !ok {
+			return ""
+		}
+		if nested && len(v) == 0 {
+			return path
+		}
+		for name, inner := range v {
+			if ff := fields[name]; ff.nested != "" && inner != nil {
+				if p := idx.emptyNested(ff.nested, inner, path+"."+name, true); p != "" {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // guards reports whether an argument of type typ is a filter or ordering
 // the index knows.
 func (idx *filterIndex) guards(typ string) bool {

@@ -129,7 +129,10 @@ func check(t *testing.T, g *FieldGuard, schema *ast.Schema, v *auth.Viewer, doc 
 	}
 	var ae *apperr.Error
 	got := err != nil && errors.As(err, &ae) && ae.Code == apperr.Forbidden
-	if err != nil && !got {
+	// The walk's nested inputs are empty ({}), which a permitted filter
+	// refuses as naming no condition, after the policy had its say.
+	emptyRefused := err != nil && errors.As(err, &ae) && ae.Code == apperr.BadUserInput && strings.Contains(ae.Message, "at least one condition")
+	if err != nil && !got && !emptyRefused {
 		t.Errorf("%v: %s: %v", v.Roles, doc, err)
 	}
 	if got != want {

@@ -80,9 +80,12 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 		return nil, refusal(v, object)
 	}
 	// A list of rows the viewer may not read would still tell how many
-	// there are (problems { __typename } counts diagnoses), so reaching
-	// rows of an entity needs the right to read their id.
-	if entity, ok := g.entityOf[fc.Field.Definition.Type.Name()]; ok && isList(fc.Field.Definition.Type) && !g.enforcer.Allows(v, entity+".id") {
+	// there are (problems { __typename } counts diagnoses), and a link to
+	// one whether it exists (encounter { __typename }), so reaching rows of
+	// an entity needs the right to read their id. A root operation's
+	// result is the operation's to answer for.
+	if entity, ok := g.entityOf[fc.Field.Definition.Type.Name()]; ok && (isList(fc.Field.Definition.Type) || !isRoot(fc.Object)) &&
+		!g.enforcer.Allows(v, entity+".id") {
 		audit.NoteDenied(ctx, entity+".id")
 		return nil, refusal(v, object)
 	}
@@ -177,6 +180,9 @@ func (g *FieldGuard) guardFilters(ctx context.Context, v *auth.Viewer, fc *graph
 			typ, field, _ := strings.Cut(read.coordinate, ".")
 			audit.NoteField(ctx, typ, field)
 		}
+		if empty := g.filters.emptyNested(def.Type.Name(), raw, arg.Name, false); empty != "" {
+			return apperr.BadInput(empty, "must name at least one condition")
+		}
 		where, ok := fc.Args[arg.Name]
 		if !ok || where == nil {
 			continue
@@ -191,6 +197,10 @@ func (g *FieldGuard) guardFilters(ctx context.Context, v *auth.Viewer, fc *graph
 		}
 	}
 	return nil
+}
+
+func isRoot(object string) bool {
+	return object == "Query" || object == "Mutation" || object == "Subscription"
 }
 
 // isList reports whether a field returns many rows: a list or a connection.

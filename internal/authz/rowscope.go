@@ -7,6 +7,8 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/careplan"
+	"github.com/hmis-dev/hmis/ent/careplanactivity"
+	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/intercept"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -91,8 +93,8 @@ func (e *Enforcer) RowFilter(v *auth.Viewer, typ string) func(*sql.Selector) {
 	default:
 		return nothing
 	}
-	if final, ok := draftRows[typ]; ok && !e.Allows(v, DraftsObject(typ)) {
-		keep = append(keep, final)
+	if rule, ok := draftRows[typ]; ok && !e.Allows(v, DraftsObject(rule.drafts)) {
+		keep = append(keep, rule.final)
 	}
 	switch len(keep) {
 	case 0:
@@ -115,13 +117,24 @@ func (e *Enforcer) RowFilter(v *auth.Viewer, typ string) func(*sql.Selector) {
 // still be wrong.
 func DraftsObject(typ string) string { return "Drafts." + typ }
 
-// draftRows selects, per entity that has drafts, the rows that are final.
-var draftRows = map[string]func(*sql.Selector){
-	"ClinicalNote": sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String()),
-	"CarePlan":     sql.FieldNEQ(careplan.FieldStatus, careplan.StatusDRAFT.String()),
+// draftRule says which rows of an entity are final, and whose drafts they
+// belong to: a care plan's goals are as unfinished as the plan.
+type draftRule struct {
+	drafts string // the entity whose Drafts object lets a role see the rest
+	final  func(*sql.Selector)
+}
+
+// draftRows selects, per entity that has drafts or belongs to one, the
+// rows that are final.
+var draftRows = map[string]draftRule{
+	"ClinicalNote": {"ClinicalNote", sql.FieldNEQ(clinicalnote.FieldStatus, clinicalnote.StatusDRAFT.String())},
+	"CarePlan":     {"CarePlan", sql.FieldNEQ(careplan.FieldStatus, careplan.StatusDRAFT.String())},
+	// A goal or an activity of a draft plan is a draft too.
+	"CarePlanGoal":     {"CarePlan", careplangoal.HasCarePlanWith(careplan.StatusNEQ(careplan.StatusDRAFT))},
+	"CarePlanActivity": {"CarePlan", careplanactivity.HasCarePlanWith(careplan.StatusNEQ(careplan.StatusDRAFT))},
 	// Released results only: not ENTERED (awaiting verification), not
 	// DISCARDED (entered on a specimen the lab then rejected).
-	"LabResult": sql.FieldIn(labresult.FieldStatus, labresult.StatusVERIFIED.String(), labresult.StatusCORRECTED.String()),
+	"LabResult": {"LabResult", sql.FieldIn(labresult.FieldStatus, labresult.StatusVERIFIED.String(), labresult.StatusCORRECTED.String())},
 }
 
 // nothing matches no row: the fail-closed scope.
