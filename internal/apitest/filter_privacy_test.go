@@ -202,3 +202,52 @@ func TestWhetherRowsExistIsARead(t *testing.T) {
 	r := s.as("doctor", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": problem})
 	must(t, len(r.Errors) == 0 && containsJSON(r.Data, problem), "the doctor reads the diagnosis by ID: %s", describe(r))
 }
+
+// TestALinkToAnUnreadableRowIsRefused: a single link used to tell whether
+// its row exists (labtech: encounter { __typename } on a lab order), the
+// fact the hasEncounter filter is refused for.
+func TestALinkToAnUnreadableRowIsRefused(t *testing.T) {
+	s := newServer(t)
+	doc := `{ labOrders(first: 50) { edges { node { id encounter { __typename } } } } }`
+	r := s.as("labtech", doc, nil)
+	must(t, r.hasCode("FORBIDDEN") && !containsJSON(r.Data, `"Encounter"`), "labtech learns which orders have an encounter: %s", describe(r))
+	r = s.as("doctor", doc, nil)
+	must(t, len(r.Errors) == 0 && containsJSON(r.Data, `"Encounter"`), "the doctor reads the orders' encounters: %s", describe(r))
+}
+
+// TestAGoalOfADraftPlanIsADraft: a patient could read a goal of their
+// draft care plan by its ID, and learn from it that the plan exists.
+func TestAGoalOfADraftPlanIsADraft(t *testing.T) {
+	s := newServer(t)
+	own := s.demo().patients[0]
+	var out struct {
+		CreateCarePlan struct {
+			ID    string
+			Goals []struct{ ID string }
+		}
+	}
+	s.as("doctor", `mutation($in: CreateCarePlanInput!) { createCarePlan(input: $in) { id goals { id } } }`,
+		map[string]any{"in": map[string]any{"patientId": own, "title": "Weight", "goals": []map[string]any{{"description": "Lose 5 kg"}}}}).decode(t, &out)
+	goal := out.CreateCarePlan.Goals[0].ID
+	madeUp := goal[:len(goal)-5] + "ZZZZZ"
+	node := `query($id: ID!) { node(id: $id) { id } }`
+	real, fake := s.as("patient", node, map[string]any{"id": goal}), s.as("patient", node, map[string]any{"id": madeUp})
+	must(t, real.hasCode("NOT_FOUND") && describe(real) == describe(fake), "the patient reads a draft plan's goal:\n%s\n%s", describe(real), describe(fake))
+	r := s.as("doctor", node, map[string]any{"id": goal})
+	must(t, len(r.Errors) == 0 && containsJSON(r.Data, goal), "the doctor reads the draft's goal: %s", describe(r))
+
+	s.as("doctor", `mutation($id: ID!) { activateCarePlan(id: $id) { id } }`, map[string]any{"id": out.CreateCarePlan.ID}).decode(t, &struct{}{})
+	r = s.as("patient", node, map[string]any{"id": goal})
+	must(t, len(r.Errors) == 0 && containsJSON(r.Data, goal), "once active, the patient reads the goal: %s", describe(r))
+}
+
+// TestAnEmptyNestedFilterIsBadInput: ent cannot build a predicate from an
+// empty nested where input; it used to answer INTERNAL.
+func TestAnEmptyNestedFilterIsBadInput(t *testing.T) {
+	s := newServer(t)
+	r := s.as("reception", `{ appointments(where: {hasProviderWith: {}}) { totalCount } }`, nil)
+	must(t, len(r.Errors) == 1 && r.Errors[0].code() == "BAD_USER_INPUT" && r.Errors[0].field() == "where.hasProviderWith",
+		"an empty nested filter: %s", describe(r))
+	r = s.as("reception", `{ appointments(where: {}) { totalCount } }`, nil)
+	must(t, len(r.Errors) == 0, "an empty filter filters nothing: %s", describe(r))
+}
