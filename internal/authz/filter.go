@@ -25,7 +25,7 @@ type filterField struct {
 	nested string
 	// rows is, for hasX and hasXWith, the id of the entity the edge leads
 	// to ("Problem.id"): asking whether a patient has problems reads
-	// problems, as the problems field would (see FieldGuard.entityOf).
+	// problems, as the problems field would (see FieldGuard.rowsOf).
 	rows string
 }
 

@@ -20,10 +20,12 @@ import (
 // before ent turns the input into SQL.
 
 // whereNode is one where input inside a decoded filter: the entity it
-// filters and whether it is the target of a has…With (a subquery).
+// filters, whether it is the argument itself, and whether it is searched
+// in a subquery: a has…With's target, or a not, and or or inside one.
 type whereNode struct {
 	typ      string
 	value    reflect.Value // *ent.XWhereInput
+	root     bool
 	subquery bool
 }
 
@@ -69,19 +71,26 @@ func shapeOf(t reflect.Type) *whereShape {
 }
 
 // walkWhere calls visit for every where input in the tree under root (a
-// pointer to a generated where input), root included.
-func walkWhere(root reflect.Value, subquery bool, visit func(whereNode)) {
-	if root.Kind() != reflect.Pointer || root.IsNil() || root.Elem().Kind() != reflect.Struct {
+// pointer to a generated where input), root included, outermost first;
+// visit returns whether to go on into the node's own where inputs.
+func walkWhere(root reflect.Value, visit func(whereNode) bool) {
+	walkNode(root, true, false, visit)
+}
+
+func walkNode(node reflect.Value, root, subquery bool, visit func(whereNode) bool) {
+	if node.Kind() != reflect.Pointer || node.IsNil() || node.Elem().Kind() != reflect.Struct {
 		return
 	}
-	t := root.Elem().Type()
-	visit(whereNode{typ: strings.TrimSuffix(t.Name(), "WhereInput"), value: root, subquery: subquery})
+	t := node.Elem().Type()
+	if !visit(whereNode{typ: strings.TrimSuffix(t.Name(), "WhereInput"), value: node, root: root, subquery: subquery}) {
+		return
+	}
 	shape := shapeOf(t)
 	for _, i := range shape.sameType {
-		eachWhere(root.Elem().Field(i), func(child reflect.Value) { walkWhere(child, false, visit) })
+		eachWhere(node.Elem().Field(i), func(child reflect.Value) { walkNode(child, false, subquery, visit) })
 	}
 	for _, i := range shape.edges {
-		eachWhere(root.Elem().Field(i), func(child reflect.Value) { walkWhere(child, true, visit) })
+		eachWhere(node.Elem().Field(i), func(child reflect.Value) { walkNode(child, false, true, visit) })
 	}
 }
 
@@ -100,14 +109,14 @@ func eachWhere(field reflect.Value, fn func(reflect.Value)) {
 // decoded where input (a *ent.XWhereInput; anything else is left alone).
 // The query the filter belongs to is scoped by the interceptor already.
 func (e *Enforcer) ScopeFilters(v *auth.Viewer, where any) {
-	walkWhere(reflect.ValueOf(where), false, func(n whereNode) {
+	walkWhere(reflect.ValueOf(where), func(n whereNode) bool {
 		e.scopeExistence(v, n.value)
-		if !n.subquery {
-			return
+		if n.subquery {
+			if keep := e.RowFilter(v, n.typ); keep != nil {
+				addPredicate(n.value, keep)
+			}
 		}
-		if keep := e.RowFilter(v, n.typ); keep != nil {
-			addPredicate(n.value, keep)
-		}
+		return true
 	})
 }
 
@@ -161,24 +170,12 @@ func addPredicate(where reflect.Value, p func(*sql.Selector)) {
 // a filter reads without returning their rows.
 func patientDataFilters(where any, countAll bool) []any {
 	var found []any
-	var walk func(reflect.Value, bool, bool)
-	walk = func(node reflect.Value, subquery, root bool) {
-		if node.Kind() != reflect.Pointer || node.IsNil() {
-			return
+	walkWhere(reflect.ValueOf(where), func(n whereNode) bool {
+		if _, owned := ent.PatientColumn[n.typ]; owned && (n.subquery || (n.root && countAll)) {
+			found = append(found, n.value.Interface())
+			return false // its own subqueries are inside the probe of it
 		}
-		typ := strings.TrimSuffix(node.Elem().Type().Name(), "WhereInput")
-		if _, owned := ent.PatientColumn[typ]; owned && (subquery || (root && countAll)) {
-			found = append(found, node.Interface())
-			return // its own subqueries are inside the probe of it
-		}
-		shape := shapeOf(node.Elem().Type())
-		for _, i := range shape.sameType {
-			eachWhere(node.Elem().Field(i), func(child reflect.Value) { walk(child, subquery, false) })
-		}
-		for _, i := range shape.edges {
-			eachWhere(node.Elem().Field(i), func(child reflect.Value) { walk(child, true, false) })
-		}
-	}
-	walk(reflect.ValueOf(where), false, true)
+		return true
+	})
 	return found
 }

@@ -25,10 +25,11 @@ type FieldGuard struct {
 	enforcer *Enforcer
 	client   *ent.Client
 	filters  *filterIndex
-	// entityOf maps an object type to the entity whose rows it carries:
-	// the type itself, or X for XConnection and XEdge. Types of no entity
-	// (payloads, PageInfo) are absent.
-	entityOf map[string]string
+	// rowsOf maps an object type to the id field of the entity whose rows
+	// it carries ("Problem.id" for Problem, ProblemConnection and
+	// ProblemEdge), built once so the hot path concatenates nothing. Types
+	// of no entity (payloads, PageInfo) are absent.
+	rowsOf map[string]string
 }
 
 // NewFieldGuard returns the guard for enforcer. client runs the queries
@@ -53,14 +54,14 @@ func (g *FieldGuard) Validate(es graphql.ExecutableSchema) error {
 		return err
 	}
 	g.filters = filters
-	g.entityOf = map[string]string{}
+	g.rowsOf = map[string]string{}
 	for name, def := range schema.Types {
 		if def.Kind != ast.Object || strings.HasPrefix(name, "__") {
 			continue
 		}
 		entity := strings.TrimSuffix(strings.TrimSuffix(name, "Connection"), "Edge")
 		if e := schema.Types[entity]; e != nil && e.Kind == ast.Object && e.Fields.ForName("id") != nil {
-			g.entityOf[name] = entity
+			g.rowsOf[name] = entity + ".id"
 		}
 	}
 	return nil
@@ -84,9 +85,9 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 	// one whether it exists (encounter { __typename }), so reaching rows of
 	// an entity needs the right to read their id. A root operation's
 	// result is the operation's to answer for.
-	if entity, ok := g.entityOf[fc.Field.Definition.Type.Name()]; ok && (isList(fc.Field.Definition.Type) || !isRoot(fc.Object)) &&
-		!g.enforcer.Allows(v, entity+".id") {
-		audit.NoteDenied(ctx, entity+".id")
+	if rows, ok := g.rowsOf[fc.Field.Definition.Type.Name()]; ok && (isList(fc.Field.Definition.Type) || !isRoot(fc.Object)) &&
+		!g.enforcer.Allows(v, rows) {
+		audit.NoteDenied(ctx, rows)
 		return nil, refusal(v, object)
 	}
 	audit.NoteField(ctx, fc.Object, fc.Field.Name)
