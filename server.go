@@ -6,6 +6,7 @@
 //	hmis seed [--demo]                     seed an empty database (an admin user, or the demo hospital)
 //	hmis audit verify                      check the audit trail's hash chain
 //	hmis config                            print the configuration variables as a Markdown table
+//	hmis roles                             print who may call each operation, from the policy, as a Markdown table
 //	hmis version                           print the version
 //
 // Configuration comes from HMIS_* environment variables; see the README.
@@ -24,9 +25,12 @@ import (
 	"syscall"
 	_ "time/tzdata" // so HMIS_TIMEZONE works on hosts without a zone database
 
+	"github.com/hmis-dev/hmis/graph"
 	"github.com/hmis-dev/hmis/internal/app"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/policies"
 )
 
 func main() {
@@ -45,6 +49,7 @@ commands:
   seed           seed an empty database: an admin user, or with --demo the demo hospital
   audit verify   check the audit trail's hash chain
   config         print the configuration variables as a Markdown table
+  roles          print who may call each operation, from the access policy, as a Markdown table
   version        print the version
 
 Configuration comes from HMIS_* environment variables (hmis config lists them).
@@ -79,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rest = flags.Args()
 	}
 	switch command {
-	case "serve", "migrate", "seed", "config", "version":
+	case "serve", "migrate", "seed", "config", "roles", "version":
 		if len(rest) > 0 {
 			return fmt.Errorf("hmis %s takes no argument %q (hmis --help lists the commands)", command, rest[0])
 		}
@@ -100,6 +105,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "config":
 		fmt.Fprint(stdout, config.Markdown())
+		return nil
+	case "roles":
+		table, err := roleTable()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, table)
 		return nil
 	}
 
@@ -190,4 +202,14 @@ func version() string {
 		}
 	}
 	return v
+}
+
+// roleTable is the README's role table, computed from the embedded policy
+// over the schema's root operations.
+func roleTable() (string, error) {
+	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
+	if err != nil {
+		return "", err
+	}
+	return enforcer.RoleTable(graph.NewExecutableSchema(graph.Config{}).Schema()), nil
 }

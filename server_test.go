@@ -113,3 +113,19 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		t.Fatal("README.md's configuration table is stale: paste the output of `go run . config`")
 	}
 }
+
+// TestREADMERoleTable keeps the README's role table the one `hmis roles`
+// computes from the policy, so the policy is the only place a rule is written.
+func TestREADMERoleTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := roleTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "<!-- role-table:start -->\n"+table+"<!-- role-table:end -->") {
+		t.Fatal("README.md's role table is stale: paste the output of `go run . roles` between the role-table markers")
+	}
+}
