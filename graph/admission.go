@@ -11,10 +11,6 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 )
 
-// admissions returns the admission service; the error result keeps the
-// call sites' shape.
-func (r *Resolver) admissions(context.Context) (*admission.Service, error) { return r.Admission, nil }
-
 // bedStatusChanged streams bed events, of one ward or all. The bed is
 // loaded when the event is sent, and the stay through row scope.
 func (r *subscriptionResolver) bedStatusChanged(ctx context.Context, wardID, after *string) (<-chan *model.BedStatusEvent, error) {

@@ -15,83 +15,47 @@ import (
 
 // CreateWard is the resolver for the createWard field.
 func (r *mutationResolver) CreateWard(ctx context.Context, input admission.CreateWardInput) (*ent.Ward, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.CreateWard(ctx, input)
+	return r.Admission.CreateWard(ctx, input)
 }
 
 // AddBed is the resolver for the addBed field.
 func (r *mutationResolver) AddBed(ctx context.Context, wardID string, code string) (*ent.Bed, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.AddBed(ctx, wardID, code)
+	return r.Admission.AddBed(ctx, wardID, code)
 }
 
 // AdmitPatient is the resolver for the admitPatient field.
 func (r *mutationResolver) AdmitPatient(ctx context.Context, input admission.AdmitPatientInput) (*ent.Admission, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.Admit(ctx, input)
+	return r.Admission.Admit(ctx, input)
 }
 
 // TransferPatient is the resolver for the transferPatient field.
 func (r *mutationResolver) TransferPatient(ctx context.Context, admissionID string, input admission.TransferPatientInput) (*ent.Admission, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.Transfer(ctx, admissionID, input)
+	return r.Admission.Transfer(ctx, admissionID, input)
 }
 
 // DischargePatient is the resolver for the dischargePatient field.
 func (r *mutationResolver) DischargePatient(ctx context.Context, admissionID string, input admission.DischargePatientInput) (*ent.Admission, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.Discharge(ctx, admissionID, input)
+	return r.Admission.Discharge(ctx, admissionID, input)
 }
 
 // MarkBedCleaned is the resolver for the markBedCleaned field.
 func (r *mutationResolver) MarkBedCleaned(ctx context.Context, bedID string) (*ent.Bed, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.MarkBedCleaned(ctx, bedID)
+	return r.Admission.MarkBedCleaned(ctx, bedID)
 }
 
 // SetBedOutOfService is the resolver for the setBedOutOfService field.
 func (r *mutationResolver) SetBedOutOfService(ctx context.Context, bedID string, reason string) (*ent.Bed, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.SetBedOutOfService(ctx, bedID, reason)
+	return r.Admission.SetBedOutOfService(ctx, bedID, reason)
 }
 
 // ReturnBedToService is the resolver for the returnBedToService field.
 func (r *mutationResolver) ReturnBedToService(ctx context.Context, bedID string) (*ent.Bed, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.ReturnBedToService(ctx, bedID)
+	return r.Admission.ReturnBedToService(ctx, bedID)
 }
 
 // BedBoard is the resolver for the bedBoard field.
 func (r *queryResolver) BedBoard(ctx context.Context, wardID *string) ([]*admission.WardBoard, error) {
-	svc, err := r.admissions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return svc.Board(ctx, wardID)
+	return r.Admission.Board(ctx, wardID)
 }
 
 // BedStatusChanged is the resolver for the bedStatusChanged field.

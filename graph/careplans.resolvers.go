@@ -17,40 +17,40 @@ import (
 
 // CreateCarePlan is the resolver for the createCarePlan field.
 func (r *mutationResolver) CreateCarePlan(ctx context.Context, input careplans.CreateCarePlanInput) (*ent.CarePlan, error) {
-	return r.carePlanService().Create(ctx, input)
+	return r.CarePlans.Create(ctx, input)
 }
 
 // ActivateCarePlan is the resolver for the activateCarePlan field.
 func (r *mutationResolver) ActivateCarePlan(ctx context.Context, id string) (*ent.CarePlan, error) {
-	return r.carePlanService().Activate(ctx, id)
+	return r.CarePlans.Activate(ctx, id)
 }
 
 // CompleteCarePlan is the resolver for the completeCarePlan field.
 func (r *mutationResolver) CompleteCarePlan(ctx context.Context, id string) (*ent.CarePlan, error) {
-	return r.carePlanService().Complete(ctx, id)
+	return r.CarePlans.Complete(ctx, id)
 }
 
 // CancelCarePlan is the resolver for the cancelCarePlan field.
 func (r *mutationResolver) CancelCarePlan(ctx context.Context, id string) (*ent.CarePlan, error) {
-	return r.carePlanService().Cancel(ctx, id)
+	return r.CarePlans.Cancel(ctx, id)
 }
 
 // AddCarePlanGoal is the resolver for the addCarePlanGoal field.
 func (r *mutationResolver) AddCarePlanGoal(ctx context.Context, carePlanID string, input careplans.CarePlanGoalInput) (*ent.CarePlanGoal, error) {
-	return r.carePlanService().AddGoal(ctx, carePlanID, input)
+	return r.CarePlans.AddGoal(ctx, carePlanID, input)
 }
 
 // SetCarePlanGoalStatus is the resolver for the setCarePlanGoalStatus field.
 func (r *mutationResolver) SetCarePlanGoalStatus(ctx context.Context, id string, status careplangoal.Status) (*ent.CarePlanGoal, error) {
-	return r.carePlanService().SetGoalStatus(ctx, id, status)
+	return r.CarePlans.SetGoalStatus(ctx, id, status)
 }
 
 // AddCarePlanActivity is the resolver for the addCarePlanActivity field.
 func (r *mutationResolver) AddCarePlanActivity(ctx context.Context, carePlanID string, input careplans.CarePlanActivityInput) (*ent.CarePlanActivity, error) {
-	return r.carePlanService().AddActivity(ctx, carePlanID, input)
+	return r.CarePlans.AddActivity(ctx, carePlanID, input)
 }
 
 // SetCarePlanActivityStatus is the resolver for the setCarePlanActivityStatus field.
 func (r *mutationResolver) SetCarePlanActivityStatus(ctx context.Context, id string, status careplanactivity.Status, scheduledAt *time.Time) (*ent.CarePlanActivity, error) {
-	return r.carePlanService().SetActivityStatus(ctx, id, status, scheduledAt)
+	return r.CarePlans.SetActivityStatus(ctx, id, status, scheduledAt)
 }

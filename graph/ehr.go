@@ -11,8 +11,6 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 )
 
-func (r *Resolver) ehr() *ehr.Service { return r.EHR }
-
 // vitalsRecorded streams vitals events: of one patient, of the patients
 // admitted to one ward when the signs were taken, or all. The patient and
 // observations are loaded through row scope, so a patient hears only of

@@ -16,77 +16,77 @@ import (
 
 // StartEncounter is the resolver for the startEncounter field.
 func (r *mutationResolver) StartEncounter(ctx context.Context, input ehr.StartEncounterInput) (*ent.Encounter, error) {
-	return r.ehr().StartEncounter(ctx, input)
+	return r.EHR.StartEncounter(ctx, input)
 }
 
 // FinishEncounter is the resolver for the finishEncounter field.
 func (r *mutationResolver) FinishEncounter(ctx context.Context, id string) (*ent.Encounter, error) {
-	return r.ehr().FinishEncounter(ctx, id)
+	return r.EHR.FinishEncounter(ctx, id)
 }
 
 // CancelEncounter is the resolver for the cancelEncounter field.
 func (r *mutationResolver) CancelEncounter(ctx context.Context, id string, reason string) (*ent.Encounter, error) {
-	return r.ehr().CancelEncounter(ctx, id, reason)
+	return r.EHR.CancelEncounter(ctx, id, reason)
 }
 
 // RecordProblem is the resolver for the recordProblem field.
 func (r *mutationResolver) RecordProblem(ctx context.Context, input ehr.RecordProblemInput) (*ent.Problem, error) {
-	return r.ehr().RecordProblem(ctx, input)
+	return r.EHR.RecordProblem(ctx, input)
 }
 
 // ResolveProblem is the resolver for the resolveProblem field.
 func (r *mutationResolver) ResolveProblem(ctx context.Context, id string, resolvedDate *time.Time) (*ent.Problem, error) {
-	return r.ehr().ResolveProblem(ctx, id, resolvedDate)
+	return r.EHR.ResolveProblem(ctx, id, resolvedDate)
 }
 
 // MarkProblemEnteredInError is the resolver for the markProblemEnteredInError field.
 func (r *mutationResolver) MarkProblemEnteredInError(ctx context.Context, id string) (*ent.Problem, error) {
-	return r.ehr().MarkProblemEnteredInError(ctx, id)
+	return r.EHR.MarkProblemEnteredInError(ctx, id)
 }
 
 // RecordAllergy is the resolver for the recordAllergy field.
 func (r *mutationResolver) RecordAllergy(ctx context.Context, input ehr.RecordAllergyInput) (*ent.Allergy, error) {
-	return r.ehr().RecordAllergy(ctx, input)
+	return r.EHR.RecordAllergy(ctx, input)
 }
 
 // UpdateAllergy is the resolver for the updateAllergy field.
 func (r *mutationResolver) UpdateAllergy(ctx context.Context, id string, input ehr.UpdateAllergyInput) (*ent.Allergy, error) {
-	return r.ehr().UpdateAllergy(ctx, id, input)
+	return r.EHR.UpdateAllergy(ctx, id, input)
 }
 
 // RecordVitals is the resolver for the recordVitals field.
 func (r *mutationResolver) RecordVitals(ctx context.Context, input ehr.RecordVitalsInput) ([]*ent.Observation, error) {
-	return r.ehr().RecordVitals(ctx, input)
+	return r.EHR.RecordVitals(ctx, input)
 }
 
 // RecordObservation is the resolver for the recordObservation field.
 func (r *mutationResolver) RecordObservation(ctx context.Context, input ehr.RecordObservationInput) (*ent.Observation, error) {
-	return r.ehr().RecordObservation(ctx, input)
+	return r.EHR.RecordObservation(ctx, input)
 }
 
 // AmendObservation is the resolver for the amendObservation field.
 func (r *mutationResolver) AmendObservation(ctx context.Context, id string, input ehr.AmendObservationInput) (*ent.Observation, error) {
-	return r.ehr().AmendObservation(ctx, id, input)
+	return r.EHR.AmendObservation(ctx, id, input)
 }
 
 // MarkObservationEnteredInError is the resolver for the markObservationEnteredInError field.
 func (r *mutationResolver) MarkObservationEnteredInError(ctx context.Context, id string, reason string) (*ent.Observation, error) {
-	return r.ehr().MarkObservationEnteredInError(ctx, id, reason)
+	return r.EHR.MarkObservationEnteredInError(ctx, id, reason)
 }
 
 // RecordHistoryItem is the resolver for the recordHistoryItem field.
 func (r *mutationResolver) RecordHistoryItem(ctx context.Context, input ehr.RecordHistoryItemInput) (*ent.HistoryItem, error) {
-	return r.ehr().RecordHistoryItem(ctx, input)
+	return r.EHR.RecordHistoryItem(ctx, input)
 }
 
 // MarkHistoryItemEnteredInError is the resolver for the markHistoryItemEnteredInError field.
 func (r *mutationResolver) MarkHistoryItemEnteredInError(ctx context.Context, id string) (*ent.HistoryItem, error) {
-	return r.ehr().MarkHistoryItemEnteredInError(ctx, id)
+	return r.EHR.MarkHistoryItemEnteredInError(ctx, id)
 }
 
 // SearchIcd10 is the resolver for the searchIcd10 field.
 func (r *queryResolver) SearchIcd10(ctx context.Context, text string, first *int) ([]*ent.Icd10Code, error) {
-	return r.ehr().SearchICD10(ctx, text, first)
+	return r.EHR.SearchICD10(ctx, text, first)
 }
 
 // VitalsRecorded is the resolver for the vitalsRecorded field.

@@ -4,10 +4,7 @@ import (
 	"entgo.io/contrib/entgql"
 
 	"github.com/hmis-dev/hmis/ent"
-	"github.com/hmis-dev/hmis/internal/notes"
 )
-
-func (r *Resolver) notes() *notes.Service { return r.Notes }
 
 // newestNotesFirst is the order of clinicalNotes when the client names none:
 // a chart is read from the latest note back.

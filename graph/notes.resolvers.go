@@ -15,27 +15,27 @@ import (
 
 // WriteNote is the resolver for the writeNote field.
 func (r *mutationResolver) WriteNote(ctx context.Context, input notes.WriteNoteInput) (*ent.ClinicalNote, error) {
-	return r.notes().Write(ctx, input)
+	return r.Notes.Write(ctx, input)
 }
 
 // UpdateDraftNote is the resolver for the updateDraftNote field.
 func (r *mutationResolver) UpdateDraftNote(ctx context.Context, id string, text string) (*ent.ClinicalNote, error) {
-	return r.notes().UpdateDraft(ctx, id, text)
+	return r.Notes.UpdateDraft(ctx, id, text)
 }
 
 // DiscardDraftNote is the resolver for the discardDraftNote field.
 func (r *mutationResolver) DiscardDraftNote(ctx context.Context, id string) (string, error) {
-	return r.notes().DiscardDraft(ctx, id)
+	return r.Notes.DiscardDraft(ctx, id)
 }
 
 // SignNote is the resolver for the signNote field.
 func (r *mutationResolver) SignNote(ctx context.Context, id string) (*ent.ClinicalNote, error) {
-	return r.notes().Sign(ctx, id)
+	return r.Notes.Sign(ctx, id)
 }
 
 // AmendNote is the resolver for the amendNote field.
 func (r *mutationResolver) AmendNote(ctx context.Context, id string, input notes.AmendNoteInput) (*ent.ClinicalNote, error) {
-	return r.notes().Amend(ctx, id, input)
+	return r.Notes.Amend(ctx, id, input)
 }
 
 // ClinicalNotes is the resolver for the clinicalNotes field.
