@@ -10,8 +10,6 @@ import (
 	"github.com/hmis-dev/hmis/internal/prescribing"
 )
 
-func (r *Resolver) prescribing() *prescribing.Service { return r.Prescribing }
-
 // withAllergies attaches the allergies an order was refused for to the
 // error, as extensions.allergies, so the prescriber sees what to weigh
 // before overriding. The error's code stays CONFLICT.

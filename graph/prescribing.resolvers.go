@@ -14,22 +14,22 @@ import (
 
 // PrescribeMedication is the resolver for the prescribeMedication field.
 func (r *mutationResolver) PrescribeMedication(ctx context.Context, input prescribing.PrescribeMedicationInput) (*ent.MedicationOrder, error) {
-	o, err := r.prescribing().Prescribe(ctx, input)
+	o, err := r.Prescribing.Prescribe(ctx, input)
 	return o, withAllergies(ctx, err)
 }
 
 // ReviseMedicationOrder is the resolver for the reviseMedicationOrder field.
 func (r *mutationResolver) ReviseMedicationOrder(ctx context.Context, id string, input prescribing.ReviseMedicationOrderInput) (*ent.MedicationOrder, error) {
-	o, err := r.prescribing().Revise(ctx, id, input)
+	o, err := r.Prescribing.Revise(ctx, id, input)
 	return o, withAllergies(ctx, err)
 }
 
 // StopMedicationOrder is the resolver for the stopMedicationOrder field.
 func (r *mutationResolver) StopMedicationOrder(ctx context.Context, id string, reason string) (*ent.MedicationOrder, error) {
-	return r.prescribing().Stop(ctx, id, reason)
+	return r.Prescribing.Stop(ctx, id, reason)
 }
 
 // CompleteMedicationOrder is the resolver for the completeMedicationOrder field.
 func (r *mutationResolver) CompleteMedicationOrder(ctx context.Context, id string) (*ent.MedicationOrder, error) {
-	return r.prescribing().Complete(ctx, id)
+	return r.Prescribing.Complete(ctx, id)
 }

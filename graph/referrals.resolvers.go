@@ -16,42 +16,42 @@ import (
 
 // ReferPatient is the resolver for the referPatient field.
 func (r *mutationResolver) ReferPatient(ctx context.Context, input referrals.ReferPatientInput) (*ent.Referral, error) {
-	return r.referralService().Refer(ctx, input)
+	return r.Referrals.Refer(ctx, input)
 }
 
 // AcceptReferral is the resolver for the acceptReferral field.
 func (r *mutationResolver) AcceptReferral(ctx context.Context, id string, note *string) (*ent.Referral, error) {
-	return r.referralService().Accept(ctx, id, note)
+	return r.Referrals.Accept(ctx, id, note)
 }
 
 // DeclineReferral is the resolver for the declineReferral field.
 func (r *mutationResolver) DeclineReferral(ctx context.Context, id string, reason string) (*ent.Referral, error) {
-	return r.referralService().Decline(ctx, id, reason)
+	return r.Referrals.Decline(ctx, id, reason)
 }
 
 // CompleteReferral is the resolver for the completeReferral field.
 func (r *mutationResolver) CompleteReferral(ctx context.Context, id string, note *string) (*ent.Referral, error) {
-	return r.referralService().Complete(ctx, id, note)
+	return r.Referrals.Complete(ctx, id, note)
 }
 
 // CancelReferral is the resolver for the cancelReferral field.
 func (r *mutationResolver) CancelReferral(ctx context.Context, id string, reason string) (*ent.Referral, error) {
-	return r.referralService().Cancel(ctx, id, reason)
+	return r.Referrals.Cancel(ctx, id, reason)
 }
 
 // AddCareTeamMember is the resolver for the addCareTeamMember field.
 func (r *mutationResolver) AddCareTeamMember(ctx context.Context, input referrals.AddCareTeamMemberInput) (*ent.CareTeamMember, error) {
-	return r.referralService().AddCareTeamMember(ctx, input)
+	return r.Referrals.AddCareTeamMember(ctx, input)
 }
 
 // EndCareTeamMembership is the resolver for the endCareTeamMembership field.
 func (r *mutationResolver) EndCareTeamMembership(ctx context.Context, id string) (*ent.CareTeamMember, error) {
-	return r.referralService().EndCareTeamMembership(ctx, id)
+	return r.Referrals.EndCareTeamMembership(ctx, id)
 }
 
 // IncomingReferrals is the resolver for the incomingReferrals field.
 func (r *queryResolver) IncomingReferrals(ctx context.Context, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) (*ent.ReferralConnection, error) {
-	q, err := r.referralService().Incoming(ctx, referrals.IncomingFilter{Status: status, Priority: priority})
+	q, err := r.Referrals.Incoming(ctx, referrals.IncomingFilter{Status: status, Priority: priority})
 	if err != nil {
 		return nil, err
 	}
