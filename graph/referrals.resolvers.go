@@ -51,7 +51,7 @@ func (r *mutationResolver) EndCareTeamMembership(ctx context.Context, id string)
 
 // IncomingReferrals is the resolver for the incomingReferrals field.
 func (r *queryResolver) IncomingReferrals(ctx context.Context, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) (*ent.ReferralConnection, error) {
-	q, err := r.Referrals.Incoming(ctx, referrals.IncomingFilter{Status: status, Priority: priority})
+	q, err := r.Resolver.Referrals.Incoming(ctx, referrals.IncomingFilter{Status: status, Priority: priority})
 	if err != nil {
 		return nil, err
 	}
