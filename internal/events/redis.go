@@ -83,21 +83,47 @@ func (b *RedisBroker) isClosed() bool {
 	return b.closed
 }
 
+// publishScript appends an event to a stream unless its key already has
+// one, and records which ID the key got, all in one step: a relay that
+// dies after Redis accepted an event and before it marked the outbox row
+// gets the same event back when the row is published again.
+//
+// KEYS: the stream, the key → ID hash, the list of keys oldest first.
+// ARGV: key ("" for none), MAXLEN, type, payload, how many keys to keep.
+// The keys are trimmed by count, like the stream, but never to fewer than
+// MinKeys, so that a relay's whole batch finds its events again.
+var publishScript = redis.NewScript(`
+if ARGV[1] ~= '' then
+  local id = redis.call('HGET', KEYS[2], ARGV[1])
+  if id then return id end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'payload', ARGV[4])
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1], id)
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+  local excess = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[5])
+  while excess > 0 do
+    redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[3]))
+    excess = excess - 1
+  end
+end
+return id
+`)
+
 // Publish appends the event with XADD, trimming the stream approximately,
-// which lets Redis drop whole nodes instead of single entries.
-func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []byte) (Event, error) {
+// which lets Redis drop whole nodes instead of single entries; with a key,
+// only if the key has no event yet (see publishScript).
+func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []byte, key string) (Event, error) {
 	if topic == "" {
 		return Event{}, errNoTopic
 	}
 	if b.isClosed() {
 		return Event{}, ErrClosed
 	}
-	id, err := b.client.XAdd(ctx, &redis.XAddArgs{
-		Stream: b.key(topic),
-		MaxLen: b.retain,
-		Approx: true,
-		Values: []any{"type", typ, "payload", payload},
-	}).Result()
+	// The key lists live outside the "events:" namespace, so that no topic
+	// name can make a stream's key collide with another topic's lists.
+	keys := []string{b.key(topic), b.prefix + "events-keys:" + topic, b.prefix + "events-key-order:" + topic}
+	id, err := publishScript.Run(ctx, b.client, keys, key, b.retain, typ, payload, max(b.retain, MinKeys)).Text()
 	if err != nil {
 		return Event{}, fmt.Errorf("events: publish: %w", err)
 	}
@@ -190,7 +216,7 @@ func (b *RedisBroker) Subscribe(ctx context.Context, topic, after string) (<-cha
 			var err error
 			if page, err = b.history(ctx, topic, f.last); err != nil {
 				// The channel closes; the client resumes from the last
-				// event it received.
+				// event it received, and learns then if that has expired.
 				return
 			}
 		}
@@ -343,22 +369,96 @@ func (b *RedisBroker) lastID(ctx context.Context, key string) (eventID, error) {
 	return id, nil
 }
 
-// history returns up to historyPage retained events after from. The start
+// historyScript reads a page of a stream together with what tells whether
+// entries before it are gone: the newest ID trimming or XDEL removed
+// (Redis 7 and later), else the first entry and the length. One script, so
+// that nothing is trimmed between the two.
+//
+// KEYS: the stream. ARGV: the first ID wanted, the page size.
+var historyScript = redis.NewScript(`
+local deleted, first, length = '0-0', '', 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  deleted = ''
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    local k, v = info[i], info[i + 1]
+    if k == 'max-deleted-entry-id' then deleted = v
+    elseif k == 'first-entry' and v then first = v[1]
+    elseif k == 'length' then length = v end
+  end
+end
+return {deleted, first, length, redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+`)
+
+// history returns up to historyPage retained events after from, or
+// ErrCursorExpired if events after from are no longer retained. The start
 // is computed rather than written "(id" so that Redis before 6.2 works too.
 func (b *RedisBroker) history(ctx context.Context, topic string, from eventID) ([]Event, error) {
 	start, ok := from.next()
 	if !ok {
 		return nil, nil
 	}
-	msgs, err := b.client.XRangeN(ctx, b.key(topic), start.String(), "+", historyPage).Result()
+	reply, err := historyScript.Run(ctx, b.client, []string{b.key(topic)}, start.String(), historyPage).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("events: read stream history: %w", err)
 	}
-	evs := make([]Event, len(msgs))
-	for i, m := range msgs {
-		evs[i] = streamEvent(topic, m)
+	if len(reply) != 4 {
+		return nil, fmt.Errorf("events: read stream history: unexpected reply of %d parts", len(reply))
+	}
+	deleted, _ := reply[0].(string)
+	first, _ := reply[1].(string)
+	length, _ := reply[2].(int64)
+	if b.expired(from, deleted, first, length) {
+		return nil, ErrCursorExpired
+	}
+	entries, _ := reply[3].([]any)
+	evs := make([]Event, 0, len(entries))
+	for _, e := range entries {
+		m, err := scriptMessage(e)
+		if err != nil {
+			return nil, fmt.Errorf("events: read stream history: %w", err)
+		}
+		evs = append(evs, streamEvent(topic, m))
 	}
 	return evs, nil
+}
+
+// expired reports whether events after from were removed from the stream.
+// Redis 7 names the newest removed ID, which answers exactly. Before it,
+// only a stream that trimming has reached (as long as retain) can have lost
+// events, and a cursor before its first entry may have missed some: such a
+// cursor counts as expired, erring towards a reload over a silent gap.
+func (b *RedisBroker) expired(from eventID, deleted, first string, length int64) bool {
+	if id, ok := parseID(deleted); ok {
+		return from.compare(id) < 0
+	}
+	firstID, ok := parseID(first)
+	if !ok || length < b.retain {
+		return false
+	}
+	next, ok := from.next()
+	return ok && firstID.compare(next) > 0
+}
+
+// scriptMessage decodes a stream entry as a script returns it:
+// [id, [field, value, …]].
+func scriptMessage(v any) (redis.XMessage, error) {
+	parts, ok := v.([]any)
+	if !ok || len(parts) != 2 {
+		return redis.XMessage{}, fmt.Errorf("unexpected stream entry %T", v)
+	}
+	id, ok := parts[0].(string)
+	if !ok {
+		return redis.XMessage{}, fmt.Errorf("unexpected stream entry ID %T", parts[0])
+	}
+	fields, _ := parts[1].([]any)
+	m := redis.XMessage{ID: id, Values: make(map[string]any, len(fields)/2)}
+	for i := 0; i+1 < len(fields); i += 2 {
+		if k, ok := fields[i].(string); ok {
+			m.Values[k] = fields[i+1]
+		}
+	}
+	return m, nil
 }
 
 // Ping checks that Redis answers.
