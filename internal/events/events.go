@@ -36,7 +36,7 @@ type Event struct {
 	Topic   string
 	Type    string
 	Payload []byte    // JSON
-	Time    time.Time // UTC, when published
+	Time    time.Time // UTC, when published: the millisecond of the ID
 }
 
 // Broker is implemented by MemoryBroker and RedisBroker.
@@ -46,8 +46,8 @@ type Broker interface {
 	// key, when not empty, names what the event is of (the outbox row's
 	// ID) and makes publishing idempotent: publishing a key the topic
 	// already has an event for publishes nothing and returns that event,
-	// with its ID. The broker remembers a topic's keys at least as long as
-	// it retains their events, and never fewer than its last MinKeys.
+	// with its ID. The broker remembers the keys of the events it retains,
+	// and of a topic's newest MinKeys events however few it retains.
 	Publish(ctx context.Context, topic, typ string, payload []byte, key string) (Event, error)
 	// Subscribe streams the events of topic whose ID is greater than after:
 	// first those still retained, then live ones as they are published, in

@@ -175,7 +175,8 @@ func (b *MemoryBroker) add(topic, typ string, payload []byte, key string, ready 
 		id = next
 	}
 	t.last = id
-	ev := Event{ID: id.String(), Topic: topic, Type: typ, Payload: append([]byte(nil), payload...), Time: now}
+	// Timed by the ID, as on Redis, so that a restored event keeps its time.
+	ev := Event{ID: id.String(), Topic: topic, Type: typ, Payload: append([]byte(nil), payload...), Time: idTime(id)}
 	if key != "" {
 		t.remember(key, ev, max(b.retain, MinKeys))
 	}
@@ -272,6 +273,7 @@ func (b *MemoryBroker) restore(topic string, evs []Event, dropped eventID) error
 		if !ok || id.compare(t.last) <= 0 {
 			continue
 		}
+		ev.Time = idTime(id)
 		t.push(stored{id: id, ev: ev}, b.retain)
 		t.last, t.shown = id, id
 	}

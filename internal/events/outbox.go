@@ -344,7 +344,7 @@ func Restore(ctx context.Context, st *store.Store, b *MemoryBroker) error {
 			if !ValidID(row.BrokerID) {
 				continue
 			}
-			evs = append(evs, Event{ID: row.BrokerID, Topic: row.Topic, Type: row.Type, Payload: row.Payload, Time: row.PublishedAt.UTC()})
+			evs = append(evs, Event{ID: row.BrokerID, Topic: row.Topic, Type: row.Type, Payload: row.Payload})
 		}
 		slices.SortFunc(evs, func(x, y Event) int { return CompareIDs(x.ID, y.ID) })
 		var dropped eventID

@@ -57,8 +57,9 @@ type streamReader struct {
 }
 
 // NewRedisBroker returns a broker keeping topics in client under the keys
-// prefix+"events:"+topic, each trimmed to about retain events (DefaultRetain
-// if retain < 1). The client stays the caller's to close.
+// prefix+"events:"+topic, each trimmed to between retain and retain+100
+// events (DefaultRetain if retain < 1), with the publication keys beside
+// them. The client stays the caller's to close.
 func NewRedisBroker(client *redis.Client, prefix string, retain int64) *RedisBroker {
 	if retain < 1 {
 		retain = DefaultRetain
@@ -88,31 +89,47 @@ func (b *RedisBroker) isClosed() bool {
 // dies after Redis accepted an event and before it marked the outbox row
 // gets the same event back when the row is published again.
 //
-// KEYS: the stream, the key → ID hash, the list of keys oldest first.
-// ARGV: key ("" for none), MAXLEN, type, payload, how many keys to keep.
-// The keys are trimmed by count, like the stream, but never to fewer than
-// MinKeys, so that a relay's whole batch finds its events again.
+// It also trims the stream, exactly rather than with MAXLEN ~ (which loses
+// track of what it removed), and records the newest ID it removed: a
+// cursor before that has missed events (see historyScript). It trims only
+// once trimSlack entries are over, so as to trim in batches.
+//
+// KEYS: the stream, the key → ID hash, the list of keys oldest first, the
+// newest trimmed ID. ARGV: key ("" for none), retain, type, payload, how
+// many keys to keep, trimSlack. The keys are trimmed by count, like the
+// stream, but never to fewer than MinKeys, so that a relay's whole batch
+// finds its events again.
 var publishScript = redis.NewScript(`
 if ARGV[1] ~= '' then
   local id = redis.call('HGET', KEYS[2], ARGV[1])
   if id then return id end
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'payload', ARGV[4])
+local id = redis.call('XADD', KEYS[1], '*', 'type', ARGV[3], 'payload', ARGV[4])
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
+if excess >= tonumber(ARGV[6]) then
+  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  redis.call('SET', KEYS[4], gone[#gone][1])
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2])
+end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[1], id)
   redis.call('RPUSH', KEYS[3], ARGV[1])
-  local excess = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[5])
-  while excess > 0 do
+  local over = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[5])
+  while over > 0 do
     redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[3]))
-    excess = excess - 1
+    over = over - 1
   end
 end
 return id
 `)
 
-// Publish appends the event with XADD, trimming the stream approximately,
-// which lets Redis drop whole nodes instead of single entries; with a key,
-// only if the key has no event yet (see publishScript).
+// trimSlack is how far past its retention a stream grows before it is
+// trimmed back: Redis's own stream node size.
+const trimSlack = 100
+
+// Publish appends the event with XADD, trimming the stream to retain events
+// every trimSlack events; with a key, only if the key has no event yet (see
+// publishScript).
 func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []byte, key string) (Event, error) {
 	if topic == "" {
 		return Event{}, errNoTopic
@@ -120,10 +137,8 @@ func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []
 	if b.isClosed() {
 		return Event{}, ErrClosed
 	}
-	// The key lists live outside the "events:" namespace, so that no topic
-	// name can make a stream's key collide with another topic's lists.
-	keys := []string{b.key(topic), b.prefix + "events-keys:" + topic, b.prefix + "events-key-order:" + topic}
-	id, err := publishScript.Run(ctx, b.client, keys, key, b.retain, typ, payload, max(b.retain, MinKeys)).Text()
+	keys := []string{b.key(topic), b.keysKey(topic), b.prefix + "events-key-order:" + topic, b.trimmedKey(topic)}
+	id, err := publishScript.Run(ctx, b.client, keys, key, b.retain, typ, payload, max(b.retain+trimSlack, MinKeys), trimSlack).Text()
 	if err != nil {
 		return Event{}, fmt.Errorf("events: publish: %w", err)
 	}
@@ -133,6 +148,11 @@ func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []
 	}
 	return Event{ID: id, Topic: topic, Type: typ, Payload: payload, Time: idTime(parsed)}, nil
 }
+
+// The keys beside a topic's stream live outside the "events:" namespace,
+// so that no topic name can make them collide with another topic's stream.
+func (b *RedisBroker) keysKey(topic string) string    { return b.prefix + "events-keys:" + topic }
+func (b *RedisBroker) trimmedKey(topic string) string { return b.prefix + "events-trimmed:" + topic }
 
 // idTime is the publication time: Redis stamps an ID with its own clock, the
 // one clock every process agrees on.
@@ -370,24 +390,17 @@ func (b *RedisBroker) lastID(ctx context.Context, key string) (eventID, error) {
 }
 
 // historyScript reads a page of a stream together with what tells whether
-// entries before it are gone: the newest ID trimming or XDEL removed
-// (Redis 7 and later), else the first entry and the length. One script, so
-// that nothing is trimmed between the two.
+// entries before it are gone, in one step, so that nothing is trimmed
+// between the two: the newest ID publishScript trimmed, and the first
+// entry and length for streams trimmed before it recorded that.
 //
-// KEYS: the stream. ARGV: the first ID wanted, the page size.
+// KEYS: the stream, the newest trimmed ID. ARGV: the first ID wanted, the
+// page size.
 var historyScript = redis.NewScript(`
-local deleted, first, length = '0-0', '', 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  deleted = ''
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    local k, v = info[i], info[i + 1]
-    if k == 'max-deleted-entry-id' then deleted = v
-    elseif k == 'first-entry' and v then first = v[1]
-    elseif k == 'length' then length = v end
-  end
-end
-return {deleted, first, length, redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+local trimmed = redis.call('GET', KEYS[2]) or ''
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+first = first[1] and first[1][1] or ''
+return {trimmed, first, redis.call('XLEN', KEYS[1]), redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
 `)
 
 // history returns up to historyPage retained events after from, or
@@ -398,17 +411,17 @@ func (b *RedisBroker) history(ctx context.Context, topic string, from eventID) (
 	if !ok {
 		return nil, nil
 	}
-	reply, err := historyScript.Run(ctx, b.client, []string{b.key(topic)}, start.String(), historyPage).Slice()
+	reply, err := historyScript.Run(ctx, b.client, []string{b.key(topic), b.trimmedKey(topic)}, start.String(), historyPage).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("events: read stream history: %w", err)
 	}
 	if len(reply) != 4 {
 		return nil, fmt.Errorf("events: read stream history: unexpected reply of %d parts", len(reply))
 	}
-	deleted, _ := reply[0].(string)
+	trimmed, _ := reply[0].(string)
 	first, _ := reply[1].(string)
 	length, _ := reply[2].(int64)
-	if b.expired(from, deleted, first, length) {
+	if b.expired(from, trimmed, first, length) {
 		return nil, ErrCursorExpired
 	}
 	entries, _ := reply[3].([]any)
@@ -423,13 +436,14 @@ func (b *RedisBroker) history(ctx context.Context, topic string, from eventID) (
 	return evs, nil
 }
 
-// expired reports whether events after from were removed from the stream.
-// Redis 7 names the newest removed ID, which answers exactly. Before it,
-// only a stream that trimming has reached (as long as retain) can have lost
-// events, and a cursor before its first entry may have missed some: such a
-// cursor counts as expired, erring towards a reload over a silent gap.
-func (b *RedisBroker) expired(from eventID, deleted, first string, length int64) bool {
-	if id, ok := parseID(deleted); ok {
+// expired reports whether events after from were trimmed from the stream.
+// With the newest trimmed ID recorded the answer is exact. A stream without
+// one was never trimmed by this broker; one that has reached its retention
+// may have been trimmed before it recorded the ID (MAXLEN ~ forgets what it
+// removed), and there a cursor before the first entry counts as expired,
+// erring towards a reload over a silent gap.
+func (b *RedisBroker) expired(from eventID, trimmed, first string, length int64) bool {
+	if id, ok := parseID(trimmed); ok {
 		return from.compare(id) < 0
 	}
 	firstID, ok := parseID(first)
