@@ -164,9 +164,10 @@ var errRoundStopped = errors.New("events: relay stopped")
 // the turn; more, that a full batch was published and more may be pending.
 //
 // The transaction runs on a context that ctx's cancellation does not reach:
-// cancelling it would roll back the marks of events already published, and
-// they would be published twice. A cancelled ctx instead ends the round
-// between two events, and what was published is committed.
+// cancelling it would roll back the marks of events already published, for
+// the next round to publish again (harmless, but wasted; and on the
+// in-process broker they would wait for it). A cancelled ctx instead ends
+// the round between two events, and what was published is committed.
 func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, false, err
