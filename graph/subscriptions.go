@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -110,5 +111,18 @@ func (r *subscriptionResolver) subscribe(ctx context.Context, topic string, afte
 		}
 		cursor = *after
 	}
-	return r.Broker.Subscribe(ctx, topic, cursor)
+	ch, err := r.Broker.Subscribe(ctx, topic, cursor)
+	if errors.Is(err, events.ErrCursorExpired) {
+		// Events after the cursor are gone for good: a retry with it fails
+		// the same way, so the client is told what to do instead.
+		return nil, &gqlerror.Error{
+			Message:    "after: events since this eventId are no longer retained; reload the data this subscription keeps current, then subscribe again without after",
+			Extensions: map[string]any{"code": CursorExpired, "field": "after"},
+		}
+	}
+	return ch, err
 }
+
+// CursorExpired is the extensions.code of a subscription whose after is
+// older than the events retained.
+const CursorExpired = "CURSOR_EXPIRED"

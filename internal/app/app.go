@@ -110,7 +110,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		a.Broker = events.NewRedisBroker(a.redis, cfg.RedisPrefix, int64(cfg.EventRetention))
 	} else {
 		a.Cache = cache.NewMemory()
-		a.Broker = events.NewMemoryBroker(cfg.EventRetention)
+		mb := events.NewMemoryBroker(cfg.EventRetention)
+		a.Broker = mb
+		// The in-process broker starts empty; what it published before a
+		// restart is in the outbox, and clients resume from it.
+		if err := events.Restore(auth.SystemContext(ctx), a.Store, mb); err != nil {
+			return nil, err
+		}
 	}
 	a.Relay = events.NewRelay(a.Store, a.Broker, log)
 	a.Auth, err = auth.NewService(auth.Config{

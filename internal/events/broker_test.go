@@ -52,7 +52,7 @@ func publishN(t *testing.T, b Broker, topic string, from, n int) []Event {
 	t.Helper()
 	evs := make([]Event, n)
 	for i := range evs {
-		ev, err := b.Publish(context.Background(), topic, "tick", payloadN(from+i))
+		ev, err := b.Publish(context.Background(), topic, "tick", payloadN(from+i), "")
 		if err != nil {
 			t.Fatalf("publish: %v", err)
 		}
@@ -194,7 +194,7 @@ func TestNoGapNoDuplicateUnderConcurrency(t *testing.T) {
 		for p := range publishers {
 			wg.Go(func() {
 				for i := range each {
-					ev, err := b.Publish(context.Background(), "vitals", "tick", []byte(fmt.Sprintf(`{"p":%d,"i":%d}`, p, i)))
+					ev, err := b.Publish(context.Background(), "vitals", "tick", []byte(fmt.Sprintf(`{"p":%d,"i":%d}`, p, i)), "")
 					if err != nil {
 						errs <- err
 						return
@@ -302,7 +302,13 @@ func TestMemoryRetention(t *testing.T) {
 	b := NewMemoryBroker(3)
 	t.Cleanup(func() { b.Close() })
 	evs := publishN(t, b, "lab.results", 0, 5)
-	ch := subscribe(t, b, "lab.results", "0-0")
+	// evs[0] and evs[1] are gone: a cursor before either has missed them.
+	for _, after := range []string{"0-0", evs[0].ID} {
+		if _, err := b.Subscribe(context.Background(), "lab.results", after); !errors.Is(err, ErrCursorExpired) {
+			t.Fatalf("Subscribe(after=%s) = %v, want ErrCursorExpired", after, err)
+		}
+	}
+	ch := subscribe(t, b, "lab.results", evs[1].ID)
 	sameEvents(t, take(t, ch, 3), evs[2:])
 	quiet(t, ch)
 
@@ -311,6 +317,9 @@ func TestMemoryRetention(t *testing.T) {
 	sameEvents(t, take(t, ch, 4), evs[5:])
 	from := subscribe(t, b, "lab.results", evs[6].ID)
 	sameEvents(t, take(t, from, 2), evs[7:])
+	if _, err := b.Subscribe(context.Background(), "lab.results", evs[4].ID); !errors.Is(err, ErrCursorExpired) {
+		t.Fatalf("Subscribe(after=%s) = %v, want ErrCursorExpired", evs[4].ID, err)
+	}
 }
 
 // The memory broker stamps IDs itself, so it must keep them increasing when
@@ -373,7 +382,7 @@ func TestCloseEndsEverything(t *testing.T) {
 		for _, ch := range chans {
 			drainUntilClosed(t, ch)
 		}
-		if _, err := b.Publish(context.Background(), "topic.0", "tick", nil); !errors.Is(err, ErrClosed) {
+		if _, err := b.Publish(context.Background(), "topic.0", "tick", nil, ""); !errors.Is(err, ErrClosed) {
 			t.Errorf("Publish after Close = %v, want ErrClosed", err)
 		}
 		if _, err := b.Subscribe(context.Background(), "topic.0", ""); !errors.Is(err, ErrClosed) {

@@ -8,7 +8,15 @@
 // process sees every event, and an in-process ring buffer otherwise. Both
 // give events the same IDs ("<unix-ms>-<seq>", ordered within a topic) and
 // the same resumable subscriptions: a client that lost its stream subscribes
-// again with the last ID it saw and misses nothing still retained.
+// again with the last ID it saw and misses nothing still retained, or is
+// told (ErrCursorExpired) that what it missed is no longer retained.
+//
+// Each outbox row becomes exactly one event, whatever point a relay or its
+// process dies at: the broker knows the events by their outbox row ID, so
+// publishing a row again returns the event it already made. The in-process
+// broker also holds the relay's events back until their rows are marked
+// published, and is rebuilt from the outbox at start (Restore), so that an
+// event a client saw survives a restart under the ID the client saw.
 package events
 
 import (
@@ -28,18 +36,27 @@ type Event struct {
 	Topic   string
 	Type    string
 	Payload []byte    // JSON
-	Time    time.Time // UTC, when published
+	Time    time.Time // UTC, when published: the millisecond of the ID
 }
 
 // Broker is implemented by MemoryBroker and RedisBroker.
 type Broker interface {
 	// Publish appends an event to topic and returns it with its ID.
-	Publish(ctx context.Context, topic, typ string, payload []byte) (Event, error)
+	//
+	// key, when not empty, names what the event is of (the outbox row's
+	// ID) and makes publishing idempotent: publishing a key the topic
+	// already has an event for publishes nothing and returns that event,
+	// with its ID. The broker remembers the keys of the events it retains,
+	// and of a topic's newest MinKeys events however few it retains.
+	Publish(ctx context.Context, topic, typ string, payload []byte, key string) (Event, error)
 	// Subscribe streams the events of topic whose ID is greater than after:
 	// first those still retained, then live ones as they are published, in
 	// order, with no gap and no duplicate, until ctx is done (then the channel
 	// closes). after == "" means only events published from now on.
-	// A malformed after returns ErrBadCursor.
+	// A malformed after returns ErrBadCursor; an after older than the
+	// retained history, from which events are gone that the subscriber
+	// has not seen, returns ErrCursorExpired rather than a stream with a
+	// hole in it.
 	//
 	// The channel also closes when the subscriber falls too far behind (see
 	// SubscriberBuffer), when the broker is closed, or when the broker can no
@@ -55,6 +72,10 @@ type Broker interface {
 var (
 	// ErrBadCursor is returned by Subscribe for an after that is not an event ID.
 	ErrBadCursor = errors.New("events: malformed cursor: want an event ID \"<ms>-<seq>\"")
+	// ErrCursorExpired is returned by Subscribe for an after that events
+	// no longer retained follow: the subscriber has missed them for good,
+	// and must reload what it shows and subscribe again without after.
+	ErrCursorExpired = errors.New("events: cursor expired: events after it are no longer retained")
 	// ErrClosed is returned by a broker that has been closed.
 	ErrClosed = errors.New("events: broker closed")
 	// errNoTopic guards the Redis key space and keeps every topic addressable.
@@ -67,6 +88,11 @@ var (
 // DefaultRetain is the number of events kept per topic when a broker is
 // created with a retain below 1.
 const DefaultRetain = 10000
+
+// MinKeys is the fewest publication keys a broker remembers per topic,
+// however small its retention: a relay re-publishes at most one batch of
+// rows after a crash, and each must find its event again.
+const MinKeys = 1000
 
 // SubscriberBuffer is how many live events a subscriber may lag behind its
 // topic. A publisher never waits for a subscriber: one whose buffer is full

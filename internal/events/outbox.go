@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
@@ -56,10 +58,19 @@ func relayLock(db *sql.DB) *sync.Mutex {
 	return m.(*sync.Mutex)
 }
 
+// The broker must find again every event of the batch a relay died in.
+var _ [MinKeys - relayBatch]struct{}
+
 // Relay publishes committed outbox rows to a Broker, oldest first, marking
-// each published in the same transaction that read it. Delivery is at least
-// once: if the broker accepts an event and the commit then fails, the event
-// is published again in a later round.
+// each published, with its event's ID, in the same transaction that read
+// it. Each row becomes one event, exactly: if the relay dies, or its commit
+// fails, after the broker accepted an event, the row is published again in
+// a later round under its ID as key, and the broker returns the event it
+// already has.
+//
+// A broker that lives in this process (MemoryBroker) would lose that event
+// with the process, while a client may have seen it; so the relay stages
+// the events there and releases them only once its marks are committed.
 type Relay struct {
 	st   *store.Store
 	b    Broker
@@ -153,9 +164,10 @@ var errRoundStopped = errors.New("events: relay stopped")
 // the turn; more, that a full batch was published and more may be pending.
 //
 // The transaction runs on a context that ctx's cancellation does not reach:
-// cancelling it would roll back the marks of events already published, and
-// they would be published twice. A cancelled ctx instead ends the round
-// between two events, and what was published is committed.
+// cancelling it would roll back the marks of events already published, for
+// the next round to publish again (harmless, but wasted; and on the
+// in-process broker they would wait for it). A cancelled ctx instead ends
+// the round between two events, and what was published is committed.
 func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, false, err
@@ -164,6 +176,12 @@ func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 	defer r.mu.Unlock()
 	txctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relayRoundTimeout)
 	defer cancel()
+	staging, _ := r.b.(stager)
+	if staging != nil {
+		if err := r.settle(txctx, staging); err != nil {
+			return false, false, err
+		}
+	}
 
 	// Most ticks find nothing to do; they need not take the turn, which on
 	// SQLite means the database's write lock.
@@ -200,13 +218,20 @@ func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 	if err != nil {
 		return false, false, fmt.Errorf("events: relay: read outbox: %w", err)
 	}
-	var stop error
+	publish := r.b.Publish
+	if staging != nil {
+		publish = staging.stage
+	}
+	var (
+		stop   error
+		marked []string
+	)
 	for _, row := range rows {
 		if ctx.Err() != nil {
 			stop = errRoundStopped
 			break
 		}
-		ev, err := r.b.Publish(txctx, row.Topic, row.Type, row.Payload)
+		ev, err := publish(txctx, row.Topic, row.Type, row.Payload, row.ID)
 		if err != nil {
 			// Later rows wait, so that a topic's events keep their order.
 			// Only the row's ID and type are named: payloads and topics
@@ -220,11 +245,17 @@ func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 			Exec(txctx); err != nil {
 			return false, false, fmt.Errorf("events: relay: mark %s published: %w", row.ID, err)
 		}
+		marked = append(marked, row.ID)
 	}
 	err = tx.Commit()
 	tx = nil
 	if err != nil {
+		// Staged events stay staged: settle finds out next round whether
+		// the commit happened after all.
 		return false, false, fmt.Errorf("events: relay: commit: %w", err)
+	}
+	if staging != nil {
+		staging.release(marked, nil)
 	}
 	if stop != nil {
 		if errors.Is(stop, errRoundStopped) {
@@ -233,6 +264,100 @@ func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 		return false, false, stop
 	}
 	return len(rows) == relayBatch, false, nil
+}
+
+// stager is a Broker whose events die with this process (MemoryBroker).
+// Events the relay stages get their IDs but reach no subscriber until
+// released; staging a key again returns its staged event.
+type stager interface {
+	stage(ctx context.Context, topic, typ string, payload []byte, key string) (Event, error)
+	// release delivers the events of keys and forgets those of discard.
+	release(keys, discard []string)
+	// staged returns the events staged and not released, by key.
+	staged() map[string]string
+}
+
+// settle releases the events a round staged but could not release because
+// its commit failed: those whose rows the outbox shows published with their
+// IDs, as happens when a commit succeeds but reports otherwise. Events of
+// rows still pending stay staged, for the next round to publish again;
+// events of rows gone, or published under other IDs, are dropped.
+func (r *Relay) settle(ctx context.Context, s stager) error {
+	staged := s.staged()
+	if len(staged) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(staged))
+	for k := range staged {
+		keys = append(keys, k)
+	}
+	rows, err := r.st.Client.OutboxEvent.Query().Where(outboxevent.IDIn(keys...)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("events: relay: read outbox: %w", err)
+	}
+	pending := make(map[string]bool, len(rows))
+	var release, discard []string
+	for _, row := range rows {
+		switch {
+		case row.PublishedAt == nil:
+			pending[row.ID] = true
+		case row.BrokerID == staged[row.ID]:
+			release = append(release, row.ID)
+			pending[row.ID] = true
+		}
+	}
+	for _, k := range keys {
+		if !pending[k] {
+			discard = append(discard, k)
+		}
+	}
+	s.release(release, discard)
+	return nil
+}
+
+// Restore loads into b the events the outbox records as published, the
+// newest of each topic up to b's retention, under the IDs they were
+// published with; older ones count as dropped, so that a cursor before them
+// gets ErrCursorExpired. A server on the in-process broker calls it at
+// start, before its relay runs: a client resuming with a cursor from
+// before a restart then gets exactly the events after it.
+func Restore(ctx context.Context, st *store.Store, b *MemoryBroker) error {
+	topics, err := st.Client.OutboxEvent.Query().
+		Where(outboxevent.PublishedAtNotNil()).
+		GroupBy(outboxevent.FieldTopic).
+		Strings(ctx)
+	if err != nil {
+		return fmt.Errorf("events: restore: %w", err)
+	}
+	for _, topic := range topics {
+		// Newest first by publication time, which is where the in-process
+		// broker's IDs start; sorted by ID below.
+		rows, err := st.Client.OutboxEvent.Query().
+			Where(outboxevent.Topic(topic), outboxevent.PublishedAtNotNil(), outboxevent.BrokerIDNEQ("")).
+			Order(outboxevent.ByPublishedAt(entsql.OrderDesc()), outboxevent.ByID(entsql.OrderDesc())).
+			Limit(b.retain + 1).
+			All(ctx)
+		if err != nil {
+			return fmt.Errorf("events: restore %s: %w", topic, err)
+		}
+		evs := make([]Event, 0, len(rows))
+		for _, row := range rows {
+			if !ValidID(row.BrokerID) {
+				continue
+			}
+			evs = append(evs, Event{ID: row.BrokerID, Topic: row.Topic, Type: row.Type, Payload: row.Payload})
+		}
+		slices.SortFunc(evs, func(x, y Event) int { return CompareIDs(x.ID, y.ID) })
+		var dropped eventID
+		if len(evs) > b.retain {
+			dropped, _ = parseID(evs[0].ID)
+			evs = evs[1:]
+		}
+		if err := b.restore(topic, evs, dropped); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tryAdvisoryLock takes the relay's turn for the length of tx, without

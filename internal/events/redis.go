@@ -57,8 +57,9 @@ type streamReader struct {
 }
 
 // NewRedisBroker returns a broker keeping topics in client under the keys
-// prefix+"events:"+topic, each trimmed to about retain events (DefaultRetain
-// if retain < 1). The client stays the caller's to close.
+// prefix+"events:"+topic, each trimmed to between retain and retain+100
+// events (DefaultRetain if retain < 1), with the publication keys beside
+// them. The client stays the caller's to close.
 func NewRedisBroker(client *redis.Client, prefix string, retain int64) *RedisBroker {
 	if retain < 1 {
 		retain = DefaultRetain
@@ -83,21 +84,61 @@ func (b *RedisBroker) isClosed() bool {
 	return b.closed
 }
 
-// Publish appends the event with XADD, trimming the stream approximately,
-// which lets Redis drop whole nodes instead of single entries.
-func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []byte) (Event, error) {
+// publishScript appends an event to a stream unless its key already has
+// one, and records which ID the key got, all in one step: a relay that
+// dies after Redis accepted an event and before it marked the outbox row
+// gets the same event back when the row is published again.
+//
+// It also trims the stream, exactly rather than with MAXLEN ~ (which loses
+// track of what it removed), and records the newest ID it removed: a
+// cursor before that has missed events (see historyScript). It trims only
+// once trimSlack entries are over, so as to trim in batches.
+//
+// KEYS: the stream, the key → ID hash, the list of keys oldest first, the
+// newest trimmed ID. ARGV: key ("" for none), retain, type, payload, how
+// many keys to keep, trimSlack. The keys are trimmed by count, like the
+// stream, but never to fewer than MinKeys, so that a relay's whole batch
+// finds its events again.
+var publishScript = redis.NewScript(`
+if ARGV[1] ~= '' then
+  local id = redis.call('HGET', KEYS[2], ARGV[1])
+  if id then return id end
+end
+local id = redis.call('XADD', KEYS[1], '*', 'type', ARGV[3], 'payload', ARGV[4])
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
+if excess >= tonumber(ARGV[6]) then
+  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  redis.call('SET', KEYS[4], gone[#gone][1])
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2])
+end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1], id)
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+  local over = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[5])
+  while over > 0 do
+    redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[3]))
+    over = over - 1
+  end
+end
+return id
+`)
+
+// trimSlack is how far past its retention a stream grows before it is
+// trimmed back: Redis's own stream node size.
+const trimSlack = 100
+
+// Publish appends the event with XADD, trimming the stream to retain events
+// every trimSlack events; with a key, only if the key has no event yet (see
+// publishScript).
+func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []byte, key string) (Event, error) {
 	if topic == "" {
 		return Event{}, errNoTopic
 	}
 	if b.isClosed() {
 		return Event{}, ErrClosed
 	}
-	id, err := b.client.XAdd(ctx, &redis.XAddArgs{
-		Stream: b.key(topic),
-		MaxLen: b.retain,
-		Approx: true,
-		Values: []any{"type", typ, "payload", payload},
-	}).Result()
+	keys := []string{b.key(topic), b.keysKey(topic), b.prefix + "events-key-order:" + topic, b.trimmedKey(topic)}
+	id, err := publishScript.Run(ctx, b.client, keys, key, b.retain, typ, payload, max(b.retain+trimSlack, MinKeys), trimSlack).Text()
 	if err != nil {
 		return Event{}, fmt.Errorf("events: publish: %w", err)
 	}
@@ -107,6 +148,11 @@ func (b *RedisBroker) Publish(ctx context.Context, topic, typ string, payload []
 	}
 	return Event{ID: id, Topic: topic, Type: typ, Payload: payload, Time: idTime(parsed)}, nil
 }
+
+// The keys beside a topic's stream live outside the "events:" namespace,
+// so that no topic name can make them collide with another topic's stream.
+func (b *RedisBroker) keysKey(topic string) string    { return b.prefix + "events-keys:" + topic }
+func (b *RedisBroker) trimmedKey(topic string) string { return b.prefix + "events-trimmed:" + topic }
 
 // idTime is the publication time: Redis stamps an ID with its own clock, the
 // one clock every process agrees on.
@@ -190,7 +236,7 @@ func (b *RedisBroker) Subscribe(ctx context.Context, topic, after string) (<-cha
 			var err error
 			if page, err = b.history(ctx, topic, f.last); err != nil {
 				// The channel closes; the client resumes from the last
-				// event it received.
+				// event it received, and learns then if that has expired.
 				return
 			}
 		}
@@ -343,22 +389,90 @@ func (b *RedisBroker) lastID(ctx context.Context, key string) (eventID, error) {
 	return id, nil
 }
 
-// history returns up to historyPage retained events after from. The start
+// historyScript reads a page of a stream together with what tells whether
+// entries before it are gone, in one step, so that nothing is trimmed
+// between the two: the newest ID publishScript trimmed, and the first
+// entry and length for streams trimmed before it recorded that.
+//
+// KEYS: the stream, the newest trimmed ID. ARGV: the first ID wanted, the
+// page size.
+var historyScript = redis.NewScript(`
+local trimmed = redis.call('GET', KEYS[2]) or ''
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+first = first[1] and first[1][1] or ''
+return {trimmed, first, redis.call('XLEN', KEYS[1]), redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+`)
+
+// history returns up to historyPage retained events after from, or
+// ErrCursorExpired if events after from are no longer retained. The start
 // is computed rather than written "(id" so that Redis before 6.2 works too.
 func (b *RedisBroker) history(ctx context.Context, topic string, from eventID) ([]Event, error) {
 	start, ok := from.next()
 	if !ok {
 		return nil, nil
 	}
-	msgs, err := b.client.XRangeN(ctx, b.key(topic), start.String(), "+", historyPage).Result()
+	reply, err := historyScript.Run(ctx, b.client, []string{b.key(topic), b.trimmedKey(topic)}, start.String(), historyPage).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("events: read stream history: %w", err)
 	}
-	evs := make([]Event, len(msgs))
-	for i, m := range msgs {
-		evs[i] = streamEvent(topic, m)
+	if len(reply) != 4 {
+		return nil, fmt.Errorf("events: read stream history: unexpected reply of %d parts", len(reply))
+	}
+	trimmed, _ := reply[0].(string)
+	first, _ := reply[1].(string)
+	length, _ := reply[2].(int64)
+	if b.expired(from, trimmed, first, length) {
+		return nil, ErrCursorExpired
+	}
+	entries, _ := reply[3].([]any)
+	evs := make([]Event, 0, len(entries))
+	for _, e := range entries {
+		m, err := scriptMessage(e)
+		if err != nil {
+			return nil, fmt.Errorf("events: read stream history: %w", err)
+		}
+		evs = append(evs, streamEvent(topic, m))
 	}
 	return evs, nil
+}
+
+// expired reports whether events after from were trimmed from the stream.
+// With the newest trimmed ID recorded the answer is exact. A stream without
+// one was never trimmed by this broker; one that has reached its retention
+// may have been trimmed before it recorded the ID (MAXLEN ~ forgets what it
+// removed), and there a cursor before the first entry counts as expired,
+// erring towards a reload over a silent gap.
+func (b *RedisBroker) expired(from eventID, trimmed, first string, length int64) bool {
+	if id, ok := parseID(trimmed); ok {
+		return from.compare(id) < 0
+	}
+	firstID, ok := parseID(first)
+	if !ok || length < b.retain {
+		return false
+	}
+	next, ok := from.next()
+	return ok && firstID.compare(next) > 0
+}
+
+// scriptMessage decodes a stream entry as a script returns it:
+// [id, [field, value, …]].
+func scriptMessage(v any) (redis.XMessage, error) {
+	parts, ok := v.([]any)
+	if !ok || len(parts) != 2 {
+		return redis.XMessage{}, fmt.Errorf("unexpected stream entry %T", v)
+	}
+	id, ok := parts[0].(string)
+	if !ok {
+		return redis.XMessage{}, fmt.Errorf("unexpected stream entry ID %T", parts[0])
+	}
+	fields, _ := parts[1].([]any)
+	m := redis.XMessage{ID: id, Values: make(map[string]any, len(fields)/2)}
+	for i := 0; i+1 < len(fields); i += 2 {
+		if k, ok := fields[i].(string); ok {
+			m.Values[k] = fields[i+1]
+		}
+	}
+	return m, nil
 }
 
 // Ping checks that Redis answers.
