@@ -214,7 +214,7 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 		g.hideUnreadable(ctx, op.viewer, fc)
 	}
 	if p.filtered {
-		if err := g.guardFilters(ctx, op, fc); err != nil {
+		if err := g.guardFilters(ctx, op, p, fc); err != nil {
 			return nil, err
 		}
 	}
@@ -279,7 +279,7 @@ const auditedFilterMatches = 1000
 // guardFilters checks every field the field's filter and ordering
 // arguments read against the policy, confines their subqueries to the
 // viewer's rows, and tells the audit trail what they read.
-func (g *FieldGuard) guardFilters(ctx context.Context, op *operation, fc *graphql.FieldContext) error {
+func (g *FieldGuard) guardFilters(ctx context.Context, op *operation, p *fieldPlan, fc *graphql.FieldContext) error {
 	check := g.filterCheck(ctx, op, fc)
 	if check.err != nil {
 		return check.err
@@ -307,7 +307,16 @@ func (g *FieldGuard) guardFilters(ctx context.Context, op *operation, fc *graphq
 		if def := fc.Field.Definition.Arguments.ForName(arg.Name); def == nil || !g.filters.guards(def.Type.Name()) {
 			continue
 		}
-		g.enforcer.ScopeFilters(op.viewer, where)
+		if g.enforcer.ScopeFilters(op.viewer, where) && !isRoot(fc.Object) {
+			// A list inside another is loaded for the whole page by the
+			// parent's query (ent's eager loading), which decodes the
+			// filter anew, unscoped: the copy scoped here is not the one
+			// that ran. Rather than answer from rows the viewer may not
+			// see, refuse; the same filter at the root is scoped.
+			audit.NoteDenied(ctx, p.coordinate)
+			return &apperr.Error{Code: apperr.Forbidden, Field: arg.Name,
+				Message: "a filter of a nested list may not search rows kept from you; filter the list at the root"}
+		}
 		for _, searched := range patientDataFilters(where, selects(fc.Field.Selections, "totalCount")) {
 			ids, err := ent.PatientsMatching(ctx, g.client, searched, auditedFilterMatches)
 			if err != nil {
