@@ -69,6 +69,14 @@ type speedData struct {
 // appointments with one of speedProviders doctors and two allergies.
 func speedSeed(b *testing.B, s *server) speedData {
 	b.Helper()
+	return speedSeedN(b, s, speedPatients, speedFamilies, "Fam")
+}
+
+// speedSeedN is speedSeed for n patients spread over families family
+// names (prefix and a number), patient i in family i % families; each call
+// adds speedProviders doctors of its own.
+func speedSeedN(b testing.TB, s *server, n, families int, prefix string) speedData {
+	b.Helper()
 	ctx := auth.SystemContext(context.Background())
 	c := s.app.Store.Client
 	dep, err := c.Department.Query().Where(department.Code("GEN")).Only(ctx)
@@ -86,16 +94,17 @@ func speedSeed(b *testing.B, s *server) speedData {
 	for _, st := range staffs {
 		d.providers = append(d.providers, st.ID)
 	}
-	for f := range speedFamilies {
-		d.families = append(d.families, fmt.Sprintf("Fam%03d", f))
+	for f := range families {
+		d.families = append(d.families, fmt.Sprintf("%s%03d", prefix, f))
 	}
 	const batch = 500
 	severities := []allergy.Severity{allergy.SeverityMILD, allergy.SeverityMODERATE, allergy.SeveritySEVERE}
-	for start := 0; start < speedPatients; start += batch {
-		pats, err := c.Patient.MapCreateBulk(make([]struct{}, batch), func(pc *ent.PatientCreate, j int) {
+	for start := 0; start < n; start += batch {
+		size := min(batch, n-start)
+		pats, err := c.Patient.MapCreateBulk(make([]struct{}, size), func(pc *ent.PatientCreate, j int) {
 			i := start + j
-			pc.SetMrn(fmt.Sprintf("SPD%07d", i)).SetGivenName(fmt.Sprintf("Given%05d", i)).
-				SetFamilyName(d.families[i%speedFamilies]).SetSex(patient.SexOTHER).
+			pc.SetMrn(fmt.Sprintf("%s%07d", prefix, i)).SetGivenName(fmt.Sprintf("Given%05d", i)).
+				SetFamilyName(d.families[i%families]).SetSex(patient.SexOTHER).
 				SetBirthDate(time.Date(1950+i%60, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC))
 		}).Save(ctx)
 		if err != nil {
@@ -106,7 +115,7 @@ func speedSeed(b *testing.B, s *server) speedData {
 			ids[j] = p.ID
 		}
 		d.patients = append(d.patients, ids...)
-		if err := c.Appointment.MapCreateBulk(make([]struct{}, 5*batch), func(ac *ent.AppointmentCreate, k int) {
+		if err := c.Appointment.MapCreateBulk(make([]struct{}, 5*size), func(ac *ent.AppointmentCreate, k int) {
 			j, n := k/5, k%5
 			// n = 0 lies before from; 1…4 after it, a day apart, at a
 			// time of day of the patient's own.
@@ -116,7 +125,7 @@ func speedSeed(b *testing.B, s *server) speedData {
 		}).Exec(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if err := c.Allergy.MapCreateBulk(make([]struct{}, 2*batch), func(ac *ent.AllergyCreate, k int) {
+		if err := c.Allergy.MapCreateBulk(make([]struct{}, 2*size), func(ac *ent.AllergyCreate, k int) {
 			j := k / 2
 			ac.SetPatientID(ids[j]).SetSubstance(fmt.Sprintf("Substance%d", (start+k)%37)).
 				SetCategory(allergy.CategoryDRUG).SetSeverity(severities[k%len(severities)])
