@@ -121,14 +121,26 @@ func NoteObject(ctx context.Context, typ, id string) {
 
 // NoteField records that a field was resolved; only patient-data fields are kept.
 func NoteField(ctx context.Context, object, field string) {
-	// Fields of patient-owned types are patient data; the rest (a
-	// department's name, a page's cursor) need no listing.
-	if _, ok := ent.PatientColumn[object]; !ok {
-		return
+	if PatientData(object) {
+		NoteCoordinate(ctx, object+"."+field)
 	}
+}
+
+// PatientData reports whether the fields of an object type are patient
+// data, which the audit row lists: those of patient-owned types. The rest
+// (a department's name, a page's cursor) need no listing.
+func PatientData(object string) bool {
+	_, ok := ent.PatientColumn[object]
+	return ok
+}
+
+// NoteCoordinate records that a patient-data field ("Patient.phone") was
+// resolved: NoteField for a caller that has the coordinate at hand and has
+// checked PatientData.
+func NoteCoordinate(ctx context.Context, coordinate string) {
 	if c := collectorFrom(ctx); c != nil {
 		c.mu.Lock()
-		c.fields[object+"."+field] = struct{}{}
+		c.fields[coordinate] = struct{}{}
 		c.mu.Unlock()
 	}
 }

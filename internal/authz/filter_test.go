@@ -120,7 +120,7 @@ func check(t *testing.T, g *FieldGuard, schema *ast.Schema, v *auth.Viewer, doc 
 		field = field.SelectionSet[0].(*ast.Field)
 	}
 	fc := &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: field}, Args: map[string]any{}}
-	err := g.guardFilters(context.Background(), v, fc)
+	err := g.guardFilters(context.Background(), &operation{viewer: v, decider: g.enforcer.Decider(v)}, g.plan(fc), fc)
 	want := false
 	for _, c := range touched {
 		if c != "" && !g.enforcer.Allows(v, c) {

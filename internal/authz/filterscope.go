@@ -106,26 +106,32 @@ func eachWhere(field reflect.Value, fn func(reflect.Value)) {
 }
 
 // ScopeFilters adds the viewer's row filter to every subquery of a
-// decoded where input (a *ent.XWhereInput; anything else is left alone).
-// The query the filter belongs to is scoped by the interceptor already.
-func (e *Enforcer) ScopeFilters(v *auth.Viewer, where any) {
+// decoded where input (a *ent.XWhereInput; anything else is left alone),
+// and reports whether it had to: whether some subquery of the filter would
+// otherwise have searched rows the viewer may not see. The query the filter
+// belongs to is scoped by the interceptor already.
+func (e *Enforcer) ScopeFilters(v *auth.Viewer, where any) (scoped bool) {
 	walkWhere(reflect.ValueOf(where), func(n whereNode) bool {
-		e.scopeExistence(v, n.value)
+		if e.scopeExistence(v, n.value) {
+			scoped = true
+		}
 		if n.subquery {
 			if keep := e.RowFilter(v, n.typ); keep != nil {
 				addPredicate(n.value, keep)
+				scoped = true
 			}
 		}
 		return true
 	})
+	return scoped
 }
 
 // scopeExistence rewrites hasAppointments: true into hasAppointmentsWith:
 // [the viewer's rows], and false into not that, where the viewer may not
 // see every row of the edge's entity: asking which staff have appointments
 // is asking about appointments. The new where inputs are then scoped like
-// any other subquery.
-func (e *Enforcer) scopeExistence(v *auth.Viewer, node reflect.Value) {
+// any other subquery. It reports whether it rewrote anything.
+func (e *Enforcer) scopeExistence(v *auth.Viewer, node reflect.Value) (rewrote bool) {
 	shape := shapeOf(node.Elem().Type())
 	for _, pair := range shape.exists {
 		flag := node.Elem().Field(pair[0])
@@ -137,6 +143,7 @@ func (e *Enforcer) scopeExistence(v *auth.Viewer, node reflect.Value) {
 		if e.RowFilter(v, strings.TrimSuffix(target.Elem().Name(), "WhereInput")) == nil {
 			continue
 		}
+		rewrote = true
 		wanted := flag.Elem().Bool()
 		flag.Set(reflect.Zero(flag.Type()))
 		visible := reflect.Append(reflect.Zero(with.Type()), reflect.New(target.Elem()))
@@ -153,6 +160,7 @@ func (e *Enforcer) scopeExistence(v *auth.Viewer, node reflect.Value) {
 		and := node.Elem().Field(shape.and)
 		and.Set(reflect.Append(and, none))
 	}
+	return rewrote
 }
 
 // addPredicate calls the generated AddPredicates(...predicate.X) of a where

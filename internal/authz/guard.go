@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -21,15 +22,43 @@ import (
 // arguments read as well: every field a where filter or an ordering touches,
 // at any depth (see filter.go), and the row scope of every subquery such a
 // filter makes (see filterscope.go).
+//
+// A page of 20 patients resolves some 800 fields, so the guard does per
+// field only what differs per field: what a coordinate needs (plans) is
+// worked out once at start-up, what the viewer's roles may do once per role
+// set and coordinate (Decider), and the viewer and the audit collector are
+// looked up once per operation.
 type FieldGuard struct {
 	enforcer *Enforcer
 	client   *ent.Client
+	schema   *ast.Schema
 	filters  *filterIndex
-	// rowsOf maps an object type to the id field of the entity whose rows
-	// it carries ("Problem.id" for Problem, ProblemConnection and
-	// ProblemEdge), built once so the hot path concatenates nothing. Types
-	// of no entity (payloads, PageInfo) are absent.
-	rowsOf map[string]string
+	// plans holds, per object type and field, what guarding it takes.
+	plans map[planKey]*fieldPlan
+	// before runs on every field the guard lets through, before its
+	// resolver (see BeforeResolve).
+	before []func(*graphql.FieldContext)
+}
+
+type planKey struct{ object, field string }
+
+// fieldPlan is what guarding one field of one object type takes, known
+// from the schema alone.
+type fieldPlan struct {
+	coordinate string // "Patient.familyName"
+	// rows is, for a field reaching rows of an entity (a list or
+	// connection of them, or a link to one other than a root
+	// operation's result), that entity's id ("Problem.id"): reaching rows
+	// needs the right to read their id, or a list would still tell how
+	// many there are (problems { __typename } counts diagnoses) and a link
+	// whether it exists (encounter { __typename }).
+	rows string
+	// patientData: the field is noted on the request's audit row.
+	patientData bool
+	// node: node(id:) or nodes(ids:), whose IDs of unreadable types are hidden.
+	node bool
+	// filtered: the field takes a where filter or an ordering.
+	filtered bool
 }
 
 // NewFieldGuard returns the guard for enforcer. client runs the queries
@@ -38,33 +67,123 @@ func NewFieldGuard(enforcer *Enforcer, client *ent.Client) *FieldGuard {
 	return &FieldGuard{enforcer: enforcer, client: client}
 }
 
+// BeforeResolve adds a step run on every field the guard allowed, before
+// its resolver, in the guard's own interception of the field: an HTTP
+// limit that sets a field's arguments (a default page size) then costs no
+// interceptor of its own on each of the hundreds of fields of a page.
+func (g *FieldGuard) BeforeResolve(step func(*graphql.FieldContext)) {
+	g.before = append(g.before, step)
+}
+
 var _ interface {
 	graphql.HandlerExtension
+	graphql.OperationInterceptor
 	graphql.FieldInterceptor
 } = (*FieldGuard)(nil)
 
 func (*FieldGuard) ExtensionName() string { return "CasbinFieldGuard" }
 
-// Validate indexes the schema's filters; a filter the policy could not
-// guard stops the server from starting.
+// Validate indexes the schema's filters and plans every field; a filter
+// the policy could not guard stops the server from starting.
 func (g *FieldGuard) Validate(es graphql.ExecutableSchema) error {
 	schema := es.Schema()
 	filters, err := newFilterIndex(schema)
 	if err != nil {
 		return err
 	}
-	g.filters = filters
-	g.rowsOf = map[string]string{}
+	g.schema, g.filters = schema, filters
+	g.plans = map[planKey]*fieldPlan{}
 	for name, def := range schema.Types {
 		if def.Kind != ast.Object || strings.HasPrefix(name, "__") {
 			continue
 		}
-		entity := strings.TrimSuffix(strings.TrimSuffix(name, "Connection"), "Edge")
-		if e := schema.Types[entity]; e != nil && e.Kind == ast.Object && e.Fields.ForName("id") != nil {
-			g.rowsOf[name] = entity + ".id"
+		for _, f := range def.Fields {
+			if !strings.HasPrefix(f.Name, "__") {
+				g.plans[planKey{name, f.Name}] = g.newPlan(schema, name, f)
+			}
 		}
 	}
 	return nil
+}
+
+func (g *FieldGuard) newPlan(schema *ast.Schema, object string, f *ast.FieldDefinition) *fieldPlan {
+	p := &fieldPlan{
+		coordinate:  object + "." + f.Name,
+		patientData: audit.PatientData(object),
+	}
+	p.node = p.coordinate == "Query.node" || p.coordinate == "Query.nodes"
+	if rows := rowsOf(schema, f.Type.Name()); rows != "" && (isList(f.Type) || !isRoot(object)) {
+		p.rows = rows
+	}
+	for _, arg := range f.Arguments {
+		p.filtered = p.filtered || g.filters.guards(arg.Type.Name())
+	}
+	return p
+}
+
+// rowsOf returns the id field of the entity whose rows an object type
+// carries ("Problem.id" for Problem, ProblemConnection and ProblemEdge),
+// "" for types of no entity (payloads, PageInfo).
+func rowsOf(schema *ast.Schema, typ string) string {
+	if def := schema.Types[typ]; def == nil || def.Kind != ast.Object {
+		return ""
+	}
+	entity := strings.TrimSuffix(strings.TrimSuffix(typ, "Connection"), "Edge")
+	if e := schema.Types[entity]; e != nil && e.Kind == ast.Object && e.Fields.ForName("id") != nil {
+		return entity + ".id"
+	}
+	return ""
+}
+
+// plan returns the plan of the field fc resolves: the one made at start-up
+// for every field of every object type, or, for a field of a type the
+// schema did not list then, one made now the same way.
+func (g *FieldGuard) plan(fc *graphql.FieldContext) *fieldPlan {
+	if p, ok := g.plans[planKey{fc.Object, fc.Field.Name}]; ok {
+		return p
+	}
+	def := fc.Field.Definition
+	if def == nil {
+		// Validation gives every field of a document its definition.
+		def = &ast.FieldDefinition{Name: fc.Field.Name, Type: ast.NamedType("", nil)}
+	}
+	return g.newPlan(g.schema, fc.Object, def)
+}
+
+// operation is what the guard looks up once per operation rather than
+// once per field.
+type operation struct {
+	viewer  *auth.Viewer
+	decider *Decider
+	// filters remembers, per field of the document, what its filter and
+	// ordering arguments read: the same in every row of a page.
+	filters sync.Map // *ast.Field → *filterCheck
+}
+
+type operationKey struct{}
+
+// filterCheck is what a field's filter arguments read, worked out once.
+type filterCheck struct {
+	reads []filterRead
+	// empty is the path of a nested where input that names no condition.
+	empty string
+	err   error
+}
+
+// InterceptOperation looks the viewer up once for all the operation's fields.
+func (g *FieldGuard) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	v := auth.FromContext(ctx)
+	return next(context.WithValue(ctx, operationKey{}, &operation{viewer: v, decider: g.enforcer.Decider(v)}))
+}
+
+func (g *FieldGuard) operationOf(ctx context.Context) *operation {
+	if op, ok := ctx.Value(operationKey{}).(*operation); ok {
+		return op
+	}
+	// A field resolved outside an operation this guard intercepted:
+	// decide from the context as it is.
+	v := auth.FromContext(ctx)
+	return &operation{viewer: v, decider: g.enforcer.Decider(v)}
 }
 
 func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
@@ -74,28 +193,33 @@ func (g *FieldGuard) InterceptField(ctx context.Context, next graphql.Resolver) 
 	if fc == nil || strings.HasPrefix(fc.Object, "__") || strings.HasPrefix(fc.Field.Name, "__") {
 		return next(ctx)
 	}
-	v := auth.FromContext(ctx)
-	object := fc.Object + "." + fc.Field.Name
-	if !g.enforcer.Allows(v, object) {
-		audit.NoteDenied(ctx, object)
-		return nil, refusal(v, object)
+	if g.schema == nil {
+		// Not validated, so nothing is indexed: fail closed.
+		return nil, &apperr.Error{Code: apperr.Internal, Message: "the field guard was not set up"}
 	}
-	// A list of rows the viewer may not read would still tell how many
-	// there are (problems { __typename } counts diagnoses), and a link to
-	// one whether it exists (encounter { __typename }), so reaching rows of
-	// an entity needs the right to read their id. A root operation's
-	// result is the operation's to answer for.
-	if rows, ok := g.rowsOf[fc.Field.Definition.Type.Name()]; ok && (isList(fc.Field.Definition.Type) || !isRoot(fc.Object)) &&
-		!g.enforcer.Allows(v, rows) {
-		audit.NoteDenied(ctx, rows)
-		return nil, refusal(v, object)
+	op := g.operationOf(ctx)
+	p := g.plan(fc)
+	if !op.decider.Allows(p.coordinate) {
+		audit.NoteDenied(ctx, p.coordinate)
+		return nil, refusal(op.viewer, p.coordinate)
 	}
-	audit.NoteField(ctx, fc.Object, fc.Field.Name)
-	if object == "Query.node" || object == "Query.nodes" {
-		g.hideUnreadable(ctx, v, fc)
+	if p.rows != "" && !op.decider.Allows(p.rows) {
+		audit.NoteDenied(ctx, p.rows)
+		return nil, refusal(op.viewer, p.coordinate)
 	}
-	if err := g.guardFilters(ctx, v, fc); err != nil {
-		return nil, err
+	if p.patientData {
+		audit.NoteCoordinate(ctx, p.coordinate)
+	}
+	if p.node {
+		g.hideUnreadable(ctx, op.viewer, fc)
+	}
+	if p.filtered {
+		if err := g.guardFilters(ctx, op, p, fc); err != nil {
+			return nil, err
+		}
+	}
+	for _, step := range g.before {
+		step(fc)
 	}
 	return next(ctx)
 }
@@ -155,40 +279,44 @@ const auditedFilterMatches = 1000
 // guardFilters checks every field the field's filter and ordering
 // arguments read against the policy, confines their subqueries to the
 // viewer's rows, and tells the audit trail what they read.
-func (g *FieldGuard) guardFilters(ctx context.Context, v *auth.Viewer, fc *graphql.FieldContext) error {
-	if len(fc.Field.Arguments) == 0 {
-		return nil
+func (g *FieldGuard) guardFilters(ctx context.Context, op *operation, p *fieldPlan, fc *graphql.FieldContext) error {
+	check := g.filterCheck(ctx, op, fc)
+	if check.err != nil {
+		return check.err
 	}
-	var variables map[string]any
-	if graphql.HasOperationContext(ctx) {
-		variables = graphql.GetOperationContext(ctx).Variables
+	for _, read := range check.reads {
+		if !op.decider.Allows(read.coordinate) {
+			audit.NoteDenied(ctx, read.coordinate)
+			return &apperr.Error{Code: apperr.Forbidden, Field: read.path,
+				Message: "not allowed to filter or order on " + read.coordinate}
+		}
+		if object, _, _ := strings.Cut(read.coordinate, "."); audit.PatientData(object) {
+			audit.NoteCoordinate(ctx, read.coordinate)
+		}
 	}
+	if check.empty != "" {
+		return apperr.BadInput(check.empty, "must name at least one condition")
+	}
+	// The decoded filters are the field's own, fresh in every row of a
+	// page: each is scoped, and its subqueries' patients audited, on its own.
 	for _, arg := range fc.Field.Arguments {
-		def := fc.Field.Definition.Arguments.ForName(arg.Name)
-		if def == nil || !g.filters.guards(def.Type.Name()) {
-			continue
-		}
-		raw, err := arg.Value.Value(variables)
-		if err != nil {
-			return apperr.BadInput(arg.Name, "is not valid")
-		}
-		for _, read := range g.filters.reads(def.Type.Name(), raw, arg.Name, nil) {
-			if !g.enforcer.Allows(v, read.coordinate) {
-				audit.NoteDenied(ctx, read.coordinate)
-				return &apperr.Error{Code: apperr.Forbidden, Field: read.path,
-					Message: "not allowed to filter or order on " + read.coordinate}
-			}
-			typ, field, _ := strings.Cut(read.coordinate, ".")
-			audit.NoteField(ctx, typ, field)
-		}
-		if empty := g.filters.emptyNested(def.Type.Name(), raw, arg.Name, false); empty != "" {
-			return apperr.BadInput(empty, "must name at least one condition")
-		}
 		where, ok := fc.Args[arg.Name]
 		if !ok || where == nil {
 			continue
 		}
-		g.enforcer.ScopeFilters(v, where)
+		if def := fc.Field.Definition.Arguments.ForName(arg.Name); def == nil || !g.filters.guards(def.Type.Name()) {
+			continue
+		}
+		if g.enforcer.ScopeFilters(op.viewer, where) && !isRoot(fc.Object) {
+			// A list inside another is loaded for the whole page by the
+			// parent's query (ent's eager loading), which decodes the
+			// filter anew, unscoped: the copy scoped here is not the one
+			// that ran. Rather than answer from rows the viewer may not
+			// see, refuse; the same filter at the root is scoped.
+			audit.NoteDenied(ctx, p.coordinate)
+			return &apperr.Error{Code: apperr.Forbidden, Field: arg.Name,
+				Message: "a filter of a nested list may not search rows kept from you; filter the list at the root"}
+		}
 		for _, searched := range patientDataFilters(where, selects(fc.Field.Selections, "totalCount")) {
 			ids, err := ent.PatientsMatching(ctx, g.client, searched, auditedFilterMatches)
 			if err != nil {
@@ -198,6 +326,39 @@ func (g *FieldGuard) guardFilters(ctx context.Context, v *auth.Viewer, fc *graph
 		}
 	}
 	return nil
+}
+
+// filterCheck lists what the filter and ordering arguments of the field fc
+// resolves read. A field's arguments are the same in every row of a page,
+// so they are read once per operation and field of the document.
+func (g *FieldGuard) filterCheck(ctx context.Context, op *operation, fc *graphql.FieldContext) *filterCheck {
+	if c, ok := op.filters.Load(fc.Field.Field); ok {
+		return c.(*filterCheck)
+	}
+	var variables map[string]any
+	if graphql.HasOperationContext(ctx) {
+		variables = graphql.GetOperationContext(ctx).Variables
+	}
+	c := &filterCheck{}
+	for _, arg := range fc.Field.Arguments {
+		def := fc.Field.Definition.Arguments.ForName(arg.Name)
+		if def == nil || !g.filters.guards(def.Type.Name()) {
+			continue
+		}
+		raw, err := arg.Value.Value(variables)
+		if err != nil {
+			c.err = apperr.BadInput(arg.Name, "is not valid")
+			break
+		}
+		c.reads = g.filters.reads(def.Type.Name(), raw, arg.Name, c.reads)
+		if c.empty == "" {
+			c.empty = g.filters.emptyNested(def.Type.Name(), raw, arg.Name, false)
+		}
+	}
+	if fc.Field.Field != nil {
+		op.filters.Store(fc.Field.Field, c)
+	}
+	return c
 }
 
 func isRoot(object string) bool {

@@ -150,7 +150,7 @@ func (l variablesLimit) MutateOperationParameters(_ context.Context, p *graphql.
 // pageLimit bounds every connection: first/last outside 0..max are refused
 // before the query runs (and before its cost is weighed, so the client
 // learns which argument is wrong), and a connection asked for without
-// either gets the default page size instead of every row.
+// either gets the default page size instead of every row (defaultPage).
 type pageLimit struct{ max, dflt int }
 
 func (pageLimit) ExtensionName() string                   { return "PageLimit" }
@@ -184,21 +184,20 @@ func (p pageLimit) MutateOperationContext(_ context.Context, oc *graphql.Operati
 	return nil
 }
 
-func (p pageLimit) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || !isConnection(fc.Field.Definition) {
-		return next(ctx)
+// defaultPage gives a connection asked for without first or last the
+// default page size. It runs in the field guard's interception of each
+// field (authz.FieldGuard.BeforeResolve), which a page of patients passes
+// hundreds of times, rather than in an interceptor of its own.
+func (p pageLimit) defaultPage(fc *graphql.FieldContext) {
+	if !isConnection(fc.Field.Definition) {
+		return
 	}
 	first, hasFirst := fc.Args["first"].(*int)
 	last, hasLast := fc.Args["last"].(*int)
-	if !hasFirst && !hasLast {
-		return next(ctx)
-	}
-	if first == nil && last == nil {
+	if (hasFirst || hasLast) && first == nil && last == nil {
 		dflt := p.dflt
 		fc.Args["first"] = &dflt
 	}
-	return next(ctx)
 }
 
 // pagedComplexity makes the complexity limit see what a query costs: a

@@ -147,13 +147,16 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	// before the cost so that an oversized page is named as such.
 	srv.Use(introspection{who: o.Introspection})
 	srv.Use(fieldLimit{fields: o.FieldLimit, roots: o.RootFieldLimit})
-	srv.Use(pageLimit{max: o.MaxPageSize, dflt: o.DefaultPageSize})
+	page := pageLimit{max: o.MaxPageSize, dflt: o.DefaultPageSize}
+	srv.Use(page)
 	srv.Use(depthLimit{max: o.DepthLimit})
 	srv.Use(oneCredentialMutation{})
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(d.Metrics.Extension())
 	srv.Use(audit.NewRecorder(d.Trail, d.Log))
-	srv.Use(authz.NewFieldGuard(d.Enforcer, d.Resolver.Client))
+	guard := authz.NewFieldGuard(d.Enforcer, d.Resolver.Client)
+	guard.BeforeResolve(page.defaultPage)
+	srv.Use(guard)
 	srv.SetErrorPresenter(presentError(d.Log))
 	srv.SetRecoverFunc(recoverPanic(d.Log))
 	return srv
