@@ -97,7 +97,7 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 // the stream before the stream ends with resumeAfter; the broker keeps
 // what it has not received, so a short buffer costs a slow client only a
 // resubscription.
-const streamBuffer = 32
+const streamBuffer = 16
 
 // sharedLoadTimeout bounds a load shared by many subscribers, which no
 // single subscriber's going away may cancel.

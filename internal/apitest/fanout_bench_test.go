@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,14 +71,14 @@ func fanoutRaiseFileLimit(b testing.TB, subscribers int) {
 	}
 }
 
-// serverMemory is what the Go runtime holds for live objects and stacks,
-// after collecting garbage.
-func serverMemory() uint64 {
+// serverMemory is what the Go runtime holds for live objects and for
+// stacks, after collecting garbage.
+func serverMemory() (heap, stacks int64) {
 	var m runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
+	return int64(m.HeapInuse), int64(m.StackInuse)
 }
 
 // settleGoroutines waits until the number of goroutines stops changing,
@@ -143,6 +144,10 @@ func BenchmarkCriticalLabFanout(b *testing.B) {
 	n := fanoutEnvInt(b, fanoutSubscribersEnv, fanoutDefaultSubs)
 	sessions := min(n, fanoutEnvInt(b, fanoutSessionsEnv, 20))
 	fanoutRaiseFileLimit(b, n)
+	if os.Getenv("HMIS_BENCH_HEAP_PROFILE") != "" {
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 256
+	}
 
 	s := newServer(b)
 	d := s.demo()
@@ -164,11 +169,19 @@ func BenchmarkCriticalLabFanout(b *testing.B) {
 	idle := fanoutOtherRequests(s, doctor, w.medA, closedAfter(2*time.Second))
 	runtime.GC()
 	goroutinesBefore := settleGoroutines()
-	memBefore := serverMemory()
+	heapBefore, stacksBefore := serverMemory()
 
 	clients := startFanoutClients(b, s, tokens, ward, n)
 	goroutinesIdle := settleGoroutines()
-	memIdle := serverMemory()
+	heapIdle, stacksIdle := serverMemory()
+	if path := os.Getenv("HMIS_BENCH_HEAP_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 
 	// The first event proves every subscription is live, off the clock.
 	release := func() (time.Duration, []time.Duration) {
@@ -199,14 +212,18 @@ func BenchmarkCriticalLabFanout(b *testing.B) {
 	b.StopTimer()
 	close(stop)
 	during := <-otherDone
-	memAfter := serverMemory()
+	heapAfter, stacksAfter := serverMemory()
 
 	b.ReportMetric(float64(n), "subscribers")
 	b.ReportMetric(ms(percentile(all, 0.50)), "p50-ms")
 	b.ReportMetric(ms(percentile(all, 0.99)), "p99-ms")
 	b.ReportMetric(ms(percentile(lasts, 0.50)), "last-client-ms")
-	b.ReportMetric(float64(int64(memIdle)-int64(memBefore))/float64(n), "B/idle-sub")
-	b.ReportMetric(float64(int64(memAfter)-int64(memBefore))/float64(n), "B/sub-after-events")
+	perSub := func(heap, stacks int64) float64 {
+		return float64(heap-heapBefore+stacks-stacksBefore) / float64(n)
+	}
+	b.ReportMetric(perSub(heapIdle, stacksIdle), "B/idle-sub")
+	b.ReportMetric(float64(stacksIdle-stacksBefore)/float64(n), "stack-B/idle-sub")
+	b.ReportMetric(perSub(heapAfter, stacksAfter), "B/sub-after-events")
 	b.ReportMetric(float64(goroutinesIdle-goroutinesBefore)/float64(n), "goroutines/sub")
 	b.ReportMetric(ms(percentile(idle, 0.50)), "other-idle-p50-ms")
 	b.ReportMetric(ms(percentile(during, 0.50)), "other-p50-ms")
