@@ -11,9 +11,8 @@ import (
 // dashboards that follow it.
 //
 // The key covers everything of a viewer that authz.RowFilter and
-// authz.Enforcer.Allows read:
-// whether there is one, the system flag, the roles, and the patient record
-// of a patient. Viewers with the same key therefore get the same rows from
+// authz.Enforcer.Allows read: whether there is one, the system flag, the
+// roles, and the patient record of a patient. Viewers with the same key therefore get the same rows from
 // every query, except for User rows, which RowFilter keeps to a viewer's
 // own account: the stand-in has no account, so a shared load sees no User
 // row rather than one viewer's account shown to another.
