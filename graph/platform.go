@@ -1,18 +1,12 @@
 package graph
 
 import (
-	"context"
-	"encoding/json"
-
-	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/globalid"
-	"github.com/hmis-dev/hmis/internal/scheduling"
 )
 
 func authPayload(t *auth.Tokens) *model.AuthPayload {
@@ -49,37 +43,4 @@ func auditFilter(f *model.AuditEventFilter) ([]predicate.AuditEvent, error) {
 		where = append(where, auditevent.OccurredAtLT(*f.To))
 	}
 	return where, nil
-}
-
-// appointmentChanged streams appointment events. Each event is loaded
-// through row scope before it is sent, so a patient hears only about their
-// own appointments, and only what the policy lets them read of it.
-func (r *subscriptionResolver) appointmentChanged(ctx context.Context, departmentID, providerID, after *string) (<-chan *model.AppointmentEvent, error) {
-	if err := optionalID("departmentId", departmentID, "dep", "a department"); err != nil {
-		return nil, err
-	}
-	if err := optionalID("providerId", providerID, "stf", "a staff"); err != nil {
-		return nil, err
-	}
-	src, err := r.subscribe(ctx, scheduling.Topic, after)
-	if err != nil {
-		return nil, err
-	}
-	return stream(ctx, r.Auth, src, func(ev events.Event) (*model.AppointmentEvent, bool, error) {
-		var change scheduling.Change
-		if err := json.Unmarshal(ev.Payload, &change); err != nil {
-			return nil, false, err
-		}
-		if (departmentID != nil && change.DepartmentID != *departmentID) ||
-			(providerID != nil && change.ProviderID != *providerID) {
-			return nil, false, nil
-		}
-		a, err := r.Client.Appointment.Get(ctx, change.AppointmentID)
-		if ent.IsNotFound(err) {
-			return nil, false, nil // not this viewer's to see
-		} else if err != nil {
-			return nil, false, err
-		}
-		return &model.AppointmentEvent{EventID: ev.ID, Type: model.AppointmentEventType(ev.Type), OccurredAt: ev.Time, Appointment: a}, true, nil
-	}), nil
 }

@@ -32,4 +32,6 @@ type Resolver struct {
 	Referrals   *referrals.Service
 	Lab         *lab.Service
 	Broker      events.Broker
+
+	fanout fanout
 }

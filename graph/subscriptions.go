@@ -4,83 +4,290 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
 
-// stream forwards broker events to one subscriber, each converted by load,
-// which loads what the event is about through row scope and says whether
-// the viewer may see it. A stream ends with an error the client can act on,
-// never silently: when the viewer's credential ends (logout, expiry, key
-// revoked), when an event cannot be loaded, or when the broker drops the
-// stream. The error carries resumeAfter, the last event consumed, so a
-// client resubscribing with it misses nothing.
+// fanout is the process's subscription hub, made on first use.
+type fanout struct {
+	once sync.Once
+	hub  *events.Hub
+}
+
+func (r *Resolver) hub() *events.Hub {
+	r.fanout.once.Do(func() { r.fanout.hub = events.NewHub(r.Broker) })
+	return r.fanout.hub
+}
+
+// stream subscribes to feed from after (nil: from now on) and streams the
+// events the subscriber asked for (match) that its viewer may see, each
+// made into what the subscription returns by item.
+//
+// What an event is about is loaded once per event for all the subscribers
+// of this process with the same row scope (auth.SharedScope), through
+// that scope, and shared between them; the policy's field checks still run
+// for each subscriber as its response is written, and each subscriber's
+// audit row names the patients the load read. A resuming subscriber loads
+// for itself until it has caught up with the live stream.
+//
+// A stream ends with an error the client can act on, never silently: when
+// the viewer's credential ends (logout, expiry, key revoked), when an
+// event cannot be loaded, when the client falls too far behind, or when
+// the broker drops the stream. The error carries resumeAfter, the last
+// event consumed, so a client resubscribing with it misses nothing.
 //
 // On a WebSocket the credential's end is the connection's: a stream that
 // finds it ended ends the connection, and a connection ended elsewhere (by
 // another operation, or by its own watch at logout or expiry) ends every
 // stream on it, each with its error before the socket closes.
-func stream[T any](ctx context.Context, a *auth.Service, src <-chan events.Event,
-	load func(events.Event) (item *T, visible bool, err error)) <-chan *T {
-	out := make(chan *T)
-	conn := auth.ConnectionFrom(ctx)
-	go func() {
-		defer close(out)
-		last := ""
-		credentialEnded := func(err error) {
-			if apperr.CodeOf(err) != apperr.Unauthenticated {
-				// The cache did not answer: no internals in the message.
-				endStream(ctx, apperr.Internal, "could not check the credential; resubscribe with after", last)
-				return
-			}
-			endStream(ctx, apperr.Unauthenticated, err.Error(), last)
+//
+// A stream keeps no goroutine of its own: the hub hands it events, and
+// the end of its context or of its connection is a callback.
+func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L], after *string,
+	match func(P) bool, item func(events.Event, L) *T) (<-chan *T, error) {
+	cursor := ""
+	if after != nil {
+		if !events.ValidID(*after) {
+			return nil, apperr.BadInput("after", "is not an event ID")
 		}
-		for {
-			var ev events.Event
-			select {
-			case e, ok := <-src:
-				if !ok {
-					if ctx.Err() == nil {
-						endStream(ctx, apperr.Internal, "the event stream was interrupted; resubscribe with after", last)
-					}
-					return
-				}
-				ev = e
-			case <-conn.Ended():
-				credentialEnded(conn.Err())
-				return
-			}
-			if err := a.Recheck(ctx); err != nil {
-				credentialEnded(err)
-				return
-			}
-			item, visible, err := load(ev)
-			if err != nil {
-				endStream(ctx, apperr.Internal, "could not load an event; resubscribe with after", last)
-				return
-			}
-			if visible {
-				select {
-				case out <- item:
-				case <-conn.Ended():
-					// Not delivered, so not consumed: resumeAfter stays
-					// before it and a resubscribing client gets it.
-					credentialEnded(conn.Err())
-					return
-				case <-ctx.Done():
-					return
-				}
-			}
-			last = ev.ID
+		cursor = *after
+	}
+	v := auth.FromContext(ctx)
+	scopeKey, scope := auth.SharedScope(v)
+	s := &subscriber[P, L, T]{
+		ctx: ctx, auth: r.Auth, conn: auth.ConnectionFrom(ctx), viewer: v,
+		feed: feed, match: match, item: item,
+		loadKey: feed.Name + "\x00" + scopeKey, scope: scope,
+		out: make(chan *T, streamBuffer),
+	}
+	leave, err := r.hub().Subscribe(ctx, feed.Topic, cursor, s)
+	if errors.Is(err, events.ErrCursorExpired) {
+		return nil, cursorExpired()
+	} else if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.leave = leave
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		leave()
+		return s.out, nil
+	}
+	stopCtx := context.AfterFunc(ctx, func() { s.end("", "") })
+	stopConn := s.conn.AfterEnd(func() { s.credentialEnded(s.conn.Err()) })
+	s.mu.Lock()
+	s.stopWatch = func() { stopCtx(); stopConn() }
+	ended = s.ended
+	s.mu.Unlock()
+	if ended {
+		stopCtx()
+		stopConn()
+	}
+	return s.out, nil
+}
+
+// streamBuffer is how many events a subscriber's client may lag behind
+// the stream before the stream ends with resumeAfter; the broker keeps
+// what it has not received, so a short buffer costs a slow client only a
+// resubscription.
+const streamBuffer = 16
+
+// sharedLoadTimeout bounds a load shared by many subscribers, which no
+// single subscriber's going away may cancel.
+const sharedLoadTimeout = 30 * time.Second
+
+// subscriber is one stream as the hub sees it.
+type subscriber[P, L, T any] struct {
+	ctx     context.Context
+	auth    *auth.Service
+	conn    *auth.Connection
+	viewer  *auth.Viewer
+	feed    events.Feed[P, L]
+	match   func(P) bool
+	item    func(events.Event, L) *T
+	loadKey string
+	scope   *auth.Viewer
+
+	mu        sync.Mutex
+	out       chan *T
+	ended     bool
+	leave     func()
+	stopWatch func()
+	// last is the last event consumed: delivered, or not the client's.
+	last string
+	// before[i%streamBuffer] is what last was before the i-th item sent
+	// was queued, so that an end that takes queued items back resumes
+	// before the first of them.
+	before [streamBuffer]string
+	sent   uint64
+}
+
+// loaded is a feed's load made into a stream's item, shared by every
+// subscriber of one row scope.
+type loaded[T any] struct {
+	item     *T // nil: the scope may see none of the event
+	patients []string
+}
+
+func (s *subscriber[P, L, T]) Deliver(d *events.Delivery) {
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		return
+	}
+	ev := d.Event
+	p, err := events.Shared(d, s.feed.Name+"\x00payload", func() (P, error) { return s.feed.Decode(ev) })
+	if err != nil {
+		s.end(apperr.Internal, "could not load an event; resubscribe with after")
+		return
+	}
+	if !s.match(p) {
+		s.skip(ev.ID)
+		return
+	}
+	got, err := events.Shared(d, s.loadKey, func() (loaded[T], error) { return s.load(ev, p) })
+	if err != nil {
+		s.end(apperr.Internal, "could not load an event; resubscribe with after")
+		return
+	}
+	if got.item == nil {
+		s.skip(ev.ID)
+		return
+	}
+	if err := s.recheck(d); err != nil {
+		s.credentialEnded(err)
+		return
+	}
+	// Noted when queued rather than when written: a row written before
+	// this item goes out names its patients either way.
+	audit.NotePatients(s.ctx, got.patients...)
+	s.send(ev.ID, got.item)
+}
+
+// load runs the feed's load as the stand-in viewer of the row scope, on a
+// context no subscriber owns, and notes which patients it read for every
+// subscriber's audit row.
+func (s *subscriber[P, L, T]) load(ev events.Event, p P) (loaded[T], error) {
+	ctx, cancel := context.WithTimeout(auth.WithViewer(context.Background(), s.scope), sharedLoadTimeout)
+	defer cancel()
+	ctx, reads := audit.WithCollector(ctx)
+	l, ok, err := s.feed.Load(ctx, ev, p)
+	if err != nil || !ok {
+		return loaded[T]{}, err
+	}
+	return loaded[T]{item: s.item(ev, l), patients: reads.Drain().PatientIDs}, nil
+}
+
+// recheck asks whether the credential still holds before an event goes
+// out (auth.Service.Recheck), once per delivery for each credential.
+func (s *subscriber[P, L, T]) recheck(d *events.Delivery) error {
+	if err := s.conn.Err(); err != nil {
+		return err
+	}
+	v := s.viewer
+	if v == nil || v.System || (v.SessionID == "" && v.APIKeyID == "" && v.ExpiresAt.IsZero()) {
+		return nil
+	}
+	key := fmt.Sprintf("credential\x00%s\x00%s\x00%d", v.SessionID, v.APIKeyID, v.ExpiresAt.UnixNano())
+	_, err := events.Shared(d, key, func() (struct{}, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), sharedLoadTimeout)
+		defer cancel()
+		return struct{}{}, s.auth.StillValid(ctx, v)
+	})
+	if apperr.CodeOf(err) == apperr.Unauthenticated {
+		s.conn.End(err)
+	}
+	return err
+}
+
+func (s *subscriber[P, L, T]) Interrupted() {
+	s.end(apperr.Internal, "the event stream was interrupted; resubscribe with after")
+}
+
+func (s *subscriber[P, L, T]) credentialEnded(err error) {
+	if apperr.CodeOf(err) != apperr.Unauthenticated {
+		// The cache did not answer: no internals in the message.
+		s.end(apperr.Internal, "could not check the credential; resubscribe with after")
+		return
+	}
+	s.end(apperr.Unauthenticated, err.Error())
+}
+
+// skip consumes an event that is not the client's.
+func (s *subscriber[P, L, T]) skip(id string) {
+	s.mu.Lock()
+	if !s.ended {
+		s.last = id
+	}
+	s.mu.Unlock()
+}
+
+func (s *subscriber[P, L, T]) send(id string, item *T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	select {
+	case s.out <- item:
+		s.before[s.sent%streamBuffer] = s.last
+		s.sent++
+		s.last = id
+	default:
+		s.endLocked(apperr.Internal, "the client fell behind the event stream; resubscribe with after")
+	}
+}
+
+// end ends the stream with an error of code, or silently with code ""
+// (the client went away).
+func (s *subscriber[P, L, T]) end(code apperr.Code, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(code, message)
+}
+
+func (s *subscriber[P, L, T]) endLocked(code apperr.Code, message string) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	// Items still queued were not delivered, so not consumed: resumeAfter
+	// goes back to before the first of them, and a resubscribing client
+	// gets them.
+	taken := 0
+	for drained := false; !drained; {
+		select {
+		case <-s.out:
+			taken++
+		default:
+			drained = true
 		}
-	}()
-	return out
+	}
+	resume := s.last
+	if taken > 0 {
+		resume = s.before[(s.sent-uint64(taken))%streamBuffer]
+	}
+	if code != "" && s.ctx.Err() == nil {
+		endStream(s.ctx, code, message, resume)
+	}
+	close(s.out)
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	if s.leave != nil {
+		s.leave()
+	}
 }
 
 func endStream(ctx context.Context, code apperr.Code, message, resumeAfter string) {
@@ -101,26 +308,13 @@ func optionalID(arg string, id *string, prefix, what string) error {
 	return nil
 }
 
-// subscribe opens topic after the event a resubscribing client saw last,
-// or live from now without one.
-func (r *subscriptionResolver) subscribe(ctx context.Context, topic string, after *string) (<-chan events.Event, error) {
-	cursor := ""
-	if after != nil {
-		if !events.ValidID(*after) {
-			return nil, apperr.BadInput("after", "is not an event ID")
-		}
-		cursor = *after
+// cursorExpired tells a client whose after is older than the retained
+// events what to do: a retry with the same cursor fails the same way.
+func cursorExpired() error {
+	return &gqlerror.Error{
+		Message:    "after: events since this eventId are no longer retained; reload the data this subscription keeps current, then subscribe again without after",
+		Extensions: map[string]any{"code": CursorExpired, "field": "after"},
 	}
-	ch, err := r.Broker.Subscribe(ctx, topic, cursor)
-	if errors.Is(err, events.ErrCursorExpired) {
-		// Events after the cursor are gone for good: a retry with it fails
-		// the same way, so the client is told what to do instead.
-		return nil, &gqlerror.Error{
-			Message:    "after: events since this eventId are no longer retained; reload the data this subscription keeps current, then subscribe again without after",
-			Extensions: map[string]any{"code": CursorExpired, "field": "after"},
-		}
-	}
-	return ch, err
 }
 
 // CursorExpired is the extensions.code of a subscription whose after is

@@ -17,6 +17,10 @@ type Connection struct {
 	err    error
 	onEnd  func(error)
 	viewer *Viewer
+
+	mu       sync.Mutex
+	done     bool
+	watchers map[*func()]struct{}
 }
 
 // NewConnection returns a live connection acting for v; onEnd is called
@@ -33,10 +37,48 @@ func (c *Connection) End(err error) {
 	c.once.Do(func() {
 		c.err = err
 		close(c.ended)
+		c.mu.Lock()
+		c.done = true
+		watchers := c.watchers
+		c.watchers = nil
+		c.mu.Unlock()
+		for f := range watchers {
+			go (*f)()
+		}
 		if c.onEnd != nil {
 			c.onEnd(err)
 		}
 	})
+}
+
+// AfterEnd arranges for f to run in a goroutine of its own once c ends, at
+// once if it has, as context.AfterFunc does for a context: what follows a
+// connection registers here instead of keeping a goroutine waiting on
+// Ended. stop unregisters f and reports whether it did so before f was
+// started. On a nil connection f never runs.
+func (c *Connection) AfterEnd(f func()) (stop func() bool) {
+	if c == nil {
+		return func() bool { return true }
+	}
+	key := &f
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	if c.watchers == nil {
+		c.watchers = map[*func()]struct{}{}
+	}
+	c.watchers[key] = struct{}{}
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.watchers[key]
+		delete(c.watchers, key)
+		return ok
+	}
 }
 
 // Ended is closed when c ends. A nil connection (a plain HTTP request)

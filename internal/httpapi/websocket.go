@@ -1,8 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -64,12 +68,10 @@ func addWebsocket(srv *handler.Server, a *auth.Service, log *slog.Logger, interv
 		Websocket: transport.Websocket{
 			// A client has this long to authenticate before the socket closes.
 			InitTimeout: 10 * time.Second,
-			// Keepalives for graphql-ws, pings for graphql-transport-ws, so
-			// proxies do not cut idle dashboards; a missing pong is tolerated
-			// because some clients never answer.
-			KeepAlivePingInterval: 10 * time.Second,
-			PingPongInterval:      25 * time.Second,
-			MissingPongOk:         true,
+			// Keepalives and pings are the socket's own (see keepAlive):
+			// gqlgen would keep a goroutine per socket for them. A missing
+			// pong is tolerated because some clients never answer.
+			MissingPongOk: true,
 			// A message on the socket is bounded like a request body.
 			PayloadReadLimit: &maxMessageBytes,
 			Implementation: socketAcceptor{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
@@ -95,8 +97,9 @@ func addWebsocket(srv *handler.Server, a *auth.Service, log *slog.Logger, interv
 				conn := auth.NewConnection(v, s.credentialEnded)
 				ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
 				if v != nil {
-					go s.watch(ctx, conn, v)
+					s.watch(ctx, conn, v)
 				}
+				s.keepAlive(ctx)
 				return ctx, nil, nil
 			},
 		},
@@ -114,12 +117,33 @@ type socketTransport struct {
 	interval time.Duration
 }
 
+// Do serves the socket on a goroutine of its own and returns as soon as
+// the connection is upgraded, so that net/http lets go of what it holds
+// for a request — its buffers and its goroutine's stack, about as much as
+// an idle subscription needs in all — for as long as the socket is open.
+// The socket's context therefore keeps the request's values but not its
+// cancellation, which comes when this returns; it ends with the socket.
+// (A WebSocket's request is logged when it is upgraded, not when it ends.)
 func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	// Cancelled when the socket is done, which stops its watch.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	s := &socket{auth: t.auth, log: t.log, interval: t.interval}
-	t.Websocket.Do(w, r.WithContext(context.WithValue(ctx, socketKey{}, s)), exec)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	s := &socket{auth: t.auth, log: t.log, interval: t.interval, upgraded: make(chan error, 1)}
+	r = r.WithContext(context.WithValue(ctx, socketKey{}, s))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		t.Websocket.Do(w, r, exec)
+	}()
+	select {
+	case err := <-s.upgraded:
+		if err == nil {
+			return
+		}
+		// gqlgen answers a failed upgrade on w, which is only usable
+		// until this returns.
+		<-done
+	case <-done:
+	}
 }
 
 // socketAcceptor hands each accepted connection to its socket, which is
@@ -130,13 +154,14 @@ type socketAcceptor struct {
 }
 
 func (a socketAcceptor) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	conn, err := a.CoderWebsocketImplementation.Accept(w, r, o)
-	if err == nil {
-		if s := socketFrom(r.Context()); s != nil {
+	conn, err := a.CoderWebsocketImplementation.Accept(smallBuffers{w}, r, o)
+	if s := socketFrom(r.Context()); s != nil {
+		if err == nil {
 			s.mu.Lock()
 			s.conn = conn
 			s.mu.Unlock()
 		}
+		s.upgraded <- err
 	}
 	return conn, err
 }
@@ -156,6 +181,8 @@ type socket struct {
 	auth     *auth.Service
 	log      *slog.Logger
 	interval time.Duration
+	// upgraded is told once whether the connection was upgraded.
+	upgraded chan error
 
 	mu       sync.Mutex
 	conn     transport.WebsocketConn
@@ -168,26 +195,18 @@ type socket struct {
 // every interval finds its session or API key revoked. Operations and
 // events check for themselves; the watch is for a socket that sends
 // nothing, so its client learns at once, and for closing what would only
-// hold resources.
+// hold resources. It keeps timers, not a goroutine, for the life of the
+// socket: an idle dashboard should cost little more than its connection.
 func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewer) {
-	tick := time.NewTicker(s.interval)
-	defer tick.Stop()
-	var expiry <-chan time.Time
-	if !v.ExpiresAt.IsZero() {
-		t := time.NewTimer(time.Until(v.ExpiresAt))
-		defer t.Stop()
-		expiry = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-conn.Ended():
-			return
-		case <-expiry:
-			// Should the clock disagree, it is asked again at expiry.
-			expiry = time.After(time.Until(v.ExpiresAt))
-		case <-tick.C:
+	var mu sync.Mutex
+	stopped := false
+	var tick, expiry *time.Timer
+	check := func() bool {
+		mu.Lock()
+		done := stopped
+		mu.Unlock()
+		if done || ctx.Err() != nil || conn.Err() != nil {
+			return false
 		}
 		if err := s.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
 			// The cache did not answer. Every operation and event is refused
@@ -195,7 +214,116 @@ func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewe
 			// reconnect into the same outage.
 			s.log.WarnContext(ctx, "websocket credential check failed", "err", err)
 		}
+		return conn.Err() == nil
 	}
+	rearm := func(t *time.Timer, d time.Duration) {
+		mu.Lock()
+		if !stopped {
+			t.Reset(d)
+		}
+		mu.Unlock()
+	}
+	// Armed once assigned, so that a callback never reads its timer unset.
+	tick = time.AfterFunc(never, func() {
+		if check() {
+			rearm(tick, s.interval)
+		}
+	})
+	tick.Reset(s.interval)
+	if !v.ExpiresAt.IsZero() {
+		expiry = time.AfterFunc(never, func() {
+			// Should the clock disagree, it is asked again at expiry.
+			if check() {
+				rearm(expiry, time.Until(v.ExpiresAt))
+			}
+		})
+		expiry.Reset(time.Until(v.ExpiresAt))
+	}
+	stop := func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		tick.Stop()
+		if expiry != nil {
+			expiry.Stop()
+		}
+	}
+	context.AfterFunc(ctx, stop)
+	conn.AfterEnd(stop)
+}
+
+// never arms a timer that is about to be given its real duration.
+const never = time.Duration(1<<63 - 1)
+
+// Idle sockets get a keepalive (graphql-ws) or a ping (graphql-transport-ws)
+// this often, so that proxies do not cut idle dashboards.
+const (
+	keepAliveInterval = 10 * time.Second
+	pingInterval      = 25 * time.Second
+)
+
+// keepAlive sends keepalives or pings until ctx, the connection's, ends,
+// from a timer rather than a goroutine of its own. coder/websocket writes
+// whole messages safely beside gqlgen's own writes.
+func (s *socket) keepAlive(ctx context.Context) {
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	interval, msg := keepAliveInterval, map[string]string{"type": "ka"}
+	if conn.Subprotocol() == "graphql-transport-ws" {
+		interval, msg = pingInterval, map[string]string{"type": "ping"}
+	}
+	var t *time.Timer
+	t = time.AfterFunc(never, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := conn.WriteJSON(msg); err != nil {
+			return // the socket is closing; its read loop ends it
+		}
+		t.Reset(interval)
+	})
+	t.Reset(interval)
+	context.AfterFunc(ctx, func() { t.Stop() })
+}
+
+// socketBuffer sizes the read and write buffers of a socket. Messages on a
+// dashboard's socket are small and rare, so the 4 KiB each that net/http
+// hands over with a hijacked connection would be most of what an idle
+// subscription costs; a larger message is read or written in several steps.
+const socketBuffer = 512
+
+// smallBuffers is the ResponseWriter coder/websocket hijacks: the same
+// connection, with buffers of socketBuffer bytes.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	// What the client sent right after the handshake may already be
+	// buffered. It must end up in the new reader's buffer, not behind it:
+	// coder/websocket keeps what is buffered and reads the rest from conn.
+	r := bufio.NewReaderSize(conn, socketBuffer)
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketBuffer, n))
+		if _, err := r.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(conn, socketBuffer)), nil
 }
 
 // credentialEnded is told by the connection when its credential ends.
