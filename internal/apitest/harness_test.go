@@ -66,6 +66,9 @@ func testConfig(b backing) config.Config {
 	cfg.RedisURL = b.redisURL
 	cfg.RedisPrefix = b.redisPrefix
 	cfg.TokenSecret = "test-secret-test-secret-test-secret-0123"
+	// Demo mode keeps the audit key beside the SQLite file, in the test's
+	// directory; the checkpoints go there too, on either database.
+	cfg.AuditCheckpointFile = b.sqlitePath + ".audit-checkpoints"
 	cfg.DemoPassword = demoPassword
 	cfg.Demo = true
 	// Set explicitly, not left to demo mode: tests introspect anonymously.
