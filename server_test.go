@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/hmis-dev/hmis/ent/auditevent"
+	"github.com/hmis-dev/hmis/internal/app"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/config"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -23,10 +25,13 @@ func hmis(t *testing.T, args ...string) (string, error) {
 
 func TestCommands(t *testing.T) {
 	dbURL, sqlitePath := testenv.DatabaseURL(t), testenv.SQLitePath(t)
+	checkpoints := sqlitePath + ".checkpoints"
 	t.Setenv("HMIS_DATABASE_URL", dbURL)
 	t.Setenv("HMIS_SQLITE_PATH", sqlitePath)
 	t.Setenv("HMIS_REDIS_URL", "")
 	t.Setenv("HMIS_TOKEN_SECRET", "")
+	t.Setenv("HMIS_AUDIT_KEY", "")
+	t.Setenv("HMIS_AUDIT_CHECKPOINT_FILE", checkpoints)
 	t.Setenv("HMIS_LOG_LEVEL", "error")
 
 	_, err := hmis(t, "migrate")
@@ -34,6 +39,19 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("outside demo mode a missing secret must stop the server: %v", err)
 	}
 	t.Setenv("HMIS_TOKEN_SECRET", "cli-test-secret-cli-test-secret-0123")
+	if dbURL != "" {
+		// Only the embedded database has a development default for the
+		// audit key; a PostgreSQL deployment must be given one.
+		_, err := hmis(t, "migrate")
+		if err == nil || !strings.Contains(err.Error(), "HMIS_AUDIT_KEY") {
+			t.Fatalf("on PostgreSQL outside demo mode a missing audit key must stop the server: %v", err)
+		}
+		spec, err := audit.NewKeySpec("cli1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("HMIS_AUDIT_KEY", spec)
+	}
 
 	out, err := hmis(t, "seed")
 	if err == nil || !strings.Contains(err.Error(), "HMIS_ADMIN_PASSWORD") {
@@ -47,28 +65,58 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("seeding a seeded database must be harmless: %v", err)
 	}
 
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := app.AuditKeys(cfg, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("the audit key the commands used: %v", err)
+	}
 	st, err := store.Open(dbURL, sqlitePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	trail := audit.NewTrail(st)
+	trail, err := audit.NewTrail(st, audit.Options{Keys: keys, CheckpointFile: checkpoints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	defer trail.Close(ctx)
 	for _, op := range []string{"a", "b", "c"} {
-		if _, err := trail.Append(context.Background(), audit.Entry{Operation: op, Kind: auditevent.KindSYSTEM, Outcome: auditevent.OutcomeALLOWED}); err != nil {
+		if _, err := trail.Append(ctx, audit.Entry{Operation: op, Kind: auditevent.KindSYSTEM, Outcome: auditevent.OutcomeALLOWED}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if _, err := trail.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An auditor needs the database, the key and the checkpoints; not the
+	// token secret.
+	t.Setenv("HMIS_TOKEN_SECRET", "")
 	out, err = hmis(t, "audit", "verify")
-	if err != nil || !strings.Contains(out, "3 events verified") {
+	if err != nil || !strings.Contains(out, "3 sealed events verified") || !strings.Contains(out, "1 checkpoints matched") {
 		t.Fatalf("audit verify on an intact trail: %v %q", err, out)
 	}
 	if _, err := st.DB.Exec(`UPDATE audit_events SET operation = 'x' WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
 	_, err = hmis(t, "audit", "verify")
-	if err == nil || !strings.Contains(err.Error(), "seq 2") {
+	if err == nil || !strings.Contains(err.Error(), "seq 2") || !strings.Contains(err.Error(), audit.ReasonHash) {
 		t.Fatalf("audit verify must name the tampered row: %v", err)
 	}
+	if _, err := st.DB.Exec(`DELETE FROM audit_events WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB.Exec(`UPDATE audit_events SET operation = 'b' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = hmis(t, "audit", "verify")
+	if err == nil || !strings.Contains(err.Error(), "seq 3") || !strings.Contains(err.Error(), audit.ReasonTruncated) {
+		t.Fatalf("audit verify must see the cut-off tail: %v", err)
+	}
+	t.Setenv("HMIS_TOKEN_SECRET", "cli-test-secret-cli-test-secret-0123")
 
 	if out, err = hmis(t, "config"); err != nil || !strings.Contains(out, "| `HMIS_DATABASE_URL` |") {
 		t.Fatalf("config: %v %q", err, out)

@@ -18,8 +18,10 @@ type AuditEvent struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID string `json:"id,omitempty"`
-	// Position in the chain, gapless from 1.
-	Seq int64 `json:"seq,omitempty"`
+	// Position in the chain, gapless from 1; null until the row is sealed.
+	Seq *int64 `json:"seq,omitempty"`
+	// seq once sealed; before that 2^62 plus the insertion time in microseconds, so unsealed rows list after all sealed ones, in insertion order.
+	Position int64 `json:"position,omitempty"`
 	// OccurredAt holds the value of the "occurred_at" field.
 	OccurredAt time.Time `json:"occurred_at,omitempty"`
 	// ActorID holds the value of the "actor_id" field.
@@ -48,10 +50,14 @@ type AuditEvent struct {
 	ClientAddr string `json:"client_addr,omitempty"`
 	// RequestID holds the value of the "request_id" field.
 	RequestID string `json:"request_id,omitempty"`
+	// keyid:HMAC of the content, made when the row was written, so a row inserted behind HMIS's back is found even before it is sealed.
+	EntryMAC string `json:"entry_mac,omitempty"`
 	// PrevHash holds the value of the "prev_hash" field.
-	PrevHash string `json:"prev_hash,omitempty"`
+	PrevHash *string `json:"prev_hash,omitempty"`
 	// Hash holds the value of the "hash" field.
-	Hash         string `json:"hash,omitempty"`
+	Hash *string `json:"hash,omitempty"`
+	// Audit key that sealed the row; null until sealed, and on rows sealed by the unkeyed chain of earlier versions.
+	KeyID        *string `json:"key_id,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -62,9 +68,9 @@ func (*AuditEvent) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case auditevent.FieldRoles, auditevent.FieldObjectTypes, auditevent.FieldObjectIds, auditevent.FieldFields:
 			values[i] = new([]byte)
-		case auditevent.FieldSeq:
+		case auditevent.FieldSeq, auditevent.FieldPosition:
 			values[i] = new(sql.NullInt64)
-		case auditevent.FieldID, auditevent.FieldActorID, auditevent.FieldActorName, auditevent.FieldOperation, auditevent.FieldKind, auditevent.FieldOutcome, auditevent.FieldErrorCode, auditevent.FieldPatientIds, auditevent.FieldClientAddr, auditevent.FieldRequestID, auditevent.FieldPrevHash, auditevent.FieldHash:
+		case auditevent.FieldID, auditevent.FieldActorID, auditevent.FieldActorName, auditevent.FieldOperation, auditevent.FieldKind, auditevent.FieldOutcome, auditevent.FieldErrorCode, auditevent.FieldPatientIds, auditevent.FieldClientAddr, auditevent.FieldRequestID, auditevent.FieldEntryMAC, auditevent.FieldPrevHash, auditevent.FieldHash, auditevent.FieldKeyID:
 			values[i] = new(sql.NullString)
 		case auditevent.FieldOccurredAt:
 			values[i] = new(sql.NullTime)
@@ -93,7 +99,14 @@ func (_m *AuditEvent) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field seq", values[i])
 			} else if value.Valid {
-				_m.Seq = value.Int64
+				_m.Seq = new(int64)
+				*_m.Seq = value.Int64
+			}
+		case auditevent.FieldPosition:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field position", values[i])
+			} else if value.Valid {
+				_m.Position = value.Int64
 			}
 		case auditevent.FieldOccurredAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -187,17 +200,32 @@ func (_m *AuditEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RequestID = value.String
 			}
+		case auditevent.FieldEntryMAC:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field entry_mac", values[i])
+			} else if value.Valid {
+				_m.EntryMAC = value.String
+			}
 		case auditevent.FieldPrevHash:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field prev_hash", values[i])
 			} else if value.Valid {
-				_m.PrevHash = value.String
+				_m.PrevHash = new(string)
+				*_m.PrevHash = value.String
 			}
 		case auditevent.FieldHash:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field hash", values[i])
 			} else if value.Valid {
-				_m.Hash = value.String
+				_m.Hash = new(string)
+				*_m.Hash = value.String
+			}
+		case auditevent.FieldKeyID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field key_id", values[i])
+			} else if value.Valid {
+				_m.KeyID = new(string)
+				*_m.KeyID = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -235,8 +263,13 @@ func (_m *AuditEvent) String() string {
 	var builder strings.Builder
 	builder.WriteString("AuditEvent(")
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
-	builder.WriteString("seq=")
-	builder.WriteString(fmt.Sprintf("%v", _m.Seq))
+	if v := _m.Seq; v != nil {
+		builder.WriteString("seq=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("position=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Position))
 	builder.WriteString(", ")
 	builder.WriteString("occurred_at=")
 	builder.WriteString(_m.OccurredAt.Format(time.ANSIC))
@@ -280,11 +313,23 @@ func (_m *AuditEvent) String() string {
 	builder.WriteString("request_id=")
 	builder.WriteString(_m.RequestID)
 	builder.WriteString(", ")
-	builder.WriteString("prev_hash=")
-	builder.WriteString(_m.PrevHash)
+	builder.WriteString("entry_mac=")
+	builder.WriteString(_m.EntryMAC)
 	builder.WriteString(", ")
-	builder.WriteString("hash=")
-	builder.WriteString(_m.Hash)
+	if v := _m.PrevHash; v != nil {
+		builder.WriteString("prev_hash=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.Hash; v != nil {
+		builder.WriteString("hash=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.KeyID; v != nil {
+		builder.WriteString("key_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

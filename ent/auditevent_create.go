@@ -26,6 +26,28 @@ func (_c *AuditEventCreate) SetSeq(v int64) *AuditEventCreate {
 	return _c
 }
 
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableSeq(v *int64) *AuditEventCreate {
+	if v != nil {
+		_c.SetSeq(*v)
+	}
+	return _c
+}
+
+// SetPosition sets the "position" field.
+func (_c *AuditEventCreate) SetPosition(v int64) *AuditEventCreate {
+	_c.mutation.SetPosition(v)
+	return _c
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillablePosition(v *int64) *AuditEventCreate {
+	if v != nil {
+		_c.SetPosition(*v)
+	}
+	return _c
+}
+
 // SetOccurredAt sets the "occurred_at" field.
 func (_c *AuditEventCreate) SetOccurredAt(v time.Time) *AuditEventCreate {
 	_c.mutation.SetOccurredAt(v)
@@ -158,15 +180,59 @@ func (_c *AuditEventCreate) SetNillableRequestID(v *string) *AuditEventCreate {
 	return _c
 }
 
+// SetEntryMAC sets the "entry_mac" field.
+func (_c *AuditEventCreate) SetEntryMAC(v string) *AuditEventCreate {
+	_c.mutation.SetEntryMAC(v)
+	return _c
+}
+
+// SetNillableEntryMAC sets the "entry_mac" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableEntryMAC(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetEntryMAC(*v)
+	}
+	return _c
+}
+
 // SetPrevHash sets the "prev_hash" field.
 func (_c *AuditEventCreate) SetPrevHash(v string) *AuditEventCreate {
 	_c.mutation.SetPrevHash(v)
 	return _c
 }
 
+// SetNillablePrevHash sets the "prev_hash" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillablePrevHash(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetPrevHash(*v)
+	}
+	return _c
+}
+
 // SetHash sets the "hash" field.
 func (_c *AuditEventCreate) SetHash(v string) *AuditEventCreate {
 	_c.mutation.SetHash(v)
+	return _c
+}
+
+// SetNillableHash sets the "hash" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableHash(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetHash(*v)
+	}
+	return _c
+}
+
+// SetKeyID sets the "key_id" field.
+func (_c *AuditEventCreate) SetKeyID(v string) *AuditEventCreate {
+	_c.mutation.SetKeyID(v)
+	return _c
+}
+
+// SetNillableKeyID sets the "key_id" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableKeyID(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetKeyID(*v)
+	}
 	return _c
 }
 
@@ -219,6 +285,10 @@ func (_c *AuditEventCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *AuditEventCreate) defaults() {
+	if _, ok := _c.mutation.Position(); !ok {
+		v := auditevent.DefaultPosition
+		_c.mutation.SetPosition(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := auditevent.DefaultID()
 		_c.mutation.SetID(v)
@@ -227,8 +297,8 @@ func (_c *AuditEventCreate) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_c *AuditEventCreate) check() error {
-	if _, ok := _c.mutation.Seq(); !ok {
-		return &ValidationError{Name: "seq", err: errors.New(`ent: missing required field "AuditEvent.seq"`)}
+	if _, ok := _c.mutation.Position(); !ok {
+		return &ValidationError{Name: "position", err: errors.New(`ent: missing required field "AuditEvent.position"`)}
 	}
 	if _, ok := _c.mutation.OccurredAt(); !ok {
 		return &ValidationError{Name: "occurred_at", err: errors.New(`ent: missing required field "AuditEvent.occurred_at"`)}
@@ -251,12 +321,6 @@ func (_c *AuditEventCreate) check() error {
 		if err := auditevent.OutcomeValidator(v); err != nil {
 			return &ValidationError{Name: "outcome", err: fmt.Errorf(`ent: validator failed for field "AuditEvent.outcome": %w`, err)}
 		}
-	}
-	if _, ok := _c.mutation.PrevHash(); !ok {
-		return &ValidationError{Name: "prev_hash", err: errors.New(`ent: missing required field "AuditEvent.prev_hash"`)}
-	}
-	if _, ok := _c.mutation.Hash(); !ok {
-		return &ValidationError{Name: "hash", err: errors.New(`ent: missing required field "AuditEvent.hash"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := auditevent.IDValidator(v); err != nil {
@@ -300,7 +364,11 @@ func (_c *AuditEventCreate) createSpec() (*AuditEvent, *sqlgraph.CreateSpec) {
 	}
 	if value, ok := _c.mutation.Seq(); ok {
 		_spec.SetField(auditevent.FieldSeq, field.TypeInt64, value)
-		_node.Seq = value
+		_node.Seq = &value
+	}
+	if value, ok := _c.mutation.Position(); ok {
+		_spec.SetField(auditevent.FieldPosition, field.TypeInt64, value)
+		_node.Position = value
 	}
 	if value, ok := _c.mutation.OccurredAt(); ok {
 		_spec.SetField(auditevent.FieldOccurredAt, field.TypeTime, value)
@@ -358,13 +426,21 @@ func (_c *AuditEventCreate) createSpec() (*AuditEvent, *sqlgraph.CreateSpec) {
 		_spec.SetField(auditevent.FieldRequestID, field.TypeString, value)
 		_node.RequestID = value
 	}
+	if value, ok := _c.mutation.EntryMAC(); ok {
+		_spec.SetField(auditevent.FieldEntryMAC, field.TypeString, value)
+		_node.EntryMAC = value
+	}
 	if value, ok := _c.mutation.PrevHash(); ok {
 		_spec.SetField(auditevent.FieldPrevHash, field.TypeString, value)
-		_node.PrevHash = value
+		_node.PrevHash = &value
 	}
 	if value, ok := _c.mutation.Hash(); ok {
 		_spec.SetField(auditevent.FieldHash, field.TypeString, value)
-		_node.Hash = value
+		_node.Hash = &value
+	}
+	if value, ok := _c.mutation.KeyID(); ok {
+		_spec.SetField(auditevent.FieldKeyID, field.TypeString, value)
+		_node.KeyID = &value
 	}
 	return _node, _spec
 }

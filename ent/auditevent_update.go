@@ -68,6 +68,9 @@ func (_u *AuditEventUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 			}
 		}
 	}
+	if _u.mutation.SeqCleared() {
+		_spec.ClearField(auditevent.FieldSeq, field.TypeInt64)
+	}
 	if _u.mutation.ActorIDCleared() {
 		_spec.ClearField(auditevent.FieldActorID, field.TypeString)
 	}
@@ -97,6 +100,18 @@ func (_u *AuditEventUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.RequestIDCleared() {
 		_spec.ClearField(auditevent.FieldRequestID, field.TypeString)
+	}
+	if _u.mutation.EntryMACCleared() {
+		_spec.ClearField(auditevent.FieldEntryMAC, field.TypeString)
+	}
+	if _u.mutation.PrevHashCleared() {
+		_spec.ClearField(auditevent.FieldPrevHash, field.TypeString)
+	}
+	if _u.mutation.HashCleared() {
+		_spec.ClearField(auditevent.FieldHash, field.TypeString)
+	}
+	if _u.mutation.KeyIDCleared() {
+		_spec.ClearField(auditevent.FieldKeyID, field.TypeString)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -189,6 +204,9 @@ func (_u *AuditEventUpdateOne) sqlSave(ctx context.Context) (_node *AuditEvent, 
 			}
 		}
 	}
+	if _u.mutation.SeqCleared() {
+		_spec.ClearField(auditevent.FieldSeq, field.TypeInt64)
+	}
 	if _u.mutation.ActorIDCleared() {
 		_spec.ClearField(auditevent.FieldActorID, field.TypeString)
 	}
@@ -218,6 +236,18 @@ func (_u *AuditEventUpdateOne) sqlSave(ctx context.Context) (_node *AuditEvent, 
 	}
 	if _u.mutation.RequestIDCleared() {
 		_spec.ClearField(auditevent.FieldRequestID, field.TypeString)
+	}
+	if _u.mutation.EntryMACCleared() {
+		_spec.ClearField(auditevent.FieldEntryMAC, field.TypeString)
+	}
+	if _u.mutation.PrevHashCleared() {
+		_spec.ClearField(auditevent.FieldPrevHash, field.TypeString)
+	}
+	if _u.mutation.HashCleared() {
+		_spec.ClearField(auditevent.FieldHash, field.TypeString)
+	}
+	if _u.mutation.KeyIDCleared() {
+		_spec.ClearField(auditevent.FieldKeyID, field.TypeString)
 	}
 	_node = &AuditEvent{config: _u.config}
 	_spec.Assign = _node.assignValues

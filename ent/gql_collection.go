@@ -891,6 +891,11 @@ func (_q *AuditEventQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, auditevent.FieldHash)
 				fieldSeen[auditevent.FieldHash] = struct{}{}
 			}
+		case "keyID":
+			if _, ok := fieldSeen[auditevent.FieldKeyID]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldKeyID)
+				fieldSeen[auditevent.FieldKeyID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

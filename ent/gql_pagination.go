@@ -1671,17 +1671,17 @@ func (_m *AuditEventQuery) Paginate(
 }
 
 var (
-	// AuditEventOrderFieldSeq orders AuditEvent by seq.
-	AuditEventOrderFieldSeq = &AuditEventOrderField{
+	// AuditEventOrderFieldPosition orders AuditEvent by position.
+	AuditEventOrderFieldPosition = &AuditEventOrderField{
 		Value: func(_m *AuditEvent) (ent.Value, error) {
-			return _m.Seq, nil
+			return _m.Position, nil
 		},
-		column: auditevent.FieldSeq,
-		toTerm: auditevent.BySeq,
+		column: auditevent.FieldPosition,
+		toTerm: auditevent.ByPosition,
 		toCursor: func(_m *AuditEvent) Cursor {
 			return Cursor{
 				ID:    _m.ID,
-				Value: _m.Seq,
+				Value: _m.Position,
 			}
 		},
 	}
@@ -1705,7 +1705,7 @@ var (
 func (f AuditEventOrderField) String() string {
 	var str string
 	switch f.column {
-	case AuditEventOrderFieldSeq.column:
+	case AuditEventOrderFieldPosition.column:
 		str = "SEQ"
 	case AuditEventOrderFieldOccurredAt.column:
 		str = "OCCURRED_AT"
@@ -1726,7 +1726,7 @@ func (f *AuditEventOrderField) UnmarshalGQL(v interface{}) error {
 	}
 	switch str {
 	case "SEQ":
-		*f = *AuditEventOrderFieldSeq
+		*f = *AuditEventOrderFieldPosition
 	case "OCCURRED_AT":
 		*f = *AuditEventOrderFieldOccurredAt
 	default:

@@ -2517,14 +2517,16 @@ type AuditEventWhereInput struct {
 	IDContainsFold *string  `json:"idContainsFold,omitempty"`
 
 	// "seq" field predicates.
-	Seq      *int64  `json:"seq,omitempty"`
-	SeqNEQ   *int64  `json:"seqNEQ,omitempty"`
-	SeqIn    []int64 `json:"seqIn,omitempty"`
-	SeqNotIn []int64 `json:"seqNotIn,omitempty"`
-	SeqGT    *int64  `json:"seqGT,omitempty"`
-	SeqGTE   *int64  `json:"seqGTE,omitempty"`
-	SeqLT    *int64  `json:"seqLT,omitempty"`
-	SeqLTE   *int64  `json:"seqLTE,omitempty"`
+	Seq       *int64  `json:"seq,omitempty"`
+	SeqNEQ    *int64  `json:"seqNEQ,omitempty"`
+	SeqIn     []int64 `json:"seqIn,omitempty"`
+	SeqNotIn  []int64 `json:"seqNotIn,omitempty"`
+	SeqGT     *int64  `json:"seqGT,omitempty"`
+	SeqGTE    *int64  `json:"seqGTE,omitempty"`
+	SeqLT     *int64  `json:"seqLT,omitempty"`
+	SeqLTE    *int64  `json:"seqLTE,omitempty"`
+	SeqIsNil  bool    `json:"seqIsNil,omitempty"`
+	SeqNotNil bool    `json:"seqNotNil,omitempty"`
 
 	// "occurred_at" field predicates.
 	OccurredAt      *time.Time  `json:"occurredAt,omitempty"`
@@ -2790,6 +2792,12 @@ func (i *AuditEventWhereInput) P() (predicate.AuditEvent, error) {
 	}
 	if i.SeqLTE != nil {
 		predicates = append(predicates, auditevent.SeqLTE(*i.SeqLTE))
+	}
+	if i.SeqIsNil {
+		predicates = append(predicates, auditevent.SeqIsNil())
+	}
+	if i.SeqNotNil {
+		predicates = append(predicates, auditevent.SeqNotNil())
 	}
 	if i.OccurredAt != nil {
 		predicates = append(predicates, auditevent.OccurredAtEQ(*i.OccurredAt))

@@ -4718,6 +4718,8 @@ type AuditEventMutation struct {
 	id                 *string
 	seq                *int64
 	addseq             *int64
+	position           *int64
+	addposition        *int64
 	occurred_at        *time.Time
 	actor_id           *string
 	actor_name         *string
@@ -4736,8 +4738,10 @@ type AuditEventMutation struct {
 	appendfields       []string
 	client_addr        *string
 	request_id         *string
+	entry_mac          *string
 	prev_hash          *string
 	hash               *string
+	key_id             *string
 	clearedFields      map[string]struct{}
 	done               bool
 	oldValue           func(context.Context) (*AuditEvent, error)
@@ -4866,7 +4870,7 @@ func (m *AuditEventMutation) Seq() (r int64, exists bool) {
 // OldSeq returns the old "seq" field's value of the AuditEvent entity.
 // If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *AuditEventMutation) OldSeq(ctx context.Context) (v int64, err error) {
+func (m *AuditEventMutation) OldSeq(ctx context.Context) (v *int64, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
 	}
@@ -4898,10 +4902,80 @@ func (m *AuditEventMutation) AddedSeq() (r int64, exists bool) {
 	return *v, true
 }
 
+// ClearSeq clears the value of the "seq" field.
+func (m *AuditEventMutation) ClearSeq() {
+	m.seq = nil
+	m.addseq = nil
+	m.clearedFields[auditevent.FieldSeq] = struct{}{}
+}
+
+// SeqCleared returns if the "seq" field was cleared in this mutation.
+func (m *AuditEventMutation) SeqCleared() bool {
+	_, ok := m.clearedFields[auditevent.FieldSeq]
+	return ok
+}
+
 // ResetSeq resets all changes to the "seq" field.
 func (m *AuditEventMutation) ResetSeq() {
 	m.seq = nil
 	m.addseq = nil
+	delete(m.clearedFields, auditevent.FieldSeq)
+}
+
+// SetPosition sets the "position" field.
+func (m *AuditEventMutation) SetPosition(i int64) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *AuditEventMutation) Position() (r int64, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the AuditEvent entity.
+// If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditEventMutation) OldPosition(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *AuditEventMutation) AddPosition(i int64) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *AuditEventMutation) AddedPosition() (r int64, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *AuditEventMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
 }
 
 // SetOccurredAt sets the "occurred_at" field.
@@ -5602,6 +5676,55 @@ func (m *AuditEventMutation) ResetRequestID() {
 	delete(m.clearedFields, auditevent.FieldRequestID)
 }
 
+// SetEntryMAC sets the "entry_mac" field.
+func (m *AuditEventMutation) SetEntryMAC(s string) {
+	m.entry_mac = &s
+}
+
+// EntryMAC returns the value of the "entry_mac" field in the mutation.
+func (m *AuditEventMutation) EntryMAC() (r string, exists bool) {
+	v := m.entry_mac
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntryMAC returns the old "entry_mac" field's value of the AuditEvent entity.
+// If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditEventMutation) OldEntryMAC(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntryMAC is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntryMAC requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntryMAC: %w", err)
+	}
+	return oldValue.EntryMAC, nil
+}
+
+// ClearEntryMAC clears the value of the "entry_mac" field.
+func (m *AuditEventMutation) ClearEntryMAC() {
+	m.entry_mac = nil
+	m.clearedFields[auditevent.FieldEntryMAC] = struct{}{}
+}
+
+// EntryMACCleared returns if the "entry_mac" field was cleared in this mutation.
+func (m *AuditEventMutation) EntryMACCleared() bool {
+	_, ok := m.clearedFields[auditevent.FieldEntryMAC]
+	return ok
+}
+
+// ResetEntryMAC resets all changes to the "entry_mac" field.
+func (m *AuditEventMutation) ResetEntryMAC() {
+	m.entry_mac = nil
+	delete(m.clearedFields, auditevent.FieldEntryMAC)
+}
+
 // SetPrevHash sets the "prev_hash" field.
 func (m *AuditEventMutation) SetPrevHash(s string) {
 	m.prev_hash = &s
@@ -5619,7 +5742,7 @@ func (m *AuditEventMutation) PrevHash() (r string, exists bool) {
 // OldPrevHash returns the old "prev_hash" field's value of the AuditEvent entity.
 // If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *AuditEventMutation) OldPrevHash(ctx context.Context) (v string, err error) {
+func (m *AuditEventMutation) OldPrevHash(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPrevHash is only allowed on UpdateOne operations")
 	}
@@ -5633,9 +5756,22 @@ func (m *AuditEventMutation) OldPrevHash(ctx context.Context) (v string, err err
 	return oldValue.PrevHash, nil
 }
 
+// ClearPrevHash clears the value of the "prev_hash" field.
+func (m *AuditEventMutation) ClearPrevHash() {
+	m.prev_hash = nil
+	m.clearedFields[auditevent.FieldPrevHash] = struct{}{}
+}
+
+// PrevHashCleared returns if the "prev_hash" field was cleared in this mutation.
+func (m *AuditEventMutation) PrevHashCleared() bool {
+	_, ok := m.clearedFields[auditevent.FieldPrevHash]
+	return ok
+}
+
 // ResetPrevHash resets all changes to the "prev_hash" field.
 func (m *AuditEventMutation) ResetPrevHash() {
 	m.prev_hash = nil
+	delete(m.clearedFields, auditevent.FieldPrevHash)
 }
 
 // SetHash sets the "hash" field.
@@ -5655,7 +5791,7 @@ func (m *AuditEventMutation) Hash() (r string, exists bool) {
 // OldHash returns the old "hash" field's value of the AuditEvent entity.
 // If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *AuditEventMutation) OldHash(ctx context.Context) (v string, err error) {
+func (m *AuditEventMutation) OldHash(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldHash is only allowed on UpdateOne operations")
 	}
@@ -5669,9 +5805,71 @@ func (m *AuditEventMutation) OldHash(ctx context.Context) (v string, err error) 
 	return oldValue.Hash, nil
 }
 
+// ClearHash clears the value of the "hash" field.
+func (m *AuditEventMutation) ClearHash() {
+	m.hash = nil
+	m.clearedFields[auditevent.FieldHash] = struct{}{}
+}
+
+// HashCleared returns if the "hash" field was cleared in this mutation.
+func (m *AuditEventMutation) HashCleared() bool {
+	_, ok := m.clearedFields[auditevent.FieldHash]
+	return ok
+}
+
 // ResetHash resets all changes to the "hash" field.
 func (m *AuditEventMutation) ResetHash() {
 	m.hash = nil
+	delete(m.clearedFields, auditevent.FieldHash)
+}
+
+// SetKeyID sets the "key_id" field.
+func (m *AuditEventMutation) SetKeyID(s string) {
+	m.key_id = &s
+}
+
+// KeyID returns the value of the "key_id" field in the mutation.
+func (m *AuditEventMutation) KeyID() (r string, exists bool) {
+	v := m.key_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeyID returns the old "key_id" field's value of the AuditEvent entity.
+// If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditEventMutation) OldKeyID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeyID: %w", err)
+	}
+	return oldValue.KeyID, nil
+}
+
+// ClearKeyID clears the value of the "key_id" field.
+func (m *AuditEventMutation) ClearKeyID() {
+	m.key_id = nil
+	m.clearedFields[auditevent.FieldKeyID] = struct{}{}
+}
+
+// KeyIDCleared returns if the "key_id" field was cleared in this mutation.
+func (m *AuditEventMutation) KeyIDCleared() bool {
+	_, ok := m.clearedFields[auditevent.FieldKeyID]
+	return ok
+}
+
+// ResetKeyID resets all changes to the "key_id" field.
+func (m *AuditEventMutation) ResetKeyID() {
+	m.key_id = nil
+	delete(m.clearedFields, auditevent.FieldKeyID)
 }
 
 // Where appends a list predicates to the AuditEventMutation builder.
@@ -5708,9 +5906,12 @@ func (m *AuditEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AuditEventMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 20)
 	if m.seq != nil {
 		fields = append(fields, auditevent.FieldSeq)
+	}
+	if m.position != nil {
+		fields = append(fields, auditevent.FieldPosition)
 	}
 	if m.occurred_at != nil {
 		fields = append(fields, auditevent.FieldOccurredAt)
@@ -5754,11 +5955,17 @@ func (m *AuditEventMutation) Fields() []string {
 	if m.request_id != nil {
 		fields = append(fields, auditevent.FieldRequestID)
 	}
+	if m.entry_mac != nil {
+		fields = append(fields, auditevent.FieldEntryMAC)
+	}
 	if m.prev_hash != nil {
 		fields = append(fields, auditevent.FieldPrevHash)
 	}
 	if m.hash != nil {
 		fields = append(fields, auditevent.FieldHash)
+	}
+	if m.key_id != nil {
+		fields = append(fields, auditevent.FieldKeyID)
 	}
 	return fields
 }
@@ -5770,6 +5977,8 @@ func (m *AuditEventMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case auditevent.FieldSeq:
 		return m.Seq()
+	case auditevent.FieldPosition:
+		return m.Position()
 	case auditevent.FieldOccurredAt:
 		return m.OccurredAt()
 	case auditevent.FieldActorID:
@@ -5798,10 +6007,14 @@ func (m *AuditEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ClientAddr()
 	case auditevent.FieldRequestID:
 		return m.RequestID()
+	case auditevent.FieldEntryMAC:
+		return m.EntryMAC()
 	case auditevent.FieldPrevHash:
 		return m.PrevHash()
 	case auditevent.FieldHash:
 		return m.Hash()
+	case auditevent.FieldKeyID:
+		return m.KeyID()
 	}
 	return nil, false
 }
@@ -5813,6 +6026,8 @@ func (m *AuditEventMutation) OldField(ctx context.Context, name string) (ent.Val
 	switch name {
 	case auditevent.FieldSeq:
 		return m.OldSeq(ctx)
+	case auditevent.FieldPosition:
+		return m.OldPosition(ctx)
 	case auditevent.FieldOccurredAt:
 		return m.OldOccurredAt(ctx)
 	case auditevent.FieldActorID:
@@ -5841,10 +6056,14 @@ func (m *AuditEventMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldClientAddr(ctx)
 	case auditevent.FieldRequestID:
 		return m.OldRequestID(ctx)
+	case auditevent.FieldEntryMAC:
+		return m.OldEntryMAC(ctx)
 	case auditevent.FieldPrevHash:
 		return m.OldPrevHash(ctx)
 	case auditevent.FieldHash:
 		return m.OldHash(ctx)
+	case auditevent.FieldKeyID:
+		return m.OldKeyID(ctx)
 	}
 	return nil, fmt.Errorf("unknown AuditEvent field %s", name)
 }
@@ -5860,6 +6079,13 @@ func (m *AuditEventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSeq(v)
+		return nil
+	case auditevent.FieldPosition:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
 		return nil
 	case auditevent.FieldOccurredAt:
 		v, ok := value.(time.Time)
@@ -5959,6 +6185,13 @@ func (m *AuditEventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRequestID(v)
 		return nil
+	case auditevent.FieldEntryMAC:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntryMAC(v)
+		return nil
 	case auditevent.FieldPrevHash:
 		v, ok := value.(string)
 		if !ok {
@@ -5973,6 +6206,13 @@ func (m *AuditEventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetHash(v)
 		return nil
+	case auditevent.FieldKeyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeyID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AuditEvent field %s", name)
 }
@@ -5984,6 +6224,9 @@ func (m *AuditEventMutation) AddedFields() []string {
 	if m.addseq != nil {
 		fields = append(fields, auditevent.FieldSeq)
 	}
+	if m.addposition != nil {
+		fields = append(fields, auditevent.FieldPosition)
+	}
 	return fields
 }
 
@@ -5994,6 +6237,8 @@ func (m *AuditEventMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case auditevent.FieldSeq:
 		return m.AddedSeq()
+	case auditevent.FieldPosition:
+		return m.AddedPosition()
 	}
 	return nil, false
 }
@@ -6010,6 +6255,13 @@ func (m *AuditEventMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddSeq(v)
 		return nil
+	case auditevent.FieldPosition:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AuditEvent numeric field %s", name)
 }
@@ -6018,6 +6270,9 @@ func (m *AuditEventMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *AuditEventMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(auditevent.FieldSeq) {
+		fields = append(fields, auditevent.FieldSeq)
+	}
 	if m.FieldCleared(auditevent.FieldActorID) {
 		fields = append(fields, auditevent.FieldActorID)
 	}
@@ -6048,6 +6303,18 @@ func (m *AuditEventMutation) ClearedFields() []string {
 	if m.FieldCleared(auditevent.FieldRequestID) {
 		fields = append(fields, auditevent.FieldRequestID)
 	}
+	if m.FieldCleared(auditevent.FieldEntryMAC) {
+		fields = append(fields, auditevent.FieldEntryMAC)
+	}
+	if m.FieldCleared(auditevent.FieldPrevHash) {
+		fields = append(fields, auditevent.FieldPrevHash)
+	}
+	if m.FieldCleared(auditevent.FieldHash) {
+		fields = append(fields, auditevent.FieldHash)
+	}
+	if m.FieldCleared(auditevent.FieldKeyID) {
+		fields = append(fields, auditevent.FieldKeyID)
+	}
 	return fields
 }
 
@@ -6062,6 +6329,9 @@ func (m *AuditEventMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *AuditEventMutation) ClearField(name string) error {
 	switch name {
+	case auditevent.FieldSeq:
+		m.ClearSeq()
+		return nil
 	case auditevent.FieldActorID:
 		m.ClearActorID()
 		return nil
@@ -6092,6 +6362,18 @@ func (m *AuditEventMutation) ClearField(name string) error {
 	case auditevent.FieldRequestID:
 		m.ClearRequestID()
 		return nil
+	case auditevent.FieldEntryMAC:
+		m.ClearEntryMAC()
+		return nil
+	case auditevent.FieldPrevHash:
+		m.ClearPrevHash()
+		return nil
+	case auditevent.FieldHash:
+		m.ClearHash()
+		return nil
+	case auditevent.FieldKeyID:
+		m.ClearKeyID()
+		return nil
 	}
 	return fmt.Errorf("unknown AuditEvent nullable field %s", name)
 }
@@ -6102,6 +6384,9 @@ func (m *AuditEventMutation) ResetField(name string) error {
 	switch name {
 	case auditevent.FieldSeq:
 		m.ResetSeq()
+		return nil
+	case auditevent.FieldPosition:
+		m.ResetPosition()
 		return nil
 	case auditevent.FieldOccurredAt:
 		m.ResetOccurredAt()
@@ -6145,11 +6430,17 @@ func (m *AuditEventMutation) ResetField(name string) error {
 	case auditevent.FieldRequestID:
 		m.ResetRequestID()
 		return nil
+	case auditevent.FieldEntryMAC:
+		m.ResetEntryMAC()
+		return nil
 	case auditevent.FieldPrevHash:
 		m.ResetPrevHash()
 		return nil
 	case auditevent.FieldHash:
 		m.ResetHash()
+		return nil
+	case auditevent.FieldKeyID:
+		m.ResetKeyID()
 		return nil
 	}
 	return fmt.Errorf("unknown AuditEvent field %s", name)

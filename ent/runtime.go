@@ -232,6 +232,10 @@ func init() {
 	_ = auditeventMixinFields0
 	auditeventFields := schema.AuditEvent{}.Fields()
 	_ = auditeventFields
+	// auditeventDescPosition is the schema descriptor for position field.
+	auditeventDescPosition := auditeventFields[1].Descriptor()
+	// auditevent.DefaultPosition holds the default value on creation for the position field.
+	auditevent.DefaultPosition = auditeventDescPosition.Default.(int64)
 	// auditeventDescID is the schema descriptor for id field.
 	auditeventDescID := auditeventMixinFields0[0].Descriptor()
 	// auditevent.DefaultID holds the default value on creation for the id field.

@@ -199,6 +199,7 @@ type ComplexityRoot struct {
 		Fields      func(childComplexity int) int
 		Hash        func(childComplexity int) int
 		ID          func(childComplexity int) int
+		KeyID       func(childComplexity int) int
 		Kind        func(childComplexity int) int
 		ObjectIds   func(childComplexity int) int
 		ObjectTypes func(childComplexity int) int
@@ -1919,6 +1920,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.ID(childComplexity), true
+	case "AuditEvent.keyID":
+		if e.ComplexityRoot.AuditEvent.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.KeyID(childComplexity), true
 	case "AuditEvent.kind":
 		if e.ComplexityRoot.AuditEvent.Kind == nil {
 			break
@@ -9627,9 +9634,9 @@ input AppointmentWhereInput {
 type AuditEvent implements Node {
   id: ID!
   """
-  Position in the chain, gapless from 1.
+  Position in the chain, gapless from 1; null until the row is sealed.
   """
-  seq: Int!
+  seq: Int
   occurredAt: Time!
   actorID: String
   actorName: String
@@ -9647,8 +9654,12 @@ type AuditEvent implements Node {
   fields: [String!]
   clientAddr: String
   requestID: String
-  prevHash: String!
-  hash: String!
+  prevHash: String
+  hash: String
+  """
+  Audit key that sealed the row; null until sealed, and on rows sealed by the unkeyed chain of earlier versions.
+  """
+  keyID: String
 }
 """
 A connection to a list of items.
@@ -9751,6 +9762,8 @@ input AuditEventWhereInput {
   seqGTE: Int
   seqLT: Int
   seqLTE: Int
+  seqIsNil: Boolean
+  seqNotNil: Boolean
   """
   occurred_at field predicates
   """
@@ -18569,6 +18582,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_prevHash(ctx, field)
 	case "hash":
 		return ec.fieldContext_AuditEvent_hash(ctx, field)
+	case "keyID":
+		return ec.fieldContext_AuditEvent_keyID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -26395,11 +26410,11 @@ func (ec *executionContext) _AuditEvent_seq(ctx context.Context, field graphql.C
 			return obj.Seq, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNInt2int64(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26740,11 +26755,11 @@ func (ec *executionContext) _AuditEvent_prevHash(ctx context.Context, field grap
 			return obj.PrevHash, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_prevHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26763,14 +26778,37 @@ func (ec *executionContext) _AuditEvent_hash(ctx context.Context, field graphql.
 			return obj.Hash, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_hash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_keyID(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_keyID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_keyID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
 }
 
@@ -53789,7 +53827,7 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "seq", "seqNEQ", "seqIn", "seqNotIn", "seqGT", "seqGTE", "seqLT", "seqLTE", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "actorID", "actorIDNEQ", "actorIDIn", "actorIDNotIn", "actorIDGT", "actorIDGTE", "actorIDLT", "actorIDLTE", "actorIDContains", "actorIDHasPrefix", "actorIDHasSuffix", "actorIDIsNil", "actorIDNotNil", "actorIDEqualFold", "actorIDContainsFold", "actorName", "actorNameNEQ", "actorNameIn", "actorNameNotIn", "actorNameGT", "actorNameGTE", "actorNameLT", "actorNameLTE", "actorNameContains", "actorNameHasPrefix", "actorNameHasSuffix", "actorNameIsNil", "actorNameNotNil", "actorNameEqualFold", "actorNameContainsFold", "operation", "operationNEQ", "operationIn", "operationNotIn", "operationGT", "operationGTE", "operationLT", "operationLTE", "operationContains", "operationHasPrefix", "operationHasSuffix", "operationEqualFold", "operationContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "outcome", "outcomeNEQ", "outcomeIn", "outcomeNotIn", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "patientIds", "patientIdsNEQ", "patientIdsIn", "patientIdsNotIn", "patientIdsGT", "patientIdsGTE", "patientIdsLT", "patientIdsLTE", "patientIdsContains", "patientIdsHasPrefix", "patientIdsHasSuffix", "patientIdsIsNil", "patientIdsNotNil", "patientIdsEqualFold", "patientIdsContainsFold", "clientAddr", "clientAddrNEQ", "clientAddrIn", "clientAddrNotIn", "clientAddrGT", "clientAddrGTE", "clientAddrLT", "clientAddrLTE", "clientAddrContains", "clientAddrHasPrefix", "clientAddrHasSuffix", "clientAddrIsNil", "clientAddrNotNil", "clientAddrEqualFold", "clientAddrContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDIsNil", "requestIDNotNil", "requestIDEqualFold", "requestIDContainsFold"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "seq", "seqNEQ", "seqIn", "seqNotIn", "seqGT", "seqGTE", "seqLT", "seqLTE", "seqIsNil", "seqNotNil", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "actorID", "actorIDNEQ", "actorIDIn", "actorIDNotIn", "actorIDGT", "actorIDGTE", "actorIDLT", "actorIDLTE", "actorIDContains", "actorIDHasPrefix", "actorIDHasSuffix", "actorIDIsNil", "actorIDNotNil", "actorIDEqualFold", "actorIDContainsFold", "actorName", "actorNameNEQ", "actorNameIn", "actorNameNotIn", "actorNameGT", "actorNameGTE", "actorNameLT", "actorNameLTE", "actorNameContains", "actorNameHasPrefix", "actorNameHasSuffix", "actorNameIsNil", "actorNameNotNil", "actorNameEqualFold", "actorNameContainsFold", "operation", "operationNEQ", "operationIn", "operationNotIn", "operationGT", "operationGTE", "operationLT", "operationLTE", "operationContains", "operationHasPrefix", "operationHasSuffix", "operationEqualFold", "operationContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "outcome", "outcomeNEQ", "outcomeIn", "outcomeNotIn", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "patientIds", "patientIdsNEQ", "patientIdsIn", "patientIdsNotIn", "patientIdsGT", "patientIdsGTE", "patientIdsLT", "patientIdsLTE", "patientIdsContains", "patientIdsHasPrefix", "patientIdsHasSuffix", "patientIdsIsNil", "patientIdsNotNil", "patientIdsEqualFold", "patientIdsContainsFold", "clientAddr", "clientAddrNEQ", "clientAddrIn", "clientAddrNotIn", "clientAddrGT", "clientAddrGTE", "clientAddrLT", "clientAddrLTE", "clientAddrContains", "clientAddrHasPrefix", "clientAddrHasSuffix", "clientAddrIsNil", "clientAddrNotNil", "clientAddrEqualFold", "clientAddrContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDIsNil", "requestIDNotNil", "requestIDEqualFold", "requestIDContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -53943,6 +53981,20 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.SeqLTE = data
+		case "seqIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seqIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeqIsNil = data
+		case "seqNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seqNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeqNotNil = data
 		case "occurredAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -86549,7 +86601,7 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			}
 		case "seq":
 			out.Values[i] = ec._AuditEvent_seq(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "occurredAt":
@@ -86624,12 +86676,17 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			}
 		case "prevHash":
 			out.Values[i] = ec._AuditEvent_prevHash(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "hash":
 			out.Values[i] = ec._AuditEvent_hash(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "keyID":
+			out.Values[i] = ec._AuditEvent_keyID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

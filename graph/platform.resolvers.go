@@ -83,7 +83,9 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[st
 		return nil, err
 	}
 	if orderBy == nil {
-		orderBy = &ent.AuditEventOrder{Field: ent.AuditEventOrderFieldSeq, Direction: entgql.OrderDirectionDesc}
+		// SEQ: chain order for sealed rows, then the unsealed ones in
+		// insertion order (the position column), so newest first.
+		orderBy = &ent.AuditEventOrder{Field: ent.AuditEventOrderFieldPosition, Direction: entgql.OrderDirectionDesc}
 	}
 	return r.Client.AuditEvent.Query().Where(where...).Paginate(ctx, after, first, before, last,
 		ent.WithAuditEventOrder(orderBy))

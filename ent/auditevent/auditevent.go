@@ -17,6 +17,8 @@ const (
 	FieldID = "id"
 	// FieldSeq holds the string denoting the seq field in the database.
 	FieldSeq = "seq"
+	// FieldPosition holds the string denoting the position field in the database.
+	FieldPosition = "position"
 	// FieldOccurredAt holds the string denoting the occurred_at field in the database.
 	FieldOccurredAt = "occurred_at"
 	// FieldActorID holds the string denoting the actor_id field in the database.
@@ -45,10 +47,14 @@ const (
 	FieldClientAddr = "client_addr"
 	// FieldRequestID holds the string denoting the request_id field in the database.
 	FieldRequestID = "request_id"
+	// FieldEntryMAC holds the string denoting the entry_mac field in the database.
+	FieldEntryMAC = "entry_mac"
 	// FieldPrevHash holds the string denoting the prev_hash field in the database.
 	FieldPrevHash = "prev_hash"
 	// FieldHash holds the string denoting the hash field in the database.
 	FieldHash = "hash"
+	// FieldKeyID holds the string denoting the key_id field in the database.
+	FieldKeyID = "key_id"
 	// Table holds the table name of the auditevent in the database.
 	Table = "audit_events"
 )
@@ -57,6 +63,7 @@ const (
 var Columns = []string{
 	FieldID,
 	FieldSeq,
+	FieldPosition,
 	FieldOccurredAt,
 	FieldActorID,
 	FieldActorName,
@@ -71,8 +78,10 @@ var Columns = []string{
 	FieldFields,
 	FieldClientAddr,
 	FieldRequestID,
+	FieldEntryMAC,
 	FieldPrevHash,
 	FieldHash,
+	FieldKeyID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -86,6 +95,8 @@ func ValidColumn(column string) bool {
 }
 
 var (
+	// DefaultPosition holds the default value on creation for the "position" field.
+	DefaultPosition int64
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -156,6 +167,11 @@ func BySeq(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSeq, opts...).ToFunc()
 }
 
+// ByPosition orders the results by the position field.
+func ByPosition(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPosition, opts...).ToFunc()
+}
+
 // ByOccurredAt orders the results by the occurred_at field.
 func ByOccurredAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldOccurredAt, opts...).ToFunc()
@@ -206,6 +222,11 @@ func ByRequestID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRequestID, opts...).ToFunc()
 }
 
+// ByEntryMAC orders the results by the entry_mac field.
+func ByEntryMAC(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEntryMAC, opts...).ToFunc()
+}
+
 // ByPrevHash orders the results by the prev_hash field.
 func ByPrevHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPrevHash, opts...).ToFunc()
@@ -214,6 +235,11 @@ func ByPrevHash(opts ...sql.OrderTermOption) OrderOption {
 // ByHash orders the results by the hash field.
 func ByHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldHash, opts...).ToFunc()
+}
+
+// ByKeyID orders the results by the key_id field.
+func ByKeyID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldKeyID, opts...).ToFunc()
 }
 
 // MarshalGQL implements graphql.Marshaler interface.

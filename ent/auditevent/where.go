@@ -69,6 +69,11 @@ func Seq(v int64) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEQ(FieldSeq, v))
 }
 
+// Position applies equality check predicate on the "position" field. It's identical to PositionEQ.
+func Position(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEQ(FieldPosition, v))
+}
+
 // OccurredAt applies equality check predicate on the "occurred_at" field. It's identical to OccurredAtEQ.
 func OccurredAt(v time.Time) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEQ(FieldOccurredAt, v))
@@ -109,6 +114,11 @@ func RequestID(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEQ(FieldRequestID, v))
 }
 
+// EntryMAC applies equality check predicate on the "entry_mac" field. It's identical to EntryMACEQ.
+func EntryMAC(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEQ(FieldEntryMAC, v))
+}
+
 // PrevHash applies equality check predicate on the "prev_hash" field. It's identical to PrevHashEQ.
 func PrevHash(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEQ(FieldPrevHash, v))
@@ -117,6 +127,11 @@ func PrevHash(v string) predicate.AuditEvent {
 // Hash applies equality check predicate on the "hash" field. It's identical to HashEQ.
 func Hash(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEQ(FieldHash, v))
+}
+
+// KeyID applies equality check predicate on the "key_id" field. It's identical to KeyIDEQ.
+func KeyID(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEQ(FieldKeyID, v))
 }
 
 // SeqEQ applies the EQ predicate on the "seq" field.
@@ -157,6 +172,56 @@ func SeqLT(v int64) predicate.AuditEvent {
 // SeqLTE applies the LTE predicate on the "seq" field.
 func SeqLTE(v int64) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldLTE(FieldSeq, v))
+}
+
+// SeqIsNil applies the IsNil predicate on the "seq" field.
+func SeqIsNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIsNull(FieldSeq))
+}
+
+// SeqNotNil applies the NotNil predicate on the "seq" field.
+func SeqNotNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotNull(FieldSeq))
+}
+
+// PositionEQ applies the EQ predicate on the "position" field.
+func PositionEQ(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEQ(FieldPosition, v))
+}
+
+// PositionNEQ applies the NEQ predicate on the "position" field.
+func PositionNEQ(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNEQ(FieldPosition, v))
+}
+
+// PositionIn applies the In predicate on the "position" field.
+func PositionIn(vs ...int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIn(FieldPosition, vs...))
+}
+
+// PositionNotIn applies the NotIn predicate on the "position" field.
+func PositionNotIn(vs ...int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotIn(FieldPosition, vs...))
+}
+
+// PositionGT applies the GT predicate on the "position" field.
+func PositionGT(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldGT(FieldPosition, v))
+}
+
+// PositionGTE applies the GTE predicate on the "position" field.
+func PositionGTE(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldGTE(FieldPosition, v))
+}
+
+// PositionLT applies the LT predicate on the "position" field.
+func PositionLT(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldLT(FieldPosition, v))
+}
+
+// PositionLTE applies the LTE predicate on the "position" field.
+func PositionLTE(v int64) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldLTE(FieldPosition, v))
 }
 
 // OccurredAtEQ applies the EQ predicate on the "occurred_at" field.
@@ -794,6 +859,81 @@ func RequestIDContainsFold(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldContainsFold(FieldRequestID, v))
 }
 
+// EntryMACEQ applies the EQ predicate on the "entry_mac" field.
+func EntryMACEQ(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEQ(FieldEntryMAC, v))
+}
+
+// EntryMACNEQ applies the NEQ predicate on the "entry_mac" field.
+func EntryMACNEQ(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNEQ(FieldEntryMAC, v))
+}
+
+// EntryMACIn applies the In predicate on the "entry_mac" field.
+func EntryMACIn(vs ...string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIn(FieldEntryMAC, vs...))
+}
+
+// EntryMACNotIn applies the NotIn predicate on the "entry_mac" field.
+func EntryMACNotIn(vs ...string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotIn(FieldEntryMAC, vs...))
+}
+
+// EntryMACGT applies the GT predicate on the "entry_mac" field.
+func EntryMACGT(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldGT(FieldEntryMAC, v))
+}
+
+// EntryMACGTE applies the GTE predicate on the "entry_mac" field.
+func EntryMACGTE(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldGTE(FieldEntryMAC, v))
+}
+
+// EntryMACLT applies the LT predicate on the "entry_mac" field.
+func EntryMACLT(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldLT(FieldEntryMAC, v))
+}
+
+// EntryMACLTE applies the LTE predicate on the "entry_mac" field.
+func EntryMACLTE(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldLTE(FieldEntryMAC, v))
+}
+
+// EntryMACContains applies the Contains predicate on the "entry_mac" field.
+func EntryMACContains(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldContains(FieldEntryMAC, v))
+}
+
+// EntryMACHasPrefix applies the HasPrefix predicate on the "entry_mac" field.
+func EntryMACHasPrefix(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldHasPrefix(FieldEntryMAC, v))
+}
+
+// EntryMACHasSuffix applies the HasSuffix predicate on the "entry_mac" field.
+func EntryMACHasSuffix(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldHasSuffix(FieldEntryMAC, v))
+}
+
+// EntryMACIsNil applies the IsNil predicate on the "entry_mac" field.
+func EntryMACIsNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIsNull(FieldEntryMAC))
+}
+
+// EntryMACNotNil applies the NotNil predicate on the "entry_mac" field.
+func EntryMACNotNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotNull(FieldEntryMAC))
+}
+
+// EntryMACEqualFold applies the EqualFold predicate on the "entry_mac" field.
+func EntryMACEqualFold(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEqualFold(FieldEntryMAC, v))
+}
+
+// EntryMACContainsFold applies the ContainsFold predicate on the "entry_mac" field.
+func EntryMACContainsFold(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldContainsFold(FieldEntryMAC, v))
+}
+
 // PrevHashEQ applies the EQ predicate on the "prev_hash" field.
 func PrevHashEQ(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEQ(FieldPrevHash, v))
@@ -847,6 +987,16 @@ func PrevHashHasPrefix(v string) predicate.AuditEvent {
 // PrevHashHasSuffix applies the HasSuffix predicate on the "prev_hash" field.
 func PrevHashHasSuffix(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldHasSuffix(FieldPrevHash, v))
+}
+
+// PrevHashIsNil applies the IsNil predicate on the "prev_hash" field.
+func PrevHashIsNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIsNull(FieldPrevHash))
+}
+
+// PrevHashNotNil applies the NotNil predicate on the "prev_hash" field.
+func PrevHashNotNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotNull(FieldPrevHash))
 }
 
 // PrevHashEqualFold applies the EqualFold predicate on the "prev_hash" field.
@@ -914,6 +1064,16 @@ func HashHasSuffix(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldHasSuffix(FieldHash, v))
 }
 
+// HashIsNil applies the IsNil predicate on the "hash" field.
+func HashIsNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIsNull(FieldHash))
+}
+
+// HashNotNil applies the NotNil predicate on the "hash" field.
+func HashNotNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotNull(FieldHash))
+}
+
 // HashEqualFold applies the EqualFold predicate on the "hash" field.
 func HashEqualFold(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldEqualFold(FieldHash, v))
@@ -922,6 +1082,81 @@ func HashEqualFold(v string) predicate.AuditEvent {
 // HashContainsFold applies the ContainsFold predicate on the "hash" field.
 func HashContainsFold(v string) predicate.AuditEvent {
 	return predicate.AuditEvent(sql.FieldContainsFold(FieldHash, v))
+}
+
+// KeyIDEQ applies the EQ predicate on the "key_id" field.
+func KeyIDEQ(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEQ(FieldKeyID, v))
+}
+
+// KeyIDNEQ applies the NEQ predicate on the "key_id" field.
+func KeyIDNEQ(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNEQ(FieldKeyID, v))
+}
+
+// KeyIDIn applies the In predicate on the "key_id" field.
+func KeyIDIn(vs ...string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIn(FieldKeyID, vs...))
+}
+
+// KeyIDNotIn applies the NotIn predicate on the "key_id" field.
+func KeyIDNotIn(vs ...string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotIn(FieldKeyID, vs...))
+}
+
+// KeyIDGT applies the GT predicate on the "key_id" field.
+func KeyIDGT(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldGT(FieldKeyID, v))
+}
+
+// KeyIDGTE applies the GTE predicate on the "key_id" field.
+func KeyIDGTE(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldGTE(FieldKeyID, v))
+}
+
+// KeyIDLT applies the LT predicate on the "key_id" field.
+func KeyIDLT(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldLT(FieldKeyID, v))
+}
+
+// KeyIDLTE applies the LTE predicate on the "key_id" field.
+func KeyIDLTE(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldLTE(FieldKeyID, v))
+}
+
+// KeyIDContains applies the Contains predicate on the "key_id" field.
+func KeyIDContains(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldContains(FieldKeyID, v))
+}
+
+// KeyIDHasPrefix applies the HasPrefix predicate on the "key_id" field.
+func KeyIDHasPrefix(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldHasPrefix(FieldKeyID, v))
+}
+
+// KeyIDHasSuffix applies the HasSuffix predicate on the "key_id" field.
+func KeyIDHasSuffix(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldHasSuffix(FieldKeyID, v))
+}
+
+// KeyIDIsNil applies the IsNil predicate on the "key_id" field.
+func KeyIDIsNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldIsNull(FieldKeyID))
+}
+
+// KeyIDNotNil applies the NotNil predicate on the "key_id" field.
+func KeyIDNotNil() predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldNotNull(FieldKeyID))
+}
+
+// KeyIDEqualFold applies the EqualFold predicate on the "key_id" field.
+func KeyIDEqualFold(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldEqualFold(FieldKeyID, v))
+}
+
+// KeyIDContainsFold applies the ContainsFold predicate on the "key_id" field.
+func KeyIDContainsFold(v string) predicate.AuditEvent {
+	return predicate.AuditEvent(sql.FieldContainsFold(FieldKeyID, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -216,7 +216,8 @@ var (
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
-		{Name: "seq", Type: field.TypeInt64, Unique: true},
+		{Name: "seq", Type: field.TypeInt64, Unique: true, Nullable: true},
+		{Name: "position", Type: field.TypeInt64, Default: 0},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "actor_id", Type: field.TypeString, Nullable: true},
 		{Name: "actor_name", Type: field.TypeString, Nullable: true},
@@ -231,8 +232,10 @@ var (
 		{Name: "fields", Type: field.TypeJSON, Nullable: true},
 		{Name: "client_addr", Type: field.TypeString, Nullable: true},
 		{Name: "request_id", Type: field.TypeString, Nullable: true},
-		{Name: "prev_hash", Type: field.TypeString},
-		{Name: "hash", Type: field.TypeString},
+		{Name: "entry_mac", Type: field.TypeString, Nullable: true},
+		{Name: "prev_hash", Type: field.TypeString, Nullable: true},
+		{Name: "hash", Type: field.TypeString, Nullable: true},
+		{Name: "key_id", Type: field.TypeString, Nullable: true},
 	}
 	// AuditEventsTable holds the schema information for the "audit_events" table.
 	AuditEventsTable = &schema.Table{
@@ -241,14 +244,19 @@ var (
 		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "auditevent_occurred_at",
+				Name:    "auditevent_position",
 				Unique:  false,
 				Columns: []*schema.Column{AuditEventsColumns[2]},
 			},
 			{
+				Name:    "auditevent_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[3]},
+			},
+			{
 				Name:    "auditevent_actor_id_occurred_at",
 				Unique:  false,
-				Columns: []*schema.Column{AuditEventsColumns[3], AuditEventsColumns[2]},
+				Columns: []*schema.Column{AuditEventsColumns[4], AuditEventsColumns[3]},
 			},
 		},
 	}

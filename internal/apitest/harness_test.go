@@ -7,6 +7,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,6 +67,10 @@ func testConfig(b backing) config.Config {
 	cfg.RedisURL = b.redisURL
 	cfg.RedisPrefix = b.redisPrefix
 	cfg.TokenSecret = "test-secret-test-secret-test-secret-0123"
+	// Set, not left to demo mode: tests also run servers outside it, which
+	// on PostgreSQL need a key. The checkpoints go to the test's directory.
+	cfg.AuditKey = "apitest:" + base64.StdEncoding.EncodeToString([]byte("apitest-audit-key-apitest-audit-key"))
+	cfg.AuditCheckpointFile = b.sqlitePath + ".audit-checkpoints"
 	cfg.DemoPassword = demoPassword
 	cfg.Demo = true
 	// Set explicitly, not left to demo mode: tests introspect anonymously.

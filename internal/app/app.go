@@ -70,6 +70,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if len(secret) < auth.MinSecretLength {
 		return nil, fmt.Errorf("HMIS_TOKEN_SECRET must be set to at least %d bytes outside demo mode (try: openssl rand -hex 32)", auth.MinSecretLength)
 	}
+	auditKeys, err := AuditKeys(cfg, true, log)
+	if err != nil {
+		return nil, err
+	}
 	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
 	if err != nil {
 		return nil, err
@@ -131,7 +135,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	a.Trail = audit.NewTrail(a.Store)
+	a.Trail, err = audit.NewTrail(a.Store, audit.Options{
+		Keys:           auditKeys,
+		CheckpointFile: cfg.AuditCheckpointPath(),
+		SealInterval:   cfg.AuditSealInterval,
+		Log:            log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Trail.Start()
 	a.Scheduling = scheduling.NewService(a.Store, a.Relay, cfg.Location())
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
@@ -255,8 +268,41 @@ func (a *App) Serve(ctx context.Context) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
-// Close releases the database, Redis and broker.
+// AuditKeys returns the audit keyring: HMIS_AUDIT_KEY, or the key file of
+// the development defaults (see config.AuditKeyFile), made if create is set
+// and it does not exist yet.
+func AuditKeys(cfg config.Config, create bool, log *slog.Logger) (*audit.Keyring, error) {
+	if cfg.AuditKey != "" {
+		kr, err := audit.ParseKeyring(cfg.AuditKey)
+		if err != nil {
+			return nil, fmt.Errorf("HMIS_AUDIT_KEY: %w", err)
+		}
+		return kr, nil
+	}
+	path, allowed := cfg.AuditKeyFile()
+	if !allowed {
+		return nil, errors.New(`HMIS_AUDIT_KEY must be set outside demo mode: "keyid:base64 secret" of at least 32 bytes, kept out of the database's reach, the same on every server process (try: HMIS_AUDIT_KEY="a1:$(openssl rand -base64 32)")`)
+	}
+	kr, created, err := audit.LoadKeyFile(path, create)
+	if err != nil {
+		return nil, fmt.Errorf("%w (or set HMIS_AUDIT_KEY)", err)
+	}
+	if created {
+		log.Warn("HMIS_AUDIT_KEY is not set; created an audit key file beside the database, which protects the trail only from those who cannot read that file", "file", path)
+	}
+	return kr, nil
+}
+
+// Close seals the audit trail's pending rows and releases the database,
+// Redis and broker.
 func (a *App) Close() {
+	if a.Trail != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := a.Trail.Close(ctx); err != nil {
+			a.Log.Error("audit: sealing at shutdown failed; the next sealer will seal the rest", "err", err)
+		}
+		cancel()
+	}
 	if a.Broker != nil {
 		a.Broker.Close()
 	}

@@ -2,9 +2,11 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -80,7 +82,15 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	e := RequestEntry(ctx, snap)
 	e.Operation = strings.Join(roots, ",")
 	e.Kind, e.Outcome, e.ErrorCode = kind, outcome, code
-	if _, err := r.trail.Append(context.WithoutCancel(ctx), e); err != nil {
+	var err error
+	if kind == auditevent.KindSUBSCRIPTION {
+		if err = r.appendPatiently(ctx, e); err != nil && ctx.Err() != nil {
+			return nil // the subscriber left first; the event was never sent
+		}
+	} else {
+		_, err = r.trail.Append(context.WithoutCancel(ctx), e)
+	}
+	if err != nil {
 		r.log.ErrorContext(ctx, "audit append failed; response withheld", "err", err, "request_id", e.RequestID)
 		return &graphql.Response{Errors: gqlerror.List{{
 			Message:    "internal error",
@@ -88,6 +98,36 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 		}}}
 	}
 	return resp
+}
+
+// Waits between attempts to audit a subscription event.
+const (
+	retryFirst = 100 * time.Millisecond
+	retryMost  = 5 * time.Second
+)
+
+// appendPatiently audits one subscription event, trying again while the
+// audit write fails, until it succeeds or the subscriber leaves (ctx
+// ends). A dashboard waiting for a critical value is better served by the
+// value late than by an error in its place, and the event is still never
+// delivered unaudited. An entry that can never be stored, or a trail that
+// is closing, would hold the stream forever: that error is returned, and
+// the event replaced by INTERNAL as a query's would be.
+func (r *Recorder) appendPatiently(ctx context.Context, e Entry) error {
+	wait := retryFirst
+	for attempt := 1; ; attempt++ {
+		_, err := r.trail.Append(context.WithoutCancel(ctx), e)
+		if err == nil || errors.Is(err, ErrInvalidEntry) || errors.Is(err, ErrClosed) {
+			return err
+		}
+		r.log.WarnContext(ctx, "audit append failed; subscription event held back", "err", err, "attempt", attempt, "request_id", e.RequestID)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMost)
+	}
 }
 
 // RequestEntry returns the audit entry of the request ctx serves, from what

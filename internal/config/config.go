@@ -20,6 +20,10 @@ type Config struct {
 	RedisURL                string
 	RedisPrefix             string
 	TokenSecret             string
+	AuditKey                string
+	AuditCheckpointFile     string
+	AuditSealInterval       time.Duration
+	AuditStaleAfter         time.Duration
 	Demo                    bool
 	DemoPassword            string
 	AdminPassword           string
@@ -68,6 +72,10 @@ var Settings = []Setting{
 	{"HMIS_REDIS_URL", "", "Redis URL (`redis://host:6379/0`, `rediss://` for TLS). Empty: in-process broker and cache (one server process only).", str(func(c *Config) *string { return &c.RedisURL })},
 	{"HMIS_REDIS_PREFIX", "hmis:", "Prefix of every Redis key, so deployments can share a Redis.", str(func(c *Config) *string { return &c.RedisPrefix })},
 	{"HMIS_TOKEN_SECRET", "", "Secret that signs access tokens, at least 32 bytes. Required unless HMIS_DEMO is on; every server process of a deployment needs the same one.", str(func(c *Config) *string { return &c.TokenSecret })},
+	{"HMIS_AUDIT_KEY", "", "Secret that seals the audit trail: `keyid:base64secret` (at least 32 bytes; `echo \"a1:$(openssl rand -base64 32)\"`), or several separated by commas to rotate: the first seals, all verify. Keep it out of the database's reach. Required unless HMIS_DEMO is on or the database is the embedded SQLite file, which then use a key file created beside the SQLite file (`<HMIS_SQLITE_PATH>.audit-key`, also in demo mode on PostgreSQL).", str(func(c *Config) *string { return &c.AuditKey })},
+	{"HMIS_AUDIT_CHECKPOINT_FILE", "", "File the sealer appends signed checkpoints of the audit chain's head to, for `hmis audit verify` to find a cut-off tail; keep it (or a copy) where the database's operators cannot write. Empty: `<HMIS_SQLITE_PATH>.audit-checkpoints` for the embedded database, `hmis-audit-checkpoints.jsonl` in the working directory on PostgreSQL.", str(func(c *Config) *string { return &c.AuditCheckpointFile })},
+	{"HMIS_AUDIT_SEAL_INTERVAL", "150ms", "How often the sealer chains rows written since its last round (it also starts soon after each write); one process per database seals at a time.", duration(func(c *Config) *time.Duration { return &c.AuditSealInterval })},
+	{"HMIS_AUDIT_STALE_AFTER", "1m", "Age after which `hmis audit verify` reports a row still unsealed (a sealer that stopped).", duration(func(c *Config) *time.Duration { return &c.AuditStaleAfter })},
 	{"HMIS_DEMO", "false", "Demo mode: seed a small demo hospital into an empty database, print the demo logins, and use a random token secret if none is set.", boolean(func(c *Config) *bool { return &c.Demo })},
 	{"HMIS_DEMO_PASSWORD", "hmis-demo", "Password of every demo user.", str(func(c *Config) *string { return &c.DemoPassword })},
 	{"HMIS_ADMIN_PASSWORD", "", "Password of the `admin` user that `hmis seed` creates in an empty database outside demo mode.", str(func(c *Config) *string { return &c.AdminPassword })},
@@ -147,6 +155,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
 	case c.WSSessionCheck <= 0:
 		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
+	case c.AuditSealInterval <= 0 || c.AuditStaleAfter <= 0:
+		return fmt.Errorf("HMIS_AUDIT_SEAL_INTERVAL and HMIS_AUDIT_STALE_AFTER must be positive")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
 		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
 	}
@@ -198,6 +208,29 @@ func (c Config) IntrospectionPolicy() string {
 		return IntrospectionAnyone
 	}
 	return IntrospectionSignedIn
+}
+
+// AuditKeyFile is where the audit key is kept when HMIS_AUDIT_KEY is not
+// set, and whether one may be created there: only for the embedded
+// database or in demo mode, the development defaults, and beside the
+// SQLite file (where it would be, in demo mode on PostgreSQL). Empty: no
+// key file; HMIS_AUDIT_KEY must be set.
+func (c Config) AuditKeyFile() (path string, create bool) {
+	if c.DatabaseURL == "" || c.Demo {
+		return c.SQLitePath + ".audit-key", true
+	}
+	return "", false
+}
+
+// AuditCheckpointPath is HMIS_AUDIT_CHECKPOINT_FILE or its default.
+func (c Config) AuditCheckpointPath() string {
+	switch {
+	case c.AuditCheckpointFile != "":
+		return c.AuditCheckpointFile
+	case c.DatabaseURL == "":
+		return c.SQLitePath + ".audit-checkpoints"
+	}
+	return "hmis-audit-checkpoints.jsonl"
 }
 
 // Location returns the hospital's time zone.

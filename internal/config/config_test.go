@@ -95,3 +95,41 @@ func TestTrustProxyIsRefused(t *testing.T) {
 		t.Fatalf("HMIS_TRUST_PROXY: %v", err)
 	}
 }
+
+func TestAuditFileDefaults(t *testing.T) {
+	c, err := load(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuditSealInterval != 150*time.Millisecond || c.AuditStaleAfter != time.Minute {
+		t.Fatalf("audit timing defaults: %v, %v", c.AuditSealInterval, c.AuditStaleAfter)
+	}
+	// Embedded: key and checkpoints beside the SQLite file.
+	if p, create := c.AuditKeyFile(); p != "hmis.db.audit-key" || !create {
+		t.Fatalf("embedded key file: %q %v", p, create)
+	}
+	if p := c.AuditCheckpointPath(); p != "hmis.db.audit-checkpoints" {
+		t.Fatalf("embedded checkpoint file: %q", p)
+	}
+	// PostgreSQL outside demo mode: no key file, the key must be given.
+	c.DatabaseURL = "postgres://db/hmis"
+	if p, create := c.AuditKeyFile(); p != "" || create {
+		t.Fatalf("PostgreSQL key file: %q %v, want none", p, create)
+	}
+	if p := c.AuditCheckpointPath(); p != "hmis-audit-checkpoints.jsonl" {
+		t.Fatalf("PostgreSQL checkpoint file: %q", p)
+	}
+	c.Demo = true
+	if _, create := c.AuditKeyFile(); !create {
+		t.Fatal("demo mode on PostgreSQL must make a key file")
+	}
+	c.AuditCheckpointFile = "/srv/audit/cp.jsonl"
+	if p := c.AuditCheckpointPath(); p != c.AuditCheckpointFile {
+		t.Fatalf("explicit checkpoint file: %q", p)
+	}
+	for env, v := range map[string]string{"HMIS_AUDIT_SEAL_INTERVAL": "0s", "HMIS_AUDIT_STALE_AFTER": "soon"} {
+		if _, err := load(lookup(map[string]string{env: v})); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: %v, want a refusal naming the variable", env, v, err)
+		}
+	}
+}
