@@ -154,7 +154,7 @@ func (s *Service) SearchICD10(ctx context.Context, text string, first *int) ([]*
 	}
 	var found []*ent.Icd10Code
 	if prefix, ok := codePrefix(text); ok {
-		byCode, err := s.client.Icd10Code.Query().
+		byCode, err := s.store.Client.Icd10Code.Query().
 			Where(icd10code.CodeHasPrefix(prefix)).
 			Order(ent.Asc(icd10code.FieldCode)).
 			Limit(limit).
@@ -169,7 +169,7 @@ func (s *Service) SearchICD10(ctx context.Context, text string, first *int) ([]*
 		for _, w := range strings.Fields(text) {
 			words = append(words, icd10code.DisplayContainsFold(w))
 		}
-		byDisplay, err := s.client.Icd10Code.Query().
+		byDisplay, err := s.store.Client.Icd10Code.Query().
 			Where(words...).
 			Order(ent.Asc(icd10code.FieldCode)).
 			Limit(limit).

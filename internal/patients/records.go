@@ -49,18 +49,6 @@ func lockedPatient(ctx context.Context, tx *ent.Tx, id string) (*ent.Patient, er
 	return p, nil
 }
 
-// lockedRow reads a row of the patient's record by ID, notFound if the
-// viewer cannot see it, under its patient's lock.
-func lockedRow[T any](ctx context.Context, tx *ent.Tx, get func(context.Context, string) (T, error), id, notFound string, patientOf func(T) string) (T, error) {
-	return store.ReadLocked(ctx, tx, func() (T, error) {
-		row, err := get(ctx, id)
-		if ent.IsNotFound(err) {
-			return row, apperr.NotFoundf("%s", notFound)
-		}
-		return row, err
-	}, patientOf)
-}
-
 func contactPatient(c *ent.PatientContact) string       { return c.PatientID }
 func identifierPatient(i *ent.PatientIdentifier) string { return i.PatientID }
 func policyPatient(p *ent.InsurancePolicy) string       { return p.PatientID }
@@ -101,7 +89,7 @@ func (s *Service) UpdateContact(ctx context.Context, id string, c UpdatePatientC
 		}
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.PatientContact, error) {
-		current, err := lockedRow(ctx, tx, tx.PatientContact.Get, id, "contact not found", contactPatient)
+		current, err := store.GetLocked(ctx, tx, tx.PatientContact.Get, id, contactPatient, "contact not found")
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +147,7 @@ func (s *Service) RemoveContact(ctx context.Context, id string) (string, error) 
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (string, error) {
 		// Through row scope first: a contact the viewer cannot see is not found.
-		if _, err := lockedRow(ctx, tx, tx.PatientContact.Get, id, "contact not found", contactPatient); err != nil {
+		if _, err := store.GetLocked(ctx, tx, tx.PatientContact.Get, id, contactPatient, "contact not found"); err != nil {
 			return "", err
 		}
 		return id, tx.PatientContact.DeleteOneID(id).Exec(ctx)
@@ -203,7 +191,7 @@ func (s *Service) RemoveIdentifier(ctx context.Context, id string) (string, erro
 		return "", err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (string, error) {
-		if _, err := lockedRow(ctx, tx, tx.PatientIdentifier.Get, id, "identifier not found", identifierPatient); err != nil {
+		if _, err := store.GetLocked(ctx, tx, tx.PatientIdentifier.Get, id, identifierPatient, "identifier not found"); err != nil {
 			return "", err
 		}
 		return id, tx.PatientIdentifier.DeleteOneID(id).Exec(ctx)
@@ -275,7 +263,7 @@ func (s *Service) DeactivateInsurancePolicy(ctx context.Context, id string) (*en
 func (s *Service) changePolicy(ctx context.Context, id string, check func(*ent.Tx, *ent.InsurancePolicy) error,
 	set func(*ent.InsurancePolicyUpdateOne)) (*ent.InsurancePolicy, error) {
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.InsurancePolicy, error) {
-		p, err := lockedRow(ctx, tx, tx.InsurancePolicy.Get, id, "insurance policy not found", policyPatient)
+		p, err := store.GetLocked(ctx, tx, tx.InsurancePolicy.Get, id, policyPatient, "insurance policy not found")
 		if err != nil {
 			return nil, err
 		}

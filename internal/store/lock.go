@@ -150,3 +150,43 @@ func refuseMerged(ctx context.Context, tx *ent.Tx, dialectName string, ids []str
 	}
 	return e
 }
+
+// ReadLocked reads a row of patient data, locks its patient with
+// LockPatient and reads the row again: what was read before the lock may
+// have changed while the transaction waited for it. Writers that reach the
+// patient through another row (a result, an order item, a contact) take
+// the lock this way, then check the state they read and write.
+func ReadLocked[T any](ctx context.Context, tx *ent.Tx, read func() (T, error), patientOf func(T) string) (T, error) {
+	var none T
+	row, err := read()
+	if err != nil {
+		return none, err
+	}
+	locked := patientOf(row)
+	if err := LockPatient(ctx, tx, locked); err != nil {
+		return none, err
+	}
+	if row, err = read(); err != nil {
+		return none, err
+	}
+	if patientOf(row) != locked {
+		// Only a merge moves rows between patients, and it marks the record
+		// it empties, which LockPatient refuses; this is the safety net.
+		return none, apperr.Conflictf("the record was merged into another patient's meanwhile; reload it")
+	}
+	return row, nil
+}
+
+// GetLocked is ReadLocked for the commonest read: the row id through get
+// (tx.Allergy.Get, say), NOT_FOUND with notFound if the viewer cannot see
+// it.
+func GetLocked[T any](ctx context.Context, tx *ent.Tx, get func(context.Context, string) (T, error), id string,
+	patientOf func(T) string, notFound string) (T, error) {
+	return ReadLocked(ctx, tx, func() (T, error) {
+		row, err := get(ctx, id)
+		if ent.IsNotFound(err) {
+			return row, apperr.NotFoundf("%s", notFound)
+		}
+		return row, err
+	}, patientOf)
+}
