@@ -421,25 +421,9 @@ func intValue(i *int) *float64 {
 var ucumPattern = regexp.MustCompile(`^[A-Za-z0-9%.*/\[\]{}()'^_+\-]+$`)
 
 // ValidLOINC reports whether code is a LOINC code: one to seven digits, a
-// hyphen and the Mod 10 check digit LOINC computes over them.
+// hyphen and the Mod 10 (Luhn) check digit LOINC computes over them.
 func ValidLOINC(code string) bool {
-	if !loincPattern.MatchString(code) {
-		return false
-	}
-	body, check := code[:len(code)-2], code[len(code)-1]
-	sum, double := 0, true
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return int(check-'0') == (10-sum%10)%10
+	return loincPattern.MatchString(code) && input.LuhnDigit(code[:len(code)-2]) == code[len(code)-1]
 }
 
 var loincPattern = regexp.MustCompile(`^[0-9]{1,7}-[0-9]$`)
