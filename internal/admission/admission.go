@@ -107,14 +107,12 @@ type Service struct {
 	now   func() time.Time
 }
 
-// NewService returns a Service on st.
+// NewService returns a Service on st. Its clock reads time as the
+// database keeps it, so that what a mutation returns equals what a later
+// read finds.
 func NewService(st *store.Store) *Service {
-	return &Service{store: st, now: time.Now}
+	return &Service{store: st, now: func() time.Time { return input.Stored(time.Now()) }}
 }
-
-// clock is now as the database keeps it, so that what a mutation returns
-// equals what a later read finds.
-func (s *Service) clock() time.Time { return input.Stored(s.now()) }
 
 // bedKey is the lock key of a bed, which two admissions can compete for;
 // the patient's lock keeps one patient from two beds.
@@ -173,7 +171,7 @@ func (s *Service) AddBed(ctx context.Context, wardID, code string) (*ent.Bed, er
 			return nil, apperr.BadInput("code", "is already the code of another bed of this ward")
 		}
 		added, err = tx.Bed.Create().SetWardID(wardID).SetCode(code).SetStatus(bed.StatusFREE).
-			SetStatusChangedAt(s.clock()).Save(ctx)
+			SetStatusChangedAt(s.now()).Save(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +187,7 @@ func (s *Service) AddBed(ctx context.Context, wardID, code string) (*ent.Bed, er
 // assignment and its inpatient encounter, and the bed becomes OCCUPIED, all
 // in one transaction.
 func (s *Service) Admit(ctx context.Context, in AdmitPatientInput) (*ent.Admission, error) {
-	now := s.clock()
+	now := s.now()
 	var c input.Checker
 	c.ID("input.patientId", in.PatientID, input.Patient)
 	c.ID("input.bedId", in.BedID, input.Bed)
@@ -322,7 +320,7 @@ func (s *Service) Transfer(ctx context.Context, admissionID string, in TransferP
 		if err != nil {
 			return nil, err
 		}
-		at := s.clock()
+		at := s.now()
 		if open != nil && at.Before(open.FromAt) {
 			at = open.FromAt
 		}
@@ -357,7 +355,7 @@ func (s *Service) Transfer(ctx context.Context, admissionID string, in TransferP
 // assignment closed, its encounter FINISHED, and the bed needs cleaning
 // before the next patient.
 func (s *Service) Discharge(ctx context.Context, admissionID string, in DischargePatientInput) (*ent.Admission, error) {
-	now := s.clock()
+	now := s.now()
 	if err := input.ID("admissionId", admissionID, input.Admission); err != nil {
 		return nil, err
 	}
@@ -530,7 +528,7 @@ func (s *Service) bedTransition(ctx context.Context, bedID string, to bed.Status
 // records the event in the same transaction.
 func (s *Service) moveBed(ctx context.Context, tx *ent.Tx, b *ent.Bed, to bed.Status, event EventType, admissionID string,
 	set func(*ent.BedUpdateOne), from ...bed.Status) (*ent.Bed, error) {
-	u := tx.Bed.UpdateOneID(b.ID).Where(bed.StatusIn(from...)).SetStatus(to).SetStatusChangedAt(s.clock())
+	u := tx.Bed.UpdateOneID(b.ID).Where(bed.StatusIn(from...)).SetStatus(to).SetStatusChangedAt(s.now())
 	if set != nil {
 		set(u)
 	}

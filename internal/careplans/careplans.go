@@ -286,13 +286,7 @@ func (s *Service) SetGoalStatus(ctx context.Context, id string, to careplangoal.
 		return nil, apperr.BadInput("status", "is not a goal status")
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlanGoal, error) {
-		current, err := store.ReadLocked(ctx, tx, func() (*ent.CarePlanGoal, error) {
-			g, err := tx.CarePlanGoal.Get(ctx, id)
-			if ent.IsNotFound(err) {
-				return nil, apperr.NotFoundf("care plan goal not found")
-			}
-			return g, err
-		}, func(g *ent.CarePlanGoal) string { return g.PatientID })
+		current, err := store.GetLocked(ctx, tx, tx.CarePlanGoal.Get, id, func(g *ent.CarePlanGoal) string { return g.PatientID }, "care plan goal not found")
 		if err != nil {
 			return nil, err
 		}
@@ -323,13 +317,7 @@ func (s *Service) SetActivityStatus(ctx context.Context, id string, to careplana
 		return nil, apperr.BadInput("scheduledAt", "goes only with status SCHEDULED")
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlanActivity, error) {
-		current, err := store.ReadLocked(ctx, tx, func() (*ent.CarePlanActivity, error) {
-			a, err := tx.CarePlanActivity.Get(ctx, id)
-			if ent.IsNotFound(err) {
-				return nil, apperr.NotFoundf("care plan activity not found")
-			}
-			return a, err
-		}, func(a *ent.CarePlanActivity) string { return a.PatientID })
+		current, err := store.GetLocked(ctx, tx, tx.CarePlanActivity.Get, id, func(a *ent.CarePlanActivity) string { return a.PatientID }, "care plan activity not found")
 		if err != nil {
 			return nil, err
 		}
@@ -356,13 +344,7 @@ func (s *Service) SetActivityStatus(ctx context.Context, id string, to careplana
 
 // lockedPlan reads a plan under its patient's lock.
 func lockedPlan(ctx context.Context, tx *ent.Tx, id string) (*ent.CarePlan, error) {
-	return store.ReadLocked(ctx, tx, func() (*ent.CarePlan, error) {
-		plan, err := tx.CarePlan.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return nil, apperr.NotFoundf("care plan not found")
-		}
-		return plan, err
-	}, func(p *ent.CarePlan) string { return p.PatientID })
+	return store.GetLocked(ctx, tx, tx.CarePlan.Get, id, func(p *ent.CarePlan) string { return p.PatientID }, "care plan not found")
 }
 
 // lockOpenPlan returns the plan, read under its patient's lock, or

@@ -215,11 +215,5 @@ func changedMeanwhile(err error) error {
 
 // lockedNote reads a note under its patient's lock.
 func lockedNote(ctx context.Context, tx *ent.Tx, id string) (*ent.ClinicalNote, error) {
-	return store.ReadLocked(ctx, tx, func() (*ent.ClinicalNote, error) {
-		n, err := tx.ClinicalNote.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return nil, apperr.NotFoundf("clinical note not found")
-		}
-		return n, err
-	}, func(n *ent.ClinicalNote) string { return n.PatientID })
+	return store.GetLocked(ctx, tx, tx.ClinicalNote.Get, id, func(n *ent.ClinicalNote) string { return n.PatientID }, "clinical note not found")
 }

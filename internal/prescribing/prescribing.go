@@ -321,13 +321,7 @@ func containsRun(hay, needle []string) bool {
 // activeOrder loads the order with the given ID under its patient's lock
 // and refuses it unless ACTIVE.
 func activeOrder(ctx context.Context, tx *ent.Tx, id, pastTense string) (*ent.MedicationOrder, error) {
-	o, err := store.ReadLocked(ctx, tx, func() (*ent.MedicationOrder, error) {
-		o, err := tx.MedicationOrder.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return nil, apperr.NotFoundf("medication order not found")
-		}
-		return o, err
-	}, func(o *ent.MedicationOrder) string { return o.PatientID })
+	o, err := store.GetLocked(ctx, tx, tx.MedicationOrder.Get, id, func(o *ent.MedicationOrder) string { return o.PatientID }, "medication order not found")
 	if err != nil {
 		return nil, err
 	}

@@ -87,13 +87,7 @@ func (s *Service) EndCareTeamMembership(ctx context.Context, id string) (*ent.Ca
 		if _, err := auth.ActingStaff(ctx, tx.Staff, "keep care teams", actors...); err != nil {
 			return nil, err
 		}
-		current, err := store.ReadLocked(ctx, tx, func() (*ent.CareTeamMember, error) {
-			m, err := tx.CareTeamMember.Get(ctx, id)
-			if ent.IsNotFound(err) {
-				return nil, apperr.NotFoundf("care-team membership not found")
-			}
-			return m, err
-		}, func(m *ent.CareTeamMember) string { return m.PatientID })
+		current, err := store.GetLocked(ctx, tx, tx.CareTeamMember.Get, id, func(m *ent.CareTeamMember) string { return m.PatientID }, "care-team membership not found")
 		if err != nil {
 			return nil, err
 		}

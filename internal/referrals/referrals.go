@@ -250,13 +250,7 @@ func (s *Service) move(ctx context.Context, id string, to referral.Status,
 		if err != nil {
 			return nil, err
 		}
-		current, err := store.ReadLocked(ctx, tx, func() (*ent.Referral, error) {
-			r, err := tx.Referral.Get(ctx, id)
-			if ent.IsNotFound(err) {
-				return nil, apperr.NotFoundf("referral not found")
-			}
-			return r, err
-		}, func(r *ent.Referral) string { return r.PatientID })
+		current, err := store.GetLocked(ctx, tx, tx.Referral.Get, id, func(r *ent.Referral) string { return r.PatientID }, "referral not found")
 		if err != nil {
 			return nil, err
 		}
