@@ -17,7 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -101,136 +101,99 @@ const (
 
 var codePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Notifier is told after a commit that recorded events, so they go out now
-// rather than at the relay's next poll.
-type Notifier interface{ Poke() }
-
 // Service keeps wards and beds and moves patients through them.
 type Service struct {
-	store  *store.Store
-	notify Notifier
-	now    func() time.Time
+	store *store.Store
+	now   func() time.Time
 }
 
-// NewService returns a Service on st that pokes notify (if not nil) after
-// each change.
-func NewService(st *store.Store, notify Notifier) *Service {
-	return &Service{store: st, notify: notify, now: time.Now}
+// NewService returns a Service on st. Its clock reads time as the
+// database keeps it, so that what a mutation returns equals what a later
+// read finds.
+func NewService(st *store.Store) *Service {
+	return &Service{store: st, now: func() time.Time { return input.Stored(time.Now()) }}
 }
 
-// clock is now as the database keeps it, so that what a mutation returns
-// equals what a later read finds.
-func (s *Service) clock() time.Time { return stored(s.now()) }
-
-// stored is t at the precision both databases keep: microseconds, UTC.
-func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-func (s *Service) poke() {
-	if s.notify != nil {
-		s.notify.Poke()
-	}
-}
-
-// Lock keys. A patient's stay and a bed are the two things two admissions
-// can compete for.
-func inpatientKey(patientID string) string { return "inpatient:" + patientID }
-func bedKey(bedID string) string           { return "bed:" + bedID }
+// bedKey is the lock key of a bed, which two admissions can compete for;
+// the patient's lock keeps one patient from two beds.
+func bedKey(bedID string) string { return "bed:" + bedID }
 
 // CreateWard adds a ward to a department.
 func (s *Service) CreateWard(ctx context.Context, in CreateWardInput) (*ent.Ward, error) {
-	if !globalid.Valid(in.DepartmentID, "dep") {
-		return nil, apperr.BadInput("input.departmentId", "is not a department ID")
-	}
-	code, err := checkCode("input.code", in.Code)
-	if err != nil {
+	var c input.Checker
+	c.ID("input.departmentId", in.DepartmentID, input.Department)
+	code := checkCode(&c, "input.code", in.Code)
+	name := c.Text("input.name", in.Name, maxName)
+	description := c.OptionalText("input.description", in.Description, maxDescription)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	name, err := requiredText("input.name", in.Name, maxName)
-	if err != nil {
-		return nil, err
-	}
-	description, err := optionalText("input.description", in.Description, maxDescription)
-	if err != nil {
-		return nil, err
-	}
-	var created *ent.Ward
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (created *ent.Ward, err error) {
 		if ok, err := tx.Department.Query().Where(department.ID(in.DepartmentID)).Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if !ok {
-			return apperr.BadInput("input.departmentId", "no such department")
+			return nil, apperr.BadInput("input.departmentId", "no such department")
 		}
 		if taken, err := tx.Ward.Query().Where(ward.Code(code)).Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if taken {
-			return apperr.BadInput("input.code", "is already the code of another ward")
+			return nil, apperr.BadInput("input.code", "is already the code of another ward")
 		}
 		created, err = tx.Ward.Create().SetDepartmentID(in.DepartmentID).SetCode(code).SetName(name).
 			SetNillableDescription(description).Save(ctx)
-		return err
+		return created, err
 	})
 	if ent.IsConstraintError(err) {
 		return nil, apperr.BadInput("input.code", "is already the code of another ward")
 	}
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
+	return out, err
 }
 
 // AddBed adds a FREE bed to a ward.
 func (s *Service) AddBed(ctx context.Context, wardID, code string) (*ent.Bed, error) {
-	if !globalid.Valid(wardID, "wrd") {
-		return nil, apperr.BadInput("wardId", "is not a ward ID")
-	}
-	code, err := checkCode("code", code)
-	if err != nil {
+	if err := input.ID("wardId", wardID, input.Ward); err != nil {
 		return nil, err
 	}
-	var added *ent.Bed
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	var c input.Checker
+	code = checkCode(&c, "code", code)
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (added *ent.Bed, err error) {
 		if ok, err := tx.Ward.Query().Where(ward.ID(wardID)).Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if !ok {
-			return apperr.NotFoundf("ward not found")
+			return nil, apperr.NotFoundf("ward not found")
 		}
 		if taken, err := tx.Bed.Query().Where(bed.WardID(wardID), bed.Code(code)).Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if taken {
-			return apperr.BadInput("code", "is already the code of another bed of this ward")
+			return nil, apperr.BadInput("code", "is already the code of another bed of this ward")
 		}
 		added, err = tx.Bed.Create().SetWardID(wardID).SetCode(code).SetStatus(bed.StatusFREE).
-			SetStatusChangedAt(s.clock()).Save(ctx)
+			SetStatusChangedAt(s.now()).Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return record(ctx, tx, Added, added, "", "")
+		return added, record(ctx, tx, Added, added, "", "")
 	})
 	if ent.IsConstraintError(err) {
 		return nil, apperr.BadInput("code", "is already the code of another bed of this ward")
 	}
-	if err != nil {
-		return nil, err
-	}
-	s.poke()
-	return added.Unwrap(), nil
+	return out, err
 }
 
 // Admit admits a patient into a FREE bed: the stay, its first bed
 // assignment and its inpatient encounter, and the bed becomes OCCUPIED, all
 // in one transaction.
 func (s *Service) Admit(ctx context.Context, in AdmitPatientInput) (*ent.Admission, error) {
-	now := s.clock()
-	switch {
-	case !globalid.Valid(in.PatientID, "pat"):
-		return nil, apperr.BadInput("input.patientId", "is not a patient ID")
-	case !globalid.Valid(in.BedID, "bed"):
-		return nil, apperr.BadInput("input.bedId", "is not a bed ID")
-	case !globalid.Valid(in.AttendingID, "stf"):
-		return nil, apperr.BadInput("input.attendingId", "is not a staff ID")
-	}
-	reason, err := requiredText("input.reason", in.Reason, maxReason)
-	if err != nil {
+	now := s.now()
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.ID("input.bedId", in.BedID, input.Bed)
+	c.ID("input.attendingId", in.AttendingID, input.Staff)
+	reason := c.Text("input.reason", in.Reason, maxReason)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	if entadmission.AdmissionTypeValidator(in.AdmissionType) != nil {
@@ -238,49 +201,48 @@ func (s *Service) Admit(ctx context.Context, in AdmitPatientInput) (*ent.Admissi
 	}
 	admittedAt := now
 	if in.AdmittedAt != nil {
-		admittedAt = stored(*in.AdmittedAt)
+		admittedAt = input.Stored(*in.AdmittedAt)
 		if err := checkPast("input.admittedAt", admittedAt, now); err != nil {
 			return nil, err
 		}
 	}
-	var admitted *ent.Admission
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (admitted *ent.Admission, err error) {
 		// Lock before reading, so that the checks and the writes are one
 		// step for this patient and this bed.
-		if err := s.store.Lock(ctx, tx, inpatientKey(in.PatientID), bedKey(in.BedID)); err != nil {
-			return err
-		}
-		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		pat, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if err := s.store.Lock(ctx, tx, bedKey(in.BedID)); err != nil {
+			return nil, err
 		}
 		b, err := tx.Bed.Query().Where(bed.ID(in.BedID)).WithWard().Only(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.bedId", "no such bed")
+			return nil, apperr.BadInput("input.bedId", "no such bed")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		attending, err := tx.Staff.Get(ctx, in.AttendingID)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.attendingId", "no such member of staff")
+			return nil, apperr.BadInput("input.attendingId", "no such member of staff")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if !attending.Active {
-			return apperr.BadInput("input.attendingId", "is no longer active")
+			return nil, apperr.BadInput("input.attendingId", "is no longer active")
 		}
 		if attending.Kind != staff.KindDOCTOR {
-			return apperr.BadInput("input.attendingId", "is not a doctor")
+			return nil, apperr.BadInput("input.attendingId", "is not a doctor")
 		}
 		if already, err := tx.Admission.Query().
 			Where(entadmission.PatientID(pat.ID), entadmission.StatusEQ(entadmission.StatusADMITTED)).
 			Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if already {
-			return apperr.Conflictf("the patient is already admitted; transfer or discharge the current stay")
+			return nil, apperr.Conflictf("the patient is already admitted; transfer or discharge the current stay")
 		}
 		if b.Status != bed.StatusFREE {
-			return apperr.Conflictf("the bed is %s; only a FREE bed can take a patient", b.Status)
+			return nil, apperr.Conflictf("the bed is %s; only a FREE bed can take a patient", b.Status)
 		}
 		admitted, err = tx.Admission.Create().
 			SetPatientID(pat.ID).
@@ -292,11 +254,11 @@ func (s *Service) Admit(ctx context.Context, in AdmitPatientInput) (*ent.Admissi
 			SetStatus(entadmission.StatusADMITTED).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.BedAssignment.Create().SetPatientID(pat.ID).SetAdmissionID(admitted.ID).SetBedID(b.ID).
 			SetFromAt(admittedAt).Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Encounter.Create().
 			SetPatientID(pat.ID).
@@ -308,62 +270,57 @@ func (s *Service) Admit(ctx context.Context, in AdmitPatientInput) (*ent.Admissi
 			SetStartedAt(admittedAt).
 			SetReason(reason).
 			Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		_, err = s.moveBed(ctx, tx, b, bed.StatusOCCUPIED, Admitted, admitted.ID, nil, bed.StatusFREE)
-		return err
+		return admitted, err
 	})
-	if err != nil {
-		return nil, raceLost(err)
-	}
-	s.poke()
-	return admitted.Unwrap(), nil
+	return out, raceLost(err)
 }
 
 // Transfer moves a current stay to another FREE bed. The open bed
 // assignment is closed and a new one opened, so the stay keeps its history;
 // the bed left behind needs cleaning.
 func (s *Service) Transfer(ctx context.Context, admissionID string, in TransferPatientInput) (*ent.Admission, error) {
-	if !globalid.Valid(admissionID, "adm") {
-		return nil, apperr.BadInput("admissionId", "is not an admission ID")
+	if err := input.ID("admissionId", admissionID, input.Admission); err != nil {
+		return nil, err
 	}
-	if !globalid.Valid(in.ToBedID, "bed") {
-		return nil, apperr.BadInput("input.toBedId", "is not a bed ID")
+	if err := input.ID("input.toBedId", in.ToBedID, input.Bed); err != nil {
+		return nil, err
 	}
-	reason, err := requiredText("input.reason", in.Reason, maxReason)
+	reason, err := input.Text("input.reason", in.Reason, maxReason)
 	if err != nil {
 		return nil, err
 	}
-	var moved *ent.Admission
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (moved *ent.Admission, err error) {
 		stay, err := s.lockStay(ctx, tx, admissionID, in.ToBedID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if stay.Status != entadmission.StatusADMITTED {
-			return apperr.Conflictf("the admission is %s; only a current stay can be transferred", stay.Status)
+			return nil, apperr.Conflictf("the admission is %s; only a current stay can be transferred", stay.Status)
 		}
 		if in.ToBedID == stay.BedID {
-			return apperr.BadInput("input.toBedId", "is the patient's current bed")
+			return nil, apperr.BadInput("input.toBedId", "is the patient's current bed")
 		}
 		to, err := tx.Bed.Get(ctx, in.ToBedID)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.toBedId", "no such bed")
+			return nil, apperr.BadInput("input.toBedId", "no such bed")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if to.Status != bed.StatusFREE {
-			return apperr.Conflictf("the bed is %s; only a FREE bed can take a patient", to.Status)
+			return nil, apperr.Conflictf("the bed is %s; only a FREE bed can take a patient", to.Status)
 		}
 		from, err := tx.Bed.Get(ctx, stay.BedID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		open, err := openAssignment(ctx, tx, stay.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		at := s.clock()
+		at := s.now()
 		if open != nil && at.Before(open.FromAt) {
 			at = open.FromAt
 		}
@@ -372,41 +329,37 @@ func (s *Service) Transfer(ctx context.Context, admissionID string, in TransferP
 			SetBedID(to.ID).
 			Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the admission changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the admission changed meanwhile; reload it")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if open != nil {
 			if err := tx.BedAssignment.UpdateOneID(open.ID).SetToAt(at).Exec(ctx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := tx.BedAssignment.Create().SetPatientID(stay.PatientID).SetAdmissionID(stay.ID).SetBedID(to.ID).
 			SetFromAt(at).SetReason(reason).Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := s.moveBed(ctx, tx, from, bed.StatusCLEANING, TransferredOut, "", nil, bed.StatusOCCUPIED); err != nil {
-			return err
+			return nil, err
 		}
 		_, err = s.moveBed(ctx, tx, to, bed.StatusOCCUPIED, TransferredIn, stay.ID, nil, bed.StatusFREE)
-		return err
+		return moved, err
 	})
-	if err != nil {
-		return nil, raceLost(err)
-	}
-	s.poke()
-	return moved.Unwrap(), nil
+	return out, raceLost(err)
 }
 
 // Discharge ends a current stay: the admission is DISCHARGED, its bed
 // assignment closed, its encounter FINISHED, and the bed needs cleaning
 // before the next patient.
 func (s *Service) Discharge(ctx context.Context, admissionID string, in DischargePatientInput) (*ent.Admission, error) {
-	now := s.clock()
-	if !globalid.Valid(admissionID, "adm") {
-		return nil, apperr.BadInput("admissionId", "is not an admission ID")
+	now := s.now()
+	if err := input.ID("admissionId", admissionID, input.Admission); err != nil {
+		return nil, err
 	}
-	summary, err := requiredText("input.summary", in.Summary, maxSummary)
+	summary, err := input.Text("input.summary", in.Summary, maxSummary)
 	if err != nil {
 		return nil, err
 	}
@@ -414,22 +367,21 @@ func (s *Service) Discharge(ctx context.Context, admissionID string, in Discharg
 		return nil, apperr.BadInput("input.disposition", "must be one of HOME, TRANSFERRED, DECEASED, AGAINST_MEDICAL_ADVICE, OTHER")
 	}
 	if in.DischargedAt != nil {
-		if err := checkPast("input.dischargedAt", stored(*in.DischargedAt), now); err != nil {
+		if err := checkPast("input.dischargedAt", input.Stored(*in.DischargedAt), now); err != nil {
 			return nil, err
 		}
 	}
-	var discharged *ent.Admission
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (discharged *ent.Admission, err error) {
 		stay, err := s.lockStay(ctx, tx, admissionID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if stay.Status != entadmission.StatusADMITTED {
-			return apperr.Conflictf("the admission is %s; only a current stay can be discharged", stay.Status)
+			return nil, apperr.Conflictf("the admission is %s; only a current stay can be discharged", stay.Status)
 		}
 		open, err := openAssignment(ctx, tx, stay.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		since := stay.AdmittedAt
 		if open != nil && open.FromAt.After(since) {
@@ -437,12 +389,12 @@ func (s *Service) Discharge(ctx context.Context, admissionID string, in Discharg
 		}
 		at := now
 		if in.DischargedAt != nil {
-			at = stored(*in.DischargedAt)
+			at = input.Stored(*in.DischargedAt)
 			if at.Before(stay.AdmittedAt) {
-				return apperr.BadInput("input.dischargedAt", "is before the admission")
+				return nil, apperr.BadInput("input.dischargedAt", "is before the admission")
 			}
 			if at.Before(since) {
-				return apperr.BadInput("input.dischargedAt", "is before the patient moved into their current bed")
+				return nil, apperr.BadInput("input.dischargedAt", "is before the patient moved into their current bed")
 			}
 		} else if at.Before(since) {
 			at = since
@@ -455,13 +407,13 @@ func (s *Service) Discharge(ctx context.Context, admissionID string, in Discharg
 			SetDisposition(in.Disposition).
 			Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the admission changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the admission changed meanwhile; reload it")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if open != nil {
 			if err := tx.BedAssignment.UpdateOneID(open.ID).SetToAt(at).Exec(ctx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := tx.Encounter.Update().
@@ -469,25 +421,22 @@ func (s *Service) Discharge(ctx context.Context, admissionID string, in Discharg
 			SetStatus(encounter.StatusFINISHED).
 			SetEndedAt(at).
 			Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		b, err := tx.Bed.Get(ctx, stay.BedID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, err = s.moveBed(ctx, tx, b, bed.StatusCLEANING, Discharged, "", nil, bed.StatusOCCUPIED)
-		return err
+		return discharged, err
 	})
-	if err != nil {
-		return nil, raceLost(err)
-	}
-	s.poke()
-	return discharged.Unwrap(), nil
+	return out, raceLost(err)
 }
 
-// lockStay finds the admission, locks its patient, its bed and the other
-// beds named, and reads it again: another request may have moved or
-// discharged the stay between the first read and the locks.
+// lockStay finds the admission, locks its patient (refusing a record
+// merged meanwhile), its bed and the other beds named, and reads it again:
+// another request may have moved or discharged the stay between the first
+// read and the locks.
 func (s *Service) lockStay(ctx context.Context, tx *ent.Tx, admissionID string, otherBeds ...string) (*ent.Admission, error) {
 	stay, err := tx.Admission.Get(ctx, admissionID)
 	if ent.IsNotFound(err) {
@@ -495,7 +444,10 @@ func (s *Service) lockStay(ctx context.Context, tx *ent.Tx, admissionID string, 
 	} else if err != nil {
 		return nil, err
 	}
-	keys := []string{inpatientKey(stay.PatientID), bedKey(stay.BedID)}
+	if err := store.LockPatient(ctx, tx, stay.PatientID); err != nil {
+		return nil, err
+	}
+	keys := []string{bedKey(stay.BedID)}
 	for _, id := range otherBeds {
 		keys = append(keys, bedKey(id))
 	}
@@ -530,10 +482,10 @@ func (s *Service) MarkBedCleaned(ctx context.Context, bedID string) (*ent.Bed, e
 
 // SetBedOutOfService takes a FREE or CLEANING bed out of use, noting why.
 func (s *Service) SetBedOutOfService(ctx context.Context, bedID, reason string) (*ent.Bed, error) {
-	if !globalid.Valid(bedID, "bed") {
-		return nil, apperr.BadInput("bedId", "is not a bed ID")
+	if err := input.ID("bedId", bedID, input.Bed); err != nil {
+		return nil, err
 	}
-	reason, err := requiredText("reason", reason, maxOutOfService)
+	reason, err := input.Text("reason", reason, maxOutOfService)
 	if err != nil {
 		return nil, err
 	}
@@ -551,38 +503,32 @@ func (s *Service) ReturnBedToService(ctx context.Context, bedID string) (*ent.Be
 // to, outside any admission.
 func (s *Service) bedTransition(ctx context.Context, bedID string, to bed.Status, event EventType, done string,
 	set func(*ent.BedUpdateOne), from ...bed.Status) (*ent.Bed, error) {
-	if !globalid.Valid(bedID, "bed") {
-		return nil, apperr.BadInput("bedId", "is not a bed ID")
+	if err := input.ID("bedId", bedID, input.Bed); err != nil {
+		return nil, err
 	}
-	var changed *ent.Bed
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (changed *ent.Bed, err error) {
 		if err := s.store.Lock(ctx, tx, bedKey(bedID)); err != nil {
-			return err
+			return nil, err
 		}
 		b, err := tx.Bed.Get(ctx, bedID)
 		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("bed not found")
+			return nil, apperr.NotFoundf("bed not found")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if !slices.Contains(from, b.Status) {
-			return apperr.Conflictf("the bed is %s; only a %s bed can be %s", b.Status, statusList(from), done)
+			return nil, apperr.Conflictf("the bed is %s; only a %s bed can be %s", b.Status, statusList(from), done)
 		}
 		changed, err = s.moveBed(ctx, tx, b, to, event, "", set, from...)
-		return err
+		return changed, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.poke()
-	return changed.Unwrap(), nil
 }
 
 // moveBed sets b's status to to, provided it is still one of from, and
 // records the event in the same transaction.
 func (s *Service) moveBed(ctx context.Context, tx *ent.Tx, b *ent.Bed, to bed.Status, event EventType, admissionID string,
 	set func(*ent.BedUpdateOne), from ...bed.Status) (*ent.Bed, error) {
-	u := tx.Bed.UpdateOneID(b.ID).Where(bed.StatusIn(from...)).SetStatus(to).SetStatusChangedAt(s.clock())
+	u := tx.Bed.UpdateOneID(b.ID).Where(bed.StatusIn(from...)).SetStatus(to).SetStatusChangedAt(s.now())
 	if set != nil {
 		set(u)
 	}
@@ -618,8 +564,8 @@ func raceLost(err error) error {
 func (s *Service) Board(ctx context.Context, wardID *string) ([]*WardBoard, error) {
 	q := s.store.Client.Ward.Query()
 	if wardID != nil {
-		if !globalid.Valid(*wardID, "wrd") {
-			return nil, apperr.BadInput("wardId", "is not a ward ID")
+		if err := input.ID("wardId", *wardID, input.Ward); err != nil {
+			return nil, err
 		}
 		q.Where(ward.ID(*wardID))
 	}
@@ -680,36 +626,12 @@ type BoardBed struct {
 	Admission *ent.Admission
 }
 
-func checkCode(field, code string) (string, error) {
-	code = strings.TrimSpace(code)
-	switch {
-	case code == "":
-		return "", apperr.BadInput(field, "is required")
-	case len(code) > maxCode:
-		return "", apperr.BadInput(field, "must be at most %d characters", maxCode)
-	case !codePattern.MatchString(code):
-		return "", apperr.BadInput(field, "must be letters, digits, '.', '_' or '-'")
+func checkCode(c *input.Checker, field, code string) string {
+	code = c.Text(field, code, maxCode)
+	if c.Err() == nil && !codePattern.MatchString(code) {
+		c.Fail(apperr.BadInput(field, "must be letters, digits, '.', '_' or '-'"))
 	}
-	return code, nil
-}
-
-func requiredText(field, s string, max int) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return "", apperr.BadInput(field, "is required")
-	case len(s) > max:
-		return "", apperr.BadInput(field, "must be at most %d characters", max)
-	}
-	return s, nil
-}
-
-func optionalText(field string, s *string, max int) (*string, error) {
-	if s == nil || strings.TrimSpace(*s) == "" {
-		return nil, nil
-	}
-	t, err := requiredText(field, *s, max)
-	return &t, err
+	return code
 }
 
 // checkPast accepts a time of an event that has happened, recently.

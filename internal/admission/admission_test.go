@@ -46,7 +46,8 @@ func setup(t *testing.T) (context.Context, fixture) {
 	c := st.Client
 	dep := c.Department.Create().SetCode("GEN").SetName("General").SaveX(ctx)
 	f := fixture{st: st, client: c, notify: &pokes{}}
-	f.svc = NewService(st, f.notify)
+	st.OnEventsCommitted(f.notify.Poke)
+	f.svc = NewService(st)
 	f.doctor = c.Staff.Create().SetGivenName("G").SetFamilyName("M").SetKind(staff.KindDOCTOR).SetDepartment(dep).SaveX(ctx)
 	f.nurse = c.Staff.Create().SetGivenName("T").SetFamilyName("L").SetKind(staff.KindNURSE).SetDepartment(dep).SaveX(ctx)
 	f.retired = c.Staff.Create().SetGivenName("R").SetFamilyName("D").SetKind(staff.KindDOCTOR).SetActive(false).SetDepartment(dep).SaveX(ctx)

@@ -354,7 +354,7 @@ func TestVisitCourse(t *testing.T) {
 	must(t, marked.MarkNoShow.Status == "NO_SHOW", "%+v", marked)
 	next("NO_SHOW", ended)
 
-	sweeper := scheduling.NewService(s.app.Store, s.app.Relay, time.UTC)
+	sweeper := scheduling.NewService(s.app.Store, time.UTC)
 	n, err := sweeper.MarkNoShows(context.Background(), now)
 	must(t, err == nil && n == 0, "nothing has ended an hour ago: %d %v", n, err)
 	n, err = sweeper.MarkNoShows(context.Background(), now.Add(2*time.Hour+time.Minute))

@@ -123,6 +123,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		}
 	}
 	a.Relay = events.NewRelay(a.Store, a.Broker, log)
+	// Every transaction that recorded events pokes the relay as it commits.
+	a.Store.OnEventsCommitted(a.Relay.Poke)
 	a.Auth, err = auth.NewService(auth.Config{
 		Secret:             secret,
 		AccessTokenTTL:     cfg.AccessTokenTTL,
@@ -145,20 +147,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a.Trail.Start()
-	a.Scheduling = scheduling.NewService(a.Store, a.Relay, cfg.Location())
+	a.Scheduling = scheduling.NewService(a.Store, cfg.Location())
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:      a.Store.Client,
 			Auth:        a.Auth,
 			Patients:    patients.NewService(a.Store),
 			Scheduling:  a.Scheduling,
-			Admission:   admission.NewService(a.Store, a.Relay),
-			EHR:         ehr.NewService(a.Store.Client, a.Relay, cfg.Location()),
+			Admission:   admission.NewService(a.Store),
+			EHR:         ehr.NewService(a.Store, cfg.Location()),
 			Notes:       notes.NewService(a.Store),
 			Prescribing: prescribing.NewService(a.Store),
-			CarePlans:   careplans.NewService(a.Store.Client),
-			Referrals:   referrals.NewService(a.Store.Client),
-			Lab:         lab.NewService(a.Store, a.Relay, cfg.Location()),
+			CarePlans:   careplans.NewService(a.Store),
+			Referrals:   referrals.NewService(a.Store),
+			Lab:         lab.NewService(a.Store, cfg.Location()),
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,

@@ -3,11 +3,7 @@ package careplans
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-
-	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/careplan"
@@ -16,8 +12,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // CreateCarePlanInput is the input of createCarePlan.
@@ -88,121 +85,90 @@ var (
 	openPlans      = []careplan.Status{careplan.StatusDRAFT, careplan.StatusACTIVE}
 )
 
-// Service keeps care plans. It needs only the ent client, so the GraphQL
-// layer can make one per request.
+// Service keeps care plans.
 type Service struct {
-	client *ent.Client
-	now    func() time.Time
+	store *store.Store
+	now   func() time.Time
 }
 
-// NewService returns a Service on client.
-func NewService(client *ent.Client) *Service { return &Service{client: client, now: time.Now} }
+// NewService returns a Service on st.
+func NewService(st *store.Store) *Service { return &Service{store: st, now: time.Now} }
 
 // Create writes a DRAFT plan authored by the viewer's staff record, with
 // its goals and activities, in one transaction.
 func (s *Service) Create(ctx context.Context, in CreateCarePlanInput) (*ent.CarePlan, error) {
-	authorID, err := viewerStaff(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if err := validateCreate(&in); err != nil {
 		return nil, err
 	}
-	var created *ent.CarePlan
-	err = s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if err := checkPatient(ctx, tx, in.PatientID); err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlan, error) {
+		author, err := auth.ActingStaff(ctx, tx.Staff, "author a care plan", staff.KindDOCTOR, staff.KindNURSE)
+		if err != nil {
+			return nil, err
 		}
-		if ok, err := tx.Staff.Query().Where(staff.ID(authorID), staff.Active(true)).Exist(ctx); err != nil {
-			return err
-		} else if !ok {
-			return apperr.Denied("only an active member of staff can author a care plan")
+		if _, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID); err != nil {
+			return nil, err
 		}
 		for i, a := range in.Activities {
 			if err := checkAssignee(ctx, tx, fmt.Sprintf("input.activities[%d].assigneeId", i), a.AssigneeID); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		created, err = tx.CarePlan.Create().
+		created, err := tx.CarePlan.Create().
 			SetPatientID(in.PatientID).
 			SetTitle(in.Title).
 			SetNillableDescription(in.Description).
 			SetNillablePeriodStart(in.PeriodStart).
 			SetNillablePeriodEnd(in.PeriodEnd).
-			SetAuthorID(authorID).
+			SetAuthorID(author.ID).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		goals := make([]*ent.CarePlanGoalCreate, len(in.Goals))
 		for i, g := range in.Goals {
 			goals[i] = newGoal(tx, created, g)
 		}
 		if err := tx.CarePlanGoal.CreateBulk(goals...).Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		activities := make([]*ent.CarePlanActivityCreate, len(in.Activities))
 		for i, a := range in.Activities {
 			activities[i] = newActivity(tx, created, a)
 		}
-		return tx.CarePlanActivity.CreateBulk(activities...).Exec(ctx)
+		return created, tx.CarePlanActivity.CreateBulk(activities...).Exec(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 func validateCreate(in *CreateCarePlanInput) error {
-	if !globalid.Valid(in.PatientID, "pat") {
-		return apperr.BadInput("input.patientId", "is not a patient ID")
-	}
-	in.Title = strings.TrimSpace(in.Title)
-	if in.Title == "" || len(in.Title) > MaxTitle {
-		return apperr.BadInput("input.title", "is required, at most %d characters", MaxTitle)
-	}
-	if in.Description != nil && len(*in.Description) > MaxDescription {
-		return apperr.BadInput("input.description", "must be at most %d characters", MaxDescription)
-	}
-	if in.PeriodStart != nil && in.PeriodEnd != nil && in.PeriodEnd.Before(*in.PeriodStart) {
-		return apperr.BadInput("input.periodEnd", "must not be before periodStart")
-	}
-	if len(in.Goals) > MaxItems {
-		return apperr.BadInput("input.goals", "at most %d goals", MaxItems)
-	}
-	if len(in.Activities) > MaxItems {
-		return apperr.BadInput("input.activities", "at most %d activities", MaxItems)
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	in.Title = c.Text("input.title", in.Title, MaxTitle)
+	in.Description = c.OptionalText("input.description", in.Description, MaxDescription)
+	switch {
+	case c.Err() != nil:
+	case in.PeriodStart != nil && in.PeriodEnd != nil && in.PeriodEnd.Before(*in.PeriodStart):
+		c.Fail(apperr.BadInput("input.periodEnd", "must not be before periodStart"))
+	case len(in.Goals) > MaxItems:
+		c.Fail(apperr.BadInput("input.goals", "at most %d goals", MaxItems))
+	case len(in.Activities) > MaxItems:
+		c.Fail(apperr.BadInput("input.activities", "at most %d activities", MaxItems))
 	}
 	for i := range in.Goals {
-		if err := validateGoal(fmt.Sprintf("input.goals[%d].", i), &in.Goals[i]); err != nil {
-			return err
-		}
+		validateGoal(&c, fmt.Sprintf("input.goals[%d].", i), &in.Goals[i])
 	}
 	for i := range in.Activities {
-		if err := validateActivity(fmt.Sprintf("input.activities[%d].", i), &in.Activities[i]); err != nil {
-			return err
-		}
+		validateActivity(&c, fmt.Sprintf("input.activities[%d].", i), &in.Activities[i])
 	}
-	return nil
+	return c.Err()
 }
 
-func validateGoal(prefix string, g *CarePlanGoalInput) error {
-	g.Description = strings.TrimSpace(g.Description)
-	if g.Description == "" || len(g.Description) > MaxItemText {
-		return apperr.BadInput(prefix+"description", "is required, at most %d characters", MaxItemText)
-	}
-	return nil
+func validateGoal(c *input.Checker, prefix string, g *CarePlanGoalInput) {
+	g.Description = c.Text(prefix+"description", g.Description, MaxItemText)
 }
 
-func validateActivity(prefix string, a *CarePlanActivityInput) error {
-	a.Description = strings.TrimSpace(a.Description)
-	if a.Description == "" || len(a.Description) > MaxItemText {
-		return apperr.BadInput(prefix+"description", "is required, at most %d characters", MaxItemText)
-	}
-	if a.AssigneeID != nil && !globalid.Valid(*a.AssigneeID, "stf") {
-		return apperr.BadInput(prefix+"assigneeId", "is not a staff ID")
-	}
-	return nil
+func validateActivity(c *input.Checker, prefix string, a *CarePlanActivityInput) {
+	a.Description = c.Text(prefix+"description", a.Description, MaxItemText)
+	c.OptionalID(prefix+"assigneeId", a.AssigneeID, input.Staff)
 }
 
 func newGoal(tx *ent.Tx, plan *ent.CarePlan, g CarePlanGoalInput) *ent.CarePlanGoalCreate {
@@ -246,132 +212,103 @@ func (s *Service) Cancel(ctx context.Context, id string) (*ent.CarePlan, error) 
 // conditional on the status read, so of two concurrent changes one wins
 // and the other gets CONFLICT.
 func (s *Service) movePlan(ctx context.Context, id string, to careplan.Status) (*ent.CarePlan, error) {
-	if !globalid.Valid(id, "cpl") {
-		return nil, apperr.BadInput("id", "is not a care plan ID")
+	if err := input.ID("id", id, input.CarePlan); err != nil {
+		return nil, err
 	}
-	var moved *ent.CarePlan
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.CarePlan.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("care plan not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlan, error) {
+		current, err := lockedPlan(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
 		if !allowed(planTransitions, current.Status, to) {
-			return apperr.Conflictf("the care plan is %s; it cannot become %s", current.Status, to)
+			return nil, apperr.Conflictf("the care plan is %s; it cannot become %s", current.Status, to)
 		}
-		moved, err = tx.CarePlan.UpdateOneID(id).Where(careplan.StatusEQ(current.Status)).SetStatus(to).Save(ctx)
+		moved, err := tx.CarePlan.UpdateOneID(id).Where(careplan.StatusEQ(current.Status)).SetStatus(to).Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the care plan changed meanwhile; reload it")
-		} else if err != nil {
-			return err
-		}
-		if to == careplan.StatusACTIVE {
-			return nil
+			return nil, apperr.Conflictf("the care plan changed meanwhile; reload it")
+		} else if err != nil || to == careplan.StatusACTIVE {
+			return moved, err
 		}
 		if err := tx.CarePlanGoal.Update().
 			Where(careplangoal.CarePlanID(id), careplangoal.StatusIn(openGoals...)).
 			SetStatus(careplangoal.StatusCANCELLED).Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
-		return tx.CarePlanActivity.Update().
+		return moved, tx.CarePlanActivity.Update().
 			Where(careplanactivity.CarePlanID(id), careplanactivity.StatusIn(openActivities...)).
 			SetStatus(careplanactivity.StatusCANCELLED).Exec(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return moved.Unwrap(), nil
 }
 
 // AddGoal adds a goal to a plan that is not closed.
 func (s *Service) AddGoal(ctx context.Context, planID string, in CarePlanGoalInput) (*ent.CarePlanGoal, error) {
-	if !globalid.Valid(planID, "cpl") {
-		return nil, apperr.BadInput("carePlanId", "is not a care plan ID")
-	}
-	if err := validateGoal("input.", &in); err != nil {
+	var c input.Checker
+	c.ID("carePlanId", planID, input.CarePlan)
+	validateGoal(&c, "input.", &in)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	var added *ent.CarePlanGoal
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlanGoal, error) {
 		plan, err := lockOpenPlan(ctx, tx, planID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		added, err = newGoal(tx, plan, in).Save(ctx)
-		return err
+		return newGoal(tx, plan, in).Save(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return added.Unwrap(), nil
 }
 
 // AddActivity adds an activity to a plan that is not closed.
 func (s *Service) AddActivity(ctx context.Context, planID string, in CarePlanActivityInput) (*ent.CarePlanActivity, error) {
-	if !globalid.Valid(planID, "cpl") {
-		return nil, apperr.BadInput("carePlanId", "is not a care plan ID")
-	}
-	if err := validateActivity("input.", &in); err != nil {
+	var c input.Checker
+	c.ID("carePlanId", planID, input.CarePlan)
+	validateActivity(&c, "input.", &in)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	var added *ent.CarePlanActivity
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlanActivity, error) {
 		plan, err := lockOpenPlan(ctx, tx, planID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := checkAssignee(ctx, tx, "input.assigneeId", in.AssigneeID); err != nil {
-			return err
+			return nil, err
 		}
-		added, err = newActivity(tx, plan, in).Save(ctx)
-		return err
+		return newActivity(tx, plan, in).Save(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return added.Unwrap(), nil
 }
 
 // SetGoalStatus moves a goal along goalTransitions.
 func (s *Service) SetGoalStatus(ctx context.Context, id string, to careplangoal.Status) (*ent.CarePlanGoal, error) {
-	if !globalid.Valid(id, "cpg") {
-		return nil, apperr.BadInput("id", "is not a care plan goal ID")
+	if err := input.ID("id", id, input.CarePlanGoal); err != nil {
+		return nil, err
 	}
 	if careplangoal.StatusValidator(to) != nil {
 		return nil, apperr.BadInput("status", "is not a goal status")
 	}
-	var changed *ent.CarePlanGoal
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.CarePlanGoal.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("care plan goal not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlanGoal, error) {
+		current, err := store.GetLocked(ctx, tx, tx.CarePlanGoal.Get, id, func(g *ent.CarePlanGoal) string { return g.PatientID }, "care plan goal not found")
+		if err != nil {
+			return nil, err
 		}
 		if _, err := lockOpenPlan(ctx, tx, current.CarePlanID); err != nil {
-			return err
+			return nil, err
 		}
 		if !allowed(goalTransitions, current.Status, to) {
-			return apperr.Conflictf("the goal is %s; it cannot become %s", current.Status, to)
+			return nil, apperr.Conflictf("the goal is %s; it cannot become %s", current.Status, to)
 		}
-		changed, err = tx.CarePlanGoal.UpdateOneID(id).Where(careplangoal.StatusEQ(current.Status)).SetStatus(to).Save(ctx)
+		changed, err := tx.CarePlanGoal.UpdateOneID(id).Where(careplangoal.StatusEQ(current.Status)).SetStatus(to).Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the goal changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the goal changed meanwhile; reload it")
 		}
-		return err
+		return changed, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return changed.Unwrap(), nil
 }
 
 // SetActivityStatus moves an activity along activityTransitions. Scheduling
 // needs a time: scheduledAt, or the one the activity already has.
 func (s *Service) SetActivityStatus(ctx context.Context, id string, to careplanactivity.Status, scheduledAt *time.Time) (*ent.CarePlanActivity, error) {
-	if !globalid.Valid(id, "cpa") {
-		return nil, apperr.BadInput("id", "is not a care plan activity ID")
+	if err := input.ID("id", id, input.CarePlanActivity); err != nil {
+		return nil, err
 	}
 	if careplanactivity.StatusValidator(to) != nil {
 		return nil, apperr.BadInput("status", "is not an activity status")
@@ -379,48 +316,44 @@ func (s *Service) SetActivityStatus(ctx context.Context, id string, to careplana
 	if scheduledAt != nil && to != careplanactivity.StatusSCHEDULED {
 		return nil, apperr.BadInput("scheduledAt", "goes only with status SCHEDULED")
 	}
-	var changed *ent.CarePlanActivity
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.CarePlanActivity.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("care plan activity not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CarePlanActivity, error) {
+		current, err := store.GetLocked(ctx, tx, tx.CarePlanActivity.Get, id, func(a *ent.CarePlanActivity) string { return a.PatientID }, "care plan activity not found")
+		if err != nil {
+			return nil, err
 		}
 		if _, err := lockOpenPlan(ctx, tx, current.CarePlanID); err != nil {
-			return err
+			return nil, err
 		}
 		if !allowed(activityTransitions, current.Status, to) {
-			return apperr.Conflictf("the activity is %s; it cannot become %s", current.Status, to)
+			return nil, apperr.Conflictf("the activity is %s; it cannot become %s", current.Status, to)
 		}
 		if to == careplanactivity.StatusSCHEDULED && scheduledAt == nil && current.ScheduledAt == nil {
-			return apperr.BadInput("scheduledAt", "is required to schedule an activity that has no time yet")
+			return nil, apperr.BadInput("scheduledAt", "is required to schedule an activity that has no time yet")
 		}
 		u := tx.CarePlanActivity.UpdateOneID(id).Where(careplanactivity.StatusEQ(current.Status)).SetStatus(to)
 		if scheduledAt != nil {
 			u.SetScheduledAt(scheduledAt.UTC())
 		}
-		changed, err = u.Save(ctx)
+		changed, err := u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the activity changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the activity changed meanwhile; reload it")
 		}
-		return err
+		return changed, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return changed.Unwrap(), nil
 }
 
-// lockOpenPlan returns the plan, locked until the transaction ends, or
+// lockedPlan reads a plan under its patient's lock.
+func lockedPlan(ctx context.Context, tx *ent.Tx, id string) (*ent.CarePlan, error) {
+	return store.GetLocked(ctx, tx, tx.CarePlan.Get, id, func(p *ent.CarePlan) string { return p.PatientID }, "care plan not found")
+}
+
+// lockOpenPlan returns the plan, read under its patient's lock, or
 // CONFLICT if it is closed. Holding the lock while a goal or activity
 // changes keeps a concurrent completion or cancellation from slipping in
 // between the check and the write.
 func lockOpenPlan(ctx context.Context, tx *ent.Tx, id string) (*ent.CarePlan, error) {
-	plan, err := tx.CarePlan.Query().Where(careplan.ID(id), forUpdate).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("care plan not found")
-	} else if err != nil {
+	plan, err := lockedPlan(ctx, tx, id)
+	if err != nil {
 		return nil, err
 	}
 	for _, open := range openPlans {
@@ -429,19 +362,6 @@ func lockOpenPlan(ctx context.Context, tx *ent.Tx, id string) (*ent.CarePlan, er
 		}
 	}
 	return nil, apperr.Conflictf("the care plan is %s; a closed plan does not change", plan.Status)
-}
-
-// forUpdate locks the selected rows on PostgreSQL. SQLite needs no row
-// locks: its write transactions start immediate and run one at a time.
-func forUpdate(s *sql.Selector) {
-	if s.Dialect() == dialect.Postgres {
-		s.ForUpdate()
-	}
-}
-
-func checkPatient(ctx context.Context, tx *ent.Tx, id string) error {
-	_, err := patients.Active(ctx, tx.Patient, "input.patientId", id)
-	return err
 }
 
 func checkAssignee(ctx context.Context, tx *ent.Tx, field string, id *string) error {
@@ -456,35 +376,6 @@ func checkAssignee(ctx context.Context, tx *ent.Tx, field string, id *string) er
 	}
 	if !m.Active {
 		return apperr.BadInput(field, "is no longer active")
-	}
-	return nil
-}
-
-func viewerStaff(ctx context.Context) (string, error) {
-	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
-		return "", apperr.Denied("only a member of staff can author a care plan")
-	}
-	return v.StaffID, nil
-}
-
-func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) error {
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
-			panic(p)
-		}
-	}()
-	if err := fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

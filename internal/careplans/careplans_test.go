@@ -34,7 +34,7 @@ func setup(t *testing.T) (context.Context, fixture) {
 	sys := auth.SystemContext(context.Background())
 	c := st.Client
 	dep := c.Department.Create().SetCode("GEN").SetName("General").SaveX(sys)
-	f := fixture{client: c, svc: NewService(c), system: sys}
+	f := fixture{client: c, svc: NewService(st), system: sys}
 	f.doctor = c.Staff.Create().SetGivenName("G").SetFamilyName("M").SetKind(staff.KindDOCTOR).SetDepartment(dep).SaveX(sys)
 	f.nurse = c.Staff.Create().SetGivenName("T").SetFamilyName("L").SetKind(staff.KindNURSE).SetDepartment(dep).SaveX(sys)
 	f.retired = c.Staff.Create().SetGivenName("R").SetFamilyName("E").SetKind(staff.KindNURSE).SetActive(false).SaveX(sys)

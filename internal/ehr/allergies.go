@@ -9,6 +9,9 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // RecordAllergyInput is the input of recordAllergy.
@@ -34,31 +37,30 @@ type UpdateAllergyInput struct {
 // RecordAllergy adds an ACTIVE allergy. A second ACTIVE allergy to the same
 // substance (in any letter case) is refused: update the one there is.
 func (s *Service) RecordAllergy(ctx context.Context, in RecordAllergyInput) (*ent.Allergy, error) {
-	var c checker
-	c.id("input.patientId", in.PatientID, "pat", "a patient")
-	substance := c.text("input.substance", in.Substance, 200)
-	if c.err == nil && allergy.CategoryValidator(in.Category) != nil {
-		c.fail(apperr.BadInput("input.category", "must be one of DRUG, FOOD, ENVIRONMENT, OTHER"))
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	substance := c.Text("input.substance", in.Substance, 200)
+	if c.Err() == nil && allergy.CategoryValidator(in.Category) != nil {
+		c.Fail(apperr.BadInput("input.category", "must be one of DRUG, FOOD, ENVIRONMENT, OTHER"))
 	}
-	reaction := c.optionalText("input.reaction", in.Reaction, 300)
-	if c.err == nil && allergy.SeverityValidator(in.Severity) != nil {
-		c.fail(apperr.BadInput("input.severity", "must be one of MILD, MODERATE, SEVERE, LIFE_THREATENING"))
+	reaction := c.OptionalText("input.reaction", in.Reaction, 300)
+	if c.Err() == nil && allergy.SeverityValidator(in.Severity) != nil {
+		c.Fail(apperr.BadInput("input.severity", "must be one of MILD, MODERATE, SEVERE, LIFE_THREATENING"))
 	}
-	c.pastDate("input.onsetDate", in.OnsetDate, s.latestToday())
-	if c.err != nil {
-		return nil, c.err
+	pastDate(&c, "input.onsetDate", in.OnsetDate, s.latestToday())
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var recorded *ent.Allergy
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		p, err := loadPatient(ctx, tx, "input.patientId", in.PatientID, true)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (recorded *ent.Allergy, err error) {
+		p, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := notBeforeBirth("input.onsetDate", in.OnsetDate, p); err != nil {
-			return err
+			return nil, err
 		}
 		if err := noOtherActive(ctx, tx, p.ID, substance, ""); err != nil {
-			return err
+			return nil, err
 		}
 		recorded, err = tx.Allergy.Create().
 			SetPatientID(p.ID).
@@ -69,60 +71,50 @@ func (s *Service) RecordAllergy(ctx context.Context, in RecordAllergyInput) (*en
 			SetNillableOnsetDate(in.OnsetDate).
 			SetNillableRecordedByID(recorder(ctx)).
 			Save(ctx)
-		return err
+		return recorded, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return recorded.Unwrap(), nil
 }
 
 // UpdateAllergy changes an allergy's reaction, severity or status. ACTIVE
 // and INACTIVE move both ways (reactivating checks for a duplicate, as
 // recording does); ENTERED_IN_ERROR is final.
 func (s *Service) UpdateAllergy(ctx context.Context, id string, in UpdateAllergyInput) (*ent.Allergy, error) {
-	var c checker
-	c.id("id", id, "alg", "an allergy")
+	var c input.Checker
+	c.ID("id", id, input.Allergy)
 	reaction, setReaction := in.Reaction.ValueOK()
 	if setReaction {
-		reaction = c.optionalText("input.reaction", reaction, 300)
+		reaction = c.OptionalText("input.reaction", reaction, 300)
 	}
 	severity, setSeverity := in.Severity.ValueOK()
 	switch {
 	case !setSeverity:
 	case severity == nil:
-		c.fail(apperr.BadInput("input.severity", "is required and cannot be cleared"))
+		c.Fail(apperr.BadInput("input.severity", "is required and cannot be cleared"))
 	case allergy.SeverityValidator(*severity) != nil:
-		c.fail(apperr.BadInput("input.severity", "must be one of MILD, MODERATE, SEVERE, LIFE_THREATENING"))
+		c.Fail(apperr.BadInput("input.severity", "must be one of MILD, MODERATE, SEVERE, LIFE_THREATENING"))
 	}
 	status, setStatus := in.Status.ValueOK()
 	switch {
 	case !setStatus:
 	case status == nil:
-		c.fail(apperr.BadInput("input.status", "is required and cannot be cleared"))
+		c.Fail(apperr.BadInput("input.status", "is required and cannot be cleared"))
 	case allergy.StatusValidator(*status) != nil:
-		c.fail(apperr.BadInput("input.status", "must be one of ACTIVE, INACTIVE, ENTERED_IN_ERROR"))
+		c.Fail(apperr.BadInput("input.status", "must be one of ACTIVE, INACTIVE, ENTERED_IN_ERROR"))
 	}
-	if c.err != nil {
-		return nil, c.err
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var updated *ent.Allergy
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.Allergy.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("allergy not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (updated *ent.Allergy, err error) {
+		current, err := store.GetLocked(ctx, tx, tx.Allergy.Get, id, func(a *ent.Allergy) string { return a.PatientID }, "allergy not found")
+		if err != nil {
+			return nil, err
 		}
 		if current.Status == allergy.StatusENTERED_IN_ERROR {
-			return apperr.Conflictf("the allergy was entered in error and cannot be changed")
+			return nil, apperr.Conflictf("the allergy was entered in error and cannot be changed")
 		}
 		if setStatus && *status == allergy.StatusACTIVE && current.Status != allergy.StatusACTIVE {
-			if _, err := loadPatient(ctx, tx, "id", current.PatientID, true); err != nil {
-				return err
-			}
 			if err := noOtherActive(ctx, tx, current.PatientID, current.Substance, current.ID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		u := tx.Allergy.UpdateOneID(id).Where(allergy.StatusEQ(current.Status))
@@ -141,14 +133,10 @@ func (s *Service) UpdateAllergy(ctx context.Context, id string, in UpdateAllergy
 		}
 		updated, err = u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the allergy changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the allergy changed meanwhile; reload it")
 		}
-		return err
+		return updated, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return updated.Unwrap(), nil
 }
 
 // noOtherActive refuses a second ACTIVE allergy to substance; except is the

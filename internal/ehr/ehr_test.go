@@ -63,7 +63,8 @@ func setup(t *testing.T) (context.Context, fixture) {
 	if err := SeedICD10(sys, c); err != nil {
 		t.Fatal(err)
 	}
-	f.svc = NewService(c, f.notify, nil)
+	st.OnEventsCommitted(f.notify.Poke)
+	f.svc = NewService(st, nil)
 	ctx := auth.WithViewer(context.Background(), &auth.Viewer{UserID: "usr_test", Roles: []string{"doctor"}, StaffID: f.doctor.ID})
 	return ctx, f
 }

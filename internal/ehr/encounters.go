@@ -9,6 +9,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // StartEncounterInput is the input of startEncounter: a walk-in outpatient
@@ -24,44 +27,43 @@ type StartEncounterInput struct {
 
 // StartEncounter opens an encounter IN_PROGRESS, starting now.
 func (s *Service) StartEncounter(ctx context.Context, in StartEncounterInput) (*ent.Encounter, error) {
-	var c checker
-	c.id("input.patientId", in.PatientID, "pat", "a patient")
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
 	switch in.Type {
 	case encounter.TypeOUTPATIENT, encounter.TypeEMERGENCY:
 	case encounter.TypeINPATIENT:
-		c.fail(apperr.BadInput("input.type", "an inpatient encounter starts with the admission"))
+		c.Fail(apperr.BadInput("input.type", "an inpatient encounter starts with the admission"))
 	default:
-		c.fail(apperr.BadInput("input.type", "must be OUTPATIENT or EMERGENCY"))
+		c.Fail(apperr.BadInput("input.type", "must be OUTPATIENT or EMERGENCY"))
 	}
-	c.id("input.departmentId", in.DepartmentID, "dep", "a department")
-	c.optionalID("input.providerId", in.ProviderID, "stf", "a staff")
-	reason := c.text("input.reason", in.Reason, 500)
-	if c.err != nil {
-		return nil, c.err
+	c.ID("input.departmentId", in.DepartmentID, input.Department)
+	c.OptionalID("input.providerId", in.ProviderID, input.Staff)
+	reason := c.Text("input.reason", in.Reason, 500)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var started *ent.Encounter
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		p, err := loadPatient(ctx, tx, "input.patientId", in.PatientID, false)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (started *ent.Encounter, err error) {
+		p, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ok, err := tx.Department.Query().Where(department.ID(in.DepartmentID)).Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if !ok {
-			return apperr.BadInput("input.departmentId", "no such department")
+			return nil, apperr.BadInput("input.departmentId", "no such department")
 		}
 		if in.ProviderID != nil {
 			provider, err := tx.Staff.Get(ctx, *in.ProviderID)
 			if ent.IsNotFound(err) {
-				return apperr.BadInput("input.providerId", "no such member of staff")
+				return nil, apperr.BadInput("input.providerId", "no such member of staff")
 			} else if err != nil {
-				return err
+				return nil, err
 			}
 			switch {
 			case !provider.Active:
-				return apperr.BadInput("input.providerId", "is no longer active")
+				return nil, apperr.BadInput("input.providerId", "is no longer active")
 			case provider.Kind != staff.KindDOCTOR && provider.Kind != staff.KindNURSE:
-				return apperr.BadInput("input.providerId", "is not a doctor or nurse")
+				return nil, apperr.BadInput("input.providerId", "is not a doctor or nurse")
 			}
 		}
 		started, err = tx.Encounter.Create().
@@ -72,12 +74,8 @@ func (s *Service) StartEncounter(ctx context.Context, in StartEncounterInput) (*
 			SetStartedAt(s.now().UTC()).
 			SetReason(reason).
 			Save(ctx)
-		return err
+		return started, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return started.Unwrap(), nil
 }
 
 // FinishEncounter ends an encounter in progress.
@@ -89,10 +87,10 @@ func (s *Service) FinishEncounter(ctx context.Context, id string) (*ent.Encounte
 // started (registered for the wrong patient, the patient left before being
 // seen). The reason is required so the decision is deliberate.
 func (s *Service) CancelEncounter(ctx context.Context, id, reason string) (*ent.Encounter, error) {
-	var c checker
-	c.text("reason", reason, 500)
-	if c.err != nil {
-		return nil, c.err
+	var c input.Checker
+	c.Text("reason", reason, 500)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	return s.endEncounter(ctx, id, encounter.StatusCANCELLED, strings.TrimSpace(reason))
 }
@@ -100,23 +98,20 @@ func (s *Service) CancelEncounter(ctx context.Context, id, reason string) (*ent.
 // endEncounter moves an encounter from IN_PROGRESS to to. The update is
 // conditional on the status, so of two concurrent ends exactly one wins.
 func (s *Service) endEncounter(ctx context.Context, id string, to encounter.Status, cancelReason string) (*ent.Encounter, error) {
-	if err := checkID("id", id, "enc", "an encounter"); err != nil {
+	if err := input.ID("id", id, input.Encounter); err != nil {
 		return nil, err
 	}
-	var ended *ent.Encounter
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.Encounter.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("encounter not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (ended *ent.Encounter, err error) {
+		current, err := store.GetLocked(ctx, tx, tx.Encounter.Get, id, func(e *ent.Encounter) string { return e.PatientID }, "encounter not found")
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case current.Status != encounter.StatusIN_PROGRESS:
-			return apperr.Conflictf("the encounter is %s; only one IN_PROGRESS can be %s", current.Status, pastTense(to))
+			return nil, apperr.Conflictf("the encounter is %s; only one IN_PROGRESS can be %s", current.Status, pastTense(to))
 		case current.Type == encounter.TypeINPATIENT:
 			// The stay and its encounter end together, with the discharge.
-			return apperr.Conflictf("an inpatient encounter ends with the patient's discharge")
+			return nil, apperr.Conflictf("an inpatient encounter ends with the patient's discharge")
 		}
 		update := tx.Encounter.UpdateOneID(id).
 			Where(encounter.StatusEQ(encounter.StatusIN_PROGRESS)).
@@ -127,14 +122,10 @@ func (s *Service) endEncounter(ctx context.Context, id string, to encounter.Stat
 		}
 		ended, err = update.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the encounter changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the encounter changed meanwhile; reload it")
 		}
-		return err
+		return ended, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return ended.Unwrap(), nil
 }
 
 func pastTense(to encounter.Status) string {

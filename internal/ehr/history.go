@@ -7,6 +7,9 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // RecordHistoryItemInput is the input of recordHistoryItem.
@@ -24,31 +27,30 @@ const MaxHistoryDescription = 2000
 
 // RecordHistoryItem adds an item to the patient's medical history.
 func (s *Service) RecordHistoryItem(ctx context.Context, in RecordHistoryItemInput) (*ent.HistoryItem, error) {
-	var c checker
-	c.id("input.patientId", in.PatientID, "pat", "a patient")
-	if c.err == nil && historyitem.CategoryValidator(in.Category) != nil {
-		c.fail(apperr.BadInput("input.category", "must be one of PAST_CONDITION, SURGERY, FAMILY, SOCIAL"))
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	if c.Err() == nil && historyitem.CategoryValidator(in.Category) != nil {
+		c.Fail(apperr.BadInput("input.category", "must be one of PAST_CONDITION, SURGERY, FAMILY, SOCIAL"))
 	}
-	description := c.text("input.description", in.Description, MaxHistoryDescription)
-	c.pastDate("input.date", in.Date, s.latestToday())
-	relation := c.optionalText("input.relation", in.Relation, 50)
-	if c.err == nil && relation != nil && in.Category != historyitem.CategoryFAMILY {
-		c.fail(apperr.BadInput("input.relation", "is for family history only"))
+	description := c.Text("input.description", in.Description, MaxHistoryDescription)
+	pastDate(&c, "input.date", in.Date, s.latestToday())
+	relation := c.OptionalText("input.relation", in.Relation, 50)
+	if c.Err() == nil && relation != nil && in.Category != historyitem.CategoryFAMILY {
+		c.Fail(apperr.BadInput("input.relation", "is for family history only"))
 	}
-	if c.err != nil {
-		return nil, c.err
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var recorded *ent.HistoryItem
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		p, err := loadPatient(ctx, tx, "input.patientId", in.PatientID, false)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (recorded *ent.HistoryItem, err error) {
+		p, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// A relative's illness may predate the patient; the patient's own
 		// history may not.
 		if in.Category != historyitem.CategoryFAMILY {
 			if err := notBeforeBirth("input.date", in.Date, p); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		recorded, err = tx.HistoryItem.Create().
@@ -59,42 +61,31 @@ func (s *Service) RecordHistoryItem(ctx context.Context, in RecordHistoryItemInp
 			SetNillableRelation(relation).
 			SetNillableRecordedByID(recorder(ctx)).
 			Save(ctx)
-		return err
+		return recorded, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return recorded.Unwrap(), nil
 }
 
 // MarkHistoryItemEnteredInError withdraws a history item recorded by
 // mistake; it stays in the record, marked.
 func (s *Service) MarkHistoryItemEnteredInError(ctx context.Context, id string) (*ent.HistoryItem, error) {
-	if err := checkID("id", id, "hst", "a history item"); err != nil {
+	if err := input.ID("id", id, input.HistoryItem); err != nil {
 		return nil, err
 	}
-	var withdrawn *ent.HistoryItem
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.HistoryItem.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("history item not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (withdrawn *ent.HistoryItem, err error) {
+		current, err := store.GetLocked(ctx, tx, tx.HistoryItem.Get, id, func(h *ent.HistoryItem) string { return h.PatientID }, "history item not found")
+		if err != nil {
+			return nil, err
 		}
 		if current.Status != historyitem.StatusACTIVE {
-			return apperr.Conflictf("the history item is already %s", current.Status)
+			return nil, apperr.Conflictf("the history item is already %s", current.Status)
 		}
 		withdrawn, err = tx.HistoryItem.UpdateOneID(id).
 			Where(historyitem.StatusEQ(historyitem.StatusACTIVE)).
 			SetStatus(historyitem.StatusENTERED_IN_ERROR).
 			Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the history item changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the history item changed meanwhile; reload it")
 		}
-		return err
+		return withdrawn, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return withdrawn.Unwrap(), nil
 }

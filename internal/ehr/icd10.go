@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // icd10Catalog is the starter catalog: common diagnoses of general,
@@ -140,13 +140,12 @@ const (
 // entries whose description contains every word of text, each group in
 // code order, at most first in all.
 func (s *Service) SearchICD10(ctx context.Context, text string, first *int) ([]*ent.Icd10Code, error) {
-	text = strings.TrimSpace(text)
+	text, err := input.Text("text", text, 100)
+	if err != nil {
+		return nil, err
+	}
 	limit := DefaultICD10Results
 	switch {
-	case text == "":
-		return nil, apperr.BadInput("text", "is required")
-	case utf8.RuneCountInString(text) > 100:
-		return nil, apperr.BadInput("text", "must be at most 100 characters")
 	case first != nil && (*first < 1 || *first > MaxICD10Results):
 		return nil, apperr.BadInput("first", "must be between 1 and %d", MaxICD10Results)
 	case first != nil:
@@ -154,7 +153,7 @@ func (s *Service) SearchICD10(ctx context.Context, text string, first *int) ([]*
 	}
 	var found []*ent.Icd10Code
 	if prefix, ok := codePrefix(text); ok {
-		byCode, err := s.client.Icd10Code.Query().
+		byCode, err := s.store.Client.Icd10Code.Query().
 			Where(icd10code.CodeHasPrefix(prefix)).
 			Order(ent.Asc(icd10code.FieldCode)).
 			Limit(limit).
@@ -169,7 +168,7 @@ func (s *Service) SearchICD10(ctx context.Context, text string, first *int) ([]*
 		for _, w := range strings.Fields(text) {
 			words = append(words, icd10code.DisplayContainsFold(w))
 		}
-		byDisplay, err := s.client.Icd10Code.Query().
+		byDisplay, err := s.store.Client.Icd10Code.Query().
 			Where(words...).
 			Order(ent.Asc(icd10code.FieldCode)).
 			Limit(limit).

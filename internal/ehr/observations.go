@@ -12,6 +12,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // Topic is the event topic vital signs are published on.
@@ -118,9 +121,9 @@ type measured struct {
 // RecordVitals records one observation per vital sign given, all at the
 // same effective time, and publishes them together as one vitals event.
 func (s *Service) RecordVitals(ctx context.Context, in RecordVitalsInput) ([]*ent.Observation, error) {
-	var c checker
-	c.id("input.patientId", in.PatientID, "pat", "a patient")
-	c.optionalID("input.encounterId", in.EncounterID, "enc", "an encounter")
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
 	effectiveAt := s.effectiveAt(&c, in.EffectiveAt)
 	var values []measured
 	add := func(sign vitalSign, v *float64) {
@@ -128,7 +131,7 @@ func (s *Service) RecordVitals(ctx context.Context, in RecordVitalsInput) ([]*en
 			return
 		}
 		if err := sign.check("input."+sign.field, *v); err != nil {
-			c.fail(err)
+			c.Fail(err)
 		}
 		values = append(values, measured{sign, *v})
 	}
@@ -141,31 +144,30 @@ func (s *Service) RecordVitals(ctx context.Context, in RecordVitalsInput) ([]*en
 	add(bodyWeight, in.Weight)
 	add(bodyHeight, in.Height)
 	switch {
-	case c.err != nil:
+	case c.Err() != nil:
 	case len(values) == 0:
-		c.fail(apperr.BadInput("input", "give at least one vital sign"))
+		c.Fail(apperr.BadInput("input", "give at least one vital sign"))
 	case in.SystolicBp != nil && in.DiastolicBp == nil:
-		c.fail(apperr.BadInput("input.diastolicBp", "is required with systolicBp"))
+		c.Fail(apperr.BadInput("input.diastolicBp", "is required with systolicBp"))
 	case in.DiastolicBp != nil && in.SystolicBp == nil:
-		c.fail(apperr.BadInput("input.systolicBp", "is required with diastolicBp"))
+		c.Fail(apperr.BadInput("input.systolicBp", "is required with diastolicBp"))
 	case in.SystolicBp != nil && *in.SystolicBp <= *in.DiastolicBp:
-		c.fail(apperr.BadInput("input.systolicBp", "must be greater than diastolicBp"))
+		c.Fail(apperr.BadInput("input.systolicBp", "must be greater than diastolicBp"))
 	}
-	if c.err != nil {
-		return nil, c.err
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var recorded []*ent.Observation
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		p, err := loadPatient(ctx, tx, "input.patientId", in.PatientID, false)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (recorded []*ent.Observation, err error) {
+		p, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if effectiveAt.Before(p.BirthDate) {
-			return apperr.BadInput("input.effectiveAt", "is before the patient's birth date")
+			return nil, apperr.BadInput("input.effectiveAt", "is before the patient's birth date")
 		}
 		encounterID, err := loadEncounter(ctx, tx, "input.encounterId", in.EncounterID, p.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		creates := make([]*ent.ObservationCreate, len(values))
 		for i, m := range values {
@@ -181,66 +183,57 @@ func (s *Service) RecordVitals(ctx context.Context, in RecordVitalsInput) ([]*en
 		}
 		recorded, err = tx.Observation.CreateBulk(creates...).Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return recordVitalsEvent(ctx, tx, VitalsRecorded, p.ID, recorded...)
+		return recorded, recordVitalsEvent(ctx, tx, VitalsRecorded, p.ID, recorded...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.poke()
-	for i := range recorded {
-		recorded[i] = recorded[i].Unwrap()
-	}
-	return recorded, nil
 }
 
 // RecordObservation records one LOINC-coded observation. A vital sign
 // recorded this way obeys recordVitals' unit and range, and is published
 // like one.
 func (s *Service) RecordObservation(ctx context.Context, in RecordObservationInput) (*ent.Observation, error) {
-	var c checker
-	c.id("input.patientId", in.PatientID, "pat", "a patient")
-	c.optionalID("input.encounterId", in.EncounterID, "enc", "an encounter")
-	code := c.text("input.code", in.Code, 16)
-	if c.err == nil && !ValidLOINC(code) {
-		c.fail(apperr.BadInput("input.code", "is not a LOINC code (digits, a hyphen and a check digit, e.g. 2339-0)"))
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
+	code := c.Text("input.code", in.Code, 16)
+	if c.Err() == nil && !ValidLOINC(code) {
+		c.Fail(apperr.BadInput("input.code", "is not a LOINC code (digits, a hyphen and a check digit, e.g. 2339-0)"))
 	}
-	display := c.text("input.display", in.Display, 200)
+	display := c.Text("input.display", in.Display, 200)
 	sign, isVital := vitalSigns[code]
 	switch {
-	case c.err != nil:
+	case c.Err() != nil:
 	case isVital:
 		if err := sign.check("input.value", in.Value); err != nil {
-			c.fail(err)
+			c.Fail(err)
 		}
 	case math.IsNaN(in.Value) || math.IsInf(in.Value, 0):
-		c.fail(apperr.BadInput("input.value", "must be a number"))
+		c.Fail(apperr.BadInput("input.value", "must be a number"))
 	}
-	unit := c.text("input.unit", in.Unit, 20)
+	unit := c.Text("input.unit", in.Unit, 20)
 	switch {
-	case c.err != nil:
+	case c.Err() != nil:
 	case !ucumPattern.MatchString(unit):
-		c.fail(apperr.BadInput("input.unit", "is not a UCUM unit such as mg/dL, mmol/L, %% or 1"))
+		c.Fail(apperr.BadInput("input.unit", "is not a UCUM unit such as mg/dL, mmol/L, %% or 1"))
 	case isVital && unit != sign.unit:
-		c.fail(apperr.BadInput("input.unit", "must be %s for %s", sign.unit, code))
+		c.Fail(apperr.BadInput("input.unit", "must be %s for %s", sign.unit, code))
 	}
 	effectiveAt := s.effectiveAt(&c, in.EffectiveAt)
-	if c.err != nil {
-		return nil, c.err
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var recorded *ent.Observation
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		p, err := loadPatient(ctx, tx, "input.patientId", in.PatientID, false)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (recorded *ent.Observation, err error) {
+		p, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if effectiveAt.Before(p.BirthDate) {
-			return apperr.BadInput("input.effectiveAt", "is before the patient's birth date")
+			return nil, apperr.BadInput("input.effectiveAt", "is before the patient's birth date")
 		}
 		encounterID, err := loadEncounter(ctx, tx, "input.encounterId", in.EncounterID, p.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		recorded, err = tx.Observation.Create().
 			SetPatientID(p.ID).
@@ -253,20 +246,13 @@ func (s *Service) RecordObservation(ctx context.Context, in RecordObservationInp
 			SetNillableRecordedByID(recorder(ctx)).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if isVital {
-			return recordVitalsEvent(ctx, tx, VitalsRecorded, p.ID, recorded)
+			return recorded, recordVitalsEvent(ctx, tx, VitalsRecorded, p.ID, recorded)
 		}
-		return nil
+		return recorded, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if isVital {
-		s.poke()
-	}
-	return recorded.Unwrap(), nil
 }
 
 // AmendObservation corrects an observation's value. Results are never
@@ -274,30 +260,28 @@ func (s *Service) RecordObservation(ctx context.Context, in RecordObservationInp
 // stays in the record marked AMENDED, so what was seen when remains known.
 // It returns the new observation; its replaces edge leads to the old.
 func (s *Service) AmendObservation(ctx context.Context, id string, in AmendObservationInput) (*ent.Observation, error) {
-	var c checker
-	c.id("id", id, "obs", "an observation")
+	var c input.Checker
+	c.ID("id", id, input.Observation)
 	if math.IsNaN(in.Value) || math.IsInf(in.Value, 0) {
-		c.fail(apperr.BadInput("input.value", "must be a number"))
+		c.Fail(apperr.BadInput("input.value", "must be a number"))
 	}
-	reason := c.text("input.reason", in.Reason, maxObservationReason)
-	if c.err != nil {
-		return nil, c.err
+	reason := c.Text("input.reason", in.Reason, maxObservationReason)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var amended *ent.Observation
-	var vital bool
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (amended *ent.Observation, err error) {
 		old, err := s.finalObservation(ctx, tx, id, "amended")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sign, isVital := vitalSigns[old.Code]
 		if isVital {
 			if err := sign.check("input.value", in.Value); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if in.Value == old.Value {
-			return apperr.BadInput("input.value", "is the value already recorded")
+			return nil, apperr.BadInput("input.value", "is the value already recorded")
 		}
 		// The conditional update is what decides a race: of two amendments
 		// of one observation, only one finds it still FINAL.
@@ -306,10 +290,10 @@ func (s *Service) AmendObservation(ctx context.Context, id string, in AmendObser
 			SetStatus(observation.StatusAMENDED).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return apperr.Conflictf("the observation changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the observation changed meanwhile; reload it")
 		}
 		amended, err = tx.Observation.Create().
 			SetPatientID(old.PatientID).
@@ -324,70 +308,51 @@ func (s *Service) AmendObservation(ctx context.Context, id string, in AmendObser
 			SetNillableRecordedByID(recorder(ctx)).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if vital = isVital; vital {
-			return recordVitalsEvent(ctx, tx, VitalsAmended, old.PatientID, amended)
+		if isVital {
+			return amended, recordVitalsEvent(ctx, tx, VitalsAmended, old.PatientID, amended)
 		}
-		return nil
+		return amended, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if vital {
-		s.poke()
-	}
-	return amended.Unwrap(), nil
 }
 
 // MarkObservationEnteredInError withdraws an observation that should never
 // have been recorded (wrong patient, a test reading). It stays in the
 // record with the reason. Only the current version can be withdrawn.
 func (s *Service) MarkObservationEnteredInError(ctx context.Context, id, reason string) (*ent.Observation, error) {
-	var c checker
-	c.id("id", id, "obs", "an observation")
-	reason = c.text("reason", reason, maxObservationReason)
-	if c.err != nil {
-		return nil, c.err
+	var c input.Checker
+	c.ID("id", id, input.Observation)
+	reason = c.Text("reason", reason, maxObservationReason)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var withdrawn *ent.Observation
-	var vital bool
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (withdrawn *ent.Observation, err error) {
 		if _, err := s.finalObservation(ctx, tx, id, "marked entered in error"); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
 		withdrawn, err = tx.Observation.UpdateOneID(id).
 			Where(observation.StatusEQ(observation.StatusFINAL)).
 			SetStatus(observation.StatusENTERED_IN_ERROR).
 			SetAmendReason(reason).
 			Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the observation changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the observation changed meanwhile; reload it")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
-		if _, vital = vitalSigns[withdrawn.Code]; vital {
-			return recordVitalsEvent(ctx, tx, VitalsEnteredInError, withdrawn.PatientID, withdrawn)
+		if _, vital := vitalSigns[withdrawn.Code]; vital {
+			return withdrawn, recordVitalsEvent(ctx, tx, VitalsEnteredInError, withdrawn.PatientID, withdrawn)
 		}
-		return nil
+		return withdrawn, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if vital {
-		s.poke()
-	}
-	return withdrawn.Unwrap(), nil
 }
 
 // finalObservation returns the observation if it is the current, FINAL
 // version; what is AMENDED or ENTERED_IN_ERROR is history and cannot change.
 func (s *Service) finalObservation(ctx context.Context, tx *ent.Tx, id, verb string) (*ent.Observation, error) {
-	o, err := tx.Observation.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("observation not found")
-	} else if err != nil {
+	o, err := store.GetLocked(ctx, tx, tx.Observation.Get, id, func(o *ent.Observation) string { return o.PatientID }, "observation not found")
+	if err != nil {
 		return nil, err
 	}
 	switch o.Status {
@@ -402,15 +367,15 @@ func (s *Service) finalObservation(ctx context.Context, tx *ent.Tx, id, verb str
 
 // effectiveAt is when the observation was made: now if left out, never
 // in the future beyond a few minutes of clock skew between devices.
-func (s *Service) effectiveAt(c *checker, at *time.Time) time.Time {
+func (s *Service) effectiveAt(c *input.Checker, at *time.Time) time.Time {
 	now := s.now().UTC()
 	if at == nil {
 		return now
 	}
 	if at.After(now.Add(futureEffectiveAtSlack)) {
-		c.fail(apperr.BadInput("input.effectiveAt", "cannot be in the future"))
+		c.Fail(apperr.BadInput("input.effectiveAt", "cannot be in the future"))
 	}
-	return storable(*at)
+	return input.Stored(*at)
 }
 
 // recordVitalsEvent writes the outbox row of a vitals event, noting the
@@ -456,25 +421,9 @@ func intValue(i *int) *float64 {
 var ucumPattern = regexp.MustCompile(`^[A-Za-z0-9%.*/\[\]{}()'^_+\-]+$`)
 
 // ValidLOINC reports whether code is a LOINC code: one to seven digits, a
-// hyphen and the Mod 10 check digit LOINC computes over them.
+// hyphen and the Mod 10 (Luhn) check digit LOINC computes over them.
 func ValidLOINC(code string) bool {
-	if !loincPattern.MatchString(code) {
-		return false
-	}
-	body, check := code[:len(code)-2], code[len(code)-1]
-	sum, double := 0, true
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return int(check-'0') == (10-sum%10)%10
+	return loincPattern.MatchString(code) && input.LuhnDigit(code[:len(code)-2]) == code[len(code)-1]
 }
 
 var loincPattern = regexp.MustCompile(`^[0-9]{1,7}-[0-9]$`)

@@ -9,6 +9,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // RecordProblemInput is the input of recordProblem.
@@ -26,33 +29,32 @@ const MaxNoteLength = 5000
 // RecordProblem puts a coded diagnosis on the patient's problem list. The
 // description is the catalog's, so the same code always reads the same.
 func (s *Service) RecordProblem(ctx context.Context, in RecordProblemInput) (*ent.Problem, error) {
-	var c checker
-	c.id("input.patientId", in.PatientID, "pat", "a patient")
-	c.optionalID("input.encounterId", in.EncounterID, "enc", "an encounter")
-	code := strings.ToUpper(c.text("input.icd10Code", in.Icd10Code, 8))
-	c.pastDate("input.onsetDate", in.OnsetDate, s.latestToday())
-	note := c.optionalText("input.note", in.Note, MaxNoteLength)
-	if c.err != nil {
-		return nil, c.err
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
+	code := strings.ToUpper(c.Text("input.icd10Code", in.Icd10Code, 8))
+	pastDate(&c, "input.onsetDate", in.OnsetDate, s.latestToday())
+	note := c.OptionalText("input.note", in.Note, MaxNoteLength)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var recorded *ent.Problem
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		p, err := loadPatient(ctx, tx, "input.patientId", in.PatientID, false)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (recorded *ent.Problem, err error) {
+		p, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		encounterID, err := loadEncounter(ctx, tx, "input.encounterId", in.EncounterID, p.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		entry, err := tx.Icd10Code.Query().Where(icd10code.Code(code)).Only(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.icd10Code", "is not in the ICD-10 catalog")
+			return nil, apperr.BadInput("input.icd10Code", "is not in the ICD-10 catalog")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if err := notBeforeBirth("input.onsetDate", in.OnsetDate, p); err != nil {
-			return err
+			return nil, err
 		}
 		recorded, err = tx.Problem.Create().
 			SetPatientID(p.ID).
@@ -63,22 +65,18 @@ func (s *Service) RecordProblem(ctx context.Context, in RecordProblemInput) (*en
 			SetNillableNote(note).
 			SetNillableRecordedByID(recorder(ctx)).
 			Save(ctx)
-		return err
+		return recorded, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return recorded.Unwrap(), nil
 }
 
 // ResolveProblem marks an active problem resolved on resolvedDate, today
 // if it is left out.
 func (s *Service) ResolveProblem(ctx context.Context, id string, resolvedDate *time.Time) (*ent.Problem, error) {
-	var c checker
-	c.id("id", id, "prb", "a problem")
-	c.pastDate("resolvedDate", resolvedDate, s.latestToday())
-	if c.err != nil {
-		return nil, c.err
+	var c input.Checker
+	c.ID("id", id, input.Problem)
+	pastDate(&c, "resolvedDate", resolvedDate, s.latestToday())
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	on := s.today()
 	if resolvedDate != nil {
@@ -96,7 +94,7 @@ func (s *Service) ResolveProblem(ctx context.Context, id string, resolvedDate *t
 // MarkProblemEnteredInError withdraws a problem recorded by mistake. It
 // stays in the record, so what was seen and done meanwhile can be explained.
 func (s *Service) MarkProblemEnteredInError(ctx context.Context, id string) (*ent.Problem, error) {
-	if err := checkID("id", id, "prb", "a problem"); err != nil {
+	if err := input.ID("id", id, input.Problem); err != nil {
 		return nil, err
 	}
 	return s.moveProblem(ctx, id, "marked entered in error", []problem.Status{problem.StatusACTIVE, problem.StatusRESOLVED}, func(_ *ent.Problem, u *ent.ProblemUpdateOne) error {
@@ -110,31 +108,24 @@ func (s *Service) MarkProblemEnteredInError(ctx context.Context, id string) (*en
 // exactly one wins.
 func (s *Service) moveProblem(ctx context.Context, id, verb string, from []problem.Status,
 	set func(*ent.Problem, *ent.ProblemUpdateOne) error) (*ent.Problem, error) {
-	var moved *ent.Problem
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.Problem.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("problem not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (moved *ent.Problem, err error) {
+		current, err := store.GetLocked(ctx, tx, tx.Problem.Get, id, func(p *ent.Problem) string { return p.PatientID }, "problem not found")
+		if err != nil {
+			return nil, err
 		}
 		if !oneOf(current.Status, from) {
-			return apperr.Conflictf("the problem is %s and cannot be %s", current.Status, verb)
+			return nil, apperr.Conflictf("the problem is %s and cannot be %s", current.Status, verb)
 		}
 		u := tx.Problem.UpdateOneID(id).Where(problem.StatusEQ(current.Status))
 		if err := set(current, u); err != nil {
-			return err
+			return nil, err
 		}
 		moved, err = u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the problem changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the problem changed meanwhile; reload it")
 		}
-		return err
+		return moved, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return moved.Unwrap(), nil
 }
 
 func oneOf[T comparable](v T, set []T) bool {

@@ -20,7 +20,8 @@ import (
 )
 
 // Record writes an outbox row in tx: the event becomes visible to the relay
-// only if tx commits. payload is JSON-marshalled.
+// only if tx commits, and in a transaction of store.Tx the relay is poked
+// once it has. payload is JSON-marshalled.
 func Record(ctx context.Context, tx *ent.Tx, topic, typ string, payload any) error {
 	body, err := json.Marshal(payload)
 	if err != nil {
@@ -29,6 +30,7 @@ func Record(ctx context.Context, tx *ent.Tx, topic, typ string, payload any) err
 	if err := tx.OutboxEvent.Create().SetTopic(topic).SetType(typ).SetPayload(body).Exec(ctx); err != nil {
 		return fmt.Errorf("events: record %s: %w", typ, err)
 	}
+	store.RecordedEvents(ctx)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/testenv"
 )
@@ -179,36 +180,8 @@ func TestSeedCatalogConcurrently(t *testing.T) {
 	}
 }
 
-// loincCode is the form of a LOINC code: up to seven digits, a hyphen and
-// the check digit.
-var loincCode = regexp.MustCompile(`^\d{1,7}-\d$`)
-
-// loincCheckDigit computes the mod 10 check digit of the LOINC Users' Guide
-// (Luhn's): from the rightmost digit leftwards, every other digit starting
-// with the rightmost is doubled, the digits of all the results are summed,
-// and the check digit brings the sum up to a multiple of ten.
-func loincCheckDigit(number string) int {
-	sum := 0
-	for i := 0; i < len(number); i++ {
-		d := int(number[len(number)-1-i] - '0')
-		if i%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return (10 - sum%10) % 10
-}
-
-func validLOINC(code string) bool {
-	if !loincCode.MatchString(code) {
-		return false
-	}
-	number, check := code[:len(code)-2], int(code[len(code)-1]-'0')
-	return loincCheckDigit(number) == check
-}
+// validLOINC is the check the record applies to a LOINC code it is given.
+var validLOINC = ehr.ValidLOINC
 
 func TestLOINCCheckDigit(t *testing.T) {
 	cases := map[string]bool{

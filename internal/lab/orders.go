@@ -14,8 +14,9 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // OrderLabTestsInput is the input of orderLabTests.
@@ -43,71 +44,59 @@ const (
 // viewer, who must be an active doctor. A test ordered both alone and in a
 // panel, or in two panels, is one item: the lab runs it once.
 func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrder, error) {
-	var c checker
-	if !globalid.Valid(in.PatientID, "pat") {
-		c.fail(apperr.BadInput("input.patientId", "is not a patient ID"))
-	}
-	if in.EncounterID != nil && !globalid.Valid(*in.EncounterID, "enc") {
-		c.fail(apperr.BadInput("input.encounterId", "is not an encounter ID"))
-	}
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
 	for i, id := range in.TestIDs {
-		if !globalid.Valid(id, "lbt") {
-			c.fail(apperr.BadInput(fmt.Sprintf("input.testIds.%d", i), "is not a lab test ID"))
-		}
+		c.ID(fmt.Sprintf("input.testIds.%d", i), id, input.LabTest)
 	}
 	for i, id := range in.PanelIDs {
-		if !globalid.Valid(id, "lbp") {
-			c.fail(apperr.BadInput(fmt.Sprintf("input.panelIds.%d", i), "is not a lab panel ID"))
-		}
+		c.ID(fmt.Sprintf("input.panelIds.%d", i), id, input.LabPanel)
 	}
 	switch n := len(in.TestIDs) + len(in.PanelIDs); {
 	case n == 0:
-		c.fail(apperr.BadInput("input.testIds", "name at least one test or panel"))
+		c.Fail(apperr.BadInput("input.testIds", "name at least one test or panel"))
 	case n > MaxTestsPerOrder:
-		c.fail(apperr.BadInput("input.testIds", "an order holds at most %d tests", MaxTestsPerOrder))
+		c.Fail(apperr.BadInput("input.testIds", "an order holds at most %d tests", MaxTestsPerOrder))
 	}
 	priority := laborder.PriorityROUTINE
 	if in.Priority != nil {
 		if err := laborder.PriorityValidator(*in.Priority); err != nil {
-			c.fail(apperr.BadInput("input.priority", "is not a priority"))
+			c.Fail(apperr.BadInput("input.priority", "is not a priority"))
 		}
 		priority = *in.Priority
 	}
-	notes := c.optional("input.clinicalNotes", in.ClinicalNotes, MaxClinicalNotes)
-	if c.err != nil {
-		return nil, c.err
+	notes := c.OptionalText("input.clinicalNotes", in.ClinicalNotes, MaxClinicalNotes)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	// Named before anything can refuse, so a refused order is still
 	// audited against the patient it was for.
 	audit.NotePatients(ctx, in.PatientID)
 
-	var created *ent.LabOrder
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (created *ent.LabOrder, err error) {
 		doctor, err := auth.ActingStaff(ctx, tx.Staff, "order lab tests", staff.KindDOCTOR)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := s.lockPatient(ctx, tx, in.PatientID); err != nil {
-			return err
-		}
-		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		pat, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if in.EncounterID != nil {
 			enc, err := tx.Encounter.Get(ctx, *in.EncounterID)
 			switch {
 			case ent.IsNotFound(err) || (err == nil && enc.PatientID != pat.ID):
-				return apperr.BadInput("input.encounterId", "is not an encounter of this patient")
+				return nil, apperr.BadInput("input.encounterId", "is not an encounter of this patient")
 			case err != nil:
-				return err
+				return nil, err
 			case enc.Status != encounter.StatusIN_PROGRESS:
-				return apperr.BadInput("input.encounterId", "has ended (%s); order in a current encounter", enc.Status)
+				return nil, apperr.BadInput("input.encounterId", "has ended (%s); order in a current encounter", enc.Status)
 			}
 		}
 		lines, err := orderLines(ctx, tx, in.TestIDs, in.PanelIDs)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		now := s.now()
 		create := tx.LabOrder.Create().
@@ -118,7 +107,7 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 			SetNillableClinicalNotes(notes).
 			SetNillableEncounterID(in.EncounterID)
 		if created, err = create.Save(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		items := make([]*ent.LabOrderItemCreate, len(lines))
 		for i, l := range lines {
@@ -129,12 +118,8 @@ func (s *Service) Order(ctx context.Context, in OrderLabTestsInput) (*ent.LabOrd
 				SetNillablePanelID(l.panelID).
 				SetOrderedAt(now)
 		}
-		return tx.LabOrderItem.CreateBulk(items...).Exec(ctx)
+		return created, tx.LabOrderItem.CreateBulk(items...).Exec(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 type orderLine struct {
@@ -217,26 +202,23 @@ var cancellable = []laborderitem.Status{
 // CancelItem cancels one item of an order, with the reason, by a doctor or
 // the lab.
 func (s *Service) CancelItem(ctx context.Context, id, reason string) (*ent.LabOrderItem, error) {
-	var c checker
-	if !globalid.Valid(id, "lbi") {
-		c.fail(apperr.BadInput("id", "is not a lab order item ID"))
+	var c input.Checker
+	c.ID("id", id, input.LabOrderItem)
+	reason = c.Text("reason", reason, MaxReason)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	reason = c.text("reason", reason, MaxReason)
-	if c.err != nil {
-		return nil, c.err
-	}
-	var out *ent.LabOrderItem
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabOrderItem, err error) {
 		who, err := auth.ActingStaff(ctx, tx.Staff, "cancel lab tests", staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		item, err := s.lockedItem(ctx, tx, id)
+		item, err := lockedItem(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := from(item.Status, "cancelled", cancellable...); err != nil {
-			return err
+			return nil, err
 		}
 		out, err = tx.LabOrderItem.UpdateOne(item).
 			Where(laborderitem.StatusEQ(item.Status)).
@@ -244,17 +226,8 @@ func (s *Service) CancelItem(ctx context.Context, id, reason string) (*ent.LabOr
 			SetCancelReason(reason).
 			SetCancelledByID(who.ID).
 			Save(ctx)
-		return changedMeanwhile(err)
+		return out, changedMeanwhile(err)
 	})
-	return committed(out, err)
-}
-
-func loadItem(ctx context.Context, tx *ent.Tx, id string) (*ent.LabOrderItem, error) {
-	item, err := tx.LabOrderItem.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("lab order item not found")
-	}
-	return item, err
 }
 
 // from refuses a transition unless the item is in one of the states it

@@ -17,7 +17,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // EnterLabResultInput is the input of enterLabResult.
@@ -50,17 +51,17 @@ type value struct {
 // checkValue checks that the input gives exactly the value the test's
 // result kind asks for, and interprets it for the patient as they were
 // when the specimen was taken.
-func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collectedOn time.Time,
+func checkValue(c *input.Checker, t *ent.LabTest, pat *ent.Patient, collectedOn time.Time,
 	numeric *float64, coded, text, comment *string) value {
-	v := value{comment: c.optional("input.comment", comment, MaxTextResult)}
-	coded = c.optional("input.codedValue", coded, 40)
-	text = c.optional("input.textValue", text, MaxTextResult)
+	v := value{comment: c.OptionalText("input.comment", comment, MaxTextResult)}
+	coded = c.OptionalText("input.codedValue", coded, 40)
+	text = c.OptionalText("input.textValue", text, MaxTextResult)
 	only := func(field string, given bool, others ...bool) {
 		if !given {
-			c.fail(apperr.BadInput(field, "is required for a %s result", t.ResultKind))
+			c.Fail(apperr.BadInput(field, "is required for a %s result", t.ResultKind))
 		}
 		if slices.Contains(others, true) {
-			c.fail(apperr.BadInput(field, "is the only value a %s result takes", t.ResultKind))
+			c.Fail(apperr.BadInput(field, "is the only value a %s result takes", t.ResultKind))
 		}
 	}
 	switch t.ResultKind {
@@ -75,7 +76,7 @@ func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collectedOn time.T
 		scale := math.Pow(10, float64(t.Decimals))
 		rounded := math.Round(*numeric*scale) / scale
 		if math.IsNaN(rounded) || math.IsInf(rounded, 0) || math.Abs(rounded) > MaxNumericResult {
-			c.fail(apperr.BadInput("input.numericValue", "is not a measurement (at most %g in size)", float64(MaxNumericResult)))
+			c.Fail(apperr.BadInput("input.numericValue", "is not a measurement (at most %g in size)", float64(MaxNumericResult)))
 			return v
 		}
 		v.numeric = &rounded
@@ -88,7 +89,7 @@ func checkValue(c *checker, t *ent.LabTest, pat *ent.Patient, collectedOn time.T
 			return v
 		}
 		if !slices.Contains(t.ResultCodes, *coded) {
-			c.fail(apperr.BadInput("input.codedValue", "must be one of %v", t.ResultCodes))
+			c.Fail(apperr.BadInput("input.codedValue", "must be one of %v", t.ResultCodes))
 			return v
 		}
 		v.coded = coded
@@ -157,29 +158,26 @@ func loadItemContext(ctx context.Context, tx *ent.Tx, itemID string) (*itemConte
 // technicians entering the same item at once, one wins and the other gets
 // CONFLICT.
 func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInput) (*ent.LabResult, error) {
-	if !globalid.Valid(itemID, "lbi") {
-		return nil, apperr.BadInput("itemId", "is not a lab order item ID")
+	if err := input.ID("itemId", itemID, input.LabOrderItem); err != nil {
+		return nil, err
 	}
-	var out *ent.LabResult
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabResult, err error) {
 		tech, err := auth.ActingStaff(ctx, tx.Staff, "enter lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := s.lockPatientOf(ctx, tx, itemID); err != nil {
-			return err
-		}
-		ic, err := loadItemContext(ctx, tx, itemID)
+		ic, err := store.ReadLocked(ctx, tx, func() (*itemContext, error) { return loadItemContext(ctx, tx, itemID) },
+			func(ic *itemContext) string { return ic.item.PatientID })
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := from(ic.item.Status, "resulted", laborderitem.StatusRECEIVED); err != nil {
-			return err
+			return nil, err
 		}
-		var c checker
+		var c input.Checker
 		v := checkValue(&c, ic.test, ic.patient, ic.specimen.CollectedAt.In(s.loc), in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
-		if c.err != nil {
-			return c.err
+		if err := c.Err(); err != nil {
+			return out, err
 		}
 		// The conditional update is what makes two entries exclusive: the
 		// second waits for the first's row lock, then matches nothing.
@@ -188,7 +186,7 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 			SetStatus(laborderitem.StatusRESULTED).
 			Exec(ctx)
 		if err := changedMeanwhile(err); err != nil {
-			return err
+			return nil, err
 		}
 		out, err = v.set(tx.LabResult.Create(), ic.test).
 			SetPatientID(ic.item.PatientID).
@@ -196,9 +194,8 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 			SetEnteredByID(tech.ID).
 			SetEnteredAt(s.now()).
 			Save(ctx)
-		return err
+		return out, err
 	})
-	return committed(out, err)
 }
 
 // Verify releases an ENTERED result: a second lab technician, not the one
@@ -207,24 +204,23 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 // CORRECTED and the item AMENDED. The result is published, as critical too
 // if it is.
 func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error) {
-	if !globalid.Valid(id, "lbr") {
-		return nil, apperr.BadInput("id", "is not a lab result ID")
+	if err := input.ID("id", id, input.LabResult); err != nil {
+		return nil, err
 	}
-	var out *ent.LabResult
-	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabResult, err error) {
 		verifier, err := auth.ActingStaff(ctx, tx.Staff, "verify lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r, err := s.lockedResult(ctx, tx, id)
+		r, err := lockedResult(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if r.Status != labresult.StatusENTERED {
-			return apperr.Conflictf("the result is %s; only an ENTERED one can be verified", r.Status)
+			return nil, apperr.Conflictf("the result is %s; only an ENTERED one can be verified", r.Status)
 		}
 		if r.EnteredByID == verifier.ID {
-			return apperr.Denied("a result is verified by a second person, not by the one who entered it")
+			return nil, apperr.Denied("a result is verified by a second person, not by the one who entered it")
 		}
 		now := s.now()
 		out, err = tx.LabResult.UpdateOne(r).
@@ -234,14 +230,14 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 			SetVerifiedAt(now).
 			Save(ctx)
 		if err := changedMeanwhile(err); err != nil {
-			return err
+			return nil, err
 		}
 		item, err := tx.LabOrderItem.Get(ctx, r.ItemID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if r.ReplacesID != nil {
-			return s.releaseAmendment(ctx, tx, out, item)
+			return out, s.releaseAmendment(ctx, tx, out, item)
 		}
 		item, err = tx.LabOrderItem.UpdateOne(item).
 			Where(laborderitem.StatusEQ(laborderitem.StatusRESULTED)).
@@ -250,11 +246,10 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 			SetTurnaroundMinutes(minutesBetween(item.OrderedAt, now)).
 			Save(ctx)
 		if err := changedMeanwhile(err); err != nil {
-			return err
+			return nil, err
 		}
-		return publish(ctx, tx, ResultVerified, out, item)
+		return out, publish(ctx, tx, ResultVerified, out, item)
 	})
-	return committed(out, err)
 }
 
 // releaseAmendment completes the verification of a correction: the result
@@ -284,41 +279,38 @@ func (s *Service) releaseAmendment(ctx context.Context, tx *ent.Tx, amendment *e
 // CORRECTED — kept, and pointing to its replacement — and the item AMENDED.
 // One correction of a result can wait at a time.
 func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) (*ent.LabResult, error) {
-	var c checker
-	if !globalid.Valid(id, "lbr") {
-		c.fail(apperr.BadInput("id", "is not a lab result ID"))
+	var c input.Checker
+	c.ID("id", id, input.LabResult)
+	reason := c.Text("input.reason", in.Reason, MaxReason)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	reason := c.text("input.reason", in.Reason, MaxReason)
-	if c.err != nil {
-		return nil, c.err
-	}
-	var out *ent.LabResult
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabResult, err error) {
 		tech, err := auth.ActingStaff(ctx, tx.Staff, "amend lab results", staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		old, err := s.lockedResult(ctx, tx, id)
+		old, err := lockedResult(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if old.Status != labresult.StatusVERIFIED {
-			return apperr.Conflictf("the result is %s; only a VERIFIED one can be amended", old.Status)
+			return nil, apperr.Conflictf("the result is %s; only a VERIFIED one can be amended", old.Status)
 		}
 		pending, err := tx.LabResult.Query().Where(labresult.ReplacesID(old.ID)).Exist(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if pending {
-			return apperr.Conflictf("a correction of this result is already waiting for verification")
+			return nil, apperr.Conflictf("a correction of this result is already waiting for verification")
 		}
 		ic, err := loadItemContext(ctx, tx, old.ItemID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		v := checkValue(&c, ic.test, ic.patient, ic.specimen.CollectedAt.In(s.loc), in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
-		if c.err != nil {
-			return c.err
+		if err := c.Err(); err != nil {
+			return out, err
 		}
 		out, err = v.set(tx.LabResult.Create(), ic.test).
 			SetPatientID(old.PatientID).
@@ -331,37 +323,35 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendLabResultInput) 
 		// replaces is unique: of two corrections entered at once, the
 		// second finds the first's row here.
 		if ent.IsConstraintError(err) {
-			return apperr.Conflictf("a correction of this result is already waiting for verification")
+			return nil, apperr.Conflictf("a correction of this result is already waiting for verification")
 		}
-		return err
+		return out, err
 	})
-	return committed(out, err)
 }
 
 // Acknowledge records that a clinician was told of a critical result, and
 // how long after its release, and publishes it on CriticalTopic so every
 // dashboard showing the alert can clear it.
 func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, error) {
-	if !globalid.Valid(id, "lbr") {
-		return nil, apperr.BadInput("id", "is not a lab result ID")
+	if err := input.ID("id", id, input.LabResult); err != nil {
+		return nil, err
 	}
-	var out *ent.LabResult
-	err := s.inTx(ctx, true, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabResult, err error) {
 		clinician, err := auth.ActingStaff(ctx, tx.Staff, "acknowledge critical results", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r, err := s.lockedResult(ctx, tx, id)
+		r, err := lockedResult(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch {
 		case !r.Critical:
-			return apperr.Conflictf("the result is not critical; there is nothing to acknowledge")
+			return nil, apperr.Conflictf("the result is not critical; there is nothing to acknowledge")
 		case r.Status != labresult.StatusVERIFIED:
-			return apperr.Conflictf("the result is %s; only the released (VERIFIED) result is acknowledged", r.Status)
+			return nil, apperr.Conflictf("the result is %s; only the released (VERIFIED) result is acknowledged", r.Status)
 		case r.AcknowledgedAt != nil:
-			return apperr.Conflictf("the result was acknowledged already")
+			return nil, apperr.Conflictf("the result was acknowledged already")
 		}
 		now := s.now()
 		out, err = tx.LabResult.UpdateOne(r).
@@ -371,11 +361,10 @@ func (s *Service) Acknowledge(ctx context.Context, id string) (*ent.LabResult, e
 			SetAcknowledgeMinutes(minutesBetween(*r.VerifiedAt, now)).
 			Save(ctx)
 		if err := changedMeanwhile(err); err != nil {
-			return err
+			return nil, err
 		}
-		return publishAcknowledged(ctx, tx, out)
+		return out, publishAcknowledged(ctx, tx, out)
 	})
-	return committed(out, err)
 }
 
 // Unacknowledged selects released critical results no clinician has
@@ -388,8 +377,8 @@ func (s *Service) Unacknowledged(client *ent.Client, wardID *string) (*ent.LabRe
 		labresult.AcknowledgedAtIsNil(),
 	)
 	if wardID != nil {
-		if !globalid.Valid(*wardID, "wrd") {
-			return nil, apperr.BadInput("wardId", "is not a ward ID")
+		if err := input.ID("wardId", *wardID, input.Ward); err != nil {
+			return nil, err
 		}
 		q.Where(labresult.HasPatientWith(patient.HasAdmissionsWith(
 			admission.StatusEQ(admission.StatusADMITTED),
@@ -416,14 +405,6 @@ func StaffInOrder(ctx context.Context, client *ent.Client, ids []string) ([]*ent
 		}
 	}
 	return out, nil
-}
-
-func loadResult(ctx context.Context, tx *ent.Tx, id string) (*ent.LabResult, error) {
-	r, err := tx.LabResult.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("lab result not found")
-	}
-	return r, err
 }
 
 func minutesBetween(from, to time.Time) int {

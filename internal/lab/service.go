@@ -8,14 +8,12 @@ package lab
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/admission"
-	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -58,112 +56,49 @@ type ResultPayload struct {
 	Notify    []string `json:"notify,omitempty"`
 }
 
-// Notifier is told after a commit that recorded events, so they go out now
-// rather than at the relay's next poll.
-type Notifier interface{ Poke() }
-
 // Service runs the lab's workflow. Every change is one transaction that
 // checks the state, writes conditionally on it, and records its events.
 type Service struct {
-	store  *store.Store
-	notify Notifier
-	loc    *time.Location
-	now    func() time.Time
+	store *store.Store
+	loc   *time.Location
+	now   func() time.Time
 }
 
-// NewService returns a Service on st that pokes notify (if not nil) after
-// each commit that published something. loc is the hospital's time zone:
-// the calendar day a specimen is collected on decides the patient's age
-// band and the date on its label (nil: UTC).
-func NewService(st *store.Store, notify Notifier, loc *time.Location) *Service {
+// NewService returns a Service on st. loc is the hospital's time zone: the
+// calendar day a specimen is collected on decides the patient's age band
+// and the date on its label (nil: UTC).
+func NewService(st *store.Store, loc *time.Location) *Service {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &Service{store: st, notify: notify, loc: loc, now: func() time.Time { return storable(time.Now()) }}
+	return &Service{store: st, loc: loc, now: func() time.Time { return input.Stored(time.Now()) }}
 }
 
-// lockPatient holds the patient's record for the rest of the transaction,
-// as merging does, so that a row created for the patient cannot land on a
-// record a concurrent merge is retiring.
-func (s *Service) lockPatient(ctx context.Context, tx *ent.Tx, patientID string) error {
-	return s.store.Lock(ctx, tx, "patient:"+patientID)
+// Every step that changes an order's items, specimens or results holds the
+// patient's lock, as merging does, and reads what it changes under it. Two
+// steps on one patient then run one after the other, so each sees the
+// other's outcome: without it a verification and a rejection of the same
+// specimen could both succeed (releasing a result of a specimen the lab had
+// just rejected), or deadlock on rows they update in opposite orders; and
+// nothing lands on a record a concurrent merge is retiring.
+
+func itemPatient(i *ent.LabOrderItem) string    { return i.PatientID }
+func specimenPatient(s *ent.LabSpecimen) string { return s.PatientID }
+func resultPatient(r *ent.LabResult) string     { return r.PatientID }
+
+// lockedItem returns the order item id, read under its patient's lock.
+func lockedItem(ctx context.Context, tx *ent.Tx, id string) (*ent.LabOrderItem, error) {
+	return store.GetLocked(ctx, tx, tx.LabOrderItem.Get, id, itemPatient, "lab order item not found")
 }
 
-// Every step that changes an order's items, specimens or results first
-// locks the patient, then reads what it changes. Two steps on one patient
-// then run one after the other, so each sees the other's outcome: without
-// it a verification and a rejection of the same specimen could both
-// succeed (releasing a result of a specimen the lab had just rejected), or
-// deadlock on rows they update in opposite orders.
-
-// lockedItem returns the order item id, read after locking its patient.
-func (s *Service) lockedItem(ctx context.Context, tx *ent.Tx, id string) (*ent.LabOrderItem, error) {
-	if err := s.lockPatientOf(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	return loadItem(ctx, tx, id)
+// lockedSpecimen returns the specimen id, read under its patient's lock.
+func lockedSpecimen(ctx context.Context, tx *ent.Tx, id string) (*ent.LabSpecimen, error) {
+	return store.GetLocked(ctx, tx, tx.LabSpecimen.Get, id, specimenPatient, "specimen not found")
 }
 
-// lockedSpecimen returns the specimen id, read after locking its patient.
-func (s *Service) lockedSpecimen(ctx context.Context, tx *ent.Tx, id string) (*ent.LabSpecimen, error) {
-	sp, err := loadSpecimen(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.lockPatient(ctx, tx, sp.PatientID); err != nil {
-		return nil, err
-	}
-	return loadSpecimen(ctx, tx, id)
-}
-
-// lockedResult returns the result id, read after locking its patient.
-func (s *Service) lockedResult(ctx context.Context, tx *ent.Tx, id string) (*ent.LabResult, error) {
-	r, err := loadResult(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.lockPatient(ctx, tx, r.PatientID); err != nil {
-		return nil, err
-	}
-	return loadResult(ctx, tx, id)
-}
-
-// lockPatientOf locks the patient an order item belongs to. Callers read
-// the item again after the lock, as a merge may have moved it meanwhile.
-func (s *Service) lockPatientOf(ctx context.Context, tx *ent.Tx, itemID string) error {
-	item, err := tx.LabOrderItem.Get(ctx, itemID)
-	if ent.IsNotFound(err) {
-		return nil // reported by the caller, with the field
-	} else if err != nil {
-		return err
-	}
-	return s.lockPatient(ctx, tx, item.PatientID)
-}
-
-// storable rounds t down to what every database keeps (PostgreSQL stores
-// microseconds), so what a mutation returns equals what is read back.
-func storable(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// inTx runs fn in one transaction and, if it published, pokes the relay.
-func (s *Service) inTx(ctx context.Context, publishes bool, fn func(ctx context.Context, tx *ent.Tx) error) error {
-	if err := s.store.InTx(ctx, fn); err != nil {
-		return err
-	}
-	if publishes && s.notify != nil {
-		s.notify.Poke()
-	}
-	return nil
-}
-
-// committed detaches an entity a transaction returned from it: the
-// resolvers load its edges after the commit, which through the finished
-// transaction fails with "transaction has already been committed".
-func committed[T interface{ Unwrap() T }](v T, err error) (T, error) {
-	if err != nil {
-		var none T
-		return none, err
-	}
-	return v.Unwrap(), nil
+// lockedResult returns the result id, read under its patient's lock.
+func lockedResult(ctx context.Context, tx *ent.Tx, id string) (*ent.LabResult, error) {
+	return store.GetLocked(ctx, tx, tx.LabResult.Get, id, resultPatient, "lab result not found")
 }
 
 // currentStay returns the patient's current admission with its bed, or nil.
@@ -236,40 +171,4 @@ func publishAcknowledged(ctx context.Context, tx *ent.Tx, r *ent.LabResult) erro
 		payload.WardID = stay.Edges.Bed.WardID
 	}
 	return events.Record(ctx, tx, CriticalTopic, string(CriticalAcknowledged), payload)
-}
-
-// checker gathers the first input error of a mutation.
-type checker struct{ err error }
-
-func (c *checker) fail(err error) {
-	if c.err == nil {
-		c.err = err
-	}
-}
-
-// text checks a required free-text input and returns it trimmed.
-func (c *checker) text(field, s string, max int) string {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		c.fail(apperr.BadInput(field, "is required"))
-	case utf8.RuneCountInString(s) > max:
-		c.fail(apperr.BadInput(field, "must be at most %d characters", max))
-	}
-	return s
-}
-
-// optional checks an optional free-text input: blank counts as absent.
-func (c *checker) optional(field string, s *string, max int) *string {
-	if s == nil {
-		return nil
-	}
-	t := strings.TrimSpace(*s)
-	if t == "" {
-		return nil
-	}
-	if utf8.RuneCountInString(t) > max {
-		c.fail(apperr.BadInput(field, "must be at most %d characters", max))
-	}
-	return &t
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // CollectLabSpecimenInput is the input of collectLabSpecimen.
@@ -35,49 +36,48 @@ const collectedAtSlack = 5 * time.Minute
 // Collect records one specimen taken for items of one order and moves them
 // to COLLECTED. A nurse, doctor or lab technician collects.
 func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent.LabSpecimen, error) {
-	var c checker
+	var c input.Checker
 	switch {
 	case len(in.ItemIDs) == 0:
-		c.fail(apperr.BadInput("input.itemIds", "name at least one item"))
+		c.Fail(apperr.BadInput("input.itemIds", "name at least one item"))
 	case len(in.ItemIDs) > MaxTestsPerOrder:
-		c.fail(apperr.BadInput("input.itemIds", "name at most %d items", MaxTestsPerOrder))
+		c.Fail(apperr.BadInput("input.itemIds", "name at most %d items", MaxTestsPerOrder))
 	}
 	seen := map[string]bool{}
 	for i, id := range in.ItemIDs {
 		field := fmt.Sprintf("input.itemIds.%d", i)
 		switch {
-		case !globalid.Valid(id, "lbi"):
-			c.fail(apperr.BadInput(field, "is not a lab order item ID"))
+		case !input.LabOrderItem.Valid(id):
+			c.ID(field, id, input.LabOrderItem)
 		case seen[id]:
-			c.fail(apperr.BadInput(field, "is listed twice"))
+			c.Fail(apperr.BadInput(field, "is listed twice"))
 		}
 		seen[id] = true
 	}
 	now := s.now()
 	collectedAt := now
 	if in.CollectedAt != nil {
-		collectedAt = storable(*in.CollectedAt)
+		collectedAt = input.Stored(*in.CollectedAt)
 		if collectedAt.After(now.Add(collectedAtSlack)) {
-			c.fail(apperr.BadInput("input.collectedAt", "cannot be in the future"))
+			c.Fail(apperr.BadInput("input.collectedAt", "cannot be in the future"))
 		}
 	}
-	if c.err != nil {
-		return nil, c.err
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var out *ent.LabSpecimen
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabSpecimen, err error) {
 		who, err := auth.ActingStaff(ctx, tx.Staff, "collect specimens", staff.KindNURSE, staff.KindDOCTOR, staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// The specimen will belong to the items' patient: hold the record
 		// still, so a merge does not move the items from under it.
-		if err := s.lockPatientOf(ctx, tx, in.ItemIDs[0]); err != nil {
-			return err
+		if err := lockPatientOf(ctx, tx, in.ItemIDs[0]); err != nil {
+			return nil, err
 		}
 		items, err := tx.LabOrderItem.Query().Where(laborderitem.IDIn(in.ItemIDs...)).WithTest().All(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		byID := map[string]*ent.LabOrderItem{}
 		for _, it := range items {
@@ -89,27 +89,27 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 			field := fmt.Sprintf("input.itemIds.%d", i)
 			switch {
 			case !ok:
-				return apperr.BadInput(field, "no such lab order item")
+				return nil, apperr.BadInput(field, "no such lab order item")
 			case it.OrderID != first.OrderID:
-				return apperr.BadInput(field, "belongs to another order; one specimen serves one order")
+				return nil, apperr.BadInput(field, "belongs to another order; one specimen serves one order")
 			case it.Edges.Test.SpecimenType != first.Edges.Test.SpecimenType:
-				return apperr.BadInput(field, "runs on %s, not %s; collect it in its own container",
+				return nil, apperr.BadInput(field, "runs on %s, not %s; collect it in its own container",
 					it.Edges.Test.SpecimenType, first.Edges.Test.SpecimenType)
 			}
 			if err := from(it.Status, "collected", laborderitem.StatusORDERED, laborderitem.StatusREJECTED); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		order, err := tx.LabOrder.Get(ctx, first.OrderID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if collectedAt.Before(order.OrderedAt.Add(-collectedAtSlack)) {
-			return apperr.BadInput("input.collectedAt", "is before the order was placed")
+			return nil, apperr.BadInput("input.collectedAt", "is before the order was placed")
 		}
 		accession, err := newAccession(ctx, tx, collectedAt.In(s.loc))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out, err = tx.LabSpecimen.Create().
 			SetPatientID(first.PatientID).
@@ -120,7 +120,7 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 			SetCollectedAt(collectedAt).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, it := range items {
 			err := tx.LabOrderItem.UpdateOne(it).
@@ -129,41 +129,39 @@ func (s *Service) Collect(ctx context.Context, in CollectLabSpecimenInput) (*ent
 				SetSpecimenID(out.ID).
 				Exec(ctx)
 			if err := changedMeanwhile(err); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return nil
+		return out, nil
 	})
-	return committed(out, err)
 }
 
 // Receive records that the lab has the specimen: it and its collected items
 // become RECEIVED.
 func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, error) {
-	if !globalid.Valid(id, "spc") {
-		return nil, apperr.BadInput("id", "is not a specimen ID")
+	if err := input.ID("id", id, input.LabSpecimen); err != nil {
+		return nil, err
 	}
-	var out *ent.LabSpecimen
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabSpecimen, err error) {
 		who, err := auth.ActingStaff(ctx, tx.Staff, "receive specimens", staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		sp, err := s.lockedSpecimen(ctx, tx, id)
+		sp, err := lockedSpecimen(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if sp.Status != labspecimen.StatusCOLLECTED {
-			return apperr.Conflictf("the specimen is %s; only a COLLECTED one can be received", sp.Status)
+			return nil, apperr.Conflictf("the specimen is %s; only a COLLECTED one can be received", sp.Status)
 		}
 		live, err := tx.LabOrderItem.Query().
 			Where(laborderitem.SpecimenID(sp.ID), laborderitem.StatusEQ(laborderitem.StatusCOLLECTED)).
 			Exist(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !live {
-			return apperr.Conflictf("every test on the specimen was cancelled; there is nothing to receive it for")
+			return nil, apperr.Conflictf("every test on the specimen was cancelled; there is nothing to receive it for")
 		}
 		out, err = tx.LabSpecimen.UpdateOne(sp).
 			Where(labspecimen.StatusEQ(labspecimen.StatusCOLLECTED)).
@@ -172,14 +170,13 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 			SetReceivedAt(s.now()).
 			Save(ctx)
 		if err != nil {
-			return changedMeanwhile(err)
+			return out, changedMeanwhile(err)
 		}
-		return tx.LabOrderItem.Update().
+		return out, tx.LabOrderItem.Update().
 			Where(laborderitem.SpecimenID(sp.ID), laborderitem.StatusEQ(laborderitem.StatusCOLLECTED)).
 			SetStatus(laborderitem.StatusRECEIVED).
 			Exec(ctx)
 	})
-	return committed(out, err)
 }
 
 // Reject records that the lab cannot use the specimen. Its items not yet
@@ -188,40 +185,37 @@ func (s *Service) Receive(ctx context.Context, id string) (*ent.LabSpecimen, err
 // value belongs to someone else and must never be released. Verified
 // results are already out; they are corrected by amendment.
 func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInput) (*ent.LabSpecimen, error) {
-	var c checker
-	if !globalid.Valid(id, "spc") {
-		c.fail(apperr.BadInput("id", "is not a specimen ID"))
-	}
+	var c input.Checker
+	c.ID("id", id, input.LabSpecimen)
 	if err := labspecimen.RejectionReasonValidator(in.Reason); err != nil {
-		c.fail(apperr.BadInput("input.reason", "is not a rejection reason"))
+		c.Fail(apperr.BadInput("input.reason", "is not a rejection reason"))
 	}
-	note := c.optional("input.note", in.Note, MaxReason)
+	note := c.OptionalText("input.note", in.Note, MaxReason)
 	if in.Reason == labspecimen.RejectionReasonOTHER && note == nil {
-		c.fail(apperr.BadInput("input.note", "is required when the reason is OTHER"))
+		c.Fail(apperr.BadInput("input.note", "is required when the reason is OTHER"))
 	}
-	if c.err != nil {
-		return nil, c.err
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	var out *ent.LabSpecimen
-	err := s.inTx(ctx, false, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (out *ent.LabSpecimen, err error) {
 		who, err := auth.ActingStaff(ctx, tx.Staff, "reject specimens", staff.KindLAB_TECHNICIAN)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		sp, err := s.lockedSpecimen(ctx, tx, id)
+		sp, err := lockedSpecimen(ctx, tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if sp.Status == labspecimen.StatusREJECTED {
-			return apperr.Conflictf("the specimen is already REJECTED")
+			return nil, apperr.Conflictf("the specimen is already REJECTED")
 		}
 		open := laborderitem.StatusIn(laborderitem.StatusCOLLECTED, laborderitem.StatusRECEIVED, laborderitem.StatusRESULTED)
 		pending, err := tx.LabOrderItem.Query().Where(laborderitem.SpecimenID(sp.ID), open).Count(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if pending == 0 {
-			return apperr.Conflictf("every test on the specimen is verified or cancelled; correct a result by amending it")
+			return nil, apperr.Conflictf("every test on the specimen is verified or cancelled; correct a result by amending it")
 		}
 		out, err = tx.LabSpecimen.UpdateOne(sp).
 			Where(labspecimen.StatusEQ(sp.Status)).
@@ -232,27 +226,26 @@ func (s *Service) Reject(ctx context.Context, id string, in RejectLabSpecimenInp
 			SetRejectedAt(s.now()).
 			Save(ctx)
 		if err != nil {
-			return changedMeanwhile(err)
+			return out, changedMeanwhile(err)
 		}
 		// Items first: an entry racing this waits on their rows and then
 		// finds the item REJECTED; one that committed first is caught here
 		// and its result discarded below.
 		rejected, err := tx.LabOrderItem.Query().Where(laborderitem.SpecimenID(sp.ID), open).IDs(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.LabOrderItem.Update().
 			Where(laborderitem.IDIn(rejected...), open).
 			SetStatus(laborderitem.StatusREJECTED).
 			Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
-		return tx.LabResult.Update().
+		return out, tx.LabResult.Update().
 			Where(labresult.ItemIDIn(rejected...), labresult.StatusEQ(labresult.StatusENTERED)).
 			SetStatus(labresult.StatusDISCARDED).
 			Exec(ctx)
 	})
-	return committed(out, err)
 }
 
 // SpecimenByAccession finds a specimen by the number on its label.
@@ -273,12 +266,16 @@ func (s *Service) SpecimenByAccession(ctx context.Context, client *ent.Client, a
 	return sp, err
 }
 
-func loadSpecimen(ctx context.Context, tx *ent.Tx, id string) (*ent.LabSpecimen, error) {
-	sp, err := tx.LabSpecimen.Get(ctx, id)
+// lockPatientOf locks the patient of the order item itemID; an item that
+// does not exist is left to the caller to report, naming its field.
+func lockPatientOf(ctx context.Context, tx *ent.Tx, itemID string) error {
+	item, err := tx.LabOrderItem.Get(ctx, itemID)
 	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("specimen not found")
+		return nil
+	} else if err != nil {
+		return err
 	}
-	return sp, err
+	return store.LockPatient(ctx, tx, item.PatientID)
 }
 
 // accessionAlphabet is Crockford's base 32: no I, L, O or U, so a number

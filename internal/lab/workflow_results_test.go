@@ -142,7 +142,7 @@ func TestWorkflowHospitalTimeZone(t *testing.T) {
 		{nairobi, "250312", 3.5, 5.1, 2.5, 6.5, labresult.FlagNORMAL},
 		{time.UTC, "250311", 3.4, 4.7, 2.8, 6.0, labresult.FlagHIGH},
 	} {
-		svc := NewService(f.svc.store, f.notify, tc.zone)
+		svc := NewService(f.svc.store, tc.zone)
 		svc.now = f.clock.now
 		what := "in " + tc.zone.String()
 		o := wfMust(svc.Order(f.as(f.doctor), OrderLabTestsInput{PatientID: born.ID, TestIDs: []string{f.potassium.ID}}))(t, what+": order")

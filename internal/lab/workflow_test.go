@@ -82,7 +82,8 @@ func newWorkflow(t *testing.T) *wfFixture {
 	sys := auth.SystemContext(context.Background())
 	c := st.Client
 	f := &wfFixture{client: c, notify: &wfPokes{}, clock: &wfClock{t: wfStart}, sys: sys}
-	f.svc = NewService(st, f.notify, time.UTC)
+	st.OnEventsCommitted(f.notify.Poke)
+	f.svc = NewService(st, time.UTC)
 	f.svc.now = f.clock.now
 	f.dep = c.Department.Create().SetCode("LAB").SetName("Laboratory").SaveX(sys)
 	person := func(given string, kind staff.Kind) *ent.Staff {

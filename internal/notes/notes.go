@@ -2,7 +2,6 @@ package notes
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
@@ -10,7 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -47,59 +46,49 @@ func NewService(st *store.Store) *Service { return &Service{store: st, now: time
 
 // Write starts a DRAFT note by the viewer, who must be an active doctor or nurse.
 func (s *Service) Write(ctx context.Context, in WriteNoteInput) (*ent.ClinicalNote, error) {
-	if !globalid.Valid(in.PatientID, "pat") {
-		return nil, apperr.BadInput("input.patientId", "is not a patient ID")
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
+	if c.Err() == nil && clinicalnote.TypeValidator(in.Type) != nil {
+		c.Fail(apperr.BadInput("input.type", "must be one of PROGRESS, ADMISSION, DISCHARGE, CONSULT"))
 	}
-	if in.EncounterID != nil && !globalid.Valid(*in.EncounterID, "enc") {
-		return nil, apperr.BadInput("input.encounterId", "is not an encounter ID")
-	}
-	if err := clinicalnote.TypeValidator(in.Type); err != nil {
-		return nil, apperr.BadInput("input.type", "must be one of PROGRESS, ADMISSION, DISCHARGE, CONSULT")
-	}
-	text, err := validText("input.text", in.Text)
-	if err != nil {
+	text := c.Text("input.text", in.Text, MaxTextLength)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	var written *ent.ClinicalNote
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.ClinicalNote, error) {
 		author, err := auth.ActingStaff(ctx, tx.Staff, "write notes", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		pat, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if in.EncounterID != nil {
 			enc, err := tx.Encounter.Get(ctx, *in.EncounterID)
 			if ent.IsNotFound(err) || (err == nil && enc.PatientID != pat.ID) {
-				return apperr.BadInput("input.encounterId", "is not an encounter of this patient")
+				return nil, apperr.BadInput("input.encounterId", "is not an encounter of this patient")
 			} else if err != nil {
-				return err
+				return nil, err
 			}
 		}
-		written, err = tx.ClinicalNote.Create().
+		return tx.ClinicalNote.Create().
 			SetPatientID(pat.ID).
 			SetNillableEncounterID(in.EncounterID).
 			SetType(in.Type).
 			SetText(text).
 			SetAuthorID(author.ID).
 			Save(ctx)
-		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return written.Unwrap(), nil
 }
 
 // UpdateDraft replaces the text of the viewer's own draft.
 func (s *Service) UpdateDraft(ctx context.Context, id, text string) (*ent.ClinicalNote, error) {
-	if !globalid.Valid(id, "not") {
-		return nil, apperr.BadInput("id", "is not a clinical note ID")
-	}
-	text, err := validText("text", text)
-	if err != nil {
+	var c input.Checker
+	c.ID("id", id, input.ClinicalNote)
+	text = c.Text("text", text, MaxTextLength)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	return s.changeDraft(ctx, id, "edited", func(u *ent.ClinicalNoteUpdateOne) { u.SetText(text) })
@@ -107,8 +96,8 @@ func (s *Service) UpdateDraft(ctx context.Context, id, text string) (*ent.Clinic
 
 // Sign signs the viewer's own draft; from then on it never changes.
 func (s *Service) Sign(ctx context.Context, id string) (*ent.ClinicalNote, error) {
-	if !globalid.Valid(id, "not") {
-		return nil, apperr.BadInput("id", "is not a clinical note ID")
+	if err := input.ID("id", id, input.ClinicalNote); err != nil {
+		return nil, err
 	}
 	return s.changeDraft(ctx, id, "signed", func(u *ent.ClinicalNoteUpdateOne) {
 		u.SetStatus(clinicalnote.StatusSIGNED).SetSignedAt(s.now().UTC())
@@ -117,68 +106,57 @@ func (s *Service) Sign(ctx context.Context, id string) (*ent.ClinicalNote, error
 
 // DiscardDraft deletes the viewer's own draft and returns its ID.
 func (s *Service) DiscardDraft(ctx context.Context, id string) (string, error) {
-	if !globalid.Valid(id, "not") {
-		return "", apperr.BadInput("id", "is not a clinical note ID")
+	if err := input.ID("id", id, input.ClinicalNote); err != nil {
+		return "", err
 	}
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (string, error) {
 		if _, err := ownDraft(ctx, tx, id, "discarded"); err != nil {
-			return err
+			return "", err
 		}
 		n, err := tx.ClinicalNote.Delete().
 			Where(clinicalnote.ID(id), clinicalnote.StatusEQ(clinicalnote.StatusDRAFT)).
 			Exec(ctx)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if n == 0 {
-			return apperr.Conflictf("the note changed meanwhile; reload it")
+			return "", apperr.Conflictf("the note changed meanwhile; reload it")
 		}
-		return nil
+		return id, nil
 	})
-	if err != nil {
-		return "", err
-	}
-	return id, nil
 }
 
 // Amend replaces a SIGNED note with a new one by the viewer, signed at
 // once; the old note stays, marked AMENDED. Of concurrent amendments of one
 // note exactly one succeeds.
 func (s *Service) Amend(ctx context.Context, id string, in AmendNoteInput) (*ent.ClinicalNote, error) {
-	if !globalid.Valid(id, "not") {
-		return nil, apperr.BadInput("id", "is not a clinical note ID")
-	}
-	text, err := validText("input.text", in.Text)
-	if err != nil {
+	var c input.Checker
+	c.ID("id", id, input.ClinicalNote)
+	text := c.Text("input.text", in.Text, MaxTextLength)
+	reason := c.Text("input.reason", in.Reason, MaxReasonLength)
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(in.Reason)
-	if reason == "" || len(reason) > MaxReasonLength {
-		return nil, apperr.BadInput("input.reason", "is required, at most %d characters", MaxReasonLength)
-	}
-	var amended *ent.ClinicalNote
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.ClinicalNote, error) {
 		author, err := auth.ActingStaff(ctx, tx.Staff, "amend notes", staff.KindDOCTOR, staff.KindNURSE)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		old, err := tx.ClinicalNote.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("clinical note not found")
-		} else if err != nil {
-			return err
+		old, err := lockedNote(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
 		if old.Status != clinicalnote.StatusSIGNED {
-			return apperr.Conflictf("the note is %s; only a SIGNED note can be amended", old.Status)
+			return nil, apperr.Conflictf("the note is %s; only a SIGNED note can be amended", old.Status)
 		}
 		now := s.now().UTC()
 		// Mark the old note first: the conditional update is what lets only
 		// one of several concurrent amendments through.
 		if err := tx.ClinicalNote.UpdateOneID(id).Where(clinicalnote.StatusEQ(clinicalnote.StatusSIGNED)).
 			SetStatus(clinicalnote.StatusAMENDED).Exec(ctx); err != nil {
-			return changedMeanwhile(err)
+			return nil, changedMeanwhile(err)
 		}
-		amended, err = tx.ClinicalNote.Create().
+		amended, err := tx.ClinicalNote.Create().
 			SetPatientID(old.PatientID).
 			SetNillableEncounterID(old.EncounterID).
 			SetType(old.Type).
@@ -190,45 +168,33 @@ func (s *Service) Amend(ctx context.Context, id string, in AmendNoteInput) (*ent
 			SetAmendReason(reason).
 			Save(ctx)
 		if ent.IsConstraintError(err) {
-			return apperr.Conflictf("the note was amended meanwhile; reload it")
+			return nil, apperr.Conflictf("the note was amended meanwhile; reload it")
 		}
-		return err
+		return amended, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return amended.Unwrap(), nil
 }
 
 // changeDraft applies set to the viewer's own draft, conditional on it
 // still being a draft, so that an edit racing a signature cannot change a
 // signed note.
 func (s *Service) changeDraft(ctx context.Context, id, pastTense string, set func(*ent.ClinicalNoteUpdateOne)) (*ent.ClinicalNote, error) {
-	var changed *ent.ClinicalNote
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.ClinicalNote, error) {
 		if _, err := ownDraft(ctx, tx, id, pastTense); err != nil {
-			return err
+			return nil, err
 		}
 		u := tx.ClinicalNote.UpdateOneID(id).Where(clinicalnote.StatusEQ(clinicalnote.StatusDRAFT))
 		set(u)
-		var err error
-		changed, err = u.Save(ctx)
-		return changedMeanwhile(err)
+		changed, err := u.Save(ctx)
+		return changed, changedMeanwhile(err)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return changed.Unwrap(), nil
 }
 
 // ownDraft loads a note the viewer wrote that is still a draft. Clinicians
 // may see one another's drafts, so someone else's draft is FORBIDDEN rather
 // than NOT_FOUND.
 func ownDraft(ctx context.Context, tx *ent.Tx, id, pastTense string) (*ent.ClinicalNote, error) {
-	n, err := tx.ClinicalNote.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("clinical note not found")
-	} else if err != nil {
+	n, err := lockedNote(ctx, tx, id)
+	if err != nil {
 		return nil, err
 	}
 	if v := auth.FromContext(ctx); v == nil || v.StaffID == "" || v.StaffID != n.AuthorID {
@@ -247,13 +213,7 @@ func changedMeanwhile(err error) error {
 	return err
 }
 
-func validText(field, text string) (string, error) {
-	text = strings.TrimSpace(text)
-	switch {
-	case text == "":
-		return "", apperr.BadInput(field, "is required")
-	case len(text) > MaxTextLength:
-		return "", apperr.BadInput(field, "must be at most %d characters", MaxTextLength)
-	}
-	return text, nil
+// lockedNote reads a note under its patient's lock.
+func lockedNote(ctx context.Context, tx *ent.Tx, id string) (*ent.ClinicalNote, error) {
+	return store.GetLocked(ctx, tx, tx.ClinicalNote.Get, id, func(n *ent.ClinicalNote) string { return n.PatientID }, "clinical note not found")
 }

@@ -2,19 +2,24 @@ package patients
 
 import (
 	"context"
+	"errors"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/patient"
-	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
-// Active loads, through the caller's row scope, the patient that new data is
-// about to be recorded for. A merged record is refused, naming the record
-// that replaced it: whatever landed on it would sit where no one looks. The
-// extra predicates let a caller lock the row.
-func Active(ctx context.Context, patients *ent.PatientClient, field, id string, also ...predicate.Patient) (*ent.Patient, error) {
-	p, err := patients.Query().Where(patient.ID(id)).Where(also...).Only(ctx)
+// Lock takes the patient's lock (store.LockPatient), as every writer of
+// patient data does, and loads, through the caller's row scope, the
+// patient that new data is about to be recorded for; field is the input
+// that named it. A merged record is refused, naming the record that
+// replaced it: whatever landed on it would sit where no one looks.
+func Lock(ctx context.Context, tx *ent.Tx, field, id string) (*ent.Patient, error) {
+	if err := lockIgnoringMerged(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	p, err := tx.Patient.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return nil, apperr.BadInput(field, "no such patient")
 	} else if err != nil {
@@ -24,4 +29,14 @@ func Active(ctx context.Context, patients *ent.PatientClient, field, id string, 
 		return nil, apperr.BadInput(field, "was merged into %s; use that record", deref(p.MergedIntoID))
 	}
 	return p, nil
+}
+
+// lockIgnoringMerged takes the patients' lock and leaves a merged record
+// to the caller, who refuses it in the words of its own operation.
+func lockIgnoringMerged(ctx context.Context, tx *ent.Tx, ids ...string) error {
+	err := store.LockPatient(ctx, tx, ids...)
+	if merged := (*store.MergedError)(nil); errors.As(err, &merged) {
+		return nil
+	}
+	return err
 }

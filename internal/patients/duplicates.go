@@ -3,6 +3,7 @@ package patients
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // FindDuplicatePatientsInput describes a person to look for among the
@@ -33,33 +35,26 @@ const maxDuplicates = 20
 // FindDuplicates lists the active patients who may be the person in.
 func (s *Service) FindDuplicates(ctx context.Context, in FindDuplicatePatientsInput) ([]*ent.Patient, error) {
 	v := validator{now: s.now()}
-	trim := func(p *string) *string {
-		if p == nil || strings.TrimSpace(*p) == "" {
-			return nil
-		}
-		t := strings.TrimSpace(*p)
-		return &t
-	}
-	in.GivenName, in.FamilyName, in.NationalID = trim(in.GivenName), trim(in.FamilyName), trim(in.NationalID)
+	// Names are only trimmed: one longer than any stored finds nothing.
+	in.GivenName = v.OptionalText("input.givenName", in.GivenName, math.MaxInt)
+	in.FamilyName = v.OptionalText("input.familyName", in.FamilyName, math.MaxInt)
+	in.NationalID = v.OptionalText("input.nationalId", in.NationalID, 40)
 	if in.GivenName != nil || in.FamilyName != nil || in.BirthDate != nil {
 		switch {
 		case in.GivenName == nil:
-			v.fail(apperr.BadInput("input.givenName", "is required with familyName and birthDate"))
+			v.Fail(apperr.BadInput("input.givenName", "is required with familyName and birthDate"))
 		case in.FamilyName == nil:
-			v.fail(apperr.BadInput("input.familyName", "is required with givenName and birthDate"))
+			v.Fail(apperr.BadInput("input.familyName", "is required with givenName and birthDate"))
 		case in.BirthDate == nil:
-			v.fail(apperr.BadInput("input.birthDate", "is required with givenName and familyName"))
+			v.Fail(apperr.BadInput("input.birthDate", "is required with givenName and familyName"))
 		}
 	}
-	if in.NationalID != nil && len(*in.NationalID) > 40 {
-		v.fail(apperr.BadInput("input.nationalId", "must be at most 40 characters"))
-	}
 	v.identifiers("input.identifiers", in.Identifiers)
-	if v.err == nil && !in.hasCriteria() {
-		v.fail(apperr.BadInput("input", "give the names with the birth date, a national ID or identifiers"))
+	if v.Err() == nil && !in.hasCriteria() {
+		v.Fail(apperr.BadInput("input", "give the names with the birth date, a national ID or identifiers"))
 	}
-	if v.err != nil {
-		return nil, v.err
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
 	return findCandidates(ctx, s.store.Client, in)
 }
@@ -77,7 +72,7 @@ func (in FindDuplicatePatientsInput) hasCriteria() bool {
 func findCandidates(ctx context.Context, client *ent.Client, in FindDuplicatePatientsInput) ([]*ent.Patient, error) {
 	var anyOf []predicate.Patient
 	if in.byName() {
-		day := date(*in.BirthDate)
+		day := input.Date(*in.BirthDate)
 		anyOf = append(anyOf, patient.And(
 			patient.GivenNameEqualFold(strings.TrimSpace(*in.GivenName)),
 			patient.FamilyNameEqualFold(strings.TrimSpace(*in.FamilyName)),
@@ -113,7 +108,7 @@ func (in FindDuplicatePatientsInput) lockKeys() []string {
 	var keys []string
 	if in.byName() {
 		keys = append(keys, fmt.Sprintf("patient-match:name:%s|%s|%s",
-			strings.ToLower(*in.GivenName), strings.ToLower(*in.FamilyName), date(*in.BirthDate).Format(time.DateOnly)))
+			strings.ToLower(*in.GivenName), strings.ToLower(*in.FamilyName), input.Date(*in.BirthDate).Format(time.DateOnly)))
 	}
 	if in.NationalID != nil {
 		keys = append(keys, "patient-match:nid:"+strings.ToUpper(*in.NationalID))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	entsql "entgo.io/ent/dialect/sql"
 
@@ -19,6 +18,8 @@ import (
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // MergePatientsInput is the input of mergePatients.
@@ -39,47 +40,45 @@ type MergePatientsPayload struct {
 // and MRN — on wristbands, labels and other systems — still lead to the
 // person through mergedInto.
 func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatientsPayload, error) {
-	in.Reason = strings.TrimSpace(in.Reason)
-	switch {
-	case !globalid.Valid(in.SurvivorID, "pat"):
-		return nil, apperr.BadInput("input.survivorId", "is not a patient ID")
-	case !globalid.Valid(in.DuplicateID, "pat"):
-		return nil, apperr.BadInput("input.duplicateId", "is not a patient ID")
-	case in.SurvivorID == in.DuplicateID:
-		return nil, apperr.BadInput("input.duplicateId", "is the survivor: a patient cannot be merged into itself")
-	case in.Reason == "":
-		return nil, apperr.BadInput("input.reason", "is required")
-	case len(in.Reason) > 500:
-		return nil, apperr.BadInput("input.reason", "must be at most 500 characters")
+	var c input.Checker
+	c.ID("input.survivorId", in.SurvivorID, input.Patient)
+	c.ID("input.duplicateId", in.DuplicateID, input.Patient)
+	if c.Err() == nil && in.SurvivorID == in.DuplicateID {
+		c.Fail(apperr.BadInput("input.duplicateId", "is the survivor: a patient cannot be merged into itself"))
+	}
+	in.Reason = c.Text("input.reason", in.Reason, 500)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	audit.NotePatients(ctx, in.SurvivorID, in.DuplicateID)
-	var out MergePatientsPayload
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		// Both patients, so that neither a second merge nor anything added
-		// to either record interleaves with moving it.
-		if err := s.store.Lock(ctx, tx, "patient:"+in.SurvivorID, "patient:"+in.DuplicateID); err != nil {
-			return err
+	out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*MergePatientsPayload, error) {
+		// Both patients, with the lock every writer of patient data takes,
+		// so that neither a second merge nor anything added to either
+		// record interleaves with moving it.
+		if err := lockIgnoringMerged(ctx, tx, in.SurvivorID, in.DuplicateID); err != nil {
+			return nil, err
 		}
+		var out MergePatientsPayload
 		survivor, err := mergeParty(ctx, tx, "input.survivorId", "survivor", in.SurvivorID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		duplicate, err := mergeParty(ctx, tx, "input.duplicateId", "duplicate", in.DuplicateID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		login, err := refuseMergeClashes(ctx, tx, survivor.ID, duplicate.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := keepIdentifiersOnce(ctx, tx, survivor.ID, duplicate.ID); err != nil {
-			return err
+			return nil, err
 		}
 		if err := rankPoliciesAfterSurvivor(ctx, tx, survivor.ID, duplicate.ID); err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.moveRecord(ctx, tx, survivor.ID, duplicate.ID); err != nil {
-			return err
+			return nil, err
 		}
 		// Records merged into the duplicate earlier lead straight on to the
 		// survivor, so mergedInto is always one step from the living record.
@@ -87,19 +86,19 @@ func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatie
 			Where(patient.MergedIntoID(duplicate.ID)).
 			SetMergedIntoID(survivor.ID).
 			Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		if login != nil {
 			// The link is unique: off the duplicate first, then onto the survivor.
 			if err := tx.Patient.UpdateOneID(duplicate.ID).ClearUser().Exec(ctx); err != nil {
-				return err
+				return nil, err
 			}
 			if err := tx.Patient.UpdateOneID(survivor.ID).SetUserID(login.ID).Exec(ctx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if out.Survivor, err = fillBlanks(tx, survivor, duplicate).Save(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		err = tx.Patient.UpdateOneID(duplicate.ID).
 			Where(patient.StatusEQ(patient.StatusACTIVE)).
@@ -109,19 +108,19 @@ func (s *Service) Merge(ctx context.Context, in MergePatientsInput) (*MergePatie
 			SetMergedIntoID(survivor.ID).
 			Exec(ctx)
 		if ent.IsNotFound(err) {
-			return errMergedMeanwhile
+			return nil, errMergedMeanwhile
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		out.Duplicate, err = tx.Patient.Get(ctx, duplicate.ID)
-		return err
+		return &out, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	audit.NoteObject(ctx, "Patient", in.SurvivorID)
 	audit.NoteObject(ctx, "Patient", in.DuplicateID)
-	return &MergePatientsPayload{Survivor: out.Survivor.Unwrap(), Duplicate: out.Duplicate.Unwrap()}, nil
+	return out, nil
 }
 
 func mergeParty(ctx context.Context, tx *ent.Tx, field, role, id string) (*ent.Patient, error) {

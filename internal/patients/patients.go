@@ -6,10 +6,8 @@ package patients
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"math/big"
-	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,7 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/internal/apperr"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -91,8 +89,8 @@ const mrnAttempts = 5
 // then nothing is created and the payload lists them.
 func (s *Service) Register(ctx context.Context, r Registration) (*RegisterPatientPayload, error) {
 	v := validator{now: s.now()}
-	r.GivenName = v.name("input.givenName", r.GivenName)
-	r.FamilyName = v.name("input.familyName", r.FamilyName)
+	r.GivenName = v.Text("input.givenName", r.GivenName, MaxName)
+	r.FamilyName = v.Text("input.familyName", r.FamilyName, MaxName)
 	v.birthDate("input.birthDate", r.BirthDate)
 	v.sex("input.sex", r.Sex)
 	contact := contactFields{
@@ -106,32 +104,31 @@ func (s *Service) Register(ctx context.Context, r Registration) (*RegisterPatien
 	}
 	v.identifiers("input.identifiers", r.Identifiers)
 	v.policies("input.insurancePolicies", r.InsurancePolicies)
-	if v.err != nil {
-		return nil, v.err
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
 	match := FindDuplicatePatientsInput{
 		GivenName: &r.GivenName, FamilyName: &r.FamilyName, BirthDate: &r.BirthDate,
 		NationalID: contact.nationalID, Identifiers: r.Identifiers,
 	}
 	for attempt := 0; ; attempt++ {
-		var out RegisterPatientPayload
-		err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		out, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*RegisterPatientPayload, error) {
 			// Two desks registering the same person at once must not both
 			// miss the other: the duplicate check and the insert are one step
 			// for everyone matching the same criteria.
 			if err := s.store.Lock(ctx, tx, match.lockKeys()...); err != nil {
-				return err
+				return nil, err
 			}
 			dups, err := findCandidates(ctx, tx.Client(), match)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if len(dups) > 0 && !r.ConfirmNotDuplicate {
-				out.Duplicates = dups
-				return errNothingCreated
+				// Nothing was written: committing only ends the reads.
+				return &RegisterPatientPayload{Duplicates: dups}, nil
 			}
 			if err := identifiersFree(ctx, tx.Client(), "input.identifiers", r.Identifiers); err != nil {
-				return err
+				return nil, err
 			}
 			created, err := tx.Patient.Create().
 				SetMrn(newMRN()).
@@ -150,30 +147,19 @@ func (s *Service) Register(ctx context.Context, r Registration) (*RegisterPatien
 				SetNillablePreferredLanguage(r.PreferredLanguage).
 				Save(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := createRecordItems(ctx, tx, created.ID, r); err != nil {
-				return err
+				return nil, err
 			}
-			out.Patient = created
-			return nil
+			return &RegisterPatientPayload{Patient: created, Duplicates: []*ent.Patient{}}, nil
 		})
-		switch {
-		case err == errNothingCreated:
-			return &out, nil
-		case ent.IsConstraintError(err) && attempt < mrnAttempts:
+		if ent.IsConstraintError(err) && attempt < mrnAttempts {
 			continue
-		case err != nil:
-			return nil, err
 		}
-		out.Patient = out.Patient.Unwrap()
-		out.Duplicates = []*ent.Patient{}
-		return &out, nil
+		return out, err
 	}
 }
-
-// errNothingCreated rolls back a registration that found possible duplicates.
-var errNothingCreated = errors.New("possible duplicates: nothing created")
 
 func createRecordItems(ctx context.Context, tx *ent.Tx, patientID string, r Registration) error {
 	if len(r.Contacts) > 0 {
@@ -207,8 +193,8 @@ func createRecordItems(ctx context.Context, tx *ent.Tx, patientID string, r Regi
 
 // Update applies c to the patient with the given ID.
 func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patient, error) {
-	if !globalid.Valid(id, "pat") {
-		return nil, apperr.BadInput("id", "is not a patient ID")
+	if err := input.ID("id", id, input.Patient); err != nil {
+		return nil, err
 	}
 	v := validator{now: s.now()}
 	contact := contactFields{}
@@ -229,37 +215,37 @@ func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patien
 	v.contact("input.", &contact)
 	var givenName, familyName string
 	if val, ok := c.GivenName.ValueOK(); ok {
-		givenName = v.name("input.givenName", deref(val))
+		givenName = v.Text("input.givenName", deref(val), MaxName)
 	}
 	if val, ok := c.FamilyName.ValueOK(); ok {
-		familyName = v.name("input.familyName", deref(val))
+		familyName = v.Text("input.familyName", deref(val), MaxName)
 	}
 	if val, ok := c.BirthDate.ValueOK(); ok {
 		if val == nil {
-			v.fail(apperr.BadInput("input.birthDate", "is required and cannot be cleared"))
+			v.Fail(apperr.BadInput("input.birthDate", "is required and cannot be cleared"))
 		} else {
 			v.birthDate("input.birthDate", *val)
 		}
 	}
 	if val, ok := c.Sex.ValueOK(); ok {
 		if val == nil {
-			v.fail(apperr.BadInput("input.sex", "is required and cannot be cleared"))
+			v.Fail(apperr.BadInput("input.sex", "is required and cannot be cleared"))
 		} else {
 			v.sex("input.sex", *val)
 		}
 	}
 	language, setLanguage := c.PreferredLanguage.ValueOK()
 	language = v.language("input.preferredLanguage", language)
-	if v.err != nil {
-		return nil, v.err
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
-	var updated *ent.Patient
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Patient, error) {
 		// Row scope applies here too: a patient the viewer cannot see is not found.
-		if _, err := activePatient(ctx, tx, "id", id); err != nil {
-			return err
+		if _, err := lockedPatient(ctx, tx, id); err != nil {
+			return nil, err
 		}
-		// A merge committing meanwhile makes this update find no ACTIVE row.
+		// Under the lock no merge can retire the record; the condition
+		// stays as the last word on it.
 		u := tx.Patient.UpdateOneID(id).Where(patient.StatusEQ(patient.StatusACTIVE))
 		if givenName != "" {
 			u.SetGivenName(givenName)
@@ -291,17 +277,12 @@ func (s *Service) Update(ctx context.Context, id string, c Changes) (*ent.Patien
 		setOrClear(set.country, contact.country, u.SetCountry, u.ClearCountry)
 		setOrClear(set.nationalID, contact.nationalID, u.SetNationalID, u.ClearNationalID)
 		setOrClear(setLanguage, language, u.SetPreferredLanguage, u.ClearPreferredLanguage)
-		var err error
-		updated, err = u.Save(ctx)
+		updated, err := u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return errMergedMeanwhile
+			return nil, errMergedMeanwhile
 		}
-		return err
+		return updated, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return updated.Unwrap(), nil
 }
 
 // newMRN draws a nine-digit medical record number: eight random digits and a
@@ -313,24 +294,7 @@ func newMRN() string {
 		panic(err) // the system's random source failing is not recoverable
 	}
 	payload := strconv.FormatInt(n.Int64()+10_000_000, 10)
-	return payload + luhnDigit(payload)
-}
-
-func luhnDigit(payload string) string {
-	sum := 0
-	double := true
-	for i := len(payload) - 1; i >= 0; i-- {
-		d := int(payload[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return string(rune('0' + (10-sum%10)%10))
+	return payload + string(input.LuhnDigit(payload))
 }
 
 // ValidMRN reports whether mrn is nine digits with a correct check digit.
@@ -338,49 +302,35 @@ func ValidMRN(mrn string) bool {
 	if len(mrn) != 9 || strings.Trim(mrn, "0123456789") != "" {
 		return false
 	}
-	return luhnDigit(mrn[:8]) == mrn[8:]
+	return input.LuhnDigit(mrn[:8]) == mrn[8]
 }
 
 type contactFields struct {
 	phone, email, addressLine, city, region, postalCode, country, nationalID *string
 }
 
-// validator collects the first input error; later checks are skipped so the
-// client is told about one field at a time, the first in form order.
+// validator checks a patient's details: the kit's checker with the rules
+// of demographics, which need the current time.
 type validator struct {
+	input.Checker
 	now time.Time
-	err error
 }
 
-func (v *validator) fail(err error) {
-	if v.err == nil {
-		v.err = err
-	}
-}
-
-func (v *validator) name(field, s string) string {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		v.fail(apperr.BadInput(field, "is required"))
-	case len(s) > 100:
-		v.fail(apperr.BadInput(field, "must be at most 100 characters"))
-	}
-	return s
-}
+// MaxName bounds a given or family name, in characters.
+const MaxName = 100
 
 func (v *validator) birthDate(field string, d time.Time) {
 	switch {
 	case d.After(v.now):
-		v.fail(apperr.BadInput(field, "cannot be in the future"))
+		v.Fail(apperr.BadInput(field, "cannot be in the future"))
 	case d.Year() < 1880:
-		v.fail(apperr.BadInput(field, "is before 1880"))
+		v.Fail(apperr.BadInput(field, "is before 1880"))
 	}
 }
 
 func (v *validator) sex(field string, s patient.Sex) {
 	if err := patient.SexValidator(s); err != nil {
-		v.fail(apperr.BadInput(field, "must be one of FEMALE, MALE, OTHER, UNKNOWN"))
+		v.Fail(apperr.BadInput(field, "must be one of FEMALE, MALE, OTHER, UNKNOWN"))
 	}
 }
 
@@ -407,17 +357,11 @@ func (v *validator) contact(prefix string, c *contactFields) {
 	for _, p := range []**string{&c.phone, &c.email, &c.addressLine, &c.city, &c.region, &c.postalCode, &c.country, &c.nationalID} {
 		trim(p)
 	}
-	if c.phone != nil && !phonePattern.MatchString(*c.phone) {
-		v.fail(apperr.BadInput(prefix+"phone", "is not a phone number"))
-	}
-	if c.email != nil {
-		if a, err := mail.ParseAddress(*c.email); err != nil || a.Address != *c.email || len(*c.email) > 254 {
-			v.fail(apperr.BadInput(prefix+"email", "is not an email address"))
-		}
-	}
+	v.phone(prefix+"phone", c.phone)
+	v.email(prefix+"email", c.email)
 	maxLen := func(field string, p *string, n int) {
-		if p != nil && len(*p) > n {
-			v.fail(apperr.BadInput(prefix+field, "must be at most %d characters", n))
+		if p != nil {
+			v.Fail(input.Length(prefix+field, *p, n))
 		}
 	}
 	maxLen("addressLine", c.addressLine, 200)
@@ -428,11 +372,11 @@ func (v *validator) contact(prefix string, c *contactFields) {
 		upper := strings.ToUpper(*c.country)
 		c.country = &upper
 		if !countryPattern.MatchString(upper) {
-			v.fail(apperr.BadInput(prefix+"country", "must be an ISO 3166-1 alpha-2 code such as KE or DE"))
+			v.Fail(apperr.BadInput(prefix+"country", "must be an ISO 3166-1 alpha-2 code such as KE or DE"))
 		}
 	}
 	if c.nationalID != nil && !nationalIDPattern.MatchString(*c.nationalID) {
-		v.fail(apperr.BadInput(prefix+"nationalId", "must be 2 to 40 letters, digits, spaces, - or /"))
+		v.Fail(apperr.BadInput(prefix+"nationalId", "must be 2 to 40 letters, digits, spaces, - or /"))
 	}
 }
 

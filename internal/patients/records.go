@@ -12,7 +12,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // UpdatePatientContactInput changes a contact: an omitted field is kept, a
@@ -29,12 +30,12 @@ type UpdatePatientContactInput struct {
 
 var errMergedMeanwhile = apperr.Conflictf("the patient was merged into another record meanwhile; reload it")
 
-// activePatient loads a patient through row scope — one the viewer may not
-// see is not found — and refuses a merged one: its record lives on in the
-// survivor, which is the one to change.
-func activePatient(ctx context.Context, tx *ent.Tx, field, id string) (*ent.Patient, error) {
-	if !globalid.Valid(id, "pat") {
-		return nil, apperr.BadInput(field, "is not a patient ID")
+// lockedPatient takes the patient's lock and loads the patient through row
+// scope — one the viewer may not see is not found — refusing a merged one:
+// its record lives on in the survivor, which is the one to change.
+func lockedPatient(ctx context.Context, tx *ent.Tx, id string) (*ent.Patient, error) {
+	if err := lockIgnoringMerged(ctx, tx, id); err != nil {
+		return nil, err
 	}
 	p, err := tx.Patient.Get(ctx, id)
 	if ent.IsNotFound(err) {
@@ -48,48 +49,34 @@ func activePatient(ctx context.Context, tx *ent.Tx, field, id string) (*ent.Pati
 	return p, nil
 }
 
-// lockPatient serialises changes to one patient's record with merges of it,
-// so nothing is added to a record while it is being merged away.
-func (s *Service) lockPatient(ctx context.Context, tx *ent.Tx, id string, more ...string) error {
-	return s.store.Lock(ctx, tx, append([]string{"patient:" + id}, more...)...)
-}
+func contactPatient(c *ent.PatientContact) string       { return c.PatientID }
+func identifierPatient(i *ent.PatientIdentifier) string { return i.PatientID }
+func policyPatient(p *ent.InsurancePolicy) string       { return p.PatientID }
 
 // AddContact adds a next of kin or emergency contact to a patient.
 func (s *Service) AddContact(ctx context.Context, patientID string, in PatientContactInput) (*ent.PatientContact, error) {
 	v := validator{now: s.now()}
-	if !globalid.Valid(patientID, "pat") {
-		v.fail(apperr.BadInput("patientId", "is not a patient ID"))
-	}
+	v.ID("patientId", patientID, input.Patient)
 	v.contactPerson("input.", &in)
-	if v.err != nil {
-		return nil, v.err
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
-	var created *ent.PatientContact
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if err := s.lockPatient(ctx, tx, patientID); err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.PatientContact, error) {
+		if _, err := lockedPatient(ctx, tx, patientID); err != nil {
+			return nil, err
 		}
-		if _, err := activePatient(ctx, tx, "patientId", patientID); err != nil {
-			return err
-		}
-		var err error
-		created, err = tx.PatientContact.Create().SetPatientID(patientID).SetName(in.Name).SetRelationship(in.Relationship).
+		return tx.PatientContact.Create().SetPatientID(patientID).SetName(in.Name).SetRelationship(in.Relationship).
 			SetNillablePhone(in.Phone).SetNillableEmail(in.Email).SetNillableAddress(in.Address).
 			SetNextOfKin(in.NextOfKin).SetEmergencyContact(in.EmergencyContact).
 			Save(ctx)
-		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 // UpdateContact changes a contact; the result must still be reachable by
 // phone or email.
 func (s *Service) UpdateContact(ctx context.Context, id string, c UpdatePatientContactInput) (*ent.PatientContact, error) {
-	if !globalid.Valid(id, "pct") {
-		return nil, apperr.BadInput("id", "is not a contact ID")
+	if err := input.ID("id", id, input.PatientContact); err != nil {
+		return nil, err
 	}
 	for field, o := range map[string]graphql.Omittable[*string]{"input.name": c.Name, "input.relationship": c.Relationship} {
 		if val, ok := o.ValueOK(); ok && val == nil {
@@ -101,13 +88,10 @@ func (s *Service) UpdateContact(ctx context.Context, id string, c UpdatePatientC
 			return nil, apperr.BadInput(field, "is true or false and cannot be cleared")
 		}
 	}
-	var updated *ent.PatientContact
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.PatientContact.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("contact not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.PatientContact, error) {
+		current, err := store.GetLocked(ctx, tx, tx.PatientContact.Get, id, contactPatient, "contact not found")
+		if err != nil {
+			return nil, err
 		}
 		next := PatientContactInput{
 			Name: current.Name, Relationship: current.Relationship, Phone: current.Phone, Email: current.Email,
@@ -136,21 +120,16 @@ func (s *Service) UpdateContact(ctx context.Context, id string, c UpdatePatientC
 		}
 		v := validator{now: s.now()}
 		v.contactPerson("input.", &next)
-		if v.err != nil {
-			return v.err
+		if err := v.Err(); err != nil {
+			return nil, err
 		}
 		u := tx.PatientContact.UpdateOneID(id).SetName(next.Name).SetRelationship(next.Relationship).
 			SetNextOfKin(next.NextOfKin).SetEmergencyContact(next.EmergencyContact)
 		assignOptional(u.SetPhone, u.ClearPhone, next.Phone)
 		assignOptional(u.SetEmail, u.ClearEmail, next.Email)
 		assignOptional(u.SetAddress, u.ClearAddress, next.Address)
-		updated, err = u.Save(ctx)
-		return err
+		return u.Save(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return updated.Unwrap(), nil
 }
 
 func assignOptional[U any](setter func(string) U, clearer func() U, val *string) {
@@ -163,41 +142,32 @@ func assignOptional[U any](setter func(string) U, clearer func() U, val *string)
 
 // RemoveContact deletes a contact and returns its ID.
 func (s *Service) RemoveContact(ctx context.Context, id string) (string, error) {
-	if !globalid.Valid(id, "pct") {
-		return "", apperr.BadInput("id", "is not a contact ID")
-	}
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		// Through row scope first: a contact the viewer cannot see is not found.
-		if _, err := tx.PatientContact.Get(ctx, id); ent.IsNotFound(err) {
-			return apperr.NotFoundf("contact not found")
-		} else if err != nil {
-			return err
-		}
-		return tx.PatientContact.DeleteOneID(id).Exec(ctx)
-	})
-	if err != nil {
+	if err := input.ID("id", id, input.PatientContact); err != nil {
 		return "", err
 	}
-	return id, nil
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (string, error) {
+		// Through row scope first: a contact the viewer cannot see is not found.
+		if _, err := store.GetLocked(ctx, tx, tx.PatientContact.Get, id, contactPatient, "contact not found"); err != nil {
+			return "", err
+		}
+		return id, tx.PatientContact.DeleteOneID(id).Exec(ctx)
+	})
 }
 
 // AddIdentifier gives a patient an identifier no other patient has.
 func (s *Service) AddIdentifier(ctx context.Context, patientID string, in PatientIdentifierInput) (*ent.PatientIdentifier, error) {
 	v := validator{now: s.now()}
-	if !globalid.Valid(patientID, "pat") {
-		v.fail(apperr.BadInput("patientId", "is not a patient ID"))
-	}
+	v.ID("patientId", patientID, input.Patient)
 	v.identifier("input.", &in)
-	if v.err != nil {
-		return nil, v.err
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
-	var created *ent.PatientIdentifier
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if err := s.lockPatient(ctx, tx, patientID, identifierLockKey(in)); err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.PatientIdentifier, error) {
+		if _, err := lockedPatient(ctx, tx, patientID); err != nil {
+			return nil, err
 		}
-		if _, err := activePatient(ctx, tx, "patientId", patientID); err != nil {
-			return err
+		if err := s.store.Lock(ctx, tx, identifierLockKey(in)); err != nil {
+			return nil, err
 		}
 		holder, err := tx.PatientIdentifier.Query().
 			Where(patientidentifier.System(in.System), patientidentifier.Value(in.Value)).
@@ -205,82 +175,59 @@ func (s *Service) AddIdentifier(ctx context.Context, patientID string, in Patien
 		switch {
 		case ent.IsNotFound(err):
 		case err != nil:
-			return err
+			return nil, err
 		case holder.PatientID == patientID:
-			return apperr.Conflictf("the patient already has this identifier")
+			return nil, apperr.Conflictf("the patient already has this identifier")
 		default:
-			return apperr.BadInput("input.value", "already identifies another patient")
+			return nil, apperr.BadInput("input.value", "already identifies another patient")
 		}
-		created, err = tx.PatientIdentifier.Create().SetPatientID(patientID).SetSystem(in.System).SetValue(in.Value).Save(ctx)
-		return err
+		return tx.PatientIdentifier.Create().SetPatientID(patientID).SetSystem(in.System).SetValue(in.Value).Save(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 // RemoveIdentifier deletes an identifier and returns its ID.
 func (s *Service) RemoveIdentifier(ctx context.Context, id string) (string, error) {
-	if !globalid.Valid(id, "pid") {
-		return "", apperr.BadInput("id", "is not an identifier ID")
-	}
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if _, err := tx.PatientIdentifier.Get(ctx, id); ent.IsNotFound(err) {
-			return apperr.NotFoundf("identifier not found")
-		} else if err != nil {
-			return err
-		}
-		return tx.PatientIdentifier.DeleteOneID(id).Exec(ctx)
-	})
-	if err != nil {
+	if err := input.ID("id", id, input.PatientIdentifier); err != nil {
 		return "", err
 	}
-	return id, nil
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (string, error) {
+		if _, err := store.GetLocked(ctx, tx, tx.PatientIdentifier.Get, id, identifierPatient, "identifier not found"); err != nil {
+			return "", err
+		}
+		return id, tx.PatientIdentifier.DeleteOneID(id).Exec(ctx)
+	})
 }
 
 // AddInsurancePolicy adds an active policy to a patient.
 func (s *Service) AddInsurancePolicy(ctx context.Context, patientID string, in InsurancePolicyInput) (*ent.InsurancePolicy, error) {
 	v := validator{now: s.now()}
-	if !globalid.Valid(patientID, "pat") {
-		v.fail(apperr.BadInput("patientId", "is not a patient ID"))
-	}
+	v.ID("patientId", patientID, input.Patient)
 	v.policy("input.", &in)
-	if v.err != nil {
-		return nil, v.err
-	}
-	var created *ent.InsurancePolicy
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if err := s.lockPatient(ctx, tx, patientID); err != nil {
-			return err
-		}
-		if _, err := activePatient(ctx, tx, "patientId", patientID); err != nil {
-			return err
-		}
-		if err := policyClash(ctx, tx, patientID, "", in.Payer, in.MemberNumber, in.Priority, in.ValidFrom, in.ValidTo); err != nil {
-			return err
-		}
-		var err error
-		created, err = tx.InsurancePolicy.Create().SetPatientID(patientID).SetPayer(in.Payer).SetMemberNumber(in.MemberNumber).
-			SetNillablePlanName(in.PlanName).SetValidFrom(in.ValidFrom).SetNillableValidTo(in.ValidTo).SetPriority(in.Priority).
-			Save(ctx)
-		return err
-	})
-	if err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	return created.Unwrap(), nil
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.InsurancePolicy, error) {
+		if _, err := lockedPatient(ctx, tx, patientID); err != nil {
+			return nil, err
+		}
+		if err := policyClash(ctx, tx, patientID, "", in.Payer, in.MemberNumber, in.Priority, in.ValidFrom, in.ValidTo); err != nil {
+			return nil, err
+		}
+		return tx.InsurancePolicy.Create().SetPatientID(patientID).SetPayer(in.Payer).SetMemberNumber(in.MemberNumber).
+			SetNillablePlanName(in.PlanName).SetValidFrom(in.ValidFrom).SetNillableValidTo(in.ValidTo).SetPriority(in.Priority).
+			Save(ctx)
+	})
 }
 
 // UpdateInsurancePolicyValidity changes when an active policy covers the patient.
 func (s *Service) UpdateInsurancePolicyValidity(ctx context.Context, id string, in InsurancePolicyValidityInput) (*ent.InsurancePolicy, error) {
-	if !globalid.Valid(id, "ins") {
-		return nil, apperr.BadInput("id", "is not an insurance policy ID")
+	if err := input.ID("id", id, input.InsurancePolicy); err != nil {
+		return nil, err
 	}
 	v := validator{now: s.now()}
 	v.validity("input.", &in.ValidFrom, &in.ValidTo)
-	if v.err != nil {
-		return nil, v.err
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
 	return s.changePolicy(ctx, id, func(tx *ent.Tx, p *ent.InsurancePolicy) error {
 		if p.Status != insurancepolicy.StatusACTIVE {
@@ -300,8 +247,8 @@ func (s *Service) UpdateInsurancePolicyValidity(ctx context.Context, id string, 
 // DeactivateInsurancePolicy ends an active policy. It stays on the record,
 // INACTIVE, for the claims already made against it.
 func (s *Service) DeactivateInsurancePolicy(ctx context.Context, id string) (*ent.InsurancePolicy, error) {
-	if !globalid.Valid(id, "ins") {
-		return nil, apperr.BadInput("id", "is not an insurance policy ID")
+	if err := input.ID("id", id, input.InsurancePolicy); err != nil {
+		return nil, err
 	}
 	return s.changePolicy(ctx, id, func(_ *ent.Tx, p *ent.InsurancePolicy) error {
 		if p.Status != insurancepolicy.StatusACTIVE {
@@ -315,45 +262,22 @@ func (s *Service) DeactivateInsurancePolicy(ctx context.Context, id string) (*en
 // patient's lock so that the clash check sees every sibling policy.
 func (s *Service) changePolicy(ctx context.Context, id string, check func(*ent.Tx, *ent.InsurancePolicy) error,
 	set func(*ent.InsurancePolicyUpdateOne)) (*ent.InsurancePolicy, error) {
-	var changed *ent.InsurancePolicy
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		load := func() (*ent.InsurancePolicy, error) {
-			p, err := tx.InsurancePolicy.Get(ctx, id)
-			if ent.IsNotFound(err) {
-				return nil, apperr.NotFoundf("insurance policy not found")
-			}
-			return p, err
-		}
-		p, err := load()
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.InsurancePolicy, error) {
+		p, err := store.GetLocked(ctx, tx, tx.InsurancePolicy.Get, id, policyPatient, "insurance policy not found")
 		if err != nil {
-			return err
-		}
-		if err := s.lockPatient(ctx, tx, p.PatientID); err != nil {
-			return err
-		}
-		// Reread under the lock: a merge may have moved the policy meanwhile.
-		if again, err := load(); err != nil {
-			return err
-		} else if again.PatientID != p.PatientID {
-			return errMergedMeanwhile
-		} else {
-			p = again
+			return nil, err
 		}
 		if err := check(tx, p); err != nil {
-			return err
+			return nil, err
 		}
 		u := tx.InsurancePolicy.UpdateOneID(id).Where(insurancepolicy.StatusEQ(insurancepolicy.StatusACTIVE))
 		set(u)
-		changed, err = u.Save(ctx)
+		changed, err := u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the policy changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the policy changed meanwhile; reload it")
 		}
-		return err
+		return changed, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return changed.Unwrap(), nil
 }
 
 // policyClash refuses a policy that would overlap one of the patient's

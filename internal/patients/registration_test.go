@@ -112,13 +112,13 @@ func TestRegisterWithEverythingInOneStep(t *testing.T) {
 func TestLanguageTags(t *testing.T) {
 	for in, want := range map[string]string{"sw": "sw", "EN-ke": "en-KE", "zh-hant-tw": "zh-Hant-TW", "en-US-x-TWAIN": "en-US-x-twain"} {
 		v := validator{}
-		if got := v.language("f", &in); v.err != nil || *got != want {
-			t.Errorf("%s → %v, %v; want %s", in, got, v.err, want)
+		if got := v.language("f", &in); v.Err() != nil || *got != want {
+			t.Errorf("%s → %v, %v; want %s", in, got, v.Err(), want)
 		}
 	}
 	for _, bad := range []string{"english", "e", "en_KE", "en-", "12"} {
 		v := validator{}
-		if v.language("f", &bad); v.err == nil {
+		if v.language("f", &bad); v.Err() == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // PatientContactInput is a next of kin or emergency contact as entered.
@@ -64,7 +65,7 @@ func (v *validator) language(field string, tag *string) *string {
 		return nil
 	}
 	if len(s) > 35 || !languagePattern.MatchString(s) {
-		v.fail(apperr.BadInput(field, "must be a BCP 47 language tag such as sw or en-KE"))
+		v.Fail(apperr.BadInput(field, "must be a BCP 47 language tag such as sw or en-KE"))
 		return nil
 	}
 	parts := strings.Split(s, "-")
@@ -100,37 +101,9 @@ func isLetters(s string) bool {
 	return true
 }
 
-// optionalText trims an optional value, turns a blank one into absent and
-// checks its length.
-func (v *validator) optionalText(field string, p **string, max int) {
-	if *p == nil {
-		return
-	}
-	s := strings.TrimSpace(**p)
-	if s == "" {
-		*p = nil
-		return
-	}
-	*p = &s
-	if len(s) > max {
-		v.fail(apperr.BadInput(field, "must be at most %d characters", max))
-	}
-}
-
-func (v *validator) requiredText(field, s string, max int) string {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		v.fail(apperr.BadInput(field, "is required"))
-	case len(s) > max:
-		v.fail(apperr.BadInput(field, "must be at most %d characters", max))
-	}
-	return s
-}
-
 func (v *validator) phone(field string, p *string) {
 	if p != nil && !phonePattern.MatchString(*p) {
-		v.fail(apperr.BadInput(field, "is not a phone number"))
+		v.Fail(apperr.BadInput(field, "is not a phone number"))
 	}
 }
 
@@ -139,22 +112,22 @@ func (v *validator) email(field string, p *string) {
 		return
 	}
 	if a, err := mail.ParseAddress(*p); err != nil || a.Address != *p || len(*p) > 254 {
-		v.fail(apperr.BadInput(field, "is not an email address"))
+		v.Fail(apperr.BadInput(field, "is not an email address"))
 	}
 }
 
 // contactPerson checks a contact, fields named under prefix
 // ("input.contacts[0].").
 func (v *validator) contactPerson(prefix string, c *PatientContactInput) {
-	c.Name = v.requiredText(prefix+"name", c.Name, 200)
-	c.Relationship = v.requiredText(prefix+"relationship", c.Relationship, 50)
-	v.optionalText(prefix+"phone", &c.Phone, 40)
+	c.Name = v.Text(prefix+"name", c.Name, 200)
+	c.Relationship = v.Text(prefix+"relationship", c.Relationship, 50)
+	c.Phone = v.OptionalText(prefix+"phone", c.Phone, 40)
 	v.phone(prefix+"phone", c.Phone)
-	v.optionalText(prefix+"email", &c.Email, 254)
+	c.Email = v.OptionalText(prefix+"email", c.Email, 254)
 	v.email(prefix+"email", c.Email)
-	v.optionalText(prefix+"address", &c.Address, 300)
+	c.Address = v.OptionalText(prefix+"address", c.Address, 300)
 	if c.Phone == nil && c.Email == nil {
-		v.fail(apperr.BadInput(prefix+"phone", "a contact needs a phone or an email"))
+		v.Fail(apperr.BadInput(prefix+"phone", "a contact needs a phone or an email"))
 	}
 }
 
@@ -166,13 +139,13 @@ func (v *validator) identifier(prefix string, id *PatientIdentifierInput) {
 	id.System, id.Value = canonicalIdentifier(id.System, id.Value)
 	switch {
 	case id.System == "":
-		v.fail(apperr.BadInput(prefix+"system", "is required"))
+		v.Fail(apperr.BadInput(prefix+"system", "is required"))
 	case !systemPattern.MatchString(id.System):
-		v.fail(apperr.BadInput(prefix+"system", "must be 1 to 50 letters, digits, _ . : / or -, such as PASSPORT or NHIF"))
+		v.Fail(apperr.BadInput(prefix+"system", "must be 1 to 50 letters, digits, _ . : / or -, such as PASSPORT or NHIF"))
 	case id.Value == "":
-		v.fail(apperr.BadInput(prefix+"value", "is required"))
+		v.Fail(apperr.BadInput(prefix+"value", "is required"))
 	case !identifierPattern.MatchString(id.Value):
-		v.fail(apperr.BadInput(prefix+"value", "must be 1 to 64 letters, digits, . : / or -"))
+		v.Fail(apperr.BadInput(prefix+"value", "must be 1 to 64 letters, digits, . : / or -"))
 	}
 }
 
@@ -190,40 +163,34 @@ func (v *validator) identifiers(list string, ids []PatientIdentifierInput) {
 		prefix := fmt.Sprintf("%s[%d].", list, i)
 		v.identifier(prefix, &ids[i])
 		if j, dup := seen[ids[i]]; dup {
-			v.fail(apperr.BadInput(prefix+"value", "is the same identifier as %s[%d]", list, j))
+			v.Fail(apperr.BadInput(prefix+"value", "is the same identifier as %s[%d]", list, j))
 		}
 		seen[ids[i]] = i
 	}
 }
 
-// date drops the time of day: calendar dates are midnight UTC.
-func date(t time.Time) time.Time {
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
 func (v *validator) validity(prefix string, from *time.Time, to **time.Time) {
-	*from = date(*from)
+	*from = input.Date(*from)
 	if *to != nil {
-		d := date(**to)
+		d := input.Date(**to)
 		*to = &d
 	}
 	switch {
 	case from.Year() < 1900:
-		v.fail(apperr.BadInput(prefix+"validFrom", "is before 1900"))
+		v.Fail(apperr.BadInput(prefix+"validFrom", "is before 1900"))
 	case *to != nil && (*to).Before(*from):
-		v.fail(apperr.BadInput(prefix+"validTo", "must not be before validFrom"))
+		v.Fail(apperr.BadInput(prefix+"validTo", "must not be before validFrom"))
 	}
 }
 
 // policy checks a policy, fields named under prefix.
 func (v *validator) policy(prefix string, p *InsurancePolicyInput) {
-	p.Payer = v.requiredText(prefix+"payer", p.Payer, 200)
-	p.MemberNumber = v.requiredText(prefix+"memberNumber", p.MemberNumber, 64)
-	v.optionalText(prefix+"planName", &p.PlanName, 200)
+	p.Payer = v.Text(prefix+"payer", p.Payer, 200)
+	p.MemberNumber = v.Text(prefix+"memberNumber", p.MemberNumber, 64)
+	p.PlanName = v.OptionalText(prefix+"planName", p.PlanName, 200)
 	v.validity(prefix, &p.ValidFrom, &p.ValidTo)
 	if p.Priority < 1 || p.Priority > MaxPriority {
-		v.fail(apperr.BadInput(prefix+"priority", "must be from 1 to %d", MaxPriority))
+		v.Fail(apperr.BadInput(prefix+"priority", "must be from 1 to %d", MaxPriority))
 	}
 }
 
@@ -232,7 +199,7 @@ func (v *validator) policies(list string, ps []InsurancePolicyInput) {
 	for i := range ps {
 		v.policy(fmt.Sprintf("%s[%d].", list, i), &ps[i])
 	}
-	if v.err != nil {
+	if v.Err() != nil {
 		return
 	}
 	for j := range ps {
@@ -243,10 +210,10 @@ func (v *validator) policies(list string, ps []InsurancePolicyInput) {
 			}
 			prefix := fmt.Sprintf("%s[%d].", list, j)
 			if samePolicy(a.Payer, a.MemberNumber, b.Payer, b.MemberNumber) {
-				v.fail(apperr.BadInput(prefix+"memberNumber", "is the same policy as %s[%d]", list, i))
+				v.Fail(apperr.BadInput(prefix+"memberNumber", "is the same policy as %s[%d]", list, i))
 			}
 			if a.Priority == b.Priority {
-				v.fail(apperr.BadInput(prefix+"priority", "is also the priority of %s[%d] for overlapping dates", list, i))
+				v.Fail(apperr.BadInput(prefix+"priority", "is also the priority of %s[%d] for overlapping dates", list, i))
 			}
 		}
 	}

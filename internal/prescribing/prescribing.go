@@ -14,7 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -109,8 +109,8 @@ type order struct {
 // Prescribe creates an ACTIVE order prescribed by the viewer, who must be an
 // active doctor, after checking the drug against the patient's allergies.
 func (s *Service) Prescribe(ctx context.Context, in PrescribeMedicationInput) (*ent.MedicationOrder, error) {
-	if !globalid.Valid(in.PatientID, "pat") {
-		return nil, apperr.BadInput("input.patientId", "is not a patient ID")
+	if err := input.ID("input.patientId", in.PatientID, input.Patient); err != nil {
+		return nil, err
 	}
 	o, err := validate(order{
 		encounterID: in.EncounterID, drug: in.Drug, drugCode: in.DrugCode, doseAmount: in.DoseAmount,
@@ -120,31 +120,25 @@ func (s *Service) Prescribe(ctx context.Context, in PrescribeMedicationInput) (*
 	if err != nil {
 		return nil, err
 	}
-	var created *ent.MedicationOrder
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.MedicationOrder, error) {
 		prescriber, err := auth.ActingStaff(ctx, tx.Staff, "prescribe", staff.KindDOCTOR)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", in.PatientID)
+		pat, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		created, err = s.create(ctx, tx, pat.ID, prescriber, o, nil)
-		return err
+		return s.create(ctx, tx, pat.ID, prescriber, o, nil)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 // Revise replaces an ACTIVE order with a new one, checked against the
 // allergies like any order; the old one becomes SUPERSEDED. Of concurrent
 // revisions of one order exactly one succeeds.
 func (s *Service) Revise(ctx context.Context, id string, in ReviseMedicationOrderInput) (*ent.MedicationOrder, error) {
-	if !globalid.Valid(id, "med") {
-		return nil, apperr.BadInput("id", "is not a medication order ID")
+	if err := input.ID("id", id, input.MedicationOrder); err != nil {
+		return nil, err
 	}
 	o, err := validate(order{
 		encounterID: in.EncounterID, drug: in.Drug, drugCode: in.DrugCode, doseAmount: in.DoseAmount,
@@ -154,15 +148,14 @@ func (s *Service) Revise(ctx context.Context, id string, in ReviseMedicationOrde
 	if err != nil {
 		return nil, err
 	}
-	var created *ent.MedicationOrder
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.MedicationOrder, error) {
 		prescriber, err := auth.ActingStaff(ctx, tx.Staff, "revise orders", staff.KindDOCTOR)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		old, err := activeOrder(ctx, tx, id, "revised")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if o.encounterID == nil {
 			o.encounterID = old.EncounterID
@@ -171,28 +164,23 @@ func (s *Service) Revise(ctx context.Context, id string, in ReviseMedicationOrde
 		// several concurrent revisions win, before anything else is written.
 		if err := tx.MedicationOrder.UpdateOneID(old.ID).Where(medicationorder.StatusEQ(medicationorder.StatusACTIVE)).
 			SetStatus(medicationorder.StatusSUPERSEDED).SetEndedAt(s.now().UTC()).Exec(ctx); err != nil {
-			return changedMeanwhile(err)
+			return nil, changedMeanwhile(err)
 		}
-		created, err = s.create(ctx, tx, old.PatientID, prescriber, o, &old.ID)
+		created, err := s.create(ctx, tx, old.PatientID, prescriber, o, &old.ID)
 		if ent.IsConstraintError(err) {
-			return apperr.Conflictf("the order was revised meanwhile; reload it")
+			return nil, apperr.Conflictf("the order was revised meanwhile; reload it")
 		}
-		return err
+		return created, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 // Stop ends an ACTIVE order before its course is over.
 func (s *Service) Stop(ctx context.Context, id, reason string) (*ent.MedicationOrder, error) {
-	if !globalid.Valid(id, "med") {
-		return nil, apperr.BadInput("id", "is not a medication order ID")
-	}
-	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > MaxReasonLength {
-		return nil, apperr.BadInput("reason", "is required, at most %d characters", MaxReasonLength)
+	var c input.Checker
+	c.ID("id", id, input.MedicationOrder)
+	reason = c.Text("reason", reason, MaxReasonLength)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	return s.end(ctx, id, "stopped", []staff.Kind{staff.KindDOCTOR}, func(u *ent.MedicationOrderUpdateOne) {
 		u.SetStatus(medicationorder.StatusSTOPPED).SetStopReason(reason)
@@ -202,8 +190,8 @@ func (s *Service) Stop(ctx context.Context, id, reason string) (*ent.MedicationO
 // Complete records that an ACTIVE order's course is finished. Doctors and
 // the nurses who give the drug may complete it.
 func (s *Service) Complete(ctx context.Context, id string) (*ent.MedicationOrder, error) {
-	if !globalid.Valid(id, "med") {
-		return nil, apperr.BadInput("id", "is not a medication order ID")
+	if err := input.ID("id", id, input.MedicationOrder); err != nil {
+		return nil, err
 	}
 	return s.end(ctx, id, "completed", []staff.Kind{staff.KindDOCTOR, staff.KindNURSE}, func(u *ent.MedicationOrderUpdateOne) {
 		u.SetStatus(medicationorder.StatusCOMPLETED)
@@ -213,25 +201,19 @@ func (s *Service) Complete(ctx context.Context, id string) (*ent.MedicationOrder
 // end moves an ACTIVE order to a final status, conditional on it still
 // being ACTIVE so that two concurrent changes cannot both succeed.
 func (s *Service) end(ctx context.Context, id, pastTense string, kinds []staff.Kind, set func(*ent.MedicationOrderUpdateOne)) (*ent.MedicationOrder, error) {
-	var changed *ent.MedicationOrder
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.MedicationOrder, error) {
 		if _, err := auth.ActingStaff(ctx, tx.Staff, "change medication orders", kinds...); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := activeOrder(ctx, tx, id, pastTense); err != nil {
-			return err
+			return nil, err
 		}
 		u := tx.MedicationOrder.UpdateOneID(id).Where(medicationorder.StatusEQ(medicationorder.StatusACTIVE)).
 			SetEndedAt(s.now().UTC())
 		set(u)
-		var err error
-		changed, err = u.Save(ctx)
-		return changedMeanwhile(err)
+		changed, err := u.Save(ctx)
+		return changed, changedMeanwhile(err)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return changed.Unwrap(), nil
 }
 
 // create writes a new ACTIVE order for the patient after the encounter and
@@ -336,12 +318,11 @@ func containsRun(hay, needle []string) bool {
 	return false
 }
 
-// activeOrder loads the order with the given ID and refuses it unless ACTIVE.
+// activeOrder loads the order with the given ID under its patient's lock
+// and refuses it unless ACTIVE.
 func activeOrder(ctx context.Context, tx *ent.Tx, id, pastTense string) (*ent.MedicationOrder, error) {
-	o, err := tx.MedicationOrder.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("medication order not found")
-	} else if err != nil {
+	o, err := store.GetLocked(ctx, tx, tx.MedicationOrder.Get, id, func(o *ent.MedicationOrder) string { return o.PatientID }, "medication order not found")
+	if err != nil {
 		return nil, err
 	}
 	if o.Status != medicationorder.StatusACTIVE {
@@ -361,54 +342,30 @@ func changedMeanwhile(err error) error {
 
 // validate checks and trims an order's content; the first bad field wins.
 func validate(o order) (order, error) {
-	trimOptional := func(p *string) *string {
-		if p == nil {
-			return nil
-		}
-		t := strings.TrimSpace(*p)
-		if t == "" {
-			return nil
-		}
-		return &t
+	var c input.Checker
+	c.OptionalID("input.encounterId", o.encounterID, input.Encounter)
+	o.drug = c.Text("input.drug", o.drug, 200)
+	o.drugCode = c.OptionalText("input.drugCode", o.drugCode, 32)
+	if c.Err() == nil && (!(o.doseAmount > 0) || o.doseAmount > MaxDoseAmount || math.IsInf(o.doseAmount, 0)) {
+		c.Fail(apperr.BadInput("input.doseAmount", "must be greater than 0 and at most %d", MaxDoseAmount))
 	}
-	o.drug = strings.TrimSpace(o.drug)
-	o.doseUnit = strings.TrimSpace(o.doseUnit)
-	o.frequency = strings.TrimSpace(o.frequency)
-	o.drugCode = trimOptional(o.drugCode)
-	o.instructions = trimOptional(o.instructions)
-	override := o.allergyOverrideReason
-	o.allergyOverrideReason = trimOptional(override)
+	o.doseUnit = c.Text("input.doseUnit", o.doseUnit, 20)
+	if c.Err() == nil && medicationorder.RouteValidator(o.route) != nil {
+		c.Fail(apperr.BadInput("input.route", "is not a route of administration"))
+	}
+	o.frequency = c.Text("input.frequency", o.frequency, 40)
 	switch {
-	case o.encounterID != nil && !globalid.Valid(*o.encounterID, "enc"):
-		return o, apperr.BadInput("input.encounterId", "is not an encounter ID")
-	case o.drug == "":
-		return o, apperr.BadInput("input.drug", "is required")
-	case len(o.drug) > 200:
-		return o, apperr.BadInput("input.drug", "must be at most 200 characters")
-	case o.drugCode != nil && len(*o.drugCode) > 32:
-		return o, apperr.BadInput("input.drugCode", "must be at most 32 characters")
-	case !(o.doseAmount > 0) || o.doseAmount > MaxDoseAmount || math.IsInf(o.doseAmount, 0):
-		return o, apperr.BadInput("input.doseAmount", "must be greater than 0 and at most %d", MaxDoseAmount)
-	case o.doseUnit == "":
-		return o, apperr.BadInput("input.doseUnit", "is required")
-	case len(o.doseUnit) > 20:
-		return o, apperr.BadInput("input.doseUnit", "must be at most 20 characters")
-	case medicationorder.RouteValidator(o.route) != nil:
-		return o, apperr.BadInput("input.route", "is not a route of administration")
-	case o.frequency == "":
-		return o, apperr.BadInput("input.frequency", "is required")
-	case len(o.frequency) > 40:
-		return o, apperr.BadInput("input.frequency", "must be at most 40 characters")
+	case c.Err() != nil:
 	case o.durationDays != nil && (*o.durationDays < 1 || *o.durationDays > MaxDurationDays):
-		return o, apperr.BadInput("input.durationDays", "must be from 1 to %d", MaxDurationDays)
+		c.Fail(apperr.BadInput("input.durationDays", "must be from 1 to %d", MaxDurationDays))
 	case o.quantity < 1 || o.quantity > MaxQuantity:
-		return o, apperr.BadInput("input.quantity", "must be from 1 to %d", MaxQuantity)
-	case o.instructions != nil && len(*o.instructions) > MaxInstructionsLength:
-		return o, apperr.BadInput("input.instructions", "must be at most %d characters", MaxInstructionsLength)
-	case override != nil && o.allergyOverrideReason == nil:
-		return o, apperr.BadInput("input.allergyOverrideReason", "must not be blank; leave it out to have allergies checked")
-	case o.allergyOverrideReason != nil && len(*o.allergyOverrideReason) > MaxReasonLength:
-		return o, apperr.BadInput("input.allergyOverrideReason", "must be at most %d characters", MaxReasonLength)
+		c.Fail(apperr.BadInput("input.quantity", "must be from 1 to %d", MaxQuantity))
 	}
-	return o, nil
+	o.instructions = c.OptionalText("input.instructions", o.instructions, MaxInstructionsLength)
+	override := o.allergyOverrideReason
+	o.allergyOverrideReason = c.OptionalText("input.allergyOverrideReason", override, MaxReasonLength)
+	if c.Err() == nil && override != nil && o.allergyOverrideReason == nil {
+		c.Fail(apperr.BadInput("input.allergyOverrideReason", "must not be blank; leave it out to have allergies checked"))
+	}
+	return o, c.Err()
 }

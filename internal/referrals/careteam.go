@@ -8,7 +8,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // AddCareTeamMemberInput is the input of addCareTeamMember.
@@ -31,87 +34,72 @@ var roleKinds = map[careteammember.Role][]staff.Kind{
 // role. An active membership of the same staff in the same role is a
 // CONFLICT; the same person may hold different roles at once.
 func (s *Service) AddCareTeamMember(ctx context.Context, in AddCareTeamMemberInput) (*ent.CareTeamMember, error) {
-	switch {
-	case !globalid.Valid(in.PatientID, "pat"):
-		return nil, apperr.BadInput("input.patientId", "is not a patient ID")
-	case !globalid.Valid(in.StaffID, "stf"):
-		return nil, apperr.BadInput("input.staffId", "is not a staff ID")
-	case careteammember.RoleValidator(in.Role) != nil:
-		return nil, apperr.BadInput("input.role", "is not a care-team role")
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.ID("input.staffId", in.StaffID, input.Staff)
+	if c.Err() == nil && careteammember.RoleValidator(in.Role) != nil {
+		c.Fail(apperr.BadInput("input.role", "is not a care-team role"))
 	}
-	var added *ent.CareTeamMember
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if _, err := viewerStaff(ctx, tx); err != nil {
-			return err
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CareTeamMember, error) {
+		if _, err := auth.ActingStaff(ctx, tx.Staff, "keep care teams", actors...); err != nil {
+			return nil, err
 		}
-		if err := checkPatient(ctx, tx, in.PatientID); err != nil {
-			return err
+		if _, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID); err != nil {
+			return nil, err
 		}
 		m, err := tx.Staff.Get(ctx, in.StaffID)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.staffId", "no such member of staff")
+			return nil, apperr.BadInput("input.staffId", "no such member of staff")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if !m.Active {
-			return apperr.BadInput("input.staffId", "is no longer active")
+			return nil, apperr.BadInput("input.staffId", "is no longer active")
 		}
 		if kinds, ok := roleKinds[in.Role]; ok && !hasKind(kinds, m.Kind) {
-			return apperr.BadInput("input.role", "%s needs a member of staff of kind %s", in.Role, kindNames(kinds))
-		}
-		if err := lockPatient(ctx, tx, in.PatientID); err != nil {
-			return err
+			return nil, apperr.BadInput("input.role", "%s needs a member of staff of kind %s", in.Role, kindNames(kinds))
 		}
 		exists, err := tx.CareTeamMember.Query().
 			Where(careteammember.PatientID(in.PatientID), careteammember.StaffID(in.StaffID),
 				careteammember.RoleEQ(in.Role), careteammember.UntilIsNil()).
 			Exist(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if exists {
-			return apperr.Conflictf("this member of staff is already on the care team as %s", in.Role)
+			return nil, apperr.Conflictf("this member of staff is already on the care team as %s", in.Role)
 		}
-		added, err = tx.CareTeamMember.Create().SetPatientID(in.PatientID).SetStaffID(in.StaffID).
+		return tx.CareTeamMember.Create().SetPatientID(in.PatientID).SetStaffID(in.StaffID).
 			SetRole(in.Role).SetSince(s.now().UTC()).Save(ctx)
-		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return added.Unwrap(), nil
 }
 
 // EndCareTeamMembership ends an active membership now. The row stays, so
 // the team's history is kept.
 func (s *Service) EndCareTeamMembership(ctx context.Context, id string) (*ent.CareTeamMember, error) {
-	if !globalid.Valid(id, "ctm") {
-		return nil, apperr.BadInput("id", "is not a care-team membership ID")
-	}
-	var ended *ent.CareTeamMember
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		if _, err := viewerStaff(ctx, tx); err != nil {
-			return err
-		}
-		current, err := tx.CareTeamMember.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("care-team membership not found")
-		} else if err != nil {
-			return err
-		}
-		if current.Until != nil {
-			return apperr.Conflictf("the membership has already ended")
-		}
-		ended, err = tx.CareTeamMember.UpdateOneID(id).Where(careteammember.UntilIsNil()).SetUntil(s.now().UTC()).Save(ctx)
-		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the membership has already ended")
-		}
-		return err
-	})
-	if err != nil {
+	if err := input.ID("id", id, input.CareTeamMember); err != nil {
 		return nil, err
 	}
-	return ended.Unwrap(), nil
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CareTeamMember, error) {
+		if _, err := auth.ActingStaff(ctx, tx.Staff, "keep care teams", actors...); err != nil {
+			return nil, err
+		}
+		current, err := store.GetLocked(ctx, tx, tx.CareTeamMember.Get, id, func(m *ent.CareTeamMember) string { return m.PatientID }, "care-team membership not found")
+		if err != nil {
+			return nil, err
+		}
+		if current.Until != nil {
+			return nil, apperr.Conflictf("the membership has already ended")
+		}
+		ended, err := tx.CareTeamMember.UpdateOneID(id).Where(careteammember.UntilIsNil()).SetUntil(s.now().UTC()).Save(ctx)
+		if ent.IsNotFound(err) {
+			return nil, apperr.Conflictf("the membership has already ended")
+		}
+		return ended, err
+	})
 }
 
 func hasKind(kinds []staff.Kind, k staff.Kind) bool {

@@ -2,23 +2,18 @@ package referrals
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
-
-	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/department"
-	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // ReferPatientInput is the input of referPatient.
@@ -46,55 +41,57 @@ const (
 // providerKinds are the staff a referral may name as the one to see the patient.
 var providerKinds = []staff.Kind{staff.KindDOCTOR, staff.KindNURSE}
 
-// Service runs referrals and care-team membership. It needs only the ent
-// client, so the GraphQL layer can make one per request.
+// Service runs referrals and care-team membership.
 type Service struct {
-	client *ent.Client
-	now    func() time.Time
+	store *store.Store
+	now   func() time.Time
 }
 
-// NewService returns a Service on client.
-func NewService(client *ent.Client) *Service { return &Service{client: client, now: time.Now} }
+// NewService returns a Service on st.
+func NewService(st *store.Store) *Service { return &Service{store: st, now: time.Now} }
+
+// actors are the staff who refer and keep care teams, as the policy's
+// referrer and care_team_keeper roles: people, never keys or the system.
+var actors = []staff.Kind{staff.KindDOCTOR, staff.KindNURSE}
 
 // Refer sends a referral from the viewer and the viewer's department.
 func (s *Service) Refer(ctx context.Context, in ReferPatientInput) (*ent.Referral, error) {
 	if err := validateReferral(&in); err != nil {
 		return nil, err
 	}
-	var created *ent.Referral
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		me, err := viewerStaff(ctx, tx)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Referral, error) {
+		me, err := auth.ActingStaff(ctx, tx.Staff, "refer patients", actors...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if me.DepartmentID == "" {
-			return apperr.Denied("a referral is sent from a department, and you belong to none")
+			return nil, apperr.Denied("a referral is sent from a department, and you belong to none")
 		}
-		if err := checkPatient(ctx, tx, in.PatientID); err != nil {
-			return err
+		if _, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID); err != nil {
+			return nil, err
 		}
 		if ok, err := tx.Department.Query().Where(department.ID(in.ToDepartmentID)).Exist(ctx); err != nil {
-			return err
+			return nil, err
 		} else if !ok {
-			return apperr.BadInput("input.toDepartmentId", "no such department")
+			return nil, apperr.BadInput("input.toDepartmentId", "no such department")
 		}
 		if in.ToStaffID != nil {
 			if err := checkProvider(ctx, tx, me, in.ToDepartmentID, *in.ToStaffID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if in.EncounterID != nil {
 			enc, err := tx.Encounter.Get(ctx, *in.EncounterID)
 			if ent.IsNotFound(err) {
-				return apperr.BadInput("input.encounterId", "no such encounter")
+				return nil, apperr.BadInput("input.encounterId", "no such encounter")
 			} else if err != nil {
-				return err
+				return nil, err
 			}
 			if enc.PatientID != in.PatientID {
-				return apperr.BadInput("input.encounterId", "is not an encounter of this patient")
+				return nil, apperr.BadInput("input.encounterId", "is not an encounter of this patient")
 			}
 		}
-		created, err = tx.Referral.Create().
+		return tx.Referral.Create().
 			SetPatientID(in.PatientID).
 			SetFromStaffID(me.ID).
 			SetFromDepartmentID(me.DepartmentID).
@@ -104,34 +101,23 @@ func (s *Service) Refer(ctx context.Context, in ReferPatientInput) (*ent.Referra
 			SetReason(in.Reason).
 			SetPriority(in.Priority).
 			Save(ctx)
-		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 func validateReferral(in *ReferPatientInput) error {
-	in.Reason = strings.TrimSpace(in.Reason)
 	if in.Priority == "" {
 		in.Priority = referral.DefaultPriority
 	}
-	switch {
-	case !globalid.Valid(in.PatientID, "pat"):
-		return apperr.BadInput("input.patientId", "is not a patient ID")
-	case !globalid.Valid(in.ToDepartmentID, "dep"):
-		return apperr.BadInput("input.toDepartmentId", "is not a department ID")
-	case in.ToStaffID != nil && !globalid.Valid(*in.ToStaffID, "stf"):
-		return apperr.BadInput("input.toStaffId", "is not a staff ID")
-	case in.EncounterID != nil && !globalid.Valid(*in.EncounterID, "enc"):
-		return apperr.BadInput("input.encounterId", "is not an encounter ID")
-	case in.Reason == "" || len(in.Reason) > MaxReason:
-		return apperr.BadInput("input.reason", "is required, at most %d characters", MaxReason)
-	case referral.PriorityValidator(in.Priority) != nil:
-		return apperr.BadInput("input.priority", "is not a referral priority")
+	var c input.Checker
+	c.ID("input.patientId", in.PatientID, input.Patient)
+	c.ID("input.toDepartmentId", in.ToDepartmentID, input.Department)
+	c.OptionalID("input.toStaffId", in.ToStaffID, input.Staff)
+	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
+	in.Reason = c.Text("input.reason", in.Reason, MaxReason)
+	if c.Err() == nil && referral.PriorityValidator(in.Priority) != nil {
+		c.Fail(apperr.BadInput("input.priority", "is not a referral priority"))
 	}
-	return nil
+	return c.Err()
 }
 
 // checkProvider: the named provider is an active clinician of the
@@ -162,7 +148,8 @@ func checkProvider(ctx context.Context, tx *ent.Tx, me *ent.Staff, toDepartmentI
 // referral's provider and, unless already an active member of the
 // patient's care team, joins it as CONSULTANT, in the same transaction.
 func (s *Service) Accept(ctx context.Context, id string, note *string) (*ent.Referral, error) {
-	if err := validateNote("note", note, false); err != nil {
+	note, err := validNote("note", note, false)
+	if err != nil {
 		return nil, err
 	}
 	return s.respond(ctx, id, referral.StatusREQUESTED, referral.StatusACCEPTED, func(ctx context.Context, tx *ent.Tx, me *ent.Staff, current *ent.Referral, u *ent.ReferralUpdateOne) error {
@@ -171,11 +158,9 @@ func (s *Service) Accept(ctx context.Context, id string, note *string) (*ent.Ref
 		if current.ToStaffID == nil {
 			u.SetToStaffID(me.ID)
 		}
-		// The patient's row lock keeps two acceptances by one clinician,
-		// or an acceptance and addCareTeamMember, from both adding them.
-		if err := lockPatient(ctx, tx, current.PatientID); err != nil {
-			return err
-		}
+		// The patient's lock, taken by move, keeps two acceptances by one
+		// clinician, or an acceptance and addCareTeamMember, from both
+		// adding them.
 		member, err := tx.CareTeamMember.Query().
 			Where(careteammember.PatientID(current.PatientID), careteammember.StaffID(me.ID), careteammember.UntilIsNil()).
 			Exist(ctx)
@@ -189,9 +174,11 @@ func (s *Service) Accept(ctx context.Context, id string, note *string) (*ent.Ref
 
 // Decline turns a REQUESTED referral down, saying why.
 func (s *Service) Decline(ctx context.Context, id, reason string) (*ent.Referral, error) {
-	if err := validateNote("reason", &reason, true); err != nil {
+	trimmed, err := validNote("reason", &reason, true)
+	if err != nil {
 		return nil, err
 	}
+	reason = *trimmed
 	return s.respond(ctx, id, referral.StatusREQUESTED, referral.StatusDECLINED, func(_ context.Context, _ *ent.Tx, _ *ent.Staff, _ *ent.Referral, u *ent.ReferralUpdateOne) error {
 		u.SetRespondedAt(s.now().UTC()).SetResponseNote(reason)
 		return nil
@@ -200,7 +187,8 @@ func (s *Service) Decline(ctx context.Context, id, reason string) (*ent.Referral
 
 // Complete closes an ACCEPTED referral once the patient has been seen.
 func (s *Service) Complete(ctx context.Context, id string, note *string) (*ent.Referral, error) {
-	if err := validateNote("note", note, false); err != nil {
+	note, err := validNote("note", note, false)
+	if err != nil {
 		return nil, err
 	}
 	return s.respond(ctx, id, referral.StatusACCEPTED, referral.StatusCOMPLETED, func(_ context.Context, _ *ent.Tx, _ *ent.Staff, _ *ent.Referral, u *ent.ReferralUpdateOne) error {
@@ -229,9 +217,11 @@ func (s *Service) respond(ctx context.Context, id string, from, to referral.Stat
 
 // Cancel withdraws a REQUESTED or ACCEPTED referral; only the referrer may.
 func (s *Service) Cancel(ctx context.Context, id, reason string) (*ent.Referral, error) {
-	if err := validateNote("reason", &reason, true); err != nil {
+	trimmed, err := validNote("reason", &reason, true)
+	if err != nil {
 		return nil, err
 	}
+	reason = *trimmed
 	return s.move(ctx, id, referral.StatusCANCELLED, func(me *ent.Staff, r *ent.Referral) error {
 		switch {
 		case r.FromStaffID != me.ID:
@@ -252,38 +242,31 @@ func (s *Service) Cancel(ctx context.Context, id, reason string) (*ent.Referral,
 func (s *Service) move(ctx context.Context, id string, to referral.Status,
 	check func(me *ent.Staff, r *ent.Referral) error,
 	apply func(ctx context.Context, tx *ent.Tx, me *ent.Staff, current *ent.Referral, u *ent.ReferralUpdateOne) error) (*ent.Referral, error) {
-	if !globalid.Valid(id, "ref") {
-		return nil, apperr.BadInput("id", "is not a referral ID")
+	if err := input.ID("id", id, input.Referral); err != nil {
+		return nil, err
 	}
-	var changed *ent.Referral
-	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		me, err := viewerStaff(ctx, tx)
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Referral, error) {
+		me, err := auth.ActingStaff(ctx, tx.Staff, "answer or cancel referrals", actors...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		current, err := tx.Referral.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("referral not found")
-		} else if err != nil {
-			return err
+		current, err := store.GetLocked(ctx, tx, tx.Referral.Get, id, func(r *ent.Referral) string { return r.PatientID }, "referral not found")
+		if err != nil {
+			return nil, err
 		}
 		if err := check(me, current); err != nil {
-			return err
+			return nil, err
 		}
 		u := tx.Referral.UpdateOneID(id).Where(referral.StatusEQ(current.Status)).SetStatus(to)
 		if err := apply(ctx, tx, me, current, u); err != nil {
-			return err
+			return nil, err
 		}
-		changed, err = u.Save(ctx)
+		changed, err := u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the referral changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the referral changed meanwhile; reload it")
 		}
-		return err
+		return changed, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return changed.Unwrap(), nil
 }
 
 func receives(me *ent.Staff, r *ent.Referral) bool {
@@ -291,18 +274,21 @@ func receives(me *ent.Staff, r *ent.Referral) bool {
 		(me.DepartmentID != "" && me.DepartmentID == r.ToDepartmentID)
 }
 
-func validateNote(field string, note *string, required bool) error {
-	if note == nil {
-		if required {
-			return apperr.BadInput(field, "is required")
-		}
-		return nil
+// validNote checks a required note (a reason) or, with note nil allowed,
+// an optional one, returning it trimmed.
+func validNote(field string, note *string, required bool) (*string, error) {
+	if required {
+		s, err := input.Text(field, deref(note), MaxNote)
+		return &s, err
 	}
-	*note = strings.TrimSpace(*note)
-	if (required && *note == "") || len(*note) > MaxNote {
-		return apperr.BadInput(field, "is required, at most %d characters", MaxNote)
+	return input.OptionalText(field, note, MaxNote)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	return nil
+	return *s
 }
 
 // Incoming returns the viewer's work list: referrals to the viewer, or to
@@ -312,7 +298,7 @@ func (s *Service) Incoming(ctx context.Context, f IncomingFilter) (*ent.Referral
 	if v == nil || v.StaffID == "" {
 		return nil, apperr.Denied("only members of staff receive referrals")
 	}
-	me, err := s.client.Staff.Get(ctx, v.StaffID)
+	me, err := s.store.Client.Staff.Get(ctx, v.StaffID)
 	if ent.IsNotFound(err) {
 		return nil, apperr.Denied("only members of staff receive referrals")
 	} else if err != nil {
@@ -322,7 +308,7 @@ func (s *Service) Incoming(ctx context.Context, f IncomingFilter) (*ent.Referral
 	if me.DepartmentID != "" {
 		mine = referral.Or(mine, referral.ToDepartmentID(me.DepartmentID))
 	}
-	q := s.client.Referral.Query().Where(mine, referral.FromStaffIDNEQ(me.ID))
+	q := s.store.Client.Referral.Query().Where(mine, referral.FromStaffIDNEQ(me.ID))
 	if f.Status != nil {
 		q.Where(referral.StatusEQ(*f.Status))
 	}
@@ -330,64 +316,4 @@ func (s *Service) Incoming(ctx context.Context, f IncomingFilter) (*ent.Referral
 		q.Where(referral.PriorityEQ(*f.Priority))
 	}
 	return q, nil
-}
-
-// viewerStaff returns the viewer's staff record: referrals and care teams
-// are acted on by people, never by keys or the system.
-func viewerStaff(ctx context.Context, tx *ent.Tx) (*ent.Staff, error) {
-	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
-		return nil, apperr.Denied("only a member of staff can do this")
-	}
-	me, err := tx.Staff.Get(ctx, v.StaffID)
-	if ent.IsNotFound(err) {
-		return nil, apperr.Denied("only a member of staff can do this")
-	} else if err != nil {
-		return nil, err
-	}
-	if !me.Active {
-		return nil, apperr.Denied("only an active member of staff can do this")
-	}
-	return me, nil
-}
-
-func checkPatient(ctx context.Context, tx *ent.Tx, id string) error {
-	_, err := patients.Active(ctx, tx.Patient, "input.patientId", id)
-	return err
-}
-
-// lockPatient holds the patient's row until the transaction ends, so that
-// care-team checks and writes for one patient happen one at a time.
-func lockPatient(ctx context.Context, tx *ent.Tx, id string) error {
-	_, err := tx.Patient.Query().Where(patient.ID(id), forUpdate).Only(ctx)
-	return err
-}
-
-// forUpdate locks the selected rows on PostgreSQL. SQLite needs no row
-// locks: its write transactions start immediate and run one at a time.
-func forUpdate(s *sql.Selector) {
-	if s.Dialect() == dialect.Postgres {
-		s.ForUpdate()
-	}
-}
-
-func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) error {
-	tx, err := s.client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
-			panic(p)
-		}
-	}()
-	if err := fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }

@@ -37,7 +37,7 @@ func setup(t *testing.T) fixture {
 	st := testenv.Store(t)
 	sys := auth.SystemContext(context.Background())
 	c := st.Client
-	f := fixture{client: c, svc: NewService(c), system: sys}
+	f := fixture{client: c, svc: NewService(st), system: sys}
 	f.gen = c.Department.Create().SetCode("GEN").SetName("General").SaveX(sys)
 	f.car = c.Department.Create().SetCode("CAR").SetName("Cardiology").SaveX(sys)
 	member := func(kind staff.Kind, dep *ent.Department) *ent.Staff {

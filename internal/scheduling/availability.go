@@ -13,7 +13,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/internal/apperr"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // AvailabilityPeriod is one weekly working period of setProviderAvailability,
@@ -51,33 +52,32 @@ var busyStatuses = []appointment.Status{appointment.StatusBOOKED, appointment.St
 // periods at all makes the provider bookable at any time again. Bookings
 // already made are kept, inside the new schedule or not.
 func (s *Service) SetAvailability(ctx context.Context, staffID string, periods []*AvailabilityPeriod) ([]*ent.ProviderAvailability, error) {
-	if !globalid.Valid(staffID, "stf") {
-		return nil, apperr.BadInput("staffId", "is not a staff ID")
+	if err := input.ID("staffId", staffID, input.Staff); err != nil {
+		return nil, err
 	}
 	parsed, err := parsePeriods(periods)
 	if err != nil {
 		return nil, err
 	}
-	var created []*ent.ProviderAvailability
-	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (created []*ent.ProviderAvailability, err error) {
 		// Bookings check the schedule under the same lock.
 		if err := s.store.Lock(ctx, tx, "provider:"+staffID); err != nil {
-			return err
+			return nil, err
 		}
 		provider, err := tx.Staff.Get(ctx, staffID)
 		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("member of staff not found")
+			return nil, apperr.NotFoundf("member of staff not found")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if !isProviderKind(provider.Kind) {
-			return apperr.BadInput("staffId", "is not a doctor or nurse")
+			return nil, apperr.BadInput("staffId", "is not a doctor or nurse")
 		}
 		if _, err := tx.ProviderAvailability.Delete().Where(provideravailability.StaffID(staffID)).Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		if len(parsed) == 0 {
-			return nil
+			return created, nil
 		}
 		builders := make([]*ent.ProviderAvailabilityCreate, len(parsed))
 		for i, p := range parsed {
@@ -90,16 +90,9 @@ func (s *Service) SetAvailability(ctx context.Context, staffID string, periods [
 				SetNillableValidTo(p.validTo)
 		}
 		created, err = tx.ProviderAvailability.CreateBulk(builders...).Save(ctx)
-		return err
+		sortPeriods(created)
+		return created, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	sortPeriods(created)
-	for i := range created {
-		created[i] = created[i].Unwrap()
-	}
-	return created, nil
 }
 
 // period is an AvailabilityPeriod checked and in minutes.
@@ -193,29 +186,31 @@ func sortPeriods(ps []*ent.ProviderAvailability) {
 // no patient is left booked with someone who is away.
 func (s *Service) AddTimeOff(ctx context.Context, in TimeOff) (*ent.ProviderTimeOff, error) {
 	in.StartAt, in.EndAt = in.StartAt.UTC(), in.EndAt.UTC()
+	var c input.Checker
+	c.ID("input.staffId", in.StaffID, input.Staff)
 	switch {
-	case !globalid.Valid(in.StaffID, "stf"):
-		return nil, apperr.BadInput("input.staffId", "is not a staff ID")
+	case c.Err() != nil:
 	case !in.EndAt.After(in.StartAt):
-		return nil, apperr.BadInput("input.endAt", "must be after startAt")
+		c.Fail(apperr.BadInput("input.endAt", "must be after startAt"))
 	case in.EndAt.Sub(in.StartAt) > MaxTimeOff:
-		return nil, apperr.BadInput("input.endAt", "one stretch of time off lasts at most %d days", int(MaxTimeOff.Hours()/24))
-	case in.Reason != nil && len(*in.Reason) > 200:
-		return nil, apperr.BadInput("input.reason", "must be at most 200 characters")
+		c.Fail(apperr.BadInput("input.endAt", "one stretch of time off lasts at most %d days", int(MaxTimeOff.Hours()/24)))
 	}
-	var created *ent.ProviderTimeOff
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	in.Reason = c.OptionalText("input.reason", in.Reason, 200)
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (created *ent.ProviderTimeOff, err error) {
 		if err := s.store.Lock(ctx, tx, "provider:"+in.StaffID); err != nil {
-			return err
+			return nil, err
 		}
 		provider, err := tx.Staff.Get(ctx, in.StaffID)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.staffId", "no such member of staff")
+			return nil, apperr.BadInput("input.staffId", "no such member of staff")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if !isProviderKind(provider.Kind) {
-			return apperr.BadInput("input.staffId", "is not a doctor or nurse")
+			return nil, apperr.BadInput("input.staffId", "is not a doctor or nurse")
 		}
 		n, err := tx.Appointment.Query().Where(
 			appointment.ProviderID(in.StaffID),
@@ -224,10 +219,10 @@ func (s *Service) AddTimeOff(ctx context.Context, in TimeOff) (*ent.ProviderTime
 			appointment.EndAtGT(in.StartAt),
 		).Count(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return apperr.Conflictf("the provider has %d appointment(s) in that time; reschedule or cancel them first", n)
+			return nil, apperr.Conflictf("the provider has %d appointment(s) in that time; reschedule or cancel them first", n)
 		}
 		created, err = tx.ProviderTimeOff.Create().
 			SetStaffID(in.StaffID).
@@ -235,39 +230,29 @@ func (s *Service) AddTimeOff(ctx context.Context, in TimeOff) (*ent.ProviderTime
 			SetEndAt(in.EndAt.UTC()).
 			SetNillableReason(in.Reason).
 			Save(ctx)
-		return err
+		return created, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return created.Unwrap(), nil
 }
 
 // RemoveTimeOff deletes time off, freeing the time for bookings again, and
 // returns what was removed.
 func (s *Service) RemoveTimeOff(ctx context.Context, id string) (*ent.ProviderTimeOff, error) {
-	if !globalid.Valid(id, "off") {
-		return nil, apperr.BadInput("id", "is not a time-off ID")
+	if err := input.ID("id", id, input.ProviderTimeOff); err != nil {
+		return nil, err
 	}
-	var removed *ent.ProviderTimeOff
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		var err error
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (removed *ent.ProviderTimeOff, err error) {
 		removed, err = tx.ProviderTimeOff.Get(ctx, id)
 		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("time off not found")
+			return nil, apperr.NotFoundf("time off not found")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		n, err := tx.ProviderTimeOff.Delete().Where(providertimeoff.ID(id)).Exec(ctx)
 		if err == nil && n == 0 {
-			return apperr.NotFoundf("time off not found")
+			return nil, apperr.NotFoundf("time off not found")
 		}
-		return err
+		return removed, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return removed.Unwrap(), nil
 }
 
 // checkProviderWorks refuses [start, end) unless it lies inside one of the

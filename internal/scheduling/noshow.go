@@ -2,12 +2,14 @@ package scheduling
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // noShowBatch bounds one sweep transaction, so a backlog (a server that was
@@ -31,8 +33,20 @@ func (s *Service) MarkNoShows(ctx context.Context, now time.Time) (int, error) {
 		if err != nil || len(ids) == 0 {
 			return total, err
 		}
-		changed := 0
-		err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		changed, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (int, error) {
+			// The batch's patients' records hold still, as for any write to
+			// them. A status is all the sweep writes, so a record a merge
+			// retired meanwhile (whose appointments it moved) is no reason
+			// to stop.
+			patientIDs, err := tx.Appointment.Query().Where(appointment.IDIn(ids...)).
+				Unique(true).Select(appointment.FieldPatientID).Strings(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if err := store.LockPatient(ctx, tx, patientIDs...); err != nil && !errors.As(err, new(*store.MergedError)) {
+				return 0, err
+			}
+			changed := 0
 			for _, id := range ids {
 				a, err := tx.Appointment.UpdateOneID(id).
 					Where(appointment.StatusEQ(appointment.StatusBOOKED), appointment.EndAtLT(cutoff)).
@@ -41,22 +55,19 @@ func (s *Service) MarkNoShows(ctx context.Context, now time.Time) (int, error) {
 				if ent.IsNotFound(err) {
 					continue // checked in, cancelled or swept elsewhere meanwhile
 				} else if err != nil {
-					return err
+					return 0, err
 				}
 				if err := record(ctx, tx, NoShow, a); err != nil {
-					return err
+					return 0, err
 				}
 				changed++
 			}
-			return nil
+			return changed, nil
 		})
 		if err != nil {
 			return total, err
 		}
 		total += changed
-		if changed > 0 {
-			s.notify.Poke()
-		}
 		if len(ids) < noShowBatch {
 			return total, nil
 		}

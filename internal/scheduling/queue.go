@@ -8,7 +8,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/internal/apperr"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // Queue returns the department's appointments of one hospital day (today
@@ -16,8 +16,8 @@ import (
 // expected, who is waiting, with whom and where. Patient, provider and room
 // come loaded, as every front-desk view shows them.
 func (s *Service) Queue(ctx context.Context, departmentID string, date *time.Time) ([]*ent.Appointment, error) {
-	if !globalid.Valid(departmentID, "dep") {
-		return nil, apperr.BadInput("departmentId", "is not a department ID")
+	if err := input.ID("departmentId", departmentID, input.Department); err != nil {
+		return nil, err
 	}
 	day := s.localDay(s.now())
 	if date != nil {

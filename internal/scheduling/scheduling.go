@@ -18,7 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -86,26 +86,21 @@ const (
 	NoShowGrace = time.Hour
 )
 
-// Notifier is told after a commit that recorded events, so they go out now
-// rather than at the relay's next poll.
-type Notifier interface{ Poke() }
-
 // Service runs the appointment state machine.
 type Service struct {
-	store  *store.Store
-	notify Notifier
+	store *store.Store
 	// hospital is the time zone working hours and calendar days are in.
 	hospital *time.Location
 	now      func() time.Time
 }
 
-// NewService returns a Service on st that pokes notify after each change
-// and reads working hours and dates in the hospital's time zone.
-func NewService(st *store.Store, notify Notifier, hospital *time.Location) *Service {
+// NewService returns a Service on st that reads working hours and dates in
+// the hospital's time zone.
+func NewService(st *store.Store, hospital *time.Location) *Service {
 	if hospital == nil {
 		hospital = time.UTC
 	}
-	return &Service{store: st, notify: notify, hospital: hospital, now: time.Now}
+	return &Service{store: st, hospital: hospital, now: time.Now}
 }
 
 // providerKinds are the staff who see patients in appointments.
@@ -128,46 +123,45 @@ func (s *Service) Book(ctx context.Context, b Booking) (*ent.Appointment, error)
 	if err := s.validateBooking(b); err != nil {
 		return nil, err
 	}
-	var booked *ent.Appointment
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (booked *ent.Appointment, err error) {
 		// Lock before reading, so the overlap check and the insert happen as
-		// one step for this provider, this patient and this room.
-		if err := s.store.Lock(ctx, tx, lockKeys(b.ProviderID, b.PatientID, b.RoomID)...); err != nil {
-			return err
-		}
-		pat, err := patients.Active(ctx, tx.Patient, "input.patientId", b.PatientID)
+		// one step for this patient, this provider and this room.
+		pat, err := patients.Lock(ctx, tx, "input.patientId", b.PatientID)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if err := s.store.Lock(ctx, tx, lockKeys(b.ProviderID, b.RoomID)...); err != nil {
+			return nil, err
 		}
 		provider, err := tx.Staff.Get(ctx, b.ProviderID)
 		if ent.IsNotFound(err) {
-			return apperr.BadInput("input.providerId", "no such member of staff")
+			return nil, apperr.BadInput("input.providerId", "no such member of staff")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if !provider.Active {
-			return apperr.BadInput("input.providerId", "is no longer active")
+			return nil, apperr.BadInput("input.providerId", "is no longer active")
 		}
 		if !isProviderKind(provider.Kind) {
-			return apperr.BadInput("input.providerId", "is not a doctor or nurse")
+			return nil, apperr.BadInput("input.providerId", "is not a doctor or nurse")
 		}
 		departmentID := provider.DepartmentID
 		if b.DepartmentID != nil {
 			departmentID = *b.DepartmentID
 			if exists, err := tx.Department.Query().Where(department.ID(departmentID)).Exist(ctx); err != nil {
-				return err
+				return nil, err
 			} else if !exists {
-				return apperr.BadInput("input.departmentId", "no such department")
+				return nil, apperr.BadInput("input.departmentId", "no such department")
 			}
 		}
 		if departmentID == "" {
-			return apperr.BadInput("input.departmentId", "is required: the provider belongs to no department")
+			return nil, apperr.BadInput("input.departmentId", "is required: the provider belongs to no department")
 		}
 		if err := s.checkPlacement(ctx, tx, placement{
 			patientID: pat.ID, providerID: provider.ID, departmentID: departmentID,
 			roomID: b.RoomID, start: b.StartAt, end: b.EndAt,
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		booked, err = tx.Appointment.Create().
 			SetPatientID(pat.ID).
@@ -179,20 +173,16 @@ func (s *Service) Book(ctx context.Context, b Booking) (*ent.Appointment, error)
 			SetNillableRoomID(b.RoomID).
 			Save(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return record(ctx, tx, Booked, booked)
+		return booked, record(ctx, tx, Booked, booked)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.notify.Poke()
-	return booked.Unwrap(), nil
 }
 
-// lockKeys names what a booking must hold still while it checks and writes.
-func lockKeys(providerID, patientID string, roomID *string) []string {
-	keys := []string{"provider:" + providerID, "patient:" + patientID}
+// lockKeys names what a booking must hold still, besides the patient, while
+// it checks and writes.
+func lockKeys(providerID string, roomID *string) []string {
+	keys := []string{"provider:" + providerID}
 	if roomID != nil {
 		keys = append(keys, "room:"+*roomID)
 	}
@@ -259,17 +249,16 @@ func (s *Service) checkPlacement(ctx context.Context, tx *ent.Tx, p placement) e
 }
 
 func (s *Service) validateBooking(b Booking) error {
-	switch {
-	case !globalid.Valid(b.PatientID, "pat"):
-		return apperr.BadInput("input.patientId", "is not a patient ID")
-	case !globalid.Valid(b.ProviderID, "stf"):
-		return apperr.BadInput("input.providerId", "is not a staff ID")
-	case b.DepartmentID != nil && !globalid.Valid(*b.DepartmentID, "dep"):
-		return apperr.BadInput("input.departmentId", "is not a department ID")
-	case b.RoomID != nil && !globalid.Valid(*b.RoomID, "rom"):
-		return apperr.BadInput("input.roomId", "is not a room ID")
-	case b.Reason != nil && len(*b.Reason) > 500:
-		return apperr.BadInput("input.reason", "must be at most 500 characters")
+	var c input.Checker
+	c.ID("input.patientId", b.PatientID, input.Patient)
+	c.ID("input.providerId", b.ProviderID, input.Staff)
+	c.OptionalID("input.departmentId", b.DepartmentID, input.Department)
+	c.OptionalID("input.roomId", b.RoomID, input.Room)
+	if b.Reason != nil {
+		c.Fail(input.Length("input.reason", *b.Reason, 500))
+	}
+	if err := c.Err(); err != nil {
+		return err
 	}
 	return s.validateTimes(b.StartAt, b.EndAt)
 }
@@ -289,49 +278,48 @@ func (s *Service) validateTimes(start, end time.Time) error {
 // Reschedule moves a booked appointment to another time and, optionally,
 // another room, under the same checks as a booking.
 func (s *Service) Reschedule(ctx context.Context, id string, r Rescheduling) (*ent.Appointment, error) {
-	if !globalid.Valid(id, "apt") {
-		return nil, apperr.BadInput("id", "is not an appointment ID")
+	if err := input.ID("id", id, input.Appointment); err != nil {
+		return nil, err
 	}
 	newRoom, roomGiven := r.RoomID.ValueOK()
-	if roomGiven && newRoom != nil && !globalid.Valid(*newRoom, "rom") {
-		return nil, apperr.BadInput("input.roomId", "is not a room ID")
+	if roomGiven && newRoom != nil {
+		if err := input.ID("input.roomId", *newRoom, input.Room); err != nil {
+			return nil, err
+		}
 	}
 	r.StartAt, r.EndAt = r.StartAt.UTC(), r.EndAt.UTC()
 	if err := s.validateTimes(r.StartAt, r.EndAt); err != nil {
 		return nil, err
 	}
-	var moved *ent.Appointment
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.Appointment.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("appointment not found")
-		} else if err != nil {
-			return err
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (moved *ent.Appointment, err error) {
+		current, err := lockedAppointment(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
 		room := current.RoomID
 		if roomGiven {
 			room = newRoom
 		}
-		if err := s.store.Lock(ctx, tx, lockKeys(current.ProviderID, current.PatientID, room)...); err != nil {
-			return err
+		if err := s.store.Lock(ctx, tx, lockKeys(current.ProviderID, room)...); err != nil {
+			return nil, err
 		}
 		// Read again under the locks: a concurrent change may have landed
 		// between the first read and taking them.
 		if current, err = tx.Appointment.Get(ctx, id); err != nil {
-			return err
+			return nil, err
 		}
 		if current.Status != appointment.StatusBOOKED {
-			return apperr.Conflictf("the appointment is %s; only a BOOKED one can be rescheduled", current.Status)
+			return nil, apperr.Conflictf("the appointment is %s; only a BOOKED one can be rescheduled", current.Status)
 		}
 		if !roomGiven && !sameRoom(room, current.RoomID) {
 			// The room kept is not the one locked.
-			return apperr.Conflictf("the appointment changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the appointment changed meanwhile; reload it")
 		}
 		if err := s.checkPlacement(ctx, tx, placement{
 			appointmentID: current.ID, patientID: current.PatientID, providerID: current.ProviderID,
 			departmentID: current.DepartmentID, roomID: room, start: r.StartAt, end: r.EndAt,
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		u := tx.Appointment.UpdateOneID(id).Where(appointment.StatusEQ(appointment.StatusBOOKED)).
 			SetStartAt(r.StartAt.UTC()).SetEndAt(r.EndAt.UTC())
@@ -342,28 +330,24 @@ func (s *Service) Reschedule(ctx context.Context, id string, r Rescheduling) (*e
 		}
 		moved, err = u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the appointment changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the appointment changed meanwhile; reload it")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
-		return record(ctx, tx, Rescheduled, moved)
+		return moved, record(ctx, tx, Rescheduled, moved)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.notify.Poke()
-	return moved.Unwrap(), nil
 }
 
 // Cancel cancels a booked appointment.
 func (s *Service) Cancel(ctx context.Context, id string, c Cancellation) (*ent.Appointment, error) {
-	if len(c.Reason) == 0 || len(c.Reason) > 500 {
-		return nil, apperr.BadInput("input.reason", "is required, at most 500 characters")
+	reason, err := input.Text("input.reason", c.Reason, 500)
+	if err != nil {
+		return nil, err
 	}
 	return s.transition(ctx, id, step{
 		from: appointment.StatusBOOKED, event: Cancelled,
 		set: func(u *ent.AppointmentUpdateOne, now time.Time) {
-			u.SetStatus(appointment.StatusCANCELLED).SetCancelReason(c.Reason).SetCancelledAt(now)
+			u.SetStatus(appointment.StatusCANCELLED).SetCancelReason(reason).SetCancelledAt(now)
 		},
 	})
 }
@@ -460,47 +444,43 @@ type step struct {
 // the status still being st.from, so two concurrent transitions cannot both
 // succeed.
 func (s *Service) transition(ctx context.Context, id string, st step) (*ent.Appointment, error) {
-	if !globalid.Valid(id, "apt") {
-		return nil, apperr.BadInput("id", "is not an appointment ID")
+	if err := input.ID("id", id, input.Appointment); err != nil {
+		return nil, err
 	}
-	// PostgreSQL keeps microseconds: what is returned must equal what is stored.
-	now := s.now().UTC().Truncate(time.Microsecond)
-	var changed *ent.Appointment
-	err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		current, err := tx.Appointment.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return apperr.NotFoundf("appointment not found")
-		} else if err != nil {
-			return err
+	now := input.Stored(s.now())
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (changed *ent.Appointment, err error) {
+		current, err := lockedAppointment(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
 		if current.Status != st.from {
-			return apperr.Conflictf("the appointment is %s; only a %s one can be %s", current.Status, st.from, pastTense(st.event))
+			return nil, apperr.Conflictf("the appointment is %s; only a %s one can be %s", current.Status, st.from, pastTense(st.event))
 		}
 		if st.check != nil {
 			if err := st.check(current, now); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		u := tx.Appointment.UpdateOneID(id).Where(appointment.StatusEQ(st.from))
 		st.set(u, now)
 		changed, err = u.Save(ctx)
 		if ent.IsNotFound(err) {
-			return apperr.Conflictf("the appointment changed meanwhile; reload it")
+			return nil, apperr.Conflictf("the appointment changed meanwhile; reload it")
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if st.then != nil {
 			if err := st.then(ctx, tx, changed); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return record(ctx, tx, st.event, changed)
+		return changed, record(ctx, tx, st.event, changed)
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.notify.Poke()
-	return changed.Unwrap(), nil
+}
+
+// lockedAppointment reads an appointment under its patient's lock.
+func lockedAppointment(ctx context.Context, tx *ent.Tx, id string) (*ent.Appointment, error) {
+	return store.GetLocked(ctx, tx, tx.Appointment.Get, id, func(a *ent.Appointment) string { return a.PatientID }, "appointment not found")
 }
 
 func record(ctx context.Context, tx *ent.Tx, typ EventType, a *ent.Appointment) error {

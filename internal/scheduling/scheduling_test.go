@@ -39,7 +39,8 @@ func setup(t *testing.T) (context.Context, fixture) {
 		f.patients = append(f.patients, c.Patient.Create().SetMrn([]string{"100000009", "100000017"}[i]).SetGivenName("P").
 			SetFamilyName("Q").SetBirthDate(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)).SetSex(patient.SexOTHER).SaveX(ctx))
 	}
-	f.svc = NewService(st, f.notify, time.UTC)
+	st.OnEventsCommitted(f.notify.Poke)
+	f.svc = NewService(st, time.UTC)
 	return ctx, f
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // SlotSearch is the input of availableSlots: one provider or one
@@ -139,10 +139,10 @@ func validateSearch(in SlotSearch) (minutes, limit int, err error) {
 	switch {
 	case (in.ProviderID == nil) == (in.DepartmentID == nil):
 		return 0, 0, apperr.BadInput("input.providerId", "give either providerId or departmentId")
-	case in.ProviderID != nil && !globalid.Valid(*in.ProviderID, "stf"):
-		return 0, 0, apperr.BadInput("input.providerId", "is not a staff ID")
-	case in.DepartmentID != nil && !globalid.Valid(*in.DepartmentID, "dep"):
-		return 0, 0, apperr.BadInput("input.departmentId", "is not a department ID")
+	case in.ProviderID != nil && !input.Staff.Valid(*in.ProviderID):
+		return 0, 0, input.ID("input.providerId", *in.ProviderID, input.Staff)
+	case in.DepartmentID != nil && !input.Department.Valid(*in.DepartmentID):
+		return 0, 0, input.ID("input.departmentId", *in.DepartmentID, input.Department)
 	case !in.To.After(in.From):
 		return 0, 0, apperr.BadInput("input.to", "must be after from")
 	case in.To.Sub(in.From) > MaxSlotRange:

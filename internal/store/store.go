@@ -8,9 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/url"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +27,7 @@ type Store struct {
 	DB         *sql.DB
 	Dialect    string
 	statements *atomic.Int64
+	onEvents   atomic.Pointer[func()]
 }
 
 // Open connects to databaseURL (postgres://… or postgresql://…) or, when it is
@@ -102,52 +101,3 @@ func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
 
 // Close closes the client and its connections.
 func (s *Store) Close() error { return s.Client.Close() }
-
-// InTx runs fn in one transaction, committing if it returns nil and rolling
-// back otherwise (also on panic, which is re-raised).
-func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *ent.Tx) error) (err error) {
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
-			panic(p)
-		}
-	}()
-	if err := fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// Lock takes exclusive, transaction-scoped locks on the named resources
-// ("provider:stf_…", "patient:pat_…") so that a check followed by a write
-// cannot interleave with another transaction doing the same. On PostgreSQL
-// these are advisory locks, taken in a fixed order so two transactions
-// never wait on each other in a cycle; on SQLite the immediate transaction
-// already holds the database's single write lock.
-func (s *Store) Lock(ctx context.Context, tx *ent.Tx, keys ...string) error {
-	if s.Dialect != dialect.Postgres {
-		return nil
-	}
-	sorted := append([]string(nil), keys...)
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockID(k)); err != nil {
-			return fmt.Errorf("lock %s: %w", strings.SplitN(k, ":", 2)[0], err)
-		}
-	}
-	return nil
-}
-
-func lockID(key string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	return int64(h.Sum64())
-}

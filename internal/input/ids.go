@@ -1,0 +1,74 @@
+package input
+
+import (
+	"fmt"
+
+	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/globalid"
+)
+
+// IDType is a type of entity an ID input must name. Its prefix comes from
+// the map code generation writes from the schemas' GlobalID annotations,
+// so a prefix is spelled in one place only.
+type IDType struct {
+	// Prefix is what the IDs of the type start with ("pat").
+	Prefix string
+	// noun names one of the type in a message ("a patient").
+	noun string
+}
+
+// Valid reports whether id is a well-formed ID of type t.
+func (t IDType) Valid(id string) bool { return globalid.Valid(id, t.Prefix) }
+
+// ID checks that id is an ID of type t, as a BAD_USER_INPUT naming field.
+func ID(field, id string, t IDType) error {
+	if !t.Valid(id) {
+		return apperr.BadInput(field, "is not %s ID", t.noun)
+	}
+	return nil
+}
+
+// idType looks the prefix of an ent type up; a type without one is a
+// mistake in this file, caught when the program starts.
+func idType(entType, noun string) IDType {
+	prefix, ok := ent.PrefixByType[entType]
+	if !ok {
+		panic(fmt.Sprintf("input: ent type %s has no ID prefix", entType))
+	}
+	return IDType{Prefix: prefix, noun: noun}
+}
+
+// The types of ID domain inputs name.
+var (
+	Admission         = idType(ent.TypeAdmission, "an admission")
+	Allergy           = idType(ent.TypeAllergy, "an allergy")
+	Appointment       = idType(ent.TypeAppointment, "an appointment")
+	Bed               = idType(ent.TypeBed, "a bed")
+	CarePlan          = idType(ent.TypeCarePlan, "a care plan")
+	CarePlanActivity  = idType(ent.TypeCarePlanActivity, "a care plan activity")
+	CarePlanGoal      = idType(ent.TypeCarePlanGoal, "a care plan goal")
+	CareTeamMember    = idType(ent.TypeCareTeamMember, "a care-team membership")
+	ClinicalNote      = idType(ent.TypeClinicalNote, "a clinical note")
+	Department        = idType(ent.TypeDepartment, "a department")
+	Encounter         = idType(ent.TypeEncounter, "an encounter")
+	HistoryItem       = idType(ent.TypeHistoryItem, "a history item")
+	InsurancePolicy   = idType(ent.TypeInsurancePolicy, "an insurance policy")
+	LabOrder          = idType(ent.TypeLabOrder, "a lab order")
+	LabOrderItem      = idType(ent.TypeLabOrderItem, "a lab order item")
+	LabPanel          = idType(ent.TypeLabPanel, "a lab panel")
+	LabResult         = idType(ent.TypeLabResult, "a lab result")
+	LabSpecimen       = idType(ent.TypeLabSpecimen, "a specimen")
+	LabTest           = idType(ent.TypeLabTest, "a lab test")
+	MedicationOrder   = idType(ent.TypeMedicationOrder, "a medication order")
+	Observation       = idType(ent.TypeObservation, "an observation")
+	Patient           = idType(ent.TypePatient, "a patient")
+	PatientContact    = idType(ent.TypePatientContact, "a contact")
+	PatientIdentifier = idType(ent.TypePatientIdentifier, "an identifier")
+	Problem           = idType(ent.TypeProblem, "a problem")
+	ProviderTimeOff   = idType(ent.TypeProviderTimeOff, "a time-off")
+	Referral          = idType(ent.TypeReferral, "a referral")
+	Room              = idType(ent.TypeRoom, "a room")
+	Staff             = idType(ent.TypeStaff, "a staff")
+	Ward              = idType(ent.TypeWard, "a ward")
+)
