@@ -169,18 +169,6 @@ type APIKeyWhereInput struct {
 	RevokedAtLTE    *time.Time  `json:"revokedAtLTE,omitempty"`
 	RevokedAtIsNil  bool        `json:"revokedAtIsNil,omitempty"`
 	RevokedAtNotNil bool        `json:"revokedAtNotNil,omitempty"`
-
-	// "last_used_at" field predicates.
-	LastUsedAt       *time.Time  `json:"lastUsedAt,omitempty"`
-	LastUsedAtNEQ    *time.Time  `json:"lastUsedAtNEQ,omitempty"`
-	LastUsedAtIn     []time.Time `json:"lastUsedAtIn,omitempty"`
-	LastUsedAtNotIn  []time.Time `json:"lastUsedAtNotIn,omitempty"`
-	LastUsedAtGT     *time.Time  `json:"lastUsedAtGT,omitempty"`
-	LastUsedAtGTE    *time.Time  `json:"lastUsedAtGTE,omitempty"`
-	LastUsedAtLT     *time.Time  `json:"lastUsedAtLT,omitempty"`
-	LastUsedAtLTE    *time.Time  `json:"lastUsedAtLTE,omitempty"`
-	LastUsedAtIsNil  bool        `json:"lastUsedAtIsNil,omitempty"`
-	LastUsedAtNotNil bool        `json:"lastUsedAtNotNil,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -547,36 +535,6 @@ func (i *APIKeyWhereInput) P() (predicate.APIKey, error) {
 	}
 	if i.RevokedAtNotNil {
 		predicates = append(predicates, apikey.RevokedAtNotNil())
-	}
-	if i.LastUsedAt != nil {
-		predicates = append(predicates, apikey.LastUsedAtEQ(*i.LastUsedAt))
-	}
-	if i.LastUsedAtNEQ != nil {
-		predicates = append(predicates, apikey.LastUsedAtNEQ(*i.LastUsedAtNEQ))
-	}
-	if len(i.LastUsedAtIn) > 0 {
-		predicates = append(predicates, apikey.LastUsedAtIn(i.LastUsedAtIn...))
-	}
-	if len(i.LastUsedAtNotIn) > 0 {
-		predicates = append(predicates, apikey.LastUsedAtNotIn(i.LastUsedAtNotIn...))
-	}
-	if i.LastUsedAtGT != nil {
-		predicates = append(predicates, apikey.LastUsedAtGT(*i.LastUsedAtGT))
-	}
-	if i.LastUsedAtGTE != nil {
-		predicates = append(predicates, apikey.LastUsedAtGTE(*i.LastUsedAtGTE))
-	}
-	if i.LastUsedAtLT != nil {
-		predicates = append(predicates, apikey.LastUsedAtLT(*i.LastUsedAtLT))
-	}
-	if i.LastUsedAtLTE != nil {
-		predicates = append(predicates, apikey.LastUsedAtLTE(*i.LastUsedAtLTE))
-	}
-	if i.LastUsedAtIsNil {
-		predicates = append(predicates, apikey.LastUsedAtIsNil())
-	}
-	if i.LastUsedAtNotNil {
-		predicates = append(predicates, apikey.LastUsedAtNotNil())
 	}
 
 	switch len(predicates) {
@@ -1836,54 +1794,6 @@ type AppointmentWhereInput struct {
 	StatusIn    []appointment.Status `json:"statusIn,omitempty"`
 	StatusNotIn []appointment.Status `json:"statusNotIn,omitempty"`
 
-	// "cancelled_at" field predicates.
-	CancelledAt       *time.Time  `json:"cancelledAt,omitempty"`
-	CancelledAtNEQ    *time.Time  `json:"cancelledAtNEQ,omitempty"`
-	CancelledAtIn     []time.Time `json:"cancelledAtIn,omitempty"`
-	CancelledAtNotIn  []time.Time `json:"cancelledAtNotIn,omitempty"`
-	CancelledAtGT     *time.Time  `json:"cancelledAtGT,omitempty"`
-	CancelledAtGTE    *time.Time  `json:"cancelledAtGTE,omitempty"`
-	CancelledAtLT     *time.Time  `json:"cancelledAtLT,omitempty"`
-	CancelledAtLTE    *time.Time  `json:"cancelledAtLTE,omitempty"`
-	CancelledAtIsNil  bool        `json:"cancelledAtIsNil,omitempty"`
-	CancelledAtNotNil bool        `json:"cancelledAtNotNil,omitempty"`
-
-	// "checked_in_at" field predicates.
-	CheckedInAt       *time.Time  `json:"checkedInAt,omitempty"`
-	CheckedInAtNEQ    *time.Time  `json:"checkedInAtNEQ,omitempty"`
-	CheckedInAtIn     []time.Time `json:"checkedInAtIn,omitempty"`
-	CheckedInAtNotIn  []time.Time `json:"checkedInAtNotIn,omitempty"`
-	CheckedInAtGT     *time.Time  `json:"checkedInAtGT,omitempty"`
-	CheckedInAtGTE    *time.Time  `json:"checkedInAtGTE,omitempty"`
-	CheckedInAtLT     *time.Time  `json:"checkedInAtLT,omitempty"`
-	CheckedInAtLTE    *time.Time  `json:"checkedInAtLTE,omitempty"`
-	CheckedInAtIsNil  bool        `json:"checkedInAtIsNil,omitempty"`
-	CheckedInAtNotNil bool        `json:"checkedInAtNotNil,omitempty"`
-
-	// "started_at" field predicates.
-	StartedAt       *time.Time  `json:"startedAt,omitempty"`
-	StartedAtNEQ    *time.Time  `json:"startedAtNEQ,omitempty"`
-	StartedAtIn     []time.Time `json:"startedAtIn,omitempty"`
-	StartedAtNotIn  []time.Time `json:"startedAtNotIn,omitempty"`
-	StartedAtGT     *time.Time  `json:"startedAtGT,omitempty"`
-	StartedAtGTE    *time.Time  `json:"startedAtGTE,omitempty"`
-	StartedAtLT     *time.Time  `json:"startedAtLT,omitempty"`
-	StartedAtLTE    *time.Time  `json:"startedAtLTE,omitempty"`
-	StartedAtIsNil  bool        `json:"startedAtIsNil,omitempty"`
-	StartedAtNotNil bool        `json:"startedAtNotNil,omitempty"`
-
-	// "completed_at" field predicates.
-	CompletedAt       *time.Time  `json:"completedAt,omitempty"`
-	CompletedAtNEQ    *time.Time  `json:"completedAtNEQ,omitempty"`
-	CompletedAtIn     []time.Time `json:"completedAtIn,omitempty"`
-	CompletedAtNotIn  []time.Time `json:"completedAtNotIn,omitempty"`
-	CompletedAtGT     *time.Time  `json:"completedAtGT,omitempty"`
-	CompletedAtGTE    *time.Time  `json:"completedAtGTE,omitempty"`
-	CompletedAtLT     *time.Time  `json:"completedAtLT,omitempty"`
-	CompletedAtLTE    *time.Time  `json:"completedAtLTE,omitempty"`
-	CompletedAtIsNil  bool        `json:"completedAtIsNil,omitempty"`
-	CompletedAtNotNil bool        `json:"completedAtNotNil,omitempty"`
-
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
@@ -2275,126 +2185,6 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, appointment.StatusNotIn(i.StatusNotIn...))
-	}
-	if i.CancelledAt != nil {
-		predicates = append(predicates, appointment.CancelledAtEQ(*i.CancelledAt))
-	}
-	if i.CancelledAtNEQ != nil {
-		predicates = append(predicates, appointment.CancelledAtNEQ(*i.CancelledAtNEQ))
-	}
-	if len(i.CancelledAtIn) > 0 {
-		predicates = append(predicates, appointment.CancelledAtIn(i.CancelledAtIn...))
-	}
-	if len(i.CancelledAtNotIn) > 0 {
-		predicates = append(predicates, appointment.CancelledAtNotIn(i.CancelledAtNotIn...))
-	}
-	if i.CancelledAtGT != nil {
-		predicates = append(predicates, appointment.CancelledAtGT(*i.CancelledAtGT))
-	}
-	if i.CancelledAtGTE != nil {
-		predicates = append(predicates, appointment.CancelledAtGTE(*i.CancelledAtGTE))
-	}
-	if i.CancelledAtLT != nil {
-		predicates = append(predicates, appointment.CancelledAtLT(*i.CancelledAtLT))
-	}
-	if i.CancelledAtLTE != nil {
-		predicates = append(predicates, appointment.CancelledAtLTE(*i.CancelledAtLTE))
-	}
-	if i.CancelledAtIsNil {
-		predicates = append(predicates, appointment.CancelledAtIsNil())
-	}
-	if i.CancelledAtNotNil {
-		predicates = append(predicates, appointment.CancelledAtNotNil())
-	}
-	if i.CheckedInAt != nil {
-		predicates = append(predicates, appointment.CheckedInAtEQ(*i.CheckedInAt))
-	}
-	if i.CheckedInAtNEQ != nil {
-		predicates = append(predicates, appointment.CheckedInAtNEQ(*i.CheckedInAtNEQ))
-	}
-	if len(i.CheckedInAtIn) > 0 {
-		predicates = append(predicates, appointment.CheckedInAtIn(i.CheckedInAtIn...))
-	}
-	if len(i.CheckedInAtNotIn) > 0 {
-		predicates = append(predicates, appointment.CheckedInAtNotIn(i.CheckedInAtNotIn...))
-	}
-	if i.CheckedInAtGT != nil {
-		predicates = append(predicates, appointment.CheckedInAtGT(*i.CheckedInAtGT))
-	}
-	if i.CheckedInAtGTE != nil {
-		predicates = append(predicates, appointment.CheckedInAtGTE(*i.CheckedInAtGTE))
-	}
-	if i.CheckedInAtLT != nil {
-		predicates = append(predicates, appointment.CheckedInAtLT(*i.CheckedInAtLT))
-	}
-	if i.CheckedInAtLTE != nil {
-		predicates = append(predicates, appointment.CheckedInAtLTE(*i.CheckedInAtLTE))
-	}
-	if i.CheckedInAtIsNil {
-		predicates = append(predicates, appointment.CheckedInAtIsNil())
-	}
-	if i.CheckedInAtNotNil {
-		predicates = append(predicates, appointment.CheckedInAtNotNil())
-	}
-	if i.StartedAt != nil {
-		predicates = append(predicates, appointment.StartedAtEQ(*i.StartedAt))
-	}
-	if i.StartedAtNEQ != nil {
-		predicates = append(predicates, appointment.StartedAtNEQ(*i.StartedAtNEQ))
-	}
-	if len(i.StartedAtIn) > 0 {
-		predicates = append(predicates, appointment.StartedAtIn(i.StartedAtIn...))
-	}
-	if len(i.StartedAtNotIn) > 0 {
-		predicates = append(predicates, appointment.StartedAtNotIn(i.StartedAtNotIn...))
-	}
-	if i.StartedAtGT != nil {
-		predicates = append(predicates, appointment.StartedAtGT(*i.StartedAtGT))
-	}
-	if i.StartedAtGTE != nil {
-		predicates = append(predicates, appointment.StartedAtGTE(*i.StartedAtGTE))
-	}
-	if i.StartedAtLT != nil {
-		predicates = append(predicates, appointment.StartedAtLT(*i.StartedAtLT))
-	}
-	if i.StartedAtLTE != nil {
-		predicates = append(predicates, appointment.StartedAtLTE(*i.StartedAtLTE))
-	}
-	if i.StartedAtIsNil {
-		predicates = append(predicates, appointment.StartedAtIsNil())
-	}
-	if i.StartedAtNotNil {
-		predicates = append(predicates, appointment.StartedAtNotNil())
-	}
-	if i.CompletedAt != nil {
-		predicates = append(predicates, appointment.CompletedAtEQ(*i.CompletedAt))
-	}
-	if i.CompletedAtNEQ != nil {
-		predicates = append(predicates, appointment.CompletedAtNEQ(*i.CompletedAtNEQ))
-	}
-	if len(i.CompletedAtIn) > 0 {
-		predicates = append(predicates, appointment.CompletedAtIn(i.CompletedAtIn...))
-	}
-	if len(i.CompletedAtNotIn) > 0 {
-		predicates = append(predicates, appointment.CompletedAtNotIn(i.CompletedAtNotIn...))
-	}
-	if i.CompletedAtGT != nil {
-		predicates = append(predicates, appointment.CompletedAtGT(*i.CompletedAtGT))
-	}
-	if i.CompletedAtGTE != nil {
-		predicates = append(predicates, appointment.CompletedAtGTE(*i.CompletedAtGTE))
-	}
-	if i.CompletedAtLT != nil {
-		predicates = append(predicates, appointment.CompletedAtLT(*i.CompletedAtLT))
-	}
-	if i.CompletedAtLTE != nil {
-		predicates = append(predicates, appointment.CompletedAtLTE(*i.CompletedAtLTE))
-	}
-	if i.CompletedAtIsNil {
-		predicates = append(predicates, appointment.CompletedAtIsNil())
-	}
-	if i.CompletedAtNotNil {
-		predicates = append(predicates, appointment.CompletedAtNotNil())
 	}
 
 	if i.HasPatient != nil {
@@ -3242,16 +3032,6 @@ type BedWhereInput struct {
 	StatusIn    []bed.Status `json:"statusIn,omitempty"`
 	StatusNotIn []bed.Status `json:"statusNotIn,omitempty"`
 
-	// "status_changed_at" field predicates.
-	StatusChangedAt      *time.Time  `json:"statusChangedAt,omitempty"`
-	StatusChangedAtNEQ   *time.Time  `json:"statusChangedAtNEQ,omitempty"`
-	StatusChangedAtIn    []time.Time `json:"statusChangedAtIn,omitempty"`
-	StatusChangedAtNotIn []time.Time `json:"statusChangedAtNotIn,omitempty"`
-	StatusChangedAtGT    *time.Time  `json:"statusChangedAtGT,omitempty"`
-	StatusChangedAtGTE   *time.Time  `json:"statusChangedAtGTE,omitempty"`
-	StatusChangedAtLT    *time.Time  `json:"statusChangedAtLT,omitempty"`
-	StatusChangedAtLTE   *time.Time  `json:"statusChangedAtLTE,omitempty"`
-
 	// "ward" edge predicates.
 	HasWard     *bool             `json:"hasWard,omitempty"`
 	HasWardWith []*WardWhereInput `json:"hasWardWith,omitempty"`
@@ -3499,30 +3279,6 @@ func (i *BedWhereInput) P() (predicate.Bed, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, bed.StatusNotIn(i.StatusNotIn...))
-	}
-	if i.StatusChangedAt != nil {
-		predicates = append(predicates, bed.StatusChangedAtEQ(*i.StatusChangedAt))
-	}
-	if i.StatusChangedAtNEQ != nil {
-		predicates = append(predicates, bed.StatusChangedAtNEQ(*i.StatusChangedAtNEQ))
-	}
-	if len(i.StatusChangedAtIn) > 0 {
-		predicates = append(predicates, bed.StatusChangedAtIn(i.StatusChangedAtIn...))
-	}
-	if len(i.StatusChangedAtNotIn) > 0 {
-		predicates = append(predicates, bed.StatusChangedAtNotIn(i.StatusChangedAtNotIn...))
-	}
-	if i.StatusChangedAtGT != nil {
-		predicates = append(predicates, bed.StatusChangedAtGT(*i.StatusChangedAtGT))
-	}
-	if i.StatusChangedAtGTE != nil {
-		predicates = append(predicates, bed.StatusChangedAtGTE(*i.StatusChangedAtGTE))
-	}
-	if i.StatusChangedAtLT != nil {
-		predicates = append(predicates, bed.StatusChangedAtLT(*i.StatusChangedAtLT))
-	}
-	if i.StatusChangedAtLTE != nil {
-		predicates = append(predicates, bed.StatusChangedAtLTE(*i.StatusChangedAtLTE))
 	}
 
 	if i.HasWard != nil {
@@ -12919,18 +12675,6 @@ type LabSpecimenWhereInput struct {
 	ReceivedByIDEqualFold    *string  `json:"receivedByIDEqualFold,omitempty"`
 	ReceivedByIDContainsFold *string  `json:"receivedByIDContainsFold,omitempty"`
 
-	// "received_at" field predicates.
-	ReceivedAt       *time.Time  `json:"receivedAt,omitempty"`
-	ReceivedAtNEQ    *time.Time  `json:"receivedAtNEQ,omitempty"`
-	ReceivedAtIn     []time.Time `json:"receivedAtIn,omitempty"`
-	ReceivedAtNotIn  []time.Time `json:"receivedAtNotIn,omitempty"`
-	ReceivedAtGT     *time.Time  `json:"receivedAtGT,omitempty"`
-	ReceivedAtGTE    *time.Time  `json:"receivedAtGTE,omitempty"`
-	ReceivedAtLT     *time.Time  `json:"receivedAtLT,omitempty"`
-	ReceivedAtLTE    *time.Time  `json:"receivedAtLTE,omitempty"`
-	ReceivedAtIsNil  bool        `json:"receivedAtIsNil,omitempty"`
-	ReceivedAtNotNil bool        `json:"receivedAtNotNil,omitempty"`
-
 	// "rejection_reason" field predicates.
 	RejectionReason       *labspecimen.RejectionReason  `json:"rejectionReason,omitempty"`
 	RejectionReasonNEQ    *labspecimen.RejectionReason  `json:"rejectionReasonNEQ,omitempty"`
@@ -12955,18 +12699,6 @@ type LabSpecimenWhereInput struct {
 	RejectedByIDNotNil       bool     `json:"rejectedByIDNotNil,omitempty"`
 	RejectedByIDEqualFold    *string  `json:"rejectedByIDEqualFold,omitempty"`
 	RejectedByIDContainsFold *string  `json:"rejectedByIDContainsFold,omitempty"`
-
-	// "rejected_at" field predicates.
-	RejectedAt       *time.Time  `json:"rejectedAt,omitempty"`
-	RejectedAtNEQ    *time.Time  `json:"rejectedAtNEQ,omitempty"`
-	RejectedAtIn     []time.Time `json:"rejectedAtIn,omitempty"`
-	RejectedAtNotIn  []time.Time `json:"rejectedAtNotIn,omitempty"`
-	RejectedAtGT     *time.Time  `json:"rejectedAtGT,omitempty"`
-	RejectedAtGTE    *time.Time  `json:"rejectedAtGTE,omitempty"`
-	RejectedAtLT     *time.Time  `json:"rejectedAtLT,omitempty"`
-	RejectedAtLTE    *time.Time  `json:"rejectedAtLTE,omitempty"`
-	RejectedAtIsNil  bool        `json:"rejectedAtIsNil,omitempty"`
-	RejectedAtNotNil bool        `json:"rejectedAtNotNil,omitempty"`
 
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
@@ -13391,36 +13123,6 @@ func (i *LabSpecimenWhereInput) P() (predicate.LabSpecimen, error) {
 	if i.ReceivedByIDContainsFold != nil {
 		predicates = append(predicates, labspecimen.ReceivedByIDContainsFold(*i.ReceivedByIDContainsFold))
 	}
-	if i.ReceivedAt != nil {
-		predicates = append(predicates, labspecimen.ReceivedAtEQ(*i.ReceivedAt))
-	}
-	if i.ReceivedAtNEQ != nil {
-		predicates = append(predicates, labspecimen.ReceivedAtNEQ(*i.ReceivedAtNEQ))
-	}
-	if len(i.ReceivedAtIn) > 0 {
-		predicates = append(predicates, labspecimen.ReceivedAtIn(i.ReceivedAtIn...))
-	}
-	if len(i.ReceivedAtNotIn) > 0 {
-		predicates = append(predicates, labspecimen.ReceivedAtNotIn(i.ReceivedAtNotIn...))
-	}
-	if i.ReceivedAtGT != nil {
-		predicates = append(predicates, labspecimen.ReceivedAtGT(*i.ReceivedAtGT))
-	}
-	if i.ReceivedAtGTE != nil {
-		predicates = append(predicates, labspecimen.ReceivedAtGTE(*i.ReceivedAtGTE))
-	}
-	if i.ReceivedAtLT != nil {
-		predicates = append(predicates, labspecimen.ReceivedAtLT(*i.ReceivedAtLT))
-	}
-	if i.ReceivedAtLTE != nil {
-		predicates = append(predicates, labspecimen.ReceivedAtLTE(*i.ReceivedAtLTE))
-	}
-	if i.ReceivedAtIsNil {
-		predicates = append(predicates, labspecimen.ReceivedAtIsNil())
-	}
-	if i.ReceivedAtNotNil {
-		predicates = append(predicates, labspecimen.ReceivedAtNotNil())
-	}
 	if i.RejectionReason != nil {
 		predicates = append(predicates, labspecimen.RejectionReasonEQ(*i.RejectionReason))
 	}
@@ -13483,36 +13185,6 @@ func (i *LabSpecimenWhereInput) P() (predicate.LabSpecimen, error) {
 	}
 	if i.RejectedByIDContainsFold != nil {
 		predicates = append(predicates, labspecimen.RejectedByIDContainsFold(*i.RejectedByIDContainsFold))
-	}
-	if i.RejectedAt != nil {
-		predicates = append(predicates, labspecimen.RejectedAtEQ(*i.RejectedAt))
-	}
-	if i.RejectedAtNEQ != nil {
-		predicates = append(predicates, labspecimen.RejectedAtNEQ(*i.RejectedAtNEQ))
-	}
-	if len(i.RejectedAtIn) > 0 {
-		predicates = append(predicates, labspecimen.RejectedAtIn(i.RejectedAtIn...))
-	}
-	if len(i.RejectedAtNotIn) > 0 {
-		predicates = append(predicates, labspecimen.RejectedAtNotIn(i.RejectedAtNotIn...))
-	}
-	if i.RejectedAtGT != nil {
-		predicates = append(predicates, labspecimen.RejectedAtGT(*i.RejectedAtGT))
-	}
-	if i.RejectedAtGTE != nil {
-		predicates = append(predicates, labspecimen.RejectedAtGTE(*i.RejectedAtGTE))
-	}
-	if i.RejectedAtLT != nil {
-		predicates = append(predicates, labspecimen.RejectedAtLT(*i.RejectedAtLT))
-	}
-	if i.RejectedAtLTE != nil {
-		predicates = append(predicates, labspecimen.RejectedAtLTE(*i.RejectedAtLTE))
-	}
-	if i.RejectedAtIsNil {
-		predicates = append(predicates, labspecimen.RejectedAtIsNil())
-	}
-	if i.RejectedAtNotNil {
-		predicates = append(predicates, labspecimen.RejectedAtNotNil())
 	}
 
 	if i.HasPatient != nil {
@@ -21675,18 +21347,6 @@ type UserWhereInput struct {
 	Active    *bool `json:"active,omitempty"`
 	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
 
-	// "last_login_at" field predicates.
-	LastLoginAt       *time.Time  `json:"lastLoginAt,omitempty"`
-	LastLoginAtNEQ    *time.Time  `json:"lastLoginAtNEQ,omitempty"`
-	LastLoginAtIn     []time.Time `json:"lastLoginAtIn,omitempty"`
-	LastLoginAtNotIn  []time.Time `json:"lastLoginAtNotIn,omitempty"`
-	LastLoginAtGT     *time.Time  `json:"lastLoginAtGT,omitempty"`
-	LastLoginAtGTE    *time.Time  `json:"lastLoginAtGTE,omitempty"`
-	LastLoginAtLT     *time.Time  `json:"lastLoginAtLT,omitempty"`
-	LastLoginAtLTE    *time.Time  `json:"lastLoginAtLTE,omitempty"`
-	LastLoginAtIsNil  bool        `json:"lastLoginAtIsNil,omitempty"`
-	LastLoginAtNotNil bool        `json:"lastLoginAtNotNil,omitempty"`
-
 	// "staff" edge predicates.
 	HasStaff     *bool              `json:"hasStaff,omitempty"`
 	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
@@ -21889,36 +21549,6 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if i.ActiveNEQ != nil {
 		predicates = append(predicates, user.ActiveNEQ(*i.ActiveNEQ))
-	}
-	if i.LastLoginAt != nil {
-		predicates = append(predicates, user.LastLoginAtEQ(*i.LastLoginAt))
-	}
-	if i.LastLoginAtNEQ != nil {
-		predicates = append(predicates, user.LastLoginAtNEQ(*i.LastLoginAtNEQ))
-	}
-	if len(i.LastLoginAtIn) > 0 {
-		predicates = append(predicates, user.LastLoginAtIn(i.LastLoginAtIn...))
-	}
-	if len(i.LastLoginAtNotIn) > 0 {
-		predicates = append(predicates, user.LastLoginAtNotIn(i.LastLoginAtNotIn...))
-	}
-	if i.LastLoginAtGT != nil {
-		predicates = append(predicates, user.LastLoginAtGT(*i.LastLoginAtGT))
-	}
-	if i.LastLoginAtGTE != nil {
-		predicates = append(predicates, user.LastLoginAtGTE(*i.LastLoginAtGTE))
-	}
-	if i.LastLoginAtLT != nil {
-		predicates = append(predicates, user.LastLoginAtLT(*i.LastLoginAtLT))
-	}
-	if i.LastLoginAtLTE != nil {
-		predicates = append(predicates, user.LastLoginAtLTE(*i.LastLoginAtLTE))
-	}
-	if i.LastLoginAtIsNil {
-		predicates = append(predicates, user.LastLoginAtIsNil())
-	}
-	if i.LastLoginAtNotNil {
-		predicates = append(predicates, user.LastLoginAtNotNil())
 	}
 
 	if i.HasStaff != nil {

@@ -8851,19 +8851,6 @@ input APIKeyWhereInput {
   revokedAtLTE: Time
   revokedAtIsNil: Boolean
   revokedAtNotNil: Boolean
-  """
-  last_used_at field predicates
-  """
-  lastUsedAt: Time
-  lastUsedAtNEQ: Time
-  lastUsedAtIn: [Time!]
-  lastUsedAtNotIn: [Time!]
-  lastUsedAtGT: Time
-  lastUsedAtGTE: Time
-  lastUsedAtLT: Time
-  lastUsedAtLTE: Time
-  lastUsedAtIsNil: Boolean
-  lastUsedAtNotNil: Boolean
 }
 type Admission implements Node {
   id: ID!
@@ -9554,58 +9541,6 @@ input AppointmentWhereInput {
   statusIn: [AppointmentStatus!]
   statusNotIn: [AppointmentStatus!]
   """
-  cancelled_at field predicates
-  """
-  cancelledAt: Time
-  cancelledAtNEQ: Time
-  cancelledAtIn: [Time!]
-  cancelledAtNotIn: [Time!]
-  cancelledAtGT: Time
-  cancelledAtGTE: Time
-  cancelledAtLT: Time
-  cancelledAtLTE: Time
-  cancelledAtIsNil: Boolean
-  cancelledAtNotNil: Boolean
-  """
-  checked_in_at field predicates
-  """
-  checkedInAt: Time
-  checkedInAtNEQ: Time
-  checkedInAtIn: [Time!]
-  checkedInAtNotIn: [Time!]
-  checkedInAtGT: Time
-  checkedInAtGTE: Time
-  checkedInAtLT: Time
-  checkedInAtLTE: Time
-  checkedInAtIsNil: Boolean
-  checkedInAtNotNil: Boolean
-  """
-  started_at field predicates
-  """
-  startedAt: Time
-  startedAtNEQ: Time
-  startedAtIn: [Time!]
-  startedAtNotIn: [Time!]
-  startedAtGT: Time
-  startedAtGTE: Time
-  startedAtLT: Time
-  startedAtLTE: Time
-  startedAtIsNil: Boolean
-  startedAtNotNil: Boolean
-  """
-  completed_at field predicates
-  """
-  completedAt: Time
-  completedAtNEQ: Time
-  completedAtIn: [Time!]
-  completedAtNotIn: [Time!]
-  completedAtGT: Time
-  completedAtGTE: Time
-  completedAtLT: Time
-  completedAtLTE: Time
-  completedAtIsNil: Boolean
-  completedAtNotNil: Boolean
-  """
   patient edge predicates
   """
   hasPatient: Boolean
@@ -10220,17 +10155,6 @@ input BedWhereInput {
   statusNEQ: BedStatus
   statusIn: [BedStatus!]
   statusNotIn: [BedStatus!]
-  """
-  status_changed_at field predicates
-  """
-  statusChangedAt: Time
-  statusChangedAtNEQ: Time
-  statusChangedAtIn: [Time!]
-  statusChangedAtNotIn: [Time!]
-  statusChangedAtGT: Time
-  statusChangedAtGTE: Time
-  statusChangedAtLT: Time
-  statusChangedAtLTE: Time
   """
   ward edge predicates
   """
@@ -13899,19 +13823,6 @@ input LabSpecimenWhereInput {
   receivedByIDEqualFold: ID
   receivedByIDContainsFold: ID
   """
-  received_at field predicates
-  """
-  receivedAt: Time
-  receivedAtNEQ: Time
-  receivedAtIn: [Time!]
-  receivedAtNotIn: [Time!]
-  receivedAtGT: Time
-  receivedAtGTE: Time
-  receivedAtLT: Time
-  receivedAtLTE: Time
-  receivedAtIsNil: Boolean
-  receivedAtNotNil: Boolean
-  """
   rejection_reason field predicates
   """
   rejectionReason: LabSpecimenRejectionReason
@@ -13938,19 +13849,6 @@ input LabSpecimenWhereInput {
   rejectedByIDNotNil: Boolean
   rejectedByIDEqualFold: ID
   rejectedByIDContainsFold: ID
-  """
-  rejected_at field predicates
-  """
-  rejectedAt: Time
-  rejectedAtNEQ: Time
-  rejectedAtIn: [Time!]
-  rejectedAtNotIn: [Time!]
-  rejectedAtGT: Time
-  rejectedAtGTE: Time
-  rejectedAtLT: Time
-  rejectedAtLTE: Time
-  rejectedAtIsNil: Boolean
-  rejectedAtNotNil: Boolean
   """
   patient edge predicates
   """
@@ -18119,19 +18017,6 @@ input UserWhereInput {
   """
   active: Boolean
   activeNEQ: Boolean
-  """
-  last_login_at field predicates
-  """
-  lastLoginAt: Time
-  lastLoginAtNEQ: Time
-  lastLoginAtIn: [Time!]
-  lastLoginAtNotIn: [Time!]
-  lastLoginAtGT: Time
-  lastLoginAtGTE: Time
-  lastLoginAtLT: Time
-  lastLoginAtLTE: Time
-  lastLoginAtIsNil: Boolean
-  lastLoginAtNotNil: Boolean
   """
   staff edge predicates
   """
@@ -49744,7 +49629,7 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "lookup", "lookupNEQ", "lookupIn", "lookupNotIn", "lookupGT", "lookupGTE", "lookupLT", "lookupLTE", "lookupContains", "lookupHasPrefix", "lookupHasSuffix", "lookupEqualFold", "lookupContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn", "roleGT", "roleGTE", "roleLT", "roleLTE", "roleContains", "roleHasPrefix", "roleHasSuffix", "roleEqualFold", "roleContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "lookup", "lookupNEQ", "lookupIn", "lookupNotIn", "lookupGT", "lookupGTE", "lookupLT", "lookupLTE", "lookupContains", "lookupHasPrefix", "lookupHasSuffix", "lookupEqualFold", "lookupContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn", "roleGT", "roleGTE", "roleLT", "roleLTE", "roleContains", "roleHasPrefix", "roleHasSuffix", "roleEqualFold", "roleContainsFold", "createdBy", "createdByNEQ", "createdByIn", "createdByNotIn", "createdByGT", "createdByGTE", "createdByLT", "createdByLTE", "createdByContains", "createdByHasPrefix", "createdByHasSuffix", "createdByEqualFold", "createdByContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -50458,76 +50343,6 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.RevokedAtNotNil = data
-		case "lastUsedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAt = data
-		case "lastUsedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtNEQ = data
-		case "lastUsedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtIn = data
-		case "lastUsedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtNotIn = data
-		case "lastUsedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtGT = data
-		case "lastUsedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtGTE = data
-		case "lastUsedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtLT = data
-		case "lastUsedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtLTE = data
-		case "lastUsedAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtIsNil = data
-		case "lastUsedAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastUsedAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastUsedAtNotNil = data
 		}
 	}
 	return it, nil
@@ -52591,7 +52406,7 @@ func (ec *executionContext) unmarshalInputAppointmentWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDEqualFold", "departmentIDContainsFold", "startAt", "startAtNEQ", "startAtIn", "startAtNotIn", "startAtGT", "startAtGTE", "startAtLT", "startAtLTE", "endAt", "endAtNEQ", "endAtIn", "endAtNotIn", "endAtGT", "endAtGTE", "endAtLT", "endAtLTE", "roomID", "roomIDNEQ", "roomIDIn", "roomIDNotIn", "roomIDGT", "roomIDGTE", "roomIDLT", "roomIDLTE", "roomIDContains", "roomIDHasPrefix", "roomIDHasSuffix", "roomIDIsNil", "roomIDNotNil", "roomIDEqualFold", "roomIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "cancelledAt", "cancelledAtNEQ", "cancelledAtIn", "cancelledAtNotIn", "cancelledAtGT", "cancelledAtGTE", "cancelledAtLT", "cancelledAtLTE", "cancelledAtIsNil", "cancelledAtNotNil", "checkedInAt", "checkedInAtNEQ", "checkedInAtIn", "checkedInAtNotIn", "checkedInAtGT", "checkedInAtGTE", "checkedInAtLT", "checkedInAtLTE", "checkedInAtIsNil", "checkedInAtNotNil", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasPatient", "hasPatientWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasRoom", "hasRoomWith", "hasEncounter", "hasEncounterWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "providerID", "providerIDNEQ", "providerIDIn", "providerIDNotIn", "providerIDGT", "providerIDGTE", "providerIDLT", "providerIDLTE", "providerIDContains", "providerIDHasPrefix", "providerIDHasSuffix", "providerIDEqualFold", "providerIDContainsFold", "departmentID", "departmentIDNEQ", "departmentIDIn", "departmentIDNotIn", "departmentIDGT", "departmentIDGTE", "departmentIDLT", "departmentIDLTE", "departmentIDContains", "departmentIDHasPrefix", "departmentIDHasSuffix", "departmentIDEqualFold", "departmentIDContainsFold", "startAt", "startAtNEQ", "startAtIn", "startAtNotIn", "startAtGT", "startAtGTE", "startAtLT", "startAtLTE", "endAt", "endAtNEQ", "endAtIn", "endAtNotIn", "endAtGT", "endAtGTE", "endAtLT", "endAtLTE", "roomID", "roomIDNEQ", "roomIDIn", "roomIDNotIn", "roomIDGT", "roomIDGTE", "roomIDLT", "roomIDLTE", "roomIDContains", "roomIDHasPrefix", "roomIDHasSuffix", "roomIDIsNil", "roomIDNotNil", "roomIDEqualFold", "roomIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPatient", "hasPatientWith", "hasProvider", "hasProviderWith", "hasDepartment", "hasDepartmentWith", "hasRoom", "hasRoomWith", "hasEncounter", "hasEncounterWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -53319,286 +53134,6 @@ func (ec *executionContext) unmarshalInputAppointmentWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.StatusNotIn = data
-		case "cancelledAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAt = data
-		case "cancelledAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtNEQ = data
-		case "cancelledAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtIn = data
-		case "cancelledAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtNotIn = data
-		case "cancelledAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtGT = data
-		case "cancelledAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtGTE = data
-		case "cancelledAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtLT = data
-		case "cancelledAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtLTE = data
-		case "cancelledAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtIsNil = data
-		case "cancelledAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelledAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CancelledAtNotNil = data
-		case "checkedInAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAt = data
-		case "checkedInAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtNEQ = data
-		case "checkedInAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtIn = data
-		case "checkedInAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtNotIn = data
-		case "checkedInAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtGT = data
-		case "checkedInAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtGTE = data
-		case "checkedInAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtLT = data
-		case "checkedInAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtLTE = data
-		case "checkedInAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtIsNil = data
-		case "checkedInAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkedInAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CheckedInAtNotNil = data
-		case "startedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAt = data
-		case "startedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtNEQ = data
-		case "startedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtIn = data
-		case "startedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtNotIn = data
-		case "startedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtGT = data
-		case "startedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtGTE = data
-		case "startedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtLT = data
-		case "startedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtLTE = data
-		case "startedAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtIsNil = data
-		case "startedAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StartedAtNotNil = data
-		case "completedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAt = data
-		case "completedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtNEQ = data
-		case "completedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtIn = data
-		case "completedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtNotIn = data
-		case "completedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtGT = data
-		case "completedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtGTE = data
-		case "completedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtLT = data
-		case "completedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtLTE = data
-		case "completedAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtIsNil = data
-		case "completedAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CompletedAtNotNil = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -55623,7 +55158,7 @@ func (ec *executionContext) unmarshalInputBedWhereInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "wardID", "wardIDNEQ", "wardIDIn", "wardIDNotIn", "wardIDGT", "wardIDGTE", "wardIDLT", "wardIDLTE", "wardIDContains", "wardIDHasPrefix", "wardIDHasSuffix", "wardIDEqualFold", "wardIDContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "statusChangedAt", "statusChangedAtNEQ", "statusChangedAtIn", "statusChangedAtNotIn", "statusChangedAtGT", "statusChangedAtGTE", "statusChangedAtLT", "statusChangedAtLTE", "hasWard", "hasWardWith", "hasAdmissions", "hasAdmissionsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "wardID", "wardIDNEQ", "wardIDIn", "wardIDNotIn", "wardIDGT", "wardIDGTE", "wardIDLT", "wardIDLTE", "wardIDContains", "wardIDHasPrefix", "wardIDHasSuffix", "wardIDEqualFold", "wardIDContainsFold", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "hasWard", "hasWardWith", "hasAdmissions", "hasAdmissionsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -56043,62 +55578,6 @@ func (ec *executionContext) unmarshalInputBedWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.StatusNotIn = data
-		case "statusChangedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAt = data
-		case "statusChangedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtNEQ = data
-		case "statusChangedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtIn = data
-		case "statusChangedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtNotIn = data
-		case "statusChangedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtGT = data
-		case "statusChangedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtGTE = data
-		case "statusChangedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtLT = data
-		case "statusChangedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusChangedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.StatusChangedAtLTE = data
 		case "hasWard":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWard"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -69929,7 +69408,7 @@ func (ec *executionContext) unmarshalInputLabSpecimenWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "accessionNumber", "accessionNumberNEQ", "accessionNumberIn", "accessionNumberNotIn", "accessionNumberGT", "accessionNumberGTE", "accessionNumberLT", "accessionNumberLTE", "accessionNumberContains", "accessionNumberHasPrefix", "accessionNumberHasSuffix", "accessionNumberEqualFold", "accessionNumberContainsFold", "specimenType", "specimenTypeNEQ", "specimenTypeIn", "specimenTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDGT", "collectedByIDGTE", "collectedByIDLT", "collectedByIDLTE", "collectedByIDContains", "collectedByIDHasPrefix", "collectedByIDHasSuffix", "collectedByIDEqualFold", "collectedByIDContainsFold", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "receivedByID", "receivedByIDNEQ", "receivedByIDIn", "receivedByIDNotIn", "receivedByIDGT", "receivedByIDGTE", "receivedByIDLT", "receivedByIDLTE", "receivedByIDContains", "receivedByIDHasPrefix", "receivedByIDHasSuffix", "receivedByIDIsNil", "receivedByIDNotNil", "receivedByIDEqualFold", "receivedByIDContainsFold", "receivedAt", "receivedAtNEQ", "receivedAtIn", "receivedAtNotIn", "receivedAtGT", "receivedAtGTE", "receivedAtLT", "receivedAtLTE", "receivedAtIsNil", "receivedAtNotNil", "rejectionReason", "rejectionReasonNEQ", "rejectionReasonIn", "rejectionReasonNotIn", "rejectionReasonIsNil", "rejectionReasonNotNil", "rejectedByID", "rejectedByIDNEQ", "rejectedByIDIn", "rejectedByIDNotIn", "rejectedByIDGT", "rejectedByIDGTE", "rejectedByIDLT", "rejectedByIDLTE", "rejectedByIDContains", "rejectedByIDHasPrefix", "rejectedByIDHasSuffix", "rejectedByIDIsNil", "rejectedByIDNotNil", "rejectedByIDEqualFold", "rejectedByIDContainsFold", "rejectedAt", "rejectedAtNEQ", "rejectedAtIn", "rejectedAtNotIn", "rejectedAtGT", "rejectedAtGTE", "rejectedAtLT", "rejectedAtLTE", "rejectedAtIsNil", "rejectedAtNotNil", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasItems", "hasItemsWith", "hasCollectedBy", "hasCollectedByWith", "hasReceivedBy", "hasReceivedByWith", "hasRejectedBy", "hasRejectedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "orderID", "orderIDNEQ", "orderIDIn", "orderIDNotIn", "orderIDGT", "orderIDGTE", "orderIDLT", "orderIDLTE", "orderIDContains", "orderIDHasPrefix", "orderIDHasSuffix", "orderIDEqualFold", "orderIDContainsFold", "accessionNumber", "accessionNumberNEQ", "accessionNumberIn", "accessionNumberNotIn", "accessionNumberGT", "accessionNumberGTE", "accessionNumberLT", "accessionNumberLTE", "accessionNumberContains", "accessionNumberHasPrefix", "accessionNumberHasSuffix", "accessionNumberEqualFold", "accessionNumberContainsFold", "specimenType", "specimenTypeNEQ", "specimenTypeIn", "specimenTypeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "collectedByID", "collectedByIDNEQ", "collectedByIDIn", "collectedByIDNotIn", "collectedByIDGT", "collectedByIDGTE", "collectedByIDLT", "collectedByIDLTE", "collectedByIDContains", "collectedByIDHasPrefix", "collectedByIDHasSuffix", "collectedByIDEqualFold", "collectedByIDContainsFold", "collectedAt", "collectedAtNEQ", "collectedAtIn", "collectedAtNotIn", "collectedAtGT", "collectedAtGTE", "collectedAtLT", "collectedAtLTE", "receivedByID", "receivedByIDNEQ", "receivedByIDIn", "receivedByIDNotIn", "receivedByIDGT", "receivedByIDGTE", "receivedByIDLT", "receivedByIDLTE", "receivedByIDContains", "receivedByIDHasPrefix", "receivedByIDHasSuffix", "receivedByIDIsNil", "receivedByIDNotNil", "receivedByIDEqualFold", "receivedByIDContainsFold", "rejectionReason", "rejectionReasonNEQ", "rejectionReasonIn", "rejectionReasonNotIn", "rejectionReasonIsNil", "rejectionReasonNotNil", "rejectedByID", "rejectedByIDNEQ", "rejectedByIDIn", "rejectedByIDNotIn", "rejectedByIDGT", "rejectedByIDGTE", "rejectedByIDLT", "rejectedByIDLTE", "rejectedByIDContains", "rejectedByIDHasPrefix", "rejectedByIDHasSuffix", "rejectedByIDIsNil", "rejectedByIDNotNil", "rejectedByIDEqualFold", "rejectedByIDContainsFold", "hasPatient", "hasPatientWith", "hasOrder", "hasOrderWith", "hasItems", "hasItemsWith", "hasCollectedBy", "hasCollectedByWith", "hasReceivedBy", "hasReceivedByWith", "hasRejectedBy", "hasRejectedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -70720,76 +70199,6 @@ func (ec *executionContext) unmarshalInputLabSpecimenWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.ReceivedByIDContainsFold = data
-		case "receivedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAt = data
-		case "receivedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtNEQ = data
-		case "receivedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtIn = data
-		case "receivedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtNotIn = data
-		case "receivedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtGT = data
-		case "receivedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtGTE = data
-		case "receivedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtLT = data
-		case "receivedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtLTE = data
-		case "receivedAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtIsNil = data
-		case "receivedAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receivedAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ReceivedAtNotNil = data
 		case "rejectionReason":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectionReason"))
 			data, err := ec.unmarshalOLabSpecimenRejectionReason2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋlabspecimenᚐRejectionReason(ctx, v)
@@ -70937,76 +70346,6 @@ func (ec *executionContext) unmarshalInputLabSpecimenWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.RejectedByIDContainsFold = data
-		case "rejectedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAt = data
-		case "rejectedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtNEQ = data
-		case "rejectedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtIn = data
-		case "rejectedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtNotIn = data
-		case "rejectedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtGT = data
-		case "rejectedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtGTE = data
-		case "rejectedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtLT = data
-		case "rejectedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtLTE = data
-		case "rejectedAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtIsNil = data
-		case "rejectedAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectedAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.RejectedAtNotNil = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -84567,7 +83906,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "active", "activeNEQ", "lastLoginAt", "lastLoginAtNEQ", "lastLoginAtIn", "lastLoginAtNotIn", "lastLoginAtGT", "lastLoginAtGTE", "lastLoginAtLT", "lastLoginAtLTE", "lastLoginAtIsNil", "lastLoginAtNotNil", "hasStaff", "hasStaffWith", "hasPatient", "hasPatientWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "active", "activeNEQ", "hasStaff", "hasStaffWith", "hasPatient", "hasPatientWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -84882,76 +84221,6 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ActiveNEQ = data
-		case "lastLoginAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAt = data
-		case "lastLoginAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtNEQ = data
-		case "lastLoginAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtIn = data
-		case "lastLoginAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtNotIn = data
-		case "lastLoginAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtGT = data
-		case "lastLoginAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtGTE = data
-		case "lastLoginAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtLT = data
-		case "lastLoginAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtLTE = data
-		case "lastLoginAtIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtIsNil = data
-		case "lastLoginAtNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastLoginAtNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.LastLoginAtNotNil = data
 		case "hasStaff":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStaff"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)

@@ -18,8 +18,8 @@ func (Ward) Mixin() []ent.Mixin { return []ent.Mixin{withID("wrd"), TimeMixin{}}
 func (Ward) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("department_id"),
-		field.String("code").NotEmpty().MaxLen(32).Unique().Annotations(entgql.OrderField("CODE")),
-		field.String("name").NotEmpty().MaxLen(100).Annotations(entgql.OrderField("NAME")),
+		field.String("code").NotEmpty().MaxRuneLen(32).Unique().Annotations(entgql.OrderField("CODE")),
+		field.String("name").NotEmpty().MaxRuneLen(100).Annotations(entgql.OrderField("NAME")),
 		field.Text("description").Annotations(freeText).Optional().Nillable(),
 	}
 }
@@ -44,11 +44,12 @@ func (Bed) Mixin() []ent.Mixin { return []ent.Mixin{withID("bed"), TimeMixin{}} 
 func (Bed) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("ward_id"),
-		field.String("code").NotEmpty().MaxLen(32).Annotations(entgql.OrderField("CODE")),
+		field.String("code").NotEmpty().MaxRuneLen(32).Annotations(entgql.OrderField("CODE")),
 		field.Enum("status").Values("FREE", "OCCUPIED", "CLEANING", "OUT_OF_SERVICE").Default("FREE").
 			Annotations(entgql.OrderField("STATUS")),
-		field.Time("status_changed_at").Default(nowUTC),
-		field.String("note").Annotations(freeText).Optional().Nillable().MaxLen(200),
+		field.Time("status_changed_at").Default(nowUTC).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("note").Annotations(freeText).Optional().Nillable().MaxRuneLen(200),
 	}
 }
 
@@ -81,7 +82,7 @@ func (Admission) Fields() []ent.Field {
 		field.String("bed_id").Comment("The current bed; the last one after discharge."),
 		field.String("attending_id"),
 		field.Time("admitted_at").Annotations(entgql.OrderField("ADMITTED_AT")),
-		field.String("reason").Annotations(freeText).NotEmpty().MaxLen(500),
+		field.String("reason").Annotations(freeText).NotEmpty().MaxRuneLen(500),
 		field.Enum("admission_type").Values("ELECTIVE", "EMERGENCY", "MATERNITY", "TRANSFER_IN"),
 		field.Enum("status").Values("ADMITTED", "DISCHARGED").Default("ADMITTED").Annotations(entgql.OrderField("STATUS")),
 		field.Time("discharged_at").Optional().Nillable(),
@@ -126,7 +127,7 @@ func (BedAssignment) Fields() []ent.Field {
 		field.String("bed_id"),
 		field.Time("from_at"),
 		field.Time("to_at").Optional().Nillable(),
-		field.String("reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
 	}
 }
 

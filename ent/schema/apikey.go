@@ -15,7 +15,7 @@ func (APIKey) Mixin() []ent.Mixin { return []ent.Mixin{withID("key"), TimeMixin{
 
 func (APIKey) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(100),
+		field.String("name").NotEmpty().MaxRuneLen(100),
 		field.String("lookup").Unique().Immutable().
 			Comment("Public part of the key, used to find the row before the secret is compared."),
 		field.String("secret_hash").Sensitive().Annotations(entgql.Skip()),
@@ -23,7 +23,8 @@ func (APIKey) Fields() []ent.Field {
 		field.String("created_by").Immutable(),
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("revoked_at").Optional().Nillable(),
-		field.Time("last_used_at").Optional().Nillable(),
+		field.Time("last_used_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 

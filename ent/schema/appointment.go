@@ -23,17 +23,21 @@ func (Appointment) Fields() []ent.Field {
 		field.String("department_id"),
 		field.Time("start_at").Annotations(entgql.OrderField("START_AT")),
 		field.Time("end_at"),
-		field.String("reason").Annotations(freeText).Optional().MaxLen(500),
+		field.String("reason").Annotations(freeText).Optional().MaxRuneLen(500),
 		field.String("room_id").Optional().Nillable(),
 		field.Enum("status").
 			Values("BOOKED", "CHECKED_IN", "IN_PROGRESS", "COMPLETED", "CANCELLED", "NO_SHOW").
 			Default("BOOKED").
 			Annotations(entgql.OrderField("STATUS")),
-		field.String("cancel_reason").Annotations(freeText).Optional().MaxLen(500),
-		field.Time("cancelled_at").Optional().Nillable(),
-		field.Time("checked_in_at").Optional().Nillable(),
-		field.Time("started_at").Optional().Nillable(),
-		field.Time("completed_at").Optional().Nillable(),
+		field.String("cancel_reason").Annotations(freeText).Optional().MaxRuneLen(500),
+		field.Time("cancelled_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Time("checked_in_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Time("started_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Time("completed_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 

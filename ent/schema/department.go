@@ -15,9 +15,9 @@ func (Department) Mixin() []ent.Mixin { return []ent.Mixin{withID("dep"), TimeMi
 
 func (Department) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("code").NotEmpty().MaxLen(32).Unique().
+		field.String("code").NotEmpty().MaxRuneLen(32).Unique().
 			Annotations(entgql.OrderField("CODE")),
-		field.String("name").NotEmpty().MaxLen(200).
+		field.String("name").NotEmpty().MaxRuneLen(200).
 			Annotations(entgql.OrderField("NAME")),
 		field.Text("description").Annotations(freeText).Optional().Nillable(),
 	}

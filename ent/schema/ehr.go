@@ -28,8 +28,8 @@ func (Encounter) Fields() []ent.Field {
 		field.String("department_id").Optional().Nillable(),
 		field.Time("started_at").Annotations(entgql.OrderField("STARTED_AT")),
 		field.Time("ended_at").Optional().Nillable(),
-		field.String("reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
-		field.String("cancel_reason").Annotations(freeText).Optional().Nillable().MaxLen(500).
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
+		field.String("cancel_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500).
 			Comment("Why the encounter was cancelled rather than finished."),
 	}
 }
@@ -59,8 +59,8 @@ func (Icd10Code) Mixin() []ent.Mixin { return []ent.Mixin{withID("icd")} }
 
 func (Icd10Code) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("code").NotEmpty().MaxLen(8).Unique().Annotations(entgql.OrderField("CODE")),
-		field.String("display").NotEmpty().MaxLen(300).Annotations(entgql.OrderField("DISPLAY")),
+		field.String("code").NotEmpty().MaxRuneLen(8).Unique().Annotations(entgql.OrderField("CODE")),
+		field.String("display").NotEmpty().MaxRuneLen(300).Annotations(entgql.OrderField("DISPLAY")),
 	}
 }
 
@@ -78,8 +78,8 @@ func (Problem) Mixin() []ent.Mixin {
 func (Problem) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("encounter_id").Optional().Nillable(),
-		field.String("icd10_code").NotEmpty().MaxLen(8),
-		field.String("display").NotEmpty().MaxLen(300),
+		field.String("icd10_code").NotEmpty().MaxRuneLen(8),
+		field.String("display").NotEmpty().MaxRuneLen(300),
 		field.Time("onset_date").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.Enum("status").Values("ACTIVE", "RESOLVED", "ENTERED_IN_ERROR").Default("ACTIVE"),
 		field.Time("resolved_date").Optional().Nillable().Annotations(entgql.Type("Date")),
@@ -104,9 +104,9 @@ func (Allergy) Mixin() []ent.Mixin {
 
 func (Allergy) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("substance").NotEmpty().MaxLen(200),
+		field.String("substance").NotEmpty().MaxRuneLen(200),
 		field.Enum("category").Values("DRUG", "FOOD", "ENVIRONMENT", "OTHER"),
-		field.String("reaction").Annotations(freeText).Optional().Nillable().MaxLen(300),
+		field.String("reaction").Annotations(freeText).Optional().Nillable().MaxRuneLen(300),
 		field.Enum("severity").Values("MILD", "MODERATE", "SEVERE", "LIFE_THREATENING"),
 		field.Enum("status").Values("ACTIVE", "INACTIVE", "ENTERED_IN_ERROR").Default("ACTIVE"),
 		field.Time("onset_date").Optional().Nillable().Annotations(entgql.Type("Date")),
@@ -131,14 +131,14 @@ func (Observation) Fields() []ent.Field {
 	return []ent.Field{
 		field.Time("created_at").Immutable().Default(nowUTC),
 		field.String("encounter_id").Optional().Nillable(),
-		field.String("code").NotEmpty().MaxLen(16).Comment("LOINC code"),
-		field.String("display").NotEmpty().MaxLen(200),
+		field.String("code").NotEmpty().MaxRuneLen(16).Comment("LOINC code"),
+		field.String("display").NotEmpty().MaxRuneLen(200),
 		field.Float("value"),
-		field.String("unit").MaxLen(20).Comment("UCUM unit"),
+		field.String("unit").MaxRuneLen(20).Comment("UCUM unit"),
 		field.Time("effective_at").Annotations(entgql.OrderField("EFFECTIVE_AT")),
 		field.Enum("status").Values("FINAL", "AMENDED", "ENTERED_IN_ERROR").Default("FINAL"),
 		field.String("replaces_id").Optional().Nillable().Unique(),
-		field.String("amend_reason").Optional().Nillable().MaxLen(500),
+		field.String("amend_reason").Optional().Nillable().MaxRuneLen(500),
 		field.String("recorded_by_id").Optional().Nillable(),
 	}
 }

@@ -20,17 +20,17 @@ func (LabTest) Mixin() []ent.Mixin { return []ent.Mixin{withID("lbt"), TimeMixin
 
 func (LabTest) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("code").NotEmpty().Unique().MaxLen(20).
+		field.String("code").NotEmpty().Unique().MaxRuneLen(20).
 			Comment("LOINC code.").
 			Annotations(entgql.OrderField("CODE")),
-		field.String("name").NotEmpty().MaxLen(200).
+		field.String("name").NotEmpty().MaxRuneLen(200).
 			Annotations(entgql.OrderField("NAME")),
-		field.String("short_name").Optional().Nillable().MaxLen(40).
+		field.String("short_name").Optional().Nillable().MaxRuneLen(40).
 			Comment("What the report and the dashboards print, e.g. K, Hb, ALT."),
 		field.Enum("specimen_type").Values(specimenTypes...),
 		field.Enum("result_kind").Values("NUMERIC", "CODED", "TEXT").
 			Comment("NUMERIC results carry a value and are flagged against the reference ranges; CODED ones pick from resultCodes; TEXT is free."),
-		field.String("unit").Optional().Nillable().MaxLen(20).Comment("UCUM unit of a NUMERIC result."),
+		field.String("unit").Optional().Nillable().MaxRuneLen(20).Comment("UCUM unit of a NUMERIC result."),
 		field.Int("decimals").Default(1).NonNegative().Max(4).Comment("How many decimals a NUMERIC result is reported with."),
 		field.Strings("result_codes").Optional().
 			Comment("The answers a CODED result may take, e.g. NEGATIVE, TRACE, 1+."),
@@ -63,9 +63,9 @@ func (LabPanel) Mixin() []ent.Mixin { return []ent.Mixin{withID("lbp"), TimeMixi
 
 func (LabPanel) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("code").NotEmpty().Unique().MaxLen(20).Comment("LOINC panel code.").
+		field.String("code").NotEmpty().Unique().MaxRuneLen(20).Comment("LOINC panel code.").
 			Annotations(entgql.OrderField("CODE")),
-		field.String("name").NotEmpty().MaxLen(200).
+		field.String("name").NotEmpty().MaxRuneLen(200).
 			Annotations(entgql.OrderField("NAME")),
 		field.Int64("price").NonNegative().
 			Comment("The panel's price, usually below the sum of its tests.").
@@ -170,7 +170,7 @@ func (LabOrderItem) Fields() []ent.Field {
 			Values("ORDERED", "COLLECTED", "RECEIVED", "RESULTED", "VERIFIED", "AMENDED", "CANCELLED", "REJECTED").
 			Default("ORDERED").
 			Annotations(entgql.OrderField("STATUS")),
-		field.String("cancel_reason").Annotations(freeText).Optional().Nillable().MaxLen(500),
+		field.String("cancel_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
 		field.String("cancelled_by_id").Optional().Nillable(),
 		field.Time("ordered_at"),
 		field.Time("verified_at").Optional().Nillable().Comment("When the first result was verified."),
@@ -209,19 +209,21 @@ func (LabSpecimen) Mixin() []ent.Mixin {
 func (LabSpecimen) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("order_id"),
-		field.String("accession_number").NotEmpty().Unique().Immutable().MaxLen(20).
+		field.String("accession_number").NotEmpty().Unique().Immutable().MaxRuneLen(20).
 			Comment("Printed on the barcode label; what the lab scans."),
 		field.Enum("specimen_type").Values(specimenTypes...),
 		field.Enum("status").Values("COLLECTED", "RECEIVED", "REJECTED").Default("COLLECTED"),
 		field.String("collected_by_id"),
 		field.Time("collected_at"),
 		field.String("received_by_id").Optional().Nillable(),
-		field.Time("received_at").Optional().Nillable(),
+		field.Time("received_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.Enum("rejection_reason").Values("HAEMOLYSED", "INSUFFICIENT", "MISLABELED", "CLOTTED", "CONTAMINATED", "OTHER").
 			Optional().Nillable(),
-		field.String("rejection_note").Annotations(freeText).Optional().Nillable().MaxLen(500),
+		field.String("rejection_note").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
 		field.String("rejected_by_id").Optional().Nillable(),
-		field.Time("rejected_at").Optional().Nillable(),
+		field.Time("rejected_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 
@@ -258,9 +260,9 @@ func (LabResult) Fields() []ent.Field {
 		field.Enum("status").Values("ENTERED", "VERIFIED", "CORRECTED", "DISCARDED").Default("ENTERED").
 			Comment("ENTERED awaits a second person's verification; CORRECTED was replaced by an amendment; DISCARDED was entered on a specimen the lab then rejected, and never released."),
 		field.Float("numeric_value").Optional().Nillable(),
-		field.String("coded_value").Optional().Nillable().MaxLen(40),
+		field.String("coded_value").Optional().Nillable().MaxRuneLen(40),
 		field.Text("text_value").Optional().Nillable(),
-		field.String("unit").Optional().Nillable().MaxLen(20),
+		field.String("unit").Optional().Nillable().MaxRuneLen(20),
 		field.Enum("flag").Values("NORMAL", "LOW", "HIGH", "CRITICAL_LOW", "CRITICAL_HIGH", "ABNORMAL").Optional().Nillable().
 			Comment("Empty when there is no range to judge the value by."),
 		field.Float("reference_low").Optional().Nillable().Comment("The range applied, as it was then."),
@@ -273,7 +275,7 @@ func (LabResult) Fields() []ent.Field {
 		field.String("verified_by_id").Optional().Nillable(),
 		field.Time("verified_at").Optional().Nillable().Annotations(entgql.OrderField("VERIFIED_AT")),
 		field.String("replaces_id").Optional().Nillable().Unique(),
-		field.String("amend_reason").Optional().Nillable().MaxLen(500),
+		field.String("amend_reason").Optional().Nillable().MaxRuneLen(500),
 		field.Bool("critical").Default(false),
 		field.String("acknowledged_by_id").Optional().Nillable(),
 		field.Time("acknowledged_at").Optional().Nillable(),

@@ -20,27 +20,27 @@ func (Patient) Fields() []ent.Field {
 		field.String("mrn").NotEmpty().Unique().Immutable().
 			Comment("Medical record number: the human identifier printed on wristbands and labels.").
 			Annotations(entgql.OrderField("MRN")),
-		field.String("given_name").NotEmpty().MaxLen(100),
-		field.String("family_name").NotEmpty().MaxLen(100).
+		field.String("given_name").NotEmpty().MaxRuneLen(100),
+		field.String("family_name").NotEmpty().MaxRuneLen(100).
 			Annotations(entgql.OrderField("FAMILY_NAME")),
 		field.Time("birth_date").
 			Annotations(entgql.Type("Date"), entgql.OrderField("BIRTH_DATE")),
 		field.Enum("sex").Values("FEMALE", "MALE", "OTHER", "UNKNOWN"),
-		field.String("phone").Optional().Nillable().MaxLen(40),
-		field.String("email").Optional().Nillable().MaxLen(254),
-		field.String("address_line").Annotations(freeText).Optional().Nillable().MaxLen(200),
-		field.String("city").Optional().Nillable().MaxLen(100),
-		field.String("region").Optional().Nillable().MaxLen(100),
-		field.String("postal_code").Optional().Nillable().MaxLen(20),
-		field.String("country").Optional().Nillable().MaxLen(2).Comment("ISO 3166-1 alpha-2"),
-		field.String("national_id").Optional().Nillable().MaxLen(40).
+		field.String("phone").Optional().Nillable().MaxRuneLen(40),
+		field.String("email").Optional().Nillable().MaxRuneLen(254),
+		field.String("address_line").Annotations(freeText).Optional().Nillable().MaxRuneLen(200),
+		field.String("city").Optional().Nillable().MaxRuneLen(100),
+		field.String("region").Optional().Nillable().MaxRuneLen(100),
+		field.String("postal_code").Optional().Nillable().MaxRuneLen(20),
+		field.String("country").Optional().Nillable().MaxRuneLen(2).Comment("ISO 3166-1 alpha-2"),
+		field.String("national_id").Optional().Nillable().MaxRuneLen(40).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
-		field.String("preferred_language").Optional().Nillable().MaxLen(35).Comment("BCP 47 tag, e.g. sw, en-KE"),
+		field.String("preferred_language").Optional().Nillable().MaxRuneLen(35).Comment("BCP 47 tag, e.g. sw, en-KE"),
 		field.Enum("status").Values("ACTIVE", "MERGED").Default("ACTIVE").
 			Comment("MERGED: a duplicate whose record now lives in mergedInto."),
 		field.String("merged_into_id").Optional().Nillable(),
 		field.Time("merged_at").Optional().Nillable(),
-		field.String("merge_reason").Annotations(freeText).Optional().Nillable().MaxLen(500).
+		field.String("merge_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500).
 			Comment("Why the registrar merged this record into mergedInto."),
 	}
 }

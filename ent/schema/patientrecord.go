@@ -17,11 +17,11 @@ func (PatientContact) Mixin() []ent.Mixin {
 
 func (PatientContact) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(200),
-		field.String("relationship").NotEmpty().MaxLen(50),
-		field.String("phone").Optional().Nillable().MaxLen(40),
-		field.String("email").Optional().Nillable().MaxLen(254),
-		field.String("address").Annotations(freeText).Optional().Nillable().MaxLen(300),
+		field.String("name").NotEmpty().MaxRuneLen(200),
+		field.String("relationship").NotEmpty().MaxRuneLen(50),
+		field.String("phone").Optional().Nillable().MaxRuneLen(40),
+		field.String("email").Optional().Nillable().MaxRuneLen(254),
+		field.String("address").Annotations(freeText).Optional().Nillable().MaxRuneLen(300),
 		field.Bool("next_of_kin").Default(false),
 		field.Bool("emergency_contact").Default(false),
 	}
@@ -37,8 +37,8 @@ func (PatientIdentifier) Mixin() []ent.Mixin {
 
 func (PatientIdentifier) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("system").NotEmpty().MaxLen(50).Comment("Issuer of the identifier, e.g. PASSPORT, NHIF, or another hospital's code."),
-		field.String("value").NotEmpty().MaxLen(64),
+		field.String("system").NotEmpty().MaxRuneLen(50).Comment("Issuer of the identifier, e.g. PASSPORT, NHIF, or another hospital's code."),
+		field.String("value").NotEmpty().MaxRuneLen(64),
 	}
 }
 
@@ -55,9 +55,9 @@ func (InsurancePolicy) Mixin() []ent.Mixin {
 
 func (InsurancePolicy) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("payer").NotEmpty().MaxLen(200),
-		field.String("member_number").NotEmpty().MaxLen(64),
-		field.String("plan_name").Optional().Nillable().MaxLen(200),
+		field.String("payer").NotEmpty().MaxRuneLen(200),
+		field.String("member_number").NotEmpty().MaxRuneLen(64),
+		field.String("plan_name").Optional().Nillable().MaxRuneLen(200),
 		field.Time("valid_from").Annotations(entgql.Type("Date")),
 		field.Time("valid_to").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.Int("priority").Default(1).Positive().Comment("1 for the primary policy, 2 for the secondary, …"),
@@ -78,7 +78,7 @@ func (HistoryItem) Fields() []ent.Field {
 		field.Enum("category").Values("PAST_CONDITION", "SURGERY", "FAMILY", "SOCIAL"),
 		field.Text("description").Annotations(freeText).NotEmpty(),
 		field.Time("date").Optional().Nillable().Annotations(entgql.Type("Date")),
-		field.String("relation").Optional().Nillable().MaxLen(50).Comment("For family history: whose condition it is."),
+		field.String("relation").Optional().Nillable().MaxRuneLen(50).Comment("For family history: whose condition it is."),
 		field.Enum("status").Values("ACTIVE", "ENTERED_IN_ERROR").Default("ACTIVE"),
 		field.String("recorded_by_id").Optional().Nillable(),
 	}

@@ -17,8 +17,8 @@ func (Room) Mixin() []ent.Mixin { return []ent.Mixin{withID("rom"), TimeMixin{}}
 func (Room) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("department_id"),
-		field.String("code").NotEmpty().MaxLen(32).Unique().Annotations(entgql.OrderField("CODE")),
-		field.String("name").NotEmpty().MaxLen(100),
+		field.String("code").NotEmpty().MaxRuneLen(32).Unique().Annotations(entgql.OrderField("CODE")),
+		field.String("name").NotEmpty().MaxRuneLen(100),
 		field.Bool("active").Default(true),
 	}
 }
@@ -67,7 +67,7 @@ func (ProviderTimeOff) Fields() []ent.Field {
 		field.String("staff_id"),
 		field.Time("start_at"),
 		field.Time("end_at"),
-		field.String("reason").Annotations(freeText).Optional().Nillable().MaxLen(200),
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(200),
 	}
 }
 

@@ -16,16 +16,16 @@ func (Staff) Mixin() []ent.Mixin { return []ent.Mixin{withID("stf"), TimeMixin{}
 
 func (Staff) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("given_name").NotEmpty().MaxLen(100),
-		field.String("family_name").NotEmpty().MaxLen(100).
+		field.String("given_name").NotEmpty().MaxRuneLen(100),
+		field.String("family_name").NotEmpty().MaxRuneLen(100).
 			Annotations(entgql.OrderField("FAMILY_NAME")),
 		field.Enum("kind").
 			Values("DOCTOR", "NURSE", "LAB_TECHNICIAN", "PHARMACIST", "RECEPTIONIST",
 				"BILLING_CLERK", "HR_OFFICER", "ADMINISTRATOR", "AUDITOR").
 			Annotations(entgql.OrderField("KIND")),
 		field.String("department_id").Optional(),
-		field.String("email").Optional().Nillable().MaxLen(254),
-		field.String("phone").Optional().Nillable().MaxLen(40),
+		field.String("email").Optional().Nillable().MaxRuneLen(254),
+		field.String("phone").Optional().Nillable().MaxRuneLen(40),
 		field.Bool("active").Default(true),
 	}
 }

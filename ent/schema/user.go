@@ -15,12 +15,13 @@ func (User) Mixin() []ent.Mixin { return []ent.Mixin{withID("usr"), TimeMixin{}}
 
 func (User) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("username").NotEmpty().MaxLen(64).Unique().
+		field.String("username").NotEmpty().MaxRuneLen(64).Unique().
 			Annotations(entgql.OrderField("USERNAME")),
 		field.String("password_hash").Sensitive().Annotations(entgql.Skip()),
 		field.Strings("roles"),
 		field.Bool("active").Default(true),
-		field.Time("last_login_at").Optional().Nillable(),
+		field.Time("last_login_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 

@@ -2,8 +2,10 @@ package patients
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -411,4 +413,23 @@ func TestMergedPatientsCannotBeChanged(t *testing.T) {
 	wantCode(t, err, apperr.Conflict)
 	_, err = svc.AddInsurancePolicy(ctx, merged.ID, InsurancePolicyInput{Payer: "NHIF", MemberNumber: "1", ValidFrom: day(2024, 1, 1), Priority: 1})
 	wantCode(t, err, apperr.Conflict)
+}
+
+// A name is limited in characters, not bytes: one in Arabic script at the
+// limit is stored whole (the database column counts characters too), one
+// character more is refused naming the field.
+func TestNameLimitCountsCharacters(t *testing.T) {
+	ctx, svc, c := newService(t)
+	atLimit := strings.Repeat("ع", 100) // 200 bytes
+	r := baseRegistration()
+	r.GivenName, r.FamilyName = atLimit, strings.Repeat("ŋ", 100)
+	p := mustRegister(t, ctx, svc, r)
+	stored := c.Patient.GetX(ctx, p.ID)
+	if stored.GivenName != atLimit || utf8.RuneCountInString(stored.FamilyName) != 100 {
+		t.Fatalf("stored %q / %q", stored.GivenName, stored.FamilyName)
+	}
+	r = baseRegistration()
+	r.GivenName = atLimit + "ع"
+	_, err := svc.Register(ctx, r)
+	wantField(t, err, "input.givenName")
 }

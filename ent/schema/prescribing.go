@@ -1,0 +1,52 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// MedicationOrder is a prescription. It is never edited: a revision is a
+// new order replacing it, and the replaced one is kept as SUPERSEDED.
+type MedicationOrder struct{ ent.Schema }
+
+func (MedicationOrder) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("med"), TimeMixin{}, ownedByPatient("medication_orders")}
+}
+
+func (MedicationOrder) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("encounter_id").Optional().Nillable(),
+		field.String("drug").NotEmpty().MaxRuneLen(200),
+		field.String("drug_code").Optional().Nillable().MaxRuneLen(32),
+		field.Float("dose_amount").Positive(),
+		field.String("dose_unit").NotEmpty().MaxRuneLen(20),
+		field.Enum("route").Values("ORAL", "IV", "IM", "SC", "TOPICAL", "INHALED", "RECTAL", "SUBLINGUAL", "OTHER"),
+		field.String("frequency").NotEmpty().MaxRuneLen(40).Comment("e.g. BID, TID, q8h, once daily"),
+		field.Int("duration_days").Optional().Nillable().Positive(),
+		field.Int("quantity").Positive(),
+		field.Text("instructions").Annotations(freeText).Optional().Nillable(),
+		field.String("prescriber_id"),
+		field.Enum("status").Values("ACTIVE", "COMPLETED", "STOPPED", "SUPERSEDED").Default("ACTIVE").
+			Annotations(entgql.OrderField("STATUS")),
+		field.String("replaces_id").Optional().Nillable().Unique(),
+		field.String("allergy_override_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500).
+			Comment("Why the prescriber went ahead despite a documented allergy."),
+		field.String("stop_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
+		field.Time("ended_at").Optional().Nillable(),
+	}
+}
+
+func (MedicationOrder) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("encounter", Encounter.Type).Ref("medication_orders").Field("encounter_id").Unique(),
+		edge.To("prescriber", Staff.Type).Unique().Required().Field("prescriber_id"),
+		edge.To("replaced_by", MedicationOrder.Type).Unique().From("replaces").Field("replaces_id").Unique(),
+	}
+}
+
+func (MedicationOrder) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
