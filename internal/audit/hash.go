@@ -42,6 +42,12 @@ const (
 // object_ids, patient_ids, fields, client_addr, request_id.
 func (e *encoder) content(ev *ent.AuditEvent) {
 	e.str(ev.ID)
+	e.fromOccurredAt(ev)
+}
+
+// fromOccurredAt encodes content after the ID: occurred_at onwards. The
+// legacy hash put seq between the two.
+func (e *encoder) fromOccurredAt(ev *ent.AuditEvent) {
 	e.str(ev.OccurredAt.UTC().Format(time.RFC3339Nano))
 	e.str(ev.ActorID)
 	e.str(ev.ActorName)
@@ -92,21 +98,7 @@ func legacyHash(ev *ent.AuditEvent, seq int64, prevHash string) string {
 	e.str(legacyVersion)
 	e.str(ev.ID)
 	e.int(seq)
-	// The v1 order: occurred_at onwards as in content, after id and seq.
-	e.str(ev.OccurredAt.UTC().Format(time.RFC3339Nano))
-	e.str(ev.ActorID)
-	e.str(ev.ActorName)
-	e.list(ev.Roles)
-	e.str(ev.Operation)
-	e.str(string(ev.Kind))
-	e.str(string(ev.Outcome))
-	e.str(ev.ErrorCode)
-	e.list(ev.ObjectTypes)
-	e.list(ev.ObjectIds)
-	e.str(ev.PatientIds)
-	e.list(ev.Fields)
-	e.str(ev.ClientAddr)
-	e.str(ev.RequestID)
+	e.fromOccurredAt(ev)
 	e.str(prevHash)
 	return hex.EncodeToString(e.w.Sum(nil))
 }
