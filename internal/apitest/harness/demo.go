@@ -74,17 +74,6 @@ func (s *Server) Demo() DemoIDs {
 	return d
 }
 
-// StaffID is the staff record of a demo user.
-func StaffID(t testing.TB, s *Server, user string) string {
-	t.Helper()
-	var out struct {
-		Me struct{ Staff struct{ ID string } }
-	}
-	s.As(user, `{ me { staff { id } } }`, nil).Decode(t, &out)
-	Must(t, out.Me.Staff.ID != "", "%s has no staff record", user)
-	return out.Me.Staff.ID
-}
-
 // PatientFacts are what a patient's reference ranges depend on.
 type PatientFacts struct {
 	Sex   string

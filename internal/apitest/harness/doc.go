@@ -43,8 +43,7 @@
 // Fixtures of the demo hospital used by several domains: Slot and
 // BookingInput (appointments), s.Layout() and Admit (wards and beds),
 // NewLabDesk (the lab's order-to-result steps, with EnsureLabCatalog),
-// SetUpLabWards, Credentials (a credential per role), AuditRows, Facts,
-// StaffID.
+// Credentials (a credential per role), AuditRows, Facts and PatientCount.
 //
 // Every root operation needs a probe in ProbeSets (probes.go), in its
 // domain's map: the role matrix test in platform fails for an operation

@@ -243,15 +243,6 @@ const (
 	LabReceiveMutation = `mutation($id: ID!) {
   receiveLabSpecimen(id: $id) { id accessionNumber status receivedAt receivedBy { id } items { id status } }
 }`
-	LabRejectMutation = `mutation($id: ID!, $in: RejectLabSpecimenInput!) {
-  rejectLabSpecimen(id: $id, input: $in) { id status rejectionReason rejectionNote items { id status } }
-}`
-	LabCancelItemMutation = `mutation($id: ID!, $r: String!) {
-  cancelLabOrderItem(id: $id, reason: $r) { id status cancelReason cancelledBy { id } }
-}`
-	LabByAccessionQuery = `query($a: String!) {
-  labSpecimenByAccession(accessionNumber: $a) { id accessionNumber status patient { id } items { id status test { id } } }
-}`
 	LabResultFields = `id status numericValue codedValue textValue unit flag referenceLow referenceHigh criticalLow criticalHigh
   critical comment enteredAt verifiedAt amendReason acknowledgedAt acknowledgeMinutes
   enteredBy { id } verifiedBy { id } acknowledgedBy { id } patient { id }
@@ -434,58 +425,7 @@ func (l *LabDesk) Released(patientID, testID string, value map[string]any) LabRe
 // Potassium is a potassium value to enter.
 func Potassium(v float64) map[string]any { return map[string]any{"numericValue": v} }
 
-// WardsAndCardiologist returns the demo's ward IDs by code and the
-// attending doctor of its inpatient (Patients[3], in CCU-01).
-func WardsAndCardiologist(t testing.TB, s *Server) (map[string]string, string) {
-	t.Helper()
-	var out struct {
-		BedBoard []struct {
-			Ward struct{ ID, Code string }
-			Beds []struct {
-				Bed       struct{ Code string }
-				Admission *struct{ Attending struct{ ID string } }
-			}
-		}
-	}
-	s.As("admin", `{ bedBoard { ward { id code } beds { bed { code } admission { attending { id } } } } }`, nil).Decode(t, &out)
-	wards, attending := map[string]string{}, ""
-	for _, w := range out.BedBoard {
-		wards[w.Ward.Code] = w.Ward.ID
-		for _, b := range w.Beds {
-			if b.Bed.Code == "CCU-01" && b.Admission != nil {
-				attending = b.Admission.Attending.ID
-			}
-		}
-	}
-	Must(t, wards["CCU"] != "" && wards["MED-A"] != "" && attending != "", "demo wards: %+v", out)
-	return wards, attending
-}
-
 // Probe releases a potassium of value for patientID, for AwaitLive.
 func (l *LabDesk) Probe(patientID string, value float64) func() string {
 	return func() string { return l.Released(patientID, l.Cat.Potassium.ID, Potassium(value)).ID }
-}
-
-// LabWards sets up the bedside scene: patients[0] admitted to MED-A by the
-// doctor, the demo's inpatient patients[3] in the CCU under the
-// cardiologist, and potassium values for each.
-type LabWards struct {
-	Wards                map[string]string
-	Cardiologist         string
-	MedA, CCU            string
-	MedValues, CCUValues PotassiumValues
-}
-
-// SetUpLabWards admits Patients[0] to MED-A-01 and reads each patient's
-// potassium values.
-func SetUpLabWards(t testing.TB, s *Server, d DemoIDs, desk *LabDesk) LabWards {
-	t.Helper()
-	w := LabWards{MedA: d.Patients[0], CCU: d.Patients[3]}
-	w.Wards, w.Cardiologist = WardsAndCardiologist(t, s)
-	Admit(t, s, "reception", w.MedA, s.Layout().Beds["MED-A-01"], d.Doctor)
-	pf := Facts(t, s, w.MedA)
-	_, w.MedValues = desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
-	pf = Facts(t, s, w.CCU)
-	_, w.CCUValues = desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
-	return w
 }

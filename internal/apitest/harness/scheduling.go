@@ -24,9 +24,6 @@ func BookingInput(patientID, providerID, start, end string) map[string]any {
 	}}
 }
 
-// CancelMutation cancels appointment id for reason r.
-const CancelMutation = `mutation($id: ID!, $r: String!) { cancelAppointment(id: $id, input: {reason: $r}) { id status } }`
-
 // Booker books appointments in slots that never overlap each other or the
 // demo's own appointments (which are in the next two days).
 type Booker struct {

@@ -15,7 +15,7 @@ func BenchmarkLabResultToDashboard(b *testing.B) {
 	s := harness.NewServer(b)
 	d := s.Demo()
 	desk := harness.NewLabDesk(b, s)
-	w := harness.SetUpLabWards(b, s, d, desk)
+	w := setUpLabWards(b, s, d, desk)
 	feed := subscribeLab(b, s, harness.WSProtocols[0], s.Token("nurse"), labResultVerifiedSubscription, map[string]any{"wardId": w.Wards["MED-A"]})
 	harness.AwaitLive(b, desk.Probe(w.MedA, w.MedValues.Normal), feed)
 	verifier := s.Token("labtech2")

@@ -16,7 +16,7 @@ func TestLabUnacknowledgedCriticalsPaged(t *testing.T) {
 	s := harness.NewServer(t, func(c *config.Config) { c.DefaultPageSize = 3 })
 	d := s.Demo()
 	desk := harness.NewLabDesk(t, s)
-	w := harness.SetUpLabWards(t, s, d, desk)
+	w := setUpLabWards(t, s, d, desk)
 	k := desk.Cat.Potassium.ID
 	var crits []string
 	for i, p := range []string{w.MedA, w.CCU, d.Patients[1], w.MedA, w.CCU} {
@@ -105,7 +105,7 @@ func TestLabUnacknowledgedCriticalsStatementCountIsFlat(t *testing.T) {
 	s := harness.NewServer(t)
 	d := s.Demo()
 	desk := harness.NewLabDesk(t, s)
-	w := harness.SetUpLabWards(t, s, d, desk)
+	w := setUpLabWards(t, s, d, desk)
 	k := desk.Cat.Potassium.ID
 	value := func(p string) float64 {
 		pf := harness.Facts(t, s, p)

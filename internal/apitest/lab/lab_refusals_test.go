@@ -173,8 +173,8 @@ func TestLabRefusalsOverHTTP(t *testing.T) {
 		up.Unit == nil && !up.Critical, "coded result: %+v", up)
 
 	refused("enter twice", "labtech2", harness.LabEnterMutation, enter(upItem, map[string]any{"codedValue": abnormal}), "CONFLICT", "")
-	refused("cancel a resulted item", "doctor", harness.LabCancelItemMutation, map[string]any{"id": upItem, "r": "not needed"}, "CONFLICT", "")
-	refused("cancel without a reason", "doctor", harness.LabCancelItemMutation, map[string]any{"id": kItem, "r": "  "}, "BAD_USER_INPUT", "reason")
+	refused("cancel a resulted item", "doctor", cancelItemMutation, map[string]any{"id": upItem, "r": "not needed"}, "CONFLICT", "")
+	refused("cancel without a reason", "doctor", cancelItemMutation, map[string]any{"id": kItem, "r": "  "}, "BAD_USER_INPUT", "reason")
 	refused("amend an entered result", "labtech2", harness.LabAmendMutation,
 		map[string]any{"id": up.ID, "in": map[string]any{"codedValue": "NEGATIVE", "reason": "misread"}}, "CONFLICT", "")
 	// To a nurse a result not yet verified does not exist.
@@ -185,7 +185,7 @@ func TestLabRefusalsOverHTTP(t *testing.T) {
 	refused("verify twice", "labtech", harness.LabVerifyMutation, map[string]any{"id": up.ID}, "CONFLICT", "")
 	// A released result is out: rejecting its specimen now would not call
 	// it back, so it is corrected by amendment instead.
-	refused("reject a specimen whose tests are verified", "labtech", harness.LabRejectMutation,
+	refused("reject a specimen whose tests are verified", "labtech", rejectMutation,
 		map[string]any{"id": upSpec.ID, "in": map[string]any{"reason": "CONTAMINATED"}}, "CONFLICT", "")
 	refused("amend without a reason", "labtech", harness.LabAmendMutation,
 		map[string]any{"id": up.ID, "in": map[string]any{"codedValue": "NEGATIVE", "reason": " "}}, "BAD_USER_INPUT", "input.reason")
@@ -195,13 +195,13 @@ func TestLabRefusalsOverHTTP(t *testing.T) {
 
 	// Rejection sends an item back to be collected again.
 	hbSpec := desk.Collect("nurse", hbItem)
-	refused("reject for OTHER without a note", "labtech", harness.LabRejectMutation,
+	refused("reject for OTHER without a note", "labtech", rejectMutation,
 		map[string]any{"id": hbSpec.ID, "in": map[string]any{"reason": "OTHER", "note": " "}}, "BAD_USER_INPUT", "input.note")
 	var rejected struct{ RejectLabSpecimen harness.LabSpecimen }
-	s.As("labtech", harness.LabRejectMutation, map[string]any{"id": hbSpec.ID, "in": map[string]any{"reason": "CLOTTED"}}).Decode(t, &rejected)
+	s.As("labtech", rejectMutation, map[string]any{"id": hbSpec.ID, "in": map[string]any{"reason": "CLOTTED"}}).Decode(t, &rejected)
 	harness.Must(t, rejected.RejectLabSpecimen.Status == "REJECTED" && *rejected.RejectLabSpecimen.RejectionReason == "CLOTTED" &&
 		len(rejected.RejectLabSpecimen.Items) == 1 && rejected.RejectLabSpecimen.Items[0].Status == "REJECTED", "rejected: %+v", rejected)
-	refused("reject twice", "labtech", harness.LabRejectMutation, map[string]any{"id": hbSpec.ID, "in": map[string]any{"reason": "CLOTTED"}}, "CONFLICT", "")
+	refused("reject twice", "labtech", rejectMutation, map[string]any{"id": hbSpec.ID, "in": map[string]any{"reason": "CLOTTED"}}, "CONFLICT", "")
 	refused("receive a rejected specimen", "labtech", harness.LabReceiveMutation, map[string]any{"id": hbSpec.ID}, "CONFLICT", "")
 	again := desk.Collect("nurse", hbItem)
 	harness.Must(t, again.ID != hbSpec.ID && again.AccessionNumber != hbSpec.AccessionNumber && again.Status == "COLLECTED" &&
@@ -214,15 +214,15 @@ func TestLabRefusalsOverHTTP(t *testing.T) {
 			CancelledBy  *struct{ ID string }
 		}
 	}
-	s.As("doctor", harness.LabCancelItemMutation, map[string]any{"id": hbItem, "r": "Duplicate request"}).Decode(t, &cancelled)
+	s.As("doctor", cancelItemMutation, map[string]any{"id": hbItem, "r": "Duplicate request"}).Decode(t, &cancelled)
 	c := cancelled.CancelLabOrderItem
 	harness.Must(t, c.Status == "CANCELLED" && *c.CancelReason == "Duplicate request" && c.CancelledBy.ID == d.Doctor, "cancelled: %+v", c)
-	refused("cancel twice", "labtech", harness.LabCancelItemMutation, map[string]any{"id": hbItem, "r": "again"}, "CONFLICT", "")
+	refused("cancel twice", "labtech", cancelItemMutation, map[string]any{"id": hbItem, "r": "again"}, "CONFLICT", "")
 	refused("collect a cancelled item", "nurse", harness.LabCollectMutation, collect(map[string]any{"itemIds": []string{hbItem}}), "CONFLICT", "")
 	refused("enter a cancelled item", "labtech", harness.LabEnterMutation, enter(hbItem, harness.Potassium(12)), "CONFLICT", "")
 	// The recollected tube holds nothing the lab is still asked to run.
 	refused("receive a specimen whose every test was cancelled", "labtech", harness.LabReceiveMutation, map[string]any{"id": again.ID}, "CONFLICT", "")
-	refused("reject a specimen whose every test was cancelled", "labtech", harness.LabRejectMutation,
+	refused("reject a specimen whose every test was cancelled", "labtech", rejectMutation,
 		map[string]any{"id": again.ID, "in": map[string]any{"reason": "HAEMOLYSED"}}, "CONFLICT", "")
 }
 
@@ -259,7 +259,7 @@ func TestLabRejectAfterEntryOverHTTP(t *testing.T) {
 	harness.Must(t, entered.Status == "ENTERED" && entered.Item.Status == "RESULTED", "entered: %+v", entered)
 
 	var rejected struct{ RejectLabSpecimen harness.LabSpecimen }
-	s.As("labtech2", harness.LabRejectMutation, map[string]any{"id": sp.ID, "in": map[string]any{
+	s.As("labtech2", rejectMutation, map[string]any{"id": sp.ID, "in": map[string]any{
 		"reason": "MISLABELED", "note": "Label names another patient"}}).Decode(t, &rejected)
 	rj := rejected.RejectLabSpecimen
 	harness.Must(t, rj.Status == "REJECTED" && rj.RejectionReason != nil && *rj.RejectionReason == "MISLABELED" && len(rj.Items) == len(tube),
@@ -391,7 +391,7 @@ func TestLabRejectRacesVerification(t *testing.T) {
 			doc  string
 			vars map[string]any
 		}{
-			"reject": {harness.LabRejectMutation, map[string]any{"id": sp.ID, "in": map[string]any{"reason": "MISLABELED"}}},
+			"reject": {rejectMutation, map[string]any{"id": sp.ID, "in": map[string]any{"reason": "MISLABELED"}}},
 			"verify": {harness.LabVerifyMutation, map[string]any{"id": res.ID}},
 		}
 		results := map[string]harness.Response{}

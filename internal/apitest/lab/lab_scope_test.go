@@ -114,7 +114,7 @@ func TestLabRowScopeAndDrafts(t *testing.T) {
 	}
 	r := s.Do(creds["patient"], `query($p: ID!) { patient(id: $p) { labResults { totalCount } } }`, map[string]any{"p": other})
 	harness.Must(t, r.HasCode("NOT_FOUND"), "the patient reads another patient's results: %s", harness.Describe(r))
-	r = s.Do(creds["patient"], harness.LabByAccessionQuery, map[string]any{"a": "000000AAAAAA"})
+	r = s.Do(creds["patient"], byAccessionQuery, map[string]any{"a": "000000AAAAAA"})
 	harness.Must(t, r.HasCode("FORBIDDEN"), "the patient looks up a specimen: %s", harness.Describe(r))
 
 	// Clinicians and integrators: everyone's verified results, no drafts.
@@ -191,7 +191,7 @@ func TestLabUnverifiedValuesUnreachableThroughFilters(t *testing.T) {
 	own := d.Patients[0] // the patient user's record
 	pf := harness.Facts(t, s, own)
 	_, kv := desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
-	labtech := harness.StaffID(t, s, "labtech")
+	labtech := staffID(t, s, "labtech")
 	creds := harness.Credentials(t, s, []string{"patient", "doctor", "nurse", "integrator", "labtech", "labtech2"})
 	outside := []string{"patient", "doctor", "nurse", "integrator"}
 

@@ -65,7 +65,7 @@ func TestLabResultVerifiedWardDashboard(t *testing.T) {
 			s := harness.NewServer(t)
 			d := s.Demo()
 			desk := harness.NewLabDesk(t, s)
-			w := harness.SetUpLabWards(t, s, d, desk)
+			w := setUpLabWards(t, s, d, desk)
 			k := desk.Cat.Potassium
 			med := subscribeLab(t, s, proto, s.Token("nurse"), labResultVerifiedSubscription, map[string]any{"wardId": w.Wards["MED-A"]})
 			ccu := subscribeLab(t, s, proto, s.Token("nurse"), labResultVerifiedSubscription, map[string]any{"wardId": w.Wards["CCU"]})
@@ -114,7 +114,7 @@ func TestCriticalLabResultDashboard(t *testing.T) {
 			s := harness.NewServer(t)
 			d := s.Demo()
 			desk := harness.NewLabDesk(t, s)
-			w := harness.SetUpLabWards(t, s, d, desk)
+			w := setUpLabWards(t, s, d, desk)
 			k := desk.Cat.Potassium
 			med := subscribeLab(t, s, proto, s.Token("nurse"), criticalLabResultSubscription, map[string]any{"wardId": w.Wards["MED-A"]})
 			ccu := subscribeLab(t, s, proto, s.Token("doctor"), criticalLabResultSubscription, map[string]any{"wardId": w.Wards["CCU"]})
@@ -160,7 +160,7 @@ func TestCriticalLabResultAmendment(t *testing.T) {
 			s := harness.NewServer(t)
 			d := s.Demo()
 			desk := harness.NewLabDesk(t, s)
-			w := harness.SetUpLabWards(t, s, d, desk) // medA is the patient user's own record
+			w := setUpLabWards(t, s, d, desk) // medA is the patient user's own record
 			k := desk.Cat.Potassium
 			crit := subscribeLab(t, s, proto, s.Token("nurse"), criticalLabResultSubscription, map[string]any{"wardId": w.Wards["MED-A"]})
 			own := subscribeLab(t, s, proto, s.Token("patient"), labResultVerifiedPatientSubscription, nil)

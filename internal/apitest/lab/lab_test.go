@@ -11,6 +11,80 @@ import (
 	"github.com/hmis-dev/hmis/internal/apitest/harness"
 )
 
+const (
+	rejectMutation = `mutation($id: ID!, $in: RejectLabSpecimenInput!) {
+  rejectLabSpecimen(id: $id, input: $in) { id status rejectionReason rejectionNote items { id status } }
+}`
+	cancelItemMutation = `mutation($id: ID!, $r: String!) {
+  cancelLabOrderItem(id: $id, reason: $r) { id status cancelReason cancelledBy { id } }
+}`
+	byAccessionQuery = `query($a: String!) {
+  labSpecimenByAccession(accessionNumber: $a) { id accessionNumber status patient { id } items { id status test { id } } }
+}`
+)
+
+// wardsAndCardiologist returns the demo's ward IDs by code and the
+// attending doctor of its inpatient (Patients[3], in CCU-01).
+func wardsAndCardiologist(t testing.TB, s *harness.Server) (map[string]string, string) {
+	t.Helper()
+	var out struct {
+		BedBoard []struct {
+			Ward struct{ ID, Code string }
+			Beds []struct {
+				Bed       struct{ Code string }
+				Admission *struct{ Attending struct{ ID string } }
+			}
+		}
+	}
+	s.As("admin", `{ bedBoard { ward { id code } beds { bed { code } admission { attending { id } } } } }`, nil).Decode(t, &out)
+	wards, attending := map[string]string{}, ""
+	for _, w := range out.BedBoard {
+		wards[w.Ward.Code] = w.Ward.ID
+		for _, b := range w.Beds {
+			if b.Bed.Code == "CCU-01" && b.Admission != nil {
+				attending = b.Admission.Attending.ID
+			}
+		}
+	}
+	harness.Must(t, wards["CCU"] != "" && wards["MED-A"] != "" && attending != "", "demo wards: %+v", out)
+	return wards, attending
+}
+
+// labWards is the bedside scene: Patients[0] admitted to MED-A by the
+// doctor, the demo's inpatient Patients[3] in the CCU under the
+// cardiologist, and potassium values for each.
+type labWards struct {
+	Wards                map[string]string
+	Cardiologist         string
+	MedA, CCU            string
+	MedValues, CCUValues harness.PotassiumValues
+}
+
+// setUpLabWards admits Patients[0] to MED-A-01 and reads each patient's
+// potassium values.
+func setUpLabWards(t testing.TB, s *harness.Server, d harness.DemoIDs, desk *harness.LabDesk) labWards {
+	t.Helper()
+	w := labWards{MedA: d.Patients[0], CCU: d.Patients[3]}
+	w.Wards, w.Cardiologist = wardsAndCardiologist(t, s)
+	harness.Admit(t, s, "reception", w.MedA, s.Layout().Beds["MED-A-01"], d.Doctor)
+	pf := harness.Facts(t, s, w.MedA)
+	_, w.MedValues = desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
+	pf = harness.Facts(t, s, w.CCU)
+	_, w.CCUValues = desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
+	return w
+}
+
+// staffID is the staff record of a demo user.
+func staffID(t testing.TB, s *harness.Server, user string) string {
+	t.Helper()
+	var out struct {
+		Me struct{ Staff struct{ ID string } }
+	}
+	s.As(user, `{ me { staff { id } } }`, nil).Decode(t, &out)
+	harness.Must(t, out.Me.Staff.ID != "", "%s has no staff record", user)
+	return out.Me.Staff.ID
+}
+
 func parseTime(t testing.TB, what, s string) time.Time {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339Nano, s)
@@ -44,7 +118,7 @@ func TestLabWorkflowOverHTTP(t *testing.T) {
 	harness.Must(t, stay.Status == "ADMITTED", "admitted: %+v", stay)
 	pf := harness.Facts(t, s, own)
 	kRange, kv := cat.PotassiumFor(t, pf.Sex, pf.Birth)
-	labtech, labtech2 := harness.StaffID(t, s, "labtech"), harness.StaffID(t, s, "labtech2")
+	labtech, labtech2 := staffID(t, s, "labtech"), staffID(t, s, "labtech2")
 	demoRows := existingLab(t, s)
 
 	// The doctor orders potassium and haemoglobin, and the metabolic
@@ -99,10 +173,10 @@ func TestLabWorkflowOverHTTP(t *testing.T) {
 	var found struct {
 		LabSpecimenByAccession *harness.LabSpecimen
 	}
-	s.As("labtech", harness.LabByAccessionQuery, map[string]any{"a": " " + strings.ToLower(kSpec.AccessionNumber) + " "}).Decode(t, &found)
+	s.As("labtech", byAccessionQuery, map[string]any{"a": " " + strings.ToLower(kSpec.AccessionNumber) + " "}).Decode(t, &found)
 	harness.Must(t, found.LabSpecimenByAccession != nil && found.LabSpecimenByAccession.ID == kSpec.ID &&
 		found.LabSpecimenByAccession.Status == "COLLECTED", "by accession: %+v", found.LabSpecimenByAccession)
-	s.As("labtech", harness.LabByAccessionQuery, map[string]any{"a": "000000AAAAAA"}).Decode(t, &found)
+	s.As("labtech", byAccessionQuery, map[string]any{"a": "000000AAAAAA"}).Decode(t, &found)
 	harness.Must(t, found.LabSpecimenByAccession == nil, "an unknown accession number found %+v", found.LabSpecimenByAccession)
 
 	rec := desk.Receive("labtech", kSpec.ID)
@@ -212,7 +286,7 @@ func TestLabAmendmentOverHTTP(t *testing.T) {
 	own := d.Patients[0]
 	pf := harness.Facts(t, s, own)
 	kRange, kv := desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
-	labtech, labtech2 := harness.StaffID(t, s, "labtech"), harness.StaffID(t, s, "labtech2")
+	labtech, labtech2 := staffID(t, s, "labtech"), staffID(t, s, "labtech2")
 	demoRows := existingLab(t, s)
 
 	orig := desk.Released(own, desk.Cat.Potassium.ID, harness.Potassium(kv.Normal))
@@ -422,7 +496,7 @@ func TestLabCriticalValuesOverHTTP(t *testing.T) {
 	s := harness.NewServer(t)
 	d := s.Demo()
 	desk := harness.NewLabDesk(t, s)
-	wards, cardiologist := harness.WardsAndCardiologist(t, s)
+	wards, cardiologist := wardsAndCardiologist(t, s)
 	harness.Must(t, cardiologist != d.Doctor, "the inpatient's attending is the ordering doctor")
 	inpatient := d.Patients[3] // in the CCU
 	medA := d.Patients[0]
@@ -543,7 +617,7 @@ func TestLabConcurrentEntryOneWins(t *testing.T) {
 	d := s.Demo()
 	desk := harness.NewLabDesk(t, s)
 	tokens := map[string]string{"labtech": s.Token("labtech"), "labtech2": s.Token("labtech2")}
-	techs := map[string]string{harness.StaffID(t, s, "labtech"): "labtech", harness.StaffID(t, s, "labtech2"): "labtech2"}
+	techs := map[string]string{staffID(t, s, "labtech"): "labtech", staffID(t, s, "labtech2"): "labtech2"}
 	for round := 0; round < 5; round++ {
 		item := desk.Received(d.Patients[1], desk.Cat.Potassium.ID)
 		results := map[string]harness.Response{}

@@ -7,6 +7,9 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 )
 
+// cancelMutation cancels appointment id for reason r.
+const cancelMutation = `mutation($id: ID!, $r: String!) { cancelAppointment(id: $id, input: {reason: $r}) { id status } }`
+
 func TestAppointmentChangedLive(t *testing.T) {
 	t.Parallel()
 	for _, proto := range harness.WSProtocols {
@@ -29,7 +32,7 @@ func TestAppointmentChangedLive(t *testing.T) {
 				"booked event: %+v", booked)
 
 			var cancelled struct{ CancelAppointment struct{ ID, Status string } }
-			s.As("reception", harness.CancelMutation, map[string]any{"id": doctors, "r": "patient called"}).Decode(t, &cancelled)
+			s.As("reception", cancelMutation, map[string]any{"id": doctors, "r": "patient called"}).Decode(t, &cancelled)
 			ev := f.Next()
 			harness.Must(t, ev.Type == "CANCELLED" && ev.Appointment.ID == doctors && ev.Appointment.Status == "CANCELLED",
 				"want the cancellation of %s, got %+v", doctors, ev)

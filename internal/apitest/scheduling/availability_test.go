@@ -478,7 +478,7 @@ func TestDepartmentQueue(t *testing.T) {
 	withRoom["roomId"] = rooms.Rooms.Edges[0].Node.ID
 	middle := bookAppointmentID(s, t, "reception", withRoom)
 	cancelled := bookAppointmentID(s, t, "reception", apptInput(d.Patients[4], d.Nurse, schedAt(day, 9, 0), schedAt(day, 9, 30)))
-	s.As("reception", harness.CancelMutation, map[string]any{"id": cancelled, "r": "patient called"}).Decode(t, &struct{}{})
+	s.As("reception", cancelMutation, map[string]any{"id": cancelled, "r": "patient called"}).Decode(t, &struct{}{})
 	bookAppointmentID(s, t, "reception", apptInput(d.Patients[4], d.Nurse, schedAt(day.AddDate(0, 0, 1), 0, 0), schedAt(day.AddDate(0, 0, 1), 0, 30)))
 
 	type queueEntry struct {
