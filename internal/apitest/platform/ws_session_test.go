@@ -238,6 +238,9 @@ func TestWebsocketLogoutOnAnotherInstance(t *testing.T) {
 // token expires and then, without anything sent, ends its subscriptions
 // with UNAUTHENTICATED and closes with 4401, so that the client refreshes
 // its token and reconnects.
+//
+// Not parallel: its set-up must finish inside the token's six seconds,
+// which a machine busy with the other tests could miss.
 func TestWebsocketClosesAtTokenExpiry(t *testing.T) {
 	const ttl = 6 * time.Second // JWT expiry has whole seconds: 5 to 6 s
 	for _, proto := range harness.WSProtocols {
