@@ -100,7 +100,10 @@ func NewServerLogging(t testing.TB, b Backing, logTo io.Writer, tweak ...func(*c
 	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(out...), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, log)
+	var a *app.App
+	var err error
+	// Opening migrates the schema, which tests in parallel must take turns at.
+	testenv.Migrating(func() { a, err = app.Open(ctx, cfg, log) })
 	if err != nil {
 		cancel()
 		t.Fatalf("open app: %v", err)
