@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,21 @@ func SQLitePath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "hmis.db")
 }
 
+// migrations serialises schema migrations within a test process. Each test
+// has a database of its own, but ent's migration writes to the generated,
+// package-level table descriptions (column maps, index lists) as it runs,
+// so two stores migrating at once in one process race on them.
+var migrations sync.Mutex
+
+// Migrating runs fn, which migrates a store (directly, or by opening an
+// app), while no other test in the process migrates: parallel tests call
+// it around whatever creates their schema.
+func Migrating(fn func()) {
+	migrations.Lock()
+	defer migrations.Unlock()
+	fn()
+}
+
 // Store opens a migrated, empty store for t and closes it when t ends.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
@@ -72,7 +88,8 @@ func Store(t testing.TB) *store.Store {
 	t.Cleanup(func() { st.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := st.Migrate(ctx); err != nil {
+	Migrating(func() { err = st.Migrate(ctx) })
+	if err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return st

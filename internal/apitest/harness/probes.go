@@ -1,0 +1,201 @@
+package harness
+
+import "sort"
+
+// Probes are documents that reach each root operation with harmless
+// arguments: an allowed role gets past the guard and is stopped by
+// validation (or succeeds without changing anything that matters); a denied
+// one gets FORBIDDEN. Each selects only __typename (or a count), which is
+// never guarded, so the operation's own decision is all that is tested.
+//
+// They are kept per domain, beside each other, so adding an operation means
+// adding its probe to its domain's map; AllProbes joins them, and the role
+// matrix test checks the union against every root field of the schema, so
+// an operation without a probe anywhere fails it. A subscription's probe is
+// "": it is refused over WebSocket, which each domain's subscription
+// authorization test covers.
+
+// PlatformProbes: sign-in, sessions, API keys, the directory and generic reads.
+var PlatformProbes = map[string]string{
+	"Query.me":                `{ me { __typename } }`,
+	"Query.node":              `{ node(id: "pat_01ARZ3NDEKTSV4RRFFQ69G5FAV") { __typename } }`,
+	"Query.nodes":             `{ nodes(ids: []) { __typename } }`,
+	"Query.departments":       `{ departments(first: 1) { __typename } }`,
+	"Query.staffs":            `{ staffs(first: 1) { __typename } }`,
+	"Query.users":             `{ users(first: 1) { __typename } }`,
+	"Query.apiKeys":           `{ apiKeys(first: 1) { __typename } }`,
+	"Query.auditEvents":       `{ auditEvents(first: 1) { __typename } }`,
+	"Mutation.login":          `mutation { login(input: {username: "matrix-nobody", password: "x"}) { __typename } }`,
+	"Mutation.refreshToken":   `mutation { refreshToken(input: {refreshToken: "not-a-token"}) { __typename } }`,
+	"Mutation.logout":         `mutation { logout }`,
+	"Mutation.changePassword": `mutation { changePassword(input: {currentPassword: "wrong", newPassword: "another-long-password"}) }`,
+	"Mutation.createApiKey":   `mutation { createApiKey(input: {name: "matrix", role: "no-such-role"}) { __typename } }`,
+	"Mutation.revokeApiKey":   `mutation { revokeApiKey(id: "bad") { __typename } }`,
+}
+
+// PatientsProbes: registration and the patient record.
+var PatientsProbes = map[string]string{
+	"Query.patients":                         `{ patients(first: 1) { __typename } }`,
+	"Mutation.registerPatient":               `mutation { registerPatient(input: {givenName: "", familyName: "X", birthDate: "2000-01-01", sex: FEMALE}) { __typename } }`,
+	"Mutation.updatePatient":                 `mutation { updatePatient(id: "bad", input: {}) { __typename } }`,
+	"Query.patient":                          `{ patient(id: "pat_01ARZ3NDEKTSV4RRFFQ69G5FAV") { __typename } }`,
+	"Query.patientByMrn":                     `{ patientByMrn(mrn: "000000000") { __typename } }`,
+	"Query.findDuplicatePatients":            `{ findDuplicatePatients(input: {}) { __typename } }`,
+	"Mutation.addPatientContact":             `mutation { addPatientContact(patientId: "bad", input: {name: "x", relationship: "y", phone: "+254700000001"}) { __typename } }`,
+	"Mutation.updatePatientContact":          `mutation { updatePatientContact(id: "bad", input: {}) { __typename } }`,
+	"Mutation.removePatientContact":          `mutation { removePatientContact(id: "bad") }`,
+	"Mutation.addPatientIdentifier":          `mutation { addPatientIdentifier(patientId: "bad", input: {system: "X", value: "1"}) { __typename } }`,
+	"Mutation.removePatientIdentifier":       `mutation { removePatientIdentifier(id: "bad") }`,
+	"Mutation.addInsurancePolicy":            `mutation { addInsurancePolicy(patientId: "bad", input: {payer: "X", memberNumber: "1", validFrom: "2025-01-01"}) { __typename } }`,
+	"Mutation.updateInsurancePolicyValidity": `mutation { updateInsurancePolicyValidity(id: "bad", input: {validFrom: "2025-01-01"}) { __typename } }`,
+	"Mutation.deactivateInsurancePolicy":     `mutation { deactivateInsurancePolicy(id: "bad") { __typename } }`,
+	"Mutation.mergePatients":                 `mutation { mergePatients(input: {survivorId: "bad", duplicateId: "bad", reason: "x"}) { __typename } }`,
+}
+
+// SchedulingProbes: appointments, rooms and working hours.
+var SchedulingProbes = map[string]string{
+	"Query.appointments":               `{ appointments(first: 1) { __typename } }`,
+	"Mutation.bookAppointment":         `mutation { bookAppointment(input: {patientId: "bad", providerId: "bad", startAt: "2030-01-01T09:00:00Z", endAt: "2030-01-01T10:00:00Z"}) { __typename } }`,
+	"Mutation.cancelAppointment":       `mutation { cancelAppointment(id: "bad", input: {reason: "x"}) { __typename } }`,
+	"Mutation.checkInAppointment":      `mutation { checkInAppointment(id: "bad") { __typename } }`,
+	"Subscription.appointmentChanged":  "", // over WebSocket: see TestAppointmentChangedAuthorization
+	"Query.rooms":                      `{ rooms(first: 1) { __typename } }`,
+	"Query.availableSlots":             `{ availableSlots(input: {providerId: "bad", from: "2030-01-02T00:00:00Z", to: "2030-01-01T00:00:00Z"}) { __typename } }`,
+	"Query.departmentQueue":            `{ departmentQueue(departmentId: "bad") { __typename } }`,
+	"Mutation.rescheduleAppointment":   `mutation { rescheduleAppointment(id: "bad", input: {startAt: "2030-01-01T09:00:00Z", endAt: "2030-01-01T10:00:00Z"}) { __typename } }`,
+	"Mutation.startAppointment":        `mutation { startAppointment(id: "bad") { __typename } }`,
+	"Mutation.completeAppointment":     `mutation { completeAppointment(id: "bad") { __typename } }`,
+	"Mutation.markNoShow":              `mutation { markNoShow(id: "bad") { __typename } }`,
+	"Mutation.setProviderAvailability": `mutation { setProviderAvailability(staffId: "bad", periods: []) { __typename } }`,
+	"Mutation.addProviderTimeOff":      `mutation { addProviderTimeOff(input: {staffId: "bad", startAt: "2030-01-01T09:00:00Z", endAt: "2030-01-01T10:00:00Z"}) { __typename } }`,
+	"Mutation.removeProviderTimeOff":   `mutation { removeProviderTimeOff(id: "bad") { __typename } }`,
+	"Mutation.createRoom":              `mutation { createRoom(input: {departmentId: "bad", code: "MATRIX", name: "Matrix"}) { __typename } }`,
+	"Mutation.setRoomActive":           `mutation { setRoomActive(id: "bad", active: true) { __typename } }`,
+}
+
+// AdmissionProbes: wards, beds and stays.
+var AdmissionProbes = map[string]string{
+	"Query.wards":                   `{ wards(first: 1) { __typename } }`,
+	"Query.beds":                    `{ beds(first: 1) { __typename } }`,
+	"Query.admissions":              `{ admissions(first: 1) { __typename } }`,
+	"Query.bedBoard":                `{ bedBoard(wardId: "bad") { __typename } }`,
+	"Mutation.createWard":           `mutation { createWard(input: {departmentId: "bad", code: "X", name: "X"}) { __typename } }`,
+	"Mutation.addBed":               `mutation { addBed(wardId: "bad", code: "X") { __typename } }`,
+	"Mutation.admitPatient":         `mutation { admitPatient(input: {patientId: "bad", bedId: "bad", attendingId: "bad", reason: "x", admissionType: ELECTIVE}) { __typename } }`,
+	"Mutation.transferPatient":      `mutation { transferPatient(admissionId: "bad", input: {toBedId: "bad", reason: "x"}) { __typename } }`,
+	"Mutation.dischargePatient":     `mutation { dischargePatient(admissionId: "bad", input: {summary: "x", disposition: HOME}) { __typename } }`,
+	"Mutation.markBedCleaned":       `mutation { markBedCleaned(bedId: "bad") { __typename } }`,
+	"Mutation.setBedOutOfService":   `mutation { setBedOutOfService(bedId: "bad", reason: "x") { __typename } }`,
+	"Mutation.returnBedToService":   `mutation { returnBedToService(bedId: "bad") { __typename } }`,
+	"Subscription.bedStatusChanged": "", // over WebSocket: see TestBedStatusChangedAuthorization
+}
+
+// EHRProbes: encounters, problems, allergies, observations, notes and prescribing.
+var EHRProbes = map[string]string{
+	"Query.encounters":                       `{ encounters(first: 1) { __typename } }`,
+	"Query.icd10Codes":                       `{ icd10Codes(first: 1) { __typename } }`,
+	"Query.medicationOrders":                 `{ medicationOrders(first: 1) { __typename } }`,
+	"Query.searchIcd10":                      `{ searchIcd10(text: "") { __typename } }`,
+	"Mutation.startEncounter":                `mutation { startEncounter(input: {patientId: "bad", type: OUTPATIENT, departmentId: "bad", reason: "x"}) { __typename } }`,
+	"Mutation.finishEncounter":               `mutation { finishEncounter(id: "bad") { __typename } }`,
+	"Mutation.cancelEncounter":               `mutation { cancelEncounter(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.recordProblem":                 `mutation { recordProblem(input: {patientId: "bad", icd10Code: "I10"}) { __typename } }`,
+	"Mutation.resolveProblem":                `mutation { resolveProblem(id: "bad") { __typename } }`,
+	"Mutation.markProblemEnteredInError":     `mutation { markProblemEnteredInError(id: "bad") { __typename } }`,
+	"Mutation.recordAllergy":                 `mutation { recordAllergy(input: {patientId: "bad", substance: "x", category: DRUG, severity: MILD}) { __typename } }`,
+	"Mutation.updateAllergy":                 `mutation { updateAllergy(id: "bad", input: {}) { __typename } }`,
+	"Mutation.recordVitals":                  `mutation { recordVitals(input: {patientId: "bad", heartRate: 70}) { __typename } }`,
+	"Mutation.recordObservation":             `mutation { recordObservation(input: {patientId: "bad", code: "2339-0", display: "Glucose", value: 1, unit: "mg/dL"}) { __typename } }`,
+	"Mutation.amendObservation":              `mutation { amendObservation(id: "bad", input: {value: 1, reason: "x"}) { __typename } }`,
+	"Mutation.markObservationEnteredInError": `mutation { markObservationEnteredInError(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.recordHistoryItem":             `mutation { recordHistoryItem(input: {patientId: "bad", category: SOCIAL, description: "x"}) { __typename } }`,
+	"Mutation.markHistoryItemEnteredInError": `mutation { markHistoryItemEnteredInError(id: "bad") { __typename } }`,
+	"Subscription.vitalsRecorded":            "", // over WebSocket: see TestVitalsRecordedAuthorization
+	"Query.clinicalNotes":                    `{ clinicalNotes(first: 1) { __typename } }`,
+	"Mutation.writeNote":                     `mutation { writeNote(input: {patientId: "bad", type: PROGRESS, text: "x"}) { __typename } }`,
+	"Mutation.updateDraftNote":               `mutation { updateDraftNote(id: "bad", text: "x") { __typename } }`,
+	"Mutation.discardDraftNote":              `mutation { discardDraftNote(id: "bad") }`,
+	"Mutation.signNote":                      `mutation { signNote(id: "bad") { __typename } }`,
+	"Mutation.amendNote":                     `mutation { amendNote(id: "bad", input: {text: "x", reason: "y"}) { __typename } }`,
+	"Mutation.prescribeMedication": `mutation { prescribeMedication(input: {patientId: "bad", drug: "x", doseAmount: 1, doseUnit: "mg",
+		  route: ORAL, frequency: "BID", quantity: 1}) { __typename } }`,
+	"Mutation.reviseMedicationOrder": `mutation { reviseMedicationOrder(id: "bad", input: {drug: "x", doseAmount: 1, doseUnit: "mg",
+		  route: ORAL, frequency: "BID", quantity: 1}) { __typename } }`,
+	"Mutation.stopMedicationOrder":     `mutation { stopMedicationOrder(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.completeMedicationOrder": `mutation { completeMedicationOrder(id: "bad") { __typename } }`,
+}
+
+// CareProbes: care plans, referrals and care teams.
+var CareProbes = map[string]string{
+	"Query.referrals":                    `{ referrals(first: 1) { __typename } }`,
+	"Mutation.createCarePlan":            `mutation { createCarePlan(input: {patientId: "bad", title: "x"}) { __typename } }`,
+	"Mutation.activateCarePlan":          `mutation { activateCarePlan(id: "bad") { __typename } }`,
+	"Mutation.completeCarePlan":          `mutation { completeCarePlan(id: "bad") { __typename } }`,
+	"Mutation.cancelCarePlan":            `mutation { cancelCarePlan(id: "bad") { __typename } }`,
+	"Mutation.addCarePlanGoal":           `mutation { addCarePlanGoal(carePlanId: "bad", input: {description: "x"}) { __typename } }`,
+	"Mutation.setCarePlanGoalStatus":     `mutation { setCarePlanGoalStatus(id: "bad", status: ACHIEVED) { __typename } }`,
+	"Mutation.addCarePlanActivity":       `mutation { addCarePlanActivity(carePlanId: "bad", input: {description: "x"}) { __typename } }`,
+	"Mutation.setCarePlanActivityStatus": `mutation { setCarePlanActivityStatus(id: "bad", status: COMPLETED) { __typename } }`,
+	"Query.incomingReferrals":            `{ incomingReferrals(first: 1) { __typename } }`,
+	"Mutation.referPatient":              `mutation { referPatient(input: {patientId: "bad", toDepartmentId: "bad", reason: "x"}) { __typename } }`,
+	"Mutation.acceptReferral":            `mutation { acceptReferral(id: "bad") { __typename } }`,
+	"Mutation.declineReferral":           `mutation { declineReferral(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.completeReferral":          `mutation { completeReferral(id: "bad") { __typename } }`,
+	"Mutation.cancelReferral":            `mutation { cancelReferral(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.addCareTeamMember":         `mutation { addCareTeamMember(input: {patientId: "bad", staffId: "bad", role: OTHER}) { __typename } }`,
+	"Mutation.endCareTeamMembership":     `mutation { endCareTeamMembership(id: "bad") { __typename } }`,
+}
+
+// LabProbes: orders, specimens and results.
+var LabProbes = map[string]string{
+	"Query.labOrders":                     `{ labOrders(first: 1) { totalCount } }`,
+	"Query.labOrderItems":                 `{ labOrderItems(first: 1) { totalCount } }`,
+	"Query.labPanels":                     `{ labPanels(first: 1) { totalCount } }`,
+	"Query.labResults":                    `{ labResults(first: 1) { totalCount } }`,
+	"Query.labSpecimens":                  `{ labSpecimens(first: 1) { totalCount } }`,
+	"Query.labTests":                      `{ labTests(first: 1) { totalCount } }`,
+	"Query.labSpecimenByAccession":        `{ labSpecimenByAccession(accessionNumber: "NONE") { id } }`,
+	"Query.unacknowledgedCriticalResults": `{ unacknowledgedCriticalResults { totalCount } }`,
+	"Mutation.orderLabTests":              `mutation { orderLabTests(input: {patientId: "bad", testIds: ["bad"]}) { __typename } }`,
+	"Mutation.cancelLabOrderItem":         `mutation { cancelLabOrderItem(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.collectLabSpecimen":         `mutation { collectLabSpecimen(input: {itemIds: ["bad"]}) { __typename } }`,
+	"Mutation.receiveLabSpecimen":         `mutation { receiveLabSpecimen(id: "bad") { __typename } }`,
+	"Mutation.rejectLabSpecimen":          `mutation { rejectLabSpecimen(id: "bad", input: {reason: HAEMOLYSED}) { __typename } }`,
+	"Mutation.enterLabResult":             `mutation { enterLabResult(itemId: "bad", input: {numericValue: 1}) { __typename } }`,
+	"Mutation.verifyLabResult":            `mutation { verifyLabResult(id: "bad") { __typename } }`,
+	"Mutation.amendLabResult":             `mutation { amendLabResult(id: "bad", input: {numericValue: 1, reason: "x"}) { __typename } }`,
+	"Mutation.acknowledgeCriticalResult":  `mutation { acknowledgeCriticalResult(id: "bad") { __typename } }`,
+	"Subscription.labResultVerified":      "", // over WebSocket: see the lab subscription tests
+	"Subscription.criticalLabResult":      "", // over WebSocket: see the lab subscription tests
+}
+
+// ProbeSets are every domain's probes, by domain.
+var ProbeSets = map[string]map[string]string{
+	"platform":   PlatformProbes,
+	"patients":   PatientsProbes,
+	"scheduling": SchedulingProbes,
+	"admission":  AdmissionProbes,
+	"ehr":        EHRProbes,
+	"care":       CareProbes,
+	"lab":        LabProbes,
+}
+
+// AllProbes joins ProbeSets, panicking if two domains probe one operation:
+// the matrix would then test one of them only.
+func AllProbes() map[string]string {
+	all := map[string]string{}
+	domains := make([]string, 0, len(ProbeSets))
+	for d := range ProbeSets {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	for _, d := range domains {
+		for op, doc := range ProbeSets[d] {
+			if _, dup := all[op]; dup {
+				panic("two probes for " + op)
+			}
+			all[op] = doc
+		}
+	}
+	return all
+}

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package apitest
-
-import "time"
-
-// processCPU is not measured here: the CPU metrics read zero.
-func processCPU() time.Duration { return 0 }
