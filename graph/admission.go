@@ -6,12 +6,13 @@ import (
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // bedStatusChanged streams bed events, of one ward or all. The bed is
 // loaded when the event is sent, and the stay through row scope.
 func (r *subscriptionResolver) bedStatusChanged(ctx context.Context, wardID, after *string) (<-chan *model.BedStatusEvent, error) {
-	if err := optionalID("wardId", wardID, "wrd", "a ward"); err != nil {
+	if err := optionalID("wardId", wardID, input.Ward); err != nil {
 		return nil, err
 	}
 	f := admission.BedFilter{WardID: wardID}

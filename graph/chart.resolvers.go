@@ -11,13 +11,13 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/internal/apperr"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // Patient is the resolver for the patient field.
 func (r *queryResolver) Patient(ctx context.Context, id string) (*ent.Patient, error) {
-	if !globalid.Valid(id, "pat") {
-		return nil, apperr.BadInput("id", "is not a patient ID")
+	if err := input.ID("id", id, input.Patient); err != nil {
+		return nil, err
 	}
 	return r.chart(ctx, patient.ID(id))
 }

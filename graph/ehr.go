@@ -6,15 +6,16 @@ import (
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // vitalsRecorded streams vitals events: of one patient, of the patients
 // admitted to one ward when the signs were taken, or all the viewer may see.
 func (r *subscriptionResolver) vitalsRecorded(ctx context.Context, patientID, wardID, after *string) (<-chan *model.VitalsEvent, error) {
-	if err := optionalID("patientId", patientID, "pat", "a patient"); err != nil {
+	if err := optionalID("patientId", patientID, input.Patient); err != nil {
 		return nil, err
 	}
-	if err := optionalID("wardId", wardID, "wrd", "a ward"); err != nil {
+	if err := optionalID("wardId", wardID, input.Ward); err != nil {
 		return nil, err
 	}
 	f := ehr.VitalsFilter{PatientID: patientID, WardID: wardID}

@@ -5,15 +5,16 @@ import (
 
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/lab"
 )
 
 // labFilter checks a lab subscription's arguments.
 func labFilter(patientID, wardID *string) (lab.ResultFilter, error) {
-	if err := optionalID("patientId", patientID, "pat", "a patient"); err != nil {
+	if err := optionalID("patientId", patientID, input.Patient); err != nil {
 		return lab.ResultFilter{}, err
 	}
-	if err := optionalID("wardId", wardID, "wrd", "a ward"); err != nil {
+	if err := optionalID("wardId", wardID, input.Ward); err != nil {
 		return lab.ResultFilter{}, err
 	}
 	return lab.ResultFilter{PatientID: patientID, WardID: wardID}, nil

@@ -6,7 +6,7 @@ import (
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 func authPayload(t *auth.Tokens) *model.AuthPayload {
@@ -22,8 +22,8 @@ func auditFilter(f *model.AuditEventFilter) ([]predicate.AuditEvent, error) {
 		where = append(where, auditevent.ActorID(*f.ActorID))
 	}
 	if f.PatientID != nil {
-		if !globalid.Valid(*f.PatientID, "pat") {
-			return nil, apperr.BadInput("filter.patientId", "is not a patient ID")
+		if err := input.ID("filter.patientId", *f.PatientID, input.Patient); err != nil {
+			return nil, err
 		}
 		where = append(where, auditevent.PatientIdsContains(","+*f.PatientID+","))
 	}

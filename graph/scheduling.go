@@ -6,6 +6,7 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 )
 
@@ -13,10 +14,10 @@ import (
 // through row scope before it is sent, so a patient hears only about their
 // own appointments, and only what the policy lets them read of it.
 func (r *subscriptionResolver) appointmentChanged(ctx context.Context, departmentID, providerID, after *string) (<-chan *model.AppointmentEvent, error) {
-	if err := optionalID("departmentId", departmentID, "dep", "a department"); err != nil {
+	if err := optionalID("departmentId", departmentID, input.Department); err != nil {
 		return nil, err
 	}
-	if err := optionalID("providerId", providerID, "stf", "a staff"); err != nil {
+	if err := optionalID("providerId", providerID, input.Staff); err != nil {
 		return nil, err
 	}
 	f := scheduling.AppointmentFilter{DepartmentID: departmentID, ProviderID: providerID}

@@ -14,7 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/events"
-	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 // fanout is the process's subscription hub, made on first use.
@@ -301,11 +301,11 @@ func endStream(ctx context.Context, code apperr.Code, message, resumeAfter strin
 
 // optionalID refuses a filter argument that is given but is not an ID of
 // the kind it names, before anything is subscribed.
-func optionalID(arg string, id *string, prefix, what string) error {
-	if id != nil && !globalid.Valid(*id, prefix) {
-		return apperr.BadInput(arg, "is not %s ID", what)
+func optionalID(arg string, id *string, t input.IDType) error {
+	if id == nil {
+		return nil
 	}
-	return nil
+	return input.ID(arg, *id, t)
 }
 
 // cursorExpired tells a client whose after is older than the retained
