@@ -44,6 +44,7 @@ import (
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/graph/scalar"
 	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -1023,7 +1024,7 @@ type ComplexityRoot struct {
 		APIKeys                       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
 		Admissions                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
 		Appointments                  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
-		AuditEvents                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) int
+		AuditEvents                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *audit.AuditEventFilter, orderBy *ent.AuditEventOrder) int
 		AvailableSlots                func(childComplexity int, input scheduling.SlotSearch) int
 		BedBoard                      func(childComplexity int, wardID *string) int
 		Beds                          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) int
@@ -1346,7 +1347,7 @@ type QueryResolver interface {
 	ClinicalNotes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) (*ent.ClinicalNoteConnection, error)
 	FindDuplicatePatients(ctx context.Context, input patients.FindDuplicatePatientsInput) ([]*ent.Patient, error)
 	Me(ctx context.Context) (*ent.User, error)
-	AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) (*ent.AuditEventConnection, error)
+	AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *audit.AuditEventFilter, orderBy *ent.AuditEventOrder) (*ent.AuditEventConnection, error)
 	IncomingReferrals(ctx context.Context, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) (*ent.ReferralConnection, error)
 	AvailableSlots(ctx context.Context, input scheduling.SlotSearch) ([]*scheduling.AvailableSlot, error)
 	DepartmentQueue(ctx context.Context, departmentID string, date *time.Time) ([]*ent.Appointment, error)
@@ -6208,7 +6209,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["filter"].(*model.AuditEventFilter), args["orderBy"].(*ent.AuditEventOrder)), true
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["filter"].(*audit.AuditEventFilter), args["orderBy"].(*ent.AuditEventOrder)), true
 	case "Query.availableSlots":
 		if e.ComplexityRoot.Query.AvailableSlots == nil {
 			break
@@ -22645,8 +22646,8 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 	}
 	args["last"] = arg3
 	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
-		func(ctx context.Context, v any) (*model.AuditEventFilter, error) {
-			return ec.unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAuditEventFilter(ctx, v)
+		func(ctx context.Context, v any) (*audit.AuditEventFilter, error) {
+			return ec.unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋauditᚐAuditEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -45364,7 +45365,7 @@ func (ec *executionContext) _Query_auditEvents(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().AuditEvents(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["filter"].(*model.AuditEventFilter), fc.Args["orderBy"].(*ent.AuditEventOrder))
+			return ec.Resolvers.Query().AuditEvents(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["filter"].(*audit.AuditEventFilter), fc.Args["orderBy"].(*ent.AuditEventOrder))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditEventConnection) graphql.Marshaler {
@@ -53221,8 +53222,8 @@ func UnmarshalAppointmentWhereInput(ctx context.Context, raw any) (ent.Appointme
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputAuditEventFilter(ctx context.Context, obj any) (model.AuditEventFilter, error) {
-	var it model.AuditEventFilter
+func (ec *executionContext) unmarshalInputAuditEventFilter(ctx context.Context, obj any) (audit.AuditEventFilter, error) {
+	var it audit.AuditEventFilter
 	if obj == nil {
 		return it, nil
 	}
@@ -53292,8 +53293,8 @@ func (ec *executionContext) unmarshalInputAuditEventFilter(ctx context.Context, 
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalAuditEventFilter(ctx context.Context, raw any) (model.AuditEventFilter, error) {
-	var out model.AuditEventFilter
+func UnmarshalAuditEventFilter(ctx context.Context, raw any) (audit.AuditEventFilter, error) {
+	var out audit.AuditEventFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditEventFilter", raw, &out)
 	return out, err
 }
@@ -95915,7 +95916,7 @@ func (ec *executionContext) marshalOAuditEventEdge2ᚖgithubᚗcomᚋhmisᚑdev�
 	return ec._AuditEventEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAuditEventFilter(ctx context.Context, v any) (*model.AuditEventFilter, error) {
+func (ec *executionContext) unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋauditᚐAuditEventFilter(ctx context.Context, v any) (*audit.AuditEventFilter, error) {
 	if v == nil {
 		return nil, nil
 	}

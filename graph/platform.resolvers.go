@@ -77,8 +77,8 @@ func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 }
 
 // AuditEvents is the resolver for the auditEvents field.
-func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *model.AuditEventFilter, orderBy *ent.AuditEventOrder) (*ent.AuditEventConnection, error) {
-	where, err := auditFilter(filter)
+func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *audit.AuditEventFilter, orderBy *ent.AuditEventOrder) (*ent.AuditEventConnection, error) {
+	where, err := filter.Predicates()
 	if err != nil {
 		return nil, err
 	}

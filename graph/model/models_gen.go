@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
-	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -22,20 +21,6 @@ type AppointmentEvent struct {
 	Type        AppointmentEventType `json:"type"`
 	OccurredAt  time.Time            `json:"occurredAt"`
 	Appointment *ent.Appointment     `json:"appointment"`
-}
-
-type AuditEventFilter struct {
-	// Events of this user or API key.
-	ActorID *string `json:"actorId,omitempty"`
-	// Events that touched this patient's data.
-	PatientID *string `json:"patientId,omitempty"`
-	// Events of this operation, e.g. bookAppointment.
-	Operation *string             `json:"operation,omitempty"`
-	Outcome   *auditevent.Outcome `json:"outcome,omitempty"`
-	// Events at or after this time.
-	From *time.Time `json:"from,omitempty"`
-	// Events before this time.
-	To *time.Time `json:"to,omitempty"`
 }
 
 // Tokens for a session. Send the access token as `Authorization: Bearer …`; trade the refresh token for new tokens before expiresAt.
