@@ -95,3 +95,16 @@ func asBroken(err error, target **audit.BrokenError) bool {
 	}
 	return ok
 }
+
+// TestAuditFilterRefusesBadInput: an auditor's filter that cannot match
+// anything meaningful is refused naming the field, not answered empty.
+func TestAuditFilterRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	const q = `query($f: AuditEventFilter) { auditEvents(first: 5, filter: $f) { totalCount } }`
+	harness.WantBadInput(t, "patientId of another type", s.As("auditor", q, map[string]any{"f": map[string]any{"patientId": "stf_01ARZ3NDEKTSV4RRFFQ69G5FAV"}}), "filter.patientId")
+	harness.WantBadInput(t, "to before from", s.As("auditor", q, map[string]any{"f": map[string]any{
+		"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}), "filter.to")
+	var ok struct{ AuditEvents struct{ TotalCount int } }
+	s.As("auditor", q, map[string]any{"f": map[string]any{"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}}).Decode(t, &ok)
+}
