@@ -1357,11 +1357,11 @@ type RegisterPatientPayloadResolver interface {
 	Duplicates(ctx context.Context, obj *patients.RegisterPatientPayload) ([]*ent.Patient, error)
 }
 type SubscriptionResolver interface {
-	AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error)
 	BedStatusChanged(ctx context.Context, wardID *string, after *string) (<-chan *model.BedStatusEvent, error)
 	VitalsRecorded(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.VitalsEvent, error)
 	LabResultVerified(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.LabResultEvent, error)
 	CriticalLabResult(ctx context.Context, wardID *string, after *string) (<-chan *model.CriticalLabResultEvent, error)
+	AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -8339,14 +8339,11 @@ type Mutation {
   revokeApiKey(id: ID!): APIKey!
 }
 
-type Subscription {
-  """
-  Appointments booked, cancelled or checked in, optionally for one department
-  or provider. Pass the last eventId you saw as ` + "`" + `after` + "`" + ` to receive what you
-  missed while disconnected, then live events, with no gap and no duplicate.
-  """
-  appointmentChanged(departmentId: ID, providerId: ID, after: String): AppointmentEvent!
-}
+"""
+The root of every live stream. Each domain adds its subscriptions with
+` + "`" + `extend type Subscription` + "`" + ` in its own file.
+"""
+type Subscription
 `, BuiltIn: false},
 	{Name: "../schema/prescribing.graphqls", Input: `# Prescribing: medication orders, checked against the patient's allergies.
 # An order is never edited: it is revised (a new order replaces it and the
@@ -8650,6 +8647,15 @@ extend type Mutation {
   Appointments already in the room keep it until rescheduled.
   """
   setRoomActive(id: ID!, active: Boolean!): Room!
+}
+
+extend type Subscription {
+  """
+  Appointments booked, cancelled or checked in, optionally for one department
+  or provider. Pass the last eventId you saw as ` + "`" + `after` + "`" + ` to receive what you
+  missed while disconnected, then live events, with no gap and no duplicate.
+  """
+  appointmentChanged(departmentId: ID, providerId: ID, after: String): AppointmentEvent!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -47250,50 +47256,6 @@ func (ec *executionContext) fieldContext_StaffEdge_cursor(_ context.Context, fie
 	return graphql.NewScalarFieldContext("StaffEdge", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _Subscription_appointmentChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
-	return graphql.ResolveFieldStream(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Subscription_appointmentChanged(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().AppointmentChanged(ctx, fc.Args["departmentId"].(*string), fc.Args["providerId"].(*string), fc.Args["after"].(*string))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.AppointmentEvent) graphql.Marshaler {
-			return ec.marshalNAppointmentEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAppointmentEvent(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Subscription_appointmentChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Subscription",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AppointmentEvent(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Subscription_appointmentChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Subscription_bedStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -47464,6 +47426,50 @@ func (ec *executionContext) fieldContext_Subscription_criticalLabResult(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_criticalLabResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_appointmentChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_appointmentChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AppointmentChanged(ctx, fc.Args["departmentId"].(*string), fc.Args["providerId"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AppointmentEvent) graphql.Marshaler {
+			return ec.marshalNAppointmentEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAppointmentEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_appointmentChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AppointmentEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_appointmentChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -92031,8 +92037,6 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 
 	switch fields[0].Name {
-	case "appointmentChanged":
-		return ec._Subscription_appointmentChanged(ctx, fields[0])
 	case "bedStatusChanged":
 		return ec._Subscription_bedStatusChanged(ctx, fields[0])
 	case "vitalsRecorded":
@@ -92041,6 +92045,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_labResultVerified(ctx, fields[0])
 	case "criticalLabResult":
 		return ec._Subscription_criticalLabResult(ctx, fields[0])
+	case "appointmentChanged":
+		return ec._Subscription_appointmentChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

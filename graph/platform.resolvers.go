@@ -91,11 +91,6 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[st
 		ent.WithAuditEventOrder(orderBy))
 }
 
-// AppointmentChanged is the resolver for the appointmentChanged field.
-func (r *subscriptionResolver) AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error) {
-	return r.appointmentChanged(ctx, departmentID, providerID, after)
-}
-
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 )
 
@@ -81,4 +82,9 @@ func (r *queryResolver) AvailableSlots(ctx context.Context, input scheduling.Slo
 // DepartmentQueue is the resolver for the departmentQueue field.
 func (r *queryResolver) DepartmentQueue(ctx context.Context, departmentID string, date *time.Time) ([]*ent.Appointment, error) {
 	return r.Scheduling.Queue(ctx, departmentID, date)
+}
+
+// AppointmentChanged is the resolver for the appointmentChanged field.
+func (r *subscriptionResolver) AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error) {
+	return r.appointmentChanged(ctx, departmentID, providerID, after)
 }

@@ -100,6 +100,8 @@ type RefreshTokenInput struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+// The root of every live stream. Each domain adds its subscriptions with
+// `extend type Subscription` in its own file.
 type Subscription struct {
 }
 
