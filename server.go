@@ -70,6 +70,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(flags.Output(), usage)
 		flags.PrintDefaults()
 	}
+	// Asked for, help is the answer and goes to stdout (hmis --help | less);
+	// after a mistake it goes with the error to stderr.
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			flags.SetOutput(stdout)
+			flags.Usage()
+			return nil
+		}
+	}
 	flags.BoolVar(&cfg.Demo, "demo", cfg.Demo, "demo mode (HMIS_DEMO)")
 	flags.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HMIS_ADDR)")
 	// Flags may stand before the command and after it: hmis --demo seed
@@ -91,6 +100,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("hmis %s takes no argument %q (hmis --help lists the commands)", command, rest[0])
 		}
 	case "audit":
+		// The subcommand's own flags may follow it too: hmis audit verify --demo.
+		if len(rest) > 0 && rest[0] == "verify" {
+			if err := flags.Parse(rest[1:]); err != nil {
+				return err
+			}
+			rest = append([]string{"verify"}, flags.Args()...)
+		}
 		if len(rest) != 1 || rest[0] != "verify" {
 			return errors.New("usage: hmis audit verify")
 		}

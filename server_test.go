@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -134,16 +135,31 @@ func TestCommandLineAsANewcomerTypesIt(t *testing.T) {
 	if err := run([]string{"--help"}, &out, &errOut); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"serve", "migrate", "seed", "audit verify", "config", "version", "-demo", "-addr"} {
-		if !strings.Contains(errOut.String(), want) {
-			t.Errorf("--help does not mention %q:\n%s", want, errOut.String())
+	// Asked-for help is output, so that hmis --help | less shows it.
+	for _, want := range []string{"serve", "migrate", "seed", "audit verify", "config", "roles", "version", "-demo", "-addr"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %q on stdout:\n%s", want, out.String())
 		}
+	}
+	if errOut.Len() > 0 {
+		t.Errorf("--help wrote to stderr: %q", errOut.String())
 	}
 	t.Setenv("HMIS_TOKEN_SECRET", "")
 	if out, err := hmis(t, "--demo", "version"); err != nil || !strings.HasPrefix(out, "hmis ") {
 		t.Fatalf("a flag before the command: %v %q", err, out)
 	}
-	for _, args := range [][]string{{"--demo", "audit", "frobnicate"}, {"serve", "now"}, {"audit"}, {"--demo", "frobnicate"}, {"--no-such-flag"}} {
+	// The flags of a two-word command may follow it as well; audit verify
+	// needs no token secret, demo or not.
+	t.Setenv("HMIS_DATABASE_URL", "")
+	t.Setenv("HMIS_SQLITE_PATH", filepath.Join(t.TempDir(), "verify.db"))
+	t.Setenv("HMIS_AUDIT_CHECKPOINT_FILE", "")
+	if _, err := hmis(t, "seed", "--demo"); err != nil {
+		t.Fatalf("seed --demo: %v", err)
+	}
+	if out, err := hmis(t, "audit", "verify", "--demo"); err != nil || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify --demo: %v %q", err, out)
+	}
+	for _, args := range [][]string{{"--demo", "audit", "frobnicate"}, {"audit", "verify", "now"}, {"serve", "now"}, {"audit"}, {"--demo", "frobnicate"}, {"--no-such-flag"}} {
 		if _, err := hmis(t, args...); err == nil {
 			t.Errorf("hmis %v must be refused", args)
 		}

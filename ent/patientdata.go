@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -71,56 +72,236 @@ type PatientOwned interface {
 // OwnerPatientID implements PatientOwned.
 func (_m *Admission) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *AdmissionQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, admission.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, admission.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *Allergy) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *AllergyQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, allergy.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, allergy.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *Appointment) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *AppointmentQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, appointment.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, appointment.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *BedAssignment) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *BedAssignmentQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, bedassignment.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, bedassignment.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *CarePlan) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *CarePlanQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careplan.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, careplan.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *CarePlanActivity) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *CarePlanActivityQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careplanactivity.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, careplanactivity.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *CarePlanGoal) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *CarePlanGoalQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careplangoal.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, careplangoal.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *CareTeamMember) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *CareTeamMemberQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careteammember.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, careteammember.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *ClinicalNote) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *ClinicalNoteQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, clinicalnote.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, clinicalnote.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *Encounter) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *EncounterQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, encounter.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, encounter.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *HistoryItem) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *HistoryItemQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, historyitem.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, historyitem.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *InsurancePolicy) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *InsurancePolicyQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, insurancepolicy.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, insurancepolicy.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *LabOrder) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *LabOrderQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, laborder.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, laborder.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *LabOrderItem) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *LabOrderItemQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, laborderitem.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, laborderitem.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *LabResult) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *LabResultQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, labresult.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, labresult.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *LabSpecimen) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *LabSpecimenQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, labspecimen.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, labspecimen.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *MedicationOrder) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *MedicationOrderQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, medicationorder.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, medicationorder.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *Observation) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *ObservationQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, observation.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, observation.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *Patient) OwnerPatientID() string { return _m.ID }
@@ -128,14 +309,54 @@ func (_m *Patient) OwnerPatientID() string { return _m.ID }
 // OwnerPatientID implements PatientOwned.
 func (_m *PatientContact) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *PatientContactQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, patientcontact.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, patientcontact.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *PatientIdentifier) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *PatientIdentifierQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, patientidentifier.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, patientidentifier.FieldPatientID)
+	}
+}
 
 // OwnerPatientID implements PatientOwned.
 func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
 
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *ProblemQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, problem.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, problem.FieldPatientID)
+	}
+}
+
 // OwnerPatientID implements PatientOwned.
 func (_m *Referral) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a query that selects only some columns (as
+// GraphQL field collection does) select the patient's too, so that every
+// row read names its patient for the audit trail. A query selecting every
+// column is left alone.
+func (_q *ReferralQuery) SelectPatientColumn() {
+	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, referral.FieldPatientID) {
+		_q.ctx.Fields = append(_q.ctx.Fields, referral.FieldPatientID)
+	}
+}
 
 // PatientsMatching returns the patients — at most limit of them — owning
 // rows that match where, a where input of a patient-owned type. The query

@@ -158,6 +158,14 @@ func NoteDenied(ctx context.Context, coordinate string) {
 // request's Collector which patients' rows were read and which objects were
 // written, whatever path the request took to them.
 func InstallTracking(client *ent.Client) {
+	// A read that selects only some columns still reads the patient's, or
+	// a page of notes asked for without their patient would name nobody.
+	client.Intercept(ent.TraverseFunc(func(_ context.Context, q ent.Query) error {
+		if p, ok := q.(interface{ SelectPatientColumn() }); ok {
+			p.SelectPatientColumn()
+		}
+		return nil
+	}))
 	client.Intercept(ent.InterceptFunc(func(next ent.Querier) ent.Querier {
 		return ent.QuerierFunc(func(ctx context.Context, q ent.Query) (ent.Value, error) {
 			v, err := next.Query(ctx, q)

@@ -3,11 +3,16 @@ package audit
 import (
 	"time"
 
+	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/input"
 )
+
+// SystemActor is the actor ID of what the server does on its own account.
+const SystemActor = "system"
 
 // AuditEventFilter is what an auditor narrows the trail by (the GraphQL
 // input of auditEvents binds to it).
@@ -28,7 +33,13 @@ func (f *AuditEventFilter) Predicates() ([]predicate.AuditEvent, error) {
 	}
 	var where []predicate.AuditEvent
 	if f.ActorID != nil {
-		where = append(where, auditevent.ActorID(*f.ActorID))
+		// Actors are users, API keys and the system itself; anything else
+		// would match nothing and read as "this person did nothing".
+		id := *f.ActorID
+		if id != SystemActor && !globalid.Valid(id, ent.PrefixByType[ent.TypeUser]) && !globalid.Valid(id, ent.PrefixByType[ent.TypeAPIKey]) {
+			return nil, apperr.BadInput("filter.actorId", "is not a user, an API key or %q", SystemActor)
+		}
+		where = append(where, auditevent.ActorID(id))
 	}
 	if f.PatientID != nil {
 		if err := input.ID("filter.patientId", *f.PatientID, input.Patient); err != nil {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"entgo.io/contrib/entgql"
 	"fmt"
 	"strings"
 	"time"
@@ -174,6 +175,21 @@ func (p pageLimit) MutateOperationContext(_ context.Context, oc *graphql.Operati
 			if n, ok := asInt(args[name]); ok && (n < 0 || n > p.max) {
 				bad = apperr.BadInput(name, "must be between 0 and %d", p.max)
 				return false
+			}
+		}
+		if args["first"] != nil && args["last"] != nil {
+			bad = apperr.BadInput("last", "cannot be combined with first: page forward with first and after, or back with last and before")
+			return false
+		}
+		// A cursor the client made up or cut short is its mistake, found
+		// here rather than as a failed decode deep in the executor.
+		for _, name := range []string{"after", "before"} {
+			if raw, ok := args[name].(string); ok {
+				var c entgql.Cursor[string]
+				if c.UnmarshalGQL(raw) != nil {
+					bad = apperr.BadInput(name, "is not a cursor of this list: pass a startCursor or endCursor it returned")
+					return false
+				}
 			}
 		}
 		return true

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -103,8 +104,34 @@ func TestAuditFilterRefusesBadInput(t *testing.T) {
 	s := harness.NewServer(t)
 	const q = `query($f: AuditEventFilter) { auditEvents(first: 5, filter: $f) { totalCount } }`
 	harness.WantBadInput(t, "patientId of another type", s.As("auditor", q, map[string]any{"f": map[string]any{"patientId": "stf_01ARZ3NDEKTSV4RRFFQ69G5FAV"}}), "filter.patientId")
+	harness.WantBadInput(t, "actorId of a patient", s.As("auditor", q, map[string]any{"f": map[string]any{"actorId": "pat_01ARZ3NDEKTSV4RRFFQ69G5FAV"}}), "filter.actorId")
 	harness.WantBadInput(t, "to before from", s.As("auditor", q, map[string]any{"f": map[string]any{
 		"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}), "filter.to")
 	var ok struct{ AuditEvents struct{ TotalCount int } }
 	s.As("auditor", q, map[string]any{"f": map[string]any{"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}}).Decode(t, &ok)
+}
+
+// TestReadsThatSelectNoPatientAreAudited: a page of clinical rows read
+// without asking for their patient still names, on its audit row, every
+// patient whose rows were read — field collection selects only the asked
+// columns, and the patient's must be among them.
+func TestReadsThatSelectNoPatientAreAudited(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	for _, q := range []struct{ operation, doc string }{
+		{"clinicalNotes", `{ clinicalNotes(first: 5) { edges { node { id text } } } }`},
+		{"labResults", `{ labResults(first: 5) { edges { node { id numericValue } } } }`},
+		{"medicationOrders", `{ medicationOrders(first: 5) { edges { node { id drug } } } }`},
+		{"encounters", `{ encounters(first: 5) { edges { node { id reason } } } }`},
+		{"labOrders", `{ labOrders(first: 5) { edges { node { id clinicalNotes } } } }`},
+	} {
+		var page map[string]struct{ Edges []json.RawMessage }
+		s.As("doctor", q.doc, nil).Decode(t, &page)
+		harness.Must(t, len(page[q.operation].Edges) > 0, "%s: the demo has rows to read", q.operation)
+		_, err := s.App.Trail.Seal(context.Background())
+		harness.Must(t, err == nil, "seal: %v", err)
+		rows := harness.AuditRows(t, s, map[string]any{"operation": q.operation})
+		harness.Must(t, len(rows) == 1 && strings.Count(rows[0].PatientIds, "pat_") >= 1,
+			"%s read %d rows of patient data: want one audit row naming their patients, got %+v", q.operation, len(page[q.operation].Edges), rows)
+	}
 }

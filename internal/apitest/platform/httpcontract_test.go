@@ -153,6 +153,10 @@ func TestHTTPStatusContract(t *testing.T) {
 		{"parse error", `{ patients { totalCount }`, "", ""},
 		{"page too large", `{ patients(first: 100000) { edges { node { id appointments(first: 100) { totalCount } } } } }`, "first", "first: must be between 0 and 100"},
 		{"page too large in a variable", `query($n: Int) { patients(first: 10) { edges { node { appointments(first: $n) { totalCount } } } } }`, "first", "first: must be between 0 and 100"},
+		{"both first and last", `{ patients(first: 2, last: 2) { totalCount } }`, "last", "cannot be combined with first"},
+		{"a made-up cursor", `{ patients(first: 2, after: "garbage") { totalCount } }`, "after", "is not a cursor of this list"},
+		{"an empty cursor", `{ auditEvents(first: 2, before: "") { totalCount } }`, "before", "is not a cursor of this list"},
+		{"a made-up cursor on a nested list", `{ patients(first: 2) { edges { node { appointments(first: 1, after: "zzz") { totalCount } } } } }`, "after", "is not a cursor of this list"},
 	} {
 		vars := map[string]any{}
 		if strings.Contains(c.doc, "$n") {
