@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	entgo "entgo.io/ent"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -72,12 +73,19 @@ type PatientOwned interface {
 // OwnerPatientID implements PatientOwned.
 func (_m *Admission) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *AdmissionQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, admission.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *AdmissionQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, admission.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, admission.FieldPatientID)
 	}
 }
@@ -85,12 +93,19 @@ func (_q *AdmissionQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *Allergy) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *AllergyQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, allergy.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *AllergyQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, allergy.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, allergy.FieldPatientID)
 	}
 }
@@ -98,12 +113,19 @@ func (_q *AllergyQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *Appointment) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *AppointmentQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, appointment.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *AppointmentQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, appointment.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, appointment.FieldPatientID)
 	}
 }
@@ -111,12 +133,19 @@ func (_q *AppointmentQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *BedAssignment) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *BedAssignmentQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, bedassignment.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *BedAssignmentQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, bedassignment.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, bedassignment.FieldPatientID)
 	}
 }
@@ -124,12 +153,19 @@ func (_q *BedAssignmentQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *CarePlan) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *CarePlanQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careplan.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *CarePlanQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplan.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, careplan.FieldPatientID)
 	}
 }
@@ -137,12 +173,19 @@ func (_q *CarePlanQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *CarePlanActivity) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *CarePlanActivityQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careplanactivity.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *CarePlanActivityQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplanactivity.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, careplanactivity.FieldPatientID)
 	}
 }
@@ -150,12 +193,19 @@ func (_q *CarePlanActivityQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *CarePlanGoal) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *CarePlanGoalQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careplangoal.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *CarePlanGoalQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplangoal.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, careplangoal.FieldPatientID)
 	}
 }
@@ -163,12 +213,19 @@ func (_q *CarePlanGoalQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *CareTeamMember) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *CareTeamMemberQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, careteammember.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *CareTeamMemberQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careteammember.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, careteammember.FieldPatientID)
 	}
 }
@@ -176,12 +233,19 @@ func (_q *CareTeamMemberQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *ClinicalNote) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *ClinicalNoteQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, clinicalnote.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *ClinicalNoteQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, clinicalnote.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, clinicalnote.FieldPatientID)
 	}
 }
@@ -189,12 +253,19 @@ func (_q *ClinicalNoteQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *Encounter) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *EncounterQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, encounter.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *EncounterQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, encounter.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, encounter.FieldPatientID)
 	}
 }
@@ -202,12 +273,19 @@ func (_q *EncounterQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *HistoryItem) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *HistoryItemQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, historyitem.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *HistoryItemQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, historyitem.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, historyitem.FieldPatientID)
 	}
 }
@@ -215,12 +293,19 @@ func (_q *HistoryItemQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *InsurancePolicy) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *InsurancePolicyQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, insurancepolicy.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *InsurancePolicyQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, insurancepolicy.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, insurancepolicy.FieldPatientID)
 	}
 }
@@ -228,12 +313,19 @@ func (_q *InsurancePolicyQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *LabOrder) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *LabOrderQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, laborder.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *LabOrderQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, laborder.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, laborder.FieldPatientID)
 	}
 }
@@ -241,12 +333,19 @@ func (_q *LabOrderQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *LabOrderItem) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *LabOrderItemQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, laborderitem.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *LabOrderItemQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, laborderitem.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, laborderitem.FieldPatientID)
 	}
 }
@@ -254,12 +353,19 @@ func (_q *LabOrderItemQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *LabResult) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *LabResultQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, labresult.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *LabResultQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, labresult.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, labresult.FieldPatientID)
 	}
 }
@@ -267,12 +373,19 @@ func (_q *LabResultQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *LabSpecimen) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *LabSpecimenQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, labspecimen.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *LabSpecimenQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, labspecimen.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, labspecimen.FieldPatientID)
 	}
 }
@@ -280,12 +393,19 @@ func (_q *LabSpecimenQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *MedicationOrder) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *MedicationOrderQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, medicationorder.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *MedicationOrderQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, medicationorder.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, medicationorder.FieldPatientID)
 	}
 }
@@ -293,12 +413,19 @@ func (_q *MedicationOrderQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *Observation) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *ObservationQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, observation.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *ObservationQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, observation.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, observation.FieldPatientID)
 	}
 }
@@ -309,12 +436,19 @@ func (_m *Patient) OwnerPatientID() string { return _m.ID }
 // OwnerPatientID implements PatientOwned.
 func (_m *PatientContact) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *PatientContactQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, patientcontact.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *PatientContactQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, patientcontact.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, patientcontact.FieldPatientID)
 	}
 }
@@ -322,12 +456,19 @@ func (_q *PatientContactQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *PatientIdentifier) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *PatientIdentifierQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, patientidentifier.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *PatientIdentifierQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, patientidentifier.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, patientidentifier.FieldPatientID)
 	}
 }
@@ -335,12 +476,19 @@ func (_q *PatientIdentifierQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *ProblemQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, problem.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *ProblemQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, problem.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, problem.FieldPatientID)
 	}
 }
@@ -348,12 +496,19 @@ func (_q *ProblemQuery) SelectPatientColumn() {
 // OwnerPatientID implements PatientOwned.
 func (_m *Referral) OwnerPatientID() string { return _m.PatientID }
 
-// SelectPatientColumn makes a query that selects only some columns (as
-// GraphQL field collection does) select the patient's too, so that every
-// row read names its patient for the audit trail. A query selecting every
-// column is left alone.
-func (_q *ReferralQuery) SelectPatientColumn() {
-	if len(_q.ctx.Fields) > 0 && !slices.Contains(_q.ctx.Fields, referral.FieldPatientID) {
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. It acts only on a
+// query reading rows on its own account: a count, an existence check or a
+// scan of chosen columns expects exactly the columns it named, and a query
+// run inside another's (an eager load) cannot tell which it is.
+func (_q *ReferralQuery) SelectPatientColumn(ctx context.Context) {
+	qc := entgo.QueryFromContext(ctx)
+	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, referral.FieldPatientID) {
+		return
+	}
+	switch qc.Op {
+	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
 		_q.ctx.Fields = append(_q.ctx.Fields, referral.FieldPatientID)
 	}
 }

@@ -160,9 +160,9 @@ func NoteDenied(ctx context.Context, coordinate string) {
 func InstallTracking(client *ent.Client) {
 	// A read that selects only some columns still reads the patient's, or
 	// a page of notes asked for without their patient would name nobody.
-	client.Intercept(ent.TraverseFunc(func(_ context.Context, q ent.Query) error {
-		if p, ok := q.(interface{ SelectPatientColumn() }); ok {
-			p.SelectPatientColumn()
+	client.Intercept(ent.TraverseFunc(func(ctx context.Context, q ent.Query) error {
+		if p, ok := q.(interface{ SelectPatientColumn(context.Context) }); ok {
+			p.SelectPatientColumn(ctx)
 		}
 		return nil
 	}))
