@@ -184,15 +184,8 @@ func (s *Service) Transfer(ctx context.Context, admissionID string, in TransferP
 			Where(entadmission.StatusEQ(entadmission.StatusADMITTED), entadmission.BedID(stay.BedID)).
 			SetBedID(to.ID).
 			Save(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apperr.Conflictf("the admission changed meanwhile; reload it")
-		} else if err != nil {
+		if err := closeStayUpdate(ctx, tx, err, open, at); err != nil {
 			return nil, err
-		}
-		if open != nil {
-			if err := tx.BedAssignment.UpdateOneID(open.ID).SetToAt(at).Exec(ctx); err != nil {
-				return nil, err
-			}
 		}
 		if err := tx.BedAssignment.Create().SetPatientID(stay.PatientID).SetAdmissionID(stay.ID).SetBedID(to.ID).
 			SetFromAt(at).SetReason(reason).Exec(ctx); err != nil {
@@ -262,15 +255,8 @@ func (s *Service) Discharge(ctx context.Context, admissionID string, in Discharg
 			SetDischargeSummary(summary).
 			SetDisposition(in.Disposition).
 			Save(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apperr.Conflictf("the admission changed meanwhile; reload it")
-		} else if err != nil {
+		if err := closeStayUpdate(ctx, tx, err, open, at); err != nil {
 			return nil, err
-		}
-		if open != nil {
-			if err := tx.BedAssignment.UpdateOneID(open.ID).SetToAt(at).Exec(ctx); err != nil {
-				return nil, err
-			}
 		}
 		if err := tx.Encounter.Update().
 			Where(encounter.AdmissionID(stay.ID), encounter.StatusEQ(encounter.StatusIN_PROGRESS)).
@@ -315,7 +301,7 @@ func (s *Service) lockStay(ctx context.Context, tx *ent.Tx, admissionID string, 
 		return nil, err
 	}
 	if again.BedID != stay.BedID {
-		return nil, apperr.Conflictf("the admission changed meanwhile; reload it")
+		return nil, errStayChanged
 	}
 	return again, nil
 }
@@ -334,6 +320,24 @@ func openAssignment(ctx context.Context, tx *ent.Tx, admissionID string) (*ent.B
 // raceLost turns a unique-index violation into the CONFLICT it means: the
 // partial unique indexes on admissions (one current stay per patient, one
 // per bed) caught two admissions that the locks did not keep apart.
+// errStayChanged: the stay moved or ended between the read and the write.
+var errStayChanged = apperr.Conflictf("the admission changed meanwhile; reload it")
+
+// closeStayUpdate maps a conditional update of a stay that found it changed
+// (updateErr) to errStayChanged and, once the stay moved on, ends its open
+// bed assignment at at.
+func closeStayUpdate(ctx context.Context, tx *ent.Tx, updateErr error, open *ent.BedAssignment, at time.Time) error {
+	if ent.IsNotFound(updateErr) {
+		return errStayChanged
+	} else if updateErr != nil {
+		return updateErr
+	}
+	if open == nil {
+		return nil
+	}
+	return tx.BedAssignment.UpdateOneID(open.ID).SetToAt(at).Exec(ctx)
+}
+
 func raceLost(err error) error {
 	if ent.IsConstraintError(err) {
 		return apperr.Conflictf("the patient or the bed was taken by another admission meanwhile; reload and retry")
