@@ -177,7 +177,11 @@ func TestFanoutLoadsOncePerScope(t *testing.T) {
 	twoScopesMany := measure(12, "nurse", "doctor")
 	t.Logf("statements per event: 1 scope: %d (1 subscriber), %d (12); 2 scopes: %d (2), %d (24)",
 		oneScopeFew, oneScopeMany, twoScopesFew, twoScopesMany)
-	harness.Must(t, oneScopeMany == oneScopeFew, "one scope: %d statements for 12 subscribers, %d for 1", oneScopeMany, oneScopeFew)
-	harness.Must(t, twoScopesMany == twoScopesFew, "two scopes: %d statements for 24 subscribers, %d for 2", twoScopesMany, twoScopesFew)
+	// The audit sealer and the relay run on timers and count through the
+	// same counter, so a window may hold a statement or two of theirs;
+	// loading per subscriber would add several for each one.
+	const background = 3
+	harness.Must(t, oneScopeMany <= oneScopeFew+background, "one scope: %d statements for 12 subscribers, %d for 1", oneScopeMany, oneScopeFew)
+	harness.Must(t, twoScopesMany <= twoScopesFew+background, "two scopes: %d statements for 24 subscribers, %d for 2", twoScopesMany, twoScopesFew)
 	harness.Must(t, twoScopesFew > oneScopeFew, "a second scope loads again: %d statements, %d for one", twoScopesFew, oneScopeFew)
 }
