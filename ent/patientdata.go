@@ -75,17 +75,25 @@ func (_m *Admission) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *AdmissionQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, admission.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, admission.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, admission.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, admission.FieldPatientID)
 	}
 }
@@ -95,17 +103,25 @@ func (_m *Allergy) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *AllergyQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, allergy.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, allergy.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, allergy.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, allergy.FieldPatientID)
 	}
 }
@@ -115,17 +131,25 @@ func (_m *Appointment) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *AppointmentQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, appointment.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, appointment.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, appointment.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, appointment.FieldPatientID)
 	}
 }
@@ -135,17 +159,25 @@ func (_m *BedAssignment) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *BedAssignmentQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, bedassignment.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, bedassignment.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, bedassignment.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, bedassignment.FieldPatientID)
 	}
 }
@@ -155,17 +187,25 @@ func (_m *CarePlan) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *CarePlanQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplan.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplan.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, careplan.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, careplan.FieldPatientID)
 	}
 }
@@ -175,17 +215,25 @@ func (_m *CarePlanActivity) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *CarePlanActivityQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplanactivity.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplanactivity.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, careplanactivity.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, careplanactivity.FieldPatientID)
 	}
 }
@@ -195,17 +243,25 @@ func (_m *CarePlanGoal) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *CarePlanGoalQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplangoal.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careplangoal.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, careplangoal.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, careplangoal.FieldPatientID)
 	}
 }
@@ -215,17 +271,25 @@ func (_m *CareTeamMember) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *CareTeamMemberQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careteammember.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, careteammember.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, careteammember.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, careteammember.FieldPatientID)
 	}
 }
@@ -235,17 +299,25 @@ func (_m *ClinicalNote) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *ClinicalNoteQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, clinicalnote.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, clinicalnote.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, clinicalnote.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, clinicalnote.FieldPatientID)
 	}
 }
@@ -255,17 +327,25 @@ func (_m *Encounter) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *EncounterQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, encounter.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, encounter.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, encounter.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, encounter.FieldPatientID)
 	}
 }
@@ -275,17 +355,25 @@ func (_m *HistoryItem) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *HistoryItemQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, historyitem.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, historyitem.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, historyitem.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, historyitem.FieldPatientID)
 	}
 }
@@ -295,17 +383,25 @@ func (_m *InsurancePolicy) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *InsurancePolicyQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, insurancepolicy.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, insurancepolicy.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, insurancepolicy.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, insurancepolicy.FieldPatientID)
 	}
 }
@@ -315,17 +411,25 @@ func (_m *LabOrder) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *LabOrderQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, laborder.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, laborder.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, laborder.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, laborder.FieldPatientID)
 	}
 }
@@ -335,17 +439,25 @@ func (_m *LabOrderItem) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *LabOrderItemQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, laborderitem.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, laborderitem.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, laborderitem.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, laborderitem.FieldPatientID)
 	}
 }
@@ -355,17 +467,25 @@ func (_m *LabResult) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *LabResultQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, labresult.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, labresult.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, labresult.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, labresult.FieldPatientID)
 	}
 }
@@ -375,17 +495,25 @@ func (_m *LabSpecimen) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *LabSpecimenQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, labspecimen.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, labspecimen.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, labspecimen.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, labspecimen.FieldPatientID)
 	}
 }
@@ -395,17 +523,25 @@ func (_m *MedicationOrder) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *MedicationOrderQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, medicationorder.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, medicationorder.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, medicationorder.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, medicationorder.FieldPatientID)
 	}
 }
@@ -415,17 +551,25 @@ func (_m *Observation) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *ObservationQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, observation.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, observation.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, observation.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, observation.FieldPatientID)
 	}
 }
@@ -438,17 +582,25 @@ func (_m *PatientContact) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *PatientContactQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, patientcontact.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, patientcontact.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, patientcontact.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, patientcontact.FieldPatientID)
 	}
 }
@@ -458,17 +610,25 @@ func (_m *PatientIdentifier) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *PatientIdentifierQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, patientidentifier.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, patientidentifier.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, patientidentifier.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, patientidentifier.FieldPatientID)
 	}
 }
@@ -478,17 +638,25 @@ func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *ProblemQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, problem.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, problem.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, problem.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, problem.FieldPatientID)
 	}
 }
@@ -498,17 +666,25 @@ func (_m *Referral) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
 // (as GraphQL field collection does) select the patient's too, so that
-// every row read names its patient for the audit trail. It acts only on a
-// query reading rows on its own account: a count, an existence check or a
-// scan of chosen columns expects exactly the columns it named, and a query
-// run inside another's (an eager load) cannot tell which it is.
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
 func (_q *ReferralQuery) SelectPatientColumn(ctx context.Context) {
-	qc := entgo.QueryFromContext(ctx)
-	if qc != _q.ctx || len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, referral.FieldPatientID) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, referral.FieldPatientID) {
 		return
 	}
-	switch qc.Op {
-	case entgo.OpQueryAll, entgo.OpQueryFirst, entgo.OpQueryOnly:
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, referral.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, referral.FieldPatientID)
 	}
 }

@@ -124,6 +124,8 @@ func TestReadsThatSelectNoPatientAreAudited(t *testing.T) {
 		{"medicationOrders", `{ medicationOrders(first: 5) { edges { node { id drug } } } }`},
 		{"encounters", `{ encounters(first: 5) { edges { node { id reason } } } }`},
 		{"labOrders", `{ labOrders(first: 5) { edges { node { id clinicalNotes } } } }`},
+		// Patient rows nested under a non-patient parent, loaded with it.
+		{"staffs", `{ staffs(first: 50) { edges { node { appointments(first: 5) { edges { node { id startAt } } } } } } }`},
 	} {
 		var page map[string]struct{ Edges []json.RawMessage }
 		s.As("doctor", q.doc, nil).Decode(t, &page)
