@@ -101,11 +101,13 @@ func (r *Relay) Poke() {
 // Run publishes pending rows on Poke and every 500ms until ctx is done.
 // While publishing fails it waits longer between attempts, and pokes do not
 // cut the wait short: a busy system would otherwise retry, and log, on every
-// commit.
+// commit. Every ten minutes it also deletes what no broker can replay any
+// longer (Prune).
 func (r *Relay) Run(ctx context.Context) {
 	wait := relayInterval
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	nextPrune := time.Now().Add(pruneInterval)
 	for {
 		poke := r.poke
 		if wait > relayInterval {
@@ -129,6 +131,12 @@ func (r *Relay) Run(ctx context.Context) {
 		}
 		wait = relayInterval
 		timer.Reset(relayInterval)
+		if time.Now().After(nextPrune) {
+			nextPrune = time.Now().Add(pruneInterval)
+			if n, err := r.Prune(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("outbox relay: pruning failed, will retry", "err", err, "deleted", n)
+			}
+		}
 	}
 }
 
