@@ -167,14 +167,41 @@ func (s *Server) Login(username, password string) AuthPayload {
 	s.T.Helper()
 	var out struct{ Login AuthPayload }
 	s.Do("", LoginMutation, map[string]any{"u": username, "p": password}).Decode(s.T, &out)
-	if out.Login.MfaRequired && out.Login.Challenge != nil && !out.Login.Challenge.EnrolmentRequired {
-		return s.CompleteMFA(username, out.Login.Challenge.Token)
+	switch ch := out.Login.Challenge; {
+	case ch == nil:
+	case ch.EnrolmentRequired:
+		return s.EnrolToSignIn(username, ch.Token)
+	default:
+		return s.CompleteMFA(username, ch.Token)
 	}
 	return out.Login
 }
 
-// CompleteMFA answers a demo user's login challenge with the current code
-// of the demo TOTP secret. A code is accepted once per user and 30-second
+// EnrolToSignIn answers an enrolment challenge (a user a test made, whose
+// role requires a second factor) by enrolling TOTP, and remembers the
+// secret for the user's later sign-ins.
+func (s *Server) EnrolToSignIn(username, challengeToken string) AuthPayload {
+	s.T.Helper()
+	var e struct {
+		EnrollTotp struct{ Secret string } `json:"enrollTotp"`
+	}
+	s.Do("", `mutation($t: String!) { enrollTotp(input: {challengeToken: $t}) { secret } }`,
+		map[string]any{"t": challengeToken}).Decode(s.T, &e)
+	code, err := auth.TOTPCode(e.EnrollTotp.Secret, time.Now())
+	Must(s.T, err == nil, "TOTP code: %v", err)
+	var c struct {
+		ConfirmTotp struct{ Auth AuthPayload } `json:"confirmTotp"`
+	}
+	s.Do("", `mutation($t: String!, $c: String!) { confirmTotp(input: {challengeToken: $t, code: $c}) { auth { `+AuthPayloadFields+` } } }`,
+		map[string]any{"t": challengeToken, "c": code}).Decode(s.T, &c)
+	s.mu.Lock()
+	s.secrets[strings.ToLower(username)] = e.EnrollTotp.Secret
+	s.mu.Unlock()
+	return c.ConfirmTotp.Auth
+}
+
+// CompleteMFA answers a login challenge with the current code of the
+// user's secret: the demo's, or the one EnrolToSignIn set up. A code is accepted once per user and 30-second
 // step, and tests sign in as one user more often than that; so, on a
 // server this process runs, the user's last used step is forgotten first.
 // Replay protection itself is tested without this helper (apitest/mfa).
@@ -185,7 +212,13 @@ func (s *Server) CompleteMFA(username, challengeToken string) AuthPayload {
 			Exec(auth.SystemContext(context.Background()))
 		Must(s.T, err == nil, "forget %s's last TOTP step: %v", username, err)
 	}
-	code, err := auth.TOTPCode(demo.TOTPSecret, time.Now())
+	s.mu.Lock()
+	secret, ok := s.secrets[strings.ToLower(username)]
+	s.mu.Unlock()
+	if !ok {
+		secret = demo.TOTPSecret
+	}
+	code, err := auth.TOTPCode(secret, time.Now())
 	Must(s.T, err == nil, "TOTP code: %v", err)
 	var out struct{ VerifyMfa AuthPayload }
 	s.Do("", VerifyMfaMutation, map[string]any{"in": map[string]any{"challengeToken": challengeToken, "code": code}}).Decode(s.T, &out)

@@ -370,3 +370,29 @@ func TestEnrolmentRequiredBeforeSignIn(t *testing.T) {
 	// From now on the new secret is the doctor's factor.
 	tokenOf(t, verify(s, challenge(t, s, "doctor"), map[string]any{"code": code(t, e.EnrollTotp.Secret, time.Now().Add(30*time.Second))}))
 }
+
+// TestOneCodePerRequest: aliases cannot make one request many guesses; a
+// second-factor step counts as a credential mutation, one per request.
+func TestOneCodePerRequest(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	tok := challenge(t, s, "doctor")
+	r := s.Do("", `mutation($t: String!) { a: verifyMfa(input: {challengeToken: $t, code: "000001"}) { accessToken }
+	  b: verifyMfa(input: {challengeToken: $t, code: "000002"}) { accessToken } }`, map[string]any{"t": tok})
+	harness.Must(t, len(r.Errors) == 1 && r.HasCode("BAD_USER_INPUT") && strings.Contains(r.Errors[0].Message, "at most one"), "aliases: %s", harness.Describe(r))
+	// Nothing ran: the challenge still completes.
+	tokenOf(t, verify(s, tok, map[string]any{"code": code(t, demo.TOTPSecret, time.Now())}))
+
+	// Both steps of the sign-in are in the audit trail, under the user.
+	var rows struct {
+		AuditEvents struct {
+			Edges []struct{ Node struct{ Operation, Outcome, ActorName string } }
+		}
+	}
+	s.As("auditor", `{ auditEvents(first: 20, filter: {operation: "verifyMfa"}) { edges { node { operation outcome actorName } } } }`, nil).Decode(t, &rows)
+	found := false
+	for _, e := range rows.AuditEvents.Edges {
+		found = found || (e.Node.Outcome == "ALLOWED" && e.Node.ActorName == "doctor")
+	}
+	harness.Must(t, found, "verifyMfa by doctor not audited: %+v", rows)
+}
