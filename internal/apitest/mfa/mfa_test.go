@@ -386,7 +386,9 @@ func TestOneCodePerRequest(t *testing.T) {
 	// Both steps of the sign-in are in the audit trail, under the user.
 	var rows struct {
 		AuditEvents struct {
-			Edges []struct{ Node struct{ Operation, Outcome, ActorName string } }
+			Edges []struct {
+				Node struct{ Operation, Outcome, ActorName string }
+			}
 		}
 	}
 	s.As("auditor", `{ auditEvents(first: 20, filter: {operation: "verifyMfa"}) { edges { node { operation outcome actorName } } } }`, nil).Decode(t, &rows)
