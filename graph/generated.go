@@ -8235,6 +8235,8 @@ input VerifyMfaInput {
 input EnrollTotpInput {
   "The token of an enrolment challenge, for a user who must enrol before they can sign in; omit when signed in."
   challengeToken: String
+  "Required when signed in (no challengeToken): a stolen access token must not be able to bind the account to another device."
+  currentPassword: String
 }
 
 "A TOTP secret waiting for its first code (confirmTotp). Shown once."
@@ -8281,7 +8283,7 @@ extend type User {
 extend type Mutation {
   "Completes a login that answered with a challenge; returns the session's tokens."
   verifyMfa(input: VerifyMfaInput!): AuthPayload!
-  "Starts TOTP enrolment for the signed-in user (or the user of an enrolment challenge). A pending enrolment is replaced; a confirmed one must be disabled first."
+  "Starts TOTP enrolment for the signed-in user, who confirms their password (or for the user of an enrolment challenge). A pending enrolment is replaced; a confirmed one must be disabled first."
   enrollTotp(input: EnrollTotpInput): TotpEnrolment!
   "Confirms the pending enrolment with a first code; returns recovery codes (and tokens, for an enrolment challenge)."
   confirmTotp(input: ConfirmTotpInput!): ConfirmTotpPayload!
@@ -62691,7 +62693,7 @@ func (ec *executionContext) unmarshalInputEnrollTotpInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"challengeToken"}
+	fieldsInOrder := [...]string{"challengeToken", "currentPassword"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -62705,6 +62707,13 @@ func (ec *executionContext) unmarshalInputEnrollTotpInput(ctx context.Context, o
 				return it, err
 			}
 			it.ChallengeToken = data
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
 		}
 	}
 	return it, nil

@@ -36,11 +36,11 @@ func (r *mutationResolver) VerifyMfa(ctx context.Context, input model.VerifyMfaI
 
 // EnrollTotp is the resolver for the enrollTotp field.
 func (r *mutationResolver) EnrollTotp(ctx context.Context, input *model.EnrollTotpInput) (*model.TotpEnrolment, error) {
-	var challenge *string
+	var challenge, password *string
 	if input != nil {
-		challenge = input.ChallengeToken
+		challenge, password = input.ChallengeToken, input.CurrentPassword
 	}
-	e, err := r.Auth.EnrollTOTP(ctx, auth.FromContext(ctx), challenge)
+	e, err := r.Auth.EnrollTOTP(ctx, auth.FromContext(ctx), challenge, password)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,8 @@ type DisableTotpInput struct {
 type EnrollTotpInput struct {
 	// The token of an enrolment challenge, for a user who must enrol before they can sign in; omit when signed in.
 	ChallengeToken *string `json:"challengeToken,omitempty"`
+	// Required when signed in (no challengeToken): a stolen access token must not be able to bind the account to another device.
+	CurrentPassword *string `json:"currentPassword,omitempty"`
 }
 
 type LabResultEvent struct {

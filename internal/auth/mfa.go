@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alexedwards/argon2id"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/requestinfo"
 )
 
 // Multi-factor sign-in. A login whose user has a confirmed TOTP secret, or
@@ -301,13 +303,33 @@ func (s *Service) mfaSubject(ctx context.Context, v *Viewer, challengeToken *str
 // of an enrolment challenge, to be confirmed with ConfirmTOTP. A pending
 // one is replaced; a confirmed one must be disabled first, so that a
 // stolen session cannot quietly move the second factor to another device.
-func (s *Service) EnrollTOTP(ctx context.Context, v *Viewer, challengeToken *string) (*TOTPEnrolment, error) {
+//
+// Signed in, the user confirms their password first, drawing on the login
+// limits as changePassword does: otherwise a stolen access token could bind
+// the account to the thief's device for good.
+func (s *Service) EnrollTOTP(ctx context.Context, v *Viewer, challengeToken, currentPassword *string) (*TOTPEnrolment, error) {
+	if challengeToken == nil && (currentPassword == nil || *currentPassword == "") {
+		return nil, apperr.BadInput("input.currentPassword", "is required when signed in")
+	}
 	u, _, err := s.mfaSubject(ctx, v, challengeToken)
 	if err != nil {
 		return nil, err
 	}
 	if mfaEnabled(u) {
 		return nil, apperr.Conflictf("a second factor is already set up; disable it first")
+	}
+	if challengeToken == nil {
+		a, err := s.beginAttempt(ctx, u.Username, requestinfo.From(ctx).ClientAddr)
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := argon2id.ComparePasswordAndHash(*currentPassword, u.PasswordHash); err != nil {
+			a.release(ctx)
+			return nil, err
+		} else if !ok {
+			return nil, apperr.BadInput("input.currentPassword", "is not your current password")
+		}
+		a.release(ctx)
 	}
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer: s.cfg.MFAIssuer, AccountName: u.Username,
@@ -446,7 +468,7 @@ func (s *Service) DisableTOTP(ctx context.Context, v *Viewer, code, recovery *st
 		if err := s.proveFactor(ctx, tx, u, code, recovery); err != nil {
 			return err
 		}
-		return clearMFA(ctx, tx, u.ID)
+		return s.clearMFA(ctx, tx, u.ID)
 	})
 	if err != nil && isBadInput(err) {
 		return err // a wrong code keeps its slot
@@ -473,7 +495,7 @@ func (s *Service) ResetMFA(ctx context.Context, userID, reason string) (*ent.Use
 		return nil, err
 	}
 	if err := s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		return clearMFA(ctx, tx, u.ID)
+		return s.clearMFA(ctx, tx, u.ID)
 	}); err != nil {
 		return nil, err
 	}
@@ -485,7 +507,7 @@ func (s *Service) ResetMFA(ctx context.Context, userID, reason string) (*ent.Use
 
 // clearMFA forgets a user's TOTP secret, recovery codes and open
 // challenges. The last used step stays: it only ever grows.
-func clearMFA(ctx context.Context, tx *ent.Tx, userID string) error {
+func (s *Service) clearMFA(ctx context.Context, tx *ent.Tx, userID string) error {
 	if err := tx.User.UpdateOneID(userID).ClearTotpSecret().ClearTotpConfirmedAt().Exec(ctx); err != nil {
 		return err
 	}
@@ -494,7 +516,7 @@ func clearMFA(ctx context.Context, tx *ent.Tx, userID string) error {
 	}
 	_, err := tx.MfaChallenge.Update().
 		Where(mfachallenge.UserID(userID), mfachallenge.UsedAtIsNil()).
-		SetUsedAt(time.Now().UTC()).
+		SetUsedAt(s.now().UTC()).
 		Save(ctx)
 	return err
 }

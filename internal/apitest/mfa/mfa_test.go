@@ -147,7 +147,11 @@ func enrol(t *testing.T, s *harness.Server, accessToken string) (string, []strin
 	var e struct {
 		EnrollTotp struct{ Secret, OtpauthURI, QrCodePng string } `json:"enrollTotp"`
 	}
-	s.Do(accessToken, `mutation { enrollTotp { secret otpauthUri qrCodePng } }`, nil).Decode(t, &e)
+	const enroll = `mutation($p: String) { enrollTotp(input: {currentPassword: $p}) { secret otpauthUri qrCodePng } }`
+	// A stolen access token alone cannot bind the account to a device.
+	harness.WantBadInput(t, "enrol without the password", s.Do(accessToken, enroll, nil), "input.currentPassword")
+	harness.WantBadInput(t, "enrol with a wrong password", s.Do(accessToken, enroll, map[string]any{"p": "not-the-password"}), "input.currentPassword")
+	s.Do(accessToken, enroll, map[string]any{"p": harness.DemoPassword}).Decode(t, &e)
 	en := e.EnrollTotp
 	harness.Must(t, strings.HasPrefix(en.OtpauthURI, "otpauth://totp/") && strings.Contains(en.OtpauthURI, "secret="+en.Secret),
 		"otpauth URI %q", en.OtpauthURI)
@@ -164,7 +168,7 @@ func enrol(t *testing.T, s *harness.Server, accessToken string) (string, []strin
 		map[string]any{"c": code(t, en.Secret, time.Now())}).Decode(t, &c)
 	harness.Must(t, len(c.ConfirmTotp.RecoveryCodes) == 10 && c.ConfirmTotp.Auth == nil, "confirm: %+v", c.ConfirmTotp)
 	// The secret is shown once: enrolling again is refused while it is on.
-	wantCode(t, "enrol twice", s.Do(accessToken, `mutation { enrollTotp { secret } }`, nil), "CONFLICT")
+	wantCode(t, "enrol twice", s.Do(accessToken, enroll, map[string]any{"p": harness.DemoPassword}), "CONFLICT")
 	return en.Secret, c.ConfirmTotp.RecoveryCodes
 }
 
