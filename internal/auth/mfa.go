@@ -74,6 +74,9 @@ type TOTPEnrolment struct {
 	Secret, URI, QRCodePNG string
 }
 
+// mfaLockKey serializes the changes of one user's TOTP secret.
+func mfaLockKey(userID string) string { return "mfa:" + userID }
+
 func mfaUserFailuresKey(userID string) string  { return "auth:mfa-fail:user:" + userID }
 func mfaChallengeFailuresKey(id string) string { return "auth:mfa-fail:challenge:" + id }
 
@@ -338,15 +341,24 @@ func (s *Service) EnrollTOTP(ctx context.Context, v *Viewer, challengeToken, cur
 	if err != nil {
 		return nil, fmt.Errorf("generate TOTP secret: %w", err)
 	}
-	n, err := s.store.Client.User.Update().
-		Where(user.ID(u.ID), user.TotpConfirmedAtIsNil()).
-		SetTotpSecret(key.Secret()).
-		Save(SystemContext(ctx))
+	err = s.store.InTx(SystemContext(ctx), func(ctx context.Context, tx *ent.Tx) error {
+		if err := s.store.Lock(ctx, tx, mfaLockKey(u.ID)); err != nil {
+			return err
+		}
+		n, err := tx.User.Update().
+			Where(user.ID(u.ID), user.TotpConfirmedAtIsNil()).
+			SetTotpSecret(key.Secret()).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return apperr.Conflictf("a second factor was set up meanwhile; disable it first")
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if n == 0 {
-		return nil, apperr.Conflictf("a second factor was set up meanwhile; disable it first")
 	}
 	img, err := key.Image(256, 256)
 	if err != nil {
@@ -399,18 +411,26 @@ func (s *Service) ConfirmTOTP(ctx context.Context, v *Viewer, code string, chall
 	}
 	var out *Tokens
 	err = s.store.InTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
-		// Conditional on the secret the code was checked against: an
+		// Only the secret the code was checked against is confirmed: an
 		// enrolment restarted meanwhile is not confirmed by the old code.
-		n, err := tx.User.Update().
-			Where(user.ID(u.ID), user.TotpConfirmedAtIsNil(), user.TotpSecret(u.TotpSecret)).
-			SetTotpConfirmedAt(s.now().UTC()).
-			SetTotpLastStep(step).
-			Save(ctx)
+		// Compared here, under the lock enrolment takes too, not in SQL:
+		// the column may be encrypted at rest, and ciphertexts of one
+		// secret differ.
+		if err := s.store.Lock(ctx, tx, mfaLockKey(u.ID)); err != nil {
+			return err
+		}
+		cur, err := tx.User.Get(ctx, u.ID)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if cur.TotpConfirmedAt != nil || subtle.ConstantTimeCompare([]byte(cur.TotpSecret), []byte(u.TotpSecret)) != 1 {
 			return apperr.Conflictf("the enrolment changed meanwhile; enrol again")
+		}
+		if err := tx.User.UpdateOneID(u.ID).
+			SetTotpConfirmedAt(s.now().UTC()).
+			SetTotpLastStep(step).
+			Exec(ctx); err != nil {
+			return err
 		}
 		if err := replaceRecoveryCodes(ctx, tx, u.ID, codes); err != nil {
 			return err
