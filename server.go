@@ -7,6 +7,7 @@
 //	hmis audit verify                      check the audit trail against its key and checkpoints
 //	hmis config                            print the configuration variables as a Markdown table
 //	hmis roles                             print who may call each operation, from the policy, as a Markdown table
+//	hmis totp USER                         print the current TOTP code of a demo user whose role requires a second factor
 //	hmis version                           print the version
 //
 // Configuration comes from HMIS_* environment variables; see the README.
@@ -23,6 +24,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 	_ "time/tzdata" // so HMIS_TIMEZONE works on hosts without a zone database
 
 	"github.com/hmis-dev/hmis/graph"
@@ -31,6 +33,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/internal/demo"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/policies"
 )
@@ -52,6 +55,7 @@ commands:
   audit verify   check the audit trail against its key and checkpoints
   config         print the configuration variables as a Markdown table
   roles          print who may call each operation, from the access policy, as a Markdown table
+  totp USER      print the current second-factor code of a demo user (doctor, admin, auditor)
   version        print the version
 
 Configuration comes from HMIS_* environment variables (hmis config lists them).
@@ -99,6 +103,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if len(rest) > 0 {
 			return fmt.Errorf("hmis %s takes no argument %q (hmis --help lists the commands)", command, rest[0])
 		}
+	case "totp":
+		if len(rest) != 1 {
+			return errors.New("usage: hmis totp USER (a demo user whose role requires a second factor)")
+		}
+		return demoTOTP(rest[0], stdout)
 	case "audit":
 		// The subcommand's own flags may follow it too: hmis audit verify --demo.
 		if len(rest) > 0 && rest[0] == "verify" {
@@ -259,6 +268,30 @@ func version() string {
 
 // roleTable is the README's role table, computed from the embedded policy
 // over the schema's root operations.
+// demoTOTP prints the current code of the published demo secret, for a
+// demo user the policy makes sign in with a second factor. It knows no
+// other secret: real users' codes come only from their own devices.
+func demoTOTP(username string, stdout io.Writer) error {
+	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
+	if err != nil {
+		return err
+	}
+	requires := func(role string) bool {
+		return enforcer.Allows(&auth.Viewer{Roles: []string{role}}, auth.RequireMFAObject)
+	}
+	for _, l := range demo.MFALogins(requires) {
+		if l.Username == username {
+			code, err := auth.TOTPCode(demo.TOTPSecret, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, code)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a demo user with a second factor; codes of real users come from their authenticator app", username)
+}
+
 func roleTable() (string, error) {
 	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
 	if err != nil {

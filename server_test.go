@@ -8,11 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/internal/app"
 	"github.com/hmis-dev/hmis/internal/audit"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/internal/demo"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/internal/testenv"
 )
@@ -191,5 +194,30 @@ func TestREADMERoleTable(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "<!-- role-table:start -->\n"+table+"<!-- role-table:end -->") {
 		t.Fatal("README.md's role table is stale: paste the output of `go run . roles` between the role-table markers")
+	}
+}
+
+// TestDemoTOTP: `hmis totp` prints the demo secret's current code for a
+// demo user whose role requires a second factor, and nothing for anyone
+// else; the demo seed gives those users that secret.
+func TestDemoTOTP(t *testing.T) {
+	out, err := hmis(t, "totp", "doctor")
+	code := strings.TrimSpace(out)
+	if err != nil || len(code) != 6 {
+		t.Fatalf("hmis totp doctor: %q, %v", out, err)
+	}
+	now := time.Now()
+	valid := false
+	for _, at := range []time.Time{now.Add(-30 * time.Second), now, now.Add(30 * time.Second)} {
+		c, _ := auth.TOTPCode(demo.TOTPSecret, at)
+		valid = valid || c == code
+	}
+	if !valid {
+		t.Fatalf("hmis totp doctor printed %s, not a current code of the demo secret", code)
+	}
+	for _, args := range [][]string{{"totp", "nurse"}, {"totp", "someone"}, {"totp"}, {"totp", "doctor", "admin"}} {
+		if out, err := hmis(t, args...); err == nil {
+			t.Errorf("hmis %v: %q, want an error", args, out)
+		}
 	}
 }

@@ -50,6 +50,8 @@ type AuditEvent struct {
 	ClientAddr string `json:"client_addr,omitempty"`
 	// RequestID holds the value of the "request_id" field.
 	RequestID string `json:"request_id,omitempty"`
+	// Why, in the actor's words, for actions that must give one (an admin resetting a user's second factor).
+	Reason string `json:"reason,omitempty"`
 	// keyid:HMAC of the content, made when the row was written, so a row inserted behind HMIS's back is found even before it is sealed.
 	EntryMAC string `json:"entry_mac,omitempty"`
 	// PrevHash holds the value of the "prev_hash" field.
@@ -70,7 +72,7 @@ func (*AuditEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case auditevent.FieldSeq, auditevent.FieldPosition:
 			values[i] = new(sql.NullInt64)
-		case auditevent.FieldID, auditevent.FieldActorID, auditevent.FieldActorName, auditevent.FieldOperation, auditevent.FieldKind, auditevent.FieldOutcome, auditevent.FieldErrorCode, auditevent.FieldPatientIds, auditevent.FieldClientAddr, auditevent.FieldRequestID, auditevent.FieldEntryMAC, auditevent.FieldPrevHash, auditevent.FieldHash, auditevent.FieldKeyID:
+		case auditevent.FieldID, auditevent.FieldActorID, auditevent.FieldActorName, auditevent.FieldOperation, auditevent.FieldKind, auditevent.FieldOutcome, auditevent.FieldErrorCode, auditevent.FieldPatientIds, auditevent.FieldClientAddr, auditevent.FieldRequestID, auditevent.FieldReason, auditevent.FieldEntryMAC, auditevent.FieldPrevHash, auditevent.FieldHash, auditevent.FieldKeyID:
 			values[i] = new(sql.NullString)
 		case auditevent.FieldOccurredAt:
 			values[i] = new(sql.NullTime)
@@ -200,6 +202,12 @@ func (_m *AuditEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RequestID = value.String
 			}
+		case auditevent.FieldReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field reason", values[i])
+			} else if value.Valid {
+				_m.Reason = value.String
+			}
 		case auditevent.FieldEntryMAC:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field entry_mac", values[i])
@@ -312,6 +320,9 @@ func (_m *AuditEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("request_id=")
 	builder.WriteString(_m.RequestID)
+	builder.WriteString(", ")
+	builder.WriteString("reason=")
+	builder.WriteString(_m.Reason)
 	builder.WriteString(", ")
 	builder.WriteString("entry_mac=")
 	builder.WriteString(_m.EntryMAC)

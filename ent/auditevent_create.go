@@ -180,6 +180,20 @@ func (_c *AuditEventCreate) SetNillableRequestID(v *string) *AuditEventCreate {
 	return _c
 }
 
+// SetReason sets the "reason" field.
+func (_c *AuditEventCreate) SetReason(v string) *AuditEventCreate {
+	_c.mutation.SetReason(v)
+	return _c
+}
+
+// SetNillableReason sets the "reason" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableReason(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetReason(*v)
+	}
+	return _c
+}
+
 // SetEntryMAC sets the "entry_mac" field.
 func (_c *AuditEventCreate) SetEntryMAC(v string) *AuditEventCreate {
 	_c.mutation.SetEntryMAC(v)
@@ -425,6 +439,10 @@ func (_c *AuditEventCreate) createSpec() (*AuditEvent, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RequestID(); ok {
 		_spec.SetField(auditevent.FieldRequestID, field.TypeString, value)
 		_node.RequestID = value
+	}
+	if value, ok := _c.mutation.Reason(); ok {
+		_spec.SetField(auditevent.FieldReason, field.TypeString, value)
+		_node.Reason = value
 	}
 	if value, ok := _c.mutation.EntryMAC(); ok {
 		_spec.SetField(auditevent.FieldEntryMAC, field.TypeString, value)

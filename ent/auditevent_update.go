@@ -101,6 +101,9 @@ func (_u *AuditEventUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.RequestIDCleared() {
 		_spec.ClearField(auditevent.FieldRequestID, field.TypeString)
 	}
+	if _u.mutation.ReasonCleared() {
+		_spec.ClearField(auditevent.FieldReason, field.TypeString)
+	}
 	if _u.mutation.EntryMACCleared() {
 		_spec.ClearField(auditevent.FieldEntryMAC, field.TypeString)
 	}
@@ -236,6 +239,9 @@ func (_u *AuditEventUpdateOne) sqlSave(ctx context.Context) (_node *AuditEvent, 
 	}
 	if _u.mutation.RequestIDCleared() {
 		_spec.ClearField(auditevent.FieldRequestID, field.TypeString)
+	}
+	if _u.mutation.ReasonCleared() {
+		_spec.ClearField(auditevent.FieldReason, field.TypeString)
 	}
 	if _u.mutation.EntryMACCleared() {
 		_spec.ClearField(auditevent.FieldEntryMAC, field.TypeString)

@@ -40,6 +40,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/mfachallenge"
+	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -113,6 +115,10 @@ type Client struct {
 	LabTest *LabTestClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
 	MedicationOrder *MedicationOrderClient
+	// MfaChallenge is the client for interacting with the MfaChallenge builders.
+	MfaChallenge *MfaChallengeClient
+	// MfaRecoveryCode is the client for interacting with the MfaRecoveryCode builders.
+	MfaRecoveryCode *MfaRecoveryCodeClient
 	// Observation is the client for interacting with the Observation builders.
 	Observation *ObservationClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
@@ -177,6 +183,8 @@ func (c *Client) init() {
 	c.LabSpecimen = NewLabSpecimenClient(c.config)
 	c.LabTest = NewLabTestClient(c.config)
 	c.MedicationOrder = NewMedicationOrderClient(c.config)
+	c.MfaChallenge = NewMfaChallengeClient(c.config)
+	c.MfaRecoveryCode = NewMfaRecoveryCodeClient(c.config)
 	c.Observation = NewObservationClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
 	c.Patient = NewPatientClient(c.config)
@@ -308,6 +316,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LabSpecimen:          NewLabSpecimenClient(cfg),
 		LabTest:              NewLabTestClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
+		MfaChallenge:         NewMfaChallengeClient(cfg),
+		MfaRecoveryCode:      NewMfaRecoveryCodeClient(cfg),
 		Observation:          NewObservationClient(cfg),
 		OutboxEvent:          NewOutboxEventClient(cfg),
 		Patient:              NewPatientClient(cfg),
@@ -366,6 +376,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LabSpecimen:          NewLabSpecimenClient(cfg),
 		LabTest:              NewLabTestClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
+		MfaChallenge:         NewMfaChallengeClient(cfg),
+		MfaRecoveryCode:      NewMfaRecoveryCodeClient(cfg),
 		Observation:          NewObservationClient(cfg),
 		OutboxEvent:          NewOutboxEventClient(cfg),
 		Patient:              NewPatientClient(cfg),
@@ -414,9 +426,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
 		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
 		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
-		c.Session, c.Staff, c.User, c.Ward,
+		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
+		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -431,9 +443,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
 		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
 		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
-		c.Session, c.Staff, c.User, c.Ward,
+		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
+		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -492,6 +504,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LabTest.mutate(ctx, m)
 	case *MedicationOrderMutation:
 		return c.MedicationOrder.mutate(ctx, m)
+	case *MfaChallengeMutation:
+		return c.MfaChallenge.mutate(ctx, m)
+	case *MfaRecoveryCodeMutation:
+		return c.MfaRecoveryCode.mutate(ctx, m)
 	case *ObservationMutation:
 		return c.Observation.mutate(ctx, m)
 	case *OutboxEventMutation:
@@ -5178,6 +5194,272 @@ func (c *MedicationOrderClient) mutate(ctx context.Context, m *MedicationOrderMu
 	}
 }
 
+// MfaChallengeClient is a client for the MfaChallenge schema.
+type MfaChallengeClient struct {
+	config
+}
+
+// NewMfaChallengeClient returns a client for the MfaChallenge from the given config.
+func NewMfaChallengeClient(c config) *MfaChallengeClient {
+	return &MfaChallengeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `mfachallenge.Hooks(f(g(h())))`.
+func (c *MfaChallengeClient) Use(hooks ...Hook) {
+	c.hooks.MfaChallenge = append(c.hooks.MfaChallenge, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `mfachallenge.Intercept(f(g(h())))`.
+func (c *MfaChallengeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MfaChallenge = append(c.inters.MfaChallenge, interceptors...)
+}
+
+// Create returns a builder for creating a MfaChallenge entity.
+func (c *MfaChallengeClient) Create() *MfaChallengeCreate {
+	mutation := newMfaChallengeMutation(c.config, OpCreate)
+	return &MfaChallengeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MfaChallenge entities.
+func (c *MfaChallengeClient) CreateBulk(builders ...*MfaChallengeCreate) *MfaChallengeCreateBulk {
+	return &MfaChallengeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MfaChallengeClient) MapCreateBulk(slice any, setFunc func(*MfaChallengeCreate, int)) *MfaChallengeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MfaChallengeCreateBulk{err: fmt.Errorf("calling to MfaChallengeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MfaChallengeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MfaChallengeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MfaChallenge.
+func (c *MfaChallengeClient) Update() *MfaChallengeUpdate {
+	mutation := newMfaChallengeMutation(c.config, OpUpdate)
+	return &MfaChallengeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MfaChallengeClient) UpdateOne(_m *MfaChallenge) *MfaChallengeUpdateOne {
+	mutation := newMfaChallengeMutation(c.config, OpUpdateOne, withMfaChallenge(_m))
+	return &MfaChallengeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MfaChallengeClient) UpdateOneID(id string) *MfaChallengeUpdateOne {
+	mutation := newMfaChallengeMutation(c.config, OpUpdateOne, withMfaChallengeID(id))
+	return &MfaChallengeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MfaChallenge.
+func (c *MfaChallengeClient) Delete() *MfaChallengeDelete {
+	mutation := newMfaChallengeMutation(c.config, OpDelete)
+	return &MfaChallengeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MfaChallengeClient) DeleteOne(_m *MfaChallenge) *MfaChallengeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MfaChallengeClient) DeleteOneID(id string) *MfaChallengeDeleteOne {
+	builder := c.Delete().Where(mfachallenge.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MfaChallengeDeleteOne{builder}
+}
+
+// Query returns a query builder for MfaChallenge.
+func (c *MfaChallengeClient) Query() *MfaChallengeQuery {
+	return &MfaChallengeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMfaChallenge},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MfaChallenge entity by its id.
+func (c *MfaChallengeClient) Get(ctx context.Context, id string) (*MfaChallenge, error) {
+	return c.Query().Where(mfachallenge.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MfaChallengeClient) GetX(ctx context.Context, id string) *MfaChallenge {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *MfaChallengeClient) Hooks() []Hook {
+	return c.hooks.MfaChallenge
+}
+
+// Interceptors returns the client interceptors.
+func (c *MfaChallengeClient) Interceptors() []Interceptor {
+	return c.inters.MfaChallenge
+}
+
+func (c *MfaChallengeClient) mutate(ctx context.Context, m *MfaChallengeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MfaChallengeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MfaChallengeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MfaChallengeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MfaChallengeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MfaChallenge mutation op: %q", m.Op())
+	}
+}
+
+// MfaRecoveryCodeClient is a client for the MfaRecoveryCode schema.
+type MfaRecoveryCodeClient struct {
+	config
+}
+
+// NewMfaRecoveryCodeClient returns a client for the MfaRecoveryCode from the given config.
+func NewMfaRecoveryCodeClient(c config) *MfaRecoveryCodeClient {
+	return &MfaRecoveryCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `mfarecoverycode.Hooks(f(g(h())))`.
+func (c *MfaRecoveryCodeClient) Use(hooks ...Hook) {
+	c.hooks.MfaRecoveryCode = append(c.hooks.MfaRecoveryCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `mfarecoverycode.Intercept(f(g(h())))`.
+func (c *MfaRecoveryCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MfaRecoveryCode = append(c.inters.MfaRecoveryCode, interceptors...)
+}
+
+// Create returns a builder for creating a MfaRecoveryCode entity.
+func (c *MfaRecoveryCodeClient) Create() *MfaRecoveryCodeCreate {
+	mutation := newMfaRecoveryCodeMutation(c.config, OpCreate)
+	return &MfaRecoveryCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MfaRecoveryCode entities.
+func (c *MfaRecoveryCodeClient) CreateBulk(builders ...*MfaRecoveryCodeCreate) *MfaRecoveryCodeCreateBulk {
+	return &MfaRecoveryCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MfaRecoveryCodeClient) MapCreateBulk(slice any, setFunc func(*MfaRecoveryCodeCreate, int)) *MfaRecoveryCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MfaRecoveryCodeCreateBulk{err: fmt.Errorf("calling to MfaRecoveryCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MfaRecoveryCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MfaRecoveryCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MfaRecoveryCode.
+func (c *MfaRecoveryCodeClient) Update() *MfaRecoveryCodeUpdate {
+	mutation := newMfaRecoveryCodeMutation(c.config, OpUpdate)
+	return &MfaRecoveryCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MfaRecoveryCodeClient) UpdateOne(_m *MfaRecoveryCode) *MfaRecoveryCodeUpdateOne {
+	mutation := newMfaRecoveryCodeMutation(c.config, OpUpdateOne, withMfaRecoveryCode(_m))
+	return &MfaRecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MfaRecoveryCodeClient) UpdateOneID(id string) *MfaRecoveryCodeUpdateOne {
+	mutation := newMfaRecoveryCodeMutation(c.config, OpUpdateOne, withMfaRecoveryCodeID(id))
+	return &MfaRecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MfaRecoveryCode.
+func (c *MfaRecoveryCodeClient) Delete() *MfaRecoveryCodeDelete {
+	mutation := newMfaRecoveryCodeMutation(c.config, OpDelete)
+	return &MfaRecoveryCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MfaRecoveryCodeClient) DeleteOne(_m *MfaRecoveryCode) *MfaRecoveryCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MfaRecoveryCodeClient) DeleteOneID(id string) *MfaRecoveryCodeDeleteOne {
+	builder := c.Delete().Where(mfarecoverycode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MfaRecoveryCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for MfaRecoveryCode.
+func (c *MfaRecoveryCodeClient) Query() *MfaRecoveryCodeQuery {
+	return &MfaRecoveryCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMfaRecoveryCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MfaRecoveryCode entity by its id.
+func (c *MfaRecoveryCodeClient) Get(ctx context.Context, id string) (*MfaRecoveryCode, error) {
+	return c.Query().Where(mfarecoverycode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MfaRecoveryCodeClient) GetX(ctx context.Context, id string) *MfaRecoveryCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *MfaRecoveryCodeClient) Hooks() []Hook {
+	return c.hooks.MfaRecoveryCode
+}
+
+// Interceptors returns the client interceptors.
+func (c *MfaRecoveryCodeClient) Interceptors() []Interceptor {
+	return c.inters.MfaRecoveryCode
+}
+
+func (c *MfaRecoveryCodeClient) mutate(ctx context.Context, m *MfaRecoveryCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MfaRecoveryCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MfaRecoveryCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MfaRecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MfaRecoveryCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MfaRecoveryCode mutation op: %q", m.Op())
+	}
+}
+
 // ObservationClient is a client for the Observation schema.
 type ObservationClient struct {
 	config
@@ -7959,18 +8241,18 @@ type (
 		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
 		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
 		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
-		MedicationOrder, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Room, Session, Staff, User, Ward []ent.Hook
+		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
+		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
 		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
 		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
 		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
-		MedicationOrder, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Room, Session, Staff, User, Ward []ent.Interceptor
+		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
+		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Interceptor
 	}
 )
 

@@ -37,6 +37,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/mfachallenge"
+	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -136,6 +138,8 @@ func checkColumn(t, c string) error {
 			labspecimen.Table:          labspecimen.ValidColumn,
 			labtest.Table:              labtest.ValidColumn,
 			medicationorder.Table:      medicationorder.ValidColumn,
+			mfachallenge.Table:         mfachallenge.ValidColumn,
+			mfarecoverycode.Table:      mfarecoverycode.ValidColumn,
 			observation.Table:          observation.ValidColumn,
 			outboxevent.Table:          outboxevent.ValidColumn,
 			patient.Table:              patient.ValidColumn,

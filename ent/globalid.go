@@ -30,6 +30,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/mfachallenge"
+	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -74,6 +76,8 @@ var tableByPrefix = map[string]string{
 	"spc": labspecimen.Table,
 	"lbt": labtest.Table,
 	"med": medicationorder.Table,
+	"mfc": mfachallenge.Table,
+	"mrc": mfarecoverycode.Table,
 	"obs": observation.Table,
 	"evt": outboxevent.Table,
 	"pat": patient.Table,
@@ -117,6 +121,8 @@ var PrefixByType = map[string]string{
 	"LabSpecimen":          "spc",
 	"LabTest":              "lbt",
 	"MedicationOrder":      "med",
+	"MfaChallenge":         "mfc",
+	"MfaRecoveryCode":      "mrc",
 	"Observation":          "obs",
 	"OutboxEvent":          "evt",
 	"Patient":              "pat",

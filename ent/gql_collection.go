@@ -881,6 +881,11 @@ func (_q *AuditEventQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, auditevent.FieldRequestID)
 				fieldSeen[auditevent.FieldRequestID] = struct{}{}
 			}
+		case "reason":
+			if _, ok := fieldSeen[auditevent.FieldReason]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldReason)
+				fieldSeen[auditevent.FieldReason] = struct{}{}
+			}
 		case "prevHash":
 			if _, ok := fieldSeen[auditevent.FieldPrevHash]; !ok {
 				selectedFields = append(selectedFields, auditevent.FieldPrevHash)

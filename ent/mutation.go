@@ -36,6 +36,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/mfachallenge"
+	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -87,6 +89,8 @@ const (
 	TypeLabSpecimen          = "LabSpecimen"
 	TypeLabTest              = "LabTest"
 	TypeMedicationOrder      = "MedicationOrder"
+	TypeMfaChallenge         = "MfaChallenge"
+	TypeMfaRecoveryCode      = "MfaRecoveryCode"
 	TypeObservation          = "Observation"
 	TypeOutboxEvent          = "OutboxEvent"
 	TypePatient              = "Patient"
@@ -4738,6 +4742,7 @@ type AuditEventMutation struct {
 	appendfields       []string
 	client_addr        *string
 	request_id         *string
+	reason             *string
 	entry_mac          *string
 	prev_hash          *string
 	hash               *string
@@ -5676,6 +5681,55 @@ func (m *AuditEventMutation) ResetRequestID() {
 	delete(m.clearedFields, auditevent.FieldRequestID)
 }
 
+// SetReason sets the "reason" field.
+func (m *AuditEventMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *AuditEventMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the AuditEvent entity.
+// If the AuditEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditEventMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *AuditEventMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[auditevent.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *AuditEventMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[auditevent.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *AuditEventMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, auditevent.FieldReason)
+}
+
 // SetEntryMAC sets the "entry_mac" field.
 func (m *AuditEventMutation) SetEntryMAC(s string) {
 	m.entry_mac = &s
@@ -5906,7 +5960,7 @@ func (m *AuditEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AuditEventMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.seq != nil {
 		fields = append(fields, auditevent.FieldSeq)
 	}
@@ -5954,6 +6008,9 @@ func (m *AuditEventMutation) Fields() []string {
 	}
 	if m.request_id != nil {
 		fields = append(fields, auditevent.FieldRequestID)
+	}
+	if m.reason != nil {
+		fields = append(fields, auditevent.FieldReason)
 	}
 	if m.entry_mac != nil {
 		fields = append(fields, auditevent.FieldEntryMAC)
@@ -6007,6 +6064,8 @@ func (m *AuditEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ClientAddr()
 	case auditevent.FieldRequestID:
 		return m.RequestID()
+	case auditevent.FieldReason:
+		return m.Reason()
 	case auditevent.FieldEntryMAC:
 		return m.EntryMAC()
 	case auditevent.FieldPrevHash:
@@ -6056,6 +6115,8 @@ func (m *AuditEventMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldClientAddr(ctx)
 	case auditevent.FieldRequestID:
 		return m.OldRequestID(ctx)
+	case auditevent.FieldReason:
+		return m.OldReason(ctx)
 	case auditevent.FieldEntryMAC:
 		return m.OldEntryMAC(ctx)
 	case auditevent.FieldPrevHash:
@@ -6185,6 +6246,13 @@ func (m *AuditEventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRequestID(v)
 		return nil
+	case auditevent.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
 	case auditevent.FieldEntryMAC:
 		v, ok := value.(string)
 		if !ok {
@@ -6303,6 +6371,9 @@ func (m *AuditEventMutation) ClearedFields() []string {
 	if m.FieldCleared(auditevent.FieldRequestID) {
 		fields = append(fields, auditevent.FieldRequestID)
 	}
+	if m.FieldCleared(auditevent.FieldReason) {
+		fields = append(fields, auditevent.FieldReason)
+	}
 	if m.FieldCleared(auditevent.FieldEntryMAC) {
 		fields = append(fields, auditevent.FieldEntryMAC)
 	}
@@ -6361,6 +6432,9 @@ func (m *AuditEventMutation) ClearField(name string) error {
 		return nil
 	case auditevent.FieldRequestID:
 		m.ClearRequestID()
+		return nil
+	case auditevent.FieldReason:
+		m.ClearReason()
 		return nil
 	case auditevent.FieldEntryMAC:
 		m.ClearEntryMAC()
@@ -6429,6 +6503,9 @@ func (m *AuditEventMutation) ResetField(name string) error {
 		return nil
 	case auditevent.FieldRequestID:
 		m.ResetRequestID()
+		return nil
+	case auditevent.FieldReason:
+		m.ResetReason()
 		return nil
 	case auditevent.FieldEntryMAC:
 		m.ResetEntryMAC()
@@ -29472,6 +29549,1327 @@ func (m *MedicationOrderMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown MedicationOrder edge %s", name)
 }
 
+// MfaChallengeMutation represents an operation that mutates the MfaChallenge nodes in the graph.
+type MfaChallengeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	user_id       *string
+	token_hash    *string
+	purpose       *mfachallenge.Purpose
+	expires_at    *time.Time
+	used_at       *time.Time
+	client_addr   *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*MfaChallenge, error)
+	predicates    []predicate.MfaChallenge
+}
+
+var _ ent.Mutation = (*MfaChallengeMutation)(nil)
+
+// mfachallengeOption allows management of the mutation configuration using functional options.
+type mfachallengeOption func(*MfaChallengeMutation)
+
+// newMfaChallengeMutation creates new mutation for the MfaChallenge entity.
+func newMfaChallengeMutation(c config, op Op, opts ...mfachallengeOption) *MfaChallengeMutation {
+	m := &MfaChallengeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMfaChallenge,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMfaChallengeID sets the ID field of the mutation.
+func withMfaChallengeID(id string) mfachallengeOption {
+	return func(m *MfaChallengeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MfaChallenge
+		)
+		m.oldValue = func(ctx context.Context) (*MfaChallenge, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MfaChallenge.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMfaChallenge sets the old MfaChallenge of the mutation.
+func withMfaChallenge(node *MfaChallenge) mfachallengeOption {
+	return func(m *MfaChallengeMutation) {
+		m.oldValue = func(context.Context) (*MfaChallenge, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MfaChallengeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MfaChallengeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of MfaChallenge entities.
+func (m *MfaChallengeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MfaChallengeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MfaChallengeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MfaChallenge.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MfaChallengeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MfaChallengeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MfaChallengeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MfaChallengeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MfaChallengeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MfaChallengeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *MfaChallengeMutation) SetUserID(s string) {
+	m.user_id = &s
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *MfaChallengeMutation) UserID() (r string, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldUserID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *MfaChallengeMutation) ResetUserID() {
+	m.user_id = nil
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *MfaChallengeMutation) SetTokenHash(s string) {
+	m.token_hash = &s
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *MfaChallengeMutation) TokenHash() (r string, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldTokenHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *MfaChallengeMutation) ResetTokenHash() {
+	m.token_hash = nil
+}
+
+// SetPurpose sets the "purpose" field.
+func (m *MfaChallengeMutation) SetPurpose(value mfachallenge.Purpose) {
+	m.purpose = &value
+}
+
+// Purpose returns the value of the "purpose" field in the mutation.
+func (m *MfaChallengeMutation) Purpose() (r mfachallenge.Purpose, exists bool) {
+	v := m.purpose
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurpose returns the old "purpose" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldPurpose(ctx context.Context) (v mfachallenge.Purpose, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurpose is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurpose requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurpose: %w", err)
+	}
+	return oldValue.Purpose, nil
+}
+
+// ResetPurpose resets all changes to the "purpose" field.
+func (m *MfaChallengeMutation) ResetPurpose() {
+	m.purpose = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *MfaChallengeMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *MfaChallengeMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *MfaChallengeMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *MfaChallengeMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *MfaChallengeMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ClearUsedAt clears the value of the "used_at" field.
+func (m *MfaChallengeMutation) ClearUsedAt() {
+	m.used_at = nil
+	m.clearedFields[mfachallenge.FieldUsedAt] = struct{}{}
+}
+
+// UsedAtCleared returns if the "used_at" field was cleared in this mutation.
+func (m *MfaChallengeMutation) UsedAtCleared() bool {
+	_, ok := m.clearedFields[mfachallenge.FieldUsedAt]
+	return ok
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *MfaChallengeMutation) ResetUsedAt() {
+	m.used_at = nil
+	delete(m.clearedFields, mfachallenge.FieldUsedAt)
+}
+
+// SetClientAddr sets the "client_addr" field.
+func (m *MfaChallengeMutation) SetClientAddr(s string) {
+	m.client_addr = &s
+}
+
+// ClientAddr returns the value of the "client_addr" field in the mutation.
+func (m *MfaChallengeMutation) ClientAddr() (r string, exists bool) {
+	v := m.client_addr
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientAddr returns the old "client_addr" field's value of the MfaChallenge entity.
+// If the MfaChallenge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaChallengeMutation) OldClientAddr(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientAddr is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientAddr requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientAddr: %w", err)
+	}
+	return oldValue.ClientAddr, nil
+}
+
+// ClearClientAddr clears the value of the "client_addr" field.
+func (m *MfaChallengeMutation) ClearClientAddr() {
+	m.client_addr = nil
+	m.clearedFields[mfachallenge.FieldClientAddr] = struct{}{}
+}
+
+// ClientAddrCleared returns if the "client_addr" field was cleared in this mutation.
+func (m *MfaChallengeMutation) ClientAddrCleared() bool {
+	_, ok := m.clearedFields[mfachallenge.FieldClientAddr]
+	return ok
+}
+
+// ResetClientAddr resets all changes to the "client_addr" field.
+func (m *MfaChallengeMutation) ResetClientAddr() {
+	m.client_addr = nil
+	delete(m.clearedFields, mfachallenge.FieldClientAddr)
+}
+
+// Where appends a list predicates to the MfaChallengeMutation builder.
+func (m *MfaChallengeMutation) Where(ps ...predicate.MfaChallenge) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MfaChallengeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MfaChallengeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MfaChallenge, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MfaChallengeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MfaChallengeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MfaChallenge).
+func (m *MfaChallengeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MfaChallengeMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, mfachallenge.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, mfachallenge.FieldUpdatedAt)
+	}
+	if m.user_id != nil {
+		fields = append(fields, mfachallenge.FieldUserID)
+	}
+	if m.token_hash != nil {
+		fields = append(fields, mfachallenge.FieldTokenHash)
+	}
+	if m.purpose != nil {
+		fields = append(fields, mfachallenge.FieldPurpose)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, mfachallenge.FieldExpiresAt)
+	}
+	if m.used_at != nil {
+		fields = append(fields, mfachallenge.FieldUsedAt)
+	}
+	if m.client_addr != nil {
+		fields = append(fields, mfachallenge.FieldClientAddr)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MfaChallengeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case mfachallenge.FieldCreatedAt:
+		return m.CreatedAt()
+	case mfachallenge.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case mfachallenge.FieldUserID:
+		return m.UserID()
+	case mfachallenge.FieldTokenHash:
+		return m.TokenHash()
+	case mfachallenge.FieldPurpose:
+		return m.Purpose()
+	case mfachallenge.FieldExpiresAt:
+		return m.ExpiresAt()
+	case mfachallenge.FieldUsedAt:
+		return m.UsedAt()
+	case mfachallenge.FieldClientAddr:
+		return m.ClientAddr()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MfaChallengeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case mfachallenge.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case mfachallenge.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case mfachallenge.FieldUserID:
+		return m.OldUserID(ctx)
+	case mfachallenge.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case mfachallenge.FieldPurpose:
+		return m.OldPurpose(ctx)
+	case mfachallenge.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case mfachallenge.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	case mfachallenge.FieldClientAddr:
+		return m.OldClientAddr(ctx)
+	}
+	return nil, fmt.Errorf("unknown MfaChallenge field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MfaChallengeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case mfachallenge.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case mfachallenge.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case mfachallenge.FieldUserID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case mfachallenge.FieldTokenHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case mfachallenge.FieldPurpose:
+		v, ok := value.(mfachallenge.Purpose)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurpose(v)
+		return nil
+	case mfachallenge.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case mfachallenge.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	case mfachallenge.FieldClientAddr:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientAddr(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MfaChallenge field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MfaChallengeMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MfaChallengeMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MfaChallengeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown MfaChallenge numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MfaChallengeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(mfachallenge.FieldUsedAt) {
+		fields = append(fields, mfachallenge.FieldUsedAt)
+	}
+	if m.FieldCleared(mfachallenge.FieldClientAddr) {
+		fields = append(fields, mfachallenge.FieldClientAddr)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MfaChallengeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MfaChallengeMutation) ClearField(name string) error {
+	switch name {
+	case mfachallenge.FieldUsedAt:
+		m.ClearUsedAt()
+		return nil
+	case mfachallenge.FieldClientAddr:
+		m.ClearClientAddr()
+		return nil
+	}
+	return fmt.Errorf("unknown MfaChallenge nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MfaChallengeMutation) ResetField(name string) error {
+	switch name {
+	case mfachallenge.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case mfachallenge.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case mfachallenge.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case mfachallenge.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case mfachallenge.FieldPurpose:
+		m.ResetPurpose()
+		return nil
+	case mfachallenge.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case mfachallenge.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	case mfachallenge.FieldClientAddr:
+		m.ResetClientAddr()
+		return nil
+	}
+	return fmt.Errorf("unknown MfaChallenge field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MfaChallengeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MfaChallengeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MfaChallengeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MfaChallengeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MfaChallengeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MfaChallengeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MfaChallengeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown MfaChallenge unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MfaChallengeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown MfaChallenge edge %s", name)
+}
+
+// MfaRecoveryCodeMutation represents an operation that mutates the MfaRecoveryCode nodes in the graph.
+type MfaRecoveryCodeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	user_id       *string
+	code_hash     *string
+	used_at       *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*MfaRecoveryCode, error)
+	predicates    []predicate.MfaRecoveryCode
+}
+
+var _ ent.Mutation = (*MfaRecoveryCodeMutation)(nil)
+
+// mfarecoverycodeOption allows management of the mutation configuration using functional options.
+type mfarecoverycodeOption func(*MfaRecoveryCodeMutation)
+
+// newMfaRecoveryCodeMutation creates new mutation for the MfaRecoveryCode entity.
+func newMfaRecoveryCodeMutation(c config, op Op, opts ...mfarecoverycodeOption) *MfaRecoveryCodeMutation {
+	m := &MfaRecoveryCodeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMfaRecoveryCode,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMfaRecoveryCodeID sets the ID field of the mutation.
+func withMfaRecoveryCodeID(id string) mfarecoverycodeOption {
+	return func(m *MfaRecoveryCodeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MfaRecoveryCode
+		)
+		m.oldValue = func(ctx context.Context) (*MfaRecoveryCode, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MfaRecoveryCode.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMfaRecoveryCode sets the old MfaRecoveryCode of the mutation.
+func withMfaRecoveryCode(node *MfaRecoveryCode) mfarecoverycodeOption {
+	return func(m *MfaRecoveryCodeMutation) {
+		m.oldValue = func(context.Context) (*MfaRecoveryCode, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MfaRecoveryCodeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MfaRecoveryCodeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of MfaRecoveryCode entities.
+func (m *MfaRecoveryCodeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MfaRecoveryCodeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MfaRecoveryCodeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MfaRecoveryCode.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MfaRecoveryCodeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MfaRecoveryCodeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MfaRecoveryCode entity.
+// If the MfaRecoveryCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaRecoveryCodeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MfaRecoveryCodeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MfaRecoveryCodeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MfaRecoveryCodeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MfaRecoveryCode entity.
+// If the MfaRecoveryCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaRecoveryCodeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MfaRecoveryCodeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *MfaRecoveryCodeMutation) SetUserID(s string) {
+	m.user_id = &s
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *MfaRecoveryCodeMutation) UserID() (r string, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the MfaRecoveryCode entity.
+// If the MfaRecoveryCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaRecoveryCodeMutation) OldUserID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *MfaRecoveryCodeMutation) ResetUserID() {
+	m.user_id = nil
+}
+
+// SetCodeHash sets the "code_hash" field.
+func (m *MfaRecoveryCodeMutation) SetCodeHash(s string) {
+	m.code_hash = &s
+}
+
+// CodeHash returns the value of the "code_hash" field in the mutation.
+func (m *MfaRecoveryCodeMutation) CodeHash() (r string, exists bool) {
+	v := m.code_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeHash returns the old "code_hash" field's value of the MfaRecoveryCode entity.
+// If the MfaRecoveryCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaRecoveryCodeMutation) OldCodeHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeHash: %w", err)
+	}
+	return oldValue.CodeHash, nil
+}
+
+// ResetCodeHash resets all changes to the "code_hash" field.
+func (m *MfaRecoveryCodeMutation) ResetCodeHash() {
+	m.code_hash = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *MfaRecoveryCodeMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *MfaRecoveryCodeMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the MfaRecoveryCode entity.
+// If the MfaRecoveryCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MfaRecoveryCodeMutation) OldUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ClearUsedAt clears the value of the "used_at" field.
+func (m *MfaRecoveryCodeMutation) ClearUsedAt() {
+	m.used_at = nil
+	m.clearedFields[mfarecoverycode.FieldUsedAt] = struct{}{}
+}
+
+// UsedAtCleared returns if the "used_at" field was cleared in this mutation.
+func (m *MfaRecoveryCodeMutation) UsedAtCleared() bool {
+	_, ok := m.clearedFields[mfarecoverycode.FieldUsedAt]
+	return ok
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *MfaRecoveryCodeMutation) ResetUsedAt() {
+	m.used_at = nil
+	delete(m.clearedFields, mfarecoverycode.FieldUsedAt)
+}
+
+// Where appends a list predicates to the MfaRecoveryCodeMutation builder.
+func (m *MfaRecoveryCodeMutation) Where(ps ...predicate.MfaRecoveryCode) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MfaRecoveryCodeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MfaRecoveryCodeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MfaRecoveryCode, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MfaRecoveryCodeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MfaRecoveryCodeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MfaRecoveryCode).
+func (m *MfaRecoveryCodeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MfaRecoveryCodeMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, mfarecoverycode.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, mfarecoverycode.FieldUpdatedAt)
+	}
+	if m.user_id != nil {
+		fields = append(fields, mfarecoverycode.FieldUserID)
+	}
+	if m.code_hash != nil {
+		fields = append(fields, mfarecoverycode.FieldCodeHash)
+	}
+	if m.used_at != nil {
+		fields = append(fields, mfarecoverycode.FieldUsedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MfaRecoveryCodeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case mfarecoverycode.FieldCreatedAt:
+		return m.CreatedAt()
+	case mfarecoverycode.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case mfarecoverycode.FieldUserID:
+		return m.UserID()
+	case mfarecoverycode.FieldCodeHash:
+		return m.CodeHash()
+	case mfarecoverycode.FieldUsedAt:
+		return m.UsedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MfaRecoveryCodeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case mfarecoverycode.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case mfarecoverycode.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case mfarecoverycode.FieldUserID:
+		return m.OldUserID(ctx)
+	case mfarecoverycode.FieldCodeHash:
+		return m.OldCodeHash(ctx)
+	case mfarecoverycode.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown MfaRecoveryCode field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MfaRecoveryCodeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case mfarecoverycode.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case mfarecoverycode.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case mfarecoverycode.FieldUserID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case mfarecoverycode.FieldCodeHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeHash(v)
+		return nil
+	case mfarecoverycode.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MfaRecoveryCode field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MfaRecoveryCodeMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MfaRecoveryCodeMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MfaRecoveryCodeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown MfaRecoveryCode numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MfaRecoveryCodeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(mfarecoverycode.FieldUsedAt) {
+		fields = append(fields, mfarecoverycode.FieldUsedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MfaRecoveryCodeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MfaRecoveryCodeMutation) ClearField(name string) error {
+	switch name {
+	case mfarecoverycode.FieldUsedAt:
+		m.ClearUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown MfaRecoveryCode nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MfaRecoveryCodeMutation) ResetField(name string) error {
+	switch name {
+	case mfarecoverycode.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case mfarecoverycode.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case mfarecoverycode.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case mfarecoverycode.FieldCodeHash:
+		m.ResetCodeHash()
+		return nil
+	case mfarecoverycode.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown MfaRecoveryCode field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MfaRecoveryCodeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MfaRecoveryCodeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MfaRecoveryCodeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MfaRecoveryCodeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MfaRecoveryCodeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MfaRecoveryCodeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MfaRecoveryCodeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown MfaRecoveryCode unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MfaRecoveryCodeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown MfaRecoveryCode edge %s", name)
+}
+
 // ObservationMutation represents an operation that mutates the Observation nodes in the graph.
 type ObservationMutation struct {
 	config
@@ -43364,28 +44762,32 @@ func (m *StaffMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *string
-	created_at      *time.Time
-	updated_at      *time.Time
-	username        *string
-	password_hash   *string
-	roles           *[]string
-	appendroles     []string
-	active          *bool
-	last_login_at   *time.Time
-	clearedFields   map[string]struct{}
-	staff           *string
-	clearedstaff    bool
-	patient         *string
-	clearedpatient  bool
-	sessions        map[string]struct{}
-	removedsessions map[string]struct{}
-	clearedsessions bool
-	done            bool
-	oldValue        func(context.Context) (*User, error)
-	predicates      []predicate.User
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	username          *string
+	password_hash     *string
+	roles             *[]string
+	appendroles       []string
+	active            *bool
+	last_login_at     *time.Time
+	totp_secret       *string
+	totp_confirmed_at *time.Time
+	totp_last_step    *int64
+	addtotp_last_step *int64
+	clearedFields     map[string]struct{}
+	staff             *string
+	clearedstaff      bool
+	patient           *string
+	clearedpatient    bool
+	sessions          map[string]struct{}
+	removedsessions   map[string]struct{}
+	clearedsessions   bool
+	done              bool
+	oldValue          func(context.Context) (*User, error)
+	predicates        []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -43772,6 +45174,160 @@ func (m *UserMutation) ResetLastLoginAt() {
 	delete(m.clearedFields, user.FieldLastLoginAt)
 }
 
+// SetTotpSecret sets the "totp_secret" field.
+func (m *UserMutation) SetTotpSecret(s string) {
+	m.totp_secret = &s
+}
+
+// TotpSecret returns the value of the "totp_secret" field in the mutation.
+func (m *UserMutation) TotpSecret() (r string, exists bool) {
+	v := m.totp_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpSecret returns the old "totp_secret" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpSecret(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpSecret: %w", err)
+	}
+	return oldValue.TotpSecret, nil
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (m *UserMutation) ClearTotpSecret() {
+	m.totp_secret = nil
+	m.clearedFields[user.FieldTotpSecret] = struct{}{}
+}
+
+// TotpSecretCleared returns if the "totp_secret" field was cleared in this mutation.
+func (m *UserMutation) TotpSecretCleared() bool {
+	_, ok := m.clearedFields[user.FieldTotpSecret]
+	return ok
+}
+
+// ResetTotpSecret resets all changes to the "totp_secret" field.
+func (m *UserMutation) ResetTotpSecret() {
+	m.totp_secret = nil
+	delete(m.clearedFields, user.FieldTotpSecret)
+}
+
+// SetTotpConfirmedAt sets the "totp_confirmed_at" field.
+func (m *UserMutation) SetTotpConfirmedAt(t time.Time) {
+	m.totp_confirmed_at = &t
+}
+
+// TotpConfirmedAt returns the value of the "totp_confirmed_at" field in the mutation.
+func (m *UserMutation) TotpConfirmedAt() (r time.Time, exists bool) {
+	v := m.totp_confirmed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpConfirmedAt returns the old "totp_confirmed_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpConfirmedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpConfirmedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpConfirmedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpConfirmedAt: %w", err)
+	}
+	return oldValue.TotpConfirmedAt, nil
+}
+
+// ClearTotpConfirmedAt clears the value of the "totp_confirmed_at" field.
+func (m *UserMutation) ClearTotpConfirmedAt() {
+	m.totp_confirmed_at = nil
+	m.clearedFields[user.FieldTotpConfirmedAt] = struct{}{}
+}
+
+// TotpConfirmedAtCleared returns if the "totp_confirmed_at" field was cleared in this mutation.
+func (m *UserMutation) TotpConfirmedAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldTotpConfirmedAt]
+	return ok
+}
+
+// ResetTotpConfirmedAt resets all changes to the "totp_confirmed_at" field.
+func (m *UserMutation) ResetTotpConfirmedAt() {
+	m.totp_confirmed_at = nil
+	delete(m.clearedFields, user.FieldTotpConfirmedAt)
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (m *UserMutation) SetTotpLastStep(i int64) {
+	m.totp_last_step = &i
+	m.addtotp_last_step = nil
+}
+
+// TotpLastStep returns the value of the "totp_last_step" field in the mutation.
+func (m *UserMutation) TotpLastStep() (r int64, exists bool) {
+	v := m.totp_last_step
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpLastStep returns the old "totp_last_step" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpLastStep(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpLastStep is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpLastStep requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpLastStep: %w", err)
+	}
+	return oldValue.TotpLastStep, nil
+}
+
+// AddTotpLastStep adds i to the "totp_last_step" field.
+func (m *UserMutation) AddTotpLastStep(i int64) {
+	if m.addtotp_last_step != nil {
+		*m.addtotp_last_step += i
+	} else {
+		m.addtotp_last_step = &i
+	}
+}
+
+// AddedTotpLastStep returns the value that was added to the "totp_last_step" field in this mutation.
+func (m *UserMutation) AddedTotpLastStep() (r int64, exists bool) {
+	v := m.addtotp_last_step
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotpLastStep resets all changes to the "totp_last_step" field.
+func (m *UserMutation) ResetTotpLastStep() {
+	m.totp_last_step = nil
+	m.addtotp_last_step = nil
+}
+
 // SetStaffID sets the "staff" edge to the Staff entity by id.
 func (m *UserMutation) SetStaffID(id string) {
 	m.staff = &id
@@ -43938,7 +45494,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -43959,6 +45515,15 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
+	}
+	if m.totp_secret != nil {
+		fields = append(fields, user.FieldTotpSecret)
+	}
+	if m.totp_confirmed_at != nil {
+		fields = append(fields, user.FieldTotpConfirmedAt)
+	}
+	if m.totp_last_step != nil {
+		fields = append(fields, user.FieldTotpLastStep)
 	}
 	return fields
 }
@@ -43982,6 +45547,12 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Active()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
+	case user.FieldTotpSecret:
+		return m.TotpSecret()
+	case user.FieldTotpConfirmedAt:
+		return m.TotpConfirmedAt()
+	case user.FieldTotpLastStep:
+		return m.TotpLastStep()
 	}
 	return nil, false
 }
@@ -44005,6 +45576,12 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldActive(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
+	case user.FieldTotpSecret:
+		return m.OldTotpSecret(ctx)
+	case user.FieldTotpConfirmedAt:
+		return m.OldTotpConfirmedAt(ctx)
+	case user.FieldTotpLastStep:
+		return m.OldTotpLastStep(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -44063,6 +45640,27 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastLoginAt(v)
 		return nil
+	case user.FieldTotpSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpSecret(v)
+		return nil
+	case user.FieldTotpConfirmedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpConfirmedAt(v)
+		return nil
+	case user.FieldTotpLastStep:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpLastStep(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -44070,13 +45668,21 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addtotp_last_step != nil {
+		fields = append(fields, user.FieldTotpLastStep)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case user.FieldTotpLastStep:
+		return m.AddedTotpLastStep()
+	}
 	return nil, false
 }
 
@@ -44085,6 +45691,13 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldTotpLastStep:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotpLastStep(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -44095,6 +45708,12 @@ func (m *UserMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(user.FieldLastLoginAt) {
 		fields = append(fields, user.FieldLastLoginAt)
+	}
+	if m.FieldCleared(user.FieldTotpSecret) {
+		fields = append(fields, user.FieldTotpSecret)
+	}
+	if m.FieldCleared(user.FieldTotpConfirmedAt) {
+		fields = append(fields, user.FieldTotpConfirmedAt)
 	}
 	return fields
 }
@@ -44112,6 +45731,12 @@ func (m *UserMutation) ClearField(name string) error {
 	switch name {
 	case user.FieldLastLoginAt:
 		m.ClearLastLoginAt()
+		return nil
+	case user.FieldTotpSecret:
+		m.ClearTotpSecret()
+		return nil
+	case user.FieldTotpConfirmedAt:
+		m.ClearTotpConfirmedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -44141,6 +45766,15 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()
+		return nil
+	case user.FieldTotpSecret:
+		m.ResetTotpSecret()
+		return nil
+	case user.FieldTotpConfirmedAt:
+		m.ResetTotpConfirmedAt()
+		return nil
+	case user.FieldTotpLastStep:
+		m.ResetTotpLastStep()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

@@ -30,6 +30,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/mfachallenge"
+	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -1246,6 +1248,52 @@ func init() {
 	medicationorder.DefaultID = medicationorderDescID.Default.(func() string)
 	// medicationorder.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	medicationorder.IDValidator = medicationorderDescID.Validators[0].(func(string) error)
+	mfachallengeMixin := schema.MfaChallenge{}.Mixin()
+	mfachallengeMixinFields0 := mfachallengeMixin[0].Fields()
+	_ = mfachallengeMixinFields0
+	mfachallengeMixinFields1 := mfachallengeMixin[1].Fields()
+	_ = mfachallengeMixinFields1
+	mfachallengeFields := schema.MfaChallenge{}.Fields()
+	_ = mfachallengeFields
+	// mfachallengeDescCreatedAt is the schema descriptor for created_at field.
+	mfachallengeDescCreatedAt := mfachallengeMixinFields1[0].Descriptor()
+	// mfachallenge.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mfachallenge.DefaultCreatedAt = mfachallengeDescCreatedAt.Default.(func() time.Time)
+	// mfachallengeDescUpdatedAt is the schema descriptor for updated_at field.
+	mfachallengeDescUpdatedAt := mfachallengeMixinFields1[1].Descriptor()
+	// mfachallenge.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	mfachallenge.DefaultUpdatedAt = mfachallengeDescUpdatedAt.Default.(func() time.Time)
+	// mfachallenge.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	mfachallenge.UpdateDefaultUpdatedAt = mfachallengeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// mfachallengeDescID is the schema descriptor for id field.
+	mfachallengeDescID := mfachallengeMixinFields0[0].Descriptor()
+	// mfachallenge.DefaultID holds the default value on creation for the id field.
+	mfachallenge.DefaultID = mfachallengeDescID.Default.(func() string)
+	// mfachallenge.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	mfachallenge.IDValidator = mfachallengeDescID.Validators[0].(func(string) error)
+	mfarecoverycodeMixin := schema.MfaRecoveryCode{}.Mixin()
+	mfarecoverycodeMixinFields0 := mfarecoverycodeMixin[0].Fields()
+	_ = mfarecoverycodeMixinFields0
+	mfarecoverycodeMixinFields1 := mfarecoverycodeMixin[1].Fields()
+	_ = mfarecoverycodeMixinFields1
+	mfarecoverycodeFields := schema.MfaRecoveryCode{}.Fields()
+	_ = mfarecoverycodeFields
+	// mfarecoverycodeDescCreatedAt is the schema descriptor for created_at field.
+	mfarecoverycodeDescCreatedAt := mfarecoverycodeMixinFields1[0].Descriptor()
+	// mfarecoverycode.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mfarecoverycode.DefaultCreatedAt = mfarecoverycodeDescCreatedAt.Default.(func() time.Time)
+	// mfarecoverycodeDescUpdatedAt is the schema descriptor for updated_at field.
+	mfarecoverycodeDescUpdatedAt := mfarecoverycodeMixinFields1[1].Descriptor()
+	// mfarecoverycode.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	mfarecoverycode.DefaultUpdatedAt = mfarecoverycodeDescUpdatedAt.Default.(func() time.Time)
+	// mfarecoverycode.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	mfarecoverycode.UpdateDefaultUpdatedAt = mfarecoverycodeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// mfarecoverycodeDescID is the schema descriptor for id field.
+	mfarecoverycodeDescID := mfarecoverycodeMixinFields0[0].Descriptor()
+	// mfarecoverycode.DefaultID holds the default value on creation for the id field.
+	mfarecoverycode.DefaultID = mfarecoverycodeDescID.Default.(func() string)
+	// mfarecoverycode.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	mfarecoverycode.IDValidator = mfarecoverycodeDescID.Validators[0].(func(string) error)
 	observationMixin := schema.Observation{}.Mixin()
 	observationMixinFields0 := observationMixin[0].Fields()
 	_ = observationMixinFields0
@@ -1947,6 +1995,10 @@ func init() {
 	userDescActive := userFields[3].Descriptor()
 	// user.DefaultActive holds the default value on creation for the active field.
 	user.DefaultActive = userDescActive.Default.(bool)
+	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
+	userDescTotpLastStep := userFields[7].Descriptor()
+	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
+	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

@@ -64,6 +64,10 @@ type Tx struct {
 	LabTest *LabTestClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
 	MedicationOrder *MedicationOrderClient
+	// MfaChallenge is the client for interacting with the MfaChallenge builders.
+	MfaChallenge *MfaChallengeClient
+	// MfaRecoveryCode is the client for interacting with the MfaRecoveryCode builders.
+	MfaRecoveryCode *MfaRecoveryCodeClient
 	// Observation is the client for interacting with the Observation builders.
 	Observation *ObservationClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
@@ -248,6 +252,8 @@ func (tx *Tx) init() {
 	tx.LabSpecimen = NewLabSpecimenClient(tx.config)
 	tx.LabTest = NewLabTestClient(tx.config)
 	tx.MedicationOrder = NewMedicationOrderClient(tx.config)
+	tx.MfaChallenge = NewMfaChallengeClient(tx.config)
+	tx.MfaRecoveryCode = NewMfaRecoveryCodeClient(tx.config)
 	tx.Observation = NewObservationClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
 	tx.Patient = NewPatientClient(tx.config)

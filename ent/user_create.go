@@ -97,6 +97,48 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetTotpSecret sets the "totp_secret" field.
+func (_c *UserCreate) SetTotpSecret(v string) *UserCreate {
+	_c.mutation.SetTotpSecret(v)
+	return _c
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpSecret(v *string) *UserCreate {
+	if v != nil {
+		_c.SetTotpSecret(*v)
+	}
+	return _c
+}
+
+// SetTotpConfirmedAt sets the "totp_confirmed_at" field.
+func (_c *UserCreate) SetTotpConfirmedAt(v time.Time) *UserCreate {
+	_c.mutation.SetTotpConfirmedAt(v)
+	return _c
+}
+
+// SetNillableTotpConfirmedAt sets the "totp_confirmed_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpConfirmedAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetTotpConfirmedAt(*v)
+	}
+	return _c
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_c *UserCreate) SetTotpLastStep(v int64) *UserCreate {
+	_c.mutation.SetTotpLastStep(v)
+	return _c
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpLastStep(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetTotpLastStep(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v string) *UserCreate {
 	_c.mutation.SetID(v)
@@ -211,6 +253,10 @@ func (_c *UserCreate) defaults() {
 		v := user.DefaultActive
 		_c.mutation.SetActive(v)
 	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		v := user.DefaultTotpLastStep
+		_c.mutation.SetTotpLastStep(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := user.DefaultID()
 		_c.mutation.SetID(v)
@@ -241,6 +287,9 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.Active(); !ok {
 		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "User.active"`)}
+	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		return &ValidationError{Name: "totp_last_step", err: errors.New(`ent: missing required field "User.totp_last_step"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := user.IDValidator(v); err != nil {
@@ -309,6 +358,18 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastLoginAt(); ok {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
+	}
+	if value, ok := _c.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+		_node.TotpSecret = value
+	}
+	if value, ok := _c.mutation.TotpConfirmedAt(); ok {
+		_spec.SetField(user.FieldTotpConfirmedAt, field.TypeTime, value)
+		_node.TotpConfirmedAt = &value
+	}
+	if value, ok := _c.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+		_node.TotpLastStep = value
 	}
 	if nodes := _c.mutation.StaffIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -112,6 +112,67 @@ func (_u *UserUpdate) ClearLastLoginAt() *UserUpdate {
 	return _u
 }
 
+// SetTotpSecret sets the "totp_secret" field.
+func (_u *UserUpdate) SetTotpSecret(v string) *UserUpdate {
+	_u.mutation.SetTotpSecret(v)
+	return _u
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpSecret(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetTotpSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (_u *UserUpdate) ClearTotpSecret() *UserUpdate {
+	_u.mutation.ClearTotpSecret()
+	return _u
+}
+
+// SetTotpConfirmedAt sets the "totp_confirmed_at" field.
+func (_u *UserUpdate) SetTotpConfirmedAt(v time.Time) *UserUpdate {
+	_u.mutation.SetTotpConfirmedAt(v)
+	return _u
+}
+
+// SetNillableTotpConfirmedAt sets the "totp_confirmed_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpConfirmedAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetTotpConfirmedAt(*v)
+	}
+	return _u
+}
+
+// ClearTotpConfirmedAt clears the value of the "totp_confirmed_at" field.
+func (_u *UserUpdate) ClearTotpConfirmedAt() *UserUpdate {
+	_u.mutation.ClearTotpConfirmedAt()
+	return _u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_u *UserUpdate) SetTotpLastStep(v int64) *UserUpdate {
+	_u.mutation.ResetTotpLastStep()
+	_u.mutation.SetTotpLastStep(v)
+	return _u
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpLastStep(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetTotpLastStep(*v)
+	}
+	return _u
+}
+
+// AddTotpLastStep adds value to the "totp_last_step" field.
+func (_u *UserUpdate) AddTotpLastStep(v int64) *UserUpdate {
+	_u.mutation.AddTotpLastStep(v)
+	return _u
+}
+
 // SetStaffID sets the "staff" edge to the Staff entity by ID.
 func (_u *UserUpdate) SetStaffID(id string) *UserUpdate {
 	_u.mutation.SetStaffID(id)
@@ -286,6 +347,24 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpSecretCleared() {
+		_spec.ClearField(user.FieldTotpSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpConfirmedAt(); ok {
+		_spec.SetField(user.FieldTotpConfirmedAt, field.TypeTime, value)
+	}
+	if _u.mutation.TotpConfirmedAtCleared() {
+		_spec.ClearField(user.FieldTotpConfirmedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
+		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
 	}
 	if _u.mutation.StaffCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -487,6 +566,67 @@ func (_u *UserUpdateOne) SetNillableLastLoginAt(v *time.Time) *UserUpdateOne {
 // ClearLastLoginAt clears the value of the "last_login_at" field.
 func (_u *UserUpdateOne) ClearLastLoginAt() *UserUpdateOne {
 	_u.mutation.ClearLastLoginAt()
+	return _u
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (_u *UserUpdateOne) SetTotpSecret(v string) *UserUpdateOne {
+	_u.mutation.SetTotpSecret(v)
+	return _u
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpSecret(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (_u *UserUpdateOne) ClearTotpSecret() *UserUpdateOne {
+	_u.mutation.ClearTotpSecret()
+	return _u
+}
+
+// SetTotpConfirmedAt sets the "totp_confirmed_at" field.
+func (_u *UserUpdateOne) SetTotpConfirmedAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetTotpConfirmedAt(v)
+	return _u
+}
+
+// SetNillableTotpConfirmedAt sets the "totp_confirmed_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpConfirmedAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpConfirmedAt(*v)
+	}
+	return _u
+}
+
+// ClearTotpConfirmedAt clears the value of the "totp_confirmed_at" field.
+func (_u *UserUpdateOne) ClearTotpConfirmedAt() *UserUpdateOne {
+	_u.mutation.ClearTotpConfirmedAt()
+	return _u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_u *UserUpdateOne) SetTotpLastStep(v int64) *UserUpdateOne {
+	_u.mutation.ResetTotpLastStep()
+	_u.mutation.SetTotpLastStep(v)
+	return _u
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpLastStep(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpLastStep(*v)
+	}
+	return _u
+}
+
+// AddTotpLastStep adds value to the "totp_last_step" field.
+func (_u *UserUpdateOne) AddTotpLastStep(v int64) *UserUpdateOne {
+	_u.mutation.AddTotpLastStep(v)
 	return _u
 }
 
@@ -694,6 +834,24 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpSecretCleared() {
+		_spec.ClearField(user.FieldTotpSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpConfirmedAt(); ok {
+		_spec.SetField(user.FieldTotpConfirmedAt, field.TypeTime, value)
+	}
+	if _u.mutation.TotpConfirmedAtCleared() {
+		_spec.ClearField(user.FieldTotpConfirmedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
+		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
 	}
 	if _u.mutation.StaffCleared() {
 		edge := &sqlgraph.EdgeSpec{

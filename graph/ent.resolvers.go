@@ -145,4 +145,10 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// User returns UserResolver implementation.
+func (r *Resolver) User() UserResolver { return &userResolver{r} }
+
+type (
+	queryResolver struct{ *Resolver }
+	userResolver  struct{ *Resolver }
+)

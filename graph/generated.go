@@ -45,6 +45,7 @@ import (
 	"github.com/hmis-dev/hmis/graph/scalar"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/audit"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -68,10 +69,12 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	MergePatientsPayload() MergePatientsPayloadResolver
+	MfaChallenge() MfaChallengeResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	RegisterPatientPayload() RegisterPatientPayloadResolver
 	Subscription() SubscriptionResolver
+	User() UserResolver
 }
 
 type DirectiveRoot struct {
@@ -209,6 +212,7 @@ type ComplexityRoot struct {
 		Outcome     func(childComplexity int) int
 		PatientIds  func(childComplexity int) int
 		PrevHash    func(childComplexity int) int
+		Reason      func(childComplexity int) int
 		RequestID   func(childComplexity int) int
 		Roles       func(childComplexity int) int
 		Seq         func(childComplexity int) int
@@ -227,7 +231,9 @@ type ComplexityRoot struct {
 
 	AuthPayload struct {
 		AccessToken  func(childComplexity int) int
+		Challenge    func(childComplexity int) int
 		ExpiresAt    func(childComplexity int) int
+		MfaRequired  func(childComplexity int) int
 		RefreshToken func(childComplexity int) int
 		User         func(childComplexity int) int
 	}
@@ -377,6 +383,11 @@ type ComplexityRoot struct {
 	ClinicalNoteEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ConfirmTotpPayload struct {
+		Auth          func(childComplexity int) int
+		RecoveryCodes func(childComplexity int) int
 	}
 
 	CreateAPIKeyPayload struct {
@@ -772,6 +783,13 @@ type ComplexityRoot struct {
 		Survivor  func(childComplexity int) int
 	}
 
+	MfaChallenge struct {
+		EnrolmentRequired func(childComplexity int) int
+		ExpiresAt         func(childComplexity int) int
+		Methods           func(childComplexity int) int
+		Token             func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AcceptReferral                func(childComplexity int, id string, note *string) int
 		AcknowledgeCriticalResult     func(childComplexity int, id string) int
@@ -801,15 +819,18 @@ type ComplexityRoot struct {
 		CompleteCarePlan              func(childComplexity int, id string) int
 		CompleteMedicationOrder       func(childComplexity int, id string) int
 		CompleteReferral              func(childComplexity int, id string, note *string) int
+		ConfirmTotp                   func(childComplexity int, input model.ConfirmTotpInput) int
 		CreateAPIKey                  func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateCarePlan                func(childComplexity int, input careplans.CreateCarePlanInput) int
 		CreateRoom                    func(childComplexity int, input scheduling.NewRoom) int
 		CreateWard                    func(childComplexity int, input admission.CreateWardInput) int
 		DeactivateInsurancePolicy     func(childComplexity int, id string) int
 		DeclineReferral               func(childComplexity int, id string, reason string) int
+		DisableTotp                   func(childComplexity int, input model.DisableTotpInput) int
 		DiscardDraftNote              func(childComplexity int, id string) int
 		DischargePatient              func(childComplexity int, admissionID string, input admission.DischargePatientInput) int
 		EndCareTeamMembership         func(childComplexity int, id string) int
+		EnrollTotp                    func(childComplexity int, input *model.EnrollTotpInput) int
 		EnterLabResult                func(childComplexity int, itemID string, input lab.EnterLabResultInput) int
 		FinishEncounter               func(childComplexity int, id string) int
 		Login                         func(childComplexity int, input model.LoginInput) int
@@ -836,6 +857,7 @@ type ComplexityRoot struct {
 		RemovePatientIdentifier       func(childComplexity int, id string) int
 		RemoveProviderTimeOff         func(childComplexity int, id string) int
 		RescheduleAppointment         func(childComplexity int, id string, input scheduling.Rescheduling) int
+		ResetMfa                      func(childComplexity int, input model.ResetMfaInput) int
 		ResolveProblem                func(childComplexity int, id string, resolvedDate *time.Time) int
 		ReturnBedToService            func(childComplexity int, bedID string) int
 		ReviseMedicationOrder         func(childComplexity int, id string, input prescribing.ReviseMedicationOrderInput) int
@@ -856,6 +878,7 @@ type ComplexityRoot struct {
 		UpdatePatient                 func(childComplexity int, id string, input patients.Changes) int
 		UpdatePatientContact          func(childComplexity int, id string, input patients.UpdatePatientContactInput) int
 		VerifyLabResult               func(childComplexity int, id string) int
+		VerifyMfa                     func(childComplexity int, input model.VerifyMfaInput) int
 		WriteNote                     func(childComplexity int, input notes.WriteNoteInput) int
 	}
 
@@ -1157,11 +1180,18 @@ type ComplexityRoot struct {
 		VitalsRecorded     func(childComplexity int, patientID *string, wardID *string, after *string) int
 	}
 
+	TotpEnrolment struct {
+		OtpauthURI func(childComplexity int) int
+		QRCodePng  func(childComplexity int) int
+		Secret     func(childComplexity int) int
+	}
+
 	User struct {
 		Active      func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
 		LastLoginAt func(childComplexity int) int
+		MfaEnabled  func(childComplexity int) int
 		Patient     func(childComplexity int) int
 		Roles       func(childComplexity int) int
 		Staff       func(childComplexity int) int
@@ -1229,6 +1259,9 @@ type MergePatientsPayloadResolver interface {
 	Survivor(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
 	Duplicate(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
 }
+type MfaChallengeResolver interface {
+	Methods(ctx context.Context, obj *auth.Challenge) ([]model.MfaMethod, error)
+}
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
 	RefreshToken(ctx context.Context, input model.RefreshTokenInput) (*model.AuthPayload, error)
@@ -1275,6 +1308,11 @@ type MutationResolver interface {
 	VerifyLabResult(ctx context.Context, id string) (*ent.LabResult, error)
 	AmendLabResult(ctx context.Context, id string, input lab.AmendLabResultInput) (*ent.LabResult, error)
 	AcknowledgeCriticalResult(ctx context.Context, id string) (*ent.LabResult, error)
+	VerifyMfa(ctx context.Context, input model.VerifyMfaInput) (*model.AuthPayload, error)
+	EnrollTotp(ctx context.Context, input *model.EnrollTotpInput) (*model.TotpEnrolment, error)
+	ConfirmTotp(ctx context.Context, input model.ConfirmTotpInput) (*model.ConfirmTotpPayload, error)
+	DisableTotp(ctx context.Context, input model.DisableTotpInput) (bool, error)
+	ResetMfa(ctx context.Context, input model.ResetMfaInput) (*ent.User, error)
 	WriteNote(ctx context.Context, input notes.WriteNoteInput) (*ent.ClinicalNote, error)
 	UpdateDraftNote(ctx context.Context, id string, text string) (*ent.ClinicalNote, error)
 	DiscardDraftNote(ctx context.Context, id string) (string, error)
@@ -1362,6 +1400,9 @@ type SubscriptionResolver interface {
 	LabResultVerified(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.LabResultEvent, error)
 	CriticalLabResult(ctx context.Context, wardID *string, after *string) (<-chan *model.CriticalLabResultEvent, error)
 	AppointmentChanged(ctx context.Context, departmentID *string, providerID *string, after *string) (<-chan *model.AppointmentEvent, error)
+}
+type UserResolver interface {
+	MfaEnabled(ctx context.Context, obj *ent.User) (bool, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1975,6 +2016,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.PrevHash(childComplexity), true
+	case "AuditEvent.reason":
+		if e.ComplexityRoot.AuditEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Reason(childComplexity), true
 	case "AuditEvent.requestID":
 		if e.ComplexityRoot.AuditEvent.RequestID == nil {
 			break
@@ -2032,12 +2079,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.AccessToken(childComplexity), true
+	case "AuthPayload.challenge":
+		if e.ComplexityRoot.AuthPayload.Challenge == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.Challenge(childComplexity), true
 	case "AuthPayload.expiresAt":
 		if e.ComplexityRoot.AuthPayload.ExpiresAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuthPayload.ExpiresAt(childComplexity), true
+	case "AuthPayload.mfaRequired":
+		if e.ComplexityRoot.AuthPayload.MfaRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.MfaRequired(childComplexity), true
 	case "AuthPayload.refreshToken":
 		if e.ComplexityRoot.AuthPayload.RefreshToken == nil {
 			break
@@ -2699,6 +2758,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ClinicalNoteEdge.Node(childComplexity), true
+
+	case "ConfirmTotpPayload.auth":
+		if e.ComplexityRoot.ConfirmTotpPayload.Auth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfirmTotpPayload.Auth(childComplexity), true
+	case "ConfirmTotpPayload.recoveryCodes":
+		if e.ComplexityRoot.ConfirmTotpPayload.RecoveryCodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfirmTotpPayload.RecoveryCodes(childComplexity), true
 
 	case "CreateAPIKeyPayload.apiKey":
 		if e.ComplexityRoot.CreateAPIKeyPayload.APIKey == nil {
@@ -4439,6 +4511,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MergePatientsPayload.Survivor(childComplexity), true
 
+	case "MfaChallenge.enrolmentRequired":
+		if e.ComplexityRoot.MfaChallenge.EnrolmentRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MfaChallenge.EnrolmentRequired(childComplexity), true
+	case "MfaChallenge.expiresAt":
+		if e.ComplexityRoot.MfaChallenge.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MfaChallenge.ExpiresAt(childComplexity), true
+	case "MfaChallenge.methods":
+		if e.ComplexityRoot.MfaChallenge.Methods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MfaChallenge.Methods(childComplexity), true
+	case "MfaChallenge.token":
+		if e.ComplexityRoot.MfaChallenge.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MfaChallenge.Token(childComplexity), true
+
 	case "Mutation.acceptReferral":
 		if e.ComplexityRoot.Mutation.AcceptReferral == nil {
 			break
@@ -4747,6 +4844,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CompleteReferral(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.confirmTotp":
+		if e.ComplexityRoot.Mutation.ConfirmTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmTotp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmTotp(childComplexity, args["input"].(model.ConfirmTotpInput)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -4813,6 +4921,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeclineReferral(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.disableTotp":
+		if e.ComplexityRoot.Mutation.DisableTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableTotp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableTotp(childComplexity, args["input"].(model.DisableTotpInput)), true
 	case "Mutation.discardDraftNote":
 		if e.ComplexityRoot.Mutation.DiscardDraftNote == nil {
 			break
@@ -4846,6 +4965,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EndCareTeamMembership(childComplexity, args["id"].(string)), true
+	case "Mutation.enrollTotp":
+		if e.ComplexityRoot.Mutation.EnrollTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enrollTotp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnrollTotp(childComplexity, args["input"].(*model.EnrollTotpInput)), true
 	case "Mutation.enterLabResult":
 		if e.ComplexityRoot.Mutation.EnterLabResult == nil {
 			break
@@ -5127,6 +5257,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RescheduleAppointment(childComplexity, args["id"].(string), args["input"].(scheduling.Rescheduling)), true
+	case "Mutation.resetMfa":
+		if e.ComplexityRoot.Mutation.ResetMfa == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetMfa_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetMfa(childComplexity, args["input"].(model.ResetMfaInput)), true
 	case "Mutation.resolveProblem":
 		if e.ComplexityRoot.Mutation.ResolveProblem == nil {
 			break
@@ -5347,6 +5488,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.VerifyLabResult(childComplexity, args["id"].(string)), true
+	case "Mutation.verifyMfa":
+		if e.ComplexityRoot.Mutation.VerifyMfa == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyMfa_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyMfa(childComplexity, args["input"].(model.VerifyMfaInput)), true
 	case "Mutation.writeNote":
 		if e.ComplexityRoot.Mutation.WriteNote == nil {
 			break
@@ -6990,6 +7142,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.VitalsRecorded(childComplexity, args["patientId"].(*string), args["wardId"].(*string), args["after"].(*string)), true
 
+	case "TotpEnrolment.otpauthUri":
+		if e.ComplexityRoot.TotpEnrolment.OtpauthURI == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TotpEnrolment.OtpauthURI(childComplexity), true
+	case "TotpEnrolment.qrCodePng":
+		if e.ComplexityRoot.TotpEnrolment.QRCodePng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TotpEnrolment.QRCodePng(childComplexity), true
+	case "TotpEnrolment.secret":
+		if e.ComplexityRoot.TotpEnrolment.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TotpEnrolment.Secret(childComplexity), true
+
 	case "User.active":
 		if e.ComplexityRoot.User.Active == nil {
 			break
@@ -7014,6 +7185,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.LastLoginAt(childComplexity), true
+	case "User.mfaEnabled":
+		if e.ComplexityRoot.User.MfaEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.MfaEnabled(childComplexity), true
 	case "User.patient":
 		if e.ComplexityRoot.User.Patient == nil {
 			break
@@ -7279,15 +7456,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ClinicalNoteOrder", ec.unmarshalInputClinicalNoteOrder),
 			graphql.NewInputUnmarshaler("ClinicalNoteWhereInput", ec.unmarshalInputClinicalNoteWhereInput),
 			graphql.NewInputUnmarshaler("CollectLabSpecimenInput", ec.unmarshalInputCollectLabSpecimenInput),
+			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
 			graphql.NewInputUnmarshaler("CreateCarePlanInput", ec.unmarshalInputCreateCarePlanInput),
 			graphql.NewInputUnmarshaler("CreateRoomInput", ec.unmarshalInputCreateRoomInput),
 			graphql.NewInputUnmarshaler("CreateWardInput", ec.unmarshalInputCreateWardInput),
 			graphql.NewInputUnmarshaler("DepartmentOrder", ec.unmarshalInputDepartmentOrder),
 			graphql.NewInputUnmarshaler("DepartmentWhereInput", ec.unmarshalInputDepartmentWhereInput),
+			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
 			graphql.NewInputUnmarshaler("DischargePatientInput", ec.unmarshalInputDischargePatientInput),
 			graphql.NewInputUnmarshaler("EncounterOrder", ec.unmarshalInputEncounterOrder),
 			graphql.NewInputUnmarshaler("EncounterWhereInput", ec.unmarshalInputEncounterWhereInput),
+			graphql.NewInputUnmarshaler("EnrollTotpInput", ec.unmarshalInputEnrollTotpInput),
 			graphql.NewInputUnmarshaler("EnterLabResultInput", ec.unmarshalInputEnterLabResultInput),
 			graphql.NewInputUnmarshaler("FindDuplicatePatientsInput", ec.unmarshalInputFindDuplicatePatientsInput),
 			graphql.NewInputUnmarshaler("HistoryItemOrder", ec.unmarshalInputHistoryItemOrder),
@@ -7346,6 +7526,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RegisterPatientInput", ec.unmarshalInputRegisterPatientInput),
 			graphql.NewInputUnmarshaler("RejectLabSpecimenInput", ec.unmarshalInputRejectLabSpecimenInput),
 			graphql.NewInputUnmarshaler("RescheduleAppointmentInput", ec.unmarshalInputRescheduleAppointmentInput),
+			graphql.NewInputUnmarshaler("ResetMfaInput", ec.unmarshalInputResetMfaInput),
 			graphql.NewInputUnmarshaler("ReviseMedicationOrderInput", ec.unmarshalInputReviseMedicationOrderInput),
 			graphql.NewInputUnmarshaler("RoomOrder", ec.unmarshalInputRoomOrder),
 			graphql.NewInputUnmarshaler("RoomWhereInput", ec.unmarshalInputRoomWhereInput),
@@ -7358,6 +7539,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdatePatientInput", ec.unmarshalInputUpdatePatientInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
+			graphql.NewInputUnmarshaler("VerifyMfaInput", ec.unmarshalInputVerifyMfaInput),
 			graphql.NewInputUnmarshaler("WardOrder", ec.unmarshalInputWardOrder),
 			graphql.NewInputUnmarshaler("WardWhereInput", ec.unmarshalInputWardWhereInput),
 			graphql.NewInputUnmarshaler("WriteNoteInput", ec.unmarshalInputWriteNoteInput),
@@ -8016,6 +8198,101 @@ extend type Subscription {
   criticalLabResult(wardId: ID, after: String): CriticalLabResultEvent!
 }
 `, BuiltIn: false},
+	{Name: "../schema/mfa.graphqls", Input: `# Multi-factor sign-in: TOTP enrolment, the second step of a login,
+# recovery codes, and an admin's reset.
+
+"A way to complete a sign-in challenge. More (WEBAUTHN) may follow."
+enum MfaMethod {
+  "A six-digit code from an authenticator app (RFC 6238)."
+  TOTP
+  "One of the single-use recovery codes given at enrolment."
+  RECOVERY_CODE
+}
+
+"The second step a login owes. The token is shown once; send it to verifyMfa (or enrollTotp / confirmTotp)."
+type MfaChallenge {
+  token: String!
+  "Methods that complete this challenge."
+  methods: [MfaMethod!]!
+  "After this the challenge is refused; sign in again."
+  expiresAt: Time!
+  """
+  True when the user's role requires a second factor they have not set up:
+  the token then allows only enrollTotp and confirmTotp, and confirmTotp
+  returns the session's tokens.
+  """
+  enrolmentRequired: Boolean!
+}
+
+input VerifyMfaInput {
+  challengeToken: String!
+  "The current code of the authenticator app; or give recoveryCode."
+  code: String
+  "A recovery code, used once; or give code."
+  recoveryCode: String
+}
+
+input EnrollTotpInput {
+  "The token of an enrolment challenge, for a user who must enrol before they can sign in; omit when signed in."
+  challengeToken: String
+  "Required when signed in (no challengeToken): a stolen access token must not be able to bind the account to another device."
+  currentPassword: String
+}
+
+"A TOTP secret waiting for its first code (confirmTotp). Shown once."
+type TotpEnrolment {
+  "The base32 secret, for typing into an authenticator app."
+  secret: String!
+  "The otpauth:// URI the QR code holds."
+  otpauthUri: String!
+  "The QR code as a PNG data URI (data:image/png;base64,…), ready for an <img src>."
+  qrCodePng: String!
+}
+
+input ConfirmTotpInput {
+  "The current code of the authenticator app the secret was added to."
+  code: String!
+  "The enrolment challenge's token, when enrolling to sign in; omit when signed in."
+  challengeToken: String
+}
+
+type ConfirmTotpPayload {
+  "Single-use codes for when the authenticator is lost. Shown once: only their hashes are kept."
+  recoveryCodes: [String!]!
+  "The session's tokens, when the enrolment completed a sign-in (challengeToken was given); otherwise null."
+  auth: AuthPayload
+}
+
+input DisableTotpInput {
+  "A current code; or give recoveryCode."
+  code: String
+  recoveryCode: String
+}
+
+input ResetMfaInput {
+  userId: ID!
+  "Why, recorded in the audit trail."
+  reason: String!
+}
+
+extend type User {
+  "Whether the user has a confirmed second factor."
+  mfaEnabled: Boolean!
+}
+
+extend type Mutation {
+  "Completes a login that answered with a challenge; returns the session's tokens."
+  verifyMfa(input: VerifyMfaInput!): AuthPayload!
+  "Starts TOTP enrolment for the signed-in user, who confirms their password (or for the user of an enrolment challenge). A pending enrolment is replaced; a confirmed one must be disabled first."
+  enrollTotp(input: EnrollTotpInput): TotpEnrolment!
+  "Confirms the pending enrolment with a first code; returns recovery codes (and tokens, for an enrolment challenge)."
+  confirmTotp(input: ConfirmTotpInput!): ConfirmTotpPayload!
+  "Removes the signed-in user's second factor and recovery codes; needs a current code or a recovery code."
+  disableTotp(input: DisableTotpInput!): Boolean!
+  "Removes a user's second factor and recovery codes (they lost their device) and ends their sessions; audited with the reason."
+  resetMfa(input: ResetMfaInput!): User!
+}
+`, BuiltIn: false},
 	{Name: "../schema/notes.graphqls", Input: `# Clinical notes: a draft its author edits and signs; a signed note is never
 # edited, but amended by a new signed note that replaces it, the old one
 # staying readable as AMENDED. Patients never see drafts.
@@ -8305,13 +8582,22 @@ input ChangePasswordInput {
   newPassword: String!
 }
 
-"Tokens for a session. Send the access token as ` + "`" + `Authorization: Bearer …` + "`" + `; trade the refresh token for new tokens before expiresAt."
+"""
+The answer to a sign-in step. Either tokens for a session (mfaRequired false):
+send the access token as ` + "`" + `Authorization: Bearer …` + "`" + ` and trade the refresh token
+for new tokens before expiresAt; or, when the user has a second factor or their
+role requires one, mfaRequired true with a challenge and no tokens or user:
+complete it with verifyMfa (or, if challenge.enrolmentRequired, with
+enrollTotp and confirmTotp).
+"""
 type AuthPayload {
-  accessToken: String!
-  refreshToken: String!
+  accessToken: String
+  refreshToken: String
   "When the access token expires."
-  expiresAt: Time!
-  user: User!
+  expiresAt: Time
+  user: User
+  mfaRequired: Boolean!
+  challenge: MfaChallenge
 }
 
 input CreateAPIKeyInput {
@@ -9596,6 +9882,10 @@ type AuditEvent implements Node {
   fields: [String!]
   clientAddr: String
   requestID: String
+  """
+  Why, in the actor's words, for actions that must give one (an admin resetting a user's second factor).
+  """
+  reason: String
   prevHash: String
   hash: String
   """
@@ -18470,6 +18760,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_clientAddr(ctx, field)
 	case "requestID":
 		return ec.fieldContext_AuditEvent_requestID(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditEvent_reason(ctx, field)
 	case "prevHash":
 		return ec.fieldContext_AuditEvent_prevHash(ctx, field)
 	case "hash":
@@ -18512,6 +18804,10 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_expiresAt(ctx, field)
 	case "user":
 		return ec.fieldContext_AuthPayload_user(ctx, field)
+	case "mfaRequired":
+		return ec.fieldContext_AuthPayload_mfaRequired(ctx, field)
+	case "challenge":
+		return ec.fieldContext_AuthPayload_challenge(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
@@ -18808,6 +19104,16 @@ func (ec *executionContext) childFields_ClinicalNoteEdge(ctx context.Context, fi
 		return ec.fieldContext_ClinicalNoteEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ClinicalNoteEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ConfirmTotpPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "recoveryCodes":
+		return ec.fieldContext_ConfirmTotpPayload_recoveryCodes(ctx, field)
+	case "auth":
+		return ec.fieldContext_ConfirmTotpPayload_auth(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfirmTotpPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateAPIKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -19596,6 +19902,20 @@ func (ec *executionContext) childFields_MergePatientsPayload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type MergePatientsPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_MfaChallenge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_MfaChallenge_token(ctx, field)
+	case "methods":
+		return ec.fieldContext_MfaChallenge_methods(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_MfaChallenge_expiresAt(ctx, field)
+	case "enrolmentRequired":
+		return ec.fieldContext_MfaChallenge_enrolmentRequired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MfaChallenge", field.Name)
+}
+
 func (ec *executionContext) childFields_Observation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -20100,6 +20420,18 @@ func (ec *executionContext) childFields_StaffEdge(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type StaffEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_TotpEnrolment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "secret":
+		return ec.fieldContext_TotpEnrolment_secret(ctx, field)
+	case "otpauthUri":
+		return ec.fieldContext_TotpEnrolment_otpauthUri(ctx, field)
+	case "qrCodePng":
+		return ec.fieldContext_TotpEnrolment_qrCodePng(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TotpEnrolment", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -20120,6 +20452,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_staff(ctx, field)
 	case "patient":
 		return ec.fieldContext_User_patient(ctx, field)
+	case "mfaEnabled":
+		return ec.fieldContext_User_mfaEnabled(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -21016,6 +21350,20 @@ func (ec *executionContext) field_Mutation_completeReferral_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_confirmTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ConfirmTotpInput, error) {
+			return ec.unmarshalNConfirmTotpInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐConfirmTotpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -21108,6 +21456,20 @@ func (ec *executionContext) field_Mutation_declineReferral_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_disableTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DisableTotpInput, error) {
+			return ec.unmarshalNDisableTotpInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐDisableTotpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_discardDraftNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -21155,6 +21517,20 @@ func (ec *executionContext) field_Mutation_endCareTeamMembership_args(ctx contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_enrollTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.EnrollTotpInput, error) {
+			return ec.unmarshalOEnrollTotpInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐEnrollTotpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -21537,6 +21913,20 @@ func (ec *executionContext) field_Mutation_rescheduleAppointment_args(ctx contex
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetMfa_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResetMfaInput, error) {
+			return ec.unmarshalNResetMfaInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐResetMfaInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -21937,6 +22327,20 @@ func (ec *executionContext) field_Mutation_verifyLabResult_args(ctx context.Cont
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyMfa_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.VerifyMfaInput, error) {
+			return ec.unmarshalNVerifyMfaInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐVerifyMfaInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -26635,6 +27039,29 @@ func (ec *executionContext) fieldContext_AuditEvent_requestID(_ context.Context,
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
 }
 
+func (ec *executionContext) _AuditEvent_reason(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
 func (ec *executionContext) _AuditEvent_prevHash(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -26858,11 +27285,11 @@ func (ec *executionContext) _AuthPayload_accessToken(ctx context.Context, field 
 			return obj.AccessToken, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuthPayload_accessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26881,11 +27308,11 @@ func (ec *executionContext) _AuthPayload_refreshToken(ctx context.Context, field
 			return obj.RefreshToken, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuthPayload_refreshToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26904,11 +27331,11 @@ func (ec *executionContext) _AuthPayload_expiresAt(ctx context.Context, field gr
 			return obj.ExpiresAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuthPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26928,10 +27355,10 @@ func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐUser(ctx, selections, v)
+			return ec.marshalOUser2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -26942,6 +27369,61 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuthPayload_mfaRequired(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthPayload_mfaRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MfaRequired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthPayload_mfaRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuthPayload_challenge(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthPayload_challenge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Challenge, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
+			return ec.marshalOMfaChallenge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋauthᚐChallenge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuthPayload_challenge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuthPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MfaChallenge(ctx, field)
 		},
 	}
 	return fc, nil
@@ -29660,6 +30142,61 @@ func (ec *executionContext) _ClinicalNoteEdge_cursor(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_ClinicalNoteEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ClinicalNoteEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ConfirmTotpPayload_recoveryCodes(ctx context.Context, field graphql.CollectedField, obj *model.ConfirmTotpPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfirmTotpPayload_recoveryCodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecoveryCodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfirmTotpPayload_recoveryCodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfirmTotpPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConfirmTotpPayload_auth(ctx context.Context, field graphql.CollectedField, obj *model.ConfirmTotpPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfirmTotpPayload_auth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Auth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalOAuthPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfirmTotpPayload_auth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConfirmTotpPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CreateAPIKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
@@ -37009,6 +37546,98 @@ func (ec *executionContext) fieldContext_MergePatientsPayload_duplicate(_ contex
 	return fc, nil
 }
 
+func (ec *executionContext) _MfaChallenge_token(ctx context.Context, field graphql.CollectedField, obj *auth.Challenge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MfaChallenge_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MfaChallenge_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MfaChallenge", field, false, false, "String")
+}
+
+func (ec *executionContext) _MfaChallenge_methods(ctx context.Context, field graphql.CollectedField, obj *auth.Challenge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MfaChallenge_methods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MfaChallenge().Methods(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.MfaMethod) graphql.Marshaler {
+			return ec.marshalNMfaMethod2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethodᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MfaChallenge_methods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MfaChallenge", field, true, true, "MfaMethod")
+}
+
+func (ec *executionContext) _MfaChallenge_expiresAt(ctx context.Context, field graphql.CollectedField, obj *auth.Challenge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MfaChallenge_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MfaChallenge_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MfaChallenge", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MfaChallenge_enrolmentRequired(ctx context.Context, field graphql.CollectedField, obj *auth.Challenge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MfaChallenge_enrolmentRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnrolmentRequired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MfaChallenge_enrolmentRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MfaChallenge", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -38962,6 +39591,226 @@ func (ec *executionContext) fieldContext_Mutation_acknowledgeCriticalResult(ctx 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_acknowledgeCriticalResult_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyMfa(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyMfa(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyMfa(ctx, fc.Args["input"].(model.VerifyMfaInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyMfa(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyMfa_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enrollTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enrollTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnrollTotp(ctx, fc.Args["input"].(*model.EnrollTotpInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TotpEnrolment) graphql.Marshaler {
+			return ec.marshalNTotpEnrolment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐTotpEnrolment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enrollTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TotpEnrolment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enrollTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_confirmTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfirmTotp(ctx, fc.Args["input"].(model.ConfirmTotpInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConfirmTotpPayload) graphql.Marshaler {
+			return ec.marshalNConfirmTotpPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐConfirmTotpPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_confirmTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfirmTotpPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableTotp(ctx, fc.Args["input"].(model.DisableTotpInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetMfa(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetMfa(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetMfa(ctx, fc.Args["input"].(model.ResetMfaInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetMfa(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetMfa_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -47476,6 +48325,75 @@ func (ec *executionContext) fieldContext_Subscription_appointmentChanged(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _TotpEnrolment_secret(ctx context.Context, field graphql.CollectedField, obj *model.TotpEnrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TotpEnrolment_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TotpEnrolment_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TotpEnrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _TotpEnrolment_otpauthUri(ctx context.Context, field graphql.CollectedField, obj *model.TotpEnrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TotpEnrolment_otpauthUri(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtpauthURI, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TotpEnrolment_otpauthUri(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TotpEnrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _TotpEnrolment_qrCodePng(ctx context.Context, field graphql.CollectedField, obj *model.TotpEnrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TotpEnrolment_qrCodePng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QRCodePng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TotpEnrolment_qrCodePng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TotpEnrolment", field, false, false, "String")
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -47699,6 +48617,29 @@ func (ec *executionContext) fieldContext_User_patient(_ context.Context, field g
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_mfaEnabled(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_mfaEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().MfaEnabled(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_mfaEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
@@ -59703,6 +60644,55 @@ func UnmarshalCollectLabSpecimenInput(ctx context.Context, raw any) (lab.Collect
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputConfirmTotpInput(ctx context.Context, obj any) (model.ConfirmTotpInput, error) {
+	var it model.ConfirmTotpInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "challengeToken"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "challengeToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("challengeToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChallengeToken = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalConfirmTotpInput unmarshals raw into the ConfirmTotpInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalConfirmTotpInput(ctx context.Context, raw any) (model.ConfirmTotpInput, error) {
+	var out model.ConfirmTotpInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConfirmTotpInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
 	var it model.CreateAPIKeyInput
 	if obj == nil {
@@ -60460,6 +61450,55 @@ func (ec *executionContext) unmarshalInputDepartmentWhereInput(ctx context.Conte
 func UnmarshalDepartmentWhereInput(ctx context.Context, raw any) (ent.DepartmentWhereInput, error) {
 	var out ent.DepartmentWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DepartmentWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDisableTotpInput(ctx context.Context, obj any) (model.DisableTotpInput, error) {
+	var it model.DisableTotpInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "recoveryCode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "recoveryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recoveryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecoveryCode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisableTotpInput unmarshals raw into the DisableTotpInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisableTotpInput(ctx context.Context, raw any) (model.DisableTotpInput, error) {
+	var out model.DisableTotpInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisableTotpInput", raw, &out)
 	return out, err
 }
 
@@ -61640,6 +62679,55 @@ func (ec *executionContext) unmarshalInputEncounterWhereInput(ctx context.Contex
 func UnmarshalEncounterWhereInput(ctx context.Context, raw any) (ent.EncounterWhereInput, error) {
 	var out ent.EncounterWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "EncounterWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEnrollTotpInput(ctx context.Context, obj any) (model.EnrollTotpInput, error) {
+	var it model.EnrollTotpInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"challengeToken", "currentPassword"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "challengeToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("challengeToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChallengeToken = data
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEnrollTotpInput unmarshals raw into the EnrollTotpInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEnrollTotpInput(ctx context.Context, raw any) (model.EnrollTotpInput, error) {
+	var out model.EnrollTotpInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnrollTotpInput", raw, &out)
 	return out, err
 }
 
@@ -81846,6 +82934,55 @@ func UnmarshalRescheduleAppointmentInput(ctx context.Context, raw any) (scheduli
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputResetMfaInput(ctx context.Context, obj any) (model.ResetMfaInput, error) {
+	var it model.ResetMfaInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResetMfaInput unmarshals raw into the ResetMfaInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResetMfaInput(ctx context.Context, raw any) (model.ResetMfaInput, error) {
+	var out model.ResetMfaInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResetMfaInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReviseMedicationOrderInput(ctx context.Context, obj any) (prescribing.ReviseMedicationOrderInput, error) {
 	var it prescribing.ReviseMedicationOrderInput
 	if obj == nil {
@@ -84273,6 +85410,62 @@ func UnmarshalUserWhereInput(ctx context.Context, raw any) (ent.UserWhereInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputVerifyMfaInput(ctx context.Context, obj any) (model.VerifyMfaInput, error) {
+	var it model.VerifyMfaInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"challengeToken", "code", "recoveryCode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "challengeToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("challengeToken"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChallengeToken = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "recoveryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recoveryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecoveryCode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVerifyMfaInput unmarshals raw into the VerifyMfaInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVerifyMfaInput(ctx context.Context, raw any) (model.VerifyMfaInput, error) {
+	var out model.VerifyMfaInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VerifyMfaInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputWardOrder(ctx context.Context, obj any) (ent.WardOrder, error) {
 	var it ent.WardOrder
 	if obj == nil {
@@ -85950,6 +87143,11 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "reason":
+			out.Values[i] = ec._AuditEvent_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "prevHash":
 			out.Values[i] = ec._AuditEvent_prevHash(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -86076,22 +87274,32 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 			out.Values[i] = graphql.MarshalString("AuthPayload")
 		case "accessToken":
 			out.Values[i] = ec._AuthPayload_accessToken(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "refreshToken":
 			out.Values[i] = ec._AuthPayload_refreshToken(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "expiresAt":
 			out.Values[i] = ec._AuthPayload_expiresAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "user":
 			out.Values[i] = ec._AuthPayload_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "mfaRequired":
+			out.Values[i] = ec._AuthPayload_mfaRequired(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "challenge":
+			out.Values[i] = ec._AuthPayload_challenge(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -87030,6 +88238,44 @@ func (ec *executionContext) _ClinicalNoteEdge(ctx context.Context, sel ast.Selec
 		case "cursor":
 			out.Values[i] = ec._ClinicalNoteEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var confirmTotpPayloadImplementors = []string{"ConfirmTotpPayload"}
+
+func (ec *executionContext) _ConfirmTotpPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ConfirmTotpPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, confirmTotpPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfirmTotpPayload")
+		case "recoveryCodes":
+			out.Values[i] = ec._ConfirmTotpPayload_recoveryCodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auth":
+			out.Values[i] = ec._ConfirmTotpPayload_auth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -89547,6 +90793,55 @@ func (ec *executionContext) _MergePatientsPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var mfaChallengeImplementors = []string{"MfaChallenge"}
+
+func (ec *executionContext) _MfaChallenge(ctx context.Context, sel ast.SelectionSet, obj *auth.Challenge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mfaChallengeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MfaChallenge")
+		case "token":
+			out.Values[i] = ec._MfaChallenge_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "methods":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MfaChallenge_methods(ctx, field, obj)
+				})
+		case "expiresAt":
+			out.Values[i] = ec._MfaChallenge_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enrolmentRequired":
+			out.Values[i] = ec._MfaChallenge_enrolmentRequired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -89877,6 +91172,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "acknowledgeCriticalResult":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_acknowledgeCriticalResult(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyMfa":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyMfa(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enrollTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enrollTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetMfa":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetMfa(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -92052,6 +93382,49 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var totpEnrolmentImplementors = []string{"TotpEnrolment"}
+
+func (ec *executionContext) _TotpEnrolment(ctx context.Context, sel ast.SelectionSet, obj *model.TotpEnrolment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, totpEnrolmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TotpEnrolment")
+		case "secret":
+			out.Values[i] = ec._TotpEnrolment_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "otpauthUri":
+			out.Values[i] = ec._TotpEnrolment_otpauthUri(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qrCodePng":
+			out.Values[i] = ec._TotpEnrolment_qrCodePng(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
@@ -92109,6 +93482,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_patient(ctx, field, obj)
+				})
+		case "mfaEnabled":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_mfaEnabled(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -93553,6 +94932,19 @@ func (ec *executionContext) unmarshalNCollectLabSpecimenInput2githubᚗcomᚋhmi
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNConfirmTotpInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐConfirmTotpInput(ctx context.Context, v any) (model.ConfirmTotpInput, error) {
+	res, err := ec.unmarshalInputConfirmTotpInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConfirmTotpPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐConfirmTotpPayload(ctx context.Context, sel ast.SelectionSet, v *model.ConfirmTotpPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConfirmTotpPayload!")
+		return graphql.Null
+	}
+	return ec._ConfirmTotpPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateAPIKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -93661,6 +95053,11 @@ func (ec *executionContext) marshalNDepartmentOrderField2ᚖgithubᚗcomᚋhmis�
 func (ec *executionContext) unmarshalNDepartmentWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDepartmentWhereInput(ctx context.Context, v any) (*ent.DepartmentWhereInput, error) {
 	res, err := ec.unmarshalInputDepartmentWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDisableTotpInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐDisableTotpInput(ctx context.Context, v any) (model.DisableTotpInput, error) {
+	res, err := ec.unmarshalInputDisableTotpInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNDischargePatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐDischargePatientInput(ctx context.Context, v any) (admission.DischargePatientInput, error) {
@@ -94396,6 +95793,46 @@ func (ec *executionContext) marshalNMergePatientsPayload2ᚖgithubᚗcomᚋhmis�
 	return ec._MergePatientsPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNMfaMethod2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethod(ctx context.Context, v any) (model.MfaMethod, error) {
+	var res model.MfaMethod
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMfaMethod2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethod(ctx context.Context, sel ast.SelectionSet, v model.MfaMethod) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNMfaMethod2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethodᚄ(ctx context.Context, v any) ([]model.MfaMethod, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.MfaMethod, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMfaMethod2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethod(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNMfaMethod2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MfaMethod) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMfaMethod2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐMfaMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNMoney2int64(ctx context.Context, v any) (int64, error) {
 	res, err := scalar.UnmarshalMoney(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -94860,6 +96297,11 @@ func (ec *executionContext) unmarshalNRescheduleAppointmentInput2githubᚗcomᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNResetMfaInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐResetMfaInput(ctx context.Context, v any) (model.ResetMfaInput, error) {
+	res, err := ec.unmarshalInputResetMfaInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNReviseMedicationOrderInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚐReviseMedicationOrderInput(ctx context.Context, v any) (prescribing.ReviseMedicationOrderInput, error) {
 	res, err := ec.unmarshalInputReviseMedicationOrderInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -95023,6 +96465,14 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) marshalNTotpEnrolment2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐTotpEnrolment(ctx context.Context, sel ast.SelectionSet, v *model.TotpEnrolment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TotpEnrolment!")
+		return graphql.Null
+	}
+	return ec._TotpEnrolment(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNTransferPatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐTransferPatientInput(ctx context.Context, v any) (admission.TransferPatientInput, error) {
 	res, err := ec.unmarshalInputTransferPatientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -95076,6 +96526,11 @@ func (ec *executionContext) marshalNUserOrderField2ᚖgithubᚗcomᚋhmisᚑdev�
 func (ec *executionContext) unmarshalNUserWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐUserWhereInput(ctx context.Context, v any) (*ent.UserWhereInput, error) {
 	res, err := ec.unmarshalInputUserWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNVerifyMfaInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐVerifyMfaInput(ctx context.Context, v any) (model.VerifyMfaInput, error) {
+	res, err := ec.unmarshalInputVerifyMfaInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNVitalsEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐVitalsEvent(ctx context.Context, sel ast.SelectionSet, v *model.VitalsEvent) graphql.Marshaler {
@@ -96065,6 +97520,13 @@ func (ec *executionContext) unmarshalOAuditEventWhereInput2ᚖgithubᚗcomᚋhmi
 	}
 	res, err := ec.unmarshalInputAuditEventWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAuthPayload2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐAuthPayload(ctx context.Context, sel ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuthPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOBed2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBedᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Bed) graphql.Marshaler {
@@ -97163,6 +98625,14 @@ func (ec *executionContext) unmarshalOEncounterWhereInput2ᚖgithubᚗcomᚋhmis
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputEncounterWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOEnrollTotpInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐEnrollTotpInput(ctx context.Context, v any) (*model.EnrollTotpInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputEnrollTotpInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -98929,6 +100399,13 @@ func (ec *executionContext) unmarshalOMedicationOrderWhereInput2ᚖgithubᚗcom�
 	}
 	res, err := ec.unmarshalInputMedicationOrderWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMfaChallenge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋauthᚐChallenge(ctx context.Context, sel ast.SelectionSet, v *auth.Challenge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MfaChallenge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOMoney2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {

@@ -6,5 +6,10 @@ import (
 )
 
 func authPayload(t *auth.Tokens) *model.AuthPayload {
-	return &model.AuthPayload{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, ExpiresAt: t.ExpiresAt, User: t.User}
+	if t.Challenge != nil {
+		// No tokens and no user until the second factor: the password
+		// alone does not even say who signed in.
+		return &model.AuthPayload{MfaRequired: true, Challenge: t.Challenge}
+	}
+	return &model.AuthPayload{AccessToken: &t.AccessToken, RefreshToken: &t.RefreshToken, ExpiresAt: &t.ExpiresAt, User: t.User}
 }

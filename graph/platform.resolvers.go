@@ -23,7 +23,9 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	if err != nil {
 		return nil, err
 	}
-	audit.NoteActor(ctx, t.User.ID, t.User.Username)
+	if t.User != nil {
+		audit.NoteActor(ctx, t.User.ID, t.User.Username)
+	}
 	return authPayload(t), nil
 }
 

@@ -47,6 +47,8 @@ const (
 	FieldClientAddr = "client_addr"
 	// FieldRequestID holds the string denoting the request_id field in the database.
 	FieldRequestID = "request_id"
+	// FieldReason holds the string denoting the reason field in the database.
+	FieldReason = "reason"
 	// FieldEntryMAC holds the string denoting the entry_mac field in the database.
 	FieldEntryMAC = "entry_mac"
 	// FieldPrevHash holds the string denoting the prev_hash field in the database.
@@ -78,6 +80,7 @@ var Columns = []string{
 	FieldFields,
 	FieldClientAddr,
 	FieldRequestID,
+	FieldReason,
 	FieldEntryMAC,
 	FieldPrevHash,
 	FieldHash,
@@ -220,6 +223,11 @@ func ByClientAddr(opts ...sql.OrderTermOption) OrderOption {
 // ByRequestID orders the results by the request_id field.
 func ByRequestID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRequestID, opts...).ToFunc()
+}
+
+// ByReason orders the results by the reason field.
+func ByReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReason, opts...).ToFunc()
 }
 
 // ByEntryMAC orders the results by the entry_mac field.

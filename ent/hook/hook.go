@@ -309,6 +309,30 @@ func (f MedicationOrderFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MedicationOrderMutation", m)
 }
 
+// The MfaChallengeFunc type is an adapter to allow the use of ordinary
+// function as MfaChallenge mutator.
+type MfaChallengeFunc func(context.Context, *ent.MfaChallengeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MfaChallengeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MfaChallengeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MfaChallengeMutation", m)
+}
+
+// The MfaRecoveryCodeFunc type is an adapter to allow the use of ordinary
+// function as MfaRecoveryCode mutator.
+type MfaRecoveryCodeFunc func(context.Context, *ent.MfaRecoveryCodeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MfaRecoveryCodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MfaRecoveryCodeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MfaRecoveryCodeMutation", m)
+}
+
 // The ObservationFunc type is an adapter to allow the use of ordinary
 // function as Observation mutator.
 type ObservationFunc func(context.Context, *ent.ObservationMutation) (ent.Value, error)

@@ -33,6 +33,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/ent/mfachallenge"
+	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -781,6 +783,60 @@ func (f TraverseMedicationOrder) Traverse(ctx context.Context, q ent.Query) erro
 	return fmt.Errorf("unexpected query type %T. expect *ent.MedicationOrderQuery", q)
 }
 
+// The MfaChallengeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MfaChallengeFunc func(context.Context, *ent.MfaChallengeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MfaChallengeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MfaChallengeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MfaChallengeQuery", q)
+}
+
+// The TraverseMfaChallenge type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMfaChallenge func(context.Context, *ent.MfaChallengeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMfaChallenge) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMfaChallenge) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MfaChallengeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MfaChallengeQuery", q)
+}
+
+// The MfaRecoveryCodeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MfaRecoveryCodeFunc func(context.Context, *ent.MfaRecoveryCodeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MfaRecoveryCodeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MfaRecoveryCodeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MfaRecoveryCodeQuery", q)
+}
+
+// The TraverseMfaRecoveryCode type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMfaRecoveryCode func(context.Context, *ent.MfaRecoveryCodeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMfaRecoveryCode) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMfaRecoveryCode) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MfaRecoveryCodeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MfaRecoveryCodeQuery", q)
+}
+
 // The ObservationFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ObservationFunc func(context.Context, *ent.ObservationQuery) (ent.Value, error)
 
@@ -1212,6 +1268,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LabTestQuery, predicate.LabTest, labtest.OrderOption]{typ: ent.TypeLabTest, tq: q}, nil
 	case *ent.MedicationOrderQuery:
 		return &query[*ent.MedicationOrderQuery, predicate.MedicationOrder, medicationorder.OrderOption]{typ: ent.TypeMedicationOrder, tq: q}, nil
+	case *ent.MfaChallengeQuery:
+		return &query[*ent.MfaChallengeQuery, predicate.MfaChallenge, mfachallenge.OrderOption]{typ: ent.TypeMfaChallenge, tq: q}, nil
+	case *ent.MfaRecoveryCodeQuery:
+		return &query[*ent.MfaRecoveryCodeQuery, predicate.MfaRecoveryCode, mfarecoverycode.OrderOption]{typ: ent.TypeMfaRecoveryCode, tq: q}, nil
 	case *ent.ObservationQuery:
 		return &query[*ent.ObservationQuery, predicate.Observation, observation.OrderOption]{typ: ent.TypeObservation, tq: q}, nil
 	case *ent.OutboxEventQuery:

@@ -232,6 +232,7 @@ var (
 		{Name: "fields", Type: field.TypeJSON, Nullable: true},
 		{Name: "client_addr", Type: field.TypeString, Nullable: true},
 		{Name: "request_id", Type: field.TypeString, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "entry_mac", Type: field.TypeString, Nullable: true},
 		{Name: "prev_hash", Type: field.TypeString, Nullable: true},
 		{Name: "hash", Type: field.TypeString, Nullable: true},
@@ -1138,6 +1139,53 @@ var (
 			},
 		},
 	}
+	// MfaChallengesColumns holds the columns for the "mfa_challenges" table.
+	MfaChallengesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeString},
+		{Name: "token_hash", Type: field.TypeString, Unique: true},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"VERIFY", "ENROL"}},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "client_addr", Type: field.TypeString, Nullable: true},
+	}
+	// MfaChallengesTable holds the schema information for the "mfa_challenges" table.
+	MfaChallengesTable = &schema.Table{
+		Name:       "mfa_challenges",
+		Columns:    MfaChallengesColumns,
+		PrimaryKey: []*schema.Column{MfaChallengesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "mfachallenge_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{MfaChallengesColumns[3]},
+			},
+		},
+	}
+	// MfaRecoveryCodesColumns holds the columns for the "mfa_recovery_codes" table.
+	MfaRecoveryCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeString},
+		{Name: "code_hash", Type: field.TypeString, Unique: true},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// MfaRecoveryCodesTable holds the schema information for the "mfa_recovery_codes" table.
+	MfaRecoveryCodesTable = &schema.Table{
+		Name:       "mfa_recovery_codes",
+		Columns:    MfaRecoveryCodesColumns,
+		PrimaryKey: []*schema.Column{MfaRecoveryCodesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "mfarecoverycode_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{MfaRecoveryCodesColumns[3]},
+			},
+		},
+	}
 	// ObservationsColumns holds the columns for the "observations" table.
 	ObservationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1614,6 +1662,9 @@ var (
 		{Name: "roles", Type: field.TypeJSON},
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "totp_secret", Type: field.TypeString, Nullable: true},
+		{Name: "totp_confirmed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -1722,6 +1773,8 @@ var (
 		LabSpecimenTable,
 		LabTestsTable,
 		MedicationOrdersTable,
+		MfaChallengesTable,
+		MfaRecoveryCodesTable,
 		ObservationsTable,
 		OutboxEventsTable,
 		PatientsTable,

@@ -81,6 +81,12 @@ type LabTest func(*sql.Selector)
 // MedicationOrder is the predicate function for medicationorder builders.
 type MedicationOrder func(*sql.Selector)
 
+// MfaChallenge is the predicate function for mfachallenge builders.
+type MfaChallenge func(*sql.Selector)
+
+// MfaRecoveryCode is the predicate function for mfarecoverycode builders.
+type MfaRecoveryCode func(*sql.Selector)
+
 // Observation is the predicate function for observation builders.
 type Observation func(*sql.Selector)
 

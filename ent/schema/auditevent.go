@@ -40,6 +40,9 @@ func (AuditEvent) Fields() []ent.Field {
 		field.Strings("fields").Optional().Immutable(),
 		field.String("client_addr").Optional().Immutable(),
 		field.String("request_id").Optional().Immutable(),
+		field.Text("reason").Optional().Immutable().
+			Comment("Why, in the actor's words, for actions that must give one (an admin resetting a user's second factor).").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.String("entry_mac").Optional().Immutable().
 			Comment("keyid:HMAC of the content, made when the row was written, so a row inserted behind HMIS's back is found even before it is sealed.").
 			Annotations(entgql.Skip(entgql.SkipAll)),

@@ -22,6 +22,19 @@ func (User) Fields() []ent.Field {
 		field.Bool("active").Default(true),
 		field.Time("last_login_at").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		// The TOTP shared secret (base32), set at enrolment and kept until
+		// the user disables it or an admin resets it. It is the one field of
+		// multi-factor sign-in that must be encrypted at rest: whoever reads
+		// it can make codes. Never in the API, not even to its owner after
+		// enrolment showed it once.
+		field.String("totp_secret").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
+		// Null while an enrolment waits for its first code: an unconfirmed
+		// secret is not a second factor yet.
+		field.Time("totp_confirmed_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// The last TOTP time step accepted (Unix time / period). A code is
+		// taken only for a later step, by a conditional update, so one code
+		// signs in once however many requests race with it.
+		field.Int64("totp_last_step").Default(0).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

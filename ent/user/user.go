@@ -28,6 +28,12 @@ const (
 	FieldActive = "active"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
+	// FieldTotpSecret holds the string denoting the totp_secret field in the database.
+	FieldTotpSecret = "totp_secret"
+	// FieldTotpConfirmedAt holds the string denoting the totp_confirmed_at field in the database.
+	FieldTotpConfirmedAt = "totp_confirmed_at"
+	// FieldTotpLastStep holds the string denoting the totp_last_step field in the database.
+	FieldTotpLastStep = "totp_last_step"
 	// EdgeStaff holds the string denoting the staff edge name in mutations.
 	EdgeStaff = "staff"
 	// EdgePatient holds the string denoting the patient edge name in mutations.
@@ -69,6 +75,9 @@ var Columns = []string{
 	FieldRoles,
 	FieldActive,
 	FieldLastLoginAt,
+	FieldTotpSecret,
+	FieldTotpConfirmedAt,
+	FieldTotpLastStep,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -92,6 +101,8 @@ var (
 	UsernameValidator func(string) error
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
+	// DefaultTotpLastStep holds the default value on creation for the "totp_last_step" field.
+	DefaultTotpLastStep int64
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -134,6 +145,21 @@ func ByActive(opts ...sql.OrderTermOption) OrderOption {
 // ByLastLoginAt orders the results by the last_login_at field.
 func ByLastLoginAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastLoginAt, opts...).ToFunc()
+}
+
+// ByTotpSecret orders the results by the totp_secret field.
+func ByTotpSecret(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpSecret, opts...).ToFunc()
+}
+
+// ByTotpConfirmedAt orders the results by the totp_confirmed_at field.
+func ByTotpConfirmedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpConfirmedAt, opts...).ToFunc()
+}
+
+// ByTotpLastStep orders the results by the totp_last_step field.
+func ByTotpLastStep(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpLastStep, opts...).ToFunc()
 }
 
 // ByStaffField orders the results by staff field.

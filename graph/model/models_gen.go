@@ -11,6 +11,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
 )
@@ -23,13 +24,20 @@ type AppointmentEvent struct {
 	Appointment *ent.Appointment     `json:"appointment"`
 }
 
-// Tokens for a session. Send the access token as `Authorization: Bearer …`; trade the refresh token for new tokens before expiresAt.
+// The answer to a sign-in step. Either tokens for a session (mfaRequired false):
+// send the access token as `Authorization: Bearer …` and trade the refresh token
+// for new tokens before expiresAt; or, when the user has a second factor or their
+// role requires one, mfaRequired true with a challenge and no tokens or user:
+// complete it with verifyMfa (or, if challenge.enrolmentRequired, with
+// enrollTotp and confirmTotp).
 type AuthPayload struct {
-	AccessToken  string `json:"accessToken"`
-	RefreshToken string `json:"refreshToken"`
+	AccessToken  *string `json:"accessToken,omitempty"`
+	RefreshToken *string `json:"refreshToken,omitempty"`
 	// When the access token expires.
-	ExpiresAt time.Time `json:"expiresAt"`
-	User      *ent.User `json:"user"`
+	ExpiresAt   *time.Time      `json:"expiresAt,omitempty"`
+	User        *ent.User       `json:"user,omitempty"`
+	MfaRequired bool            `json:"mfaRequired"`
+	Challenge   *auth.Challenge `json:"challenge,omitempty"`
 }
 
 type BedStatusEvent struct {
@@ -50,6 +58,20 @@ type BedStatusEvent struct {
 type ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
 	NewPassword     string `json:"newPassword"`
+}
+
+type ConfirmTotpInput struct {
+	// The current code of the authenticator app the secret was added to.
+	Code string `json:"code"`
+	// The enrolment challenge's token, when enrolling to sign in; omit when signed in.
+	ChallengeToken *string `json:"challengeToken,omitempty"`
+}
+
+type ConfirmTotpPayload struct {
+	// Single-use codes for when the authenticator is lost. Shown once: only their hashes are kept.
+	RecoveryCodes []string `json:"recoveryCodes"`
+	// The session's tokens, when the enrolment completed a sign-in (challengeToken was given); otherwise null.
+	Auth *AuthPayload `json:"auth,omitempty"`
 }
 
 type CreateAPIKeyInput struct {
@@ -78,6 +100,19 @@ type CriticalLabResultEvent struct {
 	Notify []*ent.Staff `json:"notify"`
 }
 
+type DisableTotpInput struct {
+	// A current code; or give recoveryCode.
+	Code         *string `json:"code,omitempty"`
+	RecoveryCode *string `json:"recoveryCode,omitempty"`
+}
+
+type EnrollTotpInput struct {
+	// The token of an enrolment challenge, for a user who must enrol before they can sign in; omit when signed in.
+	ChallengeToken *string `json:"challengeToken,omitempty"`
+	// Required when signed in (no challengeToken): a stolen access token must not be able to bind the account to another device.
+	CurrentPassword *string `json:"currentPassword,omitempty"`
+}
+
 type LabResultEvent struct {
 	// Position in the event stream; pass it as `after` when resubscribing.
 	EventID    string                 `json:"eventId"`
@@ -100,9 +135,33 @@ type RefreshTokenInput struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+type ResetMfaInput struct {
+	UserID string `json:"userId"`
+	// Why, recorded in the audit trail.
+	Reason string `json:"reason"`
+}
+
 // The root of every live stream. Each domain adds its subscriptions with
 // `extend type Subscription` in its own file.
 type Subscription struct {
+}
+
+// A TOTP secret waiting for its first code (confirmTotp). Shown once.
+type TotpEnrolment struct {
+	// The base32 secret, for typing into an authenticator app.
+	Secret string `json:"secret"`
+	// The otpauth:// URI the QR code holds.
+	OtpauthURI string `json:"otpauthUri"`
+	// The QR code as a PNG data URI (data:image/png;base64,…), ready for an <img src>.
+	QRCodePng string `json:"qrCodePng"`
+}
+
+type VerifyMfaInput struct {
+	ChallengeToken string `json:"challengeToken"`
+	// The current code of the authenticator app; or give recoveryCode.
+	Code *string `json:"code,omitempty"`
+	// A recovery code, used once; or give code.
+	RecoveryCode *string `json:"recoveryCode,omitempty"`
 }
 
 type VitalsEvent struct {
@@ -251,6 +310,64 @@ func (e *BedEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e BedEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A way to complete a sign-in challenge. More (WEBAUTHN) may follow.
+type MfaMethod string
+
+const (
+	// A six-digit code from an authenticator app (RFC 6238).
+	MfaMethodTotp MfaMethod = "TOTP"
+	// One of the single-use recovery codes given at enrolment.
+	MfaMethodRecoveryCode MfaMethod = "RECOVERY_CODE"
+)
+
+var AllMfaMethod = []MfaMethod{
+	MfaMethodTotp,
+	MfaMethodRecoveryCode,
+}
+
+func (e MfaMethod) IsValid() bool {
+	switch e {
+	case MfaMethodTotp, MfaMethodRecoveryCode:
+		return true
+	}
+	return false
+}
+
+func (e MfaMethod) String() string {
+	return string(e)
+}
+
+func (e *MfaMethod) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MfaMethod(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MfaMethod", str)
+	}
+	return nil
+}
+
+func (e MfaMethod) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MfaMethod) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MfaMethod) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -133,6 +133,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		MaxFailuresPerAddr: cfg.LoginMaxFailuresPerAddr,
 		LockoutWindow:      cfg.LoginLockout,
 		IsRole:             enforcer.IsRole,
+		RequiresMFA: func(roles []string) bool {
+			return enforcer.Allows(&auth.Viewer{Roles: roles}, auth.RequireMFAObject)
+		},
+		MFAIssuer:       cfg.MFAIssuer,
+		MFAChallengeTTL: cfg.MFAChallengeTTL,
 	}, a.Store, a.Cache)
 	if err != nil {
 		return nil, err
@@ -209,12 +214,27 @@ func (a *App) SeedDemo(ctx context.Context, w io.Writer) error {
 	if err := demo.Seed(ctx, a.Store, a.Config.DemoPassword, time.Now()); err != nil {
 		return err
 	}
+	if err := demo.SeedTOTP(ctx, a.Store, a.RequiresMFA, time.Now()); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "\nDemo logins (password %q):\n", a.Config.DemoPassword)
 	for _, l := range demo.Logins {
 		fmt.Fprintf(w, "  %-11s role %s\n", l.Username, l.Role)
 	}
+	if mfa := demo.MFALogins(a.RequiresMFA); len(mfa) > 0 {
+		fmt.Fprintf(w, "\nThese roles sign in with a second factor (login, then verifyMfa with a code):\n ")
+		for _, l := range mfa {
+			fmt.Fprintf(w, " %s", l.Username)
+		}
+		fmt.Fprintf(w, "\nTheir demo TOTP secret is %s: add it to an authenticator app, or run\n`hmis totp <user>` (go run . totp doctor) for the current code.\n", demo.TOTPSecret)
+	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// RequiresMFA reports whether the policy makes role sign in with a second factor.
+func (a *App) RequiresMFA(role string) bool {
+	return a.Enforcer.Allows(&auth.Viewer{Roles: []string{role}}, auth.RequireMFAObject)
 }
 
 // RunRelay publishes committed events until ctx ends.

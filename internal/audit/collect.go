@@ -21,6 +21,7 @@ type Collector struct {
 	// claimed names who a request without credentials says it is (the
 	// username of a login), so failed sign-ins are traceable.
 	claimedID, claimedName string
+	reason                 string
 }
 
 // Snapshot is what a Collector gathered, sorted.
@@ -32,6 +33,7 @@ type Snapshot struct {
 	Denied      []string
 	ClaimedID   string
 	ClaimedName string
+	Reason      string
 }
 
 type collectorKey struct{}
@@ -53,6 +55,7 @@ func (c *Collector) reset() {
 	c.objects = map[string]string{}
 	c.fields = map[string]struct{}{}
 	c.denied = map[string]struct{}{}
+	c.reason = ""
 }
 
 // Drain returns what was gathered and starts afresh, so that each event of
@@ -66,6 +69,7 @@ func (c *Collector) Drain() Snapshot {
 		Denied:      keys(c.denied),
 		ClaimedID:   c.claimedID,
 		ClaimedName: c.claimedName,
+		Reason:      c.reason,
 	}
 	types := map[string]struct{}{}
 	for id, typ := range c.objects {
@@ -106,6 +110,17 @@ func NoteActor(ctx context.Context, id, name string) {
 	if c := collectorFrom(ctx); c != nil {
 		c.mu.Lock()
 		c.claimedID, c.claimedName = id, name
+		c.mu.Unlock()
+	}
+}
+
+// NoteReason records why the actor did what the request does, in their
+// words, for actions the trail must explain (an admin resetting someone's
+// second factor).
+func NoteReason(ctx context.Context, reason string) {
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		c.reason = reason
 		c.mu.Unlock()
 	}
 }

@@ -39,7 +39,9 @@ const (
 // content encodes what the caller recorded, in this order: id,
 // occurred_at (UTC, RFC 3339 with up to 9 fractional digits), actor_id,
 // actor_name, roles, operation, kind, outcome, error_code, object_types,
-// object_ids, patient_ids, fields, client_addr, request_id.
+// object_ids, patient_ids, fields, client_addr, request_id, and reason
+// only when there is one, so rows written before reasons existed keep
+// their digests.
 func (e *encoder) content(ev *ent.AuditEvent) {
 	e.str(ev.ID)
 	e.fromOccurredAt(ev)
@@ -62,6 +64,9 @@ func (e *encoder) fromOccurredAt(ev *ent.AuditEvent) {
 	e.list(ev.Fields)
 	e.str(ev.ClientAddr)
 	e.str(ev.RequestID)
+	if ev.Reason != "" {
+		e.str(ev.Reason)
+	}
 }
 
 // entryMAC returns "keyid:hex(HMAC(key, entry version, content))". The

@@ -146,6 +146,7 @@ func RequestEntry(ctx context.Context, snap Snapshot) Entry {
 		Fields:      append(snap.Fields, snap.Denied...),
 		ClientAddr:  info.ClientAddr,
 		RequestID:   info.RequestID,
+		Reason:      snap.Reason,
 	}
 	if v := auth.FromContext(ctx); v != nil {
 		e.ActorID, e.ActorName, e.Roles = v.ActorID(), v.Username, v.Roles

@@ -313,7 +313,7 @@ func readHead(ctx context.Context, tx sqlTx) (int64, string, error) {
 }
 
 // contentColumns are what the digests read, in the order scanRow scans.
-const contentColumns = "id, occurred_at, actor_id, actor_name, roles, operation, kind, outcome, error_code, object_types, object_ids, patient_ids, fields, client_addr, request_id, entry_mac"
+const contentColumns = "id, occurred_at, actor_id, actor_name, roles, operation, kind, outcome, error_code, object_types, object_ids, patient_ids, fields, client_addr, request_id, reason, entry_mac"
 
 // readUnsealed returns up to limit unsealed rows in insertion order.
 func readUnsealed(ctx context.Context, tx sqlTx, limit int, pg bool) ([]*ent.AuditEvent, error) {
@@ -345,17 +345,18 @@ func scanRow(rows *sql.Rows) (*ent.AuditEvent, error) {
 	var (
 		r                                                  ent.AuditEvent
 		actorID, actorName, errCode, patients, addr, reqID sql.NullString
-		mac                                                sql.NullString
+		reason, mac                                        sql.NullString
 		roles, types, ids, fields                          []byte
 		kind, outcome                                      string
 	)
 	if err := rows.Scan(&r.ID, &r.OccurredAt, &actorID, &actorName, &roles, &r.Operation, &kind, &outcome,
-		&errCode, &types, &ids, &patients, &fields, &addr, &reqID, &mac); err != nil {
+		&errCode, &types, &ids, &patients, &fields, &addr, &reqID, &reason, &mac); err != nil {
 		return nil, err
 	}
 	r.OccurredAt = r.OccurredAt.UTC()
 	r.ActorID, r.ActorName, r.ErrorCode = actorID.String, actorName.String, errCode.String
 	r.PatientIds, r.ClientAddr, r.RequestID, r.EntryMAC = patients.String, addr.String, reqID.String, mac.String
+	r.Reason = reason.String
 	r.Kind, r.Outcome = auditevent.Kind(kind), auditevent.Outcome(outcome)
 	for _, l := range []struct {
 		raw []byte

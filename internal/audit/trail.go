@@ -50,6 +50,7 @@ type Entry struct {
 	Fields      []string // "Patient.givenName", ...
 	ClientAddr  string
 	RequestID   string
+	Reason      string // why, for actions that must say (audit.NoteReason)
 }
 
 // Options configures a Trail.
@@ -277,6 +278,7 @@ func (w *writer) insert(batch []*pending) error {
 		setString(c.SetPatientIds, r.PatientIds)
 		setString(c.SetClientAddr, r.ClientAddr)
 		setString(c.SetRequestID, r.RequestID)
+		setString(c.SetReason, r.Reason)
 		setList(c.SetRoles, r.Roles)
 		setList(c.SetObjectTypes, r.ObjectTypes)
 		setList(c.SetObjectIds, r.ObjectIds)
@@ -337,6 +339,7 @@ func newRow(e Entry) (*ent.AuditEvent, error) {
 		Fields:      cleanSet(e.Fields),
 		ClientAddr:  clean(e.ClientAddr),
 		RequestID:   clean(e.RequestID),
+		Reason:      clean(e.Reason),
 	}, nil
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 func entry(i int) Entry {
-	return Entry{
+	e := Entry{
 		ActorID:     "usr_actor",
 		ActorName:   "Dr. Example",
 		Roles:       []string{"doctor", "admin"},
@@ -34,6 +34,10 @@ func entry(i int) Entry {
 		ClientAddr:  "192.0.2.1",
 		RequestID:   fmt.Sprintf("req-%d", i),
 	}
+	if i%3 == 0 {
+		e.Reason = fmt.Sprintf("reason %d", i) // some actions give one, most do not
+	}
+	return e
 }
 
 func appendN(t testing.TB, tr *Trail, n int) []*ent.AuditEvent {
@@ -242,6 +246,27 @@ func TestVerifyFindsTampering(t *testing.T) {
 				exec(t, st, "UPDATE audit_events SET patient_ids = 'pat_3' WHERE seq = 3")
 			},
 			seq: 3, reason: ReasonHash, checked: 2,
+		},
+		{
+			name: "reason edited",
+			tamper: func(t *testing.T, st *store.Store, _ *Trail) {
+				exec(t, st, "UPDATE audit_events SET reason = 'routine' WHERE seq = 3")
+			},
+			seq: 3, reason: ReasonHash, checked: 2,
+		},
+		{
+			name: "reason erased",
+			tamper: func(t *testing.T, st *store.Store, _ *Trail) {
+				exec(t, st, "UPDATE audit_events SET reason = NULL WHERE seq = 3")
+			},
+			seq: 3, reason: ReasonHash, checked: 2,
+		},
+		{
+			name: "reason added",
+			tamper: func(t *testing.T, st *store.Store, _ *Trail) {
+				exec(t, st, "UPDATE audit_events SET reason = 'approved' WHERE seq = 2")
+			},
+			seq: 2, reason: ReasonHash, checked: 1,
 		},
 		{
 			name: "roles changed",

@@ -46,6 +46,13 @@ type Config struct {
 	// IsRole reports whether a role exists in the policy; API keys may only
 	// be bound to one that does.
 	IsRole func(string) bool
+	// RequiresMFA reports whether a user with these roles must sign in
+	// with a second factor (the policy's Require.MFA object); nil: nobody.
+	RequiresMFA func(roles []string) bool
+	// MFAIssuer names the service in authenticator apps.
+	MFAIssuer string
+	// MFAChallengeTTL is how long the second step of a login may take.
+	MFAChallengeTTL time.Duration
 }
 
 // MinSecretLength is the shortest token secret accepted.
@@ -88,12 +95,14 @@ func HashPassword(password string) (string, error) {
 	return argon2id.CreateHash(password, argon2id.DefaultParams)
 }
 
-// Tokens is the result of a login or a refresh.
+// Tokens is the result of a login or a refresh: a session's tokens, or,
+// from a login that owes a second factor, only Challenge.
 type Tokens struct {
 	AccessToken  string
 	RefreshToken string
 	ExpiresAt    time.Time
 	User         *ent.User
+	Challenge    *Challenge
 }
 
 type claims struct {
@@ -116,7 +125,9 @@ func addrFailuresKey(addr string) string { return "auth:fail:addr:" + addr }
 
 var errBadCredentials = apperr.Unauthenticatedf("wrong username or password")
 
-// Login checks a username and password and opens a session.
+// Login checks a username and password and opens a session, or, when the
+// user has a second factor or their role requires one, answers with a
+// challenge instead (see VerifyMFA).
 func (s *Service) Login(ctx context.Context, username, password, clientAddr string) (*Tokens, error) {
 	username = strings.TrimSpace(username)
 	if username == "" {
@@ -149,9 +160,18 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 		return nil, errBadCredentials
 	}
 	a.release(ctx)
+	if ch, err := s.challengeFor(ctx, u, clientAddr); err != nil || ch != nil {
+		return &Tokens{Challenge: ch}, err
+	}
+	return s.openSession(ctx, s.store.Client, u, clientAddr)
+}
+
+// openSession starts a session for u, whose identity has been proven,
+// through client (the caller's transaction's, when it has one).
+func (s *Service) openSession(ctx context.Context, client *ent.Client, u *ent.User, clientAddr string) (*Tokens, error) {
 	sid := globalid.New("ses")
 	refresh := s.newRefreshToken(sid)
-	sess, err := s.store.Client.Session.Create().
+	sess, err := client.Session.Create().
 		SetID(sid).
 		SetUserID(u.ID).
 		SetRefreshHash(digest(refresh)).
@@ -161,7 +181,7 @@ func (s *Service) Login(ctx context.Context, username, password, clientAddr stri
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Client.User.UpdateOne(u).SetLastLoginAt(s.now().UTC()).Exec(ctx); err != nil {
+	if err := client.User.UpdateOneID(u.ID).SetLastLoginAt(s.now().UTC()).Exec(ctx); err != nil {
 		return nil, err
 	}
 	return s.issue(u, sess.ID, refresh)
@@ -179,26 +199,37 @@ type attempt struct {
 }
 
 func (s *Service) beginAttempt(ctx context.Context, username, clientAddr string) (*attempt, error) {
+	limits := []limit{{userFailuresKey(username), s.cfg.MaxFailuresPerUser, s.cfg.LockoutWindow, "too many failed logins"}}
+	if clientAddr != "" {
+		limits = append(limits, limit{addrFailuresKey(clientAddr), s.cfg.MaxFailuresPerAddr, s.cfg.LockoutWindow, "too many failed logins from this address"})
+	}
+	return s.reserve(ctx, limits...)
+}
+
+// limit is one counter of failures an attempt takes a slot under.
+type limit struct {
+	key    string
+	max    int64
+	window time.Duration
+	what   string // the refusal, before "; try again in …"
+}
+
+// reserve takes a slot under each limit, in order, or none: the first
+// limit that is full refuses the attempt with TOO_MANY_REQUESTS.
+func (s *Service) reserve(ctx context.Context, limits ...limit) (*attempt, error) {
 	a := &attempt{s: s}
-	if ok, err := s.cache.Reserve(ctx, userFailuresKey(username), s.cfg.MaxFailuresPerUser, s.cfg.LockoutWindow); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins; try again in %s", s.cfg.LockoutWindow)}
+	for _, l := range limits {
+		ok, err := s.cache.Reserve(ctx, l.key, l.max, l.window)
+		if err != nil || !ok {
+			a.release(ctx)
+		}
+		if err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("%s; try again in %s", l.what, l.window)}
+		}
+		a.keys = append(a.keys, l.key)
 	}
-	a.keys = append(a.keys, userFailuresKey(username))
-	if clientAddr == "" {
-		return a, nil
-	}
-	ok, err := s.cache.Reserve(ctx, addrFailuresKey(clientAddr), s.cfg.MaxFailuresPerAddr, s.cfg.LockoutWindow)
-	if err != nil || !ok {
-		a.release(ctx)
-	}
-	if err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, &apperr.Error{Code: apperr.TooManyRequests, Message: fmt.Sprintf("too many failed logins from this address; try again in %s", s.cfg.LockoutWindow)}
-	}
-	a.keys = append(a.keys, addrFailuresKey(clientAddr))
 	return a, nil
 }
 

@@ -32,6 +32,8 @@ type Config struct {
 	LoginMaxFailures        int64
 	LoginMaxFailuresPerAddr int64
 	LoginLockout            time.Duration
+	MFAIssuer               string
+	MFAChallengeTTL         time.Duration
 	MaxPageSize             int
 	DefaultPageSize         int
 	QueryDepthLimit         int
@@ -84,6 +86,8 @@ var Settings = []Setting{
 	{"HMIS_LOGIN_MAX_FAILURES", "5", "Failed logins after which a username is locked for HMIS_LOGIN_LOCKOUT. A wrong current password given to changePassword counts as one; a successful login does not clear earlier failures.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailures })},
 	{"HMIS_LOGIN_MAX_FAILURES_PER_ADDR", "50", "Failed logins (and wrong current passwords) after which a client address is refused for HMIS_LOGIN_LOCKOUT; the address is the connection's peer, or what HMIS_TRUSTED_PROXIES saw.", integer64(func(c *Config) *int64 { return &c.LoginMaxFailuresPerAddr })},
 	{"HMIS_LOGIN_LOCKOUT", "15m", "How long a lockout lasts, and the window failures are counted in.", duration(func(c *Config) *time.Duration { return &c.LoginLockout })},
+	{"HMIS_MFA_ISSUER", "HMIS", "The name authenticator apps show beside a user's TOTP codes (the otpauth issuer).", str(func(c *Config) *string { return &c.MFAIssuer })},
+	{"HMIS_MFA_CHALLENGE_TTL", "5m", "How long the second step of a sign-in (verifyMfa, or enrolment for a user whose role requires a second factor) may take after the password.", duration(func(c *Config) *time.Duration { return &c.MFAChallengeTTL })},
 	{"HMIS_MAX_PAGE_SIZE", "100", "Largest `first`/`last` a connection accepts.", integer(func(c *Config) *int { return &c.MaxPageSize })},
 	{"HMIS_DEFAULT_PAGE_SIZE", "20", "Page size of a connection queried without `first` or `last`.", integer(func(c *Config) *int { return &c.DefaultPageSize })},
 	{"HMIS_QUERY_DEPTH_LIMIT", "12", "Deepest selection a query may nest (introspection excepted).", integer(func(c *Config) *int { return &c.QueryDepthLimit })},

@@ -24,6 +24,11 @@ var credentialMutations = map[string]bool{
 	"changePassword": true,
 	"createApiKey":   true,
 	"revokeApiKey":   true,
+	"verifyMfa":      true,
+	"enrollTotp":     true,
+	"confirmTotp":    true,
+	"disableTotp":    true,
+	"resetMfa":       true,
 }
 
 // oneCredentialMutation refuses, before anything runs, a request that asks

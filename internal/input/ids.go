@@ -70,5 +70,6 @@ var (
 	Referral          = idType(ent.TypeReferral, "a referral")
 	Room              = idType(ent.TypeRoom, "a room")
 	Staff             = idType(ent.TypeStaff, "a staff")
+	User              = idType(ent.TypeUser, "a user")
 	Ward              = idType(ent.TypeWard, "a ward")
 )

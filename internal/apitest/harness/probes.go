@@ -33,6 +33,15 @@ var PlatformProbes = map[string]string{
 	"Mutation.revokeApiKey":   `mutation { revokeApiKey(id: "bad") { __typename } }`,
 }
 
+// MFAProbes: the second factor of sign-in.
+var MFAProbes = map[string]string{
+	"Mutation.verifyMfa":   `mutation { verifyMfa(input: {challengeToken: "x"}) { __typename } }`,
+	"Mutation.enrollTotp":  `mutation { enrollTotp(input: {challengeToken: ""}) { __typename } }`,
+	"Mutation.confirmTotp": `mutation { confirmTotp(input: {code: ""}) { __typename } }`,
+	"Mutation.disableTotp": `mutation { disableTotp(input: {}) }`,
+	"Mutation.resetMfa":    `mutation { resetMfa(input: {userId: "bad", reason: "x"}) { __typename } }`,
+}
+
 // PatientsProbes: registration and the patient record.
 var PatientsProbes = map[string]string{
 	"Query.patients":                         `{ patients(first: 1) { __typename } }`,
@@ -172,6 +181,7 @@ var LabProbes = map[string]string{
 // ProbeSets are every domain's probes, by domain.
 var ProbeSets = map[string]map[string]string{
 	"platform":   PlatformProbes,
+	"mfa":        MFAProbes,
 	"patients":   PatientsProbes,
 	"scheduling": SchedulingProbes,
 	"admission":  AdmissionProbes,

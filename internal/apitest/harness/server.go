@@ -28,8 +28,9 @@ type Server struct {
 	App  *app.App
 	HTTP *httptest.Server
 
-	mu     sync.Mutex
-	tokens map[string]string
+	mu      sync.Mutex
+	tokens  map[string]string
+	secrets map[string]string // TOTP secrets EnrolToSignIn set up, by lower-case username
 }
 
 // Backing is the database and Redis a group of servers share: two servers
@@ -126,7 +127,7 @@ func NewServerLogging(t testing.TB, b Backing, logTo io.Writer, tweak ...func(*c
 		<-relayDone
 		a.Close()
 	})
-	return &Server{T: t, App: a, HTTP: hs, tokens: map[string]string{}}
+	return &Server{T: t, App: a, HTTP: hs, tokens: map[string]string{}, secrets: map[string]string{}}
 }
 
 // SyncBuffer collects a server's log lines, written from its goroutines.
@@ -171,5 +172,5 @@ func RepoFile(t testing.TB, name string) string {
 // Remote is a client of a server this process does not run (a child
 // process, behind a proxy the test controls); App is nil.
 func Remote(t testing.TB, hs *httptest.Server) *Server {
-	return &Server{T: t, HTTP: hs, tokens: map[string]string{}}
+	return &Server{T: t, HTTP: hs, tokens: map[string]string{}, secrets: map[string]string{}}
 }
