@@ -34,7 +34,7 @@
   var alerts = new Map(); // result ID → critical result not yet acknowledged
   var acknowledged = new Set(); // result IDs acknowledged: never shown again
   var verified = []; // newest first
-  var seenEvents = new Set();
+  var seen = { critical: new Set(), verified: new Set() }; // eventIds applied, per subscription
 
   var $ = function (id) { return document.getElementById(id); };
 
@@ -120,7 +120,7 @@
     alerts.clear();
     acknowledged.clear();
     verified = [];
-    seenEvents.clear();
+    seen = { critical: new Set(), verified: new Set() };
     render();
     if (wardId) start();
   });
@@ -174,8 +174,10 @@
         var ev = msg.data && (msg.data.criticalLabResult || msg.data.labResultVerified);
         if (!ev) return failed(mine, msg.errors);
         cursors[feed] = ev.eventId;
-        if (seenEvents.has(ev.eventId)) return;
-        seenEvents.add(ev.eventId);
+        // IDs are positions in one stream per subscription: the two
+        // subscriptions can carry the same ID, one subscription never twice.
+        if (seen[feed].has(ev.eventId)) return;
+        seen[feed].add(ev.eventId);
         apply(ev);
         render();
       },
@@ -190,6 +192,7 @@
   function failed(mine, err, feed) {
     if (client !== mine) return;
     stop();
+    if (err) console.error('ward dashboard: ' + (feed || 'subscription') + ' ended:', JSON.stringify(err.code ? { code: err.code, reason: err.reason } : err));
     var errors = Array.isArray(err) ? err : [];
     var code = errors.length && errors[0].extensions && errors[0].extensions.code;
     var resumeAfter = errors.length && errors[0].extensions && errors[0].extensions.resumeAfter;
