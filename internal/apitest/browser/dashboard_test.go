@@ -83,7 +83,9 @@ func TestWardDashboard(t *testing.T) {
 	p.await("the one not acknowledged still there", time.Second, shown("criticals", before))
 
 	var out struct {
-		UnacknowledgedCriticalResults struct{ Edges []struct{ Node struct{ ID string } } }
+		UnacknowledgedCriticalResults struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	s2.As("nurse", `query($w: ID) { unacknowledgedCriticalResults(wardId: $w) { edges { node { id } } } }`,
 		map[string]any{"w": ccu}).Decode(t, &out)
