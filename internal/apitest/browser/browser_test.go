@@ -58,6 +58,7 @@ type page struct {
 	mu       sync.Mutex
 	requests []string
 	errs     []string
+	shot     bool // a screenshot was kept
 }
 
 // openBrowser starts a headless Chromium of the test's own. When the test
@@ -124,6 +125,7 @@ func (p *page) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 		defer cancel()
 	}
 	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.keepScreenshot()
 		p.t.Fatalf("%s: %v%s", what, err, p.scriptErrors())
 	}
 }
@@ -140,6 +142,7 @@ func (p *page) await(what string, deadline time.Duration, condition string) time
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("not within %s", deadline)
 		}
+		p.keepScreenshot()
 		p.t.Fatalf("waiting for %s: %v%s", what, err, p.scriptErrors())
 	}
 	return time.Since(start)
@@ -195,10 +198,17 @@ func (p *page) onlyFrom(origin string) {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// keepScreenshotIfFailed runs when the test ends, after the servers it
+// started (cleaned up in reverse order) are gone: a failure the page itself
+// reported has had its screenshot taken at once.
 func (p *page) keepScreenshotIfFailed() {
-	if !p.t.Failed() {
-		return
+	if p.t.Failed() && !p.shot {
+		p.keepScreenshot()
 	}
+}
+
+func (p *page) keepScreenshot() {
+	p.shot = true
 	dir := os.Getenv(artifactsEnv)
 	if dir == "" {
 		var err error

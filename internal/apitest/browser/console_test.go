@@ -17,10 +17,10 @@ import (
 // same token.
 func TestConsoleSignInQueryAndSubscribe(t *testing.T) {
 	t.Parallel()
+	p := openBrowser(t)
 	s := harness.NewServer(t)
 	d := s.Demo()
 	desk := harness.NewLabDesk(t, s)
-	p := openBrowser(t)
 
 	p.run("open the console", chromedp.Navigate(s.HTTP.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(".graphiql-container")))

@@ -20,6 +20,7 @@ import (
 // acknowledgement, its own or another dashboard's, clears the alert.
 func TestWardDashboard(t *testing.T) {
 	t.Parallel()
+	p := openBrowser(t)
 	b := harness.NewBacking(t)
 	s := harness.NewServerOn(t, b)
 	d := s.Demo()
@@ -34,7 +35,6 @@ func TestWardDashboard(t *testing.T) {
 	before := critical(desk)
 
 	sb := newSwitchboard(t, s.HTTP.Listener.Addr().String())
-	p := openBrowser(t)
 	p.run("open the dashboard", chromedp.Navigate(sb.URL()+console.DashboardPath),
 		chromedp.SendKeys(chromedp.CSS("#username"), "nurse"),
 		chromedp.SendKeys(chromedp.CSS("#password"), harness.DemoPassword),
