@@ -39,9 +39,12 @@
   var $ = function (id) { return document.getElementById(id); };
 
   // --- HTTP ----------------------------------------------------------------
-  function call(query, variables) {
+  // anonymous: login and refreshToken go without the access token, which
+  // may be the expired or unknown one that is being replaced (the server
+  // refuses a request with a bad token outright).
+  function call(query, variables, anonymous) {
     var headers = { 'Content-Type': 'application/json' };
-    if (session) headers.Authorization = 'Bearer ' + session.accessToken;
+    if (session && !anonymous) headers.Authorization = 'Bearer ' + session.accessToken;
     return fetch(endpoint, { method: 'POST', headers: headers, body: JSON.stringify({ query: query, variables: variables }) })
       .then(function (r) { return r.json(); })
       .then(function (body) {
@@ -67,7 +70,7 @@
   function refresh() {
     if (!session) return Promise.reject(new Error('not signed in'));
     return call('mutation($in: RefreshTokenInput!) { refreshToken(input: $in) { ' + AUTH + ' } }',
-      { in: { refreshToken: session.refreshToken } })
+      { in: { refreshToken: session.refreshToken } }, true)
       .then(function (d) { signedIn(d.refreshToken); });
   }
 
@@ -87,7 +90,7 @@
     ev.preventDefault();
     $('signin-error').textContent = '';
     call('mutation($in: LoginInput!) { login(input: $in) { ' + AUTH + ' } }',
-      { in: { username: $('username').value, password: $('password').value } })
+      { in: { username: $('username').value, password: $('password').value } }, true)
       .then(function (d) {
         $('password').value = '';
         signedIn(d.login);

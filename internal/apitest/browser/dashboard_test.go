@@ -10,13 +10,15 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hmis-dev/hmis/internal/apitest/harness"
+	"github.com/hmis-dev/hmis/internal/config"
 	"github.com/hmis-dev/hmis/internal/console"
 )
 
 // TestWardDashboard: a nurse signs in to the example dashboard and picks
 // the CCU. It shows the critical result raised before it opened, then each
 // one verified through the API as it happens; across a server restart it
-// resumes with after and shows what was verified while it was away; an
+// renews its token, resumes with after and shows what was verified while
+// it was away; an
 // acknowledgement, its own or another dashboard's, clears the alert.
 func TestWardDashboard(t *testing.T) {
 	t.Parallel()
@@ -61,10 +63,13 @@ func TestWardDashboard(t *testing.T) {
 
 	// A restart: every connection is cut, and while the server is down a
 	// critical result is verified (on the new process, not yet reachable).
+	// The new process signs tokens with another secret, as `--demo` without
+	// HMIS_TOKEN_SECRET does: the dashboard's access token is refused (4403)
+	// and it renews it with its refresh token before it resumes.
 	sb.switchTo("")
 	s.Stop()
 	p.await("the dashboard noticing the outage", 10*time.Second, `document.getElementById('connection').dataset.state !== 'live'`)
-	s2 := harness.NewServerOn(t, b)
+	s2 := harness.NewServerOn(t, b, func(c *config.Config) { c.TokenSecret = "another-secret-after-the-restart-0123456789" })
 	desk2 := harness.NewLabDesk(t, s2)
 	missed := critical(desk2)
 	sb.switchTo(s2.HTTP.Listener.Addr().String())
