@@ -30,6 +30,7 @@
   var client = null; // the graphql-ws client of the current connection
   var retryTimer = null;
   var retries = 0;
+  var renewals = 0; // token renewals since the last connection that held
   var cursors = { critical: null, verified: null }; // last eventId seen, per subscription
   var alerts = new Map(); // result ID → critical result not yet acknowledged
   var acknowledged = new Set(); // result IDs acknowledged: never shown again
@@ -64,7 +65,12 @@
     $('who').textContent = payload.user.username;
     clearTimeout(refreshTimer);
     var wait = Math.max(5000, new Date(payload.expiresAt) - Date.now() - 60000);
-    refreshTimer = setTimeout(function () { refresh().catch(signedOut); }, wait);
+    refreshTimer = setTimeout(function () {
+      refresh().catch(function (e) {
+        if (e.code === 'UNAUTHENTICATED') return signedOut(e); // the session is over
+        if (session) signedIn(session); // unreachable: try again in a little while
+      });
+    }, wait);
   }
 
   function refresh() {
@@ -152,6 +158,7 @@
         connected: function () {
           if (client !== mine) return;
           retries = 0;
+          renewals = 0;
           setConnection('live', resuming ? 'live, resumed' : 'live');
         }
       }
@@ -175,7 +182,7 @@
       next: function (msg) {
         if (client !== mine) return;
         var ev = msg.data && (msg.data.criticalLabResult || msg.data.labResultVerified);
-        if (!ev) return failed(mine, msg.errors);
+        if (!ev) return failed(mine, msg.errors, feed);
         cursors[feed] = ev.eventId;
         // IDs are positions in one stream per subscription: the two
         // subscriptions can carry the same ID, one subscription never twice.
@@ -208,8 +215,17 @@
     }
     var closeCode = err && typeof err.code === 'number' ? err.code : 0;
     if (code === 'UNAUTHENTICATED' || closeCode === 4401 || closeCode === 4403) {
+      // The access token expired or is unknown (a server with another
+      // token secret): renew it, then reconnect. A server that refuses
+      // the renewed one too has ended the session.
+      if (renewals++ >= 2) return signedOut(new Error('the server refuses the session'));
       setConnection('reconnecting', 'reconnecting: renewing the session');
-      refresh().then(start, signedOut);
+      refresh().then(function () {
+        if (!client && wardId) start();
+      }, function (e) {
+        if (e.code === 'UNAUTHENTICATED') return signedOut(e);
+        retryLater(); // the server is unreachable: renew when it is back
+      });
       return;
     }
     if (code === 'FORBIDDEN' || code === 'BAD_USER_INPUT') {
@@ -217,7 +233,11 @@
       setConnection('offline');
       return;
     }
-    // Network or server down: back off, 0.5 s doubling to 8 s.
+    retryLater();
+  }
+
+  // Network or server down: back off, 0.5 s doubling to 8 s.
+  function retryLater() {
     var delay = Math.min(8000, 500 * Math.pow(2, retries++));
     setConnection('reconnecting', 'reconnecting…');
     retryTimer = setTimeout(start, delay);
