@@ -26,6 +26,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/internal/console"
 	"github.com/hmis-dev/hmis/internal/demo"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
@@ -189,6 +190,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		MaxResponseBytes:  cfg.MaxResponseBytes,
 		RequestTimeout:    cfg.RequestTimeout,
 		GraphiQL:          cfg.ServeGraphiQL(),
+		Examples:          cfg.Demo,
 		Introspection:     cfg.IntrospectionPolicy(),
 		TrustedProxies:    cfg.TrustedProxies,
 		// How often an idle WebSocket looks for the end of its session.
@@ -275,11 +277,14 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.Config.TLSCertFile != "" {
 		scheme = "https"
 	}
+	attrs := []any{"graphql", scheme + "://" + host + "/graphql"}
 	if a.Config.ServeGraphiQL() {
-		a.Log.Info("HMIS is serving", "graphiql", scheme+"://"+host+"/", "graphql", scheme+"://"+host+"/graphql")
-	} else {
-		a.Log.Info("HMIS is serving", "graphql", scheme+"://"+host+"/graphql")
+		attrs = append(attrs, "graphiql", scheme+"://"+host+"/")
 	}
+	if a.Config.Demo {
+		attrs = append(attrs, "ward_dashboard", scheme+"://"+host+console.DashboardPath)
+	}
+	a.Log.Info("HMIS is serving", attrs...)
 	select {
 	case err := <-errc:
 		return err

@@ -21,7 +21,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/authz"
+	"github.com/hmis-dev/hmis/internal/console"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/labreport"
 	"github.com/hmis-dev/hmis/internal/metrics"
@@ -58,6 +58,8 @@ type Options struct {
 	RequestTimeout time.Duration
 	// GraphiQL serves GraphiQL at /.
 	GraphiQL bool
+	// Examples serves the example ward dashboard (console.DashboardPath).
+	Examples bool
 	// Introspection says who may introspect: config.IntrospectionAnyone,
 	// IntrospectionSignedIn or IntrospectionNobody.
 	Introspection string
@@ -93,9 +95,7 @@ func New(d Deps, o Options) http.Handler {
 	mux.Handle(labreport.Pattern, labreport.NewHandler(labreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
-	if o.GraphiQL {
-		mux.Handle("GET /{$}", playground.Handler("HMIS GraphiQL", "/graphql"))
-	}
+	console.Register(mux, console.Options{GraphiQL: o.GraphiQL, Examples: o.Examples})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

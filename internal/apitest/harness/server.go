@@ -31,6 +31,7 @@ type Server struct {
 	mu      sync.Mutex
 	tokens  map[string]string
 	secrets map[string]string // TOTP secrets EnrolToSignIn set up, by lower-case username
+	stop    func()
 }
 
 // Backing is the database and Redis a group of servers share: two servers
@@ -120,14 +121,25 @@ func NewServerLogging(t testing.TB, b Backing, logTo io.Writer, tweak ...func(*c
 	relayDone := make(chan struct{})
 	go func() { a.RunRelay(ctx); close(relayDone) }()
 	hs := httptest.NewServer(a.Handler)
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		hs.CloseClientConnections()
 		hs.Close()
 		cancel()
 		<-relayDone
 		a.Close()
 	})
-	return &Server{T: t, App: a, HTTP: hs, tokens: map[string]string{}, secrets: map[string]string{}}
+	t.Cleanup(stop)
+	return &Server{T: t, App: a, HTTP: hs, tokens: map[string]string{}, secrets: map[string]string{}, stop: stop}
+}
+
+// Stop shuts the server down before the test ends, as a restart does; a
+// new server on the same Backing is the process that comes back. (An
+// upgraded WebSocket is not the test server's to close: cut it first, as
+// a proxy in front of the server can.)
+func (s *Server) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
 }
 
 // SyncBuffer collects a server's log lines, written from its goroutines.

@@ -246,9 +246,10 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	}
 }
 
-// TestGraphiQLAndIntrospectionSwitches: outside demo mode GraphiQL is not
-// served and only a signed-in viewer may introspect; demo mode opens both;
-// HMIS_INTROSPECTION=nobody closes introspection to everyone.
+// TestGraphiQLAndIntrospectionSwitches: outside demo mode GraphiQL and the
+// example dashboard are not served and only a signed-in viewer may
+// introspect; demo mode opens them; HMIS_INTROSPECTION=nobody closes
+// introspection to everyone.
 func TestGraphiQLAndIntrospectionSwitches(t *testing.T) {
 	t.Parallel()
 	const schemaQuery = `{ __schema { queryType { name } } }`
@@ -260,6 +261,8 @@ func TestGraphiQLAndIntrospectionSwitches(t *testing.T) {
 	})
 	rr := raw(prod, http.MethodGet, "/", nil, "")
 	harness.Must(t, rr.Status == http.StatusNotFound, "GraphiQL outside demo mode: %d", rr.Status)
+	rr = raw(prod, http.MethodGet, "/examples/ward-dashboard", nil, "")
+	harness.Must(t, rr.Status == http.StatusNotFound, "the example dashboard outside demo mode: %d", rr.Status)
 	for _, doc := range []string{schemaQuery, typeQuery, introspectionQuery} {
 		r := prod.Do("", doc, nil)
 		harness.Must(t, len(r.Errors) == 1 && r.Errors[0].Code() == "UNAUTHENTICATED" && string(r.Data) == "null", "anonymous introspection: %s", harness.Describe(r))
@@ -285,6 +288,8 @@ func TestGraphiQLAndIntrospectionSwitches(t *testing.T) {
 	})
 	rr = raw(closed, http.MethodGet, "/", nil, "")
 	harness.Must(t, rr.Status == http.StatusNotFound, "HMIS_GRAPHIQL=false in demo mode: %d", rr.Status)
+	rr = raw(closed, http.MethodGet, "/examples/ward-dashboard", nil, "")
+	harness.Must(t, rr.Status == http.StatusOK, "the example dashboard in demo mode without GraphiQL: %d", rr.Status)
 	r := closed.As("admin", schemaQuery, nil)
 	harness.Must(t, len(r.Errors) == 1 && r.Errors[0].Code() == "FORBIDDEN", "introspection by nobody: %s", harness.Describe(r))
 }
