@@ -60,6 +60,37 @@
   }
 
   var authFields = 'accessToken refreshToken expiresAt user { username roles }';
+  var loginFields = authFields + ' mfaRequired challenge { token expiresAt enrolmentRequired }';
+  var challenge = null; // the second step a login owes, if any
+
+  // Roles that require a second factor get a challenge instead of tokens;
+  // the code (or a recovery code) typed next completes it with verifyMfa.
+  function askSecondFactor(c) {
+    challenge = c;
+    document.getElementById('signed-out').hidden = true;
+    document.getElementById('second-factor').hidden = false;
+    if (c.enrolmentRequired) {
+      status('This role requires a second factor, not yet set up: enrol with enrollTotp and confirmTotp (see the README).', true);
+      return;
+    }
+    status('Enter the code from your authenticator app.', false);
+    document.getElementById('mfa-code').focus();
+  }
+
+  function verifySecondFactor() {
+    var field = document.getElementById('mfa-code');
+    var value = field.value.trim();
+    var input = { challengeToken: challenge.token };
+    if (/^[0-9]{6}$/.test(value)) input.code = value; else input.recoveryCode = value;
+    field.value = '';
+    call('mutation($in: VerifyMfaInput!) { verifyMfa(input: $in) { ' + authFields + ' } }', { in: input })
+      .then(function (d) {
+        challenge = null;
+        document.getElementById('second-factor').hidden = true;
+        signedIn(d.verifyMfa);
+      })
+      .catch(function (e) { status(e.message, true); });
+  }
 
   function signedIn(payload) {
     session = payload;
@@ -85,6 +116,7 @@
     session = null;
     clearTimeout(refreshTimer);
     document.getElementById('signed-out').hidden = false;
+    document.getElementById('second-factor').hidden = true;
     document.getElementById('signed-in').hidden = true;
     render();
     if (ending) {
@@ -100,12 +132,16 @@
     ev.preventDefault();
     status('Signing in…', false);
     var password = document.getElementById('password');
-    call('mutation($in: LoginInput!) { login(input: $in) { ' + authFields + ' } }', {
+    call('mutation($in: LoginInput!) { login(input: $in) { ' + loginFields + ' } }', {
       in: { username: document.getElementById('username').value, password: password.value }
     }).then(function (d) {
       password.value = '';
-      signedIn(d.login);
+      if (d.login.mfaRequired) askSecondFactor(d.login.challenge); else signedIn(d.login);
     }).catch(function (e) { status(e.message, true); });
+  });
+  document.getElementById('mfa-button').addEventListener('click', verifySecondFactor);
+  document.getElementById('mfa-code').addEventListener('keydown', function (ev) {
+    if (ev.key === 'Enter') { ev.preventDefault(); verifySecondFactor(); }
   });
   document.getElementById('signout-button').addEventListener('click', signOut);
 

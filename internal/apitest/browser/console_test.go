@@ -9,6 +9,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hmis-dev/hmis/internal/apitest/harness"
+	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/demo"
 )
 
 // TestConsoleSignInQueryAndSubscribe: the console renders from the server
@@ -61,4 +63,32 @@ func response(fragment string) string {
 	  var cm = document.querySelector('.result-window .CodeMirror');
 	  return !!cm && cm.CodeMirror.getValue().includes(%s);
 	})()`, strconv.Quote(fragment))
+}
+
+// A role that requires a second factor gets the code field after the
+// password, and the code completes the sign-in.
+func TestConsoleSecondFactor(t *testing.T) {
+	t.Parallel()
+	p := openBrowser(t)
+	s := harness.NewServer(t)
+
+	p.run("open the console", chromedp.Navigate(s.HTTP.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(".graphiql-container")))
+	p.run("sign in as the doctor",
+		chromedp.SendKeys(chromedp.CSS("#username"), "doctor"),
+		chromedp.SendKeys(chromedp.CSS("#password"), harness.DemoPassword),
+		chromedp.Click(chromedp.CSS("#signin-button")),
+		chromedp.WaitVisible(chromedp.CSS("#mfa-code")))
+	harness.Must(t, p.holds(time.Second, `document.getElementById('signed-in').hidden`),
+		"the console signed the doctor in on the password alone")
+	p.run("a wrong code", chromedp.SendKeys(chromedp.CSS("#mfa-code"), "000000"),
+		chromedp.Click(chromedp.CSS("#mfa-button")))
+	p.await("the refusal shown", 10*time.Second, `document.querySelector('#signin-status.error') !== null`)
+	code, err := auth.TOTPCode(demo.TOTPSecret, time.Now())
+	harness.Must(t, err == nil, "TOTP code: %v", err)
+	p.run("the authenticator's code", chromedp.SendKeys(chromedp.CSS("#mfa-code"), code),
+		chromedp.Click(chromedp.CSS("#mfa-button")),
+		chromedp.WaitVisible(chromedp.CSS("#signed-in")))
+	p.await("the doctor signed in", 10*time.Second, `document.getElementById('who').textContent.startsWith('doctor')`)
+	p.onlyFrom(s.HTTP.URL)
 }
