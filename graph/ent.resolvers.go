@@ -145,4 +145,12 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// PatientIdentifierWhereInput returns PatientIdentifierWhereInputResolver implementation.
+func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputResolver {
+	return &patientIdentifierWhereInputResolver{r}
+}
+
+type (
+	queryResolver                       struct{ *Resolver }
+	patientIdentifierWhereInputResolver struct{ *Resolver }
+)
