@@ -44,7 +44,13 @@ func (k *Keyring) update(ctx context.Context, kek KEK, fn func(map[string]*keyse
 		if err != nil {
 			return err
 		}
-		set := fmt.Sprintf(`UPDATE encryption_keysets SET keyset = %s, version = version + 1`, k.ph(1))
+		// A new version makes the other processes load the keyset again;
+		// a rewrap changes no key, and they could not unwrap it anyway
+		// until restarted with the new master key.
+		set := fmt.Sprintf(`UPDATE encryption_keysets SET keyset = %s`, k.ph(1))
+		if kek == k.kek {
+			set += `, version = version + 1`
+		}
 		args := []any{text}
 		if rotated && purpose == dataKeyset {
 			set += `, rotated_at = ` + k.ph(2)
