@@ -84,7 +84,11 @@ func TestDatabaseHoldsNoSensitiveValue(t *testing.T) {
 		len(got.Node.Contacts) == 1 && got.Node.Contacts[0].Address == secret["contactAddr"] &&
 		len(got.Node.Identifiers) == 1 && got.Node.Identifiers[0].Value == secret["identifier"], "read back: %+v", got.Node)
 	var notes struct {
-		Node struct{ Notes struct{ Edges []struct{ Node struct{ Text string } } } }
+		Node struct {
+			Notes struct {
+				Edges []struct{ Node struct{ Text string } }
+			}
+		}
 	}
 	s.As("doctor", `query($id: ID!) { node(id: $id) { ... on Patient { notes(first: 5) { edges { node { text } } } } } }`,
 		map[string]any{"id": p.ID}).Decode(t, &notes)
@@ -98,7 +102,9 @@ func TestDatabaseHoldsNoSensitiveValue(t *testing.T) {
 		map[string]any{"nid": strings.ToLower(secret["nationalId"])}).Decode(t, &dup)
 	harness.Must(t, len(dup.FindDuplicatePatients) == 1 && dup.FindDuplicatePatients[0].ID == p.ID, "duplicate by national ID: %+v", dup)
 	var byID struct {
-		Patients struct{ Edges []struct{ Node struct{ ID string } } }
+		Patients struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	s.As("reception", `query($v: String!) { patients(first: 5, where: {hasIdentifiersWith: {system: "NHIF", value: $v}}) { edges { node { id } } } }`,
 		map[string]any{"v": " " + strings.ToLower(secret["identifier"][:4]) + " " + secret["identifier"][4:]}).Decode(t, &byID)
