@@ -317,3 +317,25 @@ func TestMasterKey(t *testing.T) {
 		t.Fatal("a short master key was accepted")
 	}
 }
+
+// BenchmarkPatientPage reads a page of 20 patients, each with a phone and
+// a national ID encrypted, through the decrypting client and through a
+// client without it (ciphertext left as it is): the difference is what
+// decryption costs a list.
+func BenchmarkPatientPage(b *testing.B) {
+	st := testenv.Store(b)
+	ctx := context.Background()
+	for i := range 20 {
+		newPatient(b, st.Client, i, fmt.Sprintf("+2547%08d", i))
+	}
+	plain := ent.NewClient(ent.Driver(entsql.OpenDB(st.Dialect, st.DB)))
+	for name, c := range map[string]*ent.Client{"decrypting": st.Client, "ciphertext": plain} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if all, err := c.Patient.Query().Limit(20).All(ctx); err != nil || len(all) != 20 {
+					b.Fatal(len(all), err)
+				}
+			}
+		})
+	}
+}
