@@ -55,19 +55,25 @@ type Keyring struct {
 	kek     KEK
 
 	cur     atomic.Pointer[keys]
-	checked atomic.Int64 // unix nanoseconds of the last look at the stored version
 	refresh atomic.Int64 // the refresh interval, in nanoseconds
+	wake    chan struct{}
 	reload  sync.Mutex
 }
 
 // SetRefreshInterval changes RefreshInterval for this keyring (tests).
-func (k *Keyring) SetRefreshInterval(d time.Duration) { k.refresh.Store(int64(d)) }
+func (k *Keyring) SetRefreshInterval(d time.Duration) {
+	k.refresh.Store(int64(d))
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
 
 // Open loads the keysets of the database, creating them (and their table)
 // on first use. Processes starting together agree on one keyset: the first
 // insert wins and the others read it.
 func Open(ctx context.Context, db *sql.DB, dialect string, kek KEK) (*Keyring, error) {
-	k := &Keyring{db: db, dialect: dialect, kek: kek}
+	k := &Keyring{db: db, dialect: dialect, kek: kek, wake: make(chan struct{}, 1)}
 	k.refresh.Store(int64(RefreshInterval))
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS encryption_keysets (
 		purpose VARCHAR(16) PRIMARY KEY,
@@ -211,7 +217,6 @@ func (k *Keyring) load(ctx context.Context) error {
 		ks.known[ki.GetKeyId()] = true
 	}
 	k.cur.Store(ks)
-	k.checked.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -225,23 +230,27 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		return fmt.Errorf("read encryption_keysets: %w", err)
 	}
 	if version == k.cur.Load().version {
-		k.checked.Store(time.Now().UnixNano())
 		return nil
 	}
 	return k.load(ctx)
 }
 
-// fresh makes sure the keysets were looked at within the refresh interval
-// before a value is encrypted, so that once a rotation is that old no
-// process encrypts under the previous primary key any more (which Retire
-// relies on). It costs one small query per interval, not per value.
-func (k *Keyring) fresh() error {
-	if time.Since(time.Unix(0, k.checked.Load())) < time.Duration(k.refresh.Load()) {
-		return nil
+// Watch reloads the keysets every refresh interval until ctx ends, so that
+// within an interval of a rotation no process encrypts under the previous
+// primary key any more, which Retire relies on. It runs on its own, not in
+// the write path: a write inside a transaction never waits for another
+// connection (on SQLite, the transactions waiting for the write lock may
+// hold them all).
+func (k *Keyring) Watch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(k.refresh.Load())):
+		case <-k.wake:
+		}
+		_ = k.Reload(ctx) // a failed look is tried again at the next interval
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return k.Reload(ctx)
 }
 
 // Primary is the ID of the data key new ciphertexts are made with.
@@ -255,9 +264,6 @@ func fieldAD(table, column, id string) []byte {
 
 // Encrypt seals the value of table.column in row id.
 func (k *Keyring) Encrypt(table, column, id, plaintext string) (string, error) {
-	if err := k.fresh(); err != nil {
-		return "", err
-	}
 	ct, err := k.cur.Load().aead.Encrypt([]byte(plaintext), fieldAD(table, column, id))
 	if err != nil {
 		return "", fmt.Errorf("encrypt %s.%s: %w", table, column, err)

@@ -30,6 +30,7 @@ type Store struct {
 	statements *atomic.Int64
 	onEvents   atomic.Pointer[func()]
 	keys       atomic.Pointer[crypt.Keyring]
+	stopWatch  context.CancelFunc
 }
 
 // Open connects to databaseURL (postgres://… or postgresql://…) or, when it is
@@ -110,6 +111,9 @@ func (s *Store) UnlockKeys(ctx context.Context, kek crypt.KEK) (*crypt.Keyring, 
 		return nil, err
 	}
 	s.keys.Store(kr)
+	watch, stop := context.WithCancel(context.Background())
+	s.stopWatch = stop
+	go kr.Watch(watch)
 	return kr, nil
 }
 
@@ -121,4 +125,9 @@ func (s *Store) Keys() *crypt.Keyring { return s.keys.Load() }
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
 
 // Close closes the client and its connections.
-func (s *Store) Close() error { return s.Client.Close() }
+func (s *Store) Close() error {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	return s.Client.Close()
+}
