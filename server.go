@@ -5,6 +5,7 @@
 //	hmis migrate                           create or update the database schema
 //	hmis seed [--demo]                     seed an empty database (an admin user, or the demo hospital)
 //	hmis audit verify                      check the audit trail against its key and checkpoints
+//	hmis keys status|rotate|retire|rewrap  manage the keys of the data encrypted at rest
 //	hmis config                            print the configuration variables as a Markdown table
 //	hmis roles                             print who may call each operation, from the policy, as a Markdown table
 //	hmis totp USER                         print the current TOTP code of a demo user whose role requires a second factor
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 	_ "time/tzdata" // so HMIS_TIMEZONE works on hosts without a zone database
@@ -53,6 +55,10 @@ commands:
   migrate        create or update the database schema
   seed           seed an empty database: an admin user, or with --demo the demo hospital
   audit verify   check the audit trail against its key and checkpoints
+  keys status    list the data keys and how many stored values each encrypts
+  keys rotate    make a new primary data key and re-encrypt every sensitive value under it (server may run)
+  keys retire    re-encrypt stragglers and drop the data keys no value uses (a minute after rotate)
+  keys rewrap    wrap the keysets with a new master key: --new-master-key-file FILE
   config         print the configuration variables as a Markdown table
   roles          print who may call each operation, from the access policy, as a Markdown table
   totp USER      print the current second-factor code of a demo user (doctor, admin, auditor)
@@ -85,6 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	flags.BoolVar(&cfg.Demo, "demo", cfg.Demo, "demo mode (HMIS_DEMO)")
 	flags.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HMIS_ADDR)")
+	newMasterKeyFile := flags.String("new-master-key-file", "", "keys rewrap: file holding the new master key (base64, 32 bytes)")
 	// Flags may stand before the command and after it: hmis --demo seed
 	// and hmis seed --demo are the same.
 	if err := flags.Parse(args); err != nil {
@@ -119,6 +126,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if len(rest) != 1 || rest[0] != "verify" {
 			return errors.New("usage: hmis audit verify")
 		}
+	case "keys":
+		if len(rest) != 1 || !slices.Contains([]string{"status", "rotate", "retire", "rewrap"}, rest[0]) {
+			return errors.New("usage: hmis keys status|rotate|retire|rewrap [--new-master-key-file FILE]")
+		}
 	default:
 		return fmt.Errorf("unknown command %q (hmis --help lists the commands)", command)
 	}
@@ -144,6 +155,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	if command == "audit" {
 		return auditVerify(ctx, cfg, log, stdout)
+	}
+	if command == "keys" {
+		return keysCommand(ctx, cfg, log, rest[0], *newMasterKeyFile, stdout)
 	}
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/config"
+	"github.com/hmis-dev/hmis/internal/crypt"
 	"github.com/hmis-dev/hmis/internal/demo"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/internal/testenv"
@@ -36,6 +38,8 @@ func TestCommands(t *testing.T) {
 	t.Setenv("HMIS_TOKEN_SECRET", "")
 	t.Setenv("HMIS_AUDIT_KEY", "")
 	t.Setenv("HMIS_AUDIT_CHECKPOINT_FILE", checkpoints)
+	t.Setenv("HMIS_MASTER_KEY", "")
+	t.Setenv("HMIS_MASTER_KEY_FILE", "")
 	t.Setenv("HMIS_LOG_LEVEL", "error")
 
 	_, err := hmis(t, "migrate")
@@ -55,6 +59,16 @@ func TestCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Setenv("HMIS_AUDIT_KEY", spec)
+		// Nor for the master key of the data at rest.
+		_, err = hmis(t, "migrate")
+		if err == nil || !strings.Contains(err.Error(), "HMIS_MASTER_KEY") {
+			t.Fatalf("on PostgreSQL outside demo mode a missing master key must stop the server: %v", err)
+		}
+		key, err := crypt.NewMasterKeyText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("HMIS_MASTER_KEY", key)
 	}
 
 	out, err := hmis(t, "seed")
@@ -121,6 +135,26 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("audit verify must see the cut-off tail: %v", err)
 	}
 	t.Setenv("HMIS_TOKEN_SECRET", "cli-test-secret-cli-test-secret-0123")
+
+	// The keys of the data at rest, with the demo's values encrypted.
+	out, err = hmis(t, "keys", "status")
+	if err != nil || !strings.Contains(out, "(primary): ") || strings.Contains(out, "plaintext") {
+		t.Fatalf("keys status: %v %q", err, out)
+	}
+	out, err = hmis(t, "keys", "rotate")
+	if err != nil || !strings.Contains(out, "new primary data key") || !strings.Contains(out, "values re-encrypted") {
+		t.Fatalf("keys rotate: %v %q", err, out)
+	}
+	if _, err = hmis(t, "keys", "retire"); !errors.Is(err, crypt.ErrTooSoon) {
+		t.Fatalf("keys retire right after a rotation must wait for the other servers: %v", err)
+	}
+	out, err = hmis(t, "keys", "status")
+	if err != nil || strings.Count(out, "data key") != 2 || !strings.Contains(out, ": 0 values") {
+		t.Fatalf("keys status after rotating: %v %q", err, out)
+	}
+	if _, err = hmis(t, "keys", "rewrap"); err == nil {
+		t.Fatal("keys rewrap without the new key must fail")
+	}
 
 	if out, err = hmis(t, "config"); err != nil || !strings.Contains(out, "| `HMIS_DATABASE_URL` |") {
 		t.Fatalf("config: %v %q", err, out)

@@ -30,6 +30,7 @@ func main() {
 		Templates: []*gen.Template{
 			gen.MustParse(gen.NewTemplate("globalid").ParseFiles("ent/template/globalid.tmpl")),
 			gen.MustParse(gen.NewTemplate("patientdata").ParseFiles("ent/template/globalid.tmpl")),
+			gen.MustParse(gen.NewTemplate("encrypted").ParseFiles("ent/template/encrypted.tmpl")),
 		},
 	}, entc.Extensions(ex))
 	if err != nil {

@@ -15809,40 +15809,6 @@ type PatientWhereInput struct {
 	SexIn    []patient.Sex `json:"sexIn,omitempty"`
 	SexNotIn []patient.Sex `json:"sexNotIn,omitempty"`
 
-	// "phone" field predicates.
-	Phone             *string  `json:"phone,omitempty"`
-	PhoneNEQ          *string  `json:"phoneNEQ,omitempty"`
-	PhoneIn           []string `json:"phoneIn,omitempty"`
-	PhoneNotIn        []string `json:"phoneNotIn,omitempty"`
-	PhoneGT           *string  `json:"phoneGT,omitempty"`
-	PhoneGTE          *string  `json:"phoneGTE,omitempty"`
-	PhoneLT           *string  `json:"phoneLT,omitempty"`
-	PhoneLTE          *string  `json:"phoneLTE,omitempty"`
-	PhoneContains     *string  `json:"phoneContains,omitempty"`
-	PhoneHasPrefix    *string  `json:"phoneHasPrefix,omitempty"`
-	PhoneHasSuffix    *string  `json:"phoneHasSuffix,omitempty"`
-	PhoneIsNil        bool     `json:"phoneIsNil,omitempty"`
-	PhoneNotNil       bool     `json:"phoneNotNil,omitempty"`
-	PhoneEqualFold    *string  `json:"phoneEqualFold,omitempty"`
-	PhoneContainsFold *string  `json:"phoneContainsFold,omitempty"`
-
-	// "email" field predicates.
-	Email             *string  `json:"email,omitempty"`
-	EmailNEQ          *string  `json:"emailNEQ,omitempty"`
-	EmailIn           []string `json:"emailIn,omitempty"`
-	EmailNotIn        []string `json:"emailNotIn,omitempty"`
-	EmailGT           *string  `json:"emailGT,omitempty"`
-	EmailGTE          *string  `json:"emailGTE,omitempty"`
-	EmailLT           *string  `json:"emailLT,omitempty"`
-	EmailLTE          *string  `json:"emailLTE,omitempty"`
-	EmailContains     *string  `json:"emailContains,omitempty"`
-	EmailHasPrefix    *string  `json:"emailHasPrefix,omitempty"`
-	EmailHasSuffix    *string  `json:"emailHasSuffix,omitempty"`
-	EmailIsNil        bool     `json:"emailIsNil,omitempty"`
-	EmailNotNil       bool     `json:"emailNotNil,omitempty"`
-	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
-	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
-
 	// "city" field predicates.
 	City             *string  `json:"city,omitempty"`
 	CityNEQ          *string  `json:"cityNEQ,omitempty"`
@@ -15876,23 +15842,6 @@ type PatientWhereInput struct {
 	RegionNotNil       bool     `json:"regionNotNil,omitempty"`
 	RegionEqualFold    *string  `json:"regionEqualFold,omitempty"`
 	RegionContainsFold *string  `json:"regionContainsFold,omitempty"`
-
-	// "postal_code" field predicates.
-	PostalCode             *string  `json:"postalCode,omitempty"`
-	PostalCodeNEQ          *string  `json:"postalCodeNEQ,omitempty"`
-	PostalCodeIn           []string `json:"postalCodeIn,omitempty"`
-	PostalCodeNotIn        []string `json:"postalCodeNotIn,omitempty"`
-	PostalCodeGT           *string  `json:"postalCodeGT,omitempty"`
-	PostalCodeGTE          *string  `json:"postalCodeGTE,omitempty"`
-	PostalCodeLT           *string  `json:"postalCodeLT,omitempty"`
-	PostalCodeLTE          *string  `json:"postalCodeLTE,omitempty"`
-	PostalCodeContains     *string  `json:"postalCodeContains,omitempty"`
-	PostalCodeHasPrefix    *string  `json:"postalCodeHasPrefix,omitempty"`
-	PostalCodeHasSuffix    *string  `json:"postalCodeHasSuffix,omitempty"`
-	PostalCodeIsNil        bool     `json:"postalCodeIsNil,omitempty"`
-	PostalCodeNotNil       bool     `json:"postalCodeNotNil,omitempty"`
-	PostalCodeEqualFold    *string  `json:"postalCodeEqualFold,omitempty"`
-	PostalCodeContainsFold *string  `json:"postalCodeContainsFold,omitempty"`
 
 	// "country" field predicates.
 	Country             *string  `json:"country,omitempty"`
@@ -16346,96 +16295,6 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 	if len(i.SexNotIn) > 0 {
 		predicates = append(predicates, patient.SexNotIn(i.SexNotIn...))
 	}
-	if i.Phone != nil {
-		predicates = append(predicates, patient.PhoneEQ(*i.Phone))
-	}
-	if i.PhoneNEQ != nil {
-		predicates = append(predicates, patient.PhoneNEQ(*i.PhoneNEQ))
-	}
-	if len(i.PhoneIn) > 0 {
-		predicates = append(predicates, patient.PhoneIn(i.PhoneIn...))
-	}
-	if len(i.PhoneNotIn) > 0 {
-		predicates = append(predicates, patient.PhoneNotIn(i.PhoneNotIn...))
-	}
-	if i.PhoneGT != nil {
-		predicates = append(predicates, patient.PhoneGT(*i.PhoneGT))
-	}
-	if i.PhoneGTE != nil {
-		predicates = append(predicates, patient.PhoneGTE(*i.PhoneGTE))
-	}
-	if i.PhoneLT != nil {
-		predicates = append(predicates, patient.PhoneLT(*i.PhoneLT))
-	}
-	if i.PhoneLTE != nil {
-		predicates = append(predicates, patient.PhoneLTE(*i.PhoneLTE))
-	}
-	if i.PhoneContains != nil {
-		predicates = append(predicates, patient.PhoneContains(*i.PhoneContains))
-	}
-	if i.PhoneHasPrefix != nil {
-		predicates = append(predicates, patient.PhoneHasPrefix(*i.PhoneHasPrefix))
-	}
-	if i.PhoneHasSuffix != nil {
-		predicates = append(predicates, patient.PhoneHasSuffix(*i.PhoneHasSuffix))
-	}
-	if i.PhoneIsNil {
-		predicates = append(predicates, patient.PhoneIsNil())
-	}
-	if i.PhoneNotNil {
-		predicates = append(predicates, patient.PhoneNotNil())
-	}
-	if i.PhoneEqualFold != nil {
-		predicates = append(predicates, patient.PhoneEqualFold(*i.PhoneEqualFold))
-	}
-	if i.PhoneContainsFold != nil {
-		predicates = append(predicates, patient.PhoneContainsFold(*i.PhoneContainsFold))
-	}
-	if i.Email != nil {
-		predicates = append(predicates, patient.EmailEQ(*i.Email))
-	}
-	if i.EmailNEQ != nil {
-		predicates = append(predicates, patient.EmailNEQ(*i.EmailNEQ))
-	}
-	if len(i.EmailIn) > 0 {
-		predicates = append(predicates, patient.EmailIn(i.EmailIn...))
-	}
-	if len(i.EmailNotIn) > 0 {
-		predicates = append(predicates, patient.EmailNotIn(i.EmailNotIn...))
-	}
-	if i.EmailGT != nil {
-		predicates = append(predicates, patient.EmailGT(*i.EmailGT))
-	}
-	if i.EmailGTE != nil {
-		predicates = append(predicates, patient.EmailGTE(*i.EmailGTE))
-	}
-	if i.EmailLT != nil {
-		predicates = append(predicates, patient.EmailLT(*i.EmailLT))
-	}
-	if i.EmailLTE != nil {
-		predicates = append(predicates, patient.EmailLTE(*i.EmailLTE))
-	}
-	if i.EmailContains != nil {
-		predicates = append(predicates, patient.EmailContains(*i.EmailContains))
-	}
-	if i.EmailHasPrefix != nil {
-		predicates = append(predicates, patient.EmailHasPrefix(*i.EmailHasPrefix))
-	}
-	if i.EmailHasSuffix != nil {
-		predicates = append(predicates, patient.EmailHasSuffix(*i.EmailHasSuffix))
-	}
-	if i.EmailIsNil {
-		predicates = append(predicates, patient.EmailIsNil())
-	}
-	if i.EmailNotNil {
-		predicates = append(predicates, patient.EmailNotNil())
-	}
-	if i.EmailEqualFold != nil {
-		predicates = append(predicates, patient.EmailEqualFold(*i.EmailEqualFold))
-	}
-	if i.EmailContainsFold != nil {
-		predicates = append(predicates, patient.EmailContainsFold(*i.EmailContainsFold))
-	}
 	if i.City != nil {
 		predicates = append(predicates, patient.CityEQ(*i.City))
 	}
@@ -16525,51 +16384,6 @@ func (i *PatientWhereInput) P() (predicate.Patient, error) {
 	}
 	if i.RegionContainsFold != nil {
 		predicates = append(predicates, patient.RegionContainsFold(*i.RegionContainsFold))
-	}
-	if i.PostalCode != nil {
-		predicates = append(predicates, patient.PostalCodeEQ(*i.PostalCode))
-	}
-	if i.PostalCodeNEQ != nil {
-		predicates = append(predicates, patient.PostalCodeNEQ(*i.PostalCodeNEQ))
-	}
-	if len(i.PostalCodeIn) > 0 {
-		predicates = append(predicates, patient.PostalCodeIn(i.PostalCodeIn...))
-	}
-	if len(i.PostalCodeNotIn) > 0 {
-		predicates = append(predicates, patient.PostalCodeNotIn(i.PostalCodeNotIn...))
-	}
-	if i.PostalCodeGT != nil {
-		predicates = append(predicates, patient.PostalCodeGT(*i.PostalCodeGT))
-	}
-	if i.PostalCodeGTE != nil {
-		predicates = append(predicates, patient.PostalCodeGTE(*i.PostalCodeGTE))
-	}
-	if i.PostalCodeLT != nil {
-		predicates = append(predicates, patient.PostalCodeLT(*i.PostalCodeLT))
-	}
-	if i.PostalCodeLTE != nil {
-		predicates = append(predicates, patient.PostalCodeLTE(*i.PostalCodeLTE))
-	}
-	if i.PostalCodeContains != nil {
-		predicates = append(predicates, patient.PostalCodeContains(*i.PostalCodeContains))
-	}
-	if i.PostalCodeHasPrefix != nil {
-		predicates = append(predicates, patient.PostalCodeHasPrefix(*i.PostalCodeHasPrefix))
-	}
-	if i.PostalCodeHasSuffix != nil {
-		predicates = append(predicates, patient.PostalCodeHasSuffix(*i.PostalCodeHasSuffix))
-	}
-	if i.PostalCodeIsNil {
-		predicates = append(predicates, patient.PostalCodeIsNil())
-	}
-	if i.PostalCodeNotNil {
-		predicates = append(predicates, patient.PostalCodeNotNil())
-	}
-	if i.PostalCodeEqualFold != nil {
-		predicates = append(predicates, patient.PostalCodeEqualFold(*i.PostalCodeEqualFold))
-	}
-	if i.PostalCodeContainsFold != nil {
-		predicates = append(predicates, patient.PostalCodeContainsFold(*i.PostalCodeContainsFold))
 	}
 	if i.Country != nil {
 		predicates = append(predicates, patient.CountryEQ(*i.Country))
@@ -17203,40 +17017,6 @@ type PatientContactWhereInput struct {
 	RelationshipEqualFold    *string  `json:"relationshipEqualFold,omitempty"`
 	RelationshipContainsFold *string  `json:"relationshipContainsFold,omitempty"`
 
-	// "phone" field predicates.
-	Phone             *string  `json:"phone,omitempty"`
-	PhoneNEQ          *string  `json:"phoneNEQ,omitempty"`
-	PhoneIn           []string `json:"phoneIn,omitempty"`
-	PhoneNotIn        []string `json:"phoneNotIn,omitempty"`
-	PhoneGT           *string  `json:"phoneGT,omitempty"`
-	PhoneGTE          *string  `json:"phoneGTE,omitempty"`
-	PhoneLT           *string  `json:"phoneLT,omitempty"`
-	PhoneLTE          *string  `json:"phoneLTE,omitempty"`
-	PhoneContains     *string  `json:"phoneContains,omitempty"`
-	PhoneHasPrefix    *string  `json:"phoneHasPrefix,omitempty"`
-	PhoneHasSuffix    *string  `json:"phoneHasSuffix,omitempty"`
-	PhoneIsNil        bool     `json:"phoneIsNil,omitempty"`
-	PhoneNotNil       bool     `json:"phoneNotNil,omitempty"`
-	PhoneEqualFold    *string  `json:"phoneEqualFold,omitempty"`
-	PhoneContainsFold *string  `json:"phoneContainsFold,omitempty"`
-
-	// "email" field predicates.
-	Email             *string  `json:"email,omitempty"`
-	EmailNEQ          *string  `json:"emailNEQ,omitempty"`
-	EmailIn           []string `json:"emailIn,omitempty"`
-	EmailNotIn        []string `json:"emailNotIn,omitempty"`
-	EmailGT           *string  `json:"emailGT,omitempty"`
-	EmailGTE          *string  `json:"emailGTE,omitempty"`
-	EmailLT           *string  `json:"emailLT,omitempty"`
-	EmailLTE          *string  `json:"emailLTE,omitempty"`
-	EmailContains     *string  `json:"emailContains,omitempty"`
-	EmailHasPrefix    *string  `json:"emailHasPrefix,omitempty"`
-	EmailHasSuffix    *string  `json:"emailHasSuffix,omitempty"`
-	EmailIsNil        bool     `json:"emailIsNil,omitempty"`
-	EmailNotNil       bool     `json:"emailNotNil,omitempty"`
-	EmailEqualFold    *string  `json:"emailEqualFold,omitempty"`
-	EmailContainsFold *string  `json:"emailContainsFold,omitempty"`
-
 	// "next_of_kin" field predicates.
 	NextOfKin    *bool `json:"nextOfKin,omitempty"`
 	NextOfKinNEQ *bool `json:"nextOfKinNEQ,omitempty"`
@@ -17516,96 +17296,6 @@ func (i *PatientContactWhereInput) P() (predicate.PatientContact, error) {
 	if i.RelationshipContainsFold != nil {
 		predicates = append(predicates, patientcontact.RelationshipContainsFold(*i.RelationshipContainsFold))
 	}
-	if i.Phone != nil {
-		predicates = append(predicates, patientcontact.PhoneEQ(*i.Phone))
-	}
-	if i.PhoneNEQ != nil {
-		predicates = append(predicates, patientcontact.PhoneNEQ(*i.PhoneNEQ))
-	}
-	if len(i.PhoneIn) > 0 {
-		predicates = append(predicates, patientcontact.PhoneIn(i.PhoneIn...))
-	}
-	if len(i.PhoneNotIn) > 0 {
-		predicates = append(predicates, patientcontact.PhoneNotIn(i.PhoneNotIn...))
-	}
-	if i.PhoneGT != nil {
-		predicates = append(predicates, patientcontact.PhoneGT(*i.PhoneGT))
-	}
-	if i.PhoneGTE != nil {
-		predicates = append(predicates, patientcontact.PhoneGTE(*i.PhoneGTE))
-	}
-	if i.PhoneLT != nil {
-		predicates = append(predicates, patientcontact.PhoneLT(*i.PhoneLT))
-	}
-	if i.PhoneLTE != nil {
-		predicates = append(predicates, patientcontact.PhoneLTE(*i.PhoneLTE))
-	}
-	if i.PhoneContains != nil {
-		predicates = append(predicates, patientcontact.PhoneContains(*i.PhoneContains))
-	}
-	if i.PhoneHasPrefix != nil {
-		predicates = append(predicates, patientcontact.PhoneHasPrefix(*i.PhoneHasPrefix))
-	}
-	if i.PhoneHasSuffix != nil {
-		predicates = append(predicates, patientcontact.PhoneHasSuffix(*i.PhoneHasSuffix))
-	}
-	if i.PhoneIsNil {
-		predicates = append(predicates, patientcontact.PhoneIsNil())
-	}
-	if i.PhoneNotNil {
-		predicates = append(predicates, patientcontact.PhoneNotNil())
-	}
-	if i.PhoneEqualFold != nil {
-		predicates = append(predicates, patientcontact.PhoneEqualFold(*i.PhoneEqualFold))
-	}
-	if i.PhoneContainsFold != nil {
-		predicates = append(predicates, patientcontact.PhoneContainsFold(*i.PhoneContainsFold))
-	}
-	if i.Email != nil {
-		predicates = append(predicates, patientcontact.EmailEQ(*i.Email))
-	}
-	if i.EmailNEQ != nil {
-		predicates = append(predicates, patientcontact.EmailNEQ(*i.EmailNEQ))
-	}
-	if len(i.EmailIn) > 0 {
-		predicates = append(predicates, patientcontact.EmailIn(i.EmailIn...))
-	}
-	if len(i.EmailNotIn) > 0 {
-		predicates = append(predicates, patientcontact.EmailNotIn(i.EmailNotIn...))
-	}
-	if i.EmailGT != nil {
-		predicates = append(predicates, patientcontact.EmailGT(*i.EmailGT))
-	}
-	if i.EmailGTE != nil {
-		predicates = append(predicates, patientcontact.EmailGTE(*i.EmailGTE))
-	}
-	if i.EmailLT != nil {
-		predicates = append(predicates, patientcontact.EmailLT(*i.EmailLT))
-	}
-	if i.EmailLTE != nil {
-		predicates = append(predicates, patientcontact.EmailLTE(*i.EmailLTE))
-	}
-	if i.EmailContains != nil {
-		predicates = append(predicates, patientcontact.EmailContains(*i.EmailContains))
-	}
-	if i.EmailHasPrefix != nil {
-		predicates = append(predicates, patientcontact.EmailHasPrefix(*i.EmailHasPrefix))
-	}
-	if i.EmailHasSuffix != nil {
-		predicates = append(predicates, patientcontact.EmailHasSuffix(*i.EmailHasSuffix))
-	}
-	if i.EmailIsNil {
-		predicates = append(predicates, patientcontact.EmailIsNil())
-	}
-	if i.EmailNotNil {
-		predicates = append(predicates, patientcontact.EmailNotNil())
-	}
-	if i.EmailEqualFold != nil {
-		predicates = append(predicates, patientcontact.EmailEqualFold(*i.EmailEqualFold))
-	}
-	if i.EmailContainsFold != nil {
-		predicates = append(predicates, patientcontact.EmailContainsFold(*i.EmailContainsFold))
-	}
 	if i.NextOfKin != nil {
 		predicates = append(predicates, patientcontact.NextOfKinEQ(*i.NextOfKin))
 	}
@@ -17715,21 +17405,6 @@ type PatientIdentifierWhereInput struct {
 	SystemHasSuffix    *string  `json:"systemHasSuffix,omitempty"`
 	SystemEqualFold    *string  `json:"systemEqualFold,omitempty"`
 	SystemContainsFold *string  `json:"systemContainsFold,omitempty"`
-
-	// "value" field predicates.
-	Value             *string  `json:"value,omitempty"`
-	ValueNEQ          *string  `json:"valueNEQ,omitempty"`
-	ValueIn           []string `json:"valueIn,omitempty"`
-	ValueNotIn        []string `json:"valueNotIn,omitempty"`
-	ValueGT           *string  `json:"valueGT,omitempty"`
-	ValueGTE          *string  `json:"valueGTE,omitempty"`
-	ValueLT           *string  `json:"valueLT,omitempty"`
-	ValueLTE          *string  `json:"valueLTE,omitempty"`
-	ValueContains     *string  `json:"valueContains,omitempty"`
-	ValueHasPrefix    *string  `json:"valueHasPrefix,omitempty"`
-	ValueHasSuffix    *string  `json:"valueHasSuffix,omitempty"`
-	ValueEqualFold    *string  `json:"valueEqualFold,omitempty"`
-	ValueContainsFold *string  `json:"valueContainsFold,omitempty"`
 
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
@@ -17962,45 +17637,6 @@ func (i *PatientIdentifierWhereInput) P() (predicate.PatientIdentifier, error) {
 	}
 	if i.SystemContainsFold != nil {
 		predicates = append(predicates, patientidentifier.SystemContainsFold(*i.SystemContainsFold))
-	}
-	if i.Value != nil {
-		predicates = append(predicates, patientidentifier.ValueEQ(*i.Value))
-	}
-	if i.ValueNEQ != nil {
-		predicates = append(predicates, patientidentifier.ValueNEQ(*i.ValueNEQ))
-	}
-	if len(i.ValueIn) > 0 {
-		predicates = append(predicates, patientidentifier.ValueIn(i.ValueIn...))
-	}
-	if len(i.ValueNotIn) > 0 {
-		predicates = append(predicates, patientidentifier.ValueNotIn(i.ValueNotIn...))
-	}
-	if i.ValueGT != nil {
-		predicates = append(predicates, patientidentifier.ValueGT(*i.ValueGT))
-	}
-	if i.ValueGTE != nil {
-		predicates = append(predicates, patientidentifier.ValueGTE(*i.ValueGTE))
-	}
-	if i.ValueLT != nil {
-		predicates = append(predicates, patientidentifier.ValueLT(*i.ValueLT))
-	}
-	if i.ValueLTE != nil {
-		predicates = append(predicates, patientidentifier.ValueLTE(*i.ValueLTE))
-	}
-	if i.ValueContains != nil {
-		predicates = append(predicates, patientidentifier.ValueContains(*i.ValueContains))
-	}
-	if i.ValueHasPrefix != nil {
-		predicates = append(predicates, patientidentifier.ValueHasPrefix(*i.ValueHasPrefix))
-	}
-	if i.ValueHasSuffix != nil {
-		predicates = append(predicates, patientidentifier.ValueHasSuffix(*i.ValueHasSuffix))
-	}
-	if i.ValueEqualFold != nil {
-		predicates = append(predicates, patientidentifier.ValueEqualFold(*i.ValueEqualFold))
-	}
-	if i.ValueContainsFold != nil {
-		predicates = append(predicates, patientidentifier.ValueContainsFold(*i.ValueContainsFold))
 	}
 
 	if i.HasPatient != nil {

@@ -32826,6 +32826,7 @@ type PatientMutation struct {
 	postal_code                 *string
 	country                     *string
 	national_id                 *string
+	national_id_bidx            *string
 	preferred_language          *string
 	status                      *patient.Status
 	merged_at                   *time.Time
@@ -33655,6 +33656,55 @@ func (m *PatientMutation) NationalIDCleared() bool {
 func (m *PatientMutation) ResetNationalID() {
 	m.national_id = nil
 	delete(m.clearedFields, patient.FieldNationalID)
+}
+
+// SetNationalIDBidx sets the "national_id_bidx" field.
+func (m *PatientMutation) SetNationalIDBidx(s string) {
+	m.national_id_bidx = &s
+}
+
+// NationalIDBidx returns the value of the "national_id_bidx" field in the mutation.
+func (m *PatientMutation) NationalIDBidx() (r string, exists bool) {
+	v := m.national_id_bidx
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNationalIDBidx returns the old "national_id_bidx" field's value of the Patient entity.
+// If the Patient object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientMutation) OldNationalIDBidx(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNationalIDBidx is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNationalIDBidx requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNationalIDBidx: %w", err)
+	}
+	return oldValue.NationalIDBidx, nil
+}
+
+// ClearNationalIDBidx clears the value of the "national_id_bidx" field.
+func (m *PatientMutation) ClearNationalIDBidx() {
+	m.national_id_bidx = nil
+	m.clearedFields[patient.FieldNationalIDBidx] = struct{}{}
+}
+
+// NationalIDBidxCleared returns if the "national_id_bidx" field was cleared in this mutation.
+func (m *PatientMutation) NationalIDBidxCleared() bool {
+	_, ok := m.clearedFields[patient.FieldNationalIDBidx]
+	return ok
+}
+
+// ResetNationalIDBidx resets all changes to the "national_id_bidx" field.
+func (m *PatientMutation) ResetNationalIDBidx() {
+	m.national_id_bidx = nil
+	delete(m.clearedFields, patient.FieldNationalIDBidx)
 }
 
 // SetPreferredLanguage sets the "preferred_language" field.
@@ -35231,7 +35281,7 @@ func (m *PatientMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PatientMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, patient.FieldCreatedAt)
 	}
@@ -35276,6 +35326,9 @@ func (m *PatientMutation) Fields() []string {
 	}
 	if m.national_id != nil {
 		fields = append(fields, patient.FieldNationalID)
+	}
+	if m.national_id_bidx != nil {
+		fields = append(fields, patient.FieldNationalIDBidx)
 	}
 	if m.preferred_language != nil {
 		fields = append(fields, patient.FieldPreferredLanguage)
@@ -35330,6 +35383,8 @@ func (m *PatientMutation) Field(name string) (ent.Value, bool) {
 		return m.Country()
 	case patient.FieldNationalID:
 		return m.NationalID()
+	case patient.FieldNationalIDBidx:
+		return m.NationalIDBidx()
 	case patient.FieldPreferredLanguage:
 		return m.PreferredLanguage()
 	case patient.FieldStatus:
@@ -35379,6 +35434,8 @@ func (m *PatientMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCountry(ctx)
 	case patient.FieldNationalID:
 		return m.OldNationalID(ctx)
+	case patient.FieldNationalIDBidx:
+		return m.OldNationalIDBidx(ctx)
 	case patient.FieldPreferredLanguage:
 		return m.OldPreferredLanguage(ctx)
 	case patient.FieldStatus:
@@ -35503,6 +35560,13 @@ func (m *PatientMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetNationalID(v)
 		return nil
+	case patient.FieldNationalIDBidx:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNationalIDBidx(v)
+		return nil
 	case patient.FieldPreferredLanguage:
 		v, ok := value.(string)
 		if !ok {
@@ -35592,6 +35656,9 @@ func (m *PatientMutation) ClearedFields() []string {
 	if m.FieldCleared(patient.FieldNationalID) {
 		fields = append(fields, patient.FieldNationalID)
 	}
+	if m.FieldCleared(patient.FieldNationalIDBidx) {
+		fields = append(fields, patient.FieldNationalIDBidx)
+	}
 	if m.FieldCleared(patient.FieldPreferredLanguage) {
 		fields = append(fields, patient.FieldPreferredLanguage)
 	}
@@ -35641,6 +35708,9 @@ func (m *PatientMutation) ClearField(name string) error {
 		return nil
 	case patient.FieldNationalID:
 		m.ClearNationalID()
+		return nil
+	case patient.FieldNationalIDBidx:
+		m.ClearNationalIDBidx()
 		return nil
 	case patient.FieldPreferredLanguage:
 		m.ClearPreferredLanguage()
@@ -35706,6 +35776,9 @@ func (m *PatientMutation) ResetField(name string) error {
 		return nil
 	case patient.FieldNationalID:
 		m.ResetNationalID()
+		return nil
+	case patient.FieldNationalIDBidx:
+		m.ResetNationalIDBidx()
 		return nil
 	case patient.FieldPreferredLanguage:
 		m.ResetPreferredLanguage()
@@ -37360,6 +37433,7 @@ type PatientIdentifierMutation struct {
 	updated_at     *time.Time
 	system         *string
 	value          *string
+	value_bidx     *string
 	clearedFields  map[string]struct{}
 	patient        *string
 	clearedpatient bool
@@ -37652,6 +37726,55 @@ func (m *PatientIdentifierMutation) ResetValue() {
 	m.value = nil
 }
 
+// SetValueBidx sets the "value_bidx" field.
+func (m *PatientIdentifierMutation) SetValueBidx(s string) {
+	m.value_bidx = &s
+}
+
+// ValueBidx returns the value of the "value_bidx" field in the mutation.
+func (m *PatientIdentifierMutation) ValueBidx() (r string, exists bool) {
+	v := m.value_bidx
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValueBidx returns the old "value_bidx" field's value of the PatientIdentifier entity.
+// If the PatientIdentifier object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PatientIdentifierMutation) OldValueBidx(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValueBidx is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValueBidx requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValueBidx: %w", err)
+	}
+	return oldValue.ValueBidx, nil
+}
+
+// ClearValueBidx clears the value of the "value_bidx" field.
+func (m *PatientIdentifierMutation) ClearValueBidx() {
+	m.value_bidx = nil
+	m.clearedFields[patientidentifier.FieldValueBidx] = struct{}{}
+}
+
+// ValueBidxCleared returns if the "value_bidx" field was cleared in this mutation.
+func (m *PatientIdentifierMutation) ValueBidxCleared() bool {
+	_, ok := m.clearedFields[patientidentifier.FieldValueBidx]
+	return ok
+}
+
+// ResetValueBidx resets all changes to the "value_bidx" field.
+func (m *PatientIdentifierMutation) ResetValueBidx() {
+	m.value_bidx = nil
+	delete(m.clearedFields, patientidentifier.FieldValueBidx)
+}
+
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (m *PatientIdentifierMutation) ClearPatient() {
 	m.clearedpatient = true
@@ -37713,7 +37836,7 @@ func (m *PatientIdentifierMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PatientIdentifierMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.created_at != nil {
 		fields = append(fields, patientidentifier.FieldCreatedAt)
 	}
@@ -37728,6 +37851,9 @@ func (m *PatientIdentifierMutation) Fields() []string {
 	}
 	if m.value != nil {
 		fields = append(fields, patientidentifier.FieldValue)
+	}
+	if m.value_bidx != nil {
+		fields = append(fields, patientidentifier.FieldValueBidx)
 	}
 	return fields
 }
@@ -37747,6 +37873,8 @@ func (m *PatientIdentifierMutation) Field(name string) (ent.Value, bool) {
 		return m.System()
 	case patientidentifier.FieldValue:
 		return m.Value()
+	case patientidentifier.FieldValueBidx:
+		return m.ValueBidx()
 	}
 	return nil, false
 }
@@ -37766,6 +37894,8 @@ func (m *PatientIdentifierMutation) OldField(ctx context.Context, name string) (
 		return m.OldSystem(ctx)
 	case patientidentifier.FieldValue:
 		return m.OldValue(ctx)
+	case patientidentifier.FieldValueBidx:
+		return m.OldValueBidx(ctx)
 	}
 	return nil, fmt.Errorf("unknown PatientIdentifier field %s", name)
 }
@@ -37810,6 +37940,13 @@ func (m *PatientIdentifierMutation) SetField(name string, value ent.Value) error
 		}
 		m.SetValue(v)
 		return nil
+	case patientidentifier.FieldValueBidx:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValueBidx(v)
+		return nil
 	}
 	return fmt.Errorf("unknown PatientIdentifier field %s", name)
 }
@@ -37839,7 +37976,11 @@ func (m *PatientIdentifierMutation) AddField(name string, value ent.Value) error
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *PatientIdentifierMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(patientidentifier.FieldValueBidx) {
+		fields = append(fields, patientidentifier.FieldValueBidx)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -37852,6 +37993,11 @@ func (m *PatientIdentifierMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *PatientIdentifierMutation) ClearField(name string) error {
+	switch name {
+	case patientidentifier.FieldValueBidx:
+		m.ClearValueBidx()
+		return nil
+	}
 	return fmt.Errorf("unknown PatientIdentifier nullable field %s", name)
 }
 
@@ -37873,6 +38019,9 @@ func (m *PatientIdentifierMutation) ResetField(name string) error {
 		return nil
 	case patientidentifier.FieldValue:
 		m.ResetValue()
+		return nil
+	case patientidentifier.FieldValueBidx:
+		m.ResetValueBidx()
 		return nil
 	}
 	return fmt.Errorf("unknown PatientIdentifier field %s", name)

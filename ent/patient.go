@@ -48,6 +48,8 @@ type Patient struct {
 	Country *string `json:"country,omitempty"`
 	// NationalID holds the value of the "national_id" field.
 	NationalID *string `json:"national_id,omitempty"`
+	// NationalIDBidx holds the value of the "national_id_bidx" field.
+	NationalIDBidx *string `json:"national_id_bidx,omitempty"`
 	// BCP 47 tag, e.g. sw, en-KE
 	PreferredLanguage *string `json:"preferred_language,omitempty"`
 	// MERGED: a duplicate whose record now lives in mergedInto.
@@ -382,7 +384,7 @@ func (*Patient) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case patient.FieldID, patient.FieldMrn, patient.FieldGivenName, patient.FieldFamilyName, patient.FieldSex, patient.FieldPhone, patient.FieldEmail, patient.FieldAddressLine, patient.FieldCity, patient.FieldRegion, patient.FieldPostalCode, patient.FieldCountry, patient.FieldNationalID, patient.FieldPreferredLanguage, patient.FieldStatus, patient.FieldMergedIntoID, patient.FieldMergeReason:
+		case patient.FieldID, patient.FieldMrn, patient.FieldGivenName, patient.FieldFamilyName, patient.FieldSex, patient.FieldPhone, patient.FieldEmail, patient.FieldAddressLine, patient.FieldCity, patient.FieldRegion, patient.FieldPostalCode, patient.FieldCountry, patient.FieldNationalID, patient.FieldNationalIDBidx, patient.FieldPreferredLanguage, patient.FieldStatus, patient.FieldMergedIntoID, patient.FieldMergeReason:
 			values[i] = new(sql.NullString)
 		case patient.FieldCreatedAt, patient.FieldUpdatedAt, patient.FieldBirthDate, patient.FieldMergedAt:
 			values[i] = new(sql.NullTime)
@@ -506,6 +508,13 @@ func (_m *Patient) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.NationalID = new(string)
 				*_m.NationalID = value.String
+			}
+		case patient.FieldNationalIDBidx:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field national_id_bidx", values[i])
+			} else if value.Valid {
+				_m.NationalIDBidx = new(string)
+				*_m.NationalIDBidx = value.String
 			}
 		case patient.FieldPreferredLanguage:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -767,6 +776,11 @@ func (_m *Patient) String() string {
 	builder.WriteString(", ")
 	if v := _m.NationalID; v != nil {
 		builder.WriteString("national_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.NationalIDBidx; v != nil {
+		builder.WriteString("national_id_bidx=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

@@ -213,6 +213,20 @@ func (_c *PatientCreate) SetNillableNationalID(v *string) *PatientCreate {
 	return _c
 }
 
+// SetNationalIDBidx sets the "national_id_bidx" field.
+func (_c *PatientCreate) SetNationalIDBidx(v string) *PatientCreate {
+	_c.mutation.SetNationalIDBidx(v)
+	return _c
+}
+
+// SetNillableNationalIDBidx sets the "national_id_bidx" field if the given value is not nil.
+func (_c *PatientCreate) SetNillableNationalIDBidx(v *string) *PatientCreate {
+	if v != nil {
+		_c.SetNationalIDBidx(*v)
+	}
+	return _c
+}
+
 // SetPreferredLanguage sets the "preferred_language" field.
 func (_c *PatientCreate) SetPreferredLanguage(v string) *PatientCreate {
 	_c.mutation.SetPreferredLanguage(v)
@@ -762,21 +776,6 @@ func (_c *PatientCreate) check() error {
 			return &ValidationError{Name: "sex", err: fmt.Errorf(`ent: validator failed for field "Patient.sex": %w`, err)}
 		}
 	}
-	if v, ok := _c.mutation.Phone(); ok {
-		if err := patient.PhoneValidator(v); err != nil {
-			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "Patient.phone": %w`, err)}
-		}
-	}
-	if v, ok := _c.mutation.Email(); ok {
-		if err := patient.EmailValidator(v); err != nil {
-			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Patient.email": %w`, err)}
-		}
-	}
-	if v, ok := _c.mutation.AddressLine(); ok {
-		if err := patient.AddressLineValidator(v); err != nil {
-			return &ValidationError{Name: "address_line", err: fmt.Errorf(`ent: validator failed for field "Patient.address_line": %w`, err)}
-		}
-	}
 	if v, ok := _c.mutation.City(); ok {
 		if err := patient.CityValidator(v); err != nil {
 			return &ValidationError{Name: "city", err: fmt.Errorf(`ent: validator failed for field "Patient.city": %w`, err)}
@@ -787,19 +786,9 @@ func (_c *PatientCreate) check() error {
 			return &ValidationError{Name: "region", err: fmt.Errorf(`ent: validator failed for field "Patient.region": %w`, err)}
 		}
 	}
-	if v, ok := _c.mutation.PostalCode(); ok {
-		if err := patient.PostalCodeValidator(v); err != nil {
-			return &ValidationError{Name: "postal_code", err: fmt.Errorf(`ent: validator failed for field "Patient.postal_code": %w`, err)}
-		}
-	}
 	if v, ok := _c.mutation.Country(); ok {
 		if err := patient.CountryValidator(v); err != nil {
 			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Patient.country": %w`, err)}
-		}
-	}
-	if v, ok := _c.mutation.NationalID(); ok {
-		if err := patient.NationalIDValidator(v); err != nil {
-			return &ValidationError{Name: "national_id", err: fmt.Errorf(`ent: validator failed for field "Patient.national_id": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.PreferredLanguage(); ok {
@@ -919,6 +908,10 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.NationalID(); ok {
 		_spec.SetField(patient.FieldNationalID, field.TypeString, value)
 		_node.NationalID = &value
+	}
+	if value, ok := _c.mutation.NationalIDBidx(); ok {
+		_spec.SetField(patient.FieldNationalIDBidx, field.TypeString, value)
+		_node.NationalIDBidx = &value
 	}
 	if value, ok := _c.mutation.PreferredLanguage(); ok {
 		_spec.SetField(patient.FieldPreferredLanguage, field.TypeString, value)

@@ -273,6 +273,26 @@ func (_u *PatientUpdate) ClearNationalID() *PatientUpdate {
 	return _u
 }
 
+// SetNationalIDBidx sets the "national_id_bidx" field.
+func (_u *PatientUpdate) SetNationalIDBidx(v string) *PatientUpdate {
+	_u.mutation.SetNationalIDBidx(v)
+	return _u
+}
+
+// SetNillableNationalIDBidx sets the "national_id_bidx" field if the given value is not nil.
+func (_u *PatientUpdate) SetNillableNationalIDBidx(v *string) *PatientUpdate {
+	if v != nil {
+		_u.SetNationalIDBidx(*v)
+	}
+	return _u
+}
+
+// ClearNationalIDBidx clears the value of the "national_id_bidx" field.
+func (_u *PatientUpdate) ClearNationalIDBidx() *PatientUpdate {
+	_u.mutation.ClearNationalIDBidx()
+	return _u
+}
+
 // SetPreferredLanguage sets the "preferred_language" field.
 func (_u *PatientUpdate) SetPreferredLanguage(v string) *PatientUpdate {
 	_u.mutation.SetPreferredLanguage(v)
@@ -1289,21 +1309,6 @@ func (_u *PatientUpdate) check() error {
 			return &ValidationError{Name: "sex", err: fmt.Errorf(`ent: validator failed for field "Patient.sex": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.Phone(); ok {
-		if err := patient.PhoneValidator(v); err != nil {
-			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "Patient.phone": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Email(); ok {
-		if err := patient.EmailValidator(v); err != nil {
-			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Patient.email": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.AddressLine(); ok {
-		if err := patient.AddressLineValidator(v); err != nil {
-			return &ValidationError{Name: "address_line", err: fmt.Errorf(`ent: validator failed for field "Patient.address_line": %w`, err)}
-		}
-	}
 	if v, ok := _u.mutation.City(); ok {
 		if err := patient.CityValidator(v); err != nil {
 			return &ValidationError{Name: "city", err: fmt.Errorf(`ent: validator failed for field "Patient.city": %w`, err)}
@@ -1314,19 +1319,9 @@ func (_u *PatientUpdate) check() error {
 			return &ValidationError{Name: "region", err: fmt.Errorf(`ent: validator failed for field "Patient.region": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.PostalCode(); ok {
-		if err := patient.PostalCodeValidator(v); err != nil {
-			return &ValidationError{Name: "postal_code", err: fmt.Errorf(`ent: validator failed for field "Patient.postal_code": %w`, err)}
-		}
-	}
 	if v, ok := _u.mutation.Country(); ok {
 		if err := patient.CountryValidator(v); err != nil {
 			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Patient.country": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.NationalID(); ok {
-		if err := patient.NationalIDValidator(v); err != nil {
-			return &ValidationError{Name: "national_id", err: fmt.Errorf(`ent: validator failed for field "Patient.national_id": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.PreferredLanguage(); ok {
@@ -1421,6 +1416,12 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.NationalIDCleared() {
 		_spec.ClearField(patient.FieldNationalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.NationalIDBidx(); ok {
+		_spec.SetField(patient.FieldNationalIDBidx, field.TypeString, value)
+	}
+	if _u.mutation.NationalIDBidxCleared() {
+		_spec.ClearField(patient.FieldNationalIDBidx, field.TypeString)
 	}
 	if value, ok := _u.mutation.PreferredLanguage(); ok {
 		_spec.SetField(patient.FieldPreferredLanguage, field.TypeString, value)
@@ -2778,6 +2779,26 @@ func (_u *PatientUpdateOne) ClearNationalID() *PatientUpdateOne {
 	return _u
 }
 
+// SetNationalIDBidx sets the "national_id_bidx" field.
+func (_u *PatientUpdateOne) SetNationalIDBidx(v string) *PatientUpdateOne {
+	_u.mutation.SetNationalIDBidx(v)
+	return _u
+}
+
+// SetNillableNationalIDBidx sets the "national_id_bidx" field if the given value is not nil.
+func (_u *PatientUpdateOne) SetNillableNationalIDBidx(v *string) *PatientUpdateOne {
+	if v != nil {
+		_u.SetNationalIDBidx(*v)
+	}
+	return _u
+}
+
+// ClearNationalIDBidx clears the value of the "national_id_bidx" field.
+func (_u *PatientUpdateOne) ClearNationalIDBidx() *PatientUpdateOne {
+	_u.mutation.ClearNationalIDBidx()
+	return _u
+}
+
 // SetPreferredLanguage sets the "preferred_language" field.
 func (_u *PatientUpdateOne) SetPreferredLanguage(v string) *PatientUpdateOne {
 	_u.mutation.SetPreferredLanguage(v)
@@ -3807,21 +3828,6 @@ func (_u *PatientUpdateOne) check() error {
 			return &ValidationError{Name: "sex", err: fmt.Errorf(`ent: validator failed for field "Patient.sex": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.Phone(); ok {
-		if err := patient.PhoneValidator(v); err != nil {
-			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "Patient.phone": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Email(); ok {
-		if err := patient.EmailValidator(v); err != nil {
-			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Patient.email": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.AddressLine(); ok {
-		if err := patient.AddressLineValidator(v); err != nil {
-			return &ValidationError{Name: "address_line", err: fmt.Errorf(`ent: validator failed for field "Patient.address_line": %w`, err)}
-		}
-	}
 	if v, ok := _u.mutation.City(); ok {
 		if err := patient.CityValidator(v); err != nil {
 			return &ValidationError{Name: "city", err: fmt.Errorf(`ent: validator failed for field "Patient.city": %w`, err)}
@@ -3832,19 +3838,9 @@ func (_u *PatientUpdateOne) check() error {
 			return &ValidationError{Name: "region", err: fmt.Errorf(`ent: validator failed for field "Patient.region": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.PostalCode(); ok {
-		if err := patient.PostalCodeValidator(v); err != nil {
-			return &ValidationError{Name: "postal_code", err: fmt.Errorf(`ent: validator failed for field "Patient.postal_code": %w`, err)}
-		}
-	}
 	if v, ok := _u.mutation.Country(); ok {
 		if err := patient.CountryValidator(v); err != nil {
 			return &ValidationError{Name: "country", err: fmt.Errorf(`ent: validator failed for field "Patient.country": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.NationalID(); ok {
-		if err := patient.NationalIDValidator(v); err != nil {
-			return &ValidationError{Name: "national_id", err: fmt.Errorf(`ent: validator failed for field "Patient.national_id": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.PreferredLanguage(); ok {
@@ -3956,6 +3952,12 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 	}
 	if _u.mutation.NationalIDCleared() {
 		_spec.ClearField(patient.FieldNationalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.NationalIDBidx(); ok {
+		_spec.SetField(patient.FieldNationalIDBidx, field.TypeString, value)
+	}
+	if _u.mutation.NationalIDBidxCleared() {
+		_spec.ClearField(patient.FieldNationalIDBidx, field.TypeString)
 	}
 	if value, ok := _u.mutation.PreferredLanguage(); ok {
 		_spec.SetField(patient.FieldPreferredLanguage, field.TypeString, value)

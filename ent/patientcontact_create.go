@@ -245,21 +245,6 @@ func (_c *PatientContactCreate) check() error {
 			return &ValidationError{Name: "relationship", err: fmt.Errorf(`ent: validator failed for field "PatientContact.relationship": %w`, err)}
 		}
 	}
-	if v, ok := _c.mutation.Phone(); ok {
-		if err := patientcontact.PhoneValidator(v); err != nil {
-			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "PatientContact.phone": %w`, err)}
-		}
-	}
-	if v, ok := _c.mutation.Email(); ok {
-		if err := patientcontact.EmailValidator(v); err != nil {
-			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "PatientContact.email": %w`, err)}
-		}
-	}
-	if v, ok := _c.mutation.Address(); ok {
-		if err := patientcontact.AddressValidator(v); err != nil {
-			return &ValidationError{Name: "address", err: fmt.Errorf(`ent: validator failed for field "PatientContact.address": %w`, err)}
-		}
-	}
 	if _, ok := _c.mutation.NextOfKin(); !ok {
 		return &ValidationError{Name: "next_of_kin", err: errors.New(`ent: missing required field "PatientContact.next_of_kin"`)}
 	}

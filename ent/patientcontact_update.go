@@ -234,21 +234,6 @@ func (_u *PatientContactUpdate) check() error {
 			return &ValidationError{Name: "relationship", err: fmt.Errorf(`ent: validator failed for field "PatientContact.relationship": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.Phone(); ok {
-		if err := patientcontact.PhoneValidator(v); err != nil {
-			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "PatientContact.phone": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Email(); ok {
-		if err := patientcontact.EmailValidator(v); err != nil {
-			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "PatientContact.email": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Address(); ok {
-		if err := patientcontact.AddressValidator(v); err != nil {
-			return &ValidationError{Name: "address", err: fmt.Errorf(`ent: validator failed for field "PatientContact.address": %w`, err)}
-		}
-	}
 	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "PatientContact.patient"`)
 	}
@@ -565,21 +550,6 @@ func (_u *PatientContactUpdateOne) check() error {
 	if v, ok := _u.mutation.Relationship(); ok {
 		if err := patientcontact.RelationshipValidator(v); err != nil {
 			return &ValidationError{Name: "relationship", err: fmt.Errorf(`ent: validator failed for field "PatientContact.relationship": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Phone(); ok {
-		if err := patientcontact.PhoneValidator(v); err != nil {
-			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "PatientContact.phone": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Email(); ok {
-		if err := patientcontact.EmailValidator(v); err != nil {
-			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "PatientContact.email": %w`, err)}
-		}
-	}
-	if v, ok := _u.mutation.Address(); ok {
-		if err := patientcontact.AddressValidator(v); err != nil {
-			return &ValidationError{Name: "address", err: fmt.Errorf(`ent: validator failed for field "PatientContact.address": %w`, err)}
 		}
 	}
 	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {

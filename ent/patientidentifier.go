@@ -28,6 +28,8 @@ type PatientIdentifier struct {
 	System string `json:"system,omitempty"`
 	// Value holds the value of the "value" field.
 	Value string `json:"value,omitempty"`
+	// ValueBidx holds the value of the "value_bidx" field.
+	ValueBidx *string `json:"value_bidx,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PatientIdentifierQuery when eager-loading is set.
 	Edges        PatientIdentifierEdges `json:"edges"`
@@ -61,7 +63,7 @@ func (*PatientIdentifier) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case patientidentifier.FieldID, patientidentifier.FieldPatientID, patientidentifier.FieldSystem, patientidentifier.FieldValue:
+		case patientidentifier.FieldID, patientidentifier.FieldPatientID, patientidentifier.FieldSystem, patientidentifier.FieldValue, patientidentifier.FieldValueBidx:
 			values[i] = new(sql.NullString)
 		case patientidentifier.FieldCreatedAt, patientidentifier.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -115,6 +117,13 @@ func (_m *PatientIdentifier) assignValues(columns []string, values []any) error 
 				return fmt.Errorf("unexpected type %T for field value", values[i])
 			} else if value.Valid {
 				_m.Value = value.String
+			}
+		case patientidentifier.FieldValueBidx:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field value_bidx", values[i])
+			} else if value.Valid {
+				_m.ValueBidx = new(string)
+				*_m.ValueBidx = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -171,6 +180,11 @@ func (_m *PatientIdentifier) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("value=")
 	builder.WriteString(_m.Value)
+	builder.WriteString(", ")
+	if v := _m.ValueBidx; v != nil {
+		builder.WriteString("value_bidx=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -67,6 +67,20 @@ func (_c *PatientIdentifierCreate) SetValue(v string) *PatientIdentifierCreate {
 	return _c
 }
 
+// SetValueBidx sets the "value_bidx" field.
+func (_c *PatientIdentifierCreate) SetValueBidx(v string) *PatientIdentifierCreate {
+	_c.mutation.SetValueBidx(v)
+	return _c
+}
+
+// SetNillableValueBidx sets the "value_bidx" field if the given value is not nil.
+func (_c *PatientIdentifierCreate) SetNillableValueBidx(v *string) *PatientIdentifierCreate {
+	if v != nil {
+		_c.SetValueBidx(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *PatientIdentifierCreate) SetID(v string) *PatientIdentifierCreate {
 	_c.mutation.SetID(v)
@@ -225,6 +239,10 @@ func (_c *PatientIdentifierCreate) createSpec() (*PatientIdentifier, *sqlgraph.C
 	if value, ok := _c.mutation.Value(); ok {
 		_spec.SetField(patientidentifier.FieldValue, field.TypeString, value)
 		_node.Value = value
+	}
+	if value, ok := _c.mutation.ValueBidx(); ok {
+		_spec.SetField(patientidentifier.FieldValueBidx, field.TypeString, value)
+		_node.ValueBidx = &value
 	}
 	if nodes := _c.mutation.PatientIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -77,6 +77,26 @@ func (_u *PatientIdentifierUpdate) SetNillableValue(v *string) *PatientIdentifie
 	return _u
 }
 
+// SetValueBidx sets the "value_bidx" field.
+func (_u *PatientIdentifierUpdate) SetValueBidx(v string) *PatientIdentifierUpdate {
+	_u.mutation.SetValueBidx(v)
+	return _u
+}
+
+// SetNillableValueBidx sets the "value_bidx" field if the given value is not nil.
+func (_u *PatientIdentifierUpdate) SetNillableValueBidx(v *string) *PatientIdentifierUpdate {
+	if v != nil {
+		_u.SetValueBidx(*v)
+	}
+	return _u
+}
+
+// ClearValueBidx clears the value of the "value_bidx" field.
+func (_u *PatientIdentifierUpdate) ClearValueBidx() *PatientIdentifierUpdate {
+	_u.mutation.ClearValueBidx()
+	return _u
+}
+
 // SetPatient sets the "patient" edge to the Patient entity.
 func (_u *PatientIdentifierUpdate) SetPatient(v *Patient) *PatientIdentifierUpdate {
 	return _u.SetPatientID(v.ID)
@@ -173,6 +193,12 @@ func (_u *PatientIdentifierUpdate) sqlSave(ctx context.Context) (_node int, err 
 	if value, ok := _u.mutation.Value(); ok {
 		_spec.SetField(patientidentifier.FieldValue, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.ValueBidx(); ok {
+		_spec.SetField(patientidentifier.FieldValueBidx, field.TypeString, value)
+	}
+	if _u.mutation.ValueBidxCleared() {
+		_spec.ClearField(patientidentifier.FieldValueBidx, field.TypeString)
+	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -267,6 +293,26 @@ func (_u *PatientIdentifierUpdateOne) SetNillableValue(v *string) *PatientIdenti
 	if v != nil {
 		_u.SetValue(*v)
 	}
+	return _u
+}
+
+// SetValueBidx sets the "value_bidx" field.
+func (_u *PatientIdentifierUpdateOne) SetValueBidx(v string) *PatientIdentifierUpdateOne {
+	_u.mutation.SetValueBidx(v)
+	return _u
+}
+
+// SetNillableValueBidx sets the "value_bidx" field if the given value is not nil.
+func (_u *PatientIdentifierUpdateOne) SetNillableValueBidx(v *string) *PatientIdentifierUpdateOne {
+	if v != nil {
+		_u.SetValueBidx(*v)
+	}
+	return _u
+}
+
+// ClearValueBidx clears the value of the "value_bidx" field.
+func (_u *PatientIdentifierUpdateOne) ClearValueBidx() *PatientIdentifierUpdateOne {
+	_u.mutation.ClearValueBidx()
 	return _u
 }
 
@@ -395,6 +441,12 @@ func (_u *PatientIdentifierUpdateOne) sqlSave(ctx context.Context) (_node *Patie
 	}
 	if value, ok := _u.mutation.Value(); ok {
 		_spec.SetField(patientidentifier.FieldValue, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ValueBidx(); ok {
+		_spec.SetField(patientidentifier.FieldValueBidx, field.TypeString, value)
+	}
+	if _u.mutation.ValueBidxCleared() {
+		_spec.ClearField(patientidentifier.FieldValueBidx, field.TypeString)
 	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -1439,18 +1439,6 @@ func init() {
 			return nil
 		}
 	}()
-	// patientDescPhone is the schema descriptor for phone field.
-	patientDescPhone := patientFields[5].Descriptor()
-	// patient.PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
-	patient.PhoneValidator = patientDescPhone.Validators[0].(func(string) error)
-	// patientDescEmail is the schema descriptor for email field.
-	patientDescEmail := patientFields[6].Descriptor()
-	// patient.EmailValidator is a validator for the "email" field. It is called by the builders before save.
-	patient.EmailValidator = patientDescEmail.Validators[0].(func(string) error)
-	// patientDescAddressLine is the schema descriptor for address_line field.
-	patientDescAddressLine := patientFields[7].Descriptor()
-	// patient.AddressLineValidator is a validator for the "address_line" field. It is called by the builders before save.
-	patient.AddressLineValidator = patientDescAddressLine.Validators[0].(func(string) error)
 	// patientDescCity is the schema descriptor for city field.
 	patientDescCity := patientFields[8].Descriptor()
 	// patient.CityValidator is a validator for the "city" field. It is called by the builders before save.
@@ -1459,24 +1447,16 @@ func init() {
 	patientDescRegion := patientFields[9].Descriptor()
 	// patient.RegionValidator is a validator for the "region" field. It is called by the builders before save.
 	patient.RegionValidator = patientDescRegion.Validators[0].(func(string) error)
-	// patientDescPostalCode is the schema descriptor for postal_code field.
-	patientDescPostalCode := patientFields[10].Descriptor()
-	// patient.PostalCodeValidator is a validator for the "postal_code" field. It is called by the builders before save.
-	patient.PostalCodeValidator = patientDescPostalCode.Validators[0].(func(string) error)
 	// patientDescCountry is the schema descriptor for country field.
 	patientDescCountry := patientFields[11].Descriptor()
 	// patient.CountryValidator is a validator for the "country" field. It is called by the builders before save.
 	patient.CountryValidator = patientDescCountry.Validators[0].(func(string) error)
-	// patientDescNationalID is the schema descriptor for national_id field.
-	patientDescNationalID := patientFields[12].Descriptor()
-	// patient.NationalIDValidator is a validator for the "national_id" field. It is called by the builders before save.
-	patient.NationalIDValidator = patientDescNationalID.Validators[0].(func(string) error)
 	// patientDescPreferredLanguage is the schema descriptor for preferred_language field.
-	patientDescPreferredLanguage := patientFields[13].Descriptor()
+	patientDescPreferredLanguage := patientFields[14].Descriptor()
 	// patient.PreferredLanguageValidator is a validator for the "preferred_language" field. It is called by the builders before save.
 	patient.PreferredLanguageValidator = patientDescPreferredLanguage.Validators[0].(func(string) error)
 	// patientDescMergeReason is the schema descriptor for merge_reason field.
-	patientDescMergeReason := patientFields[17].Descriptor()
+	patientDescMergeReason := patientFields[18].Descriptor()
 	// patient.MergeReasonValidator is a validator for the "merge_reason" field. It is called by the builders before save.
 	patient.MergeReasonValidator = patientDescMergeReason.Validators[0].(func(string) error)
 	// patientDescID is the schema descriptor for id field.
@@ -1544,18 +1524,6 @@ func init() {
 			return nil
 		}
 	}()
-	// patientcontactDescPhone is the schema descriptor for phone field.
-	patientcontactDescPhone := patientcontactFields[2].Descriptor()
-	// patientcontact.PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
-	patientcontact.PhoneValidator = patientcontactDescPhone.Validators[0].(func(string) error)
-	// patientcontactDescEmail is the schema descriptor for email field.
-	patientcontactDescEmail := patientcontactFields[3].Descriptor()
-	// patientcontact.EmailValidator is a validator for the "email" field. It is called by the builders before save.
-	patientcontact.EmailValidator = patientcontactDescEmail.Validators[0].(func(string) error)
-	// patientcontactDescAddress is the schema descriptor for address field.
-	patientcontactDescAddress := patientcontactFields[4].Descriptor()
-	// patientcontact.AddressValidator is a validator for the "address" field. It is called by the builders before save.
-	patientcontact.AddressValidator = patientcontactDescAddress.Validators[0].(func(string) error)
 	// patientcontactDescNextOfKin is the schema descriptor for next_of_kin field.
 	patientcontactDescNextOfKin := patientcontactFields[5].Descriptor()
 	// patientcontact.DefaultNextOfKin holds the default value on creation for the next_of_kin field.
@@ -1614,21 +1582,7 @@ func init() {
 	// patientidentifierDescValue is the schema descriptor for value field.
 	patientidentifierDescValue := patientidentifierFields[1].Descriptor()
 	// patientidentifier.ValueValidator is a validator for the "value" field. It is called by the builders before save.
-	patientidentifier.ValueValidator = func() func(string) error {
-		validators := patientidentifierDescValue.Validators
-		fns := [...]func(string) error{
-			validators[0].(func(string) error),
-			validators[1].(func(string) error),
-		}
-		return func(value string) error {
-			for _, fn := range fns {
-				if err := fn(value); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}()
+	patientidentifier.ValueValidator = patientidentifierDescValue.Validators[0].(func(string) error)
 	// patientidentifierDescID is the schema descriptor for id field.
 	patientidentifierDescID := patientidentifierMixinFields0[0].Descriptor()
 	// patientidentifier.DefaultID holds the default value on creation for the id field.

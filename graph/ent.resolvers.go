@@ -148,7 +148,13 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
+// PatientIdentifierWhereInput returns PatientIdentifierWhereInputResolver implementation.
+func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputResolver {
+	return &patientIdentifierWhereInputResolver{r}
+}
+
 type (
-	queryResolver struct{ *Resolver }
-	userResolver  struct{ *Resolver }
+	queryResolver                       struct{ *Resolver }
+	userResolver                        struct{ *Resolver }
+	patientIdentifierWhereInputResolver struct{ *Resolver }
 )

@@ -75,6 +75,7 @@ type ResolverRoot interface {
 	RegisterPatientPayload() RegisterPatientPayloadResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
+	PatientIdentifierWhereInput() PatientIdentifierWhereInputResolver
 }
 
 type DirectiveRoot struct {
@@ -1403,6 +1404,10 @@ type SubscriptionResolver interface {
 }
 type UserResolver interface {
 	MfaEnabled(ctx context.Context, obj *ent.User) (bool, error)
+}
+
+type PatientIdentifierWhereInputResolver interface {
+	Value(ctx context.Context, obj *ent.PatientIdentifierWhereInput, data *string) error
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -8425,6 +8430,16 @@ input PatientIdentifierInput @goModel(model: "github.com/hmis-dev/hmis/internal/
   "Issuer, e.g. PASSPORT, NHIF, or another hospital's code."
   system: String!
   value: String!
+}
+
+extend input PatientIdentifierWhereInput {
+  """
+  The identifier whose value is exactly this, case and spaces ignored as when
+  it was stored. Values are encrypted at rest, so this exact match, through a
+  keyed index of the values, is the only filter on them:
+  patients(where: {hasIdentifiersWith: {system: "NHIF", value: "12345678"}}).
+  """
+  value: String @goField(forceResolver: true)
 }
 
 """
@@ -15665,42 +15680,6 @@ input PatientContactWhereInput {
   relationshipEqualFold: String
   relationshipContainsFold: String
   """
-  phone field predicates
-  """
-  phone: String
-  phoneNEQ: String
-  phoneIn: [String!]
-  phoneNotIn: [String!]
-  phoneGT: String
-  phoneGTE: String
-  phoneLT: String
-  phoneLTE: String
-  phoneContains: String
-  phoneHasPrefix: String
-  phoneHasSuffix: String
-  phoneIsNil: Boolean
-  phoneNotNil: Boolean
-  phoneEqualFold: String
-  phoneContainsFold: String
-  """
-  email field predicates
-  """
-  email: String
-  emailNEQ: String
-  emailIn: [String!]
-  emailNotIn: [String!]
-  emailGT: String
-  emailGTE: String
-  emailLT: String
-  emailLTE: String
-  emailContains: String
-  emailHasPrefix: String
-  emailHasSuffix: String
-  emailIsNil: Boolean
-  emailNotNil: Boolean
-  emailEqualFold: String
-  emailContainsFold: String
-  """
   next_of_kin field predicates
   """
   nextOfKin: Boolean
@@ -15836,22 +15815,6 @@ input PatientIdentifierWhereInput {
   systemHasSuffix: String
   systemEqualFold: String
   systemContainsFold: String
-  """
-  value field predicates
-  """
-  value: String
-  valueNEQ: String
-  valueIn: [String!]
-  valueNotIn: [String!]
-  valueGT: String
-  valueGTE: String
-  valueLT: String
-  valueLTE: String
-  valueContains: String
-  valueHasPrefix: String
-  valueHasSuffix: String
-  valueEqualFold: String
-  valueContainsFold: String
   """
   patient edge predicates
   """
@@ -16007,42 +15970,6 @@ input PatientWhereInput {
   sexIn: [PatientSex!]
   sexNotIn: [PatientSex!]
   """
-  phone field predicates
-  """
-  phone: String
-  phoneNEQ: String
-  phoneIn: [String!]
-  phoneNotIn: [String!]
-  phoneGT: String
-  phoneGTE: String
-  phoneLT: String
-  phoneLTE: String
-  phoneContains: String
-  phoneHasPrefix: String
-  phoneHasSuffix: String
-  phoneIsNil: Boolean
-  phoneNotNil: Boolean
-  phoneEqualFold: String
-  phoneContainsFold: String
-  """
-  email field predicates
-  """
-  email: String
-  emailNEQ: String
-  emailIn: [String!]
-  emailNotIn: [String!]
-  emailGT: String
-  emailGTE: String
-  emailLT: String
-  emailLTE: String
-  emailContains: String
-  emailHasPrefix: String
-  emailHasSuffix: String
-  emailIsNil: Boolean
-  emailNotNil: Boolean
-  emailEqualFold: String
-  emailContainsFold: String
-  """
   city field predicates
   """
   city: String
@@ -16078,24 +16005,6 @@ input PatientWhereInput {
   regionNotNil: Boolean
   regionEqualFold: String
   regionContainsFold: String
-  """
-  postal_code field predicates
-  """
-  postalCode: String
-  postalCodeNEQ: String
-  postalCodeIn: [String!]
-  postalCodeNotIn: [String!]
-  postalCodeGT: String
-  postalCodeGTE: String
-  postalCodeLT: String
-  postalCodeLTE: String
-  postalCodeContains: String
-  postalCodeHasPrefix: String
-  postalCodeHasSuffix: String
-  postalCodeIsNil: Boolean
-  postalCodeNotNil: Boolean
-  postalCodeEqualFold: String
-  postalCodeContainsFold: String
   """
   country field predicates
   """
@@ -75500,7 +75409,7 @@ func (ec *executionContext) unmarshalInputPatientContactWhereInput(ctx context.C
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "relationship", "relationshipNEQ", "relationshipIn", "relationshipNotIn", "relationshipGT", "relationshipGTE", "relationshipLT", "relationshipLTE", "relationshipContains", "relationshipHasPrefix", "relationshipHasSuffix", "relationshipEqualFold", "relationshipContainsFold", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "nextOfKin", "nextOfKinNEQ", "emergencyContact", "emergencyContactNEQ", "hasPatient", "hasPatientWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "relationship", "relationshipNEQ", "relationshipIn", "relationshipNotIn", "relationshipGT", "relationshipGTE", "relationshipLT", "relationshipLTE", "relationshipContains", "relationshipHasPrefix", "relationshipHasSuffix", "relationshipEqualFold", "relationshipContainsFold", "nextOfKin", "nextOfKinNEQ", "emergencyContact", "emergencyContactNEQ", "hasPatient", "hasPatientWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -75983,216 +75892,6 @@ func (ec *executionContext) unmarshalInputPatientContactWhereInput(ctx context.C
 				return it, err
 			}
 			it.RelationshipContainsFold = data
-		case "phone":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Phone = data
-		case "phoneNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneNEQ = data
-		case "phoneIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneIn = data
-		case "phoneNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneNotIn = data
-		case "phoneGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneGT = data
-		case "phoneGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneGTE = data
-		case "phoneLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneLT = data
-		case "phoneLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneLTE = data
-		case "phoneContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneContains = data
-		case "phoneHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneHasPrefix = data
-		case "phoneHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneHasSuffix = data
-		case "phoneIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneIsNil = data
-		case "phoneNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneNotNil = data
-		case "phoneEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneEqualFold = data
-		case "phoneContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneContainsFold = data
-		case "email":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Email = data
-		case "emailNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailNEQ = data
-		case "emailIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailIn = data
-		case "emailNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailNotIn = data
-		case "emailGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailGT = data
-		case "emailGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailGTE = data
-		case "emailLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailLT = data
-		case "emailLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailLTE = data
-		case "emailContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailContains = data
-		case "emailHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailHasPrefix = data
-		case "emailHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailHasSuffix = data
-		case "emailIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailIsNil = data
-		case "emailNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailNotNil = data
-		case "emailEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailEqualFold = data
-		case "emailContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailContainsFold = data
 		case "nextOfKin":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nextOfKin"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -76365,7 +76064,7 @@ func (ec *executionContext) unmarshalInputPatientIdentifierWhereInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "system", "systemNEQ", "systemIn", "systemNotIn", "systemGT", "systemGTE", "systemLT", "systemLTE", "systemContains", "systemHasPrefix", "systemHasSuffix", "systemEqualFold", "systemContainsFold", "value", "valueNEQ", "valueIn", "valueNotIn", "valueGT", "valueGTE", "valueLT", "valueLTE", "valueContains", "valueHasPrefix", "valueHasSuffix", "valueEqualFold", "valueContainsFold", "hasPatient", "hasPatientWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "system", "systemNEQ", "systemIn", "systemNotIn", "systemGT", "systemGTE", "systemLT", "systemLTE", "systemContains", "systemHasPrefix", "systemHasSuffix", "systemEqualFold", "systemContainsFold", "hasPatient", "hasPatientWith", "value"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -76757,97 +76456,6 @@ func (ec *executionContext) unmarshalInputPatientIdentifierWhereInput(ctx contex
 				return it, err
 			}
 			it.SystemContainsFold = data
-		case "value":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Value = data
-		case "valueNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueNEQ = data
-		case "valueIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueIn = data
-		case "valueNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueNotIn = data
-		case "valueGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueGT = data
-		case "valueGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueGTE = data
-		case "valueLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueLT = data
-		case "valueLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueLTE = data
-		case "valueContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueContains = data
-		case "valueHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueHasPrefix = data
-		case "valueHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueHasSuffix = data
-		case "valueEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueEqualFold = data
-		case "valueContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("valueContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.ValueContainsFold = data
 		case "hasPatient":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -76862,6 +76470,15 @@ func (ec *executionContext) unmarshalInputPatientIdentifierWhereInput(ctx contex
 				return it, err
 			}
 			it.HasPatientWith = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.PatientIdentifierWhereInput().Value(ctx, &it, data); err != nil {
+				return it, err
+			}
 		}
 	}
 	return it, nil
@@ -76943,7 +76560,7 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "phone", "phoneNEQ", "phoneIn", "phoneNotIn", "phoneGT", "phoneGTE", "phoneLT", "phoneLTE", "phoneContains", "phoneHasPrefix", "phoneHasSuffix", "phoneIsNil", "phoneNotNil", "phoneEqualFold", "phoneContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "postalCode", "postalCodeNEQ", "postalCodeIn", "postalCodeNotIn", "postalCodeGT", "postalCodeGTE", "postalCodeLT", "postalCodeLTE", "postalCodeContains", "postalCodeHasPrefix", "postalCodeHasSuffix", "postalCodeIsNil", "postalCodeNotNil", "postalCodeEqualFold", "postalCodeContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "mrn", "mrnNEQ", "mrnIn", "mrnNotIn", "mrnGT", "mrnGTE", "mrnLT", "mrnLTE", "mrnContains", "mrnHasPrefix", "mrnHasSuffix", "mrnEqualFold", "mrnContainsFold", "givenName", "givenNameNEQ", "givenNameIn", "givenNameNotIn", "givenNameGT", "givenNameGTE", "givenNameLT", "givenNameLTE", "givenNameContains", "givenNameHasPrefix", "givenNameHasSuffix", "givenNameEqualFold", "givenNameContainsFold", "familyName", "familyNameNEQ", "familyNameIn", "familyNameNotIn", "familyNameGT", "familyNameGTE", "familyNameLT", "familyNameLTE", "familyNameContains", "familyNameHasPrefix", "familyNameHasSuffix", "familyNameEqualFold", "familyNameContainsFold", "birthDate", "birthDateNEQ", "birthDateIn", "birthDateNotIn", "birthDateGT", "birthDateGTE", "birthDateLT", "birthDateLTE", "sex", "sexNEQ", "sexIn", "sexNotIn", "city", "cityNEQ", "cityIn", "cityNotIn", "cityGT", "cityGTE", "cityLT", "cityLTE", "cityContains", "cityHasPrefix", "cityHasSuffix", "cityIsNil", "cityNotNil", "cityEqualFold", "cityContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionIsNil", "regionNotNil", "regionEqualFold", "regionContainsFold", "country", "countryNEQ", "countryIn", "countryNotIn", "countryGT", "countryGTE", "countryLT", "countryLTE", "countryContains", "countryHasPrefix", "countryHasSuffix", "countryIsNil", "countryNotNil", "countryEqualFold", "countryContainsFold", "preferredLanguage", "preferredLanguageNEQ", "preferredLanguageIn", "preferredLanguageNotIn", "preferredLanguageGT", "preferredLanguageGTE", "preferredLanguageLT", "preferredLanguageLTE", "preferredLanguageContains", "preferredLanguageHasPrefix", "preferredLanguageHasSuffix", "preferredLanguageIsNil", "preferredLanguageNotNil", "preferredLanguageEqualFold", "preferredLanguageContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "mergedIntoID", "mergedIntoIDNEQ", "mergedIntoIDIn", "mergedIntoIDNotIn", "mergedIntoIDGT", "mergedIntoIDGTE", "mergedIntoIDLT", "mergedIntoIDLTE", "mergedIntoIDContains", "mergedIntoIDHasPrefix", "mergedIntoIDHasSuffix", "mergedIntoIDIsNil", "mergedIntoIDNotNil", "mergedIntoIDEqualFold", "mergedIntoIDContainsFold", "mergedAt", "mergedAtNEQ", "mergedAtIn", "mergedAtNotIn", "mergedAtGT", "mergedAtGTE", "mergedAtLT", "mergedAtLTE", "mergedAtIsNil", "mergedAtNotNil", "hasAppointments", "hasAppointmentsWith", "hasUser", "hasUserWith", "hasMergedInto", "hasMergedIntoWith", "hasMergedRecords", "hasMergedRecordsWith", "hasContacts", "hasContactsWith", "hasIdentifiers", "hasIdentifiersWith", "hasInsurancePolicies", "hasInsurancePoliciesWith", "hasHistory", "hasHistoryWith", "hasAdmissions", "hasAdmissionsWith", "hasEncounters", "hasEncountersWith", "hasProblems", "hasProblemsWith", "hasAllergies", "hasAllergiesWith", "hasObservations", "hasObservationsWith", "hasMedicationOrders", "hasMedicationOrdersWith", "hasCarePlans", "hasCarePlansWith", "hasNotes", "hasNotesWith", "hasReferrals", "hasReferralsWith", "hasCareTeam", "hasCareTeamWith", "hasLabOrders", "hasLabOrdersWith", "hasLabResults", "hasLabResultsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -77510,216 +77127,6 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.SexNotIn = data
-		case "phone":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Phone = data
-		case "phoneNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneNEQ = data
-		case "phoneIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneIn = data
-		case "phoneNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneNotIn = data
-		case "phoneGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneGT = data
-		case "phoneGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneGTE = data
-		case "phoneLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneLT = data
-		case "phoneLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneLTE = data
-		case "phoneContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneContains = data
-		case "phoneHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneHasPrefix = data
-		case "phoneHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneHasSuffix = data
-		case "phoneIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneIsNil = data
-		case "phoneNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneNotNil = data
-		case "phoneEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneEqualFold = data
-		case "phoneContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phoneContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PhoneContainsFold = data
-		case "email":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Email = data
-		case "emailNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailNEQ = data
-		case "emailIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailIn = data
-		case "emailNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailNotIn = data
-		case "emailGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailGT = data
-		case "emailGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailGTE = data
-		case "emailLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailLT = data
-		case "emailLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailLTE = data
-		case "emailContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailContains = data
-		case "emailHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailHasPrefix = data
-		case "emailHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailHasSuffix = data
-		case "emailIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailIsNil = data
-		case "emailNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailNotNil = data
-		case "emailEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailEqualFold = data
-		case "emailContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.EmailContainsFold = data
 		case "city":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("city"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -77930,111 +77337,6 @@ func (ec *executionContext) unmarshalInputPatientWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.RegionContainsFold = data
-		case "postalCode":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCode"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCode = data
-		case "postalCodeNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeNEQ"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeNEQ = data
-		case "postalCodeIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeIn = data
-		case "postalCodeNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeNotIn"))
-			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeNotIn = data
-		case "postalCodeGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeGT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeGT = data
-		case "postalCodeGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeGTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeGTE = data
-		case "postalCodeLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeLT"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeLT = data
-		case "postalCodeLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeLTE"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeLTE = data
-		case "postalCodeContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeContains"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeContains = data
-		case "postalCodeHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeHasPrefix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeHasPrefix = data
-		case "postalCodeHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeHasSuffix"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeHasSuffix = data
-		case "postalCodeIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeIsNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeIsNil = data
-		case "postalCodeNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeNotNil"))
-			data, err := ec.unmarshalOBoolean2bool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeNotNil = data
-		case "postalCodeEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeEqualFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeEqualFold = data
-		case "postalCodeContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCodeContainsFold"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.PostalCodeContainsFold = data
 		case "country":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("country"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)

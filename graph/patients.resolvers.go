@@ -103,6 +103,19 @@ func (r *registerPatientPayloadResolver) Duplicates(ctx context.Context, obj *pa
 	return r.patientsAsSelected(ctx, obj.Duplicates...)
 }
 
+// Value is the resolver for the value field.
+func (r *patientIdentifierWhereInputResolver) Value(ctx context.Context, obj *ent.PatientIdentifierWhereInput, data *string) error {
+	if data == nil {
+		return nil
+	}
+	p, err := r.Patients.IdentifierValueIs(*data)
+	if err != nil {
+		return err
+	}
+	obj.AddPredicates(p)
+	return nil
+}
+
 // MergePatientsPayload returns MergePatientsPayloadResolver implementation.
 func (r *Resolver) MergePatientsPayload() MergePatientsPayloadResolver {
 	return &mergePatientsPayloadResolver{r}

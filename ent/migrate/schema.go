@@ -1279,14 +1279,15 @@ var (
 		{Name: "family_name", Type: field.TypeString, Size: 100},
 		{Name: "birth_date", Type: field.TypeTime},
 		{Name: "sex", Type: field.TypeEnum, Enums: []string{"FEMALE", "MALE", "OTHER", "UNKNOWN"}},
-		{Name: "phone", Type: field.TypeString, Nullable: true, Size: 40},
-		{Name: "email", Type: field.TypeString, Nullable: true, Size: 254},
-		{Name: "address_line", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "phone", Type: field.TypeString, Nullable: true},
+		{Name: "email", Type: field.TypeString, Nullable: true},
+		{Name: "address_line", Type: field.TypeString, Nullable: true},
 		{Name: "city", Type: field.TypeString, Nullable: true, Size: 100},
 		{Name: "region", Type: field.TypeString, Nullable: true, Size: 100},
-		{Name: "postal_code", Type: field.TypeString, Nullable: true, Size: 20},
+		{Name: "postal_code", Type: field.TypeString, Nullable: true},
 		{Name: "country", Type: field.TypeString, Nullable: true, Size: 2},
-		{Name: "national_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "national_id", Type: field.TypeString, Nullable: true},
+		{Name: "national_id_bidx", Type: field.TypeString, Nullable: true},
 		{Name: "preferred_language", Type: field.TypeString, Nullable: true, Size: 35},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "MERGED"}, Default: "ACTIVE"},
 		{Name: "merged_at", Type: field.TypeTime, Nullable: true},
@@ -1302,13 +1303,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "patients_patients_merged_records",
-				Columns:    []*schema.Column{PatientsColumns[20]},
+				Columns:    []*schema.Column{PatientsColumns[21]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "patients_users_patient",
-				Columns:    []*schema.Column{PatientsColumns[21]},
+				Columns:    []*schema.Column{PatientsColumns[22]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -1320,9 +1321,9 @@ var (
 				Columns: []*schema.Column{PatientsColumns[5], PatientsColumns[4]},
 			},
 			{
-				Name:    "patient_national_id",
+				Name:    "patient_national_id_bidx",
 				Unique:  false,
-				Columns: []*schema.Column{PatientsColumns[15]},
+				Columns: []*schema.Column{PatientsColumns[16]},
 			},
 		},
 	}
@@ -1333,9 +1334,9 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "relationship", Type: field.TypeString, Size: 50},
-		{Name: "phone", Type: field.TypeString, Nullable: true, Size: 40},
-		{Name: "email", Type: field.TypeString, Nullable: true, Size: 254},
-		{Name: "address", Type: field.TypeString, Nullable: true, Size: 300},
+		{Name: "phone", Type: field.TypeString, Nullable: true},
+		{Name: "email", Type: field.TypeString, Nullable: true},
+		{Name: "address", Type: field.TypeString, Nullable: true},
 		{Name: "next_of_kin", Type: field.TypeBool, Default: false},
 		{Name: "emergency_contact", Type: field.TypeBool, Default: false},
 		{Name: "patient_id", Type: field.TypeString},
@@ -1367,7 +1368,8 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "system", Type: field.TypeString, Size: 50},
-		{Name: "value", Type: field.TypeString, Size: 64},
+		{Name: "value", Type: field.TypeString},
+		{Name: "value_bidx", Type: field.TypeString, Nullable: true},
 		{Name: "patient_id", Type: field.TypeString},
 	}
 	// PatientIdentifiersTable holds the schema information for the "patient_identifiers" table.
@@ -1378,7 +1380,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "patient_identifiers_patients_identifiers",
-				Columns:    []*schema.Column{PatientIdentifiersColumns[5]},
+				Columns:    []*schema.Column{PatientIdentifiersColumns[6]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1387,12 +1389,12 @@ var (
 			{
 				Name:    "patientidentifier_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{PatientIdentifiersColumns[5]},
+				Columns: []*schema.Column{PatientIdentifiersColumns[6]},
 			},
 			{
-				Name:    "patientidentifier_system_value",
+				Name:    "patientidentifier_system_value_bidx",
 				Unique:  true,
-				Columns: []*schema.Column{PatientIdentifiersColumns[3], PatientIdentifiersColumns[4]},
+				Columns: []*schema.Column{PatientIdentifiersColumns[3], PatientIdentifiersColumns[5]},
 			},
 		},
 	}

@@ -47,6 +47,8 @@ const (
 	FieldCountry = "country"
 	// FieldNationalID holds the string denoting the national_id field in the database.
 	FieldNationalID = "national_id"
+	// FieldNationalIDBidx holds the string denoting the national_id_bidx field in the database.
+	FieldNationalIDBidx = "national_id_bidx"
 	// FieldPreferredLanguage holds the string denoting the preferred_language field in the database.
 	FieldPreferredLanguage = "preferred_language"
 	// FieldStatus holds the string denoting the status field in the database.
@@ -298,6 +300,7 @@ var Columns = []string{
 	FieldPostalCode,
 	FieldCountry,
 	FieldNationalID,
+	FieldNationalIDBidx,
 	FieldPreferredLanguage,
 	FieldStatus,
 	FieldMergedIntoID,
@@ -339,22 +342,12 @@ var (
 	GivenNameValidator func(string) error
 	// FamilyNameValidator is a validator for the "family_name" field. It is called by the builders before save.
 	FamilyNameValidator func(string) error
-	// PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
-	PhoneValidator func(string) error
-	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
-	EmailValidator func(string) error
-	// AddressLineValidator is a validator for the "address_line" field. It is called by the builders before save.
-	AddressLineValidator func(string) error
 	// CityValidator is a validator for the "city" field. It is called by the builders before save.
 	CityValidator func(string) error
 	// RegionValidator is a validator for the "region" field. It is called by the builders before save.
 	RegionValidator func(string) error
-	// PostalCodeValidator is a validator for the "postal_code" field. It is called by the builders before save.
-	PostalCodeValidator func(string) error
 	// CountryValidator is a validator for the "country" field. It is called by the builders before save.
 	CountryValidator func(string) error
-	// NationalIDValidator is a validator for the "national_id" field. It is called by the builders before save.
-	NationalIDValidator func(string) error
 	// PreferredLanguageValidator is a validator for the "preferred_language" field. It is called by the builders before save.
 	PreferredLanguageValidator func(string) error
 	// MergeReasonValidator is a validator for the "merge_reason" field. It is called by the builders before save.
@@ -497,6 +490,11 @@ func ByCountry(opts ...sql.OrderTermOption) OrderOption {
 // ByNationalID orders the results by the national_id field.
 func ByNationalID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldNationalID, opts...).ToFunc()
+}
+
+// ByNationalIDBidx orders the results by the national_id_bidx field.
+func ByNationalIDBidx(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNationalIDBidx, opts...).ToFunc()
 }
 
 // ByPreferredLanguage orders the results by the preferred_language field.

@@ -135,6 +135,11 @@ func NationalID(v string) predicate.Patient {
 	return predicate.Patient(sql.FieldEQ(FieldNationalID, v))
 }
 
+// NationalIDBidx applies equality check predicate on the "national_id_bidx" field. It's identical to NationalIDBidxEQ.
+func NationalIDBidx(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldNationalIDBidx, v))
+}
+
 // PreferredLanguage applies equality check predicate on the "preferred_language" field. It's identical to PreferredLanguageEQ.
 func PreferredLanguage(v string) predicate.Patient {
 	return predicate.Patient(sql.FieldEQ(FieldPreferredLanguage, v))
@@ -1088,6 +1093,81 @@ func NationalIDEqualFold(v string) predicate.Patient {
 // NationalIDContainsFold applies the ContainsFold predicate on the "national_id" field.
 func NationalIDContainsFold(v string) predicate.Patient {
 	return predicate.Patient(sql.FieldContainsFold(FieldNationalID, v))
+}
+
+// NationalIDBidxEQ applies the EQ predicate on the "national_id_bidx" field.
+func NationalIDBidxEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEQ(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxNEQ applies the NEQ predicate on the "national_id_bidx" field.
+func NationalIDBidxNEQ(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldNEQ(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxIn applies the In predicate on the "national_id_bidx" field.
+func NationalIDBidxIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldIn(FieldNationalIDBidx, vs...))
+}
+
+// NationalIDBidxNotIn applies the NotIn predicate on the "national_id_bidx" field.
+func NationalIDBidxNotIn(vs ...string) predicate.Patient {
+	return predicate.Patient(sql.FieldNotIn(FieldNationalIDBidx, vs...))
+}
+
+// NationalIDBidxGT applies the GT predicate on the "national_id_bidx" field.
+func NationalIDBidxGT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGT(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxGTE applies the GTE predicate on the "national_id_bidx" field.
+func NationalIDBidxGTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldGTE(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxLT applies the LT predicate on the "national_id_bidx" field.
+func NationalIDBidxLT(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLT(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxLTE applies the LTE predicate on the "national_id_bidx" field.
+func NationalIDBidxLTE(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldLTE(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxContains applies the Contains predicate on the "national_id_bidx" field.
+func NationalIDBidxContains(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContains(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxHasPrefix applies the HasPrefix predicate on the "national_id_bidx" field.
+func NationalIDBidxHasPrefix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasPrefix(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxHasSuffix applies the HasSuffix predicate on the "national_id_bidx" field.
+func NationalIDBidxHasSuffix(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldHasSuffix(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxIsNil applies the IsNil predicate on the "national_id_bidx" field.
+func NationalIDBidxIsNil() predicate.Patient {
+	return predicate.Patient(sql.FieldIsNull(FieldNationalIDBidx))
+}
+
+// NationalIDBidxNotNil applies the NotNil predicate on the "national_id_bidx" field.
+func NationalIDBidxNotNil() predicate.Patient {
+	return predicate.Patient(sql.FieldNotNull(FieldNationalIDBidx))
+}
+
+// NationalIDBidxEqualFold applies the EqualFold predicate on the "national_id_bidx" field.
+func NationalIDBidxEqualFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldEqualFold(FieldNationalIDBidx, v))
+}
+
+// NationalIDBidxContainsFold applies the ContainsFold predicate on the "national_id_bidx" field.
+func NationalIDBidxContainsFold(v string) predicate.Patient {
+	return predicate.Patient(sql.FieldContainsFold(FieldNationalIDBidx, v))
 }
 
 // PreferredLanguageEQ applies the EQ predicate on the "preferred_language" field.

@@ -85,12 +85,6 @@ var (
 	NameValidator func(string) error
 	// RelationshipValidator is a validator for the "relationship" field. It is called by the builders before save.
 	RelationshipValidator func(string) error
-	// PhoneValidator is a validator for the "phone" field. It is called by the builders before save.
-	PhoneValidator func(string) error
-	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
-	EmailValidator func(string) error
-	// AddressValidator is a validator for the "address" field. It is called by the builders before save.
-	AddressValidator func(string) error
 	// DefaultNextOfKin holds the default value on creation for the "next_of_kin" field.
 	DefaultNextOfKin bool
 	// DefaultEmergencyContact holds the default value on creation for the "emergency_contact" field.

@@ -24,6 +24,8 @@ const (
 	FieldSystem = "system"
 	// FieldValue holds the string denoting the value field in the database.
 	FieldValue = "value"
+	// FieldValueBidx holds the string denoting the value_bidx field in the database.
+	FieldValueBidx = "value_bidx"
 	// EdgePatient holds the string denoting the patient edge name in mutations.
 	EdgePatient = "patient"
 	// Table holds the table name of the patientidentifier in the database.
@@ -45,6 +47,7 @@ var Columns = []string{
 	FieldPatientID,
 	FieldSystem,
 	FieldValue,
+	FieldValueBidx,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -107,6 +110,11 @@ func BySystem(opts ...sql.OrderTermOption) OrderOption {
 // ByValue orders the results by the value field.
 func ByValue(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldValue, opts...).ToFunc()
+}
+
+// ByValueBidx orders the results by the value_bidx field.
+func ByValueBidx(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldValueBidx, opts...).ToFunc()
 }
 
 // ByPatientField orders the results by patient field.

@@ -90,6 +90,11 @@ func Value(v string) predicate.PatientIdentifier {
 	return predicate.PatientIdentifier(sql.FieldEQ(FieldValue, v))
 }
 
+// ValueBidx applies equality check predicate on the "value_bidx" field. It's identical to ValueBidxEQ.
+func ValueBidx(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldEQ(FieldValueBidx, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.PatientIdentifier {
 	return predicate.PatientIdentifier(sql.FieldEQ(FieldCreatedAt, v))
@@ -363,6 +368,81 @@ func ValueEqualFold(v string) predicate.PatientIdentifier {
 // ValueContainsFold applies the ContainsFold predicate on the "value" field.
 func ValueContainsFold(v string) predicate.PatientIdentifier {
 	return predicate.PatientIdentifier(sql.FieldContainsFold(FieldValue, v))
+}
+
+// ValueBidxEQ applies the EQ predicate on the "value_bidx" field.
+func ValueBidxEQ(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldEQ(FieldValueBidx, v))
+}
+
+// ValueBidxNEQ applies the NEQ predicate on the "value_bidx" field.
+func ValueBidxNEQ(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldNEQ(FieldValueBidx, v))
+}
+
+// ValueBidxIn applies the In predicate on the "value_bidx" field.
+func ValueBidxIn(vs ...string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldIn(FieldValueBidx, vs...))
+}
+
+// ValueBidxNotIn applies the NotIn predicate on the "value_bidx" field.
+func ValueBidxNotIn(vs ...string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldNotIn(FieldValueBidx, vs...))
+}
+
+// ValueBidxGT applies the GT predicate on the "value_bidx" field.
+func ValueBidxGT(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldGT(FieldValueBidx, v))
+}
+
+// ValueBidxGTE applies the GTE predicate on the "value_bidx" field.
+func ValueBidxGTE(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldGTE(FieldValueBidx, v))
+}
+
+// ValueBidxLT applies the LT predicate on the "value_bidx" field.
+func ValueBidxLT(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldLT(FieldValueBidx, v))
+}
+
+// ValueBidxLTE applies the LTE predicate on the "value_bidx" field.
+func ValueBidxLTE(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldLTE(FieldValueBidx, v))
+}
+
+// ValueBidxContains applies the Contains predicate on the "value_bidx" field.
+func ValueBidxContains(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldContains(FieldValueBidx, v))
+}
+
+// ValueBidxHasPrefix applies the HasPrefix predicate on the "value_bidx" field.
+func ValueBidxHasPrefix(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldHasPrefix(FieldValueBidx, v))
+}
+
+// ValueBidxHasSuffix applies the HasSuffix predicate on the "value_bidx" field.
+func ValueBidxHasSuffix(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldHasSuffix(FieldValueBidx, v))
+}
+
+// ValueBidxIsNil applies the IsNil predicate on the "value_bidx" field.
+func ValueBidxIsNil() predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldIsNull(FieldValueBidx))
+}
+
+// ValueBidxNotNil applies the NotNil predicate on the "value_bidx" field.
+func ValueBidxNotNil() predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldNotNull(FieldValueBidx))
+}
+
+// ValueBidxEqualFold applies the EqualFold predicate on the "value_bidx" field.
+func ValueBidxEqualFold(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldEqualFold(FieldValueBidx, v))
+}
+
+// ValueBidxContainsFold applies the ContainsFold predicate on the "value_bidx" field.
+func ValueBidxContainsFold(v string) predicate.PatientIdentifier {
+	return predicate.PatientIdentifier(sql.FieldContainsFold(FieldValueBidx, v))
 }
 
 // HasPatient applies the HasEdge predicate on the "patient" edge.

@@ -86,7 +86,7 @@ func (Admission) Fields() []ent.Field {
 		field.Enum("admission_type").Values("ELECTIVE", "EMERGENCY", "MATERNITY", "TRANSFER_IN"),
 		field.Enum("status").Values("ADMITTED", "DISCHARGED").Default("ADMITTED").Annotations(entgql.OrderField("STATUS")),
 		field.Time("discharged_at").Optional().Nillable(),
-		field.Text("discharge_summary").Annotations(freeText).Optional().Nillable(),
+		field.Text("discharge_summary").Annotations(encrypted...).Optional().Nillable(),
 		field.Enum("disposition").Values("HOME", "TRANSFERRED", "DECEASED", "AGAINST_MEDICAL_ADVICE", "OTHER").Optional().Nillable(),
 	}
 }

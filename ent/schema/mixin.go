@@ -87,3 +87,35 @@ func (PatientOwnedMixin) Indexes() []ent.Index {
 // where-filter: each would add fifteen operators to the where input, which
 // gqlgen decodes for every row a nested list is filtered on.
 var freeText = entgql.Skip(entgql.SkipWhereInput)
+
+// Encrypted marks a field that is stored encrypted (internal/crypt): the
+// database holds only ciphertext bound to its table, column and row, while
+// ent and the domain code see plaintext. Code generation lists every such
+// field in ent.EncryptedColumns, which the encryption hooks, key rotation
+// and the at-rest tests read, so marking a field is all it takes.
+// BlindIndex, when set, names a hidden column that keeps a keyed hash of the
+// normalised value, so that exact-match lookups still work.
+type Encrypted struct {
+	BlindIndex string `json:"blindIndex"`
+}
+
+// Name implements schema.Annotation.
+func (Encrypted) Name() string { return "Encrypted" }
+
+// encrypted is the annotation of an encrypted field. A ciphertext can be
+// neither filtered nor ordered by, so the field offers neither; and since
+// ent validates after its hooks have run, an encrypted field carries no
+// length validator: the domain's input checks bound its plaintext.
+var encrypted = []schema.Annotation{Encrypted{}, entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField)}
+
+// encryptedIndexed is encrypted with a blind index in column, which the
+// schema declares as blindIndex(column).
+func encryptedIndexed(column string) []schema.Annotation {
+	return []schema.Annotation{Encrypted{BlindIndex: column}, entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField)}
+}
+
+// blindIndex is the hidden column that keeps the blind index of an
+// encrypted field: never in the API, only compared for equality.
+func blindIndex(column string) ent.Field {
+	return field.String(column).Optional().Nillable().Annotations(entgql.Skip())
+}

@@ -22,7 +22,7 @@ func (ClinicalNote) Fields() []ent.Field {
 		field.String("encounter_id").Optional().Nillable(),
 		field.Enum("type").Values("PROGRESS", "ADMISSION", "DISCHARGE", "CONSULT"),
 		field.Enum("status").Values("DRAFT", "SIGNED", "AMENDED").Default("DRAFT"),
-		field.Text("text").Annotations(freeText).NotEmpty(),
+		field.Text("text").Annotations(encrypted...).NotEmpty(),
 		field.String("author_id"),
 		field.Time("signed_at").Optional().Nillable(),
 		field.String("replaces_id").Optional().Nillable().Unique(),

@@ -26,15 +26,15 @@ func (Patient) Fields() []ent.Field {
 		field.Time("birth_date").
 			Annotations(entgql.Type("Date"), entgql.OrderField("BIRTH_DATE")),
 		field.Enum("sex").Values("FEMALE", "MALE", "OTHER", "UNKNOWN"),
-		field.String("phone").Optional().Nillable().MaxRuneLen(40),
-		field.String("email").Optional().Nillable().MaxRuneLen(254),
-		field.String("address_line").Annotations(freeText).Optional().Nillable().MaxRuneLen(200),
+		field.String("phone").Optional().Nillable().Annotations(encrypted...),
+		field.String("email").Optional().Nillable().Annotations(encrypted...),
+		field.String("address_line").Optional().Nillable().Annotations(encrypted...),
 		field.String("city").Optional().Nillable().MaxRuneLen(100),
 		field.String("region").Optional().Nillable().MaxRuneLen(100),
-		field.String("postal_code").Optional().Nillable().MaxRuneLen(20),
+		field.String("postal_code").Optional().Nillable().Annotations(encrypted...),
 		field.String("country").Optional().Nillable().MaxRuneLen(2).Comment("ISO 3166-1 alpha-2"),
-		field.String("national_id").Optional().Nillable().MaxRuneLen(40).
-			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("national_id").Optional().Nillable().Annotations(encryptedIndexed("national_id_bidx")...),
+		blindIndex("national_id_bidx"),
 		field.String("preferred_language").Optional().Nillable().MaxRuneLen(35).Comment("BCP 47 tag, e.g. sw, en-KE"),
 		field.Enum("status").Values("ACTIVE", "MERGED").Default("ACTIVE").
 			Comment("MERGED: a duplicate whose record now lives in mergedInto."),
@@ -79,7 +79,7 @@ func (Patient) Edges() []ent.Edge {
 func (Patient) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("family_name", "given_name"),
-		index.Fields("national_id"),
+		index.Fields("national_id_bidx"),
 	}
 }
 

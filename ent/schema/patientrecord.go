@@ -19,9 +19,9 @@ func (PatientContact) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxRuneLen(200),
 		field.String("relationship").NotEmpty().MaxRuneLen(50),
-		field.String("phone").Optional().Nillable().MaxRuneLen(40),
-		field.String("email").Optional().Nillable().MaxRuneLen(254),
-		field.String("address").Annotations(freeText).Optional().Nillable().MaxRuneLen(300),
+		field.String("phone").Optional().Nillable().Annotations(encrypted...),
+		field.String("email").Optional().Nillable().Annotations(encrypted...),
+		field.String("address").Optional().Nillable().Annotations(encrypted...),
 		field.Bool("next_of_kin").Default(false),
 		field.Bool("emergency_contact").Default(false),
 	}
@@ -38,12 +38,13 @@ func (PatientIdentifier) Mixin() []ent.Mixin {
 func (PatientIdentifier) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("system").NotEmpty().MaxRuneLen(50).Comment("Issuer of the identifier, e.g. PASSPORT, NHIF, or another hospital's code."),
-		field.String("value").NotEmpty().MaxRuneLen(64),
+		field.String("value").NotEmpty().Annotations(encryptedIndexed("value_bidx")...),
+		blindIndex("value_bidx"),
 	}
 }
 
 func (PatientIdentifier) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("system", "value").Unique()}
+	return []ent.Index{index.Fields("system", "value_bidx").Unique()}
 }
 
 // InsurancePolicy is a patient's cover with a payer; billing claims against it.
@@ -76,7 +77,7 @@ func (HistoryItem) Mixin() []ent.Mixin {
 func (HistoryItem) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("category").Values("PAST_CONDITION", "SURGERY", "FAMILY", "SOCIAL"),
-		field.Text("description").Annotations(freeText).NotEmpty(),
+		field.Text("description").Annotations(encrypted...).NotEmpty(),
 		field.Time("date").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.String("relation").Optional().Nillable().MaxRuneLen(50).Comment("For family history: whose condition it is."),
 		field.Enum("status").Values("ACTIVE", "ENTERED_IN_ERROR").Default("ACTIVE"),

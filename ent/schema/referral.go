@@ -22,7 +22,7 @@ func (Referral) Fields() []ent.Field {
 		field.String("to_staff_id").Optional().Nillable(),
 		field.String("to_department_id"),
 		field.String("encounter_id").Optional().Nillable(),
-		field.Text("reason").Annotations(freeText).NotEmpty(),
+		field.Text("reason").Annotations(encrypted...).NotEmpty(),
 		field.Enum("priority").Values("ROUTINE", "URGENT").Default("ROUTINE"),
 		field.Enum("status").Values("REQUESTED", "ACCEPTED", "DECLINED", "COMPLETED", "CANCELLED").Default("REQUESTED").
 			Annotations(entgql.OrderField("STATUS")),

@@ -27,7 +27,7 @@ func (User) Fields() []ent.Field {
 		// multi-factor sign-in that must be encrypted at rest: whoever reads
 		// it can make codes. Never in the API, not even to its owner after
 		// enrolment showed it once.
-		field.String("totp_secret").Optional().Sensitive().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("totp_secret").Optional().Sensitive().Annotations(Encrypted{}, entgql.Skip(entgql.SkipAll)),
 		// Null while an enrolment waits for its first code: an unconfirmed
 		// secret is not a second factor yet.
 		field.Time("totp_confirmed_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),

@@ -27,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/config"
 	"github.com/hmis-dev/hmis/internal/console"
+	"github.com/hmis-dev/hmis/internal/crypt"
 	"github.com/hmis-dev/hmis/internal/demo"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
@@ -75,6 +76,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	masterKey, err := MasterKey(cfg, true, log)
+	if err != nil {
+		return nil, err
+	}
 	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
 	if err != nil {
 		return nil, err
@@ -93,6 +98,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	audit.InstallTracking(a.Store.Client)
 	audit.ProtectAppendOnly(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := a.Store.UnlockKeys(ctx, masterKey); err != nil {
 		return nil, err
 	}
 	// Reference data every install needs, demo or not.
@@ -318,6 +326,32 @@ func AuditKeys(cfg config.Config, create bool, log *slog.Logger) (*audit.Keyring
 		log.Warn("HMIS_AUDIT_KEY is not set; created an audit key file beside the database, which protects the trail only from those who cannot read that file", "file", path)
 	}
 	return kr, nil
+}
+
+// MasterKey returns the key-encryption key of the data at rest:
+// HMIS_MASTER_KEY, HMIS_MASTER_KEY_FILE, or the key file of the development
+// defaults (see config.MasterKeyPath), made if create is set and it does not
+// exist yet.
+func MasterKey(cfg config.Config, create bool, log *slog.Logger) (crypt.KEK, error) {
+	if cfg.MasterKey != "" {
+		k, err := crypt.ParseMasterKey(cfg.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("HMIS_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	}
+	path, mayCreate := cfg.MasterKeyPath()
+	if path == "" {
+		return nil, errors.New(`HMIS_MASTER_KEY (or HMIS_MASTER_KEY_FILE) must be set outside demo mode: 32 bytes in base64 that wrap the keys encrypting patient data at rest, kept out of the database's reach, the same on every server process (try: HMIS_MASTER_KEY="$(openssl rand -base64 32)"); without it the server does not start`)
+	}
+	k, created, err := crypt.LoadMasterKeyFile(path, create && mayCreate)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("HMIS_MASTER_KEY is not set; created a master key file beside the database to encrypt sensitive fields at rest, which protects them only from those who cannot read that file", "file", path)
+	}
+	return k, nil
 }
 
 // Close seals the audit trail's pending rows and releases the database,

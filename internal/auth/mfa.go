@@ -345,17 +345,15 @@ func (s *Service) EnrollTOTP(ctx context.Context, v *Viewer, challengeToken, cur
 		if err := s.store.Lock(ctx, tx, mfaLockKey(u.ID)); err != nil {
 			return err
 		}
-		n, err := tx.User.Update().
-			Where(user.ID(u.ID), user.TotpConfirmedAtIsNil()).
+		// One row at a time: the secret is encrypted at rest, bound to its row.
+		err := tx.User.UpdateOneID(u.ID).
+			Where(user.TotpConfirmedAtIsNil()).
 			SetTotpSecret(key.Secret()).
-			Save(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+			Exec(ctx)
+		if ent.IsNotFound(err) {
 			return apperr.Conflictf("a second factor was set up meanwhile; disable it first")
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err

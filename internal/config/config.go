@@ -21,6 +21,8 @@ type Config struct {
 	RedisPrefix             string
 	TokenSecret             string
 	AuditKey                string
+	MasterKey               string
+	MasterKeyFile           string
 	AuditCheckpointFile     string
 	AuditSealInterval       time.Duration
 	AuditStaleAfter         time.Duration
@@ -76,6 +78,8 @@ var Settings = []Setting{
 	{"HMIS_TOKEN_SECRET", "", "Secret that signs access tokens, at least 32 bytes. Required unless HMIS_DEMO is on; every server process of a deployment needs the same one.", str(func(c *Config) *string { return &c.TokenSecret })},
 	{"HMIS_AUDIT_KEY", "", "Secret that seals the audit trail: `keyid:base64secret` (at least 32 bytes; `echo \"a1:$(openssl rand -base64 32)\"`), or several separated by commas to rotate: the first seals, all verify. Keep it out of the database's reach. Required unless HMIS_DEMO is on or the database is the embedded SQLite file, which then use a key file created beside the SQLite file (`<HMIS_SQLITE_PATH>.audit-key`, also in demo mode on PostgreSQL).", str(func(c *Config) *string { return &c.AuditKey })},
 	{"HMIS_AUDIT_CHECKPOINT_FILE", "", "File the sealer appends signed checkpoints of the audit chain's head to, for `hmis audit verify` to find a cut-off tail; keep it (or a copy) where the database's operators cannot write. Empty: `<HMIS_SQLITE_PATH>.audit-checkpoints` for the embedded database, `hmis-audit-checkpoints.jsonl` in the working directory on PostgreSQL.", str(func(c *Config) *string { return &c.AuditCheckpointFile })},
+	{"HMIS_MASTER_KEY", "", "Master key that wraps the keys encrypting sensitive fields at rest: 32 bytes in base64 (`openssl rand -base64 32`). Keep it out of the database's reach; every server process of a deployment needs the same one. Required (or HMIS_MASTER_KEY_FILE) unless HMIS_DEMO is on or the database is the embedded SQLite file, which then use a key file created beside the SQLite file (`<HMIS_SQLITE_PATH>.master-key`, also in demo mode on PostgreSQL).", str(func(c *Config) *string { return &c.MasterKey })},
+	{"HMIS_MASTER_KEY_FILE", "", "File holding the master key (as HMIS_MASTER_KEY), read at start; used when HMIS_MASTER_KEY is empty.", str(func(c *Config) *string { return &c.MasterKeyFile })},
 	{"HMIS_AUDIT_SEAL_INTERVAL", "150ms", "How often the sealer chains rows written since its last round (it also starts soon after each write); one process per database seals at a time.", duration(func(c *Config) *time.Duration { return &c.AuditSealInterval })},
 	{"HMIS_AUDIT_STALE_AFTER", "1m", "Age after which `hmis audit verify` reports a row still unsealed (a sealer that stopped).", duration(func(c *Config) *time.Duration { return &c.AuditStaleAfter })},
 	{"HMIS_DEMO", "false", "Demo mode: seed a small demo hospital into an empty database, print the demo logins, and use a random token secret if none is set.", boolean(func(c *Config) *bool { return &c.Demo })},
@@ -222,6 +226,20 @@ func (c Config) IntrospectionPolicy() string {
 func (c Config) AuditKeyFile() (path string, create bool) {
 	if c.DatabaseURL == "" || c.Demo {
 		return c.SQLitePath + ".audit-key", true
+	}
+	return "", false
+}
+
+// MasterKeyPath is where the master key is read from when HMIS_MASTER_KEY
+// is not set: HMIS_MASTER_KEY_FILE, or for the development defaults (the
+// embedded database, demo mode) a file beside the SQLite file, which may
+// then be created. Empty: no key file; HMIS_MASTER_KEY must be set.
+func (c Config) MasterKeyPath() (path string, create bool) {
+	switch {
+	case c.MasterKeyFile != "":
+		return c.MasterKeyFile, false
+	case c.DatabaseURL == "" || c.Demo:
+		return c.SQLitePath + ".master-key", true
 	}
 	return "", false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -33,12 +34,21 @@ func MFALogins(requires func(role string) bool) []Login {
 func SeedTOTP(ctx context.Context, st *store.Store, requires func(role string) bool, now time.Time) error {
 	ctx = auth.SystemContext(ctx)
 	for _, l := range MFALogins(requires) {
-		err := st.Client.User.Update().
+		// One row at a time: the secret is encrypted at rest, bound to its row.
+		u, err := st.Client.User.Query().
 			Where(user.UsernameEQ(l.Username), user.TotpSecretIsNil(), user.TotpLastStep(0)).
-			SetTotpSecret(TOTPSecret).
-			SetTotpConfirmedAt(now.UTC()).
-			Exec(ctx)
-		if err != nil {
+			Only(ctx)
+		if ent.IsNotFound(err) {
+			continue
+		}
+		if err == nil {
+			err = st.Client.User.UpdateOne(u).
+				Where(user.TotpSecretIsNil(), user.TotpLastStep(0)).
+				SetTotpSecret(TOTPSecret).
+				SetTotpConfirmedAt(now.UTC()).
+				Exec(ctx)
+		}
+		if err != nil && !ent.IsNotFound(err) {
 			return fmt.Errorf("seed demo TOTP: %w", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/crypt"
 	"github.com/hmis-dev/hmis/internal/input"
 )
 
@@ -56,7 +57,7 @@ func (s *Service) FindDuplicates(ctx context.Context, in FindDuplicatePatientsIn
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	return findCandidates(ctx, s.store.Client, in)
+	return s.findCandidates(ctx, s.store.Client, in)
 }
 
 func (in FindDuplicatePatientsInput) byName() bool {
@@ -69,7 +70,11 @@ func (in FindDuplicatePatientsInput) hasCriteria() bool {
 
 // findCandidates runs the duplicate search; merged records are never
 // candidates, since their person lives on in the survivor.
-func findCandidates(ctx context.Context, client *ent.Client, in FindDuplicatePatientsInput) ([]*ent.Patient, error) {
+func (s *Service) findCandidates(ctx context.Context, client *ent.Client, in FindDuplicatePatientsInput) ([]*ent.Patient, error) {
+	keys, err := s.keys()
+	if err != nil {
+		return nil, err
+	}
 	var anyOf []predicate.Patient
 	if in.byName() {
 		day := input.Date(*in.BirthDate)
@@ -83,12 +88,14 @@ func findCandidates(ctx context.Context, client *ent.Client, in FindDuplicatePat
 		))
 	}
 	if in.NationalID != nil {
-		anyOf = append(anyOf, patient.NationalIDEqualFold(*in.NationalID))
+		// National IDs are encrypted; their blind index is of the
+		// case-folded value, as the comparison ignored case before.
+		anyOf = append(anyOf, patient.NationalIDBidx(keys.BlindIndex(patient.Table, patient.FieldNationalID, *in.NationalID)))
 	}
 	if len(in.Identifiers) > 0 {
 		var ids []predicate.PatientIdentifier
 		for _, id := range in.Identifiers {
-			ids = append(ids, patientidentifier.And(patientidentifier.System(id.System), patientidentifier.Value(id.Value)))
+			ids = append(ids, patientidentifier.And(patientidentifier.System(id.System), identifierValueIs(keys, id.Value)))
 		}
 		anyOf = append(anyOf, patient.HasIdentifiersWith(patientidentifier.Or(ids...)))
 	}
@@ -125,13 +132,17 @@ func identifierLockKey(id PatientIdentifierInput) string {
 
 // identifiersFree fails with the field of the first identifier another
 // patient already has.
-func identifiersFree(ctx context.Context, client *ent.Client, list string, ids []PatientIdentifierInput) error {
+func (s *Service) identifiersFree(ctx context.Context, client *ent.Client, list string, ids []PatientIdentifierInput) error {
+	keys, err := s.keys()
+	if err != nil {
+		return err
+	}
 	// Whose identifier it is may be hidden from the viewer; that it is
 	// taken is not.
 	ctx = auth.SystemContext(ctx)
 	for i, id := range ids {
 		taken, err := client.PatientIdentifier.Query().
-			Where(patientidentifier.System(id.System), patientidentifier.Value(id.Value)).
+			Where(patientidentifier.System(id.System), identifierValueIs(keys, id.Value)).
 			Exist(ctx)
 		if err != nil {
 			return err
@@ -141,4 +152,31 @@ func identifiersFree(ctx context.Context, client *ent.Client, list string, ids [
 		}
 	}
 	return nil
+}
+
+// keys is the keyring of the blind indexes that stand in for encrypted
+// values in exact-match lookups.
+func (s *Service) keys() (*crypt.Keyring, error) {
+	if k := s.store.Keys(); k != nil {
+		return k, nil
+	}
+	return nil, crypt.ErrLocked
+}
+
+// identifierValueIs matches the identifiers whose (encrypted) value is
+// value, by its blind index.
+func identifierValueIs(keys *crypt.Keyring, value string) predicate.PatientIdentifier {
+	_, value = canonicalIdentifier("", value)
+	return patientidentifier.ValueBidx(keys.BlindIndex(patientidentifier.Table, patientidentifier.FieldValue, value))
+}
+
+// IdentifierValueIs is the filter on identifier values the API offers in
+// place of the generated ones, which cannot compare ciphertext: an exact
+// match, case and spaces ignored as when the value was stored.
+func (s *Service) IdentifierValueIs(value string) (predicate.PatientIdentifier, error) {
+	keys, err := s.keys()
+	if err != nil {
+		return nil, err
+	}
+	return identifierValueIs(keys, value), nil
 }

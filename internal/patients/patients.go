@@ -119,7 +119,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (*RegisterPatien
 			if err := s.store.Lock(ctx, tx, match.lockKeys()...); err != nil {
 				return nil, err
 			}
-			dups, err := findCandidates(ctx, tx.Client(), match)
+			dups, err := s.findCandidates(ctx, tx.Client(), match)
 			if err != nil {
 				return nil, err
 			}
@@ -127,7 +127,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (*RegisterPatien
 				// Nothing was written: committing only ends the reads.
 				return &RegisterPatientPayload{Duplicates: dups}, nil
 			}
-			if err := identifiersFree(ctx, tx.Client(), "input.identifiers", r.Identifiers); err != nil {
+			if err := s.identifiersFree(ctx, tx.Client(), "input.identifiers", r.Identifiers); err != nil {
 				return nil, err
 			}
 			created, err := tx.Patient.Create().

@@ -169,8 +169,12 @@ func (s *Service) AddIdentifier(ctx context.Context, patientID string, in Patien
 		if err := s.store.Lock(ctx, tx, identifierLockKey(in)); err != nil {
 			return nil, err
 		}
+		keys, err := s.keys()
+		if err != nil {
+			return nil, err
+		}
 		holder, err := tx.PatientIdentifier.Query().
-			Where(patientidentifier.System(in.System), patientidentifier.Value(in.Value)).
+			Where(patientidentifier.System(in.System), identifierValueIs(keys, in.Value)).
 			Only(auth.SystemContext(ctx))
 		switch {
 		case ent.IsNotFound(err):

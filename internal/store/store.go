@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // Pure-Go SQLite driver, registered as "sqlite".
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/internal/crypt"
 )
 
 // Store is an open database: the ent client and what is needed to run it.
@@ -28,6 +29,8 @@ type Store struct {
 	Dialect    string
 	statements *atomic.Int64
 	onEvents   atomic.Pointer[func()]
+	keys       atomic.Pointer[crypt.Keyring]
+	stopWatch  context.CancelFunc
 }
 
 // Open connects to databaseURL (postgres://… or postgresql://…) or, when it is
@@ -68,7 +71,11 @@ func Open(databaseURL, sqlitePath string) (*Store, error) {
 	}
 	statements := new(atomic.Int64)
 	client := ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dial, db), n: statements}))
-	return &Store{Client: client, DB: db, Dialect: dial, statements: statements}, nil
+	st := &Store{Client: client, DB: db, Dialect: dial, statements: statements}
+	// Encrypted fields are refused until UnlockKeys: nothing is ever
+	// written in clear for want of keys.
+	crypt.Install(client, st.Keys)
+	return st, nil
 }
 
 // sqliteDSN turns a file path into a DSN with the settings HMIS relies on:
@@ -96,8 +103,31 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// UnlockKeys loads the database's data and index keysets, unwrapping them
+// with kek (and creating them on first use), after Migrate.
+func (s *Store) UnlockKeys(ctx context.Context, kek crypt.KEK) (*crypt.Keyring, error) {
+	kr, err := crypt.Open(ctx, s.DB, s.Dialect, kek)
+	if err != nil {
+		return nil, err
+	}
+	s.keys.Store(kr)
+	watch, stop := context.WithCancel(context.Background())
+	s.stopWatch = stop
+	go kr.Watch(watch)
+	return kr, nil
+}
+
+// Keys is the keyring encrypted fields are read and written with; nil
+// before UnlockKeys.
+func (s *Store) Keys() *crypt.Keyring { return s.keys.Load() }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
 
 // Close closes the client and its connections.
-func (s *Store) Close() error { return s.Client.Close() }
+func (s *Store) Close() error {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	return s.Client.Close()
+}

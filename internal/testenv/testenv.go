@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hmis-dev/hmis/internal/crypt"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -92,8 +93,25 @@ func Store(t testing.TB) *store.Store {
 	if err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	if _, err := st.UnlockKeys(ctx, MasterKey()); err != nil {
+		t.Fatalf("unlock keys: %v", err)
+	}
 	return st
 }
+
+// MasterKey is the master key of the test process: each test database
+// makes data keys of its own under it.
+var MasterKey = sync.OnceValue(func() *crypt.MasterKey {
+	text, err := crypt.NewMasterKeyText()
+	if err != nil {
+		panic(err)
+	}
+	k, err := crypt.ParseMasterKey(text)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
 // Redis returns a client to the test Redis and a key prefix of t's own (its
 // keys are deleted when t ends), or nil when HMIS_TEST_REDIS_URL is unset and

@@ -74,6 +74,8 @@ func ConfigFor(b Backing) config.Config {
 	// on PostgreSQL need a key. The checkpoints go to the test's directory.
 	cfg.AuditKey = "apitest:" + base64.StdEncoding.EncodeToString([]byte("apitest-audit-key-apitest-audit-key"))
 	cfg.AuditCheckpointFile = b.SQLitePath + ".audit-checkpoints"
+	// Likewise the master key, the same for every server on a backing.
+	cfg.MasterKey = base64.StdEncoding.EncodeToString([]byte("apitest-master-key-32-bytes-long"))
 	cfg.DemoPassword = DemoPassword
 	cfg.Demo = true
 	// Set explicitly, not left to demo mode: tests introspect anonymously.
