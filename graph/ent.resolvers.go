@@ -142,7 +142,13 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 		ent.WithWardOrder(orderBy), ent.WithWardFilter(where.Filter))
 }
 
+// BreakGlassAccess returns BreakGlassAccessResolver implementation.
+func (r *Resolver) BreakGlassAccess() BreakGlassAccessResolver { return &breakGlassAccessResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	breakGlassAccessResolver struct{ *Resolver }
+	queryResolver            struct{ *Resolver }
+)

@@ -335,6 +335,49 @@ var (
 			},
 		},
 	}
+	// BreakGlassAccessesColumns holds the columns for the "break_glass_accesses" table.
+	BreakGlassAccessesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeString},
+		{Name: "reason", Type: field.TypeString, Size: 1000},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "staff_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// BreakGlassAccessesTable holds the schema information for the "break_glass_accesses" table.
+	BreakGlassAccessesTable = &schema.Table{
+		Name:       "break_glass_accesses",
+		Columns:    BreakGlassAccessesColumns,
+		PrimaryKey: []*schema.Column{BreakGlassAccessesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "break_glass_accesses_staffs_staff",
+				Columns:    []*schema.Column{BreakGlassAccessesColumns[6]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "break_glass_accesses_patients_break_glass_accesses",
+				Columns:    []*schema.Column{BreakGlassAccessesColumns[7]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "breakglassaccess_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{BreakGlassAccessesColumns[7]},
+			},
+			{
+				Name:    "breakglassaccess_staff_id_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{BreakGlassAccessesColumns[6], BreakGlassAccessesColumns[5]},
+			},
+		},
+	}
 	// CarePlansColumns holds the columns for the "care_plans" table.
 	CarePlansColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1704,6 +1747,7 @@ var (
 		AuditEventsTable,
 		BedsTable,
 		BedAssignmentsTable,
+		BreakGlassAccessesTable,
 		CarePlansTable,
 		CarePlanActivitiesTable,
 		CarePlanGoalsTable,
@@ -1755,6 +1799,8 @@ func init() {
 	BedAssignmentsTable.ForeignKeys[0].RefTable = AdmissionsTable
 	BedAssignmentsTable.ForeignKeys[1].RefTable = BedsTable
 	BedAssignmentsTable.ForeignKeys[2].RefTable = PatientsTable
+	BreakGlassAccessesTable.ForeignKeys[0].RefTable = StaffsTable
+	BreakGlassAccessesTable.ForeignKeys[1].RefTable = PatientsTable
 	CarePlansTable.ForeignKeys[0].RefTable = StaffsTable
 	CarePlansTable.ForeignKeys[1].RefTable = PatientsTable
 	CarePlanActivitiesTable.ForeignKeys[0].RefTable = CarePlansTable
