@@ -20,7 +20,9 @@ import (
 
 // clock is the enforcer's time, which care-team memberships and
 // break-the-glass accesses end by. Tests move it; nothing else does.
-type clock struct{ now atomic.Pointer[func() time.Time] }
+type clock struct {
+	now atomic.Pointer[func() time.Time]
+}
 
 // Now returns the time row scope compares expiries with.
 func (e *Enforcer) Now() time.Time {
