@@ -51,6 +51,21 @@ func TestBreakGlassHeardLiveAndSealed(t *testing.T) {
 			harness.Must(t, ev.Access.ID == bg.BreakGlass.ID && ev.Access.Patient.ID == id && ev.Access.Staff.ID == d.Doctor &&
 				ev.Access.Reason == "Collapsed in the car park", "event: %+v", ev)
 
+			// The delivery is in the patient's access log, as the auditor's.
+			var log struct {
+				MyAccessLog struct {
+					Edges []struct {
+						Node struct{ ActorName, Operation string }
+					}
+				}
+			}
+			s.As("glass", `{ myAccessLog(first: 100) { edges { node { actorName actorKind operation } } } }`, nil).Decode(t, &log)
+			delivered := false
+			for _, e := range log.MyAccessLog.Edges {
+				delivered = delivered || (e.Node.ActorName == "Sam Novak" && e.Node.Operation == "breakGlassAccessed")
+			}
+			harness.Must(t, delivered, "the subscription's delivery is not in the patient's log: %+v", log)
+
 			s.As("doctor", `query($id: ID!) { node(id: $id) { ... on Patient { givenName } } }`, map[string]any{"id": id}).Decode(t, &struct{}{})
 			ctx := auth.SystemContext(context.Background())
 			_, err := s.App.Trail.Seal(ctx)
