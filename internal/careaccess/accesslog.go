@@ -2,6 +2,7 @@ package careaccess
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -81,9 +82,25 @@ func (s *Service) MyAccessLog(ctx context.Context, after *entgql.Cursor[string],
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]*ent.AuditEvent, len(conn.Edges))
+	// Paginate reads only the columns the GraphQL selection names, and an
+	// entry's fields are not the row's: read the page's rows whole.
+	ids := make([]string, len(conn.Edges))
 	for i, e := range conn.Edges {
-		rows[i] = e.Node
+		ids[i] = e.Node.ID
+	}
+	whole, err := s.store.Client.AuditEvent.Query().Where(auditevent.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*ent.AuditEvent, len(whole))
+	for _, r := range whole {
+		byID[r.ID] = r
+	}
+	rows := make([]*ent.AuditEvent, len(ids))
+	for i, id := range ids {
+		if rows[i] = byID[id]; rows[i] == nil {
+			return nil, fmt.Errorf("careaccess: audit row %s vanished", id)
+		}
 	}
 	entries, err := s.entries(ctx, v.PatientID, v.UserID, rows)
 	if err != nil {
@@ -102,6 +119,12 @@ const maxReads = 500
 // Reads returns what the access's clinician read or changed of the
 // patient's record while it ran, oldest first.
 func (s *Service) Reads(ctx context.Context, a *ent.BreakGlassAccess) ([]*AccessLogEntry, error) {
+	// A list loads only the columns its GraphQL selection names, and the
+	// account is never one of them: read the access whole.
+	a, err := s.store.Client.BreakGlassAccess.Get(auth.SystemContext(ctx), a.ID)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := s.store.Client.AuditEvent.Query().Where(
 		aboutPatient(a.PatientID),
 		auditevent.ActorID(a.UserID),

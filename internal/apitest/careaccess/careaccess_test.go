@@ -173,6 +173,17 @@ func TestDoctorWithoutRelationshipSeesOnlyTheHeaderUntilBreakGlass(t *testing.T)
 		}
 	}
 	harness.Must(t, readAllergies, "the allergies read under the access are not in the review: %+v", n.Reads)
+	// Selecting only the reads still finds them: the access is read whole.
+	var bare struct {
+		BreakGlassAccesses struct {
+			Edges []struct {
+				Node struct{ Reads []struct{ ActorName string } }
+			}
+		}
+	}
+	s.As("auditor", `{ breakGlassAccesses { edges { node { reads { actorName } } } } }`, nil).Decode(t, &bare)
+	harness.Must(t, len(bare.BreakGlassAccesses.Edges) == 1 && len(bare.BreakGlassAccesses.Edges[0].Node.Reads) == len(n.Reads) &&
+		bare.BreakGlassAccesses.Edges[0].Node.Reads[0].ActorName == "Grace Mwangi", "reads alone: %+v", bare)
 
 	// The patient sees who read their record, and that it was break-the-glass.
 	var log struct {
