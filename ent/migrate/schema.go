@@ -92,6 +92,11 @@ var (
 					Where: "status = 'ADMITTED'",
 				},
 			},
+			{
+				Name:    "admission_attending_id",
+				Unique:  false,
+				Columns: []*schema.Column{AdmissionsColumns[10]},
+			},
 		},
 	}
 	// AllergiesColumns holds the columns for the "allergies" table.
@@ -537,6 +542,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{CareTeamMembersColumns[7]},
 			},
+			{
+				Name:    "careteammember_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{CareTeamMembersColumns[6]},
+			},
 		},
 	}
 	// ClinicalNotesColumns holds the columns for the "clinical_notes" table.
@@ -804,6 +814,11 @@ var (
 				Name:    "laborder_ordered_at",
 				Unique:  false,
 				Columns: []*schema.Column{LabOrdersColumns[3]},
+			},
+			{
+				Name:    "laborder_ordered_by_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrdersColumns[7]},
 			},
 		},
 	}
@@ -1178,6 +1193,11 @@ var (
 				Name:    "medicationorder_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{MedicationOrdersColumns[19]},
+			},
+			{
+				Name:    "medicationorder_prescriber_id",
+				Unique:  false,
+				Columns: []*schema.Column{MedicationOrdersColumns[17]},
 			},
 		},
 	}
@@ -1561,6 +1581,21 @@ var (
 				Name:    "referral_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{ReferralsColumns[8]},
+			},
+			{
+				Name:    "referral_from_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[9]},
+			},
+			{
+				Name:    "referral_to_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[11]},
+			},
+			{
+				Name:    "referral_to_department_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[12]},
 			},
 		},
 	}
