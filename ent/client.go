@@ -22,6 +22,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -79,6 +80,8 @@ type Client struct {
 	Bed *BedClient
 	// BedAssignment is the client for interacting with the BedAssignment builders.
 	BedAssignment *BedAssignmentClient
+	// BreakGlassAccess is the client for interacting with the BreakGlassAccess builders.
+	BreakGlassAccess *BreakGlassAccessClient
 	// CarePlan is the client for interacting with the CarePlan builders.
 	CarePlan *CarePlanClient
 	// CarePlanActivity is the client for interacting with the CarePlanActivity builders.
@@ -165,6 +168,7 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Bed = NewBedClient(c.config)
 	c.BedAssignment = NewBedAssignmentClient(c.config)
+	c.BreakGlassAccess = NewBreakGlassAccessClient(c.config)
 	c.CarePlan = NewCarePlanClient(c.config)
 	c.CarePlanActivity = NewCarePlanActivityClient(c.config)
 	c.CarePlanGoal = NewCarePlanGoalClient(c.config)
@@ -298,6 +302,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
+		BreakGlassAccess:     NewBreakGlassAccessClient(cfg),
 		CarePlan:             NewCarePlanClient(cfg),
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
@@ -358,6 +363,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
+		BreakGlassAccess:     NewBreakGlassAccessClient(cfg),
 		CarePlan:             NewCarePlanClient(cfg),
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
@@ -422,13 +428,14 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
-		c.BedAssignment, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
-		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.User, c.Ward,
+		c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
+		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter,
+		c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem,
+		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -439,13 +446,14 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
-		c.BedAssignment, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
-		c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.User, c.Ward,
+		c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
+		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter,
+		c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem,
+		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -468,6 +476,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Bed.mutate(ctx, m)
 	case *BedAssignmentMutation:
 		return c.BedAssignment.mutate(ctx, m)
+	case *BreakGlassAccessMutation:
+		return c.BreakGlassAccess.mutate(ctx, m)
 	case *CarePlanMutation:
 		return c.CarePlan.mutate(ctx, m)
 	case *CarePlanActivityMutation:
@@ -1741,6 +1751,171 @@ func (c *BedAssignmentClient) mutate(ctx context.Context, m *BedAssignmentMutati
 		return (&BedAssignmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown BedAssignment mutation op: %q", m.Op())
+	}
+}
+
+// BreakGlassAccessClient is a client for the BreakGlassAccess schema.
+type BreakGlassAccessClient struct {
+	config
+}
+
+// NewBreakGlassAccessClient returns a client for the BreakGlassAccess from the given config.
+func NewBreakGlassAccessClient(c config) *BreakGlassAccessClient {
+	return &BreakGlassAccessClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `breakglassaccess.Hooks(f(g(h())))`.
+func (c *BreakGlassAccessClient) Use(hooks ...Hook) {
+	c.hooks.BreakGlassAccess = append(c.hooks.BreakGlassAccess, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `breakglassaccess.Intercept(f(g(h())))`.
+func (c *BreakGlassAccessClient) Intercept(interceptors ...Interceptor) {
+	c.inters.BreakGlassAccess = append(c.inters.BreakGlassAccess, interceptors...)
+}
+
+// Create returns a builder for creating a BreakGlassAccess entity.
+func (c *BreakGlassAccessClient) Create() *BreakGlassAccessCreate {
+	mutation := newBreakGlassAccessMutation(c.config, OpCreate)
+	return &BreakGlassAccessCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of BreakGlassAccess entities.
+func (c *BreakGlassAccessClient) CreateBulk(builders ...*BreakGlassAccessCreate) *BreakGlassAccessCreateBulk {
+	return &BreakGlassAccessCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BreakGlassAccessClient) MapCreateBulk(slice any, setFunc func(*BreakGlassAccessCreate, int)) *BreakGlassAccessCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BreakGlassAccessCreateBulk{err: fmt.Errorf("calling to BreakGlassAccessClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BreakGlassAccessCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BreakGlassAccessCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for BreakGlassAccess.
+func (c *BreakGlassAccessClient) Update() *BreakGlassAccessUpdate {
+	mutation := newBreakGlassAccessMutation(c.config, OpUpdate)
+	return &BreakGlassAccessUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BreakGlassAccessClient) UpdateOne(_m *BreakGlassAccess) *BreakGlassAccessUpdateOne {
+	mutation := newBreakGlassAccessMutation(c.config, OpUpdateOne, withBreakGlassAccess(_m))
+	return &BreakGlassAccessUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BreakGlassAccessClient) UpdateOneID(id string) *BreakGlassAccessUpdateOne {
+	mutation := newBreakGlassAccessMutation(c.config, OpUpdateOne, withBreakGlassAccessID(id))
+	return &BreakGlassAccessUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for BreakGlassAccess.
+func (c *BreakGlassAccessClient) Delete() *BreakGlassAccessDelete {
+	mutation := newBreakGlassAccessMutation(c.config, OpDelete)
+	return &BreakGlassAccessDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BreakGlassAccessClient) DeleteOne(_m *BreakGlassAccess) *BreakGlassAccessDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BreakGlassAccessClient) DeleteOneID(id string) *BreakGlassAccessDeleteOne {
+	builder := c.Delete().Where(breakglassaccess.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BreakGlassAccessDeleteOne{builder}
+}
+
+// Query returns a query builder for BreakGlassAccess.
+func (c *BreakGlassAccessClient) Query() *BreakGlassAccessQuery {
+	return &BreakGlassAccessQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBreakGlassAccess},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a BreakGlassAccess entity by its id.
+func (c *BreakGlassAccessClient) Get(ctx context.Context, id string) (*BreakGlassAccess, error) {
+	return c.Query().Where(breakglassaccess.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BreakGlassAccessClient) GetX(ctx context.Context, id string) *BreakGlassAccess {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a BreakGlassAccess.
+func (c *BreakGlassAccessClient) QueryPatient(_m *BreakGlassAccess) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(breakglassaccess.Table, breakglassaccess.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, breakglassaccess.PatientTable, breakglassaccess.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStaff queries the staff edge of a BreakGlassAccess.
+func (c *BreakGlassAccessClient) QueryStaff(_m *BreakGlassAccess) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(breakglassaccess.Table, breakglassaccess.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, breakglassaccess.StaffTable, breakglassaccess.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *BreakGlassAccessClient) Hooks() []Hook {
+	return c.hooks.BreakGlassAccess
+}
+
+// Interceptors returns the client interceptors.
+func (c *BreakGlassAccessClient) Interceptors() []Interceptor {
+	return c.inters.BreakGlassAccess
+}
+
+func (c *BreakGlassAccessClient) mutate(ctx context.Context, m *BreakGlassAccessMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BreakGlassAccessCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BreakGlassAccessUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BreakGlassAccessUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BreakGlassAccessDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown BreakGlassAccess mutation op: %q", m.Op())
 	}
 }
 
@@ -6314,6 +6489,22 @@ func (c *PatientClient) QueryLabResults(_m *Patient) *LabResultQuery {
 	return query
 }
 
+// QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
+func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
+	query := (&BreakGlassAccessClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(breakglassaccess.Table, breakglassaccess.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.BreakGlassAccessesTable, patient.BreakGlassAccessesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *PatientClient) Hooks() []Hook {
 	return c.hooks.Patient
@@ -8238,21 +8429,23 @@ func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error)
 type (
 	hooks struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
-		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
-		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
-		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
-		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Hook
+		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
+		ClinicalNote, Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
+		LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen,
+		LabTest, MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation,
+		OutboxEvent, Patient, PatientContact, PatientIdentifier, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff, User,
+		Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
-		CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember, ClinicalNote,
-		Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
-		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
-		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Interceptor
+		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
+		ClinicalNote, Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
+		LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen,
+		LabTest, MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation,
+		OutboxEvent, Patient, PatientContact, PatientIdentifier, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff, User,
+		Ward []ent.Interceptor
 	}
 )
 

@@ -17,6 +17,7 @@ type EncryptedColumn struct {
 // encrypts and decrypts these, and key rotation re-encrypts them.
 var EncryptedColumns = []EncryptedColumn{
 	{Type: "Admission", Table: "admissions", Column: "discharge_summary", BlindIndex: ""},
+	{Type: "BreakGlassAccess", Table: "break_glass_accesses", Column: "reason", BlindIndex: ""},
 	{Type: "ClinicalNote", Table: "clinical_notes", Column: "text", BlindIndex: ""},
 	{Type: "HistoryItem", Table: "history_items", Column: "description", BlindIndex: ""},
 	{Type: "Patient", Table: "patients", Column: "phone", BlindIndex: ""},
@@ -43,6 +44,13 @@ type Encryptable interface {
 func (_m *Admission) EncryptedValues() (string, []*string) {
 	return _m.ID, []*string{
 		_m.DischargeSummary,
+	}
+}
+
+// EncryptedValues implements Encryptable.
+func (_m *BreakGlassAccess) EncryptedValues() (string, []*string) {
+	return _m.ID, []*string{
+		&_m.Reason,
 	}
 }
 

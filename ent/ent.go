@@ -19,6 +19,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -120,6 +121,7 @@ func checkColumn(t, c string) error {
 			auditevent.Table:           auditevent.ValidColumn,
 			bed.Table:                  bed.ValidColumn,
 			bedassignment.Table:        bedassignment.ValidColumn,
+			breakglassaccess.Table:     breakglassaccess.ValidColumn,
 			careplan.Table:             careplan.ValidColumn,
 			careplanactivity.Table:     careplanactivity.ValidColumn,
 			careplangoal.Table:         careplangoal.ValidColumn,

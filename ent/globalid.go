@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -58,6 +59,7 @@ var tableByPrefix = map[string]string{
 	"aud": auditevent.Table,
 	"bed": bed.Table,
 	"bas": bedassignment.Table,
+	"bga": breakglassaccess.Table,
 	"cpl": careplan.Table,
 	"cpa": careplanactivity.Table,
 	"cpg": careplangoal.Table,
@@ -103,6 +105,7 @@ var PrefixByType = map[string]string{
 	"AuditEvent":           "aud",
 	"Bed":                  "bed",
 	"BedAssignment":        "bas",
+	"BreakGlassAccess":     "bga",
 	"CarePlan":             "cpl",
 	"CarePlanActivity":     "cpa",
 	"CarePlanGoal":         "cpg",

@@ -17,6 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -1320,6 +1321,150 @@ func newBedAssignmentPaginateArgs(rv map[string]any) *bedassignmentPaginateArgs 
 	}
 	if v, ok := rv[whereField].(*BedAssignmentWhereInput); ok {
 		args.opts = append(args.opts, WithBedAssignmentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *BreakGlassAccessQuery) CollectFields(ctx context.Context, satisfies ...string) (*BreakGlassAccessQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *BreakGlassAccessQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(breakglassaccess.Columns))
+		selectedFields = []string{breakglassaccess.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[breakglassaccess.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldPatientID)
+				fieldSeen[breakglassaccess.FieldPatientID] = struct{}{}
+			}
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[breakglassaccess.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldStaffID)
+				fieldSeen[breakglassaccess.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[breakglassaccess.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldCreatedAt)
+				fieldSeen[breakglassaccess.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[breakglassaccess.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldUpdatedAt)
+				fieldSeen[breakglassaccess.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[breakglassaccess.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldPatientID)
+				fieldSeen[breakglassaccess.FieldPatientID] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[breakglassaccess.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldStaffID)
+				fieldSeen[breakglassaccess.FieldStaffID] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[breakglassaccess.FieldReason]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldReason)
+				fieldSeen[breakglassaccess.FieldReason] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[breakglassaccess.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, breakglassaccess.FieldExpiresAt)
+				fieldSeen[breakglassaccess.FieldExpiresAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type breakglassaccessPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []BreakGlassAccessPaginateOption
+}
+
+func newBreakGlassAccessPaginateArgs(rv map[string]any) *breakglassaccessPaginateArgs {
+	args := &breakglassaccessPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &BreakGlassAccessOrder{Field: &BreakGlassAccessOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithBreakGlassAccessOrder(order))
+			}
+		case *BreakGlassAccessOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithBreakGlassAccessOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*BreakGlassAccessWhereInput); ok {
+		args.opts = append(args.opts, WithBreakGlassAccessFilter(v.Filter))
 	}
 	return args
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -87,6 +88,11 @@ var bedassignmentImplementors = []string{"BedAssignment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*BedAssignment) IsNode() {}
+
+var breakglassaccessImplementors = []string{"BreakGlassAccess", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*BreakGlassAccess) IsNode() {}
 
 var careplanImplementors = []string{"CarePlan", "Node"}
 
@@ -355,6 +361,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(bedassignment.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, bedassignmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case breakglassaccess.Table:
+		query := c.BreakGlassAccess.Query().
+			Where(breakglassaccess.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, breakglassaccessImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -802,6 +817,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.BedAssignment.Query().
 			Where(bedassignment.IDIn(ids...))
 		query, err := query.CollectFields(ctx, bedassignmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case breakglassaccess.Table:
+		query := c.BreakGlassAccess.Query().
+			Where(breakglassaccess.IDIn(ids...))
+		query, err := query.CollectFields(ctx, breakglassaccessImplementors...)
 		if err != nil {
 			return nil, err
 		}

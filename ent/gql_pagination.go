@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -2370,6 +2371,338 @@ func (_m *BedAssignment) ToEdge(order *BedAssignmentOrder) *BedAssignmentEdge {
 		order = DefaultBedAssignmentOrder
 	}
 	return &BedAssignmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// BreakGlassAccessEdge is the edge representation of BreakGlassAccess.
+type BreakGlassAccessEdge struct {
+	Node   *BreakGlassAccess `json:"node"`
+	Cursor Cursor            `json:"cursor"`
+}
+
+// BreakGlassAccessConnection is the connection containing edges to BreakGlassAccess.
+type BreakGlassAccessConnection struct {
+	Edges      []*BreakGlassAccessEdge `json:"edges"`
+	PageInfo   PageInfo                `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+func (c *BreakGlassAccessConnection) build(nodes []*BreakGlassAccess, pager *breakglassaccessPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *BreakGlassAccess
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *BreakGlassAccess {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *BreakGlassAccess {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*BreakGlassAccessEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &BreakGlassAccessEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// BreakGlassAccessPaginateOption enables pagination customization.
+type BreakGlassAccessPaginateOption func(*breakglassaccessPager) error
+
+// WithBreakGlassAccessOrder configures pagination ordering.
+func WithBreakGlassAccessOrder(order *BreakGlassAccessOrder) BreakGlassAccessPaginateOption {
+	if order == nil {
+		order = DefaultBreakGlassAccessOrder
+	}
+	o := *order
+	return func(pager *breakglassaccessPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultBreakGlassAccessOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithBreakGlassAccessFilter configures pagination filter.
+func WithBreakGlassAccessFilter(filter func(*BreakGlassAccessQuery) (*BreakGlassAccessQuery, error)) BreakGlassAccessPaginateOption {
+	return func(pager *breakglassaccessPager) error {
+		if filter == nil {
+			return errors.New("BreakGlassAccessQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type breakglassaccessPager struct {
+	reverse bool
+	order   *BreakGlassAccessOrder
+	filter  func(*BreakGlassAccessQuery) (*BreakGlassAccessQuery, error)
+}
+
+func newBreakGlassAccessPager(opts []BreakGlassAccessPaginateOption, reverse bool) (*breakglassaccessPager, error) {
+	pager := &breakglassaccessPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultBreakGlassAccessOrder
+	}
+	return pager, nil
+}
+
+func (p *breakglassaccessPager) applyFilter(query *BreakGlassAccessQuery) (*BreakGlassAccessQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *breakglassaccessPager) toCursor(_m *BreakGlassAccess) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *breakglassaccessPager) applyCursors(query *BreakGlassAccessQuery, after, before *Cursor) (*BreakGlassAccessQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultBreakGlassAccessOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *breakglassaccessPager) applyOrder(query *BreakGlassAccessQuery) *BreakGlassAccessQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultBreakGlassAccessOrder.Field {
+		query = query.Order(DefaultBreakGlassAccessOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *breakglassaccessPager) orderExpr(query *BreakGlassAccessQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultBreakGlassAccessOrder.Field {
+			b.Comma().Ident(DefaultBreakGlassAccessOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to BreakGlassAccess.
+func (_m *BreakGlassAccessQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...BreakGlassAccessPaginateOption,
+) (*BreakGlassAccessConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newBreakGlassAccessPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &BreakGlassAccessConnection{Edges: []*BreakGlassAccessEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// BreakGlassAccessOrderFieldCreatedAt orders BreakGlassAccess by created_at.
+	BreakGlassAccessOrderFieldCreatedAt = &BreakGlassAccessOrderField{
+		Value: func(_m *BreakGlassAccess) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: breakglassaccess.FieldCreatedAt,
+		toTerm: breakglassaccess.ByCreatedAt,
+		toCursor: func(_m *BreakGlassAccess) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// BreakGlassAccessOrderFieldUpdatedAt orders BreakGlassAccess by updated_at.
+	BreakGlassAccessOrderFieldUpdatedAt = &BreakGlassAccessOrderField{
+		Value: func(_m *BreakGlassAccess) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: breakglassaccess.FieldUpdatedAt,
+		toTerm: breakglassaccess.ByUpdatedAt,
+		toCursor: func(_m *BreakGlassAccess) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// BreakGlassAccessOrderFieldExpiresAt orders BreakGlassAccess by expires_at.
+	BreakGlassAccessOrderFieldExpiresAt = &BreakGlassAccessOrderField{
+		Value: func(_m *BreakGlassAccess) (ent.Value, error) {
+			return _m.ExpiresAt, nil
+		},
+		column: breakglassaccess.FieldExpiresAt,
+		toTerm: breakglassaccess.ByExpiresAt,
+		toCursor: func(_m *BreakGlassAccess) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ExpiresAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f BreakGlassAccessOrderField) String() string {
+	var str string
+	switch f.column {
+	case BreakGlassAccessOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case BreakGlassAccessOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case BreakGlassAccessOrderFieldExpiresAt.column:
+		str = "EXPIRES_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f BreakGlassAccessOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *BreakGlassAccessOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("BreakGlassAccessOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *BreakGlassAccessOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *BreakGlassAccessOrderFieldUpdatedAt
+	case "EXPIRES_AT":
+		*f = *BreakGlassAccessOrderFieldExpiresAt
+	default:
+		return fmt.Errorf("%s is not a valid BreakGlassAccessOrderField", str)
+	}
+	return nil
+}
+
+// BreakGlassAccessOrderField defines the ordering field of BreakGlassAccess.
+type BreakGlassAccessOrderField struct {
+	// Value extracts the ordering value from the given BreakGlassAccess.
+	Value    func(*BreakGlassAccess) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) breakglassaccess.OrderOption
+	toCursor func(*BreakGlassAccess) Cursor
+}
+
+// BreakGlassAccessOrder defines the ordering of BreakGlassAccess.
+type BreakGlassAccessOrder struct {
+	Direction OrderDirection              `json:"direction"`
+	Field     *BreakGlassAccessOrderField `json:"field"`
+}
+
+// DefaultBreakGlassAccessOrder is the default ordering of BreakGlassAccess.
+var DefaultBreakGlassAccessOrder = &BreakGlassAccessOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &BreakGlassAccessOrderField{
+		Value: func(_m *BreakGlassAccess) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: breakglassaccess.FieldID,
+		toTerm: breakglassaccess.ByID,
+		toCursor: func(_m *BreakGlassAccess) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts BreakGlassAccess into BreakGlassAccessEdge.
+func (_m *BreakGlassAccess) ToEdge(order *BreakGlassAccessOrder) *BreakGlassAccessEdge {
+	if order == nil {
+		order = DefaultBreakGlassAccessOrder
+	}
+	return &BreakGlassAccessEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -3760,6 +3761,392 @@ func (i *BedAssignmentWhereInput) P() (predicate.BedAssignment, error) {
 		return predicates[0], nil
 	default:
 		return bedassignment.And(predicates...), nil
+	}
+}
+
+// BreakGlassAccessWhereInput represents a where input for filtering BreakGlassAccess queries.
+type BreakGlassAccessWhereInput struct {
+	Predicates []predicate.BreakGlassAccess  `json:"-"`
+	Not        *BreakGlassAccessWhereInput   `json:"not,omitempty"`
+	Or         []*BreakGlassAccessWhereInput `json:"or,omitempty"`
+	And        []*BreakGlassAccessWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "expires_at" field predicates.
+	ExpiresAt      *time.Time  `json:"expiresAt,omitempty"`
+	ExpiresAtNEQ   *time.Time  `json:"expiresAtNEQ,omitempty"`
+	ExpiresAtIn    []time.Time `json:"expiresAtIn,omitempty"`
+	ExpiresAtNotIn []time.Time `json:"expiresAtNotIn,omitempty"`
+	ExpiresAtGT    *time.Time  `json:"expiresAtGT,omitempty"`
+	ExpiresAtGTE   *time.Time  `json:"expiresAtGTE,omitempty"`
+	ExpiresAtLT    *time.Time  `json:"expiresAtLT,omitempty"`
+	ExpiresAtLTE   *time.Time  `json:"expiresAtLTE,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *BreakGlassAccessWhereInput) AddPredicates(predicates ...predicate.BreakGlassAccess) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the BreakGlassAccessWhereInput filter on the BreakGlassAccessQuery builder.
+func (i *BreakGlassAccessWhereInput) Filter(q *BreakGlassAccessQuery) (*BreakGlassAccessQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyBreakGlassAccessWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyBreakGlassAccessWhereInput is returned in case the BreakGlassAccessWhereInput is empty.
+var ErrEmptyBreakGlassAccessWhereInput = errors.New("ent: empty predicate BreakGlassAccessWhereInput")
+
+// P returns a predicate for filtering breakglassaccesses.
+// An error is returned if the input is empty or invalid.
+func (i *BreakGlassAccessWhereInput) P() (predicate.BreakGlassAccess, error) {
+	var predicates []predicate.BreakGlassAccess
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, breakglassaccess.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.BreakGlassAccess, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, breakglassaccess.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.BreakGlassAccess, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, breakglassaccess.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, breakglassaccess.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, breakglassaccess.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, breakglassaccess.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, breakglassaccess.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, breakglassaccess.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, breakglassaccess.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, breakglassaccess.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, breakglassaccess.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, breakglassaccess.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, breakglassaccess.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, breakglassaccess.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, breakglassaccess.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, breakglassaccess.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, breakglassaccess.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, breakglassaccess.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, breakglassaccess.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, breakglassaccess.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, breakglassaccess.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, breakglassaccess.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, breakglassaccess.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, breakglassaccess.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, breakglassaccess.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, breakglassaccess.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, breakglassaccess.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, breakglassaccess.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, breakglassaccess.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, breakglassaccess.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, breakglassaccess.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, breakglassaccess.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, breakglassaccess.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, breakglassaccess.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, breakglassaccess.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.ExpiresAt != nil {
+		predicates = append(predicates, breakglassaccess.ExpiresAtEQ(*i.ExpiresAt))
+	}
+	if i.ExpiresAtNEQ != nil {
+		predicates = append(predicates, breakglassaccess.ExpiresAtNEQ(*i.ExpiresAtNEQ))
+	}
+	if len(i.ExpiresAtIn) > 0 {
+		predicates = append(predicates, breakglassaccess.ExpiresAtIn(i.ExpiresAtIn...))
+	}
+	if len(i.ExpiresAtNotIn) > 0 {
+		predicates = append(predicates, breakglassaccess.ExpiresAtNotIn(i.ExpiresAtNotIn...))
+	}
+	if i.ExpiresAtGT != nil {
+		predicates = append(predicates, breakglassaccess.ExpiresAtGT(*i.ExpiresAtGT))
+	}
+	if i.ExpiresAtGTE != nil {
+		predicates = append(predicates, breakglassaccess.ExpiresAtGTE(*i.ExpiresAtGTE))
+	}
+	if i.ExpiresAtLT != nil {
+		predicates = append(predicates, breakglassaccess.ExpiresAtLT(*i.ExpiresAtLT))
+	}
+	if i.ExpiresAtLTE != nil {
+		predicates = append(predicates, breakglassaccess.ExpiresAtLTE(*i.ExpiresAtLTE))
+	}
+
+	if i.HasPatient != nil {
+		p := breakglassaccess.HasPatient()
+		if !*i.HasPatient {
+			p = breakglassaccess.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, breakglassaccess.HasPatientWith(with...))
+	}
+	if i.HasStaff != nil {
+		p := breakglassaccess.HasStaff()
+		if !*i.HasStaff {
+			p = breakglassaccess.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, breakglassaccess.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyBreakGlassAccessWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return breakglassaccess.And(predicates...), nil
 	}
 }
 

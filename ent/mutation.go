@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -71,6 +72,7 @@ const (
 	TypeAuditEvent           = "AuditEvent"
 	TypeBed                  = "Bed"
 	TypeBedAssignment        = "BedAssignment"
+	TypeBreakGlassAccess     = "BreakGlassAccess"
 	TypeCarePlan             = "CarePlan"
 	TypeCarePlanActivity     = "CarePlanActivity"
 	TypeCarePlanGoal         = "CarePlanGoal"
@@ -8175,6 +8177,762 @@ func (m *BedAssignmentMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown BedAssignment edge %s", name)
+}
+
+// BreakGlassAccessMutation represents an operation that mutates the BreakGlassAccess nodes in the graph.
+type BreakGlassAccessMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	user_id        *string
+	reason         *string
+	expires_at     *time.Time
+	clearedFields  map[string]struct{}
+	patient        *string
+	clearedpatient bool
+	staff          *string
+	clearedstaff   bool
+	done           bool
+	oldValue       func(context.Context) (*BreakGlassAccess, error)
+	predicates     []predicate.BreakGlassAccess
+}
+
+var _ ent.Mutation = (*BreakGlassAccessMutation)(nil)
+
+// breakglassaccessOption allows management of the mutation configuration using functional options.
+type breakglassaccessOption func(*BreakGlassAccessMutation)
+
+// newBreakGlassAccessMutation creates new mutation for the BreakGlassAccess entity.
+func newBreakGlassAccessMutation(c config, op Op, opts ...breakglassaccessOption) *BreakGlassAccessMutation {
+	m := &BreakGlassAccessMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBreakGlassAccess,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBreakGlassAccessID sets the ID field of the mutation.
+func withBreakGlassAccessID(id string) breakglassaccessOption {
+	return func(m *BreakGlassAccessMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *BreakGlassAccess
+		)
+		m.oldValue = func(ctx context.Context) (*BreakGlassAccess, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().BreakGlassAccess.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBreakGlassAccess sets the old BreakGlassAccess of the mutation.
+func withBreakGlassAccess(node *BreakGlassAccess) breakglassaccessOption {
+	return func(m *BreakGlassAccessMutation) {
+		m.oldValue = func(context.Context) (*BreakGlassAccess, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BreakGlassAccessMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BreakGlassAccessMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of BreakGlassAccess entities.
+func (m *BreakGlassAccessMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BreakGlassAccessMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BreakGlassAccessMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().BreakGlassAccess.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *BreakGlassAccessMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *BreakGlassAccessMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *BreakGlassAccessMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *BreakGlassAccessMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *BreakGlassAccessMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *BreakGlassAccessMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *BreakGlassAccessMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *BreakGlassAccessMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *BreakGlassAccessMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *BreakGlassAccessMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *BreakGlassAccessMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *BreakGlassAccessMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *BreakGlassAccessMutation) SetUserID(s string) {
+	m.user_id = &s
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *BreakGlassAccessMutation) UserID() (r string, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldUserID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *BreakGlassAccessMutation) ResetUserID() {
+	m.user_id = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *BreakGlassAccessMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *BreakGlassAccessMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *BreakGlassAccessMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *BreakGlassAccessMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *BreakGlassAccessMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the BreakGlassAccess entity.
+// If the BreakGlassAccess object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BreakGlassAccessMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *BreakGlassAccessMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *BreakGlassAccessMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[breakglassaccess.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *BreakGlassAccessMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *BreakGlassAccessMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *BreakGlassAccessMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *BreakGlassAccessMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[breakglassaccess.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *BreakGlassAccessMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *BreakGlassAccessMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *BreakGlassAccessMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the BreakGlassAccessMutation builder.
+func (m *BreakGlassAccessMutation) Where(ps ...predicate.BreakGlassAccess) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BreakGlassAccessMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BreakGlassAccessMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.BreakGlassAccess, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BreakGlassAccessMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BreakGlassAccessMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (BreakGlassAccess).
+func (m *BreakGlassAccessMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BreakGlassAccessMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, breakglassaccess.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, breakglassaccess.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, breakglassaccess.FieldPatientID)
+	}
+	if m.staff != nil {
+		fields = append(fields, breakglassaccess.FieldStaffID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, breakglassaccess.FieldUserID)
+	}
+	if m.reason != nil {
+		fields = append(fields, breakglassaccess.FieldReason)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, breakglassaccess.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BreakGlassAccessMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case breakglassaccess.FieldCreatedAt:
+		return m.CreatedAt()
+	case breakglassaccess.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case breakglassaccess.FieldPatientID:
+		return m.PatientID()
+	case breakglassaccess.FieldStaffID:
+		return m.StaffID()
+	case breakglassaccess.FieldUserID:
+		return m.UserID()
+	case breakglassaccess.FieldReason:
+		return m.Reason()
+	case breakglassaccess.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BreakGlassAccessMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case breakglassaccess.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case breakglassaccess.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case breakglassaccess.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case breakglassaccess.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case breakglassaccess.FieldUserID:
+		return m.OldUserID(ctx)
+	case breakglassaccess.FieldReason:
+		return m.OldReason(ctx)
+	case breakglassaccess.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown BreakGlassAccess field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BreakGlassAccessMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case breakglassaccess.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case breakglassaccess.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case breakglassaccess.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case breakglassaccess.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case breakglassaccess.FieldUserID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case breakglassaccess.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case breakglassaccess.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown BreakGlassAccess field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BreakGlassAccessMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BreakGlassAccessMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BreakGlassAccessMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown BreakGlassAccess numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BreakGlassAccessMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BreakGlassAccessMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BreakGlassAccessMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown BreakGlassAccess nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BreakGlassAccessMutation) ResetField(name string) error {
+	switch name {
+	case breakglassaccess.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case breakglassaccess.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case breakglassaccess.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case breakglassaccess.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case breakglassaccess.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case breakglassaccess.FieldReason:
+		m.ResetReason()
+		return nil
+	case breakglassaccess.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown BreakGlassAccess field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BreakGlassAccessMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, breakglassaccess.EdgePatient)
+	}
+	if m.staff != nil {
+		edges = append(edges, breakglassaccess.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BreakGlassAccessMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case breakglassaccess.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case breakglassaccess.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BreakGlassAccessMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BreakGlassAccessMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BreakGlassAccessMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, breakglassaccess.EdgePatient)
+	}
+	if m.clearedstaff {
+		edges = append(edges, breakglassaccess.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BreakGlassAccessMutation) EdgeCleared(name string) bool {
+	switch name {
+	case breakglassaccess.EdgePatient:
+		return m.clearedpatient
+	case breakglassaccess.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BreakGlassAccessMutation) ClearEdge(name string) error {
+	switch name {
+	case breakglassaccess.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case breakglassaccess.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown BreakGlassAccess unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BreakGlassAccessMutation) ResetEdge(name string) error {
+	switch name {
+	case breakglassaccess.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case breakglassaccess.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown BreakGlassAccess edge %s", name)
 }
 
 // CarePlanMutation represents an operation that mutates the CarePlan nodes in the graph.
@@ -32905,6 +33663,9 @@ type PatientMutation struct {
 	lab_results                 map[string]struct{}
 	removedlab_results          map[string]struct{}
 	clearedlab_results          bool
+	break_glass_accesses        map[string]struct{}
+	removedbreak_glass_accesses map[string]struct{}
+	clearedbreak_glass_accesses bool
 	done                        bool
 	oldValue                    func(context.Context) (*Patient, error)
 	predicates                  []predicate.Patient
@@ -35247,6 +36008,60 @@ func (m *PatientMutation) ResetLabResults() {
 	m.removedlab_results = nil
 }
 
+// AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
+func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
+	if m.break_glass_accesses == nil {
+		m.break_glass_accesses = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.break_glass_accesses[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBreakGlassAccesses clears the "break_glass_accesses" edge to the BreakGlassAccess entity.
+func (m *PatientMutation) ClearBreakGlassAccesses() {
+	m.clearedbreak_glass_accesses = true
+}
+
+// BreakGlassAccessesCleared reports if the "break_glass_accesses" edge to the BreakGlassAccess entity was cleared.
+func (m *PatientMutation) BreakGlassAccessesCleared() bool {
+	return m.clearedbreak_glass_accesses
+}
+
+// RemoveBreakGlassAccessIDs removes the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
+func (m *PatientMutation) RemoveBreakGlassAccessIDs(ids ...string) {
+	if m.removedbreak_glass_accesses == nil {
+		m.removedbreak_glass_accesses = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.break_glass_accesses, ids[i])
+		m.removedbreak_glass_accesses[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBreakGlassAccesses returns the removed IDs of the "break_glass_accesses" edge to the BreakGlassAccess entity.
+func (m *PatientMutation) RemovedBreakGlassAccessesIDs() (ids []string) {
+	for id := range m.removedbreak_glass_accesses {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BreakGlassAccessesIDs returns the "break_glass_accesses" edge IDs in the mutation.
+func (m *PatientMutation) BreakGlassAccessesIDs() (ids []string) {
+	for id := range m.break_glass_accesses {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBreakGlassAccesses resets all changes to the "break_glass_accesses" edge.
+func (m *PatientMutation) ResetBreakGlassAccesses() {
+	m.break_glass_accesses = nil
+	m.clearedbreak_glass_accesses = false
+	m.removedbreak_glass_accesses = nil
+}
+
 // Where appends a list predicates to the PatientMutation builder.
 func (m *PatientMutation) Where(ps ...predicate.Patient) {
 	m.predicates = append(m.predicates, ps...)
@@ -35801,7 +36616,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 25)
+	edges := make([]string, 0, 26)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -35876,6 +36691,9 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.lab_results != nil {
 		edges = append(edges, patient.EdgeLabResults)
+	}
+	if m.break_glass_accesses != nil {
+		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
 	return edges
 }
@@ -36030,13 +36848,19 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeBreakGlassAccesses:
+		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
+		for id := range m.break_glass_accesses {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 25)
+	edges := make([]string, 0, 26)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -36105,6 +36929,9 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedlab_results != nil {
 		edges = append(edges, patient.EdgeLabResults)
+	}
+	if m.removedbreak_glass_accesses != nil {
+		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
 	return edges
 }
@@ -36251,13 +37078,19 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeBreakGlassAccesses:
+		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
+		for id := range m.removedbreak_glass_accesses {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 25)
+	edges := make([]string, 0, 26)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -36333,6 +37166,9 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedlab_results {
 		edges = append(edges, patient.EdgeLabResults)
 	}
+	if m.clearedbreak_glass_accesses {
+		edges = append(edges, patient.EdgeBreakGlassAccesses)
+	}
 	return edges
 }
 
@@ -36390,6 +37226,8 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedlab_specimens
 	case patient.EdgeLabResults:
 		return m.clearedlab_results
+	case patient.EdgeBreakGlassAccesses:
+		return m.clearedbreak_glass_accesses
 	}
 	return false
 }
@@ -36486,6 +37324,9 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeLabResults:
 		m.ResetLabResults()
+		return nil
+	case patient.EdgeBreakGlassAccesses:
+		m.ResetBreakGlassAccesses()
 		return nil
 	}
 	return fmt.Errorf("unknown Patient edge %s", name)

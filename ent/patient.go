@@ -119,9 +119,11 @@ type PatientEdges struct {
 	LabSpecimens []*LabSpecimen `json:"lab_specimens,omitempty"`
 	// LabResults holds the value of the lab_results edge.
 	LabResults []*LabResult `json:"lab_results,omitempty"`
+	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
+	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [25]bool
+	loadedTypes [26]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -148,6 +150,7 @@ type PatientEdges struct {
 	namedLabOrderItems      map[string][]*LabOrderItem
 	namedLabSpecimens       map[string][]*LabSpecimen
 	namedLabResults         map[string][]*LabResult
+	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
 // AppointmentsOrErr returns the Appointments value or an error if the edge
@@ -377,6 +380,15 @@ func (e PatientEdges) LabResultsOrErr() ([]*LabResult, error) {
 		return e.LabResults, nil
 	}
 	return nil, &NotLoadedError{edge: "lab_results"}
+}
+
+// BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
+	if e.loadedTypes[25] {
+		return e.BreakGlassAccesses, nil
+	}
+	return nil, &NotLoadedError{edge: "break_glass_accesses"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -693,6 +705,11 @@ func (_m *Patient) QueryLabSpecimens() *LabSpecimenQuery {
 // QueryLabResults queries the "lab_results" edge of the Patient entity.
 func (_m *Patient) QueryLabResults() *LabResultQuery {
 	return NewPatientClient(_m.config).QueryLabResults(_m)
+}
+
+// QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
+func (_m *Patient) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
+	return NewPatientClient(_m.config).QueryBreakGlassAccesses(_m)
 }
 
 // Update returns a builder for updating this Patient.
@@ -1359,6 +1376,30 @@ func (_m *Patient) appendNamedLabResults(name string, edges ...*LabResult) {
 		_m.Edges.namedLabResults[name] = []*LabResult{}
 	} else {
 		_m.Edges.namedLabResults[name] = append(_m.Edges.namedLabResults[name], edges...)
+	}
+}
+
+// NamedBreakGlassAccesses returns the BreakGlassAccesses named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedBreakGlassAccesses(name string) ([]*BreakGlassAccess, error) {
+	if _m.Edges.namedBreakGlassAccesses == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedBreakGlassAccesses[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedBreakGlassAccesses(name string, edges ...*BreakGlassAccess) {
+	if _m.Edges.namedBreakGlassAccesses == nil {
+		_m.Edges.namedBreakGlassAccesses = make(map[string][]*BreakGlassAccess)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedBreakGlassAccesses[name] = []*BreakGlassAccess{}
+	} else {
+		_m.Edges.namedBreakGlassAccesses[name] = append(_m.Edges.namedBreakGlassAccesses[name], edges...)
 	}
 }
 

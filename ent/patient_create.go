@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -680,6 +681,21 @@ func (_c *PatientCreate) AddLabResults(v ...*LabResult) *PatientCreate {
 	return _c.AddLabResultIDs(ids...)
 }
 
+// AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
+func (_c *PatientCreate) AddBreakGlassAccessIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddBreakGlassAccessIDs(ids...)
+	return _c
+}
+
+// AddBreakGlassAccesses adds the "break_glass_accesses" edges to the BreakGlassAccess entity.
+func (_c *PatientCreate) AddBreakGlassAccesses(v ...*BreakGlassAccess) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddBreakGlassAccessIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_c *PatientCreate) Mutation() *PatientMutation {
 	return _c.mutation
@@ -1324,6 +1340,22 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.BreakGlassAccessesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

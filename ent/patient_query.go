@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -71,6 +72,7 @@ type PatientQuery struct {
 	withLabOrderItems           *LabOrderItemQuery
 	withLabSpecimens            *LabSpecimenQuery
 	withLabResults              *LabResultQuery
+	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
 	loadTotal                   []func(context.Context, []*Patient) error
@@ -97,6 +99,7 @@ type PatientQuery struct {
 	withNamedLabOrderItems      map[string]*LabOrderItemQuery
 	withNamedLabSpecimens       map[string]*LabSpecimenQuery
 	withNamedLabResults         map[string]*LabResultQuery
+	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -683,6 +686,28 @@ func (_q *PatientQuery) QueryLabResults() *LabResultQuery {
 	return query
 }
 
+// QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
+func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
+	query := (&BreakGlassAccessClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(breakglassaccess.Table, breakglassaccess.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.BreakGlassAccessesTable, patient.BreakGlassAccessesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Patient entity from the query.
 // Returns a *NotFoundError when no Patient was found.
 func (_q *PatientQuery) First(ctx context.Context) (*Patient, error) {
@@ -900,6 +925,7 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withLabOrderItems:      _q.withLabOrderItems.Clone(),
 		withLabSpecimens:       _q.withLabSpecimens.Clone(),
 		withLabResults:         _q.withLabResults.Clone(),
+		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -1181,6 +1207,17 @@ func (_q *PatientQuery) WithLabResults(opts ...func(*LabResultQuery)) *PatientQu
 	return _q
 }
 
+// WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
+// the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
+	query := (&BreakGlassAccessClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBreakGlassAccesses = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -1260,7 +1297,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [25]bool{
+		loadedTypes = [26]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1286,6 +1323,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withLabOrderItems != nil,
 			_q.withLabSpecimens != nil,
 			_q.withLabResults != nil,
+			_q.withBreakGlassAccesses != nil,
 		}
 	)
 	if _q.withUser != nil {
@@ -1490,6 +1528,15 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withBreakGlassAccesses; query != nil {
+		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
+			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
+			func(n *Patient, e *BreakGlassAccess) {
+				n.Edges.BreakGlassAccesses = append(n.Edges.BreakGlassAccesses, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedAppointments {
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedAppointments(name) },
@@ -1648,6 +1695,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadLabResults(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedLabResults(name) },
 			func(n *Patient, e *LabResult) { n.appendNamedLabResults(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedBreakGlassAccesses {
+		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedBreakGlassAccesses(name) },
+			func(n *Patient, e *BreakGlassAccess) { n.appendNamedBreakGlassAccesses(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2417,6 +2471,36 @@ func (_q *PatientQuery) loadLabResults(ctx context.Context, query *LabResultQuer
 	}
 	return nil
 }
+func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(breakglassaccess.FieldPatientID)
+	}
+	query.Where(predicate.BreakGlassAccess(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.BreakGlassAccessesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *PatientQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -2824,6 +2908,20 @@ func (_q *PatientQuery) WithNamedLabResults(name string, opts ...func(*LabResult
 		_q.withNamedLabResults = make(map[string]*LabResultQuery)
 	}
 	_q.withNamedLabResults[name] = query
+	return _q
+}
+
+// WithNamedBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to the "break_glass_accesses"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedBreakGlassAccesses(name string, opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
+	query := (&BreakGlassAccessClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedBreakGlassAccesses == nil {
+		_q.withNamedBreakGlassAccesses = make(map[string]*BreakGlassAccessQuery)
+	}
+	_q.withNamedBreakGlassAccesses[name] = query
 	return _q
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -756,6 +757,21 @@ func (_u *PatientUpdate) AddLabResults(v ...*LabResult) *PatientUpdate {
 	return _u.AddLabResultIDs(ids...)
 }
 
+// AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
+func (_u *PatientUpdate) AddBreakGlassAccessIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddBreakGlassAccessIDs(ids...)
+	return _u
+}
+
+// AddBreakGlassAccesses adds the "break_glass_accesses" edges to the BreakGlassAccess entity.
+func (_u *PatientUpdate) AddBreakGlassAccesses(v ...*BreakGlassAccess) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBreakGlassAccessIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_u *PatientUpdate) Mutation() *PatientMutation {
 	return _u.mutation
@@ -1254,6 +1270,27 @@ func (_u *PatientUpdate) RemoveLabResults(v ...*LabResult) *PatientUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLabResultIDs(ids...)
+}
+
+// ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
+func (_u *PatientUpdate) ClearBreakGlassAccesses() *PatientUpdate {
+	_u.mutation.ClearBreakGlassAccesses()
+	return _u
+}
+
+// RemoveBreakGlassAccessIDs removes the "break_glass_accesses" edge to BreakGlassAccess entities by IDs.
+func (_u *PatientUpdate) RemoveBreakGlassAccessIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveBreakGlassAccessIDs(ids...)
+	return _u
+}
+
+// RemoveBreakGlassAccesses removes "break_glass_accesses" edges to BreakGlassAccess entities.
+func (_u *PatientUpdate) RemoveBreakGlassAccesses(v ...*BreakGlassAccess) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBreakGlassAccessIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -2537,6 +2574,51 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.BreakGlassAccessesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBreakGlassAccessesIDs(); len(nodes) > 0 && !_u.mutation.BreakGlassAccessesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BreakGlassAccessesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{patient.Label}
@@ -3262,6 +3344,21 @@ func (_u *PatientUpdateOne) AddLabResults(v ...*LabResult) *PatientUpdateOne {
 	return _u.AddLabResultIDs(ids...)
 }
 
+// AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
+func (_u *PatientUpdateOne) AddBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddBreakGlassAccessIDs(ids...)
+	return _u
+}
+
+// AddBreakGlassAccesses adds the "break_glass_accesses" edges to the BreakGlassAccess entity.
+func (_u *PatientUpdateOne) AddBreakGlassAccesses(v ...*BreakGlassAccess) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBreakGlassAccessIDs(ids...)
+}
+
 // Mutation returns the PatientMutation object of the builder.
 func (_u *PatientUpdateOne) Mutation() *PatientMutation {
 	return _u.mutation
@@ -3760,6 +3857,27 @@ func (_u *PatientUpdateOne) RemoveLabResults(v ...*LabResult) *PatientUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLabResultIDs(ids...)
+}
+
+// ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
+func (_u *PatientUpdateOne) ClearBreakGlassAccesses() *PatientUpdateOne {
+	_u.mutation.ClearBreakGlassAccesses()
+	return _u
+}
+
+// RemoveBreakGlassAccessIDs removes the "break_glass_accesses" edge to BreakGlassAccess entities by IDs.
+func (_u *PatientUpdateOne) RemoveBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveBreakGlassAccessIDs(ids...)
+	return _u
+}
+
+// RemoveBreakGlassAccesses removes "break_glass_accesses" edges to BreakGlassAccess entities.
+func (_u *PatientUpdateOne) RemoveBreakGlassAccesses(v ...*BreakGlassAccess) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBreakGlassAccessIDs(ids...)
 }
 
 // Where appends a list predicates to the PatientUpdate builder.
@@ -5066,6 +5184,51 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BreakGlassAccessesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBreakGlassAccessesIDs(); len(nodes) > 0 && !_u.mutation.BreakGlassAccessesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BreakGlassAccessesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.BreakGlassAccessesTable,
+			Columns: []string{patient.BreakGlassAccessesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(breakglassaccess.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

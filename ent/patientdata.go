@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -43,6 +44,7 @@ var PatientColumn = map[string]string{
 	"Allergy":           "patient_id",
 	"Appointment":       "patient_id",
 	"BedAssignment":     "patient_id",
+	"BreakGlassAccess":  "patient_id",
 	"CarePlan":          "patient_id",
 	"CarePlanActivity":  "patient_id",
 	"CarePlanGoal":      "patient_id",
@@ -179,6 +181,34 @@ func (_q *BedAssignmentQuery) SelectPatientColumn(ctx context.Context) {
 	}
 	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, bedassignment.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *BreakGlassAccess) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *BreakGlassAccessQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, breakglassaccess.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, breakglassaccess.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, breakglassaccess.FieldPatientID)
 	}
 }
 
@@ -720,6 +750,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyBedAssignmentWhereInput)
 		}
 		return c.BedAssignment.Query().Where(p).Unique(true).Limit(limit).Select(bedassignment.FieldPatientID).Strings(ctx)
+	case *BreakGlassAccessWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyBreakGlassAccessWhereInput)
+		}
+		return c.BreakGlassAccess.Query().Where(p).Unique(true).Limit(limit).Select(breakglassaccess.FieldPatientID).Strings(ctx)
 	case *CarePlanWhereInput:
 		p, err := w.P()
 		if err != nil {

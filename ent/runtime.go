@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -314,6 +315,39 @@ func init() {
 	bedassignment.DefaultID = bedassignmentDescID.Default.(func() string)
 	// bedassignment.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	bedassignment.IDValidator = bedassignmentDescID.Validators[0].(func(string) error)
+	breakglassaccessMixin := schema.BreakGlassAccess{}.Mixin()
+	breakglassaccessMixinFields0 := breakglassaccessMixin[0].Fields()
+	_ = breakglassaccessMixinFields0
+	breakglassaccessMixinFields1 := breakglassaccessMixin[1].Fields()
+	_ = breakglassaccessMixinFields1
+	breakglassaccessMixinFields2 := breakglassaccessMixin[2].Fields()
+	_ = breakglassaccessMixinFields2
+	breakglassaccessFields := schema.BreakGlassAccess{}.Fields()
+	_ = breakglassaccessFields
+	// breakglassaccessDescCreatedAt is the schema descriptor for created_at field.
+	breakglassaccessDescCreatedAt := breakglassaccessMixinFields1[0].Descriptor()
+	// breakglassaccess.DefaultCreatedAt holds the default value on creation for the created_at field.
+	breakglassaccess.DefaultCreatedAt = breakglassaccessDescCreatedAt.Default.(func() time.Time)
+	// breakglassaccessDescUpdatedAt is the schema descriptor for updated_at field.
+	breakglassaccessDescUpdatedAt := breakglassaccessMixinFields1[1].Descriptor()
+	// breakglassaccess.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	breakglassaccess.DefaultUpdatedAt = breakglassaccessDescUpdatedAt.Default.(func() time.Time)
+	// breakglassaccess.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	breakglassaccess.UpdateDefaultUpdatedAt = breakglassaccessDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// breakglassaccessDescPatientID is the schema descriptor for patient_id field.
+	breakglassaccessDescPatientID := breakglassaccessMixinFields2[0].Descriptor()
+	// breakglassaccess.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	breakglassaccess.PatientIDValidator = breakglassaccessDescPatientID.Validators[0].(func(string) error)
+	// breakglassaccessDescReason is the schema descriptor for reason field.
+	breakglassaccessDescReason := breakglassaccessFields[2].Descriptor()
+	// breakglassaccess.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	breakglassaccess.ReasonValidator = breakglassaccessDescReason.Validators[0].(func(string) error)
+	// breakglassaccessDescID is the schema descriptor for id field.
+	breakglassaccessDescID := breakglassaccessMixinFields0[0].Descriptor()
+	// breakglassaccess.DefaultID holds the default value on creation for the id field.
+	breakglassaccess.DefaultID = breakglassaccessDescID.Default.(func() string)
+	// breakglassaccess.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	breakglassaccess.IDValidator = breakglassaccessDescID.Validators[0].(func(string) error)
 	careplanMixin := schema.CarePlan{}.Mixin()
 	careplanMixinFields0 := careplanMixin[0].Fields()
 	_ = careplanMixinFields0

@@ -28,6 +28,8 @@ type Tx struct {
 	Bed *BedClient
 	// BedAssignment is the client for interacting with the BedAssignment builders.
 	BedAssignment *BedAssignmentClient
+	// BreakGlassAccess is the client for interacting with the BreakGlassAccess builders.
+	BreakGlassAccess *BreakGlassAccessClient
 	// CarePlan is the client for interacting with the CarePlan builders.
 	CarePlan *CarePlanClient
 	// CarePlanActivity is the client for interacting with the CarePlanActivity builders.
@@ -234,6 +236,7 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Bed = NewBedClient(tx.config)
 	tx.BedAssignment = NewBedAssignmentClient(tx.config)
+	tx.BreakGlassAccess = NewBreakGlassAccessClient(tx.config)
 	tx.CarePlan = NewCarePlanClient(tx.config)
 	tx.CarePlanActivity = NewCarePlanActivityClient(tx.config)
 	tx.CarePlanGoal = NewCarePlanGoalClient(tx.config)

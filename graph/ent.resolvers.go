@@ -142,6 +142,9 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 		ent.WithWardOrder(orderBy), ent.WithWardFilter(where.Filter))
 }
 
+// BreakGlassAccess returns BreakGlassAccessResolver implementation.
+func (r *Resolver) BreakGlassAccess() BreakGlassAccessResolver { return &breakGlassAccessResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -154,6 +157,7 @@ func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputReso
 }
 
 type (
+	breakGlassAccessResolver            struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
 	userResolver                        struct{ *Resolver }
 	patientIdentifierWhereInputResolver struct{ *Resolver }

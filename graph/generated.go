@@ -46,6 +46,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -68,6 +69,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	BreakGlassAccess() BreakGlassAccessResolver
 	MergePatientsPayload() MergePatientsPayloadResolver
 	MfaChallenge() MfaChallengeResolver
 	Mutation() MutationResolver
@@ -104,6 +106,29 @@ type ComplexityRoot struct {
 	APIKeyEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AccessLogConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AccessLogEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AccessLogEntry struct {
+		ActorKind  func(childComplexity int) int
+		ActorName  func(childComplexity int) int
+		BreakGlass func(childComplexity int) int
+		Fields     func(childComplexity int) int
+		ID         func(childComplexity int) int
+		OccurredAt func(childComplexity int) int
+		Operation  func(childComplexity int) int
+		Roles      func(childComplexity int) int
+		StaffKind  func(childComplexity int) int
 	}
 
 	Admission struct {
@@ -295,6 +320,36 @@ type ComplexityRoot struct {
 	BoardBed struct {
 		Admission func(childComplexity int) int
 		Bed       func(childComplexity int) int
+	}
+
+	BreakGlassAccess struct {
+		CreatedAt func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Patient   func(childComplexity int) int
+		PatientID func(childComplexity int) int
+		Reads     func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Staff     func(childComplexity int) int
+		StaffID   func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	BreakGlassAccessConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	BreakGlassAccessEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	BreakGlassEvent struct {
+		Access     func(childComplexity int) int
+		EventID    func(childComplexity int) int
+		OccurredAt func(childComplexity int) int
 	}
 
 	CarePlan struct {
@@ -808,6 +863,7 @@ type ComplexityRoot struct {
 		AmendNote                     func(childComplexity int, id string, input notes.AmendNoteInput) int
 		AmendObservation              func(childComplexity int, id string, input ehr.AmendObservationInput) int
 		BookAppointment               func(childComplexity int, input scheduling.Booking) int
+		BreakGlass                    func(childComplexity int, input careaccess.BreakGlassInput) int
 		CancelAppointment             func(childComplexity int, id string, input scheduling.Cancellation) int
 		CancelCarePlan                func(childComplexity int, id string) int
 		CancelEncounter               func(childComplexity int, id string, reason string) int
@@ -992,6 +1048,15 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	PatientHeader struct {
+		BirthDate  func(childComplexity int) int
+		FamilyName func(childComplexity int) int
+		GivenName  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Mrn        func(childComplexity int) int
+		Sex        func(childComplexity int) int
+	}
+
 	PatientIdentifier struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
@@ -1052,6 +1117,7 @@ type ComplexityRoot struct {
 		AvailableSlots                func(childComplexity int, input scheduling.SlotSearch) int
 		BedBoard                      func(childComplexity int, wardID *string) int
 		Beds                          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) int
+		BreakGlassAccesses            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, where *ent.BreakGlassAccessWhereInput, orderBy *ent.BreakGlassAccessOrder) int
 		ClinicalNotes                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
 		DepartmentQueue               func(childComplexity int, departmentID string, date *time.Time) int
 		Departments                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
@@ -1068,10 +1134,12 @@ type ComplexityRoot struct {
 		LabTests                      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) int
 		Me                            func(childComplexity int) int
 		MedicationOrders              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.MedicationOrderOrder, where *ent.MedicationOrderWhereInput) int
+		MyAccessLog                   func(childComplexity int, after *entgql.Cursor[string], first *int) int
 		Node                          func(childComplexity int, id string) int
 		Nodes                         func(childComplexity int, ids []string) int
 		Patient                       func(childComplexity int, id string) int
 		PatientByMrn                  func(childComplexity int, mrn string) int
+		PatientHeader                 func(childComplexity int, mrn *string, id *string) int
 		Patients                      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) int
 		Referrals                     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) int
 		Rooms                         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) int
@@ -1176,6 +1244,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		AppointmentChanged func(childComplexity int, departmentID *string, providerID *string, after *string) int
 		BedStatusChanged   func(childComplexity int, wardID *string, after *string) int
+		BreakGlassAccessed func(childComplexity int, after *string) int
 		CriticalLabResult  func(childComplexity int, wardID *string, after *string) int
 		LabResultVerified  func(childComplexity int, patientID *string, wardID *string, after *string) int
 		VitalsRecorded     func(childComplexity int, patientID *string, wardID *string, after *string) int
@@ -1256,6 +1325,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type BreakGlassAccessResolver interface {
+	Reads(ctx context.Context, obj *ent.BreakGlassAccess) ([]*careaccess.AccessLogEntry, error)
+}
 type MergePatientsPayloadResolver interface {
 	Survivor(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
 	Duplicate(ctx context.Context, obj *patients.MergePatientsPayload) (*ent.Patient, error)
@@ -1278,6 +1350,7 @@ type MutationResolver interface {
 	MarkBedCleaned(ctx context.Context, bedID string) (*ent.Bed, error)
 	SetBedOutOfService(ctx context.Context, bedID string, reason string) (*ent.Bed, error)
 	ReturnBedToService(ctx context.Context, bedID string) (*ent.Bed, error)
+	BreakGlass(ctx context.Context, input careaccess.BreakGlassInput) (*ent.BreakGlassAccess, error)
 	CreateCarePlan(ctx context.Context, input careplans.CreateCarePlanInput) (*ent.CarePlan, error)
 	ActivateCarePlan(ctx context.Context, id string) (*ent.CarePlan, error)
 	CompleteCarePlan(ctx context.Context, id string) (*ent.CarePlan, error)
@@ -1378,6 +1451,9 @@ type QueryResolver interface {
 	Users(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	Wards(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WardOrder, where *ent.WardWhereInput) (*ent.WardConnection, error)
 	BedBoard(ctx context.Context, wardID *string) ([]*admission.WardBoard, error)
+	PatientHeader(ctx context.Context, mrn *string, id *string) (*careaccess.PatientHeader, error)
+	BreakGlassAccesses(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, where *ent.BreakGlassAccessWhereInput, orderBy *ent.BreakGlassAccessOrder) (*ent.BreakGlassAccessConnection, error)
+	MyAccessLog(ctx context.Context, after *entgql.Cursor[string], first *int) (*careaccess.AccessLogConnection, error)
 	Patient(ctx context.Context, id string) (*ent.Patient, error)
 	PatientByMrn(ctx context.Context, mrn string) (*ent.Patient, error)
 	SearchIcd10(ctx context.Context, text string, first *int) ([]*ent.Icd10Code, error)
@@ -1397,6 +1473,7 @@ type RegisterPatientPayloadResolver interface {
 }
 type SubscriptionResolver interface {
 	BedStatusChanged(ctx context.Context, wardID *string, after *string) (<-chan *model.BedStatusEvent, error)
+	BreakGlassAccessed(ctx context.Context, after *string) (<-chan *model.BreakGlassEvent, error)
 	VitalsRecorded(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.VitalsEvent, error)
 	LabResultVerified(ctx context.Context, patientID *string, wardID *string, after *string) (<-chan *model.LabResultEvent, error)
 	CriticalLabResult(ctx context.Context, wardID *string, after *string) (<-chan *model.CriticalLabResultEvent, error)
@@ -1520,6 +1597,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.APIKeyEdge.Node(childComplexity), true
+
+	case "AccessLogConnection.edges":
+		if e.ComplexityRoot.AccessLogConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogConnection.Edges(childComplexity), true
+	case "AccessLogConnection.pageInfo":
+		if e.ComplexityRoot.AccessLogConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogConnection.PageInfo(childComplexity), true
+	case "AccessLogConnection.totalCount":
+		if e.ComplexityRoot.AccessLogConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogConnection.TotalCount(childComplexity), true
+
+	case "AccessLogEdge.cursor":
+		if e.ComplexityRoot.AccessLogEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEdge.Cursor(childComplexity), true
+	case "AccessLogEdge.node":
+		if e.ComplexityRoot.AccessLogEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEdge.Node(childComplexity), true
+
+	case "AccessLogEntry.actorKind":
+		if e.ComplexityRoot.AccessLogEntry.ActorKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.ActorKind(childComplexity), true
+	case "AccessLogEntry.actorName":
+		if e.ComplexityRoot.AccessLogEntry.ActorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.ActorName(childComplexity), true
+	case "AccessLogEntry.breakGlass":
+		if e.ComplexityRoot.AccessLogEntry.BreakGlass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.BreakGlass(childComplexity), true
+	case "AccessLogEntry.fields":
+		if e.ComplexityRoot.AccessLogEntry.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Fields(childComplexity), true
+	case "AccessLogEntry.id":
+		if e.ComplexityRoot.AccessLogEntry.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.ID(childComplexity), true
+	case "AccessLogEntry.occurredAt":
+		if e.ComplexityRoot.AccessLogEntry.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.OccurredAt(childComplexity), true
+	case "AccessLogEntry.operation":
+		if e.ComplexityRoot.AccessLogEntry.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Operation(childComplexity), true
+	case "AccessLogEntry.roles":
+		if e.ComplexityRoot.AccessLogEntry.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Roles(childComplexity), true
+	case "AccessLogEntry.staffKind":
+		if e.ComplexityRoot.AccessLogEntry.StaffKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.StaffKind(childComplexity), true
 
 	case "Admission.admissionType":
 		if e.ComplexityRoot.Admission.AdmissionType == nil {
@@ -2348,6 +2512,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BoardBed.Bed(childComplexity), true
+
+	case "BreakGlassAccess.createdAt":
+		if e.ComplexityRoot.BreakGlassAccess.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.CreatedAt(childComplexity), true
+	case "BreakGlassAccess.expiresAt":
+		if e.ComplexityRoot.BreakGlassAccess.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.ExpiresAt(childComplexity), true
+	case "BreakGlassAccess.id":
+		if e.ComplexityRoot.BreakGlassAccess.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.ID(childComplexity), true
+	case "BreakGlassAccess.patient":
+		if e.ComplexityRoot.BreakGlassAccess.Patient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.Patient(childComplexity), true
+	case "BreakGlassAccess.patientID":
+		if e.ComplexityRoot.BreakGlassAccess.PatientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.PatientID(childComplexity), true
+	case "BreakGlassAccess.reads":
+		if e.ComplexityRoot.BreakGlassAccess.Reads == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.Reads(childComplexity), true
+	case "BreakGlassAccess.reason":
+		if e.ComplexityRoot.BreakGlassAccess.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.Reason(childComplexity), true
+	case "BreakGlassAccess.staff":
+		if e.ComplexityRoot.BreakGlassAccess.Staff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.Staff(childComplexity), true
+	case "BreakGlassAccess.staffID":
+		if e.ComplexityRoot.BreakGlassAccess.StaffID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.StaffID(childComplexity), true
+	case "BreakGlassAccess.updatedAt":
+		if e.ComplexityRoot.BreakGlassAccess.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccess.UpdatedAt(childComplexity), true
+
+	case "BreakGlassAccessConnection.edges":
+		if e.ComplexityRoot.BreakGlassAccessConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccessConnection.Edges(childComplexity), true
+	case "BreakGlassAccessConnection.pageInfo":
+		if e.ComplexityRoot.BreakGlassAccessConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccessConnection.PageInfo(childComplexity), true
+	case "BreakGlassAccessConnection.totalCount":
+		if e.ComplexityRoot.BreakGlassAccessConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccessConnection.TotalCount(childComplexity), true
+
+	case "BreakGlassAccessEdge.cursor":
+		if e.ComplexityRoot.BreakGlassAccessEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccessEdge.Cursor(childComplexity), true
+	case "BreakGlassAccessEdge.node":
+		if e.ComplexityRoot.BreakGlassAccessEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassAccessEdge.Node(childComplexity), true
+
+	case "BreakGlassEvent.access":
+		if e.ComplexityRoot.BreakGlassEvent.Access == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassEvent.Access(childComplexity), true
+	case "BreakGlassEvent.eventId":
+		if e.ComplexityRoot.BreakGlassEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassEvent.EventID(childComplexity), true
+	case "BreakGlassEvent.occurredAt":
+		if e.ComplexityRoot.BreakGlassEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakGlassEvent.OccurredAt(childComplexity), true
 
 	case "CarePlan.activities":
 		if e.ComplexityRoot.CarePlan.Activities == nil {
@@ -4717,6 +4993,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BookAppointment(childComplexity, args["input"].(scheduling.Booking)), true
+	case "Mutation.breakGlass":
+		if e.ComplexityRoot.Mutation.BreakGlass == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_breakGlass_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BreakGlass(childComplexity, args["input"].(careaccess.BreakGlassInput)), true
 	case "Mutation.cancelAppointment":
 		if e.ComplexityRoot.Mutation.CancelAppointment == nil {
 			break
@@ -6079,6 +6366,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PatientEdge.Node(childComplexity), true
 
+	case "PatientHeader.birthDate":
+		if e.ComplexityRoot.PatientHeader.BirthDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientHeader.BirthDate(childComplexity), true
+	case "PatientHeader.familyName":
+		if e.ComplexityRoot.PatientHeader.FamilyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientHeader.FamilyName(childComplexity), true
+	case "PatientHeader.givenName":
+		if e.ComplexityRoot.PatientHeader.GivenName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientHeader.GivenName(childComplexity), true
+	case "PatientHeader.id":
+		if e.ComplexityRoot.PatientHeader.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientHeader.ID(childComplexity), true
+	case "PatientHeader.mrn":
+		if e.ComplexityRoot.PatientHeader.Mrn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientHeader.Mrn(childComplexity), true
+	case "PatientHeader.sex":
+		if e.ComplexityRoot.PatientHeader.Sex == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatientHeader.Sex(childComplexity), true
+
 	case "PatientIdentifier.createdAt":
 		if e.ComplexityRoot.PatientIdentifier.CreatedAt == nil {
 			break
@@ -6400,6 +6724,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Beds(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.BedOrder), args["where"].(*ent.BedWhereInput)), true
+	case "Query.breakGlassAccesses":
+		if e.ComplexityRoot.Query.BreakGlassAccesses == nil {
+			break
+		}
+
+		args, err := ec.field_Query_breakGlassAccesses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BreakGlassAccesses(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["where"].(*ent.BreakGlassAccessWhereInput), args["orderBy"].(*ent.BreakGlassAccessOrder)), true
 	case "Query.clinicalNotes":
 		if e.ComplexityRoot.Query.ClinicalNotes == nil {
 			break
@@ -6572,6 +6907,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.MedicationOrders(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.MedicationOrderOrder), args["where"].(*ent.MedicationOrderWhereInput)), true
+	case "Query.myAccessLog":
+		if e.ComplexityRoot.Query.MyAccessLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_myAccessLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MyAccessLog(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -6616,6 +6962,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PatientByMrn(childComplexity, args["mrn"].(string)), true
+	case "Query.patientHeader":
+		if e.ComplexityRoot.Query.PatientHeader == nil {
+			break
+		}
+
+		args, err := ec.field_Query_patientHeader_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PatientHeader(childComplexity, args["mrn"].(*string), args["id"].(*string)), true
 	case "Query.patients":
 		if e.ComplexityRoot.Query.Patients == nil {
 			break
@@ -7113,6 +7470,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.BedStatusChanged(childComplexity, args["wardId"].(*string), args["after"].(*string)), true
+	case "Subscription.breakGlassAccessed":
+		if e.ComplexityRoot.Subscription.BreakGlassAccessed == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_breakGlassAccessed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.BreakGlassAccessed(childComplexity, args["after"].(*string)), true
 	case "Subscription.criticalLabResult":
 		if e.ComplexityRoot.Subscription.CriticalLabResult == nil {
 			break
@@ -7446,6 +7814,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("BedOrder", ec.unmarshalInputBedOrder),
 			graphql.NewInputUnmarshaler("BedWhereInput", ec.unmarshalInputBedWhereInput),
 			graphql.NewInputUnmarshaler("BookAppointmentInput", ec.unmarshalInputBookAppointmentInput),
+			graphql.NewInputUnmarshaler("BreakGlassAccessOrder", ec.unmarshalInputBreakGlassAccessOrder),
+			graphql.NewInputUnmarshaler("BreakGlassAccessWhereInput", ec.unmarshalInputBreakGlassAccessWhereInput),
+			graphql.NewInputUnmarshaler("BreakGlassInput", ec.unmarshalInputBreakGlassInput),
 			graphql.NewInputUnmarshaler("CancelAppointmentInput", ec.unmarshalInputCancelAppointmentInput),
 			graphql.NewInputUnmarshaler("CarePlanActivityInput", ec.unmarshalInputCarePlanActivityInput),
 			graphql.NewInputUnmarshaler("CarePlanActivityOrder", ec.unmarshalInputCarePlanActivityOrder),
@@ -7787,6 +8158,119 @@ extend type Subscription {
   to receive what you missed while disconnected, then live events.
   """
   bedStatusChanged(wardId: ID, after: String): BedStatusEvent!
+}
+`, BuiltIn: false},
+	{Name: "../schema/careaccess.graphqls", Input: `# Care-relationship access, break-the-glass, and the patient's own access log.
+#
+# A doctor or nurse sees a patient's record only while they have a care
+# relationship with the patient (care team, appointment, admission to their
+# ward or under their care, an order or referral they placed or received) or
+# a break-the-glass access still running; any other record behaves as if it
+# did not exist. patientHeader identifies such a patient without opening the
+# record. Which roles see every patient is policy: the object Rows.Patient.all.
+
+"Who the patient is, without their record: enough to identify them before breaking the glass."
+type PatientHeader {
+  id: ID!
+  mrn: String!
+  givenName: String!
+  familyName: String!
+  birthDate: Date!
+  sex: PatientSex!
+}
+
+input BreakGlassInput {
+  patientId: ID!
+  "Why the record must be opened now; at least 10 characters. The privacy officer reviews it."
+  reason: String!
+}
+
+"One audited touch of a patient's record."
+type AccessLogEntry {
+  "The audit event."
+  id: ID!
+  occurredAt: Time!
+  "Who: STAFF, SERVICE_ACCOUNT (an API key), PATIENT (the patient themselves) or SYSTEM."
+  actorKind: AccessActorKind!
+  "The staff member's name, the API key's name, or the username."
+  actorName: String!
+  "The staff member's kind (DOCTOR, NURSE, …); null for others."
+  staffKind: StaffKind
+  "The roles the actor acted with."
+  roles: [String!]!
+  "The operation, e.g. patients, labReport, bookAppointment."
+  operation: String!
+  "Which part of the record: the fields read or written, e.g. Patient.phone, LabResult.numericValue."
+  fields: [String!]!
+  "Whether the access was under a break-the-glass access to this patient."
+  breakGlass: Boolean!
+}
+
+enum AccessActorKind {
+  STAFF
+  SERVICE_ACCOUNT
+  PATIENT
+  SYSTEM
+}
+
+type AccessLogEdge {
+  node: AccessLogEntry!
+  cursor: Cursor!
+}
+
+type AccessLogConnection {
+  edges: [AccessLogEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+extend type BreakGlassAccess {
+  "What the clinician read or changed of the patient's record while the access ran, oldest first."
+  reads: [AccessLogEntry!]!
+}
+
+type BreakGlassEvent {
+  "Position in the event stream; pass it as ` + "`" + `after` + "`" + ` when resubscribing."
+  eventId: String!
+  occurredAt: Time!
+  access: BreakGlassAccess!
+}
+
+extend type Query {
+  """
+  The identifying header of the patient with this MRN (or this ID), whether
+  or not the viewer may read the record; null if there is none. Give exactly one.
+  """
+  patientHeader(mrn: String, id: ID): PatientHeader
+  "Break-the-glass accesses, newest first unless orderBy says otherwise: who, which patient, why, until when, and what was read."
+  breakGlassAccesses(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    where: BreakGlassAccessWhereInput
+    orderBy: BreakGlassAccessOrder
+  ): BreakGlassAccessConnection!
+  """
+  For a patient signed in to the app: who touched their record, when, which
+  part, and whether under break-the-glass, newest first. Their own accesses
+  are left out.
+  """
+  myAccessLog(after: Cursor, first: Int): AccessLogConnection!
+}
+
+extend type Mutation {
+  """
+  Opens a patient's record to the viewer, a doctor or nurse without a care
+  relationship, for HMIS_BREAK_GLASS_TTL (8 h by default). Audited, announced
+  on breakGlassAccessed and listed in breakGlassAccesses with what was read.
+  """
+  breakGlass(input: BreakGlassInput!): BreakGlassAccess!
+}
+
+extend type Subscription {
+  "Break-the-glass accesses as they are opened, for the privacy officer."
+  breakGlassAccessed(after: String): BreakGlassEvent!
 }
 `, BuiltIn: false},
 	{Name: "../schema/careplans.graphqls", Input: `# Care plans: goals and activities. A plan is DRAFT, then ACTIVE, then
@@ -10477,6 +10961,165 @@ input BedWhereInput {
   """
   hasAdmissions: Boolean
   hasAdmissionsWith: [AdmissionWhereInput!]
+}
+type BreakGlassAccess implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  patientID: ID!
+  staffID: ID!
+  reason: String!
+  expiresAt: Time!
+  patient: Patient!
+  staff: Staff!
+}
+"""
+A connection to a list of items.
+"""
+type BreakGlassAccessConnection {
+  """
+  A list of edges.
+  """
+  edges: [BreakGlassAccessEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type BreakGlassAccessEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: BreakGlassAccess
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for BreakGlassAccess connections
+"""
+input BreakGlassAccessOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order BreakGlassAccesses.
+  """
+  field: BreakGlassAccessOrderField!
+}
+"""
+Properties by which BreakGlassAccess connections can be ordered.
+"""
+enum BreakGlassAccessOrderField {
+  CREATED_AT
+  UPDATED_AT
+  EXPIRES_AT
+}
+"""
+BreakGlassAccessWhereInput is used for filtering BreakGlassAccess objects.
+Input was generated by ent.
+"""
+input BreakGlassAccessWhereInput {
+  not: BreakGlassAccessWhereInput
+  and: [BreakGlassAccessWhereInput!]
+  or: [BreakGlassAccessWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  patient_id field predicates
+  """
+  patientID: ID
+  patientIDNEQ: ID
+  patientIDIn: [ID!]
+  patientIDNotIn: [ID!]
+  patientIDGT: ID
+  patientIDGTE: ID
+  patientIDLT: ID
+  patientIDLTE: ID
+  patientIDContains: ID
+  patientIDHasPrefix: ID
+  patientIDHasSuffix: ID
+  patientIDEqualFold: ID
+  patientIDContainsFold: ID
+  """
+  staff_id field predicates
+  """
+  staffID: ID
+  staffIDNEQ: ID
+  staffIDIn: [ID!]
+  staffIDNotIn: [ID!]
+  staffIDGT: ID
+  staffIDGTE: ID
+  staffIDLT: ID
+  staffIDLTE: ID
+  staffIDContains: ID
+  staffIDHasPrefix: ID
+  staffIDHasSuffix: ID
+  staffIDEqualFold: ID
+  staffIDContainsFold: ID
+  """
+  expires_at field predicates
+  """
+  expiresAt: Time
+  expiresAtNEQ: Time
+  expiresAtIn: [Time!]
+  expiresAtNotIn: [Time!]
+  expiresAtGT: Time
+  expiresAtGTE: Time
+  expiresAtLT: Time
+  expiresAtLTE: Time
+  """
+  patient edge predicates
+  """
+  hasPatient: Boolean
+  hasPatientWith: [PatientWhereInput!]
+  """
+  staff edge predicates
+  """
+  hasStaff: Boolean
+  hasStaffWith: [StaffWhereInput!]
 }
 type CarePlan implements Node {
   id: ID!
@@ -18455,6 +19098,52 @@ func (ec *executionContext) childFields_APIKeyEdge(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type APIKeyEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AccessLogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AccessLogConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccessLogConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AccessLogConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessLogConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessLogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AccessLogEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AccessLogEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessLogEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessLogEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AccessLogEntry_id(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_AccessLogEntry_occurredAt(ctx, field)
+	case "actorKind":
+		return ec.fieldContext_AccessLogEntry_actorKind(ctx, field)
+	case "actorName":
+		return ec.fieldContext_AccessLogEntry_actorName(ctx, field)
+	case "staffKind":
+		return ec.fieldContext_AccessLogEntry_staffKind(ctx, field)
+	case "roles":
+		return ec.fieldContext_AccessLogEntry_roles(ctx, field)
+	case "operation":
+		return ec.fieldContext_AccessLogEntry_operation(ctx, field)
+	case "fields":
+		return ec.fieldContext_AccessLogEntry_fields(ctx, field)
+	case "breakGlass":
+		return ec.fieldContext_AccessLogEntry_breakGlass(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessLogEntry", field.Name)
+}
+
 func (ec *executionContext) childFields_Admission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -18835,6 +19524,66 @@ func (ec *executionContext) childFields_BoardBed(ctx context.Context, field grap
 		return ec.fieldContext_BoardBed_admission(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BoardBed", field.Name)
+}
+
+func (ec *executionContext) childFields_BreakGlassAccess(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_BreakGlassAccess_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_BreakGlassAccess_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_BreakGlassAccess_updatedAt(ctx, field)
+	case "patientID":
+		return ec.fieldContext_BreakGlassAccess_patientID(ctx, field)
+	case "staffID":
+		return ec.fieldContext_BreakGlassAccess_staffID(ctx, field)
+	case "reason":
+		return ec.fieldContext_BreakGlassAccess_reason(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_BreakGlassAccess_expiresAt(ctx, field)
+	case "patient":
+		return ec.fieldContext_BreakGlassAccess_patient(ctx, field)
+	case "staff":
+		return ec.fieldContext_BreakGlassAccess_staff(ctx, field)
+	case "reads":
+		return ec.fieldContext_BreakGlassAccess_reads(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BreakGlassAccess", field.Name)
+}
+
+func (ec *executionContext) childFields_BreakGlassAccessConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_BreakGlassAccessConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BreakGlassAccessConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_BreakGlassAccessConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BreakGlassAccessConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_BreakGlassAccessEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_BreakGlassAccessEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_BreakGlassAccessEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BreakGlassAccessEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BreakGlassEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_BreakGlassEvent_eventId(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_BreakGlassEvent_occurredAt(ctx, field)
+	case "access":
+		return ec.fieldContext_BreakGlassEvent_access(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BreakGlassEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_CarePlan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -20043,6 +20792,24 @@ func (ec *executionContext) childFields_PatientEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type PatientEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_PatientHeader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PatientHeader_id(ctx, field)
+	case "mrn":
+		return ec.fieldContext_PatientHeader_mrn(ctx, field)
+	case "givenName":
+		return ec.fieldContext_PatientHeader_givenName(ctx, field)
+	case "familyName":
+		return ec.fieldContext_PatientHeader_familyName(ctx, field)
+	case "birthDate":
+		return ec.fieldContext_PatientHeader_birthDate(ctx, field)
+	case "sex":
+		return ec.fieldContext_PatientHeader_sex(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PatientHeader", field.Name)
+}
+
 func (ec *executionContext) childFields_PatientIdentifier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -21043,6 +21810,20 @@ func (ec *executionContext) field_Mutation_bookAppointment_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (scheduling.Booking, error) {
 			return ec.unmarshalNBookAppointmentInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐBooking(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_breakGlass_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (careaccess.BreakGlassInput, error) {
+			return ec.unmarshalNBreakGlassInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐBreakGlassInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -23065,6 +23846,60 @@ func (ec *executionContext) field_Query_beds_args(ctx context.Context, rawArgs m
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_breakGlassAccesses_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.BreakGlassAccessWhereInput, error) {
+			return ec.unmarshalOBreakGlassAccessWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.BreakGlassAccessOrder, error) {
+			return ec.unmarshalOBreakGlassAccessOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_clinicalNotes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -23771,6 +24606,28 @@ func (ec *executionContext) field_Query_medicationOrders_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_myAccessLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -23810,6 +24667,28 @@ func (ec *executionContext) field_Query_patientByMrn_args(ctx context.Context, r
 		return nil, err
 	}
 	args["mrn"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_patientHeader_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "mrn",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mrn"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -24363,6 +25242,20 @@ func (ec *executionContext) field_Subscription_bedStatusChanged_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_breakGlassAccessed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_criticalLabResult_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -24889,6 +25782,355 @@ func (ec *executionContext) _APIKeyEdge_cursor(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_APIKeyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("APIKeyEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AccessLogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*careaccess.AccessLogEdge) graphql.Marshaler {
+			return ec.marshalNAccessLogEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessLogConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessLogConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccessLogEdge_node(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *careaccess.AccessLogEntry) graphql.Marshaler {
+			return ec.marshalNAccessLogEntry2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessLogEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessLogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AccessLogEntry_id(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccessLogEntry_occurredAt(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessLogEntry_actorKind(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_actorKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v careaccess.AccessActorKind) graphql.Marshaler {
+			return ec.marshalNAccessActorKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessActorKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_actorKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "AccessActorKind")
+}
+
+func (ec *executionContext) _AccessLogEntry_actorName(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_actorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_actorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_staffKind(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_staffKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StaffKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *staff.Kind) graphql.Marshaler {
+			return ec.marshalOStaffKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋstaffᚐKind(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_staffKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "StaffKind")
+}
+
+func (ec *executionContext) _AccessLogEntry_roles(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_roles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Roles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_roles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_operation(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_fields(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_fields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_breakGlass(ctx context.Context, field graphql.CollectedField, obj *careaccess.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_breakGlass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_breakGlass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Admission_id(ctx context.Context, field graphql.CollectedField, obj *ent.Admission) (ret graphql.Marshaler) {
@@ -28313,6 +29555,483 @@ func (ec *executionContext) fieldContext_BoardBed_admission(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Admission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccess_id(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "ID")
+}
+
+func (ec *executionContext) _BreakGlassAccess_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BreakGlassAccess_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BreakGlassAccess_patientID(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_patientID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PatientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_patientID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "ID")
+}
+
+func (ec *executionContext) _BreakGlassAccess_staffID(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_staffID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StaffID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_staffID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "ID")
+}
+
+func (ec *executionContext) _BreakGlassAccess_reason(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "String")
+}
+
+func (ec *executionContext) _BreakGlassAccess_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccess", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BreakGlassAccess_patient(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_patient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Patient(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Patient) graphql.Marshaler {
+			return ec.marshalNPatient2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_patient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Patient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccess_staff(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_staff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Staff(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Staff) graphql.Marshaler {
+			return ec.marshalNStaff2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_staff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccess_reads(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccess) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccess_reads(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.BreakGlassAccess().Reads(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*careaccess.AccessLogEntry) graphql.Marshaler {
+			return ec.marshalNAccessLogEntry2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccess_reads(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassAccess",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccessConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccessConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccessConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.BreakGlassAccessEdge) graphql.Marshaler {
+			return ec.marshalOBreakGlassAccessEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccessConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassAccessConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakGlassAccessEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccessConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccessConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccessConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccessConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassAccessConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccessConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccessConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccessConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccessConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccessConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BreakGlassAccessEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccessEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccessEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BreakGlassAccess) graphql.Marshaler {
+			return ec.marshalOBreakGlassAccess2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccess(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccessEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassAccessEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakGlassAccess(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BreakGlassAccessEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.BreakGlassAccessEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassAccessEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassAccessEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassAccessEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _BreakGlassEvent_eventId(ctx context.Context, field graphql.CollectedField, obj *model.BreakGlassEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassEvent_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassEvent_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _BreakGlassEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.BreakGlassEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakGlassEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BreakGlassEvent_access(ctx context.Context, field graphql.CollectedField, obj *model.BreakGlassEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakGlassEvent_access(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Access, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BreakGlassAccess) graphql.Marshaler {
+			return ec.marshalNBreakGlassAccess2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakGlassEvent_access(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakGlassEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakGlassAccess(ctx, field)
 		},
 	}
 	return fc, nil
@@ -38142,6 +39861,50 @@ func (ec *executionContext) fieldContext_Mutation_returnBedToService(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_breakGlass(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_breakGlass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().BreakGlass(ctx, fc.Args["input"].(careaccess.BreakGlassInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BreakGlassAccess) graphql.Marshaler {
+			return ec.marshalNBreakGlassAccess2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_breakGlass(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakGlassAccess(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_breakGlass_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createCarePlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -43793,6 +45556,144 @@ func (ec *executionContext) fieldContext_PatientEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PatientEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _PatientHeader_id(ctx context.Context, field graphql.CollectedField, obj *careaccess.PatientHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientHeader_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientHeader_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientHeader", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PatientHeader_mrn(ctx context.Context, field graphql.CollectedField, obj *careaccess.PatientHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientHeader_mrn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mrn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientHeader_mrn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientHeader", field, false, false, "String")
+}
+
+func (ec *executionContext) _PatientHeader_givenName(ctx context.Context, field graphql.CollectedField, obj *careaccess.PatientHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientHeader_givenName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GivenName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientHeader_givenName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientHeader", field, false, false, "String")
+}
+
+func (ec *executionContext) _PatientHeader_familyName(ctx context.Context, field graphql.CollectedField, obj *careaccess.PatientHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientHeader_familyName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FamilyName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientHeader_familyName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientHeader", field, false, false, "String")
+}
+
+func (ec *executionContext) _PatientHeader_birthDate(ctx context.Context, field graphql.CollectedField, obj *careaccess.PatientHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientHeader_birthDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BirthDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDate2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientHeader_birthDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientHeader", field, false, false, "Date")
+}
+
+func (ec *executionContext) _PatientHeader_sex(ctx context.Context, field graphql.CollectedField, obj *careaccess.PatientHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatientHeader_sex(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sex, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v patient.Sex) graphql.Marshaler {
+			return ec.marshalNPatientSex2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋpatientᚐSex(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatientHeader_sex(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PatientHeader", field, false, false, "PatientSex")
+}
+
 func (ec *executionContext) _PatientIdentifier_id(ctx context.Context, field graphql.CollectedField, obj *ent.PatientIdentifier) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -45773,6 +47674,138 @@ func (ec *executionContext) fieldContext_Query_bedBoard(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_bedBoard_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_patientHeader(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_patientHeader(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PatientHeader(ctx, fc.Args["mrn"].(*string), fc.Args["id"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *careaccess.PatientHeader) graphql.Marshaler {
+			return ec.marshalOPatientHeader2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐPatientHeader(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_patientHeader(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PatientHeader(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_patientHeader_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_breakGlassAccesses(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_breakGlassAccesses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().BreakGlassAccesses(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["where"].(*ent.BreakGlassAccessWhereInput), fc.Args["orderBy"].(*ent.BreakGlassAccessOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BreakGlassAccessConnection) graphql.Marshaler {
+			return ec.marshalNBreakGlassAccessConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_breakGlassAccesses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakGlassAccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_breakGlassAccesses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_myAccessLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myAccessLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MyAccessLog(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *careaccess.AccessLogConnection) graphql.Marshaler {
+			return ec.marshalNAccessLogConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myAccessLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_myAccessLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -48052,6 +50085,50 @@ func (ec *executionContext) fieldContext_Subscription_bedStatusChanged(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_bedStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_breakGlassAccessed(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_breakGlassAccessed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().BreakGlassAccessed(ctx, fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BreakGlassEvent) graphql.Marshaler {
+			return ec.marshalNBreakGlassEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBreakGlassEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_breakGlassAccessed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakGlassEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_breakGlassAccessed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -56561,6 +58638,612 @@ func (ec *executionContext) unmarshalInputBookAppointmentInput(ctx context.Conte
 func UnmarshalBookAppointmentInput(ctx context.Context, raw any) (scheduling.Booking, error) {
 	var out scheduling.Booking
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "BookAppointmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputBreakGlassAccessOrder(ctx context.Context, obj any) (ent.BreakGlassAccessOrder, error) {
+	var it ent.BreakGlassAccessOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNBreakGlassAccessOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBreakGlassAccessOrder unmarshals raw into the BreakGlassAccessOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBreakGlassAccessOrder(ctx context.Context, raw any) (ent.BreakGlassAccessOrder, error) {
+	var out ent.BreakGlassAccessOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BreakGlassAccessOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputBreakGlassAccessWhereInput(ctx context.Context, obj any) (ent.BreakGlassAccessWhereInput, error) {
+	var it ent.BreakGlassAccessWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "staffID", "staffIDNEQ", "staffIDIn", "staffIDNotIn", "staffIDGT", "staffIDGTE", "staffIDLT", "staffIDLTE", "staffIDContains", "staffIDHasPrefix", "staffIDHasSuffix", "staffIDEqualFold", "staffIDContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "hasPatient", "hasPatientWith", "hasStaff", "hasStaffWith"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOBreakGlassAccessWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOBreakGlassAccessWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOBreakGlassAccessWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "patientID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "patientIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNEQ = data
+		case "patientIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDIn = data
+		case "patientIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDNotIn = data
+		case "patientIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGT = data
+		case "patientIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDGTE = data
+		case "patientIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLT = data
+		case "patientIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDLTE = data
+		case "patientIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContains = data
+		case "patientIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasPrefix = data
+		case "patientIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDHasSuffix = data
+		case "patientIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDEqualFold = data
+		case "patientIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientIDContainsFold = data
+		case "staffID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffID = data
+		case "staffIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDNEQ = data
+		case "staffIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDIn = data
+		case "staffIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDNotIn = data
+		case "staffIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDGT = data
+		case "staffIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDGTE = data
+		case "staffIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDLT = data
+		case "staffIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDLTE = data
+		case "staffIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDContains = data
+		case "staffIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDHasPrefix = data
+		case "staffIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDHasSuffix = data
+		case "staffIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDEqualFold = data
+		case "staffIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("staffIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StaffIDContainsFold = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "expiresAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNEQ = data
+		case "expiresAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtIn = data
+		case "expiresAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNotIn = data
+		case "expiresAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGT = data
+		case "expiresAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGTE = data
+		case "expiresAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLT = data
+		case "expiresAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLTE = data
+		case "hasPatient":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatient"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatient = data
+		case "hasPatientWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPatientWith"))
+			data, err := ec.unmarshalOPatientWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasPatientWith = data
+		case "hasStaff":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStaff"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasStaff = data
+		case "hasStaffWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasStaffWith"))
+			data, err := ec.unmarshalOStaffWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐStaffWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasStaffWith = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBreakGlassAccessWhereInput unmarshals raw into the BreakGlassAccessWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBreakGlassAccessWhereInput(ctx context.Context, raw any) (ent.BreakGlassAccessWhereInput, error) {
+	var out ent.BreakGlassAccessWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BreakGlassAccessWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputBreakGlassInput(ctx context.Context, obj any) (careaccess.BreakGlassInput, error) {
+	var it careaccess.BreakGlassInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"patientId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "patientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("patientId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PatientID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBreakGlassInput unmarshals raw into the BreakGlassInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBreakGlassInput(ctx context.Context, raw any) (careaccess.BreakGlassInput, error) {
+	var out careaccess.BreakGlassInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BreakGlassInput", raw, &out)
 	return out, err
 }
 
@@ -85581,6 +88264,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._CarePlan(ctx, sel, obj)
+	case *ent.BreakGlassAccess:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._BreakGlassAccess(ctx, sel, obj)
 	case *ent.BedAssignment:
 		if obj == nil {
 			return graphql.Null
@@ -85768,6 +88456,160 @@ func (ec *executionContext) _APIKeyEdge(ctx context.Context, sel ast.SelectionSe
 			}
 		case "cursor":
 			out.Values[i] = ec._APIKeyEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessLogConnectionImplementors = []string{"AccessLogConnection"}
+
+func (ec *executionContext) _AccessLogConnection(ctx context.Context, sel ast.SelectionSet, obj *careaccess.AccessLogConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessLogConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessLogConnection")
+		case "edges":
+			out.Values[i] = ec._AccessLogConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AccessLogConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AccessLogConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessLogEdgeImplementors = []string{"AccessLogEdge"}
+
+func (ec *executionContext) _AccessLogEdge(ctx context.Context, sel ast.SelectionSet, obj *careaccess.AccessLogEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessLogEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessLogEdge")
+		case "node":
+			out.Values[i] = ec._AccessLogEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._AccessLogEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessLogEntryImplementors = []string{"AccessLogEntry"}
+
+func (ec *executionContext) _AccessLogEntry(ctx context.Context, sel ast.SelectionSet, obj *careaccess.AccessLogEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessLogEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessLogEntry")
+		case "id":
+			out.Values[i] = ec._AccessLogEntry_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._AccessLogEntry_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actorKind":
+			out.Values[i] = ec._AccessLogEntry_actorKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actorName":
+			out.Values[i] = ec._AccessLogEntry_actorName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "staffKind":
+			out.Values[i] = ec._AccessLogEntry_staffKind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "roles":
+			out.Values[i] = ec._AccessLogEntry_roles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._AccessLogEntry_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fields":
+			out.Values[i] = ec._AccessLogEntry_fields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlass":
+			out.Values[i] = ec._AccessLogEntry_breakGlass(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -86988,6 +89830,211 @@ func (ec *executionContext) _BoardBed(ctx context.Context, sel ast.SelectionSet,
 		case "admission":
 			out.Values[i] = ec._BoardBed_admission(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var breakGlassAccessImplementors = []string{"BreakGlassAccess", "Node"}
+
+func (ec *executionContext) _BreakGlassAccess(ctx context.Context, sel ast.SelectionSet, obj *ent.BreakGlassAccess) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, breakGlassAccessImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BreakGlassAccess")
+		case "id":
+			out.Values[i] = ec._BreakGlassAccess_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._BreakGlassAccess_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._BreakGlassAccess_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patientID":
+			out.Values[i] = ec._BreakGlassAccess_patientID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "staffID":
+			out.Values[i] = ec._BreakGlassAccess_staffID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._BreakGlassAccess_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._BreakGlassAccess_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "patient":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BreakGlassAccess_patient(ctx, field, obj)
+				})
+		case "staff":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BreakGlassAccess_staff(ctx, field, obj)
+				})
+		case "reads":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BreakGlassAccess_reads(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var breakGlassAccessConnectionImplementors = []string{"BreakGlassAccessConnection"}
+
+func (ec *executionContext) _BreakGlassAccessConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.BreakGlassAccessConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, breakGlassAccessConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BreakGlassAccessConnection")
+		case "edges":
+			out.Values[i] = ec._BreakGlassAccessConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._BreakGlassAccessConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._BreakGlassAccessConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var breakGlassAccessEdgeImplementors = []string{"BreakGlassAccessEdge"}
+
+func (ec *executionContext) _BreakGlassAccessEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.BreakGlassAccessEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, breakGlassAccessEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BreakGlassAccessEdge")
+		case "node":
+			out.Values[i] = ec._BreakGlassAccessEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._BreakGlassAccessEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var breakGlassEventImplementors = []string{"BreakGlassEvent"}
+
+func (ec *executionContext) _BreakGlassEvent(ctx context.Context, sel ast.SelectionSet, obj *model.BreakGlassEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, breakGlassEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BreakGlassEvent")
+		case "eventId":
+			out.Values[i] = ec._BreakGlassEvent_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._BreakGlassEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "access":
+			out.Values[i] = ec._BreakGlassEvent_access(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -90261,6 +93308,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "breakGlass":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_breakGlass(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createCarePlan":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createCarePlan(ctx, field)
@@ -91478,6 +94532,64 @@ func (ec *executionContext) _PatientEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var patientHeaderImplementors = []string{"PatientHeader"}
+
+func (ec *executionContext) _PatientHeader(ctx context.Context, sel ast.SelectionSet, obj *careaccess.PatientHeader) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, patientHeaderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PatientHeader")
+		case "id":
+			out.Values[i] = ec._PatientHeader_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mrn":
+			out.Values[i] = ec._PatientHeader_mrn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "givenName":
+			out.Values[i] = ec._PatientHeader_givenName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "familyName":
+			out.Values[i] = ec._PatientHeader_familyName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "birthDate":
+			out.Values[i] = ec._PatientHeader_birthDate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sex":
+			out.Values[i] = ec._PatientHeader_sex(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var patientIdentifierImplementors = []string{"PatientIdentifier", "Node"}
 
 func (ec *executionContext) _PatientIdentifier(ctx context.Context, sel ast.SelectionSet, obj *ent.PatientIdentifier) graphql.Marshaler {
@@ -91952,6 +95064,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_bedBoard(ctx, field)
+				})
+		case "patientHeader":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_patientHeader(ctx, field)
+				})
+		case "breakGlassAccesses":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_breakGlassAccesses(ctx, field)
+				})
+		case "myAccessLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myAccessLog(ctx, field)
 				})
 		case "patient":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -92671,6 +95801,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "bedStatusChanged":
 		return ec._Subscription_bedStatusChanged(ctx, fields[0])
+	case "breakGlassAccessed":
+		return ec._Subscription_breakGlassAccessed(ctx, fields[0])
 	case "vitalsRecorded":
 		return ec._Subscription_vitalsRecorded(ctx, fields[0])
 	case "labResultVerified":
@@ -93553,6 +96685,77 @@ func (ec *executionContext) unmarshalNAPIKeyWhereInput2ᚖgithubᚗcomᚋhmisᚑ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAccessActorKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessActorKind(ctx context.Context, v any) (careaccess.AccessActorKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := careaccess.AccessActorKind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccessActorKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessActorKind(ctx context.Context, sel ast.SelectionSet, v careaccess.AccessActorKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AccessActorKind!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNAccessLogConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogConnection(ctx context.Context, sel ast.SelectionSet, v *careaccess.AccessLogConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessLogConnection!")
+		return graphql.Null
+	}
+	return ec._AccessLogConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessLogEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*careaccess.AccessLogEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessLogEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessLogEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEdge(ctx context.Context, sel ast.SelectionSet, v *careaccess.AccessLogEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessLogEdge!")
+		return graphql.Null
+	}
+	return ec._AccessLogEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessLogEntry2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*careaccess.AccessLogEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessLogEntry2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessLogEntry2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐAccessLogEntry(ctx context.Context, sel ast.SelectionSet, v *careaccess.AccessLogEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessLogEntry!")
+		return graphql.Null
+	}
+	return ec._AccessLogEntry(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAddCareTeamMemberInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋreferralsᚐAddCareTeamMemberInput(ctx context.Context, v any) (referrals.AddCareTeamMemberInput, error) {
 	res, err := ec.unmarshalInputAddCareTeamMemberInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -94004,6 +97207,54 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNBreakGlassAccess2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccess(ctx context.Context, sel ast.SelectionSet, v *ent.BreakGlassAccess) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BreakGlassAccess!")
+		return graphql.Null
+	}
+	return ec._BreakGlassAccess(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBreakGlassAccessConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessConnection(ctx context.Context, sel ast.SelectionSet, v *ent.BreakGlassAccessConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BreakGlassAccessConnection!")
+		return graphql.Null
+	}
+	return ec._BreakGlassAccessConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBreakGlassAccessOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessOrderField(ctx context.Context, v any) (*ent.BreakGlassAccessOrderField, error) {
+	var res = new(ent.BreakGlassAccessOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBreakGlassAccessOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.BreakGlassAccessOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BreakGlassAccessOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNBreakGlassAccessWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInput(ctx context.Context, v any) (*ent.BreakGlassAccessWhereInput, error) {
+	res, err := ec.unmarshalInputBreakGlassAccessWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBreakGlassEvent2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋgraphᚋmodelᚐBreakGlassEvent(ctx context.Context, sel ast.SelectionSet, v *model.BreakGlassEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BreakGlassEvent!")
+		return graphql.Null
+	}
+	return ec._BreakGlassEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBreakGlassInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐBreakGlassInput(ctx context.Context, v any) (careaccess.BreakGlassInput, error) {
+	res, err := ec.unmarshalInputBreakGlassInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCancelAppointmentInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐCancellation(ctx context.Context, v any) (scheduling.Cancellation, error) {
@@ -97036,6 +100287,66 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOBreakGlassAccess2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccess(ctx context.Context, sel ast.SelectionSet, v *ent.BreakGlassAccess) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._BreakGlassAccess(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOBreakGlassAccessEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.BreakGlassAccessEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOBreakGlassAccessEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOBreakGlassAccessEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessEdge(ctx context.Context, sel ast.SelectionSet, v *ent.BreakGlassAccessEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._BreakGlassAccessEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOBreakGlassAccessOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessOrder(ctx context.Context, v any) (*ent.BreakGlassAccessOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputBreakGlassAccessOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOBreakGlassAccessWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInputᚄ(ctx context.Context, v any) ([]*ent.BreakGlassAccessWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.BreakGlassAccessWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNBreakGlassAccessWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOBreakGlassAccessWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐBreakGlassAccessWhereInput(ctx context.Context, v any) (*ent.BreakGlassAccessWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputBreakGlassAccessWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalOCarePlan2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐCarePlanᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.CarePlan) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -100006,6 +103317,13 @@ func (ec *executionContext) marshalOPatientEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋh
 		return graphql.Null
 	}
 	return ec._PatientEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPatientHeader2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋcareaccessᚐPatientHeader(ctx context.Context, sel ast.SelectionSet, v *careaccess.PatientHeader) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PatientHeader(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOPatientIdentifier2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐPatientIdentifierᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.PatientIdentifier) graphql.Marshaler {

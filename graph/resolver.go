@@ -7,6 +7,7 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
@@ -31,6 +32,7 @@ type Resolver struct {
 	CarePlans   *careplans.Service
 	Referrals   *referrals.Service
 	Lab         *lab.Service
+	CareAccess  *careaccess.Service
 	Broker      events.Broker
 
 	fanout fanout

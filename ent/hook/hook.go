@@ -93,6 +93,18 @@ func (f BedAssignmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BedAssignmentMutation", m)
 }
 
+// The BreakGlassAccessFunc type is an adapter to allow the use of ordinary
+// function as BreakGlassAccess mutator.
+type BreakGlassAccessFunc func(context.Context, *ent.BreakGlassAccessMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f BreakGlassAccessFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.BreakGlassAccessMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BreakGlassAccessMutation", m)
+}
+
 // The CarePlanFunc type is an adapter to allow the use of ordinary
 // function as CarePlan mutator.
 type CarePlanFunc func(context.Context, *ent.CarePlanMutation) (ent.Value, error)

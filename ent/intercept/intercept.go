@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
@@ -295,6 +296,33 @@ func (f TraverseBedAssignment) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.BedAssignmentQuery", q)
+}
+
+// The BreakGlassAccessFunc type is an adapter to allow the use of ordinary function as a Querier.
+type BreakGlassAccessFunc func(context.Context, *ent.BreakGlassAccessQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f BreakGlassAccessFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.BreakGlassAccessQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.BreakGlassAccessQuery", q)
+}
+
+// The TraverseBreakGlassAccess type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseBreakGlassAccess func(context.Context, *ent.BreakGlassAccessQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseBreakGlassAccess) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseBreakGlassAccess) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BreakGlassAccessQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.BreakGlassAccessQuery", q)
 }
 
 // The CarePlanFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1232,6 +1260,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BedQuery, predicate.Bed, bed.OrderOption]{typ: ent.TypeBed, tq: q}, nil
 	case *ent.BedAssignmentQuery:
 		return &query[*ent.BedAssignmentQuery, predicate.BedAssignment, bedassignment.OrderOption]{typ: ent.TypeBedAssignment, tq: q}, nil
+	case *ent.BreakGlassAccessQuery:
+		return &query[*ent.BreakGlassAccessQuery, predicate.BreakGlassAccess, breakglassaccess.OrderOption]{typ: ent.TypeBreakGlassAccess, tq: q}, nil
 	case *ent.CarePlanQuery:
 		return &query[*ent.CarePlanQuery, predicate.CarePlan, careplan.OrderOption]{typ: ent.TypeCarePlan, tq: q}, nil
 	case *ent.CarePlanActivityQuery:

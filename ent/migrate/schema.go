@@ -92,6 +92,11 @@ var (
 					Where: "status = 'ADMITTED'",
 				},
 			},
+			{
+				Name:    "admission_attending_id",
+				Unique:  false,
+				Columns: []*schema.Column{AdmissionsColumns[10]},
+			},
 		},
 	}
 	// AllergiesColumns holds the columns for the "allergies" table.
@@ -336,6 +341,49 @@ var (
 			},
 		},
 	}
+	// BreakGlassAccessesColumns holds the columns for the "break_glass_accesses" table.
+	BreakGlassAccessesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeString},
+		{Name: "reason", Type: field.TypeString, Size: 2147483647},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "staff_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// BreakGlassAccessesTable holds the schema information for the "break_glass_accesses" table.
+	BreakGlassAccessesTable = &schema.Table{
+		Name:       "break_glass_accesses",
+		Columns:    BreakGlassAccessesColumns,
+		PrimaryKey: []*schema.Column{BreakGlassAccessesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "break_glass_accesses_staffs_staff",
+				Columns:    []*schema.Column{BreakGlassAccessesColumns[6]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "break_glass_accesses_patients_break_glass_accesses",
+				Columns:    []*schema.Column{BreakGlassAccessesColumns[7]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "breakglassaccess_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{BreakGlassAccessesColumns[7]},
+			},
+			{
+				Name:    "breakglassaccess_staff_id_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{BreakGlassAccessesColumns[6], BreakGlassAccessesColumns[5]},
+			},
+		},
+	}
 	// CarePlansColumns holds the columns for the "care_plans" table.
 	CarePlansColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -494,6 +542,11 @@ var (
 				Name:    "careteammember_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{CareTeamMembersColumns[7]},
+			},
+			{
+				Name:    "careteammember_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{CareTeamMembersColumns[6]},
 			},
 		},
 	}
@@ -762,6 +815,11 @@ var (
 				Name:    "laborder_ordered_at",
 				Unique:  false,
 				Columns: []*schema.Column{LabOrdersColumns[3]},
+			},
+			{
+				Name:    "laborder_ordered_by_id",
+				Unique:  false,
+				Columns: []*schema.Column{LabOrdersColumns[7]},
 			},
 		},
 	}
@@ -1136,6 +1194,11 @@ var (
 				Name:    "medicationorder_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{MedicationOrdersColumns[19]},
+			},
+			{
+				Name:    "medicationorder_prescriber_id",
+				Unique:  false,
+				Columns: []*schema.Column{MedicationOrdersColumns[17]},
 			},
 		},
 	}
@@ -1569,6 +1632,21 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{ReferralsColumns[8]},
 			},
+			{
+				Name:    "referral_from_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[9]},
+			},
+			{
+				Name:    "referral_to_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[11]},
+			},
+			{
+				Name:    "referral_to_department_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReferralsColumns[12]},
+			},
 		},
 	}
 	// RoomsColumns holds the columns for the "rooms" table.
@@ -1757,6 +1835,7 @@ var (
 		AuditEventsTable,
 		BedsTable,
 		BedAssignmentsTable,
+		BreakGlassAccessesTable,
 		CarePlansTable,
 		CarePlanActivitiesTable,
 		CarePlanGoalsTable,
@@ -1810,6 +1889,8 @@ func init() {
 	BedAssignmentsTable.ForeignKeys[0].RefTable = AdmissionsTable
 	BedAssignmentsTable.ForeignKeys[1].RefTable = BedsTable
 	BedAssignmentsTable.ForeignKeys[2].RefTable = PatientsTable
+	BreakGlassAccessesTable.ForeignKeys[0].RefTable = StaffsTable
+	BreakGlassAccessesTable.ForeignKeys[1].RefTable = PatientsTable
 	CarePlansTable.ForeignKeys[0].RefTable = StaffsTable
 	CarePlansTable.ForeignKeys[1].RefTable = PatientsTable
 	CarePlanActivitiesTable.ForeignKeys[0].RefTable = CarePlansTable

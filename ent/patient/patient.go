@@ -109,6 +109,8 @@ const (
 	EdgeLabSpecimens = "lab_specimens"
 	// EdgeLabResults holds the string denoting the lab_results edge name in mutations.
 	EdgeLabResults = "lab_results"
+	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
+	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
 	Table = "patients"
 	// AppointmentsTable is the table that holds the appointments relation/edge.
@@ -280,6 +282,13 @@ const (
 	LabResultsInverseTable = "lab_results"
 	// LabResultsColumn is the table column denoting the lab_results relation/edge.
 	LabResultsColumn = "patient_id"
+	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
+	BreakGlassAccessesTable = "break_glass_accesses"
+	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
+	// It exists in this package in order to avoid circular dependency with the "breakglassaccess" package.
+	BreakGlassAccessesInverseTable = "break_glass_accesses"
+	// BreakGlassAccessesColumn is the table column denoting the break_glass_accesses relation/edge.
+	BreakGlassAccessesColumn = "patient_id"
 )
 
 // Columns holds all SQL columns for patient fields.
@@ -857,6 +866,20 @@ func ByLabResults(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newLabResultsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
+func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newBreakGlassAccessesStep(), opts...)
+	}
+}
+
+// ByBreakGlassAccesses orders the results by break_glass_accesses terms.
+func ByBreakGlassAccesses(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newBreakGlassAccessesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAppointmentsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -1030,6 +1053,13 @@ func newLabResultsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LabResultsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, LabResultsTable, LabResultsColumn),
+	)
+}
+func newBreakGlassAccessesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(BreakGlassAccessesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, BreakGlassAccessesTable, BreakGlassAccessesColumn),
 	)
 }
 

@@ -2040,6 +2040,29 @@ func HasLabResultsWith(preds ...predicate.LabResult) predicate.Patient {
 	})
 }
 
+// HasBreakGlassAccesses applies the HasEdge predicate on the "break_glass_accesses" edge.
+func HasBreakGlassAccesses() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, BreakGlassAccessesTable, BreakGlassAccessesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasBreakGlassAccessesWith applies the HasEdge predicate on the "break_glass_accesses" edge with a given conditions (other predicates).
+func HasBreakGlassAccessesWith(preds ...predicate.BreakGlassAccess) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newBreakGlassAccessesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Patient) predicate.Patient {
 	return predicate.Patient(sql.AndPredicates(predicates...))

@@ -27,6 +27,9 @@ type Bed func(*sql.Selector)
 // BedAssignment is the predicate function for bedassignment builders.
 type BedAssignment func(*sql.Selector)
 
+// BreakGlassAccess is the predicate function for breakglassaccess builders.
+type BreakGlassAccess func(*sql.Selector)
+
 // CarePlan is the predicate function for careplan builders.
 type CarePlan func(*sql.Selector)
 

@@ -143,7 +143,8 @@ func (LabOrder) Edges() []ent.Edge {
 }
 
 func (LabOrder) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("ordered_at")}
+	// ordered_by_id: row scope, the patients a clinician ordered for (internal/authz).
+	return []ent.Index{index.Fields("ordered_at"), index.Fields("ordered_by_id")}
 }
 
 func (LabOrder) Annotations() []schema.Annotation {

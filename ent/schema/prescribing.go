@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 )
 
 // MedicationOrder is a prescription. It is never edited: a revision is a
@@ -46,6 +47,9 @@ func (MedicationOrder) Edges() []ent.Edge {
 		edge.To("replaced_by", MedicationOrder.Type).Unique().From("replaces").Field("replaces_id").Unique(),
 	}
 }
+
+// Row scope looks up the patients a clinician prescribed for (internal/authz).
+func (MedicationOrder) Indexes() []ent.Index { return []ent.Index{index.Fields("prescriber_id")} }
 
 func (MedicationOrder) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}

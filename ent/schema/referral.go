@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 )
 
 // Referral asks another provider or department to see the patient.
@@ -59,6 +60,14 @@ func (CareTeamMember) Fields() []ent.Field {
 		field.Time("since"),
 		field.Time("until").Optional().Nillable(),
 	}
+}
+
+// Row scope looks up the patients a member of staff cares for (internal/authz).
+func (CareTeamMember) Indexes() []ent.Index { return []ent.Index{index.Fields("staff_id")} }
+
+func (Referral) Indexes() []ent.Index {
+	// Row scope: the patients a clinician referred or was referred (internal/authz).
+	return []ent.Index{index.Fields("from_staff_id"), index.Fields("to_staff_id"), index.Fields("to_department_id")}
 }
 
 func (CareTeamMember) Edges() []ent.Edge {

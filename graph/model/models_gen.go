@@ -55,6 +55,13 @@ type BedStatusEvent struct {
 	Admission *ent.Admission `json:"admission,omitempty"`
 }
 
+type BreakGlassEvent struct {
+	// Position in the event stream; pass it as `after` when resubscribing.
+	EventID    string                `json:"eventId"`
+	OccurredAt time.Time             `json:"occurredAt"`
+	Access     *ent.BreakGlassAccess `json:"access"`
+}
+
 type ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
 	NewPassword     string `json:"newPassword"`

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/prescribing"
@@ -151,11 +152,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	care := careaccess.NewService(a.Store, cfg.BreakGlassTTL, enforcer.Now,
+		func(v *auth.Viewer) bool { return enforcer.ScopeOf(v) == authz.CarePatients })
 	a.Trail, err = audit.NewTrail(a.Store, audit.Options{
 		Keys:           auditKeys,
 		CheckpointFile: cfg.AuditCheckpointPath(),
 		SealInterval:   cfg.AuditSealInterval,
 		Log:            log,
+		Mark:           care.Mark,
 	})
 	if err != nil {
 		return nil, err
@@ -175,6 +179,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			CarePlans:   careplans.NewService(a.Store),
 			Referrals:   referrals.NewService(a.Store),
 			Lab:         lab.NewService(a.Store, cfg.Location()),
+			CareAccess:  care,
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,

@@ -69,6 +69,11 @@ type Options struct {
 	// write one.
 	CheckpointInterval time.Duration
 	Log                *slog.Logger
+	// Mark, if set, adds to each entry before it is signed what only the
+	// application knows about it, such as the break-the-glass accesses
+	// the actor read under (internal/careaccess). What it adds is covered
+	// by the entry's HMAC and the chain; an error fails the append.
+	Mark func(ctx context.Context, e *Entry) error
 }
 
 // Trail appends to, seals and verifies the audit trail in one store. It is
@@ -141,6 +146,11 @@ var ErrClosed = errors.New("audit trail closed")
 // U+FFFD): PostgreSQL rejects them, and values such as RequestID come from
 // the client, who must not be able to make an audit write fail.
 func (t *Trail) Append(ctx context.Context, e Entry) (*ent.AuditEvent, error) {
+	if t.opts.Mark != nil {
+		if err := t.opts.Mark(ctx, &e); err != nil {
+			return nil, fmt.Errorf("audit: append: mark: %w", err)
+		}
+	}
 	row, err := newRow(e)
 	if err != nil {
 		return nil, fmt.Errorf("audit: append: %w: %w", ErrInvalidEntry, err)

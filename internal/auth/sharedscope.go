@@ -12,7 +12,8 @@ import (
 //
 // The key covers everything of a viewer that authz.RowFilter and
 // authz.Enforcer.Allows read: whether there is one, the system flag, the
-// roles, and the patient record of a patient. Viewers with the same key therefore get the same rows from
+// roles, the patient record of a patient, and the member of staff, whose
+// care relationships decide which patients a clinician sees. Viewers with the same key therefore get the same rows from
 // every query, except for User rows, which RowFilter keeps to a viewer's
 // own account: the stand-in has no account, so a shared load sees no User
 // row rather than one viewer's account shown to another.
@@ -26,6 +27,6 @@ func SharedScope(v *Viewer) (string, *Viewer) {
 	roles := slices.Clone(v.Roles)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)
-	key := "roles:" + strings.Join(roles, "\x00") + "\x01patient:" + v.PatientID
-	return key, &Viewer{Roles: roles, PatientID: v.PatientID}
+	key := "roles:" + strings.Join(roles, "\x00") + "\x01patient:" + v.PatientID + "\x01staff:" + v.StaffID
+	return key, &Viewer{Roles: roles, PatientID: v.PatientID, StaffID: v.StaffID}
 }

@@ -17,6 +17,9 @@ func TestSharedScope(t *testing.T) {
 		"nurse and doctor": {Roles: []string{"doctor", "nurse"}},
 		"patient 1":        {Roles: []string{"patient"}, PatientID: "pat_1"},
 		"patient 2":        {Roles: []string{"patient"}, PatientID: "pat_2"},
+		// Clinicians see the patients they care for: one nurse's are not another's.
+		"nurse stf_1": {Roles: []string{"nurse"}, StaffID: "stf_1"},
+		"nurse stf_2": {Roles: []string{"nurse"}, StaffID: "stf_2"},
 		// A role name must not run into the next one.
 		"roles a,b": {Roles: []string{"a", "b"}},
 		"role a,b":  {Roles: []string{"a,b"}},
@@ -30,7 +33,7 @@ func TestSharedScope(t *testing.T) {
 		seen[k] = name
 	}
 	_, stand := SharedScope(&Viewer{UserID: "usr_1", StaffID: "stf_1", SessionID: "s", Roles: []string{"patient"}, PatientID: "pat_1"})
-	if stand.UserID != "" || stand.StaffID != "" || stand.SessionID != "" || stand.PatientID != "pat_1" || len(stand.Roles) != 1 {
+	if stand.UserID != "" || stand.StaffID != "stf_1" || stand.SessionID != "" || stand.PatientID != "pat_1" || len(stand.Roles) != 1 {
 		t.Errorf("the stand-in viewer carries more or less than the scope: %+v", stand)
 	}
 }

@@ -31,6 +31,7 @@ type Enforcer struct {
 	// evaluations counts decisions Casbin actually computed, the rest
 	// having come from the memo.
 	evaluations atomic.Int64
+	clock       clock
 }
 
 // NewEnforcer loads a Casbin model and policy given as text.

@@ -68,8 +68,18 @@ func TestScope(t *testing.T) {
 		{viewer("hr"), NoPatients},
 		{viewer("patient"), OwnRecord},
 		{&auth.Viewer{Roles: []string{"patient"}}, NoPatients}, // a patient login not linked to a record sees nothing
-		{viewer("patient", "nurse"), AllPatients},
+		// A nurse sees the patients they care for; without a staff record
+		// (an API key in the role), none.
+		{&auth.Viewer{Roles: []string{"nurse"}, StaffID: "stf_x"}, CarePatients},
+		{&auth.Viewer{Roles: []string{"doctor"}, StaffID: "stf_x"}, CarePatients},
+		{viewer("nurse"), NoPatients},
+		{&auth.Viewer{Roles: []string{"patient", "nurse"}, StaffID: "stf_x", PatientID: "pat_x"}, CarePatients},
+		{viewer("patient", "nurse"), OwnRecord},
+		// Rows.Patient.all: roles whose work spans the hospital.
 		{viewer("labtech"), AllPatients},
+		{&auth.Viewer{Roles: []string{"reception"}, StaffID: "stf_x"}, AllPatients},
+		{&auth.Viewer{Roles: []string{"nurse", "billing"}, StaffID: "stf_x"}, AllPatients},
+		{viewer("admin"), AllPatients},
 		{&auth.Viewer{System: true}, AllPatients},
 	}
 	for _, c := range cases {

@@ -11,7 +11,8 @@ import (
 
 // RoleTable renders, as a Markdown table, which role may call each root
 // operation of schema: "✓", "own" where row scope keeps the role to its own
-// patient record, "–" where the policy denies it. It is computed from the
+// patient record, "care" where it keeps it to the patients its member of
+// staff has a care relationship with, "–" where the policy denies it. It is computed from the
 // policy, so the README's copy is generated (hmis roles) rather than
 // written by hand and can never say something the policy does not.
 //
@@ -50,9 +51,14 @@ func (e *Enforcer) cell(schema *ast.Schema, role, op string, result *ast.Type) s
 	if !e.RoleAllows(role, op) {
 		return "–"
 	}
-	if role != Anonymous && e.ScopeOf(&auth.Viewer{Roles: []string{role}, PatientID: "own"}) == OwnRecord &&
-		carriesPatientData(schema, result) {
+	if role == Anonymous || !carriesPatientData(schema, result) {
+		return "✓"
+	}
+	switch e.ScopeOf(&auth.Viewer{Roles: []string{role}, PatientID: "own", StaffID: "own"}) {
+	case OwnRecord:
 		return "own"
+	case CarePatients:
+		return "care"
 	}
 	return "✓"
 }

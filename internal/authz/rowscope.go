@@ -20,17 +20,28 @@ import (
 type PatientScope int
 
 const (
-	NoPatients  PatientScope = iota // fail closed: anonymous, unknown roles, roles without patient access
-	OwnRecord                       // a patient: their own record and what belongs to it
-	AllPatients                     // staff whose role reads patient data, and the system
+	NoPatients   PatientScope = iota // fail closed: anonymous, unknown roles, roles without patient access
+	OwnRecord                        // a patient: their own record and what belongs to it
+	CarePatients                     // a clinician: the patients they have a care relationship with
+	AllPatients                      // roles granted AllPatientsObject, and the system
 )
+
+// AllPatientsObject is the policy object that lets a role that reads
+// patients read every patient's record. It is not a GraphQL field. Roles
+// without it (by default doctors and nurses) read only the patients they
+// have a care relationship with (see careRelationship); a hospital where
+// every clinician sees every patient grants it to them in the policy.
+const AllPatientsObject = "Rows.Patient.all"
 
 // PatientRole is the role of patients using the mobile app.
 const PatientRole = "patient"
 
-// ScopeOf returns the viewer's patient scope. Staff roles that may read
-// patients at all see every patient (the field guard decides which fields);
-// a patient sees their own record; everyone else sees none.
+// ScopeOf returns the viewer's patient scope. A staff role that may read
+// patients at all sees every patient if the policy grants it
+// AllPatientsObject, and otherwise those its member of staff cares for (the
+// field guard decides which fields); a patient sees their own record;
+// everyone else sees none. A viewer who is no member of staff (an API key)
+// in a role limited to care relationships has none, and sees no patient.
 func (e *Enforcer) ScopeOf(v *auth.Viewer) PatientScope {
 	switch {
 	case v == nil:
@@ -38,12 +49,19 @@ func (e *Enforcer) ScopeOf(v *auth.Viewer) PatientScope {
 	case v.System:
 		return AllPatients
 	}
+	care := false
 	for _, role := range v.Roles {
 		if role != PatientRole && e.assignable[role] && e.RoleAllows(role, "Patient.id") {
-			return AllPatients
+			if e.RoleAllows(role, AllPatientsObject) {
+				return AllPatients
+			}
+			care = true
 		}
 	}
-	if v.HasRole(PatientRole) && v.PatientID != "" {
+	switch {
+	case care && v.StaffID != "":
+		return CarePatients
+	case v.HasRole(PatientRole) && v.PatientID != "":
 		return OwnRecord
 	}
 	return NoPatients
@@ -90,6 +108,8 @@ func (e *Enforcer) RowFilter(v *auth.Viewer, typ string) func(*sql.Selector) {
 	case AllPatients:
 	case OwnRecord:
 		keep = append(keep, sql.FieldEQ(column, v.PatientID))
+	case CarePatients:
+		keep = append(keep, careRelationship(column, v.StaffID, e.Now().UTC()))
 	default:
 		return nothing
 	}

@@ -51,6 +51,7 @@ type Config struct {
 	Introspection           string
 	EventRetention          int
 	WSSessionCheck          time.Duration
+	BreakGlassTTL           time.Duration
 	TLSCertFile             string
 	TLSKeyFile              string
 	TrustedProxies          []netip.Prefix
@@ -107,6 +108,7 @@ var Settings = []Setting{
 	{"HMIS_INTROSPECTION", "", "Who may introspect the schema (`__schema`, `__type`): `anyone`, `signed-in` or `nobody`; empty: `anyone` in demo mode, `signed-in` otherwise.", oneOf([]string{"", IntrospectionAnyone, IntrospectionSignedIn, IntrospectionNobody}, func(c *Config) *string { return &c.Introspection })},
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
 	{"HMIS_WS_SESSION_CHECK", "15s", "How often an open WebSocket checks whether its session has ended (logout, password change, revoked API key), to close it with 4401. Every operation and event on a socket is checked regardless, and a socket closes at its access token's expiry.", duration(func(c *Config) *time.Duration { return &c.WSSessionCheck })},
+	{"HMIS_BREAK_GLASS_TTL", "8h", "How long a break-the-glass access opens a patient's record to the clinician who asked for it.", duration(func(c *Config) *time.Duration { return &c.BreakGlassTTL })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the reverse proxies in front of HMIS (e.g. `10.0.0.0/8,192.168.1.7`). A request from one of them has its client address taken from X-Forwarded-For, read from the right: the first entry that is not a trusted proxy. Empty: the header is ignored and the connection's peer is the client.", prefixes(func(c *Config) *[]netip.Prefix { return &c.TrustedProxies })},
@@ -163,6 +165,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
 	case c.WSSessionCheck <= 0:
 		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
+	case c.BreakGlassTTL <= 0:
+		return fmt.Errorf("HMIS_BREAK_GLASS_TTL must be positive")
 	case c.AuditSealInterval <= 0 || c.AuditStaleAfter <= 0:
 		return fmt.Errorf("HMIS_AUDIT_SEAL_INTERVAL and HMIS_AUDIT_STALE_AFTER must be positive")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:

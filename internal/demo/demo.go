@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -147,6 +148,22 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 				SetDepartmentID(b.provider.DepartmentID).SetStartAt(start).SetEndAt(start.Add(30 * time.Minute)).
 				SetReason(b.reason).Save(ctx); err != nil {
 				return fmt.Errorf("seed appointment: %w", err)
+			}
+		}
+		// Doctors and nurses read only the patients they care for. The
+		// demo doctor and nurse are on every demo patient's care team, so
+		// that the API can be tried on them at once; a patient registered
+		// later is theirs once booked with them, or through breakGlass.
+		for i, p := range pats {
+			if i > 0 {
+				if err := tx.CareTeamMember.Create().SetPatient(p).SetStaff(staffByUser["doctor"]).
+					SetRole(careteammember.RoleATTENDING).SetSince(now.UTC()).Exec(ctx); err != nil {
+					return fmt.Errorf("seed care team: %w", err)
+				}
+			}
+			if err := tx.CareTeamMember.Create().SetPatient(p).SetStaff(staffByUser["nurse"]).
+				SetRole(careteammember.RoleNURSE).SetSince(now.UTC()).Exec(ctx); err != nil {
+				return fmt.Errorf("seed care team: %w", err)
 			}
 		}
 		return seedClinical(ctx, tx, clinicalSeed{

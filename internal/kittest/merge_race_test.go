@@ -24,6 +24,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -60,6 +61,7 @@ type hospital struct {
 	referrals    *referrals.Service
 	notes        *notes.Service
 	prescribing  *prescribing.Service
+	careaccess   *careaccess.Service
 	appointments time.Time
 }
 
@@ -88,6 +90,7 @@ func newHospital(t *testing.T) *hospital {
 		referrals:   referrals.NewService(st),
 		notes:       notes.NewService(st),
 		prescribing: prescribing.NewService(st),
+		careaccess:  careaccess.NewService(st, 0, time.Now, func(*auth.Viewer) bool { return true }),
 		// Appointments an hour apart, one per round, so the doctor is
 		// never booked twice.
 		appointments: time.Now().Add(time.Hour).Truncate(time.Hour),
@@ -155,6 +158,10 @@ var writes = []write{
 	{"notes.Write", func(h *hospital, _ int, p string) (string, error) {
 		n, err := h.notes.Write(h.doctor, notes.WriteNoteInput{PatientID: p, Type: clinicalnote.TypePROGRESS, Text: "Seen."})
 		return idOf(n, err)
+	}},
+	{"careaccess.BreakGlass", func(h *hospital, _ int, p string) (string, error) {
+		a, err := h.careaccess.BreakGlass(h.doctor, careaccess.BreakGlassInput{PatientID: p, Reason: "Unconscious in the ED"})
+		return idOf(a, err)
 	}},
 	{"prescribing.Prescribe", func(h *hospital, _ int, p string) (string, error) {
 		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: "Metformin",

@@ -266,7 +266,10 @@ func TestCareTeamOverHTTP(t *testing.T) {
 	t.Parallel()
 	s := harness.NewServer(t)
 	d := s.Demo()
-	patient := d.Patients[2]
+	// A patient of the doctor's and nurse's (by appointment) whose care
+	// team is still empty: the demo's patients have theirs on it.
+	patient := s.RegisterPatient("Team", "Empty")
+	s.CareFor(patient, d.Doctor, d.Nurse)
 	add := func(as, staffID, role string) harness.Response {
 		return s.As(as, `mutation($in: AddCareTeamMemberInput!) { addCareTeamMember(input: $in) { id role since until staff { id } } }`,
 			map[string]any{"in": map[string]any{"patientId": patient, "staffId": staffID, "role": role}})
@@ -319,7 +322,8 @@ func TestPatientSeesOwnReferralsAndCareTeam(t *testing.T) {
 	mine := refer(t, s, "doctor", map[string]any{"patientId": own, "toDepartmentId": d.Cardiology, "reason": "Echo"})
 	theirs := refer(t, s, "doctor", map[string]any{"patientId": other, "toDepartmentId": d.Cardiology, "reason": "Echo"})
 	var added struct{ AddCareTeamMember struct{ ID string } }
-	s.As("doctor", `mutation($p: ID!, $s: ID!) { addCareTeamMember(input: {patientId: $p, staffId: $s, role: NURSE}) { id } }`,
+	// OTHER: the demo nurse is on the team as NURSE already.
+	s.As("doctor", `mutation($p: ID!, $s: ID!) { addCareTeamMember(input: {patientId: $p, staffId: $s, role: OTHER}) { id } }`,
 		map[string]any{"p": other, "s": d.Nurse}).Decode(t, &added)
 
 	var list struct {
@@ -337,7 +341,12 @@ func TestPatientSeesOwnReferralsAndCareTeam(t *testing.T) {
 	harness.Must(t, list.Referrals.TotalCount == 1 && list.Referrals.Edges[0].Node.ID == mine.ID && list.Referrals.Edges[0].Node.ToDepartment.Name != "",
 		"own referrals: %+v", list)
 	team := careTeamOf(t, s, "patient", own)
-	harness.Must(t, len(team) == 1 && team[0].Role == "PRIMARY_CARE", "own care team: %+v", team)
+	roles := map[string]bool{}
+	for _, m := range team {
+		roles[m.Role] = true
+	}
+	// The demo's doctor (PRIMARY_CARE) and nurse.
+	harness.Must(t, len(team) == 2 && roles["PRIMARY_CARE"] && roles["NURSE"], "own care team: %+v", team)
 
 	for what, id := range map[string]string{"referral": theirs.ID, "care-team membership": added.AddCareTeamMember.ID} {
 		r := s.As("patient", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": id})

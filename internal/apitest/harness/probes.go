@@ -188,6 +188,7 @@ var ProbeSets = map[string]map[string]string{
 	"ehr":        EHRProbes,
 	"care":       CareProbes,
 	"lab":        LabProbes,
+	"careaccess": CareAccessProbes,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:

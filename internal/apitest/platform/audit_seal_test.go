@@ -74,11 +74,13 @@ func TestAuditEventsListUnsealedFirstThenChainOrder(t *testing.T) {
 // A request spends one statement on its audit row: an audited read of a
 // patient costs exactly one statement more than an unaudited read of a
 // department through the same path. The relay polls through the same
-// counter, so the least of a few runs is taken.
+// counter, so the least of a few runs is taken. (A doctor or nurse, kept to
+// the patients they care for, spends one more: the look-up of the
+// break-the-glass accesses the row must name; see TestBreakGlass….)
 func TestAuditCostsOneStatementPerRequest(t *testing.T) {
 	s := harness.NewServer(t)
 	d := s.Demo()
-	token := s.Token("nurse")
+	token := s.Token("reception")
 	const read = `query($id: ID!) { node(id: $id) { id } }`
 	cost := func(id string) int64 {
 		var least int64 = -1

@@ -54,7 +54,7 @@ func readRoleTable(t *testing.T) roleTable {
 		row := map[string]bool{}
 		for i, cell := range cols[1:] {
 			switch cell {
-			case "✓", "own":
+			case "✓", "own", "care":
 				row[table.roles[i]] = true
 			case "–":
 				row[table.roles[i]] = false

@@ -21,9 +21,11 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
@@ -84,6 +86,10 @@ func speedSeedN(b testing.TB, s *harness.Server, n, families int, prefix string)
 	if err != nil {
 		b.Fatal(err)
 	}
+	doctor, err := c.User.Query().Where(user.Username("doctor")).QueryStaff().Only(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
 	d := speedData{from: time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour), department: dep.ID}
 	staffs, err := c.Staff.MapCreateBulk(make([]struct{}, speedProviders), func(sc *ent.StaffCreate, i int) {
 		sc.SetGivenName(fmt.Sprintf("Prov%02d", i)).SetFamilyName(fmt.Sprintf("Doctor%02d", i)).
@@ -123,6 +129,12 @@ func speedSeedN(b testing.TB, s *harness.Server, n, families int, prefix string)
 			at := d.from.Add(time.Duration(n-1)*24*time.Hour + time.Duration((start+j)%96)*15*time.Minute)
 			ac.SetPatientID(ids[j]).SetProviderID(d.providers[(start+j+n)%speedProviders]).SetDepartmentID(dep.ID).
 				SetStartAt(at).SetEndAt(at.Add(speedAppointment))
+		}).Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		// The demo doctor, who runs the portal's queries, cares for them all.
+		if err := c.CareTeamMember.MapCreateBulk(ids, func(cc *ent.CareTeamMemberCreate, j int) {
+			cc.SetPatientID(ids[j]).SetStaffID(doctor.ID).SetRole(careteammember.RoleATTENDING).SetSince(d.from)
 		}).Exec(ctx); err != nil {
 			b.Fatal(err)
 		}
