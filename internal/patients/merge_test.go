@@ -71,6 +71,10 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 			SetReason("earlier stay").SetAdmissionType(admission.AdmissionTypeELECTIVE).SetStatus(admission.StatusDISCHARGED).SaveX(ctx)
 		return c.BedAssignment.Create().SetPatient(p).SetAdmission(stay).SetBed(h.bed2).SetFromAt(time.Now().UTC()).SaveX(ctx).ID
 	},
+	"BreakGlassAccess": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return c.BreakGlassAccess.Create().SetPatient(p).SetStaff(h.doctor).SetUserID("usr_merge_fixture").
+			SetReason("Unconscious on arrival").SetExpiresAt(time.Now().Add(time.Hour)).SaveX(ctx).ID
+	},
 	"CarePlan": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.CarePlan.Create().SetPatient(p).SetTitle("Diabetes").SetAuthor(h.doctor).SaveX(ctx).ID
 	},

@@ -59,6 +59,7 @@ func TestDatabaseHoldsNoSensitiveValue(t *testing.T) {
 		"contactAddr": "House " + u + " Kisumu",
 		"identifier":  "ID" + u,
 		"note":        "Patient reports " + u + " since Tuesday",
+		"breakGlass":  "Unconscious on arrival, " + u + ", no relationship yet",
 	}
 	var reg struct{ RegisterPatient struct{ Patient patientOut } }
 	s.As("reception", register, map[string]any{"in": map[string]any{
@@ -72,6 +73,10 @@ func TestDatabaseHoldsNoSensitiveValue(t *testing.T) {
 	p := reg.RegisterPatient.Patient
 	harness.Must(t, p.NationalID == secret["nationalId"] && p.Phone == secret["phone"] && p.Email == secret["email"] &&
 		p.AddressLine == secret["addressLine"] && p.PostalCode == secret["postalCode"], "registration answers in clear: %+v", p)
+	// The doctor has no care relationship with a patient just registered:
+	// breaking the glass gives one, and its reason is sensitive too.
+	s.As("doctor", `mutation($in: BreakGlassInput!) { breakGlass(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"patientId": p.ID, "reason": secret["breakGlass"]}}).Decode(t, &struct{}{})
 	var note struct{ WriteNote struct{ ID, Text string } }
 	s.As("doctor", `mutation($in: WriteNoteInput!) { writeNote(input: $in) { id text } }`,
 		map[string]any{"in": map[string]any{"patientId": p.ID, "type": "PROGRESS", "text": secret["note"]}}).Decode(t, &note)
