@@ -80,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(flags.Output(), usage)
 		flags.PrintDefaults()
 	}
+	flags.BoolVar(&cfg.Demo, "demo", cfg.Demo, "demo mode (HMIS_DEMO)")
+	flags.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HMIS_ADDR)")
+	newMasterKeyFile := flags.String("new-master-key-file", "", "keys rewrap: file holding the new master key (base64, 32 bytes)")
 	// Asked for, help is the answer and goes to stdout (hmis --help | less);
 	// after a mistake it goes with the error to stderr.
 	for _, a := range args {
@@ -89,9 +92,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 	}
-	flags.BoolVar(&cfg.Demo, "demo", cfg.Demo, "demo mode (HMIS_DEMO)")
-	flags.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HMIS_ADDR)")
-	newMasterKeyFile := flags.String("new-master-key-file", "", "keys rewrap: file holding the new master key (base64, 32 bytes)")
 	// Flags may stand before the command and after it: hmis --demo seed
 	// and hmis seed --demo are the same.
 	if err := flags.Parse(args); err != nil {
@@ -115,23 +115,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: hmis totp USER (a demo user whose role requires a second factor)")
 		}
 		return demoTOTP(rest[0], stdout)
-	case "audit":
-		// The subcommand's own flags may follow it too: hmis audit verify --demo.
-		if len(rest) > 0 && rest[0] == "verify" {
+	case "audit", "keys":
+		// A subcommand's flags may follow it too: hmis audit verify --demo,
+		// hmis keys rewrap --new-master-key-file FILE.
+		if len(rest) > 0 {
 			if err := flags.Parse(rest[1:]); err != nil {
-				return err
+				return helpIsNoError(err)
 			}
-			rest = append([]string{"verify"}, flags.Args()...)
-		}
-		if len(rest) != 1 || rest[0] != "verify" {
-			return errors.New("usage: hmis audit verify")
-		}
-	case "keys":
-		if len(rest) != 1 || !slices.Contains([]string{"status", "rotate", "retire", "rewrap"}, rest[0]) {
-			return errors.New("usage: hmis keys status|rotate|retire|rewrap [--new-master-key-file FILE]")
+			rest = append([]string{rest[0]}, flags.Args()...)
 		}
 	default:
 		return fmt.Errorf("unknown command %q (hmis --help lists the commands)", command)
+	}
+	switch {
+	case command == "audit" && (len(rest) != 1 || rest[0] != "verify"):
+		return errors.New("usage: hmis audit verify")
+	case command == "keys" && (len(rest) != 1 || !slices.Contains([]string{"status", "rotate", "retire", "rewrap"}, rest[0])):
+		return errors.New("usage: hmis keys status|rotate|retire|rewrap [--new-master-key-file FILE]")
 	}
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -155,6 +155,27 @@ func TestCommands(t *testing.T) {
 	if _, err = hmis(t, "keys", "rewrap"); err == nil {
 		t.Fatal("keys rewrap without the new key must fail")
 	}
+	// The flag after the subcommand, as the README writes it; then the data
+	// opens with the new key only.
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	newKeyText, err := crypt.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(newKey, []byte(newKeyText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = hmis(t, "keys", "rewrap", "--new-master-key-file", newKey); err != nil || !strings.Contains(out, "wrapped with the new master key") {
+		t.Fatalf("keys rewrap --new-master-key-file: %v %q", err, out)
+	}
+	if _, err = hmis(t, "keys", "status"); err == nil {
+		t.Fatal("keys status with the old master key after a rewrap must fail")
+	}
+	t.Setenv("HMIS_MASTER_KEY", "")
+	t.Setenv("HMIS_MASTER_KEY_FILE", newKey)
+	if out, err = hmis(t, "keys", "status"); err != nil || !strings.Contains(out, "(primary): ") {
+		t.Fatalf("keys status with the new master key: %v %q", err, out)
+	}
 
 	if out, err = hmis(t, "config"); err != nil || !strings.Contains(out, "| `HMIS_DATABASE_URL` |") {
 		t.Fatalf("config: %v %q", err, out)
