@@ -458,6 +458,10 @@ func (s *Service) CreateAPIKey(ctx context.Context, v *Viewer, name, role string
 		return nil, "", apperr.BadInput("input.role", "is not a role of the policy")
 	case role == "admin":
 		return nil, "", apperr.BadInput("input.role", "an API key cannot act as admin")
+	case s.cfg.RequiresMFA != nil && s.cfg.RequiresMFA([]string{role}):
+		// A key is one factor that never expires by default: it would be a
+		// way around the second factor the policy asks of the role.
+		return nil, "", apperr.BadInput("input.role", "%s signs in with a second factor, which an API key cannot give", role)
 	case expiresAt != nil && !expiresAt.After(s.now()):
 		return nil, "", apperr.BadInput("input.expiresAt", "must be in the future")
 	}

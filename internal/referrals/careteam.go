@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
@@ -44,11 +45,27 @@ func (s *Service) AddCareTeamMember(ctx context.Context, in AddCareTeamMemberInp
 		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.CareTeamMember, error) {
-		if _, err := auth.ActingStaff(ctx, tx.Staff, "keep care teams", actors...); err != nil {
+		actor, err := auth.ActingStaff(ctx, tx.Staff, "keep care teams", actors...)
+		if err != nil {
 			return nil, err
 		}
 		if _, err := patients.Lock(ctx, tx, "input.patientId", in.PatientID); err != nil {
 			return nil, err
+		}
+		// Membership is a care relationship that lasts: joining the team on
+		// the strength of a break-the-glass access would outlive the access.
+		// A colleague who has a relationship, or an admin, adds them.
+		if in.StaffID == actor.ID {
+			broken, err := tx.BreakGlassAccess.Query().
+				Where(breakglassaccess.PatientID(in.PatientID), breakglassaccess.StaffID(actor.ID),
+					breakglassaccess.ExpiresAtGT(s.now().UTC())).
+				Exist(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if broken {
+				return nil, apperr.Denied("a break-the-glass access does not let you add yourself to the care team; a colleague on it or an admin can")
+			}
 		}
 		m, err := tx.Staff.Get(ctx, in.StaffID)
 		if ent.IsNotFound(err) {

@@ -293,3 +293,28 @@ func TestCareAccessRoles(t *testing.T) {
 	s.As("nurse", breakGlassMutation, map[string]any{"in": map[string]any{"patientId": d.Patients[4], "reason": "Covering the ward tonight"}}).Decode(t, &bg)
 	harness.Must(t, bg.BreakGlass.Staff.ID == d.Nurse, "the nurse's access: %+v", bg)
 }
+
+// A break-the-glass access is not a way onto the care team: the clinician
+// cannot add themselves while it runs, so the access ends when it expires
+// (a colleague on the team may add them, which is a decision of its own).
+func TestBreakGlassCannotMakeItselfLasting(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	d := s.Demo()
+	id, mrn := unknownPatient(t, s, d)
+	var access struct{ BreakGlass accessOut }
+	s.As("doctor", breakGlassMutation, map[string]any{"in": map[string]any{"patientId": id, "reason": "Unconscious in the ED"}}).Decode(t, &access)
+	const join = `mutation($in: AddCareTeamMemberInput!) { addCareTeamMember(input: $in) { id } }`
+	r := s.As("doctor", join, map[string]any{"in": map[string]any{"patientId": id, "staffId": d.Doctor, "role": "ATTENDING"}})
+	harness.Must(t, r.HasCode("FORBIDDEN"), "the doctor added themselves under break-the-glass: %s", harness.Describe(r))
+	expires, err := time.Parse(time.RFC3339Nano, access.BreakGlass.ExpiresAt)
+	harness.Must(t, err == nil, "expiresAt %q: %v", access.BreakGlass.ExpiresAt, err)
+	s.App.Enforcer.SetClock(func() time.Time { return expires.Add(time.Minute) })
+	hidden(t, s, d, id, mrn)
+	// The nurse, on the team, may add the doctor: a relationship someone
+	// who has one decided on.
+	s.As("nurse", join, map[string]any{"in": map[string]any{"patientId": id, "staffId": d.Doctor, "role": "ATTENDING"}}).Decode(t, &struct{}{})
+	var seen struct{ Node struct{ ID string } }
+	s.As("doctor", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": id}).Decode(t, &seen)
+	harness.Must(t, seen.Node.ID == id, "added by the nurse, the doctor still cannot read: %+v", seen)
+}

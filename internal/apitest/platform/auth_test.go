@@ -156,6 +156,8 @@ func TestAPIKeys(t *testing.T) {
 	for _, bad := range []map[string]any{
 		{"name": "x", "role": "no-such-role"},
 		{"name": "x", "role": "admin"},
+		{"name": "x", "role": "auditor"}, // the policy asks a second factor of these
+		{"name": "x", "role": "doctor"},
 		{"name": "", "role": "integrator"},
 		{"name": "x", "role": "signed_in"}, // a building block, not a role
 	} {
