@@ -29,6 +29,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -94,6 +95,8 @@ type Client struct {
 	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// Drug is the client for interacting with the Drug builders.
+	Drug *DrugClient
 	// Encounter is the client for interacting with the Encounter builders.
 	Encounter *EncounterClient
 	// HistoryItem is the client for interacting with the HistoryItem builders.
@@ -175,6 +178,7 @@ func (c *Client) init() {
 	c.CareTeamMember = NewCareTeamMemberClient(c.config)
 	c.ClinicalNote = NewClinicalNoteClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
+	c.Drug = NewDrugClient(c.config)
 	c.Encounter = NewEncounterClient(c.config)
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
@@ -309,6 +313,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
+		Drug:                 NewDrugClient(cfg),
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
@@ -370,6 +375,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
+		Drug:                 NewDrugClient(cfg),
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
@@ -429,10 +435,10 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
 		c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter,
-		c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem,
-		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Drug,
+		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
+		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
+		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
 		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
 		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
 		c.Staff, c.User, c.Ward,
@@ -447,10 +453,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
 		c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Encounter,
-		c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem,
-		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Drug,
+		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
+		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
+		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
 		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
 		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
 		c.Staff, c.User, c.Ward,
@@ -490,6 +496,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ClinicalNote.mutate(ctx, m)
 	case *DepartmentMutation:
 		return c.Department.mutate(ctx, m)
+	case *DrugMutation:
+		return c.Drug.mutate(ctx, m)
 	case *EncounterMutation:
 		return c.Encounter.mutate(ctx, m)
 	case *HistoryItemMutation:
@@ -3005,6 +3013,155 @@ func (c *DepartmentClient) mutate(ctx context.Context, m *DepartmentMutation) (V
 	}
 }
 
+// DrugClient is a client for the Drug schema.
+type DrugClient struct {
+	config
+}
+
+// NewDrugClient returns a client for the Drug from the given config.
+func NewDrugClient(c config) *DrugClient {
+	return &DrugClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `drug.Hooks(f(g(h())))`.
+func (c *DrugClient) Use(hooks ...Hook) {
+	c.hooks.Drug = append(c.hooks.Drug, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `drug.Intercept(f(g(h())))`.
+func (c *DrugClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Drug = append(c.inters.Drug, interceptors...)
+}
+
+// Create returns a builder for creating a Drug entity.
+func (c *DrugClient) Create() *DrugCreate {
+	mutation := newDrugMutation(c.config, OpCreate)
+	return &DrugCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Drug entities.
+func (c *DrugClient) CreateBulk(builders ...*DrugCreate) *DrugCreateBulk {
+	return &DrugCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DrugClient) MapCreateBulk(slice any, setFunc func(*DrugCreate, int)) *DrugCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DrugCreateBulk{err: fmt.Errorf("calling to DrugClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DrugCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DrugCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Drug.
+func (c *DrugClient) Update() *DrugUpdate {
+	mutation := newDrugMutation(c.config, OpUpdate)
+	return &DrugUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DrugClient) UpdateOne(_m *Drug) *DrugUpdateOne {
+	mutation := newDrugMutation(c.config, OpUpdateOne, withDrug(_m))
+	return &DrugUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DrugClient) UpdateOneID(id string) *DrugUpdateOne {
+	mutation := newDrugMutation(c.config, OpUpdateOne, withDrugID(id))
+	return &DrugUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Drug.
+func (c *DrugClient) Delete() *DrugDelete {
+	mutation := newDrugMutation(c.config, OpDelete)
+	return &DrugDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DrugClient) DeleteOne(_m *Drug) *DrugDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DrugClient) DeleteOneID(id string) *DrugDeleteOne {
+	builder := c.Delete().Where(drug.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DrugDeleteOne{builder}
+}
+
+// Query returns a query builder for Drug.
+func (c *DrugClient) Query() *DrugQuery {
+	return &DrugQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDrug},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Drug entity by its id.
+func (c *DrugClient) Get(ctx context.Context, id string) (*Drug, error) {
+	return c.Query().Where(drug.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DrugClient) GetX(ctx context.Context, id string) *Drug {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMedicationOrders queries the medication_orders edge of a Drug.
+func (c *DrugClient) QueryMedicationOrders(_m *Drug) *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(drug.Table, drug.FieldID, id),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, drug.MedicationOrdersTable, drug.MedicationOrdersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DrugClient) Hooks() []Hook {
+	return c.hooks.Drug
+}
+
+// Interceptors returns the client interceptors.
+func (c *DrugClient) Interceptors() []Interceptor {
+	return c.inters.Drug
+}
+
+func (c *DrugClient) mutate(ctx context.Context, m *DrugMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DrugCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DrugUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DrugUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DrugDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Drug mutation op: %q", m.Op())
+	}
+}
+
 // EncounterClient is a client for the Encounter schema.
 type EncounterClient struct {
 	config
@@ -5305,6 +5462,22 @@ func (c *MedicationOrderClient) QueryPrescriber(_m *MedicationOrder) *StaffQuery
 			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
 			sqlgraph.To(staff.Table, staff.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, medicationorder.PrescriberTable, medicationorder.PrescriberColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryFormularyDrug queries the formulary_drug edge of a MedicationOrder.
+func (c *MedicationOrderClient) QueryFormularyDrug(_m *MedicationOrder) *DrugQuery {
+	query := (&DrugClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, id),
+			sqlgraph.To(drug.Table, drug.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, medicationorder.FormularyDrugTable, medicationorder.FormularyDrugColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -8430,22 +8603,22 @@ type (
 	hooks struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
 		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
-		ClinicalNote, Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
-		LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen,
-		LabTest, MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation,
-		OutboxEvent, Patient, PatientContact, PatientIdentifier, Problem,
-		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff, User,
-		Ward []ent.Hook
+		ClinicalNote, Department, Drug, Encounter, HistoryItem, Icd10Code,
+		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
+		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
+		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Room, Session, Staff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
 		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
-		ClinicalNote, Department, Encounter, HistoryItem, Icd10Code, InsurancePolicy,
-		LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen,
-		LabTest, MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation,
-		OutboxEvent, Patient, PatientContact, PatientIdentifier, Problem,
-		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff, User,
-		Ward []ent.Interceptor
+		ClinicalNote, Department, Drug, Encounter, HistoryItem, Icd10Code,
+		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
+		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
+		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Room, Session, Staff, User, Ward []ent.Interceptor
 	}
 )
 

@@ -26,6 +26,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -128,6 +129,7 @@ func checkColumn(t, c string) error {
 			careteammember.Table:       careteammember.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
 			department.Table:           department.ValidColumn,
+			drug.Table:                 drug.ValidColumn,
 			encounter.Table:            encounter.ValidColumn,
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,

@@ -19,6 +19,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -66,6 +67,7 @@ var tableByPrefix = map[string]string{
 	"ctm": careteammember.Table,
 	"not": clinicalnote.Table,
 	"dep": department.Table,
+	"drg": drug.Table,
 	"enc": encounter.Table,
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
@@ -112,6 +114,7 @@ var PrefixByType = map[string]string{
 	"CareTeamMember":       "ctm",
 	"ClinicalNote":         "not",
 	"Department":           "dep",
+	"Drug":                 "drg",
 	"Encounter":            "enc",
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",

@@ -24,6 +24,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -2619,6 +2620,165 @@ func newDepartmentPaginateArgs(rv map[string]any) *departmentPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DrugQuery) CollectFields(ctx context.Context, satisfies ...string) (*DrugQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DrugQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(drug.Columns))
+		selectedFields = []string{drug.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[drug.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, drug.FieldCreatedAt)
+				fieldSeen[drug.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[drug.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, drug.FieldUpdatedAt)
+				fieldSeen[drug.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[drug.FieldCode]; !ok {
+				selectedFields = append(selectedFields, drug.FieldCode)
+				fieldSeen[drug.FieldCode] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[drug.FieldKind]; !ok {
+				selectedFields = append(selectedFields, drug.FieldKind)
+				fieldSeen[drug.FieldKind] = struct{}{}
+			}
+		case "genericName":
+			if _, ok := fieldSeen[drug.FieldGenericName]; !ok {
+				selectedFields = append(selectedFields, drug.FieldGenericName)
+				fieldSeen[drug.FieldGenericName] = struct{}{}
+			}
+		case "brandNames":
+			if _, ok := fieldSeen[drug.FieldBrandNames]; !ok {
+				selectedFields = append(selectedFields, drug.FieldBrandNames)
+				fieldSeen[drug.FieldBrandNames] = struct{}{}
+			}
+		case "form":
+			if _, ok := fieldSeen[drug.FieldForm]; !ok {
+				selectedFields = append(selectedFields, drug.FieldForm)
+				fieldSeen[drug.FieldForm] = struct{}{}
+			}
+		case "strength":
+			if _, ok := fieldSeen[drug.FieldStrength]; !ok {
+				selectedFields = append(selectedFields, drug.FieldStrength)
+				fieldSeen[drug.FieldStrength] = struct{}{}
+			}
+		case "route":
+			if _, ok := fieldSeen[drug.FieldRoute]; !ok {
+				selectedFields = append(selectedFields, drug.FieldRoute)
+				fieldSeen[drug.FieldRoute] = struct{}{}
+			}
+		case "atcCode":
+			if _, ok := fieldSeen[drug.FieldAtcCode]; !ok {
+				selectedFields = append(selectedFields, drug.FieldAtcCode)
+				fieldSeen[drug.FieldAtcCode] = struct{}{}
+			}
+		case "ingredients":
+			if _, ok := fieldSeen[drug.FieldIngredients]; !ok {
+				selectedFields = append(selectedFields, drug.FieldIngredients)
+				fieldSeen[drug.FieldIngredients] = struct{}{}
+			}
+		case "unitOfIssue":
+			if _, ok := fieldSeen[drug.FieldUnitOfIssue]; !ok {
+				selectedFields = append(selectedFields, drug.FieldUnitOfIssue)
+				fieldSeen[drug.FieldUnitOfIssue] = struct{}{}
+			}
+		case "controlledSchedule":
+			if _, ok := fieldSeen[drug.FieldControlledSchedule]; !ok {
+				selectedFields = append(selectedFields, drug.FieldControlledSchedule)
+				fieldSeen[drug.FieldControlledSchedule] = struct{}{}
+			}
+		case "reorderLevel":
+			if _, ok := fieldSeen[drug.FieldReorderLevel]; !ok {
+				selectedFields = append(selectedFields, drug.FieldReorderLevel)
+				fieldSeen[drug.FieldReorderLevel] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[drug.FieldActive]; !ok {
+				selectedFields = append(selectedFields, drug.FieldActive)
+				fieldSeen[drug.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type drugPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DrugPaginateOption
+}
+
+func newDrugPaginateArgs(rv map[string]any) *drugPaginateArgs {
+	args := &drugPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DrugOrder{Field: &DrugOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDrugOrder(order))
+			}
+		case *DrugOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDrugOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*DrugWhereInput); ok {
+		args.opts = append(args.opts, WithDrugFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *EncounterQuery) CollectFields(ctx context.Context, satisfies ...string) (*EncounterQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -4849,6 +5009,21 @@ func (_q *MedicationOrderQuery) collectField(ctx context.Context, oneNode bool, 
 				fieldSeen[medicationorder.FieldPrescriberID] = struct{}{}
 			}
 
+		case "formularyDrug":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DrugClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, drugImplementors)...); err != nil {
+				return err
+			}
+			_q.withFormularyDrug = query
+			if _, ok := fieldSeen[medicationorder.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDrugID)
+				fieldSeen[medicationorder.FieldDrugID] = struct{}{}
+			}
+
 		case "replaces":
 			var (
 				alias = field.Alias
@@ -4903,6 +5078,11 @@ func (_q *MedicationOrderQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[medicationorder.FieldDrugCode]; !ok {
 				selectedFields = append(selectedFields, medicationorder.FieldDrugCode)
 				fieldSeen[medicationorder.FieldDrugCode] = struct{}{}
+			}
+		case "drugID":
+			if _, ok := fieldSeen[medicationorder.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldDrugID)
+				fieldSeen[medicationorder.FieldDrugID] = struct{}{}
 			}
 		case "doseAmount":
 			if _, ok := fieldSeen[medicationorder.FieldDoseAmount]; !ok {

@@ -775,6 +775,14 @@ func (_m *MedicationOrder) Prescriber(ctx context.Context) (*Staff, error) {
 	return result, err
 }
 
+func (_m *MedicationOrder) FormularyDrug(ctx context.Context) (*Drug, error) {
+	result, err := _m.Edges.FormularyDrugOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryFormularyDrug().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *MedicationOrder) Replaces(ctx context.Context) (*MedicationOrder, error) {
 	result, err := _m.Edges.ReplacesOrErr()
 	if IsNotLoaded(err) {

@@ -23,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -123,6 +124,11 @@ var departmentImplementors = []string{"Department", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Department) IsNode() {}
+
+var drugImplementors = []string{"Drug", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Drug) IsNode() {}
 
 var encounterImplementors = []string{"Encounter", "Node"}
 
@@ -424,6 +430,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(department.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, departmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case drug.Table:
+		query := c.Drug.Query().
+			Where(drug.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, drugImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -929,6 +944,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Department.Query().
 			Where(department.IDIn(ids...))
 		query, err := query.CollectFields(ctx, departmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case drug.Table:
+		query := c.Drug.Query().
+			Where(drug.IDIn(ids...))
+		query, err := query.CollectFields(ctx, drugImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -4623,6 +4624,356 @@ func (_m *Department) ToEdge(order *DepartmentOrder) *DepartmentEdge {
 		order = DefaultDepartmentOrder
 	}
 	return &DepartmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DrugEdge is the edge representation of Drug.
+type DrugEdge struct {
+	Node   *Drug  `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// DrugConnection is the connection containing edges to Drug.
+type DrugConnection struct {
+	Edges      []*DrugEdge `json:"edges"`
+	PageInfo   PageInfo    `json:"pageInfo"`
+	TotalCount int         `json:"totalCount"`
+}
+
+func (c *DrugConnection) build(nodes []*Drug, pager *drugPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Drug
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Drug {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Drug {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DrugEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DrugEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DrugPaginateOption enables pagination customization.
+type DrugPaginateOption func(*drugPager) error
+
+// WithDrugOrder configures pagination ordering.
+func WithDrugOrder(order *DrugOrder) DrugPaginateOption {
+	if order == nil {
+		order = DefaultDrugOrder
+	}
+	o := *order
+	return func(pager *drugPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDrugOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDrugFilter configures pagination filter.
+func WithDrugFilter(filter func(*DrugQuery) (*DrugQuery, error)) DrugPaginateOption {
+	return func(pager *drugPager) error {
+		if filter == nil {
+			return errors.New("DrugQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type drugPager struct {
+	reverse bool
+	order   *DrugOrder
+	filter  func(*DrugQuery) (*DrugQuery, error)
+}
+
+func newDrugPager(opts []DrugPaginateOption, reverse bool) (*drugPager, error) {
+	pager := &drugPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDrugOrder
+	}
+	return pager, nil
+}
+
+func (p *drugPager) applyFilter(query *DrugQuery) (*DrugQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *drugPager) toCursor(_m *Drug) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *drugPager) applyCursors(query *DrugQuery, after, before *Cursor) (*DrugQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDrugOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *drugPager) applyOrder(query *DrugQuery) *DrugQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDrugOrder.Field {
+		query = query.Order(DefaultDrugOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *drugPager) orderExpr(query *DrugQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDrugOrder.Field {
+			b.Comma().Ident(DefaultDrugOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Drug.
+func (_m *DrugQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DrugPaginateOption,
+) (*DrugConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDrugPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DrugConnection{Edges: []*DrugEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DrugOrderFieldCreatedAt orders Drug by created_at.
+	DrugOrderFieldCreatedAt = &DrugOrderField{
+		Value: func(_m *Drug) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: drug.FieldCreatedAt,
+		toTerm: drug.ByCreatedAt,
+		toCursor: func(_m *Drug) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DrugOrderFieldUpdatedAt orders Drug by updated_at.
+	DrugOrderFieldUpdatedAt = &DrugOrderField{
+		Value: func(_m *Drug) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: drug.FieldUpdatedAt,
+		toTerm: drug.ByUpdatedAt,
+		toCursor: func(_m *Drug) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// DrugOrderFieldCode orders Drug by code.
+	DrugOrderFieldCode = &DrugOrderField{
+		Value: func(_m *Drug) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: drug.FieldCode,
+		toTerm: drug.ByCode,
+		toCursor: func(_m *Drug) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// DrugOrderFieldGenericName orders Drug by generic_name.
+	DrugOrderFieldGenericName = &DrugOrderField{
+		Value: func(_m *Drug) (ent.Value, error) {
+			return _m.GenericName, nil
+		},
+		column: drug.FieldGenericName,
+		toTerm: drug.ByGenericName,
+		toCursor: func(_m *Drug) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.GenericName,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DrugOrderField) String() string {
+	var str string
+	switch f.column {
+	case DrugOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DrugOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case DrugOrderFieldCode.column:
+		str = "CODE"
+	case DrugOrderFieldGenericName.column:
+		str = "GENERIC_NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DrugOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DrugOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DrugOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DrugOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DrugOrderFieldUpdatedAt
+	case "CODE":
+		*f = *DrugOrderFieldCode
+	case "GENERIC_NAME":
+		*f = *DrugOrderFieldGenericName
+	default:
+		return fmt.Errorf("%s is not a valid DrugOrderField", str)
+	}
+	return nil
+}
+
+// DrugOrderField defines the ordering field of Drug.
+type DrugOrderField struct {
+	// Value extracts the ordering value from the given Drug.
+	Value    func(*Drug) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) drug.OrderOption
+	toCursor func(*Drug) Cursor
+}
+
+// DrugOrder defines the ordering of Drug.
+type DrugOrder struct {
+	Direction OrderDirection  `json:"direction"`
+	Field     *DrugOrderField `json:"field"`
+}
+
+// DefaultDrugOrder is the default ordering of Drug.
+var DefaultDrugOrder = &DrugOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DrugOrderField{
+		Value: func(_m *Drug) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: drug.FieldID,
+		toTerm: drug.ByID,
+		toCursor: func(_m *Drug) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Drug into DrugEdge.
+func (_m *Drug) ToEdge(order *DrugOrder) *DrugEdge {
+	if order == nil {
+		order = DefaultDrugOrder
+	}
+	return &DrugEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -7087,6 +7088,668 @@ func (i *DepartmentWhereInput) P() (predicate.Department, error) {
 		return predicates[0], nil
 	default:
 		return department.And(predicates...), nil
+	}
+}
+
+// DrugWhereInput represents a where input for filtering Drug queries.
+type DrugWhereInput struct {
+	Predicates []predicate.Drug  `json:"-"`
+	Not        *DrugWhereInput   `json:"not,omitempty"`
+	Or         []*DrugWhereInput `json:"or,omitempty"`
+	And        []*DrugWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *drug.Kind  `json:"kind,omitempty"`
+	KindNEQ   *drug.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []drug.Kind `json:"kindIn,omitempty"`
+	KindNotIn []drug.Kind `json:"kindNotIn,omitempty"`
+
+	// "generic_name" field predicates.
+	GenericName             *string  `json:"genericName,omitempty"`
+	GenericNameNEQ          *string  `json:"genericNameNEQ,omitempty"`
+	GenericNameIn           []string `json:"genericNameIn,omitempty"`
+	GenericNameNotIn        []string `json:"genericNameNotIn,omitempty"`
+	GenericNameGT           *string  `json:"genericNameGT,omitempty"`
+	GenericNameGTE          *string  `json:"genericNameGTE,omitempty"`
+	GenericNameLT           *string  `json:"genericNameLT,omitempty"`
+	GenericNameLTE          *string  `json:"genericNameLTE,omitempty"`
+	GenericNameContains     *string  `json:"genericNameContains,omitempty"`
+	GenericNameHasPrefix    *string  `json:"genericNameHasPrefix,omitempty"`
+	GenericNameHasSuffix    *string  `json:"genericNameHasSuffix,omitempty"`
+	GenericNameEqualFold    *string  `json:"genericNameEqualFold,omitempty"`
+	GenericNameContainsFold *string  `json:"genericNameContainsFold,omitempty"`
+
+	// "form" field predicates.
+	Form             *string  `json:"form,omitempty"`
+	FormNEQ          *string  `json:"formNEQ,omitempty"`
+	FormIn           []string `json:"formIn,omitempty"`
+	FormNotIn        []string `json:"formNotIn,omitempty"`
+	FormGT           *string  `json:"formGT,omitempty"`
+	FormGTE          *string  `json:"formGTE,omitempty"`
+	FormLT           *string  `json:"formLT,omitempty"`
+	FormLTE          *string  `json:"formLTE,omitempty"`
+	FormContains     *string  `json:"formContains,omitempty"`
+	FormHasPrefix    *string  `json:"formHasPrefix,omitempty"`
+	FormHasSuffix    *string  `json:"formHasSuffix,omitempty"`
+	FormIsNil        bool     `json:"formIsNil,omitempty"`
+	FormNotNil       bool     `json:"formNotNil,omitempty"`
+	FormEqualFold    *string  `json:"formEqualFold,omitempty"`
+	FormContainsFold *string  `json:"formContainsFold,omitempty"`
+
+	// "strength" field predicates.
+	Strength             *string  `json:"strength,omitempty"`
+	StrengthNEQ          *string  `json:"strengthNEQ,omitempty"`
+	StrengthIn           []string `json:"strengthIn,omitempty"`
+	StrengthNotIn        []string `json:"strengthNotIn,omitempty"`
+	StrengthGT           *string  `json:"strengthGT,omitempty"`
+	StrengthGTE          *string  `json:"strengthGTE,omitempty"`
+	StrengthLT           *string  `json:"strengthLT,omitempty"`
+	StrengthLTE          *string  `json:"strengthLTE,omitempty"`
+	StrengthContains     *string  `json:"strengthContains,omitempty"`
+	StrengthHasPrefix    *string  `json:"strengthHasPrefix,omitempty"`
+	StrengthHasSuffix    *string  `json:"strengthHasSuffix,omitempty"`
+	StrengthIsNil        bool     `json:"strengthIsNil,omitempty"`
+	StrengthNotNil       bool     `json:"strengthNotNil,omitempty"`
+	StrengthEqualFold    *string  `json:"strengthEqualFold,omitempty"`
+	StrengthContainsFold *string  `json:"strengthContainsFold,omitempty"`
+
+	// "route" field predicates.
+	Route       *drug.Route  `json:"route,omitempty"`
+	RouteNEQ    *drug.Route  `json:"routeNEQ,omitempty"`
+	RouteIn     []drug.Route `json:"routeIn,omitempty"`
+	RouteNotIn  []drug.Route `json:"routeNotIn,omitempty"`
+	RouteIsNil  bool         `json:"routeIsNil,omitempty"`
+	RouteNotNil bool         `json:"routeNotNil,omitempty"`
+
+	// "atc_code" field predicates.
+	AtcCode             *string  `json:"atcCode,omitempty"`
+	AtcCodeNEQ          *string  `json:"atcCodeNEQ,omitempty"`
+	AtcCodeIn           []string `json:"atcCodeIn,omitempty"`
+	AtcCodeNotIn        []string `json:"atcCodeNotIn,omitempty"`
+	AtcCodeGT           *string  `json:"atcCodeGT,omitempty"`
+	AtcCodeGTE          *string  `json:"atcCodeGTE,omitempty"`
+	AtcCodeLT           *string  `json:"atcCodeLT,omitempty"`
+	AtcCodeLTE          *string  `json:"atcCodeLTE,omitempty"`
+	AtcCodeContains     *string  `json:"atcCodeContains,omitempty"`
+	AtcCodeHasPrefix    *string  `json:"atcCodeHasPrefix,omitempty"`
+	AtcCodeHasSuffix    *string  `json:"atcCodeHasSuffix,omitempty"`
+	AtcCodeIsNil        bool     `json:"atcCodeIsNil,omitempty"`
+	AtcCodeNotNil       bool     `json:"atcCodeNotNil,omitempty"`
+	AtcCodeEqualFold    *string  `json:"atcCodeEqualFold,omitempty"`
+	AtcCodeContainsFold *string  `json:"atcCodeContainsFold,omitempty"`
+
+	// "unit_of_issue" field predicates.
+	UnitOfIssue             *string  `json:"unitOfIssue,omitempty"`
+	UnitOfIssueNEQ          *string  `json:"unitOfIssueNEQ,omitempty"`
+	UnitOfIssueIn           []string `json:"unitOfIssueIn,omitempty"`
+	UnitOfIssueNotIn        []string `json:"unitOfIssueNotIn,omitempty"`
+	UnitOfIssueGT           *string  `json:"unitOfIssueGT,omitempty"`
+	UnitOfIssueGTE          *string  `json:"unitOfIssueGTE,omitempty"`
+	UnitOfIssueLT           *string  `json:"unitOfIssueLT,omitempty"`
+	UnitOfIssueLTE          *string  `json:"unitOfIssueLTE,omitempty"`
+	UnitOfIssueContains     *string  `json:"unitOfIssueContains,omitempty"`
+	UnitOfIssueHasPrefix    *string  `json:"unitOfIssueHasPrefix,omitempty"`
+	UnitOfIssueHasSuffix    *string  `json:"unitOfIssueHasSuffix,omitempty"`
+	UnitOfIssueEqualFold    *string  `json:"unitOfIssueEqualFold,omitempty"`
+	UnitOfIssueContainsFold *string  `json:"unitOfIssueContainsFold,omitempty"`
+
+	// "controlled_schedule" field predicates.
+	ControlledSchedule       *drug.ControlledSchedule  `json:"controlledSchedule,omitempty"`
+	ControlledScheduleNEQ    *drug.ControlledSchedule  `json:"controlledScheduleNEQ,omitempty"`
+	ControlledScheduleIn     []drug.ControlledSchedule `json:"controlledScheduleIn,omitempty"`
+	ControlledScheduleNotIn  []drug.ControlledSchedule `json:"controlledScheduleNotIn,omitempty"`
+	ControlledScheduleIsNil  bool                      `json:"controlledScheduleIsNil,omitempty"`
+	ControlledScheduleNotNil bool                      `json:"controlledScheduleNotNil,omitempty"`
+
+	// "reorder_level" field predicates.
+	ReorderLevel      *int  `json:"reorderLevel,omitempty"`
+	ReorderLevelNEQ   *int  `json:"reorderLevelNEQ,omitempty"`
+	ReorderLevelIn    []int `json:"reorderLevelIn,omitempty"`
+	ReorderLevelNotIn []int `json:"reorderLevelNotIn,omitempty"`
+	ReorderLevelGT    *int  `json:"reorderLevelGT,omitempty"`
+	ReorderLevelGTE   *int  `json:"reorderLevelGTE,omitempty"`
+	ReorderLevelLT    *int  `json:"reorderLevelLT,omitempty"`
+	ReorderLevelLTE   *int  `json:"reorderLevelLTE,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DrugWhereInput) AddPredicates(predicates ...predicate.Drug) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DrugWhereInput filter on the DrugQuery builder.
+func (i *DrugWhereInput) Filter(q *DrugQuery) (*DrugQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDrugWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDrugWhereInput is returned in case the DrugWhereInput is empty.
+var ErrEmptyDrugWhereInput = errors.New("ent: empty predicate DrugWhereInput")
+
+// P returns a predicate for filtering drugs.
+// An error is returned if the input is empty or invalid.
+func (i *DrugWhereInput) P() (predicate.Drug, error) {
+	var predicates []predicate.Drug
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, drug.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Drug, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, drug.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Drug, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, drug.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, drug.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, drug.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, drug.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, drug.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, drug.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, drug.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, drug.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, drug.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, drug.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, drug.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, drug.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, drug.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, drug.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, drug.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, drug.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, drug.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, drug.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, drug.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, drug.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, drug.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, drug.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, drug.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, drug.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, drug.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, drug.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, drug.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, drug.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, drug.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, drug.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, drug.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, drug.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, drug.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, drug.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, drug.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, drug.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, drug.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, drug.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, drug.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, drug.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, drug.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, drug.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, drug.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, drug.KindNotIn(i.KindNotIn...))
+	}
+	if i.GenericName != nil {
+		predicates = append(predicates, drug.GenericNameEQ(*i.GenericName))
+	}
+	if i.GenericNameNEQ != nil {
+		predicates = append(predicates, drug.GenericNameNEQ(*i.GenericNameNEQ))
+	}
+	if len(i.GenericNameIn) > 0 {
+		predicates = append(predicates, drug.GenericNameIn(i.GenericNameIn...))
+	}
+	if len(i.GenericNameNotIn) > 0 {
+		predicates = append(predicates, drug.GenericNameNotIn(i.GenericNameNotIn...))
+	}
+	if i.GenericNameGT != nil {
+		predicates = append(predicates, drug.GenericNameGT(*i.GenericNameGT))
+	}
+	if i.GenericNameGTE != nil {
+		predicates = append(predicates, drug.GenericNameGTE(*i.GenericNameGTE))
+	}
+	if i.GenericNameLT != nil {
+		predicates = append(predicates, drug.GenericNameLT(*i.GenericNameLT))
+	}
+	if i.GenericNameLTE != nil {
+		predicates = append(predicates, drug.GenericNameLTE(*i.GenericNameLTE))
+	}
+	if i.GenericNameContains != nil {
+		predicates = append(predicates, drug.GenericNameContains(*i.GenericNameContains))
+	}
+	if i.GenericNameHasPrefix != nil {
+		predicates = append(predicates, drug.GenericNameHasPrefix(*i.GenericNameHasPrefix))
+	}
+	if i.GenericNameHasSuffix != nil {
+		predicates = append(predicates, drug.GenericNameHasSuffix(*i.GenericNameHasSuffix))
+	}
+	if i.GenericNameEqualFold != nil {
+		predicates = append(predicates, drug.GenericNameEqualFold(*i.GenericNameEqualFold))
+	}
+	if i.GenericNameContainsFold != nil {
+		predicates = append(predicates, drug.GenericNameContainsFold(*i.GenericNameContainsFold))
+	}
+	if i.Form != nil {
+		predicates = append(predicates, drug.FormEQ(*i.Form))
+	}
+	if i.FormNEQ != nil {
+		predicates = append(predicates, drug.FormNEQ(*i.FormNEQ))
+	}
+	if len(i.FormIn) > 0 {
+		predicates = append(predicates, drug.FormIn(i.FormIn...))
+	}
+	if len(i.FormNotIn) > 0 {
+		predicates = append(predicates, drug.FormNotIn(i.FormNotIn...))
+	}
+	if i.FormGT != nil {
+		predicates = append(predicates, drug.FormGT(*i.FormGT))
+	}
+	if i.FormGTE != nil {
+		predicates = append(predicates, drug.FormGTE(*i.FormGTE))
+	}
+	if i.FormLT != nil {
+		predicates = append(predicates, drug.FormLT(*i.FormLT))
+	}
+	if i.FormLTE != nil {
+		predicates = append(predicates, drug.FormLTE(*i.FormLTE))
+	}
+	if i.FormContains != nil {
+		predicates = append(predicates, drug.FormContains(*i.FormContains))
+	}
+	if i.FormHasPrefix != nil {
+		predicates = append(predicates, drug.FormHasPrefix(*i.FormHasPrefix))
+	}
+	if i.FormHasSuffix != nil {
+		predicates = append(predicates, drug.FormHasSuffix(*i.FormHasSuffix))
+	}
+	if i.FormIsNil {
+		predicates = append(predicates, drug.FormIsNil())
+	}
+	if i.FormNotNil {
+		predicates = append(predicates, drug.FormNotNil())
+	}
+	if i.FormEqualFold != nil {
+		predicates = append(predicates, drug.FormEqualFold(*i.FormEqualFold))
+	}
+	if i.FormContainsFold != nil {
+		predicates = append(predicates, drug.FormContainsFold(*i.FormContainsFold))
+	}
+	if i.Strength != nil {
+		predicates = append(predicates, drug.StrengthEQ(*i.Strength))
+	}
+	if i.StrengthNEQ != nil {
+		predicates = append(predicates, drug.StrengthNEQ(*i.StrengthNEQ))
+	}
+	if len(i.StrengthIn) > 0 {
+		predicates = append(predicates, drug.StrengthIn(i.StrengthIn...))
+	}
+	if len(i.StrengthNotIn) > 0 {
+		predicates = append(predicates, drug.StrengthNotIn(i.StrengthNotIn...))
+	}
+	if i.StrengthGT != nil {
+		predicates = append(predicates, drug.StrengthGT(*i.StrengthGT))
+	}
+	if i.StrengthGTE != nil {
+		predicates = append(predicates, drug.StrengthGTE(*i.StrengthGTE))
+	}
+	if i.StrengthLT != nil {
+		predicates = append(predicates, drug.StrengthLT(*i.StrengthLT))
+	}
+	if i.StrengthLTE != nil {
+		predicates = append(predicates, drug.StrengthLTE(*i.StrengthLTE))
+	}
+	if i.StrengthContains != nil {
+		predicates = append(predicates, drug.StrengthContains(*i.StrengthContains))
+	}
+	if i.StrengthHasPrefix != nil {
+		predicates = append(predicates, drug.StrengthHasPrefix(*i.StrengthHasPrefix))
+	}
+	if i.StrengthHasSuffix != nil {
+		predicates = append(predicates, drug.StrengthHasSuffix(*i.StrengthHasSuffix))
+	}
+	if i.StrengthIsNil {
+		predicates = append(predicates, drug.StrengthIsNil())
+	}
+	if i.StrengthNotNil {
+		predicates = append(predicates, drug.StrengthNotNil())
+	}
+	if i.StrengthEqualFold != nil {
+		predicates = append(predicates, drug.StrengthEqualFold(*i.StrengthEqualFold))
+	}
+	if i.StrengthContainsFold != nil {
+		predicates = append(predicates, drug.StrengthContainsFold(*i.StrengthContainsFold))
+	}
+	if i.Route != nil {
+		predicates = append(predicates, drug.RouteEQ(*i.Route))
+	}
+	if i.RouteNEQ != nil {
+		predicates = append(predicates, drug.RouteNEQ(*i.RouteNEQ))
+	}
+	if len(i.RouteIn) > 0 {
+		predicates = append(predicates, drug.RouteIn(i.RouteIn...))
+	}
+	if len(i.RouteNotIn) > 0 {
+		predicates = append(predicates, drug.RouteNotIn(i.RouteNotIn...))
+	}
+	if i.RouteIsNil {
+		predicates = append(predicates, drug.RouteIsNil())
+	}
+	if i.RouteNotNil {
+		predicates = append(predicates, drug.RouteNotNil())
+	}
+	if i.AtcCode != nil {
+		predicates = append(predicates, drug.AtcCodeEQ(*i.AtcCode))
+	}
+	if i.AtcCodeNEQ != nil {
+		predicates = append(predicates, drug.AtcCodeNEQ(*i.AtcCodeNEQ))
+	}
+	if len(i.AtcCodeIn) > 0 {
+		predicates = append(predicates, drug.AtcCodeIn(i.AtcCodeIn...))
+	}
+	if len(i.AtcCodeNotIn) > 0 {
+		predicates = append(predicates, drug.AtcCodeNotIn(i.AtcCodeNotIn...))
+	}
+	if i.AtcCodeGT != nil {
+		predicates = append(predicates, drug.AtcCodeGT(*i.AtcCodeGT))
+	}
+	if i.AtcCodeGTE != nil {
+		predicates = append(predicates, drug.AtcCodeGTE(*i.AtcCodeGTE))
+	}
+	if i.AtcCodeLT != nil {
+		predicates = append(predicates, drug.AtcCodeLT(*i.AtcCodeLT))
+	}
+	if i.AtcCodeLTE != nil {
+		predicates = append(predicates, drug.AtcCodeLTE(*i.AtcCodeLTE))
+	}
+	if i.AtcCodeContains != nil {
+		predicates = append(predicates, drug.AtcCodeContains(*i.AtcCodeContains))
+	}
+	if i.AtcCodeHasPrefix != nil {
+		predicates = append(predicates, drug.AtcCodeHasPrefix(*i.AtcCodeHasPrefix))
+	}
+	if i.AtcCodeHasSuffix != nil {
+		predicates = append(predicates, drug.AtcCodeHasSuffix(*i.AtcCodeHasSuffix))
+	}
+	if i.AtcCodeIsNil {
+		predicates = append(predicates, drug.AtcCodeIsNil())
+	}
+	if i.AtcCodeNotNil {
+		predicates = append(predicates, drug.AtcCodeNotNil())
+	}
+	if i.AtcCodeEqualFold != nil {
+		predicates = append(predicates, drug.AtcCodeEqualFold(*i.AtcCodeEqualFold))
+	}
+	if i.AtcCodeContainsFold != nil {
+		predicates = append(predicates, drug.AtcCodeContainsFold(*i.AtcCodeContainsFold))
+	}
+	if i.UnitOfIssue != nil {
+		predicates = append(predicates, drug.UnitOfIssueEQ(*i.UnitOfIssue))
+	}
+	if i.UnitOfIssueNEQ != nil {
+		predicates = append(predicates, drug.UnitOfIssueNEQ(*i.UnitOfIssueNEQ))
+	}
+	if len(i.UnitOfIssueIn) > 0 {
+		predicates = append(predicates, drug.UnitOfIssueIn(i.UnitOfIssueIn...))
+	}
+	if len(i.UnitOfIssueNotIn) > 0 {
+		predicates = append(predicates, drug.UnitOfIssueNotIn(i.UnitOfIssueNotIn...))
+	}
+	if i.UnitOfIssueGT != nil {
+		predicates = append(predicates, drug.UnitOfIssueGT(*i.UnitOfIssueGT))
+	}
+	if i.UnitOfIssueGTE != nil {
+		predicates = append(predicates, drug.UnitOfIssueGTE(*i.UnitOfIssueGTE))
+	}
+	if i.UnitOfIssueLT != nil {
+		predicates = append(predicates, drug.UnitOfIssueLT(*i.UnitOfIssueLT))
+	}
+	if i.UnitOfIssueLTE != nil {
+		predicates = append(predicates, drug.UnitOfIssueLTE(*i.UnitOfIssueLTE))
+	}
+	if i.UnitOfIssueContains != nil {
+		predicates = append(predicates, drug.UnitOfIssueContains(*i.UnitOfIssueContains))
+	}
+	if i.UnitOfIssueHasPrefix != nil {
+		predicates = append(predicates, drug.UnitOfIssueHasPrefix(*i.UnitOfIssueHasPrefix))
+	}
+	if i.UnitOfIssueHasSuffix != nil {
+		predicates = append(predicates, drug.UnitOfIssueHasSuffix(*i.UnitOfIssueHasSuffix))
+	}
+	if i.UnitOfIssueEqualFold != nil {
+		predicates = append(predicates, drug.UnitOfIssueEqualFold(*i.UnitOfIssueEqualFold))
+	}
+	if i.UnitOfIssueContainsFold != nil {
+		predicates = append(predicates, drug.UnitOfIssueContainsFold(*i.UnitOfIssueContainsFold))
+	}
+	if i.ControlledSchedule != nil {
+		predicates = append(predicates, drug.ControlledScheduleEQ(*i.ControlledSchedule))
+	}
+	if i.ControlledScheduleNEQ != nil {
+		predicates = append(predicates, drug.ControlledScheduleNEQ(*i.ControlledScheduleNEQ))
+	}
+	if len(i.ControlledScheduleIn) > 0 {
+		predicates = append(predicates, drug.ControlledScheduleIn(i.ControlledScheduleIn...))
+	}
+	if len(i.ControlledScheduleNotIn) > 0 {
+		predicates = append(predicates, drug.ControlledScheduleNotIn(i.ControlledScheduleNotIn...))
+	}
+	if i.ControlledScheduleIsNil {
+		predicates = append(predicates, drug.ControlledScheduleIsNil())
+	}
+	if i.ControlledScheduleNotNil {
+		predicates = append(predicates, drug.ControlledScheduleNotNil())
+	}
+	if i.ReorderLevel != nil {
+		predicates = append(predicates, drug.ReorderLevelEQ(*i.ReorderLevel))
+	}
+	if i.ReorderLevelNEQ != nil {
+		predicates = append(predicates, drug.ReorderLevelNEQ(*i.ReorderLevelNEQ))
+	}
+	if len(i.ReorderLevelIn) > 0 {
+		predicates = append(predicates, drug.ReorderLevelIn(i.ReorderLevelIn...))
+	}
+	if len(i.ReorderLevelNotIn) > 0 {
+		predicates = append(predicates, drug.ReorderLevelNotIn(i.ReorderLevelNotIn...))
+	}
+	if i.ReorderLevelGT != nil {
+		predicates = append(predicates, drug.ReorderLevelGT(*i.ReorderLevelGT))
+	}
+	if i.ReorderLevelGTE != nil {
+		predicates = append(predicates, drug.ReorderLevelGTE(*i.ReorderLevelGTE))
+	}
+	if i.ReorderLevelLT != nil {
+		predicates = append(predicates, drug.ReorderLevelLT(*i.ReorderLevelLT))
+	}
+	if i.ReorderLevelLTE != nil {
+		predicates = append(predicates, drug.ReorderLevelLTE(*i.ReorderLevelLTE))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, drug.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, drug.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDrugWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return drug.And(predicates...), nil
 	}
 }
 
@@ -14419,6 +15082,23 @@ type MedicationOrderWhereInput struct {
 	DrugCodeEqualFold    *string  `json:"drugCodeEqualFold,omitempty"`
 	DrugCodeContainsFold *string  `json:"drugCodeContainsFold,omitempty"`
 
+	// "drug_id" field predicates.
+	DrugID             *string  `json:"drugID,omitempty"`
+	DrugIDNEQ          *string  `json:"drugIDNEQ,omitempty"`
+	DrugIDIn           []string `json:"drugIDIn,omitempty"`
+	DrugIDNotIn        []string `json:"drugIDNotIn,omitempty"`
+	DrugIDGT           *string  `json:"drugIDGT,omitempty"`
+	DrugIDGTE          *string  `json:"drugIDGTE,omitempty"`
+	DrugIDLT           *string  `json:"drugIDLT,omitempty"`
+	DrugIDLTE          *string  `json:"drugIDLTE,omitempty"`
+	DrugIDContains     *string  `json:"drugIDContains,omitempty"`
+	DrugIDHasPrefix    *string  `json:"drugIDHasPrefix,omitempty"`
+	DrugIDHasSuffix    *string  `json:"drugIDHasSuffix,omitempty"`
+	DrugIDIsNil        bool     `json:"drugIDIsNil,omitempty"`
+	DrugIDNotNil       bool     `json:"drugIDNotNil,omitempty"`
+	DrugIDEqualFold    *string  `json:"drugIDEqualFold,omitempty"`
+	DrugIDContainsFold *string  `json:"drugIDContainsFold,omitempty"`
+
 	// "dose_amount" field predicates.
 	DoseAmount      *float64  `json:"doseAmount,omitempty"`
 	DoseAmountNEQ   *float64  `json:"doseAmountNEQ,omitempty"`
@@ -14548,6 +15228,10 @@ type MedicationOrderWhereInput struct {
 	// "prescriber" edge predicates.
 	HasPrescriber     *bool              `json:"hasPrescriber,omitempty"`
 	HasPrescriberWith []*StaffWhereInput `json:"hasPrescriberWith,omitempty"`
+
+	// "formulary_drug" edge predicates.
+	HasFormularyDrug     *bool             `json:"hasFormularyDrug,omitempty"`
+	HasFormularyDrugWith []*DrugWhereInput `json:"hasFormularyDrugWith,omitempty"`
 
 	// "replaces" edge predicates.
 	HasReplaces     *bool                        `json:"hasReplaces,omitempty"`
@@ -14874,6 +15558,51 @@ func (i *MedicationOrderWhereInput) P() (predicate.MedicationOrder, error) {
 	}
 	if i.DrugCodeContainsFold != nil {
 		predicates = append(predicates, medicationorder.DrugCodeContainsFold(*i.DrugCodeContainsFold))
+	}
+	if i.DrugID != nil {
+		predicates = append(predicates, medicationorder.DrugIDEQ(*i.DrugID))
+	}
+	if i.DrugIDNEQ != nil {
+		predicates = append(predicates, medicationorder.DrugIDNEQ(*i.DrugIDNEQ))
+	}
+	if len(i.DrugIDIn) > 0 {
+		predicates = append(predicates, medicationorder.DrugIDIn(i.DrugIDIn...))
+	}
+	if len(i.DrugIDNotIn) > 0 {
+		predicates = append(predicates, medicationorder.DrugIDNotIn(i.DrugIDNotIn...))
+	}
+	if i.DrugIDGT != nil {
+		predicates = append(predicates, medicationorder.DrugIDGT(*i.DrugIDGT))
+	}
+	if i.DrugIDGTE != nil {
+		predicates = append(predicates, medicationorder.DrugIDGTE(*i.DrugIDGTE))
+	}
+	if i.DrugIDLT != nil {
+		predicates = append(predicates, medicationorder.DrugIDLT(*i.DrugIDLT))
+	}
+	if i.DrugIDLTE != nil {
+		predicates = append(predicates, medicationorder.DrugIDLTE(*i.DrugIDLTE))
+	}
+	if i.DrugIDContains != nil {
+		predicates = append(predicates, medicationorder.DrugIDContains(*i.DrugIDContains))
+	}
+	if i.DrugIDHasPrefix != nil {
+		predicates = append(predicates, medicationorder.DrugIDHasPrefix(*i.DrugIDHasPrefix))
+	}
+	if i.DrugIDHasSuffix != nil {
+		predicates = append(predicates, medicationorder.DrugIDHasSuffix(*i.DrugIDHasSuffix))
+	}
+	if i.DrugIDIsNil {
+		predicates = append(predicates, medicationorder.DrugIDIsNil())
+	}
+	if i.DrugIDNotNil {
+		predicates = append(predicates, medicationorder.DrugIDNotNil())
+	}
+	if i.DrugIDEqualFold != nil {
+		predicates = append(predicates, medicationorder.DrugIDEqualFold(*i.DrugIDEqualFold))
+	}
+	if i.DrugIDContainsFold != nil {
+		predicates = append(predicates, medicationorder.DrugIDContainsFold(*i.DrugIDContainsFold))
 	}
 	if i.DoseAmount != nil {
 		predicates = append(predicates, medicationorder.DoseAmountEQ(*i.DoseAmount))
@@ -15223,6 +15952,24 @@ func (i *MedicationOrderWhereInput) P() (predicate.MedicationOrder, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, medicationorder.HasPrescriberWith(with...))
+	}
+	if i.HasFormularyDrug != nil {
+		p := medicationorder.HasFormularyDrug()
+		if !*i.HasFormularyDrug {
+			p = medicationorder.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasFormularyDrugWith) > 0 {
+		with := make([]predicate.Drug, 0, len(i.HasFormularyDrugWith))
+		for _, w := range i.HasFormularyDrugWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasFormularyDrugWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, medicationorder.HasFormularyDrugWith(with...))
 	}
 	if i.HasReplaces != nil {
 		p := medicationorder.HasReplaces()

@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -32,6 +33,8 @@ type MedicationOrder struct {
 	Drug string `json:"drug,omitempty"`
 	// DrugCode holds the value of the "drug_code" field.
 	DrugCode *string `json:"drug_code,omitempty"`
+	// The formulary item prescribed; unset for a free-text order, which the pharmacist must review.
+	DrugID *string `json:"drug_id,omitempty"`
 	// DoseAmount holds the value of the "dose_amount" field.
 	DoseAmount float64 `json:"dose_amount,omitempty"`
 	// DoseUnit holds the value of the "dose_unit" field.
@@ -72,15 +75,17 @@ type MedicationOrderEdges struct {
 	Encounter *Encounter `json:"encounter,omitempty"`
 	// Prescriber holds the value of the prescriber edge.
 	Prescriber *Staff `json:"prescriber,omitempty"`
+	// FormularyDrug holds the value of the formulary_drug edge.
+	FormularyDrug *Drug `json:"formulary_drug,omitempty"`
 	// Replaces holds the value of the replaces edge.
 	Replaces *MedicationOrder `json:"replaces,omitempty"`
 	// ReplacedBy holds the value of the replaced_by edge.
 	ReplacedBy *MedicationOrder `json:"replaced_by,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
-	totalCount [5]map[string]int
+	totalCount [6]map[string]int
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -116,12 +121,23 @@ func (e MedicationOrderEdges) PrescriberOrErr() (*Staff, error) {
 	return nil, &NotLoadedError{edge: "prescriber"}
 }
 
+// FormularyDrugOrErr returns the FormularyDrug value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e MedicationOrderEdges) FormularyDrugOrErr() (*Drug, error) {
+	if e.FormularyDrug != nil {
+		return e.FormularyDrug, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: drug.Label}
+	}
+	return nil, &NotLoadedError{edge: "formulary_drug"}
+}
+
 // ReplacesOrErr returns the Replaces value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e MedicationOrderEdges) ReplacesOrErr() (*MedicationOrder, error) {
 	if e.Replaces != nil {
 		return e.Replaces, nil
-	} else if e.loadedTypes[3] {
+	} else if e.loadedTypes[4] {
 		return nil, &NotFoundError{label: medicationorder.Label}
 	}
 	return nil, &NotLoadedError{edge: "replaces"}
@@ -132,7 +148,7 @@ func (e MedicationOrderEdges) ReplacesOrErr() (*MedicationOrder, error) {
 func (e MedicationOrderEdges) ReplacedByOrErr() (*MedicationOrder, error) {
 	if e.ReplacedBy != nil {
 		return e.ReplacedBy, nil
-	} else if e.loadedTypes[4] {
+	} else if e.loadedTypes[5] {
 		return nil, &NotFoundError{label: medicationorder.Label}
 	}
 	return nil, &NotLoadedError{edge: "replaced_by"}
@@ -147,7 +163,7 @@ func (*MedicationOrder) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullFloat64)
 		case medicationorder.FieldDurationDays, medicationorder.FieldQuantity:
 			values[i] = new(sql.NullInt64)
-		case medicationorder.FieldID, medicationorder.FieldPatientID, medicationorder.FieldEncounterID, medicationorder.FieldDrug, medicationorder.FieldDrugCode, medicationorder.FieldDoseUnit, medicationorder.FieldRoute, medicationorder.FieldFrequency, medicationorder.FieldInstructions, medicationorder.FieldPrescriberID, medicationorder.FieldStatus, medicationorder.FieldReplacesID, medicationorder.FieldAllergyOverrideReason, medicationorder.FieldStopReason:
+		case medicationorder.FieldID, medicationorder.FieldPatientID, medicationorder.FieldEncounterID, medicationorder.FieldDrug, medicationorder.FieldDrugCode, medicationorder.FieldDrugID, medicationorder.FieldDoseUnit, medicationorder.FieldRoute, medicationorder.FieldFrequency, medicationorder.FieldInstructions, medicationorder.FieldPrescriberID, medicationorder.FieldStatus, medicationorder.FieldReplacesID, medicationorder.FieldAllergyOverrideReason, medicationorder.FieldStopReason:
 			values[i] = new(sql.NullString)
 		case medicationorder.FieldCreatedAt, medicationorder.FieldUpdatedAt, medicationorder.FieldEndedAt:
 			values[i] = new(sql.NullTime)
@@ -209,6 +225,13 @@ func (_m *MedicationOrder) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.DrugCode = new(string)
 				*_m.DrugCode = value.String
+			}
+		case medicationorder.FieldDrugID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field drug_id", values[i])
+			} else if value.Valid {
+				_m.DrugID = new(string)
+				*_m.DrugID = value.String
 			}
 		case medicationorder.FieldDoseAmount:
 			if value, ok := values[i].(*sql.NullFloat64); !ok {
@@ -322,6 +345,11 @@ func (_m *MedicationOrder) QueryPrescriber() *StaffQuery {
 	return NewMedicationOrderClient(_m.config).QueryPrescriber(_m)
 }
 
+// QueryFormularyDrug queries the "formulary_drug" edge of the MedicationOrder entity.
+func (_m *MedicationOrder) QueryFormularyDrug() *DrugQuery {
+	return NewMedicationOrderClient(_m.config).QueryFormularyDrug(_m)
+}
+
 // QueryReplaces queries the "replaces" edge of the MedicationOrder entity.
 func (_m *MedicationOrder) QueryReplaces() *MedicationOrderQuery {
 	return NewMedicationOrderClient(_m.config).QueryReplaces(_m)
@@ -374,6 +402,11 @@ func (_m *MedicationOrder) String() string {
 	builder.WriteString(", ")
 	if v := _m.DrugCode; v != nil {
 		builder.WriteString("drug_code=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.DrugID; v != nil {
+		builder.WriteString("drug_id=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -87,6 +88,20 @@ func (_c *MedicationOrderCreate) SetDrugCode(v string) *MedicationOrderCreate {
 func (_c *MedicationOrderCreate) SetNillableDrugCode(v *string) *MedicationOrderCreate {
 	if v != nil {
 		_c.SetDrugCode(*v)
+	}
+	return _c
+}
+
+// SetDrugID sets the "drug_id" field.
+func (_c *MedicationOrderCreate) SetDrugID(v string) *MedicationOrderCreate {
+	_c.mutation.SetDrugID(v)
+	return _c
+}
+
+// SetNillableDrugID sets the "drug_id" field if the given value is not nil.
+func (_c *MedicationOrderCreate) SetNillableDrugID(v *string) *MedicationOrderCreate {
+	if v != nil {
+		_c.SetDrugID(*v)
 	}
 	return _c
 }
@@ -252,6 +267,25 @@ func (_c *MedicationOrderCreate) SetEncounter(v *Encounter) *MedicationOrderCrea
 // SetPrescriber sets the "prescriber" edge to the Staff entity.
 func (_c *MedicationOrderCreate) SetPrescriber(v *Staff) *MedicationOrderCreate {
 	return _c.SetPrescriberID(v.ID)
+}
+
+// SetFormularyDrugID sets the "formulary_drug" edge to the Drug entity by ID.
+func (_c *MedicationOrderCreate) SetFormularyDrugID(id string) *MedicationOrderCreate {
+	_c.mutation.SetFormularyDrugID(id)
+	return _c
+}
+
+// SetNillableFormularyDrugID sets the "formulary_drug" edge to the Drug entity by ID if the given value is not nil.
+func (_c *MedicationOrderCreate) SetNillableFormularyDrugID(id *string) *MedicationOrderCreate {
+	if id != nil {
+		_c = _c.SetFormularyDrugID(*id)
+	}
+	return _c
+}
+
+// SetFormularyDrug sets the "formulary_drug" edge to the Drug entity.
+func (_c *MedicationOrderCreate) SetFormularyDrug(v *Drug) *MedicationOrderCreate {
+	return _c.SetFormularyDrugID(v.ID)
 }
 
 // SetReplaces sets the "replaces" edge to the MedicationOrder entity.
@@ -581,6 +615,23 @@ func (_c *MedicationOrderCreate) createSpec() (*MedicationOrder, *sqlgraph.Creat
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.PrescriberID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.FormularyDrugIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   medicationorder.FormularyDrugTable,
+			Columns: []string{medicationorder.FormularyDrugColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drug.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.DrugID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.ReplacesIDs(); len(nodes) > 0 {

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -22,17 +23,18 @@ import (
 // MedicationOrderQuery is the builder for querying MedicationOrder entities.
 type MedicationOrderQuery struct {
 	config
-	ctx            *QueryContext
-	order          []medicationorder.OrderOption
-	inters         []Interceptor
-	predicates     []predicate.MedicationOrder
-	withPatient    *PatientQuery
-	withEncounter  *EncounterQuery
-	withPrescriber *StaffQuery
-	withReplaces   *MedicationOrderQuery
-	withReplacedBy *MedicationOrderQuery
-	modifiers      []func(*sql.Selector)
-	loadTotal      []func(context.Context, []*MedicationOrder) error
+	ctx               *QueryContext
+	order             []medicationorder.OrderOption
+	inters            []Interceptor
+	predicates        []predicate.MedicationOrder
+	withPatient       *PatientQuery
+	withEncounter     *EncounterQuery
+	withPrescriber    *StaffQuery
+	withFormularyDrug *DrugQuery
+	withReplaces      *MedicationOrderQuery
+	withReplacedBy    *MedicationOrderQuery
+	modifiers         []func(*sql.Selector)
+	loadTotal         []func(context.Context, []*MedicationOrder) error
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -128,6 +130,28 @@ func (_q *MedicationOrderQuery) QueryPrescriber() *StaffQuery {
 			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, selector),
 			sqlgraph.To(staff.Table, staff.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, medicationorder.PrescriberTable, medicationorder.PrescriberColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryFormularyDrug chains the current query on the "formulary_drug" edge.
+func (_q *MedicationOrderQuery) QueryFormularyDrug() *DrugQuery {
+	query := (&DrugClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(medicationorder.Table, medicationorder.FieldID, selector),
+			sqlgraph.To(drug.Table, drug.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, medicationorder.FormularyDrugTable, medicationorder.FormularyDrugColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -366,16 +390,17 @@ func (_q *MedicationOrderQuery) Clone() *MedicationOrderQuery {
 		return nil
 	}
 	return &MedicationOrderQuery{
-		config:         _q.config,
-		ctx:            _q.ctx.Clone(),
-		order:          append([]medicationorder.OrderOption{}, _q.order...),
-		inters:         append([]Interceptor{}, _q.inters...),
-		predicates:     append([]predicate.MedicationOrder{}, _q.predicates...),
-		withPatient:    _q.withPatient.Clone(),
-		withEncounter:  _q.withEncounter.Clone(),
-		withPrescriber: _q.withPrescriber.Clone(),
-		withReplaces:   _q.withReplaces.Clone(),
-		withReplacedBy: _q.withReplacedBy.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]medicationorder.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.MedicationOrder{}, _q.predicates...),
+		withPatient:       _q.withPatient.Clone(),
+		withEncounter:     _q.withEncounter.Clone(),
+		withPrescriber:    _q.withPrescriber.Clone(),
+		withFormularyDrug: _q.withFormularyDrug.Clone(),
+		withReplaces:      _q.withReplaces.Clone(),
+		withReplacedBy:    _q.withReplacedBy.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -412,6 +437,17 @@ func (_q *MedicationOrderQuery) WithPrescriber(opts ...func(*StaffQuery)) *Medic
 		opt(query)
 	}
 	_q.withPrescriber = query
+	return _q
+}
+
+// WithFormularyDrug tells the query-builder to eager-load the nodes that are connected to
+// the "formulary_drug" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MedicationOrderQuery) WithFormularyDrug(opts ...func(*DrugQuery)) *MedicationOrderQuery {
+	query := (&DrugClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withFormularyDrug = query
 	return _q
 }
 
@@ -515,10 +551,11 @@ func (_q *MedicationOrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*MedicationOrder{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withPatient != nil,
 			_q.withEncounter != nil,
 			_q.withPrescriber != nil,
+			_q.withFormularyDrug != nil,
 			_q.withReplaces != nil,
 			_q.withReplacedBy != nil,
 		}
@@ -559,6 +596,12 @@ func (_q *MedicationOrderQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	if query := _q.withPrescriber; query != nil {
 		if err := _q.loadPrescriber(ctx, query, nodes, nil,
 			func(n *MedicationOrder, e *Staff) { n.Edges.Prescriber = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withFormularyDrug; query != nil {
+		if err := _q.loadFormularyDrug(ctx, query, nodes, nil,
+			func(n *MedicationOrder, e *Drug) { n.Edges.FormularyDrug = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -672,6 +715,38 @@ func (_q *MedicationOrderQuery) loadPrescriber(ctx context.Context, query *Staff
 	}
 	return nil
 }
+func (_q *MedicationOrderQuery) loadFormularyDrug(ctx context.Context, query *DrugQuery, nodes []*MedicationOrder, init func(*MedicationOrder), assign func(*MedicationOrder, *Drug)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*MedicationOrder)
+	for i := range nodes {
+		if nodes[i].DrugID == nil {
+			continue
+		}
+		fk := *nodes[i].DrugID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(drug.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "drug_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *MedicationOrderQuery) loadReplaces(ctx context.Context, query *MedicationOrderQuery, nodes []*MedicationOrder, init func(*MedicationOrder), assign func(*MedicationOrder, *MedicationOrder)) error {
 	ids := make([]string, 0, len(nodes))
 	nodeids := make(map[string][]*MedicationOrder)
@@ -771,6 +846,9 @@ func (_q *MedicationOrderQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withPrescriber != nil {
 			_spec.Node.AddColumnOnce(medicationorder.FieldPrescriberID)
+		}
+		if _q.withFormularyDrug != nil {
+			_spec.Node.AddColumnOnce(medicationorder.FieldDrugID)
 		}
 		if _q.withReplaces != nil {
 			_spec.Node.AddColumnOnce(medicationorder.FieldReplacesID)

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -102,6 +103,26 @@ func (_u *MedicationOrderUpdate) SetNillableDrugCode(v *string) *MedicationOrder
 // ClearDrugCode clears the value of the "drug_code" field.
 func (_u *MedicationOrderUpdate) ClearDrugCode() *MedicationOrderUpdate {
 	_u.mutation.ClearDrugCode()
+	return _u
+}
+
+// SetDrugID sets the "drug_id" field.
+func (_u *MedicationOrderUpdate) SetDrugID(v string) *MedicationOrderUpdate {
+	_u.mutation.SetDrugID(v)
+	return _u
+}
+
+// SetNillableDrugID sets the "drug_id" field if the given value is not nil.
+func (_u *MedicationOrderUpdate) SetNillableDrugID(v *string) *MedicationOrderUpdate {
+	if v != nil {
+		_u.SetDrugID(*v)
+	}
+	return _u
+}
+
+// ClearDrugID clears the value of the "drug_id" field.
+func (_u *MedicationOrderUpdate) ClearDrugID() *MedicationOrderUpdate {
+	_u.mutation.ClearDrugID()
 	return _u
 }
 
@@ -359,6 +380,25 @@ func (_u *MedicationOrderUpdate) SetPrescriber(v *Staff) *MedicationOrderUpdate 
 	return _u.SetPrescriberID(v.ID)
 }
 
+// SetFormularyDrugID sets the "formulary_drug" edge to the Drug entity by ID.
+func (_u *MedicationOrderUpdate) SetFormularyDrugID(id string) *MedicationOrderUpdate {
+	_u.mutation.SetFormularyDrugID(id)
+	return _u
+}
+
+// SetNillableFormularyDrugID sets the "formulary_drug" edge to the Drug entity by ID if the given value is not nil.
+func (_u *MedicationOrderUpdate) SetNillableFormularyDrugID(id *string) *MedicationOrderUpdate {
+	if id != nil {
+		_u = _u.SetFormularyDrugID(*id)
+	}
+	return _u
+}
+
+// SetFormularyDrug sets the "formulary_drug" edge to the Drug entity.
+func (_u *MedicationOrderUpdate) SetFormularyDrug(v *Drug) *MedicationOrderUpdate {
+	return _u.SetFormularyDrugID(v.ID)
+}
+
 // SetReplaces sets the "replaces" edge to the MedicationOrder entity.
 func (_u *MedicationOrderUpdate) SetReplaces(v *MedicationOrder) *MedicationOrderUpdate {
 	return _u.SetReplacesID(v.ID)
@@ -403,6 +443,12 @@ func (_u *MedicationOrderUpdate) ClearEncounter() *MedicationOrderUpdate {
 // ClearPrescriber clears the "prescriber" edge to the Staff entity.
 func (_u *MedicationOrderUpdate) ClearPrescriber() *MedicationOrderUpdate {
 	_u.mutation.ClearPrescriber()
+	return _u
+}
+
+// ClearFormularyDrug clears the "formulary_drug" edge to the Drug entity.
+func (_u *MedicationOrderUpdate) ClearFormularyDrug() *MedicationOrderUpdate {
+	_u.mutation.ClearFormularyDrug()
 	return _u
 }
 
@@ -693,6 +739,35 @@ func (_u *MedicationOrderUpdate) sqlSave(ctx context.Context) (_node int, err er
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.FormularyDrugCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   medicationorder.FormularyDrugTable,
+			Columns: []string{medicationorder.FormularyDrugColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drug.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FormularyDrugIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   medicationorder.FormularyDrugTable,
+			Columns: []string{medicationorder.FormularyDrugColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drug.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.ReplacesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2O,
@@ -842,6 +917,26 @@ func (_u *MedicationOrderUpdateOne) SetNillableDrugCode(v *string) *MedicationOr
 // ClearDrugCode clears the value of the "drug_code" field.
 func (_u *MedicationOrderUpdateOne) ClearDrugCode() *MedicationOrderUpdateOne {
 	_u.mutation.ClearDrugCode()
+	return _u
+}
+
+// SetDrugID sets the "drug_id" field.
+func (_u *MedicationOrderUpdateOne) SetDrugID(v string) *MedicationOrderUpdateOne {
+	_u.mutation.SetDrugID(v)
+	return _u
+}
+
+// SetNillableDrugID sets the "drug_id" field if the given value is not nil.
+func (_u *MedicationOrderUpdateOne) SetNillableDrugID(v *string) *MedicationOrderUpdateOne {
+	if v != nil {
+		_u.SetDrugID(*v)
+	}
+	return _u
+}
+
+// ClearDrugID clears the value of the "drug_id" field.
+func (_u *MedicationOrderUpdateOne) ClearDrugID() *MedicationOrderUpdateOne {
+	_u.mutation.ClearDrugID()
 	return _u
 }
 
@@ -1099,6 +1194,25 @@ func (_u *MedicationOrderUpdateOne) SetPrescriber(v *Staff) *MedicationOrderUpda
 	return _u.SetPrescriberID(v.ID)
 }
 
+// SetFormularyDrugID sets the "formulary_drug" edge to the Drug entity by ID.
+func (_u *MedicationOrderUpdateOne) SetFormularyDrugID(id string) *MedicationOrderUpdateOne {
+	_u.mutation.SetFormularyDrugID(id)
+	return _u
+}
+
+// SetNillableFormularyDrugID sets the "formulary_drug" edge to the Drug entity by ID if the given value is not nil.
+func (_u *MedicationOrderUpdateOne) SetNillableFormularyDrugID(id *string) *MedicationOrderUpdateOne {
+	if id != nil {
+		_u = _u.SetFormularyDrugID(*id)
+	}
+	return _u
+}
+
+// SetFormularyDrug sets the "formulary_drug" edge to the Drug entity.
+func (_u *MedicationOrderUpdateOne) SetFormularyDrug(v *Drug) *MedicationOrderUpdateOne {
+	return _u.SetFormularyDrugID(v.ID)
+}
+
 // SetReplaces sets the "replaces" edge to the MedicationOrder entity.
 func (_u *MedicationOrderUpdateOne) SetReplaces(v *MedicationOrder) *MedicationOrderUpdateOne {
 	return _u.SetReplacesID(v.ID)
@@ -1143,6 +1257,12 @@ func (_u *MedicationOrderUpdateOne) ClearEncounter() *MedicationOrderUpdateOne {
 // ClearPrescriber clears the "prescriber" edge to the Staff entity.
 func (_u *MedicationOrderUpdateOne) ClearPrescriber() *MedicationOrderUpdateOne {
 	_u.mutation.ClearPrescriber()
+	return _u
+}
+
+// ClearFormularyDrug clears the "formulary_drug" edge to the Drug entity.
+func (_u *MedicationOrderUpdateOne) ClearFormularyDrug() *MedicationOrderUpdateOne {
+	_u.mutation.ClearFormularyDrug()
 	return _u
 }
 
@@ -1456,6 +1576,35 @@ func (_u *MedicationOrderUpdateOne) sqlSave(ctx context.Context) (_node *Medicat
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.FormularyDrugCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   medicationorder.FormularyDrugTable,
+			Columns: []string{medicationorder.FormularyDrugColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drug.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.FormularyDrugIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   medicationorder.FormularyDrugTable,
+			Columns: []string{medicationorder.FormularyDrugColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(drug.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -25,6 +25,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -79,6 +80,7 @@ const (
 	TypeCareTeamMember       = "CareTeamMember"
 	TypeClinicalNote         = "ClinicalNote"
 	TypeDepartment           = "Department"
+	TypeDrug                 = "Drug"
 	TypeEncounter            = "Encounter"
 	TypeHistoryItem          = "HistoryItem"
 	TypeIcd10Code            = "Icd10Code"
@@ -14428,6 +14430,1393 @@ func (m *DepartmentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Department edge %s", name)
 }
 
+// DrugMutation represents an operation that mutates the Drug nodes in the graph.
+type DrugMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *string
+	created_at               *time.Time
+	updated_at               *time.Time
+	code                     *string
+	kind                     *drug.Kind
+	generic_name             *string
+	brand_names              *[]string
+	appendbrand_names        []string
+	form                     *string
+	strength                 *string
+	route                    *drug.Route
+	atc_code                 *string
+	ingredients              *[]string
+	appendingredients        []string
+	unit_of_issue            *string
+	controlled_schedule      *drug.ControlledSchedule
+	reorder_level            *int
+	addreorder_level         *int
+	active                   *bool
+	clearedFields            map[string]struct{}
+	medication_orders        map[string]struct{}
+	removedmedication_orders map[string]struct{}
+	clearedmedication_orders bool
+	done                     bool
+	oldValue                 func(context.Context) (*Drug, error)
+	predicates               []predicate.Drug
+}
+
+var _ ent.Mutation = (*DrugMutation)(nil)
+
+// drugOption allows management of the mutation configuration using functional options.
+type drugOption func(*DrugMutation)
+
+// newDrugMutation creates new mutation for the Drug entity.
+func newDrugMutation(c config, op Op, opts ...drugOption) *DrugMutation {
+	m := &DrugMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDrug,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDrugID sets the ID field of the mutation.
+func withDrugID(id string) drugOption {
+	return func(m *DrugMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Drug
+		)
+		m.oldValue = func(ctx context.Context) (*Drug, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Drug.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDrug sets the old Drug of the mutation.
+func withDrug(node *Drug) drugOption {
+	return func(m *DrugMutation) {
+		m.oldValue = func(context.Context) (*Drug, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DrugMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DrugMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Drug entities.
+func (m *DrugMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DrugMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DrugMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Drug.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DrugMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DrugMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DrugMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DrugMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DrugMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DrugMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *DrugMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *DrugMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *DrugMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *DrugMutation) SetKind(d drug.Kind) {
+	m.kind = &d
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *DrugMutation) Kind() (r drug.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldKind(ctx context.Context) (v drug.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *DrugMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetGenericName sets the "generic_name" field.
+func (m *DrugMutation) SetGenericName(s string) {
+	m.generic_name = &s
+}
+
+// GenericName returns the value of the "generic_name" field in the mutation.
+func (m *DrugMutation) GenericName() (r string, exists bool) {
+	v := m.generic_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGenericName returns the old "generic_name" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldGenericName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGenericName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGenericName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGenericName: %w", err)
+	}
+	return oldValue.GenericName, nil
+}
+
+// ResetGenericName resets all changes to the "generic_name" field.
+func (m *DrugMutation) ResetGenericName() {
+	m.generic_name = nil
+}
+
+// SetBrandNames sets the "brand_names" field.
+func (m *DrugMutation) SetBrandNames(s []string) {
+	m.brand_names = &s
+	m.appendbrand_names = nil
+}
+
+// BrandNames returns the value of the "brand_names" field in the mutation.
+func (m *DrugMutation) BrandNames() (r []string, exists bool) {
+	v := m.brand_names
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBrandNames returns the old "brand_names" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldBrandNames(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBrandNames is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBrandNames requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBrandNames: %w", err)
+	}
+	return oldValue.BrandNames, nil
+}
+
+// AppendBrandNames adds s to the "brand_names" field.
+func (m *DrugMutation) AppendBrandNames(s []string) {
+	m.appendbrand_names = append(m.appendbrand_names, s...)
+}
+
+// AppendedBrandNames returns the list of values that were appended to the "brand_names" field in this mutation.
+func (m *DrugMutation) AppendedBrandNames() ([]string, bool) {
+	if len(m.appendbrand_names) == 0 {
+		return nil, false
+	}
+	return m.appendbrand_names, true
+}
+
+// ClearBrandNames clears the value of the "brand_names" field.
+func (m *DrugMutation) ClearBrandNames() {
+	m.brand_names = nil
+	m.appendbrand_names = nil
+	m.clearedFields[drug.FieldBrandNames] = struct{}{}
+}
+
+// BrandNamesCleared returns if the "brand_names" field was cleared in this mutation.
+func (m *DrugMutation) BrandNamesCleared() bool {
+	_, ok := m.clearedFields[drug.FieldBrandNames]
+	return ok
+}
+
+// ResetBrandNames resets all changes to the "brand_names" field.
+func (m *DrugMutation) ResetBrandNames() {
+	m.brand_names = nil
+	m.appendbrand_names = nil
+	delete(m.clearedFields, drug.FieldBrandNames)
+}
+
+// SetForm sets the "form" field.
+func (m *DrugMutation) SetForm(s string) {
+	m.form = &s
+}
+
+// Form returns the value of the "form" field in the mutation.
+func (m *DrugMutation) Form() (r string, exists bool) {
+	v := m.form
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldForm returns the old "form" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldForm(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldForm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldForm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldForm: %w", err)
+	}
+	return oldValue.Form, nil
+}
+
+// ClearForm clears the value of the "form" field.
+func (m *DrugMutation) ClearForm() {
+	m.form = nil
+	m.clearedFields[drug.FieldForm] = struct{}{}
+}
+
+// FormCleared returns if the "form" field was cleared in this mutation.
+func (m *DrugMutation) FormCleared() bool {
+	_, ok := m.clearedFields[drug.FieldForm]
+	return ok
+}
+
+// ResetForm resets all changes to the "form" field.
+func (m *DrugMutation) ResetForm() {
+	m.form = nil
+	delete(m.clearedFields, drug.FieldForm)
+}
+
+// SetStrength sets the "strength" field.
+func (m *DrugMutation) SetStrength(s string) {
+	m.strength = &s
+}
+
+// Strength returns the value of the "strength" field in the mutation.
+func (m *DrugMutation) Strength() (r string, exists bool) {
+	v := m.strength
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStrength returns the old "strength" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldStrength(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStrength is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStrength requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStrength: %w", err)
+	}
+	return oldValue.Strength, nil
+}
+
+// ClearStrength clears the value of the "strength" field.
+func (m *DrugMutation) ClearStrength() {
+	m.strength = nil
+	m.clearedFields[drug.FieldStrength] = struct{}{}
+}
+
+// StrengthCleared returns if the "strength" field was cleared in this mutation.
+func (m *DrugMutation) StrengthCleared() bool {
+	_, ok := m.clearedFields[drug.FieldStrength]
+	return ok
+}
+
+// ResetStrength resets all changes to the "strength" field.
+func (m *DrugMutation) ResetStrength() {
+	m.strength = nil
+	delete(m.clearedFields, drug.FieldStrength)
+}
+
+// SetRoute sets the "route" field.
+func (m *DrugMutation) SetRoute(d drug.Route) {
+	m.route = &d
+}
+
+// Route returns the value of the "route" field in the mutation.
+func (m *DrugMutation) Route() (r drug.Route, exists bool) {
+	v := m.route
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoute returns the old "route" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldRoute(ctx context.Context) (v *drug.Route, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoute: %w", err)
+	}
+	return oldValue.Route, nil
+}
+
+// ClearRoute clears the value of the "route" field.
+func (m *DrugMutation) ClearRoute() {
+	m.route = nil
+	m.clearedFields[drug.FieldRoute] = struct{}{}
+}
+
+// RouteCleared returns if the "route" field was cleared in this mutation.
+func (m *DrugMutation) RouteCleared() bool {
+	_, ok := m.clearedFields[drug.FieldRoute]
+	return ok
+}
+
+// ResetRoute resets all changes to the "route" field.
+func (m *DrugMutation) ResetRoute() {
+	m.route = nil
+	delete(m.clearedFields, drug.FieldRoute)
+}
+
+// SetAtcCode sets the "atc_code" field.
+func (m *DrugMutation) SetAtcCode(s string) {
+	m.atc_code = &s
+}
+
+// AtcCode returns the value of the "atc_code" field in the mutation.
+func (m *DrugMutation) AtcCode() (r string, exists bool) {
+	v := m.atc_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAtcCode returns the old "atc_code" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldAtcCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAtcCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAtcCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAtcCode: %w", err)
+	}
+	return oldValue.AtcCode, nil
+}
+
+// ClearAtcCode clears the value of the "atc_code" field.
+func (m *DrugMutation) ClearAtcCode() {
+	m.atc_code = nil
+	m.clearedFields[drug.FieldAtcCode] = struct{}{}
+}
+
+// AtcCodeCleared returns if the "atc_code" field was cleared in this mutation.
+func (m *DrugMutation) AtcCodeCleared() bool {
+	_, ok := m.clearedFields[drug.FieldAtcCode]
+	return ok
+}
+
+// ResetAtcCode resets all changes to the "atc_code" field.
+func (m *DrugMutation) ResetAtcCode() {
+	m.atc_code = nil
+	delete(m.clearedFields, drug.FieldAtcCode)
+}
+
+// SetIngredients sets the "ingredients" field.
+func (m *DrugMutation) SetIngredients(s []string) {
+	m.ingredients = &s
+	m.appendingredients = nil
+}
+
+// Ingredients returns the value of the "ingredients" field in the mutation.
+func (m *DrugMutation) Ingredients() (r []string, exists bool) {
+	v := m.ingredients
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIngredients returns the old "ingredients" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldIngredients(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIngredients is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIngredients requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIngredients: %w", err)
+	}
+	return oldValue.Ingredients, nil
+}
+
+// AppendIngredients adds s to the "ingredients" field.
+func (m *DrugMutation) AppendIngredients(s []string) {
+	m.appendingredients = append(m.appendingredients, s...)
+}
+
+// AppendedIngredients returns the list of values that were appended to the "ingredients" field in this mutation.
+func (m *DrugMutation) AppendedIngredients() ([]string, bool) {
+	if len(m.appendingredients) == 0 {
+		return nil, false
+	}
+	return m.appendingredients, true
+}
+
+// ClearIngredients clears the value of the "ingredients" field.
+func (m *DrugMutation) ClearIngredients() {
+	m.ingredients = nil
+	m.appendingredients = nil
+	m.clearedFields[drug.FieldIngredients] = struct{}{}
+}
+
+// IngredientsCleared returns if the "ingredients" field was cleared in this mutation.
+func (m *DrugMutation) IngredientsCleared() bool {
+	_, ok := m.clearedFields[drug.FieldIngredients]
+	return ok
+}
+
+// ResetIngredients resets all changes to the "ingredients" field.
+func (m *DrugMutation) ResetIngredients() {
+	m.ingredients = nil
+	m.appendingredients = nil
+	delete(m.clearedFields, drug.FieldIngredients)
+}
+
+// SetUnitOfIssue sets the "unit_of_issue" field.
+func (m *DrugMutation) SetUnitOfIssue(s string) {
+	m.unit_of_issue = &s
+}
+
+// UnitOfIssue returns the value of the "unit_of_issue" field in the mutation.
+func (m *DrugMutation) UnitOfIssue() (r string, exists bool) {
+	v := m.unit_of_issue
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitOfIssue returns the old "unit_of_issue" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldUnitOfIssue(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitOfIssue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitOfIssue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitOfIssue: %w", err)
+	}
+	return oldValue.UnitOfIssue, nil
+}
+
+// ResetUnitOfIssue resets all changes to the "unit_of_issue" field.
+func (m *DrugMutation) ResetUnitOfIssue() {
+	m.unit_of_issue = nil
+}
+
+// SetControlledSchedule sets the "controlled_schedule" field.
+func (m *DrugMutation) SetControlledSchedule(ds drug.ControlledSchedule) {
+	m.controlled_schedule = &ds
+}
+
+// ControlledSchedule returns the value of the "controlled_schedule" field in the mutation.
+func (m *DrugMutation) ControlledSchedule() (r drug.ControlledSchedule, exists bool) {
+	v := m.controlled_schedule
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldControlledSchedule returns the old "controlled_schedule" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldControlledSchedule(ctx context.Context) (v *drug.ControlledSchedule, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldControlledSchedule is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldControlledSchedule requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldControlledSchedule: %w", err)
+	}
+	return oldValue.ControlledSchedule, nil
+}
+
+// ClearControlledSchedule clears the value of the "controlled_schedule" field.
+func (m *DrugMutation) ClearControlledSchedule() {
+	m.controlled_schedule = nil
+	m.clearedFields[drug.FieldControlledSchedule] = struct{}{}
+}
+
+// ControlledScheduleCleared returns if the "controlled_schedule" field was cleared in this mutation.
+func (m *DrugMutation) ControlledScheduleCleared() bool {
+	_, ok := m.clearedFields[drug.FieldControlledSchedule]
+	return ok
+}
+
+// ResetControlledSchedule resets all changes to the "controlled_schedule" field.
+func (m *DrugMutation) ResetControlledSchedule() {
+	m.controlled_schedule = nil
+	delete(m.clearedFields, drug.FieldControlledSchedule)
+}
+
+// SetReorderLevel sets the "reorder_level" field.
+func (m *DrugMutation) SetReorderLevel(i int) {
+	m.reorder_level = &i
+	m.addreorder_level = nil
+}
+
+// ReorderLevel returns the value of the "reorder_level" field in the mutation.
+func (m *DrugMutation) ReorderLevel() (r int, exists bool) {
+	v := m.reorder_level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReorderLevel returns the old "reorder_level" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldReorderLevel(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReorderLevel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReorderLevel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReorderLevel: %w", err)
+	}
+	return oldValue.ReorderLevel, nil
+}
+
+// AddReorderLevel adds i to the "reorder_level" field.
+func (m *DrugMutation) AddReorderLevel(i int) {
+	if m.addreorder_level != nil {
+		*m.addreorder_level += i
+	} else {
+		m.addreorder_level = &i
+	}
+}
+
+// AddedReorderLevel returns the value that was added to the "reorder_level" field in this mutation.
+func (m *DrugMutation) AddedReorderLevel() (r int, exists bool) {
+	v := m.addreorder_level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReorderLevel resets all changes to the "reorder_level" field.
+func (m *DrugMutation) ResetReorderLevel() {
+	m.reorder_level = nil
+	m.addreorder_level = nil
+}
+
+// SetActive sets the "active" field.
+func (m *DrugMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *DrugMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Drug entity.
+// If the Drug object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *DrugMutation) ResetActive() {
+	m.active = nil
+}
+
+// AddMedicationOrderIDs adds the "medication_orders" edge to the MedicationOrder entity by ids.
+func (m *DrugMutation) AddMedicationOrderIDs(ids ...string) {
+	if m.medication_orders == nil {
+		m.medication_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.medication_orders[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMedicationOrders clears the "medication_orders" edge to the MedicationOrder entity.
+func (m *DrugMutation) ClearMedicationOrders() {
+	m.clearedmedication_orders = true
+}
+
+// MedicationOrdersCleared reports if the "medication_orders" edge to the MedicationOrder entity was cleared.
+func (m *DrugMutation) MedicationOrdersCleared() bool {
+	return m.clearedmedication_orders
+}
+
+// RemoveMedicationOrderIDs removes the "medication_orders" edge to the MedicationOrder entity by IDs.
+func (m *DrugMutation) RemoveMedicationOrderIDs(ids ...string) {
+	if m.removedmedication_orders == nil {
+		m.removedmedication_orders = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.medication_orders, ids[i])
+		m.removedmedication_orders[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMedicationOrders returns the removed IDs of the "medication_orders" edge to the MedicationOrder entity.
+func (m *DrugMutation) RemovedMedicationOrdersIDs() (ids []string) {
+	for id := range m.removedmedication_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MedicationOrdersIDs returns the "medication_orders" edge IDs in the mutation.
+func (m *DrugMutation) MedicationOrdersIDs() (ids []string) {
+	for id := range m.medication_orders {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMedicationOrders resets all changes to the "medication_orders" edge.
+func (m *DrugMutation) ResetMedicationOrders() {
+	m.medication_orders = nil
+	m.clearedmedication_orders = false
+	m.removedmedication_orders = nil
+}
+
+// Where appends a list predicates to the DrugMutation builder.
+func (m *DrugMutation) Where(ps ...predicate.Drug) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DrugMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DrugMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Drug, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DrugMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DrugMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Drug).
+func (m *DrugMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DrugMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, drug.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, drug.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, drug.FieldCode)
+	}
+	if m.kind != nil {
+		fields = append(fields, drug.FieldKind)
+	}
+	if m.generic_name != nil {
+		fields = append(fields, drug.FieldGenericName)
+	}
+	if m.brand_names != nil {
+		fields = append(fields, drug.FieldBrandNames)
+	}
+	if m.form != nil {
+		fields = append(fields, drug.FieldForm)
+	}
+	if m.strength != nil {
+		fields = append(fields, drug.FieldStrength)
+	}
+	if m.route != nil {
+		fields = append(fields, drug.FieldRoute)
+	}
+	if m.atc_code != nil {
+		fields = append(fields, drug.FieldAtcCode)
+	}
+	if m.ingredients != nil {
+		fields = append(fields, drug.FieldIngredients)
+	}
+	if m.unit_of_issue != nil {
+		fields = append(fields, drug.FieldUnitOfIssue)
+	}
+	if m.controlled_schedule != nil {
+		fields = append(fields, drug.FieldControlledSchedule)
+	}
+	if m.reorder_level != nil {
+		fields = append(fields, drug.FieldReorderLevel)
+	}
+	if m.active != nil {
+		fields = append(fields, drug.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DrugMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case drug.FieldCreatedAt:
+		return m.CreatedAt()
+	case drug.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case drug.FieldCode:
+		return m.Code()
+	case drug.FieldKind:
+		return m.Kind()
+	case drug.FieldGenericName:
+		return m.GenericName()
+	case drug.FieldBrandNames:
+		return m.BrandNames()
+	case drug.FieldForm:
+		return m.Form()
+	case drug.FieldStrength:
+		return m.Strength()
+	case drug.FieldRoute:
+		return m.Route()
+	case drug.FieldAtcCode:
+		return m.AtcCode()
+	case drug.FieldIngredients:
+		return m.Ingredients()
+	case drug.FieldUnitOfIssue:
+		return m.UnitOfIssue()
+	case drug.FieldControlledSchedule:
+		return m.ControlledSchedule()
+	case drug.FieldReorderLevel:
+		return m.ReorderLevel()
+	case drug.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DrugMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case drug.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case drug.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case drug.FieldCode:
+		return m.OldCode(ctx)
+	case drug.FieldKind:
+		return m.OldKind(ctx)
+	case drug.FieldGenericName:
+		return m.OldGenericName(ctx)
+	case drug.FieldBrandNames:
+		return m.OldBrandNames(ctx)
+	case drug.FieldForm:
+		return m.OldForm(ctx)
+	case drug.FieldStrength:
+		return m.OldStrength(ctx)
+	case drug.FieldRoute:
+		return m.OldRoute(ctx)
+	case drug.FieldAtcCode:
+		return m.OldAtcCode(ctx)
+	case drug.FieldIngredients:
+		return m.OldIngredients(ctx)
+	case drug.FieldUnitOfIssue:
+		return m.OldUnitOfIssue(ctx)
+	case drug.FieldControlledSchedule:
+		return m.OldControlledSchedule(ctx)
+	case drug.FieldReorderLevel:
+		return m.OldReorderLevel(ctx)
+	case drug.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown Drug field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DrugMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case drug.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case drug.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case drug.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case drug.FieldKind:
+		v, ok := value.(drug.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case drug.FieldGenericName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGenericName(v)
+		return nil
+	case drug.FieldBrandNames:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBrandNames(v)
+		return nil
+	case drug.FieldForm:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetForm(v)
+		return nil
+	case drug.FieldStrength:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStrength(v)
+		return nil
+	case drug.FieldRoute:
+		v, ok := value.(drug.Route)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoute(v)
+		return nil
+	case drug.FieldAtcCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAtcCode(v)
+		return nil
+	case drug.FieldIngredients:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIngredients(v)
+		return nil
+	case drug.FieldUnitOfIssue:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitOfIssue(v)
+		return nil
+	case drug.FieldControlledSchedule:
+		v, ok := value.(drug.ControlledSchedule)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetControlledSchedule(v)
+		return nil
+	case drug.FieldReorderLevel:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReorderLevel(v)
+		return nil
+	case drug.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Drug field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DrugMutation) AddedFields() []string {
+	var fields []string
+	if m.addreorder_level != nil {
+		fields = append(fields, drug.FieldReorderLevel)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DrugMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case drug.FieldReorderLevel:
+		return m.AddedReorderLevel()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DrugMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case drug.FieldReorderLevel:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReorderLevel(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Drug numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DrugMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(drug.FieldBrandNames) {
+		fields = append(fields, drug.FieldBrandNames)
+	}
+	if m.FieldCleared(drug.FieldForm) {
+		fields = append(fields, drug.FieldForm)
+	}
+	if m.FieldCleared(drug.FieldStrength) {
+		fields = append(fields, drug.FieldStrength)
+	}
+	if m.FieldCleared(drug.FieldRoute) {
+		fields = append(fields, drug.FieldRoute)
+	}
+	if m.FieldCleared(drug.FieldAtcCode) {
+		fields = append(fields, drug.FieldAtcCode)
+	}
+	if m.FieldCleared(drug.FieldIngredients) {
+		fields = append(fields, drug.FieldIngredients)
+	}
+	if m.FieldCleared(drug.FieldControlledSchedule) {
+		fields = append(fields, drug.FieldControlledSchedule)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DrugMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DrugMutation) ClearField(name string) error {
+	switch name {
+	case drug.FieldBrandNames:
+		m.ClearBrandNames()
+		return nil
+	case drug.FieldForm:
+		m.ClearForm()
+		return nil
+	case drug.FieldStrength:
+		m.ClearStrength()
+		return nil
+	case drug.FieldRoute:
+		m.ClearRoute()
+		return nil
+	case drug.FieldAtcCode:
+		m.ClearAtcCode()
+		return nil
+	case drug.FieldIngredients:
+		m.ClearIngredients()
+		return nil
+	case drug.FieldControlledSchedule:
+		m.ClearControlledSchedule()
+		return nil
+	}
+	return fmt.Errorf("unknown Drug nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DrugMutation) ResetField(name string) error {
+	switch name {
+	case drug.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case drug.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case drug.FieldCode:
+		m.ResetCode()
+		return nil
+	case drug.FieldKind:
+		m.ResetKind()
+		return nil
+	case drug.FieldGenericName:
+		m.ResetGenericName()
+		return nil
+	case drug.FieldBrandNames:
+		m.ResetBrandNames()
+		return nil
+	case drug.FieldForm:
+		m.ResetForm()
+		return nil
+	case drug.FieldStrength:
+		m.ResetStrength()
+		return nil
+	case drug.FieldRoute:
+		m.ResetRoute()
+		return nil
+	case drug.FieldAtcCode:
+		m.ResetAtcCode()
+		return nil
+	case drug.FieldIngredients:
+		m.ResetIngredients()
+		return nil
+	case drug.FieldUnitOfIssue:
+		m.ResetUnitOfIssue()
+		return nil
+	case drug.FieldControlledSchedule:
+		m.ResetControlledSchedule()
+		return nil
+	case drug.FieldReorderLevel:
+		m.ResetReorderLevel()
+		return nil
+	case drug.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown Drug field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DrugMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.medication_orders != nil {
+		edges = append(edges, drug.EdgeMedicationOrders)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DrugMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case drug.EdgeMedicationOrders:
+		ids := make([]ent.Value, 0, len(m.medication_orders))
+		for id := range m.medication_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DrugMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedmedication_orders != nil {
+		edges = append(edges, drug.EdgeMedicationOrders)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DrugMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case drug.EdgeMedicationOrders:
+		ids := make([]ent.Value, 0, len(m.removedmedication_orders))
+		for id := range m.removedmedication_orders {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DrugMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedmedication_orders {
+		edges = append(edges, drug.EdgeMedicationOrders)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DrugMutation) EdgeCleared(name string) bool {
+	switch name {
+	case drug.EdgeMedicationOrders:
+		return m.clearedmedication_orders
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DrugMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Drug unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DrugMutation) ResetEdge(name string) error {
+	switch name {
+	case drug.EdgeMedicationOrders:
+		m.ResetMedicationOrders()
+		return nil
+	}
+	return fmt.Errorf("unknown Drug edge %s", name)
+}
+
 // EncounterMutation represents an operation that mutates the Encounter nodes in the graph.
 type EncounterMutation struct {
 	config
@@ -28525,6 +29914,8 @@ type MedicationOrderMutation struct {
 	clearedencounter        bool
 	prescriber              *string
 	clearedprescriber       bool
+	formulary_drug          *string
+	clearedformulary_drug   bool
 	replaces                *string
 	clearedreplaces         bool
 	replaced_by             *string
@@ -28878,6 +30269,55 @@ func (m *MedicationOrderMutation) DrugCodeCleared() bool {
 func (m *MedicationOrderMutation) ResetDrugCode() {
 	m.drug_code = nil
 	delete(m.clearedFields, medicationorder.FieldDrugCode)
+}
+
+// SetDrugID sets the "drug_id" field.
+func (m *MedicationOrderMutation) SetDrugID(s string) {
+	m.formulary_drug = &s
+}
+
+// DrugID returns the value of the "drug_id" field in the mutation.
+func (m *MedicationOrderMutation) DrugID() (r string, exists bool) {
+	v := m.formulary_drug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrugID returns the old "drug_id" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldDrugID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrugID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrugID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrugID: %w", err)
+	}
+	return oldValue.DrugID, nil
+}
+
+// ClearDrugID clears the value of the "drug_id" field.
+func (m *MedicationOrderMutation) ClearDrugID() {
+	m.formulary_drug = nil
+	m.clearedFields[medicationorder.FieldDrugID] = struct{}{}
+}
+
+// DrugIDCleared returns if the "drug_id" field was cleared in this mutation.
+func (m *MedicationOrderMutation) DrugIDCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldDrugID]
+	return ok
+}
+
+// ResetDrugID resets all changes to the "drug_id" field.
+func (m *MedicationOrderMutation) ResetDrugID() {
+	m.formulary_drug = nil
+	delete(m.clearedFields, medicationorder.FieldDrugID)
 }
 
 // SetDoseAmount sets the "dose_amount" field.
@@ -29568,6 +31008,46 @@ func (m *MedicationOrderMutation) ResetPrescriber() {
 	m.clearedprescriber = false
 }
 
+// SetFormularyDrugID sets the "formulary_drug" edge to the Drug entity by id.
+func (m *MedicationOrderMutation) SetFormularyDrugID(id string) {
+	m.formulary_drug = &id
+}
+
+// ClearFormularyDrug clears the "formulary_drug" edge to the Drug entity.
+func (m *MedicationOrderMutation) ClearFormularyDrug() {
+	m.clearedformulary_drug = true
+	m.clearedFields[medicationorder.FieldDrugID] = struct{}{}
+}
+
+// FormularyDrugCleared reports if the "formulary_drug" edge to the Drug entity was cleared.
+func (m *MedicationOrderMutation) FormularyDrugCleared() bool {
+	return m.DrugIDCleared() || m.clearedformulary_drug
+}
+
+// FormularyDrugID returns the "formulary_drug" edge ID in the mutation.
+func (m *MedicationOrderMutation) FormularyDrugID() (id string, exists bool) {
+	if m.formulary_drug != nil {
+		return *m.formulary_drug, true
+	}
+	return
+}
+
+// FormularyDrugIDs returns the "formulary_drug" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FormularyDrugID instead. It exists only for internal usage by the builders.
+func (m *MedicationOrderMutation) FormularyDrugIDs() (ids []string) {
+	if id := m.formulary_drug; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFormularyDrug resets all changes to the "formulary_drug" edge.
+func (m *MedicationOrderMutation) ResetFormularyDrug() {
+	m.formulary_drug = nil
+	m.clearedformulary_drug = false
+}
+
 // ClearReplaces clears the "replaces" edge to the MedicationOrder entity.
 func (m *MedicationOrderMutation) ClearReplaces() {
 	m.clearedreplaces = true
@@ -29668,7 +31148,7 @@ func (m *MedicationOrderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MedicationOrderMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, medicationorder.FieldCreatedAt)
 	}
@@ -29686,6 +31166,9 @@ func (m *MedicationOrderMutation) Fields() []string {
 	}
 	if m.drug_code != nil {
 		fields = append(fields, medicationorder.FieldDrugCode)
+	}
+	if m.formulary_drug != nil {
+		fields = append(fields, medicationorder.FieldDrugID)
 	}
 	if m.dose_amount != nil {
 		fields = append(fields, medicationorder.FieldDoseAmount)
@@ -29746,6 +31229,8 @@ func (m *MedicationOrderMutation) Field(name string) (ent.Value, bool) {
 		return m.Drug()
 	case medicationorder.FieldDrugCode:
 		return m.DrugCode()
+	case medicationorder.FieldDrugID:
+		return m.DrugID()
 	case medicationorder.FieldDoseAmount:
 		return m.DoseAmount()
 	case medicationorder.FieldDoseUnit:
@@ -29793,6 +31278,8 @@ func (m *MedicationOrderMutation) OldField(ctx context.Context, name string) (en
 		return m.OldDrug(ctx)
 	case medicationorder.FieldDrugCode:
 		return m.OldDrugCode(ctx)
+	case medicationorder.FieldDrugID:
+		return m.OldDrugID(ctx)
 	case medicationorder.FieldDoseAmount:
 		return m.OldDoseAmount(ctx)
 	case medicationorder.FieldDoseUnit:
@@ -29869,6 +31356,13 @@ func (m *MedicationOrderMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetDrugCode(v)
+		return nil
+	case medicationorder.FieldDrugID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrugID(v)
 		return nil
 	case medicationorder.FieldDoseAmount:
 		v, ok := value.(float64)
@@ -30036,6 +31530,9 @@ func (m *MedicationOrderMutation) ClearedFields() []string {
 	if m.FieldCleared(medicationorder.FieldDrugCode) {
 		fields = append(fields, medicationorder.FieldDrugCode)
 	}
+	if m.FieldCleared(medicationorder.FieldDrugID) {
+		fields = append(fields, medicationorder.FieldDrugID)
+	}
 	if m.FieldCleared(medicationorder.FieldDurationDays) {
 		fields = append(fields, medicationorder.FieldDurationDays)
 	}
@@ -30073,6 +31570,9 @@ func (m *MedicationOrderMutation) ClearField(name string) error {
 		return nil
 	case medicationorder.FieldDrugCode:
 		m.ClearDrugCode()
+		return nil
+	case medicationorder.FieldDrugID:
+		m.ClearDrugID()
 		return nil
 	case medicationorder.FieldDurationDays:
 		m.ClearDurationDays()
@@ -30117,6 +31617,9 @@ func (m *MedicationOrderMutation) ResetField(name string) error {
 		return nil
 	case medicationorder.FieldDrugCode:
 		m.ResetDrugCode()
+		return nil
+	case medicationorder.FieldDrugID:
+		m.ResetDrugID()
 		return nil
 	case medicationorder.FieldDoseAmount:
 		m.ResetDoseAmount()
@@ -30163,7 +31666,7 @@ func (m *MedicationOrderMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MedicationOrderMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.patient != nil {
 		edges = append(edges, medicationorder.EdgePatient)
 	}
@@ -30172,6 +31675,9 @@ func (m *MedicationOrderMutation) AddedEdges() []string {
 	}
 	if m.prescriber != nil {
 		edges = append(edges, medicationorder.EdgePrescriber)
+	}
+	if m.formulary_drug != nil {
+		edges = append(edges, medicationorder.EdgeFormularyDrug)
 	}
 	if m.replaces != nil {
 		edges = append(edges, medicationorder.EdgeReplaces)
@@ -30198,6 +31704,10 @@ func (m *MedicationOrderMutation) AddedIDs(name string) []ent.Value {
 		if id := m.prescriber; id != nil {
 			return []ent.Value{*id}
 		}
+	case medicationorder.EdgeFormularyDrug:
+		if id := m.formulary_drug; id != nil {
+			return []ent.Value{*id}
+		}
 	case medicationorder.EdgeReplaces:
 		if id := m.replaces; id != nil {
 			return []ent.Value{*id}
@@ -30212,7 +31722,7 @@ func (m *MedicationOrderMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MedicationOrderMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	return edges
 }
 
@@ -30224,7 +31734,7 @@ func (m *MedicationOrderMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MedicationOrderMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedpatient {
 		edges = append(edges, medicationorder.EdgePatient)
 	}
@@ -30233,6 +31743,9 @@ func (m *MedicationOrderMutation) ClearedEdges() []string {
 	}
 	if m.clearedprescriber {
 		edges = append(edges, medicationorder.EdgePrescriber)
+	}
+	if m.clearedformulary_drug {
+		edges = append(edges, medicationorder.EdgeFormularyDrug)
 	}
 	if m.clearedreplaces {
 		edges = append(edges, medicationorder.EdgeReplaces)
@@ -30253,6 +31766,8 @@ func (m *MedicationOrderMutation) EdgeCleared(name string) bool {
 		return m.clearedencounter
 	case medicationorder.EdgePrescriber:
 		return m.clearedprescriber
+	case medicationorder.EdgeFormularyDrug:
+		return m.clearedformulary_drug
 	case medicationorder.EdgeReplaces:
 		return m.clearedreplaces
 	case medicationorder.EdgeReplacedBy:
@@ -30273,6 +31788,9 @@ func (m *MedicationOrderMutation) ClearEdge(name string) error {
 		return nil
 	case medicationorder.EdgePrescriber:
 		m.ClearPrescriber()
+		return nil
+	case medicationorder.EdgeFormularyDrug:
+		m.ClearFormularyDrug()
 		return nil
 	case medicationorder.EdgeReplaces:
 		m.ClearReplaces()
@@ -30296,6 +31814,9 @@ func (m *MedicationOrderMutation) ResetEdge(name string) error {
 		return nil
 	case medicationorder.EdgePrescriber:
 		m.ResetPrescriber()
+		return nil
+	case medicationorder.EdgeFormularyDrug:
+		m.ResetFormularyDrug()
 		return nil
 	case medicationorder.EdgeReplaces:
 		m.ResetReplaces()

@@ -19,6 +19,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -614,6 +615,105 @@ func init() {
 	department.DefaultID = departmentDescID.Default.(func() string)
 	// department.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	department.IDValidator = departmentDescID.Validators[0].(func(string) error)
+	drugMixin := schema.Drug{}.Mixin()
+	drugMixinFields0 := drugMixin[0].Fields()
+	_ = drugMixinFields0
+	drugMixinFields1 := drugMixin[1].Fields()
+	_ = drugMixinFields1
+	drugFields := schema.Drug{}.Fields()
+	_ = drugFields
+	// drugDescCreatedAt is the schema descriptor for created_at field.
+	drugDescCreatedAt := drugMixinFields1[0].Descriptor()
+	// drug.DefaultCreatedAt holds the default value on creation for the created_at field.
+	drug.DefaultCreatedAt = drugDescCreatedAt.Default.(func() time.Time)
+	// drugDescUpdatedAt is the schema descriptor for updated_at field.
+	drugDescUpdatedAt := drugMixinFields1[1].Descriptor()
+	// drug.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	drug.DefaultUpdatedAt = drugDescUpdatedAt.Default.(func() time.Time)
+	// drug.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	drug.UpdateDefaultUpdatedAt = drugDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// drugDescCode is the schema descriptor for code field.
+	drugDescCode := drugFields[0].Descriptor()
+	// drug.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	drug.CodeValidator = func() func(string) error {
+		validators := drugDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// drugDescGenericName is the schema descriptor for generic_name field.
+	drugDescGenericName := drugFields[2].Descriptor()
+	// drug.GenericNameValidator is a validator for the "generic_name" field. It is called by the builders before save.
+	drug.GenericNameValidator = func() func(string) error {
+		validators := drugDescGenericName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(generic_name string) error {
+			for _, fn := range fns {
+				if err := fn(generic_name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// drugDescForm is the schema descriptor for form field.
+	drugDescForm := drugFields[4].Descriptor()
+	// drug.FormValidator is a validator for the "form" field. It is called by the builders before save.
+	drug.FormValidator = drugDescForm.Validators[0].(func(string) error)
+	// drugDescStrength is the schema descriptor for strength field.
+	drugDescStrength := drugFields[5].Descriptor()
+	// drug.StrengthValidator is a validator for the "strength" field. It is called by the builders before save.
+	drug.StrengthValidator = drugDescStrength.Validators[0].(func(string) error)
+	// drugDescAtcCode is the schema descriptor for atc_code field.
+	drugDescAtcCode := drugFields[7].Descriptor()
+	// drug.AtcCodeValidator is a validator for the "atc_code" field. It is called by the builders before save.
+	drug.AtcCodeValidator = drugDescAtcCode.Validators[0].(func(string) error)
+	// drugDescUnitOfIssue is the schema descriptor for unit_of_issue field.
+	drugDescUnitOfIssue := drugFields[9].Descriptor()
+	// drug.UnitOfIssueValidator is a validator for the "unit_of_issue" field. It is called by the builders before save.
+	drug.UnitOfIssueValidator = func() func(string) error {
+		validators := drugDescUnitOfIssue.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(unit_of_issue string) error {
+			for _, fn := range fns {
+				if err := fn(unit_of_issue); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// drugDescReorderLevel is the schema descriptor for reorder_level field.
+	drugDescReorderLevel := drugFields[11].Descriptor()
+	// drug.DefaultReorderLevel holds the default value on creation for the reorder_level field.
+	drug.DefaultReorderLevel = drugDescReorderLevel.Default.(int)
+	// drug.ReorderLevelValidator is a validator for the "reorder_level" field. It is called by the builders before save.
+	drug.ReorderLevelValidator = drugDescReorderLevel.Validators[0].(func(int) error)
+	// drugDescActive is the schema descriptor for active field.
+	drugDescActive := drugFields[12].Descriptor()
+	// drug.DefaultActive holds the default value on creation for the active field.
+	drug.DefaultActive = drugDescActive.Default.(bool)
+	// drugDescID is the schema descriptor for id field.
+	drugDescID := drugMixinFields0[0].Descriptor()
+	// drug.DefaultID holds the default value on creation for the id field.
+	drug.DefaultID = drugDescID.Default.(func() string)
+	// drug.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	drug.IDValidator = drugDescID.Validators[0].(func(string) error)
 	encounterMixin := schema.Encounter{}.Mixin()
 	encounterMixinFields0 := encounterMixin[0].Fields()
 	_ = encounterMixinFields0
@@ -1221,11 +1321,11 @@ func init() {
 	// medicationorder.DrugCodeValidator is a validator for the "drug_code" field. It is called by the builders before save.
 	medicationorder.DrugCodeValidator = medicationorderDescDrugCode.Validators[0].(func(string) error)
 	// medicationorderDescDoseAmount is the schema descriptor for dose_amount field.
-	medicationorderDescDoseAmount := medicationorderFields[3].Descriptor()
+	medicationorderDescDoseAmount := medicationorderFields[4].Descriptor()
 	// medicationorder.DoseAmountValidator is a validator for the "dose_amount" field. It is called by the builders before save.
 	medicationorder.DoseAmountValidator = medicationorderDescDoseAmount.Validators[0].(func(float64) error)
 	// medicationorderDescDoseUnit is the schema descriptor for dose_unit field.
-	medicationorderDescDoseUnit := medicationorderFields[4].Descriptor()
+	medicationorderDescDoseUnit := medicationorderFields[5].Descriptor()
 	// medicationorder.DoseUnitValidator is a validator for the "dose_unit" field. It is called by the builders before save.
 	medicationorder.DoseUnitValidator = func() func(string) error {
 		validators := medicationorderDescDoseUnit.Validators
@@ -1243,7 +1343,7 @@ func init() {
 		}
 	}()
 	// medicationorderDescFrequency is the schema descriptor for frequency field.
-	medicationorderDescFrequency := medicationorderFields[6].Descriptor()
+	medicationorderDescFrequency := medicationorderFields[7].Descriptor()
 	// medicationorder.FrequencyValidator is a validator for the "frequency" field. It is called by the builders before save.
 	medicationorder.FrequencyValidator = func() func(string) error {
 		validators := medicationorderDescFrequency.Validators
@@ -1261,19 +1361,19 @@ func init() {
 		}
 	}()
 	// medicationorderDescDurationDays is the schema descriptor for duration_days field.
-	medicationorderDescDurationDays := medicationorderFields[7].Descriptor()
+	medicationorderDescDurationDays := medicationorderFields[8].Descriptor()
 	// medicationorder.DurationDaysValidator is a validator for the "duration_days" field. It is called by the builders before save.
 	medicationorder.DurationDaysValidator = medicationorderDescDurationDays.Validators[0].(func(int) error)
 	// medicationorderDescQuantity is the schema descriptor for quantity field.
-	medicationorderDescQuantity := medicationorderFields[8].Descriptor()
+	medicationorderDescQuantity := medicationorderFields[9].Descriptor()
 	// medicationorder.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
 	medicationorder.QuantityValidator = medicationorderDescQuantity.Validators[0].(func(int) error)
 	// medicationorderDescAllergyOverrideReason is the schema descriptor for allergy_override_reason field.
-	medicationorderDescAllergyOverrideReason := medicationorderFields[13].Descriptor()
+	medicationorderDescAllergyOverrideReason := medicationorderFields[14].Descriptor()
 	// medicationorder.AllergyOverrideReasonValidator is a validator for the "allergy_override_reason" field. It is called by the builders before save.
 	medicationorder.AllergyOverrideReasonValidator = medicationorderDescAllergyOverrideReason.Validators[0].(func(string) error)
 	// medicationorderDescStopReason is the schema descriptor for stop_reason field.
-	medicationorderDescStopReason := medicationorderFields[14].Descriptor()
+	medicationorderDescStopReason := medicationorderFields[15].Descriptor()
 	// medicationorder.StopReasonValidator is a validator for the "stop_reason" field. It is called by the builders before save.
 	medicationorder.StopReasonValidator = medicationorderDescStopReason.Validators[0].(func(string) error)
 	// medicationorderDescID is the schema descriptor for id field.

@@ -42,6 +42,8 @@ type Tx struct {
 	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// Drug is the client for interacting with the Drug builders.
+	Drug *DrugClient
 	// Encounter is the client for interacting with the Encounter builders.
 	Encounter *EncounterClient
 	// HistoryItem is the client for interacting with the HistoryItem builders.
@@ -243,6 +245,7 @@ func (tx *Tx) init() {
 	tx.CareTeamMember = NewCareTeamMemberClient(tx.config)
 	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
+	tx.Drug = NewDrugClient(tx.config)
 	tx.Encounter = NewEncounterClient(tx.config)
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)

@@ -52,6 +52,12 @@ func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[st
 		ent.WithDepartmentOrder(orderBy), ent.WithDepartmentFilter(where.Filter))
 }
 
+// Formulary is the resolver for the formulary field.
+func (r *queryResolver) Formulary(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) (*ent.DrugConnection, error) {
+	return r.Client.Drug.Query().Paginate(ctx, after, first, before, last,
+		ent.WithDrugOrder(orderBy), ent.WithDrugFilter(where.Filter))
+}
+
 // Encounters is the resolver for the encounters field.
 func (r *queryResolver) Encounters(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) (*ent.EncounterConnection, error) {
 	return r.Client.Encounter.Query().Paginate(ctx, after, first, before, last,

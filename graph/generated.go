@@ -26,6 +26,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -484,6 +485,36 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Drug struct {
+		Active             func(childComplexity int) int
+		AtcCode            func(childComplexity int) int
+		BrandNames         func(childComplexity int) int
+		Code               func(childComplexity int) int
+		ControlledSchedule func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		Form               func(childComplexity int) int
+		GenericName        func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Ingredients        func(childComplexity int) int
+		Kind               func(childComplexity int) int
+		ReorderLevel       func(childComplexity int) int
+		Route              func(childComplexity int) int
+		Strength           func(childComplexity int) int
+		UnitOfIssue        func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+	}
+
+	DrugConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DrugEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Encounter struct {
 		Admission        func(childComplexity int) int
 		AdmissionID      func(childComplexity int) int
@@ -802,10 +833,12 @@ type ComplexityRoot struct {
 		DoseUnit              func(childComplexity int) int
 		Drug                  func(childComplexity int) int
 		DrugCode              func(childComplexity int) int
+		DrugID                func(childComplexity int) int
 		DurationDays          func(childComplexity int) int
 		Encounter             func(childComplexity int) int
 		EncounterID           func(childComplexity int) int
 		EndedAt               func(childComplexity int) int
+		FormularyDrug         func(childComplexity int) int
 		Frequency             func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		Instructions          func(childComplexity int) int
@@ -1123,6 +1156,7 @@ type ComplexityRoot struct {
 		Departments                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
 		Encounters                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) int
 		FindDuplicatePatients         func(childComplexity int, input patients.FindDuplicatePatientsInput) int
+		Formulary                     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) int
 		Icd10Codes                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) int
 		IncomingReferrals             func(childComplexity int, status *referral.Status, priority *referral.Priority, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder) int
 		LabOrderItems                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderItemOrder, where *ent.LabOrderItemWhereInput) int
@@ -1435,6 +1469,7 @@ type QueryResolver interface {
 	Appointments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) (*ent.AppointmentConnection, error)
 	Beds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) (*ent.BedConnection, error)
 	Departments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) (*ent.DepartmentConnection, error)
+	Formulary(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) (*ent.DrugConnection, error)
 	Encounters(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) (*ent.EncounterConnection, error)
 	Icd10Codes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) (*ent.Icd10CodeConnection, error)
 	LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error)
@@ -3206,6 +3241,135 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DepartmentEdge.Node(childComplexity), true
 
+	case "Drug.active":
+		if e.ComplexityRoot.Drug.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Active(childComplexity), true
+	case "Drug.atcCode":
+		if e.ComplexityRoot.Drug.AtcCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.AtcCode(childComplexity), true
+	case "Drug.brandNames":
+		if e.ComplexityRoot.Drug.BrandNames == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.BrandNames(childComplexity), true
+	case "Drug.code":
+		if e.ComplexityRoot.Drug.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Code(childComplexity), true
+	case "Drug.controlledSchedule":
+		if e.ComplexityRoot.Drug.ControlledSchedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.ControlledSchedule(childComplexity), true
+	case "Drug.createdAt":
+		if e.ComplexityRoot.Drug.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.CreatedAt(childComplexity), true
+	case "Drug.form":
+		if e.ComplexityRoot.Drug.Form == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Form(childComplexity), true
+	case "Drug.genericName":
+		if e.ComplexityRoot.Drug.GenericName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.GenericName(childComplexity), true
+	case "Drug.id":
+		if e.ComplexityRoot.Drug.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.ID(childComplexity), true
+	case "Drug.ingredients":
+		if e.ComplexityRoot.Drug.Ingredients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Ingredients(childComplexity), true
+	case "Drug.kind":
+		if e.ComplexityRoot.Drug.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Kind(childComplexity), true
+	case "Drug.reorderLevel":
+		if e.ComplexityRoot.Drug.ReorderLevel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.ReorderLevel(childComplexity), true
+	case "Drug.route":
+		if e.ComplexityRoot.Drug.Route == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Route(childComplexity), true
+	case "Drug.strength":
+		if e.ComplexityRoot.Drug.Strength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.Strength(childComplexity), true
+	case "Drug.unitOfIssue":
+		if e.ComplexityRoot.Drug.UnitOfIssue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.UnitOfIssue(childComplexity), true
+	case "Drug.updatedAt":
+		if e.ComplexityRoot.Drug.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Drug.UpdatedAt(childComplexity), true
+
+	case "DrugConnection.edges":
+		if e.ComplexityRoot.DrugConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugConnection.Edges(childComplexity), true
+	case "DrugConnection.pageInfo":
+		if e.ComplexityRoot.DrugConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugConnection.PageInfo(childComplexity), true
+	case "DrugConnection.totalCount":
+		if e.ComplexityRoot.DrugConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugConnection.TotalCount(childComplexity), true
+
+	case "DrugEdge.cursor":
+		if e.ComplexityRoot.DrugEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugEdge.Cursor(childComplexity), true
+	case "DrugEdge.node":
+		if e.ComplexityRoot.DrugEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugEdge.Node(childComplexity), true
+
 	case "Encounter.admission":
 		if e.ComplexityRoot.Encounter.Admission == nil {
 			break
@@ -4632,6 +4796,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MedicationOrder.DrugCode(childComplexity), true
+	case "MedicationOrder.drugID":
+		if e.ComplexityRoot.MedicationOrder.DrugID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MedicationOrder.DrugID(childComplexity), true
 	case "MedicationOrder.durationDays":
 		if e.ComplexityRoot.MedicationOrder.DurationDays == nil {
 			break
@@ -4656,6 +4826,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MedicationOrder.EndedAt(childComplexity), true
+	case "MedicationOrder.formularyDrug":
+		if e.ComplexityRoot.MedicationOrder.FormularyDrug == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MedicationOrder.FormularyDrug(childComplexity), true
 	case "MedicationOrder.frequency":
 		if e.ComplexityRoot.MedicationOrder.Frequency == nil {
 			break
@@ -6790,6 +6966,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.FindDuplicatePatients(childComplexity, args["input"].(patients.FindDuplicatePatientsInput)), true
+	case "Query.formulary":
+		if e.ComplexityRoot.Query.Formulary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_formulary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Formulary(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.DrugOrder), args["where"].(*ent.DrugWhereInput)), true
 	case "Query.icd10Codes":
 		if e.ComplexityRoot.Query.Icd10Codes == nil {
 			break
@@ -7841,6 +8028,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DepartmentWhereInput", ec.unmarshalInputDepartmentWhereInput),
 			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
 			graphql.NewInputUnmarshaler("DischargePatientInput", ec.unmarshalInputDischargePatientInput),
+			graphql.NewInputUnmarshaler("DrugOrder", ec.unmarshalInputDrugOrder),
+			graphql.NewInputUnmarshaler("DrugWhereInput", ec.unmarshalInputDrugWhereInput),
 			graphql.NewInputUnmarshaler("EncounterOrder", ec.unmarshalInputEncounterOrder),
 			graphql.NewInputUnmarshaler("EncounterWhereInput", ec.unmarshalInputEncounterWhereInput),
 			graphql.NewInputUnmarshaler("EnrollTotpInput", ec.unmarshalInputEnrollTotpInput),
@@ -12273,6 +12462,326 @@ input DepartmentWhereInput {
   hasAppointments: Boolean
   hasAppointmentsWith: [AppointmentWhereInput!]
 }
+type Drug implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  """
+  The hospital's item code, printed on shelves and labels.
+  """
+  code: String!
+  kind: DrugKind!
+  """
+  International non-proprietary name, or the item's name for a consumable.
+  """
+  genericName: String!
+  """
+  Trade names prescribers may type, e.g. Augmentin for amoxicillin with clavulanic acid.
+  """
+  brandNames: [String!]
+  """
+  e.g. TABLET, CAPSULE, INJECTION, SYRUP.
+  """
+  form: String
+  """
+  e.g. 500 mg, 125 mg/5 mL.
+  """
+  strength: String
+  route: DrugRoute
+  """
+  WHO ATC code; its prefixes are the drug's classes (J01C = penicillins).
+  """
+  atcCode: String
+  """
+  Active ingredients, lower-case INNs; allergies are matched against these.
+  """
+  ingredients: [String!]
+  """
+  What one unit of stock is: tablet, vial, bottle, piece.
+  """
+  unitOfIssue: String!
+  """
+  Controlled-substance schedule; dispensing one needs a witness.
+  """
+  controlledSchedule: DrugControlledSchedule
+  """
+  Below this many units at a location the item is low on stock.
+  """
+  reorderLevel: Int!
+  """
+  Inactive items stay for history but cannot be prescribed or received.
+  """
+  active: Boolean!
+}
+"""
+A connection to a list of items.
+"""
+type DrugConnection {
+  """
+  A list of edges.
+  """
+  edges: [DrugEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+DrugControlledSchedule is enum for the field controlled_schedule
+"""
+enum DrugControlledSchedule @goModel(model: "github.com/hmis-dev/hmis/ent/drug.ControlledSchedule") {
+  II
+  III
+  IV
+  V
+}
+"""
+An edge in a connection.
+"""
+type DrugEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Drug
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+DrugKind is enum for the field kind
+"""
+enum DrugKind @goModel(model: "github.com/hmis-dev/hmis/ent/drug.Kind") {
+  DRUG
+  CONSUMABLE
+}
+"""
+Ordering options for Drug connections
+"""
+input DrugOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Drugs.
+  """
+  field: DrugOrderField!
+}
+"""
+Properties by which Drug connections can be ordered.
+"""
+enum DrugOrderField {
+  CREATED_AT
+  UPDATED_AT
+  CODE
+  GENERIC_NAME
+}
+"""
+DrugRoute is enum for the field route
+"""
+enum DrugRoute @goModel(model: "github.com/hmis-dev/hmis/ent/drug.Route") {
+  ORAL
+  IV
+  IM
+  SC
+  TOPICAL
+  INHALED
+  RECTAL
+  SUBLINGUAL
+  OTHER
+}
+"""
+DrugWhereInput is used for filtering Drug objects.
+Input was generated by ent.
+"""
+input DrugWhereInput {
+  not: DrugWhereInput
+  and: [DrugWhereInput!]
+  or: [DrugWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  code field predicates
+  """
+  code: String
+  codeNEQ: String
+  codeIn: [String!]
+  codeNotIn: [String!]
+  codeGT: String
+  codeGTE: String
+  codeLT: String
+  codeLTE: String
+  codeContains: String
+  codeHasPrefix: String
+  codeHasSuffix: String
+  codeEqualFold: String
+  codeContainsFold: String
+  """
+  kind field predicates
+  """
+  kind: DrugKind
+  kindNEQ: DrugKind
+  kindIn: [DrugKind!]
+  kindNotIn: [DrugKind!]
+  """
+  generic_name field predicates
+  """
+  genericName: String
+  genericNameNEQ: String
+  genericNameIn: [String!]
+  genericNameNotIn: [String!]
+  genericNameGT: String
+  genericNameGTE: String
+  genericNameLT: String
+  genericNameLTE: String
+  genericNameContains: String
+  genericNameHasPrefix: String
+  genericNameHasSuffix: String
+  genericNameEqualFold: String
+  genericNameContainsFold: String
+  """
+  form field predicates
+  """
+  form: String
+  formNEQ: String
+  formIn: [String!]
+  formNotIn: [String!]
+  formGT: String
+  formGTE: String
+  formLT: String
+  formLTE: String
+  formContains: String
+  formHasPrefix: String
+  formHasSuffix: String
+  formIsNil: Boolean
+  formNotNil: Boolean
+  formEqualFold: String
+  formContainsFold: String
+  """
+  strength field predicates
+  """
+  strength: String
+  strengthNEQ: String
+  strengthIn: [String!]
+  strengthNotIn: [String!]
+  strengthGT: String
+  strengthGTE: String
+  strengthLT: String
+  strengthLTE: String
+  strengthContains: String
+  strengthHasPrefix: String
+  strengthHasSuffix: String
+  strengthIsNil: Boolean
+  strengthNotNil: Boolean
+  strengthEqualFold: String
+  strengthContainsFold: String
+  """
+  route field predicates
+  """
+  route: DrugRoute
+  routeNEQ: DrugRoute
+  routeIn: [DrugRoute!]
+  routeNotIn: [DrugRoute!]
+  routeIsNil: Boolean
+  routeNotNil: Boolean
+  """
+  atc_code field predicates
+  """
+  atcCode: String
+  atcCodeNEQ: String
+  atcCodeIn: [String!]
+  atcCodeNotIn: [String!]
+  atcCodeGT: String
+  atcCodeGTE: String
+  atcCodeLT: String
+  atcCodeLTE: String
+  atcCodeContains: String
+  atcCodeHasPrefix: String
+  atcCodeHasSuffix: String
+  atcCodeIsNil: Boolean
+  atcCodeNotNil: Boolean
+  atcCodeEqualFold: String
+  atcCodeContainsFold: String
+  """
+  unit_of_issue field predicates
+  """
+  unitOfIssue: String
+  unitOfIssueNEQ: String
+  unitOfIssueIn: [String!]
+  unitOfIssueNotIn: [String!]
+  unitOfIssueGT: String
+  unitOfIssueGTE: String
+  unitOfIssueLT: String
+  unitOfIssueLTE: String
+  unitOfIssueContains: String
+  unitOfIssueHasPrefix: String
+  unitOfIssueHasSuffix: String
+  unitOfIssueEqualFold: String
+  unitOfIssueContainsFold: String
+  """
+  controlled_schedule field predicates
+  """
+  controlledSchedule: DrugControlledSchedule
+  controlledScheduleNEQ: DrugControlledSchedule
+  controlledScheduleIn: [DrugControlledSchedule!]
+  controlledScheduleNotIn: [DrugControlledSchedule!]
+  controlledScheduleIsNil: Boolean
+  controlledScheduleNotNil: Boolean
+  """
+  reorder_level field predicates
+  """
+  reorderLevel: Int
+  reorderLevelNEQ: Int
+  reorderLevelIn: [Int!]
+  reorderLevelNotIn: [Int!]
+  reorderLevelGT: Int
+  reorderLevelGTE: Int
+  reorderLevelLT: Int
+  reorderLevelLTE: Int
+  """
+  active field predicates
+  """
+  active: Boolean
+  activeNEQ: Boolean
+}
 type Encounter implements Node {
   id: ID!
   createdAt: Time!
@@ -15137,6 +15646,10 @@ type MedicationOrder implements Node {
   encounterID: ID
   drug: String!
   drugCode: String
+  """
+  The formulary item prescribed; unset for a free-text order, which the pharmacist must review.
+  """
+  drugID: ID
   doseAmount: Float!
   doseUnit: String!
   route: MedicationOrderRoute!
@@ -15159,6 +15672,7 @@ type MedicationOrder implements Node {
   patient: Patient!
   encounter: Encounter
   prescriber: Staff!
+  formularyDrug: Drug
   replaces: MedicationOrder
   replacedBy: MedicationOrder
 }
@@ -15348,6 +15862,24 @@ input MedicationOrderWhereInput {
   drugCodeEqualFold: String
   drugCodeContainsFold: String
   """
+  drug_id field predicates
+  """
+  drugID: ID
+  drugIDNEQ: ID
+  drugIDIn: [ID!]
+  drugIDNotIn: [ID!]
+  drugIDGT: ID
+  drugIDGTE: ID
+  drugIDLT: ID
+  drugIDLTE: ID
+  drugIDContains: ID
+  drugIDHasPrefix: ID
+  drugIDHasSuffix: ID
+  drugIDIsNil: Boolean
+  drugIDNotNil: Boolean
+  drugIDEqualFold: ID
+  drugIDContainsFold: ID
+  """
   dose_amount field predicates
   """
   doseAmount: Float
@@ -15490,6 +16022,11 @@ input MedicationOrderWhereInput {
   """
   hasPrescriber: Boolean
   hasPrescriberWith: [StaffWhereInput!]
+  """
+  formulary_drug edge predicates
+  """
+  hasFormularyDrug: Boolean
+  hasFormularyDrugWith: [DrugWhereInput!]
   """
   replaces edge predicates
   """
@@ -17500,6 +18037,37 @@ type Query {
     """
     where: DepartmentWhereInput
   ): DepartmentConnection!
+  formulary(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for Drugs returned from the connection.
+    """
+    orderBy: DrugOrder
+
+    """
+    Filtering options for Drugs returned from the connection.
+    """
+    where: DrugWhereInput
+  ): DrugConnection!
   encounters(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -19850,6 +20418,66 @@ func (ec *executionContext) childFields_DepartmentEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type DepartmentEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Drug(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Drug_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Drug_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Drug_updatedAt(ctx, field)
+	case "code":
+		return ec.fieldContext_Drug_code(ctx, field)
+	case "kind":
+		return ec.fieldContext_Drug_kind(ctx, field)
+	case "genericName":
+		return ec.fieldContext_Drug_genericName(ctx, field)
+	case "brandNames":
+		return ec.fieldContext_Drug_brandNames(ctx, field)
+	case "form":
+		return ec.fieldContext_Drug_form(ctx, field)
+	case "strength":
+		return ec.fieldContext_Drug_strength(ctx, field)
+	case "route":
+		return ec.fieldContext_Drug_route(ctx, field)
+	case "atcCode":
+		return ec.fieldContext_Drug_atcCode(ctx, field)
+	case "ingredients":
+		return ec.fieldContext_Drug_ingredients(ctx, field)
+	case "unitOfIssue":
+		return ec.fieldContext_Drug_unitOfIssue(ctx, field)
+	case "controlledSchedule":
+		return ec.fieldContext_Drug_controlledSchedule(ctx, field)
+	case "reorderLevel":
+		return ec.fieldContext_Drug_reorderLevel(ctx, field)
+	case "active":
+		return ec.fieldContext_Drug_active(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Drug", field.Name)
+}
+
+func (ec *executionContext) childFields_DrugConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DrugConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DrugConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DrugConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrugConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DrugEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DrugEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DrugEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrugEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Encounter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -20488,6 +21116,8 @@ func (ec *executionContext) childFields_MedicationOrder(ctx context.Context, fie
 		return ec.fieldContext_MedicationOrder_drug(ctx, field)
 	case "drugCode":
 		return ec.fieldContext_MedicationOrder_drugCode(ctx, field)
+	case "drugID":
+		return ec.fieldContext_MedicationOrder_drugID(ctx, field)
 	case "doseAmount":
 		return ec.fieldContext_MedicationOrder_doseAmount(ctx, field)
 	case "doseUnit":
@@ -20520,6 +21150,8 @@ func (ec *executionContext) childFields_MedicationOrder(ctx context.Context, fie
 		return ec.fieldContext_MedicationOrder_encounter(ctx, field)
 	case "prescriber":
 		return ec.fieldContext_MedicationOrder_prescriber(ctx, field)
+	case "formularyDrug":
+		return ec.fieldContext_MedicationOrder_formularyDrug(ctx, field)
 	case "replaces":
 		return ec.fieldContext_MedicationOrder_replaces(ctx, field)
 	case "replacedBy":
@@ -24095,6 +24727,60 @@ func (ec *executionContext) field_Query_findDuplicatePatients_args(ctx context.C
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_formulary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.DrugOrder, error) {
+			return ec.unmarshalODrugOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.DrugWhereInput, error) {
+			return ec.unmarshalODrugWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
 	return args, nil
 }
 
@@ -32479,6 +33165,516 @@ func (ec *executionContext) fieldContext_DepartmentEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("DepartmentEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Drug_id(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Drug_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Drug_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Drug_code(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_kind(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v drug.Kind) graphql.Marshaler {
+			return ec.marshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "DrugKind")
+}
+
+func (ec *executionContext) _Drug_genericName(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_genericName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GenericName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_genericName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_brandNames(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_brandNames(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BrandNames, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_brandNames(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_form(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_form(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Form, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_form(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_strength(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_strength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Strength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_strength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_route(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_route(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Route, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *drug.Route) graphql.Marshaler {
+			return ec.marshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_route(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "DrugRoute")
+}
+
+func (ec *executionContext) _Drug_atcCode(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_atcCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AtcCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_atcCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_ingredients(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_ingredients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ingredients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_ingredients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_unitOfIssue(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_unitOfIssue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnitOfIssue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_unitOfIssue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "String")
+}
+
+func (ec *executionContext) _Drug_controlledSchedule(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_controlledSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ControlledSchedule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *drug.ControlledSchedule) graphql.Marshaler {
+			return ec.marshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_controlledSchedule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "DrugControlledSchedule")
+}
+
+func (ec *executionContext) _Drug_reorderLevel(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_reorderLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReorderLevel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_reorderLevel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Drug_active(ctx context.Context, field graphql.CollectedField, obj *ent.Drug) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Drug_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Drug_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Drug", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DrugConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DrugConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DrugEdge) graphql.Marshaler {
+			return ec.marshalODrugEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrugConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrugEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrugConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.DrugConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrugConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrugConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.DrugConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DrugEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.DrugEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+			return ec.marshalODrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrugEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drug(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrugEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.DrugEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugEdge", field, false, false, "Cursor")
+}
+
 func (ec *executionContext) _Encounter_id(ctx context.Context, field graphql.CollectedField, obj *ent.Encounter) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -38509,6 +39705,29 @@ func (ec *executionContext) fieldContext_MedicationOrder_drugCode(_ context.Cont
 	return graphql.NewScalarFieldContext("MedicationOrder", field, false, false, "String")
 }
 
+func (ec *executionContext) _MedicationOrder_drugID(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MedicationOrder_drugID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DrugID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MedicationOrder_drugID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MedicationOrder", field, false, false, "ID")
+}
+
 func (ec *executionContext) _MedicationOrder_doseAmount(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -38899,6 +40118,38 @@ func (ec *executionContext) fieldContext_MedicationOrder_prescriber(_ context.Co
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Staff(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MedicationOrder_formularyDrug(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MedicationOrder_formularyDrug(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FormularyDrug(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+			return ec.marshalODrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MedicationOrder_formularyDrug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MedicationOrder",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drug(ctx, field)
 		},
 	}
 	return fc, nil
@@ -46970,6 +48221,50 @@ func (ec *executionContext) fieldContext_Query_departments(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_departments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_formulary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_formulary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Formulary(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.DrugOrder), fc.Args["where"].(*ent.DrugWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DrugConnection) graphql.Marshaler {
+			return ec.marshalNDrugConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_formulary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrugConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_formulary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -64150,6 +65445,1067 @@ func UnmarshalDischargePatientInput(ctx context.Context, raw any) (admission.Dis
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDrugOrder(ctx context.Context, obj any) (ent.DrugOrder, error) {
+	var it ent.DrugOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNDrugOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDrugOrder unmarshals raw into the DrugOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDrugOrder(ctx context.Context, raw any) (ent.DrugOrder, error) {
+	var out ent.DrugOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DrugOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDrugWhereInput(ctx context.Context, obj any) (ent.DrugWhereInput, error) {
+	var it ent.DrugWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "kind", "kindNEQ", "kindIn", "kindNotIn", "genericName", "genericNameNEQ", "genericNameIn", "genericNameNotIn", "genericNameGT", "genericNameGTE", "genericNameLT", "genericNameLTE", "genericNameContains", "genericNameHasPrefix", "genericNameHasSuffix", "genericNameEqualFold", "genericNameContainsFold", "form", "formNEQ", "formIn", "formNotIn", "formGT", "formGTE", "formLT", "formLTE", "formContains", "formHasPrefix", "formHasSuffix", "formIsNil", "formNotNil", "formEqualFold", "formContainsFold", "strength", "strengthNEQ", "strengthIn", "strengthNotIn", "strengthGT", "strengthGTE", "strengthLT", "strengthLTE", "strengthContains", "strengthHasPrefix", "strengthHasSuffix", "strengthIsNil", "strengthNotNil", "strengthEqualFold", "strengthContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "routeIsNil", "routeNotNil", "atcCode", "atcCodeNEQ", "atcCodeIn", "atcCodeNotIn", "atcCodeGT", "atcCodeGTE", "atcCodeLT", "atcCodeLTE", "atcCodeContains", "atcCodeHasPrefix", "atcCodeHasSuffix", "atcCodeIsNil", "atcCodeNotNil", "atcCodeEqualFold", "atcCodeContainsFold", "unitOfIssue", "unitOfIssueNEQ", "unitOfIssueIn", "unitOfIssueNotIn", "unitOfIssueGT", "unitOfIssueGTE", "unitOfIssueLT", "unitOfIssueLTE", "unitOfIssueContains", "unitOfIssueHasPrefix", "unitOfIssueHasSuffix", "unitOfIssueEqualFold", "unitOfIssueContainsFold", "controlledSchedule", "controlledScheduleNEQ", "controlledScheduleIn", "controlledScheduleNotIn", "controlledScheduleIsNil", "controlledScheduleNotNil", "reorderLevel", "reorderLevelNEQ", "reorderLevelIn", "reorderLevelNotIn", "reorderLevelGT", "reorderLevelGTE", "reorderLevelLT", "reorderLevelLTE", "active", "activeNEQ"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalODrugWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalODrugWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalODrugWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNEQ = data
+		case "codeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeIn = data
+		case "codeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNotIn = data
+		case "codeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGT = data
+		case "codeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGTE = data
+		case "codeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLT = data
+		case "codeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLTE = data
+		case "codeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContains = data
+		case "codeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasPrefix = data
+		case "codeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasSuffix = data
+		case "codeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeEqualFold = data
+		case "codeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContainsFold = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalODrugKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "kindNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindNEQ"))
+			data, err := ec.unmarshalODrugKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindNEQ = data
+		case "kindIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindIn"))
+			data, err := ec.unmarshalODrugKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindIn = data
+		case "kindNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindNotIn"))
+			data, err := ec.unmarshalODrugKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindNotIn = data
+		case "genericName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericName = data
+		case "genericNameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameNEQ = data
+		case "genericNameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameIn = data
+		case "genericNameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameNotIn = data
+		case "genericNameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameGT = data
+		case "genericNameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameGTE = data
+		case "genericNameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameLT = data
+		case "genericNameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameLTE = data
+		case "genericNameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameContains = data
+		case "genericNameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameHasPrefix = data
+		case "genericNameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameHasSuffix = data
+		case "genericNameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameEqualFold = data
+		case "genericNameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericNameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericNameContainsFold = data
+		case "form":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("form"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Form = data
+		case "formNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormNEQ = data
+		case "formIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormIn = data
+		case "formNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormNotIn = data
+		case "formGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormGT = data
+		case "formGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormGTE = data
+		case "formLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormLT = data
+		case "formLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormLTE = data
+		case "formContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormContains = data
+		case "formHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormHasPrefix = data
+		case "formHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormHasSuffix = data
+		case "formIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormIsNil = data
+		case "formNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormNotNil = data
+		case "formEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormEqualFold = data
+		case "formContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("formContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FormContainsFold = data
+		case "strength":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strength"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Strength = data
+		case "strengthNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthNEQ = data
+		case "strengthIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthIn = data
+		case "strengthNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthNotIn = data
+		case "strengthGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthGT = data
+		case "strengthGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthGTE = data
+		case "strengthLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthLT = data
+		case "strengthLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthLTE = data
+		case "strengthContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthContains = data
+		case "strengthHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthHasPrefix = data
+		case "strengthHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthHasSuffix = data
+		case "strengthIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthIsNil = data
+		case "strengthNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthNotNil = data
+		case "strengthEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthEqualFold = data
+		case "strengthContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strengthContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrengthContainsFold = data
+		case "route":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("route"))
+			data, err := ec.unmarshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Route = data
+		case "routeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routeNEQ"))
+			data, err := ec.unmarshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouteNEQ = data
+		case "routeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routeIn"))
+			data, err := ec.unmarshalODrugRoute2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRouteᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouteIn = data
+		case "routeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routeNotIn"))
+			data, err := ec.unmarshalODrugRoute2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRouteᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouteNotIn = data
+		case "routeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouteIsNil = data
+		case "routeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("routeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RouteNotNil = data
+		case "atcCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCode = data
+		case "atcCodeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeNEQ = data
+		case "atcCodeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeIn = data
+		case "atcCodeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeNotIn = data
+		case "atcCodeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeGT = data
+		case "atcCodeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeGTE = data
+		case "atcCodeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeLT = data
+		case "atcCodeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeLTE = data
+		case "atcCodeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeContains = data
+		case "atcCodeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeHasPrefix = data
+		case "atcCodeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeHasSuffix = data
+		case "atcCodeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeIsNil = data
+		case "atcCodeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeNotNil = data
+		case "atcCodeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeEqualFold = data
+		case "atcCodeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCodeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCodeContainsFold = data
+		case "unitOfIssue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssue = data
+		case "unitOfIssueNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueNEQ = data
+		case "unitOfIssueIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueIn = data
+		case "unitOfIssueNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueNotIn = data
+		case "unitOfIssueGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueGT = data
+		case "unitOfIssueGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueGTE = data
+		case "unitOfIssueLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueLT = data
+		case "unitOfIssueLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueLTE = data
+		case "unitOfIssueContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueContains = data
+		case "unitOfIssueHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueHasPrefix = data
+		case "unitOfIssueHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueHasSuffix = data
+		case "unitOfIssueEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueEqualFold = data
+		case "unitOfIssueContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssueContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssueContainsFold = data
+		case "controlledSchedule":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledSchedule"))
+			data, err := ec.unmarshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledSchedule = data
+		case "controlledScheduleNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledScheduleNEQ"))
+			data, err := ec.unmarshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledScheduleNEQ = data
+		case "controlledScheduleIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledScheduleIn"))
+			data, err := ec.unmarshalODrugControlledSchedule2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledScheduleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledScheduleIn = data
+		case "controlledScheduleNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledScheduleNotIn"))
+			data, err := ec.unmarshalODrugControlledSchedule2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledScheduleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledScheduleNotIn = data
+		case "controlledScheduleIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledScheduleIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledScheduleIsNil = data
+		case "controlledScheduleNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledScheduleNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledScheduleNotNil = data
+		case "reorderLevel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevel"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevel = data
+		case "reorderLevelNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelNEQ = data
+		case "reorderLevelIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelIn = data
+		case "reorderLevelNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelNotIn = data
+		case "reorderLevelGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelGT = data
+		case "reorderLevelGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelGTE = data
+		case "reorderLevelLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelLT = data
+		case "reorderLevelLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevelLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevelLTE = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDrugWhereInput unmarshals raw into the DrugWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDrugWhereInput(ctx context.Context, raw any) (ent.DrugWhereInput, error) {
+	var out ent.DrugWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DrugWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEncounterOrder(ctx context.Context, obj any) (ent.EncounterOrder, error) {
 	var it ent.EncounterOrder
 	if obj == nil {
@@ -75196,7 +77552,7 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "drug", "drugNEQ", "drugIn", "drugNotIn", "drugGT", "drugGTE", "drugLT", "drugLTE", "drugContains", "drugHasPrefix", "drugHasSuffix", "drugEqualFold", "drugContainsFold", "drugCode", "drugCodeNEQ", "drugCodeIn", "drugCodeNotIn", "drugCodeGT", "drugCodeGTE", "drugCodeLT", "drugCodeLTE", "drugCodeContains", "drugCodeHasPrefix", "drugCodeHasSuffix", "drugCodeIsNil", "drugCodeNotNil", "drugCodeEqualFold", "drugCodeContainsFold", "doseAmount", "doseAmountNEQ", "doseAmountIn", "doseAmountNotIn", "doseAmountGT", "doseAmountGTE", "doseAmountLT", "doseAmountLTE", "doseUnit", "doseUnitNEQ", "doseUnitIn", "doseUnitNotIn", "doseUnitGT", "doseUnitGTE", "doseUnitLT", "doseUnitLTE", "doseUnitContains", "doseUnitHasPrefix", "doseUnitHasSuffix", "doseUnitEqualFold", "doseUnitContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "frequency", "frequencyNEQ", "frequencyIn", "frequencyNotIn", "frequencyGT", "frequencyGTE", "frequencyLT", "frequencyLTE", "frequencyContains", "frequencyHasPrefix", "frequencyHasSuffix", "frequencyEqualFold", "frequencyContainsFold", "durationDays", "durationDaysNEQ", "durationDaysIn", "durationDaysNotIn", "durationDaysGT", "durationDaysGTE", "durationDaysLT", "durationDaysLTE", "durationDaysIsNil", "durationDaysNotNil", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "prescriberID", "prescriberIDNEQ", "prescriberIDIn", "prescriberIDNotIn", "prescriberIDGT", "prescriberIDGTE", "prescriberIDLT", "prescriberIDLTE", "prescriberIDContains", "prescriberIDHasPrefix", "prescriberIDHasSuffix", "prescriberIDEqualFold", "prescriberIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasPrescriber", "hasPrescriberWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "drug", "drugNEQ", "drugIn", "drugNotIn", "drugGT", "drugGTE", "drugLT", "drugLTE", "drugContains", "drugHasPrefix", "drugHasSuffix", "drugEqualFold", "drugContainsFold", "drugCode", "drugCodeNEQ", "drugCodeIn", "drugCodeNotIn", "drugCodeGT", "drugCodeGTE", "drugCodeLT", "drugCodeLTE", "drugCodeContains", "drugCodeHasPrefix", "drugCodeHasSuffix", "drugCodeIsNil", "drugCodeNotNil", "drugCodeEqualFold", "drugCodeContainsFold", "drugID", "drugIDNEQ", "drugIDIn", "drugIDNotIn", "drugIDGT", "drugIDGTE", "drugIDLT", "drugIDLTE", "drugIDContains", "drugIDHasPrefix", "drugIDHasSuffix", "drugIDIsNil", "drugIDNotNil", "drugIDEqualFold", "drugIDContainsFold", "doseAmount", "doseAmountNEQ", "doseAmountIn", "doseAmountNotIn", "doseAmountGT", "doseAmountGTE", "doseAmountLT", "doseAmountLTE", "doseUnit", "doseUnitNEQ", "doseUnitIn", "doseUnitNotIn", "doseUnitGT", "doseUnitGTE", "doseUnitLT", "doseUnitLTE", "doseUnitContains", "doseUnitHasPrefix", "doseUnitHasSuffix", "doseUnitEqualFold", "doseUnitContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "frequency", "frequencyNEQ", "frequencyIn", "frequencyNotIn", "frequencyGT", "frequencyGTE", "frequencyLT", "frequencyLTE", "frequencyContains", "frequencyHasPrefix", "frequencyHasSuffix", "frequencyEqualFold", "frequencyContainsFold", "durationDays", "durationDaysNEQ", "durationDaysIn", "durationDaysNotIn", "durationDaysGT", "durationDaysGTE", "durationDaysLT", "durationDaysLTE", "durationDaysIsNil", "durationDaysNotNil", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "prescriberID", "prescriberIDNEQ", "prescriberIDIn", "prescriberIDNotIn", "prescriberIDGT", "prescriberIDGTE", "prescriberIDLT", "prescriberIDLTE", "prescriberIDContains", "prescriberIDHasPrefix", "prescriberIDHasSuffix", "prescriberIDEqualFold", "prescriberIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasPrescriber", "hasPrescriberWith", "hasFormularyDrug", "hasFormularyDrugWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -75798,6 +78154,111 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 				return it, err
 			}
 			it.DrugCodeContainsFold = data
+		case "drugID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugID = data
+		case "drugIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDNEQ = data
+		case "drugIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDIn = data
+		case "drugIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDNotIn = data
+		case "drugIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDGT = data
+		case "drugIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDGTE = data
+		case "drugIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDLT = data
+		case "drugIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDLTE = data
+		case "drugIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDContains = data
+		case "drugIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDHasPrefix = data
+		case "drugIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDHasSuffix = data
+		case "drugIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDIsNil = data
+		case "drugIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDNotNil = data
+		case "drugIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDEqualFold = data
+		case "drugIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DrugIDContainsFold = data
 		case "doseAmount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseAmount"))
 			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
@@ -76526,6 +78987,20 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 				return it, err
 			}
 			it.HasPrescriberWith = data
+		case "hasFormularyDrug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasFormularyDrug"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasFormularyDrug = data
+		case "hasFormularyDrugWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasFormularyDrugWith"))
+			data, err := ec.unmarshalODrugWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasFormularyDrugWith = data
 		case "hasReplaces":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasReplaces"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -88234,6 +90709,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Encounter(ctx, sel, obj)
+	case *ent.Drug:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Drug(ctx, sel, obj)
 	case *ent.Department:
 		if obj == nil {
 			return graphql.Null
@@ -90901,6 +93381,195 @@ func (ec *executionContext) _DepartmentEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var drugImplementors = []string{"Drug", "Node"}
+
+func (ec *executionContext) _Drug(ctx context.Context, sel ast.SelectionSet, obj *ent.Drug) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drugImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Drug")
+		case "id":
+			out.Values[i] = ec._Drug_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Drug_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Drug_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._Drug_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Drug_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "genericName":
+			out.Values[i] = ec._Drug_genericName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "brandNames":
+			out.Values[i] = ec._Drug_brandNames(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "form":
+			out.Values[i] = ec._Drug_form(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "strength":
+			out.Values[i] = ec._Drug_strength(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "route":
+			out.Values[i] = ec._Drug_route(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "atcCode":
+			out.Values[i] = ec._Drug_atcCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ingredients":
+			out.Values[i] = ec._Drug_ingredients(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "unitOfIssue":
+			out.Values[i] = ec._Drug_unitOfIssue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "controlledSchedule":
+			out.Values[i] = ec._Drug_controlledSchedule(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reorderLevel":
+			out.Values[i] = ec._Drug_reorderLevel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._Drug_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var drugConnectionImplementors = []string{"DrugConnection"}
+
+func (ec *executionContext) _DrugConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DrugConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drugConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrugConnection")
+		case "edges":
+			out.Values[i] = ec._DrugConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DrugConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DrugConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var drugEdgeImplementors = []string{"DrugEdge"}
+
+func (ec *executionContext) _DrugEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DrugEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drugEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrugEdge")
+		case "node":
+			out.Values[i] = ec._DrugEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._DrugEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var encounterImplementors = []string{"Encounter", "Node"}
 
 func (ec *executionContext) _Encounter(ctx context.Context, sel ast.SelectionSet, obj *ent.Encounter) graphql.Marshaler {
@@ -92909,6 +95578,11 @@ func (ec *executionContext) _MedicationOrder(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "drugID":
+			out.Values[i] = ec._MedicationOrder_drugID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "doseAmount":
 			out.Values[i] = ec._MedicationOrder_doseAmount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -92991,6 +95665,12 @@ func (ec *executionContext) _MedicationOrder(ctx context.Context, sel ast.Select
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._MedicationOrder_prescriber(ctx, field, obj)
+				})
+		case "formularyDrug":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MedicationOrder_formularyDrug(ctx, field, obj)
 				})
 		case "replaces":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -94968,6 +97648,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_departments(ctx, field)
+				})
+		case "formulary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_formulary(ctx, field)
 				})
 		case "encounters":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -97616,6 +100302,63 @@ func (ec *executionContext) unmarshalNDisableTotpInput2githubᚗcomᚋhmisᚑdev
 func (ec *executionContext) unmarshalNDischargePatientInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋadmissionᚐDischargePatientInput(ctx context.Context, v any) (admission.DischargePatientInput, error) {
 	res, err := ec.unmarshalInputDischargePatientInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DrugConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DrugConnection!")
+		return graphql.Null
+	}
+	return ec._DrugConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDrugControlledSchedule2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx context.Context, v any) (drug.ControlledSchedule, error) {
+	var res drug.ControlledSchedule
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugControlledSchedule2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx context.Context, sel ast.SelectionSet, v drug.ControlledSchedule) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx context.Context, v any) (drug.Kind, error) {
+	var res drug.Kind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx context.Context, sel ast.SelectionSet, v drug.Kind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDrugOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugOrderField(ctx context.Context, v any) (*ent.DrugOrderField, error) {
+	var res = new(ent.DrugOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.DrugOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DrugOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNDrugRoute2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx context.Context, v any) (drug.Route, error) {
+	var res drug.Route
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugRoute2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx context.Context, sel ast.SelectionSet, v drug.Route) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDrugWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInput(ctx context.Context, v any) (*ent.DrugWhereInput, error) {
+	res, err := ec.unmarshalInputDrugWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNEncounter2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐEncounter(ctx context.Context, sel ast.SelectionSet, v *ent.Encounter) graphql.Marshaler {
@@ -101074,6 +103817,222 @@ func (ec *executionContext) unmarshalODepartmentWhereInput2ᚖgithubᚗcomᚋhmi
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputDepartmentWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx context.Context, sel ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Drug(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODrugControlledSchedule2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledScheduleᚄ(ctx context.Context, v any) ([]drug.ControlledSchedule, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]drug.ControlledSchedule, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDrugControlledSchedule2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODrugControlledSchedule2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledScheduleᚄ(ctx context.Context, sel ast.SelectionSet, v []drug.ControlledSchedule) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDrugControlledSchedule2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx context.Context, v any) (*drug.ControlledSchedule, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(drug.ControlledSchedule)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx context.Context, sel ast.SelectionSet, v *drug.ControlledSchedule) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalODrugEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.DrugEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalODrugEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalODrugEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugEdge(ctx context.Context, sel ast.SelectionSet, v *ent.DrugEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DrugEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODrugKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKindᚄ(ctx context.Context, v any) ([]drug.Kind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]drug.Kind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODrugKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKindᚄ(ctx context.Context, sel ast.SelectionSet, v []drug.Kind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalODrugKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx context.Context, v any) (*drug.Kind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(drug.Kind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODrugKind2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx context.Context, sel ast.SelectionSet, v *drug.Kind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalODrugOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugOrder(ctx context.Context, v any) (*ent.DrugOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDrugOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODrugRoute2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRouteᚄ(ctx context.Context, v any) ([]drug.Route, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]drug.Route, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDrugRoute2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODrugRoute2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRouteᚄ(ctx context.Context, sel ast.SelectionSet, v []drug.Route) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDrugRoute2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx context.Context, v any) (*drug.Route, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(drug.Route)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx context.Context, sel ast.SelectionSet, v *drug.Route) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalODrugWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInputᚄ(ctx context.Context, v any) ([]*ent.DrugWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.DrugWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDrugWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalODrugWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugWhereInput(ctx context.Context, v any) (*ent.DrugWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDrugWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -177,6 +177,18 @@ func (f DepartmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DepartmentMutation", m)
 }
 
+// The DrugFunc type is an adapter to allow the use of ordinary
+// function as Drug mutator.
+type DrugFunc func(context.Context, *ent.DrugMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DrugFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DrugMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DrugMutation", m)
+}
+
 // The EncounterFunc type is an adapter to allow the use of ordinary
 // function as Encounter mutator.
 type EncounterFunc func(context.Context, *ent.EncounterMutation) (ent.Value, error)

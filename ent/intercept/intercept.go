@@ -22,6 +22,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -485,6 +486,33 @@ func (f TraverseDepartment) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DepartmentQuery", q)
+}
+
+// The DrugFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DrugFunc func(context.Context, *ent.DrugQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DrugFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DrugQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DrugQuery", q)
+}
+
+// The TraverseDrug type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDrug func(context.Context, *ent.DrugQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDrug) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDrug) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DrugQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DrugQuery", q)
 }
 
 // The EncounterFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1274,6 +1302,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ClinicalNoteQuery, predicate.ClinicalNote, clinicalnote.OrderOption]{typ: ent.TypeClinicalNote, tq: q}, nil
 	case *ent.DepartmentQuery:
 		return &query[*ent.DepartmentQuery, predicate.Department, department.OrderOption]{typ: ent.TypeDepartment, tq: q}, nil
+	case *ent.DrugQuery:
+		return &query[*ent.DrugQuery, predicate.Drug, drug.OrderOption]{typ: ent.TypeDrug, tq: q}, nil
 	case *ent.EncounterQuery:
 		return &query[*ent.EncounterQuery, predicate.Encounter, encounter.OrderOption]{typ: ent.TypeEncounter, tq: q}, nil
 	case *ent.HistoryItemQuery:

@@ -29,6 +29,8 @@ const (
 	FieldDrug = "drug"
 	// FieldDrugCode holds the string denoting the drug_code field in the database.
 	FieldDrugCode = "drug_code"
+	// FieldDrugID holds the string denoting the drug_id field in the database.
+	FieldDrugID = "drug_id"
 	// FieldDoseAmount holds the string denoting the dose_amount field in the database.
 	FieldDoseAmount = "dose_amount"
 	// FieldDoseUnit holds the string denoting the dose_unit field in the database.
@@ -61,6 +63,8 @@ const (
 	EdgeEncounter = "encounter"
 	// EdgePrescriber holds the string denoting the prescriber edge name in mutations.
 	EdgePrescriber = "prescriber"
+	// EdgeFormularyDrug holds the string denoting the formulary_drug edge name in mutations.
+	EdgeFormularyDrug = "formulary_drug"
 	// EdgeReplaces holds the string denoting the replaces edge name in mutations.
 	EdgeReplaces = "replaces"
 	// EdgeReplacedBy holds the string denoting the replaced_by edge name in mutations.
@@ -88,6 +92,13 @@ const (
 	PrescriberInverseTable = "staffs"
 	// PrescriberColumn is the table column denoting the prescriber relation/edge.
 	PrescriberColumn = "prescriber_id"
+	// FormularyDrugTable is the table that holds the formulary_drug relation/edge.
+	FormularyDrugTable = "medication_orders"
+	// FormularyDrugInverseTable is the table name for the Drug entity.
+	// It exists in this package in order to avoid circular dependency with the "drug" package.
+	FormularyDrugInverseTable = "drugs"
+	// FormularyDrugColumn is the table column denoting the formulary_drug relation/edge.
+	FormularyDrugColumn = "drug_id"
 	// ReplacesTable is the table that holds the replaces relation/edge.
 	ReplacesTable = "medication_orders"
 	// ReplacesColumn is the table column denoting the replaces relation/edge.
@@ -107,6 +118,7 @@ var Columns = []string{
 	FieldEncounterID,
 	FieldDrug,
 	FieldDrugCode,
+	FieldDrugID,
 	FieldDoseAmount,
 	FieldDoseUnit,
 	FieldRoute,
@@ -261,6 +273,11 @@ func ByDrugCode(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDrugCode, opts...).ToFunc()
 }
 
+// ByDrugID orders the results by the drug_id field.
+func ByDrugID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDrugID, opts...).ToFunc()
+}
+
 // ByDoseAmount orders the results by the dose_amount field.
 func ByDoseAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDoseAmount, opts...).ToFunc()
@@ -347,6 +364,13 @@ func ByPrescriberField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByFormularyDrugField orders the results by formulary_drug field.
+func ByFormularyDrugField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newFormularyDrugStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByReplacesField orders the results by replaces field.
 func ByReplacesField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -379,6 +403,13 @@ func newPrescriberStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(PrescriberInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, PrescriberTable, PrescriberColumn),
+	)
+}
+func newFormularyDrugStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(FormularyDrugInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, FormularyDrugTable, FormularyDrugColumn),
 	)
 }
 func newReplacesStep() *sqlgraph.Step {

@@ -95,6 +95,11 @@ func DrugCode(v string) predicate.MedicationOrder {
 	return predicate.MedicationOrder(sql.FieldEQ(FieldDrugCode, v))
 }
 
+// DrugID applies equality check predicate on the "drug_id" field. It's identical to DrugIDEQ.
+func DrugID(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEQ(FieldDrugID, v))
+}
+
 // DoseAmount applies equality check predicate on the "dose_amount" field. It's identical to DoseAmountEQ.
 func DoseAmount(v float64) predicate.MedicationOrder {
 	return predicate.MedicationOrder(sql.FieldEQ(FieldDoseAmount, v))
@@ -508,6 +513,81 @@ func DrugCodeEqualFold(v string) predicate.MedicationOrder {
 // DrugCodeContainsFold applies the ContainsFold predicate on the "drug_code" field.
 func DrugCodeContainsFold(v string) predicate.MedicationOrder {
 	return predicate.MedicationOrder(sql.FieldContainsFold(FieldDrugCode, v))
+}
+
+// DrugIDEQ applies the EQ predicate on the "drug_id" field.
+func DrugIDEQ(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEQ(FieldDrugID, v))
+}
+
+// DrugIDNEQ applies the NEQ predicate on the "drug_id" field.
+func DrugIDNEQ(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNEQ(FieldDrugID, v))
+}
+
+// DrugIDIn applies the In predicate on the "drug_id" field.
+func DrugIDIn(vs ...string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldIn(FieldDrugID, vs...))
+}
+
+// DrugIDNotIn applies the NotIn predicate on the "drug_id" field.
+func DrugIDNotIn(vs ...string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNotIn(FieldDrugID, vs...))
+}
+
+// DrugIDGT applies the GT predicate on the "drug_id" field.
+func DrugIDGT(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldGT(FieldDrugID, v))
+}
+
+// DrugIDGTE applies the GTE predicate on the "drug_id" field.
+func DrugIDGTE(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldGTE(FieldDrugID, v))
+}
+
+// DrugIDLT applies the LT predicate on the "drug_id" field.
+func DrugIDLT(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldLT(FieldDrugID, v))
+}
+
+// DrugIDLTE applies the LTE predicate on the "drug_id" field.
+func DrugIDLTE(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldLTE(FieldDrugID, v))
+}
+
+// DrugIDContains applies the Contains predicate on the "drug_id" field.
+func DrugIDContains(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldContains(FieldDrugID, v))
+}
+
+// DrugIDHasPrefix applies the HasPrefix predicate on the "drug_id" field.
+func DrugIDHasPrefix(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldHasPrefix(FieldDrugID, v))
+}
+
+// DrugIDHasSuffix applies the HasSuffix predicate on the "drug_id" field.
+func DrugIDHasSuffix(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldHasSuffix(FieldDrugID, v))
+}
+
+// DrugIDIsNil applies the IsNil predicate on the "drug_id" field.
+func DrugIDIsNil() predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldIsNull(FieldDrugID))
+}
+
+// DrugIDNotNil applies the NotNil predicate on the "drug_id" field.
+func DrugIDNotNil() predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNotNull(FieldDrugID))
+}
+
+// DrugIDEqualFold applies the EqualFold predicate on the "drug_id" field.
+func DrugIDEqualFold(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEqualFold(FieldDrugID, v))
+}
+
+// DrugIDContainsFold applies the ContainsFold predicate on the "drug_id" field.
+func DrugIDContainsFold(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldContainsFold(FieldDrugID, v))
 }
 
 // DoseAmountEQ applies the EQ predicate on the "dose_amount" field.
@@ -1286,6 +1366,29 @@ func HasPrescriber() predicate.MedicationOrder {
 func HasPrescriberWith(preds ...predicate.Staff) predicate.MedicationOrder {
 	return predicate.MedicationOrder(func(s *sql.Selector) {
 		step := newPrescriberStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasFormularyDrug applies the HasEdge predicate on the "formulary_drug" edge.
+func HasFormularyDrug() predicate.MedicationOrder {
+	return predicate.MedicationOrder(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, FormularyDrugTable, FormularyDrugColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasFormularyDrugWith applies the HasEdge predicate on the "formulary_drug" edge with a given conditions (other predicates).
+func HasFormularyDrugWith(preds ...predicate.Drug) predicate.MedicationOrder {
+	return predicate.MedicationOrder(func(s *sql.Selector) {
+		step := newFormularyDrugStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -619,6 +619,38 @@ var (
 		Columns:    DepartmentsColumns,
 		PrimaryKey: []*schema.Column{DepartmentsColumns[0]},
 	}
+	// DrugsColumns holds the columns for the "drugs" table.
+	DrugsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"DRUG", "CONSUMABLE"}, Default: "DRUG"},
+		{Name: "generic_name", Type: field.TypeString, Size: 200},
+		{Name: "brand_names", Type: field.TypeJSON, Nullable: true},
+		{Name: "form", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "strength", Type: field.TypeString, Nullable: true, Size: 60},
+		{Name: "route", Type: field.TypeEnum, Nullable: true, Enums: []string{"ORAL", "IV", "IM", "SC", "TOPICAL", "INHALED", "RECTAL", "SUBLINGUAL", "OTHER"}},
+		{Name: "atc_code", Type: field.TypeString, Nullable: true, Size: 7},
+		{Name: "ingredients", Type: field.TypeJSON, Nullable: true},
+		{Name: "unit_of_issue", Type: field.TypeString, Size: 20},
+		{Name: "controlled_schedule", Type: field.TypeEnum, Nullable: true, Enums: []string{"II", "III", "IV", "V"}},
+		{Name: "reorder_level", Type: field.TypeInt, Default: 0},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// DrugsTable holds the schema information for the "drugs" table.
+	DrugsTable = &schema.Table{
+		Name:       "drugs",
+		Columns:    DrugsColumns,
+		PrimaryKey: []*schema.Column{DrugsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "drug_atc_code",
+				Unique:  false,
+				Columns: []*schema.Column{DrugsColumns[10]},
+			},
+		},
+	}
 	// EncountersColumns holds the columns for the "encounters" table.
 	EncountersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1155,6 +1187,7 @@ var (
 		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
 		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
 		{Name: "prescriber_id", Type: field.TypeString},
+		{Name: "drug_id", Type: field.TypeString, Nullable: true},
 		{Name: "replaces_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "patient_id", Type: field.TypeString},
 	}
@@ -1177,14 +1210,20 @@ var (
 				OnDelete:   schema.NoAction,
 			},
 			{
-				Symbol:     "medication_orders_medication_orders_replaced_by",
+				Symbol:     "medication_orders_drugs_formulary_drug",
 				Columns:    []*schema.Column{MedicationOrdersColumns[18]},
+				RefColumns: []*schema.Column{DrugsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "medication_orders_medication_orders_replaced_by",
+				Columns:    []*schema.Column{MedicationOrdersColumns[19]},
 				RefColumns: []*schema.Column{MedicationOrdersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "medication_orders_patients_medication_orders",
-				Columns:    []*schema.Column{MedicationOrdersColumns[19]},
+				Columns:    []*schema.Column{MedicationOrdersColumns[20]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1193,7 +1232,7 @@ var (
 			{
 				Name:    "medicationorder_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{MedicationOrdersColumns[19]},
+				Columns: []*schema.Column{MedicationOrdersColumns[20]},
 			},
 			{
 				Name:    "medicationorder_prescriber_id",
@@ -1842,6 +1881,7 @@ var (
 		CareTeamMembersTable,
 		ClinicalNotesTable,
 		DepartmentsTable,
+		DrugsTable,
 		EncountersTable,
 		HistoryItemsTable,
 		Icd10codesTable,
@@ -1935,8 +1975,9 @@ func init() {
 	LabSpecimenTable.ForeignKeys[4].RefTable = PatientsTable
 	MedicationOrdersTable.ForeignKeys[0].RefTable = EncountersTable
 	MedicationOrdersTable.ForeignKeys[1].RefTable = StaffsTable
-	MedicationOrdersTable.ForeignKeys[2].RefTable = MedicationOrdersTable
-	MedicationOrdersTable.ForeignKeys[3].RefTable = PatientsTable
+	MedicationOrdersTable.ForeignKeys[2].RefTable = DrugsTable
+	MedicationOrdersTable.ForeignKeys[3].RefTable = MedicationOrdersTable
+	MedicationOrdersTable.ForeignKeys[4].RefTable = PatientsTable
 	ObservationsTable.ForeignKeys[0].RefTable = EncountersTable
 	ObservationsTable.ForeignKeys[1].RefTable = ObservationsTable
 	ObservationsTable.ForeignKeys[2].RefTable = StaffsTable

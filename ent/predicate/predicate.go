@@ -48,6 +48,9 @@ type ClinicalNote func(*sql.Selector)
 // Department is the predicate function for department builders.
 type Department func(*sql.Selector)
 
+// Drug is the predicate function for drug builders.
+type Drug func(*sql.Selector)
+
 // Encounter is the predicate function for encounter builders.
 type Encounter func(*sql.Selector)
 

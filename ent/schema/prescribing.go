@@ -22,9 +22,11 @@ func (MedicationOrder) Fields() []ent.Field {
 		field.String("encounter_id").Optional().Nillable(),
 		field.String("drug").NotEmpty().MaxRuneLen(200),
 		field.String("drug_code").Optional().Nillable().MaxRuneLen(32),
+		field.String("drug_id").Optional().Nillable().
+			Comment("The formulary item prescribed; unset for a free-text order, which the pharmacist must review."),
 		field.Float("dose_amount").Positive(),
 		field.String("dose_unit").NotEmpty().MaxRuneLen(20),
-		field.Enum("route").Values("ORAL", "IV", "IM", "SC", "TOPICAL", "INHALED", "RECTAL", "SUBLINGUAL", "OTHER"),
+		field.Enum("route").Values(medicationRoutes...),
 		field.String("frequency").NotEmpty().MaxRuneLen(40).Comment("e.g. BID, TID, q8h, once daily"),
 		field.Int("duration_days").Optional().Nillable().Positive(),
 		field.Int("quantity").Positive(),
@@ -44,6 +46,7 @@ func (MedicationOrder) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("encounter", Encounter.Type).Ref("medication_orders").Field("encounter_id").Unique(),
 		edge.To("prescriber", Staff.Type).Unique().Required().Field("prescriber_id"),
+		edge.To("formulary_drug", Drug.Type).Unique().Field("drug_id"),
 		edge.To("replaced_by", MedicationOrder.Type).Unique().From("replaces").Field("replaces_id").Unique(),
 	}
 }
