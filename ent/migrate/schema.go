@@ -93,9 +93,9 @@ var (
 				},
 			},
 			{
-				Name:    "admission_attending_id",
+				Name:    "admission_patient_id_attending_id",
 				Unique:  false,
-				Columns: []*schema.Column{AdmissionsColumns[10]},
+				Columns: []*schema.Column{AdmissionsColumns[12], AdmissionsColumns[10]},
 			},
 		},
 	}
@@ -548,6 +548,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{CareTeamMembersColumns[6]},
 			},
+			{
+				Name:    "careteammember_patient_id_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{CareTeamMembersColumns[7], CareTeamMembersColumns[6]},
+			},
 		},
 	}
 	// ClinicalNotesColumns holds the columns for the "clinical_notes" table.
@@ -849,9 +854,9 @@ var (
 				Columns: []*schema.Column{LabOrdersColumns[3]},
 			},
 			{
-				Name:    "laborder_ordered_by_id",
+				Name:    "laborder_patient_id_ordered_by_id",
 				Unique:  false,
-				Columns: []*schema.Column{LabOrdersColumns[7]},
+				Columns: []*schema.Column{LabOrdersColumns[8], LabOrdersColumns[7]},
 			},
 		},
 	}
@@ -1235,9 +1240,9 @@ var (
 				Columns: []*schema.Column{MedicationOrdersColumns[20]},
 			},
 			{
-				Name:    "medicationorder_prescriber_id",
+				Name:    "medicationorder_patient_id_prescriber_id",
 				Unique:  false,
-				Columns: []*schema.Column{MedicationOrdersColumns[17]},
+				Columns: []*schema.Column{MedicationOrdersColumns[20], MedicationOrdersColumns[17]},
 			},
 		},
 	}

@@ -106,8 +106,9 @@ func (Admission) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("status = 'ADMITTED'")),
 		index.Fields("bed_id").Unique().StorageKey("admissions_one_current_per_bed").
 			Annotations(entsql.IndexWhere("status = 'ADMITTED'")),
-		// Row scope: the patients a clinician attends (internal/authz).
-		index.Fields("attending_id"),
+		// Row scope asks, per row it keeps, whether its patient is one the
+		// clinician attends (internal/authz).
+		index.Fields("patient_id", "attending_id"),
 	}
 }
 

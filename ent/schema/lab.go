@@ -143,8 +143,9 @@ func (LabOrder) Edges() []ent.Edge {
 }
 
 func (LabOrder) Indexes() []ent.Index {
-	// ordered_by_id: row scope, the patients a clinician ordered for (internal/authz).
-	return []ent.Index{index.Fields("ordered_at"), index.Fields("ordered_by_id")}
+	// patient_id, ordered_by_id: row scope asks, per row it keeps, whether
+	// the clinician ordered for its patient (internal/authz).
+	return []ent.Index{index.Fields("ordered_at"), index.Fields("patient_id", "ordered_by_id")}
 }
 
 func (LabOrder) Annotations() []schema.Annotation {

@@ -51,8 +51,11 @@ func (MedicationOrder) Edges() []ent.Edge {
 	}
 }
 
-// Row scope looks up the patients a clinician prescribed for (internal/authz).
-func (MedicationOrder) Indexes() []ent.Index { return []ent.Index{index.Fields("prescriber_id")} }
+// Row scope asks, per row it keeps, whether the clinician prescribed for its
+// patient (internal/authz).
+func (MedicationOrder) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("patient_id", "prescriber_id")}
+}
 
 func (MedicationOrder) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}

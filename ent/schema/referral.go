@@ -63,7 +63,12 @@ func (CareTeamMember) Fields() []ent.Field {
 }
 
 // Row scope looks up the patients a member of staff cares for (internal/authz).
-func (CareTeamMember) Indexes() []ent.Index { return []ent.Index{index.Fields("staff_id")} }
+// staff_id lists a clinician's patients; patient_id, staff_id answers row
+// scope's question, per row it keeps, whether the clinician is on its
+// patient's care team (internal/authz).
+func (CareTeamMember) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("staff_id"), index.Fields("patient_id", "staff_id")}
+}
 
 func (Referral) Indexes() []ent.Index {
 	// Row scope: the patients a clinician referred or was referred (internal/authz).
