@@ -19,6 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/careteammember"
@@ -26,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
+	"github.com/hmis-dev/hmis/graph"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/globalid"
 )
@@ -478,8 +484,15 @@ func (h *speedSQL) book(ctx context.Context, in speedBooking) (*speedBooked, err
 
 // speedRig is the two servers and the client that drives them.
 type speedRig struct {
-	s      *harness.Server
-	sql    *httptest.Server
+	s   *harness.Server
+	sql *httptest.Server
+	// stack is the fixed stack alone: the same generated schema and
+	// resolvers over the same ent client, served by gqlgen's handler with
+	// none of HMIS's extensions (no sign-in, limits, field guard, audit),
+	// under the system context (no row scope). What HMIS adds is the
+	// distance between it and HMIS; what the stack costs, the distance
+	// between it and the hand-written SQL.
+	stack  *httptest.Server
 	client *http.Client
 }
 
@@ -487,11 +500,18 @@ func newSpeedRig(b *testing.B, s *harness.Server) *speedRig {
 	h := &speedSQL{db: s.App.Store.DB, auth: s.App.Auth, postgres: s.App.Store.Dialect == "postgres"}
 	hs := httptest.NewServer(h)
 	b.Cleanup(hs.Close)
+	bare := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Client: s.App.Store.Client}}))
+	bare.AddTransport(transport.POST{})
+	bare.SetQueryCache(lru.New[*ast.QueryDocument](100))
+	stack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bare.ServeHTTP(w, r.WithContext(auth.SystemContext(r.Context())))
+	}))
+	b.Cleanup(stack.Close)
 	// Enough idle connections for every worker: the default keeps two,
 	// and the rest would reconnect on every request.
 	transport := &http.Transport{MaxIdleConnsPerHost: 2 * speedWorkers, MaxConnsPerHost: 2 * speedWorkers}
 	b.Cleanup(transport.CloseIdleConnections)
-	return &speedRig{s: s, sql: hs, client: &http.Client{Transport: transport}}
+	return &speedRig{s: s, sql: hs, stack: stack, client: &http.Client{Transport: transport}}
 }
 
 // post sends body and returns the harness.Response body; any error, HTTP or
@@ -603,14 +623,15 @@ func BenchmarkSpeedPortalQuery(b *testing.B) {
 			"variables": map[string]any{"family": f, "from": from}})
 		handBodies[i], _ = json.Marshal(map[string]any{"family": f, "from": from})
 	}
-	// Both sides answer alike, so they do the same work.
+	// All sides answer alike, so they do the same work.
 	for _, i := range []int{0, 7, speedFamilies - 1} {
-		var viaHMIS, viaSQL speedPortal
+		var viaHMIS, viaSQL, viaStack speedPortal
 		for _, side := range []struct {
 			url  string
 			body []byte
 			out  *speedPortal
-		}{{rig.s.HTTP.URL + "/graphql", hmisBodies[i], &viaHMIS}, {rig.sql.URL + "/portal", handBodies[i], &viaSQL}} {
+		}{{rig.s.HTTP.URL + "/graphql", hmisBodies[i], &viaHMIS}, {rig.sql.URL + "/portal", handBodies[i], &viaSQL},
+			{rig.stack.URL, hmisBodies[i], &viaStack}} {
 			raw, err := rig.post(side.url, token, side.body)
 			if err != nil {
 				b.Fatal(err)
@@ -625,13 +646,15 @@ func BenchmarkSpeedPortalQuery(b *testing.B) {
 		}
 		hmisJSON, _ := json.Marshal(viaHMIS)
 		sqlJSON, _ := json.Marshal(viaSQL)
+		stackJSON, _ := json.Marshal(viaStack)
 		if len(viaHMIS.Data.Patients.Edges) != speedPatients/speedFamilies ||
-			len(viaHMIS.Data.Patients.Edges[0].Node.Appointments.Edges) != 3 || !bytes.Equal(hmisJSON, sqlJSON) {
-			b.Fatalf("the two sides differ:\nHMIS %s\nSQL  %s", hmisJSON, sqlJSON)
+			len(viaHMIS.Data.Patients.Edges[0].Node.Appointments.Edges) != 3 ||
+			!bytes.Equal(hmisJSON, sqlJSON) || !bytes.Equal(stackJSON, sqlJSON) {
+			b.Fatalf("the sides differ:\nHMIS  %s\nSQL   %s\nstack %s", hmisJSON, sqlJSON, stackJSON)
 		}
 	}
 	audited0 := speedAuditRows(b, s)
-	var hmis, hand speedSide
+	var hmis, hand, stack speedSide
 	round := 0
 	for b.Loop() {
 		sides := []func(){
@@ -642,18 +665,30 @@ func BenchmarkSpeedPortalQuery(b *testing.B) {
 				})
 			},
 			func() {
+				stack.run(s, speedBatch, func(i int) error {
+					_, err := rig.post(rig.stack.URL, token, hmisBodies[(round*speedBatch+i)%len(hmisBodies)])
+					return err
+				})
+			},
+			func() {
 				hand.run(s, speedBatch, func(i int) error {
 					_, err := rig.post(rig.sql.URL+"/portal", token, handBodies[(round*speedBatch+i)%len(handBodies)])
 					return err
 				})
 			},
 		}
-		sides[round%2]()
-		sides[1-round%2]()
+		for k := range sides {
+			sides[(round+k)%len(sides)]()
+		}
 		round++
 	}
 	b.StopTimer()
 	speedReport(b, &hmis, &hand)
+	stackRate := float64(stack.requests) / stack.elapsed.Seconds()
+	b.ReportMetric(stackRate, "stack-req/s")
+	b.ReportMetric(stackRate/(float64(hand.requests)/hand.elapsed.Seconds()), "stack-ratio")
+	b.ReportMetric(float64(stack.cpu.Microseconds())/float64(stack.requests), "stack-cpu-µs/req")
+	b.ReportMetric(float64(stack.allocs)/float64(stack.requests), "stack-allocs/req")
 	// Every read was audited: one row per HMIS request, none for the other side.
 	if added := speedAuditRows(b, s) - audited0; added != hmis.requests {
 		b.Fatalf("%d audit rows for %d audited reads", added, hmis.requests)
