@@ -249,10 +249,11 @@ func (r *Relay) round(ctx context.Context) (more, busy bool, err error) {
 			stop = fmt.Errorf("publish outbox event %s (%s): %w", row.ID, row.Type, err)
 			break
 		}
-		if err := tx.OutboxEvent.UpdateOneID(row.ID).
+		// A bulk update of the one row: UpdateOneID would read it back.
+		if _, err := tx.OutboxEvent.Update().Where(outboxevent.ID(row.ID)).
 			SetPublishedAt(ev.Time).
 			SetBrokerID(ev.ID).
-			Exec(txctx); err != nil {
+			Save(txctx); err != nil {
 			return false, false, fmt.Errorf("events: relay: mark %s published: %w", row.ID, err)
 		}
 		marked = append(marked, row.ID)

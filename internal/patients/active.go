@@ -2,7 +2,6 @@ package patients
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -32,11 +31,8 @@ func Lock(ctx context.Context, tx *ent.Tx, field, id string) (*ent.Patient, erro
 }
 
 // lockIgnoringMerged takes the patients' lock and leaves a merged record
-// to the caller, who refuses it in the words of its own operation.
+// to the caller, who reads the patient anyway and refuses it in the words of
+// its own operation.
 func lockIgnoringMerged(ctx context.Context, tx *ent.Tx, ids ...string) error {
-	err := store.LockPatient(ctx, tx, ids...)
-	if merged := (*store.MergedError)(nil); errors.As(err, &merged) {
-		return nil
-	}
-	return err
+	return store.HoldPatient(ctx, tx, ids...)
 }

@@ -71,6 +71,18 @@ func lockID(key string) int64 {
 // transaction's write lock already serialises writers, and the merged check
 // is the same on both. It works only in a transaction begun by Tx.
 func LockPatient(ctx context.Context, tx *ent.Tx, ids ...string) error {
+	if err := HoldPatient(ctx, tx, ids...); err != nil {
+		return err
+	}
+	state := ctx.Value(txKey{}).(*txState)
+	return refuseMerged(ctx, tx, state.store.Dialect, ids)
+}
+
+// HoldPatient takes LockPatient's lock, in the same order, and reads
+// nothing: it is for the code that loads the patient itself under the lock
+// and refuses a merged record in its own words (patients.Lock), which would
+// otherwise read the patient twice.
+func HoldPatient(ctx context.Context, tx *ent.Tx, ids ...string) error {
 	state, ok := ctx.Value(txKey{}).(*txState)
 	if !ok {
 		return errors.New("store: LockPatient outside a transaction of store.Tx")
@@ -81,18 +93,19 @@ func LockPatient(ctx context.Context, tx *ent.Tx, ids ...string) error {
 			keys = append(keys, PatientKey(id))
 		}
 	}
-	if len(keys) > 0 {
-		if state.otherLocks || len(state.patients) > 0 {
-			return errors.New("store: lock order: a transaction locks its patients in one LockPatient call, before any other lock")
-		}
-		if err := state.store.lock(ctx, tx, keys); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			state.patients[id] = true
-		}
+	if len(keys) == 0 {
+		return nil
 	}
-	return refuseMerged(ctx, tx, state.store.Dialect, ids)
+	if state.otherLocks || len(state.patients) > 0 {
+		return errors.New("store: lock order: a transaction locks its patients in one LockPatient call, before any other lock")
+	}
+	if err := state.store.lock(ctx, tx, keys); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		state.patients[id] = true
+	}
+	return nil
 }
 
 // MergedError refuses a write to a patient record that a merge has retired:
