@@ -172,7 +172,8 @@ var classes = []class{
 		ingredients: in("meropenem", "imipenem", "ertapenem"), crossWith: in("PENICILLINS"),
 		note: "Cross-reactivity with penicillins is below 1 %."},
 	{code: "SULFONAMIDES", name: "sulfonamide antibacterials", terms: in("sulfa", "sulpha", "sulfonamide", "sulfonamides", "sulphonamide", "sulphonamides"),
-		atc: in("J01E"), ingredients: in("sulfamethoxazole", "sulfadiazine", "sulfadoxine"),
+		// J01E less J01EA: trimethoprim shares the group but is no sulfonamide.
+		atc: in("J01EB", "J01EC", "J01ED", "J01EE"), ingredients: in("sulfamethoxazole", "sulfadiazine", "sulfadoxine"),
 		note: "Non-antibacterial sulfonamides (furosemide, thiazides, sulfasalazine) rarely cross-react and are not matched."},
 	{code: "NSAIDS", name: "NSAIDs and aspirin", terms: in("nsaid", "nsaids", "non steroidal anti inflammatory"),
 		atc:         in("M01A"),
