@@ -111,7 +111,7 @@ func TestClassAllergyAndInteractionWithTheDemoPatient(t *testing.T) {
 			Edges []struct{ Node struct{ ID string } }
 		}
 	}
-	s.As("doctor", `query($p: ID!) { medicationOrders(where: {patientID: $p, status: ACTIVE, drug: "Amlodipine"}) { edges { node { id } } } }`,
+	s.As("doctor", `query($p: ID!) { medicationOrders(where: {patientID: $p, status: ACTIVE, drugCode: "AMLO5TAB"}) { edges { node { id } } } }`,
 		map[string]any{"p": pat}).Decode(t, &amlodipine)
 	harness.Must(t, len(amlodipine.MedicationOrders.Edges) == 1, "the demo amlodipine order: %+v", amlodipine)
 	amloID := amlodipine.MedicationOrders.Edges[0].Node.ID
@@ -122,7 +122,7 @@ func TestClassAllergyAndInteractionWithTheDemoPatient(t *testing.T) {
 	harness.Must(t, len(ix) == 1, "extensions.interactions: %+v", r.Errors[0].Extensions)
 	im, _ := ix[0].(map[string]any)
 	harness.Must(t, im["code"] == "SIMVASTATIN-AMLODIPINE" && im["severity"] == "MODERATE" && im["orderId"] == amloID &&
-		im["drug"] == "Amlodipine" && im["advice"] != "", "the interaction: %+v", im)
+		im["drug"] == "amlodipine" && im["advice"] != "", "the interaction: %+v", im)
 
 	var out struct{ PrescribeMedication order }
 	s.As("doctor", prescribe, rx(pat, map[string]any{"drugCode": "SIMVA20TAB",
