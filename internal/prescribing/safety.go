@@ -8,6 +8,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 )
 
@@ -32,7 +33,11 @@ type Knowledge struct {
 	inns []string
 }
 
-// LoadKnowledge reads the tables the checks match against.
+// LoadKnowledge reads the tables the checks match against. It reads them
+// whole: free-text names and recorded allergies are matched against every
+// item's names and ingredients, which no index serves. The tables are
+// reference data of hundreds of rows; a hospital loading a licensed
+// database of many thousands would want them cached between prescriptions.
 func LoadKnowledge(ctx context.Context, c *ent.Client) (*Knowledge, error) {
 	drugs, err := c.Drug.Query().All(ctx)
 	if err != nil {
@@ -98,7 +103,7 @@ func (k *Knowledge) ProfileOfText(text string) Profile {
 	p := Profile{Name: text}
 	w := words(text)
 	for _, d := range k.drugs {
-		if d.Kind != "DRUG" || !(containsRun(w, words(d.GenericName)) || slices.ContainsFunc(d.BrandNames, func(b string) bool {
+		if d.Kind != drug.KindDRUG || !(containsRun(w, words(d.GenericName)) || slices.ContainsFunc(d.BrandNames, func(b string) bool {
 			return containsRun(w, words(b))
 		})) {
 			continue
@@ -134,7 +139,7 @@ func (k *Knowledge) allergenOf(substance string) allergen {
 	w := words(substance)
 	a := allergen{substance: substance, profile: Profile{Name: substance}}
 	for _, d := range k.drugs {
-		if d.Kind != "DRUG" || !(slices.Equal(w, words(d.GenericName)) || slices.ContainsFunc(d.BrandNames, func(b string) bool {
+		if d.Kind != drug.KindDRUG || !(slices.Equal(w, words(d.GenericName)) || slices.ContainsFunc(d.BrandNames, func(b string) bool {
 			return slices.Equal(w, words(b))
 		})) {
 			continue
