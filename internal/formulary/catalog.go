@@ -112,10 +112,10 @@ var items = []item{
 	medicine("FUROS20INJ", "furosemide", brands("Lasix"), "INJECTION", "10 mg/mL, 2 mL", iv, "C03CA01", in("furosemide"), "ampoule", 50),
 	medicine("GTN400SL", "glyceryl trinitrate", brands("Nitrolingual"), "SUBLINGUAL SPRAY", "400 micrograms/dose", subl, "C01DA02",
 		in("glyceryl trinitrate"), "spray", 10),
-	medicine("ISMN20TAB", "isosorbide mononitrate", brands("Imdur", "Monotrate"), "TABLET", "20 mg", oral, "C01DA14",
+	medicine("ISMN20TAB", "isosorbide mononitrate", brands("Ismo"), "TABLET", "20 mg", oral, "C01DA14",
 		in("isosorbide mononitrate"), "tablet", 200),
 	medicine("SILD50TAB", "sildenafil", brands("Viagra", "Revatio"), "TABLET", "50 mg", oral, "G04BE03", in("sildenafil"), "tablet", 20),
-	medicine("ADR1INJ", "epinephrine", brands("EpiPen"), "INJECTION", "1 mg/mL", im, "C01CA24", in("epinephrine"), "ampoule", 30),
+	medicine("ADR1INJ", "epinephrine", nil, "INJECTION", "1 mg/mL", im, "C01CA24", in("epinephrine"), "ampoule", 30),
 	// Endocrine, gut, lungs, mind, immunity.
 	medicine("METF500TAB", "metformin", brands("Glucophage"), "TABLET", "500 mg", oral, "A10BA02", in("metformin"), "tablet", 500),
 	medicine("INSHUM100INJ", "insulin human", brands("Actrapid", "Humulin R"), "INJECTION", "100 IU/mL, 10 mL", sc, "A10AB01",
