@@ -132,6 +132,11 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateFormularyItemI
 		if _, err := auth.ActingStaff(ctx, tx.Staff, "manage the formulary", managers...); err != nil {
 			return nil, err
 		}
+		// The item is read, changed and written whole: held, so that two
+		// pharmacists correcting different fields at once both keep theirs.
+		if err := s.store.Lock(ctx, tx, "drug:"+id); err != nil {
+			return nil, err
+		}
 		d, err := tx.Drug.Get(ctx, id)
 		if ent.IsNotFound(err) {
 			return nil, apperr.NotFoundf("formulary item not found")

@@ -198,3 +198,38 @@ func TestDeactivateAndReactivate(t *testing.T) {
 		t.Fatalf("reactivate: %+v %v", d, err)
 	}
 }
+
+// Pharmacists correcting different fields of one item at once: each
+// update reads the item whole and writes it whole, so none may undo another.
+func TestConcurrentUpdatesKeepEveryChange(t *testing.T) {
+	f := setup(t)
+	para := f.client.Drug.Query().Where(drug.Code("PARA500TAB")).OnlyX(f.system)
+	changes := []UpdateFormularyItemInput{
+		{ReorderLevel: graphql.OmittableOf(ptr(123))},
+		{BrandNames: graphql.OmittableOf([]string{"Panadol", "Calpol"})},
+		{Form: graphql.OmittableOf(ptr("CAPLET"))},
+		{Strength: graphql.OmittableOf(ptr("500 mg (film-coated)"))},
+		{UnitOfIssue: graphql.OmittableOf(ptr("caplet"))},
+		{GenericName: graphql.OmittableOf(ptr("paracetamol (acetaminophen)"))},
+	}
+	errs := make([]error, len(changes))
+	var wg sync.WaitGroup
+	for i, in := range changes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.svc.Update(f.pharmacist, para.ID, in)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+	}
+	got := f.client.Drug.GetX(f.system, para.ID)
+	if got.ReorderLevel != 123 || !slices.Equal(got.BrandNames, []string{"Panadol", "Calpol"}) || *got.Form != "CAPLET" ||
+		*got.Strength != "500 mg (film-coated)" || got.UnitOfIssue != "caplet" || got.GenericName != "paracetamol (acetaminophen)" {
+		t.Fatalf("a concurrent update was lost: %+v", got)
+	}
+}
