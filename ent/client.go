@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -30,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -71,6 +73,8 @@ type Client struct {
 	APIKey *APIKeyClient
 	// Admission is the client for interacting with the Admission builders.
 	Admission *AdmissionClient
+	// AllergenClass is the client for interacting with the AllergenClass builders.
+	AllergenClass *AllergenClassClient
 	// Allergy is the client for interacting with the Allergy builders.
 	Allergy *AllergyClient
 	// Appointment is the client for interacting with the Appointment builders.
@@ -97,6 +101,8 @@ type Client struct {
 	Department *DepartmentClient
 	// Drug is the client for interacting with the Drug builders.
 	Drug *DrugClient
+	// DrugInteraction is the client for interacting with the DrugInteraction builders.
+	DrugInteraction *DrugInteractionClient
 	// Encounter is the client for interacting with the Encounter builders.
 	Encounter *EncounterClient
 	// HistoryItem is the client for interacting with the HistoryItem builders.
@@ -166,6 +172,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIKey = NewAPIKeyClient(c.config)
 	c.Admission = NewAdmissionClient(c.config)
+	c.AllergenClass = NewAllergenClassClient(c.config)
 	c.Allergy = NewAllergyClient(c.config)
 	c.Appointment = NewAppointmentClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
@@ -179,6 +186,7 @@ func (c *Client) init() {
 	c.ClinicalNote = NewClinicalNoteClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
 	c.Drug = NewDrugClient(c.config)
+	c.DrugInteraction = NewDrugInteractionClient(c.config)
 	c.Encounter = NewEncounterClient(c.config)
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
@@ -301,6 +309,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:               cfg,
 		APIKey:               NewAPIKeyClient(cfg),
 		Admission:            NewAdmissionClient(cfg),
+		AllergenClass:        NewAllergenClassClient(cfg),
 		Allergy:              NewAllergyClient(cfg),
 		Appointment:          NewAppointmentClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
@@ -314,6 +323,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
 		Drug:                 NewDrugClient(cfg),
+		DrugInteraction:      NewDrugInteractionClient(cfg),
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
@@ -363,6 +373,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:               cfg,
 		APIKey:               NewAPIKeyClient(cfg),
 		Admission:            NewAdmissionClient(cfg),
+		AllergenClass:        NewAllergenClassClient(cfg),
 		Allergy:              NewAllergyClient(cfg),
 		Appointment:          NewAppointmentClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
@@ -376,6 +387,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
 		Drug:                 NewDrugClient(cfg),
+		DrugInteraction:      NewDrugInteractionClient(cfg),
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
@@ -433,15 +445,15 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
-		c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
+		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
+		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
 		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Drug,
-		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
-		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
-		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.User, c.Ward,
+		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
+		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
+		c.LabSpecimen, c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
+		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
+		c.Session, c.Staff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -451,15 +463,15 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.Admission, c.Allergy, c.Appointment, c.AuditEvent, c.Bed,
-		c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
+		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
+		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
 		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Drug,
-		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
-		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
-		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.User, c.Ward,
+		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
+		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
+		c.LabSpecimen, c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
+		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
+		c.Session, c.Staff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -472,6 +484,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.APIKey.mutate(ctx, m)
 	case *AdmissionMutation:
 		return c.Admission.mutate(ctx, m)
+	case *AllergenClassMutation:
+		return c.AllergenClass.mutate(ctx, m)
 	case *AllergyMutation:
 		return c.Allergy.mutate(ctx, m)
 	case *AppointmentMutation:
@@ -498,6 +512,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Department.mutate(ctx, m)
 	case *DrugMutation:
 		return c.Drug.mutate(ctx, m)
+	case *DrugInteractionMutation:
+		return c.DrugInteraction.mutate(ctx, m)
 	case *EncounterMutation:
 		return c.Encounter.mutate(ctx, m)
 	case *HistoryItemMutation:
@@ -902,6 +918,139 @@ func (c *AdmissionClient) mutate(ctx context.Context, m *AdmissionMutation) (Val
 		return (&AdmissionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Admission mutation op: %q", m.Op())
+	}
+}
+
+// AllergenClassClient is a client for the AllergenClass schema.
+type AllergenClassClient struct {
+	config
+}
+
+// NewAllergenClassClient returns a client for the AllergenClass from the given config.
+func NewAllergenClassClient(c config) *AllergenClassClient {
+	return &AllergenClassClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `allergenclass.Hooks(f(g(h())))`.
+func (c *AllergenClassClient) Use(hooks ...Hook) {
+	c.hooks.AllergenClass = append(c.hooks.AllergenClass, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `allergenclass.Intercept(f(g(h())))`.
+func (c *AllergenClassClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AllergenClass = append(c.inters.AllergenClass, interceptors...)
+}
+
+// Create returns a builder for creating a AllergenClass entity.
+func (c *AllergenClassClient) Create() *AllergenClassCreate {
+	mutation := newAllergenClassMutation(c.config, OpCreate)
+	return &AllergenClassCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AllergenClass entities.
+func (c *AllergenClassClient) CreateBulk(builders ...*AllergenClassCreate) *AllergenClassCreateBulk {
+	return &AllergenClassCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AllergenClassClient) MapCreateBulk(slice any, setFunc func(*AllergenClassCreate, int)) *AllergenClassCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AllergenClassCreateBulk{err: fmt.Errorf("calling to AllergenClassClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AllergenClassCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AllergenClassCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AllergenClass.
+func (c *AllergenClassClient) Update() *AllergenClassUpdate {
+	mutation := newAllergenClassMutation(c.config, OpUpdate)
+	return &AllergenClassUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AllergenClassClient) UpdateOne(_m *AllergenClass) *AllergenClassUpdateOne {
+	mutation := newAllergenClassMutation(c.config, OpUpdateOne, withAllergenClass(_m))
+	return &AllergenClassUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AllergenClassClient) UpdateOneID(id string) *AllergenClassUpdateOne {
+	mutation := newAllergenClassMutation(c.config, OpUpdateOne, withAllergenClassID(id))
+	return &AllergenClassUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AllergenClass.
+func (c *AllergenClassClient) Delete() *AllergenClassDelete {
+	mutation := newAllergenClassMutation(c.config, OpDelete)
+	return &AllergenClassDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AllergenClassClient) DeleteOne(_m *AllergenClass) *AllergenClassDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AllergenClassClient) DeleteOneID(id string) *AllergenClassDeleteOne {
+	builder := c.Delete().Where(allergenclass.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AllergenClassDeleteOne{builder}
+}
+
+// Query returns a query builder for AllergenClass.
+func (c *AllergenClassClient) Query() *AllergenClassQuery {
+	return &AllergenClassQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAllergenClass},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AllergenClass entity by its id.
+func (c *AllergenClassClient) Get(ctx context.Context, id string) (*AllergenClass, error) {
+	return c.Query().Where(allergenclass.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AllergenClassClient) GetX(ctx context.Context, id string) *AllergenClass {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AllergenClassClient) Hooks() []Hook {
+	return c.hooks.AllergenClass
+}
+
+// Interceptors returns the client interceptors.
+func (c *AllergenClassClient) Interceptors() []Interceptor {
+	return c.inters.AllergenClass
+}
+
+func (c *AllergenClassClient) mutate(ctx context.Context, m *AllergenClassMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AllergenClassCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AllergenClassUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AllergenClassUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AllergenClassDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AllergenClass mutation op: %q", m.Op())
 	}
 }
 
@@ -3159,6 +3308,139 @@ func (c *DrugClient) mutate(ctx context.Context, m *DrugMutation) (Value, error)
 		return (&DrugDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Drug mutation op: %q", m.Op())
+	}
+}
+
+// DrugInteractionClient is a client for the DrugInteraction schema.
+type DrugInteractionClient struct {
+	config
+}
+
+// NewDrugInteractionClient returns a client for the DrugInteraction from the given config.
+func NewDrugInteractionClient(c config) *DrugInteractionClient {
+	return &DrugInteractionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `druginteraction.Hooks(f(g(h())))`.
+func (c *DrugInteractionClient) Use(hooks ...Hook) {
+	c.hooks.DrugInteraction = append(c.hooks.DrugInteraction, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `druginteraction.Intercept(f(g(h())))`.
+func (c *DrugInteractionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DrugInteraction = append(c.inters.DrugInteraction, interceptors...)
+}
+
+// Create returns a builder for creating a DrugInteraction entity.
+func (c *DrugInteractionClient) Create() *DrugInteractionCreate {
+	mutation := newDrugInteractionMutation(c.config, OpCreate)
+	return &DrugInteractionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DrugInteraction entities.
+func (c *DrugInteractionClient) CreateBulk(builders ...*DrugInteractionCreate) *DrugInteractionCreateBulk {
+	return &DrugInteractionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DrugInteractionClient) MapCreateBulk(slice any, setFunc func(*DrugInteractionCreate, int)) *DrugInteractionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DrugInteractionCreateBulk{err: fmt.Errorf("calling to DrugInteractionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DrugInteractionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DrugInteractionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DrugInteraction.
+func (c *DrugInteractionClient) Update() *DrugInteractionUpdate {
+	mutation := newDrugInteractionMutation(c.config, OpUpdate)
+	return &DrugInteractionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DrugInteractionClient) UpdateOne(_m *DrugInteraction) *DrugInteractionUpdateOne {
+	mutation := newDrugInteractionMutation(c.config, OpUpdateOne, withDrugInteraction(_m))
+	return &DrugInteractionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DrugInteractionClient) UpdateOneID(id string) *DrugInteractionUpdateOne {
+	mutation := newDrugInteractionMutation(c.config, OpUpdateOne, withDrugInteractionID(id))
+	return &DrugInteractionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DrugInteraction.
+func (c *DrugInteractionClient) Delete() *DrugInteractionDelete {
+	mutation := newDrugInteractionMutation(c.config, OpDelete)
+	return &DrugInteractionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DrugInteractionClient) DeleteOne(_m *DrugInteraction) *DrugInteractionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DrugInteractionClient) DeleteOneID(id string) *DrugInteractionDeleteOne {
+	builder := c.Delete().Where(druginteraction.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DrugInteractionDeleteOne{builder}
+}
+
+// Query returns a query builder for DrugInteraction.
+func (c *DrugInteractionClient) Query() *DrugInteractionQuery {
+	return &DrugInteractionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDrugInteraction},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DrugInteraction entity by its id.
+func (c *DrugInteractionClient) Get(ctx context.Context, id string) (*DrugInteraction, error) {
+	return c.Query().Where(druginteraction.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DrugInteractionClient) GetX(ctx context.Context, id string) *DrugInteraction {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DrugInteractionClient) Hooks() []Hook {
+	return c.hooks.DrugInteraction
+}
+
+// Interceptors returns the client interceptors.
+func (c *DrugInteractionClient) Interceptors() []Interceptor {
+	return c.inters.DrugInteraction
+}
+
+func (c *DrugInteractionClient) mutate(ctx context.Context, m *DrugInteractionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DrugInteractionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DrugInteractionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DrugInteractionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DrugInteractionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DrugInteraction mutation op: %q", m.Op())
 	}
 }
 
@@ -8601,24 +8883,24 @@ func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
-		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
-		ClinicalNote, Department, Drug, Encounter, HistoryItem, Icd10Code,
-		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
-		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
-		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Room, Session, Staff, User, Ward []ent.Hook
+		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
+		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
+		CareTeamMember, ClinicalNote, Department, Drug, DrugInteraction, Encounter,
+		HistoryItem, Icd10Code, InsurancePolicy, LabOrder, LabOrderItem, LabPanel,
+		LabReferenceRange, LabResult, LabSpecimen, LabTest, MedicationOrder,
+		MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent, Patient,
+		PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Hook
 	}
 	inters struct {
-		APIKey, Admission, Allergy, Appointment, AuditEvent, Bed, BedAssignment,
-		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
-		ClinicalNote, Department, Drug, Encounter, HistoryItem, Icd10Code,
-		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
-		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
-		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Room, Session, Staff, User, Ward []ent.Interceptor
+		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
+		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
+		CareTeamMember, ClinicalNote, Department, Drug, DrugInteraction, Encounter,
+		HistoryItem, Icd10Code, InsurancePolicy, LabOrder, LabOrderItem, LabPanel,
+		LabReferenceRange, LabResult, LabSpecimen, LabTest, MedicationOrder,
+		MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent, Patient,
+		PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Interceptor
 	}
 )
 

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -27,6 +28,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -117,6 +119,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:               apikey.ValidColumn,
 			admission.Table:            admission.ValidColumn,
+			allergenclass.Table:        allergenclass.ValidColumn,
 			allergy.Table:              allergy.ValidColumn,
 			appointment.Table:          appointment.ValidColumn,
 			auditevent.Table:           auditevent.ValidColumn,
@@ -130,6 +133,7 @@ func checkColumn(t, c string) error {
 			clinicalnote.Table:         clinicalnote.ValidColumn,
 			department.Table:           department.ValidColumn,
 			drug.Table:                 drug.ValidColumn,
+			druginteraction.Table:      druginteraction.ValidColumn,
 			encounter.Table:            encounter.ValidColumn,
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,

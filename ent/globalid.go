@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -20,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -55,6 +57,7 @@ import (
 var tableByPrefix = map[string]string{
 	"key": apikey.Table,
 	"adm": admission.Table,
+	"alc": allergenclass.Table,
 	"alg": allergy.Table,
 	"apt": appointment.Table,
 	"aud": auditevent.Table,
@@ -68,6 +71,7 @@ var tableByPrefix = map[string]string{
 	"not": clinicalnote.Table,
 	"dep": department.Table,
 	"drg": drug.Table,
+	"ddi": druginteraction.Table,
 	"enc": encounter.Table,
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
@@ -102,6 +106,7 @@ var tableByPrefix = map[string]string{
 var PrefixByType = map[string]string{
 	"APIKey":               "key",
 	"Admission":            "adm",
+	"AllergenClass":        "alc",
 	"Allergy":              "alg",
 	"Appointment":          "apt",
 	"AuditEvent":           "aud",
@@ -115,6 +120,7 @@ var PrefixByType = map[string]string{
 	"ClinicalNote":         "not",
 	"Department":           "dep",
 	"Drug":                 "drg",
+	"DrugInteraction":      "ddi",
 	"Encounter":            "enc",
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",

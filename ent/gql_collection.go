@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -25,6 +26,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -389,6 +391,135 @@ func newAdmissionPaginateArgs(rv map[string]any) *admissionPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AdmissionWhereInput); ok {
 		args.opts = append(args.opts, WithAdmissionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AllergenClassQuery) CollectFields(ctx context.Context, satisfies ...string) (*AllergenClassQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AllergenClassQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(allergenclass.Columns))
+		selectedFields = []string{allergenclass.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[allergenclass.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldCreatedAt)
+				fieldSeen[allergenclass.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[allergenclass.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldUpdatedAt)
+				fieldSeen[allergenclass.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[allergenclass.FieldCode]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldCode)
+				fieldSeen[allergenclass.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[allergenclass.FieldName]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldName)
+				fieldSeen[allergenclass.FieldName] = struct{}{}
+			}
+		case "terms":
+			if _, ok := fieldSeen[allergenclass.FieldTerms]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldTerms)
+				fieldSeen[allergenclass.FieldTerms] = struct{}{}
+			}
+		case "atcPrefixes":
+			if _, ok := fieldSeen[allergenclass.FieldAtcPrefixes]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldAtcPrefixes)
+				fieldSeen[allergenclass.FieldAtcPrefixes] = struct{}{}
+			}
+		case "ingredients":
+			if _, ok := fieldSeen[allergenclass.FieldIngredients]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldIngredients)
+				fieldSeen[allergenclass.FieldIngredients] = struct{}{}
+			}
+		case "crossReactiveClasses":
+			if _, ok := fieldSeen[allergenclass.FieldCrossReactiveClasses]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldCrossReactiveClasses)
+				fieldSeen[allergenclass.FieldCrossReactiveClasses] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[allergenclass.FieldNote]; !ok {
+				selectedFields = append(selectedFields, allergenclass.FieldNote)
+				fieldSeen[allergenclass.FieldNote] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type allergenclassPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AllergenClassPaginateOption
+}
+
+func newAllergenClassPaginateArgs(rv map[string]any) *allergenclassPaginateArgs {
+	args := &allergenclassPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AllergenClassOrder{Field: &AllergenClassOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAllergenClassOrder(order))
+			}
+		case *AllergenClassOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAllergenClassOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AllergenClassWhereInput); ok {
+		args.opts = append(args.opts, WithAllergenClassFilter(v.Filter))
 	}
 	return args
 }
@@ -2779,6 +2910,150 @@ func newDrugPaginateArgs(rv map[string]any) *drugPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DrugInteractionQuery) CollectFields(ctx context.Context, satisfies ...string) (*DrugInteractionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DrugInteractionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(druginteraction.Columns))
+		selectedFields = []string{druginteraction.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[druginteraction.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldCreatedAt)
+				fieldSeen[druginteraction.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[druginteraction.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldUpdatedAt)
+				fieldSeen[druginteraction.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[druginteraction.FieldCode]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldCode)
+				fieldSeen[druginteraction.FieldCode] = struct{}{}
+			}
+		case "aLabel":
+			if _, ok := fieldSeen[druginteraction.FieldALabel]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldALabel)
+				fieldSeen[druginteraction.FieldALabel] = struct{}{}
+			}
+		case "aIngredients":
+			if _, ok := fieldSeen[druginteraction.FieldAIngredients]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldAIngredients)
+				fieldSeen[druginteraction.FieldAIngredients] = struct{}{}
+			}
+		case "aAtcPrefixes":
+			if _, ok := fieldSeen[druginteraction.FieldAAtcPrefixes]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldAAtcPrefixes)
+				fieldSeen[druginteraction.FieldAAtcPrefixes] = struct{}{}
+			}
+		case "bLabel":
+			if _, ok := fieldSeen[druginteraction.FieldBLabel]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldBLabel)
+				fieldSeen[druginteraction.FieldBLabel] = struct{}{}
+			}
+		case "bIngredients":
+			if _, ok := fieldSeen[druginteraction.FieldBIngredients]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldBIngredients)
+				fieldSeen[druginteraction.FieldBIngredients] = struct{}{}
+			}
+		case "bAtcPrefixes":
+			if _, ok := fieldSeen[druginteraction.FieldBAtcPrefixes]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldBAtcPrefixes)
+				fieldSeen[druginteraction.FieldBAtcPrefixes] = struct{}{}
+			}
+		case "severity":
+			if _, ok := fieldSeen[druginteraction.FieldSeverity]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldSeverity)
+				fieldSeen[druginteraction.FieldSeverity] = struct{}{}
+			}
+		case "effect":
+			if _, ok := fieldSeen[druginteraction.FieldEffect]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldEffect)
+				fieldSeen[druginteraction.FieldEffect] = struct{}{}
+			}
+		case "advice":
+			if _, ok := fieldSeen[druginteraction.FieldAdvice]; !ok {
+				selectedFields = append(selectedFields, druginteraction.FieldAdvice)
+				fieldSeen[druginteraction.FieldAdvice] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type druginteractionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DrugInteractionPaginateOption
+}
+
+func newDrugInteractionPaginateArgs(rv map[string]any) *druginteractionPaginateArgs {
+	args := &druginteractionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DrugInteractionOrder{Field: &DrugInteractionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDrugInteractionOrder(order))
+			}
+		case *DrugInteractionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDrugInteractionOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*DrugInteractionWhereInput); ok {
+		args.opts = append(args.opts, WithDrugInteractionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *EncounterQuery) CollectFields(ctx context.Context, satisfies ...string) (*EncounterQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -5138,6 +5413,16 @@ func (_q *MedicationOrderQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[medicationorder.FieldAllergyOverrideReason]; !ok {
 				selectedFields = append(selectedFields, medicationorder.FieldAllergyOverrideReason)
 				fieldSeen[medicationorder.FieldAllergyOverrideReason] = struct{}{}
+			}
+		case "freeText":
+			if _, ok := fieldSeen[medicationorder.FieldFreeText]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldFreeText)
+				fieldSeen[medicationorder.FieldFreeText] = struct{}{}
+			}
+		case "interactionOverrideReason":
+			if _, ok := fieldSeen[medicationorder.FieldInteractionOverrideReason]; !ok {
+				selectedFields = append(selectedFields, medicationorder.FieldInteractionOverrideReason)
+				fieldSeen[medicationorder.FieldInteractionOverrideReason] = struct{}{}
 			}
 		case "stopReason":
 			if _, ok := fieldSeen[medicationorder.FieldStopReason]; !ok {

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -24,6 +25,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -64,6 +66,11 @@ var admissionImplementors = []string{"Admission", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Admission) IsNode() {}
+
+var allergenclassImplementors = []string{"AllergenClass", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AllergenClass) IsNode() {}
 
 var allergyImplementors = []string{"Allergy", "Node"}
 
@@ -129,6 +136,11 @@ var drugImplementors = []string{"Drug", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Drug) IsNode() {}
+
+var druginteractionImplementors = []string{"DrugInteraction", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DrugInteraction) IsNode() {}
 
 var encounterImplementors = []string{"Encounter", "Node"}
 
@@ -326,6 +338,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case allergenclass.Table:
+		query := c.AllergenClass.Query().
+			Where(allergenclass.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, allergenclassImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case allergy.Table:
 		query := c.Allergy.Query().
 			Where(allergy.ID(id))
@@ -439,6 +460,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(drug.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, drugImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case druginteraction.Table:
+		query := c.DrugInteraction.Query().
+			Where(druginteraction.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, druginteractionImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -764,6 +794,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case allergenclass.Table:
+		query := c.AllergenClass.Query().
+			Where(allergenclass.IDIn(ids...))
+		query, err := query.CollectFields(ctx, allergenclassImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case allergy.Table:
 		query := c.Allergy.Query().
 			Where(allergy.IDIn(ids...))
@@ -960,6 +1006,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Drug.Query().
 			Where(drug.IDIn(ids...))
 		query, err := query.CollectFields(ctx, drugImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case druginteraction.Table:
+		query := c.DrugInteraction.Query().
+			Where(druginteraction.IDIn(ids...))
+		query, err := query.CollectFields(ctx, druginteractionImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -29,6 +30,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -795,6 +797,338 @@ func (_m *Admission) ToEdge(order *AdmissionOrder) *AdmissionEdge {
 		order = DefaultAdmissionOrder
 	}
 	return &AdmissionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AllergenClassEdge is the edge representation of AllergenClass.
+type AllergenClassEdge struct {
+	Node   *AllergenClass `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// AllergenClassConnection is the connection containing edges to AllergenClass.
+type AllergenClassConnection struct {
+	Edges      []*AllergenClassEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *AllergenClassConnection) build(nodes []*AllergenClass, pager *allergenclassPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AllergenClass
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AllergenClass {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AllergenClass {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AllergenClassEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AllergenClassEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AllergenClassPaginateOption enables pagination customization.
+type AllergenClassPaginateOption func(*allergenclassPager) error
+
+// WithAllergenClassOrder configures pagination ordering.
+func WithAllergenClassOrder(order *AllergenClassOrder) AllergenClassPaginateOption {
+	if order == nil {
+		order = DefaultAllergenClassOrder
+	}
+	o := *order
+	return func(pager *allergenclassPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAllergenClassOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAllergenClassFilter configures pagination filter.
+func WithAllergenClassFilter(filter func(*AllergenClassQuery) (*AllergenClassQuery, error)) AllergenClassPaginateOption {
+	return func(pager *allergenclassPager) error {
+		if filter == nil {
+			return errors.New("AllergenClassQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type allergenclassPager struct {
+	reverse bool
+	order   *AllergenClassOrder
+	filter  func(*AllergenClassQuery) (*AllergenClassQuery, error)
+}
+
+func newAllergenClassPager(opts []AllergenClassPaginateOption, reverse bool) (*allergenclassPager, error) {
+	pager := &allergenclassPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAllergenClassOrder
+	}
+	return pager, nil
+}
+
+func (p *allergenclassPager) applyFilter(query *AllergenClassQuery) (*AllergenClassQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *allergenclassPager) toCursor(_m *AllergenClass) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *allergenclassPager) applyCursors(query *AllergenClassQuery, after, before *Cursor) (*AllergenClassQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAllergenClassOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *allergenclassPager) applyOrder(query *AllergenClassQuery) *AllergenClassQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAllergenClassOrder.Field {
+		query = query.Order(DefaultAllergenClassOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *allergenclassPager) orderExpr(query *AllergenClassQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAllergenClassOrder.Field {
+			b.Comma().Ident(DefaultAllergenClassOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AllergenClass.
+func (_m *AllergenClassQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AllergenClassPaginateOption,
+) (*AllergenClassConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAllergenClassPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AllergenClassConnection{Edges: []*AllergenClassEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AllergenClassOrderFieldCreatedAt orders AllergenClass by created_at.
+	AllergenClassOrderFieldCreatedAt = &AllergenClassOrderField{
+		Value: func(_m *AllergenClass) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: allergenclass.FieldCreatedAt,
+		toTerm: allergenclass.ByCreatedAt,
+		toCursor: func(_m *AllergenClass) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AllergenClassOrderFieldUpdatedAt orders AllergenClass by updated_at.
+	AllergenClassOrderFieldUpdatedAt = &AllergenClassOrderField{
+		Value: func(_m *AllergenClass) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: allergenclass.FieldUpdatedAt,
+		toTerm: allergenclass.ByUpdatedAt,
+		toCursor: func(_m *AllergenClass) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// AllergenClassOrderFieldCode orders AllergenClass by code.
+	AllergenClassOrderFieldCode = &AllergenClassOrderField{
+		Value: func(_m *AllergenClass) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: allergenclass.FieldCode,
+		toTerm: allergenclass.ByCode,
+		toCursor: func(_m *AllergenClass) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AllergenClassOrderField) String() string {
+	var str string
+	switch f.column {
+	case AllergenClassOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AllergenClassOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case AllergenClassOrderFieldCode.column:
+		str = "CODE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AllergenClassOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AllergenClassOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AllergenClassOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AllergenClassOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AllergenClassOrderFieldUpdatedAt
+	case "CODE":
+		*f = *AllergenClassOrderFieldCode
+	default:
+		return fmt.Errorf("%s is not a valid AllergenClassOrderField", str)
+	}
+	return nil
+}
+
+// AllergenClassOrderField defines the ordering field of AllergenClass.
+type AllergenClassOrderField struct {
+	// Value extracts the ordering value from the given AllergenClass.
+	Value    func(*AllergenClass) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) allergenclass.OrderOption
+	toCursor func(*AllergenClass) Cursor
+}
+
+// AllergenClassOrder defines the ordering of AllergenClass.
+type AllergenClassOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *AllergenClassOrderField `json:"field"`
+}
+
+// DefaultAllergenClassOrder is the default ordering of AllergenClass.
+var DefaultAllergenClassOrder = &AllergenClassOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AllergenClassOrderField{
+		Value: func(_m *AllergenClass) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: allergenclass.FieldID,
+		toTerm: allergenclass.ByID,
+		toCursor: func(_m *AllergenClass) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AllergenClass into AllergenClassEdge.
+func (_m *AllergenClass) ToEdge(order *AllergenClassOrder) *AllergenClassEdge {
+	if order == nil {
+		order = DefaultAllergenClassOrder
+	}
+	return &AllergenClassEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -4974,6 +5308,356 @@ func (_m *Drug) ToEdge(order *DrugOrder) *DrugEdge {
 		order = DefaultDrugOrder
 	}
 	return &DrugEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DrugInteractionEdge is the edge representation of DrugInteraction.
+type DrugInteractionEdge struct {
+	Node   *DrugInteraction `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// DrugInteractionConnection is the connection containing edges to DrugInteraction.
+type DrugInteractionConnection struct {
+	Edges      []*DrugInteractionEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *DrugInteractionConnection) build(nodes []*DrugInteraction, pager *druginteractionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DrugInteraction
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DrugInteraction {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DrugInteraction {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DrugInteractionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DrugInteractionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DrugInteractionPaginateOption enables pagination customization.
+type DrugInteractionPaginateOption func(*druginteractionPager) error
+
+// WithDrugInteractionOrder configures pagination ordering.
+func WithDrugInteractionOrder(order *DrugInteractionOrder) DrugInteractionPaginateOption {
+	if order == nil {
+		order = DefaultDrugInteractionOrder
+	}
+	o := *order
+	return func(pager *druginteractionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDrugInteractionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDrugInteractionFilter configures pagination filter.
+func WithDrugInteractionFilter(filter func(*DrugInteractionQuery) (*DrugInteractionQuery, error)) DrugInteractionPaginateOption {
+	return func(pager *druginteractionPager) error {
+		if filter == nil {
+			return errors.New("DrugInteractionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type druginteractionPager struct {
+	reverse bool
+	order   *DrugInteractionOrder
+	filter  func(*DrugInteractionQuery) (*DrugInteractionQuery, error)
+}
+
+func newDrugInteractionPager(opts []DrugInteractionPaginateOption, reverse bool) (*druginteractionPager, error) {
+	pager := &druginteractionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDrugInteractionOrder
+	}
+	return pager, nil
+}
+
+func (p *druginteractionPager) applyFilter(query *DrugInteractionQuery) (*DrugInteractionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *druginteractionPager) toCursor(_m *DrugInteraction) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *druginteractionPager) applyCursors(query *DrugInteractionQuery, after, before *Cursor) (*DrugInteractionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDrugInteractionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *druginteractionPager) applyOrder(query *DrugInteractionQuery) *DrugInteractionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDrugInteractionOrder.Field {
+		query = query.Order(DefaultDrugInteractionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *druginteractionPager) orderExpr(query *DrugInteractionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDrugInteractionOrder.Field {
+			b.Comma().Ident(DefaultDrugInteractionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DrugInteraction.
+func (_m *DrugInteractionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DrugInteractionPaginateOption,
+) (*DrugInteractionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDrugInteractionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DrugInteractionConnection{Edges: []*DrugInteractionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DrugInteractionOrderFieldCreatedAt orders DrugInteraction by created_at.
+	DrugInteractionOrderFieldCreatedAt = &DrugInteractionOrderField{
+		Value: func(_m *DrugInteraction) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: druginteraction.FieldCreatedAt,
+		toTerm: druginteraction.ByCreatedAt,
+		toCursor: func(_m *DrugInteraction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DrugInteractionOrderFieldUpdatedAt orders DrugInteraction by updated_at.
+	DrugInteractionOrderFieldUpdatedAt = &DrugInteractionOrderField{
+		Value: func(_m *DrugInteraction) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: druginteraction.FieldUpdatedAt,
+		toTerm: druginteraction.ByUpdatedAt,
+		toCursor: func(_m *DrugInteraction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// DrugInteractionOrderFieldCode orders DrugInteraction by code.
+	DrugInteractionOrderFieldCode = &DrugInteractionOrderField{
+		Value: func(_m *DrugInteraction) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: druginteraction.FieldCode,
+		toTerm: druginteraction.ByCode,
+		toCursor: func(_m *DrugInteraction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// DrugInteractionOrderFieldSeverity orders DrugInteraction by severity.
+	DrugInteractionOrderFieldSeverity = &DrugInteractionOrderField{
+		Value: func(_m *DrugInteraction) (ent.Value, error) {
+			return _m.Severity, nil
+		},
+		column: druginteraction.FieldSeverity,
+		toTerm: druginteraction.BySeverity,
+		toCursor: func(_m *DrugInteraction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Severity,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DrugInteractionOrderField) String() string {
+	var str string
+	switch f.column {
+	case DrugInteractionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DrugInteractionOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case DrugInteractionOrderFieldCode.column:
+		str = "CODE"
+	case DrugInteractionOrderFieldSeverity.column:
+		str = "SEVERITY"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DrugInteractionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DrugInteractionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DrugInteractionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DrugInteractionOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DrugInteractionOrderFieldUpdatedAt
+	case "CODE":
+		*f = *DrugInteractionOrderFieldCode
+	case "SEVERITY":
+		*f = *DrugInteractionOrderFieldSeverity
+	default:
+		return fmt.Errorf("%s is not a valid DrugInteractionOrderField", str)
+	}
+	return nil
+}
+
+// DrugInteractionOrderField defines the ordering field of DrugInteraction.
+type DrugInteractionOrderField struct {
+	// Value extracts the ordering value from the given DrugInteraction.
+	Value    func(*DrugInteraction) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) druginteraction.OrderOption
+	toCursor func(*DrugInteraction) Cursor
+}
+
+// DrugInteractionOrder defines the ordering of DrugInteraction.
+type DrugInteractionOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *DrugInteractionOrderField `json:"field"`
+}
+
+// DefaultDrugInteractionOrder is the default ordering of DrugInteraction.
+var DefaultDrugInteractionOrder = &DrugInteractionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DrugInteractionOrderField{
+		Value: func(_m *DrugInteraction) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: druginteraction.FieldID,
+		toTerm: druginteraction.ByID,
+		toCursor: func(_m *DrugInteraction) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DrugInteraction into DrugInteractionEdge.
+func (_m *DrugInteraction) ToEdge(order *DrugInteractionOrder) *DrugInteractionEdge {
+	if order == nil {
+		order = DefaultDrugInteractionOrder
+	}
+	return &DrugInteractionEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -22,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -1156,6 +1158,376 @@ func (i *AdmissionWhereInput) P() (predicate.Admission, error) {
 		return predicates[0], nil
 	default:
 		return admission.And(predicates...), nil
+	}
+}
+
+// AllergenClassWhereInput represents a where input for filtering AllergenClass queries.
+type AllergenClassWhereInput struct {
+	Predicates []predicate.AllergenClass  `json:"-"`
+	Not        *AllergenClassWhereInput   `json:"not,omitempty"`
+	Or         []*AllergenClassWhereInput `json:"or,omitempty"`
+	And        []*AllergenClassWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
+	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AllergenClassWhereInput) AddPredicates(predicates ...predicate.AllergenClass) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AllergenClassWhereInput filter on the AllergenClassQuery builder.
+func (i *AllergenClassWhereInput) Filter(q *AllergenClassQuery) (*AllergenClassQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAllergenClassWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAllergenClassWhereInput is returned in case the AllergenClassWhereInput is empty.
+var ErrEmptyAllergenClassWhereInput = errors.New("ent: empty predicate AllergenClassWhereInput")
+
+// P returns a predicate for filtering allergenclasses.
+// An error is returned if the input is empty or invalid.
+func (i *AllergenClassWhereInput) P() (predicate.AllergenClass, error) {
+	var predicates []predicate.AllergenClass
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, allergenclass.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.AllergenClass, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, allergenclass.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.AllergenClass, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, allergenclass.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, allergenclass.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, allergenclass.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, allergenclass.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, allergenclass.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, allergenclass.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, allergenclass.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, allergenclass.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, allergenclass.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, allergenclass.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, allergenclass.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, allergenclass.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, allergenclass.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, allergenclass.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, allergenclass.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, allergenclass.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, allergenclass.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, allergenclass.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, allergenclass.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, allergenclass.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, allergenclass.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, allergenclass.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, allergenclass.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, allergenclass.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, allergenclass.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, allergenclass.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, allergenclass.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, allergenclass.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, allergenclass.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, allergenclass.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, allergenclass.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, allergenclass.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, allergenclass.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, allergenclass.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, allergenclass.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, allergenclass.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, allergenclass.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, allergenclass.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, allergenclass.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, allergenclass.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, allergenclass.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, allergenclass.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, allergenclass.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, allergenclass.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, allergenclass.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, allergenclass.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, allergenclass.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, allergenclass.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, allergenclass.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, allergenclass.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, allergenclass.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, allergenclass.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, allergenclass.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, allergenclass.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, allergenclass.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, allergenclass.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, allergenclass.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, allergenclass.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, allergenclass.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, allergenclass.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, allergenclass.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, allergenclass.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, allergenclass.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, allergenclass.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteIsNil {
+		predicates = append(predicates, allergenclass.NoteIsNil())
+	}
+	if i.NoteNotNil {
+		predicates = append(predicates, allergenclass.NoteNotNil())
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, allergenclass.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, allergenclass.NoteContainsFold(*i.NoteContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAllergenClassWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return allergenclass.And(predicates...), nil
 	}
 }
 
@@ -7750,6 +8122,494 @@ func (i *DrugWhereInput) P() (predicate.Drug, error) {
 		return predicates[0], nil
 	default:
 		return drug.And(predicates...), nil
+	}
+}
+
+// DrugInteractionWhereInput represents a where input for filtering DrugInteraction queries.
+type DrugInteractionWhereInput struct {
+	Predicates []predicate.DrugInteraction  `json:"-"`
+	Not        *DrugInteractionWhereInput   `json:"not,omitempty"`
+	Or         []*DrugInteractionWhereInput `json:"or,omitempty"`
+	And        []*DrugInteractionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "a_label" field predicates.
+	ALabel             *string  `json:"aLabel,omitempty"`
+	ALabelNEQ          *string  `json:"aLabelNEQ,omitempty"`
+	ALabelIn           []string `json:"aLabelIn,omitempty"`
+	ALabelNotIn        []string `json:"aLabelNotIn,omitempty"`
+	ALabelGT           *string  `json:"aLabelGT,omitempty"`
+	ALabelGTE          *string  `json:"aLabelGTE,omitempty"`
+	ALabelLT           *string  `json:"aLabelLT,omitempty"`
+	ALabelLTE          *string  `json:"aLabelLTE,omitempty"`
+	ALabelContains     *string  `json:"aLabelContains,omitempty"`
+	ALabelHasPrefix    *string  `json:"aLabelHasPrefix,omitempty"`
+	ALabelHasSuffix    *string  `json:"aLabelHasSuffix,omitempty"`
+	ALabelEqualFold    *string  `json:"aLabelEqualFold,omitempty"`
+	ALabelContainsFold *string  `json:"aLabelContainsFold,omitempty"`
+
+	// "b_label" field predicates.
+	BLabel             *string  `json:"bLabel,omitempty"`
+	BLabelNEQ          *string  `json:"bLabelNEQ,omitempty"`
+	BLabelIn           []string `json:"bLabelIn,omitempty"`
+	BLabelNotIn        []string `json:"bLabelNotIn,omitempty"`
+	BLabelGT           *string  `json:"bLabelGT,omitempty"`
+	BLabelGTE          *string  `json:"bLabelGTE,omitempty"`
+	BLabelLT           *string  `json:"bLabelLT,omitempty"`
+	BLabelLTE          *string  `json:"bLabelLTE,omitempty"`
+	BLabelContains     *string  `json:"bLabelContains,omitempty"`
+	BLabelHasPrefix    *string  `json:"bLabelHasPrefix,omitempty"`
+	BLabelHasSuffix    *string  `json:"bLabelHasSuffix,omitempty"`
+	BLabelEqualFold    *string  `json:"bLabelEqualFold,omitempty"`
+	BLabelContainsFold *string  `json:"bLabelContainsFold,omitempty"`
+
+	// "severity" field predicates.
+	Severity      *druginteraction.Severity  `json:"severity,omitempty"`
+	SeverityNEQ   *druginteraction.Severity  `json:"severityNEQ,omitempty"`
+	SeverityIn    []druginteraction.Severity `json:"severityIn,omitempty"`
+	SeverityNotIn []druginteraction.Severity `json:"severityNotIn,omitempty"`
+
+	// "effect" field predicates.
+	Effect             *string  `json:"effect,omitempty"`
+	EffectNEQ          *string  `json:"effectNEQ,omitempty"`
+	EffectIn           []string `json:"effectIn,omitempty"`
+	EffectNotIn        []string `json:"effectNotIn,omitempty"`
+	EffectGT           *string  `json:"effectGT,omitempty"`
+	EffectGTE          *string  `json:"effectGTE,omitempty"`
+	EffectLT           *string  `json:"effectLT,omitempty"`
+	EffectLTE          *string  `json:"effectLTE,omitempty"`
+	EffectContains     *string  `json:"effectContains,omitempty"`
+	EffectHasPrefix    *string  `json:"effectHasPrefix,omitempty"`
+	EffectHasSuffix    *string  `json:"effectHasSuffix,omitempty"`
+	EffectEqualFold    *string  `json:"effectEqualFold,omitempty"`
+	EffectContainsFold *string  `json:"effectContainsFold,omitempty"`
+
+	// "advice" field predicates.
+	Advice             *string  `json:"advice,omitempty"`
+	AdviceNEQ          *string  `json:"adviceNEQ,omitempty"`
+	AdviceIn           []string `json:"adviceIn,omitempty"`
+	AdviceNotIn        []string `json:"adviceNotIn,omitempty"`
+	AdviceGT           *string  `json:"adviceGT,omitempty"`
+	AdviceGTE          *string  `json:"adviceGTE,omitempty"`
+	AdviceLT           *string  `json:"adviceLT,omitempty"`
+	AdviceLTE          *string  `json:"adviceLTE,omitempty"`
+	AdviceContains     *string  `json:"adviceContains,omitempty"`
+	AdviceHasPrefix    *string  `json:"adviceHasPrefix,omitempty"`
+	AdviceHasSuffix    *string  `json:"adviceHasSuffix,omitempty"`
+	AdviceEqualFold    *string  `json:"adviceEqualFold,omitempty"`
+	AdviceContainsFold *string  `json:"adviceContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DrugInteractionWhereInput) AddPredicates(predicates ...predicate.DrugInteraction) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DrugInteractionWhereInput filter on the DrugInteractionQuery builder.
+func (i *DrugInteractionWhereInput) Filter(q *DrugInteractionQuery) (*DrugInteractionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDrugInteractionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDrugInteractionWhereInput is returned in case the DrugInteractionWhereInput is empty.
+var ErrEmptyDrugInteractionWhereInput = errors.New("ent: empty predicate DrugInteractionWhereInput")
+
+// P returns a predicate for filtering druginteractions.
+// An error is returned if the input is empty or invalid.
+func (i *DrugInteractionWhereInput) P() (predicate.DrugInteraction, error) {
+	var predicates []predicate.DrugInteraction
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, druginteraction.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.DrugInteraction, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, druginteraction.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.DrugInteraction, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, druginteraction.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, druginteraction.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, druginteraction.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, druginteraction.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, druginteraction.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, druginteraction.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, druginteraction.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, druginteraction.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, druginteraction.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, druginteraction.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, druginteraction.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, druginteraction.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, druginteraction.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, druginteraction.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, druginteraction.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, druginteraction.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, druginteraction.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, druginteraction.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, druginteraction.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, druginteraction.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, druginteraction.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, druginteraction.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, druginteraction.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, druginteraction.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, druginteraction.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, druginteraction.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, druginteraction.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, druginteraction.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, druginteraction.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, druginteraction.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, druginteraction.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, druginteraction.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, druginteraction.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, druginteraction.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, druginteraction.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, druginteraction.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, druginteraction.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, druginteraction.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, druginteraction.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, druginteraction.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.ALabel != nil {
+		predicates = append(predicates, druginteraction.ALabelEQ(*i.ALabel))
+	}
+	if i.ALabelNEQ != nil {
+		predicates = append(predicates, druginteraction.ALabelNEQ(*i.ALabelNEQ))
+	}
+	if len(i.ALabelIn) > 0 {
+		predicates = append(predicates, druginteraction.ALabelIn(i.ALabelIn...))
+	}
+	if len(i.ALabelNotIn) > 0 {
+		predicates = append(predicates, druginteraction.ALabelNotIn(i.ALabelNotIn...))
+	}
+	if i.ALabelGT != nil {
+		predicates = append(predicates, druginteraction.ALabelGT(*i.ALabelGT))
+	}
+	if i.ALabelGTE != nil {
+		predicates = append(predicates, druginteraction.ALabelGTE(*i.ALabelGTE))
+	}
+	if i.ALabelLT != nil {
+		predicates = append(predicates, druginteraction.ALabelLT(*i.ALabelLT))
+	}
+	if i.ALabelLTE != nil {
+		predicates = append(predicates, druginteraction.ALabelLTE(*i.ALabelLTE))
+	}
+	if i.ALabelContains != nil {
+		predicates = append(predicates, druginteraction.ALabelContains(*i.ALabelContains))
+	}
+	if i.ALabelHasPrefix != nil {
+		predicates = append(predicates, druginteraction.ALabelHasPrefix(*i.ALabelHasPrefix))
+	}
+	if i.ALabelHasSuffix != nil {
+		predicates = append(predicates, druginteraction.ALabelHasSuffix(*i.ALabelHasSuffix))
+	}
+	if i.ALabelEqualFold != nil {
+		predicates = append(predicates, druginteraction.ALabelEqualFold(*i.ALabelEqualFold))
+	}
+	if i.ALabelContainsFold != nil {
+		predicates = append(predicates, druginteraction.ALabelContainsFold(*i.ALabelContainsFold))
+	}
+	if i.BLabel != nil {
+		predicates = append(predicates, druginteraction.BLabelEQ(*i.BLabel))
+	}
+	if i.BLabelNEQ != nil {
+		predicates = append(predicates, druginteraction.BLabelNEQ(*i.BLabelNEQ))
+	}
+	if len(i.BLabelIn) > 0 {
+		predicates = append(predicates, druginteraction.BLabelIn(i.BLabelIn...))
+	}
+	if len(i.BLabelNotIn) > 0 {
+		predicates = append(predicates, druginteraction.BLabelNotIn(i.BLabelNotIn...))
+	}
+	if i.BLabelGT != nil {
+		predicates = append(predicates, druginteraction.BLabelGT(*i.BLabelGT))
+	}
+	if i.BLabelGTE != nil {
+		predicates = append(predicates, druginteraction.BLabelGTE(*i.BLabelGTE))
+	}
+	if i.BLabelLT != nil {
+		predicates = append(predicates, druginteraction.BLabelLT(*i.BLabelLT))
+	}
+	if i.BLabelLTE != nil {
+		predicates = append(predicates, druginteraction.BLabelLTE(*i.BLabelLTE))
+	}
+	if i.BLabelContains != nil {
+		predicates = append(predicates, druginteraction.BLabelContains(*i.BLabelContains))
+	}
+	if i.BLabelHasPrefix != nil {
+		predicates = append(predicates, druginteraction.BLabelHasPrefix(*i.BLabelHasPrefix))
+	}
+	if i.BLabelHasSuffix != nil {
+		predicates = append(predicates, druginteraction.BLabelHasSuffix(*i.BLabelHasSuffix))
+	}
+	if i.BLabelEqualFold != nil {
+		predicates = append(predicates, druginteraction.BLabelEqualFold(*i.BLabelEqualFold))
+	}
+	if i.BLabelContainsFold != nil {
+		predicates = append(predicates, druginteraction.BLabelContainsFold(*i.BLabelContainsFold))
+	}
+	if i.Severity != nil {
+		predicates = append(predicates, druginteraction.SeverityEQ(*i.Severity))
+	}
+	if i.SeverityNEQ != nil {
+		predicates = append(predicates, druginteraction.SeverityNEQ(*i.SeverityNEQ))
+	}
+	if len(i.SeverityIn) > 0 {
+		predicates = append(predicates, druginteraction.SeverityIn(i.SeverityIn...))
+	}
+	if len(i.SeverityNotIn) > 0 {
+		predicates = append(predicates, druginteraction.SeverityNotIn(i.SeverityNotIn...))
+	}
+	if i.Effect != nil {
+		predicates = append(predicates, druginteraction.EffectEQ(*i.Effect))
+	}
+	if i.EffectNEQ != nil {
+		predicates = append(predicates, druginteraction.EffectNEQ(*i.EffectNEQ))
+	}
+	if len(i.EffectIn) > 0 {
+		predicates = append(predicates, druginteraction.EffectIn(i.EffectIn...))
+	}
+	if len(i.EffectNotIn) > 0 {
+		predicates = append(predicates, druginteraction.EffectNotIn(i.EffectNotIn...))
+	}
+	if i.EffectGT != nil {
+		predicates = append(predicates, druginteraction.EffectGT(*i.EffectGT))
+	}
+	if i.EffectGTE != nil {
+		predicates = append(predicates, druginteraction.EffectGTE(*i.EffectGTE))
+	}
+	if i.EffectLT != nil {
+		predicates = append(predicates, druginteraction.EffectLT(*i.EffectLT))
+	}
+	if i.EffectLTE != nil {
+		predicates = append(predicates, druginteraction.EffectLTE(*i.EffectLTE))
+	}
+	if i.EffectContains != nil {
+		predicates = append(predicates, druginteraction.EffectContains(*i.EffectContains))
+	}
+	if i.EffectHasPrefix != nil {
+		predicates = append(predicates, druginteraction.EffectHasPrefix(*i.EffectHasPrefix))
+	}
+	if i.EffectHasSuffix != nil {
+		predicates = append(predicates, druginteraction.EffectHasSuffix(*i.EffectHasSuffix))
+	}
+	if i.EffectEqualFold != nil {
+		predicates = append(predicates, druginteraction.EffectEqualFold(*i.EffectEqualFold))
+	}
+	if i.EffectContainsFold != nil {
+		predicates = append(predicates, druginteraction.EffectContainsFold(*i.EffectContainsFold))
+	}
+	if i.Advice != nil {
+		predicates = append(predicates, druginteraction.AdviceEQ(*i.Advice))
+	}
+	if i.AdviceNEQ != nil {
+		predicates = append(predicates, druginteraction.AdviceNEQ(*i.AdviceNEQ))
+	}
+	if len(i.AdviceIn) > 0 {
+		predicates = append(predicates, druginteraction.AdviceIn(i.AdviceIn...))
+	}
+	if len(i.AdviceNotIn) > 0 {
+		predicates = append(predicates, druginteraction.AdviceNotIn(i.AdviceNotIn...))
+	}
+	if i.AdviceGT != nil {
+		predicates = append(predicates, druginteraction.AdviceGT(*i.AdviceGT))
+	}
+	if i.AdviceGTE != nil {
+		predicates = append(predicates, druginteraction.AdviceGTE(*i.AdviceGTE))
+	}
+	if i.AdviceLT != nil {
+		predicates = append(predicates, druginteraction.AdviceLT(*i.AdviceLT))
+	}
+	if i.AdviceLTE != nil {
+		predicates = append(predicates, druginteraction.AdviceLTE(*i.AdviceLTE))
+	}
+	if i.AdviceContains != nil {
+		predicates = append(predicates, druginteraction.AdviceContains(*i.AdviceContains))
+	}
+	if i.AdviceHasPrefix != nil {
+		predicates = append(predicates, druginteraction.AdviceHasPrefix(*i.AdviceHasPrefix))
+	}
+	if i.AdviceHasSuffix != nil {
+		predicates = append(predicates, druginteraction.AdviceHasSuffix(*i.AdviceHasSuffix))
+	}
+	if i.AdviceEqualFold != nil {
+		predicates = append(predicates, druginteraction.AdviceEqualFold(*i.AdviceEqualFold))
+	}
+	if i.AdviceContainsFold != nil {
+		predicates = append(predicates, druginteraction.AdviceContainsFold(*i.AdviceContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDrugInteractionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return druginteraction.And(predicates...), nil
 	}
 }
 
@@ -15205,6 +16065,10 @@ type MedicationOrderWhereInput struct {
 	ReplacesIDEqualFold    *string  `json:"replacesIDEqualFold,omitempty"`
 	ReplacesIDContainsFold *string  `json:"replacesIDContainsFold,omitempty"`
 
+	// "free_text" field predicates.
+	FreeText    *bool `json:"freeText,omitempty"`
+	FreeTextNEQ *bool `json:"freeTextNEQ,omitempty"`
+
 	// "ended_at" field predicates.
 	EndedAt       *time.Time  `json:"endedAt,omitempty"`
 	EndedAtNEQ    *time.Time  `json:"endedAtNEQ,omitempty"`
@@ -15867,6 +16731,12 @@ func (i *MedicationOrderWhereInput) P() (predicate.MedicationOrder, error) {
 	}
 	if i.ReplacesIDContainsFold != nil {
 		predicates = append(predicates, medicationorder.ReplacesIDContainsFold(*i.ReplacesIDContainsFold))
+	}
+	if i.FreeText != nil {
+		predicates = append(predicates, medicationorder.FreeTextEQ(*i.FreeText))
+	}
+	if i.FreeTextNEQ != nil {
+		predicates = append(predicates, medicationorder.FreeTextNEQ(*i.FreeTextNEQ))
 	}
 	if i.EndedAt != nil {
 		predicates = append(predicates, medicationorder.EndedAtEQ(*i.EndedAt))

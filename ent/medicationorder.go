@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
 )
 
 // MedicationOrder is the model entity for the MedicationOrder schema.
@@ -57,6 +59,12 @@ type MedicationOrder struct {
 	ReplacesID *string `json:"replaces_id,omitempty"`
 	// Why the prescriber went ahead despite a documented allergy.
 	AllergyOverrideReason *string `json:"allergy_override_reason,omitempty"`
+	// The drug was typed, not chosen from the formulary: the pharmacist checks what is meant before dispensing.
+	FreeText bool `json:"free_text,omitempty"`
+	// Why the prescriber went ahead despite an interaction with another active order.
+	InteractionOverrideReason *string `json:"interaction_override_reason,omitempty"`
+	// The allergy and interaction warnings the prescriber overrode; exposed by schema/prescribing.graphqls.
+	OverriddenWarnings []rxwarn.Warning `json:"overridden_warnings,omitempty"`
 	// StopReason holds the value of the "stop_reason" field.
 	StopReason *string `json:"stop_reason,omitempty"`
 	// EndedAt holds the value of the "ended_at" field.
@@ -159,11 +167,15 @@ func (*MedicationOrder) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case medicationorder.FieldOverriddenWarnings:
+			values[i] = new([]byte)
+		case medicationorder.FieldFreeText:
+			values[i] = new(sql.NullBool)
 		case medicationorder.FieldDoseAmount:
 			values[i] = new(sql.NullFloat64)
 		case medicationorder.FieldDurationDays, medicationorder.FieldQuantity:
 			values[i] = new(sql.NullInt64)
-		case medicationorder.FieldID, medicationorder.FieldPatientID, medicationorder.FieldEncounterID, medicationorder.FieldDrug, medicationorder.FieldDrugCode, medicationorder.FieldDrugID, medicationorder.FieldDoseUnit, medicationorder.FieldRoute, medicationorder.FieldFrequency, medicationorder.FieldInstructions, medicationorder.FieldPrescriberID, medicationorder.FieldStatus, medicationorder.FieldReplacesID, medicationorder.FieldAllergyOverrideReason, medicationorder.FieldStopReason:
+		case medicationorder.FieldID, medicationorder.FieldPatientID, medicationorder.FieldEncounterID, medicationorder.FieldDrug, medicationorder.FieldDrugCode, medicationorder.FieldDrugID, medicationorder.FieldDoseUnit, medicationorder.FieldRoute, medicationorder.FieldFrequency, medicationorder.FieldInstructions, medicationorder.FieldPrescriberID, medicationorder.FieldStatus, medicationorder.FieldReplacesID, medicationorder.FieldAllergyOverrideReason, medicationorder.FieldInteractionOverrideReason, medicationorder.FieldStopReason:
 			values[i] = new(sql.NullString)
 		case medicationorder.FieldCreatedAt, medicationorder.FieldUpdatedAt, medicationorder.FieldEndedAt:
 			values[i] = new(sql.NullTime)
@@ -302,6 +314,27 @@ func (_m *MedicationOrder) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.AllergyOverrideReason = new(string)
 				*_m.AllergyOverrideReason = value.String
+			}
+		case medicationorder.FieldFreeText:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field free_text", values[i])
+			} else if value.Valid {
+				_m.FreeText = value.Bool
+			}
+		case medicationorder.FieldInteractionOverrideReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field interaction_override_reason", values[i])
+			} else if value.Valid {
+				_m.InteractionOverrideReason = new(string)
+				*_m.InteractionOverrideReason = value.String
+			}
+		case medicationorder.FieldOverriddenWarnings:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field overridden_warnings", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.OverriddenWarnings); err != nil {
+					return fmt.Errorf("unmarshal field overridden_warnings: %w", err)
+				}
 			}
 		case medicationorder.FieldStopReason:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -450,6 +483,17 @@ func (_m *MedicationOrder) String() string {
 		builder.WriteString("allergy_override_reason=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("free_text=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FreeText))
+	builder.WriteString(", ")
+	if v := _m.InteractionOverrideReason; v != nil {
+		builder.WriteString("interaction_override_reason=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("overridden_warnings=")
+	builder.WriteString(fmt.Sprintf("%v", _m.OverriddenWarnings))
 	builder.WriteString(", ")
 	if v := _m.StopReason; v != nil {
 		builder.WriteString("stop_reason=")

@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
 )
 
 // MedicationOrderCreate is the builder for creating a MedicationOrder entity.
@@ -212,6 +213,40 @@ func (_c *MedicationOrderCreate) SetNillableAllergyOverrideReason(v *string) *Me
 	return _c
 }
 
+// SetFreeText sets the "free_text" field.
+func (_c *MedicationOrderCreate) SetFreeText(v bool) *MedicationOrderCreate {
+	_c.mutation.SetFreeText(v)
+	return _c
+}
+
+// SetNillableFreeText sets the "free_text" field if the given value is not nil.
+func (_c *MedicationOrderCreate) SetNillableFreeText(v *bool) *MedicationOrderCreate {
+	if v != nil {
+		_c.SetFreeText(*v)
+	}
+	return _c
+}
+
+// SetInteractionOverrideReason sets the "interaction_override_reason" field.
+func (_c *MedicationOrderCreate) SetInteractionOverrideReason(v string) *MedicationOrderCreate {
+	_c.mutation.SetInteractionOverrideReason(v)
+	return _c
+}
+
+// SetNillableInteractionOverrideReason sets the "interaction_override_reason" field if the given value is not nil.
+func (_c *MedicationOrderCreate) SetNillableInteractionOverrideReason(v *string) *MedicationOrderCreate {
+	if v != nil {
+		_c.SetInteractionOverrideReason(*v)
+	}
+	return _c
+}
+
+// SetOverriddenWarnings sets the "overridden_warnings" field.
+func (_c *MedicationOrderCreate) SetOverriddenWarnings(v []rxwarn.Warning) *MedicationOrderCreate {
+	_c.mutation.SetOverriddenWarnings(v)
+	return _c
+}
+
 // SetStopReason sets the "stop_reason" field.
 func (_c *MedicationOrderCreate) SetStopReason(v string) *MedicationOrderCreate {
 	_c.mutation.SetStopReason(v)
@@ -359,6 +394,10 @@ func (_c *MedicationOrderCreate) defaults() {
 		v := medicationorder.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.FreeText(); !ok {
+		v := medicationorder.DefaultFreeText
+		_c.mutation.SetFreeText(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := medicationorder.DefaultID()
 		_c.mutation.SetID(v)
@@ -453,6 +492,14 @@ func (_c *MedicationOrderCreate) check() error {
 	if v, ok := _c.mutation.AllergyOverrideReason(); ok {
 		if err := medicationorder.AllergyOverrideReasonValidator(v); err != nil {
 			return &ValidationError{Name: "allergy_override_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.allergy_override_reason": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.FreeText(); !ok {
+		return &ValidationError{Name: "free_text", err: errors.New(`ent: missing required field "MedicationOrder.free_text"`)}
+	}
+	if v, ok := _c.mutation.InteractionOverrideReason(); ok {
+		if err := medicationorder.InteractionOverrideReasonValidator(v); err != nil {
+			return &ValidationError{Name: "interaction_override_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.interaction_override_reason": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.StopReason(); ok {
@@ -557,6 +604,18 @@ func (_c *MedicationOrderCreate) createSpec() (*MedicationOrder, *sqlgraph.Creat
 	if value, ok := _c.mutation.AllergyOverrideReason(); ok {
 		_spec.SetField(medicationorder.FieldAllergyOverrideReason, field.TypeString, value)
 		_node.AllergyOverrideReason = &value
+	}
+	if value, ok := _c.mutation.FreeText(); ok {
+		_spec.SetField(medicationorder.FieldFreeText, field.TypeBool, value)
+		_node.FreeText = value
+	}
+	if value, ok := _c.mutation.InteractionOverrideReason(); ok {
+		_spec.SetField(medicationorder.FieldInteractionOverrideReason, field.TypeString, value)
+		_node.InteractionOverrideReason = &value
+	}
+	if value, ok := _c.mutation.OverriddenWarnings(); ok {
+		_spec.SetField(medicationorder.FieldOverriddenWarnings, field.TypeJSON, value)
+		_node.OverriddenWarnings = value
 	}
 	if value, ok := _c.mutation.StopReason(); ok {
 		_spec.SetField(medicationorder.FieldStopReason, field.TypeString, value)

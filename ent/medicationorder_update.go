@@ -325,6 +325,26 @@ func (_u *MedicationOrderUpdate) ClearAllergyOverrideReason() *MedicationOrderUp
 	return _u
 }
 
+// SetInteractionOverrideReason sets the "interaction_override_reason" field.
+func (_u *MedicationOrderUpdate) SetInteractionOverrideReason(v string) *MedicationOrderUpdate {
+	_u.mutation.SetInteractionOverrideReason(v)
+	return _u
+}
+
+// SetNillableInteractionOverrideReason sets the "interaction_override_reason" field if the given value is not nil.
+func (_u *MedicationOrderUpdate) SetNillableInteractionOverrideReason(v *string) *MedicationOrderUpdate {
+	if v != nil {
+		_u.SetInteractionOverrideReason(*v)
+	}
+	return _u
+}
+
+// ClearInteractionOverrideReason clears the value of the "interaction_override_reason" field.
+func (_u *MedicationOrderUpdate) ClearInteractionOverrideReason() *MedicationOrderUpdate {
+	_u.mutation.ClearInteractionOverrideReason()
+	return _u
+}
+
 // SetStopReason sets the "stop_reason" field.
 func (_u *MedicationOrderUpdate) SetStopReason(v string) *MedicationOrderUpdate {
 	_u.mutation.SetStopReason(v)
@@ -557,6 +577,11 @@ func (_u *MedicationOrderUpdate) check() error {
 			return &ValidationError{Name: "allergy_override_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.allergy_override_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.InteractionOverrideReason(); ok {
+		if err := medicationorder.InteractionOverrideReasonValidator(v); err != nil {
+			return &ValidationError{Name: "interaction_override_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.interaction_override_reason": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.StopReason(); ok {
 		if err := medicationorder.StopReasonValidator(v); err != nil {
 			return &ValidationError{Name: "stop_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.stop_reason": %w`, err)}
@@ -639,6 +664,15 @@ func (_u *MedicationOrderUpdate) sqlSave(ctx context.Context) (_node int, err er
 	}
 	if _u.mutation.AllergyOverrideReasonCleared() {
 		_spec.ClearField(medicationorder.FieldAllergyOverrideReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.InteractionOverrideReason(); ok {
+		_spec.SetField(medicationorder.FieldInteractionOverrideReason, field.TypeString, value)
+	}
+	if _u.mutation.InteractionOverrideReasonCleared() {
+		_spec.ClearField(medicationorder.FieldInteractionOverrideReason, field.TypeString)
+	}
+	if _u.mutation.OverriddenWarningsCleared() {
+		_spec.ClearField(medicationorder.FieldOverriddenWarnings, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.StopReason(); ok {
 		_spec.SetField(medicationorder.FieldStopReason, field.TypeString, value)
@@ -1139,6 +1173,26 @@ func (_u *MedicationOrderUpdateOne) ClearAllergyOverrideReason() *MedicationOrde
 	return _u
 }
 
+// SetInteractionOverrideReason sets the "interaction_override_reason" field.
+func (_u *MedicationOrderUpdateOne) SetInteractionOverrideReason(v string) *MedicationOrderUpdateOne {
+	_u.mutation.SetInteractionOverrideReason(v)
+	return _u
+}
+
+// SetNillableInteractionOverrideReason sets the "interaction_override_reason" field if the given value is not nil.
+func (_u *MedicationOrderUpdateOne) SetNillableInteractionOverrideReason(v *string) *MedicationOrderUpdateOne {
+	if v != nil {
+		_u.SetInteractionOverrideReason(*v)
+	}
+	return _u
+}
+
+// ClearInteractionOverrideReason clears the value of the "interaction_override_reason" field.
+func (_u *MedicationOrderUpdateOne) ClearInteractionOverrideReason() *MedicationOrderUpdateOne {
+	_u.mutation.ClearInteractionOverrideReason()
+	return _u
+}
+
 // SetStopReason sets the "stop_reason" field.
 func (_u *MedicationOrderUpdateOne) SetStopReason(v string) *MedicationOrderUpdateOne {
 	_u.mutation.SetStopReason(v)
@@ -1384,6 +1438,11 @@ func (_u *MedicationOrderUpdateOne) check() error {
 			return &ValidationError{Name: "allergy_override_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.allergy_override_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.InteractionOverrideReason(); ok {
+		if err := medicationorder.InteractionOverrideReasonValidator(v); err != nil {
+			return &ValidationError{Name: "interaction_override_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.interaction_override_reason": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.StopReason(); ok {
 		if err := medicationorder.StopReasonValidator(v); err != nil {
 			return &ValidationError{Name: "stop_reason", err: fmt.Errorf(`ent: validator failed for field "MedicationOrder.stop_reason": %w`, err)}
@@ -1483,6 +1542,15 @@ func (_u *MedicationOrderUpdateOne) sqlSave(ctx context.Context) (_node *Medicat
 	}
 	if _u.mutation.AllergyOverrideReasonCleared() {
 		_spec.ClearField(medicationorder.FieldAllergyOverrideReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.InteractionOverrideReason(); ok {
+		_spec.SetField(medicationorder.FieldInteractionOverrideReason, field.TypeString, value)
+	}
+	if _u.mutation.InteractionOverrideReasonCleared() {
+		_spec.ClearField(medicationorder.FieldInteractionOverrideReason, field.TypeString)
+	}
+	if _u.mutation.OverriddenWarningsCleared() {
+		_spec.ClearField(medicationorder.FieldOverriddenWarnings, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.StopReason(); ok {
 		_spec.SetField(medicationorder.FieldStopReason, field.TypeString, value)

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -26,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -55,6 +57,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
+	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
 )
 
 const (
@@ -68,6 +71,7 @@ const (
 	// Node types.
 	TypeAPIKey               = "APIKey"
 	TypeAdmission            = "Admission"
+	TypeAllergenClass        = "AllergenClass"
 	TypeAllergy              = "Allergy"
 	TypeAppointment          = "Appointment"
 	TypeAuditEvent           = "AuditEvent"
@@ -81,6 +85,7 @@ const (
 	TypeClinicalNote         = "ClinicalNote"
 	TypeDepartment           = "Department"
 	TypeDrug                 = "Drug"
+	TypeDrugInteraction      = "DrugInteraction"
 	TypeEncounter            = "Encounter"
 	TypeHistoryItem          = "HistoryItem"
 	TypeIcd10Code            = "Icd10Code"
@@ -2263,6 +2268,916 @@ func (m *AdmissionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Admission edge %s", name)
+}
+
+// AllergenClassMutation represents an operation that mutates the AllergenClass nodes in the graph.
+type AllergenClassMutation struct {
+	config
+	op                           Op
+	typ                          string
+	id                           *string
+	created_at                   *time.Time
+	updated_at                   *time.Time
+	code                         *string
+	name                         *string
+	terms                        *[]string
+	appendterms                  []string
+	atc_prefixes                 *[]string
+	appendatc_prefixes           []string
+	ingredients                  *[]string
+	appendingredients            []string
+	cross_reactive_classes       *[]string
+	appendcross_reactive_classes []string
+	note                         *string
+	clearedFields                map[string]struct{}
+	done                         bool
+	oldValue                     func(context.Context) (*AllergenClass, error)
+	predicates                   []predicate.AllergenClass
+}
+
+var _ ent.Mutation = (*AllergenClassMutation)(nil)
+
+// allergenclassOption allows management of the mutation configuration using functional options.
+type allergenclassOption func(*AllergenClassMutation)
+
+// newAllergenClassMutation creates new mutation for the AllergenClass entity.
+func newAllergenClassMutation(c config, op Op, opts ...allergenclassOption) *AllergenClassMutation {
+	m := &AllergenClassMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAllergenClass,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAllergenClassID sets the ID field of the mutation.
+func withAllergenClassID(id string) allergenclassOption {
+	return func(m *AllergenClassMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AllergenClass
+		)
+		m.oldValue = func(ctx context.Context) (*AllergenClass, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AllergenClass.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAllergenClass sets the old AllergenClass of the mutation.
+func withAllergenClass(node *AllergenClass) allergenclassOption {
+	return func(m *AllergenClassMutation) {
+		m.oldValue = func(context.Context) (*AllergenClass, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AllergenClassMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AllergenClassMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AllergenClass entities.
+func (m *AllergenClassMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AllergenClassMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AllergenClassMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AllergenClass.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AllergenClassMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AllergenClassMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AllergenClassMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AllergenClassMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AllergenClassMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AllergenClassMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *AllergenClassMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *AllergenClassMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *AllergenClassMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *AllergenClassMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *AllergenClassMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *AllergenClassMutation) ResetName() {
+	m.name = nil
+}
+
+// SetTerms sets the "terms" field.
+func (m *AllergenClassMutation) SetTerms(s []string) {
+	m.terms = &s
+	m.appendterms = nil
+}
+
+// Terms returns the value of the "terms" field in the mutation.
+func (m *AllergenClassMutation) Terms() (r []string, exists bool) {
+	v := m.terms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTerms returns the old "terms" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldTerms(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTerms is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTerms requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTerms: %w", err)
+	}
+	return oldValue.Terms, nil
+}
+
+// AppendTerms adds s to the "terms" field.
+func (m *AllergenClassMutation) AppendTerms(s []string) {
+	m.appendterms = append(m.appendterms, s...)
+}
+
+// AppendedTerms returns the list of values that were appended to the "terms" field in this mutation.
+func (m *AllergenClassMutation) AppendedTerms() ([]string, bool) {
+	if len(m.appendterms) == 0 {
+		return nil, false
+	}
+	return m.appendterms, true
+}
+
+// ResetTerms resets all changes to the "terms" field.
+func (m *AllergenClassMutation) ResetTerms() {
+	m.terms = nil
+	m.appendterms = nil
+}
+
+// SetAtcPrefixes sets the "atc_prefixes" field.
+func (m *AllergenClassMutation) SetAtcPrefixes(s []string) {
+	m.atc_prefixes = &s
+	m.appendatc_prefixes = nil
+}
+
+// AtcPrefixes returns the value of the "atc_prefixes" field in the mutation.
+func (m *AllergenClassMutation) AtcPrefixes() (r []string, exists bool) {
+	v := m.atc_prefixes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAtcPrefixes returns the old "atc_prefixes" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldAtcPrefixes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAtcPrefixes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAtcPrefixes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAtcPrefixes: %w", err)
+	}
+	return oldValue.AtcPrefixes, nil
+}
+
+// AppendAtcPrefixes adds s to the "atc_prefixes" field.
+func (m *AllergenClassMutation) AppendAtcPrefixes(s []string) {
+	m.appendatc_prefixes = append(m.appendatc_prefixes, s...)
+}
+
+// AppendedAtcPrefixes returns the list of values that were appended to the "atc_prefixes" field in this mutation.
+func (m *AllergenClassMutation) AppendedAtcPrefixes() ([]string, bool) {
+	if len(m.appendatc_prefixes) == 0 {
+		return nil, false
+	}
+	return m.appendatc_prefixes, true
+}
+
+// ClearAtcPrefixes clears the value of the "atc_prefixes" field.
+func (m *AllergenClassMutation) ClearAtcPrefixes() {
+	m.atc_prefixes = nil
+	m.appendatc_prefixes = nil
+	m.clearedFields[allergenclass.FieldAtcPrefixes] = struct{}{}
+}
+
+// AtcPrefixesCleared returns if the "atc_prefixes" field was cleared in this mutation.
+func (m *AllergenClassMutation) AtcPrefixesCleared() bool {
+	_, ok := m.clearedFields[allergenclass.FieldAtcPrefixes]
+	return ok
+}
+
+// ResetAtcPrefixes resets all changes to the "atc_prefixes" field.
+func (m *AllergenClassMutation) ResetAtcPrefixes() {
+	m.atc_prefixes = nil
+	m.appendatc_prefixes = nil
+	delete(m.clearedFields, allergenclass.FieldAtcPrefixes)
+}
+
+// SetIngredients sets the "ingredients" field.
+func (m *AllergenClassMutation) SetIngredients(s []string) {
+	m.ingredients = &s
+	m.appendingredients = nil
+}
+
+// Ingredients returns the value of the "ingredients" field in the mutation.
+func (m *AllergenClassMutation) Ingredients() (r []string, exists bool) {
+	v := m.ingredients
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIngredients returns the old "ingredients" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldIngredients(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIngredients is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIngredients requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIngredients: %w", err)
+	}
+	return oldValue.Ingredients, nil
+}
+
+// AppendIngredients adds s to the "ingredients" field.
+func (m *AllergenClassMutation) AppendIngredients(s []string) {
+	m.appendingredients = append(m.appendingredients, s...)
+}
+
+// AppendedIngredients returns the list of values that were appended to the "ingredients" field in this mutation.
+func (m *AllergenClassMutation) AppendedIngredients() ([]string, bool) {
+	if len(m.appendingredients) == 0 {
+		return nil, false
+	}
+	return m.appendingredients, true
+}
+
+// ClearIngredients clears the value of the "ingredients" field.
+func (m *AllergenClassMutation) ClearIngredients() {
+	m.ingredients = nil
+	m.appendingredients = nil
+	m.clearedFields[allergenclass.FieldIngredients] = struct{}{}
+}
+
+// IngredientsCleared returns if the "ingredients" field was cleared in this mutation.
+func (m *AllergenClassMutation) IngredientsCleared() bool {
+	_, ok := m.clearedFields[allergenclass.FieldIngredients]
+	return ok
+}
+
+// ResetIngredients resets all changes to the "ingredients" field.
+func (m *AllergenClassMutation) ResetIngredients() {
+	m.ingredients = nil
+	m.appendingredients = nil
+	delete(m.clearedFields, allergenclass.FieldIngredients)
+}
+
+// SetCrossReactiveClasses sets the "cross_reactive_classes" field.
+func (m *AllergenClassMutation) SetCrossReactiveClasses(s []string) {
+	m.cross_reactive_classes = &s
+	m.appendcross_reactive_classes = nil
+}
+
+// CrossReactiveClasses returns the value of the "cross_reactive_classes" field in the mutation.
+func (m *AllergenClassMutation) CrossReactiveClasses() (r []string, exists bool) {
+	v := m.cross_reactive_classes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCrossReactiveClasses returns the old "cross_reactive_classes" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldCrossReactiveClasses(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCrossReactiveClasses is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCrossReactiveClasses requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCrossReactiveClasses: %w", err)
+	}
+	return oldValue.CrossReactiveClasses, nil
+}
+
+// AppendCrossReactiveClasses adds s to the "cross_reactive_classes" field.
+func (m *AllergenClassMutation) AppendCrossReactiveClasses(s []string) {
+	m.appendcross_reactive_classes = append(m.appendcross_reactive_classes, s...)
+}
+
+// AppendedCrossReactiveClasses returns the list of values that were appended to the "cross_reactive_classes" field in this mutation.
+func (m *AllergenClassMutation) AppendedCrossReactiveClasses() ([]string, bool) {
+	if len(m.appendcross_reactive_classes) == 0 {
+		return nil, false
+	}
+	return m.appendcross_reactive_classes, true
+}
+
+// ClearCrossReactiveClasses clears the value of the "cross_reactive_classes" field.
+func (m *AllergenClassMutation) ClearCrossReactiveClasses() {
+	m.cross_reactive_classes = nil
+	m.appendcross_reactive_classes = nil
+	m.clearedFields[allergenclass.FieldCrossReactiveClasses] = struct{}{}
+}
+
+// CrossReactiveClassesCleared returns if the "cross_reactive_classes" field was cleared in this mutation.
+func (m *AllergenClassMutation) CrossReactiveClassesCleared() bool {
+	_, ok := m.clearedFields[allergenclass.FieldCrossReactiveClasses]
+	return ok
+}
+
+// ResetCrossReactiveClasses resets all changes to the "cross_reactive_classes" field.
+func (m *AllergenClassMutation) ResetCrossReactiveClasses() {
+	m.cross_reactive_classes = nil
+	m.appendcross_reactive_classes = nil
+	delete(m.clearedFields, allergenclass.FieldCrossReactiveClasses)
+}
+
+// SetNote sets the "note" field.
+func (m *AllergenClassMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *AllergenClassMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the AllergenClass entity.
+// If the AllergenClass object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AllergenClassMutation) OldNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *AllergenClassMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[allergenclass.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *AllergenClassMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[allergenclass.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *AllergenClassMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, allergenclass.FieldNote)
+}
+
+// Where appends a list predicates to the AllergenClassMutation builder.
+func (m *AllergenClassMutation) Where(ps ...predicate.AllergenClass) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AllergenClassMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AllergenClassMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AllergenClass, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AllergenClassMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AllergenClassMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AllergenClass).
+func (m *AllergenClassMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AllergenClassMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, allergenclass.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, allergenclass.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, allergenclass.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, allergenclass.FieldName)
+	}
+	if m.terms != nil {
+		fields = append(fields, allergenclass.FieldTerms)
+	}
+	if m.atc_prefixes != nil {
+		fields = append(fields, allergenclass.FieldAtcPrefixes)
+	}
+	if m.ingredients != nil {
+		fields = append(fields, allergenclass.FieldIngredients)
+	}
+	if m.cross_reactive_classes != nil {
+		fields = append(fields, allergenclass.FieldCrossReactiveClasses)
+	}
+	if m.note != nil {
+		fields = append(fields, allergenclass.FieldNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AllergenClassMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case allergenclass.FieldCreatedAt:
+		return m.CreatedAt()
+	case allergenclass.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case allergenclass.FieldCode:
+		return m.Code()
+	case allergenclass.FieldName:
+		return m.Name()
+	case allergenclass.FieldTerms:
+		return m.Terms()
+	case allergenclass.FieldAtcPrefixes:
+		return m.AtcPrefixes()
+	case allergenclass.FieldIngredients:
+		return m.Ingredients()
+	case allergenclass.FieldCrossReactiveClasses:
+		return m.CrossReactiveClasses()
+	case allergenclass.FieldNote:
+		return m.Note()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AllergenClassMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case allergenclass.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case allergenclass.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case allergenclass.FieldCode:
+		return m.OldCode(ctx)
+	case allergenclass.FieldName:
+		return m.OldName(ctx)
+	case allergenclass.FieldTerms:
+		return m.OldTerms(ctx)
+	case allergenclass.FieldAtcPrefixes:
+		return m.OldAtcPrefixes(ctx)
+	case allergenclass.FieldIngredients:
+		return m.OldIngredients(ctx)
+	case allergenclass.FieldCrossReactiveClasses:
+		return m.OldCrossReactiveClasses(ctx)
+	case allergenclass.FieldNote:
+		return m.OldNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown AllergenClass field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AllergenClassMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case allergenclass.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case allergenclass.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case allergenclass.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case allergenclass.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case allergenclass.FieldTerms:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTerms(v)
+		return nil
+	case allergenclass.FieldAtcPrefixes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAtcPrefixes(v)
+		return nil
+	case allergenclass.FieldIngredients:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIngredients(v)
+		return nil
+	case allergenclass.FieldCrossReactiveClasses:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCrossReactiveClasses(v)
+		return nil
+	case allergenclass.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AllergenClass field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AllergenClassMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AllergenClassMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AllergenClassMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown AllergenClass numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AllergenClassMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(allergenclass.FieldAtcPrefixes) {
+		fields = append(fields, allergenclass.FieldAtcPrefixes)
+	}
+	if m.FieldCleared(allergenclass.FieldIngredients) {
+		fields = append(fields, allergenclass.FieldIngredients)
+	}
+	if m.FieldCleared(allergenclass.FieldCrossReactiveClasses) {
+		fields = append(fields, allergenclass.FieldCrossReactiveClasses)
+	}
+	if m.FieldCleared(allergenclass.FieldNote) {
+		fields = append(fields, allergenclass.FieldNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AllergenClassMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AllergenClassMutation) ClearField(name string) error {
+	switch name {
+	case allergenclass.FieldAtcPrefixes:
+		m.ClearAtcPrefixes()
+		return nil
+	case allergenclass.FieldIngredients:
+		m.ClearIngredients()
+		return nil
+	case allergenclass.FieldCrossReactiveClasses:
+		m.ClearCrossReactiveClasses()
+		return nil
+	case allergenclass.FieldNote:
+		m.ClearNote()
+		return nil
+	}
+	return fmt.Errorf("unknown AllergenClass nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AllergenClassMutation) ResetField(name string) error {
+	switch name {
+	case allergenclass.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case allergenclass.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case allergenclass.FieldCode:
+		m.ResetCode()
+		return nil
+	case allergenclass.FieldName:
+		m.ResetName()
+		return nil
+	case allergenclass.FieldTerms:
+		m.ResetTerms()
+		return nil
+	case allergenclass.FieldAtcPrefixes:
+		m.ResetAtcPrefixes()
+		return nil
+	case allergenclass.FieldIngredients:
+		m.ResetIngredients()
+		return nil
+	case allergenclass.FieldCrossReactiveClasses:
+		m.ResetCrossReactiveClasses()
+		return nil
+	case allergenclass.FieldNote:
+		m.ResetNote()
+		return nil
+	}
+	return fmt.Errorf("unknown AllergenClass field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AllergenClassMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AllergenClassMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AllergenClassMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AllergenClassMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AllergenClassMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AllergenClassMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AllergenClassMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AllergenClass unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AllergenClassMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AllergenClass edge %s", name)
 }
 
 // AllergyMutation represents an operation that mutates the Allergy nodes in the graph.
@@ -15815,6 +16730,1079 @@ func (m *DrugMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Drug edge %s", name)
+}
+
+// DrugInteractionMutation represents an operation that mutates the DrugInteraction nodes in the graph.
+type DrugInteractionMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *string
+	created_at           *time.Time
+	updated_at           *time.Time
+	code                 *string
+	a_label              *string
+	a_ingredients        *[]string
+	appenda_ingredients  []string
+	a_atc_prefixes       *[]string
+	appenda_atc_prefixes []string
+	b_label              *string
+	b_ingredients        *[]string
+	appendb_ingredients  []string
+	b_atc_prefixes       *[]string
+	appendb_atc_prefixes []string
+	severity             *druginteraction.Severity
+	effect               *string
+	advice               *string
+	clearedFields        map[string]struct{}
+	done                 bool
+	oldValue             func(context.Context) (*DrugInteraction, error)
+	predicates           []predicate.DrugInteraction
+}
+
+var _ ent.Mutation = (*DrugInteractionMutation)(nil)
+
+// druginteractionOption allows management of the mutation configuration using functional options.
+type druginteractionOption func(*DrugInteractionMutation)
+
+// newDrugInteractionMutation creates new mutation for the DrugInteraction entity.
+func newDrugInteractionMutation(c config, op Op, opts ...druginteractionOption) *DrugInteractionMutation {
+	m := &DrugInteractionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDrugInteraction,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDrugInteractionID sets the ID field of the mutation.
+func withDrugInteractionID(id string) druginteractionOption {
+	return func(m *DrugInteractionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DrugInteraction
+		)
+		m.oldValue = func(ctx context.Context) (*DrugInteraction, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DrugInteraction.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDrugInteraction sets the old DrugInteraction of the mutation.
+func withDrugInteraction(node *DrugInteraction) druginteractionOption {
+	return func(m *DrugInteractionMutation) {
+		m.oldValue = func(context.Context) (*DrugInteraction, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DrugInteractionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DrugInteractionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DrugInteraction entities.
+func (m *DrugInteractionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DrugInteractionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DrugInteractionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DrugInteraction.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DrugInteractionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DrugInteractionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DrugInteractionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DrugInteractionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DrugInteractionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DrugInteractionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *DrugInteractionMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *DrugInteractionMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *DrugInteractionMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetALabel sets the "a_label" field.
+func (m *DrugInteractionMutation) SetALabel(s string) {
+	m.a_label = &s
+}
+
+// ALabel returns the value of the "a_label" field in the mutation.
+func (m *DrugInteractionMutation) ALabel() (r string, exists bool) {
+	v := m.a_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldALabel returns the old "a_label" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldALabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldALabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldALabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldALabel: %w", err)
+	}
+	return oldValue.ALabel, nil
+}
+
+// ResetALabel resets all changes to the "a_label" field.
+func (m *DrugInteractionMutation) ResetALabel() {
+	m.a_label = nil
+}
+
+// SetAIngredients sets the "a_ingredients" field.
+func (m *DrugInteractionMutation) SetAIngredients(s []string) {
+	m.a_ingredients = &s
+	m.appenda_ingredients = nil
+}
+
+// AIngredients returns the value of the "a_ingredients" field in the mutation.
+func (m *DrugInteractionMutation) AIngredients() (r []string, exists bool) {
+	v := m.a_ingredients
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAIngredients returns the old "a_ingredients" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldAIngredients(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAIngredients is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAIngredients requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAIngredients: %w", err)
+	}
+	return oldValue.AIngredients, nil
+}
+
+// AppendAIngredients adds s to the "a_ingredients" field.
+func (m *DrugInteractionMutation) AppendAIngredients(s []string) {
+	m.appenda_ingredients = append(m.appenda_ingredients, s...)
+}
+
+// AppendedAIngredients returns the list of values that were appended to the "a_ingredients" field in this mutation.
+func (m *DrugInteractionMutation) AppendedAIngredients() ([]string, bool) {
+	if len(m.appenda_ingredients) == 0 {
+		return nil, false
+	}
+	return m.appenda_ingredients, true
+}
+
+// ClearAIngredients clears the value of the "a_ingredients" field.
+func (m *DrugInteractionMutation) ClearAIngredients() {
+	m.a_ingredients = nil
+	m.appenda_ingredients = nil
+	m.clearedFields[druginteraction.FieldAIngredients] = struct{}{}
+}
+
+// AIngredientsCleared returns if the "a_ingredients" field was cleared in this mutation.
+func (m *DrugInteractionMutation) AIngredientsCleared() bool {
+	_, ok := m.clearedFields[druginteraction.FieldAIngredients]
+	return ok
+}
+
+// ResetAIngredients resets all changes to the "a_ingredients" field.
+func (m *DrugInteractionMutation) ResetAIngredients() {
+	m.a_ingredients = nil
+	m.appenda_ingredients = nil
+	delete(m.clearedFields, druginteraction.FieldAIngredients)
+}
+
+// SetAAtcPrefixes sets the "a_atc_prefixes" field.
+func (m *DrugInteractionMutation) SetAAtcPrefixes(s []string) {
+	m.a_atc_prefixes = &s
+	m.appenda_atc_prefixes = nil
+}
+
+// AAtcPrefixes returns the value of the "a_atc_prefixes" field in the mutation.
+func (m *DrugInteractionMutation) AAtcPrefixes() (r []string, exists bool) {
+	v := m.a_atc_prefixes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAAtcPrefixes returns the old "a_atc_prefixes" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldAAtcPrefixes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAAtcPrefixes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAAtcPrefixes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAAtcPrefixes: %w", err)
+	}
+	return oldValue.AAtcPrefixes, nil
+}
+
+// AppendAAtcPrefixes adds s to the "a_atc_prefixes" field.
+func (m *DrugInteractionMutation) AppendAAtcPrefixes(s []string) {
+	m.appenda_atc_prefixes = append(m.appenda_atc_prefixes, s...)
+}
+
+// AppendedAAtcPrefixes returns the list of values that were appended to the "a_atc_prefixes" field in this mutation.
+func (m *DrugInteractionMutation) AppendedAAtcPrefixes() ([]string, bool) {
+	if len(m.appenda_atc_prefixes) == 0 {
+		return nil, false
+	}
+	return m.appenda_atc_prefixes, true
+}
+
+// ClearAAtcPrefixes clears the value of the "a_atc_prefixes" field.
+func (m *DrugInteractionMutation) ClearAAtcPrefixes() {
+	m.a_atc_prefixes = nil
+	m.appenda_atc_prefixes = nil
+	m.clearedFields[druginteraction.FieldAAtcPrefixes] = struct{}{}
+}
+
+// AAtcPrefixesCleared returns if the "a_atc_prefixes" field was cleared in this mutation.
+func (m *DrugInteractionMutation) AAtcPrefixesCleared() bool {
+	_, ok := m.clearedFields[druginteraction.FieldAAtcPrefixes]
+	return ok
+}
+
+// ResetAAtcPrefixes resets all changes to the "a_atc_prefixes" field.
+func (m *DrugInteractionMutation) ResetAAtcPrefixes() {
+	m.a_atc_prefixes = nil
+	m.appenda_atc_prefixes = nil
+	delete(m.clearedFields, druginteraction.FieldAAtcPrefixes)
+}
+
+// SetBLabel sets the "b_label" field.
+func (m *DrugInteractionMutation) SetBLabel(s string) {
+	m.b_label = &s
+}
+
+// BLabel returns the value of the "b_label" field in the mutation.
+func (m *DrugInteractionMutation) BLabel() (r string, exists bool) {
+	v := m.b_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBLabel returns the old "b_label" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldBLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBLabel: %w", err)
+	}
+	return oldValue.BLabel, nil
+}
+
+// ResetBLabel resets all changes to the "b_label" field.
+func (m *DrugInteractionMutation) ResetBLabel() {
+	m.b_label = nil
+}
+
+// SetBIngredients sets the "b_ingredients" field.
+func (m *DrugInteractionMutation) SetBIngredients(s []string) {
+	m.b_ingredients = &s
+	m.appendb_ingredients = nil
+}
+
+// BIngredients returns the value of the "b_ingredients" field in the mutation.
+func (m *DrugInteractionMutation) BIngredients() (r []string, exists bool) {
+	v := m.b_ingredients
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBIngredients returns the old "b_ingredients" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldBIngredients(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBIngredients is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBIngredients requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBIngredients: %w", err)
+	}
+	return oldValue.BIngredients, nil
+}
+
+// AppendBIngredients adds s to the "b_ingredients" field.
+func (m *DrugInteractionMutation) AppendBIngredients(s []string) {
+	m.appendb_ingredients = append(m.appendb_ingredients, s...)
+}
+
+// AppendedBIngredients returns the list of values that were appended to the "b_ingredients" field in this mutation.
+func (m *DrugInteractionMutation) AppendedBIngredients() ([]string, bool) {
+	if len(m.appendb_ingredients) == 0 {
+		return nil, false
+	}
+	return m.appendb_ingredients, true
+}
+
+// ClearBIngredients clears the value of the "b_ingredients" field.
+func (m *DrugInteractionMutation) ClearBIngredients() {
+	m.b_ingredients = nil
+	m.appendb_ingredients = nil
+	m.clearedFields[druginteraction.FieldBIngredients] = struct{}{}
+}
+
+// BIngredientsCleared returns if the "b_ingredients" field was cleared in this mutation.
+func (m *DrugInteractionMutation) BIngredientsCleared() bool {
+	_, ok := m.clearedFields[druginteraction.FieldBIngredients]
+	return ok
+}
+
+// ResetBIngredients resets all changes to the "b_ingredients" field.
+func (m *DrugInteractionMutation) ResetBIngredients() {
+	m.b_ingredients = nil
+	m.appendb_ingredients = nil
+	delete(m.clearedFields, druginteraction.FieldBIngredients)
+}
+
+// SetBAtcPrefixes sets the "b_atc_prefixes" field.
+func (m *DrugInteractionMutation) SetBAtcPrefixes(s []string) {
+	m.b_atc_prefixes = &s
+	m.appendb_atc_prefixes = nil
+}
+
+// BAtcPrefixes returns the value of the "b_atc_prefixes" field in the mutation.
+func (m *DrugInteractionMutation) BAtcPrefixes() (r []string, exists bool) {
+	v := m.b_atc_prefixes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBAtcPrefixes returns the old "b_atc_prefixes" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldBAtcPrefixes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBAtcPrefixes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBAtcPrefixes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBAtcPrefixes: %w", err)
+	}
+	return oldValue.BAtcPrefixes, nil
+}
+
+// AppendBAtcPrefixes adds s to the "b_atc_prefixes" field.
+func (m *DrugInteractionMutation) AppendBAtcPrefixes(s []string) {
+	m.appendb_atc_prefixes = append(m.appendb_atc_prefixes, s...)
+}
+
+// AppendedBAtcPrefixes returns the list of values that were appended to the "b_atc_prefixes" field in this mutation.
+func (m *DrugInteractionMutation) AppendedBAtcPrefixes() ([]string, bool) {
+	if len(m.appendb_atc_prefixes) == 0 {
+		return nil, false
+	}
+	return m.appendb_atc_prefixes, true
+}
+
+// ClearBAtcPrefixes clears the value of the "b_atc_prefixes" field.
+func (m *DrugInteractionMutation) ClearBAtcPrefixes() {
+	m.b_atc_prefixes = nil
+	m.appendb_atc_prefixes = nil
+	m.clearedFields[druginteraction.FieldBAtcPrefixes] = struct{}{}
+}
+
+// BAtcPrefixesCleared returns if the "b_atc_prefixes" field was cleared in this mutation.
+func (m *DrugInteractionMutation) BAtcPrefixesCleared() bool {
+	_, ok := m.clearedFields[druginteraction.FieldBAtcPrefixes]
+	return ok
+}
+
+// ResetBAtcPrefixes resets all changes to the "b_atc_prefixes" field.
+func (m *DrugInteractionMutation) ResetBAtcPrefixes() {
+	m.b_atc_prefixes = nil
+	m.appendb_atc_prefixes = nil
+	delete(m.clearedFields, druginteraction.FieldBAtcPrefixes)
+}
+
+// SetSeverity sets the "severity" field.
+func (m *DrugInteractionMutation) SetSeverity(d druginteraction.Severity) {
+	m.severity = &d
+}
+
+// Severity returns the value of the "severity" field in the mutation.
+func (m *DrugInteractionMutation) Severity() (r druginteraction.Severity, exists bool) {
+	v := m.severity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverity returns the old "severity" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldSeverity(ctx context.Context) (v druginteraction.Severity, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverity: %w", err)
+	}
+	return oldValue.Severity, nil
+}
+
+// ResetSeverity resets all changes to the "severity" field.
+func (m *DrugInteractionMutation) ResetSeverity() {
+	m.severity = nil
+}
+
+// SetEffect sets the "effect" field.
+func (m *DrugInteractionMutation) SetEffect(s string) {
+	m.effect = &s
+}
+
+// Effect returns the value of the "effect" field in the mutation.
+func (m *DrugInteractionMutation) Effect() (r string, exists bool) {
+	v := m.effect
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEffect returns the old "effect" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldEffect(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEffect is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEffect requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEffect: %w", err)
+	}
+	return oldValue.Effect, nil
+}
+
+// ResetEffect resets all changes to the "effect" field.
+func (m *DrugInteractionMutation) ResetEffect() {
+	m.effect = nil
+}
+
+// SetAdvice sets the "advice" field.
+func (m *DrugInteractionMutation) SetAdvice(s string) {
+	m.advice = &s
+}
+
+// Advice returns the value of the "advice" field in the mutation.
+func (m *DrugInteractionMutation) Advice() (r string, exists bool) {
+	v := m.advice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdvice returns the old "advice" field's value of the DrugInteraction entity.
+// If the DrugInteraction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DrugInteractionMutation) OldAdvice(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdvice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdvice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdvice: %w", err)
+	}
+	return oldValue.Advice, nil
+}
+
+// ResetAdvice resets all changes to the "advice" field.
+func (m *DrugInteractionMutation) ResetAdvice() {
+	m.advice = nil
+}
+
+// Where appends a list predicates to the DrugInteractionMutation builder.
+func (m *DrugInteractionMutation) Where(ps ...predicate.DrugInteraction) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DrugInteractionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DrugInteractionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DrugInteraction, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DrugInteractionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DrugInteractionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DrugInteraction).
+func (m *DrugInteractionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DrugInteractionMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, druginteraction.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, druginteraction.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, druginteraction.FieldCode)
+	}
+	if m.a_label != nil {
+		fields = append(fields, druginteraction.FieldALabel)
+	}
+	if m.a_ingredients != nil {
+		fields = append(fields, druginteraction.FieldAIngredients)
+	}
+	if m.a_atc_prefixes != nil {
+		fields = append(fields, druginteraction.FieldAAtcPrefixes)
+	}
+	if m.b_label != nil {
+		fields = append(fields, druginteraction.FieldBLabel)
+	}
+	if m.b_ingredients != nil {
+		fields = append(fields, druginteraction.FieldBIngredients)
+	}
+	if m.b_atc_prefixes != nil {
+		fields = append(fields, druginteraction.FieldBAtcPrefixes)
+	}
+	if m.severity != nil {
+		fields = append(fields, druginteraction.FieldSeverity)
+	}
+	if m.effect != nil {
+		fields = append(fields, druginteraction.FieldEffect)
+	}
+	if m.advice != nil {
+		fields = append(fields, druginteraction.FieldAdvice)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DrugInteractionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case druginteraction.FieldCreatedAt:
+		return m.CreatedAt()
+	case druginteraction.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case druginteraction.FieldCode:
+		return m.Code()
+	case druginteraction.FieldALabel:
+		return m.ALabel()
+	case druginteraction.FieldAIngredients:
+		return m.AIngredients()
+	case druginteraction.FieldAAtcPrefixes:
+		return m.AAtcPrefixes()
+	case druginteraction.FieldBLabel:
+		return m.BLabel()
+	case druginteraction.FieldBIngredients:
+		return m.BIngredients()
+	case druginteraction.FieldBAtcPrefixes:
+		return m.BAtcPrefixes()
+	case druginteraction.FieldSeverity:
+		return m.Severity()
+	case druginteraction.FieldEffect:
+		return m.Effect()
+	case druginteraction.FieldAdvice:
+		return m.Advice()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DrugInteractionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case druginteraction.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case druginteraction.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case druginteraction.FieldCode:
+		return m.OldCode(ctx)
+	case druginteraction.FieldALabel:
+		return m.OldALabel(ctx)
+	case druginteraction.FieldAIngredients:
+		return m.OldAIngredients(ctx)
+	case druginteraction.FieldAAtcPrefixes:
+		return m.OldAAtcPrefixes(ctx)
+	case druginteraction.FieldBLabel:
+		return m.OldBLabel(ctx)
+	case druginteraction.FieldBIngredients:
+		return m.OldBIngredients(ctx)
+	case druginteraction.FieldBAtcPrefixes:
+		return m.OldBAtcPrefixes(ctx)
+	case druginteraction.FieldSeverity:
+		return m.OldSeverity(ctx)
+	case druginteraction.FieldEffect:
+		return m.OldEffect(ctx)
+	case druginteraction.FieldAdvice:
+		return m.OldAdvice(ctx)
+	}
+	return nil, fmt.Errorf("unknown DrugInteraction field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DrugInteractionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case druginteraction.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case druginteraction.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case druginteraction.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case druginteraction.FieldALabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetALabel(v)
+		return nil
+	case druginteraction.FieldAIngredients:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAIngredients(v)
+		return nil
+	case druginteraction.FieldAAtcPrefixes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAAtcPrefixes(v)
+		return nil
+	case druginteraction.FieldBLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBLabel(v)
+		return nil
+	case druginteraction.FieldBIngredients:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBIngredients(v)
+		return nil
+	case druginteraction.FieldBAtcPrefixes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBAtcPrefixes(v)
+		return nil
+	case druginteraction.FieldSeverity:
+		v, ok := value.(druginteraction.Severity)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverity(v)
+		return nil
+	case druginteraction.FieldEffect:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEffect(v)
+		return nil
+	case druginteraction.FieldAdvice:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdvice(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DrugInteraction field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DrugInteractionMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DrugInteractionMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DrugInteractionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DrugInteraction numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DrugInteractionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(druginteraction.FieldAIngredients) {
+		fields = append(fields, druginteraction.FieldAIngredients)
+	}
+	if m.FieldCleared(druginteraction.FieldAAtcPrefixes) {
+		fields = append(fields, druginteraction.FieldAAtcPrefixes)
+	}
+	if m.FieldCleared(druginteraction.FieldBIngredients) {
+		fields = append(fields, druginteraction.FieldBIngredients)
+	}
+	if m.FieldCleared(druginteraction.FieldBAtcPrefixes) {
+		fields = append(fields, druginteraction.FieldBAtcPrefixes)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DrugInteractionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DrugInteractionMutation) ClearField(name string) error {
+	switch name {
+	case druginteraction.FieldAIngredients:
+		m.ClearAIngredients()
+		return nil
+	case druginteraction.FieldAAtcPrefixes:
+		m.ClearAAtcPrefixes()
+		return nil
+	case druginteraction.FieldBIngredients:
+		m.ClearBIngredients()
+		return nil
+	case druginteraction.FieldBAtcPrefixes:
+		m.ClearBAtcPrefixes()
+		return nil
+	}
+	return fmt.Errorf("unknown DrugInteraction nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DrugInteractionMutation) ResetField(name string) error {
+	switch name {
+	case druginteraction.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case druginteraction.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case druginteraction.FieldCode:
+		m.ResetCode()
+		return nil
+	case druginteraction.FieldALabel:
+		m.ResetALabel()
+		return nil
+	case druginteraction.FieldAIngredients:
+		m.ResetAIngredients()
+		return nil
+	case druginteraction.FieldAAtcPrefixes:
+		m.ResetAAtcPrefixes()
+		return nil
+	case druginteraction.FieldBLabel:
+		m.ResetBLabel()
+		return nil
+	case druginteraction.FieldBIngredients:
+		m.ResetBIngredients()
+		return nil
+	case druginteraction.FieldBAtcPrefixes:
+		m.ResetBAtcPrefixes()
+		return nil
+	case druginteraction.FieldSeverity:
+		m.ResetSeverity()
+		return nil
+	case druginteraction.FieldEffect:
+		m.ResetEffect()
+		return nil
+	case druginteraction.FieldAdvice:
+		m.ResetAdvice()
+		return nil
+	}
+	return fmt.Errorf("unknown DrugInteraction field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DrugInteractionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DrugInteractionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DrugInteractionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DrugInteractionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DrugInteractionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DrugInteractionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DrugInteractionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DrugInteraction unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DrugInteractionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DrugInteraction edge %s", name)
 }
 
 // EncounterMutation represents an operation that mutates the Encounter nodes in the graph.
@@ -29886,43 +31874,47 @@ func (m *LabTestMutation) ResetEdge(name string) error {
 // MedicationOrderMutation represents an operation that mutates the MedicationOrder nodes in the graph.
 type MedicationOrderMutation struct {
 	config
-	op                      Op
-	typ                     string
-	id                      *string
-	created_at              *time.Time
-	updated_at              *time.Time
-	drug                    *string
-	drug_code               *string
-	dose_amount             *float64
-	adddose_amount          *float64
-	dose_unit               *string
-	route                   *medicationorder.Route
-	frequency               *string
-	duration_days           *int
-	addduration_days        *int
-	quantity                *int
-	addquantity             *int
-	instructions            *string
-	status                  *medicationorder.Status
-	allergy_override_reason *string
-	stop_reason             *string
-	ended_at                *time.Time
-	clearedFields           map[string]struct{}
-	patient                 *string
-	clearedpatient          bool
-	encounter               *string
-	clearedencounter        bool
-	prescriber              *string
-	clearedprescriber       bool
-	formulary_drug          *string
-	clearedformulary_drug   bool
-	replaces                *string
-	clearedreplaces         bool
-	replaced_by             *string
-	clearedreplaced_by      bool
-	done                    bool
-	oldValue                func(context.Context) (*MedicationOrder, error)
-	predicates              []predicate.MedicationOrder
+	op                          Op
+	typ                         string
+	id                          *string
+	created_at                  *time.Time
+	updated_at                  *time.Time
+	drug                        *string
+	drug_code                   *string
+	dose_amount                 *float64
+	adddose_amount              *float64
+	dose_unit                   *string
+	route                       *medicationorder.Route
+	frequency                   *string
+	duration_days               *int
+	addduration_days            *int
+	quantity                    *int
+	addquantity                 *int
+	instructions                *string
+	status                      *medicationorder.Status
+	allergy_override_reason     *string
+	free_text                   *bool
+	interaction_override_reason *string
+	overridden_warnings         *[]rxwarn.Warning
+	appendoverridden_warnings   []rxwarn.Warning
+	stop_reason                 *string
+	ended_at                    *time.Time
+	clearedFields               map[string]struct{}
+	patient                     *string
+	clearedpatient              bool
+	encounter                   *string
+	clearedencounter            bool
+	prescriber                  *string
+	clearedprescriber           bool
+	formulary_drug              *string
+	clearedformulary_drug       bool
+	replaces                    *string
+	clearedreplaces             bool
+	replaced_by                 *string
+	clearedreplaced_by          bool
+	done                        bool
+	oldValue                    func(context.Context) (*MedicationOrder, error)
+	predicates                  []predicate.MedicationOrder
 }
 
 var _ ent.Mutation = (*MedicationOrderMutation)(nil)
@@ -30829,6 +32821,156 @@ func (m *MedicationOrderMutation) ResetAllergyOverrideReason() {
 	delete(m.clearedFields, medicationorder.FieldAllergyOverrideReason)
 }
 
+// SetFreeText sets the "free_text" field.
+func (m *MedicationOrderMutation) SetFreeText(b bool) {
+	m.free_text = &b
+}
+
+// FreeText returns the value of the "free_text" field in the mutation.
+func (m *MedicationOrderMutation) FreeText() (r bool, exists bool) {
+	v := m.free_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFreeText returns the old "free_text" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldFreeText(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFreeText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFreeText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFreeText: %w", err)
+	}
+	return oldValue.FreeText, nil
+}
+
+// ResetFreeText resets all changes to the "free_text" field.
+func (m *MedicationOrderMutation) ResetFreeText() {
+	m.free_text = nil
+}
+
+// SetInteractionOverrideReason sets the "interaction_override_reason" field.
+func (m *MedicationOrderMutation) SetInteractionOverrideReason(s string) {
+	m.interaction_override_reason = &s
+}
+
+// InteractionOverrideReason returns the value of the "interaction_override_reason" field in the mutation.
+func (m *MedicationOrderMutation) InteractionOverrideReason() (r string, exists bool) {
+	v := m.interaction_override_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInteractionOverrideReason returns the old "interaction_override_reason" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldInteractionOverrideReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInteractionOverrideReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInteractionOverrideReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInteractionOverrideReason: %w", err)
+	}
+	return oldValue.InteractionOverrideReason, nil
+}
+
+// ClearInteractionOverrideReason clears the value of the "interaction_override_reason" field.
+func (m *MedicationOrderMutation) ClearInteractionOverrideReason() {
+	m.interaction_override_reason = nil
+	m.clearedFields[medicationorder.FieldInteractionOverrideReason] = struct{}{}
+}
+
+// InteractionOverrideReasonCleared returns if the "interaction_override_reason" field was cleared in this mutation.
+func (m *MedicationOrderMutation) InteractionOverrideReasonCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldInteractionOverrideReason]
+	return ok
+}
+
+// ResetInteractionOverrideReason resets all changes to the "interaction_override_reason" field.
+func (m *MedicationOrderMutation) ResetInteractionOverrideReason() {
+	m.interaction_override_reason = nil
+	delete(m.clearedFields, medicationorder.FieldInteractionOverrideReason)
+}
+
+// SetOverriddenWarnings sets the "overridden_warnings" field.
+func (m *MedicationOrderMutation) SetOverriddenWarnings(r []rxwarn.Warning) {
+	m.overridden_warnings = &r
+	m.appendoverridden_warnings = nil
+}
+
+// OverriddenWarnings returns the value of the "overridden_warnings" field in the mutation.
+func (m *MedicationOrderMutation) OverriddenWarnings() (r []rxwarn.Warning, exists bool) {
+	v := m.overridden_warnings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOverriddenWarnings returns the old "overridden_warnings" field's value of the MedicationOrder entity.
+// If the MedicationOrder object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MedicationOrderMutation) OldOverriddenWarnings(ctx context.Context) (v []rxwarn.Warning, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOverriddenWarnings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOverriddenWarnings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOverriddenWarnings: %w", err)
+	}
+	return oldValue.OverriddenWarnings, nil
+}
+
+// AppendOverriddenWarnings adds r to the "overridden_warnings" field.
+func (m *MedicationOrderMutation) AppendOverriddenWarnings(r []rxwarn.Warning) {
+	m.appendoverridden_warnings = append(m.appendoverridden_warnings, r...)
+}
+
+// AppendedOverriddenWarnings returns the list of values that were appended to the "overridden_warnings" field in this mutation.
+func (m *MedicationOrderMutation) AppendedOverriddenWarnings() ([]rxwarn.Warning, bool) {
+	if len(m.appendoverridden_warnings) == 0 {
+		return nil, false
+	}
+	return m.appendoverridden_warnings, true
+}
+
+// ClearOverriddenWarnings clears the value of the "overridden_warnings" field.
+func (m *MedicationOrderMutation) ClearOverriddenWarnings() {
+	m.overridden_warnings = nil
+	m.appendoverridden_warnings = nil
+	m.clearedFields[medicationorder.FieldOverriddenWarnings] = struct{}{}
+}
+
+// OverriddenWarningsCleared returns if the "overridden_warnings" field was cleared in this mutation.
+func (m *MedicationOrderMutation) OverriddenWarningsCleared() bool {
+	_, ok := m.clearedFields[medicationorder.FieldOverriddenWarnings]
+	return ok
+}
+
+// ResetOverriddenWarnings resets all changes to the "overridden_warnings" field.
+func (m *MedicationOrderMutation) ResetOverriddenWarnings() {
+	m.overridden_warnings = nil
+	m.appendoverridden_warnings = nil
+	delete(m.clearedFields, medicationorder.FieldOverriddenWarnings)
+}
+
 // SetStopReason sets the "stop_reason" field.
 func (m *MedicationOrderMutation) SetStopReason(s string) {
 	m.stop_reason = &s
@@ -31148,7 +33290,7 @@ func (m *MedicationOrderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MedicationOrderMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, medicationorder.FieldCreatedAt)
 	}
@@ -31203,6 +33345,15 @@ func (m *MedicationOrderMutation) Fields() []string {
 	if m.allergy_override_reason != nil {
 		fields = append(fields, medicationorder.FieldAllergyOverrideReason)
 	}
+	if m.free_text != nil {
+		fields = append(fields, medicationorder.FieldFreeText)
+	}
+	if m.interaction_override_reason != nil {
+		fields = append(fields, medicationorder.FieldInteractionOverrideReason)
+	}
+	if m.overridden_warnings != nil {
+		fields = append(fields, medicationorder.FieldOverriddenWarnings)
+	}
 	if m.stop_reason != nil {
 		fields = append(fields, medicationorder.FieldStopReason)
 	}
@@ -31253,6 +33404,12 @@ func (m *MedicationOrderMutation) Field(name string) (ent.Value, bool) {
 		return m.ReplacesID()
 	case medicationorder.FieldAllergyOverrideReason:
 		return m.AllergyOverrideReason()
+	case medicationorder.FieldFreeText:
+		return m.FreeText()
+	case medicationorder.FieldInteractionOverrideReason:
+		return m.InteractionOverrideReason()
+	case medicationorder.FieldOverriddenWarnings:
+		return m.OverriddenWarnings()
 	case medicationorder.FieldStopReason:
 		return m.StopReason()
 	case medicationorder.FieldEndedAt:
@@ -31302,6 +33459,12 @@ func (m *MedicationOrderMutation) OldField(ctx context.Context, name string) (en
 		return m.OldReplacesID(ctx)
 	case medicationorder.FieldAllergyOverrideReason:
 		return m.OldAllergyOverrideReason(ctx)
+	case medicationorder.FieldFreeText:
+		return m.OldFreeText(ctx)
+	case medicationorder.FieldInteractionOverrideReason:
+		return m.OldInteractionOverrideReason(ctx)
+	case medicationorder.FieldOverriddenWarnings:
+		return m.OldOverriddenWarnings(ctx)
 	case medicationorder.FieldStopReason:
 		return m.OldStopReason(ctx)
 	case medicationorder.FieldEndedAt:
@@ -31441,6 +33604,27 @@ func (m *MedicationOrderMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAllergyOverrideReason(v)
 		return nil
+	case medicationorder.FieldFreeText:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFreeText(v)
+		return nil
+	case medicationorder.FieldInteractionOverrideReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInteractionOverrideReason(v)
+		return nil
+	case medicationorder.FieldOverriddenWarnings:
+		v, ok := value.([]rxwarn.Warning)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOverriddenWarnings(v)
+		return nil
 	case medicationorder.FieldStopReason:
 		v, ok := value.(string)
 		if !ok {
@@ -31545,6 +33729,12 @@ func (m *MedicationOrderMutation) ClearedFields() []string {
 	if m.FieldCleared(medicationorder.FieldAllergyOverrideReason) {
 		fields = append(fields, medicationorder.FieldAllergyOverrideReason)
 	}
+	if m.FieldCleared(medicationorder.FieldInteractionOverrideReason) {
+		fields = append(fields, medicationorder.FieldInteractionOverrideReason)
+	}
+	if m.FieldCleared(medicationorder.FieldOverriddenWarnings) {
+		fields = append(fields, medicationorder.FieldOverriddenWarnings)
+	}
 	if m.FieldCleared(medicationorder.FieldStopReason) {
 		fields = append(fields, medicationorder.FieldStopReason)
 	}
@@ -31585,6 +33775,12 @@ func (m *MedicationOrderMutation) ClearField(name string) error {
 		return nil
 	case medicationorder.FieldAllergyOverrideReason:
 		m.ClearAllergyOverrideReason()
+		return nil
+	case medicationorder.FieldInteractionOverrideReason:
+		m.ClearInteractionOverrideReason()
+		return nil
+	case medicationorder.FieldOverriddenWarnings:
+		m.ClearOverriddenWarnings()
 		return nil
 	case medicationorder.FieldStopReason:
 		m.ClearStopReason()
@@ -31653,6 +33849,15 @@ func (m *MedicationOrderMutation) ResetField(name string) error {
 		return nil
 	case medicationorder.FieldAllergyOverrideReason:
 		m.ResetAllergyOverrideReason()
+		return nil
+	case medicationorder.FieldFreeText:
+		m.ResetFreeText()
+		return nil
+	case medicationorder.FieldInteractionOverrideReason:
+		m.ResetInteractionOverrideReason()
+		return nil
+	case medicationorder.FieldOverriddenWarnings:
+		m.ResetOverriddenWarnings()
 		return nil
 	case medicationorder.FieldStopReason:
 		m.ResetStopReason()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -20,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -143,6 +145,69 @@ func init() {
 	admission.DefaultID = admissionDescID.Default.(func() string)
 	// admission.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	admission.IDValidator = admissionDescID.Validators[0].(func(string) error)
+	allergenclassMixin := schema.AllergenClass{}.Mixin()
+	allergenclassMixinFields0 := allergenclassMixin[0].Fields()
+	_ = allergenclassMixinFields0
+	allergenclassMixinFields1 := allergenclassMixin[1].Fields()
+	_ = allergenclassMixinFields1
+	allergenclassFields := schema.AllergenClass{}.Fields()
+	_ = allergenclassFields
+	// allergenclassDescCreatedAt is the schema descriptor for created_at field.
+	allergenclassDescCreatedAt := allergenclassMixinFields1[0].Descriptor()
+	// allergenclass.DefaultCreatedAt holds the default value on creation for the created_at field.
+	allergenclass.DefaultCreatedAt = allergenclassDescCreatedAt.Default.(func() time.Time)
+	// allergenclassDescUpdatedAt is the schema descriptor for updated_at field.
+	allergenclassDescUpdatedAt := allergenclassMixinFields1[1].Descriptor()
+	// allergenclass.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	allergenclass.DefaultUpdatedAt = allergenclassDescUpdatedAt.Default.(func() time.Time)
+	// allergenclass.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	allergenclass.UpdateDefaultUpdatedAt = allergenclassDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// allergenclassDescCode is the schema descriptor for code field.
+	allergenclassDescCode := allergenclassFields[0].Descriptor()
+	// allergenclass.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	allergenclass.CodeValidator = func() func(string) error {
+		validators := allergenclassDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// allergenclassDescName is the schema descriptor for name field.
+	allergenclassDescName := allergenclassFields[1].Descriptor()
+	// allergenclass.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	allergenclass.NameValidator = func() func(string) error {
+		validators := allergenclassDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// allergenclassDescNote is the schema descriptor for note field.
+	allergenclassDescNote := allergenclassFields[6].Descriptor()
+	// allergenclass.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	allergenclass.NoteValidator = allergenclassDescNote.Validators[0].(func(string) error)
+	// allergenclassDescID is the schema descriptor for id field.
+	allergenclassDescID := allergenclassMixinFields0[0].Descriptor()
+	// allergenclass.DefaultID holds the default value on creation for the id field.
+	allergenclass.DefaultID = allergenclassDescID.Default.(func() string)
+	// allergenclass.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	allergenclass.IDValidator = allergenclassDescID.Validators[0].(func(string) error)
 	allergyMixin := schema.Allergy{}.Mixin()
 	allergyMixinFields0 := allergyMixin[0].Fields()
 	_ = allergyMixinFields0
@@ -714,6 +779,119 @@ func init() {
 	drug.DefaultID = drugDescID.Default.(func() string)
 	// drug.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	drug.IDValidator = drugDescID.Validators[0].(func(string) error)
+	druginteractionMixin := schema.DrugInteraction{}.Mixin()
+	druginteractionMixinFields0 := druginteractionMixin[0].Fields()
+	_ = druginteractionMixinFields0
+	druginteractionMixinFields1 := druginteractionMixin[1].Fields()
+	_ = druginteractionMixinFields1
+	druginteractionFields := schema.DrugInteraction{}.Fields()
+	_ = druginteractionFields
+	// druginteractionDescCreatedAt is the schema descriptor for created_at field.
+	druginteractionDescCreatedAt := druginteractionMixinFields1[0].Descriptor()
+	// druginteraction.DefaultCreatedAt holds the default value on creation for the created_at field.
+	druginteraction.DefaultCreatedAt = druginteractionDescCreatedAt.Default.(func() time.Time)
+	// druginteractionDescUpdatedAt is the schema descriptor for updated_at field.
+	druginteractionDescUpdatedAt := druginteractionMixinFields1[1].Descriptor()
+	// druginteraction.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	druginteraction.DefaultUpdatedAt = druginteractionDescUpdatedAt.Default.(func() time.Time)
+	// druginteraction.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	druginteraction.UpdateDefaultUpdatedAt = druginteractionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// druginteractionDescCode is the schema descriptor for code field.
+	druginteractionDescCode := druginteractionFields[0].Descriptor()
+	// druginteraction.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	druginteraction.CodeValidator = func() func(string) error {
+		validators := druginteractionDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// druginteractionDescALabel is the schema descriptor for a_label field.
+	druginteractionDescALabel := druginteractionFields[1].Descriptor()
+	// druginteraction.ALabelValidator is a validator for the "a_label" field. It is called by the builders before save.
+	druginteraction.ALabelValidator = func() func(string) error {
+		validators := druginteractionDescALabel.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(a_label string) error {
+			for _, fn := range fns {
+				if err := fn(a_label); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// druginteractionDescBLabel is the schema descriptor for b_label field.
+	druginteractionDescBLabel := druginteractionFields[4].Descriptor()
+	// druginteraction.BLabelValidator is a validator for the "b_label" field. It is called by the builders before save.
+	druginteraction.BLabelValidator = func() func(string) error {
+		validators := druginteractionDescBLabel.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(b_label string) error {
+			for _, fn := range fns {
+				if err := fn(b_label); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// druginteractionDescEffect is the schema descriptor for effect field.
+	druginteractionDescEffect := druginteractionFields[8].Descriptor()
+	// druginteraction.EffectValidator is a validator for the "effect" field. It is called by the builders before save.
+	druginteraction.EffectValidator = func() func(string) error {
+		validators := druginteractionDescEffect.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(effect string) error {
+			for _, fn := range fns {
+				if err := fn(effect); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// druginteractionDescAdvice is the schema descriptor for advice field.
+	druginteractionDescAdvice := druginteractionFields[9].Descriptor()
+	// druginteraction.AdviceValidator is a validator for the "advice" field. It is called by the builders before save.
+	druginteraction.AdviceValidator = func() func(string) error {
+		validators := druginteractionDescAdvice.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(advice string) error {
+			for _, fn := range fns {
+				if err := fn(advice); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// druginteractionDescID is the schema descriptor for id field.
+	druginteractionDescID := druginteractionMixinFields0[0].Descriptor()
+	// druginteraction.DefaultID holds the default value on creation for the id field.
+	druginteraction.DefaultID = druginteractionDescID.Default.(func() string)
+	// druginteraction.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	druginteraction.IDValidator = druginteractionDescID.Validators[0].(func(string) error)
 	encounterMixin := schema.Encounter{}.Mixin()
 	encounterMixinFields0 := encounterMixin[0].Fields()
 	_ = encounterMixinFields0
@@ -1372,8 +1550,16 @@ func init() {
 	medicationorderDescAllergyOverrideReason := medicationorderFields[14].Descriptor()
 	// medicationorder.AllergyOverrideReasonValidator is a validator for the "allergy_override_reason" field. It is called by the builders before save.
 	medicationorder.AllergyOverrideReasonValidator = medicationorderDescAllergyOverrideReason.Validators[0].(func(string) error)
+	// medicationorderDescFreeText is the schema descriptor for free_text field.
+	medicationorderDescFreeText := medicationorderFields[15].Descriptor()
+	// medicationorder.DefaultFreeText holds the default value on creation for the free_text field.
+	medicationorder.DefaultFreeText = medicationorderDescFreeText.Default.(bool)
+	// medicationorderDescInteractionOverrideReason is the schema descriptor for interaction_override_reason field.
+	medicationorderDescInteractionOverrideReason := medicationorderFields[16].Descriptor()
+	// medicationorder.InteractionOverrideReasonValidator is a validator for the "interaction_override_reason" field. It is called by the builders before save.
+	medicationorder.InteractionOverrideReasonValidator = medicationorderDescInteractionOverrideReason.Validators[0].(func(string) error)
 	// medicationorderDescStopReason is the schema descriptor for stop_reason field.
-	medicationorderDescStopReason := medicationorderFields[15].Descriptor()
+	medicationorderDescStopReason := medicationorderFields[18].Descriptor()
 	// medicationorder.StopReasonValidator is a validator for the "stop_reason" field. It is called by the builders before save.
 	medicationorder.StopReasonValidator = medicationorderDescStopReason.Validators[0].(func(string) error)
 	// medicationorderDescID is the schema descriptor for id field.

@@ -18,6 +18,8 @@ type Tx struct {
 	APIKey *APIKeyClient
 	// Admission is the client for interacting with the Admission builders.
 	Admission *AdmissionClient
+	// AllergenClass is the client for interacting with the AllergenClass builders.
+	AllergenClass *AllergenClassClient
 	// Allergy is the client for interacting with the Allergy builders.
 	Allergy *AllergyClient
 	// Appointment is the client for interacting with the Appointment builders.
@@ -44,6 +46,8 @@ type Tx struct {
 	Department *DepartmentClient
 	// Drug is the client for interacting with the Drug builders.
 	Drug *DrugClient
+	// DrugInteraction is the client for interacting with the DrugInteraction builders.
+	DrugInteraction *DrugInteractionClient
 	// Encounter is the client for interacting with the Encounter builders.
 	Encounter *EncounterClient
 	// HistoryItem is the client for interacting with the HistoryItem builders.
@@ -233,6 +237,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
 	tx.Admission = NewAdmissionClient(tx.config)
+	tx.AllergenClass = NewAllergenClassClient(tx.config)
 	tx.Allergy = NewAllergyClient(tx.config)
 	tx.Appointment = NewAppointmentClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
@@ -246,6 +251,7 @@ func (tx *Tx) init() {
 	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
 	tx.Drug = NewDrugClient(tx.config)
+	tx.DrugInteraction = NewDrugInteractionClient(tx.config)
 	tx.Encounter = NewEncounterClient(tx.config)
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)

@@ -34,6 +34,12 @@ func (r *queryResolver) Admissions(ctx context.Context, after *entgql.Cursor[str
 		ent.WithAdmissionOrder(orderBy), ent.WithAdmissionFilter(where.Filter))
 }
 
+// AllergenClasses is the resolver for the allergenClasses field.
+func (r *queryResolver) AllergenClasses(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AllergenClassOrder, where *ent.AllergenClassWhereInput) (*ent.AllergenClassConnection, error) {
+	return r.Client.AllergenClass.Query().Paginate(ctx, after, first, before, last,
+		ent.WithAllergenClassOrder(orderBy), ent.WithAllergenClassFilter(where.Filter))
+}
+
 // Appointments is the resolver for the appointments field.
 func (r *queryResolver) Appointments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) (*ent.AppointmentConnection, error) {
 	return r.Client.Appointment.Query().Paginate(ctx, after, first, before, last,
@@ -56,6 +62,12 @@ func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[st
 func (r *queryResolver) Formulary(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) (*ent.DrugConnection, error) {
 	return r.Client.Drug.Query().Paginate(ctx, after, first, before, last,
 		ent.WithDrugOrder(orderBy), ent.WithDrugFilter(where.Filter))
+}
+
+// DrugInteractions is the resolver for the drugInteractions field.
+func (r *queryResolver) DrugInteractions(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugInteractionOrder, where *ent.DrugInteractionWhereInput) (*ent.DrugInteractionConnection, error) {
+	return r.Client.DrugInteraction.Query().Paginate(ctx, after, first, before, last,
+		ent.WithDrugInteractionOrder(orderBy), ent.WithDrugInteractionFilter(where.Filter))
 }
 
 // Encounters is the resolver for the encounters field.

@@ -27,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -50,10 +51,12 @@ import (
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
+	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/prescribing"
+	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -160,6 +163,30 @@ type ComplexityRoot struct {
 	}
 
 	AdmissionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AllergenClass struct {
+		AtcPrefixes          func(childComplexity int) int
+		Code                 func(childComplexity int) int
+		CreatedAt            func(childComplexity int) int
+		CrossReactiveClasses func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		Ingredients          func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		Note                 func(childComplexity int) int
+		Terms                func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
+	}
+
+	AllergenClassConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AllergenClassEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -515,6 +542,33 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DrugInteraction struct {
+		AAtcPrefixes func(childComplexity int) int
+		AIngredients func(childComplexity int) int
+		ALabel       func(childComplexity int) int
+		Advice       func(childComplexity int) int
+		BAtcPrefixes func(childComplexity int) int
+		BIngredients func(childComplexity int) int
+		BLabel       func(childComplexity int) int
+		Code         func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Effect       func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Severity     func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	DrugInteractionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DrugInteractionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Encounter struct {
 		Admission        func(childComplexity int) int
 		AdmissionID      func(childComplexity int) int
@@ -827,33 +881,36 @@ type ComplexityRoot struct {
 	}
 
 	MedicationOrder struct {
-		AllergyOverrideReason func(childComplexity int) int
-		CreatedAt             func(childComplexity int) int
-		DoseAmount            func(childComplexity int) int
-		DoseUnit              func(childComplexity int) int
-		Drug                  func(childComplexity int) int
-		DrugCode              func(childComplexity int) int
-		DrugID                func(childComplexity int) int
-		DurationDays          func(childComplexity int) int
-		Encounter             func(childComplexity int) int
-		EncounterID           func(childComplexity int) int
-		EndedAt               func(childComplexity int) int
-		FormularyDrug         func(childComplexity int) int
-		Frequency             func(childComplexity int) int
-		ID                    func(childComplexity int) int
-		Instructions          func(childComplexity int) int
-		Patient               func(childComplexity int) int
-		PatientID             func(childComplexity int) int
-		Prescriber            func(childComplexity int) int
-		PrescriberID          func(childComplexity int) int
-		Quantity              func(childComplexity int) int
-		ReplacedBy            func(childComplexity int) int
-		Replaces              func(childComplexity int) int
-		ReplacesID            func(childComplexity int) int
-		Route                 func(childComplexity int) int
-		Status                func(childComplexity int) int
-		StopReason            func(childComplexity int) int
-		UpdatedAt             func(childComplexity int) int
+		AllergyOverrideReason     func(childComplexity int) int
+		CreatedAt                 func(childComplexity int) int
+		DoseAmount                func(childComplexity int) int
+		DoseUnit                  func(childComplexity int) int
+		Drug                      func(childComplexity int) int
+		DrugCode                  func(childComplexity int) int
+		DrugID                    func(childComplexity int) int
+		DurationDays              func(childComplexity int) int
+		Encounter                 func(childComplexity int) int
+		EncounterID               func(childComplexity int) int
+		EndedAt                   func(childComplexity int) int
+		FormularyDrug             func(childComplexity int) int
+		FreeText                  func(childComplexity int) int
+		Frequency                 func(childComplexity int) int
+		ID                        func(childComplexity int) int
+		Instructions              func(childComplexity int) int
+		InteractionOverrideReason func(childComplexity int) int
+		OverriddenWarnings        func(childComplexity int) int
+		Patient                   func(childComplexity int) int
+		PatientID                 func(childComplexity int) int
+		Prescriber                func(childComplexity int) int
+		PrescriberID              func(childComplexity int) int
+		Quantity                  func(childComplexity int) int
+		ReplacedBy                func(childComplexity int) int
+		Replaces                  func(childComplexity int) int
+		ReplacesID                func(childComplexity int) int
+		Route                     func(childComplexity int) int
+		Status                    func(childComplexity int) int
+		StopReason                func(childComplexity int) int
+		UpdatedAt                 func(childComplexity int) int
 	}
 
 	MedicationOrderConnection struct {
@@ -912,8 +969,10 @@ type ComplexityRoot struct {
 		ConfirmTotp                   func(childComplexity int, input model.ConfirmTotpInput) int
 		CreateAPIKey                  func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateCarePlan                func(childComplexity int, input careplans.CreateCarePlanInput) int
+		CreateFormularyItem           func(childComplexity int, input formulary.CreateFormularyItemInput) int
 		CreateRoom                    func(childComplexity int, input scheduling.NewRoom) int
 		CreateWard                    func(childComplexity int, input admission.CreateWardInput) int
+		DeactivateFormularyItem       func(childComplexity int, id string) int
 		DeactivateInsurancePolicy     func(childComplexity int, id string) int
 		DeclineReferral               func(childComplexity int, id string, reason string) int
 		DisableTotp                   func(childComplexity int, input model.DisableTotpInput) int
@@ -933,6 +992,7 @@ type ComplexityRoot struct {
 		MergePatients                 func(childComplexity int, input patients.MergePatientsInput) int
 		OrderLabTests                 func(childComplexity int, input lab.OrderLabTestsInput) int
 		PrescribeMedication           func(childComplexity int, input prescribing.PrescribeMedicationInput) int
+		ReactivateFormularyItem       func(childComplexity int, id string) int
 		ReceiveLabSpecimen            func(childComplexity int, id string) int
 		RecordAllergy                 func(childComplexity int, input ehr.RecordAllergyInput) int
 		RecordHistoryItem             func(childComplexity int, input ehr.RecordHistoryItemInput) int
@@ -964,6 +1024,7 @@ type ComplexityRoot struct {
 		TransferPatient               func(childComplexity int, admissionID string, input admission.TransferPatientInput) int
 		UpdateAllergy                 func(childComplexity int, id string, input ehr.UpdateAllergyInput) int
 		UpdateDraftNote               func(childComplexity int, id string, text string) int
+		UpdateFormularyItem           func(childComplexity int, id string, input formulary.UpdateFormularyItemInput) int
 		UpdateInsurancePolicyValidity func(childComplexity int, id string, input patients.InsurancePolicyValidityInput) int
 		UpdatePatient                 func(childComplexity int, id string, input patients.Changes) int
 		UpdatePatientContact          func(childComplexity int, id string, input patients.UpdatePatientContactInput) int
@@ -1100,6 +1161,16 @@ type ComplexityRoot struct {
 		Value     func(childComplexity int) int
 	}
 
+	PrescribingWarning struct {
+		Advice        func(childComplexity int) int
+		AllergyID     func(childComplexity int) int
+		Detail        func(childComplexity int) int
+		InteractionID func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		OtherOrderID  func(childComplexity int) int
+		Severity      func(childComplexity int) int
+	}
+
 	Problem struct {
 		CreatedAt    func(childComplexity int) int
 		Display      func(childComplexity int) int
@@ -1145,6 +1216,7 @@ type ComplexityRoot struct {
 	Query struct {
 		APIKeys                       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) int
 		Admissions                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) int
+		AllergenClasses               func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AllergenClassOrder, where *ent.AllergenClassWhereInput) int
 		Appointments                  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) int
 		AuditEvents                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, filter *audit.AuditEventFilter, orderBy *ent.AuditEventOrder) int
 		AvailableSlots                func(childComplexity int, input scheduling.SlotSearch) int
@@ -1154,6 +1226,7 @@ type ComplexityRoot struct {
 		ClinicalNotes                 func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClinicalNoteOrder, where *ent.ClinicalNoteWhereInput) int
 		DepartmentQueue               func(childComplexity int, departmentID string, date *time.Time) int
 		Departments                   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) int
+		DrugInteractions              func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugInteractionOrder, where *ent.DrugInteractionWhereInput) int
 		Encounters                    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) int
 		FindDuplicatePatients         func(childComplexity int, input patients.FindDuplicatePatientsInput) int
 		Formulary                     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) int
@@ -1407,6 +1480,10 @@ type MutationResolver interface {
 	MarkObservationEnteredInError(ctx context.Context, id string, reason string) (*ent.Observation, error)
 	RecordHistoryItem(ctx context.Context, input ehr.RecordHistoryItemInput) (*ent.HistoryItem, error)
 	MarkHistoryItemEnteredInError(ctx context.Context, id string) (*ent.HistoryItem, error)
+	CreateFormularyItem(ctx context.Context, input formulary.CreateFormularyItemInput) (*ent.Drug, error)
+	UpdateFormularyItem(ctx context.Context, id string, input formulary.UpdateFormularyItemInput) (*ent.Drug, error)
+	DeactivateFormularyItem(ctx context.Context, id string) (*ent.Drug, error)
+	ReactivateFormularyItem(ctx context.Context, id string) (*ent.Drug, error)
 	OrderLabTests(ctx context.Context, input lab.OrderLabTestsInput) (*ent.LabOrder, error)
 	CancelLabOrderItem(ctx context.Context, id string, reason string) (*ent.LabOrderItem, error)
 	CollectLabSpecimen(ctx context.Context, input lab.CollectLabSpecimenInput) (*ent.LabSpecimen, error)
@@ -1466,10 +1543,12 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []string) ([]ent.Noder, error)
 	APIKeys(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput) (*ent.APIKeyConnection, error)
 	Admissions(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) (*ent.AdmissionConnection, error)
+	AllergenClasses(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AllergenClassOrder, where *ent.AllergenClassWhereInput) (*ent.AllergenClassConnection, error)
 	Appointments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AppointmentOrder, where *ent.AppointmentWhereInput) (*ent.AppointmentConnection, error)
 	Beds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.BedOrder, where *ent.BedWhereInput) (*ent.BedConnection, error)
 	Departments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) (*ent.DepartmentConnection, error)
 	Formulary(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) (*ent.DrugConnection, error)
+	DrugInteractions(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugInteractionOrder, where *ent.DrugInteractionWhereInput) (*ent.DrugInteractionConnection, error)
 	Encounters(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.EncounterOrder, where *ent.EncounterWhereInput) (*ent.EncounterConnection, error)
 	Icd10Codes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) (*ent.Icd10CodeConnection, error)
 	LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error)
@@ -1860,6 +1939,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdmissionEdge.Node(childComplexity), true
+
+	case "AllergenClass.atcPrefixes":
+		if e.ComplexityRoot.AllergenClass.AtcPrefixes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.AtcPrefixes(childComplexity), true
+	case "AllergenClass.code":
+		if e.ComplexityRoot.AllergenClass.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.Code(childComplexity), true
+	case "AllergenClass.createdAt":
+		if e.ComplexityRoot.AllergenClass.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.CreatedAt(childComplexity), true
+	case "AllergenClass.crossReactiveClasses":
+		if e.ComplexityRoot.AllergenClass.CrossReactiveClasses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.CrossReactiveClasses(childComplexity), true
+	case "AllergenClass.id":
+		if e.ComplexityRoot.AllergenClass.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.ID(childComplexity), true
+	case "AllergenClass.ingredients":
+		if e.ComplexityRoot.AllergenClass.Ingredients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.Ingredients(childComplexity), true
+	case "AllergenClass.name":
+		if e.ComplexityRoot.AllergenClass.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.Name(childComplexity), true
+	case "AllergenClass.note":
+		if e.ComplexityRoot.AllergenClass.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.Note(childComplexity), true
+	case "AllergenClass.terms":
+		if e.ComplexityRoot.AllergenClass.Terms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.Terms(childComplexity), true
+	case "AllergenClass.updatedAt":
+		if e.ComplexityRoot.AllergenClass.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClass.UpdatedAt(childComplexity), true
+
+	case "AllergenClassConnection.edges":
+		if e.ComplexityRoot.AllergenClassConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClassConnection.Edges(childComplexity), true
+	case "AllergenClassConnection.pageInfo":
+		if e.ComplexityRoot.AllergenClassConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClassConnection.PageInfo(childComplexity), true
+	case "AllergenClassConnection.totalCount":
+		if e.ComplexityRoot.AllergenClassConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClassConnection.TotalCount(childComplexity), true
+
+	case "AllergenClassEdge.cursor":
+		if e.ComplexityRoot.AllergenClassEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClassEdge.Cursor(childComplexity), true
+	case "AllergenClassEdge.node":
+		if e.ComplexityRoot.AllergenClassEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllergenClassEdge.Node(childComplexity), true
 
 	case "Allergy.category":
 		if e.ComplexityRoot.Allergy.Category == nil {
@@ -3370,6 +3542,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DrugEdge.Node(childComplexity), true
 
+	case "DrugInteraction.aAtcPrefixes":
+		if e.ComplexityRoot.DrugInteraction.AAtcPrefixes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.AAtcPrefixes(childComplexity), true
+	case "DrugInteraction.aIngredients":
+		if e.ComplexityRoot.DrugInteraction.AIngredients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.AIngredients(childComplexity), true
+	case "DrugInteraction.aLabel":
+		if e.ComplexityRoot.DrugInteraction.ALabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.ALabel(childComplexity), true
+	case "DrugInteraction.advice":
+		if e.ComplexityRoot.DrugInteraction.Advice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.Advice(childComplexity), true
+	case "DrugInteraction.bAtcPrefixes":
+		if e.ComplexityRoot.DrugInteraction.BAtcPrefixes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.BAtcPrefixes(childComplexity), true
+	case "DrugInteraction.bIngredients":
+		if e.ComplexityRoot.DrugInteraction.BIngredients == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.BIngredients(childComplexity), true
+	case "DrugInteraction.bLabel":
+		if e.ComplexityRoot.DrugInteraction.BLabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.BLabel(childComplexity), true
+	case "DrugInteraction.code":
+		if e.ComplexityRoot.DrugInteraction.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.Code(childComplexity), true
+	case "DrugInteraction.createdAt":
+		if e.ComplexityRoot.DrugInteraction.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.CreatedAt(childComplexity), true
+	case "DrugInteraction.effect":
+		if e.ComplexityRoot.DrugInteraction.Effect == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.Effect(childComplexity), true
+	case "DrugInteraction.id":
+		if e.ComplexityRoot.DrugInteraction.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.ID(childComplexity), true
+	case "DrugInteraction.severity":
+		if e.ComplexityRoot.DrugInteraction.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.Severity(childComplexity), true
+	case "DrugInteraction.updatedAt":
+		if e.ComplexityRoot.DrugInteraction.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteraction.UpdatedAt(childComplexity), true
+
+	case "DrugInteractionConnection.edges":
+		if e.ComplexityRoot.DrugInteractionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteractionConnection.Edges(childComplexity), true
+	case "DrugInteractionConnection.pageInfo":
+		if e.ComplexityRoot.DrugInteractionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteractionConnection.PageInfo(childComplexity), true
+	case "DrugInteractionConnection.totalCount":
+		if e.ComplexityRoot.DrugInteractionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteractionConnection.TotalCount(childComplexity), true
+
+	case "DrugInteractionEdge.cursor":
+		if e.ComplexityRoot.DrugInteractionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteractionEdge.Cursor(childComplexity), true
+	case "DrugInteractionEdge.node":
+		if e.ComplexityRoot.DrugInteractionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrugInteractionEdge.Node(childComplexity), true
+
 	case "Encounter.admission":
 		if e.ComplexityRoot.Encounter.Admission == nil {
 			break
@@ -4832,6 +5115,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MedicationOrder.FormularyDrug(childComplexity), true
+	case "MedicationOrder.freeText":
+		if e.ComplexityRoot.MedicationOrder.FreeText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MedicationOrder.FreeText(childComplexity), true
 	case "MedicationOrder.frequency":
 		if e.ComplexityRoot.MedicationOrder.Frequency == nil {
 			break
@@ -4850,6 +5139,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MedicationOrder.Instructions(childComplexity), true
+	case "MedicationOrder.interactionOverrideReason":
+		if e.ComplexityRoot.MedicationOrder.InteractionOverrideReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MedicationOrder.InteractionOverrideReason(childComplexity), true
+	case "MedicationOrder.overriddenWarnings":
+		if e.ComplexityRoot.MedicationOrder.OverriddenWarnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MedicationOrder.OverriddenWarnings(childComplexity), true
 	case "MedicationOrder.patient":
 		if e.ComplexityRoot.MedicationOrder.Patient == nil {
 			break
@@ -5345,6 +5646,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCarePlan(childComplexity, args["input"].(careplans.CreateCarePlanInput)), true
+	case "Mutation.createFormularyItem":
+		if e.ComplexityRoot.Mutation.CreateFormularyItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createFormularyItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateFormularyItem(childComplexity, args["input"].(formulary.CreateFormularyItemInput)), true
 	case "Mutation.createRoom":
 		if e.ComplexityRoot.Mutation.CreateRoom == nil {
 			break
@@ -5367,6 +5679,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateWard(childComplexity, args["input"].(admission.CreateWardInput)), true
+	case "Mutation.deactivateFormularyItem":
+		if e.ComplexityRoot.Mutation.DeactivateFormularyItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deactivateFormularyItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeactivateFormularyItem(childComplexity, args["id"].(string)), true
 	case "Mutation.deactivateInsurancePolicy":
 		if e.ComplexityRoot.Mutation.DeactivateInsurancePolicy == nil {
 			break
@@ -5571,6 +5894,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PrescribeMedication(childComplexity, args["input"].(prescribing.PrescribeMedicationInput)), true
+	case "Mutation.reactivateFormularyItem":
+		if e.ComplexityRoot.Mutation.ReactivateFormularyItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reactivateFormularyItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReactivateFormularyItem(childComplexity, args["id"].(string)), true
 	case "Mutation.receiveLabSpecimen":
 		if e.ComplexityRoot.Mutation.ReceiveLabSpecimen == nil {
 			break
@@ -5912,6 +6246,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateDraftNote(childComplexity, args["id"].(string), args["text"].(string)), true
+	case "Mutation.updateFormularyItem":
+		if e.ComplexityRoot.Mutation.UpdateFormularyItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateFormularyItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateFormularyItem(childComplexity, args["id"].(string), args["input"].(formulary.UpdateFormularyItemInput)), true
 	case "Mutation.updateInsurancePolicyValidity":
 		if e.ComplexityRoot.Mutation.UpdateInsurancePolicyValidity == nil {
 			break
@@ -6622,6 +6967,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PatientIdentifier.Value(childComplexity), true
 
+	case "PrescribingWarning.advice":
+		if e.ComplexityRoot.PrescribingWarning.Advice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.Advice(childComplexity), true
+	case "PrescribingWarning.allergyId":
+		if e.ComplexityRoot.PrescribingWarning.AllergyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.AllergyID(childComplexity), true
+	case "PrescribingWarning.detail":
+		if e.ComplexityRoot.PrescribingWarning.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.Detail(childComplexity), true
+	case "PrescribingWarning.interactionId":
+		if e.ComplexityRoot.PrescribingWarning.InteractionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.InteractionID(childComplexity), true
+	case "PrescribingWarning.kind":
+		if e.ComplexityRoot.PrescribingWarning.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.Kind(childComplexity), true
+	case "PrescribingWarning.otherOrderId":
+		if e.ComplexityRoot.PrescribingWarning.OtherOrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.OtherOrderID(childComplexity), true
+	case "PrescribingWarning.severity":
+		if e.ComplexityRoot.PrescribingWarning.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PrescribingWarning.Severity(childComplexity), true
+
 	case "Problem.createdAt":
 		if e.ComplexityRoot.Problem.CreatedAt == nil {
 			break
@@ -6845,6 +7233,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Admissions(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.AdmissionOrder), args["where"].(*ent.AdmissionWhereInput)), true
+	case "Query.allergenClasses":
+		if e.ComplexityRoot.Query.AllergenClasses == nil {
+			break
+		}
+
+		args, err := ec.field_Query_allergenClasses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AllergenClasses(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.AllergenClassOrder), args["where"].(*ent.AllergenClassWhereInput)), true
 	case "Query.appointments":
 		if e.ComplexityRoot.Query.Appointments == nil {
 			break
@@ -6944,6 +7343,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Departments(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.DepartmentOrder), args["where"].(*ent.DepartmentWhereInput)), true
+	case "Query.drugInteractions":
+		if e.ComplexityRoot.Query.DrugInteractions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_drugInteractions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DrugInteractions(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.DrugInteractionOrder), args["where"].(*ent.DrugInteractionWhereInput)), true
 	case "Query.encounters":
 		if e.ComplexityRoot.Query.Encounters == nil {
 			break
@@ -7985,6 +8395,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AdmissionOrder", ec.unmarshalInputAdmissionOrder),
 			graphql.NewInputUnmarshaler("AdmissionWhereInput", ec.unmarshalInputAdmissionWhereInput),
 			graphql.NewInputUnmarshaler("AdmitPatientInput", ec.unmarshalInputAdmitPatientInput),
+			graphql.NewInputUnmarshaler("AllergenClassOrder", ec.unmarshalInputAllergenClassOrder),
+			graphql.NewInputUnmarshaler("AllergenClassWhereInput", ec.unmarshalInputAllergenClassWhereInput),
 			graphql.NewInputUnmarshaler("AllergyOrder", ec.unmarshalInputAllergyOrder),
 			graphql.NewInputUnmarshaler("AllergyWhereInput", ec.unmarshalInputAllergyWhereInput),
 			graphql.NewInputUnmarshaler("AmendLabResultInput", ec.unmarshalInputAmendLabResultInput),
@@ -8022,12 +8434,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
 			graphql.NewInputUnmarshaler("CreateCarePlanInput", ec.unmarshalInputCreateCarePlanInput),
+			graphql.NewInputUnmarshaler("CreateFormularyItemInput", ec.unmarshalInputCreateFormularyItemInput),
 			graphql.NewInputUnmarshaler("CreateRoomInput", ec.unmarshalInputCreateRoomInput),
 			graphql.NewInputUnmarshaler("CreateWardInput", ec.unmarshalInputCreateWardInput),
 			graphql.NewInputUnmarshaler("DepartmentOrder", ec.unmarshalInputDepartmentOrder),
 			graphql.NewInputUnmarshaler("DepartmentWhereInput", ec.unmarshalInputDepartmentWhereInput),
 			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
 			graphql.NewInputUnmarshaler("DischargePatientInput", ec.unmarshalInputDischargePatientInput),
+			graphql.NewInputUnmarshaler("DrugInteractionOrder", ec.unmarshalInputDrugInteractionOrder),
+			graphql.NewInputUnmarshaler("DrugInteractionWhereInput", ec.unmarshalInputDrugInteractionWhereInput),
 			graphql.NewInputUnmarshaler("DrugOrder", ec.unmarshalInputDrugOrder),
 			graphql.NewInputUnmarshaler("DrugWhereInput", ec.unmarshalInputDrugWhereInput),
 			graphql.NewInputUnmarshaler("EncounterOrder", ec.unmarshalInputEncounterOrder),
@@ -8100,6 +8515,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("StartEncounterInput", ec.unmarshalInputStartEncounterInput),
 			graphql.NewInputUnmarshaler("TransferPatientInput", ec.unmarshalInputTransferPatientInput),
 			graphql.NewInputUnmarshaler("UpdateAllergyInput", ec.unmarshalInputUpdateAllergyInput),
+			graphql.NewInputUnmarshaler("UpdateFormularyItemInput", ec.unmarshalInputUpdateFormularyItemInput),
 			graphql.NewInputUnmarshaler("UpdatePatientContactInput", ec.unmarshalInputUpdatePatientContactInput),
 			graphql.NewInputUnmarshaler("UpdatePatientInput", ec.unmarshalInputUpdatePatientInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
@@ -8707,6 +9123,59 @@ extend type Subscription {
   eventId you saw as ` + "`" + `after` + "`" + ` to receive what you missed, then live events.
   """
   vitalsRecorded(patientId: ID, wardId: ID, after: String): VitalsEvent!
+}
+`, BuiltIn: false},
+	{Name: "../schema/formulary.graphqls", Input: `# The formulary: the drugs and consumables the hospital stocks, and the
+# reference tables safer prescribing reads (allergen classes, drug-drug
+# interactions). Pharmacists manage the items; an item is never deleted,
+# only deactivated, since orders and stock keep pointing at it.
+
+input CreateFormularyItemInput {
+  "The hospital's item code, e.g. AMOX500CAP: upper-case letters, digits, '.', '-', '_', at most 32 characters."
+  code: String!
+  kind: DrugKind! = DRUG
+  "International non-proprietary name (amoxicillin + clavulanic acid), or the item's name for a consumable."
+  genericName: String!
+  "Trade names prescribers may type, e.g. Augmentin."
+  brandNames: [String!]
+  "e.g. TABLET, CAPSULE, INJECTION"
+  form: String
+  "e.g. 500 mg/125 mg"
+  strength: String
+  route: DrugRoute
+  "WHO ATC code of the drug, e.g. J01CR02: a letter, two digits, two letters, two digits (or a prefix of it)."
+  atcCode: String
+  "Active ingredients as lower-case INNs; required for a drug, as allergy and interaction checks read them."
+  ingredients: [String!]
+  "What one unit of stock is: tablet, vial, piece."
+  unitOfIssue: String!
+  controlledSchedule: DrugControlledSchedule
+  reorderLevel: Int! = 0
+}
+
+"What to change; a field left out stays as it is, null clears an optional one."
+input UpdateFormularyItemInput {
+  genericName: String @goField(omittable: true)
+  brandNames: [String!] @goField(omittable: true)
+  form: String @goField(omittable: true)
+  strength: String @goField(omittable: true)
+  route: DrugRoute @goField(omittable: true)
+  atcCode: String @goField(omittable: true)
+  ingredients: [String!] @goField(omittable: true)
+  unitOfIssue: String @goField(omittable: true)
+  controlledSchedule: DrugControlledSchedule @goField(omittable: true)
+  reorderLevel: Int @goField(omittable: true)
+}
+
+extend type Mutation {
+  "Adds an item to the formulary, as a pharmacist or administrator. CONFLICT if the code is taken."
+  createFormularyItem(input: CreateFormularyItemInput!): Drug!
+  "Corrects an item. The code and kind stay: stock and orders are kept under them."
+  updateFormularyItem(id: ID!, input: UpdateFormularyItemInput!): Drug!
+  "Takes an item out of use: it can no longer be prescribed; orders already written keep it."
+  deactivateFormularyItem(id: ID!): Drug!
+  "Puts a deactivated item back in use."
+  reactivateFormularyItem(id: ID!): Drug!
 }
 `, BuiltIn: false},
 	{Name: "../schema/lab.graphqls", Input: `# The laboratory: orders, specimens, results, verification, critical values.
@@ -9323,14 +9792,25 @@ type Subscription
 # An order is never edited: it is revised (a new order replaces it and the
 # old one is kept as SUPERSEDED), stopped or completed.
 
+"""
+The drug is a formulary item, named by drugId or drugCode; the order then
+takes its name and code from the formulary. An order with only a drug name
+is a free-text order: allowed, and flagged (freeText) for the pharmacist.
+"""
 input PrescribeMedicationInput {
   patientId: ID!
   "The encounter the order is written in; it must be one of the patient's."
   encounterId: ID
-  "The drug as prescribed, e.g. Amoxicillin. Checked against the patient's active allergies."
-  drug: String!
-  "A code for the drug in the hospital's formulary, e.g. an ATC or RxNorm code."
+  "The formulary item prescribed; it must be an active DRUG."
+  drugId: ID
+  "The formulary item's code, e.g. COAMOX625TAB, instead of drugId."
   drugCode: String
+  """
+  The drug as prescribed, e.g. Amoxicillin: required for a free-text order;
+  with a formulary item, if given, it must name that item (its generic name
+  or a brand name).
+  """
+  drug: String
   doseAmount: Float!
   "e.g. mg, ml, tablet"
   doseUnit: String!
@@ -9343,18 +9823,26 @@ input PrescribeMedicationInput {
   instructions: String
   """
   Why to prescribe despite a documented allergy. Without it, a drug matching
-  an active allergy is refused with CONFLICT; with it, the order is created
-  and the reason kept on it. Ignored when no allergy matches.
+  an active allergy — by name, ingredient, brand, class or cross-reactive
+  class — is refused with CONFLICT; with it, the order is created and the
+  reason kept on it. Ignored when no allergy matches.
   """
   allergyOverrideReason: String
+  """
+  Why to prescribe despite an interaction with another ACTIVE order of the
+  patient. Without it such a drug is refused with CONFLICT; with it, the order
+  is created and the reason kept on it. Ignored when nothing interacts.
+  """
+  interactionOverrideReason: String
 }
 
 "A complete new order to replace an active one; the patient stays the same."
 input ReviseMedicationOrderInput {
   "Defaults to the encounter of the order being revised."
   encounterId: ID
-  drug: String!
+  drugId: ID
   drugCode: String
+  drug: String
   doseAmount: Float!
   doseUnit: String!
   route: MedicationOrderRoute!
@@ -9364,6 +9852,32 @@ input ReviseMedicationOrderInput {
   instructions: String
   "As for prescribeMedication: each revision is checked against the allergies again."
   allergyOverrideReason: String
+  "As for prescribeMedication: each revision is checked for interactions again."
+  interactionOverrideReason: String
+}
+
+"""
+An allergy or interaction warning the prescriber overrode when writing the
+order, kept on it for the pharmacist.
+"""
+type PrescribingWarning {
+  "ALLERGY or INTERACTION"
+  kind: String!
+  "The allergy's severity (MILD … LIFE_THREATENING) or the interaction's (MODERATE, MAJOR, CONTRAINDICATED)."
+  severity: String!
+  "What matched, e.g. \"Penicillin: amoxicillin is in the class penicillins\" or \"warfarin + NSAIDs and aspirin\"."
+  detail: String!
+  "The interaction table's advice, or an allergen class's cross-reactivity note."
+  advice: String
+  allergyId: ID
+  interactionId: ID
+  "The patient's other ACTIVE order the new one interacts with."
+  otherOrderId: ID
+}
+
+extend type MedicationOrder {
+  "The warnings overridden when the order was written; empty when there were none."
+  overriddenWarnings: [PrescribingWarning!]!
 }
 
 extend type Mutation {
@@ -9371,7 +9885,11 @@ extend type Mutation {
   Prescribes a drug, as the signed-in doctor. Refused with CONFLICT when an
   active allergy of the patient matches the drug, unless
   allergyOverrideReason is given; the error's extensions.allergies lists the
-  matching allergies (id, substance, severity).
+  matching allergies (id, substance, severity, match, class, note). Likewise
+  refused when the drug interacts with another ACTIVE order of the patient,
+  unless interactionOverrideReason is given; extensions.interactions lists
+  them (id, code, severity, effect, advice, orderId, drug). An inactive
+  formulary item or a CONSUMABLE cannot be prescribed (BAD_USER_INPUT).
   """
   prescribeMedication(input: PrescribeMedicationInput!): MedicationOrder!
   """
@@ -10097,6 +10615,181 @@ input AdmissionWhereInput {
   """
   hasEncounter: Boolean
   hasEncounterWith: [EncounterWhereInput!]
+}
+type AllergenClass implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  code: String!
+  """
+  e.g. penicillins
+  """
+  name: String!
+  """
+  Lower-case words an allergy to the class is recorded as: penicillin, penicillins, sulfa.
+  """
+  terms: [String!]!
+  """
+  ATC codes whose drugs are in the class: J01C.
+  """
+  atcPrefixes: [String!]
+  """
+  Lower-case INNs in the class, for drugs outside those ATC codes (aspirin among the NSAIDs) and free-text orders.
+  """
+  ingredients: [String!]
+  """
+  Codes of other classes an allergy to this one may extend to, warned about with the note.
+  """
+  crossReactiveClasses: [String!]
+  """
+  Cross-reactivity and what to consider before overriding.
+  """
+  note: String
+}
+"""
+A connection to a list of items.
+"""
+type AllergenClassConnection {
+  """
+  A list of edges.
+  """
+  edges: [AllergenClassEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type AllergenClassEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: AllergenClass
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for AllergenClass connections
+"""
+input AllergenClassOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order AllergenClasses.
+  """
+  field: AllergenClassOrderField!
+}
+"""
+Properties by which AllergenClass connections can be ordered.
+"""
+enum AllergenClassOrderField {
+  CREATED_AT
+  UPDATED_AT
+  CODE
+}
+"""
+AllergenClassWhereInput is used for filtering AllergenClass objects.
+Input was generated by ent.
+"""
+input AllergenClassWhereInput {
+  not: AllergenClassWhereInput
+  and: [AllergenClassWhereInput!]
+  or: [AllergenClassWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  code field predicates
+  """
+  code: String
+  codeNEQ: String
+  codeIn: [String!]
+  codeNotIn: [String!]
+  codeGT: String
+  codeGTE: String
+  codeLT: String
+  codeLTE: String
+  codeContains: String
+  codeHasPrefix: String
+  codeHasSuffix: String
+  codeEqualFold: String
+  codeContainsFold: String
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  note field predicates
+  """
+  note: String
+  noteNEQ: String
+  noteIn: [String!]
+  noteNotIn: [String!]
+  noteGT: String
+  noteGTE: String
+  noteLT: String
+  noteLTE: String
+  noteContains: String
+  noteHasPrefix: String
+  noteHasSuffix: String
+  noteIsNil: Boolean
+  noteNotNil: Boolean
+  noteEqualFold: String
+  noteContainsFold: String
 }
 type Allergy implements Node {
   id: ID!
@@ -12551,6 +13244,218 @@ type DrugEdge {
   A cursor for use in pagination.
   """
   cursor: Cursor!
+}
+type DrugInteraction implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  code: String!
+  """
+  One side as prescribers know it, e.g. warfarin.
+  """
+  aLabel: String!
+  aIngredients: [String!]
+  aAtcPrefixes: [String!]
+  """
+  The other side, e.g. NSAIDs and aspirin.
+  """
+  bLabel: String!
+  bIngredients: [String!]
+  bAtcPrefixes: [String!]
+  severity: DrugInteractionSeverity!
+  effect: String!
+  advice: String!
+}
+"""
+A connection to a list of items.
+"""
+type DrugInteractionConnection {
+  """
+  A list of edges.
+  """
+  edges: [DrugInteractionEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type DrugInteractionEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: DrugInteraction
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for DrugInteraction connections
+"""
+input DrugInteractionOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order DrugInteractions.
+  """
+  field: DrugInteractionOrderField!
+}
+"""
+Properties by which DrugInteraction connections can be ordered.
+"""
+enum DrugInteractionOrderField {
+  CREATED_AT
+  UPDATED_AT
+  CODE
+  SEVERITY
+}
+"""
+DrugInteractionSeverity is enum for the field severity
+"""
+enum DrugInteractionSeverity @goModel(model: "github.com/hmis-dev/hmis/ent/druginteraction.Severity") {
+  MODERATE
+  MAJOR
+  CONTRAINDICATED
+}
+"""
+DrugInteractionWhereInput is used for filtering DrugInteraction objects.
+Input was generated by ent.
+"""
+input DrugInteractionWhereInput {
+  not: DrugInteractionWhereInput
+  and: [DrugInteractionWhereInput!]
+  or: [DrugInteractionWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  idEqualFold: ID
+  idContainsFold: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  code field predicates
+  """
+  code: String
+  codeNEQ: String
+  codeIn: [String!]
+  codeNotIn: [String!]
+  codeGT: String
+  codeGTE: String
+  codeLT: String
+  codeLTE: String
+  codeContains: String
+  codeHasPrefix: String
+  codeHasSuffix: String
+  codeEqualFold: String
+  codeContainsFold: String
+  """
+  a_label field predicates
+  """
+  aLabel: String
+  aLabelNEQ: String
+  aLabelIn: [String!]
+  aLabelNotIn: [String!]
+  aLabelGT: String
+  aLabelGTE: String
+  aLabelLT: String
+  aLabelLTE: String
+  aLabelContains: String
+  aLabelHasPrefix: String
+  aLabelHasSuffix: String
+  aLabelEqualFold: String
+  aLabelContainsFold: String
+  """
+  b_label field predicates
+  """
+  bLabel: String
+  bLabelNEQ: String
+  bLabelIn: [String!]
+  bLabelNotIn: [String!]
+  bLabelGT: String
+  bLabelGTE: String
+  bLabelLT: String
+  bLabelLTE: String
+  bLabelContains: String
+  bLabelHasPrefix: String
+  bLabelHasSuffix: String
+  bLabelEqualFold: String
+  bLabelContainsFold: String
+  """
+  severity field predicates
+  """
+  severity: DrugInteractionSeverity
+  severityNEQ: DrugInteractionSeverity
+  severityIn: [DrugInteractionSeverity!]
+  severityNotIn: [DrugInteractionSeverity!]
+  """
+  effect field predicates
+  """
+  effect: String
+  effectNEQ: String
+  effectIn: [String!]
+  effectNotIn: [String!]
+  effectGT: String
+  effectGTE: String
+  effectLT: String
+  effectLTE: String
+  effectContains: String
+  effectHasPrefix: String
+  effectHasSuffix: String
+  effectEqualFold: String
+  effectContainsFold: String
+  """
+  advice field predicates
+  """
+  advice: String
+  adviceNEQ: String
+  adviceIn: [String!]
+  adviceNotIn: [String!]
+  adviceGT: String
+  adviceGTE: String
+  adviceLT: String
+  adviceLTE: String
+  adviceContains: String
+  adviceHasPrefix: String
+  adviceHasSuffix: String
+  adviceEqualFold: String
+  adviceContainsFold: String
 }
 """
 DrugKind is enum for the field kind
@@ -15667,6 +16572,14 @@ type MedicationOrder implements Node {
   Why the prescriber went ahead despite a documented allergy.
   """
   allergyOverrideReason: String
+  """
+  The drug was typed, not chosen from the formulary: the pharmacist checks what is meant before dispensing.
+  """
+  freeText: Boolean!
+  """
+  Why the prescriber went ahead despite an interaction with another active order.
+  """
+  interactionOverrideReason: String
   stopReason: String
   endedAt: Time
   patient: Patient!
@@ -15994,6 +16907,11 @@ input MedicationOrderWhereInput {
   replacesIDNotNil: Boolean
   replacesIDEqualFold: ID
   replacesIDContainsFold: ID
+  """
+  free_text field predicates
+  """
+  freeText: Boolean
+  freeTextNEQ: Boolean
   """
   ended_at field predicates
   """
@@ -17944,6 +18862,37 @@ type Query {
     """
     where: AdmissionWhereInput
   ): AdmissionConnection!
+  allergenClasses(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for AllergenClasses returned from the connection.
+    """
+    orderBy: AllergenClassOrder
+
+    """
+    Filtering options for AllergenClasses returned from the connection.
+    """
+    where: AllergenClassWhereInput
+  ): AllergenClassConnection!
   appointments(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -18068,6 +19017,37 @@ type Query {
     """
     where: DrugWhereInput
   ): DrugConnection!
+  drugInteractions(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for DrugInteractions returned from the connection.
+    """
+    orderBy: DrugInteractionOrder
+
+    """
+    Filtering options for DrugInteractions returned from the connection.
+    """
+    where: DrugInteractionWhereInput
+  ): DrugInteractionConnection!
   encounters(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -19776,6 +20756,54 @@ func (ec *executionContext) childFields_AdmissionEdge(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type AdmissionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AllergenClass(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AllergenClass_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AllergenClass_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AllergenClass_updatedAt(ctx, field)
+	case "code":
+		return ec.fieldContext_AllergenClass_code(ctx, field)
+	case "name":
+		return ec.fieldContext_AllergenClass_name(ctx, field)
+	case "terms":
+		return ec.fieldContext_AllergenClass_terms(ctx, field)
+	case "atcPrefixes":
+		return ec.fieldContext_AllergenClass_atcPrefixes(ctx, field)
+	case "ingredients":
+		return ec.fieldContext_AllergenClass_ingredients(ctx, field)
+	case "crossReactiveClasses":
+		return ec.fieldContext_AllergenClass_crossReactiveClasses(ctx, field)
+	case "note":
+		return ec.fieldContext_AllergenClass_note(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllergenClass", field.Name)
+}
+
+func (ec *executionContext) childFields_AllergenClassConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AllergenClassConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AllergenClassConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AllergenClassConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllergenClassConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AllergenClassEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AllergenClassEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AllergenClassEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllergenClassEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Allergy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -20478,6 +21506,60 @@ func (ec *executionContext) childFields_DrugEdge(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type DrugEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DrugInteraction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DrugInteraction_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DrugInteraction_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_DrugInteraction_updatedAt(ctx, field)
+	case "code":
+		return ec.fieldContext_DrugInteraction_code(ctx, field)
+	case "aLabel":
+		return ec.fieldContext_DrugInteraction_aLabel(ctx, field)
+	case "aIngredients":
+		return ec.fieldContext_DrugInteraction_aIngredients(ctx, field)
+	case "aAtcPrefixes":
+		return ec.fieldContext_DrugInteraction_aAtcPrefixes(ctx, field)
+	case "bLabel":
+		return ec.fieldContext_DrugInteraction_bLabel(ctx, field)
+	case "bIngredients":
+		return ec.fieldContext_DrugInteraction_bIngredients(ctx, field)
+	case "bAtcPrefixes":
+		return ec.fieldContext_DrugInteraction_bAtcPrefixes(ctx, field)
+	case "severity":
+		return ec.fieldContext_DrugInteraction_severity(ctx, field)
+	case "effect":
+		return ec.fieldContext_DrugInteraction_effect(ctx, field)
+	case "advice":
+		return ec.fieldContext_DrugInteraction_advice(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrugInteraction", field.Name)
+}
+
+func (ec *executionContext) childFields_DrugInteractionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DrugInteractionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DrugInteractionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DrugInteractionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrugInteractionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DrugInteractionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DrugInteractionEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DrugInteractionEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrugInteractionEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Encounter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -21140,6 +22222,10 @@ func (ec *executionContext) childFields_MedicationOrder(ctx context.Context, fie
 		return ec.fieldContext_MedicationOrder_replacesID(ctx, field)
 	case "allergyOverrideReason":
 		return ec.fieldContext_MedicationOrder_allergyOverrideReason(ctx, field)
+	case "freeText":
+		return ec.fieldContext_MedicationOrder_freeText(ctx, field)
+	case "interactionOverrideReason":
+		return ec.fieldContext_MedicationOrder_interactionOverrideReason(ctx, field)
 	case "stopReason":
 		return ec.fieldContext_MedicationOrder_stopReason(ctx, field)
 	case "endedAt":
@@ -21156,6 +22242,8 @@ func (ec *executionContext) childFields_MedicationOrder(ctx context.Context, fie
 		return ec.fieldContext_MedicationOrder_replaces(ctx, field)
 	case "replacedBy":
 		return ec.fieldContext_MedicationOrder_replacedBy(ctx, field)
+	case "overriddenWarnings":
+		return ec.fieldContext_MedicationOrder_overriddenWarnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MedicationOrder", field.Name)
 }
@@ -21460,6 +22548,26 @@ func (ec *executionContext) childFields_PatientIdentifier(ctx context.Context, f
 		return ec.fieldContext_PatientIdentifier_patient(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PatientIdentifier", field.Name)
+}
+
+func (ec *executionContext) childFields_PrescribingWarning(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_PrescribingWarning_kind(ctx, field)
+	case "severity":
+		return ec.fieldContext_PrescribingWarning_severity(ctx, field)
+	case "detail":
+		return ec.fieldContext_PrescribingWarning_detail(ctx, field)
+	case "advice":
+		return ec.fieldContext_PrescribingWarning_advice(ctx, field)
+	case "allergyId":
+		return ec.fieldContext_PrescribingWarning_allergyId(ctx, field)
+	case "interactionId":
+		return ec.fieldContext_PrescribingWarning_interactionId(ctx, field)
+	case "otherOrderId":
+		return ec.fieldContext_PrescribingWarning_otherOrderId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PrescribingWarning", field.Name)
 }
 
 func (ec *executionContext) childFields_Problem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -22714,6 +23822,20 @@ func (ec *executionContext) field_Mutation_createCarePlan_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createFormularyItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (formulary.CreateFormularyItemInput, error) {
+			return ec.unmarshalNCreateFormularyItemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋformularyᚐCreateFormularyItemInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createRoom_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -22739,6 +23861,20 @@ func (ec *executionContext) field_Mutation_createWard_args(ctx context.Context, 
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deactivateFormularyItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -23023,6 +24159,20 @@ func (ec *executionContext) field_Mutation_prescribeMedication_args(ctx context.
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reactivateFormularyItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -23569,6 +24719,28 @@ func (ec *executionContext) field_Mutation_updateDraftNote_args(ctx context.Cont
 		return nil, err
 	}
 	args["text"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateFormularyItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (formulary.UpdateFormularyItemInput, error) {
+			return ec.unmarshalNUpdateFormularyItemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋformularyᚐUpdateFormularyItemInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -24234,6 +25406,60 @@ func (ec *executionContext) field_Query_admissions_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_allergenClasses_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.AllergenClassOrder, error) {
+			return ec.unmarshalOAllergenClassOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.AllergenClassWhereInput, error) {
+			return ec.unmarshalOAllergenClassWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -24654,6 +25880,60 @@ func (ec *executionContext) field_Query_departments_args(ctx context.Context, ra
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.DepartmentWhereInput, error) {
 			return ec.unmarshalODepartmentWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDepartmentWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_drugInteractions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[string], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.DrugInteractionOrder, error) {
+			return ec.unmarshalODrugInteractionOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.DrugInteractionWhereInput, error) {
+			return ec.unmarshalODrugInteractionWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -27418,6 +28698,378 @@ func (ec *executionContext) _AdmissionEdge_cursor(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_AdmissionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AdmissionEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AllergenClass_id(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AllergenClass_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllergenClass_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllergenClass_code(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClass_name(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClass_terms(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_terms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Terms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_terms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClass_atcPrefixes(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_atcPrefixes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AtcPrefixes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_atcPrefixes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClass_ingredients(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_ingredients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ingredients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_ingredients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClass_crossReactiveClasses(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_crossReactiveClasses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CrossReactiveClasses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_crossReactiveClasses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClass_note(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClass) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClass_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClass_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClass", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllergenClassConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClassConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClassConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AllergenClassEdge) graphql.Marshaler {
+			return ec.marshalOAllergenClassEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClassConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllergenClassConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllergenClassEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllergenClassConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClassConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClassConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClassConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllergenClassConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllergenClassConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClassConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClassConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClassConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClassConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllergenClassEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClassEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClassEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AllergenClass) graphql.Marshaler {
+			return ec.marshalOAllergenClass2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClass(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClassEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllergenClassEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllergenClass(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllergenClassEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.AllergenClassEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllergenClassEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllergenClassEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllergenClassEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Allergy_id(ctx context.Context, field graphql.CollectedField, obj *ent.Allergy) (ret graphql.Marshaler) {
@@ -33673,6 +35325,447 @@ func (ec *executionContext) _DrugEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_DrugEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DrugEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _DrugInteraction_id(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DrugInteraction_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DrugInteraction_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DrugInteraction_code(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_aLabel(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_aLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ALabel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_aLabel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_aIngredients(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_aIngredients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AIngredients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_aIngredients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_aAtcPrefixes(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_aAtcPrefixes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AAtcPrefixes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_aAtcPrefixes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_bLabel(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_bLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BLabel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_bLabel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_bIngredients(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_bIngredients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BIngredients, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_bIngredients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_bAtcPrefixes(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_bAtcPrefixes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BAtcPrefixes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_bAtcPrefixes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_severity(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v druginteraction.Severity) graphql.Marshaler {
+			return ec.marshalNDrugInteractionSeverity2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "DrugInteractionSeverity")
+}
+
+func (ec *executionContext) _DrugInteraction_effect(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_effect(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Effect, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_effect(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteraction_advice(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteraction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteraction_advice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Advice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteraction_advice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteraction", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrugInteractionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteractionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteractionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.DrugInteractionEdge) graphql.Marshaler {
+			return ec.marshalODrugInteractionEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteractionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrugInteractionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrugInteractionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrugInteractionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteractionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteractionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[string]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteractionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrugInteractionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrugInteractionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteractionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteractionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteractionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteractionConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DrugInteractionEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteractionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteractionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DrugInteraction) graphql.Marshaler {
+			return ec.marshalODrugInteraction2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteraction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteractionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrugInteractionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrugInteraction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrugInteractionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.DrugInteractionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrugInteractionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrugInteractionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrugInteractionEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Encounter_id(ctx context.Context, field graphql.CollectedField, obj *ent.Encounter) (ret graphql.Marshaler) {
@@ -39981,6 +42074,52 @@ func (ec *executionContext) fieldContext_MedicationOrder_allergyOverrideReason(_
 	return graphql.NewScalarFieldContext("MedicationOrder", field, false, false, "String")
 }
 
+func (ec *executionContext) _MedicationOrder_freeText(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MedicationOrder_freeText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FreeText, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MedicationOrder_freeText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MedicationOrder", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MedicationOrder_interactionOverrideReason(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MedicationOrder_interactionOverrideReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InteractionOverrideReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MedicationOrder_interactionOverrideReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MedicationOrder", field, false, false, "String")
+}
+
 func (ec *executionContext) _MedicationOrder_stopReason(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -40214,6 +42353,38 @@ func (ec *executionContext) fieldContext_MedicationOrder_replacedBy(_ context.Co
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_MedicationOrder(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MedicationOrder_overriddenWarnings(ctx context.Context, field graphql.CollectedField, obj *ent.MedicationOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MedicationOrder_overriddenWarnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverriddenWarnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []rxwarn.Warning) graphql.Marshaler {
+			return ec.marshalNPrescribingWarning2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚋrxwarnᚐWarningᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MedicationOrder_overriddenWarnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MedicationOrder",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PrescribingWarning(ctx, field)
 		},
 	}
 	return fc, nil
@@ -42118,6 +44289,182 @@ func (ec *executionContext) fieldContext_Mutation_markHistoryItemEnteredInError(
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markHistoryItemEnteredInError_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createFormularyItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createFormularyItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateFormularyItem(ctx, fc.Args["input"].(formulary.CreateFormularyItemInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+			return ec.marshalNDrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createFormularyItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drug(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createFormularyItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateFormularyItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateFormularyItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateFormularyItem(ctx, fc.Args["id"].(string), fc.Args["input"].(formulary.UpdateFormularyItemInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+			return ec.marshalNDrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateFormularyItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drug(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateFormularyItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deactivateFormularyItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deactivateFormularyItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeactivateFormularyItem(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+			return ec.marshalNDrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deactivateFormularyItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drug(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deactivateFormularyItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reactivateFormularyItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reactivateFormularyItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReactivateFormularyItem(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+			return ec.marshalNDrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reactivateFormularyItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Drug(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reactivateFormularyItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -47115,6 +49462,167 @@ func (ec *executionContext) fieldContext_PatientIdentifier_patient(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _PrescribingWarning_kind(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _PrescribingWarning_severity(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _PrescribingWarning_detail(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _PrescribingWarning_advice(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_advice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Advice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_advice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "String")
+}
+
+func (ec *executionContext) _PrescribingWarning_allergyId(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_allergyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllergyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_allergyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PrescribingWarning_interactionId(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_interactionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InteractionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_interactionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PrescribingWarning_otherOrderId(ctx context.Context, field graphql.CollectedField, obj *rxwarn.Warning) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PrescribingWarning_otherOrderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtherOrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PrescribingWarning_otherOrderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PrescribingWarning", field, false, false, "ID")
+}
+
 func (ec *executionContext) _Problem_id(ctx context.Context, field graphql.CollectedField, obj *ent.Problem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -48095,6 +50603,50 @@ func (ec *executionContext) fieldContext_Query_admissions(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_allergenClasses(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_allergenClasses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AllergenClasses(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.AllergenClassOrder), fc.Args["where"].(*ent.AllergenClassWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AllergenClassConnection) graphql.Marshaler {
+			return ec.marshalNAllergenClassConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_allergenClasses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllergenClassConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_allergenClasses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_appointments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -48265,6 +50817,50 @@ func (ec *executionContext) fieldContext_Query_formulary(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_formulary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_drugInteractions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_drugInteractions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DrugInteractions(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.DrugInteractionOrder), fc.Args["where"].(*ent.DrugInteractionWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.DrugInteractionConnection) graphql.Marshaler {
+			return ec.marshalNDrugInteractionConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_drugInteractions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrugInteractionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_drugInteractions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -55640,6 +58236,584 @@ func (ec *executionContext) unmarshalInputAdmitPatientInput(ctx context.Context,
 func UnmarshalAdmitPatientInput(ctx context.Context, raw any) (admission.AdmitPatientInput, error) {
 	var out admission.AdmitPatientInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdmitPatientInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAllergenClassOrder(ctx context.Context, obj any) (ent.AllergenClassOrder, error) {
+	var it ent.AllergenClassOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNAllergenClassOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAllergenClassOrder unmarshals raw into the AllergenClassOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAllergenClassOrder(ctx context.Context, raw any) (ent.AllergenClassOrder, error) {
+	var out ent.AllergenClassOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AllergenClassOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAllergenClassWhereInput(ctx context.Context, obj any) (ent.AllergenClassWhereInput, error) {
+	var it ent.AllergenClassWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "note", "noteNEQ", "noteIn", "noteNotIn", "noteGT", "noteGTE", "noteLT", "noteLTE", "noteContains", "noteHasPrefix", "noteHasSuffix", "noteIsNil", "noteNotNil", "noteEqualFold", "noteContainsFold"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOAllergenClassWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOAllergenClassWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOAllergenClassWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNEQ = data
+		case "codeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeIn = data
+		case "codeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNotIn = data
+		case "codeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGT = data
+		case "codeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGTE = data
+		case "codeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLT = data
+		case "codeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLTE = data
+		case "codeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContains = data
+		case "codeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasPrefix = data
+		case "codeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasSuffix = data
+		case "codeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeEqualFold = data
+		case "codeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContainsFold = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "note":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("note"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Note = data
+		case "noteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNEQ = data
+		case "noteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteIn = data
+		case "noteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNotIn = data
+		case "noteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGT = data
+		case "noteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteGTE = data
+		case "noteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLT = data
+		case "noteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteLTE = data
+		case "noteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContains = data
+		case "noteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasPrefix = data
+		case "noteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteHasSuffix = data
+		case "noteIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteIsNil = data
+		case "noteNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteNotNil = data
+		case "noteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteEqualFold = data
+		case "noteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("noteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NoteContainsFold = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAllergenClassWhereInput unmarshals raw into the AllergenClassWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAllergenClassWhereInput(ctx context.Context, raw any) (ent.AllergenClassWhereInput, error) {
+	var out ent.AllergenClassWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AllergenClassWhereInput", raw, &out)
 	return out, err
 }
 
@@ -64720,6 +67894,132 @@ func UnmarshalCreateCarePlanInput(ctx context.Context, raw any) (careplans.Creat
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateFormularyItemInput(ctx context.Context, obj any) (formulary.CreateFormularyItemInput, error) {
+	var it formulary.CreateFormularyItemInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["kind"]; !present {
+		asMap["kind"] = "DRUG"
+	}
+	if _, present := asMap["reorderLevel"]; !present {
+		asMap["reorderLevel"] = 0
+	}
+
+	fieldsInOrder := [...]string{"code", "kind", "genericName", "brandNames", "form", "strength", "route", "atcCode", "ingredients", "unitOfIssue", "controlledSchedule", "reorderLevel"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "genericName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericName = data
+		case "brandNames":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandNames"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandNames = data
+		case "form":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("form"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Form = data
+		case "strength":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strength"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Strength = data
+		case "route":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("route"))
+			data, err := ec.unmarshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Route = data
+		case "atcCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCode = data
+		case "ingredients":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ingredients"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ingredients = data
+		case "unitOfIssue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssue"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssue = data
+		case "controlledSchedule":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledSchedule"))
+			data, err := ec.unmarshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledSchedule = data
+		case "reorderLevel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevel"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevel = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateFormularyItemInput unmarshals raw into the CreateFormularyItemInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateFormularyItemInput(ctx context.Context, raw any) (formulary.CreateFormularyItemInput, error) {
+	var out formulary.CreateFormularyItemInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateFormularyItemInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateRoomInput(ctx context.Context, obj any) (scheduling.NewRoom, error) {
 	var it scheduling.NewRoom
 	if obj == nil {
@@ -65442,6 +68742,780 @@ func (ec *executionContext) unmarshalInputDischargePatientInput(ctx context.Cont
 func UnmarshalDischargePatientInput(ctx context.Context, raw any) (admission.DischargePatientInput, error) {
 	var out admission.DischargePatientInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DischargePatientInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDrugInteractionOrder(ctx context.Context, obj any) (ent.DrugInteractionOrder, error) {
+	var it ent.DrugInteractionOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNDrugInteractionOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDrugInteractionOrder unmarshals raw into the DrugInteractionOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDrugInteractionOrder(ctx context.Context, raw any) (ent.DrugInteractionOrder, error) {
+	var out ent.DrugInteractionOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DrugInteractionOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDrugInteractionWhereInput(ctx context.Context, obj any) (ent.DrugInteractionWhereInput, error) {
+	var it ent.DrugInteractionWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "code", "codeNEQ", "codeIn", "codeNotIn", "codeGT", "codeGTE", "codeLT", "codeLTE", "codeContains", "codeHasPrefix", "codeHasSuffix", "codeEqualFold", "codeContainsFold", "aLabel", "aLabelNEQ", "aLabelIn", "aLabelNotIn", "aLabelGT", "aLabelGTE", "aLabelLT", "aLabelLTE", "aLabelContains", "aLabelHasPrefix", "aLabelHasSuffix", "aLabelEqualFold", "aLabelContainsFold", "bLabel", "bLabelNEQ", "bLabelIn", "bLabelNotIn", "bLabelGT", "bLabelGTE", "bLabelLT", "bLabelLTE", "bLabelContains", "bLabelHasPrefix", "bLabelHasSuffix", "bLabelEqualFold", "bLabelContainsFold", "severity", "severityNEQ", "severityIn", "severityNotIn", "effect", "effectNEQ", "effectIn", "effectNotIn", "effectGT", "effectGTE", "effectLT", "effectLTE", "effectContains", "effectHasPrefix", "effectHasSuffix", "effectEqualFold", "effectContainsFold", "advice", "adviceNEQ", "adviceIn", "adviceNotIn", "adviceGT", "adviceGTE", "adviceLT", "adviceLTE", "adviceContains", "adviceHasPrefix", "adviceHasSuffix", "adviceEqualFold", "adviceContainsFold"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalODrugInteractionWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalODrugInteractionWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalODrugInteractionWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "idEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDEqualFold = data
+		case "idContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDContainsFold = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNEQ = data
+		case "codeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeIn = data
+		case "codeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeNotIn = data
+		case "codeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGT = data
+		case "codeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeGTE = data
+		case "codeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLT = data
+		case "codeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeLTE = data
+		case "codeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContains = data
+		case "codeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasPrefix = data
+		case "codeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeHasSuffix = data
+		case "codeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeEqualFold = data
+		case "codeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeContainsFold = data
+		case "aLabel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabel"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabel = data
+		case "aLabelNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelNEQ = data
+		case "aLabelIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelIn = data
+		case "aLabelNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelNotIn = data
+		case "aLabelGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelGT = data
+		case "aLabelGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelGTE = data
+		case "aLabelLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelLT = data
+		case "aLabelLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelLTE = data
+		case "aLabelContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelContains = data
+		case "aLabelHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelHasPrefix = data
+		case "aLabelHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelHasSuffix = data
+		case "aLabelEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelEqualFold = data
+		case "aLabelContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("aLabelContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ALabelContainsFold = data
+		case "bLabel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabel"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabel = data
+		case "bLabelNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelNEQ = data
+		case "bLabelIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelIn = data
+		case "bLabelNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelNotIn = data
+		case "bLabelGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelGT = data
+		case "bLabelGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelGTE = data
+		case "bLabelLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelLT = data
+		case "bLabelLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelLTE = data
+		case "bLabelContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelContains = data
+		case "bLabelHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelHasPrefix = data
+		case "bLabelHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelHasSuffix = data
+		case "bLabelEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelEqualFold = data
+		case "bLabelContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bLabelContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BLabelContainsFold = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalODrugInteractionSeverity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "severityNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityNEQ"))
+			data, err := ec.unmarshalODrugInteractionSeverity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityNEQ = data
+		case "severityIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityIn"))
+			data, err := ec.unmarshalODrugInteractionSeverity2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityIn = data
+		case "severityNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityNotIn"))
+			data, err := ec.unmarshalODrugInteractionSeverity2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityNotIn = data
+		case "effect":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effect"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Effect = data
+		case "effectNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectNEQ = data
+		case "effectIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectIn = data
+		case "effectNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectNotIn = data
+		case "effectGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectGT = data
+		case "effectGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectGTE = data
+		case "effectLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectLT = data
+		case "effectLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectLTE = data
+		case "effectContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectContains = data
+		case "effectHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectHasPrefix = data
+		case "effectHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectHasSuffix = data
+		case "effectEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectEqualFold = data
+		case "effectContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("effectContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EffectContainsFold = data
+		case "advice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("advice"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Advice = data
+		case "adviceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceNEQ = data
+		case "adviceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceIn = data
+		case "adviceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceNotIn = data
+		case "adviceGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceGT = data
+		case "adviceGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceGTE = data
+		case "adviceLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceLT = data
+		case "adviceLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceLTE = data
+		case "adviceContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceContains = data
+		case "adviceHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceHasPrefix = data
+		case "adviceHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceHasSuffix = data
+		case "adviceEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceEqualFold = data
+		case "adviceContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adviceContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AdviceContainsFold = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDrugInteractionWhereInput unmarshals raw into the DrugInteractionWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDrugInteractionWhereInput(ctx context.Context, raw any) (ent.DrugInteractionWhereInput, error) {
+	var out ent.DrugInteractionWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DrugInteractionWhereInput", raw, &out)
 	return out, err
 }
 
@@ -77552,7 +81626,7 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "drug", "drugNEQ", "drugIn", "drugNotIn", "drugGT", "drugGTE", "drugLT", "drugLTE", "drugContains", "drugHasPrefix", "drugHasSuffix", "drugEqualFold", "drugContainsFold", "drugCode", "drugCodeNEQ", "drugCodeIn", "drugCodeNotIn", "drugCodeGT", "drugCodeGTE", "drugCodeLT", "drugCodeLTE", "drugCodeContains", "drugCodeHasPrefix", "drugCodeHasSuffix", "drugCodeIsNil", "drugCodeNotNil", "drugCodeEqualFold", "drugCodeContainsFold", "drugID", "drugIDNEQ", "drugIDIn", "drugIDNotIn", "drugIDGT", "drugIDGTE", "drugIDLT", "drugIDLTE", "drugIDContains", "drugIDHasPrefix", "drugIDHasSuffix", "drugIDIsNil", "drugIDNotNil", "drugIDEqualFold", "drugIDContainsFold", "doseAmount", "doseAmountNEQ", "doseAmountIn", "doseAmountNotIn", "doseAmountGT", "doseAmountGTE", "doseAmountLT", "doseAmountLTE", "doseUnit", "doseUnitNEQ", "doseUnitIn", "doseUnitNotIn", "doseUnitGT", "doseUnitGTE", "doseUnitLT", "doseUnitLTE", "doseUnitContains", "doseUnitHasPrefix", "doseUnitHasSuffix", "doseUnitEqualFold", "doseUnitContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "frequency", "frequencyNEQ", "frequencyIn", "frequencyNotIn", "frequencyGT", "frequencyGTE", "frequencyLT", "frequencyLTE", "frequencyContains", "frequencyHasPrefix", "frequencyHasSuffix", "frequencyEqualFold", "frequencyContainsFold", "durationDays", "durationDaysNEQ", "durationDaysIn", "durationDaysNotIn", "durationDaysGT", "durationDaysGTE", "durationDaysLT", "durationDaysLTE", "durationDaysIsNil", "durationDaysNotNil", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "prescriberID", "prescriberIDNEQ", "prescriberIDIn", "prescriberIDNotIn", "prescriberIDGT", "prescriberIDGTE", "prescriberIDLT", "prescriberIDLTE", "prescriberIDContains", "prescriberIDHasPrefix", "prescriberIDHasSuffix", "prescriberIDEqualFold", "prescriberIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasPrescriber", "hasPrescriberWith", "hasFormularyDrug", "hasFormularyDrugWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "patientID", "patientIDNEQ", "patientIDIn", "patientIDNotIn", "patientIDGT", "patientIDGTE", "patientIDLT", "patientIDLTE", "patientIDContains", "patientIDHasPrefix", "patientIDHasSuffix", "patientIDEqualFold", "patientIDContainsFold", "encounterID", "encounterIDNEQ", "encounterIDIn", "encounterIDNotIn", "encounterIDGT", "encounterIDGTE", "encounterIDLT", "encounterIDLTE", "encounterIDContains", "encounterIDHasPrefix", "encounterIDHasSuffix", "encounterIDIsNil", "encounterIDNotNil", "encounterIDEqualFold", "encounterIDContainsFold", "drug", "drugNEQ", "drugIn", "drugNotIn", "drugGT", "drugGTE", "drugLT", "drugLTE", "drugContains", "drugHasPrefix", "drugHasSuffix", "drugEqualFold", "drugContainsFold", "drugCode", "drugCodeNEQ", "drugCodeIn", "drugCodeNotIn", "drugCodeGT", "drugCodeGTE", "drugCodeLT", "drugCodeLTE", "drugCodeContains", "drugCodeHasPrefix", "drugCodeHasSuffix", "drugCodeIsNil", "drugCodeNotNil", "drugCodeEqualFold", "drugCodeContainsFold", "drugID", "drugIDNEQ", "drugIDIn", "drugIDNotIn", "drugIDGT", "drugIDGTE", "drugIDLT", "drugIDLTE", "drugIDContains", "drugIDHasPrefix", "drugIDHasSuffix", "drugIDIsNil", "drugIDNotNil", "drugIDEqualFold", "drugIDContainsFold", "doseAmount", "doseAmountNEQ", "doseAmountIn", "doseAmountNotIn", "doseAmountGT", "doseAmountGTE", "doseAmountLT", "doseAmountLTE", "doseUnit", "doseUnitNEQ", "doseUnitIn", "doseUnitNotIn", "doseUnitGT", "doseUnitGTE", "doseUnitLT", "doseUnitLTE", "doseUnitContains", "doseUnitHasPrefix", "doseUnitHasSuffix", "doseUnitEqualFold", "doseUnitContainsFold", "route", "routeNEQ", "routeIn", "routeNotIn", "frequency", "frequencyNEQ", "frequencyIn", "frequencyNotIn", "frequencyGT", "frequencyGTE", "frequencyLT", "frequencyLTE", "frequencyContains", "frequencyHasPrefix", "frequencyHasSuffix", "frequencyEqualFold", "frequencyContainsFold", "durationDays", "durationDaysNEQ", "durationDaysIn", "durationDaysNotIn", "durationDaysGT", "durationDaysGTE", "durationDaysLT", "durationDaysLTE", "durationDaysIsNil", "durationDaysNotNil", "quantity", "quantityNEQ", "quantityIn", "quantityNotIn", "quantityGT", "quantityGTE", "quantityLT", "quantityLTE", "prescriberID", "prescriberIDNEQ", "prescriberIDIn", "prescriberIDNotIn", "prescriberIDGT", "prescriberIDGTE", "prescriberIDLT", "prescriberIDLTE", "prescriberIDContains", "prescriberIDHasPrefix", "prescriberIDHasSuffix", "prescriberIDEqualFold", "prescriberIDContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "replacesID", "replacesIDNEQ", "replacesIDIn", "replacesIDNotIn", "replacesIDGT", "replacesIDGTE", "replacesIDLT", "replacesIDLTE", "replacesIDContains", "replacesIDHasPrefix", "replacesIDHasSuffix", "replacesIDIsNil", "replacesIDNotNil", "replacesIDEqualFold", "replacesIDContainsFold", "freeText", "freeTextNEQ", "endedAt", "endedAtNEQ", "endedAtIn", "endedAtNotIn", "endedAtGT", "endedAtGTE", "endedAtLT", "endedAtLTE", "endedAtIsNil", "endedAtNotNil", "hasPatient", "hasPatientWith", "hasEncounter", "hasEncounterWith", "hasPrescriber", "hasPrescriberWith", "hasFormularyDrug", "hasFormularyDrugWith", "hasReplaces", "hasReplacesWith", "hasReplacedBy", "hasReplacedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -78875,6 +82949,20 @@ func (ec *executionContext) unmarshalInputMedicationOrderWhereInput(ctx context.
 				return it, err
 			}
 			it.ReplacesIDContainsFold = data
+		case "freeText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("freeText"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FreeText = data
+		case "freeTextNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("freeTextNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FreeTextNEQ = data
 		case "endedAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endedAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -83216,7 +87304,7 @@ func (ec *executionContext) unmarshalInputPrescribeMedicationInput(ctx context.C
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"patientId", "encounterId", "drug", "drugCode", "doseAmount", "doseUnit", "route", "frequency", "durationDays", "quantity", "instructions", "allergyOverrideReason"}
+	fieldsInOrder := [...]string{"patientId", "encounterId", "drugId", "drugCode", "drug", "doseAmount", "doseUnit", "route", "frequency", "durationDays", "quantity", "instructions", "allergyOverrideReason", "interactionOverrideReason"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -83237,13 +87325,13 @@ func (ec *executionContext) unmarshalInputPrescribeMedicationInput(ctx context.C
 				return it, err
 			}
 			it.EncounterID = data
-		case "drug":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drug"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+		case "drugId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Drug = data
+			it.DrugID = data
 		case "drugCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugCode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -83251,6 +87339,13 @@ func (ec *executionContext) unmarshalInputPrescribeMedicationInput(ctx context.C
 				return it, err
 			}
 			it.DrugCode = data
+		case "drug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Drug = data
 		case "doseAmount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseAmount"))
 			data, err := ec.unmarshalNFloat2float64(ctx, v)
@@ -83307,6 +87402,13 @@ func (ec *executionContext) unmarshalInputPrescribeMedicationInput(ctx context.C
 				return it, err
 			}
 			it.AllergyOverrideReason = data
+		case "interactionOverrideReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("interactionOverrideReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InteractionOverrideReason = data
 		}
 	}
 	return it, nil
@@ -87454,7 +91556,7 @@ func (ec *executionContext) unmarshalInputReviseMedicationOrderInput(ctx context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"encounterId", "drug", "drugCode", "doseAmount", "doseUnit", "route", "frequency", "durationDays", "quantity", "instructions", "allergyOverrideReason"}
+	fieldsInOrder := [...]string{"encounterId", "drugId", "drugCode", "drug", "doseAmount", "doseUnit", "route", "frequency", "durationDays", "quantity", "instructions", "allergyOverrideReason", "interactionOverrideReason"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -87468,13 +91570,13 @@ func (ec *executionContext) unmarshalInputReviseMedicationOrderInput(ctx context
 				return it, err
 			}
 			it.EncounterID = data
-		case "drug":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drug"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+		case "drugId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.Drug = data
+			it.DrugID = data
 		case "drugCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drugCode"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -87482,6 +91584,13 @@ func (ec *executionContext) unmarshalInputReviseMedicationOrderInput(ctx context
 				return it, err
 			}
 			it.DrugCode = data
+		case "drug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("drug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Drug = data
 		case "doseAmount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("doseAmount"))
 			data, err := ec.unmarshalNFloat2float64(ctx, v)
@@ -87538,6 +91647,13 @@ func (ec *executionContext) unmarshalInputReviseMedicationOrderInput(ctx context
 				return it, err
 			}
 			it.AllergyOverrideReason = data
+		case "interactionOverrideReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("interactionOverrideReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InteractionOverrideReason = data
 		}
 	}
 	return it, nil
@@ -89236,6 +93352,111 @@ func UnmarshalUpdateAllergyInput(ctx context.Context, raw any) (ehr.UpdateAllerg
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateFormularyItemInput(ctx context.Context, obj any) (formulary.UpdateFormularyItemInput, error) {
+	var it formulary.UpdateFormularyItemInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"genericName", "brandNames", "form", "strength", "route", "atcCode", "ingredients", "unitOfIssue", "controlledSchedule", "reorderLevel"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "genericName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("genericName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GenericName = graphql.OmittableOf(data)
+		case "brandNames":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandNames"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandNames = graphql.OmittableOf(data)
+		case "form":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("form"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Form = graphql.OmittableOf(data)
+		case "strength":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strength"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Strength = graphql.OmittableOf(data)
+		case "route":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("route"))
+			data, err := ec.unmarshalODrugRoute2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐRoute(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Route = graphql.OmittableOf(data)
+		case "atcCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atcCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AtcCode = graphql.OmittableOf(data)
+		case "ingredients":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ingredients"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ingredients = graphql.OmittableOf(data)
+		case "unitOfIssue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unitOfIssue"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnitOfIssue = graphql.OmittableOf(data)
+		case "controlledSchedule":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("controlledSchedule"))
+			data, err := ec.unmarshalODrugControlledSchedule2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ControlledSchedule = graphql.OmittableOf(data)
+		case "reorderLevel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reorderLevel"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReorderLevel = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateFormularyItemInput unmarshals raw into the UpdateFormularyItemInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateFormularyItemInput(ctx context.Context, raw any) (formulary.UpdateFormularyItemInput, error) {
+	var out formulary.UpdateFormularyItemInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateFormularyItemInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdatePatientContactInput(ctx context.Context, obj any) (patients.UpdatePatientContactInput, error) {
 	var it patients.UpdatePatientContactInput
 	if obj == nil {
@@ -90709,6 +94930,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Encounter(ctx, sel, obj)
+	case *ent.DrugInteraction:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._DrugInteraction(ctx, sel, obj)
 	case *ent.Drug:
 		if obj == nil {
 			return graphql.Null
@@ -90774,6 +95000,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Allergy(ctx, sel, obj)
+	case *ent.AllergenClass:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._AllergenClass(ctx, sel, obj)
 	case *ent.Admission:
 		if obj == nil {
 			return graphql.Null
@@ -91294,6 +95525,165 @@ func (ec *executionContext) _AdmissionEdge(ctx context.Context, sel ast.Selectio
 			}
 		case "cursor":
 			out.Values[i] = ec._AdmissionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allergenClassImplementors = []string{"AllergenClass", "Node"}
+
+func (ec *executionContext) _AllergenClass(ctx context.Context, sel ast.SelectionSet, obj *ent.AllergenClass) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allergenClassImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllergenClass")
+		case "id":
+			out.Values[i] = ec._AllergenClass_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AllergenClass_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AllergenClass_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._AllergenClass_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._AllergenClass_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "terms":
+			out.Values[i] = ec._AllergenClass_terms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "atcPrefixes":
+			out.Values[i] = ec._AllergenClass_atcPrefixes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ingredients":
+			out.Values[i] = ec._AllergenClass_ingredients(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "crossReactiveClasses":
+			out.Values[i] = ec._AllergenClass_crossReactiveClasses(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._AllergenClass_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allergenClassConnectionImplementors = []string{"AllergenClassConnection"}
+
+func (ec *executionContext) _AllergenClassConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.AllergenClassConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allergenClassConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllergenClassConnection")
+		case "edges":
+			out.Values[i] = ec._AllergenClassConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AllergenClassConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AllergenClassConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allergenClassEdgeImplementors = []string{"AllergenClassEdge"}
+
+func (ec *executionContext) _AllergenClassEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.AllergenClassEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allergenClassEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllergenClassEdge")
+		case "node":
+			out.Values[i] = ec._AllergenClassEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._AllergenClassEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -93570,6 +97960,180 @@ func (ec *executionContext) _DrugEdge(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var drugInteractionImplementors = []string{"DrugInteraction", "Node"}
+
+func (ec *executionContext) _DrugInteraction(ctx context.Context, sel ast.SelectionSet, obj *ent.DrugInteraction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drugInteractionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrugInteraction")
+		case "id":
+			out.Values[i] = ec._DrugInteraction_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._DrugInteraction_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._DrugInteraction_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._DrugInteraction_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "aLabel":
+			out.Values[i] = ec._DrugInteraction_aLabel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "aIngredients":
+			out.Values[i] = ec._DrugInteraction_aIngredients(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "aAtcPrefixes":
+			out.Values[i] = ec._DrugInteraction_aAtcPrefixes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "bLabel":
+			out.Values[i] = ec._DrugInteraction_bLabel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bIngredients":
+			out.Values[i] = ec._DrugInteraction_bIngredients(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "bAtcPrefixes":
+			out.Values[i] = ec._DrugInteraction_bAtcPrefixes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._DrugInteraction_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "effect":
+			out.Values[i] = ec._DrugInteraction_effect(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "advice":
+			out.Values[i] = ec._DrugInteraction_advice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var drugInteractionConnectionImplementors = []string{"DrugInteractionConnection"}
+
+func (ec *executionContext) _DrugInteractionConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.DrugInteractionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drugInteractionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrugInteractionConnection")
+		case "edges":
+			out.Values[i] = ec._DrugInteractionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DrugInteractionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DrugInteractionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var drugInteractionEdgeImplementors = []string{"DrugInteractionEdge"}
+
+func (ec *executionContext) _DrugInteractionEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.DrugInteractionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drugInteractionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrugInteractionEdge")
+		case "node":
+			out.Values[i] = ec._DrugInteractionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._DrugInteractionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var encounterImplementors = []string{"Encounter", "Node"}
 
 func (ec *executionContext) _Encounter(ctx context.Context, sel ast.SelectionSet, obj *ent.Encounter) graphql.Marshaler {
@@ -95638,6 +100202,16 @@ func (ec *executionContext) _MedicationOrder(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "freeText":
+			out.Values[i] = ec._MedicationOrder_freeText(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "interactionOverrideReason":
+			out.Values[i] = ec._MedicationOrder_interactionOverrideReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "stopReason":
 			out.Values[i] = ec._MedicationOrder_stopReason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -95684,6 +100258,11 @@ func (ec *executionContext) _MedicationOrder(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._MedicationOrder_replacedBy(ctx, field, obj)
 				})
+		case "overriddenWarnings":
+			out.Values[i] = ec._MedicationOrder_overriddenWarnings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -96145,6 +100724,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markHistoryItemEnteredInError":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markHistoryItemEnteredInError(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createFormularyItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createFormularyItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateFormularyItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateFormularyItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deactivateFormularyItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deactivateFormularyItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reactivateFormularyItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reactivateFormularyItem(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -97334,6 +101941,69 @@ func (ec *executionContext) _PatientIdentifier(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var prescribingWarningImplementors = []string{"PrescribingWarning"}
+
+func (ec *executionContext) _PrescribingWarning(ctx context.Context, sel ast.SelectionSet, obj *rxwarn.Warning) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, prescribingWarningImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PrescribingWarning")
+		case "kind":
+			out.Values[i] = ec._PrescribingWarning_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._PrescribingWarning_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._PrescribingWarning_detail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "advice":
+			out.Values[i] = ec._PrescribingWarning_advice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "allergyId":
+			out.Values[i] = ec._PrescribingWarning_allergyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "interactionId":
+			out.Values[i] = ec._PrescribingWarning_interactionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "otherOrderId":
+			out.Values[i] = ec._PrescribingWarning_otherOrderId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var problemImplementors = []string{"Problem", "Node"}
 
 func (ec *executionContext) _Problem(ctx context.Context, sel ast.SelectionSet, obj *ent.Problem) graphql.Marshaler {
@@ -97631,6 +102301,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_admissions(ctx, field)
 				})
+		case "allergenClasses":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_allergenClasses(ctx, field)
+				})
 		case "appointments":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -97654,6 +102330,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_formulary(ctx, field)
+				})
+		case "drugInteractions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_drugInteractions(ctx, field)
 				})
 		case "encounters":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -99522,6 +104204,33 @@ func (ec *executionContext) unmarshalNAdmitPatientInput2githubᚗcomᚋhmisᚑde
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAllergenClassConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AllergenClassConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllergenClassConnection!")
+		return graphql.Null
+	}
+	return ec._AllergenClassConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAllergenClassOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassOrderField(ctx context.Context, v any) (*ent.AllergenClassOrderField, error) {
+	var res = new(ent.AllergenClassOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAllergenClassOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.AllergenClassOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllergenClassOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNAllergenClassWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInput(ctx context.Context, v any) (*ent.AllergenClassWhereInput, error) {
+	res, err := ec.unmarshalInputAllergenClassWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAllergy2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergy(ctx context.Context, sel ast.SelectionSet, v *ent.Allergy) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Allergy!")
@@ -100202,6 +104911,11 @@ func (ec *executionContext) unmarshalNCreateCarePlanInput2githubᚗcomᚋhmisᚑ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateFormularyItemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋformularyᚐCreateFormularyItemInput(ctx context.Context, v any) (formulary.CreateFormularyItemInput, error) {
+	res, err := ec.unmarshalInputCreateFormularyItemInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateRoomInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋschedulingᚐNewRoom(ctx context.Context, v any) (scheduling.NewRoom, error) {
 	res, err := ec.unmarshalInputCreateRoomInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -100304,6 +105018,14 @@ func (ec *executionContext) unmarshalNDischargePatientInput2githubᚗcomᚋhmis�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNDrug2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrug(ctx context.Context, sel ast.SelectionSet, v *ent.Drug) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Drug!")
+		return graphql.Null
+	}
+	return ec._Drug(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDrugConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DrugConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DrugConnection!")
@@ -100320,6 +105042,43 @@ func (ec *executionContext) unmarshalNDrugControlledSchedule2githubᚗcomᚋhmis
 
 func (ec *executionContext) marshalNDrugControlledSchedule2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐControlledSchedule(ctx context.Context, sel ast.SelectionSet, v drug.ControlledSchedule) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNDrugInteractionConnection2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.DrugInteractionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DrugInteractionConnection!")
+		return graphql.Null
+	}
+	return ec._DrugInteractionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDrugInteractionOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionOrderField(ctx context.Context, v any) (*ent.DrugInteractionOrderField, error) {
+	var res = new(ent.DrugInteractionOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugInteractionOrderField2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.DrugInteractionOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DrugInteractionOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNDrugInteractionSeverity2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx context.Context, v any) (druginteraction.Severity, error) {
+	var res druginteraction.Severity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrugInteractionSeverity2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx context.Context, sel ast.SelectionSet, v druginteraction.Severity) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDrugInteractionWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInput(ctx context.Context, v any) (*ent.DrugInteractionWhereInput, error) {
+	res, err := ec.unmarshalInputDrugInteractionWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNDrugKind2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKind(ctx context.Context, v any) (drug.Kind, error) {
@@ -101373,6 +106132,26 @@ func (ec *executionContext) unmarshalNPrescribeMedicationInput2githubᚗcomᚋhm
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNPrescribingWarning2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚋrxwarnᚐWarning(ctx context.Context, sel ast.SelectionSet, v rxwarn.Warning) graphql.Marshaler {
+	return ec._PrescribingWarning(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPrescribingWarning2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚋrxwarnᚐWarningᚄ(ctx context.Context, sel ast.SelectionSet, v []rxwarn.Warning) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPrescribingWarning2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋprescribingᚋrxwarnᚐWarning(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNProblem2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐProblem(ctx context.Context, sel ast.SelectionSet, v *ent.Problem) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Problem!")
@@ -101776,6 +106555,11 @@ func (ec *executionContext) unmarshalNTransferPatientInput2githubᚗcomᚋhmis�
 
 func (ec *executionContext) unmarshalNUpdateAllergyInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋehrᚐUpdateAllergyInput(ctx context.Context, v any) (ehr.UpdateAllergyInput, error) {
 	res, err := ec.unmarshalInputUpdateAllergyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateFormularyItemInput2githubᚗcomᚋhmisᚑdevᚋhmisᚋinternalᚋformularyᚐUpdateFormularyItemInput(ctx context.Context, v any) (formulary.UpdateFormularyItemInput, error) {
+	res, err := ec.unmarshalInputUpdateFormularyItemInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -102331,6 +107115,66 @@ func (ec *executionContext) unmarshalOAdmissionWhereInput2ᚖgithubᚗcomᚋhmis
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputAdmissionWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAllergenClass2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClass(ctx context.Context, sel ast.SelectionSet, v *ent.AllergenClass) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AllergenClass(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOAllergenClassEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.AllergenClassEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOAllergenClassEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOAllergenClassEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassEdge(ctx context.Context, sel ast.SelectionSet, v *ent.AllergenClassEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AllergenClassEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAllergenClassOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassOrder(ctx context.Context, v any) (*ent.AllergenClassOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAllergenClassOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAllergenClassWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInputᚄ(ctx context.Context, v any) ([]*ent.AllergenClassWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.AllergenClassWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAllergenClassWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOAllergenClassWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐAllergenClassWhereInput(ctx context.Context, v any) (*ent.AllergenClassWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAllergenClassWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -103897,6 +108741,118 @@ func (ec *executionContext) marshalODrugEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmis
 		return graphql.Null
 	}
 	return ec._DrugEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODrugInteraction2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteraction(ctx context.Context, sel ast.SelectionSet, v *ent.DrugInteraction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DrugInteraction(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODrugInteractionEdge2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.DrugInteractionEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalODrugInteractionEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalODrugInteractionEdge2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionEdge(ctx context.Context, sel ast.SelectionSet, v *ent.DrugInteractionEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DrugInteractionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODrugInteractionOrder2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionOrder(ctx context.Context, v any) (*ent.DrugInteractionOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDrugInteractionOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODrugInteractionSeverity2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverityᚄ(ctx context.Context, v any) ([]druginteraction.Severity, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]druginteraction.Severity, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDrugInteractionSeverity2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODrugInteractionSeverity2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverityᚄ(ctx context.Context, sel ast.SelectionSet, v []druginteraction.Severity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDrugInteractionSeverity2githubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalODrugInteractionSeverity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx context.Context, v any) (*druginteraction.Severity, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(druginteraction.Severity)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODrugInteractionSeverity2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdruginteractionᚐSeverity(ctx context.Context, sel ast.SelectionSet, v *druginteraction.Severity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalODrugInteractionWhereInput2ᚕᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInputᚄ(ctx context.Context, v any) ([]*ent.DrugInteractionWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.DrugInteractionWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDrugInteractionWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalODrugInteractionWhereInput2ᚖgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚐDrugInteractionWhereInput(ctx context.Context, v any) (*ent.DrugInteractionWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDrugInteractionWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalODrugKind2ᚕgithubᚗcomᚋhmisᚑdevᚋhmisᚋentᚋdrugᚐKindᚄ(ctx context.Context, v any) ([]drug.Kind, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -29,6 +30,7 @@ type Resolver struct {
 	EHR         *ehr.Service
 	Notes       *notes.Service
 	Prescribing *prescribing.Service
+	Formulary   *formulary.Service
 	CarePlans   *careplans.Service
 	Referrals   *referrals.Service
 	Lab         *lab.Service

@@ -33,6 +33,18 @@ func (f AdmissionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, e
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AdmissionMutation", m)
 }
 
+// The AllergenClassFunc type is an adapter to allow the use of ordinary
+// function as AllergenClass mutator.
+type AllergenClassFunc func(context.Context, *ent.AllergenClassMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AllergenClassFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AllergenClassMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AllergenClassMutation", m)
+}
+
 // The AllergyFunc type is an adapter to allow the use of ordinary
 // function as Allergy mutator.
 type AllergyFunc func(context.Context, *ent.AllergyMutation) (ent.Value, error)
@@ -187,6 +199,18 @@ func (f DrugFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DrugMutation", m)
+}
+
+// The DrugInteractionFunc type is an adapter to allow the use of ordinary
+// function as DrugInteraction mutator.
+type DrugInteractionFunc func(context.Context, *ent.DrugInteractionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DrugInteractionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DrugInteractionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DrugInteractionMutation", m)
 }
 
 // The EncounterFunc type is an adapter to allow the use of ordinary

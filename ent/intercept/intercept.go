@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
@@ -23,6 +24,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
@@ -162,6 +164,33 @@ func (f TraverseAdmission) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AdmissionQuery", q)
+}
+
+// The AllergenClassFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AllergenClassFunc func(context.Context, *ent.AllergenClassQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AllergenClassFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AllergenClassQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AllergenClassQuery", q)
+}
+
+// The TraverseAllergenClass type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAllergenClass func(context.Context, *ent.AllergenClassQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAllergenClass) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAllergenClass) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AllergenClassQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AllergenClassQuery", q)
 }
 
 // The AllergyFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -513,6 +542,33 @@ func (f TraverseDrug) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DrugQuery", q)
+}
+
+// The DrugInteractionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DrugInteractionFunc func(context.Context, *ent.DrugInteractionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DrugInteractionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DrugInteractionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DrugInteractionQuery", q)
+}
+
+// The TraverseDrugInteraction type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDrugInteraction func(context.Context, *ent.DrugInteractionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDrugInteraction) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDrugInteraction) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DrugInteractionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DrugInteractionQuery", q)
 }
 
 // The EncounterFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1278,6 +1334,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.APIKeyQuery, predicate.APIKey, apikey.OrderOption]{typ: ent.TypeAPIKey, tq: q}, nil
 	case *ent.AdmissionQuery:
 		return &query[*ent.AdmissionQuery, predicate.Admission, admission.OrderOption]{typ: ent.TypeAdmission, tq: q}, nil
+	case *ent.AllergenClassQuery:
+		return &query[*ent.AllergenClassQuery, predicate.AllergenClass, allergenclass.OrderOption]{typ: ent.TypeAllergenClass, tq: q}, nil
 	case *ent.AllergyQuery:
 		return &query[*ent.AllergyQuery, predicate.Allergy, allergy.OrderOption]{typ: ent.TypeAllergy, tq: q}, nil
 	case *ent.AppointmentQuery:
@@ -1304,6 +1362,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.DepartmentQuery, predicate.Department, department.OrderOption]{typ: ent.TypeDepartment, tq: q}, nil
 	case *ent.DrugQuery:
 		return &query[*ent.DrugQuery, predicate.Drug, drug.OrderOption]{typ: ent.TypeDrug, tq: q}, nil
+	case *ent.DrugInteractionQuery:
+		return &query[*ent.DrugInteractionQuery, predicate.DrugInteraction, druginteraction.OrderOption]{typ: ent.TypeDrugInteraction, tq: q}, nil
 	case *ent.EncounterQuery:
 		return &query[*ent.EncounterQuery, predicate.Encounter, encounter.OrderOption]{typ: ent.TypeEncounter, tq: q}, nil
 	case *ent.HistoryItemQuery:

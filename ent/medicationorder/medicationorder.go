@@ -53,6 +53,12 @@ const (
 	FieldReplacesID = "replaces_id"
 	// FieldAllergyOverrideReason holds the string denoting the allergy_override_reason field in the database.
 	FieldAllergyOverrideReason = "allergy_override_reason"
+	// FieldFreeText holds the string denoting the free_text field in the database.
+	FieldFreeText = "free_text"
+	// FieldInteractionOverrideReason holds the string denoting the interaction_override_reason field in the database.
+	FieldInteractionOverrideReason = "interaction_override_reason"
+	// FieldOverriddenWarnings holds the string denoting the overridden_warnings field in the database.
+	FieldOverriddenWarnings = "overridden_warnings"
 	// FieldStopReason holds the string denoting the stop_reason field in the database.
 	FieldStopReason = "stop_reason"
 	// FieldEndedAt holds the string denoting the ended_at field in the database.
@@ -130,6 +136,9 @@ var Columns = []string{
 	FieldStatus,
 	FieldReplacesID,
 	FieldAllergyOverrideReason,
+	FieldFreeText,
+	FieldInteractionOverrideReason,
+	FieldOverriddenWarnings,
 	FieldStopReason,
 	FieldEndedAt,
 }
@@ -169,6 +178,10 @@ var (
 	QuantityValidator func(int) error
 	// AllergyOverrideReasonValidator is a validator for the "allergy_override_reason" field. It is called by the builders before save.
 	AllergyOverrideReasonValidator func(string) error
+	// DefaultFreeText holds the default value on creation for the "free_text" field.
+	DefaultFreeText bool
+	// InteractionOverrideReasonValidator is a validator for the "interaction_override_reason" field. It is called by the builders before save.
+	InteractionOverrideReasonValidator func(string) error
 	// StopReasonValidator is a validator for the "stop_reason" field. It is called by the builders before save.
 	StopReasonValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
@@ -331,6 +344,16 @@ func ByReplacesID(opts ...sql.OrderTermOption) OrderOption {
 // ByAllergyOverrideReason orders the results by the allergy_override_reason field.
 func ByAllergyOverrideReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAllergyOverrideReason, opts...).ToFunc()
+}
+
+// ByFreeText orders the results by the free_text field.
+func ByFreeText(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFreeText, opts...).ToFunc()
+}
+
+// ByInteractionOverrideReason orders the results by the interaction_override_reason field.
+func ByInteractionOverrideReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInteractionOverrideReason, opts...).ToFunc()
 }
 
 // ByStopReason orders the results by the stop_reason field.

@@ -145,6 +145,16 @@ func AllergyOverrideReason(v string) predicate.MedicationOrder {
 	return predicate.MedicationOrder(sql.FieldEQ(FieldAllergyOverrideReason, v))
 }
 
+// FreeText applies equality check predicate on the "free_text" field. It's identical to FreeTextEQ.
+func FreeText(v bool) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEQ(FieldFreeText, v))
+}
+
+// InteractionOverrideReason applies equality check predicate on the "interaction_override_reason" field. It's identical to InteractionOverrideReasonEQ.
+func InteractionOverrideReason(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEQ(FieldInteractionOverrideReason, v))
+}
+
 // StopReason applies equality check predicate on the "stop_reason" field. It's identical to StopReasonEQ.
 func StopReason(v string) predicate.MedicationOrder {
 	return predicate.MedicationOrder(sql.FieldEQ(FieldStopReason, v))
@@ -1178,6 +1188,101 @@ func AllergyOverrideReasonEqualFold(v string) predicate.MedicationOrder {
 // AllergyOverrideReasonContainsFold applies the ContainsFold predicate on the "allergy_override_reason" field.
 func AllergyOverrideReasonContainsFold(v string) predicate.MedicationOrder {
 	return predicate.MedicationOrder(sql.FieldContainsFold(FieldAllergyOverrideReason, v))
+}
+
+// FreeTextEQ applies the EQ predicate on the "free_text" field.
+func FreeTextEQ(v bool) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEQ(FieldFreeText, v))
+}
+
+// FreeTextNEQ applies the NEQ predicate on the "free_text" field.
+func FreeTextNEQ(v bool) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNEQ(FieldFreeText, v))
+}
+
+// InteractionOverrideReasonEQ applies the EQ predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonEQ(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEQ(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonNEQ applies the NEQ predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonNEQ(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNEQ(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonIn applies the In predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonIn(vs ...string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldIn(FieldInteractionOverrideReason, vs...))
+}
+
+// InteractionOverrideReasonNotIn applies the NotIn predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonNotIn(vs ...string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNotIn(FieldInteractionOverrideReason, vs...))
+}
+
+// InteractionOverrideReasonGT applies the GT predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonGT(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldGT(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonGTE applies the GTE predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonGTE(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldGTE(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonLT applies the LT predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonLT(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldLT(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonLTE applies the LTE predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonLTE(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldLTE(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonContains applies the Contains predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonContains(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldContains(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonHasPrefix applies the HasPrefix predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonHasPrefix(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldHasPrefix(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonHasSuffix applies the HasSuffix predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonHasSuffix(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldHasSuffix(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonIsNil applies the IsNil predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonIsNil() predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldIsNull(FieldInteractionOverrideReason))
+}
+
+// InteractionOverrideReasonNotNil applies the NotNil predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonNotNil() predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNotNull(FieldInteractionOverrideReason))
+}
+
+// InteractionOverrideReasonEqualFold applies the EqualFold predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonEqualFold(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldEqualFold(FieldInteractionOverrideReason, v))
+}
+
+// InteractionOverrideReasonContainsFold applies the ContainsFold predicate on the "interaction_override_reason" field.
+func InteractionOverrideReasonContainsFold(v string) predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldContainsFold(FieldInteractionOverrideReason, v))
+}
+
+// OverriddenWarningsIsNil applies the IsNil predicate on the "overridden_warnings" field.
+func OverriddenWarningsIsNil() predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldIsNull(FieldOverriddenWarnings))
+}
+
+// OverriddenWarningsNotNil applies the NotNil predicate on the "overridden_warnings" field.
+func OverriddenWarningsNotNil() predicate.MedicationOrder {
+	return predicate.MedicationOrder(sql.FieldNotNull(FieldOverriddenWarnings))
 }
 
 // StopReasonEQ applies the EQ predicate on the "stop_reason" field.

@@ -99,6 +99,25 @@ var (
 			},
 		},
 	}
+	// AllergenClassesColumns holds the columns for the "allergen_classes" table.
+	AllergenClassesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "terms", Type: field.TypeJSON},
+		{Name: "atc_prefixes", Type: field.TypeJSON, Nullable: true},
+		{Name: "ingredients", Type: field.TypeJSON, Nullable: true},
+		{Name: "cross_reactive_classes", Type: field.TypeJSON, Nullable: true},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 1000},
+	}
+	// AllergenClassesTable holds the schema information for the "allergen_classes" table.
+	AllergenClassesTable = &schema.Table{
+		Name:       "allergen_classes",
+		Columns:    AllergenClassesColumns,
+		PrimaryKey: []*schema.Column{AllergenClassesColumns[0]},
+	}
 	// AllergiesColumns holds the columns for the "allergies" table.
 	AllergiesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -656,6 +675,28 @@ var (
 			},
 		},
 	}
+	// DrugInteractionsColumns holds the columns for the "drug_interactions" table.
+	DrugInteractionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 40},
+		{Name: "a_label", Type: field.TypeString, Size: 100},
+		{Name: "a_ingredients", Type: field.TypeJSON, Nullable: true},
+		{Name: "a_atc_prefixes", Type: field.TypeJSON, Nullable: true},
+		{Name: "b_label", Type: field.TypeString, Size: 100},
+		{Name: "b_ingredients", Type: field.TypeJSON, Nullable: true},
+		{Name: "b_atc_prefixes", Type: field.TypeJSON, Nullable: true},
+		{Name: "severity", Type: field.TypeEnum, Enums: []string{"MODERATE", "MAJOR", "CONTRAINDICATED"}},
+		{Name: "effect", Type: field.TypeString, Size: 500},
+		{Name: "advice", Type: field.TypeString, Size: 1000},
+	}
+	// DrugInteractionsTable holds the schema information for the "drug_interactions" table.
+	DrugInteractionsTable = &schema.Table{
+		Name:       "drug_interactions",
+		Columns:    DrugInteractionsColumns,
+		PrimaryKey: []*schema.Column{DrugInteractionsColumns[0]},
+	}
 	// EncountersColumns holds the columns for the "encounters" table.
 	EncountersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1188,6 +1229,9 @@ var (
 		{Name: "instructions", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "COMPLETED", "STOPPED", "SUPERSEDED"}, Default: "ACTIVE"},
 		{Name: "allergy_override_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "free_text", Type: field.TypeBool, Default: false},
+		{Name: "interaction_override_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "overridden_warnings", Type: field.TypeJSON, Nullable: true},
 		{Name: "stop_reason", Type: field.TypeString, Nullable: true, Size: 500},
 		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
 		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
@@ -1204,31 +1248,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "medication_orders_encounters_medication_orders",
-				Columns:    []*schema.Column{MedicationOrdersColumns[16]},
+				Columns:    []*schema.Column{MedicationOrdersColumns[19]},
 				RefColumns: []*schema.Column{EncountersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "medication_orders_staffs_prescriber",
-				Columns:    []*schema.Column{MedicationOrdersColumns[17]},
+				Columns:    []*schema.Column{MedicationOrdersColumns[20]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "medication_orders_drugs_formulary_drug",
-				Columns:    []*schema.Column{MedicationOrdersColumns[18]},
+				Columns:    []*schema.Column{MedicationOrdersColumns[21]},
 				RefColumns: []*schema.Column{DrugsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "medication_orders_medication_orders_replaced_by",
-				Columns:    []*schema.Column{MedicationOrdersColumns[19]},
+				Columns:    []*schema.Column{MedicationOrdersColumns[22]},
 				RefColumns: []*schema.Column{MedicationOrdersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "medication_orders_patients_medication_orders",
-				Columns:    []*schema.Column{MedicationOrdersColumns[20]},
+				Columns:    []*schema.Column{MedicationOrdersColumns[23]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1237,12 +1281,12 @@ var (
 			{
 				Name:    "medicationorder_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{MedicationOrdersColumns[20]},
+				Columns: []*schema.Column{MedicationOrdersColumns[23]},
 			},
 			{
 				Name:    "medicationorder_patient_id_prescriber_id",
 				Unique:  false,
-				Columns: []*schema.Column{MedicationOrdersColumns[20], MedicationOrdersColumns[17]},
+				Columns: []*schema.Column{MedicationOrdersColumns[23], MedicationOrdersColumns[20]},
 			},
 		},
 	}
@@ -1874,6 +1918,7 @@ var (
 	Tables = []*schema.Table{
 		APIKeysTable,
 		AdmissionsTable,
+		AllergenClassesTable,
 		AllergiesTable,
 		AppointmentsTable,
 		AuditEventsTable,
@@ -1887,6 +1932,7 @@ var (
 		ClinicalNotesTable,
 		DepartmentsTable,
 		DrugsTable,
+		DrugInteractionsTable,
 		EncountersTable,
 		HistoryItemsTable,
 		Icd10codesTable,

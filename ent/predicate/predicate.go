@@ -12,6 +12,9 @@ type APIKey func(*sql.Selector)
 // Admission is the predicate function for admission builders.
 type Admission func(*sql.Selector)
 
+// AllergenClass is the predicate function for allergenclass builders.
+type AllergenClass func(*sql.Selector)
+
 // Allergy is the predicate function for allergy builders.
 type Allergy func(*sql.Selector)
 
@@ -50,6 +53,9 @@ type Department func(*sql.Selector)
 
 // Drug is the predicate function for drug builders.
 type Drug func(*sql.Selector)
+
+// DrugInteraction is the predicate function for druginteraction builders.
+type DrugInteraction func(*sql.Selector)
 
 // Encounter is the predicate function for encounter builders.
 type Encounter func(*sql.Selector)

@@ -59,3 +59,58 @@ func (Drug) Indexes() []ent.Index { return []ent.Index{index.Fields("atc_code")}
 func (Drug) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField("formulary"), entgql.RelayConnection()}
 }
+
+// AllergenClass is a class of drugs that one documented allergy can cover:
+// an allergy recorded as "Penicillin" applies to every drug of the class,
+// found by ATC code for formulary items and by ingredient for free text.
+type AllergenClass struct{ ent.Schema }
+
+func (AllergenClass) Mixin() []ent.Mixin { return []ent.Mixin{withID("alc"), TimeMixin{}} }
+
+func (AllergenClass) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("code").NotEmpty().Unique().MaxRuneLen(32).Annotations(entgql.OrderField("CODE")),
+		field.String("name").NotEmpty().MaxRuneLen(100).Comment("e.g. penicillins"),
+		field.Strings("terms").
+			Comment("Lower-case words an allergy to the class is recorded as: penicillin, penicillins, sulfa."),
+		field.Strings("atc_prefixes").Optional().
+			Comment("ATC codes whose drugs are in the class: J01C."),
+		field.Strings("ingredients").Optional().
+			Comment("Lower-case INNs in the class, for drugs outside those ATC codes (aspirin among the NSAIDs) and free-text orders."),
+		field.Strings("cross_reactive_classes").Optional().
+			Comment("Codes of other classes an allergy to this one may extend to, warned about with the note."),
+		field.String("note").Optional().Nillable().MaxRuneLen(1000).
+			Comment("Cross-reactivity and what to consider before overriding."),
+	}
+}
+
+func (AllergenClass) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+// DrugInteraction is a row of the interaction table: two sides, each a set
+// of ingredients and ATC classes, that should not be given together without
+// thought.
+type DrugInteraction struct{ ent.Schema }
+
+func (DrugInteraction) Mixin() []ent.Mixin { return []ent.Mixin{withID("ddi"), TimeMixin{}} }
+
+func (DrugInteraction) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("code").NotEmpty().Unique().MaxRuneLen(40).Annotations(entgql.OrderField("CODE")),
+		field.String("a_label").NotEmpty().MaxRuneLen(100).Comment("One side as prescribers know it, e.g. warfarin."),
+		field.Strings("a_ingredients").Optional(),
+		field.Strings("a_atc_prefixes").Optional(),
+		field.String("b_label").NotEmpty().MaxRuneLen(100).Comment("The other side, e.g. NSAIDs and aspirin."),
+		field.Strings("b_ingredients").Optional(),
+		field.Strings("b_atc_prefixes").Optional(),
+		field.Enum("severity").Values("MODERATE", "MAJOR", "CONTRAINDICATED").
+			Annotations(entgql.OrderField("SEVERITY")),
+		field.String("effect").NotEmpty().MaxRuneLen(500),
+		field.String("advice").NotEmpty().MaxRuneLen(1000),
+	}
+}
+
+func (DrugInteraction) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}

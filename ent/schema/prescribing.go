@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
 )
 
 // MedicationOrder is a prescription. It is never edited: a revision is a
@@ -37,6 +39,13 @@ func (MedicationOrder) Fields() []ent.Field {
 		field.String("replaces_id").Optional().Nillable().Unique(),
 		field.String("allergy_override_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500).
 			Comment("Why the prescriber went ahead despite a documented allergy."),
+		field.Bool("free_text").Default(false).Immutable().
+			Comment("The drug was typed, not chosen from the formulary: the pharmacist checks what is meant before dispensing."),
+		field.String("interaction_override_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500).
+			Comment("Why the prescriber went ahead despite an interaction with another active order."),
+		field.JSON("overridden_warnings", []rxwarn.Warning{}).Optional().Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("The allergy and interaction warnings the prescriber overrode; exposed by schema/prescribing.graphqls."),
 		field.String("stop_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
 		field.Time("ended_at").Optional().Nillable(),
 	}

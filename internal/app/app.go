@@ -32,6 +32,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/demo"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/httpapi"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/metrics"
@@ -111,6 +112,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err := lab.SeedCatalog(auth.SystemContext(ctx), a.Store.Client); err != nil {
 		return nil, err
 	}
+	if err := formulary.Seed(auth.SystemContext(ctx), a.Store.Client); err != nil {
+		return nil, err
+	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -176,6 +180,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			EHR:         ehr.NewService(a.Store, cfg.Location()),
 			Notes:       notes.NewService(a.Store),
 			Prescribing: prescribing.NewService(a.Store),
+			Formulary:   formulary.NewService(a.Store),
 			CarePlans:   careplans.NewService(a.Store),
 			Referrals:   referrals.NewService(a.Store),
 			Lab:         lab.NewService(a.Store, cfg.Location()),

@@ -11,9 +11,11 @@ import (
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
+	"github.com/hmis-dev/hmis/internal/formulary"
 )
 
 type clinicalSeed struct {
@@ -95,6 +97,15 @@ func seedClinical(ctx context.Context, tx *ent.Tx, s clinicalSeed) error {
 	if err != nil {
 		return fmt.Errorf("seed encounter: %w", err)
 	}
+	// The prescription is from the formulary, as a doctor writes one, so
+	// the interaction checks and the pharmacy see what it is.
+	if err := formulary.Seed(ctx, tx.Client()); err != nil {
+		return err
+	}
+	amlodipine, err := tx.Drug.Query().Where(drug.Code("AMLO5TAB")).Only(ctx)
+	if err != nil {
+		return fmt.Errorf("seed prescription: %w", err)
+	}
 	steps := []error{
 		tx.Allergy.Create().SetPatient(own).SetSubstance("Penicillin").SetCategory(allergy.CategoryDRUG).
 			SetReaction("Hives").SetSeverity(allergy.SeveritySEVERE).SetRecordedByID(s.doctor.ID).Exec(ctx),
@@ -102,7 +113,8 @@ func seedClinical(ctx context.Context, tx *ent.Tx, s clinicalSeed) error {
 			SetOnsetDate(date(2019, 6, 1)).SetRecordedByID(s.doctor.ID).Exec(ctx),
 		tx.HistoryItem.Create().SetPatient(own).SetCategory(historyitem.CategoryFAMILY).SetRelation("mother").
 			SetDescription("Type 2 diabetes").SetRecordedByID(s.doctor.ID).Exec(ctx),
-		tx.MedicationOrder.Create().SetPatient(own).SetEncounter(visit).SetDrug("Amlodipine").SetDoseAmount(5).SetDoseUnit("mg").
+		tx.MedicationOrder.Create().SetPatient(own).SetEncounter(visit).SetDrug(amlodipine.GenericName).SetDrugCode(amlodipine.Code).
+			SetFormularyDrug(amlodipine).SetDoseAmount(5).SetDoseUnit("mg").
 			SetRoute(medicationorder.RouteORAL).SetFrequency("once daily").SetDurationDays(90).SetQuantity(90).
 			SetPrescriber(s.doctor).Exec(ctx),
 		tx.ClinicalNote.Create().SetPatient(own).SetEncounter(visit).SetType(clinicalnote.TypePROGRESS).

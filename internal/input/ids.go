@@ -51,6 +51,7 @@ var (
 	CareTeamMember    = idType(ent.TypeCareTeamMember, "a care-team membership")
 	ClinicalNote      = idType(ent.TypeClinicalNote, "a clinical note")
 	Department        = idType(ent.TypeDepartment, "a department")
+	Drug              = idType(ent.TypeDrug, "a formulary item")
 	Encounter         = idType(ent.TypeEncounter, "an encounter")
 	HistoryItem       = idType(ent.TypeHistoryItem, "a history item")
 	InsurancePolicy   = idType(ent.TypeInsurancePolicy, "an insurance policy")

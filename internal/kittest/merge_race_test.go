@@ -164,7 +164,8 @@ var writes = []write{
 		return idOf(a, err)
 	}},
 	{"prescribing.Prescribe", func(h *hospital, _ int, p string) (string, error) {
-		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: "Metformin",
+		metformin := "Metformin"
+		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: &metformin,
 			DoseAmount: 500, DoseUnit: "mg", Route: medicationorder.RouteORAL, Frequency: "BID", Quantity: 60})
 		return idOf(o, err)
 	}},

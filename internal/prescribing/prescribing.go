@@ -9,6 +9,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
@@ -16,39 +17,44 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
 // PrescribeMedicationInput is the input of prescribeMedication.
 type PrescribeMedicationInput struct {
-	PatientID             string
-	EncounterID           *string
-	Drug                  string
-	DrugCode              *string
-	DoseAmount            float64
-	DoseUnit              string
-	Route                 medicationorder.Route
-	Frequency             string
-	DurationDays          *int
-	Quantity              int
-	Instructions          *string
-	AllergyOverrideReason *string
+	PatientID                 string
+	EncounterID               *string
+	DrugID                    *string
+	DrugCode                  *string
+	Drug                      *string
+	DoseAmount                float64
+	DoseUnit                  string
+	Route                     medicationorder.Route
+	Frequency                 string
+	DurationDays              *int
+	Quantity                  int
+	Instructions              *string
+	AllergyOverrideReason     *string
+	InteractionOverrideReason *string
 }
 
 // ReviseMedicationOrderInput is the input of reviseMedicationOrder: the
 // whole new order, for the patient of the order it replaces.
 type ReviseMedicationOrderInput struct {
-	EncounterID           *string
-	Drug                  string
-	DrugCode              *string
-	DoseAmount            float64
-	DoseUnit              string
-	Route                 medicationorder.Route
-	Frequency             string
-	DurationDays          *int
-	Quantity              int
-	Instructions          *string
-	AllergyOverrideReason *string
+	EncounterID               *string
+	DrugID                    *string
+	DrugCode                  *string
+	Drug                      *string
+	DoseAmount                float64
+	DoseUnit                  string
+	Route                     medicationorder.Route
+	Frequency                 string
+	DurationDays              *int
+	Quantity                  int
+	Instructions              *string
+	AllergyOverrideReason     *string
+	InteractionOverrideReason *string
 }
 
 // Limits on what an order may say, beyond what the data model enforces.
@@ -61,18 +67,13 @@ const (
 	MaxDoseAmount   = 1_000_000
 )
 
-// AllergyMatch is an active allergy that a prescribed drug matches.
-type AllergyMatch struct {
-	ID        string
-	Substance string
-	Severity  allergy.Severity
-}
-
 // AllergyConflict refuses an order for a drug the patient has a documented
 // allergy to, naming the allergies so the prescriber can decide whether to
-// override.
+// override. Interactions not yet overridden are listed too, so that one
+// refusal tells the prescriber everything to weigh.
 type AllergyConflict struct {
-	Allergies []AllergyMatch
+	Allergies    []AllergyMatch
+	Interactions []InteractionMatch
 }
 
 const allergyConflictMessage = "the drug matches an active allergy of the patient; give allergyOverrideReason to prescribe it anyway"
@@ -81,6 +82,19 @@ func (e *AllergyConflict) Error() string { return allergyConflictMessage }
 
 // Unwrap makes an AllergyConflict a CONFLICT wherever errors are classified.
 func (e *AllergyConflict) Unwrap() error { return apperr.Conflictf(allergyConflictMessage) }
+
+// InteractionConflict refuses an order for a drug that interacts with
+// another active order of the patient, naming the interactions.
+type InteractionConflict struct {
+	Interactions []InteractionMatch
+}
+
+const interactionConflictMessage = "the drug interacts with an active medication order of the patient; give interactionOverrideReason to prescribe it anyway"
+
+func (e *InteractionConflict) Error() string { return interactionConflictMessage }
+
+// Unwrap makes an InteractionConflict a CONFLICT wherever errors are classified.
+func (e *InteractionConflict) Unwrap() error { return apperr.Conflictf(interactionConflictMessage) }
 
 // Service runs the medication order state machine.
 type Service struct {
@@ -93,17 +107,19 @@ func NewService(st *store.Store) *Service { return &Service{store: st, now: time
 
 // order is an order's clinical content, validated and trimmed.
 type order struct {
-	encounterID           *string
-	drug                  string
-	drugCode              *string
-	doseAmount            float64
-	doseUnit              string
-	route                 medicationorder.Route
-	frequency             string
-	durationDays          *int
-	quantity              int
-	instructions          *string
-	allergyOverrideReason *string
+	encounterID               *string
+	drugID                    *string
+	drugCode                  *string
+	drug                      *string
+	doseAmount                float64
+	doseUnit                  string
+	route                     medicationorder.Route
+	frequency                 string
+	durationDays              *int
+	quantity                  int
+	instructions              *string
+	allergyOverrideReason     *string
+	interactionOverrideReason *string
 }
 
 // Prescribe creates an ACTIVE order prescribed by the viewer, who must be an
@@ -113,9 +129,10 @@ func (s *Service) Prescribe(ctx context.Context, in PrescribeMedicationInput) (*
 		return nil, err
 	}
 	o, err := validate(order{
-		encounterID: in.EncounterID, drug: in.Drug, drugCode: in.DrugCode, doseAmount: in.DoseAmount,
+		encounterID: in.EncounterID, drugID: in.DrugID, drugCode: in.DrugCode, drug: in.Drug, doseAmount: in.DoseAmount,
 		doseUnit: in.DoseUnit, route: in.Route, frequency: in.Frequency, durationDays: in.DurationDays,
 		quantity: in.Quantity, instructions: in.Instructions, allergyOverrideReason: in.AllergyOverrideReason,
+		interactionOverrideReason: in.InteractionOverrideReason,
 	})
 	if err != nil {
 		return nil, err
@@ -141,9 +158,10 @@ func (s *Service) Revise(ctx context.Context, id string, in ReviseMedicationOrde
 		return nil, err
 	}
 	o, err := validate(order{
-		encounterID: in.EncounterID, drug: in.Drug, drugCode: in.DrugCode, doseAmount: in.DoseAmount,
+		encounterID: in.EncounterID, drugID: in.DrugID, drugCode: in.DrugCode, drug: in.Drug, doseAmount: in.DoseAmount,
 		doseUnit: in.DoseUnit, route: in.Route, frequency: in.Frequency, durationDays: in.DurationDays,
 		quantity: in.Quantity, instructions: in.Instructions, allergyOverrideReason: in.AllergyOverrideReason,
+		interactionOverrideReason: in.InteractionOverrideReason,
 	})
 	if err != nil {
 		return nil, err
@@ -216,8 +234,8 @@ func (s *Service) end(ctx context.Context, id, pastTense string, kinds []staff.K
 	})
 }
 
-// create writes a new ACTIVE order for the patient after the encounter and
-// allergy checks.
+// create writes a new ACTIVE order for the patient after the encounter,
+// formulary, allergy and interaction checks.
 func (s *Service) create(ctx context.Context, tx *ent.Tx, patientID string, prescriber *ent.Staff, o order, replaces *string) (*ent.MedicationOrder, error) {
 	if o.encounterID != nil {
 		enc, err := tx.Encounter.Get(ctx, *o.encounterID)
@@ -227,22 +245,52 @@ func (s *Service) create(ctx context.Context, tx *ent.Tx, patientID string, pres
 			return nil, err
 		}
 	}
-	matches, err := matchingAllergies(ctx, tx, patientID, o.drug)
+	item, err := formularyItem(ctx, tx, o)
 	if err != nil {
 		return nil, err
 	}
+	k, err := LoadKnowledge(ctx, tx.Client())
+	if err != nil {
+		return nil, err
+	}
+	var p Profile
+	name, code := "", (*string)(nil)
+	if item != nil {
+		p, name, code = k.ProfileOfItem(item), item.GenericName, &item.Code
+	} else {
+		p, name = k.ProfileOfText(*o.drug), *o.drug
+	}
+	allergies, err := matchingAllergies(ctx, tx, k, patientID, p)
+	if err != nil {
+		return nil, err
+	}
+	interactions, err := interactingOrders(ctx, tx, k, patientID, p)
+	if err != nil {
+		return nil, err
+	}
+	allergyOpen := len(allergies) > 0 && o.allergyOverrideReason == nil
+	interactionOpen := len(interactions) > 0 && o.interactionOverrideReason == nil
 	switch {
-	case len(matches) > 0 && o.allergyOverrideReason == nil:
-		return nil, &AllergyConflict{Allergies: matches}
-	case len(matches) == 0:
-		// Nothing was overridden, so there is no reason to keep.
+	case allergyOpen && interactionOpen:
+		return nil, &AllergyConflict{Allergies: allergies, Interactions: interactions}
+	case allergyOpen:
+		return nil, &AllergyConflict{Allergies: allergies}
+	case interactionOpen:
+		return nil, &InteractionConflict{Interactions: interactions}
+	}
+	// Nothing was overridden where nothing matched, so there is no reason to keep.
+	if len(allergies) == 0 {
 		o.allergyOverrideReason = nil
 	}
-	created, err := tx.MedicationOrder.Create().
+	if len(interactions) == 0 {
+		o.interactionOverrideReason = nil
+	}
+	create := tx.MedicationOrder.Create().
 		SetPatientID(patientID).
 		SetNillableEncounterID(o.encounterID).
-		SetDrug(o.drug).
-		SetNillableDrugCode(o.drugCode).
+		SetDrug(name).
+		SetNillableDrugCode(code).
+		SetFreeText(item == nil).
 		SetDoseAmount(o.doseAmount).
 		SetDoseUnit(o.doseUnit).
 		SetRoute(o.route).
@@ -253,20 +301,85 @@ func (s *Service) create(ctx context.Context, tx *ent.Tx, patientID string, pres
 		SetPrescriberID(prescriber.ID).
 		SetNillableReplacesID(replaces).
 		SetNillableAllergyOverrideReason(o.allergyOverrideReason).
-		Save(ctx)
+		SetNillableInteractionOverrideReason(o.interactionOverrideReason)
+	if item != nil {
+		create.SetDrugID(item.ID)
+	}
+	if w := warnings(allergies, interactions); len(w) > 0 {
+		create.SetOverriddenWarnings(w)
+	}
+	created, err := create.Save(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// The trail must show that this order went ahead against a warning,
+	// whatever fields the client selected in its response.
 	if o.allergyOverrideReason != nil {
-		// The trail must show that this order went ahead against an allergy,
-		// whatever fields the client selected in its response.
 		audit.NoteField(ctx, "MedicationOrder", "allergyOverrideReason")
+	}
+	if o.interactionOverrideReason != nil {
+		audit.NoteField(ctx, "MedicationOrder", "interactionOverrideReason")
 	}
 	return created, nil
 }
 
-// matchingAllergies returns the patient's active allergies that drug matches.
-func matchingAllergies(ctx context.Context, tx *ent.Tx, patientID, drug string) ([]AllergyMatch, error) {
+// formularyItem finds the item an order names by ID or code, and refuses
+// one that cannot be prescribed; nil for a free-text order.
+func formularyItem(ctx context.Context, tx *ent.Tx, o order) (*ent.Drug, error) {
+	var (
+		item  *ent.Drug
+		err   error
+		field string
+	)
+	switch {
+	case o.drugID != nil:
+		field = "input.drugId"
+		item, err = tx.Drug.Get(ctx, *o.drugID)
+		if ent.IsNotFound(err) {
+			return nil, apperr.BadInput(field, "is not an item of the formulary")
+		}
+	case o.drugCode != nil:
+		field = "input.drugCode"
+		item, err = tx.Drug.Query().Where(drug.Code(*o.drugCode)).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil, apperr.BadInput(field, "is not the code of an item of the formulary")
+		}
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.drugID != nil && o.drugCode != nil && *o.drugCode != item.Code:
+		return nil, apperr.BadInput("input.drugCode", "is not the code of the item input.drugId names (%s)", item.Code)
+	case item.Kind != drug.KindDRUG:
+		return nil, apperr.BadInput(field, "is a %s, which is not prescribed", strings.ToLower(item.Kind.String()))
+	case !item.Active:
+		return nil, apperr.BadInput(field, "is an inactive formulary item (%s), which cannot be prescribed", item.Code)
+	case o.drug != nil && !namesItem(*o.drug, item):
+		return nil, apperr.BadInput("input.drug", "names another drug than the formulary item %s (%s)", item.Code, item.GenericName)
+	}
+	return item, nil
+}
+
+// namesItem reports whether a prescriber's drug name fits a formulary
+// item: its generic name or one of its brands, as whole words.
+func namesItem(name string, d *ent.Drug) bool {
+	if Matches(name, d.GenericName) {
+		return true
+	}
+	for _, b := range d.BrandNames {
+		if Matches(name, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchingAllergies returns the patient's active allergies that the drug
+// of profile p matches.
+func matchingAllergies(ctx context.Context, tx *ent.Tx, k *Knowledge, patientID string, p Profile) ([]AllergyMatch, error) {
 	active, err := tx.Allergy.Query().
 		Where(allergy.PatientID(patientID), allergy.StatusEQ(allergy.StatusACTIVE)).
 		Order(ent.Asc(allergy.FieldID)).
@@ -276,11 +389,53 @@ func matchingAllergies(ctx context.Context, tx *ent.Tx, patientID, drug string) 
 	}
 	var matches []AllergyMatch
 	for _, a := range active {
-		if Matches(drug, a.Substance) {
-			matches = append(matches, AllergyMatch{ID: a.ID, Substance: a.Substance, Severity: a.Severity})
+		if m, ok := k.MatchAllergy(p, a.Substance); ok {
+			m.ID, m.Severity = a.ID, a.Severity
+			matches = append(matches, m)
 		}
 	}
 	return matches, nil
+}
+
+// interactingOrders returns the interactions of the drug of profile p with
+// the patient's ACTIVE orders. The patient is locked, so no order starts
+// or ends while this reads them.
+func interactingOrders(ctx context.Context, tx *ent.Tx, k *Knowledge, patientID string, p Profile) ([]InteractionMatch, error) {
+	active, err := tx.MedicationOrder.Query().
+		Where(medicationorder.PatientID(patientID), medicationorder.StatusEQ(medicationorder.StatusACTIVE)).
+		WithFormularyDrug().
+		Order(ent.Asc(medicationorder.FieldID)).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []InteractionMatch
+	for _, other := range active {
+		op := k.ProfileOfText(other.Drug)
+		if d := other.Edges.FormularyDrug; d != nil {
+			op = k.ProfileOfItem(d)
+		}
+		for _, ix := range k.Interactions(p, op) {
+			out = append(out, InteractionMatch{ID: ix.ID, Code: ix.Code, Severity: ix.Severity,
+				Pair: ix.ALabel + " + " + ix.BLabel, Effect: ix.Effect, Advice: ix.Advice, OrderID: other.ID, Drug: other.Drug})
+		}
+	}
+	return out, nil
+}
+
+// warnings are the matches an order overrides, as kept on it.
+func warnings(allergies []AllergyMatch, interactions []InteractionMatch) []rxwarn.Warning {
+	var out []rxwarn.Warning
+	for _, a := range allergies {
+		out = append(out, rxwarn.Warning{Kind: rxwarn.KindAllergy, Severity: a.Severity.String(), Detail: a.Detail,
+			Advice: a.Note, AllergyID: &a.ID})
+	}
+	for _, ix := range interactions {
+		advice := ix.Effect + " " + ix.Advice
+		out = append(out, rxwarn.Warning{Kind: rxwarn.KindInteraction, Severity: ix.Severity.String(),
+			Detail: ix.Pair + " (" + ix.Drug + ")", Advice: &advice, InteractionID: &ix.ID, OtherOrderID: &ix.OrderID})
+	}
+	return out
 }
 
 // Matches reports whether an allergy to substance applies to drug: one
@@ -344,8 +499,16 @@ func changedMeanwhile(err error) error {
 func validate(o order) (order, error) {
 	var c input.Checker
 	c.OptionalID("input.encounterId", o.encounterID, input.Encounter)
-	o.drug = c.Text("input.drug", o.drug, 200)
+	c.OptionalID("input.drugId", o.drugID, input.Drug)
 	o.drugCode = c.OptionalText("input.drugCode", o.drugCode, 32)
+	if o.drugCode != nil {
+		code := strings.ToUpper(*o.drugCode)
+		o.drugCode = &code
+	}
+	o.drug = c.OptionalText("input.drug", o.drug, 200)
+	if c.Err() == nil && o.drug == nil && o.drugID == nil && o.drugCode == nil {
+		c.Fail(apperr.BadInput("input.drug", "is required: name the drug, or give drugId or drugCode for a formulary item"))
+	}
 	if c.Err() == nil && (!(o.doseAmount > 0) || o.doseAmount > MaxDoseAmount || math.IsInf(o.doseAmount, 0)) {
 		c.Fail(apperr.BadInput("input.doseAmount", "must be greater than 0 and at most %d", MaxDoseAmount))
 	}
@@ -366,6 +529,11 @@ func validate(o order) (order, error) {
 	o.allergyOverrideReason = c.OptionalText("input.allergyOverrideReason", override, MaxReasonLength)
 	if c.Err() == nil && override != nil && o.allergyOverrideReason == nil {
 		c.Fail(apperr.BadInput("input.allergyOverrideReason", "must not be blank; leave it out to have allergies checked"))
+	}
+	override = o.interactionOverrideReason
+	o.interactionOverrideReason = c.OptionalText("input.interactionOverrideReason", override, MaxReasonLength)
+	if c.Err() == nil && override != nil && o.interactionOverrideReason == nil {
+		c.Fail(apperr.BadInput("input.interactionOverrideReason", "must not be blank; leave it out to have interactions checked"))
 	}
 	return o, c.Err()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/testenv"
 )
 
@@ -34,6 +35,9 @@ func setup(t *testing.T) fixture {
 	st := testenv.Store(t)
 	sys := auth.SystemContext(context.Background())
 	c := st.Client
+	if err := formulary.Seed(sys, c); err != nil {
+		t.Fatal(err)
+	}
 	dep := c.Department.Create().SetCode("GEN").SetName("General").SaveX(sys)
 	member := func(kind staff.Kind, active bool) *ent.Staff {
 		return c.Staff.Create().SetGivenName("G").SetFamilyName("M").SetKind(kind).SetDepartment(dep).SetActive(active).SaveX(sys)
@@ -62,12 +66,12 @@ func setup(t *testing.T) fixture {
 
 func rx(patientID, drug string) PrescribeMedicationInput {
 	days := 7
-	return PrescribeMedicationInput{PatientID: patientID, Drug: drug, DoseAmount: 500, DoseUnit: "mg",
+	return PrescribeMedicationInput{PatientID: patientID, Drug: &drug, DoseAmount: 500, DoseUnit: "mg",
 		Route: medicationorder.RouteORAL, Frequency: "TID", DurationDays: &days, Quantity: 21}
 }
 
 func revision(drug string, dose float64) ReviseMedicationOrderInput {
-	return ReviseMedicationOrderInput{Drug: drug, DoseAmount: dose, DoseUnit: "mg", Route: medicationorder.RouteORAL,
+	return ReviseMedicationOrderInput{Drug: &drug, DoseAmount: dose, DoseUnit: "mg", Route: medicationorder.RouteORAL,
 		Frequency: "BID", Quantity: 14}
 }
 
@@ -185,7 +189,7 @@ func TestBadInputNamesTheFieldAndChangesNothing(t *testing.T) {
 	for field, change := range map[string]func(*PrescribeMedicationInput){
 		"input.patientId":    func(in *PrescribeMedicationInput) { in.PatientID = "stf_01ARZ3NDEKTSV4RRFFQ69G5FAV" },
 		"input.encounterId":  func(in *PrescribeMedicationInput) { in.EncounterID = ptr(other.ID) },
-		"input.drug":         func(in *PrescribeMedicationInput) { in.Drug = "  " },
+		"input.drug":         func(in *PrescribeMedicationInput) { in.Drug = ptr("  ") },
 		"input.drugCode":     func(in *PrescribeMedicationInput) { in.DrugCode = ptr("012345678901234567890123456789012") },
 		"input.doseAmount":   func(in *PrescribeMedicationInput) { in.DoseAmount = 0 },
 		"input.doseUnit":     func(in *PrescribeMedicationInput) { in.DoseUnit = "" },
@@ -221,13 +225,13 @@ func TestRevisionHistory(t *testing.T) {
 	f := setup(t)
 	enc := f.client.Encounter.Create().SetPatient(f.patients[0]).SetType(encounter.TypeOUTPATIENT).
 		SetStartedAt(time.Now().UTC()).SaveX(f.system)
-	in := rx(f.patients[0].ID, "Amoxicillin")
+	in := rx(f.patients[0].ID, "Doxycycline")
 	in.EncounterID = &enc.ID
 	first, err := f.svc.Prescribe(f.doctor, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := f.svc.Revise(f.doctor, first.ID, revision("Amoxicillin", 250))
+	second, err := f.svc.Revise(f.doctor, first.ID, revision("Doxycycline", 250))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +243,7 @@ func TestRevisionHistory(t *testing.T) {
 	if old.Status != medicationorder.StatusSUPERSEDED || old.EndedAt == nil {
 		t.Fatalf("revised order: %+v", old)
 	}
-	if _, err := f.svc.Revise(f.doctor, first.ID, revision("Amoxicillin", 125)); apperr.CodeOf(err) != apperr.Conflict {
+	if _, err := f.svc.Revise(f.doctor, first.ID, revision("Doxycycline", 125)); apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("revising a superseded order: %v", err)
 	}
 
@@ -257,7 +261,7 @@ func TestRevisionHistory(t *testing.T) {
 	if err != nil || third.AllergyOverrideReason == nil || *third.ReplacesID != second.ID {
 		t.Fatalf("overridden revision: %+v %v", third, err)
 	}
-	if _, err := f.svc.Revise(f.nurse, third.ID, revision("Amoxicillin", 1)); apperr.CodeOf(err) != apperr.Forbidden {
+	if _, err := f.svc.Revise(f.nurse, third.ID, revision("Doxycycline", 1)); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Fatalf("nurse revising: %v", err)
 	}
 	chain := f.client.MedicationOrder.Query().Where(medicationorder.PatientID(f.patients[0].ID)).

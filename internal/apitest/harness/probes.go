@@ -178,6 +178,17 @@ var LabProbes = map[string]string{
 	"Subscription.criticalLabResult":      "", // over WebSocket: see the lab subscription tests
 }
 
+// FormularyProbes: the formulary and the tables safer prescribing reads.
+var FormularyProbes = map[string]string{
+	"Query.formulary":                  `{ formulary(first: 1) { totalCount } }`,
+	"Query.allergenClasses":            `{ allergenClasses(first: 1) { totalCount } }`,
+	"Query.drugInteractions":           `{ drugInteractions(first: 1) { totalCount } }`,
+	"Mutation.createFormularyItem":     `mutation { createFormularyItem(input: {code: "", genericName: "x", unitOfIssue: "tablet"}) { __typename } }`,
+	"Mutation.updateFormularyItem":     `mutation { updateFormularyItem(id: "bad", input: {}) { __typename } }`,
+	"Mutation.deactivateFormularyItem": `mutation { deactivateFormularyItem(id: "bad") { __typename } }`,
+	"Mutation.reactivateFormularyItem": `mutation { reactivateFormularyItem(id: "bad") { __typename } }`,
+}
+
 // ProbeSets are every domain's probes, by domain.
 var ProbeSets = map[string]map[string]string{
 	"platform":   PlatformProbes,
@@ -189,6 +200,7 @@ var ProbeSets = map[string]map[string]string{
 	"care":       CareProbes,
 	"lab":        LabProbes,
 	"careaccess": CareAccessProbes,
+	"formulary":  FormularyProbes,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:
