@@ -26,6 +26,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
@@ -53,6 +55,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -129,6 +134,8 @@ func checkColumn(t, c string) error {
 			careteammember.Table:       careteammember.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
 			department.Table:           department.ValidColumn,
+			dispensing.Table:           dispensing.ValidColumn,
+			dispensingline.Table:       dispensingline.ValidColumn,
 			drug.Table:                 drug.ValidColumn,
 			encounter.Table:            encounter.ValidColumn,
 			historyitem.Table:          historyitem.ValidColumn,
@@ -156,6 +163,9 @@ func checkColumn(t, c string) error {
 			room.Table:                 room.ValidColumn,
 			session.Table:              session.ValidColumn,
 			staff.Table:                staff.ValidColumn,
+			stockbatch.Table:           stockbatch.ValidColumn,
+			stocklocation.Table:        stocklocation.ValidColumn,
+			stockmovement.Table:        stockmovement.ValidColumn,
 			user.Table:                 user.ValidColumn,
 			ward.Table:                 ward.ValidColumn,
 		})

@@ -19,6 +19,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
@@ -46,6 +48,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -67,6 +72,8 @@ var tableByPrefix = map[string]string{
 	"ctm": careteammember.Table,
 	"not": clinicalnote.Table,
 	"dep": department.Table,
+	"dsp": dispensing.Table,
+	"dsl": dispensingline.Table,
 	"drg": drug.Table,
 	"enc": encounter.Table,
 	"hst": historyitem.Table,
@@ -94,6 +101,9 @@ var tableByPrefix = map[string]string{
 	"rom": room.Table,
 	"ses": session.Table,
 	"stf": staff.Table,
+	"bat": stockbatch.Table,
+	"loc": stocklocation.Table,
+	"stm": stockmovement.Table,
 	"usr": user.Table,
 	"wrd": ward.Table,
 }
@@ -114,6 +124,8 @@ var PrefixByType = map[string]string{
 	"CareTeamMember":       "ctm",
 	"ClinicalNote":         "not",
 	"Department":           "dep",
+	"Dispensing":           "dsp",
+	"DispensingLine":       "dsl",
 	"Drug":                 "drg",
 	"Encounter":            "enc",
 	"HistoryItem":          "hst",
@@ -141,6 +153,9 @@ var PrefixByType = map[string]string{
 	"Room":                 "rom",
 	"Session":              "ses",
 	"Staff":                "stf",
+	"StockBatch":           "bat",
+	"StockLocation":        "loc",
+	"StockMovement":        "stm",
 	"User":                 "usr",
 	"Ward":                 "wrd",
 }

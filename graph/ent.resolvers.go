@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/hmis-dev/hmis/ent"
@@ -50,6 +51,11 @@ func (r *queryResolver) Beds(ctx context.Context, after *entgql.Cursor[string], 
 func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) (*ent.DepartmentConnection, error) {
 	return r.Client.Department.Query().Paginate(ctx, after, first, before, last,
 		ent.WithDepartmentOrder(orderBy), ent.WithDepartmentFilter(where.Filter))
+}
+
+// Dispensings is the resolver for the dispensings field.
+func (r *queryResolver) Dispensings(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DispensingOrder, where *ent.DispensingWhereInput) (*ent.DispensingConnection, error) {
+	panic(fmt.Errorf("not implemented: Dispensings - dispensings"))
 }
 
 // Formulary is the resolver for the formulary field.
@@ -136,6 +142,21 @@ func (r *queryResolver) Staffs(ctx context.Context, after *entgql.Cursor[string]
 		ent.WithStaffOrder(orderBy), ent.WithStaffFilter(where.Filter))
 }
 
+// StockBatches is the resolver for the stockBatches field.
+func (r *queryResolver) StockBatches(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockBatchOrder, where *ent.StockBatchWhereInput) (*ent.StockBatchConnection, error) {
+	panic(fmt.Errorf("not implemented: StockBatches - stockBatches"))
+}
+
+// StockLocations is the resolver for the stockLocations field.
+func (r *queryResolver) StockLocations(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockLocationOrder, where *ent.StockLocationWhereInput) (*ent.StockLocationConnection, error) {
+	panic(fmt.Errorf("not implemented: StockLocations - stockLocations"))
+}
+
+// StockMovements is the resolver for the stockMovements field.
+func (r *queryResolver) StockMovements(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockMovementOrder, where *ent.StockMovementWhereInput) (*ent.StockMovementConnection, error) {
+	panic(fmt.Errorf("not implemented: StockMovements - stockMovements"))
+}
+
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
 	return r.Client.User.Query().Paginate(ctx, after, first, before, last,
@@ -151,6 +172,9 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 // BreakGlassAccess returns BreakGlassAccessResolver implementation.
 func (r *Resolver) BreakGlassAccess() BreakGlassAccessResolver { return &breakGlassAccessResolver{r} }
 
+// MedicationOrder returns MedicationOrderResolver implementation.
+func (r *Resolver) MedicationOrder() MedicationOrderResolver { return &medicationOrderResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -164,6 +188,7 @@ func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputReso
 
 type (
 	breakGlassAccessResolver            struct{ *Resolver }
+	medicationOrderResolver             struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
 	userResolver                        struct{ *Resolver }
 	patientIdentifierWhereInputResolver struct{ *Resolver }

@@ -36,6 +36,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/policies"
@@ -55,6 +56,7 @@ type App struct {
 	Handler  http.Handler
 	// Scheduling runs the no-show sweeper beside the HTTP server.
 	Scheduling *scheduling.Service
+	Pharmacy   *pharmacy.Service
 	redis      *redis.Client
 }
 
@@ -98,6 +100,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	authz.InstallRowScope(a.Store.Client, enforcer)
 	audit.InstallTracking(a.Store.Client)
 	audit.ProtectAppendOnly(a.Store.Client)
+	pharmacy.ProtectLedger(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -166,6 +169,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a.Trail.Start()
 	a.Scheduling = scheduling.NewService(a.Store, cfg.Location())
+	a.Pharmacy = pharmacy.NewService(a.Store, cfg.Location())
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:      a.Store.Client,
@@ -180,6 +184,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Referrals:   referrals.NewService(a.Store),
 			Lab:         lab.NewService(a.Store, cfg.Location()),
 			CareAccess:  care,
+			Pharmacy:    a.Pharmacy,
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,
@@ -262,6 +267,7 @@ func (a *App) Serve(ctx context.Context) error {
 	defer stopRelay()
 	go a.RunRelay(relayCtx)
 	go a.Scheduling.SweepNoShows(relayCtx, time.Minute, a.Log)
+	go a.Pharmacy.SweepExpiring(relayCtx, time.Hour, a.Log)
 	srv := &http.Server{
 		Addr:              a.Config.Addr,
 		Handler:           a.Handler,
