@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/hmis-dev/hmis/ent"
@@ -55,7 +54,8 @@ func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[st
 
 // Dispensings is the resolver for the dispensings field.
 func (r *queryResolver) Dispensings(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DispensingOrder, where *ent.DispensingWhereInput) (*ent.DispensingConnection, error) {
-	panic(fmt.Errorf("not implemented: Dispensings - dispensings"))
+	return r.Client.Dispensing.Query().Paginate(ctx, after, first, before, last,
+		ent.WithDispensingOrder(orderBy), ent.WithDispensingFilter(where.Filter))
 }
 
 // Formulary is the resolver for the formulary field.
@@ -144,17 +144,20 @@ func (r *queryResolver) Staffs(ctx context.Context, after *entgql.Cursor[string]
 
 // StockBatches is the resolver for the stockBatches field.
 func (r *queryResolver) StockBatches(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockBatchOrder, where *ent.StockBatchWhereInput) (*ent.StockBatchConnection, error) {
-	panic(fmt.Errorf("not implemented: StockBatches - stockBatches"))
+	return r.Client.StockBatch.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStockBatchOrder(orderBy), ent.WithStockBatchFilter(where.Filter))
 }
 
 // StockLocations is the resolver for the stockLocations field.
 func (r *queryResolver) StockLocations(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockLocationOrder, where *ent.StockLocationWhereInput) (*ent.StockLocationConnection, error) {
-	panic(fmt.Errorf("not implemented: StockLocations - stockLocations"))
+	return r.Client.StockLocation.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStockLocationOrder(orderBy), ent.WithStockLocationFilter(where.Filter))
 }
 
 // StockMovements is the resolver for the stockMovements field.
 func (r *queryResolver) StockMovements(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockMovementOrder, where *ent.StockMovementWhereInput) (*ent.StockMovementConnection, error) {
-	panic(fmt.Errorf("not implemented: StockMovements - stockMovements"))
+	return r.Client.StockMovement.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStockMovementOrder(orderBy), ent.WithStockMovementFilter(where.Filter))
 }
 
 // Users is the resolver for the users field.

@@ -239,7 +239,7 @@ func (a *App) SeedDemo(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nDemo logins (password %q):\n", a.Config.DemoPassword)
 	for _, l := range demo.Logins {
-		fmt.Fprintf(w, "  %-11s role %s\n", l.Username, l.Role)
+		fmt.Fprintf(w, "  %-19s role %s\n", l.Username, l.Role)
 	}
 	if mfa := demo.MFALogins(a.RequiresMFA); len(mfa) > 0 {
 		fmt.Fprintf(w, "\nThese roles sign in with a second factor (login, then verifyMfa with a code):\n ")
