@@ -3,7 +3,6 @@ package pharmacy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -159,5 +158,3 @@ func wantCode(t *testing.T, err error, code apperr.Code, field string) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-var _ = errors.New

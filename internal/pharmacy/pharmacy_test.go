@@ -10,8 +10,6 @@ import (
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
-	"github.com/hmis-dev/hmis/ent/stockbatch"
-	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/internal/apperr"
 )
@@ -481,6 +479,3 @@ func TestLedgerIsAppendOnly(t *testing.T) {
 		t.Fatalf("delete of ledger rows: %v", err)
 	}
 }
-
-var _ = stockbatch.FieldID
-var _ = stocklocation.KindPHARMACY
