@@ -371,8 +371,12 @@ func (s *Service) pharmacy(ctx context.Context, tx *ent.Tx, id *string) (*ent.St
 	if err != nil {
 		return nil, err
 	}
-	if len(locs) != 1 {
-		return nil, apperr.BadInput("input.locationId", "is required: the hospital has %s active pharmacy", map[bool]string{true: "no", false: "more than one"}[len(locs) == 0])
+	switch len(locs) {
+	case 0:
+		return nil, apperr.BadInput("input.locationId", "is required: the hospital has no active pharmacy location")
+	case 1:
+	default:
+		return nil, apperr.BadInput("input.locationId", "is required: the hospital has more than one pharmacy; name the one dispensing")
 	}
 	return locs[0], nil
 }

@@ -135,6 +135,6 @@ func ProtectLedger(client *ent.Client) {
 
 // stockKey is the lock of one item's stock at one location: every writer of
 // its batches holds it, so a check of what is on the shelf and the write
-// that follows see the same quantity. The conditional updates in take are
+// that follows see the same quantity. The conditional update in move is
 // the second line of defence.
 func stockKey(locationID, drugID string) string { return "stock:" + locationID + ":" + drugID }
