@@ -30,6 +30,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -58,6 +60,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 
@@ -99,6 +104,10 @@ type Client struct {
 	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// Dispensing is the client for interacting with the Dispensing builders.
+	Dispensing *DispensingClient
+	// DispensingLine is the client for interacting with the DispensingLine builders.
+	DispensingLine *DispensingLineClient
 	// Drug is the client for interacting with the Drug builders.
 	Drug *DrugClient
 	// DrugInteraction is the client for interacting with the DrugInteraction builders.
@@ -155,6 +164,12 @@ type Client struct {
 	Session *SessionClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
+	// StockBatch is the client for interacting with the StockBatch builders.
+	StockBatch *StockBatchClient
+	// StockLocation is the client for interacting with the StockLocation builders.
+	StockLocation *StockLocationClient
+	// StockMovement is the client for interacting with the StockMovement builders.
+	StockMovement *StockMovementClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Ward is the client for interacting with the Ward builders.
@@ -185,6 +200,8 @@ func (c *Client) init() {
 	c.CareTeamMember = NewCareTeamMemberClient(c.config)
 	c.ClinicalNote = NewClinicalNoteClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
+	c.Dispensing = NewDispensingClient(c.config)
+	c.DispensingLine = NewDispensingLineClient(c.config)
 	c.Drug = NewDrugClient(c.config)
 	c.DrugInteraction = NewDrugInteractionClient(c.config)
 	c.Encounter = NewEncounterClient(c.config)
@@ -213,6 +230,9 @@ func (c *Client) init() {
 	c.Room = NewRoomClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Staff = NewStaffClient(c.config)
+	c.StockBatch = NewStockBatchClient(c.config)
+	c.StockLocation = NewStockLocationClient(c.config)
+	c.StockMovement = NewStockMovementClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Ward = NewWardClient(c.config)
 }
@@ -322,6 +342,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
+		Dispensing:           NewDispensingClient(cfg),
+		DispensingLine:       NewDispensingLineClient(cfg),
 		Drug:                 NewDrugClient(cfg),
 		DrugInteraction:      NewDrugInteractionClient(cfg),
 		Encounter:            NewEncounterClient(cfg),
@@ -350,6 +372,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Room:                 NewRoomClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Staff:                NewStaffClient(cfg),
+		StockBatch:           NewStockBatchClient(cfg),
+		StockLocation:        NewStockLocationClient(cfg),
+		StockMovement:        NewStockMovementClient(cfg),
 		User:                 NewUserClient(cfg),
 		Ward:                 NewWardClient(cfg),
 	}, nil
@@ -386,6 +411,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
+		Dispensing:           NewDispensingClient(cfg),
+		DispensingLine:       NewDispensingLineClient(cfg),
 		Drug:                 NewDrugClient(cfg),
 		DrugInteraction:      NewDrugInteractionClient(cfg),
 		Encounter:            NewEncounterClient(cfg),
@@ -414,6 +441,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Room:                 NewRoomClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Staff:                NewStaffClient(cfg),
+		StockBatch:           NewStockBatchClient(cfg),
+		StockLocation:        NewStockLocationClient(cfg),
+		StockMovement:        NewStockMovementClient(cfg),
 		User:                 NewUserClient(cfg),
 		Ward:                 NewWardClient(cfg),
 	}, nil
@@ -447,13 +477,14 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
 		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Drug,
-		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
-		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
-		c.LabSpecimen, c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
-		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
-		c.Session, c.Staff, c.User, c.Ward,
+		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Dispensing,
+		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
+		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
+		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
+		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -465,13 +496,14 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
 		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Drug,
-		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
-		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
-		c.LabSpecimen, c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
-		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room,
-		c.Session, c.Staff, c.User, c.Ward,
+		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Dispensing,
+		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
+		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
+		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
+		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -510,6 +542,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ClinicalNote.mutate(ctx, m)
 	case *DepartmentMutation:
 		return c.Department.mutate(ctx, m)
+	case *DispensingMutation:
+		return c.Dispensing.mutate(ctx, m)
+	case *DispensingLineMutation:
+		return c.DispensingLine.mutate(ctx, m)
 	case *DrugMutation:
 		return c.Drug.mutate(ctx, m)
 	case *DrugInteractionMutation:
@@ -566,6 +602,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Session.mutate(ctx, m)
 	case *StaffMutation:
 		return c.Staff.mutate(ctx, m)
+	case *StockBatchMutation:
+		return c.StockBatch.mutate(ctx, m)
+	case *StockLocationMutation:
+		return c.StockLocation.mutate(ctx, m)
+	case *StockMovementMutation:
+		return c.StockMovement.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *WardMutation:
@@ -3159,6 +3201,432 @@ func (c *DepartmentClient) mutate(ctx context.Context, m *DepartmentMutation) (V
 		return (&DepartmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Department mutation op: %q", m.Op())
+	}
+}
+
+// DispensingClient is a client for the Dispensing schema.
+type DispensingClient struct {
+	config
+}
+
+// NewDispensingClient returns a client for the Dispensing from the given config.
+func NewDispensingClient(c config) *DispensingClient {
+	return &DispensingClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dispensing.Hooks(f(g(h())))`.
+func (c *DispensingClient) Use(hooks ...Hook) {
+	c.hooks.Dispensing = append(c.hooks.Dispensing, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dispensing.Intercept(f(g(h())))`.
+func (c *DispensingClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Dispensing = append(c.inters.Dispensing, interceptors...)
+}
+
+// Create returns a builder for creating a Dispensing entity.
+func (c *DispensingClient) Create() *DispensingCreate {
+	mutation := newDispensingMutation(c.config, OpCreate)
+	return &DispensingCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Dispensing entities.
+func (c *DispensingClient) CreateBulk(builders ...*DispensingCreate) *DispensingCreateBulk {
+	return &DispensingCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DispensingClient) MapCreateBulk(slice any, setFunc func(*DispensingCreate, int)) *DispensingCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DispensingCreateBulk{err: fmt.Errorf("calling to DispensingClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DispensingCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DispensingCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Dispensing.
+func (c *DispensingClient) Update() *DispensingUpdate {
+	mutation := newDispensingMutation(c.config, OpUpdate)
+	return &DispensingUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DispensingClient) UpdateOne(_m *Dispensing) *DispensingUpdateOne {
+	mutation := newDispensingMutation(c.config, OpUpdateOne, withDispensing(_m))
+	return &DispensingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DispensingClient) UpdateOneID(id string) *DispensingUpdateOne {
+	mutation := newDispensingMutation(c.config, OpUpdateOne, withDispensingID(id))
+	return &DispensingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Dispensing.
+func (c *DispensingClient) Delete() *DispensingDelete {
+	mutation := newDispensingMutation(c.config, OpDelete)
+	return &DispensingDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DispensingClient) DeleteOne(_m *Dispensing) *DispensingDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DispensingClient) DeleteOneID(id string) *DispensingDeleteOne {
+	builder := c.Delete().Where(dispensing.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DispensingDeleteOne{builder}
+}
+
+// Query returns a query builder for Dispensing.
+func (c *DispensingClient) Query() *DispensingQuery {
+	return &DispensingQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDispensing},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Dispensing entity by its id.
+func (c *DispensingClient) Get(ctx context.Context, id string) (*Dispensing, error) {
+	return c.Query().Where(dispensing.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DispensingClient) GetX(ctx context.Context, id string) *Dispensing {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Dispensing.
+func (c *DispensingClient) QueryPatient(_m *Dispensing) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, dispensing.PatientTable, dispensing.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryOrder queries the order edge of a Dispensing.
+func (c *DispensingClient) QueryOrder(_m *Dispensing) *MedicationOrderQuery {
+	query := (&MedicationOrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(medicationorder.Table, medicationorder.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispensing.OrderTable, dispensing.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDrug queries the drug edge of a Dispensing.
+func (c *DispensingClient) QueryDrug(_m *Dispensing) *DrugQuery {
+	query := (&DrugClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(drug.Table, drug.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispensing.DrugTable, dispensing.DrugColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLocation queries the location edge of a Dispensing.
+func (c *DispensingClient) QueryLocation(_m *Dispensing) *StockLocationQuery {
+	query := (&StockLocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(stocklocation.Table, stocklocation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispensing.LocationTable, dispensing.LocationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDispensedBy queries the dispensed_by edge of a Dispensing.
+func (c *DispensingClient) QueryDispensedBy(_m *Dispensing) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispensing.DispensedByTable, dispensing.DispensedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryWitnessedBy queries the witnessed_by edge of a Dispensing.
+func (c *DispensingClient) QueryWitnessedBy(_m *Dispensing) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispensing.WitnessedByTable, dispensing.WitnessedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a Dispensing.
+func (c *DispensingClient) QueryLines(_m *Dispensing) *DispensingLineQuery {
+	query := (&DispensingLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensing.Table, dispensing.FieldID, id),
+			sqlgraph.To(dispensingline.Table, dispensingline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, dispensing.LinesTable, dispensing.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DispensingClient) Hooks() []Hook {
+	return c.hooks.Dispensing
+}
+
+// Interceptors returns the client interceptors.
+func (c *DispensingClient) Interceptors() []Interceptor {
+	return c.inters.Dispensing
+}
+
+func (c *DispensingClient) mutate(ctx context.Context, m *DispensingMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DispensingCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DispensingUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DispensingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DispensingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Dispensing mutation op: %q", m.Op())
+	}
+}
+
+// DispensingLineClient is a client for the DispensingLine schema.
+type DispensingLineClient struct {
+	config
+}
+
+// NewDispensingLineClient returns a client for the DispensingLine from the given config.
+func NewDispensingLineClient(c config) *DispensingLineClient {
+	return &DispensingLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dispensingline.Hooks(f(g(h())))`.
+func (c *DispensingLineClient) Use(hooks ...Hook) {
+	c.hooks.DispensingLine = append(c.hooks.DispensingLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dispensingline.Intercept(f(g(h())))`.
+func (c *DispensingLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DispensingLine = append(c.inters.DispensingLine, interceptors...)
+}
+
+// Create returns a builder for creating a DispensingLine entity.
+func (c *DispensingLineClient) Create() *DispensingLineCreate {
+	mutation := newDispensingLineMutation(c.config, OpCreate)
+	return &DispensingLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DispensingLine entities.
+func (c *DispensingLineClient) CreateBulk(builders ...*DispensingLineCreate) *DispensingLineCreateBulk {
+	return &DispensingLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DispensingLineClient) MapCreateBulk(slice any, setFunc func(*DispensingLineCreate, int)) *DispensingLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DispensingLineCreateBulk{err: fmt.Errorf("calling to DispensingLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DispensingLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DispensingLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DispensingLine.
+func (c *DispensingLineClient) Update() *DispensingLineUpdate {
+	mutation := newDispensingLineMutation(c.config, OpUpdate)
+	return &DispensingLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DispensingLineClient) UpdateOne(_m *DispensingLine) *DispensingLineUpdateOne {
+	mutation := newDispensingLineMutation(c.config, OpUpdateOne, withDispensingLine(_m))
+	return &DispensingLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DispensingLineClient) UpdateOneID(id string) *DispensingLineUpdateOne {
+	mutation := newDispensingLineMutation(c.config, OpUpdateOne, withDispensingLineID(id))
+	return &DispensingLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DispensingLine.
+func (c *DispensingLineClient) Delete() *DispensingLineDelete {
+	mutation := newDispensingLineMutation(c.config, OpDelete)
+	return &DispensingLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DispensingLineClient) DeleteOne(_m *DispensingLine) *DispensingLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DispensingLineClient) DeleteOneID(id string) *DispensingLineDeleteOne {
+	builder := c.Delete().Where(dispensingline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DispensingLineDeleteOne{builder}
+}
+
+// Query returns a query builder for DispensingLine.
+func (c *DispensingLineClient) Query() *DispensingLineQuery {
+	return &DispensingLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDispensingLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DispensingLine entity by its id.
+func (c *DispensingLineClient) Get(ctx context.Context, id string) (*DispensingLine, error) {
+	return c.Query().Where(dispensingline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DispensingLineClient) GetX(ctx context.Context, id string) *DispensingLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a DispensingLine.
+func (c *DispensingLineClient) QueryPatient(_m *DispensingLine) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensingline.Table, dispensingline.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, dispensingline.PatientTable, dispensingline.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDispensing queries the dispensing edge of a DispensingLine.
+func (c *DispensingLineClient) QueryDispensing(_m *DispensingLine) *DispensingQuery {
+	query := (&DispensingClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensingline.Table, dispensingline.FieldID, id),
+			sqlgraph.To(dispensing.Table, dispensing.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, dispensingline.DispensingTable, dispensingline.DispensingColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBatch queries the batch edge of a DispensingLine.
+func (c *DispensingLineClient) QueryBatch(_m *DispensingLine) *StockBatchQuery {
+	query := (&StockBatchClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dispensingline.Table, dispensingline.FieldID, id),
+			sqlgraph.To(stockbatch.Table, stockbatch.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dispensingline.BatchTable, dispensingline.BatchColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DispensingLineClient) Hooks() []Hook {
+	return c.hooks.DispensingLine
+}
+
+// Interceptors returns the client interceptors.
+func (c *DispensingLineClient) Interceptors() []Interceptor {
+	return c.inters.DispensingLine
+}
+
+func (c *DispensingLineClient) mutate(ctx context.Context, m *DispensingLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DispensingLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DispensingLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DispensingLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DispensingLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DispensingLine mutation op: %q", m.Op())
 	}
 }
 
@@ -6944,6 +7412,38 @@ func (c *PatientClient) QueryLabResults(_m *Patient) *LabResultQuery {
 	return query
 }
 
+// QueryDispensings queries the dispensings edge of a Patient.
+func (c *PatientClient) QueryDispensings(_m *Patient) *DispensingQuery {
+	query := (&DispensingClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(dispensing.Table, dispensing.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.DispensingsTable, patient.DispensingsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDispensingLines queries the dispensing_lines edge of a Patient.
+func (c *PatientClient) QueryDispensingLines(_m *Patient) *DispensingLineQuery {
+	query := (&DispensingLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(dispensingline.Table, dispensingline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.DispensingLinesTable, patient.DispensingLinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -8534,6 +9034,533 @@ func (c *StaffClient) mutate(ctx context.Context, m *StaffMutation) (Value, erro
 	}
 }
 
+// StockBatchClient is a client for the StockBatch schema.
+type StockBatchClient struct {
+	config
+}
+
+// NewStockBatchClient returns a client for the StockBatch from the given config.
+func NewStockBatchClient(c config) *StockBatchClient {
+	return &StockBatchClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stockbatch.Hooks(f(g(h())))`.
+func (c *StockBatchClient) Use(hooks ...Hook) {
+	c.hooks.StockBatch = append(c.hooks.StockBatch, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stockbatch.Intercept(f(g(h())))`.
+func (c *StockBatchClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StockBatch = append(c.inters.StockBatch, interceptors...)
+}
+
+// Create returns a builder for creating a StockBatch entity.
+func (c *StockBatchClient) Create() *StockBatchCreate {
+	mutation := newStockBatchMutation(c.config, OpCreate)
+	return &StockBatchCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StockBatch entities.
+func (c *StockBatchClient) CreateBulk(builders ...*StockBatchCreate) *StockBatchCreateBulk {
+	return &StockBatchCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StockBatchClient) MapCreateBulk(slice any, setFunc func(*StockBatchCreate, int)) *StockBatchCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StockBatchCreateBulk{err: fmt.Errorf("calling to StockBatchClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StockBatchCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StockBatchCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StockBatch.
+func (c *StockBatchClient) Update() *StockBatchUpdate {
+	mutation := newStockBatchMutation(c.config, OpUpdate)
+	return &StockBatchUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StockBatchClient) UpdateOne(_m *StockBatch) *StockBatchUpdateOne {
+	mutation := newStockBatchMutation(c.config, OpUpdateOne, withStockBatch(_m))
+	return &StockBatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StockBatchClient) UpdateOneID(id string) *StockBatchUpdateOne {
+	mutation := newStockBatchMutation(c.config, OpUpdateOne, withStockBatchID(id))
+	return &StockBatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StockBatch.
+func (c *StockBatchClient) Delete() *StockBatchDelete {
+	mutation := newStockBatchMutation(c.config, OpDelete)
+	return &StockBatchDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StockBatchClient) DeleteOne(_m *StockBatch) *StockBatchDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StockBatchClient) DeleteOneID(id string) *StockBatchDeleteOne {
+	builder := c.Delete().Where(stockbatch.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StockBatchDeleteOne{builder}
+}
+
+// Query returns a query builder for StockBatch.
+func (c *StockBatchClient) Query() *StockBatchQuery {
+	return &StockBatchQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStockBatch},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StockBatch entity by its id.
+func (c *StockBatchClient) Get(ctx context.Context, id string) (*StockBatch, error) {
+	return c.Query().Where(stockbatch.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StockBatchClient) GetX(ctx context.Context, id string) *StockBatch {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDrug queries the drug edge of a StockBatch.
+func (c *StockBatchClient) QueryDrug(_m *StockBatch) *DrugQuery {
+	query := (&DrugClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stockbatch.Table, stockbatch.FieldID, id),
+			sqlgraph.To(drug.Table, drug.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stockbatch.DrugTable, stockbatch.DrugColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLocation queries the location edge of a StockBatch.
+func (c *StockBatchClient) QueryLocation(_m *StockBatch) *StockLocationQuery {
+	query := (&StockLocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stockbatch.Table, stockbatch.FieldID, id),
+			sqlgraph.To(stocklocation.Table, stocklocation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stockbatch.LocationTable, stockbatch.LocationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StockBatchClient) Hooks() []Hook {
+	return c.hooks.StockBatch
+}
+
+// Interceptors returns the client interceptors.
+func (c *StockBatchClient) Interceptors() []Interceptor {
+	return c.inters.StockBatch
+}
+
+func (c *StockBatchClient) mutate(ctx context.Context, m *StockBatchMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StockBatchCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StockBatchUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StockBatchUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StockBatchDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StockBatch mutation op: %q", m.Op())
+	}
+}
+
+// StockLocationClient is a client for the StockLocation schema.
+type StockLocationClient struct {
+	config
+}
+
+// NewStockLocationClient returns a client for the StockLocation from the given config.
+func NewStockLocationClient(c config) *StockLocationClient {
+	return &StockLocationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stocklocation.Hooks(f(g(h())))`.
+func (c *StockLocationClient) Use(hooks ...Hook) {
+	c.hooks.StockLocation = append(c.hooks.StockLocation, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stocklocation.Intercept(f(g(h())))`.
+func (c *StockLocationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StockLocation = append(c.inters.StockLocation, interceptors...)
+}
+
+// Create returns a builder for creating a StockLocation entity.
+func (c *StockLocationClient) Create() *StockLocationCreate {
+	mutation := newStockLocationMutation(c.config, OpCreate)
+	return &StockLocationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StockLocation entities.
+func (c *StockLocationClient) CreateBulk(builders ...*StockLocationCreate) *StockLocationCreateBulk {
+	return &StockLocationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StockLocationClient) MapCreateBulk(slice any, setFunc func(*StockLocationCreate, int)) *StockLocationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StockLocationCreateBulk{err: fmt.Errorf("calling to StockLocationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StockLocationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StockLocationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StockLocation.
+func (c *StockLocationClient) Update() *StockLocationUpdate {
+	mutation := newStockLocationMutation(c.config, OpUpdate)
+	return &StockLocationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StockLocationClient) UpdateOne(_m *StockLocation) *StockLocationUpdateOne {
+	mutation := newStockLocationMutation(c.config, OpUpdateOne, withStockLocation(_m))
+	return &StockLocationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StockLocationClient) UpdateOneID(id string) *StockLocationUpdateOne {
+	mutation := newStockLocationMutation(c.config, OpUpdateOne, withStockLocationID(id))
+	return &StockLocationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StockLocation.
+func (c *StockLocationClient) Delete() *StockLocationDelete {
+	mutation := newStockLocationMutation(c.config, OpDelete)
+	return &StockLocationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StockLocationClient) DeleteOne(_m *StockLocation) *StockLocationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StockLocationClient) DeleteOneID(id string) *StockLocationDeleteOne {
+	builder := c.Delete().Where(stocklocation.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StockLocationDeleteOne{builder}
+}
+
+// Query returns a query builder for StockLocation.
+func (c *StockLocationClient) Query() *StockLocationQuery {
+	return &StockLocationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStockLocation},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StockLocation entity by its id.
+func (c *StockLocationClient) Get(ctx context.Context, id string) (*StockLocation, error) {
+	return c.Query().Where(stocklocation.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StockLocationClient) GetX(ctx context.Context, id string) *StockLocation {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWard queries the ward edge of a StockLocation.
+func (c *StockLocationClient) QueryWard(_m *StockLocation) *WardQuery {
+	query := (&WardClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stocklocation.Table, stocklocation.FieldID, id),
+			sqlgraph.To(ward.Table, ward.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stocklocation.WardTable, stocklocation.WardColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBatches queries the batches edge of a StockLocation.
+func (c *StockLocationClient) QueryBatches(_m *StockLocation) *StockBatchQuery {
+	query := (&StockBatchClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stocklocation.Table, stocklocation.FieldID, id),
+			sqlgraph.To(stockbatch.Table, stockbatch.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, stocklocation.BatchesTable, stocklocation.BatchesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StockLocationClient) Hooks() []Hook {
+	return c.hooks.StockLocation
+}
+
+// Interceptors returns the client interceptors.
+func (c *StockLocationClient) Interceptors() []Interceptor {
+	return c.inters.StockLocation
+}
+
+func (c *StockLocationClient) mutate(ctx context.Context, m *StockLocationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StockLocationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StockLocationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StockLocationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StockLocationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StockLocation mutation op: %q", m.Op())
+	}
+}
+
+// StockMovementClient is a client for the StockMovement schema.
+type StockMovementClient struct {
+	config
+}
+
+// NewStockMovementClient returns a client for the StockMovement from the given config.
+func NewStockMovementClient(c config) *StockMovementClient {
+	return &StockMovementClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stockmovement.Hooks(f(g(h())))`.
+func (c *StockMovementClient) Use(hooks ...Hook) {
+	c.hooks.StockMovement = append(c.hooks.StockMovement, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stockmovement.Intercept(f(g(h())))`.
+func (c *StockMovementClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StockMovement = append(c.inters.StockMovement, interceptors...)
+}
+
+// Create returns a builder for creating a StockMovement entity.
+func (c *StockMovementClient) Create() *StockMovementCreate {
+	mutation := newStockMovementMutation(c.config, OpCreate)
+	return &StockMovementCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StockMovement entities.
+func (c *StockMovementClient) CreateBulk(builders ...*StockMovementCreate) *StockMovementCreateBulk {
+	return &StockMovementCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StockMovementClient) MapCreateBulk(slice any, setFunc func(*StockMovementCreate, int)) *StockMovementCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StockMovementCreateBulk{err: fmt.Errorf("calling to StockMovementClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StockMovementCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StockMovementCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StockMovement.
+func (c *StockMovementClient) Update() *StockMovementUpdate {
+	mutation := newStockMovementMutation(c.config, OpUpdate)
+	return &StockMovementUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StockMovementClient) UpdateOne(_m *StockMovement) *StockMovementUpdateOne {
+	mutation := newStockMovementMutation(c.config, OpUpdateOne, withStockMovement(_m))
+	return &StockMovementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StockMovementClient) UpdateOneID(id string) *StockMovementUpdateOne {
+	mutation := newStockMovementMutation(c.config, OpUpdateOne, withStockMovementID(id))
+	return &StockMovementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StockMovement.
+func (c *StockMovementClient) Delete() *StockMovementDelete {
+	mutation := newStockMovementMutation(c.config, OpDelete)
+	return &StockMovementDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StockMovementClient) DeleteOne(_m *StockMovement) *StockMovementDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StockMovementClient) DeleteOneID(id string) *StockMovementDeleteOne {
+	builder := c.Delete().Where(stockmovement.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StockMovementDeleteOne{builder}
+}
+
+// Query returns a query builder for StockMovement.
+func (c *StockMovementClient) Query() *StockMovementQuery {
+	return &StockMovementQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStockMovement},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StockMovement entity by its id.
+func (c *StockMovementClient) Get(ctx context.Context, id string) (*StockMovement, error) {
+	return c.Query().Where(stockmovement.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StockMovementClient) GetX(ctx context.Context, id string) *StockMovement {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryBatch queries the batch edge of a StockMovement.
+func (c *StockMovementClient) QueryBatch(_m *StockMovement) *StockBatchQuery {
+	query := (&StockBatchClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stockmovement.Table, stockmovement.FieldID, id),
+			sqlgraph.To(stockbatch.Table, stockbatch.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stockmovement.BatchTable, stockmovement.BatchColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDrug queries the drug edge of a StockMovement.
+func (c *StockMovementClient) QueryDrug(_m *StockMovement) *DrugQuery {
+	query := (&DrugClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stockmovement.Table, stockmovement.FieldID, id),
+			sqlgraph.To(drug.Table, drug.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stockmovement.DrugTable, stockmovement.DrugColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLocation queries the location edge of a StockMovement.
+func (c *StockMovementClient) QueryLocation(_m *StockMovement) *StockLocationQuery {
+	query := (&StockLocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stockmovement.Table, stockmovement.FieldID, id),
+			sqlgraph.To(stocklocation.Table, stocklocation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stockmovement.LocationTable, stockmovement.LocationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryActor queries the actor edge of a StockMovement.
+func (c *StockMovementClient) QueryActor(_m *StockMovement) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stockmovement.Table, stockmovement.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stockmovement.ActorTable, stockmovement.ActorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StockMovementClient) Hooks() []Hook {
+	return c.hooks.StockMovement
+}
+
+// Interceptors returns the client interceptors.
+func (c *StockMovementClient) Interceptors() []Interceptor {
+	return c.inters.StockMovement
+}
+
+func (c *StockMovementClient) mutate(ctx context.Context, m *StockMovementMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StockMovementCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StockMovementUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StockMovementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StockMovementDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StockMovement mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -8885,22 +9912,24 @@ type (
 	hooks struct {
 		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
 		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
-		CareTeamMember, ClinicalNote, Department, Drug, DrugInteraction, Encounter,
-		HistoryItem, Icd10Code, InsurancePolicy, LabOrder, LabOrderItem, LabPanel,
-		LabReferenceRange, LabResult, LabSpecimen, LabTest, MedicationOrder,
-		MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent, Patient,
-		PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Hook
+		CareTeamMember, ClinicalNote, Department, Dispensing, DispensingLine, Drug,
+		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
+		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
+		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
+		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
+		StockMovement, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
 		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
-		CareTeamMember, ClinicalNote, Department, Drug, DrugInteraction, Encounter,
-		HistoryItem, Icd10Code, InsurancePolicy, LabOrder, LabOrderItem, LabPanel,
-		LabReferenceRange, LabResult, LabSpecimen, LabTest, MedicationOrder,
-		MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent, Patient,
-		PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, User, Ward []ent.Interceptor
+		CareTeamMember, ClinicalNote, Department, Dispensing, DispensingLine, Drug,
+		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
+		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
+		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
+		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
+		StockMovement, User, Ward []ent.Interceptor
 	}
 )
 

@@ -27,6 +27,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -55,6 +57,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -132,6 +137,8 @@ func checkColumn(t, c string) error {
 			careteammember.Table:       careteammember.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
 			department.Table:           department.ValidColumn,
+			dispensing.Table:           dispensing.ValidColumn,
+			dispensingline.Table:       dispensingline.ValidColumn,
 			drug.Table:                 drug.ValidColumn,
 			druginteraction.Table:      druginteraction.ValidColumn,
 			encounter.Table:            encounter.ValidColumn,
@@ -160,6 +167,9 @@ func checkColumn(t, c string) error {
 			room.Table:                 room.ValidColumn,
 			session.Table:              session.ValidColumn,
 			staff.Table:                staff.ValidColumn,
+			stockbatch.Table:           stockbatch.ValidColumn,
+			stocklocation.Table:        stocklocation.ValidColumn,
+			stockmovement.Table:        stockmovement.ValidColumn,
 			user.Table:                 user.ValidColumn,
 			ward.Table:                 ward.ValidColumn,
 		})

@@ -20,6 +20,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -48,6 +50,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -70,6 +75,8 @@ var tableByPrefix = map[string]string{
 	"ctm": careteammember.Table,
 	"not": clinicalnote.Table,
 	"dep": department.Table,
+	"dsp": dispensing.Table,
+	"dsl": dispensingline.Table,
 	"drg": drug.Table,
 	"ddi": druginteraction.Table,
 	"enc": encounter.Table,
@@ -98,6 +105,9 @@ var tableByPrefix = map[string]string{
 	"rom": room.Table,
 	"ses": session.Table,
 	"stf": staff.Table,
+	"bat": stockbatch.Table,
+	"loc": stocklocation.Table,
+	"stm": stockmovement.Table,
 	"usr": user.Table,
 	"wrd": ward.Table,
 }
@@ -119,6 +129,8 @@ var PrefixByType = map[string]string{
 	"CareTeamMember":       "ctm",
 	"ClinicalNote":         "not",
 	"Department":           "dep",
+	"Dispensing":           "dsp",
+	"DispensingLine":       "dsl",
 	"Drug":                 "drg",
 	"DrugInteraction":      "ddi",
 	"Encounter":            "enc",
@@ -147,6 +159,9 @@ var PrefixByType = map[string]string{
 	"Room":                 "rom",
 	"Session":              "ses",
 	"Staff":                "stf",
+	"StockBatch":           "bat",
+	"StockLocation":        "loc",
+	"StockMovement":        "stm",
 	"User":                 "usr",
 	"Ward":                 "wrd",
 }

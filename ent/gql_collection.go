@@ -25,6 +25,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -49,6 +51,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -2746,6 +2751,405 @@ func newDepartmentPaginateArgs(rv map[string]any) *departmentPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*DepartmentWhereInput); ok {
 		args.opts = append(args.opts, WithDepartmentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DispensingQuery) CollectFields(ctx context.Context, satisfies ...string) (*DispensingQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DispensingQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(dispensing.Columns))
+		selectedFields = []string{dispensing.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[dispensing.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldPatientID)
+				fieldSeen[dispensing.FieldPatientID] = struct{}{}
+			}
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&MedicationOrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, medicationorderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[dispensing.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldOrderID)
+				fieldSeen[dispensing.FieldOrderID] = struct{}{}
+			}
+
+		case "drug":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DrugClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, drugImplementors)...); err != nil {
+				return err
+			}
+			_q.withDrug = query
+			if _, ok := fieldSeen[dispensing.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldDrugID)
+				fieldSeen[dispensing.FieldDrugID] = struct{}{}
+			}
+
+		case "location":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StockLocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, stocklocationImplementors)...); err != nil {
+				return err
+			}
+			_q.withLocation = query
+			if _, ok := fieldSeen[dispensing.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldLocationID)
+				fieldSeen[dispensing.FieldLocationID] = struct{}{}
+			}
+
+		case "dispensedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withDispensedBy = query
+			if _, ok := fieldSeen[dispensing.FieldDispensedByID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldDispensedByID)
+				fieldSeen[dispensing.FieldDispensedByID] = struct{}{}
+			}
+
+		case "witnessedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withWitnessedBy = query
+			if _, ok := fieldSeen[dispensing.FieldWitnessedByID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldWitnessedByID)
+				fieldSeen[dispensing.FieldWitnessedByID] = struct{}{}
+			}
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DispensingLineClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, dispensinglineImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *DispensingLineQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[dispensing.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldCreatedAt)
+				fieldSeen[dispensing.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[dispensing.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldUpdatedAt)
+				fieldSeen[dispensing.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[dispensing.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldPatientID)
+				fieldSeen[dispensing.FieldPatientID] = struct{}{}
+			}
+		case "orderID":
+			if _, ok := fieldSeen[dispensing.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldOrderID)
+				fieldSeen[dispensing.FieldOrderID] = struct{}{}
+			}
+		case "drugID":
+			if _, ok := fieldSeen[dispensing.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldDrugID)
+				fieldSeen[dispensing.FieldDrugID] = struct{}{}
+			}
+		case "locationID":
+			if _, ok := fieldSeen[dispensing.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldLocationID)
+				fieldSeen[dispensing.FieldLocationID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[dispensing.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldEncounterID)
+				fieldSeen[dispensing.FieldEncounterID] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[dispensing.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldQuantity)
+				fieldSeen[dispensing.FieldQuantity] = struct{}{}
+			}
+		case "returnedQuantity":
+			if _, ok := fieldSeen[dispensing.FieldReturnedQuantity]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldReturnedQuantity)
+				fieldSeen[dispensing.FieldReturnedQuantity] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[dispensing.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldStatus)
+				fieldSeen[dispensing.FieldStatus] = struct{}{}
+			}
+		case "dispensedByID":
+			if _, ok := fieldSeen[dispensing.FieldDispensedByID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldDispensedByID)
+				fieldSeen[dispensing.FieldDispensedByID] = struct{}{}
+			}
+		case "dispensedAt":
+			if _, ok := fieldSeen[dispensing.FieldDispensedAt]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldDispensedAt)
+				fieldSeen[dispensing.FieldDispensedAt] = struct{}{}
+			}
+		case "witnessedByID":
+			if _, ok := fieldSeen[dispensing.FieldWitnessedByID]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldWitnessedByID)
+				fieldSeen[dispensing.FieldWitnessedByID] = struct{}{}
+			}
+		case "witnessedAt":
+			if _, ok := fieldSeen[dispensing.FieldWitnessedAt]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldWitnessedAt)
+				fieldSeen[dispensing.FieldWitnessedAt] = struct{}{}
+			}
+		case "cancelReason":
+			if _, ok := fieldSeen[dispensing.FieldCancelReason]; !ok {
+				selectedFields = append(selectedFields, dispensing.FieldCancelReason)
+				fieldSeen[dispensing.FieldCancelReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type dispensingPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DispensingPaginateOption
+}
+
+func newDispensingPaginateArgs(rv map[string]any) *dispensingPaginateArgs {
+	args := &dispensingPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DispensingOrder{Field: &DispensingOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDispensingOrder(order))
+			}
+		case *DispensingOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDispensingOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*DispensingWhereInput); ok {
+		args.opts = append(args.opts, WithDispensingFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DispensingLineQuery) CollectFields(ctx context.Context, satisfies ...string) (*DispensingLineQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DispensingLineQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(dispensingline.Columns))
+		selectedFields = []string{dispensingline.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[dispensingline.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldPatientID)
+				fieldSeen[dispensingline.FieldPatientID] = struct{}{}
+			}
+
+		case "dispensing":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DispensingClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, dispensingImplementors)...); err != nil {
+				return err
+			}
+			_q.withDispensing = query
+			if _, ok := fieldSeen[dispensingline.FieldDispensingID]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldDispensingID)
+				fieldSeen[dispensingline.FieldDispensingID] = struct{}{}
+			}
+
+		case "batch":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StockBatchClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, stockbatchImplementors)...); err != nil {
+				return err
+			}
+			_q.withBatch = query
+			if _, ok := fieldSeen[dispensingline.FieldBatchID]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldBatchID)
+				fieldSeen[dispensingline.FieldBatchID] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[dispensingline.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldPatientID)
+				fieldSeen[dispensingline.FieldPatientID] = struct{}{}
+			}
+		case "dispensingID":
+			if _, ok := fieldSeen[dispensingline.FieldDispensingID]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldDispensingID)
+				fieldSeen[dispensingline.FieldDispensingID] = struct{}{}
+			}
+		case "batchID":
+			if _, ok := fieldSeen[dispensingline.FieldBatchID]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldBatchID)
+				fieldSeen[dispensingline.FieldBatchID] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[dispensingline.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldQuantity)
+				fieldSeen[dispensingline.FieldQuantity] = struct{}{}
+			}
+		case "returnedQuantity":
+			if _, ok := fieldSeen[dispensingline.FieldReturnedQuantity]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldReturnedQuantity)
+				fieldSeen[dispensingline.FieldReturnedQuantity] = struct{}{}
+			}
+		case "unitCost":
+			if _, ok := fieldSeen[dispensingline.FieldUnitCost]; !ok {
+				selectedFields = append(selectedFields, dispensingline.FieldUnitCost)
+				fieldSeen[dispensingline.FieldUnitCost] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type dispensinglinePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DispensingLinePaginateOption
+}
+
+func newDispensingLinePaginateArgs(rv map[string]any) *dispensinglinePaginateArgs {
+	args := &dispensinglinePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*DispensingLineWhereInput); ok {
+		args.opts = append(args.opts, WithDispensingLineFilter(v.Filter))
 	}
 	return args
 }
@@ -8288,6 +8692,493 @@ func newStaffPaginateArgs(rv map[string]any) *staffPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*StaffWhereInput); ok {
 		args.opts = append(args.opts, WithStaffFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *StockBatchQuery) CollectFields(ctx context.Context, satisfies ...string) (*StockBatchQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *StockBatchQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(stockbatch.Columns))
+		selectedFields = []string{stockbatch.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "drug":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DrugClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, drugImplementors)...); err != nil {
+				return err
+			}
+			_q.withDrug = query
+			if _, ok := fieldSeen[stockbatch.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldDrugID)
+				fieldSeen[stockbatch.FieldDrugID] = struct{}{}
+			}
+
+		case "location":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StockLocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, stocklocationImplementors)...); err != nil {
+				return err
+			}
+			_q.withLocation = query
+			if _, ok := fieldSeen[stockbatch.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldLocationID)
+				fieldSeen[stockbatch.FieldLocationID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[stockbatch.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldCreatedAt)
+				fieldSeen[stockbatch.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[stockbatch.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldUpdatedAt)
+				fieldSeen[stockbatch.FieldUpdatedAt] = struct{}{}
+			}
+		case "drugID":
+			if _, ok := fieldSeen[stockbatch.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldDrugID)
+				fieldSeen[stockbatch.FieldDrugID] = struct{}{}
+			}
+		case "locationID":
+			if _, ok := fieldSeen[stockbatch.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldLocationID)
+				fieldSeen[stockbatch.FieldLocationID] = struct{}{}
+			}
+		case "lotNumber":
+			if _, ok := fieldSeen[stockbatch.FieldLotNumber]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldLotNumber)
+				fieldSeen[stockbatch.FieldLotNumber] = struct{}{}
+			}
+		case "expiryDate":
+			if _, ok := fieldSeen[stockbatch.FieldExpiryDate]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldExpiryDate)
+				fieldSeen[stockbatch.FieldExpiryDate] = struct{}{}
+			}
+		case "quantityOnHand":
+			if _, ok := fieldSeen[stockbatch.FieldQuantityOnHand]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldQuantityOnHand)
+				fieldSeen[stockbatch.FieldQuantityOnHand] = struct{}{}
+			}
+		case "unitCost":
+			if _, ok := fieldSeen[stockbatch.FieldUnitCost]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldUnitCost)
+				fieldSeen[stockbatch.FieldUnitCost] = struct{}{}
+			}
+		case "supplier":
+			if _, ok := fieldSeen[stockbatch.FieldSupplier]; !ok {
+				selectedFields = append(selectedFields, stockbatch.FieldSupplier)
+				fieldSeen[stockbatch.FieldSupplier] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type stockbatchPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []StockBatchPaginateOption
+}
+
+func newStockBatchPaginateArgs(rv map[string]any) *stockbatchPaginateArgs {
+	args := &stockbatchPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &StockBatchOrder{Field: &StockBatchOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithStockBatchOrder(order))
+			}
+		case *StockBatchOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithStockBatchOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*StockBatchWhereInput); ok {
+		args.opts = append(args.opts, WithStockBatchFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *StockLocationQuery) CollectFields(ctx context.Context, satisfies ...string) (*StockLocationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *StockLocationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(stocklocation.Columns))
+		selectedFields = []string{stocklocation.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "ward":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WardClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, wardImplementors)...); err != nil {
+				return err
+			}
+			_q.withWard = query
+			if _, ok := fieldSeen[stocklocation.FieldWardID]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldWardID)
+				fieldSeen[stocklocation.FieldWardID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[stocklocation.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldCreatedAt)
+				fieldSeen[stocklocation.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[stocklocation.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldUpdatedAt)
+				fieldSeen[stocklocation.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[stocklocation.FieldCode]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldCode)
+				fieldSeen[stocklocation.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[stocklocation.FieldName]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldName)
+				fieldSeen[stocklocation.FieldName] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[stocklocation.FieldKind]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldKind)
+				fieldSeen[stocklocation.FieldKind] = struct{}{}
+			}
+		case "wardID":
+			if _, ok := fieldSeen[stocklocation.FieldWardID]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldWardID)
+				fieldSeen[stocklocation.FieldWardID] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[stocklocation.FieldActive]; !ok {
+				selectedFields = append(selectedFields, stocklocation.FieldActive)
+				fieldSeen[stocklocation.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type stocklocationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []StockLocationPaginateOption
+}
+
+func newStockLocationPaginateArgs(rv map[string]any) *stocklocationPaginateArgs {
+	args := &stocklocationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &StockLocationOrder{Field: &StockLocationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithStockLocationOrder(order))
+			}
+		case *StockLocationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithStockLocationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*StockLocationWhereInput); ok {
+		args.opts = append(args.opts, WithStockLocationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *StockMovementQuery) CollectFields(ctx context.Context, satisfies ...string) (*StockMovementQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *StockMovementQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(stockmovement.Columns))
+		selectedFields = []string{stockmovement.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "batch":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StockBatchClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, stockbatchImplementors)...); err != nil {
+				return err
+			}
+			_q.withBatch = query
+			if _, ok := fieldSeen[stockmovement.FieldBatchID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldBatchID)
+				fieldSeen[stockmovement.FieldBatchID] = struct{}{}
+			}
+
+		case "drug":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DrugClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, drugImplementors)...); err != nil {
+				return err
+			}
+			_q.withDrug = query
+			if _, ok := fieldSeen[stockmovement.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldDrugID)
+				fieldSeen[stockmovement.FieldDrugID] = struct{}{}
+			}
+
+		case "location":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StockLocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, stocklocationImplementors)...); err != nil {
+				return err
+			}
+			_q.withLocation = query
+			if _, ok := fieldSeen[stockmovement.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldLocationID)
+				fieldSeen[stockmovement.FieldLocationID] = struct{}{}
+			}
+
+		case "actor":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withActor = query
+			if _, ok := fieldSeen[stockmovement.FieldActorID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldActorID)
+				fieldSeen[stockmovement.FieldActorID] = struct{}{}
+			}
+		case "batchID":
+			if _, ok := fieldSeen[stockmovement.FieldBatchID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldBatchID)
+				fieldSeen[stockmovement.FieldBatchID] = struct{}{}
+			}
+		case "drugID":
+			if _, ok := fieldSeen[stockmovement.FieldDrugID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldDrugID)
+				fieldSeen[stockmovement.FieldDrugID] = struct{}{}
+			}
+		case "locationID":
+			if _, ok := fieldSeen[stockmovement.FieldLocationID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldLocationID)
+				fieldSeen[stockmovement.FieldLocationID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[stockmovement.FieldKind]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldKind)
+				fieldSeen[stockmovement.FieldKind] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[stockmovement.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldQuantity)
+				fieldSeen[stockmovement.FieldQuantity] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[stockmovement.FieldReason]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldReason)
+				fieldSeen[stockmovement.FieldReason] = struct{}{}
+			}
+		case "actorID":
+			if _, ok := fieldSeen[stockmovement.FieldActorID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldActorID)
+				fieldSeen[stockmovement.FieldActorID] = struct{}{}
+			}
+		case "dispensingID":
+			if _, ok := fieldSeen[stockmovement.FieldDispensingID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldDispensingID)
+				fieldSeen[stockmovement.FieldDispensingID] = struct{}{}
+			}
+		case "transferID":
+			if _, ok := fieldSeen[stockmovement.FieldTransferID]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldTransferID)
+				fieldSeen[stockmovement.FieldTransferID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[stockmovement.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, stockmovement.FieldCreatedAt)
+				fieldSeen[stockmovement.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type stockmovementPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []StockMovementPaginateOption
+}
+
+func newStockMovementPaginateArgs(rv map[string]any) *stockmovementPaginateArgs {
+	args := &stockmovementPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &StockMovementOrder{Field: &StockMovementOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithStockMovementOrder(order))
+			}
+		case *StockMovementOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithStockMovementOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*StockMovementWhereInput); ok {
+		args.opts = append(args.opts, WithStockMovementFilter(v.Filter))
 	}
 	return args
 }

@@ -355,6 +355,90 @@ func (_m *Department) Appointments(
 	return _m.QueryAppointments().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *Dispensing) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispensing) Order(ctx context.Context) (*MedicationOrder, error) {
+	result, err := _m.Edges.OrderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrder().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispensing) Drug(ctx context.Context) (*Drug, error) {
+	result, err := _m.Edges.DrugOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDrug().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispensing) Location(ctx context.Context) (*StockLocation, error) {
+	result, err := _m.Edges.LocationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLocation().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispensing) DispensedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.DispensedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDispensedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Dispensing) WitnessedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.WitnessedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryWitnessedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Dispensing) Lines(ctx context.Context) (result []*DispensingLine, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *DispensingLine) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *DispensingLine) Dispensing(ctx context.Context) (*Dispensing, error) {
+	result, err := _m.Edges.DispensingOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDispensing().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *DispensingLine) Batch(ctx context.Context) (*StockBatch, error) {
+	result, err := _m.Edges.BatchOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryBatch().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Encounter) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -1344,6 +1428,62 @@ func (_m *Staff) TimeOff(ctx context.Context) (result []*ProviderTimeOff, err er
 		result, err = _m.QueryTimeOff().All(ctx)
 	}
 	return result, err
+}
+
+func (_m *StockBatch) Drug(ctx context.Context) (*Drug, error) {
+	result, err := _m.Edges.DrugOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDrug().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *StockBatch) Location(ctx context.Context) (*StockLocation, error) {
+	result, err := _m.Edges.LocationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLocation().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *StockLocation) Ward(ctx context.Context) (*Ward, error) {
+	result, err := _m.Edges.WardOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryWard().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *StockMovement) Batch(ctx context.Context) (*StockBatch, error) {
+	result, err := _m.Edges.BatchOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryBatch().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *StockMovement) Drug(ctx context.Context) (*Drug, error) {
+	result, err := _m.Edges.DrugOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDrug().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *StockMovement) Location(ctx context.Context) (*StockLocation, error) {
+	result, err := _m.Edges.LocationOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLocation().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *StockMovement) Actor(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ActorOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryActor().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *User) Staff(ctx context.Context) (*Staff, error) {

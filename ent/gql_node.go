@@ -24,6 +24,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -48,6 +50,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -131,6 +136,16 @@ var departmentImplementors = []string{"Department", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Department) IsNode() {}
+
+var dispensingImplementors = []string{"Dispensing", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Dispensing) IsNode() {}
+
+var dispensinglineImplementors = []string{"DispensingLine", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DispensingLine) IsNode() {}
 
 var drugImplementors = []string{"Drug", "Node"}
 
@@ -251,6 +266,21 @@ var staffImplementors = []string{"Staff", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Staff) IsNode() {}
+
+var stockbatchImplementors = []string{"StockBatch", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*StockBatch) IsNode() {}
+
+var stocklocationImplementors = []string{"StockLocation", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*StockLocation) IsNode() {}
+
+var stockmovementImplementors = []string{"StockMovement", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*StockMovement) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -451,6 +481,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(department.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, departmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case dispensing.Table:
+		query := c.Dispensing.Query().
+			Where(dispensing.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, dispensingImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case dispensingline.Table:
+		query := c.DispensingLine.Query().
+			Where(dispensingline.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, dispensinglineImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -667,6 +715,33 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(staff.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, staffImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case stockbatch.Table:
+		query := c.StockBatch.Query().
+			Where(stockbatch.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, stockbatchImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case stocklocation.Table:
+		query := c.StockLocation.Query().
+			Where(stocklocation.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, stocklocationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case stockmovement.Table:
+		query := c.StockMovement.Query().
+			Where(stockmovement.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, stockmovementImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -990,6 +1065,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Department.Query().
 			Where(department.IDIn(ids...))
 		query, err := query.CollectFields(ctx, departmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case dispensing.Table:
+		query := c.Dispensing.Query().
+			Where(dispensing.IDIn(ids...))
+		query, err := query.CollectFields(ctx, dispensingImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case dispensingline.Table:
+		query := c.DispensingLine.Query().
+			Where(dispensingline.IDIn(ids...))
+		query, err := query.CollectFields(ctx, dispensinglineImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1374,6 +1481,54 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Staff.Query().
 			Where(staff.IDIn(ids...))
 		query, err := query.CollectFields(ctx, staffImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case stockbatch.Table:
+		query := c.StockBatch.Query().
+			Where(stockbatch.IDIn(ids...))
+		query, err := query.CollectFields(ctx, stockbatchImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case stocklocation.Table:
+		query := c.StockLocation.Query().
+			Where(stocklocation.IDIn(ids...))
+		query, err := query.CollectFields(ctx, stocklocationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case stockmovement.Table:
+		query := c.StockMovement.Query().
+			Where(stockmovement.IDIn(ids...))
+		query, err := query.CollectFields(ctx, stockmovementImplementors...)
 		if err != nil {
 			return nil, err
 		}

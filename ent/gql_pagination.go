@@ -29,6 +29,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -53,6 +55,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -4958,6 +4963,605 @@ func (_m *Department) ToEdge(order *DepartmentOrder) *DepartmentEdge {
 		order = DefaultDepartmentOrder
 	}
 	return &DepartmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DispensingEdge is the edge representation of Dispensing.
+type DispensingEdge struct {
+	Node   *Dispensing `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// DispensingConnection is the connection containing edges to Dispensing.
+type DispensingConnection struct {
+	Edges      []*DispensingEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *DispensingConnection) build(nodes []*Dispensing, pager *dispensingPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Dispensing
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Dispensing {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Dispensing {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DispensingEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DispensingEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DispensingPaginateOption enables pagination customization.
+type DispensingPaginateOption func(*dispensingPager) error
+
+// WithDispensingOrder configures pagination ordering.
+func WithDispensingOrder(order *DispensingOrder) DispensingPaginateOption {
+	if order == nil {
+		order = DefaultDispensingOrder
+	}
+	o := *order
+	return func(pager *dispensingPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDispensingOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDispensingFilter configures pagination filter.
+func WithDispensingFilter(filter func(*DispensingQuery) (*DispensingQuery, error)) DispensingPaginateOption {
+	return func(pager *dispensingPager) error {
+		if filter == nil {
+			return errors.New("DispensingQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type dispensingPager struct {
+	reverse bool
+	order   *DispensingOrder
+	filter  func(*DispensingQuery) (*DispensingQuery, error)
+}
+
+func newDispensingPager(opts []DispensingPaginateOption, reverse bool) (*dispensingPager, error) {
+	pager := &dispensingPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDispensingOrder
+	}
+	return pager, nil
+}
+
+func (p *dispensingPager) applyFilter(query *DispensingQuery) (*DispensingQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *dispensingPager) toCursor(_m *Dispensing) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *dispensingPager) applyCursors(query *DispensingQuery, after, before *Cursor) (*DispensingQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDispensingOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *dispensingPager) applyOrder(query *DispensingQuery) *DispensingQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDispensingOrder.Field {
+		query = query.Order(DefaultDispensingOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *dispensingPager) orderExpr(query *DispensingQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDispensingOrder.Field {
+			b.Comma().Ident(DefaultDispensingOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Dispensing.
+func (_m *DispensingQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DispensingPaginateOption,
+) (*DispensingConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDispensingPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DispensingConnection{Edges: []*DispensingEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DispensingOrderFieldCreatedAt orders Dispensing by created_at.
+	DispensingOrderFieldCreatedAt = &DispensingOrderField{
+		Value: func(_m *Dispensing) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: dispensing.FieldCreatedAt,
+		toTerm: dispensing.ByCreatedAt,
+		toCursor: func(_m *Dispensing) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DispensingOrderFieldUpdatedAt orders Dispensing by updated_at.
+	DispensingOrderFieldUpdatedAt = &DispensingOrderField{
+		Value: func(_m *Dispensing) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: dispensing.FieldUpdatedAt,
+		toTerm: dispensing.ByUpdatedAt,
+		toCursor: func(_m *Dispensing) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// DispensingOrderFieldStatus orders Dispensing by status.
+	DispensingOrderFieldStatus = &DispensingOrderField{
+		Value: func(_m *Dispensing) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: dispensing.FieldStatus,
+		toTerm: dispensing.ByStatus,
+		toCursor: func(_m *Dispensing) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+	// DispensingOrderFieldDispensedAt orders Dispensing by dispensed_at.
+	DispensingOrderFieldDispensedAt = &DispensingOrderField{
+		Value: func(_m *Dispensing) (ent.Value, error) {
+			return _m.DispensedAt, nil
+		},
+		column: dispensing.FieldDispensedAt,
+		toTerm: dispensing.ByDispensedAt,
+		toCursor: func(_m *Dispensing) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.DispensedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DispensingOrderField) String() string {
+	var str string
+	switch f.column {
+	case DispensingOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DispensingOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case DispensingOrderFieldStatus.column:
+		str = "STATUS"
+	case DispensingOrderFieldDispensedAt.column:
+		str = "DISPENSED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DispensingOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DispensingOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DispensingOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DispensingOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DispensingOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *DispensingOrderFieldStatus
+	case "DISPENSED_AT":
+		*f = *DispensingOrderFieldDispensedAt
+	default:
+		return fmt.Errorf("%s is not a valid DispensingOrderField", str)
+	}
+	return nil
+}
+
+// DispensingOrderField defines the ordering field of Dispensing.
+type DispensingOrderField struct {
+	// Value extracts the ordering value from the given Dispensing.
+	Value    func(*Dispensing) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) dispensing.OrderOption
+	toCursor func(*Dispensing) Cursor
+}
+
+// DispensingOrder defines the ordering of Dispensing.
+type DispensingOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *DispensingOrderField `json:"field"`
+}
+
+// DefaultDispensingOrder is the default ordering of Dispensing.
+var DefaultDispensingOrder = &DispensingOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DispensingOrderField{
+		Value: func(_m *Dispensing) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: dispensing.FieldID,
+		toTerm: dispensing.ByID,
+		toCursor: func(_m *Dispensing) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Dispensing into DispensingEdge.
+func (_m *Dispensing) ToEdge(order *DispensingOrder) *DispensingEdge {
+	if order == nil {
+		order = DefaultDispensingOrder
+	}
+	return &DispensingEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DispensingLineEdge is the edge representation of DispensingLine.
+type DispensingLineEdge struct {
+	Node   *DispensingLine `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// DispensingLineConnection is the connection containing edges to DispensingLine.
+type DispensingLineConnection struct {
+	Edges      []*DispensingLineEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *DispensingLineConnection) build(nodes []*DispensingLine, pager *dispensinglinePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DispensingLine
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DispensingLine {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DispensingLine {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DispensingLineEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DispensingLineEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DispensingLinePaginateOption enables pagination customization.
+type DispensingLinePaginateOption func(*dispensinglinePager) error
+
+// WithDispensingLineOrder configures pagination ordering.
+func WithDispensingLineOrder(order *DispensingLineOrder) DispensingLinePaginateOption {
+	if order == nil {
+		order = DefaultDispensingLineOrder
+	}
+	o := *order
+	return func(pager *dispensinglinePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDispensingLineOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDispensingLineFilter configures pagination filter.
+func WithDispensingLineFilter(filter func(*DispensingLineQuery) (*DispensingLineQuery, error)) DispensingLinePaginateOption {
+	return func(pager *dispensinglinePager) error {
+		if filter == nil {
+			return errors.New("DispensingLineQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type dispensinglinePager struct {
+	reverse bool
+	order   *DispensingLineOrder
+	filter  func(*DispensingLineQuery) (*DispensingLineQuery, error)
+}
+
+func newDispensingLinePager(opts []DispensingLinePaginateOption, reverse bool) (*dispensinglinePager, error) {
+	pager := &dispensinglinePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDispensingLineOrder
+	}
+	return pager, nil
+}
+
+func (p *dispensinglinePager) applyFilter(query *DispensingLineQuery) (*DispensingLineQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *dispensinglinePager) toCursor(_m *DispensingLine) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *dispensinglinePager) applyCursors(query *DispensingLineQuery, after, before *Cursor) (*DispensingLineQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDispensingLineOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *dispensinglinePager) applyOrder(query *DispensingLineQuery) *DispensingLineQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDispensingLineOrder.Field {
+		query = query.Order(DefaultDispensingLineOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *dispensinglinePager) orderExpr(query *DispensingLineQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDispensingLineOrder.Field {
+			b.Comma().Ident(DefaultDispensingLineOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DispensingLine.
+func (_m *DispensingLineQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DispensingLinePaginateOption,
+) (*DispensingLineConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDispensingLinePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DispensingLineConnection{Edges: []*DispensingLineEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// DispensingLineOrderField defines the ordering field of DispensingLine.
+type DispensingLineOrderField struct {
+	// Value extracts the ordering value from the given DispensingLine.
+	Value    func(*DispensingLine) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) dispensingline.OrderOption
+	toCursor func(*DispensingLine) Cursor
+}
+
+// DispensingLineOrder defines the ordering of DispensingLine.
+type DispensingLineOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *DispensingLineOrderField `json:"field"`
+}
+
+// DefaultDispensingLineOrder is the default ordering of DispensingLine.
+var DefaultDispensingLineOrder = &DispensingLineOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DispensingLineOrderField{
+		Value: func(_m *DispensingLine) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: dispensingline.FieldID,
+		toTerm: dispensingline.ByID,
+		toCursor: func(_m *DispensingLine) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DispensingLine into DispensingLineEdge.
+func (_m *DispensingLine) ToEdge(order *DispensingLineOrder) *DispensingLineEdge {
+	if order == nil {
+		order = DefaultDispensingLineOrder
+	}
+	return &DispensingLineEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -12836,6 +13440,1020 @@ func (_m *Staff) ToEdge(order *StaffOrder) *StaffEdge {
 		order = DefaultStaffOrder
 	}
 	return &StaffEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// StockBatchEdge is the edge representation of StockBatch.
+type StockBatchEdge struct {
+	Node   *StockBatch `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// StockBatchConnection is the connection containing edges to StockBatch.
+type StockBatchConnection struct {
+	Edges      []*StockBatchEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *StockBatchConnection) build(nodes []*StockBatch, pager *stockbatchPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *StockBatch
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *StockBatch {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *StockBatch {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*StockBatchEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &StockBatchEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// StockBatchPaginateOption enables pagination customization.
+type StockBatchPaginateOption func(*stockbatchPager) error
+
+// WithStockBatchOrder configures pagination ordering.
+func WithStockBatchOrder(order *StockBatchOrder) StockBatchPaginateOption {
+	if order == nil {
+		order = DefaultStockBatchOrder
+	}
+	o := *order
+	return func(pager *stockbatchPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultStockBatchOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithStockBatchFilter configures pagination filter.
+func WithStockBatchFilter(filter func(*StockBatchQuery) (*StockBatchQuery, error)) StockBatchPaginateOption {
+	return func(pager *stockbatchPager) error {
+		if filter == nil {
+			return errors.New("StockBatchQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type stockbatchPager struct {
+	reverse bool
+	order   *StockBatchOrder
+	filter  func(*StockBatchQuery) (*StockBatchQuery, error)
+}
+
+func newStockBatchPager(opts []StockBatchPaginateOption, reverse bool) (*stockbatchPager, error) {
+	pager := &stockbatchPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultStockBatchOrder
+	}
+	return pager, nil
+}
+
+func (p *stockbatchPager) applyFilter(query *StockBatchQuery) (*StockBatchQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *stockbatchPager) toCursor(_m *StockBatch) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *stockbatchPager) applyCursors(query *StockBatchQuery, after, before *Cursor) (*StockBatchQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultStockBatchOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *stockbatchPager) applyOrder(query *StockBatchQuery) *StockBatchQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultStockBatchOrder.Field {
+		query = query.Order(DefaultStockBatchOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *stockbatchPager) orderExpr(query *StockBatchQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultStockBatchOrder.Field {
+			b.Comma().Ident(DefaultStockBatchOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to StockBatch.
+func (_m *StockBatchQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...StockBatchPaginateOption,
+) (*StockBatchConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newStockBatchPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &StockBatchConnection{Edges: []*StockBatchEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// StockBatchOrderFieldCreatedAt orders StockBatch by created_at.
+	StockBatchOrderFieldCreatedAt = &StockBatchOrderField{
+		Value: func(_m *StockBatch) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: stockbatch.FieldCreatedAt,
+		toTerm: stockbatch.ByCreatedAt,
+		toCursor: func(_m *StockBatch) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// StockBatchOrderFieldUpdatedAt orders StockBatch by updated_at.
+	StockBatchOrderFieldUpdatedAt = &StockBatchOrderField{
+		Value: func(_m *StockBatch) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: stockbatch.FieldUpdatedAt,
+		toTerm: stockbatch.ByUpdatedAt,
+		toCursor: func(_m *StockBatch) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// StockBatchOrderFieldLotNumber orders StockBatch by lot_number.
+	StockBatchOrderFieldLotNumber = &StockBatchOrderField{
+		Value: func(_m *StockBatch) (ent.Value, error) {
+			return _m.LotNumber, nil
+		},
+		column: stockbatch.FieldLotNumber,
+		toTerm: stockbatch.ByLotNumber,
+		toCursor: func(_m *StockBatch) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.LotNumber,
+			}
+		},
+	}
+	// StockBatchOrderFieldExpiryDate orders StockBatch by expiry_date.
+	StockBatchOrderFieldExpiryDate = &StockBatchOrderField{
+		Value: func(_m *StockBatch) (ent.Value, error) {
+			return _m.ExpiryDate, nil
+		},
+		column: stockbatch.FieldExpiryDate,
+		toTerm: stockbatch.ByExpiryDate,
+		toCursor: func(_m *StockBatch) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ExpiryDate,
+			}
+		},
+	}
+	// StockBatchOrderFieldQuantityOnHand orders StockBatch by quantity_on_hand.
+	StockBatchOrderFieldQuantityOnHand = &StockBatchOrderField{
+		Value: func(_m *StockBatch) (ent.Value, error) {
+			return _m.QuantityOnHand, nil
+		},
+		column: stockbatch.FieldQuantityOnHand,
+		toTerm: stockbatch.ByQuantityOnHand,
+		toCursor: func(_m *StockBatch) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.QuantityOnHand,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f StockBatchOrderField) String() string {
+	var str string
+	switch f.column {
+	case StockBatchOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case StockBatchOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case StockBatchOrderFieldLotNumber.column:
+		str = "LOT_NUMBER"
+	case StockBatchOrderFieldExpiryDate.column:
+		str = "EXPIRY_DATE"
+	case StockBatchOrderFieldQuantityOnHand.column:
+		str = "QUANTITY_ON_HAND"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f StockBatchOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *StockBatchOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("StockBatchOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *StockBatchOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *StockBatchOrderFieldUpdatedAt
+	case "LOT_NUMBER":
+		*f = *StockBatchOrderFieldLotNumber
+	case "EXPIRY_DATE":
+		*f = *StockBatchOrderFieldExpiryDate
+	case "QUANTITY_ON_HAND":
+		*f = *StockBatchOrderFieldQuantityOnHand
+	default:
+		return fmt.Errorf("%s is not a valid StockBatchOrderField", str)
+	}
+	return nil
+}
+
+// StockBatchOrderField defines the ordering field of StockBatch.
+type StockBatchOrderField struct {
+	// Value extracts the ordering value from the given StockBatch.
+	Value    func(*StockBatch) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) stockbatch.OrderOption
+	toCursor func(*StockBatch) Cursor
+}
+
+// StockBatchOrder defines the ordering of StockBatch.
+type StockBatchOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *StockBatchOrderField `json:"field"`
+}
+
+// DefaultStockBatchOrder is the default ordering of StockBatch.
+var DefaultStockBatchOrder = &StockBatchOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &StockBatchOrderField{
+		Value: func(_m *StockBatch) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: stockbatch.FieldID,
+		toTerm: stockbatch.ByID,
+		toCursor: func(_m *StockBatch) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts StockBatch into StockBatchEdge.
+func (_m *StockBatch) ToEdge(order *StockBatchOrder) *StockBatchEdge {
+	if order == nil {
+		order = DefaultStockBatchOrder
+	}
+	return &StockBatchEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// StockLocationEdge is the edge representation of StockLocation.
+type StockLocationEdge struct {
+	Node   *StockLocation `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// StockLocationConnection is the connection containing edges to StockLocation.
+type StockLocationConnection struct {
+	Edges      []*StockLocationEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *StockLocationConnection) build(nodes []*StockLocation, pager *stocklocationPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *StockLocation
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *StockLocation {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *StockLocation {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*StockLocationEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &StockLocationEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// StockLocationPaginateOption enables pagination customization.
+type StockLocationPaginateOption func(*stocklocationPager) error
+
+// WithStockLocationOrder configures pagination ordering.
+func WithStockLocationOrder(order *StockLocationOrder) StockLocationPaginateOption {
+	if order == nil {
+		order = DefaultStockLocationOrder
+	}
+	o := *order
+	return func(pager *stocklocationPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultStockLocationOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithStockLocationFilter configures pagination filter.
+func WithStockLocationFilter(filter func(*StockLocationQuery) (*StockLocationQuery, error)) StockLocationPaginateOption {
+	return func(pager *stocklocationPager) error {
+		if filter == nil {
+			return errors.New("StockLocationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type stocklocationPager struct {
+	reverse bool
+	order   *StockLocationOrder
+	filter  func(*StockLocationQuery) (*StockLocationQuery, error)
+}
+
+func newStockLocationPager(opts []StockLocationPaginateOption, reverse bool) (*stocklocationPager, error) {
+	pager := &stocklocationPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultStockLocationOrder
+	}
+	return pager, nil
+}
+
+func (p *stocklocationPager) applyFilter(query *StockLocationQuery) (*StockLocationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *stocklocationPager) toCursor(_m *StockLocation) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *stocklocationPager) applyCursors(query *StockLocationQuery, after, before *Cursor) (*StockLocationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultStockLocationOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *stocklocationPager) applyOrder(query *StockLocationQuery) *StockLocationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultStockLocationOrder.Field {
+		query = query.Order(DefaultStockLocationOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *stocklocationPager) orderExpr(query *StockLocationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultStockLocationOrder.Field {
+			b.Comma().Ident(DefaultStockLocationOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to StockLocation.
+func (_m *StockLocationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...StockLocationPaginateOption,
+) (*StockLocationConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newStockLocationPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &StockLocationConnection{Edges: []*StockLocationEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// StockLocationOrderFieldCreatedAt orders StockLocation by created_at.
+	StockLocationOrderFieldCreatedAt = &StockLocationOrderField{
+		Value: func(_m *StockLocation) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: stocklocation.FieldCreatedAt,
+		toTerm: stocklocation.ByCreatedAt,
+		toCursor: func(_m *StockLocation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// StockLocationOrderFieldUpdatedAt orders StockLocation by updated_at.
+	StockLocationOrderFieldUpdatedAt = &StockLocationOrderField{
+		Value: func(_m *StockLocation) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: stocklocation.FieldUpdatedAt,
+		toTerm: stocklocation.ByUpdatedAt,
+		toCursor: func(_m *StockLocation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// StockLocationOrderFieldCode orders StockLocation by code.
+	StockLocationOrderFieldCode = &StockLocationOrderField{
+		Value: func(_m *StockLocation) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: stocklocation.FieldCode,
+		toTerm: stocklocation.ByCode,
+		toCursor: func(_m *StockLocation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// StockLocationOrderFieldName orders StockLocation by name.
+	StockLocationOrderFieldName = &StockLocationOrderField{
+		Value: func(_m *StockLocation) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: stocklocation.FieldName,
+		toTerm: stocklocation.ByName,
+		toCursor: func(_m *StockLocation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f StockLocationOrderField) String() string {
+	var str string
+	switch f.column {
+	case StockLocationOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case StockLocationOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case StockLocationOrderFieldCode.column:
+		str = "CODE"
+	case StockLocationOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f StockLocationOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *StockLocationOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("StockLocationOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *StockLocationOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *StockLocationOrderFieldUpdatedAt
+	case "CODE":
+		*f = *StockLocationOrderFieldCode
+	case "NAME":
+		*f = *StockLocationOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid StockLocationOrderField", str)
+	}
+	return nil
+}
+
+// StockLocationOrderField defines the ordering field of StockLocation.
+type StockLocationOrderField struct {
+	// Value extracts the ordering value from the given StockLocation.
+	Value    func(*StockLocation) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) stocklocation.OrderOption
+	toCursor func(*StockLocation) Cursor
+}
+
+// StockLocationOrder defines the ordering of StockLocation.
+type StockLocationOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *StockLocationOrderField `json:"field"`
+}
+
+// DefaultStockLocationOrder is the default ordering of StockLocation.
+var DefaultStockLocationOrder = &StockLocationOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &StockLocationOrderField{
+		Value: func(_m *StockLocation) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: stocklocation.FieldID,
+		toTerm: stocklocation.ByID,
+		toCursor: func(_m *StockLocation) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts StockLocation into StockLocationEdge.
+func (_m *StockLocation) ToEdge(order *StockLocationOrder) *StockLocationEdge {
+	if order == nil {
+		order = DefaultStockLocationOrder
+	}
+	return &StockLocationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// StockMovementEdge is the edge representation of StockMovement.
+type StockMovementEdge struct {
+	Node   *StockMovement `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// StockMovementConnection is the connection containing edges to StockMovement.
+type StockMovementConnection struct {
+	Edges      []*StockMovementEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *StockMovementConnection) build(nodes []*StockMovement, pager *stockmovementPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *StockMovement
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *StockMovement {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *StockMovement {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*StockMovementEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &StockMovementEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// StockMovementPaginateOption enables pagination customization.
+type StockMovementPaginateOption func(*stockmovementPager) error
+
+// WithStockMovementOrder configures pagination ordering.
+func WithStockMovementOrder(order *StockMovementOrder) StockMovementPaginateOption {
+	if order == nil {
+		order = DefaultStockMovementOrder
+	}
+	o := *order
+	return func(pager *stockmovementPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultStockMovementOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithStockMovementFilter configures pagination filter.
+func WithStockMovementFilter(filter func(*StockMovementQuery) (*StockMovementQuery, error)) StockMovementPaginateOption {
+	return func(pager *stockmovementPager) error {
+		if filter == nil {
+			return errors.New("StockMovementQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type stockmovementPager struct {
+	reverse bool
+	order   *StockMovementOrder
+	filter  func(*StockMovementQuery) (*StockMovementQuery, error)
+}
+
+func newStockMovementPager(opts []StockMovementPaginateOption, reverse bool) (*stockmovementPager, error) {
+	pager := &stockmovementPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultStockMovementOrder
+	}
+	return pager, nil
+}
+
+func (p *stockmovementPager) applyFilter(query *StockMovementQuery) (*StockMovementQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *stockmovementPager) toCursor(_m *StockMovement) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *stockmovementPager) applyCursors(query *StockMovementQuery, after, before *Cursor) (*StockMovementQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultStockMovementOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *stockmovementPager) applyOrder(query *StockMovementQuery) *StockMovementQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultStockMovementOrder.Field {
+		query = query.Order(DefaultStockMovementOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *stockmovementPager) orderExpr(query *StockMovementQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultStockMovementOrder.Field {
+			b.Comma().Ident(DefaultStockMovementOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to StockMovement.
+func (_m *StockMovementQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...StockMovementPaginateOption,
+) (*StockMovementConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newStockMovementPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &StockMovementConnection{Edges: []*StockMovementEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// StockMovementOrderFieldCreatedAt orders StockMovement by created_at.
+	StockMovementOrderFieldCreatedAt = &StockMovementOrderField{
+		Value: func(_m *StockMovement) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: stockmovement.FieldCreatedAt,
+		toTerm: stockmovement.ByCreatedAt,
+		toCursor: func(_m *StockMovement) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f StockMovementOrderField) String() string {
+	var str string
+	switch f.column {
+	case StockMovementOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f StockMovementOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *StockMovementOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("StockMovementOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *StockMovementOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid StockMovementOrderField", str)
+	}
+	return nil
+}
+
+// StockMovementOrderField defines the ordering field of StockMovement.
+type StockMovementOrderField struct {
+	// Value extracts the ordering value from the given StockMovement.
+	Value    func(*StockMovement) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) stockmovement.OrderOption
+	toCursor func(*StockMovement) Cursor
+}
+
+// StockMovementOrder defines the ordering of StockMovement.
+type StockMovementOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *StockMovementOrderField `json:"field"`
+}
+
+// DefaultStockMovementOrder is the default ordering of StockMovement.
+var DefaultStockMovementOrder = &StockMovementOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &StockMovementOrderField{
+		Value: func(_m *StockMovement) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: stockmovement.FieldID,
+		toTerm: stockmovement.ByID,
+		toCursor: func(_m *StockMovement) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts StockMovement into StockMovementEdge.
+func (_m *StockMovement) ToEdge(order *StockMovementOrder) *StockMovementEdge {
+	if order == nil {
+		order = DefaultStockMovementOrder
+	}
+	return &StockMovementEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

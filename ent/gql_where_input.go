@@ -22,6 +22,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -47,6 +49,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -7460,6 +7465,1378 @@ func (i *DepartmentWhereInput) P() (predicate.Department, error) {
 		return predicates[0], nil
 	default:
 		return department.And(predicates...), nil
+	}
+}
+
+// DispensingWhereInput represents a where input for filtering Dispensing queries.
+type DispensingWhereInput struct {
+	Predicates []predicate.Dispensing  `json:"-"`
+	Not        *DispensingWhereInput   `json:"not,omitempty"`
+	Or         []*DispensingWhereInput `json:"or,omitempty"`
+	And        []*DispensingWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "order_id" field predicates.
+	OrderID             *string  `json:"orderID,omitempty"`
+	OrderIDNEQ          *string  `json:"orderIDNEQ,omitempty"`
+	OrderIDIn           []string `json:"orderIDIn,omitempty"`
+	OrderIDNotIn        []string `json:"orderIDNotIn,omitempty"`
+	OrderIDGT           *string  `json:"orderIDGT,omitempty"`
+	OrderIDGTE          *string  `json:"orderIDGTE,omitempty"`
+	OrderIDLT           *string  `json:"orderIDLT,omitempty"`
+	OrderIDLTE          *string  `json:"orderIDLTE,omitempty"`
+	OrderIDContains     *string  `json:"orderIDContains,omitempty"`
+	OrderIDHasPrefix    *string  `json:"orderIDHasPrefix,omitempty"`
+	OrderIDHasSuffix    *string  `json:"orderIDHasSuffix,omitempty"`
+	OrderIDEqualFold    *string  `json:"orderIDEqualFold,omitempty"`
+	OrderIDContainsFold *string  `json:"orderIDContainsFold,omitempty"`
+
+	// "drug_id" field predicates.
+	DrugID             *string  `json:"drugID,omitempty"`
+	DrugIDNEQ          *string  `json:"drugIDNEQ,omitempty"`
+	DrugIDIn           []string `json:"drugIDIn,omitempty"`
+	DrugIDNotIn        []string `json:"drugIDNotIn,omitempty"`
+	DrugIDGT           *string  `json:"drugIDGT,omitempty"`
+	DrugIDGTE          *string  `json:"drugIDGTE,omitempty"`
+	DrugIDLT           *string  `json:"drugIDLT,omitempty"`
+	DrugIDLTE          *string  `json:"drugIDLTE,omitempty"`
+	DrugIDContains     *string  `json:"drugIDContains,omitempty"`
+	DrugIDHasPrefix    *string  `json:"drugIDHasPrefix,omitempty"`
+	DrugIDHasSuffix    *string  `json:"drugIDHasSuffix,omitempty"`
+	DrugIDEqualFold    *string  `json:"drugIDEqualFold,omitempty"`
+	DrugIDContainsFold *string  `json:"drugIDContainsFold,omitempty"`
+
+	// "location_id" field predicates.
+	LocationID             *string  `json:"locationID,omitempty"`
+	LocationIDNEQ          *string  `json:"locationIDNEQ,omitempty"`
+	LocationIDIn           []string `json:"locationIDIn,omitempty"`
+	LocationIDNotIn        []string `json:"locationIDNotIn,omitempty"`
+	LocationIDGT           *string  `json:"locationIDGT,omitempty"`
+	LocationIDGTE          *string  `json:"locationIDGTE,omitempty"`
+	LocationIDLT           *string  `json:"locationIDLT,omitempty"`
+	LocationIDLTE          *string  `json:"locationIDLTE,omitempty"`
+	LocationIDContains     *string  `json:"locationIDContains,omitempty"`
+	LocationIDHasPrefix    *string  `json:"locationIDHasPrefix,omitempty"`
+	LocationIDHasSuffix    *string  `json:"locationIDHasSuffix,omitempty"`
+	LocationIDEqualFold    *string  `json:"locationIDEqualFold,omitempty"`
+	LocationIDContainsFold *string  `json:"locationIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "returned_quantity" field predicates.
+	ReturnedQuantity      *int  `json:"returnedQuantity,omitempty"`
+	ReturnedQuantityNEQ   *int  `json:"returnedQuantityNEQ,omitempty"`
+	ReturnedQuantityIn    []int `json:"returnedQuantityIn,omitempty"`
+	ReturnedQuantityNotIn []int `json:"returnedQuantityNotIn,omitempty"`
+	ReturnedQuantityGT    *int  `json:"returnedQuantityGT,omitempty"`
+	ReturnedQuantityGTE   *int  `json:"returnedQuantityGTE,omitempty"`
+	ReturnedQuantityLT    *int  `json:"returnedQuantityLT,omitempty"`
+	ReturnedQuantityLTE   *int  `json:"returnedQuantityLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *dispensing.Status  `json:"status,omitempty"`
+	StatusNEQ   *dispensing.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []dispensing.Status `json:"statusIn,omitempty"`
+	StatusNotIn []dispensing.Status `json:"statusNotIn,omitempty"`
+
+	// "dispensed_by_id" field predicates.
+	DispensedByID             *string  `json:"dispensedByID,omitempty"`
+	DispensedByIDNEQ          *string  `json:"dispensedByIDNEQ,omitempty"`
+	DispensedByIDIn           []string `json:"dispensedByIDIn,omitempty"`
+	DispensedByIDNotIn        []string `json:"dispensedByIDNotIn,omitempty"`
+	DispensedByIDGT           *string  `json:"dispensedByIDGT,omitempty"`
+	DispensedByIDGTE          *string  `json:"dispensedByIDGTE,omitempty"`
+	DispensedByIDLT           *string  `json:"dispensedByIDLT,omitempty"`
+	DispensedByIDLTE          *string  `json:"dispensedByIDLTE,omitempty"`
+	DispensedByIDContains     *string  `json:"dispensedByIDContains,omitempty"`
+	DispensedByIDHasPrefix    *string  `json:"dispensedByIDHasPrefix,omitempty"`
+	DispensedByIDHasSuffix    *string  `json:"dispensedByIDHasSuffix,omitempty"`
+	DispensedByIDEqualFold    *string  `json:"dispensedByIDEqualFold,omitempty"`
+	DispensedByIDContainsFold *string  `json:"dispensedByIDContainsFold,omitempty"`
+
+	// "dispensed_at" field predicates.
+	DispensedAt      *time.Time  `json:"dispensedAt,omitempty"`
+	DispensedAtNEQ   *time.Time  `json:"dispensedAtNEQ,omitempty"`
+	DispensedAtIn    []time.Time `json:"dispensedAtIn,omitempty"`
+	DispensedAtNotIn []time.Time `json:"dispensedAtNotIn,omitempty"`
+	DispensedAtGT    *time.Time  `json:"dispensedAtGT,omitempty"`
+	DispensedAtGTE   *time.Time  `json:"dispensedAtGTE,omitempty"`
+	DispensedAtLT    *time.Time  `json:"dispensedAtLT,omitempty"`
+	DispensedAtLTE   *time.Time  `json:"dispensedAtLTE,omitempty"`
+
+	// "witnessed_by_id" field predicates.
+	WitnessedByID             *string  `json:"witnessedByID,omitempty"`
+	WitnessedByIDNEQ          *string  `json:"witnessedByIDNEQ,omitempty"`
+	WitnessedByIDIn           []string `json:"witnessedByIDIn,omitempty"`
+	WitnessedByIDNotIn        []string `json:"witnessedByIDNotIn,omitempty"`
+	WitnessedByIDGT           *string  `json:"witnessedByIDGT,omitempty"`
+	WitnessedByIDGTE          *string  `json:"witnessedByIDGTE,omitempty"`
+	WitnessedByIDLT           *string  `json:"witnessedByIDLT,omitempty"`
+	WitnessedByIDLTE          *string  `json:"witnessedByIDLTE,omitempty"`
+	WitnessedByIDContains     *string  `json:"witnessedByIDContains,omitempty"`
+	WitnessedByIDHasPrefix    *string  `json:"witnessedByIDHasPrefix,omitempty"`
+	WitnessedByIDHasSuffix    *string  `json:"witnessedByIDHasSuffix,omitempty"`
+	WitnessedByIDIsNil        bool     `json:"witnessedByIDIsNil,omitempty"`
+	WitnessedByIDNotNil       bool     `json:"witnessedByIDNotNil,omitempty"`
+	WitnessedByIDEqualFold    *string  `json:"witnessedByIDEqualFold,omitempty"`
+	WitnessedByIDContainsFold *string  `json:"witnessedByIDContainsFold,omitempty"`
+
+	// "witnessed_at" field predicates.
+	WitnessedAt       *time.Time  `json:"witnessedAt,omitempty"`
+	WitnessedAtNEQ    *time.Time  `json:"witnessedAtNEQ,omitempty"`
+	WitnessedAtIn     []time.Time `json:"witnessedAtIn,omitempty"`
+	WitnessedAtNotIn  []time.Time `json:"witnessedAtNotIn,omitempty"`
+	WitnessedAtGT     *time.Time  `json:"witnessedAtGT,omitempty"`
+	WitnessedAtGTE    *time.Time  `json:"witnessedAtGTE,omitempty"`
+	WitnessedAtLT     *time.Time  `json:"witnessedAtLT,omitempty"`
+	WitnessedAtLTE    *time.Time  `json:"witnessedAtLTE,omitempty"`
+	WitnessedAtIsNil  bool        `json:"witnessedAtIsNil,omitempty"`
+	WitnessedAtNotNil bool        `json:"witnessedAtNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "order" edge predicates.
+	HasOrder     *bool                        `json:"hasOrder,omitempty"`
+	HasOrderWith []*MedicationOrderWhereInput `json:"hasOrderWith,omitempty"`
+
+	// "drug" edge predicates.
+	HasDrug     *bool             `json:"hasDrug,omitempty"`
+	HasDrugWith []*DrugWhereInput `json:"hasDrugWith,omitempty"`
+
+	// "location" edge predicates.
+	HasLocation     *bool                      `json:"hasLocation,omitempty"`
+	HasLocationWith []*StockLocationWhereInput `json:"hasLocationWith,omitempty"`
+
+	// "dispensed_by" edge predicates.
+	HasDispensedBy     *bool              `json:"hasDispensedBy,omitempty"`
+	HasDispensedByWith []*StaffWhereInput `json:"hasDispensedByWith,omitempty"`
+
+	// "witnessed_by" edge predicates.
+	HasWitnessedBy     *bool              `json:"hasWitnessedBy,omitempty"`
+	HasWitnessedByWith []*StaffWhereInput `json:"hasWitnessedByWith,omitempty"`
+
+	// "lines" edge predicates.
+	HasLines     *bool                       `json:"hasLines,omitempty"`
+	HasLinesWith []*DispensingLineWhereInput `json:"hasLinesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DispensingWhereInput) AddPredicates(predicates ...predicate.Dispensing) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DispensingWhereInput filter on the DispensingQuery builder.
+func (i *DispensingWhereInput) Filter(q *DispensingQuery) (*DispensingQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDispensingWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDispensingWhereInput is returned in case the DispensingWhereInput is empty.
+var ErrEmptyDispensingWhereInput = errors.New("ent: empty predicate DispensingWhereInput")
+
+// P returns a predicate for filtering dispensings.
+// An error is returned if the input is empty or invalid.
+func (i *DispensingWhereInput) P() (predicate.Dispensing, error) {
+	var predicates []predicate.Dispensing
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, dispensing.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Dispensing, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, dispensing.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Dispensing, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, dispensing.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, dispensing.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, dispensing.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, dispensing.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, dispensing.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, dispensing.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, dispensing.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, dispensing.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, dispensing.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, dispensing.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, dispensing.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, dispensing.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, dispensing.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, dispensing.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, dispensing.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, dispensing.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, dispensing.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, dispensing.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, dispensing.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, dispensing.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, dispensing.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, dispensing.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, dispensing.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, dispensing.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, dispensing.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, dispensing.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, dispensing.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, dispensing.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, dispensing.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, dispensing.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, dispensing.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, dispensing.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, dispensing.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, dispensing.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, dispensing.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, dispensing.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, dispensing.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.OrderID != nil {
+		predicates = append(predicates, dispensing.OrderIDEQ(*i.OrderID))
+	}
+	if i.OrderIDNEQ != nil {
+		predicates = append(predicates, dispensing.OrderIDNEQ(*i.OrderIDNEQ))
+	}
+	if len(i.OrderIDIn) > 0 {
+		predicates = append(predicates, dispensing.OrderIDIn(i.OrderIDIn...))
+	}
+	if len(i.OrderIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.OrderIDNotIn(i.OrderIDNotIn...))
+	}
+	if i.OrderIDGT != nil {
+		predicates = append(predicates, dispensing.OrderIDGT(*i.OrderIDGT))
+	}
+	if i.OrderIDGTE != nil {
+		predicates = append(predicates, dispensing.OrderIDGTE(*i.OrderIDGTE))
+	}
+	if i.OrderIDLT != nil {
+		predicates = append(predicates, dispensing.OrderIDLT(*i.OrderIDLT))
+	}
+	if i.OrderIDLTE != nil {
+		predicates = append(predicates, dispensing.OrderIDLTE(*i.OrderIDLTE))
+	}
+	if i.OrderIDContains != nil {
+		predicates = append(predicates, dispensing.OrderIDContains(*i.OrderIDContains))
+	}
+	if i.OrderIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.OrderIDHasPrefix(*i.OrderIDHasPrefix))
+	}
+	if i.OrderIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.OrderIDHasSuffix(*i.OrderIDHasSuffix))
+	}
+	if i.OrderIDEqualFold != nil {
+		predicates = append(predicates, dispensing.OrderIDEqualFold(*i.OrderIDEqualFold))
+	}
+	if i.OrderIDContainsFold != nil {
+		predicates = append(predicates, dispensing.OrderIDContainsFold(*i.OrderIDContainsFold))
+	}
+	if i.DrugID != nil {
+		predicates = append(predicates, dispensing.DrugIDEQ(*i.DrugID))
+	}
+	if i.DrugIDNEQ != nil {
+		predicates = append(predicates, dispensing.DrugIDNEQ(*i.DrugIDNEQ))
+	}
+	if len(i.DrugIDIn) > 0 {
+		predicates = append(predicates, dispensing.DrugIDIn(i.DrugIDIn...))
+	}
+	if len(i.DrugIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.DrugIDNotIn(i.DrugIDNotIn...))
+	}
+	if i.DrugIDGT != nil {
+		predicates = append(predicates, dispensing.DrugIDGT(*i.DrugIDGT))
+	}
+	if i.DrugIDGTE != nil {
+		predicates = append(predicates, dispensing.DrugIDGTE(*i.DrugIDGTE))
+	}
+	if i.DrugIDLT != nil {
+		predicates = append(predicates, dispensing.DrugIDLT(*i.DrugIDLT))
+	}
+	if i.DrugIDLTE != nil {
+		predicates = append(predicates, dispensing.DrugIDLTE(*i.DrugIDLTE))
+	}
+	if i.DrugIDContains != nil {
+		predicates = append(predicates, dispensing.DrugIDContains(*i.DrugIDContains))
+	}
+	if i.DrugIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.DrugIDHasPrefix(*i.DrugIDHasPrefix))
+	}
+	if i.DrugIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.DrugIDHasSuffix(*i.DrugIDHasSuffix))
+	}
+	if i.DrugIDEqualFold != nil {
+		predicates = append(predicates, dispensing.DrugIDEqualFold(*i.DrugIDEqualFold))
+	}
+	if i.DrugIDContainsFold != nil {
+		predicates = append(predicates, dispensing.DrugIDContainsFold(*i.DrugIDContainsFold))
+	}
+	if i.LocationID != nil {
+		predicates = append(predicates, dispensing.LocationIDEQ(*i.LocationID))
+	}
+	if i.LocationIDNEQ != nil {
+		predicates = append(predicates, dispensing.LocationIDNEQ(*i.LocationIDNEQ))
+	}
+	if len(i.LocationIDIn) > 0 {
+		predicates = append(predicates, dispensing.LocationIDIn(i.LocationIDIn...))
+	}
+	if len(i.LocationIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.LocationIDNotIn(i.LocationIDNotIn...))
+	}
+	if i.LocationIDGT != nil {
+		predicates = append(predicates, dispensing.LocationIDGT(*i.LocationIDGT))
+	}
+	if i.LocationIDGTE != nil {
+		predicates = append(predicates, dispensing.LocationIDGTE(*i.LocationIDGTE))
+	}
+	if i.LocationIDLT != nil {
+		predicates = append(predicates, dispensing.LocationIDLT(*i.LocationIDLT))
+	}
+	if i.LocationIDLTE != nil {
+		predicates = append(predicates, dispensing.LocationIDLTE(*i.LocationIDLTE))
+	}
+	if i.LocationIDContains != nil {
+		predicates = append(predicates, dispensing.LocationIDContains(*i.LocationIDContains))
+	}
+	if i.LocationIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.LocationIDHasPrefix(*i.LocationIDHasPrefix))
+	}
+	if i.LocationIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.LocationIDHasSuffix(*i.LocationIDHasSuffix))
+	}
+	if i.LocationIDEqualFold != nil {
+		predicates = append(predicates, dispensing.LocationIDEqualFold(*i.LocationIDEqualFold))
+	}
+	if i.LocationIDContainsFold != nil {
+		predicates = append(predicates, dispensing.LocationIDContainsFold(*i.LocationIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, dispensing.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, dispensing.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, dispensing.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, dispensing.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, dispensing.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, dispensing.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, dispensing.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, dispensing.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, dispensing.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, dispensing.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, dispensing.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, dispensing.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, dispensing.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, dispensing.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, dispensing.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, dispensing.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, dispensing.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, dispensing.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, dispensing.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, dispensing.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.ReturnedQuantity != nil {
+		predicates = append(predicates, dispensing.ReturnedQuantityEQ(*i.ReturnedQuantity))
+	}
+	if i.ReturnedQuantityNEQ != nil {
+		predicates = append(predicates, dispensing.ReturnedQuantityNEQ(*i.ReturnedQuantityNEQ))
+	}
+	if len(i.ReturnedQuantityIn) > 0 {
+		predicates = append(predicates, dispensing.ReturnedQuantityIn(i.ReturnedQuantityIn...))
+	}
+	if len(i.ReturnedQuantityNotIn) > 0 {
+		predicates = append(predicates, dispensing.ReturnedQuantityNotIn(i.ReturnedQuantityNotIn...))
+	}
+	if i.ReturnedQuantityGT != nil {
+		predicates = append(predicates, dispensing.ReturnedQuantityGT(*i.ReturnedQuantityGT))
+	}
+	if i.ReturnedQuantityGTE != nil {
+		predicates = append(predicates, dispensing.ReturnedQuantityGTE(*i.ReturnedQuantityGTE))
+	}
+	if i.ReturnedQuantityLT != nil {
+		predicates = append(predicates, dispensing.ReturnedQuantityLT(*i.ReturnedQuantityLT))
+	}
+	if i.ReturnedQuantityLTE != nil {
+		predicates = append(predicates, dispensing.ReturnedQuantityLTE(*i.ReturnedQuantityLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, dispensing.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, dispensing.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, dispensing.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, dispensing.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.DispensedByID != nil {
+		predicates = append(predicates, dispensing.DispensedByIDEQ(*i.DispensedByID))
+	}
+	if i.DispensedByIDNEQ != nil {
+		predicates = append(predicates, dispensing.DispensedByIDNEQ(*i.DispensedByIDNEQ))
+	}
+	if len(i.DispensedByIDIn) > 0 {
+		predicates = append(predicates, dispensing.DispensedByIDIn(i.DispensedByIDIn...))
+	}
+	if len(i.DispensedByIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.DispensedByIDNotIn(i.DispensedByIDNotIn...))
+	}
+	if i.DispensedByIDGT != nil {
+		predicates = append(predicates, dispensing.DispensedByIDGT(*i.DispensedByIDGT))
+	}
+	if i.DispensedByIDGTE != nil {
+		predicates = append(predicates, dispensing.DispensedByIDGTE(*i.DispensedByIDGTE))
+	}
+	if i.DispensedByIDLT != nil {
+		predicates = append(predicates, dispensing.DispensedByIDLT(*i.DispensedByIDLT))
+	}
+	if i.DispensedByIDLTE != nil {
+		predicates = append(predicates, dispensing.DispensedByIDLTE(*i.DispensedByIDLTE))
+	}
+	if i.DispensedByIDContains != nil {
+		predicates = append(predicates, dispensing.DispensedByIDContains(*i.DispensedByIDContains))
+	}
+	if i.DispensedByIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.DispensedByIDHasPrefix(*i.DispensedByIDHasPrefix))
+	}
+	if i.DispensedByIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.DispensedByIDHasSuffix(*i.DispensedByIDHasSuffix))
+	}
+	if i.DispensedByIDEqualFold != nil {
+		predicates = append(predicates, dispensing.DispensedByIDEqualFold(*i.DispensedByIDEqualFold))
+	}
+	if i.DispensedByIDContainsFold != nil {
+		predicates = append(predicates, dispensing.DispensedByIDContainsFold(*i.DispensedByIDContainsFold))
+	}
+	if i.DispensedAt != nil {
+		predicates = append(predicates, dispensing.DispensedAtEQ(*i.DispensedAt))
+	}
+	if i.DispensedAtNEQ != nil {
+		predicates = append(predicates, dispensing.DispensedAtNEQ(*i.DispensedAtNEQ))
+	}
+	if len(i.DispensedAtIn) > 0 {
+		predicates = append(predicates, dispensing.DispensedAtIn(i.DispensedAtIn...))
+	}
+	if len(i.DispensedAtNotIn) > 0 {
+		predicates = append(predicates, dispensing.DispensedAtNotIn(i.DispensedAtNotIn...))
+	}
+	if i.DispensedAtGT != nil {
+		predicates = append(predicates, dispensing.DispensedAtGT(*i.DispensedAtGT))
+	}
+	if i.DispensedAtGTE != nil {
+		predicates = append(predicates, dispensing.DispensedAtGTE(*i.DispensedAtGTE))
+	}
+	if i.DispensedAtLT != nil {
+		predicates = append(predicates, dispensing.DispensedAtLT(*i.DispensedAtLT))
+	}
+	if i.DispensedAtLTE != nil {
+		predicates = append(predicates, dispensing.DispensedAtLTE(*i.DispensedAtLTE))
+	}
+	if i.WitnessedByID != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDEQ(*i.WitnessedByID))
+	}
+	if i.WitnessedByIDNEQ != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDNEQ(*i.WitnessedByIDNEQ))
+	}
+	if len(i.WitnessedByIDIn) > 0 {
+		predicates = append(predicates, dispensing.WitnessedByIDIn(i.WitnessedByIDIn...))
+	}
+	if len(i.WitnessedByIDNotIn) > 0 {
+		predicates = append(predicates, dispensing.WitnessedByIDNotIn(i.WitnessedByIDNotIn...))
+	}
+	if i.WitnessedByIDGT != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDGT(*i.WitnessedByIDGT))
+	}
+	if i.WitnessedByIDGTE != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDGTE(*i.WitnessedByIDGTE))
+	}
+	if i.WitnessedByIDLT != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDLT(*i.WitnessedByIDLT))
+	}
+	if i.WitnessedByIDLTE != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDLTE(*i.WitnessedByIDLTE))
+	}
+	if i.WitnessedByIDContains != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDContains(*i.WitnessedByIDContains))
+	}
+	if i.WitnessedByIDHasPrefix != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDHasPrefix(*i.WitnessedByIDHasPrefix))
+	}
+	if i.WitnessedByIDHasSuffix != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDHasSuffix(*i.WitnessedByIDHasSuffix))
+	}
+	if i.WitnessedByIDIsNil {
+		predicates = append(predicates, dispensing.WitnessedByIDIsNil())
+	}
+	if i.WitnessedByIDNotNil {
+		predicates = append(predicates, dispensing.WitnessedByIDNotNil())
+	}
+	if i.WitnessedByIDEqualFold != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDEqualFold(*i.WitnessedByIDEqualFold))
+	}
+	if i.WitnessedByIDContainsFold != nil {
+		predicates = append(predicates, dispensing.WitnessedByIDContainsFold(*i.WitnessedByIDContainsFold))
+	}
+	if i.WitnessedAt != nil {
+		predicates = append(predicates, dispensing.WitnessedAtEQ(*i.WitnessedAt))
+	}
+	if i.WitnessedAtNEQ != nil {
+		predicates = append(predicates, dispensing.WitnessedAtNEQ(*i.WitnessedAtNEQ))
+	}
+	if len(i.WitnessedAtIn) > 0 {
+		predicates = append(predicates, dispensing.WitnessedAtIn(i.WitnessedAtIn...))
+	}
+	if len(i.WitnessedAtNotIn) > 0 {
+		predicates = append(predicates, dispensing.WitnessedAtNotIn(i.WitnessedAtNotIn...))
+	}
+	if i.WitnessedAtGT != nil {
+		predicates = append(predicates, dispensing.WitnessedAtGT(*i.WitnessedAtGT))
+	}
+	if i.WitnessedAtGTE != nil {
+		predicates = append(predicates, dispensing.WitnessedAtGTE(*i.WitnessedAtGTE))
+	}
+	if i.WitnessedAtLT != nil {
+		predicates = append(predicates, dispensing.WitnessedAtLT(*i.WitnessedAtLT))
+	}
+	if i.WitnessedAtLTE != nil {
+		predicates = append(predicates, dispensing.WitnessedAtLTE(*i.WitnessedAtLTE))
+	}
+	if i.WitnessedAtIsNil {
+		predicates = append(predicates, dispensing.WitnessedAtIsNil())
+	}
+	if i.WitnessedAtNotNil {
+		predicates = append(predicates, dispensing.WitnessedAtNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := dispensing.HasPatient()
+		if !*i.HasPatient {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasPatientWith(with...))
+	}
+	if i.HasOrder != nil {
+		p := dispensing.HasOrder()
+		if !*i.HasOrder {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderWith) > 0 {
+		with := make([]predicate.MedicationOrder, 0, len(i.HasOrderWith))
+		for _, w := range i.HasOrderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasOrderWith(with...))
+	}
+	if i.HasDrug != nil {
+		p := dispensing.HasDrug()
+		if !*i.HasDrug {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDrugWith) > 0 {
+		with := make([]predicate.Drug, 0, len(i.HasDrugWith))
+		for _, w := range i.HasDrugWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDrugWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasDrugWith(with...))
+	}
+	if i.HasLocation != nil {
+		p := dispensing.HasLocation()
+		if !*i.HasLocation {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLocationWith) > 0 {
+		with := make([]predicate.StockLocation, 0, len(i.HasLocationWith))
+		for _, w := range i.HasLocationWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLocationWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasLocationWith(with...))
+	}
+	if i.HasDispensedBy != nil {
+		p := dispensing.HasDispensedBy()
+		if !*i.HasDispensedBy {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDispensedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasDispensedByWith))
+		for _, w := range i.HasDispensedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDispensedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasDispensedByWith(with...))
+	}
+	if i.HasWitnessedBy != nil {
+		p := dispensing.HasWitnessedBy()
+		if !*i.HasWitnessedBy {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasWitnessedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasWitnessedByWith))
+		for _, w := range i.HasWitnessedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasWitnessedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasWitnessedByWith(with...))
+	}
+	if i.HasLines != nil {
+		p := dispensing.HasLines()
+		if !*i.HasLines {
+			p = dispensing.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLinesWith) > 0 {
+		with := make([]predicate.DispensingLine, 0, len(i.HasLinesWith))
+		for _, w := range i.HasLinesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLinesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensing.HasLinesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDispensingWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return dispensing.And(predicates...), nil
+	}
+}
+
+// DispensingLineWhereInput represents a where input for filtering DispensingLine queries.
+type DispensingLineWhereInput struct {
+	Predicates []predicate.DispensingLine  `json:"-"`
+	Not        *DispensingLineWhereInput   `json:"not,omitempty"`
+	Or         []*DispensingLineWhereInput `json:"or,omitempty"`
+	And        []*DispensingLineWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "dispensing_id" field predicates.
+	DispensingID             *string  `json:"dispensingID,omitempty"`
+	DispensingIDNEQ          *string  `json:"dispensingIDNEQ,omitempty"`
+	DispensingIDIn           []string `json:"dispensingIDIn,omitempty"`
+	DispensingIDNotIn        []string `json:"dispensingIDNotIn,omitempty"`
+	DispensingIDGT           *string  `json:"dispensingIDGT,omitempty"`
+	DispensingIDGTE          *string  `json:"dispensingIDGTE,omitempty"`
+	DispensingIDLT           *string  `json:"dispensingIDLT,omitempty"`
+	DispensingIDLTE          *string  `json:"dispensingIDLTE,omitempty"`
+	DispensingIDContains     *string  `json:"dispensingIDContains,omitempty"`
+	DispensingIDHasPrefix    *string  `json:"dispensingIDHasPrefix,omitempty"`
+	DispensingIDHasSuffix    *string  `json:"dispensingIDHasSuffix,omitempty"`
+	DispensingIDEqualFold    *string  `json:"dispensingIDEqualFold,omitempty"`
+	DispensingIDContainsFold *string  `json:"dispensingIDContainsFold,omitempty"`
+
+	// "batch_id" field predicates.
+	BatchID             *string  `json:"batchID,omitempty"`
+	BatchIDNEQ          *string  `json:"batchIDNEQ,omitempty"`
+	BatchIDIn           []string `json:"batchIDIn,omitempty"`
+	BatchIDNotIn        []string `json:"batchIDNotIn,omitempty"`
+	BatchIDGT           *string  `json:"batchIDGT,omitempty"`
+	BatchIDGTE          *string  `json:"batchIDGTE,omitempty"`
+	BatchIDLT           *string  `json:"batchIDLT,omitempty"`
+	BatchIDLTE          *string  `json:"batchIDLTE,omitempty"`
+	BatchIDContains     *string  `json:"batchIDContains,omitempty"`
+	BatchIDHasPrefix    *string  `json:"batchIDHasPrefix,omitempty"`
+	BatchIDHasSuffix    *string  `json:"batchIDHasSuffix,omitempty"`
+	BatchIDEqualFold    *string  `json:"batchIDEqualFold,omitempty"`
+	BatchIDContainsFold *string  `json:"batchIDContainsFold,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "returned_quantity" field predicates.
+	ReturnedQuantity      *int  `json:"returnedQuantity,omitempty"`
+	ReturnedQuantityNEQ   *int  `json:"returnedQuantityNEQ,omitempty"`
+	ReturnedQuantityIn    []int `json:"returnedQuantityIn,omitempty"`
+	ReturnedQuantityNotIn []int `json:"returnedQuantityNotIn,omitempty"`
+	ReturnedQuantityGT    *int  `json:"returnedQuantityGT,omitempty"`
+	ReturnedQuantityGTE   *int  `json:"returnedQuantityGTE,omitempty"`
+	ReturnedQuantityLT    *int  `json:"returnedQuantityLT,omitempty"`
+	ReturnedQuantityLTE   *int  `json:"returnedQuantityLTE,omitempty"`
+
+	// "unit_cost" field predicates.
+	UnitCost      *int64  `json:"unitCost,omitempty"`
+	UnitCostNEQ   *int64  `json:"unitCostNEQ,omitempty"`
+	UnitCostIn    []int64 `json:"unitCostIn,omitempty"`
+	UnitCostNotIn []int64 `json:"unitCostNotIn,omitempty"`
+	UnitCostGT    *int64  `json:"unitCostGT,omitempty"`
+	UnitCostGTE   *int64  `json:"unitCostGTE,omitempty"`
+	UnitCostLT    *int64  `json:"unitCostLT,omitempty"`
+	UnitCostLTE   *int64  `json:"unitCostLTE,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "dispensing" edge predicates.
+	HasDispensing     *bool                   `json:"hasDispensing,omitempty"`
+	HasDispensingWith []*DispensingWhereInput `json:"hasDispensingWith,omitempty"`
+
+	// "batch" edge predicates.
+	HasBatch     *bool                   `json:"hasBatch,omitempty"`
+	HasBatchWith []*StockBatchWhereInput `json:"hasBatchWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DispensingLineWhereInput) AddPredicates(predicates ...predicate.DispensingLine) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DispensingLineWhereInput filter on the DispensingLineQuery builder.
+func (i *DispensingLineWhereInput) Filter(q *DispensingLineQuery) (*DispensingLineQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDispensingLineWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDispensingLineWhereInput is returned in case the DispensingLineWhereInput is empty.
+var ErrEmptyDispensingLineWhereInput = errors.New("ent: empty predicate DispensingLineWhereInput")
+
+// P returns a predicate for filtering dispensinglines.
+// An error is returned if the input is empty or invalid.
+func (i *DispensingLineWhereInput) P() (predicate.DispensingLine, error) {
+	var predicates []predicate.DispensingLine
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, dispensingline.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.DispensingLine, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, dispensingline.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.DispensingLine, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, dispensingline.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, dispensingline.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, dispensingline.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, dispensingline.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, dispensingline.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, dispensingline.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, dispensingline.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, dispensingline.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, dispensingline.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, dispensingline.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, dispensingline.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, dispensingline.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, dispensingline.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, dispensingline.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, dispensingline.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, dispensingline.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, dispensingline.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, dispensingline.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, dispensingline.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, dispensingline.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, dispensingline.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, dispensingline.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, dispensingline.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, dispensingline.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.DispensingID != nil {
+		predicates = append(predicates, dispensingline.DispensingIDEQ(*i.DispensingID))
+	}
+	if i.DispensingIDNEQ != nil {
+		predicates = append(predicates, dispensingline.DispensingIDNEQ(*i.DispensingIDNEQ))
+	}
+	if len(i.DispensingIDIn) > 0 {
+		predicates = append(predicates, dispensingline.DispensingIDIn(i.DispensingIDIn...))
+	}
+	if len(i.DispensingIDNotIn) > 0 {
+		predicates = append(predicates, dispensingline.DispensingIDNotIn(i.DispensingIDNotIn...))
+	}
+	if i.DispensingIDGT != nil {
+		predicates = append(predicates, dispensingline.DispensingIDGT(*i.DispensingIDGT))
+	}
+	if i.DispensingIDGTE != nil {
+		predicates = append(predicates, dispensingline.DispensingIDGTE(*i.DispensingIDGTE))
+	}
+	if i.DispensingIDLT != nil {
+		predicates = append(predicates, dispensingline.DispensingIDLT(*i.DispensingIDLT))
+	}
+	if i.DispensingIDLTE != nil {
+		predicates = append(predicates, dispensingline.DispensingIDLTE(*i.DispensingIDLTE))
+	}
+	if i.DispensingIDContains != nil {
+		predicates = append(predicates, dispensingline.DispensingIDContains(*i.DispensingIDContains))
+	}
+	if i.DispensingIDHasPrefix != nil {
+		predicates = append(predicates, dispensingline.DispensingIDHasPrefix(*i.DispensingIDHasPrefix))
+	}
+	if i.DispensingIDHasSuffix != nil {
+		predicates = append(predicates, dispensingline.DispensingIDHasSuffix(*i.DispensingIDHasSuffix))
+	}
+	if i.DispensingIDEqualFold != nil {
+		predicates = append(predicates, dispensingline.DispensingIDEqualFold(*i.DispensingIDEqualFold))
+	}
+	if i.DispensingIDContainsFold != nil {
+		predicates = append(predicates, dispensingline.DispensingIDContainsFold(*i.DispensingIDContainsFold))
+	}
+	if i.BatchID != nil {
+		predicates = append(predicates, dispensingline.BatchIDEQ(*i.BatchID))
+	}
+	if i.BatchIDNEQ != nil {
+		predicates = append(predicates, dispensingline.BatchIDNEQ(*i.BatchIDNEQ))
+	}
+	if len(i.BatchIDIn) > 0 {
+		predicates = append(predicates, dispensingline.BatchIDIn(i.BatchIDIn...))
+	}
+	if len(i.BatchIDNotIn) > 0 {
+		predicates = append(predicates, dispensingline.BatchIDNotIn(i.BatchIDNotIn...))
+	}
+	if i.BatchIDGT != nil {
+		predicates = append(predicates, dispensingline.BatchIDGT(*i.BatchIDGT))
+	}
+	if i.BatchIDGTE != nil {
+		predicates = append(predicates, dispensingline.BatchIDGTE(*i.BatchIDGTE))
+	}
+	if i.BatchIDLT != nil {
+		predicates = append(predicates, dispensingline.BatchIDLT(*i.BatchIDLT))
+	}
+	if i.BatchIDLTE != nil {
+		predicates = append(predicates, dispensingline.BatchIDLTE(*i.BatchIDLTE))
+	}
+	if i.BatchIDContains != nil {
+		predicates = append(predicates, dispensingline.BatchIDContains(*i.BatchIDContains))
+	}
+	if i.BatchIDHasPrefix != nil {
+		predicates = append(predicates, dispensingline.BatchIDHasPrefix(*i.BatchIDHasPrefix))
+	}
+	if i.BatchIDHasSuffix != nil {
+		predicates = append(predicates, dispensingline.BatchIDHasSuffix(*i.BatchIDHasSuffix))
+	}
+	if i.BatchIDEqualFold != nil {
+		predicates = append(predicates, dispensingline.BatchIDEqualFold(*i.BatchIDEqualFold))
+	}
+	if i.BatchIDContainsFold != nil {
+		predicates = append(predicates, dispensingline.BatchIDContainsFold(*i.BatchIDContainsFold))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, dispensingline.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, dispensingline.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, dispensingline.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, dispensingline.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, dispensingline.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, dispensingline.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, dispensingline.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, dispensingline.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.ReturnedQuantity != nil {
+		predicates = append(predicates, dispensingline.ReturnedQuantityEQ(*i.ReturnedQuantity))
+	}
+	if i.ReturnedQuantityNEQ != nil {
+		predicates = append(predicates, dispensingline.ReturnedQuantityNEQ(*i.ReturnedQuantityNEQ))
+	}
+	if len(i.ReturnedQuantityIn) > 0 {
+		predicates = append(predicates, dispensingline.ReturnedQuantityIn(i.ReturnedQuantityIn...))
+	}
+	if len(i.ReturnedQuantityNotIn) > 0 {
+		predicates = append(predicates, dispensingline.ReturnedQuantityNotIn(i.ReturnedQuantityNotIn...))
+	}
+	if i.ReturnedQuantityGT != nil {
+		predicates = append(predicates, dispensingline.ReturnedQuantityGT(*i.ReturnedQuantityGT))
+	}
+	if i.ReturnedQuantityGTE != nil {
+		predicates = append(predicates, dispensingline.ReturnedQuantityGTE(*i.ReturnedQuantityGTE))
+	}
+	if i.ReturnedQuantityLT != nil {
+		predicates = append(predicates, dispensingline.ReturnedQuantityLT(*i.ReturnedQuantityLT))
+	}
+	if i.ReturnedQuantityLTE != nil {
+		predicates = append(predicates, dispensingline.ReturnedQuantityLTE(*i.ReturnedQuantityLTE))
+	}
+	if i.UnitCost != nil {
+		predicates = append(predicates, dispensingline.UnitCostEQ(*i.UnitCost))
+	}
+	if i.UnitCostNEQ != nil {
+		predicates = append(predicates, dispensingline.UnitCostNEQ(*i.UnitCostNEQ))
+	}
+	if len(i.UnitCostIn) > 0 {
+		predicates = append(predicates, dispensingline.UnitCostIn(i.UnitCostIn...))
+	}
+	if len(i.UnitCostNotIn) > 0 {
+		predicates = append(predicates, dispensingline.UnitCostNotIn(i.UnitCostNotIn...))
+	}
+	if i.UnitCostGT != nil {
+		predicates = append(predicates, dispensingline.UnitCostGT(*i.UnitCostGT))
+	}
+	if i.UnitCostGTE != nil {
+		predicates = append(predicates, dispensingline.UnitCostGTE(*i.UnitCostGTE))
+	}
+	if i.UnitCostLT != nil {
+		predicates = append(predicates, dispensingline.UnitCostLT(*i.UnitCostLT))
+	}
+	if i.UnitCostLTE != nil {
+		predicates = append(predicates, dispensingline.UnitCostLTE(*i.UnitCostLTE))
+	}
+
+	if i.HasPatient != nil {
+		p := dispensingline.HasPatient()
+		if !*i.HasPatient {
+			p = dispensingline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensingline.HasPatientWith(with...))
+	}
+	if i.HasDispensing != nil {
+		p := dispensingline.HasDispensing()
+		if !*i.HasDispensing {
+			p = dispensingline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDispensingWith) > 0 {
+		with := make([]predicate.Dispensing, 0, len(i.HasDispensingWith))
+		for _, w := range i.HasDispensingWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDispensingWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensingline.HasDispensingWith(with...))
+	}
+	if i.HasBatch != nil {
+		p := dispensingline.HasBatch()
+		if !*i.HasBatch {
+			p = dispensingline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasBatchWith) > 0 {
+		with := make([]predicate.StockBatch, 0, len(i.HasBatchWith))
+		for _, w := range i.HasBatchWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasBatchWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, dispensingline.HasBatchWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDispensingLineWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return dispensingline.And(predicates...), nil
 	}
 }
 
@@ -22926,6 +24303,1650 @@ func (i *StaffWhereInput) P() (predicate.Staff, error) {
 		return predicates[0], nil
 	default:
 		return staff.And(predicates...), nil
+	}
+}
+
+// StockBatchWhereInput represents a where input for filtering StockBatch queries.
+type StockBatchWhereInput struct {
+	Predicates []predicate.StockBatch  `json:"-"`
+	Not        *StockBatchWhereInput   `json:"not,omitempty"`
+	Or         []*StockBatchWhereInput `json:"or,omitempty"`
+	And        []*StockBatchWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "drug_id" field predicates.
+	DrugID             *string  `json:"drugID,omitempty"`
+	DrugIDNEQ          *string  `json:"drugIDNEQ,omitempty"`
+	DrugIDIn           []string `json:"drugIDIn,omitempty"`
+	DrugIDNotIn        []string `json:"drugIDNotIn,omitempty"`
+	DrugIDGT           *string  `json:"drugIDGT,omitempty"`
+	DrugIDGTE          *string  `json:"drugIDGTE,omitempty"`
+	DrugIDLT           *string  `json:"drugIDLT,omitempty"`
+	DrugIDLTE          *string  `json:"drugIDLTE,omitempty"`
+	DrugIDContains     *string  `json:"drugIDContains,omitempty"`
+	DrugIDHasPrefix    *string  `json:"drugIDHasPrefix,omitempty"`
+	DrugIDHasSuffix    *string  `json:"drugIDHasSuffix,omitempty"`
+	DrugIDEqualFold    *string  `json:"drugIDEqualFold,omitempty"`
+	DrugIDContainsFold *string  `json:"drugIDContainsFold,omitempty"`
+
+	// "location_id" field predicates.
+	LocationID             *string  `json:"locationID,omitempty"`
+	LocationIDNEQ          *string  `json:"locationIDNEQ,omitempty"`
+	LocationIDIn           []string `json:"locationIDIn,omitempty"`
+	LocationIDNotIn        []string `json:"locationIDNotIn,omitempty"`
+	LocationIDGT           *string  `json:"locationIDGT,omitempty"`
+	LocationIDGTE          *string  `json:"locationIDGTE,omitempty"`
+	LocationIDLT           *string  `json:"locationIDLT,omitempty"`
+	LocationIDLTE          *string  `json:"locationIDLTE,omitempty"`
+	LocationIDContains     *string  `json:"locationIDContains,omitempty"`
+	LocationIDHasPrefix    *string  `json:"locationIDHasPrefix,omitempty"`
+	LocationIDHasSuffix    *string  `json:"locationIDHasSuffix,omitempty"`
+	LocationIDEqualFold    *string  `json:"locationIDEqualFold,omitempty"`
+	LocationIDContainsFold *string  `json:"locationIDContainsFold,omitempty"`
+
+	// "lot_number" field predicates.
+	LotNumber             *string  `json:"lotNumber,omitempty"`
+	LotNumberNEQ          *string  `json:"lotNumberNEQ,omitempty"`
+	LotNumberIn           []string `json:"lotNumberIn,omitempty"`
+	LotNumberNotIn        []string `json:"lotNumberNotIn,omitempty"`
+	LotNumberGT           *string  `json:"lotNumberGT,omitempty"`
+	LotNumberGTE          *string  `json:"lotNumberGTE,omitempty"`
+	LotNumberLT           *string  `json:"lotNumberLT,omitempty"`
+	LotNumberLTE          *string  `json:"lotNumberLTE,omitempty"`
+	LotNumberContains     *string  `json:"lotNumberContains,omitempty"`
+	LotNumberHasPrefix    *string  `json:"lotNumberHasPrefix,omitempty"`
+	LotNumberHasSuffix    *string  `json:"lotNumberHasSuffix,omitempty"`
+	LotNumberEqualFold    *string  `json:"lotNumberEqualFold,omitempty"`
+	LotNumberContainsFold *string  `json:"lotNumberContainsFold,omitempty"`
+
+	// "expiry_date" field predicates.
+	ExpiryDate      *time.Time  `json:"expiryDate,omitempty"`
+	ExpiryDateNEQ   *time.Time  `json:"expiryDateNEQ,omitempty"`
+	ExpiryDateIn    []time.Time `json:"expiryDateIn,omitempty"`
+	ExpiryDateNotIn []time.Time `json:"expiryDateNotIn,omitempty"`
+	ExpiryDateGT    *time.Time  `json:"expiryDateGT,omitempty"`
+	ExpiryDateGTE   *time.Time  `json:"expiryDateGTE,omitempty"`
+	ExpiryDateLT    *time.Time  `json:"expiryDateLT,omitempty"`
+	ExpiryDateLTE   *time.Time  `json:"expiryDateLTE,omitempty"`
+
+	// "quantity_on_hand" field predicates.
+	QuantityOnHand      *int  `json:"quantityOnHand,omitempty"`
+	QuantityOnHandNEQ   *int  `json:"quantityOnHandNEQ,omitempty"`
+	QuantityOnHandIn    []int `json:"quantityOnHandIn,omitempty"`
+	QuantityOnHandNotIn []int `json:"quantityOnHandNotIn,omitempty"`
+	QuantityOnHandGT    *int  `json:"quantityOnHandGT,omitempty"`
+	QuantityOnHandGTE   *int  `json:"quantityOnHandGTE,omitempty"`
+	QuantityOnHandLT    *int  `json:"quantityOnHandLT,omitempty"`
+	QuantityOnHandLTE   *int  `json:"quantityOnHandLTE,omitempty"`
+
+	// "unit_cost" field predicates.
+	UnitCost      *int64  `json:"unitCost,omitempty"`
+	UnitCostNEQ   *int64  `json:"unitCostNEQ,omitempty"`
+	UnitCostIn    []int64 `json:"unitCostIn,omitempty"`
+	UnitCostNotIn []int64 `json:"unitCostNotIn,omitempty"`
+	UnitCostGT    *int64  `json:"unitCostGT,omitempty"`
+	UnitCostGTE   *int64  `json:"unitCostGTE,omitempty"`
+	UnitCostLT    *int64  `json:"unitCostLT,omitempty"`
+	UnitCostLTE   *int64  `json:"unitCostLTE,omitempty"`
+
+	// "supplier" field predicates.
+	Supplier             *string  `json:"supplier,omitempty"`
+	SupplierNEQ          *string  `json:"supplierNEQ,omitempty"`
+	SupplierIn           []string `json:"supplierIn,omitempty"`
+	SupplierNotIn        []string `json:"supplierNotIn,omitempty"`
+	SupplierGT           *string  `json:"supplierGT,omitempty"`
+	SupplierGTE          *string  `json:"supplierGTE,omitempty"`
+	SupplierLT           *string  `json:"supplierLT,omitempty"`
+	SupplierLTE          *string  `json:"supplierLTE,omitempty"`
+	SupplierContains     *string  `json:"supplierContains,omitempty"`
+	SupplierHasPrefix    *string  `json:"supplierHasPrefix,omitempty"`
+	SupplierHasSuffix    *string  `json:"supplierHasSuffix,omitempty"`
+	SupplierIsNil        bool     `json:"supplierIsNil,omitempty"`
+	SupplierNotNil       bool     `json:"supplierNotNil,omitempty"`
+	SupplierEqualFold    *string  `json:"supplierEqualFold,omitempty"`
+	SupplierContainsFold *string  `json:"supplierContainsFold,omitempty"`
+
+	// "drug" edge predicates.
+	HasDrug     *bool             `json:"hasDrug,omitempty"`
+	HasDrugWith []*DrugWhereInput `json:"hasDrugWith,omitempty"`
+
+	// "location" edge predicates.
+	HasLocation     *bool                      `json:"hasLocation,omitempty"`
+	HasLocationWith []*StockLocationWhereInput `json:"hasLocationWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *StockBatchWhereInput) AddPredicates(predicates ...predicate.StockBatch) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the StockBatchWhereInput filter on the StockBatchQuery builder.
+func (i *StockBatchWhereInput) Filter(q *StockBatchQuery) (*StockBatchQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyStockBatchWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyStockBatchWhereInput is returned in case the StockBatchWhereInput is empty.
+var ErrEmptyStockBatchWhereInput = errors.New("ent: empty predicate StockBatchWhereInput")
+
+// P returns a predicate for filtering stockbatches.
+// An error is returned if the input is empty or invalid.
+func (i *StockBatchWhereInput) P() (predicate.StockBatch, error) {
+	var predicates []predicate.StockBatch
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, stockbatch.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.StockBatch, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, stockbatch.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.StockBatch, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, stockbatch.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, stockbatch.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, stockbatch.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, stockbatch.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, stockbatch.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, stockbatch.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, stockbatch.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, stockbatch.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, stockbatch.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, stockbatch.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, stockbatch.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, stockbatch.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, stockbatch.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, stockbatch.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, stockbatch.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, stockbatch.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, stockbatch.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, stockbatch.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, stockbatch.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, stockbatch.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, stockbatch.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, stockbatch.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, stockbatch.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, stockbatch.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, stockbatch.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, stockbatch.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, stockbatch.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.DrugID != nil {
+		predicates = append(predicates, stockbatch.DrugIDEQ(*i.DrugID))
+	}
+	if i.DrugIDNEQ != nil {
+		predicates = append(predicates, stockbatch.DrugIDNEQ(*i.DrugIDNEQ))
+	}
+	if len(i.DrugIDIn) > 0 {
+		predicates = append(predicates, stockbatch.DrugIDIn(i.DrugIDIn...))
+	}
+	if len(i.DrugIDNotIn) > 0 {
+		predicates = append(predicates, stockbatch.DrugIDNotIn(i.DrugIDNotIn...))
+	}
+	if i.DrugIDGT != nil {
+		predicates = append(predicates, stockbatch.DrugIDGT(*i.DrugIDGT))
+	}
+	if i.DrugIDGTE != nil {
+		predicates = append(predicates, stockbatch.DrugIDGTE(*i.DrugIDGTE))
+	}
+	if i.DrugIDLT != nil {
+		predicates = append(predicates, stockbatch.DrugIDLT(*i.DrugIDLT))
+	}
+	if i.DrugIDLTE != nil {
+		predicates = append(predicates, stockbatch.DrugIDLTE(*i.DrugIDLTE))
+	}
+	if i.DrugIDContains != nil {
+		predicates = append(predicates, stockbatch.DrugIDContains(*i.DrugIDContains))
+	}
+	if i.DrugIDHasPrefix != nil {
+		predicates = append(predicates, stockbatch.DrugIDHasPrefix(*i.DrugIDHasPrefix))
+	}
+	if i.DrugIDHasSuffix != nil {
+		predicates = append(predicates, stockbatch.DrugIDHasSuffix(*i.DrugIDHasSuffix))
+	}
+	if i.DrugIDEqualFold != nil {
+		predicates = append(predicates, stockbatch.DrugIDEqualFold(*i.DrugIDEqualFold))
+	}
+	if i.DrugIDContainsFold != nil {
+		predicates = append(predicates, stockbatch.DrugIDContainsFold(*i.DrugIDContainsFold))
+	}
+	if i.LocationID != nil {
+		predicates = append(predicates, stockbatch.LocationIDEQ(*i.LocationID))
+	}
+	if i.LocationIDNEQ != nil {
+		predicates = append(predicates, stockbatch.LocationIDNEQ(*i.LocationIDNEQ))
+	}
+	if len(i.LocationIDIn) > 0 {
+		predicates = append(predicates, stockbatch.LocationIDIn(i.LocationIDIn...))
+	}
+	if len(i.LocationIDNotIn) > 0 {
+		predicates = append(predicates, stockbatch.LocationIDNotIn(i.LocationIDNotIn...))
+	}
+	if i.LocationIDGT != nil {
+		predicates = append(predicates, stockbatch.LocationIDGT(*i.LocationIDGT))
+	}
+	if i.LocationIDGTE != nil {
+		predicates = append(predicates, stockbatch.LocationIDGTE(*i.LocationIDGTE))
+	}
+	if i.LocationIDLT != nil {
+		predicates = append(predicates, stockbatch.LocationIDLT(*i.LocationIDLT))
+	}
+	if i.LocationIDLTE != nil {
+		predicates = append(predicates, stockbatch.LocationIDLTE(*i.LocationIDLTE))
+	}
+	if i.LocationIDContains != nil {
+		predicates = append(predicates, stockbatch.LocationIDContains(*i.LocationIDContains))
+	}
+	if i.LocationIDHasPrefix != nil {
+		predicates = append(predicates, stockbatch.LocationIDHasPrefix(*i.LocationIDHasPrefix))
+	}
+	if i.LocationIDHasSuffix != nil {
+		predicates = append(predicates, stockbatch.LocationIDHasSuffix(*i.LocationIDHasSuffix))
+	}
+	if i.LocationIDEqualFold != nil {
+		predicates = append(predicates, stockbatch.LocationIDEqualFold(*i.LocationIDEqualFold))
+	}
+	if i.LocationIDContainsFold != nil {
+		predicates = append(predicates, stockbatch.LocationIDContainsFold(*i.LocationIDContainsFold))
+	}
+	if i.LotNumber != nil {
+		predicates = append(predicates, stockbatch.LotNumberEQ(*i.LotNumber))
+	}
+	if i.LotNumberNEQ != nil {
+		predicates = append(predicates, stockbatch.LotNumberNEQ(*i.LotNumberNEQ))
+	}
+	if len(i.LotNumberIn) > 0 {
+		predicates = append(predicates, stockbatch.LotNumberIn(i.LotNumberIn...))
+	}
+	if len(i.LotNumberNotIn) > 0 {
+		predicates = append(predicates, stockbatch.LotNumberNotIn(i.LotNumberNotIn...))
+	}
+	if i.LotNumberGT != nil {
+		predicates = append(predicates, stockbatch.LotNumberGT(*i.LotNumberGT))
+	}
+	if i.LotNumberGTE != nil {
+		predicates = append(predicates, stockbatch.LotNumberGTE(*i.LotNumberGTE))
+	}
+	if i.LotNumberLT != nil {
+		predicates = append(predicates, stockbatch.LotNumberLT(*i.LotNumberLT))
+	}
+	if i.LotNumberLTE != nil {
+		predicates = append(predicates, stockbatch.LotNumberLTE(*i.LotNumberLTE))
+	}
+	if i.LotNumberContains != nil {
+		predicates = append(predicates, stockbatch.LotNumberContains(*i.LotNumberContains))
+	}
+	if i.LotNumberHasPrefix != nil {
+		predicates = append(predicates, stockbatch.LotNumberHasPrefix(*i.LotNumberHasPrefix))
+	}
+	if i.LotNumberHasSuffix != nil {
+		predicates = append(predicates, stockbatch.LotNumberHasSuffix(*i.LotNumberHasSuffix))
+	}
+	if i.LotNumberEqualFold != nil {
+		predicates = append(predicates, stockbatch.LotNumberEqualFold(*i.LotNumberEqualFold))
+	}
+	if i.LotNumberContainsFold != nil {
+		predicates = append(predicates, stockbatch.LotNumberContainsFold(*i.LotNumberContainsFold))
+	}
+	if i.ExpiryDate != nil {
+		predicates = append(predicates, stockbatch.ExpiryDateEQ(*i.ExpiryDate))
+	}
+	if i.ExpiryDateNEQ != nil {
+		predicates = append(predicates, stockbatch.ExpiryDateNEQ(*i.ExpiryDateNEQ))
+	}
+	if len(i.ExpiryDateIn) > 0 {
+		predicates = append(predicates, stockbatch.ExpiryDateIn(i.ExpiryDateIn...))
+	}
+	if len(i.ExpiryDateNotIn) > 0 {
+		predicates = append(predicates, stockbatch.ExpiryDateNotIn(i.ExpiryDateNotIn...))
+	}
+	if i.ExpiryDateGT != nil {
+		predicates = append(predicates, stockbatch.ExpiryDateGT(*i.ExpiryDateGT))
+	}
+	if i.ExpiryDateGTE != nil {
+		predicates = append(predicates, stockbatch.ExpiryDateGTE(*i.ExpiryDateGTE))
+	}
+	if i.ExpiryDateLT != nil {
+		predicates = append(predicates, stockbatch.ExpiryDateLT(*i.ExpiryDateLT))
+	}
+	if i.ExpiryDateLTE != nil {
+		predicates = append(predicates, stockbatch.ExpiryDateLTE(*i.ExpiryDateLTE))
+	}
+	if i.QuantityOnHand != nil {
+		predicates = append(predicates, stockbatch.QuantityOnHandEQ(*i.QuantityOnHand))
+	}
+	if i.QuantityOnHandNEQ != nil {
+		predicates = append(predicates, stockbatch.QuantityOnHandNEQ(*i.QuantityOnHandNEQ))
+	}
+	if len(i.QuantityOnHandIn) > 0 {
+		predicates = append(predicates, stockbatch.QuantityOnHandIn(i.QuantityOnHandIn...))
+	}
+	if len(i.QuantityOnHandNotIn) > 0 {
+		predicates = append(predicates, stockbatch.QuantityOnHandNotIn(i.QuantityOnHandNotIn...))
+	}
+	if i.QuantityOnHandGT != nil {
+		predicates = append(predicates, stockbatch.QuantityOnHandGT(*i.QuantityOnHandGT))
+	}
+	if i.QuantityOnHandGTE != nil {
+		predicates = append(predicates, stockbatch.QuantityOnHandGTE(*i.QuantityOnHandGTE))
+	}
+	if i.QuantityOnHandLT != nil {
+		predicates = append(predicates, stockbatch.QuantityOnHandLT(*i.QuantityOnHandLT))
+	}
+	if i.QuantityOnHandLTE != nil {
+		predicates = append(predicates, stockbatch.QuantityOnHandLTE(*i.QuantityOnHandLTE))
+	}
+	if i.UnitCost != nil {
+		predicates = append(predicates, stockbatch.UnitCostEQ(*i.UnitCost))
+	}
+	if i.UnitCostNEQ != nil {
+		predicates = append(predicates, stockbatch.UnitCostNEQ(*i.UnitCostNEQ))
+	}
+	if len(i.UnitCostIn) > 0 {
+		predicates = append(predicates, stockbatch.UnitCostIn(i.UnitCostIn...))
+	}
+	if len(i.UnitCostNotIn) > 0 {
+		predicates = append(predicates, stockbatch.UnitCostNotIn(i.UnitCostNotIn...))
+	}
+	if i.UnitCostGT != nil {
+		predicates = append(predicates, stockbatch.UnitCostGT(*i.UnitCostGT))
+	}
+	if i.UnitCostGTE != nil {
+		predicates = append(predicates, stockbatch.UnitCostGTE(*i.UnitCostGTE))
+	}
+	if i.UnitCostLT != nil {
+		predicates = append(predicates, stockbatch.UnitCostLT(*i.UnitCostLT))
+	}
+	if i.UnitCostLTE != nil {
+		predicates = append(predicates, stockbatch.UnitCostLTE(*i.UnitCostLTE))
+	}
+	if i.Supplier != nil {
+		predicates = append(predicates, stockbatch.SupplierEQ(*i.Supplier))
+	}
+	if i.SupplierNEQ != nil {
+		predicates = append(predicates, stockbatch.SupplierNEQ(*i.SupplierNEQ))
+	}
+	if len(i.SupplierIn) > 0 {
+		predicates = append(predicates, stockbatch.SupplierIn(i.SupplierIn...))
+	}
+	if len(i.SupplierNotIn) > 0 {
+		predicates = append(predicates, stockbatch.SupplierNotIn(i.SupplierNotIn...))
+	}
+	if i.SupplierGT != nil {
+		predicates = append(predicates, stockbatch.SupplierGT(*i.SupplierGT))
+	}
+	if i.SupplierGTE != nil {
+		predicates = append(predicates, stockbatch.SupplierGTE(*i.SupplierGTE))
+	}
+	if i.SupplierLT != nil {
+		predicates = append(predicates, stockbatch.SupplierLT(*i.SupplierLT))
+	}
+	if i.SupplierLTE != nil {
+		predicates = append(predicates, stockbatch.SupplierLTE(*i.SupplierLTE))
+	}
+	if i.SupplierContains != nil {
+		predicates = append(predicates, stockbatch.SupplierContains(*i.SupplierContains))
+	}
+	if i.SupplierHasPrefix != nil {
+		predicates = append(predicates, stockbatch.SupplierHasPrefix(*i.SupplierHasPrefix))
+	}
+	if i.SupplierHasSuffix != nil {
+		predicates = append(predicates, stockbatch.SupplierHasSuffix(*i.SupplierHasSuffix))
+	}
+	if i.SupplierIsNil {
+		predicates = append(predicates, stockbatch.SupplierIsNil())
+	}
+	if i.SupplierNotNil {
+		predicates = append(predicates, stockbatch.SupplierNotNil())
+	}
+	if i.SupplierEqualFold != nil {
+		predicates = append(predicates, stockbatch.SupplierEqualFold(*i.SupplierEqualFold))
+	}
+	if i.SupplierContainsFold != nil {
+		predicates = append(predicates, stockbatch.SupplierContainsFold(*i.SupplierContainsFold))
+	}
+
+	if i.HasDrug != nil {
+		p := stockbatch.HasDrug()
+		if !*i.HasDrug {
+			p = stockbatch.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDrugWith) > 0 {
+		with := make([]predicate.Drug, 0, len(i.HasDrugWith))
+		for _, w := range i.HasDrugWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDrugWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stockbatch.HasDrugWith(with...))
+	}
+	if i.HasLocation != nil {
+		p := stockbatch.HasLocation()
+		if !*i.HasLocation {
+			p = stockbatch.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLocationWith) > 0 {
+		with := make([]predicate.StockLocation, 0, len(i.HasLocationWith))
+		for _, w := range i.HasLocationWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLocationWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stockbatch.HasLocationWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyStockBatchWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return stockbatch.And(predicates...), nil
+	}
+}
+
+// StockLocationWhereInput represents a where input for filtering StockLocation queries.
+type StockLocationWhereInput struct {
+	Predicates []predicate.StockLocation  `json:"-"`
+	Not        *StockLocationWhereInput   `json:"not,omitempty"`
+	Or         []*StockLocationWhereInput `json:"or,omitempty"`
+	And        []*StockLocationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *stocklocation.Kind  `json:"kind,omitempty"`
+	KindNEQ   *stocklocation.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []stocklocation.Kind `json:"kindIn,omitempty"`
+	KindNotIn []stocklocation.Kind `json:"kindNotIn,omitempty"`
+
+	// "ward_id" field predicates.
+	WardID             *string  `json:"wardID,omitempty"`
+	WardIDNEQ          *string  `json:"wardIDNEQ,omitempty"`
+	WardIDIn           []string `json:"wardIDIn,omitempty"`
+	WardIDNotIn        []string `json:"wardIDNotIn,omitempty"`
+	WardIDGT           *string  `json:"wardIDGT,omitempty"`
+	WardIDGTE          *string  `json:"wardIDGTE,omitempty"`
+	WardIDLT           *string  `json:"wardIDLT,omitempty"`
+	WardIDLTE          *string  `json:"wardIDLTE,omitempty"`
+	WardIDContains     *string  `json:"wardIDContains,omitempty"`
+	WardIDHasPrefix    *string  `json:"wardIDHasPrefix,omitempty"`
+	WardIDHasSuffix    *string  `json:"wardIDHasSuffix,omitempty"`
+	WardIDIsNil        bool     `json:"wardIDIsNil,omitempty"`
+	WardIDNotNil       bool     `json:"wardIDNotNil,omitempty"`
+	WardIDEqualFold    *string  `json:"wardIDEqualFold,omitempty"`
+	WardIDContainsFold *string  `json:"wardIDContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "ward" edge predicates.
+	HasWard     *bool             `json:"hasWard,omitempty"`
+	HasWardWith []*WardWhereInput `json:"hasWardWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *StockLocationWhereInput) AddPredicates(predicates ...predicate.StockLocation) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the StockLocationWhereInput filter on the StockLocationQuery builder.
+func (i *StockLocationWhereInput) Filter(q *StockLocationQuery) (*StockLocationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyStockLocationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyStockLocationWhereInput is returned in case the StockLocationWhereInput is empty.
+var ErrEmptyStockLocationWhereInput = errors.New("ent: empty predicate StockLocationWhereInput")
+
+// P returns a predicate for filtering stocklocations.
+// An error is returned if the input is empty or invalid.
+func (i *StockLocationWhereInput) P() (predicate.StockLocation, error) {
+	var predicates []predicate.StockLocation
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, stocklocation.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.StockLocation, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, stocklocation.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.StockLocation, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, stocklocation.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, stocklocation.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, stocklocation.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, stocklocation.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, stocklocation.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, stocklocation.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, stocklocation.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, stocklocation.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, stocklocation.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, stocklocation.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, stocklocation.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, stocklocation.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, stocklocation.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, stocklocation.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, stocklocation.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, stocklocation.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, stocklocation.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, stocklocation.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, stocklocation.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, stocklocation.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, stocklocation.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, stocklocation.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, stocklocation.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, stocklocation.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, stocklocation.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, stocklocation.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, stocklocation.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, stocklocation.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, stocklocation.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, stocklocation.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, stocklocation.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, stocklocation.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, stocklocation.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, stocklocation.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, stocklocation.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, stocklocation.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, stocklocation.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, stocklocation.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, stocklocation.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, stocklocation.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, stocklocation.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, stocklocation.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, stocklocation.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, stocklocation.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, stocklocation.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, stocklocation.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, stocklocation.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, stocklocation.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, stocklocation.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, stocklocation.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, stocklocation.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, stocklocation.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, stocklocation.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, stocklocation.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, stocklocation.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, stocklocation.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, stocklocation.KindNotIn(i.KindNotIn...))
+	}
+	if i.WardID != nil {
+		predicates = append(predicates, stocklocation.WardIDEQ(*i.WardID))
+	}
+	if i.WardIDNEQ != nil {
+		predicates = append(predicates, stocklocation.WardIDNEQ(*i.WardIDNEQ))
+	}
+	if len(i.WardIDIn) > 0 {
+		predicates = append(predicates, stocklocation.WardIDIn(i.WardIDIn...))
+	}
+	if len(i.WardIDNotIn) > 0 {
+		predicates = append(predicates, stocklocation.WardIDNotIn(i.WardIDNotIn...))
+	}
+	if i.WardIDGT != nil {
+		predicates = append(predicates, stocklocation.WardIDGT(*i.WardIDGT))
+	}
+	if i.WardIDGTE != nil {
+		predicates = append(predicates, stocklocation.WardIDGTE(*i.WardIDGTE))
+	}
+	if i.WardIDLT != nil {
+		predicates = append(predicates, stocklocation.WardIDLT(*i.WardIDLT))
+	}
+	if i.WardIDLTE != nil {
+		predicates = append(predicates, stocklocation.WardIDLTE(*i.WardIDLTE))
+	}
+	if i.WardIDContains != nil {
+		predicates = append(predicates, stocklocation.WardIDContains(*i.WardIDContains))
+	}
+	if i.WardIDHasPrefix != nil {
+		predicates = append(predicates, stocklocation.WardIDHasPrefix(*i.WardIDHasPrefix))
+	}
+	if i.WardIDHasSuffix != nil {
+		predicates = append(predicates, stocklocation.WardIDHasSuffix(*i.WardIDHasSuffix))
+	}
+	if i.WardIDIsNil {
+		predicates = append(predicates, stocklocation.WardIDIsNil())
+	}
+	if i.WardIDNotNil {
+		predicates = append(predicates, stocklocation.WardIDNotNil())
+	}
+	if i.WardIDEqualFold != nil {
+		predicates = append(predicates, stocklocation.WardIDEqualFold(*i.WardIDEqualFold))
+	}
+	if i.WardIDContainsFold != nil {
+		predicates = append(predicates, stocklocation.WardIDContainsFold(*i.WardIDContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, stocklocation.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, stocklocation.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasWard != nil {
+		p := stocklocation.HasWard()
+		if !*i.HasWard {
+			p = stocklocation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasWardWith) > 0 {
+		with := make([]predicate.Ward, 0, len(i.HasWardWith))
+		for _, w := range i.HasWardWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasWardWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stocklocation.HasWardWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyStockLocationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return stocklocation.And(predicates...), nil
+	}
+}
+
+// StockMovementWhereInput represents a where input for filtering StockMovement queries.
+type StockMovementWhereInput struct {
+	Predicates []predicate.StockMovement  `json:"-"`
+	Not        *StockMovementWhereInput   `json:"not,omitempty"`
+	Or         []*StockMovementWhereInput `json:"or,omitempty"`
+	And        []*StockMovementWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "batch_id" field predicates.
+	BatchID             *string  `json:"batchID,omitempty"`
+	BatchIDNEQ          *string  `json:"batchIDNEQ,omitempty"`
+	BatchIDIn           []string `json:"batchIDIn,omitempty"`
+	BatchIDNotIn        []string `json:"batchIDNotIn,omitempty"`
+	BatchIDGT           *string  `json:"batchIDGT,omitempty"`
+	BatchIDGTE          *string  `json:"batchIDGTE,omitempty"`
+	BatchIDLT           *string  `json:"batchIDLT,omitempty"`
+	BatchIDLTE          *string  `json:"batchIDLTE,omitempty"`
+	BatchIDContains     *string  `json:"batchIDContains,omitempty"`
+	BatchIDHasPrefix    *string  `json:"batchIDHasPrefix,omitempty"`
+	BatchIDHasSuffix    *string  `json:"batchIDHasSuffix,omitempty"`
+	BatchIDEqualFold    *string  `json:"batchIDEqualFold,omitempty"`
+	BatchIDContainsFold *string  `json:"batchIDContainsFold,omitempty"`
+
+	// "drug_id" field predicates.
+	DrugID             *string  `json:"drugID,omitempty"`
+	DrugIDNEQ          *string  `json:"drugIDNEQ,omitempty"`
+	DrugIDIn           []string `json:"drugIDIn,omitempty"`
+	DrugIDNotIn        []string `json:"drugIDNotIn,omitempty"`
+	DrugIDGT           *string  `json:"drugIDGT,omitempty"`
+	DrugIDGTE          *string  `json:"drugIDGTE,omitempty"`
+	DrugIDLT           *string  `json:"drugIDLT,omitempty"`
+	DrugIDLTE          *string  `json:"drugIDLTE,omitempty"`
+	DrugIDContains     *string  `json:"drugIDContains,omitempty"`
+	DrugIDHasPrefix    *string  `json:"drugIDHasPrefix,omitempty"`
+	DrugIDHasSuffix    *string  `json:"drugIDHasSuffix,omitempty"`
+	DrugIDEqualFold    *string  `json:"drugIDEqualFold,omitempty"`
+	DrugIDContainsFold *string  `json:"drugIDContainsFold,omitempty"`
+
+	// "location_id" field predicates.
+	LocationID             *string  `json:"locationID,omitempty"`
+	LocationIDNEQ          *string  `json:"locationIDNEQ,omitempty"`
+	LocationIDIn           []string `json:"locationIDIn,omitempty"`
+	LocationIDNotIn        []string `json:"locationIDNotIn,omitempty"`
+	LocationIDGT           *string  `json:"locationIDGT,omitempty"`
+	LocationIDGTE          *string  `json:"locationIDGTE,omitempty"`
+	LocationIDLT           *string  `json:"locationIDLT,omitempty"`
+	LocationIDLTE          *string  `json:"locationIDLTE,omitempty"`
+	LocationIDContains     *string  `json:"locationIDContains,omitempty"`
+	LocationIDHasPrefix    *string  `json:"locationIDHasPrefix,omitempty"`
+	LocationIDHasSuffix    *string  `json:"locationIDHasSuffix,omitempty"`
+	LocationIDEqualFold    *string  `json:"locationIDEqualFold,omitempty"`
+	LocationIDContainsFold *string  `json:"locationIDContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *stockmovement.Kind  `json:"kind,omitempty"`
+	KindNEQ   *stockmovement.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []stockmovement.Kind `json:"kindIn,omitempty"`
+	KindNotIn []stockmovement.Kind `json:"kindNotIn,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "actor_id" field predicates.
+	ActorID             *string  `json:"actorID,omitempty"`
+	ActorIDNEQ          *string  `json:"actorIDNEQ,omitempty"`
+	ActorIDIn           []string `json:"actorIDIn,omitempty"`
+	ActorIDNotIn        []string `json:"actorIDNotIn,omitempty"`
+	ActorIDGT           *string  `json:"actorIDGT,omitempty"`
+	ActorIDGTE          *string  `json:"actorIDGTE,omitempty"`
+	ActorIDLT           *string  `json:"actorIDLT,omitempty"`
+	ActorIDLTE          *string  `json:"actorIDLTE,omitempty"`
+	ActorIDContains     *string  `json:"actorIDContains,omitempty"`
+	ActorIDHasPrefix    *string  `json:"actorIDHasPrefix,omitempty"`
+	ActorIDHasSuffix    *string  `json:"actorIDHasSuffix,omitempty"`
+	ActorIDIsNil        bool     `json:"actorIDIsNil,omitempty"`
+	ActorIDNotNil       bool     `json:"actorIDNotNil,omitempty"`
+	ActorIDEqualFold    *string  `json:"actorIDEqualFold,omitempty"`
+	ActorIDContainsFold *string  `json:"actorIDContainsFold,omitempty"`
+
+	// "dispensing_id" field predicates.
+	DispensingID             *string  `json:"dispensingID,omitempty"`
+	DispensingIDNEQ          *string  `json:"dispensingIDNEQ,omitempty"`
+	DispensingIDIn           []string `json:"dispensingIDIn,omitempty"`
+	DispensingIDNotIn        []string `json:"dispensingIDNotIn,omitempty"`
+	DispensingIDGT           *string  `json:"dispensingIDGT,omitempty"`
+	DispensingIDGTE          *string  `json:"dispensingIDGTE,omitempty"`
+	DispensingIDLT           *string  `json:"dispensingIDLT,omitempty"`
+	DispensingIDLTE          *string  `json:"dispensingIDLTE,omitempty"`
+	DispensingIDContains     *string  `json:"dispensingIDContains,omitempty"`
+	DispensingIDHasPrefix    *string  `json:"dispensingIDHasPrefix,omitempty"`
+	DispensingIDHasSuffix    *string  `json:"dispensingIDHasSuffix,omitempty"`
+	DispensingIDIsNil        bool     `json:"dispensingIDIsNil,omitempty"`
+	DispensingIDNotNil       bool     `json:"dispensingIDNotNil,omitempty"`
+	DispensingIDEqualFold    *string  `json:"dispensingIDEqualFold,omitempty"`
+	DispensingIDContainsFold *string  `json:"dispensingIDContainsFold,omitempty"`
+
+	// "transfer_id" field predicates.
+	TransferID             *string  `json:"transferID,omitempty"`
+	TransferIDNEQ          *string  `json:"transferIDNEQ,omitempty"`
+	TransferIDIn           []string `json:"transferIDIn,omitempty"`
+	TransferIDNotIn        []string `json:"transferIDNotIn,omitempty"`
+	TransferIDGT           *string  `json:"transferIDGT,omitempty"`
+	TransferIDGTE          *string  `json:"transferIDGTE,omitempty"`
+	TransferIDLT           *string  `json:"transferIDLT,omitempty"`
+	TransferIDLTE          *string  `json:"transferIDLTE,omitempty"`
+	TransferIDContains     *string  `json:"transferIDContains,omitempty"`
+	TransferIDHasPrefix    *string  `json:"transferIDHasPrefix,omitempty"`
+	TransferIDHasSuffix    *string  `json:"transferIDHasSuffix,omitempty"`
+	TransferIDIsNil        bool     `json:"transferIDIsNil,omitempty"`
+	TransferIDNotNil       bool     `json:"transferIDNotNil,omitempty"`
+	TransferIDEqualFold    *string  `json:"transferIDEqualFold,omitempty"`
+	TransferIDContainsFold *string  `json:"transferIDContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "batch" edge predicates.
+	HasBatch     *bool                   `json:"hasBatch,omitempty"`
+	HasBatchWith []*StockBatchWhereInput `json:"hasBatchWith,omitempty"`
+
+	// "drug" edge predicates.
+	HasDrug     *bool             `json:"hasDrug,omitempty"`
+	HasDrugWith []*DrugWhereInput `json:"hasDrugWith,omitempty"`
+
+	// "location" edge predicates.
+	HasLocation     *bool                      `json:"hasLocation,omitempty"`
+	HasLocationWith []*StockLocationWhereInput `json:"hasLocationWith,omitempty"`
+
+	// "actor" edge predicates.
+	HasActor     *bool              `json:"hasActor,omitempty"`
+	HasActorWith []*StaffWhereInput `json:"hasActorWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *StockMovementWhereInput) AddPredicates(predicates ...predicate.StockMovement) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the StockMovementWhereInput filter on the StockMovementQuery builder.
+func (i *StockMovementWhereInput) Filter(q *StockMovementQuery) (*StockMovementQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyStockMovementWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyStockMovementWhereInput is returned in case the StockMovementWhereInput is empty.
+var ErrEmptyStockMovementWhereInput = errors.New("ent: empty predicate StockMovementWhereInput")
+
+// P returns a predicate for filtering stockmovements.
+// An error is returned if the input is empty or invalid.
+func (i *StockMovementWhereInput) P() (predicate.StockMovement, error) {
+	var predicates []predicate.StockMovement
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, stockmovement.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.StockMovement, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, stockmovement.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.StockMovement, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, stockmovement.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, stockmovement.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, stockmovement.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, stockmovement.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, stockmovement.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, stockmovement.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, stockmovement.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, stockmovement.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, stockmovement.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, stockmovement.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.BatchID != nil {
+		predicates = append(predicates, stockmovement.BatchIDEQ(*i.BatchID))
+	}
+	if i.BatchIDNEQ != nil {
+		predicates = append(predicates, stockmovement.BatchIDNEQ(*i.BatchIDNEQ))
+	}
+	if len(i.BatchIDIn) > 0 {
+		predicates = append(predicates, stockmovement.BatchIDIn(i.BatchIDIn...))
+	}
+	if len(i.BatchIDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.BatchIDNotIn(i.BatchIDNotIn...))
+	}
+	if i.BatchIDGT != nil {
+		predicates = append(predicates, stockmovement.BatchIDGT(*i.BatchIDGT))
+	}
+	if i.BatchIDGTE != nil {
+		predicates = append(predicates, stockmovement.BatchIDGTE(*i.BatchIDGTE))
+	}
+	if i.BatchIDLT != nil {
+		predicates = append(predicates, stockmovement.BatchIDLT(*i.BatchIDLT))
+	}
+	if i.BatchIDLTE != nil {
+		predicates = append(predicates, stockmovement.BatchIDLTE(*i.BatchIDLTE))
+	}
+	if i.BatchIDContains != nil {
+		predicates = append(predicates, stockmovement.BatchIDContains(*i.BatchIDContains))
+	}
+	if i.BatchIDHasPrefix != nil {
+		predicates = append(predicates, stockmovement.BatchIDHasPrefix(*i.BatchIDHasPrefix))
+	}
+	if i.BatchIDHasSuffix != nil {
+		predicates = append(predicates, stockmovement.BatchIDHasSuffix(*i.BatchIDHasSuffix))
+	}
+	if i.BatchIDEqualFold != nil {
+		predicates = append(predicates, stockmovement.BatchIDEqualFold(*i.BatchIDEqualFold))
+	}
+	if i.BatchIDContainsFold != nil {
+		predicates = append(predicates, stockmovement.BatchIDContainsFold(*i.BatchIDContainsFold))
+	}
+	if i.DrugID != nil {
+		predicates = append(predicates, stockmovement.DrugIDEQ(*i.DrugID))
+	}
+	if i.DrugIDNEQ != nil {
+		predicates = append(predicates, stockmovement.DrugIDNEQ(*i.DrugIDNEQ))
+	}
+	if len(i.DrugIDIn) > 0 {
+		predicates = append(predicates, stockmovement.DrugIDIn(i.DrugIDIn...))
+	}
+	if len(i.DrugIDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.DrugIDNotIn(i.DrugIDNotIn...))
+	}
+	if i.DrugIDGT != nil {
+		predicates = append(predicates, stockmovement.DrugIDGT(*i.DrugIDGT))
+	}
+	if i.DrugIDGTE != nil {
+		predicates = append(predicates, stockmovement.DrugIDGTE(*i.DrugIDGTE))
+	}
+	if i.DrugIDLT != nil {
+		predicates = append(predicates, stockmovement.DrugIDLT(*i.DrugIDLT))
+	}
+	if i.DrugIDLTE != nil {
+		predicates = append(predicates, stockmovement.DrugIDLTE(*i.DrugIDLTE))
+	}
+	if i.DrugIDContains != nil {
+		predicates = append(predicates, stockmovement.DrugIDContains(*i.DrugIDContains))
+	}
+	if i.DrugIDHasPrefix != nil {
+		predicates = append(predicates, stockmovement.DrugIDHasPrefix(*i.DrugIDHasPrefix))
+	}
+	if i.DrugIDHasSuffix != nil {
+		predicates = append(predicates, stockmovement.DrugIDHasSuffix(*i.DrugIDHasSuffix))
+	}
+	if i.DrugIDEqualFold != nil {
+		predicates = append(predicates, stockmovement.DrugIDEqualFold(*i.DrugIDEqualFold))
+	}
+	if i.DrugIDContainsFold != nil {
+		predicates = append(predicates, stockmovement.DrugIDContainsFold(*i.DrugIDContainsFold))
+	}
+	if i.LocationID != nil {
+		predicates = append(predicates, stockmovement.LocationIDEQ(*i.LocationID))
+	}
+	if i.LocationIDNEQ != nil {
+		predicates = append(predicates, stockmovement.LocationIDNEQ(*i.LocationIDNEQ))
+	}
+	if len(i.LocationIDIn) > 0 {
+		predicates = append(predicates, stockmovement.LocationIDIn(i.LocationIDIn...))
+	}
+	if len(i.LocationIDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.LocationIDNotIn(i.LocationIDNotIn...))
+	}
+	if i.LocationIDGT != nil {
+		predicates = append(predicates, stockmovement.LocationIDGT(*i.LocationIDGT))
+	}
+	if i.LocationIDGTE != nil {
+		predicates = append(predicates, stockmovement.LocationIDGTE(*i.LocationIDGTE))
+	}
+	if i.LocationIDLT != nil {
+		predicates = append(predicates, stockmovement.LocationIDLT(*i.LocationIDLT))
+	}
+	if i.LocationIDLTE != nil {
+		predicates = append(predicates, stockmovement.LocationIDLTE(*i.LocationIDLTE))
+	}
+	if i.LocationIDContains != nil {
+		predicates = append(predicates, stockmovement.LocationIDContains(*i.LocationIDContains))
+	}
+	if i.LocationIDHasPrefix != nil {
+		predicates = append(predicates, stockmovement.LocationIDHasPrefix(*i.LocationIDHasPrefix))
+	}
+	if i.LocationIDHasSuffix != nil {
+		predicates = append(predicates, stockmovement.LocationIDHasSuffix(*i.LocationIDHasSuffix))
+	}
+	if i.LocationIDEqualFold != nil {
+		predicates = append(predicates, stockmovement.LocationIDEqualFold(*i.LocationIDEqualFold))
+	}
+	if i.LocationIDContainsFold != nil {
+		predicates = append(predicates, stockmovement.LocationIDContainsFold(*i.LocationIDContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, stockmovement.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, stockmovement.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, stockmovement.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, stockmovement.KindNotIn(i.KindNotIn...))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, stockmovement.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, stockmovement.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, stockmovement.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, stockmovement.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, stockmovement.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, stockmovement.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, stockmovement.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, stockmovement.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.ActorID != nil {
+		predicates = append(predicates, stockmovement.ActorIDEQ(*i.ActorID))
+	}
+	if i.ActorIDNEQ != nil {
+		predicates = append(predicates, stockmovement.ActorIDNEQ(*i.ActorIDNEQ))
+	}
+	if len(i.ActorIDIn) > 0 {
+		predicates = append(predicates, stockmovement.ActorIDIn(i.ActorIDIn...))
+	}
+	if len(i.ActorIDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.ActorIDNotIn(i.ActorIDNotIn...))
+	}
+	if i.ActorIDGT != nil {
+		predicates = append(predicates, stockmovement.ActorIDGT(*i.ActorIDGT))
+	}
+	if i.ActorIDGTE != nil {
+		predicates = append(predicates, stockmovement.ActorIDGTE(*i.ActorIDGTE))
+	}
+	if i.ActorIDLT != nil {
+		predicates = append(predicates, stockmovement.ActorIDLT(*i.ActorIDLT))
+	}
+	if i.ActorIDLTE != nil {
+		predicates = append(predicates, stockmovement.ActorIDLTE(*i.ActorIDLTE))
+	}
+	if i.ActorIDContains != nil {
+		predicates = append(predicates, stockmovement.ActorIDContains(*i.ActorIDContains))
+	}
+	if i.ActorIDHasPrefix != nil {
+		predicates = append(predicates, stockmovement.ActorIDHasPrefix(*i.ActorIDHasPrefix))
+	}
+	if i.ActorIDHasSuffix != nil {
+		predicates = append(predicates, stockmovement.ActorIDHasSuffix(*i.ActorIDHasSuffix))
+	}
+	if i.ActorIDIsNil {
+		predicates = append(predicates, stockmovement.ActorIDIsNil())
+	}
+	if i.ActorIDNotNil {
+		predicates = append(predicates, stockmovement.ActorIDNotNil())
+	}
+	if i.ActorIDEqualFold != nil {
+		predicates = append(predicates, stockmovement.ActorIDEqualFold(*i.ActorIDEqualFold))
+	}
+	if i.ActorIDContainsFold != nil {
+		predicates = append(predicates, stockmovement.ActorIDContainsFold(*i.ActorIDContainsFold))
+	}
+	if i.DispensingID != nil {
+		predicates = append(predicates, stockmovement.DispensingIDEQ(*i.DispensingID))
+	}
+	if i.DispensingIDNEQ != nil {
+		predicates = append(predicates, stockmovement.DispensingIDNEQ(*i.DispensingIDNEQ))
+	}
+	if len(i.DispensingIDIn) > 0 {
+		predicates = append(predicates, stockmovement.DispensingIDIn(i.DispensingIDIn...))
+	}
+	if len(i.DispensingIDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.DispensingIDNotIn(i.DispensingIDNotIn...))
+	}
+	if i.DispensingIDGT != nil {
+		predicates = append(predicates, stockmovement.DispensingIDGT(*i.DispensingIDGT))
+	}
+	if i.DispensingIDGTE != nil {
+		predicates = append(predicates, stockmovement.DispensingIDGTE(*i.DispensingIDGTE))
+	}
+	if i.DispensingIDLT != nil {
+		predicates = append(predicates, stockmovement.DispensingIDLT(*i.DispensingIDLT))
+	}
+	if i.DispensingIDLTE != nil {
+		predicates = append(predicates, stockmovement.DispensingIDLTE(*i.DispensingIDLTE))
+	}
+	if i.DispensingIDContains != nil {
+		predicates = append(predicates, stockmovement.DispensingIDContains(*i.DispensingIDContains))
+	}
+	if i.DispensingIDHasPrefix != nil {
+		predicates = append(predicates, stockmovement.DispensingIDHasPrefix(*i.DispensingIDHasPrefix))
+	}
+	if i.DispensingIDHasSuffix != nil {
+		predicates = append(predicates, stockmovement.DispensingIDHasSuffix(*i.DispensingIDHasSuffix))
+	}
+	if i.DispensingIDIsNil {
+		predicates = append(predicates, stockmovement.DispensingIDIsNil())
+	}
+	if i.DispensingIDNotNil {
+		predicates = append(predicates, stockmovement.DispensingIDNotNil())
+	}
+	if i.DispensingIDEqualFold != nil {
+		predicates = append(predicates, stockmovement.DispensingIDEqualFold(*i.DispensingIDEqualFold))
+	}
+	if i.DispensingIDContainsFold != nil {
+		predicates = append(predicates, stockmovement.DispensingIDContainsFold(*i.DispensingIDContainsFold))
+	}
+	if i.TransferID != nil {
+		predicates = append(predicates, stockmovement.TransferIDEQ(*i.TransferID))
+	}
+	if i.TransferIDNEQ != nil {
+		predicates = append(predicates, stockmovement.TransferIDNEQ(*i.TransferIDNEQ))
+	}
+	if len(i.TransferIDIn) > 0 {
+		predicates = append(predicates, stockmovement.TransferIDIn(i.TransferIDIn...))
+	}
+	if len(i.TransferIDNotIn) > 0 {
+		predicates = append(predicates, stockmovement.TransferIDNotIn(i.TransferIDNotIn...))
+	}
+	if i.TransferIDGT != nil {
+		predicates = append(predicates, stockmovement.TransferIDGT(*i.TransferIDGT))
+	}
+	if i.TransferIDGTE != nil {
+		predicates = append(predicates, stockmovement.TransferIDGTE(*i.TransferIDGTE))
+	}
+	if i.TransferIDLT != nil {
+		predicates = append(predicates, stockmovement.TransferIDLT(*i.TransferIDLT))
+	}
+	if i.TransferIDLTE != nil {
+		predicates = append(predicates, stockmovement.TransferIDLTE(*i.TransferIDLTE))
+	}
+	if i.TransferIDContains != nil {
+		predicates = append(predicates, stockmovement.TransferIDContains(*i.TransferIDContains))
+	}
+	if i.TransferIDHasPrefix != nil {
+		predicates = append(predicates, stockmovement.TransferIDHasPrefix(*i.TransferIDHasPrefix))
+	}
+	if i.TransferIDHasSuffix != nil {
+		predicates = append(predicates, stockmovement.TransferIDHasSuffix(*i.TransferIDHasSuffix))
+	}
+	if i.TransferIDIsNil {
+		predicates = append(predicates, stockmovement.TransferIDIsNil())
+	}
+	if i.TransferIDNotNil {
+		predicates = append(predicates, stockmovement.TransferIDNotNil())
+	}
+	if i.TransferIDEqualFold != nil {
+		predicates = append(predicates, stockmovement.TransferIDEqualFold(*i.TransferIDEqualFold))
+	}
+	if i.TransferIDContainsFold != nil {
+		predicates = append(predicates, stockmovement.TransferIDContainsFold(*i.TransferIDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, stockmovement.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, stockmovement.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, stockmovement.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, stockmovement.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, stockmovement.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, stockmovement.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, stockmovement.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, stockmovement.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+
+	if i.HasBatch != nil {
+		p := stockmovement.HasBatch()
+		if !*i.HasBatch {
+			p = stockmovement.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasBatchWith) > 0 {
+		with := make([]predicate.StockBatch, 0, len(i.HasBatchWith))
+		for _, w := range i.HasBatchWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasBatchWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stockmovement.HasBatchWith(with...))
+	}
+	if i.HasDrug != nil {
+		p := stockmovement.HasDrug()
+		if !*i.HasDrug {
+			p = stockmovement.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDrugWith) > 0 {
+		with := make([]predicate.Drug, 0, len(i.HasDrugWith))
+		for _, w := range i.HasDrugWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDrugWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stockmovement.HasDrugWith(with...))
+	}
+	if i.HasLocation != nil {
+		p := stockmovement.HasLocation()
+		if !*i.HasLocation {
+			p = stockmovement.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLocationWith) > 0 {
+		with := make([]predicate.StockLocation, 0, len(i.HasLocationWith))
+		for _, w := range i.HasLocationWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLocationWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stockmovement.HasLocationWith(with...))
+	}
+	if i.HasActor != nil {
+		p := stockmovement.HasActor()
+		if !*i.HasActor {
+			p = stockmovement.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasActorWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasActorWith))
+		for _, w := range i.HasActorWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasActorWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, stockmovement.HasActorWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyStockMovementWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return stockmovement.And(predicates...), nil
 	}
 }
 

@@ -26,6 +26,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -55,6 +57,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
@@ -84,6 +89,8 @@ const (
 	TypeCareTeamMember       = "CareTeamMember"
 	TypeClinicalNote         = "ClinicalNote"
 	TypeDepartment           = "Department"
+	TypeDispensing           = "Dispensing"
+	TypeDispensingLine       = "DispensingLine"
 	TypeDrug                 = "Drug"
 	TypeDrugInteraction      = "DrugInteraction"
 	TypeEncounter            = "Encounter"
@@ -112,6 +119,9 @@ const (
 	TypeRoom                 = "Room"
 	TypeSession              = "Session"
 	TypeStaff                = "Staff"
+	TypeStockBatch           = "StockBatch"
+	TypeStockLocation        = "StockLocation"
+	TypeStockMovement        = "StockMovement"
 	TypeUser                 = "User"
 	TypeWard                 = "Ward"
 )
@@ -15343,6 +15353,2461 @@ func (m *DepartmentMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Department edge %s", name)
+}
+
+// DispensingMutation represents an operation that mutates the Dispensing nodes in the graph.
+type DispensingMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *string
+	created_at           *time.Time
+	updated_at           *time.Time
+	encounter_id         *string
+	quantity             *int
+	addquantity          *int
+	returned_quantity    *int
+	addreturned_quantity *int
+	status               *dispensing.Status
+	dispensed_at         *time.Time
+	witnessed_at         *time.Time
+	cancel_reason        *string
+	clearedFields        map[string]struct{}
+	patient              *string
+	clearedpatient       bool
+	_order               *string
+	cleared_order        bool
+	drug                 *string
+	cleareddrug          bool
+	location             *string
+	clearedlocation      bool
+	dispensed_by         *string
+	cleareddispensed_by  bool
+	witnessed_by         *string
+	clearedwitnessed_by  bool
+	lines                map[string]struct{}
+	removedlines         map[string]struct{}
+	clearedlines         bool
+	done                 bool
+	oldValue             func(context.Context) (*Dispensing, error)
+	predicates           []predicate.Dispensing
+}
+
+var _ ent.Mutation = (*DispensingMutation)(nil)
+
+// dispensingOption allows management of the mutation configuration using functional options.
+type dispensingOption func(*DispensingMutation)
+
+// newDispensingMutation creates new mutation for the Dispensing entity.
+func newDispensingMutation(c config, op Op, opts ...dispensingOption) *DispensingMutation {
+	m := &DispensingMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDispensing,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDispensingID sets the ID field of the mutation.
+func withDispensingID(id string) dispensingOption {
+	return func(m *DispensingMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Dispensing
+		)
+		m.oldValue = func(ctx context.Context) (*Dispensing, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Dispensing.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDispensing sets the old Dispensing of the mutation.
+func withDispensing(node *Dispensing) dispensingOption {
+	return func(m *DispensingMutation) {
+		m.oldValue = func(context.Context) (*Dispensing, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DispensingMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DispensingMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Dispensing entities.
+func (m *DispensingMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DispensingMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DispensingMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Dispensing.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DispensingMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DispensingMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DispensingMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DispensingMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DispensingMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DispensingMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *DispensingMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *DispensingMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *DispensingMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *DispensingMutation) SetOrderID(s string) {
+	m._order = &s
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *DispensingMutation) OrderID() (r string, exists bool) {
+	v := m._order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldOrderID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *DispensingMutation) ResetOrderID() {
+	m._order = nil
+}
+
+// SetDrugID sets the "drug_id" field.
+func (m *DispensingMutation) SetDrugID(s string) {
+	m.drug = &s
+}
+
+// DrugID returns the value of the "drug_id" field in the mutation.
+func (m *DispensingMutation) DrugID() (r string, exists bool) {
+	v := m.drug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrugID returns the old "drug_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldDrugID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrugID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrugID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrugID: %w", err)
+	}
+	return oldValue.DrugID, nil
+}
+
+// ResetDrugID resets all changes to the "drug_id" field.
+func (m *DispensingMutation) ResetDrugID() {
+	m.drug = nil
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *DispensingMutation) SetLocationID(s string) {
+	m.location = &s
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *DispensingMutation) LocationID() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldLocationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *DispensingMutation) ResetLocationID() {
+	m.location = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *DispensingMutation) SetEncounterID(s string) {
+	m.encounter_id = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *DispensingMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *DispensingMutation) ClearEncounterID() {
+	m.encounter_id = nil
+	m.clearedFields[dispensing.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *DispensingMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[dispensing.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *DispensingMutation) ResetEncounterID() {
+	m.encounter_id = nil
+	delete(m.clearedFields, dispensing.FieldEncounterID)
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *DispensingMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *DispensingMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *DispensingMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *DispensingMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *DispensingMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (m *DispensingMutation) SetReturnedQuantity(i int) {
+	m.returned_quantity = &i
+	m.addreturned_quantity = nil
+}
+
+// ReturnedQuantity returns the value of the "returned_quantity" field in the mutation.
+func (m *DispensingMutation) ReturnedQuantity() (r int, exists bool) {
+	v := m.returned_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnedQuantity returns the old "returned_quantity" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldReturnedQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnedQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnedQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnedQuantity: %w", err)
+	}
+	return oldValue.ReturnedQuantity, nil
+}
+
+// AddReturnedQuantity adds i to the "returned_quantity" field.
+func (m *DispensingMutation) AddReturnedQuantity(i int) {
+	if m.addreturned_quantity != nil {
+		*m.addreturned_quantity += i
+	} else {
+		m.addreturned_quantity = &i
+	}
+}
+
+// AddedReturnedQuantity returns the value that was added to the "returned_quantity" field in this mutation.
+func (m *DispensingMutation) AddedReturnedQuantity() (r int, exists bool) {
+	v := m.addreturned_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReturnedQuantity resets all changes to the "returned_quantity" field.
+func (m *DispensingMutation) ResetReturnedQuantity() {
+	m.returned_quantity = nil
+	m.addreturned_quantity = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DispensingMutation) SetStatus(d dispensing.Status) {
+	m.status = &d
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DispensingMutation) Status() (r dispensing.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldStatus(ctx context.Context) (v dispensing.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DispensingMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetDispensedByID sets the "dispensed_by_id" field.
+func (m *DispensingMutation) SetDispensedByID(s string) {
+	m.dispensed_by = &s
+}
+
+// DispensedByID returns the value of the "dispensed_by_id" field in the mutation.
+func (m *DispensingMutation) DispensedByID() (r string, exists bool) {
+	v := m.dispensed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDispensedByID returns the old "dispensed_by_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldDispensedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDispensedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDispensedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDispensedByID: %w", err)
+	}
+	return oldValue.DispensedByID, nil
+}
+
+// ResetDispensedByID resets all changes to the "dispensed_by_id" field.
+func (m *DispensingMutation) ResetDispensedByID() {
+	m.dispensed_by = nil
+}
+
+// SetDispensedAt sets the "dispensed_at" field.
+func (m *DispensingMutation) SetDispensedAt(t time.Time) {
+	m.dispensed_at = &t
+}
+
+// DispensedAt returns the value of the "dispensed_at" field in the mutation.
+func (m *DispensingMutation) DispensedAt() (r time.Time, exists bool) {
+	v := m.dispensed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDispensedAt returns the old "dispensed_at" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldDispensedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDispensedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDispensedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDispensedAt: %w", err)
+	}
+	return oldValue.DispensedAt, nil
+}
+
+// ResetDispensedAt resets all changes to the "dispensed_at" field.
+func (m *DispensingMutation) ResetDispensedAt() {
+	m.dispensed_at = nil
+}
+
+// SetWitnessedByID sets the "witnessed_by_id" field.
+func (m *DispensingMutation) SetWitnessedByID(s string) {
+	m.witnessed_by = &s
+}
+
+// WitnessedByID returns the value of the "witnessed_by_id" field in the mutation.
+func (m *DispensingMutation) WitnessedByID() (r string, exists bool) {
+	v := m.witnessed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWitnessedByID returns the old "witnessed_by_id" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldWitnessedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWitnessedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWitnessedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWitnessedByID: %w", err)
+	}
+	return oldValue.WitnessedByID, nil
+}
+
+// ClearWitnessedByID clears the value of the "witnessed_by_id" field.
+func (m *DispensingMutation) ClearWitnessedByID() {
+	m.witnessed_by = nil
+	m.clearedFields[dispensing.FieldWitnessedByID] = struct{}{}
+}
+
+// WitnessedByIDCleared returns if the "witnessed_by_id" field was cleared in this mutation.
+func (m *DispensingMutation) WitnessedByIDCleared() bool {
+	_, ok := m.clearedFields[dispensing.FieldWitnessedByID]
+	return ok
+}
+
+// ResetWitnessedByID resets all changes to the "witnessed_by_id" field.
+func (m *DispensingMutation) ResetWitnessedByID() {
+	m.witnessed_by = nil
+	delete(m.clearedFields, dispensing.FieldWitnessedByID)
+}
+
+// SetWitnessedAt sets the "witnessed_at" field.
+func (m *DispensingMutation) SetWitnessedAt(t time.Time) {
+	m.witnessed_at = &t
+}
+
+// WitnessedAt returns the value of the "witnessed_at" field in the mutation.
+func (m *DispensingMutation) WitnessedAt() (r time.Time, exists bool) {
+	v := m.witnessed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWitnessedAt returns the old "witnessed_at" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldWitnessedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWitnessedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWitnessedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWitnessedAt: %w", err)
+	}
+	return oldValue.WitnessedAt, nil
+}
+
+// ClearWitnessedAt clears the value of the "witnessed_at" field.
+func (m *DispensingMutation) ClearWitnessedAt() {
+	m.witnessed_at = nil
+	m.clearedFields[dispensing.FieldWitnessedAt] = struct{}{}
+}
+
+// WitnessedAtCleared returns if the "witnessed_at" field was cleared in this mutation.
+func (m *DispensingMutation) WitnessedAtCleared() bool {
+	_, ok := m.clearedFields[dispensing.FieldWitnessedAt]
+	return ok
+}
+
+// ResetWitnessedAt resets all changes to the "witnessed_at" field.
+func (m *DispensingMutation) ResetWitnessedAt() {
+	m.witnessed_at = nil
+	delete(m.clearedFields, dispensing.FieldWitnessedAt)
+}
+
+// SetCancelReason sets the "cancel_reason" field.
+func (m *DispensingMutation) SetCancelReason(s string) {
+	m.cancel_reason = &s
+}
+
+// CancelReason returns the value of the "cancel_reason" field in the mutation.
+func (m *DispensingMutation) CancelReason() (r string, exists bool) {
+	v := m.cancel_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCancelReason returns the old "cancel_reason" field's value of the Dispensing entity.
+// If the Dispensing object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingMutation) OldCancelReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCancelReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCancelReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCancelReason: %w", err)
+	}
+	return oldValue.CancelReason, nil
+}
+
+// ClearCancelReason clears the value of the "cancel_reason" field.
+func (m *DispensingMutation) ClearCancelReason() {
+	m.cancel_reason = nil
+	m.clearedFields[dispensing.FieldCancelReason] = struct{}{}
+}
+
+// CancelReasonCleared returns if the "cancel_reason" field was cleared in this mutation.
+func (m *DispensingMutation) CancelReasonCleared() bool {
+	_, ok := m.clearedFields[dispensing.FieldCancelReason]
+	return ok
+}
+
+// ResetCancelReason resets all changes to the "cancel_reason" field.
+func (m *DispensingMutation) ResetCancelReason() {
+	m.cancel_reason = nil
+	delete(m.clearedFields, dispensing.FieldCancelReason)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *DispensingMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[dispensing.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *DispensingMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *DispensingMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *DispensingMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearOrder clears the "order" edge to the MedicationOrder entity.
+func (m *DispensingMutation) ClearOrder() {
+	m.cleared_order = true
+	m.clearedFields[dispensing.FieldOrderID] = struct{}{}
+}
+
+// OrderCleared reports if the "order" edge to the MedicationOrder entity was cleared.
+func (m *DispensingMutation) OrderCleared() bool {
+	return m.cleared_order
+}
+
+// OrderIDs returns the "order" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderID instead. It exists only for internal usage by the builders.
+func (m *DispensingMutation) OrderIDs() (ids []string) {
+	if id := m._order; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrder resets all changes to the "order" edge.
+func (m *DispensingMutation) ResetOrder() {
+	m._order = nil
+	m.cleared_order = false
+}
+
+// ClearDrug clears the "drug" edge to the Drug entity.
+func (m *DispensingMutation) ClearDrug() {
+	m.cleareddrug = true
+	m.clearedFields[dispensing.FieldDrugID] = struct{}{}
+}
+
+// DrugCleared reports if the "drug" edge to the Drug entity was cleared.
+func (m *DispensingMutation) DrugCleared() bool {
+	return m.cleareddrug
+}
+
+// DrugIDs returns the "drug" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DrugID instead. It exists only for internal usage by the builders.
+func (m *DispensingMutation) DrugIDs() (ids []string) {
+	if id := m.drug; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDrug resets all changes to the "drug" edge.
+func (m *DispensingMutation) ResetDrug() {
+	m.drug = nil
+	m.cleareddrug = false
+}
+
+// ClearLocation clears the "location" edge to the StockLocation entity.
+func (m *DispensingMutation) ClearLocation() {
+	m.clearedlocation = true
+	m.clearedFields[dispensing.FieldLocationID] = struct{}{}
+}
+
+// LocationCleared reports if the "location" edge to the StockLocation entity was cleared.
+func (m *DispensingMutation) LocationCleared() bool {
+	return m.clearedlocation
+}
+
+// LocationIDs returns the "location" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LocationID instead. It exists only for internal usage by the builders.
+func (m *DispensingMutation) LocationIDs() (ids []string) {
+	if id := m.location; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLocation resets all changes to the "location" edge.
+func (m *DispensingMutation) ResetLocation() {
+	m.location = nil
+	m.clearedlocation = false
+}
+
+// ClearDispensedBy clears the "dispensed_by" edge to the Staff entity.
+func (m *DispensingMutation) ClearDispensedBy() {
+	m.cleareddispensed_by = true
+	m.clearedFields[dispensing.FieldDispensedByID] = struct{}{}
+}
+
+// DispensedByCleared reports if the "dispensed_by" edge to the Staff entity was cleared.
+func (m *DispensingMutation) DispensedByCleared() bool {
+	return m.cleareddispensed_by
+}
+
+// DispensedByIDs returns the "dispensed_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DispensedByID instead. It exists only for internal usage by the builders.
+func (m *DispensingMutation) DispensedByIDs() (ids []string) {
+	if id := m.dispensed_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDispensedBy resets all changes to the "dispensed_by" edge.
+func (m *DispensingMutation) ResetDispensedBy() {
+	m.dispensed_by = nil
+	m.cleareddispensed_by = false
+}
+
+// ClearWitnessedBy clears the "witnessed_by" edge to the Staff entity.
+func (m *DispensingMutation) ClearWitnessedBy() {
+	m.clearedwitnessed_by = true
+	m.clearedFields[dispensing.FieldWitnessedByID] = struct{}{}
+}
+
+// WitnessedByCleared reports if the "witnessed_by" edge to the Staff entity was cleared.
+func (m *DispensingMutation) WitnessedByCleared() bool {
+	return m.WitnessedByIDCleared() || m.clearedwitnessed_by
+}
+
+// WitnessedByIDs returns the "witnessed_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// WitnessedByID instead. It exists only for internal usage by the builders.
+func (m *DispensingMutation) WitnessedByIDs() (ids []string) {
+	if id := m.witnessed_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetWitnessedBy resets all changes to the "witnessed_by" edge.
+func (m *DispensingMutation) ResetWitnessedBy() {
+	m.witnessed_by = nil
+	m.clearedwitnessed_by = false
+}
+
+// AddLineIDs adds the "lines" edge to the DispensingLine entity by ids.
+func (m *DispensingMutation) AddLineIDs(ids ...string) {
+	if m.lines == nil {
+		m.lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLines clears the "lines" edge to the DispensingLine entity.
+func (m *DispensingMutation) ClearLines() {
+	m.clearedlines = true
+}
+
+// LinesCleared reports if the "lines" edge to the DispensingLine entity was cleared.
+func (m *DispensingMutation) LinesCleared() bool {
+	return m.clearedlines
+}
+
+// RemoveLineIDs removes the "lines" edge to the DispensingLine entity by IDs.
+func (m *DispensingMutation) RemoveLineIDs(ids ...string) {
+	if m.removedlines == nil {
+		m.removedlines = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lines, ids[i])
+		m.removedlines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLines returns the removed IDs of the "lines" edge to the DispensingLine entity.
+func (m *DispensingMutation) RemovedLinesIDs() (ids []string) {
+	for id := range m.removedlines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LinesIDs returns the "lines" edge IDs in the mutation.
+func (m *DispensingMutation) LinesIDs() (ids []string) {
+	for id := range m.lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLines resets all changes to the "lines" edge.
+func (m *DispensingMutation) ResetLines() {
+	m.lines = nil
+	m.clearedlines = false
+	m.removedlines = nil
+}
+
+// Where appends a list predicates to the DispensingMutation builder.
+func (m *DispensingMutation) Where(ps ...predicate.Dispensing) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DispensingMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DispensingMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Dispensing, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DispensingMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DispensingMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Dispensing).
+func (m *DispensingMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DispensingMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, dispensing.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, dispensing.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, dispensing.FieldPatientID)
+	}
+	if m._order != nil {
+		fields = append(fields, dispensing.FieldOrderID)
+	}
+	if m.drug != nil {
+		fields = append(fields, dispensing.FieldDrugID)
+	}
+	if m.location != nil {
+		fields = append(fields, dispensing.FieldLocationID)
+	}
+	if m.encounter_id != nil {
+		fields = append(fields, dispensing.FieldEncounterID)
+	}
+	if m.quantity != nil {
+		fields = append(fields, dispensing.FieldQuantity)
+	}
+	if m.returned_quantity != nil {
+		fields = append(fields, dispensing.FieldReturnedQuantity)
+	}
+	if m.status != nil {
+		fields = append(fields, dispensing.FieldStatus)
+	}
+	if m.dispensed_by != nil {
+		fields = append(fields, dispensing.FieldDispensedByID)
+	}
+	if m.dispensed_at != nil {
+		fields = append(fields, dispensing.FieldDispensedAt)
+	}
+	if m.witnessed_by != nil {
+		fields = append(fields, dispensing.FieldWitnessedByID)
+	}
+	if m.witnessed_at != nil {
+		fields = append(fields, dispensing.FieldWitnessedAt)
+	}
+	if m.cancel_reason != nil {
+		fields = append(fields, dispensing.FieldCancelReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DispensingMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dispensing.FieldCreatedAt:
+		return m.CreatedAt()
+	case dispensing.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case dispensing.FieldPatientID:
+		return m.PatientID()
+	case dispensing.FieldOrderID:
+		return m.OrderID()
+	case dispensing.FieldDrugID:
+		return m.DrugID()
+	case dispensing.FieldLocationID:
+		return m.LocationID()
+	case dispensing.FieldEncounterID:
+		return m.EncounterID()
+	case dispensing.FieldQuantity:
+		return m.Quantity()
+	case dispensing.FieldReturnedQuantity:
+		return m.ReturnedQuantity()
+	case dispensing.FieldStatus:
+		return m.Status()
+	case dispensing.FieldDispensedByID:
+		return m.DispensedByID()
+	case dispensing.FieldDispensedAt:
+		return m.DispensedAt()
+	case dispensing.FieldWitnessedByID:
+		return m.WitnessedByID()
+	case dispensing.FieldWitnessedAt:
+		return m.WitnessedAt()
+	case dispensing.FieldCancelReason:
+		return m.CancelReason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DispensingMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dispensing.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case dispensing.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case dispensing.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case dispensing.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case dispensing.FieldDrugID:
+		return m.OldDrugID(ctx)
+	case dispensing.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case dispensing.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case dispensing.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case dispensing.FieldReturnedQuantity:
+		return m.OldReturnedQuantity(ctx)
+	case dispensing.FieldStatus:
+		return m.OldStatus(ctx)
+	case dispensing.FieldDispensedByID:
+		return m.OldDispensedByID(ctx)
+	case dispensing.FieldDispensedAt:
+		return m.OldDispensedAt(ctx)
+	case dispensing.FieldWitnessedByID:
+		return m.OldWitnessedByID(ctx)
+	case dispensing.FieldWitnessedAt:
+		return m.OldWitnessedAt(ctx)
+	case dispensing.FieldCancelReason:
+		return m.OldCancelReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown Dispensing field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DispensingMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dispensing.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case dispensing.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case dispensing.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case dispensing.FieldOrderID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case dispensing.FieldDrugID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrugID(v)
+		return nil
+	case dispensing.FieldLocationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case dispensing.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case dispensing.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case dispensing.FieldReturnedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnedQuantity(v)
+		return nil
+	case dispensing.FieldStatus:
+		v, ok := value.(dispensing.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case dispensing.FieldDispensedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDispensedByID(v)
+		return nil
+	case dispensing.FieldDispensedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDispensedAt(v)
+		return nil
+	case dispensing.FieldWitnessedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWitnessedByID(v)
+		return nil
+	case dispensing.FieldWitnessedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWitnessedAt(v)
+		return nil
+	case dispensing.FieldCancelReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCancelReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Dispensing field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DispensingMutation) AddedFields() []string {
+	var fields []string
+	if m.addquantity != nil {
+		fields = append(fields, dispensing.FieldQuantity)
+	}
+	if m.addreturned_quantity != nil {
+		fields = append(fields, dispensing.FieldReturnedQuantity)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DispensingMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dispensing.FieldQuantity:
+		return m.AddedQuantity()
+	case dispensing.FieldReturnedQuantity:
+		return m.AddedReturnedQuantity()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DispensingMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dispensing.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	case dispensing.FieldReturnedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReturnedQuantity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Dispensing numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DispensingMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dispensing.FieldEncounterID) {
+		fields = append(fields, dispensing.FieldEncounterID)
+	}
+	if m.FieldCleared(dispensing.FieldWitnessedByID) {
+		fields = append(fields, dispensing.FieldWitnessedByID)
+	}
+	if m.FieldCleared(dispensing.FieldWitnessedAt) {
+		fields = append(fields, dispensing.FieldWitnessedAt)
+	}
+	if m.FieldCleared(dispensing.FieldCancelReason) {
+		fields = append(fields, dispensing.FieldCancelReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DispensingMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DispensingMutation) ClearField(name string) error {
+	switch name {
+	case dispensing.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case dispensing.FieldWitnessedByID:
+		m.ClearWitnessedByID()
+		return nil
+	case dispensing.FieldWitnessedAt:
+		m.ClearWitnessedAt()
+		return nil
+	case dispensing.FieldCancelReason:
+		m.ClearCancelReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispensing nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DispensingMutation) ResetField(name string) error {
+	switch name {
+	case dispensing.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case dispensing.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case dispensing.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case dispensing.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case dispensing.FieldDrugID:
+		m.ResetDrugID()
+		return nil
+	case dispensing.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case dispensing.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case dispensing.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case dispensing.FieldReturnedQuantity:
+		m.ResetReturnedQuantity()
+		return nil
+	case dispensing.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case dispensing.FieldDispensedByID:
+		m.ResetDispensedByID()
+		return nil
+	case dispensing.FieldDispensedAt:
+		m.ResetDispensedAt()
+		return nil
+	case dispensing.FieldWitnessedByID:
+		m.ResetWitnessedByID()
+		return nil
+	case dispensing.FieldWitnessedAt:
+		m.ResetWitnessedAt()
+		return nil
+	case dispensing.FieldCancelReason:
+		m.ResetCancelReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispensing field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DispensingMutation) AddedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.patient != nil {
+		edges = append(edges, dispensing.EdgePatient)
+	}
+	if m._order != nil {
+		edges = append(edges, dispensing.EdgeOrder)
+	}
+	if m.drug != nil {
+		edges = append(edges, dispensing.EdgeDrug)
+	}
+	if m.location != nil {
+		edges = append(edges, dispensing.EdgeLocation)
+	}
+	if m.dispensed_by != nil {
+		edges = append(edges, dispensing.EdgeDispensedBy)
+	}
+	if m.witnessed_by != nil {
+		edges = append(edges, dispensing.EdgeWitnessedBy)
+	}
+	if m.lines != nil {
+		edges = append(edges, dispensing.EdgeLines)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DispensingMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case dispensing.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensing.EdgeOrder:
+		if id := m._order; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensing.EdgeDrug:
+		if id := m.drug; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensing.EdgeLocation:
+		if id := m.location; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensing.EdgeDispensedBy:
+		if id := m.dispensed_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensing.EdgeWitnessedBy:
+		if id := m.witnessed_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensing.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.lines))
+		for id := range m.lines {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DispensingMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.removedlines != nil {
+		edges = append(edges, dispensing.EdgeLines)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DispensingMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case dispensing.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.removedlines))
+		for id := range m.removedlines {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DispensingMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.clearedpatient {
+		edges = append(edges, dispensing.EdgePatient)
+	}
+	if m.cleared_order {
+		edges = append(edges, dispensing.EdgeOrder)
+	}
+	if m.cleareddrug {
+		edges = append(edges, dispensing.EdgeDrug)
+	}
+	if m.clearedlocation {
+		edges = append(edges, dispensing.EdgeLocation)
+	}
+	if m.cleareddispensed_by {
+		edges = append(edges, dispensing.EdgeDispensedBy)
+	}
+	if m.clearedwitnessed_by {
+		edges = append(edges, dispensing.EdgeWitnessedBy)
+	}
+	if m.clearedlines {
+		edges = append(edges, dispensing.EdgeLines)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DispensingMutation) EdgeCleared(name string) bool {
+	switch name {
+	case dispensing.EdgePatient:
+		return m.clearedpatient
+	case dispensing.EdgeOrder:
+		return m.cleared_order
+	case dispensing.EdgeDrug:
+		return m.cleareddrug
+	case dispensing.EdgeLocation:
+		return m.clearedlocation
+	case dispensing.EdgeDispensedBy:
+		return m.cleareddispensed_by
+	case dispensing.EdgeWitnessedBy:
+		return m.clearedwitnessed_by
+	case dispensing.EdgeLines:
+		return m.clearedlines
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DispensingMutation) ClearEdge(name string) error {
+	switch name {
+	case dispensing.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case dispensing.EdgeOrder:
+		m.ClearOrder()
+		return nil
+	case dispensing.EdgeDrug:
+		m.ClearDrug()
+		return nil
+	case dispensing.EdgeLocation:
+		m.ClearLocation()
+		return nil
+	case dispensing.EdgeDispensedBy:
+		m.ClearDispensedBy()
+		return nil
+	case dispensing.EdgeWitnessedBy:
+		m.ClearWitnessedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispensing unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DispensingMutation) ResetEdge(name string) error {
+	switch name {
+	case dispensing.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case dispensing.EdgeOrder:
+		m.ResetOrder()
+		return nil
+	case dispensing.EdgeDrug:
+		m.ResetDrug()
+		return nil
+	case dispensing.EdgeLocation:
+		m.ResetLocation()
+		return nil
+	case dispensing.EdgeDispensedBy:
+		m.ResetDispensedBy()
+		return nil
+	case dispensing.EdgeWitnessedBy:
+		m.ResetWitnessedBy()
+		return nil
+	case dispensing.EdgeLines:
+		m.ResetLines()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispensing edge %s", name)
+}
+
+// DispensingLineMutation represents an operation that mutates the DispensingLine nodes in the graph.
+type DispensingLineMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *string
+	quantity             *int
+	addquantity          *int
+	returned_quantity    *int
+	addreturned_quantity *int
+	unit_cost            *int64
+	addunit_cost         *int64
+	clearedFields        map[string]struct{}
+	patient              *string
+	clearedpatient       bool
+	dispensing           *string
+	cleareddispensing    bool
+	batch                *string
+	clearedbatch         bool
+	done                 bool
+	oldValue             func(context.Context) (*DispensingLine, error)
+	predicates           []predicate.DispensingLine
+}
+
+var _ ent.Mutation = (*DispensingLineMutation)(nil)
+
+// dispensinglineOption allows management of the mutation configuration using functional options.
+type dispensinglineOption func(*DispensingLineMutation)
+
+// newDispensingLineMutation creates new mutation for the DispensingLine entity.
+func newDispensingLineMutation(c config, op Op, opts ...dispensinglineOption) *DispensingLineMutation {
+	m := &DispensingLineMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDispensingLine,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDispensingLineID sets the ID field of the mutation.
+func withDispensingLineID(id string) dispensinglineOption {
+	return func(m *DispensingLineMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DispensingLine
+		)
+		m.oldValue = func(ctx context.Context) (*DispensingLine, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DispensingLine.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDispensingLine sets the old DispensingLine of the mutation.
+func withDispensingLine(node *DispensingLine) dispensinglineOption {
+	return func(m *DispensingLineMutation) {
+		m.oldValue = func(context.Context) (*DispensingLine, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DispensingLineMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DispensingLineMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DispensingLine entities.
+func (m *DispensingLineMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DispensingLineMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DispensingLineMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DispensingLine.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *DispensingLineMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *DispensingLineMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the DispensingLine entity.
+// If the DispensingLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingLineMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *DispensingLineMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetDispensingID sets the "dispensing_id" field.
+func (m *DispensingLineMutation) SetDispensingID(s string) {
+	m.dispensing = &s
+}
+
+// DispensingID returns the value of the "dispensing_id" field in the mutation.
+func (m *DispensingLineMutation) DispensingID() (r string, exists bool) {
+	v := m.dispensing
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDispensingID returns the old "dispensing_id" field's value of the DispensingLine entity.
+// If the DispensingLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingLineMutation) OldDispensingID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDispensingID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDispensingID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDispensingID: %w", err)
+	}
+	return oldValue.DispensingID, nil
+}
+
+// ResetDispensingID resets all changes to the "dispensing_id" field.
+func (m *DispensingLineMutation) ResetDispensingID() {
+	m.dispensing = nil
+}
+
+// SetBatchID sets the "batch_id" field.
+func (m *DispensingLineMutation) SetBatchID(s string) {
+	m.batch = &s
+}
+
+// BatchID returns the value of the "batch_id" field in the mutation.
+func (m *DispensingLineMutation) BatchID() (r string, exists bool) {
+	v := m.batch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBatchID returns the old "batch_id" field's value of the DispensingLine entity.
+// If the DispensingLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingLineMutation) OldBatchID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBatchID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBatchID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBatchID: %w", err)
+	}
+	return oldValue.BatchID, nil
+}
+
+// ResetBatchID resets all changes to the "batch_id" field.
+func (m *DispensingLineMutation) ResetBatchID() {
+	m.batch = nil
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *DispensingLineMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *DispensingLineMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the DispensingLine entity.
+// If the DispensingLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingLineMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *DispensingLineMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *DispensingLineMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *DispensingLineMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetReturnedQuantity sets the "returned_quantity" field.
+func (m *DispensingLineMutation) SetReturnedQuantity(i int) {
+	m.returned_quantity = &i
+	m.addreturned_quantity = nil
+}
+
+// ReturnedQuantity returns the value of the "returned_quantity" field in the mutation.
+func (m *DispensingLineMutation) ReturnedQuantity() (r int, exists bool) {
+	v := m.returned_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnedQuantity returns the old "returned_quantity" field's value of the DispensingLine entity.
+// If the DispensingLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingLineMutation) OldReturnedQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnedQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnedQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnedQuantity: %w", err)
+	}
+	return oldValue.ReturnedQuantity, nil
+}
+
+// AddReturnedQuantity adds i to the "returned_quantity" field.
+func (m *DispensingLineMutation) AddReturnedQuantity(i int) {
+	if m.addreturned_quantity != nil {
+		*m.addreturned_quantity += i
+	} else {
+		m.addreturned_quantity = &i
+	}
+}
+
+// AddedReturnedQuantity returns the value that was added to the "returned_quantity" field in this mutation.
+func (m *DispensingLineMutation) AddedReturnedQuantity() (r int, exists bool) {
+	v := m.addreturned_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReturnedQuantity resets all changes to the "returned_quantity" field.
+func (m *DispensingLineMutation) ResetReturnedQuantity() {
+	m.returned_quantity = nil
+	m.addreturned_quantity = nil
+}
+
+// SetUnitCost sets the "unit_cost" field.
+func (m *DispensingLineMutation) SetUnitCost(i int64) {
+	m.unit_cost = &i
+	m.addunit_cost = nil
+}
+
+// UnitCost returns the value of the "unit_cost" field in the mutation.
+func (m *DispensingLineMutation) UnitCost() (r int64, exists bool) {
+	v := m.unit_cost
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitCost returns the old "unit_cost" field's value of the DispensingLine entity.
+// If the DispensingLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DispensingLineMutation) OldUnitCost(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitCost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitCost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitCost: %w", err)
+	}
+	return oldValue.UnitCost, nil
+}
+
+// AddUnitCost adds i to the "unit_cost" field.
+func (m *DispensingLineMutation) AddUnitCost(i int64) {
+	if m.addunit_cost != nil {
+		*m.addunit_cost += i
+	} else {
+		m.addunit_cost = &i
+	}
+}
+
+// AddedUnitCost returns the value that was added to the "unit_cost" field in this mutation.
+func (m *DispensingLineMutation) AddedUnitCost() (r int64, exists bool) {
+	v := m.addunit_cost
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnitCost resets all changes to the "unit_cost" field.
+func (m *DispensingLineMutation) ResetUnitCost() {
+	m.unit_cost = nil
+	m.addunit_cost = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *DispensingLineMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[dispensingline.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *DispensingLineMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *DispensingLineMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *DispensingLineMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearDispensing clears the "dispensing" edge to the Dispensing entity.
+func (m *DispensingLineMutation) ClearDispensing() {
+	m.cleareddispensing = true
+	m.clearedFields[dispensingline.FieldDispensingID] = struct{}{}
+}
+
+// DispensingCleared reports if the "dispensing" edge to the Dispensing entity was cleared.
+func (m *DispensingLineMutation) DispensingCleared() bool {
+	return m.cleareddispensing
+}
+
+// DispensingIDs returns the "dispensing" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DispensingID instead. It exists only for internal usage by the builders.
+func (m *DispensingLineMutation) DispensingIDs() (ids []string) {
+	if id := m.dispensing; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDispensing resets all changes to the "dispensing" edge.
+func (m *DispensingLineMutation) ResetDispensing() {
+	m.dispensing = nil
+	m.cleareddispensing = false
+}
+
+// ClearBatch clears the "batch" edge to the StockBatch entity.
+func (m *DispensingLineMutation) ClearBatch() {
+	m.clearedbatch = true
+	m.clearedFields[dispensingline.FieldBatchID] = struct{}{}
+}
+
+// BatchCleared reports if the "batch" edge to the StockBatch entity was cleared.
+func (m *DispensingLineMutation) BatchCleared() bool {
+	return m.clearedbatch
+}
+
+// BatchIDs returns the "batch" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BatchID instead. It exists only for internal usage by the builders.
+func (m *DispensingLineMutation) BatchIDs() (ids []string) {
+	if id := m.batch; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBatch resets all changes to the "batch" edge.
+func (m *DispensingLineMutation) ResetBatch() {
+	m.batch = nil
+	m.clearedbatch = false
+}
+
+// Where appends a list predicates to the DispensingLineMutation builder.
+func (m *DispensingLineMutation) Where(ps ...predicate.DispensingLine) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DispensingLineMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DispensingLineMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DispensingLine, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DispensingLineMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DispensingLineMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DispensingLine).
+func (m *DispensingLineMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DispensingLineMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.patient != nil {
+		fields = append(fields, dispensingline.FieldPatientID)
+	}
+	if m.dispensing != nil {
+		fields = append(fields, dispensingline.FieldDispensingID)
+	}
+	if m.batch != nil {
+		fields = append(fields, dispensingline.FieldBatchID)
+	}
+	if m.quantity != nil {
+		fields = append(fields, dispensingline.FieldQuantity)
+	}
+	if m.returned_quantity != nil {
+		fields = append(fields, dispensingline.FieldReturnedQuantity)
+	}
+	if m.unit_cost != nil {
+		fields = append(fields, dispensingline.FieldUnitCost)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DispensingLineMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dispensingline.FieldPatientID:
+		return m.PatientID()
+	case dispensingline.FieldDispensingID:
+		return m.DispensingID()
+	case dispensingline.FieldBatchID:
+		return m.BatchID()
+	case dispensingline.FieldQuantity:
+		return m.Quantity()
+	case dispensingline.FieldReturnedQuantity:
+		return m.ReturnedQuantity()
+	case dispensingline.FieldUnitCost:
+		return m.UnitCost()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DispensingLineMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dispensingline.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case dispensingline.FieldDispensingID:
+		return m.OldDispensingID(ctx)
+	case dispensingline.FieldBatchID:
+		return m.OldBatchID(ctx)
+	case dispensingline.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case dispensingline.FieldReturnedQuantity:
+		return m.OldReturnedQuantity(ctx)
+	case dispensingline.FieldUnitCost:
+		return m.OldUnitCost(ctx)
+	}
+	return nil, fmt.Errorf("unknown DispensingLine field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DispensingLineMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dispensingline.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case dispensingline.FieldDispensingID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDispensingID(v)
+		return nil
+	case dispensingline.FieldBatchID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBatchID(v)
+		return nil
+	case dispensingline.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case dispensingline.FieldReturnedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnedQuantity(v)
+		return nil
+	case dispensingline.FieldUnitCost:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitCost(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DispensingLine field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DispensingLineMutation) AddedFields() []string {
+	var fields []string
+	if m.addquantity != nil {
+		fields = append(fields, dispensingline.FieldQuantity)
+	}
+	if m.addreturned_quantity != nil {
+		fields = append(fields, dispensingline.FieldReturnedQuantity)
+	}
+	if m.addunit_cost != nil {
+		fields = append(fields, dispensingline.FieldUnitCost)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DispensingLineMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dispensingline.FieldQuantity:
+		return m.AddedQuantity()
+	case dispensingline.FieldReturnedQuantity:
+		return m.AddedReturnedQuantity()
+	case dispensingline.FieldUnitCost:
+		return m.AddedUnitCost()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DispensingLineMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dispensingline.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	case dispensingline.FieldReturnedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReturnedQuantity(v)
+		return nil
+	case dispensingline.FieldUnitCost:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnitCost(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DispensingLine numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DispensingLineMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DispensingLineMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DispensingLineMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown DispensingLine nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DispensingLineMutation) ResetField(name string) error {
+	switch name {
+	case dispensingline.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case dispensingline.FieldDispensingID:
+		m.ResetDispensingID()
+		return nil
+	case dispensingline.FieldBatchID:
+		m.ResetBatchID()
+		return nil
+	case dispensingline.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case dispensingline.FieldReturnedQuantity:
+		m.ResetReturnedQuantity()
+		return nil
+	case dispensingline.FieldUnitCost:
+		m.ResetUnitCost()
+		return nil
+	}
+	return fmt.Errorf("unknown DispensingLine field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DispensingLineMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, dispensingline.EdgePatient)
+	}
+	if m.dispensing != nil {
+		edges = append(edges, dispensingline.EdgeDispensing)
+	}
+	if m.batch != nil {
+		edges = append(edges, dispensingline.EdgeBatch)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DispensingLineMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case dispensingline.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensingline.EdgeDispensing:
+		if id := m.dispensing; id != nil {
+			return []ent.Value{*id}
+		}
+	case dispensingline.EdgeBatch:
+		if id := m.batch; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DispensingLineMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DispensingLineMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DispensingLineMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, dispensingline.EdgePatient)
+	}
+	if m.cleareddispensing {
+		edges = append(edges, dispensingline.EdgeDispensing)
+	}
+	if m.clearedbatch {
+		edges = append(edges, dispensingline.EdgeBatch)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DispensingLineMutation) EdgeCleared(name string) bool {
+	switch name {
+	case dispensingline.EdgePatient:
+		return m.clearedpatient
+	case dispensingline.EdgeDispensing:
+		return m.cleareddispensing
+	case dispensingline.EdgeBatch:
+		return m.clearedbatch
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DispensingLineMutation) ClearEdge(name string) error {
+	switch name {
+	case dispensingline.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case dispensingline.EdgeDispensing:
+		m.ClearDispensing()
+		return nil
+	case dispensingline.EdgeBatch:
+		m.ClearBatch()
+		return nil
+	}
+	return fmt.Errorf("unknown DispensingLine unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DispensingLineMutation) ResetEdge(name string) error {
+	switch name {
+	case dispensingline.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case dispensingline.EdgeDispensing:
+		m.ResetDispensing()
+		return nil
+	case dispensingline.EdgeBatch:
+		m.ResetBatch()
+		return nil
+	}
+	return fmt.Errorf("unknown DispensingLine edge %s", name)
 }
 
 // DrugMutation represents an operation that mutates the Drug nodes in the graph.
@@ -37389,6 +39854,12 @@ type PatientMutation struct {
 	lab_results                 map[string]struct{}
 	removedlab_results          map[string]struct{}
 	clearedlab_results          bool
+	dispensings                 map[string]struct{}
+	removeddispensings          map[string]struct{}
+	cleareddispensings          bool
+	dispensing_lines            map[string]struct{}
+	removeddispensing_lines     map[string]struct{}
+	cleareddispensing_lines     bool
 	break_glass_accesses        map[string]struct{}
 	removedbreak_glass_accesses map[string]struct{}
 	clearedbreak_glass_accesses bool
@@ -39734,6 +42205,114 @@ func (m *PatientMutation) ResetLabResults() {
 	m.removedlab_results = nil
 }
 
+// AddDispensingIDs adds the "dispensings" edge to the Dispensing entity by ids.
+func (m *PatientMutation) AddDispensingIDs(ids ...string) {
+	if m.dispensings == nil {
+		m.dispensings = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.dispensings[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDispensings clears the "dispensings" edge to the Dispensing entity.
+func (m *PatientMutation) ClearDispensings() {
+	m.cleareddispensings = true
+}
+
+// DispensingsCleared reports if the "dispensings" edge to the Dispensing entity was cleared.
+func (m *PatientMutation) DispensingsCleared() bool {
+	return m.cleareddispensings
+}
+
+// RemoveDispensingIDs removes the "dispensings" edge to the Dispensing entity by IDs.
+func (m *PatientMutation) RemoveDispensingIDs(ids ...string) {
+	if m.removeddispensings == nil {
+		m.removeddispensings = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.dispensings, ids[i])
+		m.removeddispensings[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDispensings returns the removed IDs of the "dispensings" edge to the Dispensing entity.
+func (m *PatientMutation) RemovedDispensingsIDs() (ids []string) {
+	for id := range m.removeddispensings {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DispensingsIDs returns the "dispensings" edge IDs in the mutation.
+func (m *PatientMutation) DispensingsIDs() (ids []string) {
+	for id := range m.dispensings {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDispensings resets all changes to the "dispensings" edge.
+func (m *PatientMutation) ResetDispensings() {
+	m.dispensings = nil
+	m.cleareddispensings = false
+	m.removeddispensings = nil
+}
+
+// AddDispensingLineIDs adds the "dispensing_lines" edge to the DispensingLine entity by ids.
+func (m *PatientMutation) AddDispensingLineIDs(ids ...string) {
+	if m.dispensing_lines == nil {
+		m.dispensing_lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.dispensing_lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDispensingLines clears the "dispensing_lines" edge to the DispensingLine entity.
+func (m *PatientMutation) ClearDispensingLines() {
+	m.cleareddispensing_lines = true
+}
+
+// DispensingLinesCleared reports if the "dispensing_lines" edge to the DispensingLine entity was cleared.
+func (m *PatientMutation) DispensingLinesCleared() bool {
+	return m.cleareddispensing_lines
+}
+
+// RemoveDispensingLineIDs removes the "dispensing_lines" edge to the DispensingLine entity by IDs.
+func (m *PatientMutation) RemoveDispensingLineIDs(ids ...string) {
+	if m.removeddispensing_lines == nil {
+		m.removeddispensing_lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.dispensing_lines, ids[i])
+		m.removeddispensing_lines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDispensingLines returns the removed IDs of the "dispensing_lines" edge to the DispensingLine entity.
+func (m *PatientMutation) RemovedDispensingLinesIDs() (ids []string) {
+	for id := range m.removeddispensing_lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DispensingLinesIDs returns the "dispensing_lines" edge IDs in the mutation.
+func (m *PatientMutation) DispensingLinesIDs() (ids []string) {
+	for id := range m.dispensing_lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDispensingLines resets all changes to the "dispensing_lines" edge.
+func (m *PatientMutation) ResetDispensingLines() {
+	m.dispensing_lines = nil
+	m.cleareddispensing_lines = false
+	m.removeddispensing_lines = nil
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
 func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
 	if m.break_glass_accesses == nil {
@@ -40342,7 +42921,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 26)
+	edges := make([]string, 0, 28)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -40417,6 +42996,12 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.lab_results != nil {
 		edges = append(edges, patient.EdgeLabResults)
+	}
+	if m.dispensings != nil {
+		edges = append(edges, patient.EdgeDispensings)
+	}
+	if m.dispensing_lines != nil {
+		edges = append(edges, patient.EdgeDispensingLines)
 	}
 	if m.break_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -40574,6 +43159,18 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeDispensings:
+		ids := make([]ent.Value, 0, len(m.dispensings))
+		for id := range m.dispensings {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeDispensingLines:
+		ids := make([]ent.Value, 0, len(m.dispensing_lines))
+		for id := range m.dispensing_lines {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
 		for id := range m.break_glass_accesses {
@@ -40586,7 +43183,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 26)
+	edges := make([]string, 0, 28)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -40655,6 +43252,12 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedlab_results != nil {
 		edges = append(edges, patient.EdgeLabResults)
+	}
+	if m.removeddispensings != nil {
+		edges = append(edges, patient.EdgeDispensings)
+	}
+	if m.removeddispensing_lines != nil {
+		edges = append(edges, patient.EdgeDispensingLines)
 	}
 	if m.removedbreak_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -40804,6 +43407,18 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeDispensings:
+		ids := make([]ent.Value, 0, len(m.removeddispensings))
+		for id := range m.removeddispensings {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeDispensingLines:
+		ids := make([]ent.Value, 0, len(m.removeddispensing_lines))
+		for id := range m.removeddispensing_lines {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
 		for id := range m.removedbreak_glass_accesses {
@@ -40816,7 +43431,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 26)
+	edges := make([]string, 0, 28)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -40892,6 +43507,12 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedlab_results {
 		edges = append(edges, patient.EdgeLabResults)
 	}
+	if m.cleareddispensings {
+		edges = append(edges, patient.EdgeDispensings)
+	}
+	if m.cleareddispensing_lines {
+		edges = append(edges, patient.EdgeDispensingLines)
+	}
 	if m.clearedbreak_glass_accesses {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
@@ -40952,6 +43573,10 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedlab_specimens
 	case patient.EdgeLabResults:
 		return m.clearedlab_results
+	case patient.EdgeDispensings:
+		return m.cleareddispensings
+	case patient.EdgeDispensingLines:
+		return m.cleareddispensing_lines
 	case patient.EdgeBreakGlassAccesses:
 		return m.clearedbreak_glass_accesses
 	}
@@ -41050,6 +43675,12 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeLabResults:
 		m.ResetLabResults()
+		return nil
+	case patient.EdgeDispensings:
+		m.ResetDispensings()
+		return nil
+	case patient.EdgeDispensingLines:
+		m.ResetDispensingLines()
 		return nil
 	case patient.EdgeBreakGlassAccesses:
 		m.ResetBreakGlassAccesses()
@@ -49473,6 +52104,2976 @@ func (m *StaffMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Staff edge %s", name)
+}
+
+// StockBatchMutation represents an operation that mutates the StockBatch nodes in the graph.
+type StockBatchMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	lot_number          *string
+	expiry_date         *time.Time
+	quantity_on_hand    *int
+	addquantity_on_hand *int
+	unit_cost           *int64
+	addunit_cost        *int64
+	supplier            *string
+	expiry_alerted_at   *time.Time
+	clearedFields       map[string]struct{}
+	drug                *string
+	cleareddrug         bool
+	location            *string
+	clearedlocation     bool
+	done                bool
+	oldValue            func(context.Context) (*StockBatch, error)
+	predicates          []predicate.StockBatch
+}
+
+var _ ent.Mutation = (*StockBatchMutation)(nil)
+
+// stockbatchOption allows management of the mutation configuration using functional options.
+type stockbatchOption func(*StockBatchMutation)
+
+// newStockBatchMutation creates new mutation for the StockBatch entity.
+func newStockBatchMutation(c config, op Op, opts ...stockbatchOption) *StockBatchMutation {
+	m := &StockBatchMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStockBatch,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStockBatchID sets the ID field of the mutation.
+func withStockBatchID(id string) stockbatchOption {
+	return func(m *StockBatchMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StockBatch
+		)
+		m.oldValue = func(ctx context.Context) (*StockBatch, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StockBatch.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStockBatch sets the old StockBatch of the mutation.
+func withStockBatch(node *StockBatch) stockbatchOption {
+	return func(m *StockBatchMutation) {
+		m.oldValue = func(context.Context) (*StockBatch, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StockBatchMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StockBatchMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of StockBatch entities.
+func (m *StockBatchMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StockBatchMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StockBatchMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StockBatch.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StockBatchMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StockBatchMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StockBatchMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StockBatchMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StockBatchMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StockBatchMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDrugID sets the "drug_id" field.
+func (m *StockBatchMutation) SetDrugID(s string) {
+	m.drug = &s
+}
+
+// DrugID returns the value of the "drug_id" field in the mutation.
+func (m *StockBatchMutation) DrugID() (r string, exists bool) {
+	v := m.drug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrugID returns the old "drug_id" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldDrugID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrugID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrugID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrugID: %w", err)
+	}
+	return oldValue.DrugID, nil
+}
+
+// ResetDrugID resets all changes to the "drug_id" field.
+func (m *StockBatchMutation) ResetDrugID() {
+	m.drug = nil
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *StockBatchMutation) SetLocationID(s string) {
+	m.location = &s
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *StockBatchMutation) LocationID() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldLocationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *StockBatchMutation) ResetLocationID() {
+	m.location = nil
+}
+
+// SetLotNumber sets the "lot_number" field.
+func (m *StockBatchMutation) SetLotNumber(s string) {
+	m.lot_number = &s
+}
+
+// LotNumber returns the value of the "lot_number" field in the mutation.
+func (m *StockBatchMutation) LotNumber() (r string, exists bool) {
+	v := m.lot_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLotNumber returns the old "lot_number" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldLotNumber(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLotNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLotNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLotNumber: %w", err)
+	}
+	return oldValue.LotNumber, nil
+}
+
+// ResetLotNumber resets all changes to the "lot_number" field.
+func (m *StockBatchMutation) ResetLotNumber() {
+	m.lot_number = nil
+}
+
+// SetExpiryDate sets the "expiry_date" field.
+func (m *StockBatchMutation) SetExpiryDate(t time.Time) {
+	m.expiry_date = &t
+}
+
+// ExpiryDate returns the value of the "expiry_date" field in the mutation.
+func (m *StockBatchMutation) ExpiryDate() (r time.Time, exists bool) {
+	v := m.expiry_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiryDate returns the old "expiry_date" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldExpiryDate(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiryDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiryDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiryDate: %w", err)
+	}
+	return oldValue.ExpiryDate, nil
+}
+
+// ResetExpiryDate resets all changes to the "expiry_date" field.
+func (m *StockBatchMutation) ResetExpiryDate() {
+	m.expiry_date = nil
+}
+
+// SetQuantityOnHand sets the "quantity_on_hand" field.
+func (m *StockBatchMutation) SetQuantityOnHand(i int) {
+	m.quantity_on_hand = &i
+	m.addquantity_on_hand = nil
+}
+
+// QuantityOnHand returns the value of the "quantity_on_hand" field in the mutation.
+func (m *StockBatchMutation) QuantityOnHand() (r int, exists bool) {
+	v := m.quantity_on_hand
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantityOnHand returns the old "quantity_on_hand" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldQuantityOnHand(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantityOnHand is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantityOnHand requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantityOnHand: %w", err)
+	}
+	return oldValue.QuantityOnHand, nil
+}
+
+// AddQuantityOnHand adds i to the "quantity_on_hand" field.
+func (m *StockBatchMutation) AddQuantityOnHand(i int) {
+	if m.addquantity_on_hand != nil {
+		*m.addquantity_on_hand += i
+	} else {
+		m.addquantity_on_hand = &i
+	}
+}
+
+// AddedQuantityOnHand returns the value that was added to the "quantity_on_hand" field in this mutation.
+func (m *StockBatchMutation) AddedQuantityOnHand() (r int, exists bool) {
+	v := m.addquantity_on_hand
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantityOnHand resets all changes to the "quantity_on_hand" field.
+func (m *StockBatchMutation) ResetQuantityOnHand() {
+	m.quantity_on_hand = nil
+	m.addquantity_on_hand = nil
+}
+
+// SetUnitCost sets the "unit_cost" field.
+func (m *StockBatchMutation) SetUnitCost(i int64) {
+	m.unit_cost = &i
+	m.addunit_cost = nil
+}
+
+// UnitCost returns the value of the "unit_cost" field in the mutation.
+func (m *StockBatchMutation) UnitCost() (r int64, exists bool) {
+	v := m.unit_cost
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitCost returns the old "unit_cost" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldUnitCost(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitCost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitCost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitCost: %w", err)
+	}
+	return oldValue.UnitCost, nil
+}
+
+// AddUnitCost adds i to the "unit_cost" field.
+func (m *StockBatchMutation) AddUnitCost(i int64) {
+	if m.addunit_cost != nil {
+		*m.addunit_cost += i
+	} else {
+		m.addunit_cost = &i
+	}
+}
+
+// AddedUnitCost returns the value that was added to the "unit_cost" field in this mutation.
+func (m *StockBatchMutation) AddedUnitCost() (r int64, exists bool) {
+	v := m.addunit_cost
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnitCost resets all changes to the "unit_cost" field.
+func (m *StockBatchMutation) ResetUnitCost() {
+	m.unit_cost = nil
+	m.addunit_cost = nil
+}
+
+// SetSupplier sets the "supplier" field.
+func (m *StockBatchMutation) SetSupplier(s string) {
+	m.supplier = &s
+}
+
+// Supplier returns the value of the "supplier" field in the mutation.
+func (m *StockBatchMutation) Supplier() (r string, exists bool) {
+	v := m.supplier
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSupplier returns the old "supplier" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldSupplier(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSupplier is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSupplier requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSupplier: %w", err)
+	}
+	return oldValue.Supplier, nil
+}
+
+// ClearSupplier clears the value of the "supplier" field.
+func (m *StockBatchMutation) ClearSupplier() {
+	m.supplier = nil
+	m.clearedFields[stockbatch.FieldSupplier] = struct{}{}
+}
+
+// SupplierCleared returns if the "supplier" field was cleared in this mutation.
+func (m *StockBatchMutation) SupplierCleared() bool {
+	_, ok := m.clearedFields[stockbatch.FieldSupplier]
+	return ok
+}
+
+// ResetSupplier resets all changes to the "supplier" field.
+func (m *StockBatchMutation) ResetSupplier() {
+	m.supplier = nil
+	delete(m.clearedFields, stockbatch.FieldSupplier)
+}
+
+// SetExpiryAlertedAt sets the "expiry_alerted_at" field.
+func (m *StockBatchMutation) SetExpiryAlertedAt(t time.Time) {
+	m.expiry_alerted_at = &t
+}
+
+// ExpiryAlertedAt returns the value of the "expiry_alerted_at" field in the mutation.
+func (m *StockBatchMutation) ExpiryAlertedAt() (r time.Time, exists bool) {
+	v := m.expiry_alerted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiryAlertedAt returns the old "expiry_alerted_at" field's value of the StockBatch entity.
+// If the StockBatch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockBatchMutation) OldExpiryAlertedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiryAlertedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiryAlertedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiryAlertedAt: %w", err)
+	}
+	return oldValue.ExpiryAlertedAt, nil
+}
+
+// ClearExpiryAlertedAt clears the value of the "expiry_alerted_at" field.
+func (m *StockBatchMutation) ClearExpiryAlertedAt() {
+	m.expiry_alerted_at = nil
+	m.clearedFields[stockbatch.FieldExpiryAlertedAt] = struct{}{}
+}
+
+// ExpiryAlertedAtCleared returns if the "expiry_alerted_at" field was cleared in this mutation.
+func (m *StockBatchMutation) ExpiryAlertedAtCleared() bool {
+	_, ok := m.clearedFields[stockbatch.FieldExpiryAlertedAt]
+	return ok
+}
+
+// ResetExpiryAlertedAt resets all changes to the "expiry_alerted_at" field.
+func (m *StockBatchMutation) ResetExpiryAlertedAt() {
+	m.expiry_alerted_at = nil
+	delete(m.clearedFields, stockbatch.FieldExpiryAlertedAt)
+}
+
+// ClearDrug clears the "drug" edge to the Drug entity.
+func (m *StockBatchMutation) ClearDrug() {
+	m.cleareddrug = true
+	m.clearedFields[stockbatch.FieldDrugID] = struct{}{}
+}
+
+// DrugCleared reports if the "drug" edge to the Drug entity was cleared.
+func (m *StockBatchMutation) DrugCleared() bool {
+	return m.cleareddrug
+}
+
+// DrugIDs returns the "drug" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DrugID instead. It exists only for internal usage by the builders.
+func (m *StockBatchMutation) DrugIDs() (ids []string) {
+	if id := m.drug; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDrug resets all changes to the "drug" edge.
+func (m *StockBatchMutation) ResetDrug() {
+	m.drug = nil
+	m.cleareddrug = false
+}
+
+// ClearLocation clears the "location" edge to the StockLocation entity.
+func (m *StockBatchMutation) ClearLocation() {
+	m.clearedlocation = true
+	m.clearedFields[stockbatch.FieldLocationID] = struct{}{}
+}
+
+// LocationCleared reports if the "location" edge to the StockLocation entity was cleared.
+func (m *StockBatchMutation) LocationCleared() bool {
+	return m.clearedlocation
+}
+
+// LocationIDs returns the "location" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LocationID instead. It exists only for internal usage by the builders.
+func (m *StockBatchMutation) LocationIDs() (ids []string) {
+	if id := m.location; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLocation resets all changes to the "location" edge.
+func (m *StockBatchMutation) ResetLocation() {
+	m.location = nil
+	m.clearedlocation = false
+}
+
+// Where appends a list predicates to the StockBatchMutation builder.
+func (m *StockBatchMutation) Where(ps ...predicate.StockBatch) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StockBatchMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StockBatchMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StockBatch, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StockBatchMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StockBatchMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StockBatch).
+func (m *StockBatchMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StockBatchMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, stockbatch.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stockbatch.FieldUpdatedAt)
+	}
+	if m.drug != nil {
+		fields = append(fields, stockbatch.FieldDrugID)
+	}
+	if m.location != nil {
+		fields = append(fields, stockbatch.FieldLocationID)
+	}
+	if m.lot_number != nil {
+		fields = append(fields, stockbatch.FieldLotNumber)
+	}
+	if m.expiry_date != nil {
+		fields = append(fields, stockbatch.FieldExpiryDate)
+	}
+	if m.quantity_on_hand != nil {
+		fields = append(fields, stockbatch.FieldQuantityOnHand)
+	}
+	if m.unit_cost != nil {
+		fields = append(fields, stockbatch.FieldUnitCost)
+	}
+	if m.supplier != nil {
+		fields = append(fields, stockbatch.FieldSupplier)
+	}
+	if m.expiry_alerted_at != nil {
+		fields = append(fields, stockbatch.FieldExpiryAlertedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StockBatchMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stockbatch.FieldCreatedAt:
+		return m.CreatedAt()
+	case stockbatch.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stockbatch.FieldDrugID:
+		return m.DrugID()
+	case stockbatch.FieldLocationID:
+		return m.LocationID()
+	case stockbatch.FieldLotNumber:
+		return m.LotNumber()
+	case stockbatch.FieldExpiryDate:
+		return m.ExpiryDate()
+	case stockbatch.FieldQuantityOnHand:
+		return m.QuantityOnHand()
+	case stockbatch.FieldUnitCost:
+		return m.UnitCost()
+	case stockbatch.FieldSupplier:
+		return m.Supplier()
+	case stockbatch.FieldExpiryAlertedAt:
+		return m.ExpiryAlertedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StockBatchMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stockbatch.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stockbatch.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stockbatch.FieldDrugID:
+		return m.OldDrugID(ctx)
+	case stockbatch.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case stockbatch.FieldLotNumber:
+		return m.OldLotNumber(ctx)
+	case stockbatch.FieldExpiryDate:
+		return m.OldExpiryDate(ctx)
+	case stockbatch.FieldQuantityOnHand:
+		return m.OldQuantityOnHand(ctx)
+	case stockbatch.FieldUnitCost:
+		return m.OldUnitCost(ctx)
+	case stockbatch.FieldSupplier:
+		return m.OldSupplier(ctx)
+	case stockbatch.FieldExpiryAlertedAt:
+		return m.OldExpiryAlertedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown StockBatch field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockBatchMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stockbatch.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stockbatch.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stockbatch.FieldDrugID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrugID(v)
+		return nil
+	case stockbatch.FieldLocationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case stockbatch.FieldLotNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLotNumber(v)
+		return nil
+	case stockbatch.FieldExpiryDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiryDate(v)
+		return nil
+	case stockbatch.FieldQuantityOnHand:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantityOnHand(v)
+		return nil
+	case stockbatch.FieldUnitCost:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitCost(v)
+		return nil
+	case stockbatch.FieldSupplier:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSupplier(v)
+		return nil
+	case stockbatch.FieldExpiryAlertedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiryAlertedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockBatch field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StockBatchMutation) AddedFields() []string {
+	var fields []string
+	if m.addquantity_on_hand != nil {
+		fields = append(fields, stockbatch.FieldQuantityOnHand)
+	}
+	if m.addunit_cost != nil {
+		fields = append(fields, stockbatch.FieldUnitCost)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StockBatchMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case stockbatch.FieldQuantityOnHand:
+		return m.AddedQuantityOnHand()
+	case stockbatch.FieldUnitCost:
+		return m.AddedUnitCost()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockBatchMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case stockbatch.FieldQuantityOnHand:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantityOnHand(v)
+		return nil
+	case stockbatch.FieldUnitCost:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnitCost(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockBatch numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StockBatchMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stockbatch.FieldSupplier) {
+		fields = append(fields, stockbatch.FieldSupplier)
+	}
+	if m.FieldCleared(stockbatch.FieldExpiryAlertedAt) {
+		fields = append(fields, stockbatch.FieldExpiryAlertedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StockBatchMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StockBatchMutation) ClearField(name string) error {
+	switch name {
+	case stockbatch.FieldSupplier:
+		m.ClearSupplier()
+		return nil
+	case stockbatch.FieldExpiryAlertedAt:
+		m.ClearExpiryAlertedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StockBatch nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StockBatchMutation) ResetField(name string) error {
+	switch name {
+	case stockbatch.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stockbatch.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stockbatch.FieldDrugID:
+		m.ResetDrugID()
+		return nil
+	case stockbatch.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case stockbatch.FieldLotNumber:
+		m.ResetLotNumber()
+		return nil
+	case stockbatch.FieldExpiryDate:
+		m.ResetExpiryDate()
+		return nil
+	case stockbatch.FieldQuantityOnHand:
+		m.ResetQuantityOnHand()
+		return nil
+	case stockbatch.FieldUnitCost:
+		m.ResetUnitCost()
+		return nil
+	case stockbatch.FieldSupplier:
+		m.ResetSupplier()
+		return nil
+	case stockbatch.FieldExpiryAlertedAt:
+		m.ResetExpiryAlertedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StockBatch field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StockBatchMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.drug != nil {
+		edges = append(edges, stockbatch.EdgeDrug)
+	}
+	if m.location != nil {
+		edges = append(edges, stockbatch.EdgeLocation)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StockBatchMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case stockbatch.EdgeDrug:
+		if id := m.drug; id != nil {
+			return []ent.Value{*id}
+		}
+	case stockbatch.EdgeLocation:
+		if id := m.location; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StockBatchMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StockBatchMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StockBatchMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddrug {
+		edges = append(edges, stockbatch.EdgeDrug)
+	}
+	if m.clearedlocation {
+		edges = append(edges, stockbatch.EdgeLocation)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StockBatchMutation) EdgeCleared(name string) bool {
+	switch name {
+	case stockbatch.EdgeDrug:
+		return m.cleareddrug
+	case stockbatch.EdgeLocation:
+		return m.clearedlocation
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StockBatchMutation) ClearEdge(name string) error {
+	switch name {
+	case stockbatch.EdgeDrug:
+		m.ClearDrug()
+		return nil
+	case stockbatch.EdgeLocation:
+		m.ClearLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown StockBatch unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StockBatchMutation) ResetEdge(name string) error {
+	switch name {
+	case stockbatch.EdgeDrug:
+		m.ResetDrug()
+		return nil
+	case stockbatch.EdgeLocation:
+		m.ResetLocation()
+		return nil
+	}
+	return fmt.Errorf("unknown StockBatch edge %s", name)
+}
+
+// StockLocationMutation represents an operation that mutates the StockLocation nodes in the graph.
+type StockLocationMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	code           *string
+	name           *string
+	kind           *stocklocation.Kind
+	active         *bool
+	clearedFields  map[string]struct{}
+	ward           *string
+	clearedward    bool
+	batches        map[string]struct{}
+	removedbatches map[string]struct{}
+	clearedbatches bool
+	done           bool
+	oldValue       func(context.Context) (*StockLocation, error)
+	predicates     []predicate.StockLocation
+}
+
+var _ ent.Mutation = (*StockLocationMutation)(nil)
+
+// stocklocationOption allows management of the mutation configuration using functional options.
+type stocklocationOption func(*StockLocationMutation)
+
+// newStockLocationMutation creates new mutation for the StockLocation entity.
+func newStockLocationMutation(c config, op Op, opts ...stocklocationOption) *StockLocationMutation {
+	m := &StockLocationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStockLocation,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStockLocationID sets the ID field of the mutation.
+func withStockLocationID(id string) stocklocationOption {
+	return func(m *StockLocationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StockLocation
+		)
+		m.oldValue = func(ctx context.Context) (*StockLocation, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StockLocation.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStockLocation sets the old StockLocation of the mutation.
+func withStockLocation(node *StockLocation) stocklocationOption {
+	return func(m *StockLocationMutation) {
+		m.oldValue = func(context.Context) (*StockLocation, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StockLocationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StockLocationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of StockLocation entities.
+func (m *StockLocationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StockLocationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StockLocationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StockLocation.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StockLocationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StockLocationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StockLocationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StockLocationMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StockLocationMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StockLocationMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *StockLocationMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *StockLocationMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *StockLocationMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *StockLocationMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *StockLocationMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *StockLocationMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *StockLocationMutation) SetKind(s stocklocation.Kind) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *StockLocationMutation) Kind() (r stocklocation.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldKind(ctx context.Context) (v stocklocation.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *StockLocationMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetWardID sets the "ward_id" field.
+func (m *StockLocationMutation) SetWardID(s string) {
+	m.ward = &s
+}
+
+// WardID returns the value of the "ward_id" field in the mutation.
+func (m *StockLocationMutation) WardID() (r string, exists bool) {
+	v := m.ward
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWardID returns the old "ward_id" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldWardID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWardID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWardID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWardID: %w", err)
+	}
+	return oldValue.WardID, nil
+}
+
+// ClearWardID clears the value of the "ward_id" field.
+func (m *StockLocationMutation) ClearWardID() {
+	m.ward = nil
+	m.clearedFields[stocklocation.FieldWardID] = struct{}{}
+}
+
+// WardIDCleared returns if the "ward_id" field was cleared in this mutation.
+func (m *StockLocationMutation) WardIDCleared() bool {
+	_, ok := m.clearedFields[stocklocation.FieldWardID]
+	return ok
+}
+
+// ResetWardID resets all changes to the "ward_id" field.
+func (m *StockLocationMutation) ResetWardID() {
+	m.ward = nil
+	delete(m.clearedFields, stocklocation.FieldWardID)
+}
+
+// SetActive sets the "active" field.
+func (m *StockLocationMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *StockLocationMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the StockLocation entity.
+// If the StockLocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockLocationMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *StockLocationMutation) ResetActive() {
+	m.active = nil
+}
+
+// ClearWard clears the "ward" edge to the Ward entity.
+func (m *StockLocationMutation) ClearWard() {
+	m.clearedward = true
+	m.clearedFields[stocklocation.FieldWardID] = struct{}{}
+}
+
+// WardCleared reports if the "ward" edge to the Ward entity was cleared.
+func (m *StockLocationMutation) WardCleared() bool {
+	return m.WardIDCleared() || m.clearedward
+}
+
+// WardIDs returns the "ward" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// WardID instead. It exists only for internal usage by the builders.
+func (m *StockLocationMutation) WardIDs() (ids []string) {
+	if id := m.ward; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetWard resets all changes to the "ward" edge.
+func (m *StockLocationMutation) ResetWard() {
+	m.ward = nil
+	m.clearedward = false
+}
+
+// AddBatchIDs adds the "batches" edge to the StockBatch entity by ids.
+func (m *StockLocationMutation) AddBatchIDs(ids ...string) {
+	if m.batches == nil {
+		m.batches = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.batches[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBatches clears the "batches" edge to the StockBatch entity.
+func (m *StockLocationMutation) ClearBatches() {
+	m.clearedbatches = true
+}
+
+// BatchesCleared reports if the "batches" edge to the StockBatch entity was cleared.
+func (m *StockLocationMutation) BatchesCleared() bool {
+	return m.clearedbatches
+}
+
+// RemoveBatchIDs removes the "batches" edge to the StockBatch entity by IDs.
+func (m *StockLocationMutation) RemoveBatchIDs(ids ...string) {
+	if m.removedbatches == nil {
+		m.removedbatches = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.batches, ids[i])
+		m.removedbatches[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBatches returns the removed IDs of the "batches" edge to the StockBatch entity.
+func (m *StockLocationMutation) RemovedBatchesIDs() (ids []string) {
+	for id := range m.removedbatches {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BatchesIDs returns the "batches" edge IDs in the mutation.
+func (m *StockLocationMutation) BatchesIDs() (ids []string) {
+	for id := range m.batches {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBatches resets all changes to the "batches" edge.
+func (m *StockLocationMutation) ResetBatches() {
+	m.batches = nil
+	m.clearedbatches = false
+	m.removedbatches = nil
+}
+
+// Where appends a list predicates to the StockLocationMutation builder.
+func (m *StockLocationMutation) Where(ps ...predicate.StockLocation) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StockLocationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StockLocationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StockLocation, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StockLocationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StockLocationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StockLocation).
+func (m *StockLocationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StockLocationMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, stocklocation.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stocklocation.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, stocklocation.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, stocklocation.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, stocklocation.FieldKind)
+	}
+	if m.ward != nil {
+		fields = append(fields, stocklocation.FieldWardID)
+	}
+	if m.active != nil {
+		fields = append(fields, stocklocation.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StockLocationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stocklocation.FieldCreatedAt:
+		return m.CreatedAt()
+	case stocklocation.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stocklocation.FieldCode:
+		return m.Code()
+	case stocklocation.FieldName:
+		return m.Name()
+	case stocklocation.FieldKind:
+		return m.Kind()
+	case stocklocation.FieldWardID:
+		return m.WardID()
+	case stocklocation.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StockLocationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stocklocation.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stocklocation.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stocklocation.FieldCode:
+		return m.OldCode(ctx)
+	case stocklocation.FieldName:
+		return m.OldName(ctx)
+	case stocklocation.FieldKind:
+		return m.OldKind(ctx)
+	case stocklocation.FieldWardID:
+		return m.OldWardID(ctx)
+	case stocklocation.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown StockLocation field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockLocationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stocklocation.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stocklocation.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stocklocation.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case stocklocation.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case stocklocation.FieldKind:
+		v, ok := value.(stocklocation.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case stocklocation.FieldWardID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWardID(v)
+		return nil
+	case stocklocation.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockLocation field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StockLocationMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StockLocationMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockLocationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown StockLocation numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StockLocationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stocklocation.FieldWardID) {
+		fields = append(fields, stocklocation.FieldWardID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StockLocationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StockLocationMutation) ClearField(name string) error {
+	switch name {
+	case stocklocation.FieldWardID:
+		m.ClearWardID()
+		return nil
+	}
+	return fmt.Errorf("unknown StockLocation nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StockLocationMutation) ResetField(name string) error {
+	switch name {
+	case stocklocation.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stocklocation.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stocklocation.FieldCode:
+		m.ResetCode()
+		return nil
+	case stocklocation.FieldName:
+		m.ResetName()
+		return nil
+	case stocklocation.FieldKind:
+		m.ResetKind()
+		return nil
+	case stocklocation.FieldWardID:
+		m.ResetWardID()
+		return nil
+	case stocklocation.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown StockLocation field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StockLocationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.ward != nil {
+		edges = append(edges, stocklocation.EdgeWard)
+	}
+	if m.batches != nil {
+		edges = append(edges, stocklocation.EdgeBatches)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StockLocationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case stocklocation.EdgeWard:
+		if id := m.ward; id != nil {
+			return []ent.Value{*id}
+		}
+	case stocklocation.EdgeBatches:
+		ids := make([]ent.Value, 0, len(m.batches))
+		for id := range m.batches {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StockLocationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedbatches != nil {
+		edges = append(edges, stocklocation.EdgeBatches)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StockLocationMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case stocklocation.EdgeBatches:
+		ids := make([]ent.Value, 0, len(m.removedbatches))
+		for id := range m.removedbatches {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StockLocationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedward {
+		edges = append(edges, stocklocation.EdgeWard)
+	}
+	if m.clearedbatches {
+		edges = append(edges, stocklocation.EdgeBatches)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StockLocationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case stocklocation.EdgeWard:
+		return m.clearedward
+	case stocklocation.EdgeBatches:
+		return m.clearedbatches
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StockLocationMutation) ClearEdge(name string) error {
+	switch name {
+	case stocklocation.EdgeWard:
+		m.ClearWard()
+		return nil
+	}
+	return fmt.Errorf("unknown StockLocation unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StockLocationMutation) ResetEdge(name string) error {
+	switch name {
+	case stocklocation.EdgeWard:
+		m.ResetWard()
+		return nil
+	case stocklocation.EdgeBatches:
+		m.ResetBatches()
+		return nil
+	}
+	return fmt.Errorf("unknown StockLocation edge %s", name)
+}
+
+// StockMovementMutation represents an operation that mutates the StockMovement nodes in the graph.
+type StockMovementMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	kind            *stockmovement.Kind
+	quantity        *int
+	addquantity     *int
+	reason          *string
+	dispensing_id   *string
+	transfer_id     *string
+	created_at      *time.Time
+	clearedFields   map[string]struct{}
+	batch           *string
+	clearedbatch    bool
+	drug            *string
+	cleareddrug     bool
+	location        *string
+	clearedlocation bool
+	actor           *string
+	clearedactor    bool
+	done            bool
+	oldValue        func(context.Context) (*StockMovement, error)
+	predicates      []predicate.StockMovement
+}
+
+var _ ent.Mutation = (*StockMovementMutation)(nil)
+
+// stockmovementOption allows management of the mutation configuration using functional options.
+type stockmovementOption func(*StockMovementMutation)
+
+// newStockMovementMutation creates new mutation for the StockMovement entity.
+func newStockMovementMutation(c config, op Op, opts ...stockmovementOption) *StockMovementMutation {
+	m := &StockMovementMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStockMovement,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStockMovementID sets the ID field of the mutation.
+func withStockMovementID(id string) stockmovementOption {
+	return func(m *StockMovementMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StockMovement
+		)
+		m.oldValue = func(ctx context.Context) (*StockMovement, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StockMovement.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStockMovement sets the old StockMovement of the mutation.
+func withStockMovement(node *StockMovement) stockmovementOption {
+	return func(m *StockMovementMutation) {
+		m.oldValue = func(context.Context) (*StockMovement, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StockMovementMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StockMovementMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of StockMovement entities.
+func (m *StockMovementMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StockMovementMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StockMovementMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StockMovement.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetBatchID sets the "batch_id" field.
+func (m *StockMovementMutation) SetBatchID(s string) {
+	m.batch = &s
+}
+
+// BatchID returns the value of the "batch_id" field in the mutation.
+func (m *StockMovementMutation) BatchID() (r string, exists bool) {
+	v := m.batch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBatchID returns the old "batch_id" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldBatchID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBatchID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBatchID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBatchID: %w", err)
+	}
+	return oldValue.BatchID, nil
+}
+
+// ResetBatchID resets all changes to the "batch_id" field.
+func (m *StockMovementMutation) ResetBatchID() {
+	m.batch = nil
+}
+
+// SetDrugID sets the "drug_id" field.
+func (m *StockMovementMutation) SetDrugID(s string) {
+	m.drug = &s
+}
+
+// DrugID returns the value of the "drug_id" field in the mutation.
+func (m *StockMovementMutation) DrugID() (r string, exists bool) {
+	v := m.drug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrugID returns the old "drug_id" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldDrugID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrugID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrugID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrugID: %w", err)
+	}
+	return oldValue.DrugID, nil
+}
+
+// ResetDrugID resets all changes to the "drug_id" field.
+func (m *StockMovementMutation) ResetDrugID() {
+	m.drug = nil
+}
+
+// SetLocationID sets the "location_id" field.
+func (m *StockMovementMutation) SetLocationID(s string) {
+	m.location = &s
+}
+
+// LocationID returns the value of the "location_id" field in the mutation.
+func (m *StockMovementMutation) LocationID() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocationID returns the old "location_id" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldLocationID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocationID: %w", err)
+	}
+	return oldValue.LocationID, nil
+}
+
+// ResetLocationID resets all changes to the "location_id" field.
+func (m *StockMovementMutation) ResetLocationID() {
+	m.location = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *StockMovementMutation) SetKind(s stockmovement.Kind) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *StockMovementMutation) Kind() (r stockmovement.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldKind(ctx context.Context) (v stockmovement.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *StockMovementMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *StockMovementMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *StockMovementMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *StockMovementMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *StockMovementMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *StockMovementMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *StockMovementMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *StockMovementMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *StockMovementMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[stockmovement.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *StockMovementMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[stockmovement.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *StockMovementMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, stockmovement.FieldReason)
+}
+
+// SetActorID sets the "actor_id" field.
+func (m *StockMovementMutation) SetActorID(s string) {
+	m.actor = &s
+}
+
+// ActorID returns the value of the "actor_id" field in the mutation.
+func (m *StockMovementMutation) ActorID() (r string, exists bool) {
+	v := m.actor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorID returns the old "actor_id" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldActorID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorID: %w", err)
+	}
+	return oldValue.ActorID, nil
+}
+
+// ClearActorID clears the value of the "actor_id" field.
+func (m *StockMovementMutation) ClearActorID() {
+	m.actor = nil
+	m.clearedFields[stockmovement.FieldActorID] = struct{}{}
+}
+
+// ActorIDCleared returns if the "actor_id" field was cleared in this mutation.
+func (m *StockMovementMutation) ActorIDCleared() bool {
+	_, ok := m.clearedFields[stockmovement.FieldActorID]
+	return ok
+}
+
+// ResetActorID resets all changes to the "actor_id" field.
+func (m *StockMovementMutation) ResetActorID() {
+	m.actor = nil
+	delete(m.clearedFields, stockmovement.FieldActorID)
+}
+
+// SetDispensingID sets the "dispensing_id" field.
+func (m *StockMovementMutation) SetDispensingID(s string) {
+	m.dispensing_id = &s
+}
+
+// DispensingID returns the value of the "dispensing_id" field in the mutation.
+func (m *StockMovementMutation) DispensingID() (r string, exists bool) {
+	v := m.dispensing_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDispensingID returns the old "dispensing_id" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldDispensingID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDispensingID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDispensingID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDispensingID: %w", err)
+	}
+	return oldValue.DispensingID, nil
+}
+
+// ClearDispensingID clears the value of the "dispensing_id" field.
+func (m *StockMovementMutation) ClearDispensingID() {
+	m.dispensing_id = nil
+	m.clearedFields[stockmovement.FieldDispensingID] = struct{}{}
+}
+
+// DispensingIDCleared returns if the "dispensing_id" field was cleared in this mutation.
+func (m *StockMovementMutation) DispensingIDCleared() bool {
+	_, ok := m.clearedFields[stockmovement.FieldDispensingID]
+	return ok
+}
+
+// ResetDispensingID resets all changes to the "dispensing_id" field.
+func (m *StockMovementMutation) ResetDispensingID() {
+	m.dispensing_id = nil
+	delete(m.clearedFields, stockmovement.FieldDispensingID)
+}
+
+// SetTransferID sets the "transfer_id" field.
+func (m *StockMovementMutation) SetTransferID(s string) {
+	m.transfer_id = &s
+}
+
+// TransferID returns the value of the "transfer_id" field in the mutation.
+func (m *StockMovementMutation) TransferID() (r string, exists bool) {
+	v := m.transfer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransferID returns the old "transfer_id" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldTransferID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransferID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransferID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransferID: %w", err)
+	}
+	return oldValue.TransferID, nil
+}
+
+// ClearTransferID clears the value of the "transfer_id" field.
+func (m *StockMovementMutation) ClearTransferID() {
+	m.transfer_id = nil
+	m.clearedFields[stockmovement.FieldTransferID] = struct{}{}
+}
+
+// TransferIDCleared returns if the "transfer_id" field was cleared in this mutation.
+func (m *StockMovementMutation) TransferIDCleared() bool {
+	_, ok := m.clearedFields[stockmovement.FieldTransferID]
+	return ok
+}
+
+// ResetTransferID resets all changes to the "transfer_id" field.
+func (m *StockMovementMutation) ResetTransferID() {
+	m.transfer_id = nil
+	delete(m.clearedFields, stockmovement.FieldTransferID)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StockMovementMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StockMovementMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StockMovement entity.
+// If the StockMovement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StockMovementMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StockMovementMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearBatch clears the "batch" edge to the StockBatch entity.
+func (m *StockMovementMutation) ClearBatch() {
+	m.clearedbatch = true
+	m.clearedFields[stockmovement.FieldBatchID] = struct{}{}
+}
+
+// BatchCleared reports if the "batch" edge to the StockBatch entity was cleared.
+func (m *StockMovementMutation) BatchCleared() bool {
+	return m.clearedbatch
+}
+
+// BatchIDs returns the "batch" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BatchID instead. It exists only for internal usage by the builders.
+func (m *StockMovementMutation) BatchIDs() (ids []string) {
+	if id := m.batch; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBatch resets all changes to the "batch" edge.
+func (m *StockMovementMutation) ResetBatch() {
+	m.batch = nil
+	m.clearedbatch = false
+}
+
+// ClearDrug clears the "drug" edge to the Drug entity.
+func (m *StockMovementMutation) ClearDrug() {
+	m.cleareddrug = true
+	m.clearedFields[stockmovement.FieldDrugID] = struct{}{}
+}
+
+// DrugCleared reports if the "drug" edge to the Drug entity was cleared.
+func (m *StockMovementMutation) DrugCleared() bool {
+	return m.cleareddrug
+}
+
+// DrugIDs returns the "drug" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DrugID instead. It exists only for internal usage by the builders.
+func (m *StockMovementMutation) DrugIDs() (ids []string) {
+	if id := m.drug; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDrug resets all changes to the "drug" edge.
+func (m *StockMovementMutation) ResetDrug() {
+	m.drug = nil
+	m.cleareddrug = false
+}
+
+// ClearLocation clears the "location" edge to the StockLocation entity.
+func (m *StockMovementMutation) ClearLocation() {
+	m.clearedlocation = true
+	m.clearedFields[stockmovement.FieldLocationID] = struct{}{}
+}
+
+// LocationCleared reports if the "location" edge to the StockLocation entity was cleared.
+func (m *StockMovementMutation) LocationCleared() bool {
+	return m.clearedlocation
+}
+
+// LocationIDs returns the "location" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LocationID instead. It exists only for internal usage by the builders.
+func (m *StockMovementMutation) LocationIDs() (ids []string) {
+	if id := m.location; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLocation resets all changes to the "location" edge.
+func (m *StockMovementMutation) ResetLocation() {
+	m.location = nil
+	m.clearedlocation = false
+}
+
+// ClearActor clears the "actor" edge to the Staff entity.
+func (m *StockMovementMutation) ClearActor() {
+	m.clearedactor = true
+	m.clearedFields[stockmovement.FieldActorID] = struct{}{}
+}
+
+// ActorCleared reports if the "actor" edge to the Staff entity was cleared.
+func (m *StockMovementMutation) ActorCleared() bool {
+	return m.ActorIDCleared() || m.clearedactor
+}
+
+// ActorIDs returns the "actor" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ActorID instead. It exists only for internal usage by the builders.
+func (m *StockMovementMutation) ActorIDs() (ids []string) {
+	if id := m.actor; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetActor resets all changes to the "actor" edge.
+func (m *StockMovementMutation) ResetActor() {
+	m.actor = nil
+	m.clearedactor = false
+}
+
+// Where appends a list predicates to the StockMovementMutation builder.
+func (m *StockMovementMutation) Where(ps ...predicate.StockMovement) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StockMovementMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StockMovementMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StockMovement, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StockMovementMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StockMovementMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StockMovement).
+func (m *StockMovementMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StockMovementMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.batch != nil {
+		fields = append(fields, stockmovement.FieldBatchID)
+	}
+	if m.drug != nil {
+		fields = append(fields, stockmovement.FieldDrugID)
+	}
+	if m.location != nil {
+		fields = append(fields, stockmovement.FieldLocationID)
+	}
+	if m.kind != nil {
+		fields = append(fields, stockmovement.FieldKind)
+	}
+	if m.quantity != nil {
+		fields = append(fields, stockmovement.FieldQuantity)
+	}
+	if m.reason != nil {
+		fields = append(fields, stockmovement.FieldReason)
+	}
+	if m.actor != nil {
+		fields = append(fields, stockmovement.FieldActorID)
+	}
+	if m.dispensing_id != nil {
+		fields = append(fields, stockmovement.FieldDispensingID)
+	}
+	if m.transfer_id != nil {
+		fields = append(fields, stockmovement.FieldTransferID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, stockmovement.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StockMovementMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stockmovement.FieldBatchID:
+		return m.BatchID()
+	case stockmovement.FieldDrugID:
+		return m.DrugID()
+	case stockmovement.FieldLocationID:
+		return m.LocationID()
+	case stockmovement.FieldKind:
+		return m.Kind()
+	case stockmovement.FieldQuantity:
+		return m.Quantity()
+	case stockmovement.FieldReason:
+		return m.Reason()
+	case stockmovement.FieldActorID:
+		return m.ActorID()
+	case stockmovement.FieldDispensingID:
+		return m.DispensingID()
+	case stockmovement.FieldTransferID:
+		return m.TransferID()
+	case stockmovement.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StockMovementMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stockmovement.FieldBatchID:
+		return m.OldBatchID(ctx)
+	case stockmovement.FieldDrugID:
+		return m.OldDrugID(ctx)
+	case stockmovement.FieldLocationID:
+		return m.OldLocationID(ctx)
+	case stockmovement.FieldKind:
+		return m.OldKind(ctx)
+	case stockmovement.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case stockmovement.FieldReason:
+		return m.OldReason(ctx)
+	case stockmovement.FieldActorID:
+		return m.OldActorID(ctx)
+	case stockmovement.FieldDispensingID:
+		return m.OldDispensingID(ctx)
+	case stockmovement.FieldTransferID:
+		return m.OldTransferID(ctx)
+	case stockmovement.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown StockMovement field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockMovementMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stockmovement.FieldBatchID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBatchID(v)
+		return nil
+	case stockmovement.FieldDrugID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrugID(v)
+		return nil
+	case stockmovement.FieldLocationID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocationID(v)
+		return nil
+	case stockmovement.FieldKind:
+		v, ok := value.(stockmovement.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case stockmovement.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case stockmovement.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case stockmovement.FieldActorID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorID(v)
+		return nil
+	case stockmovement.FieldDispensingID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDispensingID(v)
+		return nil
+	case stockmovement.FieldTransferID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransferID(v)
+		return nil
+	case stockmovement.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockMovement field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StockMovementMutation) AddedFields() []string {
+	var fields []string
+	if m.addquantity != nil {
+		fields = append(fields, stockmovement.FieldQuantity)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StockMovementMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case stockmovement.FieldQuantity:
+		return m.AddedQuantity()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StockMovementMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case stockmovement.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StockMovement numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StockMovementMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(stockmovement.FieldReason) {
+		fields = append(fields, stockmovement.FieldReason)
+	}
+	if m.FieldCleared(stockmovement.FieldActorID) {
+		fields = append(fields, stockmovement.FieldActorID)
+	}
+	if m.FieldCleared(stockmovement.FieldDispensingID) {
+		fields = append(fields, stockmovement.FieldDispensingID)
+	}
+	if m.FieldCleared(stockmovement.FieldTransferID) {
+		fields = append(fields, stockmovement.FieldTransferID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StockMovementMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StockMovementMutation) ClearField(name string) error {
+	switch name {
+	case stockmovement.FieldReason:
+		m.ClearReason()
+		return nil
+	case stockmovement.FieldActorID:
+		m.ClearActorID()
+		return nil
+	case stockmovement.FieldDispensingID:
+		m.ClearDispensingID()
+		return nil
+	case stockmovement.FieldTransferID:
+		m.ClearTransferID()
+		return nil
+	}
+	return fmt.Errorf("unknown StockMovement nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StockMovementMutation) ResetField(name string) error {
+	switch name {
+	case stockmovement.FieldBatchID:
+		m.ResetBatchID()
+		return nil
+	case stockmovement.FieldDrugID:
+		m.ResetDrugID()
+		return nil
+	case stockmovement.FieldLocationID:
+		m.ResetLocationID()
+		return nil
+	case stockmovement.FieldKind:
+		m.ResetKind()
+		return nil
+	case stockmovement.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case stockmovement.FieldReason:
+		m.ResetReason()
+		return nil
+	case stockmovement.FieldActorID:
+		m.ResetActorID()
+		return nil
+	case stockmovement.FieldDispensingID:
+		m.ResetDispensingID()
+		return nil
+	case stockmovement.FieldTransferID:
+		m.ResetTransferID()
+		return nil
+	case stockmovement.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StockMovement field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StockMovementMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.batch != nil {
+		edges = append(edges, stockmovement.EdgeBatch)
+	}
+	if m.drug != nil {
+		edges = append(edges, stockmovement.EdgeDrug)
+	}
+	if m.location != nil {
+		edges = append(edges, stockmovement.EdgeLocation)
+	}
+	if m.actor != nil {
+		edges = append(edges, stockmovement.EdgeActor)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StockMovementMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case stockmovement.EdgeBatch:
+		if id := m.batch; id != nil {
+			return []ent.Value{*id}
+		}
+	case stockmovement.EdgeDrug:
+		if id := m.drug; id != nil {
+			return []ent.Value{*id}
+		}
+	case stockmovement.EdgeLocation:
+		if id := m.location; id != nil {
+			return []ent.Value{*id}
+		}
+	case stockmovement.EdgeActor:
+		if id := m.actor; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StockMovementMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StockMovementMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StockMovementMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedbatch {
+		edges = append(edges, stockmovement.EdgeBatch)
+	}
+	if m.cleareddrug {
+		edges = append(edges, stockmovement.EdgeDrug)
+	}
+	if m.clearedlocation {
+		edges = append(edges, stockmovement.EdgeLocation)
+	}
+	if m.clearedactor {
+		edges = append(edges, stockmovement.EdgeActor)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StockMovementMutation) EdgeCleared(name string) bool {
+	switch name {
+	case stockmovement.EdgeBatch:
+		return m.clearedbatch
+	case stockmovement.EdgeDrug:
+		return m.cleareddrug
+	case stockmovement.EdgeLocation:
+		return m.clearedlocation
+	case stockmovement.EdgeActor:
+		return m.clearedactor
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StockMovementMutation) ClearEdge(name string) error {
+	switch name {
+	case stockmovement.EdgeBatch:
+		m.ClearBatch()
+		return nil
+	case stockmovement.EdgeDrug:
+		m.ClearDrug()
+		return nil
+	case stockmovement.EdgeLocation:
+		m.ClearLocation()
+		return nil
+	case stockmovement.EdgeActor:
+		m.ClearActor()
+		return nil
+	}
+	return fmt.Errorf("unknown StockMovement unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StockMovementMutation) ResetEdge(name string) error {
+	switch name {
+	case stockmovement.EdgeBatch:
+		m.ResetBatch()
+		return nil
+	case stockmovement.EdgeDrug:
+		m.ResetDrug()
+		return nil
+	case stockmovement.EdgeLocation:
+		m.ResetLocation()
+		return nil
+	case stockmovement.EdgeActor:
+		m.ResetActor()
+		return nil
+	}
+	return fmt.Errorf("unknown StockMovement edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

@@ -119,11 +119,15 @@ type PatientEdges struct {
 	LabSpecimens []*LabSpecimen `json:"lab_specimens,omitempty"`
 	// LabResults holds the value of the lab_results edge.
 	LabResults []*LabResult `json:"lab_results,omitempty"`
+	// Dispensings holds the value of the dispensings edge.
+	Dispensings []*Dispensing `json:"dispensings,omitempty"`
+	// DispensingLines holds the value of the dispensing_lines edge.
+	DispensingLines []*DispensingLine `json:"dispensing_lines,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [26]bool
+	loadedTypes [28]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -150,6 +154,8 @@ type PatientEdges struct {
 	namedLabOrderItems      map[string][]*LabOrderItem
 	namedLabSpecimens       map[string][]*LabSpecimen
 	namedLabResults         map[string][]*LabResult
+	namedDispensings        map[string][]*Dispensing
+	namedDispensingLines    map[string][]*DispensingLine
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -382,10 +388,28 @@ func (e PatientEdges) LabResultsOrErr() ([]*LabResult, error) {
 	return nil, &NotLoadedError{edge: "lab_results"}
 }
 
+// DispensingsOrErr returns the Dispensings value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) DispensingsOrErr() ([]*Dispensing, error) {
+	if e.loadedTypes[25] {
+		return e.Dispensings, nil
+	}
+	return nil, &NotLoadedError{edge: "dispensings"}
+}
+
+// DispensingLinesOrErr returns the DispensingLines value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) DispensingLinesOrErr() ([]*DispensingLine, error) {
+	if e.loadedTypes[26] {
+		return e.DispensingLines, nil
+	}
+	return nil, &NotLoadedError{edge: "dispensing_lines"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[25] {
+	if e.loadedTypes[27] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -705,6 +729,16 @@ func (_m *Patient) QueryLabSpecimens() *LabSpecimenQuery {
 // QueryLabResults queries the "lab_results" edge of the Patient entity.
 func (_m *Patient) QueryLabResults() *LabResultQuery {
 	return NewPatientClient(_m.config).QueryLabResults(_m)
+}
+
+// QueryDispensings queries the "dispensings" edge of the Patient entity.
+func (_m *Patient) QueryDispensings() *DispensingQuery {
+	return NewPatientClient(_m.config).QueryDispensings(_m)
+}
+
+// QueryDispensingLines queries the "dispensing_lines" edge of the Patient entity.
+func (_m *Patient) QueryDispensingLines() *DispensingLineQuery {
+	return NewPatientClient(_m.config).QueryDispensingLines(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1376,6 +1410,54 @@ func (_m *Patient) appendNamedLabResults(name string, edges ...*LabResult) {
 		_m.Edges.namedLabResults[name] = []*LabResult{}
 	} else {
 		_m.Edges.namedLabResults[name] = append(_m.Edges.namedLabResults[name], edges...)
+	}
+}
+
+// NamedDispensings returns the Dispensings named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedDispensings(name string) ([]*Dispensing, error) {
+	if _m.Edges.namedDispensings == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDispensings[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedDispensings(name string, edges ...*Dispensing) {
+	if _m.Edges.namedDispensings == nil {
+		_m.Edges.namedDispensings = make(map[string][]*Dispensing)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDispensings[name] = []*Dispensing{}
+	} else {
+		_m.Edges.namedDispensings[name] = append(_m.Edges.namedDispensings[name], edges...)
+	}
+}
+
+// NamedDispensingLines returns the DispensingLines named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedDispensingLines(name string) ([]*DispensingLine, error) {
+	if _m.Edges.namedDispensingLines == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDispensingLines[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedDispensingLines(name string, edges ...*DispensingLine) {
+	if _m.Edges.namedDispensingLines == nil {
+		_m.Edges.namedDispensingLines = make(map[string][]*DispensingLine)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDispensingLines[name] = []*DispensingLine{}
+	} else {
+		_m.Edges.namedDispensingLines[name] = append(_m.Edges.namedDispensingLines[name], edges...)
 	}
 }
 

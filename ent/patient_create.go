@@ -20,6 +20,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -681,6 +683,36 @@ func (_c *PatientCreate) AddLabResults(v ...*LabResult) *PatientCreate {
 	return _c.AddLabResultIDs(ids...)
 }
 
+// AddDispensingIDs adds the "dispensings" edge to the Dispensing entity by IDs.
+func (_c *PatientCreate) AddDispensingIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddDispensingIDs(ids...)
+	return _c
+}
+
+// AddDispensings adds the "dispensings" edges to the Dispensing entity.
+func (_c *PatientCreate) AddDispensings(v ...*Dispensing) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDispensingIDs(ids...)
+}
+
+// AddDispensingLineIDs adds the "dispensing_lines" edge to the DispensingLine entity by IDs.
+func (_c *PatientCreate) AddDispensingLineIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddDispensingLineIDs(ids...)
+	return _c
+}
+
+// AddDispensingLines adds the "dispensing_lines" edges to the DispensingLine entity.
+func (_c *PatientCreate) AddDispensingLines(v ...*DispensingLine) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDispensingLineIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_c *PatientCreate) AddBreakGlassAccessIDs(ids ...string) *PatientCreate {
 	_c.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1340,6 +1372,38 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DispensingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DispensingLinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

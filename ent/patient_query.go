@@ -22,6 +22,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -72,6 +74,8 @@ type PatientQuery struct {
 	withLabOrderItems           *LabOrderItemQuery
 	withLabSpecimens            *LabSpecimenQuery
 	withLabResults              *LabResultQuery
+	withDispensings             *DispensingQuery
+	withDispensingLines         *DispensingLineQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -99,6 +103,8 @@ type PatientQuery struct {
 	withNamedLabOrderItems      map[string]*LabOrderItemQuery
 	withNamedLabSpecimens       map[string]*LabSpecimenQuery
 	withNamedLabResults         map[string]*LabResultQuery
+	withNamedDispensings        map[string]*DispensingQuery
+	withNamedDispensingLines    map[string]*DispensingLineQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -686,6 +692,50 @@ func (_q *PatientQuery) QueryLabResults() *LabResultQuery {
 	return query
 }
 
+// QueryDispensings chains the current query on the "dispensings" edge.
+func (_q *PatientQuery) QueryDispensings() *DispensingQuery {
+	query := (&DispensingClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(dispensing.Table, dispensing.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.DispensingsTable, patient.DispensingsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDispensingLines chains the current query on the "dispensing_lines" edge.
+func (_q *PatientQuery) QueryDispensingLines() *DispensingLineQuery {
+	query := (&DispensingLineClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(dispensingline.Table, dispensingline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.DispensingLinesTable, patient.DispensingLinesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -925,6 +975,8 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withLabOrderItems:      _q.withLabOrderItems.Clone(),
 		withLabSpecimens:       _q.withLabSpecimens.Clone(),
 		withLabResults:         _q.withLabResults.Clone(),
+		withDispensings:        _q.withDispensings.Clone(),
+		withDispensingLines:    _q.withDispensingLines.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1207,6 +1259,28 @@ func (_q *PatientQuery) WithLabResults(opts ...func(*LabResultQuery)) *PatientQu
 	return _q
 }
 
+// WithDispensings tells the query-builder to eager-load the nodes that are connected to
+// the "dispensings" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithDispensings(opts ...func(*DispensingQuery)) *PatientQuery {
+	query := (&DispensingClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDispensings = query
+	return _q
+}
+
+// WithDispensingLines tells the query-builder to eager-load the nodes that are connected to
+// the "dispensing_lines" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithDispensingLines(opts ...func(*DispensingLineQuery)) *PatientQuery {
+	query := (&DispensingLineClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDispensingLines = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1297,7 +1371,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [26]bool{
+		loadedTypes = [28]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1323,6 +1397,8 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withLabOrderItems != nil,
 			_q.withLabSpecimens != nil,
 			_q.withLabResults != nil,
+			_q.withDispensings != nil,
+			_q.withDispensingLines != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -1528,6 +1604,20 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withDispensings; query != nil {
+		if err := _q.loadDispensings(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Dispensings = []*Dispensing{} },
+			func(n *Patient, e *Dispensing) { n.Edges.Dispensings = append(n.Edges.Dispensings, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDispensingLines; query != nil {
+		if err := _q.loadDispensingLines(ctx, query, nodes,
+			func(n *Patient) { n.Edges.DispensingLines = []*DispensingLine{} },
+			func(n *Patient, e *DispensingLine) { n.Edges.DispensingLines = append(n.Edges.DispensingLines, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -1695,6 +1785,20 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadLabResults(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedLabResults(name) },
 			func(n *Patient, e *LabResult) { n.appendNamedLabResults(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDispensings {
+		if err := _q.loadDispensings(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedDispensings(name) },
+			func(n *Patient, e *Dispensing) { n.appendNamedDispensings(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDispensingLines {
+		if err := _q.loadDispensingLines(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedDispensingLines(name) },
+			func(n *Patient, e *DispensingLine) { n.appendNamedDispensingLines(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2471,6 +2575,66 @@ func (_q *PatientQuery) loadLabResults(ctx context.Context, query *LabResultQuer
 	}
 	return nil
 }
+func (_q *PatientQuery) loadDispensings(ctx context.Context, query *DispensingQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Dispensing)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(dispensing.FieldPatientID)
+	}
+	query.Where(predicate.Dispensing(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.DispensingsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadDispensingLines(ctx context.Context, query *DispensingLineQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *DispensingLine)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(dispensingline.FieldPatientID)
+	}
+	query.Where(predicate.DispensingLine(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.DispensingLinesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -2908,6 +3072,34 @@ func (_q *PatientQuery) WithNamedLabResults(name string, opts ...func(*LabResult
 		_q.withNamedLabResults = make(map[string]*LabResultQuery)
 	}
 	_q.withNamedLabResults[name] = query
+	return _q
+}
+
+// WithNamedDispensings tells the query-builder to eager-load the nodes that are connected to the "dispensings"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedDispensings(name string, opts ...func(*DispensingQuery)) *PatientQuery {
+	query := (&DispensingClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDispensings == nil {
+		_q.withNamedDispensings = make(map[string]*DispensingQuery)
+	}
+	_q.withNamedDispensings[name] = query
+	return _q
+}
+
+// WithNamedDispensingLines tells the query-builder to eager-load the nodes that are connected to the "dispensing_lines"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedDispensingLines(name string, opts ...func(*DispensingLineQuery)) *PatientQuery {
+	query := (&DispensingLineClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDispensingLines == nil {
+		_q.withNamedDispensingLines = make(map[string]*DispensingLineQuery)
+	}
+	_q.withNamedDispensingLines[name] = query
 	return _q
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -757,6 +759,36 @@ func (_u *PatientUpdate) AddLabResults(v ...*LabResult) *PatientUpdate {
 	return _u.AddLabResultIDs(ids...)
 }
 
+// AddDispensingIDs adds the "dispensings" edge to the Dispensing entity by IDs.
+func (_u *PatientUpdate) AddDispensingIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddDispensingIDs(ids...)
+	return _u
+}
+
+// AddDispensings adds the "dispensings" edges to the Dispensing entity.
+func (_u *PatientUpdate) AddDispensings(v ...*Dispensing) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDispensingIDs(ids...)
+}
+
+// AddDispensingLineIDs adds the "dispensing_lines" edge to the DispensingLine entity by IDs.
+func (_u *PatientUpdate) AddDispensingLineIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddDispensingLineIDs(ids...)
+	return _u
+}
+
+// AddDispensingLines adds the "dispensing_lines" edges to the DispensingLine entity.
+func (_u *PatientUpdate) AddDispensingLines(v ...*DispensingLine) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDispensingLineIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdate) AddBreakGlassAccessIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1270,6 +1302,48 @@ func (_u *PatientUpdate) RemoveLabResults(v ...*LabResult) *PatientUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLabResultIDs(ids...)
+}
+
+// ClearDispensings clears all "dispensings" edges to the Dispensing entity.
+func (_u *PatientUpdate) ClearDispensings() *PatientUpdate {
+	_u.mutation.ClearDispensings()
+	return _u
+}
+
+// RemoveDispensingIDs removes the "dispensings" edge to Dispensing entities by IDs.
+func (_u *PatientUpdate) RemoveDispensingIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveDispensingIDs(ids...)
+	return _u
+}
+
+// RemoveDispensings removes "dispensings" edges to Dispensing entities.
+func (_u *PatientUpdate) RemoveDispensings(v ...*Dispensing) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDispensingIDs(ids...)
+}
+
+// ClearDispensingLines clears all "dispensing_lines" edges to the DispensingLine entity.
+func (_u *PatientUpdate) ClearDispensingLines() *PatientUpdate {
+	_u.mutation.ClearDispensingLines()
+	return _u
+}
+
+// RemoveDispensingLineIDs removes the "dispensing_lines" edge to DispensingLine entities by IDs.
+func (_u *PatientUpdate) RemoveDispensingLineIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveDispensingLineIDs(ids...)
+	return _u
+}
+
+// RemoveDispensingLines removes "dispensing_lines" edges to DispensingLine entities.
+func (_u *PatientUpdate) RemoveDispensingLines(v ...*DispensingLine) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDispensingLineIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -2574,6 +2648,96 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.DispensingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDispensingsIDs(); len(nodes) > 0 && !_u.mutation.DispensingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DispensingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DispensingLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDispensingLinesIDs(); len(nodes) > 0 && !_u.mutation.DispensingLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DispensingLinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.BreakGlassAccessesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -3344,6 +3508,36 @@ func (_u *PatientUpdateOne) AddLabResults(v ...*LabResult) *PatientUpdateOne {
 	return _u.AddLabResultIDs(ids...)
 }
 
+// AddDispensingIDs adds the "dispensings" edge to the Dispensing entity by IDs.
+func (_u *PatientUpdateOne) AddDispensingIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddDispensingIDs(ids...)
+	return _u
+}
+
+// AddDispensings adds the "dispensings" edges to the Dispensing entity.
+func (_u *PatientUpdateOne) AddDispensings(v ...*Dispensing) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDispensingIDs(ids...)
+}
+
+// AddDispensingLineIDs adds the "dispensing_lines" edge to the DispensingLine entity by IDs.
+func (_u *PatientUpdateOne) AddDispensingLineIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddDispensingLineIDs(ids...)
+	return _u
+}
+
+// AddDispensingLines adds the "dispensing_lines" edges to the DispensingLine entity.
+func (_u *PatientUpdateOne) AddDispensingLines(v ...*DispensingLine) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDispensingLineIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdateOne) AddBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -3857,6 +4051,48 @@ func (_u *PatientUpdateOne) RemoveLabResults(v ...*LabResult) *PatientUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLabResultIDs(ids...)
+}
+
+// ClearDispensings clears all "dispensings" edges to the Dispensing entity.
+func (_u *PatientUpdateOne) ClearDispensings() *PatientUpdateOne {
+	_u.mutation.ClearDispensings()
+	return _u
+}
+
+// RemoveDispensingIDs removes the "dispensings" edge to Dispensing entities by IDs.
+func (_u *PatientUpdateOne) RemoveDispensingIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveDispensingIDs(ids...)
+	return _u
+}
+
+// RemoveDispensings removes "dispensings" edges to Dispensing entities.
+func (_u *PatientUpdateOne) RemoveDispensings(v ...*Dispensing) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDispensingIDs(ids...)
+}
+
+// ClearDispensingLines clears all "dispensing_lines" edges to the DispensingLine entity.
+func (_u *PatientUpdateOne) ClearDispensingLines() *PatientUpdateOne {
+	_u.mutation.ClearDispensingLines()
+	return _u
+}
+
+// RemoveDispensingLineIDs removes the "dispensing_lines" edge to DispensingLine entities by IDs.
+func (_u *PatientUpdateOne) RemoveDispensingLineIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveDispensingLineIDs(ids...)
+	return _u
+}
+
+// RemoveDispensingLines removes "dispensing_lines" edges to DispensingLine entities.
+func (_u *PatientUpdateOne) RemoveDispensingLines(v ...*DispensingLine) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDispensingLineIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -5184,6 +5420,96 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(labresult.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DispensingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDispensingsIDs(); len(nodes) > 0 && !_u.mutation.DispensingsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DispensingsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingsTable,
+			Columns: []string{patient.DispensingsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensing.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DispensingLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDispensingLinesIDs(); len(nodes) > 0 && !_u.mutation.DispensingLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DispensingLinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.DispensingLinesTable,
+			Columns: []string{patient.DispensingLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

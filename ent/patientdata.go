@@ -19,6 +19,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -50,6 +52,8 @@ var PatientColumn = map[string]string{
 	"CarePlanGoal":      "patient_id",
 	"CareTeamMember":    "patient_id",
 	"ClinicalNote":      "patient_id",
+	"Dispensing":        "patient_id",
+	"DispensingLine":    "patient_id",
 	"Encounter":         "patient_id",
 	"HistoryItem":       "patient_id",
 	"InsurancePolicy":   "patient_id",
@@ -349,6 +353,62 @@ func (_q *ClinicalNoteQuery) SelectPatientColumn(ctx context.Context) {
 	}
 	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, clinicalnote.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Dispensing) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *DispensingQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, dispensing.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, dispensing.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, dispensing.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *DispensingLine) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *DispensingLineQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, dispensingline.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, dispensingline.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, dispensingline.FieldPatientID)
 	}
 }
 
@@ -786,6 +846,18 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyClinicalNoteWhereInput)
 		}
 		return c.ClinicalNote.Query().Where(p).Unique(true).Limit(limit).Select(clinicalnote.FieldPatientID).Strings(ctx)
+	case *DispensingWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyDispensingWhereInput)
+		}
+		return c.Dispensing.Query().Where(p).Unique(true).Limit(limit).Select(dispensing.FieldPatientID).Strings(ctx)
+	case *DispensingLineWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyDispensingLineWhereInput)
+		}
+		return c.DispensingLine.Query().Where(p).Unique(true).Limit(limit).Select(dispensingline.FieldPatientID).Strings(ctx)
 	case *EncounterWhereInput:
 		p, err := w.P()
 		if err != nil {

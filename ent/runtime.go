@@ -20,6 +20,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -49,6 +51,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/schema"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -680,6 +685,80 @@ func init() {
 	department.DefaultID = departmentDescID.Default.(func() string)
 	// department.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	department.IDValidator = departmentDescID.Validators[0].(func(string) error)
+	dispensingMixin := schema.Dispensing{}.Mixin()
+	dispensingMixinFields0 := dispensingMixin[0].Fields()
+	_ = dispensingMixinFields0
+	dispensingMixinFields1 := dispensingMixin[1].Fields()
+	_ = dispensingMixinFields1
+	dispensingMixinFields2 := dispensingMixin[2].Fields()
+	_ = dispensingMixinFields2
+	dispensingFields := schema.Dispensing{}.Fields()
+	_ = dispensingFields
+	// dispensingDescCreatedAt is the schema descriptor for created_at field.
+	dispensingDescCreatedAt := dispensingMixinFields1[0].Descriptor()
+	// dispensing.DefaultCreatedAt holds the default value on creation for the created_at field.
+	dispensing.DefaultCreatedAt = dispensingDescCreatedAt.Default.(func() time.Time)
+	// dispensingDescUpdatedAt is the schema descriptor for updated_at field.
+	dispensingDescUpdatedAt := dispensingMixinFields1[1].Descriptor()
+	// dispensing.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	dispensing.DefaultUpdatedAt = dispensingDescUpdatedAt.Default.(func() time.Time)
+	// dispensing.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	dispensing.UpdateDefaultUpdatedAt = dispensingDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// dispensingDescPatientID is the schema descriptor for patient_id field.
+	dispensingDescPatientID := dispensingMixinFields2[0].Descriptor()
+	// dispensing.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	dispensing.PatientIDValidator = dispensingDescPatientID.Validators[0].(func(string) error)
+	// dispensingDescQuantity is the schema descriptor for quantity field.
+	dispensingDescQuantity := dispensingFields[4].Descriptor()
+	// dispensing.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	dispensing.QuantityValidator = dispensingDescQuantity.Validators[0].(func(int) error)
+	// dispensingDescReturnedQuantity is the schema descriptor for returned_quantity field.
+	dispensingDescReturnedQuantity := dispensingFields[5].Descriptor()
+	// dispensing.DefaultReturnedQuantity holds the default value on creation for the returned_quantity field.
+	dispensing.DefaultReturnedQuantity = dispensingDescReturnedQuantity.Default.(int)
+	// dispensing.ReturnedQuantityValidator is a validator for the "returned_quantity" field. It is called by the builders before save.
+	dispensing.ReturnedQuantityValidator = dispensingDescReturnedQuantity.Validators[0].(func(int) error)
+	// dispensingDescCancelReason is the schema descriptor for cancel_reason field.
+	dispensingDescCancelReason := dispensingFields[11].Descriptor()
+	// dispensing.CancelReasonValidator is a validator for the "cancel_reason" field. It is called by the builders before save.
+	dispensing.CancelReasonValidator = dispensingDescCancelReason.Validators[0].(func(string) error)
+	// dispensingDescID is the schema descriptor for id field.
+	dispensingDescID := dispensingMixinFields0[0].Descriptor()
+	// dispensing.DefaultID holds the default value on creation for the id field.
+	dispensing.DefaultID = dispensingDescID.Default.(func() string)
+	// dispensing.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	dispensing.IDValidator = dispensingDescID.Validators[0].(func(string) error)
+	dispensinglineMixin := schema.DispensingLine{}.Mixin()
+	dispensinglineMixinFields0 := dispensinglineMixin[0].Fields()
+	_ = dispensinglineMixinFields0
+	dispensinglineMixinFields1 := dispensinglineMixin[1].Fields()
+	_ = dispensinglineMixinFields1
+	dispensinglineFields := schema.DispensingLine{}.Fields()
+	_ = dispensinglineFields
+	// dispensinglineDescPatientID is the schema descriptor for patient_id field.
+	dispensinglineDescPatientID := dispensinglineMixinFields1[0].Descriptor()
+	// dispensingline.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	dispensingline.PatientIDValidator = dispensinglineDescPatientID.Validators[0].(func(string) error)
+	// dispensinglineDescQuantity is the schema descriptor for quantity field.
+	dispensinglineDescQuantity := dispensinglineFields[2].Descriptor()
+	// dispensingline.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	dispensingline.QuantityValidator = dispensinglineDescQuantity.Validators[0].(func(int) error)
+	// dispensinglineDescReturnedQuantity is the schema descriptor for returned_quantity field.
+	dispensinglineDescReturnedQuantity := dispensinglineFields[3].Descriptor()
+	// dispensingline.DefaultReturnedQuantity holds the default value on creation for the returned_quantity field.
+	dispensingline.DefaultReturnedQuantity = dispensinglineDescReturnedQuantity.Default.(int)
+	// dispensingline.ReturnedQuantityValidator is a validator for the "returned_quantity" field. It is called by the builders before save.
+	dispensingline.ReturnedQuantityValidator = dispensinglineDescReturnedQuantity.Validators[0].(func(int) error)
+	// dispensinglineDescUnitCost is the schema descriptor for unit_cost field.
+	dispensinglineDescUnitCost := dispensinglineFields[4].Descriptor()
+	// dispensingline.UnitCostValidator is a validator for the "unit_cost" field. It is called by the builders before save.
+	dispensingline.UnitCostValidator = dispensinglineDescUnitCost.Validators[0].(func(int64) error)
+	// dispensinglineDescID is the schema descriptor for id field.
+	dispensinglineDescID := dispensinglineMixinFields0[0].Descriptor()
+	// dispensingline.DefaultID holds the default value on creation for the id field.
+	dispensingline.DefaultID = dispensinglineDescID.Default.(func() string)
+	// dispensingline.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	dispensingline.IDValidator = dispensinglineDescID.Validators[0].(func(string) error)
 	drugMixin := schema.Drug{}.Mixin()
 	drugMixinFields0 := drugMixin[0].Fields()
 	_ = drugMixinFields0
@@ -2230,6 +2309,143 @@ func init() {
 	staff.DefaultID = staffDescID.Default.(func() string)
 	// staff.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	staff.IDValidator = staffDescID.Validators[0].(func(string) error)
+	stockbatchMixin := schema.StockBatch{}.Mixin()
+	stockbatchMixinFields0 := stockbatchMixin[0].Fields()
+	_ = stockbatchMixinFields0
+	stockbatchMixinFields1 := stockbatchMixin[1].Fields()
+	_ = stockbatchMixinFields1
+	stockbatchFields := schema.StockBatch{}.Fields()
+	_ = stockbatchFields
+	// stockbatchDescCreatedAt is the schema descriptor for created_at field.
+	stockbatchDescCreatedAt := stockbatchMixinFields1[0].Descriptor()
+	// stockbatch.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stockbatch.DefaultCreatedAt = stockbatchDescCreatedAt.Default.(func() time.Time)
+	// stockbatchDescUpdatedAt is the schema descriptor for updated_at field.
+	stockbatchDescUpdatedAt := stockbatchMixinFields1[1].Descriptor()
+	// stockbatch.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stockbatch.DefaultUpdatedAt = stockbatchDescUpdatedAt.Default.(func() time.Time)
+	// stockbatch.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stockbatch.UpdateDefaultUpdatedAt = stockbatchDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stockbatchDescLotNumber is the schema descriptor for lot_number field.
+	stockbatchDescLotNumber := stockbatchFields[2].Descriptor()
+	// stockbatch.LotNumberValidator is a validator for the "lot_number" field. It is called by the builders before save.
+	stockbatch.LotNumberValidator = func() func(string) error {
+		validators := stockbatchDescLotNumber.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(lot_number string) error {
+			for _, fn := range fns {
+				if err := fn(lot_number); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stockbatchDescQuantityOnHand is the schema descriptor for quantity_on_hand field.
+	stockbatchDescQuantityOnHand := stockbatchFields[4].Descriptor()
+	// stockbatch.DefaultQuantityOnHand holds the default value on creation for the quantity_on_hand field.
+	stockbatch.DefaultQuantityOnHand = stockbatchDescQuantityOnHand.Default.(int)
+	// stockbatch.QuantityOnHandValidator is a validator for the "quantity_on_hand" field. It is called by the builders before save.
+	stockbatch.QuantityOnHandValidator = stockbatchDescQuantityOnHand.Validators[0].(func(int) error)
+	// stockbatchDescUnitCost is the schema descriptor for unit_cost field.
+	stockbatchDescUnitCost := stockbatchFields[5].Descriptor()
+	// stockbatch.UnitCostValidator is a validator for the "unit_cost" field. It is called by the builders before save.
+	stockbatch.UnitCostValidator = stockbatchDescUnitCost.Validators[0].(func(int64) error)
+	// stockbatchDescSupplier is the schema descriptor for supplier field.
+	stockbatchDescSupplier := stockbatchFields[6].Descriptor()
+	// stockbatch.SupplierValidator is a validator for the "supplier" field. It is called by the builders before save.
+	stockbatch.SupplierValidator = stockbatchDescSupplier.Validators[0].(func(string) error)
+	// stockbatchDescID is the schema descriptor for id field.
+	stockbatchDescID := stockbatchMixinFields0[0].Descriptor()
+	// stockbatch.DefaultID holds the default value on creation for the id field.
+	stockbatch.DefaultID = stockbatchDescID.Default.(func() string)
+	// stockbatch.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	stockbatch.IDValidator = stockbatchDescID.Validators[0].(func(string) error)
+	stocklocationMixin := schema.StockLocation{}.Mixin()
+	stocklocationMixinFields0 := stocklocationMixin[0].Fields()
+	_ = stocklocationMixinFields0
+	stocklocationMixinFields1 := stocklocationMixin[1].Fields()
+	_ = stocklocationMixinFields1
+	stocklocationFields := schema.StockLocation{}.Fields()
+	_ = stocklocationFields
+	// stocklocationDescCreatedAt is the schema descriptor for created_at field.
+	stocklocationDescCreatedAt := stocklocationMixinFields1[0].Descriptor()
+	// stocklocation.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stocklocation.DefaultCreatedAt = stocklocationDescCreatedAt.Default.(func() time.Time)
+	// stocklocationDescUpdatedAt is the schema descriptor for updated_at field.
+	stocklocationDescUpdatedAt := stocklocationMixinFields1[1].Descriptor()
+	// stocklocation.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stocklocation.DefaultUpdatedAt = stocklocationDescUpdatedAt.Default.(func() time.Time)
+	// stocklocation.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stocklocation.UpdateDefaultUpdatedAt = stocklocationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stocklocationDescCode is the schema descriptor for code field.
+	stocklocationDescCode := stocklocationFields[0].Descriptor()
+	// stocklocation.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	stocklocation.CodeValidator = func() func(string) error {
+		validators := stocklocationDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stocklocationDescName is the schema descriptor for name field.
+	stocklocationDescName := stocklocationFields[1].Descriptor()
+	// stocklocation.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	stocklocation.NameValidator = func() func(string) error {
+		validators := stocklocationDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stocklocationDescActive is the schema descriptor for active field.
+	stocklocationDescActive := stocklocationFields[4].Descriptor()
+	// stocklocation.DefaultActive holds the default value on creation for the active field.
+	stocklocation.DefaultActive = stocklocationDescActive.Default.(bool)
+	// stocklocationDescID is the schema descriptor for id field.
+	stocklocationDescID := stocklocationMixinFields0[0].Descriptor()
+	// stocklocation.DefaultID holds the default value on creation for the id field.
+	stocklocation.DefaultID = stocklocationDescID.Default.(func() string)
+	// stocklocation.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	stocklocation.IDValidator = stocklocationDescID.Validators[0].(func(string) error)
+	stockmovementMixin := schema.StockMovement{}.Mixin()
+	stockmovementMixinFields0 := stockmovementMixin[0].Fields()
+	_ = stockmovementMixinFields0
+	stockmovementFields := schema.StockMovement{}.Fields()
+	_ = stockmovementFields
+	// stockmovementDescReason is the schema descriptor for reason field.
+	stockmovementDescReason := stockmovementFields[5].Descriptor()
+	// stockmovement.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	stockmovement.ReasonValidator = stockmovementDescReason.Validators[0].(func(string) error)
+	// stockmovementDescCreatedAt is the schema descriptor for created_at field.
+	stockmovementDescCreatedAt := stockmovementFields[9].Descriptor()
+	// stockmovement.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stockmovement.DefaultCreatedAt = stockmovementDescCreatedAt.Default.(func() time.Time)
+	// stockmovementDescID is the schema descriptor for id field.
+	stockmovementDescID := stockmovementMixinFields0[0].Descriptor()
+	// stockmovement.DefaultID holds the default value on creation for the id field.
+	stockmovement.DefaultID = stockmovementDescID.Default.(func() string)
+	// stockmovement.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	stockmovement.IDValidator = stockmovementDescID.Validators[0].(func(string) error)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

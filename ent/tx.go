@@ -44,6 +44,10 @@ type Tx struct {
 	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
+	// Dispensing is the client for interacting with the Dispensing builders.
+	Dispensing *DispensingClient
+	// DispensingLine is the client for interacting with the DispensingLine builders.
+	DispensingLine *DispensingLineClient
 	// Drug is the client for interacting with the Drug builders.
 	Drug *DrugClient
 	// DrugInteraction is the client for interacting with the DrugInteraction builders.
@@ -100,6 +104,12 @@ type Tx struct {
 	Session *SessionClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
+	// StockBatch is the client for interacting with the StockBatch builders.
+	StockBatch *StockBatchClient
+	// StockLocation is the client for interacting with the StockLocation builders.
+	StockLocation *StockLocationClient
+	// StockMovement is the client for interacting with the StockMovement builders.
+	StockMovement *StockMovementClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Ward is the client for interacting with the Ward builders.
@@ -250,6 +260,8 @@ func (tx *Tx) init() {
 	tx.CareTeamMember = NewCareTeamMemberClient(tx.config)
 	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
+	tx.Dispensing = NewDispensingClient(tx.config)
+	tx.DispensingLine = NewDispensingLineClient(tx.config)
 	tx.Drug = NewDrugClient(tx.config)
 	tx.DrugInteraction = NewDrugInteractionClient(tx.config)
 	tx.Encounter = NewEncounterClient(tx.config)
@@ -278,6 +290,9 @@ func (tx *Tx) init() {
 	tx.Room = NewRoomClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
+	tx.StockBatch = NewStockBatchClient(tx.config)
+	tx.StockLocation = NewStockLocationClient(tx.config)
+	tx.StockMovement = NewStockMovementClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Ward = NewWardClient(tx.config)
 }

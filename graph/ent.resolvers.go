@@ -58,6 +58,12 @@ func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[st
 		ent.WithDepartmentOrder(orderBy), ent.WithDepartmentFilter(where.Filter))
 }
 
+// Dispensings is the resolver for the dispensings field.
+func (r *queryResolver) Dispensings(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DispensingOrder, where *ent.DispensingWhereInput) (*ent.DispensingConnection, error) {
+	return r.Client.Dispensing.Query().Paginate(ctx, after, first, before, last,
+		ent.WithDispensingOrder(orderBy), ent.WithDispensingFilter(where.Filter))
+}
+
 // Formulary is the resolver for the formulary field.
 func (r *queryResolver) Formulary(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DrugOrder, where *ent.DrugWhereInput) (*ent.DrugConnection, error) {
 	return r.Client.Drug.Query().Paginate(ctx, after, first, before, last,
@@ -148,6 +154,24 @@ func (r *queryResolver) Staffs(ctx context.Context, after *entgql.Cursor[string]
 		ent.WithStaffOrder(orderBy), ent.WithStaffFilter(where.Filter))
 }
 
+// StockBatches is the resolver for the stockBatches field.
+func (r *queryResolver) StockBatches(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockBatchOrder, where *ent.StockBatchWhereInput) (*ent.StockBatchConnection, error) {
+	return r.Client.StockBatch.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStockBatchOrder(orderBy), ent.WithStockBatchFilter(where.Filter))
+}
+
+// StockLocations is the resolver for the stockLocations field.
+func (r *queryResolver) StockLocations(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockLocationOrder, where *ent.StockLocationWhereInput) (*ent.StockLocationConnection, error) {
+	return r.Client.StockLocation.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStockLocationOrder(orderBy), ent.WithStockLocationFilter(where.Filter))
+}
+
+// StockMovements is the resolver for the stockMovements field.
+func (r *queryResolver) StockMovements(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockMovementOrder, where *ent.StockMovementWhereInput) (*ent.StockMovementConnection, error) {
+	return r.Client.StockMovement.Query().Paginate(ctx, after, first, before, last,
+		ent.WithStockMovementOrder(orderBy), ent.WithStockMovementFilter(where.Filter))
+}
+
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
 	return r.Client.User.Query().Paginate(ctx, after, first, before, last,
@@ -163,6 +187,9 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 // BreakGlassAccess returns BreakGlassAccessResolver implementation.
 func (r *Resolver) BreakGlassAccess() BreakGlassAccessResolver { return &breakGlassAccessResolver{r} }
 
+// MedicationOrder returns MedicationOrderResolver implementation.
+func (r *Resolver) MedicationOrder() MedicationOrderResolver { return &medicationOrderResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -176,6 +203,7 @@ func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputReso
 
 type (
 	breakGlassAccessResolver            struct{ *Resolver }
+	medicationOrderResolver             struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
 	userResolver                        struct{ *Resolver }
 	patientIdentifierWhereInputResolver struct{ *Resolver }

@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
@@ -35,6 +36,7 @@ type Resolver struct {
 	Referrals   *referrals.Service
 	Lab         *lab.Service
 	CareAccess  *careaccess.Service
+	Pharmacy    *pharmacy.Service
 	Broker      events.Broker
 
 	fanout fanout

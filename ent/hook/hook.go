@@ -189,6 +189,30 @@ func (f DepartmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DepartmentMutation", m)
 }
 
+// The DispensingFunc type is an adapter to allow the use of ordinary
+// function as Dispensing mutator.
+type DispensingFunc func(context.Context, *ent.DispensingMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DispensingFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DispensingMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DispensingMutation", m)
+}
+
+// The DispensingLineFunc type is an adapter to allow the use of ordinary
+// function as DispensingLine mutator.
+type DispensingLineFunc func(context.Context, *ent.DispensingLineMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DispensingLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DispensingLineMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DispensingLineMutation", m)
+}
+
 // The DrugFunc type is an adapter to allow the use of ordinary
 // function as Drug mutator.
 type DrugFunc func(context.Context, *ent.DrugMutation) (ent.Value, error)
@@ -523,6 +547,42 @@ func (f StaffFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StaffMutation", m)
+}
+
+// The StockBatchFunc type is an adapter to allow the use of ordinary
+// function as StockBatch mutator.
+type StockBatchFunc func(context.Context, *ent.StockBatchMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StockBatchFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StockBatchMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockBatchMutation", m)
+}
+
+// The StockLocationFunc type is an adapter to allow the use of ordinary
+// function as StockLocation mutator.
+type StockLocationFunc func(context.Context, *ent.StockLocationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StockLocationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StockLocationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockLocationMutation", m)
+}
+
+// The StockMovementFunc type is an adapter to allow the use of ordinary
+// function as StockMovement mutator.
+type StockMovementFunc func(context.Context, *ent.StockMovementMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StockMovementFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StockMovementMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockMovementMutation", m)
 }
 
 // The UserFunc type is an adapter to allow the use of ordinary

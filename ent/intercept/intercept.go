@@ -23,6 +23,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/dispensing"
+	"github.com/hmis-dev/hmis/ent/dispensingline"
 	"github.com/hmis-dev/hmis/ent/drug"
 	"github.com/hmis-dev/hmis/ent/druginteraction"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -52,6 +54,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stockbatch"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/stockmovement"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -515,6 +520,60 @@ func (f TraverseDepartment) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DepartmentQuery", q)
+}
+
+// The DispensingFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DispensingFunc func(context.Context, *ent.DispensingQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DispensingFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DispensingQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DispensingQuery", q)
+}
+
+// The TraverseDispensing type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDispensing func(context.Context, *ent.DispensingQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDispensing) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDispensing) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DispensingQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DispensingQuery", q)
+}
+
+// The DispensingLineFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DispensingLineFunc func(context.Context, *ent.DispensingLineQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DispensingLineFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DispensingLineQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DispensingLineQuery", q)
+}
+
+// The TraverseDispensingLine type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDispensingLine func(context.Context, *ent.DispensingLineQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDispensingLine) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDispensingLine) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DispensingLineQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DispensingLineQuery", q)
 }
 
 // The DrugFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1273,6 +1332,87 @@ func (f TraverseStaff) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.StaffQuery", q)
 }
 
+// The StockBatchFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StockBatchFunc func(context.Context, *ent.StockBatchQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StockBatchFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StockBatchQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StockBatchQuery", q)
+}
+
+// The TraverseStockBatch type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStockBatch func(context.Context, *ent.StockBatchQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStockBatch) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStockBatch) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StockBatchQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StockBatchQuery", q)
+}
+
+// The StockLocationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StockLocationFunc func(context.Context, *ent.StockLocationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StockLocationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StockLocationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StockLocationQuery", q)
+}
+
+// The TraverseStockLocation type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStockLocation func(context.Context, *ent.StockLocationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStockLocation) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStockLocation) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StockLocationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StockLocationQuery", q)
+}
+
+// The StockMovementFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StockMovementFunc func(context.Context, *ent.StockMovementQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StockMovementFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StockMovementQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StockMovementQuery", q)
+}
+
+// The TraverseStockMovement type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStockMovement func(context.Context, *ent.StockMovementQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStockMovement) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStockMovement) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StockMovementQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StockMovementQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -1360,6 +1500,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ClinicalNoteQuery, predicate.ClinicalNote, clinicalnote.OrderOption]{typ: ent.TypeClinicalNote, tq: q}, nil
 	case *ent.DepartmentQuery:
 		return &query[*ent.DepartmentQuery, predicate.Department, department.OrderOption]{typ: ent.TypeDepartment, tq: q}, nil
+	case *ent.DispensingQuery:
+		return &query[*ent.DispensingQuery, predicate.Dispensing, dispensing.OrderOption]{typ: ent.TypeDispensing, tq: q}, nil
+	case *ent.DispensingLineQuery:
+		return &query[*ent.DispensingLineQuery, predicate.DispensingLine, dispensingline.OrderOption]{typ: ent.TypeDispensingLine, tq: q}, nil
 	case *ent.DrugQuery:
 		return &query[*ent.DrugQuery, predicate.Drug, drug.OrderOption]{typ: ent.TypeDrug, tq: q}, nil
 	case *ent.DrugInteractionQuery:
@@ -1416,6 +1560,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
 	case *ent.StaffQuery:
 		return &query[*ent.StaffQuery, predicate.Staff, staff.OrderOption]{typ: ent.TypeStaff, tq: q}, nil
+	case *ent.StockBatchQuery:
+		return &query[*ent.StockBatchQuery, predicate.StockBatch, stockbatch.OrderOption]{typ: ent.TypeStockBatch, tq: q}, nil
+	case *ent.StockLocationQuery:
+		return &query[*ent.StockLocationQuery, predicate.StockLocation, stocklocation.OrderOption]{typ: ent.TypeStockLocation, tq: q}, nil
+	case *ent.StockMovementQuery:
+		return &query[*ent.StockMovementQuery, predicate.StockMovement, stockmovement.OrderOption]{typ: ent.TypeStockMovement, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.WardQuery:

@@ -643,6 +643,129 @@ var (
 		Columns:    DepartmentsColumns,
 		PrimaryKey: []*schema.Column{DepartmentsColumns[0]},
 	}
+	// DispensingsColumns holds the columns for the "dispensings" table.
+	DispensingsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "returned_quantity", Type: field.TypeInt, Default: 0},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"AWAITING_WITNESS", "DISPENSED", "CANCELLED"}},
+		{Name: "dispensed_at", Type: field.TypeTime},
+		{Name: "witnessed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "cancel_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "order_id", Type: field.TypeString},
+		{Name: "drug_id", Type: field.TypeString},
+		{Name: "location_id", Type: field.TypeString},
+		{Name: "dispensed_by_id", Type: field.TypeString},
+		{Name: "witnessed_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// DispensingsTable holds the schema information for the "dispensings" table.
+	DispensingsTable = &schema.Table{
+		Name:       "dispensings",
+		Columns:    DispensingsColumns,
+		PrimaryKey: []*schema.Column{DispensingsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "dispensings_medication_orders_order",
+				Columns:    []*schema.Column{DispensingsColumns[10]},
+				RefColumns: []*schema.Column{MedicationOrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispensings_drugs_drug",
+				Columns:    []*schema.Column{DispensingsColumns[11]},
+				RefColumns: []*schema.Column{DrugsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispensings_stock_locations_location",
+				Columns:    []*schema.Column{DispensingsColumns[12]},
+				RefColumns: []*schema.Column{StockLocationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispensings_staffs_dispensed_by",
+				Columns:    []*schema.Column{DispensingsColumns[13]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispensings_staffs_witnessed_by",
+				Columns:    []*schema.Column{DispensingsColumns[14]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "dispensings_patients_dispensings",
+				Columns:    []*schema.Column{DispensingsColumns[15]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dispensing_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{DispensingsColumns[15]},
+			},
+			{
+				Name:    "dispensing_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{DispensingsColumns[10]},
+			},
+		},
+	}
+	// DispensingLinesColumns holds the columns for the "dispensing_lines" table.
+	DispensingLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "returned_quantity", Type: field.TypeInt, Default: 0},
+		{Name: "unit_cost", Type: field.TypeInt64},
+		{Name: "dispensing_id", Type: field.TypeString},
+		{Name: "batch_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// DispensingLinesTable holds the schema information for the "dispensing_lines" table.
+	DispensingLinesTable = &schema.Table{
+		Name:       "dispensing_lines",
+		Columns:    DispensingLinesColumns,
+		PrimaryKey: []*schema.Column{DispensingLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "dispensing_lines_dispensings_lines",
+				Columns:    []*schema.Column{DispensingLinesColumns[4]},
+				RefColumns: []*schema.Column{DispensingsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispensing_lines_stock_batches_batch",
+				Columns:    []*schema.Column{DispensingLinesColumns[5]},
+				RefColumns: []*schema.Column{StockBatchesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "dispensing_lines_patients_dispensing_lines",
+				Columns:    []*schema.Column{DispensingLinesColumns[6]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dispensingline_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{DispensingLinesColumns[6]},
+			},
+			{
+				Name:    "dispensingline_batch_id",
+				Unique:  false,
+				Columns: []*schema.Column{DispensingLinesColumns[5]},
+			},
+		},
+	}
 	// DrugsColumns holds the columns for the "drugs" table.
 	DrugsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1793,7 +1916,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "given_name", Type: field.TypeString, Size: 100},
 		{Name: "family_name", Type: field.TypeString, Size: 100},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"DOCTOR", "NURSE", "LAB_TECHNICIAN", "PHARMACIST", "RECEPTIONIST", "BILLING_CLERK", "HR_OFFICER", "ADMINISTRATOR", "AUDITOR"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"DOCTOR", "NURSE", "LAB_TECHNICIAN", "PHARMACIST", "PHARMACY_TECHNICIAN", "RECEPTIONIST", "BILLING_CLERK", "HR_OFFICER", "ADMINISTRATOR", "AUDITOR"}},
 		{Name: "email", Type: field.TypeString, Nullable: true, Size: 254},
 		{Name: "phone", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "active", Type: field.TypeBool, Default: true},
@@ -1817,6 +1940,140 @@ var (
 				Columns:    []*schema.Column{StaffsColumns[10]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
+			},
+		},
+	}
+	// StockBatchesColumns holds the columns for the "stock_batches" table.
+	StockBatchesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "lot_number", Type: field.TypeString, Size: 40},
+		{Name: "expiry_date", Type: field.TypeTime},
+		{Name: "quantity_on_hand", Type: field.TypeInt, Default: 0},
+		{Name: "unit_cost", Type: field.TypeInt64},
+		{Name: "supplier", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "expiry_alerted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "drug_id", Type: field.TypeString},
+		{Name: "location_id", Type: field.TypeString},
+	}
+	// StockBatchesTable holds the schema information for the "stock_batches" table.
+	StockBatchesTable = &schema.Table{
+		Name:       "stock_batches",
+		Columns:    StockBatchesColumns,
+		PrimaryKey: []*schema.Column{StockBatchesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "stock_batches_drugs_drug",
+				Columns:    []*schema.Column{StockBatchesColumns[9]},
+				RefColumns: []*schema.Column{DrugsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "stock_batches_stock_locations_location",
+				Columns:    []*schema.Column{StockBatchesColumns[10]},
+				RefColumns: []*schema.Column{StockLocationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stockbatch_location_id_drug_id_lot_number",
+				Unique:  true,
+				Columns: []*schema.Column{StockBatchesColumns[10], StockBatchesColumns[9], StockBatchesColumns[3]},
+			},
+			{
+				Name:    "stockbatch_lot_number",
+				Unique:  false,
+				Columns: []*schema.Column{StockBatchesColumns[3]},
+			},
+			{
+				Name:    "stockbatch_expiry_date",
+				Unique:  false,
+				Columns: []*schema.Column{StockBatchesColumns[4]},
+			},
+		},
+	}
+	// StockLocationsColumns holds the columns for the "stock_locations" table.
+	StockLocationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"MAIN_STORE", "PHARMACY", "WARD_STORE"}},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "ward_id", Type: field.TypeString, Nullable: true},
+	}
+	// StockLocationsTable holds the schema information for the "stock_locations" table.
+	StockLocationsTable = &schema.Table{
+		Name:       "stock_locations",
+		Columns:    StockLocationsColumns,
+		PrimaryKey: []*schema.Column{StockLocationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "stock_locations_wards_ward",
+				Columns:    []*schema.Column{StockLocationsColumns[7]},
+				RefColumns: []*schema.Column{WardsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
+	// StockMovementsColumns holds the columns for the "stock_movements" table.
+	StockMovementsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"RECEIPT", "DISPENSE", "TRANSFER_OUT", "TRANSFER_IN", "RETURN", "ADJUSTMENT", "EXPIRY_WRITE_OFF"}},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "dispensing_id", Type: field.TypeString, Nullable: true},
+		{Name: "transfer_id", Type: field.TypeString, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "batch_id", Type: field.TypeString},
+		{Name: "drug_id", Type: field.TypeString},
+		{Name: "location_id", Type: field.TypeString},
+		{Name: "actor_id", Type: field.TypeString, Nullable: true},
+	}
+	// StockMovementsTable holds the schema information for the "stock_movements" table.
+	StockMovementsTable = &schema.Table{
+		Name:       "stock_movements",
+		Columns:    StockMovementsColumns,
+		PrimaryKey: []*schema.Column{StockMovementsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "stock_movements_stock_batches_batch",
+				Columns:    []*schema.Column{StockMovementsColumns[7]},
+				RefColumns: []*schema.Column{StockBatchesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "stock_movements_drugs_drug",
+				Columns:    []*schema.Column{StockMovementsColumns[8]},
+				RefColumns: []*schema.Column{DrugsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "stock_movements_stock_locations_location",
+				Columns:    []*schema.Column{StockMovementsColumns[9]},
+				RefColumns: []*schema.Column{StockLocationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "stock_movements_staffs_actor",
+				Columns:    []*schema.Column{StockMovementsColumns[10]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stockmovement_batch_id",
+				Unique:  false,
+				Columns: []*schema.Column{StockMovementsColumns[7]},
+			},
+			{
+				Name:    "stockmovement_dispensing_id",
+				Unique:  false,
+				Columns: []*schema.Column{StockMovementsColumns[4]},
 			},
 		},
 	}
@@ -1931,6 +2188,8 @@ var (
 		CareTeamMembersTable,
 		ClinicalNotesTable,
 		DepartmentsTable,
+		DispensingsTable,
+		DispensingLinesTable,
 		DrugsTable,
 		DrugInteractionsTable,
 		EncountersTable,
@@ -1959,6 +2218,9 @@ var (
 		RoomsTable,
 		SessionsTable,
 		StaffsTable,
+		StockBatchesTable,
+		StockLocationsTable,
+		StockMovementsTable,
 		UsersTable,
 		WardsTable,
 		LabPanelTestsTable,
@@ -1995,6 +2257,15 @@ func init() {
 	ClinicalNotesTable.ForeignKeys[1].RefTable = ClinicalNotesTable
 	ClinicalNotesTable.ForeignKeys[2].RefTable = EncountersTable
 	ClinicalNotesTable.ForeignKeys[3].RefTable = PatientsTable
+	DispensingsTable.ForeignKeys[0].RefTable = MedicationOrdersTable
+	DispensingsTable.ForeignKeys[1].RefTable = DrugsTable
+	DispensingsTable.ForeignKeys[2].RefTable = StockLocationsTable
+	DispensingsTable.ForeignKeys[3].RefTable = StaffsTable
+	DispensingsTable.ForeignKeys[4].RefTable = StaffsTable
+	DispensingsTable.ForeignKeys[5].RefTable = PatientsTable
+	DispensingLinesTable.ForeignKeys[0].RefTable = DispensingsTable
+	DispensingLinesTable.ForeignKeys[1].RefTable = StockBatchesTable
+	DispensingLinesTable.ForeignKeys[2].RefTable = PatientsTable
 	EncountersTable.ForeignKeys[0].RefTable = AdmissionsTable
 	EncountersTable.ForeignKeys[1].RefTable = AppointmentsTable
 	EncountersTable.ForeignKeys[2].RefTable = StaffsTable
@@ -2052,6 +2323,13 @@ func init() {
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	StaffsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	StaffsTable.ForeignKeys[1].RefTable = UsersTable
+	StockBatchesTable.ForeignKeys[0].RefTable = DrugsTable
+	StockBatchesTable.ForeignKeys[1].RefTable = StockLocationsTable
+	StockLocationsTable.ForeignKeys[0].RefTable = WardsTable
+	StockMovementsTable.ForeignKeys[0].RefTable = StockBatchesTable
+	StockMovementsTable.ForeignKeys[1].RefTable = DrugsTable
+	StockMovementsTable.ForeignKeys[2].RefTable = StockLocationsTable
+	StockMovementsTable.ForeignKeys[3].RefTable = StaffsTable
 	WardsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	LabPanelTestsTable.ForeignKeys[0].RefTable = LabPanelsTable
 	LabPanelTestsTable.ForeignKeys[1].RefTable = LabTestsTable

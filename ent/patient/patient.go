@@ -109,6 +109,10 @@ const (
 	EdgeLabSpecimens = "lab_specimens"
 	// EdgeLabResults holds the string denoting the lab_results edge name in mutations.
 	EdgeLabResults = "lab_results"
+	// EdgeDispensings holds the string denoting the dispensings edge name in mutations.
+	EdgeDispensings = "dispensings"
+	// EdgeDispensingLines holds the string denoting the dispensing_lines edge name in mutations.
+	EdgeDispensingLines = "dispensing_lines"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -282,6 +286,20 @@ const (
 	LabResultsInverseTable = "lab_results"
 	// LabResultsColumn is the table column denoting the lab_results relation/edge.
 	LabResultsColumn = "patient_id"
+	// DispensingsTable is the table that holds the dispensings relation/edge.
+	DispensingsTable = "dispensings"
+	// DispensingsInverseTable is the table name for the Dispensing entity.
+	// It exists in this package in order to avoid circular dependency with the "dispensing" package.
+	DispensingsInverseTable = "dispensings"
+	// DispensingsColumn is the table column denoting the dispensings relation/edge.
+	DispensingsColumn = "patient_id"
+	// DispensingLinesTable is the table that holds the dispensing_lines relation/edge.
+	DispensingLinesTable = "dispensing_lines"
+	// DispensingLinesInverseTable is the table name for the DispensingLine entity.
+	// It exists in this package in order to avoid circular dependency with the "dispensingline" package.
+	DispensingLinesInverseTable = "dispensing_lines"
+	// DispensingLinesColumn is the table column denoting the dispensing_lines relation/edge.
+	DispensingLinesColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -867,6 +885,34 @@ func ByLabResults(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByDispensingsCount orders the results by dispensings count.
+func ByDispensingsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDispensingsStep(), opts...)
+	}
+}
+
+// ByDispensings orders the results by dispensings terms.
+func ByDispensings(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDispensingsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByDispensingLinesCount orders the results by dispensing_lines count.
+func ByDispensingLinesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDispensingLinesStep(), opts...)
+	}
+}
+
+// ByDispensingLines orders the results by dispensing_lines terms.
+func ByDispensingLines(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDispensingLinesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1053,6 +1099,20 @@ func newLabResultsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LabResultsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, LabResultsTable, LabResultsColumn),
+	)
+}
+func newDispensingsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DispensingsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DispensingsTable, DispensingsColumn),
+	)
+}
+func newDispensingLinesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DispensingLinesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DispensingLinesTable, DispensingLinesColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

@@ -2040,6 +2040,52 @@ func HasLabResultsWith(preds ...predicate.LabResult) predicate.Patient {
 	})
 }
 
+// HasDispensings applies the HasEdge predicate on the "dispensings" edge.
+func HasDispensings() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DispensingsTable, DispensingsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDispensingsWith applies the HasEdge predicate on the "dispensings" edge with a given conditions (other predicates).
+func HasDispensingsWith(preds ...predicate.Dispensing) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newDispensingsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasDispensingLines applies the HasEdge predicate on the "dispensing_lines" edge.
+func HasDispensingLines() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DispensingLinesTable, DispensingLinesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDispensingLinesWith applies the HasEdge predicate on the "dispensing_lines" edge with a given conditions (other predicates).
+func HasDispensingLinesWith(preds ...predicate.DispensingLine) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newDispensingLinesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasBreakGlassAccesses applies the HasEdge predicate on the "break_glass_accesses" edge.
 func HasBreakGlassAccesses() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {

@@ -51,6 +51,12 @@ type ClinicalNote func(*sql.Selector)
 // Department is the predicate function for department builders.
 type Department func(*sql.Selector)
 
+// Dispensing is the predicate function for dispensing builders.
+type Dispensing func(*sql.Selector)
+
+// DispensingLine is the predicate function for dispensingline builders.
+type DispensingLine func(*sql.Selector)
+
 // Drug is the predicate function for drug builders.
 type Drug func(*sql.Selector)
 
@@ -134,6 +140,15 @@ type Session func(*sql.Selector)
 
 // Staff is the predicate function for staff builders.
 type Staff func(*sql.Selector)
+
+// StockBatch is the predicate function for stockbatch builders.
+type StockBatch func(*sql.Selector)
+
+// StockLocation is the predicate function for stocklocation builders.
+type StockLocation func(*sql.Selector)
+
+// StockMovement is the predicate function for stockmovement builders.
+type StockMovement func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

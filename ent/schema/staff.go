@@ -20,7 +20,7 @@ func (Staff) Fields() []ent.Field {
 		field.String("family_name").NotEmpty().MaxRuneLen(100).
 			Annotations(entgql.OrderField("FAMILY_NAME")),
 		field.Enum("kind").
-			Values("DOCTOR", "NURSE", "LAB_TECHNICIAN", "PHARMACIST", "RECEPTIONIST",
+			Values("DOCTOR", "NURSE", "LAB_TECHNICIAN", "PHARMACIST", "PHARMACY_TECHNICIAN", "RECEPTIONIST",
 				"BILLING_CLERK", "HR_OFFICER", "ADMINISTRATOR", "AUDITOR").
 			Annotations(entgql.OrderField("KIND")),
 		field.String("department_id").Optional(),

@@ -160,15 +160,16 @@ type Kind string
 
 // Kind values.
 const (
-	KindDOCTOR         Kind = "DOCTOR"
-	KindNURSE          Kind = "NURSE"
-	KindLAB_TECHNICIAN Kind = "LAB_TECHNICIAN"
-	KindPHARMACIST     Kind = "PHARMACIST"
-	KindRECEPTIONIST   Kind = "RECEPTIONIST"
-	KindBILLING_CLERK  Kind = "BILLING_CLERK"
-	KindHR_OFFICER     Kind = "HR_OFFICER"
-	KindADMINISTRATOR  Kind = "ADMINISTRATOR"
-	KindAUDITOR        Kind = "AUDITOR"
+	KindDOCTOR              Kind = "DOCTOR"
+	KindNURSE               Kind = "NURSE"
+	KindLAB_TECHNICIAN      Kind = "LAB_TECHNICIAN"
+	KindPHARMACIST          Kind = "PHARMACIST"
+	KindPHARMACY_TECHNICIAN Kind = "PHARMACY_TECHNICIAN"
+	KindRECEPTIONIST        Kind = "RECEPTIONIST"
+	KindBILLING_CLERK       Kind = "BILLING_CLERK"
+	KindHR_OFFICER          Kind = "HR_OFFICER"
+	KindADMINISTRATOR       Kind = "ADMINISTRATOR"
+	KindAUDITOR             Kind = "AUDITOR"
 )
 
 func (k Kind) String() string {
@@ -178,7 +179,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindDOCTOR, KindNURSE, KindLAB_TECHNICIAN, KindPHARMACIST, KindRECEPTIONIST, KindBILLING_CLERK, KindHR_OFFICER, KindADMINISTRATOR, KindAUDITOR:
+	case KindDOCTOR, KindNURSE, KindLAB_TECHNICIAN, KindPHARMACIST, KindPHARMACY_TECHNICIAN, KindRECEPTIONIST, KindBILLING_CLERK, KindHR_OFFICER, KindADMINISTRATOR, KindAUDITOR:
 		return nil
 	default:
 		return fmt.Errorf("staff: invalid enum value for kind field: %q", k)

@@ -148,6 +148,20 @@ type ResetMfaInput struct {
 	Reason string `json:"reason"`
 }
 
+type StockAlertEvent struct {
+	// Position in the event stream; pass it as `after` when resubscribing.
+	EventID    string             `json:"eventId"`
+	Type       StockAlertType     `json:"type"`
+	OccurredAt time.Time          `json:"occurredAt"`
+	Location   *ent.StockLocation `json:"location"`
+	Drug       *ent.Drug          `json:"drug"`
+	// The expiring batch; null for a LOW alert.
+	Batch *ent.StockBatch `json:"batch,omitempty"`
+	// Units on hand when the alert was raised (of the batch, for EXPIRING).
+	OnHand       int `json:"onHand"`
+	ReorderLevel int `json:"reorderLevel"`
+}
+
 // The root of every live stream. Each domain adds its subscriptions with
 // `extend type Subscription` in its own file.
 type Subscription struct {
@@ -375,6 +389,63 @@ func (e *MfaMethod) UnmarshalJSON(b []byte) error {
 }
 
 func (e MfaMethod) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type StockAlertType string
+
+const (
+	// The item's stock at the location fell below its reorder level.
+	StockAlertTypeLow StockAlertType = "LOW"
+	// The batch expires within the warning period (90 days by default).
+	StockAlertTypeExpiring StockAlertType = "EXPIRING"
+)
+
+var AllStockAlertType = []StockAlertType{
+	StockAlertTypeLow,
+	StockAlertTypeExpiring,
+}
+
+func (e StockAlertType) IsValid() bool {
+	switch e {
+	case StockAlertTypeLow, StockAlertTypeExpiring:
+		return true
+	}
+	return false
+}
+
+func (e StockAlertType) String() string {
+	return string(e)
+}
+
+func (e *StockAlertType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StockAlertType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StockAlertType", str)
+	}
+	return nil
+}
+
+func (e StockAlertType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StockAlertType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StockAlertType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -37,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/policies"
@@ -56,6 +57,7 @@ type App struct {
 	Handler  http.Handler
 	// Scheduling runs the no-show sweeper beside the HTTP server.
 	Scheduling *scheduling.Service
+	Pharmacy   *pharmacy.Service
 	redis      *redis.Client
 }
 
@@ -99,6 +101,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	authz.InstallRowScope(a.Store.Client, enforcer)
 	audit.InstallTracking(a.Store.Client)
 	audit.ProtectAppendOnly(a.Store.Client)
+	pharmacy.ProtectLedger(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -170,6 +173,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a.Trail.Start()
 	a.Scheduling = scheduling.NewService(a.Store, cfg.Location())
+	a.Pharmacy = pharmacy.NewService(a.Store, cfg.Location())
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:      a.Store.Client,
@@ -185,6 +189,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Referrals:   referrals.NewService(a.Store),
 			Lab:         lab.NewService(a.Store, cfg.Location()),
 			CareAccess:  care,
+			Pharmacy:    a.Pharmacy,
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,
@@ -239,7 +244,7 @@ func (a *App) SeedDemo(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nDemo logins (password %q):\n", a.Config.DemoPassword)
 	for _, l := range demo.Logins {
-		fmt.Fprintf(w, "  %-11s role %s\n", l.Username, l.Role)
+		fmt.Fprintf(w, "  %-19s role %s\n", l.Username, l.Role)
 	}
 	if mfa := demo.MFALogins(a.RequiresMFA); len(mfa) > 0 {
 		fmt.Fprintf(w, "\nThese roles sign in with a second factor (login, then verifyMfa with a code):\n ")
@@ -267,6 +272,7 @@ func (a *App) Serve(ctx context.Context) error {
 	defer stopRelay()
 	go a.RunRelay(relayCtx)
 	go a.Scheduling.SweepNoShows(relayCtx, time.Minute, a.Log)
+	go a.Pharmacy.SweepExpiring(relayCtx, time.Hour, a.Log)
 	srv := &http.Server{
 		Addr:              a.Config.Addr,
 		Handler:           a.Handler,

@@ -27,7 +27,7 @@ type Login struct {
 // PatientUsername is linked to a demo patient with appointments.
 var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
-	{"pharmacist", "pharmacist"}, {"reception", "reception"}, {"billing", "billing"},
+	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
 	{"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
 }
 
@@ -40,16 +40,17 @@ var staffOf = map[string]struct {
 	kind          staff.Kind
 	department    string
 }{
-	"admin":      {"Ada", "Okafor", staff.KindADMINISTRATOR, "ADM"},
-	"doctor":     {"Grace", "Mwangi", staff.KindDOCTOR, "GEN"},
-	"nurse":      {"Tomas", "Lindqvist", staff.KindNURSE, "GEN"},
-	"labtech":    {"Priya", "Raman", staff.KindLAB_TECHNICIAN, "LAB"},
-	"labtech2":   {"Nadia", "Haddad", staff.KindLAB_TECHNICIAN, "LAB"},
-	"pharmacist": {"Jonas", "Berg", staff.KindPHARMACIST, "PHA"},
-	"reception":  {"Amina", "Diallo", staff.KindRECEPTIONIST, "GEN"},
-	"billing":    {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},
-	"hr":         {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
-	"auditor":    {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
+	"admin":               {"Ada", "Okafor", staff.KindADMINISTRATOR, "ADM"},
+	"doctor":              {"Grace", "Mwangi", staff.KindDOCTOR, "GEN"},
+	"nurse":               {"Tomas", "Lindqvist", staff.KindNURSE, "GEN"},
+	"labtech":             {"Priya", "Raman", staff.KindLAB_TECHNICIAN, "LAB"},
+	"labtech2":            {"Nadia", "Haddad", staff.KindLAB_TECHNICIAN, "LAB"},
+	"pharmacist":          {"Jonas", "Berg", staff.KindPHARMACIST, "PHA"},
+	"pharmacy_technician": {"Rosa", "Mendes", staff.KindPHARMACY_TECHNICIAN, "PHA"},
+	"reception":           {"Amina", "Diallo", staff.KindRECEPTIONIST, "GEN"},
+	"billing":             {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},
+	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
+	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
 }
 
 var departments = []struct{ code, name string }{
@@ -166,11 +167,14 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 				return fmt.Errorf("seed care team: %w", err)
 			}
 		}
-		return seedClinical(ctx, tx, clinicalSeed{
+		if err := seedClinical(ctx, tx, clinicalSeed{
 			now: now.UTC(), departments: deps, patients: pats,
 			doctor: staffByUser["doctor"], nurse: staffByUser["nurse"], cardiologist: cardiologist,
 			labtech: staffByUser["labtech"], labtech2: staffByUser["labtech2"],
-		})
+		}); err != nil {
+			return err
+		}
+		return seedPharmacy(ctx, tx, now, staffByUser["pharmacist"], staffByUser["doctor"], pats[3])
 	})
 }
 

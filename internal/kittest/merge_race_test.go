@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -31,6 +32,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
@@ -48,6 +50,8 @@ const mergeRaceRounds = 25
 type hospital struct {
 	st           *store.Store
 	sys, doctor  context.Context
+	pharmacist   context.Context
+	drugID       string
 	doctorID     string
 	wardID       string
 	otherDepID   string
@@ -62,6 +66,7 @@ type hospital struct {
 	notes        *notes.Service
 	prescribing  *prescribing.Service
 	careaccess   *careaccess.Service
+	pharmacy     *pharmacy.Service
 	appointments time.Time
 }
 
@@ -73,6 +78,18 @@ func newHospital(t *testing.T) *hospital {
 	other := c.Department.Create().SetCode("CAR").SetName("Cardiology").SaveX(sys)
 	doctor := c.Staff.Create().SetGivenName("D").SetFamilyName("R").SetKind(staff.KindDOCTOR).SetDepartment(gen).SaveX(sys)
 	ward := c.Ward.Create().SetDepartment(gen).SetCode("W1").SetName("Ward 1").SaveX(sys)
+	// A pharmacy with plenty of one drug, for a dispensing each round.
+	pharmacist := c.Staff.Create().SetGivenName("P").SetFamilyName("H").SetKind(staff.KindPHARMACIST).SetDepartment(gen).SaveX(sys)
+	pharmacistCtx := auth.WithViewer(context.Background(), &auth.Viewer{
+		UserID: "usr_" + pharmacist.ID[4:], Roles: []string{"pharmacist"}, StaffID: pharmacist.ID,
+	})
+	drug := c.Drug.Create().SetCode("METF500TAB").SetGenericName("metformin").SetUnitOfIssue("tablet").SaveX(sys)
+	pharmacyLoc := c.StockLocation.Create().SetCode("PHA").SetName("Pharmacy").SetKind(stocklocation.KindPHARMACY).SaveX(sys)
+	pharmacySvc := pharmacy.NewService(st, time.UTC)
+	if _, err := pharmacySvc.Receive(pharmacistCtx, pharmacy.ReceiveStockInput{LocationID: pharmacyLoc.ID, DrugID: drug.ID,
+		LotNumber: "M1", ExpiryDate: time.Now().AddDate(2, 0, 0), Quantity: 10_000, UnitCost: 5}); err != nil {
+		t.Fatal(err)
+	}
 	test := c.LabTest.Create().SetCode("2823-3").SetName("Potassium").SetSpecimenType(labtest.SpecimenTypeSERUM).
 		SetResultKind(labtest.ResultKindNUMERIC).SetUnit("mmol/L").SetPrice(1500).SetTurnaroundMinutes(60).SaveX(sys)
 	return &hospital{
@@ -91,6 +108,9 @@ func newHospital(t *testing.T) *hospital {
 		notes:       notes.NewService(st),
 		prescribing: prescribing.NewService(st),
 		careaccess:  careaccess.NewService(st, 0, time.Now, func(*auth.Viewer) bool { return true }),
+		pharmacy:    pharmacySvc,
+		pharmacist:  pharmacistCtx,
+		drugID:      drug.ID,
 		// Appointments an hour apart, one per round, so the doctor is
 		// never booked twice.
 		appointments: time.Now().Add(time.Hour).Truncate(time.Hour),
@@ -168,6 +188,21 @@ var writes = []write{
 		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: &metformin,
 			DoseAmount: 500, DoseUnit: "mg", Route: medicationorder.RouteORAL, Frequency: "BID", Quantity: 60})
 		return idOf(o, err)
+	}},
+	{"pharmacy.Dispense", func(h *hospital, _ int, p string) (string, error) {
+		// The order is prescribed in the race too (by the locked path), then
+		// linked to the formulary item and dispensed: either step may meet
+		// the merge.
+		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: "metformin",
+			DoseAmount: 500, DoseUnit: "mg", Route: medicationorder.RouteORAL, Frequency: "BID", Quantity: 2})
+		if err != nil {
+			return "", err
+		}
+		if err := h.st.Client.MedicationOrder.UpdateOneID(o.ID).SetDrugID(h.drugID).Exec(h.sys); err != nil {
+			return "", err
+		}
+		d, err := h.pharmacy.Dispense(h.pharmacist, pharmacy.DispenseMedicationInput{OrderID: o.ID})
+		return idOf(d, err)
 	}},
 }
 

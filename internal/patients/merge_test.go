@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
@@ -20,9 +21,11 @@ import (
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/staff"
+	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/internal/testenv"
 )
@@ -117,6 +120,14 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 		item := labItem(ctx, c, h, p)
 		return c.LabResult.Create().SetPatient(p).SetItem(item).SetNumericValue(4.1).SetEnteredByID(h.doctor.ID).
 			SetEnteredAt(time.Now().UTC()).SaveX(ctx).ID
+	},
+	"Dispensing": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		d, _ := dispensed(ctx, c, h, p)
+		return d.ID
+	},
+	"DispensingLine": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		d, b := dispensed(ctx, c, h, p)
+		return c.DispensingLine.Create().SetPatient(p).SetDispensing(d).SetBatch(b).SetQuantity(1).SetUnitCost(100).SaveX(ctx).ID
 	},
 	"MedicationOrder": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.MedicationOrder.Create().SetPatient(p).SetDrug("Amoxicillin").SetDoseAmount(500).SetDoseUnit("mg").
@@ -352,6 +363,21 @@ func TestMergeRefusals(t *testing.T) {
 
 func labOrder(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) *ent.LabOrder {
 	return c.LabOrder.Create().SetPatient(p).SetOrderedByID(h.doctor.ID).SetOrderedAt(time.Now().UTC()).SaveX(ctx)
+}
+
+// dispensed is a dispensing of an order of p's, from a batch of its own.
+func dispensed(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) (*ent.Dispensing, *ent.StockBatch) {
+	// Codes are unique: the random part of a fresh ULID.
+	d := c.Drug.Create().SetCode("D" + globalid.New("d")[len("d_")+10:]).SetGenericName("amoxicillin").
+		SetUnitOfIssue("capsule").SaveX(ctx)
+	loc := c.StockLocation.Create().SetCode("L" + d.Code).SetName("Pharmacy").SetKind(stocklocation.KindPHARMACY).SaveX(ctx)
+	b := c.StockBatch.Create().SetDrug(d).SetLocation(loc).SetLotNumber("A1").SetExpiryDate(time.Now().AddDate(1, 0, 0)).
+		SetUnitCost(100).SaveX(ctx)
+	o := c.MedicationOrder.Create().SetPatient(p).SetDrug("Amoxicillin").SetDrugID(d.ID).SetDoseAmount(500).SetDoseUnit("mg").
+		SetRoute(medicationorder.RouteORAL).SetFrequency("TID").SetQuantity(21).SetPrescriber(h.doctor).SaveX(ctx)
+	disp := c.Dispensing.Create().SetPatient(p).SetOrder(o).SetDrug(d).SetLocation(loc).SetQuantity(1).
+		SetStatus(dispensing.StatusDISPENSED).SetDispensedByID(h.doctor.ID).SetDispensedAt(time.Now().UTC()).SaveX(ctx)
+	return disp, b
 }
 
 func labItem(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) *ent.LabOrderItem {

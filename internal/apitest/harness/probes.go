@@ -189,6 +189,31 @@ var FormularyProbes = map[string]string{
 	"Mutation.reactivateFormularyItem": `mutation { reactivateFormularyItem(id: "bad") { __typename } }`,
 }
 
+// PharmacyProbes: stock, dispensing and recall.
+var PharmacyProbes = map[string]string{
+	"Query.stockLocations":               `{ stockLocations(first: 1) { totalCount } }`,
+	"Query.stockBatches":                 `{ stockBatches(first: 1) { totalCount } }`,
+	"Query.stockMovements":               `{ stockMovements(first: 1) { totalCount } }`,
+	"Query.dispensings":                  `{ dispensings(first: 1) { totalCount } }`,
+	"Query.stockLevels":                  `{ stockLevels(locationId: "bad") { __typename } }`,
+	"Query.expiringStock":                `{ expiringStock(withinDays: -1) { __typename } }`,
+	"Query.lowStock":                     `{ lowStock(locationId: "bad") { __typename } }`,
+	"Query.stockValuation":               `{ stockValuation { __typename } }`,
+	"Query.pharmacyQueue":                `{ pharmacyQueue(first: 0) { __typename } }`,
+	"Query.recallTrace":                  `{ recallTrace(lotNumber: "") { __typename } }`,
+	"Mutation.createStockLocation":       `mutation { createStockLocation(input: {code: "", name: "x", kind: PHARMACY}) { __typename } }`,
+	"Mutation.receiveStock":              `mutation { receiveStock(input: {locationId: "bad", drugId: "bad", lotNumber: "x", expiryDate: "2030-01-01", quantity: 1, unitCost: "1.00"}) { __typename } }`,
+	"Mutation.transferStock":             `mutation { transferStock(input: {batchId: "bad", toLocationId: "bad", quantity: 1}) { __typename } }`,
+	"Mutation.adjustStock":               `mutation { adjustStock(input: {batchId: "bad", countedQuantity: 0, reason: "x"}) { __typename } }`,
+	"Mutation.writeOffExpired":           `mutation { writeOffExpired(locationId: "bad") { __typename } }`,
+	"Mutation.dispenseMedication":        `mutation { dispenseMedication(input: {orderId: "bad"}) { __typename } }`,
+	"Mutation.witnessDispensing":         `mutation { witnessDispensing(id: "bad") { __typename } }`,
+	"Mutation.cancelDispensing":          `mutation { cancelDispensing(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.returnDispensedMedication": `mutation { returnDispensedMedication(id: "bad", quantity: 1) { __typename } }`,
+	"Subscription.stockLow":              "", // over WebSocket: see TestStockSubscriptionsAuthorization
+	"Subscription.batchExpiring":         "", // over WebSocket: see TestStockSubscriptionsAuthorization
+}
+
 // ProbeSets are every domain's probes, by domain.
 var ProbeSets = map[string]map[string]string{
 	"platform":   PlatformProbes,
@@ -201,6 +226,7 @@ var ProbeSets = map[string]map[string]string{
 	"lab":        LabProbes,
 	"careaccess": CareAccessProbes,
 	"formulary":  FormularyProbes,
+	"pharmacy":   PharmacyProbes,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:
