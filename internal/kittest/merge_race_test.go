@@ -193,7 +193,8 @@ var writes = []write{
 		// The order is prescribed in the race too (by the locked path), then
 		// linked to the formulary item and dispensed: either step may meet
 		// the merge.
-		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: "metformin",
+		metformin := "metformin"
+		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: &metformin,
 			DoseAmount: 500, DoseUnit: "mg", Route: medicationorder.RouteORAL, Frequency: "BID", Quantity: 2})
 		if err != nil {
 			return "", err
