@@ -67,13 +67,17 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 		ctx: ctx, auth: r.Auth, conn: auth.ConnectionFrom(ctx), viewer: v,
 		feed: feed, match: match, item: item,
 		loadKey: feed.Name + "\x00" + scopeKey, scope: scope,
-		out: make(chan *T, streamBuffer),
+		out: make(chan *T, streamBuffer), push: pushFrom(ctx),
 	}
 	leave, err := r.hub().Subscribe(ctx, feed.Topic, cursor, s)
 	if errors.Is(err, events.ErrCursorExpired) {
 		return nil, cursorExpired()
 	} else if err != nil {
 		return nil, err
+	}
+	if s.push != nil {
+		// Only a stream that began reports: a refused one is answered at once.
+		s.push.Attach()
 	}
 	s.mu.Lock()
 	s.leave = leave
@@ -94,6 +98,30 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 		stopConn()
 	}
 	return s.out, nil
+}
+
+// Push is how a transport serves a subscription without a goroutine of its
+// own waiting on the stream's channel: the stream tells it when the
+// channel will not block, and it then takes what the channel holds on a
+// goroutine of its choosing. Attach is called once the stream exists,
+// Ready after each item the stream queues and after it closes the channel,
+// and End with the error the stream ends with, before the channel closes.
+type Push interface {
+	Attach()
+	Ready()
+	End(err *gqlerror.Error)
+}
+
+type pushKey struct{}
+
+// WithPush makes the subscription operation run under ctx report to p.
+func WithPush(ctx context.Context, p Push) context.Context {
+	return context.WithValue(ctx, pushKey{}, p)
+}
+
+func pushFrom(ctx context.Context) Push {
+	p, _ := ctx.Value(pushKey{}).(Push)
+	return p
 }
 
 // streamBuffer is how many events a subscriber's client may lag behind
@@ -117,6 +145,7 @@ type subscriber[P, L, T any] struct {
 	item    func(events.Event, L) *T
 	loadKey string
 	scope   *auth.Viewer
+	push    Push // nil: the transport waits on out itself
 
 	mu        sync.Mutex
 	out       chan *T
@@ -244,6 +273,9 @@ func (s *subscriber[P, L, T]) send(id string, item *T) {
 		s.before[s.sent%streamBuffer] = s.last
 		s.sent++
 		s.last = id
+		if s.push != nil {
+			s.push.Ready()
+		}
 	default:
 		s.endLocked(apperr.Internal, "the client fell behind the event stream; resubscribe with after")
 	}
@@ -282,6 +314,9 @@ func (s *subscriber[P, L, T]) endLocked(code apperr.Code, message string) {
 		endStream(s.ctx, code, message, resume)
 	}
 	close(s.out)
+	if s.push != nil {
+		s.push.Ready()
+	}
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}
@@ -296,7 +331,12 @@ func endStream(ctx context.Context, code apperr.Code, message, resumeAfter strin
 		ext["resumeAfter"] = resumeAfter
 		message = fmt.Sprintf("%s: %q", message, resumeAfter)
 	}
-	transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: message, Extensions: ext})
+	err := &gqlerror.Error{Message: message, Extensions: ext}
+	if p := pushFrom(ctx); p != nil {
+		p.End(err)
+		return
+	}
+	transport.AddSubscriptionError(ctx, err)
 }
 
 // optionalID refuses a filter argument that is given but is not an ID of

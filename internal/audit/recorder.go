@@ -83,6 +83,10 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	e.Operation = strings.Join(roots, ",")
 	e.Kind, e.Outcome, e.ErrorCode = kind, outcome, code
 	var err error
+	if d := deferredFrom(ctx); d != nil && kind == auditevent.KindSUBSCRIPTION {
+		d.Entry, d.Ctx = &e, ctx
+		return resp
+	}
 	if kind == auditevent.KindSUBSCRIPTION {
 		if err = r.appendPatiently(ctx, e); err != nil && ctx.Err() != nil {
 			return nil // the subscriber left first; the event was never sent
@@ -98,6 +102,31 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 		}}}
 	}
 	return resp
+}
+
+// Deferred takes the audit entry of one subscription event in place of the
+// Recorder, which then returns the response unwritten: the transport that
+// sends the event writes the entries of many events at once
+// (Trail.AppendAll) and sends each event only once its row is committed,
+// or replaces it with an error, exactly as the Recorder would.
+type Deferred struct {
+	// Entry is nil when the event needs no row.
+	Entry *Entry
+	// Ctx is the event's context, for Options.Mark.
+	Ctx context.Context
+}
+
+type deferredKey struct{}
+
+// WithDeferred makes the Recorder hand the audit entry of the subscription
+// event executed under ctx to d.
+func WithDeferred(ctx context.Context, d *Deferred) context.Context {
+	return context.WithValue(ctx, deferredKey{}, d)
+}
+
+func deferredFrom(ctx context.Context) *Deferred {
+	d, _ := ctx.Value(deferredKey{}).(*Deferred)
+	return d
 }
 
 // Waits between attempts to audit a subscription event.

@@ -14,10 +14,10 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 )
 
@@ -59,111 +59,41 @@ const endGrace = 5 * time.Second
 // the session has ended although nothing was sent. A refused operation
 // gets UNAUTHENTICATED; then every subscription on the socket ends with
 // UNAUTHENTICATED and its resumeAfter, and the socket closes with 4401.
-func addWebsocket(srv *handler.Server, a *auth.Service, log *slog.Logger, interval time.Duration, maxMessageBytes int64) {
+func addWebsocket(srv *handler.Server, a *auth.Service, trail *audit.Trail, log *slog.Logger, interval time.Duration, maxMessageBytes int64) {
 	if interval <= 0 {
 		interval = defaultSessionCheck
 	}
-	srv.AddTransport(socketTransport{
-		auth: a, log: log, interval: interval,
-		Websocket: transport.Websocket{
-			// A client has this long to authenticate before the socket closes.
-			InitTimeout: 10 * time.Second,
-			// Keepalives and pings are the socket's own (see keepAlive):
-			// gqlgen would keep a goroutine per socket for them. A missing
-			// pong is tolerated because some clients never answer.
-			MissingPongOk: true,
-			// A message on the socket is bounded like a request body.
-			PayloadReadLimit: &maxMessageBytes,
-			Implementation: socketAcceptor{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-				// Browsers send cookies with cross-site WebSocket upgrades, but
-				// HMIS authenticates with a token in connection_init, never a
-				// cookie, so a foreign origin gains nothing it could not do itself.
-				InsecureSkipVerify: true,
-			}}},
-			InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-				credential := bearer(payload.Authorization())
-				if credential == "" {
-					credential = payload.GetString("authToken")
-				}
-				v, err := a.Authenticate(ctx, credential)
-				if err != nil {
-					if apperr.CodeOf(err) == apperr.Internal {
-						log.WarnContext(ctx, "websocket authentication failed", "err", err)
-						err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
-					}
-					return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), closeForbidden), nil, err
-				}
-				s := socketFrom(ctx)
-				conn := auth.NewConnection(v, s.credentialEnded)
-				ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
-				if v != nil {
-					s.watch(ctx, conn, v)
-				}
-				s.keepAlive(ctx)
-				return ctx, nil, nil
-			},
-		},
-	})
+	t := &wsTransport{
+		// A client has this long to authenticate before the socket closes.
+		initTimeout: 10 * time.Second,
+		// A message on the socket is bounded like a request body.
+		readLimit: maxMessageBytes,
+		pump:      newPump(trail),
+	}
+	t.auth, t.log, t.interval = a, log, interval
+	t.init = func(ctx context.Context, s *socket, payload transport.InitPayload) (context.Context, error) {
+		credential := bearer(payload.Authorization())
+		if credential == "" {
+			credential = payload.GetString("authToken")
+		}
+		v, err := a.Authenticate(ctx, credential)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.Internal {
+				log.WarnContext(ctx, "websocket authentication failed", "err", err)
+				err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
+			}
+			return withClose(ctx, closeForbidden, "Forbidden"), err
+		}
+		conn := auth.NewConnection(v, s.credentialEnded)
+		ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
+		if v != nil {
+			s.watch(ctx, conn, v)
+		}
+		s.keepAlive(ctx)
+		return ctx, nil
+	}
+	srv.AddTransport(t)
 	srv.Use(socketGuard{auth: a, log: log})
-}
-
-// socketTransport is gqlgen's WebSocket transport with a socket of HMIS's
-// own in each connection's context, which the credential checks end and
-// close.
-type socketTransport struct {
-	transport.Websocket
-	auth     *auth.Service
-	log      *slog.Logger
-	interval time.Duration
-}
-
-// Do serves the socket on a goroutine of its own and returns as soon as
-// the connection is upgraded, so that net/http lets go of what it holds
-// for a request — its buffers and its goroutine's stack, about as much as
-// an idle subscription needs in all — for as long as the socket is open.
-// The socket's context therefore keeps the request's values but not its
-// cancellation, which comes when this returns; it ends with the socket.
-// (A WebSocket's request is logged when it is upgraded, not when it ends.)
-func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	s := &socket{auth: t.auth, log: t.log, interval: t.interval, upgraded: make(chan error, 1)}
-	r = r.WithContext(context.WithValue(ctx, socketKey{}, s))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer cancel()
-		t.Websocket.Do(w, r, exec)
-	}()
-	select {
-	case err := <-s.upgraded:
-		if err == nil {
-			return
-		}
-		// gqlgen answers a failed upgrade on w, which is only usable
-		// until this returns.
-		<-done
-	case <-done:
-	}
-}
-
-// socketAcceptor hands each accepted connection to its socket, which is
-// the only way to close it with a code of HMIS's choosing once open: gqlgen
-// itself closes an open socket with 1000 only.
-type socketAcceptor struct {
-	transport.CoderWebsocketImplementation
-}
-
-func (a socketAcceptor) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	conn, err := a.CoderWebsocketImplementation.Accept(smallBuffers{w}, r, o)
-	if s := socketFrom(r.Context()); s != nil {
-		if err == nil {
-			s.mu.Lock()
-			s.conn = conn
-			s.mu.Unlock()
-		}
-		s.upgraded <- err
-	}
-	return conn, err
 }
 
 type socketKey struct{}
@@ -178,14 +108,15 @@ func socketFrom(ctx context.Context) *socket {
 // each sends its last message (a refusal, a subscription's error with
 // resumeAfter) before the close.
 type socket struct {
-	auth     *auth.Service
-	log      *slog.Logger
-	interval time.Duration
-	// upgraded is told once whether the connection was upgraded.
-	upgraded chan error
+	t    *wsTransport
+	exec graphql.GraphExecutor
+	conn *wsConn
+	// cancel ends ctx, and with it every operation on the socket.
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	conn     transport.WebsocketConn
+	ctx      context.Context // the connection's, with its viewer once initialised
+	ops      map[string]*wsOperation
 	inflight int
 	ended    error // why the credential ended; nil while it holds
 	closed   bool
@@ -208,11 +139,11 @@ func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewe
 		if done || ctx.Err() != nil || conn.Err() != nil {
 			return false
 		}
-		if err := s.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
+		if err := s.t.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
 			// The cache did not answer. Every operation and event is refused
 			// meanwhile; closing every socket would only make every client
 			// reconnect into the same outage.
-			s.log.WarnContext(ctx, "websocket credential check failed", "err", err)
+			s.t.log.WarnContext(ctx, "websocket credential check failed", "err", err)
 		}
 		return conn.Err() == nil
 	}
@@ -226,10 +157,10 @@ func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewe
 	// Armed once assigned, so that a callback never reads its timer unset.
 	tick = time.AfterFunc(never, func() {
 		if check() {
-			rearm(tick, s.interval)
+			rearm(tick, s.t.interval)
 		}
 	})
-	tick.Reset(s.interval)
+	tick.Reset(s.t.interval)
 	if !v.ExpiresAt.IsZero() {
 		expiry = time.AfterFunc(never, func() {
 			// Should the clock disagree, it is asked again at expiry.
@@ -266,12 +197,7 @@ const (
 // from a timer rather than a goroutine of its own. coder/websocket writes
 // whole messages safely beside gqlgen's own writes.
 func (s *socket) keepAlive(ctx context.Context) {
-	s.mu.Lock()
 	conn := s.conn
-	s.mu.Unlock()
-	if conn == nil {
-		return
-	}
 	interval, msg := keepAliveInterval, map[string]string{"type": "ka"}
 	if conn.Subprotocol() == "graphql-transport-ws" {
 		interval, msg = pingInterval, map[string]string{"type": "ping"}
@@ -361,7 +287,7 @@ func (s *socket) begin(ctx context.Context) {
 // connection_error with the reason and UNAUTHENTICATED.
 func (s *socket) close() {
 	s.mu.Lock()
-	if s.closed || s.conn == nil {
+	if s.closed {
 		s.mu.Unlock()
 		return
 	}
@@ -379,6 +305,7 @@ func (s *socket) close() {
 		message = message[:123]
 	}
 	_ = conn.WriteClose(closeUnauthorized, message)
+	s.cancel()
 }
 
 // socketGuard checks the credential of a socket before each operation on
