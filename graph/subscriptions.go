@@ -77,7 +77,7 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 	}
 	if s.push != nil {
 		// Only a stream that began reports: a refused one is answered at once.
-		s.push.Attach()
+		s.push.Attach(s)
 	}
 	s.mu.Lock()
 	s.leave = leave
@@ -107,9 +107,24 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 // Ready after each item the stream queues and after it closes the channel,
 // and End with the error the stream ends with, before the channel closes.
 type Push interface {
-	Attach()
+	Attach(q Queue)
 	Ready()
 	End(err *gqlerror.Error)
+}
+
+// Queue is what a pushed stream holds, as its transport sees it. The items
+// of one event are shared by every subscriber with the same row scope, so
+// subscribers that also share the operation get identical responses: the
+// transport may execute one and send its bytes to each (Drop) rather than
+// execute each (Taken).
+type Queue interface {
+	// Head returns the delivery of the next item, nil if none is queued.
+	Head() *events.Delivery
+	// Drop consumes the next item, if its delivery is d, without a response
+	// of its own.
+	Drop(d *events.Delivery) bool
+	// Taken tells the queue that a response consumed the next item.
+	Taken()
 }
 
 type pushKey struct{}
@@ -154,6 +169,8 @@ type subscriber[P, L, T any] struct {
 	stopWatch func()
 	// last is the last event consumed: delivered, or not the client's.
 	last string
+	// queued are the deliveries of the items in out, for Queue.
+	queued []*events.Delivery
 	// before[i%streamBuffer] is what last was before the i-th item sent
 	// was queued, so that an end that takes queued items back resumes
 	// before the first of them.
@@ -201,7 +218,7 @@ func (s *subscriber[P, L, T]) Deliver(d *events.Delivery) {
 	// Noted when queued rather than when written: a row written before
 	// this item goes out names its patients either way.
 	audit.NotePatients(s.ctx, got.patients...)
-	s.send(ev.ID, got.item)
+	s.send(d, got.item)
 }
 
 // load runs the feed's load as the stand-in viewer of the row scope, on a
@@ -240,6 +257,38 @@ func (s *subscriber[P, L, T]) recheck(d *events.Delivery) error {
 	return err
 }
 
+func (s *subscriber[P, L, T]) Head() *events.Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) == 0 {
+		return nil
+	}
+	return s.queued[0]
+}
+
+func (s *subscriber[P, L, T]) Drop(d *events.Delivery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) == 0 || s.queued[0] != d {
+		return false
+	}
+	select {
+	case <-s.out:
+		s.queued = s.queued[1:]
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *subscriber[P, L, T]) Taken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) > 0 {
+		s.queued = s.queued[1:]
+	}
+}
+
 func (s *subscriber[P, L, T]) Interrupted() {
 	s.end(apperr.Internal, "the event stream was interrupted; resubscribe with after")
 }
@@ -262,7 +311,7 @@ func (s *subscriber[P, L, T]) skip(id string) {
 	s.mu.Unlock()
 }
 
-func (s *subscriber[P, L, T]) send(id string, item *T) {
+func (s *subscriber[P, L, T]) send(d *events.Delivery, item *T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -272,8 +321,9 @@ func (s *subscriber[P, L, T]) send(id string, item *T) {
 	case s.out <- item:
 		s.before[s.sent%streamBuffer] = s.last
 		s.sent++
-		s.last = id
+		s.last = d.Event.ID
 		if s.push != nil {
+			s.queued = append(s.queued, d)
 			s.push.Ready()
 		}
 	default:
@@ -306,6 +356,7 @@ func (s *subscriber[P, L, T]) endLocked(code apperr.Code, message string) {
 			drained = true
 		}
 	}
+	s.queued = nil
 	resume := s.last
 	if taken > 0 {
 		resume = s.before[(s.sent-uint64(taken))%streamBuffer]

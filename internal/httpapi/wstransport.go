@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/graph"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/events"
 )
 
 // The two subprotocols, and the close codes gqlgen's transport used, which
@@ -356,6 +358,11 @@ func (s *socket) sendErrors(id string, errs ...*gqlerror.Error) {
 	s.send(msgError, id, b)
 }
 
+// sendPayload sends an encoded response.
+func (s *socket) sendPayload(id string, payload []byte) {
+	s.send(s.conn.dataType(), id, payload)
+}
+
 func (s *socket) sendResponse(id string, resp *graphql.Response) {
 	b, err := json.Marshal(resp)
 	if err != nil {
@@ -420,6 +427,7 @@ func (s *socket) subscribe(start time.Time, m clientMessage) {
 	s.mu.Unlock()
 	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
 		ctx = graph.WithPush(ctx, op)
+		op.group = responseGroup(ctx, params)
 	}
 	responses, ctx := s.exec.DispatchOperation(ctx, rc)
 	op.mu.Lock()
@@ -435,6 +443,24 @@ func (s *socket) subscribe(start time.Time, m clientMessage) {
 	go op.drain()
 }
 
+// responseGroup keys the subscriptions whose responses to one event are
+// the same bytes: the same document, operation and variables, executed for
+// the same row scope and roles (which is all the field guard and row
+// scope read of a viewer), and for the same account, so that nothing a
+// resolver might read of the viewer itself differs either.
+func responseGroup(ctx context.Context, params *graphql.RawParams) string {
+	v := auth.FromContext(ctx)
+	if v == nil {
+		return ""
+	}
+	vars, err := json.Marshal(params.Variables) // map keys sorted
+	if err != nil {
+		return ""
+	}
+	scope, _ := auth.SharedScope(v)
+	return strings.Join([]string{scope, v.ActorID(), params.OperationName, params.Query, string(vars)}, "\x00")
+}
+
 // wsOperation is one operation on a socket.
 type wsOperation struct {
 	s      *socket
@@ -445,6 +471,8 @@ type wsOperation struct {
 	ctx       context.Context
 	responses graphql.ResponseHandler // nil until dispatched
 	attached  bool                    // its stream reports to it (graph.Push)
+	queue     graph.Queue             // the stream's, once attached
+	group     string                  // who gets the same bytes for an event; "" for nobody
 	pending   int                     // Ready calls not yet taken
 	queued    bool                    // in the pump, or being served
 	done      bool
@@ -453,9 +481,9 @@ type wsOperation struct {
 
 var _ graph.Push = (*wsOperation)(nil)
 
-func (op *wsOperation) Attach() {
+func (op *wsOperation) Attach(q graph.Queue) {
 	op.mu.Lock()
-	op.attached = true
+	op.attached, op.queue = true, q
 	op.mu.Unlock()
 }
 
@@ -582,10 +610,18 @@ func (p *wsPump) work() {
 
 // pumped is one event of one operation as a worker handles it.
 type pumped struct {
-	op    *wsOperation
-	resp  *graphql.Response // nil: the stream ended
-	audit audit.Deferred
-	err   error
+	op      *wsOperation
+	resp    *graphql.Response // nil: the stream ended
+	payload []byte            // resp, encoded
+	audit   audit.Deferred
+	err     error
+}
+
+// shared is the response to one event of a group of subscriptions.
+type shared struct {
+	resp    *graphql.Response
+	payload []byte
+	snap    audit.Snapshot
 }
 
 func (p *wsPump) serve(batch []*wsOperation) {
@@ -597,9 +633,9 @@ func (p *wsPump) serve(batch []*wsOperation) {
 		it.op = op
 		op.mu.Lock()
 		op.pending--
-		ctx, responses := op.ctx, op.responses
+		q := op.queue
 		op.mu.Unlock()
-		it.resp = responses(audit.WithDeferred(ctx, &it.audit))
+		p.take(it, q)
 		if it.resp != nil && it.audit.Entry != nil {
 			entries = append(entries, audit.Pending{Ctx: it.audit.Ctx, Entry: *it.audit.Entry})
 			audited = append(audited, i)
@@ -616,18 +652,63 @@ func (p *wsPump) serve(batch []*wsOperation) {
 			op.finish()
 			continue
 		case it.err != nil:
-			it.resp = &graphql.Response{Errors: gqlerror.List{{
+			op.s.sendResponse(op.id, &graphql.Response{Errors: gqlerror.List{{
 				Message: "internal error", Extensions: map[string]any{"code": "INTERNAL"},
-			}}}
-		}
-		if op.ctx.Err() == nil {
-			op.s.sendResponse(op.id, it.resp)
+			}}})
+		case op.ctx.Err() == nil:
+			op.s.sendPayload(op.id, it.payload)
 		}
 		op.mu.Lock()
 		op.queued = false
 		op.mu.Unlock()
 		op.ready()
 	}
+}
+
+// take makes the response to the next item of it's operation: the bytes of
+// its group's response, executed once per event for all of them, or its
+// own. A subscriber given its group's bytes is still audited as itself.
+func (p *wsPump) take(it *pumped, q graph.Queue) {
+	op := it.op
+	d := q.Head()
+	if d == nil || op.group == "" {
+		p.execute(it, q)
+		return
+	}
+	executed := false
+	res, _ := events.Shared(d, "ws\x00"+op.group, func() (*shared, error) {
+		executed = true
+		p.execute(it, q)
+		return &shared{resp: it.resp, payload: it.payload, snap: it.audit.Snap}, nil
+	})
+	if executed {
+		return
+	}
+	if res == nil || res.resp == nil || !q.Drop(d) {
+		p.execute(it, q)
+		return
+	}
+	it.resp, it.payload = res.resp, res.payload
+	if e := audit.SharedEntry(op.ctx, res.resp, res.snap); e != nil {
+		it.audit = audit.Deferred{Entry: e, Ctx: op.ctx}
+	}
+}
+
+// execute runs the operation's executor for its next item.
+func (p *wsPump) execute(it *pumped, q graph.Queue) {
+	op := it.op
+	it.resp = op.responses(audit.WithDeferred(op.ctx, &it.audit))
+	if it.resp == nil {
+		return
+	}
+	q.Taken()
+	b, err := json.Marshal(it.resp)
+	if err != nil {
+		b, _ = json.Marshal(&graphql.Response{Errors: gqlerror.List{{
+			Message: "internal error", Extensions: map[string]any{"code": "INTERNAL"},
+		}}})
+	}
+	it.payload = b
 }
 
 // Waits between attempts to audit a burst of events.
