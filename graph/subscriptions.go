@@ -173,8 +173,9 @@ type subscriber[P, L, T any] struct {
 	queued []*events.Delivery
 	// before[i%streamBuffer] is what last was before the i-th item sent
 	// was queued, so that an end that takes queued items back resumes
-	// before the first of them.
-	before [streamBuffer]string
+	// before the first of them. Made with the first item, so that an idle
+	// stream does not keep it.
+	before []string
 	sent   uint64
 }
 
@@ -319,6 +320,9 @@ func (s *subscriber[P, L, T]) send(d *events.Delivery, item *T) {
 	}
 	select {
 	case s.out <- item:
+		if s.before == nil {
+			s.before = make([]string, streamBuffer)
+		}
 		s.before[s.sent%streamBuffer] = s.last
 		s.sent++
 		s.last = d.Event.ID

@@ -86,10 +86,7 @@ func addWebsocket(srv *handler.Server, a *auth.Service, trail *audit.Trail, log 
 		}
 		conn := auth.NewConnection(v, s.credentialEnded)
 		ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
-		if v != nil {
-			s.watch(ctx, conn, v)
-		}
-		s.keepAlive(ctx)
+		s.startClock(ctx, conn, v)
 		return ctx, nil
 	}
 	srv.AddTransport(t)
@@ -120,71 +117,15 @@ type socket struct {
 	inflight int
 	ended    error // why the credential ended; nil while it holds
 	closed   bool
-}
 
-// watch ends the connection at the credential's expiry, and when a check
-// every interval finds its session or API key revoked. Operations and
-// events check for themselves; the watch is for a socket that sends
-// nothing, so its client learns at once, and for closing what would only
-// hold resources. It keeps timers, not a goroutine, for the life of the
-// socket: an idle dashboard should cost little more than its connection.
-func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewer) {
-	var mu sync.Mutex
-	stopped := false
-	var tick, expiry *time.Timer
-	check := func() bool {
-		mu.Lock()
-		done := stopped
-		mu.Unlock()
-		if done || ctx.Err() != nil || conn.Err() != nil {
-			return false
-		}
-		if err := s.t.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
-			// The cache did not answer. Every operation and event is refused
-			// meanwhile; closing every socket would only make every client
-			// reconnect into the same outage.
-			s.t.log.WarnContext(ctx, "websocket credential check failed", "err", err)
-		}
-		return conn.Err() == nil
-	}
-	rearm := func(t *time.Timer, d time.Duration) {
-		mu.Lock()
-		if !stopped {
-			t.Reset(d)
-		}
-		mu.Unlock()
-	}
-	// Armed once assigned, so that a callback never reads its timer unset.
-	tick = time.AfterFunc(never, func() {
-		if check() {
-			rearm(tick, s.t.interval)
-		}
-	})
-	tick.Reset(s.t.interval)
-	if !v.ExpiresAt.IsZero() {
-		expiry = time.AfterFunc(never, func() {
-			// Should the clock disagree, it is asked again at expiry.
-			if check() {
-				rearm(expiry, time.Until(v.ExpiresAt))
-			}
-		})
-		expiry.Reset(time.Until(v.ExpiresAt))
-	}
-	stop := func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		tick.Stop()
-		if expiry != nil {
-			expiry.Stop()
-		}
-	}
-	context.AfterFunc(ctx, stop)
-	conn.AfterEnd(stop)
+	// The socket's clock (startClock).
+	clock     *time.Timer
+	pingEvery time.Duration
+	nextPing  time.Time
+	watched   *auth.Connection // nil: no credential to watch
+	nextCheck time.Time
+	expiry    time.Time // zero: none
 }
-
-// never arms a timer that is about to be given its real duration.
-const never = time.Duration(1<<63 - 1)
 
 // Idle sockets get a keepalive (graphql-ws) or a ping (graphql-transport-ws)
 // this often, so that proxies do not cut idle dashboards.
@@ -193,27 +134,114 @@ const (
 	pingInterval      = 25 * time.Second
 )
 
-// keepAlive sends keepalives or pings until ctx, the connection's, ends,
-// from a timer rather than a goroutine of its own. coder/websocket writes
-// whole messages safely beside gqlgen's own writes.
-func (s *socket) keepAlive(ctx context.Context) {
-	conn := s.conn
-	interval, msg := keepAliveInterval, map[string]string{"type": "ka"}
-	if conn.Subprotocol() == "graphql-transport-ws" {
-		interval, msg = pingInterval, map[string]string{"type": "ping"}
+// expiryRecheck is how soon a credential past its expiry that the cache
+// could not confirm ended is asked about again.
+const expiryRecheck = time.Second
+
+// startClock keeps one timer for the socket, for as long as it is open: it
+// sends keepalives or pings, and, for a socket with a credential, ends the
+// connection at the credential's expiry and when a check every interval
+// finds its session or API key revoked. Operations and events check for
+// themselves; the watch is for a socket that sends nothing, so that its
+// client learns at once, and for closing what would only hold resources.
+// One timer rather than one per duty, and no goroutine: an idle dashboard
+// should cost little more than its connection.
+func (s *socket) startClock(ctx context.Context, conn *auth.Connection, v *auth.Viewer) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
 	}
-	var t *time.Timer
-	t = time.AfterFunc(never, func() {
-		if ctx.Err() != nil {
-			return
+	s.pingEvery = keepAliveInterval
+	if s.conn.transportWS {
+		s.pingEvery = pingInterval
+	}
+	s.nextPing = now.Add(s.pingEvery)
+	if v != nil {
+		s.watched = conn
+		s.nextCheck = now.Add(s.t.interval)
+		s.expiry = v.ExpiresAt
+	}
+	s.clock = time.AfterFunc(s.untilNextLocked(now), func() { s.tick(ctx) })
+}
+
+// untilNextLocked is how long until the clock's next duty; the caller
+// holds s.mu.
+func (s *socket) untilNextLocked(now time.Time) time.Duration {
+	next := s.nextPing
+	if s.watched != nil {
+		if s.nextCheck.Before(next) {
+			next = s.nextCheck
 		}
-		if err := conn.WriteJSON(msg); err != nil {
-			return // the socket is closing; its read loop ends it
+		if !s.expiry.IsZero() && s.expiry.Before(next) {
+			next = s.expiry
 		}
-		t.Reset(interval)
-	})
-	t.Reset(interval)
-	context.AfterFunc(ctx, func() { t.Stop() })
+	}
+	return max(next.Sub(now), 0)
+}
+
+func (s *socket) tick(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	ping := !now.Before(s.nextPing)
+	conn := s.watched
+	expired := conn != nil && !s.expiry.IsZero() && !now.Before(s.expiry)
+	check := conn != nil && (expired || !now.Before(s.nextCheck))
+	s.mu.Unlock()
+	if ping {
+		msg := map[string]string{"type": "ka"}
+		if s.conn.transportWS {
+			msg = map[string]string{"type": "ping"}
+		}
+		if err := s.conn.WriteJSON(msg); err != nil {
+			return // the socket is closing; its reader ends it
+		}
+	}
+	if check && !s.stillValid(ctx, conn) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || ctx.Err() != nil {
+		return
+	}
+	if ping {
+		s.nextPing = now.Add(s.pingEvery)
+	}
+	if check {
+		s.nextCheck = now.Add(s.t.interval)
+		if expired {
+			// Should the clock disagree, it is asked again shortly.
+			s.expiry = now.Add(expiryRecheck)
+		}
+	}
+	s.clock.Reset(s.untilNextLocked(now))
+}
+
+// stillValid asks whether the socket's credential still holds; if not,
+// the connection has been ended (and the socket is closing).
+func (s *socket) stillValid(ctx context.Context, conn *auth.Connection) bool {
+	if conn.Err() != nil {
+		return false
+	}
+	if err := s.t.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
+		// The cache did not answer. Every operation and event is refused
+		// meanwhile; closing every socket would only make every client
+		// reconnect into the same outage.
+		s.t.log.WarnContext(ctx, "websocket credential check failed", "err", err)
+	}
+	return conn.Err() == nil
+}
+
+// stopClockLocked stops the socket's timer; the caller holds s.mu.
+func (s *socket) stopClockLocked() {
+	if s.clock != nil {
+		s.clock.Stop()
+	}
 }
 
 // socketBuffer sizes the read and write buffers of a socket. Messages on a
@@ -292,6 +320,7 @@ func (s *socket) close() {
 		return
 	}
 	s.closed = true
+	s.stopClockLocked()
 	conn, err := s.conn, s.ended
 	s.mu.Unlock()
 	message := err.Error()

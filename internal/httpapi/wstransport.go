@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -223,7 +224,12 @@ func (s *socket) read() (clientMessage, bool, error) {
 // waited for), so that the reader's stack, which an idle socket keeps,
 // stays as small as reading needs.
 func (s *socket) serve() {
-	defer s.shutdown()
+	done := false
+	defer func() {
+		if !done {
+			s.shutdown()
+		}
+	}()
 	initTimer := time.AfterFunc(s.t.initTimeout, func() {
 		s.closeConn(closeProtocolError, "connection initialisation timeout")
 	})
@@ -249,6 +255,16 @@ func (s *socket) serve() {
 		s.closeConn(closeProtocolError, "unexpected message")
 		return
 	}
+	// The rest is read on a goroutine that starts with the smallest stack:
+	// this one's grew while it set the connection up, and a stack only
+	// shrinks to a quarter of what it keeps using.
+	done = true
+	go s.loop()
+}
+
+// loop reads operations until the socket ends.
+func (s *socket) loop() {
+	defer s.shutdown()
 	for {
 		start := graphql.Now()
 		m, _, err := s.read()
@@ -380,6 +396,7 @@ func (s *socket) closeConn(code int, reason string) {
 		return
 	}
 	s.closed = true
+	s.stopClockLocked()
 	s.mu.Unlock()
 	_ = s.conn.WriteClose(code, reason)
 	s.cancel()
@@ -407,6 +424,8 @@ func (s *socket) subscribe(start time.Time, m clientMessage) {
 		s.send(msgComplete, m.ID, nil)
 		return
 	}
+	// Dashboards send the same few documents: one copy of each is kept.
+	params.Query = unique.Make(params.Query).Value()
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	rc, err := s.exec.CreateOperationContext(ctx, params)
 	if err != nil {
