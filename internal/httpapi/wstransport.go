@@ -119,6 +119,11 @@ func (c *wsConn) Subprotocol() string {
 func (c *wsConn) write(frame []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
+	return c.writeBy(ctx, frame)
+}
+
+// writeBy writes frame before ctx's deadline, or closes the connection.
+func (c *wsConn) writeBy(ctx context.Context, frame []byte) error {
 	return c.c.Write(ctx, websocket.MessageText, frame)
 }
 
@@ -374,9 +379,11 @@ func (s *socket) sendErrors(id string, errs ...*gqlerror.Error) {
 	s.send(msgError, id, b)
 }
 
-// sendPayload sends an encoded response.
-func (s *socket) sendPayload(id string, payload []byte) {
-	s.send(s.conn.dataType(), id, payload)
+// sendPayload sends an encoded response before ctx's deadline.
+func (s *socket) sendPayload(ctx context.Context, id string, payload []byte) {
+	if err := s.conn.writeBy(ctx, s.conn.frame(s.conn.dataType(), id, payload)); err != nil {
+		s.writeFailed()
+	}
 }
 
 func (s *socket) sendResponse(id string, resp *graphql.Response) {
@@ -648,6 +655,7 @@ func (p *wsPump) serve(batch []*wsOperation) {
 	var entries []audit.Pending
 	var audited []int
 	for i, op := range batch {
+		runtime.Gosched()
 		it := &items[i]
 		it.op = op
 		op.mu.Lock()
@@ -663,7 +671,13 @@ func (p *wsPump) serve(batch []*wsOperation) {
 	if len(entries) > 0 {
 		p.audit(items, entries, audited)
 	}
+	// One deadline for the batch's writes rather than a timer each: a
+	// client that has not taken its message by then is cut off.
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
 	for i := range items {
+		// The other requests run between two events sent.
+		runtime.Gosched()
 		it := &items[i]
 		op := it.op
 		switch {
@@ -675,7 +689,7 @@ func (p *wsPump) serve(batch []*wsOperation) {
 				Message: "internal error", Extensions: map[string]any{"code": "INTERNAL"},
 			}}})
 		case op.ctx.Err() == nil:
-			op.s.sendPayload(op.id, it.payload)
+			op.s.sendPayload(ctx, op.id, it.payload)
 		}
 		op.mu.Lock()
 		op.queued = false
