@@ -111,9 +111,11 @@ type socket struct {
 	// cancel ends ctx, and with it every operation on the socket.
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	ctx      context.Context // the connection's, with its viewer once initialised
-	ops      map[string]*wsOperation
+	mu  sync.Mutex
+	ctx context.Context // the connection's, with its viewer once initialised
+	// ops are the operations running, by their IDs: a slice, as a
+	// dashboard runs one or two and a map would cost more than either.
+	ops      []*wsOperation
 	inflight int
 	ended    error // why the credential ended; nil while it holds
 	closed   bool
@@ -244,10 +246,12 @@ func (s *socket) stopClockLocked() {
 	}
 }
 
-// socketBuffer sizes the read and write buffers of a socket. Messages on a
-// dashboard's socket are small and rare, so the 4 KiB each that net/http
-// hands over with a hijacked connection would be most of what an idle
-// subscription costs; a larger message is read or written in several steps.
+// socketBuffer sizes the write buffer of a socket, and half of it the read
+// buffer (a dashboard sends less, and more rarely, than it is sent).
+// Messages on a dashboard's socket are small and rare, so the 4 KiB each
+// that net/http hands over with a hijacked connection would be most of what
+// an idle subscription costs; a larger message is read or written in
+// several steps.
 const socketBuffer = 512
 
 // smallBuffers is the ResponseWriter coder/websocket hijacks: the same
@@ -268,10 +272,10 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// What the client sent right after the handshake may already be
 	// buffered. It must end up in the new reader's buffer, not behind it:
 	// coder/websocket keeps what is buffered and reads the rest from conn.
-	r := bufio.NewReaderSize(conn, socketBuffer)
+	r := bufio.NewReaderSize(conn, socketBuffer/2)
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketBuffer, n))
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketBuffer/2, n))
 		if _, err := r.Peek(n); err != nil {
 			conn.Close()
 			return nil, nil, err
@@ -293,21 +297,22 @@ func (s *socket) credentialEnded(err error) {
 	time.AfterFunc(endGrace, s.close)
 }
 
-// begin counts an operation in flight until ctx, which gqlgen cancels
-// after the operation's last message is written, ends.
-func (s *socket) begin(ctx context.Context) {
+// begin counts an operation in flight, from the moment it is dispatched
+// until done, which the transport calls after its last message is written.
+func (s *socket) begin() {
 	s.mu.Lock()
 	s.inflight++
 	s.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.inflight--
-		ready := s.ended != nil && s.inflight == 0
-		s.mu.Unlock()
-		if ready {
-			s.close()
-		}
-	})
+}
+
+func (s *socket) done() {
+	s.mu.Lock()
+	s.inflight--
+	ready := s.ended != nil && s.inflight == 0
+	s.mu.Unlock()
+	if ready {
+		s.close()
+	}
 }
 
 // close closes the socket with 4401, once. The legacy protocol has no close
@@ -359,7 +364,6 @@ func (g socketGuard) InterceptOperation(ctx context.Context, next graphql.Operat
 	if s == nil {
 		return next(ctx) // an HTTP request, authenticated as it came in
 	}
-	s.begin(ctx)
 	if err := g.auth.Recheck(ctx); err != nil {
 		code, message := apperr.CodeOf(err), err.Error()
 		if code != apperr.Unauthenticated {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,7 +90,6 @@ func (t *wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	s := &socket{
 		t: t, exec: exec, ctx: ctx, cancel: cancel,
 		conn: &wsConn{c: c, transportWS: c.Subprotocol() == protoTransportWS},
-		ops:  map[string]*wsOperation{},
 	}
 	ctx = context.WithValue(ctx, socketKey{}, s)
 	s.ctx = ctx
@@ -281,7 +281,7 @@ func (s *socket) loop() {
 			runApart(func() bool { s.subscribe(start, m); return true })
 		case "stop", msgComplete:
 			s.mu.Lock()
-			op := s.ops[m.ID]
+			op := s.opLocked(m.ID)
 			s.mu.Unlock()
 			if op != nil {
 				op.cancel()
@@ -449,8 +449,13 @@ func (s *socket) subscribe(start time.Time, m clientMessage) {
 	ctx, cancel := context.WithCancel(ctx)
 	op := &wsOperation{s: s, id: m.ID, cancel: cancel}
 	s.mu.Lock()
-	s.ops[m.ID] = op
+	// A new operation under a running one's ID replaces it, as in gqlgen.
+	if old := s.opLocked(m.ID); old != nil {
+		s.removeLocked(old)
+	}
+	s.ops = append(s.ops, op)
 	s.mu.Unlock()
+	s.begin()
 	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
 		ctx = graph.WithPush(ctx, op)
 		op.group = responseGroup(ctx, params)
@@ -485,6 +490,26 @@ func responseGroup(ctx context.Context, params *graphql.RawParams) string {
 	}
 	scope, _ := auth.SharedScope(v)
 	return strings.Join([]string{scope, v.ActorID(), params.OperationName, params.Query, string(vars)}, "\x00")
+}
+
+// opLocked returns the running operation with id; the caller holds s.mu.
+func (s *socket) opLocked(id string) *wsOperation {
+	for _, op := range s.ops {
+		if op.id == id {
+			return op
+		}
+	}
+	return nil
+}
+
+// removeLocked forgets op; the caller holds s.mu.
+func (s *socket) removeLocked(op *wsOperation) {
+	for i, o := range s.ops {
+		if o == op {
+			s.ops = slices.Delete(s.ops, i, i+1)
+			return
+		}
+	}
 }
 
 // wsOperation is one operation on a socket.
@@ -569,11 +594,10 @@ func (op *wsOperation) finish() {
 		s.send(msgComplete, op.id, nil)
 	}
 	s.mu.Lock()
-	if s.ops[op.id] == op {
-		delete(s.ops, op.id)
-	}
+	s.removeLocked(op)
 	s.mu.Unlock()
 	op.cancel()
+	s.done()
 }
 
 // wsPump sends the events of pushed subscriptions. Workers start when
