@@ -196,32 +196,32 @@ var errInvalidJSON = errors.New("invalid json")
 
 // read returns the client's next message. A message that is not JSON, or
 // whose type its protocol does not define for a client, is an error.
-func (s *socket) read() (clientMessage, bool, error) {
+func (s *socket) read() (clientMessage, error) {
 	// Not the socket's context: coder/websocket drops a connection whose
 	// read is cancelled, which would cut short the closing handshake that
 	// ends the socket.
 	_, data, err := s.conn.c.Read(context.Background())
 	if err != nil {
-		return clientMessage{}, false, err
+		return clientMessage{}, err
 	}
 	var m clientMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return m, false, errInvalidJSON
+		return m, errInvalidJSON
 	}
 	switch m.Type {
 	case msgInit:
 	case "subscribe", msgComplete, msgPing, msgPong:
 		if !s.conn.transportWS {
-			return m, true, errors.New("invalid message type " + m.Type)
+			return m, errors.New("invalid message type " + m.Type)
 		}
 	case "start", "stop", msgTerminate:
 		if s.conn.transportWS {
-			return m, true, errors.New("invalid message type " + m.Type)
+			return m, errors.New("invalid message type " + m.Type)
 		}
 	default:
-		return m, true, errors.New("invalid message type " + m.Type)
+		return m, errors.New("invalid message type " + m.Type)
 	}
-	return m, true, nil
+	return m, nil
 }
 
 // serve reads the socket until it ends: connection_init first, then
@@ -238,7 +238,7 @@ func (s *socket) serve() {
 	initTimer := time.AfterFunc(s.t.initTimeout, func() {
 		s.closeConn(closeProtocolError, "connection initialisation timeout")
 	})
-	m, _, err := s.read()
+	m, err := s.read()
 	initTimer.Stop()
 	if err != nil {
 		if errors.Is(err, errInvalidJSON) {
@@ -272,7 +272,7 @@ func (s *socket) loop() {
 	defer s.shutdown()
 	for {
 		start := graphql.Now()
-		m, _, err := s.read()
+		m, err := s.read()
 		if err != nil {
 			return
 		}
