@@ -67,13 +67,17 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 		ctx: ctx, auth: r.Auth, conn: auth.ConnectionFrom(ctx), viewer: v,
 		feed: feed, match: match, item: item,
 		loadKey: feed.Name + "\x00" + scopeKey, scope: scope,
-		out: make(chan *T, streamBuffer),
+		out: make(chan *T, streamBuffer), push: pushFrom(ctx),
 	}
 	leave, err := r.hub().Subscribe(ctx, feed.Topic, cursor, s)
 	if errors.Is(err, events.ErrCursorExpired) {
 		return nil, cursorExpired()
 	} else if err != nil {
 		return nil, err
+	}
+	if s.push != nil {
+		// Only a stream that began reports: a refused one is answered at once.
+		s.push.Attach(s)
 	}
 	s.mu.Lock()
 	s.leave = leave
@@ -94,6 +98,45 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 		stopConn()
 	}
 	return s.out, nil
+}
+
+// Push is how a transport serves a subscription without a goroutine of its
+// own waiting on the stream's channel: the stream tells it when the
+// channel will not block, and it then takes what the channel holds on a
+// goroutine of its choosing. Attach is called once the stream exists,
+// Ready after each item the stream queues and after it closes the channel,
+// and End with the error the stream ends with, before the channel closes.
+type Push interface {
+	Attach(q Queue)
+	Ready()
+	End(err *gqlerror.Error)
+}
+
+// Queue is what a pushed stream holds, as its transport sees it. The items
+// of one event are shared by every subscriber with the same row scope, so
+// subscribers that also share the operation get identical responses: the
+// transport may execute one and send its bytes to each (Drop) rather than
+// execute each (Taken).
+type Queue interface {
+	// Head returns the delivery of the next item, nil if none is queued.
+	Head() *events.Delivery
+	// Drop consumes the next item, if its delivery is d, without a response
+	// of its own.
+	Drop(d *events.Delivery) bool
+	// Taken tells the queue that a response consumed the next item.
+	Taken()
+}
+
+type pushKey struct{}
+
+// WithPush makes the subscription operation run under ctx report to p.
+func WithPush(ctx context.Context, p Push) context.Context {
+	return context.WithValue(ctx, pushKey{}, p)
+}
+
+func pushFrom(ctx context.Context) Push {
+	p, _ := ctx.Value(pushKey{}).(Push)
+	return p
 }
 
 // streamBuffer is how many events a subscriber's client may lag behind
@@ -117,6 +160,7 @@ type subscriber[P, L, T any] struct {
 	item    func(events.Event, L) *T
 	loadKey string
 	scope   *auth.Viewer
+	push    Push // nil: the transport waits on out itself
 
 	mu        sync.Mutex
 	out       chan *T
@@ -125,10 +169,13 @@ type subscriber[P, L, T any] struct {
 	stopWatch func()
 	// last is the last event consumed: delivered, or not the client's.
 	last string
+	// queued are the deliveries of the items in out, for Queue.
+	queued []*events.Delivery
 	// before[i%streamBuffer] is what last was before the i-th item sent
 	// was queued, so that an end that takes queued items back resumes
-	// before the first of them.
-	before [streamBuffer]string
+	// before the first of them. Made with the first item, so that an idle
+	// stream does not keep it.
+	before []string
 	sent   uint64
 }
 
@@ -172,7 +219,7 @@ func (s *subscriber[P, L, T]) Deliver(d *events.Delivery) {
 	// Noted when queued rather than when written: a row written before
 	// this item goes out names its patients either way.
 	audit.NotePatients(s.ctx, got.patients...)
-	s.send(ev.ID, got.item)
+	s.send(d, got.item)
 }
 
 // load runs the feed's load as the stand-in viewer of the row scope, on a
@@ -211,6 +258,38 @@ func (s *subscriber[P, L, T]) recheck(d *events.Delivery) error {
 	return err
 }
 
+func (s *subscriber[P, L, T]) Head() *events.Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) == 0 {
+		return nil
+	}
+	return s.queued[0]
+}
+
+func (s *subscriber[P, L, T]) Drop(d *events.Delivery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) == 0 || s.queued[0] != d {
+		return false
+	}
+	select {
+	case <-s.out:
+		s.queued = s.queued[1:]
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *subscriber[P, L, T]) Taken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) > 0 {
+		s.queued = s.queued[1:]
+	}
+}
+
 func (s *subscriber[P, L, T]) Interrupted() {
 	s.end(apperr.Internal, "the event stream was interrupted; resubscribe with after")
 }
@@ -233,7 +312,7 @@ func (s *subscriber[P, L, T]) skip(id string) {
 	s.mu.Unlock()
 }
 
-func (s *subscriber[P, L, T]) send(id string, item *T) {
+func (s *subscriber[P, L, T]) send(d *events.Delivery, item *T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -241,9 +320,16 @@ func (s *subscriber[P, L, T]) send(id string, item *T) {
 	}
 	select {
 	case s.out <- item:
+		if s.before == nil {
+			s.before = make([]string, streamBuffer)
+		}
 		s.before[s.sent%streamBuffer] = s.last
 		s.sent++
-		s.last = id
+		s.last = d.Event.ID
+		if s.push != nil {
+			s.queued = append(s.queued, d)
+			s.push.Ready()
+		}
 	default:
 		s.endLocked(apperr.Internal, "the client fell behind the event stream; resubscribe with after")
 	}
@@ -274,6 +360,7 @@ func (s *subscriber[P, L, T]) endLocked(code apperr.Code, message string) {
 			drained = true
 		}
 	}
+	s.queued = nil
 	resume := s.last
 	if taken > 0 {
 		resume = s.before[(s.sent-uint64(taken))%streamBuffer]
@@ -282,6 +369,9 @@ func (s *subscriber[P, L, T]) endLocked(code apperr.Code, message string) {
 		endStream(s.ctx, code, message, resume)
 	}
 	close(s.out)
+	if s.push != nil {
+		s.push.Ready()
+	}
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}
@@ -296,7 +386,12 @@ func endStream(ctx context.Context, code apperr.Code, message, resumeAfter strin
 		ext["resumeAfter"] = resumeAfter
 		message = fmt.Sprintf("%s: %q", message, resumeAfter)
 	}
-	transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: message, Extensions: ext})
+	err := &gqlerror.Error{Message: message, Extensions: ext}
+	if p := pushFrom(ctx); p != nil {
+		p.End(err)
+		return
+	}
+	transport.AddSubscriptionError(ctx, err)
 }
 
 // optionalID refuses a filter argument that is given but is not an ID of

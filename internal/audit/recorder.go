@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,11 +56,42 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	if resp == nil || c == nil || !graphql.HasOperationContext(ctx) {
 		return resp
 	}
+	snap := c.Drain()
+	e := entryFor(ctx, resp, snap)
+	if d := deferredFrom(ctx); d != nil && e != nil && e.Kind == auditevent.KindSUBSCRIPTION {
+		d.Entry, d.Ctx, d.Snap = e, ctx, snap
+		return resp
+	} else if d != nil {
+		d.Snap = snap
+	}
+	if e == nil {
+		return resp
+	}
+	var err error
+	if e.Kind == auditevent.KindSUBSCRIPTION {
+		if err = r.appendPatiently(ctx, *e); err != nil && ctx.Err() != nil {
+			return nil // the subscriber left first; the event was never sent
+		}
+	} else {
+		_, err = r.trail.Append(context.WithoutCancel(ctx), *e)
+	}
+	if err != nil {
+		r.log.ErrorContext(ctx, "audit append failed; response withheld", "err", err, "request_id", e.RequestID)
+		return &graphql.Response{Errors: gqlerror.List{{
+			Message:    "internal error",
+			Extensions: map[string]any{"code": "INTERNAL"},
+		}}}
+	}
+	return resp
+}
+
+// entryFor is the row due for resp, answered under ctx after reading what
+// snap holds, or nil if none is.
+func entryFor(ctx context.Context, resp *graphql.Response, snap Snapshot) *Entry {
 	oc := graphql.GetOperationContext(ctx)
 	if oc.Operation == nil {
-		return resp // the document did not parse or validate: nothing ran
+		return nil // the document did not parse or validate: nothing ran
 	}
-	snap := c.Drain()
 	roots := rootFields(oc)
 	kind := auditevent.KindQUERY
 	switch oc.Operation.Operation {
@@ -77,27 +109,61 @@ func (r *Recorder) InterceptResponse(ctx context.Context, next graphql.ResponseH
 		audited = audited || alwaysAudited[f]
 	}
 	if !audited {
-		return resp
+		return nil
 	}
 	e := RequestEntry(ctx, snap)
 	e.Operation = strings.Join(roots, ",")
 	e.Kind, e.Outcome, e.ErrorCode = kind, outcome, code
-	var err error
-	if kind == auditevent.KindSUBSCRIPTION {
-		if err = r.appendPatiently(ctx, e); err != nil && ctx.Err() != nil {
-			return nil // the subscriber left first; the event was never sent
-		}
-	} else {
-		_, err = r.trail.Append(context.WithoutCancel(ctx), e)
+	return &e
+}
+
+// SharedEntry returns the row due for a subscription event whose response,
+// resp, was not executed for the subscriber of ctx but for another one with
+// the same operation, variables and row scope, whose read was leader: the
+// same read, recorded as this subscriber's, together with whatever this
+// subscriber's own stream noted meanwhile. Nil if none is due.
+func SharedEntry(ctx context.Context, resp *graphql.Response, leader Snapshot) *Entry {
+	snap := leader
+	if c := collectorFrom(ctx); c != nil {
+		own := c.Drain()
+		snap.PatientIDs = append(slices.Clip(snap.PatientIDs), own.PatientIDs...)
+		snap.ObjectTypes = append(slices.Clip(snap.ObjectTypes), own.ObjectTypes...)
+		snap.ObjectIDs = append(slices.Clip(snap.ObjectIDs), own.ObjectIDs...)
+		snap.Fields = append(slices.Clip(snap.Fields), own.Fields...)
+		snap.Denied = append(slices.Clip(snap.Denied), own.Denied...)
+		snap.ClaimedID, snap.ClaimedName = own.ClaimedID, own.ClaimedName
 	}
-	if err != nil {
-		r.log.ErrorContext(ctx, "audit append failed; response withheld", "err", err, "request_id", e.RequestID)
-		return &graphql.Response{Errors: gqlerror.List{{
-			Message:    "internal error",
-			Extensions: map[string]any{"code": "INTERNAL"},
-		}}}
+	if resp == nil || !graphql.HasOperationContext(ctx) {
+		return nil
 	}
-	return resp
+	return entryFor(ctx, resp, snap)
+}
+
+// Deferred takes the audit entry of one subscription event in place of the
+// Recorder, which then returns the response unwritten: the transport that
+// sends the event writes the entries of many events at once
+// (Trail.AppendAll) and sends each event only once its row is committed,
+// or replaces it with an error, exactly as the Recorder would.
+type Deferred struct {
+	// Entry is nil when the event needs no row.
+	Entry *Entry
+	// Ctx is the event's context, for Options.Mark.
+	Ctx context.Context
+	// Snap is what the event's execution read, for SharedEntry.
+	Snap Snapshot
+}
+
+type deferredKey struct{}
+
+// WithDeferred makes the Recorder hand the audit entry of the subscription
+// event executed under ctx to d.
+func WithDeferred(ctx context.Context, d *Deferred) context.Context {
+	return context.WithValue(ctx, deferredKey{}, d)
+}
+
+func deferredFrom(ctx context.Context) *Deferred {
+	d, _ := ctx.Value(deferredKey{}).(*Deferred)
+	return d
 }
 
 // Waits between attempts to audit a subscription event.

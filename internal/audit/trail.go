@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -177,6 +178,99 @@ func (t *Trail) Append(ctx context.Context, e Entry) (*ent.AuditEvent, error) {
 	}
 	t.sealer.poke()
 	return row, nil
+}
+
+// Pending is one entry of AppendAll, with the context of the request it
+// records (which Options.Mark reads).
+type Pending struct {
+	Ctx   context.Context
+	Entry Entry
+}
+
+// AppendAll stores every entry of items as Append would, in as few
+// statements as the writer's batches allow, and waits once for all of
+// them: one event delivered to a thousand subscribers is a thousand rows
+// but not a thousand waits. errs[i] is the outcome of items[i]; a row whose
+// error is nil is committed. The entries get one time, so that Mark, which
+// depends only on the actor, the patients and the time, runs once per
+// distinct actor and patient set rather than once per entry.
+func (t *Trail) AppendAll(items []Pending) (errs []error) {
+	errs = make([]error, len(items))
+	at := time.Now()
+	type marked struct {
+		types, ids []string
+		err        error
+	}
+	marks := map[string]marked{}
+	ps := make([]*pending, len(items))
+	for i := range items {
+		e := items[i].Entry
+		e.OccurredAt = at
+		if t.opts.Mark != nil {
+			key := e.ActorID + "\x00" + strings.Join(e.PatientIDs, ",")
+			m, ok := marks[key]
+			if !ok {
+				probe := Entry{ActorID: e.ActorID, PatientIDs: e.PatientIDs, OccurredAt: at}
+				m.err = t.opts.Mark(items[i].Ctx, &probe)
+				m.types, m.ids = probe.ObjectTypes, probe.ObjectIDs
+				marks[key] = m
+			}
+			if m.err != nil {
+				errs[i] = fmt.Errorf("audit: append: mark: %w", m.err)
+				continue
+			}
+			e.ObjectTypes = append(slices.Clip(e.ObjectTypes), m.types...)
+			e.ObjectIDs = append(slices.Clip(e.ObjectIDs), m.ids...)
+		}
+		row, err := newRow(e)
+		if err != nil {
+			errs[i] = fmt.Errorf("audit: append: %w: %w", ErrInvalidEntry, err)
+			continue
+		}
+		row.ID = auditevent.DefaultID()
+		row.EntryMAC = entryMAC(t.opts.Keys.Signer(), row)
+		ps[i] = &pending{row: row, done: make(chan error, 1)}
+	}
+	t.closeMu.RLock()
+	if t.closed {
+		t.closeMu.RUnlock()
+		for i, p := range ps {
+			if p != nil {
+				errs[i] = fmt.Errorf("audit: append: %w", ErrClosed)
+			}
+		}
+		return errs
+	}
+	for _, p := range ps {
+		if p != nil {
+			t.writer.queue <- p
+		}
+	}
+	t.closeMu.RUnlock()
+	timeout := time.NewTimer(appendTimeout)
+	defer timeout.Stop()
+	for i, p := range ps {
+		if p == nil {
+			continue
+		}
+		select {
+		case err := <-p.done:
+			if err != nil {
+				errs[i] = fmt.Errorf("audit: append: %w", err)
+			}
+		case <-timeout.C:
+			errs[i] = fmt.Errorf("audit: append: %w", context.DeadlineExceeded)
+			for j := i + 1; j < len(ps); j++ {
+				if ps[j] != nil {
+					errs[j] = errs[i]
+				}
+			}
+			t.sealer.poke()
+			return errs
+		}
+	}
+	t.sealer.poke()
+	return errs
 }
 
 // pending is one Append waiting for its batch.

@@ -134,7 +134,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 		defaultPage:      o.DefaultPageSize,
 		listWeight:       o.ListWeight,
 	})
-	addWebsocket(srv, d.Auth, d.Log, o.SessionCheckInterval, o.MaxBodyBytes)
+	addWebsocket(srv, d.Auth, d.Trail, d.Log, o.SessionCheckInterval, o.MaxBodyBytes)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(graphQLHTTP{maxBody: o.MaxBodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

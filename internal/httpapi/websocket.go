@@ -14,10 +14,10 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 )
 
@@ -59,111 +59,38 @@ const endGrace = 5 * time.Second
 // the session has ended although nothing was sent. A refused operation
 // gets UNAUTHENTICATED; then every subscription on the socket ends with
 // UNAUTHENTICATED and its resumeAfter, and the socket closes with 4401.
-func addWebsocket(srv *handler.Server, a *auth.Service, log *slog.Logger, interval time.Duration, maxMessageBytes int64) {
+func addWebsocket(srv *handler.Server, a *auth.Service, trail *audit.Trail, log *slog.Logger, interval time.Duration, maxMessageBytes int64) {
 	if interval <= 0 {
 		interval = defaultSessionCheck
 	}
-	srv.AddTransport(socketTransport{
-		auth: a, log: log, interval: interval,
-		Websocket: transport.Websocket{
-			// A client has this long to authenticate before the socket closes.
-			InitTimeout: 10 * time.Second,
-			// Keepalives and pings are the socket's own (see keepAlive):
-			// gqlgen would keep a goroutine per socket for them. A missing
-			// pong is tolerated because some clients never answer.
-			MissingPongOk: true,
-			// A message on the socket is bounded like a request body.
-			PayloadReadLimit: &maxMessageBytes,
-			Implementation: socketAcceptor{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-				// Browsers send cookies with cross-site WebSocket upgrades, but
-				// HMIS authenticates with a token in connection_init, never a
-				// cookie, so a foreign origin gains nothing it could not do itself.
-				InsecureSkipVerify: true,
-			}}},
-			InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-				credential := bearer(payload.Authorization())
-				if credential == "" {
-					credential = payload.GetString("authToken")
-				}
-				v, err := a.Authenticate(ctx, credential)
-				if err != nil {
-					if apperr.CodeOf(err) == apperr.Internal {
-						log.WarnContext(ctx, "websocket authentication failed", "err", err)
-						err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
-					}
-					return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), closeForbidden), nil, err
-				}
-				s := socketFrom(ctx)
-				conn := auth.NewConnection(v, s.credentialEnded)
-				ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
-				if v != nil {
-					s.watch(ctx, conn, v)
-				}
-				s.keepAlive(ctx)
-				return ctx, nil, nil
-			},
-		},
-	})
+	t := &wsTransport{
+		// A client has this long to authenticate before the socket closes.
+		initTimeout: 10 * time.Second,
+		// A message on the socket is bounded like a request body.
+		readLimit: maxMessageBytes,
+		pump:      newPump(trail),
+	}
+	t.auth, t.log, t.interval = a, log, interval
+	t.init = func(ctx context.Context, s *socket, payload transport.InitPayload) (context.Context, error) {
+		credential := bearer(payload.Authorization())
+		if credential == "" {
+			credential = payload.GetString("authToken")
+		}
+		v, err := a.Authenticate(ctx, credential)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.Internal {
+				log.WarnContext(ctx, "websocket authentication failed", "err", err)
+				err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
+			}
+			return withClose(ctx, closeForbidden, "Forbidden"), err
+		}
+		conn := auth.NewConnection(v, s.credentialEnded)
+		ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
+		s.startClock(ctx, conn, v)
+		return ctx, nil
+	}
+	srv.AddTransport(t)
 	srv.Use(socketGuard{auth: a, log: log})
-}
-
-// socketTransport is gqlgen's WebSocket transport with a socket of HMIS's
-// own in each connection's context, which the credential checks end and
-// close.
-type socketTransport struct {
-	transport.Websocket
-	auth     *auth.Service
-	log      *slog.Logger
-	interval time.Duration
-}
-
-// Do serves the socket on a goroutine of its own and returns as soon as
-// the connection is upgraded, so that net/http lets go of what it holds
-// for a request — its buffers and its goroutine's stack, about as much as
-// an idle subscription needs in all — for as long as the socket is open.
-// The socket's context therefore keeps the request's values but not its
-// cancellation, which comes when this returns; it ends with the socket.
-// (A WebSocket's request is logged when it is upgraded, not when it ends.)
-func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	s := &socket{auth: t.auth, log: t.log, interval: t.interval, upgraded: make(chan error, 1)}
-	r = r.WithContext(context.WithValue(ctx, socketKey{}, s))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer cancel()
-		t.Websocket.Do(w, r, exec)
-	}()
-	select {
-	case err := <-s.upgraded:
-		if err == nil {
-			return
-		}
-		// gqlgen answers a failed upgrade on w, which is only usable
-		// until this returns.
-		<-done
-	case <-done:
-	}
-}
-
-// socketAcceptor hands each accepted connection to its socket, which is
-// the only way to close it with a code of HMIS's choosing once open: gqlgen
-// itself closes an open socket with 1000 only.
-type socketAcceptor struct {
-	transport.CoderWebsocketImplementation
-}
-
-func (a socketAcceptor) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	conn, err := a.CoderWebsocketImplementation.Accept(smallBuffers{w}, r, o)
-	if s := socketFrom(r.Context()); s != nil {
-		if err == nil {
-			s.mu.Lock()
-			s.conn = conn
-			s.mu.Unlock()
-		}
-		s.upgraded <- err
-	}
-	return conn, err
 }
 
 type socketKey struct{}
@@ -178,82 +105,29 @@ func socketFrom(ctx context.Context) *socket {
 // each sends its last message (a refusal, a subscription's error with
 // resumeAfter) before the close.
 type socket struct {
-	auth     *auth.Service
-	log      *slog.Logger
-	interval time.Duration
-	// upgraded is told once whether the connection was upgraded.
-	upgraded chan error
+	t    *wsTransport
+	exec graphql.GraphExecutor
+	conn *wsConn
+	// cancel ends ctx, and with it every operation on the socket.
+	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	conn     transport.WebsocketConn
+	mu  sync.Mutex
+	ctx context.Context // the connection's, with its viewer once initialised
+	// ops are the operations running, by their IDs: a slice, as a
+	// dashboard runs one or two and a map would cost more than either.
+	ops      []*wsOperation
 	inflight int
 	ended    error // why the credential ended; nil while it holds
 	closed   bool
-}
 
-// watch ends the connection at the credential's expiry, and when a check
-// every interval finds its session or API key revoked. Operations and
-// events check for themselves; the watch is for a socket that sends
-// nothing, so its client learns at once, and for closing what would only
-// hold resources. It keeps timers, not a goroutine, for the life of the
-// socket: an idle dashboard should cost little more than its connection.
-func (s *socket) watch(ctx context.Context, conn *auth.Connection, v *auth.Viewer) {
-	var mu sync.Mutex
-	stopped := false
-	var tick, expiry *time.Timer
-	check := func() bool {
-		mu.Lock()
-		done := stopped
-		mu.Unlock()
-		if done || ctx.Err() != nil || conn.Err() != nil {
-			return false
-		}
-		if err := s.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
-			// The cache did not answer. Every operation and event is refused
-			// meanwhile; closing every socket would only make every client
-			// reconnect into the same outage.
-			s.log.WarnContext(ctx, "websocket credential check failed", "err", err)
-		}
-		return conn.Err() == nil
-	}
-	rearm := func(t *time.Timer, d time.Duration) {
-		mu.Lock()
-		if !stopped {
-			t.Reset(d)
-		}
-		mu.Unlock()
-	}
-	// Armed once assigned, so that a callback never reads its timer unset.
-	tick = time.AfterFunc(never, func() {
-		if check() {
-			rearm(tick, s.interval)
-		}
-	})
-	tick.Reset(s.interval)
-	if !v.ExpiresAt.IsZero() {
-		expiry = time.AfterFunc(never, func() {
-			// Should the clock disagree, it is asked again at expiry.
-			if check() {
-				rearm(expiry, time.Until(v.ExpiresAt))
-			}
-		})
-		expiry.Reset(time.Until(v.ExpiresAt))
-	}
-	stop := func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		tick.Stop()
-		if expiry != nil {
-			expiry.Stop()
-		}
-	}
-	context.AfterFunc(ctx, stop)
-	conn.AfterEnd(stop)
+	// The socket's clock (startClock).
+	clock     *time.Timer
+	pingEvery time.Duration
+	nextPing  time.Time
+	watched   *auth.Connection // nil: no credential to watch
+	nextCheck time.Time
+	expiry    time.Time // zero: none
 }
-
-// never arms a timer that is about to be given its real duration.
-const never = time.Duration(1<<63 - 1)
 
 // Idle sockets get a keepalive (graphql-ws) or a ping (graphql-transport-ws)
 // this often, so that proxies do not cut idle dashboards.
@@ -262,38 +136,122 @@ const (
 	pingInterval      = 25 * time.Second
 )
 
-// keepAlive sends keepalives or pings until ctx, the connection's, ends,
-// from a timer rather than a goroutine of its own. coder/websocket writes
-// whole messages safely beside gqlgen's own writes.
-func (s *socket) keepAlive(ctx context.Context) {
+// expiryRecheck is how soon a credential past its expiry that the cache
+// could not confirm ended is asked about again.
+const expiryRecheck = time.Second
+
+// startClock keeps one timer for the socket, for as long as it is open: it
+// sends keepalives or pings, and, for a socket with a credential, ends the
+// connection at the credential's expiry and when a check every interval
+// finds its session or API key revoked. Operations and events check for
+// themselves; the watch is for a socket that sends nothing, so that its
+// client learns at once, and for closing what would only hold resources.
+// One timer rather than one per duty, and no goroutine: an idle dashboard
+// should cost little more than its connection.
+func (s *socket) startClock(ctx context.Context, conn *auth.Connection, v *auth.Viewer) {
+	now := time.Now()
 	s.mu.Lock()
-	conn := s.conn
-	s.mu.Unlock()
-	if conn == nil {
+	defer s.mu.Unlock()
+	if s.closed {
 		return
 	}
-	interval, msg := keepAliveInterval, map[string]string{"type": "ka"}
-	if conn.Subprotocol() == "graphql-transport-ws" {
-		interval, msg = pingInterval, map[string]string{"type": "ping"}
+	s.pingEvery = keepAliveInterval
+	if s.conn.transportWS {
+		s.pingEvery = pingInterval
 	}
-	var t *time.Timer
-	t = time.AfterFunc(never, func() {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := conn.WriteJSON(msg); err != nil {
-			return // the socket is closing; its read loop ends it
-		}
-		t.Reset(interval)
-	})
-	t.Reset(interval)
-	context.AfterFunc(ctx, func() { t.Stop() })
+	s.nextPing = now.Add(s.pingEvery)
+	if v != nil {
+		s.watched = conn
+		s.nextCheck = now.Add(s.t.interval)
+		s.expiry = v.ExpiresAt
+	}
+	s.clock = time.AfterFunc(s.untilNextLocked(now), func() { s.tick(ctx) })
 }
 
-// socketBuffer sizes the read and write buffers of a socket. Messages on a
-// dashboard's socket are small and rare, so the 4 KiB each that net/http
-// hands over with a hijacked connection would be most of what an idle
-// subscription costs; a larger message is read or written in several steps.
+// untilNextLocked is how long until the clock's next duty; the caller
+// holds s.mu.
+func (s *socket) untilNextLocked(now time.Time) time.Duration {
+	next := s.nextPing
+	if s.watched != nil {
+		if s.nextCheck.Before(next) {
+			next = s.nextCheck
+		}
+		if !s.expiry.IsZero() && s.expiry.Before(next) {
+			next = s.expiry
+		}
+	}
+	return max(next.Sub(now), 0)
+}
+
+func (s *socket) tick(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	ping := !now.Before(s.nextPing)
+	conn := s.watched
+	expired := conn != nil && !s.expiry.IsZero() && !now.Before(s.expiry)
+	check := conn != nil && (expired || !now.Before(s.nextCheck))
+	s.mu.Unlock()
+	if ping {
+		msg := map[string]string{"type": "ka"}
+		if s.conn.transportWS {
+			msg = map[string]string{"type": "ping"}
+		}
+		if err := s.conn.WriteJSON(msg); err != nil {
+			return // the socket is closing; its reader ends it
+		}
+	}
+	if check && !s.stillValid(ctx, conn) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || ctx.Err() != nil {
+		return
+	}
+	if ping {
+		s.nextPing = now.Add(s.pingEvery)
+	}
+	if check {
+		s.nextCheck = now.Add(s.t.interval)
+		if expired {
+			// Should the clock disagree, it is asked again shortly.
+			s.expiry = now.Add(expiryRecheck)
+		}
+	}
+	s.clock.Reset(s.untilNextLocked(now))
+}
+
+// stillValid asks whether the socket's credential still holds; if not,
+// the connection has been ended (and the socket is closing).
+func (s *socket) stillValid(ctx context.Context, conn *auth.Connection) bool {
+	if conn.Err() != nil {
+		return false
+	}
+	if err := s.t.auth.Recheck(ctx); err != nil && apperr.CodeOf(err) != apperr.Unauthenticated {
+		// The cache did not answer. Every operation and event is refused
+		// meanwhile; closing every socket would only make every client
+		// reconnect into the same outage.
+		s.t.log.WarnContext(ctx, "websocket credential check failed", "err", err)
+	}
+	return conn.Err() == nil
+}
+
+// stopClockLocked stops the socket's timer; the caller holds s.mu.
+func (s *socket) stopClockLocked() {
+	if s.clock != nil {
+		s.clock.Stop()
+	}
+}
+
+// socketBuffer sizes the write buffer of a socket, and half of it the read
+// buffer (a dashboard sends less, and more rarely, than it is sent).
+// Messages on a dashboard's socket are small and rare, so the 4 KiB each
+// that net/http hands over with a hijacked connection would be most of what
+// an idle subscription costs; a larger message is read or written in
+// several steps.
 const socketBuffer = 512
 
 // smallBuffers is the ResponseWriter coder/websocket hijacks: the same
@@ -314,10 +272,10 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// What the client sent right after the handshake may already be
 	// buffered. It must end up in the new reader's buffer, not behind it:
 	// coder/websocket keeps what is buffered and reads the rest from conn.
-	r := bufio.NewReaderSize(conn, socketBuffer)
+	r := bufio.NewReaderSize(conn, socketBuffer/2)
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketBuffer, n))
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketBuffer/2, n))
 		if _, err := r.Peek(n); err != nil {
 			conn.Close()
 			return nil, nil, err
@@ -339,21 +297,22 @@ func (s *socket) credentialEnded(err error) {
 	time.AfterFunc(endGrace, s.close)
 }
 
-// begin counts an operation in flight until ctx, which gqlgen cancels
-// after the operation's last message is written, ends.
-func (s *socket) begin(ctx context.Context) {
+// begin counts an operation in flight, from the moment it is dispatched
+// until done, which the transport calls after its last message is written.
+func (s *socket) begin() {
 	s.mu.Lock()
 	s.inflight++
 	s.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.inflight--
-		ready := s.ended != nil && s.inflight == 0
-		s.mu.Unlock()
-		if ready {
-			s.close()
-		}
-	})
+}
+
+func (s *socket) done() {
+	s.mu.Lock()
+	s.inflight--
+	ready := s.ended != nil && s.inflight == 0
+	s.mu.Unlock()
+	if ready {
+		s.close()
+	}
 }
 
 // close closes the socket with 4401, once. The legacy protocol has no close
@@ -361,11 +320,12 @@ func (s *socket) begin(ctx context.Context) {
 // connection_error with the reason and UNAUTHENTICATED.
 func (s *socket) close() {
 	s.mu.Lock()
-	if s.closed || s.conn == nil {
+	if s.closed {
 		s.mu.Unlock()
 		return
 	}
 	s.closed = true
+	s.stopClockLocked()
 	conn, err := s.conn, s.ended
 	s.mu.Unlock()
 	message := err.Error()
@@ -379,6 +339,7 @@ func (s *socket) close() {
 		message = message[:123]
 	}
 	_ = conn.WriteClose(closeUnauthorized, message)
+	s.cancel()
 }
 
 // socketGuard checks the credential of a socket before each operation on
@@ -403,7 +364,6 @@ func (g socketGuard) InterceptOperation(ctx context.Context, next graphql.Operat
 	if s == nil {
 		return next(ctx) // an HTTP request, authenticated as it came in
 	}
-	s.begin(ctx)
 	if err := g.auth.Recheck(ctx); err != nil {
 		code, message := apperr.CodeOf(err), err.Error()
 		if code != apperr.Unauthenticated {

@@ -185,3 +185,49 @@ func TestFanoutLoadsOncePerScope(t *testing.T) {
 	harness.Must(t, twoScopesMany <= twoScopesFew+background, "two scopes: %d statements for 24 subscribers, %d for 2", twoScopesMany, twoScopesFew)
 	harness.Must(t, twoScopesFew > oneScopeFew, "a second scope loads again: %d statements, %d for one", twoScopesFew, oneScopeFew)
 }
+
+// TestFanoutSharedResponseAuditsEachSubscriber: dashboards with the same
+// login, document and variables are sent the bytes of one execution per
+// event, on either protocol, yet each receives the event and each
+// delivery is audited as its own, under its own socket's request ID.
+func TestFanoutSharedResponseAuditsEachSubscriber(t *testing.T) {
+	s := harness.NewServer(t)
+	d := s.Demo()
+	desk := harness.NewLabDesk(t, s)
+	w := setUpLabWards(t, s, d, desk)
+	k := desk.Cat.Potassium.ID
+	token := s.Token("nurse")
+	var feeds []*labFeed
+	for _, proto := range []string{harness.ProtoTransportWS, harness.ProtoTransportWS, harness.ProtoLegacyWS} {
+		feeds = append(feeds, subscribeLab(t, s, proto, token, criticalLabResultSubscription, map[string]any{"wardId": w.Wards["MED-A"]}))
+	}
+	harness.AwaitLive(t, desk.Probe(w.MedA, w.MedValues.CriticalHigh), feeds...)
+	for _, f := range feeds {
+		f.Quiet(300 * time.Millisecond)
+	}
+
+	filter := map[string]any{"operation": "criticalLabResult", "patientId": w.MedA}
+	byRequest := func() map[string]int {
+		n := map[string]int{}
+		for _, r := range harness.AuditRows(t, s, filter) {
+			harness.Must(t, r.Kind == "SUBSCRIPTION" && r.ActorName != nil && *r.ActorName == "nurse" && r.RequestID != nil,
+				"audit row of a delivery: %+v", r)
+			n[*r.RequestID]++
+		}
+		return n
+	}
+	before := byRequest()
+	x := desk.Released(w.MedA, k, harness.Potassium(w.MedValues.CriticalHigh))
+	for _, f := range feeds {
+		ev := f.Next()
+		harness.Must(t, ev.Result.ID == x.ID && ev.Patient.ID == w.MedA && ev.Result.Critical,
+			"%s: got %+v, want the critical result %s", f.Conn.Proto, ev, x.ID)
+	}
+	after := byRequest()
+	added := 0
+	for id, n := range after {
+		harness.Must(t, n-before[id] <= 1, "request %s: %d rows for one event", id, n-before[id])
+		added += n - before[id]
+	}
+	harness.Must(t, added == len(feeds), "%d audit rows for one event delivered to %d dashboards", added, len(feeds))
+}
