@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/graph/model"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 )
@@ -21,6 +22,9 @@ func (r *medicationOrderResolver) DispensedQuantity(ctx context.Context, obj *en
 
 // RemainingQuantity is the resolver for the remainingQuantity field.
 func (r *medicationOrderResolver) RemainingQuantity(ctx context.Context, obj *ent.MedicationOrder) (int, error) {
+	if obj.Status != medicationorder.StatusACTIVE {
+		return 0, nil
+	}
 	taken, err := pharmacy.Committed(ctx, r.Client, []*ent.MedicationOrder{obj})
 	return max(obj.Quantity-taken[obj.ID], 0), err
 }

@@ -7,6 +7,7 @@ package input
 import (
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
@@ -56,7 +57,7 @@ func (c *Checker) OptionalID(field string, id *string, t IDType) {
 // most max characters long. Characters, not bytes: a name in Arabic or
 // with an emoji is as long as it reads.
 func Text(field, s string, max int) (string, error) {
-	s = strings.TrimSpace(s)
+	s = trim(s)
 	if s == "" {
 		return s, apperr.BadInput(field, "is required")
 	}
@@ -69,11 +70,18 @@ func OptionalText(field string, s *string, max int) (*string, error) {
 	if s == nil {
 		return nil, nil
 	}
-	t := strings.TrimSpace(*s)
+	t := trim(*s)
 	if t == "" {
 		return nil, nil
 	}
 	return &t, Length(field, t, max)
+}
+
+// trim drops the white space at both ends of s and the invisible
+// formatting characters (a zero-width space, a byte-order mark) with it, so
+// that a reason nobody can read counts as no reason.
+func trim(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
 }
 
 // Length checks that s is at most max characters long, as it stands.

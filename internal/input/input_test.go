@@ -38,7 +38,14 @@ func TestTextTrimsAndRequires(t *testing.T) {
 	if _, err := Text("f", " \t ", 5); err == nil || err.Error() != "f: is required" {
 		t.Errorf("blank: %v", err)
 	}
-	blank := "   "
+	// A zero-width space or a byte-order mark is as blank as a space.
+	if _, err := Text("f", "\u200b \ufeff", 5); err == nil || err.Error() != "f: is required" {
+		t.Errorf("invisible: %v", err)
+	}
+	if got, err := Text("f", "\u200bok\u200b", 5); err != nil || got != "ok" {
+		t.Errorf("invisible ends: %q, %v", got, err)
+	}
+	blank := "  \u200b "
 	if got, err := OptionalText("f", &blank, 5); got != nil || err != nil {
 		t.Errorf("blank optional: %v, %v", got, err)
 	}

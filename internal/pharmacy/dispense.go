@@ -184,6 +184,12 @@ func (s *Service) Witness(ctx context.Context, id string) (*ent.Dispensing, erro
 		if err != nil {
 			return nil, err
 		}
+		// The prescriber may have stopped or replaced the order while the
+		// units waited: releasing them now would hand out a drug no current
+		// order asks for (and, after a revision, twice).
+		if o.Status != medicationorder.StatusACTIVE {
+			return nil, apperr.Conflictf("the order is %s now; cancel this dispensing to put its units back", o.Status)
+		}
 		return disp, s.released(ctx, tx, disp, o)
 	})
 }

@@ -208,6 +208,7 @@ func (s *Service) Recall(ctx context.Context, client *ent.Client, lotNumber stri
 	if err != nil {
 		return nil, err
 	}
+	lot = LotNumber(lot)
 	batches, err := client.StockBatch.Query().Where(stockbatch.LotNumber(lot)).WithDrug().All(ctx)
 	if err != nil || len(batches) == 0 {
 		return nil, err

@@ -90,7 +90,10 @@ const DefaultExpiryWarning = 90 * 24 * time.Hour
 
 // Limits on what a stock input may say.
 const (
-	MaxQuantity     = 1_000_000
+	MaxQuantity = 1_000_000
+	// MaxOnHand bounds one batch, so that its value (units × MaxUnitCost)
+	// and a location's total stay far inside int64 minor units.
+	MaxOnHand       = 10_000_000
 	MaxUnitCost     = 100_000_000_00 // a hundred million in major units
 	MaxReasonLength = 500
 	MaxWithinDays   = 3650

@@ -2,7 +2,9 @@ package pharmacy
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -57,7 +59,8 @@ type AdjustStockInput struct {
 // CreateLocation adds a stock location; a ward store names its ward.
 func (s *Service) CreateLocation(ctx context.Context, in CreateStockLocationInput) (*ent.StockLocation, error) {
 	var c input.Checker
-	code := c.Text("input.code", in.Code, 32)
+	// Codes are compared as staff read them: "pha" is PHA.
+	code := strings.ToUpper(c.Text("input.code", in.Code, 32))
 	name := c.Text("input.name", in.Name, 100)
 	if c.Err() == nil && stocklocation.KindValidator(in.Kind) != nil {
 		c.Fail(apperr.BadInput("input.kind", "is not a kind of stock location"))
@@ -89,6 +92,19 @@ func (s *Service) CreateLocation(ctx context.Context, in CreateStockLocationInpu
 	})
 }
 
+// LotNumber is a lot number as it is stored and searched: upper case,
+// without the spaces and invisible characters a label or a scanner adds, so
+// that "aml-1", "AML-1 " and "AML-1" with a zero-width space are one lot and
+// a recall finds all their units.
+func LotNumber(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, s)
+}
+
 // Receive books a delivery into a location: a new batch, or more of a lot
 // already there (same expiry and unit cost), with a RECEIPT ledger row. A
 // batch that arrives already inside the expiry warning is announced at
@@ -97,7 +113,7 @@ func (s *Service) Receive(ctx context.Context, in ReceiveStockInput) (*ent.Stock
 	var c input.Checker
 	c.ID("input.locationId", in.LocationID, input.StockLocation)
 	c.ID("input.drugId", in.DrugID, input.Drug)
-	lot := c.Text("input.lotNumber", in.LotNumber, 40)
+	lot := LotNumber(c.Text("input.lotNumber", in.LotNumber, 40))
 	supplier := c.OptionalText("input.supplier", in.Supplier, 200)
 	switch {
 	case c.Err() != nil:
@@ -133,6 +149,15 @@ func (s *Service) Receive(ctx context.Context, in ReceiveStockInput) (*ent.Stock
 		}
 		if err := s.store.Lock(ctx, tx, stockKey(loc.ID, d.ID)); err != nil {
 			return nil, err
+		}
+		// One lot has one expiry wherever it is kept, or a transfer would
+		// carry units under another date.
+		elsewhere, err := tx.StockBatch.Query().
+			Where(stockbatch.DrugID(d.ID), stockbatch.LotNumber(lot), stockbatch.ExpiryDateNEQ(expiry)).First(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return nil, err
+		} else if elsewhere != nil {
+			return nil, apperr.BadInput("input.expiryDate", "lot %s is stocked with expiry %s; one lot has one expiry date", lot, elsewhere.ExpiryDate.Format(time.DateOnly))
 		}
 		b, err := tx.StockBatch.Query().
 			Where(stockbatch.LocationID(loc.ID), stockbatch.DrugID(d.ID), stockbatch.LotNumber(lot)).Only(ctx)
@@ -213,6 +238,12 @@ func (s *Service) Transfer(ctx context.Context, in TransferStockInput) (*ent.Sto
 		}
 		if err != nil {
 			return nil, err
+		}
+		// Units keep their own expiry and cost: joining a batch that says
+		// otherwise would relabel them.
+		if !dst.ExpiryDate.Equal(src.ExpiryDate) || dst.UnitCost != src.UnitCost {
+			return nil, apperr.Conflictf("lot %s is kept at the destination with expiry %s and unit cost %d, not %s and %d; correct the receipt first",
+				src.LotNumber, dst.ExpiryDate.Format(time.DateOnly), dst.UnitCost, src.ExpiryDate.Format(time.DateOnly), src.UnitCost)
 		}
 		// Not an entity of its own: the ID only pairs the two rows.
 		transfer := globalid.New("trf")
@@ -352,10 +383,15 @@ func (s *Service) move(ctx context.Context, tx *ent.Tx, b *ent.StockBatch, kind 
 	u := tx.StockBatch.Update().Where(stockbatch.ID(b.ID)).AddQuantityOnHand(qty)
 	if qty < 0 {
 		u.Where(stockbatch.QuantityOnHandGTE(-qty))
+	} else {
+		u.Where(stockbatch.QuantityOnHandLTE(MaxOnHand - qty))
 	}
 	n, err := u.Save(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if n == 0 && qty > 0 {
+		return nil, apperr.Conflictf("lot %s would hold more than %d units; receive the rest as its own lot", b.LotNumber, MaxOnHand)
 	}
 	if n == 0 {
 		return nil, apperr.Conflictf("lot %s no longer has %d units on hand; reload the stock", b.LotNumber, -qty)

@@ -175,6 +175,10 @@ func TestDispenseFirstExpiryFirstOutPartlyThenInFull(t *testing.T) {
 	for _, doc := range []string{
 		`{ dispensings(first: 10) { edges { node { lines { quantity } } } } }`,
 		`{ dispensings(first: 10) { edges { node { location { id } } } } }`,
+		`{ dispensings(first: 10) { edges { node { locationID } } } }`,
+		`{ dispensings(first: 10) { edges { node { drugID } } } }`,
+		`{ dispensings(first: 10) { edges { node { dispensedByID } } } }`,
+		`{ dispensings(first: 10, where: {locationID: "stl_x"}) { totalCount } }`,
 		`{ stockLevels { onHand } }`,
 		`{ stockBatches(first: 1) { totalCount } }`,
 	} {
