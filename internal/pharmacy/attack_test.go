@@ -109,3 +109,31 @@ func TestLocationCodesIgnoreCase(t *testing.T) {
 	_, err := f.svc.CreateLocation(f.pharmacist, CreateStockLocationInput{Code: "pha", Name: "Another", Kind: "PHARMACY"})
 	wantCode(t, err, apperr.BadUserInput, "input.code")
 }
+
+// TestControlledStockIsCountedMovedAndTakenBackByPharmacists: a
+// technician may not change the books of a controlled drug alone.
+func TestControlledStockIsCountedMovedAndTakenBackByPharmacists(t *testing.T) {
+	f := setup(t)
+	morphine := f.drug("MORPH10INJ", 0, ptr(drug.ControlledScheduleII))
+	b := f.receive(f.pharmacy, morphine, "M1", 100, 10, 500)
+	_, err := f.svc.Adjust(f.technician, AdjustStockInput{BatchID: b.ID, CountedQuantity: 1, Reason: "count"})
+	wantCode(t, err, apperr.Forbidden, "")
+	_, err = f.svc.Transfer(f.technician, TransferStockInput{BatchID: b.ID, ToLocationID: f.ward.ID, Quantity: 5})
+	wantCode(t, err, apperr.Forbidden, "")
+	d, err := f.svc.Dispense(f.technician, DispenseMedicationInput{OrderID: f.order(f.patient(), morphine, 2).ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Witness(f.pharmacist, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Return(f.technician, d.ID, 1, nil)
+	wantCode(t, err, apperr.Forbidden, "")
+	if on := f.batch(b.ID).QuantityOnHand; on != 8 {
+		t.Fatalf("on hand %d, want 8", on)
+	}
+	if _, err := f.svc.Adjust(f.pharmacist, AdjustStockInput{BatchID: b.ID, CountedQuantity: 7, Reason: "broken ampoule"}); err != nil {
+		t.Fatal(err)
+	}
+	f.ledgerAgrees()
+}

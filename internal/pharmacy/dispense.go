@@ -258,6 +258,13 @@ func (s *Service) Return(ctx context.Context, id string, quantity int, reason *s
 		if disp.Status != dispensing.StatusDISPENSED {
 			return nil, apperr.Conflictf("the dispensing is %s; only a DISPENSED one is returned", disp.Status)
 		}
+		d, err := tx.Drug.Get(ctx, disp.DrugID)
+		if err != nil {
+			return nil, err
+		}
+		if err := controlledByPharmacist(actor, d, "take back"); err != nil {
+			return nil, err
+		}
 		if left := disp.Quantity - disp.ReturnedQuantity; quantity > left {
 			return nil, apperr.BadInput("quantity", "is more than the %d units dispensed and not yet returned", left)
 		}

@@ -92,6 +92,17 @@ func (s *Service) CreateLocation(ctx context.Context, in CreateStockLocationInpu
 	})
 }
 
+// controlledByPharmacist keeps the counting, moving and taking back of a
+// controlled drug to pharmacists: a technician receives and dispenses it
+// (a dispensing waits for its witness) but does not change the books of
+// it alone.
+func controlledByPharmacist(actor *ent.Staff, d *ent.Drug, what string) error {
+	if d.ControlledSchedule != nil && actor.Kind != staff.KindPHARMACIST {
+		return apperr.Denied("only a pharmacist may %s a controlled drug (schedule %s)", what, *d.ControlledSchedule)
+	}
+	return nil
+}
+
 // LotNumber is a lot number as it is stored and searched: upper case,
 // without the spaces and invisible characters a label or a scanner adds, so
 // that "aml-1", "AML-1 " and "AML-1" with a zero-width space are one lot and
@@ -230,6 +241,9 @@ func (s *Service) Transfer(ctx context.Context, in TransferStockInput) (*ent.Sto
 		if err != nil {
 			return nil, err
 		}
+		if err := controlledByPharmacist(actor, d, "move"); err != nil {
+			return nil, err
+		}
 		dst, err := tx.StockBatch.Query().
 			Where(stockbatch.LocationID(to.ID), stockbatch.DrugID(src.DrugID), stockbatch.LotNumber(src.LotNumber)).Only(ctx)
 		if ent.IsNotFound(err) {
@@ -298,6 +312,9 @@ func (s *Service) Adjust(ctx context.Context, in AdjustStockInput) (*ent.StockBa
 		}
 		d, err := tx.Drug.Get(ctx, b.DrugID)
 		if err != nil {
+			return nil, err
+		}
+		if err := controlledByPharmacist(actor, d, "count"); err != nil {
 			return nil, err
 		}
 		before, err := onHand(ctx, tx, b.LocationID, b.DrugID)
