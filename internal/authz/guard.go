@@ -350,6 +350,10 @@ func (g *FieldGuard) filterCheck(ctx context.Context, op *operation, fc *graphql
 			c.err = apperr.BadInput(arg.Name, "is not valid")
 			break
 		}
+		if terms, depth := filterSize(raw, 1); terms > maxFilterTerms || depth > maxFilterDepth {
+			c.err = apperr.BadInput(arg.Name, "is too complex: at most %d conditions, nested at most %d deep", maxFilterTerms, maxFilterDepth)
+			break
+		}
 		c.reads = g.filters.reads(def.Type.Name(), raw, arg.Name, c.reads)
 		if c.empty == "" {
 			c.empty = g.filters.emptyNested(def.Type.Name(), raw, arg.Name, false)
@@ -359,6 +363,37 @@ func (g *FieldGuard) filterCheck(ctx context.Context, op *operation, fc *graphql
 		op.filters.Store(fc.Field.Field, c)
 	}
 	return c
+}
+
+// A filter's size is bounded before anything reads it: thousands of nested
+// not/or terms make a statement the database refuses after seconds of work
+// (SQLite: "Expression tree is too large"), and no screen builds one.
+const (
+	maxFilterTerms = 200
+	maxFilterDepth = 12
+)
+
+// filterSize counts the conditions of a decoded filter value and how deep
+// its objects and lists nest.
+func filterSize(value any, depth int) (terms, maxDepth int) {
+	maxDepth = depth
+	add := func(v any) {
+		t, d := filterSize(v, depth+1)
+		terms += t
+		maxDepth = max(maxDepth, d)
+	}
+	switch v := value.(type) {
+	case map[string]any:
+		terms += len(v)
+		for _, inner := range v {
+			add(inner)
+		}
+	case []any:
+		for _, item := range v {
+			add(item)
+		}
+	}
+	return terms, maxDepth
 }
 
 func isRoot(object string) bool {

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -262,4 +263,28 @@ func TestAnEmptyNestedFilterIsBadInput(t *testing.T) {
 		"an empty nested filter: %s", harness.Describe(r))
 	r = s.As("reception", `{ appointments(where: {}) { totalCount } }`, nil)
 	harness.Must(t, len(r.Errors) == 0, "an empty filter filters nothing: %s", harness.Describe(r))
+}
+
+// TestAnOversizedFilterIsRefusedByName: thousands of or-terms, or not
+// nested hundreds deep, get BAD_USER_INPUT on the argument before any SQL,
+// instead of seconds of the database's work and an internal error.
+func TestAnOversizedFilterIsRefusedByName(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	terms := make([]map[string]any, 1000)
+	for i := range terms {
+		terms[i] = map[string]any{"mrn": fmt.Sprint(i)}
+	}
+	deep := map[string]any{"mrn": "1"}
+	for range 300 {
+		deep = map[string]any{"not": deep}
+	}
+	for name, where := range map[string]any{"wide": map[string]any{"or": terms}, "deep": deep} {
+		r := s.As("doctor", `query($w: PatientWhereInput) { patients(first: 1, where: $w) { totalCount } }`, map[string]any{"w": where})
+		harness.Must(t, len(r.Errors) == 1 && r.Errors[0].Code() == "BAD_USER_INPUT" && r.Errors[0].Field() == "where",
+			"%s filter: %s", name, harness.Describe(r))
+	}
+	// An ordinary search still runs.
+	r := s.As("doctor", `{ patients(first: 1, where: {or: [{familyName: "A"}, {not: {mrn: "1"}}]}) { totalCount } }`, nil)
+	harness.Must(t, len(r.Errors) == 0, "ordinary filter: %s", harness.Describe(r))
 }
