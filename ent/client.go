@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -38,6 +39,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -45,6 +48,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
 	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
@@ -76,6 +80,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// APIKey is the client for interacting with the APIKey builders.
 	APIKey *APIKeyClient
+	// AccountingPeriod is the client for interacting with the AccountingPeriod builders.
+	AccountingPeriod *AccountingPeriodClient
 	// Admission is the client for interacting with the Admission builders.
 	Admission *AdmissionClient
 	// AllergenClass is the client for interacting with the AllergenClass builders.
@@ -120,6 +126,10 @@ type Client struct {
 	Icd10Code *Icd10CodeClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// JournalEntry is the client for interacting with the JournalEntry builders.
+	JournalEntry *JournalEntryClient
+	// JournalLine is the client for interacting with the JournalLine builders.
+	JournalLine *JournalLineClient
 	// LabOrder is the client for interacting with the LabOrder builders.
 	LabOrder *LabOrderClient
 	// LabOrderItem is the client for interacting with the LabOrderItem builders.
@@ -134,6 +144,8 @@ type Client struct {
 	LabSpecimen *LabSpecimenClient
 	// LabTest is the client for interacting with the LabTest builders.
 	LabTest *LabTestClient
+	// LedgerAccount is the client for interacting with the LedgerAccount builders.
+	LedgerAccount *LedgerAccountClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
 	MedicationOrder *MedicationOrderClient
 	// MfaChallenge is the client for interacting with the MfaChallenge builders.
@@ -186,6 +198,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIKey = NewAPIKeyClient(c.config)
+	c.AccountingPeriod = NewAccountingPeriodClient(c.config)
 	c.Admission = NewAdmissionClient(c.config)
 	c.AllergenClass = NewAllergenClassClient(c.config)
 	c.Allergy = NewAllergyClient(c.config)
@@ -208,6 +221,8 @@ func (c *Client) init() {
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
+	c.JournalEntry = NewJournalEntryClient(c.config)
+	c.JournalLine = NewJournalLineClient(c.config)
 	c.LabOrder = NewLabOrderClient(c.config)
 	c.LabOrderItem = NewLabOrderItemClient(c.config)
 	c.LabPanel = NewLabPanelClient(c.config)
@@ -215,6 +230,7 @@ func (c *Client) init() {
 	c.LabResult = NewLabResultClient(c.config)
 	c.LabSpecimen = NewLabSpecimenClient(c.config)
 	c.LabTest = NewLabTestClient(c.config)
+	c.LedgerAccount = NewLedgerAccountClient(c.config)
 	c.MedicationOrder = NewMedicationOrderClient(c.config)
 	c.MfaChallenge = NewMfaChallengeClient(c.config)
 	c.MfaRecoveryCode = NewMfaRecoveryCodeClient(c.config)
@@ -328,6 +344,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:                  ctx,
 		config:               cfg,
 		APIKey:               NewAPIKeyClient(cfg),
+		AccountingPeriod:     NewAccountingPeriodClient(cfg),
 		Admission:            NewAdmissionClient(cfg),
 		AllergenClass:        NewAllergenClassClient(cfg),
 		Allergy:              NewAllergyClient(cfg),
@@ -350,6 +367,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		JournalEntry:         NewJournalEntryClient(cfg),
+		JournalLine:          NewJournalLineClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
 		LabOrderItem:         NewLabOrderItemClient(cfg),
 		LabPanel:             NewLabPanelClient(cfg),
@@ -357,6 +376,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LabResult:            NewLabResultClient(cfg),
 		LabSpecimen:          NewLabSpecimenClient(cfg),
 		LabTest:              NewLabTestClient(cfg),
+		LedgerAccount:        NewLedgerAccountClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
 		MfaChallenge:         NewMfaChallengeClient(cfg),
 		MfaRecoveryCode:      NewMfaRecoveryCodeClient(cfg),
@@ -397,6 +417,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:                  ctx,
 		config:               cfg,
 		APIKey:               NewAPIKeyClient(cfg),
+		AccountingPeriod:     NewAccountingPeriodClient(cfg),
 		Admission:            NewAdmissionClient(cfg),
 		AllergenClass:        NewAllergenClassClient(cfg),
 		Allergy:              NewAllergyClient(cfg),
@@ -419,6 +440,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		JournalEntry:         NewJournalEntryClient(cfg),
+		JournalLine:          NewJournalLineClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
 		LabOrderItem:         NewLabOrderItemClient(cfg),
 		LabPanel:             NewLabPanelClient(cfg),
@@ -426,6 +449,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LabResult:            NewLabResultClient(cfg),
 		LabSpecimen:          NewLabSpecimenClient(cfg),
 		LabTest:              NewLabTestClient(cfg),
+		LedgerAccount:        NewLedgerAccountClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
 		MfaChallenge:         NewMfaChallengeClient(cfg),
 		MfaRecoveryCode:      NewMfaRecoveryCodeClient(cfg),
@@ -475,16 +499,17 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
-		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Dispensing,
-		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.User, c.Ward,
+		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
+		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BreakGlassAccess,
+		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember,
+		c.ClinicalNote, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
+		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
+		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -494,16 +519,17 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
-		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Dispensing,
-		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.User, c.Ward,
+		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
+		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BreakGlassAccess,
+		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember,
+		c.ClinicalNote, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
+		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
+		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -514,6 +540,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *APIKeyMutation:
 		return c.APIKey.mutate(ctx, m)
+	case *AccountingPeriodMutation:
+		return c.AccountingPeriod.mutate(ctx, m)
 	case *AdmissionMutation:
 		return c.Admission.mutate(ctx, m)
 	case *AllergenClassMutation:
@@ -558,6 +586,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Icd10Code.mutate(ctx, m)
 	case *InsurancePolicyMutation:
 		return c.InsurancePolicy.mutate(ctx, m)
+	case *JournalEntryMutation:
+		return c.JournalEntry.mutate(ctx, m)
+	case *JournalLineMutation:
+		return c.JournalLine.mutate(ctx, m)
 	case *LabOrderMutation:
 		return c.LabOrder.mutate(ctx, m)
 	case *LabOrderItemMutation:
@@ -572,6 +604,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LabSpecimen.mutate(ctx, m)
 	case *LabTestMutation:
 		return c.LabTest.mutate(ctx, m)
+	case *LedgerAccountMutation:
+		return c.LedgerAccount.mutate(ctx, m)
 	case *MedicationOrderMutation:
 		return c.MedicationOrder.mutate(ctx, m)
 	case *MfaChallengeMutation:
@@ -747,6 +781,139 @@ func (c *APIKeyClient) mutate(ctx context.Context, m *APIKeyMutation) (Value, er
 		return (&APIKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown APIKey mutation op: %q", m.Op())
+	}
+}
+
+// AccountingPeriodClient is a client for the AccountingPeriod schema.
+type AccountingPeriodClient struct {
+	config
+}
+
+// NewAccountingPeriodClient returns a client for the AccountingPeriod from the given config.
+func NewAccountingPeriodClient(c config) *AccountingPeriodClient {
+	return &AccountingPeriodClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accountingperiod.Hooks(f(g(h())))`.
+func (c *AccountingPeriodClient) Use(hooks ...Hook) {
+	c.hooks.AccountingPeriod = append(c.hooks.AccountingPeriod, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accountingperiod.Intercept(f(g(h())))`.
+func (c *AccountingPeriodClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountingPeriod = append(c.inters.AccountingPeriod, interceptors...)
+}
+
+// Create returns a builder for creating a AccountingPeriod entity.
+func (c *AccountingPeriodClient) Create() *AccountingPeriodCreate {
+	mutation := newAccountingPeriodMutation(c.config, OpCreate)
+	return &AccountingPeriodCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountingPeriod entities.
+func (c *AccountingPeriodClient) CreateBulk(builders ...*AccountingPeriodCreate) *AccountingPeriodCreateBulk {
+	return &AccountingPeriodCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountingPeriodClient) MapCreateBulk(slice any, setFunc func(*AccountingPeriodCreate, int)) *AccountingPeriodCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountingPeriodCreateBulk{err: fmt.Errorf("calling to AccountingPeriodClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountingPeriodCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountingPeriodCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountingPeriod.
+func (c *AccountingPeriodClient) Update() *AccountingPeriodUpdate {
+	mutation := newAccountingPeriodMutation(c.config, OpUpdate)
+	return &AccountingPeriodUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountingPeriodClient) UpdateOne(_m *AccountingPeriod) *AccountingPeriodUpdateOne {
+	mutation := newAccountingPeriodMutation(c.config, OpUpdateOne, withAccountingPeriod(_m))
+	return &AccountingPeriodUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountingPeriodClient) UpdateOneID(id string) *AccountingPeriodUpdateOne {
+	mutation := newAccountingPeriodMutation(c.config, OpUpdateOne, withAccountingPeriodID(id))
+	return &AccountingPeriodUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountingPeriod.
+func (c *AccountingPeriodClient) Delete() *AccountingPeriodDelete {
+	mutation := newAccountingPeriodMutation(c.config, OpDelete)
+	return &AccountingPeriodDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountingPeriodClient) DeleteOne(_m *AccountingPeriod) *AccountingPeriodDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountingPeriodClient) DeleteOneID(id string) *AccountingPeriodDeleteOne {
+	builder := c.Delete().Where(accountingperiod.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountingPeriodDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountingPeriod.
+func (c *AccountingPeriodClient) Query() *AccountingPeriodQuery {
+	return &AccountingPeriodQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountingPeriod},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountingPeriod entity by its id.
+func (c *AccountingPeriodClient) Get(ctx context.Context, id string) (*AccountingPeriod, error) {
+	return c.Query().Where(accountingperiod.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountingPeriodClient) GetX(ctx context.Context, id string) *AccountingPeriod {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountingPeriodClient) Hooks() []Hook {
+	return c.hooks.AccountingPeriod
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountingPeriodClient) Interceptors() []Interceptor {
+	return c.inters.AccountingPeriod
+}
+
+func (c *AccountingPeriodClient) mutate(ctx context.Context, m *AccountingPeriodMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountingPeriodCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountingPeriodUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountingPeriodUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountingPeriodDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccountingPeriod mutation op: %q", m.Op())
 	}
 }
 
@@ -4652,6 +4819,320 @@ func (c *InsurancePolicyClient) mutate(ctx context.Context, m *InsurancePolicyMu
 	}
 }
 
+// JournalEntryClient is a client for the JournalEntry schema.
+type JournalEntryClient struct {
+	config
+}
+
+// NewJournalEntryClient returns a client for the JournalEntry from the given config.
+func NewJournalEntryClient(c config) *JournalEntryClient {
+	return &JournalEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `journalentry.Hooks(f(g(h())))`.
+func (c *JournalEntryClient) Use(hooks ...Hook) {
+	c.hooks.JournalEntry = append(c.hooks.JournalEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `journalentry.Intercept(f(g(h())))`.
+func (c *JournalEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.JournalEntry = append(c.inters.JournalEntry, interceptors...)
+}
+
+// Create returns a builder for creating a JournalEntry entity.
+func (c *JournalEntryClient) Create() *JournalEntryCreate {
+	mutation := newJournalEntryMutation(c.config, OpCreate)
+	return &JournalEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of JournalEntry entities.
+func (c *JournalEntryClient) CreateBulk(builders ...*JournalEntryCreate) *JournalEntryCreateBulk {
+	return &JournalEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *JournalEntryClient) MapCreateBulk(slice any, setFunc func(*JournalEntryCreate, int)) *JournalEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &JournalEntryCreateBulk{err: fmt.Errorf("calling to JournalEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*JournalEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &JournalEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for JournalEntry.
+func (c *JournalEntryClient) Update() *JournalEntryUpdate {
+	mutation := newJournalEntryMutation(c.config, OpUpdate)
+	return &JournalEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *JournalEntryClient) UpdateOne(_m *JournalEntry) *JournalEntryUpdateOne {
+	mutation := newJournalEntryMutation(c.config, OpUpdateOne, withJournalEntry(_m))
+	return &JournalEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *JournalEntryClient) UpdateOneID(id string) *JournalEntryUpdateOne {
+	mutation := newJournalEntryMutation(c.config, OpUpdateOne, withJournalEntryID(id))
+	return &JournalEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for JournalEntry.
+func (c *JournalEntryClient) Delete() *JournalEntryDelete {
+	mutation := newJournalEntryMutation(c.config, OpDelete)
+	return &JournalEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *JournalEntryClient) DeleteOne(_m *JournalEntry) *JournalEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *JournalEntryClient) DeleteOneID(id string) *JournalEntryDeleteOne {
+	builder := c.Delete().Where(journalentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &JournalEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for JournalEntry.
+func (c *JournalEntryClient) Query() *JournalEntryQuery {
+	return &JournalEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeJournalEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a JournalEntry entity by its id.
+func (c *JournalEntryClient) Get(ctx context.Context, id string) (*JournalEntry, error) {
+	return c.Query().Where(journalentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *JournalEntryClient) GetX(ctx context.Context, id string) *JournalEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryLines queries the lines edge of a JournalEntry.
+func (c *JournalEntryClient) QueryLines(_m *JournalEntry) *JournalLineQuery {
+	query := (&JournalLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalentry.Table, journalentry.FieldID, id),
+			sqlgraph.To(journalline.Table, journalline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, journalentry.LinesTable, journalentry.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *JournalEntryClient) Hooks() []Hook {
+	return c.hooks.JournalEntry
+}
+
+// Interceptors returns the client interceptors.
+func (c *JournalEntryClient) Interceptors() []Interceptor {
+	return c.inters.JournalEntry
+}
+
+func (c *JournalEntryClient) mutate(ctx context.Context, m *JournalEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&JournalEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&JournalEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&JournalEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&JournalEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown JournalEntry mutation op: %q", m.Op())
+	}
+}
+
+// JournalLineClient is a client for the JournalLine schema.
+type JournalLineClient struct {
+	config
+}
+
+// NewJournalLineClient returns a client for the JournalLine from the given config.
+func NewJournalLineClient(c config) *JournalLineClient {
+	return &JournalLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `journalline.Hooks(f(g(h())))`.
+func (c *JournalLineClient) Use(hooks ...Hook) {
+	c.hooks.JournalLine = append(c.hooks.JournalLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `journalline.Intercept(f(g(h())))`.
+func (c *JournalLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.JournalLine = append(c.inters.JournalLine, interceptors...)
+}
+
+// Create returns a builder for creating a JournalLine entity.
+func (c *JournalLineClient) Create() *JournalLineCreate {
+	mutation := newJournalLineMutation(c.config, OpCreate)
+	return &JournalLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of JournalLine entities.
+func (c *JournalLineClient) CreateBulk(builders ...*JournalLineCreate) *JournalLineCreateBulk {
+	return &JournalLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *JournalLineClient) MapCreateBulk(slice any, setFunc func(*JournalLineCreate, int)) *JournalLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &JournalLineCreateBulk{err: fmt.Errorf("calling to JournalLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*JournalLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &JournalLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for JournalLine.
+func (c *JournalLineClient) Update() *JournalLineUpdate {
+	mutation := newJournalLineMutation(c.config, OpUpdate)
+	return &JournalLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *JournalLineClient) UpdateOne(_m *JournalLine) *JournalLineUpdateOne {
+	mutation := newJournalLineMutation(c.config, OpUpdateOne, withJournalLine(_m))
+	return &JournalLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *JournalLineClient) UpdateOneID(id string) *JournalLineUpdateOne {
+	mutation := newJournalLineMutation(c.config, OpUpdateOne, withJournalLineID(id))
+	return &JournalLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for JournalLine.
+func (c *JournalLineClient) Delete() *JournalLineDelete {
+	mutation := newJournalLineMutation(c.config, OpDelete)
+	return &JournalLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *JournalLineClient) DeleteOne(_m *JournalLine) *JournalLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *JournalLineClient) DeleteOneID(id string) *JournalLineDeleteOne {
+	builder := c.Delete().Where(journalline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &JournalLineDeleteOne{builder}
+}
+
+// Query returns a query builder for JournalLine.
+func (c *JournalLineClient) Query() *JournalLineQuery {
+	return &JournalLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeJournalLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a JournalLine entity by its id.
+func (c *JournalLineClient) Get(ctx context.Context, id string) (*JournalLine, error) {
+	return c.Query().Where(journalline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *JournalLineClient) GetX(ctx context.Context, id string) *JournalLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntry queries the entry edge of a JournalLine.
+func (c *JournalLineClient) QueryEntry(_m *JournalLine) *JournalEntryQuery {
+	query := (&JournalEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalline.Table, journalline.FieldID, id),
+			sqlgraph.To(journalentry.Table, journalentry.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, journalline.EntryTable, journalline.EntryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAccount queries the account edge of a JournalLine.
+func (c *JournalLineClient) QueryAccount(_m *JournalLine) *LedgerAccountQuery {
+	query := (&LedgerAccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(journalline.Table, journalline.FieldID, id),
+			sqlgraph.To(ledgeraccount.Table, ledgeraccount.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, journalline.AccountTable, journalline.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *JournalLineClient) Hooks() []Hook {
+	return c.hooks.JournalLine
+}
+
+// Interceptors returns the client interceptors.
+func (c *JournalLineClient) Interceptors() []Interceptor {
+	return c.inters.JournalLine
+}
+
+func (c *JournalLineClient) mutate(ctx context.Context, m *JournalLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&JournalLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&JournalLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&JournalLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&JournalLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown JournalLine mutation op: %q", m.Op())
+	}
+}
+
 // LabOrderClient is a client for the LabOrder schema.
 type LabOrderClient struct {
 	config
@@ -6060,6 +6541,155 @@ func (c *LabTestClient) mutate(ctx context.Context, m *LabTestMutation) (Value, 
 		return (&LabTestDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown LabTest mutation op: %q", m.Op())
+	}
+}
+
+// LedgerAccountClient is a client for the LedgerAccount schema.
+type LedgerAccountClient struct {
+	config
+}
+
+// NewLedgerAccountClient returns a client for the LedgerAccount from the given config.
+func NewLedgerAccountClient(c config) *LedgerAccountClient {
+	return &LedgerAccountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ledgeraccount.Hooks(f(g(h())))`.
+func (c *LedgerAccountClient) Use(hooks ...Hook) {
+	c.hooks.LedgerAccount = append(c.hooks.LedgerAccount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ledgeraccount.Intercept(f(g(h())))`.
+func (c *LedgerAccountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LedgerAccount = append(c.inters.LedgerAccount, interceptors...)
+}
+
+// Create returns a builder for creating a LedgerAccount entity.
+func (c *LedgerAccountClient) Create() *LedgerAccountCreate {
+	mutation := newLedgerAccountMutation(c.config, OpCreate)
+	return &LedgerAccountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LedgerAccount entities.
+func (c *LedgerAccountClient) CreateBulk(builders ...*LedgerAccountCreate) *LedgerAccountCreateBulk {
+	return &LedgerAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LedgerAccountClient) MapCreateBulk(slice any, setFunc func(*LedgerAccountCreate, int)) *LedgerAccountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LedgerAccountCreateBulk{err: fmt.Errorf("calling to LedgerAccountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LedgerAccountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LedgerAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LedgerAccount.
+func (c *LedgerAccountClient) Update() *LedgerAccountUpdate {
+	mutation := newLedgerAccountMutation(c.config, OpUpdate)
+	return &LedgerAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LedgerAccountClient) UpdateOne(_m *LedgerAccount) *LedgerAccountUpdateOne {
+	mutation := newLedgerAccountMutation(c.config, OpUpdateOne, withLedgerAccount(_m))
+	return &LedgerAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LedgerAccountClient) UpdateOneID(id string) *LedgerAccountUpdateOne {
+	mutation := newLedgerAccountMutation(c.config, OpUpdateOne, withLedgerAccountID(id))
+	return &LedgerAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LedgerAccount.
+func (c *LedgerAccountClient) Delete() *LedgerAccountDelete {
+	mutation := newLedgerAccountMutation(c.config, OpDelete)
+	return &LedgerAccountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LedgerAccountClient) DeleteOne(_m *LedgerAccount) *LedgerAccountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LedgerAccountClient) DeleteOneID(id string) *LedgerAccountDeleteOne {
+	builder := c.Delete().Where(ledgeraccount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LedgerAccountDeleteOne{builder}
+}
+
+// Query returns a query builder for LedgerAccount.
+func (c *LedgerAccountClient) Query() *LedgerAccountQuery {
+	return &LedgerAccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLedgerAccount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LedgerAccount entity by its id.
+func (c *LedgerAccountClient) Get(ctx context.Context, id string) (*LedgerAccount, error) {
+	return c.Query().Where(ledgeraccount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LedgerAccountClient) GetX(ctx context.Context, id string) *LedgerAccount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryLines queries the lines edge of a LedgerAccount.
+func (c *LedgerAccountClient) QueryLines(_m *LedgerAccount) *JournalLineQuery {
+	query := (&JournalLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ledgeraccount.Table, ledgeraccount.FieldID, id),
+			sqlgraph.To(journalline.Table, journalline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, ledgeraccount.LinesTable, ledgeraccount.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LedgerAccountClient) Hooks() []Hook {
+	return c.hooks.LedgerAccount
+}
+
+// Interceptors returns the client interceptors.
+func (c *LedgerAccountClient) Interceptors() []Interceptor {
+	return c.inters.LedgerAccount
+}
+
+func (c *LedgerAccountClient) mutate(ctx context.Context, m *LedgerAccountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LedgerAccountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LedgerAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LedgerAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LedgerAccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LedgerAccount mutation op: %q", m.Op())
 	}
 }
 
@@ -9910,22 +10540,24 @@ func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
-		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
-		CareTeamMember, ClinicalNote, Department, Dispensing, DispensingLine, Drug,
-		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
-		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
+		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
+		AuditEvent, Bed, BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity,
+		CarePlanGoal, CareTeamMember, ClinicalNote, Department, Dispensing,
+		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
+		InsurancePolicy, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
+		LabReferenceRange, LabResult, LabSpecimen, LabTest, LedgerAccount,
 		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
 		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
 		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
 		StockMovement, User, Ward []ent.Hook
 	}
 	inters struct {
-		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
-		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
-		CareTeamMember, ClinicalNote, Department, Dispensing, DispensingLine, Drug,
-		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
-		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
+		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
+		AuditEvent, Bed, BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity,
+		CarePlanGoal, CareTeamMember, ClinicalNote, Department, Dispensing,
+		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
+		InsurancePolicy, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
+		LabReferenceRange, LabResult, LabSpecimen, LabTest, LedgerAccount,
 		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
 		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
 		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -35,6 +36,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -42,6 +45,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
 	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
@@ -123,6 +127,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:               apikey.ValidColumn,
+			accountingperiod.Table:     accountingperiod.ValidColumn,
 			admission.Table:            admission.ValidColumn,
 			allergenclass.Table:        allergenclass.ValidColumn,
 			allergy.Table:              allergy.ValidColumn,
@@ -145,6 +150,8 @@ func checkColumn(t, c string) error {
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
+			journalentry.Table:         journalentry.ValidColumn,
+			journalline.Table:          journalline.ValidColumn,
 			laborder.Table:             laborder.ValidColumn,
 			laborderitem.Table:         laborderitem.ValidColumn,
 			labpanel.Table:             labpanel.ValidColumn,
@@ -152,6 +159,7 @@ func checkColumn(t, c string) error {
 			labresult.Table:            labresult.ValidColumn,
 			labspecimen.Table:          labspecimen.ValidColumn,
 			labtest.Table:              labtest.ValidColumn,
+			ledgeraccount.Table:        ledgeraccount.ValidColumn,
 			medicationorder.Table:      medicationorder.ValidColumn,
 			mfachallenge.Table:         mfachallenge.ValidColumn,
 			mfarecoverycode.Table:      mfarecoverycode.ValidColumn,

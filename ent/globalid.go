@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -28,6 +29,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -35,6 +38,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
 	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
@@ -61,6 +65,7 @@ import (
 // tableByPrefix maps the prefix of a global ID to the table of its type.
 var tableByPrefix = map[string]string{
 	"key": apikey.Table,
+	"apd": accountingperiod.Table,
 	"adm": admission.Table,
 	"alc": allergenclass.Table,
 	"alg": allergy.Table,
@@ -83,6 +88,8 @@ var tableByPrefix = map[string]string{
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
 	"ins": insurancepolicy.Table,
+	"jen": journalentry.Table,
+	"jln": journalline.Table,
 	"lbo": laborder.Table,
 	"lbi": laborderitem.Table,
 	"lbp": labpanel.Table,
@@ -90,6 +97,7 @@ var tableByPrefix = map[string]string{
 	"lbr": labresult.Table,
 	"spc": labspecimen.Table,
 	"lbt": labtest.Table,
+	"lac": ledgeraccount.Table,
 	"med": medicationorder.Table,
 	"mfc": mfachallenge.Table,
 	"mrc": mfarecoverycode.Table,
@@ -115,6 +123,7 @@ var tableByPrefix = map[string]string{
 // PrefixByType maps a GraphQL type name to the prefix its IDs carry.
 var PrefixByType = map[string]string{
 	"APIKey":               "key",
+	"AccountingPeriod":     "apd",
 	"Admission":            "adm",
 	"AllergenClass":        "alc",
 	"Allergy":              "alg",
@@ -137,6 +146,8 @@ var PrefixByType = map[string]string{
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",
 	"InsurancePolicy":      "ins",
+	"JournalEntry":         "jen",
+	"JournalLine":          "jln",
 	"LabOrder":             "lbo",
 	"LabOrderItem":         "lbi",
 	"LabPanel":             "lbp",
@@ -144,6 +155,7 @@ var PrefixByType = map[string]string{
 	"LabResult":            "lbr",
 	"LabSpecimen":          "spc",
 	"LabTest":              "lbt",
+	"LedgerAccount":        "lac",
 	"MedicationOrder":      "med",
 	"MfaChallenge":         "mfc",
 	"MfaRecoveryCode":      "mrc",

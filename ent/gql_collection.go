@@ -10,6 +10,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -33,6 +34,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -40,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -183,6 +187,135 @@ func newAPIKeyPaginateArgs(rv map[string]any) *apikeyPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*APIKeyWhereInput); ok {
 		args.opts = append(args.opts, WithAPIKeyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AccountingPeriodQuery) CollectFields(ctx context.Context, satisfies ...string) (*AccountingPeriodQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AccountingPeriodQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(accountingperiod.Columns))
+		selectedFields = []string{accountingperiod.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[accountingperiod.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldCreatedAt)
+				fieldSeen[accountingperiod.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[accountingperiod.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldUpdatedAt)
+				fieldSeen[accountingperiod.FieldUpdatedAt] = struct{}{}
+			}
+		case "period":
+			if _, ok := fieldSeen[accountingperiod.FieldPeriod]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldPeriod)
+				fieldSeen[accountingperiod.FieldPeriod] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[accountingperiod.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldStatus)
+				fieldSeen[accountingperiod.FieldStatus] = struct{}{}
+			}
+		case "closedBy":
+			if _, ok := fieldSeen[accountingperiod.FieldClosedBy]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldClosedBy)
+				fieldSeen[accountingperiod.FieldClosedBy] = struct{}{}
+			}
+		case "closedAt":
+			if _, ok := fieldSeen[accountingperiod.FieldClosedAt]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldClosedAt)
+				fieldSeen[accountingperiod.FieldClosedAt] = struct{}{}
+			}
+		case "reopenedBy":
+			if _, ok := fieldSeen[accountingperiod.FieldReopenedBy]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldReopenedBy)
+				fieldSeen[accountingperiod.FieldReopenedBy] = struct{}{}
+			}
+		case "reopenedAt":
+			if _, ok := fieldSeen[accountingperiod.FieldReopenedAt]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldReopenedAt)
+				fieldSeen[accountingperiod.FieldReopenedAt] = struct{}{}
+			}
+		case "reopenReason":
+			if _, ok := fieldSeen[accountingperiod.FieldReopenReason]; !ok {
+				selectedFields = append(selectedFields, accountingperiod.FieldReopenReason)
+				fieldSeen[accountingperiod.FieldReopenReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type accountingperiodPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AccountingPeriodPaginateOption
+}
+
+func newAccountingPeriodPaginateArgs(rv map[string]any) *accountingperiodPaginateArgs {
+	args := &accountingperiodPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AccountingPeriodOrder{Field: &AccountingPeriodOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAccountingPeriodOrder(order))
+			}
+		case *AccountingPeriodOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAccountingPeriodOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AccountingPeriodWhereInput); ok {
+		args.opts = append(args.opts, WithAccountingPeriodFilter(v.Filter))
 	}
 	return args
 }
@@ -4149,6 +4282,295 @@ func newInsurancePolicyPaginateArgs(rv map[string]any) *insurancepolicyPaginateA
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *JournalEntryQuery) CollectFields(ctx context.Context, satisfies ...string) (*JournalEntryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *JournalEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(journalentry.Columns))
+		selectedFields = []string{journalentry.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JournalLineClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, journallineImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *JournalLineQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[journalentry.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldCreatedAt)
+				fieldSeen[journalentry.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[journalentry.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldUpdatedAt)
+				fieldSeen[journalentry.FieldUpdatedAt] = struct{}{}
+			}
+		case "sourceType":
+			if _, ok := fieldSeen[journalentry.FieldSourceType]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldSourceType)
+				fieldSeen[journalentry.FieldSourceType] = struct{}{}
+			}
+		case "sourceID":
+			if _, ok := fieldSeen[journalentry.FieldSourceID]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldSourceID)
+				fieldSeen[journalentry.FieldSourceID] = struct{}{}
+			}
+		case "memo":
+			if _, ok := fieldSeen[journalentry.FieldMemo]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldMemo)
+				fieldSeen[journalentry.FieldMemo] = struct{}{}
+			}
+		case "entryDate":
+			if _, ok := fieldSeen[journalentry.FieldEntryDate]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldEntryDate)
+				fieldSeen[journalentry.FieldEntryDate] = struct{}{}
+			}
+		case "period":
+			if _, ok := fieldSeen[journalentry.FieldPeriod]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldPeriod)
+				fieldSeen[journalentry.FieldPeriod] = struct{}{}
+			}
+		case "postedBy":
+			if _, ok := fieldSeen[journalentry.FieldPostedBy]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldPostedBy)
+				fieldSeen[journalentry.FieldPostedBy] = struct{}{}
+			}
+		case "postedAt":
+			if _, ok := fieldSeen[journalentry.FieldPostedAt]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldPostedAt)
+				fieldSeen[journalentry.FieldPostedAt] = struct{}{}
+			}
+		case "reversesID":
+			if _, ok := fieldSeen[journalentry.FieldReversesID]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldReversesID)
+				fieldSeen[journalentry.FieldReversesID] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[journalentry.FieldReason]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldReason)
+				fieldSeen[journalentry.FieldReason] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[journalentry.FieldNote]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldNote)
+				fieldSeen[journalentry.FieldNote] = struct{}{}
+			}
+		case "total":
+			if _, ok := fieldSeen[journalentry.FieldTotal]; !ok {
+				selectedFields = append(selectedFields, journalentry.FieldTotal)
+				fieldSeen[journalentry.FieldTotal] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type journalentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []JournalEntryPaginateOption
+}
+
+func newJournalEntryPaginateArgs(rv map[string]any) *journalentryPaginateArgs {
+	args := &journalentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &JournalEntryOrder{Field: &JournalEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithJournalEntryOrder(order))
+			}
+		case *JournalEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithJournalEntryOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*JournalEntryWhereInput); ok {
+		args.opts = append(args.opts, WithJournalEntryFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *JournalLineQuery) CollectFields(ctx context.Context, satisfies ...string) (*JournalLineQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *JournalLineQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(journalline.Columns))
+		selectedFields = []string{journalline.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entry":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&JournalEntryClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, journalentryImplementors)...); err != nil {
+				return err
+			}
+			_q.withEntry = query
+			if _, ok := fieldSeen[journalline.FieldEntryID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldEntryID)
+				fieldSeen[journalline.FieldEntryID] = struct{}{}
+			}
+
+		case "account":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LedgerAccountClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, ledgeraccountImplementors)...); err != nil {
+				return err
+			}
+			_q.withAccount = query
+			if _, ok := fieldSeen[journalline.FieldAccountID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldAccountID)
+				fieldSeen[journalline.FieldAccountID] = struct{}{}
+			}
+		case "entryID":
+			if _, ok := fieldSeen[journalline.FieldEntryID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldEntryID)
+				fieldSeen[journalline.FieldEntryID] = struct{}{}
+			}
+		case "accountID":
+			if _, ok := fieldSeen[journalline.FieldAccountID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldAccountID)
+				fieldSeen[journalline.FieldAccountID] = struct{}{}
+			}
+		case "position":
+			if _, ok := fieldSeen[journalline.FieldPosition]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldPosition)
+				fieldSeen[journalline.FieldPosition] = struct{}{}
+			}
+		case "debit":
+			if _, ok := fieldSeen[journalline.FieldDebit]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldDebit)
+				fieldSeen[journalline.FieldDebit] = struct{}{}
+			}
+		case "credit":
+			if _, ok := fieldSeen[journalline.FieldCredit]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldCredit)
+				fieldSeen[journalline.FieldCredit] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[journalline.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldDepartmentID)
+				fieldSeen[journalline.FieldDepartmentID] = struct{}{}
+			}
+		case "entryDate":
+			if _, ok := fieldSeen[journalline.FieldEntryDate]; !ok {
+				selectedFields = append(selectedFields, journalline.FieldEntryDate)
+				fieldSeen[journalline.FieldEntryDate] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type journallinePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []JournalLinePaginateOption
+}
+
+func newJournalLinePaginateArgs(rv map[string]any) *journallinePaginateArgs {
+	args := &journallinePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[whereField].(*JournalLineWhereInput); ok {
+		args.opts = append(args.opts, WithJournalLineFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *LabOrderQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabOrderQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -5617,6 +6039,135 @@ func newLabTestPaginateArgs(rv map[string]any) *labtestPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*LabTestWhereInput); ok {
 		args.opts = append(args.opts, WithLabTestFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LedgerAccountQuery) CollectFields(ctx context.Context, satisfies ...string) (*LedgerAccountQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LedgerAccountQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ledgeraccount.Columns))
+		selectedFields = []string{ledgeraccount.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[ledgeraccount.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldCreatedAt)
+				fieldSeen[ledgeraccount.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[ledgeraccount.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldUpdatedAt)
+				fieldSeen[ledgeraccount.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[ledgeraccount.FieldCode]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldCode)
+				fieldSeen[ledgeraccount.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[ledgeraccount.FieldName]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldName)
+				fieldSeen[ledgeraccount.FieldName] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[ledgeraccount.FieldType]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldType)
+				fieldSeen[ledgeraccount.FieldType] = struct{}{}
+			}
+		case "normalBalance":
+			if _, ok := fieldSeen[ledgeraccount.FieldNormalBalance]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldNormalBalance)
+				fieldSeen[ledgeraccount.FieldNormalBalance] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[ledgeraccount.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldDepartmentID)
+				fieldSeen[ledgeraccount.FieldDepartmentID] = struct{}{}
+			}
+		case "serviceCategory":
+			if _, ok := fieldSeen[ledgeraccount.FieldServiceCategory]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldServiceCategory)
+				fieldSeen[ledgeraccount.FieldServiceCategory] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[ledgeraccount.FieldActive]; !ok {
+				selectedFields = append(selectedFields, ledgeraccount.FieldActive)
+				fieldSeen[ledgeraccount.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type ledgeraccountPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LedgerAccountPaginateOption
+}
+
+func newLedgerAccountPaginateArgs(rv map[string]any) *ledgeraccountPaginateArgs {
+	args := &ledgeraccountPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LedgerAccountOrder{Field: &LedgerAccountOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLedgerAccountOrder(order))
+			}
+		case *LedgerAccountOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLedgerAccountOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LedgerAccountWhereInput); ok {
+		args.opts = append(args.opts, WithLedgerAccountFilter(v.Filter))
 	}
 	return args
 }

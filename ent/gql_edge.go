@@ -563,6 +563,34 @@ func (_m *InsurancePolicy) Patient(ctx context.Context) (*Patient, error) {
 	return result, err
 }
 
+func (_m *JournalEntry) Lines(ctx context.Context) (result []*JournalLine, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *JournalLine) Entry(ctx context.Context) (*JournalEntry, error) {
+	result, err := _m.Edges.EntryOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntry().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *JournalLine) Account(ctx context.Context) (*LedgerAccount, error) {
+	result, err := _m.Edges.AccountOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAccount().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *LabOrder) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {

@@ -9,6 +9,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -32,6 +33,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -39,6 +42,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -66,6 +70,11 @@ var apikeyImplementors = []string{"APIKey", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*APIKey) IsNode() {}
+
+var accountingperiodImplementors = []string{"AccountingPeriod", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AccountingPeriod) IsNode() {}
 
 var admissionImplementors = []string{"Admission", "Node"}
 
@@ -177,6 +186,16 @@ var insurancepolicyImplementors = []string{"InsurancePolicy", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*InsurancePolicy) IsNode() {}
 
+var journalentryImplementors = []string{"JournalEntry", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*JournalEntry) IsNode() {}
+
+var journallineImplementors = []string{"JournalLine", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*JournalLine) IsNode() {}
+
 var laborderImplementors = []string{"LabOrder", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -211,6 +230,11 @@ var labtestImplementors = []string{"LabTest", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*LabTest) IsNode() {}
+
+var ledgeraccountImplementors = []string{"LedgerAccount", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LedgerAccount) IsNode() {}
 
 var medicationorderImplementors = []string{"MedicationOrder", "Node"}
 
@@ -355,6 +379,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(apikey.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, apikeyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case accountingperiod.Table:
+		query := c.AccountingPeriod.Query().
+			Where(accountingperiod.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, accountingperiodImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -557,6 +590,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case journalentry.Table:
+		query := c.JournalEntry.Query().
+			Where(journalentry.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, journalentryImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case journalline.Table:
+		query := c.JournalLine.Query().
+			Where(journalline.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, journallineImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case laborder.Table:
 		query := c.LabOrder.Query().
 			Where(laborder.ID(id))
@@ -616,6 +667,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(labtest.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labtestImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case ledgeraccount.Table:
+		query := c.LedgerAccount.Query().
+			Where(ledgeraccount.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, ledgeraccountImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -841,6 +901,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.APIKey.Query().
 			Where(apikey.IDIn(ids...))
 		query, err := query.CollectFields(ctx, apikeyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case accountingperiod.Table:
+		query := c.AccountingPeriod.Query().
+			Where(accountingperiod.IDIn(ids...))
+		query, err := query.CollectFields(ctx, accountingperiodImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1205,6 +1281,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case journalentry.Table:
+		query := c.JournalEntry.Query().
+			Where(journalentry.IDIn(ids...))
+		query, err := query.CollectFields(ctx, journalentryImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case journalline.Table:
+		query := c.JournalLine.Query().
+			Where(journalline.IDIn(ids...))
+		query, err := query.CollectFields(ctx, journallineImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case laborder.Table:
 		query := c.LabOrder.Query().
 			Where(laborder.IDIn(ids...))
@@ -1305,6 +1413,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.LabTest.Query().
 			Where(labtest.IDIn(ids...))
 		query, err := query.CollectFields(ctx, labtestImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case ledgeraccount.Table:
+		query := c.LedgerAccount.Query().
+			Where(ledgeraccount.IDIn(ids...))
+		query, err := query.CollectFields(ctx, ledgeraccountImplementors...)
 		if err != nil {
 			return nil, err
 		}

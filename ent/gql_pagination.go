@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -37,6 +38,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -44,6 +47,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -452,6 +456,338 @@ func (_m *APIKey) ToEdge(order *APIKeyOrder) *APIKeyEdge {
 		order = DefaultAPIKeyOrder
 	}
 	return &APIKeyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AccountingPeriodEdge is the edge representation of AccountingPeriod.
+type AccountingPeriodEdge struct {
+	Node   *AccountingPeriod `json:"node"`
+	Cursor Cursor            `json:"cursor"`
+}
+
+// AccountingPeriodConnection is the connection containing edges to AccountingPeriod.
+type AccountingPeriodConnection struct {
+	Edges      []*AccountingPeriodEdge `json:"edges"`
+	PageInfo   PageInfo                `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+func (c *AccountingPeriodConnection) build(nodes []*AccountingPeriod, pager *accountingperiodPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AccountingPeriod
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AccountingPeriod {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AccountingPeriod {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AccountingPeriodEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AccountingPeriodEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AccountingPeriodPaginateOption enables pagination customization.
+type AccountingPeriodPaginateOption func(*accountingperiodPager) error
+
+// WithAccountingPeriodOrder configures pagination ordering.
+func WithAccountingPeriodOrder(order *AccountingPeriodOrder) AccountingPeriodPaginateOption {
+	if order == nil {
+		order = DefaultAccountingPeriodOrder
+	}
+	o := *order
+	return func(pager *accountingperiodPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAccountingPeriodOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAccountingPeriodFilter configures pagination filter.
+func WithAccountingPeriodFilter(filter func(*AccountingPeriodQuery) (*AccountingPeriodQuery, error)) AccountingPeriodPaginateOption {
+	return func(pager *accountingperiodPager) error {
+		if filter == nil {
+			return errors.New("AccountingPeriodQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type accountingperiodPager struct {
+	reverse bool
+	order   *AccountingPeriodOrder
+	filter  func(*AccountingPeriodQuery) (*AccountingPeriodQuery, error)
+}
+
+func newAccountingPeriodPager(opts []AccountingPeriodPaginateOption, reverse bool) (*accountingperiodPager, error) {
+	pager := &accountingperiodPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAccountingPeriodOrder
+	}
+	return pager, nil
+}
+
+func (p *accountingperiodPager) applyFilter(query *AccountingPeriodQuery) (*AccountingPeriodQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *accountingperiodPager) toCursor(_m *AccountingPeriod) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *accountingperiodPager) applyCursors(query *AccountingPeriodQuery, after, before *Cursor) (*AccountingPeriodQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAccountingPeriodOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *accountingperiodPager) applyOrder(query *AccountingPeriodQuery) *AccountingPeriodQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAccountingPeriodOrder.Field {
+		query = query.Order(DefaultAccountingPeriodOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *accountingperiodPager) orderExpr(query *AccountingPeriodQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAccountingPeriodOrder.Field {
+			b.Comma().Ident(DefaultAccountingPeriodOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AccountingPeriod.
+func (_m *AccountingPeriodQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AccountingPeriodPaginateOption,
+) (*AccountingPeriodConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAccountingPeriodPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AccountingPeriodConnection{Edges: []*AccountingPeriodEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AccountingPeriodOrderFieldCreatedAt orders AccountingPeriod by created_at.
+	AccountingPeriodOrderFieldCreatedAt = &AccountingPeriodOrderField{
+		Value: func(_m *AccountingPeriod) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: accountingperiod.FieldCreatedAt,
+		toTerm: accountingperiod.ByCreatedAt,
+		toCursor: func(_m *AccountingPeriod) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AccountingPeriodOrderFieldUpdatedAt orders AccountingPeriod by updated_at.
+	AccountingPeriodOrderFieldUpdatedAt = &AccountingPeriodOrderField{
+		Value: func(_m *AccountingPeriod) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: accountingperiod.FieldUpdatedAt,
+		toTerm: accountingperiod.ByUpdatedAt,
+		toCursor: func(_m *AccountingPeriod) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// AccountingPeriodOrderFieldPeriod orders AccountingPeriod by period.
+	AccountingPeriodOrderFieldPeriod = &AccountingPeriodOrderField{
+		Value: func(_m *AccountingPeriod) (ent.Value, error) {
+			return _m.Period, nil
+		},
+		column: accountingperiod.FieldPeriod,
+		toTerm: accountingperiod.ByPeriod,
+		toCursor: func(_m *AccountingPeriod) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Period,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AccountingPeriodOrderField) String() string {
+	var str string
+	switch f.column {
+	case AccountingPeriodOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AccountingPeriodOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case AccountingPeriodOrderFieldPeriod.column:
+		str = "PERIOD"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AccountingPeriodOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AccountingPeriodOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AccountingPeriodOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AccountingPeriodOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AccountingPeriodOrderFieldUpdatedAt
+	case "PERIOD":
+		*f = *AccountingPeriodOrderFieldPeriod
+	default:
+		return fmt.Errorf("%s is not a valid AccountingPeriodOrderField", str)
+	}
+	return nil
+}
+
+// AccountingPeriodOrderField defines the ordering field of AccountingPeriod.
+type AccountingPeriodOrderField struct {
+	// Value extracts the ordering value from the given AccountingPeriod.
+	Value    func(*AccountingPeriod) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) accountingperiod.OrderOption
+	toCursor func(*AccountingPeriod) Cursor
+}
+
+// AccountingPeriodOrder defines the ordering of AccountingPeriod.
+type AccountingPeriodOrder struct {
+	Direction OrderDirection              `json:"direction"`
+	Field     *AccountingPeriodOrderField `json:"field"`
+}
+
+// DefaultAccountingPeriodOrder is the default ordering of AccountingPeriod.
+var DefaultAccountingPeriodOrder = &AccountingPeriodOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AccountingPeriodOrderField{
+		Value: func(_m *AccountingPeriod) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: accountingperiod.FieldID,
+		toTerm: accountingperiod.ByID,
+		toCursor: func(_m *AccountingPeriod) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AccountingPeriod into AccountingPeriodEdge.
+func (_m *AccountingPeriod) ToEdge(order *AccountingPeriodOrder) *AccountingPeriodEdge {
+	if order == nil {
+		order = DefaultAccountingPeriodOrder
+	}
+	return &AccountingPeriodEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -7541,6 +7877,605 @@ func (_m *InsurancePolicy) ToEdge(order *InsurancePolicyOrder) *InsurancePolicyE
 	}
 }
 
+// JournalEntryEdge is the edge representation of JournalEntry.
+type JournalEntryEdge struct {
+	Node   *JournalEntry `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// JournalEntryConnection is the connection containing edges to JournalEntry.
+type JournalEntryConnection struct {
+	Edges      []*JournalEntryEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *JournalEntryConnection) build(nodes []*JournalEntry, pager *journalentryPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *JournalEntry
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *JournalEntry {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *JournalEntry {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*JournalEntryEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &JournalEntryEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// JournalEntryPaginateOption enables pagination customization.
+type JournalEntryPaginateOption func(*journalentryPager) error
+
+// WithJournalEntryOrder configures pagination ordering.
+func WithJournalEntryOrder(order *JournalEntryOrder) JournalEntryPaginateOption {
+	if order == nil {
+		order = DefaultJournalEntryOrder
+	}
+	o := *order
+	return func(pager *journalentryPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultJournalEntryOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithJournalEntryFilter configures pagination filter.
+func WithJournalEntryFilter(filter func(*JournalEntryQuery) (*JournalEntryQuery, error)) JournalEntryPaginateOption {
+	return func(pager *journalentryPager) error {
+		if filter == nil {
+			return errors.New("JournalEntryQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type journalentryPager struct {
+	reverse bool
+	order   *JournalEntryOrder
+	filter  func(*JournalEntryQuery) (*JournalEntryQuery, error)
+}
+
+func newJournalEntryPager(opts []JournalEntryPaginateOption, reverse bool) (*journalentryPager, error) {
+	pager := &journalentryPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultJournalEntryOrder
+	}
+	return pager, nil
+}
+
+func (p *journalentryPager) applyFilter(query *JournalEntryQuery) (*JournalEntryQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *journalentryPager) toCursor(_m *JournalEntry) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *journalentryPager) applyCursors(query *JournalEntryQuery, after, before *Cursor) (*JournalEntryQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultJournalEntryOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *journalentryPager) applyOrder(query *JournalEntryQuery) *JournalEntryQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultJournalEntryOrder.Field {
+		query = query.Order(DefaultJournalEntryOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *journalentryPager) orderExpr(query *JournalEntryQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultJournalEntryOrder.Field {
+			b.Comma().Ident(DefaultJournalEntryOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to JournalEntry.
+func (_m *JournalEntryQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...JournalEntryPaginateOption,
+) (*JournalEntryConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newJournalEntryPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &JournalEntryConnection{Edges: []*JournalEntryEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// JournalEntryOrderFieldCreatedAt orders JournalEntry by created_at.
+	JournalEntryOrderFieldCreatedAt = &JournalEntryOrderField{
+		Value: func(_m *JournalEntry) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: journalentry.FieldCreatedAt,
+		toTerm: journalentry.ByCreatedAt,
+		toCursor: func(_m *JournalEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// JournalEntryOrderFieldUpdatedAt orders JournalEntry by updated_at.
+	JournalEntryOrderFieldUpdatedAt = &JournalEntryOrderField{
+		Value: func(_m *JournalEntry) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: journalentry.FieldUpdatedAt,
+		toTerm: journalentry.ByUpdatedAt,
+		toCursor: func(_m *JournalEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// JournalEntryOrderFieldEntryDate orders JournalEntry by entry_date.
+	JournalEntryOrderFieldEntryDate = &JournalEntryOrderField{
+		Value: func(_m *JournalEntry) (ent.Value, error) {
+			return _m.EntryDate, nil
+		},
+		column: journalentry.FieldEntryDate,
+		toTerm: journalentry.ByEntryDate,
+		toCursor: func(_m *JournalEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.EntryDate,
+			}
+		},
+	}
+	// JournalEntryOrderFieldPostedAt orders JournalEntry by posted_at.
+	JournalEntryOrderFieldPostedAt = &JournalEntryOrderField{
+		Value: func(_m *JournalEntry) (ent.Value, error) {
+			return _m.PostedAt, nil
+		},
+		column: journalentry.FieldPostedAt,
+		toTerm: journalentry.ByPostedAt,
+		toCursor: func(_m *JournalEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.PostedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f JournalEntryOrderField) String() string {
+	var str string
+	switch f.column {
+	case JournalEntryOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case JournalEntryOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case JournalEntryOrderFieldEntryDate.column:
+		str = "ENTRY_DATE"
+	case JournalEntryOrderFieldPostedAt.column:
+		str = "POSTED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f JournalEntryOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *JournalEntryOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("JournalEntryOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *JournalEntryOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *JournalEntryOrderFieldUpdatedAt
+	case "ENTRY_DATE":
+		*f = *JournalEntryOrderFieldEntryDate
+	case "POSTED_AT":
+		*f = *JournalEntryOrderFieldPostedAt
+	default:
+		return fmt.Errorf("%s is not a valid JournalEntryOrderField", str)
+	}
+	return nil
+}
+
+// JournalEntryOrderField defines the ordering field of JournalEntry.
+type JournalEntryOrderField struct {
+	// Value extracts the ordering value from the given JournalEntry.
+	Value    func(*JournalEntry) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) journalentry.OrderOption
+	toCursor func(*JournalEntry) Cursor
+}
+
+// JournalEntryOrder defines the ordering of JournalEntry.
+type JournalEntryOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *JournalEntryOrderField `json:"field"`
+}
+
+// DefaultJournalEntryOrder is the default ordering of JournalEntry.
+var DefaultJournalEntryOrder = &JournalEntryOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &JournalEntryOrderField{
+		Value: func(_m *JournalEntry) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: journalentry.FieldID,
+		toTerm: journalentry.ByID,
+		toCursor: func(_m *JournalEntry) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts JournalEntry into JournalEntryEdge.
+func (_m *JournalEntry) ToEdge(order *JournalEntryOrder) *JournalEntryEdge {
+	if order == nil {
+		order = DefaultJournalEntryOrder
+	}
+	return &JournalEntryEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// JournalLineEdge is the edge representation of JournalLine.
+type JournalLineEdge struct {
+	Node   *JournalLine `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// JournalLineConnection is the connection containing edges to JournalLine.
+type JournalLineConnection struct {
+	Edges      []*JournalLineEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *JournalLineConnection) build(nodes []*JournalLine, pager *journallinePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *JournalLine
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *JournalLine {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *JournalLine {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*JournalLineEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &JournalLineEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// JournalLinePaginateOption enables pagination customization.
+type JournalLinePaginateOption func(*journallinePager) error
+
+// WithJournalLineOrder configures pagination ordering.
+func WithJournalLineOrder(order *JournalLineOrder) JournalLinePaginateOption {
+	if order == nil {
+		order = DefaultJournalLineOrder
+	}
+	o := *order
+	return func(pager *journallinePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultJournalLineOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithJournalLineFilter configures pagination filter.
+func WithJournalLineFilter(filter func(*JournalLineQuery) (*JournalLineQuery, error)) JournalLinePaginateOption {
+	return func(pager *journallinePager) error {
+		if filter == nil {
+			return errors.New("JournalLineQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type journallinePager struct {
+	reverse bool
+	order   *JournalLineOrder
+	filter  func(*JournalLineQuery) (*JournalLineQuery, error)
+}
+
+func newJournalLinePager(opts []JournalLinePaginateOption, reverse bool) (*journallinePager, error) {
+	pager := &journallinePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultJournalLineOrder
+	}
+	return pager, nil
+}
+
+func (p *journallinePager) applyFilter(query *JournalLineQuery) (*JournalLineQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *journallinePager) toCursor(_m *JournalLine) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *journallinePager) applyCursors(query *JournalLineQuery, after, before *Cursor) (*JournalLineQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultJournalLineOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *journallinePager) applyOrder(query *JournalLineQuery) *JournalLineQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultJournalLineOrder.Field {
+		query = query.Order(DefaultJournalLineOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *journallinePager) orderExpr(query *JournalLineQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultJournalLineOrder.Field {
+			b.Comma().Ident(DefaultJournalLineOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to JournalLine.
+func (_m *JournalLineQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...JournalLinePaginateOption,
+) (*JournalLineConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newJournalLinePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &JournalLineConnection{Edges: []*JournalLineEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// JournalLineOrderField defines the ordering field of JournalLine.
+type JournalLineOrderField struct {
+	// Value extracts the ordering value from the given JournalLine.
+	Value    func(*JournalLine) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) journalline.OrderOption
+	toCursor func(*JournalLine) Cursor
+}
+
+// JournalLineOrder defines the ordering of JournalLine.
+type JournalLineOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *JournalLineOrderField `json:"field"`
+}
+
+// DefaultJournalLineOrder is the default ordering of JournalLine.
+var DefaultJournalLineOrder = &JournalLineOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &JournalLineOrderField{
+		Value: func(_m *JournalLine) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: journalline.FieldID,
+		toTerm: journalline.ByID,
+		toCursor: func(_m *JournalLine) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts JournalLine into JournalLineEdge.
+func (_m *JournalLine) ToEdge(order *JournalLineOrder) *JournalLineEdge {
+	if order == nil {
+		order = DefaultJournalLineOrder
+	}
+	return &JournalLineEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // LabOrderEdge is the edge representation of LabOrder.
 type LabOrderEdge struct {
 	Node   *LabOrder `json:"node"`
@@ -9860,6 +10795,356 @@ func (_m *LabTest) ToEdge(order *LabTestOrder) *LabTestEdge {
 		order = DefaultLabTestOrder
 	}
 	return &LabTestEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LedgerAccountEdge is the edge representation of LedgerAccount.
+type LedgerAccountEdge struct {
+	Node   *LedgerAccount `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// LedgerAccountConnection is the connection containing edges to LedgerAccount.
+type LedgerAccountConnection struct {
+	Edges      []*LedgerAccountEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *LedgerAccountConnection) build(nodes []*LedgerAccount, pager *ledgeraccountPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LedgerAccount
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LedgerAccount {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LedgerAccount {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LedgerAccountEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LedgerAccountEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LedgerAccountPaginateOption enables pagination customization.
+type LedgerAccountPaginateOption func(*ledgeraccountPager) error
+
+// WithLedgerAccountOrder configures pagination ordering.
+func WithLedgerAccountOrder(order *LedgerAccountOrder) LedgerAccountPaginateOption {
+	if order == nil {
+		order = DefaultLedgerAccountOrder
+	}
+	o := *order
+	return func(pager *ledgeraccountPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLedgerAccountOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLedgerAccountFilter configures pagination filter.
+func WithLedgerAccountFilter(filter func(*LedgerAccountQuery) (*LedgerAccountQuery, error)) LedgerAccountPaginateOption {
+	return func(pager *ledgeraccountPager) error {
+		if filter == nil {
+			return errors.New("LedgerAccountQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type ledgeraccountPager struct {
+	reverse bool
+	order   *LedgerAccountOrder
+	filter  func(*LedgerAccountQuery) (*LedgerAccountQuery, error)
+}
+
+func newLedgerAccountPager(opts []LedgerAccountPaginateOption, reverse bool) (*ledgeraccountPager, error) {
+	pager := &ledgeraccountPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLedgerAccountOrder
+	}
+	return pager, nil
+}
+
+func (p *ledgeraccountPager) applyFilter(query *LedgerAccountQuery) (*LedgerAccountQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *ledgeraccountPager) toCursor(_m *LedgerAccount) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *ledgeraccountPager) applyCursors(query *LedgerAccountQuery, after, before *Cursor) (*LedgerAccountQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLedgerAccountOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *ledgeraccountPager) applyOrder(query *LedgerAccountQuery) *LedgerAccountQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLedgerAccountOrder.Field {
+		query = query.Order(DefaultLedgerAccountOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *ledgeraccountPager) orderExpr(query *LedgerAccountQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLedgerAccountOrder.Field {
+			b.Comma().Ident(DefaultLedgerAccountOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LedgerAccount.
+func (_m *LedgerAccountQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LedgerAccountPaginateOption,
+) (*LedgerAccountConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLedgerAccountPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LedgerAccountConnection{Edges: []*LedgerAccountEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LedgerAccountOrderFieldCreatedAt orders LedgerAccount by created_at.
+	LedgerAccountOrderFieldCreatedAt = &LedgerAccountOrderField{
+		Value: func(_m *LedgerAccount) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: ledgeraccount.FieldCreatedAt,
+		toTerm: ledgeraccount.ByCreatedAt,
+		toCursor: func(_m *LedgerAccount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LedgerAccountOrderFieldUpdatedAt orders LedgerAccount by updated_at.
+	LedgerAccountOrderFieldUpdatedAt = &LedgerAccountOrderField{
+		Value: func(_m *LedgerAccount) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: ledgeraccount.FieldUpdatedAt,
+		toTerm: ledgeraccount.ByUpdatedAt,
+		toCursor: func(_m *LedgerAccount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LedgerAccountOrderFieldCode orders LedgerAccount by code.
+	LedgerAccountOrderFieldCode = &LedgerAccountOrderField{
+		Value: func(_m *LedgerAccount) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: ledgeraccount.FieldCode,
+		toTerm: ledgeraccount.ByCode,
+		toCursor: func(_m *LedgerAccount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// LedgerAccountOrderFieldType orders LedgerAccount by type.
+	LedgerAccountOrderFieldType = &LedgerAccountOrderField{
+		Value: func(_m *LedgerAccount) (ent.Value, error) {
+			return _m.Type, nil
+		},
+		column: ledgeraccount.FieldType,
+		toTerm: ledgeraccount.ByType,
+		toCursor: func(_m *LedgerAccount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Type,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LedgerAccountOrderField) String() string {
+	var str string
+	switch f.column {
+	case LedgerAccountOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LedgerAccountOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LedgerAccountOrderFieldCode.column:
+		str = "CODE"
+	case LedgerAccountOrderFieldType.column:
+		str = "TYPE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LedgerAccountOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LedgerAccountOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LedgerAccountOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LedgerAccountOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LedgerAccountOrderFieldUpdatedAt
+	case "CODE":
+		*f = *LedgerAccountOrderFieldCode
+	case "TYPE":
+		*f = *LedgerAccountOrderFieldType
+	default:
+		return fmt.Errorf("%s is not a valid LedgerAccountOrderField", str)
+	}
+	return nil
+}
+
+// LedgerAccountOrderField defines the ordering field of LedgerAccount.
+type LedgerAccountOrderField struct {
+	// Value extracts the ordering value from the given LedgerAccount.
+	Value    func(*LedgerAccount) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ledgeraccount.OrderOption
+	toCursor func(*LedgerAccount) Cursor
+}
+
+// LedgerAccountOrder defines the ordering of LedgerAccount.
+type LedgerAccountOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *LedgerAccountOrderField `json:"field"`
+}
+
+// DefaultLedgerAccountOrder is the default ordering of LedgerAccount.
+var DefaultLedgerAccountOrder = &LedgerAccountOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LedgerAccountOrderField{
+		Value: func(_m *LedgerAccount) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ledgeraccount.FieldID,
+		toTerm: ledgeraccount.ByID,
+		toCursor: func(_m *LedgerAccount) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LedgerAccount into LedgerAccountEdge.
+func (_m *LedgerAccount) ToEdge(order *LedgerAccountOrder) *LedgerAccountEdge {
+	if order == nil {
+		order = DefaultLedgerAccountOrder
+	}
+	return &LedgerAccountEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -30,6 +31,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -37,6 +40,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -553,6 +557,548 @@ func (i *APIKeyWhereInput) P() (predicate.APIKey, error) {
 		return predicates[0], nil
 	default:
 		return apikey.And(predicates...), nil
+	}
+}
+
+// AccountingPeriodWhereInput represents a where input for filtering AccountingPeriod queries.
+type AccountingPeriodWhereInput struct {
+	Predicates []predicate.AccountingPeriod  `json:"-"`
+	Not        *AccountingPeriodWhereInput   `json:"not,omitempty"`
+	Or         []*AccountingPeriodWhereInput `json:"or,omitempty"`
+	And        []*AccountingPeriodWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "period" field predicates.
+	Period             *string  `json:"period,omitempty"`
+	PeriodNEQ          *string  `json:"periodNEQ,omitempty"`
+	PeriodIn           []string `json:"periodIn,omitempty"`
+	PeriodNotIn        []string `json:"periodNotIn,omitempty"`
+	PeriodGT           *string  `json:"periodGT,omitempty"`
+	PeriodGTE          *string  `json:"periodGTE,omitempty"`
+	PeriodLT           *string  `json:"periodLT,omitempty"`
+	PeriodLTE          *string  `json:"periodLTE,omitempty"`
+	PeriodContains     *string  `json:"periodContains,omitempty"`
+	PeriodHasPrefix    *string  `json:"periodHasPrefix,omitempty"`
+	PeriodHasSuffix    *string  `json:"periodHasSuffix,omitempty"`
+	PeriodEqualFold    *string  `json:"periodEqualFold,omitempty"`
+	PeriodContainsFold *string  `json:"periodContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *accountingperiod.Status  `json:"status,omitempty"`
+	StatusNEQ   *accountingperiod.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []accountingperiod.Status `json:"statusIn,omitempty"`
+	StatusNotIn []accountingperiod.Status `json:"statusNotIn,omitempty"`
+
+	// "closed_by" field predicates.
+	ClosedBy             *string  `json:"closedBy,omitempty"`
+	ClosedByNEQ          *string  `json:"closedByNEQ,omitempty"`
+	ClosedByIn           []string `json:"closedByIn,omitempty"`
+	ClosedByNotIn        []string `json:"closedByNotIn,omitempty"`
+	ClosedByGT           *string  `json:"closedByGT,omitempty"`
+	ClosedByGTE          *string  `json:"closedByGTE,omitempty"`
+	ClosedByLT           *string  `json:"closedByLT,omitempty"`
+	ClosedByLTE          *string  `json:"closedByLTE,omitempty"`
+	ClosedByContains     *string  `json:"closedByContains,omitempty"`
+	ClosedByHasPrefix    *string  `json:"closedByHasPrefix,omitempty"`
+	ClosedByHasSuffix    *string  `json:"closedByHasSuffix,omitempty"`
+	ClosedByIsNil        bool     `json:"closedByIsNil,omitempty"`
+	ClosedByNotNil       bool     `json:"closedByNotNil,omitempty"`
+	ClosedByEqualFold    *string  `json:"closedByEqualFold,omitempty"`
+	ClosedByContainsFold *string  `json:"closedByContainsFold,omitempty"`
+
+	// "closed_at" field predicates.
+	ClosedAt       *time.Time  `json:"closedAt,omitempty"`
+	ClosedAtNEQ    *time.Time  `json:"closedAtNEQ,omitempty"`
+	ClosedAtIn     []time.Time `json:"closedAtIn,omitempty"`
+	ClosedAtNotIn  []time.Time `json:"closedAtNotIn,omitempty"`
+	ClosedAtGT     *time.Time  `json:"closedAtGT,omitempty"`
+	ClosedAtGTE    *time.Time  `json:"closedAtGTE,omitempty"`
+	ClosedAtLT     *time.Time  `json:"closedAtLT,omitempty"`
+	ClosedAtLTE    *time.Time  `json:"closedAtLTE,omitempty"`
+	ClosedAtIsNil  bool        `json:"closedAtIsNil,omitempty"`
+	ClosedAtNotNil bool        `json:"closedAtNotNil,omitempty"`
+
+	// "reopened_by" field predicates.
+	ReopenedBy             *string  `json:"reopenedBy,omitempty"`
+	ReopenedByNEQ          *string  `json:"reopenedByNEQ,omitempty"`
+	ReopenedByIn           []string `json:"reopenedByIn,omitempty"`
+	ReopenedByNotIn        []string `json:"reopenedByNotIn,omitempty"`
+	ReopenedByGT           *string  `json:"reopenedByGT,omitempty"`
+	ReopenedByGTE          *string  `json:"reopenedByGTE,omitempty"`
+	ReopenedByLT           *string  `json:"reopenedByLT,omitempty"`
+	ReopenedByLTE          *string  `json:"reopenedByLTE,omitempty"`
+	ReopenedByContains     *string  `json:"reopenedByContains,omitempty"`
+	ReopenedByHasPrefix    *string  `json:"reopenedByHasPrefix,omitempty"`
+	ReopenedByHasSuffix    *string  `json:"reopenedByHasSuffix,omitempty"`
+	ReopenedByIsNil        bool     `json:"reopenedByIsNil,omitempty"`
+	ReopenedByNotNil       bool     `json:"reopenedByNotNil,omitempty"`
+	ReopenedByEqualFold    *string  `json:"reopenedByEqualFold,omitempty"`
+	ReopenedByContainsFold *string  `json:"reopenedByContainsFold,omitempty"`
+
+	// "reopened_at" field predicates.
+	ReopenedAt       *time.Time  `json:"reopenedAt,omitempty"`
+	ReopenedAtNEQ    *time.Time  `json:"reopenedAtNEQ,omitempty"`
+	ReopenedAtIn     []time.Time `json:"reopenedAtIn,omitempty"`
+	ReopenedAtNotIn  []time.Time `json:"reopenedAtNotIn,omitempty"`
+	ReopenedAtGT     *time.Time  `json:"reopenedAtGT,omitempty"`
+	ReopenedAtGTE    *time.Time  `json:"reopenedAtGTE,omitempty"`
+	ReopenedAtLT     *time.Time  `json:"reopenedAtLT,omitempty"`
+	ReopenedAtLTE    *time.Time  `json:"reopenedAtLTE,omitempty"`
+	ReopenedAtIsNil  bool        `json:"reopenedAtIsNil,omitempty"`
+	ReopenedAtNotNil bool        `json:"reopenedAtNotNil,omitempty"`
+
+	// "reopen_reason" field predicates.
+	ReopenReason             *string  `json:"reopenReason,omitempty"`
+	ReopenReasonNEQ          *string  `json:"reopenReasonNEQ,omitempty"`
+	ReopenReasonIn           []string `json:"reopenReasonIn,omitempty"`
+	ReopenReasonNotIn        []string `json:"reopenReasonNotIn,omitempty"`
+	ReopenReasonGT           *string  `json:"reopenReasonGT,omitempty"`
+	ReopenReasonGTE          *string  `json:"reopenReasonGTE,omitempty"`
+	ReopenReasonLT           *string  `json:"reopenReasonLT,omitempty"`
+	ReopenReasonLTE          *string  `json:"reopenReasonLTE,omitempty"`
+	ReopenReasonContains     *string  `json:"reopenReasonContains,omitempty"`
+	ReopenReasonHasPrefix    *string  `json:"reopenReasonHasPrefix,omitempty"`
+	ReopenReasonHasSuffix    *string  `json:"reopenReasonHasSuffix,omitempty"`
+	ReopenReasonIsNil        bool     `json:"reopenReasonIsNil,omitempty"`
+	ReopenReasonNotNil       bool     `json:"reopenReasonNotNil,omitempty"`
+	ReopenReasonEqualFold    *string  `json:"reopenReasonEqualFold,omitempty"`
+	ReopenReasonContainsFold *string  `json:"reopenReasonContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AccountingPeriodWhereInput) AddPredicates(predicates ...predicate.AccountingPeriod) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AccountingPeriodWhereInput filter on the AccountingPeriodQuery builder.
+func (i *AccountingPeriodWhereInput) Filter(q *AccountingPeriodQuery) (*AccountingPeriodQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAccountingPeriodWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAccountingPeriodWhereInput is returned in case the AccountingPeriodWhereInput is empty.
+var ErrEmptyAccountingPeriodWhereInput = errors.New("ent: empty predicate AccountingPeriodWhereInput")
+
+// P returns a predicate for filtering accountingperiods.
+// An error is returned if the input is empty or invalid.
+func (i *AccountingPeriodWhereInput) P() (predicate.AccountingPeriod, error) {
+	var predicates []predicate.AccountingPeriod
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, accountingperiod.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.AccountingPeriod, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, accountingperiod.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.AccountingPeriod, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, accountingperiod.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, accountingperiod.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, accountingperiod.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, accountingperiod.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, accountingperiod.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, accountingperiod.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, accountingperiod.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, accountingperiod.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, accountingperiod.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, accountingperiod.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, accountingperiod.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, accountingperiod.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, accountingperiod.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, accountingperiod.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, accountingperiod.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, accountingperiod.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, accountingperiod.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, accountingperiod.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, accountingperiod.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, accountingperiod.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, accountingperiod.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, accountingperiod.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, accountingperiod.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, accountingperiod.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Period != nil {
+		predicates = append(predicates, accountingperiod.PeriodEQ(*i.Period))
+	}
+	if i.PeriodNEQ != nil {
+		predicates = append(predicates, accountingperiod.PeriodNEQ(*i.PeriodNEQ))
+	}
+	if len(i.PeriodIn) > 0 {
+		predicates = append(predicates, accountingperiod.PeriodIn(i.PeriodIn...))
+	}
+	if len(i.PeriodNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.PeriodNotIn(i.PeriodNotIn...))
+	}
+	if i.PeriodGT != nil {
+		predicates = append(predicates, accountingperiod.PeriodGT(*i.PeriodGT))
+	}
+	if i.PeriodGTE != nil {
+		predicates = append(predicates, accountingperiod.PeriodGTE(*i.PeriodGTE))
+	}
+	if i.PeriodLT != nil {
+		predicates = append(predicates, accountingperiod.PeriodLT(*i.PeriodLT))
+	}
+	if i.PeriodLTE != nil {
+		predicates = append(predicates, accountingperiod.PeriodLTE(*i.PeriodLTE))
+	}
+	if i.PeriodContains != nil {
+		predicates = append(predicates, accountingperiod.PeriodContains(*i.PeriodContains))
+	}
+	if i.PeriodHasPrefix != nil {
+		predicates = append(predicates, accountingperiod.PeriodHasPrefix(*i.PeriodHasPrefix))
+	}
+	if i.PeriodHasSuffix != nil {
+		predicates = append(predicates, accountingperiod.PeriodHasSuffix(*i.PeriodHasSuffix))
+	}
+	if i.PeriodEqualFold != nil {
+		predicates = append(predicates, accountingperiod.PeriodEqualFold(*i.PeriodEqualFold))
+	}
+	if i.PeriodContainsFold != nil {
+		predicates = append(predicates, accountingperiod.PeriodContainsFold(*i.PeriodContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, accountingperiod.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, accountingperiod.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, accountingperiod.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ClosedBy != nil {
+		predicates = append(predicates, accountingperiod.ClosedByEQ(*i.ClosedBy))
+	}
+	if i.ClosedByNEQ != nil {
+		predicates = append(predicates, accountingperiod.ClosedByNEQ(*i.ClosedByNEQ))
+	}
+	if len(i.ClosedByIn) > 0 {
+		predicates = append(predicates, accountingperiod.ClosedByIn(i.ClosedByIn...))
+	}
+	if len(i.ClosedByNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.ClosedByNotIn(i.ClosedByNotIn...))
+	}
+	if i.ClosedByGT != nil {
+		predicates = append(predicates, accountingperiod.ClosedByGT(*i.ClosedByGT))
+	}
+	if i.ClosedByGTE != nil {
+		predicates = append(predicates, accountingperiod.ClosedByGTE(*i.ClosedByGTE))
+	}
+	if i.ClosedByLT != nil {
+		predicates = append(predicates, accountingperiod.ClosedByLT(*i.ClosedByLT))
+	}
+	if i.ClosedByLTE != nil {
+		predicates = append(predicates, accountingperiod.ClosedByLTE(*i.ClosedByLTE))
+	}
+	if i.ClosedByContains != nil {
+		predicates = append(predicates, accountingperiod.ClosedByContains(*i.ClosedByContains))
+	}
+	if i.ClosedByHasPrefix != nil {
+		predicates = append(predicates, accountingperiod.ClosedByHasPrefix(*i.ClosedByHasPrefix))
+	}
+	if i.ClosedByHasSuffix != nil {
+		predicates = append(predicates, accountingperiod.ClosedByHasSuffix(*i.ClosedByHasSuffix))
+	}
+	if i.ClosedByIsNil {
+		predicates = append(predicates, accountingperiod.ClosedByIsNil())
+	}
+	if i.ClosedByNotNil {
+		predicates = append(predicates, accountingperiod.ClosedByNotNil())
+	}
+	if i.ClosedByEqualFold != nil {
+		predicates = append(predicates, accountingperiod.ClosedByEqualFold(*i.ClosedByEqualFold))
+	}
+	if i.ClosedByContainsFold != nil {
+		predicates = append(predicates, accountingperiod.ClosedByContainsFold(*i.ClosedByContainsFold))
+	}
+	if i.ClosedAt != nil {
+		predicates = append(predicates, accountingperiod.ClosedAtEQ(*i.ClosedAt))
+	}
+	if i.ClosedAtNEQ != nil {
+		predicates = append(predicates, accountingperiod.ClosedAtNEQ(*i.ClosedAtNEQ))
+	}
+	if len(i.ClosedAtIn) > 0 {
+		predicates = append(predicates, accountingperiod.ClosedAtIn(i.ClosedAtIn...))
+	}
+	if len(i.ClosedAtNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.ClosedAtNotIn(i.ClosedAtNotIn...))
+	}
+	if i.ClosedAtGT != nil {
+		predicates = append(predicates, accountingperiod.ClosedAtGT(*i.ClosedAtGT))
+	}
+	if i.ClosedAtGTE != nil {
+		predicates = append(predicates, accountingperiod.ClosedAtGTE(*i.ClosedAtGTE))
+	}
+	if i.ClosedAtLT != nil {
+		predicates = append(predicates, accountingperiod.ClosedAtLT(*i.ClosedAtLT))
+	}
+	if i.ClosedAtLTE != nil {
+		predicates = append(predicates, accountingperiod.ClosedAtLTE(*i.ClosedAtLTE))
+	}
+	if i.ClosedAtIsNil {
+		predicates = append(predicates, accountingperiod.ClosedAtIsNil())
+	}
+	if i.ClosedAtNotNil {
+		predicates = append(predicates, accountingperiod.ClosedAtNotNil())
+	}
+	if i.ReopenedBy != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByEQ(*i.ReopenedBy))
+	}
+	if i.ReopenedByNEQ != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByNEQ(*i.ReopenedByNEQ))
+	}
+	if len(i.ReopenedByIn) > 0 {
+		predicates = append(predicates, accountingperiod.ReopenedByIn(i.ReopenedByIn...))
+	}
+	if len(i.ReopenedByNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.ReopenedByNotIn(i.ReopenedByNotIn...))
+	}
+	if i.ReopenedByGT != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByGT(*i.ReopenedByGT))
+	}
+	if i.ReopenedByGTE != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByGTE(*i.ReopenedByGTE))
+	}
+	if i.ReopenedByLT != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByLT(*i.ReopenedByLT))
+	}
+	if i.ReopenedByLTE != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByLTE(*i.ReopenedByLTE))
+	}
+	if i.ReopenedByContains != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByContains(*i.ReopenedByContains))
+	}
+	if i.ReopenedByHasPrefix != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByHasPrefix(*i.ReopenedByHasPrefix))
+	}
+	if i.ReopenedByHasSuffix != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByHasSuffix(*i.ReopenedByHasSuffix))
+	}
+	if i.ReopenedByIsNil {
+		predicates = append(predicates, accountingperiod.ReopenedByIsNil())
+	}
+	if i.ReopenedByNotNil {
+		predicates = append(predicates, accountingperiod.ReopenedByNotNil())
+	}
+	if i.ReopenedByEqualFold != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByEqualFold(*i.ReopenedByEqualFold))
+	}
+	if i.ReopenedByContainsFold != nil {
+		predicates = append(predicates, accountingperiod.ReopenedByContainsFold(*i.ReopenedByContainsFold))
+	}
+	if i.ReopenedAt != nil {
+		predicates = append(predicates, accountingperiod.ReopenedAtEQ(*i.ReopenedAt))
+	}
+	if i.ReopenedAtNEQ != nil {
+		predicates = append(predicates, accountingperiod.ReopenedAtNEQ(*i.ReopenedAtNEQ))
+	}
+	if len(i.ReopenedAtIn) > 0 {
+		predicates = append(predicates, accountingperiod.ReopenedAtIn(i.ReopenedAtIn...))
+	}
+	if len(i.ReopenedAtNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.ReopenedAtNotIn(i.ReopenedAtNotIn...))
+	}
+	if i.ReopenedAtGT != nil {
+		predicates = append(predicates, accountingperiod.ReopenedAtGT(*i.ReopenedAtGT))
+	}
+	if i.ReopenedAtGTE != nil {
+		predicates = append(predicates, accountingperiod.ReopenedAtGTE(*i.ReopenedAtGTE))
+	}
+	if i.ReopenedAtLT != nil {
+		predicates = append(predicates, accountingperiod.ReopenedAtLT(*i.ReopenedAtLT))
+	}
+	if i.ReopenedAtLTE != nil {
+		predicates = append(predicates, accountingperiod.ReopenedAtLTE(*i.ReopenedAtLTE))
+	}
+	if i.ReopenedAtIsNil {
+		predicates = append(predicates, accountingperiod.ReopenedAtIsNil())
+	}
+	if i.ReopenedAtNotNil {
+		predicates = append(predicates, accountingperiod.ReopenedAtNotNil())
+	}
+	if i.ReopenReason != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonEQ(*i.ReopenReason))
+	}
+	if i.ReopenReasonNEQ != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonNEQ(*i.ReopenReasonNEQ))
+	}
+	if len(i.ReopenReasonIn) > 0 {
+		predicates = append(predicates, accountingperiod.ReopenReasonIn(i.ReopenReasonIn...))
+	}
+	if len(i.ReopenReasonNotIn) > 0 {
+		predicates = append(predicates, accountingperiod.ReopenReasonNotIn(i.ReopenReasonNotIn...))
+	}
+	if i.ReopenReasonGT != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonGT(*i.ReopenReasonGT))
+	}
+	if i.ReopenReasonGTE != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonGTE(*i.ReopenReasonGTE))
+	}
+	if i.ReopenReasonLT != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonLT(*i.ReopenReasonLT))
+	}
+	if i.ReopenReasonLTE != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonLTE(*i.ReopenReasonLTE))
+	}
+	if i.ReopenReasonContains != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonContains(*i.ReopenReasonContains))
+	}
+	if i.ReopenReasonHasPrefix != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonHasPrefix(*i.ReopenReasonHasPrefix))
+	}
+	if i.ReopenReasonHasSuffix != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonHasSuffix(*i.ReopenReasonHasSuffix))
+	}
+	if i.ReopenReasonIsNil {
+		predicates = append(predicates, accountingperiod.ReopenReasonIsNil())
+	}
+	if i.ReopenReasonNotNil {
+		predicates = append(predicates, accountingperiod.ReopenReasonNotNil())
+	}
+	if i.ReopenReasonEqualFold != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonEqualFold(*i.ReopenReasonEqualFold))
+	}
+	if i.ReopenReasonContainsFold != nil {
+		predicates = append(predicates, accountingperiod.ReopenReasonContainsFold(*i.ReopenReasonContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAccountingPeriodWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return accountingperiod.And(predicates...), nil
 	}
 }
 
@@ -12138,6 +12684,1268 @@ func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
 	}
 }
 
+// JournalEntryWhereInput represents a where input for filtering JournalEntry queries.
+type JournalEntryWhereInput struct {
+	Predicates []predicate.JournalEntry  `json:"-"`
+	Not        *JournalEntryWhereInput   `json:"not,omitempty"`
+	Or         []*JournalEntryWhereInput `json:"or,omitempty"`
+	And        []*JournalEntryWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "source_type" field predicates.
+	SourceType             *string  `json:"sourceType,omitempty"`
+	SourceTypeNEQ          *string  `json:"sourceTypeNEQ,omitempty"`
+	SourceTypeIn           []string `json:"sourceTypeIn,omitempty"`
+	SourceTypeNotIn        []string `json:"sourceTypeNotIn,omitempty"`
+	SourceTypeGT           *string  `json:"sourceTypeGT,omitempty"`
+	SourceTypeGTE          *string  `json:"sourceTypeGTE,omitempty"`
+	SourceTypeLT           *string  `json:"sourceTypeLT,omitempty"`
+	SourceTypeLTE          *string  `json:"sourceTypeLTE,omitempty"`
+	SourceTypeContains     *string  `json:"sourceTypeContains,omitempty"`
+	SourceTypeHasPrefix    *string  `json:"sourceTypeHasPrefix,omitempty"`
+	SourceTypeHasSuffix    *string  `json:"sourceTypeHasSuffix,omitempty"`
+	SourceTypeEqualFold    *string  `json:"sourceTypeEqualFold,omitempty"`
+	SourceTypeContainsFold *string  `json:"sourceTypeContainsFold,omitempty"`
+
+	// "source_id" field predicates.
+	SourceID             *string  `json:"sourceID,omitempty"`
+	SourceIDNEQ          *string  `json:"sourceIDNEQ,omitempty"`
+	SourceIDIn           []string `json:"sourceIDIn,omitempty"`
+	SourceIDNotIn        []string `json:"sourceIDNotIn,omitempty"`
+	SourceIDGT           *string  `json:"sourceIDGT,omitempty"`
+	SourceIDGTE          *string  `json:"sourceIDGTE,omitempty"`
+	SourceIDLT           *string  `json:"sourceIDLT,omitempty"`
+	SourceIDLTE          *string  `json:"sourceIDLTE,omitempty"`
+	SourceIDContains     *string  `json:"sourceIDContains,omitempty"`
+	SourceIDHasPrefix    *string  `json:"sourceIDHasPrefix,omitempty"`
+	SourceIDHasSuffix    *string  `json:"sourceIDHasSuffix,omitempty"`
+	SourceIDEqualFold    *string  `json:"sourceIDEqualFold,omitempty"`
+	SourceIDContainsFold *string  `json:"sourceIDContainsFold,omitempty"`
+
+	// "memo" field predicates.
+	Memo             *string  `json:"memo,omitempty"`
+	MemoNEQ          *string  `json:"memoNEQ,omitempty"`
+	MemoIn           []string `json:"memoIn,omitempty"`
+	MemoNotIn        []string `json:"memoNotIn,omitempty"`
+	MemoGT           *string  `json:"memoGT,omitempty"`
+	MemoGTE          *string  `json:"memoGTE,omitempty"`
+	MemoLT           *string  `json:"memoLT,omitempty"`
+	MemoLTE          *string  `json:"memoLTE,omitempty"`
+	MemoContains     *string  `json:"memoContains,omitempty"`
+	MemoHasPrefix    *string  `json:"memoHasPrefix,omitempty"`
+	MemoHasSuffix    *string  `json:"memoHasSuffix,omitempty"`
+	MemoEqualFold    *string  `json:"memoEqualFold,omitempty"`
+	MemoContainsFold *string  `json:"memoContainsFold,omitempty"`
+
+	// "entry_date" field predicates.
+	EntryDate      *time.Time  `json:"entryDate,omitempty"`
+	EntryDateNEQ   *time.Time  `json:"entryDateNEQ,omitempty"`
+	EntryDateIn    []time.Time `json:"entryDateIn,omitempty"`
+	EntryDateNotIn []time.Time `json:"entryDateNotIn,omitempty"`
+	EntryDateGT    *time.Time  `json:"entryDateGT,omitempty"`
+	EntryDateGTE   *time.Time  `json:"entryDateGTE,omitempty"`
+	EntryDateLT    *time.Time  `json:"entryDateLT,omitempty"`
+	EntryDateLTE   *time.Time  `json:"entryDateLTE,omitempty"`
+
+	// "period" field predicates.
+	Period             *string  `json:"period,omitempty"`
+	PeriodNEQ          *string  `json:"periodNEQ,omitempty"`
+	PeriodIn           []string `json:"periodIn,omitempty"`
+	PeriodNotIn        []string `json:"periodNotIn,omitempty"`
+	PeriodGT           *string  `json:"periodGT,omitempty"`
+	PeriodGTE          *string  `json:"periodGTE,omitempty"`
+	PeriodLT           *string  `json:"periodLT,omitempty"`
+	PeriodLTE          *string  `json:"periodLTE,omitempty"`
+	PeriodContains     *string  `json:"periodContains,omitempty"`
+	PeriodHasPrefix    *string  `json:"periodHasPrefix,omitempty"`
+	PeriodHasSuffix    *string  `json:"periodHasSuffix,omitempty"`
+	PeriodEqualFold    *string  `json:"periodEqualFold,omitempty"`
+	PeriodContainsFold *string  `json:"periodContainsFold,omitempty"`
+
+	// "posted_by" field predicates.
+	PostedBy             *string  `json:"postedBy,omitempty"`
+	PostedByNEQ          *string  `json:"postedByNEQ,omitempty"`
+	PostedByIn           []string `json:"postedByIn,omitempty"`
+	PostedByNotIn        []string `json:"postedByNotIn,omitempty"`
+	PostedByGT           *string  `json:"postedByGT,omitempty"`
+	PostedByGTE          *string  `json:"postedByGTE,omitempty"`
+	PostedByLT           *string  `json:"postedByLT,omitempty"`
+	PostedByLTE          *string  `json:"postedByLTE,omitempty"`
+	PostedByContains     *string  `json:"postedByContains,omitempty"`
+	PostedByHasPrefix    *string  `json:"postedByHasPrefix,omitempty"`
+	PostedByHasSuffix    *string  `json:"postedByHasSuffix,omitempty"`
+	PostedByEqualFold    *string  `json:"postedByEqualFold,omitempty"`
+	PostedByContainsFold *string  `json:"postedByContainsFold,omitempty"`
+
+	// "posted_at" field predicates.
+	PostedAt      *time.Time  `json:"postedAt,omitempty"`
+	PostedAtNEQ   *time.Time  `json:"postedAtNEQ,omitempty"`
+	PostedAtIn    []time.Time `json:"postedAtIn,omitempty"`
+	PostedAtNotIn []time.Time `json:"postedAtNotIn,omitempty"`
+	PostedAtGT    *time.Time  `json:"postedAtGT,omitempty"`
+	PostedAtGTE   *time.Time  `json:"postedAtGTE,omitempty"`
+	PostedAtLT    *time.Time  `json:"postedAtLT,omitempty"`
+	PostedAtLTE   *time.Time  `json:"postedAtLTE,omitempty"`
+
+	// "reverses_id" field predicates.
+	ReversesID             *string  `json:"reversesID,omitempty"`
+	ReversesIDNEQ          *string  `json:"reversesIDNEQ,omitempty"`
+	ReversesIDIn           []string `json:"reversesIDIn,omitempty"`
+	ReversesIDNotIn        []string `json:"reversesIDNotIn,omitempty"`
+	ReversesIDGT           *string  `json:"reversesIDGT,omitempty"`
+	ReversesIDGTE          *string  `json:"reversesIDGTE,omitempty"`
+	ReversesIDLT           *string  `json:"reversesIDLT,omitempty"`
+	ReversesIDLTE          *string  `json:"reversesIDLTE,omitempty"`
+	ReversesIDContains     *string  `json:"reversesIDContains,omitempty"`
+	ReversesIDHasPrefix    *string  `json:"reversesIDHasPrefix,omitempty"`
+	ReversesIDHasSuffix    *string  `json:"reversesIDHasSuffix,omitempty"`
+	ReversesIDIsNil        bool     `json:"reversesIDIsNil,omitempty"`
+	ReversesIDNotNil       bool     `json:"reversesIDNotNil,omitempty"`
+	ReversesIDEqualFold    *string  `json:"reversesIDEqualFold,omitempty"`
+	ReversesIDContainsFold *string  `json:"reversesIDContainsFold,omitempty"`
+
+	// "reason" field predicates.
+	Reason             *string  `json:"reason,omitempty"`
+	ReasonNEQ          *string  `json:"reasonNEQ,omitempty"`
+	ReasonIn           []string `json:"reasonIn,omitempty"`
+	ReasonNotIn        []string `json:"reasonNotIn,omitempty"`
+	ReasonGT           *string  `json:"reasonGT,omitempty"`
+	ReasonGTE          *string  `json:"reasonGTE,omitempty"`
+	ReasonLT           *string  `json:"reasonLT,omitempty"`
+	ReasonLTE          *string  `json:"reasonLTE,omitempty"`
+	ReasonContains     *string  `json:"reasonContains,omitempty"`
+	ReasonHasPrefix    *string  `json:"reasonHasPrefix,omitempty"`
+	ReasonHasSuffix    *string  `json:"reasonHasSuffix,omitempty"`
+	ReasonIsNil        bool     `json:"reasonIsNil,omitempty"`
+	ReasonNotNil       bool     `json:"reasonNotNil,omitempty"`
+	ReasonEqualFold    *string  `json:"reasonEqualFold,omitempty"`
+	ReasonContainsFold *string  `json:"reasonContainsFold,omitempty"`
+
+	// "note" field predicates.
+	Note             *string  `json:"note,omitempty"`
+	NoteNEQ          *string  `json:"noteNEQ,omitempty"`
+	NoteIn           []string `json:"noteIn,omitempty"`
+	NoteNotIn        []string `json:"noteNotIn,omitempty"`
+	NoteGT           *string  `json:"noteGT,omitempty"`
+	NoteGTE          *string  `json:"noteGTE,omitempty"`
+	NoteLT           *string  `json:"noteLT,omitempty"`
+	NoteLTE          *string  `json:"noteLTE,omitempty"`
+	NoteContains     *string  `json:"noteContains,omitempty"`
+	NoteHasPrefix    *string  `json:"noteHasPrefix,omitempty"`
+	NoteHasSuffix    *string  `json:"noteHasSuffix,omitempty"`
+	NoteIsNil        bool     `json:"noteIsNil,omitempty"`
+	NoteNotNil       bool     `json:"noteNotNil,omitempty"`
+	NoteEqualFold    *string  `json:"noteEqualFold,omitempty"`
+	NoteContainsFold *string  `json:"noteContainsFold,omitempty"`
+
+	// "total" field predicates.
+	Total      *int64  `json:"total,omitempty"`
+	TotalNEQ   *int64  `json:"totalNEQ,omitempty"`
+	TotalIn    []int64 `json:"totalIn,omitempty"`
+	TotalNotIn []int64 `json:"totalNotIn,omitempty"`
+	TotalGT    *int64  `json:"totalGT,omitempty"`
+	TotalGTE   *int64  `json:"totalGTE,omitempty"`
+	TotalLT    *int64  `json:"totalLT,omitempty"`
+	TotalLTE   *int64  `json:"totalLTE,omitempty"`
+
+	// "lines" edge predicates.
+	HasLines     *bool                    `json:"hasLines,omitempty"`
+	HasLinesWith []*JournalLineWhereInput `json:"hasLinesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *JournalEntryWhereInput) AddPredicates(predicates ...predicate.JournalEntry) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the JournalEntryWhereInput filter on the JournalEntryQuery builder.
+func (i *JournalEntryWhereInput) Filter(q *JournalEntryQuery) (*JournalEntryQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyJournalEntryWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyJournalEntryWhereInput is returned in case the JournalEntryWhereInput is empty.
+var ErrEmptyJournalEntryWhereInput = errors.New("ent: empty predicate JournalEntryWhereInput")
+
+// P returns a predicate for filtering journalentries.
+// An error is returned if the input is empty or invalid.
+func (i *JournalEntryWhereInput) P() (predicate.JournalEntry, error) {
+	var predicates []predicate.JournalEntry
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, journalentry.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.JournalEntry, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, journalentry.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.JournalEntry, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, journalentry.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, journalentry.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, journalentry.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, journalentry.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, journalentry.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, journalentry.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, journalentry.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, journalentry.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, journalentry.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, journalentry.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, journalentry.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, journalentry.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, journalentry.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, journalentry.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, journalentry.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, journalentry.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, journalentry.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, journalentry.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, journalentry.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, journalentry.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, journalentry.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, journalentry.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, journalentry.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, journalentry.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, journalentry.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, journalentry.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, journalentry.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.SourceType != nil {
+		predicates = append(predicates, journalentry.SourceTypeEQ(*i.SourceType))
+	}
+	if i.SourceTypeNEQ != nil {
+		predicates = append(predicates, journalentry.SourceTypeNEQ(*i.SourceTypeNEQ))
+	}
+	if len(i.SourceTypeIn) > 0 {
+		predicates = append(predicates, journalentry.SourceTypeIn(i.SourceTypeIn...))
+	}
+	if len(i.SourceTypeNotIn) > 0 {
+		predicates = append(predicates, journalentry.SourceTypeNotIn(i.SourceTypeNotIn...))
+	}
+	if i.SourceTypeGT != nil {
+		predicates = append(predicates, journalentry.SourceTypeGT(*i.SourceTypeGT))
+	}
+	if i.SourceTypeGTE != nil {
+		predicates = append(predicates, journalentry.SourceTypeGTE(*i.SourceTypeGTE))
+	}
+	if i.SourceTypeLT != nil {
+		predicates = append(predicates, journalentry.SourceTypeLT(*i.SourceTypeLT))
+	}
+	if i.SourceTypeLTE != nil {
+		predicates = append(predicates, journalentry.SourceTypeLTE(*i.SourceTypeLTE))
+	}
+	if i.SourceTypeContains != nil {
+		predicates = append(predicates, journalentry.SourceTypeContains(*i.SourceTypeContains))
+	}
+	if i.SourceTypeHasPrefix != nil {
+		predicates = append(predicates, journalentry.SourceTypeHasPrefix(*i.SourceTypeHasPrefix))
+	}
+	if i.SourceTypeHasSuffix != nil {
+		predicates = append(predicates, journalentry.SourceTypeHasSuffix(*i.SourceTypeHasSuffix))
+	}
+	if i.SourceTypeEqualFold != nil {
+		predicates = append(predicates, journalentry.SourceTypeEqualFold(*i.SourceTypeEqualFold))
+	}
+	if i.SourceTypeContainsFold != nil {
+		predicates = append(predicates, journalentry.SourceTypeContainsFold(*i.SourceTypeContainsFold))
+	}
+	if i.SourceID != nil {
+		predicates = append(predicates, journalentry.SourceIDEQ(*i.SourceID))
+	}
+	if i.SourceIDNEQ != nil {
+		predicates = append(predicates, journalentry.SourceIDNEQ(*i.SourceIDNEQ))
+	}
+	if len(i.SourceIDIn) > 0 {
+		predicates = append(predicates, journalentry.SourceIDIn(i.SourceIDIn...))
+	}
+	if len(i.SourceIDNotIn) > 0 {
+		predicates = append(predicates, journalentry.SourceIDNotIn(i.SourceIDNotIn...))
+	}
+	if i.SourceIDGT != nil {
+		predicates = append(predicates, journalentry.SourceIDGT(*i.SourceIDGT))
+	}
+	if i.SourceIDGTE != nil {
+		predicates = append(predicates, journalentry.SourceIDGTE(*i.SourceIDGTE))
+	}
+	if i.SourceIDLT != nil {
+		predicates = append(predicates, journalentry.SourceIDLT(*i.SourceIDLT))
+	}
+	if i.SourceIDLTE != nil {
+		predicates = append(predicates, journalentry.SourceIDLTE(*i.SourceIDLTE))
+	}
+	if i.SourceIDContains != nil {
+		predicates = append(predicates, journalentry.SourceIDContains(*i.SourceIDContains))
+	}
+	if i.SourceIDHasPrefix != nil {
+		predicates = append(predicates, journalentry.SourceIDHasPrefix(*i.SourceIDHasPrefix))
+	}
+	if i.SourceIDHasSuffix != nil {
+		predicates = append(predicates, journalentry.SourceIDHasSuffix(*i.SourceIDHasSuffix))
+	}
+	if i.SourceIDEqualFold != nil {
+		predicates = append(predicates, journalentry.SourceIDEqualFold(*i.SourceIDEqualFold))
+	}
+	if i.SourceIDContainsFold != nil {
+		predicates = append(predicates, journalentry.SourceIDContainsFold(*i.SourceIDContainsFold))
+	}
+	if i.Memo != nil {
+		predicates = append(predicates, journalentry.MemoEQ(*i.Memo))
+	}
+	if i.MemoNEQ != nil {
+		predicates = append(predicates, journalentry.MemoNEQ(*i.MemoNEQ))
+	}
+	if len(i.MemoIn) > 0 {
+		predicates = append(predicates, journalentry.MemoIn(i.MemoIn...))
+	}
+	if len(i.MemoNotIn) > 0 {
+		predicates = append(predicates, journalentry.MemoNotIn(i.MemoNotIn...))
+	}
+	if i.MemoGT != nil {
+		predicates = append(predicates, journalentry.MemoGT(*i.MemoGT))
+	}
+	if i.MemoGTE != nil {
+		predicates = append(predicates, journalentry.MemoGTE(*i.MemoGTE))
+	}
+	if i.MemoLT != nil {
+		predicates = append(predicates, journalentry.MemoLT(*i.MemoLT))
+	}
+	if i.MemoLTE != nil {
+		predicates = append(predicates, journalentry.MemoLTE(*i.MemoLTE))
+	}
+	if i.MemoContains != nil {
+		predicates = append(predicates, journalentry.MemoContains(*i.MemoContains))
+	}
+	if i.MemoHasPrefix != nil {
+		predicates = append(predicates, journalentry.MemoHasPrefix(*i.MemoHasPrefix))
+	}
+	if i.MemoHasSuffix != nil {
+		predicates = append(predicates, journalentry.MemoHasSuffix(*i.MemoHasSuffix))
+	}
+	if i.MemoEqualFold != nil {
+		predicates = append(predicates, journalentry.MemoEqualFold(*i.MemoEqualFold))
+	}
+	if i.MemoContainsFold != nil {
+		predicates = append(predicates, journalentry.MemoContainsFold(*i.MemoContainsFold))
+	}
+	if i.EntryDate != nil {
+		predicates = append(predicates, journalentry.EntryDateEQ(*i.EntryDate))
+	}
+	if i.EntryDateNEQ != nil {
+		predicates = append(predicates, journalentry.EntryDateNEQ(*i.EntryDateNEQ))
+	}
+	if len(i.EntryDateIn) > 0 {
+		predicates = append(predicates, journalentry.EntryDateIn(i.EntryDateIn...))
+	}
+	if len(i.EntryDateNotIn) > 0 {
+		predicates = append(predicates, journalentry.EntryDateNotIn(i.EntryDateNotIn...))
+	}
+	if i.EntryDateGT != nil {
+		predicates = append(predicates, journalentry.EntryDateGT(*i.EntryDateGT))
+	}
+	if i.EntryDateGTE != nil {
+		predicates = append(predicates, journalentry.EntryDateGTE(*i.EntryDateGTE))
+	}
+	if i.EntryDateLT != nil {
+		predicates = append(predicates, journalentry.EntryDateLT(*i.EntryDateLT))
+	}
+	if i.EntryDateLTE != nil {
+		predicates = append(predicates, journalentry.EntryDateLTE(*i.EntryDateLTE))
+	}
+	if i.Period != nil {
+		predicates = append(predicates, journalentry.PeriodEQ(*i.Period))
+	}
+	if i.PeriodNEQ != nil {
+		predicates = append(predicates, journalentry.PeriodNEQ(*i.PeriodNEQ))
+	}
+	if len(i.PeriodIn) > 0 {
+		predicates = append(predicates, journalentry.PeriodIn(i.PeriodIn...))
+	}
+	if len(i.PeriodNotIn) > 0 {
+		predicates = append(predicates, journalentry.PeriodNotIn(i.PeriodNotIn...))
+	}
+	if i.PeriodGT != nil {
+		predicates = append(predicates, journalentry.PeriodGT(*i.PeriodGT))
+	}
+	if i.PeriodGTE != nil {
+		predicates = append(predicates, journalentry.PeriodGTE(*i.PeriodGTE))
+	}
+	if i.PeriodLT != nil {
+		predicates = append(predicates, journalentry.PeriodLT(*i.PeriodLT))
+	}
+	if i.PeriodLTE != nil {
+		predicates = append(predicates, journalentry.PeriodLTE(*i.PeriodLTE))
+	}
+	if i.PeriodContains != nil {
+		predicates = append(predicates, journalentry.PeriodContains(*i.PeriodContains))
+	}
+	if i.PeriodHasPrefix != nil {
+		predicates = append(predicates, journalentry.PeriodHasPrefix(*i.PeriodHasPrefix))
+	}
+	if i.PeriodHasSuffix != nil {
+		predicates = append(predicates, journalentry.PeriodHasSuffix(*i.PeriodHasSuffix))
+	}
+	if i.PeriodEqualFold != nil {
+		predicates = append(predicates, journalentry.PeriodEqualFold(*i.PeriodEqualFold))
+	}
+	if i.PeriodContainsFold != nil {
+		predicates = append(predicates, journalentry.PeriodContainsFold(*i.PeriodContainsFold))
+	}
+	if i.PostedBy != nil {
+		predicates = append(predicates, journalentry.PostedByEQ(*i.PostedBy))
+	}
+	if i.PostedByNEQ != nil {
+		predicates = append(predicates, journalentry.PostedByNEQ(*i.PostedByNEQ))
+	}
+	if len(i.PostedByIn) > 0 {
+		predicates = append(predicates, journalentry.PostedByIn(i.PostedByIn...))
+	}
+	if len(i.PostedByNotIn) > 0 {
+		predicates = append(predicates, journalentry.PostedByNotIn(i.PostedByNotIn...))
+	}
+	if i.PostedByGT != nil {
+		predicates = append(predicates, journalentry.PostedByGT(*i.PostedByGT))
+	}
+	if i.PostedByGTE != nil {
+		predicates = append(predicates, journalentry.PostedByGTE(*i.PostedByGTE))
+	}
+	if i.PostedByLT != nil {
+		predicates = append(predicates, journalentry.PostedByLT(*i.PostedByLT))
+	}
+	if i.PostedByLTE != nil {
+		predicates = append(predicates, journalentry.PostedByLTE(*i.PostedByLTE))
+	}
+	if i.PostedByContains != nil {
+		predicates = append(predicates, journalentry.PostedByContains(*i.PostedByContains))
+	}
+	if i.PostedByHasPrefix != nil {
+		predicates = append(predicates, journalentry.PostedByHasPrefix(*i.PostedByHasPrefix))
+	}
+	if i.PostedByHasSuffix != nil {
+		predicates = append(predicates, journalentry.PostedByHasSuffix(*i.PostedByHasSuffix))
+	}
+	if i.PostedByEqualFold != nil {
+		predicates = append(predicates, journalentry.PostedByEqualFold(*i.PostedByEqualFold))
+	}
+	if i.PostedByContainsFold != nil {
+		predicates = append(predicates, journalentry.PostedByContainsFold(*i.PostedByContainsFold))
+	}
+	if i.PostedAt != nil {
+		predicates = append(predicates, journalentry.PostedAtEQ(*i.PostedAt))
+	}
+	if i.PostedAtNEQ != nil {
+		predicates = append(predicates, journalentry.PostedAtNEQ(*i.PostedAtNEQ))
+	}
+	if len(i.PostedAtIn) > 0 {
+		predicates = append(predicates, journalentry.PostedAtIn(i.PostedAtIn...))
+	}
+	if len(i.PostedAtNotIn) > 0 {
+		predicates = append(predicates, journalentry.PostedAtNotIn(i.PostedAtNotIn...))
+	}
+	if i.PostedAtGT != nil {
+		predicates = append(predicates, journalentry.PostedAtGT(*i.PostedAtGT))
+	}
+	if i.PostedAtGTE != nil {
+		predicates = append(predicates, journalentry.PostedAtGTE(*i.PostedAtGTE))
+	}
+	if i.PostedAtLT != nil {
+		predicates = append(predicates, journalentry.PostedAtLT(*i.PostedAtLT))
+	}
+	if i.PostedAtLTE != nil {
+		predicates = append(predicates, journalentry.PostedAtLTE(*i.PostedAtLTE))
+	}
+	if i.ReversesID != nil {
+		predicates = append(predicates, journalentry.ReversesIDEQ(*i.ReversesID))
+	}
+	if i.ReversesIDNEQ != nil {
+		predicates = append(predicates, journalentry.ReversesIDNEQ(*i.ReversesIDNEQ))
+	}
+	if len(i.ReversesIDIn) > 0 {
+		predicates = append(predicates, journalentry.ReversesIDIn(i.ReversesIDIn...))
+	}
+	if len(i.ReversesIDNotIn) > 0 {
+		predicates = append(predicates, journalentry.ReversesIDNotIn(i.ReversesIDNotIn...))
+	}
+	if i.ReversesIDGT != nil {
+		predicates = append(predicates, journalentry.ReversesIDGT(*i.ReversesIDGT))
+	}
+	if i.ReversesIDGTE != nil {
+		predicates = append(predicates, journalentry.ReversesIDGTE(*i.ReversesIDGTE))
+	}
+	if i.ReversesIDLT != nil {
+		predicates = append(predicates, journalentry.ReversesIDLT(*i.ReversesIDLT))
+	}
+	if i.ReversesIDLTE != nil {
+		predicates = append(predicates, journalentry.ReversesIDLTE(*i.ReversesIDLTE))
+	}
+	if i.ReversesIDContains != nil {
+		predicates = append(predicates, journalentry.ReversesIDContains(*i.ReversesIDContains))
+	}
+	if i.ReversesIDHasPrefix != nil {
+		predicates = append(predicates, journalentry.ReversesIDHasPrefix(*i.ReversesIDHasPrefix))
+	}
+	if i.ReversesIDHasSuffix != nil {
+		predicates = append(predicates, journalentry.ReversesIDHasSuffix(*i.ReversesIDHasSuffix))
+	}
+	if i.ReversesIDIsNil {
+		predicates = append(predicates, journalentry.ReversesIDIsNil())
+	}
+	if i.ReversesIDNotNil {
+		predicates = append(predicates, journalentry.ReversesIDNotNil())
+	}
+	if i.ReversesIDEqualFold != nil {
+		predicates = append(predicates, journalentry.ReversesIDEqualFold(*i.ReversesIDEqualFold))
+	}
+	if i.ReversesIDContainsFold != nil {
+		predicates = append(predicates, journalentry.ReversesIDContainsFold(*i.ReversesIDContainsFold))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, journalentry.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, journalentry.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, journalentry.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, journalentry.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.ReasonGT != nil {
+		predicates = append(predicates, journalentry.ReasonGT(*i.ReasonGT))
+	}
+	if i.ReasonGTE != nil {
+		predicates = append(predicates, journalentry.ReasonGTE(*i.ReasonGTE))
+	}
+	if i.ReasonLT != nil {
+		predicates = append(predicates, journalentry.ReasonLT(*i.ReasonLT))
+	}
+	if i.ReasonLTE != nil {
+		predicates = append(predicates, journalentry.ReasonLTE(*i.ReasonLTE))
+	}
+	if i.ReasonContains != nil {
+		predicates = append(predicates, journalentry.ReasonContains(*i.ReasonContains))
+	}
+	if i.ReasonHasPrefix != nil {
+		predicates = append(predicates, journalentry.ReasonHasPrefix(*i.ReasonHasPrefix))
+	}
+	if i.ReasonHasSuffix != nil {
+		predicates = append(predicates, journalentry.ReasonHasSuffix(*i.ReasonHasSuffix))
+	}
+	if i.ReasonIsNil {
+		predicates = append(predicates, journalentry.ReasonIsNil())
+	}
+	if i.ReasonNotNil {
+		predicates = append(predicates, journalentry.ReasonNotNil())
+	}
+	if i.ReasonEqualFold != nil {
+		predicates = append(predicates, journalentry.ReasonEqualFold(*i.ReasonEqualFold))
+	}
+	if i.ReasonContainsFold != nil {
+		predicates = append(predicates, journalentry.ReasonContainsFold(*i.ReasonContainsFold))
+	}
+	if i.Note != nil {
+		predicates = append(predicates, journalentry.NoteEQ(*i.Note))
+	}
+	if i.NoteNEQ != nil {
+		predicates = append(predicates, journalentry.NoteNEQ(*i.NoteNEQ))
+	}
+	if len(i.NoteIn) > 0 {
+		predicates = append(predicates, journalentry.NoteIn(i.NoteIn...))
+	}
+	if len(i.NoteNotIn) > 0 {
+		predicates = append(predicates, journalentry.NoteNotIn(i.NoteNotIn...))
+	}
+	if i.NoteGT != nil {
+		predicates = append(predicates, journalentry.NoteGT(*i.NoteGT))
+	}
+	if i.NoteGTE != nil {
+		predicates = append(predicates, journalentry.NoteGTE(*i.NoteGTE))
+	}
+	if i.NoteLT != nil {
+		predicates = append(predicates, journalentry.NoteLT(*i.NoteLT))
+	}
+	if i.NoteLTE != nil {
+		predicates = append(predicates, journalentry.NoteLTE(*i.NoteLTE))
+	}
+	if i.NoteContains != nil {
+		predicates = append(predicates, journalentry.NoteContains(*i.NoteContains))
+	}
+	if i.NoteHasPrefix != nil {
+		predicates = append(predicates, journalentry.NoteHasPrefix(*i.NoteHasPrefix))
+	}
+	if i.NoteHasSuffix != nil {
+		predicates = append(predicates, journalentry.NoteHasSuffix(*i.NoteHasSuffix))
+	}
+	if i.NoteIsNil {
+		predicates = append(predicates, journalentry.NoteIsNil())
+	}
+	if i.NoteNotNil {
+		predicates = append(predicates, journalentry.NoteNotNil())
+	}
+	if i.NoteEqualFold != nil {
+		predicates = append(predicates, journalentry.NoteEqualFold(*i.NoteEqualFold))
+	}
+	if i.NoteContainsFold != nil {
+		predicates = append(predicates, journalentry.NoteContainsFold(*i.NoteContainsFold))
+	}
+	if i.Total != nil {
+		predicates = append(predicates, journalentry.TotalEQ(*i.Total))
+	}
+	if i.TotalNEQ != nil {
+		predicates = append(predicates, journalentry.TotalNEQ(*i.TotalNEQ))
+	}
+	if len(i.TotalIn) > 0 {
+		predicates = append(predicates, journalentry.TotalIn(i.TotalIn...))
+	}
+	if len(i.TotalNotIn) > 0 {
+		predicates = append(predicates, journalentry.TotalNotIn(i.TotalNotIn...))
+	}
+	if i.TotalGT != nil {
+		predicates = append(predicates, journalentry.TotalGT(*i.TotalGT))
+	}
+	if i.TotalGTE != nil {
+		predicates = append(predicates, journalentry.TotalGTE(*i.TotalGTE))
+	}
+	if i.TotalLT != nil {
+		predicates = append(predicates, journalentry.TotalLT(*i.TotalLT))
+	}
+	if i.TotalLTE != nil {
+		predicates = append(predicates, journalentry.TotalLTE(*i.TotalLTE))
+	}
+
+	if i.HasLines != nil {
+		p := journalentry.HasLines()
+		if !*i.HasLines {
+			p = journalentry.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLinesWith) > 0 {
+		with := make([]predicate.JournalLine, 0, len(i.HasLinesWith))
+		for _, w := range i.HasLinesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLinesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, journalentry.HasLinesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyJournalEntryWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return journalentry.And(predicates...), nil
+	}
+}
+
+// JournalLineWhereInput represents a where input for filtering JournalLine queries.
+type JournalLineWhereInput struct {
+	Predicates []predicate.JournalLine  `json:"-"`
+	Not        *JournalLineWhereInput   `json:"not,omitempty"`
+	Or         []*JournalLineWhereInput `json:"or,omitempty"`
+	And        []*JournalLineWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "entry_id" field predicates.
+	EntryID             *string  `json:"entryID,omitempty"`
+	EntryIDNEQ          *string  `json:"entryIDNEQ,omitempty"`
+	EntryIDIn           []string `json:"entryIDIn,omitempty"`
+	EntryIDNotIn        []string `json:"entryIDNotIn,omitempty"`
+	EntryIDGT           *string  `json:"entryIDGT,omitempty"`
+	EntryIDGTE          *string  `json:"entryIDGTE,omitempty"`
+	EntryIDLT           *string  `json:"entryIDLT,omitempty"`
+	EntryIDLTE          *string  `json:"entryIDLTE,omitempty"`
+	EntryIDContains     *string  `json:"entryIDContains,omitempty"`
+	EntryIDHasPrefix    *string  `json:"entryIDHasPrefix,omitempty"`
+	EntryIDHasSuffix    *string  `json:"entryIDHasSuffix,omitempty"`
+	EntryIDEqualFold    *string  `json:"entryIDEqualFold,omitempty"`
+	EntryIDContainsFold *string  `json:"entryIDContainsFold,omitempty"`
+
+	// "account_id" field predicates.
+	AccountID             *string  `json:"accountID,omitempty"`
+	AccountIDNEQ          *string  `json:"accountIDNEQ,omitempty"`
+	AccountIDIn           []string `json:"accountIDIn,omitempty"`
+	AccountIDNotIn        []string `json:"accountIDNotIn,omitempty"`
+	AccountIDGT           *string  `json:"accountIDGT,omitempty"`
+	AccountIDGTE          *string  `json:"accountIDGTE,omitempty"`
+	AccountIDLT           *string  `json:"accountIDLT,omitempty"`
+	AccountIDLTE          *string  `json:"accountIDLTE,omitempty"`
+	AccountIDContains     *string  `json:"accountIDContains,omitempty"`
+	AccountIDHasPrefix    *string  `json:"accountIDHasPrefix,omitempty"`
+	AccountIDHasSuffix    *string  `json:"accountIDHasSuffix,omitempty"`
+	AccountIDEqualFold    *string  `json:"accountIDEqualFold,omitempty"`
+	AccountIDContainsFold *string  `json:"accountIDContainsFold,omitempty"`
+
+	// "position" field predicates.
+	Position      *int  `json:"position,omitempty"`
+	PositionNEQ   *int  `json:"positionNEQ,omitempty"`
+	PositionIn    []int `json:"positionIn,omitempty"`
+	PositionNotIn []int `json:"positionNotIn,omitempty"`
+	PositionGT    *int  `json:"positionGT,omitempty"`
+	PositionGTE   *int  `json:"positionGTE,omitempty"`
+	PositionLT    *int  `json:"positionLT,omitempty"`
+	PositionLTE   *int  `json:"positionLTE,omitempty"`
+
+	// "debit" field predicates.
+	Debit      *int64  `json:"debit,omitempty"`
+	DebitNEQ   *int64  `json:"debitNEQ,omitempty"`
+	DebitIn    []int64 `json:"debitIn,omitempty"`
+	DebitNotIn []int64 `json:"debitNotIn,omitempty"`
+	DebitGT    *int64  `json:"debitGT,omitempty"`
+	DebitGTE   *int64  `json:"debitGTE,omitempty"`
+	DebitLT    *int64  `json:"debitLT,omitempty"`
+	DebitLTE   *int64  `json:"debitLTE,omitempty"`
+
+	// "credit" field predicates.
+	Credit      *int64  `json:"credit,omitempty"`
+	CreditNEQ   *int64  `json:"creditNEQ,omitempty"`
+	CreditIn    []int64 `json:"creditIn,omitempty"`
+	CreditNotIn []int64 `json:"creditNotIn,omitempty"`
+	CreditGT    *int64  `json:"creditGT,omitempty"`
+	CreditGTE   *int64  `json:"creditGTE,omitempty"`
+	CreditLT    *int64  `json:"creditLT,omitempty"`
+	CreditLTE   *int64  `json:"creditLTE,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDIsNil        bool     `json:"departmentIDIsNil,omitempty"`
+	DepartmentIDNotNil       bool     `json:"departmentIDNotNil,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "entry_date" field predicates.
+	EntryDate      *time.Time  `json:"entryDate,omitempty"`
+	EntryDateNEQ   *time.Time  `json:"entryDateNEQ,omitempty"`
+	EntryDateIn    []time.Time `json:"entryDateIn,omitempty"`
+	EntryDateNotIn []time.Time `json:"entryDateNotIn,omitempty"`
+	EntryDateGT    *time.Time  `json:"entryDateGT,omitempty"`
+	EntryDateGTE   *time.Time  `json:"entryDateGTE,omitempty"`
+	EntryDateLT    *time.Time  `json:"entryDateLT,omitempty"`
+	EntryDateLTE   *time.Time  `json:"entryDateLTE,omitempty"`
+
+	// "entry" edge predicates.
+	HasEntry     *bool                     `json:"hasEntry,omitempty"`
+	HasEntryWith []*JournalEntryWhereInput `json:"hasEntryWith,omitempty"`
+
+	// "account" edge predicates.
+	HasAccount     *bool                      `json:"hasAccount,omitempty"`
+	HasAccountWith []*LedgerAccountWhereInput `json:"hasAccountWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *JournalLineWhereInput) AddPredicates(predicates ...predicate.JournalLine) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the JournalLineWhereInput filter on the JournalLineQuery builder.
+func (i *JournalLineWhereInput) Filter(q *JournalLineQuery) (*JournalLineQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyJournalLineWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyJournalLineWhereInput is returned in case the JournalLineWhereInput is empty.
+var ErrEmptyJournalLineWhereInput = errors.New("ent: empty predicate JournalLineWhereInput")
+
+// P returns a predicate for filtering journallines.
+// An error is returned if the input is empty or invalid.
+func (i *JournalLineWhereInput) P() (predicate.JournalLine, error) {
+	var predicates []predicate.JournalLine
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, journalline.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.JournalLine, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, journalline.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.JournalLine, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, journalline.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, journalline.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, journalline.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, journalline.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, journalline.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, journalline.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, journalline.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, journalline.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, journalline.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, journalline.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, journalline.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.EntryID != nil {
+		predicates = append(predicates, journalline.EntryIDEQ(*i.EntryID))
+	}
+	if i.EntryIDNEQ != nil {
+		predicates = append(predicates, journalline.EntryIDNEQ(*i.EntryIDNEQ))
+	}
+	if len(i.EntryIDIn) > 0 {
+		predicates = append(predicates, journalline.EntryIDIn(i.EntryIDIn...))
+	}
+	if len(i.EntryIDNotIn) > 0 {
+		predicates = append(predicates, journalline.EntryIDNotIn(i.EntryIDNotIn...))
+	}
+	if i.EntryIDGT != nil {
+		predicates = append(predicates, journalline.EntryIDGT(*i.EntryIDGT))
+	}
+	if i.EntryIDGTE != nil {
+		predicates = append(predicates, journalline.EntryIDGTE(*i.EntryIDGTE))
+	}
+	if i.EntryIDLT != nil {
+		predicates = append(predicates, journalline.EntryIDLT(*i.EntryIDLT))
+	}
+	if i.EntryIDLTE != nil {
+		predicates = append(predicates, journalline.EntryIDLTE(*i.EntryIDLTE))
+	}
+	if i.EntryIDContains != nil {
+		predicates = append(predicates, journalline.EntryIDContains(*i.EntryIDContains))
+	}
+	if i.EntryIDHasPrefix != nil {
+		predicates = append(predicates, journalline.EntryIDHasPrefix(*i.EntryIDHasPrefix))
+	}
+	if i.EntryIDHasSuffix != nil {
+		predicates = append(predicates, journalline.EntryIDHasSuffix(*i.EntryIDHasSuffix))
+	}
+	if i.EntryIDEqualFold != nil {
+		predicates = append(predicates, journalline.EntryIDEqualFold(*i.EntryIDEqualFold))
+	}
+	if i.EntryIDContainsFold != nil {
+		predicates = append(predicates, journalline.EntryIDContainsFold(*i.EntryIDContainsFold))
+	}
+	if i.AccountID != nil {
+		predicates = append(predicates, journalline.AccountIDEQ(*i.AccountID))
+	}
+	if i.AccountIDNEQ != nil {
+		predicates = append(predicates, journalline.AccountIDNEQ(*i.AccountIDNEQ))
+	}
+	if len(i.AccountIDIn) > 0 {
+		predicates = append(predicates, journalline.AccountIDIn(i.AccountIDIn...))
+	}
+	if len(i.AccountIDNotIn) > 0 {
+		predicates = append(predicates, journalline.AccountIDNotIn(i.AccountIDNotIn...))
+	}
+	if i.AccountIDGT != nil {
+		predicates = append(predicates, journalline.AccountIDGT(*i.AccountIDGT))
+	}
+	if i.AccountIDGTE != nil {
+		predicates = append(predicates, journalline.AccountIDGTE(*i.AccountIDGTE))
+	}
+	if i.AccountIDLT != nil {
+		predicates = append(predicates, journalline.AccountIDLT(*i.AccountIDLT))
+	}
+	if i.AccountIDLTE != nil {
+		predicates = append(predicates, journalline.AccountIDLTE(*i.AccountIDLTE))
+	}
+	if i.AccountIDContains != nil {
+		predicates = append(predicates, journalline.AccountIDContains(*i.AccountIDContains))
+	}
+	if i.AccountIDHasPrefix != nil {
+		predicates = append(predicates, journalline.AccountIDHasPrefix(*i.AccountIDHasPrefix))
+	}
+	if i.AccountIDHasSuffix != nil {
+		predicates = append(predicates, journalline.AccountIDHasSuffix(*i.AccountIDHasSuffix))
+	}
+	if i.AccountIDEqualFold != nil {
+		predicates = append(predicates, journalline.AccountIDEqualFold(*i.AccountIDEqualFold))
+	}
+	if i.AccountIDContainsFold != nil {
+		predicates = append(predicates, journalline.AccountIDContainsFold(*i.AccountIDContainsFold))
+	}
+	if i.Position != nil {
+		predicates = append(predicates, journalline.PositionEQ(*i.Position))
+	}
+	if i.PositionNEQ != nil {
+		predicates = append(predicates, journalline.PositionNEQ(*i.PositionNEQ))
+	}
+	if len(i.PositionIn) > 0 {
+		predicates = append(predicates, journalline.PositionIn(i.PositionIn...))
+	}
+	if len(i.PositionNotIn) > 0 {
+		predicates = append(predicates, journalline.PositionNotIn(i.PositionNotIn...))
+	}
+	if i.PositionGT != nil {
+		predicates = append(predicates, journalline.PositionGT(*i.PositionGT))
+	}
+	if i.PositionGTE != nil {
+		predicates = append(predicates, journalline.PositionGTE(*i.PositionGTE))
+	}
+	if i.PositionLT != nil {
+		predicates = append(predicates, journalline.PositionLT(*i.PositionLT))
+	}
+	if i.PositionLTE != nil {
+		predicates = append(predicates, journalline.PositionLTE(*i.PositionLTE))
+	}
+	if i.Debit != nil {
+		predicates = append(predicates, journalline.DebitEQ(*i.Debit))
+	}
+	if i.DebitNEQ != nil {
+		predicates = append(predicates, journalline.DebitNEQ(*i.DebitNEQ))
+	}
+	if len(i.DebitIn) > 0 {
+		predicates = append(predicates, journalline.DebitIn(i.DebitIn...))
+	}
+	if len(i.DebitNotIn) > 0 {
+		predicates = append(predicates, journalline.DebitNotIn(i.DebitNotIn...))
+	}
+	if i.DebitGT != nil {
+		predicates = append(predicates, journalline.DebitGT(*i.DebitGT))
+	}
+	if i.DebitGTE != nil {
+		predicates = append(predicates, journalline.DebitGTE(*i.DebitGTE))
+	}
+	if i.DebitLT != nil {
+		predicates = append(predicates, journalline.DebitLT(*i.DebitLT))
+	}
+	if i.DebitLTE != nil {
+		predicates = append(predicates, journalline.DebitLTE(*i.DebitLTE))
+	}
+	if i.Credit != nil {
+		predicates = append(predicates, journalline.CreditEQ(*i.Credit))
+	}
+	if i.CreditNEQ != nil {
+		predicates = append(predicates, journalline.CreditNEQ(*i.CreditNEQ))
+	}
+	if len(i.CreditIn) > 0 {
+		predicates = append(predicates, journalline.CreditIn(i.CreditIn...))
+	}
+	if len(i.CreditNotIn) > 0 {
+		predicates = append(predicates, journalline.CreditNotIn(i.CreditNotIn...))
+	}
+	if i.CreditGT != nil {
+		predicates = append(predicates, journalline.CreditGT(*i.CreditGT))
+	}
+	if i.CreditGTE != nil {
+		predicates = append(predicates, journalline.CreditGTE(*i.CreditGTE))
+	}
+	if i.CreditLT != nil {
+		predicates = append(predicates, journalline.CreditLT(*i.CreditLT))
+	}
+	if i.CreditLTE != nil {
+		predicates = append(predicates, journalline.CreditLTE(*i.CreditLTE))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, journalline.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, journalline.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, journalline.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, journalline.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, journalline.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, journalline.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, journalline.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, journalline.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, journalline.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, journalline.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, journalline.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDIsNil {
+		predicates = append(predicates, journalline.DepartmentIDIsNil())
+	}
+	if i.DepartmentIDNotNil {
+		predicates = append(predicates, journalline.DepartmentIDNotNil())
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, journalline.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, journalline.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.EntryDate != nil {
+		predicates = append(predicates, journalline.EntryDateEQ(*i.EntryDate))
+	}
+	if i.EntryDateNEQ != nil {
+		predicates = append(predicates, journalline.EntryDateNEQ(*i.EntryDateNEQ))
+	}
+	if len(i.EntryDateIn) > 0 {
+		predicates = append(predicates, journalline.EntryDateIn(i.EntryDateIn...))
+	}
+	if len(i.EntryDateNotIn) > 0 {
+		predicates = append(predicates, journalline.EntryDateNotIn(i.EntryDateNotIn...))
+	}
+	if i.EntryDateGT != nil {
+		predicates = append(predicates, journalline.EntryDateGT(*i.EntryDateGT))
+	}
+	if i.EntryDateGTE != nil {
+		predicates = append(predicates, journalline.EntryDateGTE(*i.EntryDateGTE))
+	}
+	if i.EntryDateLT != nil {
+		predicates = append(predicates, journalline.EntryDateLT(*i.EntryDateLT))
+	}
+	if i.EntryDateLTE != nil {
+		predicates = append(predicates, journalline.EntryDateLTE(*i.EntryDateLTE))
+	}
+
+	if i.HasEntry != nil {
+		p := journalline.HasEntry()
+		if !*i.HasEntry {
+			p = journalline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEntryWith) > 0 {
+		with := make([]predicate.JournalEntry, 0, len(i.HasEntryWith))
+		for _, w := range i.HasEntryWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEntryWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, journalline.HasEntryWith(with...))
+	}
+	if i.HasAccount != nil {
+		p := journalline.HasAccount()
+		if !*i.HasAccount {
+			p = journalline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAccountWith) > 0 {
+		with := make([]predicate.LedgerAccount, 0, len(i.HasAccountWith))
+		for _, w := range i.HasAccountWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAccountWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, journalline.HasAccountWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyJournalLineWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return journalline.And(predicates...), nil
+	}
+}
+
 // LabOrderWhereInput represents a where input for filtering LabOrder queries.
 type LabOrderWhereInput struct {
 	Predicates []predicate.LabOrder  `json:"-"`
@@ -17213,6 +19021,484 @@ func (i *LabTestWhereInput) P() (predicate.LabTest, error) {
 		return predicates[0], nil
 	default:
 		return labtest.And(predicates...), nil
+	}
+}
+
+// LedgerAccountWhereInput represents a where input for filtering LedgerAccount queries.
+type LedgerAccountWhereInput struct {
+	Predicates []predicate.LedgerAccount  `json:"-"`
+	Not        *LedgerAccountWhereInput   `json:"not,omitempty"`
+	Or         []*LedgerAccountWhereInput `json:"or,omitempty"`
+	And        []*LedgerAccountWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "type" field predicates.
+	Type      *ledgeraccount.Type  `json:"type,omitempty"`
+	TypeNEQ   *ledgeraccount.Type  `json:"typeNEQ,omitempty"`
+	TypeIn    []ledgeraccount.Type `json:"typeIn,omitempty"`
+	TypeNotIn []ledgeraccount.Type `json:"typeNotIn,omitempty"`
+
+	// "normal_balance" field predicates.
+	NormalBalance      *ledgeraccount.NormalBalance  `json:"normalBalance,omitempty"`
+	NormalBalanceNEQ   *ledgeraccount.NormalBalance  `json:"normalBalanceNEQ,omitempty"`
+	NormalBalanceIn    []ledgeraccount.NormalBalance `json:"normalBalanceIn,omitempty"`
+	NormalBalanceNotIn []ledgeraccount.NormalBalance `json:"normalBalanceNotIn,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDIsNil        bool     `json:"departmentIDIsNil,omitempty"`
+	DepartmentIDNotNil       bool     `json:"departmentIDNotNil,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "service_category" field predicates.
+	ServiceCategory             *string  `json:"serviceCategory,omitempty"`
+	ServiceCategoryNEQ          *string  `json:"serviceCategoryNEQ,omitempty"`
+	ServiceCategoryIn           []string `json:"serviceCategoryIn,omitempty"`
+	ServiceCategoryNotIn        []string `json:"serviceCategoryNotIn,omitempty"`
+	ServiceCategoryGT           *string  `json:"serviceCategoryGT,omitempty"`
+	ServiceCategoryGTE          *string  `json:"serviceCategoryGTE,omitempty"`
+	ServiceCategoryLT           *string  `json:"serviceCategoryLT,omitempty"`
+	ServiceCategoryLTE          *string  `json:"serviceCategoryLTE,omitempty"`
+	ServiceCategoryContains     *string  `json:"serviceCategoryContains,omitempty"`
+	ServiceCategoryHasPrefix    *string  `json:"serviceCategoryHasPrefix,omitempty"`
+	ServiceCategoryHasSuffix    *string  `json:"serviceCategoryHasSuffix,omitempty"`
+	ServiceCategoryIsNil        bool     `json:"serviceCategoryIsNil,omitempty"`
+	ServiceCategoryNotNil       bool     `json:"serviceCategoryNotNil,omitempty"`
+	ServiceCategoryEqualFold    *string  `json:"serviceCategoryEqualFold,omitempty"`
+	ServiceCategoryContainsFold *string  `json:"serviceCategoryContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LedgerAccountWhereInput) AddPredicates(predicates ...predicate.LedgerAccount) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LedgerAccountWhereInput filter on the LedgerAccountQuery builder.
+func (i *LedgerAccountWhereInput) Filter(q *LedgerAccountQuery) (*LedgerAccountQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLedgerAccountWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLedgerAccountWhereInput is returned in case the LedgerAccountWhereInput is empty.
+var ErrEmptyLedgerAccountWhereInput = errors.New("ent: empty predicate LedgerAccountWhereInput")
+
+// P returns a predicate for filtering ledgeraccounts.
+// An error is returned if the input is empty or invalid.
+func (i *LedgerAccountWhereInput) P() (predicate.LedgerAccount, error) {
+	var predicates []predicate.LedgerAccount
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, ledgeraccount.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LedgerAccount, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, ledgeraccount.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LedgerAccount, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, ledgeraccount.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, ledgeraccount.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, ledgeraccount.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, ledgeraccount.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, ledgeraccount.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, ledgeraccount.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, ledgeraccount.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, ledgeraccount.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, ledgeraccount.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, ledgeraccount.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, ledgeraccount.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, ledgeraccount.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, ledgeraccount.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, ledgeraccount.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, ledgeraccount.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, ledgeraccount.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, ledgeraccount.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, ledgeraccount.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, ledgeraccount.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, ledgeraccount.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, ledgeraccount.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, ledgeraccount.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, ledgeraccount.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, ledgeraccount.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, ledgeraccount.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, ledgeraccount.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, ledgeraccount.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, ledgeraccount.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, ledgeraccount.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, ledgeraccount.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, ledgeraccount.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, ledgeraccount.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, ledgeraccount.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, ledgeraccount.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, ledgeraccount.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, ledgeraccount.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, ledgeraccount.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, ledgeraccount.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, ledgeraccount.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, ledgeraccount.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, ledgeraccount.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, ledgeraccount.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, ledgeraccount.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, ledgeraccount.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, ledgeraccount.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, ledgeraccount.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, ledgeraccount.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, ledgeraccount.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Type != nil {
+		predicates = append(predicates, ledgeraccount.TypeEQ(*i.Type))
+	}
+	if i.TypeNEQ != nil {
+		predicates = append(predicates, ledgeraccount.TypeNEQ(*i.TypeNEQ))
+	}
+	if len(i.TypeIn) > 0 {
+		predicates = append(predicates, ledgeraccount.TypeIn(i.TypeIn...))
+	}
+	if len(i.TypeNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.TypeNotIn(i.TypeNotIn...))
+	}
+	if i.NormalBalance != nil {
+		predicates = append(predicates, ledgeraccount.NormalBalanceEQ(*i.NormalBalance))
+	}
+	if i.NormalBalanceNEQ != nil {
+		predicates = append(predicates, ledgeraccount.NormalBalanceNEQ(*i.NormalBalanceNEQ))
+	}
+	if len(i.NormalBalanceIn) > 0 {
+		predicates = append(predicates, ledgeraccount.NormalBalanceIn(i.NormalBalanceIn...))
+	}
+	if len(i.NormalBalanceNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.NormalBalanceNotIn(i.NormalBalanceNotIn...))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, ledgeraccount.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDIsNil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDIsNil())
+	}
+	if i.DepartmentIDNotNil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDNotNil())
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, ledgeraccount.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.ServiceCategory != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryEQ(*i.ServiceCategory))
+	}
+	if i.ServiceCategoryNEQ != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryNEQ(*i.ServiceCategoryNEQ))
+	}
+	if len(i.ServiceCategoryIn) > 0 {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryIn(i.ServiceCategoryIn...))
+	}
+	if len(i.ServiceCategoryNotIn) > 0 {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryNotIn(i.ServiceCategoryNotIn...))
+	}
+	if i.ServiceCategoryGT != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryGT(*i.ServiceCategoryGT))
+	}
+	if i.ServiceCategoryGTE != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryGTE(*i.ServiceCategoryGTE))
+	}
+	if i.ServiceCategoryLT != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryLT(*i.ServiceCategoryLT))
+	}
+	if i.ServiceCategoryLTE != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryLTE(*i.ServiceCategoryLTE))
+	}
+	if i.ServiceCategoryContains != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryContains(*i.ServiceCategoryContains))
+	}
+	if i.ServiceCategoryHasPrefix != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryHasPrefix(*i.ServiceCategoryHasPrefix))
+	}
+	if i.ServiceCategoryHasSuffix != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryHasSuffix(*i.ServiceCategoryHasSuffix))
+	}
+	if i.ServiceCategoryIsNil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryIsNil())
+	}
+	if i.ServiceCategoryNotNil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryNotNil())
+	}
+	if i.ServiceCategoryEqualFold != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryEqualFold(*i.ServiceCategoryEqualFold))
+	}
+	if i.ServiceCategoryContainsFold != nil {
+		predicates = append(predicates, ledgeraccount.ServiceCategoryContainsFold(*i.ServiceCategoryContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, ledgeraccount.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, ledgeraccount.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLedgerAccountWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return ledgeraccount.And(predicates...), nil
 	}
 }
 

@@ -5,6 +5,7 @@ package ent
 import (
 	"time"
 
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -28,6 +29,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -35,6 +38,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
 	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
@@ -103,6 +107,51 @@ func init() {
 	apikey.DefaultID = apikeyDescID.Default.(func() string)
 	// apikey.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	apikey.IDValidator = apikeyDescID.Validators[0].(func(string) error)
+	accountingperiodMixin := schema.AccountingPeriod{}.Mixin()
+	accountingperiodMixinFields0 := accountingperiodMixin[0].Fields()
+	_ = accountingperiodMixinFields0
+	accountingperiodMixinFields1 := accountingperiodMixin[1].Fields()
+	_ = accountingperiodMixinFields1
+	accountingperiodFields := schema.AccountingPeriod{}.Fields()
+	_ = accountingperiodFields
+	// accountingperiodDescCreatedAt is the schema descriptor for created_at field.
+	accountingperiodDescCreatedAt := accountingperiodMixinFields1[0].Descriptor()
+	// accountingperiod.DefaultCreatedAt holds the default value on creation for the created_at field.
+	accountingperiod.DefaultCreatedAt = accountingperiodDescCreatedAt.Default.(func() time.Time)
+	// accountingperiodDescUpdatedAt is the schema descriptor for updated_at field.
+	accountingperiodDescUpdatedAt := accountingperiodMixinFields1[1].Descriptor()
+	// accountingperiod.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	accountingperiod.DefaultUpdatedAt = accountingperiodDescUpdatedAt.Default.(func() time.Time)
+	// accountingperiod.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	accountingperiod.UpdateDefaultUpdatedAt = accountingperiodDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// accountingperiodDescPeriod is the schema descriptor for period field.
+	accountingperiodDescPeriod := accountingperiodFields[0].Descriptor()
+	// accountingperiod.PeriodValidator is a validator for the "period" field. It is called by the builders before save.
+	accountingperiod.PeriodValidator = func() func(string) error {
+		validators := accountingperiodDescPeriod.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(period string) error {
+			for _, fn := range fns {
+				if err := fn(period); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accountingperiodDescReopenReason is the schema descriptor for reopen_reason field.
+	accountingperiodDescReopenReason := accountingperiodFields[6].Descriptor()
+	// accountingperiod.ReopenReasonValidator is a validator for the "reopen_reason" field. It is called by the builders before save.
+	accountingperiod.ReopenReasonValidator = accountingperiodDescReopenReason.Validators[0].(func(string) error)
+	// accountingperiodDescID is the schema descriptor for id field.
+	accountingperiodDescID := accountingperiodMixinFields0[0].Descriptor()
+	// accountingperiod.DefaultID holds the default value on creation for the id field.
+	accountingperiod.DefaultID = accountingperiodDescID.Default.(func() string)
+	// accountingperiod.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	accountingperiod.IDValidator = accountingperiodDescID.Validators[0].(func(string) error)
 	admissionMixin := schema.Admission{}.Mixin()
 	admissionMixinFields0 := admissionMixin[0].Fields()
 	_ = admissionMixinFields0
@@ -1167,6 +1216,126 @@ func init() {
 	insurancepolicy.DefaultID = insurancepolicyDescID.Default.(func() string)
 	// insurancepolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	insurancepolicy.IDValidator = insurancepolicyDescID.Validators[0].(func(string) error)
+	journalentryMixin := schema.JournalEntry{}.Mixin()
+	journalentryMixinFields0 := journalentryMixin[0].Fields()
+	_ = journalentryMixinFields0
+	journalentryMixinFields1 := journalentryMixin[1].Fields()
+	_ = journalentryMixinFields1
+	journalentryFields := schema.JournalEntry{}.Fields()
+	_ = journalentryFields
+	// journalentryDescCreatedAt is the schema descriptor for created_at field.
+	journalentryDescCreatedAt := journalentryMixinFields1[0].Descriptor()
+	// journalentry.DefaultCreatedAt holds the default value on creation for the created_at field.
+	journalentry.DefaultCreatedAt = journalentryDescCreatedAt.Default.(func() time.Time)
+	// journalentryDescUpdatedAt is the schema descriptor for updated_at field.
+	journalentryDescUpdatedAt := journalentryMixinFields1[1].Descriptor()
+	// journalentry.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	journalentry.DefaultUpdatedAt = journalentryDescUpdatedAt.Default.(func() time.Time)
+	// journalentry.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	journalentry.UpdateDefaultUpdatedAt = journalentryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// journalentryDescSourceType is the schema descriptor for source_type field.
+	journalentryDescSourceType := journalentryFields[0].Descriptor()
+	// journalentry.SourceTypeValidator is a validator for the "source_type" field. It is called by the builders before save.
+	journalentry.SourceTypeValidator = func() func(string) error {
+		validators := journalentryDescSourceType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(source_type string) error {
+			for _, fn := range fns {
+				if err := fn(source_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// journalentryDescSourceID is the schema descriptor for source_id field.
+	journalentryDescSourceID := journalentryFields[1].Descriptor()
+	// journalentry.SourceIDValidator is a validator for the "source_id" field. It is called by the builders before save.
+	journalentry.SourceIDValidator = func() func(string) error {
+		validators := journalentryDescSourceID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(source_id string) error {
+			for _, fn := range fns {
+				if err := fn(source_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// journalentryDescMemo is the schema descriptor for memo field.
+	journalentryDescMemo := journalentryFields[2].Descriptor()
+	// journalentry.MemoValidator is a validator for the "memo" field. It is called by the builders before save.
+	journalentry.MemoValidator = journalentryDescMemo.Validators[0].(func(string) error)
+	// journalentryDescPeriod is the schema descriptor for period field.
+	journalentryDescPeriod := journalentryFields[4].Descriptor()
+	// journalentry.PeriodValidator is a validator for the "period" field. It is called by the builders before save.
+	journalentry.PeriodValidator = func() func(string) error {
+		validators := journalentryDescPeriod.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(period string) error {
+			for _, fn := range fns {
+				if err := fn(period); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// journalentryDescPostedBy is the schema descriptor for posted_by field.
+	journalentryDescPostedBy := journalentryFields[5].Descriptor()
+	// journalentry.PostedByValidator is a validator for the "posted_by" field. It is called by the builders before save.
+	journalentry.PostedByValidator = journalentryDescPostedBy.Validators[0].(func(string) error)
+	// journalentryDescReason is the schema descriptor for reason field.
+	journalentryDescReason := journalentryFields[8].Descriptor()
+	// journalentry.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	journalentry.ReasonValidator = journalentryDescReason.Validators[0].(func(string) error)
+	// journalentryDescNote is the schema descriptor for note field.
+	journalentryDescNote := journalentryFields[9].Descriptor()
+	// journalentry.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	journalentry.NoteValidator = journalentryDescNote.Validators[0].(func(string) error)
+	// journalentryDescTotal is the schema descriptor for total field.
+	journalentryDescTotal := journalentryFields[10].Descriptor()
+	// journalentry.TotalValidator is a validator for the "total" field. It is called by the builders before save.
+	journalentry.TotalValidator = journalentryDescTotal.Validators[0].(func(int64) error)
+	// journalentryDescID is the schema descriptor for id field.
+	journalentryDescID := journalentryMixinFields0[0].Descriptor()
+	// journalentry.DefaultID holds the default value on creation for the id field.
+	journalentry.DefaultID = journalentryDescID.Default.(func() string)
+	// journalentry.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	journalentry.IDValidator = journalentryDescID.Validators[0].(func(string) error)
+	journallineMixin := schema.JournalLine{}.Mixin()
+	journallineMixinFields0 := journallineMixin[0].Fields()
+	_ = journallineMixinFields0
+	journallineFields := schema.JournalLine{}.Fields()
+	_ = journallineFields
+	// journallineDescPosition is the schema descriptor for position field.
+	journallineDescPosition := journallineFields[2].Descriptor()
+	// journalline.PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	journalline.PositionValidator = journallineDescPosition.Validators[0].(func(int) error)
+	// journallineDescDebit is the schema descriptor for debit field.
+	journallineDescDebit := journallineFields[3].Descriptor()
+	// journalline.DebitValidator is a validator for the "debit" field. It is called by the builders before save.
+	journalline.DebitValidator = journallineDescDebit.Validators[0].(func(int64) error)
+	// journallineDescCredit is the schema descriptor for credit field.
+	journallineDescCredit := journallineFields[4].Descriptor()
+	// journalline.CreditValidator is a validator for the "credit" field. It is called by the builders before save.
+	journalline.CreditValidator = journallineDescCredit.Validators[0].(func(int64) error)
+	// journallineDescID is the schema descriptor for id field.
+	journallineDescID := journallineMixinFields0[0].Descriptor()
+	// journalline.DefaultID holds the default value on creation for the id field.
+	journalline.DefaultID = journallineDescID.Default.(func() string)
+	// journalline.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	journalline.IDValidator = journallineDescID.Validators[0].(func(string) error)
 	laborderMixin := schema.LabOrder{}.Mixin()
 	laborderMixinFields0 := laborderMixin[0].Fields()
 	_ = laborderMixinFields0
@@ -1532,6 +1701,73 @@ func init() {
 	labtest.DefaultID = labtestDescID.Default.(func() string)
 	// labtest.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	labtest.IDValidator = labtestDescID.Validators[0].(func(string) error)
+	ledgeraccountMixin := schema.LedgerAccount{}.Mixin()
+	ledgeraccountMixinFields0 := ledgeraccountMixin[0].Fields()
+	_ = ledgeraccountMixinFields0
+	ledgeraccountMixinFields1 := ledgeraccountMixin[1].Fields()
+	_ = ledgeraccountMixinFields1
+	ledgeraccountFields := schema.LedgerAccount{}.Fields()
+	_ = ledgeraccountFields
+	// ledgeraccountDescCreatedAt is the schema descriptor for created_at field.
+	ledgeraccountDescCreatedAt := ledgeraccountMixinFields1[0].Descriptor()
+	// ledgeraccount.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ledgeraccount.DefaultCreatedAt = ledgeraccountDescCreatedAt.Default.(func() time.Time)
+	// ledgeraccountDescUpdatedAt is the schema descriptor for updated_at field.
+	ledgeraccountDescUpdatedAt := ledgeraccountMixinFields1[1].Descriptor()
+	// ledgeraccount.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	ledgeraccount.DefaultUpdatedAt = ledgeraccountDescUpdatedAt.Default.(func() time.Time)
+	// ledgeraccount.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	ledgeraccount.UpdateDefaultUpdatedAt = ledgeraccountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// ledgeraccountDescCode is the schema descriptor for code field.
+	ledgeraccountDescCode := ledgeraccountFields[0].Descriptor()
+	// ledgeraccount.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	ledgeraccount.CodeValidator = func() func(string) error {
+		validators := ledgeraccountDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ledgeraccountDescName is the schema descriptor for name field.
+	ledgeraccountDescName := ledgeraccountFields[1].Descriptor()
+	// ledgeraccount.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	ledgeraccount.NameValidator = func() func(string) error {
+		validators := ledgeraccountDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ledgeraccountDescServiceCategory is the schema descriptor for service_category field.
+	ledgeraccountDescServiceCategory := ledgeraccountFields[5].Descriptor()
+	// ledgeraccount.ServiceCategoryValidator is a validator for the "service_category" field. It is called by the builders before save.
+	ledgeraccount.ServiceCategoryValidator = ledgeraccountDescServiceCategory.Validators[0].(func(string) error)
+	// ledgeraccountDescActive is the schema descriptor for active field.
+	ledgeraccountDescActive := ledgeraccountFields[6].Descriptor()
+	// ledgeraccount.DefaultActive holds the default value on creation for the active field.
+	ledgeraccount.DefaultActive = ledgeraccountDescActive.Default.(bool)
+	// ledgeraccountDescID is the schema descriptor for id field.
+	ledgeraccountDescID := ledgeraccountMixinFields0[0].Descriptor()
+	// ledgeraccount.DefaultID holds the default value on creation for the id field.
+	ledgeraccount.DefaultID = ledgeraccountDescID.Default.(func() string)
+	// ledgeraccount.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ledgeraccount.IDValidator = ledgeraccountDescID.Validators[0].(func(string) error)
 	medicationorderMixin := schema.MedicationOrder{}.Mixin()
 	medicationorderMixinFields0 := medicationorderMixin[0].Fields()
 	_ = medicationorderMixinFields0

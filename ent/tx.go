@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// APIKey is the client for interacting with the APIKey builders.
 	APIKey *APIKeyClient
+	// AccountingPeriod is the client for interacting with the AccountingPeriod builders.
+	AccountingPeriod *AccountingPeriodClient
 	// Admission is the client for interacting with the Admission builders.
 	Admission *AdmissionClient
 	// AllergenClass is the client for interacting with the AllergenClass builders.
@@ -60,6 +62,10 @@ type Tx struct {
 	Icd10Code *Icd10CodeClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// JournalEntry is the client for interacting with the JournalEntry builders.
+	JournalEntry *JournalEntryClient
+	// JournalLine is the client for interacting with the JournalLine builders.
+	JournalLine *JournalLineClient
 	// LabOrder is the client for interacting with the LabOrder builders.
 	LabOrder *LabOrderClient
 	// LabOrderItem is the client for interacting with the LabOrderItem builders.
@@ -74,6 +80,8 @@ type Tx struct {
 	LabSpecimen *LabSpecimenClient
 	// LabTest is the client for interacting with the LabTest builders.
 	LabTest *LabTestClient
+	// LedgerAccount is the client for interacting with the LedgerAccount builders.
+	LedgerAccount *LedgerAccountClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
 	MedicationOrder *MedicationOrderClient
 	// MfaChallenge is the client for interacting with the MfaChallenge builders.
@@ -246,6 +254,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
+	tx.AccountingPeriod = NewAccountingPeriodClient(tx.config)
 	tx.Admission = NewAdmissionClient(tx.config)
 	tx.AllergenClass = NewAllergenClassClient(tx.config)
 	tx.Allergy = NewAllergyClient(tx.config)
@@ -268,6 +277,8 @@ func (tx *Tx) init() {
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
+	tx.JournalEntry = NewJournalEntryClient(tx.config)
+	tx.JournalLine = NewJournalLineClient(tx.config)
 	tx.LabOrder = NewLabOrderClient(tx.config)
 	tx.LabOrderItem = NewLabOrderItemClient(tx.config)
 	tx.LabPanel = NewLabPanelClient(tx.config)
@@ -275,6 +286,7 @@ func (tx *Tx) init() {
 	tx.LabResult = NewLabResultClient(tx.config)
 	tx.LabSpecimen = NewLabSpecimenClient(tx.config)
 	tx.LabTest = NewLabTestClient(tx.config)
+	tx.LedgerAccount = NewLedgerAccountClient(tx.config)
 	tx.MedicationOrder = NewMedicationOrderClient(tx.config)
 	tx.MfaChallenge = NewMfaChallengeClient(tx.config)
 	tx.MfaRecoveryCode = NewMfaRecoveryCodeClient(tx.config)

@@ -28,6 +28,12 @@ func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[string
 		ent.WithAPIKeyOrder(orderBy), ent.WithAPIKeyFilter(where.Filter))
 }
 
+// AccountingPeriods is the resolver for the accountingPeriods field.
+func (r *queryResolver) AccountingPeriods(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AccountingPeriodOrder, where *ent.AccountingPeriodWhereInput) (*ent.AccountingPeriodConnection, error) {
+	return r.Client.AccountingPeriod.Query().Paginate(ctx, after, first, before, last,
+		ent.WithAccountingPeriodOrder(orderBy), ent.WithAccountingPeriodFilter(where.Filter))
+}
+
 // Admissions is the resolver for the admissions field.
 func (r *queryResolver) Admissions(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AdmissionOrder, where *ent.AdmissionWhereInput) (*ent.AdmissionConnection, error) {
 	return r.Client.Admission.Query().Paginate(ctx, after, first, before, last,
@@ -88,6 +94,12 @@ func (r *queryResolver) Icd10Codes(ctx context.Context, after *entgql.Cursor[str
 		ent.WithIcd10CodeOrder(orderBy), ent.WithIcd10CodeFilter(where.Filter))
 }
 
+// JournalEntries is the resolver for the journalEntries field.
+func (r *queryResolver) JournalEntries(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.JournalEntryOrder, where *ent.JournalEntryWhereInput) (*ent.JournalEntryConnection, error) {
+	return r.Client.JournalEntry.Query().Paginate(ctx, after, first, before, last,
+		ent.WithJournalEntryOrder(orderBy), ent.WithJournalEntryFilter(where.Filter))
+}
+
 // LabOrders is the resolver for the labOrders field.
 func (r *queryResolver) LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error) {
 	return r.Client.LabOrder.Query().Paginate(ctx, after, first, before, last,
@@ -122,6 +134,12 @@ func (r *queryResolver) LabSpecimens(ctx context.Context, after *entgql.Cursor[s
 func (r *queryResolver) LabTests(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabTestOrder, where *ent.LabTestWhereInput) (*ent.LabTestConnection, error) {
 	return r.Client.LabTest.Query().Paginate(ctx, after, first, before, last,
 		ent.WithLabTestOrder(orderBy), ent.WithLabTestFilter(where.Filter))
+}
+
+// LedgerAccounts is the resolver for the ledgerAccounts field.
+func (r *queryResolver) LedgerAccounts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LedgerAccountOrder, where *ent.LedgerAccountWhereInput) (*ent.LedgerAccountConnection, error) {
+	return r.Client.LedgerAccount.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLedgerAccountOrder(orderBy), ent.WithLedgerAccountFilter(where.Filter))
 }
 
 // MedicationOrders is the resolver for the medicationOrders field.

@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
@@ -37,6 +38,7 @@ type Resolver struct {
 	Lab         *lab.Service
 	CareAccess  *careaccess.Service
 	Pharmacy    *pharmacy.Service
+	Ledger      *ledger.Service
 	Broker      events.Broker
 
 	fanout fanout

@@ -21,6 +21,18 @@ func (f APIKeyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.APIKeyMutation", m)
 }
 
+// The AccountingPeriodFunc type is an adapter to allow the use of ordinary
+// function as AccountingPeriod mutator.
+type AccountingPeriodFunc func(context.Context, *ent.AccountingPeriodMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountingPeriodFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AccountingPeriodMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccountingPeriodMutation", m)
+}
+
 // The AdmissionFunc type is an adapter to allow the use of ordinary
 // function as Admission mutator.
 type AdmissionFunc func(context.Context, *ent.AdmissionMutation) (ent.Value, error)
@@ -285,6 +297,30 @@ func (f InsurancePolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InsurancePolicyMutation", m)
 }
 
+// The JournalEntryFunc type is an adapter to allow the use of ordinary
+// function as JournalEntry mutator.
+type JournalEntryFunc func(context.Context, *ent.JournalEntryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f JournalEntryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.JournalEntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.JournalEntryMutation", m)
+}
+
+// The JournalLineFunc type is an adapter to allow the use of ordinary
+// function as JournalLine mutator.
+type JournalLineFunc func(context.Context, *ent.JournalLineMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f JournalLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.JournalLineMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.JournalLineMutation", m)
+}
+
 // The LabOrderFunc type is an adapter to allow the use of ordinary
 // function as LabOrder mutator.
 type LabOrderFunc func(context.Context, *ent.LabOrderMutation) (ent.Value, error)
@@ -367,6 +403,18 @@ func (f LabTestFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabTestMutation", m)
+}
+
+// The LedgerAccountFunc type is an adapter to allow the use of ordinary
+// function as LedgerAccount mutator.
+type LedgerAccountFunc func(context.Context, *ent.LedgerAccountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LedgerAccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LedgerAccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LedgerAccountMutation", m)
 }
 
 // The MedicationOrderFunc type is an adapter to allow the use of ordinary

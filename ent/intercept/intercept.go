@@ -8,6 +8,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/accountingperiod"
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergenclass"
 	"github.com/hmis-dev/hmis/ent/allergy"
@@ -31,6 +32,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/journalentry"
+	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -38,6 +41,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
 	"github.com/hmis-dev/hmis/ent/mfarecoverycode"
@@ -142,6 +146,33 @@ func (f TraverseAPIKey) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.APIKeyQuery", q)
+}
+
+// The AccountingPeriodFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AccountingPeriodFunc func(context.Context, *ent.AccountingPeriodQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AccountingPeriodFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AccountingPeriodQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AccountingPeriodQuery", q)
+}
+
+// The TraverseAccountingPeriod type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAccountingPeriod func(context.Context, *ent.AccountingPeriodQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAccountingPeriod) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAccountingPeriod) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccountingPeriodQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AccountingPeriodQuery", q)
 }
 
 // The AdmissionFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -738,6 +769,60 @@ func (f TraverseInsurancePolicy) Traverse(ctx context.Context, q ent.Query) erro
 	return fmt.Errorf("unexpected query type %T. expect *ent.InsurancePolicyQuery", q)
 }
 
+// The JournalEntryFunc type is an adapter to allow the use of ordinary function as a Querier.
+type JournalEntryFunc func(context.Context, *ent.JournalEntryQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f JournalEntryFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.JournalEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.JournalEntryQuery", q)
+}
+
+// The TraverseJournalEntry type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseJournalEntry func(context.Context, *ent.JournalEntryQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseJournalEntry) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseJournalEntry) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.JournalEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.JournalEntryQuery", q)
+}
+
+// The JournalLineFunc type is an adapter to allow the use of ordinary function as a Querier.
+type JournalLineFunc func(context.Context, *ent.JournalLineQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f JournalLineFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.JournalLineQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.JournalLineQuery", q)
+}
+
+// The TraverseJournalLine type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseJournalLine func(context.Context, *ent.JournalLineQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseJournalLine) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseJournalLine) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.JournalLineQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.JournalLineQuery", q)
+}
+
 // The LabOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
 type LabOrderFunc func(context.Context, *ent.LabOrderQuery) (ent.Value, error)
 
@@ -925,6 +1010,33 @@ func (f TraverseLabTest) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.LabTestQuery", q)
+}
+
+// The LedgerAccountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LedgerAccountFunc func(context.Context, *ent.LedgerAccountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LedgerAccountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LedgerAccountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LedgerAccountQuery", q)
+}
+
+// The TraverseLedgerAccount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLedgerAccount func(context.Context, *ent.LedgerAccountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLedgerAccount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLedgerAccount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LedgerAccountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LedgerAccountQuery", q)
 }
 
 // The MedicationOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1472,6 +1584,8 @@ func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
 	case *ent.APIKeyQuery:
 		return &query[*ent.APIKeyQuery, predicate.APIKey, apikey.OrderOption]{typ: ent.TypeAPIKey, tq: q}, nil
+	case *ent.AccountingPeriodQuery:
+		return &query[*ent.AccountingPeriodQuery, predicate.AccountingPeriod, accountingperiod.OrderOption]{typ: ent.TypeAccountingPeriod, tq: q}, nil
 	case *ent.AdmissionQuery:
 		return &query[*ent.AdmissionQuery, predicate.Admission, admission.OrderOption]{typ: ent.TypeAdmission, tq: q}, nil
 	case *ent.AllergenClassQuery:
@@ -1516,6 +1630,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.Icd10CodeQuery, predicate.Icd10Code, icd10code.OrderOption]{typ: ent.TypeIcd10Code, tq: q}, nil
 	case *ent.InsurancePolicyQuery:
 		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
+	case *ent.JournalEntryQuery:
+		return &query[*ent.JournalEntryQuery, predicate.JournalEntry, journalentry.OrderOption]{typ: ent.TypeJournalEntry, tq: q}, nil
+	case *ent.JournalLineQuery:
+		return &query[*ent.JournalLineQuery, predicate.JournalLine, journalline.OrderOption]{typ: ent.TypeJournalLine, tq: q}, nil
 	case *ent.LabOrderQuery:
 		return &query[*ent.LabOrderQuery, predicate.LabOrder, laborder.OrderOption]{typ: ent.TypeLabOrder, tq: q}, nil
 	case *ent.LabOrderItemQuery:
@@ -1530,6 +1648,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LabSpecimenQuery, predicate.LabSpecimen, labspecimen.OrderOption]{typ: ent.TypeLabSpecimen, tq: q}, nil
 	case *ent.LabTestQuery:
 		return &query[*ent.LabTestQuery, predicate.LabTest, labtest.OrderOption]{typ: ent.TypeLabTest, tq: q}, nil
+	case *ent.LedgerAccountQuery:
+		return &query[*ent.LedgerAccountQuery, predicate.LedgerAccount, ledgeraccount.OrderOption]{typ: ent.TypeLedgerAccount, tq: q}, nil
 	case *ent.MedicationOrderQuery:
 		return &query[*ent.MedicationOrderQuery, predicate.MedicationOrder, medicationorder.OrderOption]{typ: ent.TypeMedicationOrder, tq: q}, nil
 	case *ent.MfaChallengeQuery:

@@ -29,6 +29,25 @@ var (
 		Columns:    APIKeysColumns,
 		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
 	}
+	// AccountingPeriodsColumns holds the columns for the "accounting_periods" table.
+	AccountingPeriodsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "period", Type: field.TypeString, Unique: true, Size: 7},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "CLOSED"}, Default: "OPEN"},
+		{Name: "closed_by", Type: field.TypeString, Nullable: true},
+		{Name: "closed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reopened_by", Type: field.TypeString, Nullable: true},
+		{Name: "reopened_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reopen_reason", Type: field.TypeString, Nullable: true, Size: 500},
+	}
+	// AccountingPeriodsTable holds the schema information for the "accounting_periods" table.
+	AccountingPeriodsTable = &schema.Table{
+		Name:       "accounting_periods",
+		Columns:    AccountingPeriodsColumns,
+		PrimaryKey: []*schema.Column{AccountingPeriodsColumns[0]},
+	}
 	// AdmissionsColumns holds the columns for the "admissions" table.
 	AdmissionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -969,6 +988,84 @@ var (
 			},
 		},
 	}
+	// JournalEntriesColumns holds the columns for the "journal_entries" table.
+	JournalEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "source_type", Type: field.TypeString, Size: 40},
+		{Name: "source_id", Type: field.TypeString, Size: 100},
+		{Name: "memo", Type: field.TypeString, Size: 500},
+		{Name: "entry_date", Type: field.TypeTime},
+		{Name: "period", Type: field.TypeString, Size: 7},
+		{Name: "posted_by", Type: field.TypeString, Size: 100},
+		{Name: "posted_at", Type: field.TypeTime},
+		{Name: "reverses_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "total", Type: field.TypeInt64},
+	}
+	// JournalEntriesTable holds the schema information for the "journal_entries" table.
+	JournalEntriesTable = &schema.Table{
+		Name:       "journal_entries",
+		Columns:    JournalEntriesColumns,
+		PrimaryKey: []*schema.Column{JournalEntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "journalentry_source_type_source_id",
+				Unique:  true,
+				Columns: []*schema.Column{JournalEntriesColumns[3], JournalEntriesColumns[4]},
+			},
+			{
+				Name:    "journalentry_period",
+				Unique:  false,
+				Columns: []*schema.Column{JournalEntriesColumns[7]},
+			},
+			{
+				Name:    "journalentry_entry_date",
+				Unique:  false,
+				Columns: []*schema.Column{JournalEntriesColumns[6]},
+			},
+		},
+	}
+	// JournalLinesColumns holds the columns for the "journal_lines" table.
+	JournalLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "position", Type: field.TypeInt},
+		{Name: "debit", Type: field.TypeInt64},
+		{Name: "credit", Type: field.TypeInt64},
+		{Name: "department_id", Type: field.TypeString, Nullable: true},
+		{Name: "entry_date", Type: field.TypeTime},
+		{Name: "entry_id", Type: field.TypeString},
+		{Name: "account_id", Type: field.TypeString},
+	}
+	// JournalLinesTable holds the schema information for the "journal_lines" table.
+	JournalLinesTable = &schema.Table{
+		Name:       "journal_lines",
+		Columns:    JournalLinesColumns,
+		PrimaryKey: []*schema.Column{JournalLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "journal_lines_journal_entries_lines",
+				Columns:    []*schema.Column{JournalLinesColumns[6]},
+				RefColumns: []*schema.Column{JournalEntriesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "journal_lines_ledger_accounts_account",
+				Columns:    []*schema.Column{JournalLinesColumns[7]},
+				RefColumns: []*schema.Column{LedgerAccountsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "journalline_account_id_entry_date",
+				Unique:  false,
+				Columns: []*schema.Column{JournalLinesColumns[7], JournalLinesColumns[5]},
+			},
+		},
+	}
 	// LabOrdersColumns holds the columns for the "lab_orders" table.
 	LabOrdersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1335,6 +1432,25 @@ var (
 		Name:       "lab_tests",
 		Columns:    LabTestsColumns,
 		PrimaryKey: []*schema.Column{LabTestsColumns[0]},
+	}
+	// LedgerAccountsColumns holds the columns for the "ledger_accounts" table.
+	LedgerAccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 120},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"ASSET", "LIABILITY", "EQUITY", "REVENUE", "EXPENSE"}},
+		{Name: "normal_balance", Type: field.TypeEnum, Enums: []string{"DEBIT", "CREDIT"}},
+		{Name: "department_id", Type: field.TypeString, Nullable: true},
+		{Name: "service_category", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// LedgerAccountsTable holds the schema information for the "ledger_accounts" table.
+	LedgerAccountsTable = &schema.Table{
+		Name:       "ledger_accounts",
+		Columns:    LedgerAccountsColumns,
+		PrimaryKey: []*schema.Column{LedgerAccountsColumns[0]},
 	}
 	// MedicationOrdersColumns holds the columns for the "medication_orders" table.
 	MedicationOrdersColumns = []*schema.Column{
@@ -2174,6 +2290,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
+		AccountingPeriodsTable,
 		AdmissionsTable,
 		AllergenClassesTable,
 		AllergiesTable,
@@ -2196,6 +2313,8 @@ var (
 		HistoryItemsTable,
 		Icd10codesTable,
 		InsurancePoliciesTable,
+		JournalEntriesTable,
+		JournalLinesTable,
 		LabOrdersTable,
 		LabOrderItemsTable,
 		LabPanelsTable,
@@ -2203,6 +2322,7 @@ var (
 		LabResultsTable,
 		LabSpecimenTable,
 		LabTestsTable,
+		LedgerAccountsTable,
 		MedicationOrdersTable,
 		MfaChallengesTable,
 		MfaRecoveryCodesTable,
@@ -2274,6 +2394,8 @@ func init() {
 	HistoryItemsTable.ForeignKeys[0].RefTable = StaffsTable
 	HistoryItemsTable.ForeignKeys[1].RefTable = PatientsTable
 	InsurancePoliciesTable.ForeignKeys[0].RefTable = PatientsTable
+	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
+	JournalLinesTable.ForeignKeys[1].RefTable = LedgerAccountsTable
 	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable
 	LabOrdersTable.ForeignKeys[1].RefTable = StaffsTable
 	LabOrdersTable.ForeignKeys[2].RefTable = PatientsTable

@@ -9,6 +9,9 @@ import (
 // APIKey is the predicate function for apikey builders.
 type APIKey func(*sql.Selector)
 
+// AccountingPeriod is the predicate function for accountingperiod builders.
+type AccountingPeriod func(*sql.Selector)
+
 // Admission is the predicate function for admission builders.
 type Admission func(*sql.Selector)
 
@@ -75,6 +78,12 @@ type Icd10Code func(*sql.Selector)
 // InsurancePolicy is the predicate function for insurancepolicy builders.
 type InsurancePolicy func(*sql.Selector)
 
+// JournalEntry is the predicate function for journalentry builders.
+type JournalEntry func(*sql.Selector)
+
+// JournalLine is the predicate function for journalline builders.
+type JournalLine func(*sql.Selector)
+
 // LabOrder is the predicate function for laborder builders.
 type LabOrder func(*sql.Selector)
 
@@ -95,6 +104,9 @@ type LabSpecimen func(*sql.Selector)
 
 // LabTest is the predicate function for labtest builders.
 type LabTest func(*sql.Selector)
+
+// LedgerAccount is the predicate function for ledgeraccount builders.
+type LedgerAccount func(*sql.Selector)
 
 // MedicationOrder is the predicate function for medicationorder builders.
 type MedicationOrder func(*sql.Selector)

@@ -35,6 +35,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/httpapi"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
@@ -102,6 +103,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	audit.InstallTracking(a.Store.Client)
 	audit.ProtectAppendOnly(a.Store.Client)
 	pharmacy.ProtectLedger(a.Store.Client)
+	ledger.ProtectJournal(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -116,6 +118,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	if err := formulary.Seed(auth.SystemContext(ctx), a.Store.Client); err != nil {
+		return nil, err
+	}
+	if err := ledger.Seed(auth.SystemContext(ctx), a.Store.Client); err != nil {
 		return nil, err
 	}
 	if cfg.RedisURL != "" {
@@ -190,6 +195,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Lab:         lab.NewService(a.Store, cfg.Location()),
 			CareAccess:  care,
 			Pharmacy:    a.Pharmacy,
+			Ledger:      ledger.NewService(a.Store, cfg.Location()),
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,

@@ -28,7 +28,7 @@ type Login struct {
 var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
-	{"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
+	{"hr", "hr"}, {"auditor", "auditor"}, {"finance_officer", "finance_officer"}, {"patient", "patient"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -51,6 +51,7 @@ var staffOf = map[string]struct {
 	"billing":             {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
+	"finance_officer":     {"Ines", "Moreau", staff.KindADMINISTRATOR, "ADM"},
 }
 
 var departments = []struct{ code, name string }{

@@ -49,6 +49,28 @@ func (s *Store) lock(ctx context.Context, tx *ent.Tx, keys []string) error {
 	return nil
 }
 
+// LockShared takes shared, transaction-scoped locks on the named resources:
+// any number of holders at once, none while another transaction holds the
+// key with Lock. It lets many writers go on under a condition (a period is
+// open) that one writer changes (closing it) only when they are done. On
+// SQLite the write lock already serialises them.
+func (s *Store) LockShared(ctx context.Context, tx *ent.Tx, keys ...string) error {
+	if s.Dialect != dialect.Postgres {
+		return nil
+	}
+	if state, ok := ctx.Value(txKey{}).(*txState); ok && len(keys) > 0 {
+		state.otherLocks = true
+	}
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock_shared($1)", lockID(k)); err != nil {
+			return fmt.Errorf("lock %s: %w", strings.SplitN(k, ":", 2)[0], err)
+		}
+	}
+	return nil
+}
+
 func lockID(key string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(key))

@@ -214,6 +214,20 @@ var PharmacyProbes = map[string]string{
 	"Subscription.batchExpiring":         "", // over WebSocket: see TestStockSubscriptionsAuthorization
 }
 
+// LedgerProbes: the general ledger.
+var LedgerProbes = map[string]string{
+	"Query.ledgerAccounts":            `{ ledgerAccounts(first: 1) { totalCount } }`,
+	"Query.journalEntries":            `{ journalEntries(first: 1) { totalCount } }`,
+	"Query.accountingPeriods":         `{ accountingPeriods(first: 1) { totalCount } }`,
+	"Query.trialBalance":              `{ trialBalance(asOf: "2020-01-01") { __typename } }`,
+	"Query.accountLedger":             `{ accountLedger(accountId: "bad", from: "2020-01-01", to: "2020-01-31") { __typename } }`,
+	"Mutation.createLedgerAccount":    `mutation { createLedgerAccount(input: {code: "", name: "x", type: ASSET}) { __typename } }`,
+	"Mutation.postJournalEntry":       `mutation { postJournalEntry(input: {entryDate: "2020-01-01", memo: "x", lines: [], idempotencyKey: "probe"}) { __typename } }`,
+	"Mutation.reverseJournalEntry":    `mutation { reverseJournalEntry(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.closeAccountingPeriod":  `mutation { closeAccountingPeriod(period: "bad") { __typename } }`,
+	"Mutation.reopenAccountingPeriod": `mutation { reopenAccountingPeriod(period: "bad", reason: "x") { __typename } }`,
+}
+
 // ProbeSets are every domain's probes, by domain.
 var ProbeSets = map[string]map[string]string{
 	"platform":   PlatformProbes,
@@ -227,6 +241,7 @@ var ProbeSets = map[string]map[string]string{
 	"careaccess": CareAccessProbes,
 	"formulary":  FormularyProbes,
 	"pharmacy":   PharmacyProbes,
+	"ledger":     LedgerProbes,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:
