@@ -25,7 +25,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -34,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
@@ -50,6 +54,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -135,7 +142,10 @@ func checkColumn(t, c string) error {
 			careplanactivity.Table:     careplanactivity.ValidColumn,
 			careplangoal.Table:         careplangoal.ValidColumn,
 			careteammember.Table:       careteammember.ValidColumn,
+			claim.Table:                claim.ValidColumn,
+			claimline.Table:            claimline.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
+			coveragerule.Table:         coveragerule.ValidColumn,
 			department.Table:           department.ValidColumn,
 			dispensing.Table:           dispensing.ValidColumn,
 			dispensingline.Table:       dispensingline.ValidColumn,
@@ -144,6 +154,7 @@ func checkColumn(t, c string) error {
 			encounter.Table:            encounter.ValidColumn,
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,
+			insuranceplan.Table:        insuranceplan.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
 			laborder.Table:             laborder.ValidColumn,
 			laborderitem.Table:         laborderitem.ValidColumn,
@@ -160,6 +171,9 @@ func checkColumn(t, c string) error {
 			patient.Table:              patient.ValidColumn,
 			patientcontact.Table:       patientcontact.ValidColumn,
 			patientidentifier.Table:    patientidentifier.ValidColumn,
+			payer.Table:                payer.ValidColumn,
+			planversion.Table:          planversion.ValidColumn,
+			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,
 			provideravailability.Table: provideravailability.ValidColumn,
 			providertimeoff.Table:      providertimeoff.ValidColumn,

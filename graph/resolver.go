@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
+	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -37,6 +38,7 @@ type Resolver struct {
 	Lab         *lab.Service
 	CareAccess  *careaccess.Service
 	Pharmacy    *pharmacy.Service
+	Insurance   *insurance.Service
 	Broker      events.Broker
 
 	fanout fanout

@@ -34,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/httpapi"
+	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -190,6 +191,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Lab:         lab.NewService(a.Store, cfg.Location()),
 			CareAccess:  care,
 			Pharmacy:    a.Pharmacy,
+			Insurance:   insurance.NewService(a.Store, cfg.Location()),
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,
