@@ -11,6 +11,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
+	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -118,8 +119,12 @@ func LoadCoverages(ctx context.Context, tx *ent.Tx, patientID string, lines []Co
 			if a.ValidFrom == nil || a.ValidTo == nil {
 				continue
 			}
-			c.PreAuths = append(c.PreAuths, PreAuth{ID: a.ID, Category: string(a.Category), ServiceCode: deref(a.ServiceCode),
-				ValidFrom: *a.ValidFrom, ValidTo: *a.ValidTo, Amount: a.ApprovedAmount, Quantity: a.ApprovedQuantity})
+			pa := PreAuth{ID: a.ID, Category: string(a.Category), ServiceCode: deref(a.ServiceCode),
+				ValidFrom: *a.ValidFrom, ValidTo: *a.ValidTo, Amount: a.ApprovedAmount, Quantity: a.ApprovedQuantity}
+			if err := deductClaimed(ctx, tx, p.ID, &pa); err != nil {
+				return nil, err
+			}
+			c.PreAuths = append(c.PreAuths, pa)
 		}
 		if c.Used, err = usedByYear(ctx, tx, patientID, plan.ID, plan.PlanYearStartMonth, lines); err != nil {
 			return nil, err
@@ -146,15 +151,52 @@ func usedByYear(ctx context.Context, tx *ent.Tx, patientID, planID string, start
 			return nil, err
 		}
 		for _, l := range claimed {
-			switch {
-			case l.AmountPaid != nil:
-				used[start] += *l.AmountPaid
-			case l.AmountApproved != nil:
-				used[start] += *l.AmountApproved
-			default:
-				used[start] += l.AmountClaimed
-			}
+			used[start] += lineUse(l)
 		}
 	}
 	return used, nil
+}
+
+// deductClaimed takes off a pre-authorization what the policy's claims
+// (not DENIED) have already used of it: the lines of its service, or
+// category, in its validity.
+func deductClaimed(ctx context.Context, tx *ent.Tx, policyID string, pa *PreAuth) error {
+	if pa.Amount == nil && pa.Quantity == nil {
+		return nil
+	}
+	where := []predicate.ClaimLine{
+		claimline.CategoryEQ(claimline.Category(pa.Category)),
+		claimline.ServiceDateGTE(dateOf(pa.ValidFrom)), claimline.ServiceDateLT(dateOf(pa.ValidTo).AddDate(0, 0, 1)),
+		claimline.HasClaimWith(claim.PolicyID(policyID), claim.StatusNEQ(claim.StatusDENIED)),
+	}
+	if pa.ServiceCode != "" {
+		where = append(where, claimline.ServiceCode(pa.ServiceCode))
+	}
+	used, err := tx.ClaimLine.Query().Where(where...).All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range used {
+		if pa.Amount != nil {
+			a := *pa.Amount - lineUse(l)
+			pa.Amount = &a
+		}
+		if pa.Quantity != nil {
+			q := *pa.Quantity - l.Quantity
+			pa.Quantity = &q
+		}
+	}
+	return nil
+}
+
+// lineUse is what a claim line holds of the payer's money: paid once
+// remitted, approved once adjudicated, claimed before that.
+func lineUse(l *ent.ClaimLine) int64 {
+	switch {
+	case l.AmountPaid != nil:
+		return *l.AmountPaid
+	case l.AmountApproved != nil:
+		return *l.AmountApproved
+	}
+	return l.AmountClaimed
 }

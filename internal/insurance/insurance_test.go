@@ -135,7 +135,20 @@ func TestEstimateLinksTheFreeTextPolicyAndLoadsItsRules(t *testing.T) {
 		t.Fatalf("MRI with a pre-authorization: %+v", l)
 	}
 
-	// A claim counts against the limit: 150.00 claimed leaves 50.00.
+	// A claim of the MRI uses the pre-authorization's one scan up.
+	if _, err := f.svc.CreateClaim(f.clerk, CreateClaimInput{PolicyID: f.policy.ID, Lines: []ClaimLineInput{
+		{ServiceCode: "MRI", Category: "PROCEDURE", ServiceDate: d(2026, 3, 10), Quantity: 1, AmountClaimed: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	est, err = f.svc.Estimate(f.clerk, f.patient.ID, estimateLines()[2:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := est.Lines[0]; l.PayerShare != 0 || l.Steps[0].Reason != ReasonPreauthMissing {
+		t.Fatalf("MRI after the claim of one: %+v", l)
+	}
+
+	// Claims count against the limit: 0.01 + 150.00 claimed leaves 49.99.
 	if _, err := f.svc.CreateClaim(f.clerk, CreateClaimInput{PolicyID: f.policy.ID, Lines: []ClaimLineInput{
 		{ServiceCode: "CONS-GEN", Category: "CONSULTATION", ServiceDate: d(2026, 2, 1), Quantity: 1, AmountClaimed: 15000}}}); err != nil {
 		t.Fatal(err)
@@ -144,7 +157,7 @@ func TestEstimateLinksTheFreeTextPolicyAndLoadsItsRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := est.Lines[0]; l.PayerShare != 5000 || l.Steps[0].Reason != ReasonLimitExhausted {
+	if l := est.Lines[0]; l.PayerShare != 4999 || l.Steps[0].Reason != ReasonLimitExhausted {
 		t.Fatalf("after a claim: %+v", l)
 	}
 }
