@@ -39,9 +39,27 @@ func checkClaimLines(c *input.Checker, field string, lines []ClaimLineInput) []s
 }
 
 // CreateClaim drafts a claim to the payer of an active policy linked to a
-// plan. The diagnosis codes must be coded on the encounter's problems: a
-// claim carries only the diagnoses the clerk names from it, never the chart.
+// plan, as a billing clerk.
 func (s *Service) CreateClaim(ctx context.Context, in CreateClaimInput) (*ent.Claim, error) {
+	if err := checkClaim(in); err != nil {
+		return nil, err
+	}
+	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Claim, error) {
+		if _, err := auth.ActingStaff(ctx, tx.Staff, "manage claims", clerks...); err != nil {
+			return nil, err
+		}
+		return NewClaim(ctx, tx, in)
+	})
+}
+
+func checkClaim(in CreateClaimInput) error {
+	_, _, err := normalClaim(in)
+	return err
+}
+
+// normalClaim checks a claim's input and returns its service codes and
+// diagnosis codes as stored.
+func normalClaim(in CreateClaimInput) ([]string, []string, error) {
 	var c input.Checker
 	c.ID("input.policyId", in.PolicyID, input.InsurancePolicy)
 	c.OptionalID("input.encounterId", in.EncounterID, input.Encounter)
@@ -65,57 +83,62 @@ func (s *Service) CreateClaim(ctx context.Context, in CreateClaimInput) (*ent.Cl
 			diagnoses = append(diagnoses, v)
 		}
 	}
-	if err := c.Err(); err != nil {
+	return codes, diagnoses, c.Err()
+}
+
+// NewClaim drafts a claim in the caller's transaction: what invoicing calls
+// to claim an invoice's payer share, with the lines the split gave the
+// payer. The diagnosis codes must be coded on the encounter's problems: a
+// claim carries only the diagnoses named from it, never the chart. The
+// caller answers for who acts.
+func NewClaim(ctx context.Context, tx *ent.Tx, in CreateClaimInput) (*ent.Claim, error) {
+	codes, diagnoses, err := normalClaim(in)
+	if err != nil {
 		return nil, err
 	}
-	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Claim, error) {
-		if _, err := auth.ActingStaff(ctx, tx.Staff, "manage claims", clerks...); err != nil {
+	p, err := activePolicy(ctx, tx, "input.policyId", in.PolicyID)
+	if err != nil {
+		return nil, err
+	}
+	if p.PlanID == nil {
+		return nil, apperr.BadInput("input.policyId", "the policy is linked to no plan, so it has no payer to claim from")
+	}
+	pl, err := tx.InsurancePlan.Get(ctx, *p.PlanID)
+	if err != nil {
+		return nil, err
+	}
+	if in.EncounterID != nil {
+		enc, err := tx.Encounter.Get(ctx, *in.EncounterID)
+		if ent.IsNotFound(err) || (err == nil && enc.PatientID != p.PatientID) {
+			return nil, apperr.BadInput("input.encounterId", "no such encounter of the policy's patient")
+		} else if err != nil {
 			return nil, err
 		}
-		p, err := activePolicy(ctx, tx, "input.policyId", in.PolicyID)
+		coded, err := tx.Problem.Query().Where(problem.EncounterID(enc.ID), problem.Icd10CodeIn(diagnoses...)).
+			Select(problem.FieldIcd10Code).Strings(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if p.PlanID == nil {
-			return nil, apperr.BadInput("input.policyId", "the policy is linked to no plan, so it has no payer to claim from")
+		have := map[string]bool{}
+		for _, cd := range coded {
+			have[cd] = true
 		}
-		pl, err := tx.InsurancePlan.Get(ctx, *p.PlanID)
-		if err != nil {
-			return nil, err
-		}
-		if in.EncounterID != nil {
-			enc, err := tx.Encounter.Get(ctx, *in.EncounterID)
-			if ent.IsNotFound(err) || (err == nil && enc.PatientID != p.PatientID) {
-				return nil, apperr.BadInput("input.encounterId", "no such encounter of the policy's patient")
-			} else if err != nil {
-				return nil, err
-			}
-			coded, err := tx.Problem.Query().Where(problem.EncounterID(enc.ID), problem.Icd10CodeIn(diagnoses...)).
-				Select(problem.FieldIcd10Code).Strings(ctx)
-			if err != nil {
-				return nil, err
-			}
-			have := map[string]bool{}
-			for _, cd := range coded {
-				have[cd] = true
-			}
-			for i, d := range diagnoses {
-				if !have[d] {
-					return nil, apperr.BadInput("input.diagnosisCodes["+strconv.Itoa(i)+"]", "%s is not coded on the encounter", d)
-				}
+		for i, d := range diagnoses {
+			if !have[d] {
+				return nil, apperr.BadInput("input.diagnosisCodes["+strconv.Itoa(i)+"]", "%s is not coded on the encounter", d)
 			}
 		}
-		var total int64
-		for _, l := range in.Lines {
-			total += l.AmountClaimed
-		}
-		cl, err := tx.Claim.Create().SetPatientID(p.PatientID).SetPolicyID(p.ID).SetPayerID(pl.PayerID).
-			SetNillableEncounterID(in.EncounterID).SetDiagnosisCodes(diagnoses).SetTotalClaimed(total).Save(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return cl, createLines(ctx, tx, cl, in.Lines, codes)
-	})
+	}
+	var total int64
+	for _, l := range in.Lines {
+		total += l.AmountClaimed
+	}
+	cl, err := tx.Claim.Create().SetPatientID(p.PatientID).SetPolicyID(p.ID).SetPayerID(pl.PayerID).
+		SetNillableEncounterID(in.EncounterID).SetDiagnosisCodes(diagnoses).SetTotalClaimed(total).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cl, createLines(ctx, tx, cl, in.Lines, codes)
 }
 
 func createLines(ctx context.Context, tx *ent.Tx, cl *ent.Claim, lines []ClaimLineInput, codes []string) error {

@@ -6,8 +6,9 @@
 // what they have already used; Service.SplitLines loads those in the
 // caller's transaction, so invoicing splits its lines with one call, and
 // coverageEstimate shows the front desk the same split before anything is
-// billed. Claims are created from a list of lines (CreateClaim), which an
-// invoice's lines fill as well.
+// billed. Claims are created from a list of lines: CreateClaim for the
+// billing clerk, NewClaim in the caller's transaction for invoicing, which
+// fills the lines from an invoice's payer shares.
 //
 // There is no deductible: the payers this hospital bills state their cost
 // sharing as co-payments and percentages, and a deductible would need the
